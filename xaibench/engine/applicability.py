@@ -1,0 +1,29 @@
+"""Declared applicability -> a reason string (``not_applicable`` rows) or None. Nothing is run to decide."""
+from __future__ import annotations
+
+from xaibench.data.base import DatasetSpec
+from xaibench.explainers.base import Explainer
+from xaibench.metrics.spec import MetricSpec
+from xaibench.models.base import ModelSpec
+
+
+def cell_not_applicable(model: ModelSpec, dataset: DatasetSpec, method: Explainer) -> str | None:
+    modality = dataset.modality
+    if modality not in model.modalities:
+        return f"model {model.name} does not take {modality} inputs (takes {', '.join(sorted(model.modalities))})"
+    if modality not in method.modalities:
+        return f"method {method.name} does not handle {modality} inputs"
+    missing = method.requires - model.capabilities
+    if missing:
+        return f"method {method.name} needs {', '.join(sorted(missing))}, which model {model.name} does not offer"
+    return None
+
+
+def metric_not_applicable(metric: MetricSpec, dataset: DatasetSpec, has_counterfactuals: bool) -> str | None:
+    if dataset.modality not in metric.modalities:
+        return f"metric {metric.name} does not support {dataset.modality} inputs"
+    if metric.needs_ground_truth and not dataset.has_ground_truth:
+        return f"metric {metric.name} needs ground-truth masks, which dataset {dataset.name} does not have"
+    if metric.needs_counterfactuals and not has_counterfactuals:
+        return f"metric {metric.name} needs counterfactuals; the method returns none"
+    return None

@@ -1,0 +1,102 @@
+"""The cell: one (model, dataset, method, seed) with its metric suite and sample count (design.md: The cell).
+
+Keys are content hashes of the config sections that change the result. Paths, logging, launcher, device and
+batch sizes are not in any key. Each stage has its own key so adding a metric scores only that metric and
+adding a method explains only with that method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+from xaibench.engine.keys import digest
+from xaibench.errors import UserError
+from xaibench.results.schema import SCHEMA_VERSION
+
+TARGETS = ("predicted", "label")
+
+
+def split_name(section: Mapping[str, Any], axis: str) -> tuple[str, dict[str, Any]]:
+    """``{"name": "mlp", "hidden": [8]}`` -> ``("mlp", {"hidden": [8]})``."""
+    if not isinstance(section, Mapping) or "name" not in section:
+        raise UserError(f"config section {axis!r} must be a mapping with a 'name' (choose with {axis}=<name>)")
+    params = {k: v for k, v in section.items() if k != "name"}
+    return str(section["name"]), params
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What a cell computes. Everything here except ``device``, ``strict`` and ``batch_size`` is in its key."""
+
+    model: dict[str, Any]
+    dataset: dict[str, Any]
+    method: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    seed: int = 0
+    n_samples: int = 32
+    target: str = "predicted"
+    device: str = "cpu"
+    batch_size: int = 64
+    strict: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> "CellSpec":
+        data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        metrics = data.get("metrics") or {}
+        if not isinstance(metrics, Mapping):
+            raise UserError("metrics must be a mapping {metric_name: {params}}; choose a suite with metrics=<suite>")
+        spec = cls(
+            model=dict(data["model"]),
+            dataset=dict(data["dataset"]),
+            method=dict(data["method"]),
+            metrics={str(k): dict(v or {}) for k, v in metrics.items()},
+            seed=_int(data.get("seed", 0), "seed"),
+            n_samples=_int(data.get("n_samples", 32), "n_samples"),
+            target=str(data.get("target", "predicted")),
+            device=str(data.get("device", "cpu")),
+            batch_size=_int(data.get("batch_size", 64), "batch_size"),
+            strict=bool(data.get("strict", False)),
+        )
+        if spec.target not in TARGETS:
+            raise UserError(f"target must be one of {', '.join(TARGETS)}, got {spec.target!r}")
+        if spec.n_samples < 1 or spec.batch_size < 1:
+            raise UserError("n_samples and batch_size must be positive integers")
+        return spec
+
+    # Names -------------------------------------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return split_name(self.model, "model")[0]
+
+    @property
+    def dataset_name(self) -> str:
+        return split_name(self.dataset, "dataset")[0]
+
+    @property
+    def method_name(self) -> str:
+        return split_name(self.method, "method")[0]
+
+    # Keys --------------------------------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        """The cell key: model, dataset, method, metrics, seed, n_samples, target and the schema version."""
+        return digest("cell", SCHEMA_VERSION, self.model, self.dataset, self.method, self.metrics, self.seed,
+                      self.n_samples, self.target)
+
+    def model_key(self, dataset_revision: str) -> str:
+        return digest("model", self.model, self.dataset, self.seed, dataset_revision)
+
+    def explanation_key(self, model_key: str) -> str:
+        return digest("explanations", model_key, self.method, self.n_samples, self.target)
+
+    def score_key(self, explanation_key: str, metric: str) -> str:
+        return digest("scores", explanation_key, metric, self.metrics[metric])
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{name} must be an integer, got {value!r}")
+    return value

@@ -1,0 +1,26 @@
+"""Device choice. Not part of any key: results must not depend on it (on CPU they are bit-identical)."""
+from __future__ import annotations
+
+import torch
+
+from xaibench.errors import UserError
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a user error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise UserError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
+    return name
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak memory of this process: CUDA allocator peak on GPU, max RSS on CPU."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

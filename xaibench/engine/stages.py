@@ -1,0 +1,182 @@
+"""The three cached stages of a cell: trained model, explanations, scores. Each is keyed and stored separately.
+
+Every stage seeds torch/numpy/random from its own key before computing, so a stage's result does not depend on
+what ran before it in the process (job order, launcher, resumed or not).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xaibench.data.base import DatasetSpec
+from xaibench.engine.cell import CellSpec
+from xaibench.engine.counting import ForwardCounter
+from xaibench.engine.seeding import derive_seed, seed_everything
+from xaibench.engine.store import Store
+from xaibench.explainers.base import Explainer
+from xaibench.metrics.quantus_adapter import ScoreContext, ScoreResult, score
+from xaibench.metrics.spec import MetricSpec
+from xaibench.models.base import ModelSpec, TrainedModel
+from xaibench.models.training import accuracy
+from xaibench.types import Dataset, Modality
+
+
+def build_dataset(spec: DatasetSpec, seed: int) -> Dataset:
+    seed_everything(derive_seed("dataset", spec.name, seed))
+    return spec.build(seed)
+
+
+def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -> TrainedModel:
+    """Load the cached checkpoint (weights_only, checksum-verified) or train and cache it."""
+    key = cell.model_key(dataset.revision)
+    cached = _load_model(store, spec, dataset, key)
+    if cached is not None:
+        return cached
+    with store.lock("models", key):
+        cached = _load_model(store, spec, dataset, key)  # another job may have trained it meanwhile
+        if cached is not None:
+            return cached
+        seed_everything(derive_seed(key))
+        module = spec.build(dataset)
+        module = spec.fit(module, dataset, derive_seed(key, "fit")).eval()
+        acc = accuracy(module, dataset.test)
+        store.put("models", key, "pt", spec.save(module), meta={"accuracy": acc, "model": spec.name})
+        return TrainedModel(module, spec, key, acc)
+
+
+def _load_model(store: Store, spec: ModelSpec, dataset: Dataset, key: str) -> TrainedModel | None:
+    hit = store.get("models", key, "pt")
+    if hit is None:
+        return None
+    payload, meta = hit
+    seed_everything(derive_seed(key))
+    try:
+        module = spec.load(spec.build(dataset), payload).eval()
+    except Exception:  # noqa: BLE001 - a checkpoint that does not fit the architecture is retrained, not trusted
+        return None
+    return TrainedModel(module, spec, key, float(meta["accuracy"]))
+
+
+@dataclass
+class ExplanationRecord:
+    key: str
+    attributions: torch.Tensor
+    targets: torch.Tensor
+    counterfactuals: torch.Tensor | None
+    explain_s: float  # seconds per sample
+    n_forward: float  # model forward calls per sample
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def get_explanations(
+    store: Store, explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: CellSpec
+) -> ExplanationRecord:
+    key = cell.explanation_key(model.key)
+    cached = _load_explanations(store, key)
+    if cached is not None:
+        return cached
+    with store.lock("explanations", key):
+        cached = _load_explanations(store, key)
+        if cached is not None:
+            return cached
+        record = _explain(explainer, model, dataset, cell, key)
+        arrays = {"attributions": record.attributions.cpu().numpy(), "targets": record.targets.cpu().numpy()}
+        if record.counterfactuals is not None:
+            arrays["counterfactuals"] = record.counterfactuals.cpu().numpy()
+        arrays.update({f"extra__{k}": v for k, v in record.extras.items()})
+        store.put_arrays("explanations", key, arrays, meta={"explain_s": record.explain_s, "n_forward": record.n_forward})
+        return record
+
+
+def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: CellSpec, key: str) -> ExplanationRecord:
+    samples = dataset.test.head(cell.n_samples)
+    module = model.module.to(cell.device)
+    x = samples.x.to(cell.device)
+    with torch.no_grad():
+        predicted = torch.cat([module(x[i : i + cell.batch_size]).argmax(dim=1) for i in range(0, len(x), cell.batch_size)])
+    targets = predicted if cell.target == "predicted" else samples.y.to(cell.device)
+    seed_everything(derive_seed(key))
+    counter = ForwardCounter(module)
+    started = time.perf_counter()
+    parts = [explainer.explain(counter, x[i : i + cell.batch_size], targets[i : i + cell.batch_size])
+             for i in range(0, len(x), cell.batch_size)]
+    seconds = time.perf_counter() - started
+    attributions = torch.cat([p.attributions.detach() for p in parts]).float()
+    expected = tuple(x.shape[:2]) if dataset.modality is Modality.TEXT else tuple(x.shape)
+    if tuple(attributions.shape) != expected:
+        raise ValueError(f"{explainer.name} returned attributions {tuple(attributions.shape)}, expected {expected}")
+    if not torch.isfinite(attributions).all():
+        raise ValueError(f"{explainer.name} returned non-finite attributions")
+    counterfactuals = None
+    if parts[0].counterfactuals is not None:
+        counterfactuals = torch.cat([p.counterfactuals.detach() for p in parts])
+    extras = {k: np.concatenate([np.asarray(p.extras[k]) for p in parts]) for k in parts[0].extras}
+    n = len(x)
+    return ExplanationRecord(key, attributions.cpu(), targets.cpu(), None if counterfactuals is None else counterfactuals.cpu(),
+                             seconds / n, counter.calls / n, extras)
+
+
+def _load_explanations(store: Store, key: str) -> ExplanationRecord | None:
+    hit = store.get_arrays("explanations", key)
+    if hit is None:
+        return None
+    arrays, meta = hit
+    cf = arrays.get("counterfactuals")
+    extras = {k.removeprefix("extra__"): v for k, v in arrays.items() if k.startswith("extra__")}
+    return ExplanationRecord(
+        key, torch.from_numpy(arrays["attributions"]), torch.from_numpy(arrays["targets"]),
+        None if cf is None else torch.from_numpy(cf), float(meta["explain_s"]), float(meta["n_forward"]), extras,
+    )
+
+
+def get_scores(
+    store: Store, metric: MetricSpec, explainer: Explainer, model: TrainedModel, dataset: Dataset,
+    explanations: ExplanationRecord, cell: CellSpec,
+) -> ScoreResult:
+    key = cell.score_key(explanations.key, metric.name)
+    frame = store.get_frame("scores", key)
+    if frame is None:
+        with store.lock("scores", key):
+            frame = store.get_frame("scores", key)
+            if frame is None:
+                frame = _score_frame(metric, explainer, model, dataset, explanations, cell, key)
+                store.put_frame("scores", key, frame)
+    return ScoreResult(
+        values=frame["value"].to_numpy(dtype=np.float64),
+        status=frame["status"].tolist(),
+        message=frame["message"].tolist(),
+        params=json.loads(frame["params"].iloc[0]) if len(frame) else {},
+        seconds=float(frame["score_s"].iloc[0]) if len(frame) else 0.0,
+    )
+
+
+def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, dataset: Dataset,
+                 explanations: ExplanationRecord, cell: CellSpec, key: str) -> pd.DataFrame:
+    samples = dataset.test.head(cell.n_samples)
+    ctx = ScoreContext(
+        model=model.module.to(cell.device).eval(),
+        modality=dataset.modality,
+        x=samples.x.to(cell.device),
+        targets=explanations.targets.to(cell.device),
+        attributions=explanations.attributions.to(cell.device),
+        explainer=explainer,
+        masks=None if samples.masks is None else samples.masks.to(cell.device),
+        counterfactuals=None if explanations.counterfactuals is None else explanations.counterfactuals.to(cell.device),
+        train=dataset.train,
+        device=cell.device,
+    )
+    result = score(metric, cell.metrics[metric.name], ctx, derive_seed(key))
+    n = len(samples)
+    return pd.DataFrame({
+        "sample_id": list(samples.ids),
+        "value": result.values,
+        "status": result.status,
+        "message": result.message,
+        "params": [json.dumps(result.params, sort_keys=True)] * n,
+        "score_s": [result.seconds / n] * n,
+    })

@@ -1,0 +1,73 @@
+"""The model contract: a frozen spec (fields = config parameters) that builds and trains a torch module.
+
+Specs declare which modalities they accept and which capabilities the trained model offers, so the runner can
+mark impossible (model, dataset, method) combinations ``not_applicable`` without running anything.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from xaibench.types import Capability, Dataset, Modality
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Base of every registered model. Training parameters are fields, so they are part of the model's cache key.
+
+    Attributes:
+        epochs, lr, batch_size, weight_decay: the deterministic training recipe (Adam, cross-entropy).
+        min_accuracy: test accuracy below which the trained model is flagged ``underfit`` in every row.
+    """
+
+    name: ClassVar[str]
+    modalities: ClassVar[frozenset[Modality]] = frozenset()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GRADIENTS, Capability.PROBA})
+
+    epochs: int = 30
+    lr: float = 1e-2
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    min_accuracy: float = 0.0
+
+    def build(self, dataset: Dataset) -> nn.Module:  # pragma: no cover - interface
+        """Return an untrained module for ``dataset`` (torch's global RNG is already seeded)."""
+        raise NotImplementedError
+
+    def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
+        """Train ``module`` on the training split; the default is the suite's deterministic torch loop."""
+        from xaibench.models.training import train_classifier
+
+        return train_classifier(module, dataset.train, self, seed)
+
+    def save(self, module: nn.Module) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(module.state_dict(), buffer)
+        return buffer.getvalue()
+
+    def load(self, module: nn.Module, payload: bytes) -> nn.Module:
+        state = torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
+        module.load_state_dict(state)
+        return module
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A ready model: module in eval mode plus what the rows record about it."""
+
+    module: nn.Module
+    spec: ModelSpec
+    key: str
+    accuracy: float
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.spec.capabilities
+
+    @property
+    def underfit(self) -> bool:
+        return self.accuracy < self.spec.min_accuracy

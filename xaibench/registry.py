@@ -1,0 +1,154 @@
+"""One registry per axis. A name in ``conf/<group>/<name>.yaml`` is a registered name (tested both ways).
+
+Entries are classes (usually frozen dataclasses whose fields are the config parameters). ``create`` validates the
+parameters against those fields so a typo or a wrong type fails before any compute with the valid choices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from xaibench.errors import UserError
+
+T = TypeVar("T")
+
+_PLUGIN_PACKAGES = ("xaibench.data", "xaibench.models", "xaibench.explainers", "xaibench.metrics")
+_loaded = False
+
+
+class Registry(Generic[T]):
+    """Name -> class mapping for one axis (``model``, ``dataset``, ``method``, ``metric``)."""
+
+    def __init__(self, axis: str) -> None:
+        self.axis = axis
+        self._entries: dict[str, type[T]] = {}
+
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def decorator(cls: type[T]) -> type[T]:
+            if name in self._entries and self._entries[name] is not cls:
+                raise RuntimeError(f"duplicate {self.axis} name {name!r}: {self._entries[name]} and {cls}")
+            cls.name = name  # type: ignore[attr-defined]
+            self._entries[name] = cls
+            return cls
+
+        return decorator
+
+    def add(self, name: str, entry: T) -> T:
+        """Register an instance (used for metrics, whose entries are ``MetricSpec`` records)."""
+        if name in self._entries and self._entries[name] != entry:
+            raise RuntimeError(f"duplicate {self.axis} name {name!r}")
+        self._entries[name] = entry  # type: ignore[assignment]
+        return entry
+
+    def names(self) -> list[str]:
+        load_plugins()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> type[T]:
+        load_plugins()
+        if name not in self._entries:
+            raise UserError(f"unknown {self.axis} {name!r}; valid: {', '.join(self.names())}")
+        return self._entries[name]
+
+    def create(self, name: str, params: Mapping[str, Any] | None = None) -> T:
+        cls = self.get(name)
+        return cls(**check_params(cls, dict(params or {}), f"{self.axis} {name!r}"))  # type: ignore[call-arg]
+
+    def __contains__(self, name: str) -> bool:
+        load_plugins()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+
+def check_params(cls: type, params: dict[str, Any], what: str) -> dict[str, Any]:
+    """Validate config parameters against a dataclass's fields: unknown keys and wrong types are UserErrors."""
+    if not dataclasses.is_dataclass(cls):
+        return params
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise UserError(f"{what}: unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}")
+    out = {}
+    for key, value in params.items():
+        out[key] = _coerce(value, hints.get(key, Any), f"{what}: parameter {key!r}")
+    return out
+
+
+def _coerce(value: Any, hint: Any, what: str) -> Any:
+    """Accept a value if it matches the annotated type (ints are accepted for floats, lists become tuples)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, what)
+            except UserError:
+                continue
+        raise UserError(f"{what} must be {_type_name(hint)}, got {value!r}")
+    if hint is type(None):
+        if value is None:
+            return None
+    elif origin is typing.Literal:
+        if value in typing.get_args(hint):
+            return value
+        raise UserError(f"{what} must be one of {list(typing.get_args(hint))}, got {value!r}")
+    elif origin in (tuple, list):
+        if isinstance(value, (list, tuple)):
+            args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+            item = args[0] if args else Any
+            return tuple(_coerce(v, item, what) for v in value)
+    elif origin in (dict, Mapping) or hint is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+    else:
+        return value
+    raise UserError(f"{what} must be {_type_name(hint)}, got {value!r}")
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def load_plugins() -> None:
+    """Import every module under the plugin packages so their ``@register`` decorators run.
+
+    Discovery by walking packages means adding a method/metric/dataset/model is adding one file.
+    """
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for package_name in _PLUGIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
+            importlib.import_module(info.name)
+
+
+MODELS: Registry[Any] = Registry("model")
+DATASETS: Registry[Any] = Registry("dataset")
+EXPLAINERS: Registry[Any] = Registry("method")
+METRICS: Registry[Any] = Registry("metric")

@@ -1,0 +1,74 @@
+"""The results table: one long-format schema with a version number (design.md: The results table).
+
+One row per model x dataset x method x metric x sample x seed. A cell that errors, or a combination that does
+not apply, still produces one row per metric (``sample_id=""``, ``value=NaN``) with its status and message.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+# name -> pandas dtype. Order is the column order on disk.
+COLUMNS: dict[str, str] = {
+    "schema_version": "int64",
+    "sweep_id": "string",
+    "cell_key": "string",
+    "model": "string",
+    "dataset": "string",
+    "method": "string",
+    "metric": "string",
+    "family": "string",
+    "higher_is_better": "bool",
+    "sample_id": "string",
+    "target": "int64",
+    "seed": "int64",
+    "value": "float64",
+    "status": "string",
+    "message": "string",
+    "explain_s": "float64",
+    "score_s": "float64",
+    "n_forward": "float64",
+    "peak_mem_mb": "float64",
+    "device": "string",
+    "params": "string",
+    "method_params": "string",
+    "model_params": "string",
+    "dataset_params": "string",
+    "n_samples": "int64",
+    "dataset_revision": "string",
+    "model_accuracy": "float64",
+    "model_flag": "string",
+    "xaibench_version": "string",
+    "torch_version": "string",
+    "captum_version": "string",
+    "quantus_version": "string",
+    "git_sha": "string",
+    "created_at": "string",
+}
+
+# Columns that measure the run rather than the result: excluded when comparing tables for determinism.
+MEASUREMENT_COLUMNS = ("explain_s", "score_s", "peak_mem_mb", "created_at", "device")
+PROVENANCE_COLUMNS = ("xaibench_version", "torch_version", "captum_version", "quantus_version", "git_sha", "sweep_id")
+RESULT_COLUMNS = tuple(c for c in COLUMNS if c not in MEASUREMENT_COLUMNS + PROVENANCE_COLUMNS)
+SORT_COLUMNS = ["model", "dataset", "method", "seed", "metric", "sample_id"]
+ROW_KEY = ["cell_key", "metric", "sample_id"]
+
+
+def conform(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with exactly the schema's columns, in order, with the schema's dtypes."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"results frame lacks columns: {', '.join(missing)}")
+    out = frame[list(COLUMNS)].copy()
+    for column, dtype in COLUMNS.items():
+        out[column] = out[column].astype(dtype)
+    return out
+
+
+def sort_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(SORT_COLUMNS, kind="mergesort").reset_index(drop=True)
+
+
+def empty_table() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in COLUMNS.items()})
