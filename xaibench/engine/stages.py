@@ -168,6 +168,7 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         masks=None if samples.masks is None else samples.masks.to(cell.device),
         counterfactuals=None if explanations.counterfactuals is None else explanations.counterfactuals.to(cell.device),
         train=dataset.train,
+        n_classes=dataset.n_classes,
         device=cell.device,
     )
     result = score(metric, cell.metrics[metric.name], ctx, derive_seed(key))

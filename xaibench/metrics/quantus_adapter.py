@@ -43,6 +43,7 @@ class ScoreContext:
     masks: torch.Tensor | None = None
     counterfactuals: torch.Tensor | None = None
     train: Split | None = None
+    n_classes: int = 0
     device: str = "cpu"
 
 

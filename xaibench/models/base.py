@@ -2,6 +2,18 @@
 
 Specs declare which modalities they accept and which capabilities the trained model offers, so the runner can
 mark impossible (model, dataset, method) combinations ``not_applicable`` without running anything.
+
+Capability protocols (what a trained module must provide when its spec declares the capability):
+
+- ``GRADIENTS``: ``forward(x)`` is differentiable w.r.t. float inputs and returns logits ``(N, K)``.
+- ``PROBA``: ``forward(x)`` returns class scores ``(N, K)`` (every model; sklearn adapters only this).
+- ``EMBEDDING`` (text): ``embed(ids (N, L) int64) -> (N, L, D)`` and ``forward_embedded(emb (N, L, D)) -> (N, K)``;
+  ``forward(ids) == forward_embedded(embed(ids))``. ``pad_id`` attribute: the token used as "absent".
+- ``ATTENTION``: ``forward_with_attention(x) -> (logits (N, K), [attn (N, heads, T, T) per layer])`` with the
+  attention probabilities inside the autograd graph (gradient-weighted rollout differentiates through them);
+  ``cls_index`` (int or None): the token whose row gives relevance (None: average over query tokens);
+  ``tokens_to_input(relevance (N, T')) -> attributions shaped like x`` (T' = tokens without the CLS token;
+  ViT: upsample patch relevance to ``(N, C, H, W)``; text: identity ``(N, L)``).
 """
 from __future__ import annotations
 
