@@ -1,0 +1,26 @@
+"""xaibench: reproducible benchmarks of explanation methods (captum/shap/lime explainers, Quantus metrics)."""
+from xaibench.errors import NotApplicable, UserError, XaiBenchError
+
+__version__ = "0.1.0"
+__all__ = ["run", "load", "summarize", "XaiBenchError", "UserError", "NotApplicable", "__version__"]
+
+
+def run(*args, **kwargs):
+    """See :func:`xaibench.api.run`."""
+    from xaibench.api import run as _run
+
+    return _run(*args, **kwargs)
+
+
+def load(*args, **kwargs):
+    """See :func:`xaibench.api.load`."""
+    from xaibench.api import load as _load
+
+    return _load(*args, **kwargs)
+
+
+def summarize(*args, **kwargs):
+    """See :func:`xaibench.results.aggregate.summarize`."""
+    from xaibench.results.aggregate import summarize as _summarize
+
+    return _summarize(*args, **kwargs)

@@ -1,0 +1,3 @@
+from xaibench.cli import main
+
+main()
