@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import pkgutil
 import types
 import typing
@@ -136,7 +137,9 @@ def _type_name(hint: Any) -> str:
 def load_plugins() -> None:
     """Import every module under the plugin packages so their ``@register`` decorators run.
 
-    Discovery by walking packages means adding a method/metric/dataset/model is adding one file.
+    Discovery by walking packages means adding a method/metric/dataset/model is adding one file. Users add their
+    own from outside the package by listing modules in ``$XAIBENCH_PLUGINS`` (comma-separated), with their configs
+    on ``hydra.searchpath``.
     """
     global _loaded
     if _loaded:
@@ -146,6 +149,11 @@ def load_plugins() -> None:
         package = importlib.import_module(package_name)
         for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
             importlib.import_module(info.name)
+    for module_name in filter(None, (m.strip() for m in os.environ.get("XAIBENCH_PLUGINS", "").split(","))):
+        try:
+            importlib.import_module(module_name)
+        except ImportError as error:
+            raise UserError(f"XAIBENCH_PLUGINS names {module_name!r}, which cannot be imported: {error}") from None
 
 
 MODELS: Registry[Any] = Registry("model")

@@ -129,5 +129,7 @@ def _search_dirs(parsed) -> list[Path]:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+    """Hydra/OmegaConf errors span several lines; keep the informative ones, joined into one."""
+    lines = [line.strip() for line in (str(error).strip() or type(error).__name__).splitlines()]
+    keep = [line for line in lines if line and not line.startswith(("full_key:", "object_type", "reference_type"))]
+    return " ".join(keep[:3])

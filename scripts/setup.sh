@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up xaibench in ./.venv: keeps an existing torch (GPU box), else installs the CPU wheel torch==2.13.0 first,
+# then installs the package with its test/launcher extras, constrained so pip never swaps torch for a CUDA build.
+# Idempotent: a second run with unchanged pyproject.toml returns at once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+TORCH_CPU=2.13.0
+
+if [ ! -x .venv/bin/python ]; then
+  if "$PY" -c "import torch" >/dev/null 2>&1; then
+    echo "setup: torch found in $PY; creating .venv with system site-packages to keep it"
+    "$PY" -m venv --system-site-packages .venv
+  else
+    "$PY" -m venv .venv
+  fi
+fi
+VPY=.venv/bin/python
+stamp=.venv/.xaibench-setup
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VPY" -c "import xaibench" >/dev/null 2>&1; then
+  exit 0
+fi
+PIP=("$VPY" -m pip install --disable-pip-version-check --progress-bar off -q)
+if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
+  echo "setup: installing torch==$TORCH_CPU (CPU wheel)"
+  "${PIP[@]}" "torch==$TORCH_CPU"
+fi
+torch_version=$("$VPY" -c "import torch; print(torch.__version__.split('+')[0])")
+echo "torch==$torch_version" > .venv/constraints.txt
+echo "setup: installing xaibench and its dependencies (torch pinned to $torch_version)"
+"${PIP[@]}" -c .venv/constraints.txt -e ".[dev]"
+echo "$want" > "$stamp"
+echo "setup: done"

@@ -1,0 +1,40 @@
+"""Shared fixtures: an isolated working directory (results/ and store inside tmp) and a CLI runner."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small, fast metric settings for end-to-end sweeps (the values are recorded in params; the code path is real).
+FAST_METRICS = [
+    "metrics.faithfulness_correlation.nr_runs=5",
+    "metrics.max_sensitivity.nr_samples=2",
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """cwd = a fresh temp dir; the store goes to ./results/store (relative, via the default config)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("XAIBENCH_STORE", raising=False)
+    return tmp_path
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "XAIBENCH_"))}
+    env.update({"PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """Run ``python -m xaibench ARGS`` in ``cwd`` as a user would; returns the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "xaibench", *args], cwd=cwd, env=cli_env(**env),
+        capture_output=True, text=True, timeout=timeout,
+    )

@@ -1,0 +1,144 @@
+"""End-to-end: real Hydra multiruns through the console entry point, as a user runs them."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import FAST_METRICS, cli_env, run_cli
+from xaibench.results.schema import RESULT_COLUMNS, ROW_KEY
+
+SWEEP = ["-m", "model=cnn,mlp", "dataset=digits,breast_cancer", "method=saliency,integrated_gradients,random",
+         "n_samples=6", "sweep_id=t", *FAST_METRICS]
+pytestmark = pytest.mark.slow
+
+
+def table_of(root: Path, sweep_id: str = "t") -> pd.DataFrame:
+    return pd.read_parquet(root / "results" / "runs" / sweep_id / "table.parquet")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The sweep run once, uninterrupted, in a fresh directory: (root, first run, second run)."""
+    root = tmp_path_factory.mktemp("reference")
+    first = run_cli(SWEEP, root)
+    assert first.returncode == 0, first.stderr[-3000:]
+    table = table_of(root)
+    second = run_cli(SWEEP, root)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return root, first, table, second
+
+
+def test_multirun_gives_one_table_with_every_cell(reference):
+    root, first, table, _ = reference
+    cells = table.drop_duplicates("cell_key")
+    assert len(cells) == 12
+    status = {key: set(group) for key, group in table.groupby(["model", "dataset"])["status"]}
+    assert status[("cnn", "breast_cancer")] == {"not_applicable"}
+    assert status[("cnn", "digits")] == status[("mlp", "digits")] == status[("mlp", "breast_cancer")] == {"ok"}
+    ok = table[table["status"] == "ok"]
+    assert ok.groupby("cell_key").size().eq(3 * 6).all()  # 3 metrics x 6 samples per applicable cell
+    assert table["value"][table["status"] == "ok"].notna().all()
+    assert set(table["schema_version"]) == {1} and set(table["sweep_id"]) == {"t"}
+    assert "12 cells (3 not_applicable, 9 ok)" in first.stdout
+    assert (root / "results" / "runs" / "t" / "summary.parquet").is_file()
+
+
+def test_second_run_computes_nothing_and_gives_the_identical_table(reference):
+    root, first, table, second = reference
+    assert second.stdout.count(" cached ") == 9 and " computed " not in second.stdout
+    pd.testing.assert_frame_equal(table_of(root), table)
+
+
+def test_joblib_and_submitit_launchers_give_the_same_results(reference, tmp_path):
+    root, _, table, _ = reference
+    small = ["-m", "model=mlp", "dataset=breast_cancer", "method=saliency,random", "n_samples=6", "sweep_id=t",
+             *FAST_METRICS]
+    expected = table[(table["model"] == "mlp") & (table["dataset"] == "breast_cancer")
+                     & table["method"].isin(["saliency", "random"])]
+    for launcher in (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["hydra/launcher=submitit_local"]):
+        folder = tmp_path / launcher[0].split("=")[1]
+        folder.mkdir()
+        done = run_cli(small + launcher, folder)
+        assert done.returncode == 0, done.stderr[-3000:]
+        got = table_of(folder)
+        pd.testing.assert_frame_equal(
+            got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
+
+
+def test_sigkill_midway_then_rerun_matches_uninterrupted(reference, tmp_path):
+    root, _, table, _ = reference
+    process = subprocess.Popen([sys.executable, "-m", "xaibench", *SWEEP], cwd=tmp_path, env=cli_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cells = tmp_path / "results" / "store" / "cells"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(cells.glob("*/*.parquet"))) < 2 and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "the sweep finished before it could be killed; make it longer"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "results" / "runs" / "t" / "table.parquet").exists()
+    rerun = run_cli(SWEEP, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert " cached " in rerun.stdout  # the cells finished before the kill were not recomputed
+    got = table_of(tmp_path)
+    assert not got.duplicated(ROW_KEY).any()
+    pd.testing.assert_frame_equal(got[list(RESULT_COLUMNS)], table[list(RESULT_COLUMNS)])
+
+
+BOOM = '''
+from dataclasses import dataclass
+from xaibench.explainers.base import Explainer
+from xaibench.registry import EXPLAINERS
+
+@EXPLAINERS.register("boom")
+@dataclass(frozen=True)
+class Boom(Explainer):
+    """Fails at explanation time, like a method hitting a bug or running out of memory."""
+    def explain(self, model, x, target):
+        raise RuntimeError("boom: deliberate failure")
+'''
+
+
+def test_failing_cell_is_recorded_sweep_continues_exit_code_1(tmp_path):
+    plugin = tmp_path / "plugin"
+    (plugin / "conf" / "method").mkdir(parents=True)
+    (plugin / "boom_plugin.py").write_text(BOOM)
+    (plugin / "conf" / "method" / "boom.yaml").write_text("name: boom\n")
+    args = ["-m", "model=mlp", "dataset=iris", "method=boom,saliency", "n_samples=4", "sweep_id=t",
+            f"hydra.searchpath=[file://{plugin / 'conf'}]", *FAST_METRICS]
+    done = run_cli(args, tmp_path, XAIBENCH_PLUGINS="boom_plugin", PYTHONPATH=str(plugin))
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    table = table_of(tmp_path)
+    boom = table[table["method"] == "boom"]
+    assert set(boom["status"]) == {"error"} and len(boom) == 3  # one row per metric
+    assert boom["message"].str.contains("RuntimeError: boom: deliberate failure").all()
+    assert set(table.loc[table["method"] == "saliency", "status"]) == {"ok"}
+    assert "error: RuntimeError: boom" in done.stderr
+
+
+def test_single_run_prints_a_summary(tmp_path):
+    done = run_cli(["model=mlp", "dataset=iris", "method=random", "n_samples=4", *FAST_METRICS], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "faithfulness_correlation ↑" in done.stdout and "max_sensitivity ↓" in done.stdout
+    assert "1 cells (1 ok); 12 rows" in done.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["model=resnet"], "unknown model 'resnet'; valid: "),
+    (["-m", "method=saliency,nope"], "unknown method 'nope'; valid: "),
+    (["n_samples=100000", "dataset=iris"], "n_samples=100000 exceeds the 45 test samples of dataset iris"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, expected):
+    done = run_cli(args, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("xaibench: error: ") and expected in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []

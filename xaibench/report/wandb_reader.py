@@ -1,0 +1,78 @@
+"""Read an offline W&B run back (``run-*.wandb``): its config, summary and logged tables.
+
+wandb >= 0.19 writes runs from its Go core and no longer ships a Python reader. The file is a LevelDB-style log:
+a 7-byte header (``:W&B`` magic, version), then 32 KiB blocks of records, each with a 7-byte header
+(crc32, length, type: 1 full, 2 first, 3 middle, 4 last), whose payloads are ``wandb.proto`` ``Record`` messages.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_BLOCK = 32768
+_HEADER = 7
+
+
+def iter_records(path: str | Path) -> Iterator[Any]:
+    """Yield the protobuf ``Record`` messages of a ``.wandb`` file in order."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = Path(path).read_bytes()
+    position, pending = _HEADER, b""
+    while position + _HEADER <= len(data):
+        left = _BLOCK - position % _BLOCK
+        if left < _HEADER:
+            position += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[position : position + _HEADER])
+        if length == 0 and kind == 0:  # block padding
+            position += left
+            continue
+        chunk = data[position + _HEADER : position + _HEADER + length]
+        position += _HEADER + length
+        if kind in (1, 2):
+            pending = chunk
+        else:
+            pending += chunk
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(pending)
+            yield record
+            pending = b""
+
+
+@dataclass
+class OfflineRun:
+    path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    group: str = ""
+    tables: dict[str, Any] = field(default_factory=dict)  # key -> parsed table JSON {"columns", "data"}
+
+
+def read_offline_run(run_dir: str | Path) -> OfflineRun:
+    """Parse ``<run_dir>/run-*.wandb`` and the table files it references."""
+    run_dir = Path(run_dir)
+    files = sorted(run_dir.glob("run-*.wandb"))
+    if not files:
+        raise FileNotFoundError(f"no run-*.wandb file in {run_dir}")
+    run = OfflineRun(path=run_dir)
+    for record in iter_records(files[0]):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run.name, run.group = record.run.display_name, record.run.run_group
+            for item in record.run.config.update:
+                value = json.loads(item.value_json)
+                run.config[item.key] = value.get("value", value) if isinstance(value, dict) else value
+        elif kind == "summary":
+            for item in record.summary.update:
+                if item.key and not item.key.startswith("_"):
+                    run.summary[item.key] = json.loads(item.value_json)
+    for table_file in sorted((run_dir / "files" / "media" / "table").glob("*.table.json")):
+        run.tables[table_file.name.split("_")[0]] = json.loads(table_file.read_text())
+    return run
