@@ -26,6 +26,11 @@ class ForwardCounter(nn.Module):
         self.rows += int(x.shape[0])
         return self.model.forward_embedded(x)
 
+    def forward_with_attention(self, x: torch.Tensor, *args: Any, **kwargs: Any):
+        self.calls += 1
+        self.rows += int(x.shape[0])
+        return self.model.forward_with_attention(x, *args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         try:
             return super().__getattr__(name)

@@ -3,18 +3,30 @@
 ``explain(model, x, target) -> Explanation`` with attributions shaped like ``x`` (text: per token ``(N, L)``),
 finite, deterministic once the runner has seeded torch/numpy/random. Explainers declare the modalities they
 handle and the model capabilities they need; the runner turns a mismatch into ``not_applicable`` rows.
+
+Shared conventions of every method (one vocabulary of parameters):
+
+- ``n_steps`` (path / optimisation steps), ``n_samples`` (random draws or perturbations per sample),
+  ``perturbations_per_eval`` (perturbations per model forward), ``baseline`` (see :mod:`xaibench.explainers.inputs`),
+  ``internal_batch_size`` (rows per forward, for memory).
+- Randomness is drawn per sample from generators seeded by the runner's seed and the sample's own values
+  (:mod:`xaibench.explainers.seeding`), so a batch gives the same result as each sample alone and the batch size
+  never changes a result.
+- Text (token ids ``(N, L)``) is explained at the embedding layer; "absent" is the model's ``pad_id`` token.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, ClassVar
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from xaibench.errors import UserError
 from xaibench.types import Capability, Explanation, Modality
 
 ALL_MODALITIES = frozenset(Modality)
+DENSE_MODALITIES = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
 
 
 @dataclass(frozen=True)
@@ -24,32 +36,59 @@ class Explainer:
     Class attributes:
         modalities: input kinds the method handles.
         requires: model capabilities the method needs (gradients, attention, ...).
-        batch_tolerance: max abs difference between explaining a batch and each sample alone (contract test).
+        batch_tolerance: max abs difference between explaining a batch and each sample alone (contract test);
+            0 < tolerance only covers floating-point reassociation of batched matmuls/convolutions.
+        positive_params: integer/float fields that must be > 0 (checked at construction, before any compute).
     """
 
     name: ClassVar[str]
     modalities: ClassVar[frozenset[Modality]] = ALL_MODALITIES
     requires: ClassVar[frozenset[Capability]] = frozenset()
     batch_tolerance: ClassVar[float] = 1e-5
+    positive_params: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        names = {f.name for f in fields(self)}
+        for param in self.positive_params:
+            value = getattr(self, param)
+            if param in names and value is not None and not value > 0:
+                raise UserError(f"method {getattr(self, 'name', type(self).__name__)!r}: {param} must be > 0, got {value!r}")
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:  # pragma: no cover
         raise NotImplementedError
 
 
-def embedding_view(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, bool]:
-    """Return ``(forward, inputs, is_text)`` for gradient methods.
+class EmbeddedForward(nn.Module):
+    """A text model seen as a function of its token embeddings ``(N, L, D) -> (N, K)``.
 
-    Float inputs are explained directly. Integer token ids ``(N, L)`` are explained at the embedding layer: the
-    forward takes embeddings ``(N, L, D)`` (the model must offer ``embed`` and ``forward_embedded``), and the
-    caller reduces attributions to per-token with :func:`per_token`.
+    An ``nn.Module`` (not a bound method) so that hook-based methods (DeepLIFT) reach the model's layers.
     """
-    if x.dtype in (torch.int32, torch.int64):
-        if not (hasattr(model, "embed") and hasattr(model, "forward_embedded")):
-            raise TypeError("integer (token) inputs need a model with embed() and forward_embedded()")
-        return model.forward_embedded, model.embed(x).detach(), True
-    return model, x, False
+
+    takes_embeddings = True
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_embedded(embeddings)
+
+
+def is_token_ids(x: torch.Tensor) -> bool:
+    return not x.dtype.is_floating_point
 
 
 def per_token(attributions: torch.Tensor) -> torch.Tensor:
     """Sum embedding-dimension attributions ``(N, L, D)`` into per-token attributions ``(N, L)``."""
     return attributions.sum(dim=-1)
+
+
+def check_tabular(method: str, x: torch.Tensor) -> None:
+    """Raise ``TypeError`` unless ``x`` is a tabular float batch ``(N, F)``."""
+    if x.dim() != 2 or not x.dtype.is_floating_point:
+        raise TypeError(f"{method} explains tabular float inputs (N, F), got {tuple(x.shape)} {x.dtype}")
+
+
+def select_target(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``logits[i, target[i]]`` as ``(N,)``."""
+    return logits.gather(1, target.reshape(-1, 1).to(logits.device)).squeeze(1)

@@ -8,7 +8,8 @@ import torch
 from captum.attr import IntegratedGradients
 from torch import nn
 
-from xaibench.explainers.base import Explainer, embedding_view, per_token
+from xaibench.explainers.base import Explainer
+from xaibench.explainers.inputs import Baseline, GradientView
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -16,29 +17,28 @@ from xaibench.types import Capability, Explanation
 @EXPLAINERS.register("integrated_gradients")
 @dataclass(frozen=True)
 class IntegratedGradientsExplainer(Explainer):
-    """captum ``IntegratedGradients`` with a zero or constant baseline.
+    """captum ``IntegratedGradients`` from a chosen baseline to ``x``.
 
-    Records the per-sample completeness (convergence) delta in ``extras["convergence_delta"]``.
+    Attributions ``(x - x') * mean_alpha grad f(x' + alpha (x - x'))`` shaped like ``x`` (text: per token, from the
+    pad-token embeddings). ``baseline``: a constant, ``"mean"`` or ``"uniform"`` (see ``explainers/inputs.py``).
+    Records the per-sample completeness error ``|sum(attr) - (f(x) - f(x'))|`` in ``extras["convergence_delta"]``.
+    Deterministic; batch tolerance 1e-4 (``n_steps`` x batch rows through one forward: float reassociation).
     """
 
     requires = frozenset({Capability.GRADIENTS})
     batch_tolerance = 1e-4
+    positive_params = ("n_steps", "internal_batch_size")
     n_steps: int = 32
     method: Literal["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"] = (
         "gausslegendre"
     )
-    baseline: float = 0.0
+    baseline: Baseline = 0.0
     internal_batch_size: int | None = None
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
-        forward, inputs, is_text = embedding_view(model, x)
-        baselines = torch.full_like(inputs, self.baseline)
-        attributions, delta = IntegratedGradients(forward).attribute(
-            inputs, baselines=baselines, target=target, n_steps=self.n_steps, method=self.method,
-            internal_batch_size=self.internal_batch_size, return_convergence_delta=True,
+        view = GradientView.of(model, x)
+        attributions, delta = IntegratedGradients(view.forward).attribute(
+            view.inputs, baselines=view.baselines(self.baseline), target=target, n_steps=self.n_steps,
+            method=self.method, internal_batch_size=self.internal_batch_size, return_convergence_delta=True,
         )
-        attributions = attributions.detach()
-        return Explanation(
-            per_token(attributions) if is_text else attributions,
-            extras={"convergence_delta": delta.detach().abs().cpu().numpy()},
-        )
+        return Explanation(view.to_output(attributions), extras={"convergence_delta": delta.detach().abs().cpu().numpy()})

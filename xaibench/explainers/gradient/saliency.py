@@ -1,4 +1,4 @@
-"""Saliency: absolute input gradient of the target logit (Simonyan et al., 2014)."""
+"""Saliency: the input gradient of the target logit (Simonyan et al., 2014, "Deep Inside Convolutional Networks")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,8 @@ import torch
 from captum.attr import Saliency
 from torch import nn
 
-from xaibench.explainers.base import Explainer, embedding_view, per_token
+from xaibench.explainers.base import Explainer
+from xaibench.explainers.inputs import GradientView
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -15,12 +16,16 @@ from xaibench.types import Capability, Explanation
 @EXPLAINERS.register("saliency")
 @dataclass(frozen=True)
 class SaliencyExplainer(Explainer):
-    """captum ``Saliency``; ``abs=False`` keeps the signed gradient."""
+    """captum ``Saliency``: ``|d logit_target / d x|`` shaped like ``x`` (text: per token, summed over ``D``).
+
+    ``abs=False`` keeps the signed gradient. Deterministic; a batch equals each sample alone up to float
+    reassociation (tolerance 1e-5).
+    """
 
     requires = frozenset({Capability.GRADIENTS})
     abs: bool = True
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
-        forward, inputs, is_text = embedding_view(model, x)
-        attributions = Saliency(forward).attribute(inputs, target=target, abs=self.abs).detach()
-        return Explanation(per_token(attributions) if is_text else attributions)
+        view = GradientView.of(model, x)
+        attributions = Saliency(view.forward).attribute(view.inputs, target=target, abs=self.abs)
+        return Explanation(view.to_output(attributions))

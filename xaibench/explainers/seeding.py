@@ -1,0 +1,67 @@
+"""Per-sample randomness that depends on neither the batch composition nor the batch size.
+
+The runner seeds torch/numpy/random before each stage (``seed_everything``). A stochastic method draws, for each
+sample, from a generator seeded by ``torch.initial_seed()`` (the stage's seed; unchanged by draws) and a hash of
+the sample's own bytes. So explaining a batch gives the same result as explaining each sample alone, whatever the
+batch size or the position of the sample in the sweep, and the same config gives the same maps.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+_MAX_SEED = 2**31 - 1
+
+
+def sample_seeds(x: torch.Tensor, salt: str = "") -> list[int]:
+    """One 31-bit seed per sample of ``x`` ``(N, ...)``: the stage's seed, ``salt`` and the sample's bytes."""
+    rows = x.detach().to("cpu").contiguous()
+    base = torch.initial_seed()
+    seeds = []
+    for row in rows:
+        digest = hashlib.blake2b(digest_size=8)
+        digest.update(f"{base}|{salt}|{row.dtype}|{tuple(row.shape)}|".encode())
+        digest.update(row.reshape(-1).view(torch.uint8).numpy().tobytes())
+        seeds.append(int.from_bytes(digest.digest(), "little") % _MAX_SEED)
+    return seeds
+
+
+def stage_seed(salt: str) -> int:
+    """A seed shared by all samples of the stage (for draws that must not depend on any sample)."""
+    digest = hashlib.blake2b(f"{torch.initial_seed()}|{salt}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "little") % _MAX_SEED
+
+
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch generator seeded with ``seed`` (on CPU: draws are then identical on every device)."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run a block (a library call that draws from global RNGs) with torch, numpy and ``random`` seeded by ``seed``.
+
+    The global states are restored afterwards, so the caller's RNG streams (and ``torch.initial_seed()``) are
+    unchanged. Used around captum's NoiseTunnel/GradientShap/Lime/KernelShap and the shap/lime libraries, which
+    only draw from global RNGs (captum#742, lime#231).
+    """
+    device = torch.device(device)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
