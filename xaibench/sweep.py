@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -32,6 +33,7 @@ def sweep_dir(cfg: DictConfig) -> Path:
 def run_job(cfg: DictConfig, label: str = "") -> CellResult:
     """Run one cell from a composed config, record its rows in the sweep folder, log it, print one line."""
     cell = CellSpec.from_config(cfg)
+    torch.set_num_threads(int(cfg.get("threads", 1)))
     result = run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
     write_table(result.rows, sweep_dir(cfg) / SWEEP_CELLS / f"{result.key}.parquet")
     _log(cfg, result)

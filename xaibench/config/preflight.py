@@ -77,6 +77,9 @@ def validate_config(cfg: DictConfig) -> CellSpec:
         cell = CellSpec.from_config(cfg)
     except (OmegaConfBaseException, KeyError) as error:
         raise UserError(f"invalid config: {_first_line(error)}") from None
+    threads = cfg.get("threads", 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UserError(f"threads must be a positive integer, got {threads!r}")
     if not cell.metrics:
         raise UserError("the metric suite is empty; choose one with metrics=<suite> (e.g. metrics=default)")
     resolved = ResolvedCell.resolve(cell)

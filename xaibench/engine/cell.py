@@ -86,8 +86,10 @@ class CellSpec:
         return digest("cell", SCHEMA_VERSION, self.model, self.dataset, self.method, self.metrics, self.seed,
                       self.n_samples, self.target)
 
-    def model_key(self, dataset_revision: str) -> str:
-        return digest("model", self.model, self.dataset, self.seed, dataset_revision)
+    def model_key(self, dataset_revision: str, source_revision: str = "") -> str:
+        """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo)."""
+        extra = [source_revision] if source_revision else []
+        return digest("model", self.model, self.dataset, self.seed, dataset_revision, *extra)
 
     def explanation_key(self, model_key: str) -> str:
         return digest("explanations", model_key, self.method, self.n_samples, self.target)

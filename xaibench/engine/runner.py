@@ -84,7 +84,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         if cell.n_samples > len(dataset.test):
             raise UserError(f"n_samples={cell.n_samples} exceeds the {len(dataset.test)} test samples of {dataset.name}")
         cached = store.get_frame("cells", cell.key)
-        if cached is not None and (cached["dataset_revision"] == dataset.revision).all():
+        if cached is not None and _still_valid(cached, dataset.revision, resolved.model.source_revision()):
             cached["sweep_id"] = sweep_id
             return CellResult(cell.key, conform(cached), True, time.perf_counter() - started)
         frame = _compute(cell, resolved, dataset, store, rows)
@@ -123,6 +123,11 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     return sort_rows(conform(pd.concat(frames, ignore_index=True)))
 
 
+def _still_valid(cached: pd.DataFrame, dataset_revision: str, model_revision: str) -> bool:
+    """A cached cell is reused only if its data and (user-supplied) weights are byte-identical to today's."""
+    return bool((cached["dataset_revision"] == dataset_revision).all() and (cached["model_revision"] == model_revision).all())
+
+
 def _with_device(cell: CellSpec) -> CellSpec:
     from dataclasses import replace
 
@@ -143,6 +148,7 @@ class _RowFactory:
         self.model_accuracy = float("nan")
         self.model_flag = ""
         self.dataset_revision = ""
+        self.model_revision = resolved.model.source_revision()
 
     def _base(self, metric: str, n: int) -> dict:
         spec = self.resolved.metrics[metric]
@@ -166,6 +172,7 @@ class _RowFactory:
             "dataset_params": [json.dumps(dataset_params, sort_keys=True)] * n,
             "n_samples": [self.cell.n_samples] * n,
             "dataset_revision": [self.dataset_revision] * n,
+            "model_revision": [self.model_revision] * n,
             "model_accuracy": [self.model_accuracy] * n,
             "model_flag": [self.model_flag] * n,
             "peak_mem_mb": [peak_memory_mb(self.cell.device)] * n,

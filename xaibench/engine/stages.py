@@ -33,7 +33,7 @@ def build_dataset(spec: DatasetSpec, seed: int) -> Dataset:
 
 def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -> TrainedModel:
     """Load the cached checkpoint (weights_only, checksum-verified) or train and cache it."""
-    key = cell.model_key(dataset.revision)
+    key = cell.model_key(dataset.revision, spec.source_revision())
     cached = _load_model(store, spec, dataset, key)
     if cached is not None:
         return cached

@@ -66,6 +66,14 @@ class ModelSpec:
         module.load_state_dict(state)
         return module
 
+    def source_revision(self) -> str:
+        """Fingerprint of local files the model is built from (adapters: weights file / model folder), else "".
+
+        Config keys hold paths, not contents: a key that should change when the user replaces the weights at the
+        same path needs this value too. Adapters also pin their checkpoints to it (``adapters._source``).
+        """
+        return ""
+
 
 @dataclass(frozen=True)
 class TrainedModel:

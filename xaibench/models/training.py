@@ -1,6 +1,8 @@
 """Deterministic training loop shared by the zoo (Adam + cross-entropy, seeded shuffling)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import torch
@@ -13,19 +15,54 @@ if TYPE_CHECKING:
     from xaibench.models.base import ModelSpec
 
 
+# CPU float reductions (matmul, conv) split work by thread, so the summation order - and the last bits of the
+# trained weights - depend on the intra-op thread count: 1 vs 2 threads give different weights. Training pins the
+# count so a launcher that limits threads per worker (joblib/loky, Slurm cgroups) trains the same weights.
+TRAINING_THREADS = 1
+
+
+@contextmanager
+def pinned_threads(count: int = TRAINING_THREADS) -> Iterator[None]:
+    """Run the body with ``torch.set_num_threads(count)``, restoring the previous count afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Device of the module's first parameter or buffer (CPU for a module without any)."""
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def train_classifier(module: nn.Module, split: Split, spec: "ModelSpec", seed: int) -> nn.Module:
-    """Train with mini-batches drawn from a generator seeded by ``seed``; same inputs => same weights on CPU."""
+    """Train with mini-batches drawn from a generator seeded by ``seed``; same inputs => same weights on CPU.
+
+    Batches go to the module's device, so moving the module to a GPU before calling this trains there. CPU
+    intra-op threads are pinned to ``TRAINING_THREADS`` for the duration (bitwise reproducibility).
+    """
+    with pinned_threads():
+        return _train(module, split, spec, seed)
+
+
+def _train(module: nn.Module, split: Split, spec: "ModelSpec", seed: int) -> nn.Module:
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(module.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
+    device = module_device(module)
+    x, y = split.x.to(device), split.y.to(device)
     n = len(split)
     module.train()
     for _ in tqdm(range(spec.epochs), desc=f"train {spec.name}", leave=False, disable=None):
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n, spec.batch_size):
             idx = order[start : start + spec.batch_size]
             optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(module(split.x[idx]), split.y[idx])
+            loss = loss_fn(module(x[idx]), y[idx])
             loss.backward()
             optimiser.step()
     module.eval()
@@ -34,9 +71,11 @@ def train_classifier(module: nn.Module, split: Split, spec: "ModelSpec", seed: i
 
 @torch.no_grad()
 def accuracy(module: nn.Module, split: Split, batch_size: int = 512) -> float:
-    """Top-1 accuracy of ``module`` on ``split``."""
+    """Top-1 accuracy of ``module`` on ``split`` (batches on the module's device, threads pinned as in training)."""
+    device = module_device(module)
     correct = 0
-    for start in range(0, len(split), batch_size):
-        logits = module(split.x[start : start + batch_size])
-        correct += int((logits.argmax(dim=1) == split.y[start : start + batch_size]).sum())
+    with pinned_threads():
+        for start in range(0, len(split), batch_size):
+            logits = module(split.x[start : start + batch_size].to(device))
+            correct += int((logits.argmax(dim=1).cpu() == split.y[start : start + batch_size]).sum())
     return correct / max(len(split), 1)

@@ -37,6 +37,7 @@ COLUMNS: dict[str, str] = {
     "dataset_params": "string",
     "n_samples": "int64",
     "dataset_revision": "string",
+    "model_revision": "string",
     "model_accuracy": "float64",
     "model_flag": "string",
     "xaibench_version": "string",

@@ -1,0 +1,237 @@
+"""Adapters: any torch module from a dotted path + weights-only state_dict, scikit-learn through predict_proba,
+Hugging Face classifiers from a local folder (tiny random configs built here; skipped without transformers)."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xaibench.engine.cell import CellSpec
+from xaibench.engine.stages import build_dataset, get_model
+from xaibench.engine.store import Store
+from xaibench.errors import UserError
+from xaibench.models.adapters.sklearn_estimator import SklearnClassifier
+from xaibench.registry import DATASETS, MODELS
+from xaibench.types import Capability
+
+TABULAR = {"n_samples": 120, "n_features": 6}
+TEXT = {"n_samples": 60, "seq_len": 10, "vocab_size": 20}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tabular():
+    return build_dataset(DATASETS.create("synthetic_tabular", TABULAR), 0)
+
+
+def cell(model: dict, dataset: dict) -> CellSpec:
+    return CellSpec(model=model, dataset=dataset, method={"name": "saliency"}, metrics={})
+
+
+def load_via_engine(store_root: Path, model_params: dict, dataset, dataset_params: dict):
+    name = model_params["name"]
+    spec = MODELS.create(name, {k: v for k, v in model_params.items() if k != "name"})
+    return get_model(Store(store_root), spec, dataset, cell(model_params, dataset_params))
+
+
+# torch_module -------------------------------------------------------------------------------------------
+def linear_weights(path: Path, fill: float) -> dict[str, torch.Tensor]:
+    state = {"weight": torch.full((2, 6), fill), "bias": torch.tensor([0.5, -0.5])}
+    torch.save(state, path)
+    return state
+
+
+def test_torch_module_loads_a_weights_only_state_dict_as_is(tmp_path, tabular):
+    state = linear_weights(tmp_path / "w.pt", 0.25)
+    params = {"name": "torch_module", "target": "torch.nn.Linear", "kwargs": {"in_features": 6, "out_features": 2},
+              "state_dict": str(tmp_path / "w.pt")}
+    trained = load_via_engine(tmp_path / "store", params, tabular, {"name": "synthetic_tabular", **TABULAR})
+    x = tabular.test.x
+    torch.testing.assert_close(trained.module(x), x @ state["weight"].T + state["bias"])  # epochs 0: not trained
+    assert trained.capabilities == {Capability.GRADIENTS, Capability.PROBA}
+
+
+def test_torch_module_checkpoint_follows_its_source_file(tmp_path, tabular):
+    """Replacing the weights file at the same path must not serve the stale cached checkpoint."""
+    params = {"name": "torch_module", "target": "torch.nn.Linear", "kwargs": {"in_features": 6, "out_features": 2},
+              "state_dict": str(tmp_path / "w.pt")}
+    dataset_params = {"name": "synthetic_tabular", **TABULAR}
+    linear_weights(tmp_path / "w.pt", 0.25)
+    first = load_via_engine(tmp_path / "store", params, tabular, dataset_params)
+    spec = MODELS.create("torch_module", {k: v for k, v in params.items() if k != "name"})
+    revision = spec.source_revision()
+    new_state = linear_weights(tmp_path / "w.pt", -1.0)
+    assert spec.source_revision() != revision
+    second = load_via_engine(tmp_path / "store", params, tabular, dataset_params)
+    assert first.key != second.key  # same config, new file contents -> new model key (source revision)
+    assert torch.equal(second.module.weight, new_state["weight"])
+
+
+def test_torch_module_trains_in_suite_without_weights(tmp_path, tabular):
+    params = {"name": "torch_module", "target": "torch.nn.Linear", "kwargs": {"in_features": 6, "out_features": 2},
+              "epochs": 20}
+    trained = load_via_engine(tmp_path, params, tabular, {"name": "synthetic_tabular", **TABULAR})
+    assert trained.accuracy > 0.8
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({}, r"set model.target=<package.module.Name>"),
+    ({"target": "torch.nn.NoSuchLayer", "epochs": 1}, r"cannot import model.target='torch.nn.NoSuchLayer'"),
+    ({"target": "torch.nn.Linear"}, r"give weights with model.state_dict=<file> or train it with model.epochs"),
+    ({"target": "torch.nn.Linear", "kwargs": {"inn": 6}, "epochs": 1}, r"torch.nn.Linear\(\*\*kwargs\) failed"),
+    ({"target": "torch.zeros", "kwargs": {"size": [2]}, "epochs": 1}, r"built a Tensor, not a torch.nn.Module"),
+    ({"target": "torch.nn.Linear", "kwargs": {"in_features": 6, "out_features": 2}, "state_dict": "missing.pt"},
+     r"file not found: missing.pt"),
+])
+def test_torch_module_user_errors(tabular, params, message):
+    with pytest.raises(UserError, match=message) as caught:
+        MODELS.create("torch_module", params).build(tabular)
+    assert "\n" not in str(caught.value)
+
+
+def test_torch_module_rejects_pickles_and_mismatched_weights(tmp_path, tabular):
+    params = {"target": "torch.nn.Linear", "kwargs": {"in_features": 6, "out_features": 2}}
+    torch.save({"weight": torch.zeros(3, 3), "bias": torch.zeros(3)}, tmp_path / "wrong.pt")
+    with pytest.raises(UserError, match=r"wrong.pt does not fit torch.nn.Linear: .*size mismatch"):
+        MODELS.create("torch_module", params | {"state_dict": str(tmp_path / "wrong.pt")}).build(tabular)
+    (tmp_path / "full.pt").write_bytes(pickle.dumps(torch.nn.Linear(6, 2)))  # a whole pickled module
+    with pytest.raises(UserError, match=r"full.pt is not a weights-only state_dict"):
+        MODELS.create("torch_module", params | {"state_dict": str(tmp_path / "full.pt")}).build(tabular)
+
+
+# sklearn_estimator --------------------------------------------------------------------------------------
+def test_sklearn_estimator_predict_proba_round_trips_through_the_store(tmp_path, tabular):
+    params = {"name": "sklearn_estimator", "estimator": "sklearn.ensemble.RandomForestClassifier",
+              "kwargs": {"n_estimators": 10}}
+    dataset_params = {"name": "synthetic_tabular", **TABULAR}
+    first = load_via_engine(tmp_path, params, tabular, dataset_params)
+    expected = first.module.estimator.predict_proba(tabular.test.x.numpy().astype(np.float64))
+    np.testing.assert_allclose(first.module(tabular.test.x).numpy(), expected, rtol=1e-6)
+    assert first.module.estimator.random_state is not None  # seeded from the model key: deterministic fits
+    assert first.capabilities == {Capability.PROBA} and first.accuracy > 0.7
+    second = load_via_engine(tmp_path, params, tabular, dataset_params)  # unpickled from the store
+    assert second.module.estimator is not first.module.estimator
+    np.testing.assert_array_equal(second.module(tabular.test.x).numpy(), first.module(tabular.test.x).numpy())
+    fresh = load_via_engine(tmp_path / "other", params, tabular, dataset_params)  # refit from scratch: same model
+    np.testing.assert_array_equal(fresh.module(tabular.test.x).numpy(), first.module(tabular.test.x).numpy())
+
+
+def test_sklearn_estimator_refuses_a_cached_estimator_of_another_kind(tmp_path, tabular):
+    from sklearn.linear_model import LogisticRegression
+
+    spec = MODELS.create("sklearn_estimator", {"kwargs": {"n_estimators": 5}})
+    module = spec.build(tabular)
+    other = LogisticRegression().fit(tabular.train.x.numpy(), tabular.train.y.numpy())
+    with pytest.raises(ValueError, match="not sklearn.ensemble.RandomForestClassifier"):
+        spec.load(module, pickle.dumps(other))
+    narrow = type(module.estimator)(n_estimators=2).fit(tabular.train.x[:, :3].numpy(), tabular.train.y.numpy())
+    with pytest.raises(ValueError, match="another feature or class count"):
+        spec.load(module, pickle.dumps(narrow))
+
+
+def test_sklearn_classifier_maps_classes_missing_from_training_to_zero():
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[0.0], [0.1], [1.0], [1.1]])
+    estimator = LogisticRegression().fit(x, np.array([0, 0, 2, 2]))
+    proba = SklearnClassifier(estimator, n_classes=3, n_features=1)(torch.tensor(x, dtype=torch.float32))
+    assert proba.shape == (4, 3) and torch.all(proba[:, 1] == 0)
+    torch.testing.assert_close(proba.sum(1), torch.ones(4))
+
+
+def test_sklearn_estimator_user_errors(tabular):
+    with pytest.raises(UserError, match="not a classifier class with fit and predict_proba"):
+        MODELS.create("sklearn_estimator", {"estimator": "sklearn.linear_model.LinearRegression"}).build(tabular)
+    with pytest.raises(UserError, match=r"RandomForestClassifier\(\*\*kwargs\) failed"):
+        MODELS.create("sklearn_estimator", {"kwargs": {"n_trees": 3}}).build(tabular)
+
+
+# Hugging Face -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def text_data():
+    return build_dataset(DATASETS.create("synthetic_text", TEXT), 0)
+
+
+def tiny_bert(folder: Path, seed: int = 0, num_labels: int = 2) -> Path:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(vocab_size=24, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=16, num_labels=num_labels,
+                                     pad_token_id=0)
+    torch.manual_seed(seed)
+    transformers.BertForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
+def tiny_vit(folder: Path, num_labels: int = 10) -> Path:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=8, patch_size=4, num_channels=1, hidden_size=16, num_hidden_layers=2,
+                                    num_attention_heads=2, intermediate_size=32, num_labels=num_labels)
+    torch.manual_seed(0)
+    transformers.ViTForImageClassification(config).save_pretrained(folder)
+    return folder
+
+
+def test_hf_sequence_classifier_exposes_embeddings_and_attention(tmp_path, text_data):
+    folder = tiny_bert(tmp_path / "bert")
+    spec = MODELS.create("hf_sequence_classifier", {"path": str(folder), "cls_token_id": 21})
+    module = spec.build(text_data).eval()
+    ids = text_data.test.x[:3]
+    logits = module(ids)
+    reference = module.model(input_ids=torch.cat([torch.full((3, 1), 21), ids], dim=1)).logits
+    torch.testing.assert_close(logits, reference)  # the adapter is the HF model with [CLS] prepended
+    assert torch.equal(module.forward_embedded(module.embed(ids)), logits) and module.pad_id == 0
+    out, maps = module.forward_with_attention(ids)
+    assert torch.equal(out, logits) and module.cls_index == 0
+    assert len(maps) == 2 and maps[0].shape == (3, 2, 11, 11)
+    assert all(g.abs().sum() > 0 for g in torch.autograd.grad(out[:, 0].sum(), maps))
+    assert {Capability.EMBEDDING, Capability.ATTENTION} <= spec.capabilities
+    assert MODELS.create("hf_sequence_classifier", {"path": str(folder)}).build(text_data).cls_index is None
+
+
+def test_hf_checkpoint_round_trip_and_source_pin(tmp_path, text_data):
+    folder = tiny_bert(tmp_path / "bert")
+    params = {"name": "hf_sequence_classifier", "path": str(folder)}
+    dataset_params = {"name": "synthetic_text", **TEXT}
+    first = load_via_engine(tmp_path / "store", params, text_data, dataset_params)
+    again = load_via_engine(tmp_path / "store", params, text_data, dataset_params)
+    torch.testing.assert_close(again.module(text_data.test.x), first.module(text_data.test.x), rtol=0, atol=0)
+    tiny_bert(folder, seed=1)  # the user replaces the model in place
+    replaced = load_via_engine(tmp_path / "store", params, text_data, dataset_params)
+    assert not torch.equal(replaced.module(text_data.test.x), first.module(text_data.test.x))
+
+
+def test_hf_image_classifier_attention_and_patch_upsampling(tmp_path):
+    digits = build_dataset(DATASETS.create("digits"), 0)  # (1, 8, 8), 10 classes
+    module = MODELS.create("hf_image_classifier", {"path": str(tiny_vit(tmp_path / "vit"))}).build(digits).eval()
+    x = digits.test.x[:2]
+    logits, maps = module.forward_with_attention(x)
+    torch.testing.assert_close(logits, module.model(pixel_values=x).logits)
+    assert maps[0].shape == (2, 2, 5, 5) and maps[0].grad_fn is not None
+    pixels = module.tokens_to_input(torch.tensor([[0.0, 1.0, 0.0, 0.0], [1.0, 2.0, 3.0, 4.0]]))
+    assert pixels.shape == (2, 1, 8, 8)
+    assert pixels[0, 0, :4, 4:].eq(1).all() and pixels[0].sum() == 16
+    assert pixels[1, 0, 7, 0] == 3.0 and pixels[1, 0, 7, 7] == 4.0
+
+
+def test_hf_user_errors(tmp_path, text_data):
+    folder = tiny_bert(tmp_path / "bert", num_labels=3)
+    with pytest.raises(UserError, match="has 3 labels, dataset synthetic_text has 2 classes"):
+        MODELS.create("hf_sequence_classifier", {"path": str(folder)}).build(text_data)
+    with pytest.raises(UserError, match="folder not found"):
+        MODELS.create("hf_sequence_classifier", {"path": str(tmp_path / "nope")}).build(text_data)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="cannot load .*empty with AutoModelForSequenceClassification"):
+        MODELS.create("hf_sequence_classifier", {"path": str(tmp_path / "empty")}).build(text_data)
+    image = build_dataset(DATASETS.create("synthetic_image", {"n_samples": 30, "image_size": 16}), 0)
+    with pytest.raises(UserError, match=r"expects images \(1, 8, 8\), dataset synthetic_image has \(1, 16, 16\)"):
+        MODELS.create("hf_image_classifier", {"path": str(tiny_vit(tmp_path / "vit", 3))}).build(image)

@@ -1,0 +1,56 @@
+"""Checks shared by the user-data loaders. Every problem a user can fix is a one-line ``UserError``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xaibench.data.base import split_arrays
+from xaibench.errors import UserError
+
+
+def require_path(path: str | None, what: str, *, directory: bool = False) -> Path:
+    """The configured path, checked to exist (as a file, or a directory when ``directory``)."""
+    if not path:
+        raise UserError(f"{what}: no path given; set dataset.path=<{'folder' if directory else 'file'}>")
+    resolved = Path(path).expanduser()
+    exists = resolved.is_dir() if directory else resolved.is_file()
+    if not exists:
+        kind = "folder" if directory else "file"
+        raise UserError(f"{what}: {kind} not found: {resolved} (relative paths start at {Path.cwd()})")
+    return resolved
+
+
+def encode_labels(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Map arbitrary label values to ``0..K-1`` in sorted order; returns ``(labels (N,), class names)``.
+
+    Raises:
+        UserError: missing labels or fewer than two classes.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        raise UserError(f"{what}: the target has missing values; drop or fill those rows first")
+    if values.dtype.kind == "O" and any(v is None or v != v for v in values):
+        raise UserError(f"{what}: the target has missing values; drop or fill those rows first")
+    classes, labels = np.unique(values, return_inverse=True)
+    if len(classes) < 2:
+        raise UserError(f"{what}: the target has {len(classes)} distinct value(s); a classifier needs at least two")
+    return labels.astype(np.int64), tuple(str(c) for c in classes)
+
+
+def checked_split(
+    x: np.ndarray, y: np.ndarray, ids: np.ndarray, *, test_size: float, seed: int, what: str,
+    masks: np.ndarray | None = None,
+) -> tuple[dict, dict]:
+    """``split_arrays`` with the failures a user can cause (bad ``test_size``, too few rows) as ``UserError``."""
+    if not 0.0 < test_size < 1.0:
+        raise UserError(f"{what}: test_size must be in (0, 1), got {test_size}")
+    if len(set(ids.tolist())) != len(ids):
+        raise UserError(f"{what}: sample ids are not unique")
+    n_test = int(np.ceil(test_size * len(y)))
+    if n_test < 1 or len(y) - n_test < 1:
+        raise UserError(f"{what}: {len(y)} sample(s) with test_size={test_size} leave an empty train or test split")
+    try:
+        return split_arrays(x, y, ids, test_size=test_size, seed=seed, masks=masks)
+    except ValueError as error:  # e.g. fewer test samples than classes under stratification
+        raise UserError(f"{what}: cannot split {len(y)} samples with test_size={test_size}: {error}") from None

@@ -1,0 +1,1 @@
+"""Adapters that bring outside models into the suite: any torch module, Hugging Face classifiers, sklearn."""

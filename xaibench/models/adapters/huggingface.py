@@ -1,0 +1,193 @@
+"""Hugging Face ``transformers`` classifiers from a local folder (``from_pretrained(local_dir)``, never the Hub).
+
+``transformers`` is imported lazily (inside ``build``), so the suite imports and runs without it; install the
+``hf`` extra to use these adapters. Models are loaded with ``attn_implementation="eager"`` so that
+``output_attentions=True`` returns the softmax probabilities inside the autograd graph (the fused SDPA kernels
+return none), which the ``ATTENTION`` protocol of ``xaibench.models.base`` requires.
+
+Inputs are passed as they are: no tokenizer or image processor runs. Prepare the dataset in the model's own
+vocabulary / normalisation (``npz_arrays`` with ``modality: text`` holds token ids).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from xaibench.errors import UserError
+from xaibench.models.adapters._source import load_pinned, path_digest, require_local, save_pinned
+from xaibench.models.base import ModelSpec
+from xaibench.registry import MODELS
+from xaibench.types import Capability, Dataset, Modality
+
+
+def _load_pretrained(auto_class: str, folder: Path, what: str) -> Any:
+    try:
+        import transformers
+    except ImportError:
+        raise UserError(f"{what} needs the transformers package: pip install 'xaibench[hf]'") from None
+    try:
+        return getattr(transformers, auto_class).from_pretrained(
+            str(folder), local_files_only=True, attn_implementation="eager"
+        )
+    except Exception as error:  # noqa: BLE001 - a folder that is not a loadable checkpoint is the user's
+        raise UserError(f"{what}: cannot load {folder} with {auto_class}.from_pretrained: "
+                        f"{' '.join(str(error).split())[:300]}") from None
+
+
+class HFSequenceClassifier(nn.Module):
+    """A ``*ForSequenceClassification`` model on token ids ``(N, L)``, seen through its input embeddings.
+
+    ``forward(ids) = forward_embedded(embed(ids))``: word embeddings ``(N, L, D)`` go in as ``inputs_embeds``
+    (the model adds positions itself). With ``cls_token_id`` set, that token is prepended inside (``cls_index``
+    0, attention ``T = L + 1``); otherwise nothing is added and ``cls_index`` is None. No attention mask is
+    applied, so ``pad_id`` tokens count as present-but-neutral, consistently across both forwards.
+    """
+
+    def __init__(self, model: nn.Module, cls_token_id: int | None) -> None:
+        super().__init__()
+        self.model = model
+        self.cls_token_id = cls_token_id
+        self.cls_index = None if cls_token_id is None else 0
+        pad = getattr(model.config, "pad_token_id", None)
+        self.pad_id = 0 if pad is None else int(pad)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Token ids ``(N, L)`` -> word embeddings ``(N, L, D)``."""
+        return self.model.get_input_embeddings()(ids)
+
+    def _prepend_cls(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if self.cls_token_id is None:
+            return embeddings
+        cls = torch.full((embeddings.shape[0], 1), self.cls_token_id, dtype=torch.long, device=embeddings.device)
+        return torch.cat([self.embed(cls), embeddings], dim=1)
+
+    def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Ids ``(N, L)`` (or embeddings ``(N, L, D)``) -> ``(logits (N, K), [attn (N, heads, T, T)] per layer)``."""
+        embeddings = x if torch.is_floating_point(x) else self.embed(x)
+        out = self.model(inputs_embeds=self._prepend_cls(embeddings), output_attentions=True)
+        return out.logits, list(out.attentions)
+
+    def forward_embedded(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs_embeds=self._prepend_cls(embeddings)).logits
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.forward_embedded(self.embed(ids))
+
+    def tokens_to_input(self, relevance: torch.Tensor) -> torch.Tensor:
+        """Relevance of the ``L`` input tokens ``(N, L)`` is the input layout: identity."""
+        return relevance
+
+
+class HFImageClassifier(nn.Module):
+    """A ViT-style ``*ForImageClassification`` model (CLS at token 0, then patch tokens) on ``(N, C, H, W)``."""
+
+    cls_index = 0
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        config = model.config
+        self.patch_size = int(config.patch_size)
+        side = int(config.image_size)
+        self.input_shape = (int(config.num_channels), side, side)
+        self.grid = side // self.patch_size
+
+    def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        out = self.model(pixel_values=x, output_attentions=True)
+        return out.logits, list(out.attentions)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=x).logits
+
+    def tokens_to_input(self, relevance: torch.Tensor) -> torch.Tensor:
+        """Token relevance without CLS ``(N, T - 1)`` -> ``(N, C, H, W)``; extra leading tokens (e.g. DeiT's
+        distillation token) are dropped, the last ``grid**2`` are the patches in row-major order."""
+        n = relevance.shape[0]
+        grid = relevance[:, -self.grid * self.grid :].reshape(n, 1, self.grid, self.grid)
+        pixels = grid.repeat_interleave(self.patch_size, dim=2).repeat_interleave(self.patch_size, dim=3)
+        return pixels.expand(n, *self.input_shape).contiguous()
+
+
+@dataclass(frozen=True)
+class _HFClassifierSpec(ModelSpec):
+    """Common fields: the local folder; ``epochs: 0`` uses the weights as they are, ``> 0`` fine-tunes."""
+
+    path: str | None = None
+    epochs: int = 0
+    lr: float = 5e-5
+    batch_size: int = 16
+
+    def _folder(self) -> Path:
+        return require_local(self.path, f"model {self.name}", "model.path", directory=True)
+
+    def _check_labels(self, model: nn.Module, dataset: Dataset) -> None:
+        if int(model.config.num_labels) != dataset.n_classes:
+            raise UserError(f"model {self.name}: {self.path} has {model.config.num_labels} labels, dataset "
+                            f"{dataset.name} has {dataset.n_classes} classes")
+
+    def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
+        return super().fit(module, dataset, seed) if self.epochs > 0 else module.eval()
+
+    def save(self, module: nn.Module) -> bytes:
+        return save_pinned(module, self._folder())
+
+    def load(self, module: nn.Module, payload: bytes) -> nn.Module:
+        return load_pinned(module, payload, self._folder())
+
+    def source_revision(self) -> str:
+        return path_digest(Path(self.path)) if self.path and Path(self.path).is_dir() else ""
+
+
+@MODELS.register("hf_sequence_classifier")
+@dataclass(frozen=True)
+class HFSequenceClassifierSpec(_HFClassifierSpec):
+    """``AutoModelForSequenceClassification.from_pretrained(path)`` on token-id datasets.
+
+    Attributes:
+        cls_token_id: token prepended to every sequence (BERT's ``[CLS]``); None prepends nothing.
+    """
+
+    modalities = frozenset({Modality.TEXT})
+    capabilities = frozenset({Capability.GRADIENTS, Capability.EMBEDDING, Capability.ATTENTION, Capability.PROBA})
+    cls_token_id: int | None = None
+
+    def build(self, dataset: Dataset) -> nn.Module:
+        model = _load_pretrained("AutoModelForSequenceClassification", self._folder(), f"model {self.name}")
+        self._check_labels(model, dataset)
+        config = model.config
+        if dataset.vocab_size > int(config.vocab_size):
+            raise UserError(f"model {self.name}: dataset {dataset.name} uses token ids up to {dataset.vocab_size - 1}"
+                            f", the model's vocabulary has {config.vocab_size}")
+        length = dataset.input_shape[0] + (self.cls_token_id is not None)
+        max_positions = getattr(config, "max_position_embeddings", None)
+        if max_positions is not None and length > int(max_positions):
+            raise UserError(f"model {self.name}: sequences of {length} tokens exceed max_position_embeddings "
+                            f"{max_positions}")
+        return HFSequenceClassifier(model, self.cls_token_id)
+
+
+@MODELS.register("hf_image_classifier")
+@dataclass(frozen=True)
+class HFImageClassifierSpec(_HFClassifierSpec):
+    """``AutoModelForImageClassification.from_pretrained(path)`` for ViT-style models (``patch_size``,
+    ``image_size`` in the config); the dataset's images must have the model's channels and size."""
+
+    modalities = frozenset({Modality.IMAGE})
+    capabilities = frozenset({Capability.GRADIENTS, Capability.ATTENTION, Capability.PROBA})
+
+    def build(self, dataset: Dataset) -> nn.Module:
+        model = _load_pretrained("AutoModelForImageClassification", self._folder(), f"model {self.name}")
+        self._check_labels(model, dataset)
+        config = model.config
+        if not all(hasattr(config, a) for a in ("patch_size", "image_size", "num_channels")):
+            raise UserError(f"model {self.name}: {config.model_type} is not a ViT-style model (patch tokens + CLS); "
+                            "the attention protocol needs patch_size, image_size and num_channels in its config")
+        wrapped = HFImageClassifier(model)
+        if tuple(dataset.input_shape) != wrapped.input_shape:
+            raise UserError(f"model {self.name}: expects images {wrapped.input_shape}, dataset {dataset.name} has "
+                            f"{tuple(dataset.input_shape)}")
+        return wrapped

@@ -1,0 +1,86 @@
+"""Any ``torch.nn.Module``: a class (or factory) by dotted path, its kwargs, and a local ``state_dict`` file."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from xaibench.errors import UserError
+from xaibench.models.adapters._source import import_object, load_pinned, path_digest, require_local, save_pinned
+from xaibench.models.base import ModelSpec
+from xaibench.registry import MODELS
+from xaibench.types import Dataset, Modality
+
+
+def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """``torch.load(path, weights_only=True)``: only tensors and plain containers, never arbitrary pickles."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as error:  # noqa: BLE001 - unreadable or not weights-only: the user's file
+        raise UserError(f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else ''}); save it with "
+                        "torch.save(model.state_dict(), path)") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{what}: {path} does not hold a state_dict (a mapping of names to tensors)")
+    return state
+
+
+@MODELS.register("torch_module")
+@dataclass(frozen=True)
+class TorchModule(ModelSpec):
+    """Your own network: ``target(**kwargs)`` with weights from ``state_dict`` and/or trained in-suite.
+
+    ``forward(x)`` must take the dataset's input layout and return logits ``(N, K)``. With ``epochs: 0`` (default)
+    the loaded weights are used as they are; ``epochs > 0`` trains (or fine-tunes) with the suite's deterministic
+    loop. Checkpoints cached from ``state_dict`` are pinned to the file's sha256 (see ``adapters._source``).
+
+    Attributes:
+        target: dotted path of an ``nn.Module`` class or a function returning one (``mypkg.nets.Net``).
+        kwargs: constructor keyword arguments.
+        state_dict: path of a ``torch.save(model.state_dict())`` file, loaded with ``weights_only=True``.
+        strict: passed to ``load_state_dict``.
+    """
+
+    modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
+    target: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+    state_dict: str | None = None
+    strict: bool = True
+    epochs: int = 0
+
+    def build(self, dataset: Dataset) -> nn.Module:
+        what = f"model {self.name}"
+        factory = import_object(self.target, what, "model.target")
+        if self.state_dict is None and self.epochs <= 0:
+            raise UserError(f"{what}: give weights with model.state_dict=<file> or train it with model.epochs=<n>")
+        try:
+            module = factory(**self.kwargs)
+        except TypeError as error:
+            raise UserError(f"{what}: {self.target}(**kwargs) failed: {error}") from None
+        if not isinstance(module, nn.Module):
+            raise UserError(f"{what}: {self.target} built a {type(module).__name__}, not a torch.nn.Module")
+        if self.state_dict is not None:
+            path = require_local(self.state_dict, what, "model.state_dict")
+            try:
+                module.load_state_dict(load_state_dict_file(path, what), strict=self.strict)
+            except RuntimeError as error:
+                raise UserError(f"{what}: {path} does not fit {self.target}: "
+                                f"{' '.join(str(error).split())[:300]}") from None
+        return module
+
+    def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
+        return super().fit(module, dataset, seed) if self.epochs > 0 else module.eval()
+
+    def save(self, module: nn.Module) -> bytes:
+        return super().save(module) if self.state_dict is None else save_pinned(module, Path(self.state_dict))
+
+    def load(self, module: nn.Module, payload: bytes) -> nn.Module:
+        if self.state_dict is None:
+            return super().load(module, payload)
+        return load_pinned(module, payload, Path(self.state_dict))
+
+    def source_revision(self) -> str:
+        return path_digest(Path(self.state_dict)) if self.state_dict and Path(self.state_dict).is_file() else ""

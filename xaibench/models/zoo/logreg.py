@@ -1,0 +1,24 @@
+"""Multinomial logistic regression as a torch model (one linear layer): gradients, exact linear attributions."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import nn
+
+from xaibench.models.base import ModelSpec
+from xaibench.registry import MODELS
+from xaibench.types import Dataset, Modality
+
+
+@MODELS.register("logreg")
+@dataclass(frozen=True)
+class LogisticRegression(ModelSpec):
+    """``Flatten -> Linear(F, K)`` trained with cross-entropy (softmax regression); ``weight_decay`` is the L2 term."""
+
+    modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
+    epochs: int = 30
+    lr: float = 1e-2
+
+    def build(self, dataset: Dataset) -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(dataset.input_shape), dataset.n_classes))
