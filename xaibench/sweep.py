@@ -61,7 +61,7 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
     detail = f"{rows['metric'].nunique()} metrics x {scored['sample_id'].nunique()} samples"
     if result.status != "ok":
         detail = rows["message"].iloc[0][:120]
-    source = "cached" if result.cached else ("skipped" if result.status == "not_applicable" else "computed")
+    source = "skipped" if result.status == "not_applicable" else ("cached" if result.cached else "computed")
     prefix = f"[{label}] " if label else ""
     return (f"{prefix}{cell.model_name} x {cell.dataset_name} x {cell.method_name} (seed {cell.seed}): "
             f"{result.status:<14} {result.seconds:6.2f}s {source:<8} {detail}")

@@ -6,7 +6,6 @@ against the registries. Nothing is written to disk. Any problem raises ``UserErr
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -122,12 +121,14 @@ def _check_group_names(parsed) -> None:
 
 
 def _search_dirs(parsed) -> list[Path]:
+    """Config dirs the user added with ``hydra.searchpath=[file:///abs/conf, ...]`` (pkg:// entries skipped)."""
     dirs = []
     for override in parsed:
-        if override.get_key_element() == "hydra.searchpath":
-            for item in re.findall(r"(?:file://)?([^\[\],']+)", override.get_value_element_as_str()):
-                if not item.startswith("pkg://"):
-                    dirs.append(Path(item.strip()))
+        if override.get_key_element() == "hydra.searchpath" and not override.is_delete():
+            value = override.value()
+            for item in value if isinstance(value, list) else [value]:
+                if not str(item).startswith("pkg://"):
+                    dirs.append(Path(str(item).removeprefix("file://")))
     return dirs
 
 

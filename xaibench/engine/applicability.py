@@ -19,11 +19,16 @@ def cell_not_applicable(model: ModelSpec, dataset: DatasetSpec, method: Explaine
     return None
 
 
-def metric_not_applicable(metric: MetricSpec, dataset: DatasetSpec, has_counterfactuals: bool) -> str | None:
+def metric_not_applicable(metric: MetricSpec, dataset: DatasetSpec, has_counterfactuals: bool,
+                          model: ModelSpec | None = None) -> str | None:
     if dataset.modality not in metric.modalities:
         return f"metric {metric.name} does not support {dataset.modality} inputs"
     if metric.needs_ground_truth and not dataset.has_ground_truth:
         return f"metric {metric.name} needs ground-truth masks, which dataset {dataset.name} does not have"
     if metric.needs_counterfactuals and not has_counterfactuals:
         return f"metric {metric.name} needs counterfactuals; the method returns none"
+    if model is not None:
+        missing = metric.requirements(dataset.modality) - model.capabilities
+        if missing:
+            return f"metric {metric.name} needs {', '.join(sorted(missing))}, which model {model.name} does not offer"
     return None

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
@@ -77,7 +78,12 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
     rows = _RowFactory(cell, resolved, sweep_id)
     reason = cell_not_applicable(resolved.model, resolved.dataset, resolved.method)
     if reason:
-        return CellResult(cell.key, rows.for_all(Status.NOT_APPLICABLE, reason), False, time.perf_counter() - started)
+        cached = store.get_frame("cells", cell.key)
+        if cached is None:
+            cached = rows.for_all(Status.NOT_APPLICABLE, reason)
+            store.put_frame("cells", cell.key, cached)
+        cached["sweep_id"] = sweep_id
+        return CellResult(cell.key, conform(cached), True, time.perf_counter() - started)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         dataset = build_dataset(resolved.dataset, cell.seed)
@@ -107,8 +113,10 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
     sample_ids = dataset.test.ids[: cell.n_samples]
     frames = []
-    for name, metric in resolved.metrics.items():
-        reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None)
+    progress = tqdm(resolved.metrics.items(), desc=f"score {cell.method_name}", leave=False, disable=None)
+    for name, metric in progress:
+        reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None,
+                                       resolved.model)
         if reason:
             frames.append(rows.for_metric(name, Status.NOT_APPLICABLE, reason))
             continue
@@ -189,7 +197,10 @@ class _RowFactory:
 
     def for_all(self, status: Status, message: str) -> pd.DataFrame:
         frames = [self.for_metric(m, status, message) for m in self.cell.metrics]
-        return sort_rows(conform(pd.concat(frames, ignore_index=True)))
+        frame = pd.concat(frames, ignore_index=True)
+        if status is Status.NOT_APPLICABLE:
+            frame["peak_mem_mb"] = np.nan  # nothing ran
+        return sort_rows(conform(frame))
 
     def scored(self, metric: str, sample_ids, explanations, result) -> pd.DataFrame:
         n = len(sample_ids)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from xaibench.data.base import DatasetSpec
 from xaibench.engine.cell import CellSpec
@@ -103,8 +104,8 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
     seed_everything(derive_seed(key))
     counter = ForwardCounter(module)
     started = time.perf_counter()
-    parts = [explainer.explain(counter, x[i : i + cell.batch_size], targets[i : i + cell.batch_size])
-             for i in range(0, len(x), cell.batch_size)]
+    batches = tqdm(range(0, len(x), cell.batch_size), desc=f"explain {explainer.name}", leave=False, disable=None)
+    parts = [explainer.explain(counter, x[i : i + cell.batch_size], targets[i : i + cell.batch_size]) for i in batches]
     seconds = time.perf_counter() - started
     attributions = torch.cat([p.attributions.detach() for p in parts]).float()
     expected = tuple(x.shape[:2]) if dataset.modality is Modality.TEXT else tuple(x.shape)

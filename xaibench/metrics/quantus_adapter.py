@@ -1,15 +1,33 @@
 """The one place where tensors become numpy: build a fresh Quantus metric, call it, return one score per sample.
 
-Quantus pitfalls handled here (pitfalls.md): fresh metric object per call (they keep state), global numpy/torch
-RNGs seeded right before the call, copies of ``a_batch`` (some metrics mutate it), model in eval mode,
-channel-first layouts, ``return_aggregate=False`` always, a fixed internal batch size so draws happen in the
-same order whatever the user's batch size.
+``score(spec, params, ctx, seed)`` is the single entry point the runner uses. Around the Quantus call it:
+
+1. resolves parameters: spec defaults + the suite's params, fractions of the feature count -> counts, data-
+   dependent values (class count, mask size); everything resolved is recorded in the row's ``params``;
+2. converts to the Quantus layout (``layout.py``), on copies (Sparseness/Complexity mutate ``a_batch``): text as
+   embeddings ``(N, D, L)``, or as per-token presence ``(N, 1, L)`` for metrics that remove features by index
+   (``spec.text_view``); per-token attributions ``(N, 1, L)`` either way;
+3. sets degenerate samples aside *before* the call (``spec.screens``: all-zero or constant maps, empty masks, a
+   model whose output does not move) with ``status="nan"`` and the reason, instead of feeding Quantus a
+   divide-by-zero;
+4. seeds numpy's global RNG (Quantus draws from it) and torch right before the call, builds a fresh metric
+   (Quantus metrics keep state), passes ``return_aggregate=False`` and the whole cell as one batch so draws happen
+   in the same order whatever the user's batch size;
+5. reduces Quantus' raw output (curves, per-layer dicts) to one number per sample (``spec.reduce``);
+6. if Quantus rejects the batch with an assertion about sample content (a superpixel segmentation with one
+   segment, Quantus#375's batch of all-negative maps), scores each sample alone and marks the rejected ones
+   ``nan`` with Quantus' message, rather than losing the whole metric; configuration asserts still raise;
+7. explains every remaining NaN (which side of a correlation was constant, a flipped prediction).
 """
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import math
 import time
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -17,29 +35,49 @@ import quantus
 import torch
 from torch import nn
 
-from xaibench.engine.seeding import seed_everything
-from xaibench.explainers.base import Explainer
+from xaibench.engine.seeding import derive_seed, seed_everything
+from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
+from xaibench.metrics import functional
+from xaibench.metrics.functional import CorrelationDiagnostics
 from xaibench.metrics.layout import (
     QuantusModel,
+    TokenPresenceModel,
     from_quantus_inputs,
+    n_positions,
+    sum_channels,
     to_quantus_attributions,
     to_quantus_inputs,
+    to_quantus_masks,
 )
-from xaibench.metrics.spec import MetricSpec
+from xaibench.metrics.spec import CALLABLE_PARAMS, MetricSpec, Screen
 from xaibench.types import Modality, Split, Status
 
 
 @dataclass
 class ScoreContext:
-    """Everything a metric may need for one cell's samples (native layouts, on the cell's device)."""
+    """Everything a metric may need for one cell's samples (native layouts, on the cell's device).
+
+    Attributes:
+        model: the trained module in eval mode.
+        modality: input kind of ``x``.
+        x: inputs, native layout (text: token ids ``(N, L)``).
+        targets: explained classes ``(N,)``.
+        attributions: shape of ``x`` (text: per token ``(N, L)``).
+        explainer: the method, re-run by stability/randomisation metrics through ``explain_func``.
+        masks: ground truth (image ``(N, C|1, H, W)``, tabular ``(N, F)``, series ``(N, C, T)``, text ``(N, L)``).
+        counterfactuals: shape of ``x``, or ``(N, K, ...)`` for K counterfactuals per sample, or None.
+        train: the training split (counterfactual plausibility).
+        n_classes: number of classes of the dataset.
+        device: where the model lives.
+    """
 
     model: nn.Module
     modality: Modality
     x: torch.Tensor
     targets: torch.Tensor
     attributions: torch.Tensor
-    explainer: Explainer
+    explainer: Explainer | None
     masks: torch.Tensor | None = None
     counterfactuals: torch.Tensor | None = None
     train: Split | None = None
@@ -58,77 +96,262 @@ class ScoreResult:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class QuantusBatch:
+    """The numpy inputs of one Quantus call (Quantus layout), plus the wrapped model and ``explain_func``."""
+
+    model: nn.Module  # QuantusModel, or TokenPresenceModel for the "tokens" text view
+    x: np.ndarray
+    y: np.ndarray
+    a: np.ndarray
+    s: np.ndarray | None
+    explain_func: Callable[..., np.ndarray] | None
+    device: str
+
+    def take(self, index: np.ndarray) -> "QuantusBatch":
+        model = self.model.take(index) if isinstance(self.model, TokenPresenceModel) else self.model
+        return replace(self, model=model, x=self.x[index], y=self.y[index], a=self.a[index],
+                       s=None if self.s is None else self.s[index])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
 def score(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext, seed: int) -> ScoreResult:
     """Score ``ctx.attributions`` with ``spec``; raises on failure (the runner records it as error rows)."""
     resolved = resolve_params(spec, params, ctx)
     started = time.perf_counter()
-    seed_everything(seed)
+    n = len(ctx.x)
     if spec.native is not None:
-        raw = spec.native(ctx, **resolved)
+        seed_everything(seed)
+        values = np.asarray(spec.native(ctx, **resolved), dtype=np.float64).reshape(-1)
+        reasons = [""] * n
     else:
-        raw = _call_quantus(spec, resolved, ctx)
-    values = np.asarray(raw, dtype=np.float64).reshape(len(ctx.x), -1)
-    if values.shape[1] != 1:
-        raise ValueError(f"metric {spec.name} returned {values.shape[1]} values per sample, expected 1")
-    values = values[:, 0]
+        batch = build_batch(spec, resolved, ctx)
+        values, reasons = score_batch(spec, resolved, batch, seed)
+    if values.shape != (n,):
+        raise ValueError(f"metric {spec.name} returned {values.shape} values, expected ({n},)")
     status, message = [], []
-    for value in values:
-        ok = math.isfinite(value)
+    for value, reason in zip(values, reasons):
+        ok = not reason and math.isfinite(value)
         status.append(Status.OK.value if ok else Status.NAN.value)
-        message.append("" if ok else f"{spec.name} returned {value} for this sample")
-    return ScoreResult(values, status, message, params=jsonable(resolved), seconds=time.perf_counter() - started)
+        message.append("" if ok else reason or _nan_reason(spec, resolved, value))
+    values = np.where([s == Status.OK.value for s in status], values, np.nan)
+    adapter = {k: v for k, v in spec.adapter_params().items() if k != "text_view" or ctx.modality is Modality.TEXT}
+    recorded = {**jsonable(resolved), **adapter}
+    return ScoreResult(values, status, message, params=recorded, seconds=time.perf_counter() - started)
 
 
 def resolve_params(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext) -> dict[str, Any]:
-    """Defaults + user params; fractions of the feature count become integers (e.g. ``subset_size: 0.25``)."""
+    """Defaults + user params; fractions of the feature positions become counts (e.g. ``subset_size: 0.25``)."""
     resolved = spec.check_params(params)
-    n_features = int(np.prod(to_quantus_attributions(ctx.attributions[:1], ctx.modality).shape[1:]))
+    positions = n_positions(ctx.x, ctx.modality)
     for key in spec.fraction_params:
         value = resolved.get(key)
         if isinstance(value, float) and 0 < value <= 1:
-            resolved[key] = max(1, min(n_features - 1, int(round(value * n_features))))
+            resolved[key] = max(1, min(positions - 1, int(round(value * positions))))
+    for key in spec.divisor_params:
+        value = resolved.get(key)
+        if isinstance(value, float) and 0 < value <= 1:
+            proper = positions if positions == 1 else positions - 1
+            resolved[key] = functional.nearest_divisor(positions, min(value * positions, proper))
+    if spec.resolve is not None:
+        resolved = spec.resolve(resolved, ctx)
     return resolved
 
 
-def _call_quantus(spec: MetricSpec, resolved: dict[str, Any], ctx: ScoreContext) -> list[float]:
-    init = {k: _resolve_callable(v) if k.endswith("_func") else v for k, v in resolved.items() if k not in spec.call_defaults}
-    call = {k: v for k, v in resolved.items() if k in spec.call_defaults}
-    metric = spec.quantus_class(  # type: ignore[misc]
-        **init, return_aggregate=False, disable_warnings=True, display_progressbar=False
-    )
+def build_batch(spec: MetricSpec, resolved: dict[str, Any], ctx: ScoreContext) -> QuantusBatch:
+    """Native context -> Quantus layout, as fresh copies (nothing Quantus does can reach ``ctx``)."""
     native_shape = tuple(ctx.x.shape[1:])
-    wrapped = QuantusModel(ctx.model, ctx.modality, native_shape).eval()
-    x_batch = to_quantus_inputs(ctx.model, ctx.x, ctx.modality)
-    a_batch = to_quantus_attributions(ctx.attributions, ctx.modality).copy()
-    s_batch = None if ctx.masks is None else to_quantus_attributions(ctx.masks, ctx.modality).copy()
-    kwargs: dict[str, Any] = {}
+    a = to_quantus_attributions(ctx.attributions, ctx.modality).copy()
+    s = None
+    if ctx.masks is not None and spec.needs_ground_truth:
+        s = to_quantus_masks(ctx.masks, ctx.modality)
+    if spec.channel_reduction == "sum":
+        a = sum_channels(a)
+    elif spec.channel_reduction is not None:
+        raise ValueError(f"unknown channel_reduction {spec.channel_reduction!r}")
+    if resolved.get("abs") is True:
+        # Quantus normalises then takes |a|; |a| first gives identical scores and keeps Quantus#375 (a batch of
+        # all-negative maps is rejected before the abs) away from metrics that ignore the sign anyway.
+        a = np.abs(a)
+    explain_func = None
     if spec.needs_explain_func:
-        kwargs["explain_func"] = make_explain_func(ctx.explainer, ctx.modality, native_shape)
-    scores = metric(
-        model=wrapped,
-        x_batch=x_batch,
-        y_batch=ctx.targets.detach().cpu().numpy(),
-        a_batch=a_batch,
-        s_batch=s_batch,
-        channel_first=True,
+        if ctx.explainer is None:
+            raise ValueError(f"metric {spec.name} re-explains inputs and needs the cell's explainer")
+        explain_func = make_explain_func(ctx.explainer, ctx.modality, native_shape)
+    model: nn.Module
+    if ctx.modality is Modality.TEXT and spec.text_view == "tokens":
+        model = TokenPresenceModel(ctx.model, ctx.x).eval()
+        x = np.ones((len(ctx.x), 1, ctx.x.shape[1]), dtype=np.float32)  # every token present
+    else:
+        model = QuantusModel(ctx.model, ctx.modality, native_shape).eval()
+        x = to_quantus_inputs(ctx.model, ctx.x, ctx.modality).copy()
+    return QuantusBatch(
+        model=model,
+        x=x,
+        y=ctx.targets.detach().cpu().numpy().astype(np.int64).reshape(-1),
+        a=a,
+        s=s,
+        explain_func=explain_func,
         device=ctx.device,
-        batch_size=max(len(x_batch), 1),
-        **call,
-        **kwargs,
     )
-    return list(scores)
 
 
-def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tuple[int, ...]) -> Callable[..., np.ndarray]:
+# Quantus assertions about a sample's content (not about the configuration): a sample they reject gets a NaN
+# status with the message. Attribution asserts are batch-wide "all samples ..." checks (Quantus#375 and friends).
+SAMPLE_ASSERTIONS = ("less than zero", "all equal to zero", "all equal to one", "uniformly distributed",
+                     "number of segments")
+
+
+def score_batch(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch, seed: int
+                ) -> tuple[np.ndarray, list[str]]:
+    """Screen, call Quantus once on the kept samples (per sample if Quantus rejects some), explain NaNs."""
+    n = len(batch)
+    values = np.full(n, np.nan)
+    reasons = screen(spec, resolved, batch)
+    keep = np.array([i for i in range(n) if not reasons[i]], dtype=np.int64)
+    if len(keep) == 0:
+        return values, reasons
+    try:
+        seed_everything(seed)
+        kept, nan_reasons = call_quantus(spec, resolved, batch.take(keep))
+    except AssertionError as error:
+        if spec.batch_relational:
+            raise
+        kept, nan_reasons = _score_one_by_one(spec, resolved, batch.take(keep), seed, error)
+    values[keep] = kept
+    for row, i in enumerate(keep):
+        if not math.isfinite(kept[row]) and nan_reasons[row]:
+            reasons[i] = nan_reasons[row]
+    return values, reasons
+
+
+def _score_one_by_one(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch, seed: int,
+                      batch_error: AssertionError) -> tuple[np.ndarray, list[str]]:
+    """Each sample alone (seeded from the cell seed and its position); samples Quantus rejects get NaN.
+
+    An assertion that is not about a sample's content (a parameter that does not fit the input) is re-raised:
+    that is a configuration error for the whole metric, not a degenerate sample.
+    """
+    values = np.full(len(batch), np.nan)
+    reasons = [""] * len(batch)
+    single = len(batch) == 1
+    for i in range(len(batch)):
+        try:
+            if single:
+                raise batch_error
+            seed_everything(derive_seed(seed, "sample", i))
+            value, why = call_quantus(spec, resolved, batch.take(np.array([i])))
+            values[i], reasons[i] = value[0], why[0]
+        except AssertionError as error:
+            message = str(error).strip() or type(error).__name__
+            if not any(marker in message for marker in SAMPLE_ASSERTIONS):
+                raise
+            reasons[i] = f"rejected by Quantus: {message}"
+    return values, reasons
+
+
+def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> list[str]:
+    """Per-sample reasons ('' = keep) for the degenerate cases ``spec.screens`` names."""
+    reasons = [""] * len(batch)
+
+    def mark(flags: np.ndarray, reason: str) -> None:
+        for i in np.flatnonzero(flags):
+            reasons[i] = reasons[i] or reason
+
+    screens = spec.screens
+    if Screen.ZERO in screens:
+        mark(functional.is_all_zero(batch.a), "all-zero attribution")
+    if Screen.CONSTANT in screens:
+        mark(functional.is_constant(batch.a), "constant attribution: no ranking of the features")
+    if Screen.NO_POSITIVE in screens and not resolved.get("abs", False) and resolved.get("positive_attributions", True):
+        mark(functional.has_no_positive(batch.a), "no positive attribution (the metric counts positive mass only)")
+    if Screen.EMPTY_MASK in screens and batch.s is not None:
+        mark(functional.is_all_zero(batch.s), "empty ground-truth mask")
+    if Screen.CONSTANT_OUTPUT in screens:
+        mark(constant_output(batch), "constant model output")
+    return reasons
+
+
+def constant_output(batch: QuantusBatch, tolerance: float = 1e-6) -> np.ndarray:
+    """``(N,)`` bool: the model's outputs at ``x``, at zero and at ``x`` plus unit-scale noise all coincide.
+
+    A model that ignores its input around a sample (dead ReLUs, zeroed weights) makes every perturbation
+    metric meaningless there. Uses its own generator: the global RNG that Quantus draws from is untouched.
+    """
+    noise = np.random.default_rng(0).standard_normal(batch.x.shape).astype(np.float32)
+    scale = np.abs(batch.x).reshape(len(batch), -1).max(axis=1).reshape(-1, *([1] * (batch.x.ndim - 1))) + 1.0
+    probes = [batch.x, np.zeros_like(batch.x), batch.x + noise * scale]
+    device = torch.device(batch.device)
+    with torch.no_grad():
+        outputs = np.stack([batch.model(torch.as_tensor(p, device=device)).detach().cpu().numpy() for p in probes])
+    spread = (outputs.max(axis=0) - outputs.min(axis=0)).max(axis=-1)
+    return spread <= tolerance * (1.0 + np.abs(outputs[0]).max(axis=-1))
+
+
+def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> tuple[np.ndarray, list[str]]:
+    """One Quantus call on ``batch`` (already seeded): per-sample values and, for NaNs, the reason if known."""
+    init, call = quantus_kwargs(spec, resolved)
+    diagnostics = None
+    if spec.correlation_diagnostics:
+        diagnostics = CorrelationDiagnostics(init["similarity_func"])
+        init["similarity_func"] = diagnostics
+    with contextlib.redirect_stdout(io.StringIO()):
+        metric = spec.quantus_class(  # type: ignore[misc]
+            **init, return_aggregate=False, disable_warnings=True, display_progressbar=False
+        )
+    kwargs: dict[str, Any] = {}
+    if batch.explain_func is not None:
+        kwargs["explain_func"] = batch.explain_func
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # Quantus warns (and prints) per step; statuses carry what matters
+        raw = metric(
+            model=batch.model, x_batch=batch.x.copy(), y_batch=batch.y.copy(),
+            a_batch=batch.a.copy() if spec.pass_attributions else None,
+            s_batch=None if batch.s is None else batch.s.copy(), channel_first=True, device=batch.device,
+            batch_size=max(len(batch), 1), **call, **kwargs,
+        )
+        reduced = spec.reduce(raw, metric, batch) if spec.reduce is not None else raw
+    reasons = [""] * len(batch)
+    if isinstance(reduced, tuple):  # a reduction that knows why some samples have no number
+        reduced, reasons = reduced
+    values = np.asarray(reduced, dtype=np.float64).reshape(-1)
+    if values.shape != (len(batch),):
+        raise ValueError(f"metric {spec.name}: Quantus returned {values.shape} values for {len(batch)} samples")
+    if diagnostics is not None:
+        reasons = [reasons[i] or (diagnostics.reason(i) if not math.isfinite(v) else "")
+                   for i, v in enumerate(values)]
+    return values, list(reasons)
+
+
+def quantus_kwargs(spec: MetricSpec, resolved: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resolved params -> (init kwargs with functions resolved by name, ``__call__`` kwargs)."""
+    init = {k: resolve_callable(v) if k in CALLABLE_PARAMS else copy.deepcopy(v)  # Quantus may mutate dicts
+            for k, v in resolved.items() if k not in spec.call_defaults}
+    if isinstance(init.get("distance_func"), str) and callable(getattr(functional, init["distance_func"], None)):
+        init["distance_func"] = getattr(functional, init["distance_func"])  # else a scipy cdist metric name
+    call = {k: v for k, v in resolved.items() if k in spec.call_defaults}
+    return init, call
+
+
+def _nan_reason(spec: MetricSpec, resolved: dict[str, Any], value: float) -> str:
+    if resolved.get("return_nan_when_prediction_changes"):
+        return "prediction flipped by the perturbation"
+    return spec.nan_reason or f"{spec.name} returned {value} for this sample"
+
+
+def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tuple[int, ...]
+                      ) -> Callable[..., np.ndarray]:
     """Quantus ``explain_func`` that re-explains through the same explainer adapter (batched, on device)."""
 
     def explain_func(model: nn.Module, inputs: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
         native = model.model if isinstance(model, QuantusModel) else model
-        device = next(native.parameters()).device
+        device = _device_of(native)
         x = from_quantus_inputs(inputs, modality, native_shape).to(device)
         target = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=device).reshape(-1)
-        forward = _EmbeddedForward(native) if modality is Modality.TEXT else native
-        attributions = explainer.explain(forward, x, target).attributions
+        forward = EmbeddedForward(native) if modality is Modality.TEXT else native
+        attributions = explainer.explain(forward, x, target).attributions.detach().float()
         if modality is Modality.TEXT and attributions.dim() == 3:
             attributions = attributions.sum(dim=-1)
         return to_quantus_attributions(attributions, modality)
@@ -136,37 +359,44 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
     return explain_func
 
 
-class _EmbeddedForward(nn.Module):
-    """A text model seen as a function of its embeddings ``(N, L, D)`` (for re-explaining perturbed inputs)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_embedded(embeddings)
+def _device_of(module: nn.Module) -> torch.device:
+    for parameter in module.parameters():
+        return parameter.device
+    return torch.device("cpu")
 
 
-def _resolve_callable(value: Any) -> Any:
-    """Config strings naming Quantus functions (``perturb_func: baseline_replacement_by_indices``) -> callables."""
+def resolve_callable(value: Any) -> Any:
+    """Config strings naming functions (``normalise_func: normalise_by_max_per_sample``) -> callables.
+
+    Looked up in ``xaibench.metrics.functional`` first, then Quantus' function modules. None stays None.
+    """
     if not isinstance(value, str):
         return value
-    for module in (quantus.functions.perturb_func, quantus.functions.similarity_func, quantus.functions.normalise_func,
-                   quantus.functions.norm_func, quantus.functions.loss_func):
-        if hasattr(module, value):
-            return getattr(module, value)
-    raise ValueError(f"unknown Quantus function {value!r}")
+    modules = (functional, quantus.functions.perturb_func, quantus.functions.similarity_func,
+               quantus.functions.normalise_func, quantus.functions.norm_func, quantus.functions.loss_func,
+               quantus.functions.complexity_func)
+    for module in modules:
+        candidate = getattr(module, value, None)
+        if callable(candidate) and not isinstance(candidate, type):
+            return candidate
+    raise ValueError(f"unknown function {value!r} (looked in xaibench.metrics.functional and quantus.functions)")
 
 
 def jsonable(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as recorded in the row: callables by name, numpy scalars as Python numbers."""
     out: dict[str, Any] = {}
     for key, value in sorted(params.items()):
-        if callable(value):
-            value = getattr(value, "__name__", repr(value))
-        elif isinstance(value, np.generic):
-            value = value.item()
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[key] = value
+        out[key] = _jsonable_value(value)
     return out
+
+
+def _jsonable_value(value: Any) -> Any:
+    if callable(value):
+        return getattr(value, "__name__", repr(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return [_jsonable_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable_value(v) for k, v in sorted(value.items())}
+    return value

@@ -2,16 +2,19 @@
 
 Direction drives ranks and reports; ``needs_*`` and ``modalities`` drive applicability (``not_applicable`` rows
 without running); ``defaults`` fixes every parameter Quantus defaults inconsistently, and the resolved parameters
-are recorded in each row's ``params``.
+are recorded in each row's ``params``. The adapter (``quantus_adapter.score``) reads the remaining fields: how to
+reduce Quantus' raw output to one number per sample, which degenerate samples to set aside before the call, and
+why a NaN is a NaN.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from xaibench.errors import UserError
 from xaibench.registry import METRICS
-from xaibench.types import Modality
+from xaibench.types import Capability, Modality
 
 
 class Family:
@@ -23,6 +26,29 @@ class Family:
     COUNTERFACTUAL = "counterfactual"
 
 
+class Screen:
+    """Per-sample checks the adapter runs before calling Quantus; a hit becomes ``status="nan"`` with a reason."""
+
+    ZERO = "zero"  # all-zero attribution (Quantus#145/#110: divide-by-zero, meaningless ranking)
+    CONSTANT = "constant"  # a constant map has no ranking: ordering-based metrics would report an arbitrary order
+    NO_POSITIVE = "no_positive"  # no positive attribution although the metric only counts positive mass
+    CONSTANT_OUTPUT = "constant_output"  # the model's output does not move at all around this sample
+    EMPTY_MASK = "empty_mask"  # ground-truth mask without a single marked feature
+
+
+# Parameters that name a function (configs give the name; the adapter resolves it).
+CALLABLE_PARAMS = frozenset({
+    "similarity_func", "normalise_func", "perturb_func", "norm_numerator", "norm_denominator", "complexity_func",
+    "loss_func",
+})
+# Keys the adapter adds to the recorded params (not Quantus parameters); a recorded dict may be given back as-is.
+ADAPTER_KEYS = frozenset({"reduction", "channel_reduction", "text_view"})
+
+ALL_MODALITIES = frozenset(Modality)
+NON_TEXT = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
+IMAGE_ONLY = frozenset({Modality.IMAGE})
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """One registered metric.
@@ -30,14 +56,35 @@ class MetricSpec:
     Attributes:
         name: registry name (snake_case), used in configs and the ``metric`` column.
         family: one of ``Family``.
-        higher_is_better: declared direction.
+        higher_is_better: declared direction (ranks and reports follow it).
         quantus_class: the Quantus metric class (a fresh instance is built per call), or None for native metrics.
         native: for native metrics, ``fn(context, **params) -> np.ndarray (N,)``.
         defaults: init parameters set explicitly (Quantus defaults differ between metrics).
         call_defaults: ``__call__`` keyword arguments set explicitly (``softmax``...).
         needs_ground_truth / needs_explain_func / needs_counterfactuals: requirements.
         modalities: input kinds the metric supports.
-        fraction_params: init parameters that may be given as a fraction of the number of features (0 < f <= 1).
+        requires: model capabilities the metric needs (randomisation: a torch model with layers to randomise).
+            On text, Quantus-backed metrics also need ``EMBEDDING`` (see ``requirements``).
+        fraction_params: init parameters that may be given as a fraction ``0 < f <= 1`` of the number of feature
+            positions (Quantus layout ``x.shape[2:]``: features, pixels, time steps, tokens); resolved to a count.
+        divisor_params: like ``fraction_params`` but resolved to the nearest divisor of the position count
+            (Quantus asserts ``features_in_step`` divides it).
+        reduce: ``fn(raw, metric, batch) -> (N,)`` turning Quantus' raw output (curves, per-layer dicts) into one
+            number per sample; None when Quantus already returns one float per sample.
+        reduction: name of that reduction, recorded in the row's params.
+        screens: per-sample degenerate checks (``Screen``) run before the call.
+        channel_reduction: ``"sum"``: attributions are summed over channels and masks OR-ed over channels before
+            the call (localisation metrics compare one map per position with a ``(N, 1, ...)`` mask).
+        text_view: how text reaches Quantus. ``"embedding"``: embeddings ``(N, D, L)`` (noise perturbations act on
+            the embeddings); ``"tokens"``: per-token presence ``(N, 1, L)`` through ``TokenPresenceModel``, so index
+            perturbations remove whole tokens (replaced by the pad token).
+        pass_attributions: False: Quantus recomputes the reference maps itself through ``explain_func`` (Smooth
+            MPRT must compare smoothed maps with smoothed maps, not with the cell's plain attributions).
+        batch_relational: the score of a sample depends on the other samples (Sufficiency): no per-sample retry.
+        correlation_diagnostics: wrap ``similarity_func`` to say which side was constant when a correlation is NaN.
+        nan_reason: message for a non-finite score not explained otherwise.
+        resolve: ``fn(params, context) -> params`` for parameters that depend on the data (class count, mask size).
+        description: one line with the reference.
     """
 
     name: str
@@ -50,23 +97,54 @@ class MetricSpec:
     needs_ground_truth: bool = False
     needs_explain_func: bool = False
     needs_counterfactuals: bool = False
-    modalities: frozenset[Modality] = frozenset(Modality)
+    modalities: frozenset[Modality] = ALL_MODALITIES
+    requires: frozenset[Capability] = frozenset()
     fraction_params: tuple[str, ...] = ()
+    divisor_params: tuple[str, ...] = ()
+    reduce: Callable[..., Any] | None = None
+    reduction: str = ""
+    screens: frozenset[str] = frozenset({Screen.ZERO})
+    channel_reduction: str | None = None
+    text_view: str = "embedding"
+    pass_attributions: bool = True
+    batch_relational: bool = False
+    correlation_diagnostics: bool = False
+    nan_reason: str = ""
+    resolve: Callable[..., Any] | None = None
     description: str = ""
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Reject parameters the metric does not take; return defaults overlaid with ``params``."""
         allowed = set(self.defaults) | set(self.call_defaults) | self._init_parameters()
-        unknown = sorted(set(params) - allowed)
+        unknown = sorted(set(params) - allowed - ADAPTER_KEYS)
         if unknown:
             raise UserError(
                 f"metric {self.name!r}: unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}"
             )
-        return {**self.defaults, **self.call_defaults, **params}
+        for key in ADAPTER_KEYS & set(params):
+            if params[key] != self.adapter_params().get(key):
+                raise UserError(f"metric {self.name!r}: {key} is fixed to {self.adapter_params().get(key)!r}, "
+                                f"got {params[key]!r}")
+        return {**self.defaults, **self.call_defaults, **{k: v for k, v in params.items() if k not in ADAPTER_KEYS}}
+
+    def requirements(self, modality: Modality) -> frozenset[Capability]:
+        """Model capabilities needed on ``modality``: ``requires``, plus ``EMBEDDING`` for Quantus on text."""
+        if modality is Modality.TEXT and self.quantus_class is not None:
+            return self.requires | {Capability.EMBEDDING}
+        return self.requires
+
+    def adapter_params(self) -> dict[str, Any]:
+        """What the adapter does around Quantus, recorded next to the metric's own parameters."""
+        out: dict[str, Any] = {}
+        if self.reduction:
+            out["reduction"] = self.reduction
+        if self.channel_reduction:
+            out["channel_reduction"] = self.channel_reduction
+        if self.text_view != "embedding":
+            out["text_view"] = self.text_view
+        return out
 
     def _init_parameters(self) -> set[str]:
-        import inspect
-
         if self.quantus_class is None:
             return set()
         signature = inspect.signature(self.quantus_class.__init__)
@@ -76,4 +154,6 @@ class MetricSpec:
 
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
+    if spec.quantus_class is None and spec.native is None:
+        raise ValueError(f"metric {spec.name}: needs a quantus_class or a native function")
     return METRICS.add(spec.name, spec)

@@ -1,0 +1,129 @@
+"""Randomisation sanity checks (Adebayo et al. 2018): does the explanation depend on what the model learned?
+
+The maps are re-explained through the cell's explainer on copies of the model whose layers Quantus randomises
+(``explain_func``). Quantus returns a ``{layer: [N]}`` dict of similarities for (smooth) MPRT; the per-sample
+score is the mean over the randomised layers (``reduction: mean_over_layers``; the ``original`` entry, the map
+re-explained on the intact model, is left out). Similarity is Spearman rank correlation throughout, so lower =
+the explanation changes when the parameters do (good); an edge detector that ignores the model scores exactly 1.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import quantus
+
+from xaibench.errors import UserError
+from xaibench.metrics.functional import mean_over_layers
+from xaibench.metrics.spec import Family, MetricSpec, Screen, register_metric
+from xaibench.types import Capability
+
+CORRELATION_SCREENS = frozenset({Screen.ZERO, Screen.CONSTANT})
+TORCH_LAYERS = frozenset({Capability.GRADIENTS})  # a torch module whose layers Quantus can re-initialise
+
+
+class SmoothMPRTWithExplainFunc(quantus.SmoothMPRT):
+    """Quantus 0.6's SmoothMPRT explains the noisy copies with ``quantus.explain`` (its own captum wrapper, which
+    sums channels) and ignores the ``explain_func`` it is given; this routes them through ``explain_func``.
+
+    Same loop otherwise: ``nr_samples - 1`` Gaussian-noised copies (global numpy RNG) plus the clean input.
+    """
+
+    def explain_smooth_batch_numpy(self, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, std: float,
+                                   **kwargs: Any) -> np.ndarray:
+        a_batch_smooth = None
+        for n in range(self.nr_samples):
+            epsilon = np.zeros_like(x_batch) if n == self.nr_samples - 1 else np.random.randn(*x_batch.shape) * std
+            a_batch = self.explain_func(model=model, inputs=x_batch + epsilon, targets=y_batch, **kwargs)
+            share = a_batch / self.nr_samples
+            a_batch_smooth = share if a_batch_smooth is None else a_batch_smooth + share
+        return a_batch_smooth
+
+
+def reduce_layers(raw: Any, metric: Any, batch: Any) -> np.ndarray:
+    if not isinstance(raw, dict):
+        raise TypeError(f"expected Quantus' per-layer dict, got {type(raw).__name__}")
+    return mean_over_layers(raw)
+
+
+def class_count(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """``num_classes: null`` means the dataset's class count."""
+    if params.get("num_classes") is None:
+        if ctx.n_classes < 2:
+            raise UserError("random_logit needs the number of classes (>= 2); set num_classes")
+        return {**params, "num_classes": int(ctx.n_classes)}
+    return params
+
+
+register_metric(MetricSpec(
+    name="mprt",
+    family=Family.RANDOMISATION,
+    higher_is_better=False,
+    quantus_class=quantus.MPRT,
+    needs_explain_func=True,
+    requires=TORCH_LAYERS,
+    defaults={"similarity_func": "correlation_spearman", "layer_order": "top_down", "seed": 42,
+              "return_average_correlation": False, "return_last_correlation": False, "skip_layers": False,
+              "abs": True, "normalise": True, "normalise_func": "normalise_by_max_per_sample"},
+    call_defaults={"softmax": False},
+    reduce=reduce_layers,
+    reduction="mean_over_layers",
+    screens=CORRELATION_SCREENS,
+    nan_reason="similarity undefined at some randomised layer: a re-explained map is constant there (e.g. all zero)",
+    description="Adebayo et al. 2018: cascading (top-down) parameter randomisation; mean Spearman similarity of "
+                "the original and the re-explained maps over the randomised layers.",
+))
+
+register_metric(MetricSpec(
+    name="smooth_mprt",
+    family=Family.RANDOMISATION,
+    higher_is_better=False,
+    quantus_class=SmoothMPRTWithExplainFunc,
+    needs_explain_func=True,
+    requires=TORCH_LAYERS,
+    pass_attributions=False,  # the reference is the smoothed map of the intact model, computed by Quantus
+    defaults={"similarity_func": "correlation_spearman", "layer_order": "bottom_up", "seed": 42, "nr_samples": 10,
+              "noise_magnitude": 0.1, "return_average_correlation": False, "return_last_correlation": False,
+              "skip_layers": False, "abs": True, "normalise": True, "normalise_func": "normalise_by_max_per_sample"},
+    call_defaults={"softmax": False},
+    reduce=reduce_layers,
+    reduction="mean_over_layers",
+    screens=CORRELATION_SCREENS,
+    nan_reason="similarity undefined at some randomised layer: a re-explained map is constant there (e.g. all zero)",
+    description="Hedstroem et al. 2023: MPRT with explanations averaged over noisy copies of the input "
+                "(bottom-up); mean Spearman similarity over the randomised layers. Re-explains through the cell's "
+                "explainer (Quantus 0.6 silently uses its own quantus.explain instead).",
+))
+
+register_metric(MetricSpec(
+    name="efficient_mprt",
+    family=Family.RANDOMISATION,
+    higher_is_better=True,
+    quantus_class=quantus.EfficientMPRT,
+    needs_explain_func=True,
+    requires=TORCH_LAYERS,
+    defaults={"complexity_func": "discrete_entropy", "complexity_func_kwargs": {"n_bins": 16},
+              "similarity_func": "correlation_spearman", "layer_order": "bottom_up", "seed": 42,
+              "compute_extra_scores": False, "skip_layers": True, "abs": False, "normalise": False,
+              "normalise_func": "normalise_by_average_second_moment_estimate"},
+    call_defaults={"softmax": True},
+    nan_reason="the explanation on the intact model has zero entropy",
+    description="Hedstroem et al. 2023 (eMPRT): relative rise in explanation entropy (16-bin histogram, fixed so "
+                "a sample's score does not depend on its batch) from the intact to the fully randomised model.",
+))
+
+register_metric(MetricSpec(
+    name="random_logit",
+    family=Family.RANDOMISATION,
+    higher_is_better=False,
+    quantus_class=quantus.RandomLogit,
+    needs_explain_func=True,
+    defaults={"similarity_func": "correlation_spearman", "num_classes": None, "seed": 42, "abs": False,
+              "normalise": True, "normalise_func": "normalise_by_max_per_sample"},
+    call_defaults={"softmax": False},
+    screens=CORRELATION_SCREENS,
+    resolve=class_count,
+    nan_reason="similarity undefined (a constant map for the other class)",
+    description="Sixt et al. 2020: Spearman similarity of the map for the target and for a random other class "
+                "(Quantus' default SSIM needs >= 7 features).",
+))
