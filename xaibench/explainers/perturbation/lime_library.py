@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from lime import lime_tabular
 from torch import nn
 
 from xaibench.explainers.base import Explainer, check_tabular
@@ -44,6 +43,8 @@ class LimeLibraryExplainer(Explainer):
         for i, seed in enumerate(sample_seeds(x, "lime_library")):
             with seeded(seed, x.device), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                from lime import lime_tabular  # lazy: only sweeps using this method pay its import
+
                 explainer = lime_tabular.LimeTabularExplainer(
                     stats_rows, mode="regression", discretize_continuous=False, kernel_width=self.kernel_width,
                     sample_around_instance=self.sample_around_instance, feature_selection="none", random_state=seed,

@@ -6,7 +6,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import shap
 import torch
 from torch import nn
 
@@ -45,6 +44,8 @@ class ShapLibraryExplainer(Explainer):
             predict = target_logit_fn(model, int(target[i]), x)
             with seeded(seed, x.device), warnings.catch_warnings(), _quiet("shap"):
                 warnings.simplefilter("ignore")
+                import shap  # imported here: it pulls in numba, slow to import for sweeps that never use it
+
                 explainer = shap.KernelExplainer(predict, background, link="identity")
                 values = explainer.shap_values(
                     x[i : i + 1].detach().double().cpu().numpy(), nsamples=self.n_samples, l1_reg=l1_reg, silent=True,

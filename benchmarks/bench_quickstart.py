@@ -1,0 +1,67 @@
+"""Wall time and peak memory of the quickstart sweep, cold (empty store) and warm (everything cached).
+
+Runs ``xaibench -m experiment=quickstart`` twice as a user would, in a temporary directory, and reports per run
+the wall time, the peak RSS of the sweep process and how many cells were computed vs cached. Prints a table and
+writes ``benchmarks/out/quickstart.json``.
+
+    .venv/bin/python benchmarks/bench_quickstart.py [--device cuda] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def run_once(workdir: Path, extra: list[str]) -> dict:
+    """One sweep in a child process; its own rusage (via wait4) gives its peak RSS."""
+    log = workdir / "stdout.txt"
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        child = subprocess.Popen([sys.executable, "-m", "xaibench", "-m", "experiment=quickstart", *extra],
+                                 cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    text = log.read_text()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"quickstart failed:\n{text[-2000:]}")
+    lines = text.splitlines()
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "cells_computed": sum(" computed " in line for line in lines),
+        "cells_cached": sum(" cached " in line for line in lines),
+        "cells_not_applicable": sum(" skipped " in line for line in lines),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    extra = [f"device={args.device}", f"threads={args.threads}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {"cold": run_once(Path(tmp), extra), "warm": run_once(Path(tmp), extra)}
+    print(f"{'run':<6}{'seconds':>9}{'peak RSS MB':>13}{'computed':>10}{'cached':>8}{'n/a':>6}")
+    for name, r in results.items():
+        print(f"{name:<6}{r['seconds']:>9.2f}{r['peak_rss_mb']:>13.1f}{r['cells_computed']:>10}"
+              f"{r['cells_cached']:>8}{r['cells_not_applicable']:>6}")
+    OUT.mkdir(exist_ok=True)
+    record = {"device": args.device, "threads": args.threads, "cpus": os.cpu_count(),
+              "machine": platform.machine(), "python": platform.python_version(), **results}
+    (OUT / "quickstart.json").write_text(json.dumps(record, indent=2))
+    print(f"-> {OUT / 'quickstart.json'}")
+
+
+if __name__ == "__main__":
+    main()
