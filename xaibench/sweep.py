@@ -46,6 +46,8 @@ def _log(cfg: DictConfig, result: CellResult) -> None:
     logger = cfg.get("logger") or {}
     if logger.get("name", "none") == "none":
         return
+    if result.cached and not logger.get("log_cached", False):
+        return  # already mirrored when it was computed; rerunning a sweep does not duplicate W&B runs
     from xaibench.report.wandb_sink import log_cell
 
     try:
@@ -60,7 +62,11 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
     scored = rows[rows["sample_id"] != ""]
     detail = f"{rows['metric'].nunique()} metrics x {scored['sample_id'].nunique()} samples"
     if result.status != "ok":
-        detail = rows["message"].iloc[0][:120]
+        messages = rows.loc[rows["status"] == result.status, "message"]
+        detail = next((m for m in messages if m), "")[:120]
+    accuracy, flag = rows["model_accuracy"].iloc[0], rows["model_flag"].iloc[0]
+    if flag == "underfit":
+        detail += f"  [model underfit: test accuracy {accuracy:.2f} below its min_accuracy]"
     source = "skipped" if result.status == "not_applicable" else ("cached" if result.cached else "computed")
     prefix = f"[{label}] " if label else ""
     return (f"{prefix}{cell.model_name} x {cell.dataset_name} x {cell.method_name} (seed {cell.seed}): "
@@ -70,6 +76,8 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
 def start_sweep(folder: Path) -> None:
     """Forget the previous cell list of this sweep (the store keeps every result, so nothing is recomputed)."""
     shutil.rmtree(folder / SWEEP_CELLS, ignore_errors=True)
+    for name in (TABLE_NAME, SUMMARY_NAME):  # an interrupted sweep must not leave the previous table looking current
+        (folder / name).unlink(missing_ok=True)
 
 
 def finish_sweep(folder: Path, *, echo: bool = True) -> pd.DataFrame:

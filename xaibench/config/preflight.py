@@ -6,6 +6,7 @@ against the registries. Nothing is written to disk. Any problem raises ``UserErr
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,11 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         if sweeps:
             raise UserError(f"{sweeps[0]} is a sweep: add -m (multirun) to run every combination")
+        declared = OmegaConf.select(_compose(list(overrides), config_name, return_hydra_config=True),
+                                    "hydra.sweeper.params")
+        if declared:
+            listed = " ".join(f"{k}={v}" for k, v in declared.items())
+            raise UserError(f"this config declares a sweep ({listed}): add -m (multirun) to run it")
         return [list(overrides)]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     base = _compose(fixed, config_name, return_hydra_config=True)
@@ -59,43 +65,86 @@ def compose_job(overrides: Sequence[str], config_name: str = "config") -> DictCo
 def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> list[DictConfig]:
     """Compose and validate every job of the sweep; return their configs (raises ``UserError``)."""
     jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
+    remote = _remote_launcher(overrides, config_name) if multirun else False
     configs = []
     for index, job in enumerate(jobs):
         cfg = compose_job(job, config_name)
         if index < MAX_VALIDATED:
-            validate_config(cfg)
+            validate_config(cfg, check_device=not remote)
         configs.append(cfg)
     return configs
 
 
-def validate_config(cfg: DictConfig) -> CellSpec:
-    """Resolve one job config against the registries; check the sample count against the test split."""
+def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
+    """Resolve one job config against the registries; check that its data and model can be built."""
+    from xaibench.engine.device import resolve_device
     from xaibench.engine.runner import ResolvedCell
 
     try:
         cell = CellSpec.from_config(cfg)
     except (OmegaConfBaseException, KeyError) as error:
         raise UserError(f"invalid config: {_first_line(error)}") from None
-    threads = cfg.get("threads", 1)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise UserError(f"threads must be a positive integer, got {threads!r}")
+    _check_run_options(cfg)
     if not cell.metrics:
         raise UserError("the metric suite is empty; choose one with metrics=<suite> (e.g. metrics=default)")
     resolved = ResolvedCell.resolve(cell)
-    n_test = _test_size(OmegaConf.to_yaml(OmegaConf.create(cell.dataset)), cell.seed, resolved.dataset)
+    resolve_device(cell.device, check_available=check_device)
+    dataset = _built_dataset(resolved.dataset, cell.seed)
+    n_test = len(dataset.test)
     if cell.n_samples > n_test:
         raise UserError(
             f"n_samples={cell.n_samples} exceeds the {n_test} test samples of dataset {cell.dataset_name}; "
             f"use n_samples<={n_test}"
         )
+    _check_model_builds(resolved.model, resolved.dataset, cell.seed)
     return cell
 
 
+def _check_run_options(cfg: DictConfig) -> None:
+    threads = cfg.get("threads", 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UserError(f"threads must be a positive integer, got {threads!r}")
+    for flag in ("strict", "progress"):
+        if not isinstance(cfg.get(flag, False), bool):
+            raise UserError(f"{flag} must be true or false, got {cfg.get(flag)!r}")
+    sweep_id = str(cfg.get("sweep_id", ""))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", sweep_id):
+        raise UserError(f"sweep_id must be a plain name (letters, digits, '.', '_', '-'), got {sweep_id!r}")
+
+
 @lru_cache(maxsize=64)
-def _test_size(_dataset_yaml: str, seed: int, spec) -> int:
+def _built_dataset(spec, seed: int):
     from xaibench.engine.stages import build_dataset
 
-    return len(build_dataset(spec, seed).test)
+    try:
+        return build_dataset(spec, seed)
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a spec that cannot build is a config problem, reported in one line
+        raise UserError(f"dataset {spec.name} cannot be built with these parameters: "
+                        f"{type(error).__name__}: {_first_line(error)}") from None
+
+
+@lru_cache(maxsize=64)
+def _check_model_builds(model_spec, dataset_spec, seed: int) -> None:
+    """Build (not train) the model for the dataset, so impossible shapes fail before the sweep starts."""
+    if dataset_spec.modality not in model_spec.modalities:
+        return  # not_applicable, recorded as rows
+    try:
+        model_spec.build(_built_dataset(dataset_spec, seed))
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        raise UserError(f"model {model_spec.name} cannot be built for dataset {dataset_spec.name}: "
+                        f"{type(error).__name__}: {_first_line(error)}") from None
+
+
+def _remote_launcher(overrides: Sequence[str], config_name: str) -> bool:
+    """Jobs that run elsewhere (Slurm, Ray): this machine's devices say nothing about theirs."""
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
+    target = OmegaConf.select(_compose(fixed, config_name, return_hydra_config=True), "hydra.launcher._target_") or ""
+    return any(name in target for name in ("Slurm", "Ray", "RQ"))
 
 
 def _compose(overrides: list[str], config_name: str, *, return_hydra_config: bool) -> DictConfig:

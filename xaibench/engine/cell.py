@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from xaibench import __version__
 from xaibench.engine.keys import digest
 from xaibench.errors import UserError
 from xaibench.results.schema import SCHEMA_VERSION
@@ -82,20 +83,24 @@ class CellSpec:
     # Keys --------------------------------------------------------------------------------------------
     @property
     def key(self) -> str:
-        """The cell key: model, dataset, method, metrics, seed, n_samples, target and the schema version."""
-        return digest("cell", SCHEMA_VERSION, self.model, self.dataset, self.method, self.metrics, self.seed,
+        """The cell key: model, dataset, method, metrics, seed, n_samples, target, schema and package versions.
+
+        Within one package version, code edits do not invalidate stored results (use a fresh ``store_dir`` when
+        developing a method); rows always record the git SHA that computed each score stage.
+        """
+        return digest("cell", SCHEMA_VERSION, __version__, self.model, self.dataset, self.method, self.metrics, self.seed,
                       self.n_samples, self.target)
 
     def model_key(self, dataset_revision: str, source_revision: str = "") -> str:
         """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo)."""
         extra = [source_revision] if source_revision else []
-        return digest("model", self.model, self.dataset, self.seed, dataset_revision, *extra)
+        return digest("model", __version__, self.model, self.dataset, self.seed, dataset_revision, *extra)
 
     def explanation_key(self, model_key: str) -> str:
-        return digest("explanations", model_key, self.method, self.n_samples, self.target)
+        return digest("explanations", __version__, model_key, self.method, self.n_samples, self.target)
 
     def score_key(self, explanation_key: str, metric: str) -> str:
-        return digest("scores", explanation_key, metric, self.metrics[metric])
+        return digest("scores", __version__, explanation_key, metric, self.metrics[metric])
 
 
 def _int(value: Any, name: str) -> int:

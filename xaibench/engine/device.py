@@ -1,19 +1,21 @@
 """Device choice. Not part of any key: results must not depend on it (on CPU they are bit-identical)."""
 from __future__ import annotations
 
+import re
+
 import torch
 
 from xaibench.errors import UserError
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a user error."""
+def resolve_device(name: str, *, check_available: bool = True) -> str:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a user error (when checked here)."""
+    if name != "auto" and name != "cpu" and not re.fullmatch(r"cuda(:\d+)?", name):
+        raise UserError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    if name.startswith("cuda") and check_available and not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UserError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
     return name
 
 

@@ -66,7 +66,7 @@ class ResolvedCell:
         for name, params in cell.metrics.items():
             metrics[name] = METRICS.get(name)
             metrics[name].check_params(params)
-        resolve_device(cell.device)
+        resolve_device(cell.device, check_available=False)  # availability: checked where the job runs
         return cls(cell, model, dataset, method, metrics)
 
 
@@ -215,4 +215,6 @@ class _RowFactory:
             n_forward=explanations.n_forward,
             params=json.dumps(result.params, sort_keys=True),
         )
+        for column, value in result.provenance.items():  # a reused score stage keeps its own provenance
+            frame[column] = value
         return conform(frame)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 from xaibench.data.base import DatasetSpec
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.counting import ForwardCounter
+from xaibench.engine.provenance import provenance
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.store import Store
 from xaibench.explainers.base import Explainer
@@ -25,6 +27,10 @@ from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec, TrainedModel
 from xaibench.models.training import accuracy
 from xaibench.types import Dataset, Modality
+
+
+# Recorded with each score stage: rows reusing a cached stage report when and by which code it was computed.
+PROVENANCE = ("xaibench_version", "torch_version", "captum_version", "quantus_version", "git_sha", "created_at")
 
 
 def build_dataset(spec: DatasetSpec, seed: int) -> Dataset:
@@ -70,7 +76,7 @@ class ExplanationRecord:
     targets: torch.Tensor
     counterfactuals: torch.Tensor | None
     explain_s: float  # seconds per sample
-    n_forward: float  # model forward calls per sample
+    n_forward: float  # samples forwarded through the model per explained sample (batch-size invariant)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -102,6 +108,8 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
         predicted = torch.cat([module(x[i : i + cell.batch_size]).argmax(dim=1) for i in range(0, len(x), cell.batch_size)])
     targets = predicted if cell.target == "predicted" else samples.y.to(cell.device)
     seed_everything(derive_seed(key))
+    if cell.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     counter = ForwardCounter(module)
     started = time.perf_counter()
     batches = tqdm(range(0, len(x), cell.batch_size), desc=f"explain {explainer.name}", leave=False, disable=None)
@@ -119,7 +127,7 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
     extras = {k: np.concatenate([np.asarray(p.extras[k]) for p in parts]) for k in parts[0].extras}
     n = len(x)
     return ExplanationRecord(key, attributions.cpu(), targets.cpu(), None if counterfactuals is None else counterfactuals.cpu(),
-                             seconds / n, counter.calls / n, extras)
+                             seconds / n, counter.rows / n, extras)
 
 
 def _load_explanations(store: Store, key: str) -> ExplanationRecord | None:
@@ -153,6 +161,7 @@ def get_scores(
         message=frame["message"].tolist(),
         params=json.loads(frame["params"].iloc[0]) if len(frame) else {},
         seconds=float(frame["score_s"].iloc[0]) if len(frame) else 0.0,
+        provenance={c: str(frame[c].iloc[0]) for c in PROVENANCE if c in frame and len(frame)},
     )
 
 
@@ -181,4 +190,9 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         "message": result.message,
         "params": [json.dumps(result.params, sort_keys=True)] * n,
         "score_s": [result.seconds / n] * n,
+        **{k: [v] * n for k, v in {**provenance(), "created_at": _now()}.items()},
     })
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

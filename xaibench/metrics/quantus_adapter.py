@@ -94,6 +94,7 @@ class ScoreResult:
     message: list[str]
     params: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    provenance: dict[str, str] = field(default_factory=dict)  # versions, git SHA and time when it was computed
 
 
 @dataclass(frozen=True)

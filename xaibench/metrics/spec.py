@@ -125,7 +125,36 @@ class MetricSpec:
             if params[key] != self.adapter_params().get(key):
                 raise UserError(f"metric {self.name!r}: {key} is fixed to {self.adapter_params().get(key)!r}, "
                                 f"got {params[key]!r}")
+        for key, value in params.items():
+            if key not in ADAPTER_KEYS:
+                self._check_value(key, value)
         return {**self.defaults, **self.call_defaults, **{k: v for k, v in params.items() if k not in ADAPTER_KEYS}}
+
+    def _check_value(self, key: str, value: Any) -> None:
+        """Type-check a user value against the declared default's type, before any compute."""
+        default = {**self.defaults, **self.call_defaults}.get(key)
+        what = f"metric {self.name!r}: parameter {key!r}"
+        if key in self.fraction_params or key in self.divisor_params:
+            ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 1) or (
+                isinstance(value, float) and 0 < value <= 1)
+            if not ok:
+                raise UserError(f"{what} must be a fraction in (0, 1] or a positive integer count, got {value!r}")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise UserError(f"{what} must be true or false, got {value!r}")
+        elif isinstance(default, int) and default > 0:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"{what} must be a positive integer, got {value!r}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{what} must be a number, got {value!r}")
+        if key.endswith("_func") and isinstance(value, str):
+            from xaibench.metrics.quantus_adapter import resolve_callable
+
+            try:
+                resolve_callable(value)
+            except ValueError as error:
+                raise UserError(f"{what}: {error}") from None
 
     def requirements(self, modality: Modality) -> frozenset[Capability]:
         """Model capabilities needed on ``modality``: ``requires``, plus ``EMBEDDING`` for Quantus on text."""

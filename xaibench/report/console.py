@@ -6,6 +6,9 @@ import math
 import pandas as pd
 
 
+MAX_WIDE = 6  # more metrics than this print one line per metric instead of one column each
+
+
 def format_summary(summary: pd.DataFrame) -> str:
     """One line per (dataset, model, method); one column per metric with ``mean [ci_low, ci_high]`` and rank."""
     if summary.empty:
@@ -13,7 +16,14 @@ def format_summary(summary: pd.DataFrame) -> str:
     frame = summary.copy()
     frame["cell"] = [_cell_text(row) for row in frame.itertuples()]
     arrows = {m: ("↑" if hib else "↓") for m, hib in zip(frame["metric"], frame["higher_is_better"])}
-    wide = frame.pivot_table(index=["dataset", "model", "method"], columns="metric", values="cell", aggfunc="first")
+    index = ["dataset", "model", "method"]
+    if "variant" in frame and (frame["variant"] != "").any():
+        index.append("variant")
+    if frame["metric"].nunique() > MAX_WIDE:  # e.g. metrics=full: one line per metric stays readable
+        frame["metric"] = [f"{m} {arrows[m]}" for m in frame["metric"]]
+        tall = frame.sort_values(index + ["family", "metric"]).set_index(index + ["family", "metric"])["cell"]
+        return tall.rename("mean [95% CI] #rank").to_frame().to_string()
+    wide = frame.pivot_table(index=index, columns="metric", values="cell", aggfunc="first")
     wide.columns = [f"{m} {arrows[m]}" for m in wide.columns]
     wide = wide.fillna("-")
     return wide.to_string()

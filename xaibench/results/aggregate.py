@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 
 GROUP = ["model", "dataset", "method", "metric"]
+# Config columns that make two rows with the same names different experiments; seeds are pooled on purpose.
+CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_samples"]
 
 
 def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -23,14 +25,16 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
 
 def summarize(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per (model, dataset, method, metric); ranks are 1 = best within (model, dataset, metric)."""
+    config = [c for c in CONFIG if c in table.columns]
     records = []
-    for key, group in table.groupby(GROUP, sort=True, dropna=False):
+    for key, group in table.groupby(GROUP + config, sort=True, dropna=False):
         ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype=np.float64)
         statuses = group["status"].value_counts()
         low, high = bootstrap_ci(ok, n_boot=n_boot, seed=seed)
         has_samples = group["sample_id"] != ""
         records.append({
-            **dict(zip(GROUP, key)),
+            **dict(zip(GROUP + config, key)),
+            "n_seeds": int(group["seed"].nunique()) if "seed" in group else 1,
             "family": group["family"].iloc[0],
             "higher_is_better": bool(group["higher_is_better"].iloc[0]),
             "mean": float(ok.mean()) if ok.size else float("nan"),
@@ -45,8 +49,40 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.D
     summary = pd.DataFrame.from_records(records)
     if summary.empty:
         return summary
+    summary["variant"] = _variant_labels(summary, config)
     summary["rank"] = _ranks(summary)
-    return summary
+    return summary.drop(columns=config)
+
+
+def _variant_labels(summary: pd.DataFrame, config: list[str]) -> list[str]:
+    """Name what differs between rows sharing (model, dataset, method, metric), e.g. ``method.n_steps=64``.
+
+    Empty when a combination was run with one configuration only (the usual case).
+    """
+    labels = [""] * len(summary)
+    for _, group in summary.groupby(GROUP, sort=False):
+        if len(group) < 2:
+            continue
+        flat = {index: _flatten(row, config) for index, row in group.iterrows()}
+        keys = sorted({k for values in flat.values() for k in values})
+        differing = [k for k in keys if len({repr(values.get(k)) for values in flat.values()}) > 1]
+        for index, values in flat.items():
+            labels[summary.index.get_loc(index)] = " ".join(f"{k}={values.get(k)}" for k in differing)
+    return labels
+
+
+def _flatten(row: pd.Series, config: list[str]) -> dict:
+    import json
+
+    prefixes = {"model_params": "model.", "dataset_params": "dataset.", "method_params": "method.", "params": "metric."}
+    out = {}
+    for column in config:
+        if column in prefixes:
+            for k, v in json.loads(row[column] or "{}").items():
+                out[prefixes[column] + k] = v
+        else:
+            out[column] = row[column]
+    return out
 
 
 def _cell_status(statuses: pd.Series) -> str:
@@ -57,6 +93,6 @@ def _cell_status(statuses: pd.Series) -> str:
 
 
 def _ranks(summary: pd.DataFrame) -> pd.Series:
-    """Dense rank of the mean within (model, dataset, metric), respecting each metric's declared direction."""
+    """Rank (1 = best) of the mean within (model, dataset, metric), following the metric's declared direction."""
     signed = summary["mean"].where(~summary["higher_is_better"], -summary["mean"])
     return signed.groupby([summary["model"], summary["dataset"], summary["metric"]]).rank(method="min").astype("Int64")

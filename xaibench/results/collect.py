@@ -8,10 +8,12 @@ import pandas as pd
 
 from xaibench.engine.store import Store, atomic_write_bytes, frame_to_parquet_bytes
 from xaibench.errors import UserError
-from xaibench.results.schema import ROW_KEY, conform, empty_table, sort_rows
+from xaibench.results.schema import COLUMNS, ROW_KEY, conform, empty_table, sort_rows
 
 SWEEP_CELLS = "cells"  # <sweep_dir>/cells/<cell_key>.parquet: written by each job of a sweep
 TABLE_NAME = "table.parquet"
+SAMPLE_IDENTITY = ["model", "dataset", "method", "metric", "model_params", "dataset_params", "method_params", "params",
+                   "seed", "n_samples", "target", "sample_id", "dataset_revision", "model_revision"]
 SUMMARY_NAME = "summary.parquet"
 
 
@@ -36,6 +38,8 @@ def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return empty_table()
     table = pd.concat([conform(f) for f in frames], ignore_index=True)
     table = table.drop_duplicates(subset=ROW_KEY, keep="last")
+    # Cells that differ only in their metric suite share score stages: keep each scored sample once.
+    table = table.drop_duplicates(subset=SAMPLE_IDENTITY, keep="first")
     return sort_rows(table)
 
 
@@ -59,5 +63,8 @@ def load_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not target.is_file():
         raise UserError(f"results table {path} not found")
     if target.suffix == ".csv":
-        return conform(pd.read_csv(target, keep_default_na=False, na_values=[""]))
+        frame = pd.read_csv(target)
+        text = [c for c, dtype in COLUMNS.items() if dtype == "string" and c in frame]
+        frame[text] = frame[text].fillna("")  # CSV cannot tell "" from missing: the schema's strings are never NA
+        return conform(frame)
     return pd.read_parquet(target)
