@@ -26,7 +26,7 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing torch==$TORCH_CPU (CPU wheel)"
   "${PIP[@]}" "torch==$TORCH_CPU"
 fi
-torch_version=$("$VPY" -c "import torch; print(torch.__version__.split('+')[0])")
+torch_version=$("$VPY" -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null)
 echo "torch==$torch_version" > .venv/constraints.txt
 echo "setup: installing xaibench and its dependencies (torch pinned to $torch_version)"
 "${PIP[@]}" -c .venv/constraints.txt -e ".[dev]"
