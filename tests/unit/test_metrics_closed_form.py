@@ -71,7 +71,7 @@ def test_small_helpers():
     np.testing.assert_array_equal(functional.has_no_positive(flags), [True, False, True, False])
 
 
-def _perfect_mask_scores(ctx):
+def assert_perfect_mask_scores(ctx):
     for name in LOCALISATION:
         result = score(METRICS.get(name), {}, ctx, seed=0)
         ok = [v for v, s in zip(result.values, result.status) if s == Status.OK.value]
@@ -83,11 +83,11 @@ def test_a_perfect_mask_scores_perfect_and_a_random_map_does_not():
     masks = torch.zeros(8, 12)
     for i in range(8):
         masks[i, i: i + 3] = 1.0
-    _perfect_mask_scores(_ctx(masks.clone(), 12, masks=masks))
+    assert_perfect_mask_scores(_ctx(masks.clone(), 12, masks=masks))
     x, _, image_masks = testing.bar_images(8)
     image_ctx = testing.context(testing.tiny_cnn(2), Modality.IMAGE, x, None, attributions=image_masks.clone(),
                                 targets=torch.zeros(8, dtype=torch.long), masks=image_masks, n_classes=2)
-    _perfect_mask_scores(image_ctx)
+    assert_perfect_mask_scores(image_ctx)
     noise = torch.rand(8, 12, generator=torch.Generator().manual_seed(0))
     for name in LOCALISATION:
         assert score(METRICS.get(name), {}, _ctx(noise, 12, masks=masks), seed=0).values.mean() < 0.9, name
@@ -108,7 +108,7 @@ def test_localisation_on_the_synthetic_sets_scores_the_true_mask_as_perfect(name
     test = dataset.test.head(16)
     ctx = testing.context(_dummy_model(dataset), dataset.modality, test.x, None, attributions=test.masks.clone(),
                           targets=test.y, masks=test.masks, n_classes=dataset.n_classes)
-    _perfect_mask_scores(ctx)
+    assert_perfect_mask_scores(ctx)
 
 
 def _trained_tabular():
