@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
+from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_section, create, sync
 from xaibench.engine.applicability import cell_not_applicable
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.counting import ForwardCounter
@@ -35,24 +35,7 @@ from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
 from xaibench.registry import DATASETS, EXPLAINERS, MODELS
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "explainers.json"
-QUICKSTART = ("mlp:breast_cancer", "cnn:digits")
-
-
-def conf_section(group: str, name: str) -> dict:
-    """The option's parameters exactly as ``conf/<group>/<name>.yaml`` gives them (what a sweep would use)."""
-    return dict(OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / group / f"{name}.yaml"), resolve=True))
-
-
-def create(registry, group: str, name: str):  # type: ignore[no-untyped-def]
-    params = conf_section(group, name)
-    return registry.create(params.pop("name"), params)
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def bench_method(name: str, module: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, batch_size: int,
@@ -111,20 +94,11 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    parser.add_argument("--pairs", nargs="+", default=list(QUICKSTART), help="model:dataset pairs")
     parser.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
-    parser.add_argument("--n-samples", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--store", default=None, help="store directory for trained models (default: a temp dir)")
-    parser.add_argument("--out", default=str(OUT))
+    add_common_arguments(parser, OUT)
     args = parser.parse_args()
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is visible")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_device_and_threads(parser, args)
     methods = args.methods or EXPLAINERS.names()
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,8 +27,8 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
+from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_section, create, sync
 from xaibench.engine.applicability import metric_not_applicable
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.seeding import derive_seed, seed_everything
@@ -37,19 +37,8 @@ from xaibench.engine.store import Store
 from xaibench.metrics.quantus_adapter import ScoreContext, score
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "metrics.json"
-QUICKSTART = ("mlp:breast_cancer", "cnn:digits")
 MARK = "_xaibench_bench_count"  # deep copies (MPRT's randomised models) keep the mark
-
-
-def conf_section(group: str, name: str) -> dict:
-    return dict(OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / group / f"{name}.yaml"), resolve=True))
-
-
-def create(registry, group: str, name: str):  # type: ignore[no-untyped-def]
-    params = conf_section(group, name)
-    return registry.create(params.pop("name"), params)
 
 
 class ForwardTally:
@@ -72,11 +61,6 @@ class ForwardTally:
 
     def __exit__(self, *exc) -> None:  # type: ignore[no-untyped-def]
         self._handle.remove()
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def bench_pair(pair: str, suite: dict, store: Store, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
@@ -141,21 +125,12 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    parser.add_argument("--pairs", nargs="+", default=list(QUICKSTART), help="model:dataset pairs")
     parser.add_argument("--method", default="integrated_gradients", help="conf/method/<name>.yaml")
     parser.add_argument("--suite", default="full", help="conf/metrics/<suite>.yaml")
     parser.add_argument("--metrics", nargs="+", default=None, help="a subset of the suite")
-    parser.add_argument("--n-samples", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--store", default=None, help="store directory for trained models (default: a temp dir)")
-    parser.add_argument("--out", default=str(OUT))
+    add_common_arguments(parser, OUT)
     args = parser.parse_args()
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is visible")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_device_and_threads(parser, args)
     suite = conf_section("metrics", args.suite)
     if args.metrics:
         unknown = sorted(set(args.metrics) - set(suite))
