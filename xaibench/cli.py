@@ -6,12 +6,17 @@ validates the whole sweep before Hydra launches anything: one line on stderr, ex
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from xaibench.errors import UserError
 
-VERBS = ("collect", "summary")
+# verb -> module in xaibench/commands/ (DESCRIPTION, add_arguments(parser), run(args) -> exit code)
+VERBS = {
+    "collect": "xaibench.commands.collect",
+    "summary": "xaibench.commands.summary",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -69,33 +74,10 @@ def _run_hydra(argv: list[str]) -> None:
 
 
 def _run_verb(argv: list[str]) -> int:
-    from xaibench.report.console import format_summary
-    from xaibench.results.aggregate import summarize
-    from xaibench.results.collect import collect_store, collect_sweep, load_table, write_table
-
-    parser = argparse.ArgumentParser(prog=f"xaibench {argv[0]}")
-    if argv[0] == "collect":
-        parser.description = "Gather the cells of a sweep (or of the whole store) into one table."
-        source = parser.add_mutually_exclusive_group(required=True)
-        source.add_argument("sweep_dir", nargs="?", help="a sweep folder, e.g. results/runs/quickstart")
-        source.add_argument("--store", help="collect every finished cell in this store instead")
-        parser.add_argument("-o", "--output", help="write the table here (.parquet or .csv)")
-        args = _parse(parser, argv[1:])
-        table = collect_store(args.store) if args.store else collect_sweep(args.sweep_dir)
-        if args.output:
-            write_table(table, args.output)
-            print(f"{len(table)} rows -> {args.output}")
-    else:
-        parser.description = "Print the summary (mean, bootstrap 95% CI, rank) of a results table."
-        parser.add_argument("table", help="a table (.parquet/.csv) or a sweep folder")
-        parser.add_argument("-o", "--output", help="also write the summary table (.parquet or .csv)")
-        args = _parse(parser, argv[1:])
-        table = load_table(args.table)
-    summary = summarize(table)
-    if argv[0] == "summary" and args.output:
-        write_table(summary, args.output)
-    print(format_summary(summary))
-    return 0
+    module = importlib.import_module(VERBS[argv[0]])
+    parser = argparse.ArgumentParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
+    module.add_arguments(parser)
+    return module.run(_parse(parser, argv[1:]))
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

@@ -45,3 +45,23 @@ def test_nan_rate_and_status():
     summary = summarize(table).iloc[0]
     assert summary["n"] == 2 and summary["nan_rate"] == 0.5 and summary["mean"] == pytest.approx(0.6)
     assert summary["status"] == "ok"
+
+
+def test_ranks_stay_within_comparison_groups():
+    """Two datasets of one registry name (different paths/revisions) and two model variants are ranked apart."""
+    def group(dataset_params, model_params, revision, a, b):
+        frame = pd.concat([rows("ig", "faith", a), rows("sal", "faith", b)])
+        return frame.assign(dataset="csv_table", dataset_params=dataset_params, model_params=model_params,
+                            dataset_revision=revision, method_params="{}", params="{}", n_samples=2,
+                            model_revision="")
+    table = pd.concat([
+        group('{"path": "a.csv"}', "{}", "ra", [0.9, 0.9], [0.1, 0.1]),
+        group('{"path": "b.csv"}', "{}", "rb", [0.3, 0.3], [0.5, 0.5]),
+        group('{"path": "a.csv"}', '{"hidden": [4]}', "ra", [0.7, 0.7], [0.8, 0.8]),
+    ])
+    summary = summarize(table)
+    assert sorted(summary["rank"].tolist()) == [1, 1, 1, 2, 2, 2]
+    assert summary["comparison"].nunique() == 3
+    by = summary.set_index(["comparison", "method"])["rank"]
+    for comparison in summary["comparison"].unique():
+        assert sorted(by.loc[comparison].tolist()) == [1, 2]

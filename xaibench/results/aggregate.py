@@ -4,9 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from xaibench.results.groups import comparison_id
+
 GROUP = ["model", "dataset", "method", "metric"]
 # Config columns that make two rows with the same names different experiments; seeds are pooled on purpose.
-CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_samples"]
+CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_samples", "model_revision",
+          "dataset_revision", "target_mode"]
 
 
 def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -50,6 +53,7 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.D
     if summary.empty:
         return summary
     summary["variant"] = _variant_labels(summary, config)
+    summary["comparison"] = comparison_id(summary)
     summary["rank"] = _ranks(summary)
     return summary.drop(columns=config)
 
@@ -93,6 +97,6 @@ def _cell_status(statuses: pd.Series) -> str:
 
 
 def _ranks(summary: pd.DataFrame) -> pd.Series:
-    """Rank (1 = best) of the mean within (model, dataset, metric), following the metric's declared direction."""
+    """Rank (1 = best) of the mean within its comparison group, following the metric's declared direction."""
     signed = summary["mean"].where(~summary["higher_is_better"], -summary["mean"])
-    return signed.groupby([summary["model"], summary["dataset"], summary["metric"]]).rank(method="min").astype("Int64")
+    return signed.groupby(summary["comparison"]).rank(method="min").astype("Int64")
