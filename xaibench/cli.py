@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-from xaibench.errors import UserError
+from xaibench.errors import StorageError, UserError
 
 # verb -> module in xaibench/commands/ (DESCRIPTION, add_arguments(parser), run(args) -> exit code)
 VERBS = {
     "collect": "xaibench.commands.collect",
     "summary": "xaibench.commands.summary",
+    "store": "xaibench.commands.store",
 }
 
 
@@ -24,27 +26,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if argv and argv[0] in VERBS:
             sys.exit(_run_verb(argv))
-        _preflight(argv)
+        configs = _preflight(argv)
+        if configs:
+            from xaibench import sweep
+
+            sweep.hold_sweeps(configs)  # lock the sweep folder(s), record the expected cells: before Hydra writes
     except UserError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except StorageError as error:
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        sys.exit(1)
     _run_hydra(argv)
 
 
-def _preflight(argv: list[str]) -> None:
+def _preflight(argv: list[str]) -> list | None:
+    """Validate the whole sweep; return its job configs (None when Hydra only prints something)."""
     from hydra._internal.utils import get_args_parser
 
-    from xaibench.config.preflight import validate
+    from xaibench.config.preflight import validate, validate_names
 
     args, unknown = get_args_parser().parse_known_args(argv)
     if unknown:
         raise UserError(f"unrecognised option(s) {' '.join(unknown)}; see xaibench --help")
-    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
-        return
     if args.config_dir or args.config_path:
         raise UserError("--config-dir/--config-path replace xaibench's configs; add yours with "
                         "hydra.searchpath=[file:///abs/path/to/conf] instead")
-    validate(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
+    if args.cfg or args.info:
+        validate_names(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
+        return None
+    if args.help or args.hydra_help or args.shell_completion:
+        return None
+    return validate(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
 
 
 def _run_hydra(argv: list[str]) -> None:
@@ -62,14 +75,22 @@ def _run_hydra(argv: list[str]) -> None:
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         try:
             sweep.run_job(cfg, label=f"job {hydra_cfg.job.num}" if multirun else "")
+            if not multirun:
+                sweep.finish_sweep(sweep.sweep_dir(cfg))
         except UserError as error:
             print(f"xaibench: error: {error}", file=sys.stderr)
             sys.exit(2)
-        if not multirun:
-            sweep.finish_sweep(sweep.sweep_dir(cfg))
+        except StorageError as error:  # full disk: stop; what is written stays, a rerun computes only the rest
+            print(f"xaibench: error: {error}", file=sys.stderr)
+            sys.exit(1)
 
     sys.argv = [sys.argv[0], *argv]
-    task()
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let Hydra's own write errors reach the handler below
+    try:
+        task()
+    except OSError as error:  # Hydra saving its configs/logs into a full or read-only results folder
+        print(f"xaibench: error: {StorageError.from_os_error(error)}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(sweep.exit_code())
 
 
@@ -77,7 +98,11 @@ def _run_verb(argv: list[str]) -> int:
     module = importlib.import_module(VERBS[argv[0]])
     parser = argparse.ArgumentParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
     module.add_arguments(parser)
-    return module.run(_parse(parser, argv[1:]))
+    args = _parse(parser, argv[1:])
+    try:
+        return module.run(args)
+    except StorageError as error:  # a verb's output (-o) cannot be written: the user chose that path
+        raise UserError(str(error)) from None
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

@@ -15,3 +15,21 @@ class NotApplicable(XaiBenchError):
 
 class StoreCorrupt(XaiBenchError):
     """A stored artefact failed its checksum or schema; callers recompute instead of trusting it."""
+
+
+class StorageError(XaiBenchError):
+    """A file could not be written (full disk, read-only folder, a file where a folder should be).
+
+    The message is one line naming the path and the OS error; the CLI prints it and exits 1. Everything written
+    before stays valid, and rerunning after the cause is fixed computes only what is missing.
+    """
+
+    def __init__(self, message: str, path: str = "", errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path, self.errno = path, errno
+
+    @classmethod
+    def from_os_error(cls, error: OSError, path: object = "") -> "StorageError":
+        where = error.filename or path
+        reason = f"[Errno {error.errno}] {error.strerror}" if error.errno else str(error)
+        return cls(f"cannot write {where}: {reason}", str(where), error.errno)

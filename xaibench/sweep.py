@@ -3,11 +3,18 @@
 Each job computes (or loads) its cell and atomically writes the rows to ``cells/<cell_key>.parquet``; when the
 sweep ends, the rows are collected into ``table.parquet`` and ``summary.parquet`` and the summary is printed.
 The same functions serve the CLI (through Hydra's callbacks, for every launcher) and the Python API.
+
+Before any job runs, the caller claims every sweep folder (``claim_sweeps``: a lock, so two runs never mix their
+cells in one folder, and ``sweep.json`` with the expected cell count); the previous table stays until the new
+one is complete (``xaibench.results.manifest``).
 """
 from __future__ import annotations
 
-import shutil
+import errno
+import os
 import sys
+from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +25,8 @@ from omegaconf import DictConfig
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.runner import CellResult, run_cell
 from xaibench.engine.store import Store
-from xaibench.errors import UserError
+from xaibench.errors import StorageError, UserError
+from xaibench.results import manifest
 from xaibench.report.console import format_summary
 from xaibench.results.aggregate import summarize
 from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, collect_sweep, write_table
@@ -35,7 +43,7 @@ def run_job(cfg: DictConfig, label: str = "") -> CellResult:
     cell = CellSpec.from_config(cfg)
     torch.set_num_threads(int(cfg.get("threads", 1)))
     result = run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
-    write_table(result.rows, sweep_dir(cfg) / SWEEP_CELLS / f"{result.key}.parquet")
+    write_table(result.rows, sweep_dir(cfg) / SWEEP_CELLS / f"{result.key}.parquet")  # StorageError: full disk
     _log(cfg, result)
     if cfg.get("progress", True):
         print(_progress_line(cell, result, label), flush=True)
@@ -73,11 +81,53 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
             f"{result.status:<14} {result.seconds:6.2f}s {source:<8} {detail}")
 
 
-def start_sweep(folder: Path) -> None:
-    """Forget the previous cell list of this sweep (the store keeps every result, so nothing is recomputed)."""
-    shutil.rmtree(folder / SWEEP_CELLS, ignore_errors=True)
-    for name in (TABLE_NAME, SUMMARY_NAME):  # an interrupted sweep must not leave the previous table looking current
-        (folder / name).unlink(missing_ok=True)
+_held = ExitStack()  # the CLI's sweep-folder claims, kept until the process exits
+
+
+def claim_sweeps(configs) -> ExitStack:
+    """Lock and start the sweep folder(s) of these job configs; close the returned stack to release them.
+
+    Raises:
+        UserError: a folder is in use by another run, or ``results_dir``/``store_dir`` cannot be written.
+        StorageError: the disk is full.
+    """
+    counts = Counter(sweep_dir(cfg) for cfg in configs)
+    stack = ExitStack()
+    try:
+        for folder in sorted(counts):
+            stack.enter_context(manifest.claim(folder))
+        for store_dir in sorted({str(cfg.store_dir) for cfg in configs}):
+            _check_store_writable(Path(store_dir))
+        for folder, n_cells in counts.items():
+            start_sweep(folder, n_cells)
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def hold_sweeps(configs) -> None:
+    """``claim_sweeps`` for the rest of this process (the CLI: Hydra runs the jobs, then the process exits)."""
+    _held.enter_context(claim_sweeps(configs))
+
+
+def _check_store_writable(root: Path) -> None:
+    folder = Store(root).base
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder))
+    except OSError as error:
+        raise manifest.unwritable(error, folder, "store_dir") from None
+
+
+def start_sweep(folder: Path, expected_cells: int | None = None) -> None:
+    """Record that this sweep runs and expects ``expected_cells`` cells; set the previous cell files aside.
+
+    The previous ``table.parquet`` and ``summary.parquet`` stay until the new ones are written (the folder's
+    ``sweep.json`` says the sweep is running, so readers do not take the old table for the new run's).
+    """
+    manifest.begin(folder, expected_cells if expected_cells is not None else 0)
 
 
 def finish_sweep(folder: Path, *, echo: bool = True) -> pd.DataFrame:
@@ -88,6 +138,7 @@ def finish_sweep(folder: Path, *, echo: bool = True) -> pd.DataFrame:
     write_table(table, folder / TABLE_NAME)
     write_table(summary, folder / SUMMARY_NAME)
     counts = table.drop_duplicates(["cell_key", "metric"]).groupby("cell_key")["status"].agg(_cell_status)
+    manifest.complete(folder, len(counts))
     n_error = int((counts == "error").sum())
     _last_exit_code = 1 if n_error else 0
     if echo:
@@ -114,18 +165,15 @@ def exit_code() -> int:
 
 
 class SweepCallback(Callback):
-    """Hydra callback: reset the sweep's cell list at the start, collect and summarise at the end."""
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        start_sweep(sweep_dir(config))
+    """Hydra callback: collect and summarise at the end (the CLI claimed and started the folder before Hydra)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        global _last_exit_code
         try:
             finish_sweep(sweep_dir(config))
         except UserError as error:
             print(f"xaibench: error: {error}", file=sys.stderr)
-            global _last_exit_code
             _last_exit_code = 1
-
-    def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        start_sweep(sweep_dir(config))
+        except StorageError as error:  # Hydra turns callback exceptions into warnings: report it here, once
+            print(f"xaibench: error: {error}", file=sys.stderr)
+            _last_exit_code = 1

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections import Counter
 
 DESCRIPTION = "Gather the cells of a sweep (or of the whole store) into one table."
 
@@ -11,16 +13,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("sweep_dir", nargs="?", help="a sweep folder, e.g. results/runs/quickstart")
     source.add_argument("--store", help="collect every finished cell in this store instead")
     parser.add_argument("-o", "--output", help="write the table here (.parquet or .csv)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 unless the table is complete (no damaged artefact skipped, the sweep finished)")
+    parser.add_argument("--no-summary", action="store_true",
+                        help="with -o: stream the table to the file without loading it (memory flat in cells)")
 
 
 def run(args: argparse.Namespace) -> int:
     from xaibench.report.console import format_summary
     from xaibench.results.aggregate import summarize
-    from xaibench.results.collect import collect_store, collect_sweep, write_table
+    from xaibench.results.collect import (
+        Collected, collect_store_report, collect_sweep, partial_note, sweep_cell_files, write_collected, write_table)
 
-    table = collect_store(args.store) if args.store else collect_sweep(args.sweep_dir)
-    if args.output:
-        write_table(table, args.output)
-        print(f"{len(table)} rows -> {args.output}")
-    print(format_summary(summarize(table)))
-    return 0
+    if args.output and args.no_summary:
+        collected = write_collected(args.store or args.sweep_dir, args.output, store=bool(args.store))
+        print(f"{collected.n_artefacts - len(collected.skipped)} cells -> {args.output}")
+    else:
+        if args.store:
+            collected = collect_store_report(args.store)
+        else:
+            collected = Collected(collect_sweep(args.sweep_dir), len(sweep_cell_files(args.sweep_dir)))
+        table = collected.table
+        if args.output:
+            write_table(table, args.output)
+            print(f"{len(table)} rows -> {args.output}")
+        print(format_summary(summarize(table)))
+    incomplete = _report_skipped(collected.skipped, collected.n_artefacts)
+    note = "" if args.store else partial_note(args.sweep_dir, collected.n_artefacts)
+    if note:
+        print(f"xaibench: warning: {note}", file=sys.stderr)
+    return 1 if args.strict and (incomplete or note) else 0
+
+
+def _report_skipped(skipped: list[tuple[str, str]], n_artefacts: int) -> bool:
+    """One stderr line: how many artefacts were skipped and why; True if any was."""
+    if not skipped:
+        return False
+    reasons = Counter(reason for _, reason in skipped)
+    why = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+    print(f"xaibench: warning: skipped {len(skipped)} of {n_artefacts} cell artefacts ({why}); they are "
+          f"recomputed by the next sweep that needs them (details: xaibench store verify)", file=sys.stderr)
+    return True

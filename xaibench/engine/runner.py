@@ -24,10 +24,13 @@ from xaibench.engine.device import peak_memory_mb, resolve_device
 from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
 from xaibench.engine.store import Store
-from xaibench.errors import UserError
+from xaibench.errors import StorageError, UserError
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 from xaibench.results.schema import SCHEMA_VERSION, conform, sort_rows
 from xaibench.types import Status
+
+# Columns that describe the run that wrote the rows, not the result: kept out of the shared ``cells`` artefact.
+WRITER_COLUMNS = ("sweep_id", "device", "peak_mem_mb", "created_at")
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,14 @@ class ResolvedCell:
 
 
 def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
-    """Compute (or load) one cell's rows. See the module docstring for the failure contract."""
+    """Compute (or load) one cell's rows. See the module docstring for the failure contract.
+
+    The ``cells`` artefact is shared by every sweep that runs this cell, so it holds no writer-specific values:
+    ``WRITER_COLUMNS`` are filled here, per run, on the rows returned (and written to the sweep folder).
+
+    Raises:
+        UserError: bad input. StorageError: the store cannot be written (full disk, read-only).
+    """
     started = time.perf_counter()
     resolved = ResolvedCell.resolve(cell)
     cell = _with_device(cell)
@@ -81,36 +91,62 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         cached = store.get_frame("cells", cell.key)
         if cached is None:
             cached = rows.for_all(Status.NOT_APPLICABLE, reason)
-            store.put_frame("cells", cell.key, cached)
-        cached["sweep_id"] = sweep_id
-        return CellResult(cell.key, conform(cached), True, time.perf_counter() - started)
+            _save_cell(store, cell.key, cached, {})
+        return CellResult(cell.key, _stamp(cached, cell, sweep_id), True, time.perf_counter() - started)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    stages: dict[str, list[str]] = {}
     try:
         dataset = build_dataset(resolved.dataset, cell.seed)
         if cell.n_samples > len(dataset.test):
             raise UserError(f"n_samples={cell.n_samples} exceeds the {len(dataset.test)} test samples of {dataset.name}")
         cached = store.get_frame("cells", cell.key)
         if cached is not None and _still_valid(cached, dataset.revision, resolved.model.source_revision()):
-            cached["sweep_id"] = sweep_id
-            return CellResult(cell.key, conform(cached), True, time.perf_counter() - started)
-        frame = _compute(cell, resolved, dataset, store, rows)
-    except UserError:
+            return CellResult(cell.key, _stamp(cached, cell, sweep_id), True, time.perf_counter() - started)
+        frame = _compute(cell, resolved, dataset, store, rows, stages)
+    except (UserError, StorageError):
         raise
     except Exception as error:  # noqa: BLE001 - recorded as rows; strict re-raises for CI
         if cell.strict:
             raise
         frame = rows.for_all(Status.ERROR, _describe(error))
     if not (frame["status"] == Status.ERROR.value).any():
-        store.put_frame("cells", cell.key, frame)
-    return CellResult(cell.key, frame, False, time.perf_counter() - started)
+        _save_cell(store, cell.key, frame, stages)
+    return CellResult(cell.key, _stamp(frame, cell, sweep_id), False, time.perf_counter() - started)
 
 
-def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows: "_RowFactory") -> pd.DataFrame:
+def _save_cell(store: Store, key: str, frame: pd.DataFrame, stages: dict[str, list[str]]) -> None:
+    """Store the cell's rows without writer-specific values; ``stages`` (kind -> keys) lets ``store gc`` see use."""
+    shared = frame.copy()
+    shared["sweep_id"] = ""
+    shared["device"] = ""
+    shared["peak_mem_mb"] = np.nan
+    shared.loc[shared["sample_id"] == "", "created_at"] = ""  # scored rows keep their score stage's time
+    store.put_frame("cells", key, conform(shared), meta={"stages": stages})
+
+
+def _stamp(frame: pd.DataFrame, cell: CellSpec, sweep_id: str) -> pd.DataFrame:
+    """Fill ``WRITER_COLUMNS`` for this run: sweep, device, this process's memory peak, time where unset."""
+    out = frame.copy()
+    ran = not (out["status"] == Status.NOT_APPLICABLE.value).all()
+    out["sweep_id"] = sweep_id
+    out["device"] = cell.device
+    out["peak_mem_mb"] = peak_memory_mb(cell.device) if ran else np.nan
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out.loc[out["created_at"].isna() | (out["created_at"] == ""), "created_at"] = now
+    return conform(out)
+
+
+def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows: "_RowFactory",
+             stages: dict[str, list[str]]) -> pd.DataFrame:
+    """Run the three stages; records the stage keys it used in ``stages`` (kind -> keys)."""
     model = get_model(store, resolved.model, dataset, cell)
+    stages["models"] = [model.key]
     rows.model_accuracy = model.accuracy
     rows.model_flag = "underfit" if model.underfit else ""
     rows.dataset_revision = dataset.revision
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
+    stages["explanations"] = [explanations.key]
+    stages["scores"] = []
     sample_ids = dataset.test.ids[: cell.n_samples]
     frames = []
     progress = tqdm(resolved.metrics.items(), desc=f"score {cell.method_name}", leave=False, disable=None)
@@ -122,6 +158,9 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
             continue
         try:
             result = get_scores(store, metric, resolved.method, model, dataset, explanations, cell)
+            stages["scores"].append(cell.score_key(explanations.key, name))
+        except StorageError:
+            raise
         except Exception as error:  # noqa: BLE001 - one failing metric does not sink the others
             if cell.strict:
                 raise

@@ -64,9 +64,9 @@ def _load_model(store: Store, spec: ModelSpec, dataset: Dataset, key: str) -> Tr
     seed_everything(derive_seed(key))
     try:
         module = spec.load(spec.build(dataset), payload).eval()
-    except Exception:  # noqa: BLE001 - a checkpoint that does not fit the architecture is retrained, not trusted
+        return TrainedModel(module, spec, key, float(meta["accuracy"]))
+    except Exception:  # noqa: BLE001 - a checkpoint that does not fit or lacks its metadata is retrained, not trusted
         return None
-    return TrainedModel(module, spec, key, float(meta["accuracy"]))
 
 
 @dataclass
@@ -137,10 +137,13 @@ def _load_explanations(store: Store, key: str) -> ExplanationRecord | None:
     arrays, meta = hit
     cf = arrays.get("counterfactuals")
     extras = {k.removeprefix("extra__"): v for k, v in arrays.items() if k.startswith("extra__")}
-    return ExplanationRecord(
-        key, torch.from_numpy(arrays["attributions"]), torch.from_numpy(arrays["targets"]),
-        None if cf is None else torch.from_numpy(cf), float(meta["explain_s"]), float(meta["n_forward"]), extras,
-    )
+    try:
+        return ExplanationRecord(
+            key, torch.from_numpy(arrays["attributions"]), torch.from_numpy(arrays["targets"]),
+            None if cf is None else torch.from_numpy(cf), float(meta["explain_s"]), float(meta["n_forward"]), extras,
+        )
+    except (KeyError, TypeError, ValueError):  # verified but not what this version writes: recompute
+        return None
 
 
 def get_scores(
@@ -148,10 +151,10 @@ def get_scores(
     explanations: ExplanationRecord, cell: CellSpec,
 ) -> ScoreResult:
     key = cell.score_key(explanations.key, metric.name)
-    frame = store.get_frame("scores", key)
+    frame = _load_scores(store, key, cell.n_samples)
     if frame is None:
         with store.lock("scores", key):
-            frame = store.get_frame("scores", key)
+            frame = _load_scores(store, key, cell.n_samples)
             if frame is None:
                 frame = _score_frame(metric, explainer, model, dataset, explanations, cell, key)
                 store.put_frame("scores", key, frame)
@@ -163,6 +166,15 @@ def get_scores(
         seconds=float(frame["score_s"].iloc[0]) if len(frame) else 0.0,
         provenance={c: str(frame[c].iloc[0]) for c in PROVENANCE if c in frame and len(frame)},
     )
+
+
+def _load_scores(store: Store, key: str, n_samples: int) -> pd.DataFrame | None:
+    """The stored score frame if it has this version's columns and one row per sample, else None (recompute)."""
+    frame = store.get_frame("scores", key)
+    needed = {"sample_id", "value", "status", "message", "params", "score_s"}
+    if frame is None or not needed <= set(frame.columns) or len(frame) != n_samples:
+        return None
+    return frame
 
 
 def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, dataset: Dataset,

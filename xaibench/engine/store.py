@@ -1,10 +1,18 @@
-"""Content-addressed artefact store with atomic writes and checksums.
+"""Content-addressed artefact store: one self-verifying file per artefact, written atomically under its key's lock.
 
-Layout: ``<root>/<kind>/<key[:2]>/<key>.<ext>`` plus a sidecar ``<key>.json`` holding the payload's sha256 and
-metadata. The payload is written first and the sidecar last, both via temp file + ``os.replace``, so a reader
-sees either a complete, verified artefact or none: a killed job leaves at most a stray temp file. An artefact
-whose checksum does not match is treated as missing and recomputed, never trusted. Concurrent jobs computing
-the same key take a file lock (fcntl, released by the OS if the holder dies) so the work is not duplicated.
+Layout (format 2): ``<root>/v2/<kind>/<key[:2]>/<key>.<ext>.artefact`` and lock files under ``<root>/v2/locks/``.
+An artefact file is one unit::
+
+    b"XAIBENCH-ARTEFACT 2\\n" | header JSON (kind, key, ext, meta, payload_bytes) | b"\\n" | payload | sha256 (32 bytes)
+
+The trailing SHA-256 covers every byte before it (magic, header with the metadata, payload), so a flipped byte
+anywhere, a truncated copy or a file put under the wrong name is detected; such an artefact is a miss and is
+recomputed, never trusted. A file is written to a temp file in the same folder, fsynced and ``os.replace``-d while
+the key's lock is held, so readers see a complete old or a complete new artefact, and a killed writer leaves at
+most a stray temp file (``xaibench store gc`` removes it). Files are created with the process umask (not 0600).
+
+Format 1 (payload + ``.json`` sidecar directly under ``<root>/<kind>/``) is not read: a store written by an older
+xaibench is recomputed into ``v2/``; ``xaibench store gc --legacy`` deletes the old files.
 """
 from __future__ import annotations
 
@@ -13,28 +21,70 @@ import io
 import json
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
+
+from xaibench.engine.locks import current_umask, file_lock
+from xaibench.errors import StorageError
+
+FORMAT_VERSION = 2
+MAGIC = b"XAIBENCH-ARTEFACT 2\n"
+SUFFIX = ".artefact"
+TEMP_SUFFIX = ".tmp"
+DIGEST_BYTES = 32
+LEGACY_KINDS = ("models", "explanations", "scores", "cells")  # format-1 folders directly under the root
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` atomically (temp file in the same directory, fsync, ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``payload`` to ``path`` atomically (temp file in the same folder, fsync, ``os.replace``).
+
+    The file gets the permissions a plain ``open(path, "w")`` would (0666 minus the umask).
+
+    Raises:
+        StorageError: the folder cannot be created or written (full disk, read-only, a file in the way); the
+            message names the path and the OS error. Whatever was at ``path`` before is left untouched.
+    """
+    with atomic_writer(path) as handle:
+        handle.write(payload)
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary file handle whose content replaces ``path`` atomically when the block ends without error.
+
+    Raises:
+        StorageError: as ``atomic_write_bytes``; on any error the temp file is removed and ``path`` untouched.
+    """
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            os.fchmod(handle.fileno(), 0o666 & ~current_umask())
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        _discard(tmp)
+        raise StorageError.from_os_error(error, path) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
+        try:
+            Path(tmp).unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -43,43 +93,99 @@ def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class Artefact:
+    payload: bytes
+    meta: dict[str, Any]
+
+
+class ArtefactDamaged(ValueError):
+    """Why an artefact file cannot be trusted (message: one short reason)."""
+
+
+def encode_artefact(kind: str, key: str, ext: str, payload: bytes, meta: dict[str, Any] | None) -> bytes:
+    header = {"kind": kind, "key": key, "ext": ext, "meta": meta or {}, "payload_bytes": len(payload)}
+    body = MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+    return body + hashlib.sha256(body).digest()
+
+
+def decode_artefact(data: bytes, kind: str | None = None, key: str | None = None) -> Artefact:
+    """Verify and unpack an artefact file's bytes.
+
+    Raises:
+        ArtefactDamaged: wrong format, checksum mismatch, inconsistent header, or another kind/key than expected.
+    """
+    if not data.startswith(MAGIC):
+        raise ArtefactDamaged("not a format-2 artefact (bad magic)")
+    if len(data) < len(MAGIC) + DIGEST_BYTES:
+        raise ArtefactDamaged("truncated")
+    body, digest = data[:-DIGEST_BYTES], data[-DIGEST_BYTES:]
+    if hashlib.sha256(body).digest() != digest:
+        raise ArtefactDamaged("checksum mismatch")
+    end = body.find(b"\n", len(MAGIC))
+    try:
+        header = json.loads(body[len(MAGIC):end])
+        payload = body[end + 1:]
+        consistent = isinstance(header["meta"], dict) and header["payload_bytes"] == len(payload)
+    except (ValueError, KeyError, TypeError):
+        raise ArtefactDamaged("unreadable header") from None
+    if end < 0 or not consistent:
+        raise ArtefactDamaged("inconsistent header")
+    if (kind is not None and header.get("kind") != kind) or (key is not None and header.get("key") != key):
+        raise ArtefactDamaged(f"holds {header.get('kind')}/{header.get('key')}, not {kind}/{key}")
+    return Artefact(payload, header["meta"])
+
+
 class Store:
     """Artefacts by (kind, key). Kinds used by the runner: models, explanations, scores, cells."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self.base = self.root / f"v{FORMAT_VERSION}"
 
-    def _paths(self, kind: str, key: str, ext: str) -> tuple[Path, Path]:
-        folder = self.root / kind / key[:2]
-        return folder / f"{key}.{ext}", folder / f"{key}.json"
+    def path(self, kind: str, key: str, ext: str) -> Path:
+        return self.base / kind / key[:2] / f"{key}.{ext}{SUFFIX}"
 
-    def put(self, kind: str, key: str, ext: str, payload: bytes, meta: dict[str, Any] | None = None) -> None:
-        data_path, meta_path = self._paths(kind, key, ext)
-        atomic_write_bytes(data_path, payload)
-        sidecar = {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload), "meta": meta or {}}
-        atomic_write_bytes(meta_path, json.dumps(sidecar, sort_keys=True).encode())
-
-    def get(self, kind: str, key: str, ext: str) -> tuple[bytes, dict[str, Any]] | None:
-        """Payload and metadata, or None if absent, incomplete or failing its checksum."""
-        data_path, meta_path = self._paths(kind, key, ext)
-        try:
-            sidecar = json.loads(meta_path.read_text())
-            payload = data_path.read_bytes()
-        except (OSError, ValueError):
-            return None
-        if hashlib.sha256(payload).hexdigest() != sidecar.get("sha256"):
-            return None
-        return payload, sidecar.get("meta", {})
-
-    def has(self, kind: str, key: str, ext: str) -> bool:
-        return self.get(kind, key, ext) is not None
+    def lock_path(self, kind: str, key: str) -> Path:
+        return self.base / "locks" / kind / f"{key}.lock"
 
     @contextmanager
     def lock(self, kind: str, key: str) -> Iterator[None]:
-        path = self.root / "locks" / kind / f"{key}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path)):
+        """Exclusive per-key lock across processes (re-entrant within one thread)."""
+        path = self.lock_path(kind, key)
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(file_lock(path))
+            except OSError as error:
+                raise StorageError.from_os_error(error, path) from None
             yield
+
+    def put(self, kind: str, key: str, ext: str, payload: bytes, meta: dict[str, Any] | None = None) -> None:
+        """Store one artefact (payload and metadata together, one file) under the key's lock."""
+        data = encode_artefact(kind, key, ext, payload, meta)
+        with self.lock(kind, key):
+            atomic_write_bytes(self.path(kind, key, ext), data)
+
+    def get(self, kind: str, key: str, ext: str) -> tuple[bytes, dict[str, Any]] | None:
+        """Payload and metadata, or None if absent or damaged in any byte."""
+        hit = self.read(kind, key, ext)
+        return None if isinstance(hit, str) or hit is None else (hit.payload, hit.meta)
+
+    def read(self, kind: str, key: str, ext: str) -> Artefact | str | None:
+        """The verified artefact, None if absent, or a one-phrase reason why it is damaged."""
+        try:
+            data = self.path(kind, key, ext).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            return f"unreadable ({error.strerror})"
+        try:
+            return decode_artefact(data, kind, key)
+        except ArtefactDamaged as damage:
+            return str(damage)
+
+    def has(self, kind: str, key: str, ext: str) -> bool:
+        return self.get(kind, key, ext) is not None
 
     # Typed helpers ---------------------------------------------------------------------------------------
     def put_frame(self, kind: str, key: str, frame: pd.DataFrame, meta: dict[str, Any] | None = None) -> None:
@@ -87,12 +193,7 @@ class Store:
 
     def get_frame(self, kind: str, key: str) -> pd.DataFrame | None:
         hit = self.get(kind, key, "parquet")
-        if hit is None:
-            return None
-        try:
-            return pd.read_parquet(io.BytesIO(hit[0]))
-        except Exception:  # noqa: BLE001 - an unreadable artefact is a cache miss, recomputed by the caller
-            return None
+        return None if hit is None else _parquet_or_none(hit[0])
 
     def put_arrays(self, kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> None:
         buffer = io.BytesIO()
@@ -103,12 +204,44 @@ class Store:
         hit = self.get(kind, key, "npz")
         if hit is None:
             return None
-        with np.load(io.BytesIO(hit[0]), allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}, hit[1]
+        try:
+            with np.load(io.BytesIO(hit[0]), allow_pickle=False) as npz:
+                return {name: npz[name] for name in npz.files}, hit[1]
+        except Exception:  # noqa: BLE001 - an unreadable artefact is a cache miss, recomputed by the caller
+            return None
+
+    # Whole-store views -------------------------------------------------------------------------------------
+    def files(self, kind: str) -> list[Path]:
+        """Every artefact file of ``kind``, sorted by path."""
+        return sorted((self.base / kind).glob(f"*/*{SUFFIX}"))
+
+    def scan_frames(self, kind: str) -> Iterator[tuple[Path, pd.DataFrame | None, str, dict[str, Any]]]:
+        """``(path, frame or None, reason if None, meta)`` for every parquet artefact of ``kind``."""
+        for path in self.files(kind):
+            key, ext = _key_ext(path)
+            hit = self.read(kind, key, ext) if ext == "parquet" else f"unexpected extension .{ext}"
+            if not isinstance(hit, Artefact):
+                yield path, None, hit or "vanished while reading", {}
+                continue
+            frame = _parquet_or_none(hit.payload)
+            yield path, frame, "" if frame is not None else "payload is not a readable Parquet table", hit.meta
 
     def iter_frames(self, kind: str) -> Iterator[pd.DataFrame]:
-        """Every verified parquet artefact of ``kind`` (used by ``collect --store``)."""
-        for data_path in sorted((self.root / kind).glob("*/*.parquet")):
-            frame = self.get_frame(kind, data_path.stem)
+        """Every verified parquet artefact of ``kind`` (damaged ones skipped; see ``scan_frames``)."""
+        for _, frame, _, _ in self.scan_frames(kind):
             if frame is not None:
                 yield frame
+
+
+def _key_ext(path: Path) -> tuple[str, str]:
+    """``<key>.<ext>.artefact`` -> (key, ext)."""
+    stem = path.name[: -len(SUFFIX)]
+    key, _, ext = stem.partition(".")
+    return key, ext
+
+
+def _parquet_or_none(payload: bytes) -> pd.DataFrame | None:
+    try:
+        return pd.read_parquet(io.BytesIO(payload))
+    except Exception:  # noqa: BLE001 - an unreadable artefact is a cache miss, recomputed by the caller
+        return None

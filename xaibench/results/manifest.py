@@ -1,0 +1,139 @@
+"""The state of a sweep folder: who writes it, how many cells it expects, whether it finished.
+
+``<sweep_dir>/sweep.json`` is written when a sweep starts (state ``running``, the expected cell count) and
+rewritten when its table is complete (state ``finished``). A sweep that was killed, or whose jobs could not all
+write, stays ``running`` with its lock free: readers then say "17 of 24 cells; the sweep did not finish".
+
+Only one xaibench run writes a sweep folder at a time: it holds ``<sweep_dir>/.sweep.lock`` (an ``flock``, so a
+killed run never leaves it held) from before the first job until the table is written, and a second run with the
+same ``sweep_id`` is refused with one line. The previous run's ``table.parquet`` and ``summary.parquet`` stay
+in place until the new ones are complete; its cell files are moved to ``cells.previous/`` meanwhile.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from xaibench.engine.locks import LockHeld, file_lock
+from xaibench.engine.store import atomic_write_bytes
+from xaibench.errors import StorageError, UserError
+
+MANIFEST_NAME = "sweep.json"
+LOCK_NAME = ".sweep.lock"
+PREVIOUS_CELLS = "cells.previous"
+# OS errors that mean "this folder cannot be written at all" (a configuration problem, found before any compute)
+_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
+
+
+@dataclass(frozen=True)
+class SweepState:
+    expected_cells: int | None
+    finished: bool
+    running: bool  # another process holds the folder's lock right now
+
+    def note(self, n_cells: int) -> str:
+        """``"17 of 24 cells; the sweep did not finish"`` (or ``is still running``)."""
+        of = f"{n_cells} of {self.expected_cells}" if self.expected_cells is not None else f"{n_cells}"
+        return f"{of} cells; the sweep {'is still running' if self.running else 'did not finish'}"
+
+
+@contextmanager
+def claim(folder: Path) -> Iterator[None]:
+    """Hold the sweep folder's lock (creating the folder).
+
+    Raises:
+        UserError: another run holds it, or the folder cannot be created/written (names the path and OS error).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise OSError(errno.EROFS if _read_only(folder) else errno.EACCES,
+                          os.strerror(errno.EROFS if _read_only(folder) else errno.EACCES), str(folder))
+        with file_lock(folder / LOCK_NAME, blocking=False):
+            yield
+    except LockHeld:
+        raise UserError(f"sweep folder {folder} is in use by another xaibench run; wait for it to finish or choose "
+                        f"another sweep_id=") from None
+    except OSError as error:
+        raise unwritable(error, folder, "results_dir") from None
+
+
+def unwritable(error: OSError, path: Path, what: str) -> Exception:
+    """The one-line error for a folder that cannot be written: UserError if it never can, else StorageError."""
+    if error.errno in _UNWRITABLE:
+        return UserError(f"{what} {error.filename or path} is not a writable folder: [Errno {error.errno}] "
+                         f"{error.strerror}; choose another {what}=")
+    return StorageError.from_os_error(error, path)
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def begin(folder: Path, expected_cells: int) -> None:
+    """Mark the sweep running (expected cell count) and set the previous run's cell files aside."""
+    _write(folder, {"state": "running", "expected_cells": expected_cells, "started_at": _now(),
+                    "host": socket.gethostname(), "pid": os.getpid()})
+    cells, previous = folder / "cells", folder / PREVIOUS_CELLS
+    if cells.is_dir():
+        shutil.rmtree(previous, ignore_errors=True)
+        try:
+            os.replace(cells, previous)
+        except OSError as error:
+            raise StorageError.from_os_error(error, cells) from None
+
+
+def complete(folder: Path, n_cells: int) -> None:
+    """Mark the sweep finished (its table and summary are written) and drop the previous run's cell files."""
+    state = _read(folder)
+    _write(folder, {**state, "state": "finished", "cells": n_cells, "finished_at": _now()})
+    shutil.rmtree(folder / PREVIOUS_CELLS, ignore_errors=True)
+
+
+def read_state(folder: Path) -> SweepState | None:
+    """The folder's state, or None for a folder without a manifest (written by an older xaibench)."""
+    data = _read(folder)
+    if not data:
+        return None
+    expected = data.get("expected_cells")
+    return SweepState(expected if isinstance(expected, int) else None, data.get("state") == "finished",
+                      _is_locked(folder))
+
+
+def _is_locked(folder: Path) -> bool:
+    if not (folder / LOCK_NAME).exists():
+        return False
+    try:
+        with file_lock(folder / LOCK_NAME, blocking=False):
+            return False
+    except LockHeld:
+        return True
+    except OSError:
+        return False
+
+
+def _read(folder: Path) -> dict:
+    try:
+        data = json.loads((folder / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(folder: Path, data: dict) -> None:
+    atomic_write_bytes(folder / MANIFEST_NAME, json.dumps(data, indent=1, sort_keys=True).encode())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
