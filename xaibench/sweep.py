@@ -10,8 +10,6 @@ one is complete (``xaibench.results.manifest``).
 """
 from __future__ import annotations
 
-import errno
-import os
 import sys
 from collections import Counter
 from contextlib import ExitStack
@@ -92,12 +90,14 @@ def claim_sweeps(configs) -> ExitStack:
         StorageError: the disk is full.
     """
     counts = Counter(sweep_dir(cfg) for cfg in configs)
+    for store_dir in sorted({str(cfg.store_dir) for cfg in configs}):
+        manifest.check_writable(Store(store_dir).base, "store_dir")
+    for folder in sorted(counts):
+        manifest.check_writable(folder, "results_dir")
     stack = ExitStack()
     try:
         for folder in sorted(counts):
             stack.enter_context(manifest.claim(folder))
-        for store_dir in sorted({str(cfg.store_dir) for cfg in configs}):
-            _check_store_writable(Path(store_dir))
         for folder, n_cells in counts.items():
             start_sweep(folder, n_cells)
     except BaseException:
@@ -109,16 +109,6 @@ def claim_sweeps(configs) -> ExitStack:
 def hold_sweeps(configs) -> None:
     """``claim_sweeps`` for the rest of this process (the CLI: Hydra runs the jobs, then the process exits)."""
     _held.enter_context(claim_sweeps(configs))
-
-
-def _check_store_writable(root: Path) -> None:
-    folder = Store(root).base
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder))
-    except OSError as error:
-        raise manifest.unwritable(error, folder, "store_dir") from None
 
 
 def start_sweep(folder: Path, expected_cells: int | None = None) -> None:

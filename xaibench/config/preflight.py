@@ -6,7 +6,10 @@ against the registries. Nothing is written to disk. Any problem raises ``UserErr
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
+import shutil
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +17,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -57,6 +61,18 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
     return [list(job) for batch in batches for job in batch]
 
 
+def validate_names(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> None:
+    """The checks that need no data (names, override syntax, composition): for ``--cfg``/``--info``."""
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(list(overrides))
+    except HydraException as error:
+        raise UserError(_first_line(error)) from None
+    _check_group_names(parsed)
+    fixed = [o.input_line for o in parsed if not (multirun and o.is_sweep_override())]
+    _check_top_level_keys(_compose(fixed, config_name, return_hydra_config=False), config_name)
+
+
 def compose_job(overrides: Sequence[str], config_name: str = "config") -> DictConfig:
     """The composed (job-level) config of one combination."""
     return _compose(list(overrides), config_name, return_hydra_config=False)
@@ -65,11 +81,16 @@ def compose_job(overrides: Sequence[str], config_name: str = "config") -> DictCo
 def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> list[DictConfig]:
     """Compose and validate every job of the sweep; return their configs (raises ``UserError``)."""
     jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
-    remote = _remote_launcher(overrides, config_name) if multirun else False
+    remote = False
+    if multirun:
+        target = _launcher_target(overrides, config_name)
+        _check_launcher_can_start(target)
+        remote = any(name in target for name in ("Slurm", "Ray", "RQ"))
     configs = []
     for index, job in enumerate(jobs):
         cfg = compose_job(job, config_name)
         if index < MAX_VALIDATED:
+            _check_top_level_keys(cfg, config_name)
             validate_config(cfg, check_device=not remote)
         configs.append(cfg)
     return configs
@@ -88,6 +109,7 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
     if not cell.metrics:
         raise UserError("the metric suite is empty; choose one with metrics=<suite> (e.g. metrics=default)")
     resolved = ResolvedCell.resolve(cell)
+    _check_training(resolved.model)
     resolve_device(cell.device, check_available=check_device)
     dataset = _built_dataset(resolved.dataset, cell.seed)
     n_test = len(dataset.test)
@@ -98,6 +120,42 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
         )
     _check_model_builds(resolved.model, resolved.dataset, cell.seed)
     return cell
+
+
+def _check_top_level_keys(cfg: DictConfig, config_name: str) -> None:
+    """Reject keys the root config does not define (``+n_sample=10``), naming the closest valid key."""
+    known = _known_keys(config_name)
+    for key in cfg.keys():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(sorted(known))}"
+            raise UserError(f"unknown config key {key!r}; {hint}")
+
+
+@lru_cache(maxsize=8)
+def _known_keys(config_name: str) -> frozenset[str]:
+    return frozenset(_compose([], config_name, return_hydra_config=False).keys()) | set(GROUPS)
+
+
+def _check_training(model) -> None:
+    """Training parameters must make a trained model: ``epochs=-1`` would score an untrained one as ``ok``."""
+    fields = {f.name: f.default for f in dataclasses.fields(model)}
+    for name in ("epochs", "batch_size", "lr", "weight_decay", "min_accuracy"):
+        if name not in fields:
+            continue
+        value = getattr(model, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"model.{name} must be a number, got {value!r}")
+        # epochs=0 is valid only where the model's own default is 0 (pretrained adapters: use the weights as-is)
+        smallest = {"epochs": 0 if fields["epochs"] == 0 else 1, "batch_size": 1}.get(name)
+        if name in ("epochs", "batch_size") and (value != int(value) or value < smallest):
+            raise UserError(f"model.{name} must be an integer >= {smallest}, got {value!r}")
+        if name == "lr" and not value > 0:
+            raise UserError(f"model.lr must be positive, got {value!r}")
+        if name == "weight_decay" and not value >= 0:
+            raise UserError(f"model.weight_decay must be >= 0, got {value!r}")
+        if name == "min_accuracy" and not 0 <= value <= 1:
+            raise UserError(f"model.min_accuracy must be in [0, 1], got {value!r}")
 
 
 def _check_run_options(cfg: DictConfig) -> None:
@@ -139,12 +197,22 @@ def _check_model_builds(model_spec, dataset_spec, seed: int) -> None:
                         f"{type(error).__name__}: {_first_line(error)}") from None
 
 
-def _remote_launcher(overrides: Sequence[str], config_name: str) -> bool:
-    """Jobs that run elsewhere (Slurm, Ray): this machine's devices say nothing about theirs."""
+def _launcher_target(overrides: Sequence[str], config_name: str) -> str:
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
-    target = OmegaConf.select(_compose(fixed, config_name, return_hydra_config=True), "hydra.launcher._target_") or ""
-    return any(name in target for name in ("Slurm", "Ray", "RQ"))
+    return OmegaConf.select(_compose(fixed, config_name, return_hydra_config=True), "hydra.launcher._target_") or ""
+
+
+def _check_launcher_can_start(target: str) -> None:
+    """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``)."""
+    if "Slurm" in target and shutil.which("sbatch") is None:
+        raise UserError("hydra/launcher=submitit_slurm needs Slurm, but sbatch is not on PATH on this machine; run "
+                        "from a Slurm login node, or test the sweep with hydra/launcher=submitit_local")
+    try:
+        get_class(target)
+    except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
+        raise UserError(f"launcher {target} cannot be imported ({type(error).__name__}: {_first_line(error)}); "
+                        f"install it (pip install 'xaibench[launchers]')") from None
 
 
 def _compose(overrides: list[str], config_name: str, *, return_hydra_config: bool) -> DictConfig:
@@ -165,6 +233,8 @@ def _check_group_names(parsed) -> None:
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [
             override.get_value_element_as_str()]
         for value in values:
+            if value == "null" and key != "experiment":
+                raise UserError(f"{key}=null leaves the {key} group empty; choose one of: {', '.join(options)}")
             if value not in options and value != "null":
                 raise UserError(f"unknown {key} {value!r}; valid: {', '.join(options)}")
 

@@ -53,10 +53,8 @@ def claim(folder: Path) -> Iterator[None]:
         UserError: another run holds it, or the folder cannot be created/written (names the path and OS error).
     """
     try:
+        check_writable(folder, "results_dir")
         folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise OSError(errno.EROFS if _read_only(folder) else errno.EACCES,
-                          os.strerror(errno.EROFS if _read_only(folder) else errno.EACCES), str(folder))
         with file_lock(folder / LOCK_NAME, blocking=False):
             yield
     except LockHeld:
@@ -64,6 +62,22 @@ def claim(folder: Path) -> Iterator[None]:
                         f"another sweep_id=") from None
     except OSError as error:
         raise unwritable(error, folder, "results_dir") from None
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise the one-line error ``unwritable`` gives if ``folder`` cannot be created or written; create nothing."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        error = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+    elif _read_only(existing):
+        error = OSError(errno.EROFS, os.strerror(errno.EROFS), str(existing))
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        error = OSError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
+    else:
+        return
+    raise unwritable(error, folder, what)
 
 
 def unwritable(error: OSError, path: Path, what: str) -> Exception:

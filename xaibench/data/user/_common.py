@@ -33,9 +33,19 @@ def encode_labels(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str,
     if values.dtype.kind == "O" and any(v is None or v != v for v in values):
         raise UserError(f"{what}: the target has missing values; drop or fill those rows first")
     classes, labels = np.unique(values, return_inverse=True)
+    _refuse_continuous(values, classes, what)
     if len(classes) < 2:
         raise UserError(f"{what}: the target has {len(classes)} distinct value(s); a classifier needs at least two")
     return labels.astype(np.int64), tuple(str(c) for c in classes)
+
+
+def _refuse_continuous(values: np.ndarray, classes: np.ndarray, what: str) -> None:
+    """A regression target would silently become a many-class problem: refuse it (classification only)."""
+    fractional = values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0)
+    if fractional or (len(classes) > 20 and len(classes) > len(values) / 2):
+        example = ", ".join(str(c) for c in classes[:3])
+        raise UserError(f"{what}: the target looks continuous ({len(classes)} distinct values in {len(values)} rows, "
+                        f"e.g. {example}); xaibench benchmarks classifiers: bin the target into classes first")
 
 
 def checked_split(

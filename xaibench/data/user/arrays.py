@@ -1,6 +1,7 @@
 """A dataset of any modality from the user's ``.npz`` file (inputs, labels, optional masks and ids)."""
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,8 @@ _NDIM = {Modality.TABULAR: 2, Modality.IMAGE: 4, Modality.TIME_SERIES: 3, Modali
 
 def load_npz(path: Path, what: str) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz`` (no pickled objects), as a dict."""
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it and blame "pickled object arrays"
+        raise UserError(f"{what}: {path} is not a valid npz file (not a zip archive); write it with numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}

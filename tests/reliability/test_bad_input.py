@@ -1,0 +1,202 @@
+"""A table of bad inputs through the CLI (in process, as ``xaibench.cli.main``; a few as real subprocesses) and
+the Python API: each gives exit code 2 (the API: ``UserError``), exactly one line on stderr, no traceback, and
+writes nothing (the working directory is byte-for-byte unchanged)."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import xaibench
+from tests.conftest import run_cli
+from xaibench.cli import main
+from xaibench.errors import UserError
+
+BASE = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=4"]
+
+# (overrides appended to BASE, expected part of the message); each runs through the CLI and the API.
+RUN_CASES = [
+    (["model=resnet"], "unknown model 'resnet'; valid: "),
+    (["dataset=nope"], "unknown dataset 'nope'"),
+    (["method=nope"], "unknown method 'nope'"),
+    (["metrics=nope"], "unknown metrics 'nope'"),
+    (["logger=nope"], "unknown logger 'nope'"),
+    (["experiment=nope"], "unknown experiment 'nope'"),
+    (["metrics=null"], "metrics=null leaves the metrics group empty; choose one of: "),
+    (["method=null"], "method=null leaves the method group empty"),
+    (["+n_sample=10"], "unknown config key 'n_sample'; did you mean 'n_samples'?"),
+    (["++n_sample=10"], "unknown config key 'n_sample'; did you mean 'n_samples'?"),
+    (["+sed=1"], "unknown config key 'sed'; did you mean 'seed'?"),
+    (["+devcie=cpu"], "unknown config key 'devcie'; did you mean 'device'?"),
+    (["model.epochs=-1"], "model.epochs must be an integer >= 1, got -1"),
+    (["model.epochs=0"], "model.epochs must be an integer >= 1, got 0"),
+    (["model.lr=0"], "model.lr must be positive"),
+    (["model.lr=-0.1"], "model.lr must be positive"),
+    (["model.batch_size=0"], "model.batch_size must be an integer >= 1"),
+    (["++model.weight_decay=-1"], "model.weight_decay must be >= 0"),
+    (["model.min_accuracy=2"], "model.min_accuracy must be in [0, 1]"),
+    (["n_samples=0"], "n_samples and batch_size must be positive integers"),
+    (["n_samples=abc"], "n_samples must be an integer"),
+    (["n_samples=100000"], "n_samples=100000 exceeds the 45 test samples of dataset iris"),
+    (["seed=abc"], "seed must be an integer"),
+    (["batch_size=0"], "n_samples and batch_size must be positive integers"),
+    (["threads=0"], "threads must be a positive integer"),
+    (["strict=maybe"], "strict must be true or false"),
+    (["target=regression"], "target must be one of predicted, label"),
+    (["device=tpu"], "device"),
+    (["sweep_id=../x"], "sweep_id must be a plain name"),
+    (["method=saliency,random"], "is a sweep: add -m (multirun)"),
+    (["experiment=quickstart"], "this config declares a sweep"),
+    (["model.nope=1"], "Could not override 'model.nope'"),
+    (["+model.nope=1"], "unknown parameter(s) nope"),
+    (["+method.n_steps=3"], "unknown parameter(s) n_steps"),
+    (["metrics.faithfulness_correlation.nr_runs=-5"], "'nr_runs' must be a positive integer, got -5"),
+    (["+metrics.nope={}"], "unknown metric 'nope'"),
+    (["dataset=csv_table"], "no path given; set dataset.path=<file>"),
+    (["dataset=csv_table", "dataset.path=missing.csv", "dataset.target=y"], "file not found"),
+    (["dataset=npz_arrays", "dataset.path=garbage.npz"], "garbage.npz is not a valid npz file"),
+    (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=price"], "the target looks continuous"),
+    (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=nope"], "target column 'nope' not in"),
+    (["dataset.test_size=2"], "cannot be built with these parameters"),
+    (["model=["], "no viable alternative at input '['"),
+    (["results_dir=afile"], "results_dir afile/default is not a writable folder: [Errno 20] Not a directory"),
+    (["store_dir=afile"], "store_dir afile/v2 is not a writable folder: [Errno 20] Not a directory"),
+]
+MULTIRUN_CASES = [
+    (["hydra/launcher=submitit_slurm"], "needs Slurm, but sbatch is not on PATH"),
+    (["hydra/launcher=nope"], "hydra/launcher"),
+    (["method=saliency,nope"], "unknown method 'nope'"),
+    (["model.epochs=5,-1"], "model.epochs must be an integer >= 1, got -1"),
+]
+CLI_ONLY = [
+    (["--cfg", "job", "model=mlpp"], "unknown model 'mlpp'"),
+    (["--cfg", "job", "+n_sample=3"], "did you mean 'n_samples'?"),
+    (["--config-dir", "x"], "--config-dir/--config-path replace xaibench's configs"),
+    (["--bogus"], "unrecognised option(s) --bogus"),
+    (["collect", "no/such/sweep"], "no sweep results under no/such/sweep"),
+    (["collect", "sweep_bad"], "cell file sweep_bad/cells/0a.parquet is not a readable Parquet file"),
+    (["collect", "--store", "nostore"], "store directory nostore does not exist"),
+    (["collect", "--store", "store", "-o", "afile/out.parquet"], "cannot write"),
+    (["summary", "truncated.parquet"], "table truncated.parquet is not a readable Parquet file"),
+    (["summary", "notes.txt"], "notes.txt is not a results table: expected a .parquet or .csv file"),
+    (["summary", "other.csv"], "table other.csv is not an xaibench results table (lacks columns: model"),
+    (["summary", "other.parquet"], "table other.parquet is not an xaibench results table"),
+    (["summary", "fake.parquet"], "table fake.parquet is not a readable Parquet file"),
+    (["summary", "missing.parquet"], "results table missing.parquet not found"),
+    (["summary", "emptydir"], "no sweep results under emptydir"),
+    (["summary", "table.csv", "-o", "afile/s.parquet"], "cannot write afile"),
+    (["store", "verify", "nostore"], "store directory nostore does not exist"),
+    (["store", "gc", "store", "--min-age", "-1"], "--min-age must be >= 0"),
+]
+API_ONLY = [
+    (lambda: xaibench.run("model=mlp dataset=nope"), "unknown dataset 'nope'"),
+    (lambda: xaibench.run(5), "overrides must be a list of strings"),
+    (lambda: xaibench.run(["model=mlp", 3]), "overrides must be strings like 'model=mlp', got 3"),
+    (lambda: xaibench.run("model='mlp"), "cannot split the overrides"),
+    (lambda: xaibench.load("notes.txt"), "notes.txt is not a results table"),
+    (lambda: xaibench.load("truncated.parquet"), "is not a readable Parquet file"),
+    (lambda: xaibench.load("other.csv"), "is not an xaibench results table"),
+    (lambda: xaibench.load("sweep_bad"), "is not a readable Parquet file"),
+]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    """A folder of bad input files, made once."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    (root / "garbage.npz").write_bytes(os.urandom(512))
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60),
+                  "price": rng.normal(100, 10, size=60)}).to_csv(root / "regression.csv", index=False)
+    (root / "notes.txt").write_text("not a table\n")
+    pd.DataFrame({"x": [1, 2]}).to_csv(root / "other.csv", index=False)
+    pd.DataFrame({"x": [1, 2]}).to_parquet(root / "other.parquet")
+    (root / "fake.parquet").write_text("PAR1 but not really")
+    table = pd.DataFrame({c: ["v"] for c in ("model", "dataset", "method", "metric", "sample_id")})
+    table.assign(value=[1.0], status=["ok"]).to_parquet(root / "truncated.parquet")
+    (root / "truncated.parquet").write_bytes((root / "truncated.parquet").read_bytes()[:300])
+    from xaibench.results.schema import empty_table
+
+    empty_table().to_csv(root / "table.csv", index=False)
+    (root / "sweep_bad" / "cells").mkdir(parents=True)
+    (root / "sweep_bad" / "cells" / "0a.parquet").write_bytes(b"PAR1 damaged")
+    (root / "store").mkdir()
+    (root / "emptydir").mkdir()
+    (root / "afile").write_text("a file where a folder should be")
+    return root
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+@pytest.fixture
+def indir(inputs, monkeypatch):
+    monkeypatch.chdir(inputs)
+    monkeypatch.delenv("XAIBENCH_STORE", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no sbatch
+    before = snapshot(inputs)
+    yield inputs
+    assert snapshot(inputs) == before, "a rejected input wrote or changed a file"
+
+
+def assert_cli_refuses(argv: list[str], expected: str, capfd) -> None:
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capfd.readouterr().err
+    assert done.value.code == 2, err
+    assert err.count("\n") == 1 and err.startswith("xaibench: error: "), err
+    assert expected in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("overrides, expected", RUN_CASES + [(["-m", *o], e) for o, e in MULTIRUN_CASES])
+def test_cli_refuses(indir, capfd, overrides, expected):
+    flags = overrides[:1] if overrides[0] == "-m" else []
+    assert_cli_refuses([*flags, *BASE, *overrides[len(flags):]], expected, capfd)
+
+
+@pytest.mark.parametrize("argv, expected", CLI_ONLY)
+def test_cli_verbs_and_options_refuse(indir, capfd, argv, expected):
+    assert_cli_refuses(argv, expected, capfd)
+
+
+@pytest.mark.parametrize("overrides, expected", RUN_CASES[::3] + [(["-m", *o], e) for o, e in MULTIRUN_CASES])
+def test_api_refuses(indir, capfd, overrides, expected):
+    multirun = overrides[0] == "-m"
+    with pytest.raises(UserError) as error:
+        xaibench.run([*BASE, *overrides[multirun:]], multirun=multirun)
+    assert expected in str(error.value) and "\n" not in str(error.value)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("call, expected", API_ONLY)
+def test_api_calls_refuse(indir, capfd, call, expected):
+    with pytest.raises(UserError) as error:
+        call()
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_cases_are_many():
+    assert len(RUN_CASES) + len(MULTIRUN_CASES) + len(CLI_ONLY) + len(API_ONLY) >= 60
+
+
+@pytest.mark.slow
+def test_real_console_refuses_and_keeps_a_previous_table(tmp_path):
+    """Real subprocesses: --cfg validated; Slurm without sbatch refused before the previous table is touched."""
+    (tmp_path / "results" / "runs" / "default" / "cells").mkdir(parents=True)
+    previous = {name: os.urandom(64) for name in ("table.parquet", "summary.parquet", "cells/x.parquet")}
+    for name, data in previous.items():
+        (tmp_path / "results" / "runs" / "default" / name).write_bytes(data)
+    before = snapshot(tmp_path)
+    for argv, expected in [(["--cfg", "job", "model=mlpp"], "unknown model 'mlpp'"),
+                           (["-m", *BASE, "hydra/launcher=submitit_slurm"], "sbatch is not on PATH")]:
+        done = run_cli(argv, tmp_path, PATH=os.path.dirname(os.sys.executable) + ":/usr/bin:/bin")
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert snapshot(tmp_path) == before
+    assert stat.S_ISREG((tmp_path / "results/runs/default/table.parquet").stat().st_mode)
