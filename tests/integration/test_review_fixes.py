@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import os
 
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from tests.conftest import FAST_METRICS
 from xaibench.config.preflight import validate
 from xaibench.engine import runner, stages
 from xaibench.errors import UserError
+from xaibench.results.schema import RESULT_COLUMNS
 
 ONE = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=4", *FAST_METRICS]
 
@@ -34,7 +36,11 @@ def test_bad_input_is_caught_before_any_compute(workdir, overrides, message):
     assert list(workdir.iterdir()) == []
 
 
-def test_cuda_is_not_required_on_a_slurm_submit_node(workdir):
+def test_cuda_is_not_required_on_a_slurm_submit_node(workdir, monkeypatch):
+    (workdir / "bin").mkdir()
+    (workdir / "bin" / "sbatch").write_text("#!/bin/sh\n")  # a submit node has Slurm's client tools
+    (workdir / "bin" / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
     configs = validate(["model=mlp", "dataset=iris", "device=cuda",
                         "hydra/launcher=submitit_slurm"], multirun=True)
     assert configs[0].device == "cuda"
@@ -72,9 +78,10 @@ def test_reused_score_stages_keep_the_provenance_that_computed_them(workdir, mon
     assert shas["sparseness"] == set(first["git_sha"]) != {"later-commit"}
 
 
-def test_an_interrupted_sweep_leaves_no_stale_table(workdir, monkeypatch):
-    xaibench.run(ONE)
-    assert (workdir / "results/runs/default/table.parquet").exists()
+def test_an_interrupted_sweep_keeps_the_previous_table_but_never_passes_it_off_as_current(workdir, monkeypatch):
+    first = xaibench.run(ONE)
+    table = workdir / "results/runs/default/table.parquet"
+    before = table.read_bytes()
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -82,7 +89,13 @@ def test_an_interrupted_sweep_leaves_no_stale_table(workdir, monkeypatch):
     monkeypatch.setattr(runner, "_compute", killed)
     with pytest.raises(KeyboardInterrupt):
         xaibench.run([*ONE, "method=random"])
-    assert not (workdir / "results/runs/default/table.parquet").exists()
+    assert table.read_bytes() == before  # never deleted before a new table is complete
+    partial = xaibench.load("results/runs/default")  # but the folder says the last run did not finish
+    assert partial.attrs["xaibench_partial"] == "0 of 1 cells; the sweep did not finish" and partial.empty
+    monkeypatch.undo()
+    again = xaibench.run(ONE)
+    pd.testing.assert_frame_equal(again[list(RESULT_COLUMNS)], first[list(RESULT_COLUMNS)])
+    assert "xaibench_partial" not in xaibench.load("results/runs/default").attrs
 
 
 def test_summary_of_a_csv_table(workdir, capsys):
