@@ -1,0 +1,223 @@
+"""Faults a long sweep meets: full disks, read-only folders, kills, corrupted artefacts, a second run on the same
+sweep folder. Each test injects the fault and checks the promise in docs/reliability.md."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+
+import pandas as pd
+import pytest
+
+import xaibench
+from tests.conftest import FAST_METRICS, run_cli
+from tests.reliability._faults import fill, results, tmpfs
+from xaibench.cli import main
+from xaibench.engine import runner, stages
+from xaibench.engine import store as store_module
+from xaibench.engine.store import Store
+from xaibench.engine.store_maintenance import verify
+from xaibench.errors import StorageError, UserError
+from xaibench.models.base import ModelSpec
+from xaibench.results import manifest
+from xaibench.results.collect import PARTIAL, collect_store, load_table
+
+ONE = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=4", *FAST_METRICS]
+THREE = ["model=mlp", "dataset=iris", "method=saliency,random,input_x_gradient", "n_samples=4", *FAST_METRICS]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """THREE computed once without faults (the table every faulty-then-rerun sweep must reproduce)."""
+    folder = tmp_path_factory.mktemp("reference")
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        return results(xaibench.run(THREE, multirun=True))
+    finally:
+        os.chdir(cwd)
+
+
+def one_error_line(done) -> str:
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("xaibench: error: "), done.stderr[-3000:]
+    return lines[0]
+
+
+# Full disk ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_full_store_disk_one_line_keeps_what_was_written_and_rerun_gives_the_same_table(tmp_path, reference):
+    store = tmp_path / "store"
+    with tmpfs(store, "1m") as mounted:
+        if not mounted:
+            pytest.skip("cannot mount a tmpfs here; test_injected_enospc covers the same path in process")
+        first = run_cli([*ONE, f"store_dir={store}", "sweep_id=s"], tmp_path)
+        assert first.returncode == 0, first.stderr[-3000:]
+        filler = fill(store)
+        done = run_cli(["-m", *THREE, f"store_dir={store}", "sweep_id=s"], tmp_path)
+        line = one_error_line(done)
+        assert done.returncode == 1 and f"cannot write {store}/v2/" in line and "[Errno 28] No space left" in line
+        assert len(list((tmp_path / "results/runs/s/cells").glob("*.parquet"))) == 1  # the cached cell is recorded
+        checked = verify(Store(store))
+        assert checked.damaged == [] and checked.temp_files == 0 and sum(checked.checked.values()) >= 6
+        filler.unlink()
+        again = run_cli(["-m", *THREE, f"store_dir={store}", "sweep_id=s"], tmp_path)
+        assert again.returncode == 0, again.stderr[-3000:]
+        pd.testing.assert_frame_equal(results(load_table(tmp_path / "results/runs/s")), reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("leave", [0, 64 * 1024])
+def test_full_results_disk_one_line_and_rerun_gives_the_same_table(tmp_path, reference, leave):
+    runs = tmp_path / "runs"
+    with tmpfs(runs, "1m") as mounted:
+        if not mounted:
+            pytest.skip("cannot mount a tmpfs here; test_injected_enospc covers the same path in process")
+        filler = fill(runs, leave)
+        done = run_cli(["-m", *THREE, f"results_dir={runs}", "sweep_id=r"], tmp_path)
+        line = one_error_line(done)
+        assert done.returncode == 1 and f"cannot write {runs}" in line and "[Errno 28] No space left" in line
+        filler.unlink()
+        again = run_cli(["-m", *THREE, f"results_dir={runs}", "sweep_id=r"], tmp_path)
+        assert again.returncode == 0, again.stderr[-3000:]
+        pd.testing.assert_frame_equal(results(load_table(runs / "r")), reference)
+
+
+def test_injected_enospc_in_store_and_results_folder(workdir, monkeypatch, reference):
+    """The same promise without a mount: an OSError(ENOSPC) injected into every write under one folder."""
+    real = store_module.tempfile.mkstemp
+
+    def full(folder):
+        def mkstemp(dir=None, **kwargs):
+            if os.path.abspath(dir).startswith(str(workdir / folder)):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dir))
+            return real(dir=dir, **kwargs)
+        return mkstemp
+
+    for folder in ("results/store/v2/explanations", "results/runs/default/cells"):
+        monkeypatch.setattr(store_module.tempfile, "mkstemp", full(folder))
+        with pytest.raises(StorageError) as error:
+            xaibench.run(THREE, multirun=True)
+        assert str(error.value).startswith(f"cannot write {folder}") and "[Errno 28]" in str(error.value)
+        assert "\n" not in str(error.value)
+        monkeypatch.setattr(store_module.tempfile, "mkstemp", real)
+        assert verify(Store("results/store")).damaged == []
+    pd.testing.assert_frame_equal(results(xaibench.run(THREE, multirun=True)), reference)
+
+
+def test_read_only_results_and_store_folders_are_refused_before_anything_runs(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    with tmpfs(ro, "64k", read_only=True) as mounted:
+        if not mounted:  # no mount: pretend the filesystem is read-only
+            monkeypatch.setattr(manifest, "_read_only", lambda folder: str(folder).startswith(str(ro)))
+        monkeypatch.chdir(tmp_path)
+        for override, what in ((f"results_dir={ro}/runs", "results_dir"), (f"store_dir={ro}/store", "store_dir")):
+            with pytest.raises(UserError) as error:
+                xaibench.run([*ONE, override])
+            assert f"{what} {ro}" in str(error.value) and "[Errno 30] Read-only file system" in str(error.value)
+        assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.parquet"))
+
+
+# Interrupted sweeps and the sweep folder ------------------------------------------------------------------
+def test_summary_of_a_killed_sweep_says_it_is_partial(workdir, monkeypatch, capsys):
+    real, calls = runner._compute, []
+
+    def killed_on_third_cell(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_compute", killed_on_third_cell)
+    with pytest.raises(KeyboardInterrupt):
+        xaibench.run(THREE, multirun=True)
+    with pytest.raises(SystemExit) as done:
+        main(["summary", "results/runs/default", "-o", "s.parquet"])
+    out = capsys.readouterr()
+    assert done.value.code == 0
+    assert "PARTIAL: 2 of 3 cells; the sweep did not finish" in out.out
+    assert out.err == "xaibench: warning: 2 of 3 cells; the sweep did not finish\n"
+    assert pd.read_parquet("s.parquet").attrs[PARTIAL] == "2 of 3 cells; the sweep did not finish"
+    with pytest.raises(SystemExit) as strict:
+        main(["collect", "results/runs/default", "--strict"])
+    assert strict.value.code == 1
+
+
+def test_a_second_run_on_a_busy_sweep_folder_is_refused(workdir):
+    folder = workdir / "results/runs/default"
+    folder.mkdir(parents=True)
+    other = os.open(folder / manifest.LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another run holds the folder (its own open file, as another process)
+    try:
+        with pytest.raises(UserError, match="sweep folder .* is in use by another xaibench run"):
+            xaibench.run(ONE)
+        assert manifest.read_state(folder) is None  # the refused run wrote nothing
+    finally:
+        os.close(other)
+    xaibench.run(ONE)
+    assert manifest.read_state(folder).finished
+
+
+def test_outputs_honour_the_umask(workdir):
+    old = os.umask(0o002)
+    try:
+        xaibench.run(ONE)
+    finally:
+        os.umask(old)
+    files = [p for p in workdir.rglob("*") if p.is_file()]
+    assert files and {p.stat().st_mode & 0o777 for p in files} == {0o664}
+
+
+# Corruption -----------------------------------------------------------------------------------------------
+def _counters(monkeypatch) -> dict[str, list]:
+    calls = {"fit": [], "explain": [], "score": []}
+    fit, explain, score = ModelSpec.fit, stages._explain, stages._score_frame
+    monkeypatch.setattr(ModelSpec, "fit", lambda self, *a: calls["fit"].append(1) or fit(self, *a))
+    monkeypatch.setattr(stages, "_explain", lambda *a: calls["explain"].append(1) or explain(*a))
+    monkeypatch.setattr(stages, "_score_frame", lambda *a: calls["score"].append(1) or score(*a))
+    return calls
+
+
+@pytest.mark.parametrize("kind, recomputed", [("models", "fit"), ("explanations", "explain"), ("scores", "score"),
+                                              ("cells", None)])
+def test_a_corrupted_byte_anywhere_is_detected_and_recomputed_with_the_same_table(workdir, monkeypatch, kind,
+                                                                                  recomputed):
+    first = results(xaibench.run(ONE))
+    store = Store("results/store")
+    calls = _counters(monkeypatch)
+    target = store.files(kind)[0]
+    original = target.read_bytes()
+    header_end = original.index(b"\n", 20)
+    meta_at = original.index(b'"meta"')
+    # the metadata, the payload, the checksum (test_store flips every header byte and 200 payload positions)
+    for position in (meta_at + 10, header_end + 1 + (len(original) - header_end) // 2, len(original) - 1):
+        damaged = bytearray(original)
+        damaged[position] ^= 0x20  # e.g. n_forward -> n_Forward, 0.97 -> 0.9', a payload bit
+        target.write_bytes(bytes(damaged))
+        if kind != "cells":  # a stage is read only when its cell is recomputed
+            store.files("cells")[0].unlink()
+        for counts in calls.values():
+            counts.clear()
+        again = results(xaibench.run(ONE))
+        pd.testing.assert_frame_equal(again, first)
+        expected = {"fit": 0, "explain": 0, "score": 0} | ({recomputed: 1} if recomputed else {})
+        assert {k: len(v) for k, v in calls.items()} == expected, f"byte {position} of the {kind} artefact"
+        assert verify(store).damaged == []
+
+
+def test_collect_store_reports_damaged_cells_and_strict_fails(workdir, capsys):
+    xaibench.run(THREE, multirun=True)
+    store = Store("results/store")
+    damaged = store.files("cells")[0]
+    damaged.write_bytes(damaged.read_bytes()[:-40])  # a truncated copy
+    with pytest.raises(SystemExit) as done:
+        main(["collect", "--store", "results/store", "-o", "all.parquet"])
+    err = capsys.readouterr().err
+    assert done.value.code == 0 and "skipped 1 of 3 cell artefacts (1 checksum mismatch)" in err
+    assert len(pd.read_parquet("all.parquet").drop_duplicates("cell_key")) == 2
+    with pytest.raises(SystemExit) as strict:
+        main(["collect", "--store", "results/store", "--strict"])
+    assert strict.value.code == 1
+    xaibench.run(THREE, multirun=True)  # the damaged cell is recomputed, not trusted
+    assert len(collect_store("results/store").drop_duplicates("cell_key")) == 3
