@@ -31,11 +31,10 @@ def tmpfs(path: Path, size: str = "1m", read_only: bool = False) -> Iterator[boo
 def fill(folder: Path, leave_bytes: int = 0) -> Path:
     """Fill the filesystem of ``folder`` with one file until ENOSPC, then give back ``leave_bytes``."""
     filler = folder / "filler.bin"
-    with open(filler, "wb") as handle:
+    with open(filler, "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 4096)
-                handle.flush()
         except OSError:
             pass
     if leave_bytes:
