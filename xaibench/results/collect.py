@@ -34,6 +34,7 @@ SAMPLE_IDENTITY = ["model", "dataset", "method", "metric", "model_params", "data
 SUMMARY_NAME = "summary.parquet"
 GROUP = ["model", "dataset", "method", "seed"]  # the leading sort columns: one cell lies in exactly one group
 REQUIRED = ("model", "dataset", "method", "metric", "sample_id", "value", "status")  # what readers need
+CHUNK_ROWS = 200_000  # write_collected: rows combined per chunk (bounds its memory)
 PARTIAL = "xaibench_partial"  # DataFrame.attrs key (kept in Parquet metadata): why a table is incomplete
 
 
@@ -119,42 +120,61 @@ def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                    store: bool = False) -> Collected:
+                    store: bool = False, chunk_rows: int = CHUNK_ROWS) -> Collected:
     """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (.parquet or .csv).
 
-    Memory stays flat in the number of cells: one (model, dataset, method, seed) group is in memory at a time.
-    The written table equals ``collect_sweep``/``collect_store``'s. The returned ``Collected.table`` is empty.
+    Memory stays flat in the number of cells: whole (model, dataset, method, seed) groups are loaded until about
+    ``chunk_rows`` rows, combined and appended. The written table equals ``collect_sweep``/``collect_store``'s.
+    The returned ``Collected.table`` is empty.
     """
     skipped: list[tuple[str, str]] = []
+    items: list[tuple[tuple, Path, int]] = []  # (group, path, rows)
     if store:
         opened = _open_store(source)
-        items = []
         for path, frame, reason in _store_cells(opened):  # pass 1: verify every artefact, note its group
-            (items.append((_group_key(frame), path)) if frame is not None else skipped.append((str(path), reason)))
+            if frame is None:
+                skipped.append((str(path), reason))
+            else:
+                items.append((_group_key(frame), path, len(frame)))
 
         def load(path: Path) -> pd.DataFrame | None:
             return opened.get_frame("cells", path.name.partition(".")[0])
     else:
-        items = [(_group_key(_read_group_columns(path)), path) for path in sweep_cell_files(source)]
+        items = [(*_group_and_rows(path), ) for path in sweep_cell_files(source)]
         load = read_cell_file
-    items.sort()  # by group, then path: within a group the same order as the in-memory concatenation
-    chunks = (_combine([f for f in (load(path) for _, path in members) if f is not None])
-              for _, members in groupby(items, key=itemgetter(0)))
-    _stream(output, chunks)
+    items.sort(key=itemgetter(0, 1))  # by group, then path: within a group the order of the in-memory concat
+    _stream(output, (_combine([f for f in map(load, paths) if f is not None])
+                     for paths in _chunks(items, chunk_rows)))
     return Collected(empty_table(), len(items) + len(skipped), skipped)
 
 
-def _read_group_columns(path: Path) -> pd.DataFrame:
+def _chunks(items: list[tuple[tuple, Path, int]], chunk_rows: int) -> Iterable[list[Path]]:
+    """Paths in order, cut only between groups, each chunk about ``chunk_rows`` rows (at least one group)."""
+    chunk, rows = [], 0
+    for _, members in groupby(items, key=itemgetter(0)):
+        members = list(members)
+        if chunk and rows + sum(m[2] for m in members) > chunk_rows:
+            yield chunk
+            chunk, rows = [], 0
+        chunk.extend(m[1] for m in members)
+        rows += sum(m[2] for m in members)
+    if chunk:
+        yield chunk
+
+
+def _group_and_rows(path: Path) -> tuple[tuple, Path, int]:
     try:
-        return pq.read_table(path, columns=GROUP).slice(0, 1).to_pandas()
+        first = pq.ParquetFile(path)
+        head = first.read_row_group(0, columns=GROUP).slice(0, 1).to_pandas()
+        return _group_key(head), path, first.metadata.num_rows
     except Exception:  # noqa: BLE001 - reported with the file's name by the full read
-        return read_cell_file(path)
+        frame = read_cell_file(path)
+        return _group_key(frame), path, len(frame)
 
 
 def _group_key(frame: pd.DataFrame) -> tuple:
-    row = frame.iloc[0] if len(frame) else None
-    return tuple(("" if row is None else str(row[c])) if c != "seed" else (-1 if row is None else int(row[c]))
-                 for c in GROUP)
+    row = frame.iloc[0] if len(frame) else {}
+    return tuple(str(row.get(c, "")) if c != "seed" else int(row.get(c, -1)) for c in GROUP)
 
 
 def _stream(output: str | os.PathLike[str], chunks: Iterable[pd.DataFrame]) -> None:
@@ -227,7 +247,7 @@ def _read_parquet(path: Path, what: str) -> pd.DataFrame:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={c: str for c, dtype in COLUMNS.items() if dtype == "string"})
     except Exception as error:  # noqa: BLE001
         raise UserError(f"table {path} is not a readable CSV file ({type(error).__name__})") from None
     frame = _checked(frame, path, "table")
