@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import FAST_METRICS, cli_env, run_cli
+from xaibench.results.collect import PARTIAL, load_table
 from xaibench.results.schema import MEASUREMENT_COLUMNS, RESULT_COLUMNS, ROW_KEY
 
 SWEEP = ["-m", "model=cnn,mlp", "dataset=digits,breast_cancer", "method=saliency,integrated_gradients,random",
@@ -87,6 +89,8 @@ def test_sigkill_midway_then_rerun_matches_uninterrupted(reference, tmp_path):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (tmp_path / "results" / "runs" / "t" / "table.parquet").exists()
+    partial = load_table(tmp_path / "results" / "runs" / "t").attrs[PARTIAL]  # what `xaibench summary` prints
+    assert re.fullmatch(r"\d+ of 12 cells; the sweep did not finish", partial), partial
     rerun = run_cli(SWEEP, tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert " cached " in rerun.stdout  # the cells finished before the kill were not recomputed
