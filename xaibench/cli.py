@@ -80,9 +80,11 @@ def _run_hydra(argv: list[str]) -> None:
         except UserError as error:
             print(f"xaibench: error: {error}", file=sys.stderr)
             sys.exit(2)
-        except StorageError as error:  # full disk: stop; what is written stays, a rerun computes only the rest
+        except StorageError as error:  # full disk: what is written stays, a rerun computes only the rest
             print(f"xaibench: error: {error}", file=sys.stderr)
-            sys.exit(1)
+            if sweep.in_launching_process():
+                sys.exit(1)  # basic launcher: stop the sweep here
+            # a launcher worker (joblib, Slurm) returns: its cell is missing, so the sweep ends unfinished, exit 1
 
     sys.argv = [sys.argv[0], *argv]
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let Hydra's own write errors reach the handler below

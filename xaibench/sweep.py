@@ -10,8 +10,8 @@ one is complete (``xaibench.results.manifest``).
 """
 from __future__ import annotations
 
+import os
 import sys
-from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -80,6 +80,7 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
 
 
 _held = ExitStack()  # the CLI's sweep-folder claims, kept until the process exits
+_launcher_pid: int | None = None
 
 
 def claim_sweeps(configs) -> ExitStack:
@@ -89,7 +90,10 @@ def claim_sweeps(configs) -> ExitStack:
         UserError: a folder is in use by another run, or ``results_dir``/``store_dir`` cannot be written.
         StorageError: the disk is full.
     """
-    counts = Counter(sweep_dir(cfg) for cfg in configs)
+    cells: dict[Path, set[str]] = {}  # distinct cells per folder (jobs differing only in batch_size share one)
+    for cfg in configs:
+        cells.setdefault(sweep_dir(cfg), set()).add(CellSpec.from_config(cfg).key)
+    counts = {folder: len(keys) for folder, keys in cells.items()}
     for store_dir in sorted({str(cfg.store_dir) for cfg in configs}):
         manifest.check_writable(Store(store_dir).base, "store_dir")
     for folder in sorted(counts):
@@ -108,7 +112,14 @@ def claim_sweeps(configs) -> ExitStack:
 
 def hold_sweeps(configs) -> None:
     """``claim_sweeps`` for the rest of this process (the CLI: Hydra runs the jobs, then the process exits)."""
+    global _launcher_pid
     _held.enter_context(claim_sweeps(configs))
+    _launcher_pid = os.getpid()
+
+
+def in_launching_process() -> bool:
+    """True in the process that claimed the sweep (basic launcher), False in launcher workers (joblib, Slurm)."""
+    return _launcher_pid == os.getpid()
 
 
 def start_sweep(folder: Path, expected_cells: int | None = None) -> None:
@@ -124,6 +135,10 @@ def finish_sweep(folder: Path, *, echo: bool = True) -> pd.DataFrame:
     """Collect the sweep's table, write table + summary, print the summary, set the process exit code."""
     global _last_exit_code
     table = collect_sweep(folder)
+    state = manifest.read_state(folder)
+    if state is not None and len(table["cell_key"].unique()) < (state.expected_cells or 0):
+        _last_exit_code = 1  # a job could not write its cell and said why: keep the previous table, not finished
+        return table
     summary = summarize(table)
     write_table(table, folder / TABLE_NAME)
     write_table(summary, folder / SUMMARY_NAME)
