@@ -76,7 +76,7 @@ def provenance_record(table: pd.DataFrame, *, source: str, command: str) -> dict
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
         "command": command,
-        "update_command": " ".join(sys.argv) if sys.argv else "",
+        "update_command": " ".join(["xaibench", *sys.argv[1:]]),
         "git_sha": git_sha(),
         "rows_git_sha": versions_in_table("git_sha"),
         "rows_versions": {c.removesuffix("_version"): versions_in_table(c)
