@@ -72,21 +72,29 @@ def _context(args: argparse.Namespace, baseline, current) -> dict:
 
 
 def _update(args: argparse.Namespace, current, policy) -> int:
+    from xaibench.results.compare.baseline import baseline_file, write_baseline
+
+    target = baseline_file(args.baseline)
+    _show_update(target, current, policy)
+    table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command)
+    print(f"baseline updated: {table} ({len(current)} rows); provenance -> {provenance}")
+    return 0
+
+
+def _show_update(target, current, policy) -> None:
+    """Print what replacing the baseline at ``target`` with ``current`` changes (or why it cannot be compared)."""
     from xaibench.errors import UserError
     from xaibench.results.compare import compare_tables
-    from xaibench.results.compare.baseline import baseline_file, write_baseline
     from xaibench.results.compare.render import verdict_line
     from xaibench.results.compare.tables import load_results
 
-    target = baseline_file(args.baseline)
+    if not target.exists():
+        print(f"no previous baseline at {target}")
+        return
     try:
         previous = load_results(target, "baseline")
     except UserError as reason:
         print(f"previous baseline not compared: {reason}")
-    else:
-        comparison = compare_tables(previous, current, policy)
-        print("what this update changes, relative to the previous baseline:")
-        print(verdict_line(comparison))
-    table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command)
-    print(f"baseline updated: {table} ({len(current)} rows); provenance -> {provenance}")
-    return 0
+        return
+    print("what this update changes, relative to the previous baseline:")
+    print(verdict_line(compare_tables(previous, current, policy)))

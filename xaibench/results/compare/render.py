@@ -5,7 +5,7 @@ import json
 import math
 from typing import Any
 
-from xaibench.results.compare.comparison import Comparison, Finding
+from xaibench.results.compare.comparison import KINDS, Comparison, Finding
 
 MAX_ROWS = 60  # per section; the JSON verdict always lists everything
 
@@ -68,8 +68,6 @@ def dumps(data: dict[str, Any]) -> str:
 
 
 def _counts(comparison: Comparison) -> dict[str, int]:
-    from xaibench.results.compare.comparison import KINDS
-
     return {kind: len(comparison.of_kind(kind)) for kind in KINDS}
 
 
@@ -137,7 +135,7 @@ def _finding_table(findings: list[Finding]) -> list[str]:
 
 
 def _more(findings: list[Finding]) -> list[str]:
-    return [f"", f"... and {len(findings) - MAX_ROWS} more (see the JSON verdict)"] if len(findings) > MAX_ROWS else []
+    return ["", f"... and {len(findings) - MAX_ROWS} more (see the JSON verdict)"] if len(findings) > MAX_ROWS else []
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
