@@ -137,7 +137,7 @@ def test_ok_to_nan_and_ok_to_error_fail_with_the_message():
     assert comparison.exit_code == 1
     messages = {f.unit["method"]: f.message for f in comparison.of_kind("status")}
     assert messages["saliency"] == "2 sample(s) ok -> nan: constant attribution"
-    assert messages["random"] == "scored -> error: RuntimeError: boom (at x.py:1)"
+    assert messages["random"] == "ok -> error: RuntimeError: boom (at x.py:1)"
     assert all(f.fails for f in comparison.of_kind("status"))
 
 
@@ -180,3 +180,35 @@ def test_a_changed_dataset_revision_is_reported():
     comparison = compare_tables(base, cur, DEFAULT)
     assert kinds(comparison) == [("revision", False)]
     assert "dataset toy content changed" in comparison.findings[0].message
+
+
+def cell_row(frame: pd.DataFrame, status: str, message: str) -> pd.DataFrame:
+    """The unit as one cell-level row (what an erroring or not-applicable cell records)."""
+    return frame.iloc[:1].assign(sample_id="", value=np.nan, status=status, message=message)
+
+
+@pytest.mark.parametrize("before, after, fails", [
+    ("ok", "not_applicable", True),      # a combination that used to be computed no longer is
+    ("not_applicable", "error", True),
+    ("error", "ok", False),              # fixed: reported, passes
+    ("not_applicable", "ok", False),     # newly applicable: reported, passes
+    ("error", "not_applicable", False),
+])
+def test_cell_state_changes(before, after, fails):
+    scored = table({("a", "m"): list(BASE)})
+    state = {"ok": scored, "error": cell_row(scored, "error", "ValueError: x"),
+             "not_applicable": cell_row(scored, "not_applicable", "needs attention")}
+    comparison = compare_tables(state[before], state[after], DEFAULT)
+    assert kinds(comparison) == [("status", fails)]
+    assert comparison.findings[0].message.startswith(f"{before} -> {after}")
+    assert compare_tables(state[before], state[after], DEFAULT, strict_changes=True).exit_code == 1
+
+
+def test_a_missing_not_applicable_cell_does_not_fail():
+    na = cell_row(table({("a", "m"): list(BASE)}), "not_applicable", "needs attention")
+    assert kinds(compare_tables(na, na.iloc[:0], DEFAULT)) == [("missing", False)]
+
+
+def test_a_flipped_metric_direction_fails():
+    base = table({("a", "m"): list(BASE)})
+    assert kinds(compare_tables(base, base.assign(higher_is_better=False), DEFAULT)) == [("direction", True)]

@@ -135,7 +135,7 @@ class _UnitWalker:
             fails = not self.allow_missing and state != "not_applicable"
             self.add("missing", fails, unit, f"missing: {_count(base)} of the baseline ({state})",
                      details={"state": state})
-        elif _state(base) == _state(cur) == "scored":
+        elif _state(base) == _state(cur) == "ok":
             self._samples(unit, base, cur)
         else:
             self._cell_states(unit, base, cur)
@@ -144,8 +144,8 @@ class _UnitWalker:
         before, after = _state(base), _state(cur)
         if before == after:
             return
-        message = _message(cur) if after != "scored" else ""
-        broke = before == "scored" or (before == "not_applicable" and after == "error")
+        message = _message(cur) if after != "ok" else ""
+        broke = before == "ok" or (before == "not_applicable" and after == "error")
         text = f"{before} -> {after}" + (f": {message}" if message else "")
         self.add("status", broke or self.strict, unit, text, details={"before": before, "after": after,
                                                                        "message": message})
@@ -199,9 +199,10 @@ class _UnitWalker:
 
 
 def _state(rows: pd.DataFrame) -> str:
-    """``scored`` (per-sample rows) or the status of the unit's single cell-level row (error, not_applicable)."""
+    """``ok`` (scored: per-sample rows, whatever their statuses) or the status of the unit's single cell-level row
+    (``error``, ``not_applicable``)."""
     if (rows["sample_id"] != "").any():
-        return "scored"
+        return "ok"
     return str(rows["status"].iloc[0])
 
 
