@@ -25,7 +25,7 @@ from xaibench.results.schema import SCHEMA_VERSION
 
 # faithfulness_correlation keeps its default nr_runs=50: fewer runs make per-sample scores too noisy for 12 samples
 # to show the shuffle's effect reliably (it still does, at p < 0.01).
-pytestmark = pytest.mark.slow  # one tiny sweep, three times (base, rerun, shuffled), shared by the module
+pytestmark = pytest.mark.slow  # one tiny sweep, four times (see ``tables``), shared by the module
 
 SWEEP = ["model=mlp", "dataset=synthetic_tabular", "method=saliency,integrated_gradients,random", "n_samples=12",
          "+metrics.pointing_game={}", "+metrics.attribution_localisation={}", "metrics.max_sensitivity.nr_samples=2"]
@@ -44,14 +44,16 @@ def _shuffled(explain):
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory) -> dict[str, str]:
-    """Paths of: base, rerun (same config, fresh store), shuffled (saliency attributions shuffled)."""
+    """Paths of: base, rerun (same config, fresh store), batch (explanation batch size 5 instead of 64: not in the
+    key, moves values by ~1e-7), shuffled (saliency attributions shuffled)."""
     root = tmp_path_factory.mktemp("compare")
     paths = {}
-    for name in ("base", "rerun", "shuffled"):
+    for name in ("base", "rerun", "batch", "shuffled"):
         with pytest.MonkeyPatch.context() as patch:
             if name == "shuffled":
                 patch.setattr(SaliencyExplainer, "explain", _shuffled(SaliencyExplainer.explain))
-            table = xaibench.run([*SWEEP, f"results_dir={root}/runs", f"store_dir={root}/store-{name}",
+            batch = ["batch_size=5"] if name == "batch" else []
+            table = xaibench.run([*SWEEP, *batch, f"results_dir={root}/runs", f"store_dir={root}/store-{name}",
                                   f"sweep_id={name}"], multirun=True)
         assert (table["status"] != "error").all()
         paths[name] = str(root / f"{name}.parquet")
@@ -85,6 +87,13 @@ def test_identical_rerun_passes_with_zero_differences(tables, capsys, tmp_path):
     assert result["findings"] == []
     assert result["counts"]["differing"] == 0 and result["counts"]["pairs"] == 3 * 5 * 12
     assert "0 differ at all" in out
+
+
+def test_a_batch_size_change_differs_only_inside_the_strict_tolerance(tables, capsys, tmp_path):
+    code, _, _ = compare(capsys, tables["base"], tables["batch"], "--policy", "strict", "--json", tmp_path / "v.json")
+    result = verdict(tmp_path / "v.json")
+    assert code == 0 and result["findings"] == []
+    assert result["max_abs_diff"] < 1e-6  # measured here: a few values move by ~1e-8
 
 
 def test_cross_machine_noise_passes_by_default_and_strict_reports_it(tables, capsys, tmp_path):

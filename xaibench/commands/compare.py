@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only the verdict line, not the report")
     parser.add_argument("--update-baseline", action="store_true",
                         help="replace BASELINE with CURRENT (and write its provenance) after showing what changes")
-    parser.add_argument("--command", default="", dest="source_command",
+    parser.add_argument("--command", default="", dest="source_command", metavar="TEXT",
                         help="with --update-baseline: the command that produced CURRENT, recorded in the provenance")
 
 
