@@ -93,7 +93,7 @@ def test_a_batch_size_change_differs_only_inside_the_strict_tolerance(tables, ca
     code, _, _ = compare(capsys, tables["base"], tables["batch"], "--policy", "strict", "--json", tmp_path / "v.json")
     result = verdict(tmp_path / "v.json")
     assert code == 0 and result["findings"] == []
-    assert result["max_abs_diff"] < 1e-6  # measured here: a few values move by ~1e-8
+    assert result["max_abs_diff"] < 1e-6  # measured here: a few values move, by up to ~3e-7
 
 
 def test_cross_machine_noise_passes_by_default_and_strict_reports_it(tables, capsys, tmp_path):
