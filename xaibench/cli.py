@@ -16,6 +16,7 @@ from xaibench.errors import StorageError, UserError
 # verb -> module in xaibench/commands/ (DESCRIPTION, add_arguments(parser), run(args) -> exit code)
 VERBS = {
     "collect": "xaibench.commands.collect",
+    "compare": "xaibench.commands.compare",
     "summary": "xaibench.commands.summary",
     "store": "xaibench.commands.store",
 }

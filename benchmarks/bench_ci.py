@@ -1,0 +1,71 @@
+"""Cost of the CI regression check: the ``experiment=ci`` sweep cold, then ``xaibench compare`` on its table.
+
+The budget (issue: under 3 minutes cold on 2 CPU cores) is about wall time on an idle machine; on a shared one,
+CPU time (user + sys of the child, from ``wait4``) is the figure that does not depend on the neighbours. Prints a
+table (and the slowest cells) and writes ``benchmarks/out/ci.json``.
+
+    .venv/bin/python benchmarks/bench_ci.py [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent / "out"
+CELL_LINE = re.compile(r"^\[job \d+\] (?P<cell>.+?) \(seed \d+\): (?P<status>\S+)\s+(?P<seconds>[\d.]+)s")
+
+
+def timed(command: list[str], cwd: Path) -> tuple[dict, str]:
+    """Run ``command``; wall seconds, CPU seconds and peak RSS of the child (its own rusage), and its output."""
+    log = cwd / "log.txt"
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    return {"exit_code": os.waitstatus_to_exitcode(status), "wall_s": round(wall, 2),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}, \
+        log.read_text()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    xaibench = [sys.executable, "-m", "xaibench"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        sweep, text = timed([*xaibench, "-m", "experiment=ci", f"threads={args.threads}", f"store_dir={work}/store",
+                             f"results_dir={work}/runs"], work)
+        if sweep["exit_code"] != 0:
+            raise SystemExit(f"the ci sweep failed:\n{text[-2000:]}")
+        cells = [m.groupdict() for m in map(CELL_LINE.match, text.splitlines()) if m]
+        compare, text = timed([*xaibench, "compare", str(ROOT / "results/baselines/ci"), f"{work}/runs/ci",
+                               "--quiet"], work)
+    print(f"{'step':<22}{'wall s':>8}{'CPU s':>8}{'peak RSS MB':>13}{'exit':>6}")
+    for name, r in (("ci sweep (cold)", sweep), ("compare vs baseline", compare)):
+        print(f"{name:<22}{r['wall_s']:>8.1f}{r['cpu_s']:>8.1f}{r['peak_rss_mb']:>13.1f}{r['exit_code']:>6}")
+    print(text.strip().splitlines()[-1] if text.strip() else "")
+    print("slowest cells (wall s, includes training the model on first use):")
+    for cell in sorted(cells, key=lambda c: -float(c["seconds"]))[:5]:
+        print(f"  {float(cell['seconds']):6.2f}  {cell['cell']}")
+    OUT.mkdir(exist_ok=True)
+    record = {"threads": args.threads, "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
+              "machine": platform.machine(), "python": platform.python_version(), "sweep": sweep,
+              "compare": compare, "cells": cells}
+    (OUT / "ci.json").write_text(json.dumps(record, indent=2))
+    print(f"-> {OUT / 'ci.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The suite regression-checks its own explanation quality: run experiment=ci cold (a fresh, temporary store, so
+# nothing stale is reused) and compare the table with the committed baseline under a tolerance policy.
+# Exit 0 pass, 1 regression, 2 usage error. .ci/run calls it after the tests.
+#
+#   bash scripts/ci_regression.sh                    # check; report in results/runs/ci/compare.{md,json}
+#   bash scripts/ci_regression.sh --update-baseline  # deliberately refresh results/baselines/ci, then commit it
+#
+# Environment (all optional):
+#   PYTHON                interpreter with xaibench installed (default: .venv/bin/python)
+#   XAIBENCH_CI_BASELINE  baseline table (default: results/baselines/ci/table.parquet)
+#   XAIBENCH_CI_CURRENT   check this existing table instead of running the sweep
+#   XAIBENCH_CI_POLICY    tolerance policy: a name in conf/compare/ or a .yaml file (default: default)
+#   XAIBENCH_CI_RESULTS   results_dir of the sweep (default: results/runs); the table is <it>/ci/table.parquet
+#   XAIBENCH_CI_OUT       folder for compare.md / compare.json (default: the current table's folder)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-.venv/bin/python}
+baseline=${XAIBENCH_CI_BASELINE:-results/baselines/ci/table.parquet}
+policy=${XAIBENCH_CI_POLICY:-default}
+results=${XAIBENCH_CI_RESULTS:-results/runs}
+current=${XAIBENCH_CI_CURRENT:-}
+sweep=(-m experiment=ci)
+
+update=0
+case "${1:-}" in
+  "") ;;
+  --update-baseline) update=1 ;;
+  *) echo "usage: $0 [--update-baseline]" >&2; exit 2 ;;
+esac
+
+if [[ -z "$current" ]]; then
+  store=$(mktemp -d)
+  trap 'rm -rf "$store"' EXIT
+  echo "ci regression: xaibench ${sweep[*]} (fresh store)"
+  "$PYTHON" -m xaibench "${sweep[@]}" "store_dir=$store" "results_dir=$results"
+  rc=$?
+  # 2: the sweep could not start (one line printed). 1: some cells errored; compare names them (ok -> error).
+  if [[ $rc -eq 2 ]]; then exit 2; fi
+  current=$results/ci/table.parquet
+fi
+
+if [[ $update -eq 1 ]]; then
+  exec "$PYTHON" -m xaibench compare "$baseline" "$current" --update-baseline \
+    --command "xaibench ${sweep[*]} store_dir=<fresh temporary store> (bash scripts/ci_regression.sh --update-baseline)"
+fi
+
+out=${XAIBENCH_CI_OUT:-$(dirname "$current")}
+mkdir -p "$out"
+exec "$PYTHON" -m xaibench compare "$baseline" "$current" --policy "$policy" \
+  --report "$out/compare.md" --json "$out/compare.json"

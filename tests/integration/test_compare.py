@@ -1,0 +1,218 @@
+"""``xaibench compare`` end to end on real tables from one tiny sweep (shared by the module).
+
+The sweep: an MLP on the synthetic tabular set (ground-truth masks), saliency / integrated gradients / random,
+scored with faithfulness, sparsity, stability and localisation metrics. The planted degradation is real: the
+same sweep with saliency's attributions shuffled across features (explained, shuffled, scored by the suite).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import xaibench
+from tests.conftest import REPO, cli_env
+from xaibench import cli
+from xaibench.explainers.gradient.saliency import SaliencyExplainer
+from xaibench.results.schema import SCHEMA_VERSION
+
+# faithfulness_correlation keeps its default nr_runs=50: fewer runs make per-sample scores too noisy for 12 samples
+# to show the shuffle's effect reliably (it still does, at p < 0.01).
+pytestmark = pytest.mark.slow  # one tiny sweep, four times (see ``tables``), shared by the module
+
+SWEEP = ["model=mlp", "dataset=synthetic_tabular", "method=saliency,integrated_gradients,random", "n_samples=12",
+         "+metrics.pointing_game={}", "+metrics.attribution_localisation={}", "metrics.max_sensitivity.nr_samples=2"]
+
+
+def _shuffled(explain):
+    """Wrap an explain method: the same attributions, moved to other features by a fixed permutation."""
+    permutation = torch.tensor([7, 9, 8, 5, 6, 0, 1, 2, 3, 4])  # moves every feature (10 tabular features)
+
+    def explain_shuffled(self, model, x, target):
+        explanation = explain(self, model, x, target)
+        return dataclasses.replace(explanation, attributions=explanation.attributions[:, permutation])
+
+    return explain_shuffled
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict[str, str]:
+    """Paths of: base, rerun (same config, fresh store), batch (explanation batch size 5 instead of 64: not in the
+    key, moves values by ~1e-7), shuffled (saliency attributions shuffled)."""
+    root = tmp_path_factory.mktemp("compare")
+    paths = {}
+    for name in ("base", "rerun", "batch", "shuffled"):
+        with pytest.MonkeyPatch.context() as patch:
+            if name == "shuffled":
+                patch.setattr(SaliencyExplainer, "explain", _shuffled(SaliencyExplainer.explain))
+            batch = ["batch_size=5"] if name == "batch" else []
+            table = xaibench.run([*SWEEP, *batch, f"results_dir={root}/runs", f"store_dir={root}/store-{name}",
+                                  f"sweep_id={name}"], multirun=True)
+        assert (table["status"] != "error").all()
+        paths[name] = str(root / f"{name}.parquet")
+        table.to_parquet(paths[name], index=False)
+    return paths
+
+
+def compare(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``xaibench compare ARGS`` through the CLI entry point; returns (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["compare", *map(str, args)])
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def doctored(path: str, out, change) -> str:
+    frame = pd.read_parquet(path)
+    frame = change(frame)
+    frame.to_parquet(out, index=False)
+    return str(out)
+
+
+def verdict(path) -> dict:
+    return json.loads(open(path).read())
+
+
+def test_identical_rerun_passes_with_zero_differences(tables, capsys, tmp_path):
+    code, out, _ = compare(capsys, tables["base"], tables["rerun"], "--json", tmp_path / "v.json")
+    result = verdict(tmp_path / "v.json")
+    assert code == 0 and result["verdict"] == "pass"
+    assert result["findings"] == []
+    assert result["counts"]["differing"] == 0 and result["counts"]["pairs"] == 3 * 5 * 12
+    assert "0 differ at all" in out
+
+
+def test_a_batch_size_change_differs_only_inside_the_strict_tolerance(tables, capsys, tmp_path):
+    code, _, _ = compare(capsys, tables["base"], tables["batch"], "--policy", "strict", "--json", tmp_path / "v.json")
+    result = verdict(tmp_path / "v.json")
+    assert code == 0 and result["findings"] == []
+    assert result["max_abs_diff"] < 1e-6  # measured here: a few values move, by up to ~3e-7
+
+
+def test_cross_machine_noise_passes_by_default_and_strict_reports_it(tables, capsys, tmp_path):
+    rng = np.random.default_rng(0)
+
+    def noise(frame):
+        return frame.assign(value=frame["value"] * (1 + 1e-3 * rng.uniform(-1, 1, len(frame))))
+
+    noisy = doctored(tables["base"], tmp_path / "noisy.parquet", noise)
+    code, _, _ = compare(capsys, tables["base"], noisy, "--json", tmp_path / "default.json")
+    assert code == 0
+    assert not [f for f in verdict(tmp_path / "default.json")["findings"] if f["fails"]]
+    code, out, _ = compare(capsys, tables["base"], noisy, "--policy", "strict", "--json", tmp_path / "strict.json")
+    changes = [f for f in verdict(tmp_path / "strict.json")["findings"] if f["kind"] in ("degraded", "improved")]
+    assert code == 1
+    assert len(changes) >= 10  # most of the 15 method x metric units move beyond 1e-6
+    assert "elementwise" in out and "1e-06" in out
+
+
+def test_shuffled_attributions_fail_and_the_report_names_method_metric_size_and_direction(tables, capsys, tmp_path):
+    report = tmp_path / "report.md"
+    code, out, _ = compare(capsys, tables["base"], tables["shuffled"], "--report", report, "--json",
+                           tmp_path / "v.json")
+    assert code == 1
+    failing = [f for f in verdict(tmp_path / "v.json")["findings"] if f["fails"]]
+    assert {f["unit"]["method"] for f in failing} == {"saliency"}
+    assert {f["kind"] for f in failing} == {"degraded"}
+    metrics = {f["unit"]["metric"] for f in failing}
+    assert {"faithfulness_correlation", "attribution_localisation"} <= metrics
+    assert "sparseness" not in metrics  # Gini sparseness is permutation invariant: the shuffle cannot change it
+    text = report.read_text()
+    assert text in out  # the file is the report printed on stdout
+    for finding in failing:
+        change = finding["change"]
+        assert change["direction"] == "worse" and change["delta"] < 0  # higher is better for these metrics
+        line = next(line for line in text.splitlines() if f"| {finding['unit']['metric']} ↑ |" in line)
+        assert "❌ degraded" in line and "| saliency |" in line and "| worse |" in line
+        assert f"{change['delta']:+.4g}" in line and "wilcoxon p=" in line and "mean\\|b\\|" in line
+
+
+def test_a_planted_improvement_passes_and_is_reported(tables, capsys, tmp_path):
+    code, out, _ = compare(capsys, tables["shuffled"], tables["base"], "--json", tmp_path / "v.json")
+    findings = verdict(tmp_path / "v.json")["findings"]
+    assert code == 0
+    improved = [f for f in findings if f["kind"] == "improved"]
+    assert improved and {f["unit"]["method"] for f in improved} == {"saliency"}
+    assert all(f["change"]["direction"] == "better" and not f["fails"] for f in improved)
+    assert "ℹ️ improved" in out
+    assert compare(capsys, tables["shuffled"], tables["base"], "--strict-changes")[0] == 1
+
+
+def test_a_missing_cell_fails_and_a_new_method_passes(tables, capsys, tmp_path):
+    without_random = doctored(tables["base"], tmp_path / "fewer.parquet", lambda f: f[f["method"] != "random"])
+    code, out, _ = compare(capsys, tables["base"], without_random, "--json", tmp_path / "missing.json")
+    missing = verdict(tmp_path / "missing.json")["findings"]
+    assert code == 1 and {(f["kind"], f["unit"]["method"], f["fails"]) for f in missing} == {("missing", "random", True)}
+    assert "### Missing" in out
+    assert compare(capsys, tables["base"], without_random, "--allow-missing")[0] == 0
+    code, out, _ = compare(capsys, without_random, tables["base"], "--json", tmp_path / "new.json")
+    new = verdict(tmp_path / "new.json")["findings"]
+    assert code == 0 and {(f["kind"], f["unit"]["method"], f["fails"]) for f in new} == {("new", "random", False)}
+    assert len(new) == 5 and "### New" in out  # one per metric
+
+
+def test_a_sample_turning_nan_fails_with_its_message(tables, capsys, tmp_path):
+    def nan_one(frame):
+        row = (frame["method"] == "integrated_gradients") & (frame["metric"] == "sparseness")
+        index = frame.index[row][0]
+        frame.loc[index, ["value", "status", "message"]] = [np.nan, "nan", "all-zero attribution"]
+        return frame
+
+    code, out, _ = compare(capsys, tables["base"], doctored(tables["base"], tmp_path / "nan.parquet", nan_one))
+    assert code == 1 and "1 sample(s) ok -> nan: all-zero attribution" in out
+
+
+@pytest.mark.parametrize("case", ["older schema", "not a table", "missing file", "text file"])
+def test_usage_errors_print_one_line_and_exit_2(case, tables, capsys, tmp_path):
+    bad = tmp_path / "bad.parquet"
+    if case == "older schema":
+        doctored(tables["base"], bad, lambda f: f.assign(schema_version=SCHEMA_VERSION - 1))
+        expected = f"has results schema version {SCHEMA_VERSION - 1}, this xaibench reads version {SCHEMA_VERSION}"
+    elif case == "not a table":
+        pd.DataFrame({"accuracy": [0.9]}).to_parquet(bad)
+        expected = "is not a results table: it lacks the column(s) schema_version"
+    elif case == "missing file":
+        expected = "baseline table"
+    else:
+        bad.write_text("model,value\nmlp,1\n")
+        expected = "is not a results table (ArrowInvalid"
+    code, out, err = compare(capsys, bad, tables["base"])
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and expected in err and err.startswith("xaibench: error: baseline")
+    assert "Traceback" not in err
+
+
+def test_update_baseline_writes_table_and_provenance_and_compare_never_does(tables, capsys, tmp_path):
+    baseline = tmp_path / "baselines" / "ci"
+    code, out, _ = compare(capsys, baseline, tables["base"], "--update-baseline", "--command", "xaibench -m ...")
+    assert code == 0 and "baseline updated" in out
+    provenance = json.loads((baseline / "table.provenance.json").read_text())
+    assert provenance["command"] == "xaibench -m ..." and provenance["rows"] == len(pd.read_parquet(tables["base"]))
+    assert {"versions", "machine", "created_at", "git_sha"} <= set(provenance)
+    before = (baseline / "table.parquet").read_bytes()
+    assert compare(capsys, baseline, tables["shuffled"])[0] == 1
+    assert (baseline / "table.parquet").read_bytes() == before
+    pd.testing.assert_frame_equal(pd.read_parquet(baseline / "table.parquet"), pd.read_parquet(tables["base"]))
+
+
+def test_the_ci_regression_script_fails_on_a_doctored_table(tables, tmp_path):
+    """What .ci/run runs after the tests, pointed at a doctored current table instead of a fresh sweep."""
+    env = cli_env(PYTHON=sys.executable, PYTHONPATH=os.environ.get("PYTHONPATH", str(REPO)),
+                  XAIBENCH_CI_BASELINE=tables["base"], XAIBENCH_CI_OUT=str(tmp_path))
+    script = [str(REPO / "scripts" / "ci_regression.sh")]
+    passing = subprocess.run(["bash", *script], env={**env, "XAIBENCH_CI_CURRENT": tables["rerun"]},
+                             capture_output=True, text=True, timeout=120)
+    assert passing.returncode == 0, passing.stderr
+    failing = subprocess.run(["bash", *script], env={**env, "XAIBENCH_CI_CURRENT": tables["shuffled"]},
+                             capture_output=True, text=True, timeout=120)
+    assert failing.returncode == 1, failing.stderr
+    assert "xaibench compare: FAIL" in failing.stdout
+    assert "| saliency |" in (tmp_path / "compare.md").read_text()
+    assert json.loads((tmp_path / "compare.json").read_text())["verdict"] == "fail"

@@ -1,0 +1,100 @@
+"""``xaibench compare``: regression verdict of a results table against a baseline (exit 0 pass, 1 regression, 2 usage).
+
+Also ``--update-baseline``: the one deliberate way to refresh a committed baseline (never done implicitly).
+"""
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = ("Compare a results table with a baseline under a tolerance policy: exit 0 pass, 1 regression, "
+               "2 usage error. --update-baseline replaces the baseline with the current table instead.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("baseline", help="the baseline table (.parquet/.csv) or folder, e.g. results/baselines/ci")
+    parser.add_argument("current", help="the current table or sweep folder, e.g. results/runs/ci")
+    parser.add_argument("--policy", default="default",
+                        help="tolerance policy: a name in conf/compare/ (default, strict) or a .yaml file")
+    parser.add_argument("--report", metavar="OUT.md", help="write the Markdown report here (for a PR comment)")
+    parser.add_argument("--json", metavar="OUT.json", help="write the machine-readable verdict here")
+    parser.add_argument("--strict-changes", action="store_true",
+                        help="fail on any reported change too (improvements, new cells, rank changes)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="do not fail on baseline cells, metrics or samples missing from the current table")
+    parser.add_argument("--quiet", action="store_true", help="print only the verdict line, not the report")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="replace BASELINE with CURRENT (and write its provenance) after showing what changes")
+    parser.add_argument("--command", default="", dest="source_command", metavar="TEXT",
+                        help="with --update-baseline: the command that produced CURRENT, recorded in the provenance")
+
+
+def run(args: argparse.Namespace) -> int:
+    from xaibench.results.compare import compare_tables, load_policy
+    from xaibench.results.compare.tables import load_results
+
+    policy = load_policy(args.policy)
+    current = load_results(args.current, "current")
+    if args.update_baseline:
+        return _update(args, current, policy)
+    baseline = load_results(args.baseline, "baseline")
+    comparison = compare_tables(baseline, current, policy, strict_changes=args.strict_changes,
+                                allow_missing=args.allow_missing)
+    _emit(args, comparison, _context(args, baseline, current))
+    return comparison.exit_code
+
+
+def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
+    from pathlib import Path
+
+    from xaibench.engine.store import atomic_write_bytes
+    from xaibench.results.compare.render import dumps, to_json, to_markdown, verdict_line
+
+    names = {"baseline": args.baseline, "current": args.current}
+    markdown = to_markdown(comparison, context=context, **names)
+    if args.report:
+        atomic_write_bytes(Path(args.report), markdown.encode())
+    if args.json:
+        atomic_write_bytes(Path(args.json), dumps(to_json(comparison, context=context, **names)).encode())
+    if not args.quiet:
+        print(markdown)
+    print(verdict_line(comparison), flush=True)
+
+
+def _context(args: argparse.Namespace, baseline, current) -> dict:
+    from xaibench.results.compare.baseline import baseline_file, read_provenance, table_origin
+
+    base = table_origin(baseline)
+    provenance = read_provenance(baseline_file(args.baseline))
+    if provenance:
+        base.update(created_at=provenance.get("created_at", base["created_at"]),
+                    git_sha=provenance.get("git_sha", base["git_sha"]))
+    return {"baseline": base, "current": table_origin(current)}
+
+
+def _update(args: argparse.Namespace, current, policy) -> int:
+    from xaibench.results.compare.baseline import baseline_file, write_baseline
+
+    target = baseline_file(args.baseline)
+    _show_update(target, current, policy)
+    table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command)
+    print(f"baseline updated: {table} ({len(current)} rows); provenance -> {provenance}")
+    return 0
+
+
+def _show_update(target, current, policy) -> None:
+    """Print what replacing the baseline at ``target`` with ``current`` changes (or why it cannot be compared)."""
+    from xaibench.errors import UserError
+    from xaibench.results.compare import compare_tables
+    from xaibench.results.compare.render import verdict_line
+    from xaibench.results.compare.tables import load_results
+
+    if not target.exists():
+        print(f"no previous baseline at {target}")
+        return
+    try:
+        previous = load_results(target, "baseline")
+    except UserError as reason:
+        print(f"previous baseline not compared: {reason}")
+        return
+    print("what this update changes, relative to the previous baseline:")
+    print(verdict_line(compare_tables(previous, current, policy)))

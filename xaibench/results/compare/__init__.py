@@ -1,0 +1,13 @@
+"""Regression verdicts: compare a results table with a baseline under a tolerance policy (``xaibench compare``).
+
+- ``policy``: tolerance policies (``conf/compare/<name>.yaml``): absolute/relative tolerances, statistical modes.
+- ``tables``: loading and validating the two tables; which rows are the same measurement.
+- ``values``: whether one method's paired scores on one metric changed (direction-aware).
+- ``comparison``: every difference between two tables as findings; pass/fail.
+- ``render``: the Markdown report and the JSON verdict.
+- ``baseline``: writing a committed baseline and its provenance, only on request.
+"""
+from xaibench.results.compare.comparison import Comparison, Finding, compare_tables
+from xaibench.results.compare.policy import Policy, Tolerance, load_policy, parse_policy
+
+__all__ = ["Comparison", "Finding", "Policy", "Tolerance", "compare_tables", "load_policy", "parse_policy"]

@@ -1,0 +1,116 @@
+"""Committed baselines: a results table plus a provenance file beside it, refreshed only on request.
+
+``write_baseline`` is the one way a baseline changes (``xaibench compare BASELINE CURRENT --update-baseline``);
+``compare`` itself never writes it. The provenance file (``<table stem>.provenance.json``) records where the
+numbers came from: package versions, machine, date, git SHA and the command that produced the table.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from xaibench.engine.provenance import git_sha
+from xaibench.engine.store import atomic_write_bytes
+from xaibench.errors import UserError
+from xaibench.results.collect import TABLE_NAME, write_table
+
+PACKAGES = ("xaibench", "torch", "captum", "quantus", "numpy", "scipy", "pandas", "scikit-learn", "hydra-core")
+
+
+def baseline_file(path: str | os.PathLike[str]) -> Path:
+    """The table file of a baseline given as a file or a folder (``<folder>/table.parquet``)."""
+    target = Path(path)
+    return target / TABLE_NAME if target.is_dir() or not target.suffix else target
+
+
+def provenance_file(table: Path) -> Path:
+    return table.with_name(f"{table.stem}.provenance.json")
+
+
+def write_baseline(current: pd.DataFrame, baseline: str | os.PathLike[str], *, source: str,
+                   command: str = "") -> tuple[Path, Path]:
+    """Atomically write ``current`` as the baseline and its provenance; refuses a table with error rows.
+
+    Args:
+        current: a conformed results table.
+        baseline: the baseline file (``.parquet``/``.csv``) or folder.
+        source: where ``current`` was read from (recorded).
+        command: the command that produced ``current`` (recorded, e.g. ``xaibench -m experiment=ci``).
+
+    Returns:
+        The table and provenance paths written.
+    """
+    errors = current[current["status"] == "error"]
+    if not errors.empty:
+        first = errors.iloc[0]
+        raise UserError(f"the current table has {len(errors)} error row(s) (e.g. {first['model']}/{first['dataset']}/"
+                        f"{first['method']}/{first['metric']}: {first['message']}); fix them before baselining it")
+    if current.empty:
+        raise UserError("the current table has no rows; run the sweep before baselining it")
+    table = baseline_file(baseline)
+    info = provenance_record(current, source=source, command=command)
+    write_table(current, table)
+    atomic_write_bytes(provenance_file(table), (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
+    return table, provenance_file(table)
+
+
+def provenance_record(table: pd.DataFrame, *, source: str, command: str) -> dict:
+    """Versions (of the run that computed the rows and of this process), machine, date, git SHA, command."""
+    def versions_in_table(column: str) -> list[str]:
+        return sorted(str(v) for v in table[column].dropna().unique()) if column in table else []
+
+    installed = {}
+    for package in PACKAGES:
+        try:
+            installed[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            installed[package] = "not installed"
+    return {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+        "command": command,
+        "update_command": " ".join(["xaibench", *sys.argv[1:]]),
+        "git_sha": git_sha(),
+        "rows_git_sha": versions_in_table("git_sha"),
+        "rows_versions": {c.removesuffix("_version"): versions_in_table(c)
+                          for c in ("xaibench_version", "torch_version", "captum_version", "quantus_version")},
+        "versions": {"python": platform.python_version(), **installed},
+        "machine": {"platform": platform.platform(), "machine": platform.machine(),
+                    "processor": platform.processor() or _cpu_model(), "cpu_count": os.cpu_count()},
+        "devices": versions_in_table("device"),
+        "rows": int(len(table)),
+        "schema_version": int(table["schema_version"].iloc[0]),
+    }
+
+
+def read_provenance(table: Path) -> dict:
+    """The provenance beside a baseline table, or {} when there is none (or it is unreadable)."""
+    path = provenance_file(table)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def table_origin(table: pd.DataFrame) -> dict:
+    """Short origin of a table for reports: the git SHA and latest creation time of its rows."""
+    shas = sorted({str(s) for s in table.get("git_sha", pd.Series(dtype=str)) if s})
+    created = sorted({str(s) for s in table.get("created_at", pd.Series(dtype=str)) if s})
+    return {"git_sha": ",".join(shas), "created_at": created[-1] if created else "", "rows": int(len(table))}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""

@@ -1,0 +1,327 @@
+"""Compare a current results table with a baseline: what is missing, new, changed, broken, re-ranked.
+
+``compare_tables`` walks the *units* of both tables (one method on one metric in one experiment, see
+:mod:`xaibench.results.compare.tables`) and turns every difference into a ``Finding``:
+
+- ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed;
+- ``new`` (a unit or samples only the current table has): reported;
+- ``status`` (ok -> nan/error, a computed unit now erroring or not applicable): fails, with the message;
+  the other way round (now computed) is reported;
+- ``degraded`` / ``improved`` (paired values beyond the policy's tolerance, in the metric's direction):
+  degradation fails, improvement is reported;
+- ``rank`` (within a comparison group a method now ranks below one it used to beat): reported even inside
+  tolerance;
+- ``revision`` (a dataset's content or a model's weights changed): reported;
+- ``direction`` (a metric's declared direction flipped): fails.
+
+With ``strict_changes`` every reported change fails too ("nothing may change").
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from xaibench.results.compare.policy import Policy, Tolerance
+from xaibench.results.compare.tables import REVISION_COLUMNS, check_unique, group_columns, unit_columns
+from xaibench.results.compare.values import BETTER, WORSE, ValueChange, assess
+
+SAMPLE_KEY = ["seed", "sample_id"]
+NAMES = ["model", "dataset", "method", "metric"]
+KINDS = ("missing", "status", "direction", "degraded", "improved", "new", "rank", "revision")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between the tables.
+
+    Attributes:
+        kind: one of ``KINDS``.
+        fails: whether it makes the comparison fail.
+        unit: the unit's columns (``model``, ``dataset``, ``method``, ``metric``, params ...) plus ``family``,
+            ``higher_is_better`` and a short ``variant`` label naming parameters that tell same-named units apart.
+        message: one sentence for people.
+        change: the value comparison (``degraded``/``improved``), else None.
+        tolerance: the tolerance that applied to ``change``.
+        details: machine-readable extras (counts, sample ids, ranks).
+    """
+
+    kind: str
+    fails: bool
+    unit: dict
+    message: str
+    change: ValueChange | None = None
+    tolerance: Tolerance | None = None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of ``compare_tables``: findings plus how much was compared."""
+
+    findings: tuple[Finding, ...]
+    policy: Policy
+    n_units: int
+    n_pairs: int
+    n_differing: int
+    max_abs_diff: float
+    strict_changes: bool = False
+    allow_missing: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return any(f.fails for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def of_kind(self, *kinds: str) -> list[Finding]:
+        return [f for f in self.findings if f.kind in kinds]
+
+
+def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy, *, strict_changes: bool = False,
+                   allow_missing: bool = False) -> Comparison:
+    """Compare two conformed results tables (see the module docstring for what is reported and what fails)."""
+    units = unit_columns(baseline, current)
+    for frame, role in ((baseline, "baseline"), (current, "current")):
+        check_unique(frame, units + SAMPLE_KEY, role, "table")
+    base_units, cur_units = _split(baseline, units), _split(current, units)
+    labels = _variant_labels(sorted(set(base_units) | set(cur_units)), units)
+    walker = _UnitWalker(policy, strict_changes, allow_missing)
+    for key in sorted(set(base_units) | set(cur_units)):
+        unit = {**dict(zip(units, key)), "variant": labels[key]}
+        walker.visit(unit, base_units.get(key), cur_units.get(key))
+    findings = walker.findings
+    findings += _rank_changes(baseline, current, units, labels, strict_changes)
+    findings += _revision_changes(baseline, current, strict_changes)
+    order = {kind: index for index, kind in enumerate(KINDS)}
+    findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))
+    return Comparison(tuple(findings), policy, n_units=len(set(base_units) | set(cur_units)), n_pairs=walker.n_pairs,
+                      n_differing=walker.n_differing, max_abs_diff=walker.max_abs_diff,
+                      strict_changes=strict_changes, allow_missing=allow_missing)
+
+
+def _split(frame: pd.DataFrame, units: list[str]) -> dict[tuple, pd.DataFrame]:
+    if frame.empty:
+        return {}
+    return {key if isinstance(key, tuple) else (key,): rows
+            for key, rows in frame.groupby(units, sort=False, dropna=False)}
+
+
+class _UnitWalker:
+    """Compares one unit at a time and collects findings and counts."""
+
+    def __init__(self, policy: Policy, strict_changes: bool, allow_missing: bool) -> None:
+        self.policy, self.strict, self.allow_missing = policy, strict_changes, allow_missing
+        self.findings: list[Finding] = []
+        self.n_pairs = self.n_differing = 0
+        self.max_abs_diff = 0.0
+
+    def add(self, kind: str, fails: bool, unit: dict, message: str, **extra) -> None:
+        self.findings.append(Finding(kind, fails, unit, message, **extra))
+
+    def visit(self, unit: dict, base: pd.DataFrame | None, cur: pd.DataFrame | None) -> None:
+        rows = cur if base is None else base
+        unit = {**unit, "family": str(rows["family"].iloc[0]), "higher_is_better": bool(rows["higher_is_better"].iloc[0])}
+        if base is None:
+            state = _state(cur)
+            self.add("new", self.strict, unit, f"new: {_count(cur)} ({state})", details={"state": state})
+        elif cur is None:
+            state = _state(base)
+            fails = not self.allow_missing and state != "not_applicable"
+            self.add("missing", fails, unit, f"missing: {_count(base)} of the baseline ({state})",
+                     details={"state": state})
+        elif _state(base) == _state(cur) == "ok":
+            self._samples(unit, base, cur)
+        else:
+            self._cell_states(unit, base, cur)
+
+    def _cell_states(self, unit: dict, base: pd.DataFrame, cur: pd.DataFrame) -> None:
+        before, after = _state(base), _state(cur)
+        if before == after:
+            return
+        message = _message(cur) if after != "ok" else ""
+        broke = before == "ok" or (before == "not_applicable" and after == "error")
+        text = f"{before} -> {after}" + (f": {message}" if message else "")
+        self.add("status", broke or self.strict, unit, text, details={"before": before, "after": after,
+                                                                       "message": message})
+
+    def _samples(self, unit: dict, base: pd.DataFrame, cur: pd.DataFrame) -> None:
+        merged = base[SAMPLE_KEY + ["value", "status", "message", "higher_is_better"]].merge(
+            cur[SAMPLE_KEY + ["value", "status", "message", "higher_is_better"]], on=SAMPLE_KEY, how="outer",
+            suffixes=("_base", "_cur"), indicator=True)
+        self._missing_and_new_samples(unit, merged)
+        both = merged[merged["_merge"] == "both"]
+        self._sample_statuses(unit, both)
+        if (both["higher_is_better_base"] != both["higher_is_better_cur"]).any():
+            self.add("direction", True, unit, "the metric's declared direction changed (higher_is_better "
+                     f"{unit['higher_is_better']} -> {not unit['higher_is_better']}): values are not comparable")
+            return
+        ok = both[(both["status_base"] == "ok") & (both["status_cur"] == "ok")]
+        self._values(unit, ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64))
+
+    def _missing_and_new_samples(self, unit: dict, merged: pd.DataFrame) -> None:
+        for side, kind in (("left_only", "missing"), ("right_only", "new")):
+            rows = merged[merged["_merge"] == side]
+            if rows.empty:
+                continue
+            ids = [f"{s}/{i}" for s, i in zip(rows["seed"], rows["sample_id"])]
+            fails = (not self.allow_missing) if kind == "missing" else self.strict
+            text = f"{kind}: {len(ids)} sample(s) ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
+            self.add(kind, fails, unit, text, details={"samples": ids})
+
+    def _sample_statuses(self, unit: dict, both: pd.DataFrame) -> None:
+        changed = both[both["status_base"] != both["status_cur"]]
+        for (before, after), rows in changed.groupby(["status_base", "status_cur"], sort=True):
+            broke = before == "ok"
+            messages = sorted({m for m in rows["message_cur"] if m}) if broke else []
+            text = f"{len(rows)} sample(s) {before} -> {after}" + (f": {'; '.join(messages[:3])}" if messages else "")
+            self.add("status", broke or self.strict, unit, text,
+                     details={"before": before, "after": after, "n": len(rows), "messages": messages,
+                              "samples": [f"{s}/{i}" for s, i in zip(rows["seed"], rows["sample_id"])]})
+
+    def _values(self, unit: dict, base: np.ndarray, cur: np.ndarray) -> None:
+        if not base.size:
+            return
+        tol = self.policy.tolerance(unit["metric"], unit["family"])
+        change = assess(base, cur, unit["higher_is_better"], tol)
+        self.n_pairs += change.n
+        self.n_differing += change.n_differing
+        self.max_abs_diff = max(self.max_abs_diff, change.max_abs_diff)
+        if change.verdict == WORSE:
+            self.add("degraded", True, unit, _describe(change), change=change, tolerance=tol)
+        elif change.verdict == BETTER:
+            self.add("improved", self.strict, unit, _describe(change), change=change, tolerance=tol)
+
+
+def _state(rows: pd.DataFrame) -> str:
+    """``ok`` (scored: per-sample rows, whatever their statuses) or the status of the unit's single cell-level row
+    (``error``, ``not_applicable``)."""
+    if (rows["sample_id"] != "").any():
+        return "ok"
+    return str(rows["status"].iloc[0])
+
+
+def _message(rows: pd.DataFrame) -> str:
+    return next((str(m) for m in rows["message"] if m), "")
+
+
+def _count(rows: pd.DataFrame) -> str:
+    n = int((rows["sample_id"] != "").sum())
+    return f"{n} value(s)" if n else "the cell"
+
+
+def _describe(change: ValueChange) -> str:
+    word = "worse" if change.verdict == WORSE else "better"
+    relative = f" ({change.relative:+.1%})" if np.isfinite(change.relative) else ""
+    return (f"{word}: mean {change.baseline_mean:.4g} -> {change.current_mean:.4g}, "
+            f"delta {change.delta:+.4g}{relative} over {change.n} pairs")
+
+
+def _variant_labels(keys: list[tuple], units: list[str]) -> dict[tuple, str]:
+    """For units sharing model/dataset/method/metric names, name the parameters that differ (else "")."""
+    name_index = [units.index(n) for n in NAMES if n in units]
+    by_names: dict[tuple, list[tuple]] = {}
+    for key in keys:
+        by_names.setdefault(tuple(key[i] for i in name_index), []).append(key)
+    labels = {key: "" for key in keys}
+    for group in by_names.values():
+        if len(group) < 2:
+            continue
+        flat = {key: _flatten(dict(zip(units, key))) for key in group}
+        differing = sorted({k for v in flat.values() for k in v if len({repr(f.get(k)) for f in flat.values()}) > 1})
+        for key, values in flat.items():
+            labels[key] = " ".join(f"{k}={values.get(k)}" for k in differing)
+    return labels
+
+
+def _flatten(unit: dict) -> dict:
+    prefixes = {"model_params": "model.", "dataset_params": "dataset.", "method_params": "method.", "params": "metric."}
+    out = {}
+    for column, value in unit.items():
+        if column in prefixes:
+            try:
+                out.update({prefixes[column] + k: v for k, v in json.loads(value or "{}").items()})
+            except (TypeError, ValueError):
+                out[column] = value
+        elif column not in NAMES:
+            out[column] = value
+    return out
+
+
+def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], labels: dict,
+                  strict: bool) -> list[Finding]:
+    """Pairs of competitors whose order (by mean ok value, in the metric's direction) reversed in a group."""
+    groups = group_columns(units)
+    base_means, cur_means = _means(baseline, units), _means(current, units)
+    findings = []
+    for group_key, base_group in base_means.groupby(groups, sort=True, dropna=False):
+        group_key = group_key if isinstance(group_key, tuple) else (group_key,)
+        cur_group = _select(cur_means, groups, group_key)
+        pairs = base_group.merge(cur_group, on=units + ["higher_is_better"], suffixes=("_base", "_cur"))
+        for better, worse in _swaps(pairs):
+            findings.append(_rank_finding(better, worse, pairs, units, labels, strict))
+    return findings
+
+
+def _means(frame: pd.DataFrame, units: list[str]) -> pd.DataFrame:
+    ok = frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
+    means = ok.groupby(units + ["higher_is_better"], sort=True, dropna=False)["value"].mean().reset_index()
+    signed = means["value"].where(means["higher_is_better"], -means["value"])
+    return means.assign(score=signed)
+
+
+def _select(frame: pd.DataFrame, columns: list[str], key: tuple) -> pd.DataFrame:
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in zip(columns, key):
+        mask &= (frame[column] == value).to_numpy()
+    return frame[mask]
+
+
+def _swaps(pairs: pd.DataFrame) -> Iterator[tuple[int, int]]:
+    """(i, j) row positions where i was strictly better than j in the baseline and is strictly worse now."""
+    base, cur = pairs["score_base"].to_numpy(), pairs["score_cur"].to_numpy()
+    for i in range(len(pairs)):
+        for j in range(len(pairs)):
+            if base[i] > base[j] and cur[i] < cur[j]:
+                yield i, j
+
+
+def _rank_finding(was_better: int, now_better: int, pairs: pd.DataFrame, units: list[str], labels: dict,
+                  strict: bool) -> Finding:
+    row_a, row_b = pairs.iloc[was_better], pairs.iloc[now_better]
+    key_b = tuple(row_b[c] for c in units)
+    unit = {**{c: row_b[c] for c in units}, "variant": labels.get(key_b, ""),
+            "higher_is_better": bool(row_b["higher_is_better"])}
+    a_name = str(row_a["method"]) + (f" [{labels.get(tuple(row_a[c] for c in units), '')}]"
+                                     if labels.get(tuple(row_a[c] for c in units)) else "")
+    text = (f"{row_b['method']} now ranks above {a_name} "
+            f"({row_b['value_cur']:.4g} vs {row_a['value_cur']:.4g}; baseline {row_b['value_base']:.4g} vs "
+            f"{row_a['value_base']:.4g})")
+    details = {"now_above": str(row_b["method"]), "now_below": str(row_a["method"]),
+               "baseline": [float(row_b["value_base"]), float(row_a["value_base"])],
+               "current": [float(row_b["value_cur"]), float(row_a["value_cur"])]}
+    return Finding("rank", strict, unit, text, details=details)
+
+
+def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool) -> list[Finding]:
+    findings = []
+    for column, axis in zip(REVISION_COLUMNS, ("model", "dataset")):
+        if column not in baseline or column not in current:
+            continue
+        key = [axis, f"{axis}_params"]
+        before = baseline[baseline[column] != ""].drop_duplicates(key)[key + [column]]
+        after = current[current[column] != ""].drop_duplicates(key)[key + [column]]
+        joined = before.merge(after, on=key, suffixes=("_base", "_cur"))
+        for row in joined[joined[f"{column}_base"] != joined[f"{column}_cur"]].itertuples(index=False):
+            row = row._asdict()
+            what = "weights" if axis == "model" else "content"
+            text = (f"{axis} {row[axis]} {what} changed (revision {str(row[f'{column}_base'])[:12]} -> "
+                    f"{str(row[f'{column}_cur'])[:12]}): its scores are measured on different {what}")
+            findings.append(Finding("revision", strict, {axis: row[axis], f"{axis}_params": row[f"{axis}_params"]},
+                                    text, details={"before": row[f"{column}_base"], "after": row[f"{column}_cur"]}))
+    return findings

@@ -1,0 +1,140 @@
+"""Tolerance policies for ``xaibench compare``: when does a changed score count as a change at all?
+
+A policy is a YAML file (``conf/compare/<name>.yaml`` or any path) with a default tolerance and optional
+overrides per metric family and per metric (a metric's entry wins over its family's, which wins over the
+default; an override may set only some fields)::
+
+    mode: wilcoxon        # elementwise | mean | wilcoxon | bootstrap
+    atol: 0.01            # absolute tolerance, in the metric's own units
+    rtol: 0.02            # relative tolerance, times the mean |baseline value| (elementwise: each |value|)
+    alpha: 0.05           # significance level of the wilcoxon / bootstrap modes
+    n_boot: 2000          # bootstrap resamples
+    families: {localisation: {atol: 0.05}}
+    metrics: {max_sensitivity: {rtol: 0.05}}
+
+The modes (``xaibench.results.compare.values`` applies them to the paired per-sample values of one method on one
+metric in one experiment):
+
+- ``elementwise``: every sample must stay within ``atol + rtol * |baseline|`` ("nothing may change").
+- ``mean``: the mean paired difference must stay within ``atol + rtol * mean|baseline|``.
+- ``wilcoxon``: a change must exceed that tolerance *and* be significant in a paired Wilcoxon signed-rank test
+  (Wilcoxon 1945), so a few samples that flip on another machine pass while a consistent shift fails.
+- ``bootstrap``: as ``wilcoxon``, with significance from the percentile bootstrap CI of the mean paired
+  difference (it must exclude 0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from xaibench.config.paths import conf_dir
+from xaibench.errors import UserError
+
+MODES = ("elementwise", "mean", "wilcoxon", "bootstrap")
+POLICY_GROUP = "compare"  # conf/compare/<name>.yaml
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How much one method's scores on one metric may move before it counts as a change."""
+
+    mode: str = "wilcoxon"
+    atol: float = 0.01
+    rtol: float = 0.02
+    alpha: float = 0.05
+    n_boot: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UserError(f"compare policy: unknown mode {self.mode!r}; valid: {', '.join(MODES)}")
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise UserError(f"compare policy: {name} must be a number >= 0, got {value!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
+            raise UserError(f"compare policy: alpha must be in (0, 1), got {self.alpha!r}")
+        if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or self.n_boot < 100:
+            raise UserError(f"compare policy: n_boot must be an integer >= 100, got {self.n_boot!r}")
+
+    def describe(self) -> str:
+        text = f"{self.mode}, atol={self.atol:g}, rtol={self.rtol:g}"
+        return text + (f", alpha={self.alpha:g}" if self.mode in ("wilcoxon", "bootstrap") else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A default tolerance plus per-family and per-metric overrides."""
+
+    name: str
+    default: Tolerance = Tolerance()
+    families: Mapping[str, Tolerance] = field(default_factory=dict)
+    metrics: Mapping[str, Tolerance] = field(default_factory=dict)
+
+    def tolerance(self, metric: str, family: str) -> Tolerance:
+        """The tolerance that applies to ``metric`` (of ``family``): metric entry > family entry > default."""
+        if metric in self.metrics:
+            return self.metrics[metric]
+        return self.families.get(family, self.default)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.default.as_dict(),
+                "families": {k: v.as_dict() for k, v in self.families.items()},
+                "metrics": {k: v.as_dict() for k, v in self.metrics.items()}}
+
+
+def load_policy(name_or_path: str) -> Policy:
+    """A policy by name (``conf/compare/<name>.yaml``) or from a YAML file path; raises ``UserError``."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = conf_dir() / POLICY_GROUP / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise UserError(f"unknown compare policy {name_or_path!r}; valid: {', '.join(policy_names())} "
+                            "(or a path to a .yaml file)")
+    elif not path.is_file():
+        raise UserError(f"compare policy file {name_or_path} not found")
+    return parse_policy(_read_yaml(path), name=path.stem if path.parent == conf_dir() / POLICY_GROUP else str(path))
+
+
+def policy_names() -> list[str]:
+    return sorted(p.stem for p in (conf_dir() / POLICY_GROUP).glob("*.yaml"))
+
+
+def parse_policy(data: Mapping[str, Any] | None, *, name: str) -> Policy:
+    """Build a ``Policy`` from its mapping form (see the module docstring); unknown keys are errors."""
+    data = dict(data or {})
+    families = _overrides(data.pop("families", None) or {}, "families")
+    metrics = _overrides(data.pop("metrics", None) or {}, "metrics")
+    default = _tolerance(Tolerance(), data, where="")
+    return Policy(name=name, default=default,
+                  families={k: _tolerance(default, v, where=f"families.{k}.") for k, v in families.items()},
+                  metrics={k: _tolerance(default, v, where=f"metrics.{k}.") for k, v in metrics.items()})
+
+
+def _overrides(value: Any, where: str) -> dict[str, Mapping[str, Any]]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise UserError(f"compare policy: {where} must map names to tolerance settings, got {value!r}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _tolerance(base: Tolerance, settings: Mapping[str, Any], *, where: str) -> Tolerance:
+    valid = [f.name for f in fields(Tolerance)]
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise UserError(f"compare policy: unknown setting {where}{unknown[0]}; valid: {', '.join(valid)}")
+    return replace(base, **settings)
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise UserError(f"compare policy {path} cannot be read: {str(error).splitlines()[0]}") from None
+    if data is not None and not isinstance(data, Mapping):
+        raise UserError(f"compare policy {path} must be a mapping of settings, got {type(data).__name__}")
+    return data or {}

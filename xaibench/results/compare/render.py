@@ -1,0 +1,161 @@
+"""Render a ``Comparison``: a Markdown report for a pull-request comment and a machine-readable JSON verdict."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from xaibench.results.compare.comparison import KINDS, Comparison, Finding
+
+MAX_ROWS = 60  # per section; the JSON verdict always lists everything
+
+
+def verdict_line(comparison: Comparison) -> str:
+    """One line for the terminal: pass/fail and the counts by kind."""
+    counts = _counts(comparison)
+    failing = sum(1 for f in comparison.findings if f.fails)
+    listed = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no differences"
+    head = "FAIL" if comparison.failed else "PASS"
+    return (f"xaibench compare: {head} ({failing} failing finding(s); {listed}) -- {comparison.n_units} units, "
+            f"{comparison.n_pairs} paired values, {comparison.n_differing} differ at all")
+
+
+def to_markdown(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None) -> str:
+    """A Markdown report: verdict, what was compared, then one table per kind of finding."""
+    context = context or {}
+    mark = "❌ regression" if comparison.failed else "✅ pass"
+    lines = [f"## xaibench compare: {mark}", "",
+             f"Baseline `{baseline}`{_origin(context.get('baseline'))} vs current `{current}`"
+             f"{_origin(context.get('current'))}.", "",
+             f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
+             f"{'; --strict-changes' if comparison.strict_changes else ''}"
+             f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
+             f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
+             f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
+    values = comparison.of_kind("degraded", "improved")
+    if values:
+        lines += ["### Score changes beyond tolerance", "", *_value_table(values), ""]
+    for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
+                         (("rank",), "Rank changes (reported even inside tolerance)"),
+                         (("revision",), "Changed data or weights")):
+        found = comparison.of_kind(*kinds)
+        if found:
+            lines += [f"### {title}", "", *_finding_table(found), ""]
+    if not comparison.findings:
+        lines += ["No differences beyond tolerance, no status, coverage or rank changes.", ""]
+    return "\n".join(lines)
+
+
+def to_json(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None) -> dict[str, Any]:
+    """The verdict as plain JSON-able data (every finding, the policy, counts)."""
+    return {
+        "verdict": "fail" if comparison.failed else "pass",
+        "exit_code": comparison.exit_code,
+        "baseline": {"path": baseline, **((context or {}).get("baseline") or {})},
+        "current": {"path": current, **((context or {}).get("current") or {})},
+        "policy": comparison.policy.as_dict(),
+        "strict_changes": comparison.strict_changes,
+        "allow_missing": comparison.allow_missing,
+        "counts": {"units": comparison.n_units, "pairs": comparison.n_pairs, "differing": comparison.n_differing,
+                   "failing": sum(1 for f in comparison.findings if f.fails), **_counts(comparison)},
+        "max_abs_diff": comparison.max_abs_diff,
+        "findings": [_finding_json(f) for f in comparison.findings],
+    }
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return json.dumps(_clean(data), indent=2, sort_keys=False) + "\n"
+
+
+def _counts(comparison: Comparison) -> dict[str, int]:
+    return {kind: len(comparison.of_kind(kind)) for kind in KINDS}
+
+
+def _origin(info: dict | None) -> str:
+    if not info:
+        return ""
+    bits = [f"git {info['git_sha'][:10]}" if info.get("git_sha") else "", info.get("created_at", "")]
+    bits = [b for b in bits if b]
+    return f" ({', '.join(bits)})" if bits else ""
+
+
+def _overrides(comparison: Comparison) -> str:
+    policy = comparison.policy
+    parts = [f"{k}: {v.describe()}" for k, v in {**policy.families, **policy.metrics}.items()]
+    return f" (overrides: {'; '.join(parts)})" if parts else ""
+
+
+def _unit_text(unit: dict) -> list[str]:
+    metric = unit.get("metric", "")
+    if metric and "higher_is_better" in unit:
+        metric += " ↑" if unit["higher_is_better"] else " ↓"
+    method = unit.get("method", "") + (f" [{unit['variant']}]" if unit.get("variant") else "")
+    return [unit.get("model", ""), unit.get("dataset", ""), method, metric]
+
+
+def _value_table(findings: list[Finding]) -> list[str]:
+    rows = ["| | model | dataset | method | metric | baseline | current | Δ | Δ rel | direction | test | tolerance |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for f in findings[:MAX_ROWS]:
+        c, tol = f.change, f.tolerance
+        status = "❌ degraded" if f.fails and f.kind == "degraded" else ("❌ improved" if f.fails else "ℹ️ improved")
+        direction = "worse" if f.kind == "degraded" else "better"
+        relative = f"{c.relative:+.1%}" if math.isfinite(c.relative) else "-"
+        cells = [status, *_unit_text(f.unit), f"{c.baseline_mean:.4g}", f"{c.current_mean:.4g}", f"{c.delta:+.4g}",
+                 relative, direction, _test_text(c, tol), _tolerance_text(c, tol)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows + _more(findings)
+
+
+def _test_text(change, tol) -> str:
+    if change.note:
+        return f"{tol.mode} (n={change.n}; {change.note})"
+    if change.p_value is not None:
+        return f"wilcoxon p={change.p_value:.2g} (n={change.n})"
+    if change.ci is not None:
+        return f"bootstrap CI [{change.ci[0]:.3g}, {change.ci[1]:.3g}] (n={change.n})"
+    if tol.mode == "elementwise":
+        return f"elementwise: {change.n_beyond}/{change.n} beyond"
+    return f"mean (n={change.n})"
+
+
+def _tolerance_text(change, tol) -> str:
+    if tol.mode == "elementwise":
+        return f"{tol.atol:g} + {tol.rtol:g}·\\|b\\| per sample"
+    return f"{change.tolerance:.3g} = {tol.atol:g} + {tol.rtol:g}·mean\\|b\\|"
+
+
+def _finding_table(findings: list[Finding]) -> list[str]:
+    rows = ["| | model | dataset | method | metric | what |", "|---|---|---|---|---|---|"]
+    for f in findings[:MAX_ROWS]:
+        status = "❌" if f.fails else "ℹ️"
+        message = f.message.replace("|", "\\|").replace("\n", " ")
+        rows.append("| " + " | ".join([status, *_unit_text(f.unit), message]) + " |")
+    return rows + _more(findings)
+
+
+def _more(findings: list[Finding]) -> list[str]:
+    return ["", f"... and {len(findings) - MAX_ROWS} more (see the JSON verdict)"] if len(findings) > MAX_ROWS else []
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": f.kind, "fails": f.fails, "message": f.message, "unit": dict(f.unit),
+                           "details": dict(f.details)}
+    if f.change is not None:
+        out["change"] = {k: getattr(f.change, k) for k in f.change.__dataclass_fields__}
+        out["change"]["direction"] = "worse" if f.kind == "degraded" else "better"
+        out["tolerance"] = f.tolerance.as_dict()
+    return out
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf and no numpy scalars: map them to null / Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,94 @@
+"""Load the two tables of a comparison and decide which rows are the same measurement.
+
+Rows are matched on what defines a measurement: model + parameters, dataset + parameters, method + parameters,
+metric + parameters, sample count (and target mode where recorded), seed and sample id -- the comparison and
+competitor columns of :mod:`xaibench.results.groups`, so ``compare`` and the reports agree on what an experiment
+is. Content revisions (a dataset's or user weights' fingerprint) are not part of the match: they are compared
+and a changed revision is reported, so a changed dataset shows up as a named difference, not as every row
+missing.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from xaibench.errors import UserError
+from xaibench.results.collect import load_table
+from xaibench.results.groups import comparison_columns, competitor_columns
+from xaibench.results.schema import SCHEMA_VERSION, conform
+
+REVISION_COLUMNS = ("model_revision", "dataset_revision")
+# Without these a frame is not a results table at all.
+REQUIRED = ("schema_version", "model", "dataset", "method", "metric", "family", "higher_is_better", "sample_id",
+            "seed", "value", "status", "message")
+
+
+def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
+    """Read a results table (Parquet/CSV file or sweep folder) of this schema version, or raise ``UserError``.
+
+    Args:
+        path: the table.
+        role: ``"baseline"`` or ``"current"``, named in the error message.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise UserError(f"{role} table {path} not found")
+    try:
+        frame = load_table(target)
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any reader failure means: not a table we can read
+        raise UserError(f"{role} {path} is not a results table ({type(error).__name__}: "
+                        f"{_first_line(error)})") from None
+    lacking = [c for c in REQUIRED if c not in frame.columns]
+    if lacking:
+        raise UserError(f"{role} {path} is not a results table: it lacks the column(s) {', '.join(lacking)}")
+    _check_version(frame, path, role)
+    try:
+        return conform(frame)
+    except (ValueError, TypeError) as error:
+        raise UserError(f"{role} {path} is not a results table of schema version {SCHEMA_VERSION}: "
+                        f"{_first_line(error)}") from None
+
+
+def _check_version(frame: pd.DataFrame, path, role: str) -> None:
+    versions = sorted({int(v) for v in frame["schema_version"].dropna().unique()})
+    older = [v for v in versions if v < SCHEMA_VERSION]
+    newer = [v for v in versions if v > SCHEMA_VERSION]
+    if older:
+        raise UserError(f"{role} {path} has results schema version {older[0]}, this xaibench reads version "
+                        f"{SCHEMA_VERSION}; regenerate it with this version (docs/ci.md: refreshing the baseline)")
+    if newer:
+        raise UserError(f"{role} {path} has results schema version {newer[-1]}, newer than this xaibench's "
+                        f"{SCHEMA_VERSION}; upgrade xaibench")
+
+
+def unit_columns(baseline: pd.DataFrame, current: pd.DataFrame) -> list[str]:
+    """Columns naming one *unit*: one competitor (method + params) on one metric in one comparison group.
+
+    Columns only one table has (a newer optional column) are left out, so both tables are matched alike.
+    """
+    columns = comparison_columns(baseline) + competitor_columns(baseline)
+    return [c for c in columns if c in current.columns and c not in REVISION_COLUMNS]
+
+
+def group_columns(units: list[str]) -> list[str]:
+    """The comparison-group part of the unit columns (the unit minus the competitor)."""
+    competitors = set(competitor_columns(pd.DataFrame(columns=units)))
+    return [c for c in units if c not in competitors]
+
+
+def check_unique(frame: pd.DataFrame, key: list[str], role: str, path) -> None:
+    duplicated = frame.duplicated(key, keep=False)
+    if duplicated.any():
+        first = frame.loc[duplicated].iloc[0]
+        raise UserError(f"{role} {path} has {int(duplicated.sum())} rows measuring the same thing more than once "
+                        f"(e.g. {first['model']}/{first['dataset']}/{first['method']}/{first['metric']} sample "
+                        f"{first['sample_id']!r}); compare one sweep's table, e.g. from xaibench collect")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
