@@ -24,6 +24,7 @@ class Family:
     LOCALISATION = "localisation"
     RANDOMISATION = "randomisation"
     COUNTERFACTUAL = "counterfactual"
+    AXIOMATIC = "axiomatic"  # properties every explanation should have (Quantus' category): input invariance
 
 
 class Screen:
