@@ -2,14 +2,27 @@
 
 - Guided Backprop: equals the plain gradient on a model without ReLU; on ``w2 . relu(W1 x + b1)`` it is
   ``W1^T (1[W1 x + b1 > 0] * relu(w2))``.
+- Grad-CAM / Grad-CAM++ on one conv layer + global average pooling: the gradient w.r.t. the feature maps is
+  ``W_tk / (H W)`` everywhere, so both maps have closed forms; Score-CAM equals the authors' per-channel loop.
+- Declared applicability: CAM methods need the CONV capability, LRP the LRP one (``not_applicable`` otherwise).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from xaibench.data.sklearn_sets import BreastCancer, Digits
+from xaibench.data.synthetic.timeseries import SyntheticTimeSeries
+from xaibench.engine.applicability import cell_not_applicable
+from xaibench.engine.counting import ForwardCounter
+from xaibench.models.zoo.cnn import CNN
+from xaibench.models.zoo.cnn1d import CNN1D
+from xaibench.models.zoo.logreg import LogisticRegression
+from xaibench.models.zoo.mlp import MLP
+from xaibench.models.zoo.vit import ViT
 from xaibench.registry import EXPLAINERS
 
 
@@ -52,3 +65,91 @@ def test_guided_backprop_matches_its_closed_form_on_one_relu_layer() -> None:
     guided = run(make("guided_backprop"), model, x, target)
     torch.testing.assert_close(guided, expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(guided, run(make("saliency", abs=False), model, x, target))
+
+
+# CAM methods -------------------------------------------------------------------------------------------------
+def one_conv_gap(channels: int = 2, maps: int = 4, classes: int = 3) -> nn.Module:
+    """``Linear(GAP(ReLU(conv(x))))``: d logit_t / d A^k = W_tk / (H W) at every position."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(channels, maps, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(maps, classes)).eval()
+
+
+def feature_maps(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model[1](model[0](x))  # (N, K, H, W)
+
+
+def test_grad_cam_matches_its_closed_form_on_one_conv_layer() -> None:
+    model = one_conv_gap()
+    x, target = torch.randn(3, 2, 5, 6), torch.tensor([0, 1, 2])
+    a = feature_maps(model, x)
+    alpha = model[4].weight.detach()[target] / (5 * 6)  # (N, K)
+    expected = F.relu((alpha[:, :, None, None] * a).sum(dim=1, keepdim=True)).expand_as(x)
+    torch.testing.assert_close(run(make("grad_cam"), ForwardCounter(model), x, target), expected)
+
+
+def test_grad_cam_pp_matches_its_closed_form_on_one_conv_layer() -> None:
+    model = one_conv_gap()
+    x, target = torch.randn(3, 2, 5, 6), torch.tensor([2, 0, 1])
+    a = feature_maps(model, x)
+    g = model[4].weight.detach()[target] / (5 * 6)  # (N, K), constant over positions
+    alpha = g**2 / (2 * g**2 + a.sum(dim=(2, 3)) * g**3)  # (N, K), the same at every position
+    weights = (5 * 6) * alpha * g.clamp(min=0)
+    expected = F.relu((weights[:, :, None, None] * a).sum(dim=1, keepdim=True)).expand_as(x)
+    torch.testing.assert_close(run(make("grad_cam_pp"), model, x, target), expected)
+    assert not torch.allclose(expected, run(make("grad_cam"), model, x, target))
+
+
+def score_cam_loop(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int) -> torch.Tensor:
+    """Wang et al.'s reference loop for one sample ``(1, C, *S)`` -> ``(1, 1, *S)``."""
+    store = {}
+    handle = layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("a", out))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    mode = "linear" if x.dim() == 3 else "bilinear"
+    cam = torch.zeros(1, 1, *x.shape[2:])
+    for k in range(store["a"].shape[1]):
+        saliency = F.interpolate(store["a"][:, k : k + 1], size=x.shape[2:], mode=mode, align_corners=False)
+        if saliency.max() == saliency.min():
+            continue
+        norm = (saliency - saliency.min()) / (saliency.max() - saliency.min())
+        with torch.no_grad():
+            score = torch.softmax(model(x * norm), dim=1)[0, target]
+        cam += score * saliency
+    return F.relu(cam)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_score_cam_equals_the_authors_loop(dims: int) -> None:
+    torch.manual_seed(0)
+    conv, pool = (nn.Conv1d, nn.AdaptiveAvgPool1d) if dims == 1 else (nn.Conv2d, nn.AdaptiveAvgPool2d)
+    model = nn.Sequential(conv(2, 5, 3, stride=2), nn.ReLU(), pool(1), nn.Flatten(), nn.Linear(5, 3)).eval()
+    x = torch.randn(3, 2, *([9] * dims))
+    target = torch.tensor([0, 2, 1])
+    got = run(make("score_cam", internal_batch_size=2), model, x, target)
+    for i in range(len(x)):
+        expected = score_cam_loop(model, model[1], x[i : i + 1], int(target[i])).expand_as(x[i : i + 1])
+        torch.testing.assert_close(got[i : i + 1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cam_layer_can_be_named_and_a_missing_name_fails() -> None:
+    model = one_conv_gap()
+    x, target = torch.randn(2, 2, 5, 6), torch.tensor([0, 1])
+    named = run(make("grad_cam", layer="1"), ForwardCounter(model), x, target)
+    torch.testing.assert_close(named, run(make("grad_cam"), model, x, target))
+    with pytest.raises(ValueError, match="no layer named"):
+        run(make("grad_cam", layer="nope"), model, x, target)
+
+
+# Applicability -------------------------------------------------------------------------------------------------
+def test_cam_and_lrp_are_not_applicable_without_the_declared_layers() -> None:
+    series = SyntheticTimeSeries()
+    for name in ("grad_cam", "grad_cam_pp", "score_cam"):
+        method = make(name)
+        assert cell_not_applicable(CNN(), Digits(), method) is None
+        assert cell_not_applicable(CNN1D(), series, method) is None
+        assert "conv" in cell_not_applicable(MLP(), Digits(), method)
+        assert "conv" in cell_not_applicable(ViT(), Digits(), method)
+        assert "does not handle tabular" in cell_not_applicable(MLP(), BreastCancer(), method)
