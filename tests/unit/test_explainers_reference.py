@@ -4,6 +4,8 @@
   ``W1^T (1[W1 x + b1 > 0] * relu(w2))``.
 - Grad-CAM / Grad-CAM++ on one conv layer + global average pooling: the gradient w.r.t. the feature maps is
   ``W_tk / (H W)`` everywhere, so both maps have closed forms; Score-CAM equals the authors' per-channel loop.
+- LRP-0 (epsilon -> 0) equals input x gradient on bias-free ReLU networks (Ancona et al., 2018), including the
+  layers added to captum's rules (Conv1d, AdaptiveAvgPool1d, Flatten); relevance is conserved.
 - Declared applicability: CAM methods need the CONV capability, LRP the LRP one (``not_applicable`` otherwise).
 """
 from __future__ import annotations
@@ -143,6 +145,46 @@ def test_cam_layer_can_be_named_and_a_missing_name_fails() -> None:
         run(make("grad_cam", layer="nope"), model, x, target)
 
 
+# LRP ---------------------------------------------------------------------------------------------------------
+def bias_free(kind: str) -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    if kind == "tabular":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(5, 8, bias=False), nn.ReLU(), nn.Linear(8, 3, bias=False))
+        return model.eval(), torch.randn(4, 5)
+    if kind == "image":
+        model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, bias=False), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 3, bias=False))
+        return model.eval(), torch.randn(4, 2, 6, 6)
+    model = nn.Sequential(nn.Conv1d(2, 4, 3, padding=1, bias=False), nn.ReLU(), nn.MaxPool1d(2),
+                          nn.AdaptiveAvgPool1d(2), nn.Flatten(), nn.Linear(8, 3, bias=False))
+    return model.eval(), torch.randn(4, 2, 8)
+
+
+@pytest.mark.parametrize("kind", ["tabular", "image", "time_series"])
+def test_lrp_zero_is_input_x_gradient_on_bias_free_relu_networks(kind: str) -> None:
+    model, x = bias_free(kind)
+    target = torch.tensor([0, 1, 2, 0])
+    explanation = make("lrp").explain(ForwardCounter(model), x, target)
+    torch.testing.assert_close(explanation.attributions, run(make("input_x_gradient"), model, x, target),
+                               rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        logit = model(x).gather(1, target[:, None]).squeeze(1)
+    torch.testing.assert_close(explanation.attributions.flatten(1).sum(dim=1), logit, rtol=1e-4, atol=1e-5)
+    assert (explanation.extras["convergence_delta"] < 1e-4).all()
+    assert not any(hasattr(m, "rule") for m in model.modules()), "rules must not stay on the model"
+
+
+def test_lrp_rules_differ_and_unsupported_layers_fail_clearly() -> None:
+    model, x = bias_free("image")
+    target = torch.tensor([0, 1, 2, 0])
+    epsilon = run(make("lrp"), model, x, target)
+    assert not torch.allclose(epsilon, run(make("lrp", rule="alpha1_beta0"), model, x, target))
+    assert not torch.allclose(epsilon, run(make("lrp", rule="gamma", gamma=1.0), model, x, target))
+    gelu = nn.Sequential(nn.Linear(5, 4), nn.GELU(), nn.Linear(4, 2)).eval()
+    with pytest.raises(TypeError, match="no rule for layer type.*GELU"):
+        run(make("lrp"), gelu, torch.randn(2, 5), torch.tensor([0, 1]))
+
+
 # Applicability -------------------------------------------------------------------------------------------------
 def test_cam_and_lrp_are_not_applicable_without_the_declared_layers() -> None:
     series = SyntheticTimeSeries()
@@ -153,3 +195,8 @@ def test_cam_and_lrp_are_not_applicable_without_the_declared_layers() -> None:
         assert "conv" in cell_not_applicable(MLP(), Digits(), method)
         assert "conv" in cell_not_applicable(ViT(), Digits(), method)
         assert "does not handle tabular" in cell_not_applicable(MLP(), BreastCancer(), method)
+    lrp = make("lrp")
+    for model, data in ((CNN(), Digits()), (CNN1D(), series), (MLP(), BreastCancer()),
+                        (LogisticRegression(), BreastCancer())):
+        assert cell_not_applicable(model, data, lrp) is None
+    assert "lrp" in cell_not_applicable(ViT(), Digits(), lrp)
