@@ -6,6 +6,9 @@
   ``W_tk / (H W)`` everywhere, so both maps have closed forms; Score-CAM equals the authors' per-channel loop.
 - LRP-0 (epsilon -> 0) equals input x gradient on bias-free ReLU networks (Ancona et al., 2018), including the
   layers added to captum's rules (Conv1d, AdaptiveAvgPool1d, Flatten); relevance is conserved.
+- VarGrad = SmoothGrad-squared - SmoothGrad^2 on the same draws; on a linear model 0 and ``w^2``; Expected
+  Gradients is ``gradient_shap`` under another name (identical maps).
+- Attention x Gradient on one learned attention layer: ``(c_t x_j A_0j)^+`` (as gradient-weighted rollout there).
 - Declared applicability: CAM methods need the CONV capability, LRP the LRP one (``not_applicable`` otherwise).
 """
 from __future__ import annotations
@@ -185,6 +188,55 @@ def test_lrp_rules_differ_and_unsupported_layers_fail_clearly() -> None:
         run(make("lrp"), gelu, torch.randn(2, 5), torch.tensor([0, 1]))
 
 
+# Noise-tunnel variants, Expected Gradients --------------------------------------------------------------------
+def test_vargrad_is_smoothgrad_sq_minus_smoothgrad_squared_on_the_same_draws() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 9), nn.Tanh(), nn.Linear(9, 3)).eval()
+    x, target = torch.randn(3, 5), torch.tensor([0, 1, 2])
+    mean = run(make("smoothgrad", n_samples=6), model, x, target)
+    squared = run(make("smoothgrad_sq", n_samples=6), model, x, target)
+    variance = run(make("vargrad", n_samples=6), model, x, target)
+    torch.testing.assert_close(variance, squared - mean**2, rtol=1e-4, atol=1e-6)
+    assert (variance > 0).all()
+
+
+def test_noise_tunnel_variants_on_a_linear_model() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3).eval()
+    x, target = torch.randn(3, 5), torch.tensor([0, 1, 2])
+    w = model.weight.detach()[target]
+    torch.testing.assert_close(run(make("smoothgrad_sq", n_samples=4), model, x, target), w**2)
+    torch.testing.assert_close(run(make("vargrad", n_samples=4), model, x, target), torch.zeros_like(x),
+                               atol=1e-6, rtol=0)
+    with pytest.raises(Exception, match="nt_type"):
+        make("vargrad", nt_type="smoothgrad")
+
+
+def test_expected_gradients_is_gradient_shap() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 9), nn.ReLU(), nn.Linear(9, 3)).eval()
+    x, target = torch.randn(3, 5), torch.tensor([0, 1, 2])
+    params = {"n_samples": 5, "n_baselines": 4}
+    torch.testing.assert_close(run(make("expected_gradients", **params), model, x, target),
+                               run(make("gradient_shap", **params), model, x, target), rtol=0, atol=0)
+    linear = nn.Linear(5, 3).eval()  # one reference (std 0): (x - b) * w exactly
+    got = run(make("expected_gradients", n_samples=5, n_baselines=2, baseline=0.5, baseline_std=0.0), linear, x, target)
+    torch.testing.assert_close(got, (x - 0.5) * linear.weight.detach()[target])
+
+
+# Attention x Gradient ----------------------------------------------------------------------------------------
+def test_attention_x_gradient_matches_its_closed_form() -> None:
+    from tests.unit.test_explainers_analytic import LearnedAttentionPool
+
+    torch.manual_seed(0)
+    model = LearnedAttentionPool().eval()
+    x, target = torch.randn(4, 5), torch.tensor([0, 1, 0, 1])
+    a0 = torch.softmax(model.theta.detach(), dim=-1)[0]
+    expected = (model.c[target][:, None] * x * a0).clamp(min=0)[:, 1:]
+    for layers in ("last", "all"):
+        torch.testing.assert_close(run(make("attention_x_gradient", layers=layers), model, x, target), expected)
+
+
 # Applicability -------------------------------------------------------------------------------------------------
 def test_cam_and_lrp_are_not_applicable_without_the_declared_layers() -> None:
     series = SyntheticTimeSeries()
@@ -200,3 +252,6 @@ def test_cam_and_lrp_are_not_applicable_without_the_declared_layers() -> None:
                         (LogisticRegression(), BreastCancer())):
         assert cell_not_applicable(model, data, lrp) is None
     assert "lrp" in cell_not_applicable(ViT(), Digits(), lrp)
+    attention = make("attention_x_gradient")
+    assert cell_not_applicable(ViT(), Digits(), attention) is None
+    assert "attention" in cell_not_applicable(CNN(), Digits(), attention)
