@@ -93,3 +93,139 @@ def test_input_invariance_absorbs_the_shift_into_a_padded_convolution() -> None:
     np.testing.assert_allclose(values("input_invariance", ctx, shift=-1.0), 0.0, atol=1e-5)
     ixg = testing.context(model, Modality.IMAGE, x, EXPLAINERS.create("input_x_gradient", {}))
     assert (values("input_invariance", ixg, shift=-1.0) > 0.1).all()
+
+
+# ERASER (ferret) -----------------------------------------------------------------------------------------------
+def ferret_aopc(model, ids: torch.Tensor, scores: np.ndarray, target: int, sufficiency: bool) -> float:
+    """ferret's loop (based_on="perc", only_pos=False, removal by the pad token instead of deletion)."""
+    with torch.no_grad():
+        full = torch.softmax(model(ids[None]), dim=1)[0, target].item()
+    drops, last = [], None
+    for perc in (0.01, 0.05, 0.1, 0.2, 0.5):
+        v = int(perc * len(scores))
+        if v <= 0:
+            continue
+        id_top = np.array(scores).argsort()[-v:][::-1]
+        if last is not None and set(id_top) == last:
+            continue
+        last = set(id_top)
+        sample = ids.clone()
+        if sufficiency:
+            keep = torch.zeros(len(ids), dtype=torch.bool)
+            keep[torch.as_tensor(id_top.copy())] = True
+            sample[~keep] = model.pad_id
+        else:
+            sample[torch.as_tensor(id_top.copy())] = model.pad_id
+        with torch.no_grad():
+            drops.append(full - torch.softmax(model(sample[None]), dim=1)[0, target].item())
+    return float(np.mean(drops))
+
+
+@pytest.mark.parametrize("name", ["eraser_comprehensiveness", "eraser_sufficiency"])
+def test_eraser_aopc_equals_ferrets_loop_on_text(name: str) -> None:
+    torch.manual_seed(0)
+    model = testing.TinyTextModel(vocab=20, dim=4, length=20).eval()
+    ids = torch.randint(1, 20, (3, 20))
+    a = torch.randn(3, 20)
+    ctx = testing.context(model, Modality.TEXT, ids, None, attributions=a)
+    expected = [ferret_aopc(model, ids[i], a[i].numpy(), int(ctx.targets[i]), name == "eraser_sufficiency")
+                for i in range(3)]
+    np.testing.assert_allclose(values(name, ctx), expected, rtol=1e-5, atol=1e-6)  # float32 batching
+
+
+def test_eraser_every_bin_variant_counts_empty_bins_as_zero() -> None:
+    """10 features: bins 1/5/10/20/50% hold 0, 0, 1, 2, 5 positions; averaging over all 5 bins = 3/5 of ferret's."""
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(10, 3)
+    x, a = torch.randn(4, 10), torch.randn(4, 10)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a)
+    ferret = values("eraser_comprehensiveness", ctx)
+    every = values("eraser_comprehensiveness", ctx, skip_repeated_bins=False)
+    np.testing.assert_allclose(every, ferret * 3 / 5, rtol=1e-9)
+
+
+# OpenXAI ---------------------------------------------------------------------------------------------------------
+def test_openxai_ground_truth_agreement_closed_forms() -> None:
+    from xaibench.metrics.openxai import (feature_agreement, pairwise_rank_agreement, rank_agreement,
+                                          rank_correlation)
+
+    a = np.array([[3.0, -2.0, 1.0, 0.5]])
+    g = np.array([[2.0, 1.0, -3.0, 0.1]])  # top-2 by magnitude: a -> (0, 1), g -> (2, 0)
+    assert feature_agreement(a, g, 2)[0] == 0.5 and feature_agreement(a, g, 2, signed=True)[0] == 0.5
+    assert rank_agreement(a, g, 2)[0] == 0.0 and rank_agreement(a, g, 3)[0] == 0.0
+    assert rank_agreement(a, a * np.array([1, 1, -1, 1]), 3, signed=True)[0] == pytest.approx(2 / 3)
+    np.testing.assert_allclose(rank_correlation(a, g), [0.4])  # ranks (1, 2, 3, 4) vs (2, 3, 1, 4)
+    np.testing.assert_allclose(pairwise_rank_agreement(a, g), [4 / 6])
+
+
+def test_openxai_ground_truth_metrics_are_perfect_for_the_gradient_of_a_linear_model() -> None:
+    model = linear(6, 3)
+    x = torch.randn(5, 6)
+    exact = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency", {"abs": False}))
+    for name in ("openxai_fa", "openxai_ra", "openxai_sa", "openxai_sra", "openxai_rc", "openxai_pra"):
+        np.testing.assert_allclose(values(name, exact), 1.0, err_msg=name)
+    flipped = testing.context(model, Modality.TABULAR, x, None, attributions=-exact.attributions)
+    np.testing.assert_allclose(values("openxai_fa", flipped), 1.0)
+    np.testing.assert_allclose(values("openxai_sa", flipped), 0.0)
+
+
+@pytest.mark.parametrize("name", ["openxai_pgi", "openxai_pgu"])
+def test_openxai_prediction_gaps_equal_their_definition_on_the_same_draws(name: str) -> None:
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(8, 3)
+    x, a = torch.randn(3, 8), torch.randn(3, 8)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a)
+    got = values(name, ctx, seed=5, k=3, n_samples=20, std=0.5)
+    torch.manual_seed(5)
+    top = torch.zeros(3, 8, dtype=torch.bool)
+    top.scatter_(1, a.abs().argsort(dim=1, descending=True)[:, :3], True)
+    mask = top if name == "openxai_pgi" else ~top
+    expected = []
+    for i, seed in enumerate(sample_seeds(x, "openxai_pg")):
+        noise = torch.randn((20, 8), generator=generator(seed)) * 0.5
+        with torch.no_grad():
+            p = torch.softmax(model(x[i : i + 1] + noise * mask[i]), dim=1)[:, ctx.targets[i]]
+            p0 = torch.softmax(model(x[i : i + 1]), dim=1)[0, ctx.targets[i]]
+        expected.append(float((p - p0).abs().mean()))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+# Exact Shapley values --------------------------------------------------------------------------------------------
+def test_shapley_values_of_an_interaction_have_the_closed_form() -> None:
+    from xaibench.metrics.shapley import coalitions, shapley_from_values
+
+    x = np.array([1.5, -2.0, 0.7])
+    values_ = np.array([(x[0] * x[1] if m[0] and m[1] else 0.0) + (x[2] if m[2] else 0.0) for m in coalitions(3)])
+    np.testing.assert_allclose(shapley_from_values(values_, 3), [x[0] * x[1] / 2, x[0] * x[1] / 2, x[2]])
+
+
+def test_shapley_distance_is_zero_for_w_times_x_minus_baseline_on_a_linear_model() -> None:
+    model = linear(6, 3)
+    x = torch.randn(4, 6)
+    ctx = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("input_x_gradient", {}))
+    np.testing.assert_allclose(values("shapley_distance", ctx), 0.0, atol=1e-6)
+    gradient = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency", {"abs": False}))
+    assert (values("shapley_distance", gradient) > 0.05).all()
+
+
+def test_marginal_shapley_values_agree_with_shaps_exact_explainer() -> None:
+    import shap
+
+    from xaibench.metrics.shapley import exact_shapley
+    from xaibench.types import Split
+
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(5, 3)
+    x, background = torch.randn(3, 5), torch.randn(6, 5)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=torch.zeros(3, 5),
+                          train_split=Split(background, torch.zeros(6, dtype=torch.long), tuple("abcdef")))
+    ours = exact_shapley(ctx, "marginal", 0.0, 6, softmax=False)
+    for i in range(3):
+        target = int(ctx.targets[i])
+
+        def f(rows: np.ndarray, target: int = target) -> np.ndarray:
+            with torch.no_grad():
+                return model(torch.as_tensor(rows, dtype=torch.float32))[:, target].double().numpy()
+
+        explainer = shap.explainers.Exact(f, shap.maskers.Independent(background.numpy(), max_samples=6))
+        np.testing.assert_allclose(ours[i], explainer(x[i : i + 1].numpy()).values[0], rtol=1e-4, atol=1e-5)
