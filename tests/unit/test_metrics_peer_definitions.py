@@ -229,3 +229,48 @@ def test_marginal_shapley_values_agree_with_shaps_exact_explainer() -> None:
 
         explainer = shap.explainers.Exact(f, shap.maskers.Independent(background.numpy(), max_samples=6))
         np.testing.assert_allclose(ours[i], explainer(x[i : i + 1].numpy()).values[0], rtol=1e-4, atol=1e-5)
+
+
+def test_input_invariance_of_cam_and_propagation_methods_on_a_padded_cnn() -> None:
+    """Grad-CAM reads the last conv block, which the shift does not reach (invariant); LRP-0 propagates relevance
+    to the shifted input (not invariant, Kindermans et al.); Guided Backprop is a modified gradient (invariant)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 2)).eval()
+    x, _, _ = testing.bar_images(3)
+    for name, invariant in (("grad_cam", True), ("guided_backprop", True), ("lrp", False)):
+        ctx = testing.context(model, Modality.IMAGE, x, EXPLAINERS.create(name, {}))
+        result = score(METRICS.get("input_invariance"), {"shift": -1.0}, ctx, seed=0)
+        got = result.values[np.isfinite(result.values)]  # an untrained net's Grad-CAM can be all zero (NaN + reason)
+        assert len(got) >= 2 and ((got < 1e-4).all() if invariant else (got > 0.05).all()), (name, result.values)
+
+
+# Applicability -------------------------------------------------------------------------------------------------
+def test_peer_metrics_are_not_applicable_where_they_cannot_apply() -> None:
+    from xaibench.data.sklearn_sets import BreastCancer, Digits
+    from xaibench.data.synthetic.tabular import SyntheticTabular
+    from xaibench.data.synthetic.text import SyntheticText
+    from xaibench.engine.applicability import metric_not_applicable
+    from xaibench.models.adapters.sklearn_estimator import SklearnEstimator
+    from xaibench.models.zoo.logreg import LogisticRegression
+    from xaibench.models.zoo.mlp import MLP
+
+    tabular = SyntheticTabular()
+    for name in ("openxai_fa", "openxai_ra", "openxai_sa", "openxai_sra", "openxai_rc", "openxai_pra"):
+        spec = METRICS.get(name)
+        assert metric_not_applicable(spec, tabular, False, LogisticRegression()) is None
+        assert "linear" in metric_not_applicable(spec, tabular, False, MLP())
+        assert "image" in metric_not_applicable(spec, Digits(), False, LogisticRegression())
+    assert "image" in metric_not_applicable(METRICS.get("shapley_distance"), Digits(), False, MLP())
+    assert metric_not_applicable(METRICS.get("shapley_distance"), BreastCancer(), False, MLP()) is None
+    for name in ("input_invariance", "captum_infidelity", "openxai_pgi"):
+        assert "text" in metric_not_applicable(METRICS.get(name), SyntheticText(), False, MLP())
+    assert "gradients" in metric_not_applicable(METRICS.get("input_invariance"), BreastCancer(), False,
+                                                SklearnEstimator())
+
+
+def test_shapley_distance_refuses_too_many_features_clearly() -> None:
+    model = linear(14, 2)
+    ctx = testing.context(model, Modality.TABULAR, torch.randn(2, 14), EXPLAINERS.create("saliency", {}))
+    with pytest.raises(ValueError, match="max_features"):
+        score(METRICS.get("shapley_distance"), {}, ctx, seed=0)

@@ -12,6 +12,7 @@ import copy
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from xaibench.metrics.spec import NON_TEXT, Family, MetricSpec, register_metric
@@ -20,38 +21,39 @@ from xaibench.types import Capability
 _FIRST_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 
-def _first_layer(model: nn.Module) -> tuple[nn.Module, str, nn.Module]:
-    """``(parent, attribute name, layer)`` of the first Linear/Conv layer in registration order."""
-    for parent in model.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, _FIRST_LAYERS):
-                return parent, name, child
-    raise ValueError("input_invariance needs a model whose first weighted layer is nn.Linear / nn.Conv1d / nn.Conv2d")
+def _first_layer(model: nn.Module) -> nn.Module:
+    """The first Linear/Conv layer in depth-first registration order (forward order for sequential models; the
+    shift check in ``input_invariance`` catches models where it is not)."""
+    first = next((m for m in model.modules() if isinstance(m, _FIRST_LAYERS)), None)
+    if first is None:
+        raise ValueError("input_invariance needs a model whose first weighted layer is nn.Linear / nn.Conv1d / "
+                         "nn.Conv2d")
+    return first
 
 
-def _padded_explicitly(layer: nn.Module, value: float) -> nn.Module:
-    """A zero-padded conv seen by ``x + c`` must pad with ``c`` to compute what it computed on ``x``."""
-    if isinstance(layer, nn.Linear) or layer.padding in (0, (0,), (0, 0)):
-        return layer
+def _pad_with(layer: nn.Module, value: float) -> None:
+    """A zero-padded conv seen by ``x + c`` must pad with ``c`` to compute what it computed on ``x``: its padding
+    moves into a forward pre-hook padding with ``value`` (the module stays the same conv layer for hooks)."""
+    if isinstance(layer, nn.Linear) or all(p == 0 for p in layer.padding):
+        return
     if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
         raise ValueError(f"input_invariance: cannot absorb a shift into a conv with padding {layer.padding!r} "
                          f"({layer.padding_mode})")
-    pads = [int(p) for p in reversed(layer.padding) for _ in range(2)]  # F.pad order: last dim first
-    pad = (nn.ConstantPad1d if isinstance(layer, nn.Conv1d) else nn.ConstantPad2d)(tuple(pads), value)
+    pads = tuple(int(p) for p in reversed(layer.padding) for _ in range(2))  # F.pad order: last dim first
     layer.padding = (0,) * len(layer.padding)
-    return nn.Sequential(pad, layer)
+    layer.register_forward_pre_hook(lambda _module, inputs: (F.pad(inputs[0], pads, value=value), *inputs[1:]))
 
 
 def shifted_model(model: nn.Module, shift: float) -> nn.Module:
     """A copy ``f2`` of ``model`` with ``f2(x + shift) == f(x)``: the shift absorbed in the first layer's bias."""
     f2 = copy.deepcopy(model).eval()
-    parent, name, layer = _first_layer(f2)
+    layer = _first_layer(f2)
     with torch.no_grad():
         absorbed = layer.weight.sum(dim=tuple(range(1, layer.weight.dim()))) * shift  # (out,)
         if layer.bias is None:
             layer.bias = nn.Parameter(torch.zeros_like(absorbed))
         layer.bias -= absorbed
-    setattr(parent, name, _padded_explicitly(layer, shift))
+    _pad_with(layer, shift)
     return f2
 
 

@@ -7,6 +7,8 @@ reads rectified feature maps, as in the paper's VGG ``conv5_3``-after-ReLU).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from captum.attr import LayerAttribution
@@ -25,15 +27,23 @@ def feature_layer(model: nn.Module, name: str | None = None) -> nn.Module:
                 return module
         raise ValueError(f"no layer named {name!r} in {type(model).__name__}")
     last = None
-    for parent in model.modules():
-        children = list(parent.children())
-        for i, child in enumerate(children):
-            if isinstance(child, _CONVS):
-                following = children[i + 1] if i + 1 < len(children) else None
-                last = following if isinstance(following, _ACTIVATIONS) else child
+    for last in conv_blocks(model):
+        pass
     if last is None:
         raise TypeError("CAM methods need a model with nn.Conv1d / nn.Conv2d layers (CONV capability)")
     return last
+
+
+def conv_blocks(module: nn.Module) -> Iterator[nn.Module]:
+    """Each conv layer's block output (the conv, or the activation module right after it), in registration
+    (depth-first) order, which is forward order for sequential models."""
+    children = list(module.children())
+    for i, child in enumerate(children):
+        if isinstance(child, _CONVS):
+            following = children[i + 1] if i + 1 < len(children) else None
+            yield following if isinstance(following, _ACTIVATIONS) else child
+        else:
+            yield from conv_blocks(child)
 
 
 def to_input(cam: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
