@@ -157,7 +157,7 @@ register_metric(MetricSpec(
                 "features outside the top-k by |attribution|; p the target's probability.",
 ))
 
-_GT = dict(family=Family.LOCALISATION, higher_is_better=True, modalities=TABULAR,
+_GT = dict(family=Family.GROUND_TRUTH, higher_is_better=True, modalities=TABULAR,
            requires=frozenset({Capability.LINEAR}))
 _TRUTH = "the linear model's coefficients W[target]"
 register_metric(MetricSpec(

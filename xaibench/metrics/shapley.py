@@ -85,7 +85,7 @@ def shapley_distance(ctx, value_function: str = "baseline", baseline: float = 0.
 
 register_metric(MetricSpec(
     name="shapley_distance",
-    family=Family.LOCALISATION,
+    family=Family.GROUND_TRUTH,
     higher_is_better=False,
     native=shapley_distance,
     defaults={"value_function": "baseline", "baseline": 0.0, "n_background": 32, "softmax": False,

@@ -25,6 +25,7 @@ class Family:
     RANDOMISATION = "randomisation"
     COUNTERFACTUAL = "counterfactual"
     AXIOMATIC = "axiomatic"  # properties every explanation should have (Quantus' category): input invariance
+    GROUND_TRUTH = "ground_truth"  # agreement with a known attribution (linear coefficients, exact Shapley values)
 
 
 class Screen:
