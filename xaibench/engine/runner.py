@@ -179,6 +179,8 @@ class _RowFactory:
             "model_params": [json.dumps(model_params, sort_keys=True)] * n,
             "dataset_params": [json.dumps(dataset_params, sort_keys=True)] * n,
             "n_samples": [self.cell.n_samples] * n,
+            "target_mode": [self.cell.target] * n,
+            "explain_output": [self.cell.explain_output] * n,
             "dataset_revision": [self.dataset_revision] * n,
             "model_revision": [self.model_revision] * n,
             "model_accuracy": [self.model_accuracy] * n,
