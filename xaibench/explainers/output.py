@@ -9,9 +9,9 @@ input features. Three scalars are in use, and they do not mean the same thing:
 - ``logit``: the raw score ``z_t`` alone. Removing an object can raise ``z_t`` while raising the other logits
   more (the class still loses), so signed logit attributions may mark the object as negative evidence: on
   ``synthetic_image`` a CNN's IG scores localisation AUC 0.39 on logits, 0.96 on log-probabilities.
-- ``probability``: ``p_t = softmax(z)_t``; bounded, so it saturates (gradients vanish for confident
-  predictions), but sums over features are changes in probability (what the faithfulness metrics with
-  ``softmax: true`` measure).
+- ``probability``: ``p_t = softmax(z)_t``; bounded, so it saturates: in float32 ``p_t`` is exactly 1 once the
+  margin exceeds ~17, and perturbation methods then see no change at all. Sums over features are changes in
+  probability (what the faithfulness metrics with ``softmax: true`` measure).
 
 The choice is a cell-level config key (in the explanation and cell keys) and a row column (``explain_output``).
 Explainers see the model through :func:`explained_output`, and so does every re-explanation a metric makes
@@ -28,9 +28,29 @@ from torch import nn
 EXPLAIN_OUTPUTS = ("log_softmax", "logit", "probability")
 DEFAULT_EXPLAIN_OUTPUT = "log_softmax"
 
+PAIRWISE_MAX_CLASSES = 256  # up to this many classes the (N, K, K) exact form is used (memory 8 K^2 bytes/row)
+
+
+def confident_log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``log softmax(z)`` ``(N, K)`` that stays informative for confident predictions.
+
+    ``torch.log_softmax`` in float32 returns exactly 0 for the top class once its margin exceeds ~17
+    (``1 + e^-17`` rounds to 1), so perturbations that lower the margin do not change the output and perturbation
+    methods return all-zero maps. Here ``log p_k = -softplus(logsumexp_{j != k}(z_j - z_k))`` in float64:
+    ``-e^-margin`` survives the cast back to float32 (down to margins of ~100).
+    """
+    z = logits.double()
+    if z.shape[-1] > PAIRWISE_MAX_CLASSES:
+        return torch.log_softmax(z, dim=-1).to(logits.dtype)
+    gaps = z.unsqueeze(-2) - z.unsqueeze(-1)  # [..., k, j] = z_j - z_k
+    eye = torch.eye(z.shape[-1], dtype=torch.bool, device=z.device)
+    others = torch.logsumexp(gaps.masked_fill(eye, float("-inf")), dim=-1)
+    return (-torch.nn.functional.softplus(others, threshold=50.0)).to(logits.dtype)
+
+
 _TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "log_softmax": lambda logits: torch.log_softmax(logits, dim=-1),
-    "probability": lambda logits: torch.softmax(logits, dim=-1),
+    "log_softmax": confident_log_softmax,
+    "probability": lambda logits: torch.softmax(logits.double(), dim=-1).to(logits.dtype),
 }
 
 class ExplainedOutput(nn.Module):

@@ -3,20 +3,22 @@
 Quantus compares one map per position with a ``(N, 1, ...)`` mask, so attributions are summed over channels and
 masks OR-ed over channels first (``channel_reduction: sum``, recorded).
 
-Sign handling is a declared parameter of every localisation metric, ``sign`` (recorded in each row's params; it
-sets Quantus' ``abs``, which may not be given directly):
+Sign handling is a declared parameter of every localisation metric, ``sign`` (it sets Quantus' ``abs``, which may
+not be given directly; the resolved value is recorded in each row's params):
 
-- ``signed`` (default of the ranking metrics): positions are ranked by their signed attribution, so evidence
-  *against* the explained class ranks below "no evidence". The metric asks "does the evidence *for* the class lie
-  on the object?", which is what a mask of the object means on synthetic_image/timeseries/text.
-- ``absolute``: ``|a|`` (Quantus ``abs: true``): relevance in either direction counts as localised (Quantus
-  PR#338 is why it is not the default). On synthetic_tabular, where informative features can push against the
-  predicted class for a given sample, this is the reading "does it mark the features the label depends on?".
-- ``positive`` (default of ``attribution_localisation``, Kohlbrenner et al.'s definition): negative attributions
-  are set to 0 before the metric, so only positive mass counts.
+- ``signed``: positions are ranked by their signed attribution, so evidence *against* the explained class ranks
+  below "no evidence". The question is "does the evidence *for* the class lie on the object?", which is what an
+  object mask means (synthetic_image, synthetic_timeseries, synthetic_text).
+- ``absolute``: ``|a|``: relevance in either direction counts as localised. The question is "does it mark the
+  features the label depends on?", which is what a tabular mask means: on synthetic_tabular an informative feature
+  pushes *against* the predicted class in about half the samples (``w_i x_i < 0``), and signed ranking would cap
+  even the exact contributions ``w * x`` at a localisation AUC near 0.65.
+- ``positive`` (Kohlbrenner et al.'s definition of attribution localisation): negative attributions are set to
+  0, so only positive mass counts.
+- ``auto`` (the default): ``absolute`` on tabular data, else ``signed`` (``positive`` for attribution_localisation).
 
-What sign means also depends on what was explained: attributions of the raw logit can mark the object as
-negative evidence (see ``explainers/output.py``); the default ``explain_output: log_softmax`` does not.
+What "for the class" means depends on what was explained: attributions of the raw logit can mark the object as
+negative evidence (``explainers/output.py``); the default ``explain_output: log_softmax`` does not.
 """
 from __future__ import annotations
 
@@ -27,18 +29,23 @@ import quantus
 
 from xaibench.metrics.layout import to_quantus_masks
 from xaibench.metrics.spec import Family, MetricSpec, Screen, register_metric
+from xaibench.types import Modality
 
 PER_SAMPLE_MAX = "normalise_by_max_per_sample"
 RANKING_SCREENS = frozenset({Screen.ZERO, Screen.CONSTANT, Screen.EMPTY_MASK})
-SIGNS = ("signed", "absolute", "positive")
+SIGNS = ("auto", "signed", "absolute", "positive")
 
 
 def apply_sign(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """``sign`` -> Quantus ``abs`` (``positive`` clips negatives in the adapter, and for attribution_localisation
-    also sets Quantus' ``positive_attributions``)."""
-    out = {**params, "abs": params["sign"] == "absolute"}
-    if "positive_attributions" in out:
-        out["positive_attributions"] = params["sign"] == "positive"
+    """Resolve ``sign: auto`` for the data, then set Quantus' ``abs`` from it (``positive`` clips negatives in the
+    adapter, and for attribution_localisation also sets Quantus' ``positive_attributions``)."""
+    sign = params["sign"]
+    mass = "positive_attributions" in params  # attribution_localisation counts mass, it does not rank
+    if sign == "auto":
+        sign = "absolute" if ctx.modality is Modality.TABULAR else ("positive" if mass else "signed")
+    out = {**params, "sign": sign, "abs": sign == "absolute"}
+    if mass:
+        out["positive_attributions"] = sign == "positive"
     return out
 
 
@@ -78,27 +85,27 @@ def _localisation(name: str, quantus_class: type, higher: bool, defaults: dict[s
 
 
 _localisation(
-    "pointing_game", quantus.PointingGame, True, {"weighted": False, "sign": "signed", "normalise": True},
-    "Zhang et al. 2018: 1 if the largest (signed) attribution lies inside the mask.",
+    "pointing_game", quantus.PointingGame, True, {"weighted": False, "sign": "auto", "normalise": True},
+    "Zhang et al. 2018: 1 if the largest (per `sign`) attribution lies inside the mask.",
 )
 _localisation(
     "attribution_localisation", quantus.AttributionLocalisation, True,
-    {"weighted": False, "max_size": 1.0, "positive_attributions": True, "sign": "positive", "normalise": True},
-    "Kohlbrenner et al. 2020: share of the positive attribution mass inside the mask (sign: positive; absolute "
-    "counts |a|).",
+    {"weighted": False, "max_size": 1.0, "positive_attributions": True, "sign": "auto", "normalise": True},
+    "Kohlbrenner et al. 2020: share of the positive attribution mass inside the mask (per `sign`: positive; "
+    "absolute counts |a|).",
     screens=frozenset({Screen.ZERO, Screen.NO_POSITIVE, Screen.EMPTY_MASK}),
 )
 _localisation(
     "top_k_intersection", quantus.TopKIntersection, True,
-    {"k": 0.05, "concept_influence": False, "sign": "signed", "normalise": True},
-    "Theiner et al. 2021: share of the k highest (signed) positions inside the mask (k capped at the smallest mask).",
+    {"k": 0.05, "concept_influence": False, "sign": "auto", "normalise": True},
+    "Theiner et al. 2021: share of the k highest (per `sign`) positions inside the mask (k capped at the smallest mask).",
     fraction_params=("k",), resolve=cap_k_at_smallest_mask,
 )
 _localisation(
-    "relevance_rank_accuracy", quantus.RelevanceRankAccuracy, True, {"sign": "signed", "normalise": True},
-    "Arras et al. 2022: share of the |mask| highest (signed) positions inside the mask.",
+    "relevance_rank_accuracy", quantus.RelevanceRankAccuracy, True, {"sign": "auto", "normalise": True},
+    "Arras et al. 2022: share of the |mask| highest (per `sign`) positions inside the mask.",
 )
 _localisation(
-    "localisation_auc", quantus.AUC, True, {"sign": "signed", "normalise": True},
-    "Fawcett 2006: ROC AUC of the (signed) attribution as a score for the mask positions.",
+    "localisation_auc", quantus.AUC, True, {"sign": "auto", "normalise": True},
+    "Fawcett 2006: ROC AUC of the (per `sign`) attribution as a score for the mask positions.",
 )
