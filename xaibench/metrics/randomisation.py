@@ -109,7 +109,11 @@ register_metric(MetricSpec(
     call_defaults={"softmax": True},
     nan_reason="the explanation on the intact model has zero entropy",
     description="Hedstroem et al. 2023 (eMPRT): relative rise in explanation entropy (16-bin histogram, fixed so "
-                "a sample's score does not depend on its batch) from the intact to the fully randomised model.",
+                "a sample's score does not depend on its batch) from the intact to the fully randomised model. "
+                "Inherent: any model-independent map (random, sobel) scores exactly 0, so read > 0 as passing "
+                "and <= 0 as failing; among failures the order means nothing. Input-multiplied maps (IG, input x "
+                "gradient) keep the input's zeros on any model, so on inputs with many exact zeros (digits: 49%) "
+                "their entropy cannot rise and they score about 0 too (and fail MPRT: similarity ~0.9).",
 ))
 
 register_metric(MetricSpec(
