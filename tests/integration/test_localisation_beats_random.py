@@ -7,6 +7,8 @@ score on the same sample, p < 0.01.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import wilcoxon
@@ -33,6 +35,8 @@ def test_methods_beat_random_on_every_localisation_metric(workdir, dataset):
                           "metrics=localisation", f"n_samples={n}", *overrides], multirun=True)
     assert set(table["status"]) == {"ok"}, table.loc[table["status"] != "ok", "message"].unique()
     assert set(table["explain_output"]) == {"log_softmax"} and set(table["target_mode"]) == {"predicted"}
+    grouping = table.loc[table["method"] == "kernel_shap", "method_params"].map(json.loads)
+    assert all("feature_grouping" in params and "elements_per_group" in params for params in grouping)
     values = table.pivot_table(index=["metric", "sample_id"], columns="method", values="value")
     failures = []
     for metric in LOCALISATION:

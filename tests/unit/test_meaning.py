@@ -129,3 +129,22 @@ def test_random_control_no_longer_wins_relative_stability_on_inputs_with_exact_z
         result = score(METRICS.get(metric), {"nr_samples": 3}, ctx, seed=0)
         scores[method] = np.nanmean(result.values)
     assert scores["integrated_gradients"] < scores["random"], scores
+
+
+# --- feature grouping of the surrogate methods -------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["kernel_shap", "lime"])
+def test_image_patch_value_is_copied_to_every_pixel_so_maps_sum_to_four_times_the_change(method):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2)).eval()
+    x, target = torch.randn(2, 1, 4, 4), torch.tensor([0, 1])
+    explainer = EXPLAINERS.create(method, {"n_samples": 300, **({"alpha": 0.0} if method == "lime" else {})})
+    attributions = explainer.explain(model, x, target).attributions
+    with torch.no_grad():
+        change = (model(x) - model(torch.zeros_like(x))).gather(1, target[:, None]).squeeze(1)
+    patches = attributions.reshape(2, 2, 2, 2, 2).permute(0, 1, 3, 2, 4)  # (N, row, col, 2, 2)
+    assert torch.all(patches == patches[..., :1, :1])  # one value per 2x2 patch
+    if method == "kernel_shap":  # efficiency per patch: the map sums to 4 x f(x) - f(0)
+        torch.testing.assert_close(attributions.sum(dim=(1, 2, 3)), 4 * change, rtol=1e-3, atol=1e-3)
+    recorded = explainer.recorded_params(Modality.IMAGE)
+    assert recorded["feature_grouping"].startswith("2x2 patches") and recorded["elements_per_group"] == 4
+    assert explainer.recorded_params(Modality.TABULAR)["elements_per_group"] == 1

@@ -161,6 +161,7 @@ class _RowFactory:
     def _base(self, metric: str, n: int) -> dict:
         spec = self.resolved.metrics[metric]
         _, method_params = split_name(self.cell.method, "method")
+        method_params = {**method_params, **self.resolved.method.recorded_params(self.resolved.dataset.modality)}
         _, model_params = split_name(self.cell.model, "model")
         _, dataset_params = split_name(self.cell.dataset, "dataset")
         return {
