@@ -28,6 +28,9 @@ class Capability(StrEnum):
     ATTENTION = "attention"  # exposes ``attention_maps(x) -> list[(N, heads, T, T)]``
     EMBEDDING = "embedding"  # text model exposing ``embed(ids)`` and ``forward_embedded(emb)``
     PROBA = "proba"  # a forward returning class scores (every model has it)
+    CONV = "conv"  # torch module with nn.Conv1d/nn.Conv2d feature maps that keep the input's layout (CAM methods)
+    LRP = "lrp"  # every leaf layer is one the LRP explainer has a rule for (explainers/propagation/lrp.py)
+    LINEAR = "linear"  # forward(x) = W flatten(x) + b: its gradient is the ground-truth attribution (OpenXAI)
 
 
 class Status(StrEnum):

@@ -399,7 +399,7 @@ class ProbaOnly(ModelSpec):
 
 
 GRADIENT_METHODS = ["saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "gradient_shap", "deeplift",
-                    "deeplift_shap", "wachter"]
+                    "deeplift_shap", "wachter", "guided_backprop", "vargrad", "smoothgrad_sq", "expected_gradients"]
 MODEL_AGNOSTIC = ["kernel_shap", "lime", "shap_library", "lime_library", "occlusion", "feature_ablation",
                   "growing_spheres", "decision_tree", "random", "constant"]
 
@@ -422,7 +422,7 @@ def test_every_method_runs_on_the_quickstart_models_it_is_applicable_to() -> Non
     covered = {name for name in EXPLAINERS.names()
                for model, data in ((MLP(), BreastCancer()), (CNN(), Digits()), (MLP(), Digits()))
                if cell_not_applicable(model, data, make(name)) is None}
-    assert set(EXPLAINERS.names()) - covered == {"raw_attention", "rollout", "grad_rollout"}
+    assert set(EXPLAINERS.names()) - covered == {"raw_attention", "rollout", "grad_rollout", "attention_x_gradient"}
 
 
 def test_explainers_are_frozen_dataclasses_of_their_config() -> None:

@@ -42,7 +42,11 @@ N = 3  # samples per batch in the contract test
 FAST = {
     "integrated_gradients": {"n_steps": 8},
     "smoothgrad": {"n_samples": 4},
+    "smoothgrad_sq": {"n_samples": 4},
+    "vargrad": {"n_samples": 4},
     "gradient_shap": {"n_samples": 4, "n_baselines": 4},
+    "expected_gradients": {"n_samples": 4, "n_baselines": 4},
+    "score_cam": {"internal_batch_size": 2},
     "deeplift_shap": {"n_baselines": 3},
     "kernel_shap": {"n_samples": 40, "perturbations_per_eval": 16},
     "lime": {"n_samples": 40, "perturbations_per_eval": 16},
@@ -245,8 +249,8 @@ def test_explainer_contract(name: str, modality: Modality) -> None:
 def test_a_different_seed_changes_stochastic_methods() -> None:
     """Seeding matters (the per-sample draws come from the stage seed, not from constants)."""
     # (shap_library is exact here: 5 features have 30 coalitions, fewer than n_samples, so shap enumerates them)
-    for name in ("smoothgrad", "gradient_shap", "kernel_shap", "lime", "random", "lime_library", "growing_spheres",
-                 "dice"):
+    for name in ("smoothgrad", "vargrad", "gradient_shap", "kernel_shap", "lime", "random", "lime_library",
+                 "growing_spheres", "dice"):
         explainer = configured(name)
         model, x = tiny_case(Modality.TABULAR, explainer.requires)
         target = torch.zeros(len(x), dtype=torch.long)
@@ -269,7 +273,8 @@ def test_text_methods_re_explain_embeddings_through_the_quantus_adapter(name: st
                            to_quantus_inputs(model, ids, Modality.TEXT), target.numpy())
     assert quantus.shape == (len(ids), 1, ids.shape[1]) and np.isfinite(quantus).all()
     if name in {"saliency", "input_x_gradient", "integrated_gradients", "deeplift", "occlusion", "feature_ablation",
-                "smoothgrad", "gradient_shap", "deeplift_shap", "constant", "raw_attention", "rollout", "grad_rollout"}:
+                "smoothgrad", "gradient_shap", "deeplift_shap", "constant", "raw_attention", "rollout", "grad_rollout",
+                "guided_backprop", "smoothgrad_sq", "vargrad", "expected_gradients", "attention_x_gradient"}:
         native = explain(explainer, model, ids, target).attributions.numpy()
         np.testing.assert_allclose(quantus[:, 0], native, atol=1e-4, rtol=1e-4)
 

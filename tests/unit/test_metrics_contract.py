@@ -24,7 +24,7 @@ from xaibench.types import Modality, Status
 
 N = 6
 FAMILIES = {Family.FAITHFULNESS, Family.SPARSITY, Family.STABILITY, Family.LOCALISATION, Family.RANDOMISATION,
-            Family.COUNTERFACTUAL}
+            Family.COUNTERFACTUAL, Family.AXIOMATIC, Family.GROUND_TRUTH}
 
 
 def _ig():

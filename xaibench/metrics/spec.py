@@ -24,6 +24,8 @@ class Family:
     LOCALISATION = "localisation"
     RANDOMISATION = "randomisation"
     COUNTERFACTUAL = "counterfactual"
+    AXIOMATIC = "axiomatic"  # properties every explanation should have (Quantus' category): input invariance
+    GROUND_TRUTH = "ground_truth"  # agreement with a known attribution (linear coefficients, exact Shapley values)
 
 
 class Screen:

@@ -7,7 +7,7 @@ from torch import nn
 
 from xaibench.models.base import ModelSpec
 from xaibench.registry import MODELS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Capability, Dataset, Modality
 
 
 @MODELS.register("cnn")
@@ -16,6 +16,7 @@ class CNN(ModelSpec):
     """Two 3x3 conv blocks, adaptive average pooling to 4x4, then a linear classifier."""
 
     modalities = frozenset({Modality.IMAGE})
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV, Capability.LRP})
     channels: tuple[int, ...] = (16, 32)
     epochs: int = 15
     lr: float = 5e-3

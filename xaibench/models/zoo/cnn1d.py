@@ -9,7 +9,7 @@ from torch import nn
 from xaibench.errors import UserError
 from xaibench.models.base import ModelSpec
 from xaibench.registry import MODELS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Capability, Dataset, Modality
 
 
 @MODELS.register("cnn1d")
@@ -22,6 +22,7 @@ class CNN1D(ModelSpec):
     """
 
     modalities = frozenset({Modality.TIME_SERIES})
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV, Capability.LRP})
     channels: tuple[int, ...] = (16, 32)
     kernel_size: int = 7
     epochs: int = 10

@@ -8,7 +8,7 @@ from torch import nn
 
 from xaibench.models.base import ModelSpec
 from xaibench.registry import MODELS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Capability, Dataset, Modality
 
 
 @MODELS.register("logreg")
@@ -17,6 +17,7 @@ class LogisticRegression(ModelSpec):
     """``Flatten -> Linear(F, K)`` trained with cross-entropy (softmax regression); ``weight_decay`` is the L2 term."""
 
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.LRP, Capability.LINEAR})
     epochs: int = 30
     lr: float = 1e-2
 

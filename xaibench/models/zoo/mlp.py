@@ -8,7 +8,7 @@ from torch import nn
 
 from xaibench.models.base import ModelSpec
 from xaibench.registry import MODELS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Capability, Dataset, Modality
 
 
 @MODELS.register("mlp")
@@ -17,6 +17,7 @@ class MLP(ModelSpec):
     """``Flatten -> [Linear -> ReLU] * len(hidden) -> Linear``. ReLU as modules so DeepLIFT can hook them."""
 
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.LRP})
     hidden: tuple[int, ...] = (64, 64)
 
     def build(self, dataset: Dataset) -> nn.Module:

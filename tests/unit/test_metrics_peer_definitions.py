@@ -1,0 +1,279 @@
+"""Metrics defined as peers define them (captum, Kindermans et al., ERASER/ferret, OpenXAI, exact Shapley values),
+each checked against a closed form or a direct re-computation on the same inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xaibench.explainers.seeding import generator, sample_seeds
+from xaibench.metrics import testing
+from xaibench.metrics.quantus_adapter import score
+from xaibench.registry import EXPLAINERS, METRICS
+from xaibench.types import Modality, Status
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def linear(n_features: int = 5, n_classes: int = 3, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(n_features, n_classes)).eval()
+
+
+def values(name: str, ctx, seed: int = 7, **params) -> np.ndarray:
+    result = score(METRICS.get(name), params, ctx, seed=seed)
+    assert all(s == Status.OK.value for s in result.status), result.message
+    return result.values
+
+
+# captum infidelity ------------------------------------------------------------------------------------------
+def test_captum_infidelity_is_zero_for_the_gradient_of_a_linear_model() -> None:
+    model = linear()
+    x = torch.randn(4, 5)
+    ctx = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency", {"abs": False}))
+    for normalize in (True, False):
+        np.testing.assert_allclose(values("captum_infidelity", ctx, normalize=normalize), 0.0, atol=1e-9)
+
+
+def test_captum_infidelity_equals_its_definition_on_the_same_perturbations() -> None:
+    """``mean_s (I_s . a - (f(x) - f(x - I_s)))^2`` recomputed from the per-sample draws the metric uses."""
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(5, 3)
+    x, a = torch.randn(3, 5), torch.randn(3, 5)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a)
+    got = values("captum_infidelity", ctx, seed=11, normalize=False, n_perturb_samples=50, noise_std=0.3)
+    torch.manual_seed(11)  # what the adapter's seed_everything does before a native metric
+    expected = []
+    for i, seed in enumerate(sample_seeds(x, "captum_infidelity")):
+        noise = torch.randn((50, 5), generator=generator(seed)) * 0.3
+        with torch.no_grad():
+            drop = model(x[i : i + 1])[0, ctx.targets[i]] - model(x[i : i + 1] - noise)[:, ctx.targets[i]]
+        expected.append(float((((noise * a[i]).sum(dim=1) - drop) ** 2).mean()))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_captum_infidelity_of_a_wrong_linear_attribution_approaches_sigma_squared_distance() -> None:
+    """Linear f: E[(I.(a - w))^2] = sigma^2 ||a - w||^2 (Monte Carlo with 4000 draws: within 10%)."""
+    model = linear()
+    x, a = torch.randn(2, 5), torch.randn(2, 5)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a)
+    got = values("captum_infidelity", ctx, normalize=False, n_perturb_samples=4000, noise_std=0.5)
+    w = model[1].weight.detach()[ctx.targets]
+    np.testing.assert_allclose(got, 0.25 * ((a - w) ** 2).sum(dim=1).numpy(), rtol=0.1)
+
+
+# input invariance --------------------------------------------------------------------------------------------
+def test_input_invariance_closed_forms_on_a_linear_model() -> None:
+    """Gradient: invariant (0). x * gradient and zero-baseline IG give ``sum|c w| / sum|x w|`` exactly."""
+    model = linear()
+    x = torch.randn(4, 5)
+    gradient = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency", {"abs": False}))
+    np.testing.assert_allclose(values("input_invariance", gradient, shift=1.5), 0.0, atol=1e-6)
+    for name, params in (("input_x_gradient", {}), ("integrated_gradients", {"n_steps": 4, "baseline": 0.0})):
+        ctx = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create(name, params))
+        w = model[1].weight.detach()[ctx.targets]
+        expected = (1.5 * w).abs().sum(dim=1) / (x * w).abs().sum(dim=1)
+        np.testing.assert_allclose(values("input_invariance", ctx, shift=1.5), expected.numpy(), rtol=1e-4)
+
+
+def test_input_invariance_absorbs_the_shift_into_a_padded_convolution() -> None:
+    """A zero-padded first conv gets an explicit pad of value c: gradients stay invariant on the whole image."""
+    torch.manual_seed(0)
+    model = testing.tiny_cnn(2)
+    x, _, _ = testing.bar_images(3)
+    ctx = testing.context(model, Modality.IMAGE, x, EXPLAINERS.create("saliency", {"abs": False}))
+    np.testing.assert_allclose(values("input_invariance", ctx, shift=-1.0), 0.0, atol=1e-5)
+    ixg = testing.context(model, Modality.IMAGE, x, EXPLAINERS.create("input_x_gradient", {}))
+    assert (values("input_invariance", ixg, shift=-1.0) > 0.1).all()
+
+
+# ERASER (ferret) -----------------------------------------------------------------------------------------------
+def ferret_aopc(model, ids: torch.Tensor, scores: np.ndarray, target: int, sufficiency: bool) -> float:
+    """ferret's loop (based_on="perc", only_pos=False, removal by the pad token instead of deletion)."""
+    with torch.no_grad():
+        full = torch.softmax(model(ids[None]), dim=1)[0, target].item()
+    drops, last = [], None
+    for perc in (0.01, 0.05, 0.1, 0.2, 0.5):
+        v = int(perc * len(scores))
+        if v <= 0:
+            continue
+        id_top = np.array(scores).argsort()[-v:][::-1]
+        if last is not None and set(id_top) == last:
+            continue
+        last = set(id_top)
+        sample = ids.clone()
+        if sufficiency:
+            keep = torch.zeros(len(ids), dtype=torch.bool)
+            keep[torch.as_tensor(id_top.copy())] = True
+            sample[~keep] = model.pad_id
+        else:
+            sample[torch.as_tensor(id_top.copy())] = model.pad_id
+        with torch.no_grad():
+            drops.append(full - torch.softmax(model(sample[None]), dim=1)[0, target].item())
+    return float(np.mean(drops))
+
+
+@pytest.mark.parametrize("name", ["eraser_comprehensiveness", "eraser_sufficiency"])
+def test_eraser_aopc_equals_ferrets_loop_on_text(name: str) -> None:
+    torch.manual_seed(0)
+    model = testing.TinyTextModel(vocab=20, dim=4, length=20).eval()
+    ids = torch.randint(1, 20, (3, 20))
+    a = torch.randn(3, 20)
+    ctx = testing.context(model, Modality.TEXT, ids, None, attributions=a)
+    expected = [ferret_aopc(model, ids[i], a[i].numpy(), int(ctx.targets[i]), name == "eraser_sufficiency")
+                for i in range(3)]
+    np.testing.assert_allclose(values(name, ctx), expected, rtol=1e-5, atol=1e-6)  # float32 batching
+
+
+def test_eraser_every_bin_variant_counts_empty_bins_as_zero() -> None:
+    """10 features: bins 1/5/10/20/50% hold 0, 0, 1, 2, 5 positions; averaging over all 5 bins = 3/5 of ferret's."""
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(10, 3)
+    x, a = torch.randn(4, 10), torch.randn(4, 10)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a)
+    ferret = values("eraser_comprehensiveness", ctx)
+    every = values("eraser_comprehensiveness", ctx, skip_repeated_bins=False)
+    np.testing.assert_allclose(every, ferret * 3 / 5, rtol=1e-9)
+
+
+# OpenXAI ---------------------------------------------------------------------------------------------------------
+def test_openxai_ground_truth_agreement_closed_forms() -> None:
+    from xaibench.metrics.openxai import (feature_agreement, pairwise_rank_agreement, rank_agreement,
+                                          rank_correlation)
+
+    a = np.array([[3.0, -2.0, 1.0, 0.5]])
+    g = np.array([[2.0, 1.0, -3.0, 0.1]])  # top-2 by magnitude: a -> (0, 1), g -> (2, 0)
+    assert feature_agreement(a, g, 2)[0] == 0.5 and feature_agreement(a, g, 2, signed=True)[0] == 0.5
+    assert rank_agreement(a, g, 2)[0] == 0.0 and rank_agreement(a, g, 3)[0] == 0.0
+    assert rank_agreement(a, a * np.array([1, 1, -1, 1]), 3, signed=True)[0] == pytest.approx(2 / 3)
+    np.testing.assert_allclose(rank_correlation(a, g), [0.4])  # ranks (1, 2, 3, 4) vs (2, 3, 1, 4)
+    np.testing.assert_allclose(pairwise_rank_agreement(a, g), [4 / 6])
+
+
+def test_openxai_ground_truth_metrics_are_perfect_for_the_gradient_of_a_linear_model() -> None:
+    model = linear(6, 3)
+    x = torch.randn(5, 6)
+    exact = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency", {"abs": False}))
+    for name in ("openxai_fa", "openxai_ra", "openxai_sa", "openxai_sra", "openxai_rc", "openxai_pra"):
+        np.testing.assert_allclose(values(name, exact), 1.0, err_msg=name)
+    flipped = testing.context(model, Modality.TABULAR, x, None, attributions=-exact.attributions)
+    np.testing.assert_allclose(values("openxai_fa", flipped), 1.0)
+    np.testing.assert_allclose(values("openxai_sa", flipped), 0.0)
+
+
+@pytest.mark.parametrize("name", ["openxai_pgi", "openxai_pgu"])
+def test_openxai_prediction_gaps_equal_their_definition_on_the_same_draws(name: str) -> None:
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(8, 3)
+    x, a = torch.randn(3, 8), torch.randn(3, 8)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a)
+    got = values(name, ctx, seed=5, k=3, n_samples=20, std=0.5)
+    torch.manual_seed(5)
+    top = torch.zeros(3, 8, dtype=torch.bool)
+    top.scatter_(1, a.abs().argsort(dim=1, descending=True)[:, :3], True)
+    mask = top if name == "openxai_pgi" else ~top
+    expected = []
+    for i, seed in enumerate(sample_seeds(x, "openxai_pg")):
+        noise = torch.randn((20, 8), generator=generator(seed)) * 0.5
+        with torch.no_grad():
+            p = torch.softmax(model(x[i : i + 1] + noise * mask[i]), dim=1)[:, ctx.targets[i]]
+            p0 = torch.softmax(model(x[i : i + 1]), dim=1)[0, ctx.targets[i]]
+        expected.append(float((p - p0).abs().mean()))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+# Exact Shapley values --------------------------------------------------------------------------------------------
+def test_shapley_values_of_an_interaction_have_the_closed_form() -> None:
+    from xaibench.metrics.shapley import coalitions, shapley_from_values
+
+    x = np.array([1.5, -2.0, 0.7])
+    values_ = np.array([(x[0] * x[1] if m[0] and m[1] else 0.0) + (x[2] if m[2] else 0.0) for m in coalitions(3)])
+    np.testing.assert_allclose(shapley_from_values(values_, 3), [x[0] * x[1] / 2, x[0] * x[1] / 2, x[2]])
+
+
+def test_shapley_distance_is_zero_for_w_times_x_minus_baseline_on_a_linear_model() -> None:
+    model = linear(6, 3)
+    x = torch.randn(4, 6)
+    ctx = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("input_x_gradient", {}))
+    np.testing.assert_allclose(values("shapley_distance", ctx), 0.0, atol=1e-6)
+    gradient = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency", {"abs": False}))
+    assert (values("shapley_distance", gradient) > 0.05).all()
+
+
+def test_marginal_shapley_values_agree_with_shap() -> None:
+    """shap's KernelExplainer enumerating every coalition (nsamples = 2^F) solves for the exact Shapley values of
+    the same marginal game (its ExactExplainer agrees too, but compiles with numba for ~8 s of CPU)."""
+    import shap
+
+    from xaibench.metrics.shapley import exact_shapley
+    from xaibench.types import Split
+
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(4, 3)
+    x, background = torch.randn(2, 4), torch.randn(5, 4)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=torch.zeros(2, 4),
+                          train_split=Split(background, torch.zeros(5, dtype=torch.long), tuple("abcde")))
+    ours = exact_shapley(ctx, "marginal", 0.0, 5, softmax=False)
+    for i in range(2):
+        target = int(ctx.targets[i])
+
+        def f(rows: np.ndarray, target: int = target) -> np.ndarray:
+            with torch.no_grad():
+                return model(torch.as_tensor(rows, dtype=torch.float32))[:, target].double().numpy()
+
+        explainer = shap.KernelExplainer(f, background.numpy().astype(np.float64))
+        theirs = explainer.shap_values(x[i : i + 1].numpy().astype(np.float64), nsamples=2**4, silent=True)
+        np.testing.assert_allclose(ours[i], np.asarray(theirs).reshape(-1), rtol=1e-4, atol=1e-5)
+
+
+def test_input_invariance_of_cam_and_propagation_methods_on_a_padded_cnn() -> None:
+    """Grad-CAM reads the last conv block, which the shift does not reach (invariant); LRP-0 propagates relevance
+    to the shifted input (not invariant, Kindermans et al.); Guided Backprop is a modified gradient (invariant)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 2)).eval()
+    x, _, _ = testing.bar_images(3)
+    for name, invariant in (("grad_cam", True), ("guided_backprop", True), ("lrp", False)):
+        ctx = testing.context(model, Modality.IMAGE, x, EXPLAINERS.create(name, {}))
+        result = score(METRICS.get("input_invariance"), {"shift": -1.0}, ctx, seed=0)
+        got = result.values[np.isfinite(result.values)]  # an untrained net's Grad-CAM can be all zero (NaN + reason)
+        assert len(got) >= 2 and ((got < 1e-4).all() if invariant else (got > 0.05).all()), (name, result.values)
+
+
+# Applicability -------------------------------------------------------------------------------------------------
+def test_peer_metrics_are_not_applicable_where_they_cannot_apply() -> None:
+    from xaibench.data.sklearn_sets import BreastCancer, Digits
+    from xaibench.data.synthetic.tabular import SyntheticTabular
+    from xaibench.data.synthetic.text import SyntheticText
+    from xaibench.engine.applicability import metric_not_applicable
+    from xaibench.models.adapters.sklearn_estimator import SklearnEstimator
+    from xaibench.models.zoo.logreg import LogisticRegression
+    from xaibench.models.zoo.mlp import MLP
+
+    tabular = SyntheticTabular()
+    for name in ("openxai_fa", "openxai_ra", "openxai_sa", "openxai_sra", "openxai_rc", "openxai_pra"):
+        spec = METRICS.get(name)
+        assert metric_not_applicable(spec, tabular, False, LogisticRegression()) is None
+        assert "linear" in metric_not_applicable(spec, tabular, False, MLP())
+        assert "image" in metric_not_applicable(spec, Digits(), False, LogisticRegression())
+    assert "image" in metric_not_applicable(METRICS.get("shapley_distance"), Digits(), False, MLP())
+    assert metric_not_applicable(METRICS.get("shapley_distance"), BreastCancer(), False, MLP()) is None
+    for name in ("input_invariance", "captum_infidelity", "openxai_pgi"):
+        assert "text" in metric_not_applicable(METRICS.get(name), SyntheticText(), False, MLP())
+    assert "gradients" in metric_not_applicable(METRICS.get("input_invariance"), BreastCancer(), False,
+                                                SklearnEstimator())
+
+
+def test_shapley_distance_refuses_too_many_features_clearly() -> None:
+    model = linear(14, 2)
+    ctx = testing.context(model, Modality.TABULAR, torch.randn(2, 14), EXPLAINERS.create("saliency", {}))
+    with pytest.raises(ValueError, match="max_features"):
+        score(METRICS.get("shapley_distance"), {}, ctx, seed=0)

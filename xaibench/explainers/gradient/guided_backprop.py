@@ -1,0 +1,41 @@
+"""Guided Backpropagation (Springenberg et al., 2015, "Striving for Simplicity: The All Convolutional Net")."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from captum.attr import GuidedBackprop
+from torch import nn
+
+from xaibench.explainers.base import Explainer
+from xaibench.explainers.inputs import GradientView
+from xaibench.registry import EXPLAINERS
+from xaibench.types import Capability, Explanation
+
+# captum announces on every call that it hooks the ReLUs (and removes the hooks afterwards).
+_HOOK_NOTICE = "Setting backward hooks on ReLU activations"
+
+
+@EXPLAINERS.register("guided_backprop")
+@dataclass(frozen=True)
+class GuidedBackpropExplainer(Explainer):
+    """captum ``GuidedBackprop``: the input gradient of the target logit where every ``nn.ReLU`` passes back only
+    positive gradients (and only where its input was positive), shaped like ``x`` (text: per token, summed over D).
+
+    Only ReLUs that are modules (``nn.ReLU``, as the zoo builds them) are modified; a model without one gets its
+    plain gradient (``saliency`` with ``abs=False``). Adebayo et al. (2018) show it is nearly insensitive to the
+    model's parameters (an edge detector): see the randomisation metrics. Deterministic; batch tolerance 1e-5.
+    """
+
+    requires = frozenset({Capability.GRADIENTS})
+
+    def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
+        view = GradientView.of(model, x)
+        forward = view.forward
+        if not isinstance(forward, nn.Module):
+            raise TypeError("guided_backprop needs an nn.Module (it hooks the model's nn.ReLU layers)")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+            attributions = GuidedBackprop(forward).attribute(view.inputs, target=target)
+        return Explanation(view.to_output(attributions))

@@ -1,0 +1,1 @@
+"""Relevance propagation methods: layer-wise rules applied backwards through the network."""

@@ -1,0 +1,190 @@
+"""OpenXAI's metrics (Agarwal et al., 2022, "OpenXAI: Towards a Transparent Evaluation of Model Explanations"),
+defined as in OpenXAI's ``metrics.py``.
+
+Prediction gap (tabular; any model):
+
+- PGI (``openxai_pgi``): ``E_eps |p(x) - p(x + eps * m_k)|``, ``m_k`` the top-``k`` features by ``|a|``, ``eps ~
+  N(0, std^2)``: perturbing the important features should move the prediction (higher is better).
+- PGU (``openxai_pgu``): the same on the other features (lower is better).
+
+``p``: the target's softmax probability (OpenXAI's models output probabilities; its binary tasks read one
+column). ``k`` as a fraction of the features or a count.
+
+Ground-truth agreement (tabular, LINEAR models: the ground truth is the model's coefficients for the explained
+class, ``W[target]``, the gradient of the target logit, which the suite's explainers explain; OpenXAI uses the
+logistic-regression coefficients, sign-flipped for class 0):
+
+- FA: ``|top_k(a) & top_k(g)| / k`` (top by magnitude); SA: the same counting only features whose signs agree;
+- RA: share of the ``k`` rank positions holding the same feature; SRA: same feature and same sign;
+- RC: Pearson correlation of the dense ranks of ``|a|`` and ``|g|`` (Spearman-like, over all features);
+- PRA: share of feature pairs ``(i, j)`` ordered alike by ``|a|`` and ``|g|`` (dense ranks), over all features.
+
+Ties: top-``k`` uses a stable sort (lower feature index first); OpenXAI's ``argsort`` leaves tie order to numpy.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+from xaibench.explainers.seeding import generator, sample_seeds
+from xaibench.metrics._positions import target_output, top_positions
+from xaibench.metrics.spec import Family, MetricSpec, register_metric
+from xaibench.types import Capability, Modality
+
+TABULAR = frozenset({Modality.TABULAR})
+
+
+# Prediction gaps --------------------------------------------------------------------------------------------
+def prediction_gap(ctx, k: int, important: bool, std: float, n_samples: int) -> np.ndarray:
+    """``mean_s |p(x) - p(x + eps_s * mask)|`` per sample ``(N,)``; noise drawn per sample from its own seed."""
+    x = ctx.x.detach()
+    a = ctx.attributions.detach().cpu().double().reshape(len(x), -1).numpy()
+    mask = top_positions(a, k, by_magnitude=True)
+    mask = mask if important else ~mask
+    full = target_output(ctx.model, x, ctx.targets, softmax=True)
+    out = []
+    for i, seed in enumerate(sample_seeds(x, "openxai_pg")):
+        noise = torch.randn((n_samples, x.shape[1]), generator=generator(seed)).to(x.device, x.dtype) * std
+        perturbed = x[i] + noise * torch.as_tensor(mask[i], device=x.device, dtype=x.dtype)
+        probabilities = target_output(ctx.model, perturbed, ctx.targets[i].expand(n_samples), softmax=True)
+        out.append(np.abs(probabilities - full[i]).mean())
+    return np.asarray(out)
+
+
+def openxai_pgi(ctx, k: float | int = 0.25, std: float = 0.1, n_samples: int = 100) -> np.ndarray:
+    return prediction_gap(ctx, int(k), True, std, n_samples)
+
+
+def openxai_pgu(ctx, k: float | int = 0.25, std: float = 0.1, n_samples: int = 100) -> np.ndarray:
+    return prediction_gap(ctx, int(k), False, std, n_samples)
+
+
+# Ground-truth agreement: pure functions on (N, F) arrays ------------------------------------------------------
+def feature_agreement(a: np.ndarray, g: np.ndarray, k: int, signed: bool = False) -> np.ndarray:
+    """FA (``signed``: SA): share of the top-``k`` features (by magnitude) common to both (with the same sign)."""
+    top_a, top_g = top_positions(a, k, True), top_positions(g, k, True)
+    common = top_a & top_g
+    if signed:
+        common &= np.sign(a) == np.sign(g)
+    return common.sum(axis=1) / k
+
+
+def rank_agreement(a: np.ndarray, g: np.ndarray, k: int, signed: bool = False) -> np.ndarray:
+    """RA (``signed``: SRA): share of the ``k`` rank positions holding the same feature (with the same sign)."""
+    if not 1 <= k <= a.shape[1]:
+        raise ValueError(f"top-k needs 1 <= k <= {a.shape[1]} features, got k={k}")
+    order_a = np.argsort(-np.abs(a), axis=1, kind="stable")[:, :k]
+    order_g = np.argsort(-np.abs(g), axis=1, kind="stable")[:, :k]
+    same = order_a == order_g
+    if signed:
+        same &= np.take_along_axis(np.sign(a), order_a, 1) == np.take_along_axis(np.sign(g), order_g, 1)
+    return same.sum(axis=1) / k
+
+
+def rank_correlation(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """RC: Pearson correlation of the dense ranks of ``|a|`` and ``|g|`` per row (NaN if a side is constant)."""
+    ra = rankdata(-np.abs(a), method="dense", axis=1)
+    rg = rankdata(-np.abs(g), method="dense", axis=1)
+    ra, rg = ra - ra.mean(axis=1, keepdims=True), rg - rg.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((ra**2).sum(axis=1) * (rg**2).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, (ra * rg).sum(axis=1) / denominator, np.nan)
+
+
+def pairwise_rank_agreement(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """PRA: share of feature pairs ``i < j`` with ``rank_a(i) < rank_a(j)`` iff ``rank_g(i) < rank_g(j)``."""
+    ra = rankdata(-np.abs(a), method="dense", axis=1)
+    rg = rankdata(-np.abs(g), method="dense", axis=1)
+    pairs = list(itertools.combinations(range(a.shape[1]), 2))
+    agree = sum((ra[:, i] < ra[:, j]) == (rg[:, i] < rg[:, j]) for i, j in pairs)
+    return agree / len(pairs)
+
+
+def linear_ground_truth(ctx) -> np.ndarray:
+    """``d logit_target / d x`` ``(N, F)``: the coefficients ``W[target]`` of a LINEAR model (exact)."""
+    x = ctx.x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        logits = ctx.model(x)
+        selected = logits.gather(1, ctx.targets.reshape(-1, 1).to(logits.device)).sum()
+        (grad,) = torch.autograd.grad(selected, x)
+    return grad.detach().cpu().double().reshape(len(x), -1).numpy()
+
+
+def _arrays(ctx) -> tuple[np.ndarray, np.ndarray]:
+    a = ctx.attributions.detach().cpu().double().reshape(len(ctx.x), -1).numpy()
+    return a, linear_ground_truth(ctx)
+
+
+def openxai_fa(ctx, k: float | int = 0.25) -> np.ndarray:
+    return feature_agreement(*_arrays(ctx), int(k))
+
+
+def openxai_sa(ctx, k: float | int = 0.25) -> np.ndarray:
+    return feature_agreement(*_arrays(ctx), int(k), signed=True)
+
+
+def openxai_ra(ctx, k: float | int = 0.25) -> np.ndarray:
+    return rank_agreement(*_arrays(ctx), int(k))
+
+
+def openxai_sra(ctx, k: float | int = 0.25) -> np.ndarray:
+    return rank_agreement(*_arrays(ctx), int(k), signed=True)
+
+
+def openxai_rc(ctx) -> np.ndarray:
+    return rank_correlation(*_arrays(ctx))
+
+
+def openxai_pra(ctx) -> np.ndarray:
+    return pairwise_rank_agreement(*_arrays(ctx))
+
+
+# Registration -------------------------------------------------------------------------------------------------
+_PG = {"k": 0.25, "std": 0.1, "n_samples": 100}
+register_metric(MetricSpec(
+    name="openxai_pgi", family=Family.FAITHFULNESS, higher_is_better=True, native=openxai_pgi, defaults=_PG,
+    modalities=TABULAR, requires=frozenset({Capability.GRADIENTS}), fraction_params=("k",),
+    description="Agarwal et al. 2022 (OpenXAI PGI): mean |p(x) - p(x + eps)| with Gaussian noise (std) on the "
+                "top-k features by |attribution|; p the target's probability.",
+))
+register_metric(MetricSpec(
+    name="openxai_pgu", family=Family.FAITHFULNESS, higher_is_better=False, native=openxai_pgu, defaults=_PG,
+    modalities=TABULAR, requires=frozenset({Capability.GRADIENTS}), fraction_params=("k",),
+    description="Agarwal et al. 2022 (OpenXAI PGU): mean |p(x) - p(x + eps)| with Gaussian noise (std) on the "
+                "features outside the top-k by |attribution|; p the target's probability.",
+))
+
+_GT = dict(family=Family.GROUND_TRUTH, higher_is_better=True, modalities=TABULAR,
+           requires=frozenset({Capability.LINEAR}))
+_TRUTH = "the linear model's coefficients W[target]"
+register_metric(MetricSpec(
+    name="openxai_fa", native=openxai_fa, defaults={"k": 0.25}, fraction_params=("k",), **_GT,
+    description=f"Krishna et al. 2022 / OpenXAI FA: share of the top-k features (|a|) shared with {_TRUTH}.",
+))
+register_metric(MetricSpec(
+    name="openxai_ra", native=openxai_ra, defaults={"k": 0.25}, fraction_params=("k",), **_GT,
+    description=f"Krishna et al. 2022 / OpenXAI RA: share of the top-k rank positions holding the same feature as "
+                f"in {_TRUTH}.",
+))
+register_metric(MetricSpec(
+    name="openxai_sa", native=openxai_sa, defaults={"k": 0.25}, fraction_params=("k",), **_GT,
+    description=f"Krishna et al. 2022 / OpenXAI SA: share of the top-k features shared with {_TRUTH} with the same "
+                f"sign.",
+))
+register_metric(MetricSpec(
+    name="openxai_sra", native=openxai_sra, defaults={"k": 0.25}, fraction_params=("k",), **_GT,
+    description=f"Krishna et al. 2022 / OpenXAI SRA: share of the top-k rank positions with the same feature and "
+                f"sign as {_TRUTH}.",
+))
+register_metric(MetricSpec(
+    name="openxai_rc", native=openxai_rc, **_GT,
+    nan_reason="rank correlation undefined: all |attributions| equal",
+    description=f"Krishna et al. 2022 / OpenXAI RC: Pearson correlation of the dense ranks of |a| and of |{_TRUTH}|.",
+))
+register_metric(MetricSpec(
+    name="openxai_pra", native=openxai_pra, **_GT,
+    description=f"Krishna et al. 2022 / OpenXAI PRA: share of feature pairs ordered alike by |a| and |{_TRUTH}|.",
+))
