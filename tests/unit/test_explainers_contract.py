@@ -20,6 +20,7 @@ from torch import nn
 
 from xaibench.engine.counting import ForwardCounter
 from xaibench.errors import UserError
+from xaibench.explainers.seeding import cell_seed
 from xaibench.metrics.layout import QuantusModel, to_quantus_inputs
 from xaibench.metrics.quantus_adapter import make_explain_func
 from xaibench.registry import EXPLAINERS
@@ -53,6 +54,7 @@ FAST = {
     "lime_library": {"n_samples": 100},
     "wachter": {"n_steps": 20, "n_lambdas": 3, "lambda_init": 10.0},
     "growing_spheres": {"n_samples": 100, "max_layers": 20},
+    "dice": {"n_samples": 200},
     "decision_tree": {"n_samples": 300},
 }
 
@@ -198,9 +200,11 @@ def configured(name: str):
 
 
 def explain(explainer, model: nn.Module, x: torch.Tensor, target: torch.Tensor, seed: int = 0):
+    """Explain as a stage with seed ``seed`` does (the cell seed for model-free controls, torch/numpy for the rest)."""
     torch.manual_seed(seed)
     np.random.seed(seed)
-    return explainer.explain(ForwardCounter(model), x, target)
+    with cell_seed(seed):
+        return explainer.explain(ForwardCounter(model), x, target)
 
 
 CASES = [(name, modality) for name in EXPLAINERS.names() for modality in sorted(EXPLAINERS.get(name).modalities)]
@@ -228,9 +232,11 @@ def test_explainer_contract(name: str, modality: Modality) -> None:
     assert first.attributions.is_floating_point() and torch.isfinite(first.attributions).all()
     for key, value in first.extras.items():
         assert np.asarray(value).shape[0] == len(x), f"extras[{key!r}] must be per sample"
-    if first.counterfactuals is not None:
-        assert first.counterfactuals.shape == x.shape
-        torch.testing.assert_close(first.attributions, x - first.counterfactuals)
+    if first.counterfactuals is not None:  # one per sample (N, ...) or K per sample (N, K, ...)
+        several = first.counterfactuals.dim() == x.dim() + 1
+        assert first.counterfactuals.shape[0] == len(x) and first.counterfactuals.shape[-x.dim() + 1:] == x.shape[1:]
+        average = first.counterfactuals.mean(dim=1) if several else first.counterfactuals
+        torch.testing.assert_close(first.attributions, x - average)
 
     again = explain(explainer, model, x, target)
     assert torch.equal(first.attributions, again.attributions), "not deterministic under a seed"
@@ -243,7 +249,8 @@ def test_explainer_contract(name: str, modality: Modality) -> None:
 def test_a_different_seed_changes_stochastic_methods() -> None:
     """Seeding matters (the per-sample draws come from the stage seed, not from constants)."""
     # (shap_library is exact here: 5 features have 30 coalitions, fewer than n_samples, so shap enumerates them)
-    for name in ("smoothgrad", "vargrad", "gradient_shap", "kernel_shap", "lime", "random", "lime_library", "growing_spheres"):
+    for name in ("smoothgrad", "vargrad", "gradient_shap", "kernel_shap", "lime", "random", "lime_library",
+                 "growing_spheres", "dice"):
         explainer = configured(name)
         model, x = tiny_case(Modality.TABULAR, explainer.requires)
         target = torch.zeros(len(x), dtype=torch.long)

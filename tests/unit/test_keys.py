@@ -6,7 +6,7 @@ from xaibench.engine.keys import canonical_json, digest
 from xaibench.engine.seeding import derive_seed
 
 
-PINNED_KEY = "153114a5077660502c2cebd3469855e9"  # update only with a SCHEMA_VERSION bump
+PINNED_KEY = "b27502c410af975a2e1b5c59f9865077"  # update only with a SCHEMA_VERSION bump
 
 
 def cell(**kw):
@@ -32,6 +32,8 @@ def test_key_depends_on_result_sections_only():
     assert replace(base, n_samples=7).key != base.key
     assert replace(base, method={"name": "saliency", "abs": False}).key != base.key
     assert replace(base, metrics={"sparseness": {}, "complexity": {}}).key != base.key
+    assert replace(base, target="label").key != base.key
+    assert replace(base, explain_output="logit").key != base.key
     # Not in the key: device, batch size, strictness.
     assert replace(base, device="cuda", batch_size=3, strict=True).key == base.key
 
@@ -45,6 +47,9 @@ def test_stage_keys_separate_metric_from_explanation():
     expl = base.explanation_key(model_key)
     assert more.score_key(expl, "sparseness") == base.score_key(expl, "sparseness")
     assert base.model_key("other-revision") != model_key
+    # what is explained changes the explanations, not the trained model
+    logit = replace(base, explain_output="logit")
+    assert logit.model_key("rev") == model_key and logit.explanation_key(model_key) != expl
 
 
 def test_derived_seeds_are_stable_and_distinct():

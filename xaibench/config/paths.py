@@ -13,10 +13,12 @@ def conf_dir() -> Path:
 
 
 def group_options(group: str, extra_dirs: list[Path] = ()) -> list[str]:
-    """Option names of a config group: the ``*.yaml`` stems in ``conf/<group>/`` (and any extra search dirs)."""
+    """Option names of a config group: the ``*.yaml`` stems in ``conf/<group>/`` (and any extra search dirs), and
+    ``sub/name`` for options in subfolders (e.g. ``method=variant/gradient``, a registered method with other
+    parameters)."""
     names = set()
     for root in [conf_dir(), *extra_dirs]:
         folder = Path(root) / group
         if folder.is_dir():
-            names.update(p.stem for p in folder.glob("*.yaml"))
+            names.update(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
     return sorted(names)

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from xaibench import __version__
 from xaibench.engine.keys import digest
 from xaibench.errors import UserError
+from xaibench.explainers.output import DEFAULT_EXPLAIN_OUTPUT, EXPLAIN_OUTPUTS
 from xaibench.results.schema import SCHEMA_VERSION
 
 TARGETS = ("predicted", "label")
@@ -38,6 +39,7 @@ class CellSpec:
     seed: int = 0
     n_samples: int = 32
     target: str = "predicted"
+    explain_output: str = DEFAULT_EXPLAIN_OUTPUT
     device: str = "cpu"
     batch_size: int = 64
     strict: bool = False
@@ -57,12 +59,15 @@ class CellSpec:
             seed=_int(data.get("seed", 0), "seed"),
             n_samples=_int(data.get("n_samples", 32), "n_samples"),
             target=str(data.get("target", "predicted")),
+            explain_output=str(data.get("explain_output", DEFAULT_EXPLAIN_OUTPUT)),
             device=str(data.get("device", "cpu")),
             batch_size=_int(data.get("batch_size", 64), "batch_size"),
             strict=bool(data.get("strict", False)),
         )
         if spec.target not in TARGETS:
             raise UserError(f"target must be one of {', '.join(TARGETS)}, got {spec.target!r}")
+        if spec.explain_output not in EXPLAIN_OUTPUTS:
+            raise UserError(f"explain_output must be one of {', '.join(EXPLAIN_OUTPUTS)}, got {spec.explain_output!r}")
         if spec.n_samples < 1 or spec.batch_size < 1:
             raise UserError("n_samples and batch_size must be positive integers")
         return spec
@@ -83,13 +88,14 @@ class CellSpec:
     # Keys --------------------------------------------------------------------------------------------
     @property
     def key(self) -> str:
-        """The cell key: model, dataset, method, metrics, seed, n_samples, target, schema and package versions.
+        """The cell key: model, dataset, method, metrics, seed, n_samples, target, explained output, schema and
+        package versions.
 
         Within one package version, code edits do not invalidate stored results (use a fresh ``store_dir`` when
         developing a method); rows always record the git SHA that computed each score stage.
         """
         return digest("cell", SCHEMA_VERSION, __version__, self.model, self.dataset, self.method, self.metrics, self.seed,
-                      self.n_samples, self.target)
+                      self.n_samples, self.target, self.explain_output)
 
     def model_key(self, dataset_revision: str, source_revision: str = "") -> str:
         """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo)."""
@@ -97,7 +103,8 @@ class CellSpec:
         return digest("model", __version__, self.model, self.dataset, self.seed, dataset_revision, *extra)
 
     def explanation_key(self, model_key: str) -> str:
-        return digest("explanations", __version__, model_key, self.method, self.n_samples, self.target)
+        return digest("explanations", __version__, model_key, self.method, self.n_samples, self.target,
+                      self.explain_output)
 
     def score_key(self, explanation_key: str, metric: str) -> str:
         return digest("scores", __version__, explanation_key, metric, self.metrics[metric])

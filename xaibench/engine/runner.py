@@ -200,6 +200,7 @@ class _RowFactory:
     def _base(self, metric: str, n: int) -> dict:
         spec = self.resolved.metrics[metric]
         _, method_params = split_name(self.cell.method, "method")
+        method_params = {**method_params, **self.resolved.method.recorded_params(self.resolved.dataset.modality)}
         _, model_params = split_name(self.cell.model, "model")
         _, dataset_params = split_name(self.cell.dataset, "dataset")
         return {
@@ -218,6 +219,8 @@ class _RowFactory:
             "model_params": [json.dumps(model_params, sort_keys=True)] * n,
             "dataset_params": [json.dumps(dataset_params, sort_keys=True)] * n,
             "n_samples": [self.cell.n_samples] * n,
+            "target_mode": [self.cell.target] * n,
+            "explain_output": [self.cell.explain_output] * n,
             "dataset_revision": [self.dataset_revision] * n,
             "model_revision": [self.model_revision] * n,
             "model_accuracy": [self.model_accuracy] * n,

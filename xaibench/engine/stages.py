@@ -22,6 +22,8 @@ from xaibench.engine.provenance import provenance
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.store import Store
 from xaibench.explainers.base import Explainer
+from xaibench.explainers.output import explained_output
+from xaibench.explainers.seeding import cell_seed
 from xaibench.metrics.quantus_adapter import ScoreContext, ScoreResult, score
 from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec, TrainedModel
@@ -110,10 +112,11 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
     seed_everything(derive_seed(key))
     if cell.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    counter = ForwardCounter(module)
+    counter = ForwardCounter(explained_output(module, cell.explain_output))
     started = time.perf_counter()
     batches = tqdm(range(0, len(x), cell.batch_size), desc=f"explain {explainer.name}", leave=False, disable=None)
-    parts = [explainer.explain(counter, x[i : i + cell.batch_size], targets[i : i + cell.batch_size]) for i in batches]
+    with cell_seed(cell.seed):
+        parts = [explainer.explain(counter, x[i : i + cell.batch_size], targets[i : i + cell.batch_size]) for i in batches]
     seconds = time.perf_counter() - started
     attributions = torch.cat([p.attributions.detach() for p in parts]).float()
     expected = tuple(x.shape[:2]) if dataset.modality is Modality.TEXT else tuple(x.shape)
@@ -192,8 +195,10 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         train=dataset.train,
         n_classes=dataset.n_classes,
         device=cell.device,
+        explain_output=cell.explain_output,
     )
-    result = score(metric, cell.metrics[metric.name], ctx, derive_seed(key))
+    with cell_seed(cell.seed):  # model-free controls re-explain exactly as they explained
+        result = score(metric, cell.metrics[metric.name], ctx, derive_seed(key))
     n = len(samples)
     return pd.DataFrame({
         "sample_id": list(samples.ids),

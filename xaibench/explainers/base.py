@@ -57,6 +57,11 @@ class Explainer:
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:  # pragma: no cover
         raise NotImplementedError
 
+    def recorded_params(self, modality: Modality) -> dict[str, object]:
+        """Facts about how the method works on ``modality`` that the rows record next to its config parameters
+        (``method_params``), e.g. the feature grouping of a perturbation method. None by default."""
+        return {}
+
 
 class EmbeddedForward(nn.Module):
     """A text model seen as a function of its token embeddings ``(N, L, D) -> (N, K)``.

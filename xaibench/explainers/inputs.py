@@ -24,6 +24,7 @@ from torch import nn
 
 from xaibench.explainers.base import EmbeddedForward, is_token_ids, per_token
 from xaibench.explainers.seeding import generator, sample_seeds
+from xaibench.types import Modality
 
 Baseline = float | Literal["mean", "uniform"]
 InputKind = Literal["dense", "ids", "embedded"]
@@ -90,6 +91,23 @@ def baseline_distribution(centre: torch.Tensor, spread: float, n: int, seed: int
     """``n`` baselines ``(n, ...)`` around one sample's baseline ``centre`` ``(1, ...)``: Gaussian noise of std ``spread``."""
     noise = torch.randn((n, *centre.shape[1:]), generator=generator(seed)).to(centre.device, centre.dtype)
     return centre + spread * noise
+
+
+def feature_grouping(modality: Modality, patch_size: int) -> dict[str, object]:
+    """How :meth:`PerturbationView.feature_mask` groups elements into interpretable features, for the rows.
+
+    A group is switched on and off as a whole and every element of it carries the group's whole attribution, so a
+    map sums to (group size) x the output change: 4x for the default 2x2 image patches.
+    """
+    groups = {
+        Modality.TABULAR: ("columns", 1),
+        Modality.IMAGE: (f"{patch_size}x{patch_size} patches, channels together", patch_size * patch_size),
+        Modality.TIME_SERIES: (f"windows of {patch_size} steps, channels together", patch_size),
+        Modality.TEXT: ("tokens", 1),
+    }
+    grouping, elements = groups[modality]
+    return {"feature_grouping": grouping, "group_value": "copied to every element of the group",
+            "elements_per_group": elements}
 
 
 @dataclass(frozen=True)

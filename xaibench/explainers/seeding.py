@@ -4,6 +4,11 @@ The runner seeds torch/numpy/random before each stage (``seed_everything``). A s
 sample, from a generator seeded by ``torch.initial_seed()`` (the stage's seed; unchanged by draws) and a hash of
 the sample's own bytes. So explaining a batch gives the same result as explaining each sample alone, whatever the
 batch size or the position of the sample in the sweep, and the same config gives the same maps.
+
+Model-free controls (``random``) must not even depend on the stage: a randomisation metric re-explains under a
+torch state that Quantus re-seeds (``torch.manual_seed(seed + 1)`` before every re-explanation), and a control that
+redrew its noise would look model-dependent. They use :func:`control_seeds`: the cell's ``seed`` (set by the runner
+with :func:`cell_seed`; 0 outside a cell) and the sample's bytes, nothing else.
 """
 from __future__ import annotations
 
@@ -11,17 +16,34 @@ import hashlib
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import torch
 
 _MAX_SEED = 2**31 - 1
+_CELL_SEED: ContextVar[int] = ContextVar("xaibench_cell_seed", default=0)
 
 
-def sample_seeds(x: torch.Tensor, salt: str = "") -> list[int]:
-    """One 31-bit seed per sample of ``x`` ``(N, ...)``: the stage's seed, ``salt`` and the sample's bytes."""
+@contextmanager
+def cell_seed(seed: int) -> Iterator[None]:
+    """Within the block, :func:`control_seeds` derive from ``seed`` (the cell's config ``seed``)."""
+    token = _CELL_SEED.set(int(seed))
+    try:
+        yield
+    finally:
+        _CELL_SEED.reset(token)
+
+
+def control_seeds(x: torch.Tensor, salt: str = "") -> list[int]:
+    """One seed per sample from the cell's seed, ``salt`` and the sample's bytes only (never torch's RNG state)."""
+    return sample_seeds(x, salt, base=_CELL_SEED.get())
+
+
+def sample_seeds(x: torch.Tensor, salt: str = "", base: int | None = None) -> list[int]:
+    """One 31-bit seed per sample of ``x`` ``(N, ...)``: the stage's seed (or ``base``), ``salt`` and its bytes."""
     rows = x.detach().to("cpu").contiguous()
-    base = torch.initial_seed()
+    base = torch.initial_seed() if base is None else base
     seeds = []
     for row in rows:
         digest = hashlib.blake2b(digest_size=8)

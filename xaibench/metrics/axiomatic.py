@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xaibench.explainers.output import explained_output
 from xaibench.metrics.spec import NON_TEXT, Family, MetricSpec, register_metric
 from xaibench.types import Capability
 
@@ -79,7 +80,8 @@ def input_invariance(ctx, shift: float = 1.0, tolerance: float = 1e-4) -> np.nda
     if gap > tolerance * scale:
         raise ValueError(f"input_invariance: the shifted model differs from the original by {gap:.2e}; the first "
                          f"weighted layer is not where the input enters")
-    shifted = ctx.explainer.explain(f2, x + shift, ctx.targets).attributions.detach().cpu().double().numpy()
+    explained = explained_output(f2, ctx.explain_output)  # the output the stored attributions explain
+    shifted = ctx.explainer.explain(explained, x + shift, ctx.targets).attributions.detach().cpu().double().numpy()
     return relative_l1(ctx.attributions.detach().cpu().double().numpy(), shifted)
 
 

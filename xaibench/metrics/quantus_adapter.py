@@ -37,6 +37,7 @@ from torch import nn
 
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.explainers.base import EmbeddedForward, Explainer
+from xaibench.explainers.output import explained_output
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
 from xaibench.metrics import functional
 from xaibench.metrics.functional import CorrelationDiagnostics
@@ -70,6 +71,7 @@ class ScoreContext:
         train: the training split (counterfactual plausibility).
         n_classes: number of classes of the dataset.
         device: where the model lives.
+        explain_output: the output the attributions explain (``explainers/output.py``); re-explanations use it too.
     """
 
     model: nn.Module
@@ -83,6 +85,7 @@ class ScoreContext:
     train: Split | None = None
     n_classes: int = 0
     device: str = "cpu"
+    explain_output: str = "logit"
 
 
 @dataclass
@@ -172,6 +175,8 @@ def build_batch(spec: MetricSpec, resolved: dict[str, Any], ctx: ScoreContext) -
         a = sum_channels(a)
     elif spec.channel_reduction is not None:
         raise ValueError(f"unknown channel_reduction {spec.channel_reduction!r}")
+    if resolved.get("sign") == "positive":
+        a = np.maximum(a, 0.0)  # evidence against the class counts as no evidence
     if resolved.get("abs") is True:
         # Quantus normalises then takes |a|; |a| first gives identical scores and keeps Quantus#375 (a batch of
         # all-negative maps is rejected before the abs) away from metrics that ignore the sign anyway.
@@ -180,7 +185,7 @@ def build_batch(spec: MetricSpec, resolved: dict[str, Any], ctx: ScoreContext) -
     if spec.needs_explain_func:
         if ctx.explainer is None:
             raise ValueError(f"metric {spec.name} re-explains inputs and needs the cell's explainer")
-        explain_func = make_explain_func(ctx.explainer, ctx.modality, native_shape)
+        explain_func = make_explain_func(ctx.explainer, ctx.modality, native_shape, ctx.explain_output)
     model: nn.Module
     if ctx.modality is Modality.TEXT and spec.text_view == "tokens":
         model = TokenPresenceModel(ctx.model, ctx.x).eval()
@@ -329,7 +334,7 @@ def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
 def quantus_kwargs(spec: MetricSpec, resolved: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Resolved params -> (init kwargs with functions resolved by name, ``__call__`` kwargs)."""
     init = {k: resolve_callable(v) if k in CALLABLE_PARAMS else copy.deepcopy(v)  # Quantus may mutate dicts
-            for k, v in resolved.items() if k not in spec.call_defaults}
+            for k, v in resolved.items() if k not in spec.call_defaults and k not in spec.adapter_only}
     if isinstance(init.get("distance_func"), str) and callable(getattr(functional, init["distance_func"], None)):
         init["distance_func"] = getattr(functional, init["distance_func"])  # else a scipy cdist metric name
     call = {k: v for k, v in resolved.items() if k in spec.call_defaults}
@@ -342,15 +347,17 @@ def _nan_reason(spec: MetricSpec, resolved: dict[str, Any], value: float) -> str
     return spec.nan_reason or f"{spec.name} returned {value} for this sample"
 
 
-def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tuple[int, ...]
-                      ) -> Callable[..., np.ndarray]:
-    """Quantus ``explain_func`` that re-explains through the same explainer adapter (batched, on device)."""
+def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tuple[int, ...],
+                      explain_output: str = "logit") -> Callable[..., np.ndarray]:
+    """Quantus ``explain_func`` that re-explains through the same explainer adapter (batched, on device), explaining
+    the same output (``explain_output``) as the cell's stored attributions."""
 
     def explain_func(model: nn.Module, inputs: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
         native = model.model if isinstance(model, QuantusModel) else model
         device = _device_of(native)
         x = from_quantus_inputs(inputs, modality, native_shape).to(device)
         target = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=device).reshape(-1)
+        native = explained_output(native, explain_output)
         forward = EmbeddedForward(native) if modality is Modality.TEXT else native
         attributions = explainer.explain(forward, x, target).attributions.detach().float()
         if modality is Modality.TEXT and attributions.dim() == 3:

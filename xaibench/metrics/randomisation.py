@@ -40,6 +40,24 @@ class SmoothMPRTWithExplainFunc(quantus.SmoothMPRT):
         return a_batch_smooth
 
 
+class MPRTAtLayer(quantus.MPRT):
+    """Quantus' MPRT keeping ``layer_index``: which point of the cascade the score is read at."""
+
+    def __init__(self, *args: Any, layer_index: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.layer_index = layer_index
+
+
+def reduce_at_layer(raw: Any, metric: MPRTAtLayer, batch: Any) -> tuple[np.ndarray, list[str]]:
+    """The similarity after the first ``layer_index + 1`` layers of the cascade were randomised ``(N,)``; NaN (with
+    the reason) when the model has fewer layers."""
+    layers = [name for name in raw if name != "original"]
+    n = len(batch)
+    if metric.layer_index >= len(layers):
+        return np.full(n, np.nan), [f"the model has {len(layers)} randomisable layers"] * n
+    return np.asarray(raw[layers[metric.layer_index]], dtype=np.float64), [""] * n
+
+
 def reduce_layers(raw: Any, metric: Any, batch: Any) -> np.ndarray:
     if not isinstance(raw, dict):
         raise TypeError(f"expected Quantus' per-layer dict, got {type(raw).__name__}")
@@ -109,7 +127,11 @@ register_metric(MetricSpec(
     call_defaults={"softmax": True},
     nan_reason="the explanation on the intact model has zero entropy",
     description="Hedstroem et al. 2023 (eMPRT): relative rise in explanation entropy (16-bin histogram, fixed so "
-                "a sample's score does not depend on its batch) from the intact to the fully randomised model.",
+                "a sample's score does not depend on its batch) from the intact to the fully randomised model. "
+                "Inherent: any model-independent map (random, sobel) scores exactly 0, so read > 0 as passing "
+                "and <= 0 as failing; among failures the order means nothing. Input-multiplied maps (IG, input x "
+                "gradient) keep the input's zeros on any model, so on inputs with many exact zeros (digits: 49%) "
+                "their entropy cannot rise and they score about 0 too (and fail MPRT: similarity ~0.9).",
 ))
 
 register_metric(MetricSpec(
@@ -126,4 +148,24 @@ register_metric(MetricSpec(
     nan_reason="similarity undefined (a constant map for the other class)",
     description="Sixt et al. 2020: Spearman similarity of the map for the target and for a random other class "
                 "(Quantus' default SSIM needs >= 7 features).",
+))
+
+register_metric(MetricSpec(
+    name="mprt_layer",
+    family=Family.RANDOMISATION,
+    higher_is_better=False,
+    quantus_class=MPRTAtLayer,
+    needs_explain_func=True,
+    requires=TORCH_LAYERS,
+    defaults={"similarity_func": "correlation_spearman", "layer_order": "top_down", "seed": 42, "layer_index": 0,
+              "return_average_correlation": False, "return_last_correlation": False, "skip_layers": False,
+              "abs": True, "normalise": True, "normalise_func": "normalise_by_max_per_sample"},
+    call_defaults={"softmax": False},
+    reduce=reduce_at_layer,
+    reduction="at_layer_index",
+    screens=CORRELATION_SCREENS,
+    nan_reason="similarity undefined at this layer: the re-explained map is constant there (e.g. all zero)",
+    description="Adebayo et al. 2018's cascading randomisation curve, one point per cell: Spearman similarity of "
+                "the original map and the map after randomising the top layer_index + 1 layers (top_down; 0 = "
+                "the output layer only). Sweep layer_index to draw the curve that mprt averages.",
 ))

@@ -86,6 +86,8 @@ class MetricSpec:
         correlation_diagnostics: wrap ``similarity_func`` to say which side was constant when a correlation is NaN.
         nan_reason: message for a non-finite score not explained otherwise.
         resolve: ``fn(params, context) -> params`` for parameters that depend on the data (class count, mask size).
+        choices: parameters restricted to a set of values (checked before any compute).
+        adapter_only: parameters the adapter consumes itself (recorded in ``params``, never passed to Quantus).
         description: one line with the reference.
     """
 
@@ -113,11 +115,13 @@ class MetricSpec:
     correlation_diagnostics: bool = False
     nan_reason: str = ""
     resolve: Callable[..., Any] | None = None
+    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    adapter_only: tuple[str, ...] = ()
     description: str = ""
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Reject parameters the metric does not take; return defaults overlaid with ``params``."""
-        allowed = set(self.defaults) | set(self.call_defaults) | self._init_parameters()
+        allowed = set(self.defaults) | set(self.call_defaults) | self._init_parameters() | set(self.adapter_only)
         unknown = sorted(set(params) - allowed - ADAPTER_KEYS)
         if unknown:
             raise UserError(
@@ -127,6 +131,9 @@ class MetricSpec:
             if params[key] != self.adapter_params().get(key):
                 raise UserError(f"metric {self.name!r}: {key} is fixed to {self.adapter_params().get(key)!r}, "
                                 f"got {params[key]!r}")
+        if "sign" in self.adapter_only and "abs" in params:
+            raise UserError(f"metric {self.name!r}: set the sign handling with sign={'|'.join(self.choices['sign'])} "
+                            f"(it sets Quantus' abs), not abs")
         for key, value in params.items():
             if key not in ADAPTER_KEYS:
                 self._check_value(key, value)
@@ -136,6 +143,8 @@ class MetricSpec:
         """Type-check a user value against the declared default's type, before any compute."""
         default = {**self.defaults, **self.call_defaults}.get(key)
         what = f"metric {self.name!r}: parameter {key!r}"
+        if key in self.choices and value not in self.choices[key]:
+            raise UserError(f"{what} must be one of {', '.join(map(str, self.choices[key]))}, got {value!r}")
         if key in self.fraction_params or key in self.divisor_params:
             ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 1) or (
                 isinstance(value, float) and 0 < value <= 1)

@@ -9,7 +9,7 @@ from xaibench.results.groups import comparison_id
 GROUP = ["model", "dataset", "method", "metric"]
 # Config columns that make two rows with the same names different experiments; seeds are pooled on purpose.
 CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_samples", "model_revision",
-          "dataset_revision", "target_mode"]
+          "dataset_revision", "target_mode", "explain_output"]
 
 
 def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:

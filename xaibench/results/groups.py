@@ -2,8 +2,8 @@
 
 Methods are compared (ranked, tested) only within one **comparison group**: the same model *and* its parameters
 and weights revision, the same dataset *and* its parameters and content revision, the same metric *and* its
-parameters, the same sample count and target mode. Within a group, a **competitor** is a method *with* its
-parameters (``integrated_gradients`` with ``n_steps=32`` and with ``n_steps=64`` are two competitors). Seeds are
+parameters, the same sample count, target mode and explained output. Within a group, a **competitor** is a method
+*with* its parameters (``integrated_gradients`` with ``n_steps=32`` and with ``n_steps=64`` are two competitors). Seeds are
 replicates of one competitor, not separate competitors. Ranks, statistics, reports and ``compare`` all use these
 definitions, so two CSV datasets or two variants of a model are never ranked against each other.
 """
@@ -15,7 +15,7 @@ import pandas as pd
 
 # Row columns that together identify one experiment in which methods compete (those a table has are used).
 COMPARISON_COLUMNS = ["model", "model_params", "model_revision", "dataset", "dataset_params", "dataset_revision",
-                      "metric", "params", "n_samples", "target_mode"]
+                      "metric", "params", "n_samples", "target_mode", "explain_output"]
 # Row columns that identify one competitor within a comparison group.
 COMPETITOR_COLUMNS = ["method", "method_params"]
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from xaibench.explainers.base import Explainer
 from xaibench.explainers.inputs import explained_shape
-from xaibench.explainers.seeding import generator, sample_seeds
+from xaibench.explainers.seeding import control_seeds, generator
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation
 
@@ -18,15 +18,18 @@ from xaibench.types import Explanation
 class RandomExplainer(Explainer):
     """Uniform noise in [-1, 1) (or [0, 1) with ``positive``), shaped like ``x`` (text: per token ``(N, L)``).
 
-    Each sample's map comes from a generator seeded by the stage seed and the sample's own values
-    (``explainers/seeding.py``), so a batch gives the same maps as each sample alone, whatever the batch size.
-    Model-free: no forward.
+    Each sample's map comes from a generator seeded by the cell's ``seed`` and the sample's own values only
+    (``explainers/seeding.control_seeds``), so a batch gives the same maps as each sample alone, and re-explaining
+    the sample on any model, under any torch RNG state, gives the same map: MPRT scores it exactly 1 (it fails the
+    sanity check, as a control must). Model-free: no forward. Text: re-explanations of token embeddings (what
+    Quantus passes) hash the embeddings, not the ids, so they differ from the stored per-token map (still
+    identical across randomised layers).
     """
 
     positive: bool = False
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         shape = explained_shape(model, x)[1:]
-        maps = [torch.rand(shape, generator=generator(seed)) for seed in sample_seeds(x, "random")]
+        maps = [torch.rand(shape, generator=generator(seed)) for seed in control_seeds(x, "random")]
         noise = torch.stack(maps).to(x.device)
         return Explanation(noise if self.positive else noise * 2 - 1)

@@ -8,11 +8,11 @@ from captum.attr import KernelShap
 from torch import nn
 
 from xaibench.explainers.base import Explainer
-from xaibench.explainers.inputs import Baseline, PerturbationView
+from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
 from xaibench.explainers.perturbation._batching import check_perturbations_per_eval
 from xaibench.explainers.seeding import sample_seeds, seeded
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Explanation
+from xaibench.types import Explanation, Modality
 
 
 @EXPLAINERS.register("kernel_shap")
@@ -26,6 +26,12 @@ class KernelShapExplainer(Explainer):
     one forward per perturbation). captum samples coalitions from torch's global RNG, so each sample is explained
     alone under its own seed: a batch equals each sample alone (tolerance 1e-5). Output shaped like ``x`` (every
     element of a feature carries the feature's value; text ``(N, L)``).
+
+    Feature grouping: each image patch's Shapley value is copied to all ``patch_size**2`` of its pixels (each
+    series window's to its ``patch_size`` steps), so an image map sums to 4x the output change ``f(x) - f(baseline)``
+    with the default 2x2 patches, not 1x (efficiency holds per patch, not per pixel). Divide by
+    ``elements_per_group`` for per-pixel shares. Recorded in each row's ``method_params`` (``feature_grouping``,
+    ``elements_per_group``).
     """
 
     positive_params = ("n_samples", "perturbations_per_eval", "patch_size")
@@ -37,6 +43,9 @@ class KernelShapExplainer(Explainer):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_perturbations_per_eval("kernel_shap", self.perturbations_per_eval)
+
+    def recorded_params(self, modality: Modality) -> dict[str, object]:
+        return feature_grouping(modality, self.patch_size)
 
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

@@ -11,11 +11,11 @@ from captum.attr import Lime
 from torch import nn
 
 from xaibench.explainers.base import Explainer
-from xaibench.explainers.inputs import Baseline, PerturbationView
+from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
 from xaibench.explainers.perturbation._batching import check_perturbations_per_eval
 from xaibench.explainers.seeding import sample_seeds, seeded
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Explanation
+from xaibench.types import Explanation, Modality
 
 
 def binary_cosine_kernel(kernel_width: float):
@@ -41,6 +41,10 @@ class LimeExplainer(Explainer):
     library's choice for images and text, used for every modality so weights do not depend on the baseline
     values), and a Lasso with penalty ``alpha`` (0: least squares). Each sample is explained alone under its own
     seed: a batch equals each sample alone (tolerance 1e-5). Output: the surrogate's coefficients shaped like ``x``.
+
+    Feature grouping: each image patch's coefficient is copied to all ``patch_size**2`` of its pixels (series: to
+    its ``patch_size`` steps), so a map sums to 4x the sum of the surrogate's coefficients with the default 2x2
+    patches. Recorded in each row's ``method_params`` (``feature_grouping``, ``elements_per_group``).
     """
 
     positive_params = ("n_samples", "perturbations_per_eval", "patch_size", "kernel_width")
@@ -54,6 +58,9 @@ class LimeExplainer(Explainer):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_perturbations_per_eval("lime", self.perturbations_per_eval)
+
+    def recorded_params(self, modality: Modality) -> dict[str, object]:
+        return feature_grouping(modality, self.patch_size)
 
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

@@ -1,0 +1,52 @@
+"""Published findings reproduced at a small scale: each ``conf/experiment/paper_*.yaml`` run as a real sweep, and
+the paper's qualitative result checked on the table (docs/papers.md)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import xaibench
+
+pytestmark = pytest.mark.slow
+
+
+def means(table: pd.DataFrame, *by: str) -> pd.Series:
+    ok = table[table["status"] == "ok"]
+    return ok.groupby(list(by))["value"].mean()
+
+
+def test_adebayo2018_guided_backprop_survives_cascading_randomisation_the_gradient_does_not(workdir):
+    table = xaibench.run(["experiment=paper_adebayo2018", "n_samples=8"], multirun=True)
+    table["layer"] = table["params"].map(lambda p: json.loads(p)["layer_index"])
+    curve = means(table, "method", "layer").unstack("layer")  # method x layer_index: the per-layer curve
+    assert list(curve.columns) == [0, 1, 2]
+    np.testing.assert_allclose(curve.loc["sobel"], 1.0, atol=1e-12)  # model-free control: never changes
+    assert (curve.loc["guided_backprop"] > curve.loc["saliency"] + 0.2).all(), curve  # at every layer
+    assert (curve.loc["saliency"] < 0.4).all(), curve
+
+
+def test_kindermans2019_the_gradient_is_input_shift_invariant_ixg_and_ig_are_not(workdir):
+    table = xaibench.run(["experiment=paper_kindermans2019", "n_samples=8"], multirun=True)
+    change = means(table, "method")
+    assert change["saliency"] < 1e-4, change  # variant/gradient: rows say saliency with abs false
+    assert change["input_x_gradient"] > 0.5 and change["integrated_gradients"] > 0.5, change
+
+
+def test_yeh2019_the_gradient_has_the_lowest_infidelity_under_gaussian_perturbations(workdir):
+    table = xaibench.run(["experiment=paper_yeh2019", "n_samples=8", "dataset=breast_cancer"], multirun=True)
+    infidelity = means(table, "method")
+    assert infidelity.idxmin() == "saliency", infidelity
+    assert infidelity["saliency"] < 0.2 * infidelity.drop("saliency").min(), infidelity
+
+
+def test_liu2021_kernel_shap_departs_from_conditional_shapley_as_correlation_grows(workdir):
+    table = xaibench.run(["experiment=paper_liu2021", "n_samples=8"], multirun=True)
+    table["correlation"] = table["dataset_params"].map(lambda p: json.loads(p)["correlation"])
+    distance = means(table, "metric", "correlation")
+    conditional = distance.loc["conditional_shapley_distance"]
+    assert conditional[0.0] < conditional[0.5] < conditional[0.9], conditional
+    assert conditional[0.9] > 3 * conditional[0.0], conditional
+    assert (distance.loc["shapley_distance"] < conditional[0.9] / 3).all(), distance  # close to the marginal truth

@@ -1,0 +1,150 @@
+"""What the numbers mean: the explained output, model-independent controls, sign handling, relative stability."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from xaibench.errors import UserError
+from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output
+from xaibench.explainers.seeding import cell_seed
+from xaibench.metrics import testing
+from xaibench.metrics.quantus_adapter import score
+from xaibench.metrics.stability import relative_change
+from xaibench.registry import EXPLAINERS, METRICS
+from xaibench.types import Modality, Status
+
+
+# --- explained output -----------------------------------------------------------------------------------------
+def test_log_softmax_output_equals_the_float64_reference_and_survives_confident_margins():
+    logits = torch.tensor([[40.0, 0.0, 1.0], [0.5, 1.0, 2.0]])
+    out = confident_log_softmax(logits).double().numpy()
+    z = logits.double().numpy()
+    reference = -np.log1p(np.exp(z[:, None, :] - z[:, :, None]).sum(-1) - 1.0)  # -log(sum_j e^(z_j - z_k))
+    reference[0, 0] = -np.log1p(np.exp(-40.0) + np.exp(-39.0))  # exact where 1 + e^-40 rounds in float64
+    np.testing.assert_allclose(out, reference, rtol=1e-6)
+    assert torch.log_softmax(logits, dim=-1)[0, 0] == 0.0  # float32 torch loses the margin...
+    assert out[0, 0] < 0.0  # ...the suite's output keeps it: perturbations that shrink it still register
+
+
+def test_explained_output_is_transparent_except_for_the_scores():
+    text = testing.TinyTextModel()
+    wrapped = explained_output(text, "probability")
+    ids = torch.tensor([[1, 2, 3, 0, 0, 0, 0, 0]])
+    torch.testing.assert_close(wrapped(ids), torch.softmax(text(ids), -1))
+    torch.testing.assert_close(wrapped.forward_embedded(text.embed(ids)), torch.softmax(text(ids), -1))
+    assert wrapped.pad_id == 0 and wrapped.embed is not None
+    dense = explained_output(testing.tiny_mlp(), "log_softmax")
+    assert isinstance(dense, ExplainedOutput) and not hasattr(dense, "forward_embedded")  # input kinds unchanged
+    assert explained_output(text, "logit") is text
+
+
+def test_explain_output_changes_what_saliency_explains():
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(4, 3).eval()
+    x, target = torch.randn(2, 4), torch.tensor([0, 2])
+    saliency = EXPLAINERS.create("saliency", {"abs": False})
+    logit = saliency.explain(explained_output(model, "logit"), x, target).attributions
+    logp = saliency.explain(explained_output(model, "log_softmax"), x, target).attributions
+    xr = x.clone().requires_grad_(True)
+    grad = torch.autograd.grad(torch.log_softmax(model(xr), -1).gather(1, target[:, None]).sum(), xr)[0]
+    torch.testing.assert_close(logp, grad)
+    assert not torch.allclose(logit, logp)
+
+
+# --- model-independent controls ---------------------------------------------------------------------------------
+def test_random_control_depends_only_on_the_sample_and_the_cell_seed():
+    x = torch.randn(3, 1, 6, 6)
+    control = EXPLAINERS.create("random")
+    torch.manual_seed(1)
+    first = control.explain(testing.tiny_cnn(2), x, torch.zeros(3, dtype=torch.long)).attributions
+    torch.manual_seed(43)  # what Quantus does before re-explaining on a randomised model
+    again = control.explain(testing.tiny_cnn(2), x[1:], torch.zeros(2, dtype=torch.long)).attributions
+    torch.testing.assert_close(first[1:], again, rtol=0, atol=0)
+    with cell_seed(1):
+        other = control.explain(testing.tiny_cnn(2), x, torch.zeros(3, dtype=torch.long)).attributions
+    assert not torch.equal(first, other)
+
+
+@pytest.fixture(scope="module")
+def bars():
+    x, y, masks = testing.bar_images(120, size=8, seed=0)
+    torch.manual_seed(0)  # the initial weights
+    model = testing.train(testing.tiny_cnn(2), x[:100], y[:100], steps=150, lr=0.02, seed=0)
+    return model, x[100:112], masks[100:112]
+
+
+def test_mprt_fails_model_free_controls_exactly_and_passes_saliency(bars):
+    model, x, _ = bars
+    values = {}
+    for method in ("random", "sobel", "saliency"):
+        ctx = testing.context(model, Modality.IMAGE, x, EXPLAINERS.create(method), n_classes=2)
+        result = score(METRICS.get("mprt"), {}, ctx, seed=0)
+        assert result.status == [Status.OK.value] * len(x), result.message
+        values[method] = result.values
+    np.testing.assert_allclose(values["random"], 1.0, rtol=0, atol=1e-12)  # Spearman of identical maps
+    np.testing.assert_allclose(values["sobel"], 1.0, rtol=0, atol=1e-12)
+    assert values["saliency"].mean() < 0.6
+
+
+# --- sign handling --------------------------------------------------------------------------------------------
+def test_localisation_sign_is_a_declared_choice_recorded_in_params(bars):
+    model, x, masks = bars
+    attributions = -masks.clone()  # all evidence on the object, but negative
+    ctx = testing.context(model, Modality.IMAGE, x, None, masks=masks, attributions=attributions, n_classes=2)
+    spec = METRICS.get("localisation_auc")
+    signed = score(spec, {}, ctx, seed=0)
+    absolute = score(spec, {"sign": "absolute"}, ctx, seed=0)
+    assert signed.params["sign"] == "signed" and signed.params["abs"] is False
+    assert absolute.params["sign"] == "absolute" and absolute.params["abs"] is True
+    np.testing.assert_allclose(signed.values, 0.0)  # evidence against the class is not localised evidence for it
+    np.testing.assert_allclose(absolute.values, 1.0)
+    tabular = testing.context(testing.tiny_mlp(6, 2), Modality.TABULAR, torch.randn(4, 6), None,
+                              masks=torch.tensor([[1.0, 1, 0, 0, 0, 0]] * 4), attributions=-torch.eye(6)[:4] - 0.1)
+    assert score(spec, {}, tabular, seed=0).params["sign"] == "absolute"  # auto: a tabular mask means "relevant"
+    with pytest.raises(UserError, match="sign"):
+        spec.check_params({"abs": True})
+    with pytest.raises(UserError, match="one of"):
+        spec.check_params({"sign": "both"})
+
+
+# --- relative stability -----------------------------------------------------------------------------------------
+def test_relative_change_floors_exact_zeros_at_a_share_of_the_sample_scale():
+    before = np.array([[0.0, 2.0, 2.0, 4.0]])
+    after = np.array([[0.5, 2.0, 3.0, 4.0]])
+    floor = 0.5 * 2.0  # relative_floor * mean |before|
+    expected = np.sqrt((0.5 / floor) ** 2 + (1.0 / 2.0) ** 2)
+    np.testing.assert_allclose(relative_change(before, after, 0.5, 1e-6), [expected])
+    quantus_rule = np.sqrt((0.5 / 1e-6) ** 2 + 0.25)  # relative_floor = 0: Quantus' 1e-6 floor
+    np.testing.assert_allclose(relative_change(before, after, 0.0, 1e-6), [quantus_rule])
+
+
+@pytest.mark.parametrize("metric", ["relative_input_stability", "relative_output_stability"])
+def test_random_control_no_longer_wins_relative_stability_on_inputs_with_exact_zeros(bars, metric):
+    model, x, _ = bars
+    x = torch.where(x > 0.5, x, torch.zeros_like(x))  # a black background, as in digits
+    scores = {}
+    for method in ("integrated_gradients", "random"):
+        ctx = testing.context(model, Modality.IMAGE, x, EXPLAINERS.create(method), n_classes=2)
+        result = score(METRICS.get(metric), {"nr_samples": 3}, ctx, seed=0)
+        scores[method] = np.nanmean(result.values)
+    assert scores["integrated_gradients"] < scores["random"], scores
+
+
+# --- feature grouping of the surrogate methods -------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["kernel_shap", "lime"])
+def test_image_patch_value_is_copied_to_every_pixel_so_maps_sum_to_four_times_the_change(method):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2)).eval()
+    x, target = torch.randn(2, 1, 4, 4), torch.tensor([0, 1])
+    explainer = EXPLAINERS.create(method, {"n_samples": 300, **({"alpha": 0.0} if method == "lime" else {})})
+    attributions = explainer.explain(model, x, target).attributions
+    with torch.no_grad():
+        change = (model(x) - model(torch.zeros_like(x))).gather(1, target[:, None]).squeeze(1)
+    patches = attributions.reshape(2, 2, 2, 2, 2).permute(0, 1, 3, 2, 4)  # (N, row, col, 2, 2)
+    assert torch.all(patches == patches[..., :1, :1])  # one value per 2x2 patch
+    if method == "kernel_shap":  # efficiency per patch: the map sums to 4 x f(x) - f(0)
+        torch.testing.assert_close(attributions.sum(dim=(1, 2, 3)), 4 * change, rtol=1e-3, atol=1e-3)
+    recorded = explainer.recorded_params(Modality.IMAGE)
+    assert recorded["feature_grouping"].startswith("2x2 patches") and recorded["elements_per_group"] == 4
+    assert explainer.recorded_params(Modality.TABULAR)["elements_per_group"] == 1

@@ -1,0 +1,96 @@
+"""The explained output: which function of the model's class scores an attribution explains (``explain_output``).
+
+A classifier returns logits ``z (N, K)``; an explanation of "class t" attributes one scalar per sample to the
+input features. Three scalars are in use, and they do not mean the same thing:
+
+- ``log_softmax`` (the default): ``log p_t = z_t - logsumexp(z)``, the log-likelihood of class t. It is a
+  *contrast* with the other classes: evidence for t is what raises ``z_t`` more than its competitors. This is what
+  a reader means by "the evidence for the predicted class", and it does not saturate as fast as the probability.
+- ``logit``: the raw score ``z_t`` alone. Removing an object can raise ``z_t`` while raising the other logits
+  more (the class still loses), so signed logit attributions may mark the object as negative evidence: on
+  ``synthetic_image`` a CNN's IG scores localisation AUC 0.39 on logits, 0.96 on log-probabilities.
+- ``probability``: ``p_t = softmax(z)_t``; bounded, so it saturates: in float32 ``p_t`` is exactly 1 once the
+  margin exceeds ~17, and perturbation methods then see no change at all. Sums over features are changes in
+  probability (what the faithfulness metrics with ``softmax: true`` measure).
+
+The choice is a cell-level config key (in the explanation and cell keys) and a row column (``explain_output``).
+Explainers see the model through :func:`explained_output`, and so does every re-explanation a metric makes
+(``metrics/quantus_adapter.make_explain_func``). Metrics that query the model themselves declare their own output
+in their params (Quantus' ``softmax``); see docs/meaning.md.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+EXPLAIN_OUTPUTS = ("log_softmax", "logit", "probability")
+DEFAULT_EXPLAIN_OUTPUT = "log_softmax"
+
+PAIRWISE_MAX_CLASSES = 256  # up to this many classes the (N, K, K) exact form is used (memory 8 K^2 bytes/row)
+
+
+def confident_log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``log softmax(z)`` ``(N, K)`` that stays informative for confident predictions.
+
+    ``torch.log_softmax`` in float32 returns exactly 0 for the top class once its margin exceeds ~17
+    (``1 + e^-17`` rounds to 1), so perturbations that lower the margin do not change the output and perturbation
+    methods return all-zero maps. Here ``log p_k = -softplus(logsumexp_{j != k}(z_j - z_k))`` in float64:
+    ``-e^-margin`` survives the cast back to float32 (down to margins of ~100).
+    """
+    z = logits.double()
+    if z.shape[-1] > PAIRWISE_MAX_CLASSES:
+        return torch.log_softmax(z, dim=-1).to(logits.dtype)
+    gaps = z.unsqueeze(-2) - z.unsqueeze(-1)  # [..., k, j] = z_j - z_k
+    eye = torch.eye(z.shape[-1], dtype=torch.bool, device=z.device)
+    others = torch.logsumexp(gaps.masked_fill(eye, float("-inf")), dim=-1)
+    return (-torch.nn.functional.softplus(others, threshold=50.0)).to(logits.dtype)
+
+
+_TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "log_softmax": confident_log_softmax,
+    "probability": lambda logits: torch.softmax(logits.double(), dim=-1).to(logits.dtype),
+}
+
+class ExplainedOutput(nn.Module):
+    """``model`` with its class scores ``(N, K)`` replaced by ``log_softmax`` or ``softmax`` of them.
+
+    Transparent otherwise: ``embed``, ``pad_id``, ``attention_maps``... are the model's own; ``forward_embedded``
+    and ``forward_with_attention`` (whose first output is the logits) are transformed like ``forward``. Methods the
+    model lacks stay absent (``hasattr`` answers as for the model), so input-kind detection is unchanged.
+    """
+
+    def __init__(self, model: nn.Module, kind: str) -> None:
+        super().__init__()
+        if kind not in _TRANSFORMS:
+            raise ValueError(f"explain_output must be one of {', '.join(EXPLAIN_OUTPUTS)}, got {kind!r}")
+        self.model = model
+        self.kind = kind
+
+    def transform(self, logits: torch.Tensor) -> torch.Tensor:
+        return _TRANSFORMS[self.kind](logits)
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.transform(self.model(x, *args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = getattr(self._modules["model"], name)  # AttributeError when the model lacks it, as it should
+        if name == "forward_embedded":
+            return lambda embeddings: self.transform(inner(embeddings))
+        if name == "forward_with_attention":
+            def with_attention(x: torch.Tensor, *args: Any, **kwargs: Any):
+                logits, attention = inner(x, *args, **kwargs)
+                return self.transform(logits), attention
+            return with_attention
+        return inner
+
+
+def explained_output(model: nn.Module, kind: str) -> nn.Module:
+    """The module an explainer should see for ``kind``: ``model`` itself for ``logit``, else a wrapper."""
+    if kind == "logit":
+        return model
+    return ExplainedOutput(model, kind)

@@ -1,0 +1,88 @@
+"""Distance to the *conditional* Shapley values under a Gaussian model of the data (XAI-Bench, Liu et al., 2021,
+"Synthetic Benchmarks for Scientific Research in Explainable Machine Learning"; Aas et al., 2021, "Explaining
+individual predictions when features are dependent").
+
+The value of a coalition ``S`` is the expected output given the features in ``S``:
+``v(S) = E[f(X) | X_S = x_S]`` with ``X ~ N(mu, Sigma)`` fitted on the training split (synthetic_tabular is exactly
+Gaussian). The conditional law is ``N(mu_R + Sigma_RS Sigma_SS^-1 (x_S - mu_S), Sigma_RR - Sigma_RS Sigma_SS^-1
+Sigma_SR)`` for the rest ``R``. With ``n_draws: 0``, ``v(S) = f(E[X | x_S])``: exact for an output linear in ``x``
+(logreg's logit), a plug-in approximation otherwise; ``n_draws > 0`` averages ``f`` over that many conditional
+draws (seeded). All ``2^F`` coalitions are enumerated, so at most ``max_features`` columns.
+
+Marginal (interventional) methods such as Kernel SHAP with a mean baseline ignore the dependence; their distance to
+these values grows with the features' correlation (XAI-Bench's finding; experiment ``paper_liu2021``). The score is
+the relative L2 error ``||a - phi|| / ||phi||`` of the explained target logit (``softmax``: its probability).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from xaibench.metrics._positions import target_output
+from xaibench.metrics.shapley import coalitions, relative_l2, shapley_from_values
+from xaibench.metrics.spec import Family, MetricSpec, register_metric
+from xaibench.types import Modality
+
+
+def conditional_points(x: np.ndarray, mean: np.ndarray, cov: np.ndarray, members: np.ndarray, n_draws: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Points ``(2^F, max(1, n_draws), F)`` whose ``f``-average is ``v(S)`` for each coalition row of ``members``."""
+    n_coalitions, f = members.shape
+    draws = max(1, n_draws)
+    points = np.empty((n_coalitions, draws, f))
+    for row, known in enumerate(members):
+        rest = ~known
+        centre, spread = mean[rest].copy(), cov[np.ix_(rest, rest)]
+        if known.any() and rest.any():
+            gain = np.linalg.solve(cov[np.ix_(known, known)], cov[np.ix_(known, rest)]).T  # Sigma_RS Sigma_SS^-1
+            centre = centre + gain @ (x[known] - mean[known])
+            spread = spread - gain @ cov[np.ix_(known, rest)]
+        points[row][:, known] = x[known]
+        if n_draws > 0 and rest.any():
+            root = np.linalg.cholesky(spread + 1e-9 * np.eye(int(rest.sum())))
+            points[row][:, rest] = centre + rng.standard_normal((draws, int(rest.sum()))) @ root.T
+        else:
+            points[row][:, rest] = centre
+    return points
+
+
+def conditional_shapley(ctx, n_draws: int, softmax: bool) -> np.ndarray:
+    """Conditional Shapley values ``(N, F)`` of the target output for every sample of ``ctx``."""
+    if ctx.train is None or len(ctx.train.x) < 2:
+        raise ValueError("conditional_shapley_distance fits the Gaussian on the training split; it needs one")
+    train = ctx.train.x.detach().cpu().double().numpy()
+    mean, cov = train.mean(axis=0), np.cov(train, rowvar=False)
+    x = ctx.x.detach().cpu().double().numpy()
+    members = coalitions(x.shape[1])
+    rng = np.random.default_rng(0)
+    phi = np.zeros(x.shape)
+    for i in range(len(x)):
+        points = conditional_points(x[i], mean, cov, members, n_draws, rng)
+        flat = torch.as_tensor(points.reshape(-1, x.shape[1]), dtype=ctx.x.dtype, device=ctx.x.device)
+        target = ctx.targets[i].expand(len(flat))
+        values = target_output(ctx.model, flat, target, softmax).reshape(points.shape[:2]).mean(axis=1)
+        phi[i] = shapley_from_values(values, x.shape[1])
+    return phi
+
+
+def conditional_shapley_distance(ctx, n_draws: int = 0, softmax: bool = False, max_features: int = 12) -> np.ndarray:
+    if ctx.x.dim() != 2 or int(ctx.x.shape[1]) > max_features:
+        raise ValueError(f"conditional_shapley_distance enumerates 2^F coalitions: {tuple(ctx.x.shape[1:])} features "
+                         f"exceed max_features={max_features}")
+    phi = conditional_shapley(ctx, n_draws, softmax)
+    a = ctx.attributions.detach().cpu().double().reshape(len(ctx.x), -1).numpy()
+    return relative_l2(a, phi)
+
+
+register_metric(MetricSpec(
+    name="conditional_shapley_distance",
+    family=Family.GROUND_TRUTH,
+    higher_is_better=False,
+    native=conditional_shapley_distance,
+    defaults={"n_draws": 0, "softmax": False, "max_features": 12},
+    modalities=frozenset({Modality.TABULAR}),
+    nan_reason="the conditional Shapley values are all zero (the target output ignores every feature)",
+    description="XAI-Bench (Liu et al. 2021): relative L2 distance ||a - phi|| / ||phi|| to the conditional Shapley "
+                "values phi of the target logit, v(S) = E[f(X) | x_S] under a Gaussian fitted on the training split "
+                "(n_draws 0: f at the conditional mean, exact for linear outputs); all 2^F coalitions.",
+))
