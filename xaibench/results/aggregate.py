@@ -15,7 +15,7 @@ import pandas as pd
 
 from xaibench.results.bootstrap import (bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval,
                                         ragged_hierarchical_means)
-from xaibench.results.groups import comparison_id, competitor_labels
+from xaibench.results.groups import comparison_id, competitor_labels, setting_id
 
 __all__ = ["summarize", "bootstrap_ci", "GROUP", "CONFIG"]
 
@@ -29,12 +29,13 @@ LABELS = {"dataset_label": "dataset", "model_label": "model"}  # display-name co
 def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """One row per (model, dataset, method, metric) configuration; ranks are 1 = best within a comparison group.
 
-    Columns: the names, ``dataset_label``/``model_label`` (display names; the registry name when the table has
-    none), ``variant`` (what differs between rows sharing the four names), ``competitor`` (method plus its
-    differing parameters), ``comparison`` (group id), ``n_seeds``, ``family``, ``higher_is_better``, ``mean``,
-    ``std`` (over all ok samples), ``n`` (ok samples), ``ci_low``/``ci_high``, ``nan_rate`` (NaN share of scored
-    samples), ``error_rate`` (share of seeds whose cell errored on this metric), ``status``, ``message``,
-    ``rank``, ``model_accuracy`` (test accuracy, mean over seeds), ``model_flag`` (``underfit`` if any seed is).
+    Columns: the names; ``dataset_label``/``model_label`` (display names; the registry name when the table has
+    none); ``variant`` (what differs between rows sharing the four names); ``competitor`` (method plus its
+    differing parameters); ``comparison`` (group id); ``setting`` (the group without the metric: one model on
+    one dataset); ``n_seeds``; ``family``; ``higher_is_better``; ``mean``; ``std`` (over all ok samples); ``n``
+    (ok samples); ``ci_low``/``ci_high``; ``nan_rate`` (NaN share of scored samples); ``error_rate`` (share of
+    seeds whose cell errored on this metric); ``status``; ``message``; ``rank``; ``model_accuracy`` (test
+    accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is).
     """
     if table.empty:
         return pd.DataFrame()
@@ -52,13 +53,14 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     summary["variant"] = _variant_labels(summary, config)
     summary["competitor"] = competitor_labels(summary)
     summary["comparison"] = comparison_id(summary)
+    summary["setting"] = setting_id(summary)
     summary["rank"] = _ranks(summary)
     return summary.drop(columns=config)[_ORDER]
 
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
-          "comparison", "n_seeds", "family", "higher_is_better", "mean", "std", "n", "ci_low", "ci_high", "nan_rate",
-          "error_rate", "status", "message", "rank", "model_accuracy", "model_flag"]
+          "comparison", "setting", "n_seeds", "family", "higher_is_better", "mean", "std", "n", "ci_low", "ci_high",
+          "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag"]
 
 
 def _first(values, gid: np.ndarray, n_groups: int) -> np.ndarray:
