@@ -54,7 +54,7 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     agreement = st.metric_agreement(scored) if len(scored) else pd.DataFrame()
     stat_tables = (friedman_table(friedman), agreement_table(agreement), controls_table(controls)) if len(scored) else ()
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
-                    tuple(build_tables(scored, tuple(layouts))) if len(scored) else (),
+                    tuple(build_tables(summary, tuple(layouts))),
                     tuple(t for t in stat_tables if t.rows))
 
 

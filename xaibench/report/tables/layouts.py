@@ -26,8 +26,11 @@ NOTE_UNDERFIT = "u underfit model (test accuracy below its min_accuracy): its ex
 
 
 def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS) -> list[Table]:
-    """Every table of the chosen layouts, in a stable order."""
-    rows = _with_labels(summary)
+    """Every table of the chosen layouts, in a stable order; settings where no method has a score are left out."""
+    scored = summary.groupby("setting")["mean"].transform(lambda means: means.notna().any())
+    rows = _with_labels(summary[scored])
+    if rows.empty:
+        return []
     tables: list[Table] = []
     if "metrics" in layouts:
         tables += [metrics_table(group) for _, group in rows.groupby("setting_label", sort=True)]
@@ -102,7 +105,7 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title) -> t
         marks = []
         if _control_first(group):
             marks.append("c")
-            flagged_controls.append(column)
+            flagged_controls.append(f"{first['metric_label']} for {first['setting_label']}")
         if column_of == "setting_label" and first["model_flag"] == "underfit":
             marks.append("u")
         headers.append(Column(title(column), "↑" if first["higher_is_better"] else "↓", tuple(marks)))
@@ -157,8 +160,8 @@ def _control_lines(columns: list[str]) -> tuple[str, ...]:
 
 
 def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
-    flagged = {g["metric_label"].iloc[0] for _, g in rows.groupby("comparison", sort=True)
-               if _control_first(g.set_index("competitor"))}
+    flagged = {f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}"
+               for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"))}
     return _control_lines(sorted(flagged))
 
 

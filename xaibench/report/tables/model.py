@@ -44,17 +44,22 @@ class Table:
     warnings: tuple[str, ...] = field(default=())  # shown above the notes, emphasised
 
 
-def number(value: float) -> str:
-    """Three decimals in the usual range, scientific notation for tiny or huge values, "nan" for NaN."""
+def number(value: float, scale: float | None = None) -> str:
+    """Three decimals in the usual range, scientific notation for tiny or huge values, "nan" for NaN.
+
+    ``scale`` (default: the value itself) picks the notation, so numbers shown together share one.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "nan"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e4):
+    scale = abs(value) if scale is None else scale
+    if scale != 0 and (scale < 1e-3 or scale >= 1e4):
         return f"{value:.2e}"
     return f"{value:.3f}"
 
 
 def mean_ci(mean: float, low: float, high: float) -> str:
-    """``0.970 [0.966, 0.974]``; the mean alone when the CI is undefined."""
+    """``0.970 [0.966, 0.974]`` in one notation; the mean alone when the CI is undefined."""
     if math.isnan(low) or math.isnan(high):
         return number(mean)
-    return f"{number(mean)} [{number(low)}, {number(high)}]"
+    scale = max(abs(mean), abs(low), abs(high))
+    return f"{number(mean, scale)} [{number(low, scale)}, {number(high, scale)}]"

@@ -41,8 +41,8 @@ def to_latex(table: Table) -> str:
     """A ``table`` float with a booktabs ``tabular``; needs only ``\\usepackage{booktabs}``."""
     size = r"\small" if len(table.columns) <= 4 else r"\scriptsize"
     header = [latex_escape(table.corner)] + [_latex_column(c) for c in table.columns]
-    lines = [r"\begin{table}[ht]", r"\centering", size, rf"\caption{{{latex_escape(table.caption)}}}",
-             rf"\label{{tab:{table.key}}}", rf"\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule",
+    lines = [r"\begin{table}[ht]", r"\centering", size, r"\setlength{\tabcolsep}{4pt}",
+             rf"\caption{{{latex_escape(table.caption)}}}", rf"\label{{tab:{table.key}}}", rf"\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule",
              " & ".join(header) + r" \\", r"\midrule"]
     for label, cells in table.rows:
         lines.append(" & ".join([latex_escape(label)] + [_latex_cell(c) for c in cells]) + r" \\")
