@@ -56,8 +56,8 @@ def _load(load_table, path: str):
 
     try:
         table = load_table(path)
-    except (OSError, ValueError) as error:  # unreadable file, not a results table
-        raise UserError(f"cannot read {path} as a results table ({type(error).__name__}: {error})") from None
+    except (OSError, ValueError) as error:  # unreadable file, or a table of another schema
+        raise UserError(f"{path} is not an xaibench results table ({error})") from None
     required = {"model", "dataset", "method", "metric", "family", "higher_is_better", "sample_id", "value", "status",
                 "message"}
     missing = sorted(required - set(table.columns))

@@ -42,8 +42,9 @@ def to_latex(table: Table) -> str:
     size = r"\small" if len(table.columns) <= 4 else r"\scriptsize"
     header = [latex_escape(table.corner)] + [_latex_column(c) for c in table.columns]
     lines = [r"\begin{table}[ht]", r"\centering", size, r"\setlength{\tabcolsep}{4pt}",
-             rf"\caption{{{latex_escape(table.caption)}}}", rf"\label{{tab:{table.key}}}", rf"\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule",
-             " & ".join(header) + r" \\", r"\midrule"]
+             rf"\caption{{{latex_escape(table.caption)}}}", rf"\label{{tab:{table.key}}}",
+             rf"\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule", " & ".join(header) + r" \\",
+             r"\midrule"]
     for label, cells in table.rows:
         lines.append(" & ".join([latex_escape(label)] + [_latex_cell(c) for c in cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
