@@ -148,3 +148,14 @@ def test_controls_checked_and_a_control_ranking_first_is_warned():
     assert len(warnings) == 1 and "mprt" in warnings[0] and "random" in warnings[0]
     from xaibench.report.console import format_summary
     assert warnings[0] in format_summary(summarize(table))
+
+
+def test_pairs_use_the_samples_both_competitors_scored():
+    table = pd.concat([rows("a", "faith", A), rows("b", "faith", B), rows("c", "faith", B - 0.1)])
+    table.loc[(table["method"] == "b") & (table["sample_id"] == "s03"), ["status", "value"]] = ["nan", np.nan]
+    pairs = st.pairwise_tests(table).set_index(["method_a", "method_b"])
+    keep = np.arange(A.size) != 3
+    reference = stats.wilcoxon(A[keep] - B[keep])
+    assert pairs.loc[("a", "b"), "n"] == 11 and pairs.loc[("a", "c"), "n"] == 12
+    assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(reference.pvalue)
+    assert pairs.loc[("a", "b"), "rank_biserial"] == pytest.approx(st.paired_effects(A[keep] - B[keep])[0])

@@ -36,35 +36,50 @@ PAIR_COLUMNS = ["comparison", "model", "dataset", "metric", "family", "higher_is
 
 # --- paired tests within one comparison group -------------------------------------------------------------------
 
-def paired_effects(differences: np.ndarray) -> tuple[float, float]:
+def paired_effects(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
     """Matched-pairs rank-biserial correlation and paired CLES of differences ``d = better-oriented a - b``.
 
     Rank-biserial (Kerby 2014): ``(R+ - R-) / (R+ + R-)`` over the ranks of ``|d|`` of non-zero differences, in
     [-1, 1]; positive means ``a`` is better. CLES: ``P(d > 0) + P(d = 0) / 2``, in [0, 1].
 
     Args:
-        differences: ``(n,)`` paired differences.
+        differences: ``(n,)`` paired differences (floats returned) or ``(P, n)``, one row per pair (arrays).
     """
     d = np.asarray(differences, dtype=np.float64)
-    if d.size == 0:
-        return float("nan"), float("nan")
-    cles = float(np.mean(d > 0) + 0.5 * np.mean(d == 0))
-    nonzero = d[d != 0]
-    if nonzero.size == 0:
-        return 0.0, cles
-    ranks = stats.rankdata(np.abs(nonzero))
-    return float((ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum()), cles
+    if d.ndim == 1:
+        r, cles = paired_effects(d[None])
+        return float(r[0]), float(cles[0])
+    if d.shape[1] == 0:
+        return np.full(len(d), np.nan), np.full(len(d), np.nan)
+    cles = np.mean(d > 0, axis=1) + 0.5 * np.mean(d == 0, axis=1)
+    ranks = stats.rankdata(np.where(d == 0, np.nan, np.abs(d)), axis=1, nan_policy="omit")
+    plus = np.where(d > 0, ranks, 0.0).sum(axis=1)
+    minus = np.where(d < 0, ranks, 0.0).sum(axis=1)
+    total = plus + minus
+    r = np.divide(plus - minus, total, out=np.zeros(len(d)), where=total > 0)
+    return r, cles
 
 
-def wilcoxon_pair(differences: np.ndarray) -> tuple[float, float]:
-    """Two-sided Wilcoxon signed-rank test (scipy; zero differences dropped). Returns (statistic, p-value)."""
+def wilcoxon_pair(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
+    """Two-sided Wilcoxon signed-rank test (scipy; zero differences dropped): (statistic, p-value).
+
+    Args:
+        differences: ``(n,)`` paired differences (floats returned) or ``(P, n)``, one test per row (arrays;
+            scipy tests all rows in one vectorised call).
+    """
     d = np.asarray(differences, dtype=np.float64)
-    if d.size == 0:
-        return float("nan"), float("nan")
-    if not np.any(d != 0):
-        return 0.0, 1.0  # identical scores on every sample: no evidence of a difference
-    result = stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
-    return float(result.statistic), float(result.pvalue)
+    if d.ndim == 1:
+        statistic, p = wilcoxon_pair(d[None])
+        return float(statistic[0]), float(p[0])
+    statistic, p = np.full(len(d), np.nan), np.full(len(d), np.nan)
+    if d.shape[1] == 0:
+        return statistic, p
+    identical = ~np.any(d != 0, axis=1)
+    statistic[identical], p[identical] = 0.0, 1.0  # the same score on every sample: no evidence of a difference
+    if (~identical).any():
+        result = stats.wilcoxon(d[~identical], zero_method="wilcox", alternative="two-sided", axis=1)
+        statistic[~identical], p[~identical] = result.statistic, result.pvalue
+    return statistic, p
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
@@ -101,28 +116,43 @@ def pairwise_tests(table: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame
         return pd.DataFrame(columns=PAIR_COLUMNS)
     scores = per_sample_scores(table)
     info = _comparison_info(table)
-    records = []
+    frames = []
     for comparison, block in scores.groupby(level="comparison", sort=True):
         block = block.dropna(axis=1, how="all")
-        meta = info.loc[comparison]
-        sign = 1.0 if meta["higher_is_better"] else -1.0
-        rows = []
-        for a, b in itertools.combinations(sorted(block.columns), 2):
-            pair = block[[a, b]].dropna()
-            d = sign * (pair[a].to_numpy() - pair[b].to_numpy())
-            statistic, p = wilcoxon_pair(d)
-            r, cles = paired_effects(d)
-            rows.append({"comparison": comparison, **meta.to_dict(), "method_a": a, "method_b": b,
-                         "n": int(d.size), "statistic": statistic, "p_value": p, "rank_biserial": r, "cles": cles})
-        if not rows:
+        if block.shape[1] < 2:
             continue
-        adjusted = holm(np.array([row["p_value"] for row in rows]))
-        for row, p_holm in zip(rows, adjusted):
-            better = row["method_a"] if row["rank_biserial"] > 0 else row["method_b"]
-            row.update(p_holm=p_holm, winner=better if p_holm < alpha else "")
-        records.extend(rows)
-    out = pd.DataFrame.from_records(records, columns=PAIR_COLUMNS)
+        meta = info.loc[comparison]
+        tests = _block_tests(block, 1.0 if meta["higher_is_better"] else -1.0)
+        tests["p_holm"] = holm(tests["p_value"].to_numpy())
+        better = np.where(tests["rank_biserial"] > 0, tests["method_a"], tests["method_b"])
+        tests["winner"] = np.where(tests["p_holm"] < alpha, better, "")
+        frames.append(tests.assign(comparison=comparison, **meta.to_dict()))
+    if not frames:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)[PAIR_COLUMNS]
     return out.sort_values(["model", "dataset", "metric", "comparison", "method_a", "method_b"], ignore_index=True)
+
+
+def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
+    """Tests of every competitor pair of one group; samples x competitors ``block``, ``sign`` orients to better."""
+    names = sorted(block.columns)
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    first, second = (np.array(side) for side in zip(*pairs))
+    values = block[names].to_numpy(dtype=np.float64).T  # (k, samples)
+    if np.isfinite(values).all():  # the usual case: every pair shares all samples; one vectorised call
+        differences = sign * (values[first] - values[second])
+        statistic, p = wilcoxon_pair(differences)
+        r, cles = paired_effects(differences)
+        n = np.full(len(pairs), values.shape[1])
+    else:  # some competitor lacks some samples: each pair uses the samples both have
+        results = []
+        for i, j in pairs:
+            keep = np.isfinite(values[i]) & np.isfinite(values[j])
+            d = sign * (values[i, keep] - values[j, keep])
+            results.append((*wilcoxon_pair(d), *paired_effects(d), int(keep.sum())))
+        statistic, p, r, cles, n = (np.array(column) for column in zip(*results))
+    return pd.DataFrame({"method_a": [names[i] for i in first], "method_b": [names[j] for j in second], "n": n,
+                         "statistic": statistic, "p_value": p, "rank_biserial": r, "cles": cles})
 
 
 def _comparison_info(table: pd.DataFrame) -> pd.DataFrame:
