@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--alpha must lie between 0 and 1, not {args.alpha}")
     table = _load(load_table, args.table)
     out = Path(args.out) if args.out else _default_out(Path(args.table))
+    if out.exists() and not out.is_dir():
+        from xaibench.errors import UserError
+        raise UserError(f"--out {out} is a file; give a folder for the report")
     written = write_report(analyse(table, layouts=layouts, alpha=args.alpha), out, formats=formats)
     for path in written:
         print(path)
