@@ -19,6 +19,7 @@ VERBS = {
     "compare": "xaibench.commands.compare",
     "summary": "xaibench.commands.summary",
     "store": "xaibench.commands.store",
+    "report": "xaibench.commands.report",
 }
 
 
