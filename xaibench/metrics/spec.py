@@ -87,6 +87,8 @@ class MetricSpec:
         nan_reason: message for a non-finite score not explained otherwise.
         resolve: ``fn(params, context) -> params`` for parameters that depend on the data (class count, mask size).
         description: one line with the reference.
+        choices: parameters restricted to a few values (``{"value_function": ("baseline", "marginal")}``),
+            checked with the other parameters before any compute.
     """
 
     name: str
@@ -114,6 +116,7 @@ class MetricSpec:
     nan_reason: str = ""
     resolve: Callable[..., Any] | None = None
     description: str = ""
+    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Reject parameters the metric does not take; return defaults overlaid with ``params``."""
@@ -136,6 +139,8 @@ class MetricSpec:
         """Type-check a user value against the declared default's type, before any compute."""
         default = {**self.defaults, **self.call_defaults}.get(key)
         what = f"metric {self.name!r}: parameter {key!r}"
+        if key in self.choices and value not in self.choices[key]:
+            raise UserError(f"{what} must be one of {list(self.choices[key])}, got {value!r}")
         if key in self.fraction_params or key in self.divisor_params:
             ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 1) or (
                 isinstance(value, float) and 0 < value <= 1)
