@@ -91,6 +91,7 @@ register_metric(MetricSpec(
     defaults={"value_function": "baseline", "baseline": 0.0, "n_background": 32, "softmax": False,
               "max_features": 12},
     modalities=frozenset({Modality.TABULAR}),
+    choices={"value_function": ("baseline", "marginal")},
     nan_reason="the exact Shapley values are all zero (the target output ignores every feature)",
     description="Relative L2 distance ||a - phi|| / ||phi|| to the exact Shapley values phi of the target logit, "
                 "all 2^F coalitions enumerated (baseline or marginal value function; at most max_features).",
