@@ -4,7 +4,11 @@ The budget (issue: under 3 minutes cold on 2 CPU cores) is about wall time on an
 CPU time (user + sys of the child, from ``wait4``) is the figure that does not depend on the neighbours. Prints a
 table (and the slowest cells) and writes ``benchmarks/out/ci.json``.
 
-    .venv/bin/python benchmarks/bench_ci.py [--threads N]
+``--other-cpu`` emulates another machine: ATen, MKL and oneDNN kernels capped below this CPU's best instruction
+set (AVX2 instead of AVX-512), so floating-point results differ as they do between machines; the sweep is then
+compared with the committed baseline under the default policy (should pass) and the strict one (should not).
+
+    .venv/bin/python benchmarks/bench_ci.py [--threads N] [--other-cpu]
 """
 from __future__ import annotations
 
@@ -21,16 +25,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "out"
+# Caps (not requests): on a CPU without AVX-512 they change nothing, and the comparison shows 0 differences.
+OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2"}
 CELL_LINE = re.compile(r"^\[job \d+\] (?P<cell>.+?) \(seed \d+\): (?P<status>\S+)\s+(?P<seconds>[\d.]+)s")
 
 
-def timed(command: list[str], cwd: Path) -> tuple[dict, str]:
+def timed(command: list[str], cwd: Path, env: dict | None = None) -> tuple[dict, str]:
     """Run ``command``; wall seconds, CPU seconds and peak RSS of the child (its own rusage), and its output."""
     log = cwd / "log.txt"
     started = time.perf_counter()
     with open(log, "w") as out:
         child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     return {"exit_code": os.waitstatus_to_exitcode(status), "wall_s": round(wall, 2),
@@ -41,30 +47,37 @@ def timed(command: list[str], cwd: Path) -> tuple[dict, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--other-cpu", action="store_true", help="emulate another CPU (see the module docstring)")
     args = parser.parse_args()
     xaibench = [sys.executable, "-m", "xaibench"]
+    policies = ("default", "strict") if args.other_cpu else ("default",)
+    verdicts = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sweep, text = timed([*xaibench, "-m", "experiment=ci", f"threads={args.threads}", f"store_dir={work}/store",
-                             f"results_dir={work}/runs"], work)
+                             f"results_dir={work}/runs"], work, OTHER_CPU if args.other_cpu else None)
         if sweep["exit_code"] != 0:
             raise SystemExit(f"the ci sweep failed:\n{text[-2000:]}")
         cells = [m.groupdict() for m in map(CELL_LINE.match, text.splitlines()) if m]
-        compare, text = timed([*xaibench, "compare", str(ROOT / "results/baselines/ci"), f"{work}/runs/ci",
-                               "--quiet"], work)
+        for policy in policies:
+            compare, text = timed([*xaibench, "compare", str(ROOT / "results/baselines/ci"), f"{work}/runs/ci",
+                                   "--quiet", "--policy", policy], work)
+            verdicts[policy] = text.strip().splitlines()[-1] if text.strip() else ""
     print(f"{'step':<22}{'wall s':>8}{'CPU s':>8}{'peak RSS MB':>13}{'exit':>6}")
     for name, r in (("ci sweep (cold)", sweep), ("compare vs baseline", compare)):
         print(f"{name:<22}{r['wall_s']:>8.1f}{r['cpu_s']:>8.1f}{r['peak_rss_mb']:>13.1f}{r['exit_code']:>6}")
-    print(text.strip().splitlines()[-1] if text.strip() else "")
+    for policy, line in verdicts.items():
+        print(f"--policy {policy}: {line}")
     print("slowest cells (wall s, includes training the model on first use):")
     for cell in sorted(cells, key=lambda c: -float(c["seconds"]))[:5]:
         print(f"  {float(cell['seconds']):6.2f}  {cell['cell']}")
     OUT.mkdir(exist_ok=True)
-    record = {"threads": args.threads, "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
-              "machine": platform.machine(), "python": platform.python_version(), "sweep": sweep,
-              "compare": compare, "cells": cells}
-    (OUT / "ci.json").write_text(json.dumps(record, indent=2))
-    print(f"-> {OUT / 'ci.json'}")
+    record = {"threads": args.threads, "other_cpu": OTHER_CPU if args.other_cpu else {}, "cpus": os.cpu_count(),
+              "load_avg_1m": os.getloadavg()[0], "machine": platform.machine(), "python": platform.python_version(),
+              "sweep": sweep, "compare": compare, "verdicts": verdicts, "cells": cells}
+    name = "ci_other_cpu.json" if args.other_cpu else "ci.json"
+    (OUT / name).write_text(json.dumps(record, indent=2))
+    print(f"-> {OUT / name}")
 
 
 if __name__ == "__main__":

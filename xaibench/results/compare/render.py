@@ -14,7 +14,7 @@ def verdict_line(comparison: Comparison) -> str:
     """One line for the terminal: pass/fail and the counts by kind."""
     counts = _counts(comparison)
     failing = sum(1 for f in comparison.findings if f.fails)
-    listed = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no differences"
+    listed = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no findings"
     head = "FAIL" if comparison.failed else "PASS"
     return (f"xaibench compare: {head} ({failing} failing finding(s); {listed}) -- {comparison.n_units} units, "
             f"{comparison.n_pairs} paired values, {comparison.n_differing} differ at all")
