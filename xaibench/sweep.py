@@ -67,10 +67,22 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
     accuracy, flag = rows["model_accuracy"].iloc[0], rows["model_flag"].iloc[0]
     if flag == "underfit":
         detail += f"  [model underfit: test accuracy {accuracy:.2f} below its min_accuracy]"
-    source = "skipped" if result.status == "not_applicable" else ("cached" if result.cached else "computed")
     prefix = f"[{label}] " if label else ""
-    return (f"{prefix}{cell.model_name} x {cell.dataset_name} x {cell.method_name} (seed {cell.seed}): "
-            f"{result.status:<14} {result.seconds:6.2f}s {source:<8} {detail}")
+    return (f"{prefix}{cell.model_label} x {cell.dataset_label} x {cell.method_name} (seed {cell.seed}): "
+            f"{result.status:<14} {result.seconds:6.2f}s {_source(result):<8} {detail}")
+
+
+def _source(result: CellResult) -> str:
+    """What the cell computed: ``computed 1 new metric, 2 cached``, ``cached`` (whole cell) or ``skipped``."""
+    if result.status == "not_applicable":
+        return "skipped"
+    if result.cached:
+        return "cached"
+    new, reused = result.metrics_computed, result.metrics_cached
+    if new == 0 and reused == 0:
+        return "computed"  # nothing scored (an error before scoring)
+    text = f"computed {new} new metric{'s' if new != 1 else ''}"
+    return text + (f", {reused} cached" if reused else "")
 
 
 def start_sweep(folder: Path) -> None:

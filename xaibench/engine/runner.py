@@ -22,7 +22,7 @@ from xaibench.engine.applicability import cell_not_applicable, metric_not_applic
 from xaibench.engine.cell import CellSpec, split_name
 from xaibench.engine.device import peak_memory_mb, resolve_device
 from xaibench.engine.provenance import provenance
-from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
+from xaibench.engine.stages import PROGRESS_DELAY_S, build_dataset, get_explanations, get_model, get_scores
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
@@ -36,6 +36,8 @@ class CellResult:
     rows: pd.DataFrame
     cached: bool
     seconds: float
+    metrics_computed: int = 0  # score stages computed now (the rest of an uncached cell came from the store)
+    metrics_cached: int = 0
 
     @property
     def status(self) -> str:
@@ -75,15 +77,14 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
     started = time.perf_counter()
     resolved = ResolvedCell.resolve(cell)
     cell = _with_device(cell)
-    rows = _RowFactory(cell, resolved, sweep_id)
+    rows = _RowFactory(cell, resolved.metrics, sweep_id, resolved.model.source_revision())
     reason = cell_not_applicable(resolved.model, resolved.dataset, resolved.method)
     if reason:
         cached = store.get_frame("cells", cell.key)
         if cached is None:
             cached = rows.for_all(Status.NOT_APPLICABLE, reason)
             store.put_frame("cells", cell.key, cached)
-        cached["sweep_id"] = sweep_id
-        return CellResult(cell.key, conform(cached), True, time.perf_counter() - started)
+        return CellResult(cell.key, _restamp(cached, cell, sweep_id), True, time.perf_counter() - started)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         dataset = build_dataset(resolved.dataset, cell.seed)
@@ -91,8 +92,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
             raise UserError(f"n_samples={cell.n_samples} exceeds the {len(dataset.test)} test samples of {dataset.name}")
         cached = store.get_frame("cells", cell.key)
         if cached is not None and _still_valid(cached, dataset.revision, resolved.model.source_revision()):
-            cached["sweep_id"] = sweep_id
-            return CellResult(cell.key, conform(cached), True, time.perf_counter() - started)
+            return CellResult(cell.key, _restamp(cached, cell, sweep_id), True, time.perf_counter() - started)
         frame = _compute(cell, resolved, dataset, store, rows)
     except UserError:
         raise
@@ -102,7 +102,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         frame = rows.for_all(Status.ERROR, _describe(error))
     if not (frame["status"] == Status.ERROR.value).any():
         store.put_frame("cells", cell.key, frame)
-    return CellResult(cell.key, frame, False, time.perf_counter() - started)
+    return CellResult(cell.key, frame, False, time.perf_counter() - started, rows.computed, rows.reused)
 
 
 def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows: "_RowFactory") -> pd.DataFrame:
@@ -113,7 +113,8 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
     sample_ids = dataset.test.ids[: cell.n_samples]
     frames = []
-    progress = tqdm(resolved.metrics.items(), desc=f"score {cell.method_name}", leave=False, disable=None)
+    progress = tqdm(resolved.metrics.items(), desc=f"score {cell.method_name}", unit="metric", leave=False,
+                    disable=None, delay=PROGRESS_DELAY_S)
     for name, metric in progress:
         reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None,
                                        resolved.model)
@@ -127,8 +128,15 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
                 raise
             frames.append(rows.for_metric(name, Status.ERROR, _describe(error)))
             continue
+        rows.count(result.cached)
         frames.append(rows.scored(name, sample_ids, explanations, result))
     return sort_rows(conform(pd.concat(frames, ignore_index=True)))
+
+
+def _restamp(cached: pd.DataFrame, cell: CellSpec, sweep_id: str) -> pd.DataFrame:
+    """Stored rows in this sweep: its id and today's display names (neither is in the key)."""
+    cached = cached.assign(sweep_id=sweep_id, model_label=cell.model_label, dataset_label=cell.dataset_label)
+    return conform(cached)
 
 
 def _still_valid(cached: pd.DataFrame, dataset_revision: str, model_revision: str) -> bool:
@@ -151,15 +159,23 @@ def _describe(error: BaseException) -> str:
 class _RowFactory:
     """Builds schema rows for one cell; common columns are filled once."""
 
-    def __init__(self, cell: CellSpec, resolved: ResolvedCell, sweep_id: str) -> None:
-        self.cell, self.resolved, self.sweep_id = cell, resolved, sweep_id
+    def __init__(self, cell: CellSpec, metrics: dict, sweep_id: str, model_revision: str = "") -> None:
+        self.cell, self.metrics, self.sweep_id = cell, metrics, sweep_id
         self.model_accuracy = float("nan")
         self.model_flag = ""
         self.dataset_revision = ""
-        self.model_revision = resolved.model.source_revision()
+        self.model_revision = model_revision
+        self.computed = self.reused = 0
+
+    def count(self, cached: bool) -> None:
+        """Tally a score stage as read from the store or computed now (the per-cell console line says which)."""
+        if cached:
+            self.reused += 1
+        else:
+            self.computed += 1
 
     def _base(self, metric: str, n: int) -> dict:
-        spec = self.resolved.metrics[metric]
+        spec = self.metrics[metric]
         _, method_params = split_name(self.cell.method, "method")
         _, model_params = split_name(self.cell.model, "model")
         _, dataset_params = split_name(self.cell.dataset, "dataset")
@@ -185,6 +201,8 @@ class _RowFactory:
             "model_flag": [self.model_flag] * n,
             "peak_mem_mb": [peak_memory_mb(self.cell.device)] * n,
             "created_at": [datetime.now(timezone.utc).isoformat(timespec="seconds")] * n,
+            "model_label": [self.cell.model_label] * n,
+            "dataset_label": [self.cell.dataset_label] * n,
             **{k: [v] * n for k, v in provenance().items()},
         }
 

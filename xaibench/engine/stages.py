@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from xaibench.data.base import DatasetSpec
+from xaibench.data.base import DatasetSpec, content_revision
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.counting import ForwardCounter
 from xaibench.engine.provenance import provenance
@@ -28,6 +28,9 @@ from xaibench.models.base import ModelSpec, TrainedModel
 from xaibench.models.training import accuracy
 from xaibench.types import Dataset, Modality
 
+
+# Progress bars (stderr, terminals only) appear only for stages that run longer than this.
+PROGRESS_DELAY_S = 3.0
 
 # Recorded with each score stage: rows reusing a cached stage report when and by which code it was computed.
 PROVENANCE = ("xaibench_version", "torch_version", "captum_version", "quantus_version", "git_sha", "created_at")
@@ -104,30 +107,57 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
     samples = dataset.test.head(cell.n_samples)
     module = model.module.to(cell.device)
     x = samples.x.to(cell.device)
+    labels = samples.y.to(cell.device) if cell.target == "label" else None
+    record = explain_arrays(explainer, module, x, labels, modality=dataset.modality, seed=derive_seed(key),
+                            batch_size=cell.batch_size, device=cell.device)
+    return ExplanationRecord(key, record.attributions, record.targets, record.counterfactuals, record.explain_s,
+                             record.n_forward, record.extras)
+
+
+def predict(module: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Predicted classes ``(N,)`` of ``x`` in batches, without gradients."""
     with torch.no_grad():
-        predicted = torch.cat([module(x[i : i + cell.batch_size]).argmax(dim=1) for i in range(0, len(x), cell.batch_size)])
-    targets = predicted if cell.target == "predicted" else samples.y.to(cell.device)
-    seed_everything(derive_seed(key))
-    if cell.device.startswith("cuda"):
+        return torch.cat([module(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+
+
+def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor | None, *,
+                   modality: Modality, seed: int, batch_size: int, device: str = "cpu") -> ExplanationRecord:
+    """Explain ``x`` in batches: the explanation stage without the store (the sweep and ``xaibench.explain``).
+
+    Args:
+        x: inputs on ``device``, layout per ``modality``.
+        labels: explain these classes ``(N,)``; None explains the predicted classes.
+        seed: seeds torch/numpy/random before explaining (stochastic methods draw per sample from it).
+
+    Returns:
+        A record whose attributions are shaped like ``x`` (text: ``(N, L)``), with seconds and forwards per sample.
+    """
+    targets = predict(module, x, batch_size) if labels is None else labels
+    seed_everything(seed)
+    if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     counter = ForwardCounter(module)
     started = time.perf_counter()
-    batches = tqdm(range(0, len(x), cell.batch_size), desc=f"explain {explainer.name}", leave=False, disable=None)
-    parts = [explainer.explain(counter, x[i : i + cell.batch_size], targets[i : i + cell.batch_size]) for i in batches]
+    parts = []
+    with tqdm(total=len(x), desc=f"explain {explainer.name}", unit="sample", leave=False, disable=None,
+              delay=PROGRESS_DELAY_S) as bar:
+        for i in range(0, len(x), batch_size):
+            parts.append(explainer.explain(counter, x[i : i + batch_size], targets[i : i + batch_size]))
+            bar.update(len(parts[-1].attributions))
     seconds = time.perf_counter() - started
     attributions = torch.cat([p.attributions.detach() for p in parts]).float()
-    expected = tuple(x.shape[:2]) if dataset.modality is Modality.TEXT else tuple(x.shape)
+    expected = tuple(x.shape[:2]) if modality is Modality.TEXT else tuple(x.shape)
     if tuple(attributions.shape) != expected:
         raise ValueError(f"{explainer.name} returned attributions {tuple(attributions.shape)}, expected {expected}")
     if not torch.isfinite(attributions).all():
         raise ValueError(f"{explainer.name} returned non-finite attributions")
     counterfactuals = None
     if parts[0].counterfactuals is not None:
-        counterfactuals = torch.cat([p.counterfactuals.detach() for p in parts])
+        counterfactuals = torch.cat([p.counterfactuals.detach() for p in parts]).cpu()
     extras = {k: np.concatenate([np.asarray(p.extras[k]) for p in parts]) for k in parts[0].extras}
     n = len(x)
-    return ExplanationRecord(key, attributions.cpu(), targets.cpu(), None if counterfactuals is None else counterfactuals.cpu(),
-                             seconds / n, counter.rows / n, extras)
+    return ExplanationRecord("", attributions.cpu(), targets.cpu(), counterfactuals, seconds / n, counter.rows / n,
+                             extras)
 
 
 def _load_explanations(store: Store, key: str) -> ExplanationRecord | None:
@@ -149,12 +179,18 @@ def get_scores(
 ) -> ScoreResult:
     key = cell.score_key(explanations.key, metric.name)
     frame = store.get_frame("scores", key)
+    cached = frame is not None
     if frame is None:
         with store.lock("scores", key):
             frame = store.get_frame("scores", key)
             if frame is None:
                 frame = _score_frame(metric, explainer, model, dataset, explanations, cell, key)
                 store.put_frame("scores", key, frame)
+    return result_from_frame(frame, cached)
+
+
+def result_from_frame(frame: pd.DataFrame, cached: bool = False) -> ScoreResult:
+    """A score stage's stored frame (``score_frame``) as a ``ScoreResult``."""
     return ScoreResult(
         values=frame["value"].to_numpy(dtype=np.float64),
         status=frame["status"].tolist(),
@@ -162,6 +198,7 @@ def get_scores(
         params=json.loads(frame["params"].iloc[0]) if len(frame) else {},
         seconds=float(frame["score_s"].iloc[0]) if len(frame) else 0.0,
         provenance={c: str(frame[c].iloc[0]) for c in PROVENANCE if c in frame and len(frame)},
+        cached=cached,
     )
 
 
@@ -181,10 +218,24 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         n_classes=dataset.n_classes,
         device=cell.device,
     )
-    result = score(metric, cell.metrics[metric.name], ctx, derive_seed(key))
-    n = len(samples)
+    return score_frame(metric, cell.metrics[metric.name], ctx, cell.seed, samples.ids)
+
+
+def score_seed(seed: int, metric: str, ctx: ScoreContext) -> int:
+    """The metric's seed: the cell seed, the metric and the content it scores (inputs, targets, attributions).
+
+    Derived from content rather than from config keys, so scoring the same arrays with the same seed draws the
+    same random numbers in a sweep and in ``xaibench.evaluate``; still independent of job order and batch size.
+    """
+    return derive_seed("scores", seed, metric, content_revision(ctx.x, ctx.targets, ctx.attributions))
+
+
+def score_frame(metric: MetricSpec, params: dict, ctx: ScoreContext, seed: int, sample_ids) -> pd.DataFrame:
+    """Score one metric on a context: one row per sample (value, status, message, params, seconds, provenance)."""
+    result = score(metric, params, ctx, score_seed(seed, metric.name, ctx))
+    n = len(sample_ids)
     return pd.DataFrame({
-        "sample_id": list(samples.ids),
+        "sample_id": list(sample_ids),
         "value": result.values,
         "status": result.status,
         "message": result.message,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # name -> pandas dtype. Order is the column order on disk.
 COLUMNS: dict[str, str] = {
@@ -46,6 +46,9 @@ COLUMNS: dict[str, str] = {
     "quantus_version": "string",
     "git_sha": "string",
     "created_at": "string",
+    # v2 (byo): display names from ``model.label`` / ``dataset.label`` (default: the registry name); not in keys
+    "model_label": "string",
+    "dataset_label": "string",
 }
 
 # Columns that measure the run rather than the result: excluded when comparing tables for determinism.
