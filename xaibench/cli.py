@@ -21,6 +21,16 @@ VERBS = {
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("--version", "-V"):
+        from xaibench import __version__
+
+        print(f"xaibench {__version__}")
+        sys.exit(0)
+    if argv and argv[0] in ("--help", "-h"):
+        from xaibench.commands.help import overview
+
+        print(overview(VERBS))
+        sys.exit(0)
     try:
         if argv and argv[0] in VERBS:
             sys.exit(_run_verb(argv))
@@ -68,9 +78,15 @@ def _run_hydra(argv: list[str]) -> None:
         if not multirun:
             sweep.finish_sweep(sweep.sweep_dir(cfg))
 
+    if _verbose(argv):  # conf/config.yaml keeps Hydra's "[HYDRA] #N : ..." launch lines quiet otherwise
+        argv = [*argv, "hydra.hydra_logging.root.level=INFO"]
     sys.argv = [sys.argv[0], *argv]
     task()
     sys.exit(sweep.exit_code())
+
+
+def _verbose(argv: list[str]) -> bool:
+    return any(arg.lstrip("+") in ("verbose=true", "verbose=True") for arg in argv)
 
 
 def _run_verb(argv: list[str]) -> int:
