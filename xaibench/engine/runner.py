@@ -110,6 +110,7 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     rows.model_accuracy = model.accuracy
     rows.model_flag = "underfit" if model.underfit else ""
     rows.dataset_revision = dataset.revision
+    rows.dataset_extra = encoded_columns(dataset)
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
     sample_ids = dataset.test.ids[: cell.n_samples]
     frames = []
@@ -131,6 +132,14 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
         rows.count(result.cached)
         frames.append(rows.scored(name, sample_ids, explanations, result))
     return sort_rows(conform(pd.concat(frames, ignore_index=True)))
+
+
+def encoded_columns(dataset) -> dict:
+    """``{"encoded_columns": {column: [feature names]}}`` when table columns were encoded into several features."""
+    if not any(len(index) != 1 for _, index in dataset.feature_groups):
+        return {}
+    names = dataset.feature_names
+    return {"encoded_columns": {column: [names[i] for i in index] for column, index in dataset.feature_groups}}
 
 
 def _restamp(cached: pd.DataFrame, cell: CellSpec, sweep_id: str) -> pd.DataFrame:
@@ -166,6 +175,7 @@ class _RowFactory:
         self.dataset_revision = ""
         self.model_revision = model_revision
         self.computed = self.reused = 0
+        self.dataset_extra: dict = {}  # recorded with the dataset's params (e.g. how table columns were encoded)
 
     def count(self, cached: bool) -> None:
         """Tally a score stage as read from the store or computed now (the per-cell console line says which)."""
@@ -193,7 +203,7 @@ class _RowFactory:
             "device": [self.cell.device] * n,
             "method_params": [json.dumps(method_params, sort_keys=True)] * n,
             "model_params": [json.dumps(model_params, sort_keys=True)] * n,
-            "dataset_params": [json.dumps(dataset_params, sort_keys=True)] * n,
+            "dataset_params": [json.dumps({**dataset_params, **self.dataset_extra}, sort_keys=True)] * n,
             "n_samples": [self.cell.n_samples] * n,
             "dataset_revision": [self.dataset_revision] * n,
             "model_revision": [self.model_revision] * n,

@@ -110,8 +110,13 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
     labels = samples.y.to(cell.device) if cell.target == "label" else None
     record = explain_arrays(explainer, module, x, labels, modality=dataset.modality, seed=derive_seed(key),
                             batch_size=cell.batch_size, device=cell.device)
+    extras = dict(record.extras)
+    if dataset.feature_groups:  # encoded table columns: also per original column (one-hot groups summed)
+        from xaibench.data.user.encoding import column_attributions
+
+        extras["column_attributions"] = column_attributions(record.attributions.numpy(), dataset.feature_groups)
     return ExplanationRecord(key, record.attributions, record.targets, record.counterfactuals, record.explain_s,
-                             record.n_forward, record.extras)
+                             record.n_forward, extras)
 
 
 def predict(module: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
