@@ -6,6 +6,7 @@ The same functions serve the CLI (through Hydra's callbacks, for every launcher)
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def sweep_dir(cfg: DictConfig) -> Path:
 def run_job(cfg: DictConfig, label: str = "") -> CellResult:
     """Run one cell from a composed config, record its rows in the sweep folder, log it, print one line."""
     cell = CellSpec.from_config(cfg)
+    if cfg.get("verbose", False):  # libraries' loading bars and info logs (Hugging Face) only when asked
+        os.environ["XAIBENCH_VERBOSE"] = "1"
     torch.set_num_threads(int(cfg.get("threads", 1)))
     result = run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
     write_table(result.rows, sweep_dir(cfg) / SWEEP_CELLS / f"{result.key}.parquet")
