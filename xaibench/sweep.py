@@ -21,6 +21,7 @@ from xaibench.engine.runner import CellResult, run_cell
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
 from xaibench.report.console import format_summary
+from xaibench.report.progress import set_enabled as set_progress
 from xaibench.results.aggregate import summarize
 from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, collect_sweep, write_table
 
@@ -34,6 +35,7 @@ def sweep_dir(cfg: DictConfig) -> Path:
 def run_job(cfg: DictConfig, label: str = "") -> CellResult:
     """Run one cell from a composed config, record its rows in the sweep folder, log it, print one line."""
     cell = CellSpec.from_config(cfg)
+    set_progress(bool(cfg.get("progress", True)))  # status lines inside long cells (stderr)
     if cfg.get("verbose", False):  # libraries' loading bars and info logs (Hugging Face) only when asked
         os.environ["XAIBENCH_VERBOSE"] = "1"
     torch.set_num_threads(int(cfg.get("threads", 1)))

@@ -16,16 +16,16 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
 from xaibench.engine.device import peak_memory_mb, resolve_device
 from xaibench.engine.provenance import provenance
-from xaibench.engine.stages import PROGRESS_DELAY_S, build_dataset, get_explanations, get_model, get_scores
+from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
+from xaibench.report.progress import Progress
 from xaibench.results.schema import SCHEMA_VERSION, conform, sort_rows
 from xaibench.types import Status
 
@@ -114,23 +114,11 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
     sample_ids = dataset.test.ids[: cell.n_samples]
     frames = []
-    progress = tqdm(resolved.metrics.items(), desc=f"score {cell.method_name}", unit="metric", leave=False,
-                    disable=None, delay=PROGRESS_DELAY_S)
-    for name, metric in progress:
-        reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None,
-                                       resolved.model)
-        if reason:
-            frames.append(rows.for_metric(name, Status.NOT_APPLICABLE, reason))
-            continue
-        try:
-            result = get_scores(store, metric, resolved.method, model, dataset, explanations, cell)
-        except Exception as error:  # noqa: BLE001 - one failing metric does not sink the others
-            if cell.strict:
-                raise
-            frames.append(rows.for_metric(name, Status.ERROR, _describe(error)))
-            continue
-        rows.count(result.cached)
-        frames.append(rows.scored(name, sample_ids, explanations, result))
+    with Progress(f"scoring {cell.method_name}", total=len(resolved.metrics), unit="metric") as progress:
+        for name, metric in resolved.metrics.items():
+            frames.append(_score_metric(cell, resolved, name, metric, model, dataset, explanations, store, rows,
+                                        sample_ids))
+            progress.update()
     return sort_rows(conform(pd.concat(frames, ignore_index=True)))
 
 
@@ -146,6 +134,22 @@ def _restamp(cached: pd.DataFrame, cell: CellSpec, sweep_id: str) -> pd.DataFram
     """Stored rows in this sweep: its id and today's display names (neither is in the key)."""
     cached = cached.assign(sweep_id=sweep_id, model_label=cell.model_label, dataset_label=cell.dataset_label)
     return conform(cached)
+
+
+def _score_metric(cell: CellSpec, resolved: ResolvedCell, name: str, metric, model, dataset, explanations,
+                  store: Store, rows: "_RowFactory", sample_ids) -> pd.DataFrame:
+    """One metric's rows: not_applicable, error (the others still run), or the scores (stored or computed)."""
+    reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None, resolved.model)
+    if reason:
+        return rows.for_metric(name, Status.NOT_APPLICABLE, reason)
+    try:
+        result = get_scores(store, metric, resolved.method, model, dataset, explanations, cell)
+    except Exception as error:  # noqa: BLE001 - one failing metric does not sink the others
+        if cell.strict:
+            raise
+        return rows.for_metric(name, Status.ERROR, _describe(error))
+    rows.count(result.cached)
+    return rows.scored(name, sample_ids, explanations, result)
 
 
 def _still_valid(cached: pd.DataFrame, dataset_revision: str, model_revision: str) -> bool:

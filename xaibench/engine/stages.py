@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from xaibench.data.base import DatasetSpec, content_revision
 from xaibench.engine.cell import CellSpec
@@ -26,11 +25,9 @@ from xaibench.metrics.quantus_adapter import ScoreContext, ScoreResult, score
 from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec, TrainedModel
 from xaibench.models.training import accuracy
+from xaibench.report.progress import Progress
 from xaibench.types import Dataset, Modality
 
-
-# Progress bars (stderr, terminals only) appear only for stages that run longer than this.
-PROGRESS_DELAY_S = 3.0
 
 # Recorded with each score stage: rows reusing a cached stage report when and by which code it was computed.
 PROVENANCE = ("xaibench_version", "torch_version", "captum_version", "quantus_version", "git_sha", "created_at")
@@ -144,11 +141,10 @@ def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tenso
     counter = ForwardCounter(module)
     started = time.perf_counter()
     parts = []
-    with tqdm(total=len(x), desc=f"explain {explainer.name}", unit="sample", leave=False, disable=None,
-              delay=PROGRESS_DELAY_S) as bar:
+    with Progress(f"explaining with {explainer.name}", total=len(x), unit="sample") as progress:
         for i in range(0, len(x), batch_size):
             parts.append(explainer.explain(counter, x[i : i + batch_size], targets[i : i + batch_size]))
-            bar.update(len(parts[-1].attributions))
+            progress.update(len(parts[-1].attributions))
     seconds = time.perf_counter() - started
     attributions = torch.cat([p.attributions.detach() for p in parts]).float()
     expected = tuple(x.shape[:2]) if modality is Modality.TEXT else tuple(x.shape)
