@@ -67,6 +67,8 @@ def assets(tmp_path_factory):
 
 def test_raw_text_is_tokenised_with_the_local_tokenizer(assets):
     root, data, _ = assets
+    logging = transformers.utils.logging  # loading bars and info logs stay quiet unless verbose=true
+    assert logging.get_verbosity() == logging.ERROR and not logging.is_progress_bar_enabled()
     tokenizer = load_tokenizer(str(root / "tokenizer"), "test")
     assert data.test.x.shape[1] == MAX_LENGTH and data.vocab_size == len(WORDS) + 4
     first = data.test.x[0].tolist()

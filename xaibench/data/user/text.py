@@ -30,10 +30,11 @@ def load_tokenizer(folder: str | None, what: str) -> Any:
         raise UserError(f"{what}: no tokenizer folder given; set dataset.tokenizer=<folder>")
     try:
         from transformers import AutoTokenizer
-        from transformers.utils import logging
     except ImportError:
         raise UserError(f"{what} needs the transformers package: pip install 'xaibench[hf]'") from None
-    logging.set_verbosity_error()
+    from xaibench.models.adapters.huggingface import quiet_transformers
+
+    quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as error:  # noqa: BLE001 - a folder that is not a tokenizer is the user's
