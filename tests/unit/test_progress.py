@@ -17,7 +17,8 @@ def _wait_for_output(stream: io.StringIO, seconds: float = 10.0) -> str:
     return stream.getvalue()
 
 
-def test_quick_stage_prints_nothing_and_a_long_one_reports_its_count():
+def test_quick_stage_prints_nothing_and_a_long_one_reports_its_count(monkeypatch):
+    monkeypatch.setattr(progress_module, "_enabled", True)  # a quiet run earlier in this process may have set it
     quiet = io.StringIO()
     with Progress("explaining with saliency", total=4, unit="sample", delay=60, stream=quiet) as progress:
         progress.update(4)
