@@ -2,7 +2,7 @@
 from xaibench.errors import NotApplicable, UserError, XaiBenchError
 
 __version__ = "0.1.0"
-__all__ = ["run", "load", "summarize", "XaiBenchError", "UserError", "NotApplicable", "__version__"]
+__all__ = ["run", "load", "summarize", "evaluate", "explain", "XaiBenchError", "UserError", "NotApplicable", "__version__"]
 
 
 def run(*args, **kwargs):
@@ -24,3 +24,17 @@ def summarize(*args, **kwargs):
     from xaibench.results.aggregate import summarize as _summarize
 
     return _summarize(*args, **kwargs)
+
+
+def evaluate(*args, **kwargs):
+    """See :func:`xaibench.api.evaluate`: score attributions you already have with the suite's metrics."""
+    from xaibench.api import evaluate as _evaluate
+
+    return _evaluate(*args, **kwargs)
+
+
+def explain(*args, **kwargs):
+    """See :func:`xaibench.api.explain`: attributions from a registered method."""
+    from xaibench.api import explain as _explain
+
+    return _explain(*args, **kwargs)

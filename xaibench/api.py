@@ -62,3 +62,83 @@ def load(path: str | Path) -> pd.DataFrame:
     from xaibench.results.collect import load_table
 
     return load_table(path)
+
+
+def explain(model, x, *, method: str = "integrated_gradients", targets=None, seed: int = 0, batch_size: int = 64,
+            modality: str | None = None, device: str = "cpu", explain_output: str = "log_softmax", **params):
+    """Attributions for ``x`` from a registered method (the sweep's explanation stage, without the store).
+
+        >>> attributions = xaibench.explain(net, x, method="occlusion", window=4)
+
+    Args:
+        model: an ``nn.Module`` returning logits ``(N, K)``, or a fitted scikit-learn classifier
+            (``predict_proba``; model-agnostic methods only).
+        x: inputs (tensor or array): tabular ``(N, F)``, image ``(N, C, H, W)``, time series ``(N, C, T)``,
+            text token ids ``(N, L)`` (a model with ``embed``/``forward_embedded``).
+        method: a registered method name; ``params`` are its parameters (checked like ``method.<param>=``).
+        targets: classes to explain ``(N,)``; None explains the predicted classes.
+        seed: stochastic methods draw from it; same seed, same attributions.
+        modality: ``tabular``/``image``/``time_series``/``text``; default inferred from ``x``.
+        explain_output: the model output explained: ``log_softmax`` (the sweep's default), ``logit`` or
+            ``probability`` (``xaibench/explainers/output.py``).
+
+    Returns:
+        ``torch.Tensor`` attributions shaped like ``x`` (text: per token ``(N, L)``).
+
+    Raises:
+        UserError: unknown method or parameter, or a method that cannot explain this model/input.
+    """
+    from xaibench.engine.arrays import ArrayCell
+
+    cell = ArrayCell.of(model, x, modality=modality, device=device)
+    explainer = cell.explainer(method, params)
+    record = cell.explain(explainer, targets, seed=seed, batch_size=batch_size,
+                          explain_output=_explain_output(explain_output))
+    return record.attributions
+
+
+def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sparseness", "max_sensitivity"), *,
+             method: str | None = None, method_params: dict | None = None, masks=None, target: str = "predicted",
+             train=None, seed: int = 0, sample_ids=None, modality: str | None = None,
+             names: dict[str, str] | None = None, store_dir: str | Path | None = None,
+             device: str = "cpu", explain_output: str = "log_softmax") -> pd.DataFrame:
+    """Score attributions you already have with the suite's metrics: the sweep's rows, without a sweep.
+
+    Same metric parameters (suite defaults, overridable), same per-metric seeding (from ``seed`` and the scored
+    content, so the same arrays and seed give the same values as a sweep's rows), same statuses
+    (``ok``/``nan``/``not_applicable``/``error`` with a message) and the same long table schema.
+
+        >>> table = xaibench.evaluate(net, x, y, a, metrics=["sparseness", "pixel_flipping"])
+
+    Args:
+        model: ``nn.Module`` returning logits ``(N, K)`` or a fitted scikit-learn classifier.
+        x: inputs ``(N, ...)`` (see :func:`explain`); y: labels ``(N,)``.
+        attributions: shaped like ``x`` (text: ``(N, L)``).
+        metrics: metric names, a ``{name: {params}}`` mapping, or a suite name (``"default"``, ``"full"``...).
+        method, method_params: the method that made ``attributions``; metrics that re-explain (stability,
+            randomisation) need it, and are ``not_applicable`` without it.
+        masks: ground truth shaped like ``x`` (localisation metrics); target: ``predicted`` or ``label``.
+        train: ``(x_train, y_train)`` for counterfactual plausibility metrics.
+        names: display names ``{"model": ..., "dataset": ..., "method": ...}`` written in the rows.
+        store_dir: cache the score stages in this store (nothing is written without it).
+        explain_output: the model output the attributions explain (``logit``, ``log_softmax``, ``probability``):
+            metrics that re-explain explain the same output.
+
+    Returns:
+        The long results table (``xaibench.results.schema``), one row per metric x sample.
+    """
+    from xaibench.engine.arrays import ArrayCell, metric_params
+
+    cell = ArrayCell.of(model, x, modality=modality, device=device, y=y, masks=masks, train=train)
+    explainer = cell.explainer(method, method_params or {}) if method else None
+    return cell.evaluate(attributions, metric_params(metrics), explainer=explainer, target=target, seed=seed,
+                         sample_ids=sample_ids, names=names or {}, store_dir=store_dir,
+                         explain_output=_explain_output(explain_output))
+
+
+def _explain_output(value: str) -> str:
+    from xaibench.explainers.output import EXPLAIN_OUTPUTS
+
+    if value not in EXPLAIN_OUTPUTS:
+        raise UserError(f"explain_output must be one of {', '.join(EXPLAIN_OUTPUTS)}, got {value!r}")
+    return value

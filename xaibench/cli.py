@@ -25,6 +25,16 @@ VERBS = {
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("--version", "-V"):
+        from xaibench import __version__
+
+        print(f"xaibench {__version__}")
+        sys.exit(0)
+    if argv and argv[0] in ("--help", "-h"):
+        from xaibench.commands.help import overview
+
+        print(overview(VERBS))
+        sys.exit(0)
     try:
         if argv and argv[0] in VERBS:
             sys.exit(_run_verb(argv))
@@ -88,6 +98,8 @@ def _run_hydra(argv: list[str]) -> None:
                 sys.exit(1)  # basic launcher: stop the sweep here
             # a launcher worker (joblib, Slurm) returns: its cell is missing, so the sweep ends unfinished, exit 1
 
+    if _verbose(argv):  # conf/config.yaml keeps Hydra's "[HYDRA] #N : ..." launch lines quiet otherwise
+        argv = [*argv, "hydra.hydra_logging.root.level=INFO"]
     sys.argv = [sys.argv[0], *argv]
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let Hydra's own write errors reach the handler below
     try:
@@ -96,6 +108,10 @@ def _run_hydra(argv: list[str]) -> None:
         print(f"xaibench: error: {StorageError.from_os_error(error)}", file=sys.stderr)
         sys.exit(1)
     sys.exit(sweep.exit_code())
+
+
+def _verbose(argv: list[str]) -> bool:
+    return any(arg.lstrip("+") in ("verbose=true", "verbose=True") for arg in argv)
 
 
 def _run_verb(argv: list[str]) -> int:

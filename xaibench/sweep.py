@@ -26,6 +26,7 @@ from xaibench.engine.store import Store
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
 from xaibench.report.console import format_summary
+from xaibench.report.progress import set_enabled as set_progress
 from xaibench.results.aggregate import summarize
 from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, collect_sweep, write_table
 
@@ -39,6 +40,9 @@ def sweep_dir(cfg: DictConfig) -> Path:
 def run_job(cfg: DictConfig, label: str = "") -> CellResult:
     """Run one cell from a composed config, record its rows in the sweep folder, log it, print one line."""
     cell = CellSpec.from_config(cfg)
+    set_progress(bool(cfg.get("progress", True)))  # status lines inside long cells (stderr)
+    if cfg.get("verbose", False):  # libraries' loading bars and info logs (Hugging Face) only when asked
+        os.environ["XAIBENCH_VERBOSE"] = "1"
     torch.set_num_threads(int(cfg.get("threads", 1)))
     result = run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
     write_table(result.rows, sweep_dir(cfg) / SWEEP_CELLS / f"{result.key}.parquet")  # StorageError: full disk
@@ -73,10 +77,22 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
     accuracy, flag = rows["model_accuracy"].iloc[0], rows["model_flag"].iloc[0]
     if flag == "underfit":
         detail += f"  [model underfit: test accuracy {accuracy:.2f} below its min_accuracy]"
-    source = "skipped" if result.status == "not_applicable" else ("cached" if result.cached else "computed")
     prefix = f"[{label}] " if label else ""
-    return (f"{prefix}{cell.model_name} x {cell.dataset_name} x {cell.method_name} (seed {cell.seed}): "
-            f"{result.status:<14} {result.seconds:6.2f}s {source:<8} {detail}")
+    return (f"{prefix}{cell.model_label} x {cell.dataset_label} x {cell.method_name} (seed {cell.seed}): "
+            f"{result.status:<14} {result.seconds:6.2f}s {_source(result):<8} {detail}")
+
+
+def _source(result: CellResult) -> str:
+    """What the cell computed: ``computed 1 new metric, 2 cached``, ``cached`` (whole cell) or ``skipped``."""
+    if result.status == "not_applicable":
+        return "skipped"
+    if result.cached:
+        return "cached"
+    new, reused = result.metrics_computed, result.metrics_cached
+    if new == 0 and reused == 0:
+        return "computed"  # nothing scored (an error before scoring)
+    text = f"computed {new} new metric{'s' if new != 1 else ''}"
+    return text + (f", {reused} cached" if reused else "")
 
 
 _held = ExitStack()  # the CLI's sweep-folder claims, kept until the process exits

@@ -76,6 +76,8 @@ class Dataset:
     revision: str  # sha256 of the content: recorded in every row
     feature_names: tuple[str, ...] = ()
     vocab_size: int = 0  # text only
+    # Tables with encoded columns: (original column, indices of its encoded features), in column order.
+    feature_groups: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -210,8 +210,8 @@ def test_table_loads_with_target_by_name(tmp_path, suffix):
     ("frame", "params", "message"),
     [
         (table(), {"target": "class"}, r"target column 'class' not in the file; columns: sid, a, b, flag, label"),
-        (table(), {"target": "label"}, r"non-numeric feature column\(s\) sid"),
-        (table().assign(a=np.nan), {"target": "label", "id_column": "sid"}, r"missing or infinite values in .*a"),
+        (table(), {"target": "label", "categorical": "refuse"}, r"non-numeric feature column\(s\) sid"),
+        (table().assign(a=np.nan), {"target": "label", "id_column": "sid"}, r"missing values in column\(s\) a"),
         (table(1), {"target": "b", "features": ["a"]}, r"1 distinct value|empty train or test split"),
         (table(2), {"target": "label", "id_column": "sid", "test_size": 0.9}, r"leave an empty train or test split"),
         (table(9), {"target": "label", "id_column": "sid", "test_size": 1.5}, r"test_size must be in \(0, 1\)"),

@@ -6,7 +6,7 @@ from xaibench.engine.keys import canonical_json, digest
 from xaibench.engine.seeding import derive_seed
 
 
-PINNED_KEY = "b27502c410af975a2e1b5c59f9865077"  # update only with a SCHEMA_VERSION bump
+PINNED_KEY = "46a9b5a9a85a55f0cb5e0ee081a92d2f"  # update only with a SCHEMA_VERSION bump
 
 
 def cell(**kw):
@@ -56,3 +56,17 @@ def test_derived_seeds_are_stable_and_distinct():
     assert derive_seed("a") == derive_seed("a")
     assert derive_seed("a") != derive_seed("b")
     assert 0 <= derive_seed("a") < 2**31
+
+
+def test_display_labels_are_in_no_key():
+    """``model.label`` / ``dataset.label`` rename rows; they must not change results or orphan stored ones."""
+    plain = CellSpec.from_config({"model": {"name": "mlp", "hidden": [8], "label": None},
+                                  "dataset": {"name": "iris", "label": None}, "method": {"name": "saliency"},
+                                  "metrics": {"sparseness": {}}})
+    labelled = CellSpec.from_config({"model": {"name": "mlp", "hidden": [8], "label": "My MLP"},
+                                     "dataset": {"name": "iris", "label": "Iris (UCI)"}, "method": {"name": "saliency"},
+                                     "metrics": {"sparseness": {}}})
+    assert labelled.key == plain.key == cell().key
+    assert labelled.model_key("rev") == plain.model_key("rev")
+    assert (labelled.model_label, labelled.dataset_label) == ("My MLP", "Iris (UCI)")
+    assert (plain.model_label, plain.dataset_label) == ("mlp", "iris")

@@ -21,6 +21,7 @@ NEEDS_USER_FILES = {
     ("dataset", "csv_table"): "dataset.path",
     ("dataset", "npz_arrays"): "dataset.path",
     ("dataset", "image_folder"): "dataset.path",
+    ("dataset", "text_csv"): "dataset.path",
     ("model", "torch_module"): "model.target",
     ("model", "hf_sequence_classifier"): "model.path",
     ("model", "hf_image_classifier"): "model.path",

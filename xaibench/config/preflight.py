@@ -86,14 +86,31 @@ def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "co
         target = _launcher_target(overrides, config_name)
         _check_launcher_can_start(target)
         remote = any(name in target for name in ("Slurm", "Ray", "RQ"))
-    configs = []
-    for index, job in enumerate(jobs):
-        cfg = compose_job(job, config_name)
-        if index < MAX_VALIDATED:
-            _check_top_level_keys(cfg, config_name)
-            validate_config(cfg, check_device=not remote)
-        configs.append(cfg)
+    configs = [compose_job(job, config_name) for job in jobs]
+    for cfg in configs[:MAX_VALIDATED]:
+        _check_top_level_keys(cfg, config_name)
+    _check_user_files(configs[:MAX_VALIDATED])  # fast, before torch is imported
+    for cfg in configs[:MAX_VALIDATED]:
+        validate_config(cfg, check_device=not remote)
     return configs
+
+
+def _check_user_files(configs: list[DictConfig]) -> None:
+    """Missing files, absent columns and too many samples, found without importing torch (``datachecks``)."""
+    from xaibench.config.datachecks import check_user_files
+
+    seen = set()
+    for cfg in configs:
+        try:
+            dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+            model = OmegaConf.to_container(cfg.model, resolve=True)
+            n_samples = cfg.get("n_samples", 32)
+        except (OmegaConfBaseException, AttributeError):
+            continue  # validate_config reports malformed sections in full
+        marker = repr((dataset, model, n_samples))
+        if marker not in seen and isinstance(dataset, dict) and isinstance(model, dict) and isinstance(n_samples, int):
+            seen.add(marker)
+            check_user_files(dataset, model, n_samples)
 
 
 def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:

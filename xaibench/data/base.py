@@ -78,6 +78,7 @@ def make_dataset(
     feature_names: tuple[str, ...] = (),
     vocab_size: int = 0,
     x_dtype: torch.dtype = torch.float32,
+    feature_groups: tuple[tuple[str, tuple[int, ...]], ...] = (),
 ) -> Dataset:
     """Assemble tensors into a ``Dataset`` and stamp its content revision."""
 
@@ -97,7 +98,7 @@ def make_dataset(
     )
     return Dataset(
         name=name, modality=modality, n_classes=n_classes, train=train_split, test=test_split,
-        revision=revision, feature_names=feature_names, vocab_size=vocab_size,
+        revision=revision, feature_names=feature_names, vocab_size=vocab_size, feature_groups=feature_groups,
     )
 
 

@@ -18,14 +18,29 @@ from xaibench.explainers.output import DEFAULT_EXPLAIN_OUTPUT, EXPLAIN_OUTPUTS
 from xaibench.results.schema import SCHEMA_VERSION
 
 TARGETS = ("predicted", "label")
+LABELLED_AXES = ("model", "dataset")  # sections whose ``label`` is a display name, never part of a key
 
 
 def split_name(section: Mapping[str, Any], axis: str) -> tuple[str, dict[str, Any]]:
     """``{"name": "mlp", "hidden": [8]}`` -> ``("mlp", {"hidden": [8]})``."""
     if not isinstance(section, Mapping) or "name" not in section:
         raise UserError(f"config section {axis!r} must be a mapping with a 'name' (choose with {axis}=<name>)")
-    params = {k: v for k, v in section.items() if k != "name"}
+    params = {k: v for k, v in section.items() if k not in ("name", "label")}
     return str(section["name"]), params
+
+
+def pop_label(section: Mapping[str, Any], axis: str) -> tuple[dict[str, Any], str | None]:
+    """``{"name": "csv_table", "label": "Adult", ...}`` -> (the section without ``label``, ``"Adult"``).
+
+    A label only changes how rows and tables name the model/dataset, so it is removed before any key is made.
+    """
+    if not isinstance(section, Mapping):
+        return section, None  # split_name reports the malformed section
+    section = dict(section)
+    label = section.pop("label", None)
+    if label is not None and not isinstance(label, str):
+        raise UserError(f"{axis}.label must be a string (a display name), got {label!r}")
+    return section, (label or None)
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,7 @@ class CellSpec:
     device: str = "cpu"
     batch_size: int = 64
     strict: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # display names {"model"|"dataset": label}; not in keys
 
     @classmethod
     def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> "CellSpec":
@@ -51,9 +66,14 @@ class CellSpec:
         metrics = data.get("metrics") or {}
         if not isinstance(metrics, Mapping):
             raise UserError("metrics must be a mapping {metric_name: {params}}; choose a suite with metrics=<suite>")
+        sections, labels = {}, {}
+        for axis in LABELLED_AXES:
+            sections[axis], label = pop_label(data[axis], axis)
+            if label:
+                labels[axis] = label
         spec = cls(
-            model=dict(data["model"]),
-            dataset=dict(data["dataset"]),
+            model=sections["model"],
+            dataset=sections["dataset"],
             method=dict(data["method"]),
             metrics={str(k): dict(v or {}) for k, v in metrics.items()},
             seed=_int(data.get("seed", 0), "seed"),
@@ -63,6 +83,7 @@ class CellSpec:
             device=str(data.get("device", "cpu")),
             batch_size=_int(data.get("batch_size", 64), "batch_size"),
             strict=bool(data.get("strict", False)),
+            labels=labels,
         )
         if spec.target not in TARGETS:
             raise UserError(f"target must be one of {', '.join(TARGETS)}, got {spec.target!r}")
@@ -80,6 +101,16 @@ class CellSpec:
     @property
     def dataset_name(self) -> str:
         return split_name(self.dataset, "dataset")[0]
+
+    @property
+    def model_label(self) -> str:
+        """Display name of the model: ``model.label`` or the registry name."""
+        return self.labels.get("model") or self.model_name
+
+    @property
+    def dataset_label(self) -> str:
+        """Display name of the dataset: ``dataset.label`` or the registry name."""
+        return self.labels.get("dataset") or self.dataset_name
 
     @property
     def method_name(self) -> str:

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
@@ -26,11 +25,12 @@ from xaibench.engine.stages import build_dataset, get_explanations, get_model, g
 from xaibench.engine.store import Store
 from xaibench.errors import StorageError, UserError
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
+from xaibench.report.progress import Progress
 from xaibench.results.schema import SCHEMA_VERSION, conform, sort_rows
 from xaibench.types import Status
 
 # Columns that describe the run that wrote the rows, not the result: kept out of the shared ``cells`` artefact.
-WRITER_COLUMNS = ("sweep_id", "device", "peak_mem_mb", "created_at")
+WRITER_COLUMNS = ("sweep_id", "device", "peak_mem_mb", "created_at", "model_label", "dataset_label")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class CellResult:
     rows: pd.DataFrame
     cached: bool
     seconds: float
+    metrics_computed: int = 0  # score stages computed now (the rest of an uncached cell came from the store)
+    metrics_cached: int = 0
 
     @property
     def status(self) -> str:
@@ -85,7 +87,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
     started = time.perf_counter()
     resolved = ResolvedCell.resolve(cell)
     cell = _with_device(cell)
-    rows = _RowFactory(cell, resolved, sweep_id)
+    rows = _RowFactory(cell, resolved.metrics, sweep_id, resolved.model.source_revision())
     reason = cell_not_applicable(resolved.model, resolved.dataset, resolved.method)
     if reason:
         cached = store.get_frame("cells", cell.key)
@@ -111,7 +113,8 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         frame = rows.for_all(Status.ERROR, _describe(error))
     if not (frame["status"] == Status.ERROR.value).any():
         _save_cell(store, cell.key, frame, stages)
-    return CellResult(cell.key, _stamp(frame, cell, sweep_id), False, time.perf_counter() - started)
+    return CellResult(cell.key, _stamp(frame, cell, sweep_id), False, time.perf_counter() - started, rows.computed,
+                      rows.reused)
 
 
 def _save_cell(store: Store, key: str, frame: pd.DataFrame, stages: dict[str, list[str]]) -> None:
@@ -120,13 +123,18 @@ def _save_cell(store: Store, key: str, frame: pd.DataFrame, stages: dict[str, li
     shared["sweep_id"] = ""
     shared["device"] = ""
     shared["peak_mem_mb"] = np.nan
+    shared["model_label"] = ""  # display names are not in the key: each run stamps its own
+    shared["dataset_label"] = ""
     shared.loc[shared["sample_id"] == "", "created_at"] = ""  # scored rows keep their score stage's time
     store.put_frame("cells", key, conform(shared), meta={"stages": stages})
 
 
 def _stamp(frame: pd.DataFrame, cell: CellSpec, sweep_id: str) -> pd.DataFrame:
-    """Fill ``WRITER_COLUMNS`` for this run: sweep, device, this process's memory peak, time where unset."""
+    """Fill ``WRITER_COLUMNS`` for this run: sweep, device, this process's memory peak, time where unset, and
+    today's display names (not in the key)."""
     out = frame.copy()
+    out["model_label"] = cell.model_label
+    out["dataset_label"] = cell.dataset_label
     ran = not (out["status"] == Status.NOT_APPLICABLE.value).all()
     out["sweep_id"] = sweep_id
     out["device"] = cell.device
@@ -144,30 +152,47 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     rows.model_accuracy = model.accuracy
     rows.model_flag = "underfit" if model.underfit else ""
     rows.dataset_revision = dataset.revision
+    rows.dataset_extra = encoded_columns(dataset)
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
     stages["explanations"] = [explanations.key]
     stages["scores"] = []
     sample_ids = dataset.test.ids[: cell.n_samples]
     frames = []
-    progress = tqdm(resolved.metrics.items(), desc=f"score {cell.method_name}", leave=False, disable=None)
-    for name, metric in progress:
-        reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None,
-                                       resolved.model)
-        if reason:
-            frames.append(rows.for_metric(name, Status.NOT_APPLICABLE, reason))
-            continue
-        try:
-            result = get_scores(store, metric, resolved.method, model, dataset, explanations, cell)
-            stages["scores"].append(cell.score_key(explanations.key, name))
-        except StorageError:
-            raise
-        except Exception as error:  # noqa: BLE001 - one failing metric does not sink the others
-            if cell.strict:
-                raise
-            frames.append(rows.for_metric(name, Status.ERROR, _describe(error)))
-            continue
-        frames.append(rows.scored(name, sample_ids, explanations, result))
+    with Progress(f"scoring {cell.method_name}", total=len(resolved.metrics), unit="metric") as progress:
+        for name, metric in resolved.metrics.items():
+            frames.append(_score_metric(cell, resolved, name, metric, model, dataset, explanations, store, rows,
+                                        sample_ids, stages["scores"]))
+            progress.update()
     return sort_rows(conform(pd.concat(frames, ignore_index=True)))
+
+
+def encoded_columns(dataset) -> dict:
+    """``{"encoded_columns": {column: [feature names]}}`` when table columns were encoded into several features."""
+    if not any(len(index) != 1 for _, index in dataset.feature_groups):
+        return {}
+    names = dataset.feature_names
+    return {"encoded_columns": {column: [names[i] for i in index] for column, index in dataset.feature_groups}}
+
+
+def _score_metric(cell: CellSpec, resolved: ResolvedCell, name: str, metric, model, dataset, explanations,
+                  store: Store, rows: "_RowFactory", sample_ids, score_keys: list[str]) -> pd.DataFrame:
+    """One metric's rows: not_applicable, error (the others still run), or the scores (stored or computed).
+
+    Appends the score stage's key to ``score_keys`` (``store gc`` keeps what a cell uses)."""
+    reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None, resolved.model)
+    if reason:
+        return rows.for_metric(name, Status.NOT_APPLICABLE, reason)
+    try:
+        result = get_scores(store, metric, resolved.method, model, dataset, explanations, cell)
+        score_keys.append(cell.score_key(explanations.key, name))
+    except StorageError:
+        raise
+    except Exception as error:  # noqa: BLE001 - one failing metric does not sink the others
+        if cell.strict:
+            raise
+        return rows.for_metric(name, Status.ERROR, _describe(error))
+    rows.count(result.cached)
+    return rows.scored(name, sample_ids, explanations, result)
 
 
 def _still_valid(cached: pd.DataFrame, dataset_revision: str, model_revision: str) -> bool:
@@ -190,15 +215,24 @@ def _describe(error: BaseException) -> str:
 class _RowFactory:
     """Builds schema rows for one cell; common columns are filled once."""
 
-    def __init__(self, cell: CellSpec, resolved: ResolvedCell, sweep_id: str) -> None:
-        self.cell, self.resolved, self.sweep_id = cell, resolved, sweep_id
+    def __init__(self, cell: CellSpec, metrics: dict, sweep_id: str, model_revision: str = "") -> None:
+        self.cell, self.metrics, self.sweep_id = cell, metrics, sweep_id
         self.model_accuracy = float("nan")
         self.model_flag = ""
         self.dataset_revision = ""
-        self.model_revision = resolved.model.source_revision()
+        self.model_revision = model_revision
+        self.computed = self.reused = 0
+        self.dataset_extra: dict = {}  # recorded with the dataset's params (e.g. how table columns were encoded)
+
+    def count(self, cached: bool) -> None:
+        """Tally a score stage as read from the store or computed now (the per-cell console line says which)."""
+        if cached:
+            self.reused += 1
+        else:
+            self.computed += 1
 
     def _base(self, metric: str, n: int) -> dict:
-        spec = self.resolved.metrics[metric]
+        spec = self.metrics[metric]
         _, method_params = split_name(self.cell.method, "method")
         method_params = {**method_params, **self.resolved.method.recorded_params(self.resolved.dataset.modality)}
         _, model_params = split_name(self.cell.model, "model")
@@ -217,7 +251,7 @@ class _RowFactory:
             "device": [self.cell.device] * n,
             "method_params": [json.dumps(method_params, sort_keys=True)] * n,
             "model_params": [json.dumps(model_params, sort_keys=True)] * n,
-            "dataset_params": [json.dumps(dataset_params, sort_keys=True)] * n,
+            "dataset_params": [json.dumps({**dataset_params, **self.dataset_extra}, sort_keys=True)] * n,
             "n_samples": [self.cell.n_samples] * n,
             "target_mode": [self.cell.target] * n,
             "explain_output": [self.cell.explain_output] * n,
@@ -227,6 +261,8 @@ class _RowFactory:
             "model_flag": [self.model_flag] * n,
             "peak_mem_mb": [peak_memory_mb(self.cell.device)] * n,
             "created_at": [datetime.now(timezone.utc).isoformat(timespec="seconds")] * n,
+            "model_label": [self.cell.model_label] * n,
+            "dataset_label": [self.cell.dataset_label] * n,
             **{k: [v] * n for k, v in provenance().items()},
         }
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from xaibench.data.base import DatasetSpec
 from xaibench.engine.cell import CellSpec
@@ -22,12 +21,13 @@ from xaibench.engine.provenance import provenance
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.store import Store
 from xaibench.explainers.base import Explainer
-from xaibench.explainers.output import explained_output
+from xaibench.explainers.output import DEFAULT_EXPLAIN_OUTPUT, explained_output
 from xaibench.explainers.seeding import cell_seed
 from xaibench.metrics.quantus_adapter import ScoreContext, ScoreResult, score
 from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec, TrainedModel
 from xaibench.models.training import accuracy
+from xaibench.report.progress import Progress
 from xaibench.types import Dataset, Modality
 
 
@@ -106,31 +106,65 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
     samples = dataset.test.head(cell.n_samples)
     module = model.module.to(cell.device)
     x = samples.x.to(cell.device)
+    labels = samples.y.to(cell.device) if cell.target == "label" else None
+    record = explain_arrays(explainer, module, x, labels, modality=dataset.modality, seed=derive_seed(key),
+                            batch_size=cell.batch_size, device=cell.device, explain_output=cell.explain_output,
+                            control_seed=cell.seed)
+    extras = dict(record.extras)
+    if dataset.feature_groups:  # encoded table columns: also per original column (one-hot groups summed)
+        from xaibench.data.user.encoding import column_attributions
+
+        extras["column_attributions"] = column_attributions(record.attributions.numpy(), dataset.feature_groups)
+    return ExplanationRecord(key, record.attributions, record.targets, record.counterfactuals, record.explain_s,
+                             record.n_forward, extras)
+
+
+def predict(module: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Predicted classes ``(N,)`` of ``x`` in batches, without gradients."""
     with torch.no_grad():
-        predicted = torch.cat([module(x[i : i + cell.batch_size]).argmax(dim=1) for i in range(0, len(x), cell.batch_size)])
-    targets = predicted if cell.target == "predicted" else samples.y.to(cell.device)
-    seed_everything(derive_seed(key))
-    if cell.device.startswith("cuda"):
+        return torch.cat([module(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+
+
+def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor | None, *,
+                   modality: Modality, seed: int, batch_size: int, device: str = "cpu",
+                   explain_output: str = DEFAULT_EXPLAIN_OUTPUT, control_seed: int = 0) -> ExplanationRecord:
+    """Explain ``x`` in batches: the explanation stage without the store (the sweep and ``xaibench.explain``).
+
+    Args:
+        x: inputs on ``device``, layout per ``modality``.
+        labels: explain these classes ``(N,)``; None explains the predicted classes.
+        seed: seeds torch/numpy/random before explaining (stochastic methods draw per sample from it).
+        explain_output: the model output explained (``explainers/output.py``).
+        control_seed: the seed model-free controls draw from (the cell's config ``seed``).
+
+    Returns:
+        A record whose attributions are shaped like ``x`` (text: ``(N, L)``), with seconds and forwards per sample.
+    """
+    targets = predict(module, x, batch_size) if labels is None else labels
+    seed_everything(seed)
+    if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    counter = ForwardCounter(explained_output(module, cell.explain_output))
+    counter = ForwardCounter(explained_output(module, explain_output))
     started = time.perf_counter()
-    batches = tqdm(range(0, len(x), cell.batch_size), desc=f"explain {explainer.name}", leave=False, disable=None)
-    with cell_seed(cell.seed):
-        parts = [explainer.explain(counter, x[i : i + cell.batch_size], targets[i : i + cell.batch_size]) for i in batches]
+    parts = []
+    with cell_seed(control_seed), Progress(f"explaining with {explainer.name}", total=len(x), unit="sample") as progress:
+        for i in range(0, len(x), batch_size):
+            parts.append(explainer.explain(counter, x[i : i + batch_size], targets[i : i + batch_size]))
+            progress.update(len(parts[-1].attributions))
     seconds = time.perf_counter() - started
     attributions = torch.cat([p.attributions.detach() for p in parts]).float()
-    expected = tuple(x.shape[:2]) if dataset.modality is Modality.TEXT else tuple(x.shape)
+    expected = tuple(x.shape[:2]) if modality is Modality.TEXT else tuple(x.shape)
     if tuple(attributions.shape) != expected:
         raise ValueError(f"{explainer.name} returned attributions {tuple(attributions.shape)}, expected {expected}")
     if not torch.isfinite(attributions).all():
         raise ValueError(f"{explainer.name} returned non-finite attributions")
     counterfactuals = None
     if parts[0].counterfactuals is not None:
-        counterfactuals = torch.cat([p.counterfactuals.detach() for p in parts])
+        counterfactuals = torch.cat([p.counterfactuals.detach() for p in parts]).cpu()
     extras = {k: np.concatenate([np.asarray(p.extras[k]) for p in parts]) for k in parts[0].extras}
     n = len(x)
-    return ExplanationRecord(key, attributions.cpu(), targets.cpu(), None if counterfactuals is None else counterfactuals.cpu(),
-                             seconds / n, counter.rows / n, extras)
+    return ExplanationRecord("", attributions.cpu(), targets.cpu(), counterfactuals, seconds / n, counter.rows / n,
+                             extras)
 
 
 def _load_explanations(store: Store, key: str) -> ExplanationRecord | None:
@@ -155,12 +189,18 @@ def get_scores(
 ) -> ScoreResult:
     key = cell.score_key(explanations.key, metric.name)
     frame = _load_scores(store, key, cell.n_samples)
+    cached = frame is not None
     if frame is None:
         with store.lock("scores", key):
             frame = _load_scores(store, key, cell.n_samples)
             if frame is None:
                 frame = _score_frame(metric, explainer, model, dataset, explanations, cell, key)
                 store.put_frame("scores", key, frame)
+    return result_from_frame(frame, cached)
+
+
+def result_from_frame(frame: pd.DataFrame, cached: bool = False) -> ScoreResult:
+    """A score stage's stored frame (``score_frame``) as a ``ScoreResult``."""
     return ScoreResult(
         values=frame["value"].to_numpy(dtype=np.float64),
         status=frame["status"].tolist(),
@@ -168,6 +208,7 @@ def get_scores(
         params=json.loads(frame["params"].iloc[0]) if len(frame) else {},
         seconds=float(frame["score_s"].iloc[0]) if len(frame) else 0.0,
         provenance={c: str(frame[c].iloc[0]) for c in PROVENANCE if c in frame and len(frame)},
+        cached=cached,
     )
 
 
@@ -197,11 +238,30 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         device=cell.device,
         explain_output=cell.explain_output,
     )
-    with cell_seed(cell.seed):  # model-free controls re-explain exactly as they explained
-        result = score(metric, cell.metrics[metric.name], ctx, derive_seed(key))
-    n = len(samples)
+    return score_frame(metric, cell.metrics[metric.name], ctx, cell.seed, samples.ids)
+
+
+def score_seed(seed: int, metric: str) -> int:
+    """The metric's seed: from the cell's config seed and the metric name only.
+
+    Every method scored with one metric under one seed draws the same random numbers (common random numbers:
+    the same feature subsets, the same noise), which makes paired comparisons between methods fairer; a sweep
+    and ``xaibench.evaluate`` draw alike. Not derived from content: a float hash would draw entirely different
+    numbers on another machine whose BLAS differs in the last bit.
+    """
+    return derive_seed("scores", seed, metric)
+
+
+def score_frame(metric: MetricSpec, params: dict, ctx: ScoreContext, seed: int, sample_ids) -> pd.DataFrame:
+    """Score one metric on a context: one row per sample (value, status, message, params, seconds, provenance).
+
+    ``seed`` is the cell's config seed: model-free controls re-explain exactly as they explained.
+    """
+    with cell_seed(seed):
+        result = score(metric, params, ctx, score_seed(seed, metric.name))
+    n = len(sample_ids)
     return pd.DataFrame({
-        "sample_id": list(samples.ids),
+        "sample_id": list(sample_ids),
         "value": result.values,
         "status": result.status,
         "message": result.message,

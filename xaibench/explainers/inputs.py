@@ -64,6 +64,17 @@ def pad_embeddings(text_model: nn.Module, n: int, length: int, device: torch.dev
         return text_model.embed(ids).detach()
 
 
+def keep_attention_mask(baselines: torch.Tensor, inputs: torch.Tensor, text_model: nn.Module) -> torch.Tensor:
+    """Gradient baselines of a model whose last embedding channel is the attention mask (``mask_channel``) keep
+    the input's mask: the path from baseline to input then never switches tokens on or off, padding stays masked
+    and IG's path integral has no jump. Other models: ``baselines`` unchanged."""
+    if not getattr(text_model, "mask_channel", False):
+        return baselines
+    baselines = baselines.clone()
+    baselines[..., -1] = inputs[..., -1].detach()
+    return baselines
+
+
 def pad_id(text_model: nn.Module) -> int:
     value = getattr(text_model, "pad_id", None)
     if value is None:
@@ -141,7 +152,8 @@ class GradientView:
         """Baselines shaped like ``inputs`` (text: pad-token embeddings, whatever ``baseline`` says)."""
         if self.text_model is not None:
             n, length = self.inputs.shape[:2]
-            return pad_embeddings(self.text_model, n, length, self.inputs.device).to(self.inputs.dtype)
+            pads = pad_embeddings(self.text_model, n, length, self.inputs.device).to(self.inputs.dtype)
+            return keep_attention_mask(pads, self.inputs, self.text_model)
         return dense_baselines(self.inputs, baseline, salt)
 
     def to_output(self, attributions: torch.Tensor) -> torch.Tensor:

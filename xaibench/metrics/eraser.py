@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from xaibench.metrics._positions import position_scores, target_output, top_positions, with_positions
 from xaibench.metrics.spec import ALL_MODALITIES, Family, MetricSpec, register_metric

@@ -98,6 +98,7 @@ class ScoreResult:
     params: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     provenance: dict[str, str] = field(default_factory=dict)  # versions, git SHA and time when it was computed
+    cached: bool = False  # read back from the store rather than computed now
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ Capability protocols (what a trained module must provide when its spec declares 
 - ``PROBA``: ``forward(x)`` returns class scores ``(N, K)`` (every model; sklearn adapters only this).
 - ``EMBEDDING`` (text): ``embed(ids (N, L) int64) -> (N, L, D)`` and ``forward_embedded(emb (N, L, D)) -> (N, K)``;
   ``forward(ids) == forward_embedded(embed(ids))``. ``pad_id`` attribute: the token used as "absent".
+  Optional ``mask_channel = True``: the last of the ``D`` channels is the attention mask (1 token, 0 padding);
+  gradient baselines then keep the input's mask (Hugging Face adapter).
 - ``ATTENTION``: ``forward_with_attention(x) -> (logits (N, K), [attn (N, heads, T, T) per layer])`` with the
   attention probabilities inside the autograd graph (gradient-weighted rollout differentiates through them);
   ``cls_index`` (int or None): the token whose row gives relevance (None: average over query tokens);

@@ -48,6 +48,9 @@ COLUMNS: dict[str, str] = {
     "created_at": "string",
     "target_mode": "string",  # config `target`: predicted | label (which class `target` holds)
     "explain_output": "string",  # config `explain_output`: log_softmax | logit | probability (explainers/output.py)
+    # v2 (byo): display names from ``model.label`` / ``dataset.label`` (default: the registry name); not in keys
+    "model_label": "string",
+    "dataset_label": "string",
 }
 
 # Columns that measure the run rather than the result: excluded when comparing tables for determinism.

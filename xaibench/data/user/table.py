@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
-from xaibench.data.base import DatasetSpec, make_dataset, standardize as zscore
+from xaibench.data.base import DatasetSpec, make_dataset
 from xaibench.data.user._common import checked_split, encode_labels, require_path
+from xaibench.data.user.encoding import ColumnEncoder, split_by_column
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
 from xaibench.types import Dataset, Modality
@@ -39,12 +40,22 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
 class CsvTable(DatasetSpec):
     """Rows of a table as samples ``(N, F)``; labels are the sorted distinct values of ``target`` as ``0..K-1``.
 
+    Non-numeric (categorical or text-valued) columns are encoded by the declared ``categorical`` policy with
+    scikit-learn's transformers, fitted on the training split only (``data.user.encoding``). One-hot columns
+    are named ``column=value`` and grouped by their original column in ``Dataset.feature_groups``, so
+    attributions can be reported per original column (the group's attributions summed).
+
     Attributes:
         path: ``.csv``, ``.tsv`` or ``.parquet`` file.
         target: name of the label column.
-        features: feature columns to use (default: every column except ``target`` and ``id_column``).
+        features: feature columns to use (default: every column except ``target``, ``id_column``, ``split_column``).
         id_column: column with unique sample ids (default: the row number, ``row-00000``...).
-        standardize: z-score features with training-split statistics.
+        standardize: z-score numeric (and ordinal-coded) features with training-split statistics.
+        categorical: ``onehot``, ``ordinal`` or ``refuse`` for non-numeric columns.
+        categorical_columns: numeric columns to encode as categories too (e.g. integer codes).
+        missing: ``refuse`` (the columns are named), or impute numeric columns by ``mean``/``median``/
+            ``most_frequent``; categorical gaps then become their own category ``<missing>``.
+        split_column: column whose values ``train``/``test`` fix the split (``test_size`` is then unused).
     """
 
     modality: ClassVar[Modality] = Modality.TABULAR
@@ -53,6 +64,10 @@ class CsvTable(DatasetSpec):
     features: tuple[str, ...] = ()
     id_column: str | None = None
     standardize: bool = True
+    categorical: Literal["onehot", "ordinal", "refuse"] = "onehot"
+    categorical_columns: tuple[str, ...] = ()
+    missing: Literal["refuse", "mean", "median", "most_frequent"] = "refuse"
+    split_column: str | None = None
 
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
@@ -62,18 +77,26 @@ class CsvTable(DatasetSpec):
         if not self.target or self.target not in columns:
             raise UserError(f"{what}: target column {self.target!r} not in the file; columns: {', '.join(columns)}")
         features = self._feature_columns(columns, what)
-        x = self._numeric_features(frame[features], what)
         y, _ = encode_labels(frame[self.target].to_numpy(), what)
         ids = self._ids(frame, what)
-        train, test = checked_split(x, y, ids, test_size=self.test_size, seed=seed, what=what)
-        if self.standardize:
-            train["x"], test["x"] = zscore(train["x"], test["x"])
+        index = np.arange(len(frame))
+        if self.split_column is not None:
+            train_idx, test_idx = split_by_column(frame[self.split_column], self.split_column, what)
+        else:
+            train, test = checked_split(index[:, None], y, ids, test_size=self.test_size, seed=seed, what=what)
+            train_idx, test_idx = train["x"][:, 0], test["x"][:, 0]
+        encoder = ColumnEncoder(self.categorical, self.missing, self.standardize, tuple(self.categorical_columns))
+        x_train, x_test = encoder.fit_transform(frame[features], train_idx, test_idx, what)
+        train = {"x": x_train, "y": y[train_idx], "ids": ids[train_idx]}
+        test = {"x": x_test, "y": y[test_idx], "ids": ids[test_idx]}
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
-                            feature_names=tuple(features))
+                            feature_names=encoder.feature_names, feature_groups=encoder.groups)
 
     def _feature_columns(self, columns: list[str], what: str) -> list[str]:
-        if self.id_column is not None and self.id_column not in columns:
-            raise UserError(f"{what}: id_column {self.id_column!r} not in the file; columns: {', '.join(columns)}")
+        for option in ("id_column", "split_column"):
+            value = getattr(self, option)
+            if value is not None and value not in columns:
+                raise UserError(f"{what}: {option} {value!r} not in the file; columns: {', '.join(columns)}")
         if self.features:
             unknown = [c for c in self.features if c not in columns]
             if unknown:
@@ -81,26 +104,15 @@ class CsvTable(DatasetSpec):
                                 f"columns: {', '.join(columns)}")
             features = list(self.features)
         else:
-            features = [c for c in columns if c not in (self.target, self.id_column)]
+            features = [c for c in columns if c not in (self.target, self.id_column, self.split_column)]
         if self.target in features:
             raise UserError(f"{what}: the target column {self.target!r} cannot also be a feature")
         if not features:
             raise UserError(f"{what}: no feature columns left besides the target")
+        unknown = [c for c in self.categorical_columns if c not in features]
+        if unknown:
+            raise UserError(f"{what}: categorical_columns {', '.join(unknown)} are not feature columns")
         return features
-
-    @staticmethod
-    def _numeric_features(frame: pd.DataFrame, what: str) -> np.ndarray:
-        bad = [c for c in frame.columns if not (pd.api.types.is_numeric_dtype(frame[c]) or
-                                                pd.api.types.is_bool_dtype(frame[c]))]
-        if bad:
-            raise UserError(f"{what}: non-numeric feature column(s) {', '.join(bad)}; encode them as numbers or "
-                            "leave them out with dataset.features=[...]")
-        x = frame.to_numpy(dtype=np.float64, na_value=np.nan)
-        missing = [c for c, bad_col in zip(frame.columns, ~np.isfinite(x).all(axis=0)) if bad_col]
-        if missing:
-            raise UserError(f"{what}: missing or infinite values in column(s) {', '.join(missing)}; "
-                            "impute or drop them first")
-        return x
 
     def _ids(self, frame: pd.DataFrame, what: str) -> np.ndarray:
         if self.id_column is None:

@@ -5,11 +5,13 @@
 ``output_attentions=True`` returns the softmax probabilities inside the autograd graph (the fused SDPA kernels
 return none), which the ``ATTENTION`` protocol of ``xaibench.models.base`` requires.
 
-Inputs are passed as they are: no tokenizer or image processor runs. Prepare the dataset in the model's own
-vocabulary / normalisation (``npz_arrays`` with ``modality: text`` holds token ids).
+Inputs are passed as they are: no image processor runs, and the model gets token ids. Raw text is tokenised by the
+dataset (``text_csv`` with a local tokenizer folder), or bring ids in the model's vocabulary (``npz_arrays`` with
+``modality: text``). Padding (``pad_token_id``) is masked out of attention (``HFSequenceClassifier``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,22 @@ from xaibench.registry import MODELS
 from xaibench.types import Capability, Dataset, Modality
 
 
+def quiet_transformers() -> None:
+    """Silence transformers' info logs and loading bars unless the run asked for ``verbose=true``."""
+    if os.environ.get("XAIBENCH_VERBOSE") == "1":
+        return
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def _load_pretrained(auto_class: str, folder: Path, what: str) -> Any:
     try:
         import transformers
     except ImportError:
         raise UserError(f"{what} needs the transformers package: pip install 'xaibench[hf]'") from None
+    quiet_transformers()
     try:
         return getattr(transformers, auto_class).from_pretrained(
             str(folder), local_files_only=True, attn_implementation="eager"
@@ -41,11 +54,16 @@ def _load_pretrained(auto_class: str, folder: Path, what: str) -> Any:
 class HFSequenceClassifier(nn.Module):
     """A ``*ForSequenceClassification`` model on token ids ``(N, L)``, seen through its input embeddings.
 
-    ``forward(ids) = forward_embedded(embed(ids))``: word embeddings ``(N, L, D)`` go in as ``inputs_embeds``
-    (the model adds positions itself). With ``cls_token_id`` set, that token is prepended inside (``cls_index``
-    0, attention ``T = L + 1``); otherwise nothing is added and ``cls_index`` is None. No attention mask is
-    applied, so ``pad_id`` tokens count as present-but-neutral, consistently across both forwards.
+    The attention mask travels with the embeddings: ``embed(ids)`` returns the word embeddings plus one last
+    channel, 1 for a token and 0 for padding (``pad_id``), ``(N, L, D + 1)``; ``forward_embedded`` passes the
+    first ``D`` channels as ``inputs_embeds`` and ``channel > 0.5`` as the ``attention_mask``. So padding never
+    changes a prediction, and every perturbation keeps the mask: replacing a token by the pad embedding removes it
+    (as replacing its id by ``pad_id`` does), small noise leaves the mask as it is, and gradient baselines keep the
+    input's mask (``explainers.inputs.keep_attention_mask``). The mask channel gets no gradient (a threshold).
+    With ``cls_token_id`` set, that token is prepended inside (``cls_index`` 0, attention ``T = L + 1``).
     """
+
+    mask_channel = True  # the last embedding channel is the attention mask (see the class docstring)
 
     def __init__(self, model: nn.Module, cls_token_id: int | None) -> None:
         super().__init__()
@@ -56,23 +74,29 @@ class HFSequenceClassifier(nn.Module):
         self.pad_id = 0 if pad is None else int(pad)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """Token ids ``(N, L)`` -> word embeddings ``(N, L, D)``."""
-        return self.model.get_input_embeddings()(ids)
+        """Token ids ``(N, L)`` -> word embeddings plus the attention-mask channel ``(N, L, D + 1)``."""
+        words = self.model.get_input_embeddings()(ids)
+        present = (ids != self.pad_id).to(words.dtype).unsqueeze(-1)
+        return torch.cat([words, present], dim=-1)
 
-    def _prepend_cls(self, embeddings: torch.Tensor) -> torch.Tensor:
-        if self.cls_token_id is None:
-            return embeddings
-        cls = torch.full((embeddings.shape[0], 1), self.cls_token_id, dtype=torch.long, device=embeddings.device)
-        return torch.cat([self.embed(cls), embeddings], dim=1)
+    def _model_inputs(self, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``(N, L, D + 1)`` -> ``inputs_embeds (N, T, D)`` and ``attention_mask (N, T)`` ([CLS] prepended)."""
+        words, mask = embeddings[..., :-1], (embeddings[..., -1] > 0.5).long()
+        if self.cls_token_id is not None:
+            n = embeddings.shape[0]
+            cls = torch.full((n, 1), self.cls_token_id, dtype=torch.long, device=embeddings.device)
+            words = torch.cat([self.model.get_input_embeddings()(cls).to(words.dtype), words], dim=1)
+            mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        return {"inputs_embeds": words, "attention_mask": mask}
 
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Ids ``(N, L)`` (or embeddings ``(N, L, D)``) -> ``(logits (N, K), [attn (N, heads, T, T)] per layer)``."""
+        """Ids ``(N, L)`` (or embeddings ``(N, L, D + 1)``) -> ``(logits (N, K), [attn (N, heads, T, T)] per layer)``."""
         embeddings = x if torch.is_floating_point(x) else self.embed(x)
-        out = self.model(inputs_embeds=self._prepend_cls(embeddings), output_attentions=True)
+        out = self.model(**self._model_inputs(embeddings), output_attentions=True)
         return out.logits, list(out.attentions)
 
     def forward_embedded(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs_embeds=self._prepend_cls(embeddings)).logits
+        return self.model(**self._model_inputs(embeddings)).logits
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.forward_embedded(self.embed(ids))

@@ -1,5 +1,10 @@
 """scikit-learn classifiers behind ``predict_proba``: for model-agnostic methods only (capability ``PROBA``).
 
+Two ways in: fitted in-suite from a class and kwargs, or **pre-fitted, loaded from the user's file** (``path``),
+explained as it is, never refitted. Files are read in a safe format, skops (``.skops``: ``skops.io.load`` refuses
+types it does not trust, and the error names them); ``.pkl``/``.pickle``/``.joblib`` run code when loaded, so
+they are only read with an explicit ``trusted: true``.
+
 Persistence choice: the fitted estimator is stored as ``pickle`` bytes (``save``/``load`` below). scikit-learn has
 no weights-only format, and refitting on every load would make "load" silently cost a training run. The store
 checksums each payload (corrupt bytes are a cache miss, retrained) and ``load`` checks the unpickled object is the
@@ -13,6 +18,7 @@ import inspect
 import math
 import pickle
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +26,7 @@ import torch
 from torch import nn
 
 from xaibench.errors import UserError
-from xaibench.models.adapters._source import import_object
+from xaibench.models.adapters._source import import_object, path_digest, require_local
 from xaibench.models.base import ModelSpec
 from xaibench.registry import MODELS
 from xaibench.types import Capability, Dataset, Modality
@@ -58,12 +64,18 @@ class SklearnEstimator(ModelSpec):
     Attributes:
         estimator: dotted path of the estimator class (``sklearn.ensemble.RandomForestClassifier``).
         kwargs: constructor keyword arguments.
+        path: a fitted estimator saved with ``skops.io.dump`` (or pickle/joblib with ``trusted: true``); it is
+            used as it is (``estimator``/``kwargs`` are then ignored, nothing is refitted).
+        trusted: allow pickle/joblib files, and the types a ``.skops`` file holds beyond skops' defaults. Only
+            for files you made yourself: loading them can run arbitrary code.
     """
 
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
     capabilities = frozenset({Capability.PROBA})
     estimator: str = "sklearn.ensemble.RandomForestClassifier"
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+    path: str | None = None
+    trusted: bool = False
 
     def _estimator_class(self) -> type:
         cls = import_object(self.estimator, f"model {self.name}", "model.estimator")
@@ -73,13 +85,30 @@ class SklearnEstimator(ModelSpec):
         return cls
 
     def build(self, dataset: Dataset) -> nn.Module:
+        if self.path is not None:
+            return self._prefitted(dataset)
         try:
             estimator = self._estimator_class()(**self.kwargs)
         except TypeError as error:
             raise UserError(f"model {self.name}: {self.estimator}(**kwargs) failed: {error}") from None
         return SklearnClassifier(estimator, dataset.n_classes, math.prod(dataset.input_shape))
 
+    def _prefitted(self, dataset: Dataset) -> nn.Module:
+        what = f"model {self.name}"
+        estimator = load_estimator(require_local(self.path, what, "model.path"), self.trusted, what)
+        n_features = math.prod(dataset.input_shape)
+        if getattr(estimator, "n_features_in_", n_features) != n_features:
+            raise UserError(f"{what}: {self.path} was fitted on {estimator.n_features_in_} features, dataset "
+                            f"{dataset.name} has {n_features}")
+        classes = np.asarray(estimator.classes_)
+        if classes.dtype.kind not in "iu" or not np.isin(classes, np.arange(dataset.n_classes)).all():
+            raise UserError(f"{what}: {self.path} predicts classes {classes.tolist()}; the dataset's labels are "
+                            f"0..{dataset.n_classes - 1} (sorted distinct target values)")
+        return SklearnClassifier(estimator, dataset.n_classes, n_features)
+
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
+        if self.path is not None:
+            return module.eval()  # pre-fitted: explained as it is
         estimator = module.estimator  # type: ignore[union-attr]
         if "random_state" in inspect.signature(type(estimator)).parameters and "random_state" not in self.kwargs:
             estimator.set_params(random_state=seed)
@@ -88,9 +117,15 @@ class SklearnEstimator(ModelSpec):
         return module.eval()
 
     def save(self, module: nn.Module) -> bytes:
+        if self.path is not None:  # the user's file is the model: the store keeps only its fingerprint
+            return path_digest(Path(self.path)).encode()
         return pickle.dumps(module.estimator, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[union-attr]
 
     def load(self, module: nn.Module, payload: bytes) -> nn.Module:
+        if self.path is not None:  # ``build`` already loaded the file; the checkpoint only pins its content
+            if payload.decode() != path_digest(Path(self.path)):
+                raise ValueError(f"{self.path} changed since this model was cached")
+            return module
         estimator = pickle.loads(payload)  # noqa: S301 - trusted local store, see the module docstring
         if type(estimator) is not self._estimator_class():
             raise ValueError(f"cached estimator is a {type(estimator).__name__}, not {self.estimator}")
@@ -104,3 +139,56 @@ class SklearnEstimator(ModelSpec):
             raise ValueError("cached estimator is unfitted or fitted for another feature or class count")
         module.estimator = estimator  # type: ignore[union-attr]
         return module
+
+    def source_revision(self) -> str:
+        return path_digest(Path(self.path)) if self.path and Path(self.path).is_file() else ""
+
+
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+# Types from these packages in a .skops file are accepted (scikit-learn's own internals, e.g. a tree's ``Tree``,
+# that skops lists as untrusted by default); any other type needs ``trusted: true``.
+TRUSTED_PACKAGES = frozenset({"sklearn", "numpy", "scipy"})
+
+
+def load_estimator(path: Path, trusted: bool, what: str) -> Any:
+    """A fitted classifier from ``.skops`` (safe) or, with ``trusted``, pickle/joblib; checked for predict_proba."""
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES and not trusted:
+        raise UserError(f"{what}: {path} is a pickle/joblib file, which runs code when loaded; save the model with "
+                        "skops.io.dump(model, 'model.skops'), or set model.trusted=true if you made this file")
+    try:
+        if suffix in PICKLE_SUFFIXES:
+            import joblib
+
+            estimator = joblib.load(path)  # noqa: S301 - explicitly trusted by the user
+        elif suffix == ".skops":
+            estimator = _load_skops(path, trusted, what)
+        else:
+            raise UserError(f"{what}: {path}: unknown model file type {suffix!r}; use .skops (or "
+                            f"{'/'.join(PICKLE_SUFFIXES)} with model.trusted=true)")
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - an unreadable file is the user's
+        raise UserError(f"{what}: cannot load {path}: {type(error).__name__}: {' '.join(str(error).split())[:200]}"
+                        ) from None
+    if not (hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")):
+        raise UserError(f"{what}: {path} holds a {type(estimator).__name__}, not a fitted classifier with "
+                        "predict_proba")
+    return estimator
+
+
+def _load_skops(path: Path, trusted: bool, what: str) -> Any:
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise UserError(f"{what}: reading .skops files needs the skops package: pip install 'xaibench[sklearn]'"
+                        ) from None
+    untrusted = sio.get_untrusted_types(file=path)
+    reviewed = [t for t in untrusted if t.split(".")[0] in TRUSTED_PACKAGES]
+    if trusted:
+        reviewed = untrusted
+    untrusted = [t for t in untrusted if t not in reviewed]
+    if untrusted:
+        raise UserError(f"{what}: {path} holds types skops does not trust by default ({', '.join(untrusted[:5])}); "
+                        "set model.trusted=true if you made this file")
+    return sio.load(path, trusted=reviewed or None)

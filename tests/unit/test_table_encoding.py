@@ -1,0 +1,76 @@
+"""User tables: categorical/text columns encoded by policy, per-column attributions, missing values, split column."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import xaibench
+from tests.conftest import FAST_METRICS
+from xaibench.data.user.encoding import column_attributions
+from xaibench.errors import UserError
+from xaibench.registry import DATASETS
+
+
+def _table(path, n=60):
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "green", "blue"], n)
+    size = rng.normal(size=n)
+    size[[3, 17]] = np.nan
+    comment = rng.choice(["great product", "bad", "ok I guess"], n)
+    label = np.where((colour == "red") | (size > 1), "yes", "no")
+    frame = pd.DataFrame({"colour": colour, "size": size, "comment": comment, "label": label,
+                          "part": np.where(np.arange(n) % 4 == 0, "test", "train")})
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def _build(path, **params):
+    return DATASETS.create("csv_table", {"path": str(path), "target": "label", **params}).build(0)
+
+
+def test_onehot_groups_and_per_column_attributions_sum_the_group(tmp_path):
+    _table(tmp_path / "t.csv")
+    data = _build(tmp_path / "t.csv", missing="median", split_column="part")
+    groups = dict(data.feature_groups)
+    assert list(groups) == ["colour", "size", "comment"]  # original columns, in file order (part is the split)
+    assert [data.feature_names[i] for i in groups["colour"]] == ["colour=blue", "colour=green", "colour=red"]
+    assert len(groups["comment"]) == 3 and len(groups["size"]) == 1
+    assert len(data.test) == 15 and data.train.x.shape[1] == 7
+    onehot = data.train.x[:, list(groups["colour"])].numpy()
+    assert (onehot.sum(axis=1) == 1).all()  # exactly one category per row
+    a = np.random.default_rng(1).normal(size=(4, 7))
+    per_column = column_attributions(a, data.feature_groups)
+    np.testing.assert_allclose(per_column[:, 0], a[:, list(groups["colour"])].sum(axis=1))
+    np.testing.assert_allclose(per_column.sum(axis=1), a.sum(axis=1))
+
+
+def test_ordinal_policy_keeps_one_feature_per_column(tmp_path):
+    _table(tmp_path / "t.csv")
+    data = _build(tmp_path / "t.csv", missing="mean", categorical="ordinal", standardize=False)
+    assert data.feature_names == ("size", "colour", "comment", "part")
+    assert set(np.unique(data.train.x[:, 1].numpy())) <= {0.0, 1.0, 2.0}
+
+
+def test_missing_values_and_text_columns_are_refused_with_the_column_named(tmp_path):
+    _table(tmp_path / "t.csv")
+    with pytest.raises(UserError, match=r"missing values in column\(s\) size; impute them with dataset.missing="):
+        _build(tmp_path / "t.csv")
+    with pytest.raises(UserError, match=r"non-numeric feature column\(s\) colour, comment"):
+        _build(tmp_path / "t.csv", missing="mean", categorical="refuse")
+    with pytest.raises(UserError, match="split_column 'colour' must hold only train/test"):
+        _build(tmp_path / "t.csv", missing="mean", split_column="colour")
+
+
+@pytest.mark.slow
+def test_sweep_records_grouping_and_display_name(workdir):
+    _table(workdir / "t.csv")
+    table = xaibench.run(["model=mlp", "dataset=csv_table", "dataset.path=t.csv", "dataset.target=label",
+                          "dataset.missing=median", "dataset.label=Shop reviews", "method=saliency", "n_samples=5",
+                          "model.epochs=5", *FAST_METRICS])
+    assert set(table["dataset_label"]) == {"Shop reviews"} and set(table["dataset"]) == {"csv_table"}
+    params = json.loads(table["dataset_params"].iloc[0])
+    assert params["encoded_columns"]["colour"] == ["colour=blue", "colour=green", "colour=red"]
+    assert "label" not in params  # a display name is not a parameter (nor in any key)

@@ -1,0 +1,122 @@
+"""Turning a user's table columns into model features, by declared policies, with scikit-learn's transformers.
+
+Numeric columns: imputed (``missing`` policy, or refused with the columns named) and optionally standardised.
+Categorical or text-valued columns: one-hot (``OneHotEncoder``, one feature per category, named ``column=value``)
+or ordinal (``OrdinalEncoder``, one feature per column, categories in sorted order). Everything is fitted on the
+training split only. One-hot features are grouped by original column (``groups``), so attributions can be summed
+back to the columns the user knows (``column_attributions``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from xaibench.errors import UserError
+
+MISSING_CATEGORY = "<missing>"
+SPLIT_VALUES = ("train", "test")
+
+
+def split_by_column(values: pd.Series, column: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the ``train`` and ``test`` rows named by a split column (case-insensitive)."""
+    labels = values.astype("string").str.strip().str.lower()
+    bad = sorted(set(labels.fillna("<missing>")) - set(SPLIT_VALUES))
+    if bad:
+        raise UserError(f"{what}: split_column {column!r} must hold only {'/'.join(SPLIT_VALUES)}, found "
+                        f"{', '.join(map(repr, bad[:5]))}")
+    train, test = np.flatnonzero(labels == "train"), np.flatnonzero(labels == "test")
+    if len(train) == 0 or len(test) == 0:
+        raise UserError(f"{what}: split_column {column!r} leaves an empty train or test split")
+    return train, test
+
+
+def column_attributions(attributions: np.ndarray, groups: tuple[tuple[str, tuple[int, ...]], ...]) -> np.ndarray:
+    """Per-feature attributions ``(N, F_encoded)`` -> per original column ``(N, F_columns)`` (groups summed).
+
+    ``groups`` is ``Dataset.feature_groups``: ``(column, encoded feature indices)`` in column order.
+    """
+    attributions = np.asarray(attributions)
+    return np.stack([attributions[:, list(index)].sum(axis=1) for _, index in groups], axis=1)
+
+
+@dataclass
+class ColumnEncoder:
+    """Fits the declared policies on the training rows and encodes both splits (see the module docstring)."""
+
+    categorical: str = "onehot"
+    missing: str = "refuse"
+    standardize: bool = True
+    categorical_columns: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = field(default=(), init=False)
+    groups: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), init=False)
+
+    def fit_transform(self, frame: pd.DataFrame, train_idx: np.ndarray, test_idx: np.ndarray, what: str
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Encode ``frame`` (features only); returns ``(x_train, x_test)`` as float64 arrays."""
+        categorical = [c for c in frame.columns if self._is_categorical(frame[c])]
+        self._check_missing(frame, what)
+        if categorical and self.categorical == "refuse":
+            raise UserError(f"{what}: non-numeric feature column(s) {', '.join(categorical)}; encode them with "
+                            "dataset.categorical=onehot|ordinal or leave them out with dataset.features=[...]")
+        numeric = [c for c in frame.columns if c not in categorical]
+        numeric_frame = frame[numeric].apply(pd.to_numeric, errors="coerce").astype("float64")
+        infinite = [c for c in numeric if np.isinf(numeric_frame[c].to_numpy()).any()]
+        if infinite:
+            raise UserError(f"{what}: infinite values in column(s) {', '.join(infinite)}; replace or drop them")
+        transformer = self._transformer(numeric, categorical)
+        data = pd.concat([numeric_frame, frame[categorical].astype("object")], axis=1)[list(frame.columns)]
+        if categorical:
+            data[categorical] = data[categorical].where(data[categorical].notna(), MISSING_CATEGORY).astype(str)
+        x_train = transformer.fit_transform(data.iloc[train_idx])
+        x_test = transformer.transform(data.iloc[test_idx])
+        self._describe(transformer, list(frame.columns), numeric, categorical)
+        return np.asarray(x_train, dtype=np.float64), np.asarray(x_test, dtype=np.float64)
+
+    def _is_categorical(self, column: pd.Series) -> bool:
+        if column.name in self.categorical_columns:
+            return True
+        return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
+
+    def _check_missing(self, frame: pd.DataFrame, what: str) -> None:
+        missing = [c for c in frame.columns if frame[c].isna().any()]
+        if missing and self.missing == "refuse":
+            raise UserError(f"{what}: missing values in column(s) {', '.join(missing)}; impute them with "
+                            "dataset.missing=mean|median|most_frequent or drop those rows first")
+
+    def _transformer(self, numeric: list[str], categorical: list[str]):
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+        numeric_steps = [SimpleImputer(strategy=self.missing)] if self.missing != "refuse" else []
+        numeric_steps.append(StandardScaler() if self.standardize else FunctionTransformer())
+        if self.categorical == "ordinal":
+            encoder = [OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float64)]
+            encoder += [StandardScaler()] if self.standardize else []
+        else:
+            encoder = [OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)]
+        parts = [("numeric", make_pipeline(*numeric_steps), numeric), ("categorical", make_pipeline(*encoder),
+                                                                         categorical)]
+        return ColumnTransformer([p for p in parts if p[2]], remainder="drop", verbose_feature_names_out=False)
+
+    def _describe(self, transformer, columns: list[str], numeric: list[str], categorical: list[str]) -> None:
+        """Feature names (``column`` or ``column=value``) and, per original column, its encoded feature indices."""
+        names: list[str] = []
+        owner: list[str] = []
+        for name, pipeline, cols in transformer.transformers_:
+            if name == "numeric":
+                names += cols
+                owner += cols
+            elif name == "categorical" and self.categorical == "onehot":
+                categories = pipeline[-1].categories_
+                for column, values in zip(cols, categories):
+                    names += [f"{column}={value}" for value in values]
+                    owner += [column] * len(values)
+            elif name == "categorical":
+                names += cols
+                owner += cols
+        self.feature_names = tuple(names)
+        self.groups = tuple((c, tuple(i for i, o in enumerate(owner) if o == c)) for c in columns)

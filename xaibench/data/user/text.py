@@ -1,0 +1,125 @@
+"""Raw text from the user's table (a text column and a label column), tokenised by a local tokenizer folder.
+
+The tokenizer is loaded with ``AutoTokenizer.from_pretrained(folder, local_files_only=True)`` (never the Hub), so
+the ids are the model's own vocabulary; sequences are padded/truncated to ``max_length`` with the tokenizer's pad
+token (the Hugging Face adapter masks padding out of attention). Attributions come per token ``(N, L)``;
+:func:`word_attributions` turns them into per-word tables with the text, for display.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xaibench.data.base import DatasetSpec, make_dataset
+from xaibench.data.user._common import checked_split, encode_labels, require_path
+from xaibench.data.user.table import read_table
+from xaibench.errors import UserError
+from xaibench.registry import DATASETS
+from xaibench.types import Dataset, Modality
+
+
+def load_tokenizer(folder: str | None, what: str) -> Any:
+    """A tokenizer from a local folder (``save_pretrained``), with a pad token; ``UserError`` otherwise."""
+    path = require_path(folder, what, directory=True) if folder else None
+    if path is None:
+        raise UserError(f"{what}: no tokenizer folder given; set dataset.tokenizer=<folder>")
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise UserError(f"{what} needs the transformers package: pip install 'xaibench[hf]'") from None
+    from xaibench.models.adapters.huggingface import quiet_transformers
+
+    quiet_transformers()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as error:  # noqa: BLE001 - a folder that is not a tokenizer is the user's
+        raise UserError(f"{what}: cannot load a tokenizer from {path}: {' '.join(str(error).split())[:200]}") from None
+    if tokenizer.pad_token_id is None:
+        raise UserError(f"{what}: the tokenizer in {path} has no pad token; save it with pad_token set")
+    return tokenizer
+
+
+@DATASETS.register("text_csv")
+@dataclass(frozen=True)
+class TextCsv(DatasetSpec):
+    """Token ids ``(N, max_length)`` of a text column, labels from ``target`` (sorted distinct values -> 0..K-1).
+
+    Attributes:
+        path: ``.csv``, ``.tsv`` or ``.parquet`` file.
+        text_column: the column holding the raw text.
+        target: the label column.
+        tokenizer: local tokenizer folder (``tokenizer.save_pretrained(folder)``), usually the model's.
+        max_length: tokens per sample after padding/truncation (special tokens included).
+        id_column: unique sample ids (default: row numbers, ``row-00000``...).
+    """
+
+    modality: ClassVar[Modality] = Modality.TEXT
+    path: str | None = None
+    text_column: str = "text"
+    target: str | None = None
+    tokenizer: str | None = None
+    max_length: int = 32
+    id_column: str | None = None
+
+    def build(self, seed: int) -> Dataset:
+        what = f"dataset {self.name}"
+        frame = read_table(require_path(self.path, what), what)
+        for option in ("text_column", "target", "id_column"):
+            column = getattr(self, option)
+            if (column is not None or option == "target") and column not in frame.columns:
+                raise UserError(f"{what}: {option} {column!r} not in the file; columns: "
+                                f"{', '.join(map(str, frame.columns))}")
+        if self.max_length < 2:
+            raise UserError(f"{what}: max_length must be at least 2, got {self.max_length}")
+        tokenizer = load_tokenizer(self.tokenizer, what)
+        texts = self.texts(frame, what)
+        ids = tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_length)["input_ids"]
+        x = np.asarray(ids, dtype=np.int64)
+        y, _ = encode_labels(frame[self.target].to_numpy(), what)
+        sample_ids = (frame[self.id_column].astype(str).to_numpy() if self.id_column else
+                      np.array([f"row-{i:05d}" for i in range(len(frame))]))
+        train, test = checked_split(x, y, sample_ids, test_size=self.test_size, seed=seed, what=what)
+        return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
+                            vocab_size=len(tokenizer), x_dtype=torch.int64)
+
+    def texts(self, frame: pd.DataFrame, what: str) -> list[str]:
+        column = frame[self.text_column]
+        if column.isna().any():
+            rows = np.flatnonzero(column.isna().to_numpy())[:5].tolist()
+            raise UserError(f"{what}: text_column {self.text_column!r} is empty in row(s) {rows}")
+        return column.astype(str).tolist()
+
+
+def word_attributions(tokenizer: Any, text: str, attributions: np.ndarray | torch.Tensor, max_length: int
+                      ) -> pd.DataFrame:
+    """One sample's per-token attributions ``(L,)`` as a per-word table for display.
+
+    The text is re-tokenised exactly as the dataset did (same ``max_length``); tokens of one word (word pieces)
+    are summed, special tokens and padding are left out. Columns: ``word`` (the text's characters),
+    ``attribution`` and ``tokens`` (the word's tokens).
+
+    Args:
+        tokenizer: a loaded tokenizer or its folder.
+    """
+    if isinstance(tokenizer, (str, Path)):
+        tokenizer = load_tokenizer(str(tokenizer), "word_attributions")
+    values = np.asarray(attributions.detach().cpu() if isinstance(attributions, torch.Tensor) else attributions)
+    encoding = tokenizer(text, padding="max_length", truncation=True, max_length=max_length,
+                         return_offsets_mapping=True)
+    tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"])
+    rows: dict[int, dict[str, Any]] = {}
+    for position, word in enumerate(encoding.word_ids()):
+        if word is None:
+            continue  # [CLS], [SEP], padding
+        start, end = encoding["offset_mapping"][position]
+        row = rows.setdefault(word, {"start": start, "end": end, "attribution": 0.0, "tokens": []})
+        row["end"] = max(row["end"], end)
+        row["attribution"] += float(values[position])
+        row["tokens"].append(tokens[position])
+    return pd.DataFrame([{"word": text[r["start"]:r["end"]], "attribution": r["attribution"],
+                          "tokens": " ".join(r["tokens"])} for r in rows.values()])

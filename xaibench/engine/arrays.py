@@ -1,0 +1,238 @@
+"""A cell over arrays the user already has: the engine behind ``xaibench.explain`` and ``xaibench.evaluate``.
+
+The model, inputs and (optionally) attributions come from the caller instead of the registries and the store, but
+everything after that is the sweep's own code: explanations through ``stages.explain_arrays``, scores through
+``stages.score_frame`` (same parameters, same content-derived seeds, same statuses), rows through the runner's
+row factory (same schema). Nothing is written unless a ``store_dir`` is given.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from torch import nn
+
+from xaibench.data.base import content_revision
+from xaibench.engine.applicability import metric_not_applicable
+from xaibench.engine.cell import CellSpec
+from xaibench.engine.keys import digest
+from xaibench.engine.runner import _describe, _RowFactory
+from xaibench.explainers.output import DEFAULT_EXPLAIN_OUTPUT
+from xaibench.engine.stages import ExplanationRecord, explain_arrays, predict, result_from_frame, score_frame
+from xaibench.engine.seeding import derive_seed
+from xaibench.engine.store import Store
+from xaibench.errors import UserError
+from xaibench.explainers.base import Explainer
+from xaibench.metrics.quantus_adapter import ScoreContext
+from xaibench.registry import EXPLAINERS, METRICS
+from xaibench.results.schema import conform, sort_rows
+from xaibench.types import Capability, Modality, Split, Status
+
+_MODALITY_BY_NDIM = {2: Modality.TABULAR, 3: Modality.TIME_SERIES, 4: Modality.IMAGE}
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What applicability checks read from a model or dataset spec (name, modality, capabilities, masks)."""
+
+    name: str
+    modality: Modality | None = None
+    capabilities: frozenset[Capability] = frozenset()
+    has_ground_truth: bool = False
+
+
+def metric_params(metrics: str | Sequence[str] | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Names, ``{name: params}`` or a suite name (``conf/metrics/<suite>.yaml``) -> ``{name: params}``."""
+    if isinstance(metrics, str):
+        from xaibench.config.paths import conf_dir, group_options
+
+        if metrics in METRICS:
+            return {metrics: {}}
+        if metrics not in group_options("metrics"):
+            raise UserError(f"unknown metric or suite {metrics!r}; suites: {', '.join(group_options('metrics'))}")
+        return {k: dict(v or {}) for k, v in
+                (yaml.safe_load((conf_dir() / "metrics" / f"{metrics}.yaml").read_text()) or {}).items()}
+    if isinstance(metrics, Mapping):
+        return {str(k): dict(v or {}) for k, v in metrics.items()}
+    return {str(name): {} for name in metrics}
+
+
+def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capability]]:
+    """The caller's model as a torch module plus the capabilities it offers (declared by its protocols)."""
+    if not isinstance(model, nn.Module):
+        if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
+            raise UserError(f"model must be a torch.nn.Module or a fitted scikit-learn classifier, got "
+                            f"{type(model).__name__}")
+        from xaibench.models.adapters.sklearn_estimator import SklearnClassifier
+
+        n_classes = int(np.max(model.classes_)) + 1
+        return SklearnClassifier(model, n_classes, n_features), frozenset({Capability.PROBA})
+    capabilities = {Capability.GRADIENTS, Capability.PROBA}
+    if hasattr(model, "embed") and hasattr(model, "forward_embedded"):
+        capabilities.add(Capability.EMBEDDING)
+    if hasattr(model, "forward_with_attention"):
+        capabilities.add(Capability.ATTENTION)
+    if hasattr(model, "estimator"):  # an already-wrapped scikit-learn model
+        capabilities = {Capability.PROBA}
+    return model.eval(), frozenset(capabilities)
+
+
+def _tensor(values: Any, what: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+    tensor = values.detach().cpu() if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+    return tensor if dtype is None else tensor.to(dtype)
+
+
+@dataclass(frozen=True)
+class ArrayCell:
+    """A model and inputs ``x`` ``(N, ...)`` (with labels, masks and a training split where given)."""
+
+    module: nn.Module
+    capabilities: frozenset[Capability]
+    x: torch.Tensor
+    modality: Modality
+    device: str
+    y: torch.Tensor | None = None
+    masks: torch.Tensor | None = None
+    train: Split | None = None
+
+    @classmethod
+    def of(cls, model: Any, x: Any, *, modality: str | None = None, device: str = "cpu", y: Any = None,
+           masks: Any = None, train: tuple[Any, Any] | None = None) -> "ArrayCell":
+        x = _tensor(x, "x")
+        kind = Modality(modality) if modality else cls._infer_modality(x)
+        x = x.long() if kind is Modality.TEXT else x.float()
+        module, capabilities = as_module(model, math.prod(x.shape[1:]) if x.dim() > 1 else 1)
+        labels = None if y is None else _tensor(y, "y", torch.int64).reshape(-1)
+        if labels is not None and len(labels) != len(x):
+            raise UserError(f"{len(x)} inputs but {len(labels)} labels")
+        gt = None if masks is None else _tensor(masks, "masks", torch.float32)
+        split = None
+        if train is not None:
+            tx, ty = _tensor(train[0], "train x"), _tensor(train[1], "train y", torch.int64).reshape(-1)
+            split = Split(tx.long() if kind is Modality.TEXT else tx.float(), ty, tuple(map(str, range(len(ty)))))
+        return cls(module.to(device), capabilities, x.to(device), kind, device, labels, gt, split)
+
+    @staticmethod
+    def _infer_modality(x: torch.Tensor) -> Modality:
+        if not x.dtype.is_floating_point and x.dim() == 2:
+            return Modality.TEXT
+        if x.dim() not in _MODALITY_BY_NDIM:
+            raise UserError(f"cannot tell the modality of x with shape {tuple(x.shape)}; pass modality=...")
+        return _MODALITY_BY_NDIM[x.dim()]
+
+    def explainer(self, method: str, params: Mapping[str, Any]) -> Explainer:
+        """The registered method with ``params``, checked to apply to this model and input kind."""
+        explainer = EXPLAINERS.create(method, dict(params))
+        if self.modality not in explainer.modalities:
+            raise UserError(f"method {method} does not handle {self.modality} inputs")
+        missing = explainer.requires - self.capabilities
+        if missing:
+            raise UserError(f"method {method} needs {', '.join(sorted(missing))}, which this model does not offer")
+        return explainer
+
+    def explain(self, explainer: Explainer, targets: Any = None, *, seed: int, batch_size: int,
+                explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> ExplanationRecord:
+        labels = None if targets is None else _tensor(targets, "targets", torch.int64).reshape(-1).to(self.device)
+        key_seed = derive_seed("explain", seed, explainer.name, repr(explainer), content_revision(self.x.cpu()))
+        return explain_arrays(explainer, self.module, self.x, labels, modality=self.modality, seed=key_seed,
+                              batch_size=batch_size, device=self.device, explain_output=explain_output,
+                              control_seed=seed)
+
+    def targets(self, target: str) -> torch.Tensor:
+        if target == "label":
+            if self.y is None:
+                raise UserError("target='label' needs the labels y")
+            return self.y.to(self.device)
+        if target != "predicted":
+            raise UserError(f"target must be 'predicted' or 'label', got {target!r}")
+        return predict(self.module, self.x, 256)
+
+    def evaluate(self, attributions: Any, metrics: dict[str, dict[str, Any]], *, explainer: Explainer | None,
+                 target: str, seed: int, sample_ids: Sequence[str] | None, names: Mapping[str, str],
+                 store_dir: str | Path | None, explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> pd.DataFrame:
+        """Score ``attributions`` with each metric; one row per metric x sample (see ``xaibench.evaluate``)."""
+        expected = tuple(self.x.shape[:2]) if self.modality is Modality.TEXT else tuple(self.x.shape)
+        attributions = _tensor(attributions, "attributions", torch.float32)
+        if tuple(attributions.shape) != expected:
+            raise UserError(f"attributions have shape {tuple(attributions.shape)}, expected {expected}")
+        for name, params in metrics.items():
+            METRICS.get(name).check_params(params)
+        ids = tuple(str(i) for i in sample_ids) if sample_ids is not None else tuple(f"arr-{i:05d}" for i in
+                                                                                      range(len(self.x)))
+        if len(ids) != len(self.x):
+            raise UserError(f"{len(ids)} sample_ids for {len(self.x)} samples")
+        targets = self.targets(target)
+        record = ExplanationRecord("", attributions, targets.cpu(), None, float("nan"), float("nan"))
+        rows = self._rows(metrics, explainer, target, seed, names, ids, explain_output)
+        store = Store(store_dir) if store_dir is not None else None
+        frames = [self._score_metric(name, metrics[name], rows, record, explainer, seed, ids, store)
+                  for name in metrics]
+        return sort_rows(conform(pd.concat(frames, ignore_index=True)))
+
+    def _rows(self, metrics: dict, explainer: Explainer | None, target: str, seed: int, names: Mapping[str, str],
+              ids: tuple[str, ...], explain_output: str) -> _RowFactory:
+        method = {"name": names.get("method") or (explainer.name if explainer else "given")}
+        cell = CellSpec(model={"name": names.get("model") or type(self.module).__name__},
+                        dataset={"name": names.get("dataset") or "arrays"}, method=method, metrics=metrics,
+                        seed=seed, n_samples=len(self.x), target=target, device=self.device,
+                        explain_output=explain_output)
+        rows = _RowFactory(cell, {name: METRICS.get(name) for name in metrics}, sweep_id="evaluate",
+                           model_revision=self._model_revision())
+        rows.dataset_revision = content_revision(self.x.cpu(), self.y, ids, None if self.masks is None else self.masks)
+        if self.y is not None:
+            rows.model_accuracy = float((predict(self.module, self.x, 256).cpu() == self.y).float().mean())
+        return rows
+
+    def _score_metric(self, name: str, params: dict, rows: _RowFactory, record: ExplanationRecord,
+                      explainer: Explainer | None, seed: int, ids: tuple[str, ...], store: Store | None
+                      ) -> pd.DataFrame:
+        spec = METRICS.get(name)
+        declared_data = Declared("arrays", self.modality, has_ground_truth=self.masks is not None)
+        reason = metric_not_applicable(spec, declared_data, False, Declared("model", capabilities=self.capabilities))
+        if reason is None and spec.needs_explain_func and explainer is None:
+            reason = f"metric {name} re-explains the inputs; pass method=<the method that made the attributions>"
+        if reason:
+            return rows.for_metric(name, Status.NOT_APPLICABLE, reason)
+        ctx = ScoreContext(model=self.module, modality=self.modality, x=self.x, targets=record.targets.to(self.device),
+                           attributions=record.attributions.to(self.device), explainer=explainer,
+                           masks=None if self.masks is None else self.masks.to(self.device), train=self.train,
+                           n_classes=int(self.module(self.x[:1]).shape[1]), device=self.device,
+                           explain_output=rows.cell.explain_output)
+        try:
+            frame, cached = self._scores(spec, params, ctx, seed, ids, rows, store)
+        except Exception as error:  # noqa: BLE001 - a failing metric becomes error rows, as in a sweep
+            return rows.for_metric(name, Status.ERROR, _describe(error))
+        rows.count(cached)
+        return rows.scored(name, ids, record, result_from_frame(frame, cached))
+
+    def _scores(self, spec, params: dict, ctx: ScoreContext, seed: int, ids: tuple[str, ...], rows: _RowFactory,
+                store: Store | None) -> tuple[pd.DataFrame, bool]:
+        if store is None:
+            return score_frame(spec, params, ctx, seed, ids), False
+        key = digest("evaluate-scores", rows.model_revision, rows.dataset_revision, spec.name, params, seed,
+                     ctx.explain_output,
+                     content_revision(ctx.targets.cpu(), ctx.attributions.cpu()),
+                     None if ctx.explainer is None else repr(ctx.explainer))
+        frame = store.get_frame("scores", key)
+        if frame is not None:
+            return frame, True
+        frame = score_frame(spec, params, ctx, seed, ids)
+        store.put_frame("scores", key, frame)
+        return frame, False
+
+    def _model_revision(self) -> str:
+        """Fingerprint of the model's weights (scikit-learn: its pickled bytes)."""
+        estimator = getattr(self.module, "estimator", None)
+        if estimator is not None:
+            import pickle
+
+            return digest("sklearn", content_revision(np.frombuffer(pickle.dumps(estimator), dtype=np.uint8)))
+        state = self.module.state_dict()
+        return content_revision(tuple(sorted(state)), *(state[k] for k in sorted(state)))
