@@ -2,7 +2,7 @@
 from xaibench.errors import NotApplicable, UserError, XaiBenchError
 
 __version__ = "0.1.0"
-__all__ = ["run", "load", "summarize", "XaiBenchError", "UserError", "NotApplicable", "__version__"]
+__all__ = ["run", "load", "summarize", "explanations", "XaiBenchError", "UserError", "NotApplicable", "__version__"]
 
 
 def run(*args, **kwargs):
@@ -24,3 +24,10 @@ def summarize(*args, **kwargs):
     from xaibench.results.aggregate import summarize as _summarize
 
     return _summarize(*args, **kwargs)
+
+
+def explanations(*args, **kwargs):
+    """See :func:`xaibench.results.explanations.explanations`."""
+    from xaibench.results.explanations import explanations as _explanations
+
+    return _explanations(*args, **kwargs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # name -> pandas dtype. Order is the column order on disk.
 COLUMNS: dict[str, str] = {
@@ -46,6 +46,8 @@ COLUMNS: dict[str, str] = {
     "quantus_version": "string",
     "git_sha": "string",
     "created_at": "string",
+    # Store key of the cell's explanation stage ("" when nothing was explained): xaibench.explanations() reads it.
+    "explanation_key": "string",
 }
 
 # Columns that measure the run rather than the result: excluded when comparing tables for determinism.
