@@ -27,14 +27,14 @@ def run(overrides: Sequence[str] = (), *, multirun: bool = False, echo: bool = F
         UserError: bad input, before any compute.
     """
     configs = validate(list(overrides), multirun=multirun)
-    folders = {sweep.sweep_dir(cfg) for cfg in configs}
+    folders = {sweep.sweep_dir(cfg): cfg for cfg in configs}
     for folder in folders:
         sweep.start_sweep(folder)
     for index, cfg in enumerate(configs):
         if not echo:
             cfg.progress = False
         sweep.run_job(cfg, label=f"job {index}" if multirun else "")
-    tables = [sweep.finish_sweep(folder, echo=echo) for folder in sorted(folders)]
+    tables = [sweep.finish_sweep(folder, echo=echo, cfg=folders[folder]) for folder in sorted(folders)]
     return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
 

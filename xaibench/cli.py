@@ -66,7 +66,7 @@ def _run_hydra(argv: list[str]) -> None:
             print(f"xaibench: error: {error}", file=sys.stderr)
             sys.exit(2)
         if not multirun:
-            sweep.finish_sweep(sweep.sweep_dir(cfg))
+            sweep.finish_sweep(sweep.sweep_dir(cfg), cfg=cfg)
 
     sys.argv = [sys.argv[0], *argv]
     task()

@@ -1,0 +1,58 @@
+"""The set of figures a report (and the W&B sweep run) shows for one results table, built from the table, its
+summary and the store only (nothing is recomputed). Each entry: a file stem -> a matplotlib Figure."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from xaibench.report import explanation_figures
+from xaibench.report.figures import cost_score_points, cost_vs_score, metric_scores, rank_heatmap
+
+FAITHFULNESS = "faithfulness"
+
+
+def report_figures(table: pd.DataFrame, summary: pd.DataFrame, store: str | os.PathLike[str],
+                   notes: list[str] | None = None) -> dict[str, Figure]:
+    """Metric scores, ranks, cost vs faithfulness, galleries, counterfactuals and surrogate rules.
+
+    Args:
+        table: the results table; summary: ``xaibench.summarize(table)``.
+        store: the sweep's store, for the explanations (figures of cells missing there are skipped with a note).
+        notes: collects one line per figure that could not be drawn, and why.
+    """
+    figures: dict[str, Figure] = {}
+    scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[0:0]
+    if len(scored):
+        figures["metric_scores"] = metric_scores(scored)
+    ranks = summary_ranks(scored)
+    if len(ranks):
+        figures["rank_heatmap"] = rank_heatmap(ranks)
+    figures.update(_cost(table, scored, notes))
+    figures.update(explanation_figures.galleries(table, store, notes))
+    figures.update(explanation_figures.counterfactual_figures(table, store, notes))
+    figures.update(explanation_figures.surrogate_figures(table, store, notes))
+    return figures
+
+
+def summary_ranks(summary: pd.DataFrame) -> pd.DataFrame:
+    """Average over comparison groups of each method's within-group rank, per metric (``method, scope,
+    avg_rank, n_groups``)."""
+    ranked = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
+    if ranked.empty:
+        return pd.DataFrame(columns=["method", "scope", "avg_rank", "n_groups"])
+    grouped = ranked.assign(rank=ranked["rank"].astype(float)).groupby(["method", "metric"])["rank"]
+    out = grouped.agg(avg_rank="mean", n_groups="size").reset_index()
+    return out.rename(columns={"metric": "scope"})
+
+
+def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> dict[str, Figure]:
+    faithful = summary[summary["family"] == FAITHFULNESS]["metric"] if "family" in summary else pd.Series([], dtype=str)
+    if faithful.empty:
+        if notes is not None:
+            notes.append("cost vs faithfulness: the table has no faithfulness metric")
+        return {}
+    metric = sorted(faithful.unique())[0]
+    points = cost_score_points(table, summary, metric)
+    return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric)} if len(points) else {}
