@@ -168,12 +168,10 @@ def _cell_gallery(rows: pd.DataFrame, store: str):
 
 
 def _to_image(figure):
-    """A matplotlib Figure rendered to a PIL image (PNG at 150 dpi), the figure closed."""
-    import matplotlib.pyplot as plt
+    """A matplotlib Figure rendered to a PIL image (PNG at 150 dpi)."""
     from PIL import Image
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
-    plt.close(figure)
     buffer.seek(0)
     return Image.open(buffer)

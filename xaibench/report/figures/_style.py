@@ -1,5 +1,8 @@
 """Shared figure conventions: paper sizes, fonts, the signed colour map centred at zero, display names.
 
+Figures are made outside pyplot (:func:`paper_figure`), so they work headless and never change a notebook's
+backend.
+
 Sizes follow two-column papers: one column is about 3.3 in wide, the full text width about 7 in. Fonts are
 set for print at that size (7-8 pt), not for a screen.
 """
@@ -9,13 +12,11 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import matplotlib
-
-matplotlib.use("Agg")  # headless: figures are written to files, never shown
-
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 
 ONE_COLUMN_IN = 3.3
 TWO_COLUMN_IN = 7.0
@@ -42,8 +43,22 @@ _RC = {
 @contextmanager
 def paper_style() -> Iterator[None]:
     """Matplotlib settings for print at paper size (used by every figure function)."""
-    with plt.rc_context(_RC):
+    with matplotlib.rc_context(_RC):
         yield
+
+
+def paper_canvas(figsize: tuple[float, float]) -> Figure:
+    """A Figure on its own Agg canvas, outside pyplot: headless, no global state, nothing to close, and the
+    user's backend (e.g. a notebook's) untouched."""
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def paper_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs):
+    """``(figure, axes)`` like ``pyplot.subplots``, on a :func:`paper_canvas`."""
+    figure = paper_canvas(figsize)
+    return figure, figure.subplots(nrows, ncols, **kwargs)
 
 
 def centred_norm(values: np.ndarray) -> Normalize:

@@ -8,12 +8,11 @@ of consecutive methods spanning less than the CD, so two methods share a bar exa
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from xaibench.report.figures._style import ONE_COLUMN_IN, paper_style
+from xaibench.report.figures._style import ONE_COLUMN_IN, paper_figure, paper_style
 
 GROUP_GID = "cd-group"  # gid of each bar joining methods within the CD (tests and readers find them by it)
 _BAR_STEP = 0.16  # vertical distance between stacked group bars (data units; one label line is 0.5)
@@ -51,7 +50,7 @@ def cd_diagram(avg_ranks: pd.Series, cd: float, *, title: str = "", width: float
     with paper_style():
         first_label = -0.3 - _BAR_STEP * len(groups)
         bottom = first_label - 0.5 * (n_side - 1) - 0.3
-        figure, ax = plt.subplots(figsize=(width, 0.3 * (1.15 - bottom) + (0.15 if title else 0.02)))
+        figure, ax = paper_figure(figsize=(width, 0.3 * (1.15 - bottom) + (0.15 if title else 0.02)))
         low, high = 1, max(k, int(np.ceil(ordered.max())))
         _axis(ax, low, high)
         _labels(ax, ordered, n_side, low, high, first_label)

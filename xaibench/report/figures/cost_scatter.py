@@ -6,12 +6,13 @@ higher-is-better metric.
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib import colormaps
+from matplotlib.lines import Line2D
 
-from xaibench.report.figures._style import ONE_COLUMN_IN, direction_arrow, group_labels, paper_style
+from xaibench.report.figures._style import ONE_COLUMN_IN, direction_arrow, group_labels, paper_figure, paper_style
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
 MARKERS = "osD^v<>pXh"
@@ -37,8 +38,8 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
     methods = sorted(points["method"].unique())
     groups = sorted(points["group"].unique())
     with paper_style():
-        figure, ax = plt.subplots(figsize=(width, 0.7 * width + 0.13 * max(len(methods), len(groups)) + 0.3))
-        colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+        figure, ax = paper_figure(figsize=(width, 0.7 * width + 0.13 * max(len(methods), len(groups)) + 0.3))
+        colours = {m: colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
         for _, point in points.iterrows():
             marker = MARKERS[groups.index(point["group"]) % len(MARKERS)]
             error = [[max(point["score"] - point["score_low"], 0)], [max(point["score_high"] - point["score"], 0)]]
@@ -49,12 +50,12 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
         ax.set_xlabel(COST_LABELS.get(cost, cost))
         ax.set_ylabel(f"{metric} {direction_arrow(higher)}")
         ax.grid(True, which="major", linewidth=0.3, color="0.85")
-        method_handles = [plt.Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4) for m in methods]
+        method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4) for m in methods]
         legend = ax.legend(method_handles, methods, loc="upper left", bbox_to_anchor=(-0.02, -0.2), frameon=False,
                            title="method", title_fontsize=7, alignment="left")
         ax.add_artist(legend)
         if len(groups) > 1:
-            group_handles = [plt.Line2D([], [], linestyle="", marker=MARKERS[i % len(MARKERS)], color="0.3",
+            group_handles = [Line2D([], [], linestyle="", marker=MARKERS[i % len(MARKERS)], color="0.3",
                                         markersize=4) for i in range(len(groups))]
             ax.legend(group_handles, groups, loc="upper left", bbox_to_anchor=(0.5, -0.2), frameon=False,
                       title="experiment", title_fontsize=7, alignment="left")

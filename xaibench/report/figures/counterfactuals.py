@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from xaibench.report.figures import _panels
-from xaibench.report.figures._style import ONE_COLUMN_IN, TWO_COLUMN_IN, paper_style
+from xaibench.report.figures._style import ONE_COLUMN_IN, TWO_COLUMN_IN, paper_figure, paper_style
 from xaibench.report.figures.gallery import short_ids
 
 CF_COLOUR = "#c0392b"
@@ -51,8 +51,8 @@ def counterfactual_examples(
             raise ValueError(f"no counterfactual layout for modality {modality!r}")
         top = 1.0
         if modality == "tabular":
-            handles = [plt.Line2D([], [], linestyle="", marker="o", color="0.35", markersize=3.5),
-                       plt.Line2D([], [], linestyle="", marker="^", color=CF_COLOUR, markersize=4)]
+            handles = [Line2D([], [], linestyle="", marker="o", color="0.35", markersize=3.5),
+                       Line2D([], [], linestyle="", marker="^", color=CF_COLOUR, markersize=4)]
             figure.legend(handles, ["input", "counterfactual (* = changed)"], loc="upper center", ncol=2,
                           frameon=False, bbox_to_anchor=(0.5, 1.0))
             top -= 0.22 / figure.get_figheight()
@@ -69,7 +69,7 @@ def _tabular(inputs, counterfactuals, headings, feature_names, max_features, tol
     columns = min(n, 3)
     rows = int(np.ceil(n / columns))
     shown = min(max_features, inputs.shape[1])
-    figure, axes = plt.subplots(rows, columns, squeeze=False,
+    figure, axes = paper_figure(rows, columns, squeeze=False,
                                 figsize=(TWO_COLUMN_IN if columns > 1 else ONE_COLUMN_IN, rows * (0.35 + 0.17 * shown) + 0.3))
     for i, ax in enumerate(axes.ravel()):
         if i >= n:
@@ -97,7 +97,7 @@ def _tabular(inputs, counterfactuals, headings, feature_names, max_features, tol
 
 def _images(inputs, counterfactuals, headings) -> Figure:
     n = len(inputs)
-    figure, axes = plt.subplots(n, 3, squeeze=False, figsize=(ONE_COLUMN_IN, 1.1 * n + 0.3))
+    figure, axes = paper_figure(n, 3, squeeze=False, figsize=(ONE_COLUMN_IN, 1.1 * n + 0.3))
     for i in range(n):
         _panels.draw_image(axes[i, 0], inputs[i])
         _panels.draw_image(axes[i, 1], counterfactuals[i])
@@ -110,7 +110,7 @@ def _images(inputs, counterfactuals, headings) -> Figure:
 
 def _series(inputs, counterfactuals, headings, tol) -> Figure:
     n = len(inputs)
-    figure, axes = plt.subplots(n, 1, squeeze=False, figsize=(ONE_COLUMN_IN, 0.9 * n + 0.3))
+    figure, axes = paper_figure(n, 1, squeeze=False, figsize=(ONE_COLUMN_IN, 0.9 * n + 0.3))
     for i, ax in enumerate(axes[:, 0]):
         steps = np.arange(inputs.shape[-1])
         changed = changed_features(inputs[i], counterfactuals[i], tol).reshape(-1, inputs.shape[-1]).any(axis=0)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from xaibench.report.figures import _panels
-from xaibench.report.figures._style import ONE_COLUMN_IN, SIGNED_CMAP, TWO_COLUMN_IN, paper_style
+from xaibench.report.figures._style import ONE_COLUMN_IN, SIGNED_CMAP, TWO_COLUMN_IN, paper_figure, paper_style
 
 
 def attribution_gallery(
@@ -52,7 +51,7 @@ def attribution_gallery(
     n, methods = len(inputs), list(attributions)
     width = width or (TWO_COLUMN_IN if n >= 3 or modality == "tabular" and n >= 2 else ONE_COLUMN_IN)
     with paper_style():
-        figure, axes = plt.subplots(1 + len(methods), n, squeeze=False,
+        figure, axes = paper_figure(1 + len(methods), n, squeeze=False,
                                     figsize=(width, _height(modality, inputs, width, len(methods), max_features)))
         draw = {"image": _image_row, "tabular": _tabular_rows, "time_series": _series_row, "text": _text_row}
         if modality not in draw:

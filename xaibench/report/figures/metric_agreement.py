@@ -6,13 +6,12 @@ is diverging and centred at zero (vmin = -1, vmax = 1).
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from xaibench.report.figures._style import ONE_COLUMN_IN, SIGNED_CMAP, TWO_COLUMN_IN, paper_style
+from xaibench.report.figures._style import ONE_COLUMN_IN, SIGNED_CMAP, TWO_COLUMN_IN, paper_figure, paper_style
 
 
 def metric_agreement(tau: pd.DataFrame, families: pd.Series | dict | None = None, *, title: str = "",
@@ -32,7 +31,7 @@ def metric_agreement(tau: pd.DataFrame, families: pd.Series | dict | None = None
     label_in = 0.065 * max(len(str(m)) for m in order)
     with paper_style():
         side = min(width - label_in - 0.5, 0.32 * n + 0.3)
-        figure, ax = plt.subplots(figsize=(width, side + label_in + 0.3))
+        figure, ax = paper_figure(figsize=(width, side + label_in + 0.3))
         image = ax.imshow(grid, cmap=SIGNED_CMAP, norm=Normalize(vmin=-1, vmax=1))
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):

@@ -6,12 +6,13 @@ are hatched so a reader sees at once whether a method beats them. The title carr
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib import colormaps
+from matplotlib.patches import Rectangle
 
-from xaibench.report.figures._style import TWO_COLUMN_IN, direction_arrow, group_labels, paper_style
+from xaibench.report.figures._style import TWO_COLUMN_IN, direction_arrow, group_labels, paper_figure, paper_style
 
 CONTROLS = ("random", "constant", "sobel")
 PANELS_PER_ROW = 3
@@ -32,13 +33,13 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
     columns = min(PANELS_PER_ROW, len(metrics))
     rows = int(np.ceil(len(metrics) / columns))
     with paper_style():
-        figure, axes = plt.subplots(rows, columns, squeeze=False, figsize=(width, 0.4 + 1.75 * rows))
-        colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+        figure, axes = paper_figure(rows, columns, squeeze=False, figsize=(width, 0.4 + 1.75 * rows))
+        colours = {m: colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
         for ax, metric in zip(axes.ravel(), metrics):
             _panel(ax, scored[scored["metric"] == metric], methods, colours)
         for ax in axes.ravel()[len(metrics):]:
             ax.axis("off")
-        handles = [plt.Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if m in CONTROLS else None,
+        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if m in CONTROLS else None,
                                  edgecolor="white" if m in CONTROLS else colours[m]) for m in methods]
         figure.legend(handles, methods, loc="upper center", ncol=min(len(methods), 5), frameon=False,
                       bbox_to_anchor=(0.5, 1.0), handlelength=1.2, columnspacing=1.0)

@@ -5,12 +5,11 @@ better; numbers are printed in every cell so the figure reads without the colour
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from xaibench.report.figures._style import ONE_COLUMN_IN, TWO_COLUMN_IN, paper_style
+from xaibench.report.figures._style import ONE_COLUMN_IN, TWO_COLUMN_IN, paper_figure, paper_style
 
 RANK_CMAP = "viridis_r"  # low rank (best) dark
 
@@ -29,7 +28,7 @@ def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "
     width = width or (ONE_COLUMN_IN if n_cols <= 5 else TWO_COLUMN_IN)
     label_in = 0.065 * max(len(str(c)) for c in grid.columns)
     with paper_style():
-        figure, ax = plt.subplots(figsize=(width, 0.45 + 0.22 * n_rows + label_in))
+        figure, ax = paper_figure(figsize=(width, 0.45 + 0.22 * n_rows + label_in))
         image = ax.imshow(grid.to_numpy(dtype=float), cmap=RANK_CMAP, aspect="auto",
                           vmin=1, vmax=max(float(np.nanmax(grid.to_numpy())), 2.0))
         for (i, j), rank in np.ndenumerate(grid.to_numpy(dtype=float)):

@@ -5,7 +5,6 @@ import io
 import os
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from xaibench.engine.store import atomic_write_bytes
@@ -14,8 +13,7 @@ FORMATS = ("png", "pdf")
 DPI = 300
 
 
-def save_figure(figure: Figure, stem: str | os.PathLike[str], formats: tuple[str, ...] = FORMATS,
-                *, close: bool = True) -> list[Path]:
+def save_figure(figure: Figure, stem: str | os.PathLike[str], formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Save ``figure`` as ``<stem>.<format>`` for each format (300 dpi PNG, vector PDF); returns the paths."""
     paths = []
     for fmt in formats:
@@ -24,6 +22,4 @@ def save_figure(figure: Figure, stem: str | os.PathLike[str], formats: tuple[str
         path = Path(f"{stem}.{fmt}")
         atomic_write_bytes(path, buffer.getvalue())
         paths.append(path)
-    if close:
-        plt.close(figure)
     return paths

@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from xaibench.report.figures._style import ONE_COLUMN_IN, paper_style
+from xaibench.report.figures._style import ONE_COLUMN_IN, paper_canvas, paper_style
 
 _FEATURE = re.compile(r"\bx(\d+)\b")
 LOW_FIDELITY = 0.9
@@ -44,7 +43,7 @@ def surrogate_rules(rules: str, fidelity: float, holdout_fidelity: float | None 
     header = f"{title}\n{heading}" if title else heading
     header_in = 0.08 + 0.13 * (header.count("\n") + 1)
     with paper_style():
-        figure = plt.figure(figsize=(width, header_in + 0.1 + len(lines) * size * 1.25 / 72))
+        figure = paper_canvas((width, header_in + 0.1 + len(lines) * size * 1.25 / 72))
         figure.text(0.01, 1 - 0.04 / figure.get_figheight(), header, ha="left", va="top", fontsize=7.5,
                     fontweight="bold")
         figure.text(0.01, 1 - header_in / figure.get_figheight(), text, ha="left", va="top", family="monospace",
