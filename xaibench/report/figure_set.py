@@ -3,32 +3,48 @@ summary and the store only (nothing is recomputed). Each entry: a file stem -> a
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from xaibench.report import explanation_figures
-from xaibench.report.figures import cost_score_points, cost_vs_score, metric_scores, rank_heatmap
+from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_score, metric_agreement, metric_scores,
+                                     rank_heatmap)
 
 FAITHFULNESS = "faithfulness"
 
 
 def report_figures(table: pd.DataFrame, summary: pd.DataFrame, store: str | os.PathLike[str],
-                   notes: list[str] | None = None) -> dict[str, Figure]:
-    """Metric scores, ranks, cost vs faithfulness, galleries, counterfactuals and surrogate rules.
+                   notes: list[str] | None = None, *, ranks: pd.DataFrame | None = None,
+                   friedman: Mapping[str, Any] | None = None, agreement: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """Metric scores, ranks, CD diagrams, metric agreement, cost vs faithfulness, galleries, counterfactuals and
+    surrogate rules.
 
     Args:
         table: the results table; summary: ``xaibench.summarize(table)``.
         store: the sweep's store, for the explanations (figures of cells missing there are skipped with a note).
         notes: collects one line per figure that could not be drawn, and why.
+        ranks: ``method, scope, avg_rank`` per metric (default: the summary's within-group ranks averaged).
+        friedman: scope -> Friedman/Nemenyi result (``avg_ranks``, ``cd``, ``p_value``, ``n_blocks``): one CD
+            diagram each.
+        agreement: square Kendall-tau matrix of the metrics (``attrs["family"]``: metric -> family).
     """
     figures: dict[str, Figure] = {}
     scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[0:0]
     if len(scored):
         figures["metric_scores"] = metric_scores(scored)
-    ranks = summary_ranks(scored)
+    ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
-        figures["rank_heatmap"] = rank_heatmap(ranks)
+        figures["rank_heatmap"] = rank_heatmap(ranks, title="average rank per metric")
+    figures.update(_cd_diagrams(friedman or {}, notes))
+    if agreement is not None and len(agreement) > 1:
+        figures["metric_agreement"] = metric_agreement(agreement, agreement.attrs.get("family"))
+    elif notes is not None:
+        notes.append("metric agreement: needs at least two metrics")
     figures.update(_cost(table, scored, notes))
     figures.update(explanation_figures.galleries(table, store, notes))
     figures.update(explanation_figures.counterfactual_figures(table, store, notes))
@@ -45,6 +61,21 @@ def summary_ranks(summary: pd.DataFrame) -> pd.DataFrame:
     grouped = ranked.assign(rank=ranked["rank"].astype(float)).groupby(["method", "metric"])["rank"]
     out = grouped.agg(avg_rank="mean", n_groups="size").reset_index()
     return out.rename(columns={"metric": "scope"})
+
+
+def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[str, Figure]:
+    """``cd_<scope>`` for each scope with at least two methods and a finite critical difference."""
+    figures = {}
+    for scope, result in friedman.items():
+        ranks = result.avg_ranks.dropna()
+        if len(ranks) < 2 or not np.isfinite(result.cd):
+            if notes is not None:
+                notes.append(f"CD diagram ({scope}): needs two methods ranked in at least two groups")
+            continue
+        name = "cd_" + re.sub(r"[^A-Za-z0-9]+", "_", scope.split(":")[-1].strip()).strip("_")
+        p = "p < 1e-4" if result.p_value < 1e-4 else f"p = {result.p_value:.3g}"
+        figures[name] = cd_diagram(ranks, float(result.cd), title=f"{scope}: N = {result.n_blocks}, Friedman {p}")
+    return figures
 
 
 def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> dict[str, Figure]:
