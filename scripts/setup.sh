@@ -16,6 +16,20 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 VPY=.venv/bin/python
+
+# Optional system tools: pdflatex + poppler for the test that compiles the report's LaTeX tables. Installed where
+# apt-get is available as root; never fails setup (the test then skips with the reason).
+if ! command -v pdflatex >/dev/null 2>&1 || ! command -v pdftohtml >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing texlive-latex-base texlive-latex-recommended poppler-utils (LaTeX table checks)"
+    tex=(texlive-latex-base texlive-latex-recommended poppler-utils)
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${tex[@]}" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${tex[@]}" >/dev/null 2>&1; }
+    } || echo "setup: could not install the LaTeX tools; tests that compile LaTeX will skip"
+  fi
+fi
+
 stamp=.venv/.xaibench-setup
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VPY" -c "import xaibench" >/dev/null 2>&1; then

@@ -16,6 +16,7 @@ from xaibench.errors import UserError
 VERBS = {
     "collect": "xaibench.commands.collect",
     "summary": "xaibench.commands.summary",
+    "report": "xaibench.commands.report",
 }
 
 

@@ -65,3 +65,102 @@ def test_ranks_stay_within_comparison_groups():
     by = summary.set_index(["comparison", "method"])["rank"]
     for comparison in summary["comparison"].unique():
         assert sorted(by.loc[comparison].tolist()) == [1, 2]
+
+
+def test_ranks_within_metric_parameterisations_lower_is_better_with_ties():
+    """Two parameterisations of one metric are two comparison groups; ties share the best rank (1, 2, 2, 4)."""
+    def variant(params, means):
+        frame = pd.concat([rows(m, "sens", [v, v], higher=False) for m, v in means.items()])
+        return frame.assign(params=params, method_params="{}")
+    table = pd.concat([
+        variant('{"nr_samples": 10}', {"a": 0.2, "b": 0.2, "c": 0.5, "d": 0.1}),
+        variant('{"nr_samples": 50}', {"a": 0.9, "b": 0.3, "c": 0.3, "d": 0.3}),
+    ])
+    summary = summarize(table)
+    assert summary["comparison"].nunique() == 2
+    ranks = summary.set_index(["variant", "method"])["rank"].to_dict()
+    assert ranks == {
+        ("metric.nr_samples=10", "a"): 2, ("metric.nr_samples=10", "b"): 2, ("metric.nr_samples=10", "c"): 4,
+        ("metric.nr_samples=10", "d"): 1,
+        ("metric.nr_samples=50", "a"): 4, ("metric.nr_samples=50", "b"): 1, ("metric.nr_samples=50", "c"): 1,
+        ("metric.nr_samples=50", "d"): 1,
+    }
+
+
+def seeded(method, per_seed, metric="faith"):
+    return pd.concat([rows(method, metric, values).assign(seed=seed) for seed, values in enumerate(per_seed)])
+
+
+def test_several_seeds_average_per_seed_means_and_bootstrap_over_seeds():
+    """Seed 0 has 4 samples of 1.0, seed 1 two of 3.0: the mean is 2.0 (pooled would say 1.67)."""
+    summary = summarize(seeded("a", [[1.0] * 4, [3.0] * 2])).iloc[0]
+    assert summary["n_seeds"] == 2 and summary["n"] == 6
+    assert summary["mean"] == pytest.approx(2.0)
+    # Resampling 2 seeds from {1.0, 3.0}: means 1, 2 or 3 with chances 1/4, 1/2, 1/4: the 95% CI is [1, 3].
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((1.0, 3.0))
+
+
+def test_one_seed_keeps_the_per_sample_bootstrap():
+    values = np.random.default_rng(1).normal(size=25)
+    summary = summarize(rows("a", "faith", values).assign(seed=7)).iloc[0]
+    assert summary["n_seeds"] == 1
+    by_sample_id = values[np.argsort([f"s{i}" for i in range(values.size)])]  # summarize orders by sample id
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx(bootstrap_ci(by_sample_id), abs=1e-12)
+
+
+def replicate_table(values):
+    """A table of R replicate experiments (one method each) from values ``(R, seeds, samples)``."""
+    n_rep, n_seeds, n = values.shape
+    r, seed, i = np.meshgrid(np.arange(n_rep), np.arange(n_seeds), np.arange(n), indexing="ij")
+    return pd.DataFrame({
+        "model": "m", "dataset": "d", "method": [f"m{k}" for k in r.ravel()], "metric": "faith", "family": "f",
+        "higher_is_better": True, "sample_id": [f"s{k}" for k in i.ravel()], "seed": seed.ravel(),
+        "value": values.ravel(), "status": "ok", "message": "",
+    })
+
+
+def coverage(table, truth):
+    summary = summarize(table)
+    return float(((summary["ci_low"] <= truth) & (truth <= summary["ci_high"])).mean())
+
+
+def test_bootstrap_ci_covers_the_true_mean_about_95_percent_of_the_time():
+    """400 replicate experiments on known distributions (fixed rng): the nominal 95% CI covers the truth.
+
+    One seed, n=40 samples of N(0.5, 1). Twenty seeds whose means differ (seed effect N(0, 1)) with 8 noisy samples
+    each: the hierarchical CI keeps its coverage while a per-sample CI that pools seeds would cover far less often.
+    """
+    rng = np.random.default_rng(2026)
+    single = replicate_table(rng.normal(0.5, 1.0, size=(400, 1, 40)))
+    assert 0.92 <= coverage(single, 0.5) <= 0.975
+
+    effects = rng.normal(0.0, 1.0, size=(400, 20, 1))
+    hierarchical = replicate_table(effects + rng.normal(0.0, 0.5, size=(400, 20, 8)))
+    assert 0.90 <= coverage(hierarchical, 0.0) <= 0.975
+    assert coverage(hierarchical.assign(seed=0), 0.0) < 0.7  # pooling seeds as samples: CIs far too narrow
+
+
+def test_summary_carries_model_accuracy_underfit_flag_and_display_names():
+    def cell(model, accuracy, flag, seed, label):
+        return rows("ig", "faith", [0.5, 0.6]).assign(model=model, model_accuracy=accuracy, model_flag=flag,
+                                                       seed=seed, dataset="csv_table", dataset_label=label,
+                                                       model_label="")
+    table = pd.concat([cell("mlp", 0.9, "", 0, "diabetes"), cell("mlp", 0.8, "", 1, "diabetes"),
+                       cell("tiny", 0.1, "underfit", 0, "diabetes"), cell("tiny", 0.5, "", 1, "diabetes")])
+    summary = summarize(table).set_index("model")
+    assert summary.loc["mlp", "model_accuracy"] == pytest.approx(0.85)
+    assert summary.loc["mlp", "model_flag"] == "" and summary.loc["tiny", "model_flag"] == "underfit"
+    assert (summary["dataset_label"] == "diabetes").all()
+    assert summary.loc["mlp", "model_label"] == "mlp"  # an empty label falls back to the registry name
+
+    from xaibench.report.console import format_summary
+    text = format_summary(summary.reset_index())
+    assert "diabetes" in text and "csv_table" not in text
+    assert "mlp (acc 0.85)" in text and "tiny (acc 0.30, UNDERFIT)" in text
+
+
+def test_summary_is_independent_of_row_order():
+    rng = np.random.default_rng(3)
+    table = pd.concat([seeded(m, [rng.normal(size=5), rng.normal(size=5)]) for m in "abc"], ignore_index=True)
+    shuffled = table.sample(frac=1.0, random_state=4)
+    pd.testing.assert_frame_equal(summarize(table), summarize(shuffled))

@@ -2,22 +2,62 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DESCRIPTION = "Print the summary (mean, bootstrap 95% CI, rank) of a results table."
+
+# -o extension -> what is written: the summary frame (csv/parquet) or its methods x metrics tables.
+OUTPUTS = {".parquet": "parquet", ".csv": "csv", ".md": "md", ".tex": "latex", ".html": "html"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("table", help="a table (.parquet/.csv) or a sweep folder")
-    parser.add_argument("-o", "--output", help="also write the summary table (.parquet or .csv)")
+    parser.add_argument("-o", "--output",
+                        help="also write the summary: .parquet or .csv (the summary table), .md, .tex or .html "
+                             "(methods x metrics tables per model and dataset)")
 
 
 def run(args: argparse.Namespace) -> int:
     from xaibench.report.console import format_summary
     from xaibench.results.aggregate import summarize
-    from xaibench.results.collect import load_table, write_table
+    from xaibench.results.collect import load_table
 
+    kind = output_kind(args.output) if args.output else None  # refuse a bad name before any work
     summary = summarize(load_table(args.table))
     if args.output:
-        write_table(summary, args.output)
+        write_summary(summary, args.output, kind)
     print(format_summary(summary))
     return 0
+
+
+def output_kind(path: str) -> str:
+    from xaibench.errors import UserError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUTS:
+        raise UserError(f"summary -o {path}: unknown extension {suffix or '(none)'!r}; "
+                        f"use one of {', '.join(OUTPUTS)}")
+    return OUTPUTS[suffix]
+
+
+def write_summary(summary, path: str, kind: str) -> None:
+    """Write ``summary`` as ``kind`` (parquet, csv, md, latex, html) atomically."""
+    from xaibench.engine.store import atomic_write_bytes
+    from xaibench.report.html_document import Section, html_document
+    from xaibench.report.tables import build_tables, render_all
+    from xaibench.report.tables.render import LATEX_PREAMBLE, to_latex
+    from xaibench.results.collect import write_table
+    from xaibench.results.statistics import control_warnings
+
+    if kind in ("parquet", "csv"):
+        write_table(summary, path)
+        return
+    tables = build_tables(summary, ("metrics",)) if not summary.empty else []
+    warnings = control_warnings(summary) if not summary.empty else []
+    if kind == "md":
+        text = "\n".join([f"> **{w}**\n" for w in warnings] + [render_all(tables, "md")])
+    elif kind == "latex":
+        text = LATEX_PREAMBLE + "\n\n" + "".join(to_latex(t) for t in tables)
+    else:
+        text = html_document("xaibench summary", [Section("Results", render_all(tables, "html"))], warnings=warnings)
+    atomic_write_bytes(Path(path), text.encode())

@@ -10,12 +10,35 @@ MAX_WIDE = 6  # more metrics than this print one line per metric instead of one 
 
 
 def format_summary(summary: pd.DataFrame) -> str:
-    """One line per (dataset, model, method); one column per metric with ``mean [ci_low, ci_high]`` and rank."""
+    """One line per (dataset, model, method); one column per metric with ``mean [ci_low, ci_high]`` and rank.
+
+    Datasets and models show their display names; each model shows its test accuracy and ``UNDERFIT`` when
+    flagged; metrics on which a control method ranks first get a warning line below the table.
+    """
     if summary.empty:
         return "(no results)"
+    from xaibench.results.statistics import control_warnings
+
+    table = _format_table(summary)
+    warnings = control_warnings(summary) if "competitor" in summary else []
+    return "\n".join([table, *warnings])
+
+
+def model_text(label: str, accuracy: float, flag: str) -> str:
+    """``mlp (acc 0.97)``, ``cnn (acc 0.10, UNDERFIT)``; the bare label when the accuracy is unknown."""
+    if accuracy is None or (isinstance(accuracy, float) and math.isnan(accuracy)):
+        return f"{label} (UNDERFIT)" if flag == "underfit" else label
+    return f"{label} (acc {accuracy:.2f}{', UNDERFIT' if flag == 'underfit' else ''})"
+
+
+def _format_table(summary: pd.DataFrame) -> str:
     frame = summary.copy()
     frame["cell"] = [_cell_text(row) for row in frame.itertuples()]
     arrows = {m: ("↑" if hib else "↓") for m, hib in zip(frame["metric"], frame["higher_is_better"])}
+    frame["dataset"] = frame.get("dataset_label", frame["dataset"])
+    if "model_accuracy" in frame:
+        labels = frame.get("model_label", frame["model"])
+        frame["model"] = [model_text(*v) for v in zip(labels, frame["model_accuracy"], frame["model_flag"])]
     index = ["dataset", "model", "method"]
     if "variant" in frame and (frame["variant"] != "").any():
         index.append("variant")
@@ -39,4 +62,6 @@ def _cell_text(row) -> str:
     text = f"{row.mean:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] #{row.rank}"
     if row.nan_rate > 0:
         text += f" nan={row.nan_rate:.0%}"
+    if getattr(row, "n_seeds", 1) > 1:
+        text += f" seeds={row.n_seeds}"
     return text

@@ -1,61 +1,170 @@
-"""Derived tables: per (model, dataset, method, metric) mean, std, n, bootstrap 95% CI, NaN rate and rank."""
+"""Derived table: per (model, dataset, method, metric) configuration, mean, CI, seeds, NaN/error rates and rank.
+
+With one seed the mean is over samples and its CI is the per-sample percentile bootstrap. With several seeds the
+mean is the mean over seeds of the per-seed means and its CI comes from the hierarchical bootstrap over seeds then
+samples (``results/bootstrap.py``): seeds are replicates of an experiment, not extra samples. ``n_seeds`` says
+which case a row is. Everything is computed with group-wise array operations, so a 640k-row table summarises in a
+few seconds (``benchmarks/bench_summary.py``).
+"""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 
-from xaibench.results.groups import comparison_id
+from xaibench.results.bootstrap import (bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval,
+                                        ragged_hierarchical_means)
+from xaibench.results.groups import comparison_id, competitor_labels, setting_id
+
+__all__ = ["summarize", "bootstrap_ci", "GROUP", "CONFIG"]
 
 GROUP = ["model", "dataset", "method", "metric"]
-# Config columns that make two rows with the same names different experiments; seeds are pooled on purpose.
+# Config columns that make two rows with the same names different experiments; seeds are replicates.
 CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_samples", "model_revision",
           "dataset_revision", "target_mode"]
+LABELS = {"dataset_label": "dataset", "model_label": "model"}  # display-name column -> name column
 
 
-def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (Efron & Tibshirani 1993); deterministic for a seed."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return (float("nan"), float("nan"))
-    if values.size == 1:
-        return (float(values[0]), float(values[0]))
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    return float(low), float(high)
+def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """One row per (model, dataset, method, metric) configuration; ranks are 1 = best within a comparison group.
 
-
-def summarize(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """One row per (model, dataset, method, metric); ranks are 1 = best within (model, dataset, metric)."""
+    Columns: the names; ``dataset_label``/``model_label`` (display names; the registry name when the table has
+    none); ``variant`` (what differs between rows sharing the four names); ``competitor`` (method plus its
+    differing parameters); ``comparison`` (group id); ``setting`` (the group without the metric: one model on
+    one dataset); ``n_seeds``; ``family``; ``higher_is_better``; ``mean``; ``std`` (over all ok samples); ``n``
+    (ok samples); ``ci_low``/``ci_high``; ``nan_rate`` (NaN share of scored samples); ``error_rate`` (share of
+    seeds whose cell errored on this metric); ``status``; ``message``; ``rank``; ``model_accuracy`` (test
+    accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is).
+    """
+    if table.empty:
+        return pd.DataFrame()
     config = [c for c in CONFIG if c in table.columns]
-    records = []
-    for key, group in table.groupby(GROUP + config, sort=True, dropna=False):
-        ok = group.loc[group["status"] == "ok", "value"].to_numpy(dtype=np.float64)
-        statuses = group["status"].value_counts()
-        low, high = bootstrap_ci(ok, n_boot=n_boot, seed=seed)
-        has_samples = group["sample_id"] != ""
-        records.append({
-            **dict(zip(GROUP + config, key)),
-            "n_seeds": int(group["seed"].nunique()) if "seed" in group else 1,
-            "family": group["family"].iloc[0],
-            "higher_is_better": bool(group["higher_is_better"].iloc[0]),
-            "mean": float(ok.mean()) if ok.size else float("nan"),
-            "std": float(ok.std(ddof=1)) if ok.size > 1 else float("nan"),
-            "n": int(ok.size),
-            "ci_low": low,
-            "ci_high": high,
-            "nan_rate": float(statuses.get("nan", 0)) / max(int(has_samples.sum()), 1),
-            "status": _cell_status(statuses),
-            "message": next((m for m in group["message"] if m and group["status"].iloc[0] != "ok"), ""),
-        })
-    summary = pd.DataFrame.from_records(records)
-    if summary.empty:
-        return summary
+    keys = GROUP + config
+    grouped = table.groupby(keys, sort=True, dropna=False)
+    summary = grouped.size().reset_index().drop(columns=0)
+    gid = grouped.ngroup().to_numpy()
+    n_groups = len(summary)
+    seeds = table["seed"].to_numpy() if "seed" in table.columns else np.zeros(len(table), dtype=np.int64)
+
+    summary = summary.assign(**_labels(table, gid, n_groups), **_descriptors(table, gid, seeds))
+    summary = summary.assign(**_scores(table, gid, seeds, n_groups, n_boot=n_boot, level=level, seed=seed))
+    summary = summary.assign(**_model_quality(table, gid, seeds, n_groups))
     summary["variant"] = _variant_labels(summary, config)
+    summary["competitor"] = competitor_labels(summary)
     summary["comparison"] = comparison_id(summary)
+    summary["setting"] = setting_id(summary)
     summary["rank"] = _ranks(summary)
-    return summary.drop(columns=config)
+    return summary.drop(columns=config)[_ORDER]
+
+
+_ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
+          "comparison", "setting", "n_seeds", "family", "higher_is_better", "mean", "std", "n", "ci_low", "ci_high",
+          "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag"]
+
+
+def _first(values, gid: np.ndarray, n_groups: int) -> np.ndarray:
+    """The first value of each group (rows in table order)."""
+    index = np.full(n_groups, -1)
+    order = np.arange(gid.size)[::-1]
+    index[gid[order]] = order  # the last assignment wins: the first row of each group
+    return np.asarray(values)[index]
+
+
+def _labels(table: pd.DataFrame, gid: np.ndarray, n_groups: int) -> dict:
+    out = {}
+    for label, name in LABELS.items():
+        source = table[label] if label in table.columns else table[name]
+        names = _first(table[name].astype(str).to_numpy(), gid, n_groups)
+        values = _first(source.astype(str).fillna("").to_numpy(), gid, n_groups)
+        out[label] = np.where(values == "", names, values)
+    return out
+
+
+def _descriptors(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray) -> dict:
+    """Family, direction, seed count, status, message, NaN and error rates per group."""
+    frame = pd.DataFrame({"gid": gid, "seed": seeds, "status": table["status"].astype(str).to_numpy(),
+                          "message": table["message"].astype(str).to_numpy(),
+                          "scored": (table["sample_id"].astype(str) != "").to_numpy()})
+    by = frame.groupby("gid", sort=True)
+    counts = pd.crosstab(frame["gid"], frame["status"]).reindex(columns=["error", "nan", "not_applicable"],
+                                                                 fill_value=0)
+    n_seeds = by["seed"].nunique().to_numpy()
+    error_seeds = frame[frame["status"] == "error"].groupby("gid")["seed"].nunique()
+    error_seeds = error_seeds.reindex(range(len(n_seeds)), fill_value=0).to_numpy()
+    not_ok = frame[(frame["status"] != "ok") & (frame["message"] != "")]
+    message = not_ok.groupby("gid")["message"].first().reindex(range(len(n_seeds)), fill_value="")
+    status = np.where(counts["error"].to_numpy() > 0, "error",
+                      np.where(counts["not_applicable"].to_numpy() > 0, "not_applicable", "ok"))
+    first = table.groupby(gid, sort=True)[["family", "higher_is_better"]].first()
+    return {
+        "n_seeds": n_seeds.astype(np.int64),
+        "family": first["family"].to_numpy(),
+        "higher_is_better": first["higher_is_better"].astype(bool).to_numpy(),
+        "nan_rate": counts["nan"].to_numpy() / np.maximum(by["scored"].sum().to_numpy(), 1),
+        "error_rate": error_seeds / np.maximum(n_seeds, 1),
+        "status": status,
+        "message": message.to_numpy(dtype=object),
+    }
+
+
+def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int, *, n_boot: int, level: float,
+            seed: int) -> dict:
+    """Mean over seeds of per-seed means, pooled std, n and the bootstrap CI of each group's ok values."""
+    ok = (table["status"].astype(str) == "ok").to_numpy()
+    values = table["value"].to_numpy(dtype=np.float64)[ok]
+    g, s = gid[ok], seeds[ok]
+    sample = table["sample_id"].astype(str).to_numpy()[ok]
+    order = np.lexsort((sample, s, g))  # deterministic whatever the row order of the table
+    values, g, s = values[order], g[order], s[order]
+    per_seed = pd.DataFrame({"g": g, "s": s, "v": values}).groupby(["g", "s"], sort=True)["v"].agg(["mean", "size"])
+    per_group = per_seed.groupby(level="g")
+    mean = per_group["mean"].mean().reindex(range(n_groups))
+    n = pd.Series(g).value_counts().reindex(range(n_groups), fill_value=0)
+    std = pd.Series(values).groupby(g).std(ddof=1).reindex(range(n_groups))
+    low, high = _intervals(values, per_seed, n_groups, n_boot=n_boot, level=level, seed=seed)
+    return {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": n.to_numpy().astype(np.int64),
+            "ci_low": low, "ci_high": high}
+
+
+def _intervals(values: np.ndarray, per_seed: pd.DataFrame, n_groups: int, *, n_boot: int, level: float,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap CIs, one array operation per bucket of groups that share a shape (seeds x samples)."""
+    low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
+    sizes = per_seed["size"]
+    starts = np.concatenate([[0], np.cumsum(sizes.to_numpy())[:-1]])
+    layout = pd.DataFrame({"g": sizes.index.get_level_values("g"), "size": sizes.to_numpy(), "start": starts})
+    shapes = layout.groupby("g").agg(n_seeds=("size", "size"), n_min=("size", "min"), n_max=("size", "max"),
+                                     start=("start", "first"))
+    rectangular = shapes[shapes["n_min"] == shapes["n_max"]]
+    for (n_seeds, n), bucket in rectangular.groupby(["n_seeds", "n_min"]):
+        index = bucket["start"].to_numpy()[:, None] + np.arange(n_seeds * n)
+        block = values[index]
+        if n_seeds == 1 and n == 1:
+            means = block  # one value: the CI is the value itself
+        elif n_seeds == 1:
+            means = bootstrap_means(block, n_boot=n_boot, seed=seed)
+        else:
+            means = hierarchical_means(block.reshape(-1, n_seeds, n), n_boot=n_boot, seed=seed)
+        low[bucket.index], high[bucket.index] = percentile_interval(means, level)
+    for group in shapes.index[shapes["n_min"] != shapes["n_max"]]:
+        rows = layout[layout["g"] == group]
+        parts = [values[start : start + size] for start, size in zip(rows["start"], rows["size"])]
+        means = ragged_hierarchical_means(parts, n_boot=n_boot, seed=seed)
+        low[group], high[group] = percentile_interval(means, level)
+    return low, high
+
+
+def _model_quality(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int) -> dict:
+    """Test accuracy (mean over seeds) and the underfit flag (set when any seed's model underfits)."""
+    if "model_accuracy" not in table.columns:
+        return {"model_accuracy": np.full(n_groups, np.nan), "model_flag": np.full(n_groups, "", dtype=object)}
+    frame = pd.DataFrame({"g": gid, "s": seeds, "acc": table["model_accuracy"].to_numpy(dtype=np.float64),
+                          "underfit": (table.get("model_flag", pd.Series("", index=table.index)).astype(str)
+                                       == "underfit").to_numpy()})
+    accuracy = frame.groupby(["g", "s"])["acc"].first().groupby(level="g").mean().reindex(range(n_groups))
+    underfit = frame.groupby("g")["underfit"].any().reindex(range(n_groups), fill_value=False)
+    return {"model_accuracy": accuracy.to_numpy(), "model_flag": np.where(underfit.to_numpy(), "underfit", "")}
 
 
 def _variant_labels(summary: pd.DataFrame, config: list[str]) -> list[str]:
@@ -64,9 +173,8 @@ def _variant_labels(summary: pd.DataFrame, config: list[str]) -> list[str]:
     Empty when a combination was run with one configuration only (the usual case).
     """
     labels = [""] * len(summary)
-    for _, group in summary.groupby(GROUP, sort=False):
-        if len(group) < 2:
-            continue
+    shared = summary[summary.duplicated(GROUP, keep=False)]
+    for _, group in shared.groupby(GROUP, sort=False):
         flat = {index: _flatten(row, config) for index, row in group.iterrows()}
         keys = sorted({k for values in flat.values() for k in values})
         differing = [k for k in keys if len({repr(values.get(k)) for values in flat.values()}) > 1]
@@ -76,8 +184,6 @@ def _variant_labels(summary: pd.DataFrame, config: list[str]) -> list[str]:
 
 
 def _flatten(row: pd.Series, config: list[str]) -> dict:
-    import json
-
     prefixes = {"model_params": "model.", "dataset_params": "dataset.", "method_params": "method.", "params": "metric."}
     out = {}
     for column in config:
@@ -89,14 +195,7 @@ def _flatten(row: pd.Series, config: list[str]) -> dict:
     return out
 
 
-def _cell_status(statuses: pd.Series) -> str:
-    for status in ("error", "not_applicable"):
-        if statuses.get(status, 0):
-            return status
-    return "ok"
-
-
 def _ranks(summary: pd.DataFrame) -> pd.Series:
-    """Rank (1 = best) of the mean within its comparison group, following the metric's declared direction."""
-    signed = summary["mean"].where(~summary["higher_is_better"], -summary["mean"])
+    """Rank (1 = best, ties share the best rank) of the mean within its comparison group, by declared direction."""
+    signed = summary["mean"].where(~summary["higher_is_better"], -summary["mean"])  # smaller = better
     return signed.groupby(summary["comparison"]).rank(method="min").astype("Int64")

@@ -10,7 +10,9 @@ definitions, so two CSV datasets or two variants of a model are never ranked aga
 from __future__ import annotations
 
 import hashlib
+import json
 
+import numpy as np
 import pandas as pd
 
 # Row columns that together identify one experiment in which methods compete (those a table has are used).
@@ -18,6 +20,8 @@ COMPARISON_COLUMNS = ["model", "model_params", "model_revision", "dataset", "dat
                       "metric", "params", "n_samples", "target_mode"]
 # Row columns that identify one competitor within a comparison group.
 COMPETITOR_COLUMNS = ["method", "method_params"]
+# Comparison columns that vary between the metrics scored in one setting.
+SETTING_EXCLUDED = ("metric", "params")
 
 
 def comparison_columns(frame: pd.DataFrame) -> list[str]:
@@ -31,6 +35,46 @@ def competitor_columns(frame: pd.DataFrame) -> list[str]:
 
 def comparison_id(frame: pd.DataFrame) -> pd.Series:
     """A short stable id per row naming its comparison group (the same id for the same group in any table)."""
-    columns = comparison_columns(frame)
-    joined = frame[columns].astype(str).agg("\x1f".join, axis=1) if columns else pd.Series("", index=frame.index)
-    return joined.map(lambda text: hashlib.sha256(text.encode()).hexdigest()[:12]).astype("string")
+    return _hashed(frame, comparison_columns(frame))
+
+
+def setting_id(frame: pd.DataFrame) -> pd.Series:
+    """A short stable id per row naming its setting: the comparison group without the metric and its params.
+
+    Rows of one setting are the same methods explaining the same model on the same data, scored by different
+    metrics (what metric agreement compares).
+    """
+    return _hashed(frame, [c for c in comparison_columns(frame) if c not in SETTING_EXCLUDED])
+
+
+def competitor_labels(frame: pd.DataFrame) -> pd.Series:
+    """One label per row naming its competitor: the method, plus the parameters in which its variants differ.
+
+    ``integrated_gradients`` when the table holds one configuration of it, else e.g.
+    ``integrated_gradients (n_steps=64)``. The same (method, params) gets the same label throughout a table.
+    """
+    if "method_params" not in frame.columns:
+        return frame["method"].astype(str).astype("string")
+    pairs = frame[["method", "method_params"]].astype(str).drop_duplicates()
+    labels = {}
+    for method, group in pairs.groupby("method", sort=False):
+        params = {p: json.loads(p or "{}") for p in group["method_params"]}
+        keys = sorted({k for v in params.values() for k in v})
+        differing = [k for k in keys if len({repr(v.get(k)) for v in params.values()}) > 1]
+        for text, values in params.items():
+            detail = ", ".join(f"{k}={values.get(k)}" for k in differing)
+            labels[(method, text)] = f"{method} ({detail})" if detail else method
+    keys = pd.MultiIndex.from_frame(frame[["method", "method_params"]].astype(str))
+    return pd.Series(keys.map(labels), index=frame.index, dtype="string")
+
+
+def _hashed(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """sha256 of the row's values in ``columns`` (hashed once per distinct combination: fast on long tables)."""
+    if not columns:
+        digest = hashlib.sha256(b"").hexdigest()[:12]
+        return pd.Series(digest, index=frame.index, dtype="string")
+    keys = frame[columns].astype(str)
+    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+    ids = ["\x1f".join(values) for values in uniques]
+    digests = np.array([hashlib.sha256(text.encode()).hexdigest()[:12] for text in ids], dtype=object)
+    return pd.Series(digests[codes], index=frame.index, dtype="string")

@@ -1,0 +1,79 @@
+"""The LaTeX tables compile with pdflatex in a plain article with booktabs, and the PDF bolds the right cells.
+
+Needs pdflatex and poppler's pdftotext/pdftohtml (Debian: texlive-latex-base, texlive-latex-recommended,
+poppler-utils; scripts/setup.sh installs them where apt-get is available). When they are missing the test
+installs them itself if it can (root with apt-get), and skips with the reason only where it cannot.
+"""
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.unit.report_fixtures import quickstart_like_table
+from xaibench.report.tables import metrics_table, to_latex
+from xaibench.results.aggregate import summarize
+
+TOOLS = ("pdflatex", "pdftotext", "pdftohtml")
+PACKAGES = ["texlive-latex-base", "texlive-latex-recommended", "poppler-utils"]
+DOCUMENT = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{tables.tex}\n\\end{document}\n"
+
+
+def _ensure_tools() -> None:
+    if all(shutil.which(t) for t in TOOLS):
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        pytest.skip(f"{', '.join(t for t in TOOLS if not shutil.which(t))} missing and apt-get unavailable "
+                    f"(install {' '.join(PACKAGES)})")
+    lock = ["flock", "/tmp/apt.lock"] if shutil.which("flock") else []
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*lock, "apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]
+    if subprocess.run(install, capture_output=True, env=env, timeout=1200).returncode != 0:
+        subprocess.run([*lock, "apt-get", "update", "-q"], capture_output=True, env=env, timeout=600)
+        subprocess.run(install, capture_output=True, env=env, timeout=1200)
+    if not all(shutil.which(t) for t in TOOLS):
+        pytest.skip(f"could not install {' '.join(PACKAGES)} with apt-get")
+
+
+def _bold_pattern(xml_text: str, methods: list[str], before: str) -> dict[str, list[tuple[str, bool]]]:
+    """Per method row, its cells left to right as (text, bold) from pdftohtml's XML (bold = a CMBX font)."""
+    root = ET.fromstring(xml_text)
+    bold_fonts = {f.get("id") for f in root.iter("fontspec") if "CMBX" in f.get("family", "")}
+    texts = [(int(t.get("top")), int(t.get("left")), "".join(t.itertext()), t.get("font") in bold_fonts)
+             for t in root.iter("text")]
+    limit = min(top for top, _, text, _ in texts if text.startswith(before))
+    rows = {}
+    for method in methods:
+        top = min(top for top, _, text, _ in texts if text == method)
+        cells = sorted((left, text, bold) for t, left, text, bold in texts
+                       if abs(t - top) <= 3 and text != method and t < limit and "[" in text)
+        rows[method] = [(text, bold) for _, text, bold in cells]
+    return rows
+
+
+def test_latex_table_compiles_with_booktabs_and_bolds_the_right_cells(tmp_path):
+    _ensure_tools()
+    summary = summarize(quickstart_like_table())
+    tables = [metrics_table(summary[summary["model"] == m]) for m in ("mlp", "tiny")]
+    (tmp_path / "tables.tex").write_text("".join(to_latex(t) for t in tables))
+    (tmp_path / "doc.tex").write_text(DOCUMENT)
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:]
+
+    text = subprocess.run(["pdftotext", "-layout", "doc.pdf", "-"], cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout
+    assert "Table 1: mlp on diabetes (test accuracy 0.95)" in text
+    assert "WARNING: a control ranks first on mprt for diabetes / mlp" in text
+    assert "tiny is underfit" in text and "†" in text
+
+    xml_text = subprocess.run(["pdftohtml", "-xml", "-i", "-stdout", "doc.pdf"], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout
+    rows = _bold_pattern(xml_text, ["ig", "saliency", "random"], before="Table 2")
+    # columns: faith (ig best), mprt (the random control best), sens (saliency best, lower is better)
+    assert [bold for _, bold in rows["ig"]] == [True, False, False]
+    assert [bold for _, bold in rows["saliency"]] == [False, False, True]
+    assert [bold for _, bold in rows["random"]] == [False, True, False]
+    row = summary[(summary["model"] == "mlp") & (summary["metric"] == "faith") & (summary["method"] == "ig")].iloc[0]
+    assert rows["ig"][0][0] == f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"

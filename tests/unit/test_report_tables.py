@@ -1,0 +1,96 @@
+"""Paper tables: the right cells bold, ties within the CI marked, footnotes and warnings in every format."""
+import re
+
+import pandas as pd
+import pytest
+
+from tests.unit.report_fixtures import quickstart_like_table
+from xaibench.report.html_document import Figure, html_document
+from xaibench.report.tables import build_tables, metrics_table, to_html, to_latex, to_markdown
+from xaibench.report.tables.render import latex_escape
+from xaibench.results.aggregate import summarize
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return summarize(quickstart_like_table())
+
+
+def cell_text(summary, model, metric, method):
+    row = summary[(summary["model"] == model) & (summary["metric"] == metric) & (summary["method"] == method)].iloc[0]
+    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def md_row(text, method):
+    return next(line for line in text.splitlines() if line.startswith(f"| {method} |")).split(" | ")[1:]
+
+
+def test_markdown_metrics_table_bolds_best_marks_nan_and_warns_on_controls(summary):
+    mlp = to_markdown(metrics_table(summary[summary["model"] == "mlp"]))
+    assert "mlp on diabetes (test accuracy 0.95)" in mlp  # display name, not csv_table
+    assert "| method | faith ↑ | mprt ↑<sup>c</sup> | sens ↓ |" in mlp
+    ig, saliency, random = (md_row(mlp, m) for m in ("ig", "saliency", "random"))
+    assert ig[0] == f"**{cell_text(summary, 'mlp', 'faith', 'ig')}**"
+    assert saliency[2].startswith(f"**{cell_text(summary, 'mlp', 'sens', 'saliency')}**<sup>a</sup>")
+    assert random[1] == f"**{cell_text(summary, 'mlp', 'mprt', 'random')}**"  # a control ranks first ...
+    assert "WARNING: a control ranks first on mprt for diabetes / mlp" in mlp  # ... and the reader is told
+    assert "up to 25%: saliency on sens" in mlp
+    assert sum(line.count("**") for line in mlp.splitlines() if line.startswith("| ")) == 6  # 3 bold cells
+
+
+def test_ties_within_the_ci_and_underfit_models_are_marked(summary):
+    tiny = to_markdown(metrics_table(summary[summary["model"] == "tiny"]))
+    assert md_row(tiny, "saliency")[0] == f"{cell_text(summary, 'tiny', 'faith', 'saliency')}†"
+    assert "UNDERFIT" in tiny and "tiny is underfit (test accuracy 0.100)" in tiny
+    assert "CI overlaps the best's CI" in tiny
+
+
+def test_every_layout_and_format_carries_the_same_bold_cells(summary):
+    tables = build_tables(summary)
+    assert [t.key for t in tables] == ["metrics-diabetes-mlp", "metrics-digits-tiny", "datasets-faith",
+                                       "datasets-mprt", "datasets-sens", "families"]
+    for table in tables[:-1]:
+        n_best = sum(c.best for _, cells in table.rows for c in cells)
+        body = [line for line in to_markdown(table).splitlines() if line.startswith("| ")]
+        assert sum(line.count("**") for line in body) == 2 * n_best
+        assert to_latex(table).count(r"\textbf{") == n_best + len(table.warnings)
+        assert len(re.findall(r"<td class=\"best\"><b>", to_html(table))) == n_best
+    families = tables[-1]
+    ranks = {label: [c.text for c in cells] for label, cells in families.rows}
+    # faith: ig 1, saliency 2, random 3 in both settings; sens ranks ig 2 then 1: average 1.5.
+    assert ranks["ig"][0] == "1.000" and ranks["random"][0] == "3.000" and ranks["ig"][2] == "1.500"
+    assert any("mprt" in w for w in families.warnings)
+
+
+def test_latex_escapes_and_uses_booktabs(summary):
+    tex = to_latex(metrics_table(summary[summary["model"] == "mlp"]))
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
+    assert r"faith $\uparrow$" in tex and r"sens $\downarrow$" in tex
+    assert latex_escape("a_b & 50% #1 {x} ~^\\") == r"a\_b \& 50\% \#1 \{x\} \textasciitilde{}\textasciicircum{}\textbackslash{}"
+
+
+def test_html_document_is_self_contained_with_embedded_figures(summary):
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1], [0, 1])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    page = html_document("t", figures=[Figure(buffer.getvalue(), "a line <b>", "fig-1")],
+                         warnings=["WARNING: x"])
+    assert page.startswith("<!DOCTYPE html>") and 'src="data:image/png;base64,iVBORw0KGgo' in page
+    assert "a line &lt;b&gt;" in page and '<p class="xb-warning">WARNING: x</p>' in page
+    assert not re.search(r"(src|href)=\"(https?:|//)", page) and "<script" not in page and "<link" not in page
+    with pytest.raises(ValueError, match="not PNG"):
+        html_document("t", figures=[Figure(b"GIF89a", "x")])
+
+
+def test_display_names_fall_back_to_registry_names():
+    table = quickstart_like_table().drop(columns=["dataset_label", "model_label"])
+    tables = build_tables(summarize(table), ("metrics",))
+    assert tables[0].caption.startswith("mlp on csv_table")

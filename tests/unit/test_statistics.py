@@ -1,0 +1,161 @@
+"""Statistics against scipy on known inputs, ranks against hand-computed examples, CD against Demšar's table."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from xaibench.results import statistics as st
+from xaibench.results.aggregate import summarize
+
+
+def rows(method, metric, values, *, higher=True, dataset="d", family="f"):
+    n = len(values)
+    return pd.DataFrame({
+        "model": "m", "dataset": dataset, "method": method, "metric": metric, "family": family,
+        "higher_is_better": higher, "sample_id": [f"s{i:02d}" for i in range(n)], "value": values,
+        "status": ["ok"] * n, "message": [""] * n, "seed": 0, "method_params": "{}", "params": "{}",
+    })
+
+
+A = np.array([0.81, 0.62, 0.77, 0.90, 0.55, 0.71, 0.68, 0.93, 0.60, 0.74, 0.85, 0.58])
+B = np.array([0.70, 0.65, 0.60, 0.72, 0.50, 0.69, 0.41, 0.80, 0.66, 0.52, 0.61, 0.59])
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_pairwise_wilcoxon_matches_scipy_and_follows_direction(higher):
+    table = pd.concat([rows("a", "faith", A, higher=higher), rows("b", "faith", B, higher=higher)])
+    pair = st.pairwise_tests(table).iloc[0]
+    reference = stats.wilcoxon(A - B)
+    assert (pair["method_a"], pair["method_b"], pair["n"]) == ("a", "b", 12)
+    assert pair["statistic"] == reference.statistic and pair["p_value"] == pytest.approx(reference.pvalue)
+    assert pair["p_holm"] == pytest.approx(reference.pvalue)  # one pair: Holm changes nothing
+    sign = 1 if higher else -1
+    assert sign * pair["rank_biserial"] > 0.5 and (pair["cles"] > 0.5) == higher
+    assert reference.pvalue < 0.05 and pair["winner"] == ("a" if higher else "b")
+
+
+def test_rank_biserial_and_cles_by_hand():
+    # |d| ranks 1..4; R+ = 1 + 3 + 4 = 8, R- = 2: r = (8 - 2) / 10; three of four differences favour a.
+    assert st.paired_effects(np.array([1.0, -2.0, 3.0, 4.0])) == pytest.approx((0.6, 0.75))
+    # The zero is dropped from the ranks (Wilcoxon's convention) and counts half in CLES.
+    assert st.paired_effects(np.array([0.0, 1.0, -2.0])) == pytest.approx((-1 / 3, 0.5))
+
+
+def test_holm_adjustment_by_hand():
+    # sorted 0.01, 0.03, 0.04 -> 3 * 0.01, max(0.03, 2 * 0.03), max(0.06, 1 * 0.04)
+    assert st.holm(np.array([0.01, 0.04, 0.03])) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_holm_is_applied_across_the_pairs_of_one_group():
+    rng = np.random.default_rng(0)
+    table = pd.concat([rows(m, "faith", A + shift + rng.normal(0, 0.05, A.size))
+                       for m, shift in (("a", 0.0), ("b", 0.02), ("c", 0.3))])
+    pairs = st.pairwise_tests(table)
+    assert len(pairs) == 3 and pairs["comparison"].nunique() == 1
+    assert pairs["p_holm"].to_numpy() == pytest.approx(st.holm(pairs["p_value"].to_numpy()))
+    assert set(pairs.loc[pairs["method_b"] == "c", "winner"]) == {"c"}
+
+
+def summary_of(groups):
+    """groups: {(dataset, metric, higher): {method: mean}} -> summarize() of two samples at each mean."""
+    frames = []
+    for (dataset, metric, higher), means in groups.items():
+        for method, mean in means.items():
+            frames.append(rows(method, metric, [mean, mean], higher=higher, dataset=dataset, family=metric[:4]))
+    return summarize(pd.concat(frames))
+
+
+GROUPS = {
+    ("d1", "faith", True): {"a": 0.9, "b": 0.5, "c": 0.5},  # ranks a 1, b 2.5, c 2.5 (tie)
+    ("d2", "sens", False): {"a": 0.3, "b": 0.1, "c": 0.2},  # lower is better: a 3, b 1, c 2
+}
+
+
+def test_average_ranks_by_hand_with_ties_and_lower_is_better():
+    summary = summary_of(GROUPS)
+    overall = st.average_ranks(summary, by="all").set_index("method")
+    assert overall["avg_rank"].to_dict() == pytest.approx({"a": 2.0, "b": 1.75, "c": 2.25})
+    assert (overall["n_groups"] == 2).all()
+    by_metric = st.average_ranks(summary, by="metric").set_index(["scope", "method"])["avg_rank"]
+    assert by_metric.to_dict() == pytest.approx({("faith", "a"): 1.0, ("faith", "b"): 2.5, ("faith", "c"): 2.5,
+                                                 ("sens", "b"): 1.0, ("sens", "c"): 2.0, ("sens", "a"): 3.0})
+    assert set(st.average_ranks(summary, by="family")["scope"]) == {"fait", "sens"}
+
+
+def test_friedman_matches_scipy_and_nemenyi_agrees_with_its_critical_difference():
+    rng = np.random.default_rng(5)
+    groups = {(f"d{i}", "faith", True): {"a": 0.8 + rng.normal(0, 0.05), "b": 0.6 + rng.normal(0, 0.05),
+                                         "c": 0.5 + rng.normal(0, 0.05), "d": 0.45 + rng.normal(0, 0.05)}
+              for i in range(8)}
+    result = st.friedman_nemenyi(summary_of(groups))
+    matrix = np.array([[g[m] for m in "abcd"] for g in groups.values()])
+    reference = stats.friedmanchisquare(*matrix.T)
+    assert result.statistic == pytest.approx(reference.statistic) and result.p_value == pytest.approx(reference.pvalue)
+    ranks = stats.rankdata(-matrix, axis=1).mean(axis=0)
+    assert result.avg_ranks.to_dict() == pytest.approx(dict(zip("abcd", ranks)))
+    assert result.avg_ranks.index[0] == "a" and result.n_blocks == 8
+    assert result.cd == pytest.approx(2.569 * np.sqrt(4 * 5 / (6 * 8)), rel=1e-3)
+    for x in "abcd":
+        for y in "abcd":
+            if x != y:
+                far_apart = abs(result.avg_ranks[x] - result.avg_ranks[y]) > result.cd
+                assert (result.pairwise_p.loc[x, y] < 0.05) == far_apart
+
+
+@pytest.mark.parametrize("k, q_table", [(2, 1.960), (3, 2.343), (4, 2.569), (5, 2.728), (6, 2.850), (7, 2.949),
+                                        (8, 3.031), (9, 3.102), (10, 3.164)])
+def test_nemenyi_critical_difference_matches_demsar_table_5(k, q_table):
+    n_blocks = 14
+    expected = q_table * np.sqrt(k * (k + 1) / (6 * n_blocks))
+    assert st.nemenyi_critical_difference(k, n_blocks) == pytest.approx(expected, abs=1e-3 * expected)
+
+
+def test_friedman_with_two_competitors_says_why_it_did_not_run():
+    result = st.friedman_nemenyi(summary_of({(f"d{i}", "faith", True): {"a": 0.9, "b": 0.1} for i in range(3)}))
+    assert np.isnan(result.statistic) and ">= 3 competitors" in result.note
+    assert result.avg_ranks.to_dict() == {"a": 1.0, "b": 2.0}
+
+
+def test_metric_agreement_is_kendall_tau_per_setting_averaged():
+    means = {"a": 0.9, "b": 0.7, "c": 0.4, "d": 0.2}
+    groups = {}
+    for dataset in ("d1", "d2"):
+        groups[(dataset, "faith", True)] = means
+        groups[(dataset, "sens", False)] = {m: 1 - v for m, v in means.items()}  # same order, lower is better
+        groups[(dataset, "spar", True)] = {m: 1 - v for m, v in means.items()}  # reversed order
+    groups[("d1", "loca", True)] = {"a": 0.9, "b": 0.2, "c": 0.7, "d": 0.1}  # one swap: tau = 4/6
+    matrix = st.metric_agreement(summary_of(groups))
+    assert matrix.loc["faith", "sens"] == pytest.approx(1.0) and matrix.loc["faith", "spar"] == pytest.approx(-1.0)
+    expected = stats.kendalltau([0.9, 0.7, 0.4, 0.2], [0.9, 0.2, 0.7, 0.1]).statistic
+    assert matrix.loc["faith", "loca"] == pytest.approx(expected) == pytest.approx(4 / 6)
+    assert matrix.attrs["n_settings"].loc["faith", "sens"] == 2 and matrix.attrs["n_settings"].loc["faith", "loca"] == 1
+    assert (matrix.to_numpy() == matrix.to_numpy().T).all()
+    overall = st.agreement_by_family(matrix).set_index("scope")
+    assert overall.loc["all", "n_pairs"] == 6
+
+
+def test_controls_checked_and_a_control_ranking_first_is_warned():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.02, size=(3, A.size))
+    table = pd.concat([
+        rows("ig", "faith", A + 0.2 + noise[0]), rows("random", "faith", A + noise[1]),
+        rows("ig", "mprt", A + noise[0]), rows("random", "mprt", A + 0.2 + noise[2]),
+    ])
+    checks = st.control_checks(table).set_index("metric")
+    assert checks.loc["faith", "beats"] and not checks.loc["mprt", "beats"]
+    assert (checks["control"] == "random").all() and (checks["method"] == "ig").all()
+    warnings = st.control_warnings(summarize(table))
+    assert len(warnings) == 1 and "mprt" in warnings[0] and "random" in warnings[0]
+    from xaibench.report.console import format_summary
+    assert warnings[0] in format_summary(summarize(table))
+
+
+def test_pairs_use_the_samples_both_competitors_scored():
+    table = pd.concat([rows("a", "faith", A), rows("b", "faith", B), rows("c", "faith", B - 0.1)])
+    table.loc[(table["method"] == "b") & (table["sample_id"] == "s03"), ["status", "value"]] = ["nan", np.nan]
+    pairs = st.pairwise_tests(table).set_index(["method_a", "method_b"])
+    keep = np.arange(A.size) != 3
+    reference = stats.wilcoxon(A[keep] - B[keep])
+    assert pairs.loc[("a", "b"), "n"] == 11 and pairs.loc[("a", "c"), "n"] == 12
+    assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(reference.pvalue)
+    assert pairs.loc[("a", "b"), "rank_biserial"] == pytest.approx(st.paired_effects(A[keep] - B[keep])[0])

@@ -1,0 +1,72 @@
+"""``xaibench report``: paper tables (Markdown, LaTeX, HTML), statistics and CSVs from a results table."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+DESCRIPTION = ("Write the tables and statistics of a results table (Markdown, LaTeX booktabs, self-contained HTML, "
+               "CSV). Reads the table only; never recomputes a score.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("table", help="a results table (.parquet/.csv) or a sweep folder")
+    parser.add_argument("--out", help="output folder (default: <sweep folder>/report, or report/ beside the table)")
+    parser.add_argument("--format", default="md,latex,html,csv",
+                        help="comma-separated formats among md, latex, html, csv (default: all)")
+    parser.add_argument("--layout", default="metrics,datasets,families",
+                        help="comma-separated table layouts among metrics (methods x metrics per model and "
+                             "dataset), datasets (methods x datasets per metric), families (average rank per "
+                             "metric family); default: all")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from xaibench.report.build import FORMATS, analyse, write_report
+    from xaibench.report.tables import LAYOUTS
+    from xaibench.results.collect import load_table
+
+    started = time.perf_counter()
+    formats = _choices(args.format, FORMATS, "--format")
+    layouts = _choices(args.layout, LAYOUTS, "--layout")
+    if not 0 < args.alpha < 1:
+        from xaibench.errors import UserError
+        raise UserError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+    table = _load(load_table, args.table)
+    out = Path(args.out) if args.out else _default_out(Path(args.table))
+    written = write_report(analyse(table, layouts=layouts, alpha=args.alpha), out, formats=formats)
+    for path in written:
+        print(path)
+    print(f"report: {len(written)} files in {out} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def _choices(text: str, valid: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    from xaibench.errors import UserError
+
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [c for c in chosen if c not in valid]
+    if unknown or not chosen:
+        raise UserError(f"{flag}: unknown {', '.join(unknown) or 'empty value'}; choose from {', '.join(valid)}")
+    return chosen
+
+
+def _load(load_table, path: str):
+    from xaibench.errors import UserError
+
+    try:
+        table = load_table(path)
+    except (OSError, ValueError) as error:  # unreadable file, or a table of another schema
+        raise UserError(f"{path} is not an xaibench results table ({error})") from None
+    required = {"model", "dataset", "method", "metric", "family", "higher_is_better", "sample_id", "value", "status",
+                "message"}
+    missing = sorted(required - set(table.columns))
+    if missing:
+        raise UserError(f"{path} is not an xaibench results table: it lacks {', '.join(missing)}")
+    if table.empty:
+        raise UserError(f"{path} holds no rows; run a sweep first")
+    return table
+
+
+def _default_out(source: Path) -> Path:
+    return source / "report" if source.is_dir() else source.parent / "report"

@@ -1,0 +1,180 @@
+"""Assemble a report from a results table: summary, statistics, tables; write Markdown, LaTeX, HTML and CSV.
+
+A report reads the table only; it never recomputes a score. ``analyse`` derives everything, ``write_report``
+typesets and writes it (atomically, file by file). Figures are passed in ready-made (PNG bytes and captions) and
+embedded in the HTML report.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xaibench.engine.store import atomic_write_bytes
+from xaibench.report.html_document import Figure, Section, html_document
+from xaibench.report.tables import LAYOUTS, Cell, Column, Table, build_tables, render_all, to_html, to_markdown
+from xaibench.report.tables.model import number
+from xaibench.report.tables.render import LATEX_PREAMBLE, to_latex
+from xaibench.results import statistics as st
+from xaibench.results.aggregate import summarize
+
+FORMATS = ("md", "latex", "html", "csv")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything a report shows, derived from one table."""
+
+    summary: pd.DataFrame
+    pairs: pd.DataFrame  # statistics.pairwise_tests
+    controls: pd.DataFrame  # statistics.control_checks
+    ranks: pd.DataFrame  # statistics.average_ranks for every scope kind, with a "by" column
+    friedman: dict[str, st.FriedmanResult]  # scope ("all", "family: F", "metric: M") -> result
+    agreement: pd.DataFrame  # statistics.metric_agreement
+    warnings: tuple[str, ...]
+    tables: tuple[Table, ...]  # result tables of the chosen layouts
+    stat_tables: tuple[Table, ...]  # Friedman/Nemenyi, metric agreement, controls
+
+
+def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA) -> Analysis:
+    """Summary, tests and tables of ``table`` (rows of the results schema)."""
+    summary = summarize(table)
+    scored = summary[summary.groupby("setting")["mean"].transform(lambda m: m.notna().any())]
+    pairs = st.pairwise_tests(table, alpha=alpha)
+    controls = st.control_checks(table, summary, pairs=pairs, alpha=alpha)
+    ranks = pd.concat([st.average_ranks(scored, by=by).assign(by=by) for by in ("all", "family", "metric")],
+                      ignore_index=True) if len(scored) else pd.DataFrame()
+    friedman = {}
+    if len(scored):
+        friedman = friedman_scopes(scored, alpha)
+    agreement = st.metric_agreement(scored) if len(scored) else pd.DataFrame()
+    stat_tables = (friedman_table(friedman), agreement_table(agreement), controls_table(controls)) if len(scored) else ()
+    return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
+                    tuple(build_tables(summary, tuple(layouts))),
+                    tuple(t for t in stat_tables if t.rows))
+
+
+def friedman_scopes(summary: pd.DataFrame, alpha: float) -> dict[str, st.FriedmanResult]:
+    """Friedman/Nemenyi over all groups, per family and per metric (a metric alone in its family is its family)."""
+    results = {"all": st.friedman_nemenyi(summary, alpha=alpha)}
+    metrics_of = summary.groupby("family")["metric"].unique()
+    for family in sorted(metrics_of.index):
+        results[f"family: {family}"] = st.friedman_nemenyi(summary, family=family, alpha=alpha)
+        if len(metrics_of[family]) > 1:
+            for metric in sorted(metrics_of[family]):
+                results[f"metric: {metric}"] = st.friedman_nemenyi(summary, metric=metric, alpha=alpha)
+    return results
+
+
+def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
+    """One row per scope: competitors k, groups N, Friedman chi2 and p, Nemenyi CD and the best competitor."""
+    columns = tuple(Column(c) for c in ("k", "N", "chi2", "p", "CD", "best (avg rank)"))
+    rows = []
+    for scope, r in results.items():
+        k = len(r.avg_ranks)
+        best = f"{r.avg_ranks.index[0]} ({r.avg_ranks.iloc[0]:.2f})" if k else "-"
+        rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(_p(r.p_value)),
+                             Cell(number(r.cd)), Cell(best))))
+    notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
+             f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
+             "further apart than CD differ significantly.",
+             "Competitors missing from more than half of a scope's groups are left out of it.")
+    return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
+                 columns=columns, rows=tuple(rows), notes=notes)
+
+
+def agreement_table(matrix: pd.DataFrame) -> Table:
+    """Kendall's tau between metric rankings (averaged over settings)."""
+    if matrix.empty:
+        return Table(key="agreement", caption="", corner="metric", columns=(), rows=())
+    families = matrix.attrs.get("family", {})
+    columns = tuple(Column(m) for m in matrix.columns)
+    rows = tuple((f"{m} ({families.get(m, '')})", tuple(Cell(number(v) if np.isfinite(v) else "-")
+                                                        for v in matrix.loc[m])) for m in matrix.index)
+    caption = ("Metric agreement: Kendall's tau between the method rankings two metrics induce on the same model "
+               "and dataset, averaged over settings (1: same order, -1: reversed).")
+    return Table(key="agreement", caption=caption, corner="metric (family)", columns=columns, rows=rows)
+
+
+def controls_table(controls: pd.DataFrame) -> Table:
+    """Per method x metric: in how many (group, control) pairs the method significantly beats the control."""
+    if controls.empty:
+        return Table(key="controls", caption="", corner="method", columns=(), rows=())
+    counts = controls.groupby(["method", "metric"])["beats"].agg(["sum", "size"])
+    metrics = sorted(controls["metric"].unique())
+    rows = []
+    for method in sorted(controls["method"].unique()):
+        cells = []
+        for metric in metrics:
+            if (method, metric) in counts.index:
+                won, total = counts.loc[(method, metric)]
+                cells.append(Cell(f"{int(won)}/{int(total)}", best=bool(won == total)))
+            else:
+                cells.append(Cell("-"))
+        rows.append((method, tuple(cells)))
+    caption = ("Controls: in how many (comparison group, control) pairs each method significantly beats the "
+               "random/constant/sobel control (paired Wilcoxon, Holm-corrected). Bold: beats every control.")
+    return Table(key="controls", caption=caption, corner="method", columns=tuple(Column(m) for m in metrics),
+                 rows=tuple(rows))
+
+
+def write_report(analysis: Analysis, out_dir: str | os.PathLike[str], *, formats: Sequence[str] = FORMATS,
+                 figures: Sequence[Figure] = (), title: str = "xaibench report") -> list[Path]:
+    """Write the chosen formats under ``out_dir``; returns the paths written."""
+    out = Path(out_dir)
+    files: dict[str, bytes] = {}
+    if "md" in formats:
+        files["report.md"] = markdown_report(analysis, title).encode()
+    if "latex" in formats:
+        body = LATEX_PREAMBLE + "\n\n" + "".join(to_latex(t) for t in (*analysis.tables, *analysis.stat_tables))
+        files["tables.tex"] = body.encode()
+    if "html" in formats:
+        files["report.html"] = html_report(analysis, figures, title).encode()
+    if "csv" in formats:
+        files.update({f"{name}.csv": frame.to_csv(index=False).encode() for name, frame in csv_frames(analysis).items()})
+    for name, data in files.items():
+        atomic_write_bytes(out / name, data)
+    return [out / name for name in files]
+
+
+def markdown_report(analysis: Analysis, title: str) -> str:
+    parts = [f"# {title}", ""]
+    parts += [f"> **{w}**\n" for w in analysis.warnings]
+    parts += ["## Results", "", render_all(list(analysis.tables), "md")]
+    if analysis.stat_tables:
+        parts += ["## Statistics", "", "\n".join(to_markdown(t) for t in analysis.stat_tables)]
+    return "\n".join(parts)
+
+
+def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> str:
+    sections = [Section("Results", "\n".join(to_html(t) for t in analysis.tables))]
+    if analysis.stat_tables:
+        sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
+    intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or hierarchical "
+             "bootstrap over seeds then samples. Pairwise tests and controls are in the CSV files beside this page.")
+    return html_document(title, sections, figures, warnings=analysis.warnings, intro=intro)
+
+
+def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
+    """The machine-readable side of a report: summary and every statistic, one CSV each."""
+    friedman = pd.DataFrame.from_records([
+        {"scope": s, "k": len(r.avg_ranks), "n_blocks": r.n_blocks, "statistic": r.statistic, "p_value": r.p_value,
+         "cd": r.cd, "alpha": r.alpha, "dropped": ";".join(r.dropped), "note": r.note}
+        for s, r in analysis.friedman.items()])
+    nemenyi = [r.pairwise_p.stack().rename("p_value").rename_axis(["method_a", "method_b"]).reset_index()
+               .assign(scope=s) for s, r in analysis.friedman.items() if not r.pairwise_p.empty]
+    agreement = analysis.agreement.reset_index() if not analysis.agreement.empty else pd.DataFrame()
+    return {"summary": analysis.summary, "pairwise_tests": analysis.pairs, "control_checks": analysis.controls,
+            "average_ranks": analysis.ranks, "friedman": friedman,
+            "nemenyi": pd.concat(nemenyi, ignore_index=True) if nemenyi else pd.DataFrame(),
+            "metric_agreement": agreement}
+
+
+def _p(value: float) -> str:
+    if not np.isfinite(value):
+        return "-"
+    return "<1e-4" if value < 1e-4 else f"{value:.4f}"

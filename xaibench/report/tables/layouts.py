@@ -1,0 +1,201 @@
+"""Table layouts of a summary: what goes in rows and columns, which cell is best, which notes apply.
+
+- ``metrics``: methods x metrics for one setting (one model on one dataset, with their parameters).
+- ``datasets``: methods x settings for one metric.
+- ``families``: methods x metric families, average rank over comparison groups (and over all).
+
+Best per column = rank 1 in its comparison group (ties share it); a cell whose CI overlaps a best cell's CI is
+marked as a tie. Footnote marks: ``a`` NaN scores, ``b`` errored cells, ``c`` a control ranks first (the metric
+does not discriminate on this data), ``u`` an underfit model.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from xaibench.report.tables.model import NOTE_TIE, Cell, Column, Table, mean_ci, number
+from xaibench.results.statistics import CONTROLS, average_ranks
+
+LAYOUTS = ("metrics", "datasets", "families")
+NOTE_NAN = "a NaN scores, excluded from the mean"
+NOTE_ERROR = "b cells that errored on this metric (share of seeds)"
+NOTE_CONTROL = "c a control method ranks first: this metric does not discriminate between methods on this data"
+NOTE_UNDERFIT = "u underfit model (test accuracy below its min_accuracy): its explanations are not a result"
+
+
+def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS) -> list[Table]:
+    """Every table of the chosen layouts, in a stable order; settings where no method has a score are left out."""
+    scored = summary.groupby("setting")["mean"].transform(lambda means: means.notna().any())
+    rows = _with_labels(summary[scored])
+    if rows.empty:
+        return []
+    tables: list[Table] = []
+    if "metrics" in layouts:
+        tables += [metrics_table(group) for _, group in rows.groupby("setting_label", sort=True)]
+    if "datasets" in layouts:
+        tables += [datasets_table(group) for _, group in rows.groupby("metric_label", sort=True)]
+    if "families" in layouts and rows["mean"].notna().any():
+        tables.append(families_table(rows))
+    return tables
+
+
+def metrics_table(rows: pd.DataFrame) -> Table:
+    """Methods x metrics of one setting."""
+    rows = _with_labels(rows) if "setting_label" not in rows else rows
+    first = rows.iloc[0]
+    columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
+    table = _grid(rows, columns, column_of="metric_label", title=lambda c: c)
+    quality = _quality_text(first)
+    seeds = int(rows["n_seeds"].max())
+    caption = (f"{first['model_label']} on {first['dataset_label']}{quality}: mean [95% CI] over samples"
+               f"{f' and {seeds} seeds' if seeds > 1 else ''}. Bold: best per column; ↑/↓: higher/lower is better.")
+    warnings = (f"u {first['model_label']} is underfit (test accuracy {number(first['model_accuracy'])}): "
+                "its explanations are not a result.",) if first["model_flag"] == "underfit" else ()
+    return Table(key=_key("metrics", first["setting_label"]), caption=caption, corner="method",
+                 columns=table[0], rows=table[1], notes=table[2], warnings=warnings + table[3])
+
+
+def datasets_table(rows: pd.DataFrame) -> Table:
+    """Methods x settings (dataset, model) of one metric."""
+    rows = _with_labels(rows) if "setting_label" not in rows else rows
+    first = rows.iloc[0]
+    columns = _ordered(rows, "setting_label", by=["dataset_label", "model_label", "setting_label"])
+    table = _grid(rows, columns, column_of="setting_label", title=lambda c: c)
+    arrow = "↑ higher" if first["higher_is_better"] else "↓ lower"
+    caption = (f"{first['metric_label']} ({first['family']}; {arrow} is better): mean [95% CI] per dataset and model. "
+               "Bold: best per column.")
+    return Table(key=_key("datasets", first["metric_label"]), caption=caption, corner="method",
+                 columns=table[0], rows=table[1], notes=table[2], warnings=table[3])
+
+
+def families_table(rows: pd.DataFrame) -> Table:
+    """Methods x metric families: average rank over the comparison groups of each family, and over all."""
+    by_family = average_ranks(rows, by="family")
+    overall = average_ranks(rows, by="all")
+    ranks = pd.concat([by_family, overall]).pivot_table(index="method", columns="scope", values="avg_rank")
+    counts = pd.concat([by_family, overall]).groupby("scope")["n_groups"].max()
+    scopes = [s for s in sorted(ranks.columns) if s != "all"] + ["all"]
+    methods = _method_order(ranks.index)
+    columns = tuple(Column(f"{scope} (n={int(counts[scope])})", "↓") for scope in scopes)
+    best = ranks.min()
+    body = []
+    for method in methods:
+        cells = []
+        for scope in scopes:
+            value = ranks.loc[method, scope]
+            is_best = bool(np.isfinite(value) and np.isclose(value, best[scope]))
+            cells.append(Cell(number(value) if np.isfinite(value) else "-", best=is_best))
+        body.append((method, tuple(cells)))
+    caption = ("Average rank per metric family (1 = best; n = comparison groups, each one model, dataset and "
+               "metric), following each metric's direction. Bold: best per column.")
+    return Table(key="families", caption=caption, corner="method", columns=columns, rows=tuple(body),
+                 warnings=_control_warnings(rows))
+
+
+def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title) -> tuple:
+    """Columns, body rows, notes and warnings of a mean [CI] grid; one comparison group per column."""
+    methods = _method_order(rows["competitor"].unique())
+    cells = {method: [] for method in methods}
+    headers, notes, flagged_controls = [], set(), []
+    for column in columns:
+        group = rows[rows[column_of] == column].set_index("competitor")
+        first = group.iloc[0]
+        marks = []
+        if _control_first(group):
+            marks.append("c")
+            flagged_controls.append(f"{first['metric_label']} for {first['setting_label']}")
+        if column_of == "setting_label" and first["model_flag"] == "underfit":
+            marks.append("u")
+        headers.append(Column(title(column), "↑" if first["higher_is_better"] else "↓", tuple(marks)))
+        notes.update(marks)
+        best = group[(group["rank"] == 1) & group["mean"].notna()]
+        for method in methods:
+            cell = _cell(group.loc[method], best) if method in group.index else Cell("-")
+            notes.update(cell.marks)
+            notes.update(["tie"] if cell.tie else [])
+            cells[method].append(cell)
+    body = tuple((method, tuple(cells[method])) for method in methods)
+    return tuple(headers), body, _notes(notes, rows), _control_lines(flagged_controls)
+
+
+def _cell(row: pd.Series, best: pd.DataFrame) -> Cell:
+    if row["status"] == "not_applicable":
+        return Cell("n/a")
+    marks = tuple(m for m, on in (("a", row["nan_rate"] > 0), ("b", row["error_rate"] > 0)) if on)
+    if np.isnan(row["mean"]):
+        return Cell("error" if row["status"] == "error" else "nan", marks=marks)
+    is_best = row.name in best.index
+    overlaps = ((row["ci_low"] <= best["ci_high"]) & (row["ci_high"] >= best["ci_low"])).any()
+    return Cell(mean_ci(row["mean"], row["ci_low"], row["ci_high"]), best=is_best,
+                tie=bool(not is_best and overlaps), marks=marks)
+
+
+def _notes(marks: set[str], rows: pd.DataFrame) -> tuple[str, ...]:
+    notes = []
+    if "tie" in marks:
+        notes.append(NOTE_TIE)
+    if "a" in marks:
+        worst = rows.loc[rows["nan_rate"].idxmax()]
+        notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}).")
+    if "b" in marks:
+        notes.append(f"{NOTE_ERROR}; see the summary's message column.")
+    if "c" in marks:
+        notes.append(NOTE_CONTROL + ".")
+    if "u" in marks:
+        notes.append(NOTE_UNDERFIT + ".")
+    return tuple(notes)
+
+
+def _control_first(group: pd.DataFrame) -> bool:
+    first = group[(group["rank"] == 1) & group["mean"].notna()]
+    return any(_is_control(c) for c in first.index)
+
+
+def _control_lines(columns: list[str]) -> tuple[str, ...]:
+    if not columns:
+        return ()
+    return (f"c WARNING: a control ranks first on {', '.join(columns)}: not discriminating on this data.",)
+
+
+def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
+    flagged = {f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}"
+               for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"))}
+    return _control_lines(sorted(flagged))
+
+
+def _is_control(competitor: str) -> bool:
+    return str(competitor).split(" (")[0] in CONTROLS
+
+
+def _method_order(methods) -> list[str]:
+    """Methods alphabetically, controls last (they are reference points, not competitors)."""
+    return sorted(methods, key=lambda m: (_is_control(m), str(m)))
+
+
+def _ordered(rows: pd.DataFrame, column: str, by: list[str]) -> list[str]:
+    return rows.sort_values(by)[column].drop_duplicates().tolist()
+
+
+def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
+    """Add ``metric_label`` (metric + its differing params) and ``setting_label`` (model on dataset + params)."""
+    frame = summary.copy()
+    parts = frame["variant"].fillna("").map(lambda text: re.split(r" (?=[\w.]+=)", text))
+    metric_parts = parts.map(lambda ps: ", ".join(p[len("metric."):] for p in ps if p.startswith("metric.")))
+    other = parts.map(lambda ps: ", ".join(p for p in ps if p and not p.startswith(("metric.", "method."))))
+    frame["metric_label"] = frame["metric"].where(metric_parts == "", frame["metric"] + " (" + metric_parts + ")")
+    base = frame["dataset_label"] + " / " + frame["model_label"]
+    frame["setting_label"] = base.where(other == "", base + " (" + other + ")")
+    return frame
+
+
+def _quality_text(row: pd.Series) -> str:
+    if pd.isna(row["model_accuracy"]):
+        return ""
+    flag = ", UNDERFIT u" if row["model_flag"] == "underfit" else ""
+    return f" (test accuracy {row['model_accuracy']:.2f}{flag})"
+
+
+def _key(prefix: str, text: str) -> str:
+    return f"{prefix}-" + re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower()

@@ -1,0 +1,65 @@
+"""A format-neutral table: cells with emphasis flags and footnote marks, rendered by ``render.py``.
+
+Layouts (``layouts.py``) decide what goes where and which cell is best; renderers only typeset. Keeping the two
+apart makes Markdown, LaTeX and HTML agree on every bold cell and footnote.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+TIE_MARK = "†"
+NOTE_TIE = f"{TIE_MARK} CI overlaps the best's CI in this column (not separable at this sample size)."
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell. ``best``: bold; ``tie``: its CI overlaps the best's; ``marks``: footnote letters."""
+
+    text: str
+    best: bool = False
+    tie: bool = False
+    marks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column header; ``arrow`` is "↑" (higher is better), "↓" or ""; ``marks``: footnote letters."""
+
+    name: str
+    arrow: str = ""
+    marks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of cells under columns, a caption, footnotes and warnings (shown in every format)."""
+
+    key: str  # a file-name-safe id, e.g. "metrics-mlp-digits"
+    caption: str
+    corner: str  # header of the row-label column
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[str, tuple[Cell, ...]], ...]
+    notes: tuple[str, ...] = field(default=())  # footnotes, each starting with its mark ("a ...")
+    warnings: tuple[str, ...] = field(default=())  # shown above the notes, emphasised
+
+
+def number(value: float, scale: float | None = None) -> str:
+    """Three decimals in the usual range, scientific notation for tiny or huge values, "nan" for NaN.
+
+    ``scale`` (default: the value itself) picks the notation, so numbers shown together share one.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    scale = abs(value) if scale is None else scale
+    if scale != 0 and (scale < 1e-3 or scale >= 1e4):
+        return f"{value:.2e}"
+    return f"{value:.3f}"
+
+
+def mean_ci(mean: float, low: float, high: float) -> str:
+    """``0.970 [0.966, 0.974]`` in one notation; the mean alone when the CI is undefined."""
+    if math.isnan(low) or math.isnan(high):
+        return number(mean)
+    scale = max(abs(mean), abs(low), abs(high))
+    return f"{number(mean, scale)} [{number(low, scale)}, {number(high, scale)}]"

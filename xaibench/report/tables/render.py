@@ -1,0 +1,125 @@
+"""Typeset a :class:`Table` as Markdown, LaTeX (booktabs) or HTML. No layout decisions are made here."""
+from __future__ import annotations
+
+import html
+
+from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table
+
+LATEX_PREAMBLE = "% xaibench tables: \\usepackage{booktabs} in the preamble; \\input{} this file."
+_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", TIE_MARK: r"$^{\dagger}$"}
+
+
+# --- Markdown ------------------------------------------------------------------------------------------------------
+
+def to_markdown(table: Table) -> str:
+    """A pipe table with a bold caption line, bold best cells, ``†`` ties and ``<sup>`` footnote marks."""
+    header = [_md(table.corner)] + [_md(_column_text(c, _sup_html)) for c in table.columns]
+    lines = [f"**{_md(table.caption)}**", "", "| " + " | ".join(header) + " |",
+             "|" + "|".join([" --- "] + [" ---: "] * len(table.columns)) + "|"]
+    for label, cells in table.rows:
+        lines.append("| " + " | ".join([_md(label)] + [_md_cell(c) for c in cells]) + " |")
+    lines.append("")
+    lines += [f"> **{_md(w)}**" for w in table.warnings] + ([""] if table.warnings else [])
+    lines += [f"- {_md(n)}" for n in table.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_cell(cell: Cell) -> str:
+    text = f"**{cell.text}**" if cell.best else cell.text
+    return text + (TIE_MARK if cell.tie else "") + _sup_html(cell.marks)
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+# --- LaTeX -----------------------------------------------------------------------------------------------------------
+
+def to_latex(table: Table) -> str:
+    """A ``table`` float with a booktabs ``tabular``; needs only ``\\usepackage{booktabs}``."""
+    size = r"\small" if len(table.columns) <= 4 else r"\scriptsize"
+    header = [latex_escape(table.corner)] + [_latex_column(c) for c in table.columns]
+    lines = [r"\begin{table}[ht]", r"\centering", size, r"\setlength{\tabcolsep}{4pt}",
+             rf"\caption{{{latex_escape(table.caption)}}}", rf"\label{{tab:{table.key}}}",
+             rf"\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule", " & ".join(header) + r" \\",
+             r"\midrule"]
+    for label, cells in table.rows:
+        lines.append(" & ".join([latex_escape(label)] + [_latex_cell(c) for c in cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    notes = [rf"\textbf{{{latex_escape(w)}}}" for w in table.warnings] + [latex_escape(n) for n in table.notes]
+    if notes:
+        lines += [r"\par\smallskip", r"\parbox{\linewidth}{\footnotesize " + r" \\ ".join(notes) + "}"]
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters; arrows and the tie dagger become math symbols."""
+    out = "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+    for symbol, latex in _LATEX_SYMBOLS.items():
+        out = out.replace(symbol, latex)
+    return out
+
+
+def _latex_cell(cell: Cell) -> str:
+    text = latex_escape(cell.text)
+    text = rf"\textbf{{{text}}}" if cell.best else text
+    return text + (r"$^{\dagger}$" if cell.tie else "") + _sup_latex(cell.marks)
+
+
+def _latex_column(column: Column) -> str:
+    arrow = f" {_LATEX_SYMBOLS[column.arrow]}" if column.arrow else ""
+    return latex_escape(column.name) + arrow + _sup_latex(column.marks)
+
+
+def _sup_latex(marks: tuple[str, ...]) -> str:
+    return rf"\textsuperscript{{{','.join(marks)}}}" if marks else ""
+
+
+# --- HTML ------------------------------------------------------------------------------------------------------------
+
+def to_html(table: Table) -> str:
+    """A ``<table class="xb-table">`` with caption, bold best cells and notes below (no scripts, no styles)."""
+    head = "".join(f"<th>{_column_text(c, _sup_html, escape=html.escape)}</th>" for c in table.columns)
+    body = []
+    for label, cells in table.rows:
+        tds = "".join(_html_cell(c) for c in cells)
+        body.append(f'<tr><th scope="row">{html.escape(label)}</th>{tds}</tr>')
+    parts = [f'<table class="xb-table" id="{html.escape(table.key)}">',
+             f"<caption>{html.escape(table.caption)}</caption>",
+             f"<thead><tr><th>{html.escape(table.corner)}</th>{head}</tr></thead>",
+             "<tbody>" + "".join(body) + "</tbody>", "</table>"]
+    parts += [f'<p class="xb-warning">{html.escape(w)}</p>' for w in table.warnings]
+    if table.notes:
+        parts.append('<ul class="xb-notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
+    return "\n".join(parts) + "\n"
+
+
+def _html_cell(cell: Cell) -> str:
+    text = html.escape(cell.text)
+    text = f"<b>{text}</b>" if cell.best else text
+    css = ' class="best"' if cell.best else (' class="tie"' if cell.tie else "")
+    return f"<td{css}>{text}{TIE_MARK if cell.tie else ''}{_sup_html(cell.marks)}</td>"
+
+
+def _sup_html(marks: tuple[str, ...]) -> str:
+    return f"<sup>{','.join(marks)}</sup>" if marks else ""
+
+
+def _column_text(column: Column, sup, escape=lambda s: s) -> str:
+    return escape(column.name) + (f" {column.arrow}" if column.arrow else "") + sup(column.marks)
+
+
+# --- many tables ---------------------------------------------------------------------------------------------------
+
+def render_all(tables: list[Table], fmt: str) -> str:
+    """All tables in one document body of format ``md``, ``latex`` or ``html``."""
+    if fmt == "md":
+        return "\n".join(to_markdown(t) for t in tables)
+    if fmt == "latex":
+        return LATEX_PREAMBLE + "\n\n" + "\n".join(to_latex(t) for t in tables)
+    if fmt == "html":
+        return "\n".join(to_html(t) for t in tables)
+    raise ValueError(f"unknown table format {fmt!r}")

@@ -1,0 +1,377 @@
+"""Statistics for comparing explanation methods, derived only from a results table and its summary.
+
+- :func:`pairwise_tests`: paired Wilcoxon signed-rank tests (Wilcoxon 1945) between every two competitors on the
+  same samples of one comparison group, Holm-corrected across the pairs of that group (Holm 1979), with the
+  matched-pairs rank-biserial correlation (Kerby 2014) and the paired common-language effect size (McGraw & Wong
+  1992: the chance that a competitor scores better than the other on a random sample).
+- :func:`average_ranks`: mean rank per competitor over comparison groups, following each metric's direction.
+- :func:`friedman_nemenyi`: Friedman test over comparison groups (blocks) and Nemenyi post-hoc with the
+  critical difference of Demšar (2006), "Statistical comparisons of classifiers over multiple data sets", JMLR 7.
+- :func:`metric_agreement`: Kendall's tau between the competitor rankings that two metrics induce in the same
+  setting, averaged over settings (metrics disagreeing is a known open problem: Tomsett et al. 2020).
+- :func:`control_checks` / :func:`control_first`: whether each method significantly beats the ``random``,
+  ``constant`` and ``sobel`` controls, and metrics on which a control ranks first (not discriminating here).
+
+scipy does the tests, scikit-posthocs the Nemenyi p-values, statsmodels the Holm correction. Competitors are
+:func:`xaibench.results.groups.competitor_labels` (a method with its parameters). Samples are paired on
+``sample_id``; with several seeds a sample's score is its mean over seeds.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xaibench.results.groups import comparison_id, competitor_labels, setting_id
+
+CONTROLS = ("random", "constant", "sobel")
+ALPHA = 0.05
+
+PAIR_COLUMNS = ["comparison", "model", "dataset", "metric", "family", "higher_is_better", "method_a", "method_b", "n",
+                "statistic", "p_value", "p_holm", "rank_biserial", "cles", "winner"]
+
+
+# --- paired tests within one comparison group -------------------------------------------------------------------
+
+def paired_effects(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
+    """Matched-pairs rank-biserial correlation and paired CLES of differences ``d = better-oriented a - b``.
+
+    Rank-biserial (Kerby 2014): ``(R+ - R-) / (R+ + R-)`` over the ranks of ``|d|`` of non-zero differences, in
+    [-1, 1]; positive means ``a`` is better. CLES: ``P(d > 0) + P(d = 0) / 2``, in [0, 1].
+
+    Args:
+        differences: ``(n,)`` paired differences (floats returned) or ``(P, n)``, one row per pair (arrays).
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    if d.ndim == 1:
+        r, cles = paired_effects(d[None])
+        return float(r[0]), float(cles[0])
+    if d.shape[1] == 0:
+        return np.full(len(d), np.nan), np.full(len(d), np.nan)
+    cles = np.mean(d > 0, axis=1) + 0.5 * np.mean(d == 0, axis=1)
+    ranks = stats.rankdata(np.where(d == 0, np.nan, np.abs(d)), axis=1, nan_policy="omit")
+    plus = np.where(d > 0, ranks, 0.0).sum(axis=1)
+    minus = np.where(d < 0, ranks, 0.0).sum(axis=1)
+    total = plus + minus
+    r = np.divide(plus - minus, total, out=np.zeros(len(d)), where=total > 0)
+    return r, cles
+
+
+def wilcoxon_pair(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
+    """Two-sided Wilcoxon signed-rank test (scipy; zero differences dropped): (statistic, p-value).
+
+    Args:
+        differences: ``(n,)`` paired differences (floats returned) or ``(P, n)``, one test per row (arrays;
+            scipy tests all rows in one vectorised call).
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    if d.ndim == 1:
+        statistic, p = wilcoxon_pair(d[None])
+        return float(statistic[0]), float(p[0])
+    statistic, p = np.full(len(d), np.nan), np.full(len(d), np.nan)
+    if d.shape[1] == 0:
+        return statistic, p
+    identical = ~np.any(d != 0, axis=1)
+    statistic[identical], p[identical] = 0.0, 1.0  # the same score on every sample: no evidence of a difference
+    if (~identical).any():
+        result = stats.wilcoxon(d[~identical], zero_method="wilcox", alternative="two-sided", axis=1)
+        statistic[~identical], p[~identical] = result.statistic, result.pvalue
+    return statistic, p
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (statsmodels); NaN stays NaN."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        out[finite] = multipletests(p[finite], method="holm")[1]
+    return out
+
+
+def per_sample_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Ok rows as (comparison, sample_id) x competitor scores; several seeds are averaged per sample."""
+    ok = table[table["status"].astype(str) == "ok"]
+    frame = pd.DataFrame({"comparison": comparison_id(ok), "competitor": competitor_labels(ok),
+                          "sample_id": ok["sample_id"].astype(str), "value": ok["value"].astype(np.float64)})
+    return frame.pivot_table(index=["comparison", "sample_id"], columns="competitor", values="value",
+                             aggfunc="mean", observed=True)
+
+
+def pairwise_tests(table: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame:
+    """Wilcoxon signed-rank tests between every two competitors of each comparison group (one metric each).
+
+    Returns:
+        One row per (comparison, method_a, method_b) with ``n`` paired samples, the Wilcoxon ``statistic``
+        (scipy's: the smaller signed-rank sum), ``p_value``, ``p_holm`` (Holm over the group's pairs),
+        ``rank_biserial`` and ``cles`` (positive / above 0.5 = ``method_a`` better, in the metric's direction)
+        and ``winner`` (the better competitor when ``p_holm < alpha``, else "").
+    """
+    if table.empty:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    scores = per_sample_scores(table)
+    info = _comparison_info(table)
+    frames = []
+    for comparison, block in scores.groupby(level="comparison", sort=True):
+        block = block.dropna(axis=1, how="all")
+        if block.shape[1] < 2:
+            continue
+        meta = info.loc[comparison]
+        tests = _block_tests(block, 1.0 if meta["higher_is_better"] else -1.0)
+        tests["p_holm"] = holm(tests["p_value"].to_numpy())
+        better = np.where(tests["rank_biserial"] > 0, tests["method_a"], tests["method_b"])
+        tests["winner"] = np.where(tests["p_holm"] < alpha, better, "")
+        frames.append(tests.assign(comparison=comparison, **meta.to_dict()))
+    if not frames:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)[PAIR_COLUMNS]
+    return out.sort_values(["model", "dataset", "metric", "comparison", "method_a", "method_b"], ignore_index=True)
+
+
+def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
+    """Tests of every competitor pair of one group; samples x competitors ``block``, ``sign`` orients to better."""
+    names = sorted(block.columns)
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    first, second = (np.array(side) for side in zip(*pairs))
+    values = block[names].to_numpy(dtype=np.float64).T  # (k, samples)
+    if np.isfinite(values).all():  # the usual case: every pair shares all samples; one vectorised call
+        differences = sign * (values[first] - values[second])
+        statistic, p = wilcoxon_pair(differences)
+        r, cles = paired_effects(differences)
+        n = np.full(len(pairs), values.shape[1])
+    else:  # some competitor lacks some samples: each pair uses the samples both have
+        results = []
+        for i, j in pairs:
+            keep = np.isfinite(values[i]) & np.isfinite(values[j])
+            d = sign * (values[i, keep] - values[j, keep])
+            results.append((*wilcoxon_pair(d), *paired_effects(d), int(keep.sum())))
+        statistic, p, r, cles, n = (np.array(column) for column in zip(*results))
+    return pd.DataFrame({"method_a": [names[i] for i in first], "method_b": [names[j] for j in second], "n": n,
+                         "statistic": statistic, "p_value": p, "rank_biserial": r, "cles": cles})
+
+
+def _comparison_info(table: pd.DataFrame) -> pd.DataFrame:
+    frame = table[["model", "dataset", "metric", "family", "higher_is_better"]].assign(
+        comparison=comparison_id(table))
+    return frame.drop_duplicates("comparison").set_index("comparison")
+
+
+# --- ranks over comparison groups ---------------------------------------------------------------------------------
+
+def goodness(summary: pd.DataFrame) -> pd.Series:
+    """The mean oriented so that larger is better on every metric."""
+    return summary["mean"].where(summary["higher_is_better"].astype(bool), -summary["mean"])
+
+
+def fractional_ranks(summary: pd.DataFrame) -> pd.Series:
+    """Rank within each comparison group, 1 = best, ties get the average rank (as Friedman's test uses)."""
+    ok = summary["mean"].notna()
+    ranks = (-goodness(summary[ok])).groupby(summary.loc[ok, "comparison"]).rank(method="average")
+    return ranks.reindex(summary.index)
+
+
+def average_ranks(summary: pd.DataFrame, by: str = "metric") -> pd.DataFrame:
+    """Mean rank of each competitor over comparison groups, per metric, per metric family, or over all.
+
+    Args:
+        summary: :func:`xaibench.results.aggregate.summarize` output.
+        by: ``"metric"``, ``"family"`` or ``"all"``.
+
+    Returns:
+        Columns ``method`` (competitor), ``scope`` (the metric, the family or ``"all"``), ``avg_rank`` (1 = best),
+        ``n_groups`` (comparison groups in which the competitor has a score), sorted by scope then rank.
+    """
+    if by not in ("metric", "family", "all"):
+        raise ValueError(f"by must be 'metric', 'family' or 'all', not {by!r}")
+    frame = pd.DataFrame({"method": summary["competitor"], "rank": fractional_ranks(summary),
+                          "scope": "all" if by == "all" else summary[by]}).dropna(subset=["rank"])
+    out = frame.groupby(["scope", "method"], sort=True)["rank"].agg(avg_rank="mean", n_groups="size").reset_index()
+    return out[["method", "scope", "avg_rank", "n_groups"]].sort_values(["scope", "avg_rank", "method"],
+                                                                          ignore_index=True)
+
+
+@dataclass(frozen=True)
+class FriedmanResult:
+    """Friedman test over blocks (comparison groups) x competitors, Nemenyi post-hoc and its critical difference."""
+
+    statistic: float
+    p_value: float
+    avg_ranks: pd.Series  # competitor -> mean rank, 1 = best, ascending
+    cd: float  # Nemenyi critical difference at ``alpha`` (Demšar 2006, sec. 3.2.2)
+    pairwise_p: pd.DataFrame  # competitor x competitor Nemenyi p-values
+    n_blocks: int
+    alpha: float = ALPHA
+    dropped: tuple[str, ...] = field(default=())  # competitors left out: missing from most blocks
+    note: str = ""  # why a test could not be run, else ""
+
+
+def nemenyi_critical_difference(k: int, n_blocks: int, alpha: float = ALPHA) -> float:
+    """Demšar (2006) eq. for the Nemenyi test: ``CD = q_alpha sqrt(k (k + 1) / (6 N))``.
+
+    ``q_alpha`` is the studentized range quantile for ``k`` groups and infinite degrees of freedom divided by
+    sqrt(2) (Demšar's Table 5: 2.343 for k=3, 2.728 for k=5 at alpha=0.05).
+    """
+    q_alpha = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
+    return float(q_alpha * np.sqrt(k * (k + 1) / (6.0 * n_blocks)))
+
+
+def block_matrix(summary: pd.DataFrame, metric: str | None = None, family: str | None = None
+                 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Complete blocks x competitors matrix of goodness (larger = better) for a metric, a family, or all.
+
+    Competitors missing from more than half of the blocks are dropped (and named), then incomplete blocks.
+    """
+    rows = summary[summary["mean"].notna()]
+    if metric is not None:
+        rows = rows[rows["metric"] == metric]
+    if family is not None:
+        rows = rows[rows["family"] == family]
+    matrix = pd.DataFrame({"comparison": rows["comparison"], "method": rows["competitor"], "g": goodness(rows)})
+    matrix = matrix.pivot_table(index="comparison", columns="method", values="g", aggfunc="first")
+    keep = matrix.notna().mean() > 0.5
+    dropped = tuple(sorted(matrix.columns[~keep]))
+    return matrix.loc[:, keep].dropna(), dropped
+
+
+def friedman_nemenyi(summary: pd.DataFrame, metric: str | None = None, family: str | None = None, *,
+                     alpha: float = ALPHA) -> FriedmanResult:
+    """Friedman test of equal average ranks over comparison groups, then Nemenyi's all-pairs post-hoc.
+
+    Args:
+        summary: :func:`summarize` output; blocks are its comparison groups (one metric each), restricted to
+            ``metric`` or ``family`` when given.
+    """
+    import scikit_posthocs as sp
+
+    matrix, dropped = block_matrix(summary, metric, family)
+    n, k = matrix.shape
+    ranks = (-matrix).rank(axis=1, method="average").mean().sort_values()
+    empty_p = pd.DataFrame(np.nan, index=matrix.columns, columns=matrix.columns)
+    if k < 3 or n < 2:
+        note = f"Friedman needs >= 3 competitors and >= 2 groups with every one scored (have {k} and {n})"
+        cd = nemenyi_critical_difference(k, n, alpha) if k >= 2 and n >= 1 else float("nan")
+        return FriedmanResult(float("nan"), float("nan"), ranks, cd, empty_p, n, alpha, dropped, note)
+    statistic, p_value = stats.friedmanchisquare(*(matrix[c].to_numpy() for c in matrix.columns))
+    pairwise = sp.posthoc_nemenyi_friedman(matrix.to_numpy())
+    pairwise.index, pairwise.columns = matrix.columns, matrix.columns
+    return FriedmanResult(float(statistic), float(p_value), ranks, nemenyi_critical_difference(k, n, alpha),
+                          pairwise, n, alpha, dropped)
+
+
+# --- metric agreement -----------------------------------------------------------------------------------------------
+
+def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.DataFrame:
+    """Kendall's tau-b between the competitor rankings of every two metrics, averaged over settings.
+
+    A setting is one model and dataset with its parameters (:func:`setting_id`): the same competitors scored by
+    several metrics. Settings where two metrics share fewer than ``min_competitors`` scored competitors or a
+    metric ties every competitor are skipped for that pair.
+
+    Returns:
+        Square DataFrame (index/columns = metrics, ordered by family then name; NaN where no setting allows a
+        comparison). ``.attrs["family"]`` maps metric -> family, ``.attrs["n_settings"]`` is a matching DataFrame
+        of how many settings each tau averages.
+    """
+    rows = summary[summary["mean"].notna()]
+    families = rows.drop_duplicates("metric").set_index("metric")["family"].astype(str)
+    metrics = sorted(families.index, key=lambda m: (families[m], m))
+    taus = {(a, b): [] for a in metrics for b in metrics}
+    frame = pd.DataFrame({"setting": setting_id(rows), "metric": rows["metric"], "method": rows["competitor"],
+                          "g": goodness(rows)})
+    for _, block in frame.groupby("setting", sort=True):
+        wide = block.pivot_table(index="method", columns="metric", values="g", aggfunc="first")
+        for a, b in itertools.combinations(wide.columns, 2):
+            pair = wide[[a, b]].dropna()
+            if len(pair) < min_competitors:
+                continue
+            tau = stats.kendalltau(pair[a], pair[b]).statistic
+            if np.isfinite(tau):
+                taus[(a, b)].append(tau)
+                taus[(b, a)].append(tau)
+    matrix = pd.DataFrame({b: [np.mean(taus[(a, b)]) if taus[(a, b)] else np.nan for a in metrics] for b in metrics},
+                          index=metrics)
+    counts = pd.DataFrame({b: [len(taus[(a, b)]) for a in metrics] for b in metrics}, index=metrics)
+    for m in metrics:
+        matrix.loc[m, m], counts.loc[m, m] = 1.0, 0
+    matrix.index.name = matrix.columns.name = "metric"
+    matrix.attrs["family"] = families.to_dict()
+    matrix.attrs["n_settings"] = counts
+    return matrix
+
+
+def agreement_by_family(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Mean Kendall tau over distinct metric pairs within each family and over all pairs.
+
+    Returns:
+        Columns ``scope`` (a family or ``"all"``), ``mean_tau``, ``n_pairs`` (pairs with a tau).
+    """
+    family = matrix.attrs.get("family", {})
+    records = []
+    scopes = sorted(set(family.values())) + ["all"]
+    for scope in scopes:
+        members = [m for m in matrix.index if scope == "all" or family.get(m) == scope]
+        values = [matrix.loc[a, b] for a, b in itertools.combinations(members, 2) if np.isfinite(matrix.loc[a, b])]
+        records.append({"scope": scope, "mean_tau": float(np.mean(values)) if values else float("nan"),
+                        "n_pairs": len(values)})
+    return pd.DataFrame.from_records(records, columns=["scope", "mean_tau", "n_pairs"])
+
+
+# --- controls ---------------------------------------------------------------------------------------------------------
+
+CONTROL_COLUMNS = ["comparison", "model", "dataset", "metric", "method", "control", "n", "p_holm", "rank_biserial",
+                   "beats"]
+
+
+def control_checks(table: pd.DataFrame, summary: pd.DataFrame | None = None, *,
+                   pairs: pd.DataFrame | None = None, alpha: float = ALPHA) -> pd.DataFrame:
+    """Per comparison group (one metric) x non-control competitor x control: does the method beat the control?
+
+    ``beats`` is True when the paired Wilcoxon test (Holm-corrected over the group's pairs) is significant at
+    ``alpha`` and favours the method. ``summary`` is accepted for the published interface and unused; pass
+    ``pairs`` (:func:`pairwise_tests` output) to reuse tests already run.
+    """
+    del summary
+    pairs = pairwise_tests(table, alpha=alpha) if pairs is None else pairs
+    records = []
+    for row in pairs.itertuples(index=False):
+        for method, control, sign in ((row.method_a, row.method_b, 1), (row.method_b, row.method_a, -1)):
+            if _is_control(control) and not _is_control(method):
+                records.append({"comparison": row.comparison, "model": row.model, "dataset": row.dataset,
+                                "metric": row.metric, "method": method, "control": control, "n": row.n,
+                                "p_holm": row.p_holm, "rank_biserial": sign * row.rank_biserial,
+                                "beats": bool(row.winner == method)})
+    return pd.DataFrame.from_records(records, columns=CONTROL_COLUMNS)
+
+
+def _is_control(competitor: str) -> bool:
+    return competitor.split(" (")[0] in CONTROLS
+
+
+def control_first(summary: pd.DataFrame) -> pd.DataFrame:
+    """Comparison groups in which a control ranks first (alone or tied): the metric does not discriminate there.
+
+    Returns:
+        Columns ``comparison``, ``model_label``, ``dataset_label``, ``metric``, ``control``.
+    """
+    columns = ["comparison", "model_label", "dataset_label", "metric", "control"]
+    if summary.empty:
+        return pd.DataFrame(columns=columns)
+    first = summary[(summary["rank"] == 1) & summary["competitor"].astype(str).map(_is_control)]
+    out = first.assign(control=first["competitor"])
+    return out[columns].sort_values(["metric", "model_label", "dataset_label"], ignore_index=True)
+
+
+def control_warnings(summary: pd.DataFrame) -> list[str]:
+    """One line per metric on which a control ranks first somewhere, naming where."""
+    first = control_first(summary)
+    lines = []
+    for metric, rows in first.groupby("metric", sort=True):
+        where = ", ".join(f"{r.model_label}/{r.dataset_label} ({r.control})" for r in rows.itertuples())
+        lines.append(f"WARNING: a control ranks first on {metric} for {where}: this metric does not "
+                     f"discriminate between methods on this data")
+    return lines
