@@ -2,6 +2,7 @@
 summary and the store only (nothing is recomputed). Each entry: a file stem -> a matplotlib Figure."""
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +17,20 @@ from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_scor
                                      rank_heatmap)
 
 FAITHFULNESS = "faithfulness"
+FIGURES_DIR = "figures"
+# Caption per figure-name prefix (the first that matches); the rest of the name says which experiment.
+CAPTIONS = (
+    ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
+    ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
+    ("cd_", "Critical-difference diagram (Demšar 2006): average ranks; methods joined by a bar are not "
+            "significantly different (Nemenyi test)."),
+    ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
+    ("cost_vs_faithfulness", "Explanation cost per sample against faithfulness (95% CI)."),
+    ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
+                 "blue opposes it, each map scaled to its largest magnitude."),
+    ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked."),
+    ("rules_", "Decision-tree surrogate rules and their fidelity to the model."),
+)
 
 
 def report_figures(table: pd.DataFrame, summary: pd.DataFrame, store: str | os.PathLike[str],
@@ -87,3 +102,34 @@ def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -
     metric = sorted(faithful.unique())[0]
     points = cost_score_points(table, summary, metric)
     return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric)} if len(points) else {}
+
+
+def caption(name: str) -> str:
+    """The caption of a figure by its name (each figure's own title says which experiment or scope)."""
+    return next((text for prefix, text in CAPTIONS if name.startswith(prefix)), name.replace("_", " "))
+
+
+def write_figures(figures: Mapping[str, Figure], out_dir: str | os.PathLike[str]) -> list:
+    """Save each figure as ``<out_dir>/figures/<name>.png`` (300 dpi) and ``.pdf``; returns the HTML report's
+    figures (PNG bytes with captions) in the same order, downsampled to 150 dpi so that a browser shows one- and
+    two-column figures at the same scale as each other (and the page stays small)."""
+    from pathlib import Path
+
+    from xaibench.report.figures import save_figure
+    from xaibench.report.html_document import Figure as HtmlFigure
+
+    embedded = []
+    for name, figure in figures.items():
+        png, _pdf = save_figure(figure, Path(out_dir) / FIGURES_DIR / name)
+        embedded.append(HtmlFigure(_half_size(png.read_bytes()), caption(name), key=name))
+    return embedded
+
+
+def _half_size(png: bytes) -> bytes:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        small = image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
