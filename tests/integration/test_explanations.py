@@ -91,3 +91,22 @@ def test_clear_errors(sweep, tmp_path):
     with pytest.raises(UserError, match="changed since the sweep"):
         xaibench.explanations(changed, store=root / "results" / "store", method="saliency")
     assert isinstance(table, pd.DataFrame)
+
+
+def test_report_figures_read_the_store_and_note_what_is_missing(sweep, tmp_path):
+    from xaibench.report.figure_set import report_figures
+
+    root, table = sweep
+    notes: list[str] = []
+    figures = report_figures(table, xaibench.summarize(table), root / "results" / "store", notes)
+    assert {"metric_scores", "rank_heatmap", "gallery_iris_mlp", "counterfactuals_iris_mlp_wachter",
+            "rules_iris_mlp"} <= set(figures)
+    gallery = figures["gallery_iris_mlp"]
+    rows = [ax for ax in gallery.axes if ax.get_subplotspec() is not None and ax.get_subplotspec().colspan.start == 0]
+    assert [ax.texts[0].get_text() for ax in rows] == ["input", "decision tree", "saliency", "wachter"]
+    assert "class:" in figures["rules_iris_mlp"].texts[1].get_text()
+    assert "petal" in figures["rules_iris_mlp"].texts[1].get_text()  # x<i> named after the dataset's features
+    missing: list[str] = []
+    without = report_figures(table, xaibench.summarize(table), tmp_path / "no-store", missing)
+    assert not any(name.startswith(("gallery_", "counterfactuals_", "rules_")) for name in without)
+    assert any("gallery_iris_mlp" in note and "not in the store" in note for note in missing)
