@@ -121,10 +121,12 @@ def _log_sweep(cfg: DictConfig, folder: Path, table: pd.DataFrame, summary: pd.D
     if skipped and skipped >= table["cell_key"].nunique():
         return  # nothing new: the sweep's summary run was logged when its cells were
     try:
-        from xaibench.report.figure_set import report_figures
+        from xaibench.report.build import analyse
+        from xaibench.report.figure_set import analysed_figures
         from xaibench.report.wandb_sink import log_sweep
 
-        log_sweep(folder, table, summary, cfg, report_figures(table, summary, str(cfg.store_dir)))
+        analysis = analyse(table)
+        log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)), analysis.ranks)
     except Exception as error:  # noqa: BLE001 - W&B mirrors the table; its failure never loses a result
         print(f"xaibench: warning: W&B sweep logging failed ({type(error).__name__}: {error}); "
               f"the table is safe in {folder}", file=sys.stderr, flush=True)

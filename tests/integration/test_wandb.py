@@ -75,7 +75,10 @@ def test_one_sweep_run_holds_summary_ranks_and_figures(logged):
     assert len(summary) == len(xaibench.summarize(table)) == 6
     ranks = pd.DataFrame(run.tables["ranks"]["data"], columns=run.tables["ranks"]["columns"])
     assert set(ranks["method"]) == {"saliency", "random"} and set(ranks["rank"]) == {1, 2}
-    assert {"figures/metric_scores", "figures/rank_heatmap", "figures/gallery_iris_mlp"} <= set(run.images)
+    average = pd.DataFrame(run.tables["average_ranks"]["data"], columns=run.tables["average_ranks"]["columns"])
+    assert set(average["by"]) == {"all", "family", "metric"}
+    assert {"figures/metric_scores", "figures/rank_heatmap", "figures/gallery_iris_mlp", "figures/cd_all"} <= set(
+        run.images)
     for path in run.images.values():
         assert_real_png(path)
 

@@ -52,12 +52,10 @@ def _figures(table, analysis, out: Path, store: str | None) -> list:
     import os
     import sys
 
-    from xaibench.report.figure_set import report_figures, write_figures
+    from xaibench.report.figure_set import analysed_figures, write_figures
 
     notes: list[str] = []
-    by_metric = analysis.ranks[analysis.ranks["by"] == "metric"] if "by" in analysis.ranks else None
-    figures = report_figures(table, analysis.summary, store or os.environ.get("XAIBENCH_STORE", "results/store"),
-                             notes, ranks=by_metric, friedman=analysis.friedman, agreement=analysis.agreement)
+    figures = analysed_figures(table, analysis, store or os.environ.get("XAIBENCH_STORE", "results/store"), notes)
     for note in notes:
         print(f"report: note: {note}", file=sys.stderr)
     return write_figures(figures, out)

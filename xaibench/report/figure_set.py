@@ -67,6 +67,15 @@ def report_figures(table: pd.DataFrame, summary: pd.DataFrame, store: str | os.P
     return figures
 
 
+def analysed_figures(table: pd.DataFrame, analysis: Any, store: str | os.PathLike[str],
+                     notes: list[str] | None = None) -> dict[str, Figure]:
+    """:func:`report_figures` with the statistics of ``analysis`` (``xaibench.report.build.analyse(table)``)."""
+    ranks = analysis.ranks
+    by_metric = ranks[ranks["by"] == "metric"] if "by" in ranks else None
+    return report_figures(table, analysis.summary, store, notes, ranks=by_metric, friedman=analysis.friedman,
+                          agreement=analysis.agreement)
+
+
 def summary_ranks(summary: pd.DataFrame) -> pd.DataFrame:
     """Average over comparison groups of each method's within-group rank, per metric (``method, scope,
     avg_rank, n_groups``)."""

@@ -124,8 +124,9 @@ def cell_summary(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def log_sweep(folder: Path, table: pd.DataFrame, summary: pd.DataFrame, cfg: DictConfig,
-              figures: Mapping[str, Any] | None = None) -> str:
-    """One ``summary`` run for the sweep: the summary table, the ranks table and the report's figures."""
+              figures: Mapping[str, Any] | None = None, average_ranks: pd.DataFrame | None = None) -> str:
+    """One ``summary`` run for the sweep: the summary table, the per-group ranks, the average ranks (statistics'
+    ``average_ranks``) and the report's figures."""
     import wandb
 
     config = {"sweep_id": str(cfg.sweep_id), "sweep_dir": str(folder), "n_rows": int(len(table)),
@@ -135,6 +136,8 @@ def log_sweep(folder: Path, table: pd.DataFrame, summary: pd.DataFrame, cfg: Dic
         ranks = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
         if len(ranks):
             run.log({"ranks": wandb.Table(dataframe=_plain(ranks[_rank_columns(ranks)]))})
+        if average_ranks is not None and len(average_ranks):
+            run.log({"average_ranks": wandb.Table(dataframe=_plain(average_ranks))})
         for name, figure in (figures or {}).items():
             run.log({f"figures/{name}": wandb.Image(_to_image(figure), caption=name)})
         run.summary["n_cells"] = config["n_cells"]
