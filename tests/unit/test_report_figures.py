@@ -206,9 +206,14 @@ def test_counterfactual_examples_mark_changed_features():
     labels = first.get_yticklabels()
     assert labels[0].get_text() == "* c" and labels[0].get_fontweight() == "bold"
     assert all(not t.get_text().startswith("*") for t in labels[1:])
-    image_figure = figures.counterfactual_examples(RNG.normal(size=(1, 1, 4, 4)), RNG.normal(size=(1, 1, 4, 4)),
-                                                   modality="image")
-    (difference,) = images(image_figure.axes[2])
+    x_image = RNG.random(size=(1, 1, 4, 4))
+    cf_image = x_image.copy()
+    cf_image[0, 0, 1, 2] += 2.0
+    image_figure = figures.counterfactual_examples(x_image, cf_image, modality="image")
+    (shown_x,), (shown_cf,), (difference,) = (images(ax) for ax in image_figure.axes[:3])
+    # one grey scale for both: only the changed pixel looks different
+    changed = np.argwhere(shown_x.norm(shown_x.get_array()) != shown_cf.norm(shown_cf.get_array()))
+    assert changed.tolist() == [[1, 2]]
     assert difference.norm.vmin == -difference.norm.vmax
 
 

@@ -15,18 +15,21 @@ from matplotlib.colors import Normalize
 from xaibench.report.figures._style import SIGNED_CMAP, centred_norm
 
 
-def image_for_display(x: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """``(C, H, W)`` -> an ``(H, W)`` grey or ``(H, W, 3)`` RGB array in [0, 1], and the colour map to use."""
+def image_for_display(x: np.ndarray, value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, str | None]:
+    """``(C, H, W)`` -> an ``(H, W)`` grey or ``(H, W, 3)`` RGB array in [0, 1], and the colour map to use.
+
+    ``value_range`` maps to [0, 1] (default: the image's own min and max); pass one range for images that must
+    be compared (an input and its counterfactual)."""
     x = np.asarray(x, dtype=np.float64)
     picture = x[0] if x.shape[0] == 1 else np.moveaxis(x[:3], 0, -1)
-    low, high = np.nanmin(picture), np.nanmax(picture)
-    picture = (picture - low) / (high - low) if high > low else np.zeros_like(picture)
+    low, high = value_range if value_range is not None else (np.nanmin(picture), np.nanmax(picture))
+    picture = np.clip((picture - low) / (high - low), 0, 1) if high > low else np.zeros_like(picture)
     return picture, ("gray_r" if picture.ndim == 2 else None)
 
 
-def draw_image(ax: Axes, x: np.ndarray) -> None:
-    picture, cmap = image_for_display(x)
-    ax.imshow(picture, cmap=cmap, interpolation="nearest")
+def draw_image(ax: Axes, x: np.ndarray, value_range: tuple[float, float] | None = None) -> None:
+    picture, cmap = image_for_display(x, value_range)
+    ax.imshow(picture, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
     _no_ticks(ax)
 
 

@@ -50,6 +50,8 @@ def counterfactual_examples(
         else:
             raise ValueError(f"no counterfactual layout for modality {modality!r}")
         top = 1.0
+        if modality == "time_series":
+            top -= 0.22 / figure.get_figheight()
         if modality == "tabular":
             handles = [Line2D([], [], linestyle="", marker="o", color="0.35", markersize=3.5),
                        Line2D([], [], linestyle="", marker="^", color=CF_COLOUR, markersize=4)]
@@ -59,7 +61,10 @@ def counterfactual_examples(
         if title:
             figure.suptitle(title, fontsize=8.5, y=top, va="top")
             top -= 0.2 / figure.get_figheight()
-        figure.tight_layout(pad=0.3, rect=(0, 0, 1, top))
+        if modality == "image":  # a fixed grid of equal panels: margins set here, not by tight_layout
+            figure.subplots_adjust(left=0.2, right=0.99, bottom=0.02, top=top - 0.28 / figure.get_figheight())
+        else:
+            figure.tight_layout(pad=0.3, rect=(0, 0, 1, top))
     return figure
 
 
@@ -96,13 +101,18 @@ def _tabular(inputs, counterfactuals, headings, feature_names, max_features, tol
 
 
 def _images(inputs, counterfactuals, headings) -> Figure:
+    """Input and counterfactual on one grey scale (so only real changes show), and their signed difference."""
     n = len(inputs)
-    figure, axes = paper_figure(n, 3, squeeze=False, figsize=(ONE_COLUMN_IN, 1.1 * n + 0.3))
+    figure, axes = paper_figure(n, 3, squeeze=False, figsize=(ONE_COLUMN_IN, 0.95 * n + 0.45),
+                                gridspec_kw={"hspace": 0.12, "wspace": 0.06})
     for i in range(n):
-        _panels.draw_image(axes[i, 0], inputs[i])
-        _panels.draw_image(axes[i, 1], counterfactuals[i])
+        both = np.concatenate([inputs[i].ravel(), counterfactuals[i].ravel()])
+        scale = (float(both.min()), float(both.max()))
+        _panels.draw_image(axes[i, 0], inputs[i], scale)
+        _panels.draw_image(axes[i, 1], counterfactuals[i], scale)
         _panels.draw_image_map(axes[i, 2], counterfactuals[i] - inputs[i])
-        axes[i, 0].set_ylabel(headings[i], fontsize=6.5)
+        axes[i, 0].set_ylabel(headings[i].removeprefix("sample ").replace(" (", "\n("), fontsize=6.5,
+                              rotation=0, ha="right", va="center")
     for ax, name in zip(axes[0], ("input", "counterfactual", "x_cf \u2212 x")):
         ax.set_title(name, fontsize=7)
     return figure
@@ -110,7 +120,7 @@ def _images(inputs, counterfactuals, headings) -> Figure:
 
 def _series(inputs, counterfactuals, headings, tol) -> Figure:
     n = len(inputs)
-    figure, axes = paper_figure(n, 1, squeeze=False, figsize=(ONE_COLUMN_IN, 0.9 * n + 0.3))
+    figure, axes = paper_figure(n, 1, squeeze=False, figsize=(ONE_COLUMN_IN, 0.9 * n + 0.5))
     for i, ax in enumerate(axes[:, 0]):
         steps = np.arange(inputs.shape[-1])
         changed = changed_features(inputs[i], counterfactuals[i], tol).reshape(-1, inputs.shape[-1]).any(axis=0)
@@ -121,5 +131,6 @@ def _series(inputs, counterfactuals, headings, tol) -> Figure:
             ax.plot(steps, counterfactuals[i, channel], color=CF_COLOUR, linewidth=0.7, linestyle="--",
                     label="counterfactual" if channel == 0 else None)
         ax.set_title(f"{headings[i]}: {int(changed.sum())} time steps changed", fontsize=7)
-    axes[0, 0].legend(fontsize=6, frameon=False, loc="upper right")
+    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=2, frameon=False,
+                  bbox_to_anchor=(0.5, 1.0))
     return figure
