@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--alpha must lie between 0 and 1, not {args.alpha}")
     table = _load(load_table, args.table)
     out = Path(args.out) if args.out else _default_out(Path(args.table))
+    if out.exists() and not out.is_dir():
+        from xaibench.errors import UserError
+        raise UserError(f"--out {out} is a file; give a folder for the report")
     analysis = analyse(table, layouts=layouts, alpha=args.alpha)
     figures = [] if args.no_figures else _figures(table, analysis, out, args.store)
     written = write_report(analysis, out, formats=formats, figures=figures)

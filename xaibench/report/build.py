@@ -97,7 +97,11 @@ def agreement_table(matrix: pd.DataFrame) -> Table:
                                                         for v in matrix.loc[m])) for m in matrix.index)
     caption = ("Metric agreement: Kendall's tau between the method rankings two metrics induce on the same model "
                "and dataset, averaged over settings (1: same order, -1: reversed).")
-    return Table(key="agreement", caption=caption, corner="metric (family)", columns=columns, rows=rows)
+    by_family = st.agreement_by_family(matrix)
+    notes = tuple(f"mean tau {'over all metric pairs' if r.scope == 'all' else f'within {r.scope}'}: "
+                  f"{number(r.mean_tau)} ({r.n_pairs} pairs)" for r in by_family.itertuples() if r.n_pairs)
+    return Table(key="agreement", caption=caption, corner="metric (family)", columns=columns, rows=rows,
+                 notes=notes)
 
 
 def controls_table(controls: pd.DataFrame) -> Table:
@@ -171,7 +175,8 @@ def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
     return {"summary": analysis.summary, "pairwise_tests": analysis.pairs, "control_checks": analysis.controls,
             "average_ranks": analysis.ranks, "friedman": friedman,
             "nemenyi": pd.concat(nemenyi, ignore_index=True) if nemenyi else pd.DataFrame(),
-            "metric_agreement": agreement}
+            "metric_agreement": agreement,
+            "metric_agreement_by_family": st.agreement_by_family(analysis.agreement) if len(agreement) else agreement}
 
 
 def _p(value: float) -> str:

@@ -13,8 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from xaibench.results.bootstrap import (bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval,
-                                        ragged_hierarchical_means)
+from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
 
 __all__ = ["summarize", "bootstrap_ci", "GROUP", "CONFIG"]
@@ -23,6 +22,7 @@ GROUP = ["model", "dataset", "method", "metric"]
 # Config columns that make two rows with the same names different experiments; seeds are replicates.
 CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_samples", "model_revision",
           "dataset_revision", "target_mode"]
+_BLOCK = 4096  # groups bootstrapped in one array operation
 LABELS = {"dataset_label": "dataset", "model_label": "model"}  # display-name column -> name column
 
 
@@ -129,29 +129,23 @@ def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: i
 
 def _intervals(values: np.ndarray, per_seed: pd.DataFrame, n_groups: int, *, n_boot: int, level: float,
                seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap CIs, one array operation per bucket of groups that share a shape (seeds x samples)."""
+    """Bootstrap CIs, one array operation per bucket of groups that share a shape (values per seed)."""
     low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
     sizes = per_seed["size"]
     starts = np.concatenate([[0], np.cumsum(sizes.to_numpy())[:-1]])
     layout = pd.DataFrame({"g": sizes.index.get_level_values("g"), "size": sizes.to_numpy(), "start": starts})
-    shapes = layout.groupby("g").agg(n_seeds=("size", "size"), n_min=("size", "min"), n_max=("size", "max"),
-                                     start=("start", "first"))
-    rectangular = shapes[shapes["n_min"] == shapes["n_max"]]
-    for (n_seeds, n), bucket in rectangular.groupby(["n_seeds", "n_min"]):
-        index = bucket["start"].to_numpy()[:, None] + np.arange(n_seeds * n)
-        block = values[index]
-        if n_seeds == 1 and n == 1:
-            means = block  # one value: the CI is the value itself
-        elif n_seeds == 1:
-            means = bootstrap_means(block, n_boot=n_boot, seed=seed)
-        else:
-            means = hierarchical_means(block.reshape(-1, n_seeds, n), n_boot=n_boot, seed=seed)
-        low[bucket.index], high[bucket.index] = percentile_interval(means, level)
-    for group in shapes.index[shapes["n_min"] != shapes["n_max"]]:
-        rows = layout[layout["g"] == group]
-        parts = [values[start : start + size] for start, size in zip(rows["start"], rows["size"])]
-        means = ragged_hierarchical_means(parts, n_boot=n_boot, seed=seed)
-        low[group], high[group] = percentile_interval(means, level)
+    shapes = layout.groupby("g").agg(sizes=("size", tuple), start=("start", "first"))  # sizes: per seed
+    for sizes, bucket in shapes.groupby("sizes", sort=True):
+        for first in range(0, len(bucket), _BLOCK):  # bounds memory: (block x n_boot) floats at a time
+            part = bucket.iloc[first : first + _BLOCK]
+            block = values[part["start"].to_numpy()[:, None] + np.arange(sum(sizes))]
+            if sizes == (1,):
+                means = block  # one value: the CI is the value itself
+            elif len(sizes) == 1:
+                means = bootstrap_means(block, n_boot=n_boot, seed=seed)
+            else:
+                means = hierarchical_means(block, sizes, n_boot=n_boot, seed=seed)
+            low[part.index], high[part.index] = percentile_interval(means, level)
     return low, high
 
 

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-_CHUNK = 1 << 22  # elements of one (groups x seeds x n_boot) block: bounds memory at ~32 MiB per block
-
-
 def resample_counts(rng: np.random.Generator, n_boot: int, n: int) -> np.ndarray:
     """How often each of ``n`` values is drawn in each of ``n_boot`` resamples with replacement.
 
@@ -48,52 +45,32 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) ->
     return values @ counts.T / n
 
 
-def hierarchical_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def hierarchical_means(values: np.ndarray, sizes: tuple[int, ...], *, n_boot: int = 1000,
+                       seed: int = 0) -> np.ndarray:
     """Two-stage bootstrap distribution of the mean over seeds of per-seed means.
 
-    Stage 1 draws ``S`` seeds with replacement; stage 2 draws ``n`` samples with replacement within each drawn
-    seed (independently for each draw, also when a seed is drawn twice).
+    Stage 1 draws ``S`` seeds with replacement; stage 2 draws samples with replacement within each drawn seed
+    (independently for each draw, also when a seed is drawn twice).
 
     Args:
-        values: ``(G, S, n)`` finite values: groups x seeds x samples.
+        values: ``(G, sum(sizes))`` finite values; each row holds its group's seeds one after the other.
+        sizes: how many values each of the ``S`` seeds has (the same for every group of the call).
 
     Returns:
         ``(G, n_boot)`` resampled means over seeds of per-seed means.
     """
     values = np.asarray(values, dtype=np.float64)
-    groups, n_seeds, n = values.shape
+    n_seeds = len(sizes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     rng = np.random.default_rng(seed)
     picked = rng.integers(0, n_seeds, size=(n_boot, n_seeds))  # stage 1: (B, slots)
-    counts = [resample_counts(rng, n_boot, n) for _ in range(n_seeds)]  # stage 2: one (B, n) per slot
-    out = np.empty((groups, n_boot))
-    step = max(1, _CHUNK // (n_seeds * n_boot))
-    columns = np.arange(n_boot)
-    for start in range(0, groups, step):
-        block = values[start : start + step]
-        total = np.zeros((block.shape[0], n_boot))
-        for slot, slot_counts in enumerate(counts):
-            seed_means = block @ slot_counts.T / n  # (g, S, B): every seed resampled with this slot's draws
-            total += seed_means[:, picked[:, slot], columns]
-        out[start : start + step] = total / n_seeds
-    return out
-
-
-def ragged_hierarchical_means(per_seed: list[np.ndarray], *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
-    """:func:`hierarchical_means` for one group whose seeds kept different numbers of values.
-
-    Args:
-        per_seed: one 1-D array of finite values per seed (each non-empty).
-
-    Returns:
-        ``(n_boot,)`` resampled means over seeds of per-seed means.
-    """
-    rng = np.random.default_rng(seed)
-    n_seeds = len(per_seed)
-    picked = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    total = np.zeros(n_boot)
+    counts = [[resample_counts(rng, n_boot, n).T / n for n in sizes] for _ in range(n_seeds)]  # stage 2
+    total = np.zeros((len(values), n_boot))
     for slot in range(n_seeds):
-        seed_means = np.stack([resample_counts(rng, n_boot, v.size) @ v / v.size for v in per_seed])  # (S, B)
-        total += seed_means[picked[:, slot], np.arange(n_boot)]
+        for s, (start, n) in enumerate(zip(starts, sizes)):
+            boots = np.flatnonzero(picked[:, slot] == s)  # resamples whose draw for this slot is seed s
+            if boots.size:
+                total[:, boots] += values[:, start : start + n] @ counts[slot][s][:, boots]
     return total / n_seeds
 
 
@@ -122,10 +99,7 @@ def hierarchical_ci(per_seed: list[np.ndarray], *, n_boot: int = 1000, level: fl
     per_seed = [v for v in per_seed if v.size]
     if len(per_seed) <= 1:
         return bootstrap_ci(per_seed[0] if per_seed else np.empty(0), n_boot=n_boot, level=level, seed=seed)
-    sizes = {v.size for v in per_seed}
-    if len(sizes) == 1:
-        means = hierarchical_means(np.stack(per_seed)[None], n_boot=n_boot, seed=seed)[0]
-    else:
-        means = ragged_hierarchical_means(per_seed, n_boot=n_boot, seed=seed)
+    sizes = tuple(v.size for v in per_seed)
+    means = hierarchical_means(np.concatenate(per_seed)[None], sizes, n_boot=n_boot, seed=seed)[0]
     low, high = percentile_interval(means, level)
     return float(low), float(high)
