@@ -18,7 +18,7 @@ from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_scor
 
 FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
-# Caption per figure-name prefix (the first that matches); the rest of the name says which experiment.
+# Caption per figure-name prefix (the first that matches); each figure's own title names its experiment or scope.
 CAPTIONS = (
     ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
     ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
@@ -56,10 +56,10 @@ def report_figures(table: pd.DataFrame, summary: pd.DataFrame, store: str | os.P
     if len(ranks):
         figures["rank_heatmap"] = rank_heatmap(ranks, title="average rank per metric")
     figures.update(_cd_diagrams(friedman or {}, notes))
-    if agreement is not None and len(agreement) > 1:
+    if _has_pairs(agreement):
         figures["metric_agreement"] = metric_agreement(agreement, agreement.attrs.get("family"))
     elif notes is not None:
-        notes.append("metric agreement: needs at least two metrics")
+        notes.append("metric agreement: needs two metrics ranking the same (at least three) methods")
     figures.update(_cost(table, scored, notes))
     figures.update(explanation_figures.galleries(table, store, notes))
     figures.update(explanation_figures.counterfactual_figures(table, store, notes))
@@ -85,6 +85,14 @@ def summary_ranks(summary: pd.DataFrame) -> pd.DataFrame:
     grouped = ranked.assign(rank=ranked["rank"].astype(float)).groupby(["method", "metric"])["rank"]
     out = grouped.agg(avg_rank="mean", n_groups="size").reset_index()
     return out.rename(columns={"metric": "scope"})
+
+
+def _has_pairs(agreement: pd.DataFrame | None) -> bool:
+    """True when at least one pair of different metrics has a finite Kendall tau."""
+    if agreement is None or len(agreement) < 2:
+        return False
+    values = agreement.to_numpy(dtype=float)
+    return bool(np.isfinite(values[~np.eye(len(values), dtype=bool)]).any())
 
 
 def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[str, Figure]:
