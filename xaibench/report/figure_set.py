@@ -148,5 +148,5 @@ def _half_size(png: bytes) -> bytes:
     with Image.open(io.BytesIO(png)) as image:
         small = image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    small.save(buffer, format="PNG", optimize=True)
+    small.save(buffer, format="PNG")
     return buffer.getvalue()
