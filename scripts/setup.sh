@@ -30,6 +30,18 @@ if ! command -v pdflatex >/dev/null 2>&1 || ! command -v pdftohtml >/dev/null 2>
   fi
 fi
 
+# Optional: headless Chromium for the test that opens the HTML report and screenshots it. Same rules: root and
+# apt-get only, never fails setup (the test then skips with the reason).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing chromium (headless check of the HTML report)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }
+    } || echo "setup: could not install chromium; the HTML report test will skip"
+  fi
+fi
+
 stamp=.venv/.xaibench-setup
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VPY" -c "import xaibench" >/dev/null 2>&1; then

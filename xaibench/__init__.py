@@ -2,7 +2,7 @@
 from xaibench.errors import NotApplicable, UserError, XaiBenchError
 
 __version__ = "0.1.0"
-__all__ = ["run", "load", "summarize", "evaluate", "explain", "XaiBenchError", "UserError", "NotApplicable", "__version__"]
+__all__ = ["run", "load", "summarize", "evaluate", "explain", "explanations", "XaiBenchError", "UserError", "NotApplicable", "__version__"]
 
 
 def run(*args, **kwargs):
@@ -38,3 +38,10 @@ def explain(*args, **kwargs):
     from xaibench.api import explain as _explain
 
     return _explain(*args, **kwargs)
+
+
+def explanations(*args, **kwargs):
+    """See :func:`xaibench.results.explanations.explanations`."""
+    from xaibench.results.explanations import explanations as _explanations
+
+    return _explanations(*args, **kwargs)

@@ -31,13 +31,13 @@ def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bo
         StorageError: the store or results folder cannot be written (e.g. the disk is full).
     """
     configs = validate(_override_list(overrides), multirun=multirun)
-    folders = {sweep.sweep_dir(cfg) for cfg in configs}
+    folders = {sweep.sweep_dir(cfg): cfg for cfg in configs}
     with sweep.claim_sweeps(configs):
         for index, cfg in enumerate(configs):
             if not echo:
                 cfg.progress = False
             sweep.run_job(cfg, label=f"job {index}" if multirun else "")
-        tables = [sweep.finish_sweep(folder, echo=echo) for folder in sorted(folders)]
+        tables = [sweep.finish_sweep(folder, echo=echo, cfg=folders[folder]) for folder in sorted(folders)]
     return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
 

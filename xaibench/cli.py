@@ -88,7 +88,7 @@ def _run_hydra(argv: list[str]) -> None:
         try:
             sweep.run_job(cfg, label=f"job {hydra_cfg.job.num}" if multirun else "")
             if not multirun:
-                sweep.finish_sweep(sweep.sweep_dir(cfg))
+                sweep.finish_sweep(sweep.sweep_dir(cfg), cfg=cfg)
         except UserError as error:
             print(f"xaibench: error: {error}", file=sys.stderr)
             sys.exit(2)

@@ -11,6 +11,7 @@ one is complete (``xaibench.results.manifest``).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,6 +32,7 @@ from xaibench.results.aggregate import summarize
 from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, collect_sweep, write_table
 
 _last_exit_code = 0
+WANDB_CACHED = "wandb_cached"  # <sweep_dir>/wandb_cached/<cell_key>: cells not re-logged to W&B
 
 
 def sweep_dir(cfg: DictConfig) -> Path:
@@ -57,7 +59,12 @@ def _log(cfg: DictConfig, result: CellResult) -> None:
     if logger.get("name", "none") == "none":
         return
     if result.cached and not logger.get("log_cached", False):
-        return  # already mirrored when it was computed; rerunning a sweep does not duplicate W&B runs
+        # Already mirrored when it was computed; rerunning a sweep does not duplicate W&B runs. A marker file
+        # (not a counter: jobs may run in other processes) lets the end of the sweep say how many were skipped.
+        marker = sweep_dir(cfg) / WANDB_CACHED / result.key
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        return
     from xaibench.report.wandb_sink import log_cell
 
     try:
@@ -145,10 +152,12 @@ def start_sweep(folder: Path, expected_cells: int | None = None) -> None:
     ``sweep.json`` says the sweep is running, so readers do not take the old table for the new run's).
     """
     manifest.begin(folder, expected_cells if expected_cells is not None else 0)
+    shutil.rmtree(folder / WANDB_CACHED, ignore_errors=True)  # this run's "cached, not re-logged" markers
 
 
-def finish_sweep(folder: Path, *, echo: bool = True) -> pd.DataFrame:
-    """Collect the sweep's table, write table + summary, print the summary, set the process exit code."""
+def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = None) -> pd.DataFrame:
+    """Collect the sweep's table, write table + summary, print the summary, set the process exit code;
+    with ``cfg`` and ``logger=wandb``, also log the sweep's summary run."""
     global _last_exit_code
     table = collect_sweep(folder)
     state = manifest.read_state(folder)
@@ -169,7 +178,31 @@ def finish_sweep(folder: Path, *, echo: bool = True) -> pd.DataFrame:
         if n_error:
             for message in table.loc[table["status"] == "error", "message"].drop_duplicates().head(5):
                 print(f"  error: {message}", file=sys.stderr)
+    if cfg is not None:
+        _log_sweep(cfg, folder, table, summary)
     return table
+
+
+def _log_sweep(cfg: DictConfig, folder: Path, table: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """W&B sweep run (summary, ranks, figures); a W&B failure is reported, never fails the sweep."""
+    logger = cfg.get("logger") or {}
+    if logger.get("name", "none") != "wandb":
+        return
+    skipped = len(list((folder / WANDB_CACHED).glob("*")))
+    if skipped:
+        print(f"{skipped} cells were cached and not re-logged; add logger.log_cached=true to log them", flush=True)
+    if skipped and skipped >= table["cell_key"].nunique():
+        return  # nothing new: the sweep's summary run was logged when its cells were
+    try:
+        from xaibench.report.build import analyse
+        from xaibench.report.figure_set import analysed_figures
+        from xaibench.report.wandb_sink import log_sweep
+
+        analysis = analyse(table)
+        log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)), analysis.ranks)
+    except Exception as error:  # noqa: BLE001 - W&B mirrors the table; its failure never loses a result
+        print(f"xaibench: warning: W&B sweep logging failed ({type(error).__name__}: {error}); "
+              f"the table is safe in {folder}", file=sys.stderr, flush=True)
 
 
 def _cell_status(statuses: pd.Series) -> str:
@@ -191,7 +224,7 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         global _last_exit_code
         try:
-            finish_sweep(sweep_dir(config))
+            finish_sweep(sweep_dir(config), cfg=config)
         except UserError as error:
             print(f"xaibench: error: {error}", file=sys.stderr)
             _last_exit_code = 1

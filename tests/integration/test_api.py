@@ -94,24 +94,6 @@ def test_user_errors_raise_before_any_compute(workdir):
     assert list(workdir.iterdir()) == []
 
 
-def test_wandb_offline_run_mirrors_the_rows(workdir):
-    from xaibench.report.wandb_reader import read_offline_run
-
-    table = xaibench.run(["model=mlp", "dataset=iris", "method=saliency", "n_samples=4", "logger=wandb",
-                          f"logger.dir={workdir / 'wb'}", *FAST_METRICS])
-    runs = glob.glob(str(workdir / "wb" / "wandb" / "offline-run-*"))
-    assert len(runs) == 1
-    run = read_offline_run(runs[0])
-    assert run.name == "mlp-iris-saliency-s0" and run.group == "default"
-    assert run.config["cell_key"] == table["cell_key"].iloc[0]
-    assert run.config["method"] == {"name": "saliency", "abs": True}
-    for metric, values in table.groupby("metric")["value"]:
-        assert run.summary[f"{metric}/mean"] == pytest.approx(values.mean(), rel=1e-12)
-    logged = pd.DataFrame(run.tables["rows"]["data"], columns=run.tables["rows"]["columns"])
-    assert len(logged) == len(table) == 12
-    assert sorted(logged["value"].round(12)) == sorted(table["value"].round(12))
-
-
 def test_wandb_failure_never_loses_results(workdir, monkeypatch, capsys):
     import xaibench.report.wandb_sink as sink
 

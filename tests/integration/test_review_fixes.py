@@ -115,7 +115,10 @@ def test_rerunning_a_cached_sweep_does_not_duplicate_wandb_runs(workdir):
     args = [*ONE, "logger=wandb", f"logger.dir={workdir / 'wb'}"]
     xaibench.run(args)
     xaibench.run(args)
-    assert len(glob.glob(str(workdir / "wb" / "wandb" / "offline-run-*"))) == 1
+    from xaibench.report.wandb_reader import read_offline_run
+
+    runs = [read_offline_run(p) for p in glob.glob(str(workdir / "wb" / "wandb" / "offline-run-*"))]
+    assert sorted(r.job_type for r in runs) == ["cell", "sweep"]  # neither the cell nor the sweep run twice
 
 
 def test_n_forward_counts_samples_through_the_model_and_ignores_batch_size(workdir):

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "dataset), datasets (methods x datasets per metric), families (average rank per "
                              "metric family); default: all")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
+    parser.add_argument("--store", help="the sweep's store, for the attribution galleries, counterfactuals and "
+                                        "surrogate rules (default: $XAIBENCH_STORE or results/store)")
+    parser.add_argument("--no-figures", action="store_true", help="tables and statistics only (no figures)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,11 +40,28 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         from xaibench.errors import UserError
         raise UserError(f"--out {out} is a file; give a folder for the report")
-    written = write_report(analyse(table, layouts=layouts, alpha=args.alpha), out, formats=formats)
+    analysis = analyse(table, layouts=layouts, alpha=args.alpha)
+    figures = [] if args.no_figures else _figures(table, analysis, out, args.store)
+    written = write_report(analysis, out, formats=formats, figures=figures)
+    written += [out / "figures" / f"{f.key}.{ext}" for f in figures for ext in ("png", "pdf")]
     for path in written:
         print(path)
     print(f"report: {len(written)} files in {out} ({time.perf_counter() - started:.1f} s)")
     return 0
+
+
+def _figures(table, analysis, out: Path, store: str | None) -> list:
+    """The report's figures (PNG + PDF under ``out/figures``), built from the table, the analysis and the store."""
+    import os
+    import sys
+
+    from xaibench.report.figure_set import analysed_figures, write_figures
+
+    notes: list[str] = []
+    figures = analysed_figures(table, analysis, store or os.environ.get("XAIBENCH_STORE", "results/store"), notes)
+    for note in notes:
+        print(f"report: note: {note}", file=sys.stderr)
+    return write_figures(figures, out)
 
 
 def _choices(text: str, valid: tuple[str, ...], flag: str) -> tuple[str, ...]:

@@ -269,7 +269,7 @@ class _RowFactory:
     def for_metric(self, metric: str, status: Status, message: str) -> pd.DataFrame:
         frame = pd.DataFrame(self._base(metric, 1))
         frame = frame.assign(sample_id="", target=-1, value=np.nan, status=status.value, message=message,
-                             explain_s=np.nan, score_s=np.nan, n_forward=np.nan,
+                             explain_s=np.nan, score_s=np.nan, n_forward=np.nan, explanation_key="",
                              params=json.dumps(self.cell.metrics.get(metric, {}), sort_keys=True))
         return conform(frame)
 
@@ -291,6 +291,7 @@ class _RowFactory:
             explain_s=explanations.explain_s,
             score_s=result.seconds,  # per sample (the score stage stores per-sample seconds)
             n_forward=explanations.n_forward,
+            explanation_key=explanations.key,
             params=json.dumps(result.params, sort_keys=True),
         )
         for column, value in result.provenance.items():  # a reused score stage keeps its own provenance

@@ -52,11 +52,14 @@ class OfflineRun:
     summary: dict[str, Any] = field(default_factory=dict)
     name: str = ""
     group: str = ""
+    job_type: str = ""
     tables: dict[str, Any] = field(default_factory=dict)  # key -> parsed table JSON {"columns", "data"}
+    images: dict[str, Path] = field(default_factory=dict)  # key -> the logged image file
+    logged: dict[str, Any] = field(default_factory=dict)  # key -> last value passed to run.log
 
 
 def read_offline_run(run_dir: str | Path) -> OfflineRun:
-    """Parse ``<run_dir>/run-*.wandb`` and the table files it references."""
+    """Parse ``<run_dir>/run-*.wandb`` and the table and image files it references."""
     run_dir = Path(run_dir)
     files = sorted(run_dir.glob("run-*.wandb"))
     if not files:
@@ -65,14 +68,29 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
     for record in iter_records(files[0]):
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            run.name, run.group = record.run.display_name, record.run.run_group
+            run.name, run.group, run.job_type = record.run.display_name, record.run.run_group, record.run.job_type
             for item in record.run.config.update:
                 value = json.loads(item.value_json)
                 run.config[item.key] = value.get("value", value) if isinstance(value, dict) else value
         elif kind == "summary":
             for item in record.summary.update:
-                if item.key and not item.key.startswith("_"):
-                    run.summary[item.key] = json.loads(item.value_json)
-    for table_file in sorted((run_dir / "files" / "media" / "table").glob("*.table.json")):
-        run.tables[table_file.name.split("_")[0]] = json.loads(table_file.read_text())
+                _assign(run.summary, item)
+        elif kind == "history":
+            for item in record.history.item:
+                _assign(run.logged, item)
+    for key, value in {**run.logged, **run.summary}.items():
+        if isinstance(value, dict) and value.get("_type") == "table-file":
+            run.tables[key] = json.loads((run_dir / "files" / value["path"]).read_text())
+        elif isinstance(value, dict) and value.get("_type") == "image-file":
+            run.images[key] = run_dir / "files" / value["path"]
     return run
+
+
+def _assign(target: dict[str, Any], item: Any) -> None:
+    """Set ``target[key]`` (or ``target[k1][k2]...`` for a nested key) from a summary/history item."""
+    path = [item.key] if item.key else list(item.nested_key)
+    if not path or path[0].startswith("_"):
+        return
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = json.loads(item.value_json)

@@ -1,30 +1,94 @@
-"""Mirror cell rows to Weights & Biases (offline by default). W&B is a mirror, never the source of truth.
+"""Mirror a sweep to Weights & Biases (offline by default). W&B is a mirror, never the source of truth.
 
-One W&B run per cell, grouped by sweep id: config = the cell's config sections and key, a ``rows`` table with the
-cell's long-format rows, and ``<metric>/mean`` summaries. Offline runs land under ``logger.dir`` (``WANDB_DIR``,
-cache and data dirs are pointed there too, so nothing is written into ``$HOME``); upload later with
-``wandb sync <dir>/wandb/offline-run-*``.
+Per cell, one W&B run grouped by the sweep id: config = the cell's config sections and key; summary =
+``<metric>/mean``, ``/ci_low``, ``/ci_high``, ``/nan_rate``, ``/n``; a ``rows`` table with the cell's long-format
+rows; a ``gallery`` image of the cell's stored attributions (read from the store, never recomputed).
+Per sweep, one ``summary`` run (job type ``sweep``): the summary table, the method ranks and the report's
+figures.
+
+Offline runs land under ``logger.dir`` (default: the sweep folder, so ``<sweep>/wandb/offline-run-*``);
+``WANDB_DIR`` and the cache, data and config dirs point there too, so nothing is written into ``$HOME``. Upload
+later with ``wandb sync <sweep>/wandb/offline-run-*``, or set ``logger.mode=online``.
 """
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from xaibench.engine.runner import CellResult
 
+GALLERY_SAMPLES = 4
+SUMMARY_FIELDS = ("mean", "ci_low", "ci_high", "nan_rate", "n")
+_WANDB_DIRS = (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data"),
+               ("WANDB_CONFIG_DIR", "config"), ("WANDB_ARTIFACT_DIR", "artifacts"))
 
-def log_cell(result: CellResult, cfg: DictConfig) -> str:
-    """Log one cell; returns the run's local directory."""
+
+def wandb_folder(cfg: DictConfig) -> Path:
+    """Where offline runs go: ``logger.dir``, else the sweep folder."""
+    logger = cfg.logger
+    folder = Path(logger.get("dir") or Path(str(cfg.results_dir)) / str(cfg.sweep_id)).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def _wandb_environment(folder: Path, offline: bool) -> Iterator[None]:
+    """Point W&B's directories at ``folder`` for one run, then restore the environment.
+
+    Offline, every directory is forced there (nothing in ``$HOME``); online, a user's own settings win.
+    """
+    saved = {variable: os.environ.get(variable) for variable, _ in _WANDB_DIRS}
+    for variable, sub in _WANDB_DIRS:
+        if offline or variable not in os.environ:
+            os.environ[variable] = str(folder / sub)
+    try:
+        yield
+    finally:
+        for variable, value in saved.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+
+
+@contextmanager
+def _run(cfg: DictConfig, *, name: str, job_type: str, config: Mapping[str, Any]):
+    """A W&B run whose every file stays under :func:`wandb_folder`; finished on exit."""
     import wandb
 
+    folder = wandb_folder(cfg)
     logger = cfg.logger
-    folder = Path(logger.get("dir") or "results/wandb").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    for variable, sub in (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data"),
-                          ("WANDB_CONFIG_DIR", "config")):
-        os.environ.setdefault(variable, str(folder / sub))
+    mode = str(logger.get("mode", "offline"))
+    with _wandb_environment(folder, offline=mode != "online"):
+        run = wandb.init(
+            project=logger.get("project", "xaibench"),
+            entity=logger.get("entity"),
+            mode=mode,
+            dir=str(folder),
+            group=str(cfg.sweep_id),
+            job_type=job_type,
+            name=name,
+            config=dict(config),
+            reinit="finish_previous",
+            settings=wandb.Settings(silent=True, console="off"),
+        )
+        try:
+            yield run
+        finally:
+            run.finish()
+
+
+def log_cell(result: CellResult, cfg: DictConfig) -> str:
+    """Log one cell (config, summary per metric, rows table, gallery image); returns the run's directory."""
+    import wandb
+
     rows = result.rows
     first = rows.iloc[0]
     config = {
@@ -34,27 +98,83 @@ def log_cell(result: CellResult, cfg: DictConfig) -> str:
         "n_samples": int(cfg.n_samples),
         "sweep_id": str(cfg.sweep_id),
     }
-    run = wandb.init(
-        project=logger.get("project", "xaibench"),
-        entity=logger.get("entity"),
-        mode=logger.get("mode", "offline"),
-        dir=str(folder),
-        group=str(cfg.sweep_id),
-        job_type="cell",
-        name=f"{first['model']}-{first['dataset']}-{first['method']}-s{int(first['seed'])}",
-        config=config,
-        reinit="finish_previous",
-        settings=wandb.Settings(silent=True, console="off"),
-    )
-    try:
-        table = rows.astype({c: "object" for c in rows.columns if str(rows[c].dtype) == "string"})
-        run.log({"rows": wandb.Table(dataframe=table)})
-        ok = rows[rows["status"] == "ok"]
-        for metric, values in ok.groupby("metric")["value"]:
-            run.summary[f"{metric}/mean"] = float(values.mean())
-            run.summary[f"{metric}/n"] = int(values.size)
+    name = f"{first['model']}-{first['dataset']}-{first['method']}-s{int(first['seed'])}"
+    with _run(cfg, name=name, job_type="cell", config=config) as run:
+        run.log({"rows": wandb.Table(dataframe=_plain(rows))})
+        for key, value in cell_summary(rows).items():
+            run.summary[key] = value
         run.summary["status"] = result.status
         run.summary["cell_key"] = result.key
+        image = _cell_gallery(rows, str(cfg.store_dir))
+        if image is not None:
+            run.log({"gallery": wandb.Image(image, caption=f"{name}: stored attributions")})
         return str(run.dir)
-    finally:
-        run.finish()
+
+
+def cell_summary(rows: pd.DataFrame) -> dict[str, float]:
+    """``<metric>/<field>`` for mean, CI, NaN rate and n of each metric of one cell (from ``summarize``)."""
+    from xaibench.results.aggregate import summarize
+
+    out: dict[str, float] = {}
+    for _, row in summarize(rows).iterrows():
+        for field in SUMMARY_FIELDS:
+            if field in row and pd.notna(row[field]):
+                out[f"{row['metric']}/{field}"] = int(row[field]) if field == "n" else float(row[field])
+    return out
+
+
+def log_sweep(folder: Path, table: pd.DataFrame, summary: pd.DataFrame, cfg: DictConfig,
+              figures: Mapping[str, Any] | None = None, average_ranks: pd.DataFrame | None = None) -> str:
+    """One ``summary`` run for the sweep: the summary table, the per-group ranks, the average ranks (statistics'
+    ``average_ranks``) and the report's figures."""
+    import wandb
+
+    config = {"sweep_id": str(cfg.sweep_id), "sweep_dir": str(folder), "n_rows": int(len(table)),
+              "n_cells": int(table["cell_key"].nunique())}
+    with _run(cfg, name=f"{cfg.sweep_id}-summary", job_type="sweep", config=config) as run:
+        run.log({"summary": wandb.Table(dataframe=_plain(summary))})
+        ranks = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
+        if len(ranks):
+            run.log({"ranks": wandb.Table(dataframe=_plain(ranks[_rank_columns(ranks)]))})
+        if average_ranks is not None and len(average_ranks):
+            run.log({"average_ranks": wandb.Table(dataframe=_plain(average_ranks))})
+        for name, figure in (figures or {}).items():
+            run.log({f"figures/{name}": wandb.Image(_to_image(figure), caption=name)})
+        run.summary["n_cells"] = config["n_cells"]
+        return str(run.dir)
+
+
+def _rank_columns(summary: pd.DataFrame) -> list[str]:
+    wanted = ["dataset", "dataset_label", "model", "model_label", "variant", "metric", "method", "rank", "mean"]
+    return [c for c in wanted if c in summary.columns]
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """W&B tables take plain object/number columns, not pandas' nullable extension types."""
+    return frame.astype({c: "object" for c in frame.columns if str(frame[c].dtype) in ("string", "Int64", "boolean")})
+
+
+def _cell_gallery(rows: pd.DataFrame, store: str):
+    """The cell's first samples as a gallery image (PIL), or None when nothing was explained."""
+    from xaibench.errors import UserError
+    from xaibench.results.explanations import explanations
+
+    if "explanation_key" not in rows or not (rows["explanation_key"].fillna("") != "").any():
+        return None
+    try:
+        cells = explanations(rows, store=store, samples=GALLERY_SAMPLES)
+    except UserError:
+        return None
+    from xaibench.report.explanation_figures import cell_gallery
+
+    return _to_image(cell_gallery(cells))
+
+
+def _to_image(figure):
+    """A matplotlib Figure rendered to a PIL image (PNG at 150 dpi)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    buffer.seek(0)
+    return Image.open(buffer)

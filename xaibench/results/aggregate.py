@@ -133,7 +133,7 @@ def _intervals(values: np.ndarray, per_seed: pd.DataFrame, n_groups: int, *, n_b
     """Bootstrap CIs, one array operation per bucket of groups that share a shape (values per seed)."""
     low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
     sizes = per_seed["size"]
-    starts = np.concatenate([[0], np.cumsum(sizes.to_numpy())[:-1]])
+    starts = np.cumsum(sizes.to_numpy()) - sizes.to_numpy()  # also right when no value is ok (no groups)
     layout = pd.DataFrame({"g": sizes.index.get_level_values("g"), "size": sizes.to_numpy(), "start": starts})
     shapes = layout.groupby("g").agg(sizes=("size", tuple), start=("start", "first"))  # sizes: per seed
     for sizes, bucket in shapes.groupby("sizes", sort=True):

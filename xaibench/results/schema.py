@@ -51,6 +51,8 @@ COLUMNS: dict[str, str] = {
     # v2 (byo): display names from ``model.label`` / ``dataset.label`` (default: the registry name); not in keys
     "model_label": "string",
     "dataset_label": "string",
+    # Store key of the cell's explanation stage ("" when nothing was explained): xaibench.explanations() reads it.
+    "explanation_key": "string",
 }
 
 # Columns that measure the run rather than the result: excluded when comparing tables for determinism.

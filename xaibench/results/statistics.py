@@ -139,18 +139,15 @@ def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
     pairs = list(itertools.combinations(range(len(names)), 2))
     first, second = (np.array(side) for side in zip(*pairs))
     values = block[names].to_numpy(dtype=np.float64).T  # (k, samples)
-    if np.isfinite(values).all():  # the usual case: every pair shares all samples; one vectorised call
-        differences = sign * (values[first] - values[second])
-        statistic, p = wilcoxon_pair(differences)
-        r, cles = paired_effects(differences)
-        n = np.full(len(pairs), values.shape[1])
-    else:  # some competitor lacks some samples: each pair uses the samples both have
-        results = []
-        for i, j in pairs:
-            keep = np.isfinite(values[i]) & np.isfinite(values[j])
-            d = sign * (values[i, keep] - values[j, keep])
-            results.append((*wilcoxon_pair(d), *paired_effects(d), int(keep.sum())))
-        statistic, p, r, cles, n = (np.array(column) for column in zip(*results))
+    differences = sign * (values[first] - values[second])  # (pairs, samples); NaN where either lacks a sample
+    valid = np.isfinite(differences)
+    n = valid.sum(axis=1)
+    statistic, p, r, cles = (np.full(len(pairs), np.nan) for _ in range(4))
+    for size in np.unique(n):  # pairs sharing a sample count: one vectorised scipy call on their shared samples
+        rows = np.flatnonzero(n == size)
+        shared = differences[rows][valid[rows]].reshape(len(rows), size)
+        statistic[rows], p[rows] = wilcoxon_pair(shared)
+        r[rows], cles[rows] = paired_effects(shared)
     return pd.DataFrame({"method_a": [names[i] for i in first], "method_b": [names[j] for j in second], "n": n,
                          "statistic": statistic, "p_value": p, "rank_biserial": r, "cles": cles})
 

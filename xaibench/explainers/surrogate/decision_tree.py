@@ -65,7 +65,9 @@ class DecisionTreeSurrogateExplainer(Explainer):
     plus as many held out, from a generator seeded by the stage seed: the tree is global and the same whatever the
     batch (tolerance 1e-5). Extras per sample: ``fidelity`` (agreement with the model on the fitting sample: 1.0
     when the tree can represent the model), ``holdout_fidelity`` and ``agrees`` (the tree predicts the model's
-    class for this sample). Rules: :meth:`fit` then :meth:`SurrogateTree.rules_text`.
+    class for this sample) and ``rules`` (the tree as text with features named ``x0, x1, ...``, the same string
+    for every sample, so reports can show the rules from the store without refitting). Rules of a new fit:
+    :meth:`fit` then :meth:`SurrogateTree.rules_text`.
     """
 
     modalities = frozenset({Modality.TABULAR})
@@ -102,6 +104,7 @@ class DecisionTreeSurrogateExplainer(Explainer):
                 "fidelity": np.full(n, surrogate.fidelity),
                 "holdout_fidelity": np.full(n, surrogate.holdout_fidelity),
                 "agrees": agrees.astype(np.float64),
+                "rules": np.array([surrogate.rules_text()] * n),
             },
         )
 

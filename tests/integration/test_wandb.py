@@ -1,0 +1,118 @@
+"""W&B offline files read back: per cell config, summary (mean/CI/NaN rate), rows table and gallery image; the
+sweep-level summary run with its tables and figures; cached cells not re-logged; failures never lose a row."""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import xaibench
+from xaibench import sweep
+from xaibench.report.wandb_reader import read_offline_run
+
+pytestmark = pytest.mark.slow
+
+CELLS = ["model=mlp", "dataset=iris", "method=saliency,random", "n_samples=4", "metrics=sparsity", "logger=wandb",
+         "sweep_id=wb"]
+
+
+def offline_runs(root: Path) -> list:
+    return [read_offline_run(path) for path in sorted(glob.glob(str(root / "results/runs/wb/wandb/offline-run-*")))]
+
+
+def assert_real_png(path: Path) -> None:
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("L"), dtype=float)
+    assert image.format == "PNG" and pixels.shape[1] >= 400
+    assert pixels.std() > 10, "the image is blank"
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wandb")
+    home = root / "home"
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("HOME", str(home))
+        for variable in [v for v in os.environ if v.startswith(("WANDB_", "XAIBENCH_"))]:
+            patch.delenv(variable)
+        table = xaibench.run(CELLS, multirun=True)
+        runs = offline_runs(root)
+    return root, table, runs
+
+
+def test_each_cell_run_holds_config_summary_rows_and_gallery(logged):
+    root, table, runs = logged
+    cells = {run.name: run for run in runs if run.job_type == "cell"}
+    assert sorted(cells) == ["mlp-iris-random-s0", "mlp-iris-saliency-s0"]
+    summary = xaibench.summarize(table)
+    for method in ("saliency", "random"):
+        run = cells[f"mlp-iris-{method}-s0"]
+        rows = table[table["method"] == method]
+        assert run.group == "wb" and run.config["cell_key"] == rows["cell_key"].iloc[0]
+        assert run.config["method"]["name"] == method and run.config["n_samples"] == 4
+        for _, expected in summary[summary["method"] == method].iterrows():
+            for field in ("mean", "ci_low", "ci_high", "nan_rate"):
+                assert run.summary[f"{expected['metric']}/{field}"] == pytest.approx(expected[field], rel=1e-12)
+            assert run.summary[f"{expected['metric']}/n"] == 4
+        logged_rows = pd.DataFrame(run.tables["rows"]["data"], columns=run.tables["rows"]["columns"])
+        assert len(logged_rows) == len(rows) == 12
+        assert sorted(logged_rows["value"].round(12)) == sorted(rows["value"].round(12))
+        assert_real_png(run.images["gallery"])
+
+
+def test_one_sweep_run_holds_summary_ranks_and_figures(logged):
+    root, table, runs = logged
+    (run,) = [r for r in runs if r.job_type == "sweep"]
+    assert run.name == "wb-summary" and run.group == "wb" and run.summary["n_cells"] == 2
+    summary = pd.DataFrame(run.tables["summary"]["data"], columns=run.tables["summary"]["columns"])
+    assert len(summary) == len(xaibench.summarize(table)) == 6
+    ranks = pd.DataFrame(run.tables["ranks"]["data"], columns=run.tables["ranks"]["columns"])
+    assert set(ranks["method"]) == {"saliency", "random"} and set(ranks["rank"]) == {1, 2}
+    average = pd.DataFrame(run.tables["average_ranks"]["data"], columns=run.tables["average_ranks"]["columns"])
+    assert set(average["by"]) == {"all", "family", "metric"}
+    assert {"figures/metric_scores", "figures/rank_heatmap", "figures/gallery_iris_mlp", "figures/cd_all"} <= set(
+        run.images)
+    for path in run.images.values():
+        assert_real_png(path)
+
+
+def test_offline_files_stay_under_the_sweep_folder(logged):
+    root, _, _ = logged
+    assert not [p for p in (root / "home").rglob("*") if "wandb" in str(p).lower()]
+    assert not (root / "wandb").exists()
+
+
+def test_cached_cells_are_not_relogged_and_the_user_is_told(logged, monkeypatch, capsys):
+    root, table, runs = logged
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("HOME", str(root / "home"))
+    again = xaibench.run(CELLS, multirun=True)
+    assert "2 cells were cached and not re-logged; add logger.log_cached=true to log them" in capsys.readouterr().out
+    assert len(offline_runs(root)) == len(runs)
+    pd.testing.assert_frame_equal(again.drop(columns="sweep_id"), table.drop(columns="sweep_id"))
+    xaibench.run([*CELLS[:2], "method=saliency", *CELLS[3:], "logger.log_cached=true"])
+    names = [run.name for run in offline_runs(root)]
+    assert names.count("mlp-iris-saliency-s0") == 2 and names.count("wb-summary") == 2
+
+
+def test_a_wandb_failure_never_fails_a_cell_or_loses_a_row(workdir, monkeypatch, capsys):
+    import wandb
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("wandb is down")
+
+    monkeypatch.setattr(wandb, "init", broken)
+    table = xaibench.run(CELLS, multirun=True)
+    assert (table["status"] == "ok").all() and len(table) == 24
+    assert sweep.exit_code() == 0
+    err = capsys.readouterr().err
+    assert err.count("W&B logging failed (ConnectionError: wandb is down)") == 2
+    assert "W&B sweep logging failed (ConnectionError: wandb is down)" in err
+    assert len(pd.read_parquet(workdir / "results/runs/wb/table.parquet")) == 24

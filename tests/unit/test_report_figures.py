@@ -1,0 +1,240 @@
+"""Paper figures: the properties a reader relies on (centred colour maps, one row per method, CD bars joining
+exactly the methods within the critical difference, legible text, valid files), on small arrays made here."""
+from __future__ import annotations
+
+import itertools
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import AxesImage
+from matplotlib.patches import Rectangle
+
+from xaibench.report import figures
+from xaibench.report.figures.cd_diagram import GROUP_GID
+
+matplotlib.use("Agg")
+RNG = np.random.default_rng(0)
+
+
+def images(ax) -> list[AxesImage]:
+    return [artist for artist in ax.get_children() if isinstance(artist, AxesImage)]
+
+
+def visible_texts(figure):
+    figure.canvas.draw()
+    return [t for t in figure.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+
+
+def assert_legible(figure, minimum_pt: float = 5.5) -> None:
+    small = [(t.get_text(), t.get_fontsize()) for t in visible_texts(figure) if t.get_fontsize() < minimum_pt]
+    assert not small, f"text below {minimum_pt} pt at print size: {small[:3]}"
+
+
+def assert_no_overlap(texts) -> None:
+    renderer = texts[0].figure.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+        assert not box_a.overlaps(box_b), f"{a!r} overlaps {b!r}"
+
+
+def test_image_gallery_has_one_row_per_method_and_centred_maps():
+    x = RNG.normal(size=(3, 1, 8, 8))
+    maps = {"saliency": RNG.normal(size=x.shape) + 0.5, "integrated_gradients": RNG.normal(size=x.shape)}
+    figure = figures.attribution_gallery(x, maps, modality="image", sample_ids=["digits-00001", "digits-00012",
+                                                                                 "digits-00100"], targets=[0, 1, 2])
+    grid = np.array([ax for ax in figure.axes if ax.get_subplotspec() is not None]).reshape(3, 3)
+    assert [grid[r, 0].get_ylabel() for r in range(3)] == ["input", "saliency", "integrated\ngradients"]
+    for row, method in ((1, "saliency"), (2, "integrated_gradients")):
+        for j in range(3):
+            (image,) = images(grid[row, j])
+            norm = image.norm
+            assert norm.vmin == -norm.vmax == -np.abs(maps[method][j].sum(axis=0)).max()
+            assert norm(0.0) == pytest.approx(0.5)  # zero is the colour map's centre (white)
+            np.testing.assert_allclose(image.get_array(), maps[method][j].sum(axis=0))
+    headings = [grid[0, j].title for j in range(3)]
+    assert [h.get_text() for h in headings] == ["sample 00001\nclass 0", "sample 00012\nclass 1", "sample 00100\nclass 2"]
+    assert_no_overlap(headings)
+    assert_legible(figure)
+
+
+def test_vit_maps_show_the_patch_grid():
+    x = RNG.normal(size=(2, 1, 8, 8))
+    figure = figures.attribution_gallery(x, {"rollout": np.abs(RNG.normal(size=x.shape))}, modality="image",
+                                         patch_size=4)
+    ax = figure.axes[2]  # row 1 (rollout), column 0
+    lines = [line.get_xdata()[0] for line in ax.get_lines() if line.get_xdata()[0] == line.get_xdata()[1]]
+    assert lines == [3.5]  # one vertical patch boundary inside an 8-pixel image with 4-pixel patches
+
+
+def test_tabular_gallery_bars_are_signed_and_symmetric():
+    x = RNG.normal(size=(2, 12))
+    attributions = np.zeros((2, 12))
+    attributions[:, 3], attributions[:, 7] = 2.0, -1.0
+    figure = figures.attribution_gallery(x, {"ig": attributions}, modality="tabular", max_features=4,
+                                         feature_names=[f"f{i}" for i in range(12)])
+    ax = figure.axes[2]  # row 1, column 0
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["f3", "f7"]  # most attributed first
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    red, blue = bars[0].get_facecolor(), bars[1].get_facecolor()
+    assert red[0] > red[2] and blue[2] > blue[0]  # positive red, negative blue
+    low, high = ax.get_xlim()
+    assert low == pytest.approx(-high)
+
+
+def test_time_series_gallery_draws_the_series_over_a_centred_heat_strip():
+    x = RNG.normal(size=(2, 1, 50))
+    a = RNG.normal(size=(2, 1, 50))
+    figure = figures.attribution_gallery(x, {"saliency": a}, modality="time_series")
+    ax = figure.axes[2]
+    (strip,) = images(ax)
+    assert strip.norm.vmin == -strip.norm.vmax and strip.get_array().shape == (1, 50)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), x[0, 0])
+
+
+def test_text_gallery_colours_each_token():
+    ids = np.array([[5, 9, 2, 7], [1, 1, 3, 4]])
+    relevance = np.array([[0.0, 1.0, -1.0, 0.2], [0.5, 0.0, 0.0, -0.5]])
+    figure = figures.attribution_gallery(ids, {"ig": relevance}, modality="text",
+                                         tokens=[["the", "good", "bad", "film"], ["a", "a", "b", "c"]])
+    ax = figure.axes[2]
+    boxes = {t.get_text(): t for t in ax.texts}
+    assert set(boxes) == {"the", "good", "bad", "film"}
+    face = lambda t: t.get_bbox_patch().get_facecolor()  # noqa: E731
+    assert face(boxes["the"])[:3] == pytest.approx(matplotlib.colormaps["RdBu_r"](0.5)[:3])
+    assert face(boxes["good"])[0] > face(boxes["good"])[2] and face(boxes["bad"])[2] > face(boxes["bad"])[0]
+    assert boxes["good"].get_color() == "white"  # dark background, light ink
+
+
+def test_cd_groups_join_exactly_the_pairs_within_the_critical_difference():
+    for trial in range(25):
+        k = int(RNG.integers(3, 9))
+        ranks = pd.Series(np.round(RNG.uniform(1, k, size=k), 2), index=[f"m{i}" for i in range(k)])
+        cd = float(RNG.uniform(0.3, 2.5))
+        groups = figures.cd_groups(ranks, cd)
+        for a, b in itertools.combinations(ranks.index, 2):
+            together = any(a in g and b in g for g in groups)
+            assert together == (abs(ranks[a] - ranks[b]) < cd), (trial, a, b)
+        assert not any(set(g) < set(h) for g in groups for h in groups)  # maximal groups only
+
+
+def test_cd_diagram_draws_one_bar_per_group_spanning_its_members():
+    ranks = pd.Series({"ig": 1.2, "saliency": 2.0, "smoothgrad": 2.6, "random": 4.4, "constant": 4.8})
+    cd = 1.5
+    figure = figures.cd_diagram(ranks, cd, title="faithfulness, N = 8")
+    bars = [line for line in figure.axes[0].get_lines() if line.get_gid() == GROUP_GID]
+    assert sorted(bar.get_label() for bar in bars) == ["ig/saliency/smoothgrad", "random/constant"]
+    for bar in bars:
+        members = bar.get_label().split("/")
+        start, stop = bar.get_xdata()
+        assert start == pytest.approx(ranks[members[0]] - 0.03) and stop == pytest.approx(ranks[members[-1]] + 0.03)
+    labels = [t for t in figure.axes[0].texts if "(" in t.get_text()]
+    assert {t.get_text() for t in labels} == {f"{m} ({r:.2f})" for m, r in ranks.items()}
+    assert_no_overlap(labels)
+    assert_legible(figure)
+
+
+def test_metric_agreement_is_centred_and_grouped_by_family():
+    metrics = ["sparseness", "faithfulness_correlation", "complexity", "pixel_flipping"]
+    tau = pd.DataFrame(np.eye(4), index=metrics, columns=metrics)
+    tau.loc["sparseness", "complexity"] = tau.loc["complexity", "sparseness"] = -0.4
+    families = {"sparseness": "sparsity", "complexity": "sparsity", "faithfulness_correlation": "faithfulness",
+                "pixel_flipping": "faithfulness"}
+    figure = figures.metric_agreement(tau, families)
+    ax = figure.axes[0]
+    (image,) = images(ax)
+    assert (image.norm.vmin, image.norm.vmax) == (-1, 1)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["faithfulness_correlation", "pixel_flipping",
+                                                            "complexity", "sparseness"]
+    assert image.get_array()[2, 3] == pytest.approx(-0.4)
+    assert "-0.40" in {t.get_text() for t in ax.texts}
+    assert_legible(figure)
+
+
+def test_rank_heatmap_orders_methods_by_mean_rank():
+    ranks = pd.DataFrame({"method": ["a", "a", "b", "b", "c", "c"], "scope": ["m1", "m2"] * 3,
+                          "avg_rank": [3.0, 2.5, 1.0, 1.5, 2.0, 2.0]})
+    figure = figures.rank_heatmap(ranks)
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "c", "a"]
+    assert [t.get_text() for t in ax.texts] == ["1.0", "1.5", "2.0", "2.0", "3.0", "2.5"]
+
+
+def summary_frame() -> pd.DataFrame:
+    rows = []
+    for dataset, method, mean in itertools.product(["iris", "wine"], ["ig", "random"], [None]):
+        mean = 0.8 if method == "ig" else 0.1
+        rows.append({"model": "mlp", "dataset": dataset, "method": method, "metric": "faithfulness_correlation",
+                     "mean": mean, "ci_low": mean - 0.05, "ci_high": mean + 0.1, "higher_is_better": True})
+    return pd.DataFrame(rows)
+
+
+def test_metric_scores_bars_carry_the_confidence_intervals():
+    summary = summary_frame().assign(dataset_label=lambda f: f["dataset"].str.upper())
+    figure = figures.metric_scores(summary)
+    ax = figure.axes[0]
+    assert ax.get_title() == "faithfulness_correlation \u2191"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["IRIS / mlp", "WINE / mlp"]  # display names
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert sorted(round(b.get_height(), 6) for b in bars) == [0.1, 0.1, 0.8, 0.8]
+    whiskers = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
+    spans = sorted(round(float(seg[1][1] - seg[0][1]), 6) for coll in whiskers for seg in coll.get_segments())
+    assert spans == [0.15] * 4  # ci_high - ci_low of every bar
+    assert_legible(figure)
+
+
+def test_cost_points_average_the_table_and_plot_on_a_log_axis():
+    table = pd.DataFrame({"model": "mlp", "dataset": "iris", "method": ["ig", "ig", "random", "random"],
+                          "metric": "faithfulness_correlation", "status": "ok", "explain_s": [0.02, 0.04, 1e-4, 1e-4]})
+    points = figures.cost_score_points(table, summary_frame(), "faithfulness_correlation")
+    assert dict(zip(points["method"], points["cost"])) == pytest.approx({"ig": 0.03, "random": 1e-4})
+    figure = figures.cost_vs_score(points, metric="faithfulness_correlation")
+    assert figure.axes[0].get_xscale() == "log"
+    assert figure.axes[0].get_ylabel() == "faithfulness_correlation \u2191"
+
+
+def test_counterfactual_examples_mark_changed_features():
+    x = np.zeros((2, 5))
+    cf = x.copy()
+    cf[0, 2], cf[1, [0, 4]] = 1.5, -1.0
+    figure = figures.counterfactual_examples(x, cf, modality="tabular", feature_names=list("abcde"),
+                                             sample_ids=["s-1", "s-2"], valid=[1.0, 0.0])
+    first, second = figure.axes[:2]
+    assert first.get_title() == "sample 1: 1 of 5 features changed"
+    assert second.get_title() == "sample 2 (not valid): 2 of 5 features changed"
+    labels = first.get_yticklabels()
+    assert labels[0].get_text() == "* c" and labels[0].get_fontweight() == "bold"
+    assert all(not t.get_text().startswith("*") for t in labels[1:])
+    x_image = RNG.random(size=(1, 1, 4, 4))
+    cf_image = x_image.copy()
+    cf_image[0, 0, 1, 2] += 2.0
+    image_figure = figures.counterfactual_examples(x_image, cf_image, modality="image")
+    (shown_x,), (shown_cf,), (difference,) = (images(ax) for ax in image_figure.axes[:3])
+    # one grey scale for both: only the changed pixel looks different
+    changed = np.argwhere(shown_x.norm(shown_x.get_array()) != shown_cf.norm(shown_cf.get_array()))
+    assert changed.tolist() == [[1, 2]]
+    assert difference.norm.vmin == -difference.norm.vmax
+
+
+def test_surrogate_rules_name_features_and_state_fidelity():
+    rules = "|--- x1 <= 0.50\n|   |--- class: 0\n|--- x1 >  0.50\n|   |--- class: 1\n"
+    figure = figures.surrogate_rules(rules, 0.97, 0.95, feature_names=["age", "dose"], class_names=["no", "yes"])
+    texts = [t.get_text() for t in figure.texts]
+    assert texts[0] == "fidelity 97.0%, held out 95.0%"
+    assert "dose <= 0.50" in texts[1] and "class: yes" in texts[1] and "x1" not in texts[1]
+    low = figures.surrogate_rules(rules, 0.7)
+    assert "low fidelity" in low.texts[0].get_text()
+
+
+def test_save_figure_writes_valid_png_and_pdf(tmp_path):
+    figure = figures.cd_diagram(pd.Series({"a": 1.0, "b": 2.0}), 0.5)
+    paths = figures.save_figure(figure, tmp_path / "cd")
+    assert [p.name for p in paths] == ["cd.png", "cd.pdf"]
+    png, pdf = (p.read_bytes() for p in paths)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    from PIL import Image
+
+    with Image.open(paths[0]) as image:
+        assert 0.9 * 300 * figures.ONE_COLUMN_IN < image.width <= 300 * figures.ONE_COLUMN_IN + 20  # 300 dpi
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cd.pdf", "cd.png"]  # no temp files left

@@ -1,0 +1,124 @@
+"""Figures built from stored explanations (``xaibench.explanations``): galleries, counterfactuals, surrogate rules.
+
+Used by ``xaibench report`` and the W&B sink. Everything is read from the table and the store; a cell whose
+explanations are not in the store is skipped with a note, never recomputed.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from xaibench.errors import UserError
+from xaibench.report.figures import attribution_gallery, counterfactual_examples, surrogate_rules
+from xaibench.results.explanations import CellExplanations, explanations
+
+CONTROLS = ("random", "constant", "sobel")
+SAMPLES = {"image": 4, "time_series": 3, "tabular": 3, "text": 2}
+EXPERIMENT = ["dataset", "dataset_params", "model", "model_params"]
+
+
+def cell_gallery(cells: Sequence[CellExplanations], title: str | None = None) -> Figure:
+    """Gallery of cells that share dataset, model and samples: one row per cell's method, controls last."""
+    ordered = sorted(cells, key=lambda c: (c.method in CONTROLS, c.method, json.dumps(c.method_params, sort_keys=True)))
+    first = ordered[0]
+    names = [c.method for c in ordered]
+    labels = [_method_label(c, names) for c in ordered]
+    patch = first.model_params.get("patch_size") if isinstance(first.model_params.get("patch_size"), int) else None
+    return attribution_gallery(
+        first.inputs, {label: c.attributions for label, c in zip(labels, ordered)}, modality=first.modality,
+        sample_ids=first.sample_ids, targets=first.targets, feature_names=first.feature_names, patch_size=patch,
+        title=title if title is not None else f"{first.dataset_label} / {first.model_label}",
+    )
+
+
+def _method_label(cell: CellExplanations, names: list[str]) -> str:
+    if names.count(cell.method) == 1:
+        return cell.method
+    params = ", ".join(f"{k}={v}" for k, v in sorted(cell.method_params.items()))
+    return f"{cell.method} ({params})"
+
+
+def experiments(table: pd.DataFrame) -> list[pd.DataFrame]:
+    """The explained rows of each (dataset, model) experiment at its lowest seed, in a stable order."""
+    explained = table[table.get("explanation_key", pd.Series("", index=table.index)).fillna("") != ""]
+    columns = [c for c in EXPERIMENT if c in explained.columns]
+    out = []
+    for _, rows in explained.groupby(columns, sort=True):
+        out.append(rows[rows["seed"] == rows["seed"].min()])
+    return out
+
+
+def galleries(table: pd.DataFrame, store: str | os.PathLike[str], notes: list[str] | None = None) -> dict[str, Figure]:
+    """One gallery per experiment: ``gallery_<dataset>_<model>`` -> Figure (notes collect skipped ones)."""
+    figures: dict[str, Figure] = {}
+    for rows in experiments(table):
+        first = rows.iloc[0]
+        name = _unique(figures, f"gallery_{first['dataset']}_{first['model']}")
+        try:
+            probe = explanations(rows, store=store, samples=1)
+            figures[name] = cell_gallery(explanations(rows, store=store, samples=SAMPLES.get(probe[0].modality, 3)))
+        except UserError as error:
+            _note(notes, f"{name}: {error}")
+    return figures
+
+
+def counterfactual_figures(table: pd.DataFrame, store: str | os.PathLike[str], notes: list[str] | None = None,
+                           n_samples: int = 3) -> dict[str, Figure]:
+    """``counterfactuals_<dataset>_<model>_<method>`` for each counterfactual method's cell."""
+    figures: dict[str, Figure] = {}
+    for rows in experiments(table):
+        try:
+            cells = explanations(rows, store=store, samples=n_samples)
+        except UserError as error:
+            _note(notes, f"counterfactuals of {rows.iloc[0]['dataset']}/{rows.iloc[0]['model']}: {error}")
+            continue
+        for cell in cells:
+            if cell.counterfactuals is None or cell.modality == "text":
+                continue
+            name = _unique(figures, f"counterfactuals_{cell.dataset}_{cell.model}_{cell.method}")
+            figures[name] = counterfactual_examples(
+                cell.inputs, cell.counterfactuals, modality=cell.modality, feature_names=cell.feature_names,
+                sample_ids=cell.sample_ids, valid=cell.extras.get("valid"),
+                title=f"{cell.method} on {cell.dataset_label} / {cell.model_label}")
+    return figures
+
+
+def surrogate_figures(table: pd.DataFrame, store: str | os.PathLike[str], notes: list[str] | None = None) -> dict[str, Figure]:
+    """``rules_<dataset>_<model>`` for each decision-tree surrogate cell that stored its rules."""
+    figures: dict[str, Figure] = {}
+    trees = table[table["method"] == "decision_tree"]
+    for rows in experiments(trees) if len(trees) else []:
+        try:
+            cells = explanations(rows, store=store, samples=1)
+        except UserError as error:
+            _note(notes, f"surrogate rules: {error}")
+            continue
+        for cell in cells:
+            if "rules" not in cell.extras:
+                _note(notes, f"{cell.dataset}/{cell.model}: the stored surrogate predates stored rules; rerun with a "
+                             "fresh store_dir to show them")
+                continue
+            name = _unique(figures, f"rules_{cell.dataset}_{cell.model}")
+            holdout = cell.extras.get("holdout_fidelity")
+            figures[name] = surrogate_rules(
+                str(cell.extras["rules"][0]), float(cell.extras["fidelity"][0]),
+                None if holdout is None else float(np.asarray(holdout)[0]), feature_names=cell.feature_names,
+                title=f"decision-tree surrogate of {cell.model_label} on {cell.dataset_label}")
+    return figures
+
+
+def _unique(existing: dict, name: str) -> str:
+    candidate, index = name, 2
+    while candidate in existing:
+        candidate, index = f"{name}_{index}", index + 1
+    return candidate
+
+
+def _note(notes: list[str] | None, message: str) -> None:
+    if notes is not None:
+        notes.append(message)

@@ -1,0 +1,152 @@
+"""The set of figures a report (and the W&B sweep run) shows for one results table, built from the table, its
+summary and the store only (nothing is recomputed). Each entry: a file stem -> a matplotlib Figure."""
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from xaibench.report import explanation_figures
+from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_score, metric_agreement, metric_scores,
+                                     rank_heatmap)
+
+FAITHFULNESS = "faithfulness"
+FIGURES_DIR = "figures"
+# Caption per figure-name prefix (the first that matches); each figure's own title names its experiment or scope.
+CAPTIONS = (
+    ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
+    ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
+    ("cd_", "Critical-difference diagram (Demšar 2006): average ranks; methods joined by a bar are not "
+            "significantly different (Nemenyi test)."),
+    ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
+    ("cost_vs_faithfulness", "Explanation cost per sample against faithfulness (95% CI)."),
+    ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
+                 "blue opposes it, each map scaled to its largest magnitude."),
+    ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked."),
+    ("rules_", "Decision-tree surrogate rules and their fidelity to the model."),
+)
+
+
+def report_figures(table: pd.DataFrame, summary: pd.DataFrame, store: str | os.PathLike[str],
+                   notes: list[str] | None = None, *, ranks: pd.DataFrame | None = None,
+                   friedman: Mapping[str, Any] | None = None, agreement: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """Metric scores, ranks, CD diagrams, metric agreement, cost vs faithfulness, galleries, counterfactuals and
+    surrogate rules.
+
+    Args:
+        table: the results table; summary: ``xaibench.summarize(table)``.
+        store: the sweep's store, for the explanations (figures of cells missing there are skipped with a note).
+        notes: collects one line per figure that could not be drawn, and why.
+        ranks: ``method, scope, avg_rank`` per metric (default: the summary's within-group ranks averaged).
+        friedman: scope -> Friedman/Nemenyi result (``avg_ranks``, ``cd``, ``p_value``, ``n_blocks``): one CD
+            diagram each.
+        agreement: square Kendall-tau matrix of the metrics (``attrs["family"]``: metric -> family).
+    """
+    figures: dict[str, Figure] = {}
+    scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[0:0]
+    if len(scored):
+        figures["metric_scores"] = metric_scores(scored)
+    ranks = summary_ranks(scored) if ranks is None else ranks
+    if len(ranks):
+        figures["rank_heatmap"] = rank_heatmap(ranks, title="average rank per metric")
+    figures.update(_cd_diagrams(friedman or {}, notes))
+    if _has_pairs(agreement):
+        figures["metric_agreement"] = metric_agreement(agreement, agreement.attrs.get("family"))
+    elif notes is not None:
+        notes.append("metric agreement: needs two metrics ranking the same (at least three) methods")
+    figures.update(_cost(table, scored, notes))
+    figures.update(explanation_figures.galleries(table, store, notes))
+    figures.update(explanation_figures.counterfactual_figures(table, store, notes))
+    figures.update(explanation_figures.surrogate_figures(table, store, notes))
+    return figures
+
+
+def analysed_figures(table: pd.DataFrame, analysis: Any, store: str | os.PathLike[str],
+                     notes: list[str] | None = None) -> dict[str, Figure]:
+    """:func:`report_figures` with the statistics of ``analysis`` (``xaibench.report.build.analyse(table)``)."""
+    ranks = analysis.ranks
+    by_metric = ranks[ranks["by"] == "metric"] if "by" in ranks else None
+    return report_figures(table, analysis.summary, store, notes, ranks=by_metric, friedman=analysis.friedman,
+                          agreement=analysis.agreement)
+
+
+def summary_ranks(summary: pd.DataFrame) -> pd.DataFrame:
+    """Average over comparison groups of each method's within-group rank, per metric (``method, scope,
+    avg_rank, n_groups``)."""
+    ranked = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
+    if ranked.empty:
+        return pd.DataFrame(columns=["method", "scope", "avg_rank", "n_groups"])
+    grouped = ranked.assign(rank=ranked["rank"].astype(float)).groupby(["method", "metric"])["rank"]
+    out = grouped.agg(avg_rank="mean", n_groups="size").reset_index()
+    return out.rename(columns={"metric": "scope"})
+
+
+def _has_pairs(agreement: pd.DataFrame | None) -> bool:
+    """True when at least one pair of different metrics has a finite Kendall tau."""
+    if agreement is None or len(agreement) < 2:
+        return False
+    values = agreement.to_numpy(dtype=float)
+    return bool(np.isfinite(values[~np.eye(len(values), dtype=bool)]).any())
+
+
+def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[str, Figure]:
+    """``cd_<scope>`` for each scope with at least two methods and a finite critical difference."""
+    figures = {}
+    for scope, result in friedman.items():
+        ranks = result.avg_ranks.dropna()
+        if len(ranks) < 2 or not np.isfinite(result.cd):
+            if notes is not None:
+                notes.append(f"CD diagram ({scope}): needs two methods ranked in at least two groups")
+            continue
+        name = "cd_" + re.sub(r"[^A-Za-z0-9]+", "_", scope.split(":")[-1].strip()).strip("_")
+        p = "p < 1e-4" if result.p_value < 1e-4 else f"p = {result.p_value:.3g}"
+        figures[name] = cd_diagram(ranks, float(result.cd), title=f"{scope}: N = {result.n_blocks}, Friedman {p}")
+    return figures
+
+
+def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> dict[str, Figure]:
+    faithful = summary[summary["family"] == FAITHFULNESS]["metric"] if "family" in summary else pd.Series([], dtype=str)
+    if faithful.empty:
+        if notes is not None:
+            notes.append("cost vs faithfulness: the table has no faithfulness metric")
+        return {}
+    metric = sorted(faithful.unique())[0]
+    points = cost_score_points(table, summary, metric)
+    return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric)} if len(points) else {}
+
+
+def caption(name: str) -> str:
+    """The caption of a figure by its name (each figure's own title says which experiment or scope)."""
+    return next((text for prefix, text in CAPTIONS if name.startswith(prefix)), name.replace("_", " "))
+
+
+def write_figures(figures: Mapping[str, Figure], out_dir: str | os.PathLike[str]) -> list:
+    """Save each figure as ``<out_dir>/figures/<name>.png`` (300 dpi) and ``.pdf``; returns the HTML report's
+    figures (PNG bytes with captions) in the same order, downsampled to 150 dpi so that a browser shows one- and
+    two-column figures at the same scale as each other (and the page stays small)."""
+    from pathlib import Path
+
+    from xaibench.report.figures import save_figure
+    from xaibench.report.html_document import Figure as HtmlFigure
+
+    embedded = []
+    for name, figure in figures.items():
+        png, _pdf = save_figure(figure, Path(out_dir) / FIGURES_DIR / name)
+        embedded.append(HtmlFigure(_half_size(png.read_bytes()), caption(name), key=name))
+    return embedded
+
+
+def _half_size(png: bytes) -> bytes:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        small = image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,91 @@
+"""Shared figure conventions: paper sizes, fonts, the signed colour map centred at zero, display names.
+
+Figures are made outside pyplot (:func:`paper_figure`), so they work headless and never change a notebook's
+backend.
+
+Sizes follow two-column papers: one column is about 3.3 in wide, the full text width about 7 in. Fonts are
+set for print at that size (7-8 pt), not for a screen.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+ONE_COLUMN_IN = 3.3
+TWO_COLUMN_IN = 7.0
+SIGNED_CMAP = "RdBu_r"  # red = positive evidence for the target class, blue = negative, white = 0
+SEQUENTIAL_CMAP = "viridis"
+
+_RC = {
+    "font.size": 7.5,
+    "axes.titlesize": 8,
+    "axes.labelsize": 7.5,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "figure.dpi": 100,
+    "savefig.dpi": 300,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.6,
+    "pdf.fonttype": 42,  # embed TrueType: text stays selectable and editable in the PDF
+    "ps.fonttype": 42,
+}
+
+
+@contextmanager
+def paper_style() -> Iterator[None]:
+    """Matplotlib settings for print at paper size (used by every figure function)."""
+    with matplotlib.rc_context(_RC):
+        yield
+
+
+def paper_canvas(figsize: tuple[float, float]) -> Figure:
+    """A Figure on its own Agg canvas, outside pyplot: headless, no global state, nothing to close, and the
+    user's backend (e.g. a notebook's) untouched."""
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def paper_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs):
+    """``(figure, axes)`` like ``pyplot.subplots``, on a :func:`paper_canvas`."""
+    figure = paper_canvas(figsize)
+    return figure, figure.subplots(nrows, ncols, **kwargs)
+
+
+def centred_norm(values: np.ndarray) -> Normalize:
+    """A colour norm symmetric about zero: ``vmin = -max|v|``, ``vmax = +max|v|`` (white means exactly 0)."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    bound = float(np.abs(finite).max()) if finite.size else 1.0
+    bound = bound if bound > 0 else 1.0
+    return Normalize(vmin=-bound, vmax=bound)
+
+
+def label_columns(frame: pd.DataFrame) -> tuple[str, str]:
+    """The (dataset, model) columns to show: the display-name columns when the table has them."""
+    dataset = "dataset_label" if "dataset_label" in frame.columns else "dataset"
+    model = "model_label" if "model_label" in frame.columns else "model"
+    return dataset, model
+
+
+def group_labels(frame: pd.DataFrame) -> pd.Series:
+    """``"dataset / model"`` per row (display names where present), plus the variant when rows have one."""
+    dataset, model = label_columns(frame)
+    labels = frame[dataset].astype(str) + " / " + frame[model].astype(str)
+    if "variant" in frame.columns:
+        variant = frame["variant"].fillna("").astype(str)
+        labels = labels.where(variant == "", labels + "\n" + variant)
+    return labels
+
+
+def direction_arrow(higher_is_better: bool) -> str:
+    return "\u2191" if higher_is_better else "\u2193"

@@ -1,0 +1,63 @@
+"""Cost vs faithfulness: each method's explanation cost per sample against its score on a faithfulness metric.
+
+One point per (method, experiment), vertical whiskers for the score's CI, cost on a log axis (seconds per sample
+or model forwards per sample span orders of magnitude). The best trade-offs sit up and to the left for a
+higher-is-better metric.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib import colormaps
+from matplotlib.lines import Line2D
+
+from xaibench.report.figures._style import ONE_COLUMN_IN, direction_arrow, group_labels, paper_figure, paper_style
+
+COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
+MARKERS = "osD^v<>pXh"
+
+
+def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, cost: str = "explain_s") -> pd.DataFrame:
+    """Points for :func:`cost_vs_score`: per (experiment, method) the mean ``cost`` from the table's scored rows
+    and the summary's ``mean``/``ci_low``/``ci_high`` on ``metric``. Columns: method, group, cost, score,
+    score_low, score_high, higher_is_better."""
+    keys = ["model", "dataset", "method"]
+    ok = table[(table["status"] == "ok") & (table["metric"] == metric)]
+    costs = ok.groupby(keys, as_index=False)[cost].mean().rename(columns={cost: "cost"})
+    scores = summary[summary["metric"] == metric].copy()
+    scores["group"] = group_labels(scores)
+    points = scores.merge(costs, on=keys, how="inner")
+    points = points.rename(columns={"mean": "score", "ci_low": "score_low", "ci_high": "score_high"})
+    return points[["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]]
+
+
+def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s", width: float = ONE_COLUMN_IN) -> Figure:
+    """Scatter of ``points`` (see :func:`cost_score_points`): colour = method, marker = experiment."""
+    points = points[np.isfinite(points["cost"]) & np.isfinite(points["score"]) & (points["cost"] > 0)]
+    methods = sorted(points["method"].unique())
+    groups = sorted(points["group"].unique())
+    with paper_style():
+        figure, ax = paper_figure(figsize=(width, 0.7 * width + 0.13 * max(len(methods), len(groups)) + 0.3))
+        colours = {m: colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
+        for _, point in points.iterrows():
+            marker = MARKERS[groups.index(point["group"]) % len(MARKERS)]
+            error = [[max(point["score"] - point["score_low"], 0)], [max(point["score_high"] - point["score"], 0)]]
+            ax.errorbar(point["cost"], point["score"], yerr=error, fmt=marker, color=colours[point["method"]],
+                        markersize=4, elinewidth=0.7, capsize=1.5)
+        ax.set_xscale("log")
+        higher = bool(points["higher_is_better"].iloc[0]) if len(points) else True
+        ax.set_xlabel(COST_LABELS.get(cost, cost))
+        ax.set_ylabel(f"{metric} {direction_arrow(higher)}")
+        ax.grid(True, which="major", linewidth=0.3, color="0.85")
+        method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4) for m in methods]
+        legend = ax.legend(method_handles, methods, loc="upper left", bbox_to_anchor=(-0.02, -0.2), frameon=False,
+                           title="method", title_fontsize=7, alignment="left")
+        ax.add_artist(legend)
+        if len(groups) > 1:
+            group_handles = [Line2D([], [], linestyle="", marker=MARKERS[i % len(MARKERS)], color="0.3",
+                                        markersize=4) for i in range(len(groups))]
+            ax.legend(group_handles, groups, loc="upper left", bbox_to_anchor=(0.5, -0.2), frameon=False,
+                      title="experiment", title_fontsize=7, alignment="left")
+        figure.tight_layout(pad=0.2)
+    return figure

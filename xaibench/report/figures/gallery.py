@@ -1,0 +1,164 @@
+"""Attribution gallery: the same samples side by side, the input on top and one row per method below.
+
+Signed maps use a diverging colour map centred at zero (red: evidence for the explained class, blue: against),
+each map scaled to its own largest magnitude. Images: the map summed over channels, with a ViT's patch grid;
+tabular: bars of the most attributed features; time series: the series as a line over its attribution as a heat
+strip; text: tokens coloured by their attribution.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from xaibench.report.figures import _panels
+from xaibench.report.figures._style import ONE_COLUMN_IN, SIGNED_CMAP, TWO_COLUMN_IN, paper_figure, paper_style
+
+
+def attribution_gallery(
+    inputs: np.ndarray,
+    attributions: Mapping[str, np.ndarray],
+    *,
+    modality: str,
+    sample_ids: Sequence[str] | None = None,
+    targets: Sequence[int] | None = None,
+    feature_names: Sequence[str] = (),
+    tokens: Sequence[Sequence[str]] | None = None,
+    patch_size: int | None = None,
+    max_features: int = 10,
+    title: str = "",
+    width: float | None = None,
+) -> Figure:
+    """One column per sample; row 0 shows the inputs, then one row per method (in the mapping's order).
+
+    Args:
+        inputs: ``(N, ...)`` the explained inputs (image ``(N, C, H, W)``, tabular ``(N, F)``, time series
+            ``(N, C, T)``, text token ids ``(N, L)``).
+        attributions: method -> attributions shaped like ``inputs`` (text: ``(N, L)``).
+        modality: ``image`` | ``tabular`` | ``time_series`` | ``text``.
+        sample_ids, targets: ``(N,)`` column headings.
+        feature_names: tabular feature names (default ``x0, x1, ...``).
+        tokens: text only: the token strings per sample (default ``#<id>``).
+        patch_size: draw a ViT's patch grid over image maps.
+        max_features: tabular: show the features with the largest mean |attribution| over methods and samples.
+        width: inches (default: two columns for 3+ samples, else one column).
+    """
+    inputs = np.asarray(inputs)
+    n, methods = len(inputs), list(attributions)
+    width = width or (TWO_COLUMN_IN if n >= 3 or modality == "tabular" and n >= 2 else ONE_COLUMN_IN)
+    with paper_style():
+        figure, axes = paper_figure(1 + len(methods), n, squeeze=False,
+                                    figsize=(width, _height(modality, inputs, width, len(methods), max_features)))
+        draw = {"image": _image_row, "tabular": _tabular_rows, "time_series": _series_row, "text": _text_row}
+        if modality not in draw:
+            raise ValueError(f"no gallery layout for modality {modality!r}")
+        if modality == "tabular":
+            _tabular_rows(axes, inputs, attributions, feature_names, max_features)
+        else:
+            for row, method in enumerate([None, *methods]):
+                values = None if method is None else np.asarray(attributions[method])
+                draw[modality](axes[row], inputs, values, tokens=tokens, patch_size=patch_size)
+        _label(axes, methods, sample_ids, targets, modality)
+        height = figure.get_figheight()
+        top = 1 - (0.5 if title else 0.32) / height
+        figure.subplots_adjust(left=0.2 if modality == "tabular" else 0.12, right=0.99, top=top,
+                               bottom=(0.62 if modality == "tabular" else 0.42) / height, hspace=0.45 if modality == "tabular" else 0.12,
+                               wspace=0.1)
+        _colour_bar(figure, 0.12 / height)
+        if title:
+            figure.suptitle(title, fontsize=8.5, y=1 - 0.08 / height, va="top")
+    return figure
+
+
+def _height(modality: str, inputs: np.ndarray, width: float, n_methods: int, max_features: int) -> float:
+    n = len(inputs)
+    if modality == "image":
+        aspect = inputs.shape[-2] / inputs.shape[-1]
+        row = 0.92 * (width - 0.8) / n * aspect
+    elif modality == "tabular":
+        row = 0.13 * min(max_features, inputs.shape[1]) + 0.35
+    elif modality == "text":
+        row = 0.22 * int(np.ceil(inputs.shape[1] / _tokens_per_line(width, n))) + 0.1
+    else:
+        row = 0.62
+    return (1 + n_methods) * row + 0.8
+
+
+def _tokens_per_line(width: float, n: int) -> int:
+    return max(3, int((width - 0.8) / n / 0.3))
+
+
+def _image_row(axes, inputs, values, *, patch_size, **_):
+    for j, ax in enumerate(axes):
+        if values is None:
+            _panels.draw_image(ax, inputs[j])
+        else:
+            _panels.draw_image_map(ax, values[j], patch_size)
+
+
+def _series_row(axes, inputs, values, **_):
+    for j, ax in enumerate(axes):
+        _panels.draw_series(ax, inputs[j], None if values is None else values[j])
+
+
+def _text_row(axes, inputs, values, *, tokens, **_):
+    width = axes[0].figure.get_figwidth()
+    for j, ax in enumerate(axes):
+        words = list(tokens[j]) if tokens is not None else [f"#{int(t)}" for t in inputs[j]]
+        _panels.draw_tokens(ax, words, None if values is None else np.asarray(values[j]).reshape(-1),
+                            per_line=_tokens_per_line(width, len(axes)))
+
+
+def _tabular_rows(axes, inputs, attributions, feature_names, max_features):
+    names = list(feature_names) or [f"x{i}" for i in range(inputs.shape[1])]
+    weight = np.mean([np.abs(np.asarray(a, dtype=np.float64)).mean(axis=0) for a in attributions.values()], axis=0)
+    order = np.argsort(-weight, kind="stable")[:max_features]
+    for row, method in enumerate([None, *attributions]):
+        for j, ax in enumerate(axes[row]):
+            values = inputs[j] if method is None else np.asarray(attributions[method])[j]
+            _panels.draw_tabular(ax, values, order, names, signed=method is not None, show_names=j == 0)
+
+
+def short_ids(sample_ids: Sequence[str]) -> list[str]:
+    """Sample ids without the prefix they all share up to a ``-`` (``digits-00010`` -> ``00010``)."""
+    ids = [str(s) for s in sample_ids]
+    prefix = os.path.commonprefix(ids)
+    prefix = prefix[: prefix.rfind("-") + 1] if "-" in prefix else ""
+    return [s[len(prefix):] for s in ids]
+
+
+def _label(axes, methods, sample_ids, targets, modality) -> None:
+    names = short_ids(sample_ids) if sample_ids is not None else [str(j) for j in range(axes.shape[1])]
+    for j, ax in enumerate(axes[0]):
+        heading = f"sample {names[j]}"
+        if targets is not None:
+            heading += f"\nclass {int(targets[j])}"
+        ax.set_title(heading, fontsize=7)
+    for row, name in enumerate(["input", *methods]):
+        pretty = name.replace("_", " ")
+        if modality == "tabular":
+            axes[row, 0].annotate(pretty, xy=(0, 1), xycoords="axes fraction", xytext=(-2, 3),
+                                  textcoords="offset points", ha="right", va="bottom", fontsize=7.5, fontweight="bold")
+        else:
+            axes[row, 0].set_ylabel(pretty.replace(" ", "\n", 1) if len(pretty) > 12 else pretty, rotation=0,
+                                    ha="right", va="center", fontsize=7.5, labelpad=3)
+            if modality == "text":
+                axes[row, 0].axis("on")
+                axes[row, 0].set_xticks([])
+                axes[row, 0].set_yticks([])
+                for spine in axes[row, 0].spines.values():
+                    spine.set_visible(False)
+
+
+def _colour_bar(figure, bottom: float) -> None:
+    """One shared key below the grid: every map is scaled to its own largest magnitude."""
+    height = 0.07 / figure.get_figheight()
+    bar = figure.colorbar(ScalarMappable(Normalize(-1, 1), SIGNED_CMAP), cax=figure.add_axes((0.35, bottom, 0.3, height)),
+                          orientation="horizontal")
+    bar.set_ticks([-1, 0, 1], labels=["\u2212max |a|", "0", "+max |a|"])
+    bar.set_label("attribution, each map scaled to its largest magnitude", fontsize=6.5)
+    bar.ax.tick_params(labelsize=6, length=2)

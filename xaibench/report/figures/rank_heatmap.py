@@ -1,0 +1,50 @@
+"""Rank heatmap: methods x scopes (metrics, families or experiments), each cell the method's average rank.
+
+Rank 1 is best whatever the metric's direction (ranks follow each metric's declared direction). Darker is
+better; numbers are printed in every cell so the figure reads without the colour bar.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from xaibench.report.figures._style import ONE_COLUMN_IN, TWO_COLUMN_IN, paper_figure, paper_style
+
+RANK_CMAP = "viridis_r"  # low rank (best) dark
+
+
+def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "",
+                 width: float | None = None) -> Figure:
+    """Heatmap of ``ranks`` (long: ``method``, ``scope``, ``avg_rank``), methods sorted by their mean rank.
+
+    Args:
+        ranks: e.g. ``average_ranks(summary, by="metric")``; ``scope`` becomes the columns.
+        value: the column to show.
+    """
+    grid = ranks.pivot_table(index="method", columns="scope", values=value, aggfunc="mean")
+    grid = grid.loc[grid.mean(axis=1).sort_values(kind="stable").index]
+    n_rows, n_cols = grid.shape
+    width = width or (ONE_COLUMN_IN if n_cols <= 5 else TWO_COLUMN_IN)
+    label_in = 0.065 * max(len(str(c)) for c in grid.columns)
+    with paper_style():
+        figure, ax = paper_figure(figsize=(width, 0.45 + 0.22 * n_rows + label_in))
+        image = ax.imshow(grid.to_numpy(dtype=float), cmap=RANK_CMAP, aspect="auto",
+                          vmin=1, vmax=max(float(np.nanmax(grid.to_numpy())), 2.0))
+        for (i, j), rank in np.ndenumerate(grid.to_numpy(dtype=float)):
+            if np.isfinite(rank):
+                shade = image.cmap(image.norm(rank))
+                ink = "white" if 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] < 0.5 else "black"
+                ax.text(j, i, f"{rank:.1f}", ha="center", va="center", fontsize=6.5, color=ink)
+        ax.set_xticks(np.arange(n_cols), [str(c) for c in grid.columns], rotation=35, ha="right")
+        ax.set_yticks(np.arange(n_rows), [str(r) for r in grid.index])
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        bar = figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+        bar.set_label("average rank (1 = best)", fontsize=6.5)
+        bar.ax.tick_params(labelsize=6, length=2)
+        if title:
+            ax.set_title(title)
+        figure.tight_layout(pad=0.2)
+    return figure

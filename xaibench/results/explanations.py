@@ -1,0 +1,207 @@
+"""Stored explanations out, as arrays: what ``xaibench.explanations(...)`` returns (never recomputed).
+
+Each scored row records the store key of its cell's explanation stage (column ``explanation_key``). The
+attributions, targets, counterfactuals and per-sample extras are read from that stored artefact. Inputs are not
+stored: they are rebuilt from the dataset spec in the row (``dataset`` + ``dataset_params`` + ``seed``), which
+is deterministic and cheap (no model is built or run), and checked against the row's ``dataset_revision`` and
+sample ids so a changed data file is reported, not silently mismatched.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xaibench.engine.store import Store
+from xaibench.errors import UserError
+
+
+@dataclass(frozen=True)
+class CellExplanations:
+    """The stored explanations of one cell, aligned on ``sample_ids``.
+
+    Attributes:
+        model, dataset, method: registry names; ``model_label``/``dataset_label`` the display names.
+        seed: the cell's seed.
+        modality: ``tabular`` | ``image`` | ``time_series`` | ``text``.
+        sample_ids: ``(N,)`` stable sample ids.
+        inputs: ``(N, ...)`` the explained inputs, rebuilt from the dataset spec (tabular ``(N, F)``, image
+            ``(N, C, H, W)``, time series ``(N, C, T)``, text token ids ``(N, L)``).
+        targets: ``(N,)`` the explained class per sample.
+        attributions: shaped like ``inputs`` (text: per token ``(N, L)``).
+        counterfactuals: shaped like ``inputs`` for counterfactual methods, else None.
+        extras: per-sample arrays the method recorded, e.g. ``fidelity``, ``rules`` (surrogates), ``valid``.
+        feature_names: tabular feature names (may be empty).
+        explanation_key, cell_keys: store keys (one explanation stage may serve several cells).
+        model_params, method_params: the parameters from the table.
+        explain_s, n_forward: explanation cost per sample.
+    """
+
+    model: str
+    dataset: str
+    method: str
+    seed: int
+    modality: str
+    sample_ids: tuple[str, ...]
+    inputs: np.ndarray
+    targets: np.ndarray
+    attributions: np.ndarray
+    counterfactuals: np.ndarray | None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    feature_names: tuple[str, ...] = ()
+    explanation_key: str = ""
+    cell_keys: tuple[str, ...] = ()
+    model_label: str = ""
+    dataset_label: str = ""
+    model_params: dict[str, Any] = field(default_factory=dict)
+    method_params: dict[str, Any] = field(default_factory=dict)
+    explain_s: float = float("nan")
+    n_forward: float = float("nan")
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+
+def explanations(
+    selection: pd.DataFrame | str | os.PathLike[str],
+    *,
+    store: str | os.PathLike[str] | None = None,
+    samples: int | Sequence[str] | None = None,
+    **filters: Any,
+) -> list[CellExplanations]:
+    """The stored attributions, inputs, targets (and counterfactuals) of the chosen cells.
+
+    Args:
+        selection: a results table (DataFrame, possibly already filtered), a ``.parquet``/``.csv`` path, or a
+            sweep folder.
+        store: the store the sweep used (default: ``$XAIBENCH_STORE`` or ``results/store``, as the sweep's).
+        samples: keep the first ``n`` samples, or these sample ids (in this order).
+        **filters: ``column=value`` or ``column=[values]`` on table columns, e.g. ``method="saliency"``,
+            ``dataset=["digits"]``, ``seed=0``.
+
+    Returns:
+        One :class:`CellExplanations` per explained cell, ordered by dataset, model, method, seed.
+
+    Raises:
+        UserError: no matching explained cell, a table without ``explanation_key`` (written before schema 2),
+            explanations missing from the store, or a dataset whose content changed since the sweep.
+    """
+    rows = _select(_as_table(selection), filters)
+    root = Path(store if store is not None else os.environ.get("XAIBENCH_STORE", "results/store"))
+    datasets: dict[tuple, Any] = {}
+    out = []
+    for key, group in rows.groupby("explanation_key", sort=False):
+        out.append(_cell(Store(root), str(key), group, datasets, samples))
+    return sorted(out, key=lambda c: (c.dataset, c.model, c.method, c.seed, c.explanation_key))
+
+
+def _as_table(selection: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+    if isinstance(selection, pd.DataFrame):
+        return selection
+    if isinstance(selection, (str, os.PathLike)):
+        from xaibench.results.collect import load_table
+
+        return load_table(selection)
+    raise UserError(f"explanations() takes a results table, a table path or a sweep folder; got {type(selection).__name__}")
+
+
+def _select(table: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame:
+    if "explanation_key" not in table.columns:
+        raise UserError("this table has no explanation_key column (written before results schema 2); rerun its "
+                        "sweep with the same store_dir (scores come from the store) and use the new table")
+    for column, wanted in filters.items():
+        if column not in table.columns:
+            raise UserError(f"explanations(): unknown column {column!r} to filter on; columns: {', '.join(table.columns)}")
+        values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+        table = table[table[column].isin(values)]
+    rows = table[table["explanation_key"].fillna("") != ""]
+    if rows.empty:
+        chosen = ", ".join(f"{k}={v}" for k, v in filters.items()) or "the whole table"
+        raise UserError(f"explanations(): no explained cell in {chosen} (cells that errored or were not applicable "
+                        "have no explanations)")
+    return rows
+
+
+def _cell(store: Store, key: str, rows: pd.DataFrame, datasets: dict, samples) -> CellExplanations:
+    first = rows.iloc[0]
+    what = f"{first['model']} x {first['dataset']} x {first['method']} (seed {int(first['seed'])})"
+    hit = store.get_arrays("explanations", key)
+    if hit is None:
+        raise UserError(f"the explanations of {what} are not in the store {store.root} (key {key}); pass "
+                        "store=<the sweep's store_dir> or rerun the sweep to recompute them")
+    arrays, meta = hit
+    dataset = _dataset(first, datasets)
+    n = int(first["n_samples"])
+    ids = tuple(dataset.test.ids[:n])
+    _check_alignment(rows, ids, arrays["targets"], what)
+    index = _sample_index(ids, samples, what)
+    counterfactuals = arrays.get("counterfactuals")
+    return CellExplanations(
+        model=str(first["model"]), dataset=str(first["dataset"]), method=str(first["method"]),
+        seed=int(first["seed"]), modality=str(dataset.modality),
+        sample_ids=tuple(ids[i] for i in index),
+        inputs=dataset.test.x[:n].numpy()[index],
+        targets=arrays["targets"][index],
+        attributions=arrays["attributions"][index],
+        counterfactuals=None if counterfactuals is None else counterfactuals[index],
+        extras={k.removeprefix("extra__"): v[index] for k, v in arrays.items() if k.startswith("extra__")},
+        feature_names=tuple(dataset.feature_names),
+        explanation_key=key,
+        cell_keys=tuple(dict.fromkeys(rows["cell_key"].astype(str))),
+        model_label=str(first.get("model_label", "") or first["model"]),
+        dataset_label=str(first.get("dataset_label", "") or first["dataset"]),
+        model_params=json.loads(first.get("model_params", "") or "{}"),
+        method_params=json.loads(first.get("method_params", "") or "{}"),
+        explain_s=float(meta.get("explain_s", np.nan)),
+        n_forward=float(meta.get("n_forward", np.nan)),
+    )
+
+
+def _dataset(row: pd.Series, cache: dict):
+    """Rebuild the row's dataset (deterministic from its spec and seed) and check its content revision."""
+    from xaibench.engine.stages import build_dataset
+    from xaibench.registry import DATASETS
+
+    params = {k: v for k, v in json.loads(row.get("dataset_params", "") or "{}").items() if k != "label"}
+    cache_key = (str(row["dataset"]), json.dumps(params, sort_keys=True), int(row["seed"]))
+    if cache_key not in cache:
+        cache[cache_key] = build_dataset(DATASETS.create(str(row["dataset"]), params), int(row["seed"]))
+    dataset = cache[cache_key]
+    expected = str(row.get("dataset_revision", "") or "")
+    if expected and dataset.revision != expected:
+        raise UserError(f"dataset {row['dataset']} changed since the sweep (revision {dataset.revision}, the table "
+                        f"has {expected}): its inputs cannot be rebuilt; restore the data or rerun the sweep")
+    return dataset
+
+
+def _check_alignment(rows: pd.DataFrame, ids: tuple[str, ...], targets: np.ndarray, what: str) -> None:
+    """The stored arrays follow the dataset's first ``n_samples`` test ids; the table's targets must agree."""
+    if len(targets) != len(ids):
+        raise UserError(f"stored explanations of {what} hold {len(targets)} samples, the table {len(ids)}")
+    position = {sample: i for i, sample in enumerate(ids)}
+    scored = rows[rows["sample_id"].astype(str) != ""].drop_duplicates("sample_id")
+    unknown = [s for s in scored["sample_id"].astype(str) if s not in position]
+    if unknown:
+        raise UserError(f"sample ids {unknown[:3]} of {what} are not in the rebuilt dataset; rerun the sweep")
+    if "target" in scored:
+        stored = targets[[position[s] for s in scored["sample_id"].astype(str)]]
+        if not np.array_equal(stored.astype(np.int64), scored["target"].to_numpy(dtype=np.int64)):
+            raise UserError(f"stored explanations of {what} do not match the table's targets; rerun the sweep")
+
+
+def _sample_index(ids: tuple[str, ...], samples: int | Sequence[str] | None, what: str) -> list[int]:
+    if samples is None:
+        return list(range(len(ids)))
+    if isinstance(samples, (int, np.integer)):
+        return list(range(min(int(samples), len(ids))))
+    position = {sample: i for i, sample in enumerate(ids)}
+    missing = [str(s) for s in samples if str(s) not in position]
+    if missing:
+        raise UserError(f"samples {missing[:3]} were not explained in {what}; it has {ids[0]} ... {ids[-1]}")
+    return [position[str(s)] for s in samples]
