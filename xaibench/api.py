@@ -137,7 +137,7 @@ def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sp
 
 
 def _explain_output(value: str) -> str:
-    from xaibench.explainers.output import EXPLAIN_OUTPUTS
+    from xaibench.explainers.output_kinds import EXPLAIN_OUTPUTS
 
     if value not in EXPLAIN_OUTPUTS:
         raise UserError(f"explain_output must be one of {', '.join(EXPLAIN_OUTPUTS)}, got {value!r}")

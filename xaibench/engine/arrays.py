@@ -24,7 +24,7 @@ from xaibench.engine.applicability import metric_not_applicable
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.keys import digest
 from xaibench.engine.runner import _describe, _RowFactory
-from xaibench.explainers.output import DEFAULT_EXPLAIN_OUTPUT
+from xaibench.explainers.output_kinds import DEFAULT_EXPLAIN_OUTPUT
 from xaibench.engine.stages import ExplanationRecord, explain_arrays, predict, result_from_frame, score_frame
 from xaibench.engine.seeding import derive_seed
 from xaibench.engine.store import Store

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from xaibench import __version__
 from xaibench.engine.keys import digest
 from xaibench.errors import UserError
-from xaibench.explainers.output import DEFAULT_EXPLAIN_OUTPUT, EXPLAIN_OUTPUTS
+from xaibench.explainers.output_kinds import DEFAULT_EXPLAIN_OUTPUT, EXPLAIN_OUTPUTS
 from xaibench.results.schema import SCHEMA_VERSION
 
 TARGETS = ("predicted", "label")

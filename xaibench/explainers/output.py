@@ -25,8 +25,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-EXPLAIN_OUTPUTS = ("log_softmax", "logit", "probability")
-DEFAULT_EXPLAIN_OUTPUT = "log_softmax"
+from xaibench.explainers.output_kinds import DEFAULT_EXPLAIN_OUTPUT, EXPLAIN_OUTPUTS
+
+__all__ = ["DEFAULT_EXPLAIN_OUTPUT", "EXPLAIN_OUTPUTS", "ExplainedOutput", "confident_log_softmax", "explained_output"]
 
 PAIRWISE_MAX_CLASSES = 256  # up to this many classes the (N, K, K) exact form is used (memory 8 K^2 bytes/row)
 
