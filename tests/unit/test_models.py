@@ -163,7 +163,7 @@ def test_same_seed_gives_bitwise_identical_weights(tmp_path, model):
     dataset_name, params = TINY_MODEL[model]
     first = train(tmp_path / "a", model, params, dataset_name)
     second = train(tmp_path / "b", model, params, dataset_name)  # a fresh store: trained again, not loaded
-    assert (tmp_path / "b" / "models").is_dir() and first.key == second.key
+    assert Store(tmp_path / "b").files("models") and first.key == second.key
     assert_same_weights(first.module, second.module)
     assert first.accuracy == second.accuracy and 0.0 <= first.accuracy <= 1.0
     other = train(tmp_path / "c", model, params, dataset_name, seed=1)
@@ -205,7 +205,7 @@ def test_accuracy_is_recorded_and_underfit_flagged(tmp_path):
 
 # Checkpoint integrity -------------------------------------------------------------------------------------
 def checkpoint_path(root: Path, key: str) -> Path:
-    return root / "models" / key[:2] / f"{key}.pt"
+    return Store(root).path("models", key, "pt")
 
 
 def test_corrupted_checkpoint_is_detected_and_retrained(tmp_path, count_fits):

@@ -34,7 +34,7 @@ SAMPLE_IDENTITY = ["model", "dataset", "method", "metric", "model_params", "data
 SUMMARY_NAME = "summary.parquet"
 GROUP = ["model", "dataset", "method", "seed"]  # the leading sort columns: one cell lies in exactly one group
 REQUIRED = ("model", "dataset", "method", "metric", "sample_id", "value", "status")  # what readers need
-CHUNK_ROWS = 200_000  # write_collected: rows combined per chunk (bounds its memory)
+CHUNK_ROWS = 50_000  # write_collected: rows combined per chunk (bounds its memory)
 PARTIAL = "xaibench_partial"  # DataFrame.attrs key (kept in Parquet metadata): why a table is incomplete
 
 
