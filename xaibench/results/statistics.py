@@ -52,7 +52,8 @@ def paired_effects(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray] | t
     if d.shape[1] == 0:
         return np.full(len(d), np.nan), np.full(len(d), np.nan)
     cles = np.mean(d > 0, axis=1) + 0.5 * np.mean(d == 0, axis=1)
-    ranks = stats.rankdata(np.where(d == 0, np.nan, np.abs(d)), axis=1, nan_policy="omit")
+    # Ranks of |d| among the non-zero differences: zeros rank lowest, so shift every rank down by the zero count.
+    ranks = stats.rankdata(np.abs(d), axis=1) - np.sum(d == 0, axis=1, keepdims=True)
     plus = np.where(d > 0, ranks, 0.0).sum(axis=1)
     minus = np.where(d < 0, ranks, 0.0).sum(axis=1)
     total = plus + minus
