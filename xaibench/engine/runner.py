@@ -88,6 +88,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
     resolved = ResolvedCell.resolve(cell)
     cell = _with_device(cell)
     rows = _RowFactory(cell, resolved.metrics, sweep_id, resolved.model.source_revision())
+    rows.method_extra = resolved.method.recorded_params(resolved.dataset.modality)
     reason = cell_not_applicable(resolved.model, resolved.dataset, resolved.method)
     if reason:
         cached = store.get_frame("cells", cell.key)
@@ -223,6 +224,7 @@ class _RowFactory:
         self.model_revision = model_revision
         self.computed = self.reused = 0
         self.dataset_extra: dict = {}  # recorded with the dataset's params (e.g. how table columns were encoded)
+        self.method_extra: dict = {}  # recorded with the method's params (e.g. a perturbation method's grouping)
 
     def count(self, cached: bool) -> None:
         """Tally a score stage as read from the store or computed now (the per-cell console line says which)."""
@@ -234,7 +236,7 @@ class _RowFactory:
     def _base(self, metric: str, n: int) -> dict:
         spec = self.metrics[metric]
         _, method_params = split_name(self.cell.method, "method")
-        method_params = {**method_params, **self.resolved.method.recorded_params(self.resolved.dataset.modality)}
+        method_params = {**method_params, **self.method_extra}
         _, model_params = split_name(self.cell.model, "model")
         _, dataset_params = split_name(self.cell.dataset, "dataset")
         return {
