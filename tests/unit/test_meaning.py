@@ -148,3 +148,46 @@ def test_image_patch_value_is_copied_to_every_pixel_so_maps_sum_to_four_times_th
     recorded = explainer.recorded_params(Modality.IMAGE)
     assert recorded["feature_grouping"].startswith("2x2 patches") and recorded["elements_per_group"] == 4
     assert explainer.recorded_params(Modality.TABULAR)["elements_per_group"] == 1
+
+
+# --- ROAD orders and imputations, conditional Shapley ------------------------------------------------------------
+def test_fixed_value_imputation_sets_the_flat_indices():
+    from xaibench.metrics.functional import fixed_value_imputation
+
+    arr = np.arange(8.0).reshape(1, 2, 4)
+    out = fixed_value_imputation(arr, np.array([0, 5]), value=-1.0)
+    assert out.reshape(-1).tolist() == [-1, 1, 2, 3, 4, -1, 6, 7] and arr[0, 0, 0] == 0.0
+
+
+def test_road_lerf_is_road_on_the_reversed_ranking(bars):
+    model, x, _ = bars
+    attributions = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
+    ctx = testing.context(model, Modality.IMAGE, x, None, attributions=attributions, n_classes=2)
+    flipped = testing.context(model, Modality.IMAGE, x, None, attributions=1.0 - attributions, n_classes=2)
+    params = {"perturb_func": "fixed_value_imputation"}
+    lerf = score(METRICS.get("road_lerf"), params, ctx, seed=0).values
+    morf_of_reversed = score(METRICS.get("road"), params, flipped, seed=0).values
+    np.testing.assert_array_equal(lerf, morf_of_reversed)
+    assert METRICS.get("road_lerf").higher_is_better and not METRICS.get("road").higher_is_better
+
+
+def test_conditional_shapley_of_a_linear_logit_matches_the_gaussian_closed_form():
+    rho, w = 0.6, torch.tensor([2.0, -1.0])
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(50_000, 2, generator=gen, dtype=torch.float64)
+    train = torch.stack([z[:, 0], rho * z[:, 0] + (1 - rho**2) ** 0.5 * z[:, 1]], dim=1).float()
+    model = torch.nn.Linear(2, 2).eval()
+    with torch.no_grad():
+        model.weight.copy_(torch.stack([w, -w]))
+        model.bias.zero_()
+    x = torch.tensor([[1.0, 0.5], [-0.5, 2.0]])
+    from xaibench.metrics.conditional_shapley import conditional_shapley
+    from xaibench.types import Split
+
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=torch.zeros_like(x),
+                          targets=torch.tensor([0, 0]), train_split=Split(train, torch.zeros(len(train)), ()))
+    phi = conditional_shapley(ctx, n_draws=0, softmax=False)
+    # phi_1 = w1 x1 + rho/2 (w2 x1 - w1 x2), phi_2 = w2 x2 + rho/2 (w1 x2 - w2 x1) for zero means, unit variances
+    x1, x2 = x[:, 0].double().numpy(), x[:, 1].double().numpy()
+    expected = np.stack([2 * x1 + rho / 2 * (-x1 - 2 * x2), -x2 + rho / 2 * (2 * x2 + x1)], axis=1)
+    np.testing.assert_allclose(phi, expected, atol=0.03)
