@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from xaibench.errors import UserError
-from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output
+from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output, log_odds
 from xaibench.explainers.seeding import cell_seed
 from xaibench.metrics import testing
 from xaibench.metrics.quantus_adapter import score
@@ -25,6 +25,18 @@ def test_log_softmax_output_equals_the_float64_reference_and_survives_confident_
     np.testing.assert_allclose(out, reference, rtol=1e-6)
     assert torch.log_softmax(logits, dim=-1)[0, 0] == 0.0  # float32 torch loses the margin...
     assert out[0, 0] < 0.0  # ...the suite's output keeps it: perturbations that shrink it still register
+
+
+def test_log_odds_is_the_target_against_its_competitors_and_does_not_saturate():
+    logits = torch.tensor([[90.0, 0.0, 1.0], [0.5, 1.0, 2.0]], requires_grad=True)
+    z = logits.detach().double().numpy()
+    expected = np.stack([z[:, k] - np.log(np.exp(np.delete(z, k, axis=1)).sum(1)) for k in range(3)], axis=1)
+    np.testing.assert_allclose(log_odds(logits).detach().double().numpy(), expected, rtol=1e-6)
+    log_odds(logits)[0, 0].backward()
+    torch.testing.assert_close(logits.grad[0], torch.tensor([1.0, -1 / (1 + np.e), -np.e / (1 + np.e)]))
+    logits.grad = None
+    confident_log_softmax(logits)[0, 0].backward()
+    assert logits.grad[0].abs().max() < 1e-37  # log p_t's gradient ~ e^-margin: underflows float32
 
 
 def test_explained_output_is_transparent_except_for_the_scores():
