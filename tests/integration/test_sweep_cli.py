@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import FAST_METRICS, cli_env, run_cli
-from xaibench.results.schema import RESULT_COLUMNS, ROW_KEY
+from xaibench.results.schema import RESULT_COLUMNS, ROW_KEY, SCHEMA_VERSION
 
 SWEEP = ["-m", "model=cnn,mlp", "dataset=digits,breast_cancer", "method=saliency,integrated_gradients,random",
          "n_samples=6", "sweep_id=t", *FAST_METRICS]
@@ -46,7 +46,7 @@ def test_multirun_gives_one_table_with_every_cell(reference):
     ok = table[table["status"] == "ok"]
     assert ok.groupby("cell_key").size().eq(3 * 6).all()  # 3 metrics x 6 samples per applicable cell
     assert table["value"][table["status"] == "ok"].notna().all()
-    assert set(table["schema_version"]) == {1} and set(table["sweep_id"]) == {"t"}
+    assert set(table["schema_version"]) == {SCHEMA_VERSION} and set(table["sweep_id"]) == {"t"}
     assert "12 cells (3 not_applicable, 9 ok)" in first.stdout
     assert (root / "results" / "runs" / "t" / "summary.parquet").is_file()
 
