@@ -15,6 +15,7 @@ import pandas as pd
 from xaibench import sweep
 from xaibench.config.preflight import validate
 from xaibench.errors import UserError
+from xaibench.explainers.output_kinds import DEFAULT_EXPLAIN_OUTPUT
 
 
 def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bool = False) -> pd.DataFrame:
@@ -65,7 +66,7 @@ def load(path: str | Path) -> pd.DataFrame:
 
 
 def explain(model, x, *, method: str = "integrated_gradients", targets=None, seed: int = 0, batch_size: int = 64,
-            modality: str | None = None, device: str = "cpu", explain_output: str = "log_softmax", **params):
+            modality: str | None = None, device: str = "cpu", explain_output: str = DEFAULT_EXPLAIN_OUTPUT, **params):
     """Attributions for ``x`` from a registered method (the sweep's explanation stage, without the store).
 
         >>> attributions = xaibench.explain(net, x, method="occlusion", window=4)
@@ -79,8 +80,7 @@ def explain(model, x, *, method: str = "integrated_gradients", targets=None, see
         targets: classes to explain ``(N,)``; None explains the predicted classes.
         seed: stochastic methods draw from it; same seed, same attributions.
         modality: ``tabular``/``image``/``time_series``/``text``; default inferred from ``x``.
-        explain_output: the model output explained: ``log_softmax`` (the sweep's default), ``logit`` or
-            ``probability`` (``xaibench/explainers/output.py``).
+        explain_output: the model output explained (``xaibench/explainers/output.py``); the sweep's default.
 
     Returns:
         ``torch.Tensor`` attributions shaped like ``x`` (text: per token ``(N, L)``).
@@ -101,7 +101,7 @@ def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sp
              method: str | None = None, method_params: dict | None = None, masks=None, target: str = "predicted",
              train=None, seed: int = 0, sample_ids=None, modality: str | None = None,
              names: dict[str, str] | None = None, store_dir: str | Path | None = None,
-             device: str = "cpu", explain_output: str = "log_softmax") -> pd.DataFrame:
+             device: str = "cpu", explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> pd.DataFrame:
     """Score attributions you already have with the suite's metrics: the sweep's rows, without a sweep.
 
     Same metric parameters (suite defaults, overridable), same per-metric seeding (from ``seed`` and the scored
@@ -121,7 +121,7 @@ def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sp
         train: ``(x_train, y_train)`` for counterfactual plausibility metrics.
         names: display names ``{"model": ..., "dataset": ..., "method": ...}`` written in the rows.
         store_dir: cache the score stages in this store (nothing is written without it).
-        explain_output: the model output the attributions explain (``logit``, ``log_softmax``, ``probability``):
+        explain_output: the model output the attributions explain (``xaibench/explainers/output.py``):
             metrics that re-explain explain the same output.
 
     Returns:

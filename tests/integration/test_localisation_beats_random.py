@@ -1,6 +1,6 @@
 """On every synthetic ground-truth set, principled methods beat the random control on every localisation metric.
 
-Real sweeps (Hydra composition, zoo models trained in-suite, the default ``explain_output: log_softmax`` and the
+Real sweeps (Hydra composition, zoo models trained in-suite, the default ``explain_output: log_odds`` and the
 localisation metrics' default ``sign``), at a small scale: smaller generated sets and fewer epochs than the
 defaults. One-sided Wilcoxon signed-rank test over the explained samples, paired with the random control's
 score on the same sample, p < 0.01.
@@ -34,7 +34,7 @@ def test_methods_beat_random_on_every_localisation_metric(workdir, dataset):
     table = xaibench.run([f"model={model}", f"dataset={dataset}", f"method={','.join(METHODS)},random",
                           "metrics=localisation", f"n_samples={n}", *overrides], multirun=True)
     assert set(table["status"]) == {"ok"}, table.loc[table["status"] != "ok", "message"].unique()
-    assert set(table["explain_output"]) == {"log_softmax"} and set(table["target_mode"]) == {"predicted"}
+    assert set(table["explain_output"]) == {"log_odds"} and set(table["target_mode"]) == {"predicted"}
     grouping = table.loc[table["method"] == "kernel_shap", "method_params"].map(json.loads)
     assert all("feature_grouping" in params and "elements_per_group" in params for params in grouping)
     values = table.pivot_table(index=["metric", "sample_id"], columns="method", values="value")

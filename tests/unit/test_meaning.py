@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from xaibench.errors import UserError
-from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output
+from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output, log_odds
 from xaibench.explainers.seeding import cell_seed
 from xaibench.metrics import testing
 from xaibench.metrics.quantus_adapter import score
@@ -25,6 +25,18 @@ def test_log_softmax_output_equals_the_float64_reference_and_survives_confident_
     np.testing.assert_allclose(out, reference, rtol=1e-6)
     assert torch.log_softmax(logits, dim=-1)[0, 0] == 0.0  # float32 torch loses the margin...
     assert out[0, 0] < 0.0  # ...the suite's output keeps it: perturbations that shrink it still register
+
+
+def test_log_odds_is_the_target_against_its_competitors_and_does_not_saturate():
+    logits = torch.tensor([[90.0, 0.0, 1.0], [0.5, 1.0, 2.0]], requires_grad=True)
+    z = logits.detach().double().numpy()
+    expected = np.stack([z[:, k] - np.log(np.exp(np.delete(z, k, axis=1)).sum(1)) for k in range(3)], axis=1)
+    np.testing.assert_allclose(log_odds(logits).detach().double().numpy(), expected, rtol=1e-6)
+    log_odds(logits)[0, 0].backward()
+    torch.testing.assert_close(logits.grad[0], torch.tensor([1.0, -1 / (1 + np.e), -np.e / (1 + np.e)]))
+    logits.grad = None
+    confident_log_softmax(logits)[0, 0].backward()
+    assert logits.grad[0].abs().max() < 1e-37  # log p_t's gradient ~ e^-margin: underflows float32
 
 
 def test_explained_output_is_transparent_except_for_the_scores():
@@ -148,3 +160,46 @@ def test_image_patch_value_is_copied_to_every_pixel_so_maps_sum_to_four_times_th
     recorded = explainer.recorded_params(Modality.IMAGE)
     assert recorded["feature_grouping"].startswith("2x2 patches") and recorded["elements_per_group"] == 4
     assert explainer.recorded_params(Modality.TABULAR)["elements_per_group"] == 1
+
+
+# --- ROAD orders and imputations, conditional Shapley ------------------------------------------------------------
+def test_fixed_value_imputation_sets_the_flat_indices():
+    from xaibench.metrics.functional import fixed_value_imputation
+
+    arr = np.arange(8.0).reshape(1, 2, 4)
+    out = fixed_value_imputation(arr, np.array([0, 5]), value=-1.0)
+    assert out.reshape(-1).tolist() == [-1, 1, 2, 3, 4, -1, 6, 7] and arr[0, 0, 0] == 0.0
+
+
+def test_road_lerf_is_road_on_the_reversed_ranking(bars):
+    model, x, _ = bars
+    attributions = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
+    ctx = testing.context(model, Modality.IMAGE, x, None, attributions=attributions, n_classes=2)
+    flipped = testing.context(model, Modality.IMAGE, x, None, attributions=1.0 - attributions, n_classes=2)
+    params = {"perturb_func": "fixed_value_imputation"}
+    lerf = score(METRICS.get("road_lerf"), params, ctx, seed=0).values
+    morf_of_reversed = score(METRICS.get("road"), params, flipped, seed=0).values
+    np.testing.assert_array_equal(lerf, morf_of_reversed)
+    assert METRICS.get("road_lerf").higher_is_better and not METRICS.get("road").higher_is_better
+
+
+def test_conditional_shapley_of_a_linear_logit_matches_the_gaussian_closed_form():
+    rho, w = 0.6, torch.tensor([2.0, -1.0])
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(50_000, 2, generator=gen, dtype=torch.float64)
+    train = torch.stack([z[:, 0], rho * z[:, 0] + (1 - rho**2) ** 0.5 * z[:, 1]], dim=1).float()
+    model = torch.nn.Linear(2, 2).eval()
+    with torch.no_grad():
+        model.weight.copy_(torch.stack([w, -w]))
+        model.bias.zero_()
+    x = torch.tensor([[1.0, 0.5], [-0.5, 2.0]])
+    from xaibench.metrics.conditional_shapley import conditional_shapley
+    from xaibench.types import Split
+
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=torch.zeros_like(x),
+                          targets=torch.tensor([0, 0]), train_split=Split(train, torch.zeros(len(train)), ()))
+    phi = conditional_shapley(ctx, n_draws=0, softmax=False)
+    # phi_1 = w1 x1 + rho/2 (w2 x1 - w1 x2), phi_2 = w2 x2 + rho/2 (w1 x2 - w2 x1) for zero means, unit variances
+    x1, x2 = x[:, 0].double().numpy(), x[:, 1].double().numpy()
+    expected = np.stack([2 * x1 + rho / 2 * (-x1 - 2 * x2), -x2 + rho / 2 * (2 * x2 + x1)], axis=1)
+    np.testing.assert_allclose(phi, expected, atol=0.03)

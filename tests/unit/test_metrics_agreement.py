@@ -25,7 +25,8 @@ N = 8
 SEED = 20240601
 QUANTUS_METRICS = [n for n in METRICS.names() if METRICS.get(n).quantus_class is not None]
 # Our subclasses exist only to expose per-sample results Quantus computes and then discards or hides.
-STOCK = {"road": quantus.ROAD, "sufficiency": quantus.Sufficiency, "smooth_mprt": quantus.SmoothMPRT}
+STOCK = {"road": quantus.ROAD, "road_lerf": quantus.ROAD, "sufficiency": quantus.Sufficiency,
+         "smooth_mprt": quantus.SmoothMPRT}
 
 
 def _captum_ig(model, inputs, targets, **_):
@@ -116,7 +117,12 @@ def _lookup(value):
 def _direct(name, recorded, model, x_q, y, a_q, s_q, explain_func, extra):
     spec = METRICS.get(name)
     init = {k: (_lookup(v) if k in CALLABLE_PARAMS or (k == "distance_func" and v == "euclidean_distance") else v)
-            for k, v in recorded.items() if k not in spec.call_defaults and k not in ADAPTER_KEYS}
+            for k, v in recorded.items()
+            if k not in spec.call_defaults and k not in ADAPTER_KEYS and k not in spec.adapter_only}
+    if name in STOCK:
+        init.pop("order", None)  # the suite's ROAD order; stock ROAD is MoRF only
+    if name == "road_lerf":
+        a_q = -a_q  # LeRF = MoRF over the reversed ranking
     call = {k: v for k, v in recorded.items() if k in spec.call_defaults}
     metric = STOCK.get(name, spec.quantus_class)(**init, return_aggregate=False, disable_warnings=True)
     np.random.seed(SEED)
@@ -138,6 +144,8 @@ def _reduce_directly(name, raw, x_q):
         return np.asarray(raw, dtype=np.float64).mean(axis=1)
     if name in ("mprt", "smooth_mprt"):
         return np.mean([v for k, v in raw.items() if k != "original"], axis=0)
+    if name == "mprt_layer":  # layer_index 0: the first layer of the cascade
+        return np.asarray([v for k, v in raw.items() if k != "original"][0], dtype=np.float64)
     if name == "irof":
         segments = [len(np.unique(quantus_utils.get_superpixel_segments(
             img=np.moveaxis(x, 0, -1).astype("double"), segmentation_method="slic"))) for x in x_q]
@@ -156,7 +164,7 @@ def test_score_equals_a_direct_quantus_call(name, modality):
     y = ctx.targets.numpy()
     raw, _ = _direct(name, result.params, model, x_q, y, a_q, s_q if METRICS.get(name).needs_ground_truth else None,
                      explain_func, extra)
-    if name == "road":  # stock ROAD keeps only {percentage: mean over samples}; compare the grand means
+    if name in ("road", "road_lerf"):  # stock ROAD keeps only {percentage: mean over samples}; compare the grand means
         assert np.mean(result.values) == pytest.approx(np.mean(list(raw.values())), abs=1e-6)
         return
     expected = _reduce_directly(name, raw, x_q)

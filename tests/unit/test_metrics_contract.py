@@ -148,7 +148,8 @@ def test_inconsistent_quantus_defaults_are_set_explicitly():
 
 def test_direction_matches_quantus_unless_documented():
     # RegionPerturbation: Quantus declares 'lower' for its drop curve; AOPC of drops is higher-is-better.
-    documented = {"region_perturbation"}
+    # road_lerf: ROAD's least-relevant-first order; keeping the prediction longer is better (Rong et al. 2022).
+    documented = {"region_perturbation", "road_lerf"}
     for name in METRICS.names():
         spec = METRICS.get(name)
         if spec.quantus_class is None or name in documented:

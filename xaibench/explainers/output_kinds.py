@@ -2,5 +2,5 @@
 
 What each choice means is in ``xaibench/explainers/output.py``.
 """
-EXPLAIN_OUTPUTS = ("log_softmax", "logit", "probability")
-DEFAULT_EXPLAIN_OUTPUT = "log_softmax"
+EXPLAIN_OUTPUTS = ("log_odds", "log_softmax", "logit", "probability")
+DEFAULT_EXPLAIN_OUTPUT = "log_odds"

@@ -5,7 +5,7 @@ individual predictions when features are dependent").
 The value of a coalition ``S`` is the expected output given the features in ``S``:
 ``v(S) = E[f(X) | X_S = x_S]`` with ``X ~ N(mu, Sigma)`` fitted on the training split (synthetic_tabular is exactly
 Gaussian). The conditional law is ``N(mu_R + Sigma_RS Sigma_SS^-1 (x_S - mu_S), Sigma_RR - Sigma_RS Sigma_SS^-1
-Sigma_SR)`` for the rest ``R``. With ``n_draws: 0``, ``v(S) = f(E[X | x_S])``: exact for an output linear in ``x``
+Sigma_SR)`` for the rest ``R`` (a pseudo-inverse where ``Sigma_SS`` is singular). With ``n_draws: 0``, ``v(S) = f(E[X | x_S])``: exact for an output linear in ``x``
 (logreg's logit), a plug-in approximation otherwise; ``n_draws > 0`` averages ``f`` over that many conditional
 draws (seeded). All ``2^F`` coalitions are enumerated, so at most ``max_features`` columns.
 
@@ -34,12 +34,13 @@ def conditional_points(x: np.ndarray, mean: np.ndarray, cov: np.ndarray, members
         rest = ~known
         centre, spread = mean[rest].copy(), cov[np.ix_(rest, rest)]
         if known.any() and rest.any():
-            gain = np.linalg.solve(cov[np.ix_(known, known)], cov[np.ix_(known, rest)]).T  # Sigma_RS Sigma_SS^-1
+            gain = cov[np.ix_(rest, known)] @ np.linalg.pinv(cov[np.ix_(known, known)])  # Sigma_RS Sigma_SS^+
             centre = centre + gain @ (x[known] - mean[known])
             spread = spread - gain @ cov[np.ix_(known, rest)]
         points[row][:, known] = x[known]
         if n_draws > 0 and rest.any():
-            root = np.linalg.cholesky(spread + 1e-9 * np.eye(int(rest.sum())))
+            values, vectors = np.linalg.eigh((spread + spread.T) / 2)
+            root = vectors * np.sqrt(np.clip(values, 0.0, None))  # spread = root @ root.T (PSD, maybe singular)
             points[row][:, rest] = centre + rng.standard_normal((draws, int(rest.sum()))) @ root.T
         else:
             points[row][:, rest] = centre

@@ -26,7 +26,20 @@ PERTURBATION_SCREENS = frozenset({Screen.ZERO, Screen.CONSTANT, Screen.CONSTANT_
 
 
 class ROADPerSample(quantus.ROAD):
-    """Quantus' ROAD without its post-processing, which averages the curves over samples into one dict."""
+    """Quantus' ROAD without its post-processing, which averages the curves over samples into one dict, and with
+    Rong et al.'s two orders: ``morf`` (most relevant removed first, Quantus' only order) or ``lerf`` (least
+    relevant first: the same loop over the negated map)."""
+
+    def __init__(self, *args: Any, order: str = "morf", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if order not in ("morf", "lerf"):
+            raise UserError(f"road: order must be morf or lerf, got {order!r}")
+        self.order = order
+
+    def evaluate_batch(self, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, a_batch: np.ndarray,
+                       **kwargs: Any) -> Any:
+        a_batch = -a_batch if self.order == "lerf" else a_batch
+        return super().evaluate_batch(model=model, x_batch=x_batch, y_batch=y_batch, a_batch=a_batch, **kwargs)
 
     def custom_postprocess(self, **kwargs: Any) -> None:
         return None
@@ -211,21 +224,42 @@ register_metric(MetricSpec(
                 "background). The normaliser also scales the distance matrix, so it stays Quantus' batch max.",
 ))
 
+ROAD_DEFAULTS = {"percentages": [5, 15, 25, 35, 45, 55, 65, 75, 85, 95], "noise": 0.01,
+                 "perturb_func": "noisy_linear_imputation", "abs": False, "normalise": True,
+                 "normalise_func": PER_SAMPLE_MAX}
+
 register_metric(MetricSpec(
     name="road",
     family=Family.FAITHFULNESS,
     higher_is_better=False,
     quantus_class=ROADPerSample,
-    defaults={"percentages": [5, 15, 25, 35, 45, 55, 65, 75, 85, 95], "noise": 0.01,
-              "perturb_func": "noisy_linear_imputation", "abs": False, "normalise": True,
-              "normalise_func": PER_SAMPLE_MAX},
+    defaults={**ROAD_DEFAULTS, "order": "morf"},
     call_defaults={"softmax": True},
     modalities=IMAGE_ONLY,
     reduce=reduce_road,
     reduction="mean_over_percentages",
     screens=PERTURBATION_SCREENS,
-    description="Rong et al. 2022: share of removal percentages (most relevant first, noisy linear imputation) "
-                "at which the model still predicts the target (lower = more faithful).",
+    choices={"order": ("morf",)},
+    description="Rong et al. 2022: share of removal percentages (most relevant first, MoRF; noisy linear "
+                "imputation) at which the model still predicts the target (lower = more faithful). perturb_func "
+                "fixed_value_imputation is the naive baseline ROAD argues against.",
+))
+
+register_metric(MetricSpec(
+    name="road_lerf",
+    family=Family.FAITHFULNESS,
+    higher_is_better=True,
+    quantus_class=ROADPerSample,
+    defaults={**ROAD_DEFAULTS, "order": "lerf"},
+    call_defaults={"softmax": True},
+    modalities=IMAGE_ONLY,
+    reduce=reduce_road,
+    reduction="mean_over_percentages",
+    screens=PERTURBATION_SCREENS,
+    choices={"order": ("lerf",)},
+    description="Rong et al. 2022, LeRF order: share of removal percentages (least relevant first; noisy linear "
+                "imputation) at which the model still predicts the target (higher = more faithful). With a "
+                "faithful imputation MoRF and LeRF rank methods alike; with fixed_value_imputation they need not.",
 ))
 
 register_metric(MetricSpec(

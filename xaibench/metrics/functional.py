@@ -57,6 +57,16 @@ def curve_mean(curves: np.ndarray) -> np.ndarray:
     return curves.mean(axis=1)
 
 
+def fixed_value_imputation(arr: np.ndarray, indices: np.ndarray, value: float = 0.0, **_: Any) -> np.ndarray:
+    """ROAD's naive baseline (Rong et al. 2022): the removed positions (flat ``indices`` of ``arr``) set to ``value``.
+
+    The imputed region keeps the shape of what was removed, which the model may read as class evidence.
+    """
+    out = np.array(arr, copy=True)
+    out.reshape(-1)[np.asarray(indices, dtype=np.int64)] = value
+    return out
+
+
 def mean_over_layers(per_layer: dict[str, list[float]], skip: tuple[str, ...] = ("original",)) -> np.ndarray:
     """Mean over randomised layers of per-layer per-sample similarities (MPRT's ``{layer: [N]}`` dict).
 

@@ -18,7 +18,7 @@ not be given directly; the resolved value is recorded in each row's params):
 - ``auto`` (the default): ``absolute`` on tabular data, else ``signed`` (``positive`` for attribution_localisation).
 
 What "for the class" means depends on what was explained: attributions of the raw logit can mark the object as
-negative evidence (``explainers/output.py``); the default ``explain_output: log_softmax`` does not.
+negative evidence (``explainers/output.py``); the default ``explain_output: log_odds`` does not.
 """
 from __future__ import annotations
 
