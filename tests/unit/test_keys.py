@@ -11,7 +11,7 @@ PINNED_KEY = "153114a5077660502c2cebd3469855e9"  # update only with a SCHEMA_VER
 
 def cell(**kw):
     base = dict(model={"name": "mlp", "hidden": [8]}, dataset={"name": "iris"}, method={"name": "saliency"},
-                metrics={"sparseness": {}})
+                metrics={"sparseness": {}}, engine="quantus")
     base.update(kw)
     return CellSpec(**base)
 
@@ -32,8 +32,16 @@ def test_key_depends_on_result_sections_only():
     assert replace(base, n_samples=7).key != base.key
     assert replace(base, method={"name": "saliency", "abs": False}).key != base.key
     assert replace(base, metrics={"sparseness": {}, "complexity": {}}).key != base.key
-    # Not in the key: device, batch size, strictness.
-    assert replace(base, device="cuda", batch_size=3, strict=True).key == base.key
+    # Not in the key: device, batch size, strictness, the fast engine's chunk size.
+    assert replace(base, device="cuda", batch_size=3, strict=True, chunk_size=7).key == base.key
+
+
+def test_the_fast_engine_is_in_the_cell_and_score_keys():
+    """Its scores equal plain Quantus' to 1e-6 but not bit for bit: a cached plain-Quantus stage is not reused."""
+    plain, fast = cell(), cell(engine="fast")
+    assert fast.key != plain.key
+    assert fast.score_key("e", "sparseness") != plain.score_key("e", "sparseness")
+    assert fast.explanation_key("m") == plain.explanation_key("m")
 
 
 def test_stage_keys_separate_metric_from_explanation():

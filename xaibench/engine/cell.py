@@ -17,6 +17,10 @@ from xaibench.errors import UserError
 from xaibench.results.schema import SCHEMA_VERSION
 
 TARGETS = ("predicted", "label")
+# Scoring engines: "fast" (xaibench.metrics.fast: chunked Quantus subclasses, scores equal Quantus' to 1e-6 but not
+# bit for bit, so it is in the cell and score keys) and "quantus" (the stock classes; keys as before the engine).
+ENGINES = ("fast", "quantus")
+DEFAULT_CHUNK_SIZE = 256
 
 
 def split_name(section: Mapping[str, Any], axis: str) -> tuple[str, dict[str, Any]]:
@@ -42,6 +46,8 @@ class CellSpec:
     batch_size: int = 64
     strict: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    engine: str = "fast"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
 
     @classmethod
     def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> "CellSpec":
@@ -60,7 +66,13 @@ class CellSpec:
             device=str(data.get("device", "cpu")),
             batch_size=_int(data.get("batch_size", 64), "batch_size"),
             strict=bool(data.get("strict", False)),
+            engine=str(data.get("engine", "fast")),
+            chunk_size=_int(data.get("chunk_size", DEFAULT_CHUNK_SIZE), "chunk_size"),
         )
+        if spec.engine not in ENGINES:
+            raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {spec.engine!r}")
+        if spec.chunk_size < 1:
+            raise UserError("chunk_size must be a positive integer")
         if spec.target not in TARGETS:
             raise UserError(f"target must be one of {', '.join(TARGETS)}, got {spec.target!r}")
         if spec.n_samples < 1 or spec.batch_size < 1:
@@ -89,7 +101,7 @@ class CellSpec:
         developing a method); rows always record the git SHA that computed each score stage.
         """
         return digest("cell", SCHEMA_VERSION, __version__, self.model, self.dataset, self.method, self.metrics, self.seed,
-                      self.n_samples, self.target)
+                      self.n_samples, self.target, *self._engine_tag())
 
     def model_key(self, dataset_revision: str, source_revision: str = "") -> str:
         """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo)."""
@@ -100,7 +112,11 @@ class CellSpec:
         return digest("explanations", __version__, model_key, self.method, self.n_samples, self.target)
 
     def score_key(self, explanation_key: str, metric: str) -> str:
-        return digest("scores", __version__, explanation_key, metric, self.metrics[metric])
+        return digest("scores", __version__, explanation_key, metric, self.metrics[metric], *self._engine_tag())
+
+    def _engine_tag(self) -> list[str]:
+        """The engine joins the keys unless it is the reference (plain Quantus keeps the keys it always had)."""
+        return [] if self.engine == "quantus" else [f"engine={self.engine}"]
 
 
 def _int(value: Any, name: str) -> int:

@@ -180,6 +180,8 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         train=dataset.train,
         n_classes=dataset.n_classes,
         device=cell.device,
+        engine=cell.engine,
+        chunk_size=cell.chunk_size,
     )
     result = score(metric, cell.metrics[metric.name], ctx, derive_seed(key))
     n = len(samples)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import quantus
 
+from xaibench.engine.cell import ENGINES
+
 from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward
 from xaibench.metrics.fast.faithfulness import (
     FastFaithfulnessCorrelation,
@@ -22,7 +24,6 @@ from xaibench.metrics.fast.stability import (
     FastRelativeOutputStability,
 )
 
-ENGINES = ("fast", "quantus")
 
 FAST_CLASSES: dict[type, type] = {
     quantus.FaithfulnessCorrelation: FastFaithfulnessCorrelation,

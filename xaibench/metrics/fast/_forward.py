@@ -13,7 +13,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
-DEFAULT_CHUNK_SIZE = 256
+from xaibench.engine.cell import DEFAULT_CHUNK_SIZE
+
 
 
 class ChunkedForward:
