@@ -382,6 +382,10 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
             attributions = attributions.sum(dim=-1)
         return to_quantus_attributions(attributions, modality)
 
+    # Forward rows per explained input (IG's steps, SmoothGrad's noisy copies): the fast engine sizes its
+    # re-explanation calls by it, so that one call stays near ``chunk_size`` forward rows.
+    explain_func.rows_per_input = max(1, int(getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0)
+                                             or 1))
     return explain_func
 
 

@@ -3,7 +3,8 @@
 Quantus 0.6 (``quantus/metrics/robustness/*.py``) loops over ``nr_samples`` steps and, per step, perturbs the
 batch, checks every sample with ``np.allclose`` (a warning the adapter discards), predicts twice to find flipped
 labels and re-explains the ``N`` perturbed inputs. Here all ``nr_samples`` perturbations are drawn first, in the
-same order; they are re-explained ``chunk_size`` rows per ``explain_func`` call with the explainer's convergence
+same order; they are re-explained in calls of about ``chunk_size`` forward rows (whole steps; an IG with 32 steps
+counts 32 rows per input) with the explainer's convergence
 diagnostics off (:func:`xaibench.explainers.base.without_diagnostics`: not part of the map), normalised and
 ``abs``-ed per step exactly as Quantus' ``explain_batch`` does, and forwarded in chunks for the label checks.
 The similarity and its reduction are Quantus' own functions, step by step.
@@ -44,7 +45,8 @@ class ChunkedStability(ChunkedMetric):
     def _explain_all(self, model: Any, steps: list[np.ndarray], y_batch: np.ndarray) -> list[np.ndarray]:
         """Quantus' ``explain_batch`` for each step, the explainer called once per ``chunk_size`` rows."""
         n = len(y_batch)
-        per_call = max(1, self.chunk_size // max(n, 1))
+        rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
+        per_call = max(1, self.chunk_size // max(n * rows_per_input, 1))
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
         with without_diagnostics():
