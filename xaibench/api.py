@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench import sweep
-from xaibench.config.preflight import validate
+from xaibench.config.plan import make_plan
 
 
 def run(overrides: Sequence[str] = (), *, multirun: bool = False, echo: bool = False) -> pd.DataFrame:
@@ -26,16 +26,8 @@ def run(overrides: Sequence[str] = (), *, multirun: bool = False, echo: bool = F
     Raises:
         UserError: bad input, before any compute.
     """
-    configs = validate(list(overrides), multirun=multirun)
-    folders = {sweep.sweep_dir(cfg) for cfg in configs}
-    for folder in folders:
-        sweep.start_sweep(folder)
-    for index, cfg in enumerate(configs):
-        if not echo:
-            cfg.progress = False
-        sweep.run_job(cfg, label=f"job {index}" if multirun else "")
-    tables = [sweep.finish_sweep(folder, echo=echo) for folder in sorted(folders)]
-    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    plan = make_plan(list(overrides), multirun=multirun)
+    return sweep.run_configs(plan.configs, multirun=multirun, echo=echo)
 
 
 def load(path: str | Path) -> pd.DataFrame:

@@ -24,27 +24,42 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if argv and argv[0] in VERBS:
             sys.exit(_run_verb(argv))
-        _preflight(argv)
+        plan = _preflight(argv)
     except UserError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
+    if plan is not None and plan.in_process:
+        _run_in_process(plan, multirun=any(a in ("-m", "--multirun") for a in argv))
     _run_hydra(argv)
 
 
-def _preflight(argv: list[str]) -> None:
+def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra answers, e.g. --help)
     from hydra._internal.utils import get_args_parser
 
-    from xaibench.config.preflight import validate
+    from xaibench.config.plan import make_plan
 
     args, unknown = get_args_parser().parse_known_args(argv)
     if unknown:
         raise UserError(f"unrecognised option(s) {' '.join(unknown)}; see xaibench --help")
     if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
-        return
+        return None
     if args.config_dir or args.config_path:
         raise UserError("--config-dir/--config-path replace xaibench's configs; add yours with "
                         "hydra.searchpath=[file:///abs/path/to/conf] instead")
-    validate(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
+    plan = make_plan(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
+    return plan if args.config_name in (None, "config") else None
+
+
+def _run_in_process(plan, *, multirun: bool) -> None:
+    """The basic launcher's sweep, run here from the pre-flight's configs (``sweep.run_configs``)."""
+    from xaibench import sweep
+
+    try:
+        sweep.run_configs(plan.configs, multirun=multirun)
+    except UserError as error:
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(sweep.exit_code())
 
 
 def _run_hydra(argv: list[str]) -> None:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-import torch
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from xaibench.engine.cell import CellSpec
-from xaibench.engine.runner import CellResult, run_cell
+from xaibench.engine.cell_result import CellResult
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
 from xaibench.report.console import format_summary
@@ -33,13 +34,68 @@ def sweep_dir(cfg: DictConfig) -> Path:
 def run_job(cfg: DictConfig, label: str = "") -> CellResult:
     """Run one cell from a composed config, record its rows in the sweep folder, log it, print one line."""
     cell = CellSpec.from_config(cfg)
-    torch.set_num_threads(int(cfg.get("threads", 1)))
-    result = run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
+    result = stored_cell(cell, cfg) or _compute_cell(cell, cfg)
     write_table(result.rows, sweep_dir(cfg) / SWEEP_CELLS / f"{result.key}.parquet")
     _log(cfg, result)
     if cfg.get("progress", True):
         print(_progress_line(cell, result, label), flush=True)
     return result
+
+
+def stored_cell(cell: CellSpec, cfg: DictConfig) -> CellResult | None:
+    """The cell's stored rows, read from the store alone (no torch, no model, no data), or None.
+
+    Only for cells fully described by their key; cells that read user files go through ``run_cell``, which checks
+    the data revision and weights hash first.
+    """
+    if cell.reads_user_files():
+        return None
+    started = time.perf_counter()
+    frame = Store(cfg.store_dir).get_frame("cells", cell.key)
+    if frame is None:
+        return None
+    from xaibench.results.schema import conform
+
+    frame["sweep_id"] = str(cfg.sweep_id)
+    return CellResult(cell.key, conform(frame), True, time.perf_counter() - started)
+
+
+def _compute_cell(cell: CellSpec, cfg: DictConfig) -> CellResult:
+    import torch
+
+    from xaibench.engine.runner import run_cell
+
+    torch.set_num_threads(int(cfg.get("threads", 1)))
+    return run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
+
+
+def run_configs(configs: Sequence[DictConfig], *, multirun: bool, echo: bool = True) -> pd.DataFrame:
+    """The in-process launcher: run the pre-flight's job configs here, one after the other, as Hydra's basic
+    launcher would (same sweep folder, rows, table and summary; ``jobs/<n>/.hydra/config.yaml`` as Hydra writes).
+
+    Used for the basic launcher (one machine, one process); the joblib, submitit and Ray launchers still go
+    through Hydra. Skips Hydra's second and third composition of every job.
+    """
+    import logging
+
+    logging.getLogger().setLevel(logging.WARNING)  # as conf/config.yaml's hydra.job_logging (Quantus logs INFO)
+    folders = sorted({sweep_dir(cfg) for cfg in configs})
+    for folder in folders:
+        start_sweep(folder)
+    for index, cfg in enumerate(configs):
+        if not echo:
+            cfg.progress = False
+        job_dir = sweep_dir(cfg) / "jobs" / str(index) if multirun else sweep_dir(cfg)
+        _write_job_config(job_dir, cfg)
+        run_job(cfg, label=f"job {index}" if multirun else "")
+    tables = [finish_sweep(folder, echo=echo) for folder in folders]
+    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+
+
+def _write_job_config(job_dir: Path, cfg: DictConfig) -> None:
+    """A record for the user, as Hydra leaves it (results never read it back: no fsync needed)."""
+    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    (job_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
 
 
 def _log(cfg: DictConfig, result: CellResult) -> None:

@@ -139,6 +139,15 @@ def _check_model_builds(model_spec, dataset_spec, seed: int) -> None:
                         f"{type(error).__name__}: {_first_line(error)}") from None
 
 
+def launcher_targets(overrides: Sequence[str], config_name: str = "config") -> tuple[str, str]:
+    """``(hydra.launcher._target_, hydra.sweeper._target_)`` of the sweep as composed (experiments may set them)."""
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
+    cfg = _compose(fixed, config_name, return_hydra_config=True)
+    return (str(OmegaConf.select(cfg, "hydra.launcher._target_") or ""),
+            str(OmegaConf.select(cfg, "hydra.sweeper._target_") or ""))
+
+
 def _remote_launcher(overrides: Sequence[str], config_name: str) -> bool:
     """Jobs that run elsewhere (Slurm, Ray): this machine's devices say nothing about theirs."""
     parser = OverridesParser.create()

@@ -92,6 +92,14 @@ class CellSpec:
     def method_name(self) -> str:
         return split_name(self.method, "method")[0]
 
+    def reads_user_files(self) -> bool:
+        """Whether the model or dataset loads files (user data, weights): their bytes are not in the key.
+
+        Such cells are re-validated (data revision, weights hash) on every run; others are fully described by
+        their key, so a stored cell can be returned without building anything.
+        """
+        return _names_files(self.model) or _names_files(self.dataset)
+
     # Keys --------------------------------------------------------------------------------------------
     @property
     def key(self) -> str:
@@ -117,6 +125,20 @@ class CellSpec:
     def _engine_tag(self) -> list[str]:
         """The engine joins the keys unless it is the reference (plain Quantus keeps the keys it always had)."""
         return [] if self.engine == "quantus" else [f"engine={self.engine}"]
+
+
+FILE_PARAMS = frozenset({"path", "state_dict", "file", "dir", "root", "estimator"})
+
+
+def _names_files(section: Any) -> bool:
+    """A non-null file-like parameter, or any string naming an existing path, anywhere in ``section``."""
+    import os
+
+    if isinstance(section, Mapping):
+        return any((k in FILE_PARAMS and v not in (None, "")) or _names_files(v) for k, v in section.items())
+    if isinstance(section, (list, tuple)):
+        return any(_names_files(v) for v in section)
+    return isinstance(section, str) and bool(section) and ("/" in section or os.sep in section) and os.path.exists(section)
 
 
 def _int(value: Any, name: str) -> int:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
+from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: engine.runner.CellResult)
 from xaibench.engine.device import peak_memory_mb, resolve_device
 from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
@@ -28,23 +29,6 @@ from xaibench.errors import UserError
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 from xaibench.results.schema import SCHEMA_VERSION, conform, sort_rows
 from xaibench.types import Status
-
-
-@dataclass(frozen=True)
-class CellResult:
-    key: str
-    rows: pd.DataFrame
-    cached: bool
-    seconds: float
-
-    @property
-    def status(self) -> str:
-        statuses = set(self.rows["status"])
-        if Status.ERROR.value in statuses:
-            return Status.ERROR.value
-        if statuses == {Status.NOT_APPLICABLE.value}:
-            return Status.NOT_APPLICABLE.value
-        return Status.OK.value
 
 
 @dataclass(frozen=True)
