@@ -161,7 +161,8 @@ def get_scores(
         message=frame["message"].tolist(),
         params=json.loads(frame["params"].iloc[0]) if len(frame) else {},
         seconds=float(frame["score_s"].iloc[0]) if len(frame) else 0.0,
-        provenance={c: str(frame[c].iloc[0]) for c in PROVENANCE if c in frame and len(frame)},
+        # A reused stage reports where and with what it was computed, not the current sweep's device.
+        provenance={c: str(frame[c].iloc[0]) for c in (*PROVENANCE, "device") if c in frame and len(frame)},
     )
 
 
@@ -192,6 +193,7 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         "message": result.message,
         "params": [json.dumps(result.params, sort_keys=True)] * n,
         "score_s": [result.seconds / n] * n,
+        "device": [cell.device] * n,
         **{k: [v] * n for k, v in {**provenance(), "created_at": _now()}.items()},
     })
 
