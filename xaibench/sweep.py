@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.cell_result import CellResult
@@ -34,12 +34,16 @@ def sweep_dir(cfg: DictConfig) -> Path:
 def run_job(cfg: DictConfig, label: str = "") -> CellResult:
     """Run one cell from a composed config, record its rows in the sweep folder, log it, print one line."""
     cell = CellSpec.from_config(cfg)
-    result = stored_cell(cell, cfg) or _compute_cell(cell, cfg)
+    result = stored_cell(cell, cfg) or _compute_cell(cell, cfg, job=_job_number(label))
     write_table(result.rows, sweep_dir(cfg) / SWEEP_CELLS / f"{result.key}.parquet")
     _log(cfg, result)
     if cfg.get("progress", True):
         print(_progress_line(cell, result, label), flush=True)
     return result
+
+
+def _job_number(label: str) -> int:
+    return int(label.rsplit(" ", 1)[-1]) if label.rsplit(" ", 1)[-1].isdigit() else 0
 
 
 def stored_cell(cell: CellSpec, cfg: DictConfig) -> CellResult | None:
@@ -60,13 +64,22 @@ def stored_cell(cell: CellSpec, cfg: DictConfig) -> CellResult | None:
     return CellResult(cell.key, conform(frame), True, time.perf_counter() - started)
 
 
-def _compute_cell(cell: CellSpec, cfg: DictConfig) -> CellResult:
+def _compute_cell(cell: CellSpec, cfg: DictConfig, job: int = 0) -> CellResult:
     import torch
 
     from xaibench.engine.runner import run_cell
 
     torch.set_num_threads(int(cfg.get("threads", 1)))
-    return run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
+    if cfg.get("devices") is None:
+        return run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
+    from dataclasses import replace
+
+    from xaibench.engine.device_slots import device_slot, expand_devices
+
+    devices = expand_devices(OmegaConf.to_container(cfg.devices) if isinstance(cfg.devices, DictConfig | ListConfig)
+                             else cfg.devices)
+    with device_slot(devices, sweep_dir(cfg) / ".devices", start=job) as (_, device):
+        return run_cell(replace(cell, device=device), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
 
 
 def run_configs(configs: Sequence[DictConfig], *, multirun: bool, echo: bool = True) -> pd.DataFrame:

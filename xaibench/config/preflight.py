@@ -14,7 +14,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from xaibench.config.paths import GROUPS, conf_dir, group_options
@@ -89,6 +89,7 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
         raise UserError("the metric suite is empty; choose one with metrics=<suite> (e.g. metrics=default)")
     resolved = ResolvedCell.resolve(cell)
     resolve_device(cell.device, check_available=check_device)
+    _check_devices(cfg.get("devices"), check_device)
     dataset = _built_dataset(resolved.dataset, cell.seed)
     n_test = len(dataset.test)
     if cell.n_samples > n_test:
@@ -98,6 +99,20 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
         )
     _check_model_builds(resolved.model, resolved.dataset, cell.seed)
     return cell
+
+
+def _check_devices(devices, check_available: bool) -> None:
+    """``devices`` (one job per device on a box): null, ``all`` or a list of devices that exist here."""
+    if devices is None:
+        return
+    from xaibench.engine.device import resolve_device
+    from xaibench.engine.device_slots import expand_devices
+
+    listed = OmegaConf.to_container(devices) if isinstance(devices, (DictConfig, ListConfig)) else devices
+    if not isinstance(listed, (str, list)):
+        raise UserError(f"devices must be a list of devices (e.g. [cuda:0, cuda:1]) or 'all', got {listed!r}")
+    for device in expand_devices(listed):
+        resolve_device(device, check_available=check_available)
 
 
 def _check_run_options(cfg: DictConfig) -> None:
