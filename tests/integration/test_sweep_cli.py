@@ -73,6 +73,21 @@ def test_joblib_and_submitit_launchers_give_the_same_results(reference, tmp_path
             got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
 
 
+def test_chunked_submitit_runs_several_cells_per_task_with_the_same_results(reference, tmp_path):
+    """submitit's local executor standing in for Slurm: 3 cells, 2 per task -> 2 tasks, identical rows."""
+    root, _, table, _ = reference
+    small = ["-m", "model=mlp", "dataset=breast_cancer", "method=saliency,random,integrated_gradients",
+             "n_samples=6", "sweep_id=t", *FAST_METRICS]
+    done = run_cli(small + ["hydra/launcher=submitit_local_chunked", "hydra.launcher.cells_per_task=2"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = table[(table["model"] == "mlp") & (table["dataset"] == "breast_cancer")]
+    got = table_of(tmp_path)
+    pd.testing.assert_frame_equal(
+        got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
+    results = list((tmp_path / "results" / "runs" / "t").rglob("*_result.pkl"))
+    assert len(results) == 2  # one per task, not one per cell
+
+
 def test_sigkill_midway_then_rerun_matches_uninterrupted(reference, tmp_path):
     root, _, table, _ = reference
     process = subprocess.Popen([sys.executable, "-m", "xaibench", *SWEEP], cwd=tmp_path, env=cli_env(),
