@@ -97,3 +97,41 @@ def test_unknown_engine_is_refused():
     ctx = _context(Modality.TABULAR, "saliency")
     with pytest.raises(ValueError, match="unknown scoring engine"):
         score(METRICS.get("pixel_flipping"), {}, replace(ctx, engine="turbo"), SEED)
+
+
+class _QuantusLike:
+    """The two things ChunkedForward takes from Quantus' model wrapper: the network to call and its device."""
+
+    def __init__(self, network: nn.Module) -> None:
+        self.network, self.device = network, "cpu"
+
+    def get_softmax_arg_model(self) -> nn.Module:
+        return self.network
+
+
+class _LimitedMemory(nn.Module):
+    """A linear layer that raises CUDA's out-of-memory error above ``limit`` rows (as a full GPU would)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.linear = limit, nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.linear(x)
+
+
+def test_chunks_halve_on_out_of_memory_and_give_the_same_outputs():
+    from xaibench.metrics.fast import ChunkedForward
+
+    torch.manual_seed(0)
+    network = _LimitedMemory(limit=8).eval()
+    steps = [np.random.default_rng(i).normal(size=(4, 3)).astype(np.float32) for i in range(6)]  # 24 rows
+    targets = np.array([0, 1, 1, 0])
+    forward = ChunkedForward(_QuantusLike(network), chunk_size=24, targets=targets)
+    got = forward.run(iter(steps))
+    assert forward.backoffs >= 2 and forward.chunk_size <= 8
+    with torch.no_grad():
+        expected = np.stack([network.linear(torch.as_tensor(s)).numpy()[np.arange(4), targets] for s in steps])
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)

@@ -15,6 +15,8 @@ import torch
 
 from xaibench.engine.cell import DEFAULT_CHUNK_SIZE
 
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # older torch: only the cuda name
+
 
 
 class ChunkedForward:
@@ -52,10 +54,11 @@ class ChunkedForward:
         """One forward for ``steps`` (halved on CUDA out-of-memory); one output array per step."""
         try:
             return self._forward(steps)
-        except torch.OutOfMemoryError:
+        except OUT_OF_MEMORY:
             if len(steps) == 1:
                 raise
-            torch.cuda.empty_cache()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
             self.backoffs += 1
             self.chunk_size = max(1, self.chunk_size // 2)
             half = len(steps) // 2
