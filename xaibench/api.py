@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench import sweep
-from xaibench.config.preflight import validate
+from xaibench.config.plan import make_plan
 from xaibench.errors import UserError
 from xaibench.explainers.output_kinds import DEFAULT_EXPLAIN_OUTPUT
 
@@ -31,15 +31,8 @@ def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bo
         UserError: bad input, before any compute (also: the sweep folder is in use by another run).
         StorageError: the store or results folder cannot be written (e.g. the disk is full).
     """
-    configs = validate(_override_list(overrides), multirun=multirun)
-    folders = {sweep.sweep_dir(cfg): cfg for cfg in configs}
-    with sweep.claim_sweeps(configs):
-        for index, cfg in enumerate(configs):
-            if not echo:
-                cfg.progress = False
-            sweep.run_job(cfg, label=f"job {index}" if multirun else "")
-        tables = [sweep.finish_sweep(folder, echo=echo, cfg=folders[folder]) for folder in sorted(folders)]
-    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    plan = make_plan(_override_list(overrides), multirun=multirun)
+    return sweep.run_configs(plan.configs, multirun=multirun, echo=echo)
 
 
 def _override_list(overrides: Sequence[str] | str) -> list[str]:

@@ -38,25 +38,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if argv and argv[0] in VERBS:
             sys.exit(_run_verb(argv))
-        configs = _preflight(argv)
-        if configs:
+        plan = _preflight(argv)
+        if plan is not None and not plan.in_process:
             from xaibench import sweep
 
-            sweep.hold_sweeps(configs)  # lock the sweep folder(s), record the expected cells: before Hydra writes
+            sweep.hold_sweeps(plan.configs)  # lock the sweep folder(s), record the expected cells: before Hydra writes
     except UserError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
     except StorageError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(1)
+    if plan is not None and plan.in_process:
+        _run_in_process(plan, multirun=any(a in ("-m", "--multirun") for a in argv))
     _run_hydra(argv)
 
 
-def _preflight(argv: list[str]) -> list | None:
-    """Validate the whole sweep; return its job configs (None when Hydra only prints something)."""
+def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints something, e.g. --help)
+    """Validate the whole sweep (or load its cached plan): its job configs and whether it runs in this process."""
     from hydra._internal.utils import get_args_parser
 
-    from xaibench.config.preflight import validate, validate_names
+    from xaibench.config.plan import Plan, make_plan
+    from xaibench.config.preflight import validate_names
 
     args, unknown = get_args_parser().parse_known_args(argv)
     if unknown:
@@ -69,7 +72,23 @@ def _preflight(argv: list[str]) -> list | None:
         return None
     if args.help or args.hydra_help or args.shell_completion:
         return None
-    return validate(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
+    plan = make_plan(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
+    return plan if args.config_name in (None, "config") else Plan(plan.configs, in_process=False)
+
+
+def _run_in_process(plan, *, multirun: bool) -> None:
+    """The basic launcher's sweep, run here from the pre-flight's configs (``sweep.run_configs``)."""
+    from xaibench import sweep
+
+    try:
+        sweep.run_configs(plan.configs, multirun=multirun)
+    except UserError as error:
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except StorageError as error:  # full disk: what is written stays, a rerun computes only the rest
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(sweep.exit_code())
 
 
 def _run_hydra(argv: list[str]) -> None:

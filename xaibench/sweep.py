@@ -13,16 +13,18 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
-import torch
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from xaibench.engine.cell import CellSpec
-from xaibench.engine.runner import CellResult, run_cell
+from xaibench.engine.cell_result import CellResult
+from xaibench.engine.stamp import stamp_rows
 from xaibench.engine.store import Store
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
@@ -45,13 +47,84 @@ def run_job(cfg: DictConfig, label: str = "") -> CellResult:
     set_progress(bool(cfg.get("progress", True)))  # status lines inside long cells (stderr)
     if cfg.get("verbose", False):  # libraries' loading bars and info logs (Hugging Face) only when asked
         os.environ["XAIBENCH_VERBOSE"] = "1"
-    torch.set_num_threads(int(cfg.get("threads", 1)))
-    result = run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
+    result = stored_cell(cell, cfg) or _compute_cell(cell, cfg, job=_job_number(label))
     write_table(result.rows, sweep_dir(cfg) / SWEEP_CELLS / f"{result.key}.parquet")  # StorageError: full disk
     _log(cfg, result)
     if cfg.get("progress", True):
         print(_progress_line(cell, result, label), flush=True)
     return result
+
+
+def _job_number(label: str) -> int:
+    return int(label.rsplit(" ", 1)[-1]) if label.rsplit(" ", 1)[-1].isdigit() else 0
+
+
+def stored_cell(cell: CellSpec, cfg: DictConfig) -> CellResult | None:
+    """The cell's stored rows, read from the store alone (no torch, no model, no data), or None.
+
+    Only for cells fully described by their key; cells that read user files go through ``run_cell``, which checks
+    the data revision and weights hash first.
+    """
+    if cell.reads_user_files():
+        return None
+    started = time.perf_counter()
+    frame = Store(cfg.store_dir).get_frame("cells", cell.key)
+    if frame is None:
+        return None
+    device = "" if cell.device == "auto" else cell.device  # only not_applicable rows lack a stage device
+    frame = stamp_rows(frame, sweep_id=str(cfg.sweep_id), device=device, model_label=cell.model_label,
+                       dataset_label=cell.dataset_label, ran=False)
+    return CellResult(cell.key, frame, True, time.perf_counter() - started)
+
+
+def _compute_cell(cell: CellSpec, cfg: DictConfig, job: int = 0) -> CellResult:
+    import torch
+
+    from xaibench.engine.runner import run_cell
+
+    torch.set_num_threads(int(cfg.get("threads", 1)))
+    if cfg.get("devices") is None:
+        return run_cell(cell, Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
+    from dataclasses import replace
+
+    from xaibench.engine.device_slots import device_slot, expand_devices
+
+    devices = expand_devices(OmegaConf.to_container(cfg.devices) if isinstance(cfg.devices, DictConfig | ListConfig)
+                             else cfg.devices)
+    with device_slot(devices, sweep_dir(cfg) / ".devices", start=job) as (_, device):
+        return run_cell(replace(cell, device=device), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
+
+
+def run_configs(configs: Sequence[DictConfig], *, multirun: bool, echo: bool = True) -> pd.DataFrame:
+    """The in-process launcher: run the pre-flight's job configs here, one after the other, as Hydra's basic
+    launcher would (same sweep folder, rows, table and summary; ``jobs/<n>/.hydra/config.yaml`` as Hydra writes).
+
+    Used for the basic launcher (one machine, one process); the joblib, submitit and Ray launchers still go
+    through Hydra. Skips Hydra's second and third composition of every job.
+    """
+    import logging
+
+    logging.getLogger().setLevel(logging.WARNING)  # as conf/config.yaml's hydra.job_logging (Quantus logs INFO)
+    folders = {sweep_dir(cfg): cfg for cfg in configs}
+    with claim_sweeps(configs):  # lock the sweep folder(s) and record the expected cells before anything runs
+        for index, cfg in enumerate(configs):
+            if not echo:
+                cfg.progress = False
+            job_dir = sweep_dir(cfg) / "jobs" / str(index) if multirun else sweep_dir(cfg)
+            _write_job_config(job_dir, cfg)
+            run_job(cfg, label=f"job {index}" if multirun else "")
+        tables = [finish_sweep(folder, echo=echo, cfg=folders[folder]) for folder in sorted(folders)]
+    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+
+
+def _write_job_config(job_dir: Path, cfg: DictConfig) -> None:
+    """A record for the user, as Hydra leaves it (results never read it back: no fsync needed)."""
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: OmegaConf.to_yaml costs 5x more per job
+    (job_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    text = yaml.dump(OmegaConf.to_container(cfg, resolve=False), Dumper=dumper, sort_keys=False)
+    (job_dir / ".hydra" / "config.yaml").write_text(text)
 
 
 def _log(cfg: DictConfig, result: CellResult) -> None:

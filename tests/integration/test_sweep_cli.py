@@ -77,6 +77,39 @@ def test_joblib_and_submitit_launchers_give_the_same_results(reference, tmp_path
             got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
 
 
+def test_chunked_submitit_runs_several_cells_per_task_with_the_same_results(reference, tmp_path):
+    """submitit's local executor standing in for Slurm: 3 cells, 2 per task -> 2 tasks, identical rows."""
+    root, _, table, _ = reference
+    small = ["-m", "model=mlp", "dataset=breast_cancer", "method=saliency,random,integrated_gradients",
+             "n_samples=6", "sweep_id=t", *FAST_METRICS]
+    done = run_cli(small + ["hydra/launcher=submitit_local_chunked", "hydra.launcher.cells_per_task=2"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = table[(table["model"] == "mlp") & (table["dataset"] == "breast_cancer")]
+    got = table_of(tmp_path)
+    pd.testing.assert_frame_equal(
+        got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
+    results = list((tmp_path / "results" / "runs" / "t").rglob("*_result.pkl"))
+    assert len(results) == 2  # one per task, not one per cell
+
+
+def test_slurm_preset_on_a_faked_slurm_runs_cells_in_array_tasks(reference, tmp_path):
+    """``hydra/launcher=slurm_cpu`` through fake sbatch/sacct/srun on PATH (tests/integration/fake_slurm)."""
+    root, _, table, _ = reference
+    small = ["-m", "model=mlp", "dataset=breast_cancer", "method=saliency,random,integrated_gradients",
+             "n_samples=6", "sweep_id=t", *FAST_METRICS]
+    fake = Path(__file__).parent / "fake_slurm"
+    done = run_cli(small + ["hydra/launcher=slurm_cpu", "hydra.launcher.cells_per_task=2"], tmp_path,
+                   PATH=f"{fake}{os.pathsep}{os.environ['PATH']}", FAKE_SLURM_DIR=str(tmp_path / "slurm_state"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = table[(table["model"] == "mlp") & (table["dataset"] == "breast_cancer")]
+    pd.testing.assert_frame_equal(table_of(tmp_path)[list(RESULT_COLUMNS)].reset_index(drop=True),
+                                  expected[list(RESULT_COLUMNS)].reset_index(drop=True))
+    tasks = sorted(p.name for p in (tmp_path / "slurm_state").glob("[0-9]*"))
+    assert tasks == ["1000_0", "1000_1"]  # one array job, two tasks for three cells
+    logs = tmp_path / "results" / "runs" / "t" / "slurm"
+    assert (logs / "1000_0" / "1000_0_0_log.out").is_file()  # per-task logs beside the sweep
+
+
 def test_sigkill_midway_then_rerun_matches_uninterrupted(reference, tmp_path):
     root, _, table, _ = reference
     process = subprocess.Popen([sys.executable, "-m", "xaibench", *SWEEP], cwd=tmp_path, env=cli_env(),

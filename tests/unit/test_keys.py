@@ -11,7 +11,7 @@ PINNED_KEY = "46a9b5a9a85a55f0cb5e0ee081a92d2f"  # update only with a SCHEMA_VER
 
 def cell(**kw):
     base = dict(model={"name": "mlp", "hidden": [8]}, dataset={"name": "iris"}, method={"name": "saliency"},
-                metrics={"sparseness": {}})
+                metrics={"sparseness": {}}, engine="quantus")
     base.update(kw)
     return CellSpec(**base)
 
@@ -34,8 +34,16 @@ def test_key_depends_on_result_sections_only():
     assert replace(base, metrics={"sparseness": {}, "complexity": {}}).key != base.key
     assert replace(base, target="label").key != base.key
     assert replace(base, explain_output="logit").key != base.key
-    # Not in the key: device, batch size, strictness.
-    assert replace(base, device="cuda", batch_size=3, strict=True).key == base.key
+    # Not in the key: device, batch size, strictness, the fast engine's chunk size.
+    assert replace(base, device="cuda", batch_size=3, strict=True, chunk_size=7).key == base.key
+
+
+def test_the_fast_engine_is_in_the_cell_and_score_keys():
+    """Its scores equal plain Quantus' to 1e-6 but not bit for bit: a cached plain-Quantus stage is not reused."""
+    plain, fast = cell(), cell(engine="fast")
+    assert fast.key != plain.key
+    assert fast.score_key("e", "sparseness") != plain.score_key("e", "sparseness")
+    assert fast.explanation_key("m") == plain.explanation_key("m")
 
 
 def test_stage_keys_separate_metric_from_explanation():

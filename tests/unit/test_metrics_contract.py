@@ -335,7 +335,8 @@ def test_text_is_scored_per_token_through_the_embeddings():
     recording = testing.context(ctx.model, ctx.modality, ctx.x, Recording(), targets=ctx.targets,
                                 attributions=ctx.attributions)
     result = score(METRICS.get("max_sensitivity"), {"nr_samples": 2}, recording, seed=0)
-    assert all(shape == (N, 8, 4) for shape in seen)  # perturbed embeddings (N, L, D), re-explained per token
+    # perturbed embeddings (k * N, L, D), re-explained per token (the fast engine re-explains k steps per call)
+    assert seen and all(shape[1:] == (8, 4) and shape[0] % N == 0 for shape in seen)
     assert all(s == Status.OK.value for s in result.status)
 
 

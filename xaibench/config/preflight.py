@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.utils import get_class
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from xaibench.config.paths import GROUPS, conf_dir, group_options
@@ -128,6 +128,7 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
     resolved = ResolvedCell.resolve(cell)
     _check_training(resolved.model)
     resolve_device(cell.device, check_available=check_device)
+    _check_devices(cfg.get("devices"), check_device)
     dataset = _built_dataset(resolved.dataset, cell.seed)
     n_test = len(dataset.test)
     if cell.n_samples > n_test:
@@ -175,6 +176,20 @@ def _check_training(model) -> None:
             raise UserError(f"model.min_accuracy must be in [0, 1], got {value!r}")
 
 
+def _check_devices(devices, check_available: bool) -> None:
+    """``devices`` (one job per device on a box): null, ``all`` or a list of devices that exist here."""
+    if devices is None:
+        return
+    from xaibench.engine.device import resolve_device
+    from xaibench.engine.device_slots import expand_devices
+
+    listed = OmegaConf.to_container(devices) if isinstance(devices, (DictConfig, ListConfig)) else devices
+    if not isinstance(listed, (str, list)):
+        raise UserError(f"devices must be a list of devices (e.g. [cuda:0, cuda:1]) or 'all', got {listed!r}")
+    for device in expand_devices(listed):
+        resolve_device(device, check_available=check_available)
+
+
 def _check_run_options(cfg: DictConfig) -> None:
     threads = cfg.get("threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -214,10 +229,17 @@ def _check_model_builds(model_spec, dataset_spec, seed: int) -> None:
                         f"{type(error).__name__}: {_first_line(error)}") from None
 
 
-def _launcher_target(overrides: Sequence[str], config_name: str) -> str:
+def launcher_targets(overrides: Sequence[str], config_name: str = "config") -> tuple[str, str]:
+    """``(hydra.launcher._target_, hydra.sweeper._target_)`` of the sweep as composed (experiments may set them)."""
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
-    return OmegaConf.select(_compose(fixed, config_name, return_hydra_config=True), "hydra.launcher._target_") or ""
+    cfg = _compose(fixed, config_name, return_hydra_config=True)
+    return (str(OmegaConf.select(cfg, "hydra.launcher._target_") or ""),
+            str(OmegaConf.select(cfg, "hydra.sweeper._target_") or ""))
+
+
+def _launcher_target(overrides: Sequence[str], config_name: str) -> str:
+    return launcher_targets(overrides, config_name)[0]
 
 
 def _check_launcher_can_start(target: str) -> None:

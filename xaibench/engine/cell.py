@@ -19,6 +19,10 @@ from xaibench.results.schema import SCHEMA_VERSION
 
 TARGETS = ("predicted", "label")
 LABELLED_AXES = ("model", "dataset")  # sections whose ``label`` is a display name, never part of a key
+# Scoring engines: "fast" (xaibench.metrics.fast: chunked Quantus subclasses, scores equal Quantus' to 1e-6 but not
+# bit for bit, so it is in the cell and score keys) and "quantus" (the stock classes; keys as before the engine).
+ENGINES = ("fast", "quantus")
+DEFAULT_CHUNK_SIZE = 256
 
 
 def split_name(section: Mapping[str, Any], axis: str) -> tuple[str, dict[str, Any]]:
@@ -59,6 +63,8 @@ class CellSpec:
     batch_size: int = 64
     strict: bool = False
     labels: dict[str, str] = field(default_factory=dict)  # display names {"model"|"dataset": label}; not in keys
+    engine: str = "fast"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
 
     @classmethod
     def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> "CellSpec":
@@ -84,7 +90,13 @@ class CellSpec:
             batch_size=_int(data.get("batch_size", 64), "batch_size"),
             strict=bool(data.get("strict", False)),
             labels=labels,
+            engine=str(data.get("engine", "fast")),
+            chunk_size=_int(data.get("chunk_size", DEFAULT_CHUNK_SIZE), "chunk_size"),
         )
+        if spec.engine not in ENGINES:
+            raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {spec.engine!r}")
+        if spec.chunk_size < 1:
+            raise UserError("chunk_size must be a positive integer")
         if spec.target not in TARGETS:
             raise UserError(f"target must be one of {', '.join(TARGETS)}, got {spec.target!r}")
         if spec.explain_output not in EXPLAIN_OUTPUTS:
@@ -116,6 +128,14 @@ class CellSpec:
     def method_name(self) -> str:
         return split_name(self.method, "method")[0]
 
+    def reads_user_files(self) -> bool:
+        """Whether the model or dataset loads files (user data, weights): their bytes are not in the key.
+
+        Such cells are re-validated (data revision, weights hash) on every run; others are fully described by
+        their key, so a stored cell can be returned without building anything.
+        """
+        return _names_files(self.model) or _names_files(self.dataset)
+
     # Keys --------------------------------------------------------------------------------------------
     @property
     def key(self) -> str:
@@ -126,7 +146,7 @@ class CellSpec:
         developing a method); rows always record the git SHA that computed each score stage.
         """
         return digest("cell", SCHEMA_VERSION, __version__, self.model, self.dataset, self.method, self.metrics, self.seed,
-                      self.n_samples, self.target, self.explain_output)
+                      self.n_samples, self.target, self.explain_output, *self._engine_tag())
 
     def model_key(self, dataset_revision: str, source_revision: str = "") -> str:
         """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo)."""
@@ -138,7 +158,25 @@ class CellSpec:
                       self.explain_output)
 
     def score_key(self, explanation_key: str, metric: str) -> str:
-        return digest("scores", __version__, explanation_key, metric, self.metrics[metric])
+        return digest("scores", __version__, explanation_key, metric, self.metrics[metric], *self._engine_tag())
+
+    def _engine_tag(self) -> list[str]:
+        """The engine joins the keys unless it is the reference (plain Quantus keeps the keys it always had)."""
+        return [] if self.engine == "quantus" else [f"engine={self.engine}"]
+
+
+FILE_PARAMS = frozenset({"path", "state_dict", "file", "dir", "root", "estimator"})
+
+
+def _names_files(section: Any) -> bool:
+    """A non-null file-like parameter, or any string naming an existing path, anywhere in ``section``."""
+    import os
+
+    if isinstance(section, Mapping):
+        return any((k in FILE_PARAMS and v not in (None, "")) or _names_files(v) for k, v in section.items())
+    if isinstance(section, (list, tuple)):
+        return any(_names_files(v) for v in section)
+    return isinstance(section, str) and bool(section) and ("/" in section or os.sep in section) and os.path.exists(section)
 
 
 def _int(value: Any, name: str) -> int:

@@ -5,6 +5,7 @@ import re
 
 import torch
 
+from xaibench.engine.stamp import peak_memory_mb  # noqa: F401  (kept importable from here)
 from xaibench.errors import UserError
 
 
@@ -18,11 +19,3 @@ def resolve_device(name: str, *, check_available: bool = True) -> str:
         raise UserError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
     return name
 
-
-def peak_memory_mb(device: str) -> float:
-    """Peak memory of this process: CUDA allocator peak on GPU, max RSS on CPU."""
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -19,38 +19,17 @@ import torch
 
 from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
-from xaibench.engine.device import peak_memory_mb, resolve_device
+from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: engine.runner.CellResult)
+from xaibench.engine.device import resolve_device
 from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
+from xaibench.engine.stamp import WRITER_COLUMNS, peak_memory_mb, shared_rows, stamp_rows  # noqa: F401
 from xaibench.engine.store import Store
 from xaibench.errors import StorageError, UserError
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 from xaibench.report.progress import Progress
 from xaibench.results.schema import SCHEMA_VERSION, conform, sort_rows
 from xaibench.types import Status
-
-# Columns that describe the run that wrote the rows, not the result: kept out of the shared ``cells`` artefact.
-WRITER_COLUMNS = ("sweep_id", "device", "peak_mem_mb", "created_at", "model_label", "dataset_label")
-
-
-@dataclass(frozen=True)
-class CellResult:
-    key: str
-    rows: pd.DataFrame
-    cached: bool
-    seconds: float
-    metrics_computed: int = 0  # score stages computed now (the rest of an uncached cell came from the store)
-    metrics_cached: int = 0
-
-    @property
-    def status(self) -> str:
-        statuses = set(self.rows["status"])
-        if Status.ERROR.value in statuses:
-            return Status.ERROR.value
-        if statuses == {Status.NOT_APPLICABLE.value}:
-            return Status.NOT_APPLICABLE.value
-        return Status.OK.value
-
 
 @dataclass(frozen=True)
 class ResolvedCell:
@@ -95,7 +74,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         if cached is None:
             cached = rows.for_all(Status.NOT_APPLICABLE, reason)
             _save_cell(store, cell.key, cached, {})
-        return CellResult(cell.key, _stamp(cached, cell, sweep_id), True, time.perf_counter() - started)
+        return CellResult(cell.key, _stamp(cached, cell, sweep_id, ran=False), True, time.perf_counter() - started)
     torch.use_deterministic_algorithms(True, warn_only=True)
     stages: dict[str, list[str]] = {}
     try:
@@ -104,7 +83,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
             raise UserError(f"n_samples={cell.n_samples} exceeds the {len(dataset.test)} test samples of {dataset.name}")
         cached = store.get_frame("cells", cell.key)
         if cached is not None and _still_valid(cached, dataset.revision, resolved.model.source_revision()):
-            return CellResult(cell.key, _stamp(cached, cell, sweep_id), True, time.perf_counter() - started)
+            return CellResult(cell.key, _stamp(cached, cell, sweep_id, ran=False), True, time.perf_counter() - started)
         frame = _compute(cell, resolved, dataset, store, rows, stages)
     except (UserError, StorageError):
         raise
@@ -120,29 +99,14 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
 
 def _save_cell(store: Store, key: str, frame: pd.DataFrame, stages: dict[str, list[str]]) -> None:
     """Store the cell's rows without writer-specific values; ``stages`` (kind -> keys) lets ``store gc`` see use."""
-    shared = frame.copy()
-    shared["sweep_id"] = ""
-    shared["device"] = ""
-    shared["peak_mem_mb"] = np.nan
-    shared["model_label"] = ""  # display names are not in the key: each run stamps its own
-    shared["dataset_label"] = ""
-    shared.loc[shared["sample_id"] == "", "created_at"] = ""  # scored rows keep their score stage's time
-    store.put_frame("cells", key, conform(shared), meta={"stages": stages})
+    store.put_frame("cells", key, shared_rows(frame), meta={"stages": stages})
 
 
-def _stamp(frame: pd.DataFrame, cell: CellSpec, sweep_id: str) -> pd.DataFrame:
-    """Fill ``WRITER_COLUMNS`` for this run: sweep, device, this process's memory peak, time where unset, and
-    today's display names (not in the key)."""
-    out = frame.copy()
-    out["model_label"] = cell.model_label
-    out["dataset_label"] = cell.dataset_label
-    ran = not (out["status"] == Status.NOT_APPLICABLE.value).all()
-    out["sweep_id"] = sweep_id
-    out["device"] = cell.device
-    out["peak_mem_mb"] = peak_memory_mb(cell.device) if ran else np.nan
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    out.loc[out["created_at"].isna() | (out["created_at"] == ""), "created_at"] = now
-    return conform(out)
+def _stamp(frame: pd.DataFrame, cell: CellSpec, sweep_id: str, *, ran: bool = True) -> pd.DataFrame:
+    """Fill ``WRITER_COLUMNS`` for this run (``engine/stamp.py``); ``ran=False``: read from the store (no memory
+    peak is reported for work this run did not do)."""
+    return stamp_rows(frame, sweep_id=sweep_id, device=cell.device, model_label=cell.model_label,
+                      dataset_label=cell.dataset_label, ran=ran)
 
 
 def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows: "_RowFactory",

@@ -207,7 +207,8 @@ def result_from_frame(frame: pd.DataFrame, cached: bool = False) -> ScoreResult:
         message=frame["message"].tolist(),
         params=json.loads(frame["params"].iloc[0]) if len(frame) else {},
         seconds=float(frame["score_s"].iloc[0]) if len(frame) else 0.0,
-        provenance={c: str(frame[c].iloc[0]) for c in PROVENANCE if c in frame and len(frame)},
+        # A reused stage reports where and with what it was computed, not the current sweep's device.
+        provenance={c: str(frame[c].iloc[0]) for c in (*PROVENANCE, "device") if c in frame and len(frame)},
         cached=cached,
     )
 
@@ -237,6 +238,8 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         n_classes=dataset.n_classes,
         device=cell.device,
         explain_output=cell.explain_output,
+        engine=cell.engine,
+        chunk_size=cell.chunk_size,
     )
     return score_frame(metric, cell.metrics[metric.name], ctx, cell.seed, samples.ids)
 
@@ -267,6 +270,7 @@ def score_frame(metric: MetricSpec, params: dict, ctx: ScoreContext, seed: int, 
         "message": result.message,
         "params": [json.dumps(result.params, sort_keys=True)] * n,
         "score_s": [result.seconds / n] * n,
+        "device": [ctx.device] * n,
         **{k: [v] * n for k, v in {**provenance(), "created_at": _now()}.items()},
     })
 

@@ -16,6 +16,9 @@ Shared conventions of every method (one vocabulary of parameters):
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -61,6 +64,24 @@ class Explainer:
         """Facts about how the method works on ``modality`` that the rows record next to its config parameters
         (``method_params``), e.g. the feature grouping of a perturbation method. None by default."""
         return {}
+
+
+_DIAGNOSTICS: ContextVar[bool] = ContextVar("xaibench_explainer_diagnostics", default=True)
+
+
+def diagnostics_enabled() -> bool:
+    """Whether explainers compute their diagnostics (``extras``, e.g. IG's convergence delta: extra forwards)."""
+    return _DIAGNOSTICS.get()
+
+
+@contextmanager
+def without_diagnostics() -> Iterator[None]:
+    """Explain without diagnostics: metrics that re-explain perturbed inputs only use the maps."""
+    token = _DIAGNOSTICS.set(False)
+    try:
+        yield
+    finally:
+        _DIAGNOSTICS.reset(token)
 
 
 class EmbeddedForward(nn.Module):

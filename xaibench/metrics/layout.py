@@ -34,7 +34,8 @@ class TokenPresenceModel(nn.Module):
     Presence 1 keeps the token's embedding, 0 replaces it by the pad token's embedding, values in between mix the
     two: ``m * embed(ids) + (1 - m) * embed(pad)``. Quantus' index perturbations (replace feature i by 0) then
     remove whole tokens, and its features are exactly the tokens the per-token attributions ``(N, 1, L)`` score.
-    Row i of every input is sample i of ``ids`` (Quantus' faithfulness metrics predict on the whole batch).
+    Row i of every input is sample i of ``ids`` (Quantus' faithfulness metrics predict on the whole batch); the
+    fast engine forwards several perturbation steps at once: ``k * N`` rows, step after step.
     """
 
     def __init__(self, model: nn.Module, ids: torch.Tensor) -> None:
@@ -47,10 +48,12 @@ class TokenPresenceModel(nn.Module):
         self.pad_id = int(pad_id)
 
     def forward(self, presence: torch.Tensor) -> torch.Tensor:
-        if presence.shape[0] != self.ids.shape[0] or presence.shape[-1] != self.ids.shape[1]:
+        n = self.ids.shape[0]
+        if presence.shape[0] % max(n, 1) or presence.shape[-1] != self.ids.shape[1]:
             raise ValueError(f"token presence {tuple(presence.shape)} does not match the ids {tuple(self.ids.shape)}")
-        embedded = self.model.embed(self.ids)
-        pad = self.model.embed(torch.full_like(self.ids, self.pad_id))
+        ids = self.ids.repeat(presence.shape[0] // n, 1) if presence.shape[0] != n else self.ids
+        embedded = self.model.embed(ids)
+        pad = self.model.embed(torch.full_like(ids, self.pad_id))
         mask = presence.reshape(presence.shape[0], -1, 1).to(embedded.dtype)
         return self.model.forward_embedded(mask * embedded + (1 - mask) * pad)
 

@@ -40,6 +40,7 @@ from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.explainers.output import explained_output
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
 from xaibench.metrics import functional
+from xaibench.metrics.fast import DEFAULT_CHUNK_SIZE, ENGINES, fast_class
 from xaibench.metrics.functional import CorrelationDiagnostics
 from xaibench.metrics.layout import (
     QuantusModel,
@@ -72,6 +73,8 @@ class ScoreContext:
         n_classes: number of classes of the dataset.
         device: where the model lives.
         explain_output: the output the attributions explain (``explainers/output.py``); re-explanations use it too.
+        engine: ``"fast"`` (chunked Quantus subclasses, ``xaibench.metrics.fast``) or ``"quantus"`` (plain).
+        chunk_size: rows per forward / re-explanation call of the fast engine.
     """
 
     model: nn.Module
@@ -86,6 +89,8 @@ class ScoreContext:
     n_classes: int = 0
     device: str = "cpu"
     explain_output: str = "logit"
+    engine: str = "fast"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
 
 
 @dataclass
@@ -112,6 +117,9 @@ class QuantusBatch:
     s: np.ndarray | None
     explain_func: Callable[..., np.ndarray] | None
     device: str
+    engine: str = "fast"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    notes: dict[str, int] = field(default_factory=dict)  # the fast engine's CUDA out-of-memory halvings
 
     def take(self, index: np.ndarray) -> "QuantusBatch":
         model = self.model.take(index) if isinstance(self.model, TokenPresenceModel) else self.model
@@ -144,6 +152,8 @@ def score(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext, seed: int
     values = np.where([s == Status.OK.value for s in status], values, np.nan)
     adapter = {k: v for k, v in spec.adapter_params().items() if k != "text_view" or ctx.modality is Modality.TEXT}
     recorded = {**jsonable(resolved), **adapter}
+    if spec.native is None and batch.notes.get("chunk_backoffs"):
+        recorded["chunk_backoffs"] = batch.notes["chunk_backoffs"]  # chunk halved after CUDA out-of-memory
     return ScoreResult(values, status, message, params=recorded, seconds=time.perf_counter() - started)
 
 
@@ -202,6 +212,8 @@ def build_batch(spec: MetricSpec, resolved: dict[str, Any], ctx: ScoreContext) -
         s=s,
         explain_func=explain_func,
         device=ctx.device,
+        engine=ctx.engine,
+        chunk_size=ctx.chunk_size,
     )
 
 
@@ -304,9 +316,10 @@ def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
     if spec.correlation_diagnostics:
         diagnostics = CorrelationDiagnostics(init["similarity_func"])
         init["similarity_func"] = diagnostics
+    metric_class, engine_kwargs = metric_class_for(spec, batch)
     with contextlib.redirect_stdout(io.StringIO()):
-        metric = spec.quantus_class(  # type: ignore[misc]
-            **init, return_aggregate=False, disable_warnings=True, display_progressbar=False
+        metric = metric_class(
+            **init, **engine_kwargs, return_aggregate=False, disable_warnings=True, display_progressbar=False
         )
     kwargs: dict[str, Any] = {}
     if batch.explain_func is not None:
@@ -320,6 +333,8 @@ def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
             batch_size=max(len(batch), 1), **call, **kwargs,
         )
         reduced = spec.reduce(raw, metric, batch) if spec.reduce is not None else raw
+    if getattr(metric, "backoffs", 0):
+        batch.notes["chunk_backoffs"] = batch.notes.get("chunk_backoffs", 0) + metric.backoffs
     reasons = [""] * len(batch)
     if isinstance(reduced, tuple):  # a reduction that knows why some samples have no number
         reduced, reasons = reduced
@@ -330,6 +345,16 @@ def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
         reasons = [reasons[i] or (diagnostics.reason(i) if not math.isfinite(v) else "")
                    for i, v in enumerate(values)]
     return values, list(reasons)
+
+
+def metric_class_for(spec: MetricSpec, batch: QuantusBatch) -> tuple[type, dict[str, Any]]:
+    """The class to instantiate (fast subclass when ``engine == "fast"`` and one exists) and its extra kwargs."""
+    if batch.engine not in ENGINES:
+        raise ValueError(f"unknown scoring engine {batch.engine!r}; valid: {', '.join(ENGINES)}")
+    fast = fast_class(spec.quantus_class) if batch.engine == "fast" else None
+    if fast is None:
+        return spec.quantus_class, {}  # type: ignore[return-value]
+    return fast, {"chunk_size": batch.chunk_size}
 
 
 def quantus_kwargs(spec: MetricSpec, resolved: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -365,6 +390,10 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
             attributions = attributions.sum(dim=-1)
         return to_quantus_attributions(attributions, modality)
 
+    # Forward rows per explained input (IG's steps, SmoothGrad's noisy copies): the fast engine sizes its
+    # re-explanation calls by it, so that one call stays near ``chunk_size`` forward rows.
+    explain_func.rows_per_input = max(1, int(getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0)
+                                             or 1))
     return explain_func
 
 

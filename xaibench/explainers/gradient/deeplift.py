@@ -10,7 +10,7 @@ from captum.attr import DeepLift, DeepLiftShap
 from torch import nn
 
 from xaibench.errors import UserError
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import Explainer, diagnostics_enabled
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.seeding import sample_seeds
 from xaibench.registry import EXPLAINERS
@@ -43,9 +43,14 @@ class DeepLiftExplainer(Explainer):
         view = GradientView.of(model, x)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
-            attributions, delta = DeepLift(_as_module(view.forward)).attribute(
-                view.inputs, baselines=view.baselines(self.baseline), target=target, return_convergence_delta=True,
+            with_delta = diagnostics_enabled()
+            result = DeepLift(_as_module(view.forward)).attribute(
+                view.inputs, baselines=view.baselines(self.baseline), target=target,
+                return_convergence_delta=with_delta,
             )
+        if not with_delta:
+            return Explanation(view.to_output(result))
+        attributions, delta = result
         return Explanation(view.to_output(attributions), extras={"convergence_delta": delta.detach().abs().cpu().numpy()})
 
 

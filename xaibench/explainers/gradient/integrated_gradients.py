@@ -8,7 +8,7 @@ import torch
 from captum.attr import IntegratedGradients
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import Explainer, diagnostics_enabled
 from xaibench.explainers.inputs import Baseline, GradientView
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
@@ -37,8 +37,12 @@ class IntegratedGradientsExplainer(Explainer):
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = GradientView.of(model, x)
-        attributions, delta = IntegratedGradients(view.forward).attribute(
+        with_delta = diagnostics_enabled()
+        result = IntegratedGradients(view.forward).attribute(
             view.inputs, baselines=view.baselines(self.baseline), target=target, n_steps=self.n_steps,
-            method=self.method, internal_batch_size=self.internal_batch_size, return_convergence_delta=True,
+            method=self.method, internal_batch_size=self.internal_batch_size, return_convergence_delta=with_delta,
         )
+        if not with_delta:
+            return Explanation(view.to_output(result))
+        attributions, delta = result
         return Explanation(view.to_output(attributions), extras={"convergence_delta": delta.detach().abs().cpu().numpy()})

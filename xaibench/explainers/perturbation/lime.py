@@ -1,4 +1,5 @@
-"""LIME (Ribeiro et al., 2016, "Why Should I Trust You?") through captum."""
+"""LIME (Ribeiro et al., 2016, "Why Should I Trust You?"), captum's estimator vectorised over samples
+(``_surrogate.py``)."""
 from __future__ import annotations
 
 import math
@@ -6,14 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from captum._utils.models.linear_model import SkLearnLasso, SkLearnLinearRegression
-from captum.attr import Lime
 from torch import nn
 
 from xaibench.explainers.base import Explainer
 from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
+from xaibench.explainers.perturbation import _surrogate
 from xaibench.explainers.perturbation._batching import check_perturbations_per_eval
-from xaibench.explainers.seeding import sample_seeds, seeded
+from xaibench.explainers.seeding import generator, sample_seeds
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
 
@@ -33,14 +33,16 @@ def binary_cosine_kernel(kernel_width: float):
 @EXPLAINERS.register("lime")
 @dataclass(frozen=True)
 class LimeExplainer(Explainer):
-    """captum ``Lime``: a sparse linear surrogate over binary interpretable features, fitted per sample.
+    """LIME as captum's ``Lime`` computes it: a sparse linear surrogate over binary interpretable features.
 
     Features as in Kernel SHAP (columns, ``patch_size`` squares, series windows, tokens); an absent feature takes
     its ``baseline`` (text: ``pad_id``). ``n_samples`` perturbations (Bernoulli(0.5) per feature), evaluated
     ``perturbations_per_eval`` per forward (>= 2), weighted by ``binary_cosine_kernel(kernel_width)`` (the lime
     library's choice for images and text, used for every modality so weights do not depend on the baseline
-    values), and a Lasso with penalty ``alpha`` (0: least squares). Each sample is explained alone under its own
-    seed: a batch equals each sample alone (tolerance 1e-5). Output: the surrogate's coefficients shaped like ``x``.
+    values), and a Lasso with penalty ``alpha`` (sklearn's, per sample, as captum's ``SkLearnLasso``; 0: one batched
+    weighted least squares). Perturbations are drawn at once from each sample's own generator and forwarded
+    across the batch: a batch equals each sample alone (tolerance 1e-5); agreement with captum is within sampling
+    tolerance. Output: the surrogate's coefficients shaped like ``x``.
 
     Feature grouping: each image patch's coefficient is copied to all ``patch_size**2`` of its pixels (series: to
     its ``patch_size`` steps), so a map sums to 4x the sum of the surrogate's coefficients with the default 2x2
@@ -66,13 +68,15 @@ class LimeExplainer(Explainer):
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = PerturbationView.of(model, x, self.baseline)
         mask = view.feature_mask(self.patch_size)
-        surrogate = SkLearnLasso(alpha=self.alpha) if self.alpha > 0 else SkLearnLinearRegression()
-        method = Lime(view.forward, interpretable_model=surrogate, similarity_func=binary_cosine_kernel(self.kernel_width))
-        maps = []
-        for i, seed in enumerate(sample_seeds(view.inputs, "lime")):
-            with seeded(seed, x.device):
-                maps.append(method.attribute(
-                    view.inputs[i : i + 1], baselines=view.baselines[i : i + 1], target=target[i : i + 1],
-                    feature_mask=mask, n_samples=self.n_samples, perturbations_per_eval=self.perturbations_per_eval,
-                ))
-        return Explanation(view.to_output(torch.cat(maps)))
+        m = _surrogate.n_features(mask)
+        coalitions = torch.stack([_surrogate.lime_coalitions(m, self.n_samples, generator(seed))
+                                  for seed in sample_seeds(view.inputs, "lime")])  # (N, n, M)
+        outputs = _surrogate.target_outputs(view.forward, view.inputs, view.baselines, mask, coalitions, target,
+                                            self.perturbations_per_eval)
+        weights = torch.stack([_surrogate.binary_cosine_weights(c, self.kernel_width) for c in coalitions])
+        if self.alpha > 0:
+            coefficients = _surrogate.lasso(coalitions, outputs, weights, self.alpha)
+        else:
+            coefficients = _surrogate.weighted_least_squares(coalitions, outputs, weights)
+        attributions = _surrogate.spread(coefficients, mask).to(device=x.device, dtype=view.inputs.dtype)
+        return Explanation(view.to_output(attributions))

@@ -1,0 +1,160 @@
+"""The fast scoring engine vs plain Quantus, per metric: CPU time, forward share, speedup, max score difference.
+
+Usage::
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py                    # CPU, cnn/digits + mlp/breast_cancer
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --device cuda      # on a GPU box (wall time there)
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method saliency --metrics max_sensitivity
+
+Both engines score the same attributions (``conf/method/<method>.yaml``, predicted targets) with the same
+parameters (``conf/metrics/faithfulness.yaml`` + ``stability.yaml``) and the same seed, through
+``quantus_adapter.score`` as the runner calls it; only ``engine`` differs. Repetitions are interleaved
+(quantus, fast, quantus, fast, ...) and timed in process CPU time (the machines are shared; wall time swings):
+the median over repetitions is reported. On CUDA, CPU time misses GPU work: wall time (after a synchronise) is
+used instead. ``fwd share`` is the share of the metric's time spent inside the model's forward (a forward hook
+pair on the model). ``max |diff|`` is the largest absolute score difference between the engines.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_section, create, sync
+from xaibench.engine.applicability import metric_not_applicable
+from xaibench.engine.cell import CellSpec
+from xaibench.engine.seeding import derive_seed, seed_everything
+from xaibench.engine.stages import build_dataset, get_model
+from xaibench.engine.store import Store
+from xaibench.metrics.fast import FAST_CLASSES
+from xaibench.metrics.quantus_adapter import ScoreContext, score
+from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
+
+OUT = ROOT / "benchmarks" / "out" / "scoring.json"
+
+
+class ForwardClock:
+    """Time spent inside ``module``'s forward (outermost calls only)."""
+
+    def __init__(self, module: torch.nn.Module, clock) -> None:  # type: ignore[no-untyped-def]
+        self.module, self.clock, self.seconds, self._depth, self._start = module, clock, 0.0, 0, 0.0
+
+    def __enter__(self) -> "ForwardClock":
+        def pre(module, inputs):  # type: ignore[no-untyped-def]
+            if self._depth == 0:
+                self._start = self.clock()
+            self._depth += 1
+
+        def post(module, inputs, output):  # type: ignore[no-untyped-def]
+            self._depth -= 1
+            if self._depth == 0:
+                self.seconds += self.clock() - self._start
+
+        self._handles = [self.module.register_forward_pre_hook(pre), self.module.register_forward_hook(post)]
+        return self
+
+    def __exit__(self, *exc) -> None:  # type: ignore[no-untyped-def]
+        for handle in self._handles:
+            handle.remove()
+
+
+def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
+    model_name, dataset_name = pair.split(":")
+    data = build_dataset(create(DATASETS, "dataset", dataset_name), args.seed)
+    cell = CellSpec(model=conf_section("model", model_name), dataset=conf_section("dataset", dataset_name),
+                    method=conf_section("method", args.method), metrics={}, seed=args.seed, device=args.device)
+    module = get_model(store, create(MODELS, "model", model_name), data, cell).module.to(args.device).eval()
+    explainer = create(EXPLAINERS, "method", args.method)
+    samples = data.test.head(args.n_samples)
+    x = samples.x.to(args.device)
+    with torch.no_grad():
+        targets = module(x).argmax(dim=1)
+    seed_everything(derive_seed("bench-scoring", pair, args.seed))
+    attributions = explainer.explain(module, x, targets).attributions.detach()
+    return ScoreContext(model=module, modality=data.modality, x=x, targets=targets, attributions=attributions,
+                        explainer=explainer, train=data.train, n_classes=data.n_classes, device=args.device,
+                        chunk_size=args.chunk_size)
+
+
+def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: argparse.Namespace) -> dict:
+    clock = (lambda: (sync(args.device), time.perf_counter())[1]) if args.device.startswith("cuda") else time.process_time
+    spec = METRICS.get(name)
+    times: dict[str, list[float]] = {"quantus": [], "fast": []}
+    shares: dict[str, list[float]] = {"quantus": [], "fast": []}
+    values: dict[str, np.ndarray] = {}
+    for _ in range(args.repeats):
+        for engine in ("quantus", "fast"):
+            with ForwardClock(ctx.model, clock) as forward:
+                started = clock()
+                result = score(spec, dict(params), replace(ctx, engine=engine), seed)
+                seconds = clock() - started
+            times[engine].append(seconds)
+            shares[engine].append(forward.seconds / seconds if seconds > 0 else 0.0)
+            values[engine] = result.values
+    n = len(ctx.x)
+    median = {e: statistics.median(t) for e, t in times.items()}
+    diff = np.abs(values["fast"] - values["quantus"])
+    return {"metric": name, "ms_per_sample_quantus": 1000 * median["quantus"] / n,
+            "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
+            "forward_share_quantus": statistics.median(shares["quantus"]),
+            "forward_share_fast": statistics.median(shares["fast"]),
+            "max_abs_diff": float(np.nanmax(diff)) if np.isfinite(diff).any() else 0.0,
+            "nan_mismatch": int((np.isnan(values["fast"]) != np.isnan(values["quantus"])).sum())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--method", default="integrated_gradients", help="conf/method/<name>.yaml")
+    parser.add_argument("--metrics", nargs="+", default=None, help="default: every metric with a fast class")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per engine")
+    parser.add_argument("--chunk-size", type=int, default=256)
+    add_common_arguments(parser, OUT)
+    args = parser.parse_args()
+    apply_device_and_threads(parser, args)
+    suite = {**conf_section("metrics", "faithfulness"), **conf_section("metrics", "stability")}
+    names = args.metrics or [n for n in suite if METRICS.get(n).quantus_class in FAST_CLASSES]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(args.store or tmp)
+        for pair in args.pairs:
+            ctx = context(pair, store, args)
+            model_name, dataset_name = pair.split(":")
+            for name in names:
+                spec = METRICS.get(name)
+                if metric_not_applicable(spec, create(DATASETS, "dataset", dataset_name), has_counterfactuals=False):
+                    continue
+                row = {"model": model_name, "dataset": dataset_name, "method": args.method,
+                       **bench_metric(ctx, name, suite[name], derive_seed("bench-scoring", pair, name), args)}
+                rows.append(row)
+                print(f"  {pair:<20} {name:<28} {row['speedup']:5.2f}x  fwd {row['forward_share_fast']:.0%} "
+                      f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}",
+                      file=sys.stderr, flush=True)
+    lines = ["| model | dataset | metric | ms/sample quantus | ms/sample fast | speedup | fwd share quantus -> fast "
+             "| max abs diff |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['dataset']} | {r['metric']} | {r['ms_per_sample_quantus']:.2f} | "
+                     f"{r['ms_per_sample_fast']:.2f} | {r['speedup']:.2f}x | {r['forward_share_quantus']:.0%} -> "
+                     f"{r['forward_share_fast']:.0%} | {r['max_abs_diff']:.1e} |")
+    print("\n".join(lines))
+    environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
+                   "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
+                   "n_samples": args.n_samples, "method": args.method, "repeats": args.repeats,
+                   "chunk_size": args.chunk_size, "seed": args.seed,
+                   "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"environment": environment, "results": rows}, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The fast engine equals plain Quantus: every fast metric, on tabular, image, time series and text inputs.
+
+Both engines go through the same adapter (``score``) on the same context and seed; only the Quantus class differs
+(``engine="fast"``: the chunked subclass; ``engine="quantus"``: the stock class). ``chunk_size`` is chosen so that
+forwards and re-explanations span several chunks with a remainder. Stochastic explainers (SmoothGrad) show that
+re-explaining in other batches keeps each sample's map (explainers draw per sample).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xaibench.metrics import testing
+from xaibench.metrics.fast import FAST_CLASSES
+from xaibench.metrics.quantus_adapter import score
+from xaibench.registry import EXPLAINERS, METRICS
+from xaibench.types import Modality
+
+N = 5
+SEED = 1234
+FAST_METRICS = sorted(n for n in METRICS.names() if METRICS.get(n).quantus_class in FAST_CLASSES)
+# Fewer steps keep the test cheap; the code paths are the same as with the suite's defaults.
+SMALL = {"faithfulness_correlation": {"nr_runs": 6}, "monotonicity_correlation": {"nr_samples": 2},
+         "max_sensitivity": {"nr_samples": 3}, "avg_sensitivity": {"nr_samples": 2},
+         "local_lipschitz_estimate": {"nr_samples": 2}, "relative_input_stability": {"nr_samples": 2},
+         "relative_output_stability": {"nr_samples": 2}}
+
+
+def tiny_series_model(channels: int = 2, length: int = 12, n_classes: int = 3) -> nn.Module:
+    return nn.Sequential(nn.Conv1d(channels, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * length, n_classes))
+
+
+def _context(modality: Modality, method: str):
+    torch.manual_seed(0)
+    explainer = EXPLAINERS.create(method, {"n_steps": 4} if method == "integrated_gradients" else
+                                  {"n_samples": 3} if method == "smoothgrad" else {})
+    if modality is Modality.TABULAR:
+        model, x = testing.tiny_mlp(10, 3), torch.randn(N, 10)
+    elif modality is Modality.IMAGE:
+        model, (x, _, _) = testing.tiny_cnn(2), testing.bar_images(N)
+    elif modality is Modality.TIME_SERIES:
+        model, x = tiny_series_model(), torch.randn(N, 2, 12)
+    else:
+        model, x = testing.TinyTextModel().eval(), torch.randint(1, 20, (N, 8))
+    return testing.context(model.eval(), modality, x, explainer)
+
+
+def _cases():
+    for name in FAST_METRICS:
+        for modality in (Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES, Modality.TEXT):
+            if modality in METRICS.get(name).modalities:
+                yield pytest.param(name, modality, id=f"{name}-{modality.value}")
+
+
+@pytest.mark.parametrize(("name", "modality"), list(_cases()))
+def test_fast_metric_equals_plain_quantus(name, modality):
+    ctx = _context(modality, "integrated_gradients")
+    spec, params = METRICS.get(name), SMALL.get(name, {})
+    plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
+    fast = score(spec, params, replace(ctx, engine="fast", chunk_size=2 * N + 1), SEED)
+    assert fast.status == plain.status and fast.message == plain.message
+    assert fast.params == plain.params
+    np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6, equal_nan=True)
+    assert np.isfinite(fast.values).any(), fast.message
+
+
+@pytest.mark.parametrize("name", ["faithfulness_correlation", "pixel_flipping", "max_sensitivity"])
+def test_fast_metric_is_bitwise_plain_quantus_with_one_step_per_forward(name):
+    """With Quantus' batch composition (one step of N rows per forward) the scores are bit for bit Quantus'.
+
+    Larger chunks change only the batched kernels' float32 summation order (about 6e-8 on a logit here).
+    """
+    ctx = _context(Modality.TABULAR, "saliency")
+    spec, params = METRICS.get(name), SMALL.get(name, {})
+    plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
+    fast = score(spec, params, replace(ctx, engine="fast", chunk_size=1), SEED)
+    np.testing.assert_array_equal(fast.values, plain.values)
+    for chunk in (2 * N + 1, 10_000):  # a remainder; everything in one forward
+        fast = score(spec, params, replace(ctx, engine="fast", chunk_size=chunk), SEED)
+        np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
+
+
+def test_stochastic_explainer_keeps_its_maps_when_re_explained_in_chunks():
+    ctx = _context(Modality.TABULAR, "smoothgrad")
+    spec = METRICS.get("max_sensitivity")
+    plain = score(spec, SMALL["max_sensitivity"], replace(ctx, engine="quantus"), SEED)
+    fast = score(spec, SMALL["max_sensitivity"], replace(ctx, engine="fast", chunk_size=4), SEED)
+    np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
+
+
+def test_unknown_engine_is_refused():
+    ctx = _context(Modality.TABULAR, "saliency")
+    with pytest.raises(ValueError, match="unknown scoring engine"):
+        score(METRICS.get("pixel_flipping"), {}, replace(ctx, engine="turbo"), SEED)
+
+
+class _QuantusLike:
+    """The two things ChunkedForward takes from Quantus' model wrapper: the network to call and its device."""
+
+    def __init__(self, network: nn.Module) -> None:
+        self.network, self.device = network, "cpu"
+
+    def get_softmax_arg_model(self) -> nn.Module:
+        return self.network
+
+
+class _LimitedMemory(nn.Module):
+    """A linear layer that raises CUDA's out-of-memory error above ``limit`` rows (as a full GPU would)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.linear = limit, nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.linear(x)
+
+
+def test_chunks_halve_on_out_of_memory_and_give_the_same_outputs():
+    from xaibench.metrics.fast import ChunkedForward
+
+    torch.manual_seed(0)
+    network = _LimitedMemory(limit=8).eval()
+    steps = [np.random.default_rng(i).normal(size=(4, 3)).astype(np.float32) for i in range(6)]  # 24 rows
+    targets = np.array([0, 1, 1, 0])
+    forward = ChunkedForward(_QuantusLike(network), chunk_size=24, targets=targets)
+    got = forward.run(iter(steps))
+    assert forward.backoffs >= 2 and forward.chunk_size <= 8
+    with torch.no_grad():
+        expected = np.stack([network.linear(torch.as_tensor(s)).numpy()[np.arange(4), targets] for s in steps])
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)

@@ -1,0 +1,26 @@
+"""A reused score stage reports the device it was computed on, not the device of the sweep that reuses it."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from xaibench.engine.cell import CellSpec
+from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
+from xaibench.engine.store import Store
+from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
+
+
+def test_cached_score_stage_keeps_its_device(tmp_path):
+    cell = CellSpec(model={"name": "logreg"}, dataset={"name": "iris"}, method={"name": "saliency"},
+                    metrics={"sparseness": {}}, n_samples=4, device="cpu")
+    store = Store(tmp_path)
+    dataset = build_dataset(DATASETS.create("iris", {}), cell.seed)
+    model = get_model(store, MODELS.create("logreg", {}), dataset, cell)
+    explainer = EXPLAINERS.create("saliency", {})
+    explanations = get_explanations(store, explainer, model, dataset, cell)
+    metric = METRICS.get("sparseness")
+    computed = get_scores(store, metric, explainer, model, dataset, explanations, cell)
+    assert computed.provenance["device"] == "cpu"
+    # The same stage requested by a sweep on another device is read back, not recomputed there.
+    reused = get_scores(store, metric, explainer, model, dataset, explanations, replace(cell, device="cuda:7"))
+    assert reused.provenance["device"] == "cpu"
+    assert list(reused.values) == list(computed.values)

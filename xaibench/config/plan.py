@@ -1,0 +1,102 @@
+"""A sweep's plan: its validated job configs, composed once and remembered for identical reruns.
+
+The pre-flight composes every job with Hydra's compose API (about 0.1-0.3 s each) and validates it against the
+registries. Its answer depends only on the command line, the config files and the package's code, so it is
+cached under a digest of those (``$XAIBENCH_CACHE``, default ``~/.cache/xaibench/plans``): a warm rerun of the
+same sweep loads its configs from one JSON file instead of composing them again. Sweeps that add config search
+paths (``hydra.searchpath``) are never cached. The plan also says whether the sweep can run in this process (no
+launcher or sweeper chosen on the command line or in the experiment: Hydra's basic ones), see ``run_in_process``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from xaibench import __version__
+from xaibench.config.paths import conf_dir
+
+BASIC = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+         "hydra._internal.core_plugins.basic_sweeper.BasicSweeper")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The job configs of a sweep (composed, unresolved) and whether they may run in this process."""
+
+    configs: list[DictConfig]
+    in_process: bool
+
+
+def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> Plan:
+    """Validate the sweep (pre-flight) or load its cached plan; raises ``UserError`` on bad input."""
+    key = plan_key(overrides, multirun=multirun, config_name=config_name)
+    cached = _load(key) if key else None
+    if cached is not None:
+        return cached
+    from xaibench.config.preflight import launcher_targets, validate
+
+    configs = validate(list(overrides), multirun=multirun, config_name=config_name)
+    targets = launcher_targets(list(overrides), config_name)
+    explicit = any(o.lstrip("+~").startswith(("hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper"))
+                   for o in overrides)
+    plan = Plan(configs, in_process=not explicit and targets == BASIC)
+    if key and not any(_reads_files(cfg) for cfg in configs):  # files may change or vanish: re-validate them
+        _save(key, plan)
+    return plan
+
+
+def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str) -> str:
+    """Digest of what the pre-flight's answer depends on; '' when it must not be cached."""
+    if any("hydra.searchpath" in o for o in overrides) or os.environ.get("XAIBENCH_NO_PLAN_CACHE"):
+        return ""
+    digest = hashlib.blake2b(digest_size=16)
+    root = conf_dir()
+    digest.update(f"{__version__}|{multirun}|{config_name}|{list(overrides)!r}|{root}|".encode())
+    digest.update(os.environ.get("XAIBENCH_STORE", "").encode())
+    package = Path(__file__).resolve().parents[1]  # validation is code too: an edited check re-validates
+    for base, pattern in ((root, "*.yaml"), (package, "*.py")):
+        for path in sorted(base.rglob(pattern)):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(base)}|{stat.st_size}|{stat.st_mtime_ns}|".encode())
+    return digest.hexdigest()
+
+
+def _reads_files(cfg: DictConfig) -> bool:
+    from xaibench.engine.cell import CellSpec
+
+    return CellSpec.from_config(cfg).reads_user_files()
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xaibench"
+    return Path(os.environ.get("XAIBENCH_CACHE", default)) / "plans"
+
+
+def _load(key: str) -> Plan | None:
+    path = cache_dir() / f"{key}.json"
+    try:
+        data = json.loads(path.read_text())
+        configs = []
+        for job in data["jobs"]:
+            cfg = OmegaConf.create(job)
+            OmegaConf.set_struct(cfg, True)  # as composed by Hydra
+            configs.append(cfg)
+        return Plan(configs, bool(data["in_process"]))
+    except Exception:  # noqa: BLE001 - a missing or damaged plan is recomputed
+        return None
+
+
+def _save(key: str, plan: Plan) -> None:
+    from xaibench.engine.store import atomic_write_bytes
+
+    jobs = [OmegaConf.to_container(cfg, resolve=False) for cfg in plan.configs]  # interpolations kept (oc.env)
+    try:
+        atomic_write_bytes(cache_dir() / f"{key}.json", json.dumps({"in_process": plan.in_process, "jobs": jobs}).encode())
+    except OSError:
+        pass  # a read-only home only costs the next run a pre-flight

@@ -1,0 +1,57 @@
+"""Writer-specific row values: kept out of the shared ``cells`` artefact, filled in by each run that reads it.
+
+A cell artefact in the store is shared by every sweep that runs the cell, so it must hold the same bytes whoever
+wrote it. The values below describe the run that wrote the rows, not the result; each run stamps its own.
+``device`` is not among them: scored rows record where their score stage was computed (a reused stage keeps its
+own device). Importable without torch: a fully cached sweep stamps stored rows without loading it.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from xaibench.results.schema import conform
+
+WRITER_COLUMNS = ("sweep_id", "peak_mem_mb", "created_at", "model_label", "dataset_label")
+
+
+def shared_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without writer-specific values, as stored in the ``cells`` artefact."""
+    shared = frame.copy()
+    shared["sweep_id"] = ""
+    shared["peak_mem_mb"] = np.nan
+    shared["model_label"] = ""  # display names are not in the key: each run stamps its own
+    shared["dataset_label"] = ""
+    unscored = shared["sample_id"] == ""
+    shared.loc[unscored, "created_at"] = ""  # scored rows keep their score stage's time
+    shared.loc[unscored, "device"] = ""  # nothing was computed for these rows on a particular device
+    return conform(shared)
+
+
+def stamp_rows(frame: pd.DataFrame, *, sweep_id: str, device: str, model_label: str, dataset_label: str,
+               ran: bool = True) -> pd.DataFrame:
+    """Fill ``WRITER_COLUMNS`` for this run (and ``device`` where no stage recorded one)."""
+    out = frame.copy()
+    out["sweep_id"] = sweep_id
+    out["model_label"] = model_label
+    out["dataset_label"] = dataset_label
+    applicable = ran and not (out["status"] == "not_applicable").all()
+    out["peak_mem_mb"] = peak_memory_mb(device) if applicable else np.nan
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out.loc[out["created_at"].isna() | (out["created_at"] == ""), "created_at"] = now
+    out.loc[out["device"].isna() | (out["device"] == ""), "device"] = device
+    return conform(out)
+
+
+def peak_memory_mb(device: str) -> float:
+    """Peak memory of this process: the CUDA allocator's peak on a GPU, the max RSS on CPU (no torch import)."""
+    if device.startswith("cuda") and "torch" in sys.modules:
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,76 @@
+"""Chunked forwards on the model's device: many small Quantus predictions become few large ones.
+
+Quantus predicts once per perturbation step on the ``N`` samples of the batch (51 forwards of 32 rows for
+FaithfulnessCorrelation). Here the perturbed batches are queued as they are made (in Quantus' random-draw order)
+and forwarded ``chunk_size`` rows at a time, whole steps per chunk (a text model in the "tokens" view needs row
+``i`` of every step to be sample ``i``). On CUDA an out-of-memory error halves the chunk and retries; the number of
+halvings is kept in ``backoffs`` (the adapter records it in the row's params).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from xaibench.engine.cell import DEFAULT_CHUNK_SIZE
+
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # older torch: only the cuda name
+
+
+
+class ChunkedForward:
+    """Forward queued ``(N, ...)`` batches ``chunk_size`` rows at a time through a Quantus model wrapper.
+
+    Args:
+        model: Quantus ``ModelInterface`` (its softmax choice and device are used as Quantus would).
+        chunk_size: rows per forward (at least one whole step of ``N`` rows).
+        targets: ``(N,)`` classes: outputs are gathered on the device, ``(S, N)``; None returns ``(S, N, K)``.
+    """
+
+    def __init__(self, model, chunk_size: int = DEFAULT_CHUNK_SIZE, targets: np.ndarray | None = None) -> None:
+        self.network = model.get_softmax_arg_model()
+        self.device = torch.device(getattr(model, "device", None) or "cpu")
+        self.chunk_size = max(1, int(chunk_size))
+        self.targets = None if targets is None else torch.as_tensor(np.asarray(targets), device=self.device)
+        self.backoffs = 0
+
+    def run(self, batches: Iterable[np.ndarray]) -> np.ndarray:
+        """Outputs for every batch ``batches`` yields (a generator: perturbations are made lazily, in order)."""
+        outputs: list[np.ndarray] = []
+        queued: list[np.ndarray] = []
+        rows = 0
+        for batch in batches:
+            if queued and rows + len(batch) > self.chunk_size:
+                outputs.extend(self._forward_steps(queued))
+                queued, rows = [], 0
+            queued.append(batch)
+            rows += len(batch)
+        if queued:
+            outputs.extend(self._forward_steps(queued))
+        return np.stack(outputs) if outputs else np.empty((0,))
+
+    def _forward_steps(self, steps: list[np.ndarray]) -> list[np.ndarray]:
+        """One forward for ``steps`` (halved on CUDA out-of-memory); one output array per step."""
+        try:
+            return self._forward(steps)
+        except OUT_OF_MEMORY:
+            if len(steps) == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.backoffs += 1
+            self.chunk_size = max(1, self.chunk_size // 2)
+            half = len(steps) // 2
+            return self._forward_steps(steps[:half]) + self._forward_steps(steps[half:])
+
+    def _forward(self, steps: list[np.ndarray]) -> list[np.ndarray]:
+        n = len(steps[0])
+        x = torch.as_tensor(np.concatenate(steps, axis=0), dtype=torch.float32).to(self.device)
+        with torch.no_grad():
+            out = self.network(x)
+            if self.targets is not None:
+                index = self.targets.repeat(len(steps)).reshape(-1, 1)
+                out = out.gather(1, index).reshape(-1)
+            out = out.detach().cpu().numpy()
+        return [out[i * n:(i + 1) * n] for i in range(len(steps))]
