@@ -46,7 +46,7 @@ def test_rollout_on_hf_models_matches_the_reference(hf_models, kind):
 
 
 @pytest.mark.parametrize("kind", ["image", "text"])
-@pytest.mark.parametrize("method", ["raw_attention", "grad_rollout"])
+@pytest.mark.parametrize("method", ["raw_attention", "grad_rollout", "attention_x_gradient"])
 def test_attention_methods_run_on_hf_models(hf_models, kind, method):
     module, x = hf_models[kind]
     explainer = EXPLAINERS.create(method)

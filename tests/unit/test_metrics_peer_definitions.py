@@ -277,3 +277,10 @@ def test_shapley_distance_refuses_too_many_features_clearly() -> None:
     ctx = testing.context(model, Modality.TABULAR, torch.randn(2, 14), EXPLAINERS.create("saliency", {}))
     with pytest.raises(ValueError, match="max_features"):
         score(METRICS.get("shapley_distance"), {}, ctx, seed=0)
+
+
+def test_a_bad_shapley_value_function_fails_before_compute() -> None:
+    from xaibench.errors import UserError
+
+    with pytest.raises(UserError, match="'value_function' must be one of"):
+        METRICS.get("shapley_distance").check_params({"value_function": "conditional"})

@@ -86,9 +86,10 @@ class MetricSpec:
         correlation_diagnostics: wrap ``similarity_func`` to say which side was constant when a correlation is NaN.
         nan_reason: message for a non-finite score not explained otherwise.
         resolve: ``fn(params, context) -> params`` for parameters that depend on the data (class count, mask size).
-        choices: parameters restricted to a set of values (checked before any compute).
         adapter_only: parameters the adapter consumes itself (recorded in ``params``, never passed to Quantus).
         description: one line with the reference.
+        choices: parameters restricted to a few values (``{"value_function": ("baseline", "marginal")}``),
+            checked with the other parameters before any compute.
     """
 
     name: str
@@ -115,9 +116,9 @@ class MetricSpec:
     correlation_diagnostics: bool = False
     nan_reason: str = ""
     resolve: Callable[..., Any] | None = None
-    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     adapter_only: tuple[str, ...] = ()
     description: str = ""
+    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Reject parameters the metric does not take; return defaults overlaid with ``params``."""
@@ -144,7 +145,7 @@ class MetricSpec:
         default = {**self.defaults, **self.call_defaults}.get(key)
         what = f"metric {self.name!r}: parameter {key!r}"
         if key in self.choices and value not in self.choices[key]:
-            raise UserError(f"{what} must be one of {', '.join(map(str, self.choices[key]))}, got {value!r}")
+            raise UserError(f"{what} must be one of {list(self.choices[key])}, got {value!r}")
         if key in self.fraction_params or key in self.divisor_params:
             ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 1) or (
                 isinstance(value, float) and 0 < value <= 1)

@@ -14,6 +14,12 @@ Capability protocols (what a trained module must provide when its spec declares 
   ``cls_index`` (int or None): the token whose row gives relevance (None: average over query tokens);
   ``tokens_to_input(relevance (N, T')) -> attributions shaped like x`` (T' = tokens without the CLS token;
   ViT: upsample patch relevance to ``(N, C, H, W)``; text: identity ``(N, L)``).
+- ``CONV``: ``nn.Conv1d`` / ``nn.Conv2d`` modules whose outputs keep the input's layout (time steps, rows and
+  columns), found in registration order; CAM methods read the last one (``explainers/cam/_layers.py``).
+- ``LRP``: every leaf module is one the LRP explainer has a rule for (``explainers/propagation/lrp.py``), each used
+  once per forward.
+- ``LINEAR``: ``forward(x) = W flatten(x) + b``, so the gradient of the target logit is the ground-truth
+  attribution (OpenXAI's ground-truth metrics, ``metrics/openxai.py``).
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""Attention x Gradient: attention probabilities weighted by the target's gradient with respect to them, the
-per-layer term of Chefer et al.'s relevance (2021, "Generic Attention-model Explainability for Interpreting
-Bi-Modal and Encoder-Decoder Transformers") without the rollout across layers; cf. "AttnLRP"-style gradient x
-attention maps used by LATEC (Klein et al., 2024) and Barkan et al. (2021, "Grad-SAM")."""
+"""Attention x Gradient: attention probabilities weighted by the target's gradient with respect to them.
+
+``(A * dA)^+`` is the per-layer term of Chefer et al.'s relevance (2021, "Generic Attention-model Explainability
+for Interpreting Bi-Modal and Encoder-Decoder Transformers") without the rollout across layers; since ``A >= 0``
+it equals ``A * ReLU(dA)``, so the mean over heads and layers is Grad-SAM (Barkan et al., 2021, "Grad-SAM:
+Explaining Transformers via Gradient Self-Attention Maps")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +19,8 @@ from xaibench.types import Capability, Explanation, Modality
 
 
 def attention_times_gradient(maps: list[torch.Tensor], grads: list[torch.Tensor]) -> torch.Tensor:
-    """``sum_layers mean_h (A * dA)^+`` over the given layers: ``(N, T, T)``."""
-    return sum((grad * attention).clamp(min=0).mean(dim=1) for attention, grad in zip(maps, grads))
+    """``mean_layers mean_h (A * dA)^+`` over the given layers: ``(N, T, T)``."""
+    return torch.stack([(grad * attention).clamp(min=0).mean(dim=1) for attention, grad in zip(maps, grads)]).mean(dim=0)
 
 
 @EXPLAINERS.register("attention_x_gradient")
@@ -26,7 +28,7 @@ def attention_times_gradient(maps: list[torch.Tensor], grads: list[torch.Tensor]
 class AttentionXGradientExplainer(Explainer):
     """``mean_h (A_h * d logit_target / d A_h)^+``, the CLS token's row without the CLS column.
 
-    ``layers``: ``last`` (the last layer's attention, the default, as Grad-SAM) or ``all`` (summed over layers).
+    ``layers``: ``last`` (the last layer's attention, the default) or ``all`` (mean over layers: Grad-SAM).
     ``cls_index=None``: mean over query rows. Mapped onto the input by ``tokens_to_input`` (ViT: each patch's
     value on its pixels; text: per token). Class-specific, needs attention probabilities inside the autograd
     graph (ATTENTION protocol). Deterministic; batch tolerance 1e-5.

@@ -22,7 +22,8 @@ class SmoothGradExplainer(Explainer):
 
     Noise is Gaussian with std ``noise_level * (max(x_i) - min(x_i))`` per sample (the paper's noise level; text:
     of the sample's embeddings). ``nt_type``: ``smoothgrad`` (mean gradient), ``smoothgrad_sq`` (mean squared) or
-    ``vargrad`` (variance). ``abs`` takes the absolute gradient before averaging. Output shaped like ``x`` (text:
+    ``vargrad`` (variance); the last two are also registered under their own names (``smoothgrad_sq.py``,
+    ``vargrad.py``). ``abs`` takes the absolute gradient before averaging. Output shaped like ``x`` (text:
     per token). NoiseTunnel draws from torch's global RNG (captum#742), so each sample is explained alone under
     its own seed (``explainers/seeding.py``): a batch equals each sample alone exactly (tolerance 1e-5).
     """
