@@ -12,6 +12,7 @@ import xaibench
 def test_new_methods_and_peer_metrics_on_a_trained_logistic_regression(workdir):
     table = xaibench.run([
         "model=logreg", "dataset=synthetic_tabular", "method=integrated_gradients,lrp,guided_backprop,grad_cam",
+        "explain_output=logit",  # the closed forms below are the logit's
         "n_samples=6", "metrics=ground_truth", "+metrics.input_invariance={}",
         "+metrics.captum_infidelity={n_perturb_samples: 10}", "+metrics.eraser_comprehensiveness={}",
     ], multirun=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from xaibench.config.preflight import _compose, _remote_launcher
+from xaibench.config.preflight import _compose, _launcher_target, is_remote
 
 
 @pytest.mark.parametrize(("preset", "gpus"), [("slurm", 1), ("slurm_cpu", None)])
@@ -17,4 +17,4 @@ def test_slurm_presets_compose(preset: str, gpus: int | None) -> None:
     assert launcher["partition"] == "gpu"
     assert launcher["array_parallelism"] > 1 and launcher["timeout_min"] > 0 and launcher["mem_gb"] > 0
     assert launcher["submitit_folder"].startswith("${hydra.sweep.dir}/")  # logs beside the sweep's results
-    assert _remote_launcher([f"hydra/launcher={preset}"], "config")  # local devices are not checked for it
+    assert is_remote(_launcher_target([f"hydra/launcher={preset}"], "config"))  # local devices are not checked for it

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from captum.metrics import infidelity as captum_infidelity_fn
 
+from xaibench.explainers.output import explained_output
 from xaibench.explainers.seeding import generator, sample_seeds
 from xaibench.metrics.spec import Family, MetricSpec, register_metric
 from xaibench.types import Modality
@@ -41,7 +42,7 @@ def output_function(model: torch.nn.Module, softmax: bool):
 def captum_infidelity(ctx, noise_std: float = 0.1, n_perturb_samples: int = 100, normalize: bool = True,
                       softmax: bool = False) -> np.ndarray:
     """Per-sample infidelity ``(N,)``; each sample draws its perturbations from its own seed (batch-independent)."""
-    forward = output_function(ctx.model, softmax)
+    forward = output_function(explained_output(ctx.model, ctx.explain_output), softmax)  # what was explained
     x = ctx.x.detach().float()
     attributions = ctx.attributions.detach().to(x.device, x.dtype)
     values = []

@@ -11,13 +11,15 @@ draws (seeded). All ``2^F`` coalitions are enumerated, so at most ``max_features
 
 Marginal (interventional) methods such as Kernel SHAP with a mean baseline ignore the dependence; their distance to
 these values grows with the features' correlation (XAI-Bench's finding; experiment ``paper_liu2021``). The score is
-the relative L2 error ``||a - phi|| / ||phi||`` of the explained target logit (``softmax``: its probability).
+the relative L2 error ``||a - phi|| / ||phi||``; ``f`` is the cell's explained output (``explain_output``; with
+``softmax`` the probability instead).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from xaibench.explainers.output import explained_output
 from xaibench.metrics._positions import target_output
 from xaibench.metrics.shapley import coalitions, relative_l2, shapley_from_values
 from xaibench.metrics.spec import Family, MetricSpec, register_metric
@@ -56,12 +58,13 @@ def conditional_shapley(ctx, n_draws: int, softmax: bool) -> np.ndarray:
     x = ctx.x.detach().cpu().double().numpy()
     members = coalitions(x.shape[1])
     rng = np.random.default_rng(0)
+    model = explained_output(ctx.model, ctx.explain_output)  # the output the attributions explain
     phi = np.zeros(x.shape)
     for i in range(len(x)):
         points = conditional_points(x[i], mean, cov, members, n_draws, rng)
         flat = torch.as_tensor(points.reshape(-1, x.shape[1]), dtype=ctx.x.dtype, device=ctx.x.device)
         target = ctx.targets[i].expand(len(flat))
-        values = target_output(ctx.model, flat, target, softmax).reshape(points.shape[:2]).mean(axis=1)
+        values = target_output(model, flat, target, softmax).reshape(points.shape[:2]).mean(axis=1)
         phi[i] = shapley_from_values(values, x.shape[1])
     return phi
 

@@ -86,7 +86,7 @@ class MetricSpec:
         correlation_diagnostics: wrap ``similarity_func`` to say which side was constant when a correlation is NaN.
         nan_reason: message for a non-finite score not explained otherwise.
         resolve: ``fn(params, context) -> params`` for parameters that depend on the data (class count, mask size).
-        choices: parameters restricted to a set of values (checked before any compute).
+        choices: parameters restricted to a few values (checked with the other parameters before any compute).
         adapter_only: parameters the adapter consumes itself (recorded in ``params``, never passed to Quantus).
         description: one line with the reference.
     """
