@@ -73,7 +73,9 @@ def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints some
     if args.help or args.hydra_help or args.shell_completion:
         return None
     plan = make_plan(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
-    return plan if args.config_name in (None, "config") else Plan(plan.configs, in_process=False)
+    if args.config_name not in (None, "config") or _verbose(args.overrides):  # verbose: Hydra's own launch lines
+        return Plan(plan.configs, in_process=False)
+    return plan
 
 
 def _run_in_process(plan, *, multirun: bool) -> None:

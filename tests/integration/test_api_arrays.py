@@ -64,7 +64,7 @@ def test_evaluate_statuses_and_store_on_request(tmp_path):
     assert by_metric["sparseness"] == ["nan", "ok"]  # all-zero maps are a status with a reason, not a number
     assert by_metric["max_sensitivity"] == ["not_applicable"]  # re-explains: needs method=
     assert by_metric["pointing_game"] == ["not_applicable"]  # needs masks
-    assert len(list((tmp_path / "store").rglob("*.parquet"))) == 1
+    assert len(list((tmp_path / "store").rglob("*.parquet.artefact"))) == 1  # one score stage, one file
     again = xaibench.evaluate(net, x, np.zeros(5), a, metrics=["sparseness"], store_dir=tmp_path / "store")
     pd.testing.assert_series_equal(again["value"], table[table["metric"] == "sparseness"]["value"].reset_index(drop=True))
     with pytest.raises(UserError, match="attributions have shape"):

@@ -90,7 +90,15 @@ def collect_store_report(store_dir: str | os.PathLike[str]) -> Collected:
             skipped.append((str(path), reason))
         else:
             frames.append(frame)
-    return Collected(_combine(frames), n, skipped)
+    return Collected(_default_labels(_combine(frames)), n, skipped)
+
+
+def _default_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """Stored cells carry no display names (each run stamps its own): show the registry names."""
+    for label, name in (("model_label", "model"), ("dataset_label", "dataset")):
+        blank = table[label].isna() | (table[label] == "")
+        table.loc[blank, label] = table.loc[blank, name]
+    return table
 
 
 def _open_store(store_dir: str | os.PathLike[str]) -> Store:
@@ -227,6 +235,8 @@ def load_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def _load_sweep(folder: Path) -> pd.DataFrame:
+    if not (folder / SWEEP_CELLS).is_dir() and (folder / TABLE_NAME).is_file():  # a folder holding a table only
+        return _checked(_read_parquet(folder / TABLE_NAME, "table"), folder / TABLE_NAME, "table")
     files = sweep_cell_files(folder)
     note = partial_note(folder, len(files))
     if not note and (folder / TABLE_NAME).is_file():

@@ -58,7 +58,9 @@ COLUMNS: dict[str, str] = {
 # Columns that measure the run rather than the result: excluded when comparing tables for determinism.
 MEASUREMENT_COLUMNS = ("explain_s", "score_s", "peak_mem_mb", "created_at", "device")
 PROVENANCE_COLUMNS = ("xaibench_version", "torch_version", "captum_version", "quantus_version", "git_sha", "sweep_id")
-RESULT_COLUMNS = tuple(c for c in COLUMNS if c not in MEASUREMENT_COLUMNS + PROVENANCE_COLUMNS)
+# Display names chosen by the run (``model.label``/``dataset.label``): never part of a result or a key.
+DISPLAY_COLUMNS = ("model_label", "dataset_label")
+RESULT_COLUMNS = tuple(c for c in COLUMNS if c not in MEASUREMENT_COLUMNS + PROVENANCE_COLUMNS + DISPLAY_COLUMNS)
 SORT_COLUMNS = ["model", "dataset", "method", "seed", "metric", "sample_id"]
 ROW_KEY = ["cell_key", "metric", "sample_id"]
 
