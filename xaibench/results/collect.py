@@ -151,7 +151,8 @@ def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[st
         items = [(*_group_and_rows(path), ) for path in sweep_cell_files(source)]
         load = read_cell_file
     items.sort(key=itemgetter(0, 1))  # by group, then path: within a group the order of the in-memory concat
-    _stream(output, (_combine([f for f in map(load, paths) if f is not None])
+    finish = _default_labels if store else (lambda table: table)
+    _stream(output, (finish(_combine([f for f in map(load, paths) if f is not None]))
                      for paths in _chunks(items, chunk_rows)))
     return Collected(empty_table(), len(items) + len(skipped), skipped)
 
