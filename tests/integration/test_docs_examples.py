@@ -1,5 +1,5 @@
-"""docs/bring-your-own.md runs as written: each section's fenced python and bash blocks, in order, in a fresh
-folder, with ``xaibench`` on PATH (this interpreter's ``-m xaibench``)."""
+"""docs/bring-your-own.md and the README's bring-your-own example run as written: each section's fenced python
+and bash blocks, in order, in a fresh folder, with ``xaibench`` on PATH (this interpreter's ``-m xaibench``)."""
 from __future__ import annotations
 
 import os
@@ -28,6 +28,12 @@ def sections(text: str) -> dict[str, list[tuple[str, str]]]:
 
 
 SECTIONS = sections(DOC.read_text())
+README = {f"README: {title}": blocks for title, blocks in sections((REPO / "README.md").read_text()).items()
+          if title.startswith("Bring your own")}
+
+
+def test_the_readme_has_a_bring_your_own_example():
+    assert len(README) == 1 and any(lang == "bash" for lang, _ in next(iter(README.values())))
 
 
 def test_every_entry_point_has_a_worked_example():
@@ -40,7 +46,7 @@ def test_every_entry_point_has_a_worked_example():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("title", list(SECTIONS))
+@pytest.mark.parametrize("title", [*SECTIONS, *README])
 def test_documented_example_runs_as_written(tmp_path, title):
     shim = tmp_path / "bin"
     shim.mkdir()
@@ -49,7 +55,7 @@ def test_documented_example_runs_as_written(tmp_path, title):
     work = tmp_path / "work"
     work.mkdir()
     env = cli_env(PATH=f"{shim}{os.pathsep}{os.environ['PATH']}")
-    for index, (lang, code) in enumerate(SECTIONS[title]):
+    for index, (lang, code) in enumerate({**SECTIONS, **README}[title]):
         if lang == "python":
             script = work / f"_doc_block_{index}.py"
             script.write_text(code)

@@ -236,7 +236,8 @@ def load_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def _load_sweep(folder: Path) -> pd.DataFrame:
-    if not (folder / SWEEP_CELLS).is_dir() and (folder / TABLE_NAME).is_file():  # a folder holding a table only
+    if manifest.read_state(folder) is None and not (folder / SWEEP_CELLS).is_dir() and (folder / TABLE_NAME).is_file():
+        # a folder holding a table only (e.g. a committed baseline), not a sweep
         return _checked(_read_parquet(folder / TABLE_NAME, "table"), folder / TABLE_NAME, "table")
     files = sweep_cell_files(folder)
     note = partial_note(folder, len(files))
