@@ -33,11 +33,7 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     parser = OverridesParser.create()
-    try:
-        parsed = parser.parse_overrides(list(overrides))
-    except HydraException as error:
-        raise UserError(_first_line(error)) from None
-    _check_group_names(parsed)
+    parsed = _parse_overrides(parser, overrides)
     if not multirun:
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         if sweeps:
@@ -61,14 +57,19 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
     return [list(job) for batch in batches for job in batch]
 
 
-def validate_names(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> None:
-    """The checks that need no data (names, override syntax, composition): for ``--cfg``/``--info``."""
-    parser = OverridesParser.create()
+def _parse_overrides(parser: OverridesParser, overrides: Sequence[str]) -> list:
+    """Hydra's parsed overrides, with syntax errors and unknown group names as one-line ``UserError``s."""
     try:
         parsed = parser.parse_overrides(list(overrides))
     except HydraException as error:
         raise UserError(_first_line(error)) from None
     _check_group_names(parsed)
+    return parsed
+
+
+def validate_names(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> None:
+    """The checks that need no data (names, override syntax, composition): for ``--cfg``/``--info``."""
+    parsed = _parse_overrides(OverridesParser.create(), overrides)
     fixed = [o.input_line for o in parsed if not (multirun and o.is_sweep_override())]
     _check_top_level_keys(_compose(fixed, config_name, return_hydra_config=False), config_name)
 
