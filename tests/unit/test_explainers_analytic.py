@@ -33,15 +33,6 @@ from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Modality
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(name: str, **params):
     return EXPLAINERS.create(name, params)
 

@@ -26,15 +26,6 @@ from xaibench.metrics.quantus_adapter import make_explain_func
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Modality
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only add contention (20x slower on a busy 2-core runner)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 CONF = Path(__file__).resolve().parents[2] / "conf" / "method"
 N = 3  # samples per batch in the contract test
 

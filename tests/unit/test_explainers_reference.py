@@ -31,15 +31,6 @@ from xaibench.models.zoo.vit import ViT
 from xaibench.registry import EXPLAINERS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(name: str, **params):
     return EXPLAINERS.create(name, params)
 

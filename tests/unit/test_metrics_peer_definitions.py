@@ -15,14 +15,6 @@ from xaibench.registry import EXPLAINERS, METRICS
 from xaibench.types import Modality, Status
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def linear(n_features: int = 5, n_classes: int = 3, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Flatten(), nn.Linear(n_features, n_classes)).eval()

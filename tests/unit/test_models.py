@@ -37,15 +37,6 @@ TINY_MODEL = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only add contention on a busy 2-core runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @functools.lru_cache(maxsize=None)
 def tiny_dataset(name: str, seed: int = 0) -> Dataset:
     return build_dataset(DATASETS.create(name, TINY_DATA.get(name, {})), seed)

@@ -21,14 +21,6 @@ TABULAR = {"n_samples": 120, "n_features": 6}
 TEXT = {"n_samples": 60, "seq_len": 10, "vocab_size": 20}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tabular():
     return build_dataset(DATASETS.create("synthetic_tabular", TABULAR), 0)
