@@ -73,6 +73,11 @@ def class_count(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     return params
 
 
+# Quantus MPRT's parameters, set explicitly (shared by the averaged metric and its per-layer curve).
+_MPRT_DEFAULTS = {"similarity_func": "correlation_spearman", "layer_order": "top_down", "seed": 42,
+                  "return_average_correlation": False, "return_last_correlation": False, "skip_layers": False,
+                  "abs": True, "normalise": True, "normalise_func": "normalise_by_max_per_sample"}
+
 register_metric(MetricSpec(
     name="mprt",
     family=Family.RANDOMISATION,
@@ -80,9 +85,7 @@ register_metric(MetricSpec(
     quantus_class=quantus.MPRT,
     needs_explain_func=True,
     requires=TORCH_LAYERS,
-    defaults={"similarity_func": "correlation_spearman", "layer_order": "top_down", "seed": 42,
-              "return_average_correlation": False, "return_last_correlation": False, "skip_layers": False,
-              "abs": True, "normalise": True, "normalise_func": "normalise_by_max_per_sample"},
+    defaults=_MPRT_DEFAULTS,
     call_defaults={"softmax": False},
     reduce=reduce_layers,
     reduction="mean_over_layers",
@@ -157,9 +160,7 @@ register_metric(MetricSpec(
     quantus_class=MPRTAtLayer,
     needs_explain_func=True,
     requires=TORCH_LAYERS,
-    defaults={"similarity_func": "correlation_spearman", "layer_order": "top_down", "seed": 42, "layer_index": 0,
-              "return_average_correlation": False, "return_last_correlation": False, "skip_layers": False,
-              "abs": True, "normalise": True, "normalise_func": "normalise_by_max_per_sample"},
+    defaults={**_MPRT_DEFAULTS, "layer_index": 0},
     call_defaults={"softmax": False},
     reduce=reduce_at_layer,
     reduction="at_layer_index",
