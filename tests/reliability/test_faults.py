@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -139,6 +140,11 @@ def test_summary_of_a_killed_sweep_says_it_is_partial(workdir, monkeypatch, caps
     assert "PARTIAL: 2 of 3 cells; the sweep did not finish" in out.out
     assert out.err == "xaibench: warning: 2 of 3 cells; the sweep did not finish\n"
     assert pd.read_parquet("s.parquet").attrs[PARTIAL] == "2 of 3 cells; the sweep did not finish"
+    for name in ("s.csv", "s.md", "s.tex", "s.html"):  # every written format carries the mark
+        with pytest.raises(SystemExit):
+            main(["summary", "results/runs/default", "-o", name])
+        assert "2 of 3 cells; the sweep did not finish" in Path(name).read_text(), name
+    assert set(pd.read_csv("s.csv")["partial"]) == {"2 of 3 cells; the sweep did not finish"}
     with pytest.raises(SystemExit) as strict:
         main(["collect", "results/runs/default", "--strict"])
     assert strict.value.code == 1

@@ -52,19 +52,23 @@ def write_summary(summary, path: str, kind: str) -> None:
     from xaibench.engine.store import atomic_write_bytes
     from xaibench.report.html_document import Section, html_document
     from xaibench.report.tables import build_tables, render_all
-    from xaibench.report.tables.render import LATEX_PREAMBLE, to_latex
-    from xaibench.results.collect import write_table
+    from xaibench.report.tables.render import LATEX_PREAMBLE, latex_escape, to_latex
+    from xaibench.results.collect import PARTIAL, write_table
     from xaibench.results.statistics import control_warnings
 
+    note = summary.attrs.get(PARTIAL, "")
+    if kind == "csv" and note:  # CSV keeps no metadata: every row says the sweep is incomplete
+        summary = summary.assign(partial=note)
     if kind in ("parquet", "csv"):
         write_table(summary, path)
         return
     tables = build_tables(summary, ("metrics",)) if not summary.empty else []
-    warnings = control_warnings(summary) if not summary.empty else []
+    warnings = ([f"PARTIAL: {note}"] if note else []) + (control_warnings(summary) if not summary.empty else [])
     if kind == "md":
         text = "\n".join([f"> **{w}**\n" for w in warnings] + [render_all(tables, "md")])
     elif kind == "latex":
-        text = LATEX_PREAMBLE + "\n\n" + "".join(to_latex(t) for t in tables)
+        partial = f"\\noindent\\textbf{{PARTIAL: {latex_escape(note)}}}\n\n" if note else ""
+        text = LATEX_PREAMBLE + "\n\n" + partial + "".join(to_latex(t) for t in tables)
     else:
         text = html_document("xaibench summary", [Section("Results", render_all(tables, "html"))], warnings=warnings)
     atomic_write_bytes(Path(path), text.encode())
