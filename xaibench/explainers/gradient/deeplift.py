@@ -12,7 +12,6 @@ from torch import nn
 from xaibench.errors import UserError
 from xaibench.explainers.base import Explainer, diagnostics_enabled
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
-from xaibench.explainers.seeding import sample_seeds
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -80,7 +79,7 @@ class DeepLiftShapExplainer(Explainer):
         maps, deltas = [], []
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
-            for i, seed in enumerate(sample_seeds(view.inputs, "deeplift_shap")):
+            for i, seed in enumerate(view.seeds("deeplift_shap")):
                 baselines = baseline_distribution(centres[i : i + 1], self.baseline_std, self.n_baselines, seed)
                 attributions, delta = method.attribute(
                     view.inputs[i : i + 1], baselines=baselines, target=target[i : i + 1], return_convergence_delta=True,
