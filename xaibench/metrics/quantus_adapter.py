@@ -76,6 +76,8 @@ class ScoreContext:
         explain_output: the output the attributions explain (``explainers/output.py``); re-explanations use it too.
         engine: ``"fast"`` (chunked Quantus subclasses, ``xaibench.metrics.fast``) or ``"quantus"`` (plain).
         chunk_size: rows per forward / re-explanation call of the fast engine.
+        coefficients: the data generator's true coefficients ``(F,)`` of the class-1 score (``Dataset.coefficients``),
+            or None when the dataset has none.
     """
 
     model: nn.Module
@@ -92,6 +94,7 @@ class ScoreContext:
     explain_output: str = "logit"
     engine: str = "fast"
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    coefficients: np.ndarray | None = None
 
 
 @dataclass
