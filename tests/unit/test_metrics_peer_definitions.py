@@ -348,3 +348,22 @@ def test_a_bad_shapley_value_function_fails_before_compute() -> None:
 
     with pytest.raises(UserError, match="'value_function' must be one of"):
         METRICS.get("shapley_distance").check_params({"value_function": "conditional"})
+
+
+@pytest.mark.parametrize("name", ["shapley_distance", "captum_infidelity", "eraser_comprehensiveness"])
+def test_peer_metrics_read_the_explained_output_or_with_softmax_the_probability(name: str) -> None:
+    # softmax: true means the class probability whatever the cell explains (before: the softmax of the log-odds);
+    # softmax: false means the cell's explain_output (ERASER read the raw logit before)
+    model = linear(4, 3)
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(4))
+    a = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
+    params = {"n_perturb_samples": 8} if name == "captum_infidelity" else {}
+    scored = {}
+    for output in ("logit", "log_odds", "probability"):
+        for softmax in (True, False):
+            ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a)
+            ctx.explain_output = output
+            scored[output, softmax] = values(name, ctx, **params, softmax=softmax)
+    np.testing.assert_allclose(scored["log_odds", True], scored["logit", True], rtol=1e-6)
+    np.testing.assert_allclose(scored["probability", False], scored["logit", True], rtol=1e-4)  # float64 softmax
+    assert not np.allclose(scored["log_odds", False], scored["logit", False])
