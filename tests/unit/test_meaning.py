@@ -139,7 +139,7 @@ def test_text_draws_come_from_token_ids_not_from_embedding_bytes(method):
     # the same draws for the ids and for their embeddings once the cell's tokens are known (re-explanations)
     embedded = model.embed(ids).detach()
     torch.manual_seed(5)
-    from_ids = explainer.explain(EmbeddedForward(model), embedded, target).attributions  # unknown: embedding bytes
+    from_bytes = explainer.explain(EmbeddedForward(model), embedded, target).attributions  # unknown: embedding bytes
     with known_tokens(token_table(model, ids)):
         torch.manual_seed(5)
         decoded = explainer.explain(EmbeddedForward(model), embedded, target).attributions
@@ -147,7 +147,7 @@ def test_text_draws_come_from_token_ids_not_from_embedding_bytes(method):
     torch.manual_seed(5)
     stored = explainer.explain(model, ids, target).attributions
     torch.testing.assert_close(decoded, stored, rtol=0, atol=1e-6)
-    assert not torch.allclose(from_ids, stored)
+    assert not torch.allclose(from_bytes, stored)
     if method == "random":
         assert not torch.allclose(noisy, stored)  # embeddings off the token table are a new sample
 
