@@ -234,9 +234,9 @@ register_metric(MetricSpec(
 register_metric(MetricSpec(
     name="openxai_rc", native=openxai_rc, defaults={"ground_truth": "auto"}, **_GT,
     nan_reason="rank correlation undefined: all |attributions| equal",
-    description=f"Krishna et al. 2022 / OpenXAI RC: Pearson correlation of the dense ranks of |a| and of |g|." + _G,
+    description="Krishna et al. 2022 / OpenXAI RC: Pearson correlation of the dense ranks of |a| and of |g|." + _G,
 ))
 register_metric(MetricSpec(
     name="openxai_pra", native=openxai_pra, defaults={"ground_truth": "auto"}, **_GT,
-    description=f"Krishna et al. 2022 / OpenXAI PRA: share of feature pairs ordered alike by |a| and |g|." + _G,
+    description="Krishna et al. 2022 / OpenXAI PRA: share of feature pairs ordered alike by |a| and |g|." + _G,
 ))
