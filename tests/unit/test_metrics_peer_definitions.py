@@ -231,6 +231,9 @@ def test_openxai_ground_truth_falls_back_to_the_models_coefficients_of_the_expla
     assert score(METRICS.get("openxai_rc"), {}, ctx, seed=0).params["ground_truth"] == "model_coefficients"
     with pytest.raises(ValueError, match="ground_truth=generator"):
         score(METRICS.get("openxai_fa"), {"ground_truth": "generator"}, ctx, seed=0)
+    mlp = testing.context(testing.tiny_mlp(5, 2), Modality.TABULAR, x, None, attributions=torch.randn(4, 5))
+    with pytest.raises(ValueError, match="needs a linear model"):
+        score(METRICS.get("openxai_ra"), {"ground_truth": "model_coefficients"}, mlp, seed=0)
 
 
 @pytest.mark.parametrize("name", ["openxai_pgi", "openxai_pgu"])
@@ -326,7 +329,9 @@ def test_peer_metrics_are_not_applicable_where_they_cannot_apply() -> None:
     for name in ("openxai_fa", "openxai_ra", "openxai_sa", "openxai_sra", "openxai_rc", "openxai_pra"):
         spec = METRICS.get(name)
         assert metric_not_applicable(spec, tabular, False, LogisticRegression()) is None
-        assert "linear" in metric_not_applicable(spec, tabular, False, MLP())
+        assert metric_not_applicable(spec, tabular, False, MLP()) is None  # the generator's coefficients
+        assert "linear" in metric_not_applicable(spec, SyntheticTabular(variant="additive"), False, MLP())
+        assert "linear" in metric_not_applicable(spec, BreastCancer(), False, MLP())
         assert "image" in metric_not_applicable(spec, Digits(), False, LogisticRegression())
     assert "image" in metric_not_applicable(METRICS.get("shapley_distance"), Digits(), False, MLP())
     assert metric_not_applicable(METRICS.get("shapley_distance"), BreastCancer(), False, MLP()) is None

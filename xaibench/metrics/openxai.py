@@ -10,12 +10,13 @@ Prediction gap (tabular; any model):
 ``p``: the target's softmax probability (OpenXAI's models output probabilities; its binary tasks read one
 column). ``k`` as a fraction of the features or a count.
 
-Ground-truth agreement (tabular, LINEAR models). The ground truth ``g`` ``(N, F)`` (param ``ground_truth``,
-recorded in every row; ``auto`` picks the first that exists):
+Ground-truth agreement (tabular; any model on a dataset with true coefficients, else LINEAR models). The ground
+truth ``g`` ``(N, F)`` (param ``ground_truth``, recorded in every row; ``auto`` picks the first that exists):
 
 - ``generator``: the data generator's true coefficients where the dataset has them (``synthetic_tabular`` with the
   ``linear`` score: ``w`` on the informative features, 0 on the nuisance ones), sign-flipped for class 0 as OpenXAI
-  flips its ground truth for the explained prediction (``(2 t - 1) w``). The model's own fit does not enter.
+  flips its ground truth for the explained prediction (``(2 t - 1) w``). The model's own fit does not enter, so
+  any model applies (the data's truth, as with the localisation masks; OpenXAI itself scores only its LR models).
 - ``model_coefficients``: on datasets without known coefficients, the linear model's coefficients for the
   explained output: ``W[t]`` for ``explain_output=logit``; otherwise the log-odds direction
   ``W^T (e_t - softmax_{j != t}(z))``, which for two classes is OpenXAI's LR ground truth ``(2 t - 1)(W_1 - W_0)``
@@ -151,6 +152,10 @@ def model_ground_truth(ctx) -> np.ndarray:
         rows = [torch.autograd.grad(logits[:, k].sum(), x, retain_graph=True)[0].reshape(len(x), -1)
                 for k in range(logits.shape[1])]
     coefficients = torch.stack(rows, dim=1).detach().cpu().double()  # (N, K, F): W of each sample
+    spread = (coefficients - coefficients[:1]).abs().max().item() if len(coefficients) else 0.0
+    if spread > 1e-5 * (1.0 + coefficients.abs().max().item()):
+        raise ValueError("ground_truth=model_coefficients needs a linear model (its input gradient differs between "
+                         "samples); use ground_truth=generator on a dataset with true coefficients")
     z = logits.detach().cpu().double()
     target = nn.functional.one_hot(ctx.targets.detach().cpu().reshape(-1), z.shape[1]).double()
     if ctx.explain_output == "logit":
@@ -206,12 +211,12 @@ register_metric(MetricSpec(
 ))
 
 _GT = dict(family=Family.GROUND_TRUTH, higher_is_better=True, modalities=TABULAR,
-           requires=frozenset({Capability.LINEAR}), resolve=resolve_ground_truth,
+           requires=frozenset({Capability.LINEAR}), coefficient_truth=True, resolve=resolve_ground_truth,
            choices={"ground_truth": GROUND_TRUTHS})
 _TOP_K = {"k": 0.25, "ground_truth": "auto"}
 _TRUTH = "the ground truth g"
-_G = (" g (param ground_truth): the data generator's true coefficients where known (synthetic_tabular, linear), "
-      "else the linear model's coefficients for the explained output; sign-flipped for class 0.")
+_G = (" g (param ground_truth): the data generator's true coefficients where known (synthetic_tabular, linear; "
+      "any model), else a linear model's coefficients for the explained output; sign-flipped for class 0.")
 register_metric(MetricSpec(
     name="openxai_fa", native=openxai_fa, defaults=_TOP_K, fraction_params=("k",), **_GT,
     description=f"Krishna et al. 2022 / OpenXAI FA: share of the top-k features (|a|) shared with {_TRUTH}." + _G,

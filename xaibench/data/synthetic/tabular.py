@@ -88,6 +88,11 @@ class SyntheticTabular(DatasetSpec):
     correlation: float = 0.5
     data_seed: int = 0
 
+    @property
+    def has_coefficients(self) -> bool:
+        """The ``linear`` score is ``x @ coefficients``; the other variants have no coefficient vector."""
+        return self.variant == "linear"
+
     def generate(self) -> TabularTask:
         """Deterministic from ``data_seed``: the arrays and the truth they were made from."""
         k, f = self.n_informative, self.n_features
