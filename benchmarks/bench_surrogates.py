@@ -31,7 +31,7 @@ from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
 from xaibench.explainers.inputs import PerturbationView
 from xaibench.explainers.perturbation.lime import binary_cosine_kernel
-from xaibench.explainers.seeding import sample_seeds, seeded
+from xaibench.explainers.seeding import seeded
 from xaibench.registry import DATASETS, EXPLAINERS, MODELS
 
 OUT = ROOT / "benchmarks" / "out" / "surrogates.json"
@@ -49,7 +49,7 @@ def captum_reference(explainer, model, x, target) -> torch.Tensor:  # type: igno
                       similarity_func=binary_cosine_kernel(explainer.kernel_width))
     maps = []
     with torch.no_grad():
-        for i, seed in enumerate(sample_seeds(view.inputs, explainer.name)):
+        for i, seed in enumerate(view.seeds(explainer.name)):
             with seeded(seed, x.device):
                 maps.append(method.attribute(view.inputs[i:i + 1], baselines=view.baselines[i:i + 1],
                                              target=target[i:i + 1], feature_mask=mask, n_samples=explainer.n_samples,

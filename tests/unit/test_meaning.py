@@ -7,10 +7,12 @@ import torch
 
 from xaibench.errors import UserError
 from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output, log_odds
-from xaibench.explainers.seeding import cell_seed
+from xaibench.explainers.base import EmbeddedForward
+from xaibench.explainers.seeding import cell_seed, known_tokens
 from xaibench.metrics import testing
-from xaibench.metrics.quantus_adapter import score
+from xaibench.metrics.quantus_adapter import score, token_table
 from xaibench.metrics.stability import relative_change
+from xaibench.models.zoo.text_transformer import TinyTextTransformer
 from xaibench.registry import EXPLAINERS, METRICS
 from xaibench.types import Modality, Status
 
@@ -97,6 +99,57 @@ def test_mprt_fails_model_free_controls_exactly_and_passes_saliency(bars):
     np.testing.assert_allclose(values["random"], 1.0, rtol=0, atol=1e-12)  # Spearman of identical maps
     np.testing.assert_allclose(values["sobel"], 1.0, rtol=0, atol=1e-12)
     assert values["saliency"].mean() < 0.6
+
+
+def tiny_text_transformer(seed: int = 0) -> torch.nn.Module:
+    """The zoo's text_transformer at its smallest (untrained: MPRT compares maps, not accuracy)."""
+    torch.manual_seed(seed)
+    return TinyTextTransformer(12, 6, 2, dim=8, depth=1, heads=2, mlp_ratio=2).eval()
+
+
+@pytest.mark.parametrize("explain_output", ["log_odds", "logit"])
+def test_mprt_fails_the_random_control_exactly_on_text_too(explain_output):
+    # Re-explanations receive token embeddings; the control seeds from the token ids they decode to, so its map
+    # is the stored one on every randomised model (before: it hashed the embeddings and scored ~0.2).
+    model = tiny_text_transformer()
+    ids = torch.randint(1, 12, (4, 6), generator=torch.Generator().manual_seed(0))
+    ctx = testing.context(model, Modality.TEXT, ids, EXPLAINERS.create("random"), n_classes=2)
+    ctx.explain_output = explain_output
+    with cell_seed(3):
+        ctx.attributions = ctx.explainer.explain(model, ids, ctx.targets).attributions
+        result = score(METRICS.get("mprt"), {}, ctx, seed=0)
+    assert result.status == [Status.OK.value] * len(ids), result.message
+    np.testing.assert_allclose(result.values, 1.0, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["random", "smoothgrad", "kernel_shap"])
+def test_text_draws_come_from_token_ids_not_from_embedding_bytes(method):
+    # Another CPU trains embeddings that differ by ~1e-7: the draws (hence the maps of a control) must not change.
+    model = tiny_text_transformer()
+    ids = torch.randint(1, 12, (3, 6), generator=torch.Generator().manual_seed(1))
+    target = torch.zeros(3, dtype=torch.long)
+    params = {"random": {}, "smoothgrad": {"n_samples": 3}, "kernel_shap": {"n_samples": 16}}[method]
+    explainer = EXPLAINERS.create(method, params)
+    if method == "random":
+        drifted = tiny_text_transformer()
+        with torch.no_grad():
+            drifted.token_embedding.weight.add_(1e-7)
+        torch.testing.assert_close(explainer.explain(model, ids, target).attributions,
+                                   explainer.explain(drifted, ids, target).attributions, rtol=0, atol=0)
+    # the same draws for the ids and for their embeddings once the cell's tokens are known (re-explanations)
+    embedded = model.embed(ids).detach()
+    torch.manual_seed(5)
+    from_bytes = explainer.explain(EmbeddedForward(model), embedded, target).attributions  # unknown: embedding bytes
+    with known_tokens(token_table(model, ids)):
+        torch.manual_seed(5)
+        decoded = explainer.explain(EmbeddedForward(model), embedded, target).attributions
+        noisy = explainer.explain(EmbeddedForward(model), embedded + 1e-3, target).attributions
+    torch.manual_seed(5)
+    stored = explainer.explain(model, ids, target).attributions
+    torch.testing.assert_close(decoded, stored, rtol=0, atol=1e-6)
+    assert not torch.allclose(from_bytes, stored)
+    if method == "random":
+        assert not torch.allclose(noisy, stored)  # embeddings off the token table are a new sample
 
 
 # --- sign handling --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from xaibench.metrics import testing
 from xaibench.metrics.quantus_adapter import resolve_params, score
 from xaibench.metrics.spec import Family, MetricSpec
 from xaibench.registry import EXPLAINERS, METRICS
-from xaibench.types import Modality, Status
+from xaibench.types import Capability, Modality, Status
 
 N = 6
 FAMILIES = {Family.FAITHFULNESS, Family.SPARSITY, Family.STABILITY, Family.LOCALISATION, Family.RANDOMISATION,
@@ -101,6 +101,9 @@ def test_every_metric_runs_on_each_declared_modality_and_is_deterministic(name):
     assert modalities
     for i, modality in enumerate(modalities):
         ctx = ctx_for(modality)
+        if Capability.LINEAR in spec.requires:  # the context's model offers what the metric declares it needs
+            torch.manual_seed(0)
+            ctx.model = torch.nn.Linear(int(np.prod(ctx.x.shape[1:])), 3).eval()
         before = ctx.attributions.clone()
         result = score(spec, {}, ctx, seed=123)
         _check_result(spec, result, N)

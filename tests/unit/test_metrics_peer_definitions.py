@@ -161,6 +161,81 @@ def test_openxai_ground_truth_metrics_are_perfect_for_the_gradient_of_a_linear_m
     np.testing.assert_allclose(values("openxai_sa", flipped), 0.0)
 
 
+def openxai_reference(explanations: np.ndarray, ground_truth: np.ndarray, predictions: np.ndarray, k: int
+                      ) -> dict[str, np.ndarray]:
+    """OpenXAI's ``metrics.py`` (``eval_ground_truth_faithfulness``, ``rankcorr``, ``pairwise_comp``) transcribed
+    without pandas: the per-feature ground truth flipped by ``predictions * 2 - 1``, top-k by ``argsort(-|.|)``,
+    rank agreement on (feature, dense rank) pairs, signs by ``np.sign``."""
+    from scipy.stats import pearsonr, rankdata
+
+    truths = (predictions * 2 - 1)[:, None] * ground_truth[None, :]
+    out = {name: [] for name in ("fa", "ra", "sa", "sra", "rc", "pra")}
+    for a, g in zip(explanations, truths):
+        rank_a, rank_g = rankdata(-np.abs(a), method="dense"), rankdata(-np.abs(g), method="dense")
+
+        def top(v, ranks, with_rank, with_sign):  # OpenXAI's 'feat{i}[rank{r}][sign{s}]' strings, as tuples
+            return [(i, ranks[i] if with_rank else None, np.sign(v[i]) if with_sign else None)
+                    for i in np.argsort(-np.abs(v))[:k]]
+
+        for name, with_rank, with_sign in (("fa", False, False), ("sa", False, True), ("ra", True, False),
+                                           ("sra", True, True)):
+            left, right = top(a, rank_a, with_rank, with_sign), top(g, rank_g, with_rank, with_sign)
+            same = sum(x == y for x, y in zip(left, right)) if with_rank else len(set(left) & set(right))
+            out[name].append(same / k)
+        out["rc"].append(pearsonr(rank_a, rank_g)[0])
+        pairs = [(i, j) for i in range(len(a)) for j in range(i + 1, len(a))]
+        out["pra"].append(sum((rank_a[i] < rank_a[j]) == (rank_g[i] < rank_g[j]) for i, j in pairs) / len(pairs))
+    return {name: np.asarray(v) for name, v in out.items()}
+
+
+OPENXAI_GT = ("openxai_fa", "openxai_ra", "openxai_sa", "openxai_sra", "openxai_rc", "openxai_pra")
+
+
+def test_openxai_ground_truth_is_the_generators_coefficients_where_the_dataset_has_them() -> None:
+    from xaibench.data.synthetic.tabular import SyntheticTabular
+
+    spec = SyntheticTabular(n_samples=40, n_features=6, n_informative=3)
+    task, dataset = spec.generate(), spec.build(0)
+    expected = np.zeros(6)
+    expected[task.informative] = task.weights
+    np.testing.assert_array_equal(dataset.coefficients, expected)  # nuisance columns: 0
+    assert SyntheticTabular(n_samples=40, n_features=6, variant="additive").build(0).coefficients == ()
+
+    w = np.asarray(dataset.coefficients)
+    x = dataset.test.x[:4]
+    targets = torch.tensor([0, 1, 1, 0])
+    a = torch.tensor(np.stack([w, w, -w, w * np.array([1, 1, 1, 5, 1, 1])]) + 0.01 * np.arange(6), dtype=torch.float32)
+    ctx = testing.context(linear(6, 2), Modality.TABULAR, x, None, targets=targets, attributions=a, n_classes=2)
+    ctx.coefficients = w  # what the runner passes from Dataset.coefficients; the model's own weights do not enter
+    reference = openxai_reference(a.double().numpy(), w, targets.numpy(), k=2)
+    for name in OPENXAI_GT:
+        result = score(METRICS.get(name), {} if name in ("openxai_rc", "openxai_pra") else {"k": 2}, ctx, seed=0)
+        assert result.params["ground_truth"] == "generator", name
+        np.testing.assert_allclose(result.values, reference[name.split("_")[1]], err_msg=name)
+    # closed form: explaining class 0 with +w puts the right features on top with every sign wrong
+    assert values("openxai_fa", ctx, k=2)[0] == 1.0 and values("openxai_sa", ctx, k=2)[0] == 0.0
+
+
+def test_openxai_ground_truth_falls_back_to_the_models_coefficients_of_the_explained_output() -> None:
+    from xaibench.metrics.openxai import model_ground_truth
+
+    model = linear(5, 2)
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(3))
+    ctx = testing.context(model, Modality.TABULAR, x, None, targets=torch.tensor([0, 1, 0, 1]),
+                          attributions=torch.randn(4, 5), n_classes=2)
+    weight = model[1].weight.detach().double().numpy()
+    ctx.explain_output = "log_odds"  # OpenXAI's LR ground truth: (2 t - 1)(W_1 - W_0)
+    np.testing.assert_allclose(model_ground_truth(ctx), np.array([-1, 1, -1, 1])[:, None] * (weight[1] - weight[0]))
+    ctx.explain_output = "logit"
+    np.testing.assert_allclose(model_ground_truth(ctx), weight[[0, 1, 0, 1]])
+    assert score(METRICS.get("openxai_rc"), {}, ctx, seed=0).params["ground_truth"] == "model_coefficients"
+    with pytest.raises(ValueError, match="ground_truth=generator"):
+        score(METRICS.get("openxai_fa"), {"ground_truth": "generator"}, ctx, seed=0)
+    mlp = testing.context(testing.tiny_mlp(5, 2), Modality.TABULAR, x, None, attributions=torch.randn(4, 5))
+    with pytest.raises(ValueError, match="needs a linear model"):
+        score(METRICS.get("openxai_ra"), {"ground_truth": "model_coefficients"}, mlp, seed=0)
+
+
 @pytest.mark.parametrize("name", ["openxai_pgi", "openxai_pgu"])
 def test_openxai_prediction_gaps_equal_their_definition_on_the_same_draws(name: str) -> None:
     torch.manual_seed(0)
@@ -254,7 +329,9 @@ def test_peer_metrics_are_not_applicable_where_they_cannot_apply() -> None:
     for name in ("openxai_fa", "openxai_ra", "openxai_sa", "openxai_sra", "openxai_rc", "openxai_pra"):
         spec = METRICS.get(name)
         assert metric_not_applicable(spec, tabular, False, LogisticRegression()) is None
-        assert "linear" in metric_not_applicable(spec, tabular, False, MLP())
+        assert metric_not_applicable(spec, tabular, False, MLP()) is None  # the generator's coefficients
+        assert "linear" in metric_not_applicable(spec, SyntheticTabular(variant="additive"), False, MLP())
+        assert "linear" in metric_not_applicable(spec, BreastCancer(), False, MLP())
         assert "image" in metric_not_applicable(spec, Digits(), False, LogisticRegression())
     assert "image" in metric_not_applicable(METRICS.get("shapley_distance"), Digits(), False, MLP())
     assert metric_not_applicable(METRICS.get("shapley_distance"), BreastCancer(), False, MLP()) is None
@@ -276,3 +353,22 @@ def test_a_bad_shapley_value_function_fails_before_compute() -> None:
 
     with pytest.raises(UserError, match="'value_function' must be one of"):
         METRICS.get("shapley_distance").check_params({"value_function": "conditional"})
+
+
+@pytest.mark.parametrize("name", ["shapley_distance", "captum_infidelity", "eraser_comprehensiveness"])
+def test_peer_metrics_read_the_explained_output_or_with_softmax_the_probability(name: str) -> None:
+    # softmax: true means the class probability whatever the cell explains (before: the softmax of the log-odds);
+    # softmax: false means the cell's explain_output (ERASER read the raw logit before)
+    model = linear(4, 3)
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(4))
+    a = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
+    params = {"n_perturb_samples": 8} if name == "captum_infidelity" else {}
+    scored = {}
+    for output in ("logit", "log_odds", "probability"):
+        for softmax in (True, False):
+            ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a)
+            ctx.explain_output = output
+            scored[output, softmax] = values(name, ctx, **params, softmax=softmax)
+    np.testing.assert_allclose(scored["log_odds", True], scored["logit", True], rtol=1e-6)
+    np.testing.assert_allclose(scored["probability", False], scored["logit", True], rtol=1e-4)  # float64 softmax
+    assert not np.allclose(scored["log_odds", False], scored["logit", False])

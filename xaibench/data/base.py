@@ -24,6 +24,11 @@ class DatasetSpec:
     has_ground_truth: ClassVar[bool] = False
     test_size: float = 0.3
 
+    @property
+    def has_coefficients(self) -> bool:
+        """Whether the built dataset carries its generator's true coefficients (``Dataset.coefficients``)."""
+        return False
+
     def build(self, seed: int) -> Dataset:  # pragma: no cover - interface
         raise NotImplementedError
 

@@ -5,6 +5,7 @@ from xaibench.data.base import DatasetSpec
 from xaibench.explainers.base import Explainer
 from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec
+from xaibench.types import Capability
 
 
 def cell_not_applicable(model: ModelSpec, dataset: DatasetSpec, method: Explainer) -> str | None:
@@ -29,6 +30,8 @@ def metric_not_applicable(metric: MetricSpec, dataset: DatasetSpec, has_counterf
         return f"metric {metric.name} needs counterfactuals; the method returns none"
     if model is not None:
         missing = metric.requirements(dataset.modality) - model.capabilities
+        if metric.coefficient_truth and getattr(dataset, "has_coefficients", False):
+            missing -= {Capability.LINEAR}  # compared with the generator's coefficients, not the model's
         if missing:
             return f"metric {metric.name} needs {', '.join(sorted(missing))}, which model {model.name} does not offer"
     return None

@@ -240,6 +240,7 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         explain_output=cell.explain_output,
         engine=cell.engine,
         chunk_size=cell.chunk_size,
+        coefficients=np.asarray(dataset.coefficients) if dataset.coefficients else None,
     )
     return score_frame(metric, cell.metrics[metric.name], ctx, cell.seed, samples.ids)
 

@@ -129,11 +129,14 @@ class GradientView:
         forward: differentiable ``inputs -> logits (N, K)``.
         inputs: float tensor the gradients are taken w.r.t. (text: embeddings ``(N, L, D)``).
         text_model: the text model (for pad embeddings), None for dense inputs.
+        identity: what each sample's random draws are seeded from (:meth:`seeds`): the token ids ``(N, L)`` when
+            the batch came as ids, else ``inputs``.
     """
 
     forward: Callable[[torch.Tensor], torch.Tensor]
     inputs: torch.Tensor
     text_model: nn.Module | None
+    identity: torch.Tensor | None = None
 
     @classmethod
     def of(cls, model: nn.Module, x: torch.Tensor) -> "GradientView":
@@ -143,10 +146,15 @@ class GradientView:
                 raise TypeError("integer (token) inputs need a model with embed() and forward_embedded()")
             with torch.no_grad():
                 embeddings = model.embed(x).detach()
-            return cls(EmbeddedForward(model), embeddings.requires_grad_(True), model)
+            return cls(EmbeddedForward(model), embeddings.requires_grad_(True), model, x)
         # a fresh leaf that requires grad: captum then neither warns nor touches the caller's tensor
         inputs = x.detach().requires_grad_(True)
         return cls(model, inputs, embedded_text_model(model) if kind == "embedded" else None)
+
+    def seeds(self, salt: str) -> list[int]:
+        """One seed per sample (:func:`~xaibench.explainers.seeding.sample_seeds` of :attr:`identity`): a text
+        sample draws from its token ids, never from its embeddings (``explainers/seeding.py``)."""
+        return sample_seeds(self.inputs if self.identity is None else self.identity, salt)
 
     def baselines(self, baseline: Baseline, salt: str = "baseline") -> torch.Tensor:
         """Baselines shaped like ``inputs`` (text: pad-token embeddings, whatever ``baseline`` says)."""
@@ -182,23 +190,30 @@ class PerturbationView:
         inputs: float inputs ``(N, ...)``; text ids as floats, or embeddings ``(N, L, D)``.
         baselines: replacement values shaped like ``inputs``.
         kind: ``"dense"``, ``"ids"`` or ``"embedded"``.
+        identity: what each sample's random draws are seeded from (:meth:`seeds`): the integer token ids
+            ``(N, L)`` when the batch came as ids, else ``inputs``.
     """
 
     forward: Callable[[torch.Tensor], torch.Tensor]
     inputs: torch.Tensor
     baselines: torch.Tensor
     kind: InputKind
+    identity: torch.Tensor | None = None
 
     @classmethod
     def of(cls, model: nn.Module, x: torch.Tensor, baseline: Baseline, salt: str = "baseline") -> "PerturbationView":
         kind = input_kind(model, x)
         if kind == "ids":
             inputs = x.float()
-            return cls(TokenForward(model), inputs, torch.full_like(inputs, float(pad_id(model))), kind)
+            return cls(TokenForward(model), inputs, torch.full_like(inputs, float(pad_id(model))), kind, x)
         if kind == "embedded":
             n, length = x.shape[:2]
             return cls(model, x.detach(), pad_embeddings(embedded_text_model(model), n, length, x.device).to(x.dtype), kind)
         return cls(model, x.detach(), dense_baselines(x.detach(), baseline, salt), kind)
+
+    def seeds(self, salt: str) -> list[int]:
+        """One seed per sample, as :meth:`GradientView.seeds` (text: from the integer token ids)."""
+        return sample_seeds(self.inputs if self.identity is None else self.identity, salt)
 
     def feature_mask(self, patch_size: int = 1) -> torch.Tensor:
         """Interpretable features ``(1, *inputs.shape[1:])`` (long, 0..M-1).

@@ -9,6 +9,14 @@ Model-free controls (``random``) must not even depend on the stage: a randomisat
 torch state that Quantus re-seeds (``torch.manual_seed(seed + 1)`` before every re-explanation), and a control that
 redrew its noise would look model-dependent. They use :func:`control_seeds`: the cell's ``seed`` (set by the runner
 with :func:`cell_seed`; 0 outside a cell) and the sample's bytes, nothing else.
+
+A text sample's identity is its token ids, not its embeddings: the embeddings are the model's weights (they
+differ by ~1e-7 between CPUs after training, and a randomisation metric may re-initialise them), and hashing them
+would redraw everything. Explainers seed from the ids they are given; re-explanations receive token embeddings
+``(N, L, D)`` (what Quantus passes), and :func:`known_tokens` (set by the metrics' ``explain_func``) maps every
+embedding vector of the cell's samples, and of the pad token, back to its id, so an unperturbed or token-replaced
+sample seeds exactly as its ids do. Embeddings that are not all known token vectors (noise added by a stability
+metric) are a new sample and seed from their bytes.
 """
 from __future__ import annotations
 
@@ -23,6 +31,43 @@ import torch
 
 _MAX_SEED = 2**31 - 1
 _CELL_SEED: ContextVar[int] = ContextVar("xaibench_cell_seed", default=0)
+_KNOWN_TOKENS: ContextVar["TokenTable | None"] = ContextVar("xaibench_known_tokens", default=None)
+
+
+class TokenTable:
+    """Embedding vectors ``(D,)`` -> token id, matched bit for bit (built from the intact model's embeddings)."""
+
+    def __init__(self, embeddings: torch.Tensor, ids: torch.Tensor) -> None:
+        """``embeddings`` ``(..., D)`` are the embeddings of ``ids`` ``(...)`` (integer token ids)."""
+        vectors = embeddings.detach().to("cpu").float().contiguous().reshape(-1, embeddings.shape[-1])
+        flat = ids.detach().to("cpu").reshape(-1).tolist()
+        self.dim = int(embeddings.shape[-1])
+        self.dtype = ids.dtype
+        self.ids: dict[bytes, int] = {}
+        for vector, token in zip(vectors, flat):
+            self.ids.setdefault(vector.numpy().tobytes(), int(token))
+
+    def decode(self, row: torch.Tensor) -> torch.Tensor | None:
+        """Token ids ``(L,)`` of embeddings ``(L, D)`` whose every vector is known, else None."""
+        if row.dim() != 2 or row.shape[-1] != self.dim or not row.dtype.is_floating_point:
+            return None
+        tokens = []
+        for vector in row.float().contiguous():
+            token = self.ids.get(vector.numpy().tobytes())
+            if token is None:
+                return None
+            tokens.append(token)
+        return torch.tensor(tokens, dtype=self.dtype)
+
+
+@contextmanager
+def known_tokens(table: TokenTable | None) -> Iterator[None]:
+    """Within the block, token embeddings that ``table`` knows seed from their token ids (module docstring)."""
+    token = _KNOWN_TOKENS.set(table)
+    try:
+        yield
+    finally:
+        _KNOWN_TOKENS.reset(token)
 
 
 @contextmanager
@@ -41,11 +86,18 @@ def control_seeds(x: torch.Tensor, salt: str = "") -> list[int]:
 
 
 def sample_seeds(x: torch.Tensor, salt: str = "", base: int | None = None) -> list[int]:
-    """One 31-bit seed per sample of ``x`` ``(N, ...)``: the stage's seed (or ``base``), ``salt`` and its bytes."""
+    """One 31-bit seed per sample of ``x`` ``(N, ...)``: the stage's seed (or ``base``), ``salt`` and its bytes.
+
+    Token embeddings ``(N, L, D)`` of known tokens (:func:`known_tokens`) hash as their token ids ``(N, L)``.
+    """
     rows = x.detach().to("cpu").contiguous()
     base = torch.initial_seed() if base is None else base
+    table = _KNOWN_TOKENS.get()
     seeds = []
     for row in rows:
+        if table is not None:
+            ids = table.decode(row)
+            row = row if ids is None else ids
         digest = hashlib.blake2b(digest_size=8)
         digest.update(f"{base}|{salt}|{row.dtype}|{tuple(row.shape)}|".encode())
         digest.update(row.reshape(-1).view(torch.uint8).numpy().tobytes())

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from xaibench.explainers.inputs import pad_id
+from xaibench.explainers.output import explained_output
 from xaibench.types import Modality
 
 
@@ -32,6 +33,13 @@ def with_positions(x: torch.Tensor, keep: np.ndarray, modality: Modality, model:
     else:
         keep_t = keep_t.reshape(x.shape)
     return torch.where(keep_t, x, torch.full_like(x, baseline))
+
+
+def scored_model(ctx, softmax: bool) -> torch.nn.Module:
+    """The model whose target output a native metric reads (:func:`target_output`): with ``softmax`` the raw model,
+    whose softmax is the class probability; without it the cell's explained output (``explain_output``: log-odds,
+    logit...), the quantity the attributions explain."""
+    return ctx.model if softmax else explained_output(ctx.model, ctx.explain_output)
 
 
 def target_output(model: torch.nn.Module, x: torch.Tensor, targets: torch.Tensor, softmax: bool,

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from captum.metrics import infidelity as captum_infidelity_fn
 
-from xaibench.explainers.output import explained_output
 from xaibench.explainers.seeding import generator, sample_seeds
+from xaibench.metrics._positions import scored_model
 from xaibench.metrics.spec import Family, MetricSpec, register_metric
 from xaibench.types import Modality
 
@@ -33,7 +33,7 @@ def gaussian_perturbation(noise_std: float, seed: int):
 
 
 def output_function(model: torch.nn.Module, softmax: bool):
-    """The explained output: logits (``softmax=False``) or class probabilities."""
+    """``model``'s outputs (``softmax=False``) or the softmax of them (``model`` then returns raw logits)."""
     if not softmax:
         return model
     return lambda inputs: torch.softmax(model(inputs), dim=1)
@@ -42,7 +42,7 @@ def output_function(model: torch.nn.Module, softmax: bool):
 def captum_infidelity(ctx, noise_std: float = 0.1, n_perturb_samples: int = 100, normalize: bool = True,
                       softmax: bool = False) -> np.ndarray:
     """Per-sample infidelity ``(N,)``; each sample draws its perturbations from its own seed (batch-independent)."""
-    forward = output_function(explained_output(ctx.model, ctx.explain_output), softmax)  # what was explained
+    forward = output_function(scored_model(ctx, softmax), softmax)  # what was explained, or the probability
     x = ctx.x.detach().float()
     attributions = ctx.attributions.detach().to(x.device, x.dtype)
     values = []
@@ -65,6 +65,6 @@ register_metric(MetricSpec(
     modalities=MODALITIES,
     nan_reason="all-zero attribution: the optimal rescaling (normalize) is undefined",
     description="Yeh et al. 2019, captum's definition: E[(I.a - (f(x) - f(x - I)))^2] over Gaussian perturbations "
-                "I ~ N(0, noise_std^2) of every feature, attributions optimally rescaled (normalize); f the target "
-                "logit (softmax: probability). Not Quantus' square-removal 'infidelity'.",
+                "I ~ N(0, noise_std^2) of every feature, attributions optimally rescaled (normalize); f the cell's "
+                "explained output (explain_output; softmax: the probability). Not Quantus' square-removal 'infidelity'.",
 ))

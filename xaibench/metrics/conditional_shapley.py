@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xaibench.explainers.output import explained_output
-from xaibench.metrics._positions import target_output
+from xaibench.metrics._positions import scored_model, target_output
 from xaibench.metrics.shapley import coalitions, relative_l2, shapley_from_values
 from xaibench.metrics.spec import Family, MetricSpec, register_metric
 from xaibench.types import Modality
@@ -58,7 +57,7 @@ def conditional_shapley(ctx, n_draws: int, softmax: bool) -> np.ndarray:
     x = ctx.x.detach().cpu().double().numpy()
     members = coalitions(x.shape[1])
     rng = np.random.default_rng(0)
-    model = explained_output(ctx.model, ctx.explain_output)  # the output the attributions explain
+    model = scored_model(ctx, softmax)  # the explained output, or the probability with softmax
     phi = np.zeros(x.shape)
     for i in range(len(x)):
         points = conditional_points(x[i], mean, cov, members, n_draws, rng)
@@ -87,6 +86,7 @@ register_metric(MetricSpec(
     modalities=frozenset({Modality.TABULAR}),
     nan_reason="the conditional Shapley values are all zero (the target output ignores every feature)",
     description="XAI-Bench (Liu et al. 2021): relative L2 distance ||a - phi|| / ||phi|| to the conditional Shapley "
-                "values phi of the target logit, v(S) = E[f(X) | x_S] under a Gaussian fitted on the training split "
-                "(n_draws 0: f at the conditional mean, exact for linear outputs); all 2^F coalitions.",
+                "values phi of the explained output (explain_output; softmax: the class probability), "
+                "v(S) = E[f(X) | x_S] under a Gaussian fitted on the training split (n_draws 0: f at the "
+                "conditional mean, exact for linear outputs); all 2^F coalitions.",
 ))

@@ -7,7 +7,8 @@ scores, ferret's ``only_pos=False``; P positions, see ``_positions.py``):
 - comprehensiveness ``= mean_q [p(y | x) - p(y | x without r_q)]`` (higher: the rationale was needed);
 - sufficiency ``= mean_q [p(y | x) - p(y | r_q only)]`` (lower: the rationale alone suffices).
 
-``p`` is the target's softmax probability. Like ferret, bins with no position (``floor(q P) = 0``) and bins
+``p`` is the target's softmax probability (``softmax: false``: the cell's explained output, ``explain_output``,
+instead). Like ferret, bins with no position (``floor(q P) = 0``) and bins
 repeating the previous bin's rationale are skipped (``skip_repeated_bins: false`` averages over every bin, an
 empty bin counting 0 for comprehensiveness, as ERASER's scripts average over all thresholds). Removed positions
 are replaced by ``baseline`` (text: the pad token), not deleted: the suite's models take fixed-length inputs
@@ -19,7 +20,7 @@ import math
 
 import numpy as np
 
-from xaibench.metrics._positions import position_scores, target_output, top_positions, with_positions
+from xaibench.metrics._positions import position_scores, scored_model, target_output, top_positions, with_positions
 from xaibench.metrics.spec import ALL_MODALITIES, Family, MetricSpec, register_metric
 
 BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
@@ -47,12 +48,13 @@ def aopc(ctx, keep_rationale: bool, bins, baseline: float, skip_repeated_bins: b
     sizes = bin_sizes(positions, bins, skip_repeated_bins)
     if not sizes:
         return np.full(n, np.nan)
-    full = target_output(ctx.model, ctx.x, ctx.targets, softmax)
+    model = scored_model(ctx, softmax)
+    full = target_output(model, ctx.x, ctx.targets, softmax)
     keeps = [top_positions(scores, size, by_magnitude=False) for size in sizes]  # each (N, P)
     keeps = [keep if keep_rationale else ~keep for keep in keeps]
     x = ctx.x.repeat(len(sizes), *([1] * (ctx.x.dim() - 1)))  # bin-major: (B * N, ...)
     perturbed = with_positions(x, np.concatenate(keeps), ctx.modality, ctx.model, baseline)
-    reduced = target_output(ctx.model, perturbed, ctx.targets.repeat(len(sizes)), softmax).reshape(len(sizes), n)
+    reduced = target_output(model, perturbed, ctx.targets.repeat(len(sizes)), softmax).reshape(len(sizes), n)
     return (full[None, :] - reduced).mean(axis=0)
 
 

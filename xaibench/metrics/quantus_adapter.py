@@ -38,6 +38,7 @@ from torch import nn
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.explainers.output import explained_output
+from xaibench.explainers.seeding import TokenTable, known_tokens
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
 from xaibench.metrics import functional
 from xaibench.metrics.fast import DEFAULT_CHUNK_SIZE, ENGINES, fast_class
@@ -75,6 +76,8 @@ class ScoreContext:
         explain_output: the output the attributions explain (``explainers/output.py``); re-explanations use it too.
         engine: ``"fast"`` (chunked Quantus subclasses, ``xaibench.metrics.fast``) or ``"quantus"`` (plain).
         chunk_size: rows per forward / re-explanation call of the fast engine.
+        coefficients: the data generator's true coefficients ``(F,)`` of the class-1 score (``Dataset.coefficients``),
+            or None when the dataset has none.
     """
 
     model: nn.Module
@@ -91,6 +94,7 @@ class ScoreContext:
     explain_output: str = "logit"
     engine: str = "fast"
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    coefficients: np.ndarray | None = None
 
 
 @dataclass
@@ -196,7 +200,8 @@ def build_batch(spec: MetricSpec, resolved: dict[str, Any], ctx: ScoreContext) -
     if spec.needs_explain_func:
         if ctx.explainer is None:
             raise ValueError(f"metric {spec.name} re-explains inputs and needs the cell's explainer")
-        explain_func = make_explain_func(ctx.explainer, ctx.modality, native_shape, ctx.explain_output)
+        explain_func = make_explain_func(ctx.explainer, ctx.modality, native_shape, ctx.explain_output,
+                                         tokens=token_table(ctx.model, ctx.x) if ctx.modality is Modality.TEXT else None)
     model: nn.Module
     if ctx.modality is Modality.TEXT and spec.text_view == "tokens":
         model = TokenPresenceModel(ctx.model, ctx.x).eval()
@@ -373,10 +378,23 @@ def _nan_reason(spec: MetricSpec, resolved: dict[str, Any], value: float) -> str
     return spec.nan_reason or f"{spec.name} returned {value} for this sample"
 
 
+def token_table(model: nn.Module, ids: torch.Tensor) -> TokenTable:
+    """The intact text model's embedding vectors of the cell's tokens ``ids`` ``(N, L)`` and of its pad token."""
+    pad = torch.full_like(ids[:1], int(model.pad_id))
+    known = torch.cat([ids, pad])
+    with torch.no_grad():
+        return TokenTable(model.embed(known), known)
+
+
 def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tuple[int, ...],
-                      explain_output: str = "logit") -> Callable[..., np.ndarray]:
+                      explain_output: str = "logit", tokens: TokenTable | None = None) -> Callable[..., np.ndarray]:
     """Quantus ``explain_func`` that re-explains through the same explainer adapter (batched, on device), explaining
-    the same output (``explain_output``) as the cell's stored attributions."""
+    the same output (``explain_output``) as the cell's stored attributions.
+
+    Text: ``tokens`` (:func:`token_table`) maps the embeddings Quantus passes back to token ids for the explainers'
+    random draws, so a re-explained sample draws as its stored explanation did (``explainers/seeding.py``): the
+    ``random`` control re-explains to its stored map on any model (MPRT exactly 1).
+    """
 
     def explain_func(model: nn.Module, inputs: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
         native = model.model if isinstance(model, QuantusModel) else model
@@ -385,7 +403,8 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
         target = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=device).reshape(-1)
         native = explained_output(native, explain_output)
         forward = EmbeddedForward(native) if modality is Modality.TEXT else native
-        attributions = explainer.explain(forward, x, target).attributions.detach().float()
+        with known_tokens(tokens):
+            attributions = explainer.explain(forward, x, target).attributions.detach().float()
         if modality is Modality.TEXT and attributions.dim() == 3:
             attributions = attributions.sum(dim=-1)
         return to_quantus_attributions(attributions, modality)

@@ -9,8 +9,8 @@ Player ``i``'s value ``phi_i = sum_{S not containing i} |S|! (F - |S| - 1)! / F!
 - ``value_function: marginal``: ``v(S) = mean_z f(x_S, z_{not S})`` over the first ``n_background`` training rows
   (interventional SHAP, as shap's explainers with a background set).
 
-``f`` is the cell's explained output for the target (``explain_output``: logit, log-odds...; ``softmax``: its
-probability instead). Exact enumeration is only possible for few features:
+``f`` is the cell's explained output for the target (``explain_output``: logit, log-odds...; ``softmax``: the
+class probability instead). Exact enumeration is only possible for few features:
 tabular data with at most ``max_features`` columns (synthetic_tabular has 10 by default); wider tables fail with a
 clear error. The score is the relative L2 error ``||a - phi|| / ||phi||`` (0: exactly the Shapley values).
 """
@@ -21,8 +21,7 @@ import math
 import numpy as np
 import torch
 
-from xaibench.explainers.output import explained_output
-from xaibench.metrics._positions import target_output
+from xaibench.metrics._positions import scored_model, target_output
 from xaibench.metrics.spec import Family, MetricSpec, register_metric
 from xaibench.types import Modality
 
@@ -57,7 +56,7 @@ def exact_shapley(ctx, value_function: str, baseline: float, n_background: int, 
         if ctx.train is None or len(ctx.train.x) == 0:
             raise ValueError("shapley_distance with value_function=marginal needs the training split")
         background = ctx.train.x[:n_background].to(x.device, x.dtype).reshape(-1, f)
-    model = explained_output(ctx.model, ctx.explain_output)  # the output the attributions explain
+    model = scored_model(ctx, softmax)  # the explained output, or the probability with softmax
     phi = np.zeros((n, f))
     for i in range(n):
         mixed = torch.where(members[:, None, :], x[i][None, None, :], background[None, :, :])  # (2^F, B, F)
@@ -96,6 +95,7 @@ register_metric(MetricSpec(
     modalities=frozenset({Modality.TABULAR}),
     choices={"value_function": ("baseline", "marginal")},
     nan_reason="the exact Shapley values are all zero (the target output ignores every feature)",
-    description="Relative L2 distance ||a - phi|| / ||phi|| to the exact Shapley values phi of the target logit, "
-                "all 2^F coalitions enumerated (baseline or marginal value function; at most max_features).",
+    description="Relative L2 distance ||a - phi|| / ||phi|| to the exact Shapley values phi of the cell's explained "
+                "output (explain_output; softmax: the class probability), all 2^F coalitions enumerated (baseline "
+                "or marginal value function; at most max_features).",
 ))

@@ -88,6 +88,9 @@ class MetricSpec:
         resolve: ``fn(params, context) -> params`` for parameters that depend on the data (class count, mask size).
         choices: parameters restricted to a few values (checked with the other parameters before any compute).
         adapter_only: parameters the adapter consumes itself (recorded in ``params``, never passed to Quantus).
+        coefficient_truth: the metric compares with a coefficient vector: the dataset's true coefficients where it
+            has them (``DatasetSpec.has_coefficients``; then the ``LINEAR`` requirement is waived), else the linear
+            model's own.
         description: one line with the reference.
     """
 
@@ -117,6 +120,7 @@ class MetricSpec:
     resolve: Callable[..., Any] | None = None
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     adapter_only: tuple[str, ...] = ()
+    coefficient_truth: bool = False
     description: str = ""
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:

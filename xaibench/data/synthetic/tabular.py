@@ -9,7 +9,7 @@ ground-truth mask marks the informative features.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -88,6 +88,11 @@ class SyntheticTabular(DatasetSpec):
     correlation: float = 0.5
     data_seed: int = 0
 
+    @property
+    def has_coefficients(self) -> bool:
+        """The ``linear`` score is ``x @ coefficients``; the other variants have no coefficient vector."""
+        return self.variant == "linear"
+
     def generate(self) -> TabularTask:
         """Deterministic from ``data_seed``: the arrays and the truth they were made from."""
         k, f = self.n_informative, self.n_features
@@ -112,7 +117,20 @@ class SyntheticTabular(DatasetSpec):
         return TabularTask(x, y, masks, informative, weights, parents)
 
     def build(self, seed: int) -> Dataset:
+        """The split dataset; the ``linear`` variant carries the generator's coefficients (``true_coefficients``)."""
         task = self.generate()
         names = tuple(f"x{i:02d}" for i in range(self.n_features))
-        return assemble(self.name, self.modality, task.x, task.y, task.masks, n_classes=2,
-                        test_size=self.test_size, seed=seed, feature_names=names)
+        dataset = assemble(self.name, self.modality, task.x, task.y, task.masks, n_classes=2,
+                           test_size=self.test_size, seed=seed, feature_names=names)
+        return replace(dataset, coefficients=true_coefficients(task, self.variant))
+
+
+def true_coefficients(task: TabularTask, variant: str) -> tuple[float, ...]:
+    """``(F,)`` coefficients of the class-1 score in the columns' order when the score is linear in ``x`` (the
+    informative columns carry ``weights``, nuisance columns 0), else ``()``: the additive and interaction scores
+    have no coefficient vector."""
+    if variant != "linear":
+        return ()
+    coefficients = np.zeros(task.x.shape[1])
+    coefficients[task.informative] = task.weights
+    return tuple(float(c) for c in coefficients)

@@ -21,9 +21,9 @@ class RandomExplainer(Explainer):
     Each sample's map comes from a generator seeded by the cell's ``seed`` and the sample's own values only
     (``explainers/seeding.control_seeds``), so a batch gives the same maps as each sample alone, and re-explaining
     the sample on any model, under any torch RNG state, gives the same map: MPRT scores it exactly 1 (it fails the
-    sanity check, as a control must). Model-free: no forward. Text: re-explanations of token embeddings (what
-    Quantus passes) hash the embeddings, not the ids, so they differ from the stored per-token map (still
-    identical across randomised layers).
+    sanity check, as a control must). Model-free: no forward. Text: a sample is its token ids; re-explanations
+    receive token embeddings (what Quantus passes), which the metrics' ``explain_func`` maps back to the ids, so
+    the re-explained map is the stored one on text too, and embeddings that drift between machines change nothing.
     """
 
     positive: bool = False

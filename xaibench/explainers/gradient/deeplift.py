@@ -12,7 +12,7 @@ from torch import nn
 from xaibench.errors import UserError
 from xaibench.explainers.base import Explainer, diagnostics_enabled
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
-from xaibench.explainers.seeding import sample_seeds
+from xaibench.explainers.output_rules import Readout, deeplift_multipliers, split_output
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -26,28 +26,46 @@ def _as_module(forward) -> nn.Module:
     return forward
 
 
+def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: torch.Tensor, target: torch.Tensor,
+             with_delta: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """captum ``DeepLift`` of ``kind`` for inputs and baselines ``(N, ...)`` of the logit model ``forward``.
+
+    ``logit``: captum as is. Otherwise the output transform's multipliers (``output_rules.deeplift_multipliers``,
+    Rescale rule) weight the logits, and captum's rules run from the logits down: the attributions sum to
+    ``T(f(x)) - T(f(baseline))`` of the explained output ``T``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+        if kind == "logit":
+            return DeepLift(forward).attribute(inputs, baselines=baselines, target=target,
+                                               return_convergence_delta=with_delta)
+        with torch.no_grad():
+            multipliers = deeplift_multipliers(kind, forward(inputs), forward(baselines), target)
+        return DeepLift(Readout(forward)).attribute(inputs, baselines=baselines, target=0,
+                                                    additional_forward_args=(multipliers.to(inputs.dtype),),
+                                                    return_convergence_delta=with_delta)
+
+
 @EXPLAINERS.register("deeplift")
 @dataclass(frozen=True)
 class DeepLiftExplainer(Explainer):
     """captum ``DeepLift`` (Rescale rule) from ``baseline`` (text: pad-token embeddings).
 
     Needs nonlinearities as modules (``nn.ReLU``, not ``F.relu``), as the zoo builds them; functional ops fall
-    back to plain gradients. Records the per-sample summation-to-delta error in ``extras["convergence_delta"]``.
-    Deterministic; batch tolerance 1e-5.
+    back to plain gradients. A non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the
+    attributions sum to the change of the explained output. Records the per-sample summation-to-delta error in
+    ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5.
     """
 
     requires = frozenset({Capability.GRADIENTS})
     baseline: Baseline = 0.0
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
-        view = GradientView.of(model, x)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
-            with_delta = diagnostics_enabled()
-            result = DeepLift(_as_module(view.forward)).attribute(
-                view.inputs, baselines=view.baselines(self.baseline), target=target,
-                return_convergence_delta=with_delta,
-            )
+        logits, kind = split_output(model)
+        view = GradientView.of(logits, x)
+        with_delta = diagnostics_enabled()
+        result = deeplift(_as_module(view.forward), kind, view.inputs, view.baselines(self.baseline), target,
+                          with_delta)
         if not with_delta:
             return Explanation(view.to_output(result))
         attributions, delta = result
@@ -74,17 +92,28 @@ class DeepLiftShapExplainer(Explainer):
             raise UserError(f"method 'deeplift_shap': n_baselines must be >= 2 (a distribution), got {self.n_baselines}")
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
-        view = GradientView.of(model, x)
-        method = DeepLiftShap(_as_module(view.forward))
+        logits, kind = split_output(model)
+        view = GradientView.of(logits, x)
+        forward = _as_module(view.forward)
         centres = view.baselines(self.baseline)
         maps, deltas = [], []
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
-            for i, seed in enumerate(sample_seeds(view.inputs, "deeplift_shap")):
-                baselines = baseline_distribution(centres[i : i + 1], self.baseline_std, self.n_baselines, seed)
-                attributions, delta = method.attribute(
-                    view.inputs[i : i + 1], baselines=baselines, target=target[i : i + 1], return_convergence_delta=True,
-                )
-                maps.append(attributions)
-                deltas.append(delta.detach().abs().mean())
+        for i, seed in enumerate(view.seeds("deeplift_shap")):
+            baselines = baseline_distribution(centres[i : i + 1], self.baseline_std, self.n_baselines, seed)
+            attributions, delta = self._one_sample(forward, kind, view.inputs[i : i + 1], baselines, target[i : i + 1])
+            maps.append(attributions)
+            deltas.append(delta.detach().abs().mean())
         return Explanation(view.to_output(torch.cat(maps)), extras={"convergence_delta": torch.stack(deltas).cpu().numpy()})
+
+    @staticmethod
+    def _one_sample(forward: nn.Module, kind: str, sample: torch.Tensor, baselines: torch.Tensor, target: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attributions ``(1, ...)`` and deltas ``(B,)``: the mean of DeepLIFT over the ``B`` baselines (what captum's
+        ``DeepLiftShap`` computes; written out for a non-logit output, whose multipliers depend on each baseline)."""
+        if kind == "logit":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+                return DeepLiftShap(forward).attribute(sample, baselines=baselines, target=target,
+                                                       return_convergence_delta=True)
+        repeated = sample.detach().expand(len(baselines), *sample.shape[1:]).clone().requires_grad_(True)
+        attributions, delta = deeplift(forward, kind, repeated, baselines, target.expand(len(baselines)), True)
+        return attributions.mean(dim=0, keepdim=True), delta

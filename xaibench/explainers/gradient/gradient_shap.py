@@ -10,7 +10,7 @@ from torch import nn
 
 from xaibench.explainers.base import Explainer
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
-from xaibench.explainers.seeding import sample_seeds, seeded
+from xaibench.explainers.seeding import seeded
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -40,7 +40,7 @@ class GradientShapExplainer(Explainer):
         method = GradientShap(view.forward)
         centres = view.baselines(self.baseline)
         maps, deltas = [], []
-        for i, seed in enumerate(sample_seeds(view.inputs, "gradient_shap")):
+        for i, seed in enumerate(view.seeds("gradient_shap")):
             sample = view.inputs[i : i + 1]
             baselines = baseline_distribution(centres[i : i + 1], self.baseline_std, self.n_baselines, seed)
             with seeded(seed, sample.device):

@@ -10,7 +10,7 @@ from torch import nn
 
 from xaibench.explainers.base import Explainer
 from xaibench.explainers.inputs import GradientView
-from xaibench.explainers.seeding import sample_seeds, seeded
+from xaibench.explainers.seeding import seeded
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -40,7 +40,7 @@ class SmoothGradExplainer(Explainer):
         view = GradientView.of(model, x)
         tunnel = NoiseTunnel(Saliency(view.forward))
         maps = []
-        for i, seed in enumerate(sample_seeds(view.inputs, "smoothgrad")):
+        for i, seed in enumerate(view.seeds("smoothgrad")):
             sample = view.inputs[i : i + 1]
             stdev = float(self.noise_level * (sample.detach().max() - sample.detach().min()))
             with seeded(seed, sample.device):

@@ -11,7 +11,7 @@ from xaibench.explainers.base import Explainer
 from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
 from xaibench.explainers.perturbation import _surrogate
 from xaibench.explainers.perturbation._batching import check_perturbations_per_eval
-from xaibench.explainers.seeding import generator, sample_seeds
+from xaibench.explainers.seeding import generator
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
 
@@ -56,7 +56,7 @@ class KernelShapExplainer(Explainer):
         mask = view.feature_mask(self.patch_size)
         m = _surrogate.n_features(mask)
         coalitions = torch.stack([_surrogate.kernel_shap_coalitions(m, self.n_samples, generator(seed))
-                                  for seed in sample_seeds(view.inputs, "kernel_shap")])  # (N, n, M)
+                                  for seed in view.seeds("kernel_shap")])  # (N, n, M)
         outputs = _surrogate.target_outputs(view.forward, view.inputs, view.baselines, mask, coalitions, target,
                                             self.perturbations_per_eval)
         weights = torch.stack([_surrogate.kernel_shap_weights(c) for c in coalitions])

@@ -13,6 +13,7 @@ from captum.attr._utils.lrp_rules import Alpha1_Beta0_Rule, EpsilonRule, GammaRu
 from torch import nn
 
 from xaibench.explainers.base import DENSE_MODALITIES, Explainer
+from xaibench.explainers.output_rules import Readout, explained_value, lrp_logit_relevance, split_output
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -50,6 +51,11 @@ class LRPExplainer(Explainer):
     Models declare it with the LRP capability (zoo: logreg, mlp, cnn, cnn1d); any other layer raises. Records the
     per-sample conservation error ``|sum(R) - f(x)|`` in ``extras["convergence_delta"]``. Deterministic; batch
     tolerance 1e-5.
+
+    A non-logit ``explain_output`` (log_odds, log_softmax, probability) is not backpropagated as a plain gradient:
+    its value is shared among the logits by the declared output rule (``explainers/output_rules.py``: soft-min
+    over the class contrasts) and the layer rule runs from the logits down, so the relevance is conserved for the
+    explained output (``f(x)`` above is that output).
     """
 
     modalities = DENSE_MODALITIES
@@ -60,19 +66,34 @@ class LRPExplainer(Explainer):
     gamma: float = 0.25
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
-        missing = unsupported_layers(model)
+        logits, kind = split_output(model)
+        missing = unsupported_layers(logits)
         if missing:
             raise TypeError(f"lrp has no rule for layer type(s) {', '.join(missing)}; supported: "
                             f"{', '.join(sorted({t.__name__ for t in SUPPORTED_LAYERS}))}")
-        self._attach_rules(model)  # captum removes every layer.rule after the call
+        inputs = x.detach().clone().requires_grad_(True)
+        self._attach_rules(logits)  # captum removes every layer.rule after the call
         try:
-            attributions, delta = LRP(model).attribute(x.detach().clone().requires_grad_(True), target=target,
-                                                       return_convergence_delta=True)
+            if kind == "logit":
+                attributions, delta = LRP(logits).attribute(inputs, target=target, return_convergence_delta=True)
+            else:
+                attributions, delta = self._explain_output(logits, kind, inputs, target)
         finally:
-            for layer in leaf_layers(model):
+            for layer in leaf_layers(logits):
                 if hasattr(layer, "rule"):
                     del layer.rule
         return Explanation(attributions.detach(), extras={"convergence_delta": delta.detach().abs().cpu().numpy()})
+
+    def _explain_output(self, logits: nn.Module, kind: str, inputs: torch.Tensor, target: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """LRP of ``kind`` (not the logit): the output rule's logit relevances ``(N, K)``, then the layer rules."""
+        with torch.no_grad():
+            z = logits(inputs)
+        relevance = lrp_logit_relevance(kind, z, target, self.epsilon)
+        attributions = LRP(Readout(logits, unit_value=True)).attribute(
+            inputs, target=0, additional_forward_args=(relevance.to(z.dtype),))
+        delta = explained_value(kind, z, target) - attributions.double().reshape(len(inputs), -1).sum(dim=1)
+        return attributions, delta
 
     def _attach_rules(self, model: nn.Module) -> None:
         for layer in leaf_layers(model):
