@@ -67,6 +67,23 @@ def test_same_config_same_table_bit_for_bit_from_fresh_stores(tmp_path, monkeypa
     assert (tables[0]["model_accuracy"] > 0.9).all()
 
 
+def test_a_new_release_recomputes_but_redraws_nothing(tmp_path, monkeypatch):
+    """The package version is in every stage key (a release may compute differently, so the store is not
+    reused) but not in any seed: the same code under another version number gives the same trained model and the
+    same stochastic explanations and scores."""
+    import xaibench.engine.cell as cell_module
+
+    tables = []
+    for version in ("1.0", "2.0"):
+        monkeypatch.setattr(cell_module, "__version__", version)
+        monkeypatch.chdir(tmp_path)
+        tables.append(xaibench.run(["model=mlp", "dataset=iris", "method=smoothgrad", "n_samples=4",
+                                    f"store_dir={tmp_path}/store", *FAST_METRICS]))
+    assert set(tables[0]["cell_key"]).isdisjoint(tables[1]["cell_key"])  # not served from the first store
+    values = ["metric", "sample_id", "target", "value", "status", "model_accuracy"]
+    pd.testing.assert_frame_equal(tables[0][values], tables[1][values], check_exact=True)
+
+
 def test_strict_reraises_the_original_error(workdir, monkeypatch):
     def broken(*args, **kwargs):
         raise FloatingPointError("explainer exploded")

@@ -148,13 +148,20 @@ class CellSpec:
         return digest("cell", SCHEMA_VERSION, __version__, self.model, self.dataset, self.method, self.metrics, self.seed,
                       self.n_samples, self.target, self.explain_output, *self._engine_tag())
 
-    def model_key(self, dataset_revision: str, source_revision: str = "") -> str:
-        """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo)."""
-        extra = [source_revision] if source_revision else []
-        return digest("model", __version__, self.model, self.dataset, self.seed, dataset_revision, *extra)
+    def model_key(self, dataset_revision: str, source_revision: str = "", *, versioned: bool = True) -> str:
+        """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo).
 
-    def explanation_key(self, model_key: str) -> str:
-        return digest("explanations", __version__, model_key, self.method, self.n_samples, self.target,
+        ``versioned=False`` leaves the package version out: the stages' random seeds derive from that identity, so
+        a new release invalidates the store (it may compute differently) without redrawing anything by itself.
+        """
+        extra = [source_revision] if source_revision else []
+        version = [__version__] if versioned else []
+        return digest("model", *version, self.model, self.dataset, self.seed, dataset_revision, *extra)
+
+    def explanation_key(self, model_key: str, *, versioned: bool = True) -> str:
+        """Explanation-stage key of the model ``model_key`` (``versioned=False``: the seed identity, as above)."""
+        version = [__version__] if versioned else []
+        return digest("explanations", *version, model_key, self.method, self.n_samples, self.target,
                       self.explain_output)
 
     def score_key(self, explanation_key: str, metric: str) -> str:

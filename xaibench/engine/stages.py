@@ -43,30 +43,31 @@ def build_dataset(spec: DatasetSpec, seed: int) -> Dataset:
 def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -> TrainedModel:
     """Load the cached checkpoint (weights_only, checksum-verified) or train and cache it."""
     key = cell.model_key(dataset.revision, spec.source_revision())
-    cached = _load_model(store, spec, dataset, key)
+    seed_root = cell.model_key(dataset.revision, spec.source_revision(), versioned=False)
+    cached = _load_model(store, spec, dataset, key, seed_root)
     if cached is not None:
         return cached
     with store.lock("models", key):
-        cached = _load_model(store, spec, dataset, key)  # another job may have trained it meanwhile
+        cached = _load_model(store, spec, dataset, key, seed_root)  # another job may have trained it meanwhile
         if cached is not None:
             return cached
-        seed_everything(derive_seed(key))
+        seed_everything(derive_seed(seed_root))
         module = spec.build(dataset)
-        module = spec.fit(module, dataset, derive_seed(key, "fit")).eval()
+        module = spec.fit(module, dataset, derive_seed(seed_root, "fit")).eval()
         acc = accuracy(module, dataset.test)
         store.put("models", key, "pt", spec.save(module), meta={"accuracy": acc, "model": spec.name})
-        return TrainedModel(module, spec, key, acc)
+        return TrainedModel(module, spec, key, acc, seed_root)
 
 
-def _load_model(store: Store, spec: ModelSpec, dataset: Dataset, key: str) -> TrainedModel | None:
+def _load_model(store: Store, spec: ModelSpec, dataset: Dataset, key: str, seed_root: str) -> TrainedModel | None:
     hit = store.get("models", key, "pt")
     if hit is None:
         return None
     payload, meta = hit
-    seed_everything(derive_seed(key))
+    seed_everything(derive_seed(seed_root))
     try:
         module = spec.load(spec.build(dataset), payload).eval()
-        return TrainedModel(module, spec, key, float(meta["accuracy"]))
+        return TrainedModel(module, spec, key, float(meta["accuracy"]), seed_root)
     except Exception:  # noqa: BLE001 - a checkpoint that does not fit or lacks its metadata is retrained, not trusted
         return None
 
@@ -107,7 +108,8 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
     module = model.module.to(cell.device)
     x = samples.x.to(cell.device)
     labels = samples.y.to(cell.device) if cell.target == "label" else None
-    record = explain_arrays(explainer, module, x, labels, modality=dataset.modality, seed=derive_seed(key),
+    seed = derive_seed(cell.explanation_key(model.seed_root or model.key, versioned=False))
+    record = explain_arrays(explainer, module, x, labels, modality=dataset.modality, seed=seed,
                             batch_size=cell.batch_size, device=cell.device, explain_output=cell.explain_output,
                             control_seed=cell.seed)
     extras = dict(record.extras)

@@ -91,6 +91,7 @@ class TrainedModel:
     spec: ModelSpec
     key: str
     accuracy: float
+    seed_root: str = ""  # the key without the package version: seeds derive from it (CellSpec.model_key)
 
     @property
     def capabilities(self) -> frozenset[Capability]:
