@@ -18,6 +18,7 @@ below 3), and pulls ``ray[default]``'s dashboard stack; this launcher needs only
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -35,6 +36,7 @@ from xaibench.errors import UserError
 log = logging.getLogger(__name__)
 
 NOSET_CUDA = "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"  # Ray leaves CUDA_VISIBLE_DEVICES as the machine has it
+FORWARDED = ("XAIBENCH_", "WANDB_")  # store location, W&B mode: the jobs see what the launching process sees
 NODE_ONLY = ("num_cpus", "num_gpus", "resources", "labels", "object_store_memory")  # for a Ray started here
 
 
@@ -110,8 +112,11 @@ def _start_ray(init: Dict[str, Any]) -> None:
         return
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")  # offline: no usage report
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every job's progress line, even when two look alike
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in logs written to files
     runtime_env = dict(init.pop("runtime_env", None) or {})
-    runtime_env["env_vars"] = {NOSET_CUDA: "1", **(runtime_env.get("env_vars") or {})}
+    ours = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED)}  # also to a running cluster's workers
+    runtime_env["env_vars"] = {NOSET_CUDA: "1", **ours, **(runtime_env.get("env_vars") or {})}
     if init.get("address"):  # a running cluster has its own resources; ray.init refuses them
         init = {k: v for k, v in init.items() if k not in NODE_ONLY}
     ray.init(runtime_env=runtime_env, **{k: v for k, v in init.items() if v is not None})
