@@ -69,7 +69,7 @@ class RayLauncher(Launcher):
                             f"{error}); install it: pip install 'xaibench[ray]'") from None
         init, remote = _plain(launcher.get("init")), _plain(launcher.get("remote"))
         wanted = float(remote.get("num_gpus") or 0)
-        if not wanted or init.get("address"):
+        if not wanted or _joins_cluster(init):
             return  # a running cluster's GPUs are not this machine's
         have = init.get("num_gpus")
         if have is None:
@@ -117,9 +117,15 @@ def _start_ray(init: Dict[str, Any]) -> None:
     runtime_env = dict(init.pop("runtime_env", None) or {})
     ours = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED)}  # also to a running cluster's workers
     runtime_env["env_vars"] = {NOSET_CUDA: "1", **ours, **(runtime_env.get("env_vars") or {})}
-    if init.get("address"):  # a running cluster has its own resources; ray.init refuses them
+    if _joins_cluster(init):  # a running cluster has its own resources; ray.init refuses them
         init = {k: v for k, v in init.items() if k not in NODE_ONLY}
     ray.init(runtime_env=runtime_env, **{k: v for k, v in init.items() if v is not None})
+
+
+def _joins_cluster(init: Dict[str, Any]) -> bool:
+    """``address: local`` (the presets) starts a new Ray here; null lets Ray look for one first (``RAY_ADDRESS``,
+    a ``ray start`` on this machine); anything else joins that cluster."""
+    return init.get("address") not in (None, "local")
 
 
 def _run_job(hydra_context: HydraContext, sweep_config: DictConfig, task_function: TaskFunction,
@@ -176,7 +182,7 @@ def _plain(node: Any) -> Dict[str, Any]:
 @dataclass
 class RayLauncherConf:
     _target_: str = "hydra_plugins.xaibench_launchers.ray_local.RayLauncher"
-    init: Dict[str, Any] = field(default_factory=lambda: {"address": None, "num_cpus": None, "num_gpus": None,
+    init: Dict[str, Any] = field(default_factory=lambda: {"address": "local", "num_cpus": None, "num_gpus": None,
                                                           "include_dashboard": False})
     remote: Dict[str, Any] = field(default_factory=lambda: {"num_gpus": 1, "num_cpus": 1})
     device: str = "cuda:{gpu}"

@@ -38,6 +38,6 @@ def test_a_local_ray_without_the_gpus_a_job_asks_is_refused() -> None:
         return OmegaConf.create({"init": init, "remote": {"num_gpus": 1}})
 
     with pytest.raises(UserError, match="asks 1 GPU per job but Ray would start here with 0 GPU"):
-        RayLauncher.check_can_start(launcher({"address": None, "num_gpus": 0}))  # every job would wait forever
-    RayLauncher.check_can_start(launcher({"address": None, "num_gpus": 2}))  # logical GPUs
+        RayLauncher.check_can_start(launcher({"address": "local", "num_gpus": 0}))  # every job would wait forever
+    RayLauncher.check_can_start(launcher({"address": "local", "num_gpus": 2}))  # logical GPUs
     RayLauncher.check_can_start(launcher({"address": "auto", "num_gpus": 0}))  # a running cluster's GPUs
