@@ -86,6 +86,7 @@ def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "co
     if multirun:
         target = _launcher_target(overrides, config_name)
         _check_launcher_can_start(target)
+        _check_launcher_resources(target, overrides, config_name)
         remote = is_remote(target)
     configs = [compose_job(job, config_name) for job in jobs]
     for cfg in configs[:MAX_VALIDATED]:
@@ -258,6 +259,15 @@ def _check_launcher_can_start(target: str) -> None:
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
         raise UserError(f"launcher {target} cannot be imported ({type(error).__name__}: {_first_line(error)}); "
                         f"install it (pip install 'xaibench[launchers]')") from None
+
+
+def _check_launcher_resources(target: str, overrides: Sequence[str], config_name: str) -> None:
+    """A launcher class with ``check_can_start(launcher_cfg)`` checks its own needs here (Ray: installed, GPUs)."""
+    check = getattr(get_class(target), "check_can_start", None)
+    if check is not None:
+        fixed = [o.input_line for o in OverridesParser.create().parse_overrides(list(overrides))
+                 if not o.is_sweep_override()]
+        check(OmegaConf.select(_compose(fixed, config_name, return_hydra_config=True), "hydra.launcher"))
 
 
 def _compose(overrides: list[str], config_name: str, *, return_hydra_config: bool) -> DictConfig:

@@ -10,9 +10,13 @@ from xaibench.errors import UserError
 
 
 def resolve_device(name: str, *, check_available: bool = True) -> str:
-    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a user error (when checked here)."""
-    if name != "auto" and name != "cpu" and not re.fullmatch(r"cuda(:\d+)?", name):
-        raise UserError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a user error (when checked here).
+
+    ``cpu:N`` is the CPU under a label: a logical device, so that one-job-per-device launchers (device slots, Ray
+    with logical GPUs) can be tested on a CPU machine and their rows show which device each job held.
+    """
+    if name != "auto" and not re.fullmatch(r"(cpu|cuda)(:\d+)?", name):
+        raise UserError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N (cpu:N: the CPU, logical device N)")
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and check_available and not torch.cuda.is_available():

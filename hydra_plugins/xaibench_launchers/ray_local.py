@@ -1,0 +1,191 @@
+"""One job per GPU through Ray: ``hydra/launcher=ray`` (GPU box) and ``hydra/launcher=ray_cpu`` (logical GPUs).
+
+``RayLauncher`` starts Ray on this machine (``ray.init(**init)``; or joins a running cluster with
+``init.address``), submits every job of the sweep as one Ray task with the ``remote`` options (``num_gpus: 1``:
+one job per GPU, Ray queues the rest) and waits for them. Each task runs its job as Hydra's launchers do (own
+config, own ``jobs/<n>`` folder, own return value); its ``device`` becomes the GPU Ray assigned to it,
+``device.format(gpu=i)`` with ``i`` the GPU's index as torch sees it on the machine (default ``cuda:{gpu}``,
+the same names as the joblib launcher's device slots, so rows record the GPU each job used).
+
+Ray is told not to narrow ``CUDA_VISIBLE_DEVICES`` per task: the job addresses its GPU as ``cuda:<i>`` and makes
+it the current CUDA device. With logical GPUs on a CPU machine (``init.num_gpus: 2``, ``device: cpu:{gpu}``)
+the same assignment runs on the CPU and the rows show which logical GPU each job held (tests).
+
+Written here rather than using hydra-ray-launcher 1.2.2: that plugin requires ``cloudpickle<3`` (joblib 1.6,
+installed with scikit-learn, requires ``cloudpickle>=3``) and ``boto3`` (whose botocore caps python-dateutil
+below 3), and pulls ``ray[default]``'s dashboard stack; this launcher needs only ``ray`` itself.
+"""
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from xaibench.errors import UserError
+
+log = logging.getLogger(__name__)
+
+NOSET_CUDA = "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"  # Ray leaves CUDA_VISIBLE_DEVICES as the machine has it
+FORWARDED = ("XAIBENCH_", "WANDB_")  # store location, W&B mode: the jobs see what the launching process sees
+NODE_ONLY = ("num_cpus", "num_gpus", "resources", "labels", "object_store_memory")  # for a Ray started here
+
+
+class RayLauncher(Launcher):
+    """Hydra launcher: every job of the sweep is one Ray task with the ``remote`` resources."""
+
+    def __init__(self, init: DictConfig, remote: DictConfig, device: str = "cuda:{gpu}") -> None:
+        self.init = init
+        self.remote = remote
+        self.device = device
+        self.config: Optional[DictConfig] = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.task_function: Optional[TaskFunction] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    @staticmethod
+    def check_can_start(launcher: DictConfig) -> None:
+        """Called by the pre-flight before any file is touched: Ray is importable and the GPUs asked exist.
+
+        Raises:
+            UserError: Ray is not installed, or a job asks more GPUs than a local Ray would have (it would wait
+                forever).
+        """
+        try:
+            import ray  # noqa: F401
+        except ImportError as error:
+            raise UserError(f"hydra/launcher=ray needs Ray, which cannot be imported here ({type(error).__name__}: "
+                            f"{error}); install it: pip install 'xaibench[ray]'") from None
+        init, remote = _plain(launcher.get("init")), _plain(launcher.get("remote"))
+        wanted = float(remote.get("num_gpus") or 0)
+        if not wanted or _joins_cluster(init):
+            return  # a running cluster's GPUs are not this machine's
+        have = init.get("num_gpus")
+        if have is None:
+            import torch
+
+            have = torch.cuda.device_count()
+        if have < wanted:
+            raise UserError(f"hydra/launcher=ray asks {wanted:g} GPU per job but Ray would start here with {have} "
+                            "GPU(s), so no job could ever start; on a machine without GPUs use "
+                            "hydra/launcher=ray_cpu, or declare logical GPUs with hydra.launcher.init.num_gpus=N")
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import ray
+
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        configs = []
+        for offset, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + offset
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = f"ray_{idx}"
+                sweep_config.hydra.job.num = idx
+            configs.append(sweep_config)
+        _start_ray(_plain(self.init))  # stopped when the process exits (Ray's atexit): late job logs still arrive
+        task = ray.remote(**_plain(self.remote))(_run_job).options(name="xaibench")
+        state, cwd = Singleton.get_state(), os.getcwd()
+        pending = [task.remote(self.hydra_context, cfg, self.task_function, state, self.device, cwd) for cfg in configs]
+        return list(ray.get(pending))
+
+
+def _start_ray(init: Dict[str, Any]) -> None:
+    """``ray.init(**init)`` unless Ray is already up in this process."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")  # offline: no usage report
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every job's progress line, even when two look alike
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in logs written to files
+    runtime_env = dict(init.pop("runtime_env", None) or {})
+    ours = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED)}  # also to a running cluster's workers
+    runtime_env["env_vars"] = {NOSET_CUDA: "1", **ours, **(runtime_env.get("env_vars") or {})}
+    if _joins_cluster(init):  # a running cluster has its own resources; ray.init refuses them
+        init = {k: v for k, v in init.items() if k not in NODE_ONLY}
+    ray.init(runtime_env=runtime_env, **{k: v for k, v in init.items() if v is not None})
+
+
+def _joins_cluster(init: Dict[str, Any]) -> bool:
+    """``address: local`` (the presets) starts a new Ray here; null lets Ray look for one first (``RAY_ADDRESS``,
+    a ``ray start`` on this machine); anything else joins that cluster."""
+    return init.get("address") not in (None, "local")
+
+
+def _run_job(hydra_context: HydraContext, sweep_config: DictConfig, task_function: TaskFunction,
+             singleton_state: Dict[Any, Any], device: str, cwd: str) -> JobReturn:
+    """One job inside a Ray task: on the GPU Ray assigned (if any), as Hydra's launchers run a job."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    os.chdir(cwd)  # relative results/store paths mean the same folder as in the launching process
+    assigned = assigned_device(device)
+    if assigned is not None:
+        with open_dict(sweep_config):
+            sweep_config.device = assigned
+            sweep_config.devices = None  # Ray's assignment replaces the device slots of the joblib launcher
+        _make_current(assigned)
+    HydraConfig.instance().set_config(sweep_config)
+    return run_job(hydra_context=hydra_context, task_function=task_function, config=sweep_config,
+                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+
+
+def assigned_device(template: str) -> Optional[str]:
+    """The job's device from the GPU Ray assigned to this task (``None`` when it has none); with several GPUs
+    per task the job runs on the first."""
+    import ray
+
+    ids = ray.get_gpu_ids()
+    if not ids:
+        return None
+    return template.format(gpu=torch_index(str(ids[0]), os.environ.get("CUDA_VISIBLE_DEVICES", "")))
+
+
+def torch_index(gpu_id: str, visible: str) -> int:
+    """Torch's index of Ray's GPU ``gpu_id``: Ray's ids are the entries of ``CUDA_VISIBLE_DEVICES`` as the node
+    started (``0..n-1`` without it), and torch numbers the visible GPUs from 0 in that order."""
+    order = [entry.strip() for entry in visible.split(",") if entry.strip()]
+    return order.index(gpu_id) if gpu_id in order else int(gpu_id)
+
+
+def _make_current(device: str) -> None:
+    """Make ``cuda:<i>`` the current CUDA device, so that nothing of the job lands on GPU 0 by default."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.set_device(torch.device(device))
+
+
+def _plain(node: Any) -> Dict[str, Any]:
+    if node is None:
+        return {}
+    return dict(OmegaConf.to_container(node, resolve=True)) if isinstance(node, DictConfig) else dict(node)
+
+
+@dataclass
+class RayLauncherConf:
+    _target_: str = "hydra_plugins.xaibench_launchers.ray_local.RayLauncher"
+    init: Dict[str, Any] = field(default_factory=lambda: {"address": "local", "num_cpus": None, "num_gpus": None,
+                                                          "include_dashboard": False})
+    remote: Dict[str, Any] = field(default_factory=lambda: {"num_gpus": 1, "num_cpus": 1})
+    device: str = "cuda:{gpu}"
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="xaibench_ray", node=RayLauncherConf, provider="xaibench")
