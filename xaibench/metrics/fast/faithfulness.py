@@ -1,12 +1,15 @@
 """Fast Quantus faithfulness metrics: same parameters, perturbations, draws and similarity; chunked forwards.
 
 Each class subclasses the Quantus metric and overrides only ``evaluate_batch``. Quantus' own body is kept step
-for step (``quantus/metrics/faithfulness/*.py``, version 0.6) with two changes:
+for step (``quantus/metrics/faithfulness/*.py``, version 0.6) with these changes:
 
 1. the per-sample ``warn_perturbation_caused_no_change`` check (an ``np.allclose`` per sample and step, 40-70% of
    the time; the adapter silences its warning anyway) is not run;
 2. every perturbed batch is made first, in Quantus' loop order (so ``np.random`` draws happen in the same order),
-   and forwarded through :class:`ChunkedForward` (``chunk_size`` rows per forward, on the model's device).
+   and forwarded through :class:`ChunkedForward` (``chunk_size`` rows per forward, on the model's device);
+3. where numpy allows the same draws with less Python overhead, they are made that way: FaithfulnessCorrelation's
+   subsets by in-place row shuffles (:func:`random_subsets`), MonotonicityCorrelation's repeats of a step in one
+   perturbation call (:func:`repeated_perturbations`).
 
 Scores equal plain Quantus (``tests/unit/test_metrics_fast.py``): the same perturbations, the same reductions in
 the same order; only the forward's batch composition differs (float reassociation in batched kernels, if any).
@@ -57,8 +60,11 @@ def random_subsets(n: int, n_features: int, subset_size: int) -> np.ndarray:
 
     Without ``p``, numpy's legacy ``choice`` is ``permutation(n_features)[:subset_size]``, a Fisher-Yates shuffle of
     ``arange(n_features)``. Shuffling the rows of one ``arange`` tile in place makes exactly those draws and skips
-    ``choice``'s per-call argument handling (a sixth of the cost; ``tests/unit/test_metrics_fast.py`` checks the
+    ``choice``'s per-call argument handling (about 6x cheaper; ``tests/unit/test_metrics_fast.py`` checks the
     indices and the generator's state against ``choice``).
+
+    Returns:
+        ``(n, subset_size)`` integer indices, row ``i`` being the ``i``-th ``choice`` call's result.
     """
     if not 0 <= subset_size <= n_features:
         raise ValueError("Cannot take a larger sample than population when 'replace=False'")
