@@ -2,7 +2,7 @@
 
 Usage::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py                    # CPU, cnn/digits + mlp/breast_cancer
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --threads 1      # CPU, cnn/digits + mlp/breast_cancer
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --device cuda      # on a GPU box (wall time there)
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method saliency --metrics max_sensitivity
 
@@ -10,9 +10,11 @@ Both engines score the same attributions (``conf/method/<method>.yaml``, predict
 parameters (``conf/metrics/faithfulness.yaml`` + ``stability.yaml``) and the same seed, through
 ``quantus_adapter.score`` as the runner calls it; only ``engine`` differs. Repetitions are interleaved
 (quantus, fast, quantus, fast, ...) and timed in process CPU time (the machines are shared; wall time swings):
-the median over repetitions is reported. On CUDA, CPU time misses GPU work: wall time (after a synchronise) is
-used instead. ``fwd share`` is the share of the metric's time spent inside the model's forward (a forward hook
-pair on the model). ``max |diff|`` is the largest absolute score difference between the engines.
+the median over repetitions is reported, with the range of the per-pair ratios (``speedup_min``/``speedup_max``).
+On CUDA, CPU time misses GPU work: wall time (after a synchronise) is used instead. ``fwd share`` is the share of
+the metric's time spent inside the model's forward (a forward hook pair on the model). ``max |diff|`` is the
+largest absolute score difference between the engines. The JSON's top-level ``speedup`` maps ``model:dataset``
+to ``{metric: median speedup}``; ``results`` has one row per pair and metric.
 """
 from __future__ import annotations
 
@@ -103,8 +105,12 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
     n = len(ctx.x)
     median = {e: statistics.median(t) for e, t in times.items()}
     diff = np.abs(values["fast"] - values["quantus"])
+    paired = [q / f for q, f in zip(times["quantus"], times["fast"]) if f > 0]  # one ratio per interleaved pair
     return {"metric": name, "ms_per_sample_quantus": 1000 * median["quantus"] / n,
             "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
+            "speedup_min": min(paired, default=0.0), "speedup_max": max(paired, default=0.0),
+            "forward_share_fast_min": min(shares["fast"]), "forward_share_fast_max": max(shares["fast"]),
+            "seconds_quantus": times["quantus"], "seconds_fast": times["fast"],
             "forward_share_quantus": statistics.median(shares["quantus"]),
             "forward_share_fast": statistics.median(shares["fast"]),
             "max_abs_diff": float(np.nanmax(diff)) if np.isfinite(diff).any() else 0.0,
@@ -138,12 +144,14 @@ def main() -> None:
                 print(f"  {pair:<20} {name:<28} {row['speedup']:5.2f}x  fwd {row['forward_share_fast']:.0%} "
                       f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}",
                       file=sys.stderr, flush=True)
-    lines = ["| model | dataset | metric | ms/sample quantus | ms/sample fast | speedup | fwd share quantus -> fast "
-             "| max abs diff |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| model | dataset | metric | ms/sample quantus | ms/sample fast | speedup (pairs min-max) "
+             "| fwd share quantus -> fast (min-max) | max abs diff |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['dataset']} | {r['metric']} | {r['ms_per_sample_quantus']:.2f} | "
-                     f"{r['ms_per_sample_fast']:.2f} | {r['speedup']:.2f}x | {r['forward_share_quantus']:.0%} -> "
-                     f"{r['forward_share_fast']:.0%} | {r['max_abs_diff']:.1e} |")
+                     f"{r['ms_per_sample_fast']:.2f} | {r['speedup']:.2f}x ({r['speedup_min']:.2f}-"
+                     f"{r['speedup_max']:.2f}) | {r['forward_share_quantus']:.0%} -> {r['forward_share_fast']:.0%} "
+                     f"({r['forward_share_fast_min']:.0%}-{r['forward_share_fast_max']:.0%}) | "
+                     f"{r['max_abs_diff']:.1e} |")
     print("\n".join(lines))
     environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
@@ -152,7 +160,10 @@ def main() -> None:
                    "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"environment": environment, "results": rows}, indent=2))
+    speedup = {f"{r['model']}:{r['dataset']}": {} for r in rows}  # {pair: {metric: median speedup}}
+    for r in rows:
+        speedup[f"{r['model']}:{r['dataset']}"][r["metric"]] = r["speedup"]
+    out.write_text(json.dumps({"environment": environment, "speedup": speedup, "results": rows}, indent=2))
     print(f"\nwrote {out}")
 
 

@@ -135,3 +135,56 @@ def test_chunks_halve_on_out_of_memory_and_give_the_same_outputs():
     with torch.no_grad():
         expected = np.stack([network.linear(torch.as_tensor(s)).numpy()[np.arange(4), targets] for s in steps])
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_random_subsets_make_quantus_choice_draws_in_order():
+    """FaithfulnessCorrelation's subsets: the same indices and the same RNG state after as Quantus' ``choice`` loop."""
+    from xaibench.metrics.fast.faithfulness import random_subsets
+
+    np.random.seed(7)
+    expected = np.stack([np.random.choice(37, 9, replace=False) for _ in range(6)])
+    after = np.random.rand()
+    np.random.seed(7)
+    np.testing.assert_array_equal(random_subsets(6, 37, 9), expected)
+    assert np.random.rand() == after
+    with pytest.raises(ValueError, match="larger sample"):
+        random_subsets(2, 3, 4)
+
+
+@pytest.mark.parametrize("baseline", ["uniform", "mean", 0.5])
+def test_stacked_perturbations_equal_quantus_repeated_calls(baseline):
+    """MonotonicityCorrelation's repeats in one call: same arrays, same draws (``uniform`` draws per row)."""
+    import functools
+
+    import quantus
+
+    from xaibench.metrics.fast.faithfulness import repeated_perturbations
+
+    x = np.random.default_rng(0).normal(size=(4, 12))
+    indices = np.array([[0, 3], [1, 2], [5, 11], [7, 7]])
+    perturb = functools.partial(quantus.functions.perturb_func.batch_baseline_replacement_by_indices,
+                                perturb_baseline=baseline)
+    np.random.seed(3)
+    expected = [perturb(arr=x, indices=indices) for _ in range(3)]
+    after = np.random.rand()
+    np.random.seed(3)
+    got = repeated_perturbations(perturb, x, indices, 3)
+    assert np.random.rand() == after
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_other_perturbations_are_called_once_per_repeat():
+    from xaibench.metrics.fast.faithfulness import repeated_perturbations
+
+    calls = []
+
+    def noisy(arr, indices):  # a user's function: draws depend on the call pattern, so it is not stacked
+        calls.append(len(arr))
+        out = arr.copy()
+        out[np.arange(len(arr))[:, None], indices] = np.random.normal(size=indices.shape)
+        return out
+
+    x, indices = np.zeros((3, 5)), np.array([[0], [1], [2]])
+    got = repeated_perturbations(noisy, x, indices, 4)
+    assert calls == [3] * 4 and len(got) == 4 and not np.array_equal(got[0], got[1])

@@ -1,12 +1,15 @@
 """Fast Quantus faithfulness metrics: same parameters, perturbations, draws and similarity; chunked forwards.
 
 Each class subclasses the Quantus metric and overrides only ``evaluate_batch``. Quantus' own body is kept step
-for step (``quantus/metrics/faithfulness/*.py``, version 0.6) with two changes:
+for step (``quantus/metrics/faithfulness/*.py``, version 0.6) with these changes:
 
 1. the per-sample ``warn_perturbation_caused_no_change`` check (an ``np.allclose`` per sample and step, 40-70% of
    the time; the adapter silences its warning anyway) is not run;
 2. every perturbed batch is made first, in Quantus' loop order (so ``np.random`` draws happen in the same order),
-   and forwarded through :class:`ChunkedForward` (``chunk_size`` rows per forward, on the model's device).
+   and forwarded through :class:`ChunkedForward` (``chunk_size`` rows per forward, on the model's device);
+3. where numpy allows the same draws with less Python overhead, they are made that way: FaithfulnessCorrelation's
+   subsets by in-place row shuffles (:func:`random_subsets`), MonotonicityCorrelation's repeats of a step in one
+   perturbation call (:func:`repeated_perturbations`).
 
 Scores equal plain Quantus (``tests/unit/test_metrics_fast.py``): the same perturbations, the same reductions in
 the same order; only the forward's batch composition differs (float reassociation in batched kernels, if any).
@@ -51,6 +54,56 @@ def _step_slices(a_indices: np.ndarray, step: int) -> Iterator[np.ndarray]:
         yield a_indices[:, index * step:(index + 1) * step]
 
 
+def random_subsets(n: int, n_features: int, subset_size: int) -> np.ndarray:
+    """``(n, subset_size)`` feature indices: the draws of Quantus' ``n`` calls of
+    ``np.random.choice(n_features, subset_size, replace=False)``, in the same order, on the same global RNG.
+
+    Without ``p``, numpy's legacy ``choice`` is ``permutation(n_features)[:subset_size]``, a Fisher-Yates shuffle of
+    ``arange(n_features)``. Shuffling the rows of one ``arange`` tile in place makes exactly those draws and skips
+    ``choice``'s per-call argument handling (about 6x cheaper; ``tests/unit/test_metrics_fast.py`` checks the
+    indices and the generator's state against ``choice``).
+
+    Returns:
+        ``(n, subset_size)`` integer indices, row ``i`` being the ``i``-th ``choice`` call's result.
+    """
+    if not 0 <= subset_size <= n_features:
+        raise ValueError("Cannot take a larger sample than population when 'replace=False'")
+    rows = np.tile(np.arange(n_features, dtype=np.intp), (n, 1))
+    shuffle = np.random.shuffle
+    for row in rows:
+        shuffle(row)
+    return rows[:, :subset_size]
+
+
+def repeated_perturbations(perturb_func: Any, x_flat: np.ndarray, indices: np.ndarray, repeats: int
+                           ) -> list[np.ndarray]:
+    """``repeats`` results of ``perturb_func(arr=x_flat, indices=indices)``, as Quantus' loop makes them.
+
+    Quantus' ``batch_baseline_replacement_by_indices`` with a number or a named baseline works row by row: a named
+    baseline is computed per row, and its ``uniform`` draw (made for every named baseline) is one value per row from
+    the global RNG. One call on ``repeats`` stacked copies of ``x_flat`` therefore makes the same arrays from the
+    same draws in the same order, with one call's overhead. Any other function is called ``repeats`` times.
+
+    Args:
+        perturb_func: the metric's ``functools.partial`` perturbation.
+        x_flat: ``(N, F)`` inputs; indices: ``(N, I)`` feature indices to perturb.
+        repeats: number of perturbed copies.
+
+    Returns:
+        ``repeats`` arrays ``(N, F)`` (views into one array on the stacked path).
+    """
+    if not _row_wise(perturb_func) or repeats < 2:
+        return [perturb_func(arr=x_flat, indices=indices) for _ in range(repeats)]
+    stacked = perturb_func(arr=np.tile(x_flat, (repeats, 1)), indices=np.tile(indices, (repeats, 1)))
+    return np.split(stacked, repeats)
+
+
+def _row_wise(perturb_func: Any) -> bool:
+    baseline = getattr(perturb_func, "keywords", {}).get("perturb_baseline")
+    return (getattr(perturb_func, "func", None) is quantus.functions.perturb_func.batch_baseline_replacement_by_indices
+            and isinstance(baseline, (str, int, float)))
+
+
 class FastFaithfulnessCorrelation(ChunkedMetric, quantus.FaithfulnessCorrelation):
     """Bhatt et al. 2020, as ``quantus.FaithfulnessCorrelation``; forwards in chunks."""
 
@@ -58,20 +111,19 @@ class FastFaithfulnessCorrelation(ChunkedMetric, quantus.FaithfulnessCorrelation
                        **kwargs: Any) -> list[float]:
         a_batch, n = _flat(x_batch, a_batch)
         n_features = a_batch.shape[-1]
-        subsets: list[np.ndarray] = []
+        subsets = np.empty((self.nr_runs, n, self.subset_size), dtype=np.intp)
 
         def perturbed() -> Iterator[np.ndarray]:
             yield x_batch
-            for _ in range(self.nr_runs):
-                a_ix = np.stack([np.random.choice(n_features, self.subset_size, replace=False) for _ in range(n)])
-                subsets.append(a_ix)
-                yield self.perturb_func(arr=x_batch.reshape(n, -1), indices=a_ix).reshape(*x_batch.shape)
+            for run in range(self.nr_runs):
+                subsets[run] = random_subsets(n, n_features, self.subset_size)
+                yield self.perturb_func(arr=x_batch.reshape(n, -1), indices=subsets[run]).reshape(*x_batch.shape)
 
         forward = self._forward(model, y_batch)
         preds = forward.run(perturbed())
         self._done(forward)
-        pred_deltas = np.stack([preds[0] - p for p in preds[1:]], axis=1)
-        att_sums = np.stack([a_batch[np.arange(n)[:, None], a_ix].sum(axis=-1) for a_ix in subsets], axis=1)
+        pred_deltas = np.ascontiguousarray((preds[0] - preds[1:]).T)  # (N, nr_runs), C order as Quantus stacks
+        att_sums = np.ascontiguousarray(a_batch[np.arange(n)[None, :, None], subsets].sum(axis=-1).T)
         return self.similarity_func(a=att_sums, b=pred_deltas, batched=True).tolist()
 
 
@@ -131,8 +183,9 @@ class FastMonotonicityCorrelation(ChunkedMetric, quantus.MonotonicityCorrelation
         def perturbed() -> Iterator[np.ndarray]:
             yield x_batch
             for a_ix in steps:
-                for _ in range(self.nr_samples):
-                    yield self.perturb_func(arr=x_batch.reshape(n, -1), indices=a_ix).reshape(*x_batch.shape)
+                for x_perturbed in repeated_perturbations(self.perturb_func, x_batch.reshape(n, -1), a_ix,
+                                                          self.nr_samples):
+                    yield x_perturbed.reshape(*x_batch.shape)
 
         forward = self._forward(model, y_batch)
         preds = forward.run(perturbed())
