@@ -62,9 +62,12 @@ def morf_lerf_consistency(table: pd.DataFrame) -> pd.DataFrame:
     """The paper's MoRF/LeRF rank correlation per imputation, per percentage and averaged.
 
     Returns:
-        One row per (model, dataset, seed, imputation, road_params) with a column per MoRF removal percentage ``p`` (paired with
-        LeRF keeping the top ``p``, i.e. ``road_lerf`` at ``100 - p``), ``consistency`` (their mean over the
-        percentages where both orders separate the methods) and ``n_methods``.
+        One row per (model, dataset, seed, imputation, road_params) with a column per MoRF removal percentage
+        ``p`` (paired with LeRF keeping the top ``p``, i.e. ``road_lerf`` at ``100 - p``), ``consistency`` (their
+        mean over the percentages where both orders separate the methods) and ``n_methods``.
+
+    Raises:
+        UserError: see :func:`removal_accuracies`; or no MoRF percentage has its LeRF partner ``100 - p``.
     """
     accuracy = removal_accuracies(table)
     records = []
