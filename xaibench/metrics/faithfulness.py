@@ -242,7 +242,8 @@ register_metric(MetricSpec(
     choices={"order": ("morf",)},
     description="Rong et al. 2022: share of removal percentages (most relevant first, MoRF; noisy linear "
                 "imputation) at which the model still predicts the target (lower = more faithful). perturb_func "
-                "fixed_value_imputation is the naive baseline ROAD argues against.",
+                "channel_mean_imputation is the fixed-value baseline ROAD argues against, as the paper ran it "
+                "(fixed_value_imputation sets 0, which on digits is the background and hides the removed shape).",
 ))
 
 register_metric(MetricSpec(
@@ -259,7 +260,8 @@ register_metric(MetricSpec(
     choices={"order": ("lerf",)},
     description="Rong et al. 2022, LeRF order: share of removal percentages (least relevant first; noisy linear "
                 "imputation) at which the model still predicts the target (higher = more faithful). With a "
-                "faithful imputation MoRF and LeRF rank methods alike; with fixed_value_imputation they need not.",
+                "faithful imputation MoRF and LeRF rank methods alike; with a fixed value they need not "
+                "(xaibench.results.road_consistency measures it).",
 ))
 
 register_metric(MetricSpec(

@@ -67,6 +67,22 @@ def fixed_value_imputation(arr: np.ndarray, indices: np.ndarray, value: float = 
     return out
 
 
+def channel_mean_imputation(arr: np.ndarray, indices: np.ndarray, **_: Any) -> np.ndarray:
+    """ROAD's fixed-value baseline as Rong et al. 2022 ran it (their ``ChannelMeanImputer``): each removed position
+    (flat ``indices`` of ``arr (C, H, W)``) set to the mean of its channel over the whole original image.
+
+    Unlike a constant 0 (which on digits is the background colour, so removing by it hides the mask), the mean
+    differs from both ink and background, so the imputed region shows the removed shape.
+    """
+    arr = np.asarray(arr)
+    means = np.broadcast_to(arr.reshape(arr.shape[0], -1).mean(axis=1).reshape((-1,) + (1,) * (arr.ndim - 1)),
+                            arr.shape)
+    flat = np.asarray(indices, dtype=np.int64)
+    out = np.array(arr, copy=True)
+    out.reshape(-1)[flat] = means.reshape(-1)[flat]
+    return out
+
+
 def mean_over_layers(per_layer: dict[str, list[float]], skip: tuple[str, ...] = ("original",)) -> np.ndarray:
     """Mean over randomised layers of per-layer per-sample similarities (MPRT's ``{layer: [N]}`` dict).
 
