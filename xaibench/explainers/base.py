@@ -42,6 +42,7 @@ class Explainer:
         batch_tolerance: max abs difference between explaining a batch and each sample alone (contract test);
             0 < tolerance only covers floating-point reassociation of batched matmuls/convolutions.
         positive_params: integer/float fields that must be > 0 (checked at construction, before any compute).
+        takes_rows_hint: the method sizes its own forwards by :func:`rows_per_forward` (many inputs per call).
     """
 
     name: ClassVar[str]
@@ -49,6 +50,7 @@ class Explainer:
     requires: ClassVar[frozenset[Capability]] = frozenset()
     batch_tolerance: ClassVar[float] = 1e-5
     positive_params: ClassVar[tuple[str, ...]] = ()
+    takes_rows_hint: ClassVar[bool] = False  # splits its own forwards by :func:`rows_per_forward`
 
     def __post_init__(self) -> None:
         names = {f.name for f in fields(self)}
@@ -82,6 +84,28 @@ def without_diagnostics() -> Iterator[None]:
         yield
     finally:
         _DIAGNOSTICS.reset(token)
+
+
+_ROWS_PER_FORWARD: ContextVar[int | None] = ContextVar("xaibench_explainer_rows_per_forward", default=None)
+
+
+def rows_per_forward() -> int | None:
+    """Rows per model forward a caller asks for, or None (the method's own batching).
+
+    Methods that split their forwards (IG's ``internal_batch_size``) use it when their own setting is None; it
+    changes only float summation order, never what is computed.
+    """
+    return _ROWS_PER_FORWARD.get()
+
+
+@contextmanager
+def forward_rows(rows: int) -> Iterator[None]:
+    """Ask methods that split their forwards for about ``rows`` rows per forward (the fast engine's chunk)."""
+    token = _ROWS_PER_FORWARD.set(max(1, int(rows)))
+    try:
+        yield
+    finally:
+        _ROWS_PER_FORWARD.reset(token)
 
 
 class EmbeddedForward(nn.Module):
