@@ -9,7 +9,7 @@ from captum.attr import IntegratedGradients
 from torch import nn
 
 from xaibench.explainers.base import Explainer, diagnostics_enabled, rows_per_forward
-from xaibench.explainers.inputs import Baseline, GradientView
+from xaibench.explainers.inputs import Baseline, GradientView, SummedTargetForward
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -25,7 +25,9 @@ class IntegratedGradientsExplainer(Explainer):
     Deterministic; batch tolerance 1e-4 (``n_steps`` x batch rows through one forward: float reassociation).
     With ``internal_batch_size`` unset, a caller's :func:`~xaibench.explainers.base.rows_per_forward` (the fast
     engine re-explaining many perturbed inputs in one call) sets the rows per forward (at least one path step of
-    every input); only the float summation order over path steps changes.
+    every input); only the float summation order over path steps changes. There, without diagnostics, the
+    gradient is taken of the summed target outputs (:class:`~xaibench.explainers.inputs.SummedTargetForward`:
+    bit for bit captum's gradient, without its per-row backward seeds).
     """
 
     requires = frozenset({Capability.GRADIENTS})
@@ -42,10 +44,14 @@ class IntegratedGradientsExplainer(Explainer):
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = GradientView.of(model, x)
         with_delta = diagnostics_enabled()
-        result = IntegratedGradients(view.forward).attribute(
-            view.inputs, baselines=view.baselines(self.baseline), target=target, n_steps=self.n_steps,
-            method=self.method, internal_batch_size=self._rows_per_forward(len(x)),
-            return_convergence_delta=with_delta,
+        if rows_per_forward() is not None and not with_delta:  # re-explaining: one backward seed per forward
+            forward, target_arg, forward_args = SummedTargetForward(view.forward), None, (target,)
+        else:
+            forward, target_arg, forward_args = view.forward, target, None
+        result = IntegratedGradients(forward).attribute(
+            view.inputs, baselines=view.baselines(self.baseline), target=target_arg,
+            additional_forward_args=forward_args, n_steps=self.n_steps, method=self.method,
+            internal_batch_size=self._rows_per_forward(len(x)), return_convergence_delta=with_delta,
         )
         if not with_delta:
             return Explanation(view.to_output(result))
