@@ -42,7 +42,6 @@ class Explainer:
         batch_tolerance: max abs difference between explaining a batch and each sample alone (contract test);
             0 < tolerance only covers floating-point reassociation of batched matmuls/convolutions.
         positive_params: integer/float fields that must be > 0 (checked at construction, before any compute).
-        takes_rows_hint: the method sizes its own forwards by :func:`rows_per_forward` (many inputs per call).
     """
 
     name: ClassVar[str]
@@ -50,7 +49,6 @@ class Explainer:
     requires: ClassVar[frozenset[Capability]] = frozenset()
     batch_tolerance: ClassVar[float] = 1e-5
     positive_params: ClassVar[tuple[str, ...]] = ()
-    takes_rows_hint: ClassVar[bool] = False  # splits its own forwards by :func:`rows_per_forward`
 
     def __post_init__(self) -> None:
         names = {f.name for f in fields(self)}
@@ -86,26 +84,23 @@ def without_diagnostics() -> Iterator[None]:
         _DIAGNOSTICS.reset(token)
 
 
-_ROWS_PER_FORWARD: ContextVar[int | None] = ContextVar("xaibench_explainer_rows_per_forward", default=None)
+_SUMMED_GRADIENTS: ContextVar[bool] = ContextVar("xaibench_explainer_summed_gradients", default=False)
 
 
-def rows_per_forward() -> int | None:
-    """Rows per model forward a caller asks for, or None (the method's own batching).
-
-    Methods that split their forwards (IG's ``internal_batch_size``) use it when their own setting is None; it
-    changes only float summation order, never what is computed.
-    """
-    return _ROWS_PER_FORWARD.get()
+def summed_gradients_enabled() -> bool:
+    """Whether gradient methods seed one backward per forward (the summed target outputs) instead of captum's one
+    per row (:class:`~xaibench.explainers.inputs.SummedTargetForward`; the same gradients bit for bit)."""
+    return _SUMMED_GRADIENTS.get()
 
 
 @contextmanager
-def forward_rows(rows: int) -> Iterator[None]:
-    """Ask methods that split their forwards for about ``rows`` rows per forward (the fast engine's chunk)."""
-    token = _ROWS_PER_FORWARD.set(max(1, int(rows)))
+def summed_gradients() -> Iterator[None]:
+    """Take gradients of the summed target outputs: the fast engine re-explaining many perturbed inputs."""
+    token = _SUMMED_GRADIENTS.set(True)
     try:
         yield
     finally:
-        _ROWS_PER_FORWARD.reset(token)
+        _SUMMED_GRADIENTS.reset(token)
 
 
 class EmbeddedForward(nn.Module):

@@ -394,7 +394,6 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
     # re-explanation calls by it, so that one call stays near ``chunk_size`` forward rows.
     explain_func.rows_per_input = max(1, int(getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0)
                                              or 1))
-    explain_func.takes_rows_hint = explainer.takes_rows_hint  # sizes its own forwards (IG: internal batching)
     return explain_func
 
 

@@ -7,7 +7,7 @@ import torch
 from captum.attr import Saliency
 from torch import nn
 
-from xaibench.explainers.base import Explainer, rows_per_forward
+from xaibench.explainers.base import Explainer, summed_gradients_enabled
 from xaibench.explainers.inputs import GradientView, SummedTargetForward
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
@@ -19,7 +19,7 @@ class SaliencyExplainer(Explainer):
     """captum ``Saliency``: ``|d logit_target / d x|`` shaped like ``x`` (text: per token, summed over ``D``).
 
     ``abs=False`` keeps the signed gradient. Deterministic; a batch equals each sample alone up to float
-    reassociation (tolerance 1e-5). Under :func:`~xaibench.explainers.base.forward_rows` (the fast engine
+    reassociation (tolerance 1e-5). Under :func:`~xaibench.explainers.base.summed_gradients` (the fast engine
     re-explaining), the gradient of the summed target logits (bit for bit the same, one backward seed per call).
     """
 
@@ -28,7 +28,7 @@ class SaliencyExplainer(Explainer):
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = GradientView.of(model, x)
-        if rows_per_forward() is not None:  # a caller re-explaining many inputs: one backward seed per call
+        if summed_gradients_enabled():  # the fast engine re-explaining: one backward seed per call
             saliency = Saliency(SummedTargetForward(view.forward))
             attributions = saliency.attribute(view.inputs, additional_forward_args=(target,), abs=self.abs)
         else:

@@ -3,15 +3,15 @@
 Quantus 0.6 (``quantus/metrics/robustness/*.py``) loops over ``nr_samples`` steps and, per step, perturbs the
 batch, checks every sample with ``np.allclose`` (a warning the adapter discards), predicts twice to find flipped
 labels and re-explains the ``N`` perturbed inputs. Here all ``nr_samples`` perturbations are drawn first, in the
-same order, into one ``(S, N, ...)`` array, and re-explained ``chunk_size // N`` steps per call with the
-explainer's convergence diagnostics off (:func:`xaibench.explainers.base.without_diagnostics`: not part of the
-map). An explainer that splits its own forwards (IG's ``internal_batch_size``: ``n_steps`` rows per input) is
-asked for ``chunk_size`` rows per forward (:func:`~xaibench.explainers.base.forward_rows`); others get fewer
-steps per call so that a call stays near ``chunk_size`` forward rows. Quantus' ``explain_batch`` post-processing
-runs on all steps at once where it is per sample: the attribution asserts (Quantus' own function re-run on a
-step that fails, for its message), the suite's per-sample normalisation, ``abs``; other normalisations run per
-step. Label checks are forwarded in chunks. Similarities are Quantus' own functions; the relative-stability
-objectives (per sample by construction) run once on all steps.
+same order, into one ``(S, N, ...)`` array, and re-explained in calls of about ``chunk_size`` forward rows
+(whole steps; an IG with 32 path steps counts 32 rows per input) with the explainer's convergence diagnostics off
+(:func:`xaibench.explainers.base.without_diagnostics`: not part of the map) and gradients taken of the summed
+target outputs (:func:`xaibench.explainers.base.summed_gradients`: the same maps bit for bit, without captum's
+per-row backward seeds). Quantus' ``explain_batch`` post-processing runs on all steps at once where it is per
+sample: the attribution asserts (Quantus' own function re-run on a step that fails, for its message), the
+suite's per-sample normalisation, ``abs``; other normalisations run per step. Label checks are forwarded in
+chunks. Similarities are Quantus' own functions; the relative-stability objectives (per sample by construction)
+run once on all steps.
 
 Explainers draw their randomness per sample (``xaibench.explainers.seeding``), so re-explaining in other batches
 gives the same maps; the adapter's ``explain_func`` keeps Quantus' global RNG untouched.
@@ -26,7 +26,7 @@ import numpy as np
 import quantus
 from quantus.helpers import asserts, utils
 
-from xaibench.explainers.base import forward_rows, without_diagnostics
+from xaibench.explainers.base import summed_gradients, without_diagnostics
 from xaibench.metrics.fast._forward import ChunkedForward
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
 from xaibench.metrics.functional import normalise_by_max_per_sample
@@ -56,12 +56,10 @@ class ChunkedStability(ChunkedMetric):
         """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call."""
         n = len(y_batch)
         rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
-        if getattr(self.explain_func, "takes_rows_hint", False):
-            rows_per_input = 1  # the explainer splits its own forwards at ``chunk_size`` rows
         per_call = max(1, self.chunk_size // max(n * rows_per_input, 1))
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
-        with without_diagnostics(), forward_rows(self.chunk_size):
+        with without_diagnostics(), summed_gradients():
             for start in range(0, len(steps), per_call):
                 group = steps[start:start + per_call]
                 x = group.reshape(-1, *steps.shape[2:])
