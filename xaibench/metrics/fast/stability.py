@@ -40,8 +40,7 @@ class ChunkedStability(ChunkedMetric):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Quantus keeps this flag only inside closures; read it (or the Quantus class' default) here.
-        quantus_class = next(c for c in type(self).__mro__ if c.__module__.startswith("quantus."))
-        default = inspect.signature(quantus_class.__init__).parameters["return_nan_when_prediction_changes"].default
+        default = _nan_on_flip_default(type(self))
         self.nan_on_flip = bool(kwargs.get("return_nan_when_prediction_changes", default))
         super().__init__(*args, **kwargs)
 
@@ -92,6 +91,13 @@ class ChunkedStability(ChunkedMetric):
         self._done(forward)
         before = outputs[0].argmax(axis=-1)
         return [np.reshape(np.argwhere(before != out.argmax(axis=-1)), -1).tolist() for out in outputs[1:]]
+
+
+@functools.lru_cache(maxsize=None)
+def _nan_on_flip_default(metric_class: type) -> bool:
+    """The Quantus class' default ``return_nan_when_prediction_changes`` (read once per class)."""
+    quantus_class = next(c for c in metric_class.__mro__ if c.__module__.startswith("quantus."))
+    return bool(inspect.signature(quantus_class.__init__).parameters["return_nan_when_prediction_changes"].default)
 
 
 def _normalisation(func: Any) -> Any:
