@@ -12,10 +12,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from quantus.helpers import asserts as quantus_asserts
 from torch import nn
 
+from xaibench.explainers.base import EmbeddedForward, summed_gradients, without_diagnostics
 from xaibench.metrics import testing
 from xaibench.metrics.fast import FAST_CLASSES
+from xaibench.metrics.fast.stability import _assert_attributions
 from xaibench.metrics.quantus_adapter import score
 from xaibench.registry import EXPLAINERS, METRICS
 from xaibench.types import Modality
@@ -69,13 +72,18 @@ def test_fast_metric_equals_plain_quantus(name, modality):
     assert np.isfinite(fast.values).any(), fast.message
 
 
-@pytest.mark.parametrize("name", ["faithfulness_correlation", "pixel_flipping", "max_sensitivity"])
-def test_fast_metric_is_bitwise_plain_quantus_with_one_step_per_forward(name):
+@pytest.mark.parametrize(("name", "method"), [
+    ("faithfulness_correlation", "saliency"), ("pixel_flipping", "saliency"), ("max_sensitivity", "saliency"),
+    ("local_lipschitz_estimate", "integrated_gradients"), ("relative_input_stability", "integrated_gradients"),
+    ("relative_output_stability", "integrated_gradients"),
+])
+def test_fast_metric_is_bitwise_plain_quantus_with_one_step_per_forward(name, method):
     """With Quantus' batch composition (one step of N rows per forward) the scores are bit for bit Quantus'.
 
     Larger chunks change only the batched kernels' float32 summation order (about 6e-8 on a logit here).
+    Re-explanations take the gradient of the summed target outputs: bit for bit captum's per-row gradients.
     """
-    ctx = _context(Modality.TABULAR, "saliency")
+    ctx = _context(Modality.TABULAR, method)
     spec, params = METRICS.get(name), SMALL.get(name, {})
     plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
     fast = score(spec, params, replace(ctx, engine="fast", chunk_size=1), SEED)
@@ -91,6 +99,51 @@ def test_stochastic_explainer_keeps_its_maps_when_re_explained_in_chunks():
     plain = score(spec, SMALL["max_sensitivity"], replace(ctx, engine="quantus"), SEED)
     fast = score(spec, SMALL["max_sensitivity"], replace(ctx, engine="fast", chunk_size=4), SEED)
     np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
+@pytest.mark.parametrize("modality", [Modality.TABULAR, Modality.IMAGE, Modality.TEXT])
+def test_summed_target_gradients_are_captums_gradients_bit_for_bit(method, modality):
+    """The fast engine's re-explanations (one backward seed per forward) give captum's maps exactly."""
+    ctx = _context(modality, method)
+    forward = EmbeddedForward(ctx.model) if modality is Modality.TEXT else ctx.model
+    x = ctx.model.embed(ctx.x).detach() if modality is Modality.TEXT else ctx.x
+    with without_diagnostics():
+        expected = ctx.explainer.explain(forward, x, ctx.targets).attributions
+        with summed_gradients():
+            got = ctx.explainer.explain(forward, x, ctx.targets).attributions
+    assert torch.equal(got, expected) and expected.abs().sum() > 0
+
+
+def _quantus_assert_error(x: np.ndarray, a: np.ndarray) -> str | None:
+    try:
+        quantus_asserts.assert_attributions(x_batch=x, a_batch=a)
+    except AssertionError as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.parametrize("bad", ["zeros", "ones", "uniform", "negative", "none"])
+def test_vectorised_attribution_asserts_raise_what_quantus_raises_at_the_first_bad_step(bad):
+    rng = np.random.default_rng(0)
+    steps = rng.normal(size=(4, N, 1, 6)).astype(np.float32)
+    maps = rng.normal(size=(4, N, 1, 6)).astype(np.float32)
+    maps[0, 0, 0, 0] = np.nan  # NaN never makes a step uniform (Quantus: distinct floats in a set)
+    fill = {"zeros": 0.0, "ones": 1.0, "uniform": 0.25, "negative": None, "none": None}[bad]
+    if fill is not None:
+        maps[2] = fill
+        maps[3] = fill
+    elif bad == "negative":
+        maps[2] = -np.abs(maps[2]) - 0.1
+    expected = [_quantus_assert_error(x, a) for x, a in zip(steps, maps)]
+    expected = next((message for message in expected if message is not None), None)
+    assert (expected is None) == (bad == "none")
+    if expected is None:
+        _assert_attributions(steps, maps)
+    else:
+        with pytest.raises(AssertionError) as raised:
+            _assert_attributions(steps, maps)
+        assert str(raised.value) == expected
 
 
 def test_unknown_engine_is_refused():

@@ -84,6 +84,25 @@ def without_diagnostics() -> Iterator[None]:
         _DIAGNOSTICS.reset(token)
 
 
+_SUMMED_GRADIENTS: ContextVar[bool] = ContextVar("xaibench_explainer_summed_gradients", default=False)
+
+
+def summed_gradients_enabled() -> bool:
+    """Whether gradient methods seed one backward per forward (the summed target outputs) instead of captum's one
+    per row (:class:`~xaibench.explainers.inputs.SummedTargetForward`; the same gradients bit for bit)."""
+    return _SUMMED_GRADIENTS.get()
+
+
+@contextmanager
+def summed_gradients() -> Iterator[None]:
+    """Take gradients of the summed target outputs: the fast engine re-explaining many perturbed inputs."""
+    token = _SUMMED_GRADIENTS.set(True)
+    try:
+        yield
+    finally:
+        _SUMMED_GRADIENTS.reset(token)
+
+
 class EmbeddedForward(nn.Module):
     """A text model seen as a function of its token embeddings ``(N, L, D) -> (N, K)``.
 

@@ -8,8 +8,8 @@ import torch
 from captum.attr import IntegratedGradients
 from torch import nn
 
-from xaibench.explainers.base import Explainer, diagnostics_enabled
-from xaibench.explainers.inputs import Baseline, GradientView
+from xaibench.explainers.base import Explainer, diagnostics_enabled, summed_gradients_enabled
+from xaibench.explainers.inputs import Baseline, GradientView, SummedTargetForward
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -23,6 +23,9 @@ class IntegratedGradientsExplainer(Explainer):
     pad-token embeddings). ``baseline``: a constant, ``"mean"`` or ``"uniform"`` (see ``explainers/inputs.py``).
     Records the per-sample completeness error ``|sum(attr) - (f(x) - f(x'))|`` in ``extras["convergence_delta"]``.
     Deterministic; batch tolerance 1e-4 (``n_steps`` x batch rows through one forward: float reassociation).
+    Under :func:`~xaibench.explainers.base.summed_gradients` without diagnostics (the fast engine re-explaining),
+    the gradient is taken of the summed target outputs (:class:`~xaibench.explainers.inputs.SummedTargetForward`:
+    bit for bit captum's gradient, without its per-row backward seeds).
     """
 
     requires = frozenset({Capability.GRADIENTS})
@@ -38,9 +41,14 @@ class IntegratedGradientsExplainer(Explainer):
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = GradientView.of(model, x)
         with_delta = diagnostics_enabled()
-        result = IntegratedGradients(view.forward).attribute(
-            view.inputs, baselines=view.baselines(self.baseline), target=target, n_steps=self.n_steps,
-            method=self.method, internal_batch_size=self.internal_batch_size, return_convergence_delta=with_delta,
+        if summed_gradients_enabled() and not with_delta:  # one backward seed per forward
+            forward, target_arg, forward_args = SummedTargetForward(view.forward), None, (target,)
+        else:
+            forward, target_arg, forward_args = view.forward, target, None
+        result = IntegratedGradients(forward).attribute(
+            view.inputs, baselines=view.baselines(self.baseline), target=target_arg,
+            additional_forward_args=forward_args, n_steps=self.n_steps, method=self.method,
+            internal_batch_size=self.internal_batch_size, return_convergence_delta=with_delta,
         )
         if not with_delta:
             return Explanation(view.to_output(result))

@@ -21,8 +21,11 @@ from xaibench.metrics.fast.stability import (
     FastLocalLipschitzEstimate,
     FastMaxSensitivity,
     FastRelativeInputStability,
+    FastRelativeInputStabilityFloored,
     FastRelativeOutputStability,
+    FastRelativeOutputStabilityFloored,
 )
+from xaibench.metrics.stability import RelativeInputStabilityFloored, RelativeOutputStabilityFloored
 
 
 FAST_CLASSES: dict[type, type] = {
@@ -35,6 +38,8 @@ FAST_CLASSES: dict[type, type] = {
     quantus.LocalLipschitzEstimate: FastLocalLipschitzEstimate,
     quantus.RelativeInputStability: FastRelativeInputStability,
     quantus.RelativeOutputStability: FastRelativeOutputStability,
+    RelativeInputStabilityFloored: FastRelativeInputStabilityFloored,  # the suite's RIS/ROS (per-sample floor)
+    RelativeOutputStabilityFloored: FastRelativeOutputStabilityFloored,
 }
 
 

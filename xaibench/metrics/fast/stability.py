@@ -3,17 +3,22 @@
 Quantus 0.6 (``quantus/metrics/robustness/*.py``) loops over ``nr_samples`` steps and, per step, perturbs the
 batch, checks every sample with ``np.allclose`` (a warning the adapter discards), predicts twice to find flipped
 labels and re-explains the ``N`` perturbed inputs. Here all ``nr_samples`` perturbations are drawn first, in the
-same order; they are re-explained in calls of about ``chunk_size`` forward rows (whole steps; an IG with 32 steps
-counts 32 rows per input) with the explainer's convergence
-diagnostics off (:func:`xaibench.explainers.base.without_diagnostics`: not part of the map), normalised and
-``abs``-ed per step exactly as Quantus' ``explain_batch`` does, and forwarded in chunks for the label checks.
-The similarity and its reduction are Quantus' own functions, step by step.
+same order, into one ``(S, N, ...)`` array, and re-explained in calls of about ``chunk_size`` forward rows
+(whole steps; an IG with 32 path steps counts 32 rows per input) with the explainer's convergence diagnostics off
+(:func:`xaibench.explainers.base.without_diagnostics`: not part of the map) and gradients taken of the summed
+target outputs (:func:`xaibench.explainers.base.summed_gradients`: the same maps bit for bit, without captum's
+per-row backward seeds). Quantus' ``explain_batch`` post-processing runs on all steps at once where it is per
+sample: the attribution asserts (Quantus' own function re-run on a step that fails, for its message), the
+suite's per-sample normalisation, ``abs``; other normalisations run per step. Label checks are forwarded in
+chunks. Similarities are Quantus' own functions; the relative-stability objectives (per sample by construction)
+run once on all steps.
 
 Explainers draw their randomness per sample (``xaibench.explainers.seeding``), so re-explaining in other batches
 gives the same maps; the adapter's ``explain_func`` keeps Quantus' global RNG untouched.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -21,9 +26,13 @@ import numpy as np
 import quantus
 from quantus.helpers import asserts, utils
 
-from xaibench.explainers.base import without_diagnostics
+from xaibench.explainers.base import summed_gradients, without_diagnostics
 from xaibench.metrics.fast._forward import ChunkedForward
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
+from xaibench.metrics.functional import normalise_by_max_per_sample
+from xaibench.metrics.stability import RelativeInputStabilityFloored, RelativeOutputStabilityFloored
+
+PER_SAMPLE_NORMALISATIONS = frozenset({normalise_by_max_per_sample})  # rows independent: all steps in one call
 
 
 class ChunkedStability(ChunkedMetric):
@@ -31,45 +40,49 @@ class ChunkedStability(ChunkedMetric):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Quantus keeps this flag only inside closures; read it (or the Quantus class' default) here.
-        quantus_class = next(c for c in type(self).__mro__ if c.__module__.startswith("quantus."))
-        default = inspect.signature(quantus_class.__init__).parameters["return_nan_when_prediction_changes"].default
+        default = _nan_on_flip_default(type(self))
         self.nan_on_flip = bool(kwargs.get("return_nan_when_prediction_changes", default))
         super().__init__(*args, **kwargs)
 
-    def _perturb_all(self, x_batch: np.ndarray, nr_samples: int) -> list[np.ndarray]:
+    def _perturb_all(self, x_batch: np.ndarray, nr_samples: int) -> np.ndarray:
+        """``nr_samples`` perturbed copies of ``x_batch`` ``(N, ...)``, in Quantus' draw order: ``(S, N, ...)``."""
         n = x_batch.shape[0]
         indices = np.tile(np.arange(0, x_batch[0].size), (n, 1))
-        return [self.perturb_func(arr=x_batch.reshape(n, -1), indices=indices).reshape(*x_batch.shape)
-                for _ in range(nr_samples)]
+        return np.stack([self.perturb_func(arr=x_batch.reshape(n, -1), indices=indices).reshape(*x_batch.shape)
+                         for _ in range(nr_samples)])
 
-    def _explain_all(self, model: Any, steps: list[np.ndarray], y_batch: np.ndarray) -> list[np.ndarray]:
-        """Quantus' ``explain_batch`` for each step, the explainer called once per ``chunk_size`` rows."""
+    def _explain_all(self, model: Any, steps: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
+        """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call."""
         n = len(y_batch)
         rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
         per_call = max(1, self.chunk_size // max(n * rows_per_input, 1))
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
-        with without_diagnostics():
+        with without_diagnostics(), summed_gradients():
             for start in range(0, len(steps), per_call):
                 group = steps[start:start + per_call]
-                x = np.concatenate(group, axis=0)
+                x = group.reshape(-1, *steps.shape[2:])
                 if hasattr(model, "shape_input"):
                     x = model.shape_input(x=x, shape=x.shape, channel_first=True, batched=True)
                 a = self.explain_func(model=network, inputs=x, targets=np.tile(y_batch, len(group)),
                                       **self.explain_func_kwargs)
                 a = utils.expand_attribution_channel(a, x)
-                maps.extend(a[i * n:(i + 1) * n] for i in range(len(group)))
-        return [self._postprocess(x, a) for x, a in zip(steps, maps)]
+                maps.append(a.reshape(len(group), n, *a.shape[1:]))
+        return self._postprocess(steps, np.concatenate(maps, axis=0))
 
-    def _postprocess(self, x_batch: np.ndarray, a_batch: np.ndarray) -> np.ndarray:
-        asserts.assert_attributions(x_batch=x_batch, a_batch=a_batch)
+    def _postprocess(self, steps: np.ndarray, maps: np.ndarray) -> np.ndarray:
+        """``explain_batch``'s asserts, normalisation and ``abs`` on every step ``(S, N, ...)``."""
+        _assert_attributions(steps, maps)
         if self.normalise:
-            a_batch = self.normalise_func(a_batch)
+            if _normalisation(self.normalise_func) in PER_SAMPLE_NORMALISATIONS:
+                maps = self.normalise_func(maps.reshape(-1, *maps.shape[2:])).reshape(maps.shape)
+            else:
+                maps = np.stack([self.normalise_func(a) for a in maps])
         if self.abs:
-            a_batch = np.abs(a_batch)
-        return a_batch
+            maps = np.abs(maps)
+        return maps
 
-    def _changed(self, model: Any, x_batch: np.ndarray, steps: list[np.ndarray], flag: bool) -> list[list[int]]:
+    def _changed(self, model: Any, x_batch: np.ndarray, steps: np.ndarray, flag: bool) -> list[list[int]]:
         """Per step, the samples whose predicted label the perturbation changed (Quantus' helper, batched)."""
         if not flag:
             return [[] for _ in steps]
@@ -78,6 +91,40 @@ class ChunkedStability(ChunkedMetric):
         self._done(forward)
         before = outputs[0].argmax(axis=-1)
         return [np.reshape(np.argwhere(before != out.argmax(axis=-1)), -1).tolist() for out in outputs[1:]]
+
+
+@functools.lru_cache(maxsize=None)
+def _nan_on_flip_default(metric_class: type) -> bool:
+    """The Quantus class' default ``return_nan_when_prediction_changes`` (read once per class)."""
+    quantus_class = next(c for c in metric_class.__mro__ if c.__module__.startswith("quantus."))
+    return bool(inspect.signature(quantus_class.__init__).parameters["return_nan_when_prediction_changes"].default)
+
+
+def _normalisation(func: Any) -> Any:
+    """The function behind Quantus' ``functools.partial`` (set when ``normalise_func_kwargs`` are given)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
+
+
+def _assert_attributions(steps: np.ndarray, maps: np.ndarray) -> None:
+    """``quantus.helpers.asserts.assert_attributions`` on every step ``(S, N, ...)``, the value checks vectorised.
+
+    The shape checks are the same for every step: Quantus' function runs on the first step. A later step that
+    fails a value check (all zero, all one, one value, all negative) is re-checked by Quantus' function, which
+    raises its own message; the first failing step raises, as in Quantus' loop.
+    """
+    asserts.assert_attributions(x_batch=steps[0], a_batch=maps[0])
+    flat = maps.reshape(len(maps), -1)
+    uniform = np.ones(len(flat), dtype=bool) if flat.shape[1] <= 1 else ~np.any(flat != flat[:, :1], axis=1)
+    bad = np.all(flat == 0, axis=1) | np.all(flat == 1.0, axis=1) | uniform | np.all(flat < 0.0, axis=1)
+    for index in np.flatnonzero(bad):
+        asserts.assert_attributions(x_batch=steps[index], a_batch=maps[index])
+
+
+def _stacked(batch: np.ndarray, n_steps: int) -> np.ndarray:
+    """``(N, ...)`` repeated for every step, flattened to ``(S * N, ...)`` (row ``s * N + i`` is sample ``i``)."""
+    return np.broadcast_to(batch, (n_steps, *batch.shape)).reshape(-1, *batch.shape[1:])
 
 
 class _Sensitivity(ChunkedStability):
@@ -91,7 +138,7 @@ class _Sensitivity(ChunkedStability):
         changed = self._changed(model, x_batch, steps, self.nan_on_flip)
         maps = self._explain_all(model, steps, y_batch)
         similarities = np.zeros((n, self.nr_samples)) * np.nan
-        for step_id, a_perturbed in enumerate(maps):
+        for step_id, a_perturbed in enumerate(maps):  # Quantus' similarity and norms, step by step
             sensitivities = self.similarity_func(a=a_batch, b=a_perturbed.reshape(n, -1))
             similarities[:, step_id] = self.norm_numerator(a=sensitivities) / self.norm_denominator(a=a_batch)
             similarities[changed[step_id], step_id] = np.nan
@@ -135,43 +182,57 @@ class FastLocalLipschitzEstimate(ChunkedStability, quantus.LocalLipschitzEstimat
 
 
 class FastRelativeInputStability(ChunkedStability, quantus.RelativeInputStability):
-    """Agarwal et al. 2022, as ``quantus.RelativeInputStability``; re-explains in chunks."""
+    """Agarwal et al. 2022, as ``quantus.RelativeInputStability``; re-explains in chunks.
+
+    The objective is per sample (Quantus' and :class:`RelativeInputStabilityFloored`'s): it runs once on all steps
+    stacked to ``(S * N, ...)``.
+    """
 
     def evaluate_batch(self, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, a_batch: np.ndarray,
                        **kwargs: Any) -> np.ndarray:
-        steps = self._perturb_all(x_batch, self._nr_samples)
+        s, n = self._nr_samples, x_batch.shape[0]
+        steps = self._perturb_all(x_batch, s)
         maps = self._explain_all(model, steps, y_batch)
         changed = self._changed(model, x_batch, steps, self.nan_on_flip)
-        ris_batch = np.zeros(shape=[self._nr_samples, x_batch.shape[0]])
-        for index, (x_perturbed, a_perturbed) in enumerate(zip(steps, maps)):
-            ris_batch[index] = self.relative_input_stability_objective(x_batch, x_perturbed, a_batch, a_perturbed)
-            if len(changed[index]) != 0:
-                ris_batch[index, changed[index]] = np.nan
+        ris_batch = self.relative_input_stability_objective(
+            _stacked(x_batch, s), steps.reshape(s * n, *x_batch.shape[1:]), _stacked(a_batch, s),
+            maps.reshape(s * n, *maps.shape[2:])).reshape(s, n)
+        for index, flipped in enumerate(changed):
+            if len(flipped) != 0:
+                ris_batch[index, flipped] = np.nan
         result = np.max(ris_batch, axis=0)
         return [self.aggregate_func(result)] if self.return_aggregate else result
 
 
 class FastRelativeOutputStability(ChunkedStability, quantus.RelativeOutputStability):
-    """Agarwal et al. 2022, as ``quantus.RelativeOutputStability``; re-explains and predicts in chunks."""
+    """Agarwal et al. 2022, as ``quantus.RelativeOutputStability``; re-explains and predicts in chunks.
+
+    The objective is per sample: it runs once on all steps stacked to ``(S * N, ...)``.
+    """
 
     def evaluate_batch(self, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, a_batch: np.ndarray,
                        **kwargs: Any) -> np.ndarray:
-        steps = self._perturb_all(x_batch, self._nr_samples)
+        s, n = self._nr_samples, x_batch.shape[0]
+        steps = self._perturb_all(x_batch, s)
         maps = self._explain_all(model, steps, y_batch)
         # One step (N rows) per forward, as Quantus: the objective divides by the logit change, which would turn
         # a batched GEMM's float32 reassociation (~6e-8) into ~3e-6 relative differences. Forwards are cheap here.
-        forward = ChunkedForward(model, x_batch.shape[0], None)
+        forward = ChunkedForward(model, n, None)
         outputs = forward.run([x_batch, *steps])
         self._done(forward)
-        logits = outputs[0]
-        labels = logits.argmax(axis=-1)
-        ros_batch = np.zeros(shape=[self._nr_samples, x_batch.shape[0]])
-        for index, a_perturbed in enumerate(maps):
-            ros_batch[index] = self.relative_output_stability_objective(logits, outputs[1 + index], a_batch,
-                                                                        a_perturbed)
-            if self.nan_on_flip:
-                changed = np.reshape(np.argwhere(labels != outputs[1 + index].argmax(axis=-1)), -1).tolist()
-                if changed:
-                    ros_batch[index, changed] = np.nan
+        logits, perturbed = outputs[0], outputs[1:]
+        ros_batch = self.relative_output_stability_objective(
+            _stacked(logits, s), perturbed.reshape(s * n, -1), _stacked(a_batch, s),
+            maps.reshape(s * n, *maps.shape[2:])).reshape(s, n)
+        if self.nan_on_flip:
+            ros_batch[perturbed.argmax(axis=-1) != logits.argmax(axis=-1)[None, :]] = np.nan
         result = np.max(ros_batch, axis=0)
         return [self.aggregate_func(result)] if self.return_aggregate else result
+
+
+class FastRelativeInputStabilityFloored(FastRelativeInputStability, RelativeInputStabilityFloored):
+    """The suite's floored RIS (:class:`RelativeInputStabilityFloored`), re-explained in chunks."""
+
+
+class FastRelativeOutputStabilityFloored(FastRelativeOutputStability, RelativeOutputStabilityFloored):
+    """The suite's floored ROS (:class:`RelativeOutputStabilityFloored`), re-explained in chunks."""
