@@ -284,3 +284,20 @@ def test_zoo_model_reaches_its_stated_accuracy_with_its_config(tmp_path, model):
                     method={"name": "saliency"}, metrics={})
     trained = get_model(Store(tmp_path), spec, dataset, cell)
     assert spec.min_accuracy > 0.5 and not trained.underfit, (model, trained.accuracy, spec.min_accuracy)
+
+
+@pytest.mark.parametrize("side", [8, 16, 10])
+def test_cnn_pooling_is_adaptive_pooling_bit_for_bit(side):
+    """The cnn pools with a fixed window where the sides divide by 4 (faster), with the adaptive pool's values."""
+    from types import SimpleNamespace
+
+    spec = MODELS.create("cnn", {"channels": [4]})
+    torch.manual_seed(0)
+    module = spec.build(SimpleNamespace(input_shape=(1, side, side), n_classes=3))
+    fixed = isinstance(module[2], torch.nn.AvgPool2d)
+    assert fixed == (side % 4 == 0)
+    reference = torch.nn.Sequential(*module[:2], torch.nn.AdaptiveAvgPool2d(4), *module[3:])
+    x = torch.randn(5, 1, side, side, requires_grad=True)
+    out, expected = module(x), reference(x)
+    assert torch.equal(out, expected)
+    assert torch.equal(torch.autograd.grad(out[:, 1].sum(), x)[0], torch.autograd.grad(expected[:, 1].sum(), x)[0])
