@@ -16,11 +16,11 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from xaibench.engine.cell import CellSpec
@@ -356,16 +356,31 @@ def exit_code() -> int:
     return _last_exit_code
 
 
-class SweepCallback(Callback):
-    """Hydra callback: collect and summarise at the end (the CLI claimed and started the folder before Hydra)."""
+def __getattr__(name: str):
+    """``SweepCallback`` (conf/config.yaml's ``hydra.callbacks``) is made on first use: its base class imports all of
+    Hydra (0.1 CPU-s), which a sweep run in this process (``run_configs``) never needs."""
+    if name == "SweepCallback":
+        return _sweep_callback()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        global _last_exit_code
-        try:
-            finish_sweep(sweep_dir(config), cfg=config)
-        except UserError as error:
-            print(f"xaibench: error: {error}", file=sys.stderr)
-            _last_exit_code = 1
-        except StorageError as error:  # Hydra turns callback exceptions into warnings: report it here, once
-            print(f"xaibench: error: {error}", file=sys.stderr)
-            _last_exit_code = 1
+
+@lru_cache(maxsize=1)
+def _sweep_callback() -> type:
+    from hydra.experimental.callback import Callback
+
+    class SweepCallback(Callback):
+        """Hydra callback: collect and summarise at the end (the CLI claimed and started the folder before Hydra)."""
+
+        def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+            global _last_exit_code
+            try:
+                finish_sweep(sweep_dir(config), cfg=config)
+            except UserError as error:
+                print(f"xaibench: error: {error}", file=sys.stderr)
+                _last_exit_code = 1
+            except StorageError as error:  # Hydra turns callback exceptions into warnings: report it here, once
+                print(f"xaibench: error: {error}", file=sys.stderr)
+                _last_exit_code = 1
+
+    SweepCallback.__qualname__ = "SweepCallback"  # pickled by reference as xaibench.sweep.SweepCallback
+    return SweepCallback
