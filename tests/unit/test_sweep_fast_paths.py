@@ -25,7 +25,7 @@ from xaibench.engine.stamp import shared_rows
 from xaibench.engine.store import Store, frame_to_parquet_bytes
 from xaibench.errors import UserError
 from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, write_table
-from xaibench.results.schema import COLUMNS, conform, is_conformed
+from xaibench.results.schema import COLUMNS, conform, frame_of, is_conformed
 
 METRICS = ("faith", "sens")
 
@@ -174,3 +174,16 @@ def test_the_sweep_callback_is_made_on_first_use_and_pickles_by_name():
     callback = sweep.SweepCallback
     assert callback is sweep.SweepCallback and callback.__module__ == "xaibench.sweep"
     assert isinstance(pickle.loads(pickle.dumps(callback())), callback)
+
+
+def test_a_frame_made_in_the_schemas_dtypes_is_the_conformed_object_frame():
+    values = {"string": "x", "int64": 3, "float64": 0.5, "bool": True}
+    columns = {c: values[d] for c, d in COLUMNS.items()}
+    columns.update(sample_id=["a", "b", None], value=np.array([0.1, np.nan, -0.0]), target=np.array([0, 1, 2]),
+                   status=["ok", "nan", "ok"], seed=np.int64(7), model_accuracy=float("nan"))
+    made = frame_of(columns, 3)
+    reference = conform(pd.DataFrame({c: columns[c] for c in COLUMNS}, index=range(3)))
+    pd.testing.assert_frame_equal(made, reference, check_exact=True)
+    assert is_conformed(made) and frame_to_parquet_bytes(made) == frame_to_parquet_bytes(reference)
+    with pytest.raises(ValueError, match="lacks columns: seed"):
+        frame_of({c: v for c, v in columns.items() if c != "seed"}, 3)

@@ -23,10 +23,9 @@ WRITER_COLUMNS = ("sweep_id", "peak_mem_mb", "created_at", "model_label", "datas
 def shared_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` without writer-specific values, as stored in the ``cells`` artefact."""
     shared = frame.copy()
-    shared["sweep_id"] = ""
+    for column in ("sweep_id", "model_label", "dataset_label"):  # display names are not in the key: each run stamps
+        shared[column] = pd.array([""] * len(shared), dtype="string")  # its own (typed: conform has no cast to do)
     shared["peak_mem_mb"] = np.nan
-    shared["model_label"] = ""  # display names are not in the key: each run stamps its own
-    shared["dataset_label"] = ""
     unscored = shared["sample_id"] == ""
     shared.loc[unscored, "created_at"] = ""  # scored rows keep their score stage's time
     shared.loc[unscored, "device"] = ""  # nothing was computed for these rows on a particular device
