@@ -131,6 +131,8 @@ def test_composing_each_selection_once_gives_hydras_configs():
         assert OmegaConf.to_container(a) == OmegaConf.to_container(b)
         assert OmegaConf.is_struct(a) and OmegaConf.is_struct(b)
     assert [cfg.seed for cfg in fast] == [0, 1, 0, 1] and fast[0].model.name != fast[2].model.name
+    ordered = [["model=logreg", "metrics.max_sensitivity.nr_samples=2", "~metrics.max_sensitivity"]]  # in line order
+    assert OmegaConf.to_container(compose_jobs(ordered)[0]) == OmegaConf.to_container(compose_job(ordered[0]))
     with pytest.raises(UserError) as fast_error:
         compose_jobs([["model=logreg", "seed=0", "no_such_key=1"]])
     with pytest.raises(UserError) as reference_error:
