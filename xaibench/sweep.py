@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from xaibench.engine.cell import CellSpec
@@ -97,8 +98,6 @@ def stored_cells(configs: Sequence[DictConfig], cells: Sequence[CellSpec],
     The rows are those ``stored_cell`` gives. Artefacts of another schema are left to ``stored_cell``.
     ``store_dirs``: the configs' resolved ``store_dir`` when the caller has them (each is an interpolation).
     """
-    import pyarrow as pa
-
     started = time.perf_counter()
     stores: dict[str, Store] = {}
     hits: list[tuple[int, pa.Table]] = []
