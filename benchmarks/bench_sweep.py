@@ -1,16 +1,27 @@
-"""Sweep overhead per cell: CPU seconds of a whole CLI sweep, cold (empty store) and warm (everything stored).
+"""Sweep overhead per cell beyond compute: CPU seconds of whole CLI sweeps, cold and warm, at 12/48/192 cells.
 
 Usage::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_sweep.py                      # 12 and 48 cells
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_sweep.py --cells 12 48 192 --launcher hydra/launcher=basic
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_sweep.py                        # 12 and 48 cells
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_sweep.py --cells 12 48 192 --n-jobs 1 2
 
-Each sweep runs ``python -m xaibench -m ...`` in a fresh folder (its own store and plan cache) over tiny cells
-(logreg/mlp x iris/wine/breast_cancer x gradient methods x seeds, 8 samples, the default suite with few runs).
-CPU time = user + system of the child process (``resource.getrusage``), not wall time (the machine is shared).
-Warm reruns are repeated ``--repeats`` times (median). Cold overhead per cell = (cold CPU - the cells' own
-explain + score CPU as recorded in the rows) / cells; warm overhead per cell = warm CPU / cells (nothing left to
-compute).
+Each size runs ``python -m xaibench -m ...`` in a fresh folder (its own store and plan cache) over tiny cells
+(logreg/mlp x iris/wine/breast_cancer x gradient methods x seeds, 8 samples, the default suite with few runs):
+
+- ``cold``: empty store, no cached plan: everything, model training included.
+- ``cold cells``: a fresh store holding only the trained models of the first run, no cached plan: the pre-flight,
+  every explanation and score, the store and the sweep folder. Its overhead per cell is
+  (CPU - the cells' own explain + score time recorded in the rows) / cells. The rows' times are wall seconds of
+  one torch thread, so on a busy machine they overstate compute and the overhead is a lower bound.
+- ``warm``: every cell in the store, cached plan (an identical rerun); ``warm, cold plan``: the same with
+  ``XAIBENCH_NO_PLAN_CACHE=1`` (what a rerun after editing a config or the code costs). Nothing is computed, so
+  all of it is overhead. The two are interleaved, ``--repeats`` times each (median, and the range).
+- with ``--n-jobs``: warm reruns through Hydra's joblib launcher with that many workers (CPU of the process and
+  the workers it waited for).
+
+Growth: the marginal CPU per cell between consecutive sizes is printed as well (the fixed costs, imports above all,
+cancel out). CPU time = user + system of the child processes (``resource.getrusage``), never wall time: the
+machine is shared. Prints a table and writes ``benchmarks/out/sweep.json``.
 """
 from __future__ import annotations
 
@@ -18,6 +29,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,37 +61,91 @@ def cpu_of(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def rows_compute_s(folder: Path) -> tuple[int, float]:
+    """(cells, seconds of explain + score the rows record: per-sample times x samples)."""
+    table = pd.read_parquet(folder / "results" / "runs" / "default" / "table.parquet")
+    scored = table.drop_duplicates(["cell_key", "metric"])
+    cells = table.drop_duplicates("cell_key")
+    compute = (scored["score_s"] * scored["n_samples"]).sum() + (cells["explain_s"] * cells["n_samples"]).sum()
+    return len(cells), float(compute)
+
+
+def environment(folder: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XAIBENCH_")}
+    return {**env, "PYTHONPATH": str(ROOT), "XAIBENCH_CACHE": str(folder / "cache"),
+            "XAIBENCH_STORE": str(folder / "store"), **extra}
+
+
+def measure(n_cells: int, repeats: int, n_jobs: list[int]) -> dict:
+    """Every figure of one sweep size (``n_jobs``: joblib worker counts to time warm reruns with, maybe none)."""
+    overrides = sweep_args(n_cells)
+    with tempfile.TemporaryDirectory() as tmp:
+        first, second = Path(tmp) / "cold", Path(tmp) / "cold_cells"
+        first.mkdir()
+        cold = cpu_of(overrides, first, environment(first))
+        shutil.copytree(first / "store" / "v2" / "models", second / "store" / "v2" / "models")
+        cold_cells = cpu_of(overrides, second, environment(second))
+        cells, compute = rows_compute_s(second)
+        warm, warm_cold_plan = [], []
+        for _ in range(repeats):  # interleaved: both see the same load
+            warm.append(cpu_of(overrides, second, environment(second)))
+            warm_cold_plan.append(cpu_of(overrides, second, environment(second, XAIBENCH_NO_PLAN_CACHE="1")))
+        joblib = {n: statistics.median(cpu_of([*overrides, "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n}"],
+                                              second, environment(second)) for _ in range(repeats)) for n in n_jobs}
+    return {"cells": cells, "cold_cpu_s": cold, "cold_cells_cpu_s": cold_cells, "cell_compute_s": compute,
+            "cold_overhead_per_cell_s": (cold_cells - compute) / cells,
+            "warm_cpu_s": statistics.median(warm), "warm_cpu_range_s": [min(warm), max(warm)],
+            "warm_per_cell_s": statistics.median(warm) / cells,
+            "warm_cold_plan_cpu_s": statistics.median(warm_cold_plan),
+            "warm_cold_plan_range_s": [min(warm_cold_plan), max(warm_cold_plan)],
+            "warm_joblib_cpu_s": {str(n): cpu for n, cpu in joblib.items()}}
+
+
+def add_growth(rows: list[dict]) -> None:
+    """Marginal CPU per added cell between consecutive sizes (fixed costs cancel)."""
+    for small, large in zip(rows, rows[1:]):
+        added = large["cells"] - small["cells"]
+        large["marginal_per_cell_s"] = {
+            name: (large[key] - small[key]) / added
+            for name, key in (("cold_cells_overhead", "cold_overhead_total_s"), ("warm", "warm_cpu_s"),
+                              ("warm_cold_plan", "warm_cold_plan_cpu_s"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, nargs="+", default=[12, 48])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--launcher", nargs="*", default=[], help="extra overrides, e.g. hydra/launcher=basic")
+    parser.add_argument("--n-jobs", type=int, nargs="*", default=[], help="joblib workers for warm reruns, e.g. 1 2")
+    parser.add_argument("--n-jobs-max-cells", type=int, default=48,
+                        help="joblib runs only for sweeps up to this many cells (Hydra composes every job again)")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
     rows = []
     for n_cells in args.cells:
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "PYTHONPATH": str(ROOT), "XAIBENCH_CACHE": str(Path(tmp) / "cache"),
-                   "XAIBENCH_STORE": str(Path(tmp) / "store")}
-            overrides = sweep_args(n_cells) + list(args.launcher)
-            cold = cpu_of(overrides, Path(tmp), env)
-            table = pd.read_parquet(Path(tmp) / "results" / "runs" / "default" / "table.parquet")
-            cells = table["cell_key"].nunique()
-            per_sample = table.drop_duplicates(["cell_key", "metric"])
-            compute = float((per_sample["score_s"] * per_sample["n_samples"]).sum()
-                            + table.drop_duplicates("cell_key").eval("explain_s * n_samples").sum())
-            warm = [cpu_of(overrides, Path(tmp), env) for _ in range(args.repeats)]
-        row = {"cells": cells, "cold_cpu_s": cold, "cell_compute_s": compute, "warm_cpu_s": statistics.median(warm),
-               "cold_overhead_per_cell_s": (cold - compute) / cells, "warm_per_cell_s": statistics.median(warm) / cells,
-               "launcher": " ".join(args.launcher) or "default (in-process)"}
+        row = measure(n_cells, args.repeats, args.n_jobs if n_cells <= args.n_jobs_max_cells else [])
+        row["cold_overhead_total_s"] = row["cold_cells_cpu_s"] - row["cell_compute_s"]
         rows.append(row)
-        print(f"  {cells} cells: cold {cold:.1f} CPU-s (compute {compute:.1f}), warm {row['warm_cpu_s']:.2f} CPU-s",
-              file=sys.stderr, flush=True)
-    print("| cells | launcher | cold CPU-s | cells' compute s | cold overhead/cell | warm CPU-s | warm/cell |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+        print(f"  {row['cells']} cells: cold {row['cold_cpu_s']:.1f}, cold cells {row['cold_cells_cpu_s']:.1f} "
+              f"(compute {row['cell_compute_s']:.1f}), warm {row['warm_cpu_s']:.2f}, "
+              f"warm cold plan {row['warm_cold_plan_cpu_s']:.2f} CPU-s", file=sys.stderr, flush=True)
+    add_growth(rows)
+    print("| cells | cold CPU-s | cold cells CPU-s | cells' compute s | cold overhead/cell | warm CPU-s (range) "
+          "| warm/cell | warm, cold plan CPU-s | marginal/cell: cold overhead, warm, warm cold plan |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r['cells']} | {r['launcher']} | {r['cold_cpu_s']:.1f} | {r['cell_compute_s']:.1f} | "
-              f"{r['cold_overhead_per_cell_s']:.3f} | {r['warm_cpu_s']:.2f} | {r['warm_per_cell_s']:.3f} |")
+        margin = r.get("marginal_per_cell_s")
+        margin_text = (f"{margin['cold_cells_overhead']:.3f} / {margin['warm']:.4f} / {margin['warm_cold_plan']:.3f}"
+                       if margin else "-")
+        print(f"| {r['cells']} | {r['cold_cpu_s']:.1f} | {r['cold_cells_cpu_s']:.1f} | {r['cell_compute_s']:.1f} | "
+              f"{r['cold_overhead_per_cell_s']:.3f} | {r['warm_cpu_s']:.2f} ({r['warm_cpu_range_s'][0]:.2f}-"
+              f"{r['warm_cpu_range_s'][1]:.2f}) | {r['warm_per_cell_s']:.3f} | {r['warm_cold_plan_cpu_s']:.2f} | "
+              f"{margin_text} |")
+    if args.n_jobs:
+        print("\n| cells | " + " | ".join(f"warm, joblib n_jobs={n} CPU-s" for n in args.n_jobs) + " |")
+        print("|---:|" + "---:|" * len(args.n_jobs))
+        for r in rows:
+            if r["warm_joblib_cpu_s"]:
+                print(f"| {r['cells']} | " + " | ".join(f"{r['warm_joblib_cpu_s'][str(n)]:.2f}" for n in args.n_jobs) + " |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"results": rows}, indent=2))

@@ -3,20 +3,21 @@
 The pre-flight composes every job with Hydra's compose API (about 0.1-0.3 s each) and validates it against the
 registries. Its answer depends only on the command line, the config files and the package's code, so it is
 cached under a digest of those (``$XAIBENCH_CACHE``, default ``~/.cache/xaibench/plans``): a warm rerun of the
-same sweep loads its configs from one JSON file instead of composing them again. Sweeps that add config search
+same sweep loads its configs from one file instead of composing them again. Sweeps that add config search
 paths (``hydra.searchpath``) are never cached. The plan also says whether the sweep can run in this process (no
 launcher or sweeper chosen on the command line or in the experiment: Hydra's basic ones), see ``run_in_process``.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+import omegaconf
+from omegaconf import DictConfig
 
 from xaibench import __version__
 from xaibench.config.paths import conf_dir
@@ -57,7 +58,7 @@ def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str) -> s
         return ""
     digest = hashlib.blake2b(digest_size=16)
     root = conf_dir()
-    digest.update(f"{__version__}|{multirun}|{config_name}|{list(overrides)!r}|{root}|".encode())
+    digest.update(f"{__version__}|{omegaconf.__version__}|{multirun}|{config_name}|{list(overrides)!r}|{root}|".encode())
     digest.update(os.environ.get("XAIBENCH_STORE", "").encode())
     package = Path(__file__).resolve().parents[1]  # validation is code too: an edited check re-validates
     for base, pattern in ((root, "*.yaml"), (package, "*.py")):
@@ -79,24 +80,23 @@ def cache_dir() -> Path:
 
 
 def _load(key: str) -> Plan | None:
-    path = cache_dir() / f"{key}.json"
+    """The cached plan, or None. Configs are pickled ``DictConfig``s (struct mode, interpolations unresolved, as
+    Hydra composed them): unpickling 48 of them takes 10 ms, ``OmegaConf.create`` from JSON 150 ms. The cache is
+    the user's own folder (like ``__pycache__``); a damaged file fails to load and the plan is recomputed."""
+    path = cache_dir() / f"{key}.pickle"
     try:
-        data = json.loads(path.read_text())
-        configs = []
-        for job in data["jobs"]:
-            cfg = OmegaConf.create(job)
-            OmegaConf.set_struct(cfg, True)  # as composed by Hydra
-            configs.append(cfg)
-        return Plan(configs, bool(data["in_process"]))
+        plan = pickle.loads(path.read_bytes())
+        if isinstance(plan, Plan) and all(isinstance(cfg, DictConfig) for cfg in plan.configs):
+            return plan
     except Exception:  # noqa: BLE001 - a missing or damaged plan is recomputed
-        return None
+        pass
+    return None
 
 
 def _save(key: str, plan: Plan) -> None:
     from xaibench.engine.store import atomic_write_bytes
 
-    jobs = [OmegaConf.to_container(cfg, resolve=False) for cfg in plan.configs]  # interpolations kept (oc.env)
     try:
-        atomic_write_bytes(cache_dir() / f"{key}.json", json.dumps({"in_process": plan.in_process, "jobs": jobs}).encode())
+        atomic_write_bytes(cache_dir() / f"{key}.pickle", pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:
         pass  # a read-only home only costs the next run a pre-flight

@@ -6,6 +6,7 @@ against the registries. Nothing is written to disk. Any problem raises ``UserErr
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import re
@@ -79,6 +80,54 @@ def compose_job(overrides: Sequence[str], config_name: str = "config") -> DictCo
     return _compose(list(overrides), config_name, return_hydra_config=False)
 
 
+def compose_jobs(jobs: Sequence[Sequence[str]], config_name: str = "config") -> list[DictConfig]:
+    """``compose_job`` for every job, composing each distinct selection of config groups once.
+
+    Jobs that differ only in plain values (``seed=1``, ``n_samples=8``, ``model.hidden=[8]``) share their defaults
+    list. Hydra's ``compose`` builds the config from the defaults list, then applies the value overrides in
+    command-line order (``ConfigLoaderImpl._apply_overrides_to_config``); here the first part is done once per
+    selection and the second, with that same Hydra function, per job, on a copy: the same configs, and a 48-job
+    sweep over 2 seeds composes 24 times instead of 48 (~75 ms each). A job with any other override (a deletion,
+    ``hydra.*``, a package) is composed on its own: Hydra applies those in command-line order with the values.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    parser = OverridesParser.create()
+    bases: dict[tuple[str, ...], DictConfig] = {}
+    configs = []
+    for job in jobs:
+        parsed = _parse_overrides(parser, job)
+        plain = [_is_plain_value(o) for o in parsed]
+        values = [o for o, is_value in zip(parsed, plain) if is_value]
+        if not values or not all(is_value or _is_group_choice(o) for o, is_value in zip(parsed, plain)):
+            configs.append(compose_job(job, config_name))  # e.g. a deletion: Hydra applies it in line order
+            continue
+        selection = tuple(o.input_line for o, is_value in zip(parsed, plain) if not is_value)
+        if selection not in bases:
+            bases[selection] = compose_job(list(selection), config_name)
+        cfg = copy.deepcopy(bases[selection])
+        try:
+            ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        except (HydraException, OmegaConfBaseException, ValueError) as error:
+            raise UserError(_first_line(error)) from None
+        configs.append(cfg)
+    return configs
+
+
+def _is_plain_value(override) -> bool:
+    """An override of a config value (``seed=1``, ``+x.y=2``), not of a config group or of Hydra's settings."""
+    key = override.key_or_group
+    return (override.package is None and not override.is_delete() and "/" not in key and not key.startswith("hydra")
+            and ("." in key or not (conf_dir() / key).is_dir()))
+
+
+def _is_group_choice(override) -> bool:
+    """A choice of option in one of the suite's config groups (``model=mlp``): consumed by the defaults list."""
+    key = override.key_or_group
+    return (override.package is None and not override.is_delete() and "." not in key and not key.startswith("hydra")
+            and (conf_dir() / key).is_dir())
+
+
 def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> list[DictConfig]:
     """Compose and validate every job of the sweep; return their configs (raises ``UserError``)."""
     jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
@@ -88,7 +137,7 @@ def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "co
         _check_launcher_can_start(target)
         _check_launcher_resources(target, overrides, config_name)
         remote = is_remote(target)
-    configs = [compose_job(job, config_name) for job in jobs]
+    configs = compose_jobs(jobs, config_name)
     for cfg in configs[:MAX_VALIDATED]:
         _check_top_level_keys(cfg, config_name)
     _check_user_files(configs[:MAX_VALIDATED])  # fast, before torch is imported

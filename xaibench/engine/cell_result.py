@@ -1,7 +1,7 @@
 """What running (or loading) one cell gives back; importable without torch (a fully cached sweep never loads it)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -16,6 +16,7 @@ class CellResult:
     seconds: float
     metrics_computed: int = 0  # score stages computed now (the rest of an uncached cell came from the store)
     metrics_cached: int = 0
+    parquet: bytes | None = field(default=None, repr=False)  # ``rows`` as the cell file's bytes, when already made
 
     @property
     def status(self) -> str:

@@ -28,7 +28,7 @@ from xaibench.engine.store import Store
 from xaibench.errors import StorageError, UserError
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 from xaibench.report.progress import Progress
-from xaibench.results.schema import SCHEMA_VERSION, conform, sort_rows
+from xaibench.results.schema import SCHEMA_VERSION, conform, frame_of, sort_rows
 from xaibench.types import Status
 
 @dataclass(frozen=True)
@@ -233,11 +233,10 @@ class _RowFactory:
         }
 
     def for_metric(self, metric: str, status: Status, message: str) -> pd.DataFrame:
-        frame = pd.DataFrame(self._base(metric, 1))
-        frame = frame.assign(sample_id="", target=-1, value=np.nan, status=status.value, message=message,
-                             explain_s=np.nan, score_s=np.nan, n_forward=np.nan, explanation_key="",
-                             params=json.dumps(self.cell.metrics.get(metric, {}), sort_keys=True))
-        return conform(frame)
+        return frame_of({**self._base(metric, 1), "sample_id": "", "target": -1, "value": np.nan,
+                         "status": status.value, "message": message, "explain_s": np.nan, "score_s": np.nan,
+                         "n_forward": np.nan, "explanation_key": "",
+                         "params": json.dumps(self.cell.metrics.get(metric, {}), sort_keys=True)}, 1)
 
     def for_all(self, status: Status, message: str) -> pd.DataFrame:
         frames = [self.for_metric(m, status, message) for m in self.cell.metrics]
@@ -248,18 +247,17 @@ class _RowFactory:
 
     def scored(self, metric: str, sample_ids, explanations, result) -> pd.DataFrame:
         n = len(sample_ids)
-        frame = pd.DataFrame(self._base(metric, n)).assign(
-            sample_id=list(sample_ids),
-            target=explanations.targets.numpy().astype(np.int64),
-            value=result.values,
-            status=result.status,
-            message=result.message,
-            explain_s=explanations.explain_s,
-            score_s=result.seconds,  # per sample (the score stage stores per-sample seconds)
-            n_forward=explanations.n_forward,
-            explanation_key=explanations.key,
-            params=json.dumps(result.params, sort_keys=True),
-        )
-        for column, value in result.provenance.items():  # a reused score stage keeps its own provenance
-            frame[column] = value
-        return conform(frame)
+        return frame_of({
+            **self._base(metric, n),
+            "sample_id": list(sample_ids),
+            "target": explanations.targets.numpy().astype(np.int64),
+            "value": result.values,
+            "status": result.status,
+            "message": result.message,
+            "explain_s": explanations.explain_s,
+            "score_s": result.seconds,  # per sample (the score stage stores per-sample seconds)
+            "n_forward": explanations.n_forward,
+            "explanation_key": explanations.key,
+            "params": json.dumps(result.params, sort_keys=True),
+            **result.provenance,  # a reused score stage keeps its own provenance
+        }, n)

@@ -8,6 +8,7 @@ own device). Importable without torch: a fully cached sweep stamps stored rows w
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import numpy as np
@@ -15,35 +16,44 @@ import pandas as pd
 
 from xaibench.results.schema import conform
 
+Text = str | Sequence[str]  # one value for every row, or one per row
 WRITER_COLUMNS = ("sweep_id", "peak_mem_mb", "created_at", "model_label", "dataset_label")
 
 
 def shared_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` without writer-specific values, as stored in the ``cells`` artefact."""
     shared = frame.copy()
-    shared["sweep_id"] = ""
+    for column in ("sweep_id", "model_label", "dataset_label"):  # display names are not in the key: each run stamps
+        shared[column] = pd.array([""] * len(shared), dtype="string")  # its own (typed: conform has no cast to do)
     shared["peak_mem_mb"] = np.nan
-    shared["model_label"] = ""  # display names are not in the key: each run stamps its own
-    shared["dataset_label"] = ""
     unscored = shared["sample_id"] == ""
     shared.loc[unscored, "created_at"] = ""  # scored rows keep their score stage's time
     shared.loc[unscored, "device"] = ""  # nothing was computed for these rows on a particular device
     return conform(shared)
 
 
-def stamp_rows(frame: pd.DataFrame, *, sweep_id: str, device: str, model_label: str, dataset_label: str,
+def stamp_rows(frame: pd.DataFrame, *, sweep_id: Text, device: Text, model_label: Text, dataset_label: Text,
                ran: bool = True) -> pd.DataFrame:
-    """Fill ``WRITER_COLUMNS`` for this run (and ``device`` where no stage recorded one)."""
+    """Fill ``WRITER_COLUMNS`` for this run (and ``device`` where no stage recorded one).
+
+    Each text value is one string for every row, or one per row (``(len(frame),)``: several stored cells stamped
+    in one call, as a warm sweep does; ``ran`` must then be False).
+    """
     out = frame.copy()
-    out["sweep_id"] = sweep_id
-    out["model_label"] = model_label
-    out["dataset_label"] = dataset_label
+    for column, value in (("sweep_id", sweep_id), ("model_label", model_label), ("dataset_label", dataset_label)):
+        out[column] = pd.array(_per_row(value, len(out)), dtype="string")  # the schema's dtype: no cast left to do
     applicable = ran and not (out["status"] == "not_applicable").all()
-    out["peak_mem_mb"] = peak_memory_mb(device) if applicable else np.nan
+    out["peak_mem_mb"] = peak_memory_mb(str(device)) if applicable else np.nan
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out.loc[out["created_at"].isna() | (out["created_at"] == ""), "created_at"] = now
-    out.loc[out["device"].isna() | (out["device"] == ""), "device"] = device
+    blank = (out["device"].isna() | (out["device"] == "")).to_numpy()
+    if blank.any():
+        out.loc[blank, "device"] = device if isinstance(device, str) else np.asarray(device, dtype=object)[blank]
     return conform(out)
+
+
+def _per_row(value: Text, n: int) -> list[str]:
+    return [value] * n if isinstance(value, str) else list(value)
 
 
 def peak_memory_mb(device: str) -> float:

@@ -28,6 +28,8 @@ from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from xaibench.engine.locks import current_umask, file_lock
 from xaibench.errors import StorageError
@@ -91,6 +93,14 @@ def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+def table_to_parquet_bytes(table: pa.Table) -> bytes:
+    """A pyarrow table as Parquet bytes: the same bytes ``frame_to_parquet_bytes`` gives for the frame it was made
+    from with ``pa.Table.from_pandas(frame, preserve_index=False)`` (pandas writes with pyarrow's defaults)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,17 @@ class Store:
     def get_frame(self, kind: str, key: str) -> pd.DataFrame | None:
         hit = self.get(kind, key, "parquet")
         return None if hit is None else _parquet_or_none(hit[0])
+
+    def get_table(self, kind: str, key: str) -> pa.Table | None:
+        """``get_frame`` as a pyarrow table (no pandas conversion: callers that read many concatenate first)."""
+        hit = self.get(kind, key, "parquet")
+        if hit is None:
+            return None
+        try:
+            # ParquetFile, one thread: a small artefact reads in a third of read_table's time (no dataset layer)
+            return pq.ParquetFile(pa.BufferReader(hit[0])).read(use_threads=False)
+        except Exception:  # noqa: BLE001 - an unreadable artefact is a cache miss, recomputed by the caller
+            return None
 
     def put_arrays(self, kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> None:
         buffer = io.BytesIO()

@@ -63,6 +63,12 @@ def collect_sweep(sweep_dir: str | os.PathLike[str]) -> pd.DataFrame:
     return _combine([read_cell_file(p) for p in sweep_cell_files(sweep_dir)])
 
 
+def combine_cells(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The table ``collect_sweep`` gives for cell files holding ``frames`` (in file-name order): for the sweep
+    that has just written them and still has them in memory."""
+    return _combine(frames)
+
+
 def read_cell_file(path: Path) -> pd.DataFrame:
     """One cell's rows from the sweep folder (UserError naming the file if it is damaged)."""
     return _checked(_read_parquet(path, "cell file"), path, "cell file")

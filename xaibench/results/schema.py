@@ -5,6 +5,11 @@ not apply, still produces one row per metric (``sample_id=""``, ``value=NaN``) w
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 SCHEMA_VERSION = 2
@@ -67,6 +72,8 @@ ROW_KEY = ["cell_key", "metric", "sample_id"]
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly the schema's columns, in order, with the schema's dtypes."""
+    if is_conformed(frame):  # e.g. a stored cell being stamped: skip 40 no-op casts (~5 ms a frame)
+        return frame.copy()
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"results frame lacks columns: {', '.join(missing)}")
@@ -74,6 +81,32 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     for column, dtype in COLUMNS.items():
         out[column] = out[column].astype(dtype)
     return out
+
+
+def frame_of(columns: Mapping[str, Any], n: int) -> pd.DataFrame:
+    """A conformed frame of ``n`` rows made directly in the schema's dtypes: what ``conform`` gives for the object
+    frame of the same values, about 7x faster. Each value is one per row (a list or array of ``n``) or one for
+    every row (a scalar)."""
+    missing = [c for c in COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(f"results frame lacks columns: {', '.join(missing)}")
+    data = {}
+    for column, dtype in COLUMNS.items():
+        value = columns[column]
+        values = list(value) if isinstance(value, (list, tuple, np.ndarray, pd.Series)) else [value] * n
+        data[column] = pd.array(values, dtype=dtype) if dtype == "string" else np.asarray(values, dtype=dtype)
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
+def is_conformed(frame: pd.DataFrame) -> bool:
+    """True if ``frame`` has exactly the schema's columns, in order, with the schema's dtypes (``"string"`` must be
+    the very StringDtype ``conform`` makes: same storage and NA value, not merely equal to the name)."""
+    return list(frame.columns) == list(COLUMNS) and all(a == b for a, b in zip(frame.dtypes, _dtypes()))
+
+
+@lru_cache(maxsize=1)
+def _dtypes() -> tuple:
+    return tuple(pd.Series(dtype=dtype).dtype for dtype in COLUMNS.values())
 
 
 def sort_rows(frame: pd.DataFrame) -> pd.DataFrame:

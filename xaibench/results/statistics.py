@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
+
+# scipy.stats is imported inside the functions that test: a sweep's printed summary (control_warnings) needs none
+# of it, and importing it costs about 0.7 CPU-s per process.
 
 CONTROLS = ("random", "constant", "sobel")
 ALPHA = 0.05
@@ -45,6 +47,8 @@ def paired_effects(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray] | t
     Args:
         differences: ``(n,)`` paired differences (floats returned) or ``(P, n)``, one row per pair (arrays).
     """
+    from scipy import stats
+
     d = np.asarray(differences, dtype=np.float64)
     if d.ndim == 1:
         r, cles = paired_effects(d[None])
@@ -68,6 +72,8 @@ def wilcoxon_pair(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tu
         differences: ``(n,)`` paired differences (floats returned) or ``(P, n)``, one test per row (arrays;
             scipy tests all rows in one vectorised call).
     """
+    from scipy import stats
+
     d = np.asarray(differences, dtype=np.float64)
     if d.ndim == 1:
         statistic, p = wilcoxon_pair(d[None])
@@ -214,6 +220,8 @@ def nemenyi_critical_difference(k: int, n_blocks: int, alpha: float = ALPHA) -> 
     ``q_alpha`` is the studentized range quantile for ``k`` groups and infinite degrees of freedom divided by
     sqrt(2) (Demšar's Table 5: 2.343 for k=3, 2.728 for k=5 at alpha=0.05).
     """
+    from scipy import stats
+
     q_alpha = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
     return float(q_alpha * np.sqrt(k * (k + 1) / (6.0 * n_blocks)))
 
@@ -244,6 +252,8 @@ def friedman_nemenyi(summary: pd.DataFrame, metric: str | None = None, family: s
         summary: :func:`summarize` output; blocks are its comparison groups (one metric each), restricted to
             ``metric`` or ``family`` when given.
     """
+    from scipy import stats
+
     import scikit_posthocs as sp
 
     matrix, dropped = block_matrix(summary, metric, family)
@@ -275,6 +285,8 @@ def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.D
         comparison). ``.attrs["family"]`` maps metric -> family, ``.attrs["n_settings"]`` is a matching DataFrame
         of how many settings each tau averages.
     """
+    from scipy import stats
+
     rows = summary[summary["mean"].notna()]
     families = rows.drop_duplicates("metric").set_index("metric")["family"].astype(str)
     metrics = sorted(families.index, key=lambda m: (families[m], m))

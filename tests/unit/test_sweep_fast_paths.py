@@ -1,0 +1,191 @@
+"""The warm-sweep fast paths give exactly what the paths they replace give (docs/speed.md: sweep overhead).
+
+Each test runs the fast path and the reference path on the same input and compares values or bytes: stored cells
+read in one pass vs one by one; the table combined from memory vs read back from the cell files; configs composed
+once per group selection vs job by job; the CLI's own parse vs Hydra's; a pickled plan vs the composed one.
+"""
+from __future__ import annotations
+
+import pickle
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra._internal.utils import get_args_parser
+from omegaconf import OmegaConf
+
+from xaibench import sweep
+from xaibench.cli import _hydra_args
+from xaibench.config import plan as plan_module
+from xaibench.config.preflight import compose_job, compose_jobs, expand_sweep
+from xaibench.engine import stamp
+from xaibench.engine.cell import CellSpec
+from xaibench.engine.stamp import shared_rows
+from xaibench.engine.store import Store, frame_to_parquet_bytes
+from xaibench.errors import UserError
+from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, write_table
+from xaibench.results.schema import COLUMNS, conform, frame_of, is_conformed
+
+METRICS = ("faith", "sens")
+
+
+class _FixedNow(datetime):
+    @classmethod
+    def now(cls, tz=None):  # noqa: ANN001 - datetime's signature
+        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def fixed_now(monkeypatch):
+    """Both paths stamp unscored rows with "now": the same second for both."""
+    monkeypatch.setattr(stamp, "datetime", _FixedNow)
+
+
+def job_config(tmp_path, model: str, dataset: str, seed: int, **extra):
+    return OmegaConf.create({
+        "model": {"name": model, "label": extra.pop("model_label", None)}, "dataset": {"name": dataset},
+        "method": {"name": "saliency"}, "metrics": {m: {} for m in METRICS}, "seed": seed, "n_samples": 3,
+        "device": extra.pop("device", "cpu"), "sweep_id": "t", "results_dir": str(tmp_path / "runs"),
+        "store_dir": str(tmp_path / "store"), "progress": False, **extra})
+
+
+def cell_rows(cell: CellSpec, applicable: bool) -> pd.DataFrame:
+    """Rows as a cell artefact holds them: 3 scored samples per metric, or one not_applicable row per metric."""
+    values = {"string": "", "int64": 0, "float64": np.nan, "bool": False}
+    rows = []
+    for metric in METRICS:
+        samples = [f"s{i}" for i in range(3)] if applicable else [""]
+        for i, sample in enumerate(samples):
+            rows.append({**{c: values[d] for c, d in COLUMNS.items()}, "schema_version": 2, "cell_key": cell.key,
+                         "model": cell.model_name, "dataset": cell.dataset_name, "method": "saliency",
+                         "metric": metric, "family": "faithfulness", "higher_is_better": metric == "faith",
+                         "sample_id": sample, "seed": cell.seed, "n_samples": 3,
+                         "value": 0.1 * i + cell.seed if applicable else np.nan,
+                         "status": "ok" if applicable else "not_applicable", "model_accuracy": 0.9,
+                         "device": "cpu" if applicable else "", "created_at": "2026-01-01T00:00:00+00:00"})
+    return shared_rows(pd.DataFrame(rows))
+
+
+@pytest.fixture
+def stored_sweep(tmp_path):
+    """Five jobs: four stored cells (one not applicable, one with a display label, one device=auto) and a miss."""
+    configs = [job_config(tmp_path, "mlp", "iris", 0), job_config(tmp_path, "mlp", "iris", 1, model_label="MLP"),
+               job_config(tmp_path, "cnn", "iris", 0), job_config(tmp_path, "logreg", "wine", 0, device="auto"),
+               job_config(tmp_path, "logreg", "wine", 5)]
+    cells = [CellSpec.from_config(cfg) for cfg in configs]
+    store = Store(tmp_path / "store")
+    for cell in cells[:4]:
+        store.put_frame("cells", cell.key, cell_rows(cell, applicable=cell.model_name != "cnn"))
+    return configs, cells
+
+
+def test_stored_cells_in_one_pass_equal_stored_cell_one_by_one(stored_sweep, fixed_now):
+    configs, cells = stored_sweep
+    batch = sweep.stored_cells(configs, cells)
+    assert sorted(batch) == [0, 1, 2, 3]  # the fifth job's cell is not stored
+    for index in batch:
+        alone = sweep.stored_cell(cells[index], configs[index])
+        pd.testing.assert_frame_equal(batch[index].rows, alone.rows, check_exact=True)
+        assert batch[index].parquet == frame_to_parquet_bytes(alone.rows)  # the cell file's bytes, as written before
+        assert batch[index].cached and batch[index].key == cells[index].key
+    assert set(batch[1].rows["model_label"]) == {"MLP"} and set(batch[0].rows["model_label"]) == {"mlp"}
+    assert set(batch[2].rows["device"]) == {"cpu"}  # not_applicable rows take the job's device
+    assert set(batch[3].rows["device"]) == {"cpu"}  # scored rows keep their stage's
+
+
+def test_a_damaged_artefact_is_left_to_the_per_cell_path(stored_sweep):
+    configs, cells = stored_sweep
+    path = Store(configs[0].store_dir).path("cells", cells[0].key, "parquet")
+    path.write_bytes(path.read_bytes()[:-3] + b"xyz")
+    assert sorted(sweep.stored_cells(configs, cells)) == [1, 2, 3]
+
+
+def test_the_table_combined_from_memory_is_the_one_read_back_from_cell_files(stored_sweep, tmp_path, fixed_now):
+    configs, cells = stored_sweep
+    results = sweep.stored_cells(configs, cells)
+    written = {}
+    for name in ("from_files", "from_memory"):
+        folder = tmp_path / name
+        for result in [*results.values(), results[0]]:  # a key written twice: the last write counts, as on disk
+            write_table(result.rows, folder / SWEEP_CELLS / f"{result.key}.parquet")
+        cells_in_memory = {result.key: result.rows for result in results.values()}
+        sweep.finish_sweep(folder, echo=False, cells=cells_in_memory if name == "from_memory" else None)
+        written[name] = [(folder / file).read_bytes() for file in (TABLE_NAME, SUMMARY_NAME)]
+    assert written["from_files"] == written["from_memory"]
+
+
+def test_conform_of_a_conformed_frame_is_the_full_conform(stored_sweep):
+    configs, cells = stored_sweep
+    frame = Store(configs[0].store_dir).get_frame("cells", cells[0].key)
+    assert is_conformed(frame) and not is_conformed(frame.astype({"sweep_id": object}))
+    full = frame.astype(object)  # every column cast back, as conform does for a frame read from a CSV
+    pd.testing.assert_frame_equal(conform(frame), conform(full), check_exact=True)
+
+
+def test_composing_each_selection_once_gives_hydras_configs():
+    jobs = expand_sweep(["model=logreg,mlp", "seed=0,1", "n_samples=4", "metrics.faithfulness_correlation.nr_runs=5",
+                         "+extra=1", "dataset.label=Iris"], multirun=True)
+    fast, reference = compose_jobs(jobs), [compose_job(job) for job in jobs]
+    for a, b in zip(fast, reference):
+        assert OmegaConf.to_container(a) == OmegaConf.to_container(b)
+        assert OmegaConf.is_struct(a) and OmegaConf.is_struct(b)
+    assert [cfg.seed for cfg in fast] == [0, 1, 0, 1] and fast[0].model.name != fast[2].model.name
+    ordered = [["model=logreg", "metrics.max_sensitivity.nr_samples=2", "~metrics.max_sensitivity"]]  # in line order
+    assert OmegaConf.to_container(compose_jobs(ordered)[0]) == OmegaConf.to_container(compose_job(ordered[0]))
+    with pytest.raises(UserError) as fast_error:
+        compose_jobs([["model=logreg", "seed=0", "no_such_key=1"]])
+    with pytest.raises(UserError) as reference_error:
+        compose_job(["model=logreg", "seed=0", "no_such_key=1"])
+    assert str(fast_error.value) == str(reference_error.value)
+
+
+@pytest.mark.parametrize("argv", [[], ["-m"], ["-m", "a=1", "b=2"], ["a=1", "--multirun"], ["a=1", "-m", "b=2"],
+                                  ["+x=1", "~y", "seed=-1"], ["-m", "-m"], ["--cfg", "job", "a=1"], ["a=1", "--info"],
+                                  ["-m", "--config-name", "x"], [""]])
+def test_the_clis_own_parse_is_hydras(argv):
+    assert _hydra_args(argv) == get_args_parser().parse_known_args(argv)
+
+
+def test_a_cached_plan_gives_the_composed_configs_without_composing(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
+    overrides = ["model=logreg", "dataset=iris", "method=saliency", "n_samples=4", f"results_dir={tmp_path}"]
+
+    def composing_only(overrides, *, multirun, config_name):  # the pre-flight without its data/model checks
+        return [compose_job(overrides, config_name)]
+
+    monkeypatch.setattr("xaibench.config.preflight.validate", composing_only)
+    first = plan_module.make_plan(overrides, multirun=False)
+
+    def no_composing(*args, **kwargs):
+        raise AssertionError("a cached plan composes nothing")
+
+    monkeypatch.setattr("xaibench.config.preflight.validate", no_composing)
+    again = plan_module.make_plan(overrides, multirun=False)
+    assert again.in_process == first.in_process
+    assert [OmegaConf.to_container(c) for c in again.configs] == [OmegaConf.to_container(c) for c in first.configs]
+    assert OmegaConf.is_struct(again.configs[0])
+    (path,) = plan_module.cache_dir().glob("*.pickle")
+    path.write_bytes(b"not a pickle")  # damaged: recomputed, never trusted
+    with pytest.raises(AssertionError, match="composes nothing"):
+        plan_module.make_plan(overrides, multirun=False)
+
+
+def test_the_sweep_callback_is_made_on_first_use_and_pickles_by_name():
+    callback = sweep.SweepCallback
+    assert callback is sweep.SweepCallback and callback.__module__ == "xaibench.sweep"
+    assert isinstance(pickle.loads(pickle.dumps(callback())), callback)
+
+
+def test_a_frame_made_in_the_schemas_dtypes_is_the_conformed_object_frame():
+    values = {"string": "x", "int64": 3, "float64": 0.5, "bool": True}
+    columns = {c: values[d] for c, d in COLUMNS.items()}
+    columns.update(sample_id=["a", "b", None], value=np.array([0.1, np.nan, -0.0]), target=np.array([0, 1, 2]),
+                   status=["ok", "nan", "ok"], seed=np.int64(7), model_accuracy=float("nan"))
+    made = frame_of(columns, 3)
+    reference = conform(pd.DataFrame({c: columns[c] for c in COLUMNS}, index=range(3)))
+    pd.testing.assert_frame_equal(made, reference, check_exact=True)
+    assert is_conformed(made) and frame_to_parquet_bytes(made) == frame_to_parquet_bytes(reference)
+    with pytest.raises(ValueError, match="lacks columns: seed"):
+        frame_of({c: v for c, v in columns.items() if c != "seed"}, 3)
