@@ -24,3 +24,16 @@ def test_cached_score_stage_keeps_its_device(tmp_path):
     reused = get_scores(store, metric, explainer, model, dataset, explanations, replace(cell, device="cuda:7"))
     assert reused.provenance["device"] == "cpu"
     assert list(reused.values) == list(computed.values)
+
+
+def test_peak_memory_is_read_from_the_cells_gpu(monkeypatch):
+    """A job holding cuda:1 (device slots never change the current device) reports GPU 1's allocator peak."""
+    import torch
+
+    from xaibench.engine.stamp import peak_memory_mb
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: asked.append(device) or 3 * 2**20)
+    assert peak_memory_mb("cuda:1") == 3.0 and peak_memory_mb("cuda") == 3.0
+    assert asked == [torch.device("cuda:1"), torch.device("cuda")]
+    assert peak_memory_mb("cpu") > 0 and len(asked) == 2  # CPU: the max RSS, torch's allocator untouched

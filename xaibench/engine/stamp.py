@@ -57,11 +57,12 @@ def _per_row(value: Text, n: int) -> list[str]:
 
 
 def peak_memory_mb(device: str) -> float:
-    """Peak memory of this process: the CUDA allocator's peak on a GPU, the max RSS on CPU (no torch import)."""
+    """Peak memory of this process: the CUDA allocator's peak on the cell's GPU (``cuda:1`` is asked about GPU 1,
+    not the current device, which a device-slot job never changes), the max RSS on CPU (no torch import)."""
     if device.startswith("cuda") and "torch" in sys.modules:
         import torch
 
-        return torch.cuda.max_memory_allocated() / 2**20
+        return torch.cuda.max_memory_allocated(torch.device(device)) / 2**20
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
