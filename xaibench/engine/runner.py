@@ -23,7 +23,7 @@ from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: 
 from xaibench.engine.device import resolve_device
 from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
-from xaibench.engine.stamp import WRITER_COLUMNS, peak_memory_mb, shared_rows, stamp_rows  # noqa: F401
+from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
 from xaibench.errors import StorageError, UserError
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
@@ -58,7 +58,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
     """Compute (or load) one cell's rows. See the module docstring for the failure contract.
 
     The ``cells`` artefact is shared by every sweep that runs this cell, so it holds no writer-specific values:
-    ``WRITER_COLUMNS`` are filled here, per run, on the rows returned (and written to the sweep folder).
+    ``stamp.WRITER_COLUMNS`` are filled here, per run, on the rows returned (and written to the sweep folder).
 
     Raises:
         UserError: bad input. StorageError: the store cannot be written (full disk, read-only).
@@ -103,7 +103,7 @@ def _save_cell(store: Store, key: str, frame: pd.DataFrame, stages: dict[str, li
 
 
 def _stamp(frame: pd.DataFrame, cell: CellSpec, sweep_id: str, *, ran: bool = True) -> pd.DataFrame:
-    """Fill ``WRITER_COLUMNS`` for this run (``engine/stamp.py``); ``ran=False``: read from the store (no memory
+    """Fill ``stamp.WRITER_COLUMNS`` for this run (``engine/stamp.py``); ``ran=False``: read from the store (no memory
     peak is reported for work this run did not do)."""
     return stamp_rows(frame, sweep_id=sweep_id, device=cell.device, model_label=cell.model_label,
                       dataset_label=cell.dataset_label, ran=ran)
