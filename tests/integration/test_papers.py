@@ -43,13 +43,15 @@ def test_yeh2019_the_gradient_has_the_lowest_infidelity_under_gaussian_perturbat
 
 
 def test_liu2021_kernel_shap_departs_from_conditional_shapley_as_correlation_grows(workdir):
-    table = xaibench.run(["experiment=paper_liu2021", "n_samples=8"], multirun=True)
+    """Correlated features (0.5, 0.9) put Kernel SHAP several times further from the conditional truth than
+    independent ones, for every seed; between 0.5 and 0.9 the relative distance plateaus and its order flips
+    with the seed (docs/papers.md has the measured table), so only the robust part is asserted."""
+    table = xaibench.run(["experiment=paper_liu2021", "n_samples=8", "seed=0,1"], multirun=True)
     table["correlation"] = table["dataset_params"].map(lambda p: json.loads(p)["correlation"])
-    distance = means(table, "metric", "correlation")
-    conditional = distance.loc["conditional_shapley_distance"]
-    assert conditional[0.0] < conditional[0.5] < conditional[0.9], conditional
-    assert conditional[0.9] > 3 * conditional[0.0], conditional
-    assert (distance.loc["shapley_distance"] < conditional[0.9] / 3).all(), distance  # close to the marginal truth
+    distance = table.groupby(["metric", "seed", "correlation"])["value"].mean()
+    conditional = distance.loc["conditional_shapley_distance"].unstack()  # seeds x correlations
+    assert (conditional[0.5] > 3 * conditional[0.0]).all() and (conditional[0.9] > 3 * conditional[0.0]).all(), conditional
+    assert (distance.loc["shapley_distance"] < conditional.min().min() / 3).all(), distance  # the marginal truth
 
 
 @pytest.mark.filterwarnings("ignore:An input array is constant")  # an all-tied ranking: NaN on both sides
