@@ -10,7 +10,8 @@ a real sweep does (``xaibench/sweep.py``, ``xaibench/engine/runner.py``):
 
 Names and parameters come from ``conf/`` (models, datasets, methods, the first 20 metrics of ``metrics/full.yaml``
 with their real parameter JSON), keys are 32 hex digits, values N(0, 1) with 1% NaN rows, and one method is
-not applicable on one dataset (20 rows with a message instead of 640), as in real grids. The grid is
+not applicable on one dataset (20 rows with a message instead of 640), as in real grids. About half the
+datasets have one content revision per seed (split by the seed, as the sklearn sets are), the others one. The grid is
 models x datasets x methods x seeds (seeds vary fastest), chosen so that the product is ``n_cells``.
 
 Generation is deterministic and cached: ``cached_cells`` reuses ``<cache>/v<GENERATOR_VERSION>-<n_cells>/`` when
@@ -35,7 +36,7 @@ from xaibench.results.collect import SWEEP_CELLS, write_table
 from xaibench.results.schema import COLUMNS, SCHEMA_VERSION, conform
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 N_METRICS, N_SAMPLES, N_SEEDS = 20, 32, 5
 CACHE = Path(os.environ.get("XAIBENCH_BENCH_CACHE", Path(tempfile.gettempdir()) / "xaibench-bench-collect"))
 
@@ -122,12 +123,12 @@ def make_cells(folder: Path, n_cells: int) -> None:
     manifest.begin(sweep, n_cells)
     template, rng = _template(), np.random.default_rng(0)
     for model, model_params in models:
-        for dataset, dataset_params in datasets:
+        for index, (dataset, dataset_params) in enumerate(datasets):
             for method, method_params in methods:
                 for seed in range(n_seeds):
+                    not_applicable = (dataset, method) == (datasets[-1][0], methods[-1][0])
                     frame = _cell(template, rng, model, model_params, dataset, dataset_params, method,
-                                  method_params, seed, not_applicable=(dataset, method) == (datasets[-1][0],
-                                                                                            methods[-1][0]))
+                                  method_params, seed, split_by_seed=index % 2 == 0, not_applicable=not_applicable)
                     key = frame["cell_key"].iat[0]
                     scores = sorted({_key("scores", key, m) for m in frame["metric"]})
                     stages = {"models": [_key("model", model, dataset, seed)],
@@ -140,7 +141,8 @@ def make_cells(folder: Path, n_cells: int) -> None:
 
 
 def _cell(template: pd.DataFrame, rng: np.random.Generator, model: str, model_params: dict, dataset: str,
-          dataset_params: dict, method: str, method_params: dict, seed: int, *, not_applicable: bool) -> pd.DataFrame:
+          dataset_params: dict, method: str, method_params: dict, seed: int, *, split_by_seed: bool,
+          not_applicable: bool) -> pd.DataFrame:
     frame = template.copy()
     n = len(frame)
     key = _key("cell", model, dataset, method, seed)
@@ -149,7 +151,9 @@ def _cell(template: pd.DataFrame, rng: np.random.Generator, model: str, model_pa
     frame["model_params"] = json.dumps(model_params, sort_keys=True)
     frame["dataset_params"] = json.dumps(dataset_params, sort_keys=True)
     frame["method_params"] = json.dumps(method_params, sort_keys=True)
-    frame["dataset_revision"] = _key("data", dataset, seed)[:16]
+    # A dataset split by the seed (sklearn sets, user files) has one content revision per seed, which makes
+    # every seed its own configuration in the summary; synthetic sets (fixed data_seed) keep one.
+    frame["dataset_revision"] = _key("data", dataset, seed if split_by_seed else -1)[:16]
     frame["model_accuracy"] = round(0.7 + 0.3 * rng.random(), 6)
     frame["explanation_key"] = _key("explanations", model, dataset, method, seed)
     if not_applicable:  # one row per metric, no sample, a message (the runner's rows.for_all)

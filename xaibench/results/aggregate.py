@@ -16,7 +16,7 @@ import pandas as pd
 from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
 
-__all__ = ["summarize", "bootstrap_ci", "GROUP", "CONFIG"]
+__all__ = ["summarize", "Summarizer", "bootstrap_ci", "GROUP", "CONFIG"]
 
 GROUP = ["model", "dataset", "method", "metric"]
 # Config columns that make two rows with the same names different experiments; seeds are replicates.
@@ -38,9 +38,50 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     seeds whose cell errored on this metric); ``status``; ``message``; ``rank``; ``model_accuracy`` (test
     accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is).
     """
-    if table.empty:
-        return pd.DataFrame()
-    config = [c for c in CONFIG if c in table.columns]
+    summarizer = Summarizer(n_boot=n_boot, level=level, seed=seed)
+    summarizer.add(table)
+    return summarizer.result()
+
+
+class Summarizer:
+    """``summarize`` of a table given in chunks; memory: one chunk plus the summary's rows.
+
+    Every configuration's rows must lie in one chunk, and chunks must come in (model, dataset, method) order, as
+    ``collect.write_collected`` makes them (it cuts between (model, dataset, method) blocks of the sorted table).
+    Each configuration's statistics depend only on its own rows (the bootstrap draws depend on a group's shape,
+    not on the other groups), so the result equals ``summarize`` of the whole table.
+    """
+
+    def __init__(self, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> None:
+        self.options = {"n_boot": n_boot, "level": level, "seed": seed}
+        self.parts: list[pd.DataFrame] = []
+        self.config: list[str] | None = None
+
+    def add(self, table: pd.DataFrame) -> None:
+        """Summarise one chunk's configurations (rows of one configuration never span two chunks)."""
+        if table.empty:
+            return
+        config = [c for c in CONFIG if c in table.columns]
+        if self.config is not None and config != self.config:
+            raise ValueError(f"chunks with different configuration columns: {self.config} and {config}")
+        self.config = config
+        self.parts.append(_partial(table, config, **self.options))
+
+    def result(self) -> pd.DataFrame:
+        """The summary of every chunk added (empty frame when none had rows)."""
+        if not self.parts:
+            return pd.DataFrame()
+        summary = self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
+        summary["variant"] = _variant_labels(summary, self.config)
+        summary["competitor"] = competitor_labels(summary)
+        summary["comparison"] = comparison_id(summary)
+        summary["setting"] = setting_id(summary)
+        summary["rank"] = _ranks(summary)
+        return summary.drop(columns=self.config)[_ORDER]
+
+
+def _partial(table: pd.DataFrame, config: list[str], *, n_boot: int, level: float, seed: int) -> pd.DataFrame:
+    """Per-configuration statistics of one chunk (sorted by the keys), before labels and ranks."""
     keys = GROUP + config
     grouped = table.groupby(keys, sort=True, dropna=False)
     summary = grouped.size().reset_index().drop(columns=0)
@@ -50,13 +91,7 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
 
     summary = summary.assign(**_labels(table, gid, n_groups), **_descriptors(table, gid, seeds))
     summary = summary.assign(**_scores(table, gid, seeds, n_groups, n_boot=n_boot, level=level, seed=seed))
-    summary = summary.assign(**_model_quality(table, gid, seeds, n_groups))
-    summary["variant"] = _variant_labels(summary, config)
-    summary["competitor"] = competitor_labels(summary)
-    summary["comparison"] = comparison_id(summary)
-    summary["setting"] = setting_id(summary)
-    summary["rank"] = _ranks(summary)
-    return summary.drop(columns=config)[_ORDER]
+    return summary.assign(**_model_quality(table, gid, seeds, n_groups))
 
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
@@ -168,25 +203,35 @@ def _variant_labels(summary: pd.DataFrame, config: list[str]) -> list[str]:
     Empty when a combination was run with one configuration only (the usual case).
     """
     labels = [""] * len(summary)
-    shared = summary[summary.duplicated(GROUP, keep=False)]
-    for _, group in shared.groupby(GROUP, sort=False):
-        flat = {index: _flatten(row, config) for index, row in group.iterrows()}
-        keys = sorted({k for values in flat.values() for k in values})
-        differing = [k for k in keys if len({repr(values.get(k)) for values in flat.values()}) > 1]
-        for index, values in flat.items():
-            labels[summary.index.get_loc(index)] = " ".join(f"{k}={values.get(k)}" for k in differing)
+    shared = np.flatnonzero(summary.duplicated(GROUP, keep=False).to_numpy())
+    if not shared.size:
+        return labels
+    rows = summary.iloc[shared]
+    groups = rows.groupby(GROUP, sort=False).ngroup().to_numpy()
+    parsed: dict[str, dict] = {}  # the same parameter JSON recurs on many rows: parse it once
+    flat = [_flatten(values, config, parsed) for values in rows[config].itertuples(index=False, name=None)]
+    order = np.argsort(groups, kind="stable")
+    for members in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):
+        values = [flat[i] for i in members]
+        keys = sorted({k for row in values for k in row})
+        differing = [k for k in keys if len({repr(row.get(k)) for row in values}) > 1]
+        for i, row in zip(members, values):
+            labels[shared[i]] = " ".join(f"{k}={row.get(k)}" for k in differing)
     return labels
 
 
-def _flatten(row: pd.Series, config: list[str]) -> dict:
+def _flatten(values: tuple, config: list[str], parsed: dict[str, dict]) -> dict:
     prefixes = {"model_params": "model.", "dataset_params": "dataset.", "method_params": "method.", "params": "metric."}
     out = {}
-    for column in config:
+    for column, value in zip(config, values):
         if column in prefixes:
-            for k, v in json.loads(row[column] or "{}").items():
+            text = value or "{}"
+            if text not in parsed:
+                parsed[text] = json.loads(text)
+            for k, v in parsed[text].items():
                 out[prefixes[column] + k] = v
         else:
-            out[column] = row[column]
+            out[column] = value
     return out
 
 
