@@ -53,8 +53,9 @@ class Summarizer:
     """
 
     def __init__(self, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> None:
-        self.options = {"n_boot": n_boot, "level": level, "seed": seed}
+        self.intervals = _Intervals(n_boot=n_boot, level=level, seed=seed)
         self.parts: list[pd.DataFrame] = []
+        self.n_groups = 0
         self.config: list[str] | None = None
 
     def add(self, table: pd.DataFrame) -> None:
@@ -65,13 +66,17 @@ class Summarizer:
         if self.config is not None and config != self.config:
             raise ValueError(f"chunks with different configuration columns: {self.config} and {config}")
         self.config = config
-        self.parts.append(_partial(table, config, **self.options))
+        part, shapes = _partial(table, config)
+        self.intervals.add(self.n_groups, shapes)
+        self.parts.append(part)
+        self.n_groups += len(part)
 
     def result(self) -> pd.DataFrame:
         """The summary of every chunk added (empty frame when none had rows)."""
         if not self.parts:
             return pd.DataFrame()
         summary = self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
+        summary["ci_low"], summary["ci_high"] = self.intervals.result(len(summary))
         summary["variant"] = _variant_labels(summary, self.config)
         summary["competitor"] = competitor_labels(summary)
         summary["comparison"] = comparison_id(summary)
@@ -80,8 +85,9 @@ class Summarizer:
         return summary.drop(columns=self.config)[_ORDER]
 
 
-def _partial(table: pd.DataFrame, config: list[str], *, n_boot: int, level: float, seed: int) -> pd.DataFrame:
-    """Per-configuration statistics of one chunk (sorted by the keys), before labels and ranks."""
+def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list]:
+    """Per-configuration statistics of one chunk (sorted by the keys) before CIs, labels and ranks, and the
+    values to bootstrap (``_shapes``)."""
     keys = GROUP + config
     grouped = table.groupby(keys, sort=True, dropna=False)
     summary = grouped.size().reset_index().drop(columns=0)
@@ -90,8 +96,8 @@ def _partial(table: pd.DataFrame, config: list[str], *, n_boot: int, level: floa
     seeds = table["seed"].to_numpy() if "seed" in table.columns else np.zeros(len(table), dtype=np.int64)
 
     summary = summary.assign(**_labels(table, gid, n_groups), **_descriptors(table, gid, seeds))
-    summary = summary.assign(**_scores(table, gid, seeds, n_groups, n_boot=n_boot, level=level, seed=seed))
-    return summary.assign(**_model_quality(table, gid, seeds, n_groups))
+    stats, shapes = _scores(table, gid, seeds, n_groups)
+    return summary.assign(**stats, **_model_quality(table, gid, seeds, n_groups)), shapes
 
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
@@ -144,9 +150,9 @@ def _descriptors(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray) -> dic
     }
 
 
-def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int, *, n_boot: int, level: float,
-            seed: int) -> dict:
-    """Mean over seeds of per-seed means, pooled std, n and the bootstrap CI of each group's ok values."""
+def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int) -> tuple[dict, list]:
+    """Mean over seeds of per-seed means, pooled std and n of each group's ok values, and the groups' values
+    for the bootstrap: ``[(sizes per seed, group ids, values (groups, sum(sizes)))]``, one entry per shape."""
     ok = (table["status"].astype(str) == "ok").to_numpy()
     values = table["value"].to_numpy(dtype=np.float64)[ok]
     g, s = gid[ok], seeds[ok]
@@ -158,31 +164,64 @@ def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: i
     mean = per_group["mean"].mean().reindex(range(n_groups))
     n = pd.Series(g).value_counts().reindex(range(n_groups), fill_value=0)
     std = pd.Series(values).groupby(g).std(ddof=1).reindex(range(n_groups))
-    low, high = _intervals(values, per_seed, n_groups, n_boot=n_boot, level=level, seed=seed)
-    return {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": n.to_numpy().astype(np.int64),
-            "ci_low": low, "ci_high": high}
+    stats = {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": n.to_numpy().astype(np.int64)}
+    return stats, _shapes(values, per_seed)
 
 
-def _intervals(values: np.ndarray, per_seed: pd.DataFrame, n_groups: int, *, n_boot: int, level: float,
-               seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap CIs, one array operation per bucket of groups that share a shape (values per seed)."""
-    low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
+def _shapes(values: np.ndarray, per_seed: pd.DataFrame) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
+    """Groups bucketed by shape (values per seed), each bucket's values as one (groups, values) array."""
     sizes = per_seed["size"]
     starts = np.cumsum(sizes.to_numpy()) - sizes.to_numpy()  # also right when no value is ok (no groups)
     layout = pd.DataFrame({"g": sizes.index.get_level_values("g"), "size": sizes.to_numpy(), "start": starts})
     shapes = layout.groupby("g").agg(sizes=("size", tuple), start=("start", "first"))  # sizes: per seed
-    for sizes, bucket in shapes.groupby("sizes", sort=True):
-        for first in range(0, len(bucket), _BLOCK):  # bounds memory: (block x n_boot) floats at a time
-            part = bucket.iloc[first : first + _BLOCK]
-            block = values[part["start"].to_numpy()[:, None] + np.arange(sum(sizes))]
+    return [(sizes, bucket.index.to_numpy(), values[bucket["start"].to_numpy()[:, None] + np.arange(sum(sizes))])
+            for sizes, bucket in shapes.groupby("sizes", sort=True)]
+
+
+class _Intervals:
+    """Bootstrap CIs, one array operation per _BLOCK groups of one shape, in group order.
+
+    Groups arrive chunk by chunk; a shape's groups are bootstrapped when _BLOCK of them are waiting (and the rest
+    at the end), so the blocks are the same whether the table came whole or in chunks, and memory holds at most
+    _BLOCK groups' values per shape.
+    """
+
+    def __init__(self, *, n_boot: int, level: float, seed: int) -> None:
+        self.n_boot, self.level, self.seed = n_boot, level, seed
+        self.waiting: dict[tuple, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        self.done: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (group ids, low, high)
+
+    def add(self, offset: int, shapes: list[tuple[tuple, np.ndarray, np.ndarray]]) -> None:
+        for sizes, groups, block in shapes:
+            ids, blocks = self.waiting.setdefault(sizes, ([], []))
+            ids.append(groups + offset)
+            blocks.append(block)
+            if sum(len(i) for i in ids) >= _BLOCK:
+                self._run(sizes, final=False)
+
+    def result(self, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+        for sizes in sorted(self.waiting):
+            self._run(sizes, final=True)
+        low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
+        for ids, lo, hi in self.done:
+            low[ids], high[ids] = lo, hi
+        return low, high
+
+    def _run(self, sizes: tuple, *, final: bool) -> None:
+        ids, blocks = self.waiting.pop(sizes)
+        ids, values = np.concatenate(ids), np.concatenate(blocks)
+        end = len(ids) if final else len(ids) - len(ids) % _BLOCK
+        for first in range(0, end, _BLOCK):  # bounds memory: (block x n_boot) floats at a time
+            block = values[first : first + _BLOCK]
             if sizes == (1,):
                 means = block  # one value: the CI is the value itself
             elif len(sizes) == 1:
-                means = bootstrap_means(block, n_boot=n_boot, seed=seed)
+                means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
             else:
-                means = hierarchical_means(block, sizes, n_boot=n_boot, seed=seed)
-            low[part.index], high[part.index] = percentile_interval(means, level)
-    return low, high
+                means = hierarchical_means(block, sizes, n_boot=self.n_boot, seed=self.seed)
+            self.done.append((ids[first : first + _BLOCK], *percentile_interval(means, self.level)))
+        if end < len(ids):
+            self.waiting[sizes] = ([ids[end:]], [values[end:]])
 
 
 def _model_quality(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int) -> dict:
