@@ -23,6 +23,9 @@ GROUP = ["model", "dataset", "method", "metric"]
 CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_samples", "model_revision",
           "dataset_revision", "target_mode", "explain_output"]
 
+# Every column summarize reads (a streaming caller converts only these to pandas).
+INPUT_COLUMNS = GROUP + CONFIG + ["seed", "sample_id", "value", "status", "message", "family", "higher_is_better",
+                                  "dataset_label", "model_label", "model_accuracy", "model_flag"]
 _BLOCK = 4096  # groups bootstrapped in one array operation
 LABELS = {"dataset_label": "dataset", "model_label": "model"}  # display-name column -> name column
 

@@ -247,7 +247,7 @@ def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[st
         for table in tables:
             collected.n_rows += table.num_rows
             if summarizer is not None:
-                summarizer.add(_to_frame(table))
+                summarizer.add(_summary_input(table))
             yield table
 
     if output is None:
@@ -257,6 +257,67 @@ def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[st
         _stream(output, counted(chunks))
     collected.summary = summarizer.result() if summarizer is not None else None
     return collected
+
+
+def _summary_input(table: pa.Table) -> pd.DataFrame:
+    """The columns ``summarize`` reads, as pandas."""
+    from xaibench.results.aggregate import INPUT_COLUMNS
+
+    return table.select([c for c in INPUT_COLUMNS if c in table.column_names]).to_pandas()
+
+
+def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame | None:
+    """``summarize(load_table(path))`` of a Parquet results table, streamed: None if the table is not sorted
+    by (model, dataset, method) blocks (then the caller loads it whole), or is not a readable results table."""
+    from xaibench.results.aggregate import INPUT_COLUMNS, Summarizer
+
+    try:
+        file = pq.ParquetFile(path)
+        columns = [c for c in INPUT_COLUMNS if c in file.schema_arrow.names]
+        batches = file.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False)
+        summarizer, carry, seen = Summarizer(), None, set()
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            table = pa.concat_tables([carry, table]) if carry is not None else table
+            complete, carry = _split_last_block(table)
+            if not _new_blocks(complete, seen):
+                return None
+            summarizer.add(complete.to_pandas())
+        if carry is not None and carry.num_rows:
+            if not _new_blocks(carry, seen):
+                return None
+            summarizer.add(carry.to_pandas())
+    except Exception:  # noqa: BLE001 - unreadable or not a results table: the caller's load says why
+        return None
+    return summarizer.result()
+
+
+def _block_ids(table: pa.Table) -> np.ndarray:
+    """One int per row, equal for rows of one (model, dataset, method) block, increasing along the table."""
+    return _row_ids(table, GROUP[:BLOCK]) if table.num_rows else np.zeros(0, dtype=np.int64)
+
+
+def _split_last_block(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The rows before the table's last (model, dataset, method) block, and that block (it may continue)."""
+    ids = _block_ids(table)
+    start = int(np.flatnonzero(ids != ids[-1])[-1]) + 1 if len(ids) and (ids != ids[-1]).any() else 0
+    return table.slice(0, start), table.slice(start)
+
+
+def _new_blocks(table: pa.Table, seen: set) -> bool:
+    """True if the table's blocks are contiguous, in order, and none was seen before (then they are noted)."""
+    if not table.num_rows:
+        return True
+    ids = _block_ids(table)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    heads = table.select(GROUP[:BLOCK]).take(starts).to_pylist()
+    blocks = [tuple(str(row[c]) for c in GROUP[:BLOCK]) for row in heads]
+    if len(set(blocks)) < len(blocks) or seen.intersection(blocks) or blocks != sorted(blocks):
+        return False
+    if seen and blocks[0] < max(seen):
+        return False
+    seen.update(blocks)
+    return True
 
 
 def _plan(source: str | os.PathLike[str], *, store: bool, chunk_rows: int) -> tuple[Collected, Iterator[pa.Table]]:
