@@ -132,21 +132,20 @@ def _descriptors(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray) -> dic
                           "message": table["message"].astype(str).to_numpy(),
                           "scored": (table["sample_id"].astype(str) != "").to_numpy()})
     by = frame.groupby("gid", sort=True)
-    counts = pd.crosstab(frame["gid"], frame["status"]).reindex(columns=["error", "nan", "not_applicable"],
-                                                                 fill_value=0)
     n_seeds = by["seed"].nunique().to_numpy()
+    counts = {s: np.bincount(gid[frame["status"].to_numpy() == s], minlength=len(n_seeds))
+              for s in ("error", "nan", "not_applicable")}  # rows per group with this status
     error_seeds = frame[frame["status"] == "error"].groupby("gid")["seed"].nunique()
     error_seeds = error_seeds.reindex(range(len(n_seeds)), fill_value=0).to_numpy()
     not_ok = frame[(frame["status"] != "ok") & (frame["message"] != "")]
     message = not_ok.groupby("gid")["message"].first().reindex(range(len(n_seeds)), fill_value="")
-    status = np.where(counts["error"].to_numpy() > 0, "error",
-                      np.where(counts["not_applicable"].to_numpy() > 0, "not_applicable", "ok"))
+    status = np.where(counts["error"] > 0, "error", np.where(counts["not_applicable"] > 0, "not_applicable", "ok"))
     first = table.groupby(gid, sort=True)[["family", "higher_is_better"]].first()
     return {
         "n_seeds": n_seeds.astype(np.int64),
         "family": first["family"].to_numpy(),
         "higher_is_better": first["higher_is_better"].astype(bool).to_numpy(),
-        "nan_rate": counts["nan"].to_numpy() / np.maximum(by["scored"].sum().to_numpy(), 1),
+        "nan_rate": counts["nan"] / np.maximum(by["scored"].sum().to_numpy(), 1),
         "error_rate": error_seeds / np.maximum(n_seeds, 1),
         "status": status,
         "message": message.to_numpy(dtype=object),
@@ -175,10 +174,15 @@ def _shapes(values: np.ndarray, per_seed: pd.DataFrame) -> list[tuple[tuple, np.
     """Groups bucketed by shape (values per seed), each bucket's values as one (groups, values) array."""
     sizes = per_seed["size"]
     starts = np.cumsum(sizes.to_numpy()) - sizes.to_numpy()  # also right when no value is ok (no groups)
-    layout = pd.DataFrame({"g": sizes.index.get_level_values("g"), "size": sizes.to_numpy(), "start": starts})
-    shapes = layout.groupby("g").agg(sizes=("size", tuple), start=("start", "first"))  # sizes: per seed
-    return [(sizes, bucket.index.to_numpy(), values[bucket["start"].to_numpy()[:, None] + np.arange(sum(sizes))])
-            for sizes, bucket in shapes.groupby("sizes", sort=True)]
+    groups = sizes.index.get_level_values("g").to_numpy()
+    if not groups.size:
+        return []
+    first = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])  # each group's first (group, seed) row
+    buckets: dict[tuple, list[int]] = {}  # sizes per seed -> positions in ``first``
+    for position, shape in enumerate(map(tuple, np.split(sizes.to_numpy(), first[1:]))):
+        buckets.setdefault(tuple(int(n) for n in shape), []).append(position)
+    return [(shape, groups[first[members]], values[starts[first[members]][:, None] + np.arange(sum(shape))])
+            for shape, members in sorted(buckets.items())]
 
 
 class _Intervals:

@@ -274,6 +274,8 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -
     try:
         file = pq.ParquetFile(path)
         columns = [c for c in INPUT_COLUMNS if c in file.schema_arrow.names]
+        if not set(REQUIRED).issubset(file.schema_arrow.names):
+            return None
         batches = file.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False)
         summarizer, carry, seen = Summarizer(), None, set()
         for batch in batches:
@@ -287,7 +289,7 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -
             if not _new_blocks(carry, seen):
                 return None
             summarizer.add(carry.to_pandas())
-    except Exception:  # noqa: BLE001 - unreadable or not a results table: the caller's load says why
+    except (OSError, pa.ArrowException):  # unreadable: the caller's load says why
         return None
     return summarizer.result()
 
