@@ -91,8 +91,9 @@ def _read_cell_table(path: Path) -> pa.Table:
         table = pq.ParquetFile(path).read(use_threads=False)
     except Exception as error:  # noqa: BLE001 - truncated, not Parquet, unreadable: the user's file
         raise UserError(f"cell file {path} is not a readable Parquet file ({_reason(error)})") from None
-    _check_names(table.column_names, path, "cell file")
-    missing = [c for c in COLUMNS if c not in table.column_names]
+    names = set(table.column_names)
+    _check_names(names, path, "cell file")
+    missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise UserError(f"cell file {path} is not a results table of this version (lacks columns: "
                         f"{', '.join(missing[:5])})")
@@ -150,7 +151,8 @@ def _store_parquet(store: Store, path: Path) -> tuple[pq.ParquetFile | None, str
         file = pq.ParquetFile(pa.BufferReader(hit.payload))
     except Exception:  # noqa: BLE001 - an unreadable payload is a damaged artefact
         return None, "payload is not a readable Parquet table"
-    missing = [c for c in COLUMNS if c not in file.schema_arrow.names]
+    names = set(file.schema_arrow.names)  # schema_arrow is rebuilt on every access
+    missing = [c for c in COLUMNS if c not in names]
     if missing:
         return None, f"not a results table of this version (lacks {', '.join(missing[:3])})"
     return file, ""
@@ -273,8 +275,9 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -
 
     try:
         file = pq.ParquetFile(path)
-        columns = [c for c in INPUT_COLUMNS if c in file.schema_arrow.names]
-        if not set(REQUIRED).issubset(file.schema_arrow.names):
+        names = set(file.schema_arrow.names)
+        columns = [c for c in INPUT_COLUMNS if c in names]
+        if not names.issuperset(REQUIRED):
             return None
         batches = file.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False)
         summarizer, carry, seen = Summarizer(), None, set()
