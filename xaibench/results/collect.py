@@ -42,7 +42,7 @@ SUMMARY_NAME = "summary.parquet"
 GROUP = ["model", "dataset", "method", "seed"]  # the leading sort columns: one cell lies in exactly one group
 BLOCK = 3  # write_collected cuts chunks between (model, dataset, method) blocks: a summary row's rows lie in one
 REQUIRED = ("model", "dataset", "method", "metric", "sample_id", "value", "status")  # what readers need
-CHUNK_ROWS = 50_000  # write_collected: rows combined per chunk (bounds its memory)
+CHUNK_ROWS = 20_000  # write_collected: rows combined per chunk (bounds its memory: about 380 MB at 20,000)
 PARTIAL = "xaibench_partial"  # DataFrame.attrs key (kept in Parquet metadata): why a table is incomplete
 ARROW_SCHEMA = pa.Schema.from_pandas(empty_table(), preserve_index=False)  # the schema on Arrow (pandas metadata)
 READ_THREADS = min(4, os.cpu_count() or 1)  # cells read, verified and decoded at once
