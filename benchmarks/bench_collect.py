@@ -14,7 +14,12 @@ resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and m
 - ``imports``: a process that only imports what ``collect`` imports (the floor under every variant);
 - ``collect_sweep``: ``xaibench collect <sweep> -o table.parquet`` (writes the table, prints the summary);
 - ``collect_store``: ``xaibench collect --store <store> -o table.parquet`` (SHA-256 check of every artefact);
-- ``summary``: ``xaibench summary table.parquet`` (the summary of the collected table file).
+- ``summary``: ``xaibench summary table.parquet`` (the summary of the collected table file);
+- ``collect_sweep_streamed``: ``xaibench collect <sweep> -o table.parquet --no-summary`` (the table only).
+
+``--before /work/main`` also runs another checkout's code on the same cells (``before:...`` rows, interleaved):
+e.g. its ``collect -o`` (table and summary; the former code loaded the table whole for this) and its
+``collect -o --no-summary`` (the former streaming, table only).
 
 Before anything is reported for a size up to ``--check-max`` cells, the collected table and its summary are
 checked equal to the former implementation's (every cell read with pandas and conformed, concatenated,
@@ -36,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 OUT = ROOT / "benchmarks" / "out" / "collect.json"
-VARIANTS = ("imports", "collect_sweep", "collect_store", "summary")
+VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed")
 
 
 def arguments(variant: str, folder: Path, out: Path) -> list[str]:
@@ -44,6 +49,7 @@ def arguments(variant: str, folder: Path, out: Path) -> list[str]:
     return {
         "collect_sweep": ["collect", str(folder / "sweep"), "-o", str(out / "sweep_table.parquet")],
         "collect_store": ["collect", "--store", str(folder / "store"), "-o", str(out / "store_table.parquet")],
+        "collect_sweep_streamed": ["collect", str(folder / "sweep"), "-o", str(out / "streamed_table.parquet")],
         "summary": ["summary", str(out / "sweep_table.parquet")],
     }.get(variant, [])
 
@@ -80,10 +86,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_variant(variant: str, folder: Path, out: Path) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--worker", *arguments(variant, folder, out)],
-                          capture_output=True, text=True, check=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(out)})
+def run_variant(variant: str, folder: Path, out: Path, code: Path = ROOT) -> dict:
+    """``variant`` in a fresh process, importing xaibench from ``code`` (this checkout, or ``--before``'s)."""
+    if code != ROOT:
+        out = out / "before"
+        out.mkdir(exist_ok=True)
+    argv = arguments(variant, folder, out)
+    if variant.endswith("_streamed"):  # the table only (the former code streamed only this way)
+        argv += ["--no-summary"]
+    done = subprocess.run([sys.executable, __file__, "--worker", *argv], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin", "HOME": str(out)})
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["exit_code"]:
         raise RuntimeError(f"{variant} exited {result['exit_code']}: {done.stderr[-500:]}")
@@ -115,6 +127,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--check-max", type=int, default=1000, help="check against the former code up to this")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--before", type=Path, help="another checkout (e.g. main): its collect/summary, interleaved")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -128,10 +141,13 @@ def main() -> None:
         folder = cached_cells(n_cells)
         out = folder / "out"
         out.mkdir(exist_ok=True)
-        runs = {variant: [] for variant in args.variants}
+        codes = {"": ROOT, **({"before:": args.before.resolve()} if args.before else {})}
+        before = [v for v in args.variants if v != "imports"]
+        runs = {prefix + v: [] for prefix in codes for v in (args.variants if not prefix else before)}
         for _ in range(args.repeats):  # interleaved repetitions
-            for variant in args.variants:
-                runs[variant].append(run_variant(variant, folder, out))
+            for name in runs:
+                prefix, _, variant = name.rpartition(":")
+                runs[name].append(run_variant(variant, folder, out, codes[prefix + ":" if prefix else ""]))
         if n_cells <= args.check_max and "collect_sweep" in args.variants:
             check_against_former(folder, out)
         rows = _rows(out / "sweep_table.parquet")
@@ -150,11 +166,11 @@ def _rows(table: Path) -> int | None:
 
 
 def _report(measured: list[dict], out: Path) -> None:
-    print(f"{'cells':>6} {'rows':>8}  {'variant':<14} {'CPU s (min-max)':>16} {'wall s':>7} {'peak RSS MB':>16}")
+    print(f"{'cells':>6} {'rows':>8}  {'variant':<30} {'CPU s (min-max)':>16} {'wall s':>7} {'peak RSS MB':>16}")
     for row in measured:
         cpu = f"{row['cpu_seconds_min']:.1f}-{row['cpu_seconds_max']:.1f}"
         rss = f"{row['peak_rss_mb_min']:.0f}-{row['peak_rss_mb_max']:.0f}"
-        print(f"{row['cells']:>6} {row['rows'] or 0:>8}  {row['variant']:<14} {cpu:>16} {row['seconds_median']:7.1f} "
+        print(f"{row['cells']:>6} {row['rows'] or 0:>8}  {row['variant']:<30} {cpu:>16} {row['seconds_median']:7.1f} "
               f"{rss:>16}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"python": platform.python_version(), "machine": platform.machine(),

@@ -254,11 +254,11 @@ def _variant_labels(summary: pd.DataFrame, config: list[str]) -> list[str]:
         return labels
     rows = summary.iloc[shared]
     groups = rows.groupby(GROUP, sort=False).ngroup().to_numpy()
+    columns = [rows[c].to_numpy(dtype=object) for c in config]
     parsed: dict[str, dict] = {}  # the same parameter JSON recurs on many rows: parse it once
-    flat = [_flatten(values, config, parsed) for values in rows[config].itertuples(index=False, name=None)]
     order = np.argsort(groups, kind="stable")
-    for members in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):
-        values = [flat[i] for i in members]
+    for members in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):  # one group's rows at a time
+        values = [_flatten(tuple(column[i] for column in columns), config, parsed) for i in members]
         keys = sorted({k for row in values for k in row})
         differing = [k for k in keys if len({repr(row.get(k)) for row in values}) > 1]
         for i, row in zip(members, values):
