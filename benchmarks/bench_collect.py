@@ -38,8 +38,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 OUT = ROOT / "benchmarks" / "out" / "collect.json"
 VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed")
 
@@ -134,6 +132,7 @@ def main() -> None:
     if args.worker is not None:
         print(json.dumps(worker(args.worker)))
         return
+    sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # not in workers: their PYTHONPATH picks the code
     from _synthetic_cells import cached_cells
 
     measured = []
