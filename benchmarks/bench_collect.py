@@ -1,20 +1,29 @@
-"""Speed and memory of collecting a sweep: per-frame conform (before) vs conform once vs streaming; print + JSON.
+"""CPU time and peak memory of ``xaibench collect`` (table + summary) on 1,000 and 10,000 cells; print + JSON.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_collect.py                      # 250 and 1000 cells x 20 metrics x 32 samples
-    .venv/bin/python benchmarks/bench_collect.py --cells 1000 --repeats 3
+    .venv/bin/python benchmarks/bench_collect.py                          # 1,000 cells, 3 repetitions
+    .venv/bin/python benchmarks/bench_collect.py --cells 1000 10000 --repeats 2
 
-A synthetic sweep folder is written once per size (schema-conformant rows: 5 models x 4 datasets x 10 methods x
-seeds, 20 metrics, 32 samples per cell). Each variant then runs in a fresh subprocess, so its peak RSS
-(``VmHWM``) is its own; repetitions are interleaved (A B C A B C ...) and the median is reported:
+The cells (20 metrics x 32 samples, 640 rows each: 640k rows for 1,000 cells, 6.4M for 10,000) are written as
+a sweep writes them, once, into a cache folder (``benchmarks/_synthetic_cells.py``): a sweep folder of cell
+files and a store of format-2 artefacts. Each variant then runs the CLI's own code (``xaibench.cli.main``) in a
+fresh process, which reports its CPU time (``time.process_time``: every thread, imports included) and its peak
+resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and min/median/max are reported:
 
-- ``per_frame``: the former ``_combine`` (conform every cell frame, then concatenate);
-- ``conform_once``: ``collect_sweep`` (concatenate, then conform once);
-- ``streaming``: ``write_collected`` to a Parquet file (one (model, dataset, method, seed) group in memory).
+- ``imports``: a process that only imports what ``collect`` imports (the floor under every variant);
+- ``collect_sweep``: ``xaibench collect <sweep> -o table.parquet`` (writes the table, prints the summary);
+- ``collect_store``: ``xaibench collect --store <store> -o table.parquet`` (SHA-256 check of every artefact);
+- ``summary``: ``xaibench summary table.parquet`` (the summary of the collected table file);
+- ``collect_sweep_streamed``: ``xaibench collect <sweep> -o table.parquet --no-summary`` (the table only).
 
-``imports`` is the RSS of a process that only imports the modules (the floor under every variant). The tables
-are checked to be identical (the streamed file read back) before anything is reported.
+``--before /work/main`` also runs another checkout's code on the same cells (``before:...`` rows, interleaved):
+e.g. its ``collect -o`` (table and summary; the former code loaded the table whole for this) and its
+``collect -o --no-summary`` (the former streaming, table only).
+
+Before anything is reported for a size up to ``--check-max`` cells, the collected table and its summary are
+checked equal to the former implementation's (every cell read with pandas and conformed, concatenated,
+deduplicated and sorted with pandas; ``summarize`` of that table).
 """
 from __future__ import annotations
 
@@ -25,67 +34,45 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "collect.json"
-VARIANTS = ("imports", "per_frame", "conform_once", "streaming")
-N_METRICS, N_SAMPLES = 20, 32
+VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed")
 
 
-def make_sweep(folder: Path, n_cells: int) -> None:
-    """Write ``n_cells`` synthetic cell files of N_METRICS x N_SAMPLES rows each into ``folder/cells``."""
-    import numpy as np
-    import pandas as pd
-
-    from xaibench.results.schema import COLUMNS, conform
-
-    (folder / "cells").mkdir(parents=True, exist_ok=True)
-    n = N_METRICS * N_SAMPLES
-    rng = np.random.default_rng(0)
-    base = {c: [""] * n for c, dtype in COLUMNS.items() if dtype == "string"}
-    base.update({c: [0] * n for c, dtype in COLUMNS.items() if dtype == "int64"})
-    base.update({c: [0.0] * n for c, dtype in COLUMNS.items() if dtype == "float64"})
-    base.update({c: [True] * n for c, dtype in COLUMNS.items() if dtype == "bool"})
-    template = pd.DataFrame(base)
-    template["metric"] = np.repeat([f"metric_{i:02d}" for i in range(N_METRICS)], N_SAMPLES)
-    template["sample_id"] = np.tile([f"s{i:03d}" for i in range(N_SAMPLES)], N_METRICS)
-    template["status"], template["params"] = "ok", "{}"
-    for index in range(n_cells):
-        frame = template.copy()
-        model, dataset, method, seed = index % 5, index // 5 % 4, index // 20 % 10, index // 200
-        frame["model"], frame["dataset"] = f"model_{model}", f"dataset_{dataset}"
-        frame["method"], frame["seed"] = f"method_{method}", seed
-        frame["cell_key"] = key = f"{index:032x}"
-        frame["value"] = rng.normal(size=n)
-        conform(frame).to_parquet(folder / "cells" / f"{key}.parquet", index=False)
+def arguments(variant: str, folder: Path, out: Path) -> list[str]:
+    """The CLI's arguments for ``variant`` (cells in ``folder``, outputs in ``out``)."""
+    return {
+        "collect_sweep": ["collect", str(folder / "sweep"), "-o", str(out / "sweep_table.parquet")],
+        "collect_store": ["collect", "--store", str(folder / "store"), "-o", str(out / "store_table.parquet")],
+        "collect_sweep_streamed": ["collect", str(folder / "sweep"), "-o", str(out / "streamed_table.parquet")],
+        "summary": ["summary", str(out / "sweep_table.parquet")],
+    }.get(variant, [])
 
 
-def worker(variant: str, folder: Path) -> dict:
-    """Run one variant in this (fresh) process; return seconds, CPU seconds and peak RSS."""
-    import pandas as pd
-
-    from xaibench.results import collect
-    from xaibench.results.schema import ROW_KEY, conform, sort_rows
+def worker(argv: list[str]) -> dict:
+    """Run the CLI with ``argv`` in this (fresh) process, output discarded; return CPU seconds and peak RSS."""
+    import contextlib
+    import io
 
     started, cpu = time.perf_counter(), time.process_time()
-    rows = 0
-    if variant == "per_frame":
-        frames = [conform(pd.read_parquet(p)) for p in sorted((folder / "cells").glob("*.parquet"))]
-        table = pd.concat(frames, ignore_index=True).drop_duplicates(subset=ROW_KEY, keep="last")
-        table = sort_rows(table.drop_duplicates(subset=collect.SAMPLE_IDENTITY, keep="first"))
-        table.to_parquet(folder / f"{variant}.parquet", index=False)
-        rows = len(table)
-    elif variant == "conform_once":
-        table = collect.collect_sweep(folder)
-        table.to_parquet(folder / f"{variant}.parquet", index=False)
-        rows = len(table)
-    elif variant == "streaming":
-        collect.write_collected(folder, folder / f"{variant}.parquet")
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_rss_mb(), "rows": rows}
+    from xaibench.cli import main  # noqa: E402 - imports are part of what a user pays
+    import xaibench.commands.collect  # noqa: F401
+    import xaibench.report.console  # noqa: F401
+    import xaibench.results.aggregate  # noqa: F401
+    import xaibench.results.collect  # noqa: F401
+
+    code = 0
+    if argv:
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                main(argv)
+            except SystemExit as exit_:
+                code = exit_.code or 0
+    return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
+            "peak_rss_mb": peak_rss_mb(), "exit_code": code}
 
 
 def peak_rss_mb() -> float:
@@ -97,58 +84,95 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_variant(variant: str, folder: Path) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--worker", variant, str(folder)], capture_output=True,
-                          text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def run_variant(variant: str, folder: Path, out: Path, code: Path = ROOT) -> dict:
+    """``variant`` in a fresh process, importing xaibench from ``code`` (this checkout, or ``--before``'s)."""
+    if code != ROOT:
+        out = out / "before"
+        out.mkdir(exist_ok=True)
+    argv = arguments(variant, folder, out)
+    if variant.endswith("_streamed"):  # the table only (the former code streamed only this way)
+        argv += ["--no-summary"]
+    done = subprocess.run([sys.executable, __file__, "--worker", *argv], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin", "HOME": str(out)})
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["exit_code"]:
+        raise RuntimeError(f"{variant} exited {result['exit_code']}: {done.stderr[-500:]}")
+    return result
 
 
-def check_identical(folder: Path) -> None:
+def check_against_former(folder: Path, out: Path) -> None:
+    """The streamed table and summary equal the former pandas implementation's (exactly)."""
     import pandas as pd
 
-    reference = pd.read_parquet(folder / "per_frame.parquet")
-    for variant in ("conform_once", "streaming"):
-        pd.testing.assert_frame_equal(pd.read_parquet(folder / f"{variant}.parquet"), reference)
+    from xaibench.results.aggregate import summarize
+    from xaibench.results.collect import SAMPLE_IDENTITY, sweep_cell_files
+    from xaibench.results.schema import ROW_KEY, conform, sort_rows
+
+    frames = [conform(pd.read_parquet(p)) for p in sweep_cell_files(folder / "sweep")]
+    table = pd.concat(frames, ignore_index=True).drop_duplicates(subset=ROW_KEY, keep="last")
+    table = sort_rows(table.drop_duplicates(subset=SAMPLE_IDENTITY, keep="first"))
+    del frames
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "sweep_table.parquet"), table, check_exact=True)
+    from xaibench.results.collect import write_collected
+
+    streamed = write_collected(folder / "sweep", None, summarize=True, chunk_rows=20_000).summary
+    pd.testing.assert_frame_equal(streamed, summarize(table), check_exact=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, nargs="+", default=[250, 1000])
+    parser.add_argument("--cells", type=int, nargs="+", default=[1000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--check-max", type=int, default=1000, help="check against the former code up to this")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--before", type=Path, help="another checkout (e.g. main): its collect/summary, interleaved")
     parser.add_argument("--out", default=str(OUT))
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker[0], Path(args.worker[1]))))
+    if args.worker is not None:
+        print(json.dumps(worker(args.worker)))
         return
+    sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # not in workers: their PYTHONPATH picks the code
+    from _synthetic_cells import cached_cells
+
     measured = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for n_cells in args.cells:
-            folder = Path(tmp) / f"sweep_{n_cells}"
-            make_sweep(folder, n_cells)
-            runs = {variant: [] for variant in VARIANTS}
-            for _ in range(args.repeats):  # interleaved repetitions
-                for variant in VARIANTS:
-                    runs[variant].append(run_variant(variant, folder))
-            check_identical(folder)
-            for variant, samples in runs.items():
-                measured.append({"cells": n_cells, "rows": n_cells * N_METRICS * N_SAMPLES, "variant": variant,
-                                 **{k: statistics.median(s[k] for s in samples)
-                                    for k in ("seconds", "cpu_seconds", "peak_rss_mb")}})
+    for n_cells in args.cells:
+        folder = cached_cells(n_cells)
+        out = folder / "out"
+        out.mkdir(exist_ok=True)
+        codes = {"": ROOT, **({"before:": args.before.resolve()} if args.before else {})}
+        before = [v for v in args.variants if v != "imports"]
+        runs = {prefix + v: [] for prefix in codes for v in (args.variants if not prefix else before)}
+        for _ in range(args.repeats):  # interleaved repetitions
+            for name in runs:
+                prefix, _, variant = name.rpartition(":")
+                runs[name].append(run_variant(variant, folder, out, codes[prefix + ":" if prefix else ""]))
+        if n_cells <= args.check_max and "collect_sweep" in args.variants:
+            check_against_former(folder, out)
+        rows = _rows(out / "sweep_table.parquet")
+        for variant, samples in runs.items():
+            measured.append({"cells": n_cells, "rows": rows, "variant": variant, "repeats": len(samples),
+                             **{f"{k}_{f.__name__}": f(s[k] for s in samples)
+                                for k in ("cpu_seconds", "seconds", "peak_rss_mb")
+                                for f in (min, statistics.median, max)}})
     _report(measured, Path(args.out))
 
 
+def _rows(table: Path) -> int | None:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(table).metadata.num_rows if table.is_file() else None
+
+
 def _report(measured: list[dict], out: Path) -> None:
-    print(f"{'cells':>6} {'rows':>8}  {'variant':<13} {'s (wall)':>9} {'s (cpu)':>8} {'peak RSS MB':>12} {'vs per_frame':>13}")
+    print(f"{'cells':>6} {'rows':>8}  {'variant':<30} {'CPU s (min-max)':>16} {'wall s':>7} {'peak RSS MB':>16}")
     for row in measured:
-        base = next(r for r in measured if r["cells"] == row["cells"] and r["variant"] == "per_frame")
-        ratio = f"{base['cpu_seconds'] / row['cpu_seconds']:.1f}x faster" if row["variant"] not in (
-            "imports", "per_frame") else ""
-        print(f"{row['cells']:>6} {row['rows']:>8}  {row['variant']:<13} {row['seconds']:9.2f} "
-              f"{row['cpu_seconds']:8.2f} {row['peak_rss_mb']:12.0f} {ratio:>13}")
+        cpu = f"{row['cpu_seconds_min']:.1f}-{row['cpu_seconds_max']:.1f}"
+        rss = f"{row['peak_rss_mb_min']:.0f}-{row['peak_rss_mb_max']:.0f}"
+        print(f"{row['cells']:>6} {row['rows'] or 0:>8}  {row['variant']:<30} {cpu:>16} {row['seconds_median']:7.1f} "
+              f"{rss:>16}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"python": platform.python_version(), "machine": platform.machine(),
-                               "metrics_per_cell": N_METRICS, "samples_per_metric": N_SAMPLES,
                                "results": measured}, indent=1))
     print(f"-> {out}")
 

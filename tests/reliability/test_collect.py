@@ -65,3 +65,77 @@ def test_streaming_collect_of_a_store_skips_and_reports_damaged_cells(tmp_path):
     assert in_memory.skipped == streamed.skipped == [(str(damaged), "not a format-2 artefact (bad magic)")]
     assert in_memory.n_artefacts == streamed.n_artefacts == 6
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "all.parquet"), in_memory.table)
+
+
+# Streaming summaries and the Arrow path ---------------------------------------------------------------------
+from xaibench.results.aggregate import summarize  # noqa: E402
+from xaibench.results.collect import _unique_rows, summarize_file  # noqa: E402
+
+STATS_CELLS = [  # (model, method, seed): 2 models x 2 methods x 3 seeds, some NaN rows, one shared group
+    (model, method, seed) for model in ("a", "b") for method in ("m1", "m2") for seed in (0, 1, 2)]
+
+
+@pytest.fixture
+def stats_sweep(tmp_path):
+    """Cells with several seeds (hierarchical bootstrap), NaN rows, and a variant (another n_samples)."""
+    (tmp_path / "cells").mkdir()
+    rng = np.random.default_rng(1)
+    for index, (model, method, seed) in enumerate(STATS_CELLS):
+        frame = cell_frame(index, model, method, seed, ["x", "y", "z"], n=5)
+        frame["value"] = rng.normal(size=len(frame))
+        nan = rng.random(len(frame)) < 0.15
+        frame.loc[nan, "value"], frame.loc[nan, "status"] = np.nan, "nan"
+        frame["n_samples"] = 5 if index % 4 else 6  # two configurations of some (model, method) pairs
+        frame.to_parquet(tmp_path / "cells" / f"{index:032x}.parquet")
+    return tmp_path
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 40, 10_000])
+def test_streamed_summary_equals_the_summary_of_the_whole_table(stats_sweep, tmp_path, chunk_rows):
+    table = collect_sweep(stats_sweep)
+    expected = summarize(table)
+    assert (expected["n_seeds"] == 3).any() and (expected["variant"] != "").any() and expected["ci_low"].notna().all()
+    collected = write_collected(stats_sweep, tmp_path / "t.parquet", chunk_rows=chunk_rows, summarize=True)
+    assert collected.n_rows == len(table)
+    pd.testing.assert_frame_equal(collected.summary, expected, check_exact=True)
+    pd.testing.assert_frame_equal(write_collected(stats_sweep, None, chunk_rows=chunk_rows, summarize=True).summary,
+                                  expected, check_exact=True)
+    pd.testing.assert_frame_equal(summarize_file(tmp_path / "t.parquet", chunk_rows=chunk_rows), expected,
+                                  check_exact=True)
+
+
+def test_summary_of_an_unsorted_table_is_not_streamed_but_still_right(stats_sweep, tmp_path, capsys):
+    from xaibench.cli import main
+
+    table = collect_sweep(stats_sweep)
+    table.sample(frac=1, random_state=0).to_parquet(tmp_path / "shuffled.parquet")
+    assert summarize_file(tmp_path / "shuffled.parquet", chunk_rows=7) is None
+    with pytest.raises(SystemExit) as done:
+        main(["summary", str(tmp_path / "shuffled.parquet"), "-o", str(tmp_path / "s.parquet")])
+    assert done.value.code == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), summarize(table), check_column_type=False)
+
+
+def test_arrow_duplicate_removal_equals_pandas():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": pd.array(rng.choice(["x", "y", "", None], 300), dtype="string"),
+                          "b": rng.integers(0, 3, 300), "c": pd.array(rng.choice(["p", "q"], 300), dtype="string")})
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for keys in (["a"], ["a", "b"], ["c", "b", "a"]):
+        for last in (True, False):
+            expected = frame.drop_duplicates(keys, keep="last" if last else "first").reset_index(drop=True)
+            pd.testing.assert_frame_equal(_unique_rows(table, keys, last=last).to_pandas(), expected)
+
+
+def test_cells_of_other_dtypes_are_conformed_as_pandas_conform_does(sweep, tmp_path):
+    """A cell file whose columns have other types (ints for floats, nulls in strings) goes through conform."""
+    expected = collect_sweep(sweep)
+    odd = pd.read_parquet(sorted((sweep / "cells").glob("*.parquet"))[0]).astype(object)
+    odd["value"] = odd["value"].astype(int)  # whole numbers stored as int64
+    odd["message"] = None
+    odd.to_parquet(sorted((sweep / "cells").glob("*.parquet"))[0])
+    table = collect_sweep(sweep)
+    assert table.dtypes.equals(expected.dtypes)
+    assert table["message"].isna().sum() == len(odd) and (table["value"] == expected["value"]).all()

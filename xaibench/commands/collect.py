@@ -16,28 +16,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 unless the table is complete (no damaged artefact skipped, the sweep finished)")
     parser.add_argument("--no-summary", action="store_true",
-                        help="with -o: stream the table to the file without loading it (memory flat in cells)")
+                        help="with -o: write the table only, without computing or printing the summary")
 
 
 def run(args: argparse.Namespace) -> int:
     from xaibench.report.console import format_summary
-    from xaibench.results.aggregate import summarize
-    from xaibench.results.collect import (
-        Collected, collect_store_report, collect_sweep, partial_note, sweep_cell_files, write_collected, write_table)
+    from xaibench.results.collect import partial_note, write_collected
 
-    if args.output and args.no_summary:
-        collected = write_collected(args.store or args.sweep_dir, args.output, store=bool(args.store))
-        print(f"{collected.n_artefacts - len(collected.skipped)} cells -> {args.output}")
-    else:
-        if args.store:
-            collected = collect_store_report(args.store)
-        else:
-            collected = Collected(collect_sweep(args.sweep_dir), len(sweep_cell_files(args.sweep_dir)))
-        table = collected.table
-        if args.output:
-            write_table(table, args.output)
-            print(f"{len(table)} rows -> {args.output}")
-        print(format_summary(summarize(table)))
+    # Streams in every mode: cells are combined one (model, dataset, method) block at a time into the output
+    # file and the summary, so memory does not grow with the number of cells.
+    summarize = not (args.output and args.no_summary)
+    collected = write_collected(args.store or args.sweep_dir, args.output, store=bool(args.store),
+                                summarize=summarize)
+    if args.output:
+        done = f"{collected.n_rows} rows" if summarize else f"{collected.n_artefacts - len(collected.skipped)} cells"
+        print(f"{done} -> {args.output}")
+    if summarize:
+        print(format_summary(collected.summary))
     incomplete = _report_skipped(collected.skipped, collected.n_artefacts)
     note = "" if args.store else partial_note(args.sweep_dir, collected.n_artefacts)
     if note:

@@ -24,9 +24,12 @@ def run(args: argparse.Namespace) -> int:
     from xaibench.results.collect import PARTIAL, load_table
 
     kind = output_kind(args.output) if args.output else None  # refuse a bad name before any work
-    table = load_table(args.table)
-    summary = summarize(table)
-    note = table.attrs.get(PARTIAL, "")
+    summary = _streamed(args.table)  # a sorted Parquet table: summarised block by block (memory flat)
+    if summary is None:
+        table = load_table(args.table)
+        summary, note = summarize(table), table.attrs.get(PARTIAL, "")
+    else:
+        note = ""
     if note:  # a killed or still running sweep: say so on screen and in the written summary
         summary.attrs[PARTIAL] = note
         print(f"PARTIAL: {note}")
@@ -35,6 +38,30 @@ def run(args: argparse.Namespace) -> int:
         write_summary(summary, args.output, kind)
     print(format_summary(summary))
     return 0
+
+
+def _streamed(path: str):  # -> pd.DataFrame | None
+    """The summary of a finished Parquet table (a file or a finished sweep's table.parquet), streamed; None when
+    the table must be loaded whole (CSV, a partial sweep, an unsorted or unreadable table, a partial note)."""
+    from xaibench.results.collect import PARTIAL, TABLE_NAME, summarize_file
+    from xaibench.results import manifest
+
+    target = Path(path)
+    if target.is_dir():
+        state = manifest.read_state(target)
+        if state is not None and not state.finished:
+            return None
+        target = target / TABLE_NAME
+    if target.suffix != ".parquet" or not target.is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        if PARTIAL.encode() in (pq.read_schema(target).metadata or {}).get(b"PANDAS_ATTRS", b""):
+            return None
+    except Exception:  # noqa: BLE001 - not Parquet: load_table says why
+        return None
+    return summarize_file(target)
 
 
 def output_kind(path: str) -> str:

@@ -129,13 +129,13 @@ def decode_artefact(data: bytes, kind: str | None = None, key: str | None = None
         raise ArtefactDamaged("not a format-2 artefact (bad magic)")
     if len(data) < len(MAGIC) + DIGEST_BYTES:
         raise ArtefactDamaged("truncated")
-    body, digest = data[:-DIGEST_BYTES], data[-DIGEST_BYTES:]
-    if hashlib.sha256(body).digest() != digest:
+    body = memoryview(data)[:-DIGEST_BYTES]  # hashed and sliced without copying the file
+    if hashlib.sha256(body).digest() != data[-DIGEST_BYTES:]:
         raise ArtefactDamaged("checksum mismatch")
-    end = body.find(b"\n", len(MAGIC))
+    end = data.find(b"\n", len(MAGIC), len(data) - DIGEST_BYTES)
     try:
-        header = json.loads(body[len(MAGIC):end])
-        payload = body[end + 1:]
+        header = json.loads(bytes(body[len(MAGIC):end]))
+        payload = bytes(body[end + 1:])
         consistent = isinstance(header["meta"], dict) and header["payload_bytes"] == len(payload)
     except (ValueError, KeyError, TypeError):
         raise ArtefactDamaged("unreadable header") from None
@@ -194,6 +194,11 @@ class Store:
         except ArtefactDamaged as damage:
             return str(damage)
 
+    def read_file(self, kind: str, path: Path) -> Artefact | str | None:
+        """``read`` for a file listed by ``files(kind)`` (its key and extension from its name)."""
+        key, ext = _key_ext(path)
+        return self.read(kind, key, ext) if ext == "parquet" else f"unexpected extension .{ext}"
+
     def has(self, kind: str, key: str, ext: str) -> bool:
         return self.get(kind, key, ext) is not None
 
@@ -239,8 +244,7 @@ class Store:
     def scan_frames(self, kind: str) -> Iterator[tuple[Path, pd.DataFrame | None, str, dict[str, Any]]]:
         """``(path, frame or None, reason if None, meta)`` for every parquet artefact of ``kind``."""
         for path in self.files(kind):
-            key, ext = _key_ext(path)
-            hit = self.read(kind, key, ext) if ext == "parquet" else f"unexpected extension .{ext}"
+            hit = self.read_file(kind, path)
             if not isinstance(hit, Artefact):
                 yield path, None, hit or "vanished while reading", {}
                 continue

@@ -16,13 +16,16 @@ import pandas as pd
 from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
 
-__all__ = ["summarize", "bootstrap_ci", "GROUP", "CONFIG"]
+__all__ = ["summarize", "Summarizer", "bootstrap_ci", "GROUP", "CONFIG"]
 
 GROUP = ["model", "dataset", "method", "metric"]
 # Config columns that make two rows with the same names different experiments; seeds are replicates.
 CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_samples", "model_revision",
           "dataset_revision", "target_mode", "explain_output"]
 
+# Every column summarize reads (a streaming caller converts only these to pandas).
+INPUT_COLUMNS = GROUP + CONFIG + ["seed", "sample_id", "value", "status", "message", "family", "higher_is_better",
+                                  "dataset_label", "model_label", "model_accuracy", "model_flag"]
 _BLOCK = 4096  # groups bootstrapped in one array operation
 LABELS = {"dataset_label": "dataset", "model_label": "model"}  # display-name column -> name column
 
@@ -38,9 +41,56 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     seeds whose cell errored on this metric); ``status``; ``message``; ``rank``; ``model_accuracy`` (test
     accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is).
     """
-    if table.empty:
-        return pd.DataFrame()
-    config = [c for c in CONFIG if c in table.columns]
+    summarizer = Summarizer(n_boot=n_boot, level=level, seed=seed)
+    summarizer.add(table)
+    return summarizer.result()
+
+
+class Summarizer:
+    """``summarize`` of a table given in chunks; memory: one chunk plus the summary's rows.
+
+    Every configuration's rows must lie in one chunk, and chunks must come in (model, dataset, method) order, as
+    ``collect.write_collected`` makes them (it cuts between (model, dataset, method) blocks of the sorted table).
+    Each configuration's statistics depend only on its own rows (the bootstrap draws depend on a group's shape,
+    not on the other groups), so the result equals ``summarize`` of the whole table.
+    """
+
+    def __init__(self, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> None:
+        self.intervals = _Intervals(n_boot=n_boot, level=level, seed=seed)
+        self.parts: list[pd.DataFrame] = []
+        self.n_groups = 0
+        self.config: list[str] | None = None
+
+    def add(self, table: pd.DataFrame) -> None:
+        """Summarise one chunk's configurations (rows of one configuration never span two chunks)."""
+        if table.empty:
+            return
+        config = [c for c in CONFIG if c in table.columns]
+        if self.config is not None and config != self.config:
+            raise ValueError(f"chunks with different configuration columns: {self.config} and {config}")
+        self.config = config
+        part, shapes = _partial(table, config)
+        self.intervals.add(self.n_groups, shapes)
+        self.parts.append(part)
+        self.n_groups += len(part)
+
+    def result(self) -> pd.DataFrame:
+        """The summary of every chunk added (empty frame when none had rows)."""
+        if not self.parts:
+            return pd.DataFrame()
+        summary = self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
+        summary["ci_low"], summary["ci_high"] = self.intervals.result(len(summary))
+        summary["variant"] = _variant_labels(summary, self.config)
+        summary["competitor"] = competitor_labels(summary)
+        summary["comparison"] = comparison_id(summary)
+        summary["setting"] = setting_id(summary)
+        summary["rank"] = _ranks(summary)
+        return summary.drop(columns=self.config)[_ORDER]
+
+
+def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list]:
+    """Per-configuration statistics of one chunk (sorted by the keys) before CIs, labels and ranks, and the
+    values to bootstrap (``_shapes``)."""
     keys = GROUP + config
     grouped = table.groupby(keys, sort=True, dropna=False)
     summary = grouped.size().reset_index().drop(columns=0)
@@ -49,14 +99,8 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     seeds = table["seed"].to_numpy() if "seed" in table.columns else np.zeros(len(table), dtype=np.int64)
 
     summary = summary.assign(**_labels(table, gid, n_groups), **_descriptors(table, gid, seeds))
-    summary = summary.assign(**_scores(table, gid, seeds, n_groups, n_boot=n_boot, level=level, seed=seed))
-    summary = summary.assign(**_model_quality(table, gid, seeds, n_groups))
-    summary["variant"] = _variant_labels(summary, config)
-    summary["competitor"] = competitor_labels(summary)
-    summary["comparison"] = comparison_id(summary)
-    summary["setting"] = setting_id(summary)
-    summary["rank"] = _ranks(summary)
-    return summary.drop(columns=config)[_ORDER]
+    stats, shapes = _scores(table, gid, seeds, n_groups)
+    return summary.assign(**stats, **_model_quality(table, gid, seeds, n_groups)), shapes
 
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
@@ -88,30 +132,29 @@ def _descriptors(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray) -> dic
                           "message": table["message"].astype(str).to_numpy(),
                           "scored": (table["sample_id"].astype(str) != "").to_numpy()})
     by = frame.groupby("gid", sort=True)
-    counts = pd.crosstab(frame["gid"], frame["status"]).reindex(columns=["error", "nan", "not_applicable"],
-                                                                 fill_value=0)
     n_seeds = by["seed"].nunique().to_numpy()
+    counts = {s: np.bincount(gid[frame["status"].to_numpy() == s], minlength=len(n_seeds))
+              for s in ("error", "nan", "not_applicable")}  # rows per group with this status
     error_seeds = frame[frame["status"] == "error"].groupby("gid")["seed"].nunique()
     error_seeds = error_seeds.reindex(range(len(n_seeds)), fill_value=0).to_numpy()
     not_ok = frame[(frame["status"] != "ok") & (frame["message"] != "")]
     message = not_ok.groupby("gid")["message"].first().reindex(range(len(n_seeds)), fill_value="")
-    status = np.where(counts["error"].to_numpy() > 0, "error",
-                      np.where(counts["not_applicable"].to_numpy() > 0, "not_applicable", "ok"))
+    status = np.where(counts["error"] > 0, "error", np.where(counts["not_applicable"] > 0, "not_applicable", "ok"))
     first = table.groupby(gid, sort=True)[["family", "higher_is_better"]].first()
     return {
         "n_seeds": n_seeds.astype(np.int64),
         "family": first["family"].to_numpy(),
         "higher_is_better": first["higher_is_better"].astype(bool).to_numpy(),
-        "nan_rate": counts["nan"].to_numpy() / np.maximum(by["scored"].sum().to_numpy(), 1),
+        "nan_rate": counts["nan"] / np.maximum(by["scored"].sum().to_numpy(), 1),
         "error_rate": error_seeds / np.maximum(n_seeds, 1),
         "status": status,
         "message": message.to_numpy(dtype=object),
     }
 
 
-def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int, *, n_boot: int, level: float,
-            seed: int) -> dict:
-    """Mean over seeds of per-seed means, pooled std, n and the bootstrap CI of each group's ok values."""
+def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int) -> tuple[dict, list]:
+    """Mean over seeds of per-seed means, pooled std and n of each group's ok values, and the groups' values
+    for the bootstrap: ``[(sizes per seed, group ids, values (groups, sum(sizes)))]``, one entry per shape."""
     ok = (table["status"].astype(str) == "ok").to_numpy()
     values = table["value"].to_numpy(dtype=np.float64)[ok]
     g, s = gid[ok], seeds[ok]
@@ -123,31 +166,69 @@ def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: i
     mean = per_group["mean"].mean().reindex(range(n_groups))
     n = pd.Series(g).value_counts().reindex(range(n_groups), fill_value=0)
     std = pd.Series(values).groupby(g).std(ddof=1).reindex(range(n_groups))
-    low, high = _intervals(values, per_seed, n_groups, n_boot=n_boot, level=level, seed=seed)
-    return {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": n.to_numpy().astype(np.int64),
-            "ci_low": low, "ci_high": high}
+    stats = {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": n.to_numpy().astype(np.int64)}
+    return stats, _shapes(values, per_seed)
 
 
-def _intervals(values: np.ndarray, per_seed: pd.DataFrame, n_groups: int, *, n_boot: int, level: float,
-               seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap CIs, one array operation per bucket of groups that share a shape (values per seed)."""
-    low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
+def _shapes(values: np.ndarray, per_seed: pd.DataFrame) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
+    """Groups bucketed by shape (values per seed), each bucket's values as one (groups, values) array."""
     sizes = per_seed["size"]
     starts = np.cumsum(sizes.to_numpy()) - sizes.to_numpy()  # also right when no value is ok (no groups)
-    layout = pd.DataFrame({"g": sizes.index.get_level_values("g"), "size": sizes.to_numpy(), "start": starts})
-    shapes = layout.groupby("g").agg(sizes=("size", tuple), start=("start", "first"))  # sizes: per seed
-    for sizes, bucket in shapes.groupby("sizes", sort=True):
-        for first in range(0, len(bucket), _BLOCK):  # bounds memory: (block x n_boot) floats at a time
-            part = bucket.iloc[first : first + _BLOCK]
-            block = values[part["start"].to_numpy()[:, None] + np.arange(sum(sizes))]
+    groups = sizes.index.get_level_values("g").to_numpy()
+    if not groups.size:
+        return []
+    first = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])  # each group's first (group, seed) row
+    buckets: dict[tuple, list[int]] = {}  # sizes per seed -> positions in ``first``
+    for position, shape in enumerate(map(tuple, np.split(sizes.to_numpy(), first[1:]))):
+        buckets.setdefault(tuple(int(n) for n in shape), []).append(position)
+    return [(shape, groups[first[members]], values[starts[first[members]][:, None] + np.arange(sum(shape))])
+            for shape, members in sorted(buckets.items())]
+
+
+class _Intervals:
+    """Bootstrap CIs, one array operation per _BLOCK groups of one shape, in group order.
+
+    Groups arrive chunk by chunk; a shape's groups are bootstrapped when _BLOCK of them are waiting (and the rest
+    at the end), so the blocks are the same whether the table came whole or in chunks, and memory holds at most
+    _BLOCK groups' values per shape.
+    """
+
+    def __init__(self, *, n_boot: int, level: float, seed: int) -> None:
+        self.n_boot, self.level, self.seed = n_boot, level, seed
+        self.waiting: dict[tuple, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        self.done: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (group ids, low, high)
+
+    def add(self, offset: int, shapes: list[tuple[tuple, np.ndarray, np.ndarray]]) -> None:
+        for sizes, groups, block in shapes:
+            ids, blocks = self.waiting.setdefault(sizes, ([], []))
+            ids.append(groups + offset)
+            blocks.append(block)
+            if sum(len(i) for i in ids) >= _BLOCK:
+                self._run(sizes, final=False)
+
+    def result(self, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+        for sizes in sorted(self.waiting):
+            self._run(sizes, final=True)
+        low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
+        for ids, lo, hi in self.done:
+            low[ids], high[ids] = lo, hi
+        return low, high
+
+    def _run(self, sizes: tuple, *, final: bool) -> None:
+        ids, blocks = self.waiting.pop(sizes)
+        ids, values = np.concatenate(ids), np.concatenate(blocks)
+        end = len(ids) if final else len(ids) - len(ids) % _BLOCK
+        for first in range(0, end, _BLOCK):  # bounds memory: (block x n_boot) floats at a time
+            block = values[first : first + _BLOCK]
             if sizes == (1,):
                 means = block  # one value: the CI is the value itself
             elif len(sizes) == 1:
-                means = bootstrap_means(block, n_boot=n_boot, seed=seed)
+                means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
             else:
-                means = hierarchical_means(block, sizes, n_boot=n_boot, seed=seed)
-            low[part.index], high[part.index] = percentile_interval(means, level)
-    return low, high
+                means = hierarchical_means(block, sizes, n_boot=self.n_boot, seed=self.seed)
+            self.done.append((ids[first : first + _BLOCK], *percentile_interval(means, self.level)))
+        if end < len(ids):
+            self.waiting[sizes] = ([ids[end:]], [values[end:]])
 
 
 def _model_quality(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int) -> dict:
@@ -168,25 +249,35 @@ def _variant_labels(summary: pd.DataFrame, config: list[str]) -> list[str]:
     Empty when a combination was run with one configuration only (the usual case).
     """
     labels = [""] * len(summary)
-    shared = summary[summary.duplicated(GROUP, keep=False)]
-    for _, group in shared.groupby(GROUP, sort=False):
-        flat = {index: _flatten(row, config) for index, row in group.iterrows()}
-        keys = sorted({k for values in flat.values() for k in values})
-        differing = [k for k in keys if len({repr(values.get(k)) for values in flat.values()}) > 1]
-        for index, values in flat.items():
-            labels[summary.index.get_loc(index)] = " ".join(f"{k}={values.get(k)}" for k in differing)
+    shared = np.flatnonzero(summary.duplicated(GROUP, keep=False).to_numpy())
+    if not shared.size:
+        return labels
+    rows = summary.iloc[shared]
+    groups = rows.groupby(GROUP, sort=False).ngroup().to_numpy()
+    columns = [rows[c].to_numpy(dtype=object) for c in config]
+    parsed: dict[str, dict] = {}  # the same parameter JSON recurs on many rows: parse it once
+    order = np.argsort(groups, kind="stable")
+    for members in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):  # one group's rows at a time
+        values = [_flatten(tuple(column[i] for column in columns), config, parsed) for i in members]
+        keys = sorted({k for row in values for k in row})
+        differing = [k for k in keys if len({repr(row.get(k)) for row in values}) > 1]
+        for i, row in zip(members, values):
+            labels[shared[i]] = " ".join(f"{k}={row.get(k)}" for k in differing)
     return labels
 
 
-def _flatten(row: pd.Series, config: list[str]) -> dict:
+def _flatten(values: tuple, config: list[str], parsed: dict[str, dict]) -> dict:
     prefixes = {"model_params": "model.", "dataset_params": "dataset.", "method_params": "method.", "params": "metric."}
     out = {}
-    for column in config:
+    for column, value in zip(config, values):
         if column in prefixes:
-            for k, v in json.loads(row[column] or "{}").items():
+            text = value or "{}"
+            if text not in parsed:
+                parsed[text] = json.loads(text)
+            for k, v in parsed[text].items():
                 out[prefixes[column] + k] = v
         else:
-            out[column] = row[column]
+            out[column] = value
     return out
 
 

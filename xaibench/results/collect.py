@@ -1,10 +1,13 @@
 """Gather cell rows into one table: from a sweep directory or the whole store; read and write result tables.
 
-Frames are concatenated first and conformed to the schema once (not once per cell: about 5x faster on 1,000
-cells, same table). ``write_collected`` streams: it orders the cells by (model, dataset, method, seed), loads one
-such group at a time, and appends it to the output file, so its memory does not grow with the number of cells
-(``benchmarks/bench_collect.py``). The result is the same table ``collect_*`` returns, because every duplicate
-and every sort key of a row lies within its group.
+Cells are read with pyarrow on a few threads (file reads, the store's SHA-256 check and Parquet decoding release
+the GIL; results are used in file order), conformed to the schema on Arrow (a no-op for the cells this version
+writes), concatenated as Arrow tables, deduplicated and sorted there; pandas is used only for the frame a caller
+asks for. ``write_collected`` streams: it orders the cells by (model, dataset, method, seed), loads whole
+(model, dataset, method) blocks until about ``chunk_rows`` rows, combines each chunk and appends it to the output
+file and, if asked, to the streaming summary (``aggregate.Summarizer``). Its memory is one chunk (bounded by the
+largest block), not the table (``benchmarks/bench_collect.py``). The result is the table ``collect_*`` returns,
+because every duplicate and every sort key of a row lies within its block.
 
 Anything unreadable that the user pointed at (a damaged cell file, a truncated table, a text file, a table that
 is not a results table) is a ``UserError`` naming the file; damaged store artefacts are skipped and counted.
@@ -12,20 +15,24 @@ is not a results table) is a ``UserError`` naming the file; damaged store artefa
 from __future__ import annotations
 
 import os
-from itertools import groupby
-from operator import itemgetter
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import groupby, islice
+from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from xaibench.engine.store import Store, atomic_write_bytes, atomic_writer, frame_to_parquet_bytes
+from xaibench.engine.store import Artefact, Store, atomic_write_bytes, atomic_writer, frame_to_parquet_bytes
 from xaibench.errors import UserError
 from xaibench.results import manifest
-from xaibench.results.schema import COLUMNS, ROW_KEY, conform, empty_table, sort_rows
+from xaibench.results.schema import COLUMNS, ROW_KEY, SORT_COLUMNS, conform, empty_table
 
 SWEEP_CELLS = "cells"  # <sweep_dir>/cells/<cell_key>.parquet: written by each job of a sweep
 TABLE_NAME = "table.parquet"
@@ -33,18 +40,24 @@ SAMPLE_IDENTITY = ["model", "dataset", "method", "metric", "model_params", "data
                    "seed", "n_samples", "target", "sample_id", "dataset_revision", "model_revision"]
 SUMMARY_NAME = "summary.parquet"
 GROUP = ["model", "dataset", "method", "seed"]  # the leading sort columns: one cell lies in exactly one group
+BLOCK = 3  # write_collected cuts chunks between (model, dataset, method) blocks: a summary row's rows lie in one
 REQUIRED = ("model", "dataset", "method", "metric", "sample_id", "value", "status")  # what readers need
-CHUNK_ROWS = 50_000  # write_collected: rows combined per chunk (bounds its memory)
+CHUNK_ROWS = 20_000  # write_collected: rows combined per chunk (bounds its memory: about 380 MB at 20,000)
 PARTIAL = "xaibench_partial"  # DataFrame.attrs key (kept in Parquet metadata): why a table is incomplete
+ARROW_SCHEMA = pa.Schema.from_pandas(empty_table(), preserve_index=False)  # the schema on Arrow (pandas metadata)
+READ_THREADS = min(4, os.cpu_count() or 1)  # cells read, verified and decoded at once
+READ_AHEAD = 16  # cells read ahead of the one being combined (bounds the memory of reading)
 
 
 @dataclass
 class Collected:
-    """Rows gathered from a store, and what could not be used (path, reason)."""
+    """Rows gathered from a sweep or a store, what could not be used (path, reason), and the streamed summary."""
 
     table: pd.DataFrame
     n_artefacts: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    n_rows: int = 0
+    summary: pd.DataFrame | None = None
 
 
 # Sweep folders --------------------------------------------------------------------------------------------
@@ -60,7 +73,11 @@ def sweep_cell_files(sweep_dir: str | os.PathLike[str]) -> list[Path]:
 
 def collect_sweep(sweep_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """All rows of one sweep, sorted; one copy per (cell, metric, sample)."""
-    return _combine([read_cell_file(p) for p in sweep_cell_files(sweep_dir)])
+    return _collect_files(sweep_cell_files(sweep_dir))
+
+
+def _collect_files(paths: list[Path]) -> pd.DataFrame:
+    return _to_frame(_combine(list(_ordered_map(_read_cell_table, paths))))
 
 
 def combine_cells(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -72,6 +89,21 @@ def combine_cells(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def read_cell_file(path: Path) -> pd.DataFrame:
     """One cell's rows from the sweep folder (UserError naming the file if it is damaged)."""
     return _checked(_read_parquet(path, "cell file"), path, "cell file")
+
+
+def _read_cell_table(path: Path) -> pa.Table:
+    """One cell file on Arrow, conformed (UserError naming the file if it is damaged or not a results table)."""
+    try:
+        table = pq.ParquetFile(path).read(use_threads=False)
+    except Exception as error:  # noqa: BLE001 - truncated, not Parquet, unreadable: the user's file
+        raise UserError(f"cell file {path} is not a readable Parquet file ({_reason(error)})") from None
+    names = set(table.column_names)
+    _check_names(names, path, "cell file")
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise UserError(f"cell file {path} is not a results table of this version (lacks columns: "
+                        f"{', '.join(missing[:5])})")
+    return _conform(table)
 
 
 def partial_note(sweep_dir: str | os.PathLike[str], n_cells: int) -> str:
@@ -89,21 +121,24 @@ def collect_store(store_dir: str | os.PathLike[str]) -> pd.DataFrame:
 def collect_store_report(store_dir: str | os.PathLike[str]) -> Collected:
     """Every finished cell in the store, plus the artefacts skipped as damaged and why."""
     store = _open_store(store_dir)
-    frames, skipped, n = [], [], 0
-    for path, frame, reason in _store_cells(store):
-        n += 1
-        if frame is None:
+    files = store.files("cells")
+    tables, skipped = [], []
+    for path, (table, reason) in zip(files, _ordered_map(lambda p: _store_cell(store, p), files)):
+        if table is None:
             skipped.append((str(path), reason))
         else:
-            frames.append(frame)
-    return Collected(_default_labels(_combine(frames)), n, skipped)
+            tables.append(table)
+    table = _default_labels(_combine(tables))
+    return Collected(_to_frame(table), len(files), skipped, table.num_rows)
 
 
-def _default_labels(table: pd.DataFrame) -> pd.DataFrame:
+def _default_labels(table: pa.Table) -> pa.Table:
     """Stored cells carry no display names (each run stamps its own): show the registry names."""
     for label, name in (("model_label", "model"), ("dataset_label", "dataset")):
-        blank = table[label].isna() | (table[label] == "")
-        table.loc[blank, label] = table.loc[blank, name]
+        column = table.column(label)
+        blank = pc.or_kleene(pc.is_null(column), pc.equal(column, ""))
+        index = table.schema.get_field_index(label)
+        table = table.set_column(index, table.schema.field(index), pc.if_else(blank, table.column(name), column))
     return table
 
 
@@ -113,100 +148,272 @@ def _open_store(store_dir: str | os.PathLike[str]) -> Store:
     return Store(store_dir)
 
 
-def _store_cells(store: Store) -> Iterable[tuple[Path, pd.DataFrame | None, str]]:
-    for path, frame, reason, _ in store.scan_frames("cells"):
-        if frame is not None:
-            missing = [c for c in COLUMNS if c not in frame.columns]
-            if missing:
-                frame, reason = None, f"not a results table of this version (lacks {', '.join(missing[:3])})"
-        yield path, frame, reason
+def _store_parquet(store: Store, path: Path) -> tuple[pq.ParquetFile | None, str]:
+    """The verified artefact's payload as a Parquet file, or None and why it cannot be used."""
+    hit = store.read_file("cells", path)
+    if not isinstance(hit, Artefact):
+        return None, hit or "vanished while reading"
+    try:
+        file = pq.ParquetFile(pa.BufferReader(hit.payload))
+    except Exception:  # noqa: BLE001 - an unreadable payload is a damaged artefact
+        return None, "payload is not a readable Parquet table"
+    names = set(file.schema_arrow.names)  # schema_arrow is rebuilt on every access
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        return None, f"not a results table of this version (lacks {', '.join(missing[:3])})"
+    return file, ""
 
 
-# Combining and streaming ----------------------------------------------------------------------------------
-def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    if not frames:
-        return empty_table()
-    table = conform(pd.concat(frames, ignore_index=True))  # conform once, after the concatenation
-    table = table.drop_duplicates(subset=ROW_KEY, keep="last")
+def _store_cell(store: Store, path: Path) -> tuple[pa.Table | None, str]:
+    file, reason = _store_parquet(store, path)
+    if file is None:
+        return None, reason
+    try:
+        return _conform(file.read(use_threads=False)), ""
+    except Exception:  # noqa: BLE001 - a damaged column chunk, or values conform cannot cast
+        return None, "payload is not a readable Parquet table"
+
+
+# Combining on Arrow ---------------------------------------------------------------------------------------
+def _conform(table: pa.Table) -> pa.Table:
+    """``schema.conform`` on Arrow: the schema's columns, in order, with its types (cells this version wrote
+    already have them: nothing is converted); anything else goes through pandas' ``conform``."""
+    table = table.select(list(COLUMNS))
+    exact = table.schema.equals(ARROW_SCHEMA, check_metadata=False) and not any(
+        table.column(c).null_count for c, dtype in COLUMNS.items() if dtype in ("int64", "bool"))  # NaN: null
+    if exact:
+        return table.replace_schema_metadata(ARROW_SCHEMA.metadata)
+    return pa.Table.from_pandas(conform(table.to_pandas()), schema=ARROW_SCHEMA, preserve_index=False)
+
+
+def _combine(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate, keep one row per (cell, metric, sample) and per scored sample, sort (as ``sort_rows``)."""
+    if not tables:
+        return ARROW_SCHEMA.empty_table()
+    table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
+    table = _unique_rows(table, ROW_KEY, last=True)
     # Cells that differ only in their metric suite share score stages: keep each scored sample once.
-    table = table.drop_duplicates(subset=SAMPLE_IDENTITY, keep="first")
-    return sort_rows(table)
+    table = _unique_rows(table, SAMPLE_IDENTITY, last=False)
+    return table.take(pc.sort_indices(table, sort_keys=[(c, "ascending") for c in SORT_COLUMNS]))  # stable
 
 
-def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                    store: bool = False, chunk_rows: int = CHUNK_ROWS) -> Collected:
-    """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (.parquet or .csv).
+def _unique_rows(table: pa.Table, keys: list[str], *, last: bool) -> pa.Table:
+    """``drop_duplicates(subset=keys, keep="last" if last else "first")``, rows kept in their order."""
+    duplicated = pd.Series(_row_ids(table, keys)).duplicated(keep="last" if last else "first").to_numpy()
+    return table.filter(pa.array(~duplicated)) if duplicated.any() else table
 
-    Memory stays flat in the number of cells: whole (model, dataset, method, seed) groups are loaded until about
-    ``chunk_rows`` rows, combined and appended. The written table equals ``collect_sweep``/``collect_store``'s.
-    The returned ``Collected.table`` is empty.
+
+def _row_ids(table: pa.Table, keys: list[str]) -> np.ndarray:
+    """One int64 per row, equal for rows whose ``keys`` are equal (nulls equal each other), below ``num_rows``."""
+    ids = np.zeros(table.num_rows, dtype=np.int64)
+    for key in keys:
+        column = table.column(key)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            codes = pc.dictionary_encode(column, null_encoding="encode").combine_chunks().indices
+            codes = codes.to_numpy(zero_copy_only=False).astype(np.int64)
+        else:
+            codes = pd.factorize(column.to_numpy(), use_na_sentinel=False)[0]
+        ids = pd.factorize(ids * (int(codes.max(initial=0)) + 1) + codes)[0]
+    return ids
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    """The Arrow table as the frame ``schema.conform`` gives (its dtypes, a fresh RangeIndex)."""
+    return table.to_pandas()
+
+
+def _ordered_map(function: Callable, items: Iterable, threads: int = READ_THREADS) -> Iterator:
+    """``map(function, items)`` on a thread pool, in order, at most READ_AHEAD results ahead of the consumer."""
+    items = iter(items)
+    if threads <= 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending = deque(pool.submit(function, item) for item in islice(items, READ_AHEAD))
+        while pending:
+            result = pending.popleft().result()
+            pending.extend(pool.submit(function, item) for item in islice(items, 1))
+            yield result
+
+
+# Streaming ------------------------------------------------------------------------------------------------
+def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | None, *,
+                    store: bool = False, chunk_rows: int = CHUNK_ROWS, summarize: bool = False) -> Collected:
+    """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (.parquet or .csv;
+    None: write nothing), and with ``summarize=True`` into its summary (``Collected.summary``).
+
+    Memory stays flat in the number of cells: whole (model, dataset, method) blocks are loaded until about
+    ``chunk_rows`` rows, combined, appended and summarised. The written table equals
+    ``collect_sweep``/``collect_store``'s and the summary equals ``summarize`` of it. ``Collected.table`` is empty.
     """
+    from xaibench.results.aggregate import Summarizer
+
+    collected, chunks = _plan(source, store=store, chunk_rows=chunk_rows)
+    summarizer = Summarizer() if summarize else None
+
+    def counted(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        for table in tables:
+            collected.n_rows += table.num_rows
+            if summarizer is not None:
+                summarizer.add(_summary_input(table))
+            yield table
+
+    if output is None:
+        for _ in counted(chunks):
+            pass
+    else:
+        _stream(output, counted(chunks))
+    collected.summary = summarizer.result() if summarizer is not None else None
+    return collected
+
+
+def _summary_input(table: pa.Table) -> pd.DataFrame:
+    """The columns ``summarize`` reads, as pandas."""
+    from xaibench.results.aggregate import INPUT_COLUMNS
+
+    return table.select([c for c in INPUT_COLUMNS if c in table.column_names]).to_pandas()
+
+
+def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame | None:
+    """``summarize(load_table(path))`` of a Parquet results table, streamed: None if the table is not sorted
+    by (model, dataset, method) blocks (then the caller loads it whole), or is not a readable results table."""
+    from xaibench.results.aggregate import INPUT_COLUMNS, Summarizer
+
+    try:
+        file = pq.ParquetFile(path)
+        names = set(file.schema_arrow.names)
+        columns = [c for c in INPUT_COLUMNS if c in names]
+        if not names.issuperset(REQUIRED):
+            return None
+        batches = file.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False)
+        summarizer, carry, seen = Summarizer(), None, set()
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            table = pa.concat_tables([carry, table]) if carry is not None else table
+            complete, carry = _split_last_block(table)
+            if not _new_blocks(complete, seen):
+                return None
+            summarizer.add(complete.to_pandas())
+        if carry is not None and carry.num_rows:
+            if not _new_blocks(carry, seen):
+                return None
+            summarizer.add(carry.to_pandas())
+    except (OSError, pa.ArrowException):  # unreadable: the caller's load says why
+        return None
+    return summarizer.result()
+
+
+def _block_ids(table: pa.Table) -> np.ndarray:
+    """One int per row, equal for rows of one (model, dataset, method) block, increasing along the table."""
+    return _row_ids(table, GROUP[:BLOCK]) if table.num_rows else np.zeros(0, dtype=np.int64)
+
+
+def _split_last_block(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The rows before the table's last (model, dataset, method) block, and that block (it may continue)."""
+    ids = _block_ids(table)
+    start = int(np.flatnonzero(ids != ids[-1])[-1]) + 1 if len(ids) and (ids != ids[-1]).any() else 0
+    return table.slice(0, start), table.slice(start)
+
+
+def _new_blocks(table: pa.Table, seen: set) -> bool:
+    """True if the table's blocks are contiguous, in order, and none was seen before (then they are noted)."""
+    if not table.num_rows:
+        return True
+    ids = _block_ids(table)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    heads = table.select(GROUP[:BLOCK]).take(starts).to_pylist()
+    blocks = [tuple(str(row[c]) for c in GROUP[:BLOCK]) for row in heads]
+    if len(set(blocks)) < len(blocks) or seen.intersection(blocks) or blocks != sorted(blocks):
+        return False
+    if seen and blocks[0] < max(seen):
+        return False
+    seen.update(blocks)
+    return True
+
+
+def _plan(source: str | os.PathLike[str], *, store: bool, chunk_rows: int) -> tuple[Collected, Iterator[pa.Table]]:
+    """Pass 1 (every cell's group and row count, damaged artefacts set aside) and pass 2, lazily: the chunks."""
     skipped: list[tuple[str, str]] = []
-    items: list[tuple[tuple, Path, int]] = []  # (group, path, rows)
     if store:
         opened = _open_store(source)
-        for path, frame, reason in _store_cells(opened):  # pass 1: verify every artefact, note its group
-            if frame is None:
+        items = []
+        for path, (item, reason) in zip(files := opened.files("cells"),
+                                        _ordered_map(lambda p: _store_head(opened, p), files)):
+            if item is None:
                 skipped.append((str(path), reason))
             else:
-                items.append((_group_key(frame), path, len(frame)))
+                items.append(item)
 
-        def load(path: Path) -> pd.DataFrame | None:
-            return opened.get_frame("cells", path.name.partition(".")[0])
+        def load(path: Path) -> pa.Table | None:
+            return _store_cell(opened, path)[0]
     else:
-        items = [(*_group_and_rows(path), ) for path in sweep_cell_files(source)]
-        load = read_cell_file
+        items = list(_ordered_map(_sweep_head, sweep_cell_files(source)))
+        load = _read_cell_table
     items.sort(key=itemgetter(0, 1))  # by group, then path: within a group the order of the in-memory concat
     finish = _default_labels if store else (lambda table: table)
-    _stream(output, (finish(_combine([f for f in map(load, paths) if f is not None]))
-                     for paths in _chunks(items, chunk_rows)))
-    return Collected(empty_table(), len(items) + len(skipped), skipped)
+    collected = Collected(empty_table(), len(items) + len(skipped), skipped)
+    chunks = (finish(_combine([t for t in _ordered_map(load, paths) if t is not None]))
+              for paths in _chunks(items, chunk_rows))
+    return collected, chunks
 
 
 def _chunks(items: list[tuple[tuple, Path, int]], chunk_rows: int) -> Iterable[list[Path]]:
-    """Paths in order, cut only between groups, each chunk about ``chunk_rows`` rows (at least one group)."""
+    """Paths in order, cut only between (model, dataset, method) blocks, about ``chunk_rows`` rows each."""
     chunk, rows = [], 0
-    for _, members in groupby(items, key=itemgetter(0)):
+    for _, members in groupby(items, key=lambda item: item[0][:BLOCK]):
         members = list(members)
-        if chunk and rows + sum(m[2] for m in members) > chunk_rows:
+        size = sum(m[2] for m in members)
+        if chunk and rows + size > chunk_rows:
             yield chunk
             chunk, rows = [], 0
         chunk.extend(m[1] for m in members)
-        rows += sum(m[2] for m in members)
+        rows += size
     if chunk:
         yield chunk
 
 
-def _group_and_rows(path: Path) -> tuple[tuple, Path, int]:
+def _sweep_head(path: Path) -> tuple[tuple, Path, int]:
+    """(group, path, rows) of a cell file from its footer and first row (UserError if it is damaged)."""
     try:
-        first = pq.ParquetFile(path)
-        head = first.read_row_group(0, columns=GROUP).slice(0, 1).to_pandas()
-        return _group_key(head), path, first.metadata.num_rows
+        file = pq.ParquetFile(path)
+        head = file.read_row_group(0, columns=GROUP, use_threads=False).slice(0, 1).to_pylist()
+        return _group_key(head[0] if head else {}), path, file.metadata.num_rows
     except Exception:  # noqa: BLE001 - reported with the file's name by the full read
-        frame = read_cell_file(path)
-        return _group_key(frame), path, len(frame)
+        table = _read_cell_table(path)
+        return _group_key(table.slice(0, 1).to_pylist()[0] if table.num_rows else {}), path, table.num_rows
 
 
-def _group_key(frame: pd.DataFrame) -> tuple:
-    row = frame.iloc[0] if len(frame) else {}
+def _store_head(store: Store, path: Path) -> tuple[tuple[tuple, Path, int] | None, str]:
+    file, reason = _store_parquet(store, path)
+    if file is None:
+        return None, reason
+    try:
+        if file.metadata.num_rows == 0:
+            return ((), path, 0), ""
+        head = file.read_row_group(0, columns=GROUP, use_threads=False).slice(0, 1).to_pylist()
+        return (_group_key(head[0]), path, file.metadata.num_rows), ""
+    except Exception:  # noqa: BLE001
+        return None, "payload is not a readable Parquet table"
+
+
+def _group_key(row: dict) -> tuple:
     return tuple(str(row.get(c, "")) if c != "seed" else int(row.get(c, -1)) for c in GROUP)
 
 
-def _stream(output: str | os.PathLike[str], chunks: Iterable[pd.DataFrame]) -> None:
+def _stream(output: str | os.PathLike[str], chunks: Iterable[pa.Table]) -> None:
     target = Path(output)
     with atomic_writer(target) as handle:
         if target.suffix == ".csv":
             header = True
             for chunk in chunks:
-                handle.write(chunk.to_csv(index=False, header=header).encode())
+                handle.write(_to_frame(chunk).to_csv(index=False, header=header).encode())
                 header = False
             if header:
                 handle.write(empty_table().to_csv(index=False).encode())
             return
-        schema = pa.Schema.from_pandas(empty_table(), preserve_index=False)
-        with pq.ParquetWriter(handle, schema) as writer:
+        with pq.ParquetWriter(handle, ARROW_SCHEMA) as writer:
             for chunk in chunks:
-                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+                writer.write_table(chunk)
 
 
 # Reading and writing tables -------------------------------------------------------------------------------
@@ -249,7 +456,7 @@ def _load_sweep(folder: Path) -> pd.DataFrame:
     note = partial_note(folder, len(files))
     if not note and (folder / TABLE_NAME).is_file():
         return _checked(_read_parquet(folder / TABLE_NAME, "table"), folder / TABLE_NAME, "table")
-    table = _combine([read_cell_file(p) for p in files])
+    table = _collect_files(files)
     if note:
         table.attrs[PARTIAL] = note
     return table
@@ -259,8 +466,11 @@ def _read_parquet(path: Path, what: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as error:  # noqa: BLE001 - truncated, not Parquet, unreadable: the user's file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{what} {path} is not a readable Parquet file ({reason[:160]})") from None
+        raise UserError(f"{what} {path} is not a readable Parquet file ({_reason(error)})") from None
+
+
+def _reason(error: Exception) -> str:
+    return (str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)[:160]
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -281,7 +491,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _checked(frame: pd.DataFrame, path: Path, what: str) -> pd.DataFrame:
-    missing = [c for c in REQUIRED if c not in frame.columns]
+    _check_names(frame.columns, path, what)
+    return frame
+
+
+def _check_names(columns: Iterable[str], path: Path, what: str) -> None:
+    missing = [c for c in REQUIRED if c not in set(columns)]
     if missing:
         raise UserError(f"{what} {path} is not an xaibench results table (lacks columns: {', '.join(missing)})")
-    return frame
