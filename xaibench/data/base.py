@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
@@ -50,6 +51,20 @@ def content_revision(*arrays: np.ndarray | torch.Tensor | tuple[str, ...] | None
     return digest.hexdigest()[:16]
 
 
+def unsplit_revision(x: np.ndarray | pd.DataFrame, y: np.ndarray, ids: np.ndarray,
+                     masks: np.ndarray | None = None, *, test_size: float | None = None) -> str:
+    """The revision of a dataset's content *before* its seeded split: the same for every split seed.
+
+    Seeds are replicates of one experiment (the summary pools them and bootstraps over them), so the revision the
+    rows record must not change with the seed; the split itself is a pure function of the content, ``test_size``
+    and the seed. A table (``DataFrame``) is hashed by its column names and pandas' row hashes.
+    """
+    if isinstance(x, pd.DataFrame):
+        x = np.concatenate([np.frombuffer("\x1f".join(map(str, x.columns)).encode(), dtype=np.uint8).astype(np.uint64),
+                            pd.util.hash_pandas_object(x, index=False).to_numpy()])
+    return content_revision(x, y, tuple(str(i) for i in ids), masks, (f"test_size={test_size}",))
+
+
 def split_arrays(
     x: np.ndarray,
     y: np.ndarray,
@@ -84,8 +99,13 @@ def make_dataset(
     vocab_size: int = 0,
     x_dtype: torch.dtype = torch.float32,
     feature_groups: tuple[tuple[str, tuple[int, ...]], ...] = (),
+    revision: str | None = None,
 ) -> Dataset:
-    """Assemble tensors into a ``Dataset`` and stamp its content revision."""
+    """Assemble tensors into a ``Dataset`` and stamp its content revision.
+
+    ``revision``: the content's revision before a seeded split (:func:`unsplit_revision`); without it, the
+    revision of the two splits as given (a fixed split).
+    """
 
     def to_split(part: dict) -> Split:
         masks = part.get("masks")
@@ -97,7 +117,7 @@ def make_dataset(
         )
 
     train_split, test_split = to_split(train), to_split(test)
-    revision = content_revision(
+    revision = revision or content_revision(
         train_split.x, train_split.y, train_split.ids, train_split.masks,
         test_split.x, test_split.y, test_split.ids, test_split.masks,
     )

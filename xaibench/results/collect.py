@@ -83,7 +83,15 @@ def _collect_files(paths: list[Path]) -> pd.DataFrame:
 def combine_cells(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """The table ``collect_sweep`` gives for cell files holding ``frames`` (in file-name order): for the sweep
     that has just written them and still has them in memory."""
-    return _combine(frames)
+    return _to_frame(_combine([_frame_table(frame) for frame in frames]))
+
+
+def _frame_table(frame: pd.DataFrame) -> pa.Table:
+    """A cell's rows on Arrow, as its cell file would read back (conformed frames convert directly)."""
+    try:
+        return _conform(pa.Table.from_pandas(frame[list(COLUMNS)], schema=ARROW_SCHEMA, preserve_index=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
+        return _conform(pa.Table.from_pandas(conform(frame), schema=ARROW_SCHEMA, preserve_index=False))
 
 
 def read_cell_file(path: Path) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xaibench.data.base import make_dataset, split_arrays
+from xaibench.data.base import make_dataset, split_arrays, unsplit_revision
 from xaibench.errors import UserError
 from xaibench.types import Dataset, Modality
 
@@ -41,6 +41,8 @@ def assemble(
 ) -> Dataset:
     """Split generated arrays with ``seed`` (stratified) and build the ``Dataset`` with its content revision."""
     require(0.0 < test_size < 1.0, f"dataset {name}: test_size must be in (0, 1), got {test_size}")
-    train, test = split_arrays(x, y, stable_ids(name, len(y)), test_size=test_size, seed=seed, masks=masks)
+    ids = stable_ids(name, len(y))
+    train, test = split_arrays(x, y, ids, test_size=test_size, seed=seed, masks=masks)
     return make_dataset(name, modality, train, test, n_classes=n_classes, feature_names=feature_names,
-                        vocab_size=vocab_size, x_dtype=x_dtype)
+                        vocab_size=vocab_size, x_dtype=x_dtype,
+                        revision=unsplit_revision(x, y, ids, masks, test_size=test_size))

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from xaibench.data.base import DatasetSpec, make_dataset, standardize as zscore
+from xaibench.data.base import DatasetSpec, make_dataset, standardize as zscore, unsplit_revision
 from xaibench.data.user._common import checked_split, encode_labels, require_path
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
@@ -88,7 +88,8 @@ class NpzArrays(DatasetSpec):
         text = self.modality is Modality.TEXT
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
                             vocab_size=int(x.max()) + 1 if text else 0,
-                            x_dtype=torch.int64 if text else torch.float32)
+                            x_dtype=torch.int64 if text else torch.float32,
+                            revision=unsplit_revision(x, y, ids, masks, test_size=self.test_size))
 
     @staticmethod
     def _array(arrays: dict[str, np.ndarray], key: str, option: str, what: str) -> np.ndarray:

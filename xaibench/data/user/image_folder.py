@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from xaibench.data.base import DatasetSpec, make_dataset
+from xaibench.data.base import DatasetSpec, make_dataset, unsplit_revision
 from xaibench.data.user._common import checked_split, require_path
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
@@ -55,7 +55,9 @@ class ImageFolder(DatasetSpec):
         ids = np.array([f.relative_to(root).as_posix() for f in files])
         train, test = checked_split(x, np.asarray(labels, dtype=np.int64), ids, test_size=self.test_size, seed=seed,
                                     what=what)
-        return make_dataset(self.name, self.modality, train, test, n_classes=len(names))
+        return make_dataset(self.name, self.modality, train, test, n_classes=len(names),
+                            revision=unsplit_revision(x, np.asarray(labels, dtype=np.int64), ids,
+                                                     test_size=self.test_size))
 
     def _index(self, root: Path, what: str) -> tuple[list[Path], list[int], tuple[str, ...]]:
         class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

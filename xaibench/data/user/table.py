@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from xaibench.data.base import DatasetSpec, make_dataset
+from xaibench.data.base import DatasetSpec, make_dataset, unsplit_revision
 from xaibench.data.user._common import checked_split, encode_labels, require_path
 from xaibench.data.user.encoding import ColumnEncoder, split_by_column
 from xaibench.errors import UserError
@@ -90,7 +90,9 @@ class CsvTable(DatasetSpec):
         train = {"x": x_train, "y": y[train_idx], "ids": ids[train_idx]}
         test = {"x": x_test, "y": y[test_idx], "ids": ids[test_idx]}
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
-                            feature_names=encoder.feature_names, feature_groups=encoder.groups)
+                            feature_names=encoder.feature_names, feature_groups=encoder.groups,
+                            revision=unsplit_revision(frame, y, ids, test_size=None if self.split_column else
+                                                     self.test_size))
 
     def _feature_columns(self, columns: list[str], what: str) -> list[str]:
         for option in ("id_column", "split_column"):

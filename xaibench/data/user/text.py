@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xaibench.data.base import DatasetSpec, make_dataset
+from xaibench.data.base import DatasetSpec, make_dataset, unsplit_revision
 from xaibench.data.user._common import checked_split, encode_labels, require_path
 from xaibench.data.user.table import read_table
 from xaibench.errors import UserError
@@ -85,7 +85,8 @@ class TextCsv(DatasetSpec):
                       np.array([f"row-{i:05d}" for i in range(len(frame))]))
         train, test = checked_split(x, y, sample_ids, test_size=self.test_size, seed=seed, what=what)
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
-                            vocab_size=len(tokenizer), x_dtype=torch.int64)
+                            vocab_size=len(tokenizer), x_dtype=torch.int64,
+                            revision=unsplit_revision(x, y, sample_ids, test_size=self.test_size))
 
     def texts(self, frame: pd.DataFrame, what: str) -> list[str]:
         column = frame[self.text_column]
