@@ -24,8 +24,8 @@ SETS = {
     "synthetic_tabular": ("mlp", ["dataset.n_samples=600", "model.epochs=15"], 48),
     "synthetic_timeseries": ("cnn1d", ["dataset.n_samples=300", "dataset.length=64", "model.epochs=6"], 24),
     # Several keys per sequence make single-window occlusion blind to any one key when the model treats them as
-    # redundant (OR): it depends on the trained model (seed 0: occlusion's AUC 0.48 vs random 0.57; seeds 1, 2:
-    # 0.85, 0.81 vs 0.51, 0.42), so the text set pools three seeds (docs/meaning.md).
+    # redundant (OR): it depends on the trained model (one model: occlusion's AUC 0.48 vs random 0.57; others
+    # 0.63-0.92 vs 0.42-0.57), so the text set pools three seeds (docs/meaning.md).
     "synthetic_text": ("text_transformer", ["dataset.n_samples=400", "model.epochs=6", "seed=0,1,2"], 24),
 }
 
@@ -36,16 +36,18 @@ def test_methods_beat_random_on_every_localisation_metric(workdir, dataset):
     model, overrides, n = SETS[dataset]
     table = xaibench.run([f"model={model}", f"dataset={dataset}", f"method={','.join(METHODS)},random",
                           "metrics=localisation", f"n_samples={n}", *overrides], multirun=True)
-    assert set(table["status"]) == {"ok"}, table.loc[table["status"] != "ok", "message"].unique()
+    # A map with no positive mass has no positive-sign localisation (a NaN with its reason): rare, never an error.
+    assert set(table["status"]) <= {"ok", "nan"} and (table["status"] == "nan").mean() < 0.02, \
+        table.loc[table["status"] != "ok", "message"].unique()
     assert set(table["explain_output"]) == {"log_odds"} and set(table["target_mode"]) == {"predicted"}
     grouping = table.loc[table["method"] == "kernel_shap", "method_params"].map(json.loads)
     assert all("feature_grouping" in params and "elements_per_group" in params for params in grouping)
     values = table.pivot_table(index=["metric", "seed", "sample_id"], columns="method", values="value")
     failures = []
     for metric in LOCALISATION:
-        control = values.loc[metric, "random"].to_numpy()
         for method in METHODS:
-            scores = values.loc[metric, method].to_numpy()
+            pairs = values.loc[metric, [method, "random"]].dropna()  # samples both maps could be scored on
+            scores, control = pairs[method].to_numpy(), pairs["random"].to_numpy()
             p = wilcoxon(scores, control, alternative="greater").pvalue if np.any(scores != control) else 1.0
             if not p < 0.01:
                 failures.append(f"{method} {metric}: mean {scores.mean():.3f} vs random {control.mean():.3f}, p={p:.3g}")
