@@ -17,7 +17,7 @@ Shared conventions of every method (one vocabulary of parameters):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import ClassVar
@@ -75,13 +75,18 @@ def diagnostics_enabled() -> bool:
 
 
 @contextmanager
-def without_diagnostics() -> Iterator[None]:
-    """Explain without diagnostics: metrics that re-explain perturbed inputs only use the maps."""
-    token = _DIAGNOSTICS.set(False)
+def _switched(flag: ContextVar[bool], value: bool) -> Iterator[None]:
+    """``flag`` set to ``value`` inside the block (this thread / task only), restored after."""
+    token = flag.set(value)
     try:
         yield
     finally:
-        _DIAGNOSTICS.reset(token)
+        flag.reset(token)
+
+
+def without_diagnostics() -> AbstractContextManager[None]:
+    """Explain without diagnostics: metrics that re-explain perturbed inputs only use the maps."""
+    return _switched(_DIAGNOSTICS, False)
 
 
 _SUMMED_GRADIENTS: ContextVar[bool] = ContextVar("xaibench_explainer_summed_gradients", default=False)
@@ -93,14 +98,9 @@ def summed_gradients_enabled() -> bool:
     return _SUMMED_GRADIENTS.get()
 
 
-@contextmanager
-def summed_gradients() -> Iterator[None]:
+def summed_gradients() -> AbstractContextManager[None]:
     """Take gradients of the summed target outputs: the fast engine re-explaining many perturbed inputs."""
-    token = _SUMMED_GRADIENTS.set(True)
-    try:
-        yield
-    finally:
-        _SUMMED_GRADIENTS.reset(token)
+    return _switched(_SUMMED_GRADIENTS, True)
 
 
 class EmbeddedForward(nn.Module):
