@@ -52,10 +52,13 @@ def screenshot(browser: str, page: Path, image: Path, tmp: Path, height: int = 6
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    sweep = run_cli(["-m", "experiment=quickstart", "n_samples=6", *FAST_METRICS], cwd=root, timeout=600)
+    sweep = run_cli(["-m", "experiment=quickstart", "n_samples=6", f"store_dir={root / 'my-store'}", *FAST_METRICS],
+                    cwd=root, timeout=600)
     assert sweep.returncode == 0, sweep.stderr[-2000:]
-    made = run_cli(["report", "results/runs/quickstart", "--out", "paper", "--store", "results/store"], cwd=root)
+    # No --store: the report finds the store_dir the sweep ran with (the galleries need its explanations).
+    made = run_cli(["report", "results/runs/quickstart", "--out", "paper"], cwd=root)
     assert made.returncode == 0, made.stderr[-2000:]
+    assert "not in the store" not in made.stderr, made.stderr[-2000:]
     return root / "paper", made
 
 

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "metric family); default: all")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
     parser.add_argument("--store", help="the sweep's store, for the attribution galleries, counterfactuals and "
-                                        "surrogate rules (default: $XAIBENCH_STORE or results/store)")
+                                        "surrogate rules (default: the store_dir the sweep ran with, else "
+                                        "$XAIBENCH_STORE or results/store)")
     parser.add_argument("--no-figures", action="store_true", help="tables and statistics only (no figures)")
 
 
@@ -41,13 +42,29 @@ def run(args: argparse.Namespace) -> int:
         from xaibench.errors import UserError
         raise UserError(f"--out {out} is a file; give a folder for the report")
     analysis = analyse(table, layouts=layouts, alpha=args.alpha)
-    figures = [] if args.no_figures else _figures(table, analysis, out, args.store)
+    store = args.store or sweep_store(Path(args.table))
+    figures = [] if args.no_figures else _figures(table, analysis, out, store)
     written = write_report(analysis, out, formats=formats, figures=figures)
     written += [out / "figures" / f"{f.key}.{ext}" for f in figures for ext in ("png", "pdf")]
     for path in written:
         print(path)
     print(f"report: {len(written)} files in {out} ({time.perf_counter() - started:.1f} s)")
     return 0
+
+
+def sweep_store(folder: Path) -> str | None:
+    """The ``store_dir`` a sweep folder's jobs ran with, when the user chose one (``store_dir=...``); None when
+    the jobs used the default (``$XAIBENCH_STORE`` or ``results/store``) or ``folder`` is a table file."""
+    import yaml
+
+    configs = sorted(folder.glob("jobs/*/.hydra/config.yaml")) if folder.is_dir() else []
+    if not configs:
+        return None
+    try:
+        store = (yaml.safe_load(configs[0].read_text()) or {}).get("store_dir")
+    except (OSError, yaml.YAMLError):
+        return None
+    return str(store) if store and "${" not in str(store) else None
 
 
 def _figures(table, analysis, out: Path, store: str | None) -> list:

@@ -134,7 +134,8 @@ def _cell(store: Store, key: str, rows: pd.DataFrame, datasets: dict, samples) -
     hit = store.get_arrays("explanations", key)
     if hit is None:
         raise UserError(f"the explanations of {what} are not in the store {store.root} (key {key}); pass "
-                        "store=<the sweep's store_dir> or rerun the sweep to recompute them")
+                        "the sweep's store_dir (xaibench report --store DIR; explanations(store=DIR)) or rerun the "
+                        "sweep to recompute them")
     arrays, meta = hit
     dataset = _dataset(first, datasets)
     n = int(first["n_samples"])
