@@ -33,7 +33,7 @@ import torch
 
 from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_section, create, sync
 from xaibench.engine.applicability import metric_not_applicable
-from xaibench.engine.cell import CellSpec
+from xaibench.engine.cell import DEFAULT_CHUNK_SIZE, CellSpec
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--method", default="integrated_gradients", help="conf/method/<name>.yaml")
     parser.add_argument("--metrics", nargs="+", default=None, help="default: every metric with a fast class")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per engine")
-    parser.add_argument("--chunk-size", type=int, default=256)
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per forward (the config default)")
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
     apply_device_and_threads(parser, args)

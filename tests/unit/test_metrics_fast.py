@@ -190,6 +190,21 @@ def test_chunks_halve_on_out_of_memory_and_give_the_same_outputs():
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
 
 
+def test_chunks_hold_at_most_chunk_elements_input_elements(monkeypatch):
+    """Large inputs get fewer rows per forward than ``chunk_size`` (whole steps, never below one step)."""
+    from xaibench.metrics.fast import _forward
+
+    monkeypatch.setattr(_forward, "CHUNK_ELEMENTS", 30)  # 10 rows of 3 features
+    rows = []
+    network = nn.Linear(3, 2).eval()
+    network.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
+    steps = [np.random.default_rng(i).normal(size=(4, 3)).astype(np.float32) for i in range(6)]
+    forward = _forward.ChunkedForward(_QuantusLike(network), chunk_size=1024, targets=np.array([0, 1, 1, 0]))
+    forward.run(iter(steps))
+    assert rows == [8, 8, 8] and forward.chunk_size == 10
+    assert _forward.chunk_rows(1024, 3) == 10 and _forward.chunk_rows(4, 3) == 4 and _forward.chunk_rows(8, 10**6) == 1
+
+
 def test_random_subsets_make_quantus_choice_draws_in_order():
     """FaithfulnessCorrelation's subsets: the same indices and the same RNG state after as Quantus' ``choice`` loop."""
     from xaibench.metrics.fast.faithfulness import random_subsets

@@ -13,9 +13,14 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from xaibench.engine.cell import DEFAULT_CHUNK_SIZE
+from xaibench.engine.cell import CHUNK_ELEMENTS, DEFAULT_CHUNK_SIZE
 
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # older torch: only the cuda name
+
+
+def chunk_rows(chunk_size: int, row_elements: int) -> int:
+    """Rows per forward: ``chunk_size``, but at most ``CHUNK_ELEMENTS`` input elements (at least one row)."""
+    return max(1, min(int(chunk_size), CHUNK_ELEMENTS // max(int(row_elements), 1)))
 
 
 
@@ -24,7 +29,8 @@ class ChunkedForward:
 
     Args:
         model: Quantus ``ModelInterface`` (its softmax choice and device are used as Quantus would).
-        chunk_size: rows per forward (at least one whole step of ``N`` rows).
+        chunk_size: rows per forward (at least one whole step of ``N`` rows), capped at ``CHUNK_ELEMENTS`` input
+            elements per forward (:func:`chunk_rows`).
         targets: ``(N,)`` classes: outputs are gathered on the device, ``(S, N)``; None returns ``(S, N, K)``.
     """
 
@@ -41,6 +47,8 @@ class ChunkedForward:
         queued: list[np.ndarray] = []
         rows = 0
         for batch in batches:
+            if not queued and not outputs:  # the first step fixes the row size: cap the chunk by elements
+                self.chunk_size = chunk_rows(self.chunk_size, batch[0].size if len(batch) else 1)
             if queued and rows + len(batch) > self.chunk_size:
                 outputs.extend(self._forward_steps(queued))
                 queued, rows = [], 0

@@ -27,7 +27,7 @@ import quantus
 from quantus.helpers import asserts, utils
 
 from xaibench.explainers.base import summed_gradients, without_diagnostics
-from xaibench.metrics.fast._forward import ChunkedForward
+from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
 from xaibench.metrics.functional import normalise_by_max_per_sample
 from xaibench.metrics.stability import RelativeInputStabilityFloored, RelativeOutputStabilityFloored
@@ -55,7 +55,8 @@ class ChunkedStability(ChunkedMetric):
         """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call."""
         n = len(y_batch)
         rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
-        per_call = max(1, self.chunk_size // max(n * rows_per_input, 1))
+        rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
+        per_call = max(1, rows // max(n * rows_per_input, 1))
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
         with without_diagnostics(), summed_gradients():
