@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import quantus
 import torch
 
 from xaibench.errors import UserError
@@ -10,7 +11,8 @@ from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, e
 from xaibench.explainers.base import EmbeddedForward
 from xaibench.explainers.seeding import cell_seed, known_tokens
 from xaibench.metrics import testing
-from xaibench.metrics.quantus_adapter import score, token_table
+from xaibench.engine.stages import explain_arrays
+from xaibench.metrics.quantus_adapter import make_explain_func, score, token_table
 from xaibench.metrics.stability import relative_change
 from xaibench.models.zoo.text_transformer import TinyTextTransformer
 from xaibench.registry import EXPLAINERS, METRICS
@@ -99,6 +101,29 @@ def test_mprt_fails_model_free_controls_exactly_and_passes_saliency(bars):
     np.testing.assert_allclose(values["random"], 1.0, rtol=0, atol=1e-12)  # Spearman of identical maps
     np.testing.assert_allclose(values["sobel"], 1.0, rtol=0, atol=1e-12)
     assert values["saliency"].mean() < 0.6
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", "vargrad", "kernel_shap"])
+def test_reexplanations_draw_the_noise_of_the_stored_map(bars, method):
+    # MPRT's first entry re-explains the intact model; Quantus re-seeds torch before it. Drawing from the cell's
+    # explanation seed, a stochastic method re-explains to its stored map exactly, so the similarity under a
+    # randomised model measures the model, not Monte Carlo noise (before: ~0.5-0.9 on the intact model itself).
+    model, x, _ = bars
+    params = {"smoothgrad": {"n_samples": 4}, "vargrad": {"n_samples": 4}, "kernel_shap": {"n_samples": 24}}[method]
+    explainer = EXPLAINERS.create(method, params)
+    targets = torch.zeros(len(x), dtype=torch.long)
+    stored = explain_arrays(explainer, model, x, targets, modality=Modality.IMAGE, seed=777, batch_size=5).attributions
+    metric = quantus.MPRT(similarity_func=quantus.similarity_func.correlation_spearman, layer_order="top_down",
+                          seed=42, abs=True, normalise=True, disable_warnings=True, display_progressbar=False)
+    original = {}
+    for draw_seed in (777, None):
+        explain_func = make_explain_func(explainer, Modality.IMAGE, tuple(x.shape[1:]), "log_odds", draw_seed=draw_seed)
+        torch.manual_seed(43)
+        metric(model=model, x_batch=x.numpy(), y_batch=targets.numpy(), a_batch=stored.abs().numpy(),
+               explain_func=explain_func, batch_size=len(x))
+        original[draw_seed] = np.asarray(metric.evaluation_scores["original"])
+    np.testing.assert_allclose(original[777], 1.0, rtol=0, atol=1e-12)
+    assert original[None].mean() < 0.99  # the score stage's seed: other noise, other map
 
 
 def tiny_text_transformer(seed: int = 0) -> torch.nn.Module:

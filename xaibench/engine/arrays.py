@@ -140,10 +140,14 @@ class ArrayCell:
     def explain(self, explainer: Explainer, targets: Any = None, *, seed: int, batch_size: int,
                 explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> ExplanationRecord:
         labels = None if targets is None else _tensor(targets, "targets", torch.int64).reshape(-1).to(self.device)
-        key_seed = derive_seed("explain", seed, explainer.name, repr(explainer), content_revision(self.x.cpu()))
-        return explain_arrays(explainer, self.module, self.x, labels, modality=self.modality, seed=key_seed,
+        return explain_arrays(explainer, self.module, self.x, labels, modality=self.modality,
+                              seed=self._explanation_seed(explainer, seed),
                               batch_size=batch_size, device=self.device, explain_output=explain_output,
                               control_seed=seed)
+
+    def _explanation_seed(self, explainer: Explainer, seed: int) -> int:
+        """What ``explain`` draws from: ``evaluate`` re-explains with it, so re-explanations draw as ``explain`` did."""
+        return derive_seed("explain", seed, explainer.name, repr(explainer), content_revision(self.x.cpu()))
 
     def targets(self, target: str) -> torch.Tensor:
         if target == "label":
@@ -206,7 +210,8 @@ class ArrayCell:
                            attributions=record.attributions.to(self.device), explainer=explainer,
                            masks=None if self.masks is None else self.masks.to(self.device), train=self.train,
                            n_classes=int(self.module(self.x[:1]).shape[1]), device=self.device,
-                           explain_output=rows.cell.explain_output)
+                           explain_output=rows.cell.explain_output,
+                           draw_seed=None if explainer is None else self._explanation_seed(explainer, seed))
         try:
             frame, cached = self._scores(spec, params, ctx, seed, ids, rows, store)
         except Exception as error:  # noqa: BLE001 - a failing metric becomes error rows, as in a sweep

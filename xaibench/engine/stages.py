@@ -22,7 +22,7 @@ from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.store import Store
 from xaibench.explainers.base import Explainer
 from xaibench.explainers.output import DEFAULT_EXPLAIN_OUTPUT, explained_output
-from xaibench.explainers.seeding import cell_seed
+from xaibench.explainers.seeding import cell_seed, explanation_draws
 from xaibench.metrics.quantus_adapter import ScoreContext, ScoreResult, score
 from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec, TrainedModel
@@ -103,12 +103,20 @@ def get_explanations(
         return record
 
 
+def explanation_seed(cell: CellSpec, model: TrainedModel) -> int:
+    """The seed a cell's explanations draw from (version-free, so a release redraws nothing by itself).
+
+    The score stage's re-explanations draw from it too (``explainers/seeding.explanation_draws``).
+    """
+    return derive_seed(cell.explanation_key(model.seed_root or model.key, versioned=False))
+
+
 def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: CellSpec, key: str) -> ExplanationRecord:
     samples = dataset.test.head(cell.n_samples)
     module = model.module.to(cell.device)
     x = samples.x.to(cell.device)
     labels = samples.y.to(cell.device) if cell.target == "label" else None
-    seed = derive_seed(cell.explanation_key(model.seed_root or model.key, versioned=False))
+    seed = explanation_seed(cell, model)
     record = explain_arrays(explainer, module, x, labels, modality=dataset.modality, seed=seed,
                             batch_size=cell.batch_size, device=cell.device, explain_output=cell.explain_output,
                             control_seed=cell.seed)
@@ -149,7 +157,8 @@ def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tenso
     counter = ForwardCounter(explained_output(module, explain_output))
     started = time.perf_counter()
     parts = []
-    with cell_seed(control_seed), Progress(f"explaining with {explainer.name}", total=len(x), unit="sample") as progress:
+    progress = Progress(f"explaining with {explainer.name}", total=len(x), unit="sample")
+    with cell_seed(control_seed), explanation_draws(seed), progress:
         for i in range(0, len(x), batch_size):
             parts.append(explainer.explain(counter, x[i : i + batch_size], targets[i : i + batch_size]))
             progress.update(len(parts[-1].attributions))
@@ -243,6 +252,7 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         engine=cell.engine,
         chunk_size=cell.chunk_size,
         coefficients=np.asarray(dataset.coefficients) if dataset.coefficients else None,
+        draw_seed=explanation_seed(cell, model),
     )
     return score_frame(metric, cell.metrics[metric.name], ctx, cell.seed, samples.ids)
 

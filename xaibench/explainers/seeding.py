@@ -17,6 +17,13 @@ would redraw everything. Explainers seed from the ids they are given; re-explana
 embedding vector of the cell's samples, and of the pad token, back to its id, so an unperturbed or token-replaced
 sample seeds exactly as its ids do. Embeddings that are not all known token vectors (noise added by a stability
 metric) are a new sample and seed from their bytes.
+
+A metric's re-explanations (stability, randomisation, input invariance) draw from the seed the stored map was
+drawn with, not from the score stage's: the runner wraps both the explanation stage and the metric's
+``explain_func`` in :func:`explanation_draws` with the cell's explanation seed. So SmoothGrad re-explaining an
+intact sample under a randomised model (MPRT, the random-logit test) draws the noise of its stored map, and the
+similarity measures the model's influence, not Monte Carlo noise (common random numbers). A perturbed input is
+a different sample and draws its own noise, as before.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ import torch
 _MAX_SEED = 2**31 - 1
 _CELL_SEED: ContextVar[int] = ContextVar("xaibench_cell_seed", default=0)
 _KNOWN_TOKENS: ContextVar["TokenTable | None"] = ContextVar("xaibench_known_tokens", default=None)
+_DRAW_SEED: ContextVar["int | None"] = ContextVar("xaibench_draw_seed", default=None)
 
 
 class TokenTable:
@@ -80,18 +88,37 @@ def cell_seed(seed: int) -> Iterator[None]:
         _CELL_SEED.reset(token)
 
 
+@contextmanager
+def explanation_draws(seed: int | None) -> Iterator[None]:
+    """Within the block, explainers draw from ``seed`` (the cell's explanation seed) instead of torch's stage seed.
+
+    None keeps torch's (``torch.initial_seed()``): attributions made outside the suite have no explanation seed.
+    """
+    token = _DRAW_SEED.set(None if seed is None else int(seed))
+    try:
+        yield
+    finally:
+        _DRAW_SEED.reset(token)
+
+
+def draw_base() -> int:
+    """The base seed of per-sample draws: the explanation seed in :func:`explanation_draws`, else torch's."""
+    seed = _DRAW_SEED.get()
+    return torch.initial_seed() if seed is None else seed
+
+
 def control_seeds(x: torch.Tensor, salt: str = "") -> list[int]:
     """One seed per sample from the cell's seed, ``salt`` and the sample's bytes only (never torch's RNG state)."""
     return sample_seeds(x, salt, base=_CELL_SEED.get())
 
 
 def sample_seeds(x: torch.Tensor, salt: str = "", base: int | None = None) -> list[int]:
-    """One 31-bit seed per sample of ``x`` ``(N, ...)``: the stage's seed (or ``base``), ``salt`` and its bytes.
+    """One 31-bit seed per sample of ``x`` ``(N, ...)``: :func:`draw_base` (or ``base``), ``salt`` and its bytes.
 
     Token embeddings ``(N, L, D)`` of known tokens (:func:`known_tokens`) hash as their token ids ``(N, L)``.
     """
     rows = x.detach().to("cpu").contiguous()
-    base = torch.initial_seed() if base is None else base
+    base = draw_base() if base is None else base
     table = _KNOWN_TOKENS.get()
     seeds = []
     for row in rows:
@@ -107,7 +134,7 @@ def sample_seeds(x: torch.Tensor, salt: str = "", base: int | None = None) -> li
 
 def stage_seed(salt: str) -> int:
     """A seed shared by all samples of the stage (for draws that must not depend on any sample)."""
-    digest = hashlib.blake2b(f"{torch.initial_seed()}|{salt}".encode(), digest_size=8)
+    digest = hashlib.blake2b(f"{draw_base()}|{salt}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "little") % _MAX_SEED
 
 

@@ -38,7 +38,7 @@ from torch import nn
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.explainers.output import explained_output
-from xaibench.explainers.seeding import TokenTable, known_tokens
+from xaibench.explainers.seeding import TokenTable, explanation_draws, known_tokens
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
 from xaibench.metrics import functional
 from xaibench.metrics.fast import DEFAULT_CHUNK_SIZE, ENGINES, fast_class
@@ -78,6 +78,8 @@ class ScoreContext:
         chunk_size: rows per forward / re-explanation call of the fast engine.
         coefficients: the data generator's true coefficients ``(F,)`` of the class-1 score (``Dataset.coefficients``),
             or None when the dataset has none.
+        draw_seed: the seed the stored attributions were drawn with (the cell's explanation seed); re-explanations
+            draw from it, so an intact sample re-explained draws its stored map's noise. None: the score stage's.
     """
 
     model: nn.Module
@@ -95,6 +97,7 @@ class ScoreContext:
     engine: str = "fast"
     chunk_size: int = DEFAULT_CHUNK_SIZE
     coefficients: np.ndarray | None = None
+    draw_seed: int | None = None
 
 
 @dataclass
@@ -201,7 +204,8 @@ def build_batch(spec: MetricSpec, resolved: dict[str, Any], ctx: ScoreContext) -
         if ctx.explainer is None:
             raise ValueError(f"metric {spec.name} re-explains inputs and needs the cell's explainer")
         explain_func = make_explain_func(ctx.explainer, ctx.modality, native_shape, ctx.explain_output,
-                                         tokens=token_table(ctx.model, ctx.x) if ctx.modality is Modality.TEXT else None)
+                                         tokens=token_table(ctx.model, ctx.x) if ctx.modality is Modality.TEXT else None,
+                                         draw_seed=ctx.draw_seed)
     model: nn.Module
     if ctx.modality is Modality.TEXT and spec.text_view == "tokens":
         model = TokenPresenceModel(ctx.model, ctx.x).eval()
@@ -387,13 +391,15 @@ def token_table(model: nn.Module, ids: torch.Tensor) -> TokenTable:
 
 
 def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tuple[int, ...],
-                      explain_output: str = "logit", tokens: TokenTable | None = None) -> Callable[..., np.ndarray]:
+                      explain_output: str = "logit", tokens: TokenTable | None = None,
+                      draw_seed: int | None = None) -> Callable[..., np.ndarray]:
     """Quantus ``explain_func`` that re-explains through the same explainer adapter (batched, on device), explaining
     the same output (``explain_output``) as the cell's stored attributions.
 
     Text: ``tokens`` (:func:`token_table`) maps the embeddings Quantus passes back to token ids for the explainers'
     random draws, so a re-explained sample draws as its stored explanation did (``explainers/seeding.py``): the
-    ``random`` control re-explains to its stored map on any model (MPRT exactly 1).
+    ``random`` control re-explains to its stored map on any model (MPRT exactly 1). ``draw_seed`` (the cell's
+    explanation seed) does the same for stochastic methods' per-sample draws on every modality.
     """
 
     def explain_func(model: nn.Module, inputs: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
@@ -403,7 +409,7 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
         target = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=device).reshape(-1)
         native = explained_output(native, explain_output)
         forward = EmbeddedForward(native) if modality is Modality.TEXT else native
-        with known_tokens(tokens):
+        with known_tokens(tokens), explanation_draws(draw_seed):
             attributions = explainer.explain(forward, x, target).attributions.detach().float()
         if modality is Modality.TEXT and attributions.dim() == 3:
             attributions = attributions.sum(dim=-1)
