@@ -177,6 +177,30 @@ def test_text_draws_come_from_token_ids_not_from_embedding_bytes(method):
         assert not torch.allclose(noisy, stored)  # embeddings off the token table are a new sample
 
 
+def test_a_noisy_text_copy_draws_its_own_noise_identically_on_drifted_embeddings():
+    # A stability metric's noisy copy of a text sample is a new sample (new draws), but the same copy must draw
+    # alike where training left the embeddings ~1e-7 apart (another CPU): it seeds from its nearest tokens and its
+    # residual on a coarse grid, not from its bytes.
+    model, drifted = tiny_text_transformer(), tiny_text_transformer()
+    with torch.no_grad():
+        wobble = torch.randn(drifted.token_embedding.weight.shape, generator=torch.Generator().manual_seed(2))
+        drifted.token_embedding.weight.add_(1e-7 * wobble.sign())
+    ids = torch.randint(1, 12, (3, 6), generator=torch.Generator().manual_seed(1))
+    target = torch.zeros(3, dtype=torch.long)
+    noise = 0.05 * torch.randn(3, 6, 8, generator=torch.Generator().manual_seed(3))
+    control = EXPLAINERS.create("random")
+    maps = []
+    for net in (model, drifted):
+        with known_tokens(token_table(net, ids)):
+            embedded = net.embed(ids).detach()
+            maps.append([control.explain(EmbeddedForward(net), embedded + scale * noise, target).attributions
+                         for scale in (0.0, 1.0, 2.0)])
+    assert not torch.equal(maps[0][1], maps[0][0]) and not torch.equal(maps[0][2], maps[0][1])  # new samples
+    for intact, moved in zip(maps[0], maps[1]):
+        torch.testing.assert_close(intact, moved, rtol=0, atol=0)
+    assert not torch.equal(model.embed(ids) + noise, drifted.embed(ids) + noise)  # the bytes did differ
+
+
 # --- sign handling --------------------------------------------------------------------------------------------
 def test_localisation_sign_is_a_declared_choice_recorded_in_params(bars):
     model, x, masks = bars

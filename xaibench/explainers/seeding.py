@@ -16,7 +16,10 @@ would redraw everything. Explainers seed from the ids they are given; re-explana
 ``(N, L, D)`` (what Quantus passes), and :func:`known_tokens` (set by the metrics' ``explain_func``) maps every
 embedding vector of the cell's samples, and of the pad token, back to its id, so an unperturbed or token-replaced
 sample seeds exactly as its ids do. Embeddings that are not all known token vectors (noise added by a stability
-metric) are a new sample and seed from their bytes.
+metric) are a new sample: they seed from the nearest known token of each position and the residual rounded to a
+grid of ``RESIDUAL_GRID`` x the embeddings' RMS (:meth:`TokenTable.perturbed_identity`), so a noisy copy draws
+its own noise, yet the same noisy copy draws alike on a CPU whose trained embeddings differ by ~1e-7 (hashing its
+bytes would redraw everything there).
 
 A metric's re-explanations (stability, randomisation, input invariance) draw from the seed the stored map was
 drawn with, not from the score stage's: the runner wraps both the explanation stage and the metric's
@@ -37,6 +40,7 @@ import numpy as np
 import torch
 
 _MAX_SEED = 2**31 - 1
+RESIDUAL_GRID = 1e-2  # perturbed embeddings: residual grid, relative to the token vectors' RMS
 _CELL_SEED: ContextVar[int] = ContextVar("xaibench_cell_seed", default=0)
 _KNOWN_TOKENS: ContextVar["TokenTable | None"] = ContextVar("xaibench_known_tokens", default=None)
 _DRAW_SEED: ContextVar["int | None"] = ContextVar("xaibench_draw_seed", default=None)
@@ -54,6 +58,9 @@ class TokenTable:
         self.ids: dict[bytes, int] = {}
         for vector, token in zip(vectors, flat):
             self.ids.setdefault(vector.numpy().tobytes(), int(token))
+        self.vectors = torch.stack([torch.frombuffer(bytearray(b), dtype=torch.float32) for b in self.ids])  # (V, D)
+        self.tokens = torch.tensor(list(self.ids.values()), dtype=self.dtype)  # (V,)
+        self.grid = RESIDUAL_GRID * float(self.vectors.pow(2).mean().sqrt().clamp_min(1e-12))
 
     def decode(self, row: torch.Tensor) -> torch.Tensor | None:
         """Token ids ``(L,)`` of embeddings ``(L, D)`` whose every vector is known, else None."""
@@ -66,6 +73,16 @@ class TokenTable:
                 return None
             tokens.append(token)
         return torch.tensor(tokens, dtype=self.dtype)
+
+    def perturbed_identity(self, row: torch.Tensor) -> torch.Tensor | None:
+        """What a perturbed embedding row ``(L, D)`` seeds from: each position's nearest token id and its residual on
+        the grid, ``(L, 1 + D)`` int64; None when ``row`` is not an embedding row of this table's width."""
+        if row.dim() != 2 or row.shape[-1] != self.dim or not row.dtype.is_floating_point:
+            return None
+        row = row.float()
+        nearest = torch.cdist(row, self.vectors).argmin(dim=1)  # (L,)
+        residual = torch.round((row - self.vectors[nearest]) / self.grid).to(torch.int64)
+        return torch.cat([self.tokens[nearest].to(torch.int64).unsqueeze(1), residual], dim=1)
 
 
 @contextmanager
@@ -124,7 +141,11 @@ def sample_seeds(x: torch.Tensor, salt: str = "", base: int | None = None) -> li
     for row in rows:
         if table is not None:
             ids = table.decode(row)
-            row = row if ids is None else ids
+            if ids is None:
+                perturbed = table.perturbed_identity(row)
+                row = row if perturbed is None else perturbed
+            else:
+                row = ids
         digest = hashlib.blake2b(digest_size=8)
         digest.update(f"{base}|{salt}|{row.dtype}|{tuple(row.shape)}|".encode())
         digest.update(row.reshape(-1).view(torch.uint8).numpy().tobytes())
