@@ -47,7 +47,8 @@ class LeastSquares(ModelSpec):
     """``Flatten -> Linear(F, K)`` fitted in closed form (``epochs``, ``lr``, ``batch_size`` are unused).
 
     The outputs are the fitted class indicators (about 0..1), not log-odds: ``explain_output: logit`` explains
-    that linear score. Deterministic: no training randomness at all.
+    that linear score (``log_odds`` and ``probability`` treat the scores as logits, which they are not).
+    Deterministic: no training randomness at all.
 
     Attributes:
         ridge: L2 penalty on the weights (0: ordinary least squares, as XAI-Bench).
@@ -63,10 +64,10 @@ class LeastSquares(ModelSpec):
         return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(dataset.input_shape), dataset.n_classes))
 
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
-        x = dataset.train.x.reshape(len(dataset.train), -1)
-        weight, bias = least_squares_fit(x, dataset.train.y, dataset.n_classes, self.ridge)
+        x = dataset.train.x.reshape(len(dataset.train), -1).cpu()
+        weight, bias = least_squares_fit(x, dataset.train.y.cpu(), dataset.n_classes, self.ridge)
         linear = module[1]
         with torch.no_grad():
-            linear.weight.copy_(weight.to(linear.weight.dtype))
-            linear.bias.copy_(bias.to(linear.bias.dtype))
+            linear.weight.copy_(weight.to(linear.weight))  # dtype and device of the layer
+            linear.bias.copy_(bias.to(linear.bias))
         return module
