@@ -43,15 +43,19 @@ def test_yeh2019_the_gradient_has_the_lowest_infidelity_under_gaussian_perturbat
 
 
 def test_liu2021_kernel_shap_departs_from_conditional_shapley_as_correlation_grows(workdir):
-    """Correlated features (0.5, 0.9) put Kernel SHAP several times further from the conditional truth than
-    independent ones, for every seed; between 0.5 and 0.9 the relative distance plateaus and its order flips
-    with the seed (docs/papers.md has the measured table), so only the robust part is asserted."""
-    table = xaibench.run(["experiment=paper_liu2021", "n_samples=8", "seed=0,1"], multirun=True)
+    """XAI-Bench's model (least squares) and score (conditional_shapley_mse): Kernel SHAP's distance to the
+    conditional Shapley values rises 0 < 0.5 < 0.9 on every seed, in XAI-Bench's mean squared error and in the
+    relative L2 distance, while it stays on the marginal values (docs/papers.md has the 5-seed table; the smallest
+    step ratio measured over seeds 0-4 at 8 samples is 1.7)."""
+    table = xaibench.run(["experiment=paper_liu2021", "model=least_squares", "dataset.correlation=0.0,0.5,0.9",
+                          "n_samples=8", "seed=0,1"], multirun=True)
+    assert (table["status"] == "ok").all(), table["message"].unique()
     table["correlation"] = table["dataset_params"].map(lambda p: json.loads(p)["correlation"])
     distance = table.groupby(["metric", "seed", "correlation"])["value"].mean()
-    conditional = distance.loc["conditional_shapley_distance"].unstack()  # seeds x correlations
-    assert (conditional[0.5] > 3 * conditional[0.0]).all() and (conditional[0.9] > 3 * conditional[0.0]).all(), conditional
-    assert (distance.loc["shapley_distance"] < conditional.min().min() / 3).all(), distance  # the marginal truth
+    for metric, first_step in (("conditional_shapley_mse", 10.0), ("conditional_shapley_distance", 3.0)):
+        score = distance.loc[metric].unstack()  # seeds x correlations
+        assert (score[0.5] > first_step * score[0.0]).all() and (score[0.9] > 1.3 * score[0.5]).all(), (metric, score)
+    assert (distance.loc["shapley_distance"] < 1e-4).all(), distance  # Kernel SHAP: the marginal values
 
 
 @pytest.mark.filterwarnings("ignore:An input array is constant")  # an all-tied ranking: NaN on both sides

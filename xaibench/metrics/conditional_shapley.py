@@ -10,9 +10,17 @@ Sigma_SR)`` for the rest ``R`` (a pseudo-inverse where ``Sigma_SS`` is singular)
 draws (seeded). All ``2^F`` coalitions are enumerated, so at most ``max_features`` columns.
 
 Marginal (interventional) methods such as Kernel SHAP with a mean baseline ignore the dependence; their distance to
-these values grows with the features' correlation (XAI-Bench's finding; experiment ``paper_liu2021``). The score is
-the relative L2 error ``||a - phi|| / ||phi||``; ``f`` is the cell's explained output (``explain_output``; with
-``softmax`` the probability instead).
+these values grows with the features' correlation (XAI-Bench's finding; experiment ``paper_liu2021``). ``f`` is the
+cell's explained output (``explain_output``; with ``softmax`` the probability instead). Two scores:
+
+- ``conditional_shapley_distance``: the relative L2 error ``||a - phi|| / ||phi||`` (scale-free);
+- ``conditional_shapley_mse``: XAI-Bench's own GT-Shapley score, ``mean_i (a_i - phi_i)^2`` per sample (their
+  ``custom_metrics/shapley.py``, ``mode="mse"``: squared error summed over samples and features over ``N * F``),
+  absolute, in the output's squared units.
+
+XAI-Bench computes ``phi`` from the *true* generating Gaussian by Monte Carlo (20,000 conditional draws per
+coalition); here the Gaussian is fitted on the training split (any tabular data), so even independent features
+give a small nonzero distance from the sample correlations.
 """
 from __future__ import annotations
 
@@ -68,13 +76,27 @@ def conditional_shapley(ctx, n_draws: int, softmax: bool) -> np.ndarray:
     return phi
 
 
-def conditional_shapley_distance(ctx, n_draws: int = 0, softmax: bool = False, max_features: int = 12) -> np.ndarray:
+def _checked_phi(ctx, name: str, n_draws: int, softmax: bool, max_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Attributions and conditional Shapley values, both ``(N, F)``; at most ``max_features`` tabular columns."""
     if ctx.x.dim() != 2 or int(ctx.x.shape[1]) > max_features:
-        raise ValueError(f"conditional_shapley_distance enumerates 2^F coalitions: {tuple(ctx.x.shape[1:])} features "
+        raise ValueError(f"{name} enumerates 2^F coalitions: {tuple(ctx.x.shape[1:])} features "
                          f"exceed max_features={max_features}")
     phi = conditional_shapley(ctx, n_draws, softmax)
     a = ctx.attributions.detach().cpu().double().reshape(len(ctx.x), -1).numpy()
+    return a, phi
+
+
+def conditional_shapley_distance(ctx, n_draws: int = 0, softmax: bool = False, max_features: int = 12) -> np.ndarray:
+    a, phi = _checked_phi(ctx, "conditional_shapley_distance", n_draws, softmax, max_features)
     return relative_l2(a, phi)
+
+
+def conditional_shapley_mse(ctx, n_draws: int = 0, softmax: bool = False, max_features: int = 12) -> np.ndarray:
+    """XAI-Bench's GT-Shapley score per sample, ``mean_i (a_i - phi_i)^2`` ``(N,)``: its mean over the samples is
+    their ``shapley`` metric (``mode="mse"``: the squared error summed over samples and features, divided by
+    ``N * F``; ``custom_metrics/shapley.py`` in github.com/abacusai/xai-bench)."""
+    a, phi = _checked_phi(ctx, "conditional_shapley_mse", n_draws, softmax, max_features)
+    return np.mean((a - phi) ** 2, axis=1)
 
 
 register_metric(MetricSpec(
@@ -89,4 +111,17 @@ register_metric(MetricSpec(
                 "values phi of the explained output (explain_output; softmax: the class probability), "
                 "v(S) = E[f(X) | x_S] under a Gaussian fitted on the training split (n_draws 0: f at the "
                 "conditional mean, exact for linear outputs); all 2^F coalitions.",
+))
+
+register_metric(MetricSpec(
+    name="conditional_shapley_mse",
+    family=Family.GROUND_TRUTH,
+    higher_is_better=False,
+    native=conditional_shapley_mse,
+    defaults={"n_draws": 0, "softmax": False, "max_features": 12},
+    modalities=frozenset({Modality.TABULAR}),
+    description="XAI-Bench's GT-Shapley metric (Liu et al. 2021, their shapley metric, mode mse): mean over the "
+                "features of (a_i - phi_i)^2, phi the conditional Shapley values of the explained output as in "
+                "conditional_shapley_distance (Gaussian fitted on the training split; 2^F coalitions). Absolute, "
+                "in the output's squared units: comparable across cells only for the same model output scale.",
 ))

@@ -1,0 +1,97 @@
+"""XAI-Bench's definitions (Liu et al. 2021): the GT-Shapley score (``conditional_shapley_mse``) against its closed
+form, and the least-squares model (their ``lr``) against scikit-learn's LinearRegression."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from xaibench.engine.stages import build_dataset
+from xaibench.errors import UserError
+from xaibench.metrics import testing
+from xaibench.metrics.quantus_adapter import score
+from xaibench.registry import DATASETS, METRICS, MODELS
+from xaibench.types import Modality, Split, Status
+
+
+def gaussian_sample(rho: float, n: int = 200) -> torch.Tensor:
+    """``(n, 2)`` rows whose sample mean is exactly 0 and sample covariance exactly ``[[1, rho], [rho, 1]]``."""
+    z = np.random.default_rng(0).standard_normal((n, 2))
+    z -= z.mean(axis=0)
+    whitened = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T
+    return torch.as_tensor(whitened @ np.linalg.cholesky(np.array([[1.0, rho], [rho, 1.0]])).T)
+
+
+def linear_context(w: torch.Tensor, x: torch.Tensor, attributions: torch.Tensor, train: torch.Tensor):
+    model = torch.nn.Linear(2, 2).double().eval()
+    with torch.no_grad():
+        model.weight.copy_(torch.stack([w, -w]))
+        model.bias.zero_()
+    return testing.context(model, Modality.TABULAR, x, None, attributions=attributions,
+                           targets=torch.zeros(len(x), dtype=torch.long),
+                           train_split=Split(train, torch.zeros(len(train), dtype=torch.long), ()))
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
+def test_gt_shapley_mse_of_the_marginal_values_has_the_gaussian_closed_form(rho):
+    """Two unit-variance features with correlation rho and ``f = w @ x``: the conditional Shapley values are
+    ``phi_1 = w1 x1 + rho/2 (w2 x1 - w1 x2)``, ``phi_2 = w2 x2 - rho/2 (w2 x1 - w1 x2)``, so the marginal values
+    ``w * x`` (Kernel SHAP's answer) are off by ``rho/2 (w2 x1 - w1 x2)`` in each feature and XAI-Bench's score
+    (mean over features of the squared error) is ``rho^2 / 4 (w2 x1 - w1 x2)^2``."""
+    w = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    x = torch.tensor([[1.0, 0.5], [-0.5, 2.0], [0.3, 0.3]], dtype=torch.float64)
+    ctx = linear_context(w, x, w * x, gaussian_sample(rho))
+    result = score(METRICS.get("conditional_shapley_mse"), {}, ctx, seed=0)
+    assert all(s == Status.OK.value for s in result.status), result.message
+    cross = (w[1] * x[:, 0] - w[0] * x[:, 1]).numpy()
+    np.testing.assert_allclose(result.values, rho**2 / 4 * cross**2, rtol=1e-9, atol=1e-12)
+    relative = score(METRICS.get("conditional_shapley_distance"), {}, ctx, seed=0).values
+    assert (relative[cross != 0] > 0).all() if rho else np.allclose(relative, 0.0, atol=1e-9)
+
+
+def test_gt_shapley_mse_is_zero_for_the_conditional_values_and_averages_squares_not_norms():
+    w = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    x = torch.tensor([[1.0, 0.5], [-0.5, 2.0]], dtype=torch.float64)
+    train = gaussian_sample(0.6)
+    cross = w[1] * x[:, 0] - w[0] * x[:, 1]
+    phi = torch.stack([w[0] * x[:, 0] + 0.3 * cross, w[1] * x[:, 1] - 0.3 * cross], dim=1)
+    exact = score(METRICS.get("conditional_shapley_mse"), {}, linear_context(w, x, phi, train), seed=0).values
+    np.testing.assert_allclose(exact, 0.0, atol=1e-20)
+    shifted = phi + torch.tensor([[3.0, 0.0], [1.0, -1.0]], dtype=torch.float64)
+    off = score(METRICS.get("conditional_shapley_mse"), {}, linear_context(w, x, shifted, train), seed=0).values
+    np.testing.assert_allclose(off, [9.0 / 2, 2.0 / 2], rtol=1e-9)  # XAI-Bench: squared error / (N * D)
+
+
+def tabular(correlation: float, n_samples: int = 400):
+    return build_dataset(DATASETS.create("synthetic_tabular", {"n_samples": n_samples,
+                                                               "correlation": correlation}), 0)
+
+
+def test_least_squares_equals_sklearn_linear_regression_on_one_hot_labels():
+    from sklearn.linear_model import LinearRegression
+
+    dataset = tabular(0.5, 120)
+    spec = MODELS.create("least_squares", {})
+    module = spec.fit(spec.build(dataset), dataset, seed=0)
+    x, y = dataset.train.x.double().numpy(), dataset.train.y.numpy()
+    reference = LinearRegression().fit(x, np.eye(2)[y])
+    np.testing.assert_allclose(module[1].weight.detach().double().numpy(), reference.coef_, atol=1e-6)
+    np.testing.assert_allclose(module[1].bias.detach().double().numpy(), reference.intercept_, atol=1e-6)
+    again = spec.fit(spec.build(dataset), dataset, seed=1)  # closed form: no training randomness
+    assert torch.equal(again[1].weight, module[1].weight) and torch.equal(again[1].bias, module[1].bias)
+
+
+def test_least_squares_recovers_the_generating_direction_when_nuisance_columns_are_correlated():
+    """Brillinger (1982): with Gaussian features and a label that depends on ``w @ x`` only, the least-squares
+    coefficients are proportional to ``w``, so the correlated nuisance columns get (nearly) no weight."""
+    dataset = tabular(0.9, 3000)
+    spec = MODELS.create("least_squares", {})
+    weight = spec.fit(spec.build(dataset), dataset, seed=0)[1].weight.detach().double().numpy()
+    direction, truth = weight[1] - weight[0], np.asarray(dataset.coefficients)
+    cosine = direction @ truth / np.linalg.norm(direction) / np.linalg.norm(truth)
+    assert cosine > 0.97, (direction, truth)
+
+
+def test_least_squares_rejects_a_negative_ridge():
+    with pytest.raises(UserError, match="ridge"):
+        MODELS.create("least_squares", {"ridge": -1.0}).build(tabular(0.0, 60))
