@@ -15,7 +15,7 @@ from xaibench.errors import UserError
 from xaibench.registry import DATASETS
 from xaibench.types import Modality
 
-SYNTHETIC = ("synthetic_tabular", "synthetic_image", "synthetic_timeseries", "synthetic_text")
+SYNTHETIC = ("synthetic_tabular", "synthetic_image", "synthetic_timeseries", "synthetic_text", "synthetic_shapes")
 SMALL = {"n_samples": 90}
 
 
@@ -177,7 +177,8 @@ def test_split_seed_moves_samples_not_their_content(name):
 @pytest.mark.parametrize("name", SYNTHETIC)
 def test_bad_generator_parameters_are_user_errors(name):
     bad = {"synthetic_tabular": {"n_informative": 11}, "synthetic_image": {"image_size": 4},
-           "synthetic_timeseries": {"motif_length": 500}, "synthetic_text": {"vocab_size": 7}}[name]
+           "synthetic_timeseries": {"motif_length": 500}, "synthetic_text": {"vocab_size": 7},
+           "synthetic_shapes": {"image_size": 6}}[name]
     with pytest.raises(UserError, match=name):
         DATASETS.create(name, bad).build(seed=0)
 
