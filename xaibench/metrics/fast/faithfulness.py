@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 import quantus
 
-from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward
+from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward, chunk_rows
 
 
 class ChunkedMetric:
@@ -54,6 +54,19 @@ def _step_slices(a_indices: np.ndarray, step: int) -> Iterator[np.ndarray]:
         yield a_indices[:, index * step:(index + 1) * step]
 
 
+def _step_sums(a_flat: np.ndarray, order: np.ndarray, steps: list[np.ndarray]) -> np.ndarray:
+    """``(N, S)``: per step, the sum of the attributions it perturbs, as Quantus sums them step by step.
+
+    Steps of equal width ``k`` are one gather of the ranked attributions, ``(N, S, k)``, summed over its last
+    (contiguous) axis: the same ``k`` numbers in the same order as Quantus' per-step ``a[i, a_ix].sum()``.
+    """
+    n, width = a_flat.shape[0], steps[0].shape[1] if steps else 0
+    if steps and all(step.shape[1] == width for step in steps):
+        ranked = np.take_along_axis(a_flat, order[:, :len(steps) * width], axis=1)
+        return ranked.reshape(n, len(steps), width).sum(axis=-1)
+    return np.stack([a_flat[np.arange(n)[:, None], a_ix].sum(axis=-1) for a_ix in steps], axis=1)
+
+
 def random_subsets(n: int, n_features: int, subset_size: int) -> np.ndarray:
     """``(n, subset_size)`` feature indices: the draws of Quantus' ``n`` calls of
     ``np.random.choice(n_features, subset_size, replace=False)``, in the same order, on the same global RNG.
@@ -82,7 +95,8 @@ def repeated_perturbations(perturb_func: Any, x_flat: np.ndarray, indices: np.nd
     Quantus' ``batch_baseline_replacement_by_indices`` with a number or a named baseline works row by row: a named
     baseline is computed per row, and its ``uniform`` draw (made for every named baseline) is one value per row from
     the global RNG. One call on ``repeats`` stacked copies of ``x_flat`` therefore makes the same arrays from the
-    same draws in the same order, with one call's overhead. Any other function is called ``repeats`` times.
+    same draws in the same order, with one call's overhead (:func:`stacked_perturbations`). Any other function is
+    called ``repeats`` times.
 
     Args:
         perturb_func: the metric's ``functools.partial`` perturbation.
@@ -92,10 +106,43 @@ def repeated_perturbations(perturb_func: Any, x_flat: np.ndarray, indices: np.nd
     Returns:
         ``repeats`` arrays ``(N, F)`` (views into one array on the stacked path).
     """
-    if not _row_wise(perturb_func) or repeats < 2:
-        return [perturb_func(arr=x_flat, indices=indices) for _ in range(repeats)]
-    stacked = perturb_func(arr=np.tile(x_flat, (repeats, 1)), indices=np.tile(indices, (repeats, 1)))
-    return np.split(stacked, repeats)
+    return list(stacked_perturbations(perturb_func, x_flat, [indices] * repeats))
+
+
+def stacked_perturbations(perturb_func: Any, x_flat: np.ndarray, steps: list[np.ndarray],
+                          max_rows: int | None = None) -> Iterator[np.ndarray]:
+    """``perturb_func(arr=x_flat, indices=ix)`` for each ``ix`` of ``steps`` in order, as Quantus' loop makes them.
+
+    For a row-wise function (:func:`repeated_perturbations` says why) consecutive steps of equal width are perturbed
+    in one call on stacked copies of ``x_flat``, at most ``max_rows`` rows per call (None: no limit), which makes the
+    same arrays from the same draws in the same order; any other function is called once per step.
+
+    Args:
+        perturb_func: the metric's ``functools.partial`` perturbation.
+        x_flat: ``(N, F)`` inputs; steps: ``(N, I)`` feature indices to perturb, one array per step.
+        max_rows: rows per stacked call (bounds the memory of one call to about one forward chunk).
+
+    Yields:
+        ``(N, F)`` arrays, one per step (views into a block's array on the stacked path).
+    """
+    if not _row_wise(perturb_func) or len(steps) < 2:
+        for indices in steps:
+            yield perturb_func(arr=x_flat, indices=indices)
+        return
+    n = len(x_flat)
+    per_call = len(steps) if max_rows is None else max(1, max_rows // max(n, 1))
+    start = 0
+    while start < len(steps):
+        stop = start + 1
+        while stop < len(steps) and stop - start < per_call and steps[stop].shape == steps[start].shape:
+            stop += 1
+        block = steps[start:stop]
+        if len(block) == 1:
+            yield perturb_func(arr=x_flat, indices=block[0])
+        else:
+            stacked = perturb_func(arr=np.tile(x_flat, (len(block), 1)), indices=np.concatenate(block))
+            yield from np.split(stacked, len(block))
+        start = stop
 
 
 def _row_wise(perturb_func: Any) -> bool:
@@ -133,19 +180,21 @@ class FastFaithfulnessEstimate(ChunkedMetric, quantus.FaithfulnessEstimate):
     def evaluate_batch(self, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, a_batch: np.ndarray,
                        **kwargs: Any) -> list[float]:
         a_batch, n = _flat(x_batch, a_batch)
-        steps = list(_step_slices(np.argsort(-a_batch, axis=1), self.features_in_step))
+        order = np.argsort(-a_batch, axis=1)
+        steps = list(_step_slices(order, self.features_in_step))
+        x_flat = x_batch.reshape(n, -1)
 
         def perturbed() -> Iterator[np.ndarray]:
             yield x_batch
-            for a_ix in steps:
-                yield self.perturb_func(arr=x_batch.reshape(n, -1), indices=a_ix).reshape(*x_batch.shape)
+            block_rows = chunk_rows(self.chunk_size, x_flat.shape[1])
+            for x_perturbed in stacked_perturbations(self.perturb_func, x_flat, steps, block_rows):
+                yield x_perturbed.reshape(*x_batch.shape)
 
         forward = self._forward(model, y_batch)
         preds = forward.run(perturbed())
         self._done(forward)
-        pred_deltas = np.stack([preds[0] - p for p in preds[1:]], axis=1)
-        att_sums = np.stack([a_batch[np.arange(n)[:, None], a_ix].sum(axis=-1) for a_ix in steps], axis=1)
-        return self.similarity_func(a=att_sums, b=pred_deltas, batched=True).tolist()
+        pred_deltas = np.ascontiguousarray((preds[0] - preds[1:]).T)  # (N, steps), C order as Quantus stacks
+        return self.similarity_func(a=_step_sums(a_batch, order, steps), b=pred_deltas, batched=True).tolist()
 
 
 class FastPixelFlipping(ChunkedMetric, quantus.PixelFlipping):
