@@ -22,18 +22,26 @@ from typing import Any, Iterator
 import numpy as np
 import quantus
 
+from xaibench.metrics.fast._allocator import keep_freed_memory
 from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward, chunk_rows
+from xaibench.metrics.fast._reuse import ReusingForward
+from xaibench.metrics.layout import QuantusModel
 
 
 class ChunkedMetric:
     """Mixin: takes ``chunk_size`` (rows per forward) and counts CUDA out-of-memory halvings in ``backoffs``."""
 
     def __init__(self, *args: Any, chunk_size: int = DEFAULT_CHUNK_SIZE, **kwargs: Any) -> None:
+        keep_freed_memory()  # chunk-sized activations: no mmap/munmap per forward (``_allocator.py``)
         self.chunk_size = int(chunk_size)
         self.backoffs = 0
         super().__init__(*args, **kwargs)
 
-    def _forward(self, model: Any, targets: np.ndarray | None) -> ChunkedForward:
+    def _forward(self, model: Any, targets: np.ndarray | None, reuse: str | None = None) -> ChunkedForward:
+        """The chunked forward; ``reuse`` (``"first"``/``"previous"``) skips rows a step left unchanged
+        (``_reuse.py``), for Quantus-layout models only (in the text "tokens" view row ``i`` must be sample ``i``)."""
+        if reuse is not None and isinstance(getattr(model, "model", None), QuantusModel):
+            return ReusingForward(model, self.chunk_size, targets, reuse)
         return ChunkedForward(model, self.chunk_size, targets)
 
     def _done(self, forward: ChunkedForward) -> None:
@@ -190,7 +198,7 @@ class FastFaithfulnessEstimate(ChunkedMetric, quantus.FaithfulnessEstimate):
             for x_perturbed in stacked_perturbations(self.perturb_func, x_flat, steps, block_rows):
                 yield x_perturbed.reshape(*x_batch.shape)
 
-        forward = self._forward(model, y_batch)
+        forward = self._forward(model, y_batch, reuse="first")
         preds = forward.run(perturbed())
         self._done(forward)
         pred_deltas = np.ascontiguousarray((preds[0] - preds[1:]).T)  # (N, steps), C order as Quantus stacks
@@ -212,7 +220,7 @@ class FastPixelFlipping(ChunkedMetric, quantus.PixelFlipping):
                 x_perturbed = x_perturbed.reshape(*x_batch.shape)
                 yield x_perturbed
 
-        forward = self._forward(model, y_batch)
+        forward = self._forward(model, y_batch, reuse="previous")  # cumulative: compare with the step before
         curves = np.stack(list(forward.run(perturbed())), axis=1)
         self._done(forward)
         if self.return_auc_per_sample:
