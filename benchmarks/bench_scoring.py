@@ -11,6 +11,10 @@ parameters (``conf/metrics/faithfulness.yaml`` + ``stability.yaml``) and the sam
 ``quantus_adapter.score`` as the runner calls it; only ``engine`` differs. Repetitions are interleaved
 (quantus, fast, quantus, fast, ...) and timed in process CPU time (the machines are shared; wall time swings):
 the median over repetitions is reported, with the range of the per-pair ratios (``speedup_min``/``speedup_max``).
+Each call is one metric alone in its cell: it pays the adapter's constant-output screen itself (a sweep cell's
+metrics share one screen), for both engines; one untimed pair per metric comes first (``--warmup``). glibc's
+malloc thresholds are set before anything is timed, as the fast engine sets them on first use
+(``metrics/fast/_allocator.py``), so both engines run with the same allocator.
 On CUDA, CPU time misses GPU work: wall time (after a synchronise) is used instead. ``fwd share`` is the share of
 the metric's time spent inside the model's forward (a forward hook pair on the model). ``max |diff|`` is the
 largest absolute score difference between the engines. The JSON's top-level ``speedup`` maps ``model:dataset``
@@ -38,6 +42,7 @@ from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
 from xaibench.metrics.fast import FAST_CLASSES
+from xaibench.metrics.fast._allocator import keep_freed_memory
 from xaibench.metrics.quantus_adapter import ScoreContext, score
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 
@@ -93,6 +98,9 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
     times: dict[str, list[float]] = {"quantus": [], "fast": []}
     shares: dict[str, list[float]] = {"quantus": [], "fast": []}
     values: dict[str, np.ndarray] = {}
+    for _ in range(args.warmup):  # untimed: first-call costs (lazy imports, first primitives) land on neither engine
+        for engine in ("quantus", "fast"):
+            score(spec, dict(params), replace(ctx, engine=engine), seed)
     for _ in range(args.repeats):
         for engine in ("quantus", "fast"):
             with ForwardClock(ctx.model, clock) as forward:
@@ -122,10 +130,12 @@ def main() -> None:
     parser.add_argument("--method", default="integrated_gradients", help="conf/method/<name>.yaml")
     parser.add_argument("--metrics", nargs="+", default=None, help="default: every metric with a fast class")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per engine")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed pairs before the timed repetitions")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per forward (the config default)")
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
     apply_device_and_threads(parser, args)
+    malloc_tuned = keep_freed_memory()  # what the fast engine does on first use; set here so both engines share it
     suite = {**conf_section("metrics", "faithfulness"), **conf_section("metrics", "stability")}
     names = args.metrics or [n for n in suite if METRICS.get(n).quantus_class in FAST_CLASSES]
     rows = []
@@ -156,7 +166,8 @@ def main() -> None:
     environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
                    "n_samples": args.n_samples, "method": args.method, "repeats": args.repeats,
-                   "chunk_size": args.chunk_size, "seed": args.seed,
+                   "chunk_size": args.chunk_size, "seed": args.seed, "warmup": args.warmup,
+                   "malloc_tuned": malloc_tuned,
                    "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

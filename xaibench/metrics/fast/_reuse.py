@@ -41,6 +41,8 @@ class ReusingForward(ChunkedForward):
             raise ValueError(f"reuse must be one of {REFERENCES} or None, got {reuse!r}")
         self.reuse = reuse
         self.reused_rows = 0
+        # (N,) targets on the CPU, to pick the rows of partial steps
+        self._targets = None if targets is None else np.asarray(targets, dtype=np.int64).reshape(-1)
 
     def run(self, batches: Iterable[np.ndarray]) -> np.ndarray:
         """``(S, N)`` (or ``(S, N, K)`` without targets) outputs of every batch ``batches`` yields, in order."""
@@ -102,10 +104,9 @@ class ReusingForward(ChunkedForward):
         with torch.no_grad():
             out = self.network(x.to(self.device))
             if self.targets is not None:
-                index = torch.cat([self.targets if step.same is None else
-                                   self.targets[torch.as_tensor(np.flatnonzero(~step.same), device=self.device)]
-                                   for step in steps])
-                out = out.gather(1, index.reshape(-1, 1)).reshape(-1)
+                targets = self._targets
+                index = np.concatenate([targets if step.same is None else targets[~step.same] for step in steps])
+                out = out.gather(1, torch.as_tensor(index, device=self.device).reshape(-1, 1)).reshape(-1)
             out = out.detach().cpu().numpy()
         return np.split(out, np.cumsum(sizes)[:-1])
 
