@@ -77,6 +77,11 @@ class ForwardClock:
             handle.remove()
 
 
+def _clock(device: str):  # type: ignore[no-untyped-def]
+    """Process CPU time on a CPU; wall time after a synchronise on CUDA (CPU time misses GPU work)."""
+    return (lambda: (sync(device), time.perf_counter())[1]) if device.startswith("cuda") else time.process_time
+
+
 def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
     model_name, dataset_name = pair.split(":")
     data = build_dataset(create(DATASETS, "dataset", dataset_name), args.seed)
@@ -96,7 +101,7 @@ def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
 
 
 def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: argparse.Namespace) -> dict:
-    clock = (lambda: (sync(args.device), time.perf_counter())[1]) if args.device.startswith("cuda") else time.process_time
+    clock = _clock(args.device)
     spec = METRICS.get(name)
     times: dict[str, list[float]] = {"quantus": [], "fast": []}
     shares: dict[str, list[float]] = {"quantus": [], "fast": []}
@@ -131,7 +136,7 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
 def bench_cell(ctx: ScoreContext, names: list[str], suite: dict, pair: str, args: argparse.Namespace) -> dict:
     """The metrics ``names`` scored one after the other as a sweep cell scores them (one shared constant-output
     screen per cell and engine); CPU time of the whole cell per engine, interleaved repetitions."""
-    clock = (lambda: (sync(args.device), time.perf_counter())[1]) if args.device.startswith("cuda") else time.process_time
+    clock = _clock(args.device)
     times: dict[str, list[float]] = {"quantus": [], "fast": []}
     for repeat in range(args.warmup + args.repeats):
         for engine in ("quantus", "fast"):

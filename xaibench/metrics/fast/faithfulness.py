@@ -8,11 +8,15 @@ for step (``quantus/metrics/faithfulness/*.py``, version 0.6) with these changes
 2. every perturbed batch is made first, in Quantus' loop order (so ``np.random`` draws happen in the same order),
    and forwarded through :class:`ChunkedForward` (``chunk_size`` rows per forward, on the model's device);
 3. where numpy allows the same draws with less Python overhead, they are made that way: FaithfulnessCorrelation's
-   subsets by in-place row shuffles (:func:`random_subsets`), MonotonicityCorrelation's repeats of a step in one
-   perturbation call (:func:`repeated_perturbations`).
+   subsets by in-place row shuffles (:func:`random_subsets`), MonotonicityCorrelation's repeats of a step and
+   FaithfulnessEstimate's steps in stacked perturbation calls (:func:`stacked_perturbations`);
+4. FaithfulnessEstimate and PixelFlipping do not forward again a row their step left unchanged (bit for bit equal to
+   the unperturbed input, or to the step before for PixelFlipping's cumulative removal): it takes that row's
+   output (:class:`~xaibench.metrics.fast._reuse.ReusingForward`; Quantus forwards it and warns).
 
-Scores equal plain Quantus (``tests/unit/test_metrics_fast.py``): the same perturbations, the same reductions in
-the same order; only the forward's batch composition differs (float reassociation in batched kernels, if any).
+Scores equal plain Quantus (``tests/unit/test_metrics_fast.py``, ``test_fast_reuse.py``): the same perturbations,
+the same reductions in the same order; only the forward's batch composition differs (float reassociation in
+batched kernels, if any).
 """
 from __future__ import annotations
 
