@@ -52,7 +52,7 @@ class ReusingForward(ChunkedForward):
             return np.empty((0,))
         n = len(first)
         self.chunk_size = chunk_rows(self.chunk_size, first[0].size if n else 1)
-        if self.reuse is None or self.chunk_size <= n:
+        if self.reuse is None or self.chunk_size <= n or n == 0:
             return super().run(_chain(first, iterator))
         outputs: list[np.ndarray] = []
         queued: list[_Step] = []
