@@ -11,10 +11,16 @@ parameters (``conf/metrics/faithfulness.yaml`` + ``stability.yaml``) and the sam
 ``quantus_adapter.score`` as the runner calls it; only ``engine`` differs. Repetitions are interleaved
 (quantus, fast, quantus, fast, ...) and timed in process CPU time (the machines are shared; wall time swings):
 the median over repetitions is reported, with the range of the per-pair ratios (``speedup_min``/``speedup_max``).
+Each call is one metric alone in its cell: it pays the adapter's constant-output screen itself (a sweep cell's
+metrics share one screen), for both engines; one untimed pair per metric comes first (``--warmup``). glibc's
+malloc thresholds are set before anything is timed, as the fast engine sets them on first use
+(``metrics/fast/_allocator.py``), so both engines run with the same allocator.
 On CUDA, CPU time misses GPU work: wall time (after a synchronise) is used instead. ``fwd share`` is the share of
 the metric's time spent inside the model's forward (a forward hook pair on the model). ``max |diff|`` is the
 largest absolute score difference between the engines. The JSON's top-level ``speedup`` maps ``model:dataset``
-to ``{metric: median speedup}``; ``results`` has one row per pair and metric.
+to ``{metric: median speedup}``; ``results`` has one row per pair and metric. ``--cell`` also times the metrics
+together as a sweep cell scores them (one shared screen per engine): ``cell_speedup`` maps ``model:dataset`` to
+the median ratio of the cell's CPU time.
 """
 from __future__ import annotations
 
@@ -38,6 +44,8 @@ from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
 from xaibench.metrics.fast import FAST_CLASSES
+from xaibench.metrics.fast._allocator import keep_freed_memory
+from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext, score
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 
@@ -69,6 +77,11 @@ class ForwardClock:
             handle.remove()
 
 
+def _clock(device: str):  # type: ignore[no-untyped-def]
+    """Process CPU time on a CPU; wall time after a synchronise on CUDA (CPU time misses GPU work)."""
+    return (lambda: (sync(device), time.perf_counter())[1]) if device.startswith("cuda") else time.process_time
+
+
 def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
     model_name, dataset_name = pair.split(":")
     data = build_dataset(create(DATASETS, "dataset", dataset_name), args.seed)
@@ -88,11 +101,14 @@ def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
 
 
 def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: argparse.Namespace) -> dict:
-    clock = (lambda: (sync(args.device), time.perf_counter())[1]) if args.device.startswith("cuda") else time.process_time
+    clock = _clock(args.device)
     spec = METRICS.get(name)
     times: dict[str, list[float]] = {"quantus": [], "fast": []}
     shares: dict[str, list[float]] = {"quantus": [], "fast": []}
     values: dict[str, np.ndarray] = {}
+    for _ in range(args.warmup):  # untimed: first-call costs (lazy imports, first primitives) land on neither engine
+        for engine in ("quantus", "fast"):
+            score(spec, dict(params), replace(ctx, engine=engine), seed)
     for _ in range(args.repeats):
         for engine in ("quantus", "fast"):
             with ForwardClock(ctx.model, clock) as forward:
@@ -117,18 +133,43 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
             "nan_mismatch": int((np.isnan(values["fast"]) != np.isnan(values["quantus"])).sum())}
 
 
+def bench_cell(ctx: ScoreContext, names: list[str], suite: dict, pair: str, args: argparse.Namespace) -> dict:
+    """The metrics ``names`` scored one after the other as a sweep cell scores them (one shared constant-output
+    screen per cell and engine); CPU time of the whole cell per engine, interleaved repetitions."""
+    clock = _clock(args.device)
+    times: dict[str, list[float]] = {"quantus": [], "fast": []}
+    for repeat in range(args.warmup + args.repeats):
+        for engine in ("quantus", "fast"):
+            started = clock()
+            with shared_screens():
+                for name in names:
+                    score(METRICS.get(name), dict(suite[name]), replace(ctx, engine=engine),
+                          derive_seed("bench-scoring", pair, name))
+            if repeat >= args.warmup:
+                times[engine].append(clock() - started)
+    paired = [q / f for q, f in zip(times["quantus"], times["fast"]) if f > 0]
+    median = {e: statistics.median(t) for e, t in times.items()}
+    return {"metrics": names, "seconds_quantus": times["quantus"], "seconds_fast": times["fast"],
+            "speedup": median["quantus"] / median["fast"], "speedup_min": min(paired, default=0.0),
+            "speedup_max": max(paired, default=0.0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="integrated_gradients", help="conf/method/<name>.yaml")
     parser.add_argument("--metrics", nargs="+", default=None, help="default: every metric with a fast class")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per engine")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed pairs before the timed repetitions")
+    parser.add_argument("--cell", action="store_true",
+                        help="also time the metrics together as one sweep cell (one shared screen per engine)")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per forward (the config default)")
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
     apply_device_and_threads(parser, args)
+    malloc_tuned = keep_freed_memory()  # what the fast engine does on first use; set here so both engines share it
     suite = {**conf_section("metrics", "faithfulness"), **conf_section("metrics", "stability")}
     names = args.metrics or [n for n in suite if METRICS.get(n).quantus_class in FAST_CLASSES]
-    rows = []
+    rows, cells = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(args.store or tmp)
         for pair in args.pairs:
@@ -144,6 +185,11 @@ def main() -> None:
                 print(f"  {pair:<20} {name:<28} {row['speedup']:5.2f}x  fwd {row['forward_share_fast']:.0%} "
                       f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}",
                       file=sys.stderr, flush=True)
+            if args.cell:
+                applicable = [r["metric"] for r in rows if f"{r['model']}:{r['dataset']}" == pair]
+                cells[pair] = bench_cell(ctx, applicable, suite, pair, args)
+                print(f"  {pair:<20} {'cell (shared screen)':<28} {cells[pair]['speedup']:5.2f}x", file=sys.stderr,
+                      flush=True)
     lines = ["| model | dataset | metric | ms/sample quantus | ms/sample fast | speedup (pairs min-max) "
              "| fwd share quantus -> fast (min-max) | max abs diff |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -152,18 +198,24 @@ def main() -> None:
                      f"{r['speedup_max']:.2f}) | {r['forward_share_quantus']:.0%} -> {r['forward_share_fast']:.0%} "
                      f"({r['forward_share_fast_min']:.0%}-{r['forward_share_fast_max']:.0%}) | "
                      f"{r['max_abs_diff']:.1e} |")
+    for pair, cell in cells.items():
+        lines.append(f"| {pair.replace(':', ' | ')} | cell: {' + '.join(cell['metrics'])} | | | {cell['speedup']:.2f}x "
+                     f"({cell['speedup_min']:.2f}-{cell['speedup_max']:.2f}) | | |")
     print("\n".join(lines))
     environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
                    "n_samples": args.n_samples, "method": args.method, "repeats": args.repeats,
-                   "chunk_size": args.chunk_size, "seed": args.seed,
+                   "chunk_size": args.chunk_size, "seed": args.seed, "warmup": args.warmup,
+                   "malloc_tuned": malloc_tuned,
                    "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     speedup = {f"{r['model']}:{r['dataset']}": {} for r in rows}  # {pair: {metric: median speedup}}
     for r in rows:
         speedup[f"{r['model']}:{r['dataset']}"][r["metric"]] = r["speedup"]
-    out.write_text(json.dumps({"environment": environment, "speedup": speedup, "results": rows}, indent=2))
+    out.write_text(json.dumps({"environment": environment, "speedup": speedup, "results": rows,
+                               "cell_speedup": {pair: cell["speedup"] for pair, cell in cells.items()},
+                               "cells": cells}, indent=2))
     print(f"\nwrote {out}")
 
 

@@ -242,6 +242,31 @@ def test_stacked_perturbations_equal_quantus_repeated_calls(baseline):
         np.testing.assert_array_equal(g, e)
 
 
+@pytest.mark.parametrize("baseline", ["uniform", "mean", 0.5])
+@pytest.mark.parametrize("max_rows", [None, 4, 9])
+def test_stacked_steps_equal_quantus_step_by_step_calls(baseline, max_rows):
+    """FaithfulnessEstimate's steps in blocks of calls (at most ``max_rows`` rows, equal widths): same arrays, draws."""
+    import functools
+
+    import quantus
+
+    from xaibench.metrics.fast.faithfulness import stacked_perturbations
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 12))
+    steps = [rng.integers(0, 12, size=(4, 2)) for _ in range(5)] + [rng.integers(0, 12, size=(4, 1))]  # a last, narrower step
+    perturb = functools.partial(quantus.functions.perturb_func.batch_baseline_replacement_by_indices,
+                                perturb_baseline=baseline)
+    np.random.seed(3)
+    expected = [perturb(arr=x, indices=indices) for indices in steps]
+    after = np.random.rand()
+    np.random.seed(3)
+    got = list(stacked_perturbations(perturb, x, steps, max_rows))
+    assert np.random.rand() == after and len(got) == len(steps)
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+
+
 def test_other_perturbations_are_called_once_per_repeat():
     from xaibench.metrics.fast.faithfulness import repeated_perturbations
 

@@ -30,6 +30,7 @@ from xaibench.engine.seeding import derive_seed
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
 from xaibench.explainers.base import Explainer
+from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext
 from xaibench.registry import EXPLAINERS, METRICS
 from xaibench.results.schema import conform, sort_rows
@@ -176,8 +177,9 @@ class ArrayCell:
         record = ExplanationRecord("", attributions, targets.cpu(), None, float("nan"), float("nan"))
         rows = self._rows(metrics, explainer, target, seed, names, ids, explain_output)
         store = Store(store_dir) if store_dir is not None else None
-        frames = [self._score_metric(name, metrics[name], rows, record, explainer, seed, ids, store)
-                  for name in metrics]
+        with shared_screens():  # one constant-output screen for all the metrics
+            frames = [self._score_metric(name, metrics[name], rows, record, explainer, seed, ids, store)
+                      for name in metrics]
         return sort_rows(conform(pd.concat(frames, ignore_index=True)))
 
     def _rows(self, metrics: dict, explainer: Explainer | None, target: str, seed: int, names: Mapping[str, str],

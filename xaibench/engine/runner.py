@@ -26,6 +26,7 @@ from xaibench.engine.stages import build_dataset, get_explanations, get_model, g
 from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
 from xaibench.errors import StorageError, UserError
+from xaibench.metrics.output_screen import shared_screens
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 from xaibench.report.progress import Progress
 from xaibench.results.schema import SCHEMA_VERSION, conform, frame_of, sort_rows
@@ -123,7 +124,8 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     stages["scores"] = []
     sample_ids = dataset.test.ids[: cell.n_samples]
     frames = []
-    with Progress(f"scoring {cell.method_name}", total=len(resolved.metrics), unit="metric") as progress:
+    with Progress(f"scoring {cell.method_name}", total=len(resolved.metrics), unit="metric") as progress, \
+            shared_screens():  # the cell's metrics screen its model for a constant output once
         for name, metric in resolved.metrics.items():
             frames.append(_score_metric(cell, resolved, name, metric, model, dataset, explanations, store, rows,
                                         sample_ids, stages["scores"]))

@@ -8,8 +8,8 @@
    embeddings ``(N, D, L)``, or as per-token presence ``(N, 1, L)`` for metrics that remove features by index
    (``spec.text_view``); per-token attributions ``(N, 1, L)`` either way;
 3. sets degenerate samples aside *before* the call (``spec.screens``: all-zero or constant maps, empty masks, a
-   model whose output does not move) with ``status="nan"`` and the reason, instead of feeding Quantus a
-   divide-by-zero;
+   model whose output does not move: ``output_screen.py``, once per cell) with ``status="nan"`` and the reason,
+   instead of feeding Quantus a divide-by-zero;
 4. seeds numpy's global RNG (Quantus draws from it) and torch right before the call, builds a fresh metric
    (Quantus metrics keep state), passes ``return_aggregate=False`` and the whole cell as one batch so draws happen
    in the same order whatever the user's batch size;
@@ -53,6 +53,7 @@ from xaibench.metrics.layout import (
     to_quantus_inputs,
     to_quantus_masks,
 )
+from xaibench.metrics.output_screen import constant_output
 from xaibench.metrics.spec import CALLABLE_PARAMS, MetricSpec, Screen
 from xaibench.types import Modality, Split, Status
 
@@ -300,22 +301,6 @@ def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> l
     if Screen.CONSTANT_OUTPUT in screens:
         mark(constant_output(batch), "constant model output")
     return reasons
-
-
-def constant_output(batch: QuantusBatch, tolerance: float = 1e-6) -> np.ndarray:
-    """``(N,)`` bool: the model's outputs at ``x``, at zero and at ``x`` plus unit-scale noise all coincide.
-
-    A model that ignores its input around a sample (dead ReLUs, zeroed weights) makes every perturbation
-    metric meaningless there. Uses its own generator: the global RNG that Quantus draws from is untouched.
-    """
-    noise = np.random.default_rng(0).standard_normal(batch.x.shape).astype(np.float32)
-    scale = np.abs(batch.x).reshape(len(batch), -1).max(axis=1).reshape(-1, *([1] * (batch.x.ndim - 1))) + 1.0
-    probes = np.concatenate([batch.x, np.zeros_like(batch.x), batch.x + noise * scale])  # one forward, (3N, ...)
-    with torch.no_grad():
-        outputs = batch.model(torch.as_tensor(probes, device=torch.device(batch.device))).detach().cpu().numpy()
-    outputs = outputs.reshape(3, len(batch), -1)
-    spread = (outputs.max(axis=0) - outputs.min(axis=0)).max(axis=-1)
-    return spread <= tolerance * (1.0 + np.abs(outputs[0]).max(axis=-1))
 
 
 def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> tuple[np.ndarray, list[str]]:

@@ -8,6 +8,7 @@ why a NaN is a NaN.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -188,13 +189,17 @@ class MetricSpec:
             out["text_view"] = self.text_view
         return out
 
-    def _init_parameters(self) -> set[str]:
-        if self.quantus_class is None:
-            return set()
-        signature = inspect.signature(self.quantus_class.__init__)
-        skip = {"self", "args", "kwargs", "default_plot_func", "display_progressbar", "disable_warnings",
-                "return_aggregate", "aggregate_func"}
-        return {p for p in signature.parameters if p not in skip}
+    def _init_parameters(self) -> frozenset[str]:
+        return _init_parameters(self.quantus_class) if self.quantus_class is not None else frozenset()
+
+
+@functools.lru_cache(maxsize=None)
+def _init_parameters(quantus_class: type) -> frozenset[str]:
+    """The user-settable ``__init__`` parameters of a Quantus class (cached: ``inspect.signature`` costs 0.1 ms)."""
+    signature = inspect.signature(quantus_class.__init__)
+    skip = {"self", "args", "kwargs", "default_plot_func", "display_progressbar", "disable_warnings",
+            "return_aggregate", "aggregate_func"}
+    return frozenset(p for p in signature.parameters if p not in skip)
 
 
 def register_metric(spec: MetricSpec) -> MetricSpec:

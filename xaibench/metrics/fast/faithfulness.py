@@ -8,11 +8,15 @@ for step (``quantus/metrics/faithfulness/*.py``, version 0.6) with these changes
 2. every perturbed batch is made first, in Quantus' loop order (so ``np.random`` draws happen in the same order),
    and forwarded through :class:`ChunkedForward` (``chunk_size`` rows per forward, on the model's device);
 3. where numpy allows the same draws with less Python overhead, they are made that way: FaithfulnessCorrelation's
-   subsets by in-place row shuffles (:func:`random_subsets`), MonotonicityCorrelation's repeats of a step in one
-   perturbation call (:func:`repeated_perturbations`).
+   subsets by in-place row shuffles (:func:`random_subsets`), MonotonicityCorrelation's repeats of a step and
+   FaithfulnessEstimate's steps in stacked perturbation calls (:func:`stacked_perturbations`);
+4. FaithfulnessEstimate and PixelFlipping do not forward again a row their step left unchanged (bit for bit equal to
+   the unperturbed input, or to the step before for PixelFlipping's cumulative removal): it takes that row's
+   output (:class:`~xaibench.metrics.fast._reuse.ReusingForward`; Quantus forwards it and warns).
 
-Scores equal plain Quantus (``tests/unit/test_metrics_fast.py``): the same perturbations, the same reductions in
-the same order; only the forward's batch composition differs (float reassociation in batched kernels, if any).
+Scores equal plain Quantus (``tests/unit/test_metrics_fast.py``, ``test_fast_reuse.py``): the same perturbations,
+the same reductions in the same order; only the forward's batch composition differs (float reassociation in
+batched kernels, if any).
 """
 from __future__ import annotations
 
@@ -22,18 +26,26 @@ from typing import Any, Iterator
 import numpy as np
 import quantus
 
-from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward
+from xaibench.metrics.fast._allocator import keep_freed_memory
+from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward, chunk_rows
+from xaibench.metrics.fast._reuse import ReusingForward
+from xaibench.metrics.layout import QuantusModel
 
 
 class ChunkedMetric:
     """Mixin: takes ``chunk_size`` (rows per forward) and counts CUDA out-of-memory halvings in ``backoffs``."""
 
     def __init__(self, *args: Any, chunk_size: int = DEFAULT_CHUNK_SIZE, **kwargs: Any) -> None:
+        keep_freed_memory()  # chunk-sized activations: no mmap/munmap per forward (``_allocator.py``)
         self.chunk_size = int(chunk_size)
         self.backoffs = 0
         super().__init__(*args, **kwargs)
 
-    def _forward(self, model: Any, targets: np.ndarray | None) -> ChunkedForward:
+    def _forward(self, model: Any, targets: np.ndarray | None, reuse: str | None = None) -> ChunkedForward:
+        """The chunked forward; ``reuse`` (``"first"``/``"previous"``) skips rows a step left unchanged
+        (``_reuse.py``), for Quantus-layout models only (in the text "tokens" view row ``i`` must be sample ``i``)."""
+        if reuse is not None and isinstance(getattr(model, "model", None), QuantusModel):
+            return ReusingForward(model, self.chunk_size, targets, reuse)
         return ChunkedForward(model, self.chunk_size, targets)
 
     def _done(self, forward: ChunkedForward) -> None:
@@ -52,6 +64,19 @@ def _step_slices(a_indices: np.ndarray, step: int) -> Iterator[np.ndarray]:
     n_features = a_indices.shape[1]
     for index in range(math.ceil(n_features / step)):
         yield a_indices[:, index * step:(index + 1) * step]
+
+
+def _step_sums(a_flat: np.ndarray, order: np.ndarray, steps: list[np.ndarray]) -> np.ndarray:
+    """``(N, S)``: per step, the sum of the attributions it perturbs, as Quantus sums them step by step.
+
+    Steps of equal width ``k`` are one gather of the ranked attributions, ``(N, S, k)``, summed over its last
+    (contiguous) axis: the same ``k`` numbers in the same order as Quantus' per-step ``a[i, a_ix].sum()``.
+    """
+    n, width = a_flat.shape[0], steps[0].shape[1] if steps else 0
+    if steps and all(step.shape[1] == width for step in steps):
+        ranked = np.take_along_axis(a_flat, order[:, :len(steps) * width], axis=1)
+        return ranked.reshape(n, len(steps), width).sum(axis=-1)
+    return np.stack([a_flat[np.arange(n)[:, None], a_ix].sum(axis=-1) for a_ix in steps], axis=1)
 
 
 def random_subsets(n: int, n_features: int, subset_size: int) -> np.ndarray:
@@ -82,7 +107,8 @@ def repeated_perturbations(perturb_func: Any, x_flat: np.ndarray, indices: np.nd
     Quantus' ``batch_baseline_replacement_by_indices`` with a number or a named baseline works row by row: a named
     baseline is computed per row, and its ``uniform`` draw (made for every named baseline) is one value per row from
     the global RNG. One call on ``repeats`` stacked copies of ``x_flat`` therefore makes the same arrays from the
-    same draws in the same order, with one call's overhead. Any other function is called ``repeats`` times.
+    same draws in the same order, with one call's overhead (:func:`stacked_perturbations`). Any other function is
+    called ``repeats`` times.
 
     Args:
         perturb_func: the metric's ``functools.partial`` perturbation.
@@ -92,10 +118,43 @@ def repeated_perturbations(perturb_func: Any, x_flat: np.ndarray, indices: np.nd
     Returns:
         ``repeats`` arrays ``(N, F)`` (views into one array on the stacked path).
     """
-    if not _row_wise(perturb_func) or repeats < 2:
-        return [perturb_func(arr=x_flat, indices=indices) for _ in range(repeats)]
-    stacked = perturb_func(arr=np.tile(x_flat, (repeats, 1)), indices=np.tile(indices, (repeats, 1)))
-    return np.split(stacked, repeats)
+    return list(stacked_perturbations(perturb_func, x_flat, [indices] * repeats))
+
+
+def stacked_perturbations(perturb_func: Any, x_flat: np.ndarray, steps: list[np.ndarray],
+                          max_rows: int | None = None) -> Iterator[np.ndarray]:
+    """``perturb_func(arr=x_flat, indices=ix)`` for each ``ix`` of ``steps`` in order, as Quantus' loop makes them.
+
+    For a row-wise function (:func:`repeated_perturbations` says why) consecutive steps of equal width are perturbed
+    in one call on stacked copies of ``x_flat``, at most ``max_rows`` rows per call (None: no limit), which makes the
+    same arrays from the same draws in the same order; any other function is called once per step.
+
+    Args:
+        perturb_func: the metric's ``functools.partial`` perturbation.
+        x_flat: ``(N, F)`` inputs; steps: ``(N, I)`` feature indices to perturb, one array per step.
+        max_rows: rows per stacked call (bounds the memory of one call to about one forward chunk).
+
+    Yields:
+        ``(N, F)`` arrays, one per step (views into a block's array on the stacked path).
+    """
+    if not _row_wise(perturb_func) or len(steps) < 2:
+        for indices in steps:
+            yield perturb_func(arr=x_flat, indices=indices)
+        return
+    n = len(x_flat)
+    per_call = len(steps) if max_rows is None else max(1, max_rows // max(n, 1))
+    start = 0
+    while start < len(steps):
+        stop = start + 1
+        while stop < len(steps) and stop - start < per_call and steps[stop].shape == steps[start].shape:
+            stop += 1
+        block = steps[start:stop]
+        if len(block) == 1:
+            yield perturb_func(arr=x_flat, indices=block[0])
+        else:
+            stacked = perturb_func(arr=np.tile(x_flat, (len(block), 1)), indices=np.concatenate(block))
+            yield from np.split(stacked, len(block))
+        start = stop
 
 
 def _row_wise(perturb_func: Any) -> bool:
@@ -133,19 +192,21 @@ class FastFaithfulnessEstimate(ChunkedMetric, quantus.FaithfulnessEstimate):
     def evaluate_batch(self, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, a_batch: np.ndarray,
                        **kwargs: Any) -> list[float]:
         a_batch, n = _flat(x_batch, a_batch)
-        steps = list(_step_slices(np.argsort(-a_batch, axis=1), self.features_in_step))
+        order = np.argsort(-a_batch, axis=1)
+        steps = list(_step_slices(order, self.features_in_step))
+        x_flat = x_batch.reshape(n, -1)
 
         def perturbed() -> Iterator[np.ndarray]:
             yield x_batch
-            for a_ix in steps:
-                yield self.perturb_func(arr=x_batch.reshape(n, -1), indices=a_ix).reshape(*x_batch.shape)
+            block_rows = chunk_rows(self.chunk_size, x_flat.shape[1])
+            for x_perturbed in stacked_perturbations(self.perturb_func, x_flat, steps, block_rows):
+                yield x_perturbed.reshape(*x_batch.shape)
 
-        forward = self._forward(model, y_batch)
+        forward = self._forward(model, y_batch, reuse="first")
         preds = forward.run(perturbed())
         self._done(forward)
-        pred_deltas = np.stack([preds[0] - p for p in preds[1:]], axis=1)
-        att_sums = np.stack([a_batch[np.arange(n)[:, None], a_ix].sum(axis=-1) for a_ix in steps], axis=1)
-        return self.similarity_func(a=att_sums, b=pred_deltas, batched=True).tolist()
+        pred_deltas = np.ascontiguousarray((preds[0] - preds[1:]).T)  # (N, steps), C order as Quantus stacks
+        return self.similarity_func(a=_step_sums(a_batch, order, steps), b=pred_deltas, batched=True).tolist()
 
 
 class FastPixelFlipping(ChunkedMetric, quantus.PixelFlipping):
@@ -163,7 +224,7 @@ class FastPixelFlipping(ChunkedMetric, quantus.PixelFlipping):
                 x_perturbed = x_perturbed.reshape(*x_batch.shape)
                 yield x_perturbed
 
-        forward = self._forward(model, y_batch)
+        forward = self._forward(model, y_batch, reuse="previous")  # cumulative: compare with the step before
         curves = np.stack(list(forward.run(perturbed())), axis=1)
         self._done(forward)
         if self.return_auc_per_sample:
