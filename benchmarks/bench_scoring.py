@@ -15,6 +15,12 @@ On CUDA, CPU time misses GPU work: wall time (after a synchronise) is used inste
 the metric's time spent inside the model's forward (a forward hook pair on the model). ``max |diff|`` is the
 largest absolute score difference between the engines. The JSON's top-level ``speedup`` maps ``model:dataset``
 to ``{metric: median speedup}``; ``results`` has one row per pair and metric.
+
+Stability metrics with a gradient method (saliency, IG, SmoothGrad) also time the **model floor**, interleaved with
+the engines: the model's forward + summed-target backward to the input over the rows the fast engine re-explains
+(``nr_samples x N x rows per input``, e.g. 10 x 32 x 32 IG path steps), in the fast engine's call sizes, and nothing
+else. Both engines run these rows, so ``speedup_ceiling = quantus / floor`` bounds the speedup of any engine that
+keeps the estimator (``bench_gradient_rows.py``: larger calls do not make a row cheaper).
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -38,8 +45,10 @@ from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
 from xaibench.metrics.fast import FAST_CLASSES
+from xaibench.metrics.fast._forward import chunk_rows
 from xaibench.metrics.quantus_adapter import ScoreContext, score
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
+from xaibench.types import Capability
 
 OUT = ROOT / "benchmarks" / "out" / "scoring.json"
 
@@ -87,10 +96,40 @@ def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
                         chunk_size=args.chunk_size)
 
 
-def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: argparse.Namespace) -> dict:
+def model_floor(ctx: ScoreContext, params: dict) -> Callable[[], None] | None:
+    """The model's forward + backward over the rows a stability metric re-explains, in the fast engine's calls.
+
+    ``nr_samples x N x rows_per_input`` rows (the adapter's ``rows_per_input``: IG's ``n_steps``, SmoothGrad's
+    ``n_samples``), ``ctx.x`` repeated with small noise, in calls of whole steps of about ``chunk_size`` rows
+    (``ChunkedStability._explain_all``); gradients of the summed target logits w.r.t. the input only. None unless
+    the metric re-explains (``nr_samples``) with a gradient method on dense float inputs.
+    """
+    if "nr_samples" not in params or Capability.GRADIENTS not in ctx.explainer.requires \
+            or not ctx.x.dtype.is_floating_point:
+        return None
+    n = len(ctx.x)
+    per_input = max(1, int(getattr(ctx.explainer, "n_steps", 0) or getattr(ctx.explainer, "n_samples", 0) or 1))
+    per_call = n * per_input * max(1, chunk_rows(ctx.chunk_size, ctx.x[0].numel()) // (n * per_input))
+    total = int(params["nr_samples"]) * n * per_input
+    generator = torch.Generator().manual_seed(0)
+    rows = ctx.x.repeat(total // n, *[1] * (ctx.x.dim() - 1))
+    rows = rows + 0.05 * torch.randn(rows.shape, generator=generator).to(rows.device)
+    targets = ctx.targets.repeat(total // n).reshape(-1, 1)
+
+    def run() -> None:
+        for start in range(0, total, per_call):
+            x = rows[start:start + per_call].detach().requires_grad_(True)
+            torch.autograd.grad(ctx.model(x).gather(1, targets[start:start + per_call]).sum(), x)
+
+    return run
+
+
+def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: argparse.Namespace,
+                 floor: Callable[[], None] | None = None) -> dict:
     clock = (lambda: (sync(args.device), time.perf_counter())[1]) if args.device.startswith("cuda") else time.process_time
     spec = METRICS.get(name)
     times: dict[str, list[float]] = {"quantus": [], "fast": []}
+    floor_times: list[float] = []
     shares: dict[str, list[float]] = {"quantus": [], "fast": []}
     values: dict[str, np.ndarray] = {}
     for _ in range(args.repeats):
@@ -102,11 +141,19 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
             times[engine].append(seconds)
             shares[engine].append(forward.seconds / seconds if seconds > 0 else 0.0)
             values[engine] = result.values
+        if floor is not None:
+            started = clock()
+            floor()
+            floor_times.append(clock() - started)
     n = len(ctx.x)
     median = {e: statistics.median(t) for e, t in times.items()}
     diff = np.abs(values["fast"] - values["quantus"])
     paired = [q / f for q, f in zip(times["quantus"], times["fast"]) if f > 0]  # one ratio per interleaved pair
-    return {"metric": name, "ms_per_sample_quantus": 1000 * median["quantus"] / n,
+    floor_row = {} if not floor_times else {
+        "ms_per_sample_model_floor": 1000 * statistics.median(floor_times) / n, "seconds_model_floor": floor_times,
+        "speedup_ceiling": median["quantus"] / statistics.median(floor_times),
+        "fast_over_floor": median["fast"] / statistics.median(floor_times)}
+    return {**floor_row, "metric": name, "ms_per_sample_quantus": 1000 * median["quantus"] / n,
             "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
             "speedup_min": min(paired, default=0.0), "speedup_max": max(paired, default=0.0),
             "forward_share_fast_min": min(shares["fast"]), "forward_share_fast_max": max(shares["fast"]),
@@ -126,7 +173,8 @@ def main() -> None:
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
     apply_device_and_threads(parser, args)
-    suite = {**conf_section("metrics", "faithfulness"), **conf_section("metrics", "stability")}
+    stability = conf_section("metrics", "stability")
+    suite = {**conf_section("metrics", "faithfulness"), **stability}
     names = args.metrics or [n for n in suite if METRICS.get(n).quantus_class in FAST_CLASSES]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,11 +186,13 @@ def main() -> None:
                 spec = METRICS.get(name)
                 if metric_not_applicable(spec, create(DATASETS, "dataset", dataset_name), has_counterfactuals=False):
                     continue
+                floor = model_floor(ctx, suite[name]) if name in stability else None
                 row = {"model": model_name, "dataset": dataset_name, "method": args.method,
-                       **bench_metric(ctx, name, suite[name], derive_seed("bench-scoring", pair, name), args)}
+                       **bench_metric(ctx, name, suite[name], derive_seed("bench-scoring", pair, name), args, floor)}
                 rows.append(row)
+                ceiling = f"  ceiling {row['speedup_ceiling']:.2f}x" if "speedup_ceiling" in row else ""
                 print(f"  {pair:<20} {name:<28} {row['speedup']:5.2f}x  fwd {row['forward_share_fast']:.0%} "
-                      f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}",
+                      f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}{ceiling}",
                       file=sys.stderr, flush=True)
     lines = ["| model | dataset | metric | ms/sample quantus | ms/sample fast | speedup (pairs min-max) "
              "| fwd share quantus -> fast (min-max) | max abs diff |", "|---|---|---|---:|---:|---:|---:|---:|"]
@@ -152,6 +202,13 @@ def main() -> None:
                      f"{r['speedup_max']:.2f}) | {r['forward_share_quantus']:.0%} -> {r['forward_share_fast']:.0%} "
                      f"({r['forward_share_fast_min']:.0%}-{r['forward_share_fast_max']:.0%}) | "
                      f"{r['max_abs_diff']:.1e} |")
+    floors = [r for r in rows if "speedup_ceiling" in r]
+    if floors:
+        lines += ["", "| model | dataset | metric | ms/sample quantus | ms/sample fast | ms/sample model floor "
+                  "| speedup | ceiling (quantus / floor) | fast / floor |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['model']} | {r['dataset']} | {r['metric']} | {r['ms_per_sample_quantus']:.2f} | "
+                  f"{r['ms_per_sample_fast']:.2f} | {r['ms_per_sample_model_floor']:.2f} | {r['speedup']:.2f}x | "
+                  f"{r['speedup_ceiling']:.2f}x | {r['fast_over_floor']:.2f} |" for r in floors]
     print("\n".join(lines))
     environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
