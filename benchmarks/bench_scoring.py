@@ -100,25 +100,27 @@ def model_floor(ctx: ScoreContext, params: dict) -> Callable[[], None] | None:
     """The model's forward + backward over the rows a stability metric re-explains, in the fast engine's calls.
 
     ``nr_samples x N x rows_per_input`` rows (the adapter's ``rows_per_input``: IG's ``n_steps``, SmoothGrad's
-    ``n_samples``), ``ctx.x`` repeated with small noise, in calls of whole steps of about ``chunk_size`` rows
-    (``ChunkedStability._explain_all``); gradients of the summed target logits w.r.t. the input only. None unless
-    the metric re-explains (``nr_samples``) with a gradient method on dense float inputs.
+    ``n_samples``), ``ctx.x`` repeated with small noise, in calls of about ``chunk_size`` rows as
+    ``ChunkedStability._explain_all`` makes them (whole steps, or groups of inputs when a step is larger than the
+    chunk); gradients of the summed target logits w.r.t. the input only. None unless the metric re-explains
+    (``nr_samples``) with a gradient method on dense float inputs.
     """
     if "nr_samples" not in params or Capability.GRADIENTS not in ctx.explainer.requires \
             or not ctx.x.dtype.is_floating_point:
         return None
     n = len(ctx.x)
     per_input = max(1, int(getattr(ctx.explainer, "n_steps", 0) or getattr(ctx.explainer, "n_samples", 0) or 1))
-    per_call = n * per_input * max(1, chunk_rows(ctx.chunk_size, ctx.x[0].numel()) // (n * per_input))
+    rows, step = chunk_rows(ctx.chunk_size, ctx.x[0].numel()), n * per_input  # whole steps, else groups of inputs
+    per_call = step * max(1, rows // step) if step <= rows else per_input * max(1, rows // per_input)
     total = int(params["nr_samples"]) * n * per_input
     generator = torch.Generator().manual_seed(0)
-    rows = ctx.x.repeat(total // n, *[1] * (ctx.x.dim() - 1))
-    rows = rows + 0.05 * torch.randn(rows.shape, generator=generator).to(rows.device)
+    inputs = ctx.x.repeat(total // n, *[1] * (ctx.x.dim() - 1))
+    inputs = inputs + 0.05 * torch.randn(inputs.shape, generator=generator).to(inputs.device)
     targets = ctx.targets.repeat(total // n).reshape(-1, 1)
 
     def run() -> None:
         for start in range(0, total, per_call):
-            x = rows[start:start + per_call].detach().requires_grad_(True)
+            x = inputs[start:start + per_call].detach().requires_grad_(True)
             torch.autograd.grad(ctx.model(x).gather(1, targets[start:start + per_call]).sum(), x)
 
     return run
