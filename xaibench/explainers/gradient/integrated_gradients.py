@@ -73,8 +73,8 @@ def summed_path_attributions(forward: SummedTargetForward, inputs: torch.Tensor,
     The same operations in the same order as captum (path ``cat([x' + a (x - x') for a in alphas])``, targets
     repeated per path step, ``grad * step_size`` summed over steps, times ``x - x'``), so the maps are captum's bit
     for bit (``tests/unit/test_metrics_fast.py::test_summed_target_gradients_are_captums_gradients_bit_for_bit``).
-    Left out: captum's per-call input formatting, argument expansion and quadrature (about 1.9 ms of Python per
-    call, which dominates a small tabular model's re-explanations).
+    Left out: captum's per-call input formatting, argument expansion and quadrature (about 1 ms of Python per
+    call, most of a small tabular model's re-explanation: ``docs/speed.md``).
 
     Args:
         forward: ``(R, ...), (R,) -> (1,)``, the summed target outputs.
