@@ -21,6 +21,12 @@ largest absolute score difference between the engines. The JSON's top-level ``sp
 to ``{metric: median speedup}``; ``results`` has one row per pair and metric. ``--cell`` also times the metrics
 together as a sweep cell scores them (one shared screen per engine): ``cell_speedup`` maps ``model:dataset`` to
 the median ratio of the cell's CPU time.
+
+Stability metrics with a gradient method (saliency, IG, SmoothGrad) also time the **model floor**, interleaved with
+the engines: the model's forward + summed-target backward to the input over the rows the fast engine re-explains
+(``nr_samples x N x rows per input``, e.g. 10 x 32 x 32 IG path steps), in the fast engine's call sizes, and nothing
+else. Both engines run these rows, so ``speedup_ceiling = quantus / floor`` bounds the speedup of any engine that
+keeps the estimator (``bench_gradient_rows.py``: larger calls do not make a row cheaper).
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -45,9 +52,11 @@ from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
 from xaibench.metrics.fast import FAST_CLASSES
 from xaibench.metrics.fast._allocator import keep_freed_memory
+from xaibench.metrics.fast._forward import chunk_rows
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext, score
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
+from xaibench.types import Capability
 
 OUT = ROOT / "benchmarks" / "out" / "scoring.json"
 
@@ -100,10 +109,42 @@ def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
                         chunk_size=args.chunk_size)
 
 
-def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: argparse.Namespace) -> dict:
+def model_floor(ctx: ScoreContext, params: dict) -> Callable[[], None] | None:
+    """The model's forward + backward over the rows a stability metric re-explains, in the fast engine's calls.
+
+    ``nr_samples x N x rows_per_input`` rows (the adapter's ``rows_per_input``: IG's ``n_steps``, SmoothGrad's
+    ``n_samples``), ``ctx.x`` repeated with small noise, in calls of about ``chunk_size`` rows as
+    ``ChunkedStability._explain_all`` makes them (whole steps, or groups of inputs when a step is larger than the
+    chunk); gradients of the summed target logits w.r.t. the input only. None unless the metric re-explains
+    (``nr_samples``) with a gradient method on dense float inputs.
+    """
+    if "nr_samples" not in params or Capability.GRADIENTS not in ctx.explainer.requires \
+            or not ctx.x.dtype.is_floating_point:
+        return None
+    n = len(ctx.x)
+    per_input = max(1, int(getattr(ctx.explainer, "n_steps", 0) or getattr(ctx.explainer, "n_samples", 0) or 1))
+    rows, step = chunk_rows(ctx.chunk_size, ctx.x[0].numel()), n * per_input  # whole steps, else groups of inputs
+    per_call = step * max(1, rows // step) if step <= rows else per_input * max(1, rows // per_input)
+    total = int(params["nr_samples"]) * n * per_input
+    generator = torch.Generator().manual_seed(0)
+    inputs = ctx.x.repeat(total // n, *[1] * (ctx.x.dim() - 1))
+    inputs = inputs + 0.05 * torch.randn(inputs.shape, generator=generator).to(inputs.device)
+    targets = ctx.targets.repeat(total // n).reshape(-1, 1)
+
+    def run() -> None:
+        for start in range(0, total, per_call):
+            x = inputs[start:start + per_call].detach().requires_grad_(True)
+            torch.autograd.grad(ctx.model(x).gather(1, targets[start:start + per_call]).sum(), x)
+
+    return run
+
+
+def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: argparse.Namespace,
+                 floor: Callable[[], None] | None = None) -> dict:
     clock = _clock(args.device)
     spec = METRICS.get(name)
     times: dict[str, list[float]] = {"quantus": [], "fast": []}
+    floor_times: list[float] = []
     shares: dict[str, list[float]] = {"quantus": [], "fast": []}
     values: dict[str, np.ndarray] = {}
     for _ in range(args.warmup):  # untimed: first-call costs (lazy imports, first primitives) land on neither engine
@@ -118,11 +159,19 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
             times[engine].append(seconds)
             shares[engine].append(forward.seconds / seconds if seconds > 0 else 0.0)
             values[engine] = result.values
+        if floor is not None:
+            started = clock()
+            floor()
+            floor_times.append(clock() - started)
     n = len(ctx.x)
     median = {e: statistics.median(t) for e, t in times.items()}
     diff = np.abs(values["fast"] - values["quantus"])
     paired = [q / f for q, f in zip(times["quantus"], times["fast"]) if f > 0]  # one ratio per interleaved pair
-    return {"metric": name, "ms_per_sample_quantus": 1000 * median["quantus"] / n,
+    floor_row = {} if not floor_times else {
+        "ms_per_sample_model_floor": 1000 * statistics.median(floor_times) / n, "seconds_model_floor": floor_times,
+        "speedup_ceiling": median["quantus"] / statistics.median(floor_times),
+        "fast_over_floor": median["fast"] / statistics.median(floor_times)}
+    return {**floor_row, "metric": name, "ms_per_sample_quantus": 1000 * median["quantus"] / n,
             "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
             "speedup_min": min(paired, default=0.0), "speedup_max": max(paired, default=0.0),
             "forward_share_fast_min": min(shares["fast"]), "forward_share_fast_max": max(shares["fast"]),
@@ -167,7 +216,8 @@ def main() -> None:
     args = parser.parse_args()
     apply_device_and_threads(parser, args)
     malloc_tuned = keep_freed_memory()  # what the fast engine does on first use; set here so both engines share it
-    suite = {**conf_section("metrics", "faithfulness"), **conf_section("metrics", "stability")}
+    stability = conf_section("metrics", "stability")
+    suite = {**conf_section("metrics", "faithfulness"), **stability}
     names = args.metrics or [n for n in suite if METRICS.get(n).quantus_class in FAST_CLASSES]
     rows, cells = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,11 +229,13 @@ def main() -> None:
                 spec = METRICS.get(name)
                 if metric_not_applicable(spec, create(DATASETS, "dataset", dataset_name), has_counterfactuals=False):
                     continue
+                floor = model_floor(ctx, suite[name]) if name in stability else None
                 row = {"model": model_name, "dataset": dataset_name, "method": args.method,
-                       **bench_metric(ctx, name, suite[name], derive_seed("bench-scoring", pair, name), args)}
+                       **bench_metric(ctx, name, suite[name], derive_seed("bench-scoring", pair, name), args, floor)}
                 rows.append(row)
+                ceiling = f"  ceiling {row['speedup_ceiling']:.2f}x" if "speedup_ceiling" in row else ""
                 print(f"  {pair:<20} {name:<28} {row['speedup']:5.2f}x  fwd {row['forward_share_fast']:.0%} "
-                      f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}",
+                      f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}{ceiling}",
                       file=sys.stderr, flush=True)
             if args.cell:
                 applicable = [r["metric"] for r in rows if f"{r['model']}:{r['dataset']}" == pair]
@@ -201,6 +253,13 @@ def main() -> None:
     for pair, cell in cells.items():
         lines.append(f"| {pair.replace(':', ' | ')} | cell: {' + '.join(cell['metrics'])} | | | {cell['speedup']:.2f}x "
                      f"({cell['speedup_min']:.2f}-{cell['speedup_max']:.2f}) | | |")
+    floors = [r for r in rows if "speedup_ceiling" in r]
+    if floors:
+        lines += ["", "| model | dataset | metric | ms/sample quantus | ms/sample fast | ms/sample model floor "
+                  "| speedup | ceiling (quantus / floor) | fast / floor |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['model']} | {r['dataset']} | {r['metric']} | {r['ms_per_sample_quantus']:.2f} | "
+                  f"{r['ms_per_sample_fast']:.2f} | {r['ms_per_sample_model_floor']:.2f} | {r['speedup']:.2f}x | "
+                  f"{r['speedup_ceiling']:.2f}x | {r['fast_over_floor']:.2f} |" for r in floors]
     print("\n".join(lines))
     environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),

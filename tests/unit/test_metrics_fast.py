@@ -78,7 +78,8 @@ def test_fast_metric_equals_plain_quantus(name, modality):
     ("relative_output_stability", "integrated_gradients"),
 ])
 def test_fast_metric_is_bitwise_plain_quantus_with_one_step_per_forward(name, method):
-    """With Quantus' batch composition (one step of N rows per forward) the scores are bit for bit Quantus'.
+    """With one step of N rows per forward (Quantus' batch composition; IG re-explained one input per call) the
+    scores are bit for bit Quantus'.
 
     Larger chunks change only the batched kernels' float32 summation order (about 6e-8 on a logit here).
     Re-explanations take the gradient of the summed target outputs: bit for bit captum's per-row gradients.
@@ -121,6 +122,22 @@ def _quantus_assert_error(x: np.ndarray, a: np.ndarray) -> str | None:
     except AssertionError as error:
         return str(error)
     return None
+
+
+def test_re_explanations_split_a_step_that_exceeds_the_chunk_by_inputs_and_equal_plain_quantus():
+    """IG with 4 path steps on N=5 inputs is 20 forward rows per perturbation step: with a chunk of 9 rows each
+    call re-explains 2 inputs (8 rows; the remainder 1 input), every input's path in one call, all inputs once."""
+    ctx = _context(Modality.TABULAR, "integrated_gradients")
+    spec, params = METRICS.get("max_sensitivity"), SMALL["max_sensitivity"]
+    plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
+    rows: list[int] = []
+    hook = ctx.model.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
+    try:
+        fast = score(spec, params, replace(ctx, engine="fast", chunk_size=9), SEED)
+    finally:
+        hook.remove()
+    np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
+    assert rows == [8, 8, 4] * params["nr_samples"]  # the model's forwards: IG calls of inputs x 4 path steps
 
 
 @pytest.mark.parametrize("bad", ["zeros", "ones", "uniform", "negative", "none"])

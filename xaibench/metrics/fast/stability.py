@@ -4,7 +4,8 @@ Quantus 0.6 (``quantus/metrics/robustness/*.py``) loops over ``nr_samples`` step
 batch, checks every sample with ``np.allclose`` (a warning the adapter discards), predicts twice to find flipped
 labels and re-explains the ``N`` perturbed inputs. Here all ``nr_samples`` perturbations are drawn first, in the
 same order, into one ``(S, N, ...)`` array, and re-explained in calls of about ``chunk_size`` forward rows
-(whole steps; an IG with 32 path steps counts 32 rows per input) with the explainer's convergence diagnostics off
+(whole steps, or groups of inputs when one step is larger; an IG with 32 path steps counts 32 rows per
+input) with the explainer's convergence diagnostics off
 (:func:`xaibench.explainers.base.without_diagnostics`: not part of the map) and gradients taken of the summed
 target outputs (:func:`xaibench.explainers.base.summed_gradients`: the same maps bit for bit, without captum's
 per-row backward seeds). Quantus' ``explain_batch`` post-processing runs on all steps at once where it is per
@@ -52,24 +53,36 @@ class ChunkedStability(ChunkedMetric):
                          for _ in range(nr_samples)])
 
     def _explain_all(self, model: Any, steps: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
-        """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call."""
+        """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call.
+
+        A call holds whole steps while a step's ``N x rows_per_input`` forward rows fit in the chunk; a larger step
+        is explained a group of inputs at a time (at least one input; each input's rows stay in one call, so IG's
+        sum over its path is captum's), which keeps ``chunk_size`` and the element cap meaningful for IG and
+        SmoothGrad (a step of 32 inputs x 32 path steps is 1,024 rows with their activations kept for the backward).
+        """
         n = len(y_batch)
         rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
         per_call = max(1, rows // max(n * rows_per_input, 1))
+        group = n if n * rows_per_input <= rows else max(1, rows // rows_per_input)
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
         with without_diagnostics(), summed_gradients():
             for start in range(0, len(steps), per_call):
-                group = steps[start:start + per_call]
-                x = group.reshape(-1, *steps.shape[2:])
-                if hasattr(model, "shape_input"):
-                    x = model.shape_input(x=x, shape=x.shape, channel_first=True, batched=True)
-                a = self.explain_func(model=network, inputs=x, targets=np.tile(y_batch, len(group)),
-                                      **self.explain_func_kwargs)
-                a = utils.expand_attribution_channel(a, x)
-                maps.append(a.reshape(len(group), n, *a.shape[1:]))
+                block = steps[start:start + per_call]
+                parts = [self._explain_block(model, network, block[:, i:i + group], y_batch[i:i + group])
+                         for i in range(0, n, group)]
+                maps.append(np.concatenate(parts, axis=1))
         return self._postprocess(steps, np.concatenate(maps, axis=0))
+
+    def _explain_block(self, model: Any, network: Any, block: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
+        """One explainer call on ``block`` ``(s, g, ...)`` (``g`` inputs of ``s`` steps): maps ``(s, g, ...)``."""
+        x = block.reshape(-1, *block.shape[2:])
+        if hasattr(model, "shape_input"):
+            x = model.shape_input(x=x, shape=x.shape, channel_first=True, batched=True)
+        a = self.explain_func(model=network, inputs=x, targets=np.tile(y_batch, len(block)), **self.explain_func_kwargs)
+        a = utils.expand_attribution_channel(a, x)
+        return a.reshape(len(block), len(y_batch), *a.shape[1:])
 
     def _postprocess(self, steps: np.ndarray, maps: np.ndarray) -> np.ndarray:
         """``explain_batch``'s asserts, normalisation and ``abs`` on every step ``(S, N, ...)``."""
