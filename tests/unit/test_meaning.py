@@ -13,6 +13,7 @@ from xaibench.explainers.seeding import cell_seed, known_tokens
 from xaibench.metrics import testing
 from xaibench.engine.stages import explain_arrays
 from xaibench.metrics.quantus_adapter import make_explain_func, score, token_table
+from xaibench.metrics.randomisation import SmoothMPRTWithExplainFunc
 from xaibench.metrics.stability import relative_change
 from xaibench.models.zoo.text_transformer import TinyTextTransformer
 from xaibench.registry import EXPLAINERS, METRICS
@@ -101,6 +102,27 @@ def test_mprt_fails_model_free_controls_exactly_and_passes_saliency(bars):
     np.testing.assert_allclose(values["random"], 1.0, rtol=0, atol=1e-12)  # Spearman of identical maps
     np.testing.assert_allclose(values["sobel"], 1.0, rtol=0, atol=1e-12)
     assert values["saliency"].mean() < 0.6
+
+
+def test_smooth_mprt_explains_the_same_noisy_copies_on_every_model_so_controls_fail_exactly(bars):
+    # Stock Quantus redraws the copies on each model pass: `random` scored about -0.03 (ranked first) and sobel 0.98.
+    model, x, _ = bars
+    values = {}
+    for method in ("random", "sobel", "saliency"):
+        ctx = testing.context(model, Modality.IMAGE, x, EXPLAINERS.create(method), n_classes=2)
+        result = score(METRICS.get("smooth_mprt"), {"nr_samples": 3}, ctx, seed=0)
+        assert result.status == [Status.OK.value] * len(x), result.message
+        values[method] = result.values
+    np.testing.assert_allclose(values["random"], 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(values["sobel"], 1.0, rtol=0, atol=1e-12)
+    assert values["saliency"].mean() < 0.6
+    # the copies depend on the sample, not on its batch: half a batch gets the same smoothed maps
+    metric = SmoothMPRTWithExplainFunc(nr_samples=3, disable_warnings=True, display_progressbar=False)
+    explain_func = make_explain_func(EXPLAINERS.create("random"), Modality.IMAGE, tuple(x.shape[1:]))
+    metric.explain_func, metric.explain_func_kwargs = explain_func, {}
+    whole = metric.explain_smooth_batch_numpy(model, x.numpy(), np.zeros(len(x), dtype=np.int64), 0.1)
+    half = metric.explain_smooth_batch_numpy(model, x[6:].numpy(), np.zeros(len(x) - 6, dtype=np.int64), 0.1)
+    np.testing.assert_array_equal(whole[6:], half)
 
 
 @pytest.mark.parametrize("method", ["smoothgrad", "vargrad", "kernel_shap"])

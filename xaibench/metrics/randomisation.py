@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 import quantus
+import torch
 
 from xaibench.errors import UserError
+from xaibench.explainers.seeding import sample_seeds
 from xaibench.metrics.functional import mean_over_layers
 from xaibench.metrics.spec import Family, MetricSpec, Screen, register_metric
 from xaibench.types import Capability
@@ -23,17 +25,27 @@ TORCH_LAYERS = frozenset({Capability.GRADIENTS})  # a torch module whose layers 
 
 
 class SmoothMPRTWithExplainFunc(quantus.SmoothMPRT):
-    """Quantus 0.6's SmoothMPRT explains the noisy copies with ``quantus.explain`` (its own captum wrapper, which
-    sums channels) and ignores the ``explain_func`` it is given; this routes them through ``explain_func``.
+    """Quantus 0.6's SmoothMPRT with two corrections.
 
-    Same loop otherwise: ``nr_samples - 1`` Gaussian-noised copies (global numpy RNG) plus the clean input.
+    1. Quantus explains the noisy copies with ``quantus.explain`` (its own captum wrapper, which sums channels) and
+       ignores the ``explain_func`` it is given; this routes them through ``explain_func``.
+    2. Quantus draws fresh noise (global numpy RNG) on every model pass, so the intact and each randomised model
+       explain *different* noisy copies: a model-independent control then scores far below 1 (the ``random``
+       control "passed" with -0.03 and ranked first). Here copy ``n`` of a sample is drawn from the metric's
+       ``seed``, ``n`` and the sample's bytes (``explainers/seeding.sample_seeds``), the same on every pass and
+       whatever the batch, so the similarity compares like with like and a control scores exactly 1.
+
+    Same loop otherwise: ``nr_samples - 1`` Gaussian-noised copies (std ``noise_magnitude`` x the input's range)
+    plus the clean input, averaged.
     """
 
     def explain_smooth_batch_numpy(self, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, std: float,
                                    **kwargs: Any) -> np.ndarray:
+        seeds = sample_seeds(torch.from_numpy(np.ascontiguousarray(x_batch)), "smooth_mprt", base=int(self.seed))
         a_batch_smooth = None
         for n in range(self.nr_samples):
-            epsilon = np.zeros_like(x_batch) if n == self.nr_samples - 1 else np.random.randn(*x_batch.shape) * std
+            epsilon = np.zeros_like(x_batch) if n == self.nr_samples - 1 else std * np.stack(
+                [np.random.default_rng((seed, n)).standard_normal(x_batch.shape[1:]) for seed in seeds])
             a_batch = self.explain_func(model=model, inputs=x_batch + epsilon, targets=y_batch, **kwargs)
             share = a_batch / self.nr_samples
             a_batch_smooth = share if a_batch_smooth is None else a_batch_smooth + share
@@ -113,7 +125,9 @@ register_metric(MetricSpec(
     nan_reason="similarity undefined at some randomised layer: a re-explained map is constant there (e.g. all zero)",
     description="Hedstroem et al. 2023: MPRT with explanations averaged over noisy copies of the input "
                 "(bottom-up); mean Spearman similarity over the randomised layers. Re-explains through the cell's "
-                "explainer (Quantus 0.6 silently uses its own quantus.explain instead).",
+                "explainer (Quantus 0.6 silently uses its own quantus.explain instead), and every model pass "
+                "explains the same noisy copies (Quantus redraws them per pass, which let model-free controls "
+                "pass).",
 ))
 
 register_metric(MetricSpec(
