@@ -6,7 +6,9 @@ once per group selection vs job by job; the CLI's own parse vs Hydra's; a pickle
 """
 from __future__ import annotations
 
+import os
 import pickle
+import sys
 from datetime import datetime, timezone
 
 import numpy as np
@@ -189,3 +191,41 @@ def test_a_frame_made_in_the_schemas_dtypes_is_the_conformed_object_frame():
     assert is_conformed(made) and frame_to_parquet_bytes(made) == frame_to_parquet_bytes(reference)
     with pytest.raises(ValueError, match="lacks columns: seed"):
         frame_of({c: v for c, v in columns.items() if c != "seed"}, 3)
+
+
+@pytest.mark.parametrize(("launcher", "lose_it", "refusal"), [
+    ("slurm_cpu", lambda monkeypatch, path: monkeypatch.setenv("PATH", path), "needs Slurm, but sbatch is not on PATH"),
+    ("ray_cpu", lambda monkeypatch, path: monkeypatch.setitem(sys.modules, "ray", None),
+     "needs Ray, which cannot be imported here"),
+])
+def test_a_cached_plan_still_refuses_a_launcher_that_can_no_longer_start(launcher, lose_it, refusal, tmp_path,
+                                                                         monkeypatch):
+    """Two identical runs, the launcher gone in between (sbatch off PATH, Ray uninstalled): the second run loads
+    its plan from the cache and is still refused by the pre-flight, i.e. before the CLI touches any file."""
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
+    path = os.environ["PATH"]
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "sbatch").write_text("#!/bin/sh\nexit 0\n")
+    (fake_bin / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}:{path}")
+    overrides = ["model=logreg", "dataset=iris", "method=saliency,random", "n_samples=4", f"hydra/launcher={launcher}",
+                 f"results_dir={tmp_path}"]
+
+    def composing_only(overrides, *, multirun, config_name):  # the pre-flight without its data/model checks
+        return compose_jobs(expand_sweep(overrides, multirun=multirun, config_name=config_name), config_name)
+
+    monkeypatch.setattr("xaibench.config.preflight.validate", composing_only)
+    first = plan_module.make_plan(overrides, multirun=True)
+    assert not first.in_process and first.launch.launcher.endswith(("SlurmLauncher", "RayLauncher"))
+
+    def no_composing(*args, **kwargs):
+        raise AssertionError("the plan is cached")
+
+    monkeypatch.setattr("xaibench.config.preflight.validate", no_composing)
+    again = plan_module.make_plan(overrides, multirun=True)  # cached, the launcher still there: accepted
+    assert again.launch.launcher == first.launch.launcher and len(again.configs) == 2
+    lose_it(monkeypatch, path)
+    with pytest.raises(UserError, match=refusal):
+        plan_module.make_plan(overrides, multirun=True)

@@ -27,11 +27,23 @@ BASIC = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",
 
 
 @dataclass(frozen=True)
+class Launch:
+    """How Hydra would launch the sweep: ``hydra.launcher`` and ``hydra.sweeper`` as composed (experiments may set
+    them). Kept in a cached plan, so that a rerun checks again that the launcher can start here."""
+
+    launcher: str  # hydra.launcher._target_
+    sweeper: str  # hydra.sweeper._target_
+    settings: DictConfig | None  # hydra.launcher (unresolved), for the launcher's own check_can_start
+
+
+@dataclass(frozen=True)
 class Plan:
-    """The job configs of a sweep (composed, unresolved) and whether they may run in this process."""
+    """The job configs of a sweep (composed, unresolved), whether they may run in this process, and (multirun) how
+    Hydra would launch them (``Launch``: checked again on every run, cached or not)."""
 
     configs: list[DictConfig]
     in_process: bool
+    launch: Launch | None = None
 
 
 def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> Plan:
@@ -39,14 +51,18 @@ def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "c
     key = plan_key(overrides, multirun=multirun, config_name=config_name)
     cached = _load(key) if key else None
     if cached is not None:
+        if multirun and not cached.in_process:  # the launcher may have gone since (Ray uninstalled, no sbatch)
+            from xaibench.config.preflight import check_launch
+
+            check_launch(cached.launch)
         return cached
-    from xaibench.config.preflight import launcher_targets, validate
+    from xaibench.config.preflight import launch_of, validate
 
     configs = validate(list(overrides), multirun=multirun, config_name=config_name)
-    targets = launcher_targets(list(overrides), config_name)
+    launch = launch_of(list(overrides), config_name)
     explicit = any(o.lstrip("+~").startswith(("hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper"))
                    for o in overrides)
-    plan = Plan(configs, in_process=not explicit and targets == BASIC)
+    plan = Plan(configs, in_process=not explicit and (launch.launcher, launch.sweeper) == BASIC, launch=launch)
     if key and not any(_reads_files(cfg) for cfg in configs):  # files may change or vanish: re-validate them
         _save(key, plan)
     return plan
@@ -86,7 +102,8 @@ def _load(key: str) -> Plan | None:
     path = cache_dir() / f"{key}.pickle"
     try:
         plan = pickle.loads(path.read_bytes())
-        if isinstance(plan, Plan) and all(isinstance(cfg, DictConfig) for cfg in plan.configs):
+        if (isinstance(plan, Plan) and all(isinstance(cfg, DictConfig) for cfg in plan.configs)
+                and (plan.in_process or plan.launch is not None)):
             return plan
     except Exception:  # noqa: BLE001 - a missing or damaged plan is recomputed
         pass

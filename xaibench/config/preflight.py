@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from xaibench.config.paths import GROUPS, conf_dir, group_options
+from xaibench.config.plan import Launch
 from xaibench.engine.cell import CellSpec
 from xaibench.errors import UserError
 
@@ -133,10 +134,9 @@ def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "co
     jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
     remote = False
     if multirun:
-        target = _launcher_target(overrides, config_name)
-        _check_launcher_can_start(target)
-        _check_launcher_resources(target, overrides, config_name)
-        remote = is_remote(target)
+        launch = launch_of(overrides, config_name)
+        check_launch(launch)
+        remote = is_remote(launch.launcher)
     configs = compose_jobs(jobs, config_name)
     for cfg in configs[:MAX_VALIDATED]:
         _check_top_level_keys(cfg, config_name)
@@ -280,22 +280,45 @@ def _check_model_builds(model_spec, dataset_spec, seed: int) -> None:
                         f"{type(error).__name__}: {_first_line(error)}") from None
 
 
-def launcher_targets(overrides: Sequence[str], config_name: str = "config") -> tuple[str, str]:
-    """``(hydra.launcher._target_, hydra.sweeper._target_)`` of the sweep as composed (experiments may set them)."""
+def launch_of(overrides: Sequence[str], config_name: str = "config") -> Launch:
+    """The sweep's ``Launch`` (its fixed overrides composed with Hydra's config, once per process)."""
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
-    cfg = _compose(fixed, config_name, return_hydra_config=True)
-    return (str(OmegaConf.select(cfg, "hydra.launcher._target_") or ""),
-            str(OmegaConf.select(cfg, "hydra.sweeper._target_") or ""))
+    return _launch_of(tuple(fixed), config_name)
+
+
+@lru_cache(maxsize=8)
+def _launch_of(fixed: tuple[str, ...], config_name: str) -> Launch:
+    cfg = _compose(list(fixed), config_name, return_hydra_config=True)
+    settings = OmegaConf.select(cfg, "hydra.launcher")
+    return Launch(str(OmegaConf.select(cfg, "hydra.launcher._target_") or ""),
+                  str(OmegaConf.select(cfg, "hydra.sweeper._target_") or ""),
+                  settings if isinstance(settings, DictConfig) else None)
+
+
+def launcher_targets(overrides: Sequence[str], config_name: str = "config") -> tuple[str, str]:
+    """``(hydra.launcher._target_, hydra.sweeper._target_)`` of the sweep as composed (experiments may set them)."""
+    launch = launch_of(overrides, config_name)
+    return launch.launcher, launch.sweeper
 
 
 def _launcher_target(overrides: Sequence[str], config_name: str) -> str:
-    return launcher_targets(overrides, config_name)[0]
+    return launch_of(overrides, config_name).launcher
 
 
 def is_remote(launcher_target: str) -> bool:
     """Jobs that run elsewhere (Slurm, Ray): this machine's devices say nothing about theirs."""
     return any(name in launcher_target for name in ("Slurm", "Ray", "RQ"))
+
+
+def check_launch(launch: Launch) -> None:
+    """Refuse a launcher that cannot start here, before any file is touched: it is importable, Slurm has
+    ``sbatch``, and a launcher class with ``check_can_start(launcher_cfg)`` checks its own needs (Ray: installed,
+    GPUs). Cheap (no composition): run on every multirun, a cached plan's too."""
+    _check_launcher_can_start(launch.launcher)
+    check = getattr(get_class(launch.launcher), "check_can_start", None)
+    if check is not None:
+        check(launch.settings)
 
 
 def _check_launcher_can_start(target: str) -> None:
@@ -308,15 +331,6 @@ def _check_launcher_can_start(target: str) -> None:
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
         raise UserError(f"launcher {target} cannot be imported ({type(error).__name__}: {_first_line(error)}); "
                         f"install it (pip install 'xaibench[launchers]')") from None
-
-
-def _check_launcher_resources(target: str, overrides: Sequence[str], config_name: str) -> None:
-    """A launcher class with ``check_can_start(launcher_cfg)`` checks its own needs here (Ray: installed, GPUs)."""
-    check = getattr(get_class(target), "check_can_start", None)
-    if check is not None:
-        fixed = [o.input_line for o in OverridesParser.create().parse_overrides(list(overrides))
-                 if not o.is_sweep_override()]
-        check(OmegaConf.select(_compose(fixed, config_name, return_hydra_config=True), "hydra.launcher"))
 
 
 def _compose(overrides: list[str], config_name: str, *, return_hydra_config: bool) -> DictConfig:
