@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
 import sys
 from datetime import datetime, timezone
 
@@ -20,7 +21,7 @@ from omegaconf import OmegaConf
 from xaibench import sweep
 from xaibench.cli import _hydra_args
 from xaibench.config import plan as plan_module
-from xaibench.config.preflight import compose_job, compose_jobs, expand_sweep
+from xaibench.config.preflight import compose_job, compose_jobs, expand_sweep, validate
 from xaibench.engine import stamp
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.stamp import shared_rows
@@ -154,7 +155,7 @@ def test_a_cached_plan_gives_the_composed_configs_without_composing(tmp_path, mo
     monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
     overrides = ["model=logreg", "dataset=iris", "method=saliency", "n_samples=4", f"results_dir={tmp_path}"]
 
-    def composing_only(overrides, *, multirun, config_name):  # the pre-flight without its data/model checks
+    def composing_only(overrides, *, multirun, config_name, **_):  # the pre-flight without its data/model checks
         return [compose_job(overrides, config_name)]
 
     monkeypatch.setattr("xaibench.config.preflight.validate", composing_only)
@@ -213,7 +214,7 @@ def test_a_cached_plan_still_refuses_a_launcher_that_can_no_longer_start(launche
     overrides = ["model=logreg", "dataset=iris", "method=saliency,random", "n_samples=4", f"hydra/launcher={launcher}",
                  f"results_dir={tmp_path}"]
 
-    def composing_only(overrides, *, multirun, config_name):  # the pre-flight without its data/model checks
+    def composing_only(overrides, *, multirun, config_name, **_):  # the pre-flight without its data/model checks
         return compose_jobs(expand_sweep(overrides, multirun=multirun, config_name=config_name), config_name)
 
     monkeypatch.setattr("xaibench.config.preflight.validate", composing_only)
@@ -229,3 +230,29 @@ def test_a_cached_plan_still_refuses_a_launcher_that_can_no_longer_start(launche
     lose_it(monkeypatch, path)
     with pytest.raises(UserError, match=refusal):
         plan_module.make_plan(overrides, multirun=True)
+
+
+def test_cells_checked_before_skip_the_checks_that_import_torch_and_bad_input_is_still_refused(tmp_path, monkeypatch):
+    """A plan that is not cached (a config or the code was edited) re-checks only cells it has not seen pass under
+    this code: with both cells known, validating imports none of torch, captum, Quantus, scikit-learn."""
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    for name in ("XAIBENCH_NO_PLAN_CACHE", "XAIBENCH_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    sweep = ["model=logreg", "dataset=iris,wine", "method=saliency", "n_samples=4", f"results_dir={tmp_path}"]
+    validate(sweep, multirun=True, remember_checks=True)
+    (path,) = (tmp_path / "cache" / "verdicts").glob("*.txt")
+    assert len(path.read_text().split()) == 2  # one line per cell that passed
+    code = ("import sys; from xaibench.config.preflight import validate; "
+            "validate(sys.argv[1:], multirun=True, remember_checks=True); "
+            "print(sorted(m for m in ('torch', 'captum', 'quantus', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *sweep], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+    fixed = [o for o in sweep if not o.startswith("n_samples")]
+    for bad, message in ((["n_samples=1000"], "n_samples=1000 exceeds the"), (["n_samples=4", "+n_sample=3"],
+                         "unknown config key 'n_sample'"), (["n_samples=4", "metrics.max_sensitivity.nr_samples=x"],
+                         "max_sensitivity"), (["n_samples=4", "threads=0"], "threads must be a positive integer")):
+        for _ in range(2):  # passes only are remembered: refused again
+            with pytest.raises(UserError, match=message):
+                validate(fixed + bad, multirun=True, remember_checks=True)
+    assert len(path.read_text().split()) == 2

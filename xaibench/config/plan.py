@@ -46,8 +46,12 @@ class Plan:
     launch: Launch | None = None
 
 
-def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> Plan:
-    """Validate the sweep (pre-flight) or load its cached plan; raises ``UserError`` on bad input."""
+def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "config",
+              remember_checks: bool = False) -> Plan:
+    """Validate the sweep (pre-flight) or load its cached plan; raises ``UserError`` on bad input.
+
+    ``remember_checks``: ``preflight.validate``'s (the CLI: a plan that is not cached re-checks only new cells).
+    """
     key = plan_key(overrides, multirun=multirun, config_name=config_name)
     cached = _load(key) if key else None
     if cached is not None:
@@ -58,7 +62,7 @@ def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "c
         return cached
     from xaibench.config.preflight import launch_of, validate
 
-    configs = validate(list(overrides), multirun=multirun, config_name=config_name)
+    configs = validate(list(overrides), multirun=multirun, config_name=config_name, remember_checks=remember_checks)
     launch = launch_of(list(overrides), config_name)
     explicit = any(o.lstrip("+~").startswith(("hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper"))
                    for o in overrides)

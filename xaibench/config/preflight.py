@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from xaibench.config.paths import GROUPS, conf_dir, group_options
 from xaibench.config.plan import Launch
+from xaibench.config.verdicts import Verdicts
 from xaibench.engine.cell import CellSpec
 from xaibench.errors import UserError
 
@@ -129,8 +130,14 @@ def _is_group_choice(override) -> bool:
             and (conf_dir() / key).is_dir())
 
 
-def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> list[DictConfig]:
-    """Compose and validate every job of the sweep; return their configs (raises ``UserError``)."""
+def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "config",
+             remember_checks: bool = False) -> list[DictConfig]:
+    """Compose and validate every job of the sweep; return their configs (raises ``UserError``).
+
+    ``remember_checks``: skip the data/model checks of cells that passed them before under this code, and remember
+    the new passes (``xaibench.config.verdicts``). For the CLI, where the registries hold only the package's and
+    ``$XAIBENCH_PLUGINS``'s entries; not for a Python process that may register its own at run time.
+    """
     jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
     remote = False
     if multirun:
@@ -141,8 +148,12 @@ def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "co
     for cfg in configs[:MAX_VALIDATED]:
         _check_top_level_keys(cfg, config_name)
     _check_user_files(configs[:MAX_VALIDATED])  # fast, before torch is imported
-    for cfg in configs[:MAX_VALIDATED]:
-        validate_config(cfg, check_device=not remote)
+    verdicts = Verdicts.for_this_code() if remember_checks else Verdicts(None)
+    try:
+        for cfg in configs[:MAX_VALIDATED]:
+            validate_config(cfg, check_device=not remote, verdicts=verdicts)
+    finally:
+        verdicts.save()
     return configs
 
 
@@ -164,10 +175,13 @@ def _check_user_files(configs: list[DictConfig]) -> None:
             check_user_files(dataset, model, n_samples)
 
 
-def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
-    """Resolve one job config against the registries; check that its data and model can be built."""
+def validate_config(cfg: DictConfig, *, check_device: bool = True, verdicts: Verdicts | None = None) -> CellSpec:
+    """Resolve one job config against the registries; check that its data and model can be built.
+
+    ``verdicts``: the cells validated before under this code (``xaibench.config.verdicts``); a known cell skips the
+    registry, dataset and model checks (they import torch), the checks of its run options and devices still run.
+    """
     from xaibench.engine.device import resolve_device
-    from xaibench.engine.runner import ResolvedCell
 
     try:
         cell = CellSpec.from_config(cfg)
@@ -176,10 +190,14 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
     _check_run_options(cfg)
     if not cell.metrics:
         raise UserError("the metric suite is empty; choose one with metrics=<suite> (e.g. metrics=default)")
-    resolved = ResolvedCell.resolve(cell)
-    _check_training(resolved.model)
     resolve_device(cell.device, check_available=check_device)
     _check_devices(cfg.get("devices"), check_device)
+    if verdicts is not None and verdicts.known(cell):
+        return cell
+    from xaibench.engine.runner import ResolvedCell
+
+    resolved = ResolvedCell.resolve(cell)
+    _check_training(resolved.model)
     dataset = _built_dataset(resolved.dataset, cell.seed)
     n_test = len(dataset.test)
     if cell.n_samples > n_test:
@@ -188,6 +206,8 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
             f"use n_samples<={n_test}"
         )
     _check_model_builds(resolved.model, resolved.dataset, cell.seed)
+    if verdicts is not None:
+        verdicts.add(cell)
     return cell
 
 
