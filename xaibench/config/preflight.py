@@ -316,12 +316,6 @@ def _launch_of(fixed: tuple[str, ...], config_name: str) -> Launch:
                   settings if isinstance(settings, DictConfig) else None)
 
 
-def launcher_targets(overrides: Sequence[str], config_name: str = "config") -> tuple[str, str]:
-    """``(hydra.launcher._target_, hydra.sweeper._target_)`` of the sweep as composed (experiments may set them)."""
-    launch = launch_of(overrides, config_name)
-    return launch.launcher, launch.sweeper
-
-
 def _launcher_target(overrides: Sequence[str], config_name: str) -> str:
     return launch_of(overrides, config_name).launcher
 
