@@ -256,3 +256,11 @@ def test_cells_checked_before_skip_the_checks_that_import_torch_and_bad_input_is
             with pytest.raises(UserError, match=message):
                 validate(fixed + bad, multirun=True, remember_checks=True)
     assert len(path.read_text().split()) == 2
+
+
+def test_the_sweeper_launches_every_job_unless_told_which_of_this_sweep_are_pending(monkeypatch):
+    monkeypatch.setattr(sweep, "_pending", None)
+    assert sweep.pending_jobs(3) == [0, 1, 2]  # not started by the CLI: everything, as BasicSweeper
+    monkeypatch.setattr(sweep, "_pending", (4, [1, 3]))
+    assert sweep.pending_jobs(4) == [1, 3]
+    assert sweep.pending_jobs(5) == [0, 1, 2, 3, 4]  # another expansion than the pre-flight's: launch all
