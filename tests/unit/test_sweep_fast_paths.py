@@ -169,7 +169,7 @@ def test_a_cached_plan_gives_the_composed_configs_without_composing(tmp_path, mo
     assert again.in_process == first.in_process
     assert [OmegaConf.to_container(c) for c in again.configs] == [OmegaConf.to_container(c) for c in first.configs]
     assert OmegaConf.is_struct(again.configs[0])
-    (path,) = plan_module.cache_dir().glob("*.pickle")
+    (path,) = [p for p in plan_module.cache_dir().glob("*.pickle") if not p.name.startswith("composed-")]
     path.write_bytes(b"not a pickle")  # damaged: recomputed, never trusted
     with pytest.raises(AssertionError, match="composes nothing"):
         plan_module.make_plan(overrides, multirun=False)
@@ -264,3 +264,37 @@ def test_the_sweeper_launches_every_job_unless_told_which_of_this_sweep_are_pend
     monkeypatch.setattr(sweep, "_pending", (4, [1, 3]))
     assert sweep.pending_jobs(4) == [1, 3]
     assert sweep.pending_jobs(5) == [0, 1, 2, 3, 4]  # another expansion than the pre-flight's: launch all
+
+
+def test_after_a_code_edit_the_composed_jobs_are_checked_again_not_composed(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
+    overrides = ["model=logreg", "dataset=iris", "method=saliency,random", "n_samples=4", f"results_dir={tmp_path}"]
+    first = plan_module.make_plan(overrides, multirun=True)
+    real_key = plan_module.plan_key
+
+    def edited_code(*args, composition=False, **kwargs):  # the package's code changed, not the configs
+        return real_key(*args, composition=composition, **kwargs) + ("" if composition else "edited")
+
+    def no_composing(*args, **kwargs):
+        raise AssertionError("the composition is cached")
+
+    monkeypatch.setattr(plan_module, "plan_key", edited_code)
+    for name in ("expand_sweep", "compose_jobs", "compose_job"):
+        monkeypatch.setattr(f"xaibench.config.preflight.{name}", no_composing)
+    checked = []
+    monkeypatch.setattr("xaibench.config.preflight.validate_config",
+                        lambda cfg, **kwargs: checked.append(cfg.method.name))
+    again = plan_module.make_plan(overrides, multirun=True)
+    assert checked == ["saliency", "random"]  # every job checked again by the (edited) code
+    assert [OmegaConf.to_container(c) for c in again.configs] == [OmegaConf.to_container(c) for c in first.configs]
+    assert again.in_process == first.in_process and again.launch == first.launch
+
+    def edited_check(cfg, **kwargs):
+        raise UserError("refused by the edited check")
+
+    monkeypatch.setattr(plan_module, "plan_key", lambda *a, composition=False, **k: real_key(
+        *a, composition=composition, **k) + ("" if composition else "edited again"))
+    monkeypatch.setattr("xaibench.config.preflight.validate_config", edited_check)
+    with pytest.raises(UserError, match="refused by the edited check"):
+        plan_module.make_plan(overrides, multirun=True)

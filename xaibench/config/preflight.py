@@ -23,7 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from xaibench.config.paths import GROUPS, conf_dir, group_options
-from xaibench.config.plan import Launch
+from xaibench.config.plan import Launch, Plan
 from xaibench.config.verdicts import Verdicts
 from xaibench.engine.cell import CellSpec
 from xaibench.errors import UserError
@@ -131,20 +131,23 @@ def _is_group_choice(override) -> bool:
 
 
 def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "config",
-             remember_checks: bool = False) -> list[DictConfig]:
+             remember_checks: bool = False, composed: Plan | None = None) -> list[DictConfig]:
     """Compose and validate every job of the sweep; return their configs (raises ``UserError``).
 
     ``remember_checks``: skip the data/model checks of cells that passed them before under this code, and remember
     the new passes (``xaibench.config.verdicts``). For the CLI, where the registries hold only the package's and
     ``$XAIBENCH_PLUGINS``'s entries; not for a Python process that may register its own at run time.
+    ``composed``: the sweep's plan as composed before from the same configs (``plan.make_plan``, after a code
+    edit): its configs are checked, not composed again (their names and syntax passed when they were composed).
     """
-    jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
+    if composed is None:
+        jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
     remote = False
     if multirun:
-        launch = launch_of(overrides, config_name)
+        launch = composed.launch if composed is not None and composed.launch else launch_of(overrides, config_name)
         check_launch(launch)
         remote = is_remote(launch.launcher)
-    configs = compose_jobs(jobs, config_name)
+    configs = list(composed.configs) if composed is not None else compose_jobs(jobs, config_name)
     for cfg in configs[:MAX_VALIDATED]:
         _check_top_level_keys(cfg, config_name)
     _check_user_files(configs[:MAX_VALIDATED])  # fast, before torch is imported
@@ -313,7 +316,7 @@ def _launch_of(fixed: tuple[str, ...], config_name: str) -> Launch:
     settings = OmegaConf.select(cfg, "hydra.launcher")
     return Launch(str(OmegaConf.select(cfg, "hydra.launcher._target_") or ""),
                   str(OmegaConf.select(cfg, "hydra.sweeper._target_") or ""),
-                  settings if isinstance(settings, DictConfig) else None)
+                  OmegaConf.to_container(settings, resolve=False) if isinstance(settings, DictConfig) else None)
 
 
 def _launcher_target(overrides: Sequence[str], config_name: str) -> str:
@@ -332,7 +335,7 @@ def check_launch(launch: Launch) -> None:
     _check_launcher_can_start(launch.launcher)
     check = getattr(get_class(launch.launcher), "check_can_start", None)
     if check is not None:
-        check(launch.settings)
+        check(OmegaConf.create(launch.settings or {}))
 
 
 def _check_launcher_can_start(target: str) -> None:
