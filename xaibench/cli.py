@@ -10,6 +10,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from xaibench.errors import StorageError, UserError
 
@@ -43,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             from xaibench import sweep
 
             sweep.hold_sweeps(plan.configs)  # lock the sweep folder(s), record the expected cells: before Hydra writes
+            if _skips_stored(plan, argv):  # stored cells need no launcher job: written here, the rest launched
+                if not sweep.launch_pending(plan.configs):
+                    sys.exit(sweep.exit_code())
+                argv = [*argv, f"hydra.sweeper._target_={SKIP_STORED_SWEEPER}"]
     except UserError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -52,6 +57,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if plan is not None and plan.in_process:
         _run_in_process(plan, multirun=any(a in ("-m", "--multirun") for a in argv))
     _run_hydra(argv)
+
+
+SKIP_STORED_SWEEPER = "hydra_plugins.xaibench_launchers.skip_stored.SkipStoredSweeper"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def _skips_stored(plan, argv: list[str]) -> bool:
+    """A multirun that Hydra's basic sweeper would expand: its stored cells are skipped before launching."""
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    return multirun and plan.launch is not None and plan.launch.sweeper == BASIC_SWEEPER
 
 
 def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints something, e.g. --help)
@@ -71,9 +86,10 @@ def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints some
         return None
     if args.help or args.hydra_help or args.shell_completion:
         return None
-    plan = make_plan(args.overrides, multirun=args.multirun, config_name=args.config_name or "config")
+    plan = make_plan(args.overrides, multirun=args.multirun, config_name=args.config_name or "config",
+                     remember_checks=True)  # only the package's plugins (and $XAIBENCH_PLUGINS's) are registered
     if args.config_name not in (None, "config") or _verbose(args.overrides):  # verbose: Hydra's own launch lines
-        return Plan(plan.configs, in_process=False)
+        return Plan(plan.configs, in_process=False, launch=plan.launch)
     return plan
 
 
@@ -128,7 +144,7 @@ def _run_hydra(argv: list[str]) -> None:
         hydra_cfg = HydraConfig.get()
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         try:
-            sweep.run_job(cfg, label=f"job {hydra_cfg.job.num}" if multirun else "")
+            sweep.run_job(cfg, label=f"job {_job_number(hydra_cfg)}" if multirun else "")
             if not multirun:
                 sweep.finish_sweep(sweep.sweep_dir(cfg), cfg=cfg)
         except UserError as error:
@@ -150,6 +166,13 @@ def _run_hydra(argv: list[str]) -> None:
         print(f"xaibench: error: {StorageError.from_os_error(error)}", file=sys.stderr)
         sys.exit(1)
     sys.exit(sweep.exit_code())
+
+
+def _job_number(hydra_cfg) -> int:
+    """The job's number in the whole sweep: its ``jobs/<n>`` folder's (``SkipStoredSweeper`` launches only the jobs
+    whose cells are not stored, which Hydra numbers from 0, each in the folder of its number in the sweep)."""
+    folder = Path(str(hydra_cfg.sweep.subdir))
+    return int(folder.name) if folder.parent.name == "jobs" and folder.name.isdigit() else hydra_cfg.job.num
 
 
 def _verbose(argv: list[str]) -> bool:

@@ -178,6 +178,44 @@ def run_configs(configs: Sequence[DictConfig], *, multirun: bool, echo: bool = T
     return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
 
+_pending: tuple[int, list[int]] | None = None  # (jobs in the sweep, job numbers Hydra is to launch)
+
+
+def launch_pending(configs: Sequence[DictConfig]) -> list[int]:
+    """Before Hydra launches a sweep (folders held by ``hold_sweeps``): the stored cells' jobs, done here.
+
+    Every job whose cell the store holds is written from the store alone, as ``run_configs`` writes it (cell
+    file, ``jobs/<n>/.hydra/config.yaml``, progress line, W&B marker): no launcher job, no worker, no torch.
+    Returns the job numbers left for Hydra's launcher (``pending_jobs`` hands them to
+    ``hydra_plugins.xaibench_launchers.skip_stored.SkipStoredSweeper``); with none left, the sweep is finished
+    here (table, summary, exit code) and Hydra is not needed.
+    """
+    global _pending
+    resolved = [OmegaConf.to_container(cfg, resolve=True) for cfg in configs]
+    cells = [CellSpec.from_config(data) for data in resolved]
+    stored = stored_cells(configs, cells, [str(data["store_dir"]) for data in resolved])
+    written: dict[Path, dict[str, pd.DataFrame]] = {}
+    for index in sorted(stored):
+        cfg = configs[index]
+        _write_job_config(sweep_dir(cfg) / "jobs" / str(index), cfg)
+        result = run_job(cfg, label=f"job {index}", cell=cells[index], stored=stored[index])
+        written.setdefault(sweep_dir(cfg), {})[result.key] = result.rows
+    pending = [index for index in range(len(configs)) if index not in stored]
+    _pending = (len(configs), pending)
+    if not pending:
+        folders = {sweep_dir(cfg): cfg for cfg in configs}
+        for folder in sorted(folders):
+            finish_sweep(folder, cfg=folders[folder], cells=written[folder])
+    return pending
+
+
+def pending_jobs(n_jobs: int) -> list[int]:
+    """The job numbers to launch of a sweep of ``n_jobs`` (all of them unless ``launch_pending`` ran for it)."""
+    if _pending is None or _pending[0] != n_jobs:
+        return list(range(n_jobs))
+    return list(_pending[1])
+
+
 def _write_job_config(job_dir: Path, cfg: DictConfig) -> None:
     """A record for the user, as Hydra leaves it (results never read it back: no fsync needed)."""
     import yaml

@@ -77,6 +77,32 @@ def test_joblib_and_submitit_launchers_give_the_same_results(reference, tmp_path
             got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
 
 
+def test_joblib_launches_only_the_cells_the_store_lacks(reference, tmp_path):
+    """Stored cells need no launcher job: the CLI writes them from the store, joblib gets the rest (keeping their
+    job numbers and folders); with every cell stored, Hydra launches nothing. Same table as the reference."""
+    root, _, table, _ = reference
+    shutil.copytree(root / "results" / "store", tmp_path / "results" / "store")  # saliency and random are stored
+    small = ["-m", "model=mlp", "dataset=breast_cancer", "method=saliency,random,input_x_gradient", "n_samples=6",
+             "sweep_id=t", *FAST_METRICS, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    done = run_cli(small, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"^\[job 0\] .* saliency .* cached", done.stdout, re.M)
+    assert re.search(r"^\[job 2\] .* input_x_gradient .* computed", done.stdout, re.M)
+    jobs = tmp_path / "results" / "runs" / "t" / "jobs"
+    launched = sorted(int(path.parent.parent.name) for path in jobs.glob("*/.hydra/hydra.yaml"))  # Hydra's own files
+    assert launched == [2] and all((jobs / str(n) / ".hydra" / "config.yaml").is_file() for n in range(3))
+    got = table_of(tmp_path)
+    expected = table[(table["model"] == "mlp") & (table["dataset"] == "breast_cancer")
+                     & table["method"].isin(["saliency", "random"])]
+    pd.testing.assert_frame_equal(got.loc[got["method"] != "input_x_gradient", list(RESULT_COLUMNS)]
+                                  .reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
+    shutil.rmtree(jobs)
+    again = run_cli(small, tmp_path)  # every cell stored: nothing for Hydra to launch
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count(" cached ") == 3 and not list(jobs.glob("*/.hydra/hydra.yaml"))
+    pd.testing.assert_frame_equal(table_of(tmp_path)[list(RESULT_COLUMNS)], got[list(RESULT_COLUMNS)])
+
+
 def test_chunked_submitit_runs_several_cells_per_task_with_the_same_results(reference, tmp_path):
     """submitit's local executor standing in for Slurm: 3 cells, 2 per task -> 2 tasks, identical rows."""
     root, _, table, _ = reference

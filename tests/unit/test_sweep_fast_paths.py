@@ -6,7 +6,10 @@ once per group selection vs job by job; the CLI's own parse vs Hydra's; a pickle
 """
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import numpy as np
@@ -18,7 +21,7 @@ from omegaconf import OmegaConf
 from xaibench import sweep
 from xaibench.cli import _hydra_args
 from xaibench.config import plan as plan_module
-from xaibench.config.preflight import compose_job, compose_jobs, expand_sweep
+from xaibench.config.preflight import compose_job, compose_jobs, expand_sweep, validate
 from xaibench.engine import stamp
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.stamp import shared_rows
@@ -152,7 +155,7 @@ def test_a_cached_plan_gives_the_composed_configs_without_composing(tmp_path, mo
     monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
     overrides = ["model=logreg", "dataset=iris", "method=saliency", "n_samples=4", f"results_dir={tmp_path}"]
 
-    def composing_only(overrides, *, multirun, config_name):  # the pre-flight without its data/model checks
+    def composing_only(overrides, *, multirun, config_name, **_):  # the pre-flight without its data/model checks
         return [compose_job(overrides, config_name)]
 
     monkeypatch.setattr("xaibench.config.preflight.validate", composing_only)
@@ -166,7 +169,7 @@ def test_a_cached_plan_gives_the_composed_configs_without_composing(tmp_path, mo
     assert again.in_process == first.in_process
     assert [OmegaConf.to_container(c) for c in again.configs] == [OmegaConf.to_container(c) for c in first.configs]
     assert OmegaConf.is_struct(again.configs[0])
-    (path,) = plan_module.cache_dir().glob("*.pickle")
+    (path,) = [p for p in plan_module.cache_dir().glob("*.pickle") if not p.name.startswith("composed-")]
     path.write_bytes(b"not a pickle")  # damaged: recomputed, never trusted
     with pytest.raises(AssertionError, match="composes nothing"):
         plan_module.make_plan(overrides, multirun=False)
@@ -189,3 +192,109 @@ def test_a_frame_made_in_the_schemas_dtypes_is_the_conformed_object_frame():
     assert is_conformed(made) and frame_to_parquet_bytes(made) == frame_to_parquet_bytes(reference)
     with pytest.raises(ValueError, match="lacks columns: seed"):
         frame_of({c: v for c, v in columns.items() if c != "seed"}, 3)
+
+
+@pytest.mark.parametrize(("launcher", "lose_it", "refusal"), [
+    ("slurm_cpu", lambda monkeypatch, path: monkeypatch.setenv("PATH", path), "needs Slurm, but sbatch is not on PATH"),
+    ("ray_cpu", lambda monkeypatch, path: monkeypatch.setitem(sys.modules, "ray", None),
+     "needs Ray, which cannot be imported here"),
+])
+def test_a_cached_plan_still_refuses_a_launcher_that_can_no_longer_start(launcher, lose_it, refusal, tmp_path,
+                                                                         monkeypatch):
+    """Two identical runs, the launcher gone in between (sbatch off PATH, Ray uninstalled): the second run loads
+    its plan from the cache and is still refused by the pre-flight, i.e. before the CLI touches any file."""
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
+    path = os.environ["PATH"]
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "sbatch").write_text("#!/bin/sh\nexit 0\n")
+    (fake_bin / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}:{path}")
+    overrides = ["model=logreg", "dataset=iris", "method=saliency,random", "n_samples=4", f"hydra/launcher={launcher}",
+                 f"results_dir={tmp_path}"]
+
+    def composing_only(overrides, *, multirun, config_name, **_):  # the pre-flight without its data/model checks
+        return compose_jobs(expand_sweep(overrides, multirun=multirun, config_name=config_name), config_name)
+
+    monkeypatch.setattr("xaibench.config.preflight.validate", composing_only)
+    first = plan_module.make_plan(overrides, multirun=True)
+    assert not first.in_process and first.launch.launcher.endswith(("SlurmLauncher", "RayLauncher"))
+
+    def no_composing(*args, **kwargs):
+        raise AssertionError("the plan is cached")
+
+    monkeypatch.setattr("xaibench.config.preflight.validate", no_composing)
+    again = plan_module.make_plan(overrides, multirun=True)  # cached, the launcher still there: accepted
+    assert again.launch.launcher == first.launch.launcher and len(again.configs) == 2
+    lose_it(monkeypatch, path)
+    with pytest.raises(UserError, match=refusal):
+        plan_module.make_plan(overrides, multirun=True)
+
+
+def test_cells_checked_before_skip_the_checks_that_import_torch_and_bad_input_is_still_refused(tmp_path, monkeypatch):
+    """A plan that is not cached (a config or the code was edited) re-checks only cells it has not seen pass under
+    this code: with both cells known, validating imports none of torch, captum, Quantus, scikit-learn."""
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    for name in ("XAIBENCH_NO_PLAN_CACHE", "XAIBENCH_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    sweep = ["model=logreg", "dataset=iris,wine", "method=saliency", "n_samples=4", f"results_dir={tmp_path}"]
+    validate(sweep, multirun=True, remember_checks=True)
+    (path,) = (tmp_path / "cache" / "verdicts").glob("*.txt")
+    assert len(path.read_text().split()) == 2  # one line per cell that passed
+    code = ("import sys; from xaibench.config.preflight import validate; "
+            "validate(sys.argv[1:], multirun=True, remember_checks=True); "
+            "print(sorted(m for m in ('torch', 'captum', 'quantus', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *sweep], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+    fixed = [o for o in sweep if not o.startswith("n_samples")]
+    for bad, message in ((["n_samples=1000"], "n_samples=1000 exceeds the"), (["n_samples=4", "+n_sample=3"],
+                         "unknown config key 'n_sample'"), (["n_samples=4", "metrics.max_sensitivity.nr_samples=x"],
+                         "max_sensitivity"), (["n_samples=4", "threads=0"], "threads must be a positive integer")):
+        for _ in range(2):  # passes only are remembered: refused again
+            with pytest.raises(UserError, match=message):
+                validate(fixed + bad, multirun=True, remember_checks=True)
+    assert len(path.read_text().split()) == 2
+
+
+def test_the_sweeper_launches_every_job_unless_told_which_of_this_sweep_are_pending(monkeypatch):
+    monkeypatch.setattr(sweep, "_pending", None)
+    assert sweep.pending_jobs(3) == [0, 1, 2]  # not started by the CLI: everything, as BasicSweeper
+    monkeypatch.setattr(sweep, "_pending", (4, [1, 3]))
+    assert sweep.pending_jobs(4) == [1, 3]
+    assert sweep.pending_jobs(5) == [0, 1, 2, 3, 4]  # another expansion than the pre-flight's: launch all
+
+
+def test_after_a_code_edit_the_composed_jobs_are_checked_again_not_composed(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
+    overrides = ["model=logreg", "dataset=iris", "method=saliency,random", "n_samples=4", f"results_dir={tmp_path}"]
+    first = plan_module.make_plan(overrides, multirun=True)
+    real_key = plan_module.plan_key
+
+    def edited_code(*args, composition=False, **kwargs):  # the package's code changed, not the configs
+        return real_key(*args, composition=composition, **kwargs) + ("" if composition else "edited")
+
+    def no_composing(*args, **kwargs):
+        raise AssertionError("the composition is cached")
+
+    monkeypatch.setattr(plan_module, "plan_key", edited_code)
+    for name in ("expand_sweep", "compose_jobs", "compose_job"):
+        monkeypatch.setattr(f"xaibench.config.preflight.{name}", no_composing)
+    checked = []
+    monkeypatch.setattr("xaibench.config.preflight.validate_config",
+                        lambda cfg, **kwargs: checked.append(cfg.method.name))
+    again = plan_module.make_plan(overrides, multirun=True)
+    assert checked == ["saliency", "random"]  # every job checked again by the (edited) code
+    assert [OmegaConf.to_container(c) for c in again.configs] == [OmegaConf.to_container(c) for c in first.configs]
+    assert again.in_process == first.in_process and again.launch == first.launch
+
+    def edited_check(cfg, **kwargs):
+        raise UserError("refused by the edited check")
+
+    monkeypatch.setattr(plan_module, "plan_key", lambda *a, composition=False, **k: real_key(
+        *a, composition=composition, **k) + ("" if composition else "edited again"))
+    monkeypatch.setattr("xaibench.config.preflight.validate_config", edited_check)
+    with pytest.raises(UserError, match="refused by the edited check"):
+        plan_module.make_plan(overrides, multirun=True)

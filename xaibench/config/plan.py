@@ -5,7 +5,12 @@ registries. Its answer depends only on the command line, the config files and th
 cached under a digest of those (``$XAIBENCH_CACHE``, default ``~/.cache/xaibench/plans``): a warm rerun of the
 same sweep loads its configs from one file instead of composing them again. Sweeps that add config search
 paths (``hydra.searchpath``) are never cached. The plan also says whether the sweep can run in this process (no
-launcher or sweeper chosen on the command line or in the experiment: Hydra's basic ones), see ``run_in_process``.
+launcher or sweeper chosen on the command line or in the experiment: Hydra's basic ones), see ``run_in_process``,
+and how Hydra would launch it (``Launch``, checked again on every multirun: the launcher may have gone).
+
+The composition alone is cached too (``composed-<digest>.pickle``), under a digest of the configs, the composing
+code (``xaibench/config/``, ``hydra_plugins/``) and Hydra's version: after an edit elsewhere in the code the jobs
+are checked again (``preflight.validate(composed=...)``) but not composed again.
 """
 from __future__ import annotations
 
@@ -27,33 +32,68 @@ BASIC = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",
 
 
 @dataclass(frozen=True)
+class Launch:
+    """How Hydra would launch the sweep: ``hydra.launcher`` and ``hydra.sweeper`` as composed (experiments may set
+    them). Kept in a cached plan, so that a rerun checks again that the launcher can start here."""
+
+    launcher: str  # hydra.launcher._target_
+    sweeper: str  # hydra.sweeper._target_
+    settings: dict | None  # hydra.launcher (plain, unresolved), for the launcher's own check_can_start
+
+
+@dataclass(frozen=True)
 class Plan:
-    """The job configs of a sweep (composed, unresolved) and whether they may run in this process."""
+    """The job configs of a sweep (composed, unresolved), whether they may run in this process, and (multirun) how
+    Hydra would launch them (``Launch``: checked again on every run, cached or not)."""
 
     configs: list[DictConfig]
     in_process: bool
+    launch: Launch | None = None
 
 
-def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> Plan:
-    """Validate the sweep (pre-flight) or load its cached plan; raises ``UserError`` on bad input."""
+def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "config",
+              remember_checks: bool = False) -> Plan:
+    """Validate the sweep (pre-flight) or load its cached plan; raises ``UserError`` on bad input.
+
+    ``remember_checks``: ``preflight.validate``'s (the CLI: a plan that is not cached re-checks only new cells).
+    A plan that is not cached may still have its composition cached (the code was edited, not the configs): its
+    job configs are then only checked, not composed again.
+    """
     key = plan_key(overrides, multirun=multirun, config_name=config_name)
     cached = _load(key) if key else None
     if cached is not None:
-        return cached
-    from xaibench.config.preflight import launcher_targets, validate
+        if multirun and not cached.in_process:  # the launcher may have gone since (Ray uninstalled, no sbatch)
+            from xaibench.config.preflight import check_launch
 
-    configs = validate(list(overrides), multirun=multirun, config_name=config_name)
-    targets = launcher_targets(list(overrides), config_name)
-    explicit = any(o.lstrip("+~").startswith(("hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper"))
-                   for o in overrides)
-    plan = Plan(configs, in_process=not explicit and targets == BASIC)
+            check_launch(cached.launch)
+        return cached
+    from xaibench.config.preflight import launch_of, validate
+
+    composition = f"composed-{plan_key(overrides, multirun=multirun, config_name=config_name, composition=True)}" \
+        if key else ""
+    composed = _load(composition) if composition else None
+    configs = validate(list(overrides), multirun=multirun, config_name=config_name, remember_checks=remember_checks,
+                       composed=composed)
+    if composed is not None:
+        plan = composed
+    else:
+        launch = launch_of(list(overrides), config_name)
+        explicit = any(o.lstrip("+~").startswith(("hydra/launcher", "hydra.launcher", "hydra/sweeper",
+                                                  "hydra.sweeper")) for o in overrides)
+        plan = Plan(configs, in_process=not explicit and (launch.launcher, launch.sweeper) == BASIC, launch=launch)
+        if composition:
+            _save(composition, plan)
     if key and not any(_reads_files(cfg) for cfg in configs):  # files may change or vanish: re-validate them
         _save(key, plan)
     return plan
 
 
-def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str) -> str:
-    """Digest of what the pre-flight's answer depends on; '' when it must not be cached."""
+def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str, composition: bool = False) -> str:
+    """Digest of what the pre-flight's answer depends on; '' when it must not be cached.
+
+    ``composition``: of what its composition alone depends on (the configs, the composing code in
+    ``xaibench/config/`` and ``hydra_plugins/``, Hydra's and its plugins' versions), not the rest of the package.
+    """
     if any("hydra.searchpath" in o for o in overrides) or os.environ.get("XAIBENCH_NO_PLAN_CACHE"):
         return ""
     digest = hashlib.blake2b(digest_size=16)
@@ -61,11 +101,29 @@ def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str) -> s
     digest.update(f"{__version__}|{omegaconf.__version__}|{multirun}|{config_name}|{list(overrides)!r}|{root}|".encode())
     digest.update(os.environ.get("XAIBENCH_STORE", "").encode())
     package = Path(__file__).resolve().parents[1]  # validation is code too: an edited check re-validates
-    for base, pattern in ((root, "*.yaml"), (package, "*.py")):
+    code = [package / "config", package.parent / "hydra_plugins"] if composition else [package]
+    if composition:
+        digest.update(f"composition|{_versions(COMPOSING_LIBRARIES)}".encode())
+    for base, pattern in ((root, "*.yaml"), *((folder, "*.py") for folder in code)):
         for path in sorted(base.rglob(pattern)):
             stat = path.stat()
             digest.update(f"{path.relative_to(base)}|{stat.st_size}|{stat.st_mtime_ns}|".encode())
     return digest.hexdigest()
+
+
+COMPOSING_LIBRARIES = ("hydra-core", "hydra-joblib-launcher", "hydra-submitit-launcher", "hydra-optuna-sweeper")
+
+
+def _versions(names: Sequence[str]) -> str:
+    from importlib import metadata
+
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name}=-")
+    return "|".join(found)
 
 
 def _reads_files(cfg: DictConfig) -> bool:
@@ -86,7 +144,8 @@ def _load(key: str) -> Plan | None:
     path = cache_dir() / f"{key}.pickle"
     try:
         plan = pickle.loads(path.read_bytes())
-        if isinstance(plan, Plan) and all(isinstance(cfg, DictConfig) for cfg in plan.configs):
+        if (isinstance(plan, Plan) and all(isinstance(cfg, DictConfig) for cfg in plan.configs)
+                and (plan.in_process or plan.launch is not None)):
             return plan
     except Exception:  # noqa: BLE001 - a missing or damaged plan is recomputed
         pass

@@ -23,6 +23,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from xaibench.config.paths import GROUPS, conf_dir, group_options
+from xaibench.config.plan import Launch, Plan
+from xaibench.config.verdicts import Verdicts
 from xaibench.engine.cell import CellSpec
 from xaibench.errors import UserError
 
@@ -128,21 +130,33 @@ def _is_group_choice(override) -> bool:
             and (conf_dir() / key).is_dir())
 
 
-def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> list[DictConfig]:
-    """Compose and validate every job of the sweep; return their configs (raises ``UserError``)."""
-    jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
+def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "config",
+             remember_checks: bool = False, composed: Plan | None = None) -> list[DictConfig]:
+    """Compose and validate every job of the sweep; return their configs (raises ``UserError``).
+
+    ``remember_checks``: skip the data/model checks of cells that passed them before under this code, and remember
+    the new passes (``xaibench.config.verdicts``). For the CLI, where the registries hold only the package's and
+    ``$XAIBENCH_PLUGINS``'s entries; not for a Python process that may register its own at run time.
+    ``composed``: the sweep's plan as composed before from the same configs (``plan.make_plan``, after a code
+    edit): its configs are checked, not composed again (their names and syntax passed when they were composed).
+    """
+    if composed is None:
+        jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
     remote = False
     if multirun:
-        target = _launcher_target(overrides, config_name)
-        _check_launcher_can_start(target)
-        _check_launcher_resources(target, overrides, config_name)
-        remote = is_remote(target)
-    configs = compose_jobs(jobs, config_name)
+        launch = composed.launch if composed is not None and composed.launch else launch_of(overrides, config_name)
+        check_launch(launch)
+        remote = is_remote(launch.launcher)
+    configs = list(composed.configs) if composed is not None else compose_jobs(jobs, config_name)
     for cfg in configs[:MAX_VALIDATED]:
         _check_top_level_keys(cfg, config_name)
     _check_user_files(configs[:MAX_VALIDATED])  # fast, before torch is imported
-    for cfg in configs[:MAX_VALIDATED]:
-        validate_config(cfg, check_device=not remote)
+    verdicts = Verdicts.for_this_code() if remember_checks else Verdicts(None)
+    try:
+        for cfg in configs[:MAX_VALIDATED]:
+            validate_config(cfg, check_device=not remote, verdicts=verdicts)
+    finally:
+        verdicts.save()
     return configs
 
 
@@ -164,10 +178,13 @@ def _check_user_files(configs: list[DictConfig]) -> None:
             check_user_files(dataset, model, n_samples)
 
 
-def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
-    """Resolve one job config against the registries; check that its data and model can be built."""
+def validate_config(cfg: DictConfig, *, check_device: bool = True, verdicts: Verdicts | None = None) -> CellSpec:
+    """Resolve one job config against the registries; check that its data and model can be built.
+
+    ``verdicts``: the cells validated before under this code (``xaibench.config.verdicts``); a known cell skips the
+    registry, dataset and model checks (they import torch), the checks of its run options and devices still run.
+    """
     from xaibench.engine.device import resolve_device
-    from xaibench.engine.runner import ResolvedCell
 
     try:
         cell = CellSpec.from_config(cfg)
@@ -176,10 +193,14 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
     _check_run_options(cfg)
     if not cell.metrics:
         raise UserError("the metric suite is empty; choose one with metrics=<suite> (e.g. metrics=default)")
-    resolved = ResolvedCell.resolve(cell)
-    _check_training(resolved.model)
     resolve_device(cell.device, check_available=check_device)
     _check_devices(cfg.get("devices"), check_device)
+    if verdicts is not None and verdicts.known(cell):
+        return cell
+    from xaibench.engine.runner import ResolvedCell
+
+    resolved = ResolvedCell.resolve(cell)
+    _check_training(resolved.model)
     dataset = _built_dataset(resolved.dataset, cell.seed)
     n_test = len(dataset.test)
     if cell.n_samples > n_test:
@@ -188,6 +209,8 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True) -> CellSpec:
             f"use n_samples<={n_test}"
         )
     _check_model_builds(resolved.model, resolved.dataset, cell.seed)
+    if verdicts is not None:
+        verdicts.add(cell)
     return cell
 
 
@@ -280,22 +303,39 @@ def _check_model_builds(model_spec, dataset_spec, seed: int) -> None:
                         f"{type(error).__name__}: {_first_line(error)}") from None
 
 
-def launcher_targets(overrides: Sequence[str], config_name: str = "config") -> tuple[str, str]:
-    """``(hydra.launcher._target_, hydra.sweeper._target_)`` of the sweep as composed (experiments may set them)."""
+def launch_of(overrides: Sequence[str], config_name: str = "config") -> Launch:
+    """The sweep's ``Launch`` (its fixed overrides composed with Hydra's config, once per process)."""
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
-    cfg = _compose(fixed, config_name, return_hydra_config=True)
-    return (str(OmegaConf.select(cfg, "hydra.launcher._target_") or ""),
-            str(OmegaConf.select(cfg, "hydra.sweeper._target_") or ""))
+    return _launch_of(tuple(fixed), config_name)
+
+
+@lru_cache(maxsize=8)
+def _launch_of(fixed: tuple[str, ...], config_name: str) -> Launch:
+    cfg = _compose(list(fixed), config_name, return_hydra_config=True)
+    settings = OmegaConf.select(cfg, "hydra.launcher")
+    return Launch(str(OmegaConf.select(cfg, "hydra.launcher._target_") or ""),
+                  str(OmegaConf.select(cfg, "hydra.sweeper._target_") or ""),
+                  OmegaConf.to_container(settings, resolve=False) if isinstance(settings, DictConfig) else None)
 
 
 def _launcher_target(overrides: Sequence[str], config_name: str) -> str:
-    return launcher_targets(overrides, config_name)[0]
+    return launch_of(overrides, config_name).launcher
 
 
 def is_remote(launcher_target: str) -> bool:
     """Jobs that run elsewhere (Slurm, Ray): this machine's devices say nothing about theirs."""
     return any(name in launcher_target for name in ("Slurm", "Ray", "RQ"))
+
+
+def check_launch(launch: Launch) -> None:
+    """Refuse a launcher that cannot start here, before any file is touched: it is importable, Slurm has
+    ``sbatch``, and a launcher class with ``check_can_start(launcher_cfg)`` checks its own needs (Ray: installed,
+    GPUs). Cheap (no composition): run on every multirun, a cached plan's too."""
+    _check_launcher_can_start(launch.launcher)
+    check = getattr(get_class(launch.launcher), "check_can_start", None)
+    if check is not None:
+        check(OmegaConf.create(launch.settings or {}))
 
 
 def _check_launcher_can_start(target: str) -> None:
@@ -308,15 +348,6 @@ def _check_launcher_can_start(target: str) -> None:
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
         raise UserError(f"launcher {target} cannot be imported ({type(error).__name__}: {_first_line(error)}); "
                         f"install it (pip install 'xaibench[launchers]')") from None
-
-
-def _check_launcher_resources(target: str, overrides: Sequence[str], config_name: str) -> None:
-    """A launcher class with ``check_can_start(launcher_cfg)`` checks its own needs here (Ray: installed, GPUs)."""
-    check = getattr(get_class(target), "check_can_start", None)
-    if check is not None:
-        fixed = [o.input_line for o in OverridesParser.create().parse_overrides(list(overrides))
-                 if not o.is_sweep_override()]
-        check(OmegaConf.select(_compose(fixed, config_name, return_hydra_config=True), "hydra.launcher"))
 
 
 def _compose(overrides: list[str], config_name: str, *, return_hydra_config: bool) -> DictConfig:

@@ -1,9 +1,10 @@
-"""Device choice. Not part of any key: results must not depend on it (on CPU they are bit-identical)."""
+"""Device choice. Not part of any key: results must not depend on it (on CPU they are bit-identical).
+
+Importable without torch: the pre-flight checks ``cpu`` devices without loading it (torch only for ``auto``/``cuda``).
+"""
 from __future__ import annotations
 
 import re
-
-import torch
 
 from xaibench.engine.stamp import peak_memory_mb  # noqa: F401  (kept importable from here)
 from xaibench.errors import UserError
@@ -17,9 +18,13 @@ def resolve_device(name: str, *, check_available: bool = True) -> str:
     """
     if name != "auto" and not re.fullmatch(r"(cpu|cuda)(:\d+)?", name):
         raise UserError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N (cpu:N: the CPU, logical device N)")
+    if name == "cpu" or name.startswith("cpu:") or (name.startswith("cuda") and not check_available):
+        return name
+    import torch
+
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and check_available and not torch.cuda.is_available():
+    if not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
     return name
 
