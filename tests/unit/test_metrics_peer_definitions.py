@@ -88,41 +88,81 @@ def test_input_invariance_absorbs_the_shift_into_a_padded_convolution() -> None:
 
 
 # ERASER (ferret) -----------------------------------------------------------------------------------------------
-def ferret_aopc(model, ids: torch.Tensor, scores: np.ndarray, target: int, sufficiency: bool) -> float:
-    """ferret's loop (based_on="perc", only_pos=False, removal by the pad token instead of deletion)."""
+# ferret (github.com/g8a9/ferret, ferret/evaluators/faithfulness_measures.py and utils_from_soft_to_discrete.py,
+# commit 22935f8) defaults: remove_first_last=True, only_pos=True, removal_args={"remove_tokens": True,
+# "based_on": "perc", "thresholds": np.arange(0.1, 1.1, 0.1)}. The suite equals it with the arguments below.
+FERRET_EQUIVALENT = {"remove_first_last": False, "only_pos": False, "thresholds": (0.01, 0.05, 0.1, 0.2, 0.5)}
+
+
+def ferret_top_k(scores: np.ndarray, k: int, only_pos: bool):
+    """ferret's ``_get_id_tokens_top_k`` (``None`` when no token qualifies)."""
+    if only_pos:
+        top = [i for i in np.array(scores).argsort()[-k:][::-1] if scores[i] > 0]
+        return np.array(top) if top else None
+    return np.array(scores).argsort()[-k:][::-1]
+
+
+def ferret_aopc(model, ids: torch.Tensor, scores: np.ndarray, target: int, sufficiency: bool,
+                remove_first_last: bool, only_pos: bool, thresholds) -> float:
+    """ferret's ``AOPC_{Comprehensiveness,Sufficiency}_Evaluation.compute_evaluation`` with ``based_on="perc"``
+    (``_get_id_tokens_percentage``: ``int(q * n)`` tokens, none if 0) and ``remove_tokens=False``, on token ids:
+    the mask token is the model's pad id, and ferret's decode / re-tokenise round trip is left out (with
+    ``remove_first_last`` the first and last ids stay as they are and are not ranked, which is what re-tokenising
+    adds back as [CLS] / [SEP])."""
     with torch.no_grad():
         full = torch.softmax(model(ids[None]), dim=1)[0, target].item()
+    offset = 1 if remove_first_last else 0
+    input_ids = ids[offset : len(ids) - offset]
+    scores = scores[offset : len(scores) - offset]
     drops, last = [], None
-    for perc in (0.01, 0.05, 0.1, 0.2, 0.5):
+    for perc in thresholds:
         v = int(perc * len(scores))
-        if v <= 0:
-            continue
-        id_top = np.array(scores).argsort()[-v:][::-1]
-        if last is not None and set(id_top) == last:
+        id_top = ferret_top_k(scores, v, only_pos) if 0 < v <= len(scores) else None
+        if id_top is not None and last is not None and set(id_top) == last:
+            id_top = None
+        if id_top is None:
             continue
         last = set(id_top)
-        sample = ids.clone()
+        sample = input_ids.clone()
+        chosen = torch.as_tensor(np.sort(id_top).copy())
         if sufficiency:
-            keep = torch.zeros(len(ids), dtype=torch.bool)
-            keep[torch.as_tensor(id_top.copy())] = True
+            keep = torch.zeros(len(sample), dtype=torch.bool)
+            keep[chosen] = True
             sample[~keep] = model.pad_id
         else:
-            sample[torch.as_tensor(id_top.copy())] = model.pad_id
+            sample[chosen] = model.pad_id
+        sample = torch.cat([ids[:offset], sample, ids[len(ids) - offset :]])
         with torch.no_grad():
             drops.append(full - torch.softmax(model(sample[None]), dim=1)[0, target].item())
+    if not drops:
+        return 1.0 if sufficiency else 0.0
     return float(np.mean(drops))
 
 
-@pytest.mark.parametrize("name", ["eraser_comprehensiveness", "eraser_sufficiency"])
-def test_eraser_aopc_equals_ferrets_loop_on_text(name: str) -> None:
+def text_context():
     torch.manual_seed(0)
     model = testing.TinyTextModel(vocab=20, dim=4, length=20).eval()
     ids = torch.randint(1, 20, (3, 20))
-    a = torch.randn(3, 20)
-    ctx = testing.context(model, Modality.TEXT, ids, None, attributions=a)
-    expected = [ferret_aopc(model, ids[i], a[i].numpy(), int(ctx.targets[i]), name == "eraser_sufficiency")
-                for i in range(3)]
-    np.testing.assert_allclose(values(name, ctx), expected, rtol=1e-5, atol=1e-6)  # float32 batching
+    return model, ids, testing.context(model, Modality.TEXT, ids, None, attributions=torch.randn(3, 20))
+
+
+@pytest.mark.parametrize("name", ["eraser_comprehensiveness", "eraser_sufficiency"])
+def test_eraser_aopc_equals_ferret_with_its_equivalent_arguments(name: str) -> None:
+    """The defaults equal ferret with ``FERRET_EQUIVALENT`` (not ferret's defaults); ``bins`` = ferret's default
+    thresholds 10..100% equal ferret with those thresholds and the other two arguments kept."""
+    model, ids, ctx = text_context()
+    a, sufficiency = ctx.attributions, name == "eraser_sufficiency"
+
+    def ferret(**arguments) -> list[float]:
+        return [ferret_aopc(model, ids[i], a[i].numpy(), int(ctx.targets[i]), sufficiency, **arguments)
+                for i in range(len(ids))]
+
+    np.testing.assert_allclose(values(name, ctx), ferret(**FERRET_EQUIVALENT), rtol=1e-5, atol=1e-6)
+    tenths = [round(0.1 * i, 1) for i in range(1, 11)]
+    np.testing.assert_allclose(values(name, ctx, bins=tenths),
+                               ferret(**{**FERRET_EQUIVALENT, "thresholds": tenths}), rtol=1e-5, atol=1e-6)
+    ferret_defaults = ferret(remove_first_last=True, only_pos=True, thresholds=np.arange(0.1, 1.1, 0.1))
+    assert not np.allclose(values(name, ctx), ferret_defaults, atol=1e-3)  # ferret's defaults: another number
 
 
 def test_eraser_every_bin_variant_counts_empty_bins_as_zero() -> None:
