@@ -88,41 +88,81 @@ def test_input_invariance_absorbs_the_shift_into_a_padded_convolution() -> None:
 
 
 # ERASER (ferret) -----------------------------------------------------------------------------------------------
-def ferret_aopc(model, ids: torch.Tensor, scores: np.ndarray, target: int, sufficiency: bool) -> float:
-    """ferret's loop (based_on="perc", only_pos=False, removal by the pad token instead of deletion)."""
+# ferret (github.com/g8a9/ferret, ferret/evaluators/faithfulness_measures.py and utils_from_soft_to_discrete.py,
+# commit 22935f8) defaults: remove_first_last=True, only_pos=True, removal_args={"remove_tokens": True,
+# "based_on": "perc", "thresholds": np.arange(0.1, 1.1, 0.1)}. The suite equals it with the arguments below.
+FERRET_EQUIVALENT = {"remove_first_last": False, "only_pos": False, "thresholds": (0.01, 0.05, 0.1, 0.2, 0.5)}
+
+
+def ferret_top_k(scores: np.ndarray, k: int, only_pos: bool):
+    """ferret's ``_get_id_tokens_top_k`` (``None`` when no token qualifies)."""
+    if only_pos:
+        top = [i for i in np.array(scores).argsort()[-k:][::-1] if scores[i] > 0]
+        return np.array(top) if top else None
+    return np.array(scores).argsort()[-k:][::-1]
+
+
+def ferret_aopc(model, ids: torch.Tensor, scores: np.ndarray, target: int, sufficiency: bool,
+                remove_first_last: bool, only_pos: bool, thresholds) -> float:
+    """ferret's ``AOPC_{Comprehensiveness,Sufficiency}_Evaluation.compute_evaluation`` with ``based_on="perc"``
+    (``_get_id_tokens_percentage``: ``int(q * n)`` tokens, none if 0) and ``remove_tokens=False``, on token ids:
+    the mask token is the model's pad id, and ferret's decode / re-tokenise round trip is left out (with
+    ``remove_first_last`` the first and last ids stay as they are and are not ranked, which is what re-tokenising
+    adds back as [CLS] / [SEP])."""
     with torch.no_grad():
         full = torch.softmax(model(ids[None]), dim=1)[0, target].item()
+    offset = 1 if remove_first_last else 0
+    input_ids = ids[offset : len(ids) - offset]
+    scores = scores[offset : len(scores) - offset]
     drops, last = [], None
-    for perc in (0.01, 0.05, 0.1, 0.2, 0.5):
+    for perc in thresholds:
         v = int(perc * len(scores))
-        if v <= 0:
-            continue
-        id_top = np.array(scores).argsort()[-v:][::-1]
-        if last is not None and set(id_top) == last:
+        id_top = ferret_top_k(scores, v, only_pos) if 0 < v <= len(scores) else None
+        if id_top is not None and last is not None and set(id_top) == last:
+            id_top = None
+        if id_top is None:
             continue
         last = set(id_top)
-        sample = ids.clone()
+        sample = input_ids.clone()
+        chosen = torch.as_tensor(np.sort(id_top).copy())
         if sufficiency:
-            keep = torch.zeros(len(ids), dtype=torch.bool)
-            keep[torch.as_tensor(id_top.copy())] = True
+            keep = torch.zeros(len(sample), dtype=torch.bool)
+            keep[chosen] = True
             sample[~keep] = model.pad_id
         else:
-            sample[torch.as_tensor(id_top.copy())] = model.pad_id
+            sample[chosen] = model.pad_id
+        sample = torch.cat([ids[:offset], sample, ids[len(ids) - offset :]])
         with torch.no_grad():
             drops.append(full - torch.softmax(model(sample[None]), dim=1)[0, target].item())
+    if not drops:
+        return 1.0 if sufficiency else 0.0
     return float(np.mean(drops))
 
 
-@pytest.mark.parametrize("name", ["eraser_comprehensiveness", "eraser_sufficiency"])
-def test_eraser_aopc_equals_ferrets_loop_on_text(name: str) -> None:
+def text_context():
     torch.manual_seed(0)
     model = testing.TinyTextModel(vocab=20, dim=4, length=20).eval()
     ids = torch.randint(1, 20, (3, 20))
-    a = torch.randn(3, 20)
-    ctx = testing.context(model, Modality.TEXT, ids, None, attributions=a)
-    expected = [ferret_aopc(model, ids[i], a[i].numpy(), int(ctx.targets[i]), name == "eraser_sufficiency")
-                for i in range(3)]
-    np.testing.assert_allclose(values(name, ctx), expected, rtol=1e-5, atol=1e-6)  # float32 batching
+    return model, ids, testing.context(model, Modality.TEXT, ids, None, attributions=torch.randn(3, 20))
+
+
+@pytest.mark.parametrize("name", ["eraser_comprehensiveness", "eraser_sufficiency"])
+def test_eraser_aopc_equals_ferret_with_its_equivalent_arguments(name: str) -> None:
+    """The defaults equal ferret with ``FERRET_EQUIVALENT`` (not ferret's defaults); ``bins`` = ferret's default
+    thresholds 10..100% equal ferret with those thresholds and the other two arguments kept."""
+    model, ids, ctx = text_context()
+    a, sufficiency = ctx.attributions, name == "eraser_sufficiency"
+
+    def ferret(**arguments) -> list[float]:
+        return [ferret_aopc(model, ids[i], a[i].numpy(), int(ctx.targets[i]), sufficiency, **arguments)
+                for i in range(len(ids))]
+
+    np.testing.assert_allclose(values(name, ctx), ferret(**FERRET_EQUIVALENT), rtol=1e-5, atol=1e-6)
+    tenths = [round(0.1 * i, 1) for i in range(1, 11)]
+    np.testing.assert_allclose(values(name, ctx, bins=tenths),
+                               ferret(**{**FERRET_EQUIVALENT, "thresholds": tenths}), rtol=1e-5, atol=1e-6)
+    ferret_defaults = ferret(remove_first_last=True, only_pos=True, thresholds=np.arange(0.1, 1.1, 0.1))
+    assert not np.allclose(values(name, ctx), ferret_defaults, atol=1e-3)  # ferret's defaults: another number
 
 
 def test_eraser_every_bin_variant_counts_empty_bins_as_zero() -> None:
@@ -255,6 +295,85 @@ def test_openxai_prediction_gaps_equal_their_definition_on_the_same_draws(name: 
             p0 = torch.softmax(model(x[i : i + 1]), dim=1)[0, ctx.targets[i]]
         expected.append(float((p - p0).abs().mean()))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def openxai_pred_faith(model, x: torch.Tensor, explanation: torch.Tensor, k: int, invert: bool, std: float,
+                       n_samples: int, draws: torch.Generator) -> float:
+    """OpenXAI's PGI (``invert=False``) / PGU (``invert=True``) of one sample, transcribed from its code:
+    ``metrics._single_idx_pred_faith``, ``experiment_utils.generate_mask`` and
+    ``NormalPerturbation.get_perturbed_inputs`` (github.com/AI4LIFE-GROUP/OpenXAI), every feature continuous
+    (``'c'``), ``flip_percentage`` 0.3 (unused without discrete features). One change: ``torch.normal`` draws from
+    ``draws`` instead of the global RNG after ``torch.manual_seed(i)``, so both sides see the same noise.
+    OpenXAI's models return probabilities and it reads column 0; for two classes ``|dp_0| = |dp_1|``."""
+    def probabilities(rows: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.softmax(model(rows), dim=1)
+
+    top_k_mask = torch.ones(explanation.shape, dtype=bool)  # generate_mask: False on the top-k, "static" elsewhere
+    for i in torch.topk(explanation.abs(), k).indices:
+        top_k_mask[i] = False
+    top_k_mask = torch.logical_not(top_k_mask) if invert else top_k_mask
+    feature_type = ["c"] * len(x)
+    continuous = torch.tensor([t == "c" for t in feature_type])
+    discrete = torch.tensor([t == "d" for t in feature_type])
+    perturbations = torch.normal(0.0, std, [n_samples, len(feature_type)], generator=draws) * continuous + x
+    p = torch.empty(n_samples, len(feature_type)).fill_(0.3)
+    perturbations = perturbations * (~discrete) + torch.abs(
+        (perturbations * discrete) - (torch.bernoulli(p, generator=draws) * discrete))
+    x_perturbed = x * top_k_mask + perturbations * (~top_k_mask)
+    y, y_perturbed = probabilities(x.reshape(1, -1)).numpy(), probabilities(x_perturbed).numpy()
+    return float(np.mean(np.abs(y_perturbed - y)[:, 0]))
+
+
+@pytest.mark.parametrize("name", ["openxai_pgi", "openxai_pgu"])
+def test_openxai_prediction_gaps_equal_openxais_code_on_the_same_noise(name: str) -> None:
+    torch.manual_seed(1)
+    model = testing.tiny_mlp(8, 2).eval()
+    x, a = torch.randn(4, 8), torch.randn(4, 8)
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a, n_classes=2)
+    got = values(name, ctx, seed=5, k=3, n_samples=40, std=0.3)
+    torch.manual_seed(5)  # the metric's seed: each sample draws from it and its own bytes
+    expected = [openxai_pred_faith(model, x[i], a[i], 3, name == "openxai_pgu", 0.3, 40, generator(seed))
+                for i, seed in enumerate(sample_seeds(x, "openxai_pg"))]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def binary_linear(weights: list[list[float]]) -> nn.Module:
+    model = linear(len(weights[0]), 2)
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor(weights))
+        model[1].bias.copy_(torch.tensor([0.2, -0.1]))
+    return model
+
+
+def test_openxai_pgu_is_zero_when_the_model_ignores_every_feature_outside_the_top_k() -> None:
+    """Perturbing features with zero weight in every class leaves the logits, hence p, bit for bit unchanged."""
+    model = binary_linear([[1.0, -2.0, 0.5, 0.0, 0.0, 0.0], [-0.5, 1.0, 2.0, 0.0, 0.0, 0.0]])
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(2))
+    a = torch.tensor([3.0, -2.0, 1.5, 0.1, -0.2, 0.3]).repeat(4, 1)  # top-3 by |a|: features 0, 1, 2
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a, n_classes=2)
+    np.testing.assert_array_equal(values("openxai_pgu", ctx, k=3, std=1.0), 0.0)
+    assert (values("openxai_pgi", ctx, k=3, std=1.0) > 0.01).all()
+
+
+def test_openxai_pgi_of_a_linear_binary_model_has_the_small_noise_closed_form() -> None:
+    """``p = sigmoid(d . x + c)``, ``d = W_1 - W_0``; with noise ``eps ~ N(0, s^2)`` on the top-k features ``m``,
+    ``p(x + eps m) - p(x) = p (1 - p) d_m . eps + O(s^2)``, and the second-order term is even in ``eps`` while the
+    first is odd, so ``E|dp| = p (1 - p) s ||d_m|| sqrt(2 / pi) (1 + O(s^2))``. Monte Carlo: ``|N(0, 1)|`` has
+    relative standard error ``sqrt(pi/2 - 1) / sqrt(n) = 0.53%`` at ``n = 20000``; tolerance 3% (over 5 of those)."""
+    model = binary_linear([[1.0, -2.0, 0.5, 0.3, -0.7], [-0.5, 1.0, 2.0, 0.1, 0.4]])
+    x = torch.tensor([[0.2, 0.1, -0.3, 0.5, 0.4], [0.5, -0.2, 0.4, 1.0, -0.3], [-0.4, 0.3, 0.1, -1.0, 0.6]])
+    a = torch.tensor([[0.1, 5.0, -4.0, 0.2, 0.3], [3.0, 0.1, 0.2, -2.0, 0.3], [0.1, 0.2, 0.3, 4.0, -5.0]])
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a, n_classes=2)
+    std = 0.01
+    got = values("openxai_pgi", ctx, k=2, std=std, n_samples=20_000)
+    weight = model[1].weight.detach().double()
+    d = (weight[1] - weight[0]).numpy()
+    with torch.no_grad():
+        p = torch.softmax(model(x).double(), dim=1)[:, 1].numpy()  # 0.1-0.9: no float32 saturation
+    top = [[1, 2], [0, 3], [3, 4]]
+    expected = [p[i] * (1 - p[i]) * std * np.linalg.norm(d[top[i]]) * np.sqrt(2 / np.pi) for i in range(3)]
+    np.testing.assert_allclose(got, expected, rtol=0.03)
 
 
 # Exact Shapley values --------------------------------------------------------------------------------------------

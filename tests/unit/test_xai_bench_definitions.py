@@ -95,3 +95,57 @@ def test_least_squares_recovers_the_generating_direction_when_nuisance_columns_a
 def test_least_squares_rejects_a_negative_ridge():
     with pytest.raises(UserError, match="ridge"):
         MODELS.create("least_squares", {"ridge": -1.0}).build(tabular(0.0, 60))
+
+
+# Monte Carlo conditional values (n_draws > 0) ---------------------------------------------------------------------
+def three_feature_context(x: torch.Tensor) -> tuple:
+    """A linear logit ``w @ x`` on 3 correlated Gaussian features (train split of 400 rows), float64."""
+    cov = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, -0.4], [0.3, -0.4, 1.0]])
+    z = np.random.default_rng(1).standard_normal((400, 3)) @ np.linalg.cholesky(cov).T
+    train = torch.as_tensor(z)
+    w = torch.tensor([1.5, -2.0, 0.5], dtype=torch.float64)
+    model = torch.nn.Linear(3, 2).double().eval()
+    with torch.no_grad():
+        model.weight.copy_(torch.stack([w, -w]))
+        model.bias.zero_()
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=torch.zeros_like(x),
+                          targets=torch.zeros(len(x), dtype=torch.long),
+                          train_split=Split(train, torch.zeros(len(train), dtype=torch.long), ()))
+    return ctx, w.numpy(), np.cov(z, rowvar=False)
+
+
+def test_monte_carlo_conditional_shapley_is_within_its_standard_error_of_the_exact_linear_values():
+    """``f = w @ x``: with ``n`` draws ``v_hat(S) = v(S) + w_R . (mean of n draws of N(0, Sigma_R|S))``, so
+    ``Var v_hat(S) = w_R' Sigma_R|S w_R / n <= w' Sigma w / n`` (conditioning never adds variance). The values are
+    linear in the coalition values, ``phi = C v``, and each coalition draws independently, so
+    ``sd(phi_hat_i) <= sqrt(sum_S C_iS^2 w' Sigma w / n)``; the draws must land within 4 such bounds."""
+    from xaibench.metrics.conditional_shapley import conditional_shapley
+    from xaibench.metrics.shapley import shapley_from_values
+
+    x = torch.tensor([[1.0, 0.5, -1.0], [-0.5, 2.0, 0.3], [0.2, -1.2, 1.1]], dtype=torch.float64)
+    ctx, w, cov = three_feature_context(x)
+    n_draws = 500
+    torch.manual_seed(3)  # the metric's seed (score() seeds torch before a native metric)
+    sampled = conditional_shapley(ctx, n_draws=n_draws, softmax=False)
+    exact = conditional_shapley(ctx, n_draws=0, softmax=False)
+    weights = np.stack([shapley_from_values(np.eye(8)[s], 3) for s in range(8)], axis=1)  # C: (F, 2^F)
+    bound = np.sqrt((weights**2).sum(axis=1) * (w @ cov @ w) / n_draws)  # (F,)
+    assert (np.abs(sampled - exact) > 0).any()  # the draws are used
+    assert (np.abs(sampled - exact) <= 4 * bound).all(), (np.abs(sampled - exact) / bound).max()
+
+
+def test_monte_carlo_conditional_shapley_of_a_sample_does_not_depend_on_its_batch():
+    """Each sample draws from the metric's seed and its own bytes: reordering the batch, or scoring a sample
+    alone, gives bit-identical values; another metric seed gives other draws."""
+    from xaibench.metrics.conditional_shapley import conditional_shapley
+
+    x = torch.tensor([[1.0, 0.5, -1.0], [-0.5, 2.0, 0.3], [0.2, -1.2, 1.1]], dtype=torch.float64)
+
+    def phi(rows: torch.Tensor, seed: int = 3) -> np.ndarray:
+        torch.manual_seed(seed)
+        return conditional_shapley(three_feature_context(rows)[0], n_draws=50, softmax=False)
+
+    together = phi(x)
+    np.testing.assert_array_equal(phi(x.flip(0)), together[::-1])
+    np.testing.assert_array_equal(phi(x[1:2])[0], together[1])
+    assert not np.array_equal(phi(x, seed=4), together)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from xaibench.explainers.seeding import sample_seeds
 from xaibench.metrics._positions import scored_model, target_output
 from xaibench.metrics.shapley import coalitions, relative_l2, shapley_from_values
 from xaibench.metrics.spec import Family, MetricSpec, register_metric
@@ -64,11 +65,10 @@ def conditional_shapley(ctx, n_draws: int, softmax: bool) -> np.ndarray:
     mean, cov = train.mean(axis=0), np.cov(train, rowvar=False)
     x = ctx.x.detach().cpu().double().numpy()
     members = coalitions(x.shape[1])
-    rng = np.random.default_rng(0)
     model = scored_model(ctx, softmax)  # the explained output, or the probability with softmax
     phi = np.zeros(x.shape)
-    for i in range(len(x)):
-        points = conditional_points(x[i], mean, cov, members, n_draws, rng)
+    for i, seed in enumerate(sample_seeds(ctx.x, "conditional_shapley")):
+        points = conditional_points(x[i], mean, cov, members, n_draws, np.random.default_rng(seed))
         flat = torch.as_tensor(points.reshape(-1, x.shape[1]), dtype=ctx.x.dtype, device=ctx.x.device)
         target = ctx.targets[i].expand(len(flat))
         values = target_output(model, flat, target, softmax).reshape(points.shape[:2]).mean(axis=1)
