@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable
+from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable, size_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
 from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: engine.runner.CellResult)
 from xaibench.engine.device import resolve_device
@@ -147,6 +147,7 @@ def _score_metric(cell: CellSpec, resolved: ResolvedCell, name: str, metric, mod
 
     Appends the score stage's key to ``score_keys`` (``store gc`` keeps what a cell uses)."""
     reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None, resolved.model)
+    reason = reason or size_not_applicable(metric, cell.metrics[name], tuple(dataset.test.x.shape[1:]))
     if reason:
         return rows.for_metric(name, Status.NOT_APPLICABLE, reason)
     try:
