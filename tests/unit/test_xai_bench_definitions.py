@@ -130,3 +130,15 @@ def test_a_sweep_records_too_many_features_as_not_applicable_rows_not_errors(wor
     reasons = set(table.loc[table["metric"] == "shapley_distance", "message"])
     assert reasons == {"metric shapley_distance enumerates all 2^F feature coalitions: 4 features exceed "
                        "max_features=3 (raise max_features, at 2^F model calls per sample, or use fewer features)"}
+
+
+def test_scoring_arrays_also_declares_too_many_features_not_applicable():
+    """``xaibench.evaluate`` on a 5-feature table: the capped metric is not_applicable, the uncapped one scores."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(5, 2)
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    table = xaibench.evaluate(net, x, np.zeros(4, dtype=np.int64), x * 0.5, modality="tabular",
+                              metrics={"shapley_distance": {"max_features": 4}, "sparseness": {}})
+    status = {metric: set(rows["status"]) for metric, rows in table.groupby("metric")}
+    assert status == {"shapley_distance": {Status.NOT_APPLICABLE.value}, "sparseness": {Status.OK.value}}
+    assert "5 features exceed max_features=4" in table.loc[table["metric"] == "shapley_distance", "message"].iloc[0]
