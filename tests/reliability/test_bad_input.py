@@ -65,6 +65,15 @@ RUN_CASES = [
     (["model=["], "no viable alternative at input '['"),
     (["results_dir=afile"], "results_dir afile/default is not a writable folder: [Errno 20] Not a directory"),
     (["store_dir=afile"], "store_dir afile/v2 is not a writable folder: [Errno 20] Not a directory"),
+    (["dataset=synthetic_shapes", "dataset.noise=-0.5"], "dataset synthetic_shapes: noise must be >= 0, got -0.5"),
+    (["dataset=synthetic_shapes", "dataset.image_size=6"], "image_size must be in [7, 128]"),
+    (["dataset=synthetic_shapes", "dataset.shapes=[disc,disc]"], "each shape may appear once"),
+    (["model=least_squares", "explain_output=logit", "model.ridge=-1"], "least_squares: ridge must be >= 0"),
+    (["model=least_squares"], "explain_output=log_odds would misread them; set explain_output=logit"),
+    (["metrics=ground_truth", "metrics.conditional_shapley_mse.n_draws=-1"],
+     "'n_draws' must be a non-negative integer, got -1"),
+    (["metrics=ground_truth", "metrics.conditional_shapley_distance.n_draws=1.5"],
+     "'n_draws' must be a non-negative integer, got 1.5"),
 ]
 MULTIRUN_CASES = [
     (["hydra/launcher=submitit_slurm"], "needs Slurm, but sbatch is not on PATH"),

@@ -159,6 +159,19 @@ def test_summary_carries_model_accuracy_underfit_flag_and_display_names():
     assert "mlp (acc 0.85)" in text and "tiny (acc 0.30, UNDERFIT)" in text
 
 
+def test_console_keeps_three_decimals_and_shows_small_scores_with_three_significant_digits():
+    from xaibench.report.console import format_summary, number_texts
+
+    assert number_texts(0.41234, 0.3, 0.5) == ["0.412", "0.300", "0.500"]  # today's format (README tables)
+    assert number_texts(0.0, 0.0, 0.0) == ["0.000", "0.000", "0.000"]
+    assert number_texts(0.02, 0.005, 0.035) == ["0.020", "0.005", "0.035"]  # one value >= 0.01: unchanged
+    assert number_texts(0.000123, 4.5e-5, 0.0002) == ["0.000123", "4.5e-05", "0.0002"]
+    assert number_texts(-0.004, float("nan"), 2.5e-6) == ["-0.004", "nan", "2.5e-06"]
+    table = pd.concat([rows("ks", "mse", [0.0012, 0.0012], higher=False), rows("ig", "mse", [0.3, 0.5], higher=False)])
+    text = format_summary(summarize(table))
+    assert "0.0012 [0.0012, 0.0012] #1" in text and "0.400 [" in text
+
+
 def test_summary_is_independent_of_row_order():
     rng = np.random.default_rng(3)
     table = pd.concat([seeded(m, [rng.normal(size=5), rng.normal(size=5)]) for m in "abc"], ignore_index=True)

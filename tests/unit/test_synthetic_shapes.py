@@ -49,12 +49,12 @@ def test_image_is_field_plus_signed_contrast_on_exactly_the_planted_stencil():
 
 
 def test_background_is_smooth_and_its_scale_and_the_noise_are_the_declared_ones():
-    smooth = DATASETS.create("synthetic_shapes", {"n_samples": 40, "noise": 0.0, "background": 2.0,
-                                                  "contrast_min": 0.0, "contrast_max": 0.0}).generate().x[:, 0]
+    task = DATASETS.create("synthetic_shapes", {"n_samples": 40, "noise": 0.0, "background": 2.0}).generate()
+    smooth = (task.x - task.contrasts[:, None, None, None] * task.masks)[:, 0]  # the field alone
     assert smooth.std(axis=(1, 2)) == pytest.approx(np.full(40, 2.0))
     assert np.corrcoef(smooth[:, :, :-1].ravel(), smooth[:, :, 1:].ravel())[0, 1] > 0.9  # white noise: about 0
-    noise_only = DATASETS.create("synthetic_shapes", {"n_samples": 40, "noise": 0.3, "background": 0.0,
-                                                      "contrast_min": 0.0, "contrast_max": 0.0}).generate().x
+    task = DATASETS.create("synthetic_shapes", {"n_samples": 40, "noise": 0.3, "background": 0.0}).generate()
+    noise_only = task.x - task.contrasts[:, None, None, None] * task.masks
     assert noise_only.std() == pytest.approx(0.3, rel=0.05) and abs(noise_only.mean()) < 0.01
 
 
@@ -74,7 +74,16 @@ def test_noisy_linear_imputation_continues_the_background_a_channel_mean_fill_do
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"shapes": ["square"]}, "at least two shapes"),
-    ({"image_size": 6}, "smaller than the largest shape"),
+    ({"image_size": 6}, r"image_size must be in \[7, 128\] \(the largest shape is 7 pixels wide\), got 6"),
+    ({"image_size": 129}, r"image_size must be in \[7, 128\]"),
+    ({"image_size": 16.5}, "parameter 'image_size'"),
+    ({"shapes": ["square", "square", "disc"]}, "each shape may appear once"),
+    ({"shapes": ["square", "star"]}, "'shapes' must be one of"),
+    ({"n_samples": 19}, r"n_samples must be >= 20 \(5 per class, 4 classes\), got 19"),
+    ({"noise": -0.1}, "noise must be >= 0"),
+    ({"background": -1.0}, "background must be >= 0"),
+    ({"contrast_max": 0.0, "contrast_min": 0.0}, "contrast_max must be > 0"),
+    ({"contrast_min": -1.0}, "contrast_min <= contrast_max"),
     ({"contrast_min": 2.0, "contrast_max": 1.0}, "contrast_min <= contrast_max"),
     ({"smoothness": 0.0}, "smoothness must be > 0"),
 ])

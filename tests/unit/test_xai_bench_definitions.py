@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+import xaibench
+from xaibench.engine.applicability import size_not_applicable
 from xaibench.engine.stages import build_dataset
 from xaibench.errors import UserError
 from xaibench.metrics import testing
@@ -149,3 +151,48 @@ def test_monte_carlo_conditional_shapley_of_a_sample_does_not_depend_on_its_batc
     np.testing.assert_array_equal(phi(x.flip(0)), together[::-1])
     np.testing.assert_array_equal(phi(x[1:2])[0], together[1])
     assert not np.array_equal(phi(x, seed=4), together)
+
+
+@pytest.mark.parametrize("name", ["conditional_shapley_distance", "conditional_shapley_mse"])
+def test_n_draws_is_refused_unless_a_non_negative_integer(name):
+    """``n_draws=-1`` would run as exact under its own key, ``1.5`` would fail at run time: both refused up front."""
+    spec = METRICS.get(name)
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(UserError, match=f"parameter 'n_draws' must be a non-negative integer, got {bad!r}"):
+            spec.check_params({"n_draws": bad})
+    assert spec.check_params({"n_draws": 0})["n_draws"] == 0 and spec.check_params({"n_draws": 8})["n_draws"] == 8
+
+
+@pytest.mark.parametrize("name", ["conditional_shapley_distance", "conditional_shapley_mse", "shapley_distance"])
+def test_too_many_features_for_exact_shapley_is_declared_not_applicable(name):
+    spec = METRICS.get(name)
+    assert size_not_applicable(spec, {}, (12,)) is None and size_not_applicable(spec, {"max_features": 4}, (4,)) is None
+    assert size_not_applicable(spec, {}, (13,)) == (
+        f"metric {name} enumerates all 2^F feature coalitions: 13 features exceed max_features=12 (raise "
+        f"max_features, at 2^F model calls per sample, or use fewer features)")
+    assert "10 features exceed max_features=3" in size_not_applicable(spec, {"max_features": 3}, (10,))
+    assert size_not_applicable(METRICS.get("openxai_fa"), {}, (30,)) is None  # no coalitions: no cap
+
+
+def test_a_sweep_records_too_many_features_as_not_applicable_rows_not_errors(workdir):
+    """iris has 4 features: ``max_features=3`` makes not_applicable rows (the other metrics still score)."""
+    table = xaibench.run(["model=logreg", "dataset=iris", "method=saliency", "n_samples=3", "metrics=ground_truth",
+                          "metrics.shapley_distance.max_features=3", "metrics.conditional_shapley_mse.max_features=3"])
+    status = {metric: set(rows["status"]) for metric, rows in table.groupby("metric")}
+    assert status["shapley_distance"] == status["conditional_shapley_mse"] == {Status.NOT_APPLICABLE.value}
+    assert status["conditional_shapley_distance"] == {Status.OK.value}
+    reasons = set(table.loc[table["metric"] == "shapley_distance", "message"])
+    assert reasons == {"metric shapley_distance enumerates all 2^F feature coalitions: 4 features exceed "
+                       "max_features=3 (raise max_features, at 2^F model calls per sample, or use fewer features)"}
+
+
+def test_scoring_arrays_also_declares_too_many_features_not_applicable():
+    """``xaibench.evaluate`` on a 5-feature table: the capped metric is not_applicable, the uncapped one scores."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(5, 2)
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    table = xaibench.evaluate(net, x, np.zeros(4, dtype=np.int64), x * 0.5, modality="tabular",
+                              metrics={"shapley_distance": {"max_features": 4}, "sparseness": {}})
+    status = {metric: set(rows["status"]) for metric, rows in table.groupby("metric")}
+    assert status == {"shapley_distance": {Status.NOT_APPLICABLE.value}, "sparseness": {Status.OK.value}}
+    assert "5 features exceed max_features=4" in table.loc[table["metric"] == "shapley_distance", "message"].iloc[0]

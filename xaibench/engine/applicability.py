@@ -1,6 +1,9 @@
 """Declared applicability -> a reason string (``not_applicable`` rows) or None. Nothing is run to decide."""
 from __future__ import annotations
 
+import math
+from typing import Any, Mapping, Sequence
+
 from xaibench.data.base import DatasetSpec
 from xaibench.explainers.base import Explainer
 from xaibench.metrics.spec import MetricSpec
@@ -34,4 +37,21 @@ def metric_not_applicable(metric: MetricSpec, dataset: DatasetSpec, has_counterf
             missing -= {Capability.LINEAR}  # compared with the generator's coefficients, not the model's
         if missing:
             return f"metric {metric.name} needs {', '.join(sorted(missing))}, which model {model.name} does not offer"
+    return None
+
+
+def size_not_applicable(metric: MetricSpec, params: Mapping[str, Any], input_shape: Sequence[int]) -> str | None:
+    """Reason why ``metric`` cannot score inputs of ``input_shape`` (one sample, e.g. ``(F,)``), or None.
+
+    Metrics that enumerate all ``2^F`` feature coalitions (``MetricSpec.max_features_param``) cap ``F``; the data's
+    shape is known once the dataset is built, before any model is trained or explained.
+    """
+    if metric.max_features_param is None:
+        return None
+    key = metric.max_features_param
+    limit = {**metric.defaults, **params}[key]
+    n_features = math.prod(input_shape)
+    if len(input_shape) != 1 or n_features > limit:
+        return (f"metric {metric.name} enumerates all 2^F feature coalitions: {n_features} features exceed {key}="
+                f"{limit} (raise {key}, at 2^F model calls per sample, or use fewer features)")
     return None

@@ -20,7 +20,7 @@ import yaml
 from torch import nn
 
 from xaibench.data.base import content_revision
-from xaibench.engine.applicability import metric_not_applicable
+from xaibench.engine.applicability import metric_not_applicable, size_not_applicable
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.keys import digest
 from xaibench.engine.runner import _describe, _RowFactory
@@ -204,6 +204,7 @@ class ArrayCell:
         spec = METRICS.get(name)
         declared_data = Declared("arrays", self.modality, has_ground_truth=self.masks is not None)
         reason = metric_not_applicable(spec, declared_data, False, Declared("model", capabilities=self.capabilities))
+        reason = reason or size_not_applicable(spec, params, tuple(self.x.shape[1:]))
         if reason is None and spec.needs_explain_func and explainer is None:
             reason = f"metric {name} re-explains the inputs; pass method=<the method that made the attributions>"
         if reason:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable
+from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable, size_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
 from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: engine.runner.CellResult)
 from xaibench.engine.device import resolve_device
@@ -47,12 +47,20 @@ class ResolvedCell:
         model = MODELS.create(*split_name(cell.model, "model"))
         dataset = DATASETS.create(*split_name(cell.dataset, "dataset"))
         method = EXPLAINERS.create(*split_name(cell.method, "method"))
+        _check_explain_output(model, cell.explain_output)
         metrics = {}
         for name, params in cell.metrics.items():
             metrics[name] = METRICS.get(name)
             metrics[name].check_params(params)
         resolve_device(cell.device, check_available=False)  # availability: checked where the job runs
         return cls(cell, model, dataset, method, metrics)
+
+
+def _check_explain_output(model, explain_output: str) -> None:
+    """A model whose class scores are not logits (``ModelSpec.logit_outputs``) is explained on the score itself."""
+    if not model.logit_outputs and explain_output != "logit":
+        raise UserError(f"model {model.name} outputs class scores that are not logits, so explain_output="
+                        f"{explain_output} would misread them; set explain_output=logit")
 
 
 def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
@@ -147,6 +155,7 @@ def _score_metric(cell: CellSpec, resolved: ResolvedCell, name: str, metric, mod
 
     Appends the score stage's key to ``score_keys`` (``store gc`` keeps what a cell uses)."""
     reason = metric_not_applicable(metric, resolved.dataset, explanations.counterfactuals is not None, resolved.model)
+    reason = reason or size_not_applicable(metric, cell.metrics[name], tuple(dataset.test.x.shape[1:]))
     if reason:
         return rows.for_metric(name, Status.NOT_APPLICABLE, reason)
     try:

@@ -105,6 +105,8 @@ register_metric(MetricSpec(
     higher_is_better=False,
     native=conditional_shapley_distance,
     defaults={"n_draws": 0, "softmax": False, "max_features": 12},
+    count_params=("n_draws",),
+    max_features_param="max_features",
     modalities=frozenset({Modality.TABULAR}),
     nan_reason="the conditional Shapley values are all zero (the target output ignores every feature)",
     description="XAI-Bench (Liu et al. 2021): relative L2 distance ||a - phi|| / ||phi|| to the conditional Shapley "
@@ -119,6 +121,8 @@ register_metric(MetricSpec(
     higher_is_better=False,
     native=conditional_shapley_mse,
     defaults={"n_draws": 0, "softmax": False, "max_features": 12},
+    count_params=("n_draws",),
+    max_features_param="max_features",
     modalities=frozenset({Modality.TABULAR}),
     description="XAI-Bench's GT-Shapley metric (Liu et al. 2021, their shapley metric, mode mse): mean over the "
                 "features of (a_i - phi_i)^2, phi the conditional Shapley values of the explained output as in "

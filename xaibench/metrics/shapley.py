@@ -11,8 +11,8 @@ Player ``i``'s value ``phi_i = sum_{S not containing i} |S|! (F - |S| - 1)! / F!
 
 ``f`` is the cell's explained output for the target (``explain_output``: logit, log-odds...; ``softmax``: the
 class probability instead). Exact enumeration is only possible for few features:
-tabular data with at most ``max_features`` columns (synthetic_tabular has 10 by default); wider tables fail with a
-clear error. The score is the relative L2 error ``||a - phi|| / ||phi||`` (0: exactly the Shapley values).
+tabular data with at most ``max_features`` columns (synthetic_tabular has 10 by default); wider tables get
+``not_applicable`` rows, decided from the data's shape before anything runs (``engine/applicability.py``). The score is the relative L2 error ``||a - phi|| / ||phi||`` (0: exactly the Shapley values).
 """
 from __future__ import annotations
 
@@ -92,6 +92,7 @@ register_metric(MetricSpec(
     native=shapley_distance,
     defaults={"value_function": "baseline", "baseline": 0.0, "n_background": 32, "softmax": False,
               "max_features": 12},
+    max_features_param="max_features",
     modalities=frozenset({Modality.TABULAR}),
     choices={"value_function": ("baseline", "marginal")},
     nan_reason="the exact Shapley values are all zero (the target output ignores every feature)",

@@ -72,6 +72,11 @@ class MetricSpec:
             positions (Quantus layout ``x.shape[2:]``: features, pixels, time steps, tokens); resolved to a count.
         divisor_params: like ``fraction_params`` but resolved to the nearest divisor of the position count
             (Quantus asserts ``features_in_step`` divides it).
+        count_params: integer parameters for which 0 is meaningful (a count of draws, 0: none); checked as
+            non-negative integers (an integer default above 0 is already checked as a positive integer).
+        max_features_param: the parameter capping the number of tabular features (metrics that enumerate all
+            ``2^F`` coalitions); a wider input makes ``not_applicable`` rows, decided before any compute
+            (``engine/applicability.py``).
         reduce: ``fn(raw, metric, batch) -> (N,)`` turning Quantus' raw output (curves, per-layer dicts) into one
             number per sample; None when Quantus already returns one float per sample.
         reduction: name of that reduction, recorded in the row's params.
@@ -109,6 +114,8 @@ class MetricSpec:
     requires: frozenset[Capability] = frozenset()
     fraction_params: tuple[str, ...] = ()
     divisor_params: tuple[str, ...] = ()
+    count_params: tuple[str, ...] = ()
+    max_features_param: str | None = None
     reduce: Callable[..., Any] | None = None
     reduction: str = ""
     screens: frozenset[str] = frozenset({Screen.ZERO})
@@ -155,6 +162,9 @@ class MetricSpec:
                 isinstance(value, float) and 0 < value <= 1)
             if not ok:
                 raise UserError(f"{what} must be a fraction in (0, 1] or a positive integer count, got {value!r}")
+        elif key in self.count_params:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UserError(f"{what} must be a non-negative integer, got {value!r}")
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise UserError(f"{what} must be true or false, got {value!r}")

@@ -42,11 +42,14 @@ class ModelSpec:
     Attributes:
         epochs, lr, batch_size, weight_decay: the deterministic training recipe (Adam, cross-entropy).
         min_accuracy: test accuracy below which the trained model is flagged ``underfit`` in every row.
+        logit_outputs: the class scores are logits, so ``explain_output`` may transform them as such (log_odds,
+            log_softmax, probability); False (scores of another kind): only ``explain_output: logit`` is accepted.
     """
 
     name: ClassVar[str]
     modalities: ClassVar[frozenset[Modality]] = frozenset()
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GRADIENTS, Capability.PROBA})
+    logit_outputs: ClassVar[bool] = True
 
     epochs: int = 30
     lr: float = 1e-2

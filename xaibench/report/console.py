@@ -59,9 +59,19 @@ def _cell_text(row) -> str:
         return "ERROR"
     if math.isnan(row.mean):
         return "nan"
-    text = f"{row.mean:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}] #{row.rank}"
+    mean, low, high = number_texts(row.mean, row.ci_low, row.ci_high)
+    text = f"{mean} [{low}, {high}] #{row.rank}"
     if row.nan_rate > 0:
         text += f" nan={row.nan_rate:.0%}"
     if getattr(row, "n_seeds", 1) > 1:
         text += f" seeds={row.n_seeds}"
     return text
+
+
+def number_texts(*values: float) -> list[str]:
+    """Three decimals (``0.412``), or three significant digits for all ``values`` when every finite one is below
+    0.01 in magnitude and one is nonzero (``0.000123``, ``2.5e-06``): small scores such as a squared error stay
+    readable instead of printing as ``0.000``."""
+    finite = [abs(v) for v in values if not math.isnan(v) and not math.isinf(v)]
+    small = bool(finite) and max(finite) < 0.01 and max(finite) > 0
+    return [f"{v:.3g}" if small else f"{v:.3f}" for v in values]

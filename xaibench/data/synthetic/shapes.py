@@ -24,6 +24,8 @@ from xaibench.registry import DATASETS
 from xaibench.types import Dataset, Modality
 
 Outline = Literal["square", "disc", "cross", "triangle", "ring"]
+MAX_IMAGE_SIZE = 128  # the generator and every image model are sized for small images; larger is a typo
+MIN_PER_CLASS = 5  # a stratified split needs a few images of each class on both sides
 
 
 def outline_stencil(shape: str) -> np.ndarray:
@@ -97,13 +99,7 @@ class SyntheticShapes(DatasetSpec):
 
     def generate(self) -> ShapesTask:
         size, n = self.image_size, self.n_samples
-        stencils = [outline_stencil(s) for s in self.shapes]
-        require(len(stencils) >= 2, f"dataset {self.name}: need at least two shapes (one class each)")
-        require(size >= max(max(t.shape) for t in stencils),
-                f"dataset {self.name}: image_size {size} is smaller than the largest shape (7)")
-        require(0.0 <= self.contrast_min <= self.contrast_max,
-                f"dataset {self.name}: need 0 <= contrast_min <= contrast_max")
-        require(self.smoothness > 0, f"dataset {self.name}: smoothness must be > 0")
+        stencils = self._checked_stencils()
         rng = np.random.default_rng(self.data_seed)
         y = balanced_labels(rng, n, len(stencils))
         masks = np.zeros((n, 1, size, size))
@@ -117,6 +113,31 @@ class SyntheticShapes(DatasetSpec):
         field = self.background * smooth_field(rng, n, size, self.smoothness)[:, None]
         x = field + contrasts[:, None, None, None] * masks + self.noise * rng.standard_normal(masks.shape)
         return ShapesTask(x, y, masks, corners, contrasts)
+
+    def _checked_stencils(self) -> list[np.ndarray]:
+        """The shapes' stencils, after checking every parameter (``UserError`` naming the fix, before any work)."""
+        what = f"dataset {self.name}:"
+        shapes = tuple(self.shapes)
+        require(len(set(shapes)) == len(shapes), f"{what} each shape may appear once (one class each), got "
+                                                 f"{list(shapes)}")
+        require(len(shapes) >= 2, f"{what} need at least two shapes (one class each)")
+        stencils = [outline_stencil(s) for s in shapes]
+        largest = max(max(t.shape) for t in stencils)
+        require(largest <= self.image_size <= MAX_IMAGE_SIZE,
+                f"{what} image_size must be in [{largest}, {MAX_IMAGE_SIZE}] (the largest shape is "
+                f"{largest} pixels wide), got {self.image_size!r}")
+        least = MIN_PER_CLASS * len(shapes)
+        require(self.n_samples >= least,
+                f"{what} n_samples must be >= {least} ({MIN_PER_CLASS} per class, {len(shapes)} classes),"
+                f" got {self.n_samples!r}")
+        require(self.background >= 0, f"{what} background must be >= 0, got {self.background}")
+        require(self.noise >= 0, f"{what} noise must be >= 0, got {self.noise}")
+        require(self.contrast_max > 0, f"{what} contrast_max must be > 0 (the object is the class), got "
+                                       f"{self.contrast_max}")
+        require(0.0 <= self.contrast_min <= self.contrast_max,
+                f"{what} need 0 <= contrast_min <= contrast_max, got {self.contrast_min} and {self.contrast_max}")
+        require(self.smoothness > 0, f"{what} smoothness must be > 0, got {self.smoothness}")
+        return stencils
 
     def build(self, seed: int) -> Dataset:
         task = self.generate()

@@ -46,9 +46,9 @@ def least_squares_fit(x: torch.Tensor, y: torch.Tensor, n_classes: int, ridge: f
 class LeastSquares(ModelSpec):
     """``Flatten -> Linear(F, K)`` fitted in closed form (``epochs``, ``lr``, ``batch_size`` are unused).
 
-    The outputs are the fitted class indicators (about 0..1), not log-odds: ``explain_output: logit`` explains
-    that linear score (``log_odds`` and ``probability`` treat the scores as logits, which they are not).
-    Deterministic: no training randomness at all.
+    The outputs are the fitted class indicators (about 0..1), not logits (``logit_outputs = False``): only
+    ``explain_output: logit``, the linear score itself, is accepted (``log_odds``, ``log_softmax`` and
+    ``probability`` would treat the scores as logits, which they are not). Deterministic: no training randomness.
 
     Attributes:
         ridge: L2 penalty on the weights (0: ordinary least squares, as XAI-Bench).
@@ -56,6 +56,7 @@ class LeastSquares(ModelSpec):
 
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
     capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.LRP, Capability.LINEAR})
+    logit_outputs = False
     ridge: float = 0.0
 
     def build(self, dataset: Dataset) -> nn.Module:
