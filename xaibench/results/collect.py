@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from itertools import groupby, islice
 from operator import itemgetter
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ SUMMARY_NAME = "summary.parquet"
 GROUP = ["model", "dataset", "method", "seed"]  # the leading sort columns: one cell lies in exactly one group
 BLOCK = 3  # write_collected cuts chunks between (model, dataset, method) blocks: a summary row's rows lie in one
 REQUIRED = ("model", "dataset", "method", "metric", "sample_id", "value", "status")  # what readers need
+ROW_GROUP_ROWS = 1024 * 1024  # pyarrow's default: the row groups ``pq.write_table`` makes of a whole table
 CHUNK_ROWS = 20_000  # write_collected: rows combined per chunk (bounds its memory: about 380 MB at 20,000)
 PARTIAL = "xaibench_partial"  # DataFrame.attrs key (kept in Parquet metadata): why a table is incomplete
 ARROW_SCHEMA = pa.Schema.from_pandas(empty_table(), preserve_index=False)  # the schema on Arrow (pandas metadata)
@@ -245,14 +247,18 @@ def _ordered_map(function: Callable, items: Iterable, threads: int = READ_THREAD
 
 
 # Streaming ------------------------------------------------------------------------------------------------
-def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | None, *,
-                    store: bool = False, chunk_rows: int = CHUNK_ROWS, summarize: bool = False) -> Collected:
-    """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (.parquet or .csv;
-    None: write nothing), and with ``summarize=True`` into its summary (``Collected.summary``).
+def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | BinaryIO | None, *,
+                    store: bool = False, chunk_rows: int = CHUNK_ROWS, summarize: bool = False,
+                    same_bytes: bool = False, observe: Callable[[pa.Table], None] | None = None) -> Collected:
+    """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (a .parquet or .csv path,
+    an open binary file for Parquet, or None: write nothing), and with ``summarize=True`` into its summary
+    (``Collected.summary``). ``observe`` is called with every combined chunk, in table order.
 
     Memory stays flat in the number of cells: whole (model, dataset, method) blocks are loaded until about
     ``chunk_rows`` rows, combined, appended and summarised. The written table equals
     ``collect_sweep``/``collect_store``'s and the summary equals ``summarize`` of it. ``Collected.table`` is empty.
+    Parquet is written one row group per chunk; with ``same_bytes=True`` in the row groups ``write_table`` makes
+    of the whole table (``ROW_GROUP_ROWS``), so the file has the same bytes (memory: up to one row group).
     """
     from xaibench.results.aggregate import Summarizer
 
@@ -264,13 +270,15 @@ def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[st
             collected.n_rows += table.num_rows
             if summarizer is not None:
                 summarizer.add(_summary_input(table))
+            if observe is not None:
+                observe(table)
             yield table
 
     if output is None:
         for _ in counted(chunks):
             pass
     else:
-        _stream(output, counted(chunks))
+        _stream(output, counted(chunks), ROW_GROUP_ROWS if same_bytes else None)
     collected.summary = summarizer.result() if summarizer is not None else None
     return collected
 
@@ -408,7 +416,10 @@ def _group_key(row: dict) -> tuple:
     return tuple(str(row.get(c, "")) if c != "seed" else int(row.get(c, -1)) for c in GROUP)
 
 
-def _stream(output: str | os.PathLike[str], chunks: Iterable[pa.Table]) -> None:
+def _stream(output: str | os.PathLike[str] | BinaryIO, chunks: Iterable[pa.Table], row_group_rows: int | None) -> None:
+    if not isinstance(output, (str, os.PathLike)):
+        _write_parquet(output, chunks, row_group_rows)
+        return
     target = Path(output)
     with atomic_writer(target) as handle:
         if target.suffix == ".csv":
@@ -419,9 +430,28 @@ def _stream(output: str | os.PathLike[str], chunks: Iterable[pa.Table]) -> None:
             if header:
                 handle.write(empty_table().to_csv(index=False).encode())
             return
-        with pq.ParquetWriter(handle, ARROW_SCHEMA) as writer:
+        _write_parquet(handle, chunks, row_group_rows)
+
+
+def _write_parquet(handle: BinaryIO, chunks: Iterable[pa.Table], row_group_rows: int | None) -> None:
+    """Chunks as Parquet: a row group per chunk, or (``row_group_rows``) row groups of that many rows, the last
+    one shorter, as ``pq.write_table`` cuts a whole table (the same bytes: tested)."""
+    with pq.ParquetWriter(handle, ARROW_SCHEMA) as writer:
+        if row_group_rows is None:
             for chunk in chunks:
                 writer.write_table(chunk)
+            return
+        pending, rows, written = [], 0, False
+        for chunk in chunks:
+            pending.append(chunk)
+            rows += chunk.num_rows
+            while rows >= row_group_rows:
+                table = pa.concat_tables(pending)
+                writer.write_table(table.slice(0, row_group_rows), row_group_size=row_group_rows)
+                pending, rows, written = [table.slice(row_group_rows)], rows - row_group_rows, True
+        if rows or not written:  # an empty table still gets its one empty row group
+            writer.write_table(pa.concat_tables(pending) if pending else ARROW_SCHEMA.empty_table(),
+                               row_group_size=row_group_rows)
 
 
 # Reading and writing tables -------------------------------------------------------------------------------
