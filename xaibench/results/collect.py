@@ -248,21 +248,21 @@ def _ordered_map(function: Callable, items: Iterable, threads: int = READ_THREAD
 
 # Streaming ------------------------------------------------------------------------------------------------
 def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | BinaryIO | None, *,
-                    store: bool = False, chunk_rows: int = CHUNK_ROWS, summarize: bool = False,
+                    store: bool = False, chunk_rows: int | None = None, summarize: bool = False,
                     same_bytes: bool = False, observe: Callable[[pa.Table], None] | None = None) -> Collected:
     """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (a .parquet or .csv path,
     an open binary file for Parquet, or None: write nothing), and with ``summarize=True`` into its summary
     (``Collected.summary``). ``observe`` is called with every combined chunk, in table order.
 
     Memory stays flat in the number of cells: whole (model, dataset, method) blocks are loaded until about
-    ``chunk_rows`` rows, combined, appended and summarised. The written table equals
+    ``chunk_rows`` (default ``CHUNK_ROWS``) rows, combined, appended and summarised. The written table equals
     ``collect_sweep``/``collect_store``'s and the summary equals ``summarize`` of it. ``Collected.table`` is empty.
     Parquet is written one row group per chunk; with ``same_bytes=True`` in the row groups ``write_table`` makes
     of the whole table (``ROW_GROUP_ROWS``), so the file has the same bytes (memory: up to one row group).
     """
     from xaibench.results.aggregate import Summarizer
 
-    collected, chunks = _plan(source, store=store, chunk_rows=chunk_rows)
+    collected, chunks = _plan(source, store=store, chunk_rows=chunk_rows or CHUNK_ROWS)
     summarizer = Summarizer() if summarize else None
 
     def counted(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
