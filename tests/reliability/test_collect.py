@@ -202,3 +202,13 @@ def test_a_streamed_finish_reports_the_first_errors_and_sets_the_exit_code(stats
     captured = capsys.readouterr()
     assert sweep_module.exit_code() == 1 and "  error: boom" in captured.err
     assert f"{len(STATS_CELLS)} cells (1 error, {len(STATS_CELLS) - 1} ok)" in captured.out
+
+
+def test_cells_without_footer_statistics_are_ordered_by_their_first_row(sweep, tmp_path):
+    """The streaming collect orders cells by the group in their footers' statistics; a file without them is
+    read instead (same table)."""
+    expected = collect_sweep(sweep)
+    for path in sorted((sweep / "cells").glob("*.parquet"))[::2]:
+        pq.write_table(pq.read_table(path), path, write_statistics=False)
+    write_collected(sweep, tmp_path / "t.parquet", chunk_rows=7)
+    pd.testing.assert_frame_equal(load_table(tmp_path / "t.parquet"), expected)

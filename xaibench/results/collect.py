@@ -7,7 +7,9 @@ asks for. ``write_collected`` streams: it orders the cells by (model, dataset, m
 (model, dataset, method) blocks until about ``chunk_rows`` rows, combines each chunk and appends it to the output
 file and, if asked, to the streaming summary (``aggregate.Summarizer``). Its memory is one chunk (bounded by the
 largest block), not the table (``benchmarks/bench_collect.py``). The result is the table ``collect_*`` returns,
-because every duplicate and every sort key of a row lies within its block.
+because every duplicate and every sort key of a row lies within its block. The end of a sweep
+(``sweep.finish_sweep``) writes ``table.parquet`` this way too, in the row groups ``pq.write_table`` would make of
+the whole table, so the file keeps its bytes (memory: one row group of up to ``ROW_GROUP_ROWS`` rows).
 
 Anything unreadable that the user pointed at (a damaged cell file, a truncated table, a text file, a table that
 is not a results table) is a ``UserError`` naming the file; damaged store artefacts are skipped and counted.
@@ -389,14 +391,38 @@ def _chunks(items: list[tuple[tuple, Path, int]], chunk_rows: int) -> Iterable[l
 
 
 def _sweep_head(path: Path) -> tuple[tuple, Path, int]:
-    """(group, path, rows) of a cell file from its footer and first row (UserError if it is damaged)."""
+    """(group, path, rows) of a cell file from its footer (UserError if it is damaged): the group columns'
+    statistics when each is one value in the first row group (as in every cell a sweep writes), else the first
+    row read."""
     try:
-        file = pq.ParquetFile(path)
-        head = file.read_row_group(0, columns=GROUP, use_threads=False).slice(0, 1).to_pylist()
-        return _group_key(head[0] if head else {}), path, file.metadata.num_rows
+        metadata = pq.read_metadata(path)
+        group = _footer_group(metadata)
+        if group is None:
+            head = pq.ParquetFile(path).read_row_group(0, columns=GROUP, use_threads=False).slice(0, 1).to_pylist()
+            group = _group_key(head[0] if head else {})
+        return group, path, metadata.num_rows
     except Exception:  # noqa: BLE001 - reported with the file's name by the full read
         table = _read_cell_table(path)
         return _group_key(table.slice(0, 1).to_pylist()[0] if table.num_rows else {}), path, table.num_rows
+
+
+def _footer_group(metadata: pq.FileMetaData) -> tuple | None:
+    """The group of a file whose first row group holds one value of each group column (its min = max), from
+    the footer's statistics; None when they do not say (no statistics, several values, no rows)."""
+    if metadata.num_row_groups == 0 or metadata.num_rows == 0:
+        return None
+    names = metadata.schema.names
+    row_group = metadata.row_group(0)
+    values = {}
+    for column in GROUP:
+        if column not in names:
+            return None
+        statistics = row_group.column(names.index(column)).statistics
+        if (statistics is None or not statistics.has_min_max or statistics.null_count != 0
+                or statistics.min != statistics.max):
+            return None
+        values[column] = statistics.min
+    return _group_key(values)
 
 
 def _store_head(store: Store, path: Path) -> tuple[tuple[tuple, Path, int] | None, str]:
