@@ -234,6 +234,10 @@ class _Intervals:
         return low, high
 
     def _run(self, sizes: tuple, *, final: bool) -> None:
+        with _one_blas_thread():
+            self._bootstrap(sizes, final=final)
+
+    def _bootstrap(self, sizes: tuple, *, final: bool) -> None:
         ids, blocks = self.waiting.pop(sizes)
         ids, values = np.concatenate(ids), np.concatenate(blocks)
         end = len(ids) if final else len(ids) - len(ids) % _BLOCK
@@ -248,6 +252,21 @@ class _Intervals:
             self.done.append((ids[first : first + _BLOCK], *percentile_interval(means, self.level)))
         if end < len(ids):
             self.waiting[sizes] = ([ids[end:]], [values[end:]])
+
+
+def _one_blas_thread():  # -> a context manager
+    """The bootstrap's matrix products on one BLAS thread. Their last bits depend on how BLAS splits them between
+    threads, i.e. on the machine's core count: on one thread the CIs are the same on every machine of one CPU
+    kind. It also halves the summary's CPU time (OpenBLAS's threads spin between the many small products)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+_BLAS = None  # threadpoolctl's controller, made on first use
 
 
 def _model_quality(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int) -> dict:
