@@ -84,7 +84,7 @@ class Summarizer:
         if not self.parts:
             return pd.DataFrame()
         summary = self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
-        self.parts = []
+        self.parts = [summary]  # the parts once: no second copy
         summary["ci_low"], summary["ci_high"] = self.intervals.result(len(summary))
         summary["competitor"] = competitor_labels(summary)
         summary["rank"] = _ranks(summary)
