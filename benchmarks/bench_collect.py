@@ -15,15 +15,17 @@ resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and m
 - ``collect_sweep``: ``xaibench collect <sweep> -o table.parquet`` (writes the table, prints the summary);
 - ``collect_store``: ``xaibench collect --store <store> -o table.parquet`` (SHA-256 check of every artefact);
 - ``summary``: ``xaibench summary table.parquet`` (the summary of the collected table file);
-- ``collect_sweep_streamed``: ``xaibench collect <sweep> -o table.parquet --no-summary`` (the table only).
+- ``collect_sweep_streamed``: ``xaibench collect <sweep> -o table.parquet --no-summary`` (the table only);
+- ``finish_sweep``: the end of a sweep (``xaibench.sweep.finish_sweep(<sweep>)``: ``table.parquet`` and
+  ``summary.parquet`` written into the sweep folder, the summary printed), as a Hydra sweep's callback runs it.
 
-``--before /work/main`` also runs another checkout's code on the same cells (``before:...`` rows, interleaved):
-e.g. its ``collect -o`` (table and summary; the former code loaded the table whole for this) and its
-``collect -o --no-summary`` (the former streaming, table only).
+``--before /work/main`` also runs another checkout's code on the same cells (``before:...`` rows, interleaved),
+for sizes up to ``--before-max`` cells (the former ``finish_sweep`` held the whole table: 2.5 GB at 1,000 cells).
 
 Before anything is reported for a size up to ``--check-max`` cells, the collected table and its summary are
 checked equal to the former implementation's (every cell read with pandas and conformed, concatenated,
-deduplicated and sorted with pandas; ``summarize`` of that table).
+deduplicated and sorted with pandas; ``summarize`` of that table), and ``finish_sweep``'s files byte for byte
+equal to ``write_table`` of that table and of its summary.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "collect.json"
-VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed")
+VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed", "finish_sweep")
 
 
 def arguments(variant: str, folder: Path, out: Path) -> list[str]:
@@ -49,6 +51,7 @@ def arguments(variant: str, folder: Path, out: Path) -> list[str]:
         "collect_store": ["collect", "--store", str(folder / "store"), "-o", str(out / "store_table.parquet")],
         "collect_sweep_streamed": ["collect", str(folder / "sweep"), "-o", str(out / "streamed_table.parquet")],
         "summary": ["summary", str(out / "sweep_table.parquet")],
+        "finish_sweep": ["finish-sweep", str(folder / "sweep")],
     }.get(variant, [])
 
 
@@ -65,7 +68,13 @@ def worker(argv: list[str]) -> dict:
     import xaibench.results.collect  # noqa: F401
 
     code = 0
-    if argv:
+    if argv[:1] == ["finish-sweep"]:  # the end of a sweep, as Hydra's callback runs it
+        from xaibench import sweep
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            sweep.finish_sweep(Path(argv[1]))
+        code = sweep.exit_code()
+    elif argv:
         with contextlib.redirect_stdout(io.StringIO()):
             try:
                 main(argv)
@@ -100,10 +109,12 @@ def run_variant(variant: str, folder: Path, out: Path, code: Path = ROOT) -> dic
     return result
 
 
-def check_against_former(folder: Path, out: Path) -> None:
-    """The streamed table and summary equal the former pandas implementation's (exactly)."""
+def check_against_former(folder: Path, out: Path, finished: bool) -> None:
+    """The streamed table and summary equal the former pandas implementation's (exactly); with ``finished``,
+    ``finish_sweep``'s files have the bytes ``write_table`` gives for them."""
     import pandas as pd
 
+    from xaibench.engine.store import frame_to_parquet_bytes
     from xaibench.results.aggregate import summarize
     from xaibench.results.collect import SAMPLE_IDENTITY, sweep_cell_files
     from xaibench.results.schema import ROW_KEY, conform, sort_rows
@@ -116,7 +127,14 @@ def check_against_former(folder: Path, out: Path) -> None:
     from xaibench.results.collect import write_collected
 
     streamed = write_collected(folder / "sweep", None, summarize=True, chunk_rows=20_000).summary
-    pd.testing.assert_frame_equal(streamed, summarize(table), check_exact=True)
+    summary = summarize(table)
+    pd.testing.assert_frame_equal(streamed, summary, check_exact=True)
+    if finished:  # this checkout's finish last (a --before run may have written the files since)
+        from xaibench import sweep
+
+        sweep.finish_sweep(folder / "sweep", echo=False)
+        assert (folder / "sweep" / "table.parquet").read_bytes() == frame_to_parquet_bytes(table)
+        assert (folder / "sweep" / "summary.parquet").read_bytes() == frame_to_parquet_bytes(summary)
 
 
 def main() -> None:
@@ -126,6 +144,7 @@ def main() -> None:
     parser.add_argument("--check-max", type=int, default=1000, help="check against the former code up to this")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--before", type=Path, help="another checkout (e.g. main): its collect/summary, interleaved")
+    parser.add_argument("--before-max", type=int, default=1000, help="run --before's code up to this many cells")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -140,7 +159,8 @@ def main() -> None:
         folder = cached_cells(n_cells)
         out = folder / "out"
         out.mkdir(exist_ok=True)
-        codes = {"": ROOT, **({"before:": args.before.resolve()} if args.before else {})}
+        before_code = args.before and n_cells <= args.before_max
+        codes = {"": ROOT, **({"before:": args.before.resolve()} if before_code else {})}
         before = [v for v in args.variants if v != "imports"]
         runs = {prefix + v: [] for prefix in codes for v in (args.variants if not prefix else before)}
         for _ in range(args.repeats):  # interleaved repetitions
@@ -148,7 +168,7 @@ def main() -> None:
                 prefix, _, variant = name.rpartition(":")
                 runs[name].append(run_variant(variant, folder, out, codes[prefix + ":" if prefix else ""]))
         if n_cells <= args.check_max and "collect_sweep" in args.variants:
-            check_against_former(folder, out)
+            check_against_former(folder, out, finished="finish_sweep" in args.variants)
         rows = _rows(out / "sweep_table.parquet")
         for variant, samples in runs.items():
             measured.append({"cells": n_cells, "rows": rows, "variant": variant, "repeats": len(samples),

@@ -27,14 +27,15 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.cell_result import CellResult
 from xaibench.engine.stamp import stamp_rows
-from xaibench.engine.store import Store, atomic_write_bytes, table_to_parquet_bytes
+from xaibench.engine.store import Store, atomic_write_bytes, atomic_writer, table_to_parquet_bytes
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
 from xaibench.report.console import format_summary
 from xaibench.report.progress import set_enabled as set_progress
 from xaibench.results.aggregate import summarize
 from xaibench.results.schema import is_conformed
-from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, collect_sweep, combine_cells, write_table
+from xaibench.results.collect import (SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, collect_sweep, combine_cells,
+                                     write_collected, write_table)
 
 _last_exit_code = 0
 WANDB_CACHED = "wandb_cached"  # <sweep_dir>/wandb_cached/<cell_key>: cells not re-logged to W&B
@@ -332,36 +333,104 @@ def start_sweep(folder: Path, expected_cells: int | None = None) -> None:
 
 
 def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = None,
-                 cells: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+                 cells: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame | None:
     """Collect the sweep's table, write table + summary, print the summary, set the process exit code;
     with ``cfg`` and ``logger=wandb``, also log the sweep's summary run.
 
     ``cells`` (cell key -> rows): what this process wrote to ``cells/``, when it wrote all of it (the in-process
-    launcher); the table is then combined from memory instead of reading the files back. Same table.
+    launcher); the table is then combined from memory instead of reading the files back, and returned. Without
+    ``cells`` the cell files are streamed into ``table.parquet`` and the summary one (model, dataset, method)
+    block at a time (``collect.write_collected``), so memory does not grow with the sweep, and None is returned;
+    the files are the same, bit for bit. W&B logging needs the whole table: it is then loaded as before.
     """
     global _last_exit_code
+    if cells is None and not _logs_to_wandb(cfg):
+        return _finish_streamed(folder, echo=echo)
     table = collect_sweep(folder) if cells is None else combine_cells([cells[key] for key in sorted(cells)])
-    state = manifest.read_state(folder)
-    if state is not None and len(table["cell_key"].unique()) < (state.expected_cells or 0):
+    if len(table["cell_key"].unique()) < _expected_cells(folder):
         _last_exit_code = 1  # a job could not write its cell and said why: keep the previous table, not finished
         return table
     summary = summarize(table)
     write_table(table, folder / TABLE_NAME)
     write_table(summary, folder / SUMMARY_NAME)
-    counts = table.drop_duplicates(["cell_key", "metric"]).groupby("cell_key")["status"].agg(_cell_status)
+    errors = table.loc[table["status"] == "error", "message"].drop_duplicates().head(5).tolist()
+    _finished(folder, summary, _cell_statuses(table), len(table), errors, echo=echo)
+    if cfg is not None:
+        _log_sweep(cfg, folder, table, summary)
+    return table
+
+
+class _Incomplete(Exception):
+    """Fewer cells than the sweep expects: the previous table stays."""
+
+
+def _finish_streamed(folder: Path, *, echo: bool) -> None:
+    """``finish_sweep`` streamed: the table goes straight from the cell files into ``table.parquet``."""
+    global _last_exit_code
+    tally = _Tally()
+    try:
+        with atomic_writer(folder / TABLE_NAME) as handle:
+            collected = write_collected(folder, handle, summarize=True, same_bytes=True, observe=tally.add)
+            if tally.n_cells() < _expected_cells(folder):
+                raise _Incomplete  # discards the new file
+    except _Incomplete:
+        _last_exit_code = 1
+        return None
+    write_table(collected.summary, folder / SUMMARY_NAME)
+    _finished(folder, collected.summary, tally.statuses(), collected.n_rows, tally.errors, echo=echo)
+    return None
+
+
+class _Tally:
+    """Per-cell statuses and the first five distinct error messages of a table seen chunk by chunk (a cell's
+    rows lie in one chunk)."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.Series] = []
+        self.errors: list[str] = []
+
+    def add(self, chunk: pa.Table) -> None:
+        frame = chunk.select(["cell_key", "metric", "status", "message"]).to_pandas()
+        self.parts.append(_cell_statuses(frame))
+        for message in frame.loc[frame["status"] == "error", "message"].drop_duplicates():
+            if len(self.errors) < 5 and message not in self.errors:
+                self.errors.append(message)
+
+    def statuses(self) -> pd.Series:
+        return pd.concat(self.parts) if self.parts else pd.Series([], dtype=object)
+
+    def n_cells(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+
+def _expected_cells(folder: Path) -> int:
+    state = manifest.read_state(folder)
+    return (state.expected_cells or 0) if state is not None else 0
+
+
+def _cell_statuses(table: pd.DataFrame) -> pd.Series:
+    """Each cell's status (cell key -> ok / error / not_applicable), from the first row of each of its metrics."""
+    return table.drop_duplicates(["cell_key", "metric"]).groupby("cell_key")["status"].agg(_cell_status)
+
+
+def _finished(folder: Path, summary: pd.DataFrame, counts: pd.Series, n_rows: int, errors: list[str], *,
+              echo: bool) -> None:
+    """Mark the sweep complete, set the exit code and print the summary, the cell tally and the first errors."""
+    global _last_exit_code
     manifest.complete(folder, len(counts))
     n_error = int((counts == "error").sum())
     _last_exit_code = 1 if n_error else 0
     if echo:
         print("\n" + format_summary(summary))
         tally = ", ".join(f"{n} {s}" for s, n in counts.value_counts().sort_index().items())
-        print(f"\n{len(counts)} cells ({tally}); {len(table)} rows -> {folder / TABLE_NAME}", flush=True)
+        print(f"\n{len(counts)} cells ({tally}); {n_rows} rows -> {folder / TABLE_NAME}", flush=True)
         if n_error:
-            for message in table.loc[table["status"] == "error", "message"].drop_duplicates().head(5):
+            for message in errors:
                 print(f"  error: {message}", file=sys.stderr)
-    if cfg is not None:
-        _log_sweep(cfg, folder, table, summary)
-    return table
+
+
+def _logs_to_wandb(cfg: DictConfig | None) -> bool:
+    return cfg is not None and (cfg.get("logger") or {}).get("name", "none") == "wandb"
 
 
 def _log_sweep(cfg: DictConfig, folder: Path, table: pd.DataFrame, summary: pd.DataFrame) -> None:

@@ -139,3 +139,76 @@ def test_cells_of_other_dtypes_are_conformed_as_pandas_conform_does(sweep, tmp_p
     table = collect_sweep(sweep)
     assert table.dtypes.equals(expected.dtypes)
     assert table["message"].isna().sum() == len(odd) and (table["value"] == expected["value"]).all()
+
+
+# The end of a sweep, streamed -------------------------------------------------------------------------------
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from xaibench import sweep as sweep_module  # noqa: E402
+from xaibench.engine.store import frame_to_parquet_bytes  # noqa: E402
+from xaibench.results import collect as collect_module, manifest  # noqa: E402
+
+
+def running(folder, expected_cells: int) -> None:
+    """The folder as a running sweep that expects ``expected_cells`` and has written its cells."""
+    (folder / "cells").rename(folder / "written")
+    manifest.begin(folder, expected_cells)
+    (folder / "written").rename(folder / "cells")
+
+
+def parquet_bytes(frame: pd.DataFrame, row_group_rows: int) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, row_group_size=row_group_rows)
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize("chunk_rows, row_group_rows", [(None, None), (40, 7), (1, 100)])
+def test_finish_sweep_streams_the_files_the_in_memory_finish_writes(stats_sweep, monkeypatch, capsys, chunk_rows,
+                                                                    row_group_rows):
+    """Chunks cut between blocks and row groups cut anywhere (several of each, one shorter at the end) give the
+    bytes ``write_table`` gives for the whole table; the summary file is the whole table's summary's."""
+    table = collect_sweep(stats_sweep)
+    if chunk_rows:
+        monkeypatch.setattr(collect_module, "CHUNK_ROWS", chunk_rows)
+    if row_group_rows:
+        monkeypatch.setattr(collect_module, "ROW_GROUP_ROWS", row_group_rows)
+    running(stats_sweep, len(STATS_CELLS))
+    assert sweep_module.finish_sweep(stats_sweep) is None  # streamed: nothing held to return
+    expected = parquet_bytes(table, row_group_rows) if row_group_rows else frame_to_parquet_bytes(table)
+    assert (stats_sweep / "table.parquet").read_bytes() == expected
+    assert pq.ParquetFile(stats_sweep / "table.parquet").metadata.num_row_groups == (
+        -(-len(table) // row_group_rows) if row_group_rows else 1)
+    assert (stats_sweep / "summary.parquet").read_bytes() == frame_to_parquet_bytes(summarize(table))
+    assert manifest.read_state(stats_sweep).finished and sweep_module.exit_code() == 0
+    assert f"{len(STATS_CELLS)} cells ({len(STATS_CELLS)} ok); {len(table)} rows" in capsys.readouterr().out
+
+
+def test_a_streamed_finish_short_of_cells_keeps_the_previous_table(stats_sweep):
+    (stats_sweep / "table.parquet").write_bytes(b"previous")
+    running(stats_sweep, len(STATS_CELLS) + 1)  # one job could not write its cell
+    sweep_module.finish_sweep(stats_sweep, echo=False)
+    assert sweep_module.exit_code() == 1
+    assert sorted(p.name for p in stats_sweep.iterdir()) == ["cells", "sweep.json", "table.parquet"]  # no temp file
+    assert (stats_sweep / "table.parquet").read_bytes() == b"previous" and not manifest.read_state(stats_sweep).finished
+
+
+def test_a_streamed_finish_reports_the_first_errors_and_sets_the_exit_code(stats_sweep, capsys):
+    path = sorted((stats_sweep / "cells").glob("*.parquet"))[1]
+    frame = pd.read_parquet(path)
+    frame.loc[frame["metric"] == "y", ["status", "message"]] = ["error", "boom"]
+    frame.to_parquet(path)
+    sweep_module.finish_sweep(stats_sweep)
+    captured = capsys.readouterr()
+    assert sweep_module.exit_code() == 1 and "  error: boom" in captured.err
+    assert f"{len(STATS_CELLS)} cells (1 error, {len(STATS_CELLS) - 1} ok)" in captured.out
+
+
+def test_cells_without_footer_statistics_are_ordered_by_their_first_row(sweep, tmp_path):
+    """The streaming collect orders cells by the group in their footers' statistics; a file without them is
+    read instead (same table)."""
+    expected = collect_sweep(sweep)
+    for path in sorted((sweep / "cells").glob("*.parquet"))[::2]:
+        pq.write_table(pq.read_table(path), path, write_statistics=False)
+    write_collected(sweep, tmp_path / "t.parquet", chunk_rows=7)
+    pd.testing.assert_frame_equal(load_table(tmp_path / "t.parquet"), expected)

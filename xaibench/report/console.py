@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import math
+from collections import namedtuple
+from itertools import repeat
 
 import pandas as pd
 
 
 MAX_WIDE = 6  # more metrics than this print one line per metric instead of one column each
+_Cell = namedtuple("_Cell", ["status", "n", "mean", "ci_low", "ci_high", "rank", "nan_rate", "n_seeds"])
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -33,7 +36,8 @@ def model_text(label: str, accuracy: float, flag: str) -> str:
 
 def _format_table(summary: pd.DataFrame) -> str:
     frame = summary.copy()
-    frame["cell"] = [_cell_text(row) for row in frame.itertuples()]
+    columns = [frame[c] if c in frame or c != "n_seeds" else repeat(1) for c in _Cell._fields]
+    frame["cell"] = [_cell_text(_Cell(*values)) for values in zip(*columns)]  # not itertuples: every column
     arrows = {m: ("↑" if hib else "↓") for m, hib in zip(frame["metric"], frame["higher_is_better"])}
     frame["dataset"] = frame.get("dataset_label", frame["dataset"])
     if "model_accuracy" in frame:
@@ -63,7 +67,7 @@ def _cell_text(row) -> str:
     text = f"{mean} [{low}, {high}] #{row.rank}"
     if row.nan_rate > 0:
         text += f" nan={row.nan_rate:.0%}"
-    if getattr(row, "n_seeds", 1) > 1:
+    if row.n_seeds > 1:
         text += f" seeds={row.n_seeds}"
     return text
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval
-from xaibench.results.groups import comparison_id, competitor_labels, setting_id
+from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
 
 __all__ = ["summarize", "Summarizer", "bootstrap_ci", "GROUP", "CONFIG"]
 
@@ -47,12 +47,14 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
 
 
 class Summarizer:
-    """``summarize`` of a table given in chunks; memory: one chunk plus the summary's rows.
+    """``summarize`` of a table given in chunks; memory: one chunk plus the summary's own rows.
 
-    Every configuration's rows must lie in one chunk, and chunks must come in (model, dataset, method) order, as
-    ``collect.write_collected`` makes them (it cuts between (model, dataset, method) blocks of the sorted table).
-    Each configuration's statistics depend only on its own rows (the bootstrap draws depend on a group's shape,
-    not on the other groups), so the result equals ``summarize`` of the whole table.
+    Every (model, dataset, method) block must lie in one chunk, and chunks must come in (model, dataset, method)
+    order, as ``collect.write_collected`` and ``collect.summarize_file`` make them (they cut between blocks of the
+    sorted table). What depends only on a block (the statistics, variant labels, comparison and setting ids) is
+    finished chunk by chunk and kept in the summary's final columns; the bootstrap runs in the blocks a whole
+    table would make (``_Intervals``); competitor labels and ranks, which compare methods across chunks, are
+    added at the end. So the result equals ``summarize`` of the whole table, bit for bit.
     """
 
     def __init__(self, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> None:
@@ -62,7 +64,7 @@ class Summarizer:
         self.config: list[str] | None = None
 
     def add(self, table: pd.DataFrame) -> None:
-        """Summarise one chunk's configurations (rows of one configuration never span two chunks)."""
+        """Summarise one chunk's configurations (a (model, dataset, method) block never spans two chunks)."""
         if table.empty:
             return
         config = [c for c in CONFIG if c in table.columns]
@@ -71,7 +73,10 @@ class Summarizer:
         self.config = config
         part, shapes = _partial(table, config)
         self.intervals.add(self.n_groups, shapes)
-        self.parts.append(part)
+        part["variant"] = _variant_labels(part, config)  # rows sharing the four names lie in one block
+        part["comparison"] = comparison_id(part)
+        part["setting"] = setting_id(part)
+        self.parts.append(part.drop(columns=[c for c in config if c not in COMPETITOR_COLUMNS]))
         self.n_groups += len(part)
 
     def result(self) -> pd.DataFrame:
@@ -79,27 +84,27 @@ class Summarizer:
         if not self.parts:
             return pd.DataFrame()
         summary = self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
+        self.parts = [summary]  # the parts once: no second copy
         summary["ci_low"], summary["ci_high"] = self.intervals.result(len(summary))
-        summary["variant"] = _variant_labels(summary, self.config)
         summary["competitor"] = competitor_labels(summary)
-        summary["comparison"] = comparison_id(summary)
-        summary["setting"] = setting_id(summary)
         summary["rank"] = _ranks(summary)
-        return summary.drop(columns=self.config)[_ORDER]
+        return summary[_ORDER]
 
 
 def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list]:
     """Per-configuration statistics of one chunk (sorted by the keys) before CIs, labels and ranks, and the
     values to bootstrap (``_shapes``)."""
-    keys = GROUP + config
-    grouped = table.groupby(keys, sort=True, dropna=False)
+    grouped = table.groupby(GROUP + config, sort=True, dropna=False)
     summary = grouped.size().reset_index().drop(columns=0)
     gid = grouped.ngroup().to_numpy()
     n_groups = len(summary)
+    first = _first_rows(gid, n_groups)
     seeds = table["seed"].to_numpy() if "seed" in table.columns else np.zeros(len(table), dtype=np.int64)
+    status = table["status"].astype(str)
+    ok = _equals(status, "ok")
 
-    summary = summary.assign(**_labels(table, gid, n_groups), **_descriptors(table, gid, seeds))
-    stats, shapes = _scores(table, gid, seeds, n_groups)
+    summary = summary.assign(**_labels(table, first), **_descriptors(table, gid, first, seeds, status, ok))
+    stats, shapes = _scores(table, gid, seeds, ok, n_groups)
     return summary.assign(**stats, **_model_quality(table, gid, seeds, n_groups)), shapes
 
 
@@ -108,65 +113,79 @@ _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label"
           "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag"]
 
 
-def _first(values, gid: np.ndarray, n_groups: int) -> np.ndarray:
-    """The first value of each group (rows in table order)."""
+def _first_rows(gid: np.ndarray, n_groups: int) -> np.ndarray:
+    """The position of each group's first row (rows in table order)."""
     index = np.full(n_groups, -1)
     order = np.arange(gid.size)[::-1]
     index[gid[order]] = order  # the last assignment wins: the first row of each group
-    return np.asarray(values)[index]
+    return index
 
 
-def _labels(table: pd.DataFrame, gid: np.ndarray, n_groups: int) -> dict:
+def _equals(column: pd.Series, value: str) -> np.ndarray:
+    """``column == value`` as a numpy bool array (missing values are not equal)."""
+    return (column == value).to_numpy(dtype=bool, na_value=False)
+
+
+def _labels(table: pd.DataFrame, first: np.ndarray) -> dict:
+    """Display names: each group's first row's label, its name where the label is empty."""
     out = {}
     for label, name in LABELS.items():
         source = table[label] if label in table.columns else table[name]
-        names = _first(table[name].astype(str).to_numpy(), gid, n_groups)
-        values = _first(source.astype(str).fillna("").to_numpy(), gid, n_groups)
+        names = table[name].iloc[first].astype(str).to_numpy()
+        values = source.iloc[first].astype(str).fillna("").to_numpy()
         out[label] = np.where(values == "", names, values)
     return out
 
 
-def _descriptors(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray) -> dict:
+def _descriptors(table: pd.DataFrame, gid: np.ndarray, first: np.ndarray, seeds: np.ndarray, status: pd.Series,
+                 ok: np.ndarray) -> dict:
     """Family, direction, seed count, status, message, NaN and error rates per group."""
-    frame = pd.DataFrame({"gid": gid, "seed": seeds, "status": table["status"].astype(str).to_numpy(),
-                          "message": table["message"].astype(str).to_numpy(),
-                          "scored": (table["sample_id"].astype(str) != "").to_numpy()})
-    by = frame.groupby("gid", sort=True)
-    n_seeds = by["seed"].nunique().to_numpy()
-    counts = {s: np.bincount(gid[frame["status"].to_numpy() == s], minlength=len(n_seeds))
+    n_groups = len(first)
+    n_seeds = pd.Series(seeds).groupby(gid, sort=True).nunique().to_numpy()
+    counts = {s: np.bincount(gid[_equals(status, s)], minlength=n_groups)
               for s in ("error", "nan", "not_applicable")}  # rows per group with this status
-    error_seeds = frame[frame["status"] == "error"].groupby("gid")["seed"].nunique()
-    error_seeds = error_seeds.reindex(range(len(n_seeds)), fill_value=0).to_numpy()
-    not_ok = frame[(frame["status"] != "ok") & (frame["message"] != "")]
-    message = not_ok.groupby("gid")["message"].first().reindex(range(len(n_seeds)), fill_value="")
-    status = np.where(counts["error"] > 0, "error", np.where(counts["not_applicable"] > 0, "not_applicable", "ok"))
-    first = table.groupby(gid, sort=True)[["family", "higher_is_better"]].first()
+    error = _equals(status, "error")
+    error_seeds = pd.Series(seeds[error]).groupby(gid[error]).nunique()
+    error_seeds = error_seeds.reindex(range(n_groups), fill_value=0).to_numpy()
+    not_ok = np.flatnonzero(~ok)  # the first message of a row that is not ok, per group
+    messages = pd.Series(table["message"].iloc[not_ok].astype(str).to_numpy())
+    keep = (messages != "").to_numpy()
+    message = messages[keep].groupby(gid[not_ok][keep]).first().reindex(range(n_groups), fill_value="")
+    scored = (table["sample_id"].astype(str) != "").to_numpy(dtype=bool, na_value=True)
+    family, higher = _first_values(table, gid, first)
     return {
         "n_seeds": n_seeds.astype(np.int64),
-        "family": first["family"].to_numpy(),
-        "higher_is_better": first["higher_is_better"].astype(bool).to_numpy(),
-        "nan_rate": counts["nan"] / np.maximum(by["scored"].sum().to_numpy(), 1),
+        "family": family,
+        "higher_is_better": higher,
+        "nan_rate": counts["nan"] / np.maximum(np.bincount(gid[scored], minlength=n_groups), 1),
         "error_rate": error_seeds / np.maximum(n_seeds, 1),
-        "status": status,
+        "status": np.where(counts["error"] > 0, "error",
+                           np.where(counts["not_applicable"] > 0, "not_applicable", "ok")),
         "message": message.to_numpy(dtype=object),
     }
 
 
-def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int) -> tuple[dict, list]:
+def _first_values(table: pd.DataFrame, gid: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's first family and direction that is not missing (the first row's, unless it lacks one)."""
+    columns = table[["family", "higher_is_better"]].iloc[first]
+    if columns.isna().to_numpy().any():
+        columns = table.groupby(gid, sort=True)[["family", "higher_is_better"]].first()
+    return columns["family"].to_numpy(), columns["higher_is_better"].astype(bool).to_numpy()
+
+
+def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, ok: np.ndarray,
+            n_groups: int) -> tuple[dict, list]:
     """Mean over seeds of per-seed means, pooled std and n of each group's ok values, and the groups' values
     for the bootstrap: ``[(sizes per seed, group ids, values (groups, sum(sizes)))]``, one entry per shape."""
-    ok = (table["status"].astype(str) == "ok").to_numpy()
     values = table["value"].to_numpy(dtype=np.float64)[ok]
     g, s = gid[ok], seeds[ok]
-    sample = table["sample_id"].astype(str).to_numpy()[ok]
+    sample = pd.factorize(table["sample_id"].astype(str)[ok], sort=True)[0]  # codes in the ids' sorted order
     order = np.lexsort((sample, s, g))  # deterministic whatever the row order of the table
     values, g, s = values[order], g[order], s[order]
     per_seed = pd.DataFrame({"g": g, "s": s, "v": values}).groupby(["g", "s"], sort=True)["v"].agg(["mean", "size"])
-    per_group = per_seed.groupby(level="g")
-    mean = per_group["mean"].mean().reindex(range(n_groups))
-    n = pd.Series(g).value_counts().reindex(range(n_groups), fill_value=0)
+    mean = per_seed["mean"].groupby(level="g").mean().reindex(range(n_groups))
     std = pd.Series(values).groupby(g).std(ddof=1).reindex(range(n_groups))
-    stats = {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": n.to_numpy().astype(np.int64)}
+    stats = {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": np.bincount(g, minlength=n_groups)}
     return stats, _shapes(values, per_seed)
 
 
@@ -215,6 +234,10 @@ class _Intervals:
         return low, high
 
     def _run(self, sizes: tuple, *, final: bool) -> None:
+        with _one_blas_thread():
+            self._bootstrap(sizes, final=final)
+
+    def _bootstrap(self, sizes: tuple, *, final: bool) -> None:
         ids, blocks = self.waiting.pop(sizes)
         ids, values = np.concatenate(ids), np.concatenate(blocks)
         end = len(ids) if final else len(ids) - len(ids) % _BLOCK
@@ -231,16 +254,31 @@ class _Intervals:
             self.waiting[sizes] = ([ids[end:]], [values[end:]])
 
 
+def _one_blas_thread():  # -> a context manager
+    """The bootstrap's matrix products on one BLAS thread. Their last bits depend on how BLAS splits them between
+    threads, i.e. on the machine's core count: on one thread the CIs are the same on every machine of one CPU
+    kind. It also halves the summary's CPU time (OpenBLAS's threads spin between the many small products)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+_BLAS = None  # threadpoolctl's controller, made on first use
+
+
 def _model_quality(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, n_groups: int) -> dict:
     """Test accuracy (mean over seeds) and the underfit flag (set when any seed's model underfits)."""
     if "model_accuracy" not in table.columns:
         return {"model_accuracy": np.full(n_groups, np.nan), "model_flag": np.full(n_groups, "", dtype=object)}
-    frame = pd.DataFrame({"g": gid, "s": seeds, "acc": table["model_accuracy"].to_numpy(dtype=np.float64),
-                          "underfit": (table.get("model_flag", pd.Series("", index=table.index)).astype(str)
-                                       == "underfit").to_numpy()})
+    frame = pd.DataFrame({"g": gid, "s": seeds, "acc": table["model_accuracy"].to_numpy(dtype=np.float64)})
     accuracy = frame.groupby(["g", "s"])["acc"].first().groupby(level="g").mean().reindex(range(n_groups))
-    underfit = frame.groupby("g")["underfit"].any().reindex(range(n_groups), fill_value=False)
-    return {"model_accuracy": accuracy.to_numpy(), "model_flag": np.where(underfit.to_numpy(), "underfit", "")}
+    underfit = (_equals(table["model_flag"].astype(str), "underfit") if "model_flag" in table.columns
+                else np.zeros(len(table), dtype=bool))
+    return {"model_accuracy": accuracy.to_numpy(),
+            "model_flag": np.where(np.bincount(gid[underfit], minlength=n_groups) > 0, "underfit", "")}
 
 
 def _variant_labels(summary: pd.DataFrame, config: list[str]) -> list[str]:

@@ -7,7 +7,9 @@ asks for. ``write_collected`` streams: it orders the cells by (model, dataset, m
 (model, dataset, method) blocks until about ``chunk_rows`` rows, combines each chunk and appends it to the output
 file and, if asked, to the streaming summary (``aggregate.Summarizer``). Its memory is one chunk (bounded by the
 largest block), not the table (``benchmarks/bench_collect.py``). The result is the table ``collect_*`` returns,
-because every duplicate and every sort key of a row lies within its block.
+because every duplicate and every sort key of a row lies within its block. The end of a sweep
+(``sweep.finish_sweep``) writes ``table.parquet`` this way too, in the row groups ``pq.write_table`` would make of
+the whole table, so the file keeps its bytes (memory: one row group of up to ``ROW_GROUP_ROWS`` rows).
 
 Anything unreadable that the user pointed at (a damaged cell file, a truncated table, a text file, a table that
 is not a results table) is a ``UserError`` naming the file; damaged store artefacts are skipped and counted.
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from itertools import groupby, islice
 from operator import itemgetter
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -42,6 +45,7 @@ SUMMARY_NAME = "summary.parquet"
 GROUP = ["model", "dataset", "method", "seed"]  # the leading sort columns: one cell lies in exactly one group
 BLOCK = 3  # write_collected cuts chunks between (model, dataset, method) blocks: a summary row's rows lie in one
 REQUIRED = ("model", "dataset", "method", "metric", "sample_id", "value", "status")  # what readers need
+ROW_GROUP_ROWS = 1024 * 1024  # pyarrow's default: the row groups ``pq.write_table`` makes of a whole table
 CHUNK_ROWS = 20_000  # write_collected: rows combined per chunk (bounds its memory: about 380 MB at 20,000)
 PARTIAL = "xaibench_partial"  # DataFrame.attrs key (kept in Parquet metadata): why a table is incomplete
 ARROW_SCHEMA = pa.Schema.from_pandas(empty_table(), preserve_index=False)  # the schema on Arrow (pandas metadata)
@@ -245,18 +249,22 @@ def _ordered_map(function: Callable, items: Iterable, threads: int = READ_THREAD
 
 
 # Streaming ------------------------------------------------------------------------------------------------
-def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | None, *,
-                    store: bool = False, chunk_rows: int = CHUNK_ROWS, summarize: bool = False) -> Collected:
-    """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (.parquet or .csv;
-    None: write nothing), and with ``summarize=True`` into its summary (``Collected.summary``).
+def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | BinaryIO | None, *,
+                    store: bool = False, chunk_rows: int | None = None, summarize: bool = False,
+                    same_bytes: bool = False, observe: Callable[[pa.Table], None] | None = None) -> Collected:
+    """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (a .parquet or .csv path,
+    an open binary file for Parquet, or None: write nothing), and with ``summarize=True`` into its summary
+    (``Collected.summary``). ``observe`` is called with every combined chunk, in table order.
 
     Memory stays flat in the number of cells: whole (model, dataset, method) blocks are loaded until about
-    ``chunk_rows`` rows, combined, appended and summarised. The written table equals
+    ``chunk_rows`` (default ``CHUNK_ROWS``) rows, combined, appended and summarised. The written table equals
     ``collect_sweep``/``collect_store``'s and the summary equals ``summarize`` of it. ``Collected.table`` is empty.
+    Parquet is written one row group per chunk; with ``same_bytes=True`` in the row groups ``write_table`` makes
+    of the whole table (``ROW_GROUP_ROWS``), so the file has the same bytes (memory: up to one row group).
     """
     from xaibench.results.aggregate import Summarizer
 
-    collected, chunks = _plan(source, store=store, chunk_rows=chunk_rows)
+    collected, chunks = _plan(source, store=store, chunk_rows=chunk_rows or CHUNK_ROWS)
     summarizer = Summarizer() if summarize else None
 
     def counted(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
@@ -264,13 +272,15 @@ def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[st
             collected.n_rows += table.num_rows
             if summarizer is not None:
                 summarizer.add(_summary_input(table))
+            if observe is not None:
+                observe(table)
             yield table
 
     if output is None:
         for _ in counted(chunks):
             pass
     else:
-        _stream(output, counted(chunks))
+        _stream(output, counted(chunks), ROW_GROUP_ROWS if same_bytes else None)
     collected.summary = summarizer.result() if summarizer is not None else None
     return collected
 
@@ -381,14 +391,38 @@ def _chunks(items: list[tuple[tuple, Path, int]], chunk_rows: int) -> Iterable[l
 
 
 def _sweep_head(path: Path) -> tuple[tuple, Path, int]:
-    """(group, path, rows) of a cell file from its footer and first row (UserError if it is damaged)."""
+    """(group, path, rows) of a cell file from its footer (UserError if it is damaged): the group columns'
+    statistics when each is one value in the first row group (as in every cell a sweep writes), else the first
+    row read."""
     try:
-        file = pq.ParquetFile(path)
-        head = file.read_row_group(0, columns=GROUP, use_threads=False).slice(0, 1).to_pylist()
-        return _group_key(head[0] if head else {}), path, file.metadata.num_rows
+        metadata = pq.read_metadata(path)
+        group = _footer_group(metadata)
+        if group is None:
+            head = pq.ParquetFile(path).read_row_group(0, columns=GROUP, use_threads=False).slice(0, 1).to_pylist()
+            group = _group_key(head[0] if head else {})
+        return group, path, metadata.num_rows
     except Exception:  # noqa: BLE001 - reported with the file's name by the full read
         table = _read_cell_table(path)
         return _group_key(table.slice(0, 1).to_pylist()[0] if table.num_rows else {}), path, table.num_rows
+
+
+def _footer_group(metadata: pq.FileMetaData) -> tuple | None:
+    """The group of a file whose first row group holds one value of each group column (its min = max), from
+    the footer's statistics; None when they do not say (no statistics, several values, no rows)."""
+    if metadata.num_row_groups == 0 or metadata.num_rows == 0:
+        return None
+    names = metadata.schema.names
+    row_group = metadata.row_group(0)
+    values = {}
+    for column in GROUP:
+        if column not in names:
+            return None
+        statistics = row_group.column(names.index(column)).statistics
+        if (statistics is None or not statistics.has_min_max or statistics.null_count != 0
+                or statistics.min != statistics.max):
+            return None
+        values[column] = statistics.min
+    return _group_key(values)
 
 
 def _store_head(store: Store, path: Path) -> tuple[tuple[tuple, Path, int] | None, str]:
@@ -408,7 +442,10 @@ def _group_key(row: dict) -> tuple:
     return tuple(str(row.get(c, "")) if c != "seed" else int(row.get(c, -1)) for c in GROUP)
 
 
-def _stream(output: str | os.PathLike[str], chunks: Iterable[pa.Table]) -> None:
+def _stream(output: str | os.PathLike[str] | BinaryIO, chunks: Iterable[pa.Table], row_group_rows: int | None) -> None:
+    if not isinstance(output, (str, os.PathLike)):
+        _write_parquet(output, chunks, row_group_rows)
+        return
     target = Path(output)
     with atomic_writer(target) as handle:
         if target.suffix == ".csv":
@@ -419,9 +456,28 @@ def _stream(output: str | os.PathLike[str], chunks: Iterable[pa.Table]) -> None:
             if header:
                 handle.write(empty_table().to_csv(index=False).encode())
             return
-        with pq.ParquetWriter(handle, ARROW_SCHEMA) as writer:
+        _write_parquet(handle, chunks, row_group_rows)
+
+
+def _write_parquet(handle: BinaryIO, chunks: Iterable[pa.Table], row_group_rows: int | None) -> None:
+    """Chunks as Parquet: a row group per chunk, or (``row_group_rows``) row groups of that many rows, the last
+    one shorter, as ``pq.write_table`` cuts a whole table (the same bytes: tested)."""
+    with pq.ParquetWriter(handle, ARROW_SCHEMA) as writer:
+        if row_group_rows is None:
             for chunk in chunks:
                 writer.write_table(chunk)
+            return
+        pending, rows, written = [], 0, False
+        for chunk in chunks:
+            pending.append(chunk)
+            rows += chunk.num_rows
+            while rows >= row_group_rows:
+                table = pa.concat_tables(pending)
+                writer.write_table(table.slice(0, row_group_rows), row_group_size=row_group_rows)
+                pending, rows, written = [table.slice(row_group_rows)], rows - row_group_rows, True
+        if rows or not written:  # an empty table still gets its one empty row group
+            writer.write_table(pa.concat_tables(pending) if pending else ARROW_SCHEMA.empty_table(),
+                               row_group_size=row_group_rows)
 
 
 # Reading and writing tables -------------------------------------------------------------------------------

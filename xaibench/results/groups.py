@@ -69,12 +69,12 @@ def competitor_labels(frame: pd.DataFrame) -> pd.Series:
 
 
 def _hashed(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """sha256 of the row's values in ``columns`` (hashed once per distinct combination: fast on long tables)."""
+    """sha256 of the row's values in ``columns`` joined by ``\x1f`` (hashed once per distinct combination)."""
     if not columns:
         digest = hashlib.sha256(b"").hexdigest()[:12]
         return pd.Series(digest, index=frame.index, dtype="string")
     keys = frame[columns].astype(str)
-    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
-    ids = ["\x1f".join(values) for values in uniques]
-    digests = np.array([hashlib.sha256(text.encode()).hexdigest()[:12] for text in ids], dtype=object)
+    text = keys[columns[0]].str.cat([keys[c] for c in columns[1:]], sep="\x1f") if len(columns) > 1 else keys[columns[0]]
+    codes, uniques = pd.factorize(text)
+    digests = np.array([hashlib.sha256(text.encode()).hexdigest()[:12] for text in uniques], dtype=object)
     return pd.Series(digests[codes], index=frame.index, dtype="string")
