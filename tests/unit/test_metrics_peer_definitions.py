@@ -62,6 +62,20 @@ def test_captum_infidelity_of_a_wrong_linear_attribution_approaches_sigma_square
     np.testing.assert_allclose(got, 0.25 * ((a - w) ** 2).sum(dim=1).numpy(), rtol=0.1)
 
 
+def test_captum_infidelity_closed_forms_hold_on_time_series_too() -> None:
+    """Series ``(N, C, T)`` through a linear model: the gradient has infidelity 0, and a wrong map
+    ``sigma^2 ||a - w||^2`` over all C x T steps (Monte Carlo with 4000 draws: within 10%)."""
+    model = linear(n_features=2 * 6)
+    x = torch.randn(3, 2, 6)
+    gradient = testing.context(model, Modality.TIME_SERIES, x, EXPLAINERS.create("saliency", {"abs": False}))
+    np.testing.assert_allclose(values("captum_infidelity", gradient, normalize=False), 0.0, atol=1e-9)
+    a = torch.randn(3, 2, 6)
+    ctx = testing.context(model, Modality.TIME_SERIES, x, None, attributions=a)
+    got = values("captum_infidelity", ctx, normalize=False, n_perturb_samples=4000, noise_std=0.5)
+    w = model[1].weight.detach()[ctx.targets].reshape(3, 2, 6)
+    np.testing.assert_allclose(got, 0.25 * ((a - w) ** 2).sum(dim=(1, 2)).numpy(), rtol=0.1)
+
+
 # input invariance --------------------------------------------------------------------------------------------
 def test_input_invariance_closed_forms_on_a_linear_model() -> None:
     """Gradient: invariant (0). x * gradient and zero-baseline IG give ``sum|c w| / sum|x w|`` exactly."""
