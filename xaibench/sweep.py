@@ -35,7 +35,7 @@ from xaibench.report.progress import set_enabled as set_progress
 from xaibench.results.aggregate import summarize
 from xaibench.results.schema import is_conformed
 from xaibench.results.collect import (SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, collect_sweep, combine_cells,
-                                     write_collected, write_table)
+                                     sweep_cell_files, write_collected, write_table)
 
 _last_exit_code = 0
 WANDB_CACHED = "wandb_cached"  # <sweep_dir>/wandb_cached/<cell_key>: cells not re-logged to W&B
@@ -347,14 +347,17 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     if cells is None and not _logs_to_wandb(cfg):
         return _finish_streamed(folder, echo=echo)
     table = collect_sweep(folder) if cells is None else combine_cells([cells[key] for key in sorted(cells)])
-    if len(table["cell_key"].unique()) < _expected_cells(folder):
-        _last_exit_code = 1  # a job could not write its cell and said why: keep the previous table, not finished
+    statuses = _cell_statuses(table)
+    if len(statuses) < _expected_cells(folder):  # cells whose every row is another cell's: count them
+        statuses = _with_shared(statuses, _cell_rows(folder) if cells is None else list(cells.values()))
+    if len(statuses) < _expected_cells(folder):
+        _incomplete(folder, len(statuses))  # a job could not write its cell and said why: keep the previous table
         return table
     summary = summarize(table)
     write_table(table, folder / TABLE_NAME)
     write_table(summary, folder / SUMMARY_NAME)
     errors = table.loc[table["status"] == "error", "message"].drop_duplicates().head(5).tolist()
-    _finished(folder, summary, _cell_statuses(table), len(table), errors, echo=echo)
+    _finished(folder, summary, statuses, len(table), errors, echo=echo)
     if cfg is not None:
         _log_sweep(cfg, folder, table, summary)
     return table
@@ -371,10 +374,12 @@ def _finish_streamed(folder: Path, *, echo: bool) -> None:
     try:
         with atomic_writer(folder / TABLE_NAME) as handle:
             collected = write_collected(folder, handle, summarize=True, same_bytes=True, observe=tally.add)
+            if tally.n_cells() < _expected_cells(folder):  # cells whose every row is another cell's: count them
+                tally.parts = [_with_shared(tally.statuses(), _cell_rows(folder))]
             if tally.n_cells() < _expected_cells(folder):
                 raise _Incomplete  # discards the new file
     except _Incomplete:
-        _last_exit_code = 1
+        _incomplete(folder, tally.n_cells())
         return None
     write_table(collected.summary, folder / SUMMARY_NAME)
     _finished(folder, collected.summary, tally.statuses(), collected.n_rows, tally.errors, echo=echo)
@@ -401,6 +406,37 @@ class _Tally:
 
     def n_cells(self) -> int:
         return sum(len(part) for part in self.parts)
+
+
+def _incomplete(folder: Path, n_cells: int) -> None:
+    """Fewer cells than expected (a job failed to write its cell): exit code 1, the previous table kept."""
+    global _last_exit_code
+    _last_exit_code = 1
+    print(f"xaibench: error: sweep {folder} is incomplete ({n_cells} of {_expected_cells(folder)} cells written); "
+          f"its previous table is kept: rerun the sweep to finish it", file=sys.stderr, flush=True)
+
+
+def _with_shared(statuses: pd.Series, cells: list[pd.DataFrame]) -> pd.Series:
+    """``statuses`` plus the cells of ``cells`` (each cell's rows) that have no row in the table.
+
+    Cells that differ only in their metric suite share score stages, and the table keeps each scored sample once
+    (``collect._combine``): a cell whose suite is a subset of another's keeps no row of its own, yet it ran and
+    its rows are in the table under the other cell's key. Its status is that of its own rows.
+    """
+    frames = [frame[["cell_key", "metric", "status"]] for frame in cells if len(frame)]
+    if not frames:
+        return statuses
+    shared = _cell_statuses(pd.concat(frames, ignore_index=True))
+    shared = shared[~shared.index.isin(statuses.index)]
+    return pd.concat([statuses, shared]).sort_index() if len(shared) else statuses
+
+
+def _cell_rows(folder: Path) -> list[pd.DataFrame]:
+    """The key, metric and status columns of every cell file of the sweep (read only when cells seem missing)."""
+    import pyarrow.parquet as pq
+
+    return [pq.read_table(path, columns=["cell_key", "metric", "status"]).to_pandas()
+            for path in sweep_cell_files(folder)]
 
 
 def _expected_cells(folder: Path) -> int:
