@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import FAST_METRICS, cli_env, run_cli
+from xaibench import sweep as sweep_module
+from xaibench.results import manifest
 from xaibench.results.collect import PARTIAL, load_table
 from xaibench.results.schema import MEASUREMENT_COLUMNS, RESULT_COLUMNS, ROW_KEY, SCHEMA_VERSION
 
@@ -187,6 +189,43 @@ def test_failing_cell_is_recorded_sweep_continues_exit_code_1(tmp_path):
     assert boom["message"].str.contains("RuntimeError: boom: deliberate failure").all()
     assert set(table.loc[table["method"] == "saliency", "status"]) == {"ok"}
     assert "error: RuntimeError: boom" in done.stderr
+
+
+EFFECTIVE_COMPLEXITY = "  eps: 0.05\n  abs: true\n  normalise: true\n  normalise_func: normalise_by_max_per_sample\n" \
+                       "  softmax: false\n"  # conf/metrics/sparsity.yaml's parameters for it
+
+
+def test_jobs_whose_suite_is_a_subset_of_another_complete_with_one_copy_of_each_row(tmp_path):
+    """Jobs differing only in their metric suite, one a subset of another: the subset cells' rows are all shared
+    samples (kept once, under the first cell's key), yet those cells ran and the sweep is complete (exit 0, table,
+    summary). Two spellings of the same subset ({} and the explicit defaults: two cell keys, the same rows) make
+    one cell lose all its rows whatever the order of the keys. The streamed finish writes the same bytes."""
+    conf = tmp_path / "myconf" / "metrics"
+    conf.mkdir(parents=True)
+    (conf / "ec_explicit.yaml").write_text("effective_complexity:\n" + EFFECTIVE_COMPLEXITY)
+    (conf / "ec_defaults.yaml").write_text("effective_complexity: {}\n")
+    args = ["-m", "model=logreg", "dataset=iris", "method=saliency", "metrics=sparsity,ec_explicit,ec_defaults",
+            "n_samples=4", "sweep_id=t", f"hydra.searchpath=[file://{tmp_path / 'myconf'}]"]
+    done = run_cli(args, tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "3 cells (3 ok); 12 rows" in done.stdout
+    folder = tmp_path / "results" / "runs" / "t"
+    written = {path.stem for path in (folder / "cells").glob("*.parquet")}
+    table = pd.read_parquet(folder / "table.parquet")
+    assert len(written) == 3 and set(table["cell_key"]) < written  # a cell kept no row of its own
+    assert len(table) == 12 and not table.duplicated(["metric", "sample_id"]).any()
+    assert set(table["metric"]) == {"complexity", "effective_complexity", "sparseness"}
+    assert set(table["status"]) == {"ok"} and table["value"].notna().all()
+    assert manifest.read_state(folder).finished and (folder / "summary.parquet").is_file()
+    # The same folder finished by a launcher's callback (cell files streamed): the same bytes, complete.
+    expected = (folder / "table.parquet").read_bytes()
+    (folder / "table.parquet").unlink()
+    (folder / "cells").rename(folder / "written")
+    manifest.begin(folder, 3)
+    (folder / "written").rename(folder / "cells")
+    sweep_module.finish_sweep(folder, echo=False)
+    assert sweep_module.exit_code() == 0 and manifest.read_state(folder).finished
+    assert (folder / "table.parquet").read_bytes() == expected
 
 
 def test_single_run_prints_a_summary(tmp_path):
