@@ -359,7 +359,7 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     errors = table.loc[table["status"] == "error", "message"].drop_duplicates().head(5).tolist()
     _finished(folder, summary, statuses, len(table), errors, echo=echo)
     if cfg is not None:
-        _log_sweep(cfg, folder, table, summary)
+        _log_sweep(cfg, folder, table, summary, len(statuses))
     return table
 
 
@@ -469,15 +469,18 @@ def _logs_to_wandb(cfg: DictConfig | None) -> bool:
     return cfg is not None and (cfg.get("logger") or {}).get("name", "none") == "wandb"
 
 
-def _log_sweep(cfg: DictConfig, folder: Path, table: pd.DataFrame, summary: pd.DataFrame) -> None:
-    """W&B sweep run (summary, ranks, figures); a W&B failure is reported, never fails the sweep."""
+def _log_sweep(cfg: DictConfig, folder: Path, table: pd.DataFrame, summary: pd.DataFrame, n_cells: int) -> None:
+    """W&B sweep run (summary, ranks, figures); a W&B failure is reported, never fails the sweep.
+
+    ``n_cells``: the cells the sweep wrote (some may have no row of their own in ``table``: ``_with_shared``).
+    """
     logger = cfg.get("logger") or {}
     if logger.get("name", "none") != "wandb":
         return
     skipped = len(list((folder / WANDB_CACHED).glob("*")))
     if skipped:
         print(f"{skipped} cells were cached and not re-logged; add logger.log_cached=true to log them", flush=True)
-    if skipped and skipped >= table["cell_key"].nunique():
+    if skipped and skipped >= n_cells:
         return  # nothing new: the sweep's summary run was logged when its cells were
     try:
         from xaibench.report.build import analyse
