@@ -184,11 +184,13 @@ def test_finish_sweep_streams_the_files_the_in_memory_finish_writes(stats_sweep,
     assert f"{len(STATS_CELLS)} cells ({len(STATS_CELLS)} ok); {len(table)} rows" in capsys.readouterr().out
 
 
-def test_a_streamed_finish_short_of_cells_keeps_the_previous_table(stats_sweep):
+def test_a_streamed_finish_short_of_cells_keeps_the_previous_table(stats_sweep, capsys):
     (stats_sweep / "table.parquet").write_bytes(b"previous")
     running(stats_sweep, len(STATS_CELLS) + 1)  # one job could not write its cell
     sweep_module.finish_sweep(stats_sweep, echo=False)
     assert sweep_module.exit_code() == 1
+    err = capsys.readouterr().err  # said once, not a silent exit code
+    assert err.count("\n") == 1 and f"incomplete ({len(STATS_CELLS)} of {len(STATS_CELLS) + 1} cells written)" in err
     assert sorted(p.name for p in stats_sweep.iterdir()) == ["cells", "sweep.json", "table.parquet"]  # no temp file
     assert (stats_sweep / "table.parquet").read_bytes() == b"previous" and not manifest.read_state(stats_sweep).finished
 
