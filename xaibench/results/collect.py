@@ -471,13 +471,23 @@ def _write_parquet(handle: BinaryIO, chunks: Iterable[pa.Table], row_group_rows:
         for chunk in chunks:
             pending.append(chunk)
             rows += chunk.num_rows
+            del chunk
             while rows >= row_group_rows:
-                table = pa.concat_tables(pending)
-                writer.write_table(table.slice(0, row_group_rows), row_group_size=row_group_rows)
-                pending, rows, written = [table.slice(row_group_rows)], rows - row_group_rows, True
+                group, rest = _cut(pending, row_group_rows)
+                pending = None  # the row group's chunks go with the write: never two row groups at once
+                writer.write_table(group, row_group_size=row_group_rows)
+                del group
+                pending, rows, written = [rest], rows - row_group_rows, True
         if rows or not written:  # an empty table still gets its one empty row group
             writer.write_table(pa.concat_tables(pending) if pending else ARROW_SCHEMA.empty_table(),
                                row_group_size=row_group_rows)
+
+
+def _cut(tables: list[pa.Table], rows: int) -> tuple[pa.Table, pa.Table]:
+    """The first ``rows`` rows of ``tables`` and the rest (zero-copy slices: the rest keeps only the chunks it
+    reaches into, so the caller's list, once dropped, frees the row group after its write)."""
+    table = pa.concat_tables(tables)
+    return table.slice(0, rows), table.slice(rows)
 
 
 # Reading and writing tables -------------------------------------------------------------------------------
