@@ -8,7 +8,7 @@ halvings is kept in ``backoffs`` (the adapter records it in the row's params).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -60,8 +60,13 @@ class ChunkedForward:
 
     def _forward_steps(self, steps: list[np.ndarray]) -> list[np.ndarray]:
         """One forward for ``steps`` (halved on CUDA out-of-memory); one output array per step."""
+        return self._halving(self._forward, steps)
+
+    def _halving(self, forward: Callable[[list], list[np.ndarray]], steps: list) -> list[np.ndarray]:
+        """``forward(steps)``; on CUDA out-of-memory, each half of ``steps`` alone (recursively), counted in
+        ``backoffs`` and remembered as a halved ``chunk_size``."""
         try:
-            return self._forward(steps)
+            return forward(steps)
         except OUT_OF_MEMORY:
             if len(steps) == 1:
                 raise
@@ -70,7 +75,7 @@ class ChunkedForward:
             self.backoffs += 1
             self.chunk_size = max(1, self.chunk_size // 2)
             half = len(steps) // 2
-            return self._forward_steps(steps[:half]) + self._forward_steps(steps[half:])
+            return self._halving(forward, steps[:half]) + self._halving(forward, steps[half:])
 
     def _forward(self, steps: list[np.ndarray]) -> list[np.ndarray]:
         n = len(steps[0])

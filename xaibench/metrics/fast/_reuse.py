@@ -21,7 +21,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from xaibench.metrics.fast._forward import OUT_OF_MEMORY, ChunkedForward, chunk_rows
+from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
 
 REFERENCES = ("first", "previous")
 
@@ -86,17 +86,7 @@ class ReusingForward(ChunkedForward):
 
     def _forward_rows(self, steps: list["_Step"]) -> list[np.ndarray]:
         """One forward of the steps' remaining rows (halved on CUDA out-of-memory); one output per step."""
-        try:
-            return self._forward_subsets(steps)
-        except OUT_OF_MEMORY:
-            if len(steps) == 1:
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            self.backoffs += 1
-            self.chunk_size = max(1, self.chunk_size // 2)
-            half = len(steps) // 2
-            return self._forward_rows(steps[:half]) + self._forward_rows(steps[half:])
+        return self._halving(self._forward_subsets, steps)
 
     def _forward_subsets(self, steps: list["_Step"]) -> list[np.ndarray]:
         sizes = [step.n_forward for step in steps]
