@@ -59,14 +59,15 @@ def load(path: str | Path) -> pd.DataFrame:
 
 
 def explain(model, x, *, method: str = "integrated_gradients", targets=None, seed: int = 0, batch_size: int = 64,
-            modality: str | None = None, device: str = "cpu", explain_output: str = DEFAULT_EXPLAIN_OUTPUT, **params):
+            modality: str | None = None, device: str = "cpu", explain_output: str = DEFAULT_EXPLAIN_OUTPUT,
+            outputs: str = "logits", **params):
     """Attributions for ``x`` from a registered method (the sweep's explanation stage, without the store).
 
         >>> attributions = xaibench.explain(net, x, method="occlusion", window=4)
 
     Args:
-        model: an ``nn.Module`` returning logits ``(N, K)``, or a fitted scikit-learn classifier
-            (``predict_proba``; model-agnostic methods only).
+        model: an ``nn.Module`` returning logits ``(N, K)`` (or probabilities, declared with ``outputs``), or a
+            fitted scikit-learn classifier (``predict_proba``; model-agnostic methods only).
         x: inputs (tensor or array): tabular ``(N, F)``, image ``(N, C, H, W)``, time series ``(N, C, T)``,
             text token ids ``(N, L)`` (a model with ``embed``/``forward_embedded``).
         method: a registered method name; ``params`` are its parameters (checked like ``method.<param>=``).
@@ -74,6 +75,8 @@ def explain(model, x, *, method: str = "integrated_gradients", targets=None, see
         seed: stochastic methods draw from it; same seed, same attributions.
         modality: ``tabular``/``image``/``time_series``/``text``; default inferred from ``x``.
         explain_output: the model output explained (``xaibench/explainers/output.py``); the sweep's default.
+        outputs: what a torch model returns, ``logits`` or ``probabilities`` (it ends in a softmax: explained
+            through log-probabilities); checked on the first rows of ``x`` (``xaibench/models/outputs.py``).
 
     Returns:
         ``torch.Tensor`` attributions shaped like ``x`` (text: per token ``(N, L)``).
@@ -83,7 +86,7 @@ def explain(model, x, *, method: str = "integrated_gradients", targets=None, see
     """
     from xaibench.engine.arrays import ArrayCell
 
-    cell = ArrayCell.of(model, x, modality=modality, device=device)
+    cell = ArrayCell.of(model, x, modality=modality, device=device, outputs=outputs)
     explainer = cell.explainer(method, params)
     record = cell.explain(explainer, targets, seed=seed, batch_size=batch_size,
                           explain_output=_explain_output(explain_output))
@@ -94,7 +97,8 @@ def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sp
              method: str | None = None, method_params: dict | None = None, masks=None, target: str = "predicted",
              train=None, seed: int = 0, sample_ids=None, modality: str | None = None,
              names: dict[str, str] | None = None, store_dir: str | Path | None = None,
-             device: str = "cpu", explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> pd.DataFrame:
+             device: str = "cpu", explain_output: str = DEFAULT_EXPLAIN_OUTPUT,
+             outputs: str = "logits") -> pd.DataFrame:
     """Score attributions you already have with the suite's metrics: the sweep's rows, without a sweep.
 
     Same metric parameters (suite defaults, overridable), same per-metric seeding (from ``seed`` and the scored
@@ -104,7 +108,8 @@ def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sp
         >>> table = xaibench.evaluate(net, x, y, a, metrics=["sparseness", "pixel_flipping"])
 
     Args:
-        model: ``nn.Module`` returning logits ``(N, K)`` or a fitted scikit-learn classifier.
+        model: ``nn.Module`` returning logits ``(N, K)`` (or probabilities, declared with ``outputs``) or a fitted
+            scikit-learn classifier.
         x: inputs ``(N, ...)`` (see :func:`explain`); y: labels ``(N,)``.
         attributions: shaped like ``x`` (text: ``(N, L)``).
         metrics: metric names, a ``{name: {params}}`` mapping, or a suite name (``"default"``, ``"full"``...).
@@ -116,13 +121,14 @@ def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sp
         store_dir: cache the score stages in this store (nothing is written without it).
         explain_output: the model output the attributions explain (``xaibench/explainers/output.py``):
             metrics that re-explain explain the same output.
+        outputs: what a torch model returns, ``logits`` or ``probabilities`` (see :func:`explain`).
 
     Returns:
         The long results table (``xaibench.results.schema``), one row per metric x sample.
     """
     from xaibench.engine.arrays import ArrayCell, metric_params
 
-    cell = ArrayCell.of(model, x, modality=modality, device=device, y=y, masks=masks, train=train)
+    cell = ArrayCell.of(model, x, modality=modality, device=device, y=y, masks=masks, train=train, outputs=outputs)
     explainer = cell.explainer(method, method_params or {}) if method else None
     return cell.evaluate(attributions, metric_params(metrics), explainer=explainer, target=target, seed=seed,
                          sample_ids=sample_ids, names=names or {}, store_dir=store_dir,

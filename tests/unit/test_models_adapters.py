@@ -108,7 +108,7 @@ def test_sklearn_estimator_predict_proba_round_trips_through_the_store(tmp_path,
     dataset_params = {"name": "synthetic_tabular", **TABULAR}
     first = load_via_engine(tmp_path, params, tabular, dataset_params)
     expected = first.module.estimator.predict_proba(tabular.test.x.numpy().astype(np.float64))
-    np.testing.assert_allclose(first.module(tabular.test.x).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(first.module(tabular.test.x).softmax(-1).numpy(), expected, rtol=1e-5, atol=1e-7)
     assert first.module.estimator.random_state is not None  # seeded from the model key: deterministic fits
     assert first.capabilities == {Capability.PROBA} and first.accuracy > 0.7
     second = load_via_engine(tmp_path, params, tabular, dataset_params)  # unpickled from the store
@@ -136,8 +136,9 @@ def test_sklearn_classifier_maps_classes_missing_from_training_to_zero():
 
     x = np.array([[0.0], [0.1], [1.0], [1.1]])
     estimator = LogisticRegression().fit(x, np.array([0, 0, 2, 2]))
-    proba = SklearnClassifier(estimator, n_classes=3, n_features=1)(torch.tensor(x, dtype=torch.float32))
-    assert proba.shape == (4, 3) and torch.all(proba[:, 1] == 0)
+    log_proba = SklearnClassifier(estimator, n_classes=3, n_features=1)(torch.tensor(x, dtype=torch.float32))
+    proba = log_proba.softmax(-1)  # the module returns log-probabilities (logits of predict_proba)
+    assert proba.shape == (4, 3) and torch.all(proba[:, 1] < 1e-30)  # 0, floored
     torch.testing.assert_close(proba.sum(1), torch.ones(4))
 
 

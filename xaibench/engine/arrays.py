@@ -32,6 +32,7 @@ from xaibench.errors import UserError
 from xaibench.explainers.base import Explainer
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext
+from xaibench.models.outputs import LogProbabilities, check_class_scores, check_explain_output, check_outputs_option
 from xaibench.registry import EXPLAINERS, METRICS
 from xaibench.results.schema import conform, sort_rows
 from xaibench.types import Capability, Modality, Split, Status
@@ -73,7 +74,11 @@ def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capabil
                             f"{type(model).__name__}")
         from xaibench.models.adapters.sklearn_estimator import SklearnClassifier
 
-        n_classes = int(np.max(model.classes_)) + 1
+        classes = np.asarray(model.classes_)
+        if classes.dtype.kind not in "iu" or classes.min() < 0:
+            raise UserError(f"the scikit-learn model predicts classes {classes.tolist()[:5]}; xaibench needs "
+                            "integer classes 0..K-1: fit it on labels encoded as integers")
+        n_classes = int(classes.max()) + 1
         return SklearnClassifier(model, n_classes, n_features), frozenset({Capability.PROBA})
     capabilities = {Capability.GRADIENTS, Capability.PROBA}
     if hasattr(model, "embed") and hasattr(model, "forward_embedded"):
@@ -83,6 +88,19 @@ def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capabil
     if hasattr(model, "estimator"):  # an already-wrapped scikit-learn model
         capabilities = {Capability.PROBA}
     return model.eval(), frozenset(capabilities)
+
+
+def _declared_outputs(model: Any, module: nn.Module, x: torch.Tensor, outputs: str) -> tuple[nn.Module, str]:
+    """The module to explain and what the caller's model returns, checked on the first rows of ``x``.
+
+    A scikit-learn classifier returns probabilities (its module already gives their logs); a torch module returns
+    what ``outputs`` declares, and one that returns probabilities is explained through ``log p``.
+    """
+    if not isinstance(model, nn.Module) or hasattr(model, "estimator"):
+        return module, "probabilities"
+    check_outputs_option(outputs, "xaibench")
+    check_class_scores(module, x, None, outputs, "model", option="outputs")
+    return (LogProbabilities(module), outputs) if outputs == "probabilities" else (module, outputs)
 
 
 def _tensor(values: Any, what: str, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -102,14 +120,16 @@ class ArrayCell:
     y: torch.Tensor | None = None
     masks: torch.Tensor | None = None
     train: Split | None = None
+    class_scores: str = "logits"  # what the caller's model returns (``xaibench/models/outputs.py``)
 
     @classmethod
     def of(cls, model: Any, x: Any, *, modality: str | None = None, device: str = "cpu", y: Any = None,
-           masks: Any = None, train: tuple[Any, Any] | None = None) -> "ArrayCell":
+           masks: Any = None, train: tuple[Any, Any] | None = None, outputs: str = "logits") -> "ArrayCell":
         x = _tensor(x, "x")
         kind = Modality(modality) if modality else cls._infer_modality(x)
         x = x.long() if kind is Modality.TEXT else x.float()
         module, capabilities = as_module(model, math.prod(x.shape[1:]) if x.dim() > 1 else 1)
+        module, outputs = _declared_outputs(model, module.to(device), x.to(device), outputs)
         labels = None if y is None else _tensor(y, "y", torch.int64).reshape(-1)
         if labels is not None and len(labels) != len(x):
             raise UserError(f"{len(x)} inputs but {len(labels)} labels")
@@ -118,7 +138,7 @@ class ArrayCell:
         if train is not None:
             tx, ty = _tensor(train[0], "train x"), _tensor(train[1], "train y", torch.int64).reshape(-1)
             split = Split(tx.long() if kind is Modality.TEXT else tx.float(), ty, tuple(map(str, range(len(ty)))))
-        return cls(module.to(device), capabilities, x.to(device), kind, device, labels, gt, split)
+        return cls(module.to(device), capabilities, x.to(device), kind, device, labels, gt, split, outputs)
 
     @staticmethod
     def _infer_modality(x: torch.Tensor) -> Modality:
@@ -140,6 +160,7 @@ class ArrayCell:
 
     def explain(self, explainer: Explainer, targets: Any = None, *, seed: int, batch_size: int,
                 explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> ExplanationRecord:
+        check_explain_output("given", self.class_scores, explain_output)
         labels = None if targets is None else _tensor(targets, "targets", torch.int64).reshape(-1).to(self.device)
         return explain_arrays(explainer, self.module, self.x, labels, modality=self.modality,
                               seed=self._explanation_seed(explainer, seed),
@@ -163,6 +184,7 @@ class ArrayCell:
                  target: str, seed: int, sample_ids: Sequence[str] | None, names: Mapping[str, str],
                  store_dir: str | Path | None, explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> pd.DataFrame:
         """Score ``attributions`` with each metric; one row per metric x sample (see ``xaibench.evaluate``)."""
+        check_explain_output(names.get("model") or "given", self.class_scores, explain_output)
         expected = tuple(self.x.shape[:2]) if self.modality is Modality.TEXT else tuple(self.x.shape)
         attributions = _tensor(attributions, "attributions", torch.float32)
         if tuple(attributions.shape) != expected:

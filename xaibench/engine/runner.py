@@ -57,10 +57,10 @@ class ResolvedCell:
 
 
 def _check_explain_output(model, explain_output: str) -> None:
-    """A model whose class scores are not logits (``ModelSpec.logit_outputs``) is explained on the score itself."""
-    if not model.logit_outputs and explain_output != "logit":
-        raise UserError(f"model {model.name} outputs class scores that are not logits, so explain_output="
-                        f"{explain_output} would misread them; set explain_output=logit")
+    """``explain_output`` must read the model's class scores as what they are (``ModelSpec.class_scores``)."""
+    from xaibench.models.outputs import check_explain_output
+
+    check_explain_output(model.name, model.class_scores(), explain_output)
 
 
 def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:

@@ -77,6 +77,12 @@ class ModelSpec:
         module.load_state_dict(state)
         return module
 
+    def class_scores(self) -> str:
+        """What ``forward`` returns: ``logits``, ``probabilities`` (adapters wrap those to log-probabilities) or
+        ``scores`` of another kind (``logit_outputs = False``); ``explain_output`` is checked against it
+        (``xaibench/models/outputs.py``)."""
+        return "logits" if self.logit_outputs else "scores"
+
     def source_revision(self) -> str:
         """Fingerprint of local files the model is built from (adapters: weights file / model folder), else "".
 

@@ -22,6 +22,7 @@ from torch import nn
 from xaibench.errors import UserError
 from xaibench.models.adapters._source import load_pinned, path_digest, require_local, save_pinned
 from xaibench.models.base import ModelSpec
+from xaibench.models.outputs import check_class_scores, check_outputs_option, log_probabilities
 from xaibench.registry import MODELS
 from xaibench.types import Capability, Dataset, Modality
 
@@ -51,7 +52,17 @@ def _load_pretrained(auto_class: str, folder: Path, what: str) -> Any:
                         f"{' '.join(str(error).split())[:300]}") from None
 
 
-class HFSequenceClassifier(nn.Module):
+class _ClassScores(nn.Module):
+    """The head's ``logits`` field as class scores: as they are, or their logs when the head returns probabilities
+    (``outputs: probabilities``; ``xaibench/models/outputs.py``)."""
+
+    probabilities = False
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        return log_probabilities(logits) if self.probabilities else logits
+
+
+class HFSequenceClassifier(_ClassScores):
     """A ``*ForSequenceClassification`` model on token ids ``(N, L)``, seen through its input embeddings.
 
     The attention mask travels with the embeddings: ``embed(ids)`` returns the word embeddings plus one last
@@ -93,10 +104,10 @@ class HFSequenceClassifier(nn.Module):
         """Ids ``(N, L)`` (or embeddings ``(N, L, D + 1)``) -> ``(logits (N, K), [attn (N, heads, T, T)] per layer)``."""
         embeddings = x if torch.is_floating_point(x) else self.embed(x)
         out = self.model(**self._model_inputs(embeddings), output_attentions=True)
-        return out.logits, list(out.attentions)
+        return self.scores(out.logits), list(out.attentions)
 
     def forward_embedded(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.model(**self._model_inputs(embeddings)).logits
+        return self.scores(self.model(**self._model_inputs(embeddings)).logits)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.forward_embedded(self.embed(ids))
@@ -106,7 +117,7 @@ class HFSequenceClassifier(nn.Module):
         return relevance
 
 
-class HFImageClassifier(nn.Module):
+class HFImageClassifier(_ClassScores):
     """A ViT-style ``*ForImageClassification`` model (CLS at token 0, then patch tokens) on ``(N, C, H, W)``."""
 
     cls_index = 0
@@ -122,10 +133,10 @@ class HFImageClassifier(nn.Module):
 
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out = self.model(pixel_values=x, output_attentions=True)
-        return out.logits, list(out.attentions)
+        return self.scores(out.logits), list(out.attentions)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(pixel_values=x).logits
+        return self.scores(self.model(pixel_values=x).logits)
 
     def tokens_to_input(self, relevance: torch.Tensor) -> torch.Tensor:
         """Token relevance without CLS ``(N, T - 1)`` -> ``(N, C, H, W)``; extra leading tokens (e.g. DeiT's
@@ -138,14 +149,27 @@ class HFImageClassifier(nn.Module):
 
 @dataclass(frozen=True)
 class _HFClassifierSpec(ModelSpec):
-    """Common fields: the local folder; ``epochs: 0`` uses the weights as they are, ``> 0`` fine-tunes."""
+    """Common fields: the local folder; ``epochs: 0`` uses the weights as they are, ``> 0`` fine-tunes; ``outputs``:
+    what the head's ``logits`` field holds, ``logits`` (transformers' convention) or ``probabilities`` (a custom
+    head ending in a softmax), checked on the first test samples (``xaibench/models/outputs.py``)."""
 
     path: str | None = None
     epochs: int = 0
     lr: float = 5e-5
     batch_size: int = 16
+    outputs: str = "logits"
+
+    def class_scores(self) -> str:
+        return self.outputs
+
+    def _checked(self, wrapped: _ClassScores, dataset: Dataset) -> _ClassScores:
+        """``wrapped`` after checking its scores on the first test samples; logs of them for probabilities."""
+        check_class_scores(wrapped, dataset.test.x, dataset.n_classes, self.outputs, f"model {self.name}")
+        wrapped.probabilities = self.outputs == "probabilities"
+        return wrapped
 
     def _folder(self) -> Path:
+        check_outputs_option(self.outputs, f"model {self.name}")
         return require_local(self.path, f"model {self.name}", "model.path", directory=True)
 
     def _check_labels(self, model: nn.Module, dataset: Dataset) -> None:
@@ -191,7 +215,7 @@ class HFSequenceClassifierSpec(_HFClassifierSpec):
         if max_positions is not None and length > int(max_positions):
             raise UserError(f"model {self.name}: sequences of {length} tokens exceed max_position_embeddings "
                             f"{max_positions}")
-        return HFSequenceClassifier(model, self.cls_token_id)
+        return self._checked(HFSequenceClassifier(model, self.cls_token_id), dataset)
 
 
 @MODELS.register("hf_image_classifier")
@@ -214,4 +238,4 @@ class HFImageClassifierSpec(_HFClassifierSpec):
         if tuple(dataset.input_shape) != wrapped.input_shape:
             raise UserError(f"model {self.name}: expects images {wrapped.input_shape}, dataset {dataset.name} has "
                             f"{tuple(dataset.input_shape)}")
-        return wrapped
+        return self._checked(wrapped, dataset)

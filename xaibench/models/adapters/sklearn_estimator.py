@@ -1,5 +1,7 @@
 """scikit-learn classifiers behind ``predict_proba``: for model-agnostic methods only (capability ``PROBA``).
 
+The module returns log-probabilities (logits of ``predict_proba``), see ``SklearnClassifier``.
+
 Two ways in: fitted in-suite from a class and kwargs, or **pre-fitted, loaded from the user's file** (``path``),
 explained as it is, never refitted. Files are read in a safe format, skops (``.skops``: ``skops.io.load`` refuses
 types it does not trust, and the error names them); ``.pkl``/``.pickle``/``.joblib`` run code when loaded, so
@@ -28,15 +30,20 @@ from torch import nn
 from xaibench.errors import UserError
 from xaibench.models.adapters._source import import_object, path_digest, require_local
 from xaibench.models.base import ModelSpec
+from xaibench.models.outputs import log_probabilities
 from xaibench.registry import MODELS
 from xaibench.types import Capability, Dataset, Modality
 
 
 class SklearnClassifier(nn.Module):
-    """``forward(x (N, ...)) -> probabilities (N, K)`` through ``estimator.predict_proba`` on flattened inputs.
+    """``forward(x (N, ...)) -> log-probabilities (N, K)``: ``log estimator.predict_proba`` on flattened inputs.
 
-    Not differentiable (numpy inside). Classes missing from the training split get probability 0. The empty
-    ``device_anchor`` parameter only lets code that asks ``next(model.parameters()).device`` find a device.
+    Log-probabilities are logits of the estimator's probabilities (``softmax`` gives them back), so every
+    ``explain_output`` and every metric's softmax reads what it means (``xaibench/models/outputs.py``): explaining
+    the raw probabilities as logits would explain something else. A probability of 0 (classes missing from the
+    training split, pure leaves) is floored at ``outputs.PROBABILITY_FLOOR``. Not differentiable (numpy inside).
+    The empty ``device_anchor`` parameter only lets code that asks ``next(model.parameters()).device`` find a
+    device.
     """
 
     def __init__(self, estimator: Any, n_classes: int, n_features: int) -> None:
@@ -50,7 +57,7 @@ class SklearnClassifier(nn.Module):
         flat = x.detach().reshape(x.shape[0], -1).cpu().numpy().astype(np.float64)
         proba = np.zeros((x.shape[0], self.n_classes))
         proba[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = self.estimator.predict_proba(flat)
-        return torch.as_tensor(proba, dtype=torch.float32, device=x.device)
+        return log_probabilities(torch.as_tensor(proba)).to(dtype=torch.float32, device=x.device)
 
 
 @MODELS.register("sklearn_estimator")
@@ -76,6 +83,9 @@ class SklearnEstimator(ModelSpec):
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     path: str | None = None
     trusted: bool = False
+
+    def class_scores(self) -> str:
+        return "probabilities"  # predict_proba; the module returns their logs (``SklearnClassifier``)
 
     def _estimator_class(self) -> type:
         cls = import_object(self.estimator, f"model {self.name}", "model.estimator")

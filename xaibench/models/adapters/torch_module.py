@@ -11,6 +11,7 @@ from torch import nn
 from xaibench.errors import UserError
 from xaibench.models.adapters._source import import_object, load_pinned, path_digest, require_local, save_pinned
 from xaibench.models.base import ModelSpec
+from xaibench.models.outputs import LogProbabilities, check_class_scores, check_outputs_option
 from xaibench.registry import MODELS
 from xaibench.types import Dataset, Modality
 
@@ -33,15 +34,18 @@ def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
 class TorchModule(ModelSpec):
     """Your own network: ``target(**kwargs)`` with weights from ``state_dict`` and/or trained in-suite.
 
-    ``forward(x)`` must take the dataset's input layout and return logits ``(N, K)``. With ``epochs: 0`` (default)
-    the loaded weights are used as they are; ``epochs > 0`` trains (or fine-tunes) with the suite's deterministic
-    loop. Checkpoints cached from ``state_dict`` are pinned to the file's sha256 (see ``adapters._source``).
+    ``forward(x)`` must take the dataset's input layout and return logits ``(N, K)`` (or, declared with ``outputs:
+    probabilities``, probabilities: then it is explained through ``log p``, ``xaibench/models/outputs.py``); both
+    are checked on the first test samples when the model is built. With ``epochs: 0`` (default) the loaded weights
+    are used as they are; ``epochs > 0`` trains (or fine-tunes) with the suite's deterministic loop. Checkpoints
+    cached from ``state_dict`` are pinned to the file's sha256 (see ``adapters._source``).
 
     Attributes:
         target: dotted path of an ``nn.Module`` class or a function returning one (``mypkg.nets.Net``).
         kwargs: constructor keyword arguments.
         state_dict: path of a ``torch.save(model.state_dict())`` file, loaded with ``weights_only=True``.
         strict: passed to ``load_state_dict``.
+        outputs: what ``forward`` returns: ``logits`` or ``probabilities`` (it ends in a softmax).
     """
 
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
@@ -50,9 +54,14 @@ class TorchModule(ModelSpec):
     state_dict: str | None = None
     strict: bool = True
     epochs: int = 0
+    outputs: str = "logits"
+
+    def class_scores(self) -> str:
+        return self.outputs
 
     def build(self, dataset: Dataset) -> nn.Module:
         what = f"model {self.name}"
+        check_outputs_option(self.outputs, what)
         factory = import_object(self.target, what, "model.target")
         if self.state_dict is None and self.epochs <= 0:
             raise UserError(f"{what}: give weights with model.state_dict=<file> or train it with model.epochs=<n>")
@@ -69,7 +78,8 @@ class TorchModule(ModelSpec):
             except RuntimeError as error:
                 raise UserError(f"{what}: {path} does not fit {self.target}: "
                                 f"{' '.join(str(error).split())[:300]}") from None
-        return module
+        check_class_scores(module, dataset.test.x, dataset.n_classes, self.outputs, what)
+        return LogProbabilities(module) if self.outputs == "probabilities" else module
 
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
         return super().fit(module, dataset, seed) if self.epochs > 0 else module.eval()

@@ -1,0 +1,139 @@
+"""What a model's forward returns (logits, probabilities or other scores), declared and checked on a first batch.
+
+The suite explains functions of logits (``explain_output``: log_odds, log_softmax, probability, logit; see
+``xaibench/explainers/output.py``), and metrics with ``softmax: true`` apply a softmax to the forward's output. A
+model that ends in a softmax returns probabilities ``p``; read as logits, ``explain_output=log_odds`` would explain
+``p_t - logsumexp_{j != t} p_j`` and ``probability`` would explain ``softmax(p)_t``: silently something else.
+
+So a model declares what it returns (``ModelSpec.class_scores``; the adapters' ``model.outputs``):
+
+- ``logits``: explained as they are;
+- ``probabilities`` (``torch_module``/Hugging Face with ``model.outputs=probabilities``; scikit-learn's
+  ``predict_proba`` always): the adapter wraps the model so that its forward returns **log-probabilities**
+  (:class:`LogProbabilities`). ``log p`` are logits of ``p`` (``softmax(log p) = p``), so every ``explain_output``
+  and every softmax a metric applies reads the intended quantity: ``log_odds = log(p_t / (1 - p_t))``,
+  ``log_softmax = log p_t``, ``probability = p_t``. ``logit`` is refused (the model has no logits other than
+  ``log p``). An exact 0 counts as the smallest normal float32 (``log = -87.3``), so saturated models
+  (pure-leaf forests) give finite log-odds;
+- ``scores`` (``least_squares``: fitted class indicators): only ``explain_output=logit``, the score itself.
+
+The adapters check the declaration on a batch of the dataset's inputs when the model is built (which the
+pre-flight does, so a mismatch stops the run before anything is computed): output shape ``(N, K)`` with the
+dataset's ``K``, finite values, and rows that are probabilities (each in ``[0, 1]``, summing to 1) exactly when
+``probabilities`` is declared.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from xaibench.errors import UserError
+
+OUTPUT_KINDS = ("logits", "probabilities")  # what a user's model may declare (``model.outputs``)
+PROBABILITY_FLOOR = torch.finfo(torch.float32).tiny  # an exact 0 probability counts as this (log: -87.3)
+SUM_TOLERANCE = 1e-4  # |sum_k p_k - 1| allowed per row (float32 softmax sums are within ~1e-6 * K)
+CHECK_SAMPLES = 8  # rows of the first batch the declaration is checked on
+
+
+def check_outputs_option(value: Any, what: str) -> str:
+    """``model.outputs`` must be one of :data:`OUTPUT_KINDS`."""
+    if value not in OUTPUT_KINDS:
+        raise UserError(f"{what}: model.outputs must be one of {', '.join(OUTPUT_KINDS)}, got {value!r}")
+    return value
+
+
+def are_probabilities(scores: torch.Tensor) -> bool:
+    """Every row of ``scores (N, K)`` is in ``[0, 1]`` and sums to 1 (within :data:`SUM_TOLERANCE`)."""
+    scores = scores.detach().double()
+    if scores.numel() == 0 or not torch.isfinite(scores).all():
+        return False
+    in_range = bool(((scores >= 0) & (scores <= 1)).all())
+    return in_range and bool(((scores.sum(dim=-1) - 1).abs() <= SUM_TOLERANCE).all())
+
+
+def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None, declared: str, what: str,
+                       *, option: str = "model.outputs") -> None:
+    """Run ``module`` on the first rows of ``x`` and check that it returns ``(N, n_classes)`` scores of the
+    ``declared`` kind (``logits`` or ``probabilities``); ``n_classes=None`` skips the width check.
+
+    Raises:
+        UserError: the forward fails on this input layout, returns another shape or non-finite values, or returns
+            probabilities when logits are declared (and the reverse). The message names the fix.
+    """
+    batch = x[:CHECK_SAMPLES]
+    modes = [(part, part.training) for part in module.modules()]
+    try:
+        with torch.no_grad():
+            scores = module.eval()(batch)
+    except Exception as error:  # noqa: BLE001 - a model that cannot take the dataset's layout is the user's
+        message = " ".join(str(error).split())[:200]
+        raise UserError(f"{what}: forward fails on the dataset's inputs {tuple(batch.shape)[1:]} (per sample): "
+                        f"{type(error).__name__}: {message}") from None
+    finally:
+        for part, training in modes:  # as it was (a wrapper may hold a model in eval mode)
+            part.training = training
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or (n_classes and scores.shape[1] != n_classes):
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise UserError(f"{what}: forward must return class scores (N, {n_classes or 'K'}), got {shape} for "
+                        f"{len(batch)} samples" + (f"; the dataset has {n_classes} classes" if n_classes else ""))
+    if not torch.isfinite(scores).all():
+        raise UserError(f"{what}: forward returns NaN or infinite scores on the dataset's first samples")
+    probabilities = are_probabilities(scores)
+    if declared == "logits" and probabilities:
+        raise UserError(f"{what}: forward returns probabilities (every row in [0, 1], summing to 1), not logits; "
+                        f"set {option}=probabilities (explained through log-probabilities) or drop the final "
+                        "softmax")
+    if declared == "probabilities" and not probabilities:
+        low, high = float(scores.min()), float(scores.max())
+        raise UserError(f"{what}: {option}=probabilities, but forward's rows are not probabilities (values in "
+                        f"[{low:.3g}, {high:.3g}], row sums up to {float((scores.sum(-1) - 1).abs().max()):.3g} "
+                        f"from 1); set {option}=logits")
+
+
+def log_probabilities(probabilities: torch.Tensor) -> torch.Tensor:
+    """``log p`` ``(N, K)`` with exact zeros floored at :data:`PROBABILITY_FLOOR`; logits of ``p``."""
+    return torch.log(probabilities.clamp_min(PROBABILITY_FLOOR))
+
+
+class LogProbabilities(nn.Module):
+    """A model that returns probabilities, seen through its log-probabilities (logits of the same distribution).
+
+    ``forward(x) = log(model(x))`` ``(N, K)``; ``softmax`` of it gives the model's probabilities back. The wrapped
+    model is ``self.model`` (its weights are saved under ``model.``). Transparent otherwise, as
+    ``explainers.output.ExplainedOutput``: the model's other attributes are its own, and ``forward_embedded`` /
+    ``forward_with_attention`` (first output: the scores) are transformed like ``forward``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return log_probabilities(self.model(x, *args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = getattr(self._modules["model"], name)  # AttributeError when the model lacks it, as it should
+        if name == "forward_embedded":
+            return lambda embeddings: log_probabilities(inner(embeddings))
+        if name == "forward_with_attention":
+            def with_attention(x: torch.Tensor, *args: Any, **kwargs: Any):
+                scores, attention = inner(x, *args, **kwargs)
+                return log_probabilities(scores), attention
+            return with_attention
+        return inner
+
+
+def check_explain_output(model_name: str, kind: str, explain_output: str) -> None:
+    """Refuse an ``explain_output`` that would misread the model's class scores of ``kind`` (see module docs)."""
+    if kind == "scores" and explain_output != "logit":
+        raise UserError(f"model {model_name} outputs class scores that are not logits, so explain_output="
+                        f"{explain_output} would misread them; set explain_output=logit")
+    if kind == "probabilities" and explain_output == "logit":
+        raise UserError(f"model {model_name} outputs probabilities, which have no logits: explain_output=logit "
+                        "would explain log-probabilities; set explain_output=probability (the model's score "
+                        "itself), log_odds or log_softmax")
