@@ -20,6 +20,7 @@ import yaml
 from torch import nn
 
 from xaibench.data.base import content_revision
+from xaibench.engine.array_inputs import as_tensor, checked_classes, checked_masks, checked_train, checked_x
 from xaibench.engine.applicability import metric_not_applicable, size_not_applicable
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.keys import digest
@@ -90,22 +91,22 @@ def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capabil
     return model.eval(), frozenset(capabilities)
 
 
-def _declared_outputs(model: Any, module: nn.Module, x: torch.Tensor, outputs: str) -> tuple[nn.Module, str]:
-    """The module to explain and what the caller's model returns, checked on the first rows of ``x``.
+def _declared_outputs(model: Any, module: nn.Module, x: torch.Tensor, outputs: str) -> tuple[nn.Module, str, int]:
+    """The module to explain, what the caller's model returns and how many classes, checked on the first rows of
+    ``x``.
 
     A scikit-learn classifier returns probabilities (its module already gives their logs); a torch module returns
     what ``outputs`` declares, and one that returns probabilities is explained through ``log p``.
     """
     if not isinstance(model, nn.Module) or hasattr(model, "estimator"):
-        return module, "probabilities"
+        expected = getattr(module.estimator, "n_features_in_", module.n_features)
+        if expected != module.n_features:
+            raise UserError(f"the scikit-learn model was fitted on {expected} features, x has {module.n_features} "
+                            "per sample")
+        return module, "probabilities", module.n_classes
     check_outputs_option(outputs, "xaibench")
-    check_class_scores(module, x, None, outputs, "model", option="outputs")
-    return (LogProbabilities(module), outputs) if outputs == "probabilities" else (module, outputs)
-
-
-def _tensor(values: Any, what: str, dtype: torch.dtype | None = None) -> torch.Tensor:
-    tensor = values.detach().cpu() if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
-    return tensor if dtype is None else tensor.to(dtype)
+    n_classes = check_class_scores(module, x, None, outputs, "model", option="outputs")
+    return (LogProbabilities(module) if outputs == "probabilities" else module), outputs, n_classes
 
 
 @dataclass(frozen=True)
@@ -121,24 +122,24 @@ class ArrayCell:
     masks: torch.Tensor | None = None
     train: Split | None = None
     class_scores: str = "logits"  # what the caller's model returns (``xaibench/models/outputs.py``)
+    n_classes: int = 0  # how many class scores the model returns
 
     @classmethod
     def of(cls, model: Any, x: Any, *, modality: str | None = None, device: str = "cpu", y: Any = None,
            masks: Any = None, train: tuple[Any, Any] | None = None, outputs: str = "logits") -> "ArrayCell":
-        x = _tensor(x, "x")
+        x = as_tensor(x, "x")
         kind = Modality(modality) if modality else cls._infer_modality(x)
-        x = x.long() if kind is Modality.TEXT else x.float()
-        module, capabilities = as_module(model, math.prod(x.shape[1:]) if x.dim() > 1 else 1)
-        module, outputs = _declared_outputs(model, module.to(device), x.to(device), outputs)
-        labels = None if y is None else _tensor(y, "y", torch.int64).reshape(-1)
-        if labels is not None and len(labels) != len(x):
-            raise UserError(f"{len(x)} inputs but {len(labels)} labels")
-        gt = None if masks is None else _tensor(masks, "masks", torch.float32)
+        x = checked_x(x, kind)
+        module, capabilities = as_module(model, math.prod(x.shape[1:]))
+        module, outputs, n_classes = _declared_outputs(model, module.to(device), x.to(device), outputs)
+        labels = None if y is None else checked_classes(y, "y", len(x), n_classes)
+        gt = None if masks is None else checked_masks(masks, x, kind)
         split = None
         if train is not None:
-            tx, ty = _tensor(train[0], "train x"), _tensor(train[1], "train y", torch.int64).reshape(-1)
-            split = Split(tx.long() if kind is Modality.TEXT else tx.float(), ty, tuple(map(str, range(len(ty)))))
-        return cls(module.to(device), capabilities, x.to(device), kind, device, labels, gt, split, outputs)
+            tx, ty = checked_train(train, x, kind, n_classes)
+            split = Split(tx, ty, tuple(map(str, range(len(ty)))))
+        return cls(module.to(device), capabilities, x.to(device), kind, device, labels, gt, split, outputs,
+                   n_classes)
 
     @staticmethod
     def _infer_modality(x: torch.Tensor) -> Modality:
@@ -161,7 +162,8 @@ class ArrayCell:
     def explain(self, explainer: Explainer, targets: Any = None, *, seed: int, batch_size: int,
                 explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> ExplanationRecord:
         check_explain_output("given", self.class_scores, explain_output)
-        labels = None if targets is None else _tensor(targets, "targets", torch.int64).reshape(-1).to(self.device)
+        labels = None if targets is None else checked_classes(targets, "targets", len(self.x), self.n_classes)
+        labels = None if labels is None else labels.to(self.device)
         return explain_arrays(explainer, self.module, self.x, labels, modality=self.modality,
                               seed=self._explanation_seed(explainer, seed),
                               batch_size=batch_size, device=self.device, explain_output=explain_output,
@@ -186,9 +188,14 @@ class ArrayCell:
         """Score ``attributions`` with each metric; one row per metric x sample (see ``xaibench.evaluate``)."""
         check_explain_output(names.get("model") or "given", self.class_scores, explain_output)
         expected = tuple(self.x.shape[:2]) if self.modality is Modality.TEXT else tuple(self.x.shape)
-        attributions = _tensor(attributions, "attributions", torch.float32)
+        attributions = as_tensor(attributions, "attributions", torch.float32)
         if tuple(attributions.shape) != expected:
             raise UserError(f"attributions have shape {tuple(attributions.shape)}, expected {expected}")
+        finite = torch.isfinite(attributions).reshape(len(attributions), -1).all(dim=1)
+        if not bool(finite.all()):  # metrics would score them as 0 or blame "constant sums": refuse instead
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise UserError(f"attributions have NaN or infinite values (samples {', '.join(map(str, bad[:5]))}"
+                            f"{', ...' if len(bad) > 5 else ''}); replace them before scoring")
         for name, params in metrics.items():
             METRICS.get(name).check_params(params)
         ids = tuple(str(i) for i in sample_ids) if sample_ids is not None else tuple(f"arr-{i:05d}" for i in

@@ -54,9 +54,12 @@ def are_probabilities(scores: torch.Tensor) -> bool:
 
 
 def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None, declared: str, what: str,
-                       *, option: str = "model.outputs") -> None:
+                       *, option: str = "model.outputs") -> int:
     """Run ``module`` on the first rows of ``x`` and check that it returns ``(N, n_classes)`` scores of the
     ``declared`` kind (``logits`` or ``probabilities``); ``n_classes=None`` skips the width check.
+
+    Returns:
+        The number of class scores ``K``.
 
     Raises:
         UserError: the forward fails on this input layout, returns another shape or non-finite values, or returns
@@ -69,7 +72,7 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
             scores = module.eval()(batch)
     except Exception as error:  # noqa: BLE001 - a model that cannot take the dataset's layout is the user's
         message = " ".join(str(error).split())[:200]
-        raise UserError(f"{what}: forward fails on the dataset's inputs {tuple(batch.shape)[1:]} (per sample): "
+        raise UserError(f"{what}: forward fails on inputs of shape {tuple(batch.shape)[1:]} per sample: "
                         f"{type(error).__name__}: {message}") from None
     finally:
         for part, training in modes:  # as it was (a wrapper may hold a model in eval mode)
@@ -90,6 +93,7 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
         raise UserError(f"{what}: {option}=probabilities, but forward's rows are not probabilities (values in "
                         f"[{low:.3g}, {high:.3g}], row sums up to {float((scores.sum(-1) - 1).abs().max()):.3g} "
                         f"from 1); set {option}=logits")
+    return int(scores.shape[1])
 
 
 def log_probabilities(probabilities: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ from xaibench.results.schema import COLUMNS, ROW_KEY, SORT_COLUMNS, conform, emp
 SWEEP_CELLS = "cells"  # <sweep_dir>/cells/<cell_key>.parquet: written by each job of a sweep
 TABLE_NAME = "table.parquet"
 SAMPLE_IDENTITY = ["model", "dataset", "method", "metric", "model_params", "dataset_params", "method_params", "params",
-                   "seed", "n_samples", "target", "sample_id", "dataset_revision", "model_revision"]
+                   "seed", "n_samples", "target", "sample_id", "dataset_revision", "model_revision", "explain_output"]
 SUMMARY_NAME = "summary.parquet"
 GROUP = ["model", "dataset", "method", "seed"]  # the leading sort columns: one cell lies in exactly one group
 BLOCK = 3  # write_collected cuts chunks between (model, dataset, method) blocks: a summary row's rows lie in one

@@ -1,6 +1,7 @@
 """Any ``torch.nn.Module``: a class (or factory) by dotted path, its kwargs, and a local ``state_dict`` file."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,17 @@ from xaibench.models.outputs import LogProbabilities, check_class_scores, check_
 from xaibench.registry import MODELS
 from xaibench.types import Dataset, Modality
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
 
 def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
     """``torch.load(path, weights_only=True)``: only tensors and plain containers, never arbitrary pickles."""
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - unreadable or not weights-only: the user's file
-        raise UserError(f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: "
-                        f"{str(error).splitlines()[0] if str(error) else ''}); save it with "
-                        "torch.save(model.state_dict(), path)") from None
+        reason = ANSI_ESCAPE.sub("", str(error).splitlines()[0] if str(error) else "")  # torch bolds a phrase
+        raise UserError(f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: {reason}); "
+                        "save it with torch.save(model.state_dict(), path)") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{what}: {path} does not hold a state_dict (a mapping of names to tensors)")
     return state

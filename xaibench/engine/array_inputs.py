@@ -1,0 +1,79 @@
+"""Checks of the arrays a caller passes to ``xaibench.explain`` / ``xaibench.evaluate``: each problem the caller
+can fix (strings where numbers belong, NaNs, labels that are not class indices of the model, masks or a training
+split of another shape) is a one-line ``UserError`` naming the argument, never a traceback from deep inside."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from xaibench.errors import UserError
+from xaibench.types import Modality
+
+
+def as_tensor(values: Any, what: str, dtype: torch.dtype | None = None, *, hint: str = "") -> torch.Tensor:
+    """``values`` (tensor, array or nested lists of numbers) as a CPU tensor; anything else is a ``UserError``."""
+    if isinstance(values, torch.Tensor):
+        tensor = values.detach().cpu()
+    else:
+        array = np.asarray(values)
+        if array.dtype.kind not in "biuf":
+            raise UserError(f"{what} must hold numbers, got dtype {array.dtype}{hint}")
+        tensor = torch.as_tensor(array)
+    if tensor.is_complex():
+        raise UserError(f"{what} must hold real numbers, got {tensor.dtype}")
+    return tensor if dtype is None else tensor.to(dtype)
+
+
+def checked_x(x: torch.Tensor, modality: Modality) -> torch.Tensor:
+    """Inputs ``(N, ...)``: token ids for text, finite floats otherwise."""
+    if x.dim() < 2 or len(x) == 0:
+        raise UserError(f"x must be a batch (N, ...) of at least one sample, got shape {tuple(x.shape)}")
+    if modality is Modality.TEXT:
+        if x.is_floating_point() and not bool((x == x.round()).all()) or bool((x < 0).any()):
+            raise UserError("x for text must hold non-negative integer token ids")
+        return x.long()
+    if not bool(torch.isfinite(x).all()):
+        raise UserError("x has NaN or infinite values")
+    return x.float()
+
+
+def checked_classes(values: Any, what: str, n: int, n_classes: int) -> torch.Tensor:
+    """Class indices ``(n,)`` in ``0..n_classes-1`` (labels, targets): integer-like, one per sample."""
+    tensor = as_tensor(values, what, hint="; encode class names as 0..K-1")
+    if tensor.dim() > 1 and tensor.shape[1:].numel() > 1:
+        raise UserError(f"{what} must be class indices (N,), got shape {tuple(tensor.shape)} (one-hot? use argmax)")
+    tensor = tensor.reshape(-1)
+    if len(tensor) != n:
+        raise UserError(f"{what} has {len(tensor)} values for {n} samples")
+    if tensor.is_floating_point() and not bool((tensor == tensor.round()).all()):
+        raise UserError(f"{what} must be integer class indices 0..{n_classes - 1}, got non-integer values")
+    tensor = tensor.long()
+    if len(tensor) and (int(tensor.min()) < 0 or int(tensor.max()) >= n_classes):
+        raise UserError(f"{what} holds class {int(tensor.max()) if int(tensor.min()) >= 0 else int(tensor.min())}, "
+                        f"but the model returns {n_classes} class scores (classes 0..{n_classes - 1})")
+    return tensor
+
+
+def checked_masks(masks: Any, x: torch.Tensor, modality: Modality) -> torch.Tensor:
+    """Ground-truth masks shaped like the attributions: like ``x`` (text: ``(N, L)``); images and series may omit
+    the channel axis, as in ``npz_arrays``."""
+    tensor = as_tensor(masks, "masks", torch.float32)
+    expected = tuple(x.shape)
+    if modality in (Modality.IMAGE, Modality.TIME_SERIES) and tensor.dim() == x.dim() - 1:
+        tensor = tensor.unsqueeze(1).expand(-1, x.shape[1], *tensor.shape[1:])
+    if tuple(tensor.shape) != expected:
+        raise UserError(f"masks have shape {tuple(as_tensor(masks, 'masks').shape)}, expected {expected} "
+                        "(shaped like x)")
+    return tensor
+
+
+def checked_train(train: Any, x: torch.Tensor, modality: Modality, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``train = (x_train, y_train)``: samples shaped like ``x``'s, one class index per sample."""
+    if not (isinstance(train, (tuple, list)) and len(train) == 2):
+        raise UserError("train must be a pair (x_train, y_train)")
+    tx = checked_x(as_tensor(train[0], "train x"), modality)
+    if tuple(tx.shape[1:]) != tuple(x.shape[1:]):
+        raise UserError(f"train x has samples of shape {tuple(tx.shape[1:])}, x has {tuple(x.shape[1:])}")
+    return tx, checked_classes(train[1], "train y", len(tx), n_classes)
