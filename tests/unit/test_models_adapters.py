@@ -228,3 +228,18 @@ def test_hf_user_errors(tmp_path, text_data):
     image = build_dataset(DATASETS.create("synthetic_image", {"n_samples": 30, "image_size": 16}), 0)
     with pytest.raises(UserError, match=r"expects images \(1, 8, 8\), dataset synthetic_image has \(1, 16, 16\)"):
         MODELS.create("hf_image_classifier", {"path": str(tiny_vit(tmp_path / "vit", 3))}).build(image)
+
+
+def test_torch_module_revision_follows_the_file_that_defines_its_class(tmp_path, monkeypatch):
+    """Editing the user's class (same parameters, another forward) must recompute, not serve the cached cells:
+    the defining file is fingerprinted, and such cells are re-validated on every run (``reads_user_files``)."""
+    source = tmp_path / "usernet_revision.py"
+    source.write_text("from torch import nn\n\nclass Net(nn.Linear):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = MODELS.create("torch_module", {"target": "usernet_revision.Net", "epochs": 1})
+    before = spec.source_revision()
+    source.write_text("from torch import nn\n\nclass Net(nn.Linear):\n    def forward(self, x):\n"
+                      "        return super().forward(x).softmax(-1)\n")
+    assert before.startswith("+code:") and spec.source_revision() not in ("", before)
+    assert cell({"name": "torch_module", "target": "usernet_revision.Net"}, {"name": "iris"}).reads_user_files()
+    assert MODELS.create("torch_module", {"target": "torch.nn.Linear"}).source_revision().startswith("+code:")

@@ -173,7 +173,8 @@ class CellSpec:
         return [] if self.engine == "quantus" else [f"engine={self.engine}"]
 
 
-FILE_PARAMS = frozenset({"path", "state_dict", "file", "dir", "root", "estimator"})
+# Parameters that name the user's files or code (``target``: a torch_module's class, whose file may be edited).
+FILE_PARAMS = frozenset({"path", "state_dict", "file", "dir", "root", "estimator", "target"})
 
 
 def _names_files(section: Any) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import io
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,20 @@ def path_digest(path: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def code_digest(dotted: str | None) -> str:
+    """sha256 of the source file that defines the object at ``dotted`` (the user's module), "" when there is none.
+
+    Config keys hold the import path, not the code: editing the class (a final softmax added, a layer changed with
+    the same parameters) must recompute, not serve cached explanations of the old forward. Only the defining file
+    is fingerprinted (helpers it imports from other files are not).
+    """
+    try:
+        source = inspect.getsourcefile(import_object(dotted, "model", "model.target"))
+    except (UserError, TypeError, OSError):
+        return ""  # builtins or a bad path: ``build`` reports the latter
+    return path_digest(Path(source)) if source and Path(source).is_file() else ""
 
 
 def save_pinned(module: nn.Module, source: Path) -> bytes:

@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from xaibench.errors import UserError
-from xaibench.models.adapters._source import import_object, load_pinned, path_digest, require_local, save_pinned
+from xaibench.models.adapters._source import (
+    code_digest, import_object, load_pinned, path_digest, require_local, save_pinned,
+)
 from xaibench.models.base import ModelSpec
 from xaibench.models.outputs import LogProbabilities, check_class_scores, check_outputs_option
 from xaibench.registry import MODELS
@@ -96,4 +98,7 @@ class TorchModule(ModelSpec):
         return load_pinned(module, payload, Path(self.state_dict))
 
     def source_revision(self) -> str:
-        return path_digest(Path(self.state_dict)) if self.state_dict and Path(self.state_dict).is_file() else ""
+        """The weights file's sha256 and that of the file defining ``target`` (so edits to either recompute)."""
+        weights = path_digest(Path(self.state_dict)) if self.state_dict and Path(self.state_dict).is_file() else ""
+        code = code_digest(self.target)
+        return f"{weights}+code:{code}" if code else weights
