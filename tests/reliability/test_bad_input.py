@@ -209,3 +209,132 @@ def test_real_console_refuses_and_keeps_a_previous_table(tmp_path):
         assert "Traceback" not in done.stderr
     assert snapshot(tmp_path) == before
     assert stat.S_ISREG((tmp_path / "results/runs/default/table.parquet").stat().st_mode)
+
+
+# Bring your own model and arrays (review as a new user) ----------------------------------------------------------
+BYO_NETS = '''
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, f=4, k=3):
+        super().__init__()
+        self.fc = nn.Linear(f, k)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class SoftNet(Net):
+    def forward(self, x):
+        return self.fc(x).softmax(-1)
+'''
+BYO = ["dataset=iris", "method=saliency", "n_samples=4", "metrics=sparsity"]
+BYO_CASES = [  # (overrides, expected part of the one line)
+    (["model=torch_module", "model.target=byo_nets.SoftNet", "model.state_dict=net.pt"],
+     "forward returns probabilities (every row in [0, 1], summing to 1), not logits; set model.outputs=probabilities"),
+    (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=net.pt", "model.outputs=probabilities"],
+     "model.outputs=probabilities, but forward's rows are not probabilities"),
+    (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=net.pt", "model.outputs=proba"],
+     "model.outputs must be one of logits, probabilities, got 'proba'"),
+    (["model=torch_module", "model.target=byo_nets.SoftNet", "model.state_dict=net.pt", "model.outputs=probabilities",
+      "explain_output=logit"], "model torch_module outputs probabilities, which have no logits"),
+    (["model=sklearn_estimator", "explain_output=logit"], "model sklearn_estimator outputs probabilities"),
+    (["model=torch_module", "model.target=byo_nets.Net", "+model.kwargs.k=2", "model.state_dict=net2.pt"],
+     "forward must return class scores (N, 3), got (8, 2) for 8 samples; the dataset has 3 classes"),
+    (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=net.pt", "dataset=csv_table",
+      "dataset.path=shop.csv", "dataset.target=bought"],
+     "forward fails on inputs of shape (5,) per sample: RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
+    (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=whole.pt"],
+     "(UnpicklingError: Weights only load failed. This file can still be loaded, to do so you have two options, do "
+     "those steps only if you trust the source"),  # torch's bold escape codes are stripped
+    (["model=mlp", "dataset=npz_arrays", "dataset.path=halves.npz"],
+     "the target has fractional values (0.5, 1.5); class labels must be integers or names"),
+]
+
+
+@pytest.fixture(scope="module")
+def byo_inputs(tmp_path_factory) -> Path:
+    """A user's folder: a module with two nets, weights files, a table with a category, arrays with bad labels."""
+    import torch
+
+    root = tmp_path_factory.mktemp("byo_inputs")
+    (root / "byo_nets.py").write_text(BYO_NETS)
+    torch.manual_seed(0)
+    torch.save({"fc." + k: v for k, v in torch.nn.Linear(4, 3).state_dict().items()}, root / "net.pt")
+    torch.save({"fc." + k: v for k, v in torch.nn.Linear(4, 2).state_dict().items()}, root / "net2.pt")
+    torch.save(torch.nn.Linear(4, 3), root / "whole.pt")
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30), "c": rng.normal(size=30),
+                  "device": rng.choice(["mobile", "desktop"], 30),
+                  "bought": rng.choice(["yes", "no"], 30)}).to_csv(root / "shop.csv", index=False)
+    np.savez(root / "halves.npz", x=rng.normal(size=(30, 4)), y=np.arange(30) % 2 + 0.5)
+    return root
+
+
+@pytest.fixture
+def byo_dir(byo_inputs, monkeypatch):
+    monkeypatch.chdir(byo_inputs)
+    monkeypatch.syspath_prepend(str(byo_inputs))
+    monkeypatch.setenv("XAIBENCH_STORE", str(byo_inputs / "store"))
+    before = snapshot(byo_inputs)
+    yield byo_inputs
+    assert snapshot(byo_inputs) == before, "a rejected input wrote or changed a file"
+
+
+@pytest.mark.parametrize("overrides, expected", BYO_CASES)
+def test_cli_refuses_bring_your_own_mistakes(byo_dir, capfd, overrides, expected):
+    assert_cli_refuses([*BYO, *overrides], expected, capfd)
+    assert "\x1b" not in capfd.readouterr().err
+
+
+def _byo_net():
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Linear(4, 3)
+
+
+def _x(n: int = 6):
+    return np.random.default_rng(0).normal(size=(n, 4)).astype(np.float32)
+
+
+def _forest():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(_x(), [0, 1, 2, 0, 1, 2])
+
+
+BYO_API_CASES = [  # each raised a TypeError/RuntimeError/ValueError, scored wrongly, or was silently truncated
+    (lambda: xaibench.evaluate(_byo_net(), _x(), np.array(list("abcabc")), _x(), metrics=["sparseness"]),
+     "y must hold numbers, got dtype <U1; encode class names as 0..K-1"),
+    (lambda: xaibench.evaluate(_byo_net(), _x(), [0, 1, 5, 0, 1, 2], _x(), metrics=["sparseness"], target="label"),
+     "y holds class 5, but the model returns 3 class scores (classes 0..2)"),
+    (lambda: xaibench.evaluate(_byo_net(), _x(), np.arange(6) % 3 + 0.5, _x(), metrics=["sparseness"]),
+     "y must be integer class indices 0..2, got non-integer values"),
+    (lambda: xaibench.evaluate(_byo_net(), _x(), np.eye(3)[np.arange(6) % 3], _x(), metrics=["sparseness"]),
+     "y must be class indices (N,), got shape (6, 3) (one-hot? use argmax)"),
+    (lambda: xaibench.evaluate(_byo_net(), np.where(_x() > 1, np.nan, _x()), [0] * 6, _x(), metrics=["sparseness"]),
+     "x has NaN or infinite values"),
+    (lambda: xaibench.evaluate(_byo_net(), _x(), [0] * 6, np.where(_x() > 1, np.nan, _x()), metrics=["sparseness"]),
+     "attributions have NaN or infinite values (samples 1, 4, 5); replace them before scoring"),
+    (lambda: xaibench.evaluate(_byo_net(), _x(), [0] * 6, _x(), metrics=["pointing_game"], masks=np.ones((6, 3))),
+     "masks have shape (6, 3), expected (6, 4) (shaped like x)"),
+    (lambda: xaibench.evaluate(_byo_net(), _x(), [0] * 6, _x(), metrics=["sparseness"], train=(_x(5), [0, 1])),
+     "train y has 2 values for 5 samples"),
+    (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", targets=[0, 1, 7, 0, 1, 2]),
+     "targets holds class 7, but the model returns 3 class scores"),
+    (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", targets=[0, 1]), "targets has 2 values for 6 samples"),
+    (lambda: xaibench.explain(_byo_net(), _x()[:, :3], method="saliency"),
+     "model: forward fails on inputs of shape (3,) per sample"),
+    (lambda: xaibench.explain(_forest(), _x()[:, :3], method="feature_ablation"),
+     "the scikit-learn model was fitted on 4 features, x has 3 per sample"),
+    (lambda: xaibench.explain(_byo_net(), [["a"] * 4] * 6, method="saliency"), "x must hold numbers, got dtype <U1"),
+]
+
+
+@pytest.mark.parametrize("call, expected", BYO_API_CASES)
+def test_api_refuses_bad_arrays(call, expected):
+    with pytest.raises(UserError) as error:
+        call()
+    assert expected in str(error.value) and "\n" not in str(error.value)

@@ -42,8 +42,11 @@ def encode_labels(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str,
 def _refuse_continuous(values: np.ndarray, classes: np.ndarray, what: str) -> None:
     """A regression target would silently become a many-class problem: refuse it (classification only)."""
     fractional = values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0)
+    example = ", ".join(str(c) for c in classes[:3])
+    if fractional and len(classes) <= 20:  # few distinct values: labels, not a measurement
+        raise UserError(f"{what}: the target has fractional values ({example}); class labels must be integers or "
+                        "names: map them to classes first")
     if fractional or (len(classes) > 20 and len(classes) > len(values) / 2):
-        example = ", ".join(str(c) for c in classes[:3])
         raise UserError(f"{what}: the target looks continuous ({len(classes)} distinct values in {len(values)} rows, "
                         f"e.g. {example}); xaibench benchmarks classifiers: bin the target into classes first")
 
