@@ -250,6 +250,12 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "those steps only if you trust the source"),  # torch's bold escape codes are stripped
     (["model=mlp", "dataset=npz_arrays", "dataset.path=halves.npz"],
      "the target has fractional values (0.5, 1.5); class labels must be integers or names"),
+    # the torch-free pre-check said "n_samples=4 exceeds the 0 test samples" / "... the 2 test samples" here
+    (["model=mlp", "dataset=csv_table", "dataset.path=shop_split.csv", "dataset.target=bought",
+      "dataset.split_column=part"],
+     "split_column 'part' must hold only train/test, found 'tset'"),
+    (["model=cnn", "dataset=image_folder", "dataset.path=shapes", "dataset.image_size=8"],
+     "class folder shapes/empty has no images"),
 ]
 
 
@@ -269,6 +275,14 @@ def byo_inputs(tmp_path_factory) -> Path:
                   "device": rng.choice(["mobile", "desktop"], 30),
                   "bought": rng.choice(["yes", "no"], 30)}).to_csv(root / "shop.csv", index=False)
     np.savez(root / "halves.npz", x=rng.normal(size=(30, 4)), y=np.arange(30) % 2 + 0.5)
+    shop = pd.read_csv(root / "shop.csv")
+    shop.assign(part=np.where(np.arange(30) < 20, "train", "tset")).to_csv(root / "shop_split.csv", index=False)
+    from PIL import Image
+
+    for folder in ("shapes/full", "shapes/empty"):
+        (root / folder).mkdir(parents=True)
+    for i in range(6):  # 2 test images if "empty" were not empty: fewer than n_samples=4
+        Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(root / f"shapes/full/{i}.png")
     return root
 
 

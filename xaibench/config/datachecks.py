@@ -57,9 +57,11 @@ def _test_count(dataset: Mapping[str, Any], path: Path, what: str) -> int | None
         return _table_test_count(dataset, path, float(test_size), what)
     if path.suffix.lower() == ".npz":
         return _npz_test_count(dataset, path, float(test_size), what)
-    if path.is_dir():
-        files = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES]
-        return math.ceil(test_size * len(files)) if files else None
+    if path.is_dir():  # images inside class folders; an empty class folder is the dataset's to report
+        class_dirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        counts = [sum(1 for p in d.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+                  for d in class_dirs]
+        return math.ceil(test_size * sum(counts)) if len(counts) >= 2 and all(counts) else None
     return None
 
 
@@ -82,8 +84,10 @@ def _table_test_count(dataset: Mapping[str, Any], path: Path, test_size: float, 
     if unknown:
         raise UserError(f"{what}: feature column(s) {', '.join(unknown)} not in the file; columns: {', '.join(columns)}")
     split = named["split_column"]
-    if split is not None:
-        return int((frame[split].astype(str).str.strip().str.lower() == "test").sum())
+    if split is not None:  # values other than train/test, or an empty side, are named (not "0 test samples")
+        from xaibench.data.user.encoding import split_by_column
+
+        return len(split_by_column(frame[split], split, what)[1])
     return math.ceil(test_size * len(frame))
 
 
