@@ -250,6 +250,8 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "those steps only if you trust the source"),  # torch's bold escape codes are stripped
     (["model=mlp", "dataset=npz_arrays", "dataset.path=halves.npz"],
      "the target has fractional values (0.5, 1.5); class labels must be integers or names"),
+    (["model=mlp", "dataset=npz_arrays", "dataset.path=onehot.npz"],
+     "y has shape (30, 2); give one class label per sample (N,) (one-hot rows? store their argmax)"),
     # the torch-free pre-check said "n_samples=4 exceeds the 0 test samples" / "... the 2 test samples" here
     (["model=mlp", "dataset=csv_table", "dataset.path=shop_split.csv", "dataset.target=bought",
       "dataset.split_column=part"],
@@ -275,6 +277,7 @@ def byo_inputs(tmp_path_factory) -> Path:
                   "device": rng.choice(["mobile", "desktop"], 30),
                   "bought": rng.choice(["yes", "no"], 30)}).to_csv(root / "shop.csv", index=False)
     np.savez(root / "halves.npz", x=rng.normal(size=(30, 4)), y=np.arange(30) % 2 + 0.5)
+    np.savez(root / "onehot.npz", x=rng.normal(size=(30, 4)), y=np.eye(2)[np.arange(30) % 2])
     shop = pd.read_csv(root / "shop.csv")
     shop.assign(part=np.where(np.arange(30) < 20, "train", "tset")).to_csv(root / "shop_split.csv", index=False)
     from PIL import Image

@@ -243,3 +243,19 @@ def test_torch_module_revision_follows_the_file_that_defines_its_class(tmp_path,
     assert before.startswith("+code:") and spec.source_revision() not in ("", before)
     assert cell({"name": "torch_module", "target": "usernet_revision.Net"}, {"name": "iris"}).reads_user_files()
     assert MODELS.create("torch_module", {"target": "torch.nn.Linear"}).source_revision().startswith("+code:")
+
+
+def test_hf_outputs_declaration_is_checked_on_the_first_batch(tmp_path):
+    """A transformers head returns logits: ``outputs=probabilities`` is refused for it (rows are not probabilities);
+    a declared probability head is read through its logs, in every forward the explainers use."""
+    digits = build_dataset(DATASETS.create("digits"), 0)
+    params = {"path": str(tiny_vit(tmp_path / "vit"))}
+    with pytest.raises(UserError, match="model.outputs=probabilities, but forward's rows are not probabilities"):
+        MODELS.create("hf_image_classifier", params | {"outputs": "probabilities"}).build(digits)
+    module = MODELS.create("hf_image_classifier", params).build(digits).eval()
+    x = digits.test.x[:3]
+    module.probabilities = True  # as build sets it for a head that passed the probabilities check
+    probabilities = module.model(pixel_values=x).logits.softmax(-1)
+    module.model.classifier = torch.nn.Sequential(module.model.classifier, torch.nn.Softmax(-1))
+    torch.testing.assert_close(module(x), probabilities.log())
+    torch.testing.assert_close(module.forward_with_attention(x)[0], probabilities.log())

@@ -65,7 +65,11 @@ class NpzArrays(DatasetSpec):
         what = f"dataset {self.name}"
         arrays = load_npz(require_path(self.path, what), what)
         x = self._inputs(self._array(arrays, self.x_key, "x_key", what), what)
-        y, _ = encode_labels(self._array(arrays, self.y_key, "y_key", what).reshape(-1), what)
+        raw_y = self._array(arrays, self.y_key, "y_key", what)
+        if raw_y.ndim > 1 and np.prod(raw_y.shape[1:]) > 1:
+            raise UserError(f"{what}: y has shape {raw_y.shape}; give one class label per sample (N,) (one-hot rows? "
+                            "store their argmax)")
+        y, _ = encode_labels(raw_y.reshape(-1), what)
         if len(y) != len(x):
             raise UserError(f"{what}: {len(x)} inputs but {len(y)} labels")
         masks = None
