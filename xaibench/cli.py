@@ -75,7 +75,9 @@ def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints some
 
     args, unknown = _hydra_args(argv)
     if unknown:
-        raise UserError(f"unrecognised option(s) {' '.join(unknown)}; see xaibench --help")
+        split = any(a in MULTIRUN_FLAGS for a in argv) and any("=" in u for u in unknown)  # `a=1 -m b=2`
+        hint = "put -m/--multirun before (or after) all the overrides" if split else "see xaibench --help"
+        raise UserError(f"unrecognised option(s) {' '.join(unknown)}; {hint}")
     if args.config_dir or args.config_path:
         raise UserError("--config-dir/--config-path replace xaibench's configs; add yours with "
                         "hydra.searchpath=[file:///abs/path/to/conf] instead")

@@ -305,6 +305,13 @@ def test_cli_refuses_bring_your_own_mistakes(byo_dir, capfd, overrides, expected
     assert "\x1b" not in capfd.readouterr().err
 
 
+def test_cli_names_a_multirun_flag_between_overrides(byo_dir, capfd):
+    """``xaibench results_dir=x -m method=a,b`` (Hydra reads overrides only before or after -m): say so."""
+    assert_cli_refuses(["model=mlp", "-m", *BYO[1:], "method=saliency,random"],
+                       "n_samples=4 metrics=sparsity method=saliency,random; put -m/--multirun before (or after) "
+                       "all the overrides", capfd)
+
+
 def _byo_net():
     import torch
 
