@@ -38,6 +38,13 @@ class SoftmaxNet(LogitNet):
         return super().forward(x).softmax(-1)
 
 
+class LogSoftmaxNet(LogitNet):
+    """Ending in a log_softmax: log-probabilities, which are logits already (declared ``logits``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).log_softmax(-1)
+
+
 HERE = __name__  # dotted targets for torch_module
 
 
@@ -65,6 +72,8 @@ def test_logits_declared_as_probabilities_are_refused(tabular):
 def test_output_width_and_input_layout_are_checked_on_the_first_batch(tabular):
     with pytest.raises(UserError, match=r"forward must return class scores \(N, 2\), got \(8, 3\) .* 2 classes"):
         torch_module("LogitNet", kwargs={"k": 3}).build(tabular)
+    with pytest.raises(UserError, match=r"got \(8, 1\) .*; a single binary logit z is the two-class logits \[0, z\]"):
+        torch_module("LogitNet", kwargs={"k": 1}).build(tabular)
     with pytest.raises(UserError, match=r"forward fails on inputs of shape \(6,\) per sample: RuntimeError"):
         torch_module("LogitNet", kwargs={"features": 4}).build(tabular)
 
@@ -75,9 +84,11 @@ def test_a_declared_softmax_model_is_explained_exactly_as_its_logits(tabular):
     soft = torch_module("SoftmaxNet", outputs="probabilities").build(tabular).eval()
     logits = LogitNet().eval()
     torch.testing.assert_close(soft(x).softmax(-1), logits(x).softmax(-1))
+    log_soft = torch_module("LogSoftmaxNet").build(tabular).eval()  # accepted as logits
     for kind in ("log_odds", "log_softmax", "probability"):
-        torch.testing.assert_close(explained_output(soft, kind)(x), explained_output(logits, kind)(x), atol=1e-5,
-                                   rtol=1e-4)
+        for model in (soft, log_soft):
+            torch.testing.assert_close(explained_output(model, kind)(x), explained_output(logits, kind)(x),
+                                       atol=1e-5, rtol=1e-4)
     p = logits(x).softmax(-1).double()
     torch.testing.assert_close(explained_output(soft, "log_odds")(x).double(), torch.log(p / (1 - p)), atol=1e-4,
                                rtol=1e-4)

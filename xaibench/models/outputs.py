@@ -79,8 +79,10 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
             part.training = training
     if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or (n_classes and scores.shape[1] != n_classes):
         shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        binary = isinstance(scores, torch.Tensor) and scores.dim() == 2 and scores.shape[1] == 1
         raise UserError(f"{what}: forward must return class scores (N, {n_classes or 'K'}), got {shape} for "
-                        f"{len(batch)} samples" + (f"; the dataset has {n_classes} classes" if n_classes else ""))
+                        f"{len(batch)} samples" + (f"; the dataset has {n_classes} classes" if n_classes else "")
+                        + ("; a single binary logit z is the two-class logits [0, z]" if binary else ""))
     if not torch.isfinite(scores).all():
         raise UserError(f"{what}: forward returns NaN or infinite scores on the dataset's first samples")
     probabilities = are_probabilities(scores)
