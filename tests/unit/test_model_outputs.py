@@ -119,6 +119,7 @@ def test_scikit_learn_probabilities_are_explained_as_probabilities(tabular):
     torch.testing.assert_close(explained_output(module, "log_odds")(x).double(), torch.log(p / (1 - p)), atol=1e-4,
                                rtol=1e-4)
     assert are_probabilities(module(x).softmax(-1)) and not are_probabilities(module(x))
+    assert MODELS.create("sklearn_estimator").source_revision() == "forward=log_predict_proba"  # new model keys
     with pytest.raises(UserError, match="sklearn_estimator outputs probabilities, which have no logits"):
         _check_explain_output(MODELS.create("sklearn_estimator"), "logit")
     _check_explain_output(MODELS.create("sklearn_estimator"), "log_odds")

@@ -272,6 +272,9 @@ class ArrayCell:
         if estimator is not None:
             import pickle
 
-            return digest("sklearn", content_revision(np.frombuffer(pickle.dumps(estimator), dtype=np.uint8)))
+            from xaibench.models.adapters.sklearn_estimator import FORWARD_REVISION
+
+            return digest("sklearn", FORWARD_REVISION,
+                          content_revision(np.frombuffer(pickle.dumps(estimator), dtype=np.uint8)))
         state = self.module.state_dict()
         return content_revision(tuple(sorted(state)), *(state[k] for k in sorted(state)))

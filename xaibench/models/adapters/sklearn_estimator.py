@@ -151,9 +151,13 @@ class SklearnEstimator(ModelSpec):
         return module
 
     def source_revision(self) -> str:
-        return path_digest(Path(self.path)) if self.path and Path(self.path).is_file() else ""
+        """The model file's sha256 (if any), plus what forward returns: cells stored when it returned
+        ``predict_proba`` itself (read as logits) have other keys, so they are recomputed, never served."""
+        file = path_digest(Path(self.path)) if self.path and Path(self.path).is_file() else ""
+        return f"{file}+{FORWARD_REVISION}" if file else FORWARD_REVISION
 
 
+FORWARD_REVISION = "forward=log_predict_proba"  # SklearnClassifier.forward's output (in the model keys)
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 # Types from these packages in a .skops file are accepted (scikit-learn's own internals, e.g. a tree's ``Tree``,
 # that skops lists as untrusted by default); any other type needs ``trusted: true``.
