@@ -354,6 +354,12 @@ BYO_API_CASES = [  # each raised a TypeError/RuntimeError/ValueError, scored wro
     (lambda: xaibench.explain(_forest(), _x()[:, :3], method="feature_ablation"),
      "the scikit-learn model was fitted on 4 features, x has 3 per sample"),
     (lambda: xaibench.explain(_byo_net(), [["a"] * 4] * 6, method="saliency"), "x must hold numbers, got dtype <U1"),
+    (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", modality="tabularr"),
+     "modality must be one of tabular, time_series, image, text, got 'tabularr'"),
+    (lambda: xaibench.explain(_byo_net(), _x().reshape(6, 1, 2, 2), method="saliency", modality="tabular"),
+     "x for modality tabular must be (N, F) with at least one sample, got shape (6, 1, 2, 2)"),
+    (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", outputs="probs"),
+     "outputs must be one of logits, probabilities, got 'probs'"),
 ]
 
 

@@ -26,10 +26,23 @@ def as_tensor(values: Any, what: str, dtype: torch.dtype | None = None, *, hint:
     return tensor if dtype is None else tensor.to(dtype)
 
 
+LAYOUTS = {Modality.TABULAR: "(N, F)", Modality.TIME_SERIES: "(N, C, T)", Modality.IMAGE: "(N, C, H, W)",
+           Modality.TEXT: "(N, L)"}  # x's layout per modality
+
+
+def modality_of(name: Any) -> Modality:
+    """``modality=`` as a ``Modality``; an unknown name is a ``UserError`` listing the valid ones."""
+    try:
+        return Modality(name)
+    except ValueError:
+        raise UserError(f"modality must be one of {', '.join(m.value for m in LAYOUTS)}, got {name!r}") from None
+
+
 def checked_x(x: torch.Tensor, modality: Modality) -> torch.Tensor:
-    """Inputs ``(N, ...)``: token ids for text, finite floats otherwise."""
-    if x.dim() < 2 or len(x) == 0:
-        raise UserError(f"x must be a batch (N, ...) of at least one sample, got shape {tuple(x.shape)}")
+    """Inputs in the modality's layout (:data:`LAYOUTS`): token ids for text, finite floats otherwise."""
+    if len(x) == 0 or x.dim() != LAYOUTS[modality].count(",") + 1:
+        raise UserError(f"x for modality {modality.value} must be {LAYOUTS[modality]} with at least one sample, "
+                        f"got shape {tuple(x.shape)}")
     if modality is Modality.TEXT:
         if x.is_floating_point() and not bool((x == x.round()).all()) or bool((x < 0).any()):
             raise UserError("x for text must hold non-negative integer token ids")

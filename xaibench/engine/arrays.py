@@ -20,7 +20,9 @@ import yaml
 from torch import nn
 
 from xaibench.data.base import content_revision
-from xaibench.engine.array_inputs import as_tensor, checked_classes, checked_masks, checked_train, checked_x
+from xaibench.engine.array_inputs import (
+    as_tensor, checked_classes, checked_masks, checked_train, checked_x, modality_of,
+)
 from xaibench.engine.applicability import metric_not_applicable, size_not_applicable
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.keys import digest
@@ -104,7 +106,7 @@ def _declared_outputs(model: Any, module: nn.Module, x: torch.Tensor, outputs: s
             raise UserError(f"the scikit-learn model was fitted on {expected} features, x has {module.n_features} "
                             "per sample")
         return module, "probabilities", module.n_classes
-    check_outputs_option(outputs, "xaibench")
+    check_outputs_option(outputs, "", "outputs")
     n_classes = check_class_scores(module, x, None, outputs, "model", option="outputs")
     return (LogProbabilities(module) if outputs == "probabilities" else module), outputs, n_classes
 
@@ -128,7 +130,7 @@ class ArrayCell:
     def of(cls, model: Any, x: Any, *, modality: str | None = None, device: str = "cpu", y: Any = None,
            masks: Any = None, train: tuple[Any, Any] | None = None, outputs: str = "logits") -> "ArrayCell":
         x = as_tensor(x, "x")
-        kind = Modality(modality) if modality else cls._infer_modality(x)
+        kind = modality_of(modality) if modality else cls._infer_modality(x)
         x = checked_x(x, kind)
         module, capabilities = as_module(model, math.prod(x.shape[1:]))
         module, outputs, n_classes = _declared_outputs(model, module.to(device), x.to(device), outputs)

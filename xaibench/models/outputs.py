@@ -37,10 +37,10 @@ SUM_TOLERANCE = 1e-4  # |sum_k p_k - 1| allowed per row (float32 softmax sums ar
 CHECK_SAMPLES = 8  # rows of the first batch the declaration is checked on
 
 
-def check_outputs_option(value: Any, what: str) -> str:
-    """``model.outputs`` must be one of :data:`OUTPUT_KINDS`."""
+def check_outputs_option(value: Any, what: str, option: str = "model.outputs") -> str:
+    """``model.outputs`` (the API's ``outputs``) must be one of :data:`OUTPUT_KINDS`."""
     if value not in OUTPUT_KINDS:
-        raise UserError(f"{what}: model.outputs must be one of {', '.join(OUTPUT_KINDS)}, got {value!r}")
+        raise UserError(f"{what}{': ' if what else ''}{option} must be one of {', '.join(OUTPUT_KINDS)}, got {value!r}")
     return value
 
 
