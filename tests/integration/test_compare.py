@@ -216,3 +216,75 @@ def test_the_ci_regression_script_fails_on_a_doctored_table(tables, tmp_path):
     assert "xaibench compare: FAIL" in failing.stdout
     assert "| saliency |" in (tmp_path / "compare.md").read_text()
     assert json.loads((tmp_path / "compare.json").read_text())["verdict"] == "fail"
+
+
+# --- review fixes (issue 9 as a user guarding a method in CI) ----------------------------------------------------
+
+def _raise_in_explain(self, model, x, target):
+    raise RuntimeError("saliency exploded (planted)")
+
+
+@pytest.fixture(scope="module")
+def broken(tables, tmp_path_factory) -> dict[str, str]:
+    """A real erroring cell: saliency alone (fresh store) whose explain raises; and the base table's saliency rows.
+
+    The error rows carry the metrics' params as configured (``{}`` for pointing_game, ``subset_size: 0.25``), the
+    baseline's ok rows the resolved ones (adapter settings added, 0.25 -> 2 features)."""
+    root = tmp_path_factory.mktemp("broken")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SaliencyExplainer, "explain", _raise_in_explain)
+        table = xaibench.run([*SWEEP, "method=saliency", f"results_dir={root}/runs", f"store_dir={root}/store",
+                              "sweep_id=broken"], multirun=True)
+    assert (table["status"] == "error").all() and (table["sample_id"] == "").all()
+    paths = {"broken": str(root / "broken.parquet"), "base": str(root / "base-saliency.parquet")}
+    table.to_parquet(paths["broken"], index=False)
+    doctored(tables["base"], paths["base"], lambda f: f[f["method"] == "saliency"])
+    return paths
+
+
+def test_an_erroring_cell_is_a_status_change_with_its_message_on_every_metric(broken, capsys, tmp_path):
+    code, out, _ = compare(capsys, broken["base"], broken["broken"], "--json", tmp_path / "v.json")
+    findings = verdict(tmp_path / "v.json")["findings"]
+    assert code == 1
+    # one ok -> error finding per metric of the suite, none reported as missing + new (params as configured vs
+    # params as resolved must not make them different experiments)
+    assert {(f["kind"], f["fails"]) for f in findings} == {("status", True)}
+    metrics = set(pd.read_parquet(broken["base"])["metric"])
+    assert {f["unit"]["metric"] for f in findings} == metrics and len(findings) == len(metrics) == 5
+    assert all(f["details"]["before"] == "ok" and f["details"]["after"] == "error" for f in findings)
+    assert all("saliency exploded (planted)" in f["details"]["message"] for f in findings)
+    assert out.count("ok -> error: RuntimeError: saliency exploded (planted)") == 5
+    assert "### Missing" not in out and "### New" not in out
+    assert "cannot become a baseline" in out and verdict(tmp_path / "v.json")["update_command"] is None
+
+
+def test_chunk_halvings_after_out_of_memory_do_not_make_another_experiment(tables, capsys, tmp_path):
+    """A GPU box that halved a metric's chunk after CUDA OOM records ``chunk_backoffs`` in the rows' params; the
+    scores are the same measurement (the chunk size is not in the key), so they are compared, not missing/new."""
+    def halved(frame):
+        rows = frame["metric"] == "faithfulness_correlation"
+        params = [json.dumps({**json.loads(p), "chunk_backoffs": 2}, sort_keys=True) for p in frame.loc[rows, "params"]]
+        frame.loc[rows, "params"] = params
+        return frame
+
+    gpu = doctored(tables["base"], tmp_path / "gpu.parquet", halved)
+    code, out, _ = compare(capsys, tables["base"], gpu, "--json", tmp_path / "v.json")
+    result = verdict(tmp_path / "v.json")
+    assert code == 0 and result["findings"] == []
+    assert result["counts"]["pairs"] == 3 * 5 * 12 and result["counts"]["units"] == 15
+
+
+def test_an_empty_baseline_is_a_usage_error_not_a_pass(tables, capsys, tmp_path):
+    empty = doctored(tables["base"], tmp_path / "empty.parquet", lambda f: f.iloc[:0])
+    code, out, err = compare(capsys, empty, tables["base"])
+    assert code == 2 and out == ""
+    assert f"baseline {empty} has no rows" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_failing_report_says_how_to_accept_an_intended_change(tables, capsys, tmp_path):
+    code, out, _ = compare(capsys, tables["base"], tables["shuffled"], "--json", tmp_path / "v.json")
+    assert code == 1
+    update = f"xaibench compare {tables['base']} {tables['shuffled']} --update-baseline"
+    assert update in out and verdict(tmp_path / "v.json")["update_command"].startswith(update)
+    code, out, _ = compare(capsys, tables["base"], tables["rerun"])
+    assert code == 0 and "--update-baseline" not in out  # nothing to accept

@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xaibench.errors import UserError
     from xaibench.results.compare import compare_tables, load_policy
     from xaibench.results.compare.tables import load_results
 
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if args.update_baseline:
         return _update(args, current, policy)
     baseline = load_results(args.baseline, "baseline")
+    if baseline.empty:
+        raise UserError(f"baseline {args.baseline} has no rows, so it guards nothing; make it from a finished sweep "
+                        "with --update-baseline (docs/ci.md)")
     comparison = compare_tables(baseline, current, policy, strict_changes=args.strict_changes,
                                 allow_missing=args.allow_missing)
     _emit(args, comparison, _context(args, baseline, current))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from typing import Any
 
 from xaibench.results.compare.comparison import KINDS, Comparison, Finding
@@ -43,7 +44,23 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
             lines += [f"### {title}", "", *_finding_table(found), ""]
     if not comparison.findings:
         lines += ["No differences beyond tolerance, no status, coverage or rank changes.", ""]
+    elif _errors(comparison):
+        lines += ["Cells or metrics that now error cannot become a baseline (`--update-baseline` refuses error "
+                  "rows): fix them, rerun, compare again.", ""]
+    else:
+        lines += [f"If these changes are intended, accept them deliberately: `{update_command(baseline, current)}`, "
+                  "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
     return "\n".join(lines)
+
+
+def _errors(comparison: Comparison) -> bool:
+    return any(f.details.get("after") == "error" for f in comparison.of_kind("status"))
+
+
+def update_command(baseline: str, current: str) -> str:
+    """The command that makes ``current`` the new baseline (with its provenance)."""
+    return (f"xaibench compare {shlex.quote(str(baseline))} {shlex.quote(str(current))} --update-baseline "
+            "--command '<the command that produced the current table>'")
 
 
 def to_json(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None) -> dict[str, Any]:
@@ -60,6 +77,8 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
                    "failing": sum(1 for f in comparison.findings if f.fails), **_counts(comparison)},
         "max_abs_diff": comparison.max_abs_diff,
         "findings": [_finding_json(f) for f in comparison.findings],
+        "update_command": (update_command(baseline, current)
+                           if comparison.findings and not _errors(comparison) else None),
     }
 
 

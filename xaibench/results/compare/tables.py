@@ -9,6 +9,7 @@ missing.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from xaibench.results.groups import comparison_columns, competitor_columns
 from xaibench.results.schema import SCHEMA_VERSION, conform
 
 REVISION_COLUMNS = ("model_revision", "dataset_revision")
+# Keys of a metric's recorded ``params`` that note how a run went, not what was measured: a GPU that halved the
+# chunk after CUDA out-of-memory records ``chunk_backoffs`` (the chunk size is not in the key; values agree).
+RUN_NOTES = ("chunk_backoffs",)
 # Without these a frame is not a results table at all.
 REQUIRED = ("schema_version", "model", "dataset", "method", "metric", "family", "higher_is_better", "sample_id",
             "seed", "value", "status", "message")
@@ -78,6 +82,28 @@ def group_columns(units: list[str]) -> list[str]:
     """The comparison-group part of the unit columns (the unit minus the competitor)."""
     competitors = set(competitor_columns(pd.DataFrame(columns=units)))
     return [c for c in units if c not in competitors]
+
+
+def without_run_notes(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``RUN_NOTES`` dropped from its ``params`` JSON, so the same measurement matches across machines."""
+    if "params" not in frame.columns or frame.empty:
+        return frame
+    texts = frame["params"].astype(str)
+    if not texts.str.contains("|".join(RUN_NOTES), regex=True).any():
+        return frame
+    codes, uniques = pd.factorize(texts)
+    cleaned = [_drop_notes(text) for text in uniques]
+    return frame.assign(params=pd.Series([cleaned[c] for c in codes], index=frame.index, dtype=frame["params"].dtype))
+
+
+def _drop_notes(text: str) -> str:
+    try:
+        params = json.loads(text or "{}")
+    except ValueError:
+        return text
+    if not isinstance(params, dict) or not any(k in params for k in RUN_NOTES):
+        return text
+    return json.dumps({k: v for k, v in params.items() if k not in RUN_NOTES}, sort_keys=True)
 
 
 def check_unique(frame: pd.DataFrame, key: list[str], role: str, path) -> None:
