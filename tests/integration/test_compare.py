@@ -288,3 +288,31 @@ def test_a_failing_report_says_how_to_accept_an_intended_change(tables, capsys, 
     assert update in out and verdict(tmp_path / "v.json")["update_command"].startswith(update)
     code, out, _ = compare(capsys, tables["base"], tables["rerun"])
     assert code == 0 and "--update-baseline" not in out  # nothing to accept
+
+
+def test_a_misspelt_policy_entry_is_named_not_silently_ignored(tables, capsys, tmp_path):
+    policy = tmp_path / "tolerances.yaml"
+    policy.write_text("families:\n  localization: {atol: 0.05}\nmetrics:\n  max_sensitivty: {rtol: 0.5}\n"
+                      "  sparseness: {atol: 0.02}\n")
+    code, out, err = compare(capsys, tables["base"], tables["rerun"], "--policy", policy, "--json", tmp_path / "v.json")
+    assert code == 0  # a warning: a shared policy may name metrics this sweep does not have
+    assert verdict(tmp_path / "v.json")["unused_overrides"] == ["families.localization", "metrics.max_sensitivty"]
+    warning = "sets families.localization, metrics.max_sensitivty, which names no metric family or metric"
+    assert warning in err and len(err.strip().splitlines()) == 1 and warning in out
+
+
+def test_the_ci_regression_script_reads_relative_paths_from_where_it_is_called(tables, tmp_path):
+    """``XAIBENCH_CI_*`` paths relative to the caller's folder (the script itself works from the repository root)."""
+    for name in ("base", "shuffled"):
+        (tmp_path / f"{name}.parquet").write_bytes(open(tables[name], "rb").read())
+    (tmp_path / "policy.yaml").write_text("metrics:\n  faithfulness_correlation: {atol: 5.0}\n")
+    env = cli_env(PYTHON=sys.executable, PYTHONPATH=os.environ.get("PYTHONPATH", str(REPO)),
+                  XAIBENCH_CI_BASELINE="base.parquet", XAIBENCH_CI_CURRENT="shuffled.parquet",
+                  XAIBENCH_CI_POLICY="policy.yaml", XAIBENCH_CI_OUT="out")
+    run = subprocess.run(["bash", str(REPO / "scripts" / "ci_regression.sh")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr  # the shuffle still degrades attribution localisation
+    result = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert result["policy"]["name"] == str(tmp_path / "policy.yaml")
+    degraded = {f["unit"]["metric"] for f in result["findings"] if f["kind"] == "degraded"}
+    assert "attribution_localisation" in degraded and "faithfulness_correlation" not in degraded

@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
     comparison = compare_tables(baseline, current, policy, strict_changes=args.strict_changes,
                                 allow_missing=args.allow_missing)
     _emit(args, comparison, _context(args, baseline, current))
+    if comparison.unused_overrides:
+        import sys
+
+        from xaibench.results.compare.render import unused_text
+
+        print(f"xaibench compare: warning: {unused_text(comparison)}", file=sys.stderr)
     return comparison.exit_code
 
 

@@ -71,6 +71,7 @@ class Comparison:
     max_abs_diff: float
     strict_changes: bool = False
     allow_missing: bool = False
+    unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric of either table (a typo?)
 
     @property
     def failed(self) -> bool:
@@ -106,7 +107,17 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))
     return Comparison(tuple(findings), policy, n_units=len(keys), n_pairs=walker.n_pairs,
                       n_differing=walker.n_differing, max_abs_diff=walker.max_abs_diff,
-                      strict_changes=strict_changes, allow_missing=allow_missing)
+                      strict_changes=strict_changes, allow_missing=allow_missing,
+                      unused_overrides=_unused_overrides(policy, baseline, current))
+
+
+def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[str, ...]:
+    """``families.X`` / ``metrics.Y`` entries of the policy that match nothing in either table."""
+    unused = []
+    for section, entries, column in (("families", policy.families, "family"), ("metrics", policy.metrics, "metric")):
+        present = set(baseline[column].astype(str)) | set(current[column].astype(str))
+        unused += [f"{section}.{name}" for name in entries if name not in present]
+    return tuple(unused)
 
 
 def _split(frame: pd.DataFrame, units: list[str]) -> dict[tuple, pd.DataFrame]:

@@ -31,6 +31,7 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
              f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
              f"{'; --strict-changes' if comparison.strict_changes else ''}"
              f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
+             *([f"⚠️ {unused_text(comparison)}", ""] if comparison.unused_overrides else []),
              f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
     values = comparison.of_kind("degraded", "improved")
@@ -53,6 +54,13 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
     return "\n".join(lines)
 
 
+def unused_text(comparison: Comparison) -> str:
+    """The warning for policy entries that match no family or metric of either table."""
+    names = ", ".join(comparison.unused_overrides)
+    return (f"policy {comparison.policy.name} sets {names}, which names no metric family or metric of either table "
+            "(a misspelling?): that tolerance applied to nothing")
+
+
 def _errors(comparison: Comparison) -> bool:
     return any(f.details.get("after") == "error" for f in comparison.of_kind("status"))
 
@@ -73,6 +81,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "policy": comparison.policy.as_dict(),
         "strict_changes": comparison.strict_changes,
         "allow_missing": comparison.allow_missing,
+        "unused_overrides": list(comparison.unused_overrides),
         "counts": {"units": comparison.n_units, "pairs": comparison.n_pairs, "differing": comparison.n_differing,
                    "failing": sum(1 for f in comparison.findings if f.fails), **_counts(comparison)},
         "max_abs_diff": comparison.max_abs_diff,
