@@ -14,7 +14,6 @@
 #   XAIBENCH_CI_RESULTS   results_dir of the sweep (default: results/runs); the table is <it>/ci/table.parquet
 #   XAIBENCH_CI_OUT       folder for compare.md / compare.json (default: the current table's folder)
 set -uo pipefail
-# Paths given in the environment are relative to where the script is called from; the defaults to the repository.
 here=$PWD
 from_here() { case "$1" in /*|"") printf '%s' "$1" ;; *) printf '%s/%s' "$here" "$1" ;; esac; }
 PYTHON=${PYTHON:-}

@@ -21,6 +21,7 @@ import xaibench
 from tests.conftest import REPO, cli_env
 from xaibench import cli
 from xaibench.explainers.gradient.saliency import SaliencyExplainer
+from xaibench.results.collect import load_table
 from xaibench.results.schema import SCHEMA_VERSION
 
 # faithfulness_correlation keeps its default nr_runs=50: fewer runs make per-sample scores too noisy for 12 samples
@@ -316,3 +317,43 @@ def test_the_ci_regression_script_reads_relative_paths_from_where_it_is_called(t
     assert result["policy"]["name"] == str(tmp_path / "policy.yaml")
     degraded = {f["unit"]["metric"] for f in result["findings"] if f["kind"] == "degraded"}
     assert "attribution_localisation" in degraded and "faithfulness_correlation" not in degraded
+
+
+@pytest.fixture(scope="module")
+def killed(tables, tmp_path_factory) -> str:
+    """A real sweep folder whose run was killed on its third cell (2 of 3 cells; the sweep did not finish)."""
+    from xaibench.engine import runner
+
+    root = tmp_path_factory.mktemp("killed")
+    store = os.path.join(os.path.dirname(tables["base"]), "store-base")  # its models: only the 2 cells are computed
+    real, calls = runner._compute, []
+
+    def killed_on_third_cell(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "_compute", killed_on_third_cell)
+        with pytest.raises(KeyboardInterrupt):
+            xaibench.run([*SWEEP, "n_samples=6", f"results_dir={root}", f"store_dir={store}", "sweep_id=killed"],
+                         multirun=True)
+    return str(root / "killed")
+
+
+def test_an_unfinished_sweep_is_never_a_baseline_and_is_named_as_current(killed, capsys, tmp_path):
+    note = "2 of 3 cells; the sweep did not finish"
+    target = tmp_path / "baselines" / "mine"
+    code, out, err = compare(capsys, target, killed, "--update-baseline")
+    assert code == 2 and f"current {killed} is partial ({note})" in err and not target.exists()
+    partial = tmp_path / "partial.parquet"
+    load_table(killed).to_parquet(partial, index=False)  # the mark travels in the Parquet metadata
+    code, out, err = compare(capsys, partial, killed)
+    assert code == 2 and f"baseline {partial} is partial ({note})" in err and out == ""
+    unmarked, complete = pd.read_parquet(partial), tmp_path / "complete.parquet"  # the same rows, unmarked
+    unmarked.attrs = {}
+    unmarked.to_parquet(complete, index=False)
+    code, out, err = compare(capsys, complete, killed, "--json", tmp_path / "v.json")
+    assert code == 0 and f"current {killed} is partial ({note})" in out + err
+    assert verdict(tmp_path / "v.json")["current"]["partial"] == note

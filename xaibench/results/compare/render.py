@@ -31,6 +31,8 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
              f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
              f"{'; --strict-changes' if comparison.strict_changes else ''}"
              f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
+             *([f"⚠️ {partial_text(current, context['current']['partial'])}", ""]
+               if (context.get("current") or {}).get("partial") else []),
              *([f"⚠️ {unused_text(comparison)}", ""] if comparison.unused_overrides else []),
              f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
@@ -52,6 +54,11 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
         lines += [f"If these changes are intended, accept them deliberately: `{update_command(baseline, current)}`, "
                   "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
     return "\n".join(lines)
+
+
+def partial_text(current: str, note: str) -> str:
+    """The warning for a current table from a sweep that did not finish."""
+    return f"current {current} is partial ({note}): the cells it lacks are reported as missing"
 
 
 def unused_text(comparison: Comparison) -> str:

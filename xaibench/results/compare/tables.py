@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench.errors import UserError
-from xaibench.results.collect import load_table
+from xaibench.results.collect import PARTIAL, load_table
 from xaibench.results.groups import comparison_columns, competitor_columns
 from xaibench.results.schema import SCHEMA_VERSION, conform
 
@@ -50,11 +50,19 @@ def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
     if lacking:
         raise UserError(f"{role} {path} is not a results table: it lacks the column(s) {', '.join(lacking)}")
     _check_version(frame, path, role)
+    note = frame.attrs.get(PARTIAL, "")
     try:
-        return conform(frame)
+        conformed = conform(frame)
     except (ValueError, TypeError) as error:
         raise UserError(f"{role} {path} is not a results table of schema version {SCHEMA_VERSION}: "
                         f"{_first_line(error)}") from None
+    conformed.attrs = {PARTIAL: note} if note else {}
+    return conformed
+
+
+def partial_note(frame: pd.DataFrame) -> str:
+    """Why a loaded table is incomplete (``"2 of 3 cells; the sweep did not finish"``), or "" when it is not."""
+    return str(frame.attrs.get(PARTIAL, ""))
 
 
 def _check_version(frame: pd.DataFrame, path, role: str) -> None:
