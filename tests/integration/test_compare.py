@@ -204,19 +204,28 @@ def test_update_baseline_writes_table_and_provenance_and_compare_never_does(tabl
 
 
 def test_the_ci_regression_script_fails_on_a_doctored_table(tables, tmp_path):
-    """What .ci/run runs after the tests, pointed at a doctored current table instead of a fresh sweep."""
+    """What .ci/run runs after the tests, pointed at a doctored current table instead of a fresh sweep.
+
+    The failing run is called from another folder with ``XAIBENCH_CI_*`` paths relative to it (the script works
+    from the repository root; it used to resolve them there)."""
     env = cli_env(PYTHON=sys.executable, PYTHONPATH=os.environ.get("PYTHONPATH", str(REPO)),
                   XAIBENCH_CI_BASELINE=tables["base"], XAIBENCH_CI_OUT=str(tmp_path))
     script = [str(REPO / "scripts" / "ci_regression.sh")]
     passing = subprocess.run(["bash", *script], env={**env, "XAIBENCH_CI_CURRENT": tables["rerun"]},
                              capture_output=True, text=True, timeout=120)
     assert passing.returncode == 0, passing.stderr
-    failing = subprocess.run(["bash", *script], env={**env, "XAIBENCH_CI_CURRENT": tables["shuffled"]},
-                             capture_output=True, text=True, timeout=120)
+    (tmp_path / "shuffled.parquet").write_bytes(open(tables["shuffled"], "rb").read())
+    (tmp_path / "policy.yaml").write_text("metrics:\n  faithfulness_correlation: {atol: 5.0}\n")
+    relative = {"XAIBENCH_CI_CURRENT": "shuffled.parquet", "XAIBENCH_CI_POLICY": "policy.yaml", "XAIBENCH_CI_OUT": "out"}
+    failing = subprocess.run(["bash", *script], env={**env, **relative}, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=120)
     assert failing.returncode == 1, failing.stderr
     assert "xaibench compare: FAIL" in failing.stdout
-    assert "| saliency |" in (tmp_path / "compare.md").read_text()
-    assert json.loads((tmp_path / "compare.json").read_text())["verdict"] == "fail"
+    assert "| saliency |" in (tmp_path / "out" / "compare.md").read_text()
+    result = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert result["verdict"] == "fail" and result["policy"]["name"] == str(tmp_path / "policy.yaml")
+    degraded = {f["unit"]["metric"] for f in result["findings"] if f["kind"] == "degraded"}
+    assert "attribution_localisation" in degraded and "faithfulness_correlation" not in degraded  # the policy applied
 
 
 # --- review fixes (issue 9 as a user guarding a method in CI) ----------------------------------------------------
@@ -300,23 +309,6 @@ def test_a_misspelt_policy_entry_is_named_not_silently_ignored(tables, capsys, t
     assert verdict(tmp_path / "v.json")["unused_overrides"] == ["families.localization", "metrics.max_sensitivty"]
     warning = "sets families.localization, metrics.max_sensitivty, which names no metric family or metric"
     assert warning in err and len(err.strip().splitlines()) == 1 and warning in out
-
-
-def test_the_ci_regression_script_reads_relative_paths_from_where_it_is_called(tables, tmp_path):
-    """``XAIBENCH_CI_*`` paths relative to the caller's folder (the script itself works from the repository root)."""
-    for name in ("base", "shuffled"):
-        (tmp_path / f"{name}.parquet").write_bytes(open(tables[name], "rb").read())
-    (tmp_path / "policy.yaml").write_text("metrics:\n  faithfulness_correlation: {atol: 5.0}\n")
-    env = cli_env(PYTHON=sys.executable, PYTHONPATH=os.environ.get("PYTHONPATH", str(REPO)),
-                  XAIBENCH_CI_BASELINE="base.parquet", XAIBENCH_CI_CURRENT="shuffled.parquet",
-                  XAIBENCH_CI_POLICY="policy.yaml", XAIBENCH_CI_OUT="out")
-    run = subprocess.run(["bash", str(REPO / "scripts" / "ci_regression.sh")], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 1, run.stderr  # the shuffle still degrades attribution localisation
-    result = json.loads((tmp_path / "out" / "compare.json").read_text())
-    assert result["policy"]["name"] == str(tmp_path / "policy.yaml")
-    degraded = {f["unit"]["metric"] for f in result["findings"] if f["kind"] == "degraded"}
-    assert "attribution_localisation" in degraded and "faithfulness_correlation" not in degraded
 
 
 @pytest.fixture(scope="module")
