@@ -349,3 +349,24 @@ def test_an_unfinished_sweep_is_never_a_baseline_and_is_named_as_current(killed,
     code, out, err = compare(capsys, complete, killed, "--json", tmp_path / "v.json")
     assert code == 0 and f"current {killed} is partial ({note})" in out + err
     assert verdict(tmp_path / "v.json")["current"]["partial"] == note
+
+
+def test_a_large_change_confined_to_few_samples_passes_as_noise_but_is_reported(tables, capsys, tmp_path):
+    """4 of 12 samples broken by 0.5: the mean drops 0.167, far beyond the size bound, but the paired test cannot
+    tell it from samples that flip on another machine. It used to pass with no word; now it is named."""
+    def broken_on_four(frame):
+        rows = frame.index[(frame["method"] == "saliency") & (frame["metric"] == "faithfulness_correlation")][:4]
+        frame.loc[rows, "value"] -= 0.5
+        return frame
+
+    four = doctored(tables["base"], tmp_path / "four.parquet", broken_on_four)
+    code, out, _ = compare(capsys, tables["base"], four, "--json", tmp_path / "v.json")
+    assert code == 0
+    (finding,) = [f for f in verdict(tmp_path / "v.json")["findings"] if f["kind"] == "unconfirmed"]
+    change = finding["change"]
+    assert not finding["fails"] and finding["unit"]["method"] == "saliency"
+    assert finding["unit"]["metric"] == "faithfulness_correlation" and change["direction"] == "worse"
+    assert change["delta"] == pytest.approx(-0.5 * 4 / 12) and change["n_differing"] == 4
+    assert change["p_value"] >= 0.05 and abs(change["delta"]) > change["tolerance"]
+    assert "ℹ️ not significant" in out and "(4 changed): beyond the size bound" in finding["message"]
+    assert compare(capsys, tables["base"], four, "--strict-changes")[0] == 1

@@ -9,6 +9,8 @@
   the other way round (now computed) is reported;
 - ``degraded`` / ``improved`` (paired values beyond the policy's tolerance, in the metric's direction):
   degradation fails, improvement is reported;
+- ``unconfirmed`` (the mean moved beyond the size bound but the policy's test is not significant, e.g. a change
+  confined to a few samples): reported, passed as noise;
 - ``rank`` (within a comparison group a method now ranks below one it used to beat): reported even inside
   tolerance;
 - ``revision`` (a dataset's content or a model's weights changed): reported;
@@ -32,7 +34,7 @@ from xaibench.results.compare.values import BETTER, WORSE, ValueChange, assess
 
 SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
-KINDS = ("missing", "status", "direction", "degraded", "improved", "new", "rank", "revision")
+KINDS = ("missing", "status", "direction", "degraded", "improved", "unconfirmed", "new", "rank", "revision")
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,11 @@ class _UnitWalker:
             self.add("degraded", True, unit, _describe(change), change=change, tolerance=tol)
         elif change.verdict == BETTER:
             self.add("improved", self.strict, unit, _describe(change), change=change, tolerance=tol)
+        elif tol.mode in ("wilcoxon", "bootstrap") and abs(change.delta) > change.tolerance:
+            worse = change.delta < 0 if unit["higher_is_better"] else change.delta > 0
+            direction = "worse" if worse else "better"
+            self.add("unconfirmed", self.strict, unit, _describe(change, direction), change=change, tolerance=tol,
+                     details={"direction": direction})
 
 
 def _state(rows: pd.DataFrame) -> str:
@@ -262,11 +269,17 @@ def _count(rows: pd.DataFrame) -> str:
     return f"{n} value(s)" if n else "the cell"
 
 
-def _describe(change: ValueChange) -> str:
-    word = "worse" if change.verdict == WORSE else "better"
+def _describe(change: ValueChange, unconfirmed: str = "") -> str:
+    """One sentence on a value change; ``unconfirmed``: the direction ("worse"/"better") of a large change whose
+    test is not significant."""
+    word = unconfirmed or ("worse" if change.verdict == WORSE else "better")
     relative = f" ({change.relative:+.1%})" if np.isfinite(change.relative) else ""
-    return (f"{word}: mean {change.baseline_mean:.4g} -> {change.current_mean:.4g}, "
+    text = (f"{word}: mean {change.baseline_mean:.4g} -> {change.current_mean:.4g}, "
             f"delta {change.delta:+.4g}{relative} over {change.n} pairs")
+    if not unconfirmed:
+        return text
+    return (f"{text} ({change.n_differing} changed): beyond the size bound {change.tolerance:.3g} but not "
+            "significant, passed as noise")
 
 
 def _variant_labels(keys: list[tuple], units: list[str]) -> dict[tuple, str]:

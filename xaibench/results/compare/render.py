@@ -39,6 +39,10 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
     values = comparison.of_kind("degraded", "improved")
     if values:
         lines += ["### Score changes beyond tolerance", "", *_value_table(values), ""]
+    unconfirmed = comparison.of_kind("unconfirmed")
+    if unconfirmed:
+        lines += ["### Large but not significant (passed as noise: check them if nothing else changed)", "",
+                  *_value_table(unconfirmed), ""]
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
                          (("rank",), "Rank changes (reported even inside tolerance)"),
                          (("revision",), "Changed data or weights")):
@@ -133,13 +137,17 @@ def _value_table(findings: list[Finding]) -> list[str]:
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for f in findings[:MAX_ROWS]:
         c, tol = f.change, f.tolerance
-        status = "❌ degraded" if f.fails and f.kind == "degraded" else ("❌ improved" if f.fails else "ℹ️ improved")
-        direction = "worse" if f.kind == "degraded" else "better"
+        direction = _direction(f)
+        status = f"{'❌' if f.fails else 'ℹ️'} {f.kind if f.kind != 'unconfirmed' else 'not significant'}"
         relative = f"{c.relative:+.1%}" if math.isfinite(c.relative) else "-"
         cells = [status, *_unit_text(f.unit), f"{c.baseline_mean:.4g}", f"{c.current_mean:.4g}", f"{c.delta:+.4g}",
                  relative, direction, _test_text(c, tol), _tolerance_text(c, tol)]
         rows.append("| " + " | ".join(cells) + " |")
     return rows + _more(findings)
+
+
+def _direction(f: Finding) -> str:
+    return f.details.get("direction") or ("worse" if f.kind == "degraded" else "better")
 
 
 def _test_text(change, tol) -> str:
@@ -178,7 +186,7 @@ def _finding_json(f: Finding) -> dict[str, Any]:
                            "details": dict(f.details)}
     if f.change is not None:
         out["change"] = {k: getattr(f.change, k) for k in f.change.__dataclass_fields__}
-        out["change"]["direction"] = "worse" if f.kind == "degraded" else "better"
+        out["change"]["direction"] = _direction(f)
         out["tolerance"] = f.tolerance.as_dict()
     return out
 
