@@ -370,3 +370,19 @@ def test_a_large_change_confined_to_few_samples_passes_as_noise_but_is_reported(
     assert change["p_value"] >= 0.05 and abs(change["delta"]) > change["tolerance"]
     assert "ℹ️ not significant" in out and "(4 changed): beyond the size bound" in finding["message"]
     assert compare(capsys, tables["base"], four, "--strict-changes")[0] == 1
+
+
+def test_a_baseline_records_the_commit_of_the_repository_it_was_refreshed_in(tables, capsys, tmp_path, monkeypatch):
+    """A user's baseline names *their* commit (``git_sha`` is xaibench's source tree, "unknown" when installed)."""
+    repo = tmp_path / "mine"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=u", "-c", "user.email=u@x"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "net.py").write_text("# my model\n")
+    subprocess.run([*git, "add", "net.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "my model"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    monkeypatch.chdir(repo)
+    assert compare(capsys, "baselines/mine", tables["base"], "--update-baseline")[0] == 0
+    provenance = json.loads((repo / "baselines" / "mine" / "table.provenance.json").read_text())
+    assert provenance["repository"] == {"path": str(repo), "git_sha": head, "dirty": False}
