@@ -369,6 +369,7 @@ def test_a_large_change_confined_to_few_samples_passes_as_noise_but_is_reported(
     assert change["delta"] == pytest.approx(-0.5 * 4 / 12) and change["n_differing"] == 4
     assert change["p_value"] >= 0.05 and abs(change["delta"]) > change["tolerance"]
     assert "ℹ️ not significant" in out and "(4 changed): beyond the size bound" in finding["message"]
+    assert "--update-baseline" not in out  # passed as noise: nothing to accept
     assert compare(capsys, tables["base"], four, "--strict-changes")[0] == 1
 
 

@@ -51,6 +51,8 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
             lines += [f"### {title}", "", *_finding_table(found), ""]
     if not comparison.findings:
         lines += ["No differences beyond tolerance, no status, coverage or rank changes.", ""]
+    elif not _acceptable(comparison):
+        pass  # only changes passed as noise: nothing to accept
     elif _errors(comparison):
         lines += ["Cells or metrics that now error cannot become a baseline (`--update-baseline` refuses error "
                   "rows): fix them, rerun, compare again.", ""]
@@ -70,6 +72,11 @@ def unused_text(comparison: Comparison) -> str:
     names = ", ".join(comparison.unused_overrides)
     return (f"policy {comparison.policy.name} sets {names}, which names no metric family or metric of either table "
             "(a misspelling?): that tolerance applied to nothing")
+
+
+def _acceptable(comparison: Comparison) -> bool:
+    """Whether anything changed that a baseline refresh would accept (changes passed as noise are not that)."""
+    return any(f.kind != "unconfirmed" for f in comparison.findings)
 
 
 def _errors(comparison: Comparison) -> bool:
@@ -98,7 +105,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "max_abs_diff": comparison.max_abs_diff,
         "findings": [_finding_json(f) for f in comparison.findings],
         "update_command": (update_command(baseline, current)
-                           if comparison.findings and not _errors(comparison) else None),
+                           if _acceptable(comparison) and not _errors(comparison) else None),
     }
 
 
