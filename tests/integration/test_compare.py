@@ -216,7 +216,8 @@ def test_the_ci_regression_script_fails_on_a_doctored_table(tables, tmp_path):
     assert passing.returncode == 0, passing.stderr
     (tmp_path / "shuffled.parquet").write_bytes(open(tables["shuffled"], "rb").read())
     (tmp_path / "policy.yaml").write_text("metrics:\n  faithfulness_correlation: {atol: 5.0}\n")
-    relative = {"XAIBENCH_CI_CURRENT": "shuffled.parquet", "XAIBENCH_CI_POLICY": "policy.yaml", "XAIBENCH_CI_OUT": "out"}
+    relative = {"XAIBENCH_CI_CURRENT": "shuffled.parquet", "XAIBENCH_CI_POLICY": "policy.yaml",
+                "XAIBENCH_CI_OUT": "out"}
     failing = subprocess.run(["bash", *script], env={**env, **relative}, cwd=tmp_path, capture_output=True, text=True,
                              timeout=120)
     assert failing.returncode == 1, failing.stderr

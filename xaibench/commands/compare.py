@@ -86,14 +86,13 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
 
 def _context(args: argparse.Namespace, baseline, current) -> dict:
     from xaibench.results.compare.baseline import baseline_file, read_provenance, table_origin
+    from xaibench.results.compare.tables import partial_note
 
     base = table_origin(baseline)
     provenance = read_provenance(baseline_file(args.baseline))
     if provenance:
         base.update(created_at=provenance.get("created_at", base["created_at"]),
                     git_sha=provenance.get("git_sha", base["git_sha"]))
-    from xaibench.results.compare.tables import partial_note
-
     current_origin = table_origin(current)
     if partial_note(current):
         current_origin["partial"] = partial_note(current)

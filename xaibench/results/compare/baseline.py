@@ -106,7 +106,8 @@ def repository_state(folder: Path) -> dict:
     if top is None:
         return {"path": str(folder), "git_sha": "", "dirty": None}
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"path": top, "git_sha": git("rev-parse", "HEAD") or "", "dirty": bool(status) if status is not None else None}
+    dirty = None if status is None else bool(status)
+    return {"path": top, "git_sha": git("rev-parse", "HEAD") or "", "dirty": dirty}
 
 
 def read_provenance(table: Path) -> dict:

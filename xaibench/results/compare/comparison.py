@@ -156,7 +156,7 @@ def _cell_level_pairs(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tup
         cur_keys = cur_only.get(shared, [])
         if len(base_keys) == len(cur_keys) == 1:
             base_key, cur_key = base_keys[0], cur_keys[0]
-            if "ok" != _state(base_units[base_key]) or "ok" != _state(cur_units[cur_key]):
+            if _state(base_units[base_key]) != "ok" or _state(cur_units[cur_key]) != "ok":
                 pairs[base_key] = cur_key
     return pairs
 

@@ -31,9 +31,7 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
              f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
              f"{'; --strict-changes' if comparison.strict_changes else ''}"
              f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
-             *([f"⚠️ {partial_text(current, context['current']['partial'])}", ""]
-               if (context.get("current") or {}).get("partial") else []),
-             *([f"⚠️ {unused_text(comparison)}", ""] if comparison.unused_overrides else []),
+             *_warnings(comparison, current, context),
              f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
     values = comparison.of_kind("degraded", "improved")
@@ -49,17 +47,31 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
         found = comparison.of_kind(*kinds)
         if found:
             lines += [f"### {title}", "", *_finding_table(found), ""]
+    return "\n".join(lines + _closing(comparison, baseline, current))
+
+
+def _warnings(comparison: Comparison, current: str, context: dict) -> list[str]:
+    """Lines warning of a partial current table and of policy entries that matched nothing."""
+    lines = []
+    note = (context.get("current") or {}).get("partial")
+    if note:
+        lines += [f"⚠️ {partial_text(current, note)}", ""]
+    if comparison.unused_overrides:
+        lines += [f"⚠️ {unused_text(comparison)}", ""]
+    return lines
+
+
+def _closing(comparison: Comparison, baseline: str, current: str) -> list[str]:
+    """The last lines: nothing changed, or how to accept the changes (or why they cannot be accepted yet)."""
     if not comparison.findings:
-        lines += ["No differences beyond tolerance, no status, coverage or rank changes.", ""]
-    elif not _acceptable(comparison):
-        pass  # only changes passed as noise: nothing to accept
-    elif _errors(comparison):
-        lines += ["Cells or metrics that now error cannot become a baseline (`--update-baseline` refuses error "
-                  "rows): fix them, rerun, compare again.", ""]
-    else:
-        lines += [f"If these changes are intended, accept them deliberately: `{update_command(baseline, current)}`, "
-                  "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
-    return "\n".join(lines)
+        return ["No differences beyond tolerance, no status, coverage or rank changes.", ""]
+    if not _acceptable(comparison):
+        return []  # only changes passed as noise: nothing to accept
+    if _errors(comparison):
+        return ["Cells or metrics that now error cannot become a baseline (`--update-baseline` refuses error "
+                "rows): fix them, rerun, compare again.", ""]
+    return [f"If these changes are intended, accept them deliberately: `{update_command(baseline, current)}`, "
+            "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
 
 
 def partial_text(current: str, note: str) -> str:

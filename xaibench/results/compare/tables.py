@@ -93,7 +93,7 @@ def group_columns(units: list[str]) -> list[str]:
 
 
 def without_run_notes(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ``RUN_NOTES`` dropped from its ``params`` JSON, so the same measurement matches across machines."""
+    """``frame`` with ``RUN_NOTES`` dropped from its ``params`` JSON: the same measurement matches across machines."""
     if "params" not in frame.columns or frame.empty:
         return frame
     texts = frame["params"].astype(str)
