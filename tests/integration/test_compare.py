@@ -285,6 +285,13 @@ def test_chunk_halvings_after_out_of_memory_do_not_make_another_experiment(table
     assert result["counts"]["pairs"] == 3 * 5 * 12 and result["counts"]["units"] == 15
 
 
+def test_a_baseline_compare_could_not_read_is_never_written(tables, capsys, tmp_path):
+    target = tmp_path / "baseline.txt"  # it was written (as Parquet), then refused by every compare
+    code, out, err = compare(capsys, target, tables["base"], "--update-baseline")
+    assert code == 2 and "must be a .parquet or .csv file or a folder" in err
+    assert not target.exists() and not (tmp_path / "baseline.provenance.json").exists()
+
+
 def test_an_empty_baseline_is_a_usage_error_not_a_pass(tables, capsys, tmp_path):
     empty = doctored(tables["base"], tmp_path / "empty.parquet", lambda f: f.iloc[:0])
     code, out, err = compare(capsys, empty, tables["base"])

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="OUT.md", help="write the Markdown report here (for a PR comment)")
     parser.add_argument("--json", metavar="OUT.json", help="write the machine-readable verdict here")
     parser.add_argument("--strict-changes", action="store_true",
-                        help="fail on any reported change too (improvements, new cells, rank changes)")
+                        help="fail on any reported change too (improvements, changes passed as noise, new cells, "
+                             "rank changes, changed data or weights)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="do not fail on baseline cells, metrics or samples missing from the current table")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict line, not the report")
@@ -103,6 +104,11 @@ def _update(args: argparse.Namespace, current, policy) -> int:
     from xaibench.results.compare.baseline import baseline_file, write_baseline
 
     target = baseline_file(args.baseline)
+    if target.suffix not in (".parquet", ".csv"):
+        from xaibench.errors import UserError
+
+        raise UserError(f"baseline {args.baseline} must be a .parquet or .csv file or a folder (its table.parquet): "
+                        "compare reads nothing else")
     _show_update(target, current, policy)
     table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command)
     print(f"baseline updated: {table} ({len(current)} rows); provenance -> {provenance}")
