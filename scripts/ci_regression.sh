@@ -6,7 +6,7 @@
 #   bash scripts/ci_regression.sh                    # check; report in results/runs/ci/compare.{md,json}
 #   bash scripts/ci_regression.sh --update-baseline  # deliberately refresh results/baselines/ci, then commit it
 #
-# Environment (all optional):
+# Environment (all optional; relative paths are taken from the folder the script is called from):
 #   PYTHON                interpreter with xaibench installed (default: .venv/bin/python)
 #   XAIBENCH_CI_BASELINE  baseline table (default: results/baselines/ci/table.parquet)
 #   XAIBENCH_CI_CURRENT   check this existing table instead of running the sweep
@@ -14,13 +14,21 @@
 #   XAIBENCH_CI_RESULTS   results_dir of the sweep (default: results/runs); the table is <it>/ci/table.parquet
 #   XAIBENCH_CI_OUT       folder for compare.md / compare.json (default: the current table's folder)
 set -uo pipefail
+here=$PWD
+from_here() { case "$1" in /*|"") printf '%s' "$1" ;; *) printf '%s/%s' "$here" "$1" ;; esac; }
+PYTHON=${PYTHON:-}
+case "$PYTHON" in */*) PYTHON=$(from_here "$PYTHON") ;; esac   # a path, not a command name on PATH
+baseline=$(from_here "${XAIBENCH_CI_BASELINE:-}")
+policy=${XAIBENCH_CI_POLICY:-default}
+case "$policy" in *.yaml|*.yml) policy=$(from_here "$policy") ;; esac   # a file, not a name in conf/compare/
+results=$(from_here "${XAIBENCH_CI_RESULTS:-}")
+current=$(from_here "${XAIBENCH_CI_CURRENT:-}")
+out=$(from_here "${XAIBENCH_CI_OUT:-}")
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-.venv/bin/python}
-baseline=${XAIBENCH_CI_BASELINE:-results/baselines/ci/table.parquet}
-policy=${XAIBENCH_CI_POLICY:-default}
-results=${XAIBENCH_CI_RESULTS:-results/runs}
-current=${XAIBENCH_CI_CURRENT:-}
+baseline=${baseline:-results/baselines/ci/table.parquet}
+results=${results:-results/runs}
 sweep=(-m experiment=ci)
 
 update=0
@@ -46,7 +54,7 @@ if [[ $update -eq 1 ]]; then
     --command "xaibench ${sweep[*]} store_dir=<fresh temporary store> (bash scripts/ci_regression.sh --update-baseline)"
 fi
 
-out=${XAIBENCH_CI_OUT:-$(dirname "$current")}
+out=${out:-$(dirname "$current")}
 mkdir -p "$out"
 exec "$PYTHON" -m xaibench compare "$baseline" "$current" --policy "$policy" \
   --report "$out/compare.md" --json "$out/compare.json"

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="OUT.md", help="write the Markdown report here (for a PR comment)")
     parser.add_argument("--json", metavar="OUT.json", help="write the machine-readable verdict here")
     parser.add_argument("--strict-changes", action="store_true",
-                        help="fail on any reported change too (improvements, new cells, rank changes)")
+                        help="fail on any reported change too (improvements, changes passed as noise, new cells, "
+                             "rank changes, changed data or weights)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="do not fail on baseline cells, metrics or samples missing from the current table")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict line, not the report")
@@ -29,18 +30,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xaibench.errors import UserError
     from xaibench.results.compare import compare_tables, load_policy
-    from xaibench.results.compare.tables import load_results
+    from xaibench.results.compare.tables import load_results, partial_note
 
     policy = load_policy(args.policy)
     current = load_results(args.current, "current")
     if args.update_baseline:
+        if partial_note(current):
+            raise UserError(f"current {args.current} is partial ({partial_note(current)}); finish the sweep (rerun it: "
+                            "finished cells are reused) before baselining it")
         return _update(args, current, policy)
     baseline = load_results(args.baseline, "baseline")
+    if baseline.empty:
+        raise UserError(f"baseline {args.baseline} has no rows, so it guards nothing; make it from a finished sweep "
+                        "with --update-baseline (docs/ci.md)")
+    if partial_note(baseline):
+        raise UserError(f"baseline {args.baseline} is partial ({partial_note(baseline)}): cells it lacks would pass "
+                        "unchecked; make it from a finished sweep with --update-baseline (docs/ci.md)")
     comparison = compare_tables(baseline, current, policy, strict_changes=args.strict_changes,
                                 allow_missing=args.allow_missing)
     _emit(args, comparison, _context(args, baseline, current))
+    _warn(args, comparison, current)
     return comparison.exit_code
+
+
+def _warn(args: argparse.Namespace, comparison, current) -> None:
+    """Warnings on stderr (also in the report): an unfinished current sweep, policy entries that matched nothing."""
+    import sys
+
+    from xaibench.results.compare.render import partial_text, unused_text
+    from xaibench.results.compare.tables import partial_note
+
+    if partial_note(current):
+        print(f"xaibench compare: warning: {partial_text(args.current, partial_note(current))}", file=sys.stderr)
+    if comparison.unused_overrides:
+        print(f"xaibench compare: warning: {unused_text(comparison)}", file=sys.stderr)
 
 
 def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
@@ -62,19 +87,28 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
 
 def _context(args: argparse.Namespace, baseline, current) -> dict:
     from xaibench.results.compare.baseline import baseline_file, read_provenance, table_origin
+    from xaibench.results.compare.tables import partial_note
 
     base = table_origin(baseline)
     provenance = read_provenance(baseline_file(args.baseline))
     if provenance:
         base.update(created_at=provenance.get("created_at", base["created_at"]),
                     git_sha=provenance.get("git_sha", base["git_sha"]))
-    return {"baseline": base, "current": table_origin(current)}
+    current_origin = table_origin(current)
+    if partial_note(current):
+        current_origin["partial"] = partial_note(current)
+    return {"baseline": base, "current": current_origin}
 
 
 def _update(args: argparse.Namespace, current, policy) -> int:
     from xaibench.results.compare.baseline import baseline_file, write_baseline
 
     target = baseline_file(args.baseline)
+    if target.suffix not in (".parquet", ".csv"):
+        from xaibench.errors import UserError
+
+        raise UserError(f"baseline {args.baseline} must be a .parquet or .csv file or a folder (its table.parquet): "
+                        "compare reads nothing else")
     _show_update(target, current, policy)
     table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command)
     print(f"baseline updated: {table} ({len(current)} rows); provenance -> {provenance}")

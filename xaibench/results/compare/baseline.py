@@ -77,7 +77,8 @@ def provenance_record(table: pd.DataFrame, *, source: str, command: str) -> dict
         "source": source,
         "command": command,
         "update_command": " ".join(["xaibench", *sys.argv[1:]]),
-        "git_sha": git_sha(),
+        "git_sha": git_sha(),  # of xaibench's own source tree ("unknown" for an installed package)
+        "repository": repository_state(Path.cwd()),  # the repository the baseline was refreshed in (yours)
         "rows_git_sha": versions_in_table("git_sha"),
         "rows_versions": {c.removesuffix("_version"): versions_in_table(c)
                           for c in ("xaibench_version", "torch_version", "captum_version", "quantus_version")},
@@ -88,6 +89,25 @@ def provenance_record(table: pd.DataFrame, *, source: str, command: str) -> dict
         "rows": int(len(table)),
         "schema_version": int(table["schema_version"].iloc[0]),
     }
+
+
+def repository_state(folder: Path) -> dict:
+    """``{"path", "git_sha", "dirty"}`` of the git repository holding ``folder`` (empty values outside one)."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None:
+        return {"path": str(folder), "git_sha": "", "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    dirty = None if status is None else bool(status)
+    return {"path": top, "git_sha": git("rev-parse", "HEAD") or "", "dirty": dirty}
 
 
 def read_provenance(table: Path) -> dict:

@@ -9,6 +9,8 @@
   the other way round (now computed) is reported;
 - ``degraded`` / ``improved`` (paired values beyond the policy's tolerance, in the metric's direction):
   degradation fails, improvement is reported;
+- ``unconfirmed`` (the mean moved beyond the size bound but the policy's test is not significant, e.g. a change
+  confined to a few samples): reported, passed as noise;
 - ``rank`` (within a comparison group a method now ranks below one it used to beat): reported even inside
   tolerance;
 - ``revision`` (a dataset's content or a model's weights changed): reported;
@@ -26,12 +28,13 @@ import numpy as np
 import pandas as pd
 
 from xaibench.results.compare.policy import Policy, Tolerance
-from xaibench.results.compare.tables import REVISION_COLUMNS, check_unique, group_columns, unit_columns
+from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
+                                            without_run_notes)
 from xaibench.results.compare.values import BETTER, WORSE, ValueChange, assess
 
 SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
-KINDS = ("missing", "status", "direction", "degraded", "improved", "new", "rank", "revision")
+KINDS = ("missing", "status", "direction", "degraded", "improved", "unconfirmed", "new", "rank", "revision")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Comparison:
     max_abs_diff: float
     strict_changes: bool = False
     allow_missing: bool = False
+    unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric of either table (a typo?)
 
     @property
     def failed(self) -> bool:
@@ -86,23 +90,36 @@ class Comparison:
 def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy, *, strict_changes: bool = False,
                    allow_missing: bool = False) -> Comparison:
     """Compare two conformed results tables (see the module docstring for what is reported and what fails)."""
+    baseline, current = without_run_notes(baseline), without_run_notes(current)
     units = unit_columns(baseline, current)
     for frame, role in ((baseline, "baseline"), (current, "current")):
         check_unique(frame, units + SAMPLE_KEY, role, "table")
     base_units, cur_units = _split(baseline, units), _split(current, units)
-    labels = _variant_labels(sorted(set(base_units) | set(cur_units)), units)
+    paired = _cell_level_pairs(base_units, cur_units, units)
+    keys = sorted((set(base_units) | set(cur_units)) - set(paired.values()))
+    labels = _variant_labels(keys, units)
     walker = _UnitWalker(policy, strict_changes, allow_missing)
-    for key in sorted(set(base_units) | set(cur_units)):
+    for key in keys:
         unit = {**dict(zip(units, key)), "variant": labels[key]}
-        walker.visit(unit, base_units.get(key), cur_units.get(key))
+        walker.visit(unit, base_units.get(key), cur_units.get(paired.get(key, key)))
     findings = walker.findings
     findings += _rank_changes(baseline, current, units, labels, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
     order = {kind: index for index, kind in enumerate(KINDS)}
     findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))
-    return Comparison(tuple(findings), policy, n_units=len(set(base_units) | set(cur_units)), n_pairs=walker.n_pairs,
+    return Comparison(tuple(findings), policy, n_units=len(keys), n_pairs=walker.n_pairs,
                       n_differing=walker.n_differing, max_abs_diff=walker.max_abs_diff,
-                      strict_changes=strict_changes, allow_missing=allow_missing)
+                      strict_changes=strict_changes, allow_missing=allow_missing,
+                      unused_overrides=_unused_overrides(policy, baseline, current))
+
+
+def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[str, ...]:
+    """``families.X`` / ``metrics.Y`` entries of the policy that match nothing in either table."""
+    unused = []
+    for section, entries, column in (("families", policy.families, "family"), ("metrics", policy.metrics, "metric")):
+        present = set(baseline[column].astype(str)) | set(current[column].astype(str))
+        unused += [f"{section}.{name}" for name in entries if name not in present]
+    return tuple(unused)
 
 
 def _split(frame: pd.DataFrame, units: list[str]) -> dict[tuple, pd.DataFrame]:
@@ -110,6 +127,38 @@ def _split(frame: pd.DataFrame, units: list[str]) -> dict[tuple, pd.DataFrame]:
         return {}
     return {key if isinstance(key, tuple) else (key,): rows
             for key, rows in frame.groupby(units, sort=False, dropna=False)}
+
+
+def _cell_level_pairs(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame],
+                      units: list[str]) -> dict[tuple, tuple]:
+    """Baseline unit key -> current unit key for units that differ only in the metric's ``params`` because one side
+    is a cell-level row (``error``/``not_applicable``, no scores).
+
+    Scored rows record the metric's parameters as resolved (adapter settings added, fractions turned into counts);
+    a cell that failed before scoring records them as configured. Such a pair is one measurement whose status
+    changed (``ok -> error`` with the message), not a missing unit plus a new one. Only unambiguous pairs (one
+    candidate on each side) are joined.
+    """
+    if "params" not in units:
+        return {}
+    at = units.index("params")
+
+    def rest(key: tuple) -> tuple:
+        return key[:at] + key[at + 1:]
+
+    base_only, cur_only = {}, {}
+    for source, other, into in ((base_units, cur_units, base_only), (cur_units, base_units, cur_only)):
+        for key in source:
+            if key not in other:
+                into.setdefault(rest(key), []).append(key)
+    pairs = {}
+    for shared, base_keys in base_only.items():
+        cur_keys = cur_only.get(shared, [])
+        if len(base_keys) == len(cur_keys) == 1:
+            base_key, cur_key = base_keys[0], cur_keys[0]
+            if _state(base_units[base_key]) != "ok" or _state(cur_units[cur_key]) != "ok":
+                pairs[base_key] = cur_key
+    return pairs
 
 
 class _UnitWalker:
@@ -196,6 +245,11 @@ class _UnitWalker:
             self.add("degraded", True, unit, _describe(change), change=change, tolerance=tol)
         elif change.verdict == BETTER:
             self.add("improved", self.strict, unit, _describe(change), change=change, tolerance=tol)
+        elif tol.mode in ("wilcoxon", "bootstrap") and abs(change.delta) > change.tolerance:
+            worse = change.delta < 0 if unit["higher_is_better"] else change.delta > 0
+            direction = "worse" if worse else "better"
+            self.add("unconfirmed", self.strict, unit, _describe(change, direction), change=change, tolerance=tol,
+                     details={"direction": direction})
 
 
 def _state(rows: pd.DataFrame) -> str:
@@ -215,11 +269,17 @@ def _count(rows: pd.DataFrame) -> str:
     return f"{n} value(s)" if n else "the cell"
 
 
-def _describe(change: ValueChange) -> str:
-    word = "worse" if change.verdict == WORSE else "better"
+def _describe(change: ValueChange, unconfirmed: str = "") -> str:
+    """One sentence on a value change; ``unconfirmed``: the direction ("worse"/"better") of a large change whose
+    test is not significant."""
+    word = unconfirmed or ("worse" if change.verdict == WORSE else "better")
     relative = f" ({change.relative:+.1%})" if np.isfinite(change.relative) else ""
-    return (f"{word}: mean {change.baseline_mean:.4g} -> {change.current_mean:.4g}, "
+    text = (f"{word}: mean {change.baseline_mean:.4g} -> {change.current_mean:.4g}, "
             f"delta {change.delta:+.4g}{relative} over {change.n} pairs")
+    if not unconfirmed:
+        return text
+    return (f"{text} ({change.n_differing} changed): beyond the size bound {change.tolerance:.3g} but not "
+            "significant, passed as noise")
 
 
 def _variant_labels(keys: list[tuple], units: list[str]) -> dict[tuple, str]:

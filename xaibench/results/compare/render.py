@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from typing import Any
 
 from xaibench.results.compare.comparison import KINDS, Comparison, Finding
@@ -30,20 +31,74 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
              f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
              f"{'; --strict-changes' if comparison.strict_changes else ''}"
              f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
+             *_warnings(comparison, current, context),
              f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
     values = comparison.of_kind("degraded", "improved")
     if values:
         lines += ["### Score changes beyond tolerance", "", *_value_table(values), ""]
+    unconfirmed = comparison.of_kind("unconfirmed")
+    if unconfirmed:
+        lines += ["### Large but not significant (passed as noise: check them if nothing else changed)", "",
+                  *_value_table(unconfirmed), ""]
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
                          (("rank",), "Rank changes (reported even inside tolerance)"),
                          (("revision",), "Changed data or weights")):
         found = comparison.of_kind(*kinds)
         if found:
             lines += [f"### {title}", "", *_finding_table(found), ""]
+    return "\n".join(lines + _closing(comparison, baseline, current))
+
+
+def _warnings(comparison: Comparison, current: str, context: dict) -> list[str]:
+    """Lines warning of a partial current table and of policy entries that matched nothing."""
+    lines = []
+    note = (context.get("current") or {}).get("partial")
+    if note:
+        lines += [f"⚠️ {partial_text(current, note)}", ""]
+    if comparison.unused_overrides:
+        lines += [f"⚠️ {unused_text(comparison)}", ""]
+    return lines
+
+
+def _closing(comparison: Comparison, baseline: str, current: str) -> list[str]:
+    """The last lines: nothing changed, or how to accept the changes (or why they cannot be accepted yet)."""
     if not comparison.findings:
-        lines += ["No differences beyond tolerance, no status, coverage or rank changes.", ""]
-    return "\n".join(lines)
+        return ["No differences beyond tolerance, no status, coverage or rank changes.", ""]
+    if not _acceptable(comparison):
+        return []  # only changes passed as noise: nothing to accept
+    if _errors(comparison):
+        return ["Cells or metrics that now error cannot become a baseline (`--update-baseline` refuses error "
+                "rows): fix them, rerun, compare again.", ""]
+    return [f"If these changes are intended, accept them deliberately: `{update_command(baseline, current)}`, "
+            "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
+
+
+def partial_text(current: str, note: str) -> str:
+    """The warning for a current table from a sweep that did not finish."""
+    return f"current {current} is partial ({note}): the cells it lacks are reported as missing"
+
+
+def unused_text(comparison: Comparison) -> str:
+    """The warning for policy entries that match no family or metric of either table."""
+    names = ", ".join(comparison.unused_overrides)
+    return (f"policy {comparison.policy.name} sets {names}, which names no metric family or metric of either table "
+            "(a misspelling?): that tolerance applied to nothing")
+
+
+def _acceptable(comparison: Comparison) -> bool:
+    """Whether anything changed that a baseline refresh would accept (changes passed as noise are not that)."""
+    return any(f.kind != "unconfirmed" for f in comparison.findings)
+
+
+def _errors(comparison: Comparison) -> bool:
+    return any(f.details.get("after") == "error" for f in comparison.of_kind("status"))
+
+
+def update_command(baseline: str, current: str) -> str:
+    """The command that makes ``current`` the new baseline (with its provenance)."""
+    return (f"xaibench compare {shlex.quote(str(baseline))} {shlex.quote(str(current))} --update-baseline "
+            "--command '<the command that produced the current table>'")
 
 
 def to_json(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None) -> dict[str, Any]:
@@ -56,10 +111,13 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "policy": comparison.policy.as_dict(),
         "strict_changes": comparison.strict_changes,
         "allow_missing": comparison.allow_missing,
+        "unused_overrides": list(comparison.unused_overrides),
         "counts": {"units": comparison.n_units, "pairs": comparison.n_pairs, "differing": comparison.n_differing,
                    "failing": sum(1 for f in comparison.findings if f.fails), **_counts(comparison)},
         "max_abs_diff": comparison.max_abs_diff,
         "findings": [_finding_json(f) for f in comparison.findings],
+        "update_command": (update_command(baseline, current)
+                           if _acceptable(comparison) and not _errors(comparison) else None),
     }
 
 
@@ -98,13 +156,17 @@ def _value_table(findings: list[Finding]) -> list[str]:
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for f in findings[:MAX_ROWS]:
         c, tol = f.change, f.tolerance
-        status = "❌ degraded" if f.fails and f.kind == "degraded" else ("❌ improved" if f.fails else "ℹ️ improved")
-        direction = "worse" if f.kind == "degraded" else "better"
+        direction = _direction(f)
+        status = f"{'❌' if f.fails else 'ℹ️'} {f.kind if f.kind != 'unconfirmed' else 'not significant'}"
         relative = f"{c.relative:+.1%}" if math.isfinite(c.relative) else "-"
         cells = [status, *_unit_text(f.unit), f"{c.baseline_mean:.4g}", f"{c.current_mean:.4g}", f"{c.delta:+.4g}",
                  relative, direction, _test_text(c, tol), _tolerance_text(c, tol)]
         rows.append("| " + " | ".join(cells) + " |")
     return rows + _more(findings)
+
+
+def _direction(f: Finding) -> str:
+    return f.details.get("direction") or ("worse" if f.kind == "degraded" else "better")
 
 
 def _test_text(change, tol) -> str:
@@ -143,7 +205,7 @@ def _finding_json(f: Finding) -> dict[str, Any]:
                            "details": dict(f.details)}
     if f.change is not None:
         out["change"] = {k: getattr(f.change, k) for k in f.change.__dataclass_fields__}
-        out["change"]["direction"] = "worse" if f.kind == "degraded" else "better"
+        out["change"]["direction"] = _direction(f)
         out["tolerance"] = f.tolerance.as_dict()
     return out
 

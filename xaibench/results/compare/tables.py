@@ -9,17 +9,21 @@ missing.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
 from xaibench.errors import UserError
-from xaibench.results.collect import load_table
+from xaibench.results.collect import PARTIAL, load_table
 from xaibench.results.groups import comparison_columns, competitor_columns
 from xaibench.results.schema import SCHEMA_VERSION, conform
 
 REVISION_COLUMNS = ("model_revision", "dataset_revision")
+# Keys of a metric's recorded ``params`` that note how a run went, not what was measured: a GPU that halved the
+# chunk after CUDA out-of-memory records ``chunk_backoffs`` (the chunk size is not in the key; values agree).
+RUN_NOTES = ("chunk_backoffs",)
 # Without these a frame is not a results table at all.
 REQUIRED = ("schema_version", "model", "dataset", "method", "metric", "family", "higher_is_better", "sample_id",
             "seed", "value", "status", "message")
@@ -46,11 +50,19 @@ def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
     if lacking:
         raise UserError(f"{role} {path} is not a results table: it lacks the column(s) {', '.join(lacking)}")
     _check_version(frame, path, role)
+    note = frame.attrs.get(PARTIAL, "")
     try:
-        return conform(frame)
+        conformed = conform(frame)
     except (ValueError, TypeError) as error:
         raise UserError(f"{role} {path} is not a results table of schema version {SCHEMA_VERSION}: "
                         f"{_first_line(error)}") from None
+    conformed.attrs = {PARTIAL: note} if note else {}
+    return conformed
+
+
+def partial_note(frame: pd.DataFrame) -> str:
+    """Why a loaded table is incomplete (``"2 of 3 cells; the sweep did not finish"``), or "" when it is not."""
+    return str(frame.attrs.get(PARTIAL, ""))
 
 
 def _check_version(frame: pd.DataFrame, path, role: str) -> None:
@@ -78,6 +90,28 @@ def group_columns(units: list[str]) -> list[str]:
     """The comparison-group part of the unit columns (the unit minus the competitor)."""
     competitors = set(competitor_columns(pd.DataFrame(columns=units)))
     return [c for c in units if c not in competitors]
+
+
+def without_run_notes(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``RUN_NOTES`` dropped from its ``params`` JSON: the same measurement matches across machines."""
+    if "params" not in frame.columns or frame.empty:
+        return frame
+    texts = frame["params"].astype(str)
+    if not texts.str.contains("|".join(RUN_NOTES), regex=True).any():
+        return frame
+    codes, uniques = pd.factorize(texts)
+    cleaned = [_drop_notes(text) for text in uniques]
+    return frame.assign(params=pd.Series([cleaned[c] for c in codes], index=frame.index, dtype=frame["params"].dtype))
+
+
+def _drop_notes(text: str) -> str:
+    try:
+        params = json.loads(text or "{}")
+    except ValueError:
+        return text
+    if not isinstance(params, dict) or not any(k in params for k in RUN_NOTES):
+        return text
+    return json.dumps({k: v for k, v in params.items() if k not in RUN_NOTES}, sort_keys=True)
 
 
 def check_unique(frame: pd.DataFrame, key: list[str], role: str, path) -> None:
