@@ -16,9 +16,12 @@ installed with scikit-learn, requires ``cloudpickle>=3``) and ``boto3`` (whose b
 below 3), and pulls ``ray[default]``'s dashboard stack; this launcher needs only ``ray`` itself.
 """
 
+import atexit
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -97,15 +100,22 @@ class RayLauncher(Launcher):
                 sweep_config.hydra.job.id = f"ray_{idx}"
                 sweep_config.hydra.job.num = idx
             configs.append(sweep_config)
-        _start_ray(_plain(self.init))  # stopped when the process exits (Ray's atexit): late job logs still arrive
+        # stopped when the process exits (atexit): late job logs still arrive; Ray's logs then go to <sweep>/ray/logs
+        _start_ray(_plain(self.init), Path(str(self.config.hydra.sweep.dir)) / "ray")
         task = ray.remote(**_plain(self.remote))(_run_job).options(name="xaibench")
         state, cwd = Singleton.get_state(), os.getcwd()
         pending = [task.remote(self.hydra_context, cfg, self.task_function, state, self.device, cwd) for cfg in configs]
         return list(ray.get(pending))
 
 
-def _start_ray(init: Dict[str, Any]) -> None:
-    """``ray.init(**init)`` unless Ray is already up in this process."""
+def _start_ray(init: Dict[str, Any], logs_dir: Path) -> None:
+    """``ray.init(**init)`` unless Ray is already up in this process.
+
+    A Ray started here (not a running cluster's, no ``_temp_dir`` of the user's) keeps its session files in a
+    fresh temp folder instead of ``/tmp/ray``, where every sweep left a session folder (~200 kB of logs, more
+    with chatty jobs) that nothing removed; when the process exits, Ray is stopped, its logs are moved to
+    ``logs_dir/logs`` (the sweep's own folder, replacing the previous run's) and the temp folder is removed.
+    """
     import ray
 
     if ray.is_initialized():
@@ -119,7 +129,41 @@ def _start_ray(init: Dict[str, Any]) -> None:
     runtime_env["env_vars"] = {NOSET_CUDA: "1", **ours, **(runtime_env.get("env_vars") or {})}
     if _joins_cluster(init):  # a running cluster has its own resources; ray.init refuses them
         init = {k: v for k, v in init.items() if k not in NODE_ONLY}
-    ray.init(runtime_env=runtime_env, **{k: v for k, v in init.items() if v is not None})
+    own_temp = None
+    if not _joins_cluster(init) and init.get("_temp_dir") is None:
+        own_temp = _short_temp_dir()
+        init["_temp_dir"] = own_temp
+    try:
+        ray.init(runtime_env=runtime_env, **{k: v for k, v in init.items() if v is not None})
+    except BaseException:
+        shutil.rmtree(own_temp or "", ignore_errors=True)
+        raise
+    if own_temp is not None:
+        atexit.register(_stop_ray, own_temp, logs_dir)  # runs before Ray's own atexit shutdown (registered first)
+
+
+def _short_temp_dir() -> str:
+    """A new folder for Ray's session files in the temp root Ray would use (``$RAY_TMPDIR``, ``$TMPDIR``, /tmp),
+    with a short name: Ray's sockets live below it and a Unix socket path has at most 107 bytes."""
+    root = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    return tempfile.mkdtemp(prefix="xbray-", dir=root)
+
+
+def _stop_ray(temp_dir: str, logs_dir: Path) -> None:
+    """Stop the Ray this process started, keep its logs in ``logs_dir/logs`` and remove its temp folder."""
+    import ray
+
+    try:
+        ray.shutdown()
+    finally:
+        for logs in sorted(Path(temp_dir).glob("session_*/logs"))[-1:]:
+            try:
+                shutil.rmtree(logs_dir / "logs", ignore_errors=True)
+                logs_dir.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(logs), str(logs_dir / "logs"))
+            except OSError as error:  # a full or read-only results folder: the logs are not worth failing for
+                print(f"xaibench: warning: Ray's logs were not kept ({error})", file=sys.stderr)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _joins_cluster(init: Dict[str, Any]) -> bool:
