@@ -71,6 +71,9 @@ class RayLauncher(Launcher):
             raise UserError(f"hydra/launcher=ray needs Ray, which cannot be imported here ({type(error).__name__}: "
                             f"{error}); install it: pip install 'xaibench[ray]'") from None
         init, remote = _plain(launcher.get("init")), _plain(launcher.get("remote"))
+        for section, values, whole in (("init", init, True), ("remote", remote, False)):
+            for name in ("num_cpus", "num_gpus"):
+                _check_count(f"hydra.launcher.{section}.{name}", values.get(name), whole=whole)
         wanted = float(remote.get("num_gpus") or 0)
         if not wanted or _joins_cluster(init):
             return  # a running cluster's GPUs are not this machine's
@@ -106,6 +109,16 @@ class RayLauncher(Launcher):
         state, cwd = Singleton.get_state(), os.getcwd()
         pending = [task.remote(self.hydra_context, cfg, self.task_function, state, self.device, cwd) for cfg in configs]
         return list(ray.get(pending))
+
+
+def _check_count(name: str, value: Any, *, whole: bool) -> None:
+    """A resource count: null or a non-negative number (``whole``: an integer, as ``ray.init`` takes)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if value is None or (number and value >= 0 and (not whole or value == int(value))):
+        return
+    kind = "a non-negative integer" if whole else "a non-negative number"
+    kind += " (0.5: two jobs per GPU)" if name.endswith("remote.num_gpus") else ""
+    raise UserError(f"{name} must be {kind} or null, got {value!r}")
 
 
 def _start_ray(init: Dict[str, Any], logs_dir: Path) -> None:
