@@ -403,17 +403,23 @@ def _check_hydra_choice(group: str, value: str, extra: list[Path]) -> None:
     """A launcher or sweeper that exists: ``conf/<group>/`` presets and the installed Hydra plugins' configs.
 
     Hydra's own message lists only the options of its configs it has loaded (``basic``), not the plugins'."""
-    options = set(group_options(group, extra))
-    if value not in options:
-        from hydra.core.config_store import ConfigStore
-        from hydra.core.plugins import Plugins
-
-        Plugins.instance()  # discovers the installed plugins, which register their configs (joblib, submitit, ...)
-        options |= {name.removesuffix(".yaml") for name in ConfigStore.instance().list(group)}
+    options = _hydra_options(group, tuple(extra))
     if value not in options:
         close = difflib.get_close_matches(value, sorted(options), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(f"unknown {group} {value!r}; {hint}valid: {', '.join(sorted(options))}")
+
+
+@lru_cache(maxsize=8)
+def _hydra_options(group: str, extra: tuple[Path, ...]) -> frozenset[str]:
+    """``conf/<group>/`` presets (and the user's search dirs') and the configs of the installed Hydra plugins
+    (found once per process: every job's overrides are checked)."""
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # discovers the installed plugins, which register their configs (joblib, submitit, ...)
+    plugins = {name.removesuffix(".yaml") for name in ConfigStore.instance().list(group)}
+    return frozenset(group_options(group, list(extra))) | plugins
 
 
 def _search_dirs(parsed) -> list[Path]:
