@@ -62,9 +62,11 @@ class RayLauncher(Launcher):
         """Called by the pre-flight before any file is touched: Ray is importable and the GPUs asked exist.
 
         Raises:
-            UserError: Ray is not installed, or a job asks more GPUs than a local Ray would have (it would wait
-                forever).
+            UserError: Ray is not installed, a resource setting is not a count, a job asks more GPUs than a local
+                Ray would have (it would wait forever), or jobs would run on ``cuda:<i>`` for logical GPUs that
+                CUDA does not have (every job would fail).
         """
+        _ray_env_defaults()  # before Ray's first import: it reads them then
         try:
             import ray  # noqa: F401
         except ImportError as error:
@@ -77,15 +79,22 @@ class RayLauncher(Launcher):
         wanted = float(remote.get("num_gpus") or 0)
         if not wanted or _joins_cluster(init):
             return  # a running cluster's GPUs are not this machine's
+        template = str(launcher.get("device") or "cuda:{gpu}")
         have = init.get("num_gpus")
-        if have is None:
+        if have is None or template.startswith("cuda"):
             import torch
 
-            have = torch.cuda.device_count()
+            cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            have = cuda if have is None else have
+            if template.startswith("cuda") and have > cuda:
+                raise UserError(f"hydra/launcher=ray would give jobs {have} GPU(s) (hydra.launcher.init.num_gpus) "
+                                f"and run each on {template}, but CUDA sees {cuda} here, so every job would fail; "
+                                "on a machine without GPUs use hydra/launcher=ray_cpu (logical GPUs, jobs on the "
+                                "CPU)")
         if have < wanted:
             raise UserError(f"hydra/launcher=ray asks {wanted:g} GPU per job but Ray would start here with {have} "
                             "GPU(s), so no job could ever start; on a machine without GPUs use "
-                            "hydra/launcher=ray_cpu, or declare logical GPUs with hydra.launcher.init.num_gpus=N")
+                            "hydra/launcher=ray_cpu (logical GPUs, jobs on the CPU)")
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import ray
@@ -129,14 +138,11 @@ def _start_ray(init: Dict[str, Any], logs_dir: Path) -> None:
     with chatty jobs) that nothing removed; when the process exits, Ray is stopped, its logs are moved to
     ``logs_dir/logs`` (the sweep's own folder, replacing the previous run's) and the temp folder is removed.
     """
+    _ray_env_defaults()
     import ray
 
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")  # offline: no usage report
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every job's progress line, even when two look alike
-    if not sys.stdout.isatty():
-        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in logs written to files
     runtime_env = dict(init.pop("runtime_env", None) or {})
     ours = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED)}  # also to a running cluster's workers
     runtime_env["env_vars"] = {NOSET_CUDA: "1", **ours, **(runtime_env.get("env_vars") or {})}
@@ -153,6 +159,16 @@ def _start_ray(init: Dict[str, Any], logs_dir: Path) -> None:
         raise
     if own_temp is not None:
         atexit.register(_stop_ray, own_temp, logs_dir)  # runs before Ray's own atexit shutdown (registered first)
+
+
+def _ray_env_defaults() -> None:
+    """Ray's settings for a sweep, unless the user set them. Ray reads ``RAY_DEDUP_LOGS`` when it is first imported
+    (the pre-flight's ``check_can_start`` imports it first): set after that, it did nothing, and Ray held back the
+    progress lines of jobs that differ only in numbers (seeds, job numbers) until after the sweep's summary."""
+    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")  # offline: no usage report
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every job's progress line, even when two look alike
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in logs written to files
 
 
 def _short_temp_dir() -> str:
