@@ -65,3 +65,18 @@ def test_a_metric_added_with_its_defaults_reuses_the_suites_score_stage(workdir,
     for metric in ("complexity", "sparseness"):
         assert list(second.loc[second["metric"] == metric, "value"]) == list(first.loc[first["metric"] == metric,
                                                                                         "value"])
+
+
+def test_a_method_without_its_default_parameters_explains_once_and_is_one_competitor(workdir, monkeypatch):
+    """``~method.n_steps`` leaves integrated gradients at its default 32 steps: the same explanation stage (same
+    draws, no new artefact), and rows name the same method parameters, so the summary sees one competitor."""
+    monkeypatch.setenv("XAIBENCH_CACHE", str(workdir / "cache"))
+    cell = ["model=logreg", "dataset=iris", "method=integrated_gradients", "n_samples=4", "metrics=sparsity"]
+    first = xaibench.run(cell)
+    store = workdir / "results" / "store"
+    before = sorted(store.rglob("explanations/**/*.artefact")) + sorted(store.rglob("scores/**/*.artefact"))
+    second = xaibench.run([*cell, "~method.n_steps"])
+    after = sorted(store.rglob("explanations/**/*.artefact")) + sorted(store.rglob("scores/**/*.artefact"))
+    assert after == before and set(second["cell_key"]) != set(first["cell_key"])
+    for column in ("method_params", "explanation_key", "value", "params"):
+        assert list(second[column]) == list(first[column]), column
