@@ -84,7 +84,7 @@ def stored_cell(cell: CellSpec, cfg: DictConfig) -> CellResult | None:
     frame = Store(cfg.store_dir).get_frame("cells", cell.key)
     if frame is None:
         return None
-    device = "" if cell.device == "auto" else cell.device  # only not_applicable rows lack a stage device
+    device = "" if cell.device == "auto" else cell.device  # scored rows keep their stage's (not_applicable: "")
     frame = stamp_rows(frame, sweep_id=str(cfg.sweep_id), device=device, model_label=cell.model_label,
                        dataset_label=cell.dataset_label, ran=False)
     return CellResult(cell.key, frame, True, time.perf_counter() - started)

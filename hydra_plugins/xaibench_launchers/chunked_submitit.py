@@ -44,7 +44,21 @@ class _Chunked:
 
     def __init__(self, cells_per_task: int = 1, **params: Any) -> None:
         super().__init__(**params)  # type: ignore[call-arg]
-        self.cells_per_task = max(1, int(cells_per_task))
+        self.cells_per_task = max(1, int(cells_per_task))  # the pre-flight refuses < 1 (check_can_start)
+
+    @staticmethod
+    def check_can_start(launcher: Any) -> None:
+        """Called by the pre-flight before any file is touched: ``cells_per_task`` is a positive integer.
+
+        Raises:
+            UserError: it is not (0 used to run silently as 1).
+        """
+        from xaibench.errors import UserError
+
+        value = launcher.get("cells_per_task", 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"hydra.launcher.cells_per_task must be a positive integer (cells run one after the "
+                            f"other in each task), got {value!r}")
 
     def _executor(self) -> Any:
         """submitit's executor with the launcher's parameters (as the stock ``launch`` builds it)."""

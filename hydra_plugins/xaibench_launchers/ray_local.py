@@ -16,9 +16,12 @@ installed with scikit-learn, requires ``cloudpickle>=3``) and ``boto3`` (whose b
 below 3), and pulls ``ray[default]``'s dashboard stack; this launcher needs only ``ray`` itself.
 """
 
+import atexit
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -59,27 +62,39 @@ class RayLauncher(Launcher):
         """Called by the pre-flight before any file is touched: Ray is importable and the GPUs asked exist.
 
         Raises:
-            UserError: Ray is not installed, or a job asks more GPUs than a local Ray would have (it would wait
-                forever).
+            UserError: Ray is not installed, a resource setting is not a count, a job asks more GPUs than a local
+                Ray would have (it would wait forever), or jobs would run on ``cuda:<i>`` for logical GPUs that
+                CUDA does not have (every job would fail).
         """
+        _ray_env_defaults()  # before Ray's first import: it reads them then
         try:
             import ray  # noqa: F401
         except ImportError as error:
             raise UserError(f"hydra/launcher=ray needs Ray, which cannot be imported here ({type(error).__name__}: "
                             f"{error}); install it: pip install 'xaibench[ray]'") from None
         init, remote = _plain(launcher.get("init")), _plain(launcher.get("remote"))
+        for section, values, whole in (("init", init, True), ("remote", remote, False)):
+            for name in ("num_cpus", "num_gpus"):
+                _check_count(f"hydra.launcher.{section}.{name}", values.get(name), whole=whole)
         wanted = float(remote.get("num_gpus") or 0)
         if not wanted or _joins_cluster(init):
             return  # a running cluster's GPUs are not this machine's
+        template = str(launcher.get("device") or "cuda:{gpu}")
         have = init.get("num_gpus")
-        if have is None:
+        if have is None or template.startswith("cuda"):
             import torch
 
-            have = torch.cuda.device_count()
+            cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            have = cuda if have is None else have
+            if template.startswith("cuda") and have > cuda:
+                raise UserError(f"hydra/launcher=ray would give jobs {have} GPU(s) (hydra.launcher.init.num_gpus) "
+                                f"and run each on {template}, but CUDA sees {cuda} here, so every job would fail; "
+                                "on a machine without GPUs use hydra/launcher=ray_cpu (logical GPUs, jobs on the "
+                                "CPU)")
         if have < wanted:
             raise UserError(f"hydra/launcher=ray asks {wanted:g} GPU per job but Ray would start here with {have} "
                             "GPU(s), so no job could ever start; on a machine without GPUs use "
-                            "hydra/launcher=ray_cpu, or declare logical GPUs with hydra.launcher.init.num_gpus=N")
+                            "hydra/launcher=ray_cpu (logical GPUs, jobs on the CPU)")
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import ray
@@ -97,29 +112,87 @@ class RayLauncher(Launcher):
                 sweep_config.hydra.job.id = f"ray_{idx}"
                 sweep_config.hydra.job.num = idx
             configs.append(sweep_config)
-        _start_ray(_plain(self.init))  # stopped when the process exits (Ray's atexit): late job logs still arrive
+        # stopped when the process exits (atexit): late job logs still arrive; Ray's logs then go to <sweep>/ray/logs
+        _start_ray(_plain(self.init), Path(str(self.config.hydra.sweep.dir)) / "ray")
         task = ray.remote(**_plain(self.remote))(_run_job).options(name="xaibench")
         state, cwd = Singleton.get_state(), os.getcwd()
         pending = [task.remote(self.hydra_context, cfg, self.task_function, state, self.device, cwd) for cfg in configs]
         return list(ray.get(pending))
 
 
-def _start_ray(init: Dict[str, Any]) -> None:
-    """``ray.init(**init)`` unless Ray is already up in this process."""
+def _check_count(name: str, value: Any, *, whole: bool) -> None:
+    """A resource count: null or a non-negative number (``whole``: an integer, as ``ray.init`` takes)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if value is None or (number and value >= 0 and (not whole or value == int(value))):
+        return
+    kind = "a non-negative integer" if whole else "a non-negative number"
+    kind += " (0.5: two jobs per GPU)" if name.endswith("remote.num_gpus") else ""
+    raise UserError(f"{name} must be {kind} or null, got {value!r}")
+
+
+def _start_ray(init: Dict[str, Any], logs_dir: Path) -> None:
+    """``ray.init(**init)`` unless Ray is already up in this process.
+
+    A Ray started here (not a running cluster's, no ``_temp_dir`` of the user's) keeps its session files in a
+    fresh temp folder instead of ``/tmp/ray``, where every sweep left a session folder (~200 kB of logs, more
+    with chatty jobs) that nothing removed; when the process exits, Ray is stopped, its logs are moved to
+    ``logs_dir/logs`` (the sweep's own folder, replacing the previous run's) and the temp folder is removed.
+    """
+    _ray_env_defaults()
     import ray
 
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")  # offline: no usage report
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every job's progress line, even when two look alike
-    if not sys.stdout.isatty():
-        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in logs written to files
     runtime_env = dict(init.pop("runtime_env", None) or {})
     ours = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED)}  # also to a running cluster's workers
     runtime_env["env_vars"] = {NOSET_CUDA: "1", **ours, **(runtime_env.get("env_vars") or {})}
     if _joins_cluster(init):  # a running cluster has its own resources; ray.init refuses them
         init = {k: v for k, v in init.items() if k not in NODE_ONLY}
-    ray.init(runtime_env=runtime_env, **{k: v for k, v in init.items() if v is not None})
+    own_temp = None
+    if not _joins_cluster(init) and init.get("_temp_dir") is None:
+        own_temp = _short_temp_dir()
+        init["_temp_dir"] = own_temp
+    try:
+        ray.init(runtime_env=runtime_env, **{k: v for k, v in init.items() if v is not None})
+    except BaseException:
+        shutil.rmtree(own_temp or "", ignore_errors=True)
+        raise
+    if own_temp is not None:
+        atexit.register(_stop_ray, own_temp, logs_dir)  # runs before Ray's own atexit shutdown (registered first)
+
+
+def _ray_env_defaults() -> None:
+    """Ray's settings for a sweep, unless the user set them. Ray reads ``RAY_DEDUP_LOGS`` when it is first imported
+    (the pre-flight's ``check_can_start`` imports it first): set after that, it did nothing, and Ray held back the
+    progress lines of jobs that differ only in numbers (seeds, job numbers) until after the sweep's summary."""
+    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")  # offline: no usage report
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every job's progress line, even when two look alike
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # no colour codes in logs written to files
+
+
+def _short_temp_dir() -> str:
+    """A new folder for Ray's session files in the temp root Ray would use (``$RAY_TMPDIR``, ``$TMPDIR``, /tmp),
+    with a short name: Ray's sockets live below it and a Unix socket path has at most 107 bytes."""
+    root = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    return tempfile.mkdtemp(prefix="xbray-", dir=root)
+
+
+def _stop_ray(temp_dir: str, logs_dir: Path) -> None:
+    """Stop the Ray this process started, keep its logs in ``logs_dir/logs`` and remove its temp folder."""
+    import ray
+
+    try:
+        ray.shutdown()
+    finally:
+        for logs in sorted(Path(temp_dir).glob("session_*/logs"))[-1:]:
+            try:
+                shutil.rmtree(logs_dir / "logs", ignore_errors=True)
+                logs_dir.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(logs), str(logs_dir / "logs"))
+            except OSError as error:  # a full or read-only results folder: the logs are not worth failing for
+                print(f"xaibench: warning: Ray's logs were not kept ({error})", file=sys.stderr)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _joins_cluster(init: Dict[str, Any]) -> bool:

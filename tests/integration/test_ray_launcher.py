@@ -6,6 +6,8 @@ One real Ray session for the module: a 4-cell sweep on 2 logical GPUs. Each job 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -20,18 +22,24 @@ CELLS = ["model=logreg", "dataset=iris", "method=saliency,random,input_x_gradien
 
 
 @pytest.fixture(scope="module")
-def ray_sweep(tmp_path_factory) -> tuple[Path, str]:
+def ray_sweep(tmp_path_factory) -> tuple[Path, str, Path]:
+    """(working directory, stdout, the temp root the sweep ran with: Ray's session files go there)."""
     root = tmp_path_factory.mktemp("ray")
-    done = run_cli(["-m", *CELLS, "hydra/launcher=ray_cpu"], root, RAY_DISABLE_USAGE_STATS="1")
-    assert done.returncode == 0, done.stderr[-3000:]
-    return root, done.stdout
+    temp_root = Path(tempfile.mkdtemp(prefix="xbt-", dir="/tmp"))  # short: Ray's socket paths live below it
+    try:
+        done = run_cli(["-m", *CELLS, "hydra/launcher=ray_cpu"], root, RAY_DISABLE_USAGE_STATS="1",
+                       TMPDIR=str(temp_root))
+        assert done.returncode == 0, done.stderr[-3000:]
+        yield root, done.stdout, temp_root
+    finally:
+        shutil.rmtree(temp_root, ignore_errors=True)
 
 
 @pytest.mark.slow
 def test_ray_gives_each_job_a_logical_gpu_and_the_basic_launchers_table(ray_sweep, workdir, monkeypatch):
     import xaibench
 
-    root, stdout = ray_sweep
+    root, stdout, _ = ray_sweep
     sweep = root / "results" / "runs" / "t"
     jobs = {n: yaml.safe_load((sweep / "jobs" / str(n) / ".hydra" / "config.yaml").read_text()) for n in range(4)}
     devices = {n: cfg["device"] for n, cfg in jobs.items()}
@@ -47,6 +55,17 @@ def test_ray_gives_each_job_a_logical_gpu_and_the_basic_launchers_table(ray_swee
     assert set(basic["device"]) == {"cpu"}
     pd.testing.assert_frame_equal(table[list(RESULT_COLUMNS)].reset_index(drop=True),
                                   basic[list(RESULT_COLUMNS)].reset_index(drop=True), check_exact=True)
+
+
+@pytest.mark.slow
+def test_ray_leaves_no_session_files_in_the_temp_folder_and_keeps_its_logs_with_the_sweep(ray_sweep):
+    """Ray used to leave a session folder in /tmp/ray after every sweep (nothing removed them); the Ray started
+    for a sweep now lives in a temp folder removed at exit, its logs kept in <sweep>/ray/logs."""
+    root, _, temp_root = ray_sweep
+    assert not [p.name for p in temp_root.iterdir() if p.name.startswith(("ray", "xbray-"))]
+    logs = root / "results" / "runs" / "t" / "ray" / "logs"
+    job_logs = [p for p in logs.glob("worker-*.out") if "[job " in p.read_text()]
+    assert sum(p.read_text().count("[job ") for p in job_logs) == 4  # every job's output, kept with the sweep
 
 
 def test_a_ray_launcher_without_ray_installed_is_refused_before_any_file(tmp_path_factory):

@@ -34,10 +34,37 @@ def test_cpu_n_is_a_logical_cpu_device() -> None:
 
 
 def test_a_local_ray_without_the_gpus_a_job_asks_is_refused() -> None:
-    def launcher(init: dict) -> OmegaConf:
-        return OmegaConf.create({"init": init, "remote": {"num_gpus": 1}})
+    def launcher(init: dict, device: str | None = None) -> OmegaConf:
+        return OmegaConf.create({"init": init, "remote": {"num_gpus": 1}, **({"device": device} if device else {})})
 
     with pytest.raises(UserError, match="asks 1 GPU per job but Ray would start here with 0 GPU"):
-        RayLauncher.check_can_start(launcher({"address": "local", "num_gpus": 0}))  # every job would wait forever
-    RayLauncher.check_can_start(launcher({"address": "local", "num_gpus": 2}))  # logical GPUs
+        RayLauncher.check_can_start(launcher({"address": "local", "num_gpus": 0}, "cpu:{gpu}"))  # jobs would wait
+    RayLauncher.check_can_start(launcher({"address": "local", "num_gpus": 2}, "cpu:{gpu}"))  # logical GPUs
     RayLauncher.check_can_start(launcher({"address": "auto", "num_gpus": 0}))  # a running cluster's GPUs
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_logical_gpus_with_jobs_on_cuda_are_refused() -> None:
+    """``hydra/launcher=ray hydra.launcher.init.num_gpus=2`` on a machine without CUDA (the refusal above used to
+    suggest it): Ray assigned the logical GPUs and every job failed on ``cuda:<i>`` with a worker traceback."""
+    cuda = OmegaConf.create({"init": {"address": "local", "num_gpus": 2}, "remote": {"num_gpus": 1},
+                             "device": "cuda:{gpu}"})
+    with pytest.raises(UserError, match=r"run each on cuda:\{gpu\}, but CUDA sees 0 here.*hydra/launcher=ray_cpu"):
+        RayLauncher.check_can_start(cuda)
+    with pytest.raises(UserError, match="but CUDA sees 0"):
+        RayLauncher.check_can_start(OmegaConf.create({"init": {"num_gpus": 1}, "remote": {"num_gpus": 1}}))
+
+
+def test_rays_log_settings_are_in_place_before_ray_is_first_imported() -> None:
+    """The pre-flight imports Ray first (``check_can_start``); ``RAY_DEDUP_LOGS=0`` set only when Ray started was
+    read too late, so progress lines differing only in numbers (seeds) were held back past the summary."""
+    import subprocess
+    import sys
+
+    code = ("from omegaconf import OmegaConf; from hydra_plugins.xaibench_launchers.ray_local import RayLauncher; "
+            "RayLauncher.check_can_start(OmegaConf.create({'init': {'num_gpus': 2}, 'remote': {'num_gpus': 1}, "
+            "'device': 'cpu:{gpu}'})); from ray._private import ray_constants; print(ray_constants.RAY_DEDUP_LOGS)")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

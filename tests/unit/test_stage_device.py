@@ -37,3 +37,16 @@ def test_peak_memory_is_read_from_the_cells_gpu(monkeypatch):
     assert peak_memory_mb("cuda:1") == 3.0 and peak_memory_mb("cuda") == 3.0
     assert asked == [torch.device("cuda:1"), torch.device("cuda")]
     assert peak_memory_mb("cpu") > 0 and len(asked) == 2  # CPU: the max RSS, torch's allocator untouched
+
+
+def test_not_applicable_rows_name_no_device_cold_or_warm(workdir, monkeypatch):
+    """Nothing is computed for a not_applicable cell: its rows said ``cpu`` when the cell was first seen and ``""``
+    when read back from the store with ``device=auto`` (the stored path does not import torch to resolve it), so
+    the same sweep's table differed between a cold and a warm run. Now ``""`` on every path and any device."""
+    import xaibench
+
+    monkeypatch.setenv("XAIBENCH_CACHE", str(workdir / "cache"))
+    cell = ["model=cnn", "dataset=iris", "method=saliency", "n_samples=4", "metrics=sparsity"]
+    for device in ("auto", "auto", "cpu:1"):  # cold, warm, warm on another device
+        table = xaibench.run([*cell, f"device={device}"])
+        assert set(table["status"]) == {"not_applicable"} and set(table["device"]) == {""}

@@ -8,6 +8,9 @@ paths (``hydra.searchpath``) are never cached. The plan also says whether the sw
 launcher or sweeper chosen on the command line or in the experiment: Hydra's basic ones), see ``run_in_process``,
 and how Hydra would launch it (``Launch``, checked again on every multirun: the launcher may have gone).
 
+Only the most recently used plans are kept (``cache_bounds``: 256 files, 512 MB): a config edit leaves a new plan
+behind and never reads the old one again.
+
 The composition alone is cached too (``composed-<digest>.pickle``), under a digest of the configs, the composing
 code (``xaibench/config/``, ``hydra_plugins/``) and Hydra's version: after an edit elsewhere in the code the jobs
 are checked again (``preflight.validate(composed=...)``) but not composed again.
@@ -25,6 +28,7 @@ import omegaconf
 from omegaconf import DictConfig
 
 from xaibench import __version__
+from xaibench.config.cache_bounds import PLAN_BYTES, PLAN_FILES, prune, touch
 from xaibench.config.paths import conf_dir
 
 BASIC = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",
@@ -146,6 +150,7 @@ def _load(key: str) -> Plan | None:
         plan = pickle.loads(path.read_bytes())
         if (isinstance(plan, Plan) and all(isinstance(cfg, DictConfig) for cfg in plan.configs)
                 and (plan.in_process or plan.launch is not None)):
+            touch(path)  # recently used: kept when the cache is pruned
             return plan
     except Exception:  # noqa: BLE001 - a missing or damaged plan is recomputed
         pass
@@ -155,7 +160,9 @@ def _load(key: str) -> Plan | None:
 def _save(key: str, plan: Plan) -> None:
     from xaibench.engine.store import atomic_write_bytes
 
+    path = cache_dir() / f"{key}.pickle"
     try:
-        atomic_write_bytes(cache_dir() / f"{key}.pickle", pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        atomic_write_bytes(path, pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:
-        pass  # a read-only home only costs the next run a pre-flight
+        return  # a read-only home only costs the next run a pre-flight
+    prune(cache_dir(), ".pickle", max_files=PLAN_FILES, max_bytes=PLAN_BYTES, keep=path)

@@ -148,6 +148,8 @@ def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "co
         check_launch(launch)
         remote = is_remote(launch.launcher)
     configs = list(composed.configs) if composed is not None else compose_jobs(jobs, config_name)
+    if multirun:
+        _check_gpus_are_used(launch, configs)
     for cfg in configs[:MAX_VALIDATED]:
         _check_top_level_keys(cfg, config_name)
     _check_user_files(configs[:MAX_VALIDATED])  # fast, before torch is imported
@@ -338,6 +340,21 @@ def check_launch(launch: Launch) -> None:
         check(OmegaConf.create(launch.settings or {}))
 
 
+def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
+    """A Slurm launcher that asks GPUs for jobs that compute on the CPU would hold them idle for the whole sweep
+    (``hydra/launcher=slurm`` asks one GPU per task; the suite's default device is ``cpu``)."""
+    settings = launch.settings or {}
+    gres = str(settings.get("gres") or "")
+    if "Slurm" not in launch.launcher or not (settings.get("gpus_per_task") or settings.get("gpus_per_node")
+                                              or "gpu" in gres):
+        return
+    on_cpu = [cfg for cfg in configs if str(cfg.get("device", "cpu")).startswith("cpu") and cfg.get("devices") is None]
+    if on_cpu:
+        raise UserError(f"the Slurm launcher asks GPUs for each task but device={on_cpu[0].get('device', 'cpu')} "
+                        "computes on the CPU, leaving them idle; add device=auto (or device=cuda), or use "
+                        "hydra/launcher=slurm_cpu (or hydra.launcher.gpus_per_task=null) for CPU nodes")
+
+
 def _check_launcher_can_start(target: str) -> None:
     """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``)."""
     if "Slurm" in target and shutil.which("sbatch") is None:
@@ -362,6 +379,11 @@ def _check_group_names(parsed) -> None:
     extra = _search_dirs(parsed)
     for override in parsed:
         key = override.get_key_element().lstrip("+~")
+        if key.startswith("hydra") and override.is_sweep_override():
+            raise UserError(f"{override.input_line} sweeps over Hydra's own settings, which Hydra cannot do (one "
+                            f"launcher and one set of its settings per run); run one sweep per value")
+        if key in HYDRA_GROUPS and not override.is_delete():
+            _check_hydra_choice(key, override.get_value_element_as_str(), extra)
         if key not in GROUPS or override.is_delete():
             continue
         options = group_options(key, extra)
@@ -372,6 +394,32 @@ def _check_group_names(parsed) -> None:
                 raise UserError(f"{key}=null leaves the {key} group empty; choose one of: {', '.join(options)}")
             if value not in options and value != "null":
                 raise UserError(f"unknown {key} {value!r}; valid: {', '.join(options)}")
+
+
+HYDRA_GROUPS = ("hydra/launcher", "hydra/sweeper")
+
+
+def _check_hydra_choice(group: str, value: str, extra: list[Path]) -> None:
+    """A launcher or sweeper that exists: ``conf/<group>/`` presets and the installed Hydra plugins' configs.
+
+    Hydra's own message lists only the options of its configs it has loaded (``basic``), not the plugins'."""
+    options = _hydra_options(group, tuple(extra))
+    if value not in options:
+        close = difflib.get_close_matches(value, sorted(options), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserError(f"unknown {group} {value!r}; {hint}valid: {', '.join(sorted(options))}")
+
+
+@lru_cache(maxsize=8)
+def _hydra_options(group: str, extra: tuple[Path, ...]) -> frozenset[str]:
+    """``conf/<group>/`` presets (and the user's search dirs') and the configs of the installed Hydra plugins
+    (found once per process: every job's overrides are checked)."""
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # discovers the installed plugins, which register their configs (joblib, submitit, ...)
+    plugins = {name.removesuffix(".yaml") for name in ConfigStore.instance().list(group)}
+    return frozenset(group_options(group, list(extra))) | plugins
 
 
 def _search_dirs(parsed) -> list[Path]:

@@ -12,7 +12,8 @@ imports (top-level keys, run options, devices, user files) run on every job. Not
 files (their files may change), and anything when ``$XAIBENCH_PLUGINS`` adds code outside the package. Used by the
 CLI only (``make_plan(remember_checks=True)``): a Python process may register or patch entries at run time. The code is
 identified by the package's ``.py`` files (names, sizes, mtimes) and the versions of the libraries the checks
-use; one file per code version, ``$XAIBENCH_CACHE/verdicts/<code>.txt``, one cell digest per line.
+use; one file per code version, ``$XAIBENCH_CACHE/verdicts/<code>.txt``, one cell digest per line. The files of
+the 16 most recently used code versions are kept (``cache_bounds``); an edit makes the old ones useless.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 from xaibench import __version__
+from xaibench.config.cache_bounds import VERDICT_BYTES, VERDICT_FILES, prune, touch
 from xaibench.config.plan import cache_dir
 from xaibench.engine.cell import CellSpec
 
@@ -37,6 +39,8 @@ class Verdicts:
     def __init__(self, path: Path | None) -> None:
         self.path = path  # None: remember nothing
         self.known_digests = _read(path) if path is not None else set()
+        if self.known_digests:
+            touch(path)  # this code version is in use: kept when older versions' files are pruned
         self.added: list[str] = []
 
     @classmethod
@@ -62,11 +66,12 @@ class Verdicts:
         from xaibench.engine.store import atomic_write_bytes
 
         lines = sorted(_read(self.path) | self.known_digests)
+        self.added = []
         try:
             atomic_write_bytes(self.path, ("\n".join(lines) + "\n").encode())
         except OSError:
-            pass  # a read-only cache only costs the next run the checks
-        self.added = []
+            return  # a read-only cache only costs the next run the checks
+        prune(self.path.parent, ".txt", max_files=VERDICT_FILES, max_bytes=VERDICT_BYTES, keep=self.path)
 
 
 def cell_digest(cell: CellSpec) -> str:

@@ -160,13 +160,24 @@ class CellSpec:
         return digest("model", *version, self.model, self.dataset, self.seed, dataset_revision, *extra)
 
     def explanation_key(self, model_key: str, *, versioned: bool = True) -> str:
-        """Explanation-stage key of the model ``model_key`` (``versioned=False``: the seed identity, as above)."""
+        """Explanation-stage key of the model ``model_key`` (``versioned=False``: the seed identity, as above).
+
+        The method's parameters are hashed with their defaults filled in (``engine/canonical.py``): a method
+        written with or without its default parameters explains once, with the same draws.
+        """
+        from xaibench.engine.canonical import resolved_method
+
         version = [__version__] if versioned else []
-        return digest("explanations", *version, model_key, self.method, self.n_samples, self.target,
+        return digest("explanations", *version, model_key, resolved_method(self.method), self.n_samples, self.target,
                       self.explain_output)
 
     def score_key(self, explanation_key: str, metric: str) -> str:
-        return digest("scores", __version__, explanation_key, metric, self.metrics[metric], *self._engine_tag())
+        """Score-stage key; the metric's parameters hashed over its registered defaults (``engine/canonical.py``):
+        ``+metrics.sparseness={}`` and a suite's spelled-out defaults share one stage."""
+        from xaibench.engine.canonical import resolved_metric
+
+        return digest("scores", __version__, explanation_key, metric, resolved_metric(metric, self.metrics[metric]),
+                      *self._engine_tag())
 
     def _engine_tag(self) -> list[str]:
         """The engine joins the keys unless it is the reference (plain Quantus keeps the keys it always had)."""

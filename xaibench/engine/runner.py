@@ -20,6 +20,7 @@ import torch
 from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable, size_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
 from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: engine.runner.CellResult)
+from xaibench.engine.canonical import resolved_method
 from xaibench.engine.device import resolve_device
 from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
@@ -210,7 +211,7 @@ class _RowFactory:
 
     def _base(self, metric: str, n: int) -> dict:
         spec = self.metrics[metric]
-        _, method_params = split_name(self.cell.method, "method")
+        _, method_params = split_name(resolved_method(self.cell.method), "method")  # as its explanation key
         method_params = {**method_params, **self.method_extra}
         _, model_params = split_name(self.cell.model, "model")
         _, dataset_params = split_name(self.cell.dataset, "dataset")

@@ -34,7 +34,8 @@ def shared_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def stamp_rows(frame: pd.DataFrame, *, sweep_id: Text, device: Text, model_label: Text, dataset_label: Text,
                ran: bool = True) -> pd.DataFrame:
-    """Fill ``WRITER_COLUMNS`` for this run (and ``device`` where no stage recorded one).
+    """Fill ``WRITER_COLUMNS`` for this run (and ``device`` where no stage recorded one; ``""`` on
+    ``not_applicable`` rows, for which nothing was computed).
 
     Each text value is one string for every row, or one per row (``(len(frame),)``: several stored cells stamped
     in one call, as a warm sweep does; ``ran`` must then be False).
@@ -46,7 +47,9 @@ def stamp_rows(frame: pd.DataFrame, *, sweep_id: Text, device: Text, model_label
     out["peak_mem_mb"] = peak_memory_mb(str(device)) if applicable else np.nan
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out.loc[out["created_at"].isna() | (out["created_at"] == ""), "created_at"] = now
-    blank = (out["device"].isna() | (out["device"] == "")).to_numpy()
+    idle = (out["status"] == "not_applicable").to_numpy()
+    out.loc[idle, "device"] = ""  # nothing ran for them, on any device (the same cold, warm, with device=auto)
+    blank = ((out["device"].isna() | (out["device"] == "")).to_numpy()) & ~idle
     if blank.any():
         out.loc[blank, "device"] = device if isinstance(device, str) else np.asarray(device, dtype=object)[blank]
     return conform(out)

@@ -1,0 +1,61 @@
+"""Launcher choices and settings that cannot work are refused by the pre-flight, before any file is touched.
+
+Each case was accepted before and failed later: a traceback after the sweep folder was claimed (a sweep over
+launchers, a non-numeric Ray resource), a silent fallback (``cells_per_task=0`` ran as 1), a misleading list of
+options (a misspelt launcher: "valid: basic"), or GPUs held idle for the whole sweep (the Slurm GPU preset with
+the default ``device=cpu``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from xaibench.config.preflight import validate
+from xaibench.errors import UserError
+
+CELLS = ["model=logreg", "dataset=iris", "method=saliency,random", "n_samples=4", "metrics=sparsity"]
+FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
+
+
+@pytest.mark.parametrize(("overrides", "refusal"), [
+    (["hydra/launcher=joblib,ray"], "hydra/launcher=joblib,ray sweeps over Hydra's own settings"),
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=1,2"], "hydra.launcher.n_jobs=1,2 sweeps over Hydra's own"),
+    (["hydra/launcher=jolib"], "unknown hydra/launcher 'jolib'; did you mean 'joblib'? valid: basic, joblib, ray, "
+                               "ray_cpu, slurm, slurm_cpu, submitit_local, "),
+    (["hydra/sweeper=optuna"], "unknown hydra/sweeper 'optuna'"),
+    (["hydra/launcher=ray_cpu", "hydra.launcher.remote.num_gpus=foo"],
+     "hydra.launcher.remote.num_gpus must be a non-negative number (0.5: two jobs per GPU) or null, got 'foo'"),
+    (["hydra/launcher=ray_cpu", "hydra.launcher.init.num_gpus=1.5"],
+     "hydra.launcher.init.num_gpus must be a non-negative integer or null, got 1.5"),
+    (["hydra/launcher=ray_cpu", "hydra.launcher.remote.num_cpus=-1"], "remote.num_cpus must be a non-negative"),
+    (["hydra/launcher=submitit_local_chunked", "hydra.launcher.cells_per_task=0"],
+     "hydra.launcher.cells_per_task must be a positive integer"),
+    (["hydra/launcher=slurm"], "the Slurm launcher asks GPUs for each task but device=cpu computes on the CPU"),
+    (["hydra/launcher=slurm", "device=cpu:1"], "asks GPUs for each task but device=cpu:1"),
+    (["hydra/launcher=submitit_slurm", "hydra.launcher.gres=gpu:1"], "asks GPUs for each task but device=cpu"),
+])
+def test_a_launcher_that_cannot_work_is_refused_by_the_preflight(overrides, refusal, monkeypatch):
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # sbatch found: the settings count
+    with pytest.raises(UserError) as refused:
+        validate([*CELLS, *overrides], multirun=True)
+    assert refusal in str(refused.value)
+
+
+@pytest.mark.parametrize("overrides", [["hydra/launcher=slurm", "device=auto"],
+                                       ["hydra/launcher=slurm", "hydra.launcher.gpus_per_task=null"],
+                                       ["hydra/launcher=slurm_cpu"]])
+def test_gpus_asked_for_jobs_that_use_them_or_none_asked_pass(overrides, monkeypatch):
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr("xaibench.config.preflight.validate_config", lambda cfg, **kwargs: None)  # data: elsewhere
+    assert len(validate([*CELLS, *overrides], multirun=True)) == 2
+
+
+def test_a_sweep_over_launchers_exits_2_with_one_line_and_touches_nothing(tmp_path):
+    """It used to pass the pre-flight, claim the sweep folder, then die in Hydra with a traceback (exit 1)."""
+    done = run_cli(["-m", *CELLS, "hydra/launcher=joblib,submitit_local"], tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("xaibench: error: ")
+    assert list(tmp_path.iterdir()) == []
