@@ -145,18 +145,7 @@ def _run_hydra(argv: list[str]) -> None:
 
         hydra_cfg = HydraConfig.get()
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
-        try:
-            sweep.run_job(cfg, label=f"job {_job_number(hydra_cfg)}" if multirun else "")
-            if not multirun:
-                sweep.finish_sweep(sweep.sweep_dir(cfg), cfg=cfg)
-        except UserError as error:
-            print(f"xaibench: error: {error}", file=sys.stderr)
-            sys.exit(2)
-        except StorageError as error:  # full disk: what is written stays, a rerun computes only the rest
-            print(f"xaibench: error: {error}", file=sys.stderr)
-            if sweep.in_launching_process():
-                sys.exit(1)  # basic launcher: stop the sweep here
-            # a launcher worker (joblib, Slurm) returns: its cell is missing, so the sweep ends unfinished, exit 1
+        _run_task(cfg, f"job {_job_number(hydra_cfg)}" if multirun else "", multirun=multirun)
 
     if _verbose(argv):  # conf/config.yaml keeps Hydra's "[HYDRA] #N : ..." launch lines quiet otherwise
         argv = [*argv, "hydra.hydra_logging.root.level=INFO"]
@@ -175,6 +164,27 @@ def _job_number(hydra_cfg) -> int:
     whose cells are not stored, which Hydra numbers from 0, each in the folder of its number in the sweep)."""
     folder = Path(str(hydra_cfg.sweep.subdir))
     return int(folder.name) if folder.parent.name == "jobs" and folder.name.isdigit() else hydra_cfg.job.num
+
+
+def _run_task(cfg, label: str, *, multirun: bool) -> None:
+    """One Hydra job: run its cell (and finish a single run). Bad input stops the launching process with exit 2; in
+    a launcher worker (joblib, a Slurm array task running several cells) it is printed and the job returns, so the
+    task's other cells still run and the sweep ends unfinished (exit 1) naming the missing cell. A full disk
+    likewise: what is written stays, a rerun computes only the rest."""
+    from xaibench import sweep
+
+    try:
+        sweep.run_job(cfg, label=label)
+        if not multirun:
+            sweep.finish_sweep(sweep.sweep_dir(cfg), cfg=cfg)
+    except UserError as error:
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        if not multirun or sweep.in_launching_process():
+            sys.exit(2)
+    except StorageError as error:
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        if sweep.in_launching_process():
+            sys.exit(1)  # basic launcher: stop the sweep here
 
 
 def _verbose(argv: list[str]) -> bool:

@@ -85,7 +85,6 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
             cached = rows.for_all(Status.NOT_APPLICABLE, reason)
             _save_cell(store, cell.key, cached, {})
         return CellResult(cell.key, _stamp(cached, cell, sweep_id, ran=False), True, time.perf_counter() - started)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     stages: dict[str, list[str]] = {}
     try:
         dataset = build_dataset(resolved.dataset, cell.seed)
@@ -94,6 +93,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         cached = store.get_frame("cells", cell.key)
         if cached is not None and _still_valid(cached, dataset.revision, resolved.model.source_revision()):
             return CellResult(cell.key, _stamp(cached, cell, sweep_id, ran=False), True, time.perf_counter() - started)
+        torch.use_deterministic_algorithms(True, warn_only=True)  # after the cache check: imports torch._inductor, 1 s
         frame = _compute(cell, resolved, dataset, store, rows, stages)
     except (UserError, StorageError):
         raise
