@@ -59,3 +59,10 @@ def test_a_sweep_over_launchers_exits_2_with_one_line_and_touches_nothing(tmp_pa
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("xaibench: error: ")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_over_the_scoring_engine_is_refused():
+    """``engine=fast,quantus`` computed both and collect kept one engine's rows: no column tells them apart."""
+    with pytest.raises(UserError) as refused:
+        validate([*CELLS, "engine=fast,quantus"], multirun=True)
+    assert "engine=fast,quantus sweeps over the scoring engine" in str(refused.value)

@@ -382,6 +382,10 @@ def _check_group_names(parsed) -> None:
         if key.startswith("hydra") and override.is_sweep_override():
             raise UserError(f"{override.input_line} sweeps over Hydra's own settings, which Hydra cannot do (one "
                             f"launcher and one set of its settings per run); run one sweep per value")
+        if key == "engine" and override.is_sweep_override():
+            raise UserError(f"{override.input_line} sweeps over the scoring engine, which is not an experimental "
+                            "variable (both engines give the same scores) and no column tells their rows apart; run "
+                            "one sweep per engine with its own sweep_id, or compare them with benchmarks/bench_scoring.py")
         if key in HYDRA_GROUPS and not override.is_delete():
             _check_hydra_choice(key, override.get_value_element_as_str(), extra)
         if key not in GROUPS or override.is_delete():
