@@ -159,3 +159,19 @@ def test_pairs_use_the_samples_both_competitors_scored():
     assert pairs.loc[("a", "b"), "n"] == 11 and pairs.loc[("a", "c"), "n"] == 12
     assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(reference.pvalue)
     assert pairs.loc[("a", "b"), "rank_biserial"] == pytest.approx(st.paired_effects(A[keep] - B[keep])[0])
+
+
+def test_each_pair_gets_the_p_value_scipy_gives_it_alone():
+    # scipy chooses exact vs normal-approximation p-values once per vectorised call, from whether any row has a
+    # zero or tied difference: a tie in pair (a, c) must not turn pair (a, b)'s exact p into an approximation.
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.5, 0.1, 20)  # 20 samples: above 13, where scipy's tie fallback is the normal approximation
+    b = a - 0.03 + rng.normal(0, 0.05, 20)
+    c = b.copy()
+    c[0] = a[0]  # a zero difference between a and c
+    table = pd.concat([rows("a", "faith", a), rows("b", "faith", b), rows("c", "faith", c)])
+    pairs = st.pairwise_tests(table).set_index(["method_a", "method_b"])
+    exact = stats.wilcoxon(a - b)  # no zeros, no ties: scipy's exact distribution
+    assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(exact.pvalue, rel=1e-12)
+    assert pairs.loc[("a", "c"), "p_value"] == pytest.approx(stats.wilcoxon(a - c).pvalue, rel=1e-12)
+    assert exact.pvalue != pytest.approx(stats.wilcoxon(a - b, method="asymptotic").pvalue, rel=1e-3)
