@@ -175,3 +175,23 @@ def test_each_pair_gets_the_p_value_scipy_gives_it_alone():
     assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(exact.pvalue, rel=1e-12)
     assert pairs.loc[("a", "c"), "p_value"] == pytest.approx(stats.wilcoxon(a - c).pvalue, rel=1e-12)
     assert exact.pvalue != pytest.approx(stats.wilcoxon(a - b, method="asymptotic").pvalue, rel=1e-3)
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_scores_equal_up_to_float_rounding_tie_in_ranks_and_tests(higher):
+    # IG and input x gradient on a linear model are identical in exact arithmetic; float32 leaves ~1e-7 noise.
+    noise = np.random.default_rng(4).normal(0, 1e-7, A.size)
+    tiny = 1e-9 * A  # a metric on a tiny scale keeps its real differences (the tolerance is relative)
+    table = pd.concat([rows("ig", "faith", A, higher=higher), rows("ixg", "faith", A + noise, higher=higher),
+                       rows("sal", "faith", B, higher=higher),
+                       rows("ig", "tiny", tiny, higher=higher), rows("ixg", "tiny", 1.1 * tiny, higher=higher)])
+    summary = summarize(table).set_index(["metric", "method"])
+    best_two = summary.loc["faith", "rank"].to_dict()
+    assert best_two == ({"ig": 1, "ixg": 1, "sal": 3} if higher else {"ig": 2, "ixg": 2, "sal": 1})
+    assert summary.loc[("tiny", "ixg"), "rank"] == (1 if higher else 2)
+    pairs = st.pairwise_tests(table).set_index(["metric", "method_a", "method_b"])
+    assert pairs.loc[("faith", "ig", "ixg"), "p_value"] == 1.0 and pairs.loc[("faith", "ig", "ixg"), "winner"] == ""
+    assert pairs.loc[("faith", "ig", "ixg"), "rank_biserial"] == 0.0
+    assert pairs.loc[("tiny", "ig", "ixg"), "winner"] == ("ixg" if higher else "ig")
+    ranks = st.average_ranks(summary.reset_index(), by="metric").set_index(["scope", "method"])["avg_rank"]
+    assert ranks[("faith", "ig")] == ranks[("faith", "ixg")] == (1.5 if higher else 2.5)

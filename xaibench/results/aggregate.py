@@ -320,6 +320,9 @@ def _flatten(values: tuple, config: list[str], parsed: dict[str, dict]) -> dict:
 
 
 def _ranks(summary: pd.DataFrame) -> pd.Series:
-    """Rank (1 = best, ties share the best rank) of the mean within its comparison group, by declared direction."""
+    """Rank (1 = best, ties share the best rank) of the mean within its comparison group, by declared direction;
+    means equal up to float rounding tie (``statistics.snap_ties``)."""
+    from xaibench.results.statistics import snap_ties
+
     signed = summary["mean"].where(~summary["higher_is_better"], -summary["mean"])  # smaller = better
-    return signed.groupby(summary["comparison"]).rank(method="min").astype("Int64")
+    return snap_ties(signed, summary["comparison"]).groupby(summary["comparison"]).rank(method="min").astype("Int64")

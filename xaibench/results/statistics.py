@@ -31,9 +31,28 @@ from xaibench.results.groups import comparison_id, competitor_labels, setting_id
 
 CONTROLS = ("random", "constant", "sobel")
 ALPHA = 0.05
+# Scores closer than this share of their comparison group's largest magnitude are equal: metrics compute in float32
+# (one unit in the last place is 1.2e-7 relative), so integrated gradients and input x gradient on a linear model,
+# identical in exact arithmetic, differ by ~1e-7 and would otherwise be ranked, bolded and "significantly" apart.
+TIE_RTOL = 1e-6
 
 PAIR_COLUMNS = ["comparison", "model", "dataset", "metric", "family", "higher_is_better", "method_a", "method_b", "n",
                 "statistic", "p_value", "p_holm", "rank_biserial", "cles", "winner"]
+
+
+def snap_ties(values: pd.Series, groups: pd.Series, rtol: float = TIE_RTOL) -> pd.Series:
+    """``values`` with every run of near-equal values within a group replaced by the run's smallest value.
+
+    Two sorted neighbours are near-equal when they differ by at most ``rtol`` times the group's largest magnitude
+    (float rounding, not a difference between methods). NaN stays NaN. Ranking the result gives tied ranks.
+    """
+    frame = pd.DataFrame({"g": groups.to_numpy(), "v": values.to_numpy(dtype=np.float64)}, index=values.index)
+    frame = frame[np.isfinite(frame["v"])].sort_values(["g", "v"], kind="stable")
+    scale = frame["v"].abs().groupby(frame["g"]).transform("max")
+    new_group = frame["g"].ne(frame["g"].shift()).to_numpy()
+    new_run = new_group | (frame["v"].diff().to_numpy() > rtol * scale.to_numpy())
+    snapped = frame["v"].groupby(np.cumsum(new_run)).transform("first")
+    return snapped.reindex(values.index)
 
 
 # --- paired tests within one comparison group -------------------------------------------------------------------
@@ -158,6 +177,8 @@ def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
     first, second = (np.array(side) for side in zip(*pairs))
     values = block[names].to_numpy(dtype=np.float64).T  # (k, samples)
     differences = sign * (values[first] - values[second])  # (pairs, samples); NaN where either lacks a sample
+    scale = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
+    differences[np.abs(differences) <= TIE_RTOL * scale] = 0.0  # float rounding is no difference (TIE_RTOL)
     valid = np.isfinite(differences)
     n = valid.sum(axis=1)
     statistic, p, r, cles = (np.full(len(pairs), np.nan) for _ in range(4))
@@ -183,10 +204,15 @@ def goodness(summary: pd.DataFrame) -> pd.Series:
     return summary["mean"].where(summary["higher_is_better"].astype(bool), -summary["mean"])
 
 
+def tied_goodness(summary: pd.DataFrame) -> pd.Series:
+    """:func:`goodness` with means equal up to float rounding made equal within each comparison group."""
+    return snap_ties(goodness(summary), summary["comparison"])
+
+
 def fractional_ranks(summary: pd.DataFrame) -> pd.Series:
     """Rank within each comparison group, 1 = best, ties get the average rank (as Friedman's test uses)."""
     ok = summary["mean"].notna()
-    ranks = (-goodness(summary[ok])).groupby(summary.loc[ok, "comparison"]).rank(method="average")
+    ranks = (-tied_goodness(summary[ok])).groupby(summary.loc[ok, "comparison"]).rank(method="average")
     return ranks.reindex(summary.index)
 
 
@@ -248,7 +274,7 @@ def block_matrix(summary: pd.DataFrame, metric: str | None = None, family: str |
         rows = rows[rows["metric"] == metric]
     if family is not None:
         rows = rows[rows["family"] == family]
-    matrix = pd.DataFrame({"comparison": rows["comparison"], "method": rows["competitor"], "g": goodness(rows)})
+    matrix = pd.DataFrame({"comparison": rows["comparison"], "method": rows["competitor"], "g": tied_goodness(rows)})
     matrix = matrix.pivot_table(index="comparison", columns="method", values="g", aggfunc="first")
     keep = matrix.notna().mean() > 0.5
     dropped = tuple(sorted(matrix.columns[~keep]))
@@ -303,7 +329,7 @@ def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.D
     metrics = sorted(families.index, key=lambda m: (families[m], m))
     taus = {(a, b): [] for a in metrics for b in metrics}
     frame = pd.DataFrame({"setting": setting_id(rows), "metric": rows["metric"], "method": rows["competitor"],
-                          "g": goodness(rows)})
+                          "g": tied_goodness(rows)})
     for _, block in frame.groupby("setting", sort=True):
         wide = block.pivot_table(index="method", columns="metric", values="g", aggfunc="first")
         for a, b in itertools.combinations(wide.columns, 2):
