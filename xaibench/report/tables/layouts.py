@@ -6,7 +6,7 @@
 
 Best per column = rank 1 in its comparison group (ties share it); a cell whose CI overlaps a best cell's CI is
 marked as a tie. Footnote marks: ``a`` NaN scores, ``b`` errored cells, ``c`` a control ranks first (the metric
-does not discriminate on this data), ``u`` an underfit model.
+does not discriminate on this data), ``n`` one scored sample (no CI), ``u`` an underfit model.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric (share of seeds)"
 NOTE_CONTROL = "c a control method ranks first: this metric does not discriminate between methods on this data"
+NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
 NOTE_UNDERFIT = "u underfit model (test accuracy below its min_accuracy): its explanations are not a result"
 
 
@@ -126,6 +127,8 @@ def _cell(row: pd.Series, best: pd.DataFrame) -> Cell:
     marks = tuple(m for m, on in (("a", row["nan_rate"] > 0), ("b", row["error_rate"] > 0)) if on)
     if np.isnan(row["mean"]):
         return Cell("error" if row["status"] == "error" else "nan", marks=marks)
+    if np.isnan(row["ci_low"]):
+        marks += ("n",)
     is_best = row.name in best.index
     overlaps = ((row["ci_low"] <= best["ci_high"]) & (row["ci_high"] >= best["ci_low"])).any()
     return Cell(mean_ci(row["mean"], row["ci_low"], row["ci_high"]), best=is_best,
@@ -143,6 +146,8 @@ def _notes(marks: set[str], rows: pd.DataFrame) -> tuple[str, ...]:
         notes.append(f"{NOTE_ERROR}; see the summary's message column.")
     if "c" in marks:
         notes.append(NOTE_CONTROL + ".")
+    if "n" in marks:
+        notes.append(NOTE_SINGLE + ".")
     if "u" in marks:
         notes.append(NOTE_UNDERFIT + ".")
     return tuple(notes)
