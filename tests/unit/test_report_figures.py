@@ -238,3 +238,22 @@ def test_save_figure_writes_valid_png_and_pdf(tmp_path):
     with Image.open(paths[0]) as image:
         assert 0.9 * 300 * figures.ONE_COLUMN_IN < image.width <= 300 * figures.ONE_COLUMN_IN + 20  # 300 dpi
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cd.pdf", "cd.png"]  # no temp files left
+
+
+@pytest.mark.parametrize("costs", [(5.5e-5, 8.3e-4), (2e-4, 6e-4), (1e-4, 3e-1)])
+def test_cost_axis_labels_do_not_overlap_and_name_at_least_two_decades(costs):
+    # the report's cost_vs_faithfulness printed "2x10^-4 3x10^-4 4x10^-4 6x10^-4" on top of each other
+    summary = pd.concat([summary_frame(), summary_frame().assign(method=lambda f: f["method"] + "2")])
+    spread = np.geomspace(*costs, 4)
+    table = pd.DataFrame({"model": "mlp", "dataset": "iris", "method": ["ig", "ig2", "random", "random2"],
+                          "metric": "faithfulness_correlation", "status": "ok", "explain_s": spread})
+    figure = figures.cost_vs_score(figures.cost_score_points(table, summary, "faithfulness_correlation"),
+                                   metric="faithfulness_correlation")
+    ax = figure.axes[0]
+    figure.canvas.draw()
+    low, high = ax.get_xlim()
+    assert low <= spread.min() and spread.max() <= high  # every point in view
+    labels = [t for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
+              if t.get_text() and t.get_visible() and low <= t.get_position()[0] <= high]
+    assert len(labels) >= 2
+    assert_no_overlap(labels)
