@@ -94,3 +94,25 @@ def test_display_names_fall_back_to_registry_names():
     table = quickstart_like_table().drop(columns=["dataset_label", "model_label"])
     tables = build_tables(summarize(table), ("metrics",))
     assert tables[0].caption.startswith("mlp on csv_table")
+
+
+def test_families_table_does_not_crown_a_method_scored_in_fewer_groups():
+    # "late" ranks first in the one group it was scored in and errored in the other two; "ig" is ranked in all
+    # three. A lone scored method ("ig" on the third metric) wins nothing and that group is not counted.
+    table = quickstart_like_table()
+    table = table[(table["model"] == "mlp") & (table["method"] != "random")]
+    late = table[(table["metric"] == "faith") & (table["method"] == "ig")].assign(method="late", value=0.99)
+    failed = table[(table["metric"] != "faith") & (table["method"] == "ig")].assign(
+        method="late", value=float("nan"), status="error", message="boom")
+    table = pd.concat([table, late, failed], ignore_index=True)
+    table = table[~((table["metric"] == "mprt") & (table["method"] == "saliency"))]  # ig alone on mprt
+    families = build_tables(summarize(table), ("families",))[0]
+    columns = [c.name for c in families.columns]
+    assert columns == ["faithfulness (n=1)", "stability (n=1)", "all (n=2)"]
+    cells = {label: cells for label, cells in families.rows}
+    # all: ig ranks 2 (faith) and 2 (sens) -> 2.0 over 2 groups; late 1.0 but in 1 of 2 groups only
+    assert [c.text for c in cells["late"]] == ["1.000", "-", "1.000 (1/2)"]
+    assert cells["late"][2].marks == ("r",) and not cells["late"][2].best
+    assert cells["late"][0].best  # in its own family column it was ranked in every group
+    assert cells["saliency"][2].text == "2.000" and cells["saliency"][2].best  # faith 3, sens 1
+    assert any(note.startswith("r ranked in k of the column's n groups") for note in families.notes)

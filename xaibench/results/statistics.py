@@ -225,11 +225,14 @@ def average_ranks(summary: pd.DataFrame, by: str = "metric") -> pd.DataFrame:
 
     Returns:
         Columns ``method`` (competitor), ``scope`` (the metric, the family or ``"all"``), ``avg_rank`` (1 = best),
-        ``n_groups`` (comparison groups in which the competitor has a score), sorted by scope then rank.
+        ``n_groups`` (comparison groups in which the competitor has a score), sorted by scope then rank. Groups
+        where fewer than two competitors have a score rank nobody (winning alone is no result).
     """
     if by not in ("metric", "family", "all"):
         raise ValueError(f"by must be 'metric', 'family' or 'all', not {by!r}")
-    frame = pd.DataFrame({"method": summary["competitor"], "rank": fractional_ranks(summary),
+    ranks = fractional_ranks(summary)
+    competing = ranks.notna().groupby(summary["comparison"]).transform("sum") >= 2  # a lone method wins nothing
+    frame = pd.DataFrame({"method": summary["competitor"], "rank": ranks.where(competing),
                           "scope": "all" if by == "all" else summary[by]}).dropna(subset=["rank"])
     out = frame.groupby(["scope", "method"], sort=True)["rank"].agg(avg_rank="mean", n_groups="size").reset_index()
     return out[["method", "scope", "avg_rank", "n_groups"]].sort_values(["scope", "avg_rank", "method"],
