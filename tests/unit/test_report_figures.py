@@ -257,3 +257,13 @@ def test_cost_axis_labels_do_not_overlap_and_name_at_least_two_decades(costs):
               if t.get_text() and t.get_visible() and low <= t.get_position()[0] <= high]
     assert len(labels) >= 2
     assert_no_overlap(labels)
+
+
+def test_image_panels_have_a_closed_thin_frame_not_an_l_bracket():
+    x = RNG.normal(size=(2, 1, 6, 6))
+    figure = figures.attribution_gallery(x, {"saliency": RNG.normal(size=x.shape)}, modality="image")
+    panels = [ax for ax in figure.axes if ax.get_subplotspec() is not None and images(ax)]
+    assert len(panels) == 4
+    for ax in panels:
+        assert all(spine.get_visible() for spine in ax.spines.values())
+        assert {spine.get_linewidth() for spine in ax.spines.values()} == {0.4}
