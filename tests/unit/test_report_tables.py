@@ -116,3 +116,17 @@ def test_families_table_does_not_crown_a_method_scored_in_fewer_groups():
     assert cells["late"][0].best  # in its own family column it was ranked in every group
     assert cells["saliency"][2].text == "2.000" and cells["saliency"][2].best  # faith 3, sens 1
     assert any(note.startswith("r ranked in k of the column's n groups") for note in families.notes)
+
+
+def test_the_controls_table_states_the_alpha_its_verdicts_use():
+    from xaibench.report.build import analyse
+
+    table = quickstart_like_table()
+    table = table[table["model"] == "mlp"]
+    for alpha in (0.05, 0.001):
+        analysis = analyse(table, layouts=("metrics",), alpha=alpha)
+        controls = next(t for t in analysis.stat_tables if t.key == "controls")
+        assert f"alpha={alpha:g}" in controls.caption
+        won = {label: [c.text for c in cells] for label, cells in controls.rows}
+        # 8 samples: the smallest exact two-sided Wilcoxon p is 2/2**8 = 0.0078 (Holm x3 = 0.023 in a group)
+        assert won["ig"][0] == ("1/1" if alpha == 0.05 else "0/1")

@@ -195,3 +195,20 @@ def test_scores_equal_up_to_float_rounding_tie_in_ranks_and_tests(higher):
     assert pairs.loc[("tiny", "ig", "ixg"), "winner"] == ("ixg" if higher else "ig")
     ranks = st.average_ranks(summary.reset_index(), by="metric").set_index(["scope", "method"])["avg_rank"]
     assert ranks[("faith", "ig")] == ranks[("faith", "ixg")] == (1.5 if higher else 2.5)
+
+
+def test_holm_equals_statsmodels_without_its_per_call_garbage_collection(monkeypatch):
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 5, 40):
+        p = rng.random(size) ** 3
+        p[: size // 3] = p[0]  # ties
+        assert st.holm(p) == pytest.approx(multipletests(p, method="holm")[1], rel=1e-12, abs=0)
+    with_nan = np.array([0.04, np.nan, 0.01])
+    np.testing.assert_allclose(st.holm(with_nan), [0.04, np.nan, 0.02])
+    import gc
+
+    monkeypatch.setattr(gc, "collect", lambda *a: pytest.fail("holm must not run a full garbage collection"))
+    table = pd.concat([rows(m, "faith", A + shift) for m, shift in (("a", 0.0), ("b", 0.05), ("c", 0.3))])
+    assert len(st.pairwise_tests(table)) == 3

@@ -52,7 +52,8 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     if len(scored):
         friedman = friedman_scopes(scored, alpha)
     agreement = st.metric_agreement(scored) if len(scored) else pd.DataFrame()
-    stat_tables = (friedman_table(friedman), agreement_table(agreement), controls_table(controls)) if len(scored) else ()
+    stat_tables = ((friedman_table(friedman), agreement_table(agreement), controls_table(controls, alpha))
+                   if len(scored) else ())
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
                     tuple(build_tables(summary, tuple(layouts))),
                     tuple(t for t in stat_tables if t.rows))
@@ -104,7 +105,7 @@ def agreement_table(matrix: pd.DataFrame) -> Table:
                  notes=notes)
 
 
-def controls_table(controls: pd.DataFrame) -> Table:
+def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA) -> Table:
     """Per method x metric: in how many (group, control) pairs the method significantly beats the control."""
     if controls.empty:
         return Table(key="controls", caption="", corner="method", columns=(), rows=())
@@ -121,7 +122,8 @@ def controls_table(controls: pd.DataFrame) -> Table:
                 cells.append(Cell("-"))
         rows.append((method, tuple(cells)))
     caption = ("Controls: in how many (comparison group, control) pairs each method significantly beats the "
-               "random/constant/sobel control (paired Wilcoxon, Holm-corrected). Bold: beats every control.")
+               f"random/constant/sobel control (paired Wilcoxon, Holm-corrected, alpha={alpha:g}). Bold: beats every "
+               "control.")
     return Table(key="controls", caption=caption, corner="method", columns=tuple(Column(m) for m in metrics),
                  rows=tuple(rows))
 

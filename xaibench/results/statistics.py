@@ -12,7 +12,7 @@
 - :func:`control_checks` / :func:`control_first`: whether each method significantly beats the ``random``,
   ``constant`` and ``sobel`` controls, and metrics on which a control ranks first (not discriminating here).
 
-scipy does the tests, scikit-posthocs the Nemenyi p-values, statsmodels the Holm correction. Competitors are
+scipy does the tests, scikit-posthocs the Nemenyi p-values; Holm's correction equals statsmodels'. Competitors are
 :func:`xaibench.results.groups.competitor_labels` (a method with its parameters). Samples are paired on
 ``sample_id``; with several seeds a sample's score is its mean over seeds.
 """
@@ -120,14 +120,20 @@ def _untied_rows(d: np.ndarray) -> np.ndarray:
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (statsmodels); NaN stays NaN."""
-    from statsmodels.stats.multitest import multipletests
+    """Holm-Bonferroni adjusted p-values (Holm 1979); NaN stays NaN.
 
+    ``p_(i) * (m - i + 1)`` over the ascending p-values, made monotone and capped at 1: the same numbers as
+    statsmodels' ``multipletests(method="holm")`` (checked in the tests), which calls ``gc.collect()`` on every
+    call: 0.2 s per comparison group in a large process, minutes for a report with many groups.
+    """
     p = np.asarray(p_values, dtype=np.float64)
     out = np.full(p.shape, np.nan)
     finite = np.isfinite(p)
-    if finite.any():
-        out[finite] = multipletests(p[finite], method="holm")[1]
+    values = p[finite]
+    order = np.argsort(values, kind="stable")
+    adjusted = np.empty(values.size)
+    adjusted[order] = np.minimum(np.maximum.accumulate(values[order] * np.arange(values.size, 0, -1)), 1.0)
+    out[finite] = adjusted
     return out
 
 
