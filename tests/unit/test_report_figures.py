@@ -267,3 +267,44 @@ def test_image_panels_have_a_closed_thin_frame_not_an_l_bracket():
     for ax in panels:
         assert all(spine.get_visible() for spine in ax.spines.values())
         assert {spine.get_linewidth() for spine in ax.spines.values()} == {0.4}
+
+
+def test_metric_scores_pack_each_experiments_bars_and_keep_long_labels_off_other_panels():
+    import warnings
+
+    rows = []
+    for g in range(6):  # six experiments with long names; "occ" only in the first, "ig" in two variants
+        dataset = f"synthetic_dataset_number_{g}"
+        methods = ["ig (n_steps=16)", "ig (n_steps=64)", "random"] + (["occ"] if g == 0 else [])
+        for metric in ("faithfulness_correlation", "sparseness", "max_sensitivity", "pixel_flipping"):
+            for i, competitor in enumerate(methods):
+                mean = 0.2 + 0.1 * i
+                rows.append({"model": "mlp", "dataset": dataset, "method": competitor.split(" ")[0],
+                             "competitor": competitor, "metric": metric, "mean": mean,
+                             "variant": f"method.{competitor[4:-1]}" if competitor.startswith("ig") else "",
+                             "ci_low": mean - 0.05, "ci_high": mean + 0.05, "higher_is_better": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Tight layout not applied"
+        figure = figures.metric_scores(pd.DataFrame(rows))
+    figure.canvas.draw()
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert len(panels) == 4
+    first = panels[0]
+    bars = sorted((b.get_x() + b.get_width() / 2, b.get_height()) for b in first.patches if isinstance(b, Rectangle))
+    assert len(bars) == 6 * 3 + 1  # one bar per scored (experiment, competitor): variants are bars of their own
+    for g in range(1, 6):  # three bars centred on their experiment's tick, no slot left for the missing "occ"
+        centres = [x for x, _ in bars if abs(x - g) < 0.5]
+        assert len(centres) == 3 and np.mean(centres) == pytest.approx(g)
+    renderer = figure.canvas.get_renderer()
+    for ax in panels:
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        assert len(labels) == 6
+        for label in labels:
+            box = label.get_window_extent(renderer)
+            for other in panels:
+                if other is not ax:
+                    assert not box.overlaps(other.get_window_extent(renderer)), (label.get_text(), other.get_title())
+        # slanted labels are parallel: they do not touch when the tick spacing across them exceeds a line
+        angle = np.radians(labels[0].get_rotation())
+        spacing = np.diff([ax.transData.transform((x, 0))[0] for x in range(6)]).min()
+        assert angle > 0 and spacing * np.sin(angle) > 1.2 * labels[0].get_fontsize() * figure.dpi / 72
