@@ -212,3 +212,20 @@ def test_holm_equals_statsmodels_without_its_per_call_garbage_collection(monkeyp
     monkeypatch.setattr(gc, "collect", lambda *a: pytest.fail("holm must not run a full garbage collection"))
     table = pd.concat([rows(m, "faith", A + shift) for m, shift in (("a", 0.0), ("b", 0.05), ("c", 0.3))])
     assert len(st.pairwise_tests(table)) == 3
+
+
+def test_metrics_no_other_metric_is_compared_with_are_left_out_of_the_agreement_outputs():
+    from xaibench.report.build import agreement_table
+    from xaibench.report.figures import metric_agreement as agreement_figure
+
+    means = {"a": 0.9, "b": 0.7, "c": 0.4}
+    groups = {("d1", "faith", True): means, ("d1", "spar", True): {"a": 0.2, "b": 0.7, "c": 0.4},
+              ("d1", "cfva", True): {"a": 0.5}}  # a counterfactual metric only one method is scored on
+    matrix = st.metric_agreement(summary_of(groups))
+    assert list(matrix.index) == ["cfva", "faith", "spar"] and np.isnan(matrix.loc["cfva", "faith"])
+    assert list(st.compared_metrics(matrix).index) == ["faith", "spar"]
+    table = agreement_table(matrix)
+    assert [label for label, _ in table.rows] == ["faith (fait)", "spar (spar)"]
+    assert any(note.startswith("Not shown: cfva") for note in table.notes)
+    figure = agreement_figure(matrix, matrix.attrs["family"])
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["faith", "spar"]

@@ -93,14 +93,19 @@ def agreement_table(matrix: pd.DataFrame) -> Table:
     if matrix.empty:
         return Table(key="agreement", caption="", corner="metric", columns=(), rows=())
     families = matrix.attrs.get("family", {})
+    left_out = [m for m in matrix.index if m not in st.compared_metrics(matrix).index]
+    by_family = st.agreement_by_family(matrix)
+    matrix = st.compared_metrics(matrix)
     columns = tuple(Column(m) for m in matrix.columns)
     rows = tuple((f"{m} ({families.get(m, '')})", tuple(Cell(number(v) if np.isfinite(v) else "-")
                                                         for v in matrix.loc[m])) for m in matrix.index)
     caption = ("Metric agreement: Kendall's tau between the method rankings two metrics induce on the same model "
                "and dataset, averaged over settings (1: same order, -1: reversed).")
-    by_family = st.agreement_by_family(matrix)
     notes = tuple(f"mean tau {'over all metric pairs' if r.scope == 'all' else f'within {r.scope}'}: "
                   f"{number(r.mean_tau)} ({r.n_pairs} pairs)" for r in by_family.itertuples() if r.n_pairs)
+    if left_out:
+        notes += (f"Not shown: {', '.join(left_out)} (no setting where another metric ranks the same three or more "
+                  "methods).",)
     return Table(key="agreement", caption=caption, corner="metric (family)", columns=columns, rows=rows,
                  notes=notes)
 

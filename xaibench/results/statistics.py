@@ -360,6 +360,15 @@ def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.D
     return matrix
 
 
+def compared_metrics(tau: pd.DataFrame) -> pd.DataFrame:
+    """``tau`` without the metrics that have no tau with any other metric (e.g. a counterfactual metric only one
+    method is scored on): their row and column would hold nothing but the diagonal's 1."""
+    values = tau.to_numpy(dtype=float)
+    off_diagonal = np.isfinite(values) & ~np.eye(len(values), dtype=bool)
+    keep = off_diagonal.any(axis=1)
+    return tau.loc[keep, keep] if keep.sum() >= 2 else tau
+
+
 def agreement_by_family(matrix: pd.DataFrame) -> pd.DataFrame:
     """Mean Kendall tau over distinct metric pairs within each family and over all pairs.
 
