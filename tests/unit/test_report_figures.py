@@ -308,3 +308,21 @@ def test_metric_scores_pack_each_experiments_bars_and_keep_long_labels_off_other
         angle = np.radians(labels[0].get_rotation())
         spacing = np.diff([ax.transData.transform((x, 0))[0] for x in range(6)]).min()
         assert angle > 0 and spacing * np.sin(angle) > 1.2 * labels[0].get_fontsize() * figure.dpi / 72
+
+
+def test_no_cd_diagram_from_a_single_comparison_group():
+    from xaibench.report.figure_set import _cd_diagrams
+    from xaibench.results import statistics as st
+
+    def summary(n_groups):
+        rows = [{"comparison": f"g{g}", "competitor": m, "metric": "faith", "family": "faithfulness",
+                 "higher_is_better": True, "mean": mean + 0.01 * g}
+                for g in range(n_groups) for m, mean in (("a", 0.9), ("b", 0.5), ("c", 0.1))]
+        return pd.DataFrame(rows)
+
+    notes = []
+    one, three = st.friedman_nemenyi(summary(1)), st.friedman_nemenyi(summary(3))
+    assert one.n_blocks == 1 and np.isfinite(one.cd)  # a CD exists, but one block tests nothing
+    figures_drawn = _cd_diagrams({"family: faithfulness": one, "all": three}, notes)
+    assert list(figures_drawn) == ["cd_all"]
+    assert notes == ["CD diagram (family: faithfulness): needs two methods ranked in at least two groups"]
