@@ -130,3 +130,13 @@ def test_the_controls_table_states_the_alpha_its_verdicts_use():
         won = {label: [c.text for c in cells] for label, cells in controls.rows}
         # 8 samples: the smallest exact two-sided Wilcoxon p is 2/2**8 = 0.0078 (Holm x3 = 0.023 in a group)
         assert won["ig"][0] == ("1/1" if alpha == 0.05 else "0/1")
+
+
+def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
+    from xaibench.report.build import friedman_scopes, friedman_table
+
+    table = quickstart_like_table()
+    table = table[(table["metric"] != "faith") | (table["method"] == "ig")]  # faithfulness: ig alone
+    rows = {scope: [c.text for c in cells] for scope, cells in friedman_table(friedman_scopes(summarize(table), 0.05)).rows}
+    assert rows["family: faithfulness"][0] == "1" and rows["family: faithfulness"][-1] == "-"
+    assert rows["family: stability"][-1].startswith("ig (") or rows["family: stability"][-1].startswith("saliency (")

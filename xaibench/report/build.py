@@ -77,7 +77,7 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     rows = []
     for scope, r in results.items():
         k = len(r.avg_ranks)
-        best = f"{r.avg_ranks.index[0]} ({r.avg_ranks.iloc[0]:.2f})" if k else "-"
+        best = f"{r.avg_ranks.index[0]} ({r.avg_ranks.iloc[0]:.2f})" if k >= 2 else "-"  # alone: best of nothing
         rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(_p(r.p_value)),
                              Cell(number(r.cd)), Cell(best))))
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
