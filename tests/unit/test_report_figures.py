@@ -326,3 +326,14 @@ def test_no_cd_diagram_from_a_single_comparison_group():
     figures_drawn = _cd_diagrams({"family: faithfulness": one, "all": three}, notes)
     assert list(figures_drawn) == ["cd_all"]
     assert notes == ["CD diagram (family: faithfulness): needs two methods ranked in at least two groups"]
+
+
+def test_rank_heatmap_stars_methods_ranked_in_fewer_groups():
+    ranks = pd.DataFrame({"method": ["a", "b", "c", "a", "b"], "scope": ["m1", "m1", "m1", "m2", "m2"],
+                          "avg_rank": [1.5, 1.5, 1.0, 1.0, 2.0], "n_groups": [4, 4, 1, 3, 3]})
+    ax = figures.rank_heatmap(ranks).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c", "a", "b"]
+    assert [t.get_text() for t in ax.texts] == ["1.0*", "1.5", "1.0", "1.5", "2.0"]  # c won its one group only
+    assert ax.get_xlabel().startswith("* ranked in fewer")
+    plain = figures.rank_heatmap(ranks.drop(columns="n_groups")).axes[0]
+    assert "*" not in "".join(t.get_text() for t in plain.texts) and plain.get_xlabel() == ""
