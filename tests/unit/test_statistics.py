@@ -229,3 +229,11 @@ def test_metrics_no_other_metric_is_compared_with_are_left_out_of_the_agreement_
     assert any(note.startswith("Not shown: cfva") for note in table.notes)
     figure = agreement_figure(matrix, matrix.attrs["family"])
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["faith", "spar"]
+
+
+def test_an_infinite_score_does_not_turn_every_difference_into_a_tie():
+    c = B.copy()
+    c[0] = np.inf
+    table = pd.concat([rows("a", "faith", A), rows("b", "faith", B), rows("c", "faith", c)])
+    pairs = st.pairwise_tests(table).set_index(["method_a", "method_b"])
+    assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(stats.wilcoxon(A - B).pvalue, rel=1e-12)

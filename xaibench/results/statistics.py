@@ -183,7 +183,8 @@ def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
     first, second = (np.array(side) for side in zip(*pairs))
     values = block[names].to_numpy(dtype=np.float64).T  # (k, samples)
     differences = sign * (values[first] - values[second])  # (pairs, samples); NaN where either lacks a sample
-    scale = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
+    finite = np.abs(values[np.isfinite(values)])
+    scale = finite.max() if finite.size else 0.0  # an infinite score must not make every difference a tie
     differences[np.abs(differences) <= TIE_RTOL * scale] = 0.0  # float rounding is no difference (TIE_RTOL)
     valid = np.isfinite(differences)
     n = valid.sum(axis=1)
