@@ -237,3 +237,11 @@ def test_an_infinite_score_does_not_turn_every_difference_into_a_tie():
     table = pd.concat([rows("a", "faith", A), rows("b", "faith", B), rows("c", "faith", c)])
     pairs = st.pairwise_tests(table).set_index(["method_a", "method_b"])
     assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(stats.wilcoxon(A - B).pvalue, rel=1e-12)
+
+
+def test_an_infinite_mean_is_ranked_last_and_does_not_tie_the_finite_ones():
+    values = pd.Series([0.5, 0.5 + 1e-9, np.inf, 0.2, np.nan])
+    snapped = st.snap_ties(values, pd.Series(["g"] * 5))
+    assert snapped.tolist()[:4] == [0.5, 0.5, np.inf, 0.2] and np.isnan(snapped.iloc[4])
+    table = pd.concat([rows("a", "sens", A, higher=False), rows("b", "sens", np.append(B[:-1], np.inf), higher=False)])
+    assert summarize(table).set_index("method")["rank"].to_dict() == {"a": 1, "b": 2}

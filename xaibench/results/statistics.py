@@ -44,11 +44,12 @@ def snap_ties(values: pd.Series, groups: pd.Series, rtol: float = TIE_RTOL) -> p
     """``values`` with every run of near-equal values within a group replaced by the run's smallest value.
 
     Two sorted neighbours are near-equal when they differ by at most ``rtol`` times the group's largest magnitude
-    (float rounding, not a difference between methods). NaN stays NaN. Ranking the result gives tied ranks.
+    (float rounding, not a difference between methods); the scale counts finite values only, and +-inf stay
+    themselves. NaN stays NaN. Ranking the result gives tied ranks.
     """
     frame = pd.DataFrame({"g": groups.to_numpy(), "v": values.to_numpy(dtype=np.float64)}, index=values.index)
-    frame = frame[np.isfinite(frame["v"])].sort_values(["g", "v"], kind="stable")
-    scale = frame["v"].abs().groupby(frame["g"]).transform("max")
+    frame = frame[frame["v"].notna()].sort_values(["g", "v"], kind="stable")
+    scale = frame["v"].abs().where(np.isfinite(frame["v"])).groupby(frame["g"]).transform("max").fillna(0.0)
     new_group = frame["g"].ne(frame["g"].shift()).to_numpy()
     new_run = new_group | (frame["v"].diff().to_numpy() > rtol * scale.to_numpy())
     snapped = frame["v"].groupby(np.cumsum(new_run)).transform("first")
