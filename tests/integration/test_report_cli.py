@@ -96,3 +96,39 @@ def test_summary_output_follows_the_extension(table_path, tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "unknown extension '.xlsx'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.xlsx").exists()
+
+
+def test_report_on_a_parquet_table_with_float_noise_ties_and_a_single_sample(tmp_path, capsys):
+    # "lin": ig and ixg equal up to float32 rounding (as on a linear model); "one": one scored sample per method.
+    import numpy as np
+
+    from tests.unit.report_fixtures import _defaults
+    from xaibench.cli import main
+    from xaibench.results.schema import conform
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.4, 0.9, 20)
+    values = {("lin", "ig"): base, ("lin", "ixg"): base + rng.normal(0, 1e-7, 20), ("lin", "sal"): base - 0.2,
+              ("one", "ig"): np.array([0.8]), ("one", "sal"): np.array([0.3])}
+    frames = [pd.DataFrame({**_defaults(), "schema_version": 2, "model": model, "dataset": "d", "method": method,
+                            "metric": "faith", "family": "faithfulness", "higher_is_better": True,
+                            "sample_id": [f"s{i}" for i in range(len(v))], "seed": 0, "value": v, "status": "ok",
+                            "params": "{}", "method_params": "{}", "model_params": "{}", "dataset_params": "{}",
+                            "n_samples": len(v), "cell_key": f"{model}-{method}"})
+              for (model, method), v in values.items()]
+    path = tmp_path / "table.parquet"
+    conform(pd.concat(frames, ignore_index=True)).to_parquet(path)
+    out = tmp_path / "paper"
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(path), "--out", str(out), "--no-figures", "--format", "md,csv"])
+    assert exit_.value.code == 0, capsys.readouterr().err
+    summary = pd.read_csv(out / "summary.csv").set_index(["model", "method"])
+    assert summary.loc[("lin", "ig"), "rank"] == summary.loc[("lin", "ixg"), "rank"] == 1
+    assert summary.loc[["one"], "ci_low"].isna().all() and summary.loc[("one", "ig"), "mean"] == 0.8
+    pairs = pd.read_csv(out / "pairwise_tests.csv", keep_default_na=False).set_index(["model", "method_a", "method_b"])
+    assert pairs.loc[("lin", "ig", "ixg"), "p_value"] == 1.0 and pairs.loc[("lin", "ig", "ixg"), "winner"] == ""
+    assert pairs.loc[("lin", "ig", "sal"), "winner"] == "ig" and pairs.loc[("one", "ig", "sal"), "winner"] == ""
+    report = (out / "report.md").read_text()
+    lin = next(line for line in report.splitlines() if line.startswith("| ixg |"))
+    assert lin.startswith(f"| ixg | **{summary.loc[('lin', 'ixg'), 'mean']:.3f} [")  # bold like ig: a tie
+    assert "| ig | **0.800**<sup>n</sup> |" in report and "no confidence interval can be computed" in report

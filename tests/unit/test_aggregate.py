@@ -177,3 +177,24 @@ def test_summary_is_independent_of_row_order():
     table = pd.concat([seeded(m, [rng.normal(size=5), rng.normal(size=5)]) for m in "abc"], ignore_index=True)
     shuffled = table.sample(frac=1.0, random_state=4)
     pd.testing.assert_frame_equal(summarize(table), summarize(shuffled))
+
+
+def test_one_sample_has_no_ci_and_every_output_says_so():
+    from xaibench.report.console import format_summary
+    from xaibench.report.tables import metrics_table, to_latex, to_markdown
+
+    table = pd.concat([rows("a", "faith", [0.8]), rows("b", "faith", [0.5])]).assign(seed=0)
+    summary = summarize(table)
+    assert summary["mean"].tolist() == [0.8, 0.5] and summary["n"].tolist() == [1, 1]
+    assert summary["ci_low"].isna().all() and summary["ci_high"].isna().all()  # not a fake [0.8, 0.8]
+    assert summary["rank"].tolist() == [1, 2]
+    markdown = to_markdown(metrics_table(summary.assign(model_accuracy=np.nan, model_flag="", setting="s")))
+    assert "| a | **0.800**<sup>n</sup> |" in markdown and "no confidence interval can be computed" in markdown
+    assert "0.800 [" not in markdown and "[0.800, 0.800]" not in to_latex(metrics_table(summary.assign(
+        model_accuracy=np.nan, model_flag="", setting="s")))
+    assert "0.800 [no CI: n=1] #1" in format_summary(summary)
+    # one sample in each of three seeds: the seeds are resampled, so a CI exists
+    seeds = pd.concat([rows("a", "faith", [v]).assign(seed=s) for s, v in enumerate([0.7, 0.8, 0.9])])
+    three = summarize(seeds).iloc[0]
+    assert three["n_seeds"] == 3 and three["mean"] == pytest.approx(0.8)
+    assert 0.7 - 1e-12 <= three["ci_low"] < 0.8 < three["ci_high"] <= 0.9 + 1e-12

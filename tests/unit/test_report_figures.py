@@ -238,3 +238,102 @@ def test_save_figure_writes_valid_png_and_pdf(tmp_path):
     with Image.open(paths[0]) as image:
         assert 0.9 * 300 * figures.ONE_COLUMN_IN < image.width <= 300 * figures.ONE_COLUMN_IN + 20  # 300 dpi
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cd.pdf", "cd.png"]  # no temp files left
+
+
+@pytest.mark.parametrize("costs", [(5.5e-5, 8.3e-4), (2e-4, 6e-4), (1e-4, 3e-1)])
+def test_cost_axis_labels_do_not_overlap_and_name_at_least_two_decades(costs):
+    # the report's cost_vs_faithfulness printed "2x10^-4 3x10^-4 4x10^-4 6x10^-4" on top of each other
+    summary = pd.concat([summary_frame(), summary_frame().assign(method=lambda f: f["method"] + "2")])
+    spread = np.geomspace(*costs, 4)
+    table = pd.DataFrame({"model": "mlp", "dataset": "iris", "method": ["ig", "ig2", "random", "random2"],
+                          "metric": "faithfulness_correlation", "status": "ok", "explain_s": spread})
+    figure = figures.cost_vs_score(figures.cost_score_points(table, summary, "faithfulness_correlation"),
+                                   metric="faithfulness_correlation")
+    ax = figure.axes[0]
+    figure.canvas.draw()
+    low, high = ax.get_xlim()
+    assert low <= spread.min() and spread.max() <= high  # every point in view
+    labels = [t for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
+              if t.get_text() and t.get_visible() and low <= t.get_position()[0] <= high]
+    assert len(labels) >= 2
+    assert_no_overlap(labels)
+
+
+def test_image_panels_have_a_closed_thin_frame_not_an_l_bracket():
+    x = RNG.normal(size=(2, 1, 6, 6))
+    figure = figures.attribution_gallery(x, {"saliency": RNG.normal(size=x.shape)}, modality="image")
+    panels = [ax for ax in figure.axes if ax.get_subplotspec() is not None and images(ax)]
+    assert len(panels) == 4
+    for ax in panels:
+        assert all(spine.get_visible() for spine in ax.spines.values())
+        assert {spine.get_linewidth() for spine in ax.spines.values()} == {0.4}
+
+
+def test_metric_scores_pack_each_experiments_bars_and_keep_long_labels_off_other_panels():
+    import warnings
+
+    rows = []
+    for g in range(6):  # six experiments with long names; "occ" only in the first, "ig" in two variants
+        dataset = f"synthetic_dataset_number_{g}"
+        methods = ["ig (n_steps=16)", "ig (n_steps=64)", "random"] + (["occ"] if g == 0 else [])
+        for metric in ("faithfulness_correlation", "sparseness", "max_sensitivity", "pixel_flipping"):
+            for i, competitor in enumerate(methods):
+                mean = 0.2 + 0.1 * i
+                rows.append({"model": "mlp", "dataset": dataset, "method": competitor.split(" ")[0],
+                             "competitor": competitor, "metric": metric, "mean": mean,
+                             "variant": f"method.{competitor[4:-1]}" if competitor.startswith("ig") else "",
+                             "ci_low": mean - 0.05, "ci_high": mean + 0.05, "higher_is_better": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Tight layout not applied"
+        figure = figures.metric_scores(pd.DataFrame(rows))
+    figure.canvas.draw()
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert len(panels) == 4
+    first = panels[0]
+    bars = sorted((b.get_x() + b.get_width() / 2, b.get_height()) for b in first.patches if isinstance(b, Rectangle))
+    assert len(bars) == 6 * 3 + 1  # one bar per scored (experiment, competitor): variants are bars of their own
+    for g in range(1, 6):  # three bars centred on their experiment's tick, no slot left for the missing "occ"
+        centres = [x for x, _ in bars if abs(x - g) < 0.5]
+        assert len(centres) == 3 and np.mean(centres) == pytest.approx(g)
+    renderer = figure.canvas.get_renderer()
+    for ax in panels:
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        assert len(labels) == 6
+        for label in labels:
+            box = label.get_window_extent(renderer)
+            for other in panels:
+                if other is not ax:
+                    assert not box.overlaps(other.get_window_extent(renderer)), (label.get_text(), other.get_title())
+        # slanted labels are parallel: they do not touch when the tick spacing across them exceeds a line
+        angle = np.radians(labels[0].get_rotation())
+        spacing = np.diff([ax.transData.transform((x, 0))[0] for x in range(6)]).min()
+        assert angle > 0 and spacing * np.sin(angle) > 1.2 * labels[0].get_fontsize() * figure.dpi / 72
+
+
+def test_no_cd_diagram_from_a_single_comparison_group():
+    from xaibench.report.figure_set import _cd_diagrams
+    from xaibench.results import statistics as st
+
+    def summary(n_groups):
+        rows = [{"comparison": f"g{g}", "competitor": m, "metric": "faith", "family": "faithfulness",
+                 "higher_is_better": True, "mean": mean + 0.01 * g}
+                for g in range(n_groups) for m, mean in (("a", 0.9), ("b", 0.5), ("c", 0.1))]
+        return pd.DataFrame(rows)
+
+    notes = []
+    one, three = st.friedman_nemenyi(summary(1)), st.friedman_nemenyi(summary(3))
+    assert one.n_blocks == 1 and np.isfinite(one.cd)  # a CD exists, but one block tests nothing
+    figures_drawn = _cd_diagrams({"family: faithfulness": one, "all": three}, notes)
+    assert list(figures_drawn) == ["cd_all"]
+    assert notes == ["CD diagram (family: faithfulness): needs two methods ranked in at least two groups"]
+
+
+def test_rank_heatmap_stars_methods_ranked_in_fewer_groups():
+    ranks = pd.DataFrame({"method": ["a", "b", "c", "a", "b"], "scope": ["m1", "m1", "m1", "m2", "m2"],
+                          "avg_rank": [1.5, 1.5, 1.0, 1.0, 2.0], "n_groups": [4, 4, 1, 3, 3]})
+    ax = figures.rank_heatmap(ranks).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c", "a", "b"]
+    assert [t.get_text() for t in ax.texts] == ["1.0*", "1.5", "1.0", "1.5", "2.0"]  # c won its one group only
+    assert ax.get_xlabel().startswith("* ranked in fewer")
+    plain = figures.rank_heatmap(ranks.drop(columns="n_groups")).axes[0]
+    assert "*" not in "".join(t.get_text() for t in plain.texts) and plain.get_xlabel() == ""

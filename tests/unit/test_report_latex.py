@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
+import pandas as pd
 import pytest
 
 from tests.unit.report_fixtures import quickstart_like_table
@@ -77,3 +78,24 @@ def test_latex_table_compiles_with_booktabs_and_bolds_the_right_cells(tmp_path):
     assert [bold for _, bold in rows["random"]] == [False, True, False]
     row = summary[(summary["model"] == "mlp") & (summary["metric"] == "faith") & (summary["method"] == "ig")].iloc[0]
     assert rows["ig"][0][0] == f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def test_a_wide_table_fits_the_text_width_and_booktabs_alone_still_compiles(tmp_path):
+    _ensure_tools()
+    long_names = {"faith": "faithfulness_correlation", "sens": "max_sensitivity", "mprt": "model_parameter_randomisation"}
+    table = quickstart_like_table()
+    extra = table[table["metric"] == "faith"].assign(metric="pixel_flipping")
+    table = pd.concat([table.assign(metric=table["metric"].map(long_names)), extra], ignore_index=True)
+    summary = summarize(table)
+    (tmp_path / "tables.tex").write_text(to_latex(metrics_table(summary[summary["model"] == "mlp"])))
+    for name, packages in (("fit", "booktabs,graphicx"), ("plain", "booktabs")):
+        (tmp_path / f"{name}.tex").write_text(DOCUMENT.replace("{booktabs}", f"{{{packages}}}"))
+        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout[-3000:]
+    assert "Overfull \\hbox" not in (tmp_path / "fit.log").read_text()  # shrunk to \linewidth with graphicx
+    assert "Overfull \\hbox" in (tmp_path / "plain.log").read_text()  # the same table is too wide unshrunk
+    text = subprocess.run(["pdftotext", "-layout", "fit.pdf", "-"], cwd=tmp_path, capture_output=True, text=True,
+                          check=True).stdout
+    row = summary[(summary["model"] == "mlp") & (summary["metric"] == "pixel_flipping") & (summary["method"] == "ig")]
+    assert f"{row['mean'].iloc[0]:.3f} [{row['ci_low'].iloc[0]:.3f}, {row['ci_high'].iloc[0]:.3f}]" in text

@@ -94,3 +94,49 @@ def test_display_names_fall_back_to_registry_names():
     table = quickstart_like_table().drop(columns=["dataset_label", "model_label"])
     tables = build_tables(summarize(table), ("metrics",))
     assert tables[0].caption.startswith("mlp on csv_table")
+
+
+def test_families_table_does_not_crown_a_method_scored_in_fewer_groups():
+    # "late" ranks first in the one group it was scored in and errored in the other two; "ig" is ranked in all
+    # three. A lone scored method ("ig" on the third metric) wins nothing and that group is not counted.
+    table = quickstart_like_table()
+    table = table[(table["model"] == "mlp") & (table["method"] != "random")]
+    late = table[(table["metric"] == "faith") & (table["method"] == "ig")].assign(method="late", value=0.99)
+    failed = table[(table["metric"] != "faith") & (table["method"] == "ig")].assign(
+        method="late", value=float("nan"), status="error", message="boom")
+    table = pd.concat([table, late, failed], ignore_index=True)
+    table = table[~((table["metric"] == "mprt") & (table["method"] == "saliency"))]  # ig alone on mprt
+    families = build_tables(summarize(table), ("families",))[0]
+    columns = [c.name for c in families.columns]
+    assert columns == ["faithfulness (n=1)", "stability (n=1)", "all (n=2)"]
+    cells = {label: cells for label, cells in families.rows}
+    # all: ig ranks 2 (faith) and 2 (sens) -> 2.0 over 2 groups; late 1.0 but in 1 of 2 groups only
+    assert [c.text for c in cells["late"]] == ["1.000", "-", "1.000 (1/2)"]
+    assert cells["late"][2].marks == ("r",) and not cells["late"][2].best
+    assert cells["late"][0].best  # in its own family column it was ranked in every group
+    assert cells["saliency"][2].text == "2.000" and cells["saliency"][2].best  # faith 3, sens 1
+    assert any(note.startswith("r ranked in k of the column's n groups") for note in families.notes)
+
+
+def test_the_controls_table_states_the_alpha_its_verdicts_use():
+    from xaibench.report.build import analyse
+
+    table = quickstart_like_table()
+    table = table[table["model"] == "mlp"]
+    for alpha in (0.05, 0.001):
+        analysis = analyse(table, layouts=("metrics",), alpha=alpha)
+        controls = next(t for t in analysis.stat_tables if t.key == "controls")
+        assert f"alpha={alpha:g}" in controls.caption
+        won = {label: [c.text for c in cells] for label, cells in controls.rows}
+        # 8 samples: the smallest exact two-sided Wilcoxon p is 2/2**8 = 0.0078 (Holm x3 = 0.023 in a group)
+        assert won["ig"][0] == ("1/1" if alpha == 0.05 else "0/1")
+
+
+def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
+    from xaibench.report.build import friedman_scopes, friedman_table
+
+    table = quickstart_like_table()
+    table = table[(table["metric"] != "faith") | (table["method"] == "ig")]  # faithfulness: ig alone
+    rows = {scope: [c.text for c in cells] for scope, cells in friedman_table(friedman_scopes(summarize(table), 0.05)).rows}
+    assert rows["family: faithfulness"][0] == "1" and rows["family: faithfulness"][-1] == "-"
+    assert rows["family: stability"][-1].startswith("ig (") or rows["family: stability"][-1].startswith("saliency (")

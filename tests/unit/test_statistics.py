@@ -159,3 +159,89 @@ def test_pairs_use_the_samples_both_competitors_scored():
     assert pairs.loc[("a", "b"), "n"] == 11 and pairs.loc[("a", "c"), "n"] == 12
     assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(reference.pvalue)
     assert pairs.loc[("a", "b"), "rank_biserial"] == pytest.approx(st.paired_effects(A[keep] - B[keep])[0])
+
+
+def test_each_pair_gets_the_p_value_scipy_gives_it_alone():
+    # scipy chooses exact vs normal-approximation p-values once per vectorised call, from whether any row has a
+    # zero or tied difference: a tie in pair (a, c) must not turn pair (a, b)'s exact p into an approximation.
+    rng = np.random.default_rng(3)
+    a = rng.normal(0.5, 0.1, 20)  # 20 samples: above 13, where scipy's tie fallback is the normal approximation
+    b = a - 0.03 + rng.normal(0, 0.05, 20)
+    c = b.copy()
+    c[0] = a[0]  # a zero difference between a and c
+    table = pd.concat([rows("a", "faith", a), rows("b", "faith", b), rows("c", "faith", c)])
+    pairs = st.pairwise_tests(table).set_index(["method_a", "method_b"])
+    exact = stats.wilcoxon(a - b)  # no zeros, no ties: scipy's exact distribution
+    assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(exact.pvalue, rel=1e-12)
+    assert pairs.loc[("a", "c"), "p_value"] == pytest.approx(stats.wilcoxon(a - c).pvalue, rel=1e-12)
+    assert exact.pvalue != pytest.approx(stats.wilcoxon(a - b, method="asymptotic").pvalue, rel=1e-3)
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_scores_equal_up_to_float_rounding_tie_in_ranks_and_tests(higher):
+    # IG and input x gradient on a linear model are identical in exact arithmetic; float32 leaves ~1e-7 noise.
+    noise = np.random.default_rng(4).normal(0, 1e-7, A.size)
+    tiny = 1e-9 * A  # a metric on a tiny scale keeps its real differences (the tolerance is relative)
+    table = pd.concat([rows("ig", "faith", A, higher=higher), rows("ixg", "faith", A + noise, higher=higher),
+                       rows("sal", "faith", B, higher=higher),
+                       rows("ig", "tiny", tiny, higher=higher), rows("ixg", "tiny", 1.1 * tiny, higher=higher)])
+    summary = summarize(table).set_index(["metric", "method"])
+    best_two = summary.loc["faith", "rank"].to_dict()
+    assert best_two == ({"ig": 1, "ixg": 1, "sal": 3} if higher else {"ig": 2, "ixg": 2, "sal": 1})
+    assert summary.loc[("tiny", "ixg"), "rank"] == (1 if higher else 2)
+    pairs = st.pairwise_tests(table).set_index(["metric", "method_a", "method_b"])
+    assert pairs.loc[("faith", "ig", "ixg"), "p_value"] == 1.0 and pairs.loc[("faith", "ig", "ixg"), "winner"] == ""
+    assert pairs.loc[("faith", "ig", "ixg"), "rank_biserial"] == 0.0
+    assert pairs.loc[("tiny", "ig", "ixg"), "winner"] == ("ixg" if higher else "ig")
+    ranks = st.average_ranks(summary.reset_index(), by="metric").set_index(["scope", "method"])["avg_rank"]
+    assert ranks[("faith", "ig")] == ranks[("faith", "ixg")] == (1.5 if higher else 2.5)
+
+
+def test_holm_equals_statsmodels_without_its_per_call_garbage_collection(monkeypatch):
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 5, 40):
+        p = rng.random(size) ** 3
+        p[: size // 3] = p[0]  # ties
+        assert st.holm(p) == pytest.approx(multipletests(p, method="holm")[1], rel=1e-12, abs=0)
+    with_nan = np.array([0.04, np.nan, 0.01])
+    np.testing.assert_allclose(st.holm(with_nan), [0.04, np.nan, 0.02])
+    import gc
+
+    monkeypatch.setattr(gc, "collect", lambda *a: pytest.fail("holm must not run a full garbage collection"))
+    table = pd.concat([rows(m, "faith", A + shift) for m, shift in (("a", 0.0), ("b", 0.05), ("c", 0.3))])
+    assert len(st.pairwise_tests(table)) == 3
+
+
+def test_metrics_no_other_metric_is_compared_with_are_left_out_of_the_agreement_outputs():
+    from xaibench.report.build import agreement_table
+    from xaibench.report.figures import metric_agreement as agreement_figure
+
+    means = {"a": 0.9, "b": 0.7, "c": 0.4}
+    groups = {("d1", "faith", True): means, ("d1", "spar", True): {"a": 0.2, "b": 0.7, "c": 0.4},
+              ("d1", "cfva", True): {"a": 0.5}}  # a counterfactual metric only one method is scored on
+    matrix = st.metric_agreement(summary_of(groups))
+    assert list(matrix.index) == ["cfva", "faith", "spar"] and np.isnan(matrix.loc["cfva", "faith"])
+    assert list(st.compared_metrics(matrix).index) == ["faith", "spar"]
+    table = agreement_table(matrix)
+    assert [label for label, _ in table.rows] == ["faith (fait)", "spar (spar)"]
+    assert any(note.startswith("Not shown: cfva") for note in table.notes)
+    figure = agreement_figure(matrix, matrix.attrs["family"])
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["faith", "spar"]
+
+
+def test_an_infinite_score_does_not_turn_every_difference_into_a_tie():
+    c = B.copy()
+    c[0] = np.inf
+    table = pd.concat([rows("a", "faith", A), rows("b", "faith", B), rows("c", "faith", c)])
+    pairs = st.pairwise_tests(table).set_index(["method_a", "method_b"])
+    assert pairs.loc[("a", "b"), "p_value"] == pytest.approx(stats.wilcoxon(A - B).pvalue, rel=1e-12)
+
+
+def test_an_infinite_mean_is_ranked_last_and_does_not_tie_the_finite_ones():
+    values = pd.Series([0.5, 0.5 + 1e-9, np.inf, 0.2, np.nan])
+    snapped = st.snap_ties(values, pd.Series(["g"] * 5))
+    assert snapped.tolist()[:4] == [0.5, 0.5, np.inf, 0.2] and np.isnan(snapped.iloc[4])
+    table = pd.concat([rows("a", "sens", A, higher=False), rows("b", "sens", np.append(B[:-1], np.inf), higher=False)])
+    assert summarize(table).set_index("method")["rank"].to_dict() == {"a": 1, "b": 2}

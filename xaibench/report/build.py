@@ -52,7 +52,8 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     if len(scored):
         friedman = friedman_scopes(scored, alpha)
     agreement = st.metric_agreement(scored) if len(scored) else pd.DataFrame()
-    stat_tables = (friedman_table(friedman), agreement_table(agreement), controls_table(controls)) if len(scored) else ()
+    stat_tables = ((friedman_table(friedman), agreement_table(agreement), controls_table(controls, alpha))
+                   if len(scored) else ())
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
                     tuple(build_tables(summary, tuple(layouts))),
                     tuple(t for t in stat_tables if t.rows))
@@ -76,7 +77,7 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     rows = []
     for scope, r in results.items():
         k = len(r.avg_ranks)
-        best = f"{r.avg_ranks.index[0]} ({r.avg_ranks.iloc[0]:.2f})" if k else "-"
+        best = f"{r.avg_ranks.index[0]} ({r.avg_ranks.iloc[0]:.2f})" if k >= 2 else "-"  # alone: best of nothing
         rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(_p(r.p_value)),
                              Cell(number(r.cd)), Cell(best))))
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
@@ -92,19 +93,24 @@ def agreement_table(matrix: pd.DataFrame) -> Table:
     if matrix.empty:
         return Table(key="agreement", caption="", corner="metric", columns=(), rows=())
     families = matrix.attrs.get("family", {})
+    left_out = [m for m in matrix.index if m not in st.compared_metrics(matrix).index]
+    by_family = st.agreement_by_family(matrix)
+    matrix = st.compared_metrics(matrix)
     columns = tuple(Column(m) for m in matrix.columns)
     rows = tuple((f"{m} ({families.get(m, '')})", tuple(Cell(number(v) if np.isfinite(v) else "-")
                                                         for v in matrix.loc[m])) for m in matrix.index)
     caption = ("Metric agreement: Kendall's tau between the method rankings two metrics induce on the same model "
                "and dataset, averaged over settings (1: same order, -1: reversed).")
-    by_family = st.agreement_by_family(matrix)
     notes = tuple(f"mean tau {'over all metric pairs' if r.scope == 'all' else f'within {r.scope}'}: "
                   f"{number(r.mean_tau)} ({r.n_pairs} pairs)" for r in by_family.itertuples() if r.n_pairs)
+    if left_out:
+        notes += (f"Not shown: {', '.join(left_out)} (no setting where another metric ranks the same three or more "
+                  "methods).",)
     return Table(key="agreement", caption=caption, corner="metric (family)", columns=columns, rows=rows,
                  notes=notes)
 
 
-def controls_table(controls: pd.DataFrame) -> Table:
+def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA) -> Table:
     """Per method x metric: in how many (group, control) pairs the method significantly beats the control."""
     if controls.empty:
         return Table(key="controls", caption="", corner="method", columns=(), rows=())
@@ -121,7 +127,8 @@ def controls_table(controls: pd.DataFrame) -> Table:
                 cells.append(Cell("-"))
         rows.append((method, tuple(cells)))
     caption = ("Controls: in how many (comparison group, control) pairs each method significantly beats the "
-               "random/constant/sobel control (paired Wilcoxon, Holm-corrected). Bold: beats every control.")
+               f"random/constant/sobel control (paired Wilcoxon, Holm-corrected, alpha={alpha:g}). Bold: beats every "
+               "control.")
     return Table(key="controls", caption=caption, corner="method", columns=tuple(Column(m) for m in metrics),
                  rows=tuple(rows))
 

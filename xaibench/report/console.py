@@ -64,7 +64,8 @@ def _cell_text(row) -> str:
     if math.isnan(row.mean):
         return "nan"
     mean, low, high = number_texts(row.mean, row.ci_low, row.ci_high)
-    text = f"{mean} [{low}, {high}] #{row.rank}"
+    interval = f"[no CI: n={row.n}]" if math.isnan(row.ci_low) else f"[{low}, {high}]"
+    text = f"{mean} {interval} #{row.rank}"
     if row.nan_rate > 0:
         text += f" nan={row.nan_rate:.0%}"
     if row.n_seeds > 1:

@@ -100,7 +100,7 @@ def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[s
     figures = {}
     for scope, result in friedman.items():
         ranks = result.avg_ranks.dropna()
-        if len(ranks) < 2 or not np.isfinite(result.cd):
+        if len(ranks) < 2 or result.n_blocks < 2 or not np.isfinite(result.cd):  # one block: ranks, not a test
             if notes is not None:
                 notes.append(f"CD diagram ({scope}): needs two methods ranked in at least two groups")
             continue

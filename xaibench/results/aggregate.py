@@ -37,7 +37,7 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     none); ``variant`` (what differs between rows sharing the four names); ``competitor`` (method plus its
     differing parameters); ``comparison`` (group id); ``setting`` (the group without the metric: one model on
     one dataset); ``n_seeds``; ``family``; ``higher_is_better``; ``mean``; ``std`` (over all ok samples); ``n``
-    (ok samples); ``ci_low``/``ci_high``; ``nan_rate`` (NaN share of scored samples); ``error_rate`` (share of
+    (ok samples); ``ci_low``/``ci_high`` (NaN for one value: no CI can be computed); ``nan_rate`` (NaN share of scored samples); ``error_rate`` (share of
     seeds whose cell errored on this metric); ``status``; ``message``; ``rank``; ``model_accuracy`` (test
     accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is).
     """
@@ -244,7 +244,7 @@ class _Intervals:
         for first in range(0, end, _BLOCK):  # bounds memory: (block x n_boot) floats at a time
             block = values[first : first + _BLOCK]
             if sizes == (1,):
-                means = block  # one value: the CI is the value itself
+                means = np.full((len(block), 1), np.nan)  # one value: no CI can be computed (NaN, not [v, v])
             elif len(sizes) == 1:
                 means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
             else:
@@ -320,6 +320,9 @@ def _flatten(values: tuple, config: list[str], parsed: dict[str, dict]) -> dict:
 
 
 def _ranks(summary: pd.DataFrame) -> pd.Series:
-    """Rank (1 = best, ties share the best rank) of the mean within its comparison group, by declared direction."""
+    """Rank (1 = best, ties share the best rank) of the mean within its comparison group, by declared direction;
+    means equal up to float rounding tie (``statistics.snap_ties``)."""
+    from xaibench.results.statistics import snap_ties
+
     signed = summary["mean"].where(~summary["higher_is_better"], -summary["mean"])  # smaller = better
-    return signed.groupby(summary["comparison"]).rank(method="min").astype("Int64")
+    return snap_ties(signed, summary["comparison"]).groupby(summary["comparison"]).rank(method="min").astype("Int64")

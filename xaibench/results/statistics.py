@@ -12,7 +12,7 @@
 - :func:`control_checks` / :func:`control_first`: whether each method significantly beats the ``random``,
   ``constant`` and ``sobel`` controls, and metrics on which a control ranks first (not discriminating here).
 
-scipy does the tests, scikit-posthocs the Nemenyi p-values, statsmodels the Holm correction. Competitors are
+scipy does the tests, scikit-posthocs the Nemenyi p-values; Holm's correction equals statsmodels'. Competitors are
 :func:`xaibench.results.groups.competitor_labels` (a method with its parameters). Samples are paired on
 ``sample_id``; with several seeds a sample's score is its mean over seeds.
 """
@@ -31,9 +31,29 @@ from xaibench.results.groups import comparison_id, competitor_labels, setting_id
 
 CONTROLS = ("random", "constant", "sobel")
 ALPHA = 0.05
+# Scores closer than this share of their comparison group's largest magnitude are equal: metrics compute in float32
+# (one unit in the last place is 1.2e-7 relative), so integrated gradients and input x gradient on a linear model,
+# identical in exact arithmetic, differ by ~1e-7 and would otherwise be ranked, bolded and "significantly" apart.
+TIE_RTOL = 1e-6
 
 PAIR_COLUMNS = ["comparison", "model", "dataset", "metric", "family", "higher_is_better", "method_a", "method_b", "n",
                 "statistic", "p_value", "p_holm", "rank_biserial", "cles", "winner"]
+
+
+def snap_ties(values: pd.Series, groups: pd.Series, rtol: float = TIE_RTOL) -> pd.Series:
+    """``values`` with every run of near-equal values within a group replaced by the run's smallest value.
+
+    Two sorted neighbours are near-equal when they differ by at most ``rtol`` times the group's largest magnitude
+    (float rounding, not a difference between methods); the scale counts finite values only, and +-inf stay
+    themselves. NaN stays NaN. Ranking the result gives tied ranks.
+    """
+    frame = pd.DataFrame({"g": groups.to_numpy(), "v": values.to_numpy(dtype=np.float64)}, index=values.index)
+    frame = frame[frame["v"].notna()].sort_values(["g", "v"], kind="stable")
+    scale = frame["v"].abs().where(np.isfinite(frame["v"])).groupby(frame["g"]).transform("max").fillna(0.0)
+    new_group = frame["g"].ne(frame["g"].shift()).to_numpy()
+    new_run = new_group | (frame["v"].diff().to_numpy() > rtol * scale.to_numpy())
+    snapped = frame["v"].groupby(np.cumsum(new_run)).transform("first")
+    return snapped.reindex(values.index)
 
 
 # --- paired tests within one comparison group -------------------------------------------------------------------
@@ -83,21 +103,38 @@ def wilcoxon_pair(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tu
         return statistic, p
     identical = ~np.any(d != 0, axis=1)
     statistic[identical], p[identical] = 0.0, 1.0  # the same score on every sample: no evidence of a difference
-    if (~identical).any():
-        result = stats.wilcoxon(d[~identical], zero_method="wilcox", alternative="two-sided", axis=1)
-        statistic[~identical], p[~identical] = result.statistic, result.pvalue
+    # scipy picks the exact, permutation or normal-approximation p-value once per call, from whether *any* row
+    # has zeros or tied |d|; one call per kind of row gives every pair the p-value scipy gives it alone.
+    untied = _untied_rows(d)
+    for rows in (~identical & untied, ~identical & ~untied):
+        if rows.any():
+            result = stats.wilcoxon(d[rows], zero_method="wilcox", alternative="two-sided", axis=1)
+            statistic[rows], p[rows] = result.statistic, result.pvalue
     return statistic, p
 
 
-def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (statsmodels); NaN stays NaN."""
-    from statsmodels.stats.multitest import multipletests
+def _untied_rows(d: np.ndarray) -> np.ndarray:
+    """Rows of ``d`` (P, n) without zeros and without tied absolute values (scipy's exact-test condition)."""
+    magnitudes = np.sort(np.abs(d), axis=1)
+    tied = np.any(magnitudes[:, 1:] == magnitudes[:, :-1], axis=1) if d.shape[1] > 1 else np.zeros(len(d), bool)
+    return ~(np.any(d == 0, axis=1) | tied)
 
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (Holm 1979); NaN stays NaN.
+
+    ``p_(i) * (m - i + 1)`` over the ascending p-values, made monotone and capped at 1: the same numbers as
+    statsmodels' ``multipletests(method="holm")`` (checked in the tests), which calls ``gc.collect()`` on every
+    call: 0.2 s per comparison group in a large process, minutes for a report with many groups.
+    """
     p = np.asarray(p_values, dtype=np.float64)
     out = np.full(p.shape, np.nan)
     finite = np.isfinite(p)
-    if finite.any():
-        out[finite] = multipletests(p[finite], method="holm")[1]
+    values = p[finite]
+    order = np.argsort(values, kind="stable")
+    adjusted = np.empty(values.size)
+    adjusted[order] = np.minimum(np.maximum.accumulate(values[order] * np.arange(values.size, 0, -1)), 1.0)
+    out[finite] = adjusted
     return out
 
 
@@ -147,6 +184,9 @@ def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
     first, second = (np.array(side) for side in zip(*pairs))
     values = block[names].to_numpy(dtype=np.float64).T  # (k, samples)
     differences = sign * (values[first] - values[second])  # (pairs, samples); NaN where either lacks a sample
+    finite = np.abs(values[np.isfinite(values)])
+    scale = finite.max() if finite.size else 0.0  # an infinite score must not make every difference a tie
+    differences[np.abs(differences) <= TIE_RTOL * scale] = 0.0  # float rounding is no difference (TIE_RTOL)
     valid = np.isfinite(differences)
     n = valid.sum(axis=1)
     statistic, p, r, cles = (np.full(len(pairs), np.nan) for _ in range(4))
@@ -172,10 +212,15 @@ def goodness(summary: pd.DataFrame) -> pd.Series:
     return summary["mean"].where(summary["higher_is_better"].astype(bool), -summary["mean"])
 
 
+def tied_goodness(summary: pd.DataFrame) -> pd.Series:
+    """:func:`goodness` with means equal up to float rounding made equal within each comparison group."""
+    return snap_ties(goodness(summary), summary["comparison"])
+
+
 def fractional_ranks(summary: pd.DataFrame) -> pd.Series:
     """Rank within each comparison group, 1 = best, ties get the average rank (as Friedman's test uses)."""
     ok = summary["mean"].notna()
-    ranks = (-goodness(summary[ok])).groupby(summary.loc[ok, "comparison"]).rank(method="average")
+    ranks = (-tied_goodness(summary[ok])).groupby(summary.loc[ok, "comparison"]).rank(method="average")
     return ranks.reindex(summary.index)
 
 
@@ -188,11 +233,14 @@ def average_ranks(summary: pd.DataFrame, by: str = "metric") -> pd.DataFrame:
 
     Returns:
         Columns ``method`` (competitor), ``scope`` (the metric, the family or ``"all"``), ``avg_rank`` (1 = best),
-        ``n_groups`` (comparison groups in which the competitor has a score), sorted by scope then rank.
+        ``n_groups`` (comparison groups in which the competitor has a score), sorted by scope then rank. Groups
+        where fewer than two competitors have a score rank nobody (winning alone is no result).
     """
     if by not in ("metric", "family", "all"):
         raise ValueError(f"by must be 'metric', 'family' or 'all', not {by!r}")
-    frame = pd.DataFrame({"method": summary["competitor"], "rank": fractional_ranks(summary),
+    ranks = fractional_ranks(summary)
+    competing = ranks.notna().groupby(summary["comparison"]).transform("sum") >= 2  # a lone method wins nothing
+    frame = pd.DataFrame({"method": summary["competitor"], "rank": ranks.where(competing),
                           "scope": "all" if by == "all" else summary[by]}).dropna(subset=["rank"])
     out = frame.groupby(["scope", "method"], sort=True)["rank"].agg(avg_rank="mean", n_groups="size").reset_index()
     return out[["method", "scope", "avg_rank", "n_groups"]].sort_values(["scope", "avg_rank", "method"],
@@ -237,7 +285,7 @@ def block_matrix(summary: pd.DataFrame, metric: str | None = None, family: str |
         rows = rows[rows["metric"] == metric]
     if family is not None:
         rows = rows[rows["family"] == family]
-    matrix = pd.DataFrame({"comparison": rows["comparison"], "method": rows["competitor"], "g": goodness(rows)})
+    matrix = pd.DataFrame({"comparison": rows["comparison"], "method": rows["competitor"], "g": tied_goodness(rows)})
     matrix = matrix.pivot_table(index="comparison", columns="method", values="g", aggfunc="first")
     keep = matrix.notna().mean() > 0.5
     dropped = tuple(sorted(matrix.columns[~keep]))
@@ -292,7 +340,7 @@ def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.D
     metrics = sorted(families.index, key=lambda m: (families[m], m))
     taus = {(a, b): [] for a in metrics for b in metrics}
     frame = pd.DataFrame({"setting": setting_id(rows), "metric": rows["metric"], "method": rows["competitor"],
-                          "g": goodness(rows)})
+                          "g": tied_goodness(rows)})
     for _, block in frame.groupby("setting", sort=True):
         wide = block.pivot_table(index="method", columns="metric", values="g", aggfunc="first")
         for a, b in itertools.combinations(wide.columns, 2):
@@ -312,6 +360,15 @@ def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.D
     matrix.attrs["family"] = families.to_dict()
     matrix.attrs["n_settings"] = counts
     return matrix
+
+
+def compared_metrics(tau: pd.DataFrame) -> pd.DataFrame:
+    """``tau`` without the metrics that have no tau with any other metric (e.g. a counterfactual metric only one
+    method is scored on): their row and column would hold nothing but the diagonal's 1."""
+    values = tau.to_numpy(dtype=float)
+    off_diagonal = np.isfinite(values) & ~np.eye(len(values), dtype=bool)
+    keep = off_diagonal.any(axis=1)
+    return tau.loc[keep, keep] if keep.sum() >= 2 else tau
 
 
 def agreement_by_family(matrix: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib import colormaps
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 from xaibench.report.figures._style import ONE_COLUMN_IN, direction_arrow, group_labels, paper_figure, paper_style
 
@@ -46,6 +47,7 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
             ax.errorbar(point["cost"], point["score"], yerr=error, fmt=marker, color=colours[point["method"]],
                         markersize=4, elinewidth=0.7, capsize=1.5)
         ax.set_xscale("log")
+        _decade_ticks(ax, points["cost"].to_numpy())
         higher = bool(points["higher_is_better"].iloc[0]) if len(points) else True
         ax.set_xlabel(COST_LABELS.get(cost, cost))
         ax.set_ylabel(f"{metric} {direction_arrow(higher)}")
@@ -61,3 +63,15 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
                       title="experiment", title_fontsize=7, alignment="left")
         figure.tight_layout(pad=0.2)
     return figure
+
+
+def _decade_ticks(ax, costs: np.ndarray) -> None:
+    """Label only powers of ten, with at least two of them in view: matplotlib labels the 2..9 minor ticks of an
+    axis spanning about one decade, and at one column width those labels overlap (``2x10^-4 3x10^-4 ...``)."""
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if not costs.size:
+        return
+    low, high = ax.get_xlim()
+    decades = np.arange(np.ceil(np.log10(low)), np.floor(np.log10(high)) + 1)
+    if decades.size < 2:  # widen to the decades around the data, so the axis keeps two labelled ticks
+        ax.set_xlim(10 ** np.floor(np.log10(costs.min())), 10 ** np.ceil(np.log10(costs.max()) + 1e-9))

@@ -12,6 +12,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from xaibench.report.figures._style import ONE_COLUMN_IN, SIGNED_CMAP, TWO_COLUMN_IN, paper_figure, paper_style
+from xaibench.results.statistics import compared_metrics
 
 
 def metric_agreement(tau: pd.DataFrame, families: pd.Series | dict | None = None, *, title: str = "",
@@ -24,6 +25,7 @@ def metric_agreement(tau: pd.DataFrame, families: pd.Series | dict | None = None
         families: metric -> family, to order and separate the metrics (optional).
     """
     families = pd.Series(families if families is not None else {}, dtype="object")
+    tau = compared_metrics(tau)
     order = sorted(tau.index, key=lambda m: (str(families.get(m, "")), str(m)))
     grid = tau.loc[order, order].to_numpy(dtype=float)
     n = len(order)

@@ -6,6 +6,8 @@ are hatched so a reader sees at once whether a method beats them. The title carr
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -21,46 +23,89 @@ PANELS_PER_ROW = 3
 def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, width: float = TWO_COLUMN_IN) -> Figure:
     """Bars of ``mean`` with ``ci_low``/``ci_high`` whiskers per (experiment, method), one panel per metric.
 
+    Each experiment's bars are the methods scored there, side by side and centred on its tick (a method missing
+    from an experiment leaves no gap); method variants (``competitor``, e.g. ``ig (n_steps=64)``) are bars of
+    their own. Tick labels are horizontal when they fit and vertical when they would overlap.
+
     Args:
         summary: one row per (model, dataset, method, metric) with ``mean``, ``ci_low``, ``ci_high``,
             ``higher_is_better`` (``xaibench.summarize``); rows without a mean are left out.
         metrics: panels to draw, in order (default: every metric with a score).
     """
     scored = summary[summary["mean"].notna()].copy()
-    scored["group"] = group_labels(scored)
+    scored["group"] = _experiment_labels(scored)
+    scored["bar"] = scored["competitor"].astype(str) if "competitor" in scored else scored["method"].astype(str)
     metrics = metrics or sorted(scored["metric"].unique())
-    methods = sorted(scored["method"].unique())
+    methods = sorted(scored["bar"].unique(), key=lambda m: (_is_control(m), m))
     columns = min(PANELS_PER_ROW, len(metrics))
     rows = int(np.ceil(len(metrics) / columns))
     with paper_style():
         figure, axes = paper_figure(rows, columns, squeeze=False, figsize=(width, 0.4 + 1.75 * rows))
-        colours = {m: colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
+        palette, size = ("tab10", 10) if len(methods) <= 10 else ("tab20", 20)
+        colours = {m: colormaps[palette](i % size) for i, m in enumerate(methods)}
         for ax, metric in zip(axes.ravel(), metrics):
             _panel(ax, scored[scored["metric"] == metric], methods, colours)
         for ax in axes.ravel()[len(metrics):]:
             ax.axis("off")
-        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if m in CONTROLS else None,
-                                 edgecolor="white" if m in CONTROLS else colours[m]) for m in methods]
+        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if _is_control(m) else None,
+                             edgecolor="white" if _is_control(m) else colours[m]) for m in methods]
         figure.legend(handles, methods, loc="upper center", ncol=min(len(methods), 5), frameon=False,
                       bbox_to_anchor=(0.5, 1.0), handlelength=1.2, columnspacing=1.0)
-        figure.tight_layout(rect=(0, 0, 1, 1 - 0.3 / figure.get_figheight()), h_pad=0.6, w_pad=0.8)
+        label_height = np.zeros(rows)  # inches below each row's panels taken by its tick labels
+        for index, ax in enumerate(axes.ravel()[: len(metrics)]):
+            label_height[index // columns] = max(label_height[index // columns], _fit_tick_labels(ax))
+        legend_in = 0.1 + 0.15 * np.ceil(len(methods) / 5)  # the legend's rows above the panels
+        figure.set_size_inches(width, legend_in + rows * 1.45 + label_height.sum())
+        figure.tight_layout(rect=(0, 0, 1, 1 - legend_in / figure.get_figheight()), h_pad=0.6, w_pad=0.8)
     return figure
 
 
 def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict) -> None:
-    groups = list(dict.fromkeys(rows.sort_values(["group"])["group"]))
-    width = 0.8 / len(methods)
-    for i, method in enumerate(methods):
-        mine = rows[rows["method"] == method].set_index("group").reindex(groups)
-        x = np.arange(len(groups)) - 0.4 + width * (i + 0.5)
-        low = (mine["mean"] - mine["ci_low"]).clip(lower=0)
-        high = (mine["ci_high"] - mine["mean"]).clip(lower=0)
-        ax.bar(x, mine["mean"], width=width * 0.92, color=colours[method], hatch="////" if method in CONTROLS else None,
-               edgecolor="white" if method in CONTROLS else colours[method], linewidth=0, label=method,
-               yerr=np.vstack([low.fillna(0), high.fillna(0)]), error_kw={"elinewidth": 0.7, "capsize": 1.5})
+    groups = sorted(rows["group"].unique())
+    slots = max(rows.groupby("group")["bar"].nunique().max(), 1)
+    width = 0.8 / slots
+    for g, group in enumerate(groups):
+        present = [m for m in methods if m in set(rows.loc[rows["group"] == group, "bar"])]
+        for i, method in enumerate(present):
+            row = rows[(rows["group"] == group) & (rows["bar"] == method)].iloc[0]
+            x = g - width * len(present) / 2 + width * (i + 0.5)
+            whisker = [[max(row["mean"] - row["ci_low"], 0)], [max(row["ci_high"] - row["mean"], 0)]]
+            control = _is_control(method)
+            ax.bar(x, row["mean"], width=width * 0.92, color=colours[method], hatch="////" if control else None,
+                   edgecolor="white" if control else colours[method], linewidth=0,
+                   yerr=None if np.isnan(row["ci_low"]) else whisker, error_kw={"elinewidth": 0.7, "capsize": 1.5})
     first = rows.iloc[0]
     ax.set_title(f"{first['metric']} {direction_arrow(bool(first['higher_is_better']))}")
-    ax.set_xticks(np.arange(len(groups)), groups, rotation=25 if len(groups) > 2 else 0,
-                  ha="right" if len(groups) > 2 else "center")
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_xlim(-0.5, len(groups) - 0.5)
     ax.axhline(0, color="0.3", linewidth=0.5)
     ax.tick_params(axis="x", length=0)
+
+
+def _fit_tick_labels(ax) -> float:
+    """Slanted tick labels (45 degrees, anchored at their tick) where horizontal ones would touch, measured on
+    the canvas; returns the labels' height in inches (the figure grows by it, so no label runs into the panel
+    below)."""
+    renderer = ax.figure.canvas.get_renderer()
+    labels = [t for t in ax.get_xticklabels() if t.get_text()]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    if any(a.x1 + 2 > b.x0 for a, b in zip(boxes, boxes[1:])):
+        for label in labels:
+            label.set(rotation=45, ha="right", rotation_mode="anchor")
+        boxes = [t.get_window_extent(renderer) for t in labels]
+    return max((b.height for b in boxes), default=0.0) / ax.figure.dpi
+
+
+def _experiment_labels(rows: pd.DataFrame) -> pd.Series:
+    """``dataset / model`` (display names), plus what else differs between experiments; a method's own
+    parameters are left out (they make competitors, i.e. bars, not experiments)."""
+    labels = group_labels(rows.drop(columns=["variant"], errors="ignore"))
+    if "variant" not in rows:
+        return labels
+    other = rows["variant"].fillna("").astype(str).map(
+        lambda text: " ".join(p for p in re.split(r" (?=[\w.]+=)", text) if p and not p.startswith("method.")))
+    return labels.where(other == "", labels + "\n" + other)
+
+
+def _is_control(competitor: str) -> bool:
+    return str(competitor).split(" (")[0] in CONTROLS

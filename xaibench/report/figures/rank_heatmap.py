@@ -1,7 +1,9 @@
 """Rank heatmap: methods x scopes (metrics, families or experiments), each cell the method's average rank.
 
-Rank 1 is best whatever the metric's direction (ranks follow each metric's declared direction). Darker is
-better; numbers are printed in every cell so the figure reads without the colour bar.
+Rank 1 is best whatever the metric's direction (ranks follow each metric's declared direction). Brighter is
+better; numbers are printed in every cell so the figure reads without the colour bar. With ``n_groups`` in the
+input, a method ranked in fewer of a column's comparison groups than the most-ranked method gets a ``*`` (an
+average over other groups: not comparable).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from matplotlib.figure import Figure
 
 from xaibench.report.figures._style import ONE_COLUMN_IN, TWO_COLUMN_IN, paper_figure, paper_style
 
-RANK_CMAP = "viridis_r"  # low rank (best) dark
+RANK_CMAP = "viridis_r"  # low rank (best) bright yellow, worst dark
 
 
 def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "",
@@ -24,6 +26,7 @@ def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "
     """
     grid = ranks.pivot_table(index="method", columns="scope", values=value, aggfunc="mean")
     grid = grid.loc[grid.mean(axis=1).sort_values(kind="stable").index]
+    partial = _partial_coverage(ranks, grid)
     n_rows, n_cols = grid.shape
     width = width or (ONE_COLUMN_IN if n_cols <= 5 else TWO_COLUMN_IN)
     label_in = 0.065 * max(len(str(c)) for c in grid.columns)
@@ -35,7 +38,8 @@ def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "
             if np.isfinite(rank):
                 shade = image.cmap(image.norm(rank))
                 ink = "white" if 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] < 0.5 else "black"
-                ax.text(j, i, f"{rank:.1f}", ha="center", va="center", fontsize=6.5, color=ink)
+                ax.text(j, i, f"{rank:.1f}" + ("*" if partial[i, j] else ""), ha="center", va="center",
+                        fontsize=6.5, color=ink)
         ax.set_xticks(np.arange(n_cols), [str(c) for c in grid.columns], rotation=35, ha="right")
         ax.set_yticks(np.arange(n_rows), [str(r) for r in grid.index])
         ax.tick_params(length=0)
@@ -46,5 +50,16 @@ def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "
         bar.ax.tick_params(labelsize=6, length=2)
         if title:
             ax.set_title(title)
+        if partial.any():
+            ax.set_xlabel("* ranked in fewer of the column's groups than the most-ranked method", fontsize=6)
         figure.tight_layout(pad=0.2)
     return figure
+
+
+def _partial_coverage(ranks: pd.DataFrame, grid: pd.DataFrame) -> np.ndarray:
+    """``grid``-shaped: True where a method's ``n_groups`` is below its column's largest."""
+    if "n_groups" not in ranks:
+        return np.zeros(grid.shape, dtype=bool)
+    counts = ranks.pivot_table(index="method", columns="scope", values="n_groups", aggfunc="sum")
+    counts = counts.reindex(index=grid.index, columns=grid.columns)
+    return (counts < counts.max()).to_numpy() & grid.notna().to_numpy()

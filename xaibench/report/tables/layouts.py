@@ -6,7 +6,7 @@
 
 Best per column = rank 1 in its comparison group (ties share it); a cell whose CI overlaps a best cell's CI is
 marked as a tie. Footnote marks: ``a`` NaN scores, ``b`` errored cells, ``c`` a control ranks first (the metric
-does not discriminate on this data), ``u`` an underfit model.
+does not discriminate on this data), ``n`` one scored sample (no CI), ``u`` an underfit model.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric (share of seeds)"
 NOTE_CONTROL = "c a control method ranks first: this metric does not discriminate between methods on this data"
+NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
+NOTE_PARTIAL = ("r ranked in k of the column's n groups only (not scored, failed or not applicable in the others): "
+                "an average over other groups, not comparable with the bold one.")
 NOTE_UNDERFIT = "u underfit model (test accuracy below its min_accuracy): its explanations are not a result"
 
 
@@ -72,26 +75,40 @@ def datasets_table(rows: pd.DataFrame) -> Table:
 
 def families_table(rows: pd.DataFrame) -> Table:
     """Methods x metric families: average rank over the comparison groups of each family, and over all."""
-    by_family = average_ranks(rows, by="family")
-    overall = average_ranks(rows, by="all")
-    ranks = pd.concat([by_family, overall]).pivot_table(index="method", columns="scope", values="avg_rank")
-    counts = pd.concat([by_family, overall]).groupby("scope")["n_groups"].max()
+    ranked = pd.concat([average_ranks(rows, by="family"), average_ranks(rows, by="all")])
+    ranks = ranked.pivot_table(index="method", columns="scope", values="avg_rank")
+    groups = ranked.pivot_table(index="method", columns="scope", values="n_groups").fillna(0)
+    counts = _ranked_groups(rows)
     scopes = [s for s in sorted(ranks.columns) if s != "all"] + ["all"]
     methods = _method_order(ranks.index)
-    columns = tuple(Column(f"{scope} (n={int(counts[scope])})", "↓") for scope in scopes)
-    best = ranks.min()
-    body = []
+    columns = tuple(Column(f"{scope} (n={counts[scope]})", "↓") for scope in scopes)
+    body, partial = [], False
     for method in methods:
         cells = []
         for scope in scopes:
-            value = ranks.loc[method, scope]
-            is_best = bool(np.isfinite(value) and np.isclose(value, best[scope]))
-            cells.append(Cell(number(value) if np.isfinite(value) else "-", best=is_best))
+            value, covered = ranks.loc[method, scope], groups.loc[method, scope]
+            full = groups[scope] == groups[scope].max()  # bold only among the methods ranked most often
+            best = ranks.loc[full, scope].min()
+            marks = ("r",) if np.isfinite(value) and covered < counts[scope] else ()
+            partial |= bool(marks)
+            text = f"{number(value)} ({int(covered)}/{counts[scope]})" if marks else number(value)
+            cells.append(Cell(text if np.isfinite(value) else "-", marks=marks,
+                              best=bool(np.isfinite(value) and full[method] and np.isclose(value, best))))
         body.append((method, tuple(cells)))
     caption = ("Average rank per metric family (1 = best; n = comparison groups, each one model, dataset and "
-               "metric), following each metric's direction. Bold: best per column.")
+               "metric, with at least two methods scored), following each metric's direction. Bold: best per "
+               "column among the methods ranked in the most groups.")
     return Table(key="families", caption=caption, corner="method", columns=columns, rows=tuple(body),
-                 warnings=_control_warnings(rows))
+                 notes=(NOTE_PARTIAL,) if partial else (), warnings=_control_warnings(rows))
+
+
+def _ranked_groups(rows: pd.DataFrame) -> dict[str, int]:
+    """Comparison groups with at least two scored methods (those average ranks use), per family and ``all``."""
+    scored = rows[rows["mean"].notna()]
+    sizes = scored.groupby("comparison")["competitor"].nunique()
+    ranked = scored[scored["comparison"].map(sizes) >= 2].drop_duplicates("comparison")
+    counts = ranked.groupby("family").size().to_dict()
+    return {**{str(k): int(v) for k, v in counts.items()}, "all": len(ranked)}
 
 
 def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title) -> tuple:
@@ -126,6 +143,8 @@ def _cell(row: pd.Series, best: pd.DataFrame) -> Cell:
     marks = tuple(m for m, on in (("a", row["nan_rate"] > 0), ("b", row["error_rate"] > 0)) if on)
     if np.isnan(row["mean"]):
         return Cell("error" if row["status"] == "error" else "nan", marks=marks)
+    if np.isnan(row["ci_low"]):
+        marks += ("n",)
     is_best = row.name in best.index
     overlaps = ((row["ci_low"] <= best["ci_high"]) & (row["ci_high"] >= best["ci_low"])).any()
     return Cell(mean_ci(row["mean"], row["ci_low"], row["ci_high"]), best=is_best,
@@ -143,6 +162,8 @@ def _notes(marks: set[str], rows: pd.DataFrame) -> tuple[str, ...]:
         notes.append(f"{NOTE_ERROR}; see the summary's message column.")
     if "c" in marks:
         notes.append(NOTE_CONTROL + ".")
+    if "n" in marks:
+        notes.append(NOTE_SINGLE + ".")
     if "u" in marks:
         notes.append(NOTE_UNDERFIT + ".")
     return tuple(notes)

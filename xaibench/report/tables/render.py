@@ -5,7 +5,12 @@ import html
 
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table
 
-LATEX_PREAMBLE = "% xaibench tables: \\usepackage{booktabs} in the preamble; \\input{} this file."
+LATEX_PREAMBLE = ("% xaibench tables: \\usepackage{booktabs} (and graphicx, so wide tables shrink to the text width) "
+                  "in the preamble; \\input{} this file.")
+# Shrinks a tabular wider than the text to \linewidth (never enlarges one) where graphicx is loaded; without
+# graphicx the tabular is set at its natural width, so booktabs alone still compiles.
+_LATEX_FIT = (r"\providecommand{\xbfit}[1]{\ifdefined\resizebox\resizebox{\ifdim\width>\linewidth\linewidth"
+              r"\else\width\fi}{!}{#1}\else#1\fi}")
 _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _LATEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", TIE_MARK: r"$^{\dagger}$"}
@@ -38,16 +43,18 @@ def _md(text: str) -> str:
 # --- LaTeX -----------------------------------------------------------------------------------------------------------
 
 def to_latex(table: Table) -> str:
-    """A ``table`` float with a booktabs ``tabular``; needs only ``\\usepackage{booktabs}``."""
+    """A ``table`` float with a booktabs ``tabular``; needs only ``\\usepackage{booktabs}``, and with graphicx
+    loaded a tabular wider than the text is shrunk to ``\\linewidth``."""
     size = r"\small" if len(table.columns) <= 4 else r"\scriptsize"
     header = [latex_escape(table.corner)] + [_latex_column(c) for c in table.columns]
     lines = [r"\begin{table}[ht]", r"\centering", size, r"\setlength{\tabcolsep}{4pt}",
              rf"\caption{{{latex_escape(table.caption)}}}", rf"\label{{tab:{table.key}}}",
-             rf"\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule", " & ".join(header) + r" \\",
+             _LATEX_FIT, rf"\xbfit{{\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule",
+             " & ".join(header) + r" \\",
              r"\midrule"]
     for label, cells in table.rows:
         lines.append(" & ".join([latex_escape(label)] + [_latex_cell(c) for c in cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\bottomrule", r"\end{tabular}}"]
     notes = [rf"\textbf{{{latex_escape(w)}}}" for w in table.warnings] + [latex_escape(n) for n in table.notes]
     if notes:
         lines += [r"\par\smallskip", r"\parbox{\linewidth}{\footnotesize " + r" \\ ".join(notes) + "}"]
