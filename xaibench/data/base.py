@@ -100,6 +100,7 @@ def make_dataset(
     x_dtype: torch.dtype = torch.float32,
     feature_groups: tuple[tuple[str, tuple[int, ...]], ...] = (),
     revision: str | None = None,
+    feature_scaling: tuple[tuple[float, float], ...] = (),
 ) -> Dataset:
     """Assemble tensors into a ``Dataset`` and stamp its content revision.
 
@@ -124,12 +125,23 @@ def make_dataset(
     return Dataset(
         name=name, modality=modality, n_classes=n_classes, train=train_split, test=test_split,
         revision=revision, feature_names=feature_names, vocab_size=vocab_size, feature_groups=feature_groups,
+        feature_scaling=feature_scaling,
     )
 
 
 def standardize(train_x: np.ndarray, test_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Z-score features with statistics of the training split only (no test leakage)."""
+    mean, std = _moments(train_x)
+    return (train_x - mean) / std, (test_x - mean) / std
+
+
+def scaling(train_x: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """``Dataset.feature_scaling`` of :func:`standardize`: per feature ``(mean, std)`` of the raw training split."""
+    return tuple((float(m), float(s)) for m, s in zip(*_moments(train_x)))
+
+
+def _moments(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = train_x.mean(axis=0)
     std = train_x.std(axis=0)
     std[std == 0] = 1.0
-    return (train_x - mean) / std, (test_x - mean) / std
+    return mean, std

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import datasets as skd
 
-from xaibench.data.base import DatasetSpec, make_dataset, split_arrays, standardize, unsplit_revision
+from xaibench.data.base import DatasetSpec, make_dataset, scaling, split_arrays, standardize, unsplit_revision
 from xaibench.registry import DATASETS
 from xaibench.types import Dataset, Modality
 
@@ -24,10 +24,11 @@ class _BundledTabular(DatasetSpec):
         y = np.asarray(bunch.target, dtype=np.int64)
         ids = np.array([f"{self.name}-{i:05d}" for i in range(len(y))])
         train, test = split_arrays(x, y, ids, test_size=self.test_size, seed=seed)
+        raw_scaling = scaling(train["x"])
         train["x"], test["x"] = standardize(train["x"], test["x"])
         names = tuple(str(n) for n in bunch.feature_names)
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1, feature_names=names,
-                            revision=unsplit_revision(x, y, ids, test_size=self.test_size))
+                            revision=unsplit_revision(x, y, ids, test_size=self.test_size), feature_scaling=raw_scaling)
 
 
 @DATASETS.register("breast_cancer")

@@ -38,6 +38,8 @@ class CellExplanations:
         counterfactuals: shaped like ``inputs`` for counterfactual methods, else None.
         extras: per-sample arrays the method recorded, e.g. ``fidelity``, ``rules`` (surrogates), ``valid``.
         feature_names: tabular feature names (may be empty).
+        feature_scaling: tabular ``(mean, std)`` per feature when the model saw standardised inputs
+            (``raw = inputs * std + mean``; ``Dataset.feature_scaling``), else empty.
         explanation_key, cell_keys: store keys (one explanation stage may serve several cells).
         model_params, method_params: the parameters from the table.
         explain_s, n_forward: explanation cost per sample.
@@ -55,6 +57,7 @@ class CellExplanations:
     counterfactuals: np.ndarray | None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     feature_names: tuple[str, ...] = ()
+    feature_scaling: tuple[tuple[float, float], ...] = ()
     explanation_key: str = ""
     cell_keys: tuple[str, ...] = ()
     model_label: str = ""
@@ -153,6 +156,7 @@ def _cell(store: Store, key: str, rows: pd.DataFrame, datasets: dict, samples) -
         counterfactuals=None if counterfactuals is None else counterfactuals[index],
         extras={k.removeprefix("extra__"): v[index] for k, v in arrays.items() if k.startswith("extra__")},
         feature_names=tuple(dataset.feature_names),
+        feature_scaling=tuple(dataset.feature_scaling),
         explanation_key=key,
         cell_keys=tuple(dict.fromkeys(rows["cell_key"].astype(str))),
         model_label=str(first.get("model_label", "") or first["model"]),

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from xaibench.data.base import DatasetSpec, make_dataset, standardize as zscore, unsplit_revision
+from xaibench.data.base import DatasetSpec, make_dataset, scaling, standardize as zscore, unsplit_revision
 from xaibench.data.user._common import checked_split, encode_labels, require_path
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
@@ -87,13 +87,16 @@ class NpzArrays(DatasetSpec):
             if len(ids) != len(y):
                 raise UserError(f"{what}: {len(ids)} ids for {len(y)} samples")
         train, test = checked_split(x, y, ids, test_size=self.test_size, seed=seed, what=what, masks=masks)
+        raw_scaling = ()
         if self.standardize and self.modality is Modality.TABULAR:
+            raw_scaling = scaling(train["x"])
             train["x"], test["x"] = zscore(train["x"], test["x"])
         text = self.modality is Modality.TEXT
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
                             vocab_size=int(x.max()) + 1 if text else 0,
                             x_dtype=torch.int64 if text else torch.float32,
-                            revision=unsplit_revision(x, y, ids, masks, test_size=self.test_size))
+                            revision=unsplit_revision(x, y, ids, masks, test_size=self.test_size),
+                            feature_scaling=raw_scaling)
 
     @staticmethod
     def _array(arrays: dict[str, np.ndarray], key: str, option: str, what: str) -> np.ndarray:

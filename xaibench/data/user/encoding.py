@@ -51,6 +51,7 @@ class ColumnEncoder:
     categorical_columns: tuple[str, ...] = ()
     feature_names: tuple[str, ...] = field(default=(), init=False)
     groups: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), init=False)
+    scaling: tuple[tuple[float, float], ...] = field(default=(), init=False)  # Dataset.feature_scaling
 
     def fit_transform(self, frame: pd.DataFrame, train_idx: np.ndarray, test_idx: np.ndarray, what: str
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -106,17 +107,25 @@ class ColumnEncoder:
         """Feature names (``column`` or ``column=value``) and, per original column, its encoded feature indices."""
         names: list[str] = []
         owner: list[str] = []
+        moments: list[tuple[float, float]] = []
         for name, pipeline, cols in transformer.transformers_:
-            if name == "numeric":
+            if name == "numeric" or (name == "categorical" and self.categorical != "onehot"):
                 names += cols
                 owner += cols
-            elif name == "categorical" and self.categorical == "onehot":
+                moments += _moments(pipeline[-1], len(cols))
+            elif name == "categorical":
                 categories = pipeline[-1].categories_
                 for column, values in zip(cols, categories):
                     names += [f"{column}={value}" for value in values]
                     owner += [column] * len(values)
-            elif name == "categorical":
-                names += cols
-                owner += cols
+                    moments += [(0.0, 1.0)] * len(values)
         self.feature_names = tuple(names)
+        self.scaling = tuple(moments) if self.standardize else ()
         self.groups = tuple((c, tuple(i for i, o in enumerate(owner) if o == c)) for c in columns)
+
+
+def _moments(step, n: int) -> list[tuple[float, float]]:
+    """``(mean, std)`` per column of a fitted ``StandardScaler`` (``raw = x * std + mean``); identity otherwise."""
+    if not hasattr(step, "mean_"):
+        return [(0.0, 1.0)] * n
+    return [(float(m), float(s)) for m, s in zip(step.mean_, step.scale_)]

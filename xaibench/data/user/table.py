@@ -91,6 +91,7 @@ class CsvTable(DatasetSpec):
         test = {"x": x_test, "y": y[test_idx], "ids": ids[test_idx]}
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
                             feature_names=encoder.feature_names, feature_groups=encoder.groups,
+                            feature_scaling=encoder.scaling,
                             revision=unsplit_revision(frame, y, ids, test_size=None if self.split_column else
                                                      self.test_size))
 
