@@ -14,9 +14,11 @@ for step (``quantus/metrics/faithfulness/*.py``, version 0.6) with these changes
    the unperturbed input, or to the step before for PixelFlipping's cumulative removal): it takes that row's
    output (:class:`~xaibench.metrics.fast._reuse.ReusingForward`; Quantus forwards it and warns);
 5. FaithfulnessEstimate takes the outputs at the unperturbed input from the adapter's constant-output screen,
-   which has just forwarded it (``output_screen.ScreenedOutputs``), instead of forwarding ``x`` again;
-   FaithfulnessEstimate's and PixelFlipping's steps are compared with their reference rows a block of steps at a
-   time (:func:`stacked_blocks`, :func:`cumulative_perturbations`).
+   which has just forwarded it (``output_screen.ScreenedOutputs``), instead of forwarding ``x`` again (only when
+   steps share forwards, ``chunk_size`` above ``N``: one step per forward stays bit for bit Quantus);
+6. FaithfulnessEstimate's and PixelFlipping's steps are compared with their reference rows, gathered and given
+   their outputs a block of steps at a time (:func:`stacked_blocks`, :func:`cumulative_perturbations`; the same
+   chunks and bits as step by step).
 
 Scores equal plain Quantus (``tests/unit/test_metrics_fast.py``, ``test_fast_reuse.py``): the same perturbations,
 the same reductions in the same order; only the forward's batch composition differs (float reassociation in
