@@ -60,6 +60,9 @@ class ScreenedOutputs:
     x: np.ndarray
     outputs: np.ndarray
 
+    def __repr__(self) -> str:
+        return f"ScreenedOutputs({type(self.module).__name__}, x={self.x.shape}, outputs={self.outputs.shape})"
+
     def take(self, index: np.ndarray) -> "ScreenedOutputs":
         """The same for the samples ``index`` (a row's output does not depend on the other rows' inputs)."""
         return ScreenedOutputs(self.module, self.x[index], self.outputs[index])

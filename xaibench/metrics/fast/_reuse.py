@@ -78,8 +78,7 @@ class ReusingForward(ChunkedForward):
         with torch.no_grad():
             out = self.network(x.to(self.device))
             if self.targets is not None:
-                index = np.concatenate([np.broadcast_to(self._targets, block.keep[s0:s1].shape)[block.keep[s0:s1]]
-                                        for block, s0, s1 in runs])
+                index = self._targets[np.concatenate([np.nonzero(block.keep[s0:s1])[1] for block, s0, s1 in runs])]
                 out = out.gather(1, torch.as_tensor(index, device=self.device).reshape(-1, 1)).reshape(-1)
             return [out.detach().cpu().numpy()]
 

@@ -57,16 +57,19 @@ class ChunkedMetric:
         (``_reuse.py``), for Quantus-layout models only (in the text "tokens" view row ``i`` must be sample ``i``).
         ``x_first``: the first step's inputs, whose outputs are taken from the screen if it forwarded them."""
         if reuse is not None and isinstance(getattr(model, "model", None), QuantusModel):
-            first = None if x_first is None else self._screened_outputs(model, x_first, targets)
-            return ReusingForward(model, self.chunk_size, targets, reuse, first_outputs=first)
+            forward = ReusingForward(model, self.chunk_size, targets, reuse)
+            if x_first is not None:
+                forward.first_outputs = self._screened_outputs(forward.network, x_first, targets)
+            return forward
         return ChunkedForward(model, self.chunk_size, targets)
 
-    def _screened_outputs(self, model: Any, x: np.ndarray, targets: np.ndarray | None) -> np.ndarray | None:
+    def _screened_outputs(self, network: Any, x: np.ndarray, targets: np.ndarray | None) -> np.ndarray | None:
         """The screen's outputs at ``x`` as the forward gives them (``(N,)`` at ``targets``, else ``(N, K)``), if
-        the screen forwarded these inputs through the network this metric forwards (logits: no softmax added)."""
-        if self.screened is None or not isinstance(getattr(model, "model", None), QuantusModel):
+        the screen forwarded these inputs through ``network``, the one this metric forwards (the Quantus-layout
+        wrapper itself: logits, no softmax layer added)."""
+        if self.screened is None:
             return None
-        outputs = self.screened.at(model.get_softmax_arg_model(), x)
+        outputs = self.screened.at(network, x)
         if outputs is None or targets is None:
             return outputs
         return outputs[np.arange(len(x)), np.asarray(targets, dtype=np.int64).reshape(-1)]
