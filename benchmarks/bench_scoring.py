@@ -117,10 +117,11 @@ class Breakdown:
         """Seconds per part of one call that took ``total`` seconds (they sum to ``total``)."""
         evaluate, call = self.seconds.get("evaluate_batch", 0.0), self.seconds.get("Metric", 0.0)
         similarity = self.seconds.get("CorrelationDiagnostics", 0.0)
-        return {"forward_metric": self.forward_in_evaluate, "forward_screen": self.forward.seconds - self.forward_in_evaluate,
+        screen = self.forward.seconds - self.forward_in_evaluate
+        return {"forward_metric": self.forward_in_evaluate, "forward_screen": screen,
                 "evaluate_batch_own": evaluate - self.forward_in_evaluate - similarity, "similarity": similarity,
                 "quantus_call_rest": call - evaluate,
-                "adapter": total - call - (self.forward.seconds - self.forward_in_evaluate)}
+                "adapter": total - call - screen}
 
 
 class ForwardClock:
@@ -240,7 +241,8 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
         "ms_per_sample_model_floor": 1000 * statistics.median(floor_times) / n, "seconds_model_floor": floor_times,
         "speedup_ceiling": median["quantus"] / statistics.median(floor_times),
         "fast_over_floor": median["fast"] / statistics.median(floor_times)}
-    return {**floor_row, **({"breakdown": breakdown} if breakdown else {}), "metric": name, "ms_per_sample_quantus": 1000 * median["quantus"] / n,
+    return {**floor_row, **({"breakdown": breakdown} if breakdown else {}), "metric": name,
+            "ms_per_sample_quantus": 1000 * median["quantus"] / n,
             "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
             "speedup_min": min(paired, default=0.0), "speedup_max": max(paired, default=0.0),
             "forward_share_fast_min": min(shares["fast"]), "forward_share_fast_max": max(shares["fast"]),
@@ -281,7 +283,7 @@ def main() -> None:
     parser.add_argument("--cell", action="store_true",
                         help="also time the metrics together as one sweep cell (one shared screen per engine)")
     parser.add_argument("--breakdown", action="store_true",
-                        help="split each call's CPU time by where it is spent (forwards, metric code, Quantus, adapter)")
+                        help="split each call's CPU time: forwards, the metric's code, Quantus, the adapter")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per forward (the config default)")
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
