@@ -22,6 +22,13 @@ to ``{metric: median speedup}``; ``results`` has one row per pair and metric. ``
 together as a sweep cell scores them (one shared screen per engine): ``cell_speedup`` maps ``model:dataset`` to
 the median ratio of the cell's CPU time.
 
+``--breakdown`` also splits each engine's call (exclusive CPU time, medians over the repetitions, ms per call) into
+the model's forwards inside the metric, the screen's forward (outside it), the metric's own ``evaluate_batch`` code
+(perturbations, bookkeeping, Quantus' per-step loop and checks), the similarity function (the adapter's
+``CorrelationDiagnostics`` around Quantus'), the rest of Quantus' ``__call__`` (``general_preprocess``: wrapping,
+asserts, normalisation; batching) and the adapter (parameters, layout, the screen's Python, statuses); JSON key
+``breakdown`` per row.
+
 Stability metrics with a gradient method (saliency, IG, SmoothGrad) also time the **model floor**, interleaved with
 the engines: the model's forward + summed-target backward to the input over the rows the fast engine re-explains
 (``nr_samples x N x rows per input``, e.g. 10 x 32 x 32 IG path steps), in the fast engine's call sizes, and nothing
@@ -31,6 +38,7 @@ keeps the estimator (``bench_gradient_rows.py``: larger calls do not make a row 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -59,6 +67,61 @@ from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 from xaibench.types import Capability
 
 OUT = ROOT / "benchmarks" / "out" / "scoring.json"
+
+
+class Breakdown:
+    """Exclusive CPU time of scoring calls by where it is spent (``--breakdown``), through class-level wrappers on
+    ``evaluate_batch`` (both engines' classes), Quantus' ``Metric.__call__`` and the adapter's similarity wrapper."""
+
+    PARTS = ("forward_metric", "forward_screen", "evaluate_batch_own", "similarity", "quantus_call_rest", "adapter")
+
+    def __init__(self, classes: list[type], forward: "ForwardClock", clock) -> None:  # type: ignore[no-untyped-def]
+        import quantus
+
+        from xaibench.metrics.functional import CorrelationDiagnostics
+
+        self.forward, self.clock = forward, clock
+        self.targets = [(cls, "evaluate_batch") for cls in classes] + [
+            (quantus.metrics.base.Metric, "__call__"), (CorrelationDiagnostics, "__call__")]
+        self.seconds: dict[str, float] = {}
+        self.forward_in_evaluate = 0.0
+
+    def _wrap(self, cls: type, name: str) -> None:
+        original = cls.__dict__[name]
+        label = "evaluate_batch" if name == "evaluate_batch" else cls.__name__
+
+        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            started, forwarded = self.clock(), self.forward.seconds
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + self.clock() - started
+                if label == "evaluate_batch":
+                    self.forward_in_evaluate += self.forward.seconds - forwarded
+
+        setattr(cls, name, timed)
+        self._originals.append((cls, name, original))
+
+    def __enter__(self) -> "Breakdown":
+        self._originals: list = []
+        for cls, name in self.targets:
+            if name in cls.__dict__:
+                self._wrap(cls, name)
+        return self
+
+    def __exit__(self, *exc) -> None:  # type: ignore[no-untyped-def]
+        for cls, name, original in self._originals:
+            setattr(cls, name, original)
+
+    def parts(self, total: float) -> dict[str, float]:
+        """Seconds per part of one call that took ``total`` seconds (they sum to ``total``)."""
+        evaluate, call = self.seconds.get("evaluate_batch", 0.0), self.seconds.get("Metric", 0.0)
+        similarity = self.seconds.get("CorrelationDiagnostics", 0.0)
+        screen = self.forward.seconds - self.forward_in_evaluate
+        return {"forward_metric": self.forward_in_evaluate, "forward_screen": screen,
+                "evaluate_batch_own": evaluate - self.forward_in_evaluate - similarity, "similarity": similarity,
+                "quantus_call_rest": call - evaluate,
+                "adapter": total - call - screen}
 
 
 class ForwardClock:
@@ -146,16 +209,21 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
     times: dict[str, list[float]] = {"quantus": [], "fast": []}
     floor_times: list[float] = []
     shares: dict[str, list[float]] = {"quantus": [], "fast": []}
+    parts: dict[str, list[dict[str, float]]] = {"quantus": [], "fast": []}
+    classes = [c for c in (spec.quantus_class, FAST_CLASSES.get(spec.quantus_class)) if c is not None]
     values: dict[str, np.ndarray] = {}
     for _ in range(args.warmup):  # untimed: first-call costs (lazy imports, first primitives) land on neither engine
         for engine in ("quantus", "fast"):
             score(spec, dict(params), replace(ctx, engine=engine), seed)
     for _ in range(args.repeats):
         for engine in ("quantus", "fast"):
-            with ForwardClock(ctx.model, clock) as forward:
+            with ForwardClock(ctx.model, clock) as forward, \
+                    (Breakdown(classes, forward, clock) if args.breakdown else contextlib.nullcontext()) as split:
                 started = clock()
                 result = score(spec, dict(params), replace(ctx, engine=engine), seed)
                 seconds = clock() - started
+            if split is not None:
+                parts[engine].append(split.parts(seconds))
             times[engine].append(seconds)
             shares[engine].append(forward.seconds / seconds if seconds > 0 else 0.0)
             values[engine] = result.values
@@ -167,11 +235,14 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
     median = {e: statistics.median(t) for e, t in times.items()}
     diff = np.abs(values["fast"] - values["quantus"])
     paired = [q / f for q, f in zip(times["quantus"], times["fast"]) if f > 0]  # one ratio per interleaved pair
+    breakdown = {engine: {part: 1000 * statistics.median(p[part] for p in rows) for part in Breakdown.PARTS}
+                 for engine, rows in parts.items() if rows}
     floor_row = {} if not floor_times else {
         "ms_per_sample_model_floor": 1000 * statistics.median(floor_times) / n, "seconds_model_floor": floor_times,
         "speedup_ceiling": median["quantus"] / statistics.median(floor_times),
         "fast_over_floor": median["fast"] / statistics.median(floor_times)}
-    return {**floor_row, "metric": name, "ms_per_sample_quantus": 1000 * median["quantus"] / n,
+    return {**floor_row, **({"breakdown": breakdown} if breakdown else {}), "metric": name,
+            "ms_per_sample_quantus": 1000 * median["quantus"] / n,
             "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
             "speedup_min": min(paired, default=0.0), "speedup_max": max(paired, default=0.0),
             "forward_share_fast_min": min(shares["fast"]), "forward_share_fast_max": max(shares["fast"]),
@@ -211,6 +282,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed pairs before the timed repetitions")
     parser.add_argument("--cell", action="store_true",
                         help="also time the metrics together as one sweep cell (one shared screen per engine)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="split each call's CPU time: forwards, the metric's code, Quantus, the adapter")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per forward (the config default)")
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
@@ -253,6 +326,13 @@ def main() -> None:
     for pair, cell in cells.items():
         lines.append(f"| {pair.replace(':', ' | ')} | cell: {' + '.join(cell['metrics'])} | | | {cell['speedup']:.2f}x "
                      f"({cell['speedup_min']:.2f}-{cell['speedup_max']:.2f}) | | |")
+    split = [r for r in rows if "breakdown" in r]
+    if split:
+        lines += ["", "| model | dataset | metric | engine | " + " | ".join(Breakdown.PARTS) + " (ms per call) |",
+                  "|---|---|---|---|" + "---:|" * len(Breakdown.PARTS)]
+        lines += [f"| {r['model']} | {r['dataset']} | {r['metric']} | {engine} | "
+                  + " | ".join(f"{r['breakdown'][engine][part]:.2f}" for part in Breakdown.PARTS) + " |"
+                  for r in split for engine in ("quantus", "fast")]
     floors = [r for r in rows if "speedup_ceiling" in r]
     if floors:
         lines += ["", "| model | dataset | metric | ms/sample quantus | ms/sample fast | ms/sample model floor "

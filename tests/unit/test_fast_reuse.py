@@ -153,3 +153,71 @@ def test_the_allocator_is_tuned_once_on_glibc_and_the_user_can_opt_out(monkeypat
     assert _allocator.keep_freed_memory() and _allocator._done == [True]
     monkeypatch.setattr(_allocator, "_apply", lambda: pytest.fail("applied twice"))
     assert _allocator.keep_freed_memory()
+
+
+@pytest.mark.parametrize("reuse", ["first", "previous"])
+@pytest.mark.parametrize("chunk", [5, 9, 24])
+def test_blocks_of_steps_give_the_outputs_and_forwards_of_step_by_step(reuse, chunk):
+    """Steps compared, gathered and resolved a block at a time (``run_blocks``, as stacked perturbation calls make
+    them): the same forwards (row counts) and the same output bits as one step at a time, for any block split."""
+    steps = _steps(cumulative=reuse == "previous")
+    targets = np.array([0, 2, 1, 1])
+    one_by_one, network = ReusingForward(_QuantusLike(_Rows()), chunk, targets, reuse=reuse), None
+    network = one_by_one.network
+    expected = one_by_one.run(iter(steps))
+    for sizes in ([6], [1, 5], [2, 3, 1], [4, 2]):
+        blocks = np.split(np.stack(steps), np.cumsum(sizes)[:-1])
+        forward = ReusingForward(_QuantusLike(_Rows()), chunk, targets, reuse=reuse)
+        got = forward.run_blocks(iter(blocks))
+        np.testing.assert_array_equal(got, expected)
+        assert forward.network.calls == network.calls and forward.reused_rows == one_by_one.reused_rows > 0
+
+
+@pytest.mark.parametrize("targets", [None, np.array([0, 2, 1, 1])])
+def test_known_first_outputs_are_not_forwarded_again(targets):
+    """``first_outputs`` (the screen's outputs at x): the first step's rows are not forwarded; with one step per
+    forward (``chunk_size <= N``) they are ignored, so the forwards stay Quantus' own."""
+    steps = _steps(cumulative=False)
+    reference = ReusingForward(_QuantusLike(_Rows()), 1024, targets, reuse="first")
+    expected = reference.run(iter(steps))
+    known = expected[0] + 0.0  # the first step's outputs, as another forward gave them
+    forward = ReusingForward(_QuantusLike(_Rows()), 1024, targets, reuse="first", first_outputs=known)
+    got = forward.run_blocks(iter([np.stack(steps[:1]), np.stack(steps[1:])]))
+    assert sum(forward.network.calls) == sum(reference.network.calls) - 4
+    np.testing.assert_array_equal(got[0], known)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    step_wise = ReusingForward(_QuantusLike(_Rows()), 4, targets, reuse="first", first_outputs=known * 0.0)
+    np.testing.assert_array_equal(step_wise.run(iter(steps)),
+                                  ChunkedForward(_QuantusLike(_Rows()), 4, targets).run(iter(steps)))
+    assert step_wise.network.calls == [4] * 6
+
+
+@pytest.mark.parametrize("zero_sample", [False, True])
+def test_fast_faithfulness_estimate_takes_the_outputs_at_x_from_the_screen(monkeypatch, zero_sample):
+    """The screen has just forwarded x: the fast FaithfulnessEstimate does not forward it again (N fewer rows; the
+    kept samples' rows when the adapter sets a sample aside) and still equals plain Quantus."""
+    from xaibench.metrics.fast.faithfulness import ChunkedMetric
+
+    ctx = _zero_background_context(Modality.IMAGE, "saliency")
+    if zero_sample:  # an all-zero map: set aside before Quantus, so the metric sees samples 1..11
+        ctx = replace(ctx, attributions=torch.cat([torch.zeros_like(ctx.attributions[:1]), ctx.attributions[1:]]))
+    kept = len(ctx.x) - int(zero_sample)
+
+    def scored(engine: str, chunk: int = 1024):
+        calls: list[int] = []
+        hook = ctx.model.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+        try:
+            result = score(METRICS.get("faithfulness_estimate"), {}, replace(ctx, engine=engine, chunk_size=chunk), 5)
+        finally:
+            hook.remove()
+        return result, sum(calls)
+
+    plain, _ = scored("quantus")
+    fast, rows = scored("fast")
+    with monkeypatch.context() as patched:
+        patched.setattr(ChunkedMetric, "_screened_outputs", lambda *args: None)
+        forwarded, rows_forwarding_x = scored("fast")
+    assert rows == rows_forwarding_x - kept and fast.status == plain.status
+    np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)  # float rounding: other batches
+    np.testing.assert_allclose(forwarded.values, plain.values, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(scored("fast", kept)[0].values, plain.values)  # one Quantus step per forward

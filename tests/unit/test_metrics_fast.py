@@ -298,3 +298,32 @@ def test_other_perturbations_are_called_once_per_repeat():
     x, indices = np.zeros((3, 5)), np.array([[0], [1], [2]])
     got = repeated_perturbations(noisy, x, indices, 4)
     assert calls == [3] * 4 and len(got) == 4 and not np.array_equal(got[0], got[1])
+
+
+@pytest.mark.parametrize("baseline", ["uniform", "mean", 0.5])
+@pytest.mark.parametrize("max_rows", [None, 4, 9])
+def test_cumulative_steps_equal_quantus_step_by_step_calls(baseline, max_rows):
+    """PixelFlipping's cumulative steps, gathered into blocks: Quantus' calls on the previous step, same draws."""
+    import functools
+
+    import quantus
+
+    from xaibench.metrics.fast.faithfulness import cumulative_perturbations
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 12)).astype(np.float32)
+    order = np.argsort(rng.normal(size=(4, 12)), axis=1)
+    steps = [order[:, i:i + 5] for i in range(0, 12, 5)]  # widths 5, 5, 2
+    perturb = functools.partial(quantus.functions.perturb_func.batch_baseline_replacement_by_indices,
+                                perturb_baseline=baseline)
+    np.random.seed(3)
+    expected, current = [], x
+    for indices in steps:
+        current = perturb(arr=current, indices=indices)
+        expected.append(current)
+    after = np.random.rand()
+    np.random.seed(3)
+    blocks = list(cumulative_perturbations(perturb, x, steps, max_rows))
+    assert np.random.rand() == after
+    assert [len(b) for b in blocks] == ([3] if max_rows is None else [1, 1, 1] if max_rows == 4 else [2, 1])
+    np.testing.assert_array_equal(np.concatenate(blocks), np.stack(expected))

@@ -151,3 +151,31 @@ def test_run_cell_screens_its_model_once(tmp_path, monkeypatch):
                     seed=0, n_samples=6, metrics=metrics)
     rows = run_cell(cell, Store(tmp_path)).rows
     assert len(calls) == 1 and set(rows["metric"]) == set(metrics) and (rows["status"] == "ok").all()
+
+
+def test_the_screen_keeps_its_outputs_at_x_for_the_same_module_and_input_bits():
+    """``screen_outputs``: the outputs at x the screen forwarded, handed on only for the very module it forwarded
+    and inputs with the same bits (-0.0 is not 0.0); per sample after ``take``; none in the token view."""
+    torch.manual_seed(3)
+    wrapper = QuantusModel(hinge_model(), Modality.TABULAR, (10,)).eval()
+    x = torch.randn(8, 10).numpy()[:, None, :]
+    x[0, 0, 3] = 0.0
+    constant, screened = output_screen.screen_outputs(_batch(wrapper, x))
+    np.testing.assert_array_equal(constant, constant_output(_batch(wrapper, x)))
+    with torch.no_grad():
+        np.testing.assert_allclose(screened.outputs, wrapper(torch.as_tensor(x)).numpy(), rtol=1e-6, atol=1e-7)
+    assert not screened.outputs.flags.writeable
+    assert screened.at(wrapper, x.copy()) is screened.outputs
+    flipped = x.copy()
+    flipped[0, 0, 3] = -0.0
+    assert screened.at(wrapper, flipped) is None and screened.at(wrapper, x + 1.0) is None
+    assert screened.at(QuantusModel(wrapper.model, Modality.TABULAR, (10,)), x) is None  # another wrapper
+    assert screened.at(wrapper, x.astype(np.float64)) is None
+    part = screened.take(np.array([2, 5]))
+    np.testing.assert_array_equal(part.at(wrapper, x[[2, 5]]), screened.outputs[[2, 5]])
+    with shared_screens():
+        first = output_screen.screen_outputs(_batch(wrapper, x))[1]
+        again = output_screen.screen_outputs(_batch(wrapper, x.copy()))[1]
+    assert again.outputs is first.outputs
+    tokens = TokenPresenceModel(testing.TinyTextModel().eval(), torch.randint(1, 20, (3, 8))).eval()
+    assert output_screen.screen_outputs(_batch(tokens, np.ones((3, 1, 8), dtype=np.float32)))[1] is None

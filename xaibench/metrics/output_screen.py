@@ -17,6 +17,10 @@ recycled), whose parameters and buffers are the same tensors at the same version
 ``copy_`` or an optimiser step bumps the version), in the same train/eval modes, on equal inputs (compared
 element by element), the same view (wrapper class, modality, input shape, text tokens), device and tolerance.
 The cache lives only as long as the ``with`` block: nothing is shared across cells.
+
+Outputs. The outputs at ``x`` are kept with the answer (:func:`screen_outputs`, :class:`ScreenedOutputs`): the
+fast FaithfulnessEstimate's first step is the unperturbed input, whose outputs it then takes from here instead of
+forwarding ``x`` again (``metrics/fast/faithfulness.py``).
 """
 from __future__ import annotations
 
@@ -47,6 +51,30 @@ def shared_screens() -> Iterator[None]:
         _SHARED.reset(token)
 
 
+@dataclass(frozen=True, eq=False)
+class ScreenedOutputs:
+    """The outputs the screen computed at its inputs: ``module`` (the wrapper it forwarded), ``x`` ``(N, ...)``
+    and ``outputs`` ``(N, K)``, as the module returned them."""
+
+    module: nn.Module
+    x: np.ndarray
+    outputs: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"ScreenedOutputs({type(self.module).__name__}, x={self.x.shape}, outputs={self.outputs.shape})"
+
+    def take(self, index: np.ndarray) -> "ScreenedOutputs":
+        """The same for the samples ``index`` (a row's output does not depend on the other rows' inputs)."""
+        return ScreenedOutputs(self.module, self.x[index], self.outputs[index])
+
+    def at(self, network: nn.Module, x: np.ndarray) -> np.ndarray | None:
+        """``(N, K)`` outputs if ``network`` is the screened module and ``x`` holds the screened inputs' bits."""
+        if network is not self.module or x.shape != self.x.shape or x.dtype != self.x.dtype:
+            return None
+        a, b = np.ascontiguousarray(x), np.ascontiguousarray(self.x)
+        return self.outputs if np.array_equal(a.view(np.uint8), b.view(np.uint8)) else None
+
+
 def constant_output(batch: Any, tolerance: float = TOLERANCE) -> np.ndarray:
     """``(N,)`` bool: the model's outputs at ``x``, at zero and at ``x`` plus unit-scale noise all coincide.
 
@@ -57,22 +85,36 @@ def constant_output(batch: Any, tolerance: float = TOLERANCE) -> np.ndarray:
     Uses its own generator for the noise: the global RNG that Quantus draws from is untouched. Inside
     :func:`shared_screens` an equal earlier screen's answer is returned (a copy).
     """
+    return screen_outputs(batch, tolerance)[0]
+
+
+def screen_outputs(batch: Any, tolerance: float = TOLERANCE) -> tuple[np.ndarray, ScreenedOutputs | None]:
+    """:func:`constant_output`, and the model's outputs at ``x`` (None in the token view, whose rows are tied to
+    the samples of its ids)."""
     entries = _SHARED.get()
     if entries is None:
-        return _screen(batch.model, batch.x, batch.device, tolerance)
+        return _answer(batch.model, batch.x, *_screen(batch.model, batch.x, batch.device, tolerance))
     probe = _Entry.of(batch, tolerance)
     for entry in entries:
         if entry.matches(probe):
-            return entry.result.copy()
-    probe.result = _screen(batch.model, batch.x, batch.device, tolerance)
+            return _answer(batch.model, batch.x, entry.result.copy(), entry.outputs)
+    probe.result, probe.outputs = _screen(batch.model, batch.x, batch.device, tolerance)
     entries.append(probe)
-    return probe.result.copy()
+    return _answer(batch.model, batch.x, probe.result.copy(), probe.outputs)
 
 
-def _screen(model: nn.Module, x: np.ndarray, device: str, tolerance: float) -> np.ndarray:
+def _answer(model: nn.Module, x: np.ndarray, constant: np.ndarray, outputs: np.ndarray
+            ) -> tuple[np.ndarray, ScreenedOutputs | None]:
+    if not isinstance(model, QuantusModel):
+        return constant, None
+    return constant, ScreenedOutputs(model, x, outputs)
+
+
+def _screen(model: nn.Module, x: np.ndarray, device: str, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(N,)`` constant flags and the ``(N, K)`` outputs at ``x``."""
     n = len(x)
     if n == 0:
-        return np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=bool), np.zeros((0, 0), dtype=np.float32)
     zeros = np.zeros((1 if isinstance(model, QuantusModel) else n, *x.shape[1:]), dtype=x.dtype)
     outputs = _forward(model, np.concatenate([x, zeros]), device)
     at_x, at_zero = outputs[:n], np.broadcast_to(outputs[n:], outputs[:n].shape)
@@ -86,7 +128,8 @@ def _screen(model: nn.Module, x: np.ndarray, device: str, tolerance: float) -> n
         subset = model.take(still) if isinstance(model, TokenPresenceModel) else model
         probes = np.stack([at_x[still], at_zero[still], _forward(subset, noisy, device)])  # (3, S, K)
         spread[still] = (probes.max(axis=0) - probes.min(axis=0)).max(axis=-1)
-    return spread <= limit
+    at_x.setflags(write=False)  # shared with the metrics that take their outputs at x from here
+    return spread <= limit, at_x
 
 
 def _forward(model: nn.Module, x: np.ndarray, device: str) -> np.ndarray:
@@ -106,6 +149,7 @@ class _Entry:
     tokens: torch.Tensor | None  # the token view's ids (N, L)
     x: np.ndarray  # the probed inputs (N, ...), a copy
     result: np.ndarray | None = None
+    outputs: np.ndarray | None = None  # (N, K) the outputs at x
 
     @classmethod
     def of(cls, batch: Any, tolerance: float) -> "_Entry":

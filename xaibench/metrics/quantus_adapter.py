@@ -53,7 +53,7 @@ from xaibench.metrics.layout import (
     to_quantus_inputs,
     to_quantus_masks,
 )
-from xaibench.metrics.output_screen import constant_output
+from xaibench.metrics.output_screen import ScreenedOutputs, screen_outputs
 from xaibench.metrics.spec import CALLABLE_PARAMS, MetricSpec, Screen
 from xaibench.types import Modality, Split, Status
 
@@ -128,11 +128,13 @@ class QuantusBatch:
     engine: str = "fast"
     chunk_size: int = DEFAULT_CHUNK_SIZE
     notes: dict[str, int] = field(default_factory=dict)  # the fast engine's CUDA out-of-memory halvings
+    screened: ScreenedOutputs | None = None  # the model's outputs at x, if the constant-output screen made them
 
     def take(self, index: np.ndarray) -> "QuantusBatch":
         model = self.model.take(index) if isinstance(self.model, TokenPresenceModel) else self.model
         return replace(self, model=model, x=self.x[index], y=self.y[index], a=self.a[index],
-                       s=None if self.s is None else self.s[index])
+                       s=None if self.s is None else self.s[index],
+                       screened=None if self.screened is None else self.screened.take(index))
 
     def __len__(self) -> int:
         return len(self.x)
@@ -238,7 +240,8 @@ def score_batch(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch,
     """Screen, call Quantus once on the kept samples (per sample if Quantus rejects some), explain NaNs."""
     n = len(batch)
     values = np.full(n, np.nan)
-    reasons = screen(spec, resolved, batch)
+    reasons, screened = screen(spec, resolved, batch)
+    batch = replace(batch, screened=screened)
     keep = np.array([i for i in range(n) if not reasons[i]], dtype=np.int64)
     if len(keep) == 0:
         return values, reasons
@@ -281,9 +284,12 @@ def _score_one_by_one(spec: MetricSpec, resolved: dict[str, Any], batch: Quantus
     return values, reasons
 
 
-def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> list[str]:
-    """Per-sample reasons ('' = keep) for the degenerate cases ``spec.screens`` names."""
+def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
+           ) -> tuple[list[str], ScreenedOutputs | None]:
+    """Per-sample reasons ('' = keep) for the degenerate cases ``spec.screens`` names, and the model's outputs at
+    ``x`` if the constant-output screen computed them (the fast engine need not forward ``x`` again)."""
     reasons = [""] * len(batch)
+    screened = None
 
     def mark(flags: np.ndarray, reason: str) -> None:
         for i in np.flatnonzero(flags):
@@ -299,8 +305,9 @@ def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> l
     if Screen.EMPTY_MASK in screens and batch.s is not None:
         mark(functional.is_all_zero(batch.s), "empty ground-truth mask")
     if Screen.CONSTANT_OUTPUT in screens:
-        mark(constant_output(batch), "constant model output")
-    return reasons
+        constant, screened = screen_outputs(batch)
+        mark(constant, "constant model output")
+    return reasons, screened
 
 
 def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> tuple[np.ndarray, list[str]]:
@@ -348,7 +355,7 @@ def metric_class_for(spec: MetricSpec, batch: QuantusBatch) -> tuple[type, dict[
     fast = fast_class(spec.quantus_class) if batch.engine == "fast" else None
     if fast is None:
         return spec.quantus_class, {}  # type: ignore[return-value]
-    return fast, {"chunk_size": batch.chunk_size}
+    return fast, {"chunk_size": batch.chunk_size, "screened": batch.screened}
 
 
 def quantus_kwargs(spec: MetricSpec, resolved: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -58,6 +58,10 @@ class ChunkedForward:
             outputs.extend(self._forward_steps(queued))
         return np.stack(outputs) if outputs else np.empty((0,))
 
+    def run_blocks(self, blocks: Iterable[np.ndarray]) -> np.ndarray:
+        """:meth:`run` on every step of the ``(S_b, N, ...)`` blocks, in order."""
+        return self.run(step for block in blocks for step in block)
+
     def _forward_steps(self, steps: list[np.ndarray]) -> list[np.ndarray]:
         """One forward for ``steps`` (halved on CUDA out-of-memory); one output array per step."""
         return self._halving(self._forward, steps)

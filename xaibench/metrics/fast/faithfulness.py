@@ -12,7 +12,13 @@ for step (``quantus/metrics/faithfulness/*.py``, version 0.6) with these changes
    FaithfulnessEstimate's steps in stacked perturbation calls (:func:`stacked_perturbations`);
 4. FaithfulnessEstimate and PixelFlipping do not forward again a row their step left unchanged (bit for bit equal to
    the unperturbed input, or to the step before for PixelFlipping's cumulative removal): it takes that row's
-   output (:class:`~xaibench.metrics.fast._reuse.ReusingForward`; Quantus forwards it and warns).
+   output (:class:`~xaibench.metrics.fast._reuse.ReusingForward`; Quantus forwards it and warns);
+5. FaithfulnessEstimate takes the outputs at the unperturbed input from the adapter's constant-output screen,
+   which has just forwarded it (``output_screen.ScreenedOutputs``), instead of forwarding ``x`` again (only when
+   steps share forwards, ``chunk_size`` above ``N``: one step per forward stays bit for bit Quantus);
+6. FaithfulnessEstimate's and PixelFlipping's steps are compared with their reference rows, gathered and given
+   their outputs a block of steps at a time (:func:`stacked_blocks`, :func:`cumulative_perturbations`; the same
+   chunks and bits as step by step).
 
 Scores equal plain Quantus (``tests/unit/test_metrics_fast.py``, ``test_fast_reuse.py``): the same perturbations,
 the same reductions in the same order; only the forward's batch composition differs (float reassociation in
@@ -30,23 +36,43 @@ from xaibench.metrics.fast._allocator import keep_freed_memory
 from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward, chunk_rows
 from xaibench.metrics.fast._reuse import ReusingForward
 from xaibench.metrics.layout import QuantusModel
+from xaibench.metrics.output_screen import ScreenedOutputs
 
 
 class ChunkedMetric:
-    """Mixin: takes ``chunk_size`` (rows per forward) and counts CUDA out-of-memory halvings in ``backoffs``."""
+    """Mixin: takes ``chunk_size`` (rows per forward) and counts CUDA out-of-memory halvings in ``backoffs``;
+    ``screened``: the adapter's constant-output screen's outputs at ``x`` (``output_screen.ScreenedOutputs``)."""
 
-    def __init__(self, *args: Any, chunk_size: int = DEFAULT_CHUNK_SIZE, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, chunk_size: int = DEFAULT_CHUNK_SIZE, screened: ScreenedOutputs | None = None,
+                 **kwargs: Any) -> None:
         keep_freed_memory()  # chunk-sized activations: no mmap/munmap per forward (``_allocator.py``)
         self.chunk_size = int(chunk_size)
+        self.screened = screened
         self.backoffs = 0
         super().__init__(*args, **kwargs)
 
-    def _forward(self, model: Any, targets: np.ndarray | None, reuse: str | None = None) -> ChunkedForward:
+    def _forward(self, model: Any, targets: np.ndarray | None, reuse: str | None = None,
+                 x_first: np.ndarray | None = None) -> ChunkedForward:
         """The chunked forward; ``reuse`` (``"first"``/``"previous"``) skips rows a step left unchanged
-        (``_reuse.py``), for Quantus-layout models only (in the text "tokens" view row ``i`` must be sample ``i``)."""
+        (``_reuse.py``), for Quantus-layout models only (in the text "tokens" view row ``i`` must be sample ``i``).
+        ``x_first``: the first step's inputs, whose outputs are taken from the screen if it forwarded them."""
         if reuse is not None and isinstance(getattr(model, "model", None), QuantusModel):
-            return ReusingForward(model, self.chunk_size, targets, reuse)
+            forward = ReusingForward(model, self.chunk_size, targets, reuse)
+            if x_first is not None:
+                forward.first_outputs = self._screened_outputs(forward.network, x_first, targets)
+            return forward
         return ChunkedForward(model, self.chunk_size, targets)
+
+    def _screened_outputs(self, network: Any, x: np.ndarray, targets: np.ndarray | None) -> np.ndarray | None:
+        """The screen's outputs at ``x`` as the forward gives them (``(N,)`` at ``targets``, else ``(N, K)``), if
+        the screen forwarded these inputs through ``network``, the one this metric forwards (the Quantus-layout
+        wrapper itself: logits, no softmax layer added)."""
+        if self.screened is None:
+            return None
+        outputs = self.screened.at(network, x)
+        if outputs is None or targets is None:
+            return outputs
+        return outputs[np.arange(len(x)), np.asarray(targets, dtype=np.int64).reshape(-1)]
 
     def _done(self, forward: ChunkedForward) -> None:
         self.backoffs += forward.backoffs
@@ -123,6 +149,14 @@ def repeated_perturbations(perturb_func: Any, x_flat: np.ndarray, indices: np.nd
 
 def stacked_perturbations(perturb_func: Any, x_flat: np.ndarray, steps: list[np.ndarray],
                           max_rows: int | None = None) -> Iterator[np.ndarray]:
+    """``perturb_func(arr=x_flat, indices=ix)`` for each ``ix`` of ``steps`` in order: the steps of
+    :func:`stacked_blocks`, one ``(N, F)`` array (a view into its block) per step."""
+    for block in stacked_blocks(perturb_func, x_flat, steps, max_rows):
+        yield from block
+
+
+def stacked_blocks(perturb_func: Any, x_flat: np.ndarray, steps: list[np.ndarray],
+                   max_rows: int | None = None) -> Iterator[np.ndarray]:
     """``perturb_func(arr=x_flat, indices=ix)`` for each ``ix`` of ``steps`` in order, as Quantus' loop makes them.
 
     For a row-wise function (:func:`repeated_perturbations` says why) consecutive steps of equal width are perturbed
@@ -135,13 +169,13 @@ def stacked_perturbations(perturb_func: Any, x_flat: np.ndarray, steps: list[np.
         max_rows: rows per stacked call (bounds the memory of one call to about one forward chunk).
 
     Yields:
-        ``(N, F)`` arrays, one per step (views into a block's array on the stacked path).
+        ``(S_b, N, F)`` blocks of consecutive steps (one call's result; ``S_b = 1`` for other functions).
     """
+    n = len(x_flat)
     if not _row_wise(perturb_func) or len(steps) < 2:
         for indices in steps:
-            yield perturb_func(arr=x_flat, indices=indices)
+            yield perturb_func(arr=x_flat, indices=indices)[None]
         return
-    n = len(x_flat)
     per_call = len(steps) if max_rows is None else max(1, max_rows // max(n, 1))
     start = 0
     while start < len(steps):
@@ -150,11 +184,32 @@ def stacked_perturbations(perturb_func: Any, x_flat: np.ndarray, steps: list[np.
             stop += 1
         block = steps[start:stop]
         if len(block) == 1:
-            yield perturb_func(arr=x_flat, indices=block[0])
+            yield perturb_func(arr=x_flat, indices=block[0])[None]
         else:
             stacked = perturb_func(arr=np.tile(x_flat, (len(block), 1)), indices=np.concatenate(block))
-            yield from np.split(stacked, len(block))
+            yield stacked.reshape(len(block), n, -1)
         start = stop
+
+
+def cumulative_perturbations(perturb_func: Any, x_flat: np.ndarray, steps: list[np.ndarray],
+                             max_rows: int | None = None) -> Iterator[np.ndarray]:
+    """Quantus' cumulative steps (PixelFlipping): ``x = perturb_func(arr=x, indices=ix)`` for each ``ix`` of
+    ``steps`` in order, starting from ``x_flat``, one call per step as Quantus makes them, gathered into
+    ``(S_b, N, F)`` blocks of at most ``max_rows`` rows (None: one block) so that they are compared and forwarded
+    a block at a time.
+    """
+    n = len(x_flat)
+    per_call = len(steps) if max_rows is None else max(1, max_rows // max(n, 1))
+    x = x_flat
+    for start in range(0, len(steps), per_call):
+        block_steps = steps[start:start + per_call]
+        block = None
+        for j, indices in enumerate(block_steps):
+            x = perturb_func(arr=x, indices=indices)
+            if block is None:
+                block = np.empty((len(block_steps), *x.shape), dtype=x.dtype)
+            block[j] = x
+        yield block
 
 
 def _row_wise(perturb_func: Any) -> bool:
@@ -196,14 +251,14 @@ class FastFaithfulnessEstimate(ChunkedMetric, quantus.FaithfulnessEstimate):
         steps = list(_step_slices(order, self.features_in_step))
         x_flat = x_batch.reshape(n, -1)
 
-        def perturbed() -> Iterator[np.ndarray]:
-            yield x_batch
+        def perturbed() -> Iterator[np.ndarray]:  # (S_b, N, ...) blocks: the input, then its perturbed steps
+            yield x_batch[None]
             block_rows = chunk_rows(self.chunk_size, x_flat.shape[1])
-            for x_perturbed in stacked_perturbations(self.perturb_func, x_flat, steps, block_rows):
-                yield x_perturbed.reshape(*x_batch.shape)
+            for block in stacked_blocks(self.perturb_func, x_flat, steps, block_rows):
+                yield block.reshape(len(block), *x_batch.shape)
 
-        forward = self._forward(model, y_batch, reuse="first")
-        preds = forward.run(perturbed())
+        forward = self._forward(model, y_batch, reuse="first", x_first=x_batch)
+        preds = forward.run_blocks(perturbed())
         self._done(forward)
         pred_deltas = np.ascontiguousarray((preds[0] - preds[1:]).T)  # (N, steps), C order as Quantus stacks
         return self.similarity_func(a=_step_sums(a_batch, order, steps), b=pred_deltas, batched=True).tolist()
@@ -215,17 +270,16 @@ class FastPixelFlipping(ChunkedMetric, quantus.PixelFlipping):
     def evaluate_batch(self, model: Any, x_batch: np.ndarray, y_batch: np.ndarray, a_batch: np.ndarray,
                        **kwargs: Any) -> list:
         a_batch, n = _flat(x_batch, a_batch)
-        steps = _step_slices(np.argsort(-a_batch, axis=1), self.features_in_step)
+        steps = list(_step_slices(np.argsort(-a_batch, axis=1), self.features_in_step))
+        x_flat = x_batch.reshape(n, -1)
 
-        def perturbed() -> Iterator[np.ndarray]:
-            x_perturbed = x_batch.copy()
-            for a_ix in steps:
-                x_perturbed = self.perturb_func(arr=x_perturbed.reshape(n, -1), indices=a_ix)
-                x_perturbed = x_perturbed.reshape(*x_batch.shape)
-                yield x_perturbed
+        def perturbed() -> Iterator[np.ndarray]:  # (S_b, N, ...) blocks of cumulative steps
+            block_rows = chunk_rows(self.chunk_size, x_flat.shape[1])
+            for block in cumulative_perturbations(self.perturb_func, x_flat, steps, block_rows):
+                yield block.reshape(len(block), *x_batch.shape)
 
         forward = self._forward(model, y_batch, reuse="previous")  # cumulative: compare with the step before
-        curves = np.stack(list(forward.run(perturbed())), axis=1)
+        curves = np.ascontiguousarray(forward.run_blocks(perturbed()).swapaxes(0, 1))
         self._done(forward)
         if self.return_auc_per_sample:
             return quantus.helpers.utils.calculate_auc(curves, batched=True).tolist()
