@@ -50,3 +50,20 @@ def test_not_applicable_rows_name_no_device_cold_or_warm(workdir, monkeypatch):
     for device in ("auto", "auto", "cpu:1"):  # cold, warm, warm on another device
         table = xaibench.run([*cell, f"device={device}"])
         assert set(table["status"]) == {"not_applicable"} and set(table["device"]) == {""}
+
+
+def test_rows_record_where_their_explanation_stage_was_computed(tmp_path):
+    """``explain_device`` (schema v3): a score computed on one device next to explanations reused from another
+    reported the scoring device for ``explain_s`` too."""
+    from xaibench.engine.runner import run_cell
+
+    store = Store(tmp_path)
+    first = CellSpec(model={"name": "logreg"}, dataset={"name": "iris"}, method={"name": "saliency"},
+                     metrics={"sparseness": {}}, n_samples=4, device="cpu")
+    rows = run_cell(first, store).rows
+    assert set(rows["device"]) == set(rows["explain_device"]) == {"cpu"}
+    later = run_cell(replace(first, metrics={"complexity": {}}, device="cpu:1"), store).rows  # explanations reused
+    assert set(later["device"]) == {"cpu:1"} and set(later["explain_device"]) == {"cpu"}
+    assert later["explanation_key"].iat[0] == rows["explanation_key"].iat[0]
+    idle = run_cell(replace(first, method={"name": "rollout"}), store).rows  # attention rollout on a linear model
+    assert set(idle["status"]) == {"not_applicable"} and set(idle["explain_device"]) == {""}  # nothing explained

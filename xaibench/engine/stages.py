@@ -81,6 +81,7 @@ class ExplanationRecord:
     explain_s: float  # seconds per sample
     n_forward: float  # samples forwarded through the model per explained sample (batch-size invariant)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    device: str = ""  # where it was computed (a stored record: where it was first computed); "" if not explained
 
 
 def get_explanations(
@@ -99,7 +100,8 @@ def get_explanations(
         if record.counterfactuals is not None:
             arrays["counterfactuals"] = record.counterfactuals.cpu().numpy()
         arrays.update({f"extra__{k}": v for k, v in record.extras.items()})
-        store.put_arrays("explanations", key, arrays, meta={"explain_s": record.explain_s, "n_forward": record.n_forward})
+        store.put_arrays("explanations", key, arrays,
+                         meta={"explain_s": record.explain_s, "n_forward": record.n_forward, "device": record.device})
         return record
 
 
@@ -126,7 +128,7 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
 
         extras["column_attributions"] = column_attributions(record.attributions.numpy(), dataset.feature_groups)
     return ExplanationRecord(key, record.attributions, record.targets, record.counterfactuals, record.explain_s,
-                             record.n_forward, extras)
+                             record.n_forward, extras, device=cell.device)
 
 
 def predict(module: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -189,6 +191,7 @@ def _load_explanations(store: Store, key: str) -> ExplanationRecord | None:
         return ExplanationRecord(
             key, torch.from_numpy(arrays["attributions"]), torch.from_numpy(arrays["targets"]),
             None if cf is None else torch.from_numpy(cf), float(meta["explain_s"]), float(meta["n_forward"]), extras,
+            device=str(meta.get("device", "")),  # stages stored before v3 did not record it: unknown
         )
     except (KeyError, TypeError, ValueError):  # verified but not what this version writes: recompute
         return None

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # name -> pandas dtype. Order is the column order on disk.
 COLUMNS: dict[str, str] = {
@@ -58,10 +58,13 @@ COLUMNS: dict[str, str] = {
     "dataset_label": "string",
     # Store key of the cell's explanation stage ("" when nothing was explained): xaibench.explanations() reads it.
     "explanation_key": "string",
+    # v3: where the explanation stage was computed ("" when nothing was explained, or for attributions the caller
+    # passed in); ``device`` is where the score stage was. A reused stage keeps its own device.
+    "explain_device": "string",
 }
 
 # Columns that measure the run rather than the result: excluded when comparing tables for determinism.
-MEASUREMENT_COLUMNS = ("explain_s", "score_s", "peak_mem_mb", "created_at", "device")
+MEASUREMENT_COLUMNS = ("explain_s", "score_s", "peak_mem_mb", "created_at", "device", "explain_device")
 PROVENANCE_COLUMNS = ("xaibench_version", "torch_version", "captum_version", "quantus_version", "git_sha", "sweep_id")
 # Display names chosen by the run (``model.label``/``dataset.label``): never part of a result or a key.
 DISPLAY_COLUMNS = ("model_label", "dataset_label")
