@@ -175,7 +175,7 @@ def _cell(template: pd.DataFrame, rng: np.random.Generator, model: str, model_pa
         frame["status"] = "not_applicable"
         frame["message"] = f"method {method} does not apply to dataset {dataset}"
         frame[["explain_s", "score_s", "n_forward"]] = np.nan
-        frame["created_at"], frame["explanation_key"], frame["device"] = "", "", ""
+        frame["created_at"], frame["explanation_key"], frame["device"], frame["explain_device"] = "", "", "", ""
         return conform(frame)
     samples = np.tile([f"{dataset}-{i:05d}" for i in rng.choice(1000, N_SAMPLES, replace=False)], N_METRICS)
     frame["sample_id"], frame["target"] = samples, rng.integers(0, 10, n)
