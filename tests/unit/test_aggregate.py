@@ -177,3 +177,31 @@ def test_summary_is_independent_of_row_order():
     table = pd.concat([seeded(m, [rng.normal(size=5), rng.normal(size=5)]) for m in "abc"], ignore_index=True)
     shuffled = table.sample(frac=1.0, random_state=4)
     pd.testing.assert_frame_equal(summarize(table), summarize(shuffled))
+
+
+def test_bootstrap_values_spilled_to_disk_give_the_same_summary_bit_for_bit(monkeypatch):
+    """Values waiting for their bootstrap block go to a temporary file beyond ``SPILL_BYTES`` (memory flat in
+    the table's size); read back, they give the same CIs, streamed in chunks or whole, for one and several seeds
+    and for shapes that fill blocks (``_BLOCK`` = 3 here) and shapes that wait to the end."""
+    from xaibench.results import aggregate
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for method in ("a", "b", "c", "d"):
+        for seed in (0, 1):
+            for metric in ("faith", "sens", "rob"):
+                n = int(rng.integers(3, 6))  # samples differ per group: several shapes
+                frames.append(rows(method, metric, rng.normal(size=n)).assign(seed=seed))
+    table = pd.concat(frames, ignore_index=True)
+    table.loc[table.index % 7 == 3, ["value", "status"]] = [np.nan, "nan"]
+    single = table[table["seed"] == 0]
+    monkeypatch.setattr(aggregate, "_BLOCK", 3)
+    expected = {name: summarize(frame) for name, frame in (("seeds", table), ("single", single))}
+    monkeypatch.setattr(aggregate, "SPILL_BYTES", 0)
+    spilled = aggregate.Summarizer()
+    for method in "abcd":  # streamed: one (model, dataset, method) block per chunk
+        spilled.add(table[table["method"] == method])
+    assert spilled.intervals.spill is not None and spilled.intervals.held == 0
+    pd.testing.assert_frame_equal(spilled.result(), expected["seeds"], check_exact=True)
+    pd.testing.assert_frame_equal(summarize(single), expected["single"], check_exact=True)
+    assert expected["seeds"]["ci_low"].notna().all() and (expected["seeds"]["n_seeds"] == 2).all()
