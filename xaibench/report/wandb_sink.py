@@ -163,8 +163,12 @@ def _rank_columns(summary: pd.DataFrame) -> list[str]:
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """W&B tables take plain object/number columns, not pandas' nullable extension types."""
-    return frame.astype({c: "object" for c in frame.columns if str(frame[c].dtype) in ("string", "Int64", "boolean")})
+    """W&B tables take plain object/number columns, not pandas' nullable extension types; a missing value is None
+    (W&B types ``pd.NA`` as an object, so a summary with an error row's missing rank failed to log)."""
+    nullable = [c for c in frame.columns if str(frame[c].dtype) in ("string", "Int64", "boolean")]
+    if not nullable:
+        return frame
+    return frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), None) for c in nullable})
 
 
 def _cell_gallery(rows: pd.DataFrame, store: str):
