@@ -205,3 +205,19 @@ def test_bootstrap_values_spilled_to_disk_give_the_same_summary_bit_for_bit(monk
     pd.testing.assert_frame_equal(spilled.result(), expected["seeds"], check_exact=True)
     pd.testing.assert_frame_equal(summarize(single), expected["single"], check_exact=True)
     assert expected["seeds"]["ci_low"].notna().all() and (expected["seeds"]["n_seeds"] == 2).all()
+
+
+def test_merging_chunk_summaries_on_the_way_gives_the_same_summary(monkeypatch):
+    """The streamed summary concatenates its chunk summaries every ``_MERGE`` chunks (memory); the result is the
+    one summary of the whole table."""
+    from xaibench.results import aggregate
+
+    table = pd.concat([rows(method, metric, np.arange(4.0) * i) for i, method in enumerate("abcdefg")
+                       for metric in ("faith", "sens")], ignore_index=True)
+    expected = summarize(table)
+    monkeypatch.setattr(aggregate, "_MERGE", 2)
+    streamed = aggregate.Summarizer()
+    for method in "abcdefg":
+        streamed.add(table[table["method"] == method])
+    assert streamed.merged == 3 and len(streamed.parts) == 4  # [ab, cd, ef, g]
+    pd.testing.assert_frame_equal(streamed.result(), expected, check_exact=True)
