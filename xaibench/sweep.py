@@ -30,7 +30,7 @@ from xaibench.engine.stamp import stamp_rows
 from xaibench.engine.store import Store, atomic_write_bytes, atomic_writer, table_to_parquet_bytes
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
-from xaibench.report.console import format_summary
+from xaibench.report.console import summary_blocks
 from xaibench.report.progress import set_enabled as set_progress
 from xaibench.results.aggregate import summarize
 from xaibench.results.schema import is_conformed
@@ -501,7 +501,9 @@ def _finished(folder: Path, summary: pd.DataFrame, counts: pd.Series, n_rows: in
     n_error = int((counts == "error").sum())
     _last_exit_code = 1 if n_error else 0
     if echo:
-        print("\n" + format_summary(summary))
+        print()
+        for block in summary_blocks(summary):  # the text of format_summary, a block at a time (memory)
+            print(block)
         tally = ", ".join(f"{n} {s}" for s, n in counts.value_counts().sort_index().items())
         print(f"\n{len(counts)} cells ({tally}); {n_rows} rows -> {folder / TABLE_NAME}", flush=True)
         if n_error:

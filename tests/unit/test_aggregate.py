@@ -221,3 +221,31 @@ def test_merging_chunk_summaries_on_the_way_gives_the_same_summary(monkeypatch):
         streamed.add(table[table["method"] == method])
     assert streamed.merged == 3 and len(streamed.parts) == 4  # [ab, cd, ef, g]
     pd.testing.assert_frame_equal(streamed.result(), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 50])
+def test_a_long_console_summary_is_formatted_in_blocks_with_the_whole_tables_text(monkeypatch, block_rows):
+    """One line per metric, more than ``TALL_ROWS`` lines: formatted a first-level block at a time (memory), the
+    text is pandas' ``to_string`` of the whole frame: same widths, the same blanked repeats, one header; also
+    where a level is blank in a whole block (the variant of most datasets)."""
+    from xaibench.report import console
+
+    rng = np.random.default_rng(0)
+    n = 300
+    names = ["dataset", "model", "method", "variant", "family", "metric"]
+    datasets = np.sort(rng.choice(["iris", "wine", "breast_cancer", "d"], n))
+    frame = pd.DataFrame({
+        "dataset": datasets, "model": rng.choice(["mlp (acc 0.97)", "cnn", "logreg (acc 0.50, UNDERFIT)"], n),
+        "method": rng.choice(["saliency", "ig", "random"], n),
+        "variant": np.where(datasets == "wine", rng.choice(["method.n=1", "method.n=22"], n), ""),
+        "family": rng.choice(["faith", "rob"], n), "metric": rng.choice(["pf ↑", "faithfulness_correlation ↓", "x"], n),
+        "cell": rng.choice(["0.1 [0.0, 0.2] #1", "nan", "n/a", "-0.123456 [1, 2] #12 seeds=5"], n)})
+    tall = frame.sort_values(names).set_index(names)["cell"].rename("mean [95% CI] #rank").to_frame()
+    monkeypatch.setattr(console, "TALL_ROWS", block_rows)
+    blocks = list(console._tall_blocks(tall))
+    assert len(blocks) > 1 and "\n".join(blocks) == tall.to_string()
+    table = pd.concat([rows(method, f"metric{k}", np.arange(3.0) + k) for method in ("a", "b") for k in range(8)])
+    summary = summarize(table)
+    text = console.format_summary(summary)
+    monkeypatch.setattr(console, "TALL_ROWS", 10**9)
+    assert text == console.format_summary(summary) and text.count("\n") > 16  # one line per metric
