@@ -41,7 +41,7 @@ _last_exit_code = 0
 WANDB_CACHED = "wandb_cached"  # <sweep_dir>/wandb_cached/<cell_key>: cells not re-logged to W&B
 IN_MEMORY_ROWS = 40_000  # rows of a sweep kept in memory for its end; beyond, its cell files are streamed
 # (holding 40k rows peaks at ~320 MB, below the streamed end's plateau; 97k rows: 574 MB)
-STORED_BATCH = 256  # jobs whose stored cells are read and stamped in one pass (bounds that pass's memory)
+STORED_BATCH = 64  # jobs whose stored cells are read and stamped in one pass (~40k rows of 640-row cells)
 
 
 def sweep_dir(cfg: DictConfig) -> Path:
