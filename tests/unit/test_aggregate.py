@@ -249,3 +249,19 @@ def test_a_long_console_summary_is_formatted_in_blocks_with_the_whole_tables_tex
     text = console.format_summary(summary)
     monkeypatch.setattr(console, "TALL_ROWS", 10**9)
     assert text == console.format_summary(summary) and text.count("\n") > 16  # one line per metric
+
+
+def test_the_chunk_summaries_are_concatenated_a_column_at_a_time_as_pd_concat_does():
+    """``_concat_releasing`` (the summary is not held twice) gives ``pd.concat``'s frame: values, dtypes (nullable
+    ones with missing values too), index and column index; the parts are emptied on the way."""
+    from xaibench.results.aggregate import _concat_releasing
+
+    def part(k: int) -> pd.DataFrame:
+        return pd.DataFrame({"model": pd.array([f"m{k}", "x"], dtype="string"), "label": ["a", ""],
+                             "n": [k, 2], "mean": [0.5, np.nan], "flag": [True, False],
+                             "rank": pd.array([1, None], dtype="Int64"), "message": ["", f"boom {k}"]})
+
+    expected = pd.concat([part(k) for k in range(3)], ignore_index=True)
+    parts = [part(k) for k in range(3)]
+    pd.testing.assert_frame_equal(_concat_releasing(parts), expected, check_exact=True, check_column_type=True)
+    assert all(p.shape[1] == 0 for p in parts)

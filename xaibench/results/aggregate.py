@@ -92,12 +92,26 @@ class Summarizer:
         """The summary of every chunk added (empty frame when none had rows)."""
         if not self.parts:
             return pd.DataFrame()
-        summary = self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
+        summary = self.parts[0] if len(self.parts) == 1 else _concat_releasing(self.parts)
         self.parts = [summary]  # the parts once: no second copy
         summary["ci_low"], summary["ci_high"] = self.intervals.result(len(summary))
         summary["competitor"] = competitor_labels(summary)
         summary["rank"] = _ranks(summary)
         return summary[_ORDER]
+
+
+def _concat_releasing(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(parts, ignore_index=True)`` of frames with the same columns, made a column at a time while the
+    parts let go of it, so that the summary is not held twice (its parts and the whole: 160 MB at 10,000 cells).
+    The parts are emptied."""
+    columns = parts[0].columns
+    whole = pd.concat([part.iloc[:, :0] for part in parts], ignore_index=True)  # the index and column index
+    for column in columns:
+        whole[column] = pd.concat([part[column] for part in parts], ignore_index=True)
+        for part in parts:
+            del part[column]
+    whole.columns = columns  # pd.concat's column index (its dtype too)
+    return whole
 
 
 def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list]:
