@@ -304,7 +304,11 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -
         columns = [c for c in INPUT_COLUMNS if c in names]
         if not names.issuperset(REQUIRED):
             return None
-        batches = file.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False)
+        # One iterator per row group: pyarrow's batch iterator keeps ~0.2 MB of Arrow memory per batch until it
+        # ends (70 MB over the 320 batches of a 6.4M-row table); per row group it stays flat.
+        batches = (batch for group in range(file.metadata.num_row_groups)
+                   for batch in file.iter_batches(batch_size=chunk_rows, row_groups=[group], columns=columns,
+                                                  use_threads=False))
         summarizer, carry, seen = Summarizer(), None, set()
         for batch in batches:
             table = pa.Table.from_batches([batch])
