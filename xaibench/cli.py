@@ -122,7 +122,7 @@ def _run_in_process(plan, *, multirun: bool) -> None:
     from xaibench import sweep
 
     try:
-        sweep.run_configs(plan.configs, multirun=multirun)
+        sweep.run_configs(plan.configs, multirun=multirun, table=False)  # the CLI prints; nothing to return
     except UserError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)

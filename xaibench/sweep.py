@@ -30,15 +30,18 @@ from xaibench.engine.stamp import stamp_rows
 from xaibench.engine.store import Store, atomic_write_bytes, atomic_writer, table_to_parquet_bytes
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
-from xaibench.report.console import format_summary
+from xaibench.report.console import summary_blocks
 from xaibench.report.progress import set_enabled as set_progress
 from xaibench.results.aggregate import summarize
 from xaibench.results.schema import is_conformed
-from xaibench.results.collect import (SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, collect_sweep, combine_cells,
+from xaibench.results.collect import (SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, combine_cells, load_table,
                                      sweep_cell_files, write_collected, write_table)
 
 _last_exit_code = 0
 WANDB_CACHED = "wandb_cached"  # <sweep_dir>/wandb_cached/<cell_key>: cells not re-logged to W&B
+IN_MEMORY_ROWS = 40_000  # rows of a sweep kept in memory for its end; beyond, its cell files are streamed
+# (holding 40k rows peaks at ~320 MB, below the streamed end's plateau; 97k rows: 574 MB)
+STORED_BATCH = 64  # jobs whose stored cells are read and stamped in one pass (~40k rows of 640-row cells)
 
 
 def sweep_dir(cfg: DictConfig) -> Path:
@@ -151,12 +154,18 @@ def _compute_cell(cell: CellSpec, cfg: DictConfig, job: int = 0) -> CellResult:
         return run_cell(replace(cell, device=device), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
 
 
-def run_configs(configs: Sequence[DictConfig], *, multirun: bool, echo: bool = True) -> pd.DataFrame:
+def run_configs(configs: Sequence[DictConfig], *, multirun: bool, echo: bool = True,
+                table: bool = True) -> pd.DataFrame | None:
     """The in-process launcher: run the pre-flight's job configs here, one after the other, as Hydra's basic
     launcher would (same sweep folder, rows, table and summary; ``jobs/<n>/.hydra/config.yaml`` as Hydra writes).
 
     Used for the basic launcher (one machine, one process); the joblib, submitit and Ray launchers still go
     through Hydra. Skips Hydra's second and third composition of every job.
+
+    Memory: stored cells are read ``STORED_BATCH`` jobs at a time, and a sweep's rows are kept for its end only
+    up to ``IN_MEMORY_ROWS`` (``_Written``); a larger sweep is finished from its cell files, streamed. With
+    ``table=False`` (the CLI) nothing is returned; else the table (read back from ``table.parquet`` when the
+    sweep was streamed: the caller asked for the whole table).
     """
     import logging
 
@@ -165,18 +174,54 @@ def run_configs(configs: Sequence[DictConfig], *, multirun: bool, echo: bool = T
     resolved = [OmegaConf.to_container(cfg, resolve=True) for cfg in configs]  # interpolations parsed once (~1 ms)
     cells = [CellSpec.from_config(data) for data in resolved]
     store_dirs = [str(data["store_dir"]) for data in resolved]
-    written: dict[Path, dict[str, pd.DataFrame]] = {folder: {} for folder in folders}  # = each folder's cells/
+    written = _Written()  # each folder's cells/, while small
     with claim_sweeps(configs, cells, store_dirs):  # lock the sweep folder(s), record the expected cells: first
-        stored = stored_cells(configs, cells, store_dirs)
-        for index, (cfg, cell) in enumerate(zip(configs, cells)):
+        for index, cfg, cell, hit in _with_stored(configs, cells, store_dirs):
             if not echo:
                 cfg.progress = False
             folder = sweep_dir(cfg)
             _write_job_config(folder / "jobs" / str(index) if multirun else folder, cfg)
-            result = run_job(cfg, label=f"job {index}" if multirun else "", cell=cell, stored=stored.pop(index, None))
-            written[folder][result.key] = result.rows
-        tables = [finish_sweep(folder, echo=echo, cfg=folders[folder], cells=written[folder]) for folder in sorted(folders)]
+            result = run_job(cfg, label=f"job {index}" if multirun else "", cell=cell, stored=hit)
+            written.add(folder, result)
+        tables = [finish_sweep(folder, echo=echo, cfg=folders[folder], cells=written.cells(folder))
+                  for folder in sorted(folders)]
+    if not table:
+        return None
+    tables = [frame if frame is not None else load_table(folder) for folder, frame in zip(sorted(folders), tables)]
     return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+
+
+def _with_stored(configs: Sequence[DictConfig], cells: Sequence[CellSpec], store_dirs: Sequence[str]):
+    """``(index, config, cell, stored result or None)`` for every job, the stored cells read ``STORED_BATCH``
+    jobs at a time (``stored_cells``: one pass per batch, so memory does not grow with the sweep)."""
+    for start in range(0, len(configs), STORED_BATCH):
+        stop = min(start + STORED_BATCH, len(configs))
+        stored = stored_cells(configs[start:stop], cells[start:stop], store_dirs[start:stop])
+        for index in range(start, stop):
+            yield index, configs[index], cells[index], stored.pop(index - start, None)
+
+
+class _Written:
+    """The cells this process wrote to each sweep folder (cell key -> rows), for ``finish_sweep`` to combine from
+    memory (no file read back: the fast end of a small or warm sweep). A folder's rows are dropped once they pass
+    ``IN_MEMORY_ROWS``: its end then streams the cell files, so memory does not grow with the sweep."""
+
+    def __init__(self) -> None:
+        self.held: dict[Path, dict[str, pd.DataFrame] | None] = {}
+        self.rows: dict[Path, int] = {}
+
+    def add(self, folder: Path, result: CellResult) -> None:
+        cells = self.held.setdefault(folder, {})
+        if cells is None:
+            return
+        cells[result.key] = result.rows
+        self.rows[folder] = self.rows.get(folder, 0) + len(result.rows)
+        if self.rows[folder] > IN_MEMORY_ROWS:
+            self.held[folder] = None
+
+    def cells(self, folder: Path) -> dict[str, pd.DataFrame] | None:
+        """The folder's cells, or None when they were too many to keep (``{}`` if this process wrote none)."""
+        return self.held.get(folder, {})
 
 
 _pending: tuple[int, list[int]] | None = None  # (jobs in the sweep, job numbers Hydra is to launch)
@@ -194,19 +239,18 @@ def launch_pending(configs: Sequence[DictConfig]) -> list[int]:
     global _pending
     resolved = [OmegaConf.to_container(cfg, resolve=True) for cfg in configs]
     cells = [CellSpec.from_config(data) for data in resolved]
-    stored = stored_cells(configs, cells, [str(data["store_dir"]) for data in resolved])
-    written: dict[Path, dict[str, pd.DataFrame]] = {}
-    for index in sorted(stored):
-        cfg = configs[index]
+    written, pending = _Written(), []
+    for index, cfg, cell, hit in _with_stored(configs, cells, [str(data["store_dir"]) for data in resolved]):
+        if hit is None:
+            pending.append(index)
+            continue
         _write_job_config(sweep_dir(cfg) / "jobs" / str(index), cfg)
-        result = run_job(cfg, label=f"job {index}", cell=cells[index], stored=stored[index])
-        written.setdefault(sweep_dir(cfg), {})[result.key] = result.rows
-    pending = [index for index in range(len(configs)) if index not in stored]
+        written.add(sweep_dir(cfg), run_job(cfg, label=f"job {index}", cell=cell, stored=hit))
     _pending = (len(configs), pending)
     if not pending:
         folders = {sweep_dir(cfg): cfg for cfg in configs}
         for folder in sorted(folders):
-            finish_sweep(folder, cfg=folders[folder], cells=written[folder])
+            finish_sweep(folder, cfg=folders[folder], cells=written.cells(folder))
     return pending
 
 
@@ -338,18 +382,18 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     with ``cfg`` and ``logger=wandb``, also log the sweep's summary run.
 
     ``cells`` (cell key -> rows): what this process wrote to ``cells/``, when it wrote all of it (the in-process
-    launcher); the table is then combined from memory instead of reading the files back, and returned. Without
-    ``cells`` the cell files are streamed into ``table.parquet`` and the summary one (model, dataset, method)
-    block at a time (``collect.write_collected``), so memory does not grow with the sweep, and None is returned;
-    the files are the same, bit for bit. W&B logging needs the whole table: it is then loaded as before.
+    launcher, for a small sweep); the table is then combined from memory instead of reading the files back, and
+    returned. Without ``cells`` the cell files are streamed into ``table.parquet`` and the summary one (model,
+    dataset, method) block at a time (``collect.write_collected``), so memory does not grow with the sweep, and
+    None is returned; the files are the same, bit for bit. The W&B sweep run's statistics and figures need the
+    whole table: it is read back from ``table.parquet`` after the files are written.
     """
-    global _last_exit_code
-    if cells is None and not _logs_to_wandb(cfg):
-        return _finish_streamed(folder, echo=echo)
-    table = collect_sweep(folder) if cells is None else combine_cells([cells[key] for key in sorted(cells)])
+    if cells is None:
+        return _finish_streamed(folder, echo=echo, cfg=cfg)
+    table = combine_cells([cells[key] for key in sorted(cells)])
     statuses = _cell_statuses(table)
     if len(statuses) < _expected_cells(folder):  # cells whose every row is another cell's: count them
-        statuses = _with_shared(statuses, _cell_rows(folder) if cells is None else list(cells.values()))
+        statuses = _with_shared(statuses, list(cells.values()))
     if len(statuses) < _expected_cells(folder):
         _incomplete(folder, len(statuses))  # a job could not write its cell and said why: keep the previous table
         return table
@@ -359,7 +403,7 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     errors = table.loc[table["status"] == "error", "message"].drop_duplicates().head(5).tolist()
     _finished(folder, summary, statuses, len(table), errors, echo=echo)
     if cfg is not None:
-        _log_sweep(cfg, folder, table, summary, len(statuses))
+        _log_sweep(cfg, folder, summary, statuses, table)
     return table
 
 
@@ -367,9 +411,8 @@ class _Incomplete(Exception):
     """Fewer cells than the sweep expects: the previous table stays."""
 
 
-def _finish_streamed(folder: Path, *, echo: bool) -> None:
+def _finish_streamed(folder: Path, *, echo: bool, cfg: DictConfig | None) -> None:
     """``finish_sweep`` streamed: the table goes straight from the cell files into ``table.parquet``."""
-    global _last_exit_code
     tally = _Tally()
     try:
         with atomic_writer(folder / TABLE_NAME) as handle:
@@ -383,6 +426,8 @@ def _finish_streamed(folder: Path, *, echo: bool) -> None:
         return None
     write_table(collected.summary, folder / SUMMARY_NAME)
     _finished(folder, collected.summary, tally.statuses(), collected.n_rows, tally.errors, echo=echo)
+    if cfg is not None:
+        _log_sweep(cfg, folder, collected.summary, tally.statuses())
     return None
 
 
@@ -457,7 +502,9 @@ def _finished(folder: Path, summary: pd.DataFrame, counts: pd.Series, n_rows: in
     n_error = int((counts == "error").sum())
     _last_exit_code = 1 if n_error else 0
     if echo:
-        print("\n" + format_summary(summary))
+        print()
+        for block in summary_blocks(summary):  # the text of format_summary, a block at a time (memory)
+            print(block)
         tally = ", ".join(f"{n} {s}" for s, n in counts.value_counts().sort_index().items())
         print(f"\n{len(counts)} cells ({tally}); {n_rows} rows -> {folder / TABLE_NAME}", flush=True)
         if n_error:
@@ -465,14 +512,13 @@ def _finished(folder: Path, summary: pd.DataFrame, counts: pd.Series, n_rows: in
                 print(f"  error: {message}", file=sys.stderr)
 
 
-def _logs_to_wandb(cfg: DictConfig | None) -> bool:
-    return cfg is not None and (cfg.get("logger") or {}).get("name", "none") == "wandb"
-
-
-def _log_sweep(cfg: DictConfig, folder: Path, table: pd.DataFrame, summary: pd.DataFrame, n_cells: int) -> None:
+def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: pd.Series,
+               table: pd.DataFrame | None = None) -> None:
     """W&B sweep run (summary, ranks, figures); a W&B failure is reported, never fails the sweep.
 
-    ``n_cells``: the cells the sweep wrote (some may have no row of their own in ``table``: ``_with_shared``).
+    ``statuses``: each cell's status, as the console counts the cells (some may have no row of their own in the
+    table: ``_with_shared``). ``table``: the sweep's table, or None to read it back from ``table.parquet`` (only
+    when a run is logged: the report's statistics and figures need every row).
     """
     logger = cfg.get("logger") or {}
     if logger.get("name", "none") != "wandb":
@@ -480,15 +526,17 @@ def _log_sweep(cfg: DictConfig, folder: Path, table: pd.DataFrame, summary: pd.D
     skipped = len(list((folder / WANDB_CACHED).glob("*")))
     if skipped:
         print(f"{skipped} cells were cached and not re-logged; add logger.log_cached=true to log them", flush=True)
-    if skipped and skipped >= n_cells:
+    if skipped and skipped >= len(statuses):
         return  # nothing new: the sweep's summary run was logged when its cells were
     try:
         from xaibench.report.build import analyse
         from xaibench.report.figure_set import analysed_figures
         from xaibench.report.wandb_sink import log_sweep
 
+        table = load_table(folder / TABLE_NAME) if table is None else table
         analysis = analyse(table)
-        log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)), analysis.ranks)
+        log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)), analysis.ranks,
+                  cells=statuses)
     except Exception as error:  # noqa: BLE001 - W&B mirrors the table; its failure never loses a result
         print(f"xaibench: warning: W&B sweep logging failed ({type(error).__name__}: {error}); "
               f"the table is safe in {folder}", file=sys.stderr, flush=True)

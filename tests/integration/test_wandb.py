@@ -119,3 +119,43 @@ def test_a_wandb_failure_never_fails_a_cell_or_loses_a_row(workdir, monkeypatch,
     assert err.count("W&B logging failed (ConnectionError: wandb is down)") == 2
     assert "W&B sweep logging failed (ConnectionError: wandb is down)" in err
     assert len(pd.read_parquet(workdir / "results/runs/wb/table.parquet")) == 24
+
+
+def test_the_sweep_run_counts_the_cells_the_console_counts(tmp_path, monkeypatch, capsys):
+    """``n_cells`` in the W&B sweep run is what the end of the sweep prints: every cell the sweep wrote, with its
+    failed and not-applicable cells, each seed a cell, and a cell whose suite is a subset of another's (it keeps
+    no row of its own in the table); ``table["cell_key"].nunique()`` said 4 of these 5 cells."""
+    from omegaconf import OmegaConf
+
+    from tests.reliability.test_collect import cell_frame
+    from xaibench.results import manifest
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for variable in [v for v in os.environ if v.startswith(("WANDB_", "XAIBENCH_"))]:
+        monkeypatch.delenv(variable)
+    folder = tmp_path / "runs" / "wbc"
+    failed = cell_frame(3, "b", "m1", 0, ["x", "y"]).assign(status="error", message="boom", value=np.nan)
+    not_applicable = cell_frame(4, "b", "m2", 0, ["x", "y"], n=1).assign(status="not_applicable", sample_id="",
+                                                                         value=np.nan, message="needs images")
+    cells = [cell_frame(0, "a", "m1", 0, ["x", "y"]), cell_frame(1, "a", "m1", 0, ["y"]),  # 1: a subset of 0
+             cell_frame(2, "a", "m1", 1, ["x", "y"]), failed, not_applicable]
+    manifest.begin(folder, len(cells))  # a running sweep (it sets earlier cell files aside), then its cells
+    (folder / "cells").mkdir()
+    for frame in cells:
+        frame.to_parquet(folder / "cells" / f"{frame['cell_key'].iloc[0]}.parquet")
+    cfg = OmegaConf.create({"logger": {"name": "wandb", "mode": "offline", "project": "t"}, "sweep_id": "wbc",
+                            "results_dir": str(tmp_path / "runs"), "store_dir": str(tmp_path / "store")})
+    sweep.finish_sweep(folder, cfg=cfg)  # streamed from the cell files, as a launcher's callback ends a sweep
+    out = capsys.readouterr()
+    assert "5 cells (1 error, 1 not_applicable, 3 ok)" in out.out, out.err
+    table = pd.read_parquet(folder / "table.parquet")
+    assert table["cell_key"].nunique() == 4  # cell 1's rows are cell 0's
+    (path,) = glob.glob(str(folder / "wandb" / "offline-run-*"))
+    run = read_offline_run(path)
+    assert run.job_type == "sweep" and run.config["n_rows"] == len(table)
+    assert run.summary["n_cells"] == run.config["n_cells"] == 5
+    assert [run.summary[f"cells/{s}"] for s in ("ok", "error", "not_applicable")] == [3, 1, 1]
+    logged = pd.DataFrame(run.tables["summary"]["data"], columns=run.tables["summary"]["columns"])
+    summary = pd.read_parquet(folder / "summary.parquet")  # the error row's missing rank logged as null
+    assert len(logged) == len(summary) and logged["rank"].isna().sum() == summary["rank"].isna().sum() > 0
+    assert "W&B sweep logging failed" not in out.err

@@ -244,3 +244,23 @@ def test_cells_without_footer_statistics_are_ordered_by_their_first_row(sweep, t
         pq.write_table(pq.read_table(path), path, write_statistics=False)
     write_collected(sweep, tmp_path / "t.parquet", chunk_rows=7)
     pd.testing.assert_frame_equal(load_table(tmp_path / "t.parquet"), expected)
+
+
+def test_every_writer_cuts_the_same_row_groups_so_a_table_has_one_set_of_bytes():
+    """The in-memory writers (pandas, Arrow) and the streamed one cut a table of more than ``ROW_GROUP_ROWS``
+    rows into the same row groups of 65,536 rows (the streamed writer's memory is one row group): same bytes,
+    whatever the chunks, and the same frame read back."""
+    from xaibench.engine.store import ROW_GROUP_ROWS, table_to_parquet_bytes
+
+    frame = cell_frame(0, "a", "m", 0, ["x", "y"], n=ROW_GROUP_ROWS // 2 + 50)  # 65,636 rows
+    whole = collect_module._frame_table(frame)
+    in_memory = frame_to_parquet_bytes(frame)
+    assert table_to_parquet_bytes(pa.Table.from_pandas(frame, preserve_index=False)) == in_memory
+    for chunk_rows in (10_000, 65_536, 70_000):
+        sink = pa.BufferOutputStream()
+        chunks = (whole.slice(start, chunk_rows) for start in range(0, whole.num_rows, chunk_rows))
+        collect_module._write_parquet(sink, chunks, ROW_GROUP_ROWS)
+        assert sink.getvalue().to_pybytes() == in_memory
+    metadata = pq.ParquetFile(pa.BufferReader(in_memory)).metadata
+    assert ROW_GROUP_ROWS == 65_536 and [metadata.row_group(i).num_rows for i in range(2)] == [65_536, 100]
+    pd.testing.assert_frame_equal(pd.read_parquet(pa.BufferReader(in_memory)), frame)

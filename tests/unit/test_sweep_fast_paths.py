@@ -298,3 +298,30 @@ def test_after_a_code_edit_the_composed_jobs_are_checked_again_not_composed(tmp_
     monkeypatch.setattr("xaibench.config.preflight.validate_config", edited_check)
     with pytest.raises(UserError, match="refused by the edited check"):
         plan_module.make_plan(overrides, multirun=True)
+
+
+def test_a_sweep_too_large_to_hold_is_streamed_and_its_stored_cells_read_in_batches(stored_sweep, tmp_path,
+                                                                                     fixed_now, monkeypatch):
+    """The in-process launcher keeps a sweep's rows for its end only up to ``IN_MEMORY_ROWS`` and reads stored
+    cells ``STORED_BATCH`` jobs at a time (memory flat in the number of cells): the same table, files and bytes
+    as holding everything."""
+    configs = stored_sweep[0][:4]  # every cell stored: nothing is computed
+
+    def run(name: str, **kwargs):
+        jobs = [OmegaConf.merge(cfg, {"results_dir": str(tmp_path / name)}) for cfg in configs]
+        table = sweep.run_configs(jobs, multirun=True, echo=False, **kwargs)
+        folder = tmp_path / name / "t"
+        return table, [(folder / file).read_bytes() for file in (TABLE_NAME, SUMMARY_NAME)]
+
+    held_table, held_files = run("held")
+    finished, batches = [], []
+    finish, stored = sweep.finish_sweep, sweep.stored_cells
+    monkeypatch.setattr(sweep, "finish_sweep", lambda folder, **kw: finished.append(kw["cells"]) or finish(folder, **kw))
+    monkeypatch.setattr(sweep, "stored_cells", lambda c, *a: batches.append(len(c)) or stored(c, *a))
+    monkeypatch.setattr(sweep, "IN_MEMORY_ROWS", 5)
+    monkeypatch.setattr(sweep, "STORED_BATCH", 3)
+    streamed_table, streamed_files = run("streamed")
+    assert finished == [None] and batches == [3, 1]  # finished from the cell files; stored cells read 3 + 1
+    assert streamed_files == held_files
+    pd.testing.assert_frame_equal(streamed_table, held_table, check_exact=True)
+    assert sweep.run_configs(configs, multirun=True, echo=False, table=False) is None  # the CLI: nothing returned

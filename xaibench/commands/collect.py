@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xaibench.report.console import format_summary
+    from xaibench.report.console import summary_blocks
     from xaibench.results.collect import partial_note, write_collected
 
     # Streams in every mode: cells are combined one (model, dataset, method) block at a time into the output
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         done = f"{collected.n_rows} rows" if summarize else f"{collected.n_artefacts - len(collected.skipped)} cells"
         print(f"{done} -> {args.output}")
     if summarize:
-        print(format_summary(collected.summary))
+        for block in summary_blocks(collected.summary):  # format_summary's text, a block at a time (memory)
+            print(block)
     incomplete = _report_skipped(collected.skipped, collected.n_artefacts)
     note = "" if args.store else partial_note(args.sweep_dir, collected.n_artefacts)
     if note:

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xaibench.report.console import format_summary
+    from xaibench.report.console import summary_blocks
     from xaibench.results.aggregate import summarize
     from xaibench.results.collect import PARTIAL, load_table
 
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"xaibench: warning: {note}", file=sys.stderr)
     if args.output:
         write_summary(summary, args.output, kind)
-    print(format_summary(summary))
+    for block in summary_blocks(summary):  # format_summary's text, a block at a time (memory)
+        print(block)
     return 0
 
 

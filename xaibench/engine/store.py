@@ -40,6 +40,10 @@ SUFFIX = ".artefact"
 TEMP_SUFFIX = ".tmp"
 DIGEST_BYTES = 32
 LEGACY_KINDS = ("models", "explanations", "scores", "cells")  # format-1 folders directly under the root
+# Rows per Parquet row group of every table the suite writes (cells, artefacts, table.parquet, summaries): a
+# streamed writer holds one row group (``results/collect.py``), so this bounds its memory (~70 MB of Arrow for
+# result rows). Fixed, so a table has the same bytes however it was written (whole or streamed).
+ROW_GROUP_ROWS = 64 * 1024
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -90,8 +94,9 @@ def _discard(tmp: str | None) -> None:
 
 
 def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame as Parquet bytes (pyarrow's defaults, row groups of ``ROW_GROUP_ROWS`` rows, no index)."""
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    frame.to_parquet(buffer, index=False, row_group_size=ROW_GROUP_ROWS)
     return buffer.getvalue()
 
 
@@ -99,7 +104,7 @@ def table_to_parquet_bytes(table: pa.Table) -> bytes:
     """A pyarrow table as Parquet bytes: the same bytes ``frame_to_parquet_bytes`` gives for the frame it was made
     from with ``pa.Table.from_pandas(frame, preserve_index=False)`` (pandas writes with pyarrow's defaults)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS)
     return sink.getvalue().to_pybytes()
 
 

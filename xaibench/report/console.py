@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from collections.abc import Iterator
 from itertools import repeat
 
+import numpy as np
 import pandas as pd
 
 
 MAX_WIDE = 6  # more metrics than this print one line per metric instead of one column each
+TALL_ROWS = 5_000  # a longer one-line-per-metric table is formatted in blocks (``_tall_text``)
 _Cell = namedtuple("_Cell", ["status", "n", "mean", "ci_low", "ci_high", "rank", "nan_rate", "n_seeds"])
 
 
@@ -18,13 +21,19 @@ def format_summary(summary: pd.DataFrame) -> str:
     Datasets and models show their display names; each model shows its test accuracy and ``UNDERFIT`` when
     flagged; metrics on which a control method ranks first get a warning line below the table.
     """
+    return "\n".join(summary_blocks(summary))
+
+
+def summary_blocks(summary: pd.DataFrame) -> Iterator[str]:
+    """``format_summary``'s text in consecutive pieces (joined by newlines they are the text), so that a large
+    summary is printed without holding all of its text twice (``print`` each block)."""
     if summary.empty:
-        return "(no results)"
+        yield "(no results)"
+        return
     from xaibench.results.statistics import control_warnings
 
-    table = _format_table(summary)
-    warnings = control_warnings(summary) if "competitor" in summary else []
-    return "\n".join([table, *warnings])
+    yield from _format_table(summary)
+    yield from control_warnings(summary) if "competitor" in summary else []
 
 
 def model_text(label: str, accuracy: float, flag: str) -> str:
@@ -34,7 +43,7 @@ def model_text(label: str, accuracy: float, flag: str) -> str:
     return f"{label} (acc {accuracy:.2f}{', UNDERFIT' if flag == 'underfit' else ''})"
 
 
-def _format_table(summary: pd.DataFrame) -> str:
+def _format_table(summary: pd.DataFrame) -> Iterator[str]:
     frame = summary.copy()
     columns = [frame[c] if c in frame or c != "n_seeds" else repeat(1) for c in _Cell._fields]
     frame["cell"] = [_cell_text(_Cell(*values)) for values in zip(*columns)]  # not itertuples: every column
@@ -49,11 +58,13 @@ def _format_table(summary: pd.DataFrame) -> str:
     if frame["metric"].nunique() > MAX_WIDE:  # e.g. metrics=full: one line per metric stays readable
         frame["metric"] = [f"{m} {arrows[m]}" for m in frame["metric"]]
         tall = frame.sort_values(index + ["family", "metric"]).set_index(index + ["family", "metric"])["cell"]
-        return tall.rename("mean [95% CI] #rank").to_frame().to_string()
+        del frame
+        yield from _tall_blocks(tall.rename("mean [95% CI] #rank").to_frame())
+        return
     wide = frame.pivot_table(index=index, columns="metric", values="cell", aggfunc="first")
     wide.columns = [f"{m} {arrows[m]}" for m in wide.columns]
     wide = wide.fillna("-")
-    return wide.to_string()
+    yield wide.to_string()
 
 
 def _cell_text(row) -> str:
@@ -80,3 +91,30 @@ def number_texts(*values: float) -> list[str]:
     finite = [abs(v) for v in values if not math.isnan(v) and not math.isinf(v)]
     small = bool(finite) and max(finite) < 0.01 and max(finite) > 0
     return [f"{v:.3g}" if small else f"{v:.3f}" for v in values]
+
+
+def _tall_blocks(frame: pd.DataFrame) -> Iterator[str]:
+    """``frame.to_string()`` of a one-column frame on a string MultiIndex (joined by newlines), made a block of
+    first-level values at a time when it has more than ``TALL_ROWS`` rows (pandas holds about 1.6 KB per row while formatting: 190 MB
+    for the 120,000 lines of a 10,000-cell sweep). Each block gets the whole frame's widths through its header
+    (the level names padded to their level's width) and its values (padded to the column's), and every block but
+    the first drops its two header lines; a block starts where the first level changes, so the blanked repeats of
+    a level are the same too. The text is the whole frame's (tested)."""
+    index = frame.index
+    levels = [index.get_level_values(i) for i in range(index.nlevels)]
+    if len(frame) <= TALL_ROWS or not all(pd.api.types.is_string_dtype(level) and not level.hasnans
+                                          for level in levels) or None in index.names:
+        yield frame.to_string()
+        return
+    names = [name.ljust(max(len(name), int(level.str.len().max()))) for name, level in zip(index.names, levels)]
+    values = frame.iloc[:, 0].astype(str)
+    width = max(len(str(frame.columns[0])), int(values.str.len().max()))
+    first = levels[0].to_numpy()
+    starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
+    start = 0
+    for stop in [*starts[1:], len(frame)]:  # blocks of whole first-level runs, about TALL_ROWS rows each
+        if stop - start >= TALL_ROWS or stop == len(frame):
+            block = values.iloc[start:stop].str.rjust(width).to_frame(frame.columns[0])
+            text = block.rename_axis(names).to_string()
+            yield text if start == 0 else text.split("\n", 2)[2]
+            start = stop

@@ -124,13 +124,24 @@ def cell_summary(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def log_sweep(folder: Path, table: pd.DataFrame, summary: pd.DataFrame, cfg: DictConfig,
-              figures: Mapping[str, Any] | None = None, average_ranks: pd.DataFrame | None = None) -> str:
+              figures: Mapping[str, Any] | None = None, average_ranks: pd.DataFrame | None = None, *,
+              cells: pd.Series | None = None) -> str:
     """One ``summary`` run for the sweep: the summary table, the per-group ranks, the average ranks (statistics'
-    ``average_ranks``) and the report's figures."""
+    ``average_ranks``) and the report's figures.
+
+    ``cells``: each cell's status (cell key -> ok / error / not_applicable), the cells the console counts at the
+    end of the sweep (``N cells (a error, b ok)``), including a cell whose rows all belong to another cell with
+    a larger metric suite (the table keeps each scored sample once). Default: the table's cell keys. Logged as
+    ``n_cells`` and ``cells/<status>``.
+    """
     import wandb
 
+    if cells is None:
+        from xaibench.sweep import _cell_statuses
+
+        cells = _cell_statuses(table)
     config = {"sweep_id": str(cfg.sweep_id), "sweep_dir": str(folder), "n_rows": int(len(table)),
-              "n_cells": int(table["cell_key"].nunique())}
+              "n_cells": int(len(cells))}
     with _run(cfg, name=f"{cfg.sweep_id}-summary", job_type="sweep", config=config) as run:
         run.log({"summary": wandb.Table(dataframe=_plain(summary))})
         ranks = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
@@ -141,6 +152,8 @@ def log_sweep(folder: Path, table: pd.DataFrame, summary: pd.DataFrame, cfg: Dic
         for name, figure in (figures or {}).items():
             run.log({f"figures/{name}": wandb.Image(_to_image(figure), caption=name)})
         run.summary["n_cells"] = config["n_cells"]
+        for status in ("ok", "error", "not_applicable"):
+            run.summary[f"cells/{status}"] = int((cells == status).sum())
         return str(run.dir)
 
 
@@ -150,8 +163,12 @@ def _rank_columns(summary: pd.DataFrame) -> list[str]:
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """W&B tables take plain object/number columns, not pandas' nullable extension types."""
-    return frame.astype({c: "object" for c in frame.columns if str(frame[c].dtype) in ("string", "Int64", "boolean")})
+    """W&B tables take plain object/number columns, not pandas' nullable extension types; a missing value is None
+    (W&B types ``pd.NA`` as an object, so a summary with an error row's missing rank failed to log)."""
+    nullable = [c for c in frame.columns if str(frame[c].dtype) in ("string", "Int64", "boolean")]
+    if not nullable:
+        return frame
+    return frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), None) for c in nullable})
 
 
 def _cell_gallery(rows: pd.DataFrame, store: str):

@@ -9,6 +9,8 @@ few seconds (``benchmarks/bench_summary.py``).
 from __future__ import annotations
 
 import json
+import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,9 @@ CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_sample
 INPUT_COLUMNS = GROUP + CONFIG + ["seed", "sample_id", "value", "status", "message", "family", "higher_is_better",
                                   "dataset_label", "model_label", "model_accuracy", "model_flag"]
 _BLOCK = 4096  # groups bootstrapped in one array operation
+_MERGE = 32  # Summarizer: every _MERGE new chunk summaries are concatenated into one frame (many small frames
+# cost more memory than their rows: a 10,000-cell sweep makes 320, 20 MB more than 10 merged ones)
+SPILL_BYTES = 8 * 2**20  # values waiting for their bootstrap block kept in memory; more go to a temporary file
 LABELS = {"dataset_label": "dataset", "model_label": "model"}  # display-name column -> name column
 
 
@@ -60,6 +65,7 @@ class Summarizer:
     def __init__(self, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> None:
         self.intervals = _Intervals(n_boot=n_boot, level=level, seed=seed)
         self.parts: list[pd.DataFrame] = []
+        self.merged = 0  # parts[:merged] are merged frames, the rest one chunk's each
         self.n_groups = 0
         self.config: list[str] | None = None
 
@@ -78,17 +84,34 @@ class Summarizer:
         part["setting"] = setting_id(part)
         self.parts.append(part.drop(columns=[c for c in config if c not in COMPETITOR_COLUMNS]))
         self.n_groups += len(part)
+        if len(self.parts) - self.merged >= _MERGE:  # only the recent parts: no copy of the whole summary so far
+            self.parts[self.merged:] = [pd.concat(self.parts[self.merged:], ignore_index=True)]
+            self.merged += 1
 
     def result(self) -> pd.DataFrame:
         """The summary of every chunk added (empty frame when none had rows)."""
         if not self.parts:
             return pd.DataFrame()
-        summary = self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts, ignore_index=True)
+        summary = self.parts[0] if len(self.parts) == 1 else _concat_releasing(self.parts)
         self.parts = [summary]  # the parts once: no second copy
         summary["ci_low"], summary["ci_high"] = self.intervals.result(len(summary))
         summary["competitor"] = competitor_labels(summary)
         summary["rank"] = _ranks(summary)
         return summary[_ORDER]
+
+
+def _concat_releasing(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(parts, ignore_index=True)`` of frames with the same columns, made a column at a time while the
+    parts let go of it, so that the summary is not held twice (its parts and the whole: 160 MB at 10,000 cells).
+    The parts are emptied."""
+    columns = parts[0].columns
+    whole = pd.concat([part.iloc[:, :0] for part in parts], ignore_index=True)  # the index and column index
+    for column in columns:
+        whole[column] = pd.concat([part[column] for part in parts], ignore_index=True)
+        for part in parts:
+            del part[column]
+    whole.columns = columns  # pd.concat's column index (its dtype too)
+    return whole
 
 
 def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list]:
@@ -208,30 +231,58 @@ class _Intervals:
     """Bootstrap CIs, one array operation per _BLOCK groups of one shape, in group order.
 
     Groups arrive chunk by chunk; a shape's groups are bootstrapped when _BLOCK of them are waiting (and the rest
-    at the end), so the blocks are the same whether the table came whole or in chunks, and memory holds at most
-    _BLOCK groups' values per shape.
+    at the end), so the blocks are the same whether the table came whole or in chunks. A shape with fewer than
+    _BLOCK groups in the whole table waits to the end, and a large table has many such shapes (the values per
+    seed differ with every NaN), so the waiting values grow with the table: beyond ``SPILL_BYTES`` they wait in
+    an anonymous temporary file (``_Spilled``) and are read back for their block (the same float64 values).
     """
 
     def __init__(self, *, n_boot: int, level: float, seed: int) -> None:
         self.n_boot, self.level, self.seed = n_boot, level, seed
-        self.waiting: dict[tuple, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        self.waiting: dict[tuple, tuple[list[np.ndarray], list]] = {}  # shape -> (group ids, values or _Spilled)
         self.done: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (group ids, low, high)
+        self.held = 0  # bytes of waiting values in memory
+        self.spill = None  # the temporary file, opened on first use
 
     def add(self, offset: int, shapes: list[tuple[tuple, np.ndarray, np.ndarray]]) -> None:
         for sizes, groups, block in shapes:
             ids, blocks = self.waiting.setdefault(sizes, ([], []))
             ids.append(groups + offset)
-            blocks.append(block)
+            blocks.append(self._keep(block))
             if sum(len(i) for i in ids) >= _BLOCK:
                 self._run(sizes, final=False)
 
     def result(self, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
         for sizes in sorted(self.waiting):
             self._run(sizes, final=True)
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
         low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
         for ids, lo, hi in self.done:
             low[ids], high[ids] = lo, hi
         return low, high
+
+    def _keep(self, values: np.ndarray):  # -> np.ndarray | _Spilled
+        """``values`` in memory while the waiting values fit ``SPILL_BYTES``, else written to the spill file."""
+        if self.held + values.nbytes <= SPILL_BYTES:
+            self.held += values.nbytes
+            return values
+        if self.spill is None:
+            self.spill = tempfile.TemporaryFile(prefix="xaibench-bootstrap-")
+        self.spill.seek(0, 2)
+        spilled = _Spilled(self.spill.tell(), values.shape)
+        self.spill.write(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        return spilled
+
+    def _load(self, values) -> np.ndarray:
+        """Waiting values back in memory (read from the spill file if they were written there)."""
+        if isinstance(values, np.ndarray):
+            self.held -= values.nbytes
+            return values
+        self.spill.seek(values.offset)
+        count = int(np.prod(values.shape))
+        return np.frombuffer(self.spill.read(count * 8), dtype=np.float64, count=count).reshape(values.shape)
 
     def _run(self, sizes: tuple, *, final: bool) -> None:
         with _one_blas_thread():
@@ -239,7 +290,7 @@ class _Intervals:
 
     def _bootstrap(self, sizes: tuple, *, final: bool) -> None:
         ids, blocks = self.waiting.pop(sizes)
-        ids, values = np.concatenate(ids), np.concatenate(blocks)
+        ids, values = np.concatenate(ids), np.concatenate([self._load(block) for block in blocks])
         end = len(ids) if final else len(ids) - len(ids) % _BLOCK
         for first in range(0, end, _BLOCK):  # bounds memory: (block x n_boot) floats at a time
             block = values[first : first + _BLOCK]
@@ -251,7 +302,15 @@ class _Intervals:
                 means = hierarchical_means(block, sizes, n_boot=self.n_boot, seed=self.seed)
             self.done.append((ids[first : first + _BLOCK], *percentile_interval(means, self.level)))
         if end < len(ids):
-            self.waiting[sizes] = ([ids[end:]], [values[end:]])
+            self.waiting[sizes] = ([ids[end:]], [self._keep(values[end:].copy())])
+
+
+@dataclass(frozen=True)
+class _Spilled:
+    """Waiting values written to ``_Intervals.spill``: where (byte offset) and their ``(groups, values)`` shape."""
+
+    offset: int
+    shape: tuple[int, ...]
 
 
 def _one_blas_thread():  # -> a context manager

@@ -8,8 +8,9 @@ asks for. ``write_collected`` streams: it orders the cells by (model, dataset, m
 file and, if asked, to the streaming summary (``aggregate.Summarizer``). Its memory is one chunk (bounded by the
 largest block), not the table (``benchmarks/bench_collect.py``). The result is the table ``collect_*`` returns,
 because every duplicate and every sort key of a row lies within its block. The end of a sweep
-(``sweep.finish_sweep``) writes ``table.parquet`` this way too, in the row groups ``pq.write_table`` would make of
-the whole table, so the file keeps its bytes (memory: one row group of up to ``ROW_GROUP_ROWS`` rows).
+(``sweep.finish_sweep``) writes ``table.parquet`` this way too, in the row groups ``pq.write_table`` makes of the
+whole table (``store.ROW_GROUP_ROWS`` rows each, as every writer of the suite), so the file has the bytes an
+in-memory write gives (memory: one row group, 65,536 rows).
 
 Anything unreadable that the user pointed at (a damaged cell file, a truncated table, a text file, a table that
 is not a results table) is a ``UserError`` naming the file; damaged store artefacts are skipped and counted.
@@ -32,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from xaibench.engine.store import Artefact, Store, atomic_write_bytes, atomic_writer, frame_to_parquet_bytes
+from xaibench.engine.store import (ROW_GROUP_ROWS, Artefact, Store, atomic_write_bytes, atomic_writer,
+                                   frame_to_parquet_bytes)
 from xaibench.errors import UserError
 from xaibench.results import manifest
 from xaibench.results.schema import COLUMNS, ROW_KEY, SORT_COLUMNS, conform, empty_table
@@ -45,7 +47,6 @@ SUMMARY_NAME = "summary.parquet"
 GROUP = ["model", "dataset", "method", "seed"]  # the leading sort columns: one cell lies in exactly one group
 BLOCK = 3  # write_collected cuts chunks between (model, dataset, method) blocks: a summary row's rows lie in one
 REQUIRED = ("model", "dataset", "method", "metric", "sample_id", "value", "status")  # what readers need
-ROW_GROUP_ROWS = 1024 * 1024  # pyarrow's default: the row groups ``pq.write_table`` makes of a whole table
 CHUNK_ROWS = 20_000  # write_collected: rows combined per chunk (bounds its memory: about 380 MB at 20,000)
 PARTIAL = "xaibench_partial"  # DataFrame.attrs key (kept in Parquet metadata): why a table is incomplete
 ARROW_SCHEMA = pa.Schema.from_pandas(empty_table(), preserve_index=False)  # the schema on Arrow (pandas metadata)
@@ -303,7 +304,11 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -
         columns = [c for c in INPUT_COLUMNS if c in names]
         if not names.issuperset(REQUIRED):
             return None
-        batches = file.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False)
+        # One iterator per row group: pyarrow's batch iterator keeps ~0.2 MB of Arrow memory per batch until it
+        # ends (70 MB over the 320 batches of a 6.4M-row table); per row group it stays flat.
+        batches = (batch for group in range(file.metadata.num_row_groups)
+                   for batch in file.iter_batches(batch_size=chunk_rows, row_groups=[group], columns=columns,
+                                                  use_threads=False))
         summarizer, carry, seen = Summarizer(), None, set()
         for batch in batches:
             table = pa.Table.from_batches([batch])

@@ -1,0 +1,96 @@
+"""The summary's memory stays flat in the table's size and its output is unchanged: bootstrap values spilled to
+disk, chunk summaries merged and concatenated a column at a time, a long console summary formatted in blocks."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.unit.test_aggregate import rows
+from xaibench.results.aggregate import summarize
+
+
+def test_bootstrap_values_spilled_to_disk_give_the_same_summary_bit_for_bit(monkeypatch):
+    """Values waiting for their bootstrap block go to a temporary file beyond ``SPILL_BYTES`` (memory flat in
+    the table's size); read back, they give the same CIs, streamed in chunks or whole, for one and several seeds
+    and for shapes that fill blocks (``_BLOCK`` = 3 here) and shapes that wait to the end."""
+    from xaibench.results import aggregate
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for method in ("a", "b", "c", "d"):
+        for seed in (0, 1):
+            for metric in ("faith", "sens", "rob"):
+                n = int(rng.integers(3, 6))  # samples differ per group: several shapes
+                frames.append(rows(method, metric, rng.normal(size=n)).assign(seed=seed))
+    table = pd.concat(frames, ignore_index=True)
+    table.loc[table.index % 7 == 3, ["value", "status"]] = [np.nan, "nan"]
+    single = table[table["seed"] == 0]
+    monkeypatch.setattr(aggregate, "_BLOCK", 3)
+    expected = {name: summarize(frame) for name, frame in (("seeds", table), ("single", single))}
+    monkeypatch.setattr(aggregate, "SPILL_BYTES", 0)
+    spilled = aggregate.Summarizer()
+    for method in "abcd":  # streamed: one (model, dataset, method) block per chunk
+        spilled.add(table[table["method"] == method])
+    assert spilled.intervals.spill is not None and spilled.intervals.held == 0
+    pd.testing.assert_frame_equal(spilled.result(), expected["seeds"], check_exact=True)
+    pd.testing.assert_frame_equal(summarize(single), expected["single"], check_exact=True)
+    assert expected["seeds"]["ci_low"].notna().all() and (expected["seeds"]["n_seeds"] == 2).all()
+
+
+def test_merging_chunk_summaries_on_the_way_gives_the_same_summary(monkeypatch):
+    """The streamed summary concatenates its chunk summaries every ``_MERGE`` chunks (memory); the result is the
+    one summary of the whole table."""
+    from xaibench.results import aggregate
+
+    table = pd.concat([rows(method, metric, np.arange(4.0) * i) for i, method in enumerate("abcdefg")
+                       for metric in ("faith", "sens")], ignore_index=True)
+    expected = summarize(table)
+    monkeypatch.setattr(aggregate, "_MERGE", 2)
+    streamed = aggregate.Summarizer()
+    for method in "abcdefg":
+        streamed.add(table[table["method"] == method])
+    assert streamed.merged == 3 and len(streamed.parts) == 4  # [ab, cd, ef, g]
+    pd.testing.assert_frame_equal(streamed.result(), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 50])
+def test_a_long_console_summary_is_formatted_in_blocks_with_the_whole_tables_text(monkeypatch, block_rows):
+    """One line per metric, more than ``TALL_ROWS`` lines: formatted a first-level block at a time (memory), the
+    text is pandas' ``to_string`` of the whole frame: same widths, the same blanked repeats, one header; also
+    where a level is blank in a whole block (the variant of most datasets)."""
+    from xaibench.report import console
+
+    rng = np.random.default_rng(0)
+    n = 300
+    names = ["dataset", "model", "method", "variant", "family", "metric"]
+    datasets = np.sort(rng.choice(["iris", "wine", "breast_cancer", "d"], n))
+    frame = pd.DataFrame({
+        "dataset": datasets, "model": rng.choice(["mlp (acc 0.97)", "cnn", "logreg (acc 0.50, UNDERFIT)"], n),
+        "method": rng.choice(["saliency", "ig", "random"], n),
+        "variant": np.where(datasets == "wine", rng.choice(["method.n=1", "method.n=22"], n), ""),
+        "family": rng.choice(["faith", "rob"], n), "metric": rng.choice(["pf ↑", "faithfulness_correlation ↓", "x"], n),
+        "cell": rng.choice(["0.1 [0.0, 0.2] #1", "nan", "n/a", "-0.123456 [1, 2] #12 seeds=5"], n)})
+    tall = frame.sort_values(names).set_index(names)["cell"].rename("mean [95% CI] #rank").to_frame()
+    monkeypatch.setattr(console, "TALL_ROWS", block_rows)
+    blocks = list(console._tall_blocks(tall))
+    assert len(blocks) > 1 and "\n".join(blocks) == tall.to_string()
+    table = pd.concat([rows(method, f"metric{k}", np.arange(3.0) + k) for method in ("a", "b") for k in range(8)])
+    summary = summarize(table)
+    text = console.format_summary(summary)
+    monkeypatch.setattr(console, "TALL_ROWS", 10**9)
+    assert text == console.format_summary(summary) and text.count("\n") > 16  # one line per metric
+
+
+def test_the_chunk_summaries_are_concatenated_a_column_at_a_time_as_pd_concat_does():
+    """``_concat_releasing`` (the summary is not held twice) gives ``pd.concat``'s frame: values, dtypes (nullable
+    ones with missing values too), index and column index; the parts are emptied on the way."""
+    from xaibench.results.aggregate import _concat_releasing
+
+    def part(k: int) -> pd.DataFrame:
+        return pd.DataFrame({"model": pd.array([f"m{k}", "x"], dtype="string"), "label": ["a", ""],
+                             "n": [k, 2], "mean": [0.5, np.nan], "flag": [True, False],
+                             "rank": pd.array([1, None], dtype="Int64"), "message": ["", f"boom {k}"]})
+
+    expected = pd.concat([part(k) for k in range(3)], ignore_index=True)
+    parts = [part(k) for k in range(3)]
+    pd.testing.assert_frame_equal(_concat_releasing(parts), expected, check_exact=True, check_column_type=True)
+    assert all(p.shape[1] == 0 for p in parts)
