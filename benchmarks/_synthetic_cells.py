@@ -14,7 +14,7 @@ not applicable on one dataset (20 rows with a message instead of 640), as in rea
 datasets have one content revision per seed (split by the seed, as the sklearn sets are), the others one. The grid is
 models x datasets x methods x seeds (seeds vary fastest), chosen so that the product is ``n_cells``.
 
-Generation is deterministic and cached: ``cached_cells`` reuses ``<cache>/v<GENERATOR_VERSION>-<n_cells>/`` when
+Generation is deterministic and cached: ``cached_cells`` reuses ``<cache>/v<GENERATOR_VERSION>-schema<SCHEMA_VERSION>-<n_cells>/`` when
 its ``.complete`` marker exists (10,000 cells take a few minutes to write once).
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def grid(n_cells: int) -> tuple[int, int, int, int]:
 
 def cached_cells(n_cells: int, cache: Path = CACHE) -> Path:
     """The folder holding ``sweep/`` and ``store/`` for ``n_cells`` cells (written if absent)."""
-    folder = cache / f"v{GENERATOR_VERSION}-{n_cells}"
+    folder = cache / f"v{GENERATOR_VERSION}-schema{SCHEMA_VERSION}-{n_cells}"  # cells of another schema are not read
     if not (folder / ".complete").is_file():
         make_cells(folder, n_cells)
         (folder / ".complete").write_text("ok\n")
@@ -100,6 +100,7 @@ def _template() -> pd.DataFrame:
     frame["higher_is_better"] = np.repeat([m[2] for m in metrics], N_SAMPLES)
     frame["params"] = np.repeat([m[3] for m in metrics], N_SAMPLES)
     frame["status"], frame["message"], frame["device"], frame["model_revision"] = "ok", "", "cpu", ""
+    frame["explain_device"] = "cpu"
     frame["model_flag"], frame["target_mode"], frame["explain_output"] = "", "predicted", "log_softmax"
     frame["xaibench_version"], frame["torch_version"] = "0.1.0", "2.13.0+cpu"
     frame["captum_version"], frame["quantus_version"] = "0.9.0", "0.6.0"
