@@ -23,12 +23,13 @@ in their params (Quantus' ``softmax``); see docs/meaning.md.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn
 
 from xaibench.explainers.output_kinds import DEFAULT_EXPLAIN_OUTPUT, EXPLAIN_OUTPUTS
+from xaibench.models.outputs import TransformedScores
 
 __all__ = ["DEFAULT_EXPLAIN_OUTPUT", "EXPLAIN_OUTPUTS", "ExplainedOutput", "explained_output"]
 
@@ -73,40 +74,22 @@ _TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-class ExplainedOutput(nn.Module):
-    """``model`` with its class scores ``(N, K)`` replaced by ``log_softmax`` or ``softmax`` of them.
+class ExplainedOutput(TransformedScores):
+    """``model`` with its class scores ``(N, K)`` replaced by ``log_softmax``, log-odds or ``softmax`` of them.
 
-    Transparent otherwise: ``embed``, ``pad_id``, ``attention_maps``... are the model's own; ``forward_embedded``
-    and ``forward_with_attention`` (whose first output is the logits) are transformed like ``forward``. Methods the
-    model lacks stay absent (``hasattr`` answers as for the model), so input-kind detection is unchanged.
+    Transparent otherwise (:class:`~xaibench.models.outputs.TransformedScores`): ``embed``, ``pad_id``,
+    ``attention_maps``... are the model's own, ``forward_embedded`` and ``forward_with_attention`` are transformed
+    like ``forward``, and methods the model lacks stay absent, so input-kind detection is unchanged.
     """
 
     def __init__(self, model: nn.Module, kind: str) -> None:
-        super().__init__()
         if kind not in _TRANSFORMS:
             raise ValueError(f"explain_output must be one of {', '.join(EXPLAIN_OUTPUTS)}, got {kind!r}")
-        self.model = model
+        super().__init__(model)
         self.kind = kind
 
     def transform(self, logits: torch.Tensor) -> torch.Tensor:
         return _TRANSFORMS[self.kind](logits)
-
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self.transform(self.model(x, *args, **kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            inner = getattr(self._modules["model"], name)  # AttributeError when the model lacks it, as it should
-        if name == "forward_embedded":
-            return lambda embeddings: self.transform(inner(embeddings))
-        if name == "forward_with_attention":
-            def with_attention(x: torch.Tensor, *args: Any, **kwargs: Any):
-                logits, attention = inner(x, *args, **kwargs)
-                return self.transform(logits), attention
-            return with_attention
-        return inner
 
 
 def explained_output(model: nn.Module, kind: str) -> nn.Module:

@@ -103,21 +103,24 @@ def log_probabilities(probabilities: torch.Tensor) -> torch.Tensor:
     return torch.log(probabilities.clamp_min(PROBABILITY_FLOOR))
 
 
-class LogProbabilities(nn.Module):
-    """A model that returns probabilities, seen through its log-probabilities (logits of the same distribution).
+class TransformedScores(nn.Module):
+    """``model`` with its class scores ``(N, K)`` replaced by :meth:`transform` of them (subclasses define it).
 
-    ``forward(x) = log(model(x))`` ``(N, K)``; ``softmax`` of it gives the model's probabilities back. The wrapped
-    model is ``self.model`` (its weights are saved under ``model.``). Transparent otherwise, as
-    ``explainers.output.ExplainedOutput``: the model's other attributes are its own, and ``forward_embedded`` /
-    ``forward_with_attention`` (first output: the scores) are transformed like ``forward``.
+    Transparent otherwise: the model's other attributes (``embed``, ``pad_id``, ``attention_maps``...) are its own,
+    and ``forward_embedded`` / ``forward_with_attention`` (first output: the scores) are transformed like
+    ``forward``. Methods the model lacks stay absent (``hasattr`` answers as for the model), so input-kind detection
+    is unchanged. The wrapped model is ``self.model`` (its weights are saved under ``model.``).
     """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
+    def transform(self, scores: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return log_probabilities(self.model(x, *args, **kwargs))
+        return self.transform(self.model(x, *args, **kwargs))
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -125,13 +128,23 @@ class LogProbabilities(nn.Module):
         except AttributeError:
             inner = getattr(self._modules["model"], name)  # AttributeError when the model lacks it, as it should
         if name == "forward_embedded":
-            return lambda embeddings: log_probabilities(inner(embeddings))
+            return lambda embeddings: self.transform(inner(embeddings))
         if name == "forward_with_attention":
             def with_attention(x: torch.Tensor, *args: Any, **kwargs: Any):
                 scores, attention = inner(x, *args, **kwargs)
-                return log_probabilities(scores), attention
+                return self.transform(scores), attention
             return with_attention
         return inner
+
+
+class LogProbabilities(TransformedScores):
+    """A model that returns probabilities, seen through its log-probabilities (logits of the same distribution).
+
+    ``forward(x) = log(model(x))`` ``(N, K)``; ``softmax`` of it gives the model's probabilities back.
+    """
+
+    def transform(self, scores: torch.Tensor) -> torch.Tensor:
+        return log_probabilities(scores)
 
 
 def check_explain_output(model_name: str, kind: str, explain_output: str) -> None:
