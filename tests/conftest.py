@@ -38,3 +38,16 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300, **env: str) -> sub
         [sys.executable, "-m", "xaibench", *args], cwd=cwd, env=cli_env(**env),
         capture_output=True, text=True, timeout=timeout,
     )
+
+
+def interrupted_on_call(real, n: int):
+    """``real`` wrapped to raise ``KeyboardInterrupt`` (Ctrl-C, a kill) on its ``n``-th call; earlier calls run."""
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return wrapper

@@ -326,16 +326,10 @@ def killed(tables, tmp_path_factory) -> str:
 
     root = tmp_path_factory.mktemp("killed")
     store = os.path.join(os.path.dirname(tables["base"]), "store-base")  # its models: only the 2 cells are computed
-    real, calls = runner._compute, []
-
-    def killed_on_third_cell(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    from tests.conftest import interrupted_on_call
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner, "_compute", killed_on_third_cell)
+        patch.setattr(runner, "_compute", interrupted_on_call(runner._compute, 3))
         with pytest.raises(KeyboardInterrupt):
             xaibench.run([*SWEEP, "n_samples=6", f"results_dir={root}", f"store_dir={store}", "sweep_id=killed"],
                          multirun=True)

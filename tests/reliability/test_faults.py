@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import xaibench
-from tests.conftest import FAST_METRICS, run_cli
+from tests.conftest import FAST_METRICS, interrupted_on_call, run_cli
 from tests.reliability._faults import fill, results, tmpfs
 from xaibench.cli import main
 from xaibench.engine import runner, stages
@@ -122,15 +122,7 @@ def test_read_only_results_and_store_folders_are_refused_before_anything_runs(tm
 
 # Interrupted sweeps and the sweep folder ------------------------------------------------------------------
 def test_summary_of_a_killed_sweep_says_it_is_partial(workdir, monkeypatch, capsys):
-    real, calls = runner._compute, []
-
-    def killed_on_third_cell(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "_compute", killed_on_third_cell)
+    monkeypatch.setattr(runner, "_compute", interrupted_on_call(runner._compute, 3))
     with pytest.raises(KeyboardInterrupt):
         xaibench.run(THREE, multirun=True)
     with pytest.raises(SystemExit) as done:
