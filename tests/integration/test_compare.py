@@ -389,3 +389,15 @@ def test_a_baseline_records_the_commit_of_the_repository_it_was_refreshed_in(tab
     assert compare(capsys, "baselines/mine", tables["base"], "--update-baseline")[0] == 0
     provenance = json.loads((repo / "baselines" / "mine" / "table.provenance.json").read_text())
     assert provenance["repository"] == {"path": str(repo), "git_sha": head, "dirty": False}
+
+
+def test_swapped_baseline_and_current_are_refused_not_read_backwards(tables, capsys, tmp_path):
+    """Given the wrong way round, a degraded run (shuffled saliency) read as an improvement and passed."""
+    baseline = tmp_path / "baselines" / "ci"
+    assert compare(capsys, baseline, tables["base"], "--update-baseline")[0] == 0
+    code, out, err = compare(capsys, tables["shuffled"], baseline)
+    assert code == 2 and out == ""
+    assert "the arguments look swapped; the order is xaibench compare BASELINE CURRENT" in err
+    assert len(err.strip().splitlines()) == 1
+    assert compare(capsys, baseline, tables["shuffled"])[0] == 1  # the right order fails as it should
+    assert compare(capsys, baseline, baseline)[0] == 0  # two baselines (both with provenance) still compare

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
                             "finished cells are reused) before baselining it")
         return _update(args, current, policy)
     baseline = load_results(args.baseline, "baseline")
+    _check_order(args)
     if baseline.empty:
         raise UserError(f"baseline {args.baseline} has no rows, so it guards nothing; make it from a finished sweep "
                         "with --update-baseline (docs/ci.md)")
@@ -53,6 +54,19 @@ def run(args: argparse.Namespace) -> int:
     _emit(args, comparison, _context(args, baseline, current))
     _warn(args, comparison, current)
     return comparison.exit_code
+
+
+def _check_order(args: argparse.Namespace) -> None:
+    """Refuse BASELINE and CURRENT given the wrong way round: CURRENT is a refreshed baseline (it has the provenance
+    file ``--update-baseline`` writes) and BASELINE is not. Compared that way, every degradation would read as an
+    improvement and pass."""
+    from xaibench.errors import UserError
+    from xaibench.results.compare.baseline import baseline_file, read_provenance
+
+    if read_provenance(baseline_file(args.current)) and not read_provenance(baseline_file(args.baseline)):
+        raise UserError(f"current {args.current} is a committed baseline (it has a provenance file) and baseline "
+                        f"{args.baseline} is not: the arguments look swapped; the order is "
+                        f"xaibench compare BASELINE CURRENT")
 
 
 def _warn(args: argparse.Namespace, comparison, current) -> None:
