@@ -99,15 +99,15 @@ def conditional_shapley_mse(ctx, n_draws: int = 0, softmax: bool = False, max_fe
     return np.mean((a - phi) ** 2, axis=1)
 
 
+# What both XAI-Bench scores share: ground truth, lower is better, the same parameters, tabular only.
+_COMMON = dict(family=Family.GROUND_TRUTH, higher_is_better=False, count_params=("n_draws",),
+               defaults={"n_draws": 0, "softmax": False, "max_features": 12}, max_features_param="max_features",
+               modalities=frozenset({Modality.TABULAR}))
+
 register_metric(MetricSpec(
     name="conditional_shapley_distance",
-    family=Family.GROUND_TRUTH,
-    higher_is_better=False,
     native=conditional_shapley_distance,
-    defaults={"n_draws": 0, "softmax": False, "max_features": 12},
-    count_params=("n_draws",),
-    max_features_param="max_features",
-    modalities=frozenset({Modality.TABULAR}),
+    **_COMMON,
     nan_reason="the conditional Shapley values are all zero (the target output ignores every feature)",
     description="XAI-Bench (Liu et al. 2021): relative L2 distance ||a - phi|| / ||phi|| to the conditional Shapley "
                 "values phi of the explained output (explain_output; softmax: the class probability), "
@@ -117,13 +117,8 @@ register_metric(MetricSpec(
 
 register_metric(MetricSpec(
     name="conditional_shapley_mse",
-    family=Family.GROUND_TRUTH,
-    higher_is_better=False,
     native=conditional_shapley_mse,
-    defaults={"n_draws": 0, "softmax": False, "max_features": 12},
-    count_params=("n_draws",),
-    max_features_param="max_features",
-    modalities=frozenset({Modality.TABULAR}),
+    **_COMMON,
     description="XAI-Bench's GT-Shapley metric (Liu et al. 2021, their shapley metric, mode mse): mean over the "
                 "features of (a_i - phi_i)^2, phi the conditional Shapley values of the explained output as in "
                 "conditional_shapley_distance (Gaussian fitted on the training split; 2^F coalitions). Absolute, "
