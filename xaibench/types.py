@@ -65,6 +65,26 @@ class Split:
 
 
 @dataclass(frozen=True)
+class Vocabulary:
+    """The token strings of a text dataset's ids, for display (galleries): ``tokens[i]`` is the string of id ``i``.
+
+    Attributes:
+        tokens: one string per id ``0..V-1``.
+        pad_id: the padding id (trailing padding is left out of displays), or None when unknown.
+    """
+
+    tokens: tuple[str, ...]
+    pad_id: int | None = None
+
+    def decode(self, ids: Any) -> list[str]:
+        """Token strings of one sequence ``ids`` ``(L,)``, trailing padding left out; unknown ids as ``#<id>``."""
+        values = [int(i) for i in ids]
+        while len(values) > 1 and self.pad_id is not None and values[-1] == self.pad_id:
+            values.pop()
+        return [self.tokens[i] if 0 <= i < len(self.tokens) else f"#{i}" for i in values]
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A built dataset: train/test splits plus metadata the runner and metrics use."""
 
@@ -84,6 +104,13 @@ class Dataset:
     # Tabular inputs standardised for the model: per feature ``(mean, std)`` with ``raw = x * std + mean`` (the
     # training split's statistics), so reports can show thresholds in the data's units; empty when inputs are raw.
     feature_scaling: tuple[tuple[float, float], ...] = ()
+    # Display names of classes 0..K-1 (the user's label values: ``benign``, ``7``); empty: the indices themselves.
+    class_names: tuple[str, ...] = ()
+    vocabulary: Vocabulary | None = None  # text only: token strings of the ids, for display
+
+    def class_name(self, index: int) -> str:
+        """The display name of class ``index`` (its index when the dataset has no class names)."""
+        return self.class_names[index] if index < len(self.class_names) else str(index)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-from xaibench.types import Dataset, Modality, Split
+from xaibench.types import Dataset, Modality, Split, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,8 @@ def make_dataset(
     feature_groups: tuple[tuple[str, tuple[int, ...]], ...] = (),
     revision: str | None = None,
     feature_scaling: tuple[tuple[float, float], ...] = (),
+    class_names: tuple[str, ...] = (),
+    vocabulary: Vocabulary | None = None,
 ) -> Dataset:
     """Assemble tensors into a ``Dataset`` and stamp its content revision.
 
@@ -125,7 +127,7 @@ def make_dataset(
     return Dataset(
         name=name, modality=modality, n_classes=n_classes, train=train_split, test=test_split,
         revision=revision, feature_names=feature_names, vocab_size=vocab_size, feature_groups=feature_groups,
-        feature_scaling=feature_scaling,
+        feature_scaling=feature_scaling, class_names=tuple(class_names), vocabulary=vocabulary,
     )
 
 

@@ -3,11 +3,14 @@ can fix (strings where numbers belong, NaNs, labels that are not class indices o
 split of another shape) is a one-line ``UserError`` naming the argument, never a traceback from deep inside."""
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from xaibench.data.classes import class_indices
 from xaibench.errors import UserError
 from xaibench.types import Modality
 
@@ -52,8 +55,14 @@ def checked_x(x: torch.Tensor, modality: Modality) -> torch.Tensor:
     return x.float()
 
 
-def checked_classes(values: Any, what: str, n: int, n_classes: int) -> torch.Tensor:
-    """Class indices ``(n,)`` in ``0..n_classes-1`` (labels, targets): integer-like, one per sample."""
+def checked_classes(values: Any, what: str, n: int, n_classes: int, names: Sequence[str] = ()) -> torch.Tensor:
+    """Class indices ``(n,)`` in ``0..n_classes-1`` (labels, targets): integer-like, one per sample.
+
+    ``names``: a model's class names when its classes are not indices (a scikit-learn model fitted on string
+    labels): ``values`` then hold those classes (as in ``classes_``) and map to their positions.
+    """
+    if names:
+        return _named_classes(values, what, n, names)
     tensor = as_tensor(values, what, hint="; encode class names as 0..K-1")
     if tensor.dim() > 1 and tensor.shape[1:].numel() > 1:
         raise UserError(f"{what} must be class indices (N,), got shape {tuple(tensor.shape)} (one-hot? use argmax)")
@@ -69,6 +78,16 @@ def checked_classes(values: Any, what: str, n: int, n_classes: int) -> torch.Ten
     return tensor
 
 
+def _named_classes(values: Any, what: str, n: int, names: Sequence[str]) -> torch.Tensor:
+    array = np.asarray(values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values, dtype=object)
+    if array.ndim > 1 and math.prod(array.shape[1:]) > 1:
+        raise UserError(f"{what} must be one class per sample (N,), got shape {array.shape}")
+    array = array.reshape(-1)
+    if len(array) != n:
+        raise UserError(f"{what} has {len(array)} values for {n} samples")
+    return torch.as_tensor(class_indices(array, names, what))
+
+
 def checked_masks(masks: Any, x: torch.Tensor, modality: Modality) -> torch.Tensor:
     """Ground-truth masks shaped like the attributions: like ``x`` (text: ``(N, L)``); images and series may omit
     the channel axis, as in ``npz_arrays``."""
@@ -82,11 +101,12 @@ def checked_masks(masks: Any, x: torch.Tensor, modality: Modality) -> torch.Tens
     return tensor
 
 
-def checked_train(train: Any, x: torch.Tensor, modality: Modality, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def checked_train(train: Any, x: torch.Tensor, modality: Modality, n_classes: int, names: Sequence[str] = ()
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """``train = (x_train, y_train)``: samples shaped like ``x``'s, one class index per sample."""
     if not (isinstance(train, (tuple, list)) and len(train) == 2):
         raise UserError("train must be a pair (x_train, y_train)")
     tx = checked_x(as_tensor(train[0], "train x"), modality)
     if tuple(tx.shape[1:]) != tuple(x.shape[1:]):
         raise UserError(f"train x has samples of shape {tuple(tx.shape[1:])}, x has {tuple(x.shape[1:])}")
-    return tx, checked_classes(train[1], "train y", len(tx), n_classes)
+    return tx, checked_classes(train[1], "train y", len(tx), n_classes, names)

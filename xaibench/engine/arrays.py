@@ -20,6 +20,7 @@ import yaml
 from torch import nn
 
 from xaibench.data.base import content_revision
+from xaibench.data.classes import class_name
 from xaibench.engine.array_inputs import (
     as_tensor, checked_classes, checked_masks, checked_train, checked_x, modality_of,
 )
@@ -78,11 +79,11 @@ def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capabil
         from xaibench.models.adapters.sklearn_estimator import SklearnClassifier
 
         classes = np.asarray(model.classes_)
-        if classes.dtype.kind not in "iu" or classes.min() < 0:
-            raise UserError(f"the scikit-learn model predicts classes {classes.tolist()[:5]}; xaibench needs "
-                            "integer classes 0..K-1: fit it on labels encoded as integers")
-        n_classes = int(classes.max()) + 1
-        return SklearnClassifier(model, n_classes, n_features), frozenset({Capability.PROBA})
+        if classes.dtype.kind in "iu" and classes.min() >= 0:  # integer classes are their own indices
+            return SklearnClassifier(model, int(classes.max()) + 1, n_features), frozenset({Capability.PROBA})
+        names = tuple(class_name(c) for c in classes.astype(object))  # e.g. strings: indices in classes_ order
+        return (SklearnClassifier(model, len(names), n_features, range(len(names)), names),
+                frozenset({Capability.PROBA}))
     capabilities = {Capability.GRADIENTS, Capability.PROBA}
     if hasattr(model, "embed") and hasattr(model, "forward_embedded"):
         capabilities.add(Capability.EMBEDDING)
@@ -125,6 +126,7 @@ class ArrayCell:
     train: Split | None = None
     class_scores: str = "logits"  # what the caller's model returns (``xaibench/models/outputs.py``)
     n_classes: int = 0  # how many class scores the model returns
+    class_names: tuple[str, ...] = ()  # a scikit-learn model's classes_ when they are not indices 0..K-1
 
     @classmethod
     def of(cls, model: Any, x: Any, *, modality: str | None = None, device: str = "cpu", y: Any = None,
@@ -133,15 +135,16 @@ class ArrayCell:
         kind = modality_of(modality) if modality else cls._infer_modality(x)
         x = checked_x(x, kind)
         module, capabilities = as_module(model, math.prod(x.shape[1:]))
+        names = tuple(getattr(module, "class_names", ()))  # a model fitted on class names: y holds names
         module, outputs, n_classes = _declared_outputs(model, module.to(device), x.to(device), outputs)
-        labels = None if y is None else checked_classes(y, "y", len(x), n_classes)
+        labels = None if y is None else checked_classes(y, "y", len(x), n_classes, names)
         gt = None if masks is None else checked_masks(masks, x, kind)
         split = None
         if train is not None:
-            tx, ty = checked_train(train, x, kind, n_classes)
+            tx, ty = checked_train(train, x, kind, n_classes, names)
             split = Split(tx, ty, tuple(map(str, range(len(ty)))))
         return cls(module.to(device), capabilities, x.to(device), kind, device, labels, gt, split, outputs,
-                   n_classes)
+                   n_classes, names)
 
     @staticmethod
     def _infer_modality(x: torch.Tensor) -> Modality:
@@ -164,7 +167,8 @@ class ArrayCell:
     def explain(self, explainer: Explainer, targets: Any = None, *, seed: int, batch_size: int,
                 explain_output: str = DEFAULT_EXPLAIN_OUTPUT) -> ExplanationRecord:
         check_explain_output("given", self.class_scores, explain_output)
-        labels = None if targets is None else checked_classes(targets, "targets", len(self.x), self.n_classes)
+        labels = None if targets is None else checked_classes(targets, "targets", len(self.x), self.n_classes,
+                                                              self.class_names)
         labels = None if labels is None else labels.to(self.device)
         return explain_arrays(explainer, self.module, self.x, labels, modality=self.modality,
                               seed=self._explanation_seed(explainer, seed),

@@ -29,9 +29,11 @@ def cell_gallery(cells: Sequence[CellExplanations], title: str | None = None) ->
     names = [c.method for c in ordered]
     labels = [_method_label(c, names) for c in ordered]
     patch = first.model_params.get("patch_size") if isinstance(first.model_params.get("patch_size"), int) else None
+    tokens = None if first.vocabulary is None else [first.vocabulary.decode(ids) for ids in first.inputs]
     return attribution_gallery(
         first.inputs, {label: c.attributions for label, c in zip(labels, ordered)}, modality=first.modality,
         sample_ids=first.sample_ids, targets=first.targets, feature_names=first.feature_names, patch_size=patch,
+        tokens=tokens, class_names=first.class_names,
         title=title if title is not None else f"{first.dataset_label} / {first.model_label}",
     )
 
@@ -108,7 +110,7 @@ def surrogate_figures(table: pd.DataFrame, store: str | os.PathLike[str], notes:
             figures[name] = surrogate_rules(
                 str(cell.extras["rules"][0]), float(cell.extras["fidelity"][0]),
                 None if holdout is None else float(np.asarray(holdout)[0]), feature_names=cell.feature_names,
-                feature_scaling=cell.feature_scaling, title=f"decision-tree surrogate of {cell.model_label} on {cell.dataset_label}")
+                feature_scaling=cell.feature_scaling, class_names=cell.class_names, title=f"decision-tree surrogate of {cell.model_label} on {cell.dataset_label}")
     return figures
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
+from xaibench.types import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class CellExplanations:
         feature_names: tabular feature names (may be empty).
         feature_scaling: tabular ``(mean, std)`` per feature when the model saw standardised inputs
             (``raw = inputs * std + mean``; ``Dataset.feature_scaling``), else empty.
+        class_names: the dataset's class names by index (``Dataset.class_names``; empty: the indices).
+        vocabulary: text only: the dataset's token strings by id (``Dataset.vocabulary``), or None.
         explanation_key, cell_keys: store keys (one explanation stage may serve several cells).
         model_params, method_params: the parameters from the table.
         explain_s, n_forward: explanation cost per sample.
@@ -58,6 +61,8 @@ class CellExplanations:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     feature_names: tuple[str, ...] = ()
     feature_scaling: tuple[tuple[float, float], ...] = ()
+    class_names: tuple[str, ...] = ()
+    vocabulary: Vocabulary | None = None
     explanation_key: str = ""
     cell_keys: tuple[str, ...] = ()
     model_label: str = ""
@@ -157,6 +162,8 @@ def _cell(store: Store, key: str, rows: pd.DataFrame, datasets: dict, samples) -
         extras={k.removeprefix("extra__"): v[index] for k, v in arrays.items() if k.startswith("extra__")},
         feature_names=tuple(dataset.feature_names),
         feature_scaling=tuple(dataset.feature_scaling),
+        class_names=tuple(dataset.class_names),
+        vocabulary=dataset.vocabulary,
         explanation_key=key,
         cell_keys=tuple(dict.fromkeys(rows["cell_key"].astype(str))),
         model_label=str(first.get("model_label", "") or first["model"]),

@@ -6,7 +6,7 @@ import torch
 
 from xaibench.data.base import make_dataset, split_arrays, unsplit_revision
 from xaibench.errors import UserError
-from xaibench.types import Dataset, Modality
+from xaibench.types import Dataset, Modality, Vocabulary
 
 
 def balanced_labels(rng: np.random.Generator, n_samples: int, n_classes: int) -> np.ndarray:
@@ -38,11 +38,12 @@ def assemble(
     feature_names: tuple[str, ...] = (),
     vocab_size: int = 0,
     x_dtype: torch.dtype = torch.float32,
+    vocabulary: Vocabulary | None = None,
 ) -> Dataset:
     """Split generated arrays with ``seed`` (stratified) and build the ``Dataset`` with its content revision."""
     require(0.0 < test_size < 1.0, f"dataset {name}: test_size must be in (0, 1), got {test_size}")
     ids = stable_ids(name, len(y))
     train, test = split_arrays(x, y, ids, test_size=test_size, seed=seed, masks=masks)
     return make_dataset(name, modality, train, test, n_classes=n_classes, feature_names=feature_names,
-                        vocab_size=vocab_size, x_dtype=x_dtype,
+                        vocab_size=vocab_size, x_dtype=x_dtype, vocabulary=vocabulary,
                         revision=unsplit_revision(x, y, ids, masks, test_size=test_size))

@@ -2,7 +2,8 @@
 
 Vocabulary layout (ids): ``0`` is the pad token (never generated; explainers use it as "absent"), then
 ``keys_per_class`` key tokens per class (class ``c`` owns ids ``1 + c * keys_per_class ... (c + 1) * keys_per_class``),
-then neutral filler tokens. Every sequence holds between ``min_keys`` and ``max_keys`` key tokens, all from its
+then neutral filler tokens. Displays (galleries) spell them ``<pad>``, ``k<class>.<j>`` (key ``j`` of a class) and
+``w<id>`` (filler). Every sequence holds between ``min_keys`` and ``max_keys`` key tokens, all from its
 class, at random positions; the rest is filler. Rule: the label is the class owning the key tokens present. This
 mirrors the planted-keyword settings used to test text attributions against known rationales (cf. DeYoung et
 al., 2020, "ERASER: A Benchmark to Evaluate Rationalized NLP Models", where the rationale plays the mask's role).
@@ -18,7 +19,7 @@ import torch
 from xaibench.data.base import DatasetSpec
 from xaibench.data.synthetic._common import assemble, balanced_labels, require
 from xaibench.registry import DATASETS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Dataset, Modality, Vocabulary
 
 PAD_ID = 0
 
@@ -88,4 +89,10 @@ class SyntheticText(DatasetSpec):
     def build(self, seed: int) -> Dataset:
         task = self.generate()
         return assemble(self.name, self.modality, task.x, task.y, task.masks, n_classes=self.n_classes,
-                        test_size=self.test_size, seed=seed, vocab_size=self.vocab_size, x_dtype=torch.int64)
+                        test_size=self.test_size, seed=seed, vocab_size=self.vocab_size, x_dtype=torch.int64,
+                        vocabulary=self.vocabulary())
+
+    def vocabulary(self) -> Vocabulary:
+        """Display strings of the ids: ``<pad>``, keys ``k<class>.<j>``, fillers ``w<id>`` (module docstring)."""
+        keys = [f"k{c}.{j}" for c in range(self.n_classes) for j in range(self.keys_per_class)]
+        return Vocabulary(("<pad>", *keys, *(f"w{i}" for i in self.filler_ids)), pad_id=PAD_ID)

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from xaibench.data.base import split_arrays
+from xaibench.data.classes import class_name
 from xaibench.errors import UserError
 
 
@@ -24,6 +25,9 @@ def require_path(path: str | None, what: str, *, directory: bool = False) -> Pat
 def encode_labels(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """Map arbitrary label values to ``0..K-1`` in sorted order; returns ``(labels (N,), class names)``.
 
+    The order is numpy's sort of the values, the order scikit-learn gives a fitted model's ``classes_``; the names
+    are spelled by :func:`xaibench.data.classes.class_name` (``1.0`` -> ``1``), as model adapters spell theirs.
+
     Raises:
         UserError: missing labels or fewer than two classes.
     """
@@ -36,7 +40,7 @@ def encode_labels(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str,
     _refuse_continuous(values, classes, what)
     if len(classes) < 2:
         raise UserError(f"{what}: the target has {len(classes)} distinct value(s); a classifier needs at least two")
-    return labels.astype(np.int64), tuple(str(c) for c in classes)
+    return labels.astype(np.int64), tuple(class_name(c) for c in classes)
 
 
 def _refuse_continuous(values: np.ndarray, classes: np.ndarray, what: str) -> None:

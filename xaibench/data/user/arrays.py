@@ -13,7 +13,7 @@ from xaibench.data.base import DatasetSpec, make_dataset, scaling, standardize a
 from xaibench.data.user._common import checked_split, encode_labels, require_path
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Dataset, Modality, Vocabulary
 
 # Dimensions of x per modality; a missing channel axis (images (N, H, W), series (N, T)) is added.
 _NDIM = {Modality.TABULAR: 2, Modality.IMAGE: 4, Modality.TIME_SERIES: 3, Modality.TEXT: 2}
@@ -44,6 +44,8 @@ class NpzArrays(DatasetSpec):
             time_series ``(N, C, T)`` or ``(N, T)``, text integer token ids ``(N, L)``.
         masks_key: optional ground-truth masks, shaped like ``x`` (then the dataset has ground truth).
         ids_key: optional unique sample ids ``(N,)`` (default: ``npz-00000``...).
+        vocab_key: text only, optional: the token strings ``(V,)`` of ids ``0..V-1`` (e.g.
+            ``np.array(tokenizer.convert_ids_to_tokens(range(V)))``), shown in galleries instead of ids.
         standardize: z-score tabular features with training-split statistics.
     """
 
@@ -53,6 +55,7 @@ class NpzArrays(DatasetSpec):
     y_key: str = "y"
     masks_key: str | None = None
     ids_key: str | None = None
+    vocab_key: str | None = None
     standardize: bool = False
 
     def __post_init__(self) -> None:
@@ -69,7 +72,7 @@ class NpzArrays(DatasetSpec):
         if raw_y.ndim > 1 and np.prod(raw_y.shape[1:]) > 1:
             raise UserError(f"{what}: y has shape {raw_y.shape}; give one class label per sample (N,) (one-hot rows? "
                             "store their argmax)")
-        y, _ = encode_labels(raw_y.reshape(-1), what)
+        y, class_names = encode_labels(raw_y.reshape(-1), what)
         if len(y) != len(x):
             raise UserError(f"{what}: {len(x)} inputs but {len(y)} labels")
         masks = None
@@ -96,7 +99,19 @@ class NpzArrays(DatasetSpec):
                             vocab_size=int(x.max()) + 1 if text else 0,
                             x_dtype=torch.int64 if text else torch.float32,
                             revision=unsplit_revision(x, y, ids, masks, test_size=self.test_size),
-                            feature_scaling=raw_scaling)
+                            feature_scaling=raw_scaling, class_names=class_names,
+                            vocabulary=self._vocabulary(arrays, what))
+
+    def _vocabulary(self, arrays: dict[str, np.ndarray], what: str) -> Vocabulary | None:
+        if self.vocab_key is None:
+            return None
+        if self.modality is not Modality.TEXT:
+            raise UserError(f"{what}: vocab_key names token strings, for modality=text only (got {self.modality})")
+        tokens = self._array(arrays, self.vocab_key, "vocab_key", what)
+        if tokens.ndim != 1 or tokens.dtype.kind not in "USO":
+            raise UserError(f"{what}: vocab_key {self.vocab_key!r} must be a 1-d array of token strings, got "
+                            f"{tokens.dtype} {tokens.shape}")
+        return Vocabulary(tuple(str(t) for t in tokens))
 
     @staticmethod
     def _array(arrays: dict[str, np.ndarray], key: str, option: str, what: str) -> np.ndarray:

@@ -55,7 +55,7 @@ class ImageFolder(DatasetSpec):
         ids = np.array([f.relative_to(root).as_posix() for f in files])
         train, test = checked_split(x, np.asarray(labels, dtype=np.int64), ids, test_size=self.test_size, seed=seed,
                                     what=what)
-        return make_dataset(self.name, self.modality, train, test, n_classes=len(names),
+        return make_dataset(self.name, self.modality, train, test, n_classes=len(names), class_names=names,
                             revision=unsplit_revision(x, np.asarray(labels, dtype=np.int64), ids,
                                                      test_size=self.test_size))
 

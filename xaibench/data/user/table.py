@@ -77,7 +77,7 @@ class CsvTable(DatasetSpec):
         if not self.target or self.target not in columns:
             raise UserError(f"{what}: target column {self.target!r} not in the file; columns: {', '.join(columns)}")
         features = self._feature_columns(columns, what)
-        y, _ = encode_labels(frame[self.target].to_numpy(), what)
+        y, class_names = encode_labels(frame[self.target].to_numpy(), what)
         ids = self._ids(frame, what)
         index = np.arange(len(frame))
         if self.split_column is not None:
@@ -91,7 +91,7 @@ class CsvTable(DatasetSpec):
         test = {"x": x_test, "y": y[test_idx], "ids": ids[test_idx]}
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
                             feature_names=encoder.feature_names, feature_groups=encoder.groups,
-                            feature_scaling=encoder.scaling,
+                            feature_scaling=encoder.scaling, class_names=class_names,
                             revision=unsplit_revision(frame, y, ids, test_size=None if self.split_column else
                                                      self.test_size))
 

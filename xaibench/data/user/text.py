@@ -20,7 +20,7 @@ from xaibench.data.user._common import checked_split, encode_labels, require_pat
 from xaibench.data.user.table import read_table
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Dataset, Modality, Vocabulary
 
 
 def load_tokenizer(folder: str | None, what: str) -> Any:
@@ -42,6 +42,12 @@ def load_tokenizer(folder: str | None, what: str) -> Any:
     if tokenizer.pad_token_id is None:
         raise UserError(f"{what}: the tokenizer in {path} has no pad token; save it with pad_token set")
     return tokenizer
+
+
+def tokenizer_vocabulary(tokenizer: Any) -> Vocabulary:
+    """The tokenizer's token strings by id (``##ing`` word pieces as they are), for displays; padding id included."""
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return Vocabulary(tuple(f"#{i}" if t is None else str(t) for i, t in enumerate(tokens)), tokenizer.pad_token_id)
 
 
 @DATASETS.register("text_csv")
@@ -80,12 +86,13 @@ class TextCsv(DatasetSpec):
         texts = self.texts(frame, what)
         ids = tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_length)["input_ids"]
         x = np.asarray(ids, dtype=np.int64)
-        y, _ = encode_labels(frame[self.target].to_numpy(), what)
+        y, class_names = encode_labels(frame[self.target].to_numpy(), what)
         sample_ids = (frame[self.id_column].astype(str).to_numpy() if self.id_column else
                       np.array([f"row-{i:05d}" for i in range(len(frame))]))
         train, test = checked_split(x, y, sample_ids, test_size=self.test_size, seed=seed, what=what)
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1,
-                            vocab_size=len(tokenizer), x_dtype=torch.int64,
+                            vocab_size=len(tokenizer), x_dtype=torch.int64, class_names=class_names,
+                            vocabulary=tokenizer_vocabulary(tokenizer),
                             revision=unsplit_revision(x, y, sample_ids, test_size=self.test_size))
 
     def texts(self, frame: pd.DataFrame, what: str) -> list[str]:

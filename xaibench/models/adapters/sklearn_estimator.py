@@ -20,6 +20,7 @@ import inspect
 import math
 import pickle
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xaibench.data.classes import class_name
 from xaibench.errors import UserError
 from xaibench.models.adapters._source import import_object, path_digest, require_local
 from xaibench.models.base import ModelSpec
@@ -46,18 +48,49 @@ class SklearnClassifier(nn.Module):
     device.
     """
 
-    def __init__(self, estimator: Any, n_classes: int, n_features: int) -> None:
+    def __init__(self, estimator: Any, n_classes: int, n_features: int, columns: Sequence[int] | None = None,
+                 class_names: Sequence[str] = ()) -> None:
+        """``columns[i]``: the output column of ``estimator.classes_[i]`` (default: the class value itself, for
+        integer classes ``0..K-1``); ``class_names``: the names of the ``n_classes`` outputs when they are not
+        their indices (a model fitted on string labels)."""
         super().__init__()
         self.estimator = estimator
         self.n_classes = n_classes
         self.n_features = n_features
+        self.columns = None if columns is None else np.asarray(columns, dtype=np.int64)
+        self.class_names = tuple(class_names)
         self.device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.detach().reshape(x.shape[0], -1).cpu().numpy().astype(np.float64)
         proba = np.zeros((x.shape[0], self.n_classes))
-        proba[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = self.estimator.predict_proba(flat)
+        columns = self.columns if self.columns is not None else np.asarray(self.estimator.classes_, dtype=np.int64)
+        proba[:, columns] = self.estimator.predict_proba(flat)
         return log_probabilities(torch.as_tensor(proba)).to(dtype=torch.float32, device=x.device)
+
+
+def class_columns(classes: Sequence[Any], dataset: Dataset, what: str) -> tuple[int, ...]:
+    """For each of a fitted model's ``classes_``, the index of the dataset class with that name.
+
+    Names are compared as :func:`xaibench.data.classes.class_name` spells them, so string classes (``benign``)
+    map to the dataset's classes from the same label column, whatever their dtype. Both sides must hold the same
+    classes: a dataset label the model cannot predict, or a model class the dataset never has, is a ``UserError``.
+    """
+    names = [class_name(c) for c in np.asarray(classes, dtype=object)]
+    labels = [dataset.class_name(i) for i in range(dataset.n_classes)]
+    unknown = [n for n in labels if n not in names]
+    extra = [n for n in names if n not in labels]
+    if unknown or extra:
+        problem = (f"the dataset's label(s) {', '.join(map(repr, unknown[:3]))} are not classes of the model" if unknown
+                   else f"its class(es) {', '.join(map(repr, extra[:3]))} never occur in the dataset's target")
+        raise UserError(f"{what} predicts classes {_listed(names)}, dataset {dataset.name} has {_listed(labels)}: "
+                        f"{problem}; explain it on a table whose target column holds its classes")
+    position = {n: i for i, n in enumerate(labels)}
+    return tuple(position[n] for n in names)
+
+
+def _listed(names: Sequence[str]) -> str:
+    return "[" + ", ".join(names[:6]) + (", ...]" if len(names) > 6 else "]")
 
 
 @MODELS.register("sklearn_estimator")
@@ -110,11 +143,8 @@ class SklearnEstimator(ModelSpec):
         if getattr(estimator, "n_features_in_", n_features) != n_features:
             raise UserError(f"{what}: {self.path} was fitted on {estimator.n_features_in_} features, dataset "
                             f"{dataset.name} has {n_features}")
-        classes = np.asarray(estimator.classes_)
-        if classes.dtype.kind not in "iu" or not np.isin(classes, np.arange(dataset.n_classes)).all():
-            raise UserError(f"{what}: {self.path} predicts classes {classes.tolist()}; the dataset's labels are "
-                            f"0..{dataset.n_classes - 1} (sorted distinct target values)")
-        return SklearnClassifier(estimator, dataset.n_classes, n_features)
+        columns = class_columns(estimator.classes_, dataset, f"{what}: {self.path}")
+        return SklearnClassifier(estimator, dataset.n_classes, n_features, columns, dataset.class_names)
 
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
         if self.path is not None:

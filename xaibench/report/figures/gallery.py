@@ -3,7 +3,8 @@
 Signed maps use a diverging colour map centred at zero (red: evidence for the explained class, blue: against),
 each map scaled to its own largest magnitude. Images: the map summed over channels, with a ViT's patch grid;
 tabular: bars of the most attributed features; time series: the series as a line over its attribution as a heat
-strip; text: tokens coloured by their attribution.
+strip; text: tokens coloured by their attribution (the dataset's token strings, trailing padding left out, long
+word pieces shortened with an ellipsis).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def attribution_gallery(
     targets: Sequence[int] | None = None,
     feature_names: Sequence[str] = (),
     tokens: Sequence[Sequence[str]] | None = None,
+    class_names: Sequence[str] = (),
     patch_size: int | None = None,
     max_features: int = 10,
     title: str = "",
@@ -42,7 +44,9 @@ def attribution_gallery(
         modality: ``image`` | ``tabular`` | ``time_series`` | ``text``.
         sample_ids, targets: ``(N,)`` column headings.
         feature_names: tabular feature names (default ``x0, x1, ...``).
-        tokens: text only: the token strings per sample (default ``#<id>``).
+        tokens: text only: the token strings per sample (``Vocabulary.decode``; default ``#<id>``); a sequence
+            shorter than ``L`` (padding left out) shows its first tokens with their attributions.
+        class_names: the names of ``targets``' classes in the headings (default: the indices).
         patch_size: draw a ViT's patch grid over image maps.
         max_features: tabular: show the features with the largest mean |attribution| over methods and samples.
         width: inches (default: two columns for 3+ samples, else one column).
@@ -52,7 +56,8 @@ def attribution_gallery(
     width = width or (TWO_COLUMN_IN if n >= 3 or modality == "tabular" and n >= 2 else ONE_COLUMN_IN)
     with paper_style():
         figure, axes = paper_figure(1 + len(methods), n, squeeze=False,
-                                    figsize=(width, _height(modality, inputs, width, len(methods), max_features)))
+                                    figsize=(width, _height(modality, inputs, width, len(methods), max_features,
+                                                            tokens)))
         draw = {"image": _image_row, "tabular": _tabular_rows, "time_series": _series_row, "text": _text_row}
         if modality not in draw:
             raise ValueError(f"no gallery layout for modality {modality!r}")
@@ -62,7 +67,7 @@ def attribution_gallery(
             for row, method in enumerate([None, *methods]):
                 values = None if method is None else np.asarray(attributions[method])
                 draw[modality](axes[row], inputs, values, tokens=tokens, patch_size=patch_size)
-        _label(axes, methods, sample_ids, targets, modality)
+        _label(axes, methods, sample_ids, targets, modality, class_names)
         height = figure.get_figheight()
         top = 1 - (0.5 if title else 0.32) / height
         figure.subplots_adjust(left=0.2 if modality == "tabular" else 0.12, right=0.99, top=top,
@@ -74,7 +79,8 @@ def attribution_gallery(
     return figure
 
 
-def _height(modality: str, inputs: np.ndarray, width: float, n_methods: int, max_features: int) -> float:
+def _height(modality: str, inputs: np.ndarray, width: float, n_methods: int, max_features: int,
+            tokens: Sequence[Sequence[str]] | None) -> float:
     n = len(inputs)
     if modality == "image":
         aspect = inputs.shape[-2] / inputs.shape[-1]
@@ -82,7 +88,8 @@ def _height(modality: str, inputs: np.ndarray, width: float, n_methods: int, max
     elif modality == "tabular":
         row = 0.13 * min(max_features, inputs.shape[1]) + 0.35
     elif modality == "text":
-        row = 0.22 * int(np.ceil(inputs.shape[1] / _tokens_per_line(width, n))) + 0.1
+        length = max((len(t) for t in tokens), default=1) if tokens is not None else inputs.shape[1]
+        row = 0.22 * int(np.ceil(max(length, 1) / _tokens_per_line(width, n))) + 0.1
     else:
         row = 0.62
     return (1 + n_methods) * row + 0.8
@@ -108,9 +115,14 @@ def _series_row(axes, inputs, values, **_):
 def _text_row(axes, inputs, values, *, tokens, **_):
     width = axes[0].figure.get_figwidth()
     for j, ax in enumerate(axes):
-        words = list(tokens[j]) if tokens is not None else [f"#{int(t)}" for t in inputs[j]]
-        _panels.draw_tokens(ax, words, None if values is None else np.asarray(values[j]).reshape(-1),
-                            per_line=_tokens_per_line(width, len(axes)))
+        words = [_shortened(w) for w in tokens[j]] if tokens is not None else [f"#{int(t)}" for t in inputs[j]]
+        relevance = None if values is None else np.asarray(values[j]).reshape(-1)[:len(words)]
+        _panels.draw_tokens(ax, words, relevance, per_line=_tokens_per_line(width, len(axes)))
+
+
+def _shortened(token: str, limit: int = 7) -> str:
+    """A token that fits its box: longer ones keep their first ``limit - 1`` characters and an ellipsis."""
+    return token if len(token) <= limit else token[:limit - 1] + "\u2026"
 
 
 def _tabular_rows(axes, inputs, attributions, feature_names, max_features):
@@ -131,12 +143,13 @@ def short_ids(sample_ids: Sequence[str]) -> list[str]:
     return [s[len(prefix):] for s in ids]
 
 
-def _label(axes, methods, sample_ids, targets, modality) -> None:
+def _label(axes, methods, sample_ids, targets, modality, class_names: Sequence[str] = ()) -> None:
     names = short_ids(sample_ids) if sample_ids is not None else [str(j) for j in range(axes.shape[1])]
     for j, ax in enumerate(axes[0]):
         heading = f"sample {names[j]}"
         if targets is not None:
-            heading += f"\nclass {int(targets[j])}"
+            index = int(targets[j])
+            heading += f"\nclass {class_names[index] if index < len(class_names) else index}"
         ax.set_title(heading, fontsize=7)
     for row, name in enumerate(["input", *methods]):
         pretty = name.replace("_", " ")
