@@ -81,15 +81,20 @@ def explain(model, x, *, method: str = "integrated_gradients", targets=None, see
     Returns:
         ``torch.Tensor`` attributions shaped like ``x`` (text: per token ``(N, L)``).
 
+    The caller's model is left as it was: the same parameter tensors on the same devices, the same train/eval
+    mode, ``requires_grad`` and gradients (``engine/caller_state.py``).
+
     Raises:
         UserError: unknown method or parameter, or a method that cannot explain this model/input.
     """
     from xaibench.engine.arrays import ArrayCell
+    from xaibench.engine.caller_state import left_as_it_was
 
-    cell = ArrayCell.of(model, x, modality=modality, device=device, outputs=outputs)
-    explainer = cell.explainer(method, params)
-    record = cell.explain(explainer, targets, seed=seed, batch_size=batch_size,
-                          explain_output=_explain_output(explain_output))
+    with left_as_it_was(model):
+        cell = ArrayCell.of(model, x, modality=modality, device=device, outputs=outputs)
+        explainer = cell.explainer(method, params)
+        record = cell.explain(explainer, targets, seed=seed, batch_size=batch_size,
+                              explain_output=_explain_output(explain_output))
     return record.attributions
 
 
@@ -124,15 +129,19 @@ def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sp
         outputs: what a torch model returns, ``logits`` or ``probabilities`` (see :func:`explain`).
 
     Returns:
-        The long results table (``xaibench.results.schema``), one row per metric x sample.
+        The long results table (``xaibench.results.schema``), one row per metric x sample. The caller's model is
+        left as it was (see :func:`explain`).
     """
     from xaibench.engine.arrays import ArrayCell, metric_params
+    from xaibench.engine.caller_state import left_as_it_was
 
-    cell = ArrayCell.of(model, x, modality=modality, device=device, y=y, masks=masks, train=train, outputs=outputs)
-    explainer = cell.explainer(method, method_params or {}) if method else None
-    return cell.evaluate(attributions, metric_params(metrics), explainer=explainer, target=target, seed=seed,
-                         sample_ids=sample_ids, names=names or {}, store_dir=store_dir,
-                         explain_output=_explain_output(explain_output))
+    with left_as_it_was(model):
+        cell = ArrayCell.of(model, x, modality=modality, device=device, y=y, masks=masks, train=train,
+                            outputs=outputs)
+        explainer = cell.explainer(method, method_params or {}) if method else None
+        return cell.evaluate(attributions, metric_params(metrics), explainer=explainer, target=target, seed=seed,
+                             sample_ids=sample_ids, names=names or {}, store_dir=store_dir,
+                             explain_output=_explain_output(explain_output))
 
 
 def _explain_output(value: str) -> str:

@@ -5,10 +5,18 @@ Categorical or text-valued columns: one-hot (``OneHotEncoder``, one feature per 
 or ordinal (``OrdinalEncoder``, one feature per column, categories in sorted order). Everything is fitted on the
 training split only. One-hot features are grouped by original column (``groups``), so attributions can be summed
 back to the columns the user knows (``column_attributions``).
+
+Many distinct values: a text column with more than ``max_categories`` distinct training values (an id, a name, free
+text) would add that many one-hot features, so it is refused with the column named, unless the user declares it in
+``categorical_columns`` (then it is encoded as asked). A column whose values are mostly distinct (more than half of
+the training rows, at least ``ID_LIKE_MIN`` values) is encoded but warned about, in one ``xaibench: warning:`` line
+on stderr, once per process: one feature per row says nothing about other rows, whatever the encoding.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import sys
 
 import numpy as np
 import pandas as pd
@@ -17,6 +25,15 @@ from xaibench.errors import UserError
 
 MISSING_CATEGORY = "<missing>"
 SPLIT_VALUES = ("train", "test")
+ID_LIKE_MIN = 20  # distinct values from which a mostly-distinct column reads as an id or free text
+_WARNED: set[str] = set()  # warnings already printed by this process (a dataset is built more than once per run)
+
+
+def warn_once(message: str) -> None:
+    """Print ``xaibench: warning: <message>`` on stderr, the first time this process sees the message."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"xaibench: warning: {message}", file=sys.stderr, flush=True)
 
 
 def split_by_column(values: pd.Series, column: str, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +66,7 @@ class ColumnEncoder:
     missing: str = "refuse"
     standardize: bool = True
     categorical_columns: tuple[str, ...] = ()
+    max_categories: int = 100
     feature_names: tuple[str, ...] = field(default=(), init=False)
     groups: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), init=False)
     scaling: tuple[tuple[float, float], ...] = field(default=(), init=False)  # Dataset.feature_scaling
@@ -61,6 +79,7 @@ class ColumnEncoder:
         if categorical and self.categorical == "refuse":
             raise UserError(f"{what}: non-numeric feature column(s) {', '.join(categorical)}; encode them with "
                             "dataset.categorical=onehot|ordinal or leave them out with dataset.features=[...]")
+        self._check_cardinality(frame.iloc[train_idx], categorical, what)
         numeric = [c for c in frame.columns if c not in categorical]
         numeric_frame = frame[numeric].apply(pd.to_numeric, errors="coerce").astype("float64")
         infinite = [c for c in numeric if np.isinf(numeric_frame[c].to_numpy()).any()]
@@ -79,6 +98,24 @@ class ColumnEncoder:
         if column.name in self.categorical_columns:
             return True
         return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
+
+    def _check_cardinality(self, train: pd.DataFrame, categorical: list[str], what: str) -> None:
+        """Refuse undeclared one-hot columns above ``max_categories``; warn about mostly-distinct columns."""
+        undeclared = [c for c in categorical if c not in self.categorical_columns]
+        counts = {c: int(train[c].nunique(dropna=False)) for c in undeclared}
+        too_many = [c for c in undeclared if counts[c] > self.max_categories] if self.categorical == "onehot" else []
+        if too_many:
+            named = ", ".join(f"{c} ({counts[c]} distinct values)" for c in too_many[:5])
+            raise UserError(f"{what}: one-hot encoding {named} would add more than dataset.max_categories="
+                            f"{self.max_categories} features per column; leave an id or free-text column out with "
+                            "dataset.features=[...], encode with dataset.categorical=ordinal, or declare it with "
+                            f"dataset.categorical_columns=[{too_many[0]}] (or raise dataset.max_categories)")
+        id_like = [c for c in undeclared if counts[c] >= max(ID_LIKE_MIN, len(train) / 2 + 1)]
+        if id_like:
+            named = ", ".join(f"{c} ({counts[c]} distinct values in {len(train)} training rows)" for c in id_like[:5])
+            warn_once(f"{what}: column(s) {named} look like ids or free text: each value says little about other "
+                      "rows; leave them out with dataset.features=[...] (declare them in dataset.categorical_columns "
+                      "to silence this)")
 
     def _check_missing(self, frame: pd.DataFrame, what: str) -> None:
         missing = [c for c in frame.columns if frame[c].isna().any()]

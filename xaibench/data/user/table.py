@@ -52,7 +52,10 @@ class CsvTable(DatasetSpec):
         id_column: column with unique sample ids (default: the row number, ``row-00000``...).
         standardize: z-score numeric (and ordinal-coded) features with training-split statistics.
         categorical: ``onehot``, ``ordinal`` or ``refuse`` for non-numeric columns.
-        categorical_columns: numeric columns to encode as categories too (e.g. integer codes).
+        categorical_columns: numeric columns to encode as categories too (e.g. integer codes), and text columns
+            declared categorical on purpose: they are encoded even above ``max_categories``, without a warning.
+        max_categories: a non-numeric column with more distinct training values is refused under ``onehot`` (it
+            would add one feature per value: an id or free text?), unless declared in ``categorical_columns``.
         missing: ``refuse`` (the columns are named), or impute numeric columns by ``mean``/``median``/
             ``most_frequent``; categorical gaps then become their own category ``<missing>``.
         split_column: column whose values ``train``/``test`` fix the split (``test_size`` is then unused).
@@ -66,6 +69,7 @@ class CsvTable(DatasetSpec):
     standardize: bool = True
     categorical: Literal["onehot", "ordinal", "refuse"] = "onehot"
     categorical_columns: tuple[str, ...] = ()
+    max_categories: int = 100
     missing: Literal["refuse", "mean", "median", "most_frequent"] = "refuse"
     split_column: str | None = None
 
@@ -85,7 +89,10 @@ class CsvTable(DatasetSpec):
         else:
             train, test = checked_split(index[:, None], y, ids, test_size=self.test_size, seed=seed, what=what)
             train_idx, test_idx = train["x"][:, 0], test["x"][:, 0]
-        encoder = ColumnEncoder(self.categorical, self.missing, self.standardize, tuple(self.categorical_columns))
+        if self.max_categories < 1:
+            raise UserError(f"{what}: max_categories must be at least 1, got {self.max_categories}")
+        encoder = ColumnEncoder(self.categorical, self.missing, self.standardize, tuple(self.categorical_columns),
+                                self.max_categories)
         x_train, x_test = encoder.fit_transform(frame[features], train_idx, test_idx, what)
         train = {"x": x_train, "y": y[train_idx], "ids": ids[train_idx]}
         test = {"x": x_test, "y": y[test_idx], "ids": ids[test_idx]}
