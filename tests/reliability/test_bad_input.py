@@ -368,3 +368,46 @@ def test_api_refuses_bad_arrays(call, expected):
     with pytest.raises(UserError) as error:
         call()
     assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+CLASS_AND_COLUMN_CASES = [  # (overrides, expected part of the one line): found by review of bring-your-own
+    (["model=sklearn_estimator", "model.path=two_classes.skops", "dataset=csv_table", "dataset.path=diagnoses.csv",
+      "dataset.target=diagnosis", "dataset.standardize=false"],
+     "model sklearn_estimator: two_classes.skops predicts classes [benign, malignant], dataset csv_table has "
+     "[benign, malignant, unclear]: the dataset's label(s) 'unclear' are not classes of the model"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=visits.csv", "dataset.target=bought"],
+     "one-hot encoding visitor (105 distinct values) would add more than dataset.max_categories=100 features per "
+     "column; leave an id or free-text column out with dataset.features=[...]"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=visits.csv", "dataset.target=bought",
+      "dataset.max_categories=0"], "max_categories must be at least 1, got 0"),
+    (["model=mlp", "dataset=npz_arrays", "dataset.path=tokens.npz", "dataset.vocab_key=vocab"],
+     "vocab_key names token strings, for modality=text only (got tabular)"),
+]
+
+
+@pytest.fixture(scope="module")
+def class_and_column_inputs(tmp_path_factory) -> Path:
+    """A table labelled by name with a model that lacks one of its classes; a table with an id-like column."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("class_and_column_inputs")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 4))
+    diagnosis = np.array(["benign", "malignant", "unclear"])[np.arange(150) % 3]
+    pd.DataFrame(x, columns=list("abcd")).assign(diagnosis=diagnosis).to_csv(root / "diagnoses.csv", index=False)
+    two = diagnosis != "unclear"
+    sio.dump(LogisticRegression().fit(x[two], diagnosis[two]), root / "two_classes.skops")
+    pd.DataFrame({"minutes": x[:, 0], "visitor": [f"v{i:03d}" for i in range(150)],
+                  "bought": rng.choice(["yes", "no"], 150)}).to_csv(root / "visits.csv", index=False)
+    np.savez(root / "tokens.npz", x=rng.integers(0, 4, (30, 4)), y=np.arange(30) % 2, vocab=np.array(list("abcd")))
+    return root
+
+
+@pytest.mark.parametrize("overrides, expected", CLASS_AND_COLUMN_CASES)
+def test_cli_refuses_class_and_column_mistakes(class_and_column_inputs, monkeypatch, capfd, overrides, expected):
+    monkeypatch.chdir(class_and_column_inputs)
+    monkeypatch.setenv("XAIBENCH_STORE", str(class_and_column_inputs / "store"))
+    before = snapshot(class_and_column_inputs)
+    assert_cli_refuses([*BYO[1:], *overrides], expected, capfd)
+    assert snapshot(class_and_column_inputs) == before, "a rejected input wrote or changed a file"

@@ -125,3 +125,13 @@ def test_sweep_on_raw_text_and_per_word_attributions(assets, workdir):
     assert words["word"].tolist() == text.split()
     special = (ids[0] <= 3)
     assert words["attribution"].sum() == pytest.approx(float(attributions[0][~special].sum()), abs=1e-6)
+    from xaibench.report.explanation_figures import cell_gallery
+    from xaibench.results.explanations import explanations
+
+    (cell,) = explanations(table, store="results/store", samples=2)  # the report's gallery shows the tokens
+    figure = cell_gallery([cell])
+    for j, ids in enumerate(cell.inputs):
+        shown = [t.get_text() for t in figure.axes[2 + j].texts]
+        assert shown == tokenizer.convert_ids_to_tokens([int(i) for i in ids if i != tokenizer.pad_token_id])
+        assert shown[0] == "[CLS]" and shown[-1] == "[SEP]" and "movie" in shown
+    assert {ax.get_title().split("\n")[1] for ax in figure.axes[:2]} <= {"class neg", "class pos"}

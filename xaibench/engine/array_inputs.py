@@ -59,9 +59,10 @@ def checked_classes(values: Any, what: str, n: int, n_classes: int, names: Seque
     """Class indices ``(n,)`` in ``0..n_classes-1`` (labels, targets): integer-like, one per sample.
 
     ``names``: a model's class names when its classes are not indices (a scikit-learn model fitted on string
-    labels): ``values`` then hold those classes (as in ``classes_``) and map to their positions.
+    labels): ``values`` then hold those classes (as in ``classes_``) and map to their positions; numbers are read
+    as those positions (indices in ``classes_`` order) when no class is a number.
     """
-    if names:
+    if names and not (_numeric(values) and not any(_is_number(name) for name in names)):
         return _named_classes(values, what, n, names)
     tensor = as_tensor(values, what, hint="; encode class names as 0..K-1")
     if tensor.dim() > 1 and tensor.shape[1:].numel() > 1:
@@ -76,6 +77,18 @@ def checked_classes(values: Any, what: str, n: int, n_classes: int, names: Seque
         raise UserError(f"{what} holds class {int(tensor.max()) if int(tensor.min()) >= 0 else int(tensor.min())}, "
                         f"but the model returns {n_classes} class scores (classes 0..{n_classes - 1})")
     return tensor
+
+
+def _numeric(values: Any) -> bool:
+    return isinstance(values, torch.Tensor) or np.asarray(values).dtype.kind in "biuf"
+
+
+def _is_number(name: str) -> bool:
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _named_classes(values: Any, what: str, n: int, names: Sequence[str]) -> torch.Tensor:

@@ -4,7 +4,8 @@ and explainers may toggle which parameters need gradients; :func:`left_as_it_was
 Restoring is cheaper than copying (a copy doubles a large model's memory for the whole call) and keeps the
 caller's parameter objects, so an optimiser holding them is unaffected. Each parameter gets back its original
 tensor (the very storage, on its original device: a move to another device made a new tensor and left the original
-one in place), its ``requires_grad`` and its ``.grad``; each buffer its original tensor; each submodule its
+one in place), its ``requires_grad`` and its ``.grad``, and the very parameter object in its module (``Module.to``
+replaces it on a move between incompatible tensor kinds, e.g. to ``meta``); each buffer its original tensor; each submodule its
 ``training`` flag. Values the block changed in place on the original storage are not undone (nothing in the suite
 writes into weights; Quantus' randomisation metrics perturb deep copies).
 """
@@ -25,7 +26,8 @@ def left_as_it_was(model: Any) -> Iterator[None]:
         yield
         return
     modes = [(module, module.training) for module in model.modules()]
-    parameters = [(p, p.data, p.requires_grad, p.grad) for p in model.parameters()]
+    parameters = [(owner, name, p, p.data, p.requires_grad, p.grad) for owner in model.modules()
+                  for name, p in owner._parameters.items() if p is not None]
     buffers = [(owner, name, tensor) for owner in model.modules() for name, tensor in owner._buffers.items()
                if tensor is not None]
     try:
@@ -33,7 +35,8 @@ def left_as_it_was(model: Any) -> Iterator[None]:
     finally:
         for module, training in modes:
             module.training = training
-        for parameter, data, requires_grad, grad in parameters:
+        for owner, name, parameter, data, requires_grad, grad in parameters:
+            owner._parameters[name] = parameter  # a move between incompatible kinds (meta) replaced the object
             parameter.data = data
             parameter.requires_grad_(requires_grad)
             parameter.grad = grad

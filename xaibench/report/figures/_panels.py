@@ -89,11 +89,15 @@ def draw_series(ax: Axes, x: np.ndarray, attribution: np.ndarray | None = None):
 
 
 def draw_tokens(ax: Axes, tokens: Sequence[str], relevance: np.ndarray | None = None, *,
-                per_line: int = 8) -> Normalize | None:
-    """Tokens as text boxes in reading order, ``per_line`` per line, coloured by signed relevance if given."""
+                per_line: int = 8, lines: int | None = None) -> Normalize | None:
+    """Tokens as text boxes in reading order, ``per_line`` per line, coloured by signed relevance if given.
+
+    ``lines``: the panel's height in lines (default: as many as the tokens fill), so that panels of sequences of
+    different lengths side by side put their lines at the same heights.
+    """
     norm = centred_norm(relevance) if relevance is not None else None
     cmap = colormaps[SIGNED_CMAP]
-    lines = int(np.ceil(len(tokens) / per_line))
+    lines = max(lines or 0, int(np.ceil(len(tokens) / per_line)))
     for i, token in enumerate(tokens):
         row, column = divmod(i, per_line)
         face = cmap(norm(relevance[i])) if norm is not None else (1, 1, 1, 1)

@@ -53,6 +53,9 @@ def attribution_gallery(
     """
     inputs = np.asarray(inputs)
     n, methods = len(inputs), list(attributions)
+    if modality == "text":
+        tokens = [[_shortened(t) for t in sample] for sample in tokens] if tokens is not None else [
+            [f"#{int(t)}" for t in sample] for sample in inputs]
     width = width or (TWO_COLUMN_IN if n >= 3 or modality == "tabular" and n >= 2 else ONE_COLUMN_IN)
     with paper_style():
         figure, axes = paper_figure(1 + len(methods), n, squeeze=False,
@@ -88,15 +91,18 @@ def _height(modality: str, inputs: np.ndarray, width: float, n_methods: int, max
     elif modality == "tabular":
         row = 0.13 * min(max_features, inputs.shape[1]) + 0.35
     elif modality == "text":
-        length = max((len(t) for t in tokens), default=1) if tokens is not None else inputs.shape[1]
-        row = 0.22 * int(np.ceil(max(length, 1) / _tokens_per_line(width, n))) + 0.1
+        length = max(len(sample) for sample in tokens)
+        row = 0.22 * int(np.ceil(max(length, 1) / _tokens_per_line(width, n, tokens))) + 0.1
     else:
         row = 0.62
     return (1 + n_methods) * row + 0.8
 
 
-def _tokens_per_line(width: float, n: int) -> int:
-    return max(3, int((width - 0.8) / n / 0.3))
+def _tokens_per_line(width: float, n: int, tokens: Sequence[Sequence[str]]) -> int:
+    """Token boxes per line of one sample's panel: a slot per box wide enough for the longest token shown (6 pt
+    monospace: ~0.05 in a character, plus the box's padding and a gap)."""
+    longest = max((len(t) for sample in tokens for t in sample), default=1)
+    return max(3, int((width - 0.8) / n / max(0.3, 0.055 * longest + 0.1)))
 
 
 def _image_row(axes, inputs, values, *, patch_size, **_):
@@ -115,9 +121,10 @@ def _series_row(axes, inputs, values, **_):
 def _text_row(axes, inputs, values, *, tokens, **_):
     width = axes[0].figure.get_figwidth()
     for j, ax in enumerate(axes):
-        words = [_shortened(w) for w in tokens[j]] if tokens is not None else [f"#{int(t)}" for t in inputs[j]]
-        relevance = None if values is None else np.asarray(values[j]).reshape(-1)[:len(words)]
-        _panels.draw_tokens(ax, words, relevance, per_line=_tokens_per_line(width, len(axes)))
+        relevance = None if values is None else np.asarray(values[j]).reshape(-1)[:len(tokens[j])]
+        per_line = _tokens_per_line(width, len(axes), tokens)
+        lines = int(np.ceil(max(len(sample) for sample in tokens) / per_line))
+        _panels.draw_tokens(ax, tokens[j], relevance, per_line=per_line, lines=lines)
 
 
 def _shortened(token: str, limit: int = 7) -> str:
