@@ -183,3 +183,18 @@ def test_text_gallery_shows_tokens_aligned_and_shortened():
     assert [t.get_text() for t in second] == ["[CLS]", "short", "[SEP]"]  # padding left out, not drawn
     assert first[0].get_position()[1] == second[0].get_position()[1]  # lines at the same heights side by side
     assert [ax.get_title().split("\n")[1] for ax in figure.axes[:2]] == ["class positive", "class negative"]
+
+
+def test_bundled_datasets_name_their_classes_and_take_models_fitted_on_names_or_indices(tmp_path):
+    data = DATASETS.create("breast_cancer").build(0)
+    assert data.class_names == ("malignant", "benign")  # class 0 is malignant: not the names' sorted order
+    x = data.train.x.numpy().astype(np.float64)
+    by_name = LogisticRegression(max_iter=500).fit(x, np.array(data.class_names)[data.train.y.numpy()])
+    by_index = LogisticRegression(max_iter=500).fit(x, data.train.y.numpy())
+    for model, name in ((by_name, "names.skops"), (by_index, "indices.skops")):
+        sio.dump(model, tmp_path / name)
+        module = MODELS.create("sklearn_estimator", {"path": str(tmp_path / name)}).build(data)
+        predicted = module(data.test.x).argmax(1).numpy()
+        assert (predicted == data.test.y.numpy()).mean() > 0.9  # both read the same classes
+    np.testing.assert_allclose(module(data.test.x).softmax(-1).numpy(),  # by_index: columns as they are
+                               by_index.predict_proba(data.test.x.numpy().astype(np.float64)), atol=1e-6)

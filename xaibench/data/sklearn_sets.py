@@ -28,7 +28,8 @@ class _BundledTabular(DatasetSpec):
         train["x"], test["x"] = standardize(train["x"], test["x"])
         names = tuple(str(n) for n in bunch.feature_names)
         return make_dataset(self.name, self.modality, train, test, n_classes=int(y.max()) + 1, feature_names=names,
-                            revision=unsplit_revision(x, y, ids, test_size=self.test_size), feature_scaling=raw_scaling)
+                            revision=unsplit_revision(x, y, ids, test_size=self.test_size), feature_scaling=raw_scaling,
+                            class_names=tuple(str(n) for n in bunch.target_names))
 
 
 @DATASETS.register("breast_cancer")

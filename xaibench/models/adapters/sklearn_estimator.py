@@ -70,14 +70,18 @@ class SklearnClassifier(nn.Module):
 
 
 def class_columns(classes: Sequence[Any], dataset: Dataset, what: str) -> tuple[int, ...]:
-    """For each of a fitted model's ``classes_``, the index of the dataset class with that name.
+    """For each of a fitted model's ``classes_``, the index of the dataset class it scores.
 
-    Names are compared as :func:`xaibench.data.classes.class_name` spells them, so string classes (``benign``)
-    map to the dataset's classes from the same label column, whatever their dtype. Both sides must hold the same
-    classes: a dataset label the model cannot predict, or a model class the dataset never has, is a ``UserError``.
+    Classes match by name, as :func:`xaibench.data.classes.class_name` spells them, so string classes (``benign``)
+    map to the dataset's classes from the same label column whatever the order or dtype. A model fitted on the
+    indices themselves (``0..K-1``, e.g. on ``dataset.train.y`` of a dataset whose classes have names) is read by
+    index. Both sides must hold the same classes: a dataset label the model cannot predict, or a model class the
+    dataset never has, is a ``UserError``.
     """
     names = [class_name(c) for c in np.asarray(classes, dtype=object)]
     labels = [dataset.class_name(i) for i in range(dataset.n_classes)]
+    if set(names) != set(labels) and set(names) == {str(i) for i in range(dataset.n_classes)}:
+        return tuple(int(n) for n in names)  # fitted on the class indices
     unknown = [n for n in labels if n not in names]
     extra = [n for n in names if n not in labels]
     if unknown or extra:
