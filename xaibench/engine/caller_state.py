@@ -4,10 +4,10 @@ and explainers may toggle which parameters need gradients; :func:`left_as_it_was
 Restoring is cheaper than copying (a copy doubles a large model's memory for the whole call) and keeps the
 caller's parameter objects, so an optimiser holding them is unaffected. Each parameter gets back its original
 tensor (the very storage, on its original device: a move to another device made a new tensor and left the original
-one in place), its ``requires_grad`` and its ``.grad``, and the very parameter object in its module (``Module.to``
-replaces it on a move between incompatible tensor kinds, e.g. to ``meta``); each buffer its original tensor; each submodule its
-``training`` flag. Values the block changed in place on the original storage are not undone (nothing in the suite
-writes into weights; Quantus' randomisation metrics perturb deep copies).
+one in place), its ``requires_grad`` and its ``.grad``, and its place in its module (``Module.to`` replaces the
+parameter object on a move between incompatible tensor kinds, e.g. to ``meta``); each buffer gets back its original
+tensor, each submodule its ``training`` flag. Values the block changed in place on the original storage are not
+undone (nothing in the suite writes into weights; Quantus' randomisation metrics perturb deep copies).
 """
 from __future__ import annotations
 

@@ -110,7 +110,8 @@ def surrogate_figures(table: pd.DataFrame, store: str | os.PathLike[str], notes:
             figures[name] = surrogate_rules(
                 str(cell.extras["rules"][0]), float(cell.extras["fidelity"][0]),
                 None if holdout is None else float(np.asarray(holdout)[0]), feature_names=cell.feature_names,
-                feature_scaling=cell.feature_scaling, class_names=cell.class_names, title=f"decision-tree surrogate of {cell.model_label} on {cell.dataset_label}")
+                feature_scaling=cell.feature_scaling, class_names=cell.class_names,
+                title=f"decision-tree surrogate of {cell.model_label} on {cell.dataset_label}")
     return figures
 
 

@@ -155,8 +155,8 @@ def _label(axes, methods, sample_ids, targets, modality, class_names: Sequence[s
     for j, ax in enumerate(axes[0]):
         heading = f"sample {names[j]}"
         if targets is not None:
-            index = int(targets[j])
-            heading += f"\nclass {class_names[index] if index < len(class_names) else index}"
+            name = str(class_names[int(targets[j])]) if int(targets[j]) < len(class_names) else str(int(targets[j]))
+            heading += "\n" + (name if name.lower().startswith("class") else f"class {name}")  # wine: class_0
         ax.set_title(heading, fontsize=7)
     for row, name in enumerate(["input", *methods]):
         pretty = name.replace("_", " ")
