@@ -2,6 +2,7 @@
 Hugging Face classifiers from a local folder (tiny random configs built here; skipped without transformers)."""
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 
@@ -155,11 +156,12 @@ def text_data():
     return build_dataset(DATASETS.create("synthetic_text", TEXT), 0)
 
 
-def tiny_bert(folder: Path, seed: int = 0, num_labels: int = 2) -> Path:
+def tiny_bert(folder: Path, seed: int = 0, num_labels: int = 2, id2label: dict | None = None) -> Path:
     transformers = pytest.importorskip("transformers")
+    labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}
     config = transformers.BertConfig(vocab_size=24, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                                      intermediate_size=32, max_position_embeddings=16, num_labels=num_labels,
-                                     pad_token_id=0)
+                                     pad_token_id=0, **labels)
     torch.manual_seed(seed)
     transformers.BertForSequenceClassification(config).save_pretrained(folder)
     return folder
@@ -259,3 +261,26 @@ def test_hf_outputs_declaration_is_checked_on_the_first_batch(tmp_path):
     module.model.classifier = torch.nn.Sequential(module.model.classifier, torch.nn.Softmax(-1))
     torch.testing.assert_close(module(x), probabilities.log())
     torch.testing.assert_close(module.forward_with_attention(x)[0], probabilities.log())
+
+
+def test_hf_labels_are_matched_to_the_dataset_classes_by_name(tmp_path, text_data):
+    """A checkpoint whose id2label lists the classes in another order than the dataset's sorted labels gives
+    scores in the dataset's order (its logit columns swapped); names that are no class of the dataset are refused,
+    and placeholder names or integer classes keep ids as class indices."""
+    from xaibench.models.adapters.huggingface import label_order
+
+    folder = tiny_bert(tmp_path / "bert", id2label={0: "POSITIVE", 1: "negative"})
+    named = dataclasses.replace(text_data, class_names=("negative", "positive"))
+    module = MODELS.create("hf_sequence_classifier", {"path": str(folder)}).build(named).eval()
+    ids = named.test.x[:3]
+    with torch.no_grad():
+        raw = module.model(input_ids=ids, attention_mask=(ids != 0).long()).logits
+        assert torch.equal(module(ids), raw[:, [1, 0]]) and module.order == (1, 0)
+    with pytest.raises(UserError, match="not the dataset's classes"):
+        MODELS.create("hf_sequence_classifier", {"path": str(folder)}).build(
+            dataclasses.replace(text_data, class_names=("ham", "spam")))
+    config = module.model.config
+    assert label_order(config, dataclasses.replace(text_data, class_names=("0", "1")), "m") is None
+    assert label_order(config, dataclasses.replace(text_data, class_names=("positive", "negative")), "m") is None
+    placeholder = type("Config", (), {"num_labels": 2, "id2label": {0: "LABEL_0", 1: "LABEL_1"}})()
+    assert label_order(placeholder, named, "m") is None

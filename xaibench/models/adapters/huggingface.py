@@ -12,6 +12,7 @@ dataset (``text_csv`` with a local tokenizer folder), or bring ids in the model'
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,40 @@ def _load_pretrained(auto_class: str, folder: Path, what: str) -> Any:
                         f"{' '.join(str(error).split())[:300]}") from None
 
 
+def label_order(config: Any, dataset: Dataset, what: str) -> tuple[int, ...] | None:
+    """The model's label id of each dataset class ``0..K-1``, matched by name; None when ids are the classes.
+
+    A checkpoint names its labels in ``config.id2label``; the dataset's classes are its label values in sorted order
+    (``Dataset.class_names``). When both are names (not transformers' placeholder ``LABEL_<i>``, not integer labels
+    such as a CSV's ``0``/``1``), they are matched case-insensitively: a ViT saved with ``{0: dog, 1: cat}`` on an
+    image folder whose classes sort ``cat, dog`` is read the right way round instead of with its classes swapped.
+    Names that do not match are refused; label ids are used as class indices otherwise.
+    """
+    labels = {int(i): str(name) for i, name in (getattr(config, "id2label", None) or {}).items()}
+    names = [labels.get(i, f"LABEL_{i}") for i in range(int(config.num_labels))]
+    classes = list(dataset.class_names)
+    if (not classes or all(re.fullmatch(r"LABEL_\d+", n) for n in names)
+            or all(re.fullmatch(r"-?\d+", c) for c in classes)):
+        return None
+    position = {n.casefold(): i for i, n in enumerate(names)}
+    if len(position) != len(names) or sorted(position) != sorted(c.casefold() for c in classes):
+        raise UserError(f"{what}: the checkpoint's labels (config.id2label: {', '.join(names[:10])}) are not the "
+                        f"dataset's classes ({', '.join(classes[:10])}); rename them in its config.json or the "
+                        "dataset's labels so they match")
+    order = tuple(position[c.casefold()] for c in classes)
+    return None if order == tuple(range(len(order))) else order
+
+
 class _ClassScores(nn.Module):
-    """The head's ``logits`` field as class scores: as they are, or their logs when the head returns probabilities
-    (``outputs: probabilities``; ``xaibench/models/outputs.py``)."""
+    """The head's ``logits`` field as class scores in the dataset's class order (``label_order``): as they are, or
+    their logs when the head returns probabilities (``outputs: probabilities``; ``xaibench/models/outputs.py``)."""
 
     probabilities = False
+    order: tuple[int, ...] | None = None  # the model's label id of each dataset class; None: the same
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.order is not None:
+            logits = logits[:, list(self.order)]
         return log_probabilities(logits) if self.probabilities else logits
 
 
@@ -163,7 +191,9 @@ class _HFClassifierSpec(ModelSpec):
         return self.outputs
 
     def _checked(self, wrapped: _ClassScores, dataset: Dataset) -> _ClassScores:
-        """``wrapped`` after checking its scores on the first test samples; logs of them for probabilities."""
+        """``wrapped`` with its labels in the dataset's class order, after checking its scores on the first test
+        samples; logs of them for probabilities."""
+        wrapped.order = label_order(wrapped.model.config, dataset, f"model {self.name}")
         check_class_scores(wrapped, dataset.test.x, dataset.n_classes, self.outputs, f"model {self.name}")
         wrapped.probabilities = self.outputs == "probabilities"
         return wrapped
@@ -187,7 +217,9 @@ class _HFClassifierSpec(ModelSpec):
         return load_pinned(module, payload, self._folder())
 
     def source_revision(self) -> str:
-        return path_digest(Path(self.path)) if self.path and Path(self.path).is_dir() else ""
+        """The folder's digest, tagged with how labels are matched: results stored before labels were matched by
+        name (``label_order``) may hold a checkpoint's classes swapped, so they are not reused."""
+        return f"{path_digest(Path(self.path))}:labels-by-name" if self.path and Path(self.path).is_dir() else ""
 
 
 @MODELS.register("hf_sequence_classifier")
