@@ -1,9 +1,9 @@
 """Derived table: per (model, dataset, method, metric) configuration, mean, CI, seeds, NaN/error rates and rank.
 
 With one seed the mean is over samples and its CI is the per-sample percentile bootstrap. With several seeds the
-mean is the mean over seeds of the per-seed means and its CI comes from the hierarchical bootstrap over seeds then
-samples (``results/bootstrap.py``): seeds are replicates of an experiment, not extra samples. ``n_seeds`` says
-which case a row is. Everything is computed with group-wise array operations, so a 640k-row table summarises in a
+mean is the mean over seeds of the per-seed means and its CI comes from the two-way bootstrap that resamples seeds
+and sample ids at once (``results/bootstrap.py``): seeds are replicates of an experiment and a sample scored in
+several seeds is still one sample, never several. ``n_seeds`` says which case a row is. Everything is computed with group-wise array operations, so a 640k-row table summarises in a
 few seconds (``benchmarks/bench_summary.py``).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval
+from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, crossed_means, percentile_interval
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
 
 __all__ = ["summarize", "Summarizer", "bootstrap_ci", "GROUP", "CONFIG"]
@@ -199,31 +199,48 @@ def _first_values(table: pd.DataFrame, gid: np.ndarray, first: np.ndarray) -> tu
 def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, ok: np.ndarray,
             n_groups: int) -> tuple[dict, list]:
     """Mean over seeds of per-seed means, pooled std and n of each group's ok values, and the groups' values
-    for the bootstrap: ``[(sizes per seed, group ids, values (groups, sum(sizes)))]``, one entry per shape."""
+    for the bootstrap: ``[((sizes per seed, sample layout), group ids, values (groups, sum(sizes)))]``, one entry
+    per shape (``_shapes``)."""
     values = table["value"].to_numpy(dtype=np.float64)[ok]
     g, s = gid[ok], seeds[ok]
     sample = pd.factorize(table["sample_id"].astype(str)[ok], sort=True)[0]  # codes in the ids' sorted order
     order = np.lexsort((sample, s, g))  # deterministic whatever the row order of the table
-    values, g, s = values[order], g[order], s[order]
+    values, g, s, sample = values[order], g[order], s[order], sample[order]
     per_seed = pd.DataFrame({"g": g, "s": s, "v": values}).groupby(["g", "s"], sort=True)["v"].agg(["mean", "size"])
     mean = per_seed["mean"].groupby(level="g").mean().reindex(range(n_groups))
     std = pd.Series(values).groupby(g).std(ddof=1).reindex(range(n_groups))
     stats = {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": np.bincount(g, minlength=n_groups)}
-    return stats, _shapes(values, per_seed)
+    return stats, _shapes(values, _sample_positions(g, sample), per_seed)
 
 
-def _shapes(values: np.ndarray, per_seed: pd.DataFrame) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
-    """Groups bucketed by shape (values per seed), each bucket's values as one (groups, values) array."""
+def _sample_positions(g: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """Each value's sample as ``0..N-1`` among its group's ``N`` distinct sample ids (in sorted id order)."""
+    if not g.size:
+        return np.zeros(0, dtype=np.int64)
+    ranks = pd.Series(sample).groupby(g, sort=False).rank(method="dense")
+    return ranks.to_numpy(dtype=np.int64) - 1
+
+
+def _shapes(values: np.ndarray, positions: np.ndarray,
+            per_seed: pd.DataFrame) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
+    """Groups bucketed by shape, each bucket's values as one (groups, values) array.
+
+    A shape is ``(sizes, layout)``: the values per seed and, with several seeds, the sample (``positions``) of each
+    value, which the two-way bootstrap resamples as one across seeds (``()`` for one seed: nothing to match).
+    """
     sizes = per_seed["size"]
     starts = np.cumsum(sizes.to_numpy()) - sizes.to_numpy()  # also right when no value is ok (no groups)
     groups = sizes.index.get_level_values("g").to_numpy()
     if not groups.size:
         return []
     first = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])  # each group's first (group, seed) row
-    buckets: dict[tuple, list[int]] = {}  # sizes per seed -> positions in ``first``
+    buckets: dict[tuple, list[int]] = {}  # (sizes per seed, layout) -> positions in ``first``
     for position, shape in enumerate(map(tuple, np.split(sizes.to_numpy(), first[1:]))):
-        buckets.setdefault(tuple(int(n) for n in shape), []).append(position)
-    return [(shape, groups[first[members]], values[starts[first[members]][:, None] + np.arange(sum(shape))])
+        shape = tuple(int(n) for n in shape)
+        start = starts[first[position]]
+        layout = tuple(positions[start : start + sum(shape)].tolist()) if len(shape) > 1 else ()
+        buckets.setdefault((shape, layout), []).append(position)
+    return [(shape, groups[first[members]], values[starts[first[members]][:, None] + np.arange(sum(shape[0]))])
             for shape, members in sorted(buckets.items())]
 
 
@@ -245,16 +262,16 @@ class _Intervals:
         self.spill = None  # the temporary file, opened on first use
 
     def add(self, offset: int, shapes: list[tuple[tuple, np.ndarray, np.ndarray]]) -> None:
-        for sizes, groups, block in shapes:
-            ids, blocks = self.waiting.setdefault(sizes, ([], []))
+        for shape, groups, block in shapes:
+            ids, blocks = self.waiting.setdefault(shape, ([], []))
             ids.append(groups + offset)
             blocks.append(self._keep(block))
             if sum(len(i) for i in ids) >= _BLOCK:
-                self._run(sizes, final=False)
+                self._run(shape, final=False)
 
     def result(self, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-        for sizes in sorted(self.waiting):
-            self._run(sizes, final=True)
+        for shape in sorted(self.waiting):
+            self._run(shape, final=True)
         if self.spill is not None:
             self.spill.close()
             self.spill = None
@@ -284,12 +301,12 @@ class _Intervals:
         count = int(np.prod(values.shape))
         return np.frombuffer(self.spill.read(count * 8), dtype=np.float64, count=count).reshape(values.shape)
 
-    def _run(self, sizes: tuple, *, final: bool) -> None:
+    def _run(self, shape: tuple, *, final: bool) -> None:
         with _one_blas_thread():
-            self._bootstrap(sizes, final=final)
+            self._bootstrap(shape, final=final)
 
-    def _bootstrap(self, sizes: tuple, *, final: bool) -> None:
-        ids, blocks = self.waiting.pop(sizes)
+    def _bootstrap(self, shape: tuple, *, final: bool) -> None:
+        (sizes, layout), (ids, blocks) = shape, self.waiting.pop(shape)
         ids, values = np.concatenate(ids), np.concatenate([self._load(block) for block in blocks])
         end = len(ids) if final else len(ids) - len(ids) % _BLOCK
         for first in range(0, end, _BLOCK):  # bounds memory: (block x n_boot) floats at a time
@@ -299,10 +316,10 @@ class _Intervals:
             elif len(sizes) == 1:
                 means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
             else:
-                means = hierarchical_means(block, sizes, n_boot=self.n_boot, seed=self.seed)
+                means = crossed_means(block, sizes, layout, n_boot=self.n_boot, seed=self.seed)
             self.done.append((ids[first : first + _BLOCK], *percentile_interval(means, self.level)))
         if end < len(ids):
-            self.waiting[sizes] = ([ids[end:]], [self._keep(values[end:].copy())])
+            self.waiting[shape] = ([ids[end:]], [self._keep(values[end:].copy())])
 
 
 @dataclass(frozen=True)
