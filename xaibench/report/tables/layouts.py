@@ -53,7 +53,8 @@ def metrics_table(rows: pd.DataFrame) -> Table:
     quality = _quality_text(first)
     seeds = int(rows["n_seeds"].max())
     caption = (f"{first['model_label']} on {first['dataset_label']}{quality}: mean [95% CI] over samples"
-               f"{f' and {seeds} seeds' if seeds > 1 else ''}. Bold: best per column; ↑/↓: higher/lower is better.")
+               f"{f' and {seeds} seeds (a sample scored in several seeds counts once)' if seeds > 1 else ''}. "
+               "Bold: best per column; ↑/↓: higher/lower is better.")
     warnings = (f"u {first['model_label']} is underfit (test accuracy {number(first['model_accuracy'])}): "
                 "its explanations are not a result.",) if first["model_flag"] == "underfit" else ()
     return Table(key=_key("metrics", first["setting_label"]), caption=caption, corner="method",
