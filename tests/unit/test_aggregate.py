@@ -128,7 +128,8 @@ def test_bootstrap_ci_covers_the_true_mean_about_95_percent_of_the_time():
     """400 replicate experiments on known distributions (fixed rng): the nominal 95% CI covers the truth.
 
     One seed, n=40 samples of N(0.5, 1). Twenty seeds whose means differ (seed effect N(0, 1)) with 8 noisy samples
-    each: the hierarchical CI keeps its coverage while a per-sample CI that pools seeds would cover far less often.
+    each: the two-way CI (seeds resampled too) keeps its coverage while a per-sample CI that pools seeds would cover
+    far less often.
     """
     rng = np.random.default_rng(2026)
     single = replicate_table(rng.normal(0.5, 1.0, size=(400, 1, 40)))

@@ -15,8 +15,8 @@ Two designs:
 
 A bootstrap mean is a weighted sum: resampling ``n`` values with replacement gives each value a count, so the
 ``B`` resampled means of ``G`` groups of equal size are one matrix product ``values (G, n) @ counts (n, B) / n``.
-Every group of one shape (values per seed and, with several seeds, which sample each value is) uses the same
-draws (``default_rng(seed)``), so a group's CI does not depend on which other groups a table holds, and the same table gives the same CIs on every run.
+Every group of one shape (its sample count; with several seeds, its seed count and distinct sample ids) uses the
+same draws (``default_rng(seed)``), so a group's CI does not depend on which other groups a table holds, and the same table gives the same CIs on every run.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) ->
     return values @ counts.T / n
 
 
-def crossed_means(values: np.ndarray, sizes: tuple[int, ...], positions: tuple[int, ...], *, n_boot: int = 1000,
+def crossed_means(values: np.ndarray, n_seeds: int, n_samples: int, *, n_boot: int = 1000,
                   seed: int = 0) -> np.ndarray:
     """Two-way (seeds x samples) bootstrap distribution of the mean over seeds of per-seed means (Owen 2007).
 
@@ -60,27 +60,39 @@ def crossed_means(values: np.ndarray, sizes: tuple[int, ...], positions: tuple[i
     :func:`bootstrap_means` of one seed.
 
     Args:
-        values: ``(G, sum(sizes))`` finite values; each row holds its group's seeds one after the other.
-        sizes: how many values each of the ``S`` seeds has (the same for every group of the call).
-        positions: ``(sum(sizes),)`` the sample (``0..N-1``, ``N`` distinct sample ids) of each value.
+        values: ``(G, S * N)``: seed ``s``'s score of sample ``i`` at ``s * N + i``, NaN where it has none.
+        n_seeds, n_samples: ``S`` and ``N``.
 
     Returns:
-        ``(G, n_boot)`` resampled means (NaN in a resample that drew no scored (seed, sample)).
+        ``(G, n_boot)`` resampled means.
     """
     values = np.asarray(values, dtype=np.float64)
-    positions = np.asarray(positions, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    sample_counts = resample_counts(rng, n_boot, int(positions.max()) + 1)  # (B, N)
-    seed_counts = resample_counts(rng, n_boot, len(sizes))  # (B, S)
-    total, weight = np.zeros((len(values), n_boot)), np.zeros(n_boot)
-    start = 0
-    for s, size in enumerate(sizes):
-        counts = sample_counts[:, positions[start : start + size]]  # (B, size): each of seed s's values
-        drawn = counts.sum(axis=1)
-        coefficient = np.divide(seed_counts[:, s], drawn, out=np.zeros(n_boot), where=drawn > 0)
-        total += (values[:, start : start + size] @ counts.T) * coefficient
-        weight += np.where(drawn > 0, seed_counts[:, s], 0.0)
-        start += size
+    sample_counts = resample_counts(rng, n_boot, n_samples).T  # (N, B)
+    seed_counts = resample_counts(rng, n_boot, n_seeds)  # (B, S)
+    complete = np.isfinite(values).all(axis=1)
+    means = np.empty((len(values), n_boot))
+    if complete.any():  # the usual case: each seed scored every sample, so each drew N of them
+        total = sum((values[complete, s * n_samples : (s + 1) * n_samples] @ sample_counts) * seed_counts[:, s]
+                    for s in range(n_seeds))
+        means[complete] = total / (n_seeds * n_samples)
+    if not complete.all():
+        means[~complete] = _crossed_with_gaps(values[~complete], n_seeds, n_samples, sample_counts, seed_counts)
+    return means
+
+
+def _crossed_with_gaps(values: np.ndarray, n_seeds: int, n_samples: int, sample_counts: np.ndarray,
+                       seed_counts: np.ndarray) -> np.ndarray:
+    """:func:`crossed_means` of groups whose seeds lack some samples (NaN): each seed's mean is over the drawn
+    samples it scored, and a seed that scored none of them is left out of the resample."""
+    total, weight = np.zeros((len(values), seed_counts.shape[0])), np.zeros((len(values), seed_counts.shape[0]))
+    for s in range(n_seeds):
+        scores = values[:, s * n_samples : (s + 1) * n_samples]
+        scored = np.isfinite(scores)
+        sums, drawn = np.where(scored, scores, 0.0) @ sample_counts, scored.astype(np.float64) @ sample_counts
+        kept = np.where(drawn > 0, seed_counts[:, s], 0.0)
+        total += np.divide(sums, drawn, out=np.zeros_like(sums), where=drawn > 0) * kept
+        weight += kept
     return np.divide(total, weight, out=np.full(total.shape, np.nan), where=weight > 0)
 
 
@@ -102,19 +114,3 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
         return (float(values[0]), float(values[0]))
     low, high = percentile_interval(bootstrap_means(values[None], n_boot=n_boot, seed=seed), level)
     return float(low[0]), float(high[0])
-
-
-def crossed_ci(per_seed: list[tuple[np.ndarray, np.ndarray]], *, n_boot: int = 1000, level: float = 0.95,
-               seed: int = 0) -> tuple[float, float]:
-    """Two-way bootstrap CI (:func:`crossed_means`) of one configuration given as ``[(sample ids, values)]`` per
-    seed; one seed falls back to :func:`bootstrap_ci` (values in the order given)."""
-    per_seed = [(np.asarray(ids).ravel(), np.asarray(v, dtype=np.float64).ravel()) for ids, v in per_seed]
-    per_seed = [(ids, v) for ids, v in per_seed if v.size]
-    if len(per_seed) <= 1:
-        return bootstrap_ci(per_seed[0][1] if per_seed else np.empty(0), n_boot=n_boot, level=level, seed=seed)
-    sizes = tuple(v.size for _, v in per_seed)
-    positions = np.unique(np.concatenate([ids for ids, _ in per_seed]), return_inverse=True)[1]
-    means = crossed_means(np.concatenate([v for _, v in per_seed])[None], sizes, tuple(positions), n_boot=n_boot,
-                          seed=seed)[0]
-    low, high = percentile_interval(means, level)
-    return float(low), float(high)
