@@ -112,7 +112,7 @@ def test_policy_overrides_metric_over_family_over_default(tmp_path):
     ({"tolerance": 1}, r"unknown setting tolerance; valid: mode, atol"),
     ({"mode": "ttest"}, r"unknown mode 'ttest'; valid: elementwise, mean, wilcoxon, bootstrap"),
     ({"metrics": {"x": {"atol": -1}}}, r"atol must be a number >= 0"),
-    ({"alpha": 1.5}, r"alpha must be in \(0, 1\)"),
+    ({"alpha": 0.5}, r"alpha must be in \(0, 0.5\) \(the level of a one-sided test\)"),
 ])
 def test_bad_policies_are_user_errors(data, match):
     with pytest.raises(UserError, match=match):

@@ -3,8 +3,8 @@
 With one seed the mean is over samples and its CI is the per-sample percentile bootstrap. With several seeds the
 mean is the mean over seeds of the per-seed means and its CI comes from the two-way bootstrap that resamples seeds
 and sample ids at once (``results/bootstrap.py``): seeds are replicates of an experiment and a sample scored in
-several seeds is still one sample, never several. ``n_seeds`` says which case a row is. Everything is computed with group-wise array operations, so a 640k-row table summarises in a
-few seconds (``benchmarks/bench_summary.py``).
+several seeds is still one sample, never several. ``n_seeds`` says which case a row is. Everything is computed
+with group-wise array operations, so a 640k-row table summarises in a few seconds (``benchmarks/bench_summary.py``).
 """
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ Two designs:
 A bootstrap mean is a weighted sum: resampling ``n`` values with replacement gives each value a count, so the
 ``B`` resampled means of ``G`` groups of equal size are one matrix product ``values (G, n) @ counts (n, B) / n``.
 Every group of one shape (its sample count; with several seeds, its seed count and distinct sample ids) uses the
-same draws (``default_rng(seed)``), so a group's CI does not depend on which other groups a table holds, and the same table gives the same CIs on every run.
+same draws (``default_rng(seed)``), so a group's CI does not depend on which other groups a table holds, and the
+same table gives the same CIs on every run.
 """
 from __future__ import annotations
 

@@ -54,8 +54,9 @@ class Tolerance:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise UserError(f"compare policy: {name} must be a number >= 0, got {value!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
-            raise UserError(f"compare policy: alpha must be in (0, 1), got {self.alpha!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 0.5:
+            raise UserError(f"compare policy: alpha must be in (0, 0.5) (the level of a one-sided test), "
+                            f"got {self.alpha!r}")
         if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or self.n_boot < 100:
             raise UserError(f"compare policy: n_boot must be an integer >= 100, got {self.n_boot!r}")
 
