@@ -68,7 +68,9 @@ def datasets_table(rows: pd.DataFrame) -> Table:
     columns = _ordered(rows, "setting_label", by=["dataset_label", "model_label", "setting_label"])
     table = _grid(rows, columns, column_of="setting_label", title=lambda c: c)
     arrow = "↑ higher" if first["higher_is_better"] else "↓ lower"
-    caption = (f"{first['metric_label']} ({first['family']}; {arrow} is better): mean [95% CI] per dataset and model. "
+    seeds = int(rows["n_seeds"].max())
+    caption = (f"{first['metric_label']} ({first['family']}; {arrow} is better): mean [95% CI] per dataset and model"
+               f"{f' over up to {seeds} seeds (a sample scored in several seeds counts once)' if seeds > 1 else ''}. "
                "Bold: best per column.")
     return Table(key=_key("datasets", first["metric_label"]), caption=caption, corner="method",
                  columns=table[0], rows=table[1], notes=table[2], warnings=table[3])
