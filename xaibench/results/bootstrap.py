@@ -4,7 +4,7 @@ Two designs:
 
 - **One seed** (samples are the only source of variation): the per-sample percentile bootstrap of the mean
   (Efron & Tibshirani 1993, ch. 13).
-- **Several seeds** (each seed retrains the model, re-splits the data and re-explains): seeds and samples are
+- **Several seeds** (each seed re-splits the data, retrains a zoo model and re-explains): seeds and samples are
   *crossed* -- one dataset row (``sample_id``) is scored in every seed whose test split holds it -- so neither is
   a set of independent values. The two-way ("pigeonhole") bootstrap of Owen (2007, Ann. Appl. Stat. 1(2)) resamples
   both at once: sample ids with replacement (a drawn sample brings its values in *every* seed) and, independently,
