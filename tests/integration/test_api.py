@@ -143,7 +143,7 @@ def test_collect_and_summary_verbs(workdir, capsys):
 
 def test_seeds_of_a_built_in_dataset_are_pooled_as_replicates(workdir):
     """Each seed splits the data differently; the rows' dataset revision is the data's, not the split's, so the
-    summary pools the seeds (hierarchical bootstrap) instead of reporting one variant per seed."""
+    summary pools the seeds (two-way bootstrap) instead of reporting one variant per seed."""
     table = xaibench.run(["model=logreg", "dataset=iris", "method=saliency,random", "n_samples=4", "seed=0,1",
                           *FAST_METRICS], multirun=True)
     assert table["dataset_revision"].nunique() == 1 and set(table["seed"]) == {0, 1}

@@ -354,8 +354,9 @@ def test_an_unfinished_sweep_is_never_a_baseline_and_is_named_as_current(killed,
 
 
 def test_a_large_change_confined_to_few_samples_passes_as_noise_but_is_reported(tables, capsys, tmp_path):
-    """4 of 12 samples broken by 0.5: the mean drops 0.167, far beyond the size bound, but the paired test cannot
-    tell it from samples that flip on another machine. It used to pass with no word; now it is named."""
+    """4 of 12 samples broken by 0.5: the mean drops 0.167, far beyond the size bound, but 4 samples moving one way
+    (one-sided p = 1/16) cannot be told from samples that flip on another machine. It is named, with why, and
+    passes; 5 would fail (tests/unit/test_compare.py)."""
     def broken_on_four(frame):
         rows = frame.index[(frame["method"] == "saliency") & (frame["metric"] == "faithfulness_correlation")][:4]
         frame.loc[rows, "value"] -= 0.5
@@ -370,7 +371,8 @@ def test_a_large_change_confined_to_few_samples_passes_as_noise_but_is_reported(
     assert finding["unit"]["metric"] == "faithfulness_correlation" and change["direction"] == "worse"
     assert change["delta"] == pytest.approx(-0.5 * 4 / 12) and change["n_differing"] == 4
     assert change["p_value"] >= 0.05 and abs(change["delta"]) > change["tolerance"]
-    assert "ℹ️ not significant" in out and "(4 changed): beyond the size bound" in finding["message"]
+    assert "ℹ️ not significant" in out and "4 of 12 samples beyond tolerance, all worse: beyond the size bound" in \
+        finding["message"] and "at least 5 samples must move one way" in finding["message"]
     assert "--update-baseline" not in out  # passed as noise: nothing to accept
     assert compare(capsys, tables["base"], four, "--strict-changes")[0] == 1
 

@@ -77,7 +77,7 @@ STATS_CELLS = [  # (model, method, seed): 2 models x 2 methods x 3 seeds, some N
 
 @pytest.fixture
 def stats_sweep(tmp_path):
-    """Cells with several seeds (hierarchical bootstrap), NaN rows, and a variant (another n_samples)."""
+    """Cells with several seeds (two-way bootstrap), NaN rows, and a variant (another n_samples)."""
     (tmp_path / "cells").mkdir()
     rng = np.random.default_rng(1)
     for index, (model, method, seed) in enumerate(STATS_CELLS):

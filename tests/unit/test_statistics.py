@@ -245,3 +245,45 @@ def test_an_infinite_mean_is_ranked_last_and_does_not_tie_the_finite_ones():
     assert snapped.tolist()[:4] == [0.5, 0.5, np.inf, 0.2] and np.isnan(snapped.iloc[4])
     table = pd.concat([rows("a", "sens", A, higher=False), rows("b", "sens", np.append(B[:-1], np.inf), higher=False)])
     assert summarize(table).set_index("method")["rank"].to_dict() == {"a": 1, "b": 2}
+
+
+# --- several seeds: the sample is the unit of replication ---------------------------------------------------------
+
+def seeded(per_seed: dict[str, list[np.ndarray]]) -> pd.DataFrame:
+    """One competitor's per-sample values per seed: ``{method: [values of seed 0, seed 1, ...]}``."""
+    return pd.concat([rows(method, "faith", values).assign(seed=seed)
+                      for method, seeds in per_seed.items() for seed, values in enumerate(seeds)], ignore_index=True)
+
+
+def test_three_identical_seeds_give_the_tests_and_cis_of_one_seed():
+    """Three seeds that scored the same 12 samples identically hold the evidence of those 12 samples, no more."""
+    c = (A + B) / 2 + 0.01 * np.cos(np.arange(12))
+    one = seeded({"a": [A], "b": [B], "c": [c]})
+    three = seeded({"a": [A] * 3, "b": [B] * 3, "c": [c] * 3})
+    columns = ["method_a", "method_b", "n", "statistic", "p_value", "p_holm", "rank_biserial", "cles", "winner"]
+    pd.testing.assert_frame_equal(st.pairwise_tests(three)[columns], st.pairwise_tests(one)[columns])
+    assert (st.pairwise_tests(three)["n"] == 12).all()
+    single, triple = summarize(one).set_index("method"), summarize(three).set_index("method")
+    assert (triple["n_seeds"] == 3).all()
+    for column in ("mean", "ci_low", "ci_high"):
+        np.testing.assert_allclose(triple[column], single[column], rtol=0, atol=1e-12)
+
+
+def test_with_seeds_a_pair_is_a_sample_and_its_difference_the_mean_over_the_seeds_both_scored():
+    """Seeds differ (seed 1's model scores everything 1.0 higher); b's score of sample s08 in seed 1 is NaN. The
+    test is scipy's on the 12 per-sample mean differences, s08's over seeds 0 and 2 only: averaging each method over
+    the seeds it has would add 1.0 / 3 of seed 1's shift to a's side and turn s08's negative difference positive."""
+    rng = np.random.default_rng(5)
+    a = [A + rng.normal(0, 0.02, 12) + 1.0 * (seed == 1) for seed in range(3)]
+    b = [B + rng.normal(0, 0.02, 12) + 1.0 * (seed == 1) for seed in range(3)]
+    table = seeded({"a": a, "b": b})
+    lost = (table["method"] == "b") & (table["seed"] == 1) & (table["sample_id"] == "s08")
+    table.loc[lost, ["value", "status"]] = [np.nan, "nan"]
+    differences = np.mean([a[s] - b[s] for s in range(3)], axis=0)
+    differences[8] = np.mean([a[s][8] - b[s][8] for s in (0, 2)])
+    assert differences[8] < 0
+    pair = st.pairwise_tests(table).iloc[0]
+    reference = stats.wilcoxon(differences)
+    assert pair["n"] == 12 and pair["statistic"] == reference.statistic
+    assert pair["p_value"] == pytest.approx(reference.pvalue, rel=1e-12)
+    assert (pair["rank_biserial"], pair["cles"]) == pytest.approx(st.paired_effects(differences), rel=1e-12)

@@ -165,8 +165,9 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
     sections = [Section("Results", "\n".join(to_html(t) for t in analysis.tables))]
     if analysis.stat_tables:
         sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
-    intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or hierarchical "
-             "bootstrap over seeds then samples. Pairwise tests and controls are in the CSV files beside this page.")
+    intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
+             "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in the "
+             "CIs and in the pairwise tests). Pairwise tests and controls are in the CSV files beside this page.")
     return html_document(title, sections, figures, warnings=analysis.warnings, intro=intro)
 
 

@@ -1,10 +1,10 @@
 """Derived table: per (model, dataset, method, metric) configuration, mean, CI, seeds, NaN/error rates and rank.
 
 With one seed the mean is over samples and its CI is the per-sample percentile bootstrap. With several seeds the
-mean is the mean over seeds of the per-seed means and its CI comes from the hierarchical bootstrap over seeds then
-samples (``results/bootstrap.py``): seeds are replicates of an experiment, not extra samples. ``n_seeds`` says
-which case a row is. Everything is computed with group-wise array operations, so a 640k-row table summarises in a
-few seconds (``benchmarks/bench_summary.py``).
+mean is the mean over seeds of the per-seed means and its CI comes from the two-way bootstrap that resamples seeds
+and sample ids at once (``results/bootstrap.py``): seeds are replicates of an experiment and a sample scored in
+several seeds is still one sample, never several. ``n_seeds`` says which case a row is. Everything is computed
+with group-wise array operations, so a 640k-row table summarises in a few seconds (``benchmarks/bench_summary.py``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, hierarchical_means, percentile_interval
+from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, crossed_means, percentile_interval
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
 
 __all__ = ["summarize", "Summarizer", "bootstrap_ci", "GROUP", "CONFIG"]
@@ -199,32 +199,67 @@ def _first_values(table: pd.DataFrame, gid: np.ndarray, first: np.ndarray) -> tu
 def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, ok: np.ndarray,
             n_groups: int) -> tuple[dict, list]:
     """Mean over seeds of per-seed means, pooled std and n of each group's ok values, and the groups' values
-    for the bootstrap: ``[(sizes per seed, group ids, values (groups, sum(sizes)))]``, one entry per shape."""
+    for the bootstrap: ``[(shape, group ids, values (groups, ...))]``, one entry per shape (``_shapes``)."""
     values = table["value"].to_numpy(dtype=np.float64)[ok]
     g, s = gid[ok], seeds[ok]
     sample = pd.factorize(table["sample_id"].astype(str)[ok], sort=True)[0]  # codes in the ids' sorted order
     order = np.lexsort((sample, s, g))  # deterministic whatever the row order of the table
-    values, g, s = values[order], g[order], s[order]
+    values, g, s, sample = values[order], g[order], s[order], sample[order]
     per_seed = pd.DataFrame({"g": g, "s": s, "v": values}).groupby(["g", "s"], sort=True)["v"].agg(["mean", "size"])
     mean = per_seed["mean"].groupby(level="g").mean().reindex(range(n_groups))
     std = pd.Series(values).groupby(g).std(ddof=1).reindex(range(n_groups))
     stats = {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": np.bincount(g, minlength=n_groups)}
-    return stats, _shapes(values, per_seed)
+    return stats, _shapes(values, _dense_ranks(g, sample), per_seed)
 
 
-def _shapes(values: np.ndarray, per_seed: pd.DataFrame) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
-    """Groups bucketed by shape (values per seed), each bucket's values as one (groups, values) array."""
-    sizes = per_seed["size"]
-    starts = np.cumsum(sizes.to_numpy()) - sizes.to_numpy()  # also right when no value is ok (no groups)
-    groups = sizes.index.get_level_values("g").to_numpy()
+def _dense_ranks(g: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Each value's code as ``0..N-1`` among the ``N`` distinct codes of its group (in code order)."""
+    order = np.lexsort((codes, g))
+    group, code = g[order], codes[order]
+    new_group = np.r_[True, group[1:] != group[:-1]]
+    dense = np.cumsum(new_group | np.r_[True, code[1:] != code[:-1]]) - 1
+    ranks = np.empty_like(dense)
+    ranks[order] = dense - np.maximum.accumulate(np.where(new_group, dense, 0))
+    return ranks
+
+
+def _shapes(values: np.ndarray, samples: np.ndarray,
+            per_seed: pd.DataFrame) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
+    """Groups bucketed by shape, each bucket's values as one array.
+
+    One seed: shape ``("samples", (n,))``, values ``(groups, n)``. Several: shape ``("grid", (S, N))`` for ``S``
+    seeds and ``N`` distinct sample ids (``samples``: each value's), values ``(groups, S * N)`` with seed ``s``'s
+    score of sample ``i`` at ``s * N + i`` and NaN where that seed did not score that sample: the two-way bootstrap
+    resamples a sample id in every seed at once.
+    """
+    sizes = per_seed["size"].to_numpy()
+    starts = np.cumsum(sizes) - sizes  # also right when no value is ok (no groups)
+    groups = per_seed.index.get_level_values("g").to_numpy()
     if not groups.size:
         return []
     first = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])  # each group's first (group, seed) row
-    buckets: dict[tuple, list[int]] = {}  # sizes per seed -> positions in ``first``
-    for position, shape in enumerate(map(tuple, np.split(sizes.to_numpy(), first[1:]))):
-        buckets.setdefault(tuple(int(n) for n in shape), []).append(position)
-    return [(shape, groups[first[members]], values[starts[first[members]][:, None] + np.arange(sum(shape))])
-            for shape, members in sorted(buckets.items())]
+    n_seeds = np.diff(np.r_[first, groups.size])
+    seed_of = np.repeat(np.arange(groups.size) - np.repeat(first, n_seeds), sizes)  # 0..S-1 per value
+    counts = np.add.reduceat(sizes, first)  # values per group
+    n_samples = np.maximum.reduceat(samples, starts[first]) + 1
+    buckets: dict[tuple, list[int]] = {}  # shape -> positions in ``first``
+    for position in range(first.size):
+        shape = (("samples", (int(counts[position]),)) if n_seeds[position] == 1
+                 else ("grid", (int(n_seeds[position]), int(n_samples[position]))))
+        buckets.setdefault(shape, []).append(position)
+    out = []
+    for shape, members in sorted(buckets.items()):
+        members = np.array(members)
+        begin, count = starts[first[members]], counts[members]
+        index = np.repeat(begin - np.cumsum(count) + count, count) + np.arange(count.sum())  # their values
+        if shape[0] == "samples":
+            block = values[index].reshape(len(members), shape[1][0])
+        else:
+            n = shape[1][1]
+            block = np.full((len(members), shape[1][0] * n), np.nan)
+            block[np.repeat(np.arange(len(members)), count), seed_of[index] * n + samples[index]] = values[index]
+        out.append((shape, groups[first[members]], block))
+    return out
 
 
 class _Intervals:
@@ -245,16 +280,16 @@ class _Intervals:
         self.spill = None  # the temporary file, opened on first use
 
     def add(self, offset: int, shapes: list[tuple[tuple, np.ndarray, np.ndarray]]) -> None:
-        for sizes, groups, block in shapes:
-            ids, blocks = self.waiting.setdefault(sizes, ([], []))
+        for shape, groups, block in shapes:
+            ids, blocks = self.waiting.setdefault(shape, ([], []))
             ids.append(groups + offset)
             blocks.append(self._keep(block))
             if sum(len(i) for i in ids) >= _BLOCK:
-                self._run(sizes, final=False)
+                self._run(shape, final=False)
 
     def result(self, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-        for sizes in sorted(self.waiting):
-            self._run(sizes, final=True)
+        for shape in sorted(self.waiting):
+            self._run(shape, final=True)
         if self.spill is not None:
             self.spill.close()
             self.spill = None
@@ -284,25 +319,25 @@ class _Intervals:
         count = int(np.prod(values.shape))
         return np.frombuffer(self.spill.read(count * 8), dtype=np.float64, count=count).reshape(values.shape)
 
-    def _run(self, sizes: tuple, *, final: bool) -> None:
+    def _run(self, shape: tuple, *, final: bool) -> None:
         with _one_blas_thread():
-            self._bootstrap(sizes, final=final)
+            self._bootstrap(shape, final=final)
 
-    def _bootstrap(self, sizes: tuple, *, final: bool) -> None:
-        ids, blocks = self.waiting.pop(sizes)
+    def _bootstrap(self, shape: tuple, *, final: bool) -> None:
+        (kind, dims), (ids, blocks) = shape, self.waiting.pop(shape)
         ids, values = np.concatenate(ids), np.concatenate([self._load(block) for block in blocks])
         end = len(ids) if final else len(ids) - len(ids) % _BLOCK
         for first in range(0, end, _BLOCK):  # bounds memory: (block x n_boot) floats at a time
             block = values[first : first + _BLOCK]
-            if sizes == (1,):
+            if kind == "grid":
+                means = crossed_means(block, *dims, n_boot=self.n_boot, seed=self.seed)
+            elif dims == (1,):
                 means = np.full((len(block), 1), np.nan)  # one value: no CI can be computed (NaN, not [v, v])
-            elif len(sizes) == 1:
-                means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
             else:
-                means = hierarchical_means(block, sizes, n_boot=self.n_boot, seed=self.seed)
+                means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
             self.done.append((ids[first : first + _BLOCK], *percentile_interval(means, self.level)))
         if end < len(ids):
-            self.waiting[sizes] = ([ids[end:]], [self._keep(values[end:].copy())])
+            self.waiting[shape] = ([ids[end:]], [self._keep(values[end:].copy())])
 
 
 @dataclass(frozen=True)

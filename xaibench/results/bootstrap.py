@@ -4,16 +4,20 @@ Two designs:
 
 - **One seed** (samples are the only source of variation): the per-sample percentile bootstrap of the mean
   (Efron & Tibshirani 1993, ch. 13).
-- **Several seeds** (each seed retrains the model and re-explains; samples within a seed are correlated): the
-  two-stage hierarchical (cluster) bootstrap -- resample seeds with replacement, then samples with replacement
-  within each drawn seed, and take the mean over seeds of the per-seed means (Davison & Hinkley 1997, sec. 3.8;
-  Saravanan et al. 2020, "Application of the hierarchical bootstrap to multi-level data in neuroscience").
-  Pooling seeds as if they were independent samples makes the CI far too narrow when seeds differ.
+- **Several seeds** (each seed re-splits the data, retrains a zoo model and re-explains): seeds and samples are
+  *crossed* -- one dataset row (``sample_id``) is scored in every seed whose test split holds it -- so neither is
+  a set of independent values. The two-way ("pigeonhole") bootstrap of Owen (2007, Ann. Appl. Stat. 1(2)) resamples
+  both at once: sample ids with replacement (a drawn sample brings its values in *every* seed) and, independently,
+  seeds with replacement; the statistic is the mean over drawn seeds of each seed's mean over its drawn samples.
+  The CI so reflects both sources of variation and never counts one sample scored in three seeds as three
+  samples: three identical seeds give the CI of one seed. (Resampling samples independently within each seed,
+  as a nested design would, makes the CI of three identical seeds sqrt(3) times too narrow.)
 
 A bootstrap mean is a weighted sum: resampling ``n`` values with replacement gives each value a count, so the
 ``B`` resampled means of ``G`` groups of equal size are one matrix product ``values (G, n) @ counts (n, B) / n``.
-Every group of one size uses the same draws (``default_rng(seed)``), so a group's CI does not depend on which
-other groups a table holds, and the same table gives the same CIs on every run.
+Every group of one shape (its sample count; with several seeds, its seed count and distinct sample ids) uses the
+same draws (``default_rng(seed)``), so a group's CI does not depend on which other groups a table holds, and the
+same table gives the same CIs on every run.
 """
 from __future__ import annotations
 
@@ -45,39 +49,60 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) ->
     return values @ counts.T / n
 
 
-def hierarchical_means(values: np.ndarray, sizes: tuple[int, ...], *, n_boot: int = 1000,
-                       seed: int = 0) -> np.ndarray:
-    """Two-stage bootstrap distribution of the mean over seeds of per-seed means.
+def crossed_means(values: np.ndarray, n_seeds: int, n_samples: int, *, n_boot: int = 1000,
+                  seed: int = 0) -> np.ndarray:
+    """Two-way (seeds x samples) bootstrap distribution of the mean over seeds of per-seed means (Owen 2007).
 
-    Stage 1 draws ``S`` seeds with replacement; stage 2 draws samples with replacement within each drawn seed
-    (independently for each draw, also when a seed is drawn twice).
+    Each resample draws the ``N`` sample ids with replacement (counts ``w``, drawn first, with the same draws as
+    :func:`bootstrap_means`) and the ``S`` seeds with replacement (counts ``v``). Seed ``s``'s mean is
+    ``sum_i w_i x_si / sum_i w_i`` over the samples it scored; the resampled mean is the ``v``-weighted mean of the
+    seeds' means (a drawn seed none of whose samples was drawn is left out of that resample; a resample left with
+    none is NaN). With every seed scoring every sample and equal values in all seeds, this is
+    :func:`bootstrap_means` of one seed.
 
     Args:
-        values: ``(G, sum(sizes))`` finite values; each row holds its group's seeds one after the other.
-        sizes: how many values each of the ``S`` seeds has (the same for every group of the call).
+        values: ``(G, S * N)``: seed ``s``'s score of sample ``i`` at ``s * N + i``, NaN where it has none.
+        n_seeds, n_samples: ``S`` and ``N``.
 
     Returns:
-        ``(G, n_boot)`` resampled means over seeds of per-seed means.
+        ``(G, n_boot)`` resampled means.
     """
     values = np.asarray(values, dtype=np.float64)
-    n_seeds = len(sizes)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     rng = np.random.default_rng(seed)
-    picked = rng.integers(0, n_seeds, size=(n_boot, n_seeds))  # stage 1: (B, slots)
-    counts = [[resample_counts(rng, n_boot, n).T / n for n in sizes] for _ in range(n_seeds)]  # stage 2
-    total = np.zeros((len(values), n_boot))
-    for slot in range(n_seeds):
-        for s, (start, n) in enumerate(zip(starts, sizes)):
-            boots = np.flatnonzero(picked[:, slot] == s)  # resamples whose draw for this slot is seed s
-            if boots.size:
-                total[:, boots] += values[:, start : start + n] @ counts[slot][s][:, boots]
-    return total / n_seeds
+    sample_counts = resample_counts(rng, n_boot, n_samples).T  # (N, B)
+    seed_counts = resample_counts(rng, n_boot, n_seeds)  # (B, S)
+    complete = np.isfinite(values).all(axis=1)
+    means = np.empty((len(values), n_boot))
+    if complete.any():  # the usual case: each seed scored every sample, so each drew N of them
+        total = sum((values[complete, s * n_samples : (s + 1) * n_samples] @ sample_counts) * seed_counts[:, s]
+                    for s in range(n_seeds))
+        means[complete] = total / (n_seeds * n_samples)
+    if not complete.all():
+        means[~complete] = _crossed_with_gaps(values[~complete], n_seeds, n_samples, sample_counts, seed_counts)
+    return means
+
+
+def _crossed_with_gaps(values: np.ndarray, n_seeds: int, n_samples: int, sample_counts: np.ndarray,
+                       seed_counts: np.ndarray) -> np.ndarray:
+    """:func:`crossed_means` of groups whose seeds lack some samples (NaN): each seed's mean is over the drawn
+    samples it scored, and a seed that scored none of them is left out of the resample."""
+    total, weight = np.zeros((len(values), seed_counts.shape[0])), np.zeros((len(values), seed_counts.shape[0]))
+    for s in range(n_seeds):
+        scores = values[:, s * n_samples : (s + 1) * n_samples]
+        scored = np.isfinite(scores)
+        sums, drawn = np.where(scored, scores, 0.0) @ sample_counts, scored.astype(np.float64) @ sample_counts
+        kept = np.where(drawn > 0, seed_counts[:, s], 0.0)
+        total += np.divide(sums, drawn, out=np.zeros_like(sums), where=drawn > 0) * kept
+        weight += kept
+    return np.divide(total, weight, out=np.full(total.shape, np.nan), where=weight > 0)
 
 
 def percentile_interval(means: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper percentile bounds of bootstrap means ``(..., n_boot)`` along the last axis."""
+    """Lower and upper percentile bounds of bootstrap means ``(..., n_boot)`` along the last axis; NaN resamples
+    (a two-way resample that drew nothing scored) are left out."""
     alpha = (1 - level) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha], axis=-1)
+    quantile = np.nanquantile if np.isnan(means).any() else np.quantile
+    low, high = quantile(means, [alpha, 1 - alpha], axis=-1)
     return low, high
 
 
@@ -90,16 +115,3 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
         return (float(values[0]), float(values[0]))
     low, high = percentile_interval(bootstrap_means(values[None], n_boot=n_boot, seed=seed), level)
     return float(low[0]), float(high[0])
-
-
-def hierarchical_ci(per_seed: list[np.ndarray], *, n_boot: int = 1000, level: float = 0.95,
-                    seed: int = 0) -> tuple[float, float]:
-    """Hierarchical bootstrap CI of the mean over seeds of per-seed means; one seed falls back to samples."""
-    per_seed = [np.asarray(v, dtype=np.float64).ravel() for v in per_seed]
-    per_seed = [v for v in per_seed if v.size]
-    if len(per_seed) <= 1:
-        return bootstrap_ci(per_seed[0] if per_seed else np.empty(0), n_boot=n_boot, level=level, seed=seed)
-    sizes = tuple(v.size for v in per_seed)
-    means = hierarchical_means(np.concatenate(per_seed)[None], sizes, n_boot=n_boot, seed=seed)[0]
-    low, high = percentile_interval(means, level)
-    return float(low), float(high)

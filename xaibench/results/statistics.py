@@ -13,8 +13,12 @@
   ``constant`` and ``sobel`` controls, and metrics on which a control ranks first (not discriminating here).
 
 scipy does the tests, scikit-posthocs the Nemenyi p-values; Holm's correction equals statsmodels'. Competitors are
-:func:`xaibench.results.groups.competitor_labels` (a method with its parameters). Samples are paired on
-``sample_id``; with several seeds a sample's score is its mean over seeds.
+:func:`xaibench.results.groups.competitor_labels` (a method with its parameters).
+
+The unit of replication is the sample (``sample_id``, one dataset row), also with several seeds: two competitors
+are paired on each (seed, sample) both scored, and a sample's paired difference is the mean of its differences
+over those seeds. So a sample scored in three seeds is one pair, not three (seeds share the sample and mostly the
+model's quirks, so their differences are not independent), and three identical seeds give the tests of one.
 """
 from __future__ import annotations
 
@@ -139,16 +143,21 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 
 
 def per_sample_scores(table: pd.DataFrame) -> pd.DataFrame:
-    """Ok rows as (comparison, sample_id) x competitor scores; several seeds are averaged per sample."""
+    """Ok rows as (comparison, sample_id, seed) x competitor scores, sorted; NaN where a competitor has none."""
     ok = table[table["status"].astype(str) == "ok"]
+    seed = ok["seed"].to_numpy() if "seed" in ok.columns else np.zeros(len(ok), dtype=np.int64)
     frame = pd.DataFrame({"comparison": comparison_id(ok), "competitor": competitor_labels(ok),
-                          "sample_id": ok["sample_id"].astype(str), "value": ok["value"].astype(np.float64)})
-    return frame.pivot_table(index=["comparison", "sample_id"], columns="competitor", values="value",
+                          "sample_id": ok["sample_id"].astype(str), "seed": seed,
+                          "value": ok["value"].astype(np.float64)})
+    return frame.pivot_table(index=["comparison", "sample_id", "seed"], columns="competitor", values="value",
                              aggfunc="mean", observed=True)
 
 
 def pairwise_tests(table: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame:
     """Wilcoxon signed-rank tests between every two competitors of each comparison group (one metric each).
+
+    Pairs are samples: with several seeds, a sample's difference is its mean difference over the seeds in which
+    both competitors scored it (see the module docstring).
 
     Returns:
         One row per (comparison, method_a, method_b) with ``n`` paired samples, the Wilcoxon ``statistic``
@@ -178,14 +187,15 @@ def pairwise_tests(table: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame
 
 
 def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
-    """Tests of every competitor pair of one group; samples x competitors ``block``, ``sign`` orients to better."""
+    """Tests of every competitor pair of one group; (sample, seed) x competitors ``block`` sorted by sample,
+    ``sign`` orients to better."""
     names = sorted(block.columns)
     pairs = list(itertools.combinations(range(len(names)), 2))
     first, second = (np.array(side) for side in zip(*pairs))
-    values = block[names].to_numpy(dtype=np.float64).T  # (k, samples)
-    differences = sign * (values[first] - values[second])  # (pairs, samples); NaN where either lacks a sample
+    values = block[names].to_numpy(dtype=np.float64).T  # (k, sample-seed rows)
     finite = np.abs(values[np.isfinite(values)])
     scale = finite.max() if finite.size else 0.0  # an infinite score must not make every difference a tie
+    differences = _per_sample(sign * (values[first] - values[second]), block.index.get_level_values("sample_id"))
     differences[np.abs(differences) <= TIE_RTOL * scale] = 0.0  # float rounding is no difference (TIE_RTOL)
     valid = np.isfinite(differences)
     n = valid.sum(axis=1)
@@ -197,6 +207,18 @@ def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
         r[rows], cles[rows] = paired_effects(shared)
     return pd.DataFrame({"method_a": [names[i] for i in first], "method_b": [names[j] for j in second], "n": n,
                          "statistic": statistic, "p_value": p, "rank_biserial": r, "cles": cles})
+
+
+def _per_sample(differences: np.ndarray, samples: pd.Index) -> np.ndarray:
+    """``(pairs, rows)`` paired differences of (sample, seed) rows sorted by sample -> ``(pairs, samples)`` means
+    over each sample's seeds where the difference is finite (NaN where it is nowhere: the pair lacks the sample)."""
+    starts = np.flatnonzero(np.r_[True, samples[1:] != samples[:-1]])
+    if starts.size == differences.shape[1]:  # one seed per sample: nothing to average
+        return differences
+    valid = np.isfinite(differences)
+    sums = np.add.reduceat(np.where(valid, differences, 0.0), starts, axis=1)
+    counts = np.add.reduceat(valid.astype(np.float64), starts, axis=1)
+    return np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)
 
 
 def _comparison_info(table: pd.DataFrame) -> pd.DataFrame:

@@ -53,7 +53,8 @@ def metrics_table(rows: pd.DataFrame) -> Table:
     quality = _quality_text(first)
     seeds = int(rows["n_seeds"].max())
     caption = (f"{first['model_label']} on {first['dataset_label']}{quality}: mean [95% CI] over samples"
-               f"{f' and {seeds} seeds' if seeds > 1 else ''}. Bold: best per column; ↑/↓: higher/lower is better.")
+               f"{f' and {seeds} seeds (a sample scored in several seeds counts once)' if seeds > 1 else ''}. "
+               "Bold: best per column; ↑/↓: higher/lower is better.")
     warnings = (f"u {first['model_label']} is underfit (test accuracy {number(first['model_accuracy'])}): "
                 "its explanations are not a result.",) if first["model_flag"] == "underfit" else ()
     return Table(key=_key("metrics", first["setting_label"]), caption=caption, corner="method",
@@ -67,7 +68,9 @@ def datasets_table(rows: pd.DataFrame) -> Table:
     columns = _ordered(rows, "setting_label", by=["dataset_label", "model_label", "setting_label"])
     table = _grid(rows, columns, column_of="setting_label", title=lambda c: c)
     arrow = "↑ higher" if first["higher_is_better"] else "↓ lower"
-    caption = (f"{first['metric_label']} ({first['family']}; {arrow} is better): mean [95% CI] per dataset and model. "
+    seeds = int(rows["n_seeds"].max())
+    caption = (f"{first['metric_label']} ({first['family']}; {arrow} is better): mean [95% CI] per dataset and model"
+               f"{f' over up to {seeds} seeds (a sample scored in several seeds counts once)' if seeds > 1 else ''}. "
                "Bold: best per column.")
     return Table(key=_key("datasets", first["metric_label"]), caption=caption, corner="method",
                  columns=table[0], rows=table[1], notes=table[2], warnings=table[3])

@@ -9,8 +9,8 @@
   the other way round (now computed) is reported;
 - ``degraded`` / ``improved`` (paired values beyond the policy's tolerance, in the metric's direction):
   degradation fails, improvement is reported;
-- ``unconfirmed`` (the mean moved beyond the size bound but the policy's test is not significant, e.g. a change
-  confined to a few samples): reported, passed as noise;
+- ``unconfirmed`` (the mean moved beyond the size bound but the policy's one-sided test is not significant: a
+  change confined to fewer samples than machine noise can move, or samples moving both ways): reported, passed;
 - ``rank`` (within a comparison group a method now ranks below one it used to beat): reported even inside
   tolerance;
 - ``revision`` (a dataset's content or a model's weights changed): reported;
@@ -30,7 +30,7 @@ import pandas as pd
 from xaibench.results.compare.policy import Policy, Tolerance
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
                                             without_run_notes)
-from xaibench.results.compare.values import BETTER, WORSE, ValueChange, assess
+from xaibench.results.compare.values import BETTER, WORSE, ValueChange, assess, wilcoxon_min_pairs
 
 SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
@@ -211,7 +211,8 @@ class _UnitWalker:
                      f"{unit['higher_is_better']} -> {not unit['higher_is_better']}): values are not comparable")
             return
         ok = both[(both["status_base"] == "ok") & (both["status_cur"] == "ok")]
-        self._values(unit, ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64))
+        self._values(unit, ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64),
+                     ok["sample_id"].astype(str).to_numpy())
 
     def _missing_and_new_samples(self, unit: dict, merged: pd.DataFrame) -> None:
         for side, kind in (("left_only", "missing"), ("right_only", "new")):
@@ -225,6 +226,8 @@ class _UnitWalker:
 
     def _sample_statuses(self, unit: dict, both: pd.DataFrame) -> None:
         changed = both[both["status_base"] != both["status_cur"]]
+        if changed.empty:  # the usual case: grouping an empty frame still costs ~0.1 s
+            return
         for (before, after), rows in changed.groupby(["status_base", "status_cur"], sort=True):
             broke = before == "ok"
             messages = sorted({m for m in rows["message_cur"] if m}) if broke else []
@@ -233,11 +236,11 @@ class _UnitWalker:
                      details={"before": before, "after": after, "n": len(rows), "messages": messages,
                               "samples": [f"{s}/{i}" for s, i in zip(rows["seed"], rows["sample_id"])]})
 
-    def _values(self, unit: dict, base: np.ndarray, cur: np.ndarray) -> None:
+    def _values(self, unit: dict, base: np.ndarray, cur: np.ndarray, samples: np.ndarray) -> None:
         if not base.size:
             return
         tol = self.policy.tolerance(unit["metric"], unit["family"])
-        change = assess(base, cur, unit["higher_is_better"], tol)
+        change = assess(base, cur, unit["higher_is_better"], tol, samples)
         self.n_pairs += change.n
         self.n_differing += change.n_differing
         self.max_abs_diff = max(self.max_abs_diff, change.max_abs_diff)
@@ -248,8 +251,8 @@ class _UnitWalker:
         elif tol.mode in ("wilcoxon", "bootstrap") and abs(change.delta) > change.tolerance:
             worse = change.delta < 0 if unit["higher_is_better"] else change.delta > 0
             direction = "worse" if worse else "better"
-            self.add("unconfirmed", self.strict, unit, _describe(change, direction), change=change, tolerance=tol,
-                     details={"direction": direction})
+            self.add("unconfirmed", self.strict, unit, _describe(change, direction, tol), change=change,
+                     tolerance=tol, details={"direction": direction})
 
 
 def _state(rows: pd.DataFrame) -> str:
@@ -269,17 +272,38 @@ def _count(rows: pd.DataFrame) -> str:
     return f"{n} value(s)" if n else "the cell"
 
 
-def _describe(change: ValueChange, unconfirmed: str = "") -> str:
+def _describe(change: ValueChange, unconfirmed: str = "", tol: Tolerance | None = None) -> str:
     """One sentence on a value change; ``unconfirmed``: the direction ("worse"/"better") of a large change whose
-    test is not significant."""
+    test is not significant (``tol``: the tolerance that applied)."""
     word = unconfirmed or ("worse" if change.verdict == WORSE else "better")
     relative = f" ({change.relative:+.1%})" if np.isfinite(change.relative) else ""
     text = (f"{word}: mean {change.baseline_mean:.4g} -> {change.current_mean:.4g}, "
-            f"delta {change.delta:+.4g}{relative} over {change.n} pairs")
+            f"delta {change.delta:+.4g}{relative} over {change.n} pairs{_moved(change)}")
     if not unconfirmed:
         return text
-    return (f"{text} ({change.n_differing} changed): beyond the size bound {change.tolerance:.3g} but not "
-            "significant, passed as noise")
+    return (f"{text}: beyond the size bound {change.tolerance:.3g} but not significant{_why_not(change, tol)}, "
+            "passed as noise")
+
+
+def _moved(change: ValueChange) -> str:
+    """``; 4 of 10 samples beyond tolerance, all worse`` (the samples the tests weigh), or "" when none is."""
+    moved = change.n_worse + change.n_better
+    if not moved:
+        return ""
+    ways = (f"all {'worse' if change.n_worse else 'better'}" if not (change.n_worse and change.n_better)
+            else f"{change.n_worse} worse, {change.n_better} better")
+    return f"; {moved} of {change.n_samples} samples beyond tolerance, {ways}"
+
+
+def _why_not(change: ValueChange, tol: Tolerance | None) -> str:
+    """Why a large change is not significant: too few samples moved one way for the test to tell them from
+    samples that flip on another machine (or they moved both ways)."""
+    p_value = f"one-sided p={change.p_value:.2g}" if change.p_value is not None else ""
+    moved = max(change.n_worse, change.n_better)
+    if tol is None or tol.mode != "wilcoxon" or moved >= wilcoxon_min_pairs(tol.alpha):
+        return f" ({p_value})" if p_value else ""
+    return (f" ({p_value}: at least {wilcoxon_min_pairs(tol.alpha)} samples must move one way at "
+            f"alpha={tol.alpha:g}; fewer can be samples that flip on another machine)")
 
 
 def _variant_labels(keys: list[tuple], units: list[str]) -> dict[tuple, str]:

@@ -17,10 +17,12 @@ metric in one experiment):
 
 - ``elementwise``: every sample must stay within ``atol + rtol * |baseline|`` ("nothing may change").
 - ``mean``: the mean paired difference must stay within ``atol + rtol * mean|baseline|``.
-- ``wilcoxon``: a change must exceed that tolerance *and* be significant in a paired Wilcoxon signed-rank test
-  (Wilcoxon 1945), so a few samples that flip on another machine pass while a consistent shift fails.
-- ``bootstrap``: as ``wilcoxon``, with significance from the percentile bootstrap CI of the mean paired
-  difference (it must exclude 0).
+- ``wilcoxon``: a change must exceed that tolerance *and* be significant in a one-sided paired Wilcoxon
+  signed-rank test (Wilcoxon 1945) over the unit's samples, in the direction of the change; samples within
+  ``atol + rtol * |baseline|`` count as unchanged. A consistent shift, or a method broken on 5 or more samples
+  (all one way), fails; 1-4 samples moving (what flips across machines) are reported as ``unconfirmed`` and pass.
+- ``bootstrap``: as ``wilcoxon``, with significance from the percentile bootstrap CI (level ``1 - 2 alpha``) of
+  the mean per-sample difference: it must exclude 0.
 """
 from __future__ import annotations
 
@@ -52,8 +54,9 @@ class Tolerance:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise UserError(f"compare policy: {name} must be a number >= 0, got {value!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 1:
-            raise UserError(f"compare policy: alpha must be in (0, 1), got {self.alpha!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 0.5:
+            raise UserError(f"compare policy: alpha must be in (0, 0.5) (the level of a one-sided test), "
+                            f"got {self.alpha!r}")
         if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or self.n_boot < 100:
             raise UserError(f"compare policy: n_boot must be an integer >= 100, got {self.n_boot!r}")
 

@@ -39,7 +39,9 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
         lines += ["### Score changes beyond tolerance", "", *_value_table(values), ""]
     unconfirmed = comparison.of_kind("unconfirmed")
     if unconfirmed:
-        lines += ["### Large but not significant (passed as noise: check them if nothing else changed)", "",
+        lines += ["### Large but not significant (passed: too few samples moved one way to tell them from samples "
+                  "that flip on another machine; check them if nothing else changed, `--strict-changes` fails them)",
+                  "",
                   *_value_table(unconfirmed), ""]
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
                          (("rank",), "Rank changes (reported even inside tolerance)"),
@@ -170,12 +172,14 @@ def _direction(f: Finding) -> str:
 
 
 def _test_text(change, tol) -> str:
+    moved = f"{change.n_worse + change.n_better} of {change.n_samples} samples beyond tol."
     if change.note:
-        return f"{tol.mode} (n={change.n}; {change.note})"
+        return f"{tol.mode} (n={change.n_samples}; {change.note})"
     if change.p_value is not None:
-        return f"wilcoxon p={change.p_value:.2g} (n={change.n})"
+        return f"wilcoxon p={change.p_value:.2g} one-sided ({moved})"
     if change.ci is not None:
-        return f"bootstrap CI [{change.ci[0]:.3g}, {change.ci[1]:.3g}] (n={change.n})"
+        level = f"{1 - 2 * tol.alpha:.0%}"
+        return f"bootstrap {level} CI [{change.ci[0]:.3g}, {change.ci[1]:.3g}] ({moved})"
     if tol.mode == "elementwise":
         return f"elementwise: {change.n_beyond}/{change.n} beyond"
     return f"mean (n={change.n})"

@@ -4,6 +4,21 @@ A *unit* is one method (with its parameters) on one metric in one experiment (``
 pairs are the (seed, sample) values present and ``ok`` in both tables. ``assess`` returns the verdict
 ``same``, ``better`` or ``worse`` -- better/worse follow the metric's declared direction -- with the numbers a
 report needs: means, the mean paired difference, the tolerance that applied and the test's p-value or CI.
+
+The tests of the ``wilcoxon`` and ``bootstrap`` modes follow three rules:
+
+- **The sample is the unit.** With several seeds a sample's difference is the mean of its (seed, sample)
+  differences: one sample scored in three seeds is one piece of evidence, not three (as in the report's
+  statistics, ``xaibench.results.statistics``).
+- **Inside the tolerance is no change.** A sample whose difference is within ``atol + rtol * |baseline|`` (its
+  mean |baseline| over seeds) counts as unchanged (zero): the policy says such a move is noise, and ~1e-3 drift on
+  the unchanged samples of another machine must not decide the verdict on the changed ones.
+- **One-sided, in the direction of the change.** The question is "did it get worse?" (and separately "better?"),
+  so each is a one-sided test at ``alpha`` (Wilcoxon: ``alternative`` less/greater; bootstrap: the
+  ``1 - 2 alpha`` percentile interval excludes 0). With the zeros dropped, ``k`` changed samples all in one
+  direction give ``p = 2**-k``: 5 samples (``p = 0.031``) make a change at ``alpha = 0.05``; 4 (``p = 0.0625``) do
+  not, because machine noise moves that many (a cold ``experiment=ci`` run with other CPU kernels moved 4 of the
+  10 samples of one ViT unit beyond tolerance, 3 of them one way: docs/ci.md). Such a change is ``unconfirmed``.
 """
 from __future__ import annotations
 
@@ -11,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from xaibench.results.aggregate import bootstrap_ci
@@ -25,15 +41,19 @@ class ValueChange:
 
     Attributes:
         verdict: ``same``, ``better`` or ``worse`` (beyond tolerance, in the metric's direction).
-        n: number of pairs.
+        n: number of pairs (seed, sample).
         baseline_mean, current_mean: means over the pairs.
         delta: mean paired difference ``current - baseline`` (raw units; its sign is not the direction).
         relative: ``delta / mean|baseline|`` (NaN when the baseline is all zeros).
         tolerance: the bound that applied (elementwise: at the mean |baseline|, each sample gets its own).
         n_differing: pairs that differ at all; ``n_beyond``: pairs beyond the per-sample bound (elementwise).
         max_abs_diff: largest ``|current - baseline|`` over the pairs.
-        p_value / ci: the wilcoxon p-value or bootstrap CI of ``delta`` (None when the mode has none).
-        note: why a fallback applied (too few pairs for the test), else "".
+        p_value / ci: the one-sided wilcoxon p-value (in the direction of ``delta``) or the bootstrap CI of the
+            mean per-sample difference (None when the mode has none).
+        note: why a fallback applied (too few samples for the test), else "".
+        n_samples: samples (a sample's pairs in several seeds are one sample: the tests' unit).
+        n_worse / n_better: samples whose (mean over seeds) difference is beyond ``atol + rtol * |baseline|`` in
+            the metric's bad / good direction: the changes the tests weigh.
     """
 
     verdict: str
@@ -49,15 +69,26 @@ class ValueChange:
     p_value: float | None = None
     ci: tuple[float, float] | None = None
     note: str = ""
+    n_samples: int = 0
+    n_worse: int = 0
+    n_better: int = 0
 
 
-def assess(baseline: np.ndarray, current: np.ndarray, higher_is_better: bool, tol: Tolerance) -> ValueChange:
-    """Compare paired values ``(n,)`` of one unit under ``tol``; see the module docstring."""
+def assess(baseline: np.ndarray, current: np.ndarray, higher_is_better: bool, tol: Tolerance,
+           samples: np.ndarray | None = None) -> ValueChange:
+    """Compare paired values ``(n,)`` of one unit under ``tol``; see the module docstring.
+
+    Args:
+        samples: ``(n,)`` the sample id of each pair (several seeds: a sample's pairs are averaged for the tests);
+            None: every pair is its own sample.
+    """
     baseline = np.asarray(baseline, dtype=np.float64)
     current = np.asarray(current, dtype=np.float64)
     diff = current - baseline
     scale = float(np.mean(np.abs(baseline))) if baseline.size else 0.0
     delta = float(diff.mean()) if diff.size else 0.0
+    sign = 1.0 if higher_is_better else -1.0
+    changes = _changed_samples(diff, baseline, samples, tol)  # per sample; 0 where within tolerance
     common = dict(
         n=int(diff.size),
         baseline_mean=float(baseline.mean()) if baseline.size else math.nan,
@@ -67,8 +98,10 @@ def assess(baseline: np.ndarray, current: np.ndarray, higher_is_better: bool, to
         tolerance=tol.atol + tol.rtol * scale,
         n_differing=int(np.count_nonzero(diff)),
         max_abs_diff=float(np.abs(diff).max()) if diff.size else 0.0,
+        n_samples=int(changes.size),
+        n_worse=int(np.count_nonzero(sign * changes < 0)),
+        n_better=int(np.count_nonzero(sign * changes > 0)),
     )
-    sign = 1.0 if higher_is_better else -1.0
     if tol.mode == "elementwise":
         beyond = np.abs(diff) > tol.atol + tol.rtol * np.abs(baseline)
         worse, better = beyond & (sign * diff < 0), beyond & (sign * diff > 0)
@@ -79,29 +112,44 @@ def assess(baseline: np.ndarray, current: np.ndarray, higher_is_better: bool, to
     if tol.mode == "mean" or not large:
         return ValueChange(direction if large else SAME, n_beyond=0, **common)
     if tol.mode == "wilcoxon":
-        return _wilcoxon(diff, direction, tol, common)
-    return _bootstrap(diff, direction, tol, common)
+        return _wilcoxon(changes, delta, direction, tol, common)
+    return _bootstrap(changes, delta, direction, tol, common)
+
+
+def _changed_samples(diff: np.ndarray, baseline: np.ndarray, samples: np.ndarray | None,
+                     tol: Tolerance) -> np.ndarray:
+    """Per-sample mean differences ``(samples,)``, set to 0 where within ``atol + rtol * mean|baseline|``."""
+    if samples is None or not diff.size:
+        per_sample, magnitude = diff, np.abs(baseline)
+    else:
+        codes, _ = pd.factorize(np.asarray(samples), sort=True)
+        counts = np.bincount(codes)
+        per_sample = np.bincount(codes, weights=diff) / counts
+        magnitude = np.bincount(codes, weights=np.abs(baseline)) / counts
+    return np.where(np.abs(per_sample) > tol.atol + tol.rtol * magnitude, per_sample, 0.0)
 
 
 def wilcoxon_min_pairs(alpha: float) -> int:
-    """Fewest pairs for which the exact two-sided signed-rank test can reach ``p < alpha`` (p >= 2 / 2**n)."""
-    return max(1, math.ceil(math.log2(2 / alpha) + 1e-12))
+    """Fewest samples for which the exact one-sided signed-rank test can reach ``p < alpha`` (p >= 1 / 2**n)."""
+    return max(1, math.ceil(math.log2(1 / alpha) + 1e-12))
 
 
-def _wilcoxon(diff: np.ndarray, direction: str, tol: Tolerance, common: dict) -> ValueChange:
-    if diff.size < wilcoxon_min_pairs(tol.alpha):
-        note = f"{diff.size} pairs are too few for the wilcoxon test at alpha={tol.alpha:g}: size rule applied"
+def _wilcoxon(changes: np.ndarray, delta: float, direction: str, tol: Tolerance, common: dict) -> ValueChange:
+    if changes.size < wilcoxon_min_pairs(tol.alpha):
+        note = f"{changes.size} samples are too few for the wilcoxon test at alpha={tol.alpha:g}: size rule applied"
         return ValueChange(direction, n_beyond=0, note=note, **common)
-    if not np.count_nonzero(diff):
+    changed = changes[changes != 0]
+    if not changed.size:
         return ValueChange(SAME, n_beyond=0, p_value=1.0, **common)
-    p_value = float(stats.wilcoxon(diff, zero_method="wilcox", alternative="two-sided").pvalue)
+    alternative = "greater" if delta > 0 else "less"
+    p_value = float(stats.wilcoxon(changed, alternative=alternative).pvalue)
     return ValueChange(direction if p_value < tol.alpha else SAME, n_beyond=0, p_value=p_value, **common)
 
 
-def _bootstrap(diff: np.ndarray, direction: str, tol: Tolerance, common: dict) -> ValueChange:
-    if diff.size < 2:
-        note = "one pair cannot be bootstrapped: size rule applied"
+def _bootstrap(changes: np.ndarray, delta: float, direction: str, tol: Tolerance, common: dict) -> ValueChange:
+    if changes.size < 2:
+        note = "one sample cannot be bootstrapped: size rule applied"
         return ValueChange(direction, n_beyond=0, note=note, **common)
-    low, high = bootstrap_ci(diff, n_boot=tol.n_boot, level=1 - tol.alpha, seed=0)
-    significant = low > 0 or high < 0
+    low, high = bootstrap_ci(changes, n_boot=tol.n_boot, level=1 - 2 * tol.alpha, seed=0)
+    significant = low > 0 if delta > 0 else high < 0  # one-sided at alpha, in the direction of the change
     return ValueChange(direction if significant else SAME, n_beyond=0, ci=(low, high), **common)
