@@ -26,7 +26,7 @@ from xaibench.explainers.seeding import cell_seed, explanation_draws
 from xaibench.metrics.quantus_adapter import ScoreContext, ScoreResult, score
 from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec, TrainedModel
-from xaibench.models.training import accuracy
+from xaibench.models.training import accuracy, module_device
 from xaibench.report.progress import Progress
 from xaibench.types import Dataset, Modality
 
@@ -54,9 +54,16 @@ def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -
         seed_everything(derive_seed(seed_root))
         module = spec.build(dataset)
         module = spec.fit(module, dataset, derive_seed(seed_root, "fit")).eval()
+        device = trained_on(spec, module)
         acc = accuracy(module, dataset.test)
-        store.put("models", key, "pt", spec.save(module), meta={"accuracy": acc, "model": spec.name})
-        return TrainedModel(module, spec, key, acc, seed_root)
+        store.put("models", key, "pt", spec.save(module), meta={"accuracy": acc, "model": spec.name, "device": device})
+        return TrainedModel(module, spec, key, acc, seed_root, device)
+
+
+def trained_on(spec: ModelSpec, module: torch.nn.Module) -> str:
+    """Where ``fit`` left the weights (``cpu``; a spec whose ``fit`` trains on a GPU: ``cuda:0``), "" for a model
+    the suite did not train (``ModelSpec.trains_weights``: pre-fitted weights are used as given)."""
+    return str(module_device(module)) if spec.trains_weights() else ""
 
 
 def _load_model(store: Store, spec: ModelSpec, dataset: Dataset, key: str, seed_root: str) -> TrainedModel | None:
@@ -67,7 +74,8 @@ def _load_model(store: Store, spec: ModelSpec, dataset: Dataset, key: str, seed_
     seed_everything(derive_seed(seed_root))
     try:
         module = spec.load(spec.build(dataset), payload).eval()
-        return TrainedModel(module, spec, key, float(meta["accuracy"]), seed_root)
+        # Checkpoints cached before schema v4 did not record a device: "" (unknown), not a reason to retrain.
+        return TrainedModel(module, spec, key, float(meta["accuracy"]), seed_root, str(meta.get("device", "")))
     except Exception:  # noqa: BLE001 - a checkpoint that does not fit or lacks its metadata is retrained, not trusted
         return None
 
