@@ -100,7 +100,7 @@ def _template() -> pd.DataFrame:
     frame["higher_is_better"] = np.repeat([m[2] for m in metrics], N_SAMPLES)
     frame["params"] = np.repeat([m[3] for m in metrics], N_SAMPLES)
     frame["status"], frame["message"], frame["device"], frame["model_revision"] = "ok", "", "cpu", ""
-    frame["explain_device"], frame["model_device"] = "cpu", "cpu"
+    frame["explain_device"], frame["model_device"], frame["oom_backoffs"] = "cpu", "cpu", 0
     frame["model_flag"], frame["target_mode"], frame["explain_output"] = "", "predicted", "log_softmax"
     frame["xaibench_version"], frame["torch_version"] = "0.1.0", "2.13.0+cpu"
     frame["captum_version"], frame["quantus_version"] = "0.9.0", "0.6.0"

@@ -250,7 +250,7 @@ class _RowFactory:
     def for_metric(self, metric: str, status: Status, message: str) -> pd.DataFrame:
         return frame_of({**self._base(metric, 1), "sample_id": "", "target": -1, "value": np.nan,
                          "status": status.value, "message": message, "explain_s": np.nan, "score_s": np.nan,
-                         "n_forward": np.nan, "explanation_key": "", "explain_device": "",
+                         "n_forward": np.nan, "explanation_key": "", "explain_device": "", "oom_backoffs": 0,
                          "params": json.dumps(self.cell.metrics.get(metric, {}), sort_keys=True)}, 1)
 
     def for_all(self, status: Status, message: str) -> pd.DataFrame:
@@ -274,6 +274,7 @@ class _RowFactory:
             "n_forward": explanations.n_forward,
             "explanation_key": explanations.key,
             "explain_device": explanations.device,
+            "oom_backoffs": explanations.backoffs + result.backoffs,  # CUDA out-of-memory halvings, both stages
             "params": json.dumps(result.params, sort_keys=True),
             **result.provenance,  # a reused score stage keeps its own provenance
         }, n)
