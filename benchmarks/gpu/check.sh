@@ -21,6 +21,7 @@ if [ -d .whl ] && [ "$DEVICE" != cpu ]; then
     && export PYTHONPATH=/tmp/site || exit 1
 else
   PY=${PYTHON:-.venv/bin/python}
+  [ "${BOX_IMPORTS:-1}" = 0 ] || export PYTHONPATH=$PWD/benchmarks/gpu/box_imports  # as on the box: no wandb, shap..
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 WANDB_MODE=disabled
 [ "$DEVICE" = cpu ] || nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
