@@ -1,8 +1,9 @@
 """CUDA out-of-memory backoff: the error to catch, and what every chunked stage does before retrying smaller.
 
 Every stage that batches rows halves its batch on CUDA out-of-memory and retries (the explanation stage's
-batches, the fast metrics' forward chunks, the stability metrics' re-explanations); a batch of one row that still
-does not fit raises (the cell or metric becomes ``error`` rows). Results do not depend on the batch (explainers
+batches, the fast metrics' forward chunks, the stability metrics' re-explanations); the smallest unit that still
+does not fit raises (one sample; one input of one step; one whole step of a forward chunk): the cell or metric
+becomes ``error`` rows. Results do not depend on the batch (explainers
 draw per sample; ``chunk_size`` and ``batch_size`` are in no key), so only the count of halvings is recorded: the
 rows' ``oom_backoffs`` column. The CPU raises no such error (an allocation failure there is a ``RuntimeError``).
 """
