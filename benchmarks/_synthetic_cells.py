@@ -100,7 +100,7 @@ def _template() -> pd.DataFrame:
     frame["higher_is_better"] = np.repeat([m[2] for m in metrics], N_SAMPLES)
     frame["params"] = np.repeat([m[3] for m in metrics], N_SAMPLES)
     frame["status"], frame["message"], frame["device"], frame["model_revision"] = "ok", "", "cpu", ""
-    frame["explain_device"] = "cpu"
+    frame["explain_device"], frame["model_device"], frame["oom_backoffs"] = "cpu", "cpu", 0
     frame["model_flag"], frame["target_mode"], frame["explain_output"] = "", "predicted", "log_softmax"
     frame["xaibench_version"], frame["torch_version"] = "0.1.0", "2.13.0+cpu"
     frame["captum_version"], frame["quantus_version"] = "0.9.0", "0.6.0"
@@ -177,6 +177,7 @@ def _cell(template: pd.DataFrame, rng: np.random.Generator, model: str, model_pa
         frame["message"] = f"method {method} does not apply to dataset {dataset}"
         frame[["explain_s", "score_s", "n_forward"]] = np.nan
         frame["created_at"], frame["explanation_key"], frame["device"], frame["explain_device"] = "", "", "", ""
+        frame["model_device"] = ""  # nothing ran: no model stage (the runner's rows.for_all before any stage)
         return conform(frame)
     samples = np.tile([f"{dataset}-{i:05d}" for i in rng.choice(1000, N_SAMPLES, replace=False)], N_METRICS)
     frame["sample_id"], frame["target"] = samples, rng.integers(0, 10, n)

@@ -22,7 +22,7 @@ from tests.conftest import REPO, cli_env
 from xaibench import cli
 from xaibench.explainers.gradient.saliency import SaliencyExplainer
 from xaibench.results.collect import load_table
-from xaibench.results.schema import SCHEMA_VERSION
+from xaibench.results.schema import SCHEMA_VERSION, oldest_comparable_version
 
 # faithfulness_correlation keeps its default nr_runs=50: fewer runs make per-sample scores too noisy for 12 samples
 # to show the shuffle's effect reliably (it still does, at p < 0.01).
@@ -174,8 +174,9 @@ def test_a_sample_turning_nan_fails_with_its_message(tables, capsys, tmp_path):
 def test_usage_errors_print_one_line_and_exit_2(case, tables, capsys, tmp_path):
     bad = tmp_path / "bad.parquet"
     if case == "older schema":
-        doctored(tables["base"], bad, lambda f: f.assign(schema_version=SCHEMA_VERSION - 1))
-        expected = f"has results schema version {SCHEMA_VERSION - 1}, this xaibench reads version {SCHEMA_VERSION}"
+        old = oldest_comparable_version() - 1  # newer ones differ by measurement columns only: compared
+        doctored(tables["base"], bad, lambda f: f.assign(schema_version=old))
+        expected = f"has results schema version {old}, this xaibench reads version {SCHEMA_VERSION}"
     elif case == "not a table":
         pd.DataFrame({"accuracy": [0.9]}).to_parquet(bad)
         expected = "is not an xaibench results table (lacks columns:"

@@ -159,3 +159,14 @@ def test_the_sweep_run_counts_the_cells_the_console_counts(tmp_path, monkeypatch
     summary = pd.read_parquet(folder / "summary.parquet")  # the error row's missing rank logged as null
     assert len(logged) == len(summary) and logged["rank"].isna().sum() == summary["rank"].isna().sum() > 0
     assert "W&B sweep logging failed" not in out.err
+
+
+def test_logged_rows_carry_the_stage_devices_and_halvings(logged):
+    """Schema v4's measurement columns reach W&B with the rest of the row (the sink logs every column)."""
+    _, table, runs = logged
+    for run in (r for r in runs if r.job_type == "cell"):
+        logged_rows = pd.DataFrame(run.tables["rows"]["data"], columns=run.tables["rows"]["columns"])
+        scored = logged_rows[logged_rows["status"] == "ok"]
+        assert len(scored) and set(scored["model_device"]) == {"cpu"} and set(scored["explain_device"]) == {"cpu"}
+        assert set(logged_rows["oom_backoffs"]) == {0}
+    assert set(table.loc[table["status"] == "ok", "model_device"]) == {"cpu"}

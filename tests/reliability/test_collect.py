@@ -210,7 +210,9 @@ def test_the_same_bytes_writer_holds_one_row_group_not_two(monkeypatch):
     collect_module._write_parquet(sink, fed(), row_group_rows)
     assert len(held) == -(-len(frame) // row_group_rows) == 4
     chunk_bytes = max(sizes)
-    assert max(held) <= (row_group_rows // 100 + 2) * chunk_bytes < 2 * row_group_rows // 100 * chunk_bytes
+    # The row group's 3.5 chunks, the straddling chunk, and per-column buffers that do not shrink with these tiny
+    # chunks (schema v4's two columns took it from 4.94 to 5.09 chunks); two row groups would be 7 chunks or more.
+    assert max(held) <= (row_group_rows // 100 + 3) * chunk_bytes < 2 * row_group_rows // 100 * chunk_bytes
     assert pq.read_table(pa.BufferReader(sink.getvalue())).num_rows == len(frame)
 
 

@@ -67,3 +67,76 @@ def test_rows_record_where_their_explanation_stage_was_computed(tmp_path):
     assert later["explanation_key"].iat[0] == rows["explanation_key"].iat[0]
     idle = run_cell(replace(first, method={"name": "rollout"}), store).rows  # attention rollout on a linear model
     assert set(idle["status"]) == {"not_applicable"} and set(idle["explain_device"]) == {""}  # nothing explained
+
+
+def test_rows_record_where_their_model_was_trained_and_a_cached_model_keeps_it(tmp_path, monkeypatch):
+    """``model_device`` (schema v4): the model stage records where ``fit`` left the weights in the checkpoint's
+    metadata; a sweep on another device that reuses the checkpoint reports the training device, not its own."""
+    import torch
+
+    from xaibench.engine import stages
+    from xaibench.engine.runner import run_cell
+
+    store = Store(tmp_path)
+    first = CellSpec(model={"name": "logreg"}, dataset={"name": "iris"}, method={"name": "saliency"},
+                     metrics={"sparseness": {}}, n_samples=4, device="cpu")
+    rows = run_cell(first, store).rows
+    assert set(rows["model_device"]) == {"cpu"}  # the suite trains on the CPU
+    model_key = stages.get_model(store, MODELS.create("logreg", {}), build_dataset(DATASETS.create("iris", {}), 0),
+                                 first).key
+    assert store.get("models", model_key, "pt")[1]["device"] == "cpu"
+    # A spec whose fit leaves the weights on a GPU (faked: CPU weights reported as cuda:0), reused on cpu:1.
+    monkeypatch.setattr(stages, "module_device", lambda module: torch.device("cuda:0"))
+    gpu_trained = replace(first, seed=1)
+    assert set(run_cell(gpu_trained, store).rows["model_device"]) == {"cuda:0"}
+    monkeypatch.setattr(stages.ModelSpec, "fit", _no_training)
+    later = run_cell(replace(gpu_trained, metrics={"complexity": {}}, device="cpu:1"), store).rows
+    assert set(later["model_device"]) == {"cuda:0"} and set(later["device"]) == {"cpu:1"}
+    idle = run_cell(replace(first, method={"name": "rollout"}), store).rows  # not applicable: no model stage ran
+    assert set(idle["model_device"]) == {""}
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("a cached checkpoint was retrained")
+
+
+def test_a_checkpoint_cached_before_v4_reads_as_unknown_device_without_retraining(tmp_path, monkeypatch):
+    from xaibench.engine import stages
+
+    store = Store(tmp_path)
+    cell = CellSpec(model={"name": "logreg"}, dataset={"name": "iris"}, method={"name": "saliency"},
+                    metrics={"sparseness": {}}, n_samples=4)
+    dataset = build_dataset(DATASETS.create("iris", {}), cell.seed)
+    spec = MODELS.create("logreg", {})
+    trained = get_model(store, spec, dataset, cell)
+    payload, meta = store.get("models", trained.key, "pt")
+    store.put("models", trained.key, "pt", payload, meta={k: v for k, v in meta.items() if k != "device"})
+    monkeypatch.setattr(stages.ModelSpec, "fit", _no_training)
+    old = get_model(store, spec, dataset, cell)
+    assert old.device == "" and old.accuracy == trained.accuracy
+    assert all(torch_equal(a, b) for a, b in zip(old.module.parameters(), trained.module.parameters()))
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_only_models_the_suite_trains_name_a_model_device():
+    """Pre-fitted weights (a fitted estimator file, ``epochs: 0`` adapters) were not made here: ``""``, as
+    ``explain_device`` is for attributions the caller passed in; in-suite fits and fine-tunes name the device."""
+    import torch
+
+    from xaibench.engine.stages import trained_on
+    from xaibench.models.adapters.huggingface import HFSequenceClassifierSpec
+    from xaibench.models.adapters.sklearn_estimator import SklearnEstimator
+    from xaibench.models.adapters.torch_module import TorchModule
+
+    module = torch.nn.Linear(2, 2)
+    assert trained_on(MODELS.create("mlp", {}), module) == "cpu"
+    assert trained_on(SklearnEstimator(), module) == "cpu"
+    assert trained_on(SklearnEstimator(path="fitted.skops"), module) == ""
+    for adapter in (TorchModule, HFSequenceClassifierSpec):
+        assert trained_on(adapter(epochs=0), module) == ""
+        assert trained_on(adapter(epochs=2), module) == "cpu"  # fine-tuned here

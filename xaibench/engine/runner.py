@@ -125,6 +125,7 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     model = get_model(store, resolved.model, dataset, cell)
     stages["models"] = [model.key]
     rows.model_accuracy = model.accuracy
+    rows.model_device = model.device
     rows.model_flag = "underfit" if model.underfit else ""
     rows.dataset_revision = dataset.revision
     rows.dataset_extra = encoded_columns(dataset)
@@ -195,6 +196,7 @@ class _RowFactory:
     def __init__(self, cell: CellSpec, metrics: dict, sweep_id: str, model_revision: str = "") -> None:
         self.cell, self.metrics, self.sweep_id = cell, metrics, sweep_id
         self.model_accuracy = float("nan")
+        self.model_device = ""  # the model stage's device (TrainedModel.device), once it has run
         self.model_flag = ""
         self.dataset_revision = ""
         self.model_revision = model_revision
@@ -237,6 +239,7 @@ class _RowFactory:
             "model_revision": [self.model_revision] * n,
             "model_accuracy": [self.model_accuracy] * n,
             "model_flag": [self.model_flag] * n,
+            "model_device": [self.model_device] * n,
             "peak_mem_mb": [peak_memory_mb(self.cell.device)] * n,
             "created_at": [datetime.now(timezone.utc).isoformat(timespec="seconds")] * n,
             "model_label": [self.cell.model_label] * n,
@@ -247,7 +250,7 @@ class _RowFactory:
     def for_metric(self, metric: str, status: Status, message: str) -> pd.DataFrame:
         return frame_of({**self._base(metric, 1), "sample_id": "", "target": -1, "value": np.nan,
                          "status": status.value, "message": message, "explain_s": np.nan, "score_s": np.nan,
-                         "n_forward": np.nan, "explanation_key": "", "explain_device": "",
+                         "n_forward": np.nan, "explanation_key": "", "explain_device": "", "oom_backoffs": 0,
                          "params": json.dumps(self.cell.metrics.get(metric, {}), sort_keys=True)}, 1)
 
     def for_all(self, status: Status, message: str) -> pd.DataFrame:
@@ -271,6 +274,7 @@ class _RowFactory:
             "n_forward": explanations.n_forward,
             "explanation_key": explanations.key,
             "explain_device": explanations.device,
+            "oom_backoffs": explanations.backoffs + result.backoffs,  # CUDA out-of-memory halvings, both stages
             "params": json.dumps(result.params, sort_keys=True),
             **result.provenance,  # a reused score stage keeps its own provenance
         }, n)

@@ -16,6 +16,7 @@ import torch
 
 from xaibench.data.base import DatasetSpec
 from xaibench.engine.cell import CellSpec
+from xaibench.engine.oom import OUT_OF_MEMORY, halving_batches
 from xaibench.engine.counting import ForwardCounter
 from xaibench.engine.provenance import provenance
 from xaibench.engine.seeding import derive_seed, seed_everything
@@ -26,7 +27,7 @@ from xaibench.explainers.seeding import cell_seed, explanation_draws
 from xaibench.metrics.quantus_adapter import ScoreContext, ScoreResult, score
 from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec, TrainedModel
-from xaibench.models.training import accuracy
+from xaibench.models.training import accuracy, module_device
 from xaibench.report.progress import Progress
 from xaibench.types import Dataset, Modality
 
@@ -54,9 +55,16 @@ def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -
         seed_everything(derive_seed(seed_root))
         module = spec.build(dataset)
         module = spec.fit(module, dataset, derive_seed(seed_root, "fit")).eval()
+        device = trained_on(spec, module)
         acc = accuracy(module, dataset.test)
-        store.put("models", key, "pt", spec.save(module), meta={"accuracy": acc, "model": spec.name})
-        return TrainedModel(module, spec, key, acc, seed_root)
+        store.put("models", key, "pt", spec.save(module), meta={"accuracy": acc, "model": spec.name, "device": device})
+        return TrainedModel(module, spec, key, acc, seed_root, device)
+
+
+def trained_on(spec: ModelSpec, module: torch.nn.Module) -> str:
+    """Where ``fit`` left the weights (``cpu``; a spec whose ``fit`` trains on a GPU: ``cuda:0``), "" for a model
+    the suite did not train (``ModelSpec.trains_weights``: pre-fitted weights are used as given)."""
+    return str(module_device(module)) if spec.trains_weights() else ""
 
 
 def _load_model(store: Store, spec: ModelSpec, dataset: Dataset, key: str, seed_root: str) -> TrainedModel | None:
@@ -67,7 +75,8 @@ def _load_model(store: Store, spec: ModelSpec, dataset: Dataset, key: str, seed_
     seed_everything(derive_seed(seed_root))
     try:
         module = spec.load(spec.build(dataset), payload).eval()
-        return TrainedModel(module, spec, key, float(meta["accuracy"]), seed_root)
+        # Checkpoints cached before schema v4 did not record a device: "" (unknown), not a reason to retrain.
+        return TrainedModel(module, spec, key, float(meta["accuracy"]), seed_root, str(meta.get("device", "")))
     except Exception:  # noqa: BLE001 - a checkpoint that does not fit or lacks its metadata is retrained, not trusted
         return None
 
@@ -82,6 +91,7 @@ class ExplanationRecord:
     n_forward: float  # samples forwarded through the model per explained sample (batch-size invariant)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     device: str = ""  # where it was computed (a stored record: where it was first computed); "" if not explained
+    backoffs: int = 0  # batches halved after CUDA out-of-memory while explaining (``engine/oom.py``)
 
 
 def get_explanations(
@@ -101,7 +111,8 @@ def get_explanations(
             arrays["counterfactuals"] = record.counterfactuals.cpu().numpy()
         arrays.update({f"extra__{k}": v for k, v in record.extras.items()})
         store.put_arrays("explanations", key, arrays,
-                         meta={"explain_s": record.explain_s, "n_forward": record.n_forward, "device": record.device})
+                         meta={"explain_s": record.explain_s, "n_forward": record.n_forward, "device": record.device,
+                               "backoffs": record.backoffs})
         return record
 
 
@@ -128,13 +139,19 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
 
         extras["column_attributions"] = column_attributions(record.attributions.numpy(), dataset.feature_groups)
     return ExplanationRecord(key, record.attributions, record.targets, record.counterfactuals, record.explain_s,
-                             record.n_forward, extras, device=cell.device)
+                             record.n_forward, extras, device=cell.device, backoffs=record.backoffs)
 
 
 def predict(module: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Predicted classes ``(N,)`` of ``x`` in batches, without gradients."""
+    return predicted(module, x, batch_size)[0]
+
+
+def predicted(module: torch.nn.Module, x: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, int]:
+    """Predicted classes ``(N,)`` and the batch halvings after CUDA out-of-memory (``oom.halving_batches``)."""
     with torch.no_grad():
-        return torch.cat([module(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+        parts, backoffs = halving_batches(lambda start, stop: module(x[start:stop]).argmax(dim=1), len(x), batch_size)
+    return torch.cat(parts), backoffs
 
 
 def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor | None, *,
@@ -152,18 +169,16 @@ def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tenso
     Returns:
         A record whose attributions are shaped like ``x`` (text: ``(N, L)``), with seconds and forwards per sample.
     """
-    targets = predict(module, x, batch_size) if labels is None else labels
+    targets, predict_backoffs = predicted(module, x, batch_size) if labels is None else (labels, 0)
     seed_everything(seed)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     counter = ForwardCounter(explained_output(module, explain_output))
     started = time.perf_counter()
-    parts = []
     progress = Progress(f"explaining with {explainer.name}", total=len(x), unit="sample")
     with cell_seed(control_seed), explanation_draws(seed), progress:
-        for i in range(0, len(x), batch_size):
-            parts.append(explainer.explain(counter, x[i : i + batch_size], targets[i : i + batch_size]))
-            progress.update(len(parts[-1].attributions))
+        parts, backoffs = _explain_batches(explainer, counter, x, targets, batch_size, progress)
+    backoffs += predict_backoffs
     seconds = time.perf_counter() - started
     attributions = torch.cat([p.attributions.detach() for p in parts]).float()
     expected = tuple(x.shape[:2]) if modality is Modality.TEXT else tuple(x.shape)
@@ -177,7 +192,28 @@ def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tenso
     extras = {k: np.concatenate([np.asarray(p.extras[k]) for p in parts]) for k in parts[0].extras}
     n = len(x)
     return ExplanationRecord("", attributions.cpu(), targets.cpu(), counterfactuals, seconds / n, counter.rows / n,
-                             extras)
+                             extras, backoffs=backoffs)
+
+
+def _explain_batches(explainer: Explainer, counter: ForwardCounter, x: torch.Tensor, targets: torch.Tensor,
+                     batch_size: int, progress: Progress) -> tuple[list, int]:
+    """``explainer.explain`` on ``batch_size`` samples at a time, halved on CUDA out-of-memory
+    (``oom.halving_batches``). Returns the parts and the number of halvings.
+
+    The maps do not depend on the batch (explainers draw per sample), and a failed attempt's forwards are not
+    counted, so ``n_forward`` is what the smaller batches used.
+    """
+    def explain(start: int, stop: int):
+        calls, rows = counter.calls, counter.rows
+        try:
+            part = explainer.explain(counter, x[start:stop], targets[start:stop])
+        except OUT_OF_MEMORY:
+            counter.calls, counter.rows = calls, rows
+            raise
+        progress.update(len(part.attributions))
+        return part
+
+    return halving_batches(explain, len(x), batch_size)
 
 
 def _load_explanations(store: Store, key: str) -> ExplanationRecord | None:
@@ -192,6 +228,7 @@ def _load_explanations(store: Store, key: str) -> ExplanationRecord | None:
             key, torch.from_numpy(arrays["attributions"]), torch.from_numpy(arrays["targets"]),
             None if cf is None else torch.from_numpy(cf), float(meta["explain_s"]), float(meta["n_forward"]), extras,
             device=str(meta.get("device", "")),  # stages stored before v3 did not record it: unknown
+            backoffs=int(meta.get("backoffs", 0)),
         )
     except (KeyError, TypeError, ValueError):  # verified but not what this version writes: recompute
         return None
@@ -224,6 +261,7 @@ def result_from_frame(frame: pd.DataFrame, cached: bool = False) -> ScoreResult:
         # A reused stage reports where and with what it was computed, not the current sweep's device.
         provenance={c: str(frame[c].iloc[0]) for c in (*PROVENANCE, "device") if c in frame and len(frame)},
         cached=cached,
+        backoffs=int(frame["oom_backoffs"].iloc[0]) if "oom_backoffs" in frame and len(frame) else 0,  # v4 on
     )
 
 
@@ -287,6 +325,7 @@ def score_frame(metric: MetricSpec, params: dict, ctx: ScoreContext, seed: int, 
         "params": [json.dumps(result.params, sort_keys=True)] * n,
         "score_s": [result.seconds / n] * n,
         "device": [ctx.device] * n,
+        "oom_backoffs": [result.backoffs] * n,
         **{k: [v] * n for k, v in {**provenance(), "created_at": _now()}.items()},
     })
 

@@ -112,6 +112,7 @@ class ScoreResult:
     seconds: float = 0.0
     provenance: dict[str, str] = field(default_factory=dict)  # versions, git SHA and time when it was computed
     cached: bool = False  # read back from the store rather than computed now
+    backoffs: int = 0  # chunks halved after CUDA out-of-memory (``engine/oom.py``): the rows' ``oom_backoffs``
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,10 @@ def score(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext, seed: int
     values = np.where([s == Status.OK.value for s in status], values, np.nan)
     adapter = {k: v for k, v in spec.adapter_params().items() if k != "text_view" or ctx.modality is Modality.TEXT}
     recorded = {**jsonable(resolved), **adapter}
-    if spec.native is None and batch.notes.get("chunk_backoffs"):
-        recorded["chunk_backoffs"] = batch.notes["chunk_backoffs"]  # chunk halved after CUDA out-of-memory
-    return ScoreResult(values, status, message, params=recorded, seconds=time.perf_counter() - started)
+    # Chunks halved after CUDA out-of-memory: a note on the run, not a parameter (``params`` names the experiment).
+    backoffs = int(batch.notes.get("chunk_backoffs", 0)) if spec.native is None else 0
+    return ScoreResult(values, status, message, params=recorded, seconds=time.perf_counter() - started,
+                       backoffs=backoffs)
 
 
 def resolve_params(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext) -> dict[str, Any]:

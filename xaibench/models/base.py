@@ -67,6 +67,11 @@ class ModelSpec:
 
         return train_classifier(module, dataset.train, self, seed)
 
+    def trains_weights(self) -> bool:
+        """True when ``fit`` makes the weights (the zoo; adapters that train or fine-tune); False when the model is
+        used as the user gave it (pre-fitted weights or estimator): its rows then name no ``model_device``."""
+        return True
+
     def save(self, module: nn.Module) -> bytes:
         buffer = io.BytesIO()
         torch.save(module.state_dict(), buffer)
@@ -101,6 +106,9 @@ class TrainedModel:
     key: str
     accuracy: float
     seed_root: str = ""  # the key without the package version: seeds derive from it (CellSpec.model_key)
+    # Where ``fit`` left the weights when the model stage was computed (``cpu``, ``cuda:0``): the rows'
+    # ``model_device``. "" when the suite did not train it (pre-fitted) or a checkpoint cached before schema v4.
+    device: str = ""
 
     @property
     def capabilities(self) -> frozenset[Capability]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # name -> pandas dtype. Order is the column order on disk.
 COLUMNS: dict[str, str] = {
@@ -61,16 +61,49 @@ COLUMNS: dict[str, str] = {
     # v3: where the explanation stage was computed ("" when nothing was explained, or for attributions the caller
     # passed in); ``device`` is where the score stage was. A reused stage keeps its own device.
     "explain_device": "string",
+    # v4: where the model stage's weights were made (``cpu``: the suite trains on the CPU, see docs/speed.md: GPU);
+    # "" when the suite did not train the model (pre-fitted weights or estimator, ``xaibench.evaluate``), for rows
+    # of a cell that ran nothing, and for checkpoints cached before v4. A reused checkpoint keeps its own device.
+    "model_device": "string",
+    # v4: batches and chunks halved after CUDA out-of-memory while computing the row (its explanation stage's
+    # batches plus its score stage's forward chunks and re-explanations; ``engine/oom.py``). 0 on a CPU. A note on
+    # the run, not a parameter: v3 wrote it into ``params`` as ``chunk_backoffs``, splitting comparison groups.
+    "oom_backoffs": "int64",
 }
 
 # Columns that measure the run rather than the result: excluded when comparing tables for determinism.
-MEASUREMENT_COLUMNS = ("explain_s", "score_s", "peak_mem_mb", "created_at", "device", "explain_device")
+MEASUREMENT_COLUMNS = ("explain_s", "score_s", "peak_mem_mb", "created_at", "device", "explain_device",
+                       "model_device", "oom_backoffs")
 PROVENANCE_COLUMNS = ("xaibench_version", "torch_version", "captum_version", "quantus_version", "git_sha", "sweep_id")
 # Display names chosen by the run (``model.label``/``dataset.label``): never part of a result or a key.
 DISPLAY_COLUMNS = ("model_label", "dataset_label")
 RESULT_COLUMNS = tuple(c for c in COLUMNS if c not in MEASUREMENT_COLUMNS + PROVENANCE_COLUMNS + DISPLAY_COLUMNS)
 SORT_COLUMNS = ["model", "dataset", "method", "seed", "metric", "sample_id"]
+# Measurement columns (MEASUREMENT_COLUMNS) each version added, and nothing else: a table of the version before
+# holds the same results, so ``compare`` reads it as this version's (``upgrade``). Versions before the first
+# listed step changed more than measurements and must be regenerated.
+MEASUREMENTS_ADDED: dict[int, tuple[str, ...]] = {4: ("model_device", "oom_backoffs")}
 ROW_KEY = ["cell_key", "metric", "sample_id"]
+
+
+def oldest_comparable_version() -> int:
+    """The oldest schema version whose tables differ from this version's by added measurement columns alone."""
+    version = SCHEMA_VERSION
+    while version in MEASUREMENTS_ADDED:
+        version -= 1
+    return version
+
+
+def upgrade(frame: pd.DataFrame, version: int) -> pd.DataFrame:
+    """A table of schema ``version`` (at least ``oldest_comparable_version()``) with the measurement columns added
+    since filled as unknown (``""``, NaN; counts 0: ``oom_backoffs`` of v3 lived in ``params``, which ``compare``
+    strips), ready for ``conform``; its ``schema_version`` stays as written."""
+    added = [c for v in range(version + 1, SCHEMA_VERSION + 1) for c in MEASUREMENTS_ADDED.get(v, ())
+             if c not in frame.columns]
+    if not added:
+        return frame
+    unknown = {"string": "", "int64": 0}
+    return frame.assign(**{c: unknown.get(COLUMNS[c], np.nan) for c in added})
 
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:

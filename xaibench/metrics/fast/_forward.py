@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from xaibench.engine.cell import CHUNK_ELEMENTS, DEFAULT_CHUNK_SIZE
-
-OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # older torch: only the cuda name
+from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
 
 
 def chunk_rows(chunk_size: int, row_elements: int) -> int:
@@ -74,8 +73,7 @@ class ChunkedForward:
         except OUT_OF_MEMORY:
             if len(steps) == 1:
                 raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            release_cached_memory()
             self.backoffs += 1
             self.chunk_size = max(1, self.chunk_size // 2)
             half = len(steps) // 2

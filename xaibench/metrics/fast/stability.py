@@ -27,6 +27,7 @@ import numpy as np
 import quantus
 from quantus.helpers import asserts, utils
 
+from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
 from xaibench.explainers.base import summed_gradients, without_diagnostics
 from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
@@ -59,6 +60,8 @@ class ChunkedStability(ChunkedMetric):
         is explained a group of inputs at a time (at least one input; each input's rows stay in one call, so IG's
         sum over its path is captum's), which keeps ``chunk_size`` and the element cap meaningful for IG and
         SmoothGrad (a step of 32 inputs x 32 path steps is 1,024 rows with their activations kept for the backward).
+        On CUDA out-of-memory the steps per call are halved, then the inputs per call, and the block is retried
+        (``backoffs``; the maps are the same: explainers draw per sample); one input of one step must fit.
         """
         n = len(y_batch)
         rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
@@ -67,12 +70,23 @@ class ChunkedStability(ChunkedMetric):
         group = n if n * rows_per_input <= rows else max(1, rows // rows_per_input)
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
+        start = 0
         with without_diagnostics(), summed_gradients():
-            for start in range(0, len(steps), per_call):
+            while start < len(steps):
                 block = steps[start:start + per_call]
-                parts = [self._explain_block(model, network, block[:, i:i + group], y_batch[i:i + group])
-                         for i in range(0, n, group)]
+                try:
+                    parts = [self._explain_block(model, network, block[:, i:i + group], y_batch[i:i + group])
+                             for i in range(0, n, group)]
+                except OUT_OF_MEMORY:  # halve what the failed call held: its steps, else its inputs
+                    per_call, group = len(block), min(group, n)
+                    if per_call == 1 and group == 1:
+                        raise
+                    release_cached_memory()
+                    self.backoffs += 1
+                    per_call, group = (per_call // 2, group) if per_call > 1 else (1, group // 2)
+                    continue
                 maps.append(np.concatenate(parts, axis=1))
+                start += len(block)
         return self._postprocess(steps, np.concatenate(maps, axis=0))
 
     def _explain_block(self, model: Any, network: Any, block: np.ndarray, y_batch: np.ndarray) -> np.ndarray:

@@ -210,6 +210,9 @@ class _HFClassifierSpec(ModelSpec):
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
         return super().fit(module, dataset, seed) if self.epochs > 0 else module.eval()
 
+    def trains_weights(self) -> bool:
+        return self.epochs > 0  # epochs: 0 uses the given weights as they are
+
     def save(self, module: nn.Module) -> bytes:
         return save_pinned(module, self._folder())
 

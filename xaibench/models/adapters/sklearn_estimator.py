@@ -160,6 +160,9 @@ class SklearnEstimator(ModelSpec):
         estimator.fit(x, dataset.train.y.numpy())
         return module.eval()
 
+    def trains_weights(self) -> bool:
+        return self.path is None  # a fitted estimator file is used as it is
+
     def save(self, module: nn.Module) -> bytes:
         if self.path is not None:  # the user's file is the model: the store keeps only its fingerprint
             return path_digest(Path(self.path)).encode()

@@ -89,6 +89,9 @@ class TorchModule(ModelSpec):
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
         return super().fit(module, dataset, seed) if self.epochs > 0 else module.eval()
 
+    def trains_weights(self) -> bool:
+        return self.epochs > 0  # epochs: 0 uses the given weights as they are
+
     def save(self, module: nn.Module) -> bytes:
         return super().save(module) if self.state_dict is None else save_pinned(module, Path(self.state_dict))
 

@@ -18,7 +18,7 @@ import pandas as pd
 from xaibench.errors import UserError
 from xaibench.results.collect import PARTIAL, load_table
 from xaibench.results.groups import comparison_columns, competitor_columns
-from xaibench.results.schema import SCHEMA_VERSION, conform
+from xaibench.results.schema import SCHEMA_VERSION, conform, oldest_comparable_version, upgrade
 
 REVISION_COLUMNS = ("model_revision", "dataset_revision")
 # Keys of a metric's recorded ``params`` that note how a run went, not what was measured: a GPU that halved the
@@ -49,10 +49,10 @@ def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
     lacking = [c for c in REQUIRED if c not in frame.columns]
     if lacking:
         raise UserError(f"{role} {path} is not a results table: it lacks the column(s) {', '.join(lacking)}")
-    _check_version(frame, path, role)
+    version = _check_version(frame, path, role)
     note = frame.attrs.get(PARTIAL, "")
     try:
-        conformed = conform(frame)
+        conformed = conform(upgrade(frame, version))  # an older comparable table: new measurements unknown
     except (ValueError, TypeError) as error:
         raise UserError(f"{role} {path} is not a results table of schema version {SCHEMA_VERSION}: "
                         f"{_first_line(error)}") from None
@@ -65,9 +65,11 @@ def partial_note(frame: pd.DataFrame) -> str:
     return str(frame.attrs.get(PARTIAL, ""))
 
 
-def _check_version(frame: pd.DataFrame, path, role: str) -> None:
+def _check_version(frame: pd.DataFrame, path, role: str) -> int:
+    """The table's oldest schema version, if this version compares it (``schema.MEASUREMENTS_ADDED``: a v3
+    table lacks only the measurement column ``model_device``), else ``UserError``."""
     versions = sorted({int(v) for v in frame["schema_version"].dropna().unique()})
-    older = [v for v in versions if v < SCHEMA_VERSION]
+    older = [v for v in versions if v < oldest_comparable_version()]
     newer = [v for v in versions if v > SCHEMA_VERSION]
     if older:
         raise UserError(f"{role} {path} has results schema version {older[0]}, this xaibench reads version "
@@ -75,6 +77,7 @@ def _check_version(frame: pd.DataFrame, path, role: str) -> None:
     if newer:
         raise UserError(f"{role} {path} has results schema version {newer[-1]}, newer than this xaibench's "
                         f"{SCHEMA_VERSION}; upgrade xaibench")
+    return versions[0] if versions else SCHEMA_VERSION
 
 
 def unit_columns(baseline: pd.DataFrame, current: pd.DataFrame) -> list[str]:
