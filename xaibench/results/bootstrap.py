@@ -42,7 +42,9 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) ->
     values = np.asarray(values, dtype=np.float64)
     n = values.shape[1]
     counts = resample_counts(np.random.default_rng(seed), n_boot, n)
-    return values @ counts.T / n
+    means = values @ counts.T
+    means /= n  # in place: the same division, without a second (G, n_boot) array
+    return means
 
 
 def hierarchical_means(values: np.ndarray, sizes: tuple[int, ...], *, n_boot: int = 1000,
@@ -71,13 +73,28 @@ def hierarchical_means(values: np.ndarray, sizes: tuple[int, ...], *, n_boot: in
             boots = np.flatnonzero(picked[:, slot] == s)  # resamples whose draw for this slot is seed s
             if boots.size:
                 total[:, boots] += values[:, start : start + n] @ counts[slot][s][:, boots]
-    return total / n_seeds
+    total /= n_seeds  # in place: the same division, without a second (G, n_boot) array
+    return total
+
+
+QUANTILE_ROWS = 256  # percentile_interval: rows per np.quantile call (each call copies its rows to partition them)
 
 
 def percentile_interval(means: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper percentile bounds of bootstrap means ``(..., n_boot)`` along the last axis."""
+    """Lower and upper percentile bounds of bootstrap means ``(..., n_boot)`` along the last axis.
+
+    ``np.quantile`` partitions a copy of its input; a 2-D ``means`` is taken ``QUANTILE_ROWS`` rows at a time, so
+    the copy is a few MB instead of the whole ``(G, n_boot)`` array (each row's bounds depend on that row only:
+    the same values).
+    """
     alpha = (1 - level) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha], axis=-1)
+    if means.ndim != 2 or len(means) <= QUANTILE_ROWS:
+        low, high = np.quantile(means, [alpha, 1 - alpha], axis=-1)
+        return low, high
+    low, high = np.empty(len(means)), np.empty(len(means))
+    for first in range(0, len(means), QUANTILE_ROWS):
+        rows = slice(first, first + QUANTILE_ROWS)
+        low[rows], high[rows] = np.quantile(means[rows], [alpha, 1 - alpha], axis=-1)
     return low, high
 
 
