@@ -87,16 +87,17 @@ class PhaseSampler:
                  "peak_rss_mb": round(self.peak.get(label, 0), 1)} for label in labels]
 
 
-def instrument() -> PhaseSampler:
-    """Wrap the phases of collect, the summary and the end of a sweep; start sampling."""
+def instrument(wandb: bool = False) -> PhaseSampler:
+    """Wrap the phases of collect, the summary and the end of a sweep (``wandb``: and of the W&B sweep run; its
+    modules import torch, so only then); start sampling."""
     import pyarrow.parquet as pq
 
     from xaibench import sweep
-    from xaibench.report import build, console, figure_set, wandb_sink
+    from xaibench.report import console
     from xaibench.results import aggregate, collect
 
     sampler = PhaseSampler()
-    for owner, name, label in (
+    phases = [
             (collect, "_combine", "read+combine chunk"),
             (collect, "_summary_input", "chunk to pandas (summary input)"),
             (pq.ParquetWriter, "write_table", "write table row group"),
@@ -107,12 +108,13 @@ def instrument() -> PhaseSampler:
             (sweep._Tally, "add", "end of sweep: cell tally"),
             (sweep, "write_table", "write summary.parquet"),
             (console, "summary_blocks", "print summary"),
-            (sweep, "summary_blocks", "print summary"),
-            (sweep, "load_table", "W&B: read the table back"),
-            (build, "analyse", "W&B: statistics"),
-            (figure_set, "analysed_figures", "W&B: figures"),
-            (wandb_sink, "log_sweep", "W&B: log the run"),
-    ):
+            (sweep, "summary_blocks", "print summary")]
+    if wandb:
+        from xaibench.report import build, figure_set, wandb_sink
+
+        phases += [(sweep, "load_table", "W&B: read the table back"), (build, "analyse", "W&B: statistics"),
+                   (figure_set, "analysed_figures", "W&B: figures"), (wandb_sink, "log_sweep", "W&B: log the run")]
+    for owner, name, label in phases:
         sampler.wrap(owner, name, label)
     return sampler.start()
 

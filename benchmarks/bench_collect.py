@@ -79,7 +79,7 @@ def worker(argv: list[str]) -> dict:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from _memory_phases import instrument
 
-        sampler = instrument()
+        sampler = instrument(wandb="wandb" in argv)
     code = 0
     if argv[:1] == ["finish-sweep"]:  # the end of a sweep, as Hydra's callback runs it
         from xaibench import sweep
