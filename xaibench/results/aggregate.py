@@ -259,11 +259,13 @@ def _shapes(values: np.ndarray, per_seed: pd.DataFrame) -> list[tuple[tuple, np.
 class _Intervals:
     """Bootstrap CIs, one array operation per _BLOCK groups of one shape, in group order.
 
-    Groups arrive chunk by chunk; a shape's groups are bootstrapped when _BLOCK of them are waiting (and the rest
-    at the end), so the blocks are the same whether the table came whole or in chunks. A shape with fewer than
-    _BLOCK groups in the whole table waits to the end, and a large table has many such shapes (the values per
-    seed differ with every NaN), so the waiting values grow with the table: beyond ``SPILL_BYTES`` they wait in
-    an anonymous temporary file (``_Spilled``) and are read back for their block (the same float64 values).
+    Groups arrive chunk by chunk and wait to the end; then each shape's groups are bootstrapped _BLOCK at a time
+    in group order, so the blocks are the same whether the table came whole or in chunks (each block draws from
+    its own ``default_rng(seed)``: the order of the blocks does not matter). The waiting values grow with the
+    table: beyond ``SPILL_BYTES`` they wait in an anonymous temporary file (``_Spilled``) and are read back piece
+    by piece for their block (the same float64 values). Waiting to the end keeps a block's bootstrap (~50 MB for
+    4,096 groups) from running on top of a chunk being read and written, where a large table's first full blocks
+    used to fall (memory then grew with the cells).
     """
 
     def __init__(self, *, n_boot: int, level: float, seed: int) -> None:
@@ -278,12 +280,10 @@ class _Intervals:
             ids, blocks = self.waiting.setdefault(sizes, ([], []))
             ids.append(groups + offset)
             blocks.append(self._keep(block))
-            if sum(len(i) for i in ids) >= _BLOCK:
-                self._run(sizes, final=False)
 
     def result(self, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
         for sizes in sorted(self.waiting):
-            self._run(sizes, final=True)
+            self._run(sizes)
         if self.spill is not None:
             self.spill.close()
             self.spill = None
@@ -313,25 +313,38 @@ class _Intervals:
         count = int(np.prod(values.shape))
         return np.frombuffer(self.spill.read(count * 8), dtype=np.float64, count=count).reshape(values.shape)
 
-    def _run(self, sizes: tuple, *, final: bool) -> None:
+    def _run(self, sizes: tuple) -> None:
         with _one_blas_thread():
-            self._bootstrap(sizes, final=final)
+            self._bootstrap(sizes)
 
-    def _bootstrap(self, sizes: tuple, *, final: bool) -> None:
-        ids, blocks = self.waiting.pop(sizes)
-        ids, values = np.concatenate(ids), np.concatenate([self._load(block) for block in blocks])
-        end = len(ids) if final else len(ids) - len(ids) % _BLOCK
-        for first in range(0, end, _BLOCK):  # bounds memory: (block x n_boot) floats at a time
-            block = values[first : first + _BLOCK]
-            if sizes == (1,):
-                means = np.full((len(block), 1), np.nan)  # one value: no CI can be computed (NaN, not [v, v])
-            elif len(sizes) == 1:
-                means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
-            else:
-                means = hierarchical_means(block, sizes, n_boot=self.n_boot, seed=self.seed)
-            self.done.append((ids[first : first + _BLOCK], *percentile_interval(means, self.level)))
-        if end < len(ids):
-            self.waiting[sizes] = ([ids[end:]], [self._keep(values[end:].copy())])
+    def _bootstrap(self, sizes: tuple) -> None:
+        """Every waiting group of one shape, _BLOCK groups per array operation in group order; the values are
+        loaded piece by piece, so at most about one block of them is in memory."""
+        pieces = zip(*self.waiting.pop(sizes))
+        ids, values, count = [], [], 0
+        for piece_ids, piece in pieces:
+            ids.append(piece_ids)
+            values.append(self._load(piece))
+            count += len(piece_ids)
+            while count >= _BLOCK:
+                ids, values, count = self._block(sizes, ids, values, _BLOCK)
+        if count:
+            self._block(sizes, ids, values, count)
+
+    def _block(self, sizes: tuple, ids: list[np.ndarray], values: list[np.ndarray],
+               size: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+        """Bootstrap the first ``size`` waiting groups (``ids``, ``values`` in pieces); return the rest."""
+        ids, values = np.concatenate(ids), np.concatenate(values)
+        block = values[:size]
+        if sizes == (1,):
+            means = np.full((len(block), 1), np.nan)  # one value: no CI can be computed (NaN, not [v, v])
+        elif len(sizes) == 1:
+            means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
+        else:
+            means = hierarchical_means(block, sizes, n_boot=self.n_boot, seed=self.seed)
+        self.done.append((ids[:size], *percentile_interval(means, self.level)))
+        rest = len(ids) - size
+        return ([ids[size:]], [values[size:]], rest) if rest else ([], [], 0)
 
 
 @dataclass(frozen=True)
