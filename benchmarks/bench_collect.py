@@ -96,6 +96,11 @@ def worker(argv: list[str]) -> dict:
                 code = exit_.code or 0
     measured = {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
                 "peak_rss_mb": peak_rss_mb(), "exit_code": code}
+    if argv[:1] == ["finish-sweep"]:  # what it wrote, to compare with another checkout's (--before)
+        import hashlib
+
+        measured["sha256"] = {name: hashlib.sha256((Path(argv[1]) / name).read_bytes()).hexdigest()
+                              for name in ("table.parquet", "summary.parquet")}
     if sampler is not None:
         sampler.stop()
         measured["phases"] = sampler.report()
@@ -209,7 +214,9 @@ def main() -> None:
                              **{f"{k}_{f.__name__}": f(s[k] for s in samples)
                                 for k in ("cpu_seconds", "seconds", "peak_rss_mb")
                                 for f in (min, statistics.median, max)},
-                             **({"phases": samples[-1]["phases"]} if "phases" in samples[-1] else {})})
+                             **({"phases": samples[-1]["phases"]} if "phases" in samples[-1] else {}),
+                             **({"sha256": sorted({json.dumps(x["sha256"]) for x in samples})}
+                                if "sha256" in samples[-1] else {})})
     _report(measured, Path(args.out))
 
 
@@ -226,6 +233,14 @@ def _report(measured: list[dict], out: Path) -> None:
         rss = f"{row['peak_rss_mb_min']:.0f}-{row['peak_rss_mb_max']:.0f}"
         print(f"{row['cells']:>6} {row['rows'] or 0:>8}  {row['variant']:<30} {cpu:>16} {row['seconds_median']:7.1f} "
               f"{rss:>16}")
+    files = {row["cells"]: set() for row in measured}
+    for row in measured:
+        if "sha256" in row:
+            files[row["cells"]].update(row["sha256"])
+    for cells, hashes in files.items():
+        if hashes:
+            print(f"{cells} cells: finish_sweep's table.parquet and summary.parquet "
+                  f"{'identical in every run' if len(hashes) == 1 else 'DIFFER between runs or checkouts'}")
     for row in measured:
         for phase in row.get("phases", []):
             print(f"{'':>16}{row['variant'] + ': ' + phase['phase']:<60} x{phase['calls']:<5} entry "
