@@ -17,7 +17,11 @@ resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and m
 - ``summary``: ``xaibench summary table.parquet`` (the summary of the collected table file);
 - ``collect_sweep_streamed``: ``xaibench collect <sweep> -o table.parquet --no-summary`` (the table only);
 - ``finish_sweep``: the end of a sweep (``xaibench.sweep.finish_sweep(<sweep>)``: ``table.parquet`` and
-  ``summary.parquet`` written into the sweep folder, the summary printed), as a Hydra sweep's callback runs it.
+  ``summary.parquet`` written into the sweep folder, the summary printed), as a Hydra sweep's callback runs it;
+- ``finish_sweep_wandb``: the same with ``logger=wandb`` (offline): also the sweep's W&B summary run (summary and
+  rank tables, the report's statistics and figures).
+
+``--profile`` adds each phase's peak RSS (``benchmarks/_memory_phases.py``) to the printout and the JSON.
 
 ``--before /work/main`` also runs another checkout's code on the same cells (``before:...`` rows, interleaved),
 for sizes up to ``--before-max`` cells (the former ``finish_sweep`` held the whole table: 2.5 GB at 1,000 cells).
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -41,7 +46,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "collect.json"
-VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed", "finish_sweep")
+VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed", "finish_sweep",
+            "finish_sweep_wandb")
 
 
 def arguments(variant: str, folder: Path, out: Path) -> list[str]:
@@ -52,6 +58,7 @@ def arguments(variant: str, folder: Path, out: Path) -> list[str]:
         "collect_sweep_streamed": ["collect", str(folder / "sweep"), "-o", str(out / "streamed_table.parquet")],
         "summary": ["summary", str(out / "sweep_table.parquet")],
         "finish_sweep": ["finish-sweep", str(folder / "sweep")],
+        "finish_sweep_wandb": ["finish-sweep", str(folder / "sweep"), "wandb", str(out / "wandb")],
     }.get(variant, [])
 
 
@@ -67,12 +74,19 @@ def worker(argv: list[str]) -> dict:
     import xaibench.results.aggregate  # noqa: F401
     import xaibench.results.collect  # noqa: F401
 
+    sampler = None
+    if os.environ.get("XAIBENCH_BENCH_PROFILE"):  # --profile: peak RSS per phase (benchmarks/_memory_phases.py)
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from _memory_phases import instrument
+
+        sampler = instrument(wandb="wandb" in argv)
     code = 0
     if argv[:1] == ["finish-sweep"]:  # the end of a sweep, as Hydra's callback runs it
         from xaibench import sweep
 
+        cfg = _wandb_config(Path(argv[1]), Path(argv[3])) if argv[2:3] == ["wandb"] else None
         with contextlib.redirect_stdout(io.StringIO()):
-            sweep.finish_sweep(Path(argv[1]))
+            sweep.finish_sweep(Path(argv[1]), cfg=cfg)
         code = sweep.exit_code()
     elif argv:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -80,8 +94,29 @@ def worker(argv: list[str]) -> dict:
                 main(argv)
             except SystemExit as exit_:
                 code = exit_.code or 0
-    return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
-            "peak_rss_mb": peak_rss_mb(), "exit_code": code}
+    measured = {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
+                "peak_rss_mb": peak_rss_mb(), "exit_code": code}
+    if argv[:1] == ["finish-sweep"]:  # what it wrote, to compare with another checkout's (--before)
+        import hashlib
+
+        measured["sha256"] = {name: hashlib.sha256((Path(argv[1]) / name).read_bytes()).hexdigest()
+                              for name in ("table.parquet", "summary.parquet")}
+    if sampler is not None:
+        sampler.stop()
+        measured["phases"] = sampler.report()
+    return measured
+
+
+def _wandb_config(folder: Path, runs: Path):  # -> DictConfig
+    """The config a sweep with ``logger=wandb`` (offline, runs under ``runs``) hands ``finish_sweep``."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    shutil.rmtree(runs, ignore_errors=True)  # one offline run per repetition, not an accumulating folder
+    return OmegaConf.create({"sweep_id": folder.name, "results_dir": str(folder.parent), "store_dir": str(runs / "store"),
+                             "logger": {**OmegaConf.to_container(OmegaConf.load(ROOT / "conf/logger/wandb.yaml")),
+                                        "dir": str(runs)}})
 
 
 def peak_rss_mb() -> float:
@@ -93,7 +128,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_variant(variant: str, folder: Path, out: Path, code: Path = ROOT) -> dict:
+def run_variant(variant: str, folder: Path, out: Path, code: Path = ROOT, profile: bool = False) -> dict:
     """``variant`` in a fresh process, importing xaibench from ``code`` (this checkout, or ``--before``'s)."""
     if code != ROOT:
         out = out / "before"
@@ -102,7 +137,8 @@ def run_variant(variant: str, folder: Path, out: Path, code: Path = ROOT) -> dic
     if variant.endswith("_streamed"):  # the table only (the former code streamed only this way)
         argv += ["--no-summary"]
     done = subprocess.run([sys.executable, __file__, "--worker", *argv], capture_output=True, text=True, check=True,
-                          env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin", "HOME": str(out)})
+                          env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin", "HOME": str(out),
+                               **({"XAIBENCH_BENCH_PROFILE": "1"} if profile else {})})
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["exit_code"]:
         raise RuntimeError(f"{variant} exited {result['exit_code']}: {done.stderr[-500:]}")
@@ -146,6 +182,8 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another checkout (e.g. main): its collect/summary, interleaved")
     parser.add_argument("--before-max", type=int, default=1000, help="run --before's code up to this many cells")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--profile", action="store_true",
+                        help="also report peak RSS per phase (sampled; adds a little CPU): benchmarks/_memory_phases.py")
     parser.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -166,7 +204,8 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved repetitions
             for name in runs:
                 prefix, _, variant = name.rpartition(":")
-                runs[name].append(run_variant(variant, folder, out, codes[prefix + ":" if prefix else ""]))
+                runs[name].append(run_variant(variant, folder, out, codes[prefix + ":" if prefix else ""],
+                                              profile=args.profile))
         if n_cells <= args.check_max and "collect_sweep" in args.variants:
             check_against_former(folder, out, finished="finish_sweep" in args.variants)
         rows = _rows(out / "sweep_table.parquet")
@@ -174,7 +213,10 @@ def main() -> None:
             measured.append({"cells": n_cells, "rows": rows, "variant": variant, "repeats": len(samples),
                              **{f"{k}_{f.__name__}": f(s[k] for s in samples)
                                 for k in ("cpu_seconds", "seconds", "peak_rss_mb")
-                                for f in (min, statistics.median, max)}})
+                                for f in (min, statistics.median, max)},
+                             **({"phases": samples[-1]["phases"]} if "phases" in samples[-1] else {}),
+                             **({"sha256": sorted({json.dumps(x["sha256"]) for x in samples})}
+                                if "sha256" in samples[-1] else {})})
     _report(measured, Path(args.out))
 
 
@@ -191,6 +233,18 @@ def _report(measured: list[dict], out: Path) -> None:
         rss = f"{row['peak_rss_mb_min']:.0f}-{row['peak_rss_mb_max']:.0f}"
         print(f"{row['cells']:>6} {row['rows'] or 0:>8}  {row['variant']:<30} {cpu:>16} {row['seconds_median']:7.1f} "
               f"{rss:>16}")
+    files = {row["cells"]: set() for row in measured}
+    for row in measured:
+        if "sha256" in row:
+            files[row["cells"]].update(row["sha256"])
+    for cells, hashes in files.items():
+        if hashes:
+            print(f"{cells} cells: finish_sweep's table.parquet and summary.parquet "
+                  f"{'identical in every run' if len(hashes) == 1 else 'DIFFER between runs or checkouts'}")
+    for row in measured:
+        for phase in row.get("phases", []):
+            print(f"{'':>16}{row['variant'] + ': ' + phase['phase']:<60} x{phase['calls']:<5} entry "
+                  f"{phase['entry_rss_mb']:6.0f} MB  peak {phase['peak_rss_mb']:6.0f} MB")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"python": platform.python_version(), "machine": platform.machine(),
                                "results": measured}, indent=1))

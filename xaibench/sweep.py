@@ -427,7 +427,7 @@ def _finish_streamed(folder: Path, *, echo: bool, cfg: DictConfig | None) -> Non
     write_table(collected.summary, folder / SUMMARY_NAME)
     _finished(folder, collected.summary, tally.statuses(), collected.n_rows, tally.errors, echo=echo)
     if cfg is not None:
-        _log_sweep(cfg, folder, collected.summary, tally.statuses())
+        _log_sweep(cfg, folder, collected.summary, tally.statuses(), n_rows=collected.n_rows)
     return None
 
 
@@ -513,12 +513,13 @@ def _finished(folder: Path, summary: pd.DataFrame, counts: pd.Series, n_rows: in
 
 
 def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: pd.Series,
-               table: pd.DataFrame | None = None) -> None:
+               table: pd.DataFrame | None = None, n_rows: int | None = None) -> None:
     """W&B sweep run (summary, ranks, figures); a W&B failure is reported, never fails the sweep.
 
     ``statuses``: each cell's status, as the console counts the cells (some may have no row of their own in the
-    table: ``_with_shared``). ``table``: the sweep's table, or None to read it back from ``table.parquet`` (only
-    when a run is logged: the report's statistics and figures need every row).
+    table: ``_with_shared``). ``table``: the sweep's table; None for a streamed sweep (``n_rows`` rows): the ranks
+    come from the summary and the figures from ``table.parquet`` read one (model, dataset) range at a time
+    (``report/streamed_figures.py``), the same run without holding the table.
     """
     logger = cfg.get("logger") or {}
     if logger.get("name", "none") != "wandb":
@@ -529,11 +530,18 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
     if skipped and skipped >= len(statuses):
         return  # nothing new: the sweep's summary run was logged when its cells were
     try:
-        from xaibench.report.build import analyse
+        from xaibench.report.build import analyse, rank_statistics
         from xaibench.report.figure_set import analysed_figures
+        from xaibench.report.streamed_figures import streamed_figures
         from xaibench.report.wandb_sink import log_sweep
 
-        table = load_table(folder / TABLE_NAME) if table is None else table
+        if table is None:
+            ranks, friedman, agreement = rank_statistics(summary)
+            figures = streamed_figures(folder / TABLE_NAME, summary, str(cfg.store_dir), friedman=friedman,
+                                       ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
+                                       agreement=agreement)
+            log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
+            return
         analysis = analyse(table)
         log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)), analysis.ranks,
                   cells=statuses)

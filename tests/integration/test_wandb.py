@@ -170,3 +170,33 @@ def test_logged_rows_carry_the_stage_devices_and_halvings(logged):
         assert len(scored) and set(scored["model_device"]) == {"cpu"} and set(scored["explain_device"]) == {"cpu"}
         assert set(logged_rows["oom_backoffs"]) == {0}
     assert set(table.loc[table["status"] == "ok", "model_device"]) == {"cpu"}
+
+
+def test_a_streamed_sweeps_run_draws_the_whole_tables_figures(logged, monkeypatch):
+    """The sweep run of a streamed sweep (``finish_sweep`` without the rows in memory) draws its figures from
+    ``table.parquet`` one (model, dataset) range at a time: the figures of the whole table, same names, same order,
+    the same pixels for those drawn from the table's rows (ranges cut across batches here)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from xaibench.report import streamed_figures
+    from xaibench.report.build import analyse
+    from xaibench.report.figure_set import analysed_figures
+
+    root, _, _ = logged
+    path, store = root / "results/runs/wb/table.parquet", root / "results/store"
+    table = pd.read_parquet(path)
+    analysis = analyse(table)
+    whole = analysed_figures(table, analysis, store)
+    monkeypatch.setattr(streamed_figures, "BATCH_ROWS", 5)
+    ranks = analysis.ranks[analysis.ranks["by"] == "metric"]
+    streamed = streamed_figures.streamed_figures(path, analysis.summary, store, ranks=ranks, friedman=analysis.friedman,
+                                                 agreement=analysis.agreement)
+
+    def pixels(figure) -> np.ndarray:
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())
+
+    assert list(streamed) == list(whole) and "gallery_iris_mlp" in streamed
+    for name in [n for n in whole if n.startswith(("gallery_", "counterfactuals_", "rules_", "cost_"))]:
+        assert np.array_equal(pixels(streamed[name]), pixels(whole[name])), name  # drawn from the table's rows

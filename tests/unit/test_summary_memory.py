@@ -37,8 +37,8 @@ def test_bootstrap_values_spilled_to_disk_give_the_same_summary_bit_for_bit(monk
 
 
 def test_merging_chunk_summaries_on_the_way_gives_the_same_summary(monkeypatch):
-    """The streamed summary concatenates its chunk summaries every ``_MERGE`` chunks (memory); the result is the
-    one summary of the whole table."""
+    """The streamed summary concatenates its chunk summaries every ``_MERGE`` chunks and puts them in a temporary
+    file until the end (memory); the result is the one summary of the whole table."""
     from xaibench.results import aggregate
 
     table = pd.concat([rows(method, metric, np.arange(4.0) * i) for i, method in enumerate("abcdefg")
@@ -48,7 +48,7 @@ def test_merging_chunk_summaries_on_the_way_gives_the_same_summary(monkeypatch):
     streamed = aggregate.Summarizer()
     for method in "abcdefg":
         streamed.add(table[table["method"] == method])
-    assert streamed.merged == 3 and len(streamed.parts) == 4  # [ab, cd, ef, g]
+    assert streamed.merged.count == 3 and len(streamed.parts) == 1  # [ab, cd, ef] in the file, g held
     pd.testing.assert_frame_equal(streamed.result(), expected, check_exact=True)
 
 

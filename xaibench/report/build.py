@@ -43,20 +43,26 @@ class Analysis:
 def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA) -> Analysis:
     """Summary, tests and tables of ``table`` (rows of the results schema)."""
     summary = summarize(table)
-    scored = summary[summary.groupby("setting")["mean"].transform(lambda m: m.notna().any())]
     pairs = st.pairwise_tests(table, alpha=alpha)
     controls = st.control_checks(table, summary, pairs=pairs, alpha=alpha)
-    ranks = pd.concat([st.average_ranks(scored, by=by).assign(by=by) for by in ("all", "family", "metric")],
-                      ignore_index=True) if len(scored) else pd.DataFrame()
-    friedman = {}
-    if len(scored):
-        friedman = friedman_scopes(scored, alpha)
-    agreement = st.metric_agreement(scored) if len(scored) else pd.DataFrame()
+    ranks, friedman, agreement = rank_statistics(summary, alpha=alpha)
     stat_tables = ((friedman_table(friedman), agreement_table(agreement), controls_table(controls, alpha))
-                   if len(scored) else ())
+                   if friedman else ())
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
                     tuple(build_tables(summary, tuple(layouts))),
                     tuple(t for t in stat_tables if t.rows))
+
+
+def rank_statistics(summary: pd.DataFrame, *, alpha: float = st.ALPHA
+                    ) -> tuple[pd.DataFrame, dict[str, st.FriedmanResult], pd.DataFrame]:
+    """What ``analyse`` derives from the summary alone: average ranks (every scope kind, ``by`` column),
+    Friedman/Nemenyi per scope (empty when no setting has a mean) and metric agreement."""
+    scored = summary[summary.groupby("setting")["mean"].transform(lambda m: m.notna().any())]
+    if not len(scored):
+        return pd.DataFrame(), {}, pd.DataFrame()
+    ranks = pd.concat([st.average_ranks(scored, by=by).assign(by=by) for by in ("all", "family", "metric")],
+                      ignore_index=True)
+    return ranks, friedman_scopes(scored, alpha), st.metric_agreement(scored)
 
 
 def friedman_scopes(summary: pd.DataFrame, alpha: float) -> dict[str, st.FriedmanResult]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,10 +55,12 @@ def experiments(table: pd.DataFrame) -> list[pd.DataFrame]:
     return out
 
 
-def galleries(table: pd.DataFrame, store: str | os.PathLike[str], notes: list[str] | None = None) -> dict[str, Figure]:
-    """One gallery per experiment: ``gallery_<dataset>_<model>`` -> Figure (notes collect skipped ones)."""
+def galleries(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None, *,
+              groups: Iterable[pd.DataFrame] | None = None) -> dict[str, Figure]:
+    """One gallery per experiment: ``gallery_<dataset>_<model>`` -> Figure (notes collect skipped ones).
+    ``groups``: what ``experiments(table)`` gives, made otherwise (a table read an experiment at a time)."""
     figures: dict[str, Figure] = {}
-    for rows in experiments(table):
+    for rows in experiments(table) if groups is None else groups:
         first = rows.iloc[0]
         name = _unique(figures, f"gallery_{first['dataset']}_{first['model']}")
         try:
@@ -69,11 +71,12 @@ def galleries(table: pd.DataFrame, store: str | os.PathLike[str], notes: list[st
     return figures
 
 
-def counterfactual_figures(table: pd.DataFrame, store: str | os.PathLike[str], notes: list[str] | None = None,
-                           n_samples: int = 3) -> dict[str, Figure]:
-    """``counterfactuals_<dataset>_<model>_<method>`` for each counterfactual method's cell."""
+def counterfactual_figures(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None,
+                           n_samples: int = 3, *, groups: Iterable[pd.DataFrame] | None = None) -> dict[str, Figure]:
+    """``counterfactuals_<dataset>_<model>_<method>`` for each counterfactual method's cell (``groups``: as for
+    :func:`galleries`)."""
     figures: dict[str, Figure] = {}
-    for rows in experiments(table):
+    for rows in experiments(table) if groups is None else groups:
         try:
             cells = explanations(rows, store=store, samples=n_samples)
         except UserError as error:
@@ -90,11 +93,15 @@ def counterfactual_figures(table: pd.DataFrame, store: str | os.PathLike[str], n
     return figures
 
 
-def surrogate_figures(table: pd.DataFrame, store: str | os.PathLike[str], notes: list[str] | None = None) -> dict[str, Figure]:
-    """``rules_<dataset>_<model>`` for each decision-tree surrogate cell that stored its rules."""
+def surrogate_figures(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None, *,
+                      groups: Iterable[pd.DataFrame] | None = None) -> dict[str, Figure]:
+    """``rules_<dataset>_<model>`` for each decision-tree surrogate cell that stored its rules (``groups``: what
+    ``experiments(surrogate_rows(table))`` gives)."""
     figures: dict[str, Figure] = {}
-    trees = table[table["method"] == "decision_tree"]
-    for rows in experiments(trees) if len(trees) else []:
+    if groups is None:
+        trees = surrogate_rows(table)
+        groups = experiments(trees) if len(trees) else []
+    for rows in groups:
         try:
             cells = explanations(rows, store=store, samples=1)
         except UserError as error:
@@ -113,6 +120,11 @@ def surrogate_figures(table: pd.DataFrame, store: str | os.PathLike[str], notes:
                 feature_scaling=cell.feature_scaling, class_names=cell.class_names,
                 title=f"decision-tree surrogate of {cell.model_label} on {cell.dataset_label}")
     return figures
+
+
+def surrogate_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of decision-tree surrogates (what :func:`surrogate_figures` draws from)."""
+    return table[table["method"] == "decision_tree"]
 
 
 def _unique(existing: dict, name: str) -> str:

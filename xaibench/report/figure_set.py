@@ -48,8 +48,21 @@ def report_figures(table: pd.DataFrame, summary: pd.DataFrame, store: str | os.P
             diagram each.
         agreement: square Kendall-tau matrix of the metrics (``attrs["family"]``: metric -> family).
     """
+    figures = summary_figures(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
+    figures.update(_cost(table, scored_rows(summary), notes))
+    figures.update(explanation_figures.galleries(table, store, notes))
+    figures.update(explanation_figures.counterfactual_figures(table, store, notes))
+    figures.update(explanation_figures.surrogate_figures(table, store, notes))
+    return figures
+
+
+def summary_figures(summary: pd.DataFrame, notes: list[str] | None = None, *, ranks: pd.DataFrame | None = None,
+                    friedman: Mapping[str, Any] | None = None,
+                    agreement: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """The figures of :func:`report_figures` drawn from the summary alone (metric scores, ranks, CD diagrams,
+    metric agreement), in its order."""
     figures: dict[str, Figure] = {}
-    scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[0:0]
+    scored = scored_rows(summary)
     if len(scored):
         figures["metric_scores"] = metric_scores(scored)
     ranks = summary_ranks(scored) if ranks is None else ranks
@@ -60,11 +73,12 @@ def report_figures(table: pd.DataFrame, summary: pd.DataFrame, store: str | os.P
         figures["metric_agreement"] = metric_agreement(agreement, agreement.attrs.get("family"))
     elif notes is not None:
         notes.append("metric agreement: needs two metrics ranking the same (at least three) methods")
-    figures.update(_cost(table, scored, notes))
-    figures.update(explanation_figures.galleries(table, store, notes))
-    figures.update(explanation_figures.counterfactual_figures(table, store, notes))
-    figures.update(explanation_figures.surrogate_figures(table, store, notes))
     return figures
+
+
+def scored_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """Summary rows with a mean."""
+    return summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[0:0]
 
 
 def analysed_figures(table: pd.DataFrame, analysis: Any, store: str | os.PathLike[str],
@@ -110,13 +124,18 @@ def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[s
     return figures
 
 
-def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> dict[str, Figure]:
+def cost_metric(summary: pd.DataFrame) -> str | None:
+    """The metric the cost-vs-faithfulness figure plots (the first faithfulness metric by name), or None."""
     faithful = summary[summary["family"] == FAITHFULNESS]["metric"] if "family" in summary else pd.Series([], dtype=str)
-    if faithful.empty:
+    return None if faithful.empty else sorted(faithful.unique())[0]
+
+
+def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> dict[str, Figure]:
+    metric = cost_metric(summary)
+    if metric is None:
         if notes is not None:
             notes.append("cost vs faithfulness: the table has no faithfulness metric")
         return {}
-    metric = sorted(faithful.unique())[0]
     points = cost_score_points(table, summary, metric)
     return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric)} if len(points) else {}
 

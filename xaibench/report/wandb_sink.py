@@ -123,16 +123,17 @@ def cell_summary(rows: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def log_sweep(folder: Path, table: pd.DataFrame, summary: pd.DataFrame, cfg: DictConfig,
+def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, cfg: DictConfig,
               figures: Mapping[str, Any] | None = None, average_ranks: pd.DataFrame | None = None, *,
-              cells: pd.Series | None = None) -> str:
+              cells: pd.Series | None = None, n_rows: int | None = None) -> str:
     """One ``summary`` run for the sweep: the summary table, the per-group ranks, the average ranks (statistics'
     ``average_ranks``) and the report's figures.
 
     ``cells``: each cell's status (cell key -> ok / error / not_applicable), the cells the console counts at the
     end of the sweep (``N cells (a error, b ok)``), including a cell whose rows all belong to another cell with
     a larger metric suite (the table keeps each scored sample once). Default: the table's cell keys. Logged as
-    ``n_cells`` and ``cells/<status>``.
+    ``n_cells`` and ``cells/<status>``. ``table`` may be None (a streamed sweep: the figures were drawn from its
+    file) when ``cells`` and ``n_rows`` (the table's length) are given.
     """
     import wandb
 
@@ -140,7 +141,8 @@ def log_sweep(folder: Path, table: pd.DataFrame, summary: pd.DataFrame, cfg: Dic
         from xaibench.sweep import _cell_statuses
 
         cells = _cell_statuses(table)
-    config = {"sweep_id": str(cfg.sweep_id), "sweep_dir": str(folder), "n_rows": int(len(table)),
+    n_rows = len(table) if n_rows is None else n_rows
+    config = {"sweep_id": str(cfg.sweep_id), "sweep_dir": str(folder), "n_rows": int(n_rows),
               "n_cells": int(len(cells))}
     with _run(cfg, name=f"{cfg.sweep_id}-summary", job_type="sweep", config=config) as run:
         run.log({"summary": wandb.Table(dataframe=_plain(summary))})

@@ -9,6 +9,7 @@ with group-wise array operations, so a 640k-row table summarises in a few second
 from __future__ import annotations
 
 import json
+import pickle
 import tempfile
 from dataclasses import dataclass
 
@@ -29,8 +30,8 @@ CONFIG = ["model_params", "dataset_params", "method_params", "params", "n_sample
 INPUT_COLUMNS = GROUP + CONFIG + ["seed", "sample_id", "value", "status", "message", "family", "higher_is_better",
                                   "dataset_label", "model_label", "model_accuracy", "model_flag"]
 _BLOCK = 4096  # groups bootstrapped in one array operation
-_MERGE = 32  # Summarizer: every _MERGE new chunk summaries are concatenated into one frame (many small frames
-# cost more memory than their rows: a 10,000-cell sweep makes 320, 20 MB more than 10 merged ones)
+_MERGE = 32  # Summarizer: every _MERGE chunk summaries are concatenated into one frame and put in a temporary
+# file (_Parts) until the end (many small frames cost more memory than their rows; held, they grow with the table)
 SPILL_BYTES = 8 * 2**20  # values waiting for their bootstrap block kept in memory; more go to a temporary file
 LABELS = {"dataset_label": "dataset", "model_label": "model"}  # display-name column -> name column
 
@@ -52,7 +53,8 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
 
 
 class Summarizer:
-    """``summarize`` of a table given in chunks; memory: one chunk plus the summary's own rows.
+    """``summarize`` of a table given in chunks; memory: one chunk and the last few chunks' summaries (the rest
+    of the summary and the values to bootstrap wait in temporary files), then at the end the summary's own rows.
 
     Every (model, dataset, method) block must lie in one chunk, and chunks must come in (model, dataset, method)
     order, as ``collect.write_collected`` and ``collect.summarize_file`` make them (they cut between blocks of the
@@ -64,8 +66,8 @@ class Summarizer:
 
     def __init__(self, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> None:
         self.intervals = _Intervals(n_boot=n_boot, level=level, seed=seed)
-        self.parts: list[pd.DataFrame] = []
-        self.merged = 0  # parts[:merged] are merged frames, the rest one chunk's each
+        self.parts: list[pd.DataFrame] = []  # the recent chunks' summaries (fewer than _MERGE)
+        self.merged = _Parts()  # every _MERGE chunks' summaries, concatenated, waiting in a temporary file
         self.n_groups = 0
         self.config: list[str] | None = None
 
@@ -84,20 +86,48 @@ class Summarizer:
         part["setting"] = setting_id(part)
         self.parts.append(part.drop(columns=[c for c in config if c not in COMPETITOR_COLUMNS]))
         self.n_groups += len(part)
-        if len(self.parts) - self.merged >= _MERGE:  # only the recent parts: no copy of the whole summary so far
-            self.parts[self.merged:] = [pd.concat(self.parts[self.merged:], ignore_index=True)]
-            self.merged += 1
+        if len(self.parts) >= _MERGE:  # only the recent parts: no copy of the whole summary so far
+            self.merged.put(pd.concat(self.parts, ignore_index=True))
+            self.parts = []
 
     def result(self) -> pd.DataFrame:
         """The summary of every chunk added (empty frame when none had rows)."""
-        if not self.parts:
+        parts, self.parts = self.merged.take() + self.parts, []
+        if not parts:
             return pd.DataFrame()
-        summary = self.parts[0] if len(self.parts) == 1 else _concat_releasing(self.parts)
-        self.parts = [summary]  # the parts once: no second copy
+        summary = parts[0] if len(parts) == 1 else _concat_releasing(parts)
+        del parts  # emptied by _concat_releasing: the summary is held once
         summary["ci_low"], summary["ci_high"] = self.intervals.result(len(summary))
         summary["competitor"] = competitor_labels(summary)
         summary["rank"] = _ranks(summary)
         return summary[_ORDER]
+
+
+class _Parts:
+    """Frames put aside in an anonymous temporary file (pickled: dtypes, objects and column index as they were)
+    and taken back in order. While a table streams, the summary of what has passed waits there, not in memory:
+    120,000 rows (10,000 cells x 20 metrics) are about 44 MB as frames, which made a sweep's memory grow with its
+    cells."""
+
+    def __init__(self) -> None:
+        self.file = None  # opened on the first put
+        self.count = 0
+
+    def put(self, frame: pd.DataFrame) -> None:
+        if self.file is None:
+            self.file = tempfile.TemporaryFile(prefix="xaibench-summary-")
+        pickle.dump(frame, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def take(self) -> list[pd.DataFrame]:
+        """Every frame put, in order; the file is closed (nothing is left to take)."""
+        if self.file is None:
+            return []
+        self.file.seek(0)
+        frames = [pickle.load(self.file) for _ in range(self.count)]
+        self.file.close()
+        self.file, self.count = None, 0
+        return frames
 
 
 def _concat_releasing(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -265,11 +295,13 @@ def _shapes(values: np.ndarray, samples: np.ndarray,
 class _Intervals:
     """Bootstrap CIs, one array operation per _BLOCK groups of one shape, in group order.
 
-    Groups arrive chunk by chunk; a shape's groups are bootstrapped when _BLOCK of them are waiting (and the rest
-    at the end), so the blocks are the same whether the table came whole or in chunks. A shape with fewer than
-    _BLOCK groups in the whole table waits to the end, and a large table has many such shapes (the values per
-    seed differ with every NaN), so the waiting values grow with the table: beyond ``SPILL_BYTES`` they wait in
-    an anonymous temporary file (``_Spilled``) and are read back for their block (the same float64 values).
+    Groups arrive chunk by chunk and wait to the end; then each shape's groups are bootstrapped _BLOCK at a time
+    in group order, so the blocks are the same whether the table came whole or in chunks (each block draws from
+    its own ``default_rng(seed)``: the order of the blocks does not matter). The waiting values grow with the
+    table: beyond ``SPILL_BYTES`` they wait in an anonymous temporary file (``_Spilled``) and are read back piece
+    by piece for their block (the same float64 values). Waiting to the end keeps a block's bootstrap (~50 MB for
+    4,096 groups) from running on top of a chunk being read and written, where a large table's first full blocks
+    used to fall (memory then grew with the cells).
     """
 
     def __init__(self, *, n_boot: int, level: float, seed: int) -> None:
@@ -284,12 +316,10 @@ class _Intervals:
             ids, blocks = self.waiting.setdefault(shape, ([], []))
             ids.append(groups + offset)
             blocks.append(self._keep(block))
-            if sum(len(i) for i in ids) >= _BLOCK:
-                self._run(shape, final=False)
 
     def result(self, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
         for shape in sorted(self.waiting):
-            self._run(shape, final=True)
+            self._run(shape)
         if self.spill is not None:
             self.spill.close()
             self.spill = None
@@ -319,25 +349,38 @@ class _Intervals:
         count = int(np.prod(values.shape))
         return np.frombuffer(self.spill.read(count * 8), dtype=np.float64, count=count).reshape(values.shape)
 
-    def _run(self, shape: tuple, *, final: bool) -> None:
+    def _run(self, shape: tuple) -> None:
         with _one_blas_thread():
-            self._bootstrap(shape, final=final)
+            self._bootstrap(shape)
 
-    def _bootstrap(self, shape: tuple, *, final: bool) -> None:
-        (kind, dims), (ids, blocks) = shape, self.waiting.pop(shape)
-        ids, values = np.concatenate(ids), np.concatenate([self._load(block) for block in blocks])
-        end = len(ids) if final else len(ids) - len(ids) % _BLOCK
-        for first in range(0, end, _BLOCK):  # bounds memory: (block x n_boot) floats at a time
-            block = values[first : first + _BLOCK]
-            if kind == "grid":
-                means = crossed_means(block, *dims, n_boot=self.n_boot, seed=self.seed)
-            elif dims == (1,):
-                means = np.full((len(block), 1), np.nan)  # one value: no CI can be computed (NaN, not [v, v])
-            else:
-                means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
-            self.done.append((ids[first : first + _BLOCK], *percentile_interval(means, self.level)))
-        if end < len(ids):
-            self.waiting[shape] = ([ids[end:]], [self._keep(values[end:].copy())])
+    def _bootstrap(self, shape: tuple) -> None:
+        """Every waiting group of one shape, _BLOCK groups per array operation in group order; the values are
+        loaded piece by piece, so at most about one block of them is in memory."""
+        pieces = zip(*self.waiting.pop(shape))
+        ids, values, count = [], [], 0
+        for piece_ids, piece in pieces:
+            ids.append(piece_ids)
+            values.append(self._load(piece))
+            count += len(piece_ids)
+            while count >= _BLOCK:
+                ids, values, count = self._block(shape, ids, values, _BLOCK)
+        if count:
+            self._block(shape, ids, values, count)
+
+    def _block(self, shape: tuple, ids: list[np.ndarray], values: list[np.ndarray],
+               size: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+        """Bootstrap the first ``size`` waiting groups (``ids``, ``values`` in pieces); return the rest."""
+        ids, values = np.concatenate(ids), np.concatenate(values)
+        (kind, dims), block = shape, values[:size]
+        if kind == "grid":
+            means = crossed_means(block, *dims, n_boot=self.n_boot, seed=self.seed)
+        elif dims == (1,):
+            means = np.full((len(block), 1), np.nan)  # one value: no CI can be computed (NaN, not [v, v])
+        else:
+            means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
+        self.done.append((ids[:size], *percentile_interval(means, self.level)))
+        rest = len(ids) - size
+        return ([ids[size:]], [values[size:]], rest) if rest else ([], [], 0)
 
 
 @dataclass(frozen=True)

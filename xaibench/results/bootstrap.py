@@ -46,7 +46,9 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) ->
     values = np.asarray(values, dtype=np.float64)
     n = values.shape[1]
     counts = resample_counts(np.random.default_rng(seed), n_boot, n)
-    return values @ counts.T / n
+    means = values @ counts.T
+    means /= n  # in place: the same division, without a second (G, n_boot) array
+    return means
 
 
 def crossed_means(values: np.ndarray, n_seeds: int, n_samples: int, *, n_boot: int = 1000,
@@ -97,12 +99,26 @@ def _crossed_with_gaps(values: np.ndarray, n_seeds: int, n_samples: int, sample_
     return np.divide(total, weight, out=np.full(total.shape, np.nan), where=weight > 0)
 
 
+QUANTILE_ROWS = 256  # percentile_interval: rows per np.quantile call (each call copies its rows to partition them)
+
+
 def percentile_interval(means: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper percentile bounds of bootstrap means ``(..., n_boot)`` along the last axis; NaN resamples
-    (a two-way resample that drew nothing scored) are left out."""
+    (a two-way resample that drew nothing scored) are left out.
+
+    ``np.quantile`` partitions a copy of its input; a 2-D ``means`` is taken ``QUANTILE_ROWS`` rows at a time, so
+    the copy is a few MB instead of the whole ``(G, n_boot)`` array (each row's bounds depend on that row only:
+    the same values).
+    """
     alpha = (1 - level) / 2
-    quantile = np.nanquantile if np.isnan(means).any() else np.quantile
-    low, high = quantile(means, [alpha, 1 - alpha], axis=-1)
+    quantile = np.nanquantile if np.isnan(means).any() else np.quantile  # chosen once for every row
+    if means.ndim != 2 or len(means) <= QUANTILE_ROWS:
+        low, high = quantile(means, [alpha, 1 - alpha], axis=-1)
+        return low, high
+    low, high = np.empty(len(means)), np.empty(len(means))
+    for first in range(0, len(means), QUANTILE_ROWS):
+        rows = slice(first, first + QUANTILE_ROWS)
+        low[rows], high[rows] = quantile(means[rows], [alpha, 1 - alpha], axis=-1)
     return low, high
 
 

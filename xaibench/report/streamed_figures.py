@@ -1,0 +1,163 @@
+"""The report's figures of a sorted ``table.parquet`` read one (model, dataset) range at a time.
+
+``figure_set.report_figures`` draws the cost-vs-faithfulness figure, the galleries, the counterfactuals and the
+surrogate rules from the whole table; the W&B sweep run at the end of a streamed sweep draws the same figures
+from the file without holding it (at 1,000 cells the whole table in pandas, its copies and the statistics on it
+peaked at about 4 GB). Every row a figure reads lies in one (model, dataset) range of the sorted table: an
+experiment (dataset, model and their parameters) and a cost point (model, dataset, method) never span two. So:
+
+- one pass reads the ranges in order (only ``COLUMNS``), keeps per (model, dataset, method) the mean cost of the
+  chosen faithfulness metric (the same pandas group mean over the same rows in the same order) and notes where
+  each experiment's rows are;
+- the explanation figures then visit the experiments in the order ``explanation_figures.experiments`` gives for
+  the whole table (by dataset first), reading each one's range again, so names and order are those of the whole
+  table's figures.
+
+Memory: one range (at most a (model, dataset) pair's rows) and the figures.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from matplotlib.figure import Figure
+
+from xaibench.report import explanation_figures, figure_set
+
+# What the table-based figures read (cost points, experiments, explanations(), surrogates).
+COLUMNS = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "cell_key",
+           "sample_id", "target", "n_samples", "model_params", "dataset_params", "method_params", "dataset_revision",
+           "model_label", "dataset_label"]
+RANGE = ["model", "dataset"]
+BATCH_ROWS = 20_000
+
+
+def streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, store: str | os.PathLike[str],
+                     notes: list[str] | None = None, *, ranks: pd.DataFrame | None = None,
+                     friedman: Mapping[str, Any] | None = None,
+                     agreement: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """``figure_set.report_figures(load_table(path), summary, ...)`` for a table sorted as the suite writes it
+    (``table.parquet`` of a sweep): the same figures under the same names, in the same order."""
+    table = _Ranges(path, figure_set.cost_metric(summary))
+    figures = figure_set.summary_figures(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
+    figures.update(figure_set._cost(table.costs(), figure_set.scored_rows(summary), notes))
+    figures.update(explanation_figures.galleries(None, store, notes, groups=table.experiments()))
+    figures.update(explanation_figures.counterfactual_figures(None, store, notes, groups=table.experiments()))
+    figures.update(explanation_figures.surrogate_figures(None, store, notes, groups=table.experiments(trees=True)))
+    return figures
+
+
+class _Ranges:
+    """Pass 1 over the file's (model, dataset) ranges: their row spans, the experiments in each, cost means."""
+
+    def __init__(self, path: str | os.PathLike[str], cost_metric: str | None) -> None:
+        self.file = pq.ParquetFile(path)
+        self.columns = [c for c in COLUMNS if c in self.file.schema_arrow.names]
+        self.where: dict[tuple, tuple[int, int]] = {}  # experiment key -> its range's (start, stop) rows
+        self.trees: set[tuple] = set()  # experiments with decision-tree rows
+        cost_parts = []
+        for start, frame in self._ranges():
+            span = (start, start + len(frame))
+            for key in _experiment_keys(frame):
+                self.where[key] = span
+            for key in _experiment_keys(explanation_figures.surrogate_rows(frame)):
+                self.trees.add(key)
+            if cost_metric is not None:
+                cost_parts.append(_cost_means(frame, cost_metric))
+        self.cost_rows = (pd.concat(cost_parts, ignore_index=True) if cost_parts
+                          else pd.DataFrame(columns=["model", "dataset", "method", "status", "metric", "explain_s"]))
+
+    def costs(self) -> pd.DataFrame:
+        """A table whose ok rows of the cost metric give the whole table's mean cost per (model, dataset, method):
+        one row each, holding that mean."""
+        return self.cost_rows
+
+    def experiments(self, *, trees: bool = False) -> Iterator[pd.DataFrame]:
+        """``explanation_figures.experiments(table)`` (of the decision-tree rows with ``trees``), lazily: each
+        experiment's rows read from its range."""
+        cached: tuple[tuple[int, int], pd.DataFrame] | None = None
+        for key in sorted(self.trees if trees else self.where):
+            span = self.where[key]
+            if cached is None or cached[0] != span:
+                cached = (span, self._read(*span))
+            frame = cached[1]
+            frame = explanation_figures.surrogate_rows(frame) if trees else frame
+            for rows in explanation_figures.experiments(frame):
+                if _experiment_keys(rows) == [key]:
+                    yield rows
+
+    def _ranges(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        """(first row, rows) of each (model, dataset) range, in file order."""
+        carry: pa.Table | None = None
+        start = 0
+        for group in range(self.file.metadata.num_row_groups):
+            for batch in self.file.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=self.columns,
+                                                use_threads=False):
+                table = pa.Table.from_batches([batch])
+                table = pa.concat_tables([carry, table]) if carry is not None else table
+                cut = _last_range_start(table)
+                for begin, end in _range_bounds(table.slice(0, cut)):
+                    yield start, _frame(table.slice(begin, end - begin), start)
+                    start += end - begin
+                carry = table.slice(cut)
+        if carry is not None and carry.num_rows:
+            for begin, end in _range_bounds(carry):
+                yield start, _frame(carry.slice(begin, end - begin), start)
+                start += end - begin
+
+    def _read(self, start: int, stop: int) -> pd.DataFrame:
+        """Rows ``start:stop`` of the file (``COLUMNS``), indexed by their position in the table."""
+        sizes = [self.file.metadata.row_group(i).num_rows for i in range(self.file.metadata.num_row_groups)]
+        ends = np.cumsum(sizes)
+        first, last = int(np.searchsorted(ends, start, side="right")), int(np.searchsorted(ends, stop - 1, side="right"))
+        table = self.file.read_row_groups(list(range(first, last + 1)), columns=self.columns, use_threads=False)
+        offset = int(ends[first] - sizes[first])
+        return _frame(table.slice(start - offset, stop - start), start)
+
+
+def _frame(table: pa.Table, start: int) -> pd.DataFrame:
+    frame = table.to_pandas()
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
+
+
+def _range_ids(table: pa.Table) -> np.ndarray:
+    from xaibench.results.collect import _row_ids
+
+    return _row_ids(table, RANGE) if table.num_rows else np.zeros(0, dtype=np.int64)
+
+
+def _last_range_start(table: pa.Table) -> int:
+    """Where the table's last (model, dataset) range begins (it may continue in the next batch)."""
+    ids = _range_ids(table)
+    changes = np.flatnonzero(ids[1:] != ids[:-1])
+    return int(changes[-1]) + 1 if changes.size else 0
+
+
+def _range_bounds(table: pa.Table) -> list[tuple[int, int]]:
+    """(begin, end) rows of each (model, dataset) range of a table sorted by them."""
+    ids = _range_ids(table)
+    if not ids.size:
+        return []
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    edges = np.r_[0, cuts, ids.size]
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _experiment_keys(frame: pd.DataFrame) -> list[tuple]:
+    """The experiments (``explanation_figures.EXPERIMENT`` values) with explained rows in ``frame``."""
+    return [tuple(rows.iloc[0][c] for c in explanation_figures.EXPERIMENT if c in rows.columns)
+            for rows in explanation_figures.experiments(frame)]
+
+
+def _cost_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One ok row of ``metric`` per (model, dataset, method) holding its mean ``explain_s`` (pandas' group mean
+    over the same rows in the same order as over the whole table; the mean of that one row is that value)."""
+    ok = frame[(frame["status"] == "ok") & (frame["metric"] == metric)]
+    means = ok.groupby(["model", "dataset", "method"], as_index=False)["explain_s"].mean()
+    return means.assign(status="ok", metric=metric)
