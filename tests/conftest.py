@@ -17,6 +17,21 @@ FAST_METRICS = [
 ]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto`` (pyproject's addopts): one per core, at most 4, when the whole suite runs.
+
+    The suite is single-threaded (sweeps pin one torch thread per job), so on a 2-core runner two workers halve
+    its wall time. Chosen files or tests (``pytest tests/unit/test_x.py::test_y``) run in this process: starting
+    workers would cost more than it saves. ``XAIBENCH_TEST_WORKERS=N`` overrides (0: no workers); so does ``-n N``.
+    """
+    if "XAIBENCH_TEST_WORKERS" in os.environ:
+        return int(os.environ["XAIBENCH_TEST_WORKERS"])
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, 4) if cores >= 2 else 0
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """cwd = a fresh temp dir; the store goes to ./results/store (relative, via the default config)."""
