@@ -17,6 +17,37 @@ FAST_METRICS = [
 ]
 
 
+def whole_suite_workers(config: pytest.Config) -> int:
+    """Workers for a whole-suite run (plain ``pytest``): one per core, at most 4; none on one core.
+
+    The suite is single-threaded (sweeps pin one torch thread per job), so on a 2-core runner two workers nearly
+    halve its wall time. Chosen files or tests (``pytest tests/unit/test_x.py::test_y``) run in this process:
+    starting workers would cost more than it saves. ``XAIBENCH_TEST_WORKERS=N`` overrides (0: one process).
+    """
+    if "XAIBENCH_TEST_WORKERS" in os.environ:
+        return int(os.environ["XAIBENCH_TEST_WORKERS"])
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, 4) if cores >= 2 else 0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Distribute a whole-suite run over ``whole_suite_workers`` with pytest-xdist, one file per worker at a time
+    (``--dist loadfile``: a module's shared sweep runs once). An explicit ``-n``, ``-p no:xdist``, ``--pdb`` or an
+    install without pytest-xdist leaves the run as asked. Runs before xdist's own hook (conftest hooks go first)."""
+    if not config.pluginmanager.hasplugin("xdist") or config.getoption("numprocesses", None) is not None:
+        return
+    if config.getoption("usepdb", False) or config.getoption("collectonly", False):
+        return
+    workers = whole_suite_workers(config)
+    if workers:
+        config.option.numprocesses = workers
+        if config.option.dist == "no":
+            config.option.dist = "loadfile"
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """cwd = a fresh temp dir; the store goes to ./results/store (relative, via the default config)."""
