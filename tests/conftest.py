@@ -24,6 +24,8 @@ def whole_suite_workers(config: pytest.Config) -> int:
     halve its wall time. Chosen files or tests (``pytest tests/unit/test_x.py::test_y``) run in this process:
     starting workers would cost more than it saves. ``XAIBENCH_TEST_WORKERS=N`` overrides (0: one process).
     """
+    if hasattr(config, "workerinput") or "PYTEST_XDIST_WORKER" in os.environ:
+        return 0  # an xdist worker (or a pytest it starts) never starts workers itself: no fork bomb
     if "XAIBENCH_TEST_WORKERS" in os.environ:
         return int(os.environ["XAIBENCH_TEST_WORKERS"])
     if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
