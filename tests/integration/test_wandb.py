@@ -200,3 +200,24 @@ def test_a_streamed_sweeps_run_draws_the_whole_tables_figures(logged, monkeypatc
     assert list(streamed) == list(whole) and "gallery_iris_mlp" in streamed
     for name in [n for n in whole if n.startswith(("gallery_", "counterfactuals_", "rules_", "cost_"))]:
         assert np.array_equal(pixels(streamed[name]), pixels(whole[name])), name  # drawn from the table's rows
+
+
+def test_a_summary_longer_than_wandb_keeps_is_said_to_be_cut(logged, tmp_path, monkeypatch, capsys):
+    """W&B writes only the first ``Table.MAX_ROWS`` rows of a logged table to the run's file: the sink records the
+    table's length and what was kept, and says so in one warning line naming the file with every row."""
+    import wandb
+    from omegaconf import OmegaConf
+
+    from xaibench.report import wandb_sink
+
+    _, table, _ = logged
+    summary = xaibench.summarize(table)
+    monkeypatch.setattr(wandb.Table, "MAX_ROWS", 2)
+    cfg = OmegaConf.create({"sweep_id": "cut", "results_dir": str(tmp_path), "logger": {"mode": "offline"}})
+    wandb_sink.log_sweep(tmp_path / "cut", table, summary, cfg)
+    run = read_offline_run(glob.glob(str(tmp_path / "cut/wandb/offline-run-*"))[0])
+    assert run.summary["summary/rows"] == len(summary) > 2 and run.summary["summary/rows_logged"] == 2
+    assert len(run.tables["summary"]["data"]) == 2  # what W&B itself kept
+    err = capsys.readouterr().err
+    assert f"W&B keeps the first 2 of the {len(summary):,} rows of the sweep's summary table" in err
+    assert str(tmp_path / "cut" / "summary.parquet") in err

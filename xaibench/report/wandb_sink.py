@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,18 +146,35 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
     config = {"sweep_id": str(cfg.sweep_id), "sweep_dir": str(folder), "n_rows": int(n_rows),
               "n_cells": int(len(cells))}
     with _run(cfg, name=f"{cfg.sweep_id}-summary", job_type="sweep", config=config) as run:
-        run.log({"summary": wandb.Table(dataframe=_plain(summary))})
+        _log_table(run, "summary", summary, folder / "summary.parquet")
         ranks = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
         if len(ranks):
-            run.log({"ranks": wandb.Table(dataframe=_plain(ranks[_rank_columns(ranks)]))})
+            _log_table(run, "ranks", ranks[_rank_columns(ranks)], folder / "summary.parquet")
         if average_ranks is not None and len(average_ranks):
-            run.log({"average_ranks": wandb.Table(dataframe=_plain(average_ranks))})
+            _log_table(run, "average_ranks", average_ranks, folder / "summary.parquet")
         for name, figure in (figures or {}).items():
             run.log({f"figures/{name}": wandb.Image(_to_image(figure), caption=name)})
         run.summary["n_cells"] = config["n_cells"]
         for status in ("ok", "error", "not_applicable"):
             run.summary[f"cells/{status}"] = int((cells == status).sum())
         return str(run.dir)
+
+
+def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path) -> None:
+    """Log ``frame`` as the W&B table ``key``, with ``<key>/rows`` and ``<key>/rows_logged`` in the run summary.
+
+    W&B writes only the first ``wandb.Table.MAX_ROWS`` rows (10,000) of a logged table to the run's file, silently;
+    a longer table (the summary of a sweep of thousands of cells) is said to be cut, in one warning line naming
+    the file that holds all of it, and the run's summary records how many rows it has.
+    """
+    import wandb
+
+    logged = min(len(frame), int(wandb.Table.MAX_ROWS))
+    run.log({key: wandb.Table(dataframe=_plain(frame))})
+    run.summary[f"{key}/rows"], run.summary[f"{key}/rows_logged"] = len(frame), logged
+    if logged < len(frame):
+        print(f"xaibench: warning: W&B keeps the first {logged:,} of the {len(frame):,} rows of the sweep's {key} "
+              f"table in its run; all of them are in {whole}", file=sys.stderr, flush=True)
 
 
 def _rank_columns(summary: pd.DataFrame) -> list[str]:
