@@ -337,3 +337,14 @@ def test_rank_heatmap_stars_methods_ranked_in_fewer_groups():
     assert ax.get_xlabel().startswith("* ranked in fewer")
     plain = figures.rank_heatmap(ranks.drop(columns="n_groups")).axes[0]
     assert "*" not in "".join(t.get_text() for t in plain.texts) and plain.get_xlabel() == ""
+
+
+def test_metric_scores_draw_no_whisker_for_a_mean_without_ci():
+    """A one-sample mean (no CI) is a bar without a whisker; the other bars keep theirs (bars are drawn a method
+    at a time, split by whether they have a CI)."""
+    summary = summary_frame()
+    summary.loc[0, ["ci_low", "ci_high"]] = np.nan
+    ax = figures.metric_scores(summary).axes[0]
+    assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == 4
+    whiskers = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
+    assert sum(len(c.get_segments()) for c in whiskers) == 3

@@ -61,19 +61,28 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
 
 
 def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict) -> None:
+    """One metric's bars: one ``ax.bar`` call per method (with and without a CI), positions computed for all bars
+    at once, so a summary of thousands of experiments draws in seconds (a call per bar took minutes)."""
     groups = sorted(rows["group"].unique())
-    slots = max(rows.groupby("group")["bar"].nunique().max(), 1)
-    width = 0.8 / slots
-    for g, group in enumerate(groups):
-        present = [m for m in methods if m in set(rows.loc[rows["group"] == group, "bar"])]
-        for i, method in enumerate(present):
-            row = rows[(rows["group"] == group) & (rows["bar"] == method)].iloc[0]
-            x = g - width * len(present) / 2 + width * (i + 0.5)
-            whisker = [[max(row["mean"] - row["ci_low"], 0)], [max(row["ci_high"] - row["mean"], 0)]]
-            control = _is_control(method)
-            ax.bar(x, row["mean"], width=width * 0.92, color=colours[method], hatch="////" if control else None,
-                   edgecolor="white" if control else colours[method], linewidth=0,
-                   yerr=None if np.isnan(row["ci_low"]) else whisker, error_kw={"elinewidth": 0.7, "capsize": 1.5})
+    bars = rows.drop_duplicates(["group", "bar"])  # a bar's first summary row
+    bars = bars.assign(order=bars["bar"].map({m: i for i, m in enumerate(methods)}))
+    bars = bars.sort_values(["group", "order"], kind="stable")  # each group's methods in legend order
+    present = bars.groupby("group", sort=False)["bar"].transform("size").to_numpy()
+    slot = bars.groupby("group", sort=False).cumcount().to_numpy()
+    width = 0.8 / max(int(present.max(initial=0)), 1)
+    x = bars["group"].map({g: i for i, g in enumerate(groups)}).to_numpy() - width * present / 2 + width * (slot + 0.5)
+    mean, low, high = (bars[c].to_numpy(dtype=float) for c in ("mean", "ci_low", "ci_high"))
+    whiskers = np.stack([np.maximum(mean - low, 0), np.maximum(high - mean, 0)])
+    for method in methods:
+        of_method = (bars["bar"] == method).to_numpy()
+        control = _is_control(method)
+        for with_ci in (True, False):
+            chosen = of_method & (np.isnan(low) != with_ci)
+            if chosen.any():
+                ax.bar(x[chosen], mean[chosen], width=width * 0.92, color=colours[method],
+                       hatch="////" if control else None, edgecolor="white" if control else colours[method],
+                       linewidth=0, yerr=whiskers[:, chosen] if with_ci else None,
+                       error_kw={"elinewidth": 0.7, "capsize": 1.5})
     first = rows.iloc[0]
     ax.set_title(f"{first['metric']} {direction_arrow(bool(first['higher_is_better']))}")
     ax.set_xticks(np.arange(len(groups)), groups)
