@@ -9,10 +9,10 @@
 # Environment (all optional; relative paths are taken from the folder the script is called from):
 #   PYTHON                interpreter with xaibench installed (default: .venv/bin/python)
 #   XAIBENCH_CI_BASELINE  baseline table (default: results/baselines/ci/table.parquet)
-#   XAIBENCH_CI_CURRENT   check this existing table instead of running the sweep
+#   XAIBENCH_CI_CURRENT   check this existing table or sweep folder instead of running the sweep
 #   XAIBENCH_CI_POLICY    tolerance policy: a name in conf/compare/ or a .yaml file (default: default)
-#   XAIBENCH_CI_RESULTS   results_dir of the sweep (default: results/runs); the table is <it>/ci/table.parquet
-#   XAIBENCH_CI_OUT       folder for compare.md / compare.json (default: the current table's folder)
+#   XAIBENCH_CI_RESULTS   results_dir of the sweep (default: results/runs); compared: its sweep folder <it>/ci
+#   XAIBENCH_CI_OUT       folder for compare.md / compare.json (default: the current sweep folder or table's)
 set -uo pipefail
 here=$PWD
 from_here() { case "$1" in /*|"") printf '%s' "$1" ;; *) printf '%s/%s' "$here" "$1" ;; esac; }
@@ -46,7 +46,9 @@ if [[ -z "$current" ]]; then
   rc=$?
   # 2: the sweep could not start (one line printed). 1: some cells errored; compare names them (ok -> error).
   if [[ $rc -eq 2 ]]; then exit 2; fi
-  current=$results/ci/table.parquet
+  # The sweep folder, not its table.parquet: a killed run leaves the previous run's table in place and the folder's
+  # sweep.json says it did not finish, so compare reports the run as partial (and --update-baseline refuses it).
+  current=$results/ci
 fi
 
 if [[ $update -eq 1 ]]; then
@@ -54,7 +56,7 @@ if [[ $update -eq 1 ]]; then
     --command "xaibench ${sweep[*]} store_dir=<fresh temporary store> (bash scripts/ci_regression.sh --update-baseline)"
 fi
 
-out=${out:-$(dirname "$current")}
+if [[ -z "$out" ]]; then if [[ -d "$current" ]]; then out=$current; else out=$(dirname "$current"); fi; fi
 mkdir -p "$out"
 exec "$PYTHON" -m xaibench compare "$baseline" "$current" --policy "$policy" \
   --report "$out/compare.md" --json "$out/compare.json"

@@ -257,7 +257,7 @@ def test_a_method_broken_on_half_of_its_samples_fails_by_default_also_under_mach
         assert "5 of 10 samples beyond tolerance, all worse" in finding.message
         assert not comparison.of_kind("unconfirmed")
     report = to_markdown(comparison, baseline="b", current="c")
-    assert "❌ degraded" in report and "wilcoxon p=0.031 one-sided (5 of 10 samples beyond tol.)" in report
+    assert "❌ degraded" in report and "wilcoxon p=0.031 one-sided (5 of 10 samples beyond tol.: all worse)" in report
 
 
 def test_machine_drift_on_every_value_passes_with_no_finding_and_strict_reports_it():
@@ -293,6 +293,9 @@ def test_samples_flipping_both_ways_pass():
     comparison = compare_tables(ci_like(), ci_like(flips), DEFAULT)
     assert comparison.exit_code == 0 and kinds(comparison) == [("unconfirmed", False)]
     assert "4 of 10 samples beyond tolerance, 3 worse, 1 better" in comparison.findings[0].message
+    # the report's table says which way too (the section title said "too few moved one way" with no counts)
+    report = to_markdown(comparison, baseline="b", current="c")
+    assert "(4 of 10 samples beyond tol.: 3 worse, 1 better)" in report and "or samples moved both ways" in report
 
 
 def test_seeds_of_one_sample_are_one_sample_in_the_test():
@@ -314,3 +317,113 @@ def test_seeds_of_one_sample_are_one_sample_in_the_test():
     per_sample = np.mean(list(shifts.values()), axis=0)  # -0.3 x3, -0.1 x3 (all beyond 0.01 + 0.02|b|), 0 x4
     assert finding.change.p_value == pytest.approx(stats.wilcoxon(per_sample[:6], alternative="less").pvalue)
     assert (finding.change.n_worse, finding.change.n_samples) == (6, 10)
+
+
+# --- review fixes (a user regression-checking their own model in CI) ---------------------------------------------
+
+import os  # noqa: E402  (appended section)
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from tests.conftest import REPO, cli_env  # noqa: E402
+from xaibench import cli  # noqa: E402
+from xaibench.results.compare.tables import load_results  # noqa: E402
+from xaibench.results.schema import MEASUREMENTS_ADDED  # noqa: E402
+
+
+def run_compare(capsys, *args) -> tuple[int, str, str]:
+    """``xaibench compare ARGS`` through the CLI entry point: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["compare", *map(str, args)])
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_v3_baseline_is_compared_as_v4_and_the_report_says_so_in_one_line(suffix, capsys, tmp_path):
+    """A v3 table lacks only the measurement columns v4 added: it is compared (a v3 CSV used to be refused as
+    "not an xaibench results table", exit 2) and the report says it was read as v4 (it used to say nothing)."""
+    current = table({("saliency", "m"): list(BASE)})
+    v3 = current.drop(columns=list(MEASUREMENTS_ADDED[4])).assign(schema_version=3)
+    old = tmp_path / f"v3{suffix}"
+    v3.to_csv(old, index=False) if suffix == ".csv" else v3.to_parquet(old, index=False)
+    current.to_parquet(tmp_path / "current.parquet", index=False)
+    code, out, err = run_compare(capsys, old, tmp_path / "current.parquet", "--json", tmp_path / "v.json")
+    assert (code, err) == (0, "")
+    notes = [line for line in out.splitlines() if "read as v4" in line]
+    assert notes == [f"ℹ️ baseline `{old}` is a results schema v3 table, read as v4: it lacks model_device, "
+                     "oom_backoffs, which only describe how a run went (unknown here); the values are compared as "
+                     "usual; `--update-baseline` records them."]
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    assert (verdict["baseline"]["schema_version"], verdict["current"]["schema_version"]) == (3, 4)
+    assert verdict["counts"]["pairs"] == 10 and verdict["findings"] == []
+    assert "read as" not in run_compare(capsys, tmp_path / "current.parquet", tmp_path / "current.parquet")[1]
+
+
+def test_the_accept_command_records_the_command_that_made_the_baseline(capsys, tmp_path):
+    """The report's next step used to record the literal placeholder '<the command that produced the current
+    table>' in the provenance of whoever pasted it; it now carries the baseline's own producing command."""
+    baseline, changed = tmp_path / "baselines" / "mine", tmp_path / "changed.parquet"
+    table({("saliency", "m"): list(BASE)}).to_parquet(tmp_path / "made.parquet", index=False)
+    table({("saliency", "m"): list(BASE - 0.2)}).to_parquet(changed, index=False)
+    made_by = "xaibench -m experiment=my_ci store_dir=$(mktemp -d)"
+    assert run_compare(capsys, baseline, tmp_path / "made.parquet", "--update-baseline", "--command", made_by)[0] == 0
+    code, out, _ = run_compare(capsys, baseline, changed, "--json", tmp_path / "v.json")
+    expected = f"xaibench compare {baseline} {changed} --update-baseline --command '{made_by}'"
+    assert code == 1 and f"accept them deliberately: `{expected}`" in out
+    assert json.loads((tmp_path / "v.json").read_text())["update_command"] == expected
+
+
+def test_a_partial_current_sweep_is_not_offered_as_a_baseline(capsys, tmp_path):
+    """An unfinished sweep's report ended with the --update-baseline command, which refuses it: it now says to rerun
+    the sweep."""
+    base = table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE)})
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    sweep = tmp_path / "sweep"
+    (sweep / "cells").mkdir(parents=True)
+    (sweep / "sweep.json").write_text(json.dumps({"state": "running", "expected_cells": 2}))
+    base[base["method"] == "saliency"].to_parquet(sweep / "cells" / "a.parquet", index=False)
+    code, out, err = run_compare(capsys, tmp_path / "base.parquet", sweep, "--json", tmp_path / "v.json")
+    assert code == 1 and "1 of 2 cells; the sweep did not finish" in err
+    assert "--update-baseline --command" not in out
+    assert "The current sweep did not finish, so it cannot become a baseline" in out
+    assert json.loads((tmp_path / "v.json").read_text())["update_command"] is None
+
+
+def test_a_baseline_that_is_not_there_says_how_to_get_it(tmp_path):
+    """What a CI job meets: no baseline yet, a folder without its table (not committed), a Git LFS pointer (checkout
+    without LFS). Each is one line with the fix; the pointer used to read "not a readable Parquet file"."""
+    with pytest.raises(UserError, match=r"baseline table .*nope not found; make the first baseline with xaibench "
+                                        r"compare .*nope CURRENT --update-baseline and commit it"):
+        load_results(tmp_path / "nope", "baseline")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(UserError, match=r"baseline folder .*folder has no table.parquet and is not a sweep folder; "
+                                        "make the first baseline"):
+        load_results(tmp_path / "folder", "baseline")
+    (tmp_path / "folder" / "table.parquet").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 81231\n")
+    with pytest.raises(UserError, match=r"table.parquet is a Git LFS pointer, not the table: fetch it with git lfs "
+                                        r"pull \(GitHub Actions: actions/checkout with lfs: true\)"):
+        load_results(tmp_path / "folder", "baseline")
+
+
+def test_the_ci_script_never_compares_a_killed_sweeps_stale_table(tmp_path):
+    """scripts/ci_regression.sh compared ``<results>/ci/table.parquet``: a sweep killed before writing it left the
+    previous run's table there, and the script passed it (or, with --update-baseline, baselined it). It compares the
+    sweep folder, whose sweep.json says the run did not finish. The sweep is a stand-in that dies (exit 137)."""
+    rows = table({("saliency", "m"): list(BASE)})
+    rows.to_parquet(tmp_path / "baseline.parquet", index=False)
+    sweep = tmp_path / "runs" / "ci"
+    sweep.mkdir(parents=True)
+    rows.to_parquet(sweep / "table.parquet", index=False)  # the previous run's table: identical to the baseline
+    (sweep / "sweep.json").write_text(json.dumps({"state": "running", "expected_cells": 20}))
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\n[ "$3" = "-m" ] && exit 137  # the sweep: killed\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    env = cli_env(PYTHON=str(python), PYTHONPATH=os.environ.get("PYTHONPATH", str(REPO)),
+                  XAIBENCH_CI_BASELINE=str(tmp_path / "baseline.parquet"), XAIBENCH_CI_RESULTS=str(tmp_path / "runs"))
+    done = subprocess.run(["bash", str(REPO / "scripts" / "ci_regression.sh")], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "current " + str(sweep) + " is partial (0 of 20 cells; the sweep did not finish)" in done.stderr
+    assert json.loads((sweep / "compare.json").read_text())["counts"]["missing"] == 1

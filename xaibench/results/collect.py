@@ -37,7 +37,8 @@ from xaibench.engine.store import (ROW_GROUP_ROWS, Artefact, Store, atomic_write
                                    frame_to_parquet_bytes)
 from xaibench.errors import UserError
 from xaibench.results import manifest
-from xaibench.results.schema import COLUMNS, ROW_KEY, SORT_COLUMNS, conform, empty_table
+from xaibench.results.schema import (COLUMNS, ROW_KEY, SCHEMA_VERSION, SORT_COLUMNS, conform, empty_table,
+                                     oldest_comparable_version, upgrade)
 
 SWEEP_CELLS = "cells"  # <sweep_dir>/cells/<cell_key>.parquet: written by each job of a sweep
 TABLE_NAME = "table.parquet"
@@ -557,7 +558,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype={c: str for c, dtype in COLUMNS.items() if dtype == "string"})
     except Exception as error:  # noqa: BLE001
         raise UserError(f"table {path} is not a readable CSV file ({type(error).__name__})") from None
-    frame = _checked(frame, path, "table")
+    frame = _upgraded(_checked(frame, path, "table"))
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise UserError(f"table {path} is not an xaibench results table (lacks columns: {', '.join(missing[:5])})")
@@ -567,6 +568,14 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return conform(frame)
     except (ValueError, TypeError) as error:
         raise UserError(f"table {path} has values of the wrong type ({str(error)[:160]})") from None
+
+
+def _upgraded(frame: pd.DataFrame) -> pd.DataFrame:
+    """A CSV table of an older comparable schema (``schema.MEASUREMENTS_ADDED``: a v3 table lacks only measurement
+    columns) with those columns added as unknown, as a Parquet one is read; other tables unchanged."""
+    versions = pd.to_numeric(frame["schema_version"], errors="coerce").dropna()
+    oldest = int(versions.min()) if len(versions) else SCHEMA_VERSION
+    return upgrade(frame, oldest) if oldest_comparable_version() <= oldest < SCHEMA_VERSION else frame
 
 
 def _checked(frame: pd.DataFrame, path: Path, what: str) -> pd.DataFrame:

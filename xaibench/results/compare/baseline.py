@@ -120,10 +120,13 @@ def read_provenance(table: Path) -> dict:
 
 
 def table_origin(table: pd.DataFrame) -> dict:
-    """Short origin of a table for reports: the git SHA and latest creation time of its rows."""
+    """Short origin of a table for reports: the git SHA and latest creation time of its rows, and the oldest
+    results schema version its rows were written in (a v3 table is compared as v4: ``tables.load_results``)."""
     shas = sorted({str(s) for s in table.get("git_sha", pd.Series(dtype=str)) if s})
     created = sorted({str(s) for s in table.get("created_at", pd.Series(dtype=str)) if s})
-    return {"git_sha": ",".join(shas), "created_at": created[-1] if created else "", "rows": int(len(table))}
+    versions = table.get("schema_version", pd.Series(dtype="int64")).dropna()
+    return {"git_sha": ",".join(shas), "created_at": created[-1] if created else "", "rows": int(len(table)),
+            "schema_version": int(versions.min()) if len(versions) else None}
 
 
 def _cpu_model() -> str:

@@ -7,6 +7,7 @@ import shlex
 from typing import Any
 
 from xaibench.results.compare.comparison import KINDS, Comparison, Finding
+from xaibench.results.schema import MEASUREMENTS_ADDED, SCHEMA_VERSION
 
 MAX_ROWS = 60  # per section; the JSON verdict always lists everything
 
@@ -31,7 +32,7 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
              f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
              f"{'; --strict-changes' if comparison.strict_changes else ''}"
              f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
-             *_warnings(comparison, current, context),
+             *_warnings(comparison, baseline, current, context),
              f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
     values = comparison.of_kind("degraded", "improved")
@@ -40,7 +41,8 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
     unconfirmed = comparison.of_kind("unconfirmed")
     if unconfirmed:
         lines += ["### Large but not significant (passed: too few samples moved one way to tell them from samples "
-                  "that flip on another machine; check them if nothing else changed, `--strict-changes` fails them)",
+                  "that flip on another machine, or samples moved both ways; check them if nothing else changed, "
+                  "`--strict-changes` fails them)",
                   "",
                   *_value_table(unconfirmed), ""]
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
@@ -49,12 +51,17 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
         found = comparison.of_kind(*kinds)
         if found:
             lines += [f"### {title}", "", *_finding_table(found), ""]
-    return "\n".join(lines + _closing(comparison, baseline, current))
+    return "\n".join(lines + _closing(comparison, baseline, current, context))
 
 
-def _warnings(comparison: Comparison, current: str, context: dict) -> list[str]:
-    """Lines warning of a partial current table and of policy entries that matched nothing."""
+def _warnings(comparison: Comparison, baseline: str, current: str, context: dict) -> list[str]:
+    """Lines noting a table read from an older schema, warning of a partial current table and of policy entries
+    that matched nothing."""
     lines = []
+    for role, path in (("baseline", baseline), ("current", current)):
+        version = (context.get(role) or {}).get("schema_version") or SCHEMA_VERSION
+        if version < SCHEMA_VERSION:
+            lines += [f"ℹ️ {schema_text(role, path, version)}", ""]
     note = (context.get("current") or {}).get("partial")
     if note:
         lines += [f"⚠️ {partial_text(current, note)}", ""]
@@ -63,17 +70,29 @@ def _warnings(comparison: Comparison, current: str, context: dict) -> list[str]:
     return lines
 
 
-def _closing(comparison: Comparison, baseline: str, current: str) -> list[str]:
+def _closing(comparison: Comparison, baseline: str, current: str, context: dict) -> list[str]:
     """The last lines: nothing changed, or how to accept the changes (or why they cannot be accepted yet)."""
     if not comparison.findings:
         return ["No differences beyond tolerance, no status, coverage or rank changes.", ""]
     if not _acceptable(comparison):
         return []  # only changes passed as noise: nothing to accept
+    if (context.get("current") or {}).get("partial"):
+        return ["The current sweep did not finish, so it cannot become a baseline (`--update-baseline` refuses it): "
+                "rerun it (finished cells are reused) and compare again.", ""]
     if _errors(comparison):
         return ["Cells or metrics that now error cannot become a baseline (`--update-baseline` refuses error "
                 "rows): fix them, rerun, compare again.", ""]
-    return [f"If these changes are intended, accept them deliberately: `{update_command(baseline, current)}`, "
+    command = update_command(baseline, current, _baseline_command(context))
+    return [f"If these changes are intended, accept them deliberately: `{command}`, "
             "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
+
+
+def schema_text(role: str, path: str, version: int) -> str:
+    """The note for a table written in an older schema that differs from this one by measurement columns only."""
+    added = [c for v in range(version + 1, SCHEMA_VERSION + 1) for c in MEASUREMENTS_ADDED.get(v, ())]
+    return (f"{role} `{path}` is a results schema v{version} table, read as v{SCHEMA_VERSION}: it lacks "
+            f"{', '.join(added)}, which only describe how a run went (unknown here); the values are compared as "
+            "usual" + ("; `--update-baseline` records them" if role == "baseline" else "") + ".")
 
 
 def partial_text(current: str, note: str) -> str:
@@ -97,10 +116,16 @@ def _errors(comparison: Comparison) -> bool:
     return any(f.details.get("after") == "error" for f in comparison.of_kind("status"))
 
 
-def update_command(baseline: str, current: str) -> str:
-    """The command that makes ``current`` the new baseline (with its provenance)."""
+def update_command(baseline: str, current: str, command: str = "") -> str:
+    """The command that makes ``current`` the new baseline (with its provenance); ``command``: the one that produced
+    the current table (the baseline's provenance records the one that produced it), else a placeholder."""
+    produced_by = shlex.quote(command) if command else "'<the command that produced the current table>'"
     return (f"xaibench compare {shlex.quote(str(baseline))} {shlex.quote(str(current))} --update-baseline "
-            "--command '<the command that produced the current table>'")
+            f"--command {produced_by}")
+
+
+def _baseline_command(context: dict | None) -> str:
+    return str(((context or {}).get("baseline") or {}).get("command") or "")
 
 
 def to_json(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None) -> dict[str, Any]:
@@ -118,8 +143,9 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
                    "failing": sum(1 for f in comparison.findings if f.fails), **_counts(comparison)},
         "max_abs_diff": comparison.max_abs_diff,
         "findings": [_finding_json(f) for f in comparison.findings],
-        "update_command": (update_command(baseline, current)
-                           if _acceptable(comparison) and not _errors(comparison) else None),
+        "update_command": (update_command(baseline, current, _baseline_command(context))
+                           if _acceptable(comparison) and not _errors(comparison)
+                           and not ((context or {}).get("current") or {}).get("partial") else None),
     }
 
 
@@ -172,7 +198,7 @@ def _direction(f: Finding) -> str:
 
 
 def _test_text(change, tol) -> str:
-    moved = f"{change.n_worse + change.n_better} of {change.n_samples} samples beyond tol."
+    moved = f"{change.n_worse + change.n_better} of {change.n_samples} samples beyond tol.{_ways(change)}"
     if change.note:
         return f"{tol.mode} (n={change.n_samples}; {change.note})"
     if change.p_value is not None:
@@ -183,6 +209,13 @@ def _test_text(change, tol) -> str:
     if tol.mode == "elementwise":
         return f"elementwise: {change.n_beyond}/{change.n} beyond"
     return f"mean (n={change.n})"
+
+
+def _ways(change) -> str:
+    """``: all worse``, ``: 3 worse, 1 better`` (which way the samples beyond tolerance moved), or ""."""
+    if change.n_worse and change.n_better:
+        return f": {change.n_worse} worse, {change.n_better} better"
+    return ": all worse" if change.n_worse else ": all better" if change.n_better else ""
 
 
 def _tolerance_text(change, tol) -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench.errors import UserError
-from xaibench.results.collect import PARTIAL, load_table
+from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table
+from xaibench.results.manifest import MANIFEST_NAME
 from xaibench.results.groups import comparison_columns, competitor_columns
 from xaibench.results.schema import SCHEMA_VERSION, conform, oldest_comparable_version, upgrade
 
@@ -24,6 +25,7 @@ REVISION_COLUMNS = ("model_revision", "dataset_revision")
 # Keys of a metric's recorded ``params`` that note how a run went, not what was measured: a GPU that halved the
 # chunk after CUDA out-of-memory records ``chunk_backoffs`` (the chunk size is not in the key; values agree).
 RUN_NOTES = ("chunk_backoffs",)
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"  # the first line of a file Git LFS did not fetch
 # Without these a frame is not a results table at all.
 REQUIRED = ("schema_version", "model", "dataset", "method", "metric", "family", "higher_is_better", "sample_id",
             "seed", "value", "status", "message")
@@ -37,8 +39,7 @@ def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
         role: ``"baseline"`` or ``"current"``, named in the error message.
     """
     target = Path(path)
-    if not target.exists():
-        raise UserError(f"{role} table {path} not found")
+    _check_present(target, path, role)
     try:
         frame = load_table(target)
     except UserError:
@@ -58,6 +59,30 @@ def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
                         f"{_first_line(error)}") from None
     conformed.attrs = {PARTIAL: note} if note else {}
     return conformed
+
+
+def _check_present(target: Path, path, role: str) -> None:
+    """Raise ``UserError`` with the fix when there is no table to read: nothing at ``path``, a folder with neither a
+    table nor a sweep, or a Git LFS pointer in place of the table (a checkout without LFS, e.g. CI's default)."""
+    make = (f"; make the first baseline with xaibench compare {path} CURRENT --update-baseline and commit it "
+            "(docs/ci.md)" if role == "baseline" else "; run the sweep first")
+    if not target.exists():
+        raise UserError(f"{role} table {path} not found{make}")
+    table = target / TABLE_NAME if target.is_dir() else target
+    if target.is_dir() and not table.is_file() and not (target / SWEEP_CELLS).is_dir() \
+            and not (target / MANIFEST_NAME).is_file():
+        raise UserError(f"{role} folder {path} has no {TABLE_NAME} and is not a sweep folder{make}")
+    if table.is_file() and _is_lfs_pointer(table):
+        raise UserError(f"{role} {table} is a Git LFS pointer, not the table: fetch it with git lfs pull (GitHub "
+                        "Actions: actions/checkout with lfs: true)")
+
+
+def _is_lfs_pointer(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(LFS_POINTER)) == LFS_POINTER
+    except OSError:
+        return False
 
 
 def partial_note(frame: pd.DataFrame) -> str:
