@@ -427,3 +427,27 @@ def test_the_ci_script_never_compares_a_killed_sweeps_stale_table(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "current " + str(sweep) + " is partial (0 of 20 cells; the sweep did not finish)" in done.stderr
     assert json.loads((sweep / "compare.json").read_text())["counts"]["missing"] == 1
+
+
+def test_a_method_with_changed_parameters_is_scored_against_its_old_parameters():
+    """IG's n_steps 32 -> 64 is another experiment (the old unit is missing, the new one new), but the report used to
+    stop there: how the new parameters score against the old was not shown. The ``new`` finding now says it."""
+    base = table({("ig", "m"): list(BASE), ("random", "m"): list(BASE)}, method_params=json.dumps({"n_steps": 32}))
+    cur = table({("ig", "m"): list(BASE - 0.2)}, method_params=json.dumps({"n_steps": 64}))
+    cur = pd.concat([cur, base[base["method"] == "random"]], ignore_index=True)
+    comparison = compare_tables(base, cur, DEFAULT)
+    assert kinds(comparison) == [("missing", True), ("new", False)]
+    new = comparison.of_kind("new")[0]
+    assert new.message == ("new: 10 value(s) (ok); against the baseline's method.n_steps=32: worse, mean 0.55 -> "
+                           "0.35, delta -0.2 over 10 pairs; 10 of 10 samples beyond tolerance, all worse")
+    assert new.details["direction"] == "worse" and new.change.p_value == pytest.approx(2**-10)
+    assert to_json_dict(comparison)["findings"][1]["change"]["direction"] == "worse"
+    same = compare_tables(base, cur.assign(value=np.where(cur["method"] == "ig", BASE.tolist() * 2, cur["value"])),
+                          DEFAULT)
+    assert "method.n_steps=32: no change beyond tolerance, mean 0.55 -> 0.55" in same.of_kind("new")[0].message
+
+
+def to_json_dict(comparison) -> dict:
+    from xaibench.results.compare.render import to_json
+
+    return to_json(comparison, baseline="b", current="c")

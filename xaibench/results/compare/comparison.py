@@ -30,7 +30,7 @@ import pandas as pd
 from xaibench.results.compare.policy import Policy, Tolerance
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
                                             without_run_notes)
-from xaibench.results.compare.values import BETTER, WORSE, ValueChange, assess, wilcoxon_min_pairs
+from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, assess, wilcoxon_min_pairs
 
 SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
@@ -99,9 +99,12 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     keys = sorted((set(base_units) | set(cur_units)) - set(paired.values()))
     labels = _variant_labels(keys, units)
     walker = _UnitWalker(policy, strict_changes, allow_missing)
+    renamed = _reparametrised(keys, base_units, cur_units, units)
     for key in keys:
         unit = {**dict(zip(units, key)), "variant": labels[key]}
         walker.visit(unit, base_units.get(key), cur_units.get(paired.get(key, key)))
+        if key in renamed:
+            walker.versus(unit, base_units[renamed[key]], cur_units[key], labels[renamed[key]])
     findings = walker.findings
     findings += _rank_changes(baseline, current, units, labels, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
@@ -161,6 +164,24 @@ def _cell_level_pairs(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tup
     return pairs
 
 
+def _reparametrised(keys: list[tuple], base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame],
+                    units: list[str]) -> dict[tuple, tuple]:
+    """New unit key -> the baseline-only unit it replaces: the same model, dataset, method and metric names, other
+    parameters (one scored unit on each side). Other parameters make another experiment (``missing`` + ``new``), but
+    the report still shows what the new ones score against the old."""
+    at = [units.index(n) for n in NAMES if n in units]
+    sides: dict[tuple, tuple[list, list]] = {}
+    for key in keys:
+        base_only, cur_only = key in base_units and key not in cur_units, key in cur_units and key not in base_units
+        if base_only or cur_only:
+            sides.setdefault(tuple(key[i] for i in at), ([], []))[0 if base_only else 1].append(key)
+    pairs = {}
+    for old, new in sides.values():
+        if len(old) == len(new) == 1 and _state(base_units[old[0]]) == _state(cur_units[new[0]]) == "ok":
+            pairs[new[0]] = old[0]
+    return pairs
+
+
 class _UnitWalker:
     """Compares one unit at a time and collects findings and counts."""
 
@@ -188,6 +209,26 @@ class _UnitWalker:
             self._samples(unit, base, cur)
         else:
             self._cell_states(unit, base, cur)
+
+    def versus(self, unit: dict, before: pd.DataFrame, after: pd.DataFrame, before_label: str) -> None:
+        """Add to the ``new`` finding of a unit with changed parameters how its scores compare with the baseline's
+        unit of the old parameters (``before_label``): not a verdict (another experiment), the size of the change."""
+        new = self.findings[-1]
+        unit = new.unit  # with family and direction
+        merged = before[SAMPLE_KEY + ["value", "status"]].merge(after[SAMPLE_KEY + ["value", "status"]], on=SAMPLE_KEY,
+                                                                suffixes=("_base", "_cur"))
+        ok = merged[(merged["status_base"] == "ok") & (merged["status_cur"] == "ok")]
+        if new.kind != "new" or ok.empty:
+            return
+        tol = self.policy.tolerance(unit["metric"], unit["family"])
+        change = assess(ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64),
+                        unit["higher_is_better"], tol, ok["sample_id"].astype(str).to_numpy())
+        word = change.verdict if change.verdict != SAME else "no change beyond tolerance"
+        text = (f"{new.message}; against the baseline's {before_label or 'other parameters'}: {word}, mean "
+                f"{change.baseline_mean:.4g} -> {change.current_mean:.4g}, delta {change.delta:+.4g} over {change.n} "
+                f"pairs{_moved(change)}")
+        self.findings[-1] = Finding(new.kind, new.fails, new.unit, text, change=change, tolerance=tol,
+                                    details={**new.details, "versus": before_label, "direction": change.verdict})
 
     def _cell_states(self, unit: dict, base: pd.DataFrame, cur: pd.DataFrame) -> None:
         before, after = _state(base), _state(cur)
