@@ -451,3 +451,35 @@ def to_json_dict(comparison) -> dict:
     from xaibench.results.compare.render import to_json
 
     return to_json(comparison, baseline="b", current="c")
+
+
+def test_update_baseline_with_the_arguments_swapped_writes_nothing(capsys, tmp_path):
+    """`compare RUN BASELINE --update-baseline` overwrote the run's table with the old baseline (and gave it a
+    provenance), so the next `compare BASELINE RUN` passed whatever the run had measured. Now refused, exit 2."""
+    baseline, sweep = tmp_path / "baselines" / "mine", tmp_path / "runs" / "mine"
+    table({("saliency", "m"): list(BASE)}).to_parquet(tmp_path / "made.parquet", index=False)
+    assert run_compare(capsys, baseline, tmp_path / "made.parquet", "--update-baseline")[0] == 0
+    sweep.mkdir(parents=True)
+    (sweep / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 1}))
+    table({("saliency", "m"): list(BASE - 0.2)}).to_parquet(sweep / "table.parquet", index=False)
+    before = (sweep / "table.parquet").read_bytes()
+    for wrong in (sweep, sweep / "table.parquet"):
+        code, out, err = run_compare(capsys, wrong, baseline, "--update-baseline")
+        assert code == 2 and out == "" and "the arguments look swapped" in err and len(err.splitlines()) == 1
+    plain = tmp_path / "plain.parquet"  # a table outside a sweep folder, without provenance
+    plain.write_bytes(before)
+    assert run_compare(capsys, plain, baseline, "--update-baseline")[0] == 2
+    assert (sweep / "table.parquet").read_bytes() == plain.read_bytes() == before
+    assert not (sweep / "table.provenance.json").exists() and not (tmp_path / "plain.provenance.json").exists()
+    assert run_compare(capsys, baseline, sweep)[0] == 1  # the regression is still there
+
+
+def test_update_baseline_lists_what_it_changes_for_the_commit_message(capsys, tmp_path):
+    """It printed one verdict line (counts); the commit message must say why the scores moved: it lists them."""
+    baseline = tmp_path / "baseline.parquet"
+    table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE)}).to_parquet(baseline, index=False)
+    table({("saliency", "m"): list(BASE - 0.2)}).to_parquet(tmp_path / "new.parquet", index=False)
+    code, out, _ = run_compare(capsys, baseline, tmp_path / "new.parquet", "--update-baseline")
+    assert code == 0
+    assert "  missing: mlp/toy/random/m ↑: 10 value(s) of the baseline (ok)\n" in out
+    assert "  degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2 (-36.4%) over 10 pairs" in out

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+UPDATE_LINES = 20  # findings listed when a baseline is refreshed
+
 DESCRIPTION = ("Compare a results table with a baseline under a tolerance policy: exit 0 pass, 1 regression, "
                "2 usage error. --update-baseline replaces the baseline with the current table instead.")
 
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     current = load_results(args.current, "current")
     if args.update_baseline:
+        _check_update_target(args)
         if partial_note(current):
             raise UserError(f"current {args.current} is partial ({partial_note(current)}); finish the sweep (rerun it: "
                             "finished cells are reused) before baselining it")
@@ -67,6 +70,27 @@ def _check_order(args: argparse.Namespace) -> None:
         raise UserError(f"current {args.current} is a committed baseline (it has a provenance file) and baseline "
                         f"{args.baseline} is not: the arguments look swapped; the order is "
                         f"xaibench compare BASELINE CURRENT")
+
+
+def _check_update_target(args: argparse.Namespace) -> None:
+    """Refuse ``--update-baseline`` onto a sweep's results folder (the arguments swapped): it would overwrite the
+    run's table with the old baseline, and the next compare would pass whatever the run had measured."""
+    from pathlib import Path
+
+    from xaibench.errors import UserError
+    from xaibench.results.collect import SWEEP_CELLS
+    from xaibench.results.compare.baseline import baseline_file, read_provenance
+    from xaibench.results.manifest import MANIFEST_NAME
+
+    target = baseline_file(args.baseline)
+    folder = Path(args.baseline) if Path(args.baseline).is_dir() else target.parent
+    sweep = (folder / MANIFEST_NAME).is_file() or (folder / SWEEP_CELLS).is_dir()
+    swapped = target.exists() and read_provenance(baseline_file(args.current)) and not read_provenance(target)
+    if sweep or swapped:
+        what = ("not a committed baseline and current is one" if not sweep else "a sweep's results folder"
+                if Path(args.baseline).is_dir() else f"in a sweep's results folder ({folder})")
+        raise UserError(f"baseline {args.baseline} is {what}: the arguments look swapped; the order is "
+                        "xaibench compare BASELINE CURRENT --update-baseline (nothing written)")
 
 
 def _warn(args: argparse.Namespace, comparison, current) -> None:
@@ -133,7 +157,7 @@ def _show_update(target, current, policy) -> None:
     """Print what replacing the baseline at ``target`` with ``current`` changes (or why it cannot be compared)."""
     from xaibench.errors import UserError
     from xaibench.results.compare import compare_tables
-    from xaibench.results.compare.render import verdict_line
+    from xaibench.results.compare.render import finding_line, verdict_line
     from xaibench.results.compare.tables import load_results
 
     if not target.exists():
@@ -144,5 +168,10 @@ def _show_update(target, current, policy) -> None:
     except UserError as reason:
         print(f"previous baseline not compared: {reason}")
         return
-    print("what this update changes, relative to the previous baseline:")
-    print(verdict_line(compare_tables(previous, current, policy)))
+    comparison = compare_tables(previous, current, policy)
+    print("what this update changes, relative to the previous baseline (for the commit message):")
+    print(verdict_line(comparison))
+    for finding in comparison.findings[:UPDATE_LINES]:
+        print(f"  {finding_line(finding)}")
+    if len(comparison.findings) > UPDATE_LINES:
+        print(f"  ... and {len(comparison.findings) - UPDATE_LINES} more (xaibench compare BASELINE CURRENT lists all)")

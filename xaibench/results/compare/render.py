@@ -22,6 +22,12 @@ def verdict_line(comparison: Comparison) -> str:
             f"{comparison.n_pairs} paired values, {comparison.n_differing} differ at all")
 
 
+def finding_line(finding: Finding) -> str:
+    """One plain-text line for a finding: ``degraded: mlp/toy/saliency/faithfulness_correlation ↑: worse: ...``."""
+    names = "/".join(part for part in _unit_text(finding.unit) if part)
+    return f"{finding.kind}: {names}: {finding.message.removeprefix(finding.kind + ': ')}"
+
+
 def to_markdown(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None) -> str:
     """A Markdown report: verdict, what was compared, then one table per kind of finding."""
     context = context or {}
