@@ -445,6 +445,10 @@ def test_a_method_with_changed_parameters_is_scored_against_its_old_parameters()
     same = compare_tables(base, cur.assign(value=np.where(cur["method"] == "ig", BASE.tolist() * 2, cur["value"])),
                           DEFAULT)
     assert "method.n_steps=32: no change beyond tolerance, mean 0.55 -> 0.55" in same.of_kind("new")[0].message
+    two = np.where(np.arange(20) < 2, -0.5, 0.0)  # two samples of the new ig unit moved: large, not significant
+    flipped = compare_tables(base, cur.assign(value=np.where(cur["method"] == "ig", BASE.tolist() * 2, cur["value"])
+                                                 + two), DEFAULT)
+    assert "method.n_steps=32: not significant, mean 0.55 -> 0.45" in flipped.of_kind("new")[0].message
 
 
 def to_json_dict(comparison) -> dict:

@@ -99,12 +99,11 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     keys = sorted((set(base_units) | set(cur_units)) - set(paired.values()))
     labels = _variant_labels(keys, units)
     walker = _UnitWalker(policy, strict_changes, allow_missing)
-    renamed = _reparametrised(keys, base_units, cur_units, units)
+    replaced = _reparametrised(keys, base_units, cur_units, units)
     for key in keys:
         unit = {**dict(zip(units, key)), "variant": labels[key]}
-        walker.visit(unit, base_units.get(key), cur_units.get(paired.get(key, key)))
-        if key in renamed:
-            walker.versus(unit, base_units[renamed[key]], cur_units[key], labels[renamed[key]])
+        before = (labels[replaced[key]], base_units[replaced[key]]) if key in replaced else None
+        walker.visit(unit, base_units.get(key), cur_units.get(paired.get(key, key)), before)
     findings = walker.findings
     findings += _rank_changes(baseline, current, units, labels, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
@@ -194,12 +193,17 @@ class _UnitWalker:
     def add(self, kind: str, fails: bool, unit: dict, message: str, **extra) -> None:
         self.findings.append(Finding(kind, fails, unit, message, **extra))
 
-    def visit(self, unit: dict, base: pd.DataFrame | None, cur: pd.DataFrame | None) -> None:
+    def visit(self, unit: dict, base: pd.DataFrame | None, cur: pd.DataFrame | None,
+              before: tuple[str, pd.DataFrame] | None = None) -> None:
+        """Compare one unit's rows. ``before``: for a unit only the current table has, the variant label and rows of
+        the baseline unit it replaces (same names, other parameters: ``_reparametrised``)."""
         rows = cur if base is None else base
         unit = {**unit, "family": str(rows["family"].iloc[0]), "higher_is_better": bool(rows["higher_is_better"].iloc[0])}
         if base is None:
             state = _state(cur)
             self.add("new", self.strict, unit, f"new: {_count(cur)} ({state})", details={"state": state})
+            if before is not None:
+                self._versus(unit, *before, cur)
         elif cur is None:
             state = _state(base)
             fails = not self.allow_missing and state != "not_applicable"
@@ -210,25 +214,26 @@ class _UnitWalker:
         else:
             self._cell_states(unit, base, cur)
 
-    def versus(self, unit: dict, before: pd.DataFrame, after: pd.DataFrame, before_label: str) -> None:
-        """Add to the ``new`` finding of a unit with changed parameters how its scores compare with the baseline's
-        unit of the old parameters (``before_label``): not a verdict (another experiment), the size of the change."""
-        new = self.findings[-1]
-        unit = new.unit  # with family and direction
+    def _versus(self, unit: dict, label: str, before: pd.DataFrame, after: pd.DataFrame) -> None:
+        """Extend the ``new`` finding just added for a unit whose parameters changed with how it scores against the
+        baseline's unit of the old parameters (``label``): the size and direction, not a verdict (another
+        experiment: the old unit is ``missing``)."""
         merged = before[SAMPLE_KEY + ["value", "status"]].merge(after[SAMPLE_KEY + ["value", "status"]], on=SAMPLE_KEY,
                                                                 suffixes=("_base", "_cur"))
         ok = merged[(merged["status_base"] == "ok") & (merged["status_cur"] == "ok")]
-        if new.kind != "new" or ok.empty:
+        if ok.empty:
             return
         tol = self.policy.tolerance(unit["metric"], unit["family"])
         change = assess(ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64),
                         unit["higher_is_better"], tol, ok["sample_id"].astype(str).to_numpy())
-        word = change.verdict if change.verdict != SAME else "no change beyond tolerance"
-        text = (f"{new.message}; against the baseline's {before_label or 'other parameters'}: {word}, mean "
+        word = (change.verdict if change.verdict != SAME else "not significant" if abs(change.delta) > change.tolerance
+                else "no change beyond tolerance")
+        new = self.findings.pop()
+        text = (f"{new.message}; against the baseline's {label or 'other parameters'}: {word}, mean "
                 f"{change.baseline_mean:.4g} -> {change.current_mean:.4g}, delta {change.delta:+.4g} over {change.n} "
                 f"pairs{_moved(change)}")
-        self.findings[-1] = Finding(new.kind, new.fails, new.unit, text, change=change, tolerance=tol,
-                                    details={**new.details, "versus": before_label, "direction": change.verdict})
+        self.add("new", new.fails, unit, text, change=change, tolerance=tol,
+                 details={**new.details, "versus": label, "direction": change.verdict})
 
     def _cell_states(self, unit: dict, base: pd.DataFrame, cur: pd.DataFrame) -> None:
         before, after = _state(base), _state(cur)
