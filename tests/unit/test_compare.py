@@ -487,3 +487,18 @@ def test_update_baseline_lists_what_it_changes_for_the_commit_message(capsys, tm
     assert code == 0
     assert "  missing: mlp/toy/random/m ↑: 10 value(s) of the baseline (ok)\n" in out
     assert "  degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2 (-36.4%) over 10 pairs" in out
+
+
+def test_quiet_still_says_in_the_ci_log_what_failed(capsys, tmp_path):
+    """--quiet (the GitHub Actions recipe: the report goes to a file) printed the counts alone; a failed job's log
+    now names each failing unit in one line. A pass stays one line."""
+    base, cur = tmp_path / "base.parquet", tmp_path / "cur.parquet"
+    table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE)}).to_parquet(base, index=False)
+    table({("saliency", "m"): list(BASE - 0.2), ("random", "m"): list(BASE + 0.2)}).to_parquet(cur, index=False)
+    code, out, _ = run_compare(capsys, base, cur, "--quiet", "--report", tmp_path / "r.md")
+    lines = out.splitlines()
+    assert code == 1 and lines[0].startswith("xaibench compare: FAIL (1 failing finding(s); 1 degraded, 1 improved")
+    assert lines[1:] == ["  degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2 (-36.4%) over 10 "
+                         "pairs; 10 of 10 samples beyond tolerance, all worse"]
+    code, out, _ = run_compare(capsys, base, base, "--quiet")
+    assert code == 0 and len(out.splitlines()) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-UPDATE_LINES = 20  # findings listed when a baseline is refreshed
+UPDATE_LINES = 20  # findings listed when a baseline is refreshed, failing ones listed under --quiet
 
 DESCRIPTION = ("Compare a results table with a baseline under a tolerance policy: exit 0 pass, 1 regression, "
                "2 usage error. --update-baseline replaces the baseline with the current table instead.")
@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rank changes, changed data or weights)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="do not fail on baseline cells, metrics or samples missing from the current table")
-    parser.add_argument("--quiet", action="store_true", help="print only the verdict line, not the report")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the verdict line (and one line per failing finding), not the report")
     parser.add_argument("--update-baseline", action="store_true",
                         help="replace BASELINE with CURRENT (and write its provenance) after showing what changes")
     parser.add_argument("--command", default="", dest="source_command", metavar="TEXT",
@@ -110,7 +111,7 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
     from pathlib import Path
 
     from xaibench.engine.store import atomic_write_bytes
-    from xaibench.results.compare.render import dumps, to_json, to_markdown, verdict_line
+    from xaibench.results.compare.render import dumps, finding_line, to_json, to_markdown, verdict_line
 
     names = {"baseline": args.baseline, "current": args.current}
     markdown = to_markdown(comparison, context=context, **names)
@@ -121,6 +122,12 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
     if not args.quiet:
         print(markdown)
     print(verdict_line(comparison), flush=True)
+    if args.quiet:  # a CI log then still says what failed (the report went to a file)
+        failing = [f for f in comparison.findings if f.fails]
+        for finding in failing[:UPDATE_LINES]:
+            print(f"  {finding_line(finding)}")
+        if len(failing) > UPDATE_LINES:
+            print(f"  ... and {len(failing) - UPDATE_LINES} more" + (f" ({args.report})" if args.report else ""))
 
 
 def _context(args: argparse.Namespace, baseline, current) -> dict:
