@@ -258,6 +258,7 @@ def test_a_method_broken_on_half_of_its_samples_fails_by_default_also_under_mach
         assert not comparison.of_kind("unconfirmed")
     report = to_markdown(comparison, baseline="b", current="c")
     assert "❌ degraded" in report and "wilcoxon p=0.031 one-sided (5 of 10 samples beyond tol.: all worse)" in report
+    assert "| Δ | Δ / mean\\|b\\| |" in report  # relative to mean|baseline| (the header said "Δ rel")
 
 
 def test_machine_drift_on_every_value_passes_with_no_finding_and_strict_reports_it():

@@ -186,7 +186,7 @@ def _unit_text(unit: dict) -> list[str]:
 
 
 def _value_table(findings: list[Finding]) -> list[str]:
-    rows = ["| | model | dataset | method | metric | baseline | current | Δ | Δ rel | direction | test | tolerance |",
+    rows = ["| | model | dataset | method | metric | baseline | current | Δ | Δ / mean\\|b\\| | direction | test | tolerance |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for f in findings[:MAX_ROWS]:
         c, tol = f.change, f.tolerance
