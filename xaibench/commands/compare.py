@@ -85,13 +85,14 @@ def _check_update_target(args: argparse.Namespace) -> None:
 
     target = baseline_file(args.baseline)
     folder = Path(args.baseline) if Path(args.baseline).is_dir() else target.parent
-    sweep = (folder / MANIFEST_NAME).is_file() or (folder / SWEEP_CELLS).is_dir()
-    swapped = target.exists() and read_provenance(baseline_file(args.current)) and not read_provenance(target)
-    if sweep or swapped:
-        what = ("not a committed baseline and current is one" if not sweep else "a sweep's results folder"
-                if Path(args.baseline).is_dir() else f"in a sweep's results folder ({folder})")
-        raise UserError(f"baseline {args.baseline} is {what}: the arguments look swapped; the order is "
-                        "xaibench compare BASELINE CURRENT --update-baseline (nothing written)")
+    if (folder / MANIFEST_NAME).is_file() or (folder / SWEEP_CELLS).is_dir():
+        what = "a sweep's results folder" if folder == Path(args.baseline) else f"in a sweep's results folder ({folder})"
+    elif target.exists() and read_provenance(baseline_file(args.current)) and not read_provenance(target):
+        what = "not a committed baseline (it has no provenance file) and current is one"
+    else:
+        return
+    raise UserError(f"baseline {args.baseline} is {what}: the arguments look swapped; the order is "
+                    "xaibench compare BASELINE CURRENT --update-baseline (nothing written)")
 
 
 def _warn(args: argparse.Namespace, comparison, current) -> None:
