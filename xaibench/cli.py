@@ -200,6 +200,9 @@ def _run_verb(argv: list[str]) -> int:
         return module.run(args)
     except StorageError as error:  # a verb's output (-o) cannot be written: the user chose that path
         raise UserError(str(error)) from None
+    except BrokenPipeError:  # `xaibench compare ... | head`: the reader left; no traceback, nothing more printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+        return 1
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
