@@ -92,9 +92,13 @@ def seeded(method, per_seed, metric="faith"):
 
 
 def test_several_seeds_average_per_seed_means_and_bootstrap_over_seeds():
-    """Seed 0 has 4 samples of 1.0, seed 1 two of 3.0: the mean is 2.0 (pooled would say 1.67)."""
+    """Seed 0 has 4 samples of 1.0, seed 1 two of 3.0: the mean is 2.0 (pooled would say 1.67). The two seeds
+    share samples s0 and s1: n counts 4 samples (each once), n_values the 6 scored (seed, sample) values."""
     summary = summarize(seeded("a", [[1.0] * 4, [3.0] * 2])).iloc[0]
-    assert summary["n_seeds"] == 2 and summary["n"] == 6
+    assert summary["n_seeds"] == 2 and summary["n"] == 4 and summary["n_values"] == 6
+    from xaibench.report.console import format_summary  # the console says what n counts
+    assert "n = 4 samples per cell, seeds=k: mean over k seeds (a sample scored in several seeds counts once" in \
+        format_summary(summarize(seeded("a", [[1.0] * 4, [3.0] * 2])))
     assert summary["mean"] == pytest.approx(2.0)
     # Resampling 2 seeds from {1.0, 3.0}: means 1, 2 or 3 with chances 1/4, 1/2, 1/4: the 95% CI is [1, 3].
     assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((1.0, 3.0))

@@ -140,3 +140,38 @@ def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
     rows = {scope: [c.text for c in cells] for scope, cells in friedman_table(friedman_scopes(summarize(table), 0.05)).rows}
     assert rows["family: faithfulness"][0] == "1" and rows["family: faithfulness"][-1] == "-"
     assert rows["family: stability"][-1].startswith("ig (") or rows["family: stability"][-1].startswith("saliency (")
+
+
+def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
+    # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
+    # Wilcoxon test separates them (exact p = 2/2**8, Holm x3 = 0.023). A paper reader takes † for "not
+    # significantly different", so † follows the test at the report's alpha and the note names test and correction.
+    from xaibench.report.build import analyse
+
+    table = quickstart_like_table()
+    table = table[table["model"] == "tiny"]
+    for alpha, dagger in ((0.05, False), (0.01, True)):
+        md = to_markdown(next(t for t in analyse(table, layouts=("metrics",), alpha=alpha).tables))
+        saliency = md_row(md, "saliency")[0]
+        assert saliency.endswith("†") == dagger, (alpha, saliency)
+        if dagger:
+            assert f"paired Wilcoxon signed-rank test over the samples both methods scored, Holm-corrected" in md
+            assert f"alpha = {alpha:g}" in md and "CI overlaps" not in md
+    # From a summary alone (xaibench summary -o x.md) there is no test: † says only that the CIs overlap.
+    alone = to_markdown(metrics_table(summarize(table)))
+    assert md_row(alone, "saliency")[0].endswith("†") and "not a significance test" in alone
+
+
+def test_captions_state_the_number_of_samples_and_seeds():
+    # Two seeds that scored the same 8 samples: n is 8 samples (each counted once), not 16 (seed, sample) values.
+    one = quickstart_like_table()
+    two = pd.concat([one, one.assign(seed=1)], ignore_index=True)
+    summary = summarize(two)
+    assert set(summary["n"]) == {6, 8} and set(summary["n_values"]) == {12, 16}  # saliency/sens: 2 NaN samples
+    tables = {t.key: t for t in build_tables(summary, ("metrics", "datasets"))}
+    assert "over n = 6-8 samples per cell and 2 seeds (a sample scored in several seeds counts once" in \
+        tables["metrics-diabetes-mlp"].caption
+    assert "over n = 8 samples and 2 seeds" in tables["metrics-digits-tiny"].caption
+    assert "over n = 8 samples (percentile bootstrap over samples)" in metrics_table(summarize(one)[
+        lambda s: s["model"] == "tiny"]).caption
+    assert "n = 6-8 samples per cell" in tables["datasets-sens"].caption

@@ -49,7 +49,7 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     stat_tables = ((friedman_table(friedman), agreement_table(agreement), controls_table(controls, alpha))
                    if friedman else ())
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
-                    tuple(build_tables(summary, tuple(layouts))),
+                    tuple(build_tables(summary, tuple(layouts), pairs=pairs, alpha=alpha)),
                     tuple(t for t in stat_tables if t.rows))
 
 
@@ -172,8 +172,9 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
     if analysis.stat_tables:
         sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
-             "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in the "
-             "CIs and in the pairwise tests). Pairwise tests and controls are in the CSV files beside this page.")
+             "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
+             "the CIs and the pairwise tests). † in the result tables: not significantly different from the best "
+             "(paired Wilcoxon, Holm). Every pairwise test and control check is in the CSV files beside this page.")
     return html_document(title, sections, figures, warnings=analysis.warnings, intro=intro)
 
 

@@ -33,7 +33,22 @@ def summary_blocks(summary: pd.DataFrame) -> Iterator[str]:
     from xaibench.results.statistics import control_warnings
 
     yield from _format_table(summary)
+    legend = legend_line(summary)
+    yield from [legend] if legend else []
     yield from control_warnings(summary) if "competitor" in summary else []
+
+
+def legend_line(summary: pd.DataFrame) -> str:
+    """What a cell's numbers are and over how many samples (``n``: distinct sample ids, a sample scored in several
+    seeds counts once) and seeds; empty when no cell has a mean."""
+    scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[:0]
+    if scored.empty or "n" not in scored:
+        return ""
+    low, high = int(scored["n"].min()), int(scored["n"].max())
+    text = f"mean [95% bootstrap CI] #rank (1 = best); n = {low if low == high else f'{low}-{high}'} samples per cell"
+    if "n_seeds" in scored and int(scored["n_seeds"].max()) > 1:
+        text += ", seeds=k: mean over k seeds (a sample scored in several seeds counts once in n and the CI)"
+    return text
 
 
 def model_text(label: str, accuracy: float, flag: str) -> str:
