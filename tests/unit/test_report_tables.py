@@ -1,6 +1,7 @@
 """Paper tables: the right cells bold, ties within the CI marked, footnotes and warnings in every format."""
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -175,3 +176,18 @@ def test_captions_state_the_number_of_samples_and_seeds():
     assert "over n = 8 samples (percentile bootstrap over samples)" in metrics_table(summarize(one)[
         lambda s: s["model"] == "tiny"]).caption
     assert "n = 6-8 samples per cell" in tables["datasets-sens"].caption
+
+
+def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
+    # A CNN on tabular data is not applicable for every method; the result tables have no row for it, and a last
+    # table says so (in every format), instead of the setting vanishing from the paper's tables.
+    table = quickstart_like_table()
+    na = table[table["model"] == "mlp"].assign(model="cnn", model_accuracy=np.nan, value=np.nan,
+                                              status="not_applicable", sample_id="",
+                                              message="model cnn does not take tabular inputs (takes image)")
+    tables = build_tables(summarize(pd.concat([table, na], ignore_index=True)))
+    assert tables[-1].key == "unscored" and all("cnn" not in t.caption for t in tables[:-1])
+    (label, (methods, status, reason)), = tables[-1].rows
+    assert label == "diabetes / cnn" and methods.text == "ig, saliency, random"
+    assert status.text == "not_applicable (3)" and reason.text.startswith("model cnn does not take tabular")
+    assert "diabetes / cnn" in to_latex(tables[-1]) and "not_applicable (3)" in to_markdown(tables[-1])

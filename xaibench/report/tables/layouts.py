@@ -33,15 +33,18 @@ NOTE_UNDERFIT = "u underfit model (test accuracy below its min_accuracy): its ex
 
 def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, pairs: pd.DataFrame | None = None,
                  alpha: float = ALPHA) -> list[Table]:
-    """Every table of the chosen layouts, in a stable order; settings where no method has a score are left out.
+    """Every table of the chosen layouts, in a stable order. Settings where no method has a score (a model that
+    cannot take the dataset, cells that all failed) have no row in them; a last table lists them with their
+    status and reason, so that nothing the sweep ran drops out of a report unseen.
 
     ``pairs`` (``statistics.pairwise_tests`` of the summarised table) makes ``†`` a significance mark at
     ``alpha``; without them ``†`` marks overlapping CIs.
     """
     scored = summary.groupby("setting")["mean"].transform(lambda means: means.notna().any())
+    unscored = [unscored_table(summary[~scored])] if (~scored).any() else []
     rows = _with_labels(summary[scored])
     if rows.empty:
-        return []
+        return unscored
     tests = _Tests(pairs, alpha)
     tables: list[Table] = []
     if "metrics" in layouts:
@@ -50,7 +53,25 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
         tables += [datasets_table(group, tests) for _, group in rows.groupby("metric_label", sort=True)]
     if "families" in layouts and rows["mean"].notna().any():
         tables.append(families_table(rows))
-    return tables
+    return tables + unscored
+
+
+def unscored_table(rows: pd.DataFrame) -> Table:
+    """One line per setting (model on dataset) without any score: its methods, statuses and first reason."""
+    rows = _with_labels(rows)
+    body = []
+    for label, group in rows.groupby("setting_label", sort=True):
+        shown = group.assign(status=group["status"].replace({"ok": "nan"}))  # ok rows without a mean: all NaN
+        counts = shown.drop_duplicates(["competitor", "status"])["status"].value_counts().sort_index()
+        statuses = ", ".join(f"{status} ({count})" for status, count in counts.items())
+        messages = group["message"].fillna("").astype(str)
+        reason = next((m for m in messages if m), "")
+        methods = ", ".join(_method_order(group["competitor"].unique()))
+        body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
+    caption = ("Settings without any score, left out of the tables above (status per method; the first reason "
+               "given).")
+    return Table(key="unscored", caption=caption, corner="dataset / model",
+                 columns=(Column("methods"), Column("status (methods)"), Column("reason")), rows=tuple(body))
 
 
 class _Tests:
