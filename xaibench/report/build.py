@@ -83,7 +83,7 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     rows = []
     for scope, r in results.items():
         k = len(r.avg_ranks)
-        best = f"{r.avg_ranks.index[0]} ({r.avg_ranks.iloc[0]:.2f})" if k >= 2 else "-"  # alone: best of nothing
+        best = _best_ranked(r.avg_ranks) if k >= 2 else "-"  # alone: best of nothing
         rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(_p(r.p_value)),
                              Cell(number(r.cd)), Cell(best))))
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
@@ -92,6 +92,12 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
              "Competitors missing from more than half of a scope's groups are left out of it.")
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)
+
+
+def _best_ranked(avg_ranks: pd.Series) -> str:
+    """``ig (1.50)``, or every competitor tied at the best average rank: ``ig, saliency (1.50)``."""
+    top = avg_ranks[np.isclose(avg_ranks.to_numpy(dtype=float), avg_ranks.min())]
+    return f"{', '.join(sorted(map(str, top.index)))} ({top.iloc[0]:.2f})"
 
 
 def agreement_table(matrix: pd.DataFrame) -> Table:
