@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from xaibench.report import explanation_figures
 from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_score, metric_agreement, metric_scores,
                                      rank_heatmap)
+from xaibench.report.figures._style import method_colours
 
 FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
@@ -64,7 +65,7 @@ def summary_figures(summary: pd.DataFrame, notes: list[str] | None = None, *, ra
     figures: dict[str, Figure] = {}
     scored = scored_rows(summary)
     if len(scored):
-        figures["metric_scores"] = metric_scores(scored)
+        figures["metric_scores"] = metric_scores(scored, colours=report_colours(scored))
     ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
         figures["rank_heatmap"] = rank_heatmap(ranks, title="average rank per metric")
@@ -74,6 +75,15 @@ def summary_figures(summary: pd.DataFrame, notes: list[str] | None = None, *, ra
     elif notes is not None:
         notes.append("metric agreement: needs two metrics ranking the same (at least three) methods")
     return figures
+
+
+def report_colours(scored: pd.DataFrame) -> dict:
+    """One colour per method for every figure of a report (bars by competitor, cost points by method), so that
+    a method has the same colour in each."""
+    names = set(scored["method"].astype(str))
+    if "competitor" in scored:
+        names |= set(scored["competitor"].astype(str))
+    return method_colours(names)
 
 
 def scored_rows(summary: pd.DataFrame) -> pd.DataFrame:
@@ -137,7 +147,9 @@ def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -
             notes.append("cost vs faithfulness: the table has no faithfulness metric")
         return {}
     points = cost_score_points(table, summary, metric)
-    return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric)} if len(points) else {}
+    if not len(points):
+        return {}
+    return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric, colours=report_colours(summary))}
 
 
 def caption(name: str) -> str:
