@@ -205,6 +205,21 @@ def test_one_sample_has_no_ci_and_every_output_says_so():
     assert 0.7 - 1e-12 <= three["ci_low"] < 0.8 < three["ci_high"] <= 0.9 + 1e-12
 
 
+def test_the_console_shows_a_cell_that_errored_in_some_seeds():
+    # b scored in seed 0 and errored in seed 1: its mean is seed 0's alone. The paper tables mark it (b); the
+    # console printed "0.500 [...] #2 seeds=2" as if both seeds had counted.
+    from xaibench.report.console import format_summary
+
+    failed = rows("b", "faith", [np.nan] * 3, status=["error"] * 3).assign(seed=1, message="boom")
+    table = pd.concat([seeded("a", [[0.9, 0.8, 0.7]] * 2), rows("b", "faith", [0.5, 0.4, 0.6]).assign(seed=0),
+                       failed])
+    summary = summarize(table)
+    text = format_summary(summary)
+    cell = next(line for line in text.splitlines() if " b " in line)
+    assert summary.set_index("method").loc["b", "error_rate"] == 0.5 and "errors=50% seeds=2" in cell
+    assert "errors=x%: share of seeds whose cell errored" in text and "errors=" not in text.splitlines()[2]
+
+
 def test_the_two_way_ci_resamples_sample_ids_across_seeds_and_seeds_as_a_direct_loop_does():
     """Seeds 0 and 1 share samples s2, s3 (a re-split keeps some rows in the test split); the summary's CI is the
     percentile interval of the mean over drawn seeds of each seed's mean over its drawn samples, computed here
