@@ -326,6 +326,9 @@ def test_no_cd_diagram_from_a_single_comparison_group():
     figures_drawn = _cd_diagrams({"family: faithfulness": one, "all": three}, notes)
     assert list(figures_drawn) == ["cd_all"]
     assert notes == ["CD diagram (family: faithfulness): needs two methods ranked in at least two groups"]
+    # N counts comparison groups, not samples (n everywhere else), and the Nemenyi bars hold at the stated alpha
+    titles = [t.get_text() for t in figures_drawn["cd_all"].findobj(matplotlib.text.Text)]
+    assert any(t.startswith("all: N = 3 groups, Friedman p = ") and t.endswith("\u03b1 = 0.05") for t in titles)
 
 
 def test_rank_heatmap_stars_methods_ranked_in_fewer_groups():

@@ -138,7 +138,9 @@ def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
 
     table = quickstart_like_table()
     table = table[(table["metric"] != "faith") | (table["method"] == "ig")]  # faithfulness: ig alone
-    rows = {scope: [c.text for c in cells] for scope, cells in friedman_table(friedman_scopes(summarize(table), 0.05)).rows}
+    friedman = friedman_table(friedman_scopes(summarize(table), 0.05))
+    assert any("not independent blocks" in note for note in friedman.notes)
+    rows = {scope: [c.text for c in cells] for scope, cells in friedman.rows}
     assert rows["family: faithfulness"][0] == "1" and rows["family: faithfulness"][-1] == "-"
     # stability: saliency ranks first on mlp, ig on tiny: both average 1.5, and the table names both, not one
     assert rows["family: stability"][-1] == "ig, saliency (1.50)"

@@ -89,7 +89,10 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
              f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
              "further apart than CD differ significantly.",
-             "Competitors missing from more than half of a scope's groups are left out of it.")
+             "Competitors missing from more than half of a scope's groups are left out of it.",
+             "N counts comparison groups (one model, dataset and metric each), not samples. The all scope pools the "
+             "groups of every metric, which share models and samples and are not independent blocks: read its p "
+             "as a summary, not a test.")
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)
 

@@ -23,8 +23,9 @@ FIGURES_DIR = "figures"
 CAPTIONS = (
     ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
     ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
-    ("cd_", "Critical-difference diagram (Demšar 2006): average ranks; methods joined by a bar are not "
-            "significantly different (Nemenyi test)."),
+    ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
+            "samples); methods joined by a bar are not significantly different (Nemenyi test at the alpha in the "
+            "title)."),
     ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
     ("cost_vs_faithfulness", "Explanation cost per sample against faithfulness (95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
@@ -130,7 +131,8 @@ def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[s
             continue
         name = "cd_" + re.sub(r"[^A-Za-z0-9]+", "_", scope.split(":")[-1].strip()).strip("_")
         p = "p < 1e-4" if result.p_value < 1e-4 else f"p = {result.p_value:.3g}"
-        figures[name] = cd_diagram(ranks, float(result.cd), title=f"{scope}: N = {result.n_blocks}, Friedman {p}")
+        title = f"{scope}: N = {result.n_blocks} groups, Friedman {p}, \u03b1 = {result.alpha:g}"
+        figures[name] = cd_diagram(ranks, float(result.cd), title=title)
     return figures
 
 
