@@ -109,14 +109,14 @@ def test_families_table_does_not_crown_a_method_scored_in_fewer_groups():
     table = table[~((table["metric"] == "mprt") & (table["method"] == "saliency"))]  # ig alone on mprt
     families = build_tables(summarize(table), ("families",))[0]
     columns = [c.name for c in families.columns]
-    assert columns == ["faithfulness (n=1)", "stability (n=1)", "all (n=2)"]
+    assert columns == ["faithfulness (N=1)", "stability (N=1)", "all (N=2)"]  # N: groups (n: samples)
     cells = {label: cells for label, cells in families.rows}
     # all: ig ranks 2 (faith) and 2 (sens) -> 2.0 over 2 groups; late 1.0 but in 1 of 2 groups only
     assert [c.text for c in cells["late"]] == ["1.000", "-", "1.000 (1/2)"]
     assert cells["late"][2].marks == ("r",) and not cells["late"][2].best
     assert cells["late"][0].best  # in its own family column it was ranked in every group
     assert cells["saliency"][2].text == "2.000" and cells["saliency"][2].best  # faith 3, sens 1
-    assert any(note.startswith("r ranked in k of the column's n groups") for note in families.notes)
+    assert any(note.startswith("r ranked in k of the column's N groups") for note in families.notes)
 
 
 def test_the_controls_table_states_the_alpha_its_verdicts_use():

@@ -27,7 +27,7 @@ NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric (share of seeds)"
 NOTE_CONTROL = "c a control method ranks first: this metric does not discriminate between methods on this data"
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
-NOTE_PARTIAL = ("r ranked in k of the column's n groups only (not scored, failed or not applicable in the others): "
+NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
                 "an average over other groups, not comparable with the bold one.")
 NOTE_UNDERFIT = "u underfit model (test accuracy below its min_accuracy): its explanations are not a result"
 
@@ -138,7 +138,7 @@ def families_table(rows: pd.DataFrame) -> Table:
     counts = _ranked_groups(rows)
     scopes = [s for s in sorted(ranks.columns) if s != "all"] + ["all"]
     methods = _method_order(ranks.index)
-    columns = tuple(Column(f"{scope} (n={counts[scope]})", "↓") for scope in scopes)
+    columns = tuple(Column(f"{scope} (N={counts[scope]})", "↓") for scope in scopes)
     body, partial = [], False
     for method in methods:
         cells = []
@@ -152,9 +152,9 @@ def families_table(rows: pd.DataFrame) -> Table:
             cells.append(Cell(text if np.isfinite(value) else "-", marks=marks,
                               best=bool(np.isfinite(value) and full[method] and np.isclose(value, best))))
         body.append((method, tuple(cells)))
-    caption = ("Average rank per metric family (1 = best; n = comparison groups, each one model, dataset and "
-               "metric, with at least two methods scored), following each metric's direction. Bold: best per "
-               "column among the methods ranked in the most groups.")
+    caption = ("Average rank per metric family (1 = best; N = comparison groups, not samples: each one model, "
+               "dataset and metric with at least two methods scored), following each metric's direction. Bold: best "
+               "per column among the methods ranked in the most groups.")
     return Table(key="families", caption=caption, corner="method", columns=columns, rows=tuple(body),
                  notes=(NOTE_PARTIAL,) if partial else (), warnings=_control_warnings(rows))
 
