@@ -92,9 +92,13 @@ def seeded(method, per_seed, metric="faith"):
 
 
 def test_several_seeds_average_per_seed_means_and_bootstrap_over_seeds():
-    """Seed 0 has 4 samples of 1.0, seed 1 two of 3.0: the mean is 2.0 (pooled would say 1.67)."""
+    """Seed 0 has 4 samples of 1.0, seed 1 two of 3.0: the mean is 2.0 (pooled would say 1.67). The two seeds
+    share samples s0 and s1: n counts 4 samples (each once), n_values the 6 scored (seed, sample) values."""
     summary = summarize(seeded("a", [[1.0] * 4, [3.0] * 2])).iloc[0]
-    assert summary["n_seeds"] == 2 and summary["n"] == 6
+    assert summary["n_seeds"] == 2 and summary["n"] == 4 and summary["n_values"] == 6
+    from xaibench.report.console import format_summary  # the console says what n counts
+    assert "n = 4 samples per cell, seeds=k: mean over k seeds (a sample scored in several seeds counts once" in \
+        format_summary(summarize(seeded("a", [[1.0] * 4, [3.0] * 2])))
     assert summary["mean"] == pytest.approx(2.0)
     # Resampling 2 seeds from {1.0, 3.0}: means 1, 2 or 3 with chances 1/4, 1/2, 1/4: the 95% CI is [1, 3].
     assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((1.0, 3.0))
@@ -199,6 +203,21 @@ def test_one_sample_has_no_ci_and_every_output_says_so():
     three = summarize(seeds).iloc[0]
     assert three["n_seeds"] == 3 and three["mean"] == pytest.approx(0.8)
     assert 0.7 - 1e-12 <= three["ci_low"] < 0.8 < three["ci_high"] <= 0.9 + 1e-12
+
+
+def test_the_console_shows_a_cell_that_errored_in_some_seeds():
+    # b scored in seed 0 and errored in seed 1: its mean is seed 0's alone. The paper tables mark it (b); the
+    # console printed "0.500 [...] #2 seeds=2" as if both seeds had counted.
+    from xaibench.report.console import format_summary
+
+    failed = rows("b", "faith", [np.nan] * 3, status=["error"] * 3).assign(seed=1, message="boom")
+    table = pd.concat([seeded("a", [[0.9, 0.8, 0.7]] * 2), rows("b", "faith", [0.5, 0.4, 0.6]).assign(seed=0),
+                       failed])
+    summary = summarize(table)
+    text = format_summary(summary)
+    cell = next(line for line in text.splitlines() if " b " in line)
+    assert summary.set_index("method").loc["b", "error_rate"] == 0.5 and "errors=50% seeds=2" in cell
+    assert "errors=x%: share of seeds whose cell errored" in text and "errors=" not in text.splitlines()[2]
 
 
 def test_the_two_way_ci_resamples_sample_ids_across_seeds_and_seeds_as_a_direct_loop_does():

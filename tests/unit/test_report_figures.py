@@ -326,6 +326,9 @@ def test_no_cd_diagram_from_a_single_comparison_group():
     figures_drawn = _cd_diagrams({"family: faithfulness": one, "all": three}, notes)
     assert list(figures_drawn) == ["cd_all"]
     assert notes == ["CD diagram (family: faithfulness): needs two methods ranked in at least two groups"]
+    # N counts comparison groups, not samples (n everywhere else), and the Nemenyi bars hold at the stated alpha
+    titles = [t.get_text() for t in figures_drawn["cd_all"].findobj(matplotlib.text.Text)]
+    assert any(t.startswith("all: N = 3 groups, Friedman p = ") and t.endswith("\u03b1 = 0.05") for t in titles)
 
 
 def test_rank_heatmap_stars_methods_ranked_in_fewer_groups():
@@ -348,3 +351,21 @@ def test_metric_scores_draw_no_whisker_for_a_mean_without_ci():
     assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == 4
     whiskers = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
     assert sum(len(c.get_segments()) for c in whiskers) == 3
+
+
+def test_a_method_has_the_same_colour_in_the_score_bars_and_the_cost_scatter():
+    # The report's metric_scores drew saliency green and random red; its cost_vs_faithfulness drew them the other
+    # way round (controls last in one legend, alphabetical in the other): a reader matching colours was misled.
+    from xaibench.report import figure_set
+
+    summary = pd.concat([summary_frame(), summary_frame().query("method == 'ig'").assign(method="saliency")])
+    summary = summary.assign(competitor=summary["method"], family="faithfulness")
+    table = pd.DataFrame({"model": "mlp", "dataset": "iris", "method": ["ig", "random", "saliency"],
+                          "metric": "faithfulness_correlation", "status": "ok", "explain_s": [0.02, 1e-4, 3e-3]})
+    bars = figure_set.summary_figures(summary)["metric_scores"].legends[0]
+    cost = figure_set._cost(table, summary, None)["cost_vs_faithfulness"].axes[0].get_legend()
+    bar_colours = {t.get_text(): h.get_facecolor()[:3] for t, h in zip(bars.get_texts(), bars.legend_handles)}
+    cost_colours = {t.get_text(): matplotlib.colors.to_rgb(h.get_color())
+                    for t, h in zip(cost.get_texts(), cost.legend_handles)}
+    assert list(bar_colours) == list(cost_colours) == ["ig", "saliency", "random"]  # controls last in both
+    assert bar_colours == cost_colours

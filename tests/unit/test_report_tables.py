@@ -1,6 +1,7 @@
 """Paper tables: the right cells bold, ties within the CI marked, footnotes and warnings in every format."""
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -108,14 +109,14 @@ def test_families_table_does_not_crown_a_method_scored_in_fewer_groups():
     table = table[~((table["metric"] == "mprt") & (table["method"] == "saliency"))]  # ig alone on mprt
     families = build_tables(summarize(table), ("families",))[0]
     columns = [c.name for c in families.columns]
-    assert columns == ["faithfulness (n=1)", "stability (n=1)", "all (n=2)"]
+    assert columns == ["faithfulness (N=1)", "stability (N=1)", "all (N=2)"]  # N: groups (n: samples)
     cells = {label: cells for label, cells in families.rows}
     # all: ig ranks 2 (faith) and 2 (sens) -> 2.0 over 2 groups; late 1.0 but in 1 of 2 groups only
     assert [c.text for c in cells["late"]] == ["1.000", "-", "1.000 (1/2)"]
     assert cells["late"][2].marks == ("r",) and not cells["late"][2].best
     assert cells["late"][0].best  # in its own family column it was ranked in every group
     assert cells["saliency"][2].text == "2.000" and cells["saliency"][2].best  # faith 3, sens 1
-    assert any(note.startswith("r ranked in k of the column's n groups") for note in families.notes)
+    assert any(note.startswith("r ranked in k of the column's N groups") for note in families.notes)
 
 
 def test_the_controls_table_states_the_alpha_its_verdicts_use():
@@ -137,6 +138,59 @@ def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
 
     table = quickstart_like_table()
     table = table[(table["metric"] != "faith") | (table["method"] == "ig")]  # faithfulness: ig alone
-    rows = {scope: [c.text for c in cells] for scope, cells in friedman_table(friedman_scopes(summarize(table), 0.05)).rows}
+    friedman = friedman_table(friedman_scopes(summarize(table), 0.05))
+    assert any("not independent blocks" in note for note in friedman.notes)
+    rows = {scope: [c.text for c in cells] for scope, cells in friedman.rows}
     assert rows["family: faithfulness"][0] == "1" and rows["family: faithfulness"][-1] == "-"
-    assert rows["family: stability"][-1].startswith("ig (") or rows["family: stability"][-1].startswith("saliency (")
+    # stability: saliency ranks first on mlp, ig on tiny: both average 1.5, and the table names both, not one
+    assert rows["family: stability"][-1] == "ig, saliency (1.50)"
+
+
+def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
+    # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
+    # Wilcoxon test separates them (exact p = 2/2**8, Holm x3 = 0.023). A paper reader takes † for "not
+    # significantly different", so † follows the test at the report's alpha and the note names test and correction.
+    from xaibench.report.build import analyse
+
+    table = quickstart_like_table()
+    table = table[table["model"] == "tiny"]
+    for alpha, dagger in ((0.05, False), (0.01, True)):
+        md = to_markdown(next(t for t in analyse(table, layouts=("metrics",), alpha=alpha).tables))
+        saliency = md_row(md, "saliency")[0]
+        assert saliency.endswith("†") == dagger, (alpha, saliency)
+        if dagger:
+            assert f"paired Wilcoxon signed-rank test over the samples both methods scored, Holm-corrected" in md
+            assert f"alpha = {alpha:g}" in md and "CI overlaps" not in md
+    # From a summary alone (xaibench summary -o x.md) there is no test: † says only that the CIs overlap.
+    alone = to_markdown(metrics_table(summarize(table)))
+    assert md_row(alone, "saliency")[0].endswith("†") and "not a significance test" in alone
+
+
+def test_captions_state_the_number_of_samples_and_seeds():
+    # Two seeds that scored the same 8 samples: n is 8 samples (each counted once), not 16 (seed, sample) values.
+    one = quickstart_like_table()
+    two = pd.concat([one, one.assign(seed=1)], ignore_index=True)
+    summary = summarize(two)
+    assert set(summary["n"]) == {6, 8} and set(summary["n_values"]) == {12, 16}  # saliency/sens: 2 NaN samples
+    tables = {t.key: t for t in build_tables(summary, ("metrics", "datasets"))}
+    assert "over n = 6-8 samples per cell and 2 seeds (a sample scored in several seeds counts once" in \
+        tables["metrics-diabetes-mlp"].caption
+    assert "over n = 8 samples and 2 seeds" in tables["metrics-digits-tiny"].caption
+    assert "over n = 8 samples (percentile bootstrap over samples)" in metrics_table(summarize(one)[
+        lambda s: s["model"] == "tiny"]).caption
+    assert "n = 6-8 samples per cell" in tables["datasets-sens"].caption
+
+
+def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
+    # A CNN on tabular data is not applicable for every method; the result tables have no row for it, and a last
+    # table says so (in every format), instead of the setting vanishing from the paper's tables.
+    table = quickstart_like_table()
+    na = table[table["model"] == "mlp"].assign(model="cnn", model_accuracy=np.nan, value=np.nan,
+                                              status="not_applicable", sample_id="",
+                                              message="model cnn does not take tabular inputs (takes image)")
+    tables = build_tables(summarize(pd.concat([table, na], ignore_index=True)))
+    assert tables[-1].key == "unscored" and all("cnn" not in t.caption for t in tables[:-1])
+    (label, (methods, status, reason)), = tables[-1].rows
+    assert label == "diabetes / cnn" and methods.text == "ig, saliency, random"
+    assert status.text == "not_applicable (3)" and reason.text.startswith("model cnn does not take tabular")
+    assert "diabetes / cnn" in to_latex(tables[-1]) and "not_applicable (3)" in to_markdown(tables[-1])

@@ -49,7 +49,7 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     stat_tables = ((friedman_table(friedman), agreement_table(agreement), controls_table(controls, alpha))
                    if friedman else ())
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
-                    tuple(build_tables(summary, tuple(layouts))),
+                    tuple(build_tables(summary, tuple(layouts), pairs=pairs, alpha=alpha)),
                     tuple(t for t in stat_tables if t.rows))
 
 
@@ -83,15 +83,24 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     rows = []
     for scope, r in results.items():
         k = len(r.avg_ranks)
-        best = f"{r.avg_ranks.index[0]} ({r.avg_ranks.iloc[0]:.2f})" if k >= 2 else "-"  # alone: best of nothing
+        best = _best_ranked(r.avg_ranks) if k >= 2 else "-"  # alone: best of nothing
         rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(_p(r.p_value)),
                              Cell(number(r.cd)), Cell(best))))
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
              f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
              "further apart than CD differ significantly.",
-             "Competitors missing from more than half of a scope's groups are left out of it.")
+             "Competitors missing from more than half of a scope's groups are left out of it.",
+             "N counts comparison groups (one model, dataset and metric each), not samples. The all scope pools the "
+             "groups of every metric, which share models and samples and are not independent blocks: read its p "
+             "as a summary, not a test.")
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)
+
+
+def _best_ranked(avg_ranks: pd.Series) -> str:
+    """``ig (1.50)``, or every competitor tied at the best average rank: ``ig, saliency (1.50)``."""
+    top = avg_ranks[np.isclose(avg_ranks.to_numpy(dtype=float), avg_ranks.min())]
+    return f"{', '.join(sorted(map(str, top.index)))} ({top.iloc[0]:.2f})"
 
 
 def agreement_table(matrix: pd.DataFrame) -> Table:
@@ -172,8 +181,9 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
     if analysis.stat_tables:
         sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
-             "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in the "
-             "CIs and in the pairwise tests). Pairwise tests and controls are in the CSV files beside this page.")
+             "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
+             "the CIs and the pairwise tests). † in the result tables: not significantly different from the best "
+             "(paired Wilcoxon, Holm). Every pairwise test and control check is in the CSV files beside this page.")
     return html_document(title, sections, figures, warnings=analysis.warnings, intro=intro)
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 
 MAX_WIDE = 6  # more metrics than this print one line per metric instead of one column each
 TALL_ROWS = 5_000  # a longer one-line-per-metric table is formatted in blocks (``_tall_text``)
-_Cell = namedtuple("_Cell", ["status", "n", "mean", "ci_low", "ci_high", "rank", "nan_rate", "n_seeds"])
+_Cell = namedtuple("_Cell", ["status", "n", "mean", "ci_low", "ci_high", "rank", "nan_rate", "n_seeds", "error_rate"])
+_OPTIONAL = {"n_seeds": 1, "error_rate": 0.0}  # columns a summary from an older version may lack
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -33,7 +34,24 @@ def summary_blocks(summary: pd.DataFrame) -> Iterator[str]:
     from xaibench.results.statistics import control_warnings
 
     yield from _format_table(summary)
+    legend = legend_line(summary)
+    yield from [legend] if legend else []
     yield from control_warnings(summary) if "competitor" in summary else []
+
+
+def legend_line(summary: pd.DataFrame) -> str:
+    """What a cell's numbers are and over how many samples (``n``: distinct sample ids, a sample scored in several
+    seeds counts once) and seeds; empty when no cell has a mean."""
+    scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[:0]
+    if scored.empty or "n" not in scored:
+        return ""
+    low, high = int(scored["n"].min()), int(scored["n"].max())
+    text = f"mean [95% bootstrap CI] #rank (1 = best); n = {low if low == high else f'{low}-{high}'} samples per cell"
+    if "n_seeds" in scored and int(scored["n_seeds"].max()) > 1:
+        text += ", seeds=k: mean over k seeds (a sample scored in several seeds counts once in n and the CI)"
+    if "error_rate" in scored and (scored["error_rate"] > 0).any():
+        text += "; errors=x%: share of seeds whose cell errored (the mean is over the others)"
+    return text
 
 
 def model_text(label: str, accuracy: float, flag: str) -> str:
@@ -45,7 +63,7 @@ def model_text(label: str, accuracy: float, flag: str) -> str:
 
 def _format_table(summary: pd.DataFrame) -> Iterator[str]:
     frame = summary.copy()
-    columns = [frame[c] if c in frame or c != "n_seeds" else repeat(1) for c in _Cell._fields]
+    columns = [frame[c] if c in frame or c not in _OPTIONAL else repeat(_OPTIONAL[c]) for c in _Cell._fields]
     frame["cell"] = [_cell_text(_Cell(*values)) for values in zip(*columns)]  # not itertuples: every column
     arrows = {m: ("↑" if hib else "↓") for m, hib in zip(frame["metric"], frame["higher_is_better"])}
     frame["dataset"] = frame.get("dataset_label", frame["dataset"])
@@ -79,6 +97,8 @@ def _cell_text(row) -> str:
     text = f"{mean} {interval} #{row.rank}"
     if row.nan_rate > 0:
         text += f" nan={row.nan_rate:.0%}"
+    if row.error_rate > 0:  # some seeds' cells errored: the mean is over the others
+        text += f" errors={row.error_rate:.0%}"
     if row.n_seeds > 1:
         text += f" seeds={row.n_seeds}"
     return text

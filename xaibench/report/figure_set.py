@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from xaibench.report import explanation_figures
 from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_score, metric_agreement, metric_scores,
                                      rank_heatmap)
+from xaibench.report.figures._style import method_colours
 
 FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
@@ -22,8 +23,9 @@ FIGURES_DIR = "figures"
 CAPTIONS = (
     ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
     ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
-    ("cd_", "Critical-difference diagram (Demšar 2006): average ranks; methods joined by a bar are not "
-            "significantly different (Nemenyi test)."),
+    ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
+            "samples); methods joined by a bar are not significantly different (Nemenyi test at the alpha in the "
+            "title)."),
     ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
     ("cost_vs_faithfulness", "Explanation cost per sample against faithfulness (95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
@@ -64,7 +66,7 @@ def summary_figures(summary: pd.DataFrame, notes: list[str] | None = None, *, ra
     figures: dict[str, Figure] = {}
     scored = scored_rows(summary)
     if len(scored):
-        figures["metric_scores"] = metric_scores(scored)
+        figures["metric_scores"] = metric_scores(scored, colours=report_colours(scored))
     ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
         figures["rank_heatmap"] = rank_heatmap(ranks, title="average rank per metric")
@@ -74,6 +76,15 @@ def summary_figures(summary: pd.DataFrame, notes: list[str] | None = None, *, ra
     elif notes is not None:
         notes.append("metric agreement: needs two metrics ranking the same (at least three) methods")
     return figures
+
+
+def report_colours(scored: pd.DataFrame) -> dict:
+    """One colour per method for every figure of a report (bars by competitor, cost points by method), so that
+    a method has the same colour in each."""
+    names = set(scored["method"].astype(str))
+    if "competitor" in scored:
+        names |= set(scored["competitor"].astype(str))
+    return method_colours(names)
 
 
 def scored_rows(summary: pd.DataFrame) -> pd.DataFrame:
@@ -120,7 +131,8 @@ def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[s
             continue
         name = "cd_" + re.sub(r"[^A-Za-z0-9]+", "_", scope.split(":")[-1].strip()).strip("_")
         p = "p < 1e-4" if result.p_value < 1e-4 else f"p = {result.p_value:.3g}"
-        figures[name] = cd_diagram(ranks, float(result.cd), title=f"{scope}: N = {result.n_blocks}, Friedman {p}")
+        title = f"{scope}: N = {result.n_blocks} groups, Friedman {p}, \u03b1 = {result.alpha:g}"
+        figures[name] = cd_diagram(ranks, float(result.cd), title=title)
     return figures
 
 
@@ -137,7 +149,9 @@ def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -
             notes.append("cost vs faithfulness: the table has no faithfulness metric")
         return {}
     points = cost_score_points(table, summary, metric)
-    return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric)} if len(points) else {}
+    if not len(points):
+        return {}
+    return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric, colours=report_colours(summary))}
 
 
 def caption(name: str) -> str:

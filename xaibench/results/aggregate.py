@@ -42,10 +42,13 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     Columns: the names; ``dataset_label``/``model_label`` (display names; the registry name when the table has
     none); ``variant`` (what differs between rows sharing the four names); ``competitor`` (method plus its
     differing parameters); ``comparison`` (group id); ``setting`` (the group without the metric: one model on
-    one dataset); ``n_seeds``; ``family``; ``higher_is_better``; ``mean``; ``std`` (over all ok samples); ``n``
-    (ok samples); ``ci_low``/``ci_high`` (NaN for one value: no CI can be computed); ``nan_rate`` (NaN share of scored samples); ``error_rate`` (share of
-    seeds whose cell errored on this metric); ``status``; ``message``; ``rank``; ``model_accuracy`` (test
-    accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is).
+    one dataset); ``n_seeds``; ``family``; ``higher_is_better``; ``mean``; ``std`` (over all ok (seed, sample)
+    values); ``n`` (samples: distinct sample ids with an ok score, the unit of the CI and of the paired tests;
+    a sample scored in several seeds counts once, so three seeds of the same 10 samples give 10, as in
+    ``statistics.pairwise_tests``); ``n_values`` (ok (seed, sample) values: 30 there); ``ci_low``/``ci_high``
+    (NaN for one value: no CI can be computed); ``nan_rate`` (NaN share of scored (seed, sample) rows);
+    ``error_rate`` (share of seeds whose cell errored on this metric); ``status``; ``message``; ``rank``;
+    ``model_accuracy`` (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is).
     """
     summarizer = Summarizer(n_boot=n_boot, level=level, seed=seed)
     summarizer.add(table)
@@ -162,8 +165,8 @@ def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list
 
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
-          "comparison", "setting", "n_seeds", "family", "higher_is_better", "mean", "std", "n", "ci_low", "ci_high",
-          "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag"]
+          "comparison", "setting", "n_seeds", "family", "higher_is_better", "mean", "std", "n", "n_values", "ci_low",
+          "ci_high", "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag"]
 
 
 def _first_rows(gid: np.ndarray, n_groups: int) -> np.ndarray:
@@ -228,7 +231,8 @@ def _first_values(table: pd.DataFrame, gid: np.ndarray, first: np.ndarray) -> tu
 
 def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, ok: np.ndarray,
             n_groups: int) -> tuple[dict, list]:
-    """Mean over seeds of per-seed means, pooled std and n of each group's ok values, and the groups' values
+    """Mean over seeds of per-seed means, pooled std of each group's ok values, ``n`` (its distinct scored sample
+    ids: a sample scored in several seeds counts once) and ``n_values`` (its ok values), and the groups' values
     for the bootstrap: ``[(shape, group ids, values (groups, ...))]``, one entry per shape (``_shapes``)."""
     values = table["value"].to_numpy(dtype=np.float64)[ok]
     g, s = gid[ok], seeds[ok]
@@ -238,8 +242,12 @@ def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, ok: np.ndar
     per_seed = pd.DataFrame({"g": g, "s": s, "v": values}).groupby(["g", "s"], sort=True)["v"].agg(["mean", "size"])
     mean = per_seed["mean"].groupby(level="g").mean().reindex(range(n_groups))
     std = pd.Series(values).groupby(g).std(ddof=1).reindex(range(n_groups))
-    stats = {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": np.bincount(g, minlength=n_groups)}
-    return stats, _shapes(values, _dense_ranks(g, sample), per_seed)
+    dense = _dense_ranks(g, sample)  # 0..N-1: the sample's place among its group's N distinct sample ids
+    n = np.zeros(n_groups, dtype=np.int64)
+    np.maximum.at(n, g, dense + 1)  # distinct sample ids: a sample scored in several seeds counts once
+    stats = {"mean": mean.to_numpy(), "std": std.to_numpy(), "n": n,
+             "n_values": np.bincount(g, minlength=n_groups)}
+    return stats, _shapes(values, dense, per_seed)
 
 
 def _dense_ranks(g: np.ndarray, codes: np.ndarray) -> np.ndarray:

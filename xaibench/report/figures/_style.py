@@ -61,6 +61,28 @@ def paper_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float]
     return figure, figure.subplots(nrows, ncols, **kwargs)
 
 
+CONTROLS = ("random", "constant", "sobel")
+
+
+def is_control(competitor: str) -> bool:
+    """Whether a method (or a competitor label such as ``random (seed=1)``) is a control."""
+    return str(competitor).split(" (")[0] in CONTROLS
+
+
+def method_order(names) -> list[str]:
+    """Methods alphabetically, controls last: the order of every legend."""
+    return sorted({str(n) for n in names}, key=lambda m: (is_control(m), m))
+
+
+def method_colours(names) -> dict[str, tuple]:
+    """One colour per method, the same in every figure drawn from the same names: ``tab10`` (``tab20`` beyond 10
+    methods) in :func:`method_order`. A report passes one mapping to all its figures, so a method keeps its
+    colour where a figure shows only some of the methods."""
+    order = method_order(names)
+    palette, size = ("tab10", 10) if len(order) <= 10 else ("tab20", 20)
+    return {m: matplotlib.colormaps[palette](i % size) for i, m in enumerate(order)}
+
+
 def centred_norm(values: np.ndarray) -> Normalize:
     """A colour norm symmetric about zero: ``vmin = -max|v|``, ``vmax = +max|v|`` (white means exactly 0)."""
     finite = np.asarray(values, dtype=np.float64)

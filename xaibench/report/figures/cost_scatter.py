@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib import colormaps
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
-from xaibench.report.figures._style import ONE_COLUMN_IN, direction_arrow, group_labels, paper_figure, paper_style
+from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_order,
+                                            paper_figure, paper_style)
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
 MARKERS = "osD^v<>pXh"
@@ -33,14 +33,16 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
     return points[["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]]
 
 
-def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s", width: float = ONE_COLUMN_IN) -> Figure:
-    """Scatter of ``points`` (see :func:`cost_score_points`): colour = method, marker = experiment."""
+def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s", width: float = ONE_COLUMN_IN,
+                  colours: dict | None = None) -> Figure:
+    """Scatter of ``points`` (see :func:`cost_score_points`): colour = method (``colours``, by default
+    ``method_colours`` of the methods drawn: the colours of ``metric_scores``), marker = experiment."""
     points = points[np.isfinite(points["cost"]) & np.isfinite(points["score"]) & (points["cost"] > 0)]
-    methods = sorted(points["method"].unique())
+    methods = method_order(points["method"].unique())
     groups = sorted(points["group"].unique())
     with paper_style():
         figure, ax = paper_figure(figsize=(width, 0.7 * width + 0.13 * max(len(methods), len(groups)) + 0.3))
-        colours = {m: colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
+        colours = colours if colours is not None else method_colours(methods)
         for _, point in points.iterrows():
             marker = MARKERS[groups.index(point["group"]) % len(MARKERS)]
             error = [[max(point["score"] - point["score_low"], 0)], [max(point["score_high"] - point["score"], 0)]]

@@ -11,16 +11,15 @@ import re
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib import colormaps
 from matplotlib.patches import Rectangle
 
-from xaibench.report.figures._style import TWO_COLUMN_IN, direction_arrow, group_labels, paper_figure, paper_style
-
-CONTROLS = ("random", "constant", "sobel")
+from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, is_control, method_colours,
+                                            method_order, paper_figure, paper_style)
 PANELS_PER_ROW = 3
 
 
-def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, width: float = TWO_COLUMN_IN) -> Figure:
+def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, width: float = TWO_COLUMN_IN,
+                  colours: dict | None = None) -> Figure:
     """Bars of ``mean`` with ``ci_low``/``ci_high`` whiskers per (experiment, method), one panel per metric.
 
     Each experiment's bars are the methods scored there, side by side and centred on its tick (a method missing
@@ -31,24 +30,24 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
         summary: one row per (model, dataset, method, metric) with ``mean``, ``ci_low``, ``ci_high``,
             ``higher_is_better`` (``xaibench.summarize``); rows without a mean are left out.
         metrics: panels to draw, in order (default: every metric with a score).
+        colours: method -> colour (``method_colours``; default: made from the methods drawn here).
     """
     scored = summary[summary["mean"].notna()].copy()
     scored["group"] = _experiment_labels(scored)
     scored["bar"] = scored["competitor"].astype(str) if "competitor" in scored else scored["method"].astype(str)
     metrics = metrics or sorted(scored["metric"].unique())
-    methods = sorted(scored["bar"].unique(), key=lambda m: (_is_control(m), m))
+    methods = method_order(scored["bar"].unique())
     columns = min(PANELS_PER_ROW, len(metrics))
     rows = int(np.ceil(len(metrics) / columns))
     with paper_style():
         figure, axes = paper_figure(rows, columns, squeeze=False, figsize=(width, 0.4 + 1.75 * rows))
-        palette, size = ("tab10", 10) if len(methods) <= 10 else ("tab20", 20)
-        colours = {m: colormaps[palette](i % size) for i, m in enumerate(methods)}
+        colours = colours if colours is not None else method_colours(methods)
         for ax, metric in zip(axes.ravel(), metrics):
             _panel(ax, scored[scored["metric"] == metric], methods, colours)
         for ax in axes.ravel()[len(metrics):]:
             ax.axis("off")
-        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if _is_control(m) else None,
-                             edgecolor="white" if _is_control(m) else colours[m]) for m in methods]
+        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if is_control(m) else None,
+                             edgecolor="white" if is_control(m) else colours[m]) for m in methods]
         figure.legend(handles, methods, loc="upper center", ncol=min(len(methods), 5), frameon=False,
                       bbox_to_anchor=(0.5, 1.0), handlelength=1.2, columnspacing=1.0)
         label_height = np.zeros(rows)  # inches below each row's panels taken by its tick labels
@@ -75,7 +74,7 @@ def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict) -> None:
     whiskers = np.stack([np.maximum(mean - low, 0), np.maximum(high - mean, 0)])
     for method in methods:
         of_method = (bars["bar"] == method).to_numpy()
-        control = _is_control(method)
+        control = is_control(method)
         for with_ci in (True, False):
             chosen = of_method & (np.isnan(low) != with_ci)
             if chosen.any():
@@ -114,7 +113,3 @@ def _experiment_labels(rows: pd.DataFrame) -> pd.Series:
     other = rows["variant"].fillna("").astype(str).map(
         lambda text: " ".join(p for p in re.split(r" (?=[\w.]+=)", text) if p and not p.startswith("method.")))
     return labels.where(other == "", labels + "\n" + other)
-
-
-def _is_control(competitor: str) -> bool:
-    return str(competitor).split(" (")[0] in CONTROLS

@@ -4,9 +4,13 @@
 - ``datasets``: methods x settings for one metric.
 - ``families``: methods x metric families, average rank over comparison groups (and over all).
 
-Best per column = rank 1 in its comparison group (ties share it); a cell whose CI overlaps a best cell's CI is
-marked as a tie. Footnote marks: ``a`` NaN scores, ``b`` errored cells, ``c`` a control ranks first (the metric
-does not discriminate on this data), ``n`` one scored sample (no CI), ``u`` an underfit model.
+Best per column = rank 1 in its comparison group (ties share it). ``†`` marks a cell not significantly different
+from a best cell of its column: the paired Wilcoxon test of the two (``statistics.pairwise_tests``, Holm-corrected
+over the column's pairs) has ``p_holm >= alpha`` or could not be run. Without the tests (a summary alone) ``†``
+says only that the two CIs overlap, and the note says that this is no test. Captions give the number of samples
+(``n``: distinct sample ids, a sample scored in several seeds counts once) and of seeds. Footnote marks: ``a``
+NaN scores, ``b`` errored cells, ``c`` a control ranks first (the metric does not discriminate on this data),
+``n`` one scored sample (no CI), ``u`` an underfit model.
 """
 from __future__ import annotations
 
@@ -15,45 +19,96 @@ import re
 import numpy as np
 import pandas as pd
 
-from xaibench.report.tables.model import NOTE_TIE, Cell, Column, Table, mean_ci, number
-from xaibench.results.statistics import CONTROLS, average_ranks
+from xaibench.report.tables.model import NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, significance_note
+from xaibench.results.statistics import ALPHA, CONTROLS, average_ranks
 
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric (share of seeds)"
 NOTE_CONTROL = "c a control method ranks first: this metric does not discriminate between methods on this data"
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
-NOTE_PARTIAL = ("r ranked in k of the column's n groups only (not scored, failed or not applicable in the others): "
+NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
                 "an average over other groups, not comparable with the bold one.")
 NOTE_UNDERFIT = "u underfit model (test accuracy below its min_accuracy): its explanations are not a result"
 
 
-def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS) -> list[Table]:
-    """Every table of the chosen layouts, in a stable order; settings where no method has a score are left out."""
+def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, pairs: pd.DataFrame | None = None,
+                 alpha: float = ALPHA) -> list[Table]:
+    """Every table of the chosen layouts, in a stable order. Settings where no method has a score (a model that
+    cannot take the dataset, cells that all failed) have no row in them; a last table lists them with their
+    status and reason, so that nothing the sweep ran drops out of a report unseen.
+
+    ``pairs`` (``statistics.pairwise_tests`` of the summarised table) makes ``†`` a significance mark at
+    ``alpha``; without them ``†`` marks overlapping CIs.
+    """
     scored = summary.groupby("setting")["mean"].transform(lambda means: means.notna().any())
+    unscored = [unscored_table(summary[~scored])] if (~scored).any() else []
     rows = _with_labels(summary[scored])
     if rows.empty:
-        return []
+        return unscored
+    tests = _Tests(pairs, alpha)
     tables: list[Table] = []
     if "metrics" in layouts:
-        tables += [metrics_table(group) for _, group in rows.groupby("setting_label", sort=True)]
+        tables += [metrics_table(group, tests) for _, group in rows.groupby("setting_label", sort=True)]
     if "datasets" in layouts:
-        tables += [datasets_table(group) for _, group in rows.groupby("metric_label", sort=True)]
+        tables += [datasets_table(group, tests) for _, group in rows.groupby("metric_label", sort=True)]
     if "families" in layouts and rows["mean"].notna().any():
         tables.append(families_table(rows))
-    return tables
+    return tables + unscored
 
 
-def metrics_table(rows: pd.DataFrame) -> Table:
+def unscored_table(rows: pd.DataFrame) -> Table:
+    """One line per setting (model on dataset) without any score: its methods, statuses and first reason."""
+    rows = _with_labels(rows)
+    body = []
+    for label, group in rows.groupby("setting_label", sort=True):
+        shown = group.assign(status=group["status"].replace({"ok": "nan"}))  # ok rows without a mean: all NaN
+        counts = shown.drop_duplicates(["competitor", "status"])["status"].value_counts().sort_index()
+        statuses = ", ".join(f"{status} ({count})" for status, count in counts.items())
+        messages = group["message"].fillna("").astype(str)
+        reason = next((m for m in messages if m), "")
+        methods = ", ".join(_method_order(group["competitor"].unique()))
+        body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
+    caption = ("Settings without any score, left out of the tables above (status per method; the first reason "
+               "given).")
+    return Table(key="unscored", caption=caption, corner="dataset / model",
+                 columns=(Column("methods"), Column("status (methods)"), Column("reason")), rows=tuple(body))
+
+
+class _Tests:
+    """Holm-corrected paired-test p-values by (comparison, competitor, competitor), or none (CI overlap)."""
+
+    def __init__(self, pairs: pd.DataFrame | None, alpha: float) -> None:
+        self.alpha = alpha
+        self.p: dict | None = None
+        if pairs is not None:
+            self.p = {(c, a, b): p for c, a, b, p in zip(pairs["comparison"], pairs["method_a"], pairs["method_b"],
+                                                         pairs["p_holm"])}
+
+    def tie(self, row: pd.Series, best: pd.DataFrame) -> bool:
+        """Whether ``row`` (not a best cell) is not separated from some best cell of its comparison group."""
+        if self.p is None:
+            return bool(((row["ci_low"] <= best["ci_high"]) & (row["ci_high"] >= best["ci_low"])).any())
+        for other in best.index:
+            a, b = sorted((str(row.name), str(other)))
+            p = self.p.get((row["comparison"], a, b), np.nan)
+            if not p < self.alpha:  # not significant, or no test (NaN / missing pair)
+                return True
+        return False
+
+    def note(self) -> str:
+        return NOTE_OVERLAP if self.p is None else significance_note(self.alpha)
+
+
+def metrics_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
     """Methods x metrics of one setting."""
     rows = _with_labels(rows) if "setting_label" not in rows else rows
+    tests = tests or _Tests(None, ALPHA)
     first = rows.iloc[0]
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
-    table = _grid(rows, columns, column_of="metric_label", title=lambda c: c)
+    table = _grid(rows, columns, column_of="metric_label", title=lambda c: c, tests=tests)
     quality = _quality_text(first)
-    seeds = int(rows["n_seeds"].max())
-    caption = (f"{first['model_label']} on {first['dataset_label']}{quality}: mean [95% CI] over samples"
-               f"{f' and {seeds} seeds (a sample scored in several seeds counts once)' if seeds > 1 else ''}. "
+    caption = (f"{first['model_label']} on {first['dataset_label']}{quality}: {_over(rows)}. "
                "Bold: best per column; ↑/↓: higher/lower is better.")
     warnings = (f"u {first['model_label']} is underfit (test accuracy {number(first['model_accuracy'])}): "
                 "its explanations are not a result.",) if first["model_flag"] == "underfit" else ()
@@ -61,17 +116,16 @@ def metrics_table(rows: pd.DataFrame) -> Table:
                  columns=table[0], rows=table[1], notes=table[2], warnings=warnings + table[3])
 
 
-def datasets_table(rows: pd.DataFrame) -> Table:
+def datasets_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
     """Methods x settings (dataset, model) of one metric."""
     rows = _with_labels(rows) if "setting_label" not in rows else rows
+    tests = tests or _Tests(None, ALPHA)
     first = rows.iloc[0]
     columns = _ordered(rows, "setting_label", by=["dataset_label", "model_label", "setting_label"])
-    table = _grid(rows, columns, column_of="setting_label", title=lambda c: c)
+    table = _grid(rows, columns, column_of="setting_label", title=lambda c: c, tests=tests)
     arrow = "↑ higher" if first["higher_is_better"] else "↓ lower"
-    seeds = int(rows["n_seeds"].max())
-    caption = (f"{first['metric_label']} ({first['family']}; {arrow} is better): mean [95% CI] per dataset and model"
-               f"{f' over up to {seeds} seeds (a sample scored in several seeds counts once)' if seeds > 1 else ''}. "
-               "Bold: best per column.")
+    caption = (f"{first['metric_label']} ({first['family']}; {arrow} is better) per dataset and model: "
+               f"{_over(rows)}. Bold: best per column.")
     return Table(key=_key("datasets", first["metric_label"]), caption=caption, corner="method",
                  columns=table[0], rows=table[1], notes=table[2], warnings=table[3])
 
@@ -84,7 +138,7 @@ def families_table(rows: pd.DataFrame) -> Table:
     counts = _ranked_groups(rows)
     scopes = [s for s in sorted(ranks.columns) if s != "all"] + ["all"]
     methods = _method_order(ranks.index)
-    columns = tuple(Column(f"{scope} (n={counts[scope]})", "↓") for scope in scopes)
+    columns = tuple(Column(f"{scope} (N={counts[scope]})", "↓") for scope in scopes)
     body, partial = [], False
     for method in methods:
         cells = []
@@ -98,9 +152,9 @@ def families_table(rows: pd.DataFrame) -> Table:
             cells.append(Cell(text if np.isfinite(value) else "-", marks=marks,
                               best=bool(np.isfinite(value) and full[method] and np.isclose(value, best))))
         body.append((method, tuple(cells)))
-    caption = ("Average rank per metric family (1 = best; n = comparison groups, each one model, dataset and "
-               "metric, with at least two methods scored), following each metric's direction. Bold: best per "
-               "column among the methods ranked in the most groups.")
+    caption = ("Average rank per metric family (1 = best; N = comparison groups, not samples: each one model, "
+               "dataset and metric with at least two methods scored), following each metric's direction. Bold: best "
+               "per column among the methods ranked in the most groups.")
     return Table(key="families", caption=caption, corner="method", columns=columns, rows=tuple(body),
                  notes=(NOTE_PARTIAL,) if partial else (), warnings=_control_warnings(rows))
 
@@ -114,7 +168,21 @@ def _ranked_groups(rows: pd.DataFrame) -> dict[str, int]:
     return {**{str(k): int(v) for k, v in counts.items()}, "all": len(ranked)}
 
 
-def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title) -> tuple:
+def _over(rows: pd.DataFrame) -> str:
+    """What a grid's cells are: ``mean [95% CI] over n = 26 samples and 3 seeds (...)``; ``n`` is a range where
+    cells differ (NaN scores, errors)."""
+    scored = rows[rows["mean"].notna()]
+    low, high = int(scored["n"].min()), int(scored["n"].max())
+    seeds_low, seeds = int(scored["n_seeds"].min()), int(scored["n_seeds"].max())
+    samples = f"n = {low} samples" if low == high else f"n = {low}-{high} samples per cell"
+    if seeds == 1:
+        return f"mean [95% CI] over {samples} (percentile bootstrap over samples)"
+    seeds_text = f"{seeds} seeds" if seeds_low == seeds else f"{seeds_low}-{seeds} seeds"
+    return (f"mean [95% CI] over {samples} and {seeds_text} (a sample scored in several seeds counts once; "
+            "two-way bootstrap over seeds and samples)")
+
+
+def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, tests: _Tests) -> tuple:
     """Columns, body rows, notes and warnings of a mean [CI] grid; one comparison group per column."""
     methods = _method_order(rows["competitor"].unique())
     cells = {method: [] for method in methods}
@@ -132,15 +200,15 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title) -> t
         notes.update(marks)
         best = group[(group["rank"] == 1) & group["mean"].notna()]
         for method in methods:
-            cell = _cell(group.loc[method], best) if method in group.index else Cell("-")
+            cell = _cell(group.loc[method], best, tests) if method in group.index else Cell("-")
             notes.update(cell.marks)
             notes.update(["tie"] if cell.tie else [])
             cells[method].append(cell)
     body = tuple((method, tuple(cells[method])) for method in methods)
-    return tuple(headers), body, _notes(notes, rows), _control_lines(flagged_controls)
+    return tuple(headers), body, _notes(notes, rows, tests), _control_lines(flagged_controls)
 
 
-def _cell(row: pd.Series, best: pd.DataFrame) -> Cell:
+def _cell(row: pd.Series, best: pd.DataFrame, tests: _Tests) -> Cell:
     if row["status"] == "not_applicable":
         return Cell("n/a")
     marks = tuple(m for m, on in (("a", row["nan_rate"] > 0), ("b", row["error_rate"] > 0)) if on)
@@ -149,15 +217,14 @@ def _cell(row: pd.Series, best: pd.DataFrame) -> Cell:
     if np.isnan(row["ci_low"]):
         marks += ("n",)
     is_best = row.name in best.index
-    overlaps = ((row["ci_low"] <= best["ci_high"]) & (row["ci_high"] >= best["ci_low"])).any()
     return Cell(mean_ci(row["mean"], row["ci_low"], row["ci_high"]), best=is_best,
-                tie=bool(not is_best and overlaps), marks=marks)
+                tie=bool(not is_best and len(best) and tests.tie(row, best)), marks=marks)
 
 
-def _notes(marks: set[str], rows: pd.DataFrame) -> tuple[str, ...]:
+def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...]:
     notes = []
     if "tie" in marks:
-        notes.append(NOTE_TIE)
+        notes.append(tests.note())
     if "a" in marks:
         worst = rows.loc[rows["nan_rate"].idxmax()]
         notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}).")

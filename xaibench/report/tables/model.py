@@ -9,12 +9,22 @@ import math
 from dataclasses import dataclass, field
 
 TIE_MARK = "†"
-NOTE_TIE = f"{TIE_MARK} CI overlaps the best's CI in this column (not separable at this sample size)."
+# Without the paired tests (a table made from a summary alone) the mark can only compare intervals, which is no
+# test: paired data often separate methods whose CIs overlap.
+NOTE_OVERLAP = (f"{TIE_MARK} its 95% CI overlaps the best's CI in this column (an overlap, not a significance test; "
+                "xaibench report marks significance with paired tests).")
+
+
+def significance_note(alpha: float) -> str:
+    """The ``†`` footnote of a table whose marks come from the paired tests at ``alpha``."""
+    return (f"{TIE_MARK} not significantly different from the best in this column: two-sided paired Wilcoxon "
+            f"signed-rank test over the samples both methods scored, Holm-corrected over the column's method pairs, "
+            f"alpha = {alpha:g} (or too few shared samples to test).")
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell. ``best``: bold; ``tie``: its CI overlaps the best's; ``marks``: footnote letters."""
+    """One table cell. ``best``: bold; ``tie``: not separated from the best (``†``); ``marks``: footnote letters."""
 
     text: str
     best: bool = False
