@@ -221,3 +221,30 @@ def test_a_summary_longer_than_wandb_keeps_is_said_to_be_cut(logged, tmp_path, m
     err = capsys.readouterr().err
     assert f"W&B keeps the first 2 of the {len(summary):,} rows of the sweep's summary table" in err
     assert str(tmp_path / "cut" / "summary.parquet") in err
+
+
+def test_a_run_file_is_read_once_wandb_has_written_its_exit_record(tmp_path, monkeypatch):
+    """``run.finish()`` returns before W&B's core writes the run's records (half the runs read at once held only
+    the file header): the reader waits for the ``exit`` record, then reads the whole run."""
+    import threading
+
+    import wandb
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    run = wandb.init(mode="offline", project="t", settings=wandb.Settings(silent=True, console="off"))
+    run.summary["answer"] = 42
+    run.finish()
+    wandb.teardown()  # the service writes everything before it stops
+    (written,) = glob.glob(str(tmp_path / "wandb/offline-run-*/run-*.wandb"))
+    whole = Path(written).read_bytes()
+    late = tmp_path / "late"
+    late.mkdir()
+    (late / Path(written).name).write_bytes(whole[:7])  # what a reader found right after finish(): the header
+    timer = threading.Timer(0.3, lambda: (late / Path(written).name).write_bytes(whole))
+    timer.start()
+    try:
+        assert read_offline_run(late).summary["answer"] == 42
+    finally:
+        timer.join()
+    (late / Path(written).name).write_bytes(whole[:7])  # a run killed before it finished: read as it is
+    assert read_offline_run(late, wait_s=0.1).summary == {}

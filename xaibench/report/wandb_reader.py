@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,24 @@ def iter_records(path: str | Path) -> Iterator[Any]:
             pending = b""
 
 
+def _finished_records(path: Path, wait_s: float) -> list[Any]:
+    """The records of ``path`` once its last one is the run's ``exit`` record (or after ``wait_s`` seconds)."""
+    from google.protobuf.message import DecodeError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            records = list(iter_records(path))
+            finished = bool(records) and records[-1].WhichOneof("record_type") == "exit"
+        except DecodeError:  # a record cut where the writer has not flushed yet
+            if time.monotonic() > deadline:
+                raise
+            finished = False
+        if finished or time.monotonic() > deadline:
+            return records
+        time.sleep(0.02)
+
+
 @dataclass
 class OfflineRun:
     path: Path
@@ -58,14 +77,20 @@ class OfflineRun:
     logged: dict[str, Any] = field(default_factory=dict)  # key -> last value passed to run.log
 
 
-def read_offline_run(run_dir: str | Path) -> OfflineRun:
-    """Parse ``<run_dir>/run-*.wandb`` and the table and image files it references."""
+def read_offline_run(run_dir: str | Path, wait_s: float = 30.0) -> OfflineRun:
+    """Parse ``<run_dir>/run-*.wandb`` and the table and image files it references.
+
+    ``run.finish()`` returns before W&B's core has written the run's records (wandb 0.31, offline: half of the
+    runs read at once held only the file header; the process's exit, or ``wandb.teardown()``, writes them). A
+    run file is read once it ends with its ``exit`` record, waiting at most ``wait_s`` seconds; a run killed
+    before it finished never gets one and is read as it is after the wait.
+    """
     run_dir = Path(run_dir)
     files = sorted(run_dir.glob("run-*.wandb"))
     if not files:
         raise FileNotFoundError(f"no run-*.wandb file in {run_dir}")
     run = OfflineRun(path=run_dir)
-    for record in iter_records(files[0]):
+    for record in _finished_records(files[0], wait_s):
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run.name, run.group, run.job_type = record.run.display_name, record.run.run_group, record.run.job_type
