@@ -36,7 +36,9 @@ from xaibench.errors import UserError
 from xaibench.explainers.base import Explainer
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext
-from xaibench.models.outputs import LogProbabilities, check_class_scores, check_explain_output, check_outputs_option
+from xaibench.models.outputs import (
+    LogProbabilities, as_float32_model, check_class_scores, check_explain_output, check_outputs_option,
+)
 from xaibench.registry import EXPLAINERS, METRICS
 from xaibench.results.schema import conform, sort_rows
 from xaibench.types import Capability, Modality, Split, Status
@@ -70,19 +72,26 @@ def metric_params(metrics: str | Sequence[str] | Mapping[str, Any]) -> dict[str,
     return {str(name): {} for name in metrics}
 
 
-def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capability]]:
-    """The caller's model as a torch module plus the capabilities it offers (declared by its protocols)."""
+def as_module(model: Any, n_features: int, columns: Sequence[str] = ()) -> tuple[nn.Module, frozenset[Capability]]:
+    """The caller's model as a torch module plus the capabilities it offers (declared by its protocols).
+
+    ``columns``: the names of ``x``'s features when ``x`` is a DataFrame; a scikit-learn model fitted on a
+    DataFrame gets them in its own column order (matched by name, ``sklearn_estimator.feature_order``).
+    """
     if not isinstance(model, nn.Module):
         if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
             raise UserError(f"model must be a torch.nn.Module or a fitted scikit-learn classifier, got "
                             f"{type(model).__name__}")
-        from xaibench.models.adapters.sklearn_estimator import SklearnClassifier
+        from xaibench.models.adapters.sklearn_estimator import SklearnClassifier, feature_order
 
+        order = feature_order(model, columns, "the scikit-learn model",
+                              ("x's columns", "pass x[model.feature_names_in_] (or a numpy array in that order)"))
         classes = np.asarray(model.classes_)
         if classes.dtype.kind in "iu" and classes.min() >= 0:  # integer classes are their own indices
-            return SklearnClassifier(model, int(classes.max()) + 1, n_features), frozenset({Capability.PROBA})
+            return (SklearnClassifier(model, int(classes.max()) + 1, n_features, feature_order=order),
+                    frozenset({Capability.PROBA}))
         names = tuple(class_name(c) for c in classes.astype(object))  # e.g. strings: indices in classes_ order
-        return (SklearnClassifier(model, len(names), n_features, range(len(names)), names),
+        return (SklearnClassifier(model, len(names), n_features, range(len(names)), names, order),
                 frozenset({Capability.PROBA}))
     capabilities = {Capability.GRADIENTS, Capability.PROBA}
     if hasattr(model, "embed") and hasattr(model, "forward_embedded"):
@@ -91,7 +100,7 @@ def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capabil
         capabilities.add(Capability.ATTENTION)
     if hasattr(model, "estimator"):  # an already-wrapped scikit-learn model
         capabilities = {Capability.PROBA}
-    return model.eval(), frozenset(capabilities)
+    return as_float32_model(model.eval()), frozenset(capabilities)
 
 
 def _declared_outputs(model: Any, module: nn.Module, x: torch.Tensor, outputs: str) -> tuple[nn.Module, str, int]:
@@ -131,10 +140,11 @@ class ArrayCell:
     @classmethod
     def of(cls, model: Any, x: Any, *, modality: str | None = None, device: str = "cpu", y: Any = None,
            masks: Any = None, train: tuple[Any, Any] | None = None, outputs: str = "logits") -> "ArrayCell":
+        columns = tuple(str(c) for c in getattr(x, "columns", ()))  # a DataFrame's column names
         x = as_tensor(x, "x")
         kind = modality_of(modality) if modality else cls._infer_modality(x)
         x = checked_x(x, kind)
-        module, capabilities = as_module(model, math.prod(x.shape[1:]))
+        module, capabilities = as_module(model, math.prod(x.shape[1:]), columns)
         names = tuple(getattr(module, "class_names", ()))  # a model fitted on class names: y holds names
         module, outputs, n_classes = _declared_outputs(model, module.to(device), x.to(device), outputs)
         labels = None if y is None else checked_classes(y, "y", len(x), n_classes, names)

@@ -14,7 +14,7 @@ from xaibench.models.adapters._source import (
     code_digest, import_object, load_pinned, path_digest, require_local, save_pinned,
 )
 from xaibench.models.base import ModelSpec
-from xaibench.models.outputs import LogProbabilities, check_class_scores, check_outputs_option
+from xaibench.models.outputs import LogProbabilities, as_float32_model, check_class_scores, check_outputs_option
 from xaibench.registry import MODELS
 from xaibench.types import Dataset, Modality
 
@@ -83,6 +83,7 @@ class TorchModule(ModelSpec):
             except RuntimeError as error:
                 raise UserError(f"{what}: {path} does not fit {self.target}: "
                                 f"{' '.join(str(error).split())[:300]}") from None
+        module = as_float32_model(module)  # float64 (or half) weights take the suite's float32 inputs
         check_class_scores(module, dataset.test.x, dataset.n_classes, self.outputs, what)
         return LogProbabilities(module) if self.outputs == "probabilities" else module
 

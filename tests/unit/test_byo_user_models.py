@@ -1,0 +1,97 @@
+"""Bring your own, as researchers' own models really come: scikit-learn models fitted on a DataFrame (columns in
+their own order), networks in float64, single-feature data and channel-last images. Each either works, with
+numbers checked against the model itself, or is refused in one line (cases in tests/reliability/test_bad_input.py).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+import torch
+from sklearn.linear_model import LogisticRegression
+
+import xaibench
+from xaibench.registry import DATASETS, MODELS
+
+RNG = np.random.default_rng(0)
+FRAME = pd.DataFrame(RNG.normal(size=(40, 3)), columns=["age", "dose", "weight"])
+FRAME["outcome"] = np.where(FRAME["age"] + 2 * FRAME["dose"] > 0, "worse", "better")
+REVERSED = ["weight", "dose", "age"]  # the model's own column order, not the table's
+
+
+class Float64Net(torch.nn.Module):
+    """A network whose weights are float64 (``.double()`` in its constructor), as numpy-minded code makes them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2).double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+def test_a_prefitted_model_gets_the_tables_columns_by_name_without_warnings(tmp_path):
+    model = LogisticRegression().fit(FRAME[REVERSED], FRAME["outcome"])  # fitted on a DataFrame
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    sio.dump(model, tmp_path / "model.skops")
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome",
+                                         "standardize": False}).build(0)
+    assert data.feature_names == ("age", "dose", "weight")
+    module = MODELS.create("sklearn_estimator", {"path": str(tmp_path / "model.skops")}).build(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names" per call
+        log_p = module(data.test.x)
+    expected = model.predict_proba(pd.DataFrame(data.test.x.numpy(), columns=data.feature_names)[REVERSED])
+    np.testing.assert_allclose(log_p.exp().numpy(), expected, rtol=1e-5)  # classes: better, worse (sorted)
+
+
+def test_the_api_matches_a_dataframes_columns_to_the_model_by_name():
+    model = LogisticRegression().fit(FRAME[REVERSED], FRAME["outcome"])
+    x = FRAME[["age", "dose", "weight"]].iloc[:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        by_name = xaibench.explain(model, x, method="feature_ablation", explain_output="probability",
+                                   targets=FRAME["outcome"][:5])
+        in_model_order = xaibench.explain(model, x[REVERSED], method="feature_ablation",
+                                          explain_output="probability", targets=FRAME["outcome"][:5])
+        as_array = xaibench.explain(model, x.to_numpy()[:, ::-1], method="feature_ablation",  # weight, dose, age
+                                    explain_output="probability", targets=FRAME["outcome"][:5])
+    torch.testing.assert_close(by_name, in_model_order.flip(1), rtol=0, atol=0)  # same model, same attributions
+    torch.testing.assert_close(as_array, in_model_order, rtol=0, atol=0)  # a negative-stride view is read too
+    index = np.searchsorted(model.classes_, FRAME["outcome"][:5])
+    ablated = x.copy()
+    ablated["dose"] = 0.0
+    p = model.predict_proba(x[REVERSED])[np.arange(5), index]
+    p_ablated = model.predict_proba(ablated[REVERSED])[np.arange(5), index]
+    np.testing.assert_allclose(by_name[:, 1].numpy(), p - p_ablated, atol=1e-6)  # occluding dose to 0
+
+
+def test_a_float64_network_is_explained_as_it_is_and_keeps_its_dtype():
+    torch.manual_seed(0)
+    net = Float64Net()
+    x = torch.randn(5, 3)
+    targets = [0, 1, 0, 1, 1]
+    attributions = xaibench.explain(net, x, method="integrated_gradients", targets=targets, explain_output="logit")
+    weight = net.linear.weight.detach()
+    expected = (weight[targets] * x.double()).float()  # IG of a linear logit from a zero baseline: w_t * x
+    torch.testing.assert_close(attributions, expected, rtol=0, atol=1e-6)
+    assert net.linear.weight.dtype == torch.float64 and attributions.dtype == torch.float32
+    rows = xaibench.evaluate(net, x, targets, attributions, metrics=["sparseness", "random_logit"],
+                             method="integrated_gradients", explain_output="logit")
+    assert set(rows["status"]) == {"ok"}
+
+
+def test_a_torch_module_of_float64_weights_runs_in_the_sweep(tmp_path):
+    torch.manual_seed(0)
+    torch.save(Float64Net().state_dict(), tmp_path / "net64.pt")
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    spec = MODELS.create("torch_module", {"target": f"{__name__}.Float64Net",
+                                          "state_dict": str(tmp_path / "net64.pt")})
+    module = spec.build(data)
+    scores = module(data.test.x[:4])
+    assert scores.dtype == torch.float32
+    assert spec.load(spec.build(data), spec.save(module))(data.test.x[:4]).equal(scores)  # cached and read back
+
