@@ -411,3 +411,74 @@ def test_cli_refuses_class_and_column_mistakes(class_and_column_inputs, monkeypa
     before = snapshot(class_and_column_inputs)
     assert_cli_refuses([*BYO[1:], *overrides], expected, capfd)
     assert snapshot(class_and_column_inputs) == before, "a rejected input wrote or changed a file"
+
+
+# Found by review as a researcher bringing their own models (byo6): each was accepted and silently wrong, or failed
+# with a message that did not say what to do.
+USER_MODEL_CASES = [  # (overrides after BYO[1:], expected part of the one line)
+    (["model=sklearn_estimator", "model.path=renamed.skops", "dataset=csv_table", "dataset.path=doses.csv",
+      "dataset.target=outcome", "dataset.standardize=false"],
+     "model sklearn_estimator: renamed.skops was fitted on columns [age, dose_mg], the dataset's features are "
+     "[age, dose]: its column(s) 'dose_mg' are missing; fit it on the dataset's features"),
+    (["model=cnn", "dataset=npz_arrays", "dataset.path=photos.npz", "dataset.modality=image"],
+     "x has shape (30, 8, 8, 3), channel-last (N, H, W, C) as PIL and numpy write images; store it channel-first "
+     "(N, C, H, W): np.savez(..., x=x.transpose(0, 3, 1, 2))"),
+]
+
+
+@pytest.fixture(scope="module")
+def user_model_inputs(tmp_path_factory) -> Path:
+    """A model fitted on a DataFrame whose column names differ from the table's; photos stored channel-last."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("user_model_inputs")
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"age": rng.normal(size=40), "dose": rng.normal(size=40)})
+    outcome = np.where(table["dose"] > 0, "worse", "better")
+    table.assign(outcome=outcome).to_csv(root / "doses.csv", index=False)
+    renamed = table.rename(columns={"dose": "dose_mg"})
+    sio.dump(LogisticRegression().fit(renamed, outcome), root / "renamed.skops")
+    np.savez(root / "photos.npz", x=rng.random((30, 8, 8, 3)), y=np.arange(30) % 2)
+    return root
+
+
+@pytest.mark.parametrize("overrides, expected", USER_MODEL_CASES)
+def test_cli_refuses_user_model_mistakes(user_model_inputs, monkeypatch, capfd, overrides, expected):
+    monkeypatch.chdir(user_model_inputs)
+    monkeypatch.setenv("XAIBENCH_STORE", str(user_model_inputs / "store"))
+    before = snapshot(user_model_inputs)
+    assert_cli_refuses([*BYO[1:], *overrides], expected, capfd)
+    assert snapshot(user_model_inputs) == before, "a rejected input wrote or changed a file"
+
+
+def _binary_logit_net():
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Linear(4, 1)  # one logit z for a binary classifier (BCEWithLogitsLoss)
+
+
+USER_MODEL_API_CASES = [
+    (lambda: xaibench.explain(_binary_logit_net(), _x(), method="integrated_gradients"),
+     "model: forward must return class scores (N, K >= 2), got (6, 1) for 6 samples; a single binary logit z is the "
+     "two-class logits [0, z]: return torch.cat([torch.zeros_like(z), z], dim=1)"),
+    (lambda: xaibench.evaluate(_binary_logit_net(), _x(), [0, 1] * 3, _x(), metrics=["sparseness"]),
+     "got (6, 1) for 6 samples; a single binary logit z"),
+    (lambda: xaibench.explain(_forest_on_frame(), pd.DataFrame(_x(), columns=list("abce")), method="feature_ablation"),
+     "the scikit-learn model was fitted on columns [a, b, c, d], x's columns are [a, b, c, e]: its column(s) 'd' "
+     "are missing; pass x[model.feature_names_in_]"),
+]
+
+
+def _forest_on_frame():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(pd.DataFrame(_x(), columns=list("abcd")), [0, 1, 2, 0, 1, 2])
+
+
+@pytest.mark.parametrize("call, expected", USER_MODEL_API_CASES)
+def test_api_refuses_user_model_mistakes(call, expected):
+    with pytest.raises(UserError) as error:
+        call()
+    assert expected in str(error.value) and "\n" not in str(error.value)

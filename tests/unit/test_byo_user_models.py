@@ -95,3 +95,19 @@ def test_a_torch_module_of_float64_weights_runs_in_the_sweep(tmp_path):
     assert scores.dtype == torch.float32
     assert spec.load(spec.build(data), spec.save(module))(data.test.x[:4]).equal(scores)  # cached and read back
 
+
+
+def test_on_a_single_feature_quantus_metrics_do_not_apply_and_the_others_score():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(1, 2)
+    x = torch.randn(6, 1)
+    attributions = xaibench.explain(net, x, method="integrated_gradients", explain_output="logit", targets=[1] * 6)
+    weight = net.weight.detach()
+    torch.testing.assert_close(attributions, weight[1] * x, rtol=0, atol=1e-6)  # w_t * (x - 0)
+    rows = xaibench.evaluate(net, x, [0, 1] * 3, attributions, metrics=["sparseness", "conditional_shapley_distance"],
+                             train=(torch.randn(20, 1), [0, 1] * 10), explain_output="logit")
+    status = rows.groupby("metric")["status"].unique().map(list).to_dict()
+    assert status == {"sparseness": ["not_applicable"], "conditional_shapley_distance": ["ok"]}
+    assert set(rows.loc[rows.metric == "sparseness", "message"]) == {
+        "metric sparseness compares the attributions of several features; the inputs have a single feature"}
+    assert np.isfinite(rows.loc[rows.metric == "conditional_shapley_distance", "value"]).all()

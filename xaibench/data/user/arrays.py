@@ -130,6 +130,9 @@ class NpzArrays(DatasetSpec):
                             f"{x.shape}")
         if len(x) == 0:
             raise UserError(f"{what}: x has no samples")
+        if modality is Modality.IMAGE and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+            raise UserError(f"{what}: x has shape {x.shape}, channel-last (N, H, W, C) as PIL and numpy write images"
+                            f"; store it channel-first (N, C, H, W): np.savez(..., x=x.transpose(0, 3, 1, 2))")
         if modality is Modality.TEXT:
             if x.dtype.kind not in "biu" or x.min() < 0:
                 raise UserError(f"{what}: modality=text needs non-negative integer token ids in x")
