@@ -7,12 +7,14 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import pandas as pd
 import skops.io as sio
 import torch
 from sklearn.linear_model import LogisticRegression
 
 import xaibench
+from xaibench.errors import UserError
 from xaibench.registry import DATASETS, MODELS
 
 RNG = np.random.default_rng(0)
@@ -111,3 +113,26 @@ def test_on_a_single_feature_quantus_metrics_do_not_apply_and_the_others_score()
     assert set(rows.loc[rows.metric == "sparseness", "message"]) == {
         "metric sparseness compares the attributions of several features; the inputs have a single feature"}
     assert np.isfinite(rows.loc[rows.metric == "conditional_shapley_distance", "value"]).all()
+
+
+def test_a_transformers_model_is_explained_as_it_is():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=8, patch_size=4, num_channels=1, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=16, num_labels=3)
+    torch.manual_seed(0)
+    vit = transformers.ViTForImageClassification(config)  # returns an ImageClassifierOutput, not a tensor
+    x, targets = torch.randn(3, 1, 8, 8), [0, 1, 2]
+    attributions = xaibench.explain(vit, x, method="integrated_gradients", targets=targets, explain_output="logit",
+                                    n_steps=64)
+    with torch.no_grad():
+        gap = vit(pixel_values=x).logits - vit(pixel_values=torch.zeros_like(x)).logits
+    torch.testing.assert_close(attributions.flatten(1).sum(1), gap[range(3), targets], rtol=1e-2, atol=1e-4)
+    with pytest.raises(UserError, match="needs attention, which this model does not offer; load it with "
+                                        "attn_implementation='eager'"):
+        xaibench.explain(vit, x, method="rollout")  # sdpa attention returns no maps
+    bert = transformers.BertForSequenceClassification(transformers.BertConfig(
+        vocab_size=12, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
+        max_position_embeddings=8, num_labels=2, pad_token_id=0))
+    ids = torch.tensor([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]])
+    per_token = xaibench.explain(bert, ids, method="saliency")
+    assert per_token.shape == (2, 6) and not per_token[ids == 0].any()  # padding is masked out: no attribution

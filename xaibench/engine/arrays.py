@@ -72,12 +72,20 @@ def metric_params(metrics: str | Sequence[str] | Mapping[str, Any]) -> dict[str,
     return {str(name): {} for name in metrics}
 
 
-def as_module(model: Any, n_features: int, columns: Sequence[str] = ()) -> tuple[nn.Module, frozenset[Capability]]:
+def as_module(model: Any, n_features: int, columns: Sequence[str] = (), text: bool = False
+              ) -> tuple[nn.Module, frozenset[Capability]]:
     """The caller's model as a torch module plus the capabilities it offers (declared by its protocols).
 
     ``columns``: the names of ``x``'s features when ``x`` is a DataFrame; a scikit-learn model fitted on a
-    DataFrame gets them in its own column order (matched by name, ``sklearn_estimator.feature_order``).
+    DataFrame gets them in its own column order (matched by name, ``sklearn_estimator.feature_order``). A
+    ``transformers`` model is seen through the Hugging Face adapters (``huggingface.wrap_pretrained``; ``text``:
+    ``x`` holds token ids).
     """
+    from xaibench.models.adapters.huggingface import wrap_pretrained
+
+    pretrained = wrap_pretrained(model, text)
+    if pretrained is not None:
+        return pretrained
     if not isinstance(model, nn.Module):
         if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
             raise UserError(f"model must be a torch.nn.Module or a fitted scikit-learn classifier, got "
@@ -144,7 +152,7 @@ class ArrayCell:
         x = as_tensor(x, "x")
         kind = modality_of(modality) if modality else cls._infer_modality(x)
         x = checked_x(x, kind)
-        module, capabilities = as_module(model, math.prod(x.shape[1:]), columns)
+        module, capabilities = as_module(model, math.prod(x.shape[1:]), columns, kind is Modality.TEXT)
         names = tuple(getattr(module, "class_names", ()))  # a model fitted on class names: y holds names
         module, outputs, n_classes = _declared_outputs(model, module.to(device), x.to(device), outputs)
         labels = None if y is None else checked_classes(y, "y", len(x), n_classes, names)
@@ -171,7 +179,10 @@ class ArrayCell:
             raise UserError(f"method {method} does not handle {self.modality} inputs")
         missing = explainer.requires - self.capabilities
         if missing:
-            raise UserError(f"method {method} needs {', '.join(sorted(missing))}, which this model does not offer")
+            eager = (Capability.ATTENTION in missing and hasattr(getattr(self.module, "model", None), "config")
+                     and Capability.GRADIENTS in self.capabilities)  # a transformers model without eager attention
+            raise UserError(f"method {method} needs {', '.join(sorted(missing))}, which this model does not offer"
+                            + ("; load it with attn_implementation='eager' to return attention maps" if eager else ""))
         return explainer
 
     def explain(self, explainer: Explainer, targets: Any = None, *, seed: int, batch_size: int,
