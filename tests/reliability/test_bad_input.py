@@ -423,6 +423,10 @@ USER_MODEL_CASES = [  # (overrides after BYO[1:], expected part of the one line)
     (["model=cnn", "dataset=npz_arrays", "dataset.path=photos.npz", "dataset.modality=image"],
      "x has shape (30, 8, 8, 3), channel-last (N, H, W, C) as PIL and numpy write images; store it channel-first "
      "(N, C, H, W): np.savez(..., x=x.transpose(0, 3, 1, 2))"),
+    (["model=torch_module", "model.target=torch.nn.Linear", "+model.kwargs.in_features=4",
+      "+model.kwargs.out_features=3", "model.state_dict=two_models.pt"],
+     "model torch_module: two_models.pt holds several state_dicts (model, ema); save the one to explain alone: "
+     "torch.save(checkpoint['model'], path)"),
 ]
 
 
@@ -440,6 +444,10 @@ def user_model_inputs(tmp_path_factory) -> Path:
     renamed = table.rename(columns={"dose": "dose_mg"})
     sio.dump(LogisticRegression().fit(renamed, outcome), root / "renamed.skops")
     np.savez(root / "photos.npz", x=rng.random((30, 8, 8, 3)), y=np.arange(30) % 2)
+    import torch
+
+    weights = torch.nn.Linear(4, 3).state_dict()
+    torch.save({"model": weights, "ema": weights, "step": 10}, root / "two_models.pt")
     return root
 
 

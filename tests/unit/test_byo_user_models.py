@@ -136,3 +136,16 @@ def test_a_transformers_model_is_explained_as_it_is():
     ids = torch.tensor([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]])
     per_token = xaibench.explain(bert, ids, method="saliency")
     assert per_token.shape == (2, 6) and not per_token[ids == 0].any()  # padding is masked out: no attribution
+
+
+def test_a_training_checkpoint_gives_its_state_dict(tmp_path):
+    torch.manual_seed(0)
+    trained = Float64Net()
+    optimiser = torch.optim.SGD(trained.parameters(), lr=0.1, momentum=0.9)
+    torch.save({"epoch": 3, "model_state_dict": trained.state_dict(), "optimizer_state_dict": optimiser.state_dict()},
+               tmp_path / "checkpoint.pt")  # as training loops save them
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    module = MODELS.create("torch_module", {"target": f"{__name__}.Float64Net",
+                                            "state_dict": str(tmp_path / "checkpoint.pt")}).build(data)
+    torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)

@@ -22,16 +22,35 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
-    """``torch.load(path, weights_only=True)``: only tensors and plain containers, never arbitrary pickles."""
+    """``torch.load(path, weights_only=True)``: only tensors and plain containers, never arbitrary pickles.
+
+    A training checkpoint that holds exactly one state_dict among other entries (``{"state_dict": ...,
+    "epoch": 3, "optimizer": ...}``, as training loops save them) gives that state_dict.
+    """
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - unreadable or not weights-only: the user's file
         reason = ANSI_ESCAPE.sub("", str(error).splitlines()[0] if str(error) else "")  # torch bolds a phrase
         raise UserError(f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: {reason}); "
                         "save it with torch.save(model.state_dict(), path)") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"{what}: {path} does not hold a state_dict (a mapping of names to tensors)")
+    if isinstance(state, dict) and state and not _is_state_dict(state):  # a checkpoint: {"state_dict": ..., ...}
+        nested = [key for key, value in state.items() if _is_state_dict(value)]
+        if len(nested) == 1:
+            return state[nested[0]]
+        if nested:
+            raise UserError(f"{what}: {path} holds several state_dicts ({', '.join(map(str, nested[:5]))}); save the "
+                            f"one to explain alone: torch.save(checkpoint[{nested[0]!r}], path)")
+    if not isinstance(state, dict) or (state and not _is_state_dict(state)):
+        keys = f" (keys: {', '.join(map(str, list(state)[:6]))})" if isinstance(state, dict) else ""
+        raise UserError(f"{what}: {path} does not hold a state_dict (a mapping of names to tensors){keys}; save it "
+                        "with torch.save(model.state_dict(), path)")
     return state
+
+
+def _is_state_dict(value: object) -> bool:
+    """A non-empty mapping of parameter names to tensors."""
+    return (isinstance(value, dict) and bool(value)
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()))
 
 
 @MODELS.register("torch_module")
