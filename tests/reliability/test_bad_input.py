@@ -427,6 +427,9 @@ USER_MODEL_CASES = [  # (overrides after BYO[1:], expected part of the one line)
       "+model.kwargs.out_features=3", "model.state_dict=two_models.pt"],
      "model torch_module: two_models.pt holds several state_dicts (model, ema); save the one to explain alone: "
      "torch.save(checkpoint['model'], path)"),
+    (["model=torch_module", "model.target=torch.nn.Linear", "model.state_dict=~/net.pt"],
+     "model.state_dict=~/net.pt ^ See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details (quote "
+     "values with characters such as ~ ( ) [ ] , = or spaces: 'dataset.path=\"~/my data.csv\"'"),
 ]
 
 
@@ -476,6 +479,9 @@ USER_MODEL_API_CASES = [
     (lambda: xaibench.explain(_forest_on_frame(), pd.DataFrame(_x(), columns=list("abce")), method="feature_ablation"),
      "the scikit-learn model was fitted on columns [a, b, c, d], x's columns are [a, b, c, e]: its column(s) 'd' "
      "are missing; pass x[model.feature_names_in_]"),
+    (lambda: xaibench.explain(_byo_net(), _x()[0], method="saliency", modality="tabular"),
+     "x must be a batch (N, ...), got shape (4,): pass x[None] for one sample, x[:, None] for samples of a single "
+     "feature"),
 ]
 
 

@@ -150,6 +150,9 @@ class ArrayCell:
            masks: Any = None, train: tuple[Any, Any] | None = None, outputs: str = "logits") -> "ArrayCell":
         columns = tuple(str(c) for c in getattr(x, "columns", ()))  # a DataFrame's column names
         x = as_tensor(x, "x")
+        if x.dim() < 2:  # one sample, or one feature per sample: the batch axis is ambiguous, so it is not guessed
+            raise UserError(f"x must be a batch (N, ...), got shape {tuple(x.shape)}: pass x[None] for one sample, "
+                            "x[:, None] for samples of a single feature")
         kind = modality_of(modality) if modality else cls._infer_modality(x)
         x = checked_x(x, kind)
         module, capabilities = as_module(model, math.prod(x.shape[1:]), columns, kind is Modality.TEXT)
