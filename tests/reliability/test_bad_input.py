@@ -482,7 +482,26 @@ USER_MODEL_API_CASES = [
     (lambda: xaibench.explain(_byo_net(), _x()[0], method="saliency", modality="tabular"),
      "x must be a batch (N, ...), got shape (4,): pass x[None] for one sample, x[:, None] for samples of a single "
      "feature"),
+    (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", device="gpu"),
+     "unknown device 'gpu'; valid: auto, cpu, cuda, cuda:N"),
+    (lambda: xaibench.explain(_TupleNet(), _x(), method="saliency"),
+     "model: forward must return class scores (N, K >= 2), got tuple for 6 samples; wrap the model so that forward "
+     "returns the scores tensor itself (e.g. model(x)[0] or model(x)['logits'])"),
 ]
+
+
+def _TupleNet():
+    import torch
+
+    class TupleNet(torch.nn.Module):  # (logits, features), as many research models return
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x), x
+
+    return TupleNet()
 
 
 def _forest_on_frame():

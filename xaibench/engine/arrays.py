@@ -129,6 +129,15 @@ def _declared_outputs(model: Any, module: nn.Module, x: torch.Tensor, outputs: s
     return (LogProbabilities(module) if outputs == "probabilities" else module), outputs, n_classes
 
 
+def api_device(device: Any) -> str:
+    """``device=`` of the API (a name or a ``torch.device``) checked as the CLI's ``device`` is (``auto``, ``cpu``,
+    ``cuda``, ``cuda:N``; CUDA only where visible): one ``UserError`` line instead of torch's assertion."""
+    from xaibench.engine.device import resolve_device
+
+    name = resolve_device(str(device))
+    return "cpu" if name.startswith("cpu") else name
+
+
 @dataclass(frozen=True)
 class ArrayCell:
     """A model and inputs ``x`` ``(N, ...)`` (with labels, masks and a training split where given)."""
@@ -148,6 +157,7 @@ class ArrayCell:
     @classmethod
     def of(cls, model: Any, x: Any, *, modality: str | None = None, device: str = "cpu", y: Any = None,
            masks: Any = None, train: tuple[Any, Any] | None = None, outputs: str = "logits") -> "ArrayCell":
+        device = api_device(device)
         columns = tuple(str(c) for c in getattr(x, "columns", ()))  # a DataFrame's column names
         x = as_tensor(x, "x")
         if x.dim() < 2:  # one sample, or one feature per sample: the batch axis is ambiguous, so it is not guessed

@@ -84,7 +84,9 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
         raise UserError(f"{what}: forward must return class scores (N, {n_classes or 'K >= 2'}), got {shape} for "
                         f"{len(batch)} samples" + (f"; the dataset has {n_classes} classes" if n_classes else "")
                         + ("; a single binary logit z is the two-class logits [0, z]: return "
-                           "torch.cat([torch.zeros_like(z), z], dim=1)" if binary else ""))
+                           "torch.cat([torch.zeros_like(z), z], dim=1)" if binary else "")
+                        + ("" if isinstance(scores, torch.Tensor) else "; wrap the model so that forward returns the "
+                           "scores tensor itself (e.g. model(x)[0] or model(x)['logits'])"))
     if not torch.isfinite(scores).all():
         raise UserError(f"{what}: forward returns NaN or infinite scores on the dataset's first samples")
     probabilities = are_probabilities(scores)
