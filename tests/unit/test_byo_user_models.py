@@ -149,3 +149,19 @@ def test_a_training_checkpoint_gives_its_state_dict(tmp_path):
     module = MODELS.create("torch_module", {"target": f"{__name__}.Float64Net",
                                             "state_dict": str(tmp_path / "checkpoint.pt")}).build(data)
     torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
+
+
+def test_the_index_pandas_writes_is_not_a_feature(tmp_path, capsys):
+    FRAME.to_csv(tmp_path / "with_index.csv")  # index=True, pandas' default: a header-less column of row numbers
+    FRAME.to_csv(tmp_path / "plain.csv", index=False)
+    spec = {"target": "outcome"}
+    data = DATASETS.create("csv_table", {**spec, "path": str(tmp_path / "with_index.csv")}).build(0)
+    plain = DATASETS.create("csv_table", {**spec, "path": str(tmp_path / "plain.csv")}).build(0)
+    assert data.feature_names == plain.feature_names == ("age", "dose", "weight")
+    assert data.test.x.equal(plain.test.x) and data.test.ids == plain.test.ids
+    assert capsys.readouterr().err == (
+        "xaibench: warning: dataset csv_table: column(s) Unnamed: 0 have no header (the row index df.to_csv writes "
+        "unless index=False) and are left out; name them in dataset.features to use them\n")
+    named = DATASETS.create("csv_table", {**spec, "path": str(tmp_path / "with_index.csv"),
+                                          "features": ["Unnamed: 0", "age"]}).build(0)
+    assert named.feature_names == ("Unnamed: 0", "age")
