@@ -34,7 +34,7 @@ class Float64Net(torch.nn.Module):
         return self.linear(x)
 
 
-def test_a_prefitted_model_gets_the_tables_columns_by_name_without_warnings(tmp_path):
+def test_a_prefitted_model_gets_the_tables_columns_by_name_without_warnings(tmp_path, capsys):
     model = LogisticRegression().fit(FRAME[REVERSED], FRAME["outcome"])  # fitted on a DataFrame
     FRAME.to_csv(tmp_path / "visits.csv", index=False)
     sio.dump(model, tmp_path / "model.skops")
@@ -47,6 +47,12 @@ def test_a_prefitted_model_gets_the_tables_columns_by_name_without_warnings(tmp_
         log_p = module(data.test.x)
     expected = model.predict_proba(pd.DataFrame(data.test.x.numpy(), columns=data.feature_names)[REVERSED])
     np.testing.assert_allclose(log_p.exp().numpy(), expected, rtol=1e-5)  # classes: better, worse (sorted)
+    assert capsys.readouterr().err == ""
+    standardised = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    MODELS.create("sklearn_estimator", {"path": str(tmp_path / "model.skops")}).build(standardised)
+    assert "model.skops was fitted on a DataFrame (named columns), but dataset csv_table standardises its features: " \
+           "if the model was fitted on raw values, explain it on a csv_table with dataset.standardize=false" in \
+           capsys.readouterr().err
 
 
 def test_the_api_matches_a_dataframes_columns_to_the_model_by_name():

@@ -184,6 +184,12 @@ class SklearnEstimator(ModelSpec):
                             f"{dataset.name} has {n_features}")
         columns = class_columns(estimator.classes_, dataset, f"{what}: {self.path}")
         order = feature_order(estimator, dataset.feature_names, f"{what}: {self.path}")
+        if hasattr(estimator, "feature_names_in_") and dataset.feature_scaling:
+            from xaibench.data.user.encoding import warn_once
+
+            warn_once(f"{what}: {self.path} was fitted on a DataFrame (named columns), but dataset {dataset.name} "
+                      "standardises its features: if the model was fitted on raw values, explain it on a csv_table "
+                      "with dataset.standardize=false (the model's accuracy in the results shows which)")
         return SklearnClassifier(estimator, dataset.n_classes, n_features, columns, dataset.class_names, order)
 
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
