@@ -482,6 +482,9 @@ USER_MODEL_API_CASES = [
     (lambda: xaibench.explain(_byo_net(), _x()[0], method="saliency", modality="tabular"),
      "x must be a batch (N, ...), got shape (4,): pass x[None] for one sample, x[:, None] for samples of a single "
      "feature"),
+    (lambda: xaibench.explain(_byo_net(), ["the film was good", "awful"], method="saliency"),
+     "x must hold numbers, got dtype <U17; text: pass token ids (N, L) from your tokenizer, e.g. "
+     "tokenizer(texts, padding='max_length', max_length=L)['input_ids']"),
     (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", device="gpu"),
      "unknown device 'gpu'; valid: auto, cpu, cuda, cuda:N"),
     (lambda: xaibench.explain(_TupleNet(), _x(), method="saliency"),

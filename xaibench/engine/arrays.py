@@ -159,7 +159,8 @@ class ArrayCell:
            masks: Any = None, train: tuple[Any, Any] | None = None, outputs: str = "logits") -> "ArrayCell":
         device = api_device(device)
         columns = tuple(str(c) for c in getattr(x, "columns", ()))  # a DataFrame's column names
-        x = as_tensor(x, "x")
+        x = as_tensor(x, "x", hint="; text: pass token ids (N, L) from your tokenizer, e.g. "
+                      "tokenizer(texts, padding='max_length', max_length=L)['input_ids']")
         if x.dim() < 2:  # one sample, or one feature per sample: the batch axis is ambiguous, so it is not guessed
             raise UserError(f"x must be a batch (N, ...), got shape {tuple(x.shape)}: pass x[None] for one sample, "
                             "x[:, None] for samples of a single feature")
