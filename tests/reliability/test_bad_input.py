@@ -485,6 +485,8 @@ USER_MODEL_API_CASES = [
     (lambda: xaibench.explain(_byo_net(), ["the film was good", "awful"], method="saliency"),
      "x must hold numbers, got dtype <U17; text: pass token ids (N, L) from your tokenizer, e.g. "
      "tokenizer(texts, padding='max_length', max_length=L)['input_ids']"),
+    (lambda: xaibench.explain(_byo_net(), _x().reshape(6, 1, 4), method="saliency"),  # a series' channel axis
+     "got (6, 1, 3) for 6 samples; its inputs are (1, 4) per sample (series and images have a channel axis)"),
     (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", device="gpu"),
      "unknown device 'gpu'; valid: auto, cpu, cuda, cuda:N"),
     (lambda: xaibench.explain(_TupleNet(), _x(), method="saliency"),

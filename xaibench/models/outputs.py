@@ -86,7 +86,9 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
                         + ("; a single binary logit z is the two-class logits [0, z]: return "
                            "torch.cat([torch.zeros_like(z), z], dim=1)" if binary else "")
                         + ("" if isinstance(scores, torch.Tensor) else "; wrap the model so that forward returns the "
-                           "scores tensor itself (e.g. model(x)[0] or model(x)['logits'])"))
+                           "scores tensor itself (e.g. model(x)[0] or model(x)['logits'])")
+                        + (f"; its inputs are {tuple(batch.shape[1:])} per sample (series and images have a channel "
+                           "axis)" if isinstance(scores, torch.Tensor) and scores.dim() > 2 else ""))
     if not torch.isfinite(scores).all():
         raise UserError(f"{what}: forward returns NaN or infinite scores on the dataset's first samples")
     probabilities = are_probabilities(scores)
