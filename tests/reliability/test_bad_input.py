@@ -487,6 +487,9 @@ USER_MODEL_API_CASES = [
      "tokenizer(texts, padding='max_length', max_length=L)['input_ids']"),
     (lambda: xaibench.explain(_byo_net(), _x().reshape(6, 1, 4), method="saliency"),  # a series' channel axis
      "got (6, 1, 3) for 6 samples; its inputs are (1, 4) per sample (series and images have a channel axis)"),
+    (lambda: xaibench.explain(_svc(), _x(), method="feature_ablation"),
+     "model must be a torch.nn.Module or a fitted scikit-learn classifier with predict_proba, got SVC; it has only "
+     "decision_function: fit SVC with probability=True, or wrap it in sklearn.calibration.CalibratedClassifierCV"),
     (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", device="gpu"),
      "unknown device 'gpu'; valid: auto, cpu, cuda, cuda:N"),
     (lambda: xaibench.explain(_TupleNet(), _x(), method="saliency"),
@@ -520,3 +523,9 @@ def test_api_refuses_user_model_mistakes(call, expected):
     with pytest.raises(UserError) as error:
         call()
     assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def _svc():
+    from sklearn.svm import SVC
+
+    return SVC().fit(_x(), [0, 1, 2, 0, 1, 2])  # no predict_proba without probability=True

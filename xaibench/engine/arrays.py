@@ -87,10 +87,11 @@ def as_module(model: Any, n_features: int, columns: Sequence[str] = (), text: bo
     if pretrained is not None:
         return pretrained
     if not isinstance(model, nn.Module):
+        from xaibench.models.adapters.sklearn_estimator import SklearnClassifier, feature_order, no_proba_hint
+
         if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
-            raise UserError(f"model must be a torch.nn.Module or a fitted scikit-learn classifier, got "
-                            f"{type(model).__name__}")
-        from xaibench.models.adapters.sklearn_estimator import SklearnClassifier, feature_order
+            raise UserError(f"model must be a torch.nn.Module or a fitted scikit-learn classifier with predict_proba, "
+                            f"got {type(model).__name__}{no_proba_hint(model)}")
 
         order = feature_order(model, columns, "the scikit-learn model",
                               ("x's columns", "pass x[model.feature_names_in_] (or a numpy array in that order)"))

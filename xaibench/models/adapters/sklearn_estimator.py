@@ -267,8 +267,16 @@ def load_estimator(path: Path, trusted: bool, what: str) -> Any:
                         ) from None
     if not (hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")):
         raise UserError(f"{what}: {path} holds a {type(estimator).__name__}, not a fitted classifier with "
-                        "predict_proba")
+                        f"predict_proba{no_proba_hint(estimator)}")
     return estimator
+
+
+def no_proba_hint(estimator: Any) -> str:
+    """How to get probabilities from a classifier that only has ``decision_function`` (SVC, LinearSVC...)."""
+    if not hasattr(estimator, "decision_function"):
+        return ""
+    return ("; it has only decision_function: fit SVC with probability=True, or wrap it in "
+            "sklearn.calibration.CalibratedClassifierCV")
 
 
 def _load_skops(path: Path, trusted: bool, what: str) -> Any:
