@@ -427,6 +427,10 @@ USER_MODEL_CASES = [  # (overrides after BYO[1:], expected part of the one line)
       "+model.kwargs.out_features=3", "model.state_dict=two_models.pt"],
      "model torch_module: two_models.pt holds several state_dicts (model, ema); save the one to explain alone: "
      "torch.save(checkpoint['model'], path)"),
+    (["model=mlp", "dataset=npz_arrays", "dataset.path=soft_masks.npz", "dataset.masks_key=masks",
+      "metrics=localisation"],
+     "dataset npz_arrays: masks hold values other than 0 and 1 (e.g. 0.05); localisation metrics read every nonzero "
+     "value as inside the ground truth: threshold soft masks first (masks > 0.5)"),
     (["model=torch_module", "model.target=torch.nn.Linear", "model.state_dict=~/net.pt"],
      "model.state_dict=~/net.pt ^ See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details (quote "
      "values with characters such as ~ ( ) [ ] , = or spaces: 'dataset.path=\"~/my data.csv\"'"),
@@ -449,6 +453,9 @@ def user_model_inputs(tmp_path_factory) -> Path:
     np.savez(root / "photos.npz", x=rng.random((30, 8, 8, 3)), y=np.arange(30) % 2)
     import torch
 
+    soft = np.full((30, 6), 0.05)  # a soft mask: a little everywhere, 1 on the object
+    soft[:, :2] = 1.0
+    np.savez(root / "soft_masks.npz", x=rng.normal(size=(30, 6)), y=np.arange(30) % 2, masks=soft)
     weights = torch.nn.Linear(4, 3).state_dict()
     torch.save({"model": weights, "ema": weights, "step": 10}, root / "two_models.pt")
     return root
@@ -490,6 +497,8 @@ USER_MODEL_API_CASES = [
     (lambda: xaibench.explain(_svc(), _x(), method="feature_ablation"),
      "model must be a torch.nn.Module or a fitted scikit-learn classifier with predict_proba, got SVC; it has only "
      "decision_function: fit SVC with probability=True, or wrap it in sklearn.calibration.CalibratedClassifierCV"),
+    (lambda: xaibench.evaluate(_byo_net(), _x(), [0] * 6, _x(), metrics=["pointing_game"], masks=np.abs(_x())),
+     "masks hold values other than 0 and 1"),
     (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", device="gpu"),
      "unknown device 'gpu'; valid: auto, cpu, cuda, cuda:N"),
     (lambda: xaibench.explain(_TupleNet(), _x(), method="saliency"),

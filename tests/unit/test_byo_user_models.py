@@ -121,6 +121,17 @@ def test_on_a_single_feature_quantus_metrics_do_not_apply_and_the_others_score()
     assert np.isfinite(rows.loc[rows.metric == "conditional_shapley_distance", "value"]).all()
 
 
+def test_boolean_masks_are_ground_truth():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6)
+    masks = torch.zeros(4, 6, dtype=torch.bool)
+    masks[:, :2] = True
+    hits = torch.zeros(4, 6)
+    hits[:, 0] = 1.0  # the peak inside the mask: pointing game 1
+    rows = xaibench.evaluate(torch.nn.Linear(6, 2), x, [0] * 4, hits, metrics=["pointing_game"], masks=masks)
+    assert rows["value"].tolist() == [1.0] * 4
+
+
 def test_a_transformers_model_is_explained_as_it_is():
     transformers = pytest.importorskip("transformers")
     config = transformers.ViTConfig(image_size=8, patch_size=4, num_channels=1, hidden_size=16, num_hidden_layers=1,

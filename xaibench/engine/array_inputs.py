@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from xaibench.data.classes import class_indices
+from xaibench.data.user._common import check_binary_masks
 from xaibench.errors import UserError
 from xaibench.types import Modality
 
@@ -111,6 +112,7 @@ def checked_masks(masks: Any, x: torch.Tensor, modality: Modality) -> torch.Tens
     if tuple(tensor.shape) != expected:
         raise UserError(f"masks have shape {tuple(as_tensor(masks, 'masks').shape)}, expected {expected} "
                         "(shaped like x)")
+    check_binary_masks(tensor.numpy(), "masks")
     return tensor
 
 
