@@ -427,6 +427,8 @@ USER_MODEL_CASES = [  # (overrides after BYO[1:], expected part of the one line)
       "+model.kwargs.out_features=3", "model.state_dict=two_models.pt"],
      "model torch_module: two_models.pt holds several state_dicts (model, ema); save the one to explain alone: "
      "torch.save(checkpoint['model'], path)"),
+    (["model=torch_module", "model.target=local_nets.Net", "model.state_dict=two_models.pt"],
+     "cannot import model.target='local_nets.Net': No module named 'local_nets'; local_nets is in "),
     (["model=mlp", "dataset=npz_arrays", "dataset.path=soft_masks.npz", "dataset.masks_key=masks",
       "metrics=localisation"],
      "dataset npz_arrays: masks hold values other than 0 and 1 (e.g. 0.05); localisation metrics read every nonzero "
@@ -453,6 +455,7 @@ def user_model_inputs(tmp_path_factory) -> Path:
     np.savez(root / "photos.npz", x=rng.random((30, 8, 8, 3)), y=np.arange(30) % 2)
     import torch
 
+    (root / "local_nets.py").write_text("from torch.nn import Linear as Net\n")  # not on sys.path
     soft = np.full((30, 6), 0.05)  # a soft mask: a little everywhere, 1 on the object
     soft[:, :2] = 1.0
     np.savez(root / "soft_masks.npz", x=rng.normal(size=(30, 6)), y=np.arange(30) % 2, masks=soft)
@@ -463,11 +466,14 @@ def user_model_inputs(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("overrides, expected", USER_MODEL_CASES)
 def test_cli_refuses_user_model_mistakes(user_model_inputs, monkeypatch, capfd, overrides, expected):
+    import sys
+
     monkeypatch.chdir(user_model_inputs)
     monkeypatch.setenv("XAIBENCH_STORE", str(user_model_inputs / "store"))
     before = snapshot(user_model_inputs)
     assert_cli_refuses([*BYO[1:], *overrides], expected, capfd)
     assert snapshot(user_model_inputs) == before, "a rejected input wrote or changed a file"
+    assert "local_nets" not in sys.modules
 
 
 def _binary_logit_net():
