@@ -153,6 +153,8 @@ def test_a_transformers_model_is_explained_as_it_is():
     ids = torch.tensor([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]])
     per_token = xaibench.explain(bert, ids, method="saliency")
     assert per_token.shape == (2, 6) and not per_token[ids == 0].any()  # padding is masked out: no attribution
+    assert bert.training  # as the caller left it, but explained in eval mode (no dropout):
+    torch.testing.assert_close(per_token, xaibench.explain(bert.eval(), ids, method="saliency"), rtol=0, atol=0)
 
 
 def test_a_training_checkpoint_gives_its_state_dict(tmp_path):

@@ -84,8 +84,8 @@ def as_module(model: Any, n_features: int, columns: Sequence[str] = (), text: bo
     from xaibench.models.adapters.huggingface import wrap_pretrained
 
     pretrained = wrap_pretrained(model, text)
-    if pretrained is not None:
-        return pretrained
+    if pretrained is not None:  # eval: no dropout (the caller's mode is restored afterwards)
+        return as_float32_model(pretrained[0].eval()), pretrained[1]
     if not isinstance(model, nn.Module):
         from xaibench.models.adapters.sklearn_estimator import SklearnClassifier, feature_order, no_proba_hint
 
