@@ -168,6 +168,13 @@ def test_a_training_checkpoint_gives_its_state_dict(tmp_path):
     module = MODELS.create("torch_module", {"target": f"{__name__}.Float64Net",
                                             "state_dict": str(tmp_path / "checkpoint.pt")}).build(data)
     torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
+    torch.save({"state_dict": {f"net.{k}": v for k, v in trained.state_dict().items()}, "epoch": 3},
+               tmp_path / "lightning.pt")  # a LightningModule holding the network as self.net
+    torch.save(torch.nn.DataParallel(trained).state_dict(), tmp_path / "parallel.pt")  # keys module.linear...
+    for name in ("lightning.pt", "parallel.pt"):
+        module = MODELS.create("torch_module", {"target": f"{__name__}.Float64Net",
+                                                "state_dict": str(tmp_path / name)}).build(data)
+        torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
 
 
 def test_the_index_pandas_writes_is_not_a_feature(tmp_path, capsys):

@@ -47,6 +47,20 @@ def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
     return state
 
 
+def without_wrapper_prefix(state: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """``state`` with the key prefix a wrapper added removed (``module.`` from ``nn.DataParallel``, ``_orig_mod.``
+    from ``torch.compile``, a Lightning module's ``model.``), when every key has it and, without it, the keys are
+    exactly ``module``'s; otherwise ``state`` as it is (``load_state_dict`` then names the keys that differ)."""
+    expected = set(module.state_dict())
+    stripped = state
+    while set(stripped) != expected and stripped:
+        first = {key.split(".", 1)[0] for key in stripped}
+        if len(first) != 1 or not all("." in key for key in stripped):
+            return state
+        stripped = {key.split(".", 1)[1]: value for key, value in stripped.items()}
+    return stripped if set(stripped) == expected else state
+
+
 def _is_state_dict(value: object) -> bool:
     """A non-empty mapping of parameter names to tensors."""
     return (isinstance(value, dict) and bool(value)
@@ -98,7 +112,8 @@ class TorchModule(ModelSpec):
         if self.state_dict is not None:
             path = require_local(self.state_dict, what, "model.state_dict")
             try:
-                module.load_state_dict(load_state_dict_file(path, what), strict=self.strict)
+                module.load_state_dict(without_wrapper_prefix(load_state_dict_file(path, what), module),
+                                       strict=self.strict)
             except RuntimeError as error:
                 raise UserError(f"{what}: {path} does not fit {self.target}: "
                                 f"{' '.join(str(error).split())[:300]}") from None
