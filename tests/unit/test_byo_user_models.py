@@ -191,3 +191,22 @@ def test_the_index_pandas_writes_is_not_a_feature(tmp_path, capsys):
     named = DATASETS.create("csv_table", {**spec, "path": str(tmp_path / "with_index.csv"),
                                           "features": ["Unnamed: 0", "age"]}).build(0)
     assert named.feature_names == ("Unnamed: 0", "age")
+
+
+def test_image_folder_images_are_normalised_as_the_model_was_trained(tmp_path):
+    from PIL import Image
+
+    for folder in ("cat", "dog"):
+        (tmp_path / folder).mkdir()
+        for i in range(3):
+            Image.fromarray(RNG.integers(0, 255, (4, 4, 3)).astype(np.uint8)).save(tmp_path / folder / f"{i}.png")
+    spec = {"path": str(tmp_path), "image_size": 4, "channels": 3, "test_size": 0.5}
+    raw = DATASETS.create("image_folder", spec).build(0)
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # ImageNet's
+    normalised = DATASETS.create("image_folder", {**spec, "mean": mean, "std": std}).build(0)
+    expected = (raw.test.x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(normalised.test.x, expected)
+    vit = DATASETS.create("image_folder", {**spec, "mean": 0.5, "std": 0.5}).build(0)  # one value for all channels
+    torch.testing.assert_close(vit.test.x, raw.test.x * 2 - 1)
+    with pytest.raises(UserError, match=r"std must be positive, got 0"):
+        DATASETS.create("image_folder", {**spec, "std": 0}).build(0)
