@@ -194,8 +194,8 @@ class ArrayCell:
             raise UserError(f"method {method} does not handle {self.modality} inputs")
         missing = explainer.requires - self.capabilities
         if missing:
-            eager = (Capability.ATTENTION in missing and hasattr(getattr(self.module, "model", None), "config")
-                     and Capability.GRADIENTS in self.capabilities)  # a transformers model without eager attention
+            eager = Capability.ATTENTION in missing and any(  # a transformers model without eager attention
+                type(part).__module__.startswith("transformers.") for part in self.module.modules())
             raise UserError(f"method {method} needs {', '.join(sorted(missing))}, which this model does not offer"
                             + ("; load it with attn_implementation='eager' to return attention maps" if eager else ""))
         return explainer
