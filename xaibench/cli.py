@@ -144,6 +144,8 @@ def _run_hydra(argv: list[str]) -> None:
         from hydra.types import RunMode
 
         hydra_cfg = HydraConfig.get()
+        if hydra_cfg.runtime.cwd and Path.cwd() != Path(hydra_cfg.runtime.cwd):  # hydra.job.chdir=true moved us
+            os.chdir(hydra_cfg.runtime.cwd)  # paths (data, weights, results_dir, store) are relative to the launch
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         _run_task(cfg, f"job {_job_number(hydra_cfg)}" if multirun else "", multirun=multirun)
 

@@ -69,7 +69,9 @@ def test_joblib_and_submitit_launchers_give_the_same_results(reference, tmp_path
              *FAST_METRICS]
     expected = table[(table["model"] == "mlp") & (table["dataset"] == "breast_cancer")
                      & table["method"].isin(["saliency", "random"])]
-    for launcher in (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["hydra/launcher=submitit_local"]):
+    # hydra.job.chdir=true (older Hydra templates set it) moved joblib's jobs into jobs/<n>: cells were written there
+    for launcher in (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.job.chdir=true"],
+                     ["hydra/launcher=submitit_local"]):
         folder = tmp_path / launcher[0].split("=")[1]
         folder.mkdir()
         done = run_cli(small + launcher, folder)

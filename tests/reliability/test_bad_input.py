@@ -411,3 +411,136 @@ def test_cli_refuses_class_and_column_mistakes(class_and_column_inputs, monkeypa
     before = snapshot(class_and_column_inputs)
     assert_cli_refuses([*BYO[1:], *overrides], expected, capfd)
     assert snapshot(class_and_column_inputs) == before, "a rejected input wrote or changed a file"
+
+
+# Found by review as a researcher bringing their own models (byo6): each was accepted and silently wrong, or failed
+# with a message that did not say what to do.
+USER_MODEL_CASES = [  # (overrides after BYO[1:], expected part of the one line)
+    (["model=sklearn_estimator", "model.path=renamed.skops", "dataset=csv_table", "dataset.path=doses.csv",
+      "dataset.target=outcome", "dataset.standardize=false"],
+     "model sklearn_estimator: renamed.skops was fitted on columns [age, dose_mg], the dataset's features are "
+     "[age, dose]: its column(s) 'dose_mg' are missing; fit it on the dataset's features"),
+    (["model=cnn", "dataset=npz_arrays", "dataset.path=photos.npz", "dataset.modality=image"],
+     "x has shape (30, 8, 8, 3), channel-last (N, H, W, C) as PIL and numpy write images; store it channel-first "
+     "(N, C, H, W): np.savez(..., x=x.transpose(0, 3, 1, 2))"),
+    (["model=torch_module", "model.target=torch.nn.Linear", "+model.kwargs.in_features=4",
+      "+model.kwargs.out_features=3", "model.state_dict=two_models.pt"],
+     "model torch_module: two_models.pt holds several state_dicts (model, ema); save the one to explain alone: "
+     "torch.save(checkpoint['model'], path)"),
+    (["model=torch_module", "model.target=local_nets.Net", "model.state_dict=two_models.pt"],
+     "cannot import model.target='local_nets.Net': No module named 'local_nets'; local_nets is in "),
+    (["model=mlp", "dataset=npz_arrays", "dataset.path=soft_masks.npz", "dataset.masks_key=masks",
+      "metrics=localisation"],
+     "dataset npz_arrays: masks hold values other than 0 and 1 (e.g. 0.05); localisation metrics read every nonzero "
+     "value as inside the ground truth: threshold soft masks first (masks > 0.5)"),
+    (["model=torch_module", "model.target=torch.nn.Linear", "model.state_dict=~/net.pt"],
+     "model.state_dict=~/net.pt ^ See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details (quote "
+     "values with characters such as ~ ( ) [ ] , = or spaces: 'dataset.path=\"~/my data.csv\"'"),
+]
+
+
+@pytest.fixture(scope="module")
+def user_model_inputs(tmp_path_factory) -> Path:
+    """A model fitted on a DataFrame whose column names differ from the table's; photos stored channel-last."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("user_model_inputs")
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"age": rng.normal(size=40), "dose": rng.normal(size=40)})
+    outcome = np.where(table["dose"] > 0, "worse", "better")
+    table.assign(outcome=outcome).to_csv(root / "doses.csv", index=False)
+    renamed = table.rename(columns={"dose": "dose_mg"})
+    sio.dump(LogisticRegression().fit(renamed, outcome), root / "renamed.skops")
+    np.savez(root / "photos.npz", x=rng.random((30, 8, 8, 3)), y=np.arange(30) % 2)
+    import torch
+
+    (root / "local_nets.py").write_text("from torch.nn import Linear as Net\n")  # not on sys.path
+    soft = np.full((30, 6), 0.05)  # a soft mask: a little everywhere, 1 on the object
+    soft[:, :2] = 1.0
+    np.savez(root / "soft_masks.npz", x=rng.normal(size=(30, 6)), y=np.arange(30) % 2, masks=soft)
+    weights = torch.nn.Linear(4, 3).state_dict()
+    torch.save({"model": weights, "ema": weights, "step": 10}, root / "two_models.pt")
+    return root
+
+
+@pytest.mark.parametrize("overrides, expected", USER_MODEL_CASES)
+def test_cli_refuses_user_model_mistakes(user_model_inputs, monkeypatch, capfd, overrides, expected):
+    import sys
+
+    monkeypatch.chdir(user_model_inputs)
+    monkeypatch.setenv("XAIBENCH_STORE", str(user_model_inputs / "store"))
+    before = snapshot(user_model_inputs)
+    assert_cli_refuses([*BYO[1:], *overrides], expected, capfd)
+    assert snapshot(user_model_inputs) == before, "a rejected input wrote or changed a file"
+    assert "local_nets" not in sys.modules
+
+
+def _binary_logit_net():
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Linear(4, 1)  # one logit z for a binary classifier (BCEWithLogitsLoss)
+
+
+USER_MODEL_API_CASES = [
+    (lambda: xaibench.explain(_binary_logit_net(), _x(), method="integrated_gradients"),
+     "model: forward must return class scores (N, K >= 2), got (6, 1) for 6 samples; a single binary logit z is the "
+     "two-class logits [0, z]: return torch.cat([torch.zeros_like(z), z], dim=1)"),
+    (lambda: xaibench.evaluate(_binary_logit_net(), _x(), [0, 1] * 3, _x(), metrics=["sparseness"]),
+     "got (6, 1) for 6 samples; a single binary logit z"),
+    (lambda: xaibench.explain(_forest_on_frame(), pd.DataFrame(_x(), columns=list("abce")), method="feature_ablation"),
+     "the scikit-learn model was fitted on columns [a, b, c, d], x's columns are [a, b, c, e]: its column(s) 'd' "
+     "are missing; pass x[model.feature_names_in_]"),
+    (lambda: xaibench.explain(_byo_net(), _x()[0], method="saliency", modality="tabular"),
+     "x must be a batch (N, ...), got shape (4,): pass x[None] for one sample, x[:, None] for samples of a single "
+     "feature"),
+    (lambda: xaibench.explain(_byo_net(), ["the film was good", "awful"], method="saliency"),
+     "x must hold numbers, got dtype <U17; text: pass token ids (N, L) from your tokenizer, e.g. "
+     "tokenizer(texts, padding='max_length', max_length=L)['input_ids']"),
+    (lambda: xaibench.explain(_byo_net(), _x().reshape(6, 1, 4), method="saliency"),  # a series' channel axis
+     "got (6, 1, 3) for 6 samples; its inputs are (1, 4) per sample (series and images have a channel axis)"),
+    (lambda: xaibench.explain(_svc(), _x(), method="feature_ablation"),
+     "model must be a torch.nn.Module or a fitted scikit-learn classifier with predict_proba, got SVC; it has only "
+     "decision_function: fit SVC with probability=True, or wrap it in sklearn.calibration.CalibratedClassifierCV"),
+    (lambda: xaibench.evaluate(_byo_net(), _x(), [0] * 6, _x(), metrics=["pointing_game"], masks=np.abs(_x())),
+     "masks hold values other than 0 and 1"),
+    (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", device="gpu"),
+     "unknown device 'gpu'; valid: auto, cpu, cuda, cuda:N"),
+    (lambda: xaibench.explain(_TupleNet(), _x(), method="saliency"),
+     "model: forward must return class scores (N, K >= 2), got tuple for 6 samples; wrap the model so that forward "
+     "returns the scores tensor itself (e.g. model(x)[0] or model(x)['logits'])"),
+]
+
+
+def _TupleNet():
+    import torch
+
+    class TupleNet(torch.nn.Module):  # (logits, features), as many research models return
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x), x
+
+    return TupleNet()
+
+
+def _forest_on_frame():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(pd.DataFrame(_x(), columns=list("abcd")), [0, 1, 2, 0, 1, 2])
+
+
+@pytest.mark.parametrize("call, expected", USER_MODEL_API_CASES)
+def test_api_refuses_user_model_mistakes(call, expected):
+    with pytest.raises(UserError) as error:
+        call()
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def _svc():
+    from sklearn.svm import SVC
+
+    return SVC().fit(_x(), [0, 1, 2, 0, 1, 2])  # no predict_proba without probability=True

@@ -65,9 +65,14 @@ def _parse_overrides(parser: OverridesParser, overrides: Sequence[str]) -> list:
     try:
         parsed = parser.parse_overrides(list(overrides))
     except HydraException as error:
-        raise UserError(_first_line(error)) from None
+        raise UserError(_first_line(error) + QUOTING_HINT) from None
     _check_group_names(parsed)
     return parsed
+
+
+# Hydra's grammar error names no fix; paths with ~ or parentheses (`dataset.path=~/data.csv`) are the usual cause.
+QUOTING_HINT = (" (quote values with characters such as ~ ( ) [ ] , = or spaces: 'dataset.path=\"~/my data.csv\"', "
+                "'dataset.features=[\"length (cm)\",age]')")
 
 
 def validate_names(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> None:

@@ -44,8 +44,13 @@ def size_not_applicable(metric: MetricSpec, params: Mapping[str, Any], input_sha
     """Reason why ``metric`` cannot score inputs of ``input_shape`` (one sample, e.g. ``(F,)``), or None.
 
     Metrics that enumerate all ``2^F`` feature coalitions (``MetricSpec.max_features_param``) cap ``F``; the data's
-    shape is known once the dataset is built, before any model is trained or explained.
+    shape is known once the dataset is built, before any model is trained or explained. Quantus metrics compare,
+    rank or perturb feature positions against each other: on a single feature Quantus fails an internal shape
+    assertion (or every attribution is "constant"), so they do not apply.
     """
+    if metric.quantus_class is not None and math.prod(input_shape) == 1:
+        return (f"metric {metric.name} compares the attributions of several features; the inputs have a single "
+                "feature")
     if metric.max_features_param is None:
         return None
     key = metric.max_features_param

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from xaibench.data.classes import class_indices
+from xaibench.data.user._common import check_binary_masks
 from xaibench.errors import UserError
 from xaibench.types import Modality
 
@@ -23,7 +24,7 @@ def as_tensor(values: Any, what: str, dtype: torch.dtype | None = None, *, hint:
         array = np.asarray(values)
         if array.dtype.kind not in "biuf":
             raise UserError(f"{what} must hold numbers, got dtype {array.dtype}{hint}")
-        tensor = torch.as_tensor(array)
+        tensor = torch.as_tensor(np.ascontiguousarray(array))  # a view such as x[:, ::-1] has negative strides
     if tensor.is_complex():
         raise UserError(f"{what} must hold real numbers, got {tensor.dtype}")
     return tensor if dtype is None else tensor.to(dtype)
@@ -111,6 +112,7 @@ def checked_masks(masks: Any, x: torch.Tensor, modality: Modality) -> torch.Tens
     if tuple(tensor.shape) != expected:
         raise UserError(f"masks have shape {tuple(as_tensor(masks, 'masks').shape)}, expected {expected} "
                         "(shaped like x)")
+    check_binary_masks(tensor.numpy(), "masks")
     return tensor
 
 

@@ -36,7 +36,9 @@ from xaibench.errors import UserError
 from xaibench.explainers.base import Explainer
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext
-from xaibench.models.outputs import LogProbabilities, check_class_scores, check_explain_output, check_outputs_option
+from xaibench.models.outputs import (
+    LogProbabilities, as_float32_model, check_class_scores, check_explain_output, check_outputs_option,
+)
 from xaibench.registry import EXPLAINERS, METRICS
 from xaibench.results.schema import conform, sort_rows
 from xaibench.types import Capability, Modality, Split, Status
@@ -70,19 +72,35 @@ def metric_params(metrics: str | Sequence[str] | Mapping[str, Any]) -> dict[str,
     return {str(name): {} for name in metrics}
 
 
-def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capability]]:
-    """The caller's model as a torch module plus the capabilities it offers (declared by its protocols)."""
-    if not isinstance(model, nn.Module):
-        if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
-            raise UserError(f"model must be a torch.nn.Module or a fitted scikit-learn classifier, got "
-                            f"{type(model).__name__}")
-        from xaibench.models.adapters.sklearn_estimator import SklearnClassifier
+def as_module(model: Any, n_features: int, columns: Sequence[str] = (), text: bool = False
+              ) -> tuple[nn.Module, frozenset[Capability]]:
+    """The caller's model as a torch module plus the capabilities it offers (declared by its protocols).
 
+    ``columns``: the names of ``x``'s features when ``x`` is a DataFrame; a scikit-learn model fitted on a
+    DataFrame gets them in its own column order (matched by name, ``sklearn_estimator.feature_order``). A
+    ``transformers`` model is seen through the Hugging Face adapters (``huggingface.wrap_pretrained``; ``text``:
+    ``x`` holds token ids).
+    """
+    from xaibench.models.adapters.huggingface import wrap_pretrained
+
+    pretrained = wrap_pretrained(model, text)
+    if pretrained is not None:  # eval: no dropout (the caller's mode is restored afterwards)
+        return as_float32_model(pretrained[0].eval()), pretrained[1]
+    if not isinstance(model, nn.Module):
+        from xaibench.models.adapters.sklearn_estimator import SklearnClassifier, feature_order, no_proba_hint
+
+        if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
+            raise UserError(f"model must be a torch.nn.Module or a fitted scikit-learn classifier with predict_proba, "
+                            f"got {type(model).__name__}{no_proba_hint(model)}")
+
+        order = feature_order(model, columns, "the scikit-learn model",
+                              ("x's columns", "pass x[model.feature_names_in_] (or a numpy array in that order)"))
         classes = np.asarray(model.classes_)
         if classes.dtype.kind in "iu" and classes.min() >= 0:  # integer classes are their own indices
-            return SklearnClassifier(model, int(classes.max()) + 1, n_features), frozenset({Capability.PROBA})
+            return (SklearnClassifier(model, int(classes.max()) + 1, n_features, feature_order=order),
+                    frozenset({Capability.PROBA}))
         names = tuple(class_name(c) for c in classes.astype(object))  # e.g. strings: indices in classes_ order
-        return (SklearnClassifier(model, len(names), n_features, range(len(names)), names),
+        return (SklearnClassifier(model, len(names), n_features, range(len(names)), names, order),
                 frozenset({Capability.PROBA}))
     capabilities = {Capability.GRADIENTS, Capability.PROBA}
     if hasattr(model, "embed") and hasattr(model, "forward_embedded"):
@@ -91,7 +109,7 @@ def as_module(model: Any, n_features: int) -> tuple[nn.Module, frozenset[Capabil
         capabilities.add(Capability.ATTENTION)
     if hasattr(model, "estimator"):  # an already-wrapped scikit-learn model
         capabilities = {Capability.PROBA}
-    return model.eval(), frozenset(capabilities)
+    return as_float32_model(model.eval()), frozenset(capabilities)
 
 
 def _declared_outputs(model: Any, module: nn.Module, x: torch.Tensor, outputs: str) -> tuple[nn.Module, str, int]:
@@ -110,6 +128,15 @@ def _declared_outputs(model: Any, module: nn.Module, x: torch.Tensor, outputs: s
     check_outputs_option(outputs, "", "outputs")
     n_classes = check_class_scores(module, x, None, outputs, "model", option="outputs")
     return (LogProbabilities(module) if outputs == "probabilities" else module), outputs, n_classes
+
+
+def api_device(device: Any) -> str:
+    """``device=`` of the API (a name or a ``torch.device``) checked as the CLI's ``device`` is (``auto``, ``cpu``,
+    ``cuda``, ``cuda:N``; CUDA only where visible): one ``UserError`` line instead of torch's assertion."""
+    from xaibench.engine.device import resolve_device
+
+    name = resolve_device(str(device))
+    return "cpu" if name.startswith("cpu") else name
 
 
 @dataclass(frozen=True)
@@ -131,10 +158,16 @@ class ArrayCell:
     @classmethod
     def of(cls, model: Any, x: Any, *, modality: str | None = None, device: str = "cpu", y: Any = None,
            masks: Any = None, train: tuple[Any, Any] | None = None, outputs: str = "logits") -> "ArrayCell":
-        x = as_tensor(x, "x")
+        device = api_device(device)
+        columns = tuple(str(c) for c in getattr(x, "columns", ()))  # a DataFrame's column names
+        x = as_tensor(x, "x", hint="; text: pass token ids (N, L) from your tokenizer, e.g. "
+                      "tokenizer(texts, padding='max_length', max_length=L)['input_ids']")
+        if x.dim() < 2:  # one sample, or one feature per sample: the batch axis is ambiguous, so it is not guessed
+            raise UserError(f"x must be a batch (N, ...), got shape {tuple(x.shape)}: pass x[None] for one sample, "
+                            "x[:, None] for samples of a single feature")
         kind = modality_of(modality) if modality else cls._infer_modality(x)
         x = checked_x(x, kind)
-        module, capabilities = as_module(model, math.prod(x.shape[1:]))
+        module, capabilities = as_module(model, math.prod(x.shape[1:]), columns, kind is Modality.TEXT)
         names = tuple(getattr(module, "class_names", ()))  # a model fitted on class names: y holds names
         module, outputs, n_classes = _declared_outputs(model, module.to(device), x.to(device), outputs)
         labels = None if y is None else checked_classes(y, "y", len(x), n_classes, names)
@@ -161,7 +194,10 @@ class ArrayCell:
             raise UserError(f"method {method} does not handle {self.modality} inputs")
         missing = explainer.requires - self.capabilities
         if missing:
-            raise UserError(f"method {method} needs {', '.join(sorted(missing))}, which this model does not offer")
+            eager = Capability.ATTENTION in missing and any(  # a transformers model without eager attention
+                type(part).__module__.startswith("transformers.") for part in self.module.modules())
+            raise UserError(f"method {method} needs {', '.join(sorted(missing))}, which this model does not offer"
+                            + ("; load it with attn_implementation='eager' to return attention maps" if eager else ""))
         return explainer
 
     def explain(self, explainer: Explainer, targets: Any = None, *, seed: int, batch_size: int,

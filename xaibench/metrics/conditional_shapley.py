@@ -62,7 +62,7 @@ def conditional_shapley(ctx, n_draws: int, softmax: bool) -> np.ndarray:
     if ctx.train is None or len(ctx.train.x) < 2:
         raise ValueError("conditional_shapley_distance fits the Gaussian on the training split; it needs one")
     train = ctx.train.x.detach().cpu().double().numpy()
-    mean, cov = train.mean(axis=0), np.cov(train, rowvar=False)
+    mean, cov = train.mean(axis=0), np.atleast_2d(np.cov(train, rowvar=False))  # (F, F), also for F = 1
     x = ctx.x.detach().cpu().double().numpy()
     members = coalitions(x.shape[1])
     model = scored_model(ctx, softmax)  # the explained output, or the probability with softmax

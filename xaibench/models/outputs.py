@@ -77,12 +77,18 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
     finally:
         for part, training in modes:  # as it was (a wrapper may hold a model in eval mode)
             part.training = training
-    if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or (n_classes and scores.shape[1] != n_classes):
+    width = scores.shape[1] if isinstance(scores, torch.Tensor) and scores.dim() == 2 else 0
+    if not width or (n_classes and width != n_classes) or width < 2:  # one score: log_odds, softmax would be 0, 1
         shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        binary = isinstance(scores, torch.Tensor) and scores.dim() == 2 and scores.shape[1] == 1
-        raise UserError(f"{what}: forward must return class scores (N, {n_classes or 'K'}), got {shape} for "
+        binary = width == 1
+        raise UserError(f"{what}: forward must return class scores (N, {n_classes or 'K >= 2'}), got {shape} for "
                         f"{len(batch)} samples" + (f"; the dataset has {n_classes} classes" if n_classes else "")
-                        + ("; a single binary logit z is the two-class logits [0, z]" if binary else ""))
+                        + ("; a single binary logit z is the two-class logits [0, z]: return "
+                           "torch.cat([torch.zeros_like(z), z], dim=1)" if binary else "")
+                        + ("" if isinstance(scores, torch.Tensor) else "; wrap the model so that forward returns the "
+                           "scores tensor itself (e.g. model(x)[0] or model(x)['logits'])")
+                        + (f"; its inputs are {tuple(batch.shape[1:])} per sample (series and images have a channel "
+                           "axis)" if isinstance(scores, torch.Tensor) and scores.dim() > 2 else ""))
     if not torch.isfinite(scores).all():
         raise UserError(f"{what}: forward returns NaN or infinite scores on the dataset's first samples")
     probabilities = are_probabilities(scores)
@@ -119,8 +125,12 @@ class TransformedScores(nn.Module):
     def transform(self, scores: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as the model takes it (identity; :class:`Float32Scores` casts it)."""
+        return x
+
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return self.transform(self.model(x, *args, **kwargs))
+        return self.transform(self.model(self.prepare(x), *args, **kwargs))
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -128,10 +138,10 @@ class TransformedScores(nn.Module):
         except AttributeError:
             inner = getattr(self._modules["model"], name)  # AttributeError when the model lacks it, as it should
         if name == "forward_embedded":
-            return lambda embeddings: self.transform(inner(embeddings))
+            return lambda embeddings: self.transform(inner(self.prepare(embeddings)))
         if name == "forward_with_attention":
             def with_attention(x: torch.Tensor, *args: Any, **kwargs: Any):
-                scores, attention = inner(x, *args, **kwargs)
+                scores, attention = inner(self.prepare(x), *args, **kwargs)
                 return self.transform(scores), attention
             return with_attention
         return inner
@@ -145,6 +155,34 @@ class LogProbabilities(TransformedScores):
 
     def transform(self, scores: torch.Tensor) -> torch.Tensor:
         return log_probabilities(scores)
+
+
+class Float32Scores(TransformedScores):
+    """A model whose weights are another floating dtype (``float64``, ``bfloat16``...) seen as the suite's float32.
+
+    Floating inputs (and embeddings) are cast to the model's dtype, its class scores back to float32; gradients
+    flow through both casts, so attributions are those of the model itself (up to float32 rounding of the
+    result). The caller's model keeps its dtype.
+    """
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__(model)
+        self.model_dtype = dtype
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.model_dtype) if x.is_floating_point() else x
+
+    def transform(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores.float()
+
+
+def as_float32_model(module: nn.Module) -> nn.Module:
+    """``module`` itself when its floating weights are float32 (or it has none), else :class:`Float32Scores` in
+    the dtype of its first floating parameter (or buffer)."""
+    weights = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+    if not weights or weights[0].dtype == torch.float32:
+        return module
+    return Float32Scores(module, weights[0].dtype)
 
 
 def check_explain_output(model_name: str, kind: str, explain_output: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,3 +72,14 @@ def checked_split(
         return split_arrays(x, y, ids, test_size=test_size, seed=seed, masks=masks)
     except ValueError as error:  # e.g. fewer test samples than classes under stratification
         raise UserError(f"{what}: cannot split {len(y)} samples with test_size={test_size}: {error}") from None
+
+
+def check_binary_masks(masks: Any, what: str) -> None:
+    """Ground-truth masks must be 0/1 (or boolean): Quantus' localisation metrics read every nonzero value as inside
+    (``s.astype(bool)``), so a soft mask (0.01 around the object) would put the whole input inside, silently."""
+    values = np.asarray(masks)
+    other = values[(values != 0) & (values != 1)]
+    if other.size:
+        raise UserError(f"{what} hold values other than 0 and 1 (e.g. {float(other.flat[0]):.3g}); localisation "
+                        "metrics read every nonzero value as inside the ground truth: threshold soft masks first "
+                        "(masks > 0.5)")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from xaibench.data.base import DatasetSpec, make_dataset, scaling, standardize as zscore, unsplit_revision
-from xaibench.data.user._common import checked_split, encode_labels, require_path
+from xaibench.data.user._common import check_binary_masks, checked_split, encode_labels, require_path
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
 from xaibench.types import Dataset, Modality, Vocabulary
@@ -84,6 +84,7 @@ class NpzArrays(DatasetSpec):
                 raise UserError(f"{what}: masks have non-numeric dtype {masks.dtype}")
             if masks.shape != x.shape:
                 raise UserError(f"{what}: masks {masks.shape} do not have the shape of x {x.shape}")
+            check_binary_masks(masks, what + ": masks")
         ids = np.array([f"npz-{i:05d}" for i in range(len(y))])
         if self.ids_key is not None:
             ids = self._array(arrays, self.ids_key, "ids_key", what).reshape(-1).astype(str)
@@ -130,6 +131,9 @@ class NpzArrays(DatasetSpec):
                             f"{x.shape}")
         if len(x) == 0:
             raise UserError(f"{what}: x has no samples")
+        if modality is Modality.IMAGE and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+            raise UserError(f"{what}: x has shape {x.shape}, channel-last (N, H, W, C) as PIL and numpy write images"
+                            f"; store it channel-first (N, C, H, W): np.savez(..., x=x.transpose(0, 3, 1, 2))")
         if modality is Modality.TEXT:
             if x.dtype.kind not in "biu" or x.min() < 0:
                 raise UserError(f"{what}: modality=text needs non-negative integer token ids in x")

@@ -40,24 +40,45 @@ class ImageFolder(DatasetSpec):
         path: root folder holding one sub-folder per class.
         image_size: ``S``, every image is resized to ``S x S``.
         channels: 1 (greyscale) or 3 (RGB).
+        mean, std: per-channel normalisation ``(x - mean) / std`` after scaling to [0, 1], as the model was trained
+            with (a pretrained ViT: 0.5 and 0.5; ImageNet CNNs: [0.485, 0.456, 0.406] and [0.229, 0.224, 0.225]):
+            one value for every channel or one per channel. None: pixels stay in [0, 1].
     """
 
     modality: ClassVar[Modality] = Modality.IMAGE
     path: str | None = None
     image_size: int = 32
     channels: Literal[1, 3] = 1
+    mean: float | tuple[float, ...] | None = None
+    std: float | tuple[float, ...] | None = None
 
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
         root = require_path(self.path, what, directory=True)
         files, labels, names = self._index(root, what)
-        x = np.stack([read_image(f, self.image_size, self.channels) for f in files])
+        x = self._normalised(np.stack([read_image(f, self.image_size, self.channels) for f in files]), what)
         ids = np.array([f.relative_to(root).as_posix() for f in files])
         train, test = checked_split(x, np.asarray(labels, dtype=np.int64), ids, test_size=self.test_size, seed=seed,
                                     what=what)
         return make_dataset(self.name, self.modality, train, test, n_classes=len(names), class_names=names,
                             revision=unsplit_revision(x, np.asarray(labels, dtype=np.int64), ids,
                                                      test_size=self.test_size))
+
+    def _normalised(self, x: np.ndarray, what: str) -> np.ndarray:
+        """``(x - mean) / std`` per channel of ``x (N, C, S, S)``; ``x`` as it is without ``mean`` and ``std``."""
+        if self.mean is None and self.std is None:
+            return x
+        values = []
+        for option, value in (("mean", self.mean), ("std", self.std)):
+            per_channel = np.atleast_1d(np.asarray(0.0 if value is None and option == "mean" else
+                                                   1.0 if value is None else value, dtype=np.float64))
+            if per_channel.ndim != 1 or len(per_channel) not in (1, self.channels):
+                raise UserError(f"{what}: {option} must be one number or one per channel ({self.channels}), got "
+                                f"{value!r}")
+            values.append(per_channel.reshape(1, -1, 1, 1))
+        if (values[1] <= 0).any():
+            raise UserError(f"{what}: std must be positive, got {self.std!r}")
+        return (x - values[0]) / values[1]
 
     def _index(self, root: Path, what: str) -> tuple[list[Path], list[int], tuple[str, ...]]:
         class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -1,6 +1,7 @@
 """A tabular dataset from the user's CSV/TSV or Parquet file, the target column chosen by name."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -10,11 +11,12 @@ import pandas as pd
 
 from xaibench.data.base import DatasetSpec, make_dataset, unsplit_revision
 from xaibench.data.user._common import checked_split, encode_labels, require_path
-from xaibench.data.user.encoding import ColumnEncoder, split_by_column
+from xaibench.data.user.encoding import ColumnEncoder, split_by_column, warn_once
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
 from xaibench.types import Dataset, Modality
 
+_UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a column without a header
 _READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -76,8 +78,9 @@ class CsvTable(DatasetSpec):
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
         frame = read_table(require_path(self.path, what), what)
-        columns = [str(c) for c in frame.columns]
-        frame.columns = columns
+        frame.columns = [str(c) for c in frame.columns]
+        frame = self._without_index_columns(frame, what)
+        columns = list(frame.columns)
         if not self.target or self.target not in columns:
             raise UserError(f"{what}: target column {self.target!r} not in the file; columns: {', '.join(columns)}")
         features = self._feature_columns(columns, what)
@@ -101,6 +104,18 @@ class CsvTable(DatasetSpec):
                             feature_scaling=encoder.scaling, class_names=class_names,
                             revision=unsplit_revision(frame, y, ids, test_size=None if self.split_column else
                                                      self.test_size))
+
+    def _without_index_columns(self, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+        """``frame`` without header-less columns (``Unnamed: 0``: the row index ``df.to_csv(path)`` writes unless
+        ``index=False``), which would otherwise be features holding row numbers; kept when named in an option."""
+        named = {self.target, self.id_column, self.split_column, *self.features}
+        unnamed = [c for c in frame.columns if _UNNAMED.fullmatch(c) and c not in named]
+        if not unnamed:
+            return frame
+        if not self.features:
+            warn_once(f"{what}: column(s) {', '.join(unnamed)} have no header (the row index df.to_csv writes "
+                      "unless index=False) and are left out; name them in dataset.features to use them")
+        return frame.drop(columns=unnamed)
 
     def _feature_columns(self, columns: list[str], what: str) -> list[str]:
         for option in ("id_column", "split_column"):

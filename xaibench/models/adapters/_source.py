@@ -28,7 +28,11 @@ def import_object(dotted: str | None, what: str, option: str) -> Any:
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise UserError(f"{what}: cannot import {option}={dotted!r}: {error}") from None
+        top = module_name.split(".")[0]
+        local = isinstance(error, ModuleNotFoundError) and error.name == top and (
+            Path(f"{top}.py").is_file() or Path(top).is_dir())  # the user's file here, but not on sys.path
+        hint = f"; {top} is in {Path.cwd()} but not importable: export PYTHONPATH=\"$PWD\"" if local else ""
+        raise UserError(f"{what}: cannot import {option}={dotted!r}: {error}{hint}") from None
 
 
 def require_local(path: str | None, what: str, option: str, *, directory: bool = False) -> Path:

@@ -175,6 +175,43 @@ class HFImageClassifier(_ClassScores):
         return pixels.expand(n, *self.input_shape).contiguous()
 
 
+class HFLogits(_ClassScores):
+    """Any other ``transformers`` classifier (a CNN's ``*ForImageClassification``): its output's ``logits``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scores(self.model(x).logits)
+
+
+def wrap_pretrained(model: Any, text: bool) -> tuple[nn.Module, frozenset[Capability]] | None:
+    """A ``transformers`` model passed to ``xaibench.explain``/``evaluate`` as it is, seen through the adapters'
+    protocols (its output is a ``ModelOutput``, not class scores); None for any other object.
+
+    Token ids (``text``): :class:`HFSequenceClassifier` (gradients through the input embeddings); ViT-style
+    image models: :class:`HFImageClassifier`; others: :class:`HFLogits`. Attention methods need the maps, which
+    only eager attention returns: a model loaded with ``attn_implementation="eager"`` offers them.
+    """
+    import sys
+
+    if "transformers" not in sys.modules:  # not imported by the caller: not a transformers model
+        return None
+    from transformers import PreTrainedModel
+
+    if not isinstance(model, PreTrainedModel):
+        return None
+    config = model.config
+    attention = {Capability.ATTENTION} if getattr(config, "_attn_implementation", "") == "eager" else set()
+    if text:
+        return (HFSequenceClassifier(model, None),
+                frozenset({Capability.GRADIENTS, Capability.EMBEDDING, Capability.PROBA, *attention}))
+    if all(isinstance(getattr(config, a, None), int) for a in ("patch_size", "image_size", "num_channels")):
+        return HFImageClassifier(model), frozenset({Capability.GRADIENTS, Capability.PROBA, *attention})
+    return HFLogits(model), frozenset({Capability.GRADIENTS, Capability.PROBA})
+
+
 @dataclass(frozen=True)
 class _HFClassifierSpec(ModelSpec):
     """Common fields: the local folder; ``epochs: 0`` uses the weights as they are, ``> 0`` fine-tunes; ``outputs``:

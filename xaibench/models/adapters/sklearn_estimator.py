@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -44,28 +45,36 @@ class SklearnClassifier(nn.Module):
     ``explain_output`` and every metric's softmax reads what it means (``xaibench/models/outputs.py``): explaining
     the raw probabilities as logits would explain something else. A probability of 0 (classes missing from the
     training split, pure leaves) is floored at ``outputs.PROBABILITY_FLOOR``. Not differentiable (numpy inside).
+    An estimator fitted on a DataFrame (``feature_names_in_``) gets one with those column names, in its own column
+    order (``feature_order``), as scikit-learn expects (no "X does not have valid feature names" warning per call).
     The empty ``device_anchor`` parameter only lets code that asks ``next(model.parameters()).device`` find a
     device.
     """
 
     def __init__(self, estimator: Any, n_classes: int, n_features: int, columns: Sequence[int] | None = None,
-                 class_names: Sequence[str] = ()) -> None:
+                 class_names: Sequence[str] = (), feature_order: Sequence[int] | None = None) -> None:
         """``columns[i]``: the output column of ``estimator.classes_[i]`` (default: the class value itself, for
         integer classes ``0..K-1``); ``class_names``: the names of the ``n_classes`` outputs when they are not
-        their indices (a model fitted on string labels)."""
+        their indices (a model fitted on string labels); ``feature_order[j]``: the input feature that is the
+        estimator's column ``j`` (default: the same order, see :func:`feature_order`)."""
         super().__init__()
         self.estimator = estimator
         self.n_classes = n_classes
         self.n_features = n_features
         self.columns = None if columns is None else np.asarray(columns, dtype=np.int64)
         self.class_names = tuple(class_names)
+        self.feature_order = None if feature_order is None else np.asarray(feature_order, dtype=np.int64)
         self.device_anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.detach().reshape(x.shape[0], -1).cpu().numpy().astype(np.float64)
+        if self.feature_order is not None:
+            flat = flat[:, self.feature_order]
+        names = getattr(self.estimator, "feature_names_in_", None)  # fitted on a DataFrame: give it one
+        inputs = flat if names is None else pd.DataFrame(flat, columns=names)
         proba = np.zeros((x.shape[0], self.n_classes))
         columns = self.columns if self.columns is not None else np.asarray(self.estimator.classes_, dtype=np.int64)
-        proba[:, columns] = self.estimator.predict_proba(flat)
+        proba[:, columns] = self.estimator.predict_proba(inputs)
         return log_probabilities(torch.as_tensor(proba)).to(dtype=torch.float32, device=x.device)
 
 
@@ -91,6 +100,32 @@ def class_columns(classes: Sequence[Any], dataset: Dataset, what: str) -> tuple[
                         f"{problem}; explain it on a table whose target column holds its classes")
     position = {n: i for i, n in enumerate(labels)}
     return tuple(position[n] for n in names)
+
+
+DATASET_COLUMNS = ("the dataset's features", "fit it on the dataset's features (dataset.features=[...] chooses "
+                   "columns; one-hot encoded columns are named column=value)")  # (what they are, the fix)
+
+
+def feature_order(estimator: Any, feature_names: Sequence[str], what: str,
+                  given: tuple[str, str] = DATASET_COLUMNS) -> tuple[int, ...] | None:
+    """For each column a fitted model was fitted on (``feature_names_in_``, set when it was fitted on a
+    DataFrame), the index of the dataset feature of that name; None when the orders agree or there are no names.
+
+    The suite passes features in the dataset's order (a table's column order): a model fitted on the same columns
+    in another order would silently read one feature as another, so they are matched by name, as scikit-learn
+    does for DataFrames. Names that are not the dataset's features are refused.
+    """
+    fitted = [str(n) for n in getattr(estimator, "feature_names_in_", ())]
+    names = [str(n) for n in feature_names]
+    if not fitted or not names or fitted == names:
+        return None
+    if sorted(fitted) == sorted(names) and len(set(names)) == len(names):
+        return tuple(names.index(n) for n in fitted)
+    unknown = [n for n in fitted if n not in names]
+    problem = (f"its column(s) {', '.join(map(repr, unknown[:3]))} are missing" if unknown else
+               f"{', '.join(map(repr, [n for n in names if n not in fitted][:3]))} are not columns of the model")
+    raise UserError(f"{what} was fitted on columns {_listed(fitted)}, {given[0]} are {_listed(names)}: {problem}; "
+                    f"{given[1]}")
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -148,7 +183,14 @@ class SklearnEstimator(ModelSpec):
             raise UserError(f"{what}: {self.path} was fitted on {estimator.n_features_in_} features, dataset "
                             f"{dataset.name} has {n_features}")
         columns = class_columns(estimator.classes_, dataset, f"{what}: {self.path}")
-        return SklearnClassifier(estimator, dataset.n_classes, n_features, columns, dataset.class_names)
+        order = feature_order(estimator, dataset.feature_names, f"{what}: {self.path}")
+        if hasattr(estimator, "feature_names_in_") and dataset.feature_scaling:
+            from xaibench.data.user.encoding import warn_once
+
+            warn_once(f"{what}: {self.path} was fitted on a DataFrame (named columns), but dataset {dataset.name} "
+                      "standardises its features: if the model was fitted on raw values, explain it on a csv_table "
+                      "with dataset.standardize=false (the model's accuracy in the results shows which)")
+        return SklearnClassifier(estimator, dataset.n_classes, n_features, columns, dataset.class_names, order)
 
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
         if self.path is not None:
@@ -191,10 +233,11 @@ class SklearnEstimator(ModelSpec):
         """The model file's sha256 (if any), plus what forward returns: cells stored when it returned
         ``predict_proba`` itself (read as logits) have other keys, so they are recomputed, never served."""
         file = path_digest(Path(self.path)) if self.path and Path(self.path).is_file() else ""
-        return f"{file}+{FORWARD_REVISION}" if file else FORWARD_REVISION
+        return f"{file}+{FORWARD_REVISION}+{COLUMNS_REVISION}" if file else FORWARD_REVISION
 
 
 FORWARD_REVISION = "forward=log_predict_proba"  # SklearnClassifier.forward's output (in the model keys)
+COLUMNS_REVISION = "columns-by-name"  # pre-fitted models: cells stored before columns were matched by name are redone
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 # Types from these packages in a .skops file are accepted (scikit-learn's own internals, e.g. a tree's ``Tree``,
 # that skops lists as untrusted by default); any other type needs ``trusted: true``.
@@ -224,8 +267,16 @@ def load_estimator(path: Path, trusted: bool, what: str) -> Any:
                         ) from None
     if not (hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")):
         raise UserError(f"{what}: {path} holds a {type(estimator).__name__}, not a fitted classifier with "
-                        "predict_proba")
+                        f"predict_proba{no_proba_hint(estimator)}")
     return estimator
+
+
+def no_proba_hint(estimator: Any) -> str:
+    """How to get probabilities from a classifier that only has ``decision_function`` (SVC, LinearSVC...)."""
+    if not hasattr(estimator, "decision_function"):
+        return ""
+    return ("; it has only decision_function: fit SVC with probability=True, or wrap it in "
+            "sklearn.calibration.CalibratedClassifierCV")
 
 
 def _load_skops(path: Path, trusted: bool, what: str) -> Any:

@@ -14,7 +14,7 @@ from xaibench.models.adapters._source import (
     code_digest, import_object, load_pinned, path_digest, require_local, save_pinned,
 )
 from xaibench.models.base import ModelSpec
-from xaibench.models.outputs import LogProbabilities, check_class_scores, check_outputs_option
+from xaibench.models.outputs import LogProbabilities, as_float32_model, check_class_scores, check_outputs_option
 from xaibench.registry import MODELS
 from xaibench.types import Dataset, Modality
 
@@ -22,16 +22,49 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
-    """``torch.load(path, weights_only=True)``: only tensors and plain containers, never arbitrary pickles."""
+    """``torch.load(path, weights_only=True)``: only tensors and plain containers, never arbitrary pickles.
+
+    A training checkpoint that holds exactly one state_dict among other entries (``{"state_dict": ...,
+    "epoch": 3, "optimizer": ...}``, as training loops save them) gives that state_dict.
+    """
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - unreadable or not weights-only: the user's file
         reason = ANSI_ESCAPE.sub("", str(error).splitlines()[0] if str(error) else "")  # torch bolds a phrase
         raise UserError(f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: {reason}); "
                         "save it with torch.save(model.state_dict(), path)") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"{what}: {path} does not hold a state_dict (a mapping of names to tensors)")
+    if isinstance(state, dict) and state and not _is_state_dict(state):  # a checkpoint: {"state_dict": ..., ...}
+        nested = [key for key, value in state.items() if _is_state_dict(value)]
+        if len(nested) == 1:
+            return state[nested[0]]
+        if nested:
+            raise UserError(f"{what}: {path} holds several state_dicts ({', '.join(map(str, nested[:5]))}); save the "
+                            f"one to explain alone: torch.save(checkpoint[{nested[0]!r}], path)")
+    if not isinstance(state, dict) or (state and not _is_state_dict(state)):
+        keys = f" (keys: {', '.join(map(str, list(state)[:6]))})" if isinstance(state, dict) else ""
+        raise UserError(f"{what}: {path} does not hold a state_dict (a mapping of names to tensors){keys}; save it "
+                        "with torch.save(model.state_dict(), path)")
     return state
+
+
+def without_wrapper_prefix(state: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """``state`` with the key prefix a wrapper added removed (``module.`` from ``nn.DataParallel``, ``_orig_mod.``
+    from ``torch.compile``, a Lightning module's ``model.``), when every key has it and, without it, the keys are
+    exactly ``module``'s; otherwise ``state`` as it is (``load_state_dict`` then names the keys that differ)."""
+    expected = set(module.state_dict())
+    stripped = state
+    while set(stripped) != expected and stripped:
+        first = {key.split(".", 1)[0] for key in stripped}
+        if len(first) != 1 or not all("." in key for key in stripped):
+            return state
+        stripped = {key.split(".", 1)[1]: value for key, value in stripped.items()}
+    return stripped if set(stripped) == expected else state
+
+
+def _is_state_dict(value: object) -> bool:
+    """A non-empty mapping of parameter names to tensors."""
+    return (isinstance(value, dict) and bool(value)
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()))
 
 
 @MODELS.register("torch_module")
@@ -79,10 +112,12 @@ class TorchModule(ModelSpec):
         if self.state_dict is not None:
             path = require_local(self.state_dict, what, "model.state_dict")
             try:
-                module.load_state_dict(load_state_dict_file(path, what), strict=self.strict)
+                module.load_state_dict(without_wrapper_prefix(load_state_dict_file(path, what), module),
+                                       strict=self.strict)
             except RuntimeError as error:
                 raise UserError(f"{what}: {path} does not fit {self.target}: "
                                 f"{' '.join(str(error).split())[:300]}") from None
+        module = as_float32_model(module)  # float64 (or half) weights take the suite's float32 inputs
         check_class_scores(module, dataset.test.x, dataset.n_classes, self.outputs, what)
         return LogProbabilities(module) if self.outputs == "probabilities" else module
 

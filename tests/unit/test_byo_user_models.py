@@ -1,0 +1,212 @@
+"""Bring your own, as researchers' own models really come: scikit-learn models fitted on a DataFrame (columns in
+their own order), networks in float64, single-feature data and channel-last images. Each either works, with
+numbers checked against the model itself, or is refused in one line (cases in tests/reliability/test_bad_input.py).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import pandas as pd
+import skops.io as sio
+import torch
+from sklearn.linear_model import LogisticRegression
+
+import xaibench
+from xaibench.errors import UserError
+from xaibench.registry import DATASETS, MODELS
+
+RNG = np.random.default_rng(0)
+FRAME = pd.DataFrame(RNG.normal(size=(40, 3)), columns=["age", "dose", "weight"])
+FRAME["outcome"] = np.where(FRAME["age"] + 2 * FRAME["dose"] > 0, "worse", "better")
+REVERSED = ["weight", "dose", "age"]  # the model's own column order, not the table's
+
+
+class Float64Net(torch.nn.Module):
+    """A network whose weights are float64 (``.double()`` in its constructor), as numpy-minded code makes them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2).double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+def test_a_prefitted_model_gets_the_tables_columns_by_name_without_warnings(tmp_path, capsys):
+    model = LogisticRegression().fit(FRAME[REVERSED], FRAME["outcome"])  # fitted on a DataFrame
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    sio.dump(model, tmp_path / "model.skops")
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome",
+                                         "standardize": False}).build(0)
+    assert data.feature_names == ("age", "dose", "weight")
+    module = MODELS.create("sklearn_estimator", {"path": str(tmp_path / "model.skops")}).build(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names" per call
+        log_p = module(data.test.x)
+    expected = model.predict_proba(pd.DataFrame(data.test.x.numpy(), columns=data.feature_names)[REVERSED])
+    np.testing.assert_allclose(log_p.exp().numpy(), expected, rtol=1e-5)  # classes: better, worse (sorted)
+    assert capsys.readouterr().err == ""
+    standardised = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    MODELS.create("sklearn_estimator", {"path": str(tmp_path / "model.skops")}).build(standardised)
+    assert "model.skops was fitted on a DataFrame (named columns), but dataset csv_table standardises its features: " \
+           "if the model was fitted on raw values, explain it on a csv_table with dataset.standardize=false" in \
+           capsys.readouterr().err
+
+
+def test_the_api_matches_a_dataframes_columns_to_the_model_by_name():
+    model = LogisticRegression().fit(FRAME[REVERSED], FRAME["outcome"])
+    x = FRAME[["age", "dose", "weight"]].iloc[:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        by_name = xaibench.explain(model, x, method="feature_ablation", explain_output="probability",
+                                   targets=FRAME["outcome"][:5])
+        in_model_order = xaibench.explain(model, x[REVERSED], method="feature_ablation",
+                                          explain_output="probability", targets=FRAME["outcome"][:5])
+        as_array = xaibench.explain(model, x.to_numpy()[:, ::-1], method="feature_ablation",  # weight, dose, age
+                                    explain_output="probability", targets=FRAME["outcome"][:5])
+    torch.testing.assert_close(by_name, in_model_order.flip(1), rtol=0, atol=0)  # same model, same attributions
+    torch.testing.assert_close(as_array, in_model_order, rtol=0, atol=0)  # a negative-stride view is read too
+    index = np.searchsorted(model.classes_, FRAME["outcome"][:5])
+    ablated = x.copy()
+    ablated["dose"] = 0.0
+    p = model.predict_proba(x[REVERSED])[np.arange(5), index]
+    p_ablated = model.predict_proba(ablated[REVERSED])[np.arange(5), index]
+    np.testing.assert_allclose(by_name[:, 1].numpy(), p - p_ablated, atol=1e-6)  # occluding dose to 0
+
+
+def test_a_float64_network_is_explained_as_it_is_and_keeps_its_dtype():
+    torch.manual_seed(0)
+    net = Float64Net()
+    x = torch.randn(5, 3)
+    targets = [0, 1, 0, 1, 1]
+    attributions = xaibench.explain(net, x, method="integrated_gradients", targets=targets, explain_output="logit")
+    weight = net.linear.weight.detach()
+    expected = (weight[targets] * x.double()).float()  # IG of a linear logit from a zero baseline: w_t * x
+    torch.testing.assert_close(attributions, expected, rtol=0, atol=1e-6)
+    assert net.linear.weight.dtype == torch.float64 and attributions.dtype == torch.float32
+    rows = xaibench.evaluate(net, x, targets, attributions, metrics=["sparseness", "random_logit"],
+                             method="integrated_gradients", explain_output="logit")
+    assert set(rows["status"]) == {"ok"}
+
+
+def test_a_torch_module_of_float64_weights_runs_in_the_sweep(tmp_path):
+    torch.manual_seed(0)
+    torch.save(Float64Net().state_dict(), tmp_path / "net64.pt")
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    spec = MODELS.create("torch_module", {"target": f"{__name__}.Float64Net",
+                                          "state_dict": str(tmp_path / "net64.pt")})
+    module = spec.build(data)
+    scores = module(data.test.x[:4])
+    assert scores.dtype == torch.float32
+    assert spec.load(spec.build(data), spec.save(module))(data.test.x[:4]).equal(scores)  # cached and read back
+
+
+
+def test_on_a_single_feature_quantus_metrics_do_not_apply_and_the_others_score():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(1, 2)
+    x = torch.randn(6, 1)
+    attributions = xaibench.explain(net, x, method="integrated_gradients", explain_output="logit", targets=[1] * 6)
+    weight = net.weight.detach()
+    torch.testing.assert_close(attributions, weight[1] * x, rtol=0, atol=1e-6)  # w_t * (x - 0)
+    rows = xaibench.evaluate(net, x, [0, 1] * 3, attributions, metrics=["sparseness", "conditional_shapley_distance"],
+                             train=(torch.randn(20, 1), [0, 1] * 10), explain_output="logit")
+    status = rows.groupby("metric")["status"].unique().map(list).to_dict()
+    assert status == {"sparseness": ["not_applicable"], "conditional_shapley_distance": ["ok"]}
+    assert set(rows.loc[rows.metric == "sparseness", "message"]) == {
+        "metric sparseness compares the attributions of several features; the inputs have a single feature"}
+    assert np.isfinite(rows.loc[rows.metric == "conditional_shapley_distance", "value"]).all()
+
+
+def test_boolean_masks_are_ground_truth():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6)
+    masks = torch.zeros(4, 6, dtype=torch.bool)
+    masks[:, :2] = True
+    hits = torch.zeros(4, 6)
+    hits[:, 0] = 1.0  # the peak inside the mask: pointing game 1
+    rows = xaibench.evaluate(torch.nn.Linear(6, 2), x, [0] * 4, hits, metrics=["pointing_game"], masks=masks)
+    assert rows["value"].tolist() == [1.0] * 4
+
+
+def test_a_transformers_model_is_explained_as_it_is():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=8, patch_size=4, num_channels=1, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=16, num_labels=3)
+    torch.manual_seed(0)
+    vit = transformers.ViTForImageClassification(config)  # returns an ImageClassifierOutput, not a tensor
+    x, targets = torch.randn(3, 1, 8, 8), [0, 1, 2]
+    attributions = xaibench.explain(vit, x, method="integrated_gradients", targets=targets, explain_output="logit",
+                                    n_steps=64)
+    with torch.no_grad():
+        gap = vit(pixel_values=x).logits - vit(pixel_values=torch.zeros_like(x)).logits
+    torch.testing.assert_close(attributions.flatten(1).sum(1), gap[range(3), targets], rtol=1e-2, atol=1e-4)
+    with pytest.raises(UserError, match="needs attention, which this model does not offer; load it with "
+                                        "attn_implementation='eager'"):
+        xaibench.explain(vit, x, method="rollout")  # sdpa attention returns no maps
+    bert = transformers.BertForSequenceClassification(transformers.BertConfig(
+        vocab_size=12, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
+        max_position_embeddings=8, num_labels=2, pad_token_id=0))
+    ids = torch.tensor([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]])
+    per_token = xaibench.explain(bert, ids, method="saliency")
+    assert per_token.shape == (2, 6) and not per_token[ids == 0].any()  # padding is masked out: no attribution
+    assert bert.training  # as the caller left it, but explained in eval mode (no dropout):
+    torch.testing.assert_close(per_token, xaibench.explain(bert.eval(), ids, method="saliency"), rtol=0, atol=0)
+
+
+def test_a_training_checkpoint_gives_its_state_dict(tmp_path):
+    torch.manual_seed(0)
+    trained = Float64Net()
+    optimiser = torch.optim.SGD(trained.parameters(), lr=0.1, momentum=0.9)
+    torch.save({"epoch": 3, "model_state_dict": trained.state_dict(), "optimizer_state_dict": optimiser.state_dict()},
+               tmp_path / "checkpoint.pt")  # as training loops save them
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    module = MODELS.create("torch_module", {"target": f"{__name__}.Float64Net",
+                                            "state_dict": str(tmp_path / "checkpoint.pt")}).build(data)
+    torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
+    torch.save({"state_dict": {f"net.{k}": v for k, v in trained.state_dict().items()}, "epoch": 3},
+               tmp_path / "lightning.pt")  # a LightningModule holding the network as self.net
+    torch.save(torch.nn.DataParallel(trained).state_dict(), tmp_path / "parallel.pt")  # keys module.linear...
+    for name in ("lightning.pt", "parallel.pt"):
+        module = MODELS.create("torch_module", {"target": f"{__name__}.Float64Net",
+                                                "state_dict": str(tmp_path / name)}).build(data)
+        torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
+
+
+def test_the_index_pandas_writes_is_not_a_feature(tmp_path, capsys):
+    FRAME.to_csv(tmp_path / "with_index.csv")  # index=True, pandas' default: a header-less column of row numbers
+    FRAME.to_csv(tmp_path / "plain.csv", index=False)
+    spec = {"target": "outcome"}
+    data = DATASETS.create("csv_table", {**spec, "path": str(tmp_path / "with_index.csv")}).build(0)
+    plain = DATASETS.create("csv_table", {**spec, "path": str(tmp_path / "plain.csv")}).build(0)
+    assert data.feature_names == plain.feature_names == ("age", "dose", "weight")
+    assert data.test.x.equal(plain.test.x) and data.test.ids == plain.test.ids
+    assert capsys.readouterr().err == (
+        "xaibench: warning: dataset csv_table: column(s) Unnamed: 0 have no header (the row index df.to_csv writes "
+        "unless index=False) and are left out; name them in dataset.features to use them\n")
+    named = DATASETS.create("csv_table", {**spec, "path": str(tmp_path / "with_index.csv"),
+                                          "features": ["Unnamed: 0", "age"]}).build(0)
+    assert named.feature_names == ("Unnamed: 0", "age")
+
+
+def test_image_folder_images_are_normalised_as_the_model_was_trained(tmp_path):
+    from PIL import Image
+
+    for folder in ("cat", "dog"):
+        (tmp_path / folder).mkdir()
+        for i in range(3):
+            Image.fromarray(RNG.integers(0, 255, (4, 4, 3)).astype(np.uint8)).save(tmp_path / folder / f"{i}.png")
+    spec = {"path": str(tmp_path), "image_size": 4, "channels": 3, "test_size": 0.5}
+    raw = DATASETS.create("image_folder", spec).build(0)
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # ImageNet's
+    normalised = DATASETS.create("image_folder", {**spec, "mean": mean, "std": std}).build(0)
+    expected = (raw.test.x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(normalised.test.x, expected)
+    vit = DATASETS.create("image_folder", {**spec, "mean": 0.5, "std": 0.5}).build(0)  # one value for all channels
+    torch.testing.assert_close(vit.test.x, raw.test.x * 2 - 1)
+    with pytest.raises(UserError, match=r"std must be positive, got 0"):
+        DATASETS.create("image_folder", {**spec, "std": 0}).build(0)
