@@ -257,3 +257,14 @@ def test_ci_of_seeds_sharing_their_samples_covers_the_true_mean():
     crossed = replicate_table(values)
     assert coverage(crossed, 0.0) >= 0.86
     assert coverage(crossed, 0.0) >= coverage(crossed[crossed["seed"] == 0], 0.0) - 0.03
+
+
+def test_a_negative_zero_prints_without_its_sign():
+    """A mean of -0.0 (or a tiny negative rounded to three decimals) printed as ``-0.000 [0.000, 0.000]``."""
+    from xaibench.report.console import number_texts
+    from xaibench.report.tables.model import number
+
+    assert number_texts(-0.0, 0.0, 0.0) == ["0.000", "0.000", "0.000"]
+    assert number_texts(-0.0001, -0.02, 0.02) == ["0.000", "-0.020", "0.020"]
+    assert number_texts(-1e-5, 0.0, 1e-5) == ["-1e-05", "0", "1e-05"]  # small values keep their sign
+    assert [number(-0.0), number(-0.0001, scale=1.0), number(-0.3)] == ["0.000", "0.000", "-0.300"]

@@ -110,7 +110,12 @@ def number_texts(*values: float) -> list[str]:
     readable instead of printing as ``0.000``."""
     finite = [abs(v) for v in values if not math.isnan(v) and not math.isinf(v)]
     small = bool(finite) and max(finite) < 0.01 and max(finite) > 0
-    return [f"{v:.3g}" if small else f"{v:.3f}" for v in values]
+    return [_unsigned_zero(f"{v:.3g}" if small else f"{v:.3f}") for v in values]
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0.000`` (a negative zero, or a tiny negative value rounded away) reads as a sign that is not there."""
+    return text[1:] if text.startswith("-") and text.strip("-0.") == "" else text
 
 
 def _tall_blocks(frame: pd.DataFrame) -> Iterator[str]:

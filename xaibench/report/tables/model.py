@@ -64,7 +64,8 @@ def number(value: float, scale: float | None = None) -> str:
     scale = abs(value) if scale is None else scale
     if scale != 0 and (scale < 1e-3 or scale >= 1e4):
         return f"{value:.2e}"
-    return f"{value:.3f}"
+    text = f"{value:.3f}"
+    return text[1:] if text == "-0.000" else text  # a negative zero, or a tiny negative rounded away: no sign
 
 
 def mean_ci(mean: float, low: float, high: float) -> str:
