@@ -156,6 +156,9 @@ def _run_hydra(argv: list[str]) -> None:
     except OSError as error:  # Hydra saving its configs/logs into a full or read-only results folder
         print(f"xaibench: error: {StorageError.from_os_error(error)}", file=sys.stderr)
         sys.exit(1)
+    except UserError as error:  # a launcher refused by its scheduler (sbatch: no such partition)
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        sys.exit(2)
     sys.exit(sweep.exit_code())
 
 

@@ -7,7 +7,12 @@ exactly as the stock launcher runs it: own config, own ``jobs/<n>`` folder, own 
 Hydra only loads launchers from the ``hydra_plugins`` package, hence this module's place.
 """
 
+import contextlib
+import io
 import logging
+import re
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Sequence
@@ -41,6 +46,7 @@ class _Chunked:
     """Mixin over a submitit launcher: ``cells_per_task`` jobs per array task."""
 
     _EXECUTOR: str
+    POLL_S = 1.0  # seconds between checks of the tasks' result files (submitit asks Slurm at most once a minute)
 
     def __init__(self, cells_per_task: int = 1, **params: Any) -> None:
         super().__init__(**params)  # type: ignore[call-arg]
@@ -86,9 +92,97 @@ class _Chunked:
             jobs.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
         size = self.cells_per_task
         groups = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-        log.info(f"{len(jobs)} jobs in {len(groups)} {self._EXECUTOR} tasks ({size} per task)")
-        submitted = executor.map_array(_RunGroup(self), groups)
-        return [result for task in submitted for result in task.results()[0]]
+        submitted = _submit(executor, _RunGroup(self), groups, self._EXECUTOR)
+        print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
+              flush=True)
+        return _gather(submitted, groups, poll_s=self.POLL_S)
+
+
+def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str) -> list:
+    """``executor.map_array`` (one array job); a submission the scheduler refuses is the user's to fix.
+
+    Raises:
+        UserError: ``sbatch`` refused the job (a partition or account that does not exist, a time or memory
+            limit above the partition's, an array larger than ``MaxArraySize``), in one line with its reason.
+    """
+    from submitit.core.utils import FailedJobError, FailedSubmissionError
+
+    from xaibench.errors import UserError
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's stderr: it goes in our one line
+            return executor.map_array(run, groups)
+    except (FailedJobError, FailedSubmissionError) as error:
+        reason = " ".join(line.strip() for line in str(error).strip().splitlines() if line.strip())[:400]
+        raise UserError(f"{kind} refused the sweep's array job ({_count(len(groups), 'task')}): {reason}; fix the "
+                        f"hydra.launcher.* settings (partition, account, timeout_min, mem_gb, cells_per_task) and "
+                        f"rerun: stored cells are not recomputed") from None
+
+
+def _submitted_line(submitted: list, groups: List[list], kind: str, params: Any, sweep_dir: Path) -> str:
+    """What a cluster user needs once the array is queued: its id, its size, where its logs are, how to follow it."""
+    job_id = str(submitted[0].job_id).split("_")[0]
+    logs = Path(str(submitted[0].paths.stdout)).parent  # <folder>/<job>_0 (a Slurm array), <folder>/<job> (one task)
+    if len(submitted) > 1:  # submitit's local executor runs each task as a job of its own (ids are process ids)
+        array = all(str(task.job_id).startswith(f"{job_id}_") for task in submitted)
+        logs = logs.parent / (f"{job_id}_<task>" if array else "<task id>")
+    parallel = params.get("array_parallelism")
+    limit = f", at most {parallel} running at once" if parallel and kind == "slurm" and len(groups) > parallel else ""
+    text = (f"submitted {kind} job {job_id}: {_count(len(groups), 'array task')} for "
+            f"{_count(sum(len(group) for group in groups), 'cell')}, up to {len(groups[0])} per task{limit}\n"
+            f"  logs: {logs}/ (each finished cell's line in *_log.out, errors in *_log.err)")
+    if kind == "slurm":
+        text += f"\n  follow: squeue -j {job_id}; sacct -j {job_id}; xaibench summary {sweep_dir}"
+    return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobReturn]:
+    """Wait for every task, saying as each ends; the job returns of the tasks that finished.
+
+    A task that dies (killed for memory, node failure, time limit after its requeues, cancelled) is reported in one
+    line naming its cells and logs, and the other tasks are still collected: the sweep then ends incomplete (exit 1)
+    and a rerun computes only the cells no task stored.
+    """
+    returns: List[JobReturn] = []
+    pending = dict(enumerate(submitted))
+    while pending:
+        for index in [index for index, task in pending.items() if task.done()]:
+            task = pending.pop(index)
+            try:
+                returns.extend(task.results()[0])
+            except Exception as error:  # noqa: BLE001 - one lost task must not lose the other tasks' cells
+                print(_failed_line(task, groups, index, error), file=sys.stderr, flush=True)
+                continue
+            print(f"task {task.job_id} finished ({len(submitted) - len(pending)} of {len(submitted)} tasks)",
+                  flush=True)
+        if pending:
+            time.sleep(poll_s)
+    return returns
+
+
+def _failed_line(task: Any, groups: List[list], index: int, error: BaseException) -> str:
+    """``task 1002_1 (job 2: method=crash) ended: FAILED; see <log.out>, <log.err>``: the jobs by their sweep
+    numbers (``jobs/<n>``) and the overrides that tell them from the sweep's other jobs."""
+    common = set.intersection(*(set(job[0]) for group in groups for job in group))
+    described = [f"{_job_number(job)}: {' '.join(o for o in filter_overrides(job[0]) if o not in common)}".rstrip(": ")
+                 for job in groups[index]]
+    cells = f"job {described[0]}" if len(described) == 1 else f"jobs {described[0]} ... {described[-1]}"
+    state = re.search(r"state: ([A-Z_]+)", str(error))
+    reason = f"state {state.group(1)}" if state else f"{type(error).__name__}: {(str(error).strip() or '?').splitlines()[0][:200]}"
+    return (f"xaibench: error: task {task.job_id} ({cells}) ended before storing its cells: {reason}; "
+            f"see {task.paths.stdout} and {task.paths.stderr}")
+
+
+def _job_number(job: tuple) -> int:
+    """The job's number in the whole sweep (``SkipStoredSweeper`` launches some jobs, each in ``jobs/<n>``)."""
+    for override in job[0]:
+        if override.startswith("hydra.sweep.subdir=jobs/") and override.rsplit("/", 1)[-1].isdigit():
+            return int(override.rsplit("/", 1)[-1])
+    return int(job[2])
 
 
 class ChunkedSlurmLauncher(_Chunked, SlurmLauncher):
