@@ -428,6 +428,9 @@ OVERRIDE_CASES = [
      "hydra.launcher.n_jobs=abc: Value 'abc' of type 'str' could not be converted to Integer"),
     (["-m", "hydra/launcher=submitit_local_chunked", "hydra.launcher.cells_per_task=two"],
      "hydra.launcher.cells_per_task=two: Value 'two' of type 'str' could not be converted to Integer"),
+    (["-m", "hydra/launcher=slurm", "device=auto"], "the Slurm launcher needs Slurm, but sbatch is not on PATH on "
+                                                    "this machine; run from a Slurm login node, or try the sweep here "
+                                                    "with hydra/launcher=submitit_local_chunked"),
     (["-m", "hydra.launcher.n_jobs=2"], "unknown config key 'hydra.launcher.n_jobs': the basic launcher takes no "
                                         "settings; choose one that does first, e.g. hydra/launcher=joblib"),
 ]

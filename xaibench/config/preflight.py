@@ -358,8 +358,9 @@ def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
 def _check_launcher_can_start(target: str) -> None:
     """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``)."""
     if "Slurm" in target and shutil.which("sbatch") is None:
-        raise UserError("hydra/launcher=submitit_slurm needs Slurm, but sbatch is not on PATH on this machine; run "
-                        "from a Slurm login node, or test the sweep with hydra/launcher=submitit_local")
+        raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
+                        "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
+                        "cells_per_task grouping, with local processes)")
     try:
         get_class(target)
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
