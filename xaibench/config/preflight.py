@@ -408,7 +408,8 @@ def _override_error(error: BaseException, config) -> str:
         node = OmegaConf.select(config(), parent) if parent else config()
     except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the key is unknown either way
         node = None
-    keys = sorted(str(k) for k in node.keys() if not str(k).startswith("_")) if isinstance(node, DictConfig) else []
+    keys = sorted(str(k) for k in node.keys() if not str(k).startswith("_") and (parent or k != "hydra")) \
+        if isinstance(node, DictConfig) else []  # the job's own keys; Hydra's settings only under hydra.*
     close = difflib.get_close_matches(leaf, keys, n=1)
     if close:
         return f"unknown config key {key!r}; did you mean {'.'.join(filter(None, [parent, close[0]]))!r}?"
