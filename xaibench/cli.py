@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,6 +160,15 @@ def _run_hydra(argv: list[str]) -> None:
     except UserError as error:  # a launcher refused by its scheduler (sbatch: no such partition)
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except Exception as error:  # noqa: BLE001 - only a worker's death is reported here; anything else re-raised
+        if type(error).__name__ != "TerminatedWorkerError":
+            raise
+        codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(error))
+        print(f"xaibench: error: a joblib worker died mid-cell (exit codes: {codes.group(1) if codes else '?'}), "
+              f"which stops a joblib sweep; if it was killed for memory, lower hydra.launcher.n_jobs or batch_size",
+              file=sys.stderr, flush=True)
+        sweep.finish_held()  # "incomplete (n of m cells written) ... rerun the sweep to finish it", exit code 1
+        sys.exit(max(1, sweep.exit_code()))
     sys.exit(sweep.exit_code())
 
 

@@ -78,3 +78,18 @@ def test_sbatch_refusing_the_array_is_one_line_and_exit_2(tmp_path):
                            "partition specified: gpux sbatch: error: Batch job submission failed: Invalid partition "
                            "name; fix the hydra.launcher.* settings (partition, account, timeout_min, mem_gb, "
                            "cells_per_task) and rerun: stored cells are not recomputed\n")
+
+
+@pytest.mark.slow
+def test_a_joblib_worker_that_dies_is_one_line_and_the_sweep_ends_incomplete(tmp_path):
+    """joblib gives up on the whole launch when a worker dies: Hydra's end-of-sweep callback never ran, and the
+    user got joblib's traceback, no count and a sweep folder left running."""
+    args = ["-m", *CELLS, "method=killed", *_plugin(tmp_path), "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    done = run_cli(args, tmp_path, XAIBENCH_PLUGINS="killed_plugin",
+                   PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.splitlines()[:2] == [  # then Python's resource tracker may warn of the dead worker's semaphore
+        "xaibench: error: a joblib worker died mid-cell (exit codes: EXIT(137)), which stops a joblib sweep; if it "
+        "was killed for memory, lower hydra.launcher.n_jobs or batch_size",
+        "xaibench: error: sweep results/runs/t is incomplete (0 of 1 cells written); its previous table is kept: rerun "
+        "the sweep to finish it"]
