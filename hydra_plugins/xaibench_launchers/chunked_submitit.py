@@ -149,19 +149,33 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobRe
     """
     returns: List[JobReturn] = []
     pending = dict(enumerate(submitted))
-    while pending:
-        for index in [index for index, task in pending.items() if task.done()]:
-            task = pending.pop(index)
-            try:
-                returns.extend(task.results()[0])
-            except Exception as error:  # noqa: BLE001 - one lost task must not lose the other tasks' cells
-                print(_failed_line(task, groups, index, error), file=sys.stderr, flush=True)
-                continue
-            print(f"task {task.job_id} finished ({len(submitted) - len(pending)} of {len(submitted)} tasks)",
-                  flush=True)
-        if pending:
-            time.sleep(poll_s)
+    n_cells = sum(len(group) for group in groups)
+    try:
+        while pending:
+            for index in [index for index, task in pending.items() if task.done()]:
+                task = pending.pop(index)
+                try:
+                    returns.extend(task.results()[0])
+                except Exception as error:  # noqa: BLE001 - one lost task must not lose the other tasks' cells
+                    print(_failed_line(task, groups, index, error), file=sys.stderr, flush=True)
+                    continue
+                print(f"task {task.job_id} finished: {_count(len(groups[index]), 'cell')} ({len(returns)} of "
+                      f"{n_cells} cells, {len(submitted) - len(pending)} of {len(submitted)} tasks)", flush=True)
+            if pending:
+                time.sleep(poll_s)
+    except KeyboardInterrupt:  # Ctrl-C on the login node stops the waiting, not the array
+        print(_interrupted_line(submitted), file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     return returns
+
+
+def _interrupted_line(submitted: list) -> str:
+    job_id = str(submitted[0].job_id).split("_")[0]
+    slurm = str(submitted[0].job_id) != job_id or type(submitted[0]).__name__.startswith("Slurm")
+    running = (f"Slurm job {job_id} keeps running and storing cells (scancel {job_id} stops it)" if slurm
+               else "tasks still running keep storing cells")
+    return (f"xaibench: interrupted: {running}; rerun the same command to collect the sweep "
+            f"(stored cells are not recomputed)")
 
 
 def _failed_line(task: Any, groups: List[list], index: int, error: BaseException) -> str:
