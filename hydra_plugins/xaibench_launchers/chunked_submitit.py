@@ -174,7 +174,7 @@ def _interrupted_line(submitted: list) -> str:
     slurm = str(submitted[0].job_id) != job_id or type(submitted[0]).__name__.startswith("Slurm")
     running = (f"Slurm job {job_id} keeps running and storing cells (scancel {job_id} stops it)" if slurm
                else "tasks still running keep storing cells")
-    return (f"xaibench: interrupted: {running}; rerun the same command to collect the sweep "
+    return (f"xaibench: interrupted: {running}; once it has ended, rerun the same command to collect the sweep "
             f"(stored cells are not recomputed)")
 
 

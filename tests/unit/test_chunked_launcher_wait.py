@@ -60,5 +60,5 @@ def test_ctrl_c_while_waiting_says_the_array_keeps_running(capsys, monkeypatch):
         _gather([Task("8_0", polls=5), Task("8_1", polls=5)], GROUPS[:2], poll_s=1)
     assert stopped.value.code == 130
     assert capsys.readouterr().err == ("xaibench: interrupted: Slurm job 8 keeps running and storing cells (scancel 8 "
-                                       "stops it); rerun the same command to collect the sweep (stored cells are "
-                                       "not recomputed)\n")
+                                       "stops it); once it has ended, rerun the same command to collect the sweep "
+                                       "(stored cells are not recomputed)\n")
