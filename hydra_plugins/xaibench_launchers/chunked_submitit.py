@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, List, Sequence
 
@@ -52,15 +52,28 @@ class _Chunked:
         super().__init__(**params)  # type: ignore[call-arg]
         self.cells_per_task = max(1, int(cells_per_task))  # the pre-flight refuses < 1 (check_can_start)
 
-    @staticmethod
-    def check_can_start(launcher: Any) -> None:
-        """Called by the pre-flight before any file is touched: ``cells_per_task`` is a positive integer.
+    @classmethod
+    def check_can_start(cls, launcher: Any) -> None:
+        """Called by the pre-flight before any file is touched: every setting is one the launcher has, and
+        ``cells_per_task`` is a positive integer.
 
         Raises:
-            UserError: it is not (0 used to run silently as 1).
+            UserError: a setting added with ``+`` that the launcher lacks (``+hydra.launcher.partitio=gpu``: submitit
+                refused it with a traceback once stored cells were written), or ``cells_per_task`` < 1 (0 used to
+                run silently as 1).
         """
+        import difflib
+
         from xaibench.errors import UserError
 
+        known = {field.name for field in fields(cls._CONF)}
+        for key in sorted(set(launcher.keys()) - known):
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else \
+                f"valid: {', '.join(sorted(k for k in known if not k.startswith('_')))}"
+            extra = " (other sbatch options go in hydra.launcher.additional_parameters)" if cls._EXECUTOR == "slurm" \
+                else ""
+            raise UserError(f"hydra.launcher.{key} is not a setting of the {cls._EXECUTOR} launcher; {hint}{extra}")
         value = launcher.get("cells_per_task", 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"hydra.launcher.cells_per_task must be a positive integer (cells run one after the "
@@ -186,7 +199,8 @@ def _failed_line(task: Any, groups: List[list], index: int, error: BaseException
                  for job in groups[index]]
     cells = f"job {described[0]}" if len(described) == 1 else f"jobs {described[0]} ... {described[-1]}"
     state = re.search(r"state: ([A-Z_]+)", str(error))
-    reason = f"state {state.group(1)}" if state else f"{type(error).__name__}: {(str(error).strip() or '?').splitlines()[0][:200]}"
+    first = (str(error).strip() or "?").splitlines()[0][:200]
+    reason = f"state {state.group(1)}" if state else f"{type(error).__name__}: {first}"
     return (f"xaibench: error: task {task.job_id} ({cells}) ended before storing its cells: {reason}; "
             f"see {task.paths.stdout} and {task.paths.stderr}")
 
@@ -199,14 +213,6 @@ def _job_number(job: tuple) -> int:
     return int(job[2])
 
 
-class ChunkedSlurmLauncher(_Chunked, SlurmLauncher):
-    """Slurm array tasks of ``cells_per_task`` cells each."""
-
-
-class ChunkedLocalLauncher(_Chunked, LocalLauncher):
-    """submitit's local executor with ``cells_per_task`` cells per task (tests; one machine without Slurm)."""
-
-
 @dataclass
 class ChunkedSlurmConf(SlurmQueueConf):
     _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedSlurmLauncher"
@@ -217,6 +223,18 @@ class ChunkedSlurmConf(SlurmQueueConf):
 class ChunkedLocalConf(LocalQueueConf):
     _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedLocalLauncher"
     cells_per_task: int = 1
+
+
+class ChunkedSlurmLauncher(_Chunked, SlurmLauncher):
+    """Slurm array tasks of ``cells_per_task`` cells each."""
+
+    _CONF = ChunkedSlurmConf
+
+
+class ChunkedLocalLauncher(_Chunked, LocalLauncher):
+    """submitit's local executor with ``cells_per_task`` cells per task (tests; one machine without Slurm)."""
+
+    _CONF = ChunkedLocalConf
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm_chunked", node=ChunkedSlurmConf,
