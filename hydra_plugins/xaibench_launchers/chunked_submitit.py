@@ -8,6 +8,7 @@ Hydra only loads launchers from the ``hydra_plugins`` package, hence this module
 """
 
 import contextlib
+import copy
 import io
 import logging
 import re
@@ -28,13 +29,24 @@ log = logging.getLogger(__name__)
 
 
 class _RunGroup:
-    """What one array task runs: several jobs of the sweep, in order (pickled to the worker)."""
+    """What one array task runs: several jobs of the sweep, in order (pickled to the worker).
+
+    The jobs of a group share one copy of Hydra's singleton state in the pickle (25 KB, deep-copied for each job
+    here, so each starts from the state the stock launcher gives it), and each returns its status and return value
+    without its composed configs (45 KB pickled, ~150 KB in memory): a 10,000-cell sweep's launching process no
+    longer holds 1.5 GB of configs nobody reads, nor writes 700 MB of pickles.
+    """
 
     def __init__(self, launcher: Any) -> None:
         self.launcher = launcher
 
     def __call__(self, group: List[tuple]) -> List[JobReturn]:
-        return [self.launcher(*job) for job in group]
+        returns = []
+        for *job, state in group:
+            done = self.launcher(*job, copy.deepcopy(state))
+            done.cfg = done.hydra_cfg = None  # the job's folder keeps them (.hydra/); the sweeper reads the status
+            returns.append(done)
+        return returns
 
     def checkpoint(self, group: List[tuple]) -> Any:
         import submitit
@@ -99,10 +111,11 @@ class _Chunked:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))  # type: ignore[attr-defined]
         sweep_dir.mkdir(parents=True, exist_ok=True)
         jobs = []
+        state = Singleton.get_state()  # one deep copy for the sweep, shared in each task's pickle (_RunGroup)
         for offset, overrides in enumerate(job_overrides):
             idx = initial_job_idx + offset
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-            jobs.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+            jobs.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", state))
         size = self.cells_per_task
         groups = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         submitted = _submit(executor, _RunGroup(self), groups, self._EXECUTOR)

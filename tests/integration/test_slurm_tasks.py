@@ -8,6 +8,7 @@ until the end (no job id, no log folder, no progress).
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -62,6 +63,9 @@ def test_a_task_that_dies_is_one_line_and_the_sweep_ends_incomplete_with_the_cel
     assert incomplete == ("xaibench: error: sweep results/runs/t is incomplete (1 of 2 cells written); its previous "
                           "table is kept: rerun the sweep to finish it")
     assert len(list((folder / "cells").glob("*.parquet"))) == 1  # the cell finished before the kill is kept
+    task = pickle.loads((folder / "slurm" / "1000" / "1000_submitted.pkl").read_bytes())
+    (*_, first_state), (*_, second_state) = task.args[0]
+    assert first_state is second_state  # one copy of Hydra's state per task's pickle, not one per cell
 
 
 def test_sbatch_refusing_the_array_is_one_line_and_exit_2(tmp_path):
