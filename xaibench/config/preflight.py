@@ -404,12 +404,7 @@ def _override_error(error: BaseException, config) -> str:
             return f"{merging.group(1)}: {_first_line(cause)}"
         return _first_line(error)
     parent, _, leaf = key.rpartition(".")
-    try:
-        node = OmegaConf.select(config(), parent) if parent else config()
-    except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the key is unknown either way
-        node = None
-    keys = sorted(str(k) for k in node.keys() if not str(k).startswith("_") and (parent or k != "hydra")) \
-        if isinstance(node, DictConfig) else []  # the job's own keys; Hydra's settings only under hydra.*
+    keys = _keys_under(config, parent)
     close = difflib.get_close_matches(leaf, keys, n=1)
     if close:
         return f"unknown config key {key!r}; did you mean {'.'.join(filter(None, [parent, close[0]]))!r}?"
@@ -417,6 +412,18 @@ def _override_error(error: BaseException, config) -> str:
         return f"unknown config key {key!r}: the basic launcher takes no settings; choose one that does first, " \
                f"e.g. hydra/launcher=joblib or hydra/launcher=slurm"
     return f"unknown config key {key!r}" + (f"; {parent or 'the config'} has: {', '.join(keys)}" if keys else "")
+
+
+def _keys_under(config, parent: str) -> list[str]:
+    """The keys of ``config()`` at ``parent`` ('' for the top: the job's keys, Hydra's settings only under
+    ``hydra``), for suggestions; [] when there is no such section."""
+    try:
+        node = OmegaConf.select(config(), parent) if parent else config()
+    except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the key is unknown either way
+        return []
+    if not isinstance(node, DictConfig):
+        return []
+    return sorted(str(k) for k in node.keys() if not str(k).startswith("_") and (parent or k != "hydra"))
 
 
 def _check_group_names(parsed) -> None:
