@@ -140,13 +140,13 @@ def _run_hydra(argv: list[str]) -> None:
     from xaibench.config.paths import conf_dir
 
     @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
-    def task(cfg) -> None:
+    def task(cfg) -> bool:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
         hydra_cfg = HydraConfig.get()
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
-        _run_task(cfg, f"job {_job_number(hydra_cfg)}" if multirun else "", multirun=multirun)
+        return _run_task(cfg, f"job {_job_number(hydra_cfg)}" if multirun else "", multirun=multirun)
 
     if _verbose(argv):  # conf/config.yaml keeps Hydra's "[HYDRA] #N : ..." launch lines quiet otherwise
         argv = [*argv, "hydra.hydra_logging.root.level=INFO"]
@@ -179,9 +179,10 @@ def _job_number(hydra_cfg) -> int:
     return int(folder.name) if folder.parent.name == "jobs" and folder.name.isdigit() else hydra_cfg.job.num
 
 
-def _run_task(cfg, label: str, *, multirun: bool) -> None:
-    """One Hydra job: run its cell (and finish a single run). Bad input stops the launching process with exit 2; in
-    a launcher worker (joblib, a Slurm array task running several cells) it is printed and the job returns, so the
+def _run_task(cfg, label: str, *, multirun: bool) -> bool:
+    """One Hydra job: run its cell (and finish a single run); True if its cell was written (the job's return value:
+    a Slurm task's end counts the cells it wrote). Bad input stops the launching process with exit 2; in a launcher
+    worker (joblib, a Slurm array task running several cells) it is printed and the job returns False, so the
     task's other cells still run and the sweep ends unfinished (exit 1) naming the missing cell. A full disk
     likewise: what is written stays, a rerun computes only the rest."""
     from xaibench import sweep
@@ -190,6 +191,7 @@ def _run_task(cfg, label: str, *, multirun: bool) -> None:
         sweep.run_job(cfg, label=label)
         if not multirun:
             sweep.finish_sweep(sweep.sweep_dir(cfg), cfg=cfg)
+        return True
     except UserError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         if not multirun or sweep.in_launching_process():
@@ -198,6 +200,7 @@ def _run_task(cfg, label: str, *, multirun: bool) -> None:
         print(f"xaibench: error: {error}", file=sys.stderr)
         if sweep.in_launching_process():
             sys.exit(1)  # basic launcher: stop the sweep here
+    return False
 
 
 def _verbose(argv: list[str]) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, List, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, filter_overrides
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
@@ -175,24 +175,35 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobRe
     """
     returns: List[JobReturn] = []
     pending = dict(enumerate(submitted))
-    n_cells = sum(len(group) for group in groups)
+    n_cells, n_written = sum(len(group) for group in groups), 0
     try:
         while pending:
             for index in [index for index, task in pending.items() if task.done()]:
                 task = pending.pop(index)
                 try:
-                    returns.extend(task.results()[0])
+                    ended = task.results()[0]
                 except Exception as error:  # noqa: BLE001 - one lost task must not lose the other tasks' cells
                     print(_failed_line(task, groups, index, error), file=sys.stderr, flush=True)
                     continue
-                print(f"task {task.job_id} finished: {_count(len(groups[index]), 'cell')} ({len(returns)} of "
-                      f"{n_cells} cells, {len(submitted) - len(pending)} of {len(submitted)} tasks)", flush=True)
+                returns.extend(ended)
+                written = sum(_written(job) for job in ended)
+                n_written += written
+                print(f"task {task.job_id} ended: {written} of {_count(len(ended), 'cell')} written"
+                      + (f" (see {task.paths.stderr})" if written < len(ended) else "")
+                      + f"; {n_written} of {n_cells} cells, {len(submitted) - len(pending)} of {len(submitted)} "
+                      f"tasks", flush=True)
             if pending:
                 time.sleep(poll_s)
     except KeyboardInterrupt:  # Ctrl-C on the login node stops the waiting, not the array
         print(_interrupted_line(submitted), file=sys.stderr, flush=True)
         raise SystemExit(130) from None
     return returns
+
+
+def _written(job: JobReturn) -> bool:
+    """Whether a job wrote its cell: the xaibench task returns False when it printed why it could not (bad input in
+    the task, a full disk); a job Hydra saw raise wrote nothing."""
+    return job.status == JobStatus.COMPLETED and job._return_value is not False
 
 
 def _interrupted_line(submitted: list) -> str:

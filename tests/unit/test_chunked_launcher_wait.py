@@ -35,20 +35,29 @@ def job(n: int, method: str) -> tuple:
     return overrides, "hydra.sweep.dir", n - 10, f"job_id_for_{n - 10}", {}  # launched as n - 10: 10 were stored
 
 
+def done(n: int, written: bool = True):
+    """A job's return as the xaibench task gives it: True once its cell is written, False if it said why not."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    return JobReturn(overrides=[f"job {n}"], status=JobStatus.COMPLETED, _return_value=written)
+
+
 GROUPS = [[job(10, "saliency"), job(11, "lime")], [job(12, "occlusion"), job(13, "kernel_shap")], [job(14, "random")]]
 
 
 def test_a_dead_task_is_one_line_and_the_other_tasks_are_collected(capsys):
     died = UncompletedJobError("Job 7_1 (task: 0) with path /x/7_1_0_result.pkl\nhas not produced any output "
                                "(state: OUT_OF_MEMORY)\nNo error stream produced. Look at stdout: ...")
-    tasks = [Task("7_0", ["r10", "r11"], polls=2), Task("7_1", error=died), Task("7_2", ["r14"], polls=1)]
-    assert _gather(tasks, GROUPS, poll_s=0) == ["r14", "r10", "r11"]  # as the tasks end, none lost
+    r10, r11, r14 = done(10), done(11, written=False), done(14)  # job 11 met bad input in its task
+    tasks = [Task("7_0", [r10, r11], polls=2), Task("7_1", error=died), Task("7_2", [r14], polls=1)]
+    assert _gather(tasks, GROUPS, poll_s=0) == [r14, r10, r11]  # as the tasks end, none lost
     out, err = capsys.readouterr()
     assert err == ("xaibench: error: task 7_1 (jobs 12: method=occlusion ... 13: method=kernel_shap) ended before "
                    "storing its cells: state OUT_OF_MEMORY; see /sweep/slurm/7_1/7_1_0_log.out and "
                    "/sweep/slurm/7_1/7_1_0_log.err\n")
-    assert out == ("task 7_2 finished: 1 cell (1 of 5 cells, 2 of 3 tasks)\n"
-                   "task 7_0 finished: 2 cells (3 of 5 cells, 3 of 3 tasks)\n")
+    assert out == ("task 7_2 ended: 1 of 1 cell written; 1 of 5 cells, 2 of 3 tasks\n"
+                   "task 7_0 ended: 1 of 2 cells written (see /sweep/slurm/7_0/7_0_0_log.err); 2 of 5 cells, 3 of 3 "
+                   "tasks\n")
 
 
 def test_ctrl_c_while_waiting_says_the_array_keeps_running(capsys, monkeypatch):
