@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,7 +140,7 @@ def _run_hydra(argv: list[str]) -> None:
     from xaibench.config.paths import conf_dir
 
     @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
-    def task(cfg) -> None:
+    def task(cfg) -> bool:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
@@ -147,7 +148,7 @@ def _run_hydra(argv: list[str]) -> None:
         if hydra_cfg.runtime.cwd and Path.cwd() != Path(hydra_cfg.runtime.cwd):  # hydra.job.chdir=true moved us
             os.chdir(hydra_cfg.runtime.cwd)  # paths (data, weights, results_dir, store) are relative to the launch
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
-        _run_task(cfg, f"job {_job_number(hydra_cfg)}" if multirun else "", multirun=multirun)
+        return _run_task(cfg, f"job {_job_number(hydra_cfg)}" if multirun else "", multirun=multirun)
 
     if _verbose(argv):  # conf/config.yaml keeps Hydra's "[HYDRA] #N : ..." launch lines quiet otherwise
         argv = [*argv, "hydra.hydra_logging.root.level=INFO"]
@@ -158,6 +159,18 @@ def _run_hydra(argv: list[str]) -> None:
     except OSError as error:  # Hydra saving its configs/logs into a full or read-only results folder
         print(f"xaibench: error: {StorageError.from_os_error(error)}", file=sys.stderr)
         sys.exit(1)
+    except UserError as error:  # a launcher refused by its scheduler (sbatch: no such partition)
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as error:  # noqa: BLE001 - only a worker's death is reported here; anything else re-raised
+        if type(error).__name__ != "TerminatedWorkerError":
+            raise
+        codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(error))
+        print(f"xaibench: error: a joblib worker died mid-cell (exit codes: {codes.group(1) if codes else '?'}), "
+              f"which stops a joblib sweep; if it was killed for memory, lower hydra.launcher.n_jobs or batch_size",
+              file=sys.stderr, flush=True)
+        sweep.finish_held()  # "incomplete (n of m cells written) ... rerun the sweep to finish it", exit code 1
+        sys.exit(max(1, sweep.exit_code()))
     sys.exit(sweep.exit_code())
 
 
@@ -168,9 +181,10 @@ def _job_number(hydra_cfg) -> int:
     return int(folder.name) if folder.parent.name == "jobs" and folder.name.isdigit() else hydra_cfg.job.num
 
 
-def _run_task(cfg, label: str, *, multirun: bool) -> None:
-    """One Hydra job: run its cell (and finish a single run). Bad input stops the launching process with exit 2; in
-    a launcher worker (joblib, a Slurm array task running several cells) it is printed and the job returns, so the
+def _run_task(cfg, label: str, *, multirun: bool) -> bool:
+    """One Hydra job: run its cell (and finish a single run); True if its cell was written (the job's return value:
+    a Slurm task's end counts the cells it wrote). Bad input stops the launching process with exit 2; in a launcher
+    worker (joblib, a Slurm array task running several cells) it is printed and the job returns False, so the
     task's other cells still run and the sweep ends unfinished (exit 1) naming the missing cell. A full disk
     likewise: what is written stays, a rerun computes only the rest."""
     from xaibench import sweep
@@ -179,6 +193,7 @@ def _run_task(cfg, label: str, *, multirun: bool) -> None:
         sweep.run_job(cfg, label=label)
         if not multirun:
             sweep.finish_sweep(sweep.sweep_dir(cfg), cfg=cfg)
+        return True
     except UserError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         if not multirun or sweep.in_launching_process():
@@ -187,6 +202,7 @@ def _run_task(cfg, label: str, *, multirun: bool) -> None:
         print(f"xaibench: error: {error}", file=sys.stderr)
         if sweep.in_launching_process():
             sys.exit(1)  # basic launcher: stop the sweep here
+    return False
 
 
 def _verbose(argv: list[str]) -> bool:

@@ -320,6 +320,7 @@ def _source(result: CellResult) -> str:
 
 
 _held = ExitStack()  # the CLI's sweep-folder claims, kept until the process exits
+_held_folders: list[Path] = []
 _launcher_pid: int | None = None
 
 
@@ -358,7 +359,16 @@ def hold_sweeps(configs) -> None:
     """``claim_sweeps`` for the rest of this process (the CLI: Hydra runs the jobs, then the process exits)."""
     global _launcher_pid
     _held.enter_context(claim_sweeps(configs))
+    _held_folders.extend(sorted({sweep_dir(cfg) for cfg in configs}))
     _launcher_pid = os.getpid()
+
+
+def finish_held() -> None:
+    """End the held sweeps after their launcher stopped without Hydra's end-of-sweep callback (a joblib worker
+    killed mid-cell takes the whole launch down): each is finished from the cells written, or, as is likely, said
+    to be incomplete (``n of m cells written``, exit code 1, the previous table kept)."""
+    for folder in _held_folders:
+        finish_sweep(folder)
 
 
 def in_launching_process() -> bool:

@@ -102,7 +102,7 @@ def test_user_errors_raise_before_any_compute(workdir):
         (["method.n_steps=many"], "parameter 'n_steps' must be int"),
         (["method.bogus=1"], "bogus"),
         (["n_samples=abc"], "n_samples must be an integer"),
-        (["metrics.sparseness.bogus=1"], "Could not override 'metrics.sparseness.bogus'"),
+        (["metrics.sparseness.bogus=1"], "unknown config key 'metrics.sparseness.bogus'; metrics.sparseness has: "),
         (["+metrics.sparseness.bogus=1"], "metric 'sparseness': unknown parameter(s) bogus"),
         (["device=tpu"], "unknown device 'tpu'"),
     ]:

@@ -21,6 +21,9 @@ def test_help_lists_verbs_groups_and_options(tmp_path):
         assert f"  {group}:" in done.stdout
     assert "integrated_gradients" in done.stdout and "csv_table" in done.stdout
     assert "dataset.label" in done.stdout and "--multirun" in done.stdout
+    assert "launchers (-m hydra/launcher=NAME; logs, progress and failures on a cluster: docs/cluster.md): basic " \
+           "(the default: in this process), joblib (hydra.launcher.n_jobs=N), ray, ray_cpu, slurm, slurm_cpu, " \
+           "submitit_local_chunked examples:" in " ".join(done.stdout.split())  # a cluster user found no launcher
 
 
 def test_version_prints_the_package_version(tmp_path):

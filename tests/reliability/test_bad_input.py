@@ -51,7 +51,7 @@ RUN_CASES = [
     (["sweep_id=../x"], "sweep_id must be a plain name"),
     (["method=saliency,random"], "is a sweep: add -m (multirun)"),
     (["experiment=quickstart"], "this config declares a sweep"),
-    (["model.nope=1"], "Could not override 'model.nope'"),
+    (["model.nope=1"], "unknown config key 'model.nope'; model has: "),
     (["+model.nope=1"], "unknown parameter(s) nope"),
     (["+method.n_steps=3"], "unknown parameter(s) n_steps"),
     (["metrics.faithfulness_correlation.nr_runs=-5"], "'nr_runs' must be a positive integer, got -5"),
@@ -544,3 +544,32 @@ def _svc():
     from sklearn.svm import SVC
 
     return SVC().fit(_x(), [0, 1, 2, 0, 1, 2])  # no predict_proba without probability=True
+
+
+# Overrides Hydra refuses, in words that lead to the fix (cluster6): Hydra said "Could not override 'n_sample'. To
+# append to your config use +n_sample=3" (the fix is n_samples; +n_sample is refused next) and "Error merging
+# override hydra.launcher.n_jobs=abc" (no reason).
+OVERRIDE_CASES = [
+    (["n_sample=3"], "unknown config key 'n_sample'; did you mean 'n_samples'?"),
+    (["method=integrated_gradients", "method.n_step=5"], "unknown config key 'method.n_step'; did you mean "
+                                                         "'method.n_steps'?"),
+    (["method.n_steps=5"], "unknown config key 'method.n_steps'; method has: abs, name"),
+    (["-m", "seed=0,1", "model.epoch=3"], "unknown config key 'model.epoch'; did you mean 'model.epochs'?"),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_job=2"],
+     "unknown config key 'hydra.launcher.n_job'; did you mean 'hydra.launcher.n_jobs'?"),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=abc"],
+     "hydra.launcher.n_jobs=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+    (["-m", "hydra/launcher=submitit_local_chunked", "hydra.launcher.cells_per_task=two"],
+     "hydra.launcher.cells_per_task=two: Value 'two' of type 'str' could not be converted to Integer"),
+    (["-m", "hydra/launcher=slurm", "device=auto"], "the Slurm launcher needs Slurm, but sbatch is not on PATH on "
+                                                    "this machine; run from a Slurm login node, or try the sweep here "
+                                                    "with hydra/launcher=submitit_local_chunked"),
+    (["-m", "hydra.launcher.n_jobs=2"], "unknown config key 'hydra.launcher.n_jobs': the basic launcher takes no "
+                                        "settings; choose one that does first, e.g. hydra/launcher=joblib"),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", OVERRIDE_CASES)
+def test_cli_refused_overrides_say_what_to_write(indir, capfd, overrides, expected):
+    flags = overrides[:1] if overrides[0] == "-m" else []
+    assert_cli_refuses([*flags, *BASE, *overrides[len(flags):]], expected, capfd)

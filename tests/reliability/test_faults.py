@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -148,9 +150,15 @@ def test_a_second_run_on_a_busy_sweep_folder_is_refused(workdir):
     other = os.open(folder / manifest.LOCK_NAME, os.O_RDWR | os.O_CREAT)
     fcntl.flock(other, fcntl.LOCK_EX)  # another run holds the folder (its own open file, as another process)
     try:
-        with pytest.raises(UserError, match="sweep folder .* is in use by another xaibench run"):
+        with pytest.raises(UserError, match="sweep folder .* is in use by another xaibench run; wait"):
             xaibench.run(ONE)
         assert manifest.read_state(folder) is None  # the refused run wrote nothing
+        manifest.begin(folder, 3)  # the holder's record (begun by it): the refusal says where it runs
+        with pytest.raises(UserError) as refused:
+            xaibench.run(ONE)
+        started = json.loads((folder / manifest.MANIFEST_NAME).read_text())["started_at"]
+        assert f"is in use by another xaibench run (pid {os.getpid()} on {socket.gethostname()}, started {started}); " \
+               f"wait for it to finish" in str(refused.value)
     finally:
         os.close(other)
     xaibench.run(ONE)

@@ -26,9 +26,9 @@ def failing_job(monkeypatch):
 
 def test_a_launcher_worker_prints_bad_input_and_returns_so_its_next_cells_run(failing_job, monkeypatch, capsys):
     monkeypatch.setattr(sweep, "in_launching_process", lambda: False)
-    for job in (0, 1):  # what one array task with cells_per_task=2 does
-        cli._run_task({}, f"job {job}", multirun=True)
+    written = [cli._run_task({}, f"job {job}", multirun=True) for job in (0, 1)]  # one task, cells_per_task=2
     assert failing_job == ["job 0", "job 1"]
+    assert written == [False, False]  # the job's return value: the task's end line counts the cells not written
     assert capsys.readouterr().err.splitlines() == ["xaibench: error: device cuda is not available on this node"] * 2
 
 
@@ -40,3 +40,8 @@ def test_the_launching_process_and_a_single_run_still_stop_with_exit_2(failing_j
         cli._run_task({}, "job 0" if multirun else "", multirun=multirun)
     assert stopped.value.code == 2
     assert capsys.readouterr().err == "xaibench: error: device cuda is not available on this node\n"
+
+
+def test_a_job_that_writes_its_cell_returns_true(monkeypatch):
+    monkeypatch.setattr(sweep, "run_job", lambda cfg, label="": None)
+    assert cli._run_task({}, "job 3", multirun=True) is True

@@ -33,6 +33,11 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
     (["hydra/launcher=ray_cpu", "hydra.launcher.remote.num_cpus=-1"], "remote.num_cpus must be a non-negative"),
     (["hydra/launcher=submitit_local_chunked", "hydra.launcher.cells_per_task=0"],
      "hydra.launcher.cells_per_task must be a positive integer"),
+    (["hydra/launcher=slurm_cpu", "+hydra.launcher.partitio=gpu"],  # submitit refused it with a traceback, late
+     "hydra.launcher.partitio is not a setting of the slurm launcher; did you mean 'partition'? (other sbatch "
+     "options go in hydra.launcher.additional_parameters)"),
+    (["hydra/launcher=submitit_local_chunked", "+hydra.launcher.cells_per_tasks=2"],
+     "hydra.launcher.cells_per_tasks is not a setting of the local launcher; did you mean 'cells_per_task'?"),
     (["hydra/launcher=slurm"], "the Slurm launcher asks GPUs for each task but device=cpu computes on the CPU"),
     (["hydra/launcher=slurm", "device=cpu:1"], "asks GPUs for each task but device=cpu:1"),
     (["hydra/launcher=submitit_slurm", "hydra.launcher.gres=gpu:1"], "asks GPUs for each task but device=cpu"),

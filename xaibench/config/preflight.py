@@ -116,7 +116,7 @@ def compose_jobs(jobs: Sequence[Sequence[str]], config_name: str = "config") -> 
         try:
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         except (HydraException, OmegaConfBaseException, ValueError) as error:
-            raise UserError(_first_line(error)) from None
+            raise UserError(_override_error(error, lambda: bases[selection])) from None
         configs.append(cfg)
     return configs
 
@@ -363,8 +363,9 @@ def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
 def _check_launcher_can_start(target: str) -> None:
     """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``)."""
     if "Slurm" in target and shutil.which("sbatch") is None:
-        raise UserError("hydra/launcher=submitit_slurm needs Slurm, but sbatch is not on PATH on this machine; run "
-                        "from a Slurm login node, or test the sweep with hydra/launcher=submitit_local")
+        raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
+                        "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
+                        "cells_per_task grouping, with local processes)")
     try:
         get_class(target)
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
@@ -377,7 +378,57 @@ def _compose(overrides: list[str], config_name: str, *, return_hydra_config: boo
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="xaibench"):
             return compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
-        raise UserError(_first_line(error)) from None
+        def without_it() -> DictConfig:  # the config the override failed on: the others composed (error path only)
+            key = _unknown_key(error)
+            rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+            with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="xaibench"):
+                return compose(config_name=config_name, overrides=rest, return_hydra_config=True)
+
+        raise UserError(_override_error(error, without_it)) from None
+
+
+def _unknown_key(error: BaseException) -> str | None:
+    """The key of Hydra's "Could not override 'method.n_step'" (a key the config does not have), else None."""
+    found = re.match(r"Could not override '([^']+)'", str(error))
+    return found.group(1) if found else None
+
+
+def _override_error(error: BaseException, config) -> str:
+    """One line for an override Hydra or OmegaConf refused, saying what is wrong with it.
+
+    Hydra's own lines send the user the wrong way: ``Could not override 'n_sample'. To append to your config use
+    +n_sample=3`` (the fix is ``n_samples``, and ``+n_sample`` is refused next) and ``Error merging override
+    hydra.launcher.n_jobs=abc`` (the reason, a value of the wrong type, is in the chained error). ``config()``: the
+    config the override applies to, for the keys it does have (called only for an unknown key).
+    """
+    key = _unknown_key(error)
+    if key is None:
+        cause = error.__cause__
+        merging = re.match(r"Error merging override (\S+)", str(error))
+        if merging and cause is not None:
+            return f"{merging.group(1)}: {_first_line(cause)}"
+        return _first_line(error)
+    parent, _, leaf = key.rpartition(".")
+    keys = _keys_under(config, parent)
+    close = difflib.get_close_matches(leaf, keys, n=1)
+    if close:
+        return f"unknown config key {key!r}; did you mean {'.'.join(filter(None, [parent, close[0]]))!r}?"
+    if parent == "hydra.launcher" and not keys:
+        return f"unknown config key {key!r}: the basic launcher takes no settings; choose one that does first, " \
+               f"e.g. hydra/launcher=joblib or hydra/launcher=slurm"
+    return f"unknown config key {key!r}" + (f"; {parent or 'the config'} has: {', '.join(keys)}" if keys else "")
+
+
+def _keys_under(config, parent: str) -> list[str]:
+    """The keys of ``config()`` at ``parent`` ('' for the top: the job's keys, Hydra's settings only under
+    ``hydra``), for suggestions; [] when there is no such section."""
+    try:
+        node = OmegaConf.select(config(), parent) if parent else config()
+    except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the key is unknown either way
+        return []
+    if not isinstance(node, DictConfig):
+        return []
+    return sorted(str(k) for k in node.keys() if not str(k).startswith("_") and (parent or k != "hydra"))
 
 
 def _check_group_names(parsed) -> None:

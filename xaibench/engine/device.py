@@ -4,7 +4,10 @@ Importable without torch: the pre-flight checks ``cpu`` devices without loading 
 """
 from __future__ import annotations
 
+import os
 import re
+import sys
+from functools import lru_cache
 
 from xaibench.engine.stamp import peak_memory_mb  # noqa: F401  (kept importable from here)
 from xaibench.errors import UserError
@@ -23,8 +26,38 @@ def resolve_device(name: str, *, check_available: bool = True) -> str:
     import torch
 
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        _warn_gpus_unused(torch.__version__, torch.version.cuda)
+        return "cpu"
     if not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
     return name
 
+
+GPU_ENV = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")
+
+
+@lru_cache(maxsize=1)  # once per process: a Slurm task runs many cells
+def _warn_gpus_unused(torch_version: str, torch_cuda: str | None) -> None:
+    """``device=auto`` falls back to the CPU; when this job was given GPUs (a Slurm GPU task, a GPU box) that is a
+    mistake that costs the whole sweep (a CPU-only torch build, a driver torch cannot use), so say it in the job's
+    log. On a machine without GPUs the fallback is what the user asked for: nothing is printed."""
+    given = _gpus_given()
+    if not given:
+        return
+    build = "a CPU-only build" if torch_cuda is None else f"built for CUDA {torch_cuda}, which cannot use them"
+    shown = ", ".join(f"{key}={value}" for key, value in given.items())
+    print(f"xaibench: warning: device=auto computes on the CPU although this job was given GPUs ({shown}): torch "
+          f"{torch_version} is {build}; install a CUDA build of torch, or set device=cuda to stop instead",
+          file=sys.stderr, flush=True)
+
+
+def _gpus_given() -> dict[str, str]:
+    """The environment variables by which a scheduler or the user gave this process GPUs (name -> value)."""
+    given = {}
+    for key in GPU_ENV:
+        value = os.environ.get(key, "").strip()
+        if value not in ("", "-1", "NoDevFiles") and not (key == "SLURM_GPUS_ON_NODE" and value == "0"):
+            given[key] = value
+    return given

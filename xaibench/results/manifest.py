@@ -58,8 +58,8 @@ def claim(folder: Path) -> Iterator[None]:
         with file_lock(folder / LOCK_NAME, blocking=False):
             yield
     except LockHeld:
-        raise UserError(f"sweep folder {folder} is in use by another xaibench run; wait for it to finish or choose "
-                        f"another sweep_id=") from None
+        raise UserError(f"sweep folder {folder} is in use by another xaibench run{_holder(folder)}; wait for it to "
+                        f"finish or choose another sweep_id=") from None
     except OSError as error:
         raise unwritable(error, folder, "results_dir") from None
 
@@ -135,6 +135,15 @@ def _is_locked(folder: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+def _holder(folder: Path) -> str:
+    """`` (pid 2018 on node12, started 2026-12-01T07:12:12+00:00)``: where the run holding the folder is, so a user
+    with several terminals or login nodes finds it (its ``sweep.json``; empty before it wrote one)."""
+    data = _read(folder)
+    if data.get("state") != "running" or not data.get("pid"):
+        return ""
+    return f" (pid {data['pid']} on {data.get('host', '?')}, started {data.get('started_at', '?')})"
 
 
 def _read(folder: Path) -> dict:

@@ -1,0 +1,99 @@
+"""What a Slurm user sees when tasks die or the scheduler refuses the array (fake ``sbatch``/``sacct`` on PATH).
+
+Before: a task killed by the node (out of memory, node failure, time limit after its requeues) ended the sweep in
+a 40-line submitit traceback, with no table, no count of the cells written and the other tasks' results left
+uncollected; a refused submission (no such partition) likewise; and once the array was queued nothing was printed
+until the end (no job id, no log folder, no progress).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+FAKE_SLURM = Path(__file__).parent / "fake_slurm"
+CELLS = ["model=logreg", "dataset=iris", "n_samples=4", "metrics=sparsity", "sweep_id=t"]
+KILLED = '''
+import os
+from dataclasses import dataclass
+from xaibench.explainers.base import Explainer
+from xaibench.registry import EXPLAINERS
+
+@EXPLAINERS.register("killed")
+@dataclass(frozen=True)
+class Killed(Explainer):
+    """Its process dies mid-cell, as under the out-of-memory killer: no exception, no result file."""
+    def explain(self, model, x, target):
+        os._exit(137)
+'''
+
+
+def _plugin(root: Path) -> list[str]:
+    (root / "plugin" / "conf" / "method").mkdir(parents=True)
+    (root / "plugin" / "killed_plugin.py").write_text(KILLED)
+    (root / "plugin" / "conf" / "method" / "killed.yaml").write_text("name: killed\n")
+    return [f"hydra.searchpath=[file://{root / 'plugin' / 'conf'}]"]
+
+
+@pytest.mark.slow
+def test_a_task_that_dies_is_one_line_and_the_sweep_ends_incomplete_with_the_cells_written(tmp_path):
+    """One array task of two cells: the first is stored, then the process dies in the second."""
+    args = ["-m", *CELLS, "method=saliency,killed", *_plugin(tmp_path), "hydra/launcher=slurm_cpu",
+            "hydra.launcher.cells_per_task=2"]
+    done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
+                   FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
+                   PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    folder = tmp_path / "results" / "runs" / "t"
+    assert done.stdout.startswith("submitted slurm job 1000: 1 array task for 2 cells, up to 2 per task\n"
+                                  f"  logs: {folder.resolve() / 'slurm' / '1000'}/ (each finished cell's line"), \
+        done.stdout
+    assert "  follow: squeue -j 1000; sacct -j 1000; xaibench summary results/runs/t\n" in done.stdout
+    task_line, incomplete = done.stderr.splitlines()
+    log = folder.resolve() / "slurm" / "1000" / "1000_0_log.out"
+    assert task_line == (f"xaibench: error: task 1000 (jobs 0: method=saliency ... 1: method=killed) ended before "
+                         f"storing its cells: state FAILED; see {log} and {log.with_suffix('.err')}")
+    assert re.search(r"\[job 0\] logreg x iris x saliency \(seed 0\): ok", log.read_text())  # the log it names
+    assert incomplete == ("xaibench: error: sweep results/runs/t is incomplete (1 of 2 cells written); its previous "
+                          "table is kept: rerun the sweep to finish it")
+    assert len(list((folder / "cells").glob("*.parquet"))) == 1  # the cell finished before the kill is kept
+    task = pickle.loads((folder / "slurm" / "1000" / "1000_submitted.pkl").read_bytes())
+    (*_, first_state), (*_, second_state) = task.args[0]
+    assert first_state is second_state  # one copy of Hydra's state per task's pickle, not one per cell
+
+
+def test_sbatch_refusing_the_array_is_one_line_and_exit_2(tmp_path):
+    """``hydra.launcher.partition=gpux`` on a cluster without it: sbatch's reason in one line, no traceback."""
+    fake = tmp_path / "bin"
+    shutil.copytree(FAKE_SLURM, fake)
+    (fake / "sbatch").write_text("#!/usr/bin/env bash\necho 'sbatch: error: invalid partition specified: gpux' >&2\n"
+                                 "echo 'sbatch: error: Batch job submission failed: Invalid partition name' >&2\n"
+                                 "exit 1\n")
+    done = run_cli(["-m", *CELLS, "method=saliency", "hydra/launcher=slurm_cpu", "hydra.launcher.partition=gpux"],
+                   tmp_path, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr == ("xaibench: error: slurm refused the sweep's array job (1 task): sbatch: error: invalid "
+                           "partition specified: gpux sbatch: error: Batch job submission failed: Invalid partition "
+                           "name; fix the hydra.launcher.* settings (partition, account, timeout_min, mem_gb, "
+                           "cells_per_task) and rerun: stored cells are not recomputed\n")
+
+
+@pytest.mark.slow
+def test_a_joblib_worker_that_dies_is_one_line_and_the_sweep_ends_incomplete(tmp_path):
+    """joblib gives up on the whole launch when a worker dies: Hydra's end-of-sweep callback never ran, and the
+    user got joblib's traceback, no count and a sweep folder left running."""
+    args = ["-m", *CELLS, "method=killed", *_plugin(tmp_path), "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    done = run_cli(args, tmp_path, XAIBENCH_PLUGINS="killed_plugin",
+                   PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.splitlines()[:2] == [  # then Python's resource tracker may warn of the dead worker's semaphore
+        "xaibench: error: a joblib worker died mid-cell (exit codes: EXIT(137)), which stops a joblib sweep; if it "
+        "was killed for memory, lower hydra.launcher.n_jobs or batch_size",
+        "xaibench: error: sweep results/runs/t is incomplete (0 of 1 cells written); its previous table is kept: rerun "
+        "the sweep to finish it"]
