@@ -223,15 +223,15 @@ def test_a_summary_longer_than_wandb_keeps_is_said_to_be_cut(logged, tmp_path, m
     assert str(tmp_path / "cut" / "summary.parquet") in err
 
 
-def test_a_run_file_is_read_once_wandb_has_written_its_exit_record(tmp_path, monkeypatch):
+def test_a_run_file_is_read_once_wandb_has_written_its_exit_record(tmp_path):
     """``run.finish()`` returns before W&B's core writes the run's records (half the runs read at once held only
     the file header): the reader waits for the ``exit`` record, then reads the whole run."""
     import threading
 
     import wandb
 
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    run = wandb.init(mode="offline", project="t", settings=wandb.Settings(silent=True, console="off"))
+    settings = wandb.Settings(silent=True, console="off")
+    run = wandb.init(mode="offline", project="t", dir=str(tmp_path), settings=settings)
     run.summary["answer"] = 42
     run.finish()
     wandb.teardown()  # the service writes everything before it stops
