@@ -94,3 +94,32 @@ def test_the_chunk_summaries_are_concatenated_a_column_at_a_time_as_pd_concat_do
     parts = [part(k) for k in range(3)]
     pd.testing.assert_frame_equal(_concat_releasing(parts), expected, check_exact=True, check_column_type=True)
     assert all(p.shape[1] == 0 for p in parts)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 255, 257, 513, 700])
+def test_bootstrap_bounds_made_a_few_hundred_groups_at_a_time_equal_the_whole_blocks_bit_for_bit(groups):
+    """``mean_intervals`` never holds a block's ``(G, n_boot)`` resampled means (memory flat in the block): its
+    bounds are ``percentile_interval`` of ``bootstrap_means`` / ``crossed_means`` of the whole block, bit for bit,
+    for one seed, for complete and gappy two-way blocks mixed, for resamples that draw nothing (NaN), and for a
+    block whose last piece would be one row (numpy multiplies a single row with gemv)."""
+    from threadpoolctl import threadpool_limits
+
+    from xaibench.results.bootstrap import bootstrap_means, crossed_means, mean_intervals, percentile_interval
+
+    rng = np.random.default_rng(groups)
+    seeds, samples = 3, 40
+    grid = rng.normal(size=(groups, seeds * samples))
+    grid[rng.random(grid.shape) < 0.6] = np.nan
+    grid[rng.random(groups) < 0.4] = rng.normal(size=seeds * samples)  # complete groups between gappy ones
+    sparse = np.full((groups, 3 * 4), np.nan)  # each seed scored one sample: some resamples draw none
+    sparse[:, 0], sparse[:, 5], sparse[:, 11] = 1.0, rng.normal(size=groups), 2.0
+    cases = [(rng.normal(size=(groups, 32)), 1, 0, bootstrap_means), (grid, seeds, samples, crossed_means),
+             (sparse, 3, 4, crossed_means)]
+    with threadpool_limits(1, "blas"):  # as the summary runs it
+        for values, n_seeds, n_samples, means in cases:
+            args = (n_seeds, n_samples) if n_seeds > 1 else ()
+            whole = percentile_interval(means(values, *args, n_boot=200, seed=3), 0.9)
+            pieces = mean_intervals(values, n_seeds=n_seeds, n_samples=n_samples, n_boot=200, level=0.9, seed=3)
+            for expected, got in zip(whole, pieces):
+                assert np.array_equal(expected.view(np.int64), got.view(np.int64))
+    assert np.isnan(crossed_means(sparse, 3, 4, n_boot=200, seed=3)).any()  # the NaN (nanquantile) path ran

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, crossed_means, percentile_interval
+from xaibench.results.bootstrap import bootstrap_ci, mean_intervals
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
 
 __all__ = ["summarize", "Summarizer", "bootstrap_ci", "GROUP", "CONFIG"]
@@ -372,13 +372,13 @@ class _Intervals:
         """Bootstrap the first ``size`` waiting groups (``ids``, ``values`` in pieces); return the rest."""
         ids, values = np.concatenate(ids), np.concatenate(values)
         (kind, dims), block = shape, values[:size]
-        if kind == "grid":
-            means = crossed_means(block, *dims, n_boot=self.n_boot, seed=self.seed)
-        elif dims == (1,):
-            means = np.full((len(block), 1), np.nan)  # one value: no CI can be computed (NaN, not [v, v])
-        else:
-            means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
-        self.done.append((ids[:size], *percentile_interval(means, self.level)))
+        if kind == "samples" and dims == (1,):  # one value: no CI can be computed (NaN, not [v, v])
+            bounds = np.full(size, np.nan), np.full(size, np.nan)
+        else:  # the resampled means a few hundred groups at a time (memory), the same bounds bit for bit
+            n_seeds, n_samples = dims if kind == "grid" else (1, 0)
+            bounds = mean_intervals(block, n_seeds=n_seeds, n_samples=n_samples, n_boot=self.n_boot,
+                                    level=self.level, seed=self.seed)
+        self.done.append((ids[:size], *bounds))
         rest = len(ids) - size
         return ([ids[size:]], [values[size:]], rest) if rest else ([], [], 0)
 
