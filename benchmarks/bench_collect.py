@@ -15,6 +15,7 @@ resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and m
 - ``collect_sweep``: ``xaibench collect <sweep> -o table.parquet`` (writes the table, prints the summary);
 - ``collect_store``: ``xaibench collect --store <store> -o table.parquet`` (SHA-256 check of every artefact);
 - ``summary``: ``xaibench summary table.parquet`` (the summary of the collected table file);
+- ``summary_csv``: ``xaibench summary table.parquet -o summary.csv`` (also writes the summary as CSV);
 - ``collect_sweep_streamed``: ``xaibench collect <sweep> -o table.parquet --no-summary`` (the table only);
 - ``finish_sweep``: the end of a sweep (``xaibench.sweep.finish_sweep(<sweep>)``: ``table.parquet`` and
   ``summary.parquet`` written into the sweep folder, the summary printed), as a Hydra sweep's callback runs it;
@@ -46,8 +47,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "collect.json"
-VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed", "finish_sweep",
-            "finish_sweep_wandb")
+VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "summary_csv", "collect_sweep_streamed",
+            "finish_sweep", "finish_sweep_wandb")
 
 
 def arguments(variant: str, folder: Path, out: Path) -> list[str]:
@@ -57,6 +58,7 @@ def arguments(variant: str, folder: Path, out: Path) -> list[str]:
         "collect_store": ["collect", "--store", str(folder / "store"), "-o", str(out / "store_table.parquet")],
         "collect_sweep_streamed": ["collect", str(folder / "sweep"), "-o", str(out / "streamed_table.parquet")],
         "summary": ["summary", str(out / "sweep_table.parquet")],
+        "summary_csv": ["summary", str(out / "sweep_table.parquet"), "-o", str(out / "summary.csv")],
         "finish_sweep": ["finish-sweep", str(folder / "sweep")],
         "finish_sweep_wandb": ["finish-sweep", str(folder / "sweep"), "wandb", str(out / "wandb")],
     }.get(variant, [])
@@ -96,11 +98,12 @@ def worker(argv: list[str]) -> dict:
                 code = exit_.code or 0
     measured = {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
                 "peak_rss_mb": peak_rss_mb(), "exit_code": code}
-    if argv[:1] == ["finish-sweep"]:  # what it wrote, to compare with another checkout's (--before)
+    written = ([Path(argv[1]) / name for name in ("table.parquet", "summary.parquet")]
+               if argv[:1] == ["finish-sweep"] else [Path(argv[-1])] if argv[-2:-1] == ["-o"] else [])
+    if written:  # what it wrote, to compare with another checkout's (--before) and between runs
         import hashlib
 
-        measured["sha256"] = {name: hashlib.sha256((Path(argv[1]) / name).read_bytes()).hexdigest()
-                              for name in ("table.parquet", "summary.parquet")}
+        measured["sha256"] = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in written}
     if sampler is not None:
         sampler.stop()
         measured["phases"] = sampler.report()
@@ -233,14 +236,15 @@ def _report(measured: list[dict], out: Path) -> None:
         rss = f"{row['peak_rss_mb_min']:.0f}-{row['peak_rss_mb_max']:.0f}"
         print(f"{row['cells']:>6} {row['rows'] or 0:>8}  {row['variant']:<30} {cpu:>16} {row['seconds_median']:7.1f} "
               f"{rss:>16}")
-    files = {row["cells"]: set() for row in measured}
+    files: dict[tuple, set] = {}  # (cells, variant without its checkout) -> the hashes of what it wrote
     for row in measured:
         if "sha256" in row:
-            files[row["cells"]].update(row["sha256"])
-    for cells, hashes in files.items():
-        if hashes:
-            print(f"{cells} cells: finish_sweep's table.parquet and summary.parquet "
-                  f"{'identical in every run' if len(hashes) == 1 else 'DIFFER between runs or checkouts'}")
+            files.setdefault((row["cells"], row["variant"].rpartition(":")[2]), set()).update(row["sha256"])
+    for (cells, variant), hashes in files.items():
+        names = " and ".join(json.loads(next(iter(hashes))))
+        print(f"{cells} cells: {variant}'s {names} "
+              f"{'identical in every run' if len(hashes) == 1 else 'DIFFER between runs or checkouts'}: "
+              + "; ".join(f"{name} {digest[:12]}" for name, digest in json.loads(next(iter(hashes))).items()))
     for row in measured:
         for phase in row.get("phases", []):
             print(f"{'':>16}{row['variant'] + ': ' + phase['phase']:<60} x{phase['calls']:<5} entry "
