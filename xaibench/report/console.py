@@ -133,6 +133,9 @@ def _piece_blocks(pieces) -> Iterator[str]:
     whole table), which gives ``_tall_blocks``' text of the whole table; anything else is formatted whole."""
     from xaibench.results.statistics import control_warnings
 
+    if pieces.n_rows <= TALL_ROWS:  # small: formatted whole, as before
+        yield from summary_blocks(pieces.frame())
+        return
     metrics, arrows, variant, controls, strings = set(), {}, False, [], True
     for piece in pieces.pieces():  # pass 1: what the layout depends on
         metrics.update(piece["metric"])
@@ -140,7 +143,7 @@ def _piece_blocks(pieces) -> Iterator[str]:
         variant = variant or bool((piece["variant"] != "").any())
         controls.append(piece[(piece["rank"] == 1).fillna(False).to_numpy(dtype=bool)])  # where controls may win
         strings = strings and not piece[["dataset_label", "method", "variant", "family", "metric"]].isna().any().any()
-    if pieces.n_rows <= TALL_ROWS or len(metrics) <= MAX_WIDE or not strings:
+    if len(metrics) <= MAX_WIDE or not strings:  # a wide layout, or levels _tall_blocks formats whole
         yield from summary_blocks(pieces.frame())
         return
     levels = _TALL_LEVELS if variant else [c for c in _TALL_LEVELS if c != "variant"]

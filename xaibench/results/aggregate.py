@@ -118,8 +118,9 @@ class Summarizer:
 class SummaryPieces:
     """A finished summary waiting in a temporary file, its rows handed out a part (up to ``_MERGE`` chunks'
     configurations) at a time with their CIs, competitor labels and ranks: what ``Summarizer.result`` returns is
-    ``frame()``, the concatenation of ``pieces()``. Writing (``write``) and printing (``console``) go piece by
-    piece, so a large summary (120,000 rows at 10,000 cells) is never held whole."""
+    ``frame()``, the concatenation of ``pieces()``. Writing (``collect.write_pieces``) and printing
+    (``console.summary_blocks``) go piece by piece, so a large summary (120,000 rows at 10,000 cells) is never
+    held whole. ``close()`` deletes the file."""
 
     def __init__(self, parts: _Parts, low: np.ndarray, high: np.ndarray, ranks: pd.Series,
                  competitors: dict[tuple[str, str], str]) -> None:
