@@ -55,7 +55,8 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
 
 class Summarizer:
     """``summarize`` of a table given in chunks; memory: one chunk and the last few chunks' summaries (the rest
-    of the summary and the values to bootstrap wait in temporary files), then at the end the summary's own rows.
+    of the summary and the values to bootstrap wait in temporary files), then at the end the summary's own rows
+    (``result``), or a piece of them at a time (``finish``: ``SummaryPieces``).
 
     Every (model, dataset, method) block must lie in one chunk, and chunks must come in (model, dataset, method)
     order, as ``collect.write_collected`` and ``collect.summarize_file`` make them (they cut between blocks of the
