@@ -22,6 +22,10 @@ resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and m
 - ``finish_sweep_wandb``: the same with ``logger=wandb`` (offline): also the sweep's W&B summary run (summary and
   rank tables, the report's statistics and figures).
 
+``--first-of 10000`` measures smaller sizes on the first cells (table order) of the 10,000-cell grid instead of
+their own grid: the same rows, fewer of them (``_synthetic_cells.first_cells``; the grids differ in their parameter
+texts, so their chunks differ in size).
+
 ``--profile`` adds each phase's peak RSS (``benchmarks/_memory_phases.py``) to the printout and the JSON.
 
 ``--before /work/main`` also runs another checkout's code on the same cells (``before:...`` rows, interleaved),
@@ -185,6 +189,8 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another checkout (e.g. main): its collect/summary, interleaved")
     parser.add_argument("--before-max", type=int, default=1000, help="run --before's code up to this many cells")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--first-of", type=int,
+                        help="sizes below this use the first cells (table order) of this size's grid: the same rows")
     parser.add_argument("--profile", action="store_true",
                         help="also report peak RSS per phase (sampled; adds a little CPU): benchmarks/_memory_phases.py")
     parser.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -193,11 +199,12 @@ def main() -> None:
         print(json.dumps(worker(args.worker)))
         return
     sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # not in workers: their PYTHONPATH picks the code
-    from _synthetic_cells import cached_cells
+    from _synthetic_cells import cached_cells, first_cells
 
     measured = []
     for n_cells in args.cells:
-        folder = cached_cells(n_cells)
+        same_grid = args.first_of and n_cells < args.first_of
+        folder = first_cells(n_cells, args.first_of) if same_grid else cached_cells(n_cells)
         out = folder / "out"
         out.mkdir(exist_ok=True)
         before_code = args.before and n_cells <= args.before_max
@@ -214,6 +221,7 @@ def main() -> None:
         rows = _rows(out / "sweep_table.parquet")
         for variant, samples in runs.items():
             measured.append({"cells": n_cells, "rows": rows, "variant": variant, "repeats": len(samples),
+                             "grid": f"first {n_cells} of {args.first_of}" if same_grid else f"{n_cells}",
                              **{f"{k}_{f.__name__}": f(s[k] for s in samples)
                                 for k in ("cpu_seconds", "seconds", "peak_rss_mb")
                                 for f in (min, statistics.median, max)},
