@@ -38,7 +38,7 @@ from xaibench.engine.store import (ROW_GROUP_ROWS, Artefact, Store, atomic_write
                                    frame_to_parquet_bytes)
 from xaibench.errors import UserError
 from xaibench.results import manifest
-from xaibench.results.memory import EVERY_CHUNKS, release_memory
+from xaibench.results.memory import EVERY_BATCHES, EVERY_CHUNKS, release_memory
 from xaibench.results.schema import COLUMNS, ROW_KEY, SORT_COLUMNS, conform, empty_table
 
 SWEEP_CELLS = "cells"  # <sweep_dir>/cells/<cell_key>.parquet: written by each job of a sweep
@@ -326,7 +326,7 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *
                                                   use_threads=False))
         summarizer, carry, seen = Summarizer(), None, set()
         for number, batch in enumerate(batches, 1):
-            if number % EVERY_CHUNKS == 0:  # the previous batches are summarised: their pages go back
+            if number % EVERY_BATCHES == 0:  # the previous batches are summarised: their pages go back
                 release_memory()
             table = pa.Table.from_batches([batch])
             table = pa.concat_tables([carry, table]) if carry is not None else table
