@@ -105,8 +105,12 @@ def instrument(wandb: bool = False) -> PhaseSampler:
             (aggregate.Summarizer, "add", "summary: add chunk"),
             (aggregate._Intervals, "_run", "summary: bootstrap block"),
             (aggregate.Summarizer, "result", "summary: result (concat, labels, ranks)"),
+            (aggregate.Summarizer, "finish", "summary: finish (CIs, labels, ranks)"),
             (sweep._Tally, "add", "end of sweep: cell tally"),
             (sweep, "write_table", "write summary.parquet"),
+            (sweep, "write_pieces", "write summary.parquet"),
+            (collect, "write_pieces", "write summary file"),
+            (collect, "release_memory", "release memory"),
             (console, "summary_blocks", "print summary"),
             (sweep, "summary_blocks", "print summary")]
     if wandb:

@@ -190,3 +190,27 @@ def _cell(template: pd.DataFrame, rng: np.random.Generator, model: str, model_pa
     frame["n_forward"] = np.repeat(rng.integers(1, 200, N_METRICS).astype(float), N_SAMPLES)
     frame["created_at"] = f"2026-11-30T20:{seed:02d}:{rng.integers(60):02d}+00:00"
     return conform(frame)
+
+
+def first_cells(n_cells: int, of: int, cache: Path = CACHE) -> Path:
+    """A sweep of the first ``n_cells`` cells, in table order, of the ``of``-cell grid (symlinks to its cell
+    files; no store): the same rows as the large grid's first chunks, so that a peak measured on it and on the
+    whole grid differ by the number of cells only, not by what a row holds (the grids of ``grid`` differ in their
+    models, datasets and methods, hence in their parameter texts)."""
+    from xaibench.results.collect import _ordered_map, _sweep_head, sweep_cell_files
+
+    folder = cache / f"v{GENERATOR_VERSION}-schema{SCHEMA_VERSION}-first{n_cells}of{of}"
+    if not (folder / ".complete").is_file():
+        source = cached_cells(of) / "sweep"
+        heads = sorted(_ordered_map(_sweep_head, sweep_cell_files(source)), key=lambda head: (head[0], head[1]))
+        sweep = folder / "sweep"
+        sweep.mkdir(parents=True, exist_ok=True)
+        manifest.begin(sweep, n_cells)
+        (sweep / SWEEP_CELLS).mkdir(exist_ok=True)
+        for _, path, _ in heads[:n_cells]:
+            link = sweep / SWEEP_CELLS / path.name
+            if not link.is_symlink():
+                link.symlink_to(path)
+        manifest.complete(sweep, n_cells)
+        (folder / ".complete").write_text("ok\n")
+    return folder

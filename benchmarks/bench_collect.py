@@ -15,11 +15,16 @@ resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and m
 - ``collect_sweep``: ``xaibench collect <sweep> -o table.parquet`` (writes the table, prints the summary);
 - ``collect_store``: ``xaibench collect --store <store> -o table.parquet`` (SHA-256 check of every artefact);
 - ``summary``: ``xaibench summary table.parquet`` (the summary of the collected table file);
+- ``summary_csv``: ``xaibench summary table.parquet -o summary.csv`` (also writes the summary as CSV);
 - ``collect_sweep_streamed``: ``xaibench collect <sweep> -o table.parquet --no-summary`` (the table only);
 - ``finish_sweep``: the end of a sweep (``xaibench.sweep.finish_sweep(<sweep>)``: ``table.parquet`` and
   ``summary.parquet`` written into the sweep folder, the summary printed), as a Hydra sweep's callback runs it;
 - ``finish_sweep_wandb``: the same with ``logger=wandb`` (offline): also the sweep's W&B summary run (summary and
   rank tables, the report's statistics and figures).
+
+``--first-of 10000`` measures smaller sizes on the first cells (table order) of the 10,000-cell grid instead of
+their own grid: the same rows, fewer of them (``_synthetic_cells.first_cells``; the grids differ in their parameter
+texts, so their chunks differ in size).
 
 ``--profile`` adds each phase's peak RSS (``benchmarks/_memory_phases.py``) to the printout and the JSON.
 
@@ -46,8 +51,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "collect.json"
-VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "collect_sweep_streamed", "finish_sweep",
-            "finish_sweep_wandb")
+VARIANTS = ("imports", "collect_sweep", "collect_store", "summary", "summary_csv", "collect_sweep_streamed",
+            "finish_sweep", "finish_sweep_wandb")
 
 
 def arguments(variant: str, folder: Path, out: Path) -> list[str]:
@@ -57,6 +62,7 @@ def arguments(variant: str, folder: Path, out: Path) -> list[str]:
         "collect_store": ["collect", "--store", str(folder / "store"), "-o", str(out / "store_table.parquet")],
         "collect_sweep_streamed": ["collect", str(folder / "sweep"), "-o", str(out / "streamed_table.parquet")],
         "summary": ["summary", str(out / "sweep_table.parquet")],
+        "summary_csv": ["summary", str(out / "sweep_table.parquet"), "-o", str(out / "summary.csv")],
         "finish_sweep": ["finish-sweep", str(folder / "sweep")],
         "finish_sweep_wandb": ["finish-sweep", str(folder / "sweep"), "wandb", str(out / "wandb")],
     }.get(variant, [])
@@ -96,11 +102,12 @@ def worker(argv: list[str]) -> dict:
                 code = exit_.code or 0
     measured = {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
                 "peak_rss_mb": peak_rss_mb(), "exit_code": code}
-    if argv[:1] == ["finish-sweep"]:  # what it wrote, to compare with another checkout's (--before)
+    written = ([Path(argv[1]) / name for name in ("table.parquet", "summary.parquet")]
+               if argv[:1] == ["finish-sweep"] else [Path(argv[-1])] if argv[-2:-1] == ["-o"] else [])
+    if written:  # what it wrote, to compare with another checkout's (--before) and between runs
         import hashlib
 
-        measured["sha256"] = {name: hashlib.sha256((Path(argv[1]) / name).read_bytes()).hexdigest()
-                              for name in ("table.parquet", "summary.parquet")}
+        measured["sha256"] = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in written}
     if sampler is not None:
         sampler.stop()
         measured["phases"] = sampler.report()
@@ -182,6 +189,8 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another checkout (e.g. main): its collect/summary, interleaved")
     parser.add_argument("--before-max", type=int, default=1000, help="run --before's code up to this many cells")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--first-of", type=int,
+                        help="sizes below this use the first cells (table order) of this size's grid: the same rows")
     parser.add_argument("--profile", action="store_true",
                         help="also report peak RSS per phase (sampled; adds a little CPU): benchmarks/_memory_phases.py")
     parser.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -190,11 +199,12 @@ def main() -> None:
         print(json.dumps(worker(args.worker)))
         return
     sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # not in workers: their PYTHONPATH picks the code
-    from _synthetic_cells import cached_cells
+    from _synthetic_cells import cached_cells, first_cells
 
     measured = []
     for n_cells in args.cells:
-        folder = cached_cells(n_cells)
+        same_grid = args.first_of and n_cells < args.first_of
+        folder = first_cells(n_cells, args.first_of) if same_grid else cached_cells(n_cells)
         out = folder / "out"
         out.mkdir(exist_ok=True)
         before_code = args.before and n_cells <= args.before_max
@@ -211,6 +221,7 @@ def main() -> None:
         rows = _rows(out / "sweep_table.parquet")
         for variant, samples in runs.items():
             measured.append({"cells": n_cells, "rows": rows, "variant": variant, "repeats": len(samples),
+                             "grid": f"first {n_cells} of {args.first_of}" if same_grid else f"{n_cells}",
                              **{f"{k}_{f.__name__}": f(s[k] for s in samples)
                                 for k in ("cpu_seconds", "seconds", "peak_rss_mb")
                                 for f in (min, statistics.median, max)},
@@ -233,14 +244,15 @@ def _report(measured: list[dict], out: Path) -> None:
         rss = f"{row['peak_rss_mb_min']:.0f}-{row['peak_rss_mb_max']:.0f}"
         print(f"{row['cells']:>6} {row['rows'] or 0:>8}  {row['variant']:<30} {cpu:>16} {row['seconds_median']:7.1f} "
               f"{rss:>16}")
-    files = {row["cells"]: set() for row in measured}
+    files: dict[tuple, set] = {}  # (cells, variant without its checkout) -> the hashes of what it wrote
     for row in measured:
         if "sha256" in row:
-            files[row["cells"]].update(row["sha256"])
-    for cells, hashes in files.items():
-        if hashes:
-            print(f"{cells} cells: finish_sweep's table.parquet and summary.parquet "
-                  f"{'identical in every run' if len(hashes) == 1 else 'DIFFER between runs or checkouts'}")
+            files.setdefault((row["cells"], row["variant"].rpartition(":")[2]), set()).update(row["sha256"])
+    for (cells, variant), hashes in files.items():
+        names = " and ".join(json.loads(next(iter(hashes))))
+        print(f"{cells} cells: {variant}'s {names} "
+              f"{'identical in every run' if len(hashes) == 1 else 'DIFFER between runs or checkouts'}: "
+              + "; ".join(f"{name} {digest[:12]}" for name, digest in json.loads(next(iter(hashes))).items()))
     for row in measured:
         for phase in row.get("phases", []):
             print(f"{'':>16}{row['variant'] + ': ' + phase['phase']:<60} x{phase['calls']:<5} entry "

@@ -35,7 +35,7 @@ from xaibench.report.progress import set_enabled as set_progress
 from xaibench.results.aggregate import summarize
 from xaibench.results.schema import is_conformed
 from xaibench.results.collect import (SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, combine_cells, load_table,
-                                     sweep_cell_files, write_collected, write_table)
+                                     sweep_cell_files, write_collected, write_pieces, write_table)
 
 _last_exit_code = 0
 WANDB_CACHED = "wandb_cached"  # <sweep_dir>/wandb_cached/<cell_key>: cells not re-logged to W&B
@@ -426,7 +426,8 @@ def _finish_streamed(folder: Path, *, echo: bool, cfg: DictConfig | None) -> Non
     tally = _Tally()
     try:
         with atomic_writer(folder / TABLE_NAME) as handle:
-            collected = write_collected(folder, handle, summarize=True, same_bytes=True, observe=tally.add)
+            collected = write_collected(folder, handle, summarize=True, same_bytes=True, observe=tally.add,
+                                        pieces=True)
             if tally.n_cells() < _expected_cells(folder):  # cells whose every row is another cell's: count them
                 tally.parts = [_with_shared(tally.statuses(), _cell_rows(folder))]
             if tally.n_cells() < _expected_cells(folder):
@@ -434,10 +435,12 @@ def _finish_streamed(folder: Path, *, echo: bool, cfg: DictConfig | None) -> Non
     except _Incomplete:
         _incomplete(folder, tally.n_cells())
         return None
-    write_table(collected.summary, folder / SUMMARY_NAME)
-    _finished(folder, collected.summary, tally.statuses(), collected.n_rows, tally.errors, echo=echo)
-    if cfg is not None:
-        _log_sweep(cfg, folder, collected.summary, tally.statuses(), n_rows=collected.n_rows)
+    summary = collected.pieces  # written and printed a piece at a time (aggregate.SummaryPieces: memory)
+    write_pieces(summary, folder / SUMMARY_NAME)  # write_table's bytes
+    _finished(folder, summary, tally.statuses(), collected.n_rows, tally.errors, echo=echo)
+    if cfg is not None and (cfg.get("logger") or {}).get("name", "none") == "wandb":  # W&B needs every row
+        _log_sweep(cfg, folder, summary.frame(), tally.statuses(), n_rows=collected.n_rows)
+    summary.close()
     return None
 
 

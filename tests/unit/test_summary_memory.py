@@ -94,3 +94,134 @@ def test_the_chunk_summaries_are_concatenated_a_column_at_a_time_as_pd_concat_do
     parts = [part(k) for k in range(3)]
     pd.testing.assert_frame_equal(_concat_releasing(parts), expected, check_exact=True, check_column_type=True)
     assert all(p.shape[1] == 0 for p in parts)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 255, 257, 513, 700])
+def test_bootstrap_bounds_made_a_few_hundred_groups_at_a_time_equal_the_whole_blocks_bit_for_bit(groups):
+    """``mean_intervals`` never holds a block's ``(G, n_boot)`` resampled means (memory flat in the block): its
+    bounds are ``percentile_interval`` of ``bootstrap_means`` / ``crossed_means`` of the whole block, bit for bit,
+    for one seed, for complete and gappy two-way blocks mixed, for resamples that draw nothing (NaN), and for a
+    block whose last piece would be one row (numpy multiplies a single row with gemv)."""
+    from threadpoolctl import threadpool_limits
+
+    from xaibench.results.bootstrap import bootstrap_means, crossed_means, mean_intervals, percentile_interval
+
+    rng = np.random.default_rng(groups)
+    seeds, samples = 3, 40
+    grid = rng.normal(size=(groups, seeds * samples))
+    grid[rng.random(grid.shape) < 0.6] = np.nan
+    grid[rng.random(groups) < 0.4] = rng.normal(size=seeds * samples)  # complete groups between gappy ones
+    sparse = np.full((groups, 3 * 4), np.nan)  # each seed scored one sample: some resamples draw none
+    sparse[:, 0], sparse[:, 5], sparse[:, 11] = 1.0, rng.normal(size=groups), 2.0
+    cases = [(rng.normal(size=(groups, 32)), 1, 0, bootstrap_means), (grid, seeds, samples, crossed_means),
+             (sparse, 3, 4, crossed_means)]
+    with threadpool_limits(1, "blas"):  # as the summary runs it
+        for values, n_seeds, n_samples, means in cases:
+            args = (n_seeds, n_samples) if n_seeds > 1 else ()
+            whole = percentile_interval(means(values, *args, n_boot=200, seed=3), 0.9)
+            pieces = mean_intervals(values, n_seeds=n_seeds, n_samples=n_samples, n_boot=200, level=0.9, seed=3)
+            for expected, got in zip(whole, pieces):
+                assert np.array_equal(expected.view(np.int64), got.view(np.int64))
+    assert np.isnan(crossed_means(sparse, 3, 4, n_boot=200, seed=3)).any()  # the NaN (nanquantile) path ran
+
+
+def _pieces_table() -> pd.DataFrame:
+    """Three datasets x three methods x eight metrics (one line per metric), a method with two parameter sets
+    in different datasets (competitor labels depend on the whole table), a control (``random``) ranked first
+    somewhere (a warning line), variants and NaN rows; sorted as a streamed table is."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for dataset in ("wine", "iris", "b"):
+        for method in ("saliency", "random", "ig"):
+            for k in range(8):
+                for n_samples in (4, 5) if (dataset, method) == ("b", "saliency") else (4,):  # variants
+                    values = rng.normal(size=4) + (3.0 if method == "random" and k == 0 else 0.0)
+                    frame = rows(method, f"metric{k}", values).assign(dataset=dataset, n_samples=n_samples,
+                                                                      dataset_label=dataset.upper())
+                    frame["method_params"] = '{"n_steps": 8}' if method == "ig" and dataset == "iris" else "{}"
+                    frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    table.loc[table.index % 11 == 3, ["value", "status"]] = [np.nan, "nan"]
+    return table.sort_values(["model", "dataset", "method"], kind="stable", ignore_index=True)
+
+
+def _streamed(table: pd.DataFrame):
+    from xaibench.results import aggregate
+
+    summarizer = aggregate.Summarizer()
+    for _, chunk in table.groupby(["model", "dataset", "method"], sort=True):  # a block per chunk
+        summarizer.add(chunk)
+    return summarizer.finish()
+
+
+def test_a_summary_handed_out_in_pieces_is_the_whole_summary_and_prints_its_text(monkeypatch):
+    """``Summarizer.finish`` keeps the summary in its temporary file: its pieces (two chunks' configurations
+    each) carry the whole summary's CIs, competitor labels (``ig (n_steps=None)`` and ``ig (n_steps=8)``: the whole table's) and ranks
+    (comparison groups span pieces), and the console prints them a dataset at a time with the whole table's
+    text, warning line included, without the frame."""
+    from xaibench.report import console
+    from xaibench.results import aggregate
+
+    table = _pieces_table()
+    whole = summarize(table)
+    monkeypatch.setattr(aggregate, "_MERGE", 2)
+    monkeypatch.setattr(console, "TALL_ROWS", 10)  # the streamed layout, not the whole frame's
+    pieces = _streamed(table)
+    assert len(list(pieces.pieces())) > 3 and pieces.n_rows == len(whole)
+    pd.testing.assert_frame_equal(pieces.frame(), whole, check_exact=True)
+    assert {"ig (n_steps=None)", "ig (n_steps=8)"} <= set(whole["competitor"]) and (whole["variant"] != "").any()
+    text = "\n".join(console.summary_blocks(whole))
+    assert "WARNING: a control ranks first" in text
+    monkeypatch.setattr(console, "summary_blocks", lambda frame: pytest.fail("formatted the whole frame"),
+                        raising=True)
+    assert "\n".join(console._piece_blocks(pieces)) == text
+    pieces.close()
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_a_summary_written_in_pieces_has_write_tables_bytes(tmp_path, monkeypatch, suffix):
+    """``collect.write_pieces`` writes the pieces with the whole frame's Arrow schema, in the whole file's row
+    groups (3 rows here), or as CSV with one header: the bytes ``write_table`` gives for the whole summary. A piece
+    whose columns infer another Arrow type (``family`` all missing in one block) falls back to the whole frame."""
+    from xaibench.engine import store
+    from xaibench.results import aggregate
+    from xaibench.results.collect import write_pieces, write_table
+
+    from xaibench.results import collect
+
+    monkeypatch.setattr(aggregate, "_MERGE", 1)
+    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 3)
+    table = _pieces_table()
+    whole = []
+    monkeypatch.setattr(collect, "write_table", lambda frame, path: whole.append(len(frame)) or write_table(frame, path))
+    pieces = _streamed(table)
+    expected = write_table(summarize(table), tmp_path / f"whole.{suffix}").read_bytes()
+    assert write_pieces(pieces, tmp_path / f"pieces.{suffix}").read_bytes() == expected and not whole
+    gappy = _streamed(table.assign(family=table["family"].where(table["method"] != "ig", None)))
+    expected = write_table(gappy.frame(), tmp_path / f"whole.{suffix}").read_bytes()
+    assert write_pieces(gappy, tmp_path / f"pieces.{suffix}").read_bytes() == expected
+    assert whole == ([] if suffix == "csv" else [gappy.n_rows])  # Parquet: the whole frame, its Arrow schema
+
+
+def test_release_memory_hands_freed_heap_pages_back():
+    """``memory.release_memory`` returns freed pages inside glibc's heap (which ``free`` keeps: only the top of
+    the heap is trimmed on its own), and the streamed collect calls it every ``EVERY_CHUNKS`` chunks."""
+    import os
+
+    from xaibench.results.memory import _malloc_trim, release_memory
+
+    if _malloc_trim() is None:
+        pytest.skip("not glibc: nothing to trim")
+
+    def resident_mb() -> float:
+        with open(f"/proc/{os.getpid()}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    blocks = [bytearray(100_000) for _ in range(1_500)]  # 150 MB of heap blocks (below the mmap threshold)
+    for block in blocks:
+        block[::4096] = b"x" * len(block[::4096])  # touched: resident
+    pinned, blocks = blocks[-1], None  # freed, but the last block keeps the heap's top in place
+    before = resident_mb()
+    release_memory()
+    assert before - resident_mb() > 100
+    del pinned

@@ -27,13 +27,14 @@ def run(args: argparse.Namespace) -> int:
     # file and the summary, so memory does not grow with the number of cells.
     summarize = not (args.output and args.no_summary)
     collected = write_collected(args.store or args.sweep_dir, args.output, store=bool(args.store),
-                                summarize=summarize)
+                                summarize=summarize, pieces=True)
     if args.output:
         done = f"{collected.n_rows} rows" if summarize else f"{collected.n_artefacts - len(collected.skipped)} cells"
         print(f"{done} -> {args.output}")
-    if summarize:
-        for block in summary_blocks(collected.summary):  # format_summary's text, a block at a time (memory)
+    if summarize:  # format_summary's text, a block at a time, from the summary's pieces (memory)
+        for block in summary_blocks(collected.pieces):
             print(block)
+        collected.pieces.close()
     incomplete = _report_skipped(collected.skipped, collected.n_artefacts)
     note = "" if args.store else partial_note(args.sweep_dir, collected.n_artefacts)
     if note:

@@ -19,12 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from xaibench.report.console import summary_blocks
     from xaibench.results.aggregate import summarize
     from xaibench.results.collect import PARTIAL, load_table
 
     kind = output_kind(args.output) if args.output else None  # refuse a bad name before any work
-    summary = _streamed(args.table)  # a sorted Parquet table: summarised block by block (memory flat)
+    # A sorted Parquet table: summarised block by block, then written and printed a piece at a time
+    # (aggregate.SummaryPieces; memory flat in the table's size).
+    summary = _streamed(args.table)
     if summary is None:
         table = load_table(args.table)
         summary, note = summarize(table), table.attrs.get(PARTIAL, "")
@@ -38,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         write_summary(summary, args.output, kind)
     for block in summary_blocks(summary):  # format_summary's text, a block at a time (memory)
         print(block)
+    if not isinstance(summary, pd.DataFrame):
+        summary.close()
     return 0
 
 
@@ -62,7 +68,7 @@ def _streamed(path: str):  # -> pd.DataFrame | None
             return None
     except Exception:  # noqa: BLE001 - not Parquet: load_table says why
         return None
-    return summarize_file(target)
+    return summarize_file(target, pieces=True)
 
 
 def output_kind(path: str) -> str:
@@ -76,14 +82,22 @@ def output_kind(path: str) -> str:
 
 
 def write_summary(summary, path: str, kind: str) -> None:
-    """Write ``summary`` as ``kind`` (parquet, csv, md, latex, html) atomically."""
+    """Write ``summary`` (a frame or ``aggregate.SummaryPieces``) as ``kind`` (parquet, csv, md, latex, html)
+    atomically."""
+    import pandas as pd
+
     from xaibench.engine.store import atomic_write_bytes
     from xaibench.report.html_document import Section, html_document
     from xaibench.report.tables import build_tables, render_all
     from xaibench.report.tables.render import LATEX_PREAMBLE, latex_escape, to_latex
-    from xaibench.results.collect import PARTIAL, write_table
+    from xaibench.results.collect import PARTIAL, write_pieces, write_table
     from xaibench.results.statistics import control_warnings
 
+    if not isinstance(summary, pd.DataFrame):  # aggregate.SummaryPieces (a streamed, finished table)
+        if kind in ("parquet", "csv"):
+            write_pieces(summary, path)  # write_table's bytes, a piece at a time
+            return
+        summary = summary.frame()  # the methods x metrics tables need every row
     note = summary.attrs.get(PARTIAL, "")
     if kind == "csv" and note:  # CSV keeps no metadata: every row says the sweep is incomplete
         summary = summary.assign(partial=note)

@@ -28,6 +28,9 @@ def format_summary(summary: pd.DataFrame) -> str:
 def summary_blocks(summary: pd.DataFrame) -> Iterator[str]:
     """``format_summary``'s text in consecutive pieces (joined by newlines they are the text), so that a large
     summary is printed without holding all of its text twice (``print`` each block)."""
+    if not isinstance(summary, pd.DataFrame):  # aggregate.SummaryPieces: formatted piece by piece (memory)
+        yield from _piece_blocks(summary)
+        return
     if summary.empty:
         yield "(no results)"
         return
@@ -143,3 +146,90 @@ def _tall_blocks(frame: pd.DataFrame) -> Iterator[str]:
             text = block.rename_axis(names).to_string()
             yield text if start == 0 else text.split("\n", 2)[2]
             start = stop
+
+
+_TALL_LEVELS = ["dataset", "model", "method", "variant", "family", "metric"]
+
+
+def _piece_blocks(pieces) -> Iterator[str]:
+    """``summary_blocks`` of a summary handed out in pieces (``aggregate.SummaryPieces``), without the whole
+    summary or its text: a one-line-per-metric summary of more than ``TALL_ROWS`` lines is sorted and formatted
+    a dataset at a time (each dataset's lines go to a temporary file on a first pass, with the widths of the
+    whole table), which gives ``_tall_blocks``' text of the whole table; anything else is formatted whole."""
+    from xaibench.results.statistics import control_warnings
+
+    if pieces.n_rows <= TALL_ROWS:  # small: formatted whole, as before
+        yield from summary_blocks(pieces.frame())
+        return
+    metrics, arrows, variant, controls, strings = set(), {}, False, [], True
+    for piece in pieces.pieces():  # pass 1: what the layout depends on
+        metrics.update(piece["metric"])
+        arrows.update({m: ("↑" if hib else "↓") for m, hib in zip(piece["metric"], piece["higher_is_better"])})
+        variant = variant or bool((piece["variant"] != "").any())
+        controls.append(piece[(piece["rank"] == 1).fillna(False).to_numpy(dtype=bool)])  # where controls may win
+        strings = strings and not piece[["dataset_label", "method", "variant", "family", "metric"]].isna().any().any()
+    if len(metrics) <= MAX_WIDE or not strings:  # a wide layout, or levels _tall_blocks formats whole
+        yield from summary_blocks(pieces.frame())
+        return
+    levels = _TALL_LEVELS if variant else [c for c in _TALL_LEVELS if c != "variant"]
+    buckets = _DatasetBuckets()
+    for piece in pieces.pieces():  # pass 2: the printed rows, by dataset, and the widths
+        buckets.add(_tall_rows(piece, arrows, levels))
+    names = [name.ljust(width) for name, width in zip(levels, buckets.widths[:-1])]
+    header = "mean [95% CI] #rank"
+    width = max(len(header), buckets.widths[-1])
+    for first, rows in enumerate(buckets.datasets()):  # pass 3: a dataset at a time, in the table's order
+        tall = rows.sort_values(levels).set_index(levels)["cell"]
+        text = tall.str.rjust(width).to_frame(header).rename_axis(names).to_string()
+        yield text if first == 0 else text.split("\n", 2)[2]
+    buckets.close()
+    yield from control_warnings(pd.concat(controls, ignore_index=True))
+
+
+def _tall_rows(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str]) -> pd.DataFrame:
+    """The printed columns of a piece of the summary (as ``_format_table`` makes them): levels, then ``cell``."""
+    cells = [_cell_text(_Cell(*values)) for values in zip(*(piece[c] for c in _Cell._fields))]
+    models = [model_text(*v) for v in zip(piece["model_label"], piece["model_accuracy"], piece["model_flag"])]
+    columns = {"dataset": piece["dataset_label"], "model": models, "method": piece["method"],
+               "variant": piece["variant"], "family": piece["family"],
+               "metric": [f"{m} {arrows[m]}" for m in piece["metric"]]}
+    frame = pd.DataFrame({level: columns[level] for level in levels}, index=piece.index)
+    frame[levels] = frame[levels].astype(str)
+    frame["cell"] = pd.Series(cells, index=piece.index, dtype=str)
+    return frame
+
+
+class _DatasetBuckets:
+    """Printed rows put aside by dataset in an anonymous temporary file, and each column's widest text."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.file = tempfile.TemporaryFile(prefix="xaibench-console-")
+        self.where: dict[str, list[int]] = {}  # dataset -> byte offsets of its rows' frames
+        self.widths: list[int] = []
+
+    def add(self, rows: pd.DataFrame) -> None:
+        import pickle
+
+        widths = [int(rows[c].str.len().max()) for c in rows.columns]
+        self.widths = [max(w) for w in zip(self.widths, widths)] if self.widths else widths
+        self.widths[:-1] = [max(w, len(c)) for w, c in zip(self.widths[:-1], rows.columns[:-1])]
+        for dataset, group in rows.groupby("dataset", sort=False):
+            self.file.seek(0, 2)
+            self.where.setdefault(str(dataset), []).append(self.file.tell())
+            pickle.dump(group, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def datasets(self) -> Iterator[pd.DataFrame]:
+        """Each dataset's rows (in the summary's order), datasets in sorted order."""
+        import pickle
+
+        for dataset in sorted(self.where):
+            frames = []
+            for offset in self.where[dataset]:
+                self.file.seek(offset)
+                frames.append(pickle.load(self.file))
+            yield pd.concat(frames)
+
+    def close(self) -> None:
+        self.file.close()

@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import pickle
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from xaibench.results.bootstrap import bootstrap_ci, bootstrap_means, crossed_means, percentile_interval
+from xaibench.results.bootstrap import bootstrap_ci, mean_intervals
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
 
-__all__ = ["summarize", "Summarizer", "bootstrap_ci", "GROUP", "CONFIG"]
+__all__ = ["summarize", "Summarizer", "SummaryPieces", "bootstrap_ci", "GROUP", "CONFIG"]
 
 GROUP = ["model", "dataset", "method", "metric"]
 # Config columns that make two rows with the same names different experiments; seeds are replicates.
@@ -57,7 +58,8 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
 
 class Summarizer:
     """``summarize`` of a table given in chunks; memory: one chunk and the last few chunks' summaries (the rest
-    of the summary and the values to bootstrap wait in temporary files), then at the end the summary's own rows.
+    of the summary and the values to bootstrap wait in temporary files), then at the end the summary's own rows
+    (``result``), or a piece of them at a time (``finish``: ``SummaryPieces``).
 
     Every (model, dataset, method) block must lie in one chunk, and chunks must come in (model, dataset, method)
     order, as ``collect.write_collected`` and ``collect.summarize_file`` make them (they cut between blocks of the
@@ -73,6 +75,8 @@ class Summarizer:
         self.merged = _Parts()  # every _MERGE chunks' summaries, concatenated, waiting in a temporary file
         self.n_groups = 0
         self.config: list[str] | None = None
+        self.rank_keys = _RankKeys()  # what the ranks need of every row (13 bytes a row, not the row's ~370)
+        self.competitors: set[tuple[str, str]] = set()  # distinct (method, method_params): competitor labels
 
     def add(self, table: pd.DataFrame) -> None:
         """Summarise one chunk's configurations (a (model, dataset, method) block never spans two chunks)."""
@@ -89,21 +93,107 @@ class Summarizer:
         part["setting"] = setting_id(part)
         self.parts.append(part.drop(columns=[c for c in config if c not in COMPETITOR_COLUMNS]))
         self.n_groups += len(part)
+        self.rank_keys.add(part)
+        if "method_params" in part.columns:
+            self.competitors.update(part[["method", "method_params"]].astype(str).drop_duplicates().itertuples(
+                index=False, name=None))
         if len(self.parts) >= _MERGE:  # only the recent parts: no copy of the whole summary so far
             self.merged.put(pd.concat(self.parts, ignore_index=True))
             self.parts = []
 
     def result(self) -> pd.DataFrame:
         """The summary of every chunk added (empty frame when none had rows)."""
-        parts, self.parts = self.merged.take() + self.parts, []
-        if not parts:
+        pieces = self.finish()
+        summary = pieces.frame()
+        pieces.close()
+        return summary
+
+    def finish(self) -> SummaryPieces:
+        """The summary of every chunk added, kept in its temporary file and handed out a part at a time
+        (``SummaryPieces``): the CIs, competitor labels and ranks are computed here for every row from what
+        ``add`` kept of each row (the ranks compare methods across chunks), not from the whole summary."""
+        if self.parts:
+            self.merged.put(pd.concat(self.parts, ignore_index=True) if len(self.parts) > 1 else self.parts[0])
+            self.parts = []
+        low, high = self.intervals.result(self.n_groups)
+        return SummaryPieces(self.merged, low, high, self.rank_keys.ranks(), _competitor_map(self.competitors))
+
+
+class SummaryPieces:
+    """A finished summary waiting in a temporary file, its rows handed out a part (up to ``_MERGE`` chunks'
+    configurations) at a time with their CIs, competitor labels and ranks: what ``Summarizer.result`` returns is
+    ``frame()``, the concatenation of ``pieces()``. Writing (``collect.write_pieces``) and printing
+    (``console.summary_blocks``) go piece by piece, so a large summary (120,000 rows at 10,000 cells) is never
+    held whole. ``close()`` deletes the file."""
+
+    def __init__(self, parts: _Parts, low: np.ndarray, high: np.ndarray, ranks: pd.Series,
+                 competitors: dict[tuple[str, str], str]) -> None:
+        self.parts, self.low, self.high, self.ranks, self.competitors = parts, low, high, ranks, competitors
+        self.n_rows = len(low)
+
+    def pieces(self) -> Iterator[pd.DataFrame]:
+        """The summary's rows in order, a part at a time (each a frame with the summary's columns)."""
+        offset = 0
+        for part in self.parts.frames():
+            rows = slice(offset, offset + len(part))
+            part["ci_low"], part["ci_high"] = self.low[rows], self.high[rows]
+            part["competitor"] = _competitors(part, self.competitors)
+            part["rank"] = self.ranks.array[rows]
+            offset += len(part)
+            yield part[_ORDER]
+
+    def frame(self) -> pd.DataFrame:
+        """The whole summary (empty frame when it has no rows)."""
+        pieces = list(self.pieces())
+        if not pieces:
             return pd.DataFrame()
-        summary = parts[0] if len(parts) == 1 else _concat_releasing(parts)
-        del parts  # emptied by _concat_releasing: the summary is held once
-        summary["ci_low"], summary["ci_high"] = self.intervals.result(len(summary))
-        summary["competitor"] = competitor_labels(summary)
-        summary["rank"] = _ranks(summary)
-        return summary[_ORDER]
+        return pieces[0] if len(pieces) == 1 else _concat_releasing(pieces)
+
+    def close(self) -> None:
+        """Delete the temporary file (the pieces are gone)."""
+        self.parts.close()
+
+
+class _RankKeys:
+    """Each summary row's mean, direction and comparison group (as a code), kept chunk by chunk: the ranks of
+    the whole summary without the summary."""
+
+    def __init__(self) -> None:
+        self.means: list[np.ndarray] = []
+        self.higher: list[np.ndarray] = []
+        self.groups: list[np.ndarray] = []
+        self.codes: dict[str, int] = {}
+
+    def add(self, part: pd.DataFrame) -> None:
+        self.means.append(part["mean"].to_numpy(dtype=np.float64))
+        self.higher.append(part["higher_is_better"].to_numpy(dtype=bool))
+        self.groups.append(np.array([self.codes.setdefault(c, len(self.codes)) for c in part["comparison"]],
+                                    dtype=np.int64))
+
+    def ranks(self) -> pd.Series:
+        """``_ranks`` of the summary these rows make (Int64, the summary's row order)."""
+        if not self.means:
+            return pd.Series([], dtype="Int64")
+        keys = pd.DataFrame({"mean": np.concatenate(self.means), "higher_is_better": np.concatenate(self.higher),
+                             "comparison": np.concatenate(self.groups)})
+        return _ranks(keys)  # per group: the same ranks with the groups' codes as with their ids
+
+
+def _competitor_map(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """``competitor_labels`` of every distinct (method, method_params) of the summary (labels depend on all of a
+    method's parameter sets in the table)."""
+    if not pairs:
+        return {}
+    frame = pd.DataFrame(sorted(pairs), columns=["method", "method_params"])
+    return dict(zip(frame.itertuples(index=False, name=None), competitor_labels(frame)))
+
+
+def _competitors(part: pd.DataFrame, labels: dict[tuple[str, str], str]) -> pd.Series:
+    """The part's competitor labels (``competitor_labels`` of the whole summary, restricted to these rows)."""
+    if "method_params" not in part.columns:
+        return competitor_labels(part)
+    keys = pd.MultiIndex.from_frame(part[["method", "method_params"]].astype(str))
+    return pd.Series(keys.map(labels), index=part.index, dtype="string")
 
 
 class _Parts:
@@ -122,15 +212,21 @@ class _Parts:
         pickle.dump(frame, self.file, protocol=pickle.HIGHEST_PROTOCOL)
         self.count += 1
 
-    def take(self) -> list[pd.DataFrame]:
-        """Every frame put, in order; the file is closed (nothing is left to take)."""
-        if self.file is None:
-            return []
-        self.file.seek(0)
-        frames = [pickle.load(self.file) for _ in range(self.count)]
-        self.file.close()
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """Every frame put, in order, read back one at a time (again on every call)."""
+        position = 0
+        for _ in range(self.count):
+            if self.file is None:  # closed meanwhile
+                return
+            self.file.seek(position)  # another reader may have moved it
+            frame = pickle.load(self.file)
+            position = self.file.tell()
+            yield frame
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
         self.file, self.count = None, 0
-        return frames
 
 
 def _concat_releasing(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -380,13 +476,13 @@ class _Intervals:
         """Bootstrap the first ``size`` waiting groups (``ids``, ``values`` in pieces); return the rest."""
         ids, values = np.concatenate(ids), np.concatenate(values)
         (kind, dims), block = shape, values[:size]
-        if kind == "grid":
-            means = crossed_means(block, *dims, n_boot=self.n_boot, seed=self.seed)
-        elif dims == (1,):
-            means = np.full((len(block), 1), np.nan)  # one value: no CI can be computed (NaN, not [v, v])
-        else:
-            means = bootstrap_means(block, n_boot=self.n_boot, seed=self.seed)
-        self.done.append((ids[:size], *percentile_interval(means, self.level)))
+        if kind == "samples" and dims == (1,):  # one value: no CI can be computed (NaN, not [v, v])
+            bounds = np.full(size, np.nan), np.full(size, np.nan)
+        else:  # the resampled means a few hundred groups at a time (memory), the same bounds bit for bit
+            n_seeds, n_samples = dims if kind == "grid" else (1, 0)
+            bounds = mean_intervals(block, n_seeds=n_seeds, n_samples=n_samples, n_boot=self.n_boot,
+                                    level=self.level, seed=self.seed)
+        self.done.append((ids[:size], *bounds))
         rest = len(ids) - size
         return ([ids[size:]], [values[size:]], rest) if rest else ([], [], 0)
 

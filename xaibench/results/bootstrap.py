@@ -44,10 +44,13 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) ->
         ``(G, n_boot)`` resampled means.
     """
     values = np.asarray(values, dtype=np.float64)
-    n = values.shape[1]
-    counts = resample_counts(np.random.default_rng(seed), n_boot, n)
+    return _sample_means(values, resample_counts(np.random.default_rng(seed), n_boot, values.shape[1]))
+
+
+def _sample_means(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``values (G, n) @ counts (n_boot, n).T / n``: each group's resampled means."""
     means = values @ counts.T
-    means /= n  # in place: the same division, without a second (G, n_boot) array
+    means /= values.shape[1]  # in place: the same division, without a second (G, n_boot) array
     return means
 
 
@@ -70,33 +73,63 @@ def crossed_means(values: np.ndarray, n_seeds: int, n_samples: int, *, n_boot: i
         ``(G, n_boot)`` resampled means.
     """
     values = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    sample_counts = resample_counts(rng, n_boot, n_samples).T  # (N, B)
-    seed_counts = resample_counts(rng, n_boot, n_seeds)  # (B, S)
+    sample_counts, seed_counts = _crossed_counts(n_boot, n_seeds, n_samples, seed)
     complete = np.isfinite(values).all(axis=1)
     means = np.empty((len(values), n_boot))
     if complete.any():  # the usual case: each seed scored every sample, so each drew N of them
-        total = sum((values[complete, s * n_samples : (s + 1) * n_samples] @ sample_counts) * seed_counts[:, s]
-                    for s in range(n_seeds))
-        means[complete] = total / (n_seeds * n_samples)
+        means[complete] = _crossed_complete(values, complete, n_seeds, n_samples, sample_counts, seed_counts)
     if not complete.all():
         means[~complete] = _crossed_with_gaps(values[~complete], n_seeds, n_samples, sample_counts, seed_counts)
     return means
 
 
+def _crossed_counts(n_boot: int, n_seeds: int, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two-way bootstrap's draws: sample counts ``(N, B)`` (drawn first), then seed counts ``(B, S)``."""
+    rng = np.random.default_rng(seed)
+    sample_counts = resample_counts(rng, n_boot, n_samples).T
+    return sample_counts, resample_counts(rng, n_boot, n_seeds)
+
+
+def _crossed_complete(values: np.ndarray, rows: np.ndarray, n_seeds: int, n_samples: int,
+                      sample_counts: np.ndarray, seed_counts: np.ndarray) -> np.ndarray:
+    """:func:`crossed_means` of the groups ``values[rows]`` (a mask or indices) whose seeds scored every sample.
+
+    ``sum_s (x_s @ w) * v_s / (S * N)``, accumulated in place in the order ``sum`` adds (``0 + t_0 + t_1 ...``): the
+    same bits, two ``(G, B)`` arrays instead of four."""
+    total = np.zeros((int(np.count_nonzero(rows)) if rows.dtype == bool else len(rows), sample_counts.shape[1]))
+    for s in range(n_seeds):
+        term = values[rows, s * n_samples : (s + 1) * n_samples] @ sample_counts
+        term *= seed_counts[:, s]
+        total += term
+        del term
+    total /= n_seeds * n_samples
+    return total
+
+
 def _crossed_with_gaps(values: np.ndarray, n_seeds: int, n_samples: int, sample_counts: np.ndarray,
                        seed_counts: np.ndarray) -> np.ndarray:
     """:func:`crossed_means` of groups whose seeds lack some samples (NaN): each seed's mean is over the drawn
-    samples it scored, and a seed that scored none of them is left out of the resample."""
+    samples it scored, and a seed that scored none of them is left out of the resample.
+
+    Per seed: ``total += where(drawn > 0, sums / drawn, 0) * where(drawn > 0, v_s, 0)``, ``weight +=
+    where(drawn > 0, v_s, 0)``, computed in place (four ``(G, B)`` arrays instead of seven; the same bits)."""
     total, weight = np.zeros((len(values), seed_counts.shape[0])), np.zeros((len(values), seed_counts.shape[0]))
     for s in range(n_seeds):
         scores = values[:, s * n_samples : (s + 1) * n_samples]
         scored = np.isfinite(scores)
         sums, drawn = np.where(scored, scores, 0.0) @ sample_counts, scored.astype(np.float64) @ sample_counts
-        kept = np.where(drawn > 0, seed_counts[:, s], 0.0)
-        total += np.divide(sums, drawn, out=np.zeros_like(sums), where=drawn > 0) * kept
-        weight += kept
-    return np.divide(total, weight, out=np.full(total.shape, np.nan), where=weight > 0)
+        missing = drawn <= 0
+        np.divide(sums, drawn, out=sums, where=~missing)
+        sums *= seed_counts[:, s]
+        sums[missing] = 0.0  # 0 * 0, as where(...) * where(...) gives
+        total += sums
+        del sums
+        np.add(weight, seed_counts[:, s], out=weight, where=~missing)  # + 0 elsewhere: unchanged
+        del drawn, missing
+    missing = weight <= 0
+    np.divide(total, weight, out=total, where=~missing)
+    total[missing] = np.nan
+    return total
 
 
 QUANTILE_ROWS = 256  # percentile_interval: rows per np.quantile call (each call copies its rows to partition them)
@@ -131,3 +164,52 @@ def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
         return (float(values[0]), float(values[0]))
     low, high = percentile_interval(bootstrap_means(values[None], n_boot=n_boot, seed=seed), level)
     return float(low[0]), float(high[0])
+
+
+def mean_intervals(values: np.ndarray, *, n_seeds: int = 1, n_samples: int = 0, n_boot: int = 1000,
+                   level: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``percentile_interval`` of :func:`bootstrap_means` (``n_seeds == 1``) or of :func:`crossed_means` of
+    ``values``, without their ``(G, n_boot)`` array: the resampled means are made ``QUANTILE_ROWS`` groups at a
+    time (complete groups and groups with gaps each in their own order, as ``crossed_means`` makes them) and
+    reduced to their bounds at once, so memory is a few MB whatever the block (a 4,096-group two-way block with
+    gaps made seven 33 MB arrays).
+
+    The bounds are those of the whole-block functions, bit for bit: a row of a matrix product does not depend
+    on the other rows when the rows are split at a multiple of the BLAS kernel's row unroll (``QUANTILE_ROWS`` =
+    256 is one for every OpenBLAS kernel) and no piece is a single row of a larger product (numpy multiplies a
+    single row with ``gemv``, other bits: ``_row_chunks``), the element-wise steps are per row, and
+    ``np.nanquantile`` of a row without NaN is ``np.quantile``'s (tested: ``tests/unit/test_summary_memory.py``).
+
+    Args:
+        values: ``(G, n)`` (one seed) or ``(G, S * N)`` as :func:`crossed_means` takes them.
+
+    Returns:
+        Lower and upper bounds, ``(G,)`` each.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    low, high = np.empty(len(values)), np.empty(len(values))
+    if not len(values):
+        return low, high
+    if n_seeds == 1:
+        counts = resample_counts(np.random.default_rng(seed), n_boot, values.shape[1])
+        for rows in _row_chunks(len(values)):
+            low[rows], high[rows] = percentile_interval(_sample_means(values[rows], counts), level)
+        return low, high
+    sample_counts, seed_counts = _crossed_counts(n_boot, n_seeds, n_samples, seed)
+    complete = np.isfinite(values).all(axis=1)
+    for members, gaps in ((np.flatnonzero(complete), False), (np.flatnonzero(~complete), True)):
+        for chunk in _row_chunks(len(members)):
+            rows = members[chunk]
+            means = (_crossed_with_gaps(values[rows], n_seeds, n_samples, sample_counts, seed_counts) if gaps
+                     else _crossed_complete(values, rows, n_seeds, n_samples, sample_counts, seed_counts))
+            low[rows], high[rows] = percentile_interval(means, level)
+    return low, high
+
+
+def _row_chunks(n: int) -> list[slice]:
+    """``QUANTILE_ROWS``-row slices of ``range(n)``; a last single row joins the slice before it (numpy would
+    multiply it alone with ``gemv``, whose sums differ from ``gemm``'s in the last bit)."""
+    starts = list(range(0, n, QUANTILE_ROWS))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [slice(start, stop) for start, stop in zip(starts, starts[1:] + [n])]

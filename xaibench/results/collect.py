@@ -33,10 +33,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from xaibench.engine import store as store_module
 from xaibench.engine.store import (ROW_GROUP_ROWS, Artefact, Store, atomic_write_bytes, atomic_writer,
                                    frame_to_parquet_bytes)
 from xaibench.errors import UserError
 from xaibench.results import manifest
+from xaibench.results.memory import EVERY_BATCHES, EVERY_CHUNKS, release_memory
 from xaibench.results.schema import (COLUMNS, ROW_KEY, SCHEMA_VERSION, SORT_COLUMNS, conform, empty_table,
                                      oldest_comparable_version, upgrade)
 
@@ -64,6 +66,7 @@ class Collected:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     n_rows: int = 0
     summary: pd.DataFrame | None = None
+    pieces: object | None = None  # write_collected(pieces=True): the summary as aggregate.SummaryPieces
 
 
 # Sweep folders --------------------------------------------------------------------------------------------
@@ -253,7 +256,8 @@ def _ordered_map(function: Callable, items: Iterable, threads: int = READ_THREAD
 # Streaming ------------------------------------------------------------------------------------------------
 def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | BinaryIO | None, *,
                     store: bool = False, chunk_rows: int | None = None, summarize: bool = False,
-                    same_bytes: bool = False, observe: Callable[[pa.Table], None] | None = None) -> Collected:
+                    same_bytes: bool = False, observe: Callable[[pa.Table], None] | None = None,
+                    pieces: bool = False) -> Collected:
     """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (a .parquet or .csv path,
     an open binary file for Parquet, or None: write nothing), and with ``summarize=True`` into its summary
     (``Collected.summary``). ``observe`` is called with every combined chunk, in table order.
@@ -263,6 +267,8 @@ def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[st
     ``collect_sweep``/``collect_store``'s and the summary equals ``summarize`` of it. ``Collected.table`` is empty.
     Parquet is written one row group per chunk; with ``same_bytes=True`` in the row groups ``write_table`` makes
     of the whole table (``ROW_GROUP_ROWS``), so the file has the same bytes (memory: up to one row group).
+    With ``pieces=True`` the summary is ``Collected.pieces`` (``aggregate.SummaryPieces``: written and printed a
+    piece at a time) instead of ``Collected.summary``.
     """
     from xaibench.results.aggregate import Summarizer
 
@@ -270,20 +276,28 @@ def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[st
     summarizer = Summarizer() if summarize else None
 
     def counted(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
-        for table in tables:
+        for number, table in enumerate(tables, 1):
             collected.n_rows += table.num_rows
             if summarizer is not None:
                 summarizer.add(_summary_input(table))
             if observe is not None:
                 observe(table)
             yield table
+            del table
+            if number % EVERY_CHUNKS == 0:  # the chunk is written: its pages go back (memory flat in the cells)
+                release_memory()
 
     if output is None:
         for _ in counted(chunks):
             pass
     else:
         _stream(output, counted(chunks), ROW_GROUP_ROWS if same_bytes else None)
-    collected.summary = summarizer.result() if summarizer is not None else None
+    if summarizer is not None:
+        release_memory()  # the stream's chunks are gone: hand their pages back before the summary's end
+        if pieces:
+            collected.pieces = summarizer.finish()
+        else:
+            collected.summary = summarizer.result()
     return collected
 
 
@@ -294,9 +308,10 @@ def _summary_input(table: pa.Table) -> pd.DataFrame:
     return table.select([c for c in INPUT_COLUMNS if c in table.column_names]).to_pandas()
 
 
-def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame | None:
+def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *, pieces: bool = False):
     """``summarize(load_table(path))`` of a Parquet results table, streamed: None if the table is not sorted
-    by (model, dataset, method) blocks (then the caller loads it whole), or is not a readable results table."""
+    by (model, dataset, method) blocks (then the caller loads it whole), or is not a readable results table.
+    With ``pieces=True`` it is returned as ``aggregate.SummaryPieces`` (written and printed a piece at a time)."""
     from xaibench.results.aggregate import INPUT_COLUMNS, Summarizer
 
     try:
@@ -311,7 +326,9 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -
                    for batch in file.iter_batches(batch_size=chunk_rows, row_groups=[group], columns=columns,
                                                   use_threads=False))
         summarizer, carry, seen = Summarizer(), None, set()
-        for batch in batches:
+        for number, batch in enumerate(batches, 1):
+            if number % EVERY_BATCHES == 0:  # the previous batches are summarised: their pages go back
+                release_memory()
             table = pa.Table.from_batches([batch])
             table = pa.concat_tables([carry, table]) if carry is not None else table
             complete, carry = _split_last_block(table)
@@ -324,7 +341,8 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -
             summarizer.add(carry.to_pandas())
     except (OSError, pa.ArrowException):  # unreadable: the caller's load says why
         return None
-    return summarizer.result()
+    release_memory()  # the stream's batches are gone: hand their pages back before the summary's end
+    return summarizer.finish() if pieces else summarizer.result()
 
 
 def _block_ids(table: pa.Table) -> np.ndarray:
@@ -465,10 +483,11 @@ def _stream(output: str | os.PathLike[str] | BinaryIO, chunks: Iterable[pa.Table
         _write_parquet(handle, chunks, row_group_rows)
 
 
-def _write_parquet(handle: BinaryIO, chunks: Iterable[pa.Table], row_group_rows: int | None) -> None:
+def _write_parquet(handle: BinaryIO, chunks: Iterable[pa.Table], row_group_rows: int | None,
+                   schema: pa.Schema = ARROW_SCHEMA) -> None:
     """Chunks as Parquet: a row group per chunk, or (``row_group_rows``) row groups of that many rows, the last
     one shorter, as ``pq.write_table`` cuts a whole table (the same bytes: tested)."""
-    with pq.ParquetWriter(handle, ARROW_SCHEMA) as writer:
+    with pq.ParquetWriter(handle, schema) as writer:
         if row_group_rows is None:
             for chunk in chunks:
                 writer.write_table(chunk)
@@ -485,7 +504,7 @@ def _write_parquet(handle: BinaryIO, chunks: Iterable[pa.Table], row_group_rows:
                 del group
                 pending, rows, written = [rest], rows - row_group_rows, True
         if rows or not written:  # an empty table still gets its one empty row group
-            writer.write_table(pa.concat_tables(pending) if pending else ARROW_SCHEMA.empty_table(),
+            writer.write_table(pa.concat_tables(pending) if pending else schema.empty_table(),
                                row_group_size=row_group_rows)
 
 
@@ -505,6 +524,43 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     else:
         atomic_write_bytes(target, frame_to_parquet_bytes(frame))
     return target
+
+
+def write_pieces(summary, path: str | os.PathLike[str]) -> Path:  # summary: aggregate.SummaryPieces
+    """``write_table(summary.frame(), path)`` a piece at a time: the same bytes (Parquet in the row groups
+    ``write_table`` cuts, the pieces converted with the whole frame's Arrow schema; CSV with one header), without
+    the whole frame. A piece whose inferred Arrow schema differs from the first's (a column of another inferred
+    type) would make other bytes: then the whole frame is written as before."""
+    target = Path(path)
+    if not summary.n_rows:
+        return write_table(summary.frame(), target)
+    if target.suffix == ".csv":
+        with atomic_writer(target) as handle:
+            for first, piece in enumerate(summary.pieces()):
+                handle.write(piece.to_csv(index=False, header=first == 0).encode())
+        return target
+    try:
+        with atomic_writer(target) as handle:
+            pieces = summary.pieces()
+            first = next(pieces)
+            schema = pa.Schema.from_pandas(first, preserve_index=False)
+            rows = store_module.ROW_GROUP_ROWS  # what write_table's frame_to_parquet_bytes cuts
+            _write_parquet(handle, _arrow_pieces(first, pieces, schema), rows, schema)
+    except _OtherSchema:  # nothing was written (the temporary file is discarded)
+        return write_table(summary.frame(), target)
+    return target
+
+
+class _OtherSchema(Exception):
+    """A piece of a frame written in pieces infers another Arrow schema than the first piece."""
+
+
+def _arrow_pieces(first: pd.DataFrame, rest: Iterator[pd.DataFrame], schema: pa.Schema) -> Iterator[pa.Table]:
+    yield pa.Table.from_pandas(first, schema=schema, preserve_index=False)
+    for piece in rest:
+        if not pa.Schema.from_pandas(piece, preserve_index=False).equals(schema, check_metadata=True):
+            raise _OtherSchema
+        yield pa.Table.from_pandas(piece, schema=schema, preserve_index=False)
 
 
 def load_table(path: str | os.PathLike[str]) -> pd.DataFrame:
