@@ -45,14 +45,27 @@ def summary_blocks(summary: pd.DataFrame) -> Iterator[str]:
 def legend_line(summary: pd.DataFrame) -> str:
     """What a cell's numbers are and over how many samples (``n``: distinct sample ids, a sample scored in several
     seeds counts once) and seeds; empty when no cell has a mean."""
+    return _legend_text(_legend_facts(summary))
+
+
+def _legend_facts(summary: pd.DataFrame) -> tuple[int, int, int, bool] | None:
+    """(fewest, most samples per cell, most seeds, whether any cell errored in some seeds) of the scored cells."""
     scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[:0]
     if scored.empty or "n" not in scored:
+        return None
+    seeds = int(scored["n_seeds"].max()) if "n_seeds" in scored else 1
+    errors = bool((scored["error_rate"] > 0).any()) if "error_rate" in scored else False
+    return int(scored["n"].min()), int(scored["n"].max()), seeds, errors
+
+
+def _legend_text(facts: tuple[int, int, int, bool] | None) -> str:
+    if facts is None:
         return ""
-    low, high = int(scored["n"].min()), int(scored["n"].max())
+    low, high, seeds, errors = facts
     text = f"mean [95% bootstrap CI] #rank (1 = best); n = {low if low == high else f'{low}-{high}'} samples per cell"
-    if "n_seeds" in scored and int(scored["n_seeds"].max()) > 1:
+    if seeds > 1:
         text += ", seeds=k: mean over k seeds (a sample scored in several seeds counts once in n and the CI)"
-    if "error_rate" in scored and (scored["error_rate"] > 0).any():
+    if errors:
         text += "; errors=x%: share of seeds whose cell errored (the mean is over the others)"
     return text
 
@@ -161,8 +174,9 @@ def _piece_blocks(pieces) -> Iterator[str]:
     if pieces.n_rows <= TALL_ROWS:  # small: formatted whole, as before
         yield from summary_blocks(pieces.frame())
         return
-    metrics, arrows, variant, controls, strings = set(), {}, False, [], True
-    for piece in pieces.pieces():  # pass 1: what the layout depends on
+    metrics, arrows, variant, controls, strings, facts = set(), {}, False, [], True, []
+    for piece in pieces.pieces():  # pass 1: what the layout and the legend depend on
+        facts.append(_legend_facts(piece))
         metrics.update(piece["metric"])
         arrows.update({m: ("↑" if hib else "↓") for m, hib in zip(piece["metric"], piece["higher_is_better"])})
         variant = variant or bool((piece["variant"] != "").any())
@@ -183,6 +197,10 @@ def _piece_blocks(pieces) -> Iterator[str]:
         text = tall.str.rjust(width).to_frame(header).rename_axis(names).to_string()
         yield text if first == 0 else text.split("\n", 2)[2]
     buckets.close()
+    facts = [f for f in facts if f is not None]
+    if facts:
+        low, high, seeds, errors = zip(*facts)
+        yield _legend_text((min(low), max(high), max(seeds), any(errors)))
     yield from control_warnings(pd.concat(controls, ignore_index=True))
 
 
