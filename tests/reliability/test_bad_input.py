@@ -406,11 +406,17 @@ def class_and_column_inputs(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("overrides, expected", CLASS_AND_COLUMN_CASES)
 def test_cli_refuses_class_and_column_mistakes(class_and_column_inputs, monkeypatch, capfd, overrides, expected):
-    monkeypatch.chdir(class_and_column_inputs)
-    monkeypatch.setenv("XAIBENCH_STORE", str(class_and_column_inputs / "store"))
-    before = snapshot(class_and_column_inputs)
+    assert_refused_in(class_and_column_inputs, overrides, expected, capfd, monkeypatch)
+
+
+def assert_refused_in(folder: Path, overrides: list[str], expected: str, capfd, monkeypatch) -> None:
+    """The bring-your-own CLI run from ``folder`` (its own store) refuses ``overrides`` with ``expected`` in one
+    line, exit 2, and leaves every file in ``folder`` as it was."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("XAIBENCH_STORE", str(folder / "store"))
+    before = snapshot(folder)
     assert_cli_refuses([*BYO[1:], *overrides], expected, capfd)
-    assert snapshot(class_and_column_inputs) == before, "a rejected input wrote or changed a file"
+    assert snapshot(folder) == before, "a rejected input wrote or changed a file"
 
 
 # Found by review as a researcher bringing their own models (byo6): each was accepted and silently wrong, or failed
@@ -468,11 +474,7 @@ def user_model_inputs(tmp_path_factory) -> Path:
 def test_cli_refuses_user_model_mistakes(user_model_inputs, monkeypatch, capfd, overrides, expected):
     import sys
 
-    monkeypatch.chdir(user_model_inputs)
-    monkeypatch.setenv("XAIBENCH_STORE", str(user_model_inputs / "store"))
-    before = snapshot(user_model_inputs)
-    assert_cli_refuses([*BYO[1:], *overrides], expected, capfd)
-    assert snapshot(user_model_inputs) == before, "a rejected input wrote or changed a file"
+    assert_refused_in(user_model_inputs, overrides, expected, capfd, monkeypatch)
     assert "local_nets" not in sys.modules
 
 
