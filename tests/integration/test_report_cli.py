@@ -1,4 +1,5 @@
 """``xaibench report`` and ``xaibench summary -o`` from the command line, on a quickstart-like table."""
+import re
 import shutil
 import subprocess
 
@@ -132,3 +133,43 @@ def test_report_on_a_parquet_table_with_float_noise_ties_and_a_single_sample(tmp
     lin = next(line for line in report.splitlines() if line.startswith("| ixg |"))
     assert lin.startswith(f"| ixg | **{summary.loc[('lin', 'ixg'), 'mean']:.3f} [")  # bold like ig: a tie
     assert "| ig | **0.800**<sup>n</sup> |" in report and "no confidence interval can be computed" in report
+
+
+def test_summary_tables_carry_the_same_significance_marks_as_the_report(table_path, tmp_path, capsys):
+    # saliency on tiny/digits: CI overlapping ig's, yet separated by the paired test. A summary -o table used to
+    # fall back to CI overlap there (†) while report.md said "different" (no †): one reader, two verdicts.
+    from xaibench.cli import main
+
+    quickstart_like_table().to_csv(tmp_path / "table.csv", index=False)
+    out = tmp_path / "paper"
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(table_path), "--out", str(out), "--format", "md,latex", "--layout", "metrics",
+              "--no-figures"])
+    assert exit_.value.code == 0
+    report = {"md": (out / "report.md").read_text(), "tex": (out / "tables.tex").read_text()}
+    # a Parquet table (streamed summary, the tests' columns read alone) and a CSV table (loaded whole)
+    for source, suffix in (("table.parquet", "md"), ("table.parquet", "tex"), ("table.csv", "md")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["summary", str(tmp_path / source), "-o", str(tmp_path / f"s.{suffix}")])
+        assert exit_.value.code == 0
+        text = (tmp_path / f"s.{suffix}").read_text()
+        assert "CI overlaps" not in text and "Holm-corrected over the column's comparisons with its best" in text
+        tables = [t for t in re.split(r"\n(?=\*\*|\\begin\{table\})", text) if "\\toprule" in t or "| --- |" in t]
+        assert len(tables) == 2 and all(t.strip() in report[suffix] for t in tables), (source, suffix)
+        digits = next(t for t in tables if "digits" in t)
+        saliency = next(line for line in digits.splitlines() if line.startswith(("saliency &", "| saliency |")))
+        assert "0.5" in saliency and "†" not in saliency and "dagger" not in saliency  # the test separates them
+    capsys.readouterr()
+
+
+def test_a_csv_table_reads_back_its_nan_status_and_na_messages(tmp_path):
+    # pandas reads the strings "nan" and "N/A" as missing: a CSV table lost its status=nan rows (NaN scores), so
+    # summaries and reports of it showed no NaN rate.
+    from xaibench.results.collect import load_table
+
+    table = quickstart_like_table()
+    table.loc[table["status"] == "nan", "message"] = "N/A"
+    table.to_csv(tmp_path / "t.csv", index=False)
+    loaded = load_table(tmp_path / "t.csv")
+    assert loaded["status"].tolist() == table["status"].tolist() and (loaded["message"] == "N/A").sum() == 2
+    assert loaded["value"].isna().sum() == 2 and loaded["model_accuracy"].notna().all()

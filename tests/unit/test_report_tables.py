@@ -148,7 +148,7 @@ def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
 
 def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
     # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
-    # Wilcoxon test separates them (exact p = 2/2**8, Holm x3 = 0.023). A paper reader takes † for "not
+    # Wilcoxon test separates them (exact p = 2/2**8, Holm over ig's 2 comparisons = 0.016). A paper reader takes † for "not
     # significantly different", so † follows the test at the report's alpha and the note names test and correction.
     from xaibench.report.build import analyse
 
@@ -164,6 +164,17 @@ def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_c
     # From a summary alone (xaibench summary -o x.md) there is no test: † says only that the CIs overlap.
     alone = to_markdown(metrics_table(summarize(table)))
     assert md_row(alone, "saliency")[0].endswith("†") and "not a significance test" in alone
+
+
+def test_dagger_corrects_over_the_columns_comparisons_with_its_best():
+    # b vs the best a: p = 28/1024; Holm over a's 3 comparisons gives 0.027 (b differs from a: no †), Holm over all
+    # 6 pairs 0.055 (it used to carry †). The footnote names the family.
+    from tests.unit.test_statistics import four_methods_table
+    from xaibench.report.build import analyse
+
+    md = to_markdown(analyse(four_methods_table(), layouts=("metrics",)).tables[0])
+    assert not md_row(md, "b")[0].rstrip(" |").endswith("†"), md
+    assert "Holm-corrected over the column's comparisons with its best (k - 1 tests for k methods)" in md
 
 
 def test_captions_state_the_number_of_samples_and_seeds():

@@ -287,3 +287,48 @@ def test_with_seeds_a_pair_is_a_sample_and_its_difference_the_mean_over_the_seed
     assert pair["n"] == 12 and pair["statistic"] == reference.statistic
     assert pair["p_value"] == pytest.approx(reference.pvalue, rel=1e-12)
     assert (pair["rank_biserial"], pair["cles"]) == pytest.approx(st.paired_effects(differences), rel=1e-12)
+
+
+def four_methods_table() -> pd.DataFrame:
+    """a best; b below a on 8 of 10 samples (|d| = 1..10 hundredths, ranks 1 and 5 the other way: exact
+    W = 6, p = 28/1024); c and d far below every other method on every sample (p = 2/1024)."""
+    a = np.linspace(0.5, 0.9, 10)
+    magnitudes = np.arange(1, 11) / 100.0
+    signs = np.where(np.isin(np.arange(1, 11), (1, 5)), -1.0, 1.0)
+    c_noise = np.array([3, -1, 4, -1.5, 5, -9, 2, -6, 5.3, -3.5]) / 1000.0
+    return pd.concat([rows("a", "faith", a), rows("b", "faith", a - signs * magnitudes),
+                      rows("c", "faith", a - 1.0 + c_noise), rows("d", "faith", a - 1.0 - c_noise[::-1])])
+
+
+def test_versus_best_corrects_over_the_k_minus_1_comparisons_with_the_best_by_hand():
+    # The family of "differs from the best" is the best's k - 1 comparisons (Demšar 2006, comparisons with a
+    # control), not all k(k-1)/2 pairs: there b differs from a at alpha 0.05 (Holm over 3), while Holm over the 6
+    # pairs would not separate them.
+    table = four_methods_table()
+    pairs = st.pairwise_tests(table)
+    best = st.versus_best(pairs, summarize(table)).set_index("method")
+    assert set(best["best"]) == {"a"} and list(best.index) == ["b", "c", "d"]
+    value = table.set_index(["method", "sample_id"])["value"]
+    raw = {m: stats.wilcoxon(value["a"].to_numpy() - value[m].to_numpy()).pvalue for m in "bcd"}
+    assert raw["b"] == pytest.approx(28 / 1024) and raw["c"] == pytest.approx(2 / 1024)
+    ordered = sorted(raw, key=raw.get)  # Holm by hand: p_(i) * (m - i + 1), monotone, capped at 1
+    adjusted, running = {}, 0.0
+    for i, m in enumerate(ordered):
+        running = max(running, min(1.0, raw[m] * (3 - i)))
+        adjusted[m] = running
+    for m in "bcd":
+        assert best.loc[m, "p_value"] == pytest.approx(raw[m]) and best.loc[m, "p_holm"] == pytest.approx(adjusted[m])
+        assert best.loc[m, "n"] == 10 and best.loc[m, "separated"]
+    all_pairs = pairs.set_index(["method_a", "method_b"]).loc[("a", "b"), "p_holm"]
+    assert all_pairs == pytest.approx(2 * 28 / 1024) and all_pairs > 0.05  # the old family: not separated
+
+
+def test_tied_bests_each_form_comparisons_and_a_pair_without_shared_samples_is_not_separated():
+    table = four_methods_table()
+    table = pd.concat([table, table[table["method"] == "a"].assign(method="a2")])  # a2 ties a exactly
+    table = pd.concat([table[table["method"] != "d"], rows("d", "faith", np.full(1, 0.0))])  # d: one sample
+    best = st.versus_best(st.pairwise_tests(table), summarize(table))
+    assert sorted(set(best["best"])) == ["a", "a2"] and len(best) == 2 * 3  # two bests x three others
+    assert best.loc[best["method"] == "c", "separated"].all()
+    d = best[best["method"] == "d"]  # one shared sample: no evidence, never "separated"
+    assert (d["n"] == 1).all() and not d["separated"].any()

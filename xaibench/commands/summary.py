@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     kind = output_kind(args.output) if args.output else None  # refuse a bad name before any work
     # A sorted Parquet table: summarised block by block, then written and printed a piece at a time
     # (aggregate.SummaryPieces; memory flat in the table's size).
-    summary = _streamed(args.table)
+    summary, table = _streamed(args.table), None
     if summary is None:
         table = load_table(args.table)
         summary, note = summarize(table), table.attrs.get(PARTIAL, "")
@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"PARTIAL: {note}")
         print(f"xaibench: warning: {note}", file=sys.stderr)
     if args.output:
-        write_summary(summary, args.output, kind)
+        # Tables (.md/.tex/.html) mark † from the same paired tests as `xaibench report`, which need the rows.
+        pairs = _pairwise_tests(args.table, table) if kind in ("md", "latex", "html") else None
+        write_summary(summary, args.output, kind, pairs=pairs)
     for block in summary_blocks(summary):  # format_summary's text, a block at a time (memory)
         print(block)
     if not isinstance(summary, pd.DataFrame):
@@ -71,6 +73,24 @@ def _streamed(path: str):  # -> pd.DataFrame | None
     return summarize_file(target, pieces=True)
 
 
+def _pairwise_tests(path: str, table):  # -> pd.DataFrame
+    """``statistics.pairwise_tests`` of the table at ``path`` (``table`` when already loaded; else only the columns
+    the tests read)."""
+    from xaibench.results.collect import TABLE_NAME
+    from xaibench.results.groups import COMPARISON_COLUMNS, COMPETITOR_COLUMNS
+    from xaibench.results.statistics import pairwise_tests
+
+    if table is None:
+        target = Path(path)
+        target = target / TABLE_NAME if target.is_dir() else target  # _streamed: a finished Parquet table
+        import pyarrow.parquet as pq
+
+        wanted = {*COMPARISON_COLUMNS, *COMPETITOR_COLUMNS, "family", "higher_is_better", "sample_id", "seed",
+                  "value", "status"}
+        table = pq.read_table(target, columns=[c for c in pq.read_schema(target).names if c in wanted]).to_pandas()
+    return pairwise_tests(table)
+
+
 def output_kind(path: str) -> str:
     from xaibench.errors import UserError
 
@@ -81,9 +101,13 @@ def output_kind(path: str) -> str:
     return OUTPUTS[suffix]
 
 
-def write_summary(summary, path: str, kind: str) -> None:
+def write_summary(summary, path: str, kind: str, *, pairs=None) -> None:
     """Write ``summary`` (a frame or ``aggregate.SummaryPieces``) as ``kind`` (parquet, csv, md, latex, html)
-    atomically."""
+    atomically.
+
+    ``pairs`` (``statistics.pairwise_tests`` of the summarised table) makes the tables' ``†`` the significance
+    mark of ``xaibench report``; without them (a summary alone) ``†`` marks overlapping CIs and says so.
+    """
     import pandas as pd
 
     from xaibench.engine.store import atomic_write_bytes
@@ -104,7 +128,7 @@ def write_summary(summary, path: str, kind: str) -> None:
     if kind in ("parquet", "csv"):
         write_table(summary, path)
         return
-    tables = build_tables(summary, ("metrics",)) if not summary.empty else []
+    tables = build_tables(summary, ("metrics",), pairs=pairs) if not summary.empty else []
     warnings = ([f"PARTIAL: {note}"] if note else []) + (control_warnings(summary) if not summary.empty else [])
     if kind == "md":
         text = "\n".join([f"> **{w}**\n" for w in warnings] + [render_all(tables, "md")])

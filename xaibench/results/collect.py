@@ -609,9 +609,16 @@ def _reason(error: Exception) -> str:
     return (str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)[:160]
 
 
+_NUMBER_NA = ["", "nan", "NaN", "-nan", "NA", "N/A", "<NA>", "null", "NULL", "None"]  # pandas' usual NA tokens
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, dtype={c: str for c, dtype in COLUMNS.items() if dtype == "string"})
+        # The schema's strings are read as written: pandas' default NA tokens would turn status "nan" (a NaN
+        # score) or a message "N/A" into missing values. Numbers keep the default tokens ("" is NaN).
+        frame = pd.read_csv(path, dtype={c: str for c, dtype in COLUMNS.items() if dtype == "string"},
+                            keep_default_na=False,
+                            na_values={c: _NUMBER_NA for c, d in COLUMNS.items() if d != "string"})
     except Exception as error:  # noqa: BLE001
         raise UserError(f"table {path} is not a readable CSV file ({type(error).__name__})") from None
     frame = _upgraded(_checked(frame, path, "table"))

@@ -186,6 +186,50 @@ def pairwise_tests(table: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame
     return out.sort_values(["model", "dataset", "metric", "comparison", "method_a", "method_b"], ignore_index=True)
 
 
+VERSUS_BEST_COLUMNS = ["comparison", "model", "dataset", "metric", "best", "method", "n", "statistic", "p_value",
+                       "p_holm", "separated"]
+
+
+def versus_best(pairs: pd.DataFrame, summary: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame:
+    """Each competitor against the best of its comparison group: the tests behind a table's ``†``.
+
+    The best are the competitors ranked 1 in ``summary`` (tied bests all count). The family Holm corrects over is
+    the group's comparisons of a non-best competitor with a best one: ``k - 1`` tests with one best of ``k``
+    competitors (comparisons with a control, Demšar 2006 sec. 3.2.2; the best is chosen from the same data, so
+    read it as a description, as every "best" in a results table is). ``pairs[p_holm]`` corrects over all
+    ``k (k - 1) / 2`` pairs instead, the family for claims about any two methods.
+
+    Args:
+        pairs: :func:`pairwise_tests` of the summarised table (raw ``p_value`` per pair).
+        summary: :func:`xaibench.results.aggregate.summarize` of the same table (``rank``, ``mean``).
+
+    Returns:
+        One row per (comparison, best, other competitor with a mean): the pair's ``n``, ``statistic`` and raw
+        ``p_value``, ``p_holm`` over the group's comparisons with its best, and ``separated`` (``p_holm < alpha``;
+        False where the two share too few samples to test, p NaN).
+    """
+    scored = summary[summary["mean"].notna()]
+    tested = {(c, a, b): row for c, a, b, row in zip(pairs["comparison"], pairs["method_a"], pairs["method_b"],
+                                                     pairs.itertuples(index=False))}
+    records = []
+    for comparison, group in scored.groupby("comparison", sort=True):
+        best = sorted(group.loc[group["rank"] == 1, "competitor"].astype(str))
+        others = sorted(set(group["competitor"].astype(str)) - set(best))
+        first = group.iloc[0]
+        for top, method in itertools.product(best, others):
+            pair = tested.get((comparison, *sorted((top, method))))
+            records.append({"comparison": comparison, "model": first["model"], "dataset": first["dataset"],
+                            "metric": first["metric"], "best": top, "method": method,
+                            "n": pair.n if pair is not None else 0,
+                            "statistic": pair.statistic if pair is not None else np.nan,
+                            "p_value": pair.p_value if pair is not None else np.nan})
+    out = pd.DataFrame.from_records(records, columns=VERSUS_BEST_COLUMNS[:-2])
+    out["p_holm"] = out.groupby("comparison")["p_value"].transform(lambda p: holm(p.to_numpy())) if len(out) \
+        else pd.Series(dtype=np.float64)
+    out["separated"] = out["p_holm"] < alpha
+    return out[VERSUS_BEST_COLUMNS]
+
+
 def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
     """Tests of every competitor pair of one group; (sample, seed) x competitors ``block`` sorted by sample,
     ``sign`` orients to better."""

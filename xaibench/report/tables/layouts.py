@@ -5,8 +5,8 @@
 - ``families``: methods x metric families, average rank over comparison groups (and over all).
 
 Best per column = rank 1 in its comparison group (ties share it). ``†`` marks a cell not significantly different
-from a best cell of its column: the paired Wilcoxon test of the two (``statistics.pairwise_tests``, Holm-corrected
-over the column's pairs) has ``p_holm >= alpha`` or could not be run. Without the tests (a summary alone) ``†``
+from a best cell of its column: the paired Wilcoxon test of the two (``statistics.versus_best``, Holm-corrected
+over the column's comparisons with its best) has ``p_holm >= alpha`` or could not be run. Without the tests (a summary alone) ``†``
 says only that the two CIs overlap, and the note says that this is no test. Captions give the number of samples
 (``n``: distinct sample ids, a sample scored in several seeds counts once) and of seeds. Footnote marks: ``a``
 NaN scores, ``b`` errored cells, ``c`` a control ranks first (the metric does not discriminate on this data),
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from xaibench.report.tables.model import NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, significance_note
-from xaibench.results.statistics import ALPHA, CONTROLS, average_ranks
+from xaibench.results.statistics import ALPHA, CONTROLS, average_ranks, versus_best
 
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
@@ -46,7 +46,7 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
     rows = _with_labels(summary[scored])
     if rows.empty:
         return unscored
-    tests = _Tests(pairs, alpha)
+    tests = _Tests(pairs, alpha, summary)
     tables: list[Table] = []
     if "metrics" in layouts:
         tables += [metrics_table(group, tests) for _, group in rows.groupby("setting_label", sort=True)]
@@ -76,28 +76,27 @@ def unscored_table(rows: pd.DataFrame) -> Table:
 
 
 class _Tests:
-    """Holm-corrected paired-test p-values by (comparison, competitor, competitor), or none (CI overlap)."""
+    """Which cells the paired tests do not separate from their column's best (``statistics.versus_best``: Holm
+    over the group's comparisons with its best), or none (no tests: CI overlap)."""
 
-    def __init__(self, pairs: pd.DataFrame | None, alpha: float) -> None:
+    def __init__(self, pairs: pd.DataFrame | None, alpha: float, summary: pd.DataFrame | None = None) -> None:
         self.alpha = alpha
-        self.p: dict | None = None
+        self.separated: dict | None = None
         if pairs is not None:
-            self.p = {(c, a, b): p for c, a, b, p in zip(pairs["comparison"], pairs["method_a"], pairs["method_b"],
-                                                         pairs["p_holm"])}
+            tests = versus_best(pairs, summary, alpha=alpha)
+            self.separated = {(c, best, m): s for c, best, m, s in zip(tests["comparison"], tests["best"],
+                                                                     tests["method"], tests["separated"])}
 
     def tie(self, row: pd.Series, best: pd.DataFrame) -> bool:
         """Whether ``row`` (not a best cell) is not separated from some best cell of its comparison group."""
-        if self.p is None:
+        if self.separated is None:
             return bool(((row["ci_low"] <= best["ci_high"]) & (row["ci_high"] >= best["ci_low"])).any())
-        for other in best.index:
-            a, b = sorted((str(row.name), str(other)))
-            p = self.p.get((row["comparison"], a, b), np.nan)
-            if not p < self.alpha:  # not significant, or no test (NaN / missing pair)
-                return True
-        return False
+        # not significant, or no test (too few shared samples): not separated
+        return not all(self.separated.get((row["comparison"], str(other), str(row.name)), False)
+                       for other in best.index)
 
     def note(self) -> str:
-        return NOTE_OVERLAP if self.p is None else significance_note(self.alpha)
+        return NOTE_OVERLAP if self.separated is None else significance_note(self.alpha)
 
 
 def metrics_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
@@ -203,6 +202,9 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
             cell = _cell(group.loc[method], best, tests) if method in group.index else Cell("-")
             notes.update(cell.marks)
             notes.update(["tie"] if cell.tie else [])
+            if tests.separated is not None and method in group.index and method not in best.index \
+                    and pd.notna(group.loc[method, "mean"]):
+                notes.add("tested")  # a non-best cell was tested: say what an unmarked cell means
             cells[method].append(cell)
     body = tuple((method, tuple(cells[method])) for method in methods)
     return tuple(headers), body, _notes(notes, rows, tests), _control_lines(flagged_controls)
@@ -223,7 +225,7 @@ def _cell(row: pd.Series, best: pd.DataFrame, tests: _Tests) -> Cell:
 
 def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...]:
     notes = []
-    if "tie" in marks:
+    if "tie" in marks or "tested" in marks:
         notes.append(tests.note())
     if "a" in marks:
         worst = rows.loc[rows["nan_rate"].idxmax()]

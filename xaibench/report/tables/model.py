@@ -17,9 +17,10 @@ NOTE_OVERLAP = (f"{TIE_MARK} its 95% CI overlaps the best's CI in this column (a
 
 def significance_note(alpha: float) -> str:
     """The ``†`` footnote of a table whose marks come from the paired tests at ``alpha``."""
-    return (f"{TIE_MARK} not significantly different from the best in this column: two-sided paired Wilcoxon "
-            f"signed-rank test over the samples both methods scored, Holm-corrected over the column's method pairs, "
-            f"alpha = {alpha:g} (or too few shared samples to test).")
+    return (f"{TIE_MARK} not significantly different from the best in this column (unmarked cells differ "
+            f"significantly from it): two-sided paired Wilcoxon "
+            f"signed-rank test over the samples both methods scored, Holm-corrected over the column's comparisons "
+            f"with its best (k - 1 tests for k methods), alpha = {alpha:g} (or too few shared samples to test).")
 
 
 @dataclass(frozen=True)
