@@ -8,6 +8,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
@@ -325,10 +326,36 @@ def test_no_cd_diagram_from_a_single_comparison_group():
     assert one.n_blocks == 1 and np.isfinite(one.cd)  # a CD exists, but one block tests nothing
     figures_drawn = _cd_diagrams({"family: faithfulness": one, "all": three}, notes)
     assert list(figures_drawn) == ["cd_all"]
-    assert notes == ["CD diagram (family: faithfulness): needs two methods ranked in at least two groups"]
+    assert notes == ["CD diagram (family: faithfulness): not drawn, needs two methods ranked in at least two groups"]
     # N counts comparison groups, not samples (n everywhere else), and the Nemenyi bars hold at the stated alpha
     titles = [t.get_text() for t in figures_drawn["cd_all"].findobj(matplotlib.text.Text)]
     assert any(t.startswith("all: N = 3 groups, Friedman p = ") and t.endswith("\u03b1 = 0.05") for t in titles)
+
+
+def test_no_cd_diagram_where_the_friedman_test_does_not_reject():
+    # Demšar (2006) applies the Nemenyi post-hoc only after Friedman rejects; a diagram drawn anyway shows ranks
+    # spread over the axis and suggests differences the test did not find. Two methods: no Friedman test at all.
+    from xaibench.report.build import friedman_table
+    from xaibench.report.figure_set import _cd_diagrams
+    from xaibench.results import statistics as st
+
+    orders = (("a", "b", "c"), ("b", "c", "a"), ("c", "a", "b"), ("a", "c", "b"))
+    rows = [{"comparison": f"g{g}", "competitor": m, "metric": "faith", "family": "faithfulness",
+             "higher_is_better": True, "mean": 1.0 - 0.3 * order.index(m)} for g, order in enumerate(orders)
+            for m in "abc"]
+    summary = pd.DataFrame(rows)
+    spread, two = st.friedman_nemenyi(summary), st.friedman_nemenyi(summary[summary["competitor"] != "c"])
+    assert spread.p_value == pytest.approx(stats.friedmanchisquare([1, 3, 2, 1], [2, 1, 3, 3], [3, 2, 1, 2]).pvalue)
+    assert spread.p_value > 0.05 and spread.avg_ranks.max() - spread.avg_ranks.min() > 0.4
+    notes = []
+    assert _cd_diagrams({"all": spread, "family: faithfulness": two}, notes) == {}
+    assert notes == [f"CD diagram (all): not drawn, Friedman p = {spread.p_value:.3g} >= alpha = 0.05: no evidence "
+                     "that the average ranks differ",
+                     "CD diagram (family: faithfulness): not drawn, Friedman needs >= 3 competitors and >= 2 groups "
+                     "with every one scored (have 2 and 4)"]
+    table_notes = friedman_table({"all": spread, "family: faithfulness": two}).notes
+    assert any(n.startswith("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
+                            f"all (Friedman p = {spread.p_value:.3g} >= alpha") for n in table_notes)
 
 
 def test_rank_heatmap_stars_methods_ranked_in_fewer_groups():

@@ -93,6 +93,10 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
              "N counts comparison groups (one model, dataset and metric each), not samples. The all scope pools the "
              "groups of every metric, which share models and samples and are not independent blocks: read its p "
              "as a summary, not a test.")
+    skipped = [f"{scope} ({reason})" for scope, r in results.items() if (reason := r.post_hoc_reason())]
+    if skipped:
+        notes += ("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
+                  + "; ".join(skipped) + ".",)
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)
 

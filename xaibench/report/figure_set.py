@@ -121,18 +121,19 @@ def _has_pairs(agreement: pd.DataFrame | None) -> bool:
 
 
 def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[str, Figure]:
-    """``cd_<scope>`` for each scope with at least two methods and a finite critical difference."""
+    """``cd_<scope>`` for each scope whose Friedman test rejects at its alpha (``FriedmanResult.post_hoc_reason``);
+    a note says why each other scope has none."""
     figures = {}
     for scope, result in friedman.items():
-        ranks = result.avg_ranks.dropna()
-        if len(ranks) < 2 or result.n_blocks < 2 or not np.isfinite(result.cd):  # one block: ranks, not a test
+        reason = result.post_hoc_reason()
+        if reason:
             if notes is not None:
-                notes.append(f"CD diagram ({scope}): needs two methods ranked in at least two groups")
+                notes.append(f"CD diagram ({scope}): not drawn, {reason}")
             continue
         name = "cd_" + re.sub(r"[^A-Za-z0-9]+", "_", scope.split(":")[-1].strip()).strip("_")
         p = "p < 1e-4" if result.p_value < 1e-4 else f"p = {result.p_value:.3g}"
         title = f"{scope}: N = {result.n_blocks} groups, Friedman {p}, \u03b1 = {result.alpha:g}"
-        figures[name] = cd_diagram(ranks, float(result.cd), title=title)
+        figures[name] = cd_diagram(result.avg_ranks.dropna(), float(result.cd), title=title)
     return figures
 
 

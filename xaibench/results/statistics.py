@@ -327,6 +327,19 @@ class FriedmanResult:
     dropped: tuple[str, ...] = field(default=())  # competitors left out: missing from most blocks
     note: str = ""  # why a test could not be run, else ""
 
+    def post_hoc_reason(self) -> str:
+        """Why no post-hoc comparison (Nemenyi, a CD diagram) should be shown for this scope, or "" when the
+        Friedman test rejects equal average ranks at ``alpha``: Demšar (2006, sec. 3.2.2) proceeds to the post-hoc
+        test only then; drawn after a non-rejection, a CD diagram suggests differences the data do not show."""
+        if len(self.avg_ranks) < 2 or self.n_blocks < 2 or not np.isfinite(self.cd):
+            return "needs two methods ranked in at least two groups"
+        if not np.isfinite(self.p_value):
+            return self.note or "the Friedman test could not be run"
+        if self.p_value >= self.alpha:
+            return (f"Friedman p = {self.p_value:.3g} >= alpha = {self.alpha:g}: no evidence that the average ranks "
+                    "differ")
+        return ""
+
 
 def nemenyi_critical_difference(k: int, n_blocks: int, alpha: float = ALPHA) -> float:
     """Demšar (2006) eq. for the Nemenyi test: ``CD = q_alpha sqrt(k (k + 1) / (6 N))``.
