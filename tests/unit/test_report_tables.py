@@ -205,3 +205,39 @@ def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
     assert label == "diabetes / cnn" and methods.text == "ig, saliency, random"
     assert status.text == "not_applicable (3)" and reason.text.startswith("model cnn does not take tabular")
     assert "diabetes / cnn" in to_latex(tables[-1]) and "not_applicable (3)" in to_markdown(tables[-1])
+
+
+def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
+    # The pairwise tests were only a CSV; a paper needs them as a table (appendix): per setting, each metric's
+    # method pairs with n, W, p, both Holm families and the effect sizes, the same numbers as pairwise_tests.csv.
+    from scipy import stats
+
+    from xaibench.report.build import analyse
+    from xaibench.report.tables.model import p_text
+
+    table = quickstart_like_table().replace({"method": {"ig": "integrated_gradients"}})
+    analysis = analyse(table, layouts=("metrics",))
+    tables = {t.key: t for t in analysis.pair_tables}
+    assert sorted(tables) == ["pairwise-diabetes-mlp", "pairwise-digits-tiny"]
+    md = {key: to_markdown(t) for key, t in tables.items()}
+    best = analysis.versus_best.set_index(["comparison", "best", "method"])["p_holm"]
+    for pair in analysis.pairs.itertuples():
+        key = "pairwise-diabetes-mlp" if pair.model == "mlp" else "pairwise-digits-tiny"
+        cells = md_row(md[key], f"{pair.metric}: {pair.method_a} vs {pair.method_b}")
+        vs_best = [best.get((pair.comparison, a, b)) for a, b in ((pair.method_a, pair.method_b),
+                                                                  (pair.method_b, pair.method_a))]
+        vs_best = next((p for p in vs_best if p is not None), None)
+        expected = [str(pair.n), f"{pair.statistic:g}", p_text(pair.p_value), p_text(pair.p_holm),
+                    p_text(vs_best) if vs_best is not None else "-", f"{pair.rank_biserial:.3f}",
+                    f"{pair.cles:.3f}", pair.winner or "-"]
+        assert [c.strip(" |*") for c in cells] == expected, (pair.metric, pair.method_a, pair.method_b)
+    # against scipy directly: saliency's 2 NaN samples on diabetes/sens leave 6 pairs
+    values = table[(table["model"] == "mlp") & (table["metric"] == "sens")].pivot(index="sample_id", columns="method",
+                                                                                   values="value").dropna()
+    reference = stats.wilcoxon(values["integrated_gradients"] - values["saliency"])
+    row = md_row(md["pairwise-diabetes-mlp"], "sens: integrated_gradients vs saliency")
+    assert row[0] == "6" and row[2] == p_text(reference.pvalue) and row[3] == p_text(min(1.0, 2 * reference.pvalue))
+    latex = to_latex(tables["pairwise-digits-tiny"])
+    assert "\\toprule" in latex and "\\label{tab:pairwise-digits-tiny}" in latex
+    assert ("faith: integrated\\_gradients vs random & 8 & 0 & 0.0078 & \\textbf{0.0234} & \\textbf{0.0156} & "
+            "1.000 & 1.000 & integrated\\_gradients \\\\") in latex

@@ -17,7 +17,8 @@ import pandas as pd
 from xaibench.engine.store import atomic_write_bytes
 from xaibench.report.html_document import Figure, Section, html_document
 from xaibench.report.tables import LAYOUTS, Cell, Column, Table, build_tables, render_all, to_html, to_markdown
-from xaibench.report.tables.model import number
+from xaibench.report.tables.model import number, p_text
+from xaibench.report.tables.pairwise import pairwise_tables
 from xaibench.report.tables.render import LATEX_PREAMBLE, to_latex
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
@@ -38,6 +39,8 @@ class Analysis:
     warnings: tuple[str, ...]
     tables: tuple[Table, ...]  # result tables of the chosen layouts
     stat_tables: tuple[Table, ...]  # Friedman/Nemenyi, metric agreement, controls
+    versus_best: pd.DataFrame | None = None  # statistics.versus_best: the tests behind the tables' †
+    pair_tables: tuple[Table, ...] = ()  # every pairwise test, one table per setting
 
 
 def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA) -> Analysis:
@@ -48,9 +51,11 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     ranks, friedman, agreement = rank_statistics(summary, alpha=alpha)
     stat_tables = ((friedman_table(friedman), agreement_table(agreement), controls_table(controls, alpha))
                    if friedman else ())
+    versus = st.versus_best(pairs, summary, alpha=alpha)
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
                     tuple(build_tables(summary, tuple(layouts), pairs=pairs, alpha=alpha)),
-                    tuple(t for t in stat_tables if t.rows))
+                    tuple(t for t in stat_tables if t.rows), versus,
+                    tuple(pairwise_tables(pairs, versus, summary, alpha=alpha)))
 
 
 def rank_statistics(summary: pd.DataFrame, *, alpha: float = st.ALPHA
@@ -84,7 +89,7 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     for scope, r in results.items():
         k = len(r.avg_ranks)
         best = _best_ranked(r.avg_ranks) if k >= 2 else "-"  # alone: best of nothing
-        rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(_p(r.p_value)),
+        rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(p_text(r.p_value)),
                              Cell(number(r.cd)), Cell(best))))
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
              f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
@@ -160,7 +165,8 @@ def write_report(analysis: Analysis, out_dir: str | os.PathLike[str], *, formats
     if "md" in formats:
         files["report.md"] = markdown_report(analysis, title).encode()
     if "latex" in formats:
-        body = LATEX_PREAMBLE + "\n\n" + "".join(to_latex(t) for t in (*analysis.tables, *analysis.stat_tables))
+        tables = (*analysis.tables, *analysis.stat_tables, *analysis.pair_tables)
+        body = LATEX_PREAMBLE + "\n\n" + "".join(to_latex(t) for t in tables)
         files["tables.tex"] = body.encode()
     if "html" in formats:
         files["report.html"] = html_report(analysis, figures, title).encode()
@@ -177,6 +183,8 @@ def markdown_report(analysis: Analysis, title: str) -> str:
     parts += ["## Results", "", render_all(list(analysis.tables), "md")]
     if analysis.stat_tables:
         parts += ["## Statistics", "", "\n".join(to_markdown(t) for t in analysis.stat_tables)]
+    if analysis.pair_tables:
+        parts += ["## Pairwise tests", "", "\n".join(to_markdown(t) for t in analysis.pair_tables)]
     return "\n".join(parts)
 
 
@@ -184,6 +192,8 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
     sections = [Section("Results", "\n".join(to_html(t) for t in analysis.tables))]
     if analysis.stat_tables:
         sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
+    if analysis.pair_tables:
+        sections.append(Section("Pairwise tests", "\n".join(to_html(t) for t in analysis.pair_tables)))
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
              "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
              "the CIs and the pairwise tests). † in the result tables: not significantly different from the best "
@@ -200,14 +210,9 @@ def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
     nemenyi = [r.pairwise_p.stack().rename("p_value").rename_axis(["method_a", "method_b"]).reset_index()
                .assign(scope=s) for s, r in analysis.friedman.items() if not r.pairwise_p.empty]
     agreement = analysis.agreement.reset_index() if not analysis.agreement.empty else pd.DataFrame()
-    return {"summary": analysis.summary, "pairwise_tests": analysis.pairs, "control_checks": analysis.controls,
+    return {"summary": analysis.summary, "pairwise_tests": analysis.pairs, "versus_best": analysis.versus_best,
+            "control_checks": analysis.controls,
             "average_ranks": analysis.ranks, "friedman": friedman,
             "nemenyi": pd.concat(nemenyi, ignore_index=True) if nemenyi else pd.DataFrame(),
             "metric_agreement": agreement,
             "metric_agreement_by_family": st.agreement_by_family(analysis.agreement) if len(agreement) else agreement}
-
-
-def _p(value: float) -> str:
-    if not np.isfinite(value):
-        return "-"
-    return "<1e-4" if value < 1e-4 else f"{value:.4f}"

@@ -69,6 +69,13 @@ def number(value: float, scale: float | None = None) -> str:
     return text[1:] if text == "-0.000" else text  # a negative zero, or a tiny negative rounded away: no sign
 
 
+def p_text(value: float) -> str:
+    """A p-value with four decimals, ``<1e-4`` below that, ``-`` where no test was run (NaN)."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return "<1e-4" if value < 1e-4 else f"{value:.4f}"
+
+
 def mean_ci(mean: float, low: float, high: float) -> str:
     """``0.970 [0.966, 0.974]`` in one notation; the mean alone when the CI is undefined."""
     if math.isnan(low) or math.isnan(high):
