@@ -195,6 +195,24 @@ def test_cost_points_average_the_table_and_plot_on_a_log_axis():
     assert figure.axes[0].get_ylabel() == "faithfulness_correlation \u2191"
 
 
+def test_cost_legends_lie_inside_the_saved_figure(tmp_path):
+    # The method legend below the axes was cut off the saved PNG/PDF (with five methods the last two were missing):
+    # ax.add_artist clips it to the axes, so bbox_inches="tight" could leave it out of the saved area. A saved
+    # figure keeps its white pad (pad_inches) on every side; a cut one has ink up to its edge.
+    from PIL import Image
+
+    methods = ["input_x_gradient", "integrated_gradients", "saliency", "smoothgrad", "random"]
+    groups = ["breast_cancer / mlp", "digits / cnn", "digits / mlp"]
+    points = pd.DataFrame([{"method": m, "group": g, "cost": 1e-4 * (i + 1) * (j + 1), "score": 0.1 * i,
+                            "score_low": 0.1 * i - 0.05, "score_high": 0.1 * i + 0.05, "higher_is_better": True}
+                           for i, m in enumerate(methods) for j, g in enumerate(groups)])
+    png, _ = figures.save_figure(figures.cost_vs_score(points, metric="faithfulness_correlation"), tmp_path / "c")
+    pixels = np.asarray(Image.open(png).convert("L"))
+    pad = 4  # of the 6 pixels pad_inches=0.02 gives at 300 dpi
+    for edge in (pixels[:pad], pixels[-pad:], pixels[:, :pad], pixels[:, -pad:]):
+        assert edge.min() == 255
+
+
 def test_counterfactual_examples_mark_changed_features():
     x = np.zeros((2, 5))
     cf = x.copy()

@@ -57,7 +57,8 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
         method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4) for m in methods]
         legend = ax.legend(method_handles, methods, loc="upper left", bbox_to_anchor=(-0.02, -0.2), frameon=False,
                            title="method", title_fontsize=7, alignment="left")
-        ax.add_artist(legend)
+        ax.add_artist(legend)  # kept when the second legend replaces ax.legend_
+        legend.set_clip_on(False)  # add_artist clips to the axes, and bbox_inches="tight" then cut it off the file
         if len(groups) > 1:
             group_handles = [Line2D([], [], linestyle="", marker=MARKERS[i % len(MARKERS)], color="0.3",
                                         markersize=4) for i in range(len(groups))]
