@@ -68,6 +68,8 @@ def test_latex_escapes_and_uses_booktabs(summary):
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"faith $\uparrow$" in tex and r"sens $\downarrow$" in tex
     assert latex_escape("a_b & 50% #1 {x} ~^\\") == r"a\_b \& 50\% \#1 \{x\} \textasciitilde{}\textasciicircum{}\textbackslash{}"
+    # the default OT1 text font sets < and > as ¡ and ¿ (the Friedman and pairwise tables print "<1e-4")
+    assert latex_escape("p <1e-4, r > 0") == "p $<$1e-4, r $>$ 0"
 
 
 def test_html_document_is_self_contained_with_embedded_figures(summary):
@@ -148,8 +150,8 @@ def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
 
 def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
     # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
-    # Wilcoxon test separates them (exact p = 2/2**8, Holm over ig's 2 comparisons = 0.016). A paper reader takes † for "not
-    # significantly different", so † follows the test at the report's alpha and the note names test and correction.
+    # Wilcoxon test separates them (exact p = 2/2**8, Holm over ig's 2 comparisons = 0.016). A paper reader takes †
+    # for "not significantly different", so † follows the test at the report's alpha and the note names test and correction.
     from xaibench.report.build import analyse
 
     table = quickstart_like_table()
@@ -208,8 +210,8 @@ def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
 
 
 def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
-    # The pairwise tests were only a CSV; a paper needs them as a table (appendix): per setting, each metric's
-    # method pairs with n, W, p, both Holm families and the effect sizes, the same numbers as pairwise_tests.csv.
+    # The pairwise tests were only a CSV; a paper needs them as tables (appendix): per comparison group, each
+    # method pair with n, W, p, both Holm families and the effect sizes, the same numbers as pairwise_tests.csv.
     from scipy import stats
 
     from xaibench.report.build import analyse
@@ -218,12 +220,12 @@ def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
     table = quickstart_like_table().replace({"method": {"ig": "integrated_gradients"}})
     analysis = analyse(table, layouts=("metrics",))
     tables = {t.key: t for t in analysis.pair_tables}
-    assert sorted(tables) == ["pairwise-diabetes-mlp", "pairwise-digits-tiny"]
-    md = {key: to_markdown(t) for key, t in tables.items()}
+    assert list(tables) == [f"pairwise-{setting}-{metric}" for setting in ("diabetes-mlp", "digits-tiny")
+                            for metric in ("faith", "mprt", "sens")]
     best = analysis.versus_best.set_index(["comparison", "best", "method"])["p_holm"]
     for pair in analysis.pairs.itertuples():
-        key = "pairwise-diabetes-mlp" if pair.model == "mlp" else "pairwise-digits-tiny"
-        cells = md_row(md[key], f"{pair.metric}: {pair.method_a} vs {pair.method_b}")
+        setting = "diabetes-mlp" if pair.model == "mlp" else "digits-tiny"
+        cells = md_row(to_markdown(tables[f"pairwise-{setting}-{pair.metric}"]), f"{pair.method_a} vs {pair.method_b}")
         vs_best = [best.get((pair.comparison, a, b)) for a, b in ((pair.method_a, pair.method_b),
                                                                   (pair.method_b, pair.method_a))]
         vs_best = next((p for p in vs_best if p is not None), None)
@@ -235,9 +237,10 @@ def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
     values = table[(table["model"] == "mlp") & (table["metric"] == "sens")].pivot(index="sample_id", columns="method",
                                                                                    values="value").dropna()
     reference = stats.wilcoxon(values["integrated_gradients"] - values["saliency"])
-    row = md_row(md["pairwise-diabetes-mlp"], "sens: integrated_gradients vs saliency")
+    row = md_row(to_markdown(tables["pairwise-diabetes-mlp-sens"]), "integrated_gradients vs saliency")
     assert row[0] == "6" and row[2] == p_text(reference.pvalue) and row[3] == p_text(min(1.0, 2 * reference.pvalue))
-    latex = to_latex(tables["pairwise-digits-tiny"])
-    assert "\\toprule" in latex and "\\label{tab:pairwise-digits-tiny}" in latex
-    assert ("faith: integrated\\_gradients vs random & 8 & 0 & 0.0078 & \\textbf{0.0234} & \\textbf{0.0156} & "
+    latex = to_latex(tables["pairwise-digits-tiny-faith"])
+    assert "\\toprule" in latex and "\\label{tab:pairwise-digits-tiny-faith}" in latex
+    assert "Pairwise tests, faith $\\uparrow$ on digits / tiny" in latex
+    assert ("integrated\\_gradients vs random & 8 & 0 & 0.0078 & \\textbf{0.0234} & \\textbf{0.0156} & "
             "1.000 & 1.000 & integrated\\_gradients \\\\") in latex

@@ -197,7 +197,8 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
              "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
              "the CIs and the pairwise tests). † in the result tables: not significantly different from the best "
-             "(paired Wilcoxon, Holm over the column's comparisons with its best). Every pairwise test and control check is in the CSV files beside this page.")
+             "(paired Wilcoxon, Holm over the column's comparisons with its best). Every pairwise test is in the "
+             "tables below and, with the control checks, in the CSV files beside this page.")
     return html_document(title, sections, figures, warnings=analysis.warnings, intro=intro)
 
 

@@ -13,7 +13,8 @@ _LATEX_FIT = (r"\providecommand{\xbfit}[1]{\ifdefined\resizebox\resizebox{\ifdim
               r"\else\width\fi}{!}{#1}\else#1\fi}")
 _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_LATEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", TIE_MARK: r"$^{\dagger}$"}
+# < and > are set as the inverted ! and ? of LaTeX's default (OT1) text font: math mode, as the arrows.
+_LATEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", TIE_MARK: r"$^{\dagger}$", "<": "$<$", ">": "$>$"}
 
 
 # --- Markdown ------------------------------------------------------------------------------------------------------
