@@ -151,7 +151,8 @@ def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
 def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
     # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
     # Wilcoxon test separates them (exact p = 2/2**8, Holm over ig's 2 comparisons = 0.016). A paper reader takes †
-    # for "not significantly different", so † follows the test at the report's alpha and the note names test and correction.
+    # for "not significantly different", so † follows the test at the report's alpha and the note names test and
+    # correction.
     from xaibench.report.build import analyse
 
     table = quickstart_like_table()
