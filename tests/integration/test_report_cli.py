@@ -159,6 +159,12 @@ def test_summary_tables_carry_the_same_significance_marks_as_the_report(table_pa
         digits = next(t for t in tables if "digits" in t)
         saliency = next(line for line in digits.splitlines() if line.startswith(("saliency &", "| saliency |")))
         assert "0.5" in saliency and "†" not in saliency and "dagger" not in saliency  # the test separates them
+    # --alpha as report's: at 0.01 the test (Holm p 0.016 against ig) no longer separates them
+    with pytest.raises(SystemExit) as exit_:
+        main(["summary", str(table_path), "-o", str(tmp_path / "strict.md"), "--alpha", "0.01"])
+    strict = (tmp_path / "strict.md").read_text().split("tiny on digits")[1]
+    assert exit_.value.code == 0 and "alpha = 0.01" in strict
+    assert next(line for line in strict.splitlines() if line.startswith("| saliency |")).split(" | ")[1].endswith("†")
     capsys.readouterr()
 
 

@@ -15,7 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("table", help="a table (.parquet/.csv) or a sweep folder")
     parser.add_argument("-o", "--output",
                         help="also write the summary: .parquet or .csv (the summary table), .md, .tex or .html "
-                             "(methods x metrics tables per model and dataset)")
+                             "(methods x metrics tables per model and dataset, † from the paired tests as in "
+                             "`xaibench report`)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level of the tables' † (.md/.tex/.html; default 0.05, as report's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from xaibench.results.collect import PARTIAL, load_table
 
     kind = output_kind(args.output) if args.output else None  # refuse a bad name before any work
+    if not 0 < args.alpha < 1:
+        from xaibench.errors import UserError
+        raise UserError(f"--alpha must lie between 0 and 1, not {args.alpha}")
     # A sorted Parquet table: summarised block by block, then written and printed a piece at a time
     # (aggregate.SummaryPieces; memory flat in the table's size).
     summary, table = _streamed(args.table), None
@@ -41,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         # Tables (.md/.tex/.html) mark † from the same paired tests as `xaibench report`, which need the rows.
         pairs = _pairwise_tests(args.table, table) if kind in ("md", "latex", "html") else None
-        write_summary(summary, args.output, kind, pairs=pairs)
+        write_summary(summary, args.output, kind, pairs=pairs, alpha=args.alpha)
     for block in summary_blocks(summary):  # format_summary's text, a block at a time (memory)
         print(block)
     if not isinstance(summary, pd.DataFrame):
@@ -101,12 +107,12 @@ def output_kind(path: str) -> str:
     return OUTPUTS[suffix]
 
 
-def write_summary(summary, path: str, kind: str, *, pairs=None) -> None:
+def write_summary(summary, path: str, kind: str, *, pairs=None, alpha: float = 0.05) -> None:
     """Write ``summary`` (a frame or ``aggregate.SummaryPieces``) as ``kind`` (parquet, csv, md, latex, html)
     atomically.
 
     ``pairs`` (``statistics.pairwise_tests`` of the summarised table) makes the tables' ``†`` the significance
-    mark of ``xaibench report``; without them (a summary alone) ``†`` marks overlapping CIs and says so.
+    mark of ``xaibench report`` at ``alpha``; without them (a summary alone) ``†`` marks overlapping CIs and says so.
     """
     import pandas as pd
 
@@ -128,7 +134,7 @@ def write_summary(summary, path: str, kind: str, *, pairs=None) -> None:
     if kind in ("parquet", "csv"):
         write_table(summary, path)
         return
-    tables = build_tables(summary, ("metrics",), pairs=pairs) if not summary.empty else []
+    tables = build_tables(summary, ("metrics",), pairs=pairs, alpha=alpha) if not summary.empty else []
     warnings = ([f"PARTIAL: {note}"] if note else []) + (control_warnings(summary) if not summary.empty else [])
     if kind == "md":
         text = "\n".join([f"> **{w}**\n" for w in warnings] + [render_all(tables, "md")])

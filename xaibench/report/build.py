@@ -206,7 +206,8 @@ def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
     """The machine-readable side of a report: summary and every statistic, one CSV each."""
     friedman = pd.DataFrame.from_records([
         {"scope": s, "k": len(r.avg_ranks), "n_blocks": r.n_blocks, "statistic": r.statistic, "p_value": r.p_value,
-         "cd": r.cd, "alpha": r.alpha, "dropped": ";".join(r.dropped), "note": r.note}
+         "cd": r.cd, "alpha": r.alpha, "dropped": ";".join(r.dropped), "note": r.note,
+         "no_post_hoc": r.post_hoc_reason()}
         for s, r in analysis.friedman.items()])
     nemenyi = [r.pairwise_p.stack().rename("p_value").rename_axis(["method_a", "method_b"]).reset_index()
                .assign(scope=s) for s, r in analysis.friedman.items() if not r.pairwise_p.empty]
