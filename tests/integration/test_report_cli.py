@@ -97,6 +97,11 @@ def test_summary_output_follows_the_extension(table_path, tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "unknown extension '.xlsx'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.xlsx").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["summary", str(table_path), "-o", str(tmp_path / "bad.md"), "--alpha", "5"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--alpha must lie between 0 and 1" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.md").exists()
 
 
 def test_report_on_a_parquet_table_with_float_noise_ties_and_a_single_sample(tmp_path, capsys):
