@@ -99,3 +99,29 @@ def test_a_wide_table_fits_the_text_width_and_booktabs_alone_still_compiles(tmp_
                           check=True).stdout
     row = summary[(summary["model"] == "mlp") & (summary["metric"] == "pixel_flipping") & (summary["method"] == "ig")]
     assert f"{row['mean'].iloc[0]:.3f} [{row['ci_low'].iloc[0]:.3f}, {row['ci_high'].iloc[0]:.3f}]" in text
+
+
+def test_a_long_tables_file_compiles_and_sets_less_than_as_less_than(tmp_path):
+    # A report of 16 settings (with the pairwise tables, about 70 floats and no text between them) stopped
+    # pdflatex with "Output loop---100 consecutive dead cycles"; and OT1 set "<1e-4" (p-values) as "¡1e-4".
+    import dataclasses
+
+    from xaibench.report.tables import Cell, Column, Table
+    from xaibench.report.tables.render import FLUSH_EVERY, latex_tables
+
+    _ensure_tools()
+    summary = summarize(quickstart_like_table())
+    one = metrics_table(summary[summary["model"] == "mlp"])
+    p_values = Table(key="p", caption="p < alpha, r > 0", corner="scope", columns=(Column("p"),),
+                     rows=(("all", (Cell("<1e-4"),)),))
+    tables = [dataclasses.replace(one, key=f"t{i}") for i in range(70)] + [p_values]
+    body = latex_tables(tables)
+    assert body.count("\\xbflush\n") == len(tables) // FLUSH_EVERY
+    (tmp_path / "tables.tex").write_text(body)
+    (tmp_path / "doc.tex").write_text(DOCUMENT)
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:]
+    text = subprocess.run(["pdftotext", "-layout", "doc.pdf", "-"], cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout
+    assert "Table 71: p < alpha, r > 0" in text and "<1e-4" in text and "¡" not in text and "¿" not in text

@@ -119,7 +119,7 @@ def write_summary(summary, path: str, kind: str, *, pairs=None, alpha: float = 0
     from xaibench.engine.store import atomic_write_bytes
     from xaibench.report.html_document import Section, html_document
     from xaibench.report.tables import build_tables, render_all
-    from xaibench.report.tables.render import LATEX_PREAMBLE, latex_escape, to_latex
+    from xaibench.report.tables.render import latex_escape, latex_tables
     from xaibench.results.collect import PARTIAL, write_pieces, write_table
     from xaibench.results.statistics import control_warnings
 
@@ -140,7 +140,7 @@ def write_summary(summary, path: str, kind: str, *, pairs=None, alpha: float = 0
         text = "\n".join([f"> **{w}**\n" for w in warnings] + [render_all(tables, "md")])
     elif kind == "latex":
         partial = f"\\noindent\\textbf{{PARTIAL: {latex_escape(note)}}}\n\n" if note else ""
-        text = LATEX_PREAMBLE + "\n\n" + partial + "".join(to_latex(t) for t in tables)
+        text = latex_tables(tables).replace("\n\n", "\n\n" + partial, 1)
     else:
         text = html_document("xaibench summary", [Section("Results", render_all(tables, "html"))], warnings=warnings)
     atomic_write_bytes(Path(path), text.encode())

@@ -19,7 +19,7 @@ from xaibench.report.html_document import Figure, Section, html_document
 from xaibench.report.tables import LAYOUTS, Cell, Column, Table, build_tables, render_all, to_html, to_markdown
 from xaibench.report.tables.model import number, p_text
 from xaibench.report.tables.pairwise import pairwise_tables
-from xaibench.report.tables.render import LATEX_PREAMBLE, to_latex
+from xaibench.report.tables.render import latex_tables
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
 
@@ -165,9 +165,7 @@ def write_report(analysis: Analysis, out_dir: str | os.PathLike[str], *, formats
     if "md" in formats:
         files["report.md"] = markdown_report(analysis, title).encode()
     if "latex" in formats:
-        tables = (*analysis.tables, *analysis.stat_tables, *analysis.pair_tables)
-        body = LATEX_PREAMBLE + "\n\n" + "".join(to_latex(t) for t in tables)
-        files["tables.tex"] = body.encode()
+        files["tables.tex"] = latex_tables([*analysis.tables, *analysis.stat_tables, *analysis.pair_tables]).encode()
     if "html" in formats:
         files["report.html"] = html_report(analysis, figures, title).encode()
     if "csv" in formats:

@@ -6,13 +6,19 @@ import html
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table
 
 LATEX_PREAMBLE = ("% xaibench tables: \\usepackage{booktabs} (and graphicx, so wide tables shrink to the text width) "
-                  "in the preamble; \\input{} this file.")
+                  "in the preamble; \\input{} this file. It places waiting floats (\\clearpage) every 10 tables; "
+                  "\\newcommand{\\xbflush}{} before the \\input turns that off.")
 # Shrinks a tabular wider than the text to \linewidth (never enlarges one) where graphicx is loaded; without
 # graphicx the tabular is set at its natural width, so booktabs alone still compiles.
 _LATEX_FIT = (r"\providecommand{\xbfit}[1]{\ifdefined\resizebox\resizebox{\ifdim\width>\linewidth\linewidth"
               r"\else\width\fi}{!}{#1}\else#1\fi}")
 _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+# LaTeX holds at most 18 unplaced floats; a file of tables only (no text between them to ship a page) stops with
+# "Output loop---100 consecutive dead cycles" past about 50 of them. \xbflush (\clearpage unless the document
+# defines it first, e.g. \newcommand{\xbflush}{}) after every FLUSH_EVERY tables places the floats waiting.
+FLUSH_EVERY = 10
+_LATEX_FLUSH = "\\providecommand{\\xbflush}{\\clearpage}\n\\xbflush\n"
 # < and > are set as the inverted ! and ? of LaTeX's default (OT1) text font: math mode, as the arrows.
 _LATEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", TIE_MARK: r"$^{\dagger}$", "<": "$<$", ">": "$>$"}
 
@@ -61,6 +67,16 @@ def to_latex(table: Table) -> str:
         lines += [r"\par\smallskip", r"\parbox{\linewidth}{\footnotesize " + r" \\ ".join(notes) + "}"]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
+
+
+def latex_tables(tables: list[Table]) -> str:
+    """Many tables as one LaTeX body (preamble comment first), flushing the floats every :data:`FLUSH_EVERY`."""
+    parts = [LATEX_PREAMBLE + "\n\n"]
+    for i, table in enumerate(tables):
+        if i and i % FLUSH_EVERY == 0:
+            parts.append(_LATEX_FLUSH)
+        parts.append(to_latex(table))
+    return "".join(parts)
 
 
 def latex_escape(text: str) -> str:
@@ -127,7 +143,7 @@ def render_all(tables: list[Table], fmt: str) -> str:
     if fmt == "md":
         return "\n".join(to_markdown(t) for t in tables)
     if fmt == "latex":
-        return LATEX_PREAMBLE + "\n\n" + "\n".join(to_latex(t) for t in tables)
+        return latex_tables(tables)
     if fmt == "html":
         return "\n".join(to_html(t) for t in tables)
     raise ValueError(f"unknown table format {fmt!r}")
