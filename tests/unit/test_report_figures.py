@@ -372,6 +372,8 @@ def test_no_cd_diagram_where_the_friedman_test_does_not_reject():
                      "CD diagram (family: faithfulness): not drawn, Friedman needs >= 3 competitors and >= 2 groups "
                      "with every one scored (have 2 and 4)"]
     table_notes = friedman_table({"all": spread, "family: faithfulness": two}).notes
+    assert any(n.startswith("p is scipy's chi-square approximation, rough with fewer than 10 groups")
+               for n in table_notes)
     assert any(n.startswith("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
                             f"all (Friedman p = {spread.p_value:.3g} >= alpha") for n in table_notes)
 

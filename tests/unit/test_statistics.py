@@ -332,3 +332,23 @@ def test_tied_bests_each_form_comparisons_and_a_pair_without_shared_samples_is_n
     assert best.loc[best["method"] == "c", "separated"].all()
     d = best[best["method"] == "d"]  # one shared sample: no evidence, never "separated"
     assert (d["n"] == 1).all() and not d["separated"].any()
+
+
+def test_the_small_sample_friedman_figures_in_the_report_note_are_exact():
+    # build.friedman_table warns that with few groups the chi-square p is rough, quoting 3 methods on 3 groups; the
+    # exact p is the share of the (3!)^3 equally likely within-group rank permutations with a chi2 at least as large.
+    import itertools
+
+    from xaibench.report.build import friedman_table
+
+    def chi2(ranks):
+        sums = np.sum(ranks, axis=0)
+        return 12 / (3 * 3 * 4) * np.sum(sums ** 2) - 3 * 3 * 4
+
+    everything = np.array([chi2(c) for c in itertools.product(itertools.permutations([1, 2, 3]), repeat=3)])
+    for observed, approx, exact in ((14 / 3, 0.097, 0.194), (6.0, 0.050, 0.028)):
+        assert stats.chi2.sf(observed, 2) == pytest.approx(approx, abs=5e-4)
+        assert np.mean(everything >= observed - 1e-9) == pytest.approx(exact, abs=5e-4)
+    groups = {(f"d{g}", "m", True): {"a": 3, "b": 2, "c": 1} for g in range(3)}
+    note = friedman_table({"all": st.friedman_nemenyi(summary_of(groups))}).notes[-1]
+    assert "chi2 = 4.67 gives p = 0.097, the exact permutation p is 0.194; chi2 = 6 gives 0.050, exactly 0.028" in note

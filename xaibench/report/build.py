@@ -98,6 +98,10 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
              "N counts comparison groups (one model, dataset and metric each), not samples. The all scope pools the "
              "groups of every metric, which share models and samples and are not independent blocks: read its p "
              "as a summary, not a test.")
+    if any(2 <= r.n_blocks < 10 and np.isfinite(r.p_value) for r in results.values()):
+        notes += ("p is scipy's chi-square approximation, rough with fewer than 10 groups (3 methods on 3 groups: "
+                  "chi2 = 4.67 gives p = 0.097, the exact permutation p is 0.194; chi2 = 6 gives 0.050, exactly "
+                  "0.028).",)
     skipped = [f"{scope} ({reason})" for scope, r in results.items() if (reason := r.post_hoc_reason())]
     if skipped:
         notes += ("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
