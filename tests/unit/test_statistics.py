@@ -90,7 +90,9 @@ def test_friedman_matches_scipy_and_nemenyi_agrees_with_its_critical_difference(
     result = st.friedman_nemenyi(summary_of(groups))
     matrix = np.array([[g[m] for m in "abcd"] for g in groups.values()])
     reference = stats.friedmanchisquare(*matrix.T)
-    assert result.statistic == pytest.approx(reference.statistic) and result.p_value == pytest.approx(reference.pvalue)
+    assert result.statistic == pytest.approx(reference.statistic)
+    assert result.p_method == "exact permutation"  # 8 groups: see the small-sample tests below
+    assert result.p_value == st.friedman_permutation_p(matrix)[0] and 0 < result.p_value < reference.pvalue < 1e-3
     ranks = stats.rankdata(-matrix, axis=1).mean(axis=0)
     assert result.avg_ranks.to_dict() == pytest.approx(dict(zip("abcd", ranks)))
     assert result.avg_ranks.index[0] == "a" and result.n_blocks == 8
@@ -335,7 +337,7 @@ def test_tied_bests_each_form_comparisons_and_a_pair_without_shared_samples_is_n
 
 
 def test_the_small_sample_friedman_figures_in_the_report_note_are_exact():
-    # build.friedman_table warns that with few groups the chi-square p is rough, quoting 3 methods on 3 groups; the
+    # build.friedman_table says why fewer than 10 groups get a permutation p, quoting 3 methods on 3 groups; the
     # exact p is the share of the (3!)^3 equally likely within-group rank permutations with a chi2 at least as large.
     import itertools
 
@@ -351,4 +353,39 @@ def test_the_small_sample_friedman_figures_in_the_report_note_are_exact():
         assert np.mean(everything >= observed - 1e-9) == pytest.approx(exact, abs=5e-4)
     groups = {(f"d{g}", "m", True): {"a": 3, "b": 2, "c": 1} for g in range(3)}
     note = friedman_table({"all": st.friedman_nemenyi(summary_of(groups))}).notes[-1]
-    assert "chi2 = 4.67 gives p = 0.097, the exact permutation p is 0.194; chi2 = 6 gives 0.050, exactly 0.028" in note
+    assert note.startswith("p: exact permutation. With fewer than 10 groups")
+    assert "chi2 = 4.67 gives 0.097, the exact p is 0.194" in note
+
+
+def test_friedman_p_below_10_groups_is_the_exact_permutation_p_by_enumeration():
+    # 3 methods on 3 groups: perfect agreement (chi2 = 6) has exact p 6/216 = 0.0278; one group swapping the first
+    # two (chi2 = 4.67) has 42/216 = 0.194 (scipy's chi-square says 0.050 and 0.097).
+    agree = {(f"d{g}", "m", True): {"a": 3, "b": 2, "c": 1} for g in range(3)}
+    swapped = {**agree, ("d2", "m", True): {"a": 2, "b": 3, "c": 1}}
+    for groups, exact in ((agree, 6 / 216), (swapped, 42 / 216)):
+        result = st.friedman_nemenyi(summary_of(groups))
+        assert result.p_method == "exact permutation" and result.p_value == pytest.approx(exact, abs=1e-12)
+        assert result.statistic == pytest.approx(stats.friedmanchisquare(*summary_matrix(groups).T).statistic)
+
+
+def summary_matrix(groups):
+    return np.array([[means[m] for m in sorted(means)] for means in groups.values()], dtype=float)
+
+
+def test_friedman_permutation_p_by_monte_carlo_agrees_with_enumeration_and_is_seeded(monkeypatch):
+    # Ties and 4 methods on 5 groups: the Monte Carlo p (20,000 draws) is within 4 standard errors of the exact one,
+    # and the same table gives the same p; from 10 groups on, p is scipy's chi-square p.
+    rng = np.random.default_rng(3)
+    matrix = np.round(rng.normal(size=(5, 4)) + np.arange(4) * 0.4, 1)
+    matrix[0, 1] = matrix[0, 2]
+    exact, method = st.friedman_permutation_p(matrix)
+    assert method == "exact permutation"
+    monkeypatch.setattr(st, "_EXACT_STATES", 0)
+    drawn, method = st.friedman_permutation_p(matrix)
+    assert method == "Monte Carlo permutation (20,000 draws)"
+    assert abs(drawn - exact) < 4 * np.sqrt(exact * (1 - exact) / 20_000)
+    assert drawn == st.friedman_permutation_p(matrix)[0]
+    groups = {(f"d{g}", "m", True): dict(zip("abcd", row)) for g, row in enumerate(rng.normal(size=(10, 4)))}
+    result = st.friedman_nemenyi(summary_of(groups))
+    assert result.p_method == "chi-square"
+    assert result.p_value == pytest.approx(stats.friedmanchisquare(*summary_matrix(groups).T).pvalue)

@@ -98,10 +98,12 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
              "N counts comparison groups (one model, dataset and metric each), not samples. The all scope pools the "
              "groups of every metric, which share models and samples and are not independent blocks: read its p "
              "as a summary, not a test.")
-    if any(2 <= r.n_blocks < 10 and np.isfinite(r.p_value) for r in results.values()):
-        notes += ("p is scipy's chi-square approximation, rough with fewer than 10 groups (3 methods on 3 groups: "
-                  "chi2 = 4.67 gives p = 0.097, the exact permutation p is 0.194; chi2 = 6 gives 0.050, exactly "
-                  "0.028).",)
+    methods = sorted({r.p_method for r in results.values() if np.isfinite(r.p_value)})
+    if methods:
+        notes += (f"p: {', '.join(methods)}. With fewer than {st.PERMUTATION_P_BELOW} groups p comes from the "
+                  "permutation null (each group's ranks equally likely in any order; exact where enumerable, else "
+                  f"{st.PERMUTATIONS:,} seeded draws), because the chi-square approximation is off by up to 2x there "
+                  "(3 methods on 3 groups: chi2 = 4.67 gives 0.097, the exact p is 0.194).",)
     skipped = [f"{scope} ({reason})" for scope, r in results.items() if (reason := r.post_hoc_reason())]
     if skipped:
         notes += ("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
@@ -208,7 +210,7 @@ def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
     """The machine-readable side of a report: summary and every statistic, one CSV each."""
     friedman = pd.DataFrame.from_records([
         {"scope": s, "k": len(r.avg_ranks), "n_blocks": r.n_blocks, "statistic": r.statistic, "p_value": r.p_value,
-         "cd": r.cd, "alpha": r.alpha, "dropped": ";".join(r.dropped), "note": r.note,
+         "p_method": r.p_method, "cd": r.cd, "alpha": r.alpha, "dropped": ";".join(r.dropped), "note": r.note,
          "no_post_hoc": r.post_hoc_reason()}
         for s, r in analysis.friedman.items()])
     nemenyi = [r.pairwise_p.stack().rename("p_value").rename_axis(["method_a", "method_b"]).reset_index()

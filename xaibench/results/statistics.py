@@ -23,6 +23,7 @@ model's quirks, so their differences are not independent), and three identical s
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -326,6 +327,7 @@ class FriedmanResult:
     alpha: float = ALPHA
     dropped: tuple[str, ...] = field(default=())  # competitors left out: missing from most blocks
     note: str = ""  # why a test could not be run, else ""
+    p_method: str = "chi-square"  # how ``p_value`` was computed (:func:`friedman_permutation_p` below 10 blocks)
 
     def post_hoc_reason(self) -> str:
         """Why no post-hoc comparison (Nemenyi, a CD diagram) should be shown for this scope, or "" when the
@@ -339,6 +341,62 @@ class FriedmanResult:
             return (f"Friedman p = {self.p_value:.3g} >= alpha = {self.alpha:g}: no evidence that the average ranks "
                     "differ")
         return ""
+
+
+# With fewer comparison groups than this the Friedman p is a permutation p (Friedman 1937's exact null: every block's
+# ranks equally likely in any order), not scipy's chi-square approximation, which is off by up to 2x there (3
+# methods on 3 groups: chi2 = 4.67 gives 0.097 where the exact p is 0.194).
+PERMUTATION_P_BELOW = 10
+PERMUTATIONS = 20_000  # Monte Carlo draws where exact enumeration is too large: standard error <= 0.0036
+_EXACT_STATES = 250_000  # rank-sum states x block permutations one exact step may hold
+
+
+def friedman_permutation_p(matrix: np.ndarray, *, permutations: int = PERMUTATIONS, seed: int = 0
+                           ) -> tuple[float, str]:
+    """P-value of Friedman's test from its permutation null: each block's ranks in any order, equally likely.
+
+    The statistic is ``S = sum_j R_j^2`` (``R_j``: competitor ``j``'s rank sum), which orders tables as Friedman's
+    chi-square does, ties included (the tie correction depends only on each block's ranks, not their order). The
+    distribution of ``R`` is enumerated exactly, one block at a time, when its states stay small (states are sorted
+    rank-sum vectors: ``S`` does not depend on which competitor holds which sum); otherwise ``permutations`` draws
+    with a fixed ``seed`` estimate it (``(1 + hits) / (1 + draws)``), so the same table gives the same p.
+
+    Args:
+        matrix: (N blocks, k competitors) goodness, larger = better, no NaN.
+
+    Returns:
+        ``(p, method)``, method ``"exact permutation"`` or ``"Monte Carlo permutation (D draws)"``.
+    """
+    from scipy import stats
+
+    doubled = np.rint(2 * stats.rankdata(-np.asarray(matrix, dtype=np.float64), axis=1)).astype(np.int64)
+    observed = int(np.sum(doubled.sum(axis=0) ** 2))
+    exact = _exact_rank_sum_tail(doubled, observed)
+    if exact is not None:
+        return exact, "exact permutation"
+    rng = np.random.default_rng(seed)
+    hits, done = 0, 0
+    while done < permutations:
+        draws = min(2_000, permutations - done)
+        order = np.argsort(rng.random((draws,) + doubled.shape), axis=2)
+        sums = np.take_along_axis(np.broadcast_to(doubled, order.shape), order, axis=2).sum(axis=1)
+        hits += int(np.sum(np.sum(sums ** 2, axis=1) >= observed))
+        done += draws
+    return (1 + hits) / (1 + permutations), f"Monte Carlo permutation ({permutations:,} draws)"
+
+
+def _exact_rank_sum_tail(doubled: np.ndarray, observed: int) -> float | None:
+    """``P(S >= observed)`` by enumerating the blocks' rank orders, or None when the states grow too many."""
+    states = np.sort(doubled[:1], axis=1)
+    weights = np.ones(1)
+    for block in doubled[1:]:
+        if len(states) * math.factorial(len(block)) > _EXACT_STATES:
+            return None
+        orders = np.array(list(itertools.permutations(block)))
+        grown = np.sort((states[:, None, :] + orders[None, :, :]).reshape(-1, doubled.shape[1]), axis=1)
+        states, inverse = np.unique(grown, axis=0, return_inverse=True)
+        weights = np.bincount(inverse.ravel(), weights=np.repeat(weights / len(orders), len(orders)))
+    return float(np.clip(weights[np.sum(states ** 2, axis=1) >= observed].sum(), 0.0, 1.0))
 
 
 def nemenyi_critical_difference(k: int, n_blocks: int, alpha: float = ALPHA) -> float:
@@ -392,10 +450,13 @@ def friedman_nemenyi(summary: pd.DataFrame, metric: str | None = None, family: s
         cd = nemenyi_critical_difference(k, n, alpha) if k >= 2 and n >= 1 else float("nan")
         return FriedmanResult(float("nan"), float("nan"), ranks, cd, empty_p, n, alpha, dropped, note)
     statistic, p_value = stats.friedmanchisquare(*(matrix[c].to_numpy() for c in matrix.columns))
+    p_method = "chi-square"
+    if n < PERMUTATION_P_BELOW and np.isfinite(statistic):
+        p_value, p_method = friedman_permutation_p(matrix.to_numpy())
     pairwise = sp.posthoc_nemenyi_friedman(matrix.to_numpy())
     pairwise.index, pairwise.columns = matrix.columns, matrix.columns
     return FriedmanResult(float(statistic), float(p_value), ranks, nemenyi_critical_difference(k, n, alpha),
-                          pairwise, n, alpha, dropped)
+                          pairwise, n, alpha, dropped, p_method=p_method)
 
 
 # --- metric agreement -----------------------------------------------------------------------------------------------
