@@ -26,6 +26,7 @@ from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
 from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
+from xaibench.models.base import majority_rate
 from xaibench.errors import StorageError, UserError
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
@@ -126,7 +127,7 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     stages["models"] = [model.key]
     rows.model_accuracy = model.accuracy
     rows.model_device = model.device
-    rows.model_flag = "underfit" if model.underfit else ""
+    rows.model_flag = "underfit" if model.underfit_reason(majority_rate(dataset.test.y)) else ""
     rows.dataset_revision = dataset.revision
     rows.dataset_extra = encoded_columns(dataset)
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
