@@ -264,6 +264,7 @@ class ArrayCell:
                            model_revision=self._model_revision())
         if explainer is not None:
             rows.method_extra = explainer.recorded_params(self.modality)
+        rows.modality = self.modality
         rows.dataset_revision = content_revision(self.x.cpu(), self.y, ids, None if self.masks is None else self.masks)
         if self.y is not None:
             rows.model_accuracy = float((predict(self.module, self.x, 256).cpu() == self.y).float().mean())
