@@ -609,3 +609,23 @@ def sep_dir(tmp_path, monkeypatch):
 def test_cli_refuses_a_csv_read_with_the_wrong_separator_or_decimal_mark(sep_dir, capfd, overrides, expected):
     assert_cli_refuses(["model=logreg", "dataset=csv_table", "dataset.target=bought", "method=saliency",
                         "n_samples=2", "metrics=sparsity", *overrides], expected, capfd)
+
+
+def test_cli_refuses_a_cuda_index_beyond_the_devices_this_machine_shows(tmp_path, monkeypatch, capfd):
+    """``device=cuda:2`` on a two-GPU box failed inside the first cell (torch's "invalid device ordinal"), after
+    the sweep folder was made; now the pre-flight names the devices (torch.cuda patched: a 2-GPU machine)."""
+    import torch
+
+    from xaibench.engine.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XAIBENCH_STORE", str(tmp_path / "store"))
+    assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cuda") == "cuda"
+    assert_cli_refuses(["model=mlp", "dataset=iris", "method=saliency", "n_samples=2", "metrics=sparsity",
+                        "device=cuda:2"], "device=cuda:2 but this machine shows 2 CUDA devices, cuda:0 to cuda:1 "
+                                          "(CUDA_VISIBLE_DEVICES=4,5 renumbers them from 0); choose one of those",
+                       capfd)
+    assert list(tmp_path.iterdir()) == []
