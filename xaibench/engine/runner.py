@@ -27,6 +27,7 @@ from xaibench.engine.stages import build_dataset, get_explanations, get_model, g
 from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
 from xaibench.models.base import majority_rate
+from xaibench.models.split_check import warn_if_the_split_moves
 from xaibench.errors import StorageError, UserError
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
@@ -125,6 +126,7 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
              stages: dict[str, list[str]]) -> pd.DataFrame:
     """Run the three stages; records the stage keys it used in ``stages`` (kind -> keys)."""
     model = get_model(store, resolved.model, dataset, cell)
+    warn_if_the_split_moves(resolved.model, resolved.dataset, dataset, cell.seed)
     stages["models"] = [model.key]
     rows.model_accuracy = model.accuracy
     rows.model_device = model.device
