@@ -213,7 +213,10 @@ class ArrayCell:
 
     def _explanation_seed(self, explainer: Explainer, seed: int) -> int:
         """What ``explain`` draws from: ``evaluate`` re-explains with it, so re-explanations draw as ``explain`` did."""
-        return derive_seed("explain", seed, explainer.name, repr(explainer), content_revision(self.x.cpu()))
+        from xaibench.engine.canonical import canonical_explainer
+
+        return derive_seed("explain", seed, explainer.name, repr(canonical_explainer(explainer, self.modality)),
+                           content_revision(self.x.cpu()))
 
     def targets(self, target: str) -> torch.Tensor:
         if target == "label":

@@ -53,6 +53,16 @@ def recorded_method(section: Mapping[str, Any], modality: Any = None) -> dict[st
     return {**resolved, "unused_params": sorted(unused)} if unused else resolved
 
 
+def canonical_explainer(explainer: Any, modality: Any) -> Any:
+    """``explainer`` with its parameters unused on ``modality`` at their defaults (the Python API seeds its draws
+    from the explainer's repr: ``patch_size=3`` on a table then draws as the default does)."""
+    unused = getattr(type(explainer), "unused_params", {}).get(modality, ())
+    if not unused or not dataclasses.is_dataclass(explainer):
+        return explainer
+    defaults = _defaults(type(explainer))
+    return dataclasses.replace(explainer, **{name: defaults[name] for name in unused if name in defaults})
+
+
 def unused_params(section: Mapping[str, Any], modality: Any) -> tuple[str, ...]:
     """The method's parameters that do not change its result on ``modality`` (none without a modality)."""
     cls = _explainer_class(section)
