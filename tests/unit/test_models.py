@@ -223,6 +223,7 @@ def test_a_model_no_better_than_the_majority_class_is_underfit_whatever_min_accu
     constant = TrainedModel(torch.nn.Identity(), spec, "key", accuracy=0.9)
     assert not constant.underfit and "not above 0.90, the majority-class rate" in constant.underfit_reason(0.9)
     assert TrainedModel(torch.nn.Identity(), spec, "key", accuracy=0.95).underfit_reason(0.9) == ""
+    assert TrainedModel(torch.nn.Identity(), spec, "key", accuracy=1.0).underfit_reason(1.0) == ""  # one class
     low = TrainedModel(torch.nn.Identity(), spec, "key", accuracy=0.6).underfit_reason(0.5)
     assert low == "test accuracy 0.60 below its min_accuracy 0.70"
 

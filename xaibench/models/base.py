@@ -128,7 +128,7 @@ class TrainedModel:
         """
         if self.underfit:
             return f"test accuracy {self.accuracy:.2f} below its min_accuracy {self.spec.min_accuracy:.2f}"
-        if self.accuracy <= majority_rate:
+        if self.accuracy <= majority_rate < 1:  # a one-class test split cannot tell a model from a constant
             return (f"test accuracy {self.accuracy:.2f} not above {majority_rate:.2f}, the majority-class rate "
                     "(always predicting the most frequent test class scores as much)")
         return ""
