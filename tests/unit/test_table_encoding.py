@@ -91,3 +91,6 @@ def test_a_semicolon_csv_with_decimal_commas_reads_as_the_same_table_with_sep_an
         assert np.array_equal(other.test.y.numpy(), plain.test.y.numpy())
     with pytest.raises(UserError, match="decimal comma"):
         _build(tmp_path / "semi.csv", sep=";", missing="median")
+    # in a comma-separated file, quoted "1,234" values are as likely thousands: not called decimal commas
+    frame.assign(size=["1,234"] * len(frame)).to_csv(tmp_path / "thousands.csv", index=False)
+    assert _build(tmp_path / "thousands.csv", missing="median").feature_names

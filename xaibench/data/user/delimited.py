@@ -27,8 +27,8 @@ def read_delimited(path: Path, what: str, sep: str | None = None, decimal: str =
                    text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read ``path`` with ``sep`` (default by suffix; ``\\t`` as written on a command line is a tab) and
     ``decimal``. ``UserError`` for a one-column read of a file whose header holds another separator, and for text
-    columns that hold decimal-comma numbers (``3,5``) while ``decimal`` is ``.`` (they would be encoded as
-    categories), except ``text_columns`` declared as text. Parser errors propagate (callers word them).
+    columns that hold decimal-comma numbers (``3,5``) while ``decimal`` is ``.`` and ``sep`` is not ``,`` (they
+    would be encoded as categories), except ``text_columns`` declared as text. Parser errors propagate (callers word them).
     """
     used = "\t" if sep in ("\\t", "tab") else (sep or default_sep(path))
     if len(used) != 1 or len(decimal) != 1 or used == decimal:
@@ -42,7 +42,7 @@ def read_delimited(path: Path, what: str, sep: str | None = None, decimal: str =
             raise UserError(f"{what}: {path} reads as one column {str(frame.columns[0])[:60]!r} with sep="
                             f"'{_shown(used)}', but its header holds '{_shown(found)}': set "
                             f"\"dataset.sep='{_shown(found)}'\"{hint}")
-    if decimal == ".":
+    if decimal == "." and used != ",":  # in a comma-separated file a quoted "1,234" is more likely thousands
         commas = [str(c) for c in frame.columns if str(c) not in text_columns and _decimal_commas(frame[c])]
         if commas:
             raise UserError(f"{what}: column(s) {', '.join(commas)} of {path} hold numbers written with a decimal "
