@@ -232,6 +232,8 @@ def test_hf_image_classifier_normalises_as_its_preprocessor_config_says(tmp_path
     plain = tiny_vit(tmp_path / "plain", num_labels=2)  # the same weights, no processor file
     transformers.ViTImageProcessor(image_mean=[0.5], image_std=[0.5], size={"height": 8, "width": 8}) \
         .save_pretrained(folder)
+    revision = MODELS.create("hf_image_classifier", {"path": str(folder)}).source_revision()
+    assert revision.endswith(":labels-by-name:preprocessor_config.json")  # results stored unnormalised: not reused
     rng = np.random.default_rng(0)
     for name in ("cat", "dog"):
         (tmp_path / "images" / name).mkdir(parents=True)

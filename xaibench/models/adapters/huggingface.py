@@ -23,6 +23,7 @@ from torch import nn
 
 from xaibench.errors import UserError
 from xaibench.models.adapters._source import load_pinned, path_digest, require_local, save_pinned
+from xaibench.models.adapters.hf_preprocessing import FILE as PROCESSOR_FILE
 from xaibench.models.adapters.hf_preprocessing import (Normalisation, inside_normalisation, normalise,
                                                        read_image_processing)
 from xaibench.models.base import ModelSpec
@@ -302,10 +303,17 @@ class HFSequenceClassifierSpec(_HFClassifierSpec):
 @dataclass(frozen=True)
 class HFImageClassifierSpec(_HFClassifierSpec):
     """``AutoModelForImageClassification.from_pretrained(path)`` for ViT-style models (``patch_size``,
-    ``image_size`` in the config); the dataset's images must have the model's channels and size."""
+    ``image_size`` in the config); the dataset's images must have the model's channels and size, and are
+    normalised as the folder's ``preprocessor_config.json`` says (``hf_preprocessing``)."""
 
     modalities = frozenset({Modality.IMAGE})
     capabilities = frozenset({Capability.GRADIENTS, Capability.ATTENTION, Capability.PROBA})
+
+    def source_revision(self) -> str:
+        """Tagged too when the folder has a ``preprocessor_config.json``: results stored before it was read were
+        computed on unnormalised images, so they are not reused."""
+        revision = super().source_revision()
+        return f"{revision}:{PROCESSOR_FILE}" if revision and (Path(self.path) / PROCESSOR_FILE).is_file() else revision
 
     def build(self, dataset: Dataset) -> nn.Module:
         model = _load_pretrained("AutoModelForImageClassification", self._folder(), f"model {self.name}")
