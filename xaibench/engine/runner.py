@@ -26,10 +26,10 @@ from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
 from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
-from xaibench.models.base import majority_rate
-from xaibench.models.split_check import warn_if_the_split_moves
 from xaibench.errors import StorageError, UserError
 from xaibench.metrics.output_screen import shared_screens
+from xaibench.models.base import majority_rate
+from xaibench.models.split_check import warn_if_the_split_moves
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 from xaibench.report.progress import Progress
 from xaibench.results.schema import SCHEMA_VERSION, conform, frame_of, sort_rows
