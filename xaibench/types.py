@@ -107,6 +107,9 @@ class Dataset:
     # Display names of classes 0..K-1 (the user's label values: ``benign``, ``7``); empty: the indices themselves.
     class_names: tuple[str, ...] = ()
     vocabulary: Vocabulary | None = None  # text only: token strings of the ids, for display
+    # Images normalised by the dataset, ``(mean per channel, std per channel)`` of ``(x - mean) / std`` applied to
+    # [0, 1] pixels (``image_folder``'s ``mean``/``std``); None: pixels as the dataset made them (the built-ins: [0, 1]).
+    pixel_normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def class_name(self, index: int) -> str:
         """The display name of class ``index`` (its index when the dataset has no class names)."""

@@ -575,3 +575,57 @@ OVERRIDE_CASES = [
 def test_cli_refused_overrides_say_what_to_write(indir, capfd, overrides, expected):
     flags = overrides[:1] if overrides[0] == "-m" else []
     assert_cli_refuses([*flags, *BASE, *overrides[len(flags):]], expected, capfd)
+
+
+# Semicolon CSVs (byo7): a European spreadsheet's `age;minutes;bought` file with decimal commas was read with `,` as
+# one column, and with `sep=';'` alone its `41,3` numbers became one-hot text categories without a word.
+SEP_CASES = [
+    (["dataset.path=semi.csv"], "semi.csv reads as one column 'age;minutes;bought' with sep=',', but its header "
+                                "holds ';': set \"dataset.sep=';'\" (and \"dataset.decimal=','\" if its numbers"),
+    (["dataset.path=semi.csv", "dataset.sep=';'"], "column(s) age, minutes of semi.csv hold numbers written with a "
+                                                    "decimal comma (e.g. '41,3'), which would be read as text "
+                                                    "categories: set \"dataset.decimal=','\""),
+    (["dataset.path=tabs.csv"], "tabs.csv reads as one column 'age\\tminutes\\tbought' with sep=',', but its header "
+                                "holds '\\t': set \"dataset.sep='\\t'\""),
+    (["dataset.path=semi.csv", "dataset.sep=';'", "dataset.decimal=';'"], "sep and decimal must be two different "
+                                                                          "single characters"),
+]
+
+
+@pytest.fixture
+def sep_dir(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"age": [41.3, 38.7, 46.4, 41.0] * 5, "minutes": [9.99, 2.49, 0.57, 3.86] * 5,
+                          "bought": ["yes", "no"] * 10})
+    frame.to_csv(tmp_path / "semi.csv", sep=";", decimal=",", index=False)
+    frame.to_csv(tmp_path / "tabs.csv", sep="\t", index=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XAIBENCH_STORE", str(tmp_path / "store"))
+    before = snapshot(tmp_path)
+    yield tmp_path
+    assert snapshot(tmp_path) == before, "a rejected input wrote or changed a file"
+
+
+@pytest.mark.parametrize("overrides, expected", SEP_CASES)
+def test_cli_refuses_a_csv_read_with_the_wrong_separator_or_decimal_mark(sep_dir, capfd, overrides, expected):
+    assert_cli_refuses(["model=logreg", "dataset=csv_table", "dataset.target=bought", "method=saliency",
+                        "n_samples=2", "metrics=sparsity", *overrides], expected, capfd)
+
+
+def test_cli_refuses_a_cuda_index_beyond_the_devices_this_machine_shows(tmp_path, monkeypatch, capfd):
+    """``device=cuda:2`` on a two-GPU box failed inside the first cell (torch's "invalid device ordinal"), after
+    the sweep folder was made; now the pre-flight names the devices (torch.cuda patched: a 2-GPU machine)."""
+    import torch
+
+    from xaibench.engine.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XAIBENCH_STORE", str(tmp_path / "store"))
+    assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cuda") == "cuda"
+    assert_cli_refuses(["model=mlp", "dataset=iris", "method=saliency", "n_samples=2", "metrics=sparsity",
+                        "device=cuda:2"], "device=cuda:2 but this machine shows 2 CUDA devices, cuda:0 to cuda:1 "
+                                          "(CUDA_VISIBLE_DEVICES=4,5 renumbers them from 0); choose one of those",
+                       capfd)
+    assert list(tmp_path.iterdir()) == []

@@ -210,3 +210,25 @@ def test_image_folder_images_are_normalised_as_the_model_was_trained(tmp_path):
     torch.testing.assert_close(vit.test.x, raw.test.x * 2 - 1)
     with pytest.raises(UserError, match=r"std must be positive, got 0"):
         DATASETS.create("image_folder", {**spec, "std": 0}).build(0)
+
+
+def test_a_model_used_as_given_is_warned_when_the_seed_moves_the_split(tmp_path, capsys):
+    """Weights trained on iris' seed-0 split, run with seed=1: another split (test rows the net may have learnt from,
+    other standardisation statistics), said once; a model the suite trains, seed 0, or a fixed split say nothing."""
+    from xaibench.engine.stages import build_dataset
+    from xaibench.models.split_check import warn_if_the_split_moves
+
+    given = MODELS.create("torch_module", {"target": "torch.nn.Identity", "epochs": 0})
+    trained = MODELS.create("torch_module", {"target": "torch.nn.Identity", "epochs": 3})
+    iris = DATASETS.create("iris", {})
+    for model, seed in ((given, 1), (given, 1), (trained, 1), (given, 0)):
+        warn_if_the_split_moves(model, iris, build_dataset(iris, seed), seed)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("xaibench: warning: model torch_module is used as given, but "
+                                                   "seed 1 draws another train/test split of iris than seed 0")
+    frame = pd.DataFrame({"a": RNG.normal(size=20), "y": np.arange(20) % 2,
+                          "part": np.where(np.arange(20) < 14, "train", "test")})
+    frame.to_csv(tmp_path / "fixed.csv", index=False)
+    fixed = DATASETS.create("csv_table", {"path": str(tmp_path / "fixed.csv"), "target": "y", "split_column": "part"})
+    warn_if_the_split_moves(given, fixed, build_dataset(fixed, 3), 3)
+    assert capsys.readouterr().err == ""

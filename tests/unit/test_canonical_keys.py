@@ -80,3 +80,59 @@ def test_a_method_without_its_default_parameters_explains_once_and_is_one_compet
     assert after == before and set(second["cell_key"]) != set(first["cell_key"])
     for column in ("method_params", "explanation_key", "value", "params"):
         assert list(second[column]) == list(first[column]), column
+
+
+def test_parameters_unused_on_the_modality_keep_the_default_key_and_draws():
+    """Occlusion explains a table one feature at a time and the perturbation methods group nothing on tables or
+    tokens: ``window``/``stride``/``patch_size`` written there are the default's key and seed (a default config
+    keeps the key it always had), and still make their own experiment on images."""
+    from xaibench.types import Modality
+
+    def key(method, modality, versioned=True):
+        cell = CellSpec(model={"name": "mlp"}, dataset={"name": "d"}, method=method, metrics={})
+        return cell.explanation_key("m", versioned=versioned, modality=modality)
+
+    occlusion = _yaml(conf_dir() / "method" / "occlusion.yaml")
+    moved = {**occlusion, "window": 4, "stride": 3}
+    for versioned in (True, False):
+        assert key(moved, Modality.TABULAR, versioned) == key(occlusion, Modality.TABULAR, versioned) \
+            == key(occlusion, None, versioned)
+        assert key(moved, Modality.IMAGE, versioned) != key(occlusion, Modality.IMAGE, versioned)
+    for name in ("kernel_shap", "lime", "feature_ablation"):
+        method = _yaml(conf_dir() / "method" / f"{name}.yaml")
+        patched = {**method, "patch_size": 5}
+        for modality in (Modality.TABULAR, Modality.TEXT):
+            assert key(patched, modality) == key(method, modality) == key(method, None), (name, modality)
+        assert key(patched, Modality.TIME_SERIES) != key(method, Modality.TIME_SERIES), name
+
+
+def test_occlusion_window_on_a_table_is_the_default_experiment_and_the_rows_say_it_is_unused(workdir, monkeypatch):
+    """``method.window=4`` on iris: no new explanation or score stage, the same values, and the same
+    ``method_params``, which leave window/stride out and name them in ``unused_params`` (one competitor)."""
+    import json
+
+    monkeypatch.setenv("XAIBENCH_CACHE", str(workdir / "cache"))
+    cell = ["model=logreg", "dataset=iris", "method=occlusion", "n_samples=4", "metrics=sparsity"]
+    first = xaibench.run(cell)
+    store = workdir / "results" / "store"
+    before = sorted(store.rglob("explanations/**/*.artefact")) + sorted(store.rglob("scores/**/*.artefact"))
+    second = xaibench.run([*cell, "method.window=4", "method.stride=3"])
+    after = sorted(store.rglob("explanations/**/*.artefact")) + sorted(store.rglob("scores/**/*.artefact"))
+    assert after == before and set(second["cell_key"]) != set(first["cell_key"])
+    for column in ("method_params", "explanation_key", "value", "params"):
+        assert list(second[column]) == list(first[column]), column
+    params = json.loads(first["method_params"].iloc[0])
+    assert params["unused_params"] == ["stride", "window"] and "window" not in params and "stride" not in params
+
+
+def test_the_api_draws_the_same_for_a_parameter_unused_on_the_modality():
+    """``xaibench.explain(..., method="kernel_shap", patch_size=3)`` on a table: one feature per column whatever
+    the patch size, so the same draws and attributions as the default (the seed came from the explainer's repr)."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x = torch.randn(3, 5)
+    default = xaibench.explain(net, x, method="kernel_shap", n_samples=16)
+    patched = xaibench.explain(net, x, method="kernel_shap", n_samples=16, patch_size=3)
+    assert torch.equal(default, patched)

@@ -11,6 +11,7 @@ import xaibench
 from tests.conftest import FAST_METRICS
 from xaibench.data.user.text import load_tokenizer, word_attributions
 from xaibench.engine.stages import build_dataset
+from xaibench.errors import UserError
 from xaibench.explainers.inputs import GradientView
 from xaibench.registry import DATASETS, EXPLAINERS, MODELS
 
@@ -74,6 +75,20 @@ def test_raw_text_is_tokenised_with_the_local_tokenizer(assets):
     first = data.test.x[0].tolist()
     assert first[0] == 2 and 3 in first and first[-1] == 0  # [CLS] ... [SEP] [PAD]...
     assert tokenizer.decode([t for t in first if t > 3]).split()[:2] == ["the", "movie"]
+
+
+def test_a_semicolon_file_of_texts_reads_with_sep(assets):
+    """text_csv takes ``sep`` as csv_table does: the same reviews as ``text;label`` give the same token ids, and
+    without it the one-column read is refused naming the option."""
+    root, data, _ = assets
+    frame = pd.read_csv(root / "reviews.csv")
+    frame.to_csv(root / "reviews_semi.csv", sep=";", index=False)
+    params = {"path": str(root / "reviews_semi.csv"), "target": "label", "tokenizer": str(root / "tokenizer"),
+              "max_length": MAX_LENGTH}
+    semi = build_dataset(DATASETS.create("text_csv", {**params, "sep": ";"}), 0)
+    assert torch.equal(semi.test.x, data.test.x) and torch.equal(semi.test.y, data.test.y)
+    with pytest.raises(UserError, match="reads as one column 'text;label' with sep=','"):
+        build_dataset(DATASETS.create("text_csv", params), 0)
 
 
 def test_padding_does_not_change_predictions(assets):

@@ -218,6 +218,52 @@ def test_hf_image_classifier_attention_and_patch_upsampling(tmp_path):
     assert pixels[1, 0, 7, 0] == 3.0 and pixels[1, 0, 7, 7] == 4.0
 
 
+def test_hf_image_classifier_normalises_as_its_preprocessor_config_says(tmp_path, capsys):
+    """A fine-tuned ViT folder carries ``preprocessor_config.json`` (mean 0.5, std 0.5 here, as google/vit-*): [0, 1]
+    images are normalised inside the model (they went in raw before), images the dataset already normalised the same
+    way are used as they are, another normalisation is refused naming both, and arrays outside [0, 1] are warned
+    about and used as they are."""
+    transformers = pytest.importorskip("transformers")
+    from PIL import Image
+
+    from xaibench.models.adapters.hf_preprocessing import inside_normalisation, read_image_processing
+
+    folder = tiny_vit(tmp_path / "vit", num_labels=2)
+    plain = tiny_vit(tmp_path / "plain", num_labels=2)  # the same weights, no processor file
+    transformers.ViTImageProcessor(image_mean=[0.5], image_std=[0.5], size={"height": 8, "width": 8}) \
+        .save_pretrained(folder)
+    revision = MODELS.create("hf_image_classifier", {"path": str(folder)}).source_revision()
+    assert revision.endswith(":labels-by-name:preprocessor_config.json")  # results stored unnormalised: not reused
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(tmp_path / "images" / name / f"{i}.png")
+    images = {"path": str(tmp_path / "images"), "image_size": 8, "test_size": 0.5}
+    raw = DATASETS.create("image_folder", images).build(0)
+    x = raw.test.x
+    module = MODELS.create("hf_image_classifier", {"path": str(folder)}).build(raw).eval()
+    before = MODELS.create("hf_image_classifier", {"path": str(plain)}).build(raw).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), module.model(pixel_values=(x - 0.5) / 0.5).logits)
+        torch.testing.assert_close(module.forward_with_attention(x)[0], module(x))
+        torch.testing.assert_close(before(x), before.model(pixel_values=x).logits)  # no file: as before
+        declared = DATASETS.create("image_folder", {**images, "mean": 0.5, "std": 0.5}).build(0)
+        same = MODELS.create("hf_image_classifier", {"path": str(folder)}).build(declared).eval()
+        torch.testing.assert_close(same(declared.test.x), module(x))  # normalised once, by the dataset
+    imagenet = DATASETS.create("image_folder", {**images, "mean": 0.485, "std": 0.229}).build(0)
+    with pytest.raises(UserError, match=r"preprocessor_config.json normalises images with mean \[0.5\], std "
+                                        r"\[0.5\], dataset image_folder with mean \[0.485\], std \[0.229\]"):
+        MODELS.create("hf_image_classifier", {"path": str(folder)}).build(imagenet)
+    processing = read_image_processing(folder, 1, "model m")
+    shifted = dataclasses.replace(raw, test=dataclasses.replace(raw.test, x=x * 2 - 1))
+    assert inside_normalisation(processing, shifted, "model m") is None
+    assert "images span [-1, 0.992]: used as they are" in capsys.readouterr().err
+    unnormalised = dataclasses.replace(processing, normalisation=None)
+    with pytest.raises(UserError, match="does not normalise images .do_normalize: false., but dataset image_folder"):
+        inside_normalisation(unnormalised, declared, "model m")
+
+
 def test_hf_user_errors(tmp_path, text_data):
     folder = tiny_bert(tmp_path / "bert", num_labels=3)
     with pytest.raises(UserError, match="has 3 labels, dataset synthetic_text has 2 classes"):

@@ -74,3 +74,23 @@ def test_sweep_records_grouping_and_display_name(workdir):
     params = json.loads(table["dataset_params"].iloc[0])
     assert params["encoded_columns"]["colour"] == ["colour=blue", "colour=green", "colour=red"]
     assert "label" not in params  # a display name is not a parameter (nor in any key)
+
+
+def test_a_semicolon_csv_with_decimal_commas_reads_as_the_same_table_with_sep_and_decimal(tmp_path):
+    """A European spreadsheet's export (``a;b;c``, numbers ``3,5``) gives the comma file's features bit for bit
+    with ``sep=';'`` and ``decimal=','``; a tab file with ``sep`` spelled ``\\t`` as on a command line too."""
+    frame = _table(tmp_path / "plain.csv")
+    frame.to_csv(tmp_path / "semi.csv", sep=";", decimal=",", index=False)
+    frame.to_csv(tmp_path / "tabs.txt", sep="\t", index=False)
+    plain = _build(tmp_path / "plain.csv", missing="median")
+    semi = _build(tmp_path / "semi.csv", sep=";", decimal=",", missing="median")
+    tabs = _build(tmp_path / "tabs.txt", sep="\\t", missing="median")
+    for other in (semi, tabs):
+        assert other.feature_names == plain.feature_names
+        assert np.array_equal(other.train.x.numpy(), plain.train.x.numpy())
+        assert np.array_equal(other.test.y.numpy(), plain.test.y.numpy())
+    with pytest.raises(UserError, match="decimal comma"):
+        _build(tmp_path / "semi.csv", sep=";", missing="median")
+    # in a comma-separated file, quoted "1,234" values are as likely thousands: not called decimal commas
+    frame.assign(size=["1,234"] * len(frame)).to_csv(tmp_path / "thousands.csv", index=False)
+    assert _build(tmp_path / "thousands.csv", missing="median").feature_names

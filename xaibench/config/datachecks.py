@@ -68,9 +68,14 @@ def _test_count(dataset: Mapping[str, Any], path: Path, what: str) -> int | None
 def _table_test_count(dataset: Mapping[str, Any], path: Path, test_size: float, what: str) -> int | None:
     import pandas as pd
 
+    from xaibench.data.user.delimited import read_delimited
+
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(
-            path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else read_delimited(
+            path, what, dataset.get("sep"), dataset.get("decimal") or ".",
+            (*(dataset.get("categorical_columns") or ()), str(dataset.get("text_column"))))
+    except UserError:
+        raise
     except Exception:  # noqa: BLE001 - the dataset's own reader reports unreadable files in full
         return None
     columns = [str(c) for c in frame.columns]

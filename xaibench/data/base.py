@@ -103,6 +103,7 @@ def make_dataset(
     feature_scaling: tuple[tuple[float, float], ...] = (),
     class_names: tuple[str, ...] = (),
     vocabulary: Vocabulary | None = None,
+    pixel_normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> Dataset:
     """Assemble tensors into a ``Dataset`` and stamp its content revision.
 
@@ -128,6 +129,7 @@ def make_dataset(
         name=name, modality=modality, n_classes=n_classes, train=train_split, test=test_split,
         revision=revision, feature_names=feature_names, vocab_size=vocab_size, feature_groups=feature_groups,
         feature_scaling=feature_scaling, class_names=tuple(class_names), vocabulary=vocabulary,
+        pixel_normalisation=pixel_normalisation,
     )
 
 

@@ -213,7 +213,10 @@ class ArrayCell:
 
     def _explanation_seed(self, explainer: Explainer, seed: int) -> int:
         """What ``explain`` draws from: ``evaluate`` re-explains with it, so re-explanations draw as ``explain`` did."""
-        return derive_seed("explain", seed, explainer.name, repr(explainer), content_revision(self.x.cpu()))
+        from xaibench.engine.canonical import canonical_explainer
+
+        return derive_seed("explain", seed, explainer.name, repr(canonical_explainer(explainer, self.modality)),
+                           content_revision(self.x.cpu()))
 
     def targets(self, target: str) -> torch.Tensor:
         if target == "label":
@@ -264,6 +267,7 @@ class ArrayCell:
                            model_revision=self._model_revision())
         if explainer is not None:
             rows.method_extra = explainer.recorded_params(self.modality)
+        rows.modality = self.modality
         rows.dataset_revision = content_revision(self.x.cpu(), self.y, ids, None if self.masks is None else self.masks)
         if self.y is not None:
             rows.model_accuracy = float((predict(self.module, self.x, 256).cpu() == self.y).float().mean())

@@ -159,17 +159,18 @@ class CellSpec:
         version = [__version__] if versioned else []
         return digest("model", *version, self.model, self.dataset, self.seed, dataset_revision, *extra)
 
-    def explanation_key(self, model_key: str, *, versioned: bool = True) -> str:
+    def explanation_key(self, model_key: str, *, versioned: bool = True, modality: Any = None) -> str:
         """Explanation-stage key of the model ``model_key`` (``versioned=False``: the seed identity, as above).
 
         The method's parameters are hashed with their defaults filled in (``engine/canonical.py``): a method
-        written with or without its default parameters explains once, with the same draws.
+        written with or without its default parameters explains once, with the same draws; so is one written
+        with parameters that do not apply to the dataset's ``modality`` (occlusion's ``window`` on a table).
         """
         from xaibench.engine.canonical import resolved_method
 
         version = [__version__] if versioned else []
-        return digest("explanations", *version, model_key, resolved_method(self.method), self.n_samples, self.target,
-                      self.explain_output)
+        return digest("explanations", *version, model_key, resolved_method(self.method, modality), self.n_samples,
+                      self.target, self.explain_output)
 
     def score_key(self, explanation_key: str, metric: str) -> str:
         """Score-stage key; the metric's parameters hashed over its registered defaults (``engine/canonical.py``):

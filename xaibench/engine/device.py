@@ -32,6 +32,13 @@ def resolve_device(name: str, *, check_available: bool = True) -> str:
         return "cpu"
     if not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
+    index = int(name.split(":")[1]) if ":" in name else 0
+    count = torch.cuda.device_count()
+    if index >= count:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        renumbered = f" (CUDA_VISIBLE_DEVICES={visible} renumbers them from 0)" if visible else ""
+        raise UserError(f"device={name} but this machine shows {count} CUDA device{'s' * (count != 1)}, cuda:0 to "
+                        f"cuda:{count - 1}{renumbered}; choose one of those, or device=cuda")
     return name
 
 

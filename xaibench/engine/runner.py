@@ -20,7 +20,7 @@ import torch
 from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable, size_not_applicable
 from xaibench.engine.cell import CellSpec, split_name
 from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: engine.runner.CellResult)
-from xaibench.engine.canonical import resolved_method
+from xaibench.engine.canonical import recorded_method
 from xaibench.engine.device import resolve_device
 from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
@@ -28,6 +28,8 @@ from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
 from xaibench.errors import StorageError, UserError
 from xaibench.metrics.output_screen import shared_screens
+from xaibench.models.base import majority_rate
+from xaibench.models.split_check import warn_if_the_split_moves
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 from xaibench.report.progress import Progress
 from xaibench.results.schema import SCHEMA_VERSION, conform, frame_of, sort_rows
@@ -78,6 +80,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
     cell = _with_device(cell)
     rows = _RowFactory(cell, resolved.metrics, sweep_id, resolved.model.source_revision())
     rows.method_extra = resolved.method.recorded_params(resolved.dataset.modality)
+    rows.modality = resolved.dataset.modality
     reason = cell_not_applicable(resolved.model, resolved.dataset, resolved.method)
     if reason:
         cached = store.get_frame("cells", cell.key)
@@ -123,10 +126,11 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
              stages: dict[str, list[str]]) -> pd.DataFrame:
     """Run the three stages; records the stage keys it used in ``stages`` (kind -> keys)."""
     model = get_model(store, resolved.model, dataset, cell)
+    warn_if_the_split_moves(resolved.model, resolved.dataset, dataset, cell.seed)
     stages["models"] = [model.key]
     rows.model_accuracy = model.accuracy
     rows.model_device = model.device
-    rows.model_flag = "underfit" if model.underfit else ""
+    rows.model_flag = "underfit" if model.underfit_reason(majority_rate(dataset.test.y)) else ""
     rows.dataset_revision = dataset.revision
     rows.dataset_extra = encoded_columns(dataset)
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
@@ -203,6 +207,7 @@ class _RowFactory:
         self.computed = self.reused = 0
         self.dataset_extra: dict = {}  # recorded with the dataset's params (e.g. how table columns were encoded)
         self.method_extra: dict = {}  # recorded with the method's params (e.g. a perturbation method's grouping)
+        self.modality = None  # the dataset's: method parameters unused on it are left out of method_params
 
     def count(self, cached: bool) -> None:
         """Tally a score stage as read from the store or computed now (the per-cell console line says which)."""
@@ -213,7 +218,8 @@ class _RowFactory:
 
     def _base(self, metric: str, n: int) -> dict:
         spec = self.metrics[metric]
-        _, method_params = split_name(resolved_method(self.cell.method), "method")  # as its explanation key
+        # as its explanation key, without the parameters unused on the dataset's modality (named instead)
+        _, method_params = split_name(recorded_method(self.cell.method, self.modality), "method")
         method_params = {**method_params, **self.method_extra}
         _, model_params = split_name(self.cell.model, "model")
         _, dataset_params = split_name(self.cell.dataset, "dataset")

@@ -97,7 +97,7 @@ class ExplanationRecord:
 def get_explanations(
     store: Store, explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: CellSpec
 ) -> ExplanationRecord:
-    key = cell.explanation_key(model.key)
+    key = cell.explanation_key(model.key, modality=dataset.modality)
     cached = _load_explanations(store, key)
     if cached is not None:
         return cached
@@ -116,12 +116,13 @@ def get_explanations(
         return record
 
 
-def explanation_seed(cell: CellSpec, model: TrainedModel) -> int:
+def explanation_seed(cell: CellSpec, model: TrainedModel, modality: Modality | None = None) -> int:
     """The seed a cell's explanations draw from (version-free, so a release redraws nothing by itself).
 
-    The score stage's re-explanations draw from it too (``explainers/seeding.explanation_draws``).
+    The score stage's re-explanations draw from it too (``explainers/seeding.explanation_draws``). ``modality``:
+    the dataset's, so parameters unused on it do not change the draws (``engine/canonical.py``).
     """
-    return derive_seed(cell.explanation_key(model.seed_root or model.key, versioned=False))
+    return derive_seed(cell.explanation_key(model.seed_root or model.key, versioned=False, modality=modality))
 
 
 def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: CellSpec, key: str) -> ExplanationRecord:
@@ -129,7 +130,7 @@ def _explain(explainer: Explainer, model: TrainedModel, dataset: Dataset, cell: 
     module = model.module.to(cell.device)
     x = samples.x.to(cell.device)
     labels = samples.y.to(cell.device) if cell.target == "label" else None
-    seed = explanation_seed(cell, model)
+    seed = explanation_seed(cell, model, dataset.modality)
     record = explain_arrays(explainer, module, x, labels, modality=dataset.modality, seed=seed,
                             batch_size=cell.batch_size, device=cell.device, explain_output=cell.explain_output,
                             control_seed=cell.seed)
@@ -293,7 +294,7 @@ def _score_frame(metric: MetricSpec, explainer: Explainer, model: TrainedModel, 
         engine=cell.engine,
         chunk_size=cell.chunk_size,
         coefficients=np.asarray(dataset.coefficients) if dataset.coefficients else None,
-        draw_seed=explanation_seed(cell, model),
+        draw_seed=explanation_seed(cell, model, dataset.modality),
     )
     return score_frame(metric, cell.metrics[metric.name], ctx, cell.seed, samples.ids)
 

@@ -42,6 +42,10 @@ class Explainer:
         batch_tolerance: max abs difference between explaining a batch and each sample alone (contract test);
             0 < tolerance only covers floating-point reassociation of batched matmuls/convolutions.
         positive_params: integer/float fields that must be > 0 (checked at construction, before any compute).
+        unused_params: per modality, fields that do not change the result there (occlusion's ``window`` and
+            ``stride`` on tabular data, explained one feature at a time): the explanation key fills them with
+            their defaults and the rows leave them out with a note, so ``method.window=4`` on a table is the same
+            experiment as the default, not a second one with identical values (``engine/canonical.py``).
     """
 
     name: ClassVar[str]
@@ -49,6 +53,7 @@ class Explainer:
     requires: ClassVar[frozenset[Capability]] = frozenset()
     batch_tolerance: ClassVar[float] = 1e-5
     positive_params: ClassVar[tuple[str, ...]] = ()
+    unused_params: ClassVar[dict[Modality, tuple[str, ...]]] = {}
 
     def __post_init__(self) -> None:
         names = {f.name for f in fields(self)}

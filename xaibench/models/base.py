@@ -116,4 +116,26 @@ class TrainedModel:
 
     @property
     def underfit(self) -> bool:
+        """Below the spec's ``min_accuracy`` (see ``underfit_reason`` for the check relative to the data)."""
         return self.accuracy < self.spec.min_accuracy
+
+    def underfit_reason(self, majority_rate: float) -> str:
+        """Why the model is underfit on a test split whose most frequent class has share ``majority_rate``, or "".
+
+        ``min_accuracy`` is absolute, so on imbalanced data (90% of one class) a model that always predicts that
+        class would pass 0.7: a model not above the majority-class rate has learnt nothing beyond the class
+        frequencies and is underfit whatever ``min_accuracy`` says.
+        """
+        if self.underfit:
+            return f"test accuracy {self.accuracy:.2f} below its min_accuracy {self.spec.min_accuracy:.2f}"
+        if self.accuracy <= majority_rate < 1:  # a one-class test split cannot tell a model from a constant
+            return (f"test accuracy {self.accuracy:.2f} not above {majority_rate:.2f}, the majority-class rate "
+                    "(always predicting the most frequent test class scores as much)")
+        return ""
+
+
+def majority_rate(labels: torch.Tensor) -> float:
+    """Share of the most frequent class in ``labels`` (N,) class indices; 0 for no labels."""
+    if labels.numel() == 0:
+        return 0.0
+    return float(torch.bincount(labels.long().flatten()).max()) / labels.numel()

@@ -56,18 +56,22 @@ class ImageFolder(DatasetSpec):
         what = f"dataset {self.name}"
         root = require_path(self.path, what, directory=True)
         files, labels, names = self._index(root, what)
-        x = self._normalised(np.stack([read_image(f, self.image_size, self.channels) for f in files]), what)
+        normalisation = self._normalisation(what)
+        x = np.stack([read_image(f, self.image_size, self.channels) for f in files])
+        if normalisation is not None:
+            mean, std = (np.asarray(v, dtype=np.float64).reshape(1, -1, 1, 1) for v in normalisation)
+            x = (x - mean) / std
         ids = np.array([f.relative_to(root).as_posix() for f in files])
         train, test = checked_split(x, np.asarray(labels, dtype=np.int64), ids, test_size=self.test_size, seed=seed,
                                     what=what)
         return make_dataset(self.name, self.modality, train, test, n_classes=len(names), class_names=names,
                             revision=unsplit_revision(x, np.asarray(labels, dtype=np.int64), ids,
-                                                     test_size=self.test_size))
+                                                     test_size=self.test_size), pixel_normalisation=normalisation)
 
-    def _normalised(self, x: np.ndarray, what: str) -> np.ndarray:
-        """``(x - mean) / std`` per channel of ``x (N, C, S, S)``; ``x`` as it is without ``mean`` and ``std``."""
+    def _normalisation(self, what: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """``(mean, std)`` per channel of ``(x - mean) / std``; None without ``mean`` and ``std`` (pixels in [0, 1])."""
         if self.mean is None and self.std is None:
-            return x
+            return None
         values = []
         for option, value in (("mean", self.mean), ("std", self.std)):
             per_channel = np.atleast_1d(np.asarray(0.0 if value is None and option == "mean" else
@@ -75,10 +79,10 @@ class ImageFolder(DatasetSpec):
             if per_channel.ndim != 1 or len(per_channel) not in (1, self.channels):
                 raise UserError(f"{what}: {option} must be one number or one per channel ({self.channels}), got "
                                 f"{value!r}")
-            values.append(per_channel.reshape(1, -1, 1, 1))
-        if (values[1] <= 0).any():
+            values.append(tuple(float(v) for v in np.broadcast_to(per_channel, (self.channels,))))
+        if min(values[1]) <= 0:
             raise UserError(f"{what}: std must be positive, got {self.std!r}")
-        return (x - values[0]) / values[1]
+        return values[0], values[1]
 
     def _index(self, root: Path, what: str) -> tuple[list[Path], list[int], tuple[str, ...]]:
         class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

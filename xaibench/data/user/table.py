@@ -11,6 +11,7 @@ import pandas as pd
 
 from xaibench.data.base import DatasetSpec, make_dataset, unsplit_revision
 from xaibench.data.user._common import checked_split, encode_labels, require_path
+from xaibench.data.user.delimited import read_delimited
 from xaibench.data.user.encoding import ColumnEncoder, split_by_column, warn_once
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
@@ -20,8 +21,10 @@ _UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a column without a he
 _READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def read_table(path: Path, what: str) -> pd.DataFrame:
-    """Read a CSV/TSV/Parquet file by its suffix; unreadable or empty files are ``UserError``."""
+def read_table(path: Path, what: str, sep: str | None = None, decimal: str = ".",
+               text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet file by its suffix (text: with ``sep``, default by suffix, and ``decimal``);
+    unreadable or empty files, and a one-column read of a file with another separator, are ``UserError``."""
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         raise UserError(f"{what}: unsupported file type {path.suffix!r}; use one of {', '.join(sorted(_READERS))}")
@@ -29,7 +32,9 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         if kind == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+            frame = read_delimited(path, what, sep, decimal, text_columns)
+    except UserError:
+        raise
     except Exception as error:  # noqa: BLE001 - any parser failure is the user's file
         raise UserError(f"{what}: cannot read {path}: {type(error).__name__}: {error}") from None
     if frame.empty:
@@ -61,6 +66,8 @@ class CsvTable(DatasetSpec):
         missing: ``refuse`` (the columns are named), or impute numeric columns by ``mean``/``median``/
             ``most_frequent``; categorical gaps then become their own category ``<missing>``.
         split_column: column whose values ``train``/``test`` fix the split (``test_size`` is then unused).
+        sep, decimal: a text file's field separator (default: ``,``; ``.tsv``: tab) and decimal mark, e.g.
+            ``;`` and ``,`` for a European spreadsheet's CSV; Parquet files ignore them.
     """
 
     modality: ClassVar[Modality] = Modality.TABULAR
@@ -74,10 +81,13 @@ class CsvTable(DatasetSpec):
     max_categories: int = 100
     missing: Literal["refuse", "mean", "median", "most_frequent"] = "refuse"
     split_column: str | None = None
+    sep: str | None = None
+    decimal: str = "."
 
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
-        frame = read_table(require_path(self.path, what), what)
+        frame = read_table(require_path(self.path, what), what, self.sep, self.decimal,
+                           tuple(self.categorical_columns))
         frame.columns = [str(c) for c in frame.columns]
         frame = self._without_index_columns(frame, what)
         columns = list(frame.columns)

@@ -10,7 +10,7 @@ from torch import nn
 from xaibench.explainers.base import Explainer
 from xaibench.explainers.inputs import Baseline, PerturbationView
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Explanation
+from xaibench.types import Explanation, Modality
 
 
 @EXPLAINERS.register("feature_ablation")
@@ -24,6 +24,7 @@ class FeatureAblationExplainer(Explainer):
     """
 
     positive_params = ("patch_size", "perturbations_per_eval")
+    unused_params = {Modality.TABULAR: ("patch_size",), Modality.TEXT: ("patch_size",)}  # one column / token each
     patch_size: int = 1
     baseline: Baseline = 0.0
     perturbations_per_eval: int = 64

@@ -50,6 +50,7 @@ class LimeExplainer(Explainer):
     """
 
     positive_params = ("n_samples", "perturbations_per_eval", "patch_size", "kernel_width")
+    unused_params = {Modality.TABULAR: ("patch_size",), Modality.TEXT: ("patch_size",)}  # one column / token each
     n_samples: int = 200
     perturbations_per_eval: int = 64
     baseline: Baseline = 0.0

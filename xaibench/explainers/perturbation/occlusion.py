@@ -10,7 +10,7 @@ from torch import nn
 from xaibench.explainers.base import Explainer
 from xaibench.explainers.inputs import Baseline, PerturbationView
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Explanation
+from xaibench.types import Explanation, Modality
 
 
 @EXPLAINERS.register("occlusion")
@@ -25,6 +25,7 @@ class OcclusionExplainer(Explainer):
     """
 
     positive_params = ("window", "stride", "perturbations_per_eval")
+    unused_params = {Modality.TABULAR: ("window", "stride")}
     window: int = 2
     stride: int = 1
     baseline: Baseline = 0.0

@@ -5,7 +5,8 @@
 ``output_attentions=True`` returns the softmax probabilities inside the autograd graph (the fused SDPA kernels
 return none), which the ``ATTENTION`` protocol of ``xaibench.models.base`` requires.
 
-Inputs are passed as they are: no image processor runs, and the model gets token ids. Raw text is tokenised by the
+Image inputs are normalised as the folder's ``preprocessor_config.json`` says (``hf_preprocessing``); no image
+processor runs, and the model gets token ids. Raw text is tokenised by the
 dataset (``text_csv`` with a local tokenizer folder), or bring ids in the model's vocabulary (``npz_arrays`` with
 ``modality: text``). Padding (``pad_token_id``) is masked out of attention (``HFSequenceClassifier``).
 """
@@ -22,6 +23,9 @@ from torch import nn
 
 from xaibench.errors import UserError
 from xaibench.models.adapters._source import load_pinned, path_digest, require_local, save_pinned
+from xaibench.models.adapters.hf_preprocessing import FILE as PROCESSOR_FILE
+from xaibench.models.adapters.hf_preprocessing import (Normalisation, inside_normalisation, normalise,
+                                                       read_image_processing)
 from xaibench.models.base import ModelSpec
 from xaibench.models.outputs import check_class_scores, check_outputs_option, log_probabilities
 from xaibench.registry import MODELS
@@ -146,13 +150,18 @@ class HFSequenceClassifier(_ClassScores):
 
 
 class HFImageClassifier(_ClassScores):
-    """A ViT-style ``*ForImageClassification`` model (CLS at token 0, then patch tokens) on ``(N, C, H, W)``."""
+    """A ViT-style ``*ForImageClassification`` model (CLS at token 0, then patch tokens) on ``(N, C, H, W)``.
+
+    ``normalisation``: ``(mean, std)`` per channel applied to the inputs before the model (its folder's
+    ``preprocessor_config.json`` for [0, 1] images, ``hf_preprocessing``); None passes them as they are.
+    """
 
     cls_index = 0
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, normalisation: Normalisation | None = None) -> None:
         super().__init__()
         self.model = model
+        self.normalisation = normalisation
         config = model.config
         self.patch_size = int(config.patch_size)
         side = int(config.image_size)
@@ -160,11 +169,11 @@ class HFImageClassifier(_ClassScores):
         self.grid = side // self.patch_size
 
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        out = self.model(pixel_values=x, output_attentions=True)
+        out = self.model(pixel_values=normalise(x, self.normalisation), output_attentions=True)
         return self.scores(out.logits), list(out.attentions)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scores(self.model(pixel_values=x).logits)
+        return self.scores(self.model(pixel_values=normalise(x, self.normalisation)).logits)
 
     def tokens_to_input(self, relevance: torch.Tensor) -> torch.Tensor:
         """Token relevance without CLS ``(N, T - 1)`` -> ``(N, C, H, W)``; extra leading tokens (e.g. DeiT's
@@ -294,10 +303,17 @@ class HFSequenceClassifierSpec(_HFClassifierSpec):
 @dataclass(frozen=True)
 class HFImageClassifierSpec(_HFClassifierSpec):
     """``AutoModelForImageClassification.from_pretrained(path)`` for ViT-style models (``patch_size``,
-    ``image_size`` in the config); the dataset's images must have the model's channels and size."""
+    ``image_size`` in the config); the dataset's images must have the model's channels and size, and are
+    normalised as the folder's ``preprocessor_config.json`` says (``hf_preprocessing``)."""
 
     modalities = frozenset({Modality.IMAGE})
     capabilities = frozenset({Capability.GRADIENTS, Capability.ATTENTION, Capability.PROBA})
+
+    def source_revision(self) -> str:
+        """Tagged too when the folder has a ``preprocessor_config.json``: results stored before it was read were
+        computed on unnormalised images, so they are not reused."""
+        revision = super().source_revision()
+        return f"{revision}:{PROCESSOR_FILE}" if revision and (Path(self.path) / PROCESSOR_FILE).is_file() else revision
 
     def build(self, dataset: Dataset) -> nn.Module:
         model = _load_pretrained("AutoModelForImageClassification", self._folder(), f"model {self.name}")
@@ -310,4 +326,7 @@ class HFImageClassifierSpec(_HFClassifierSpec):
         if tuple(dataset.input_shape) != wrapped.input_shape:
             raise UserError(f"model {self.name}: expects images {wrapped.input_shape}, dataset {dataset.name} has "
                             f"{tuple(dataset.input_shape)}")
+        what = f"model {self.name}"
+        processing = read_image_processing(self._folder(), wrapped.input_shape[0], what)
+        wrapped.normalisation = inside_normalisation(processing, dataset, what)
         return self._checked(wrapped, dataset)
