@@ -29,7 +29,8 @@ NOTE_CONTROL = "c a control method ranks first: this metric does not discriminat
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
 NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
                 "an average over other groups, not comparable with the bold one.")
-NOTE_UNDERFIT = "u underfit model (test accuracy below its min_accuracy): its explanations are not a result"
+NOTE_UNDERFIT = ("u underfit model (test accuracy below its min_accuracy, or not above the majority-class rate): its "
+                 "explanations are not a result")
 
 
 def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, pairs: pd.DataFrame | None = None,
