@@ -494,8 +494,8 @@ def test_quiet_still_says_in_the_ci_log_what_failed(capsys, tmp_path):
     """--quiet (the GitHub Actions recipe: the report goes to a file) printed the counts alone; a failed job's log
     now names each failing unit in one line. A pass stays one line."""
     base, cur = tmp_path / "base.parquet", tmp_path / "cur.parquet"
-    table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE)}).to_parquet(base, index=False)
-    table({("saliency", "m"): list(BASE - 0.2), ("random", "m"): list(BASE + 0.2)}).to_parquet(cur, index=False)
+    table({("saliency", "m"): list(BASE), ("occlusion", "m"): list(BASE)}).to_parquet(base, index=False)
+    table({("saliency", "m"): list(BASE - 0.2), ("occlusion", "m"): list(BASE + 0.2)}).to_parquet(cur, index=False)
     code, out, _ = run_compare(capsys, base, cur, "--quiet", "--report", tmp_path / "r.md")
     lines = out.splitlines()
     assert code == 1 and lines[0].startswith("xaibench compare: FAIL (1 failing finding(s); 1 degraded, 1 improved")
@@ -503,3 +503,80 @@ def test_quiet_still_says_in_the_ci_log_what_failed(capsys, tmp_path):
                          "pairs; 10 of 10 samples beyond tolerance, all worse"]
     code, out, _ = run_compare(capsys, base, base, "--quiet")
     assert code == 0 and len(out.splitlines()) == 1
+
+
+# --- controls (random, constant, sobel): reference points, not methods under test -------------------------------
+
+def shifted(method: str, by: float, metric: str = "faithfulness_correlation"):
+    """``ci_like`` change: ``method``'s scores on ``metric`` moved by ``by`` on every sample."""
+    def change(name, which, values):
+        return values + by if (name, which) == (method, metric) else values
+    return change
+
+
+def test_a_controls_own_drift_is_reported_not_gated_and_strict_gates_it():
+    """After a retrain a random baseline's faithfulness moves: that failed the build as `degraded`/`improved` like a
+    method under test. It is now a `control` finding that passes while every method still beats the control;
+    `--policy strict` (gate_controls: true) and `--strict-changes` fail it."""
+    for by, direction in ((0.1, "better"), (-0.1, "worse")):
+        comparison = compare_tables(ci_like(), ci_like(shifted("random", by)), DEFAULT)
+        assert kinds(comparison) == [("control", False)] and comparison.exit_code == 0
+        (finding,) = comparison.findings
+        assert finding.unit["method"] == "random" and finding.details == {"direction": direction,
+                                                                          "would_be": "degraded" if by < 0 else
+                                                                          "improved"}
+        assert finding.change.p_value == pytest.approx(2**-10)
+        assert finding.message.endswith("random is a control (a reference point): its own drift is reported, "
+                                        "not gated")
+        verdict = to_json_dict(comparison)
+        assert verdict["verdict"] == "pass" and verdict["counts"]["control"] == 1 and verdict["counts"]["failing"] == 0
+        assert verdict["policy"]["gate_controls"] is False and verdict["policy"]["controls"] == ["random", "constant",
+                                                                                                "sobel"]
+        report = to_markdown(comparison, baseline="b", current="c")
+        assert "### Control methods (random, constant, sobel): reference points" in report
+        assert f"| ℹ️ control | mlp | toy | random | faithfulness_correlation ↑ | 0.3 |" in report
+    strict = compare_tables(ci_like(), ci_like(shifted("random", -0.1)), load_policy("strict"))
+    assert strict.exit_code == 1 and ("degraded", True) in kinds(strict) and not strict.of_kind("control")
+    assert compare_tables(ci_like(), ci_like(shifted("random", -0.1)), DEFAULT, strict_changes=True).exit_code == 1
+    gated = parse_policy({"gate_controls": True}, name="mine")
+    assert kinds(compare_tables(ci_like(), ci_like(shifted("random", -0.1)), gated)) == [("degraded", True)]
+    none = parse_policy({"controls": []}, name="mine")  # no controls: random is a method like any other
+    assert kinds(compare_tables(ci_like(), ci_like(shifted("random", 0.1)), none)) == [("improved", False)]
+
+
+def test_a_method_falling_to_or_below_a_control_it_beat_fails():
+    """The control rose above both methods (0.3 -> 0.7 against means of 0.55): each method's lead over it fell on
+    every sample, a `below_control` failure per method, whose test is the one a score change gets (p = 2**-10 on
+    the per-sample gaps). It replaces the rank change for that pair; the control's own drift is still `control`."""
+    comparison = compare_tables(ci_like(), ci_like(shifted("random", 0.4)), DEFAULT)
+    assert comparison.exit_code == 1
+    below = comparison.of_kind("below_control")
+    assert [(f.unit["method"], f.fails) for f in below] == [("integrated_gradients", True), ("saliency", True)]
+    assert all(f.details["control"] == "random" and f.change.p_value == pytest.approx(2**-10) for f in below)
+    assert below[1].message == ("no longer beats the control random: mean 0.55 vs 0.7 (baseline 0.55 vs 0.3); its "
+                                "lead +0.25 -> -0.15 over 10 pairs; 10 of 10 samples beyond tolerance, all worse: "
+                                "fails (one-sided p=0.00098)")
+    assert not comparison.of_kind("rank") and len(comparison.of_kind("control")) == 1
+    report = to_markdown(comparison, baseline="b", current="c")
+    assert "### Methods no longer better than a control" in report
+    assert "| ❌ | mlp | toy | saliency | faithfulness_correlation ↑ | no longer beats the control random" in report
+    # a method that only tied its control (lead +0.001 -> -0.001: inside tolerance) is reported and passes
+    tied = {"saliency": np.full(10, 0.301), "random": np.full(10, 0.3)}
+    base = table({(m, "m"): list(v) for m, v in tied.items()})
+    cur = table({("saliency", "m"): list(tied["saliency"]), ("random", "m"): list(tied["random"] + 0.002)})
+    comparison = compare_tables(base, cur, DEFAULT)
+    assert kinds(comparison) == [("below_control", False)]
+    assert comparison.findings[0].message.endswith("passed: the gap moved within tolerance")
+    # lower is better: the control's lower score now beats the method
+    base = table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE + 0.5)}, hib={"m": False})
+    cur = table({("saliency", "m"): list(BASE + 0.6), ("random", "m"): list(BASE + 0.5)}, hib={"m": False})
+    assert kinds(compare_tables(base, cur, DEFAULT)) == [("degraded", True), ("below_control", True)]
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"controls": "random"}, r"controls must be a list of method names, got 'random'"),
+    ({"gate_controls": "yes"}, r"gate_controls must be true or false, got 'yes'"),
+])
+def test_bad_control_settings_are_user_errors(data, match):
+    with pytest.raises(UserError, match=match):
+        parse_policy(data, name="bad")

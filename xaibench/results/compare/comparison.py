@@ -11,6 +11,11 @@
   degradation fails, improvement is reported;
 - ``unconfirmed`` (the mean moved beyond the size bound but the policy's one-sided test is not significant: a
   change confined to fewer samples than machine noise can move, or samples moving both ways): reported, passed;
+- ``control`` (a control method's -- ``random``, ``constant``, ``sobel``: a reference point, not a method under
+  test -- own scores moved, e.g. after the model was retrained): reported, passed unless the policy sets
+  ``gate_controls`` (then it is ``degraded``/``improved`` like any method);
+- ``below_control`` (a method that beat a control of its comparison group now scores at or below it): fails
+  when the paired gap's change is significant under the policy (else reported, passed);
 - ``rank`` (within a comparison group a method now ranks below one it used to beat): reported even inside
   tolerance;
 - ``revision`` (a dataset's content or a model's weights changed): reported;
@@ -34,7 +39,8 @@ from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, as
 
 SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
-KINDS = ("missing", "status", "direction", "degraded", "improved", "unconfirmed", "new", "rank", "revision")
+KINDS = ("missing", "status", "direction", "degraded", "below_control", "improved", "unconfirmed", "control", "new",
+         "rank", "revision")
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,8 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
         before = (labels[replaced[key]], base_units[replaced[key]]) if key in replaced else None
         walker.visit(unit, base_units.get(key), cur_units.get(paired.get(key, key)), before)
     findings = walker.findings
-    findings += _rank_changes(baseline, current, units, labels, strict_changes)
+    findings += _below_controls(base_units, cur_units, units, labels, policy, strict_changes)
+    findings += _rank_changes(baseline, current, units, labels, policy, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
     order = {kind: index for index, kind in enumerate(KINDS)}
     findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))
@@ -290,7 +297,9 @@ class _UnitWalker:
         self.n_pairs += change.n
         self.n_differing += change.n_differing
         self.max_abs_diff = max(self.max_abs_diff, change.max_abs_diff)
-        if change.verdict == WORSE:
+        if self.policy.is_control(unit["method"]) and not self.policy.gate_controls:
+            self._control(unit, change, tol)
+        elif change.verdict == WORSE:
             self.add("degraded", True, unit, _describe(change), change=change, tolerance=tol)
         elif change.verdict == BETTER:
             self.add("improved", self.strict, unit, _describe(change), change=change, tolerance=tol)
@@ -299,6 +308,20 @@ class _UnitWalker:
             direction = "worse" if worse else "better"
             self.add("unconfirmed", self.strict, unit, _describe(change, direction, tol), change=change,
                      tolerance=tol, details={"direction": direction})
+
+    def _control(self, unit: dict, change: ValueChange, tol: Tolerance) -> None:
+        """A control's scores moved: what would have been ``degraded``/``improved``/``unconfirmed``, reported as
+        ``control`` (passes; ``--strict-changes`` fails it): a reference point's drift is not a regression of the
+        methods under test, which ``below_control`` still holds to beating it."""
+        if change.verdict == SAME and not (tol.mode in ("wilcoxon", "bootstrap") and abs(change.delta) > change.tolerance):
+            return
+        worse = change.delta < 0 if unit["higher_is_better"] else change.delta > 0
+        direction = "worse" if worse else "better"
+        would_be = {WORSE: "degraded", BETTER: "improved"}.get(change.verdict, "unconfirmed")
+        text = (_describe(change) if change.verdict != SAME else _describe(change, direction, tol)) + (
+            f"; {unit['method']} is a control (a reference point): its own drift is reported, not gated")
+        self.add("control", self.strict, unit, text, change=change, tolerance=tol,
+                 details={"direction": direction, "would_be": would_be})
 
 
 def _state(rows: pd.DataFrame) -> str:
@@ -383,9 +406,69 @@ def _flatten(unit: dict) -> dict:
     return out
 
 
-def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], labels: dict,
+def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame], units: list[str],
+                    labels: dict, policy: Policy, strict: bool) -> list[Finding]:
+    """Methods that beat a control of their comparison group in the baseline (mean paired gap in the metric's good
+    direction > 0) and now score at or below it (gap <= 0). The gap's change is assessed like a score change (the
+    policy's tolerance and test on the per-sample gaps): significant fails, otherwise it is reported and passes, so
+    a method that only tied a control is not failed by noise."""
+    at = [units.index(c) for c in group_columns(units)]
+    groups: dict[tuple, list[tuple]] = {}
+    for key in base_units.keys() & cur_units.keys():
+        if _state(base_units[key]) == _state(cur_units[key]) == "ok":
+            groups.setdefault(tuple(key[i] for i in at), []).append(key)
+    method_at = units.index("method")
+    findings = []
+    for keys in groups.values():
+        controls = sorted(k for k in keys if policy.is_control(k[method_at]))
+        for key in sorted(k for k in keys if not policy.is_control(k[method_at])):
+            for control in controls:
+                finding = _below_control(key, control, base_units, cur_units, units, labels, policy, strict)
+                if finding is not None:
+                    findings.append(finding)
+    return findings
+
+
+def _below_control(key: tuple, control: tuple, base_units: dict, cur_units: dict, units: list[str], labels: dict,
+                   policy: Policy, strict: bool) -> Finding | None:
+    """The ``below_control`` finding of one method and one control (see ``_below_controls``), or None."""
+    def scores(frame: pd.DataFrame) -> pd.Series:
+        ok = frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
+        return ok.set_index(SAMPLE_KEY)["value"].astype(np.float64)
+
+    paired = pd.concat([scores(base_units[key]), scores(base_units[control]), scores(cur_units[key]),
+                        scores(cur_units[control])], axis=1, join="inner", keys=["bm", "bc", "cm", "cc"]).dropna()
+    if paired.empty:
+        return None
+    rows = base_units[key]
+    unit = {**dict(zip(units, key)), "variant": labels.get(key, ""), "family": str(rows["family"].iloc[0]),
+            "higher_is_better": bool(rows["higher_is_better"].iloc[0])}
+    sign = 1.0 if unit["higher_is_better"] else -1.0
+    base_gap, cur_gap = sign * (paired["bm"] - paired["bc"]), sign * (paired["cm"] - paired["cc"])
+    if not (base_gap.mean() > 0 >= cur_gap.mean()):
+        return None
+    tol = policy.tolerance(unit["metric"], unit["family"])
+    change = assess(base_gap.to_numpy(), cur_gap.to_numpy(), True, tol,
+                    paired.index.get_level_values("sample_id").astype(str).to_numpy())
+    name = str(control[units.index("method")]) + (f" [{labels[control]}]" if labels.get(control) else "")
+    means = paired.mean()
+    test = f" (one-sided p={change.p_value:.2g})" if change.p_value is not None else ""
+    verdict = (f"fails{test}" if change.verdict == WORSE else
+               f"passed: the gap's change is not significant{_why_not(change, tol)}" if abs(change.delta) > change.tolerance
+               else "passed: the gap moved within tolerance")
+    text = (f"no longer beats the control {name}: mean {means['cm']:.4g} vs {means['cc']:.4g} (baseline "
+            f"{means['bm']:.4g} vs {means['bc']:.4g}); its lead {change.baseline_mean:+.4g} -> {change.current_mean:+.4g} "
+            f"over {change.n} pairs{_moved(change)}: {verdict}")
+    details = {"control": str(control[units.index("method")]), "control_variant": labels.get(control, ""),
+               "baseline": [float(means["bm"]), float(means["bc"])], "current": [float(means["cm"]), float(means["cc"])]}
+    return Finding("below_control", change.verdict == WORSE or strict, unit, text, change=change, tolerance=tol,
+                   details=details)
+
+
+def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], labels: dict, policy: Policy,
                   strict: bool) -> list[Finding]:
-    """Pairs of competitors whose order (by mean ok value, in the metric's direction) reversed in a group."""
+    """Pairs of competitors whose order (by mean ok value, in the metric's direction) reversed in a group; a method
+    and a control are ``_below_controls``' business, not a rank change."""
     groups = group_columns(units)
     base_means, cur_means = _means(baseline, units), _means(current, units)
     findings = []
@@ -393,7 +476,10 @@ def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str
         group_key = group_key if isinstance(group_key, tuple) else (group_key,)
         cur_group = _select(cur_means, groups, group_key)
         pairs = base_group.merge(cur_group, on=units + ["higher_is_better"], suffixes=("_base", "_cur"))
+        controls = pairs["method"].map(policy.is_control).to_numpy(dtype=bool)
         for better, worse in _swaps(pairs):
+            if controls[better] != controls[worse]:
+                continue
             findings.append(_rank_finding(better, worse, pairs, units, labels, strict))
     return findings
 

@@ -44,6 +44,10 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
     values = comparison.of_kind("degraded", "improved")
     if values:
         lines += ["### Score changes beyond tolerance", "", *_value_table(values), ""]
+    below = comparison.of_kind("below_control")
+    if below:
+        lines += ["### Methods no longer better than a control (the gap's change is tested like a score change)", "",
+                  *_finding_table(below), ""]
     unconfirmed = comparison.of_kind("unconfirmed")
     if unconfirmed:
         lines += ["### Large but not significant (passed: too few samples moved one way to tell them from samples "
@@ -51,6 +55,12 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
                   "`--strict-changes` fails them)",
                   "",
                   *_value_table(unconfirmed), ""]
+    controls = comparison.of_kind("control")
+    if controls:
+        lines += [f"### Control methods ({', '.join(comparison.policy.controls)}): reference points, their own drift "
+                  "is reported and does not gate (`gate_controls: true` in the policy, as in `strict`, or "
+                  "`--strict-changes` gates it); every method must still beat them", "",
+                  *_value_table(controls), ""]
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
                          (("rank",), "Rank changes (reported even inside tolerance)"),
                          (("revision",), "Changed data or weights")):
