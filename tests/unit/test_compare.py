@@ -580,3 +580,43 @@ def test_a_method_falling_to_or_below_a_control_it_beat_fails():
 def test_bad_control_settings_are_user_errors(data, match):
     with pytest.raises(UserError, match=match):
         parse_policy(data, name="bad")
+
+
+# --- unreadable and outdated tables: which file, what is wrong, the fix ------------------------------------------
+
+@pytest.mark.parametrize("role", ["baseline", "current"])
+def test_a_corrupt_parquet_table_names_its_role_and_the_fix_and_nothing_is_written(role, capsys, tmp_path):
+    """A truncated Parquet file said "table X is not a readable Parquet file": not whether it was the baseline or the
+    run, nor what to do. Now one line naming the role, the file, that it is unreadable and the fix; exit 2."""
+    good, corrupt = tmp_path / "good.parquet", tmp_path / "corrupt.parquet"
+    table({("saliency", "m"): list(BASE)}).to_parquet(good, index=False)
+    corrupt.write_bytes(good.read_bytes()[:300])  # an interrupted copy: no Parquet footer
+    pair = (corrupt, good) if role == "baseline" else (good, corrupt)
+    out_md, out_json = tmp_path / "r.md", tmp_path / "v.json"
+    code, out, err = run_compare(capsys, *pair, "--report", out_md, "--json", out_json)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith(f"xaibench: error: {role} {corrupt} is unreadable: not a valid Parquet file (")
+    fix = (f"restore it from git (git checkout -- {corrupt})" if role == "baseline"
+           else "rerun the sweep that wrote it (finished cells are reused) to write it again")
+    assert fix in err and err.rstrip().endswith("(nothing written)")
+    assert not out_md.exists() and not out_json.exists()
+    if role == "current":  # nor is a corrupt run ever baselined
+        code, _, err = run_compare(capsys, tmp_path / "new_baseline", corrupt, "--update-baseline")
+        assert code == 2 and "current" in err and not (tmp_path / "new_baseline").exists()
+
+
+@pytest.mark.parametrize("role", ["baseline", "current"])
+def test_a_schema_v2_csv_is_told_to_regenerate_like_a_v2_parquet(role, capsys, tmp_path):
+    """A v2 CSV (it lacks v3's explain_device and v4's columns) got "lacks columns", a v2 Parquet table "regenerate
+    the baseline": both now get the version message."""
+    v2 = table({("saliency", "m"): list(BASE)}).drop(columns=["explain_device", *MEASUREMENTS_ADDED[4]])
+    v2 = v2.assign(schema_version=2)
+    good = tmp_path / "good.parquet"
+    table({("saliency", "m"): list(BASE)}).to_parquet(good, index=False)
+    for suffix in (".csv", ".parquet"):
+        old = tmp_path / f"v2{suffix}"
+        v2.to_csv(old, index=False) if suffix == ".csv" else v2.to_parquet(old, index=False)
+        code, out, err = run_compare(capsys, *((old, good) if role == "baseline" else (good, old)))
+        assert (code, out) == (2, "") and err == (f"xaibench: error: {role} {old} has results schema version 2, this "
+                                                  f"xaibench reads version {SCHEMA_VERSION}; regenerate it with this "
+                                                  "version (docs/ci.md: refreshing the baseline)\n")
