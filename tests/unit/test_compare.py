@@ -620,3 +620,64 @@ def test_a_schema_v2_csv_is_told_to_regenerate_like_a_v2_parquet(role, capsys, t
         assert (code, out) == (2, "") and err == (f"xaibench: error: {role} {old} has results schema version 2, this "
                                                   f"xaibench reads version {SCHEMA_VERSION}; regenerate it with this "
                                                   "version (docs/ci.md: refreshing the baseline)\n")
+
+
+# --- the report as a pull-request comment ---------------------------------------------------------------------------
+
+def test_a_large_sweeps_report_stays_under_the_comment_limit_and_says_what_it_left_out(capsys, tmp_path):
+    """A large sweep's report outgrew GitHub's 65,536-character comment limit (the comment is then refused and the
+    pull request shows nothing). 62 methods degraded, improved, moved on 4 samples, erroring, missing and new on six
+    metrics: --report stays under the limit, leaves passing rows out before failing
+    ones, says how many and where the rest is, keeps the closing lines; the whole report is written beside it."""
+    from xaibench.commands.compare import REPORT_LIMIT
+    from xaibench.results.compare.render import COMMENT_BUDGET, COMMENT_LIMIT, MAX_ROWS
+
+    assert REPORT_LIMIT == COMMENT_BUDGET < COMMENT_LIMIT
+    methods = [f"integrated_gradients_variant_{i:03d}" for i in range(62)]  # a section shows at most 60 rows
+    jitter = np.arange(10) * 1e-3  # no tied differences (scipy's wilcoxon would run a slow permutation test)
+    four = np.r_[-0.5 - jitter[:4], np.zeros(6)]  # 4 samples moved one way: unconfirmed
+    shifts = {"faithfulness_degraded": -0.3 - jitter, "faithfulness_improved": 0.3 + jitter,
+              "faithfulness_unconfirmed": four}  # one metric each: a comparison group moved alike, no rank change
+    base, cur = {}, {}
+    for i, method in enumerate(methods):
+        for metric, shift in shifts.items():
+            base[method, metric] = list(BASE + 0.01 * i)
+            cur[method, metric] = list(BASE + 0.01 * i + shift)
+        base[method, "sparseness_missing"] = cur[method, "sparseness_new"] = list(BASE)
+        base[method, "pointing_game_erroring"] = cur[method, "pointing_game_erroring"] = list(BASE)
+    base, cur = table(base), table(cur)
+    erroring = cur["metric"] == "pointing_game_erroring"  # each such cell now fails before scoring: ok -> error
+    errors = cur[erroring].drop_duplicates("method").assign(
+        sample_id="", value=np.nan, status="error",
+        message="RuntimeError: CUDA out of memory while explaining a batch of 64 (at xaibench/engine/stages.py:135)")
+    cur = pd.concat([cur[~erroring], errors], ignore_index=True)
+    paths = {name: tmp_path / f"{name}.parquet" for name in ("base", "cur")}
+    base.to_parquet(paths["base"], index=False)
+    cur.to_parquet(paths["cur"], index=False)
+    report, verdict_json = tmp_path / "compare.md", tmp_path / "compare.json"
+    code, out, _ = run_compare(capsys, paths["base"], paths["cur"], "--report", report, "--json", verdict_json)
+    findings = json.loads(verdict_json.read_text())["findings"]
+    text, full = report.read_text(), (tmp_path / "compare.full.md").read_text()
+    assert code == 1 and len(findings) == 6 * 62  # degraded, improved, unconfirmed, status, missing, new
+    assert len(text.encode()) <= COMMENT_BUDGET < COMMENT_LIMIT < len(full.encode())
+
+    rows = [line for line in text.splitlines() if line.startswith(("| ❌", "| ℹ️"))]
+    left_out = len(findings) - len(rows)
+    assert text.splitlines()[2] == (f"⚠️ Shortened to fit a GitHub comment (65,536 characters): {left_out} of "
+                                    f"{len(findings)} findings' rows are left out (passing ones first); the full "
+                                    f"report is `{tmp_path / 'compare.full.md'}` and every finding is in "
+                                    f"`{verdict_json}`.")
+    shown_failing = sum(line.startswith("| ❌") for line in rows)
+    assert shown_failing == 3 * MAX_ROWS  # degraded, status, missing: passing rows were left out, not these
+    assert "more (see the JSON verdict)" in text
+    assert text.rstrip().endswith("(`--update-baseline` refuses error rows): fix them, rerun, compare again.")
+    full_rows = [line for line in full.splitlines() if line.startswith(("| ❌", "| ℹ️"))]
+    assert len(full_rows) == len(findings) and "Shortened" not in full
+    assert out.startswith(text.split("\n")[0]) and "Shortened" not in out  # stdout: the report as before
+
+    small = tmp_path / "small.md"  # a report that fits is written whole, with nothing beside it
+    code, _, _ = run_compare(capsys, paths["base"], paths["base"], "--report", small)
+    assert code == 0 and "Shortened" not in small.read_text() and not (tmp_path / "small.full.md").exists()
+    assert len(out.encode()) > COMMENT_LIMIT  # what --report-limit 0 writes: the report as printed
+    code, out, err = run_compare(capsys, paths["base"], paths["cur"], "--report", small, "--report-limit", "100")
+    assert (code, out) == (2, "") and "--report-limit must be 0 (no limit) or at least 4096 bytes, got 100" in err
