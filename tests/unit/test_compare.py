@@ -681,3 +681,24 @@ def test_a_large_sweeps_report_stays_under_the_comment_limit_and_says_what_it_le
     assert len(out.encode()) > COMMENT_LIMIT  # what --report-limit 0 writes: the report as printed
     code, out, err = run_compare(capsys, paths["base"], paths["cur"], "--report", small, "--report-limit", "100")
     assert (code, out) == (2, "") and "--report-limit must be 0 (no limit) or at least 4096 bytes, got 100" in err
+
+
+def test_a_changed_model_revision_names_the_part_that_changed_and_the_accuracy():
+    """A torch_module's revision is `<weights digest>+code:<digest of the file defining its class>`. An edit to the
+    class's file was reported as "weights changed (revision 93843ea87550 -> 93843ea87550)": the wrong part, and the
+    same 12 characters. The finding now names the part and, for a model, its test accuracy before and after; a
+    built-in model retrained to another accuracy under the same parameters (revision "") is reported too."""
+    weights, code = "93843ea87550f417fe95bf7b87ad", "509c4cc9018fb118cc90"
+    base = table({("a", "m"): list(BASE)}, model_revision=f"{weights}+code:{code}", model_accuracy=1.0)
+    edited = table({("a", "m"): list(BASE)}, model_revision=f"{weights}+code:611e833b9a40589b", model_accuracy=1.0)
+    (finding,) = compare_tables(base, edited, DEFAULT).of_kind("revision")
+    assert finding.message == ("model mlp code changed (code 509c4cc9018f -> 611e833b9a40; weights unchanged): its "
+                               "scores are measured on a changed model")
+    retrained = table({("a", "m"): list(BASE)}, model_revision=f"562921b65400aa+code:{code}", model_accuracy=0.7)
+    (finding,) = compare_tables(base, retrained, DEFAULT).of_kind("revision")
+    assert finding.message == ("model mlp weights changed (weights 93843ea87550 -> 562921b65400; code unchanged); "
+                               "test accuracy 1 -> 0.7: its scores are measured on a changed model")
+    built_in = [table({("a", "m"): list(BASE)}, model_accuracy=accuracy) for accuracy in (0.967, 0.9)]
+    (finding,) = compare_tables(*built_in, DEFAULT).of_kind("revision")
+    assert finding.message.startswith("model mlp test accuracy 0.967 -> 0.9 with the same parameters and revision")
+    assert not finding.fails and compare_tables(built_in[0], built_in[0], DEFAULT).findings == ()

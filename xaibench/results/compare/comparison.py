@@ -525,6 +525,9 @@ def _rank_finding(was_better: int, now_better: int, pairs: pd.DataFrame, units: 
 
 
 def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool) -> list[Finding]:
+    """A model's or dataset's fingerprint that differs between the tables (same name and parameters), naming the
+    part that changed -- a revision joins parts with ``+``: the weights file's (or data's) digest, then tagged ones
+    such as ``code:<digest>`` of the file defining a model class -- and, for a model, its test accuracy."""
     findings = []
     for column, axis in zip(REVISION_COLUMNS, ("model", "dataset")):
         if column not in baseline or column not in current:
@@ -535,9 +538,65 @@ def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: boo
         joined = before.merge(after, on=key, suffixes=("_base", "_cur"))
         for row in joined[joined[f"{column}_base"] != joined[f"{column}_cur"]].itertuples(index=False):
             row = row._asdict()
-            what = "weights" if axis == "model" else "content"
-            text = (f"{axis} {row[axis]} {what} changed (revision {str(row[f'{column}_base'])[:12]} -> "
-                    f"{str(row[f'{column}_cur'])[:12]}): its scores are measured on different {what}")
+            old, new = row[f"{column}_base"], row[f"{column}_cur"]
+            what = _changed_parts(str(old), str(new), "weights" if axis == "model" else "content")
+            accuracy = _accuracy_change(baseline, current, key, (row[axis], row[f"{axis}_params"])) if axis == "model" \
+                else ""
+            text = (f"{axis} {row[axis]} {what}{accuracy}: its scores are measured on a changed "
+                    f"{'model' if axis == 'model' else 'dataset'}")
             findings.append(Finding("revision", strict, {axis: row[axis], f"{axis}_params": row[f"{axis}_params"]},
-                                    text, details={"before": row[f"{column}_base"], "after": row[f"{column}_cur"]}))
+                                    text, details={"before": old, "after": new}))
+    return findings + _retrained(baseline, current, {(f.unit.get("model"), f.unit.get("model_params"))
+                                                      for f in findings if "model" in f.unit}, strict)
+
+
+def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, strict: bool) -> list[Finding]:
+    """Models of the same name, parameters and revision whose test accuracy differs: trained to other weights (a
+    built-in model retrained under another torch, BLAS or training code). Scores moving with them are explained."""
+    key = ["model", "model_params"]
+    if "model_accuracy" not in baseline or "model_accuracy" not in current:
+        return []
+    means = [frame.groupby(key, sort=True)["model_accuracy"].mean().rename(side)
+             for frame, side in ((baseline, "before"), (current, "after"))]
+    joined = pd.concat(means, axis=1, join="inner").dropna()
+    findings = []
+    for (model, params), row in joined[(joined["before"] - joined["after"]).abs() > 1e-9].iterrows():
+        if (model, params) in reported:
+            continue
+        text = (f"model {model} test accuracy {row['before']:.3g} -> {row['after']:.3g} with the same parameters and "
+                "revision: trained to other weights (training code, torch or BLAS changed); its scores are measured "
+                "on a changed model")
+        findings.append(Finding("revision", strict, {"model": model, "model_params": params}, text,
+                                details={"accuracy": [float(row["before"]), float(row["after"])]}))
     return findings
+
+
+def _revision_parts(revision: str, first: str) -> dict[str, str]:
+    """``{"weights": digest, "code": digest, ...}`` of a revision (``<digest>+code:<digest>``); ``first`` names the
+    untagged part."""
+    parts = {}
+    for index, piece in enumerate(revision.split("+")):
+        tag, _, value = piece.partition(":")
+        tagged = bool(value) and tag.replace("_", "").replace("-", "").isalpha()
+        parts[tag if tagged else first if index == 0 else f"part {index + 1}"] = value if tagged else piece
+    return parts
+
+
+def _changed_parts(old: str, new: str, first: str) -> str:
+    """``code changed (509c4cc9018f -> 611e833b9a40; weights unchanged)``: which parts of a revision differ."""
+    before, after = _revision_parts(old, first), _revision_parts(new, first)
+    changed = [name for name in dict.fromkeys([*before, *after]) if before.get(name) != after.get(name)]
+    same = [name for name in before if name not in changed]
+    shown = "; ".join(f"{name} {before.get(name, '')[:12] or 'none'} -> {after.get(name, '')[:12] or 'none'}"
+                      for name in changed)
+    return (f"{' and '.join(changed)} changed ({shown}" + (f"; {' and '.join(same)} unchanged" if same else "") + ")")
+
+
+def _accuracy_change(baseline: pd.DataFrame, current: pd.DataFrame, key: list[str], value: tuple) -> str:
+    """``; test accuracy 1 -> 0.7`` when the model's recorded accuracy differs (the mean over its datasets), else ""."""
+    if "model_accuracy" not in baseline or "model_accuracy" not in current:
+        return ""
+    means = [_select(frame, key, value)["model_accuracy"].astype(float).mean() for frame in (baseline, current)]
+    if not all(np.isfinite(means)) or abs(means[0] - means[1]) < 1e-9:
+        return ""
+    return f"; test accuracy {means[0]:.3g} -> {means[1]:.3g}"
