@@ -187,7 +187,7 @@ def test_usage_errors_print_one_line_and_exit_2(case, tables, capsys, tmp_path):
         expected = "baseline table"
     else:
         bad.write_text("model,value\nmlp,1\n")
-        expected = "is not a readable Parquet file"
+        expected = "is unreadable: not a valid Parquet file"
     code, out, err = compare(capsys, bad, tables["base"])
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and expected in err and str(bad) in err
