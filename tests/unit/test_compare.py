@@ -557,6 +557,10 @@ def test_a_method_falling_to_or_below_a_control_it_beat_fails():
                                 "lead +0.25 -> -0.15 over 10 pairs; 10 of 10 samples beyond tolerance, all worse: "
                                 "fails (one-sided p=0.00098)")
     assert not comparison.of_kind("rank") and len(comparison.of_kind("control")) == 1
+    verdict = to_json_dict(comparison)["findings"]
+    lead = next(f for f in verdict if f["kind"] == "below_control" and f["unit"]["method"] == "saliency")
+    assert lead["change"]["direction"] == "worse" and lead["details"]["control"] == "random"  # it said "better"
+    assert (lead["change"]["baseline_mean"], lead["change"]["current_mean"]) == pytest.approx((0.25, -0.15))
     report = to_markdown(comparison, baseline="b", current="c")
     assert "### Methods no longer better than a control" in report
     assert "| ❌ | mlp | toy | saliency | faithfulness_correlation ↑ | no longer beats the control random" in report

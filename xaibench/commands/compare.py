@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "written whole beside it as OUT.full.md; 0: no limit")
     parser.add_argument("--json", metavar="OUT.json", help="write the machine-readable verdict here")
     parser.add_argument("--strict-changes", action="store_true",
-                        help="fail on any reported change too (improvements, changes passed as noise, new cells, "
-                             "rank changes, changed data or weights)")
+                        help="fail on any reported change too (improvements, changes passed as noise, control "
+                             "drift, new cells, rank changes, changed data or weights)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="do not fail on baseline cells, metrics or samples missing from the current table")
     parser.add_argument("--quiet", action="store_true",

@@ -277,7 +277,7 @@ def _value_table(findings: list[Finding]) -> list[str]:
 
 
 def _direction(f: Finding) -> str:
-    return f.details.get("direction") or ("worse" if f.kind == "degraded" else "better")
+    return f.details.get("direction") or ("better" if f.kind == "improved" else "worse")
 
 
 def _test_text(change, tol) -> str:
