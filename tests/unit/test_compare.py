@@ -706,3 +706,15 @@ def test_a_changed_model_revision_names_the_part_that_changed_and_the_accuracy()
     (finding,) = compare_tables(*built_in, DEFAULT).of_kind("revision")
     assert finding.message.startswith("model mlp test accuracy 0.967 -> 0.9 with the same parameters and revision")
     assert not finding.fails and compare_tables(built_in[0], built_in[0], DEFAULT).findings == ()
+
+
+def test_quiet_names_a_changed_model_beside_the_failures_it_may_explain(capsys, tmp_path):
+    """--quiet listed the failing findings only: a CI log showed ten degraded units and not that the model behind
+    them had been retrained (accuracy 1 -> 0.7). The revision lines now follow the failing ones."""
+    base, cur = tmp_path / "base.parquet", tmp_path / "cur.parquet"
+    table({("saliency", "m"): list(BASE)}, model_revision="aaaa", model_accuracy=1.0).to_parquet(base, index=False)
+    table({("saliency", "m"): list(BASE - 0.2)}, model_revision="bbbb", model_accuracy=0.7).to_parquet(cur, index=False)
+    code, out, _ = run_compare(capsys, base, cur, "--quiet")
+    assert code == 1 and out.splitlines()[2:] == [
+        "  revision: mlp: model mlp weights changed (weights aaaa -> bbbb); test accuracy 1 -> 0.7: its scores are "
+        "measured on a changed model"]

@@ -142,6 +142,9 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
             print(f"  {finding_line(finding)}")
         if len(failing) > UPDATE_LINES:
             print(f"  ... and {len(failing) - UPDATE_LINES} more" + (f" ({args.report})" if args.report else ""))
+        if failing:  # what may explain them: a changed model (weights, code, accuracy) or dataset
+            for finding in comparison.of_kind("revision")[:UPDATE_LINES]:
+                print(f"  {finding_line(finding)}")
 
 
 def _context(args: argparse.Namespace, baseline, current) -> dict:
