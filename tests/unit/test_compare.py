@@ -718,3 +718,14 @@ def test_quiet_names_a_changed_model_beside_the_failures_it_may_explain(capsys, 
     assert code == 1 and out.splitlines()[2:] == [
         "  revision: mlp: model mlp weights changed (weights aaaa -> bbbb); test accuracy 1 -> 0.7: its scores are "
         "measured on a changed model"]
+
+
+def test_a_report_whose_heading_alone_is_too_long_is_cut_at_a_line_and_says_so():
+    """The last resort of the comment limit: a policy of 400 metric overrides (listed in the heading) makes even a
+    report without rows too long; it is cut at a line, under the limit, and says so."""
+    policy = parse_policy({"metrics": {f"metric_{i:03d}": {"atol": 0.5} for i in range(400)}}, name="huge")
+    comparison = compare_tables(ci_like(), ci_like(broken_on(6)), policy)
+    text = to_markdown(comparison, baseline="b", current="c", limit=5000, json_report="v.json")
+    assert len(text.encode()) <= 5000 and text.startswith("## xaibench compare: ❌ regression\n")
+    assert text.endswith("left out (passing ones first); every finding is in `v.json`. (cut here)\n")
+    assert len(to_markdown(comparison, baseline="b", current="c").encode()) > 5000
