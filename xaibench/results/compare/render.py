@@ -192,7 +192,7 @@ def unused_text(comparison: Comparison) -> str:
 
 def _acceptable(comparison: Comparison) -> bool:
     """Whether anything changed that a baseline refresh would accept (changes passed as noise are not that)."""
-    return any(f.kind != "unconfirmed" for f in comparison.findings)
+    return any(f.kind != "unconfirmed" and f.details.get("would_be") != "unconfirmed" for f in comparison.findings)
 
 
 def _errors(comparison: Comparison) -> bool:
