@@ -545,6 +545,9 @@ def test_a_controls_own_drift_is_reported_not_gated_and_strict_gates_it():
     assert [(f.kind, f.details["would_be"]) for f in noise.findings] == [("control", "unconfirmed")] * 2
     assert "--update-baseline" not in to_markdown(noise, baseline="b", current="c")
     assert to_json_dict(noise)["update_command"] is None and to_json_dict(comparison)["update_command"]
+    typo = compare_tables(ci_like(), ci_like(shifted("random", -0.1)), parse_policy({"controls": ["rnadom"]}, name="p"))
+    assert typo.unused_overrides == ("controls.rnadom",) and kinds(typo) == [("degraded", True)]  # named, not silent
+    assert compare_tables(ci_like(), ci_like(), DEFAULT).unused_overrides == ()  # the default list: constant, sobel
     none = parse_policy({"controls": []}, name="mine")  # no controls: random is a method like any other
     assert kinds(compare_tables(ci_like(), ci_like(shifted("random", 0.1)), none)) == [("improved", False)]
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xaibench.results.compare.policy import Policy, Tolerance
+from xaibench.results.compare.policy import CONTROLS, Policy, Tolerance
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
                                             without_run_notes)
 from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, assess, wilcoxon_min_pairs
@@ -79,7 +79,7 @@ class Comparison:
     max_abs_diff: float
     strict_changes: bool = False
     allow_missing: bool = False
-    unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric of either table (a typo?)
+    unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric/control of either table (a typo?)
 
     @property
     def failed(self) -> bool:
@@ -128,6 +128,9 @@ def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFr
     for section, entries, column in (("families", policy.families, "family"), ("metrics", policy.metrics, "metric")):
         present = set(baseline[column].astype(str)) | set(current[column].astype(str))
         unused += [f"{section}.{name}" for name in entries if name not in present]
+    if tuple(policy.controls) != CONTROLS:  # a policy's own list: a misspelt control would gate as a method
+        present = set(baseline["method"].astype(str)) | set(current["method"].astype(str))
+        unused += [f"controls.{name}" for name in policy.controls if name not in present]
     return tuple(unused)
 
 

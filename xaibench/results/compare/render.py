@@ -186,7 +186,8 @@ def partial_text(current: str, note: str) -> str:
 def unused_text(comparison: Comparison) -> str:
     """The warning for policy entries that match no family or metric of either table."""
     names = ", ".join(comparison.unused_overrides)
-    return (f"policy {comparison.policy.name} sets {names}, which names no metric family or metric of either table "
+    return (f"policy {comparison.policy.name} sets {names}, which names no metric family or metric (or, for a "
+            "control, method) of either table "
             "(a misspelling?): that tolerance applied to nothing")
 
 
