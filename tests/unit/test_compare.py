@@ -437,10 +437,12 @@ def test_a_method_with_changed_parameters_is_scored_against_its_old_parameters()
     cur = table({("ig", "m"): list(BASE - 0.2)}, method_params=json.dumps({"n_steps": 64}))
     cur = pd.concat([cur, base[base["method"] == "random"]], ignore_index=True)
     comparison = compare_tables(base, cur, DEFAULT)
-    assert kinds(comparison) == [("missing", True), ("new", False)]
+    assert kinds(comparison) == [("missing", True), ("new", True)]
     new = comparison.of_kind("new")[0]
     assert new.message == ("new: 10 value(s) (ok); against the baseline's method.n_steps=32: worse, mean 0.55 -> "
-                           "0.35, delta -0.2 over 10 pairs; 10 of 10 samples beyond tolerance, all worse")
+                           "0.35, delta -0.2 over 10 pairs; 10 of 10 samples beyond tolerance, all worse: fails")
+    # a subset run (--allow-missing) passed it: the old unit's absence was allowed and `new` never failed
+    assert kinds(compare_tables(base, cur, DEFAULT, allow_missing=True)) == [("new", True), ("missing", False)]
     assert new.details["direction"] == "worse" and new.change.p_value == pytest.approx(2**-10)
     assert to_json_dict(comparison)["findings"][1]["change"]["direction"] == "worse"
     same = compare_tables(base, cur.assign(value=np.where(cur["method"] == "ig", BASE.tolist() * 2, cur["value"])),

@@ -4,7 +4,8 @@
 :mod:`xaibench.results.compare.tables`) and turns every difference into a ``Finding``:
 
 - ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed;
-- ``new`` (a unit or samples only the current table has): reported;
+- ``new`` (a unit or samples only the current table has): reported; a method whose parameters changed that now
+  scores significantly worse than with the old ones fails (also under ``allow_missing``);
 - ``status`` (ok -> nan/error, a computed unit now erroring or not applicable): fails, with the message;
   the other way round (now computed) is reported;
 - ``degraded`` / ``improved`` (paired values beyond the policy's tolerance, in the metric's direction):
@@ -242,7 +243,10 @@ class _UnitWalker:
         text = (f"{new.message}; against the baseline's {label or 'other parameters'}: {word}, mean "
                 f"{change.baseline_mean:.4g} -> {change.current_mean:.4g}, delta {change.delta:+.4g} over {change.n} "
                 f"pairs{_moved(change)}")
-        self.add("new", new.fails, unit, text, change=change, tolerance=tol,
+        # scoring significantly worse than with the old parameters is a regression of that method, also where the
+        # old unit's absence is allowed (--allow-missing); a control's drift is not (unless the policy gates it)
+        worse = change.verdict == WORSE and (self.policy.gate_controls or not self.policy.is_control(unit["method"]))
+        self.add("new", new.fails or worse, unit, text + (": fails" if worse else ""), change=change, tolerance=tol,
                  details={**new.details, "versus": label, "direction": change.verdict})
 
     def _cell_states(self, unit: dict, base: pd.DataFrame, cur: pd.DataFrame) -> None:
