@@ -536,14 +536,15 @@ def test_a_controls_own_drift_is_reported_not_gated_and_strict_gates_it():
                                                                                                 "sobel"]
         report = to_markdown(comparison, baseline="b", current="c")
         assert "### Control methods (random, constant, sobel): reference points" in report
-        assert f"| ℹ️ control | mlp | toy | random | faithfulness_correlation ↑ | 0.3 |" in report
+        assert "| ℹ️ control | mlp | toy | random | faithfulness_correlation ↑ | 0.3 |" in report
     strict = compare_tables(ci_like(), ci_like(shifted("random", -0.1)), load_policy("strict"))
     assert strict.exit_code == 1 and ("degraded", True) in kinds(strict) and not strict.of_kind("control")
     assert compare_tables(ci_like(), ci_like(shifted("random", -0.1)), DEFAULT, strict_changes=True).exit_code == 1
     gated = parse_policy({"gate_controls": True}, name="mine")
     assert kinds(compare_tables(ci_like(), ci_like(shifted("random", -0.1)), gated)) == [("degraded", True)]
+    # 2 samples of the control moved: passed as noise, like a method's, so nothing to accept
     noise = compare_tables(ci_like(), ci_like(lambda m, k, v: v - 0.5 * (np.arange(10) < 2) * (m == "random")),
-                           DEFAULT)  # 2 samples of the control moved: passed as noise, like a method's, nothing to accept
+                           DEFAULT)
     assert [(f.kind, f.details["would_be"]) for f in noise.findings] == [("control", "unconfirmed")] * 2
     assert "--update-baseline" not in to_markdown(noise, baseline="b", current="c")
     assert to_json_dict(noise)["update_command"] is None and to_json_dict(comparison)["update_command"]

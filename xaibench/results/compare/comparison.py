@@ -320,7 +320,8 @@ class _UnitWalker:
         """A control's scores moved: what would have been ``degraded``/``improved``/``unconfirmed``, reported as
         ``control`` (passes; ``--strict-changes`` fails it): a reference point's drift is not a regression of the
         methods under test, which ``below_control`` still holds to beating it."""
-        if change.verdict == SAME and not (tol.mode in ("wilcoxon", "bootstrap") and abs(change.delta) > change.tolerance):
+        large = tol.mode in ("wilcoxon", "bootstrap") and abs(change.delta) > change.tolerance
+        if change.verdict == SAME and not large:
             return
         worse = change.delta < 0 if unit["higher_is_better"] else change.delta > 0
         direction = "worse" if worse else "better"
@@ -425,29 +426,38 @@ def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple
         if _state(base_units[key]) == _state(cur_units[key]) == "ok":
             groups.setdefault(tuple(key[i] for i in at), []).append(key)
     method_at = units.index("method")
+    cache: dict[tuple, pd.Series] = {}
+
+    def scores(side: str, key: tuple) -> pd.Series:
+        """A unit's ok per-sample values indexed by (seed, sample_id), made once per unit and table."""
+        if (side, key) not in cache:
+            frame = (base_units if side == "base" else cur_units)[key]
+            ok = frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
+            cache[side, key] = ok.set_index(SAMPLE_KEY)["value"].astype(np.float64)
+        return cache[side, key]
+
     findings = []
     for keys in groups.values():
         controls = sorted(k for k in keys if policy.is_control(k[method_at]))
+        if not controls:
+            continue
         for key in sorted(k for k in keys if not policy.is_control(k[method_at])):
             for control in controls:
-                finding = _below_control(key, control, base_units, cur_units, units, labels, policy, strict)
+                paired = pd.concat([scores(side, k) for side in ("base", "cur") for k in (key, control)], axis=1,
+                                   join="inner", keys=["bm", "bc", "cm", "cc"]).dropna()
+                finding = _below_control(key, control, paired, base_units[key], units, labels, policy, strict)
                 if finding is not None:
                     findings.append(finding)
     return findings
 
 
-def _below_control(key: tuple, control: tuple, base_units: dict, cur_units: dict, units: list[str], labels: dict,
-                   policy: Policy, strict: bool) -> Finding | None:
-    """The ``below_control`` finding of one method and one control (see ``_below_controls``), or None."""
-    def scores(frame: pd.DataFrame) -> pd.Series:
-        ok = frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
-        return ok.set_index(SAMPLE_KEY)["value"].astype(np.float64)
-
-    paired = pd.concat([scores(base_units[key]), scores(base_units[control]), scores(cur_units[key]),
-                        scores(cur_units[control])], axis=1, join="inner", keys=["bm", "bc", "cm", "cc"]).dropna()
+def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, rows: pd.DataFrame, units: list[str],
+                   labels: dict, policy: Policy, strict: bool) -> Finding | None:
+    """The ``below_control`` finding of one method (``key``, baseline ``rows``) and one control (see
+    ``_below_controls``), or None. ``paired``: ``bm``, ``bc``, ``cm``, ``cc`` (baseline/current method/control
+    values) on the (seed, sample_id) all four have."""
     if paired.empty:
         return None
-    rows = base_units[key]
     unit = {**dict(zip(units, key)), "variant": labels.get(key, ""), "family": str(rows["family"].iloc[0]),
             "higher_is_better": bool(rows["higher_is_better"].iloc[0])}
     sign = 1.0 if unit["higher_is_better"] else -1.0
@@ -460,14 +470,18 @@ def _below_control(key: tuple, control: tuple, base_units: dict, cur_units: dict
     name = str(control[units.index("method")]) + (f" [{labels[control]}]" if labels.get(control) else "")
     means = paired.mean()
     test = f" (one-sided p={change.p_value:.2g})" if change.p_value is not None else ""
-    verdict = (f"fails{test}" if change.verdict == WORSE else
-               f"passed: the gap's change is not significant{_why_not(change, tol)}" if abs(change.delta) > change.tolerance
-               else "passed: the gap moved within tolerance")
+    if change.verdict == WORSE:
+        verdict = f"fails{test}"
+    elif abs(change.delta) > change.tolerance:
+        verdict = f"passed: the gap's change is not significant{_why_not(change, tol)}"
+    else:
+        verdict = "passed: the gap moved within tolerance"
     text = (f"no longer beats the control {name}: mean {means['cm']:.4g} vs {means['cc']:.4g} (baseline "
-            f"{means['bm']:.4g} vs {means['bc']:.4g}); its lead {change.baseline_mean:+.4g} -> {change.current_mean:+.4g} "
-            f"over {change.n} pairs{_moved(change)}: {verdict}")
+            f"{means['bm']:.4g} vs {means['bc']:.4g}); its lead {change.baseline_mean:+.4g} -> "
+            f"{change.current_mean:+.4g} over {change.n} pairs{_moved(change)}: {verdict}")
     details = {"control": str(control[units.index("method")]), "control_variant": labels.get(control, ""),
-               "baseline": [float(means["bm"]), float(means["bc"])], "current": [float(means["cm"]), float(means["cc"])]}
+               "baseline": [float(means["bm"]), float(means["bc"])],
+               "current": [float(means["cm"]), float(means["cc"])]}
     return Finding("below_control", change.verdict == WORSE or strict, unit, text, change=change, tolerance=tol,
                    details=details)
 

@@ -90,7 +90,8 @@ def shortened_text(left_out: int, total: int, full_report: str = "", json_report
     """The line of a report shortened to fit a pull-request comment: how much is left out and where it is."""
     where = [f"the full report is `{full_report}`" if full_report else "",
              f"every finding is in `{json_report}`" if json_report else ""]
-    where = " and ".join(w for w in where if w) or "xaibench compare prints the full report (and --json writes every finding)"
+    where = (" and ".join(w for w in where if w)
+             or "xaibench compare prints the full report (and --json writes every finding)")
     return (f"Shortened to fit a GitHub comment ({COMMENT_LIMIT:,} characters): {left_out} of {total} findings' "
             f"rows are left out (passing ones first); {where}.")
 
