@@ -395,6 +395,10 @@ def test_a_baseline_records_the_commit_of_the_repository_it_was_refreshed_in(tab
     assert compare(capsys, "baselines/mine", tables["base"], "--update-baseline")[0] == 0
     provenance = json.loads((repo / "baselines" / "mine" / "table.provenance.json").read_text())
     assert provenance["repository"] == {"path": str(repo), "git_sha": head, "dirty": False}
+    # the report's heading names that commit; its "git <sha>" was xaibench's source tree, not found in the user's repo
+    code, out, _ = compare(capsys, "baselines/mine", tables["base"], "--json", tmp_path / "v.json")
+    assert code == 0 and f"Baseline `baselines/mine` (repository {head[:10]}, xaibench " in out and " (git " not in out
+    assert verdict(tmp_path / "v.json")["baseline"]["repository_sha"] == head
 
 
 def test_swapped_baseline_and_current_are_refused_not_read_backwards(tables, capsys, tmp_path):

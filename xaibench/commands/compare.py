@@ -155,7 +155,8 @@ def _context(args: argparse.Namespace, baseline, current) -> dict:
     provenance = read_provenance(baseline_file(args.baseline))
     if provenance:
         base.update(created_at=provenance.get("created_at", base["created_at"]),
-                    git_sha=provenance.get("git_sha", base["git_sha"]), command=provenance.get("command", ""))
+                    git_sha=provenance.get("git_sha", base["git_sha"]), command=provenance.get("command", ""),
+                    repository_sha=(provenance.get("repository") or {}).get("git_sha", ""))
     current_origin = table_origin(current)
     if partial_note(current):
         current_origin["partial"] = partial_note(current)

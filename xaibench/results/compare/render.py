@@ -243,9 +243,13 @@ def _counts(comparison: Comparison) -> dict[str, int]:
 
 
 def _origin(info: dict | None) -> str:
+    """`` (repository 1a2b3c4d5e, xaibench 563e086ea4, 2026-...)``: the commit of the user's repository a baseline
+    was refreshed in (its provenance), xaibench's own source commit (``unknown`` when installed: left out), when."""
     if not info:
         return ""
-    bits = [f"git {info['git_sha'][:10]}" if info.get("git_sha") else "", info.get("created_at", "")]
+    xaibench = str(info.get("git_sha") or "")
+    bits = [f"repository {info['repository_sha'][:10]}" if info.get("repository_sha") else "",
+            f"xaibench {xaibench[:10]}" if xaibench and xaibench != "unknown" else "", info.get("created_at", "")]
     bits = [b for b in bits if b]
     return f" ({', '.join(bits)})" if bits else ""
 
