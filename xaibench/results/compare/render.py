@@ -61,8 +61,7 @@ def _size(text: str) -> int:
 
 def _tighter(cap: int) -> list[tuple[int, int]]:
     """Row caps (failing, passing) per section, loosest first: passing rows go first, then failing ones."""
-    steps = sorted({*range(0, cap, 5), 1, 2, 3}, reverse=True)
-    steps = [s for s in steps if s <= cap]
+    steps = sorted({cap * k // 12 for k in range(12)} | {s for s in (1, 2, 3) if s < cap}, reverse=True)  # ~15
     return [(cap, s) for s in steps] + [(s, 0) for s in steps if s < cap]
 
 
