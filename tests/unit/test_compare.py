@@ -80,6 +80,25 @@ def test_wilcoxon_p_value_agrees_with_scipy_on_mixed_differences():
     assert change.p_value == pytest.approx(stats.wilcoxon(current - BASE, alternative="less").pvalue)
 
 
+@pytest.mark.parametrize("differences", [
+    [-1.0] * 5 + [1.0],  # a 0/1 metric (pointing game): every |difference| tied
+    [-1.0, -1.0, -0.5, -0.5, -2.0, 0.5, -1.0, -0.5, 1.0],
+    [-0.25, -0.25, -0.25, 0.75, -0.5, -0.5, -1.0, -1.0, -1.0, 0.25, -0.75],
+])
+def test_tied_differences_get_scipys_permutation_p_value_counted_at_once(differences):
+    """With tied |differences| and n <= 13 scipy's wilcoxon runs a permutation test (0.1-0.7 CPU-s per unit at
+    n = 10-13); compare counts the same 2**n sign flips itself: the same p-value, both directions."""
+    from xaibench.results.compare.values import signed_rank_p
+
+    d = np.asarray(differences)
+    for alternative in ("less", "greater"):
+        assert signed_rank_p(d, alternative) == pytest.approx(stats.wilcoxon(d, alternative=alternative).pvalue,
+                                                              rel=1e-12)
+    base = np.ones(d.size)  # a unit whose samples moved by d: assess uses it
+    change = assess(base, base + d, True, Tolerance(mode="wilcoxon", atol=0.0, rtol=0.0))
+    assert change.p_value == pytest.approx(stats.wilcoxon(d, alternative="less").pvalue, rel=1e-12)
+
+
 def test_too_few_pairs_for_the_test_fall_back_to_the_size_rule_and_say_so():
     assert wilcoxon_min_pairs(0.05) == 5 and wilcoxon_min_pairs(0.25) == 3  # one-sided: p >= 1 / 2**n
     change = assess(BASE[:4], BASE[:4] - 0.2, True, Tolerance(mode="wilcoxon"))
