@@ -9,6 +9,18 @@ class UserError(XaiBenchError):
     """Bad input: unknown name, wrong type, missing file, impossible combination. The message carries the fix."""
 
 
+class UnreadableTable(UserError):
+    """A table file that is there but cannot be read (truncated, corrupt, not Parquet/CSV at all).
+
+    ``path`` is the file, ``kind`` its format (``Parquet``/``CSV``) and ``reason`` the reader's first line, so a
+    caller that knows the file's role (e.g. ``compare``'s baseline) can say which file and the fix in one line.
+    """
+
+    def __init__(self, message: str, path: str = "", kind: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.path, self.kind, self.reason = path, kind, reason
+
+
 class NotApplicable(XaiBenchError):
     """A declared capability or modality mismatch: the row becomes ``status="not_applicable"``."""
 

@@ -125,6 +125,9 @@ def test_adopting_it_in_your_repository_runs_as_written(tmp_path):
     shell_sweep = next(line for line in found["shell"].splitlines() if line.startswith("xaibench -m"))
     assert sweep_step.split(" || ")[0].replace("$RUNNER_TEMP/store", '"$store"') == shell_sweep
     job_env = {k: str(v).replace("${{ github.workspace }}", str(repo)) for k, v in job.get("env", {}).items()}
+    # the job's PYTHONPATH replaces the inherited one; xaibench is "installed" here through that inherited path (the
+    # code under test, not whatever the venv has installed), so it stays behind the job's
+    job_env["PYTHONPATH"] = os.pathsep.join(p for p in (job_env.get("PYTHONPATH"), env.get("PYTHONPATH")) if p)
     gh_env = {**env, **job_env, "RUNNER_TEMP": str(tmp_path)}
     step = bash(steps["Compare with the committed baseline"]["run"], repo, gh_env, "--noprofile", "--norc", "-eo",
                 "pipefail")

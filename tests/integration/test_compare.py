@@ -121,7 +121,10 @@ def test_shuffled_attributions_fail_and_the_report_names_method_metric_size_and_
     assert code == 1
     failing = [f for f in verdict(tmp_path / "v.json")["findings"] if f["fails"]]
     assert {f["unit"]["method"] for f in failing} == {"saliency"}
-    assert {f["kind"] for f in failing} == {"degraded"}
+    assert {f["kind"] for f in failing} == {"degraded", "below_control"}
+    below = {(f["unit"]["metric"], f["details"]["control"]) for f in failing if f["kind"] == "below_control"}
+    assert below  # shuffled saliency no longer beats the random control somewhere: a real finding too
+    failing = [f for f in failing if f["kind"] == "degraded"]
     metrics = {f["unit"]["metric"] for f in failing}
     assert {"faithfulness_correlation", "attribution_localisation"} <= metrics
     assert "sparseness" not in metrics  # Gini sparseness is permutation invariant: the shuffle cannot change it
@@ -184,7 +187,7 @@ def test_usage_errors_print_one_line_and_exit_2(case, tables, capsys, tmp_path):
         expected = "baseline table"
     else:
         bad.write_text("model,value\nmlp,1\n")
-        expected = "is not a readable Parquet file"
+        expected = "is unreadable: not a valid Parquet file"
     code, out, err = compare(capsys, bad, tables["base"])
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and expected in err and str(bad) in err
@@ -392,6 +395,10 @@ def test_a_baseline_records_the_commit_of_the_repository_it_was_refreshed_in(tab
     assert compare(capsys, "baselines/mine", tables["base"], "--update-baseline")[0] == 0
     provenance = json.loads((repo / "baselines" / "mine" / "table.provenance.json").read_text())
     assert provenance["repository"] == {"path": str(repo), "git_sha": head, "dirty": False}
+    # the report's heading names that commit; its "git <sha>" was xaibench's source tree, not found in the user's repo
+    code, out, _ = compare(capsys, "baselines/mine", tables["base"], "--json", tmp_path / "v.json")
+    assert code == 0 and f"Baseline `baselines/mine` (repository {head[:10]}, xaibench " in out and " (git " not in out
+    assert verdict(tmp_path / "v.json")["baseline"]["repository_sha"] == head
 
 
 def test_swapped_baseline_and_current_are_refused_not_read_backwards(tables, capsys, tmp_path):
@@ -404,3 +411,44 @@ def test_swapped_baseline_and_current_are_refused_not_read_backwards(tables, cap
     assert len(err.strip().splitlines()) == 1
     assert compare(capsys, baseline, tables["shuffled"])[0] == 1  # the right order fails as it should
     assert compare(capsys, baseline, baseline)[0] == 0  # two baselines (both with provenance) still compare
+
+
+def test_a_controls_drift_passes_but_a_method_falling_below_it_fails_on_real_scores(tables, capsys, tmp_path):
+    """The random control's faithfulness moves when the model is retrained: that failed the build like a method's
+    regression. On the sweep's real scores: random's values moved down by half of saliency's lead pass (reported as
+    `control`, in the report and JSON); moved above saliency's own values, saliency fails `below_control`."""
+    frame = pd.read_parquet(tables["base"])
+    faith = frame[frame["metric"] == "faithfulness_correlation"].set_index(["method", "seed", "sample_id"])["value"]
+    lead = faith["saliency"] - faith["random"]
+    assert lead.mean() > 0.1  # the real precondition: saliency beats random on faithfulness here
+
+    def move(values):
+        def change(table):
+            rows = (table["method"] == "random") & (table["metric"] == "faithfulness_correlation")
+            keys = list(zip(table.loc[rows, "seed"], table.loc[rows, "sample_id"]))
+            table.loc[rows, "value"] = values(np.array([faith["random"][k] for k in keys]),
+                                              np.array([faith["saliency"][k] for k in keys]))
+            return table
+        return change
+
+    drifted = doctored(tables["base"], tmp_path / "drift.parquet", move(lambda r, s: r - lead.mean() / 2))
+    code, out, _ = compare(capsys, tables["base"], drifted, "--json", tmp_path / "drift.json")
+    result = verdict(tmp_path / "drift.json")
+    assert code == 0 and result["verdict"] == "pass" and result["counts"]["failing"] == 0
+    assert [(f["kind"], f["unit"]["method"], f["details"]["direction"]) for f in result["findings"]] == [
+        ("control", "random", "worse")]
+    assert "ℹ️ control | mlp | synthetic_tabular | random | faithfulness_correlation ↑" in out
+    assert compare(capsys, tables["base"], drifted, "--policy", "strict")[0] == 1  # strict gates controls
+
+    above = doctored(tables["base"], tmp_path / "above.parquet", move(lambda r, s: s + 0.05))
+    code, out, _ = compare(capsys, tables["base"], above, "--json", tmp_path / "above.json", "--quiet")
+    result = verdict(tmp_path / "above.json")
+    failing = [f for f in result["findings"] if f["fails"]]
+    assert code == 1 and {(f["kind"], f["unit"]["method"]) for f in failing} >= {("below_control", "saliency")}
+    assert {f["kind"] for f in failing} == {"below_control"}
+    below = next(f for f in failing if f["unit"]["method"] == "saliency")
+    assert below["details"]["control"] == "random" and below["change"]["current_mean"] == pytest.approx(-0.05)
+    assert below["change"]["baseline_mean"] == pytest.approx(lead.mean())
+    assert "  below_control: mlp/synthetic_tabular/saliency/faithfulness_correlation ↑: no longer beats the " \
+           "control random" in out
+    assert not [f for f in result["findings"] if f["kind"] == "rank" and "random" in f["message"]]

@@ -80,6 +80,25 @@ def test_wilcoxon_p_value_agrees_with_scipy_on_mixed_differences():
     assert change.p_value == pytest.approx(stats.wilcoxon(current - BASE, alternative="less").pvalue)
 
 
+@pytest.mark.parametrize("differences", [
+    [-1.0] * 5 + [1.0],  # a 0/1 metric (pointing game): every |difference| tied
+    [-1.0, -1.0, -0.5, -0.5, -2.0, 0.5, -1.0, -0.5, 1.0],
+    [-0.25, -0.25, -0.25, 0.75, -0.5, -0.5, -1.0, -1.0, -1.0, 0.25, -0.75],
+])
+def test_tied_differences_get_scipys_permutation_p_value_counted_at_once(differences):
+    """With tied |differences| and n <= 13 scipy's wilcoxon runs a permutation test (0.1-0.7 CPU-s per unit at
+    n = 10-13); compare counts the same 2**n sign flips itself: the same p-value, both directions."""
+    from xaibench.results.compare.values import signed_rank_p
+
+    d = np.asarray(differences)
+    for alternative in ("less", "greater"):
+        assert signed_rank_p(d, alternative) == pytest.approx(stats.wilcoxon(d, alternative=alternative).pvalue,
+                                                              rel=1e-12)
+    base = np.ones(d.size)  # a unit whose samples moved by d: assess uses it
+    change = assess(base, base + d, True, Tolerance(mode="wilcoxon", atol=0.0, rtol=0.0))
+    assert change.p_value == pytest.approx(stats.wilcoxon(d, alternative="less").pvalue, rel=1e-12)
+
+
 def test_too_few_pairs_for_the_test_fall_back_to_the_size_rule_and_say_so():
     assert wilcoxon_min_pairs(0.05) == 5 and wilcoxon_min_pairs(0.25) == 3  # one-sided: p >= 1 / 2**n
     change = assess(BASE[:4], BASE[:4] - 0.2, True, Tolerance(mode="wilcoxon"))
@@ -437,10 +456,12 @@ def test_a_method_with_changed_parameters_is_scored_against_its_old_parameters()
     cur = table({("ig", "m"): list(BASE - 0.2)}, method_params=json.dumps({"n_steps": 64}))
     cur = pd.concat([cur, base[base["method"] == "random"]], ignore_index=True)
     comparison = compare_tables(base, cur, DEFAULT)
-    assert kinds(comparison) == [("missing", True), ("new", False)]
+    assert kinds(comparison) == [("missing", True), ("new", True)]
     new = comparison.of_kind("new")[0]
     assert new.message == ("new: 10 value(s) (ok); against the baseline's method.n_steps=32: worse, mean 0.55 -> "
-                           "0.35, delta -0.2 over 10 pairs; 10 of 10 samples beyond tolerance, all worse")
+                           "0.35, delta -0.2 over 10 pairs; 10 of 10 samples beyond tolerance, all worse: fails")
+    # a subset run (--allow-missing) passed it: the old unit's absence was allowed and `new` never failed
+    assert kinds(compare_tables(base, cur, DEFAULT, allow_missing=True)) == [("new", True), ("missing", False)]
     assert new.details["direction"] == "worse" and new.change.p_value == pytest.approx(2**-10)
     assert to_json_dict(comparison)["findings"][1]["change"]["direction"] == "worse"
     same = compare_tables(base, cur.assign(value=np.where(cur["method"] == "ig", BASE.tolist() * 2, cur["value"])),
@@ -494,8 +515,8 @@ def test_quiet_still_says_in_the_ci_log_what_failed(capsys, tmp_path):
     """--quiet (the GitHub Actions recipe: the report goes to a file) printed the counts alone; a failed job's log
     now names each failing unit in one line. A pass stays one line."""
     base, cur = tmp_path / "base.parquet", tmp_path / "cur.parquet"
-    table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE)}).to_parquet(base, index=False)
-    table({("saliency", "m"): list(BASE - 0.2), ("random", "m"): list(BASE + 0.2)}).to_parquet(cur, index=False)
+    table({("saliency", "m"): list(BASE), ("occlusion", "m"): list(BASE)}).to_parquet(base, index=False)
+    table({("saliency", "m"): list(BASE - 0.2), ("occlusion", "m"): list(BASE + 0.2)}).to_parquet(cur, index=False)
     code, out, _ = run_compare(capsys, base, cur, "--quiet", "--report", tmp_path / "r.md")
     lines = out.splitlines()
     assert code == 1 and lines[0].startswith("xaibench compare: FAIL (1 failing finding(s); 1 degraded, 1 improved")
@@ -503,3 +524,240 @@ def test_quiet_still_says_in_the_ci_log_what_failed(capsys, tmp_path):
                          "pairs; 10 of 10 samples beyond tolerance, all worse"]
     code, out, _ = run_compare(capsys, base, base, "--quiet")
     assert code == 0 and len(out.splitlines()) == 1
+
+
+# --- controls (random, constant, sobel): reference points, not methods under test -------------------------------
+
+def shifted(method: str, by: float, metric: str = "faithfulness_correlation"):
+    """``ci_like`` change: ``method``'s scores on ``metric`` moved by ``by`` on every sample."""
+    def change(name, which, values):
+        return values + by if (name, which) == (method, metric) else values
+    return change
+
+
+def test_a_controls_own_drift_is_reported_not_gated_and_strict_gates_it():
+    """After a retrain a random baseline's faithfulness moves: that failed the build as `degraded`/`improved` like a
+    method under test. It is now a `control` finding that passes while every method still beats the control;
+    `--policy strict` (gate_controls: true) and `--strict-changes` fail it."""
+    for by, direction in ((0.1, "better"), (-0.1, "worse")):
+        comparison = compare_tables(ci_like(), ci_like(shifted("random", by)), DEFAULT)
+        assert kinds(comparison) == [("control", False)] and comparison.exit_code == 0
+        (finding,) = comparison.findings
+        assert finding.unit["method"] == "random" and finding.details == {"direction": direction,
+                                                                          "would_be": "degraded" if by < 0 else
+                                                                          "improved"}
+        assert finding.change.p_value == pytest.approx(2**-10)
+        assert finding.message.endswith("random is a control (a reference point): its own drift is reported, "
+                                        "not gated")
+        verdict = to_json_dict(comparison)
+        assert verdict["verdict"] == "pass" and verdict["counts"]["control"] == 1 and verdict["counts"]["failing"] == 0
+        assert verdict["policy"]["gate_controls"] is False and verdict["policy"]["controls"] == ["random", "constant",
+                                                                                                "sobel"]
+        report = to_markdown(comparison, baseline="b", current="c")
+        assert "### Control methods (random, constant, sobel): reference points" in report
+        assert "| ℹ️ control | mlp | toy | random | faithfulness_correlation ↑ | 0.3 |" in report
+    strict = compare_tables(ci_like(), ci_like(shifted("random", -0.1)), load_policy("strict"))
+    assert strict.exit_code == 1 and ("degraded", True) in kinds(strict) and not strict.of_kind("control")
+    assert compare_tables(ci_like(), ci_like(shifted("random", -0.1)), DEFAULT, strict_changes=True).exit_code == 1
+    gated = parse_policy({"gate_controls": True}, name="mine")
+    assert kinds(compare_tables(ci_like(), ci_like(shifted("random", -0.1)), gated)) == [("degraded", True)]
+    # 2 samples of the control moved: passed as noise, like a method's, so nothing to accept
+    noise = compare_tables(ci_like(), ci_like(lambda m, k, v: v - 0.5 * (np.arange(10) < 2) * (m == "random")),
+                           DEFAULT)
+    assert [(f.kind, f.details["would_be"]) for f in noise.findings] == [("control", "unconfirmed")] * 2
+    assert "--update-baseline" not in to_markdown(noise, baseline="b", current="c")
+    assert to_json_dict(noise)["update_command"] is None and to_json_dict(comparison)["update_command"]
+    typo = compare_tables(ci_like(), ci_like(shifted("random", -0.1)), parse_policy({"controls": ["rnadom"]}, name="p"))
+    assert typo.unused_overrides == ("controls.rnadom",) and kinds(typo) == [("degraded", True)]  # named, not silent
+    assert compare_tables(ci_like(), ci_like(), DEFAULT).unused_overrides == ()  # the default list: constant, sobel
+    none = parse_policy({"controls": []}, name="mine")  # no controls: random is a method like any other
+    assert kinds(compare_tables(ci_like(), ci_like(shifted("random", 0.1)), none)) == [("improved", False)]
+
+
+def test_a_method_falling_to_or_below_a_control_it_beat_fails():
+    """The control rose above both methods (0.3 -> 0.7 against means of 0.55): each method's lead over it fell on
+    every sample, a `below_control` failure per method, whose test is the one a score change gets (p = 2**-10 on
+    the per-sample gaps). It replaces the rank change for that pair; the control's own drift is still `control`."""
+    comparison = compare_tables(ci_like(), ci_like(shifted("random", 0.4)), DEFAULT)
+    assert comparison.exit_code == 1
+    below = comparison.of_kind("below_control")
+    assert [(f.unit["method"], f.fails) for f in below] == [("integrated_gradients", True), ("saliency", True)]
+    assert all(f.details["control"] == "random" and f.change.p_value == pytest.approx(2**-10) for f in below)
+    assert below[1].message == ("no longer beats the control random: mean 0.55 vs 0.7 (baseline 0.55 vs 0.3); its "
+                                "lead +0.25 -> -0.15 over 10 pairs; 10 of 10 samples beyond tolerance, all worse: "
+                                "fails (one-sided p=0.00098)")
+    assert not comparison.of_kind("rank") and len(comparison.of_kind("control")) == 1
+    verdict = to_json_dict(comparison)["findings"]
+    lead = next(f for f in verdict if f["kind"] == "below_control" and f["unit"]["method"] == "saliency")
+    assert lead["change"]["direction"] == "worse" and lead["details"]["control"] == "random"  # it said "better"
+    assert (lead["change"]["baseline_mean"], lead["change"]["current_mean"]) == pytest.approx((0.25, -0.15))
+    report = to_markdown(comparison, baseline="b", current="c")
+    assert "### Methods no longer better than a control" in report
+    assert "| ❌ | mlp | toy | saliency | faithfulness_correlation ↑ | no longer beats the control random" in report
+    # a method that only tied its control (lead +0.001 -> -0.001: inside tolerance) is reported and passes
+    tied = {"saliency": np.full(10, 0.301), "random": np.full(10, 0.3)}
+    base = table({(m, "m"): list(v) for m, v in tied.items()})
+    cur = table({("saliency", "m"): list(tied["saliency"]), ("random", "m"): list(tied["random"] + 0.002)})
+    comparison = compare_tables(base, cur, DEFAULT)
+    assert kinds(comparison) == [("below_control", False)]
+    assert comparison.findings[0].message.endswith("passed: the gap moved within tolerance")
+    # lower is better: the control's lower score now beats the method
+    base = table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE + 0.5)}, hib={"m": False})
+    cur = table({("saliency", "m"): list(BASE + 0.6), ("random", "m"): list(BASE + 0.5)}, hib={"m": False})
+    assert kinds(compare_tables(base, cur, DEFAULT)) == [("degraded", True), ("below_control", True)]
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"controls": "random"}, r"controls must be a list of method names, got 'random'"),
+    ({"gate_controls": "yes"}, r"gate_controls must be true or false, got 'yes'"),
+])
+def test_bad_control_settings_are_user_errors(data, match):
+    with pytest.raises(UserError, match=match):
+        parse_policy(data, name="bad")
+
+
+# --- unreadable and outdated tables: which file, what is wrong, the fix ------------------------------------------
+
+@pytest.mark.parametrize("role", ["baseline", "current"])
+def test_a_corrupt_parquet_table_names_its_role_and_the_fix_and_nothing_is_written(role, capsys, tmp_path):
+    """A truncated Parquet file said "table X is not a readable Parquet file": not whether it was the baseline or the
+    run, nor what to do. Now one line naming the role, the file, that it is unreadable and the fix; exit 2."""
+    good, corrupt = tmp_path / "good.parquet", tmp_path / "corrupt.parquet"
+    table({("saliency", "m"): list(BASE)}).to_parquet(good, index=False)
+    corrupt.write_bytes(good.read_bytes()[:300])  # an interrupted copy: no Parquet footer
+    pair = (corrupt, good) if role == "baseline" else (good, corrupt)
+    out_md, out_json = tmp_path / "r.md", tmp_path / "v.json"
+    code, out, err = run_compare(capsys, *pair, "--report", out_md, "--json", out_json)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith(f"xaibench: error: {role} {corrupt} is unreadable: not a valid Parquet file (")
+    fix = (f"restore it from git (git checkout -- {corrupt})" if role == "baseline"
+           else "rerun the sweep that wrote it (finished cells are reused) to write it again")
+    assert fix in err and err.rstrip().endswith("(nothing written)")
+    assert not out_md.exists() and not out_json.exists()
+    if role == "current":  # nor is a corrupt run ever baselined
+        code, _, err = run_compare(capsys, tmp_path / "new_baseline", corrupt, "--update-baseline")
+        assert code == 2 and "current" in err and not (tmp_path / "new_baseline").exists()
+
+
+@pytest.mark.parametrize("role", ["baseline", "current"])
+def test_a_schema_v2_csv_is_told_to_regenerate_like_a_v2_parquet(role, capsys, tmp_path):
+    """A v2 CSV (it lacks v3's explain_device and v4's columns) got "lacks columns", a v2 Parquet table "regenerate
+    the baseline": both now get the version message."""
+    v2 = table({("saliency", "m"): list(BASE)}).drop(columns=["explain_device", *MEASUREMENTS_ADDED[4]])
+    v2 = v2.assign(schema_version=2)
+    good = tmp_path / "good.parquet"
+    table({("saliency", "m"): list(BASE)}).to_parquet(good, index=False)
+    for suffix in (".csv", ".parquet"):
+        old = tmp_path / f"v2{suffix}"
+        v2.to_csv(old, index=False) if suffix == ".csv" else v2.to_parquet(old, index=False)
+        code, out, err = run_compare(capsys, *((old, good) if role == "baseline" else (good, old)))
+        assert (code, out) == (2, "") and err == (f"xaibench: error: {role} {old} has results schema version 2, this "
+                                                  f"xaibench reads version {SCHEMA_VERSION}; regenerate it with this "
+                                                  "version (docs/ci.md: refreshing the baseline)\n")
+
+
+# --- the report as a pull-request comment ---------------------------------------------------------------------------
+
+def test_a_large_sweeps_report_stays_under_the_comment_limit_and_says_what_it_left_out(capsys, tmp_path):
+    """A large sweep's report outgrew GitHub's 65,536-character comment limit (the comment is then refused and the
+    pull request shows nothing). 62 methods degraded, improved, moved on 4 samples, erroring, missing and new on six
+    metrics: --report stays under the limit, leaves passing rows out before failing
+    ones, says how many and where the rest is, keeps the closing lines; the whole report is written beside it."""
+    from xaibench.commands.compare import REPORT_LIMIT
+    from xaibench.results.compare.render import COMMENT_BUDGET, COMMENT_LIMIT, MAX_ROWS
+
+    assert REPORT_LIMIT == COMMENT_BUDGET < COMMENT_LIMIT
+    methods = [f"integrated_gradients_variant_{i:03d}" for i in range(62)]  # a section shows at most 60 rows
+    jitter = np.arange(10) * 1e-3  # no tied differences (scipy's wilcoxon would run a slow permutation test)
+    four = np.r_[-0.5 - jitter[:4], np.zeros(6)]  # 4 samples moved one way: unconfirmed
+    shifts = {"faithfulness_degraded": -0.3 - jitter, "faithfulness_improved": 0.3 + jitter,
+              "faithfulness_unconfirmed": four}  # one metric each: a comparison group moved alike, no rank change
+    base, cur = {}, {}
+    for i, method in enumerate(methods):
+        for metric, shift in shifts.items():
+            base[method, metric] = list(BASE + 0.01 * i)
+            cur[method, metric] = list(BASE + 0.01 * i + shift)
+        base[method, "sparseness_missing"] = cur[method, "sparseness_new"] = list(BASE)
+        base[method, "pointing_game_erroring"] = cur[method, "pointing_game_erroring"] = list(BASE)
+    base, cur = table(base), table(cur)
+    erroring = cur["metric"] == "pointing_game_erroring"  # each such cell now fails before scoring: ok -> error
+    errors = cur[erroring].drop_duplicates("method").assign(
+        sample_id="", value=np.nan, status="error",
+        message="RuntimeError: CUDA out of memory while explaining a batch of 64 (at xaibench/engine/stages.py:135)")
+    cur = pd.concat([cur[~erroring], errors], ignore_index=True)
+    paths = {name: tmp_path / f"{name}.parquet" for name in ("base", "cur")}
+    base.to_parquet(paths["base"], index=False)
+    cur.to_parquet(paths["cur"], index=False)
+    report, verdict_json = tmp_path / "compare.md", tmp_path / "compare.json"
+    code, out, _ = run_compare(capsys, paths["base"], paths["cur"], "--report", report, "--json", verdict_json)
+    findings = json.loads(verdict_json.read_text())["findings"]
+    text, full = report.read_text(), (tmp_path / "compare.full.md").read_text()
+    assert code == 1 and len(findings) == 6 * 62  # degraded, improved, unconfirmed, status, missing, new
+    assert len(text.encode()) <= COMMENT_BUDGET < COMMENT_LIMIT < len(full.encode())
+
+    rows = [line for line in text.splitlines() if line.startswith(("| ❌", "| ℹ️"))]
+    left_out = len(findings) - len(rows)
+    assert text.splitlines()[2] == (f"⚠️ Shortened to fit a GitHub comment (65,536 characters): {left_out} of "
+                                    f"{len(findings)} findings' rows are left out (passing ones first); the full "
+                                    f"report is `{tmp_path / 'compare.full.md'}` and every finding is in "
+                                    f"`{verdict_json}`.")
+    shown_failing = sum(line.startswith("| ❌") for line in rows)
+    assert shown_failing == 3 * MAX_ROWS  # degraded, status, missing: passing rows were left out, not these
+    assert "more (see the JSON verdict)" in text
+    assert text.rstrip().endswith("(`--update-baseline` refuses error rows): fix them, rerun, compare again.")
+    full_rows = [line for line in full.splitlines() if line.startswith(("| ❌", "| ℹ️"))]
+    assert len(full_rows) == len(findings) and "Shortened" not in full
+    assert out.startswith(text.split("\n")[0]) and "Shortened" not in out  # stdout: the report as before
+
+    small = tmp_path / "small.md"  # a report that fits is written whole, with nothing beside it
+    ci_like(broken_on(6)).to_parquet(paths["cur"], index=False)
+    ci_like().to_parquet(paths["base"], index=False)
+    code, _, _ = run_compare(capsys, paths["base"], paths["cur"], "--report", small)
+    assert code == 1 and "Shortened" not in small.read_text() and not (tmp_path / "small.full.md").exists()
+    assert len(out.encode()) > COMMENT_LIMIT  # what --report-limit 0 writes: the report as printed
+    code, out, err = run_compare(capsys, paths["base"], paths["cur"], "--report", small, "--report-limit", "100")
+    assert (code, out) == (2, "") and "--report-limit must be 0 (no limit) or at least 4096 bytes, got 100" in err
+
+
+def test_a_changed_model_revision_names_the_part_that_changed_and_the_accuracy():
+    """A torch_module's revision is `<weights digest>+code:<digest of the file defining its class>`. An edit to the
+    class's file was reported as "weights changed (revision 93843ea87550 -> 93843ea87550)": the wrong part, and the
+    same 12 characters. The finding now names the part and, for a model, its test accuracy before and after; a
+    built-in model retrained to another accuracy under the same parameters (revision "") is reported too."""
+    weights, code = "93843ea87550f417fe95bf7b87ad", "509c4cc9018fb118cc90"
+    base = table({("a", "m"): list(BASE)}, model_revision=f"{weights}+code:{code}", model_accuracy=1.0)
+    edited = table({("a", "m"): list(BASE)}, model_revision=f"{weights}+code:611e833b9a40589b", model_accuracy=1.0)
+    (finding,) = compare_tables(base, edited, DEFAULT).of_kind("revision")
+    assert finding.message == ("model mlp code changed (code 509c4cc9018f -> 611e833b9a40; weights unchanged): its "
+                               "scores are measured on a changed model")
+    retrained = table({("a", "m"): list(BASE)}, model_revision=f"562921b65400aa+code:{code}", model_accuracy=0.7)
+    (finding,) = compare_tables(base, retrained, DEFAULT).of_kind("revision")
+    assert finding.message == ("model mlp weights changed (weights 93843ea87550 -> 562921b65400; code unchanged); "
+                               "test accuracy 1 -> 0.7: its scores are measured on a changed model")
+    built_in = [table({("a", "m"): list(BASE)}, model_accuracy=accuracy) for accuracy in (0.967, 0.9)]
+    (finding,) = compare_tables(*built_in, DEFAULT).of_kind("revision")
+    assert finding.message.startswith("model mlp test accuracy 0.967 -> 0.9 with the same parameters and revision")
+    assert not finding.fails and compare_tables(built_in[0], built_in[0], DEFAULT).findings == ()
+
+
+def test_quiet_names_a_changed_model_beside_the_failures_it_may_explain(capsys, tmp_path):
+    """--quiet listed the failing findings only: a CI log showed ten degraded units and not that the model behind
+    them had been retrained (accuracy 1 -> 0.7). The revision lines now follow the failing ones."""
+    base, cur = tmp_path / "base.parquet", tmp_path / "cur.parquet"
+    table({("saliency", "m"): list(BASE)}, model_revision="aaaa", model_accuracy=1.0).to_parquet(base, index=False)
+    table({("saliency", "m"): list(BASE - 0.2)}, model_revision="bbbb", model_accuracy=0.7).to_parquet(cur, index=False)
+    code, out, _ = run_compare(capsys, base, cur, "--quiet")
+    assert code == 1 and out.splitlines()[2:] == [
+        "  revision: mlp: model mlp weights changed (weights aaaa -> bbbb); test accuracy 1 -> 0.7: its scores are "
+        "measured on a changed model"]
+
+
+def test_a_report_whose_heading_alone_is_too_long_is_cut_at_a_line_and_says_so():
+    """The last resort of the comment limit: a policy of 400 metric overrides (listed in the heading) makes even a
+    report without rows too long; it is cut at a line, under the limit, and says so."""
+    policy = parse_policy({"metrics": {f"metric_{i:03d}": {"atol": 0.5} for i in range(400)}}, name="huge")
+    comparison = compare_tables(ci_like(), ci_like(broken_on(6)), policy)
+    text = to_markdown(comparison, baseline="b", current="c", limit=5000, json_report="v.json")
+    assert len(text.encode()) <= 5000 and text.startswith("## xaibench compare: ❌ regression\n")
+    assert text.endswith("left out (passing ones first); every finding is in `v.json`. (cut here)\n")
+    assert len(to_markdown(comparison, baseline="b", current="c").encode()) > 5000

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 UPDATE_LINES = 20  # findings listed when a baseline is refreshed, failing ones listed under --quiet
+REPORT_LIMIT = 65_000  # render.COMMENT_BUDGET (not imported here: the CLI's help must not import pandas)
 
 DESCRIPTION = ("Compare a results table with a baseline under a tolerance policy: exit 0 pass, 1 regression, "
                "2 usage error. --update-baseline replaces the baseline with the current table instead.")
@@ -18,10 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="default",
                         help="tolerance policy: a name in conf/compare/ (default, strict) or a .yaml file")
     parser.add_argument("--report", metavar="OUT.md", help="write the Markdown report here (for a PR comment)")
+    parser.add_argument("--report-limit", type=int, default=REPORT_LIMIT, metavar="BYTES",
+                        help=f"--report stays under this many bytes (default {REPORT_LIMIT:,}: a GitHub pull-request "
+                             "comment holds 65,536 characters); a longer report leaves rows out, says so, and is "
+                             "written whole beside it as OUT.full.md; 0: no limit")
     parser.add_argument("--json", metavar="OUT.json", help="write the machine-readable verdict here")
     parser.add_argument("--strict-changes", action="store_true",
-                        help="fail on any reported change too (improvements, changes passed as noise, new cells, "
-                             "rank changes, changed data or weights)")
+                        help="fail on any reported change too (improvements, changes passed as noise, control "
+                             "drift, new cells, rank changes, changed data or weights)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="do not fail on baseline cells, metrics or samples missing from the current table")
     parser.add_argument("--quiet", action="store_true",
@@ -37,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from xaibench.results.compare import compare_tables, load_policy
     from xaibench.results.compare.tables import load_results, partial_note
 
+    if args.report_limit < 0 or 0 < args.report_limit < 4096:
+        raise UserError(f"--report-limit must be 0 (no limit) or at least 4096 bytes, got {args.report_limit}")
     policy = load_policy(args.policy)
     current = load_results(args.current, "current")
     if args.update_baseline:
@@ -117,7 +124,13 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
     names = {"baseline": args.baseline, "current": args.current}
     markdown = to_markdown(comparison, context=context, **names)
     if args.report:
-        atomic_write_bytes(Path(args.report), markdown.encode())
+        report = Path(args.report)
+        full = report.with_name(f"{report.stem}.full{report.suffix or '.md'}")
+        comment = to_markdown(comparison, context=context, limit=args.report_limit or None, full_report=str(full),
+                              json_report=args.json or "", **names)
+        if comment != markdown:  # shortened to fit a pull-request comment: the whole report beside it
+            atomic_write_bytes(full, to_markdown(comparison, context=context, max_rows=None, **names).encode())
+        atomic_write_bytes(report, comment.encode())
     if args.json:
         atomic_write_bytes(Path(args.json), dumps(to_json(comparison, context=context, **names)).encode())
     if not args.quiet:
@@ -129,6 +142,9 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
             print(f"  {finding_line(finding)}")
         if len(failing) > UPDATE_LINES:
             print(f"  ... and {len(failing) - UPDATE_LINES} more" + (f" ({args.report})" if args.report else ""))
+        if failing:  # what may explain them: a changed model (weights, code, accuracy) or dataset
+            for finding in comparison.of_kind("revision")[:UPDATE_LINES]:
+                print(f"  {finding_line(finding)}")
 
 
 def _context(args: argparse.Namespace, baseline, current) -> dict:
@@ -139,7 +155,8 @@ def _context(args: argparse.Namespace, baseline, current) -> dict:
     provenance = read_provenance(baseline_file(args.baseline))
     if provenance:
         base.update(created_at=provenance.get("created_at", base["created_at"]),
-                    git_sha=provenance.get("git_sha", base["git_sha"]), command=provenance.get("command", ""))
+                    git_sha=provenance.get("git_sha", base["git_sha"]), command=provenance.get("command", ""),
+                    repository_sha=(provenance.get("repository") or {}).get("git_sha", ""))
     current_origin = table_origin(current)
     if partial_note(current):
         current_origin["partial"] = partial_note(current)

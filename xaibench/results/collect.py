@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from xaibench.engine import store as store_module
 from xaibench.engine.store import (ROW_GROUP_ROWS, Artefact, Store, atomic_write_bytes, atomic_writer,
                                    frame_to_parquet_bytes)
-from xaibench.errors import UserError
+from xaibench.errors import UnreadableTable, UserError
 from xaibench.results import manifest
 from xaibench.results.memory import EVERY_BATCHES, EVERY_CHUNKS, release_memory
 from xaibench.results.schema import (COLUMNS, ROW_KEY, SCHEMA_VERSION, SORT_COLUMNS, conform, empty_table,
@@ -602,7 +602,8 @@ def _read_parquet(path: Path, what: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as error:  # noqa: BLE001 - truncated, not Parquet, unreadable: the user's file
-        raise UserError(f"{what} {path} is not a readable Parquet file ({_reason(error)})") from None
+        raise UnreadableTable(f"{what} {path} is not a readable Parquet file ({_reason(error)})", str(path),
+                              "Parquet", _reason(error)) from None
 
 
 def _reason(error: Exception) -> str:
@@ -620,7 +621,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
                             keep_default_na=False,
                             na_values={c: _NUMBER_NA for c, d in COLUMNS.items() if d != "string"})
     except Exception as error:  # noqa: BLE001
-        raise UserError(f"table {path} is not a readable CSV file ({type(error).__name__})") from None
+        raise UnreadableTable(f"table {path} is not a readable CSV file ({type(error).__name__})", str(path), "CSV",
+                              type(error).__name__) from None
     frame = _upgraded(_checked(frame, path, "table"))
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:

@@ -4,13 +4,19 @@
 :mod:`xaibench.results.compare.tables`) and turns every difference into a ``Finding``:
 
 - ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed;
-- ``new`` (a unit or samples only the current table has): reported;
+- ``new`` (a unit or samples only the current table has): reported; a method whose parameters changed that now
+  scores significantly worse than with the old ones fails (also under ``allow_missing``);
 - ``status`` (ok -> nan/error, a computed unit now erroring or not applicable): fails, with the message;
   the other way round (now computed) is reported;
 - ``degraded`` / ``improved`` (paired values beyond the policy's tolerance, in the metric's direction):
   degradation fails, improvement is reported;
 - ``unconfirmed`` (the mean moved beyond the size bound but the policy's one-sided test is not significant: a
   change confined to fewer samples than machine noise can move, or samples moving both ways): reported, passed;
+- ``control`` (a control method's -- ``random``, ``constant``, ``sobel``: a reference point, not a method under
+  test -- own scores moved, e.g. after the model was retrained): reported, passed unless the policy sets
+  ``gate_controls`` (then it is ``degraded``/``improved`` like any method);
+- ``below_control`` (a method that beat a control of its comparison group now scores at or below it): fails
+  when the paired gap's change is significant under the policy (else reported, passed);
 - ``rank`` (within a comparison group a method now ranks below one it used to beat): reported even inside
   tolerance;
 - ``revision`` (a dataset's content or a model's weights changed): reported;
@@ -27,14 +33,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xaibench.results.compare.policy import Policy, Tolerance
+from xaibench.results.compare.policy import CONTROLS, Policy, Tolerance
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
                                             without_run_notes)
 from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, assess, wilcoxon_min_pairs
 
 SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
-KINDS = ("missing", "status", "direction", "degraded", "improved", "unconfirmed", "new", "rank", "revision")
+KINDS = ("missing", "status", "direction", "degraded", "below_control", "improved", "unconfirmed", "control", "new",
+         "rank", "revision")
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class Comparison:
     max_abs_diff: float
     strict_changes: bool = False
     allow_missing: bool = False
-    unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric of either table (a typo?)
+    unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric/control of either table (a typo?)
 
     @property
     def failed(self) -> bool:
@@ -105,7 +112,8 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
         before = (labels[replaced[key]], base_units[replaced[key]]) if key in replaced else None
         walker.visit(unit, base_units.get(key), cur_units.get(paired.get(key, key)), before)
     findings = walker.findings
-    findings += _rank_changes(baseline, current, units, labels, strict_changes)
+    findings += _below_controls(base_units, cur_units, units, labels, policy, strict_changes)
+    findings += _rank_changes(baseline, current, units, labels, policy, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
     order = {kind: index for index, kind in enumerate(KINDS)}
     findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))
@@ -121,6 +129,9 @@ def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFr
     for section, entries, column in (("families", policy.families, "family"), ("metrics", policy.metrics, "metric")):
         present = set(baseline[column].astype(str)) | set(current[column].astype(str))
         unused += [f"{section}.{name}" for name in entries if name not in present]
+    if tuple(policy.controls) != CONTROLS:  # a policy's own list: a misspelt control would gate as a method
+        present = set(baseline["method"].astype(str)) | set(current["method"].astype(str))
+        unused += [f"controls.{name}" for name in policy.controls if name not in present]
     return tuple(unused)
 
 
@@ -232,7 +243,10 @@ class _UnitWalker:
         text = (f"{new.message}; against the baseline's {label or 'other parameters'}: {word}, mean "
                 f"{change.baseline_mean:.4g} -> {change.current_mean:.4g}, delta {change.delta:+.4g} over {change.n} "
                 f"pairs{_moved(change)}")
-        self.add("new", new.fails, unit, text, change=change, tolerance=tol,
+        # scoring significantly worse than with the old parameters is a regression of that method, also where the
+        # old unit's absence is allowed (--allow-missing); a control's drift is not (unless the policy gates it)
+        worse = change.verdict == WORSE and (self.policy.gate_controls or not self.policy.is_control(unit["method"]))
+        self.add("new", new.fails or worse, unit, text + (": fails" if worse else ""), change=change, tolerance=tol,
                  details={**new.details, "versus": label, "direction": change.verdict})
 
     def _cell_states(self, unit: dict, base: pd.DataFrame, cur: pd.DataFrame) -> None:
@@ -290,7 +304,9 @@ class _UnitWalker:
         self.n_pairs += change.n
         self.n_differing += change.n_differing
         self.max_abs_diff = max(self.max_abs_diff, change.max_abs_diff)
-        if change.verdict == WORSE:
+        if self.policy.is_control(unit["method"]) and not self.policy.gate_controls:
+            self._control(unit, change, tol)
+        elif change.verdict == WORSE:
             self.add("degraded", True, unit, _describe(change), change=change, tolerance=tol)
         elif change.verdict == BETTER:
             self.add("improved", self.strict, unit, _describe(change), change=change, tolerance=tol)
@@ -299,6 +315,21 @@ class _UnitWalker:
             direction = "worse" if worse else "better"
             self.add("unconfirmed", self.strict, unit, _describe(change, direction, tol), change=change,
                      tolerance=tol, details={"direction": direction})
+
+    def _control(self, unit: dict, change: ValueChange, tol: Tolerance) -> None:
+        """A control's scores moved: what would have been ``degraded``/``improved``/``unconfirmed``, reported as
+        ``control`` (passes; ``--strict-changes`` fails it): a reference point's drift is not a regression of the
+        methods under test, which ``below_control`` still holds to beating it."""
+        large = tol.mode in ("wilcoxon", "bootstrap") and abs(change.delta) > change.tolerance
+        if change.verdict == SAME and not large:
+            return
+        worse = change.delta < 0 if unit["higher_is_better"] else change.delta > 0
+        direction = "worse" if worse else "better"
+        would_be = {WORSE: "degraded", BETTER: "improved"}.get(change.verdict, "unconfirmed")
+        text = (_describe(change) if change.verdict != SAME else _describe(change, direction, tol)) + (
+            f"; {unit['method']} is a control (a reference point): its own drift is reported, not gated")
+        self.add("control", self.strict, unit, text, change=change, tolerance=tol,
+                 details={"direction": direction, "would_be": would_be})
 
 
 def _state(rows: pd.DataFrame) -> str:
@@ -383,9 +414,82 @@ def _flatten(unit: dict) -> dict:
     return out
 
 
-def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], labels: dict,
+def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame], units: list[str],
+                    labels: dict, policy: Policy, strict: bool) -> list[Finding]:
+    """Methods that beat a control of their comparison group in the baseline (mean paired gap in the metric's good
+    direction > 0) and now score at or below it (gap <= 0). The gap's change is assessed like a score change (the
+    policy's tolerance and test on the per-sample gaps): significant fails, otherwise it is reported and passes, so
+    a method that only tied a control is not failed by noise."""
+    at = [units.index(c) for c in group_columns(units)]
+    groups: dict[tuple, list[tuple]] = {}
+    for key in base_units.keys() & cur_units.keys():
+        if _state(base_units[key]) == _state(cur_units[key]) == "ok":
+            groups.setdefault(tuple(key[i] for i in at), []).append(key)
+    method_at = units.index("method")
+    cache: dict[tuple, pd.Series] = {}
+
+    def scores(side: str, key: tuple) -> pd.Series:
+        """A unit's ok per-sample values indexed by (seed, sample_id), made once per unit and table."""
+        if (side, key) not in cache:
+            frame = (base_units if side == "base" else cur_units)[key]
+            ok = frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
+            cache[side, key] = ok.set_index(SAMPLE_KEY)["value"].astype(np.float64)
+        return cache[side, key]
+
+    findings = []
+    for keys in groups.values():
+        controls = sorted(k for k in keys if policy.is_control(k[method_at]))
+        if not controls:
+            continue
+        for key in sorted(k for k in keys if not policy.is_control(k[method_at])):
+            for control in controls:
+                paired = pd.concat([scores(side, k) for side in ("base", "cur") for k in (key, control)], axis=1,
+                                   join="inner", keys=["bm", "bc", "cm", "cc"]).dropna()
+                finding = _below_control(key, control, paired, base_units[key], units, labels, policy, strict)
+                if finding is not None:
+                    findings.append(finding)
+    return findings
+
+
+def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, rows: pd.DataFrame, units: list[str],
+                   labels: dict, policy: Policy, strict: bool) -> Finding | None:
+    """The ``below_control`` finding of one method (``key``, baseline ``rows``) and one control (see
+    ``_below_controls``), or None. ``paired``: ``bm``, ``bc``, ``cm``, ``cc`` (baseline/current method/control
+    values) on the (seed, sample_id) all four have."""
+    if paired.empty:
+        return None
+    unit = {**dict(zip(units, key)), "variant": labels.get(key, ""), "family": str(rows["family"].iloc[0]),
+            "higher_is_better": bool(rows["higher_is_better"].iloc[0])}
+    sign = 1.0 if unit["higher_is_better"] else -1.0
+    base_gap, cur_gap = sign * (paired["bm"] - paired["bc"]), sign * (paired["cm"] - paired["cc"])
+    if not (base_gap.mean() > 0 >= cur_gap.mean()):
+        return None
+    tol = policy.tolerance(unit["metric"], unit["family"])
+    change = assess(base_gap.to_numpy(), cur_gap.to_numpy(), True, tol,
+                    paired.index.get_level_values("sample_id").astype(str).to_numpy())
+    name = str(control[units.index("method")]) + (f" [{labels[control]}]" if labels.get(control) else "")
+    means = paired.mean()
+    test = f" (one-sided p={change.p_value:.2g})" if change.p_value is not None else ""
+    if change.verdict == WORSE:
+        verdict = f"fails{test}"
+    elif abs(change.delta) > change.tolerance:
+        verdict = f"passed: the gap's change is not significant{_why_not(change, tol)}"
+    else:
+        verdict = "passed: the gap moved within tolerance"
+    text = (f"no longer beats the control {name}: mean {means['cm']:.4g} vs {means['cc']:.4g} (baseline "
+            f"{means['bm']:.4g} vs {means['bc']:.4g}); its lead {change.baseline_mean:+.4g} -> "
+            f"{change.current_mean:+.4g} over {change.n} pairs{_moved(change)}: {verdict}")
+    details = {"control": str(control[units.index("method")]), "control_variant": labels.get(control, ""),
+               "baseline": [float(means["bm"]), float(means["bc"])],
+               "current": [float(means["cm"]), float(means["cc"])]}
+    return Finding("below_control", change.verdict == WORSE or strict, unit, text, change=change, tolerance=tol,
+                   details=details)
+
+
+def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], labels: dict, policy: Policy,
                   strict: bool) -> list[Finding]:
-    """Pairs of competitors whose order (by mean ok value, in the metric's direction) reversed in a group."""
+    """Pairs of competitors whose order (by mean ok value, in the metric's direction) reversed in a group; a method
+    and a control are ``_below_controls``' business, not a rank change."""
     groups = group_columns(units)
     base_means, cur_means = _means(baseline, units), _means(current, units)
     findings = []
@@ -393,7 +497,10 @@ def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str
         group_key = group_key if isinstance(group_key, tuple) else (group_key,)
         cur_group = _select(cur_means, groups, group_key)
         pairs = base_group.merge(cur_group, on=units + ["higher_is_better"], suffixes=("_base", "_cur"))
+        controls = pairs["method"].map(policy.is_control).to_numpy(dtype=bool)
         for better, worse in _swaps(pairs):
+            if controls[better] != controls[worse]:
+                continue
             findings.append(_rank_finding(better, worse, pairs, units, labels, strict))
     return findings
 
@@ -439,6 +546,9 @@ def _rank_finding(was_better: int, now_better: int, pairs: pd.DataFrame, units: 
 
 
 def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool) -> list[Finding]:
+    """A model's or dataset's fingerprint that differs between the tables (same name and parameters), naming the
+    part that changed -- a revision joins parts with ``+``: the weights file's (or data's) digest, then tagged ones
+    such as ``code:<digest>`` of the file defining a model class -- and, for a model, its test accuracy."""
     findings = []
     for column, axis in zip(REVISION_COLUMNS, ("model", "dataset")):
         if column not in baseline or column not in current:
@@ -449,9 +559,65 @@ def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: boo
         joined = before.merge(after, on=key, suffixes=("_base", "_cur"))
         for row in joined[joined[f"{column}_base"] != joined[f"{column}_cur"]].itertuples(index=False):
             row = row._asdict()
-            what = "weights" if axis == "model" else "content"
-            text = (f"{axis} {row[axis]} {what} changed (revision {str(row[f'{column}_base'])[:12]} -> "
-                    f"{str(row[f'{column}_cur'])[:12]}): its scores are measured on different {what}")
+            old, new = row[f"{column}_base"], row[f"{column}_cur"]
+            what = _changed_parts(str(old), str(new), "weights" if axis == "model" else "content")
+            accuracy = _accuracy_change(baseline, current, key, (row[axis], row[f"{axis}_params"])) if axis == "model" \
+                else ""
+            text = (f"{axis} {row[axis]} {what}{accuracy}: its scores are measured on a changed "
+                    f"{'model' if axis == 'model' else 'dataset'}")
             findings.append(Finding("revision", strict, {axis: row[axis], f"{axis}_params": row[f"{axis}_params"]},
-                                    text, details={"before": row[f"{column}_base"], "after": row[f"{column}_cur"]}))
+                                    text, details={"before": old, "after": new}))
+    return findings + _retrained(baseline, current, {(f.unit.get("model"), f.unit.get("model_params"))
+                                                      for f in findings if "model" in f.unit}, strict)
+
+
+def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, strict: bool) -> list[Finding]:
+    """Models of the same name, parameters and revision whose test accuracy differs: trained to other weights (a
+    built-in model retrained under another torch, BLAS or training code). Scores moving with them are explained."""
+    key = ["model", "model_params"]
+    if "model_accuracy" not in baseline or "model_accuracy" not in current:
+        return []
+    means = [frame.groupby(key, sort=True)["model_accuracy"].mean().rename(side)
+             for frame, side in ((baseline, "before"), (current, "after"))]
+    joined = pd.concat(means, axis=1, join="inner").dropna()
+    findings = []
+    for (model, params), row in joined[(joined["before"] - joined["after"]).abs() > 1e-9].iterrows():
+        if (model, params) in reported:
+            continue
+        text = (f"model {model} test accuracy {row['before']:.3g} -> {row['after']:.3g} with the same parameters and "
+                "revision: trained to other weights (training code, torch or BLAS changed); its scores are measured "
+                "on a changed model")
+        findings.append(Finding("revision", strict, {"model": model, "model_params": params}, text,
+                                details={"accuracy": [float(row["before"]), float(row["after"])]}))
     return findings
+
+
+def _revision_parts(revision: str, first: str) -> dict[str, str]:
+    """``{"weights": digest, "code": digest, ...}`` of a revision (``<digest>+code:<digest>``); ``first`` names the
+    untagged part."""
+    parts = {}
+    for index, piece in enumerate(revision.split("+")):
+        tag, _, value = piece.partition(":")
+        tagged = bool(value) and tag.replace("_", "").replace("-", "").isalpha()
+        parts[tag if tagged else first if index == 0 else f"part {index + 1}"] = value if tagged else piece
+    return parts
+
+
+def _changed_parts(old: str, new: str, first: str) -> str:
+    """``code changed (509c4cc9018f -> 611e833b9a40; weights unchanged)``: which parts of a revision differ."""
+    before, after = _revision_parts(old, first), _revision_parts(new, first)
+    changed = [name for name in dict.fromkeys([*before, *after]) if before.get(name) != after.get(name)]
+    same = [name for name in before if name not in changed]
+    shown = "; ".join(f"{name} {before.get(name, '')[:12] or 'none'} -> {after.get(name, '')[:12] or 'none'}"
+                      for name in changed)
+    return (f"{' and '.join(changed)} changed ({shown}" + (f"; {' and '.join(same)} unchanged" if same else "") + ")")
+
+
+def _accuracy_change(baseline: pd.DataFrame, current: pd.DataFrame, key: list[str], value: tuple) -> str:
+    """``; test accuracy 1 -> 0.7`` when the model's recorded accuracy differs (the mean over its datasets), else ""."""
+    if "model_accuracy" not in baseline or "model_accuracy" not in current:
+        return ""
+    means = [_select(frame, key, value)["model_accuracy"].astype(float).mean() for frame in (baseline, current)]
+    if not all(np.isfinite(means)) or abs(means[0] - means[1]) < 1e-9:
+        return ""
+    return f"; test accuracy {means[0]:.3g} -> {means[1]:.3g}"

@@ -11,6 +11,13 @@ default; an override may set only some fields)::
     n_boot: 2000          # bootstrap resamples
     families: {localisation: {atol: 0.05}}
     metrics: {max_sensitivity: {rtol: 0.05}}
+    controls: [random, constant, sobel]   # reference methods (sanity baselines), not methods under test
+    gate_controls: false  # a control's own score change is reported, not failed (true: it fails like any method)
+
+Controls are reference points: a real method must still beat them (a method that falls to or below a control it
+used to beat is a ``below_control`` finding, which fails when the gap's change is significant), but a control's
+own drift -- a random baseline's faithfulness moves whenever the model is retrained -- says nothing about the
+methods under test, so by default it is reported (``control``) and does not fail. ``strict`` gates it.
 
 The modes (``xaibench.results.compare.values`` applies them to the paired per-sample values of one method on one
 metric in one experiment):
@@ -32,6 +39,7 @@ from typing import Any, Mapping
 
 from xaibench.config.paths import conf_dir
 from xaibench.errors import UserError
+from xaibench.results.statistics import CONTROLS  # the suite's control methods, as the reports know them
 
 MODES = ("elementwise", "mean", "wilcoxon", "bootstrap")
 POLICY_GROUP = "compare"  # conf/compare/<name>.yaml
@@ -76,6 +84,11 @@ class Policy:
     default: Tolerance = Tolerance()
     families: Mapping[str, Tolerance] = field(default_factory=dict)
     metrics: Mapping[str, Tolerance] = field(default_factory=dict)
+    controls: tuple[str, ...] = CONTROLS  # method names that are reference points, not methods under test
+    gate_controls: bool = False  # whether a control's own score change fails (else it is reported only)
+
+    def is_control(self, method: str) -> bool:
+        return str(method) in self.controls
 
     def tolerance(self, metric: str, family: str) -> Tolerance:
         """The tolerance that applies to ``metric`` (of ``family``): metric entry > family entry > default."""
@@ -86,7 +99,8 @@ class Policy:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.default.as_dict(),
                 "families": {k: v.as_dict() for k, v in self.families.items()},
-                "metrics": {k: v.as_dict() for k, v in self.metrics.items()}}
+                "metrics": {k: v.as_dict() for k, v in self.metrics.items()},
+                "controls": list(self.controls), "gate_controls": self.gate_controls}
 
 
 def load_policy(name_or_path: str) -> Policy:
@@ -111,10 +125,23 @@ def parse_policy(data: Mapping[str, Any] | None, *, name: str) -> Policy:
     data = dict(data or {})
     families = _overrides(data.pop("families", None) or {}, "families")
     metrics = _overrides(data.pop("metrics", None) or {}, "metrics")
+    controls, gate = _controls(data.pop("controls", list(CONTROLS)), data.pop("gate_controls", False))
     default = _tolerance(Tolerance(), data, where="")
     return Policy(name=name, default=default,
                   families={k: _tolerance(default, v, where=f"families.{k}.") for k, v in families.items()},
-                  metrics={k: _tolerance(default, v, where=f"metrics.{k}.") for k, v in metrics.items()})
+                  metrics={k: _tolerance(default, v, where=f"metrics.{k}.") for k, v in metrics.items()},
+                  controls=controls, gate_controls=gate)
+
+
+def _controls(names: Any, gate: Any) -> tuple[tuple[str, ...], bool]:
+    """The ``controls`` (a list of method names, may be empty) and ``gate_controls`` (a boolean) settings."""
+    if names is None:
+        names = []
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        raise UserError(f"compare policy: controls must be a list of method names, got {names!r}")
+    if not isinstance(gate, bool):
+        raise UserError(f"compare policy: gate_controls must be true or false, got {gate!r}")
+    return tuple(names), gate
 
 
 def _overrides(value: Any, where: str) -> dict[str, Mapping[str, Any]]:

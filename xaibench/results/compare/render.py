@@ -10,6 +10,8 @@ from xaibench.results.compare.comparison import KINDS, Comparison, Finding
 from xaibench.results.schema import MEASUREMENTS_ADDED, SCHEMA_VERSION
 
 MAX_ROWS = 60  # per section; the JSON verdict always lists everything
+COMMENT_LIMIT = 65_536  # GitHub's limit on a pull-request comment's body, in characters
+COMMENT_BUDGET = 65_000  # what --report writes at most, in UTF-8 bytes: under the limit however it is counted
 
 
 def verdict_line(comparison: Comparison) -> str:
@@ -28,36 +30,111 @@ def finding_line(finding: Finding) -> str:
     return f"{finding.kind}: {names}: {finding.message.removeprefix(finding.kind + ': ')}"
 
 
-def to_markdown(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None) -> str:
-    """A Markdown report: verdict, what was compared, then one table per kind of finding."""
+def to_markdown(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None,
+                limit: int | None = None, max_rows: int | None = MAX_ROWS, full_report: str = "",
+                json_report: str = "") -> str:
+    """A Markdown report: verdict, what was compared, then one table per kind of finding.
+
+    Args:
+        limit: at most this many UTF-8 bytes (``COMMENT_BUDGET``: a pull-request comment), None: no limit. Rows are
+            left out to fit, passing findings' before failing ones', and a line under the heading says how many and
+            where the rest is (``full_report``: the report without a limit, ``json_report``: the JSON verdict).
+        max_rows: rows shown per section (None: all), whatever the limit.
+    """
     context = context or {}
+    cap = max_rows if max_rows is not None else len(comparison.findings)
+    text = _render(comparison, baseline, current, context, (cap, cap))
+    if limit is None or _size(text) <= limit:
+        return text
+    where = (full_report, json_report)
+    for caps in _tighter(cap):
+        text = _render(comparison, baseline, current, context, caps, where)
+        if _size(text) <= limit:
+            return text
+    return _cut(text, limit, comparison, where)
+
+
+def _size(text: str) -> int:
+    """UTF-8 bytes: at least the characters, however a service counts them (code points, UTF-16 units)."""
+    return len(text.encode("utf-8"))
+
+
+def _tighter(cap: int) -> list[tuple[int, int]]:
+    """Row caps (failing, passing) per section, loosest first: passing rows go first, then failing ones."""
+    steps = sorted({cap * k // 12 for k in range(12)} | {s for s in (1, 2, 3) if s < cap}, reverse=True)  # ~15
+    return [(cap, s) for s in steps] + [(s, 0) for s in steps if s < cap]
+
+
+def _render(comparison: Comparison, baseline: str, current: str, context: dict, caps: tuple[int, int],
+            where: tuple[str, str] | None = None) -> str:
+    """The report with at most ``caps`` (failing, passing) rows per section; ``where``: the (full report, JSON)
+    paths named by the line that says rows were left out (None: no such line)."""
     mark = "❌ regression" if comparison.failed else "✅ pass"
-    lines = [f"## xaibench compare: {mark}", "",
-             f"Baseline `{baseline}`{_origin(context.get('baseline'))} vs current `{current}`"
-             f"{_origin(context.get('current'))}.", "",
-             f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
-             f"{'; --strict-changes' if comparison.strict_changes else ''}"
-             f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
-             *_warnings(comparison, baseline, current, context),
-             f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
-             f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
-    values = comparison.of_kind("degraded", "improved")
-    if values:
-        lines += ["### Score changes beyond tolerance", "", *_value_table(values), ""]
-    unconfirmed = comparison.of_kind("unconfirmed")
-    if unconfirmed:
-        lines += ["### Large but not significant (passed: too few samples moved one way to tell them from samples "
-                  "that flip on another machine, or samples moved both ways; check them if nothing else changed, "
-                  "`--strict-changes` fails them)",
-                  "",
-                  *_value_table(unconfirmed), ""]
+    sections, left_out = _sections(comparison, caps)
+    lines = [f"## xaibench compare: {mark}", ""]
+    if where is not None and left_out:
+        lines += [f"⚠️ {shortened_text(left_out, len(comparison.findings), *where)}", ""]
+    lines += [f"Baseline `{baseline}`{_origin(context.get('baseline'))} vs current `{current}`"
+              f"{_origin(context.get('current'))}.", "",
+              f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
+              f"{'; --strict-changes' if comparison.strict_changes else ''}"
+              f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
+              *_warnings(comparison, baseline, current, context),
+              f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
+              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
+    return "\n".join(lines + sections + _closing(comparison, baseline, current, context))
+
+
+def shortened_text(left_out: int, total: int, full_report: str = "", json_report: str = "") -> str:
+    """The line of a report shortened to fit a pull-request comment: how much is left out and where it is."""
+    where = [f"the full report is `{full_report}`" if full_report else "",
+             f"every finding is in `{json_report}`" if json_report else ""]
+    where = (" and ".join(w for w in where if w)
+             or "xaibench compare prints the full report (and --json writes every finding)")
+    return (f"Shortened to fit a GitHub comment ({COMMENT_LIMIT:,} characters): {left_out} of {total} findings' "
+            f"rows are left out (passing ones first); {where}.")
+
+
+def _sections(comparison: Comparison, caps: tuple[int, int]) -> tuple[list[str], int]:
+    """The report's finding sections under ``caps``, and how many findings' rows they leave out."""
+    lines, left_out = [], 0
+
+    def section(title: str, findings: list[Finding], table) -> None:
+        nonlocal lines, left_out
+        if not findings:
+            return
+        shown = _shown(findings, caps)
+        left_out += len(findings) - len(shown)
+        lines += [f"### {title}", "", *table(shown), *_more(len(findings) - len(shown)), ""]
+
+    section("Score changes beyond tolerance", comparison.of_kind("degraded", "improved"), _value_table)
+    section("Methods no longer better than a control (the gap's change is tested like a score change)",
+            comparison.of_kind("below_control"), _finding_table)
+    section("Large but not significant (passed: too few samples moved one way to tell them from samples that flip on "
+            "another machine, or samples moved both ways; check them if nothing else changed, `--strict-changes` "
+            "fails them)", comparison.of_kind("unconfirmed"), _value_table)
+    section(f"Control methods ({', '.join(comparison.policy.controls)}): reference points, their own drift is "
+            "reported and does not gate (`gate_controls: true` in the policy, as in `strict`, or `--strict-changes` "
+            "gates it); every method must still beat them", comparison.of_kind("control"), _value_table)
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
                          (("rank",), "Rank changes (reported even inside tolerance)"),
                          (("revision",), "Changed data or weights")):
-        found = comparison.of_kind(*kinds)
-        if found:
-            lines += [f"### {title}", "", *_finding_table(found), ""]
-    return "\n".join(lines + _closing(comparison, baseline, current, context))
+        section(title, comparison.of_kind(*kinds), _finding_table)
+    return lines, left_out
+
+
+def _shown(findings: list[Finding], caps: tuple[int, int]) -> list[Finding]:
+    """The first ``caps[0]`` failing and ``caps[1]`` passing findings, in their order (failing ones come first)."""
+    failing = [f for f in findings if f.fails][:caps[0]]
+    return failing + [f for f in findings if not f.fails][:caps[1]]
+
+
+def _cut(text: str, limit: int, comparison: Comparison, where: tuple[str, str]) -> str:
+    """Last resort when even the heading lines exceed ``limit`` (thousands of policy overrides): cut at a line."""
+    note = f"\n\n⚠️ {shortened_text(len(comparison.findings), len(comparison.findings), *where)} (cut here)\n"
+    room = limit - _size(note)
+    head = text.encode("utf-8")[:max(room, 0)].decode("utf-8", errors="ignore")
+    return head[:head.rfind("\n") + 1 if "\n" in head else 0].rstrip("\n") + note
 
 
 def _warnings(comparison: Comparison, baseline: str, current: str, context: dict) -> list[str]:
@@ -109,13 +186,14 @@ def partial_text(current: str, note: str) -> str:
 def unused_text(comparison: Comparison) -> str:
     """The warning for policy entries that match no family or metric of either table."""
     names = ", ".join(comparison.unused_overrides)
-    return (f"policy {comparison.policy.name} sets {names}, which names no metric family or metric of either table "
+    return (f"policy {comparison.policy.name} sets {names}, which names no metric family or metric (or, for a "
+            "control, method) of either table "
             "(a misspelling?): that tolerance applied to nothing")
 
 
 def _acceptable(comparison: Comparison) -> bool:
     """Whether anything changed that a baseline refresh would accept (changes passed as noise are not that)."""
-    return any(f.kind != "unconfirmed" for f in comparison.findings)
+    return any(f.kind != "unconfirmed" and f.details.get("would_be") != "unconfirmed" for f in comparison.findings)
 
 
 def _errors(comparison: Comparison) -> bool:
@@ -164,9 +242,13 @@ def _counts(comparison: Comparison) -> dict[str, int]:
 
 
 def _origin(info: dict | None) -> str:
+    """`` (repository 1a2b3c4d5e, xaibench 563e086ea4, 2026-...)``: the commit of the user's repository a baseline
+    was refreshed in (its provenance), xaibench's own source commit (``unknown`` when installed: left out), when."""
     if not info:
         return ""
-    bits = [f"git {info['git_sha'][:10]}" if info.get("git_sha") else "", info.get("created_at", "")]
+    xaibench = str(info.get("git_sha") or "")
+    bits = [f"repository {info['repository_sha'][:10]}" if info.get("repository_sha") else "",
+            f"xaibench {xaibench[:10]}" if xaibench and xaibench != "unknown" else "", info.get("created_at", "")]
     bits = [b for b in bits if b]
     return f" ({', '.join(bits)})" if bits else ""
 
@@ -188,7 +270,7 @@ def _unit_text(unit: dict) -> list[str]:
 def _value_table(findings: list[Finding]) -> list[str]:
     rows = ["| | model | dataset | method | metric | baseline | current | Δ | Δ / mean\\|b\\| | direction | test | tolerance |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for f in findings[:MAX_ROWS]:
+    for f in findings:
         c, tol = f.change, f.tolerance
         direction = _direction(f)
         status = f"{'❌' if f.fails else 'ℹ️'} {f.kind if f.kind != 'unconfirmed' else 'not significant'}"
@@ -196,11 +278,11 @@ def _value_table(findings: list[Finding]) -> list[str]:
         cells = [status, *_unit_text(f.unit), f"{c.baseline_mean:.4g}", f"{c.current_mean:.4g}", f"{c.delta:+.4g}",
                  relative, direction, _test_text(c, tol), _tolerance_text(c, tol)]
         rows.append("| " + " | ".join(cells) + " |")
-    return rows + _more(findings)
+    return rows
 
 
 def _direction(f: Finding) -> str:
-    return f.details.get("direction") or ("worse" if f.kind == "degraded" else "better")
+    return f.details.get("direction") or ("better" if f.kind == "improved" else "worse")
 
 
 def _test_text(change, tol) -> str:
@@ -232,15 +314,15 @@ def _tolerance_text(change, tol) -> str:
 
 def _finding_table(findings: list[Finding]) -> list[str]:
     rows = ["| | model | dataset | method | metric | what |", "|---|---|---|---|---|---|"]
-    for f in findings[:MAX_ROWS]:
+    for f in findings:
         status = "❌" if f.fails else "ℹ️"
         message = f.message.replace("|", "\\|").replace("\n", " ")
         rows.append("| " + " | ".join([status, *_unit_text(f.unit), message]) + " |")
-    return rows + _more(findings)
+    return rows
 
 
-def _more(findings: list[Finding]) -> list[str]:
-    return ["", f"... and {len(findings) - MAX_ROWS} more (see the JSON verdict)"] if len(findings) > MAX_ROWS else []
+def _more(hidden: int) -> list[str]:
+    return ["", f"... and {hidden} more (see the JSON verdict)"] if hidden else []
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:

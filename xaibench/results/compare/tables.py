@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xaibench.errors import UserError
+from xaibench.errors import UnreadableTable, UserError
 from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table
 from xaibench.results.manifest import MANIFEST_NAME
 from xaibench.results.groups import comparison_columns, competitor_columns
@@ -40,8 +40,12 @@ def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
     """
     target = Path(path)
     _check_present(target, path, role)
+    _check_csv_version(target, path, role)
     try:
         frame = load_table(target)
+    except UnreadableTable as error:
+        raise UserError(f"{role} {error.path} is unreadable: not a valid {error.kind} file ({error.reason}); "
+                        f"{_unreadable_fix(role, error.path)} (nothing written)") from None
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 - any reader failure means: not a table we can read
@@ -75,6 +79,28 @@ def _check_present(target: Path, path, role: str) -> None:
     if table.is_file() and _is_lfs_pointer(table):
         raise UserError(f"{role} {table} is a Git LFS pointer, not the table: fetch it with git lfs pull (GitHub "
                         "Actions: actions/checkout with lfs: true)")
+
+
+def _unreadable_fix(role: str, file: str) -> str:
+    """How to get a readable table back: a committed baseline is restored from git (or made anew), a run's table is
+    written again by its sweep."""
+    if role == "baseline":
+        return (f"restore it from git (git checkout -- {file}) or make a new one from a finished sweep with "
+                "xaibench compare BASELINE CURRENT --update-baseline")
+    return "rerun the sweep that wrote it (finished cells are reused) to write it again"
+
+
+def _check_csv_version(target: Path, path, role: str) -> None:
+    """A CSV table's schema version before its columns: a v2 CSV lacks v3's columns, and the reader's "lacks
+    columns" hid what to do (regenerate it), which a v2 Parquet table is told (``_check_version``)."""
+    if target.suffix != ".csv" or not target.is_file():
+        return
+    try:
+        versions = pd.read_csv(target, usecols=["schema_version"])["schema_version"]
+    except Exception:  # noqa: BLE001 - no such column, not CSV: the reader names what is wrong
+        return
+    frame = pd.DataFrame({"schema_version": pd.to_numeric(versions, errors="coerce")})
+    _check_version(frame, path, role)
 
 
 def _is_lfs_pointer(path: Path) -> bool:

@@ -134,6 +134,27 @@ def wilcoxon_min_pairs(alpha: float) -> int:
     return max(1, math.ceil(math.log2(1 / alpha) + 1e-12))
 
 
+PERMUTATION_MAX = 13  # scipy's wilcoxon: tied |differences| and n <= 13 -> all 2**n sign flips (permutation test)
+
+
+def signed_rank_p(changed: np.ndarray, alternative: str) -> float:
+    """One-sided p-value of the Wilcoxon signed-rank test (``alternative`` ``less``/``greater``) on nonzero ``(n,)``.
+
+    ``scipy.stats.wilcoxon``'s own p-value, except that where it runs an exhaustive permutation test (tied
+    |differences|, e.g. a 0/1 metric such as the pointing game, and ``n <= 13``) the same 2**n sign flips are
+    counted here at once: identical p-values, 40-900x less CPU (scipy: 0.08-0.64 CPU-s per unit at n = 10-13;
+    ``benchmarks/bench_compare_ties.py``).
+    """
+    ranks = stats.rankdata(np.abs(changed))
+    if changed.size > PERMUTATION_MAX or np.unique(ranks).size == ranks.size:
+        return float(stats.wilcoxon(changed, alternative=alternative).pvalue)
+    flips = (np.arange(2 ** changed.size)[:, None] >> np.arange(changed.size)) & 1  # (2**n, n) every sign pattern
+    null = flips @ ranks  # the positive-rank sum of each pattern
+    observed = float(ranks[changed > 0].sum())
+    slack = 1e-14 * max(abs(observed), 1.0)  # scipy's permutation_test compares with this relative tolerance
+    return float(np.mean(null <= observed + slack) if alternative == "less" else np.mean(null >= observed - slack))
+
+
 def _wilcoxon(changes: np.ndarray, delta: float, direction: str, tol: Tolerance, common: dict) -> ValueChange:
     if changes.size < wilcoxon_min_pairs(tol.alpha):
         note = f"{changes.size} samples are too few for the wilcoxon test at alpha={tol.alpha:g}: size rule applied"
@@ -142,7 +163,7 @@ def _wilcoxon(changes: np.ndarray, delta: float, direction: str, tol: Tolerance,
     if not changed.size:
         return ValueChange(SAME, n_beyond=0, p_value=1.0, **common)
     alternative = "greater" if delta > 0 else "less"
-    p_value = float(stats.wilcoxon(changed, alternative=alternative).pvalue)
+    p_value = signed_rank_p(changed, alternative)
     return ValueChange(direction if p_value < tol.alpha else SAME, n_beyond=0, p_value=p_value, **common)
 
 
