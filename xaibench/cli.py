@@ -43,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         plan = _preflight(argv)
         if plan is not None and not plan.in_process:
             from xaibench import sweep
+            from xaibench.config.preflight import check_array_size
 
+            check_array_size(plan.launch, plan.configs)  # Slurm's MaxArraySize, for the cells the store lacks
             sweep.hold_sweeps(plan.configs)  # lock the sweep folder(s), record the expected cells: before Hydra writes
             if _skips_stored(plan, argv):  # stored cells need no launcher job: written here, the rest launched
                 if not sweep.launch_pending(plan.configs):

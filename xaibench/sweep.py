@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from xaibench.config.slurm import check_no_array_running
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.cell_result import CellResult
 from xaibench.engine.stamp import stamp_rows
@@ -254,6 +255,18 @@ def launch_pending(configs: Sequence[DictConfig]) -> list[int]:
     return pending
 
 
+def uncomputed_cells(configs: Sequence[DictConfig]) -> int:
+    """How many jobs' cells the store lacks (no artefact file), read before anything is written: what
+    ``launch_pending`` will launch (or a few more, should an artefact prove damaged)."""
+    n_cells = 0
+    for cfg in configs:
+        data = OmegaConf.to_container(cfg, resolve=True)
+        cell = CellSpec.from_config(data)
+        n_cells += cell.reads_user_files() or not Store(str(data["store_dir"])).path("cells", cell.key,
+                                                                                    "parquet").exists()
+    return n_cells
+
+
 def pending_jobs(n_jobs: int) -> list[int]:
     """The job numbers to launch of a sweep of ``n_jobs`` (all of them unless ``launch_pending`` ran for it)."""
     if _pending is None or _pending[0] != n_jobs:
@@ -331,7 +344,8 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
     ``cells``, ``store_dirs``: the configs' ``CellSpec``s and resolved ``store_dir``s when the caller has them.
 
     Raises:
-        UserError: a folder is in use by another run, or ``results_dir``/``store_dir`` cannot be written.
+        UserError: a folder is in use by another run or by a Slurm array an earlier run submitted (``squeue``),
+            or ``results_dir``/``store_dir`` cannot be written.
         StorageError: the disk is full.
     """
     specs = cells if cells is not None else [CellSpec.from_config(cfg) for cfg in configs]
@@ -347,6 +361,7 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
     try:
         for folder in sorted(counts):
             stack.enter_context(manifest.claim(folder))
+            check_no_array_running(folder)  # a Slurm array of an earlier run would write its cells among ours
         for folder, n_cells in counts.items():
             start_sweep(folder, n_cells)
     except BaseException:

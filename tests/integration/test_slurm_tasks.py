@@ -13,6 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
@@ -33,11 +34,33 @@ class Killed(Explainer):
         os._exit(137)
 '''
 
+SLOW_ONCE = '''
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from xaibench.explainers.gradient.saliency import SaliencyExplainer
+from xaibench.registry import EXPLAINERS
+
+@EXPLAINERS.register("slow_once")
+@dataclass(frozen=True)
+class SlowOnce(SaliencyExplainer):
+    """Saliency, but its first call in any process runs into the task's time limit (the fake sbatch signals the
+    task once $SLOW_ONCE_FLAG exists)."""
+    def explain(self, model, x, target):
+        flag = Path(os.environ["SLOW_ONCE_FLAG"])
+        if not flag.exists():
+            flag.write_text("")
+            time.sleep(120)
+        return super().explain(model, x, target)
+'''
+
 
 def _plugin(root: Path) -> list[str]:
     (root / "plugin" / "conf" / "method").mkdir(parents=True)
-    (root / "plugin" / "killed_plugin.py").write_text(KILLED)
-    (root / "plugin" / "conf" / "method" / "killed.yaml").write_text("name: killed\n")
+    (root / "plugin" / "killed_plugin.py").write_text(KILLED + SLOW_ONCE)
+    for name in ("killed", "slow_once"):
+        (root / "plugin" / "conf" / "method" / f"{name}.yaml").write_text(f"name: {name}\n")
     return [f"hydra.searchpath=[file://{root / 'plugin' / 'conf'}]"]
 
 
@@ -97,3 +120,28 @@ def test_a_joblib_worker_that_dies_is_one_line_and_the_sweep_ends_incomplete(tmp
         "was killed for memory, lower hydra.launcher.n_jobs or batch_size",
         "xaibench: error: sweep results/runs/t is incomplete (0 of 1 cells written); its previous table is kept: rerun "
         "the sweep to finish it"]
+
+
+@pytest.mark.slow
+def test_a_task_at_its_time_limit_is_requeued_and_computes_only_its_missing_cells(tmp_path):
+    """Slurm signals the task (USR2, its time limit) in the middle of its second cell: submitit asks ``scontrol
+    requeue``, Slurm runs the task again, and the requeued task computes only that cell (hydra.launcher.
+    max_num_timeout=3 in the presets; hydra-submitit's default 0 let the task die with its cells lost)."""
+    flag = tmp_path / "signal"
+    args = ["-m", *CELLS, "method=saliency,slow_once", *_plugin(tmp_path), "hydra/launcher=slurm_cpu",
+            "hydra.launcher.cells_per_task=2", "hydra.launcher.timeout_min=1"]
+    done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
+                   FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
+                   FAKE_SLURM_SIGNAL_WHEN=str(flag), SLOW_ONCE_FLAG=str(flag),
+                   PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "task 1000 ended: 2 of 2 cells written; 2 of 2 cells, 1 of 1 tasks\n" in done.stdout
+    assert "2 cells (2 ok)" in done.stdout
+    log = (tmp_path / "results" / "runs" / "t" / "slurm" / "1000" / "1000_0_log.out").read_text()
+    assert "Requeued job 1000 (2 remaining timeouts)" in log
+    first, second = log.split("requeued: 1 of 2 cells were finished by earlier attempts; running the other 1\n")
+    assert re.search(r"\[job 0\] .* saliency .* computed", first) and "[job 1]" not in first
+    assert re.search(r"\[job 1\] .* slow_once .* computed", second) and "[job 0]" not in second
+    table = pd.read_parquet(tmp_path / "results" / "runs" / "t" / "table.parquet")
+    by_method = {m: rows["value"].to_numpy() for m, rows in table.groupby("method")}
+    assert (by_method["slow_once"] == by_method["saliency"]).all()  # the requeued cell's scores: saliency's
