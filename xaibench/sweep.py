@@ -357,11 +357,11 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
         manifest.check_writable(Store(store_dir).base, "store_dir")
     for folder in sorted(counts):
         manifest.check_writable(folder, "results_dir")
+        check_no_array_running(folder)  # a Slurm array of an earlier run would write its cells among ours
     stack = ExitStack()
     try:
         for folder in sorted(counts):
             stack.enter_context(manifest.claim(folder))
-            check_no_array_running(folder)  # a Slurm array of an earlier run would write its cells among ours
         for folder, n_cells in counts.items():
             start_sweep(folder, n_cells)
     except BaseException:

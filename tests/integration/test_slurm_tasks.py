@@ -145,3 +145,30 @@ def test_a_task_at_its_time_limit_is_requeued_and_computes_only_its_missing_cell
     table = pd.read_parquet(tmp_path / "results" / "runs" / "t" / "table.parquet")
     by_method = {m: rows["value"].to_numpy() for m, rows in table.groupby("method")}
     assert (by_method["slow_once"] == by_method["saliency"]).all()  # the requeued cell's scores: saliency's
+
+
+def test_a_rerun_while_an_earlier_array_of_the_sweep_runs_is_refused_then_runs_once_it_has_ended(tmp_path):
+    """The launching process was killed (or Ctrl-C'd) and its array still runs: a rerun under the same sweep_id,
+    with a changed sweep, collected the array's cells as its own. The launcher records its arrays in the sweep
+    folder (``slurm_arrays.json``); a run is refused while ``squeue`` lists one, touching nothing."""
+    state = tmp_path / "slurm_state"
+    state.mkdir()
+    for task, status in {"1000_0": "COMPLETED", "1000_1": "RUNNING", "1000_2": "PENDING"}.items():
+        (state / task).write_text(status)
+    folder = tmp_path / "results" / "runs" / "t"
+    (folder / "cells").mkdir(parents=True)
+    (folder / "cells" / "old.parquet").write_bytes(b"an earlier run's cell")
+    (folder / "slurm_arrays.json").write_text('[{"job": "1000", "tasks": 3, "cells": 60}]')
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    env = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(state)}
+    refused = run_cli(["-m", *CELLS, "method=saliency"], tmp_path, **env)  # any launcher, here the in-process one
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert refused.stderr == ("xaibench: error: Slurm job 1000 of sweep folder results/runs/t is still queued or running "
+                              "(1 PENDING, 1 RUNNING) and writes its cells there; rerun once it has ended (squeue -j "
+                              "1000) to collect them, or stop it first (scancel 1000); or choose another sweep_id=\n")
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    for task in ("1000_1", "1000_2"):
+        (state / task).write_text("CANCELLED")  # scancel 1000
+    done = run_cli(["-m", *CELLS, "method=saliency"], tmp_path, **env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 cells (1 ok)" in done.stdout and not (folder / "slurm_arrays.json").exists()  # all ended: forgotten
