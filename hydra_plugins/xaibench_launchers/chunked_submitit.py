@@ -64,9 +64,11 @@ class _RunGroup:
                     self.finished.append(done)
             except _Stopped as stopped:
                 left = group[len(self.finished):]
-                print(f"xaibench: error: {stopped} before storing the cells of jobs "
-                      f"{', '.join(str(_job_number(job)) for job in left)}; rerun the sweep to compute them (stored "
-                      f"cells are not recomputed)", file=sys.stderr, flush=True)
+                numbers = [str(_job_number(job)) for job in left]
+                jobs = ", ".join(numbers) if len(numbers) < 4 else f"{numbers[0]} ... {numbers[-1]}"
+                print(f"xaibench: error: {stopped}; the cells of job{'s' if len(left) > 1 else ''} {jobs} were not "
+                      f"stored: rerun the sweep to compute them (stored cells are not recomputed)", file=sys.stderr,
+                      flush=True)
                 self.finished.extend(JobReturn(overrides=list(job[0]), status=JobStatus.COMPLETED,
                                                _return_value=False) for job in left)
         return self.finished

@@ -210,5 +210,5 @@ def test_a_task_not_requeued_stops_at_once_without_recording_an_error(monkeypatc
               "task stopped at its time limit (timeout_min=1) in the middle of its first cell of this attempt, so it "
               "was not requeued: raise hydra.launcher.timeout_min")
     said = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("submitit ")]
-    assert said == [f"xaibench: error: {reason} before storing the cells of jobs {left}; rerun the sweep to compute "
+    assert said == [f"xaibench: error: {reason}; the cells of jobs {left} were not stored: rerun the sweep to compute "
                     f"them (stored cells are not recomputed)"]
