@@ -25,7 +25,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
-from xaibench.config.slurm import check_array_fits, record_array
+from xaibench.config.slurm import check_array_fits, mark_collected, record_array
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,10 @@ def _stop_instead_of_error(run: _RunGroup):
             submitit_handler(signum, frame)  # checkpoint, then requeue and exit; or raise: not requeued
         except UncompletedJobError as error:
             raise _Stopped(_not_requeued(run, str(error))) from None
+        except Exception as error:  # noqa: BLE001 - scontrol requeue refused: not the running cell's error
+            first = (str(error).strip() or "?").splitlines()[0][:200]
+            raise _Stopped(f"task {'stopped at its time limit' if run.timed_out else 'preempted'} and could not be "
+                           f"requeued ({type(error).__name__}: {first})") from None
 
     signal.signal(number, handler)
     try:
@@ -199,11 +203,15 @@ class _Chunked:
         if self._EXECUTOR == "slurm":  # the pre-flight checked the sweep (cli); this launch may be Hydra's alone
             check_array_fits(len(jobs), size, self.params.get("timeout_min"))  # type: ignore[attr-defined]
         submitted = _submit(executor, _RunGroup(self), groups, self._EXECUTOR)
+        job_id = str(submitted[0].job_id).split("_")[0]
         if self._EXECUTOR == "slurm":  # a later run of this sweep folder is refused while the array runs
-            record_array(sweep_dir, str(submitted[0].job_id).split("_")[0], len(groups), len(jobs))
+            record_array(sweep_dir, job_id, len(groups), len(jobs))
         print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
               flush=True)
-        return _gather(submitted, groups, poll_s=self.POLL_S)
+        returns = _gather(submitted, groups, poll_s=self.POLL_S)
+        if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
+            mark_collected(sweep_dir, job_id)
+        return returns
 
 
 def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str) -> list:

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
+from xaibench.results import manifest
 
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
 CELLS = ["model=logreg", "dataset=iris", "n_samples=4", "metrics=sparsity", "sweep_id=t"]
@@ -158,7 +159,8 @@ def test_a_rerun_while_an_earlier_array_of_the_sweep_runs_is_refused_then_runs_o
     folder = tmp_path / "results" / "runs" / "t"
     (folder / "cells").mkdir(parents=True)
     (folder / "cells" / "old.parquet").write_bytes(b"an earlier run's cell")
-    (folder / "slurm_arrays.json").write_text('[{"job": "1000", "tasks": 3, "cells": 60}]')
+    (folder / "slurm_arrays.json").write_text('[{"job": "999", "collected": true}, {"job": "1000", "tasks": 3}]')
+    (folder / "sweep.json").write_text('{"state": "running", "expected_cells": 60, "pid": 1}')  # its launcher: killed
     before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     env = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(state)}
     refused = run_cli(["-m", *CELLS, "method=saliency"], tmp_path, **env)  # any launcher, here the in-process one
@@ -167,6 +169,9 @@ def test_a_rerun_while_an_earlier_array_of_the_sweep_runs_is_refused_then_runs_o
                               "(1 PENDING, 1 RUNNING) and writes its cells there; rerun once it has ended (squeue -j "
                               "1000) to collect them, or stop it first (scancel 1000); or choose another sweep_id=\n")
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    assert manifest.read_state(folder).note(20) == (  # what `xaibench summary` says (it said "did not finish")
+        "20 of 60 cells; the sweep did not finish: its launching process stopped, and its Slurm job 1000 may still be "
+        "running and storing cells (squeue -j 1000); rerun the sweep once it has ended to collect them")
     for task in ("1000_1", "1000_2"):
         (state / task).write_text("CANCELLED")  # scancel 1000
     done = run_cli(["-m", *CELLS, "method=saliency"], tmp_path, **env)

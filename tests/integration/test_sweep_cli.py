@@ -140,7 +140,7 @@ def test_slurm_preset_on_a_faked_slurm_runs_cells_in_array_tasks(reference, tmp_
     logs = tmp_path / "results" / "runs" / "t" / "slurm"
     assert (logs / "1000_0" / "1000_0_0_log.out").is_file()  # per-task logs beside the sweep
     recorded = json.loads((tmp_path / "results" / "runs" / "t" / "slurm_arrays.json").read_text())
-    assert [(a["job"], a["tasks"], a["cells"]) for a in recorded] == [("1000", 2, 3)]  # a rerun checks it in squeue
+    assert [(a["job"], a["tasks"], a["cells"], a["collected"]) for a in recorded] == [("1000", 2, 3, True)]
 
 
 def test_sigkill_midway_then_rerun_matches_uninterrupted(reference, tmp_path):

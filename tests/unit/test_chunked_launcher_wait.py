@@ -124,9 +124,9 @@ def _n(overrides) -> int:
     return int(overrides[-1].rsplit("/", 1)[-1])
 
 
-def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int):
+def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int, requeue=None):
     """submitit's own time-limit/preemption handler installed for ``run`` as in a Slurm task (timeout_min=1: any
-    signal is the time limit's); ``requeued`` lists the ``scontrol requeue`` calls."""
+    signal is the time limit's); ``requeued`` lists the ``scontrol requeue`` calls (``requeue``: instead)."""
     import signal
 
     from submitit.core import job_environment, utils
@@ -138,7 +138,7 @@ def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int):
     delayed = utils.DelayedSubmission(run, group)
     delayed.set_timeout(1, max_num_timeout)
     requeued = []
-    monkeypatch.setattr(SlurmJobEnvironment, "_requeue", lambda self, countdown: requeued.append(countdown))
+    monkeypatch.setattr(SlurmJobEnvironment, "_requeue", requeue or (lambda self, countdown: requeued.append(countdown)))
     paths = SimpleNamespace(submitted_pickle=tmp_path / "7_submitted.pkl")
     handler = job_environment.SignalHandler(SlurmJobEnvironment(), paths, delayed)
     previous = signal.signal(signal.SIGUSR2, handler.checkpoint_and_try_requeue)
@@ -212,3 +212,26 @@ def test_a_task_not_requeued_stops_at_once_without_recording_an_error(monkeypatc
     said = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("submitit ")]
     assert said == [f"xaibench: error: {reason}; the cells of jobs {left} were not stored: rerun the sweep to compute "
                     f"them (stored cells are not recomputed)"]
+
+
+def test_a_task_whose_requeue_fails_stops_at_once_without_recording_an_error(monkeypatch, tmp_path, capsys):
+    """``scontrol requeue`` refused (a cluster that allows no requeue): its CalledProcessError, raised in the
+    running cell, was recorded as that cell's error rows and the task went on until Slurm killed it."""
+    import subprocess
+
+    from hydra_plugins.xaibench_launchers.chunked_submitit import _RunGroup
+
+    def refused(self, countdown):
+        raise subprocess.CalledProcessError(1, ["scontrol", "requeue", "7"])
+
+    run = _RunGroup(_Launcher(_signalled_in(1), max_num_timeout=3))
+    delayed, _, _, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, 3, requeue=refused)
+    try:
+        returns = delayed.result()
+    finally:
+        restore()
+    assert [r.return_value for r in returns] == [True, False, False] and run.launcher.ran == [0, 1]
+    said = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("submitit ")]
+    assert said == ["xaibench: error: task stopped at its time limit and could not be requeued (CalledProcessError: "
+                    "Command '['scontrol', 'requeue', '7']' returned non-zero exit status 1.); the cells of jobs 1, 2 "
+                    "were not stored: rerun the sweep to compute them (stored cells are not recomputed)"]

@@ -62,11 +62,27 @@ def check_array_fits(n_cells: int, cells_per_task: int, timeout_min: object = No
 
 
 def record_array(folder: Path, job_id: str, n_tasks: int, n_cells: int) -> None:
-    """Add a submitted array job to the sweep folder's record (read by ``check_no_array_running``)."""
+    """Add a submitted array job to the sweep folder's record (read by ``check_no_array_running``; ``mark_collected``
+    once the launching process has seen all its tasks end)."""
     arrays = [entry for entry in _recorded(folder) if entry.get("job") != job_id]
     arrays.append({"job": job_id, "tasks": n_tasks, "cells": n_cells, "host": socket.gethostname(),
                    "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     atomic_write_bytes(folder / ARRAYS_NAME, json.dumps(arrays, indent=1).encode())
+
+
+def mark_collected(folder: Path, job_id: str) -> None:
+    """The launching process saw every task of the array end: a later run need not ask ``squeue`` about it."""
+    arrays = _recorded(folder)
+    for entry in arrays:
+        if entry.get("job") == job_id:
+            entry["collected"] = True
+    atomic_write_bytes(folder / ARRAYS_NAME, json.dumps(arrays, indent=1).encode())
+
+
+def uncollected_arrays(folder: Path) -> list[str]:
+    """The recorded array jobs whose end the launching process did not see (it was killed or interrupted): they may
+    still be running."""
+    return [str(entry["job"]) for entry in _recorded(folder) if not entry.get("collected")]
 
 
 def check_no_array_running(folder: Path) -> None:
@@ -78,8 +94,9 @@ def check_no_array_running(folder: Path) -> None:
     Raises:
         UserError: ``squeue`` lists tasks of a recorded array (pending, running, requeued, suspended, ...).
     """
-    arrays = _recorded(folder)
+    arrays = [entry for entry in _recorded(folder) if not entry.get("collected")]
     if not arrays:
+        (folder / ARRAYS_NAME).unlink(missing_ok=True)
         return
     if shutil.which("squeue") is None:
         print(f"xaibench: warning: {folder} has Slurm array job(s) {', '.join(a['job'] for a in arrays)}, but squeue "
