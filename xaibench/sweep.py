@@ -149,8 +149,10 @@ def _compute_cell(cell: CellSpec, cfg: DictConfig, job: int = 0) -> CellResult:
 
     from xaibench.engine.device_slots import device_slot, expand_devices
 
-    devices = expand_devices(OmegaConf.to_container(cfg.devices) if isinstance(cfg.devices, DictConfig | ListConfig)
-                             else cfg.devices)
+    asked = OmegaConf.to_container(cfg.devices) if isinstance(cfg.devices, DictConfig | ListConfig) else cfg.devices
+    devices = expand_devices(asked)
+    if asked == "all" and devices == ["cpu"]:  # no GPU here: the CPU is no device to hold, jobs run side by side
+        return run_cell(replace(cell, device="cpu"), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
     with device_slot(devices, sweep_dir(cfg) / ".devices", start=job) as (_, device):
         return run_cell(replace(cell, device=device), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
 
