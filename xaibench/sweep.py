@@ -367,7 +367,7 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
         for folder in sorted(counts):
             stack.enter_context(manifest.claim(folder))
         for folder, n_cells in counts.items():
-            start_sweep(folder, n_cells)
+            start_sweep(folder, n_cells, keys[folder])
     except BaseException:
         stack.close()
         raise
@@ -395,14 +395,47 @@ def in_launching_process() -> bool:
     return _launcher_pid == os.getpid()
 
 
-def start_sweep(folder: Path, expected_cells: int | None = None) -> None:
-    """Record that this sweep runs and expects ``expected_cells`` cells; set the previous cell files aside.
+PLANNED_CELLS = "cells.planned"  # <sweep_dir>/cells.planned: the cell keys of the running sweep, one a line
+STRAY_CELLS = "cells.stray"  # cell files found in cells/ that are not of the sweep, set aside by its end
+
+
+def start_sweep(folder: Path, expected_cells: int | None = None, keys: set[str] | None = None) -> None:
+    """Record that this sweep runs and expects ``expected_cells`` cells (``keys``: theirs); set the previous cell
+    files aside.
 
     The previous ``table.parquet`` and ``summary.parquet`` stay until the new ones are written (the folder's
     ``sweep.json`` says the sweep is running, so readers do not take the old table for the new run's).
     """
     manifest.begin(folder, expected_cells if expected_cells is not None else 0)
     shutil.rmtree(folder / WANDB_CACHED, ignore_errors=True)  # this run's "cached, not re-logged" markers
+    shutil.rmtree(folder / STRAY_CELLS, ignore_errors=True)  # the previous run's
+    if keys is None:
+        (folder / PLANNED_CELLS).unlink(missing_ok=True)
+    else:
+        atomic_write_bytes(folder / PLANNED_CELLS, "".join(f"{key}\n" for key in sorted(keys)).encode())
+
+
+def _set_aside_strays(folder: Path) -> None:
+    """Move the cell files that are not of this sweep out of ``cells/`` (into ``cells.stray/``), saying so.
+
+    Jobs of an earlier run that outlived it (a Slurm array whose launching process was killed, where ``squeue``
+    could not be asked; submitit's local processes) write into ``cells/`` after this run set the old files aside:
+    collected, a changed sweep took their cells for its own (more cells than it has, or a missing one hidden).
+    """
+    try:
+        planned = set((folder / PLANNED_CELLS).read_text().split())
+    except OSError:
+        return  # started without its keys (an older xaibench, a single run's folder): nothing to compare
+    strays = [path for path in (folder / SWEEP_CELLS).glob("*.parquet") if path.stem not in planned]
+    if not strays:
+        return
+    (folder / STRAY_CELLS).mkdir(exist_ok=True)
+    for path in strays:
+        os.replace(path, folder / STRAY_CELLS / path.name)
+    print(f"xaibench: warning: {len(strays)} cell file{'s' if len(strays) > 1 else ''} in {folder / SWEEP_CELLS} "
+          f"{'are' if len(strays) > 1 else 'is'} not of this sweep (written by jobs of an earlier run that were still "
+          f"running, e.g. a Slurm array: scancel it); set aside in {folder / STRAY_CELLS}", file=sys.stderr,
+          flush=True)
 
 
 def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = None,
@@ -417,6 +450,7 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     None is returned; the files are the same, bit for bit. The W&B sweep run's statistics and figures need the
     whole table: it is read back from ``table.parquet`` after the files are written.
     """
+    _set_aside_strays(folder)
     if cells is None:
         return _finish_streamed(folder, echo=echo, cfg=cfg)
     table = combine_cells([cells[key] for key in sorted(cells)])

@@ -177,3 +177,28 @@ def test_a_rerun_while_an_earlier_array_of_the_sweep_runs_is_refused_then_runs_o
     done = run_cli(["-m", *CELLS, "method=saliency"], tmp_path, **env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1 cells (1 ok)" in done.stdout and not (folder / "slurm_arrays.json").exists()  # all ended: forgotten
+
+
+def test_cells_written_by_an_earlier_runs_jobs_are_not_collected_as_the_sweeps(workdir, capsys):
+    """Where no ``squeue`` can say that an earlier array still runs (another machine, submitit's local processes,
+    a deleted record), its jobs write into ``cells/`` after the new run set the old files aside: the sweep's end
+    collected them as its own (3 cells for a 2-cell sweep). The sweep records its planned cells; others are set
+    aside with a warning."""
+    import xaibench
+    from xaibench import sweep
+
+    small = ["model=logreg", "dataset=iris", "n_samples=4", "metrics=sparsity", "sweep_id=t"]
+    xaibench.run([*small, "method=saliency,random,integrated_gradients"], multirun=True)
+    folder = workdir / "results" / "runs" / "t"
+    old = {path.name: path.read_bytes() for path in (folder / "cells").iterdir()}
+    xaibench.run([*small, "method=saliency,random"], multirun=True)  # the sweep changed
+    stray = next(name for name in old if not (folder / "cells" / name).exists())
+    (folder / "cells" / stray).write_bytes(old[stray])  # the earlier run's job finishes its integrated_gradients cell
+    capsys.readouterr()
+    sweep.finish_sweep(folder)  # the end of a launcher's sweep (Hydra's callback): cell files streamed
+    table = pd.read_parquet(folder / "table.parquet")
+    assert sorted(set(table["method"])) == ["random", "saliency"]
+    assert capsys.readouterr().err == (
+        f"xaibench: warning: 1 cell file in {folder / 'cells'} is not of this sweep (written by jobs of an earlier run "
+        f"that were still running, e.g. a Slurm array: scancel it); set aside in {folder / 'cells.stray'}\n")
+    assert (folder / "cells.stray" / stray).read_bytes() == old[stray]
