@@ -165,9 +165,10 @@ def test_a_rerun_while_an_earlier_array_of_the_sweep_runs_is_refused_then_runs_o
     env = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(state)}
     refused = run_cli(["-m", *CELLS, "method=saliency"], tmp_path, **env)  # any launcher, here the in-process one
     assert refused.returncode == 2, refused.stderr[-3000:]
-    assert refused.stderr == ("xaibench: error: Slurm job 1000 of sweep folder results/runs/t is still queued or running "
-                              "(1 PENDING, 1 RUNNING) and writes its cells there; rerun once it has ended (squeue -j "
-                              "1000) to collect them, or stop it first (scancel 1000); or choose another sweep_id=\n")
+    assert refused.stderr == ("xaibench: error: Slurm job 1000 of sweep folder results/runs/t is still queued or "
+                              "running (1 PENDING, 1 RUNNING) and writes its cells there; rerun once it has ended "
+                              "(squeue -j 1000) to collect them, or stop it first (scancel 1000); or choose another "
+                              "sweep_id=\n")
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
     assert manifest.read_state(folder).note(20) == (  # what `xaibench summary` says (it said "did not finish")
         "20 of 60 cells; the sweep did not finish: its launching process stopped, and its Slurm job 1000 may still be "

@@ -138,7 +138,8 @@ def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int, requeue=
     delayed = utils.DelayedSubmission(run, group)
     delayed.set_timeout(1, max_num_timeout)
     requeued = []
-    monkeypatch.setattr(SlurmJobEnvironment, "_requeue", requeue or (lambda self, countdown: requeued.append(countdown)))
+    monkeypatch.setattr(SlurmJobEnvironment, "_requeue",
+                        requeue or (lambda self, countdown: requeued.append(countdown)))
     paths = SimpleNamespace(submitted_pickle=tmp_path / "7_submitted.pkl")
     handler = job_environment.SignalHandler(SlurmJobEnvironment(), paths, delayed)
     previous = signal.signal(signal.SIGUSR2, handler.checkpoint_and_try_requeue)

@@ -371,7 +371,9 @@ def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> No
     """
     settings = (launch.settings if launch is not None else None) or {}
     size = settings.get("cells_per_task", 1)
-    if launch is None or "Slurm" not in launch.launcher or isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    if launch is None or "Slurm" not in launch.launcher:
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:  # refused by check_launch
         return
     from xaibench.config.slurm import check_array_fits, max_array_size
 
