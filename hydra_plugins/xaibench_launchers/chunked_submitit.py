@@ -154,8 +154,8 @@ class _Chunked:
 
         Raises:
             UserError: a setting added with ``+`` that the launcher lacks (``+hydra.launcher.partitio=gpu``: submitit
-                refused it with a traceback once stored cells were written), or ``cells_per_task`` < 1 (0 used to
-                run silently as 1).
+                refused it with a traceback once stored cells were written), ``cells_per_task`` < 1 (0 used to
+                run silently as 1), or ``max_num_timeout`` < 0.
         """
         import difflib
 
@@ -172,6 +172,10 @@ class _Chunked:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"hydra.launcher.cells_per_task must be a positive integer (cells run one after the "
                             f"other in each task), got {value!r}")
+        requeues = launcher.get("max_num_timeout", 0)
+        if isinstance(requeues, bool) or not isinstance(requeues, int) or requeues < 0:
+            raise UserError(f"hydra.launcher.max_num_timeout must be a non-negative integer (how many times a task "
+                            f"at its time limit is requeued; 0: never), got {requeues!r}")
 
     def _executor(self) -> Any:
         """submitit's executor with the launcher's parameters (as the stock ``launch`` builds it)."""

@@ -33,6 +33,8 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
     (["hydra/launcher=ray_cpu", "hydra.launcher.remote.num_cpus=-1"], "remote.num_cpus must be a non-negative"),
     (["hydra/launcher=submitit_local_chunked", "hydra.launcher.cells_per_task=0"],
      "hydra.launcher.cells_per_task must be a positive integer"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.max_num_timeout=-1"],  # read as "requeued again after -1"
+     "hydra.launcher.max_num_timeout must be a non-negative integer"),
     (["hydra/launcher=slurm_cpu", "+hydra.launcher.partitio=gpu"],  # submitit refused it with a traceback, late
      "hydra.launcher.partitio is not a setting of the slurm launcher; did you mean 'partition'? (other sbatch "
      "options go in hydra.launcher.additional_parameters)"),
