@@ -183,7 +183,7 @@ def test_a_task_at_its_time_limit_is_requeued_with_the_jobs_it_finished_and_reru
     returns = again.result()
     assert again.function.launcher.ran == [0, 1, 1, 2]  # the first attempt's jobs, then only jobs 1 and 2
     assert [r.return_value for r in returns] == [True, True, True]
-    said = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("submitit ")]
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("requeued:")]  # not submitit's
     assert said == ["requeued: 1 of 3 cells were finished by earlier attempts; running the other 2"]
 
 
@@ -210,7 +210,7 @@ def test_a_task_not_requeued_stops_at_once_without_recording_an_error(monkeypatc
               "raise hydra.launcher.timeout_min or max_num_timeout, or lower cells_per_task" if progress else
               "task stopped at its time limit (timeout_min=1) in the middle of its first cell of this attempt, so it "
               "was not requeued: raise hydra.launcher.timeout_min")
-    said = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("submitit ")]
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xaibench:")]  # not submitit's
     assert said == [f"xaibench: error: {reason}; the cells of jobs {left} were not stored: rerun the sweep to compute "
                     f"them (stored cells are not recomputed)"]
 
@@ -232,7 +232,7 @@ def test_a_task_whose_requeue_fails_stops_at_once_without_recording_an_error(mon
     finally:
         restore()
     assert [r.return_value for r in returns] == [True, False, False] and run.launcher.ran == [0, 1]
-    said = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("submitit ")]
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xaibench:")]  # not submitit's
     assert said == ["xaibench: error: task stopped at its time limit and could not be requeued (CalledProcessError: "
                     "Command '['scontrol', 'requeue', '7']' returned non-zero exit status 1.); the cells of jobs 1, 2 "
                     "were not stored: rerun the sweep to compute them (stored cells are not recomputed)"]
