@@ -43,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         plan = _preflight(argv)
         if plan is not None and not plan.in_process:
             from xaibench import sweep
+            from xaibench.config.preflight import check_array_size
 
+            check_array_size(plan.launch, plan.configs)  # Slurm's MaxArraySize, for the cells the store lacks
             sweep.hold_sweeps(plan.configs)  # lock the sweep folder(s), record the expected cells: before Hydra writes
             if _skips_stored(plan, argv):  # stored cells need no launcher job: written here, the rest launched
                 if not sweep.launch_pending(plan.configs):
@@ -55,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except StorageError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        _interrupted()
     if plan is not None and plan.in_process:
         _run_in_process(plan, multirun=any(a in ("-m", "--multirun") for a in argv))
     _run_hydra(argv)
@@ -130,7 +134,16 @@ def _run_in_process(plan, *, multirun: bool) -> None:
     except StorageError as error:  # full disk: what is written stays, a rerun computes only the rest
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        _interrupted()
     sys.exit(sweep.exit_code())
+
+
+def _interrupted() -> None:
+    """Ctrl-C: one line instead of a traceback from wherever the sweep was (exit code 130, as a shell's)."""
+    print("xaibench: interrupted: the cells finished so far are stored and the sweep's previous table is kept; "
+          "rerun the same command to finish it (stored cells are not recomputed)", file=sys.stderr, flush=True)
+    sys.exit(130)
 
 
 def _run_hydra(argv: list[str]) -> None:
@@ -162,6 +175,8 @@ def _run_hydra(argv: list[str]) -> None:
     except UserError as error:  # a launcher refused by its scheduler (sbatch: no such partition)
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # joblib, Ray: their workers get the terminal's Ctrl-C too (Slurm: the launcher's line)
+        _interrupted()
     except Exception as error:  # noqa: BLE001 - only a worker's death is reported here; anything else re-raised
         if type(error).__name__ != "TerminatedWorkerError":
             raise

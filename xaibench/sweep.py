@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from xaibench.config.slurm import check_no_array_running
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.cell_result import CellResult
 from xaibench.engine.stamp import stamp_rows
@@ -149,8 +150,10 @@ def _compute_cell(cell: CellSpec, cfg: DictConfig, job: int = 0) -> CellResult:
 
     from xaibench.engine.device_slots import device_slot, expand_devices
 
-    devices = expand_devices(OmegaConf.to_container(cfg.devices) if isinstance(cfg.devices, DictConfig | ListConfig)
-                             else cfg.devices)
+    asked = OmegaConf.to_container(cfg.devices) if isinstance(cfg.devices, DictConfig | ListConfig) else cfg.devices
+    devices = expand_devices(asked)
+    if asked == "all" and devices == ["cpu"]:  # no GPU here: the CPU is no device to hold, jobs run side by side
+        return run_cell(replace(cell, device="cpu"), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
     with device_slot(devices, sweep_dir(cfg) / ".devices", start=job) as (_, device):
         return run_cell(replace(cell, device=device), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
 
@@ -255,6 +258,18 @@ def launch_pending(configs: Sequence[DictConfig]) -> list[int]:
     return pending
 
 
+def uncomputed_cells(configs: Sequence[DictConfig]) -> int:
+    """How many jobs' cells the store lacks (no artefact file), read before anything is written: what
+    ``launch_pending`` will launch (or a few more, should an artefact prove damaged)."""
+    n_cells = 0
+    for cfg in configs:
+        data = OmegaConf.to_container(cfg, resolve=True)
+        cell = CellSpec.from_config(data)
+        n_cells += cell.reads_user_files() or not Store(str(data["store_dir"])).path("cells", cell.key,
+                                                                                    "parquet").exists()
+    return n_cells
+
+
 def pending_jobs(n_jobs: int) -> list[int]:
     """The job numbers to launch of a sweep of ``n_jobs`` (all of them unless ``launch_pending`` ran for it)."""
     if _pending is None or _pending[0] != n_jobs:
@@ -341,7 +356,8 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
     ``cells``, ``store_dirs``: the configs' ``CellSpec``s and resolved ``store_dir``s when the caller has them.
 
     Raises:
-        UserError: a folder is in use by another run, or ``results_dir``/``store_dir`` cannot be written.
+        UserError: a folder is in use by another run or by a Slurm array an earlier run submitted (``squeue``),
+            or ``results_dir``/``store_dir`` cannot be written.
         StorageError: the disk is full.
     """
     specs = cells if cells is not None else [CellSpec.from_config(cfg) for cfg in configs]
@@ -353,12 +369,15 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
         manifest.check_writable(Store(store_dir).base, "store_dir")
     for folder in sorted(counts):
         manifest.check_writable(folder, "results_dir")
+        state = manifest.read_state(folder)
+        if state is None or not state.running:  # else the claim names the run that holds the folder
+            check_no_array_running(folder)  # a Slurm array of an earlier run would write its cells among ours
     stack = ExitStack()
     try:
         for folder in sorted(counts):
             stack.enter_context(manifest.claim(folder))
         for folder, n_cells in counts.items():
-            start_sweep(folder, n_cells)
+            start_sweep(folder, n_cells, keys[folder])
     except BaseException:
         stack.close()
         raise
@@ -386,14 +405,47 @@ def in_launching_process() -> bool:
     return _launcher_pid == os.getpid()
 
 
-def start_sweep(folder: Path, expected_cells: int | None = None) -> None:
-    """Record that this sweep runs and expects ``expected_cells`` cells; set the previous cell files aside.
+PLANNED_CELLS = "cells.planned"  # <sweep_dir>/cells.planned: the cell keys of the running sweep, one a line
+STRAY_CELLS = "cells.stray"  # cell files found in cells/ that are not of the sweep, set aside by its end
+
+
+def start_sweep(folder: Path, expected_cells: int | None = None, keys: set[str] | None = None) -> None:
+    """Record that this sweep runs and expects ``expected_cells`` cells (``keys``: theirs); set the previous cell
+    files aside.
 
     The previous ``table.parquet`` and ``summary.parquet`` stay until the new ones are written (the folder's
     ``sweep.json`` says the sweep is running, so readers do not take the old table for the new run's).
     """
     manifest.begin(folder, expected_cells if expected_cells is not None else 0)
     shutil.rmtree(folder / WANDB_CACHED, ignore_errors=True)  # this run's "cached, not re-logged" markers
+    shutil.rmtree(folder / STRAY_CELLS, ignore_errors=True)  # the previous run's
+    if keys is None:
+        (folder / PLANNED_CELLS).unlink(missing_ok=True)
+    else:
+        atomic_write_bytes(folder / PLANNED_CELLS, "".join(f"{key}\n" for key in sorted(keys)).encode())
+
+
+def _set_aside_strays(folder: Path) -> None:
+    """Move the cell files that are not of this sweep out of ``cells/`` (into ``cells.stray/``), saying so.
+
+    Jobs of an earlier run that outlived it (a Slurm array whose launching process was killed, where ``squeue``
+    could not be asked; submitit's local processes) write into ``cells/`` after this run set the old files aside:
+    collected, a changed sweep took their cells for its own (more cells than it has, or a missing one hidden).
+    """
+    try:
+        planned = set((folder / PLANNED_CELLS).read_text().split())
+    except OSError:
+        return  # started without its keys (an older xaibench, a single run's folder): nothing to compare
+    strays = [path for path in (folder / SWEEP_CELLS).glob("*.parquet") if path.stem not in planned]
+    if not strays:
+        return
+    (folder / STRAY_CELLS).mkdir(exist_ok=True)
+    for path in strays:
+        os.replace(path, folder / STRAY_CELLS / path.name)
+    print(f"xaibench: warning: {len(strays)} cell file{'s' if len(strays) > 1 else ''} in {folder / SWEEP_CELLS} "
+          f"{'are' if len(strays) > 1 else 'is'} not of this sweep (written by jobs of an earlier run that were still "
+          f"running, e.g. a Slurm array: scancel it); set aside in {folder / STRAY_CELLS}", file=sys.stderr,
+          flush=True)
 
 
 def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = None,
@@ -408,6 +460,7 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     None is returned; the files are the same, bit for bit. The W&B sweep run's statistics and figures need the
     whole table: it is read back from ``table.parquet`` after the files are written.
     """
+    _set_aside_strays(folder)
     if cells is None:
         return _finish_streamed(folder, echo=echo, cfg=cfg)
     table = combine_cells([cells[key] for key in sorted(cells)])

@@ -25,6 +25,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 from omegaconf import OmegaConf
 
+from xaibench.config.slurm import check_array_fits, mark_collected, record_array
+
 log = logging.getLogger(__name__)
 
 
@@ -35,23 +37,103 @@ class _RunGroup:
     for each job here, so each starts from the state the stock launcher gives it), and each returns its status and
     return value without its composed configs (25 KB pickled, 145 KB in memory a job before): a 10,000-cell
     sweep's launching process no longer holds 1.45 GB of configs nobody reads, nor writes ~400 MB of pickles.
+
+    At its time limit or on preemption (Slurm's ``--signal=USR2``, submitit's handler) the task is requeued with
+    the jobs it has finished (``checkpoint``): the next attempt runs only the others. A timed-out attempt that
+    finished no job is not requeued (its cell needs more than ``timeout_min``; requeuing would time out again),
+    nor one past ``max_num_timeout`` requeues: the task then stops at once, its unfinished jobs return "not
+    written" with one line in the task's ``*_log.err``, and a rerun of the sweep computes only them.
     """
 
     def __init__(self, launcher: Any) -> None:
         self.launcher = launcher
+        self.finished: List[JobReturn] = []  # the group's jobs finished by this task's earlier attempts
+        self.timed_out = False  # the signal was the time limit's (set by the signal handler, read by checkpoint)
+        self._attempt_from = 0  # len(finished) when this attempt started
 
     def __call__(self, group: List[tuple]) -> List[JobReturn]:
-        returns = []
-        for *job, state in group:
-            done = self.launcher(*job, copy.deepcopy(state))
-            done.cfg = done.hydra_cfg = None  # the job's folder keeps them (.hydra/); the sweeper reads the status
-            returns.append(done)
-        return returns
+        self._attempt_from = len(self.finished)
+        if self.finished:
+            print(f"requeued: {len(self.finished)} of {len(group)} cells were finished by earlier attempts; running "
+                  f"the other {len(group) - len(self.finished)}", flush=True)
+        with _stop_instead_of_error(self):
+            try:
+                for *job, state in group[len(self.finished):]:
+                    done = self.launcher(*job, copy.deepcopy(state))
+                    done.cfg = done.hydra_cfg = None  # the job's folder keeps them (.hydra/); the sweeper reads status
+                    self.finished.append(done)
+            except _Stopped as stopped:
+                left = group[len(self.finished):]
+                numbers = [str(_job_number(job)) for job in left]
+                jobs = ", ".join(numbers) if len(numbers) < 4 else f"{numbers[0]} ... {numbers[-1]}"
+                print(f"xaibench: error: {stopped}; the cells of job{'s' if len(left) > 1 else ''} {jobs} were not "
+                      f"stored: rerun the sweep to compute them (stored cells are not recomputed)", file=sys.stderr,
+                      flush=True)
+                self.finished.extend(JobReturn(overrides=list(job[0]), status=JobStatus.COMPLETED,
+                                               _return_value=False) for job in left)
+        return self.finished
 
     def checkpoint(self, group: List[tuple]) -> Any:
+        """submitit's requeue hook: resubmit the task with the jobs it finished (None: not requeued)."""
         import submitit
 
-        return submitit.helpers.DelayedSubmission(self, group)  # requeued on preemption, whole group
+        if self.timed_out and len(self.finished) == self._attempt_from:
+            return None  # no cell finished within timeout_min: a requeued attempt would time out again
+        return submitit.helpers.DelayedSubmission(self, group)
+
+
+class _Stopped(BaseException):
+    """The task stops (not requeued at its time limit): a BaseException, so that the cell it interrupts does not
+    record it as the cell's error (``run_cell`` records an ``Exception`` as error rows) but ends the task."""
+
+
+@contextlib.contextmanager
+def _stop_instead_of_error(run: _RunGroup):
+    """Inside a submitit task: its time-limit / preemption handler, told whether the signal is the time limit, and
+    whose "not requeued" error (``UncompletedJobError``, raised in whatever code runs when the signal comes: the
+    middle of a cell) becomes ``_Stopped``. Elsewhere (no submitit handler installed): nothing."""
+    import signal
+
+    from submitit.core.job_environment import JobEnvironment
+    from submitit.core.utils import UncompletedJobError
+
+    number = JobEnvironment._usr_sig()
+    submitit_handler = signal.getsignal(number)
+    if not hasattr(getattr(submitit_handler, "__self__", None), "has_timed_out"):
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        run.timed_out = submitit_handler.__self__.has_timed_out()
+        try:
+            submitit_handler(signum, frame)  # checkpoint, then requeue and exit; or raise: not requeued
+        except UncompletedJobError as error:
+            raise _Stopped(_not_requeued(run, str(error))) from None
+        except Exception as error:  # noqa: BLE001 - scontrol requeue refused: not the running cell's error
+            first = (str(error).strip() or "?").splitlines()[0][:200]
+            raise _Stopped(f"task {'stopped at its time limit' if run.timed_out else 'preempted'} and could not be "
+                           f"requeued ({type(error).__name__}: {first})") from None
+
+    signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        signal.signal(number, submitit_handler)
+
+
+def _not_requeued(run: _RunGroup, reason: str) -> str:
+    """Why the task stopped without being requeued, with what to change."""
+    limit = run.launcher.params.get("timeout_min")
+    if not run.timed_out:
+        return f"task preempted and not requeued ({reason.strip()})"
+    if "checkpoint function returned None" in reason:
+        return (f"task stopped at its time limit (timeout_min={limit}) in the middle of its first cell of this "
+                f"attempt, so it was not requeued: raise hydra.launcher.timeout_min")
+    requeues = run.launcher.params.get("max_num_timeout", 0)
+    times = "and not requeued (hydra.launcher.max_num_timeout=0)" if not requeues else \
+        f"again after {requeues} requeue{'s' if requeues != 1 else ''} (hydra.launcher.max_num_timeout={requeues})"
+    return (f"task stopped at its time limit (timeout_min={limit}) {times}; raise hydra.launcher.timeout_min or "
+            f"max_num_timeout, or lower cells_per_task")
 
 
 class _Chunked:
@@ -72,8 +154,8 @@ class _Chunked:
 
         Raises:
             UserError: a setting added with ``+`` that the launcher lacks (``+hydra.launcher.partitio=gpu``: submitit
-                refused it with a traceback once stored cells were written), or ``cells_per_task`` < 1 (0 used to
-                run silently as 1).
+                refused it with a traceback once stored cells were written), ``cells_per_task`` < 1 (0 used to
+                run silently as 1), or ``max_num_timeout`` < 0.
         """
         import difflib
 
@@ -90,6 +172,10 @@ class _Chunked:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"hydra.launcher.cells_per_task must be a positive integer (cells run one after the "
                             f"other in each task), got {value!r}")
+        requeues = launcher.get("max_num_timeout", 0)
+        if isinstance(requeues, bool) or not isinstance(requeues, int) or requeues < 0:
+            raise UserError(f"hydra.launcher.max_num_timeout must be a non-negative integer (how many times a task "
+                            f"at its time limit is requeued; 0: never), got {requeues!r}")
 
     def _executor(self) -> Any:
         """submitit's executor with the launcher's parameters (as the stock ``launch`` builds it)."""
@@ -118,10 +204,18 @@ class _Chunked:
             jobs.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", state))
         size = self.cells_per_task
         groups = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        if self._EXECUTOR == "slurm":  # the pre-flight checked the sweep (cli); this launch may be Hydra's alone
+            check_array_fits(len(jobs), size, self.params.get("timeout_min"))  # type: ignore[attr-defined]
         submitted = _submit(executor, _RunGroup(self), groups, self._EXECUTOR)
+        job_id = str(submitted[0].job_id).split("_")[0]
+        if self._EXECUTOR == "slurm":  # a later run of this sweep folder is refused while the array runs
+            record_array(sweep_dir, job_id, len(groups), len(jobs))
         print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
               flush=True)
-        return _gather(submitted, groups, poll_s=self.POLL_S)
+        returns = _gather(submitted, groups, poll_s=self.POLL_S)
+        if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
+            mark_collected(sweep_dir, job_id)
+        return returns
 
 
 def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str) -> list:

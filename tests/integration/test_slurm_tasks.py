@@ -13,9 +13,12 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
+from xaibench.config.slurm import check_no_array_running
+from xaibench.results import manifest
 
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
 CELLS = ["model=logreg", "dataset=iris", "n_samples=4", "metrics=sparsity", "sweep_id=t"]
@@ -33,11 +36,33 @@ class Killed(Explainer):
         os._exit(137)
 '''
 
+SLOW_ONCE = '''
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from xaibench.explainers.gradient.saliency import SaliencyExplainer
+from xaibench.registry import EXPLAINERS
+
+@EXPLAINERS.register("slow_once")
+@dataclass(frozen=True)
+class SlowOnce(SaliencyExplainer):
+    """Saliency, but its first call in any process runs into the task's time limit (the fake sbatch signals the
+    task once $SLOW_ONCE_FLAG exists)."""
+    def explain(self, model, x, target):
+        flag = Path(os.environ["SLOW_ONCE_FLAG"])
+        if not flag.exists():
+            flag.write_text("")
+            time.sleep(120)
+        return super().explain(model, x, target)
+'''
+
 
 def _plugin(root: Path) -> list[str]:
     (root / "plugin" / "conf" / "method").mkdir(parents=True)
-    (root / "plugin" / "killed_plugin.py").write_text(KILLED)
-    (root / "plugin" / "conf" / "method" / "killed.yaml").write_text("name: killed\n")
+    (root / "plugin" / "killed_plugin.py").write_text(KILLED + SLOW_ONCE)
+    for name in ("killed", "slow_once"):
+        (root / "plugin" / "conf" / "method" / f"{name}.yaml").write_text(f"name: {name}\n")
     return [f"hydra.searchpath=[file://{root / 'plugin' / 'conf'}]"]
 
 
@@ -97,3 +122,86 @@ def test_a_joblib_worker_that_dies_is_one_line_and_the_sweep_ends_incomplete(tmp
         "was killed for memory, lower hydra.launcher.n_jobs or batch_size",
         "xaibench: error: sweep results/runs/t is incomplete (0 of 1 cells written); its previous table is kept: rerun "
         "the sweep to finish it"]
+
+
+@pytest.mark.slow
+def test_a_task_at_its_time_limit_is_requeued_and_computes_only_its_missing_cells(tmp_path):
+    """Slurm signals array task 1000_0 (USR2, its time limit) in the middle of its second cell: submitit asks
+    ``scontrol requeue 1000_0``, Slurm runs the task again, and the requeued task computes only that cell
+    (hydra.launcher.max_num_timeout=3 in the presets; with hydra-submitit's default 0 the task recorded submitit's
+    error as the cell's rows and went on until Slurm killed it)."""
+    flag = tmp_path / "signal"
+    args = ["-m", *CELLS, "method=saliency,slow_once,random", *_plugin(tmp_path), "hydra/launcher=slurm_cpu",
+            "hydra.launcher.cells_per_task=2", "hydra.launcher.timeout_min=1"]
+    done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
+                   FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
+                   FAKE_SLURM_SIGNAL_WHEN=str(flag), SLOW_ONCE_FLAG=str(flag),
+                   PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "task 1000_0 ended: 2 of 2 cells written; " in done.stdout and "3 cells (3 ok)" in done.stdout
+    log = (tmp_path / "results" / "runs" / "t" / "slurm" / "1000_0" / "1000_0_0_log.out").read_text()
+    assert "Requeued job 1000_0 (2 remaining timeouts)" in log
+    first, second = log.split("requeued: 1 of 2 cells were finished by earlier attempts; running the other 1\n")
+    assert re.search(r"\[job 0\] .* saliency .* computed", first) and "[job 1]" not in first
+    assert re.search(r"\[job 1\] .* slow_once .* computed", second) and "[job 0]" not in second
+    table = pd.read_parquet(tmp_path / "results" / "runs" / "t" / "table.parquet")
+    by_method = {m: rows["value"].to_numpy() for m, rows in table.groupby("method")}
+    assert (by_method["slow_once"] == by_method["saliency"]).all()  # the requeued cell's scores: saliency's
+
+
+def test_a_rerun_while_an_earlier_array_of_the_sweep_runs_is_refused(tmp_path, monkeypatch):
+    """The launching process was killed (or Ctrl-C'd) and its array still runs: a rerun under the same sweep_id,
+    with a changed sweep, collected the array's cells as its own. The launcher records its arrays in the sweep
+    folder (``slurm_arrays.json``); a run is refused while ``squeue`` lists one, touching nothing."""
+    state = tmp_path / "slurm_state"
+    state.mkdir()
+    for task, status in {"1000_0": "COMPLETED", "1000_1": "RUNNING", "1000_2": "PENDING"}.items():
+        (state / task).write_text(status)
+    folder = tmp_path / "results" / "runs" / "t"
+    (folder / "cells").mkdir(parents=True)
+    (folder / "cells" / "old.parquet").write_bytes(b"an earlier run's cell")
+    (folder / "slurm_arrays.json").write_text('[{"job": "999", "collected": true}, {"job": "1000", "tasks": 3}]')
+    (folder / "sweep.json").write_text('{"state": "running", "expected_cells": 60, "pid": 1}')  # its launcher: killed
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    env = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(state)}
+    refused = run_cli(["-m", *CELLS, "method=saliency"], tmp_path, **env)  # any launcher, here the in-process one
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert refused.stderr == ("xaibench: error: Slurm job 1000 of sweep folder results/runs/t is still queued or "
+                              "running (1 PENDING, 1 RUNNING) and writes its cells there; rerun once it has ended "
+                              "(squeue -j 1000) to collect them, or stop it first (scancel 1000); or choose another "
+                              "sweep_id=\n")
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    assert manifest.read_state(folder).note(20) == (  # what `xaibench summary` says (it said "did not finish")
+        "20 of 60 cells; the sweep did not finish: its launching process stopped, and its Slurm job 1000 may still be "
+        "running and storing cells (squeue -j 1000); rerun the sweep once it has ended to collect them")
+    for task in ("1000_1", "1000_2"):
+        (state / task).write_text("CANCELLED")  # scancel 1000
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setenv("FAKE_SLURM_DIR", env["FAKE_SLURM_DIR"])
+    check_no_array_running(folder)  # what the rerun's claim asks: it goes on, the ended arrays forgotten
+    assert not (folder / "slurm_arrays.json").exists()
+
+
+def test_cells_written_by_an_earlier_runs_jobs_are_not_collected_as_the_sweeps(workdir, capsys):
+    """Where no ``squeue`` can say that an earlier array still runs (another machine, submitit's local processes,
+    a deleted record), its jobs write into ``cells/`` after the new run set the old files aside: the sweep's end
+    collected them as its own (3 cells for a 2-cell sweep). The sweep records its planned cells; others are set
+    aside with a warning."""
+    import xaibench
+    from xaibench import sweep
+
+    small = ["model=logreg", "dataset=iris", "n_samples=4", "metrics=sparsity", "sweep_id=t"]
+    xaibench.run([*small, "method=saliency,random,integrated_gradients"], multirun=True)
+    folder = workdir / "results" / "runs" / "t"
+    old = {path.name: path.read_bytes() for path in (folder / "cells").iterdir()}
+    xaibench.run([*small, "method=saliency,random"], multirun=True)  # the sweep changed
+    stray = next(name for name in old if not (folder / "cells" / name).exists())
+    (folder / "cells" / stray).write_bytes(old[stray])  # the earlier run's job finishes its integrated_gradients cell
+    capsys.readouterr()
+    sweep.finish_sweep(folder)  # the end of a launcher's sweep (Hydra's callback): cell files streamed
+    table = pd.read_parquet(folder / "table.parquet")
+    assert sorted(set(table["method"])) == ["random", "saliency"]
+    assert capsys.readouterr().err == (
+        f"xaibench: warning: 1 cell file in {folder / 'cells'} is not of this sweep (written by jobs of an earlier run "
+        f"that were still running, e.g. a Slurm array: scancel it); set aside in {folder / 'cells.stray'}\n")
+    assert (folder / "cells.stray" / stray).read_bytes() == old[stray]

@@ -1,6 +1,7 @@
 """End-to-end: real Hydra multiruns through the console entry point, as a user runs them."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -138,6 +139,8 @@ def test_slurm_preset_on_a_faked_slurm_runs_cells_in_array_tasks(reference, tmp_
     assert tasks == ["1000_0", "1000_1"]  # one array job, two tasks for three cells
     logs = tmp_path / "results" / "runs" / "t" / "slurm"
     assert (logs / "1000_0" / "1000_0_0_log.out").is_file()  # per-task logs beside the sweep
+    recorded = json.loads((tmp_path / "results" / "runs" / "t" / "slurm_arrays.json").read_text())
+    assert [(a["job"], a["tasks"], a["cells"], a["collected"]) for a in recorded] == [("1000", 2, 3, True)]
 
 
 def test_sigkill_midway_then_rerun_matches_uninterrupted(reference, tmp_path):

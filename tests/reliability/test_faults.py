@@ -15,6 +15,7 @@ import pytest
 import xaibench
 from tests.conftest import FAST_METRICS, interrupted_on_call, run_cli
 from tests.reliability._faults import fill, results, tmpfs
+from xaibench import sweep as sweep_module
 from xaibench.cli import main
 from xaibench.engine import runner, stages
 from xaibench.engine import store as store_module
@@ -142,6 +143,30 @@ def test_summary_of_a_killed_sweep_says_it_is_partial(workdir, monkeypatch, caps
     with pytest.raises(SystemExit) as strict:
         main(["collect", "results/runs/default", "--strict"])
     assert strict.value.code == 1
+
+
+INTERRUPTED = ("xaibench: interrupted: the cells finished so far are stored and the sweep's previous table is kept; "
+               "rerun the same command to finish it (stored cells are not recomputed)\n")
+
+
+def test_ctrl_c_in_a_sweep_is_one_line_and_exit_130(workdir, monkeypatch, capsys):
+    """Ctrl-C printed a 30-line traceback from wherever the sweep was (pandas, joblib's wait loop), in-process or
+    through a Hydra launcher; the folder then says the sweep did not finish, and a rerun computes the rest."""
+    monkeypatch.setattr(runner, "_compute", interrupted_on_call(runner._compute, 2))
+    with pytest.raises(SystemExit) as stopped:
+        main(["-m", *THREE])
+    assert stopped.value.code == 130 and capsys.readouterr().err == INTERRUPTED
+    assert manifest.read_state(workdir / "results/runs/default").note(1) == "1 of 3 cells; the sweep did not finish"
+
+    def launching(n_jobs):
+        raise KeyboardInterrupt  # inside Hydra's sweep, as while its launcher waits for the workers
+
+    monkeypatch.setattr(sweep_module, "pending_jobs", launching)
+    with pytest.raises(SystemExit) as stopped:
+        main(["-m", *THREE, "hydra/launcher=joblib"])
+    out = capsys.readouterr()
+    assert stopped.value.code == 130 and out.err == INTERRUPTED, out.err
+    assert "[job 0]" in out.out  # the stored cell, written by the launching process before Hydra
 
 
 def test_a_second_run_on_a_busy_sweep_folder_is_refused(workdir):

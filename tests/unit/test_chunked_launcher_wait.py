@@ -101,3 +101,138 @@ def test_a_task_runs_each_job_on_its_own_copy_of_the_shared_state_and_returns_no
     assert [(r.return_value, r.overrides, r.cfg, r.hydra_cfg) for r in returns] == [
         (n, [f"method=m{n}"], None, None) for n in range(20)]
     assert len(pickle.dumps(returns)) < 8_000
+
+
+class _Launcher:
+    """Stands in for the submitit launcher a task unpickles: runs a job (``job(n)``) by calling ``cell(n)``."""
+
+    def __init__(self, cell, **params) -> None:
+        self.cell, self.params, self.ran = cell, {"timeout_min": 1, **params}, []
+
+    def __call__(self, overrides, key, number, job_id, state):
+        from hydra.core.utils import JobReturn, JobStatus
+
+        self.ran.append(_n(overrides))
+        try:  # as run_cell: an Exception in a cell becomes its error rows, and the task goes on
+            self.cell(_n(overrides))
+        except Exception as error:  # noqa: BLE001
+            return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=f"error rows: {error}")
+        return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=True)
+
+
+def _n(overrides) -> int:
+    return int(overrides[-1].rsplit("/", 1)[-1])
+
+
+def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int, requeue=None):
+    """submitit's own time-limit/preemption handler installed for ``run`` as in a Slurm task (timeout_min=1: any
+    signal is the time limit's); ``requeued`` lists the ``scontrol requeue`` calls (``requeue``: instead)."""
+    import signal
+
+    from submitit.core import job_environment, utils
+    from submitit.slurm.slurm import SlurmJobEnvironment
+
+    for name, value in {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_LOCALID": "0",
+                        "SLURM_NODEID": "0", "SLURM_JOB_NUM_NODES": "1"}.items():
+        monkeypatch.setenv(name, value)
+    delayed = utils.DelayedSubmission(run, group)
+    delayed.set_timeout(1, max_num_timeout)
+    requeued = []
+    monkeypatch.setattr(SlurmJobEnvironment, "_requeue",
+                        requeue or (lambda self, countdown: requeued.append(countdown)))
+    paths = SimpleNamespace(submitted_pickle=tmp_path / "7_submitted.pkl")
+    handler = job_environment.SignalHandler(SlurmJobEnvironment(), paths, delayed)
+    previous = signal.signal(signal.SIGUSR2, handler.checkpoint_and_try_requeue)
+    return delayed, paths, requeued, lambda: signal.signal(signal.SIGUSR2, previous)
+
+
+def _signalled_in(number: int):
+    """A cell that gets Slurm's time-limit signal in the middle of job ``number`` (then would run for minutes)."""
+    import os
+    import signal
+    import time
+
+    def cell(n: int) -> None:
+        if n == number:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            time.sleep(60)
+    return cell
+
+
+GROUP = [(["method=m", f"hydra.sweep.subdir=jobs/{n}"], "hydra.sweep.dir", n, f"job_id_for_{n}", {}) for n in range(3)]
+
+
+def test_a_task_at_its_time_limit_is_requeued_with_the_jobs_it_finished_and_reruns_only_the_others(
+        monkeypatch, tmp_path, capsys):
+    """Slurm's USR2 in the middle of job 1 of 3: submitit requeues the task (it made progress: job 0); the
+    requeued attempt, loaded from the pickle submitit rewrote, runs jobs 1 and 2 only and returns all three."""
+    from submitit.core import utils
+
+    from hydra_plugins.xaibench_launchers.chunked_submitit import _RunGroup
+
+    run = _RunGroup(_Launcher(_signalled_in(1), max_num_timeout=3))
+    delayed, paths, requeued, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, max_num_timeout=3)
+    try:
+        with pytest.raises(SystemExit):  # submitit requeues, then exits: the cell's `except Exception` lets it pass
+            delayed.result()
+    finally:
+        restore()
+    assert requeued == [2] and run.launcher.ran == [0, 1]  # one timeout of 3 used
+    again = utils.DelayedSubmission.load(paths.submitted_pickle)  # what Slurm's requeued task runs
+    again.function.launcher.cell = lambda n: None
+    returns = again.result()
+    assert again.function.launcher.ran == [0, 1, 1, 2]  # the first attempt's jobs, then only jobs 1 and 2
+    assert [r.return_value for r in returns] == [True, True, True]
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("requeued:")]  # not submitit's
+    assert said == ["requeued: 1 of 3 cells were finished by earlier attempts; running the other 2"]
+
+
+@pytest.mark.parametrize("max_num_timeout, progress", [(0, True), (3, False)])
+def test_a_task_not_requeued_stops_at_once_without_recording_an_error(monkeypatch, tmp_path, capsys,
+                                                                      max_num_timeout, progress):
+    """Not requeued (max_num_timeout=0: hydra-submitit's default; or no cell finished in this attempt, which a
+    requeue would repeat): submitit raised its UncompletedJobError inside the running cell, which recorded it as
+    the cell's error rows and went on with the task's next cells until Slurm killed it. Now the task stops at
+    once, returns its finished jobs and the others as not written, and says why in its log."""
+    from hydra_plugins.xaibench_launchers.chunked_submitit import _RunGroup
+
+    signalled = 1 if progress else 0
+    run = _RunGroup(_Launcher(_signalled_in(signalled), max_num_timeout=max_num_timeout))
+    delayed, paths, requeued, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, max_num_timeout)
+    try:
+        returns = delayed.result()
+    finally:
+        restore()
+    assert requeued == [] and run.launcher.ran == list(range(signalled + 1))
+    assert [r.return_value for r in returns] == [True] * signalled + [False] * (3 - signalled)
+    left = ", ".join(str(n) for n in range(signalled, 3))
+    reason = ("task stopped at its time limit (timeout_min=1) and not requeued (hydra.launcher.max_num_timeout=0); "
+              "raise hydra.launcher.timeout_min or max_num_timeout, or lower cells_per_task" if progress else
+              "task stopped at its time limit (timeout_min=1) in the middle of its first cell of this attempt, so it "
+              "was not requeued: raise hydra.launcher.timeout_min")
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xaibench:")]  # not submitit's
+    assert said == [f"xaibench: error: {reason}; the cells of jobs {left} were not stored: rerun the sweep to compute "
+                    f"them (stored cells are not recomputed)"]
+
+
+def test_a_task_whose_requeue_fails_stops_at_once_without_recording_an_error(monkeypatch, tmp_path, capsys):
+    """``scontrol requeue`` refused (a cluster that allows no requeue): its CalledProcessError, raised in the
+    running cell, was recorded as that cell's error rows and the task went on until Slurm killed it."""
+    import subprocess
+
+    from hydra_plugins.xaibench_launchers.chunked_submitit import _RunGroup
+
+    def refused(self, countdown):
+        raise subprocess.CalledProcessError(1, ["scontrol", "requeue", "7"])
+
+    run = _RunGroup(_Launcher(_signalled_in(1), max_num_timeout=3))
+    delayed, _, _, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, 3, requeue=refused)
+    try:
+        returns = delayed.result()
+    finally:
+        restore()
+    assert [r.return_value for r in returns] == [True, False, False] and run.launcher.ran == [0, 1]
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xaibench:")]  # not submitit's
+    assert said == ["xaibench: error: task stopped at its time limit and could not be requeued (CalledProcessError: "
+                    "Command '['scontrol', 'requeue', '7']' returned non-zero exit status 1.); the cells of jobs 1, 2 "
+                    "were not stored: rerun the sweep to compute them (stored cells are not recomputed)"]

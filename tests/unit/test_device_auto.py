@@ -38,3 +38,21 @@ def test_auto_on_a_job_given_gpus_warns_once_naming_them_and_the_torch_build(cap
                           "(CUDA_VISIBLE_DEVICES=0, SLURM_JOB_GPUS=3): torch ")
     build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
     assert build in err and "set device=cuda to stop instead" in err
+
+
+def test_the_launching_process_of_a_slurm_sweep_does_not_warn_about_its_own_gpus(capsys, monkeypatch):
+    """Launched from an interactive allocation (``salloc --gres=gpu:1``, CUDA_VISIBLE_DEVICES set) with a CPU
+    torch on the login side: the pre-flight warned that the sweep would compute on the CPU, although its cells run
+    in Slurm tasks that check their own GPUs (each task's log still warns where that is true)."""
+    import os
+    from pathlib import Path
+
+    from xaibench.config.preflight import validate
+
+    fake_slurm = Path(__file__).parents[1] / "integration" / "fake_slurm"  # sbatch on PATH
+    monkeypatch.setenv("PATH", f"{fake_slurm}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    configs = validate(["model=logreg", "dataset=iris", "method=saliency", "n_samples=4", "metrics=sparsity",
+                        "device=auto", "hydra/launcher=slurm"], multirun=True)
+    assert len(configs) == 1 and capsys.readouterr().err == ""
+    assert resolve_device("auto") == "cpu" and "was given GPUs (CUDA_VISIBLE_DEVICES=0)" in capsys.readouterr().err

@@ -55,3 +55,25 @@ def test_a_sweep_with_devices_runs_each_job_on_a_held_device(workdir, monkeypatc
     assert (workdir / "results" / "runs" / "default" / ".devices").is_dir()
     with pytest.raises(UserError, match="devices"):
         xaibench.run(["model=logreg", "dataset=iris", "devices=some"])
+
+
+def test_devices_all_without_a_gpu_does_not_run_the_jobs_one_at_a_time(workdir, monkeypatch, tmp_path):
+    """``hydra/launcher=joblib hydra.launcher.n_jobs=4 devices=all`` on a box without a GPU: ``all`` is the CPU, one
+    slot, so the 4 workers ran their cells one after the other. A job now takes no slot on the CPU: here it runs
+    while another job holds slot 0 (it waited for it before)."""
+    import threading
+
+    import xaibench
+
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    slot = workdir / "results" / "runs" / "default" / ".devices" / "slot-0.lock"
+    slot.parent.mkdir(parents=True)
+    done = []
+    with FileLock(str(slot)):  # another job of the sweep computing on "the" device
+        worker = threading.Thread(target=lambda: done.append(xaibench.run(
+            ["model=logreg", "dataset=iris", "method=saliency", "n_samples=4", "metrics=sparsity", "devices=all"])),
+            daemon=True)
+        worker.start()
+        worker.join(120)
+    assert done and set(done[0]["status"]) == {"ok"} and set(done[0]["device"]) == {"cpu"}

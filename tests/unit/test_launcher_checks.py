@@ -33,6 +33,8 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
     (["hydra/launcher=ray_cpu", "hydra.launcher.remote.num_cpus=-1"], "remote.num_cpus must be a non-negative"),
     (["hydra/launcher=submitit_local_chunked", "hydra.launcher.cells_per_task=0"],
      "hydra.launcher.cells_per_task must be a positive integer"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.max_num_timeout=-1"],  # read as "requeued again after -1"
+     "hydra.launcher.max_num_timeout must be a non-negative integer"),
     (["hydra/launcher=slurm_cpu", "+hydra.launcher.partitio=gpu"],  # submitit refused it with a traceback, late
      "hydra.launcher.partitio is not a setting of the slurm launcher; did you mean 'partition'? (other sbatch "
      "options go in hydra.launcher.additional_parameters)"),
@@ -71,3 +73,41 @@ def test_a_sweep_over_the_scoring_engine_is_refused():
     with pytest.raises(UserError) as refused:
         validate([*CELLS, "engine=fast,quantus"], multirun=True)
     assert "engine=fast,quantus sweeps over the scoring engine" in str(refused.value)
+
+
+def test_an_array_above_max_array_size_is_refused_before_any_file_is_touched(tmp_path):
+    """Slurm's MaxArraySize (``scontrol show config``, faked at 2): 3 cells at one per task were submitted once the
+    stored cells were written, and sbatch refused them there; now the pre-flight names the cells_per_task that fits."""
+    fake = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
+            "FAKE_SLURM_MAX_ARRAY_SIZE": "2"}
+    done = run_cli(["-m", *CELLS, "method=saliency,random,integrated_gradients", "hydra/launcher=slurm_cpu",
+                    "hydra.launcher.cells_per_task=1"], tmp_path, timeout=120, **fake)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == ("xaibench: error: 3 cells to compute at cells_per_task=1 are 3 Slurm array tasks, more than "
+                           "this cluster's MaxArraySize=2 (scontrol show config); set hydra.launcher.cells_per_task=2 "
+                           "or more, and raise hydra.launcher.timeout_min for 2 cells a task (now 60 minutes for 1)\n")
+    assert list(tmp_path.iterdir()) == []  # not even the fake Slurm's state: nothing was submitted
+
+
+def test_the_array_size_counts_only_the_cells_the_store_lacks(tmp_path, monkeypatch):
+    """Stored cells are written by the launching process, not submitted: a rerun of a large sweep that lacks a few
+    cells fits in MaxArraySize and is not refused."""
+    from xaibench.config.plan import make_plan
+    from xaibench.config.preflight import check_array_size
+    from xaibench.config.slurm import max_array_size
+    from xaibench.engine.cell import CellSpec
+    from xaibench.engine.store import Store
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_MAX_ARRAY_SIZE", "2")
+    monkeypatch.setattr("xaibench.config.preflight.validate_config", lambda cfg, **kwargs: None)
+    max_array_size.cache_clear()
+    plan = make_plan([*CELLS, "method=saliency,random,integrated_gradients", f"store_dir={tmp_path}",
+                      "hydra/launcher=slurm_cpu", "hydra.launcher.cells_per_task=1"], multirun=True)
+    with pytest.raises(UserError, match="3 cells to compute at cells_per_task=1 are 3 Slurm array tasks"):
+        check_array_size(plan.launch, plan.configs)
+    stored = Store(tmp_path).path("cells", CellSpec.from_config(plan.configs[0]).key, "parquet")
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"")  # the store holds the first cell: 2 to compute, 2 tasks
+    check_array_size(plan.launch, plan.configs)
+    max_array_size.cache_clear()

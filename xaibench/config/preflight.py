@@ -360,6 +360,31 @@ def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
                         "hydra/launcher=slurm_cpu (or hydra.launcher.gpus_per_task=null) for CPU nodes")
 
 
+def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> None:
+    """A Slurm array larger than the cluster's ``MaxArraySize`` is refused before any file is touched (``sbatch``
+    refused it once the stored cells were written), naming the ``cells_per_task`` that fits. Only the cells the
+    store lacks are submitted: they are counted when the whole sweep would not fit. Run on every launch (the store
+    and the cluster change between runs of a cached plan).
+
+    Raises:
+        UserError: more array tasks than ``MaxArraySize`` (``scontrol show config``).
+    """
+    settings = (launch.settings if launch is not None else None) or {}
+    size = settings.get("cells_per_task", 1)
+    if launch is None or "Slurm" not in launch.launcher:
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:  # refused by check_launch
+        return
+    from xaibench.config.slurm import check_array_fits, max_array_size
+
+    limit = max_array_size()
+    if limit is None or -(-len(configs) // size) <= limit:
+        return
+    from xaibench.sweep import uncomputed_cells
+
+    check_array_fits(uncomputed_cells(configs), size, settings.get("timeout_min"))
+
+
 def _check_launcher_can_start(target: str) -> None:
     """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``)."""
     if "Slurm" in target and shutil.which("sbatch") is None:

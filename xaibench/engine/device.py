@@ -28,7 +28,8 @@ def resolve_device(name: str, *, check_available: bool = True) -> str:
     if name == "auto":
         if torch.cuda.is_available():
             return "cuda"
-        _warn_gpus_unused(torch.__version__, torch.version.cuda)
+        if check_available:  # not in a Slurm/Ray launching process: its jobs run elsewhere, with their own GPUs
+            _warn_gpus_unused(torch.__version__, torch.version.cuda)
         return "cpu"
     if not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")

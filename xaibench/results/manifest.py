@@ -38,11 +38,19 @@ class SweepState:
     expected_cells: int | None
     finished: bool
     running: bool  # another process holds the folder's lock right now
+    arrays: tuple[str, ...] = ()  # Slurm array jobs whose end its launching process did not see (killed)
 
     def note(self, n_cells: int) -> str:
-        """``"17 of 24 cells; the sweep did not finish"`` (or ``is still running``)."""
+        """``"17 of 24 cells; the sweep did not finish"`` (or ``is still running``; or, where its launching
+        process was killed, that its Slurm array may still be running)."""
         of = f"{n_cells} of {self.expected_cells}" if self.expected_cells is not None else f"{n_cells}"
-        return f"{of} cells; the sweep {'is still running' if self.running else 'did not finish'}"
+        if self.running:
+            return f"{of} cells; the sweep is still running"
+        if self.arrays:
+            return (f"{of} cells; the sweep did not finish: its launching process stopped, and its Slurm job "
+                    f"{', '.join(self.arrays)} may still be running and storing cells (squeue -j {self.arrays[-1]}); "
+                    f"rerun the sweep once it has ended to collect them")
+        return f"{of} cells; the sweep did not finish"
 
 
 @contextmanager
@@ -121,8 +129,11 @@ def read_state(folder: Path) -> SweepState | None:
     if not data:
         return None
     expected = data.get("expected_cells")
-    return SweepState(expected if isinstance(expected, int) else None, data.get("state") == "finished",
-                      _is_locked(folder))
+    from xaibench.config.slurm import uncollected_arrays
+
+    finished = data.get("state") == "finished"
+    return SweepState(expected if isinstance(expected, int) else None, finished, _is_locked(folder),
+                      () if finished else tuple(uncollected_arrays(folder)))
 
 
 def _is_locked(folder: Path) -> bool:
