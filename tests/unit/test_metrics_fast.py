@@ -343,7 +343,7 @@ def test_pooling_cnn_re_explanations_take_the_channels_last_pool_gradients_and_s
     plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
     fast = score(spec, params, replace(ctx, engine="fast", chunk_size=1), SEED)
     np.testing.assert_array_equal(fast.values, plain.values)
-    assert modes and all(mode is not None and mode.rerouted > 0 for mode in modes)
+    assert modes and all(mode is not None and mode.handled > 0 for mode in modes)
 
 
 class _Recorded:
