@@ -32,8 +32,8 @@ asserts, normalisation; batching) and the adapter (parameters, layout, the scree
 Stability metrics with a gradient method (saliency, IG, SmoothGrad) also time the **model floor**, interleaved with
 the engines: the model's forward + summed-target backward to the input over the rows the fast engine re-explains
 (``nr_samples x N x rows per input``, e.g. 10 x 32 x 32 IG path steps), in the fast engine's call sizes, and nothing
-else, with torch's kernels (what plain Quantus runs) and with the fast engine's pooling gradients
-(``metrics/fast/_pool_gradients.py``: the same bits, torch's channels-last kernel; JSON keys ``*_fast_kernels``).
+else, with torch's kernels (what plain Quantus runs) and with the fast engine's exact pooling kernels
+(``metrics/fast/_pool_kernels.py``: torch's bits without its scalar loops; JSON keys ``*_fast_kernels``).
 ``speedup_ceiling = quantus / floor`` bounded the speedup of any engine that keeps torch's kernels
 (``bench_gradient_rows.py``: larger calls do not make a row cheaper); ``fast_over_fast_kernel_floor`` is how close
 the fast engine runs to the model work it does itself.
@@ -64,7 +64,7 @@ from xaibench.engine.store import Store
 from xaibench.metrics.fast import FAST_CLASSES
 from xaibench.metrics.fast._allocator import keep_freed_memory
 from xaibench.metrics.fast._forward import chunk_rows
-from xaibench.metrics.fast._pool_gradients import pool_gradients
+from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext, score
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
@@ -179,9 +179,8 @@ def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
 def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> Callable[[], None] | None:
     """The model's forward + backward over the rows a stability metric re-explains, in the fast engine's calls.
 
-    ``fast_kernels``: with the fast engine's pooling gradients (``metrics/fast/_pool_gradients.py``: the same bits
-    through torch's channels-last kernel), i.e. the model work the fast engine itself runs; without, torch's default
-    kernels, the model work plain Quantus runs.
+    ``fast_kernels``: with the fast engine's exact pooling kernels (``metrics/fast/_pool_kernels.py``: the same
+    bits), i.e. the model work the fast engine itself runs; without, torch's kernels, what plain Quantus runs.
 
     ``nr_samples x N x rows_per_input`` rows (the adapter's ``rows_per_input``: IG's ``n_steps``, SmoothGrad's
     ``n_samples``), ``ctx.x`` repeated with small noise, in calls of about ``chunk_size`` rows as
@@ -203,7 +202,7 @@ def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> 
     targets = ctx.targets.repeat(total // n).reshape(-1, 1)
 
     def run() -> None:
-        with pool_gradients(ctx.model) if fast_kernels else contextlib.nullcontext():
+        with exact_pool_kernels(ctx.model) if fast_kernels else contextlib.nullcontext():
             for start in range(0, total, per_call):
                 x = inputs[start:start + per_call].detach().requires_grad_(True)
                 torch.autograd.grad(ctx.model(x).gather(1, targets[start:start + per_call]).sum(), x)
@@ -358,7 +357,8 @@ def main() -> None:
     floors = [r for r in rows if "speedup_ceiling" in r]
     if floors:
         lines += ["", "| model | dataset | metric | ms/sample quantus | ms/sample fast | ms/sample model floor "
-                  "(torch / fast kernels) | speedup | ceiling (quantus / floor) | fast / floor (torch / fast kernels) |",
+                  "(torch / fast kernels) | speedup | ceiling (quantus / floor) "
+                  "| fast / floor (torch / fast kernels) |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['model']} | {r['dataset']} | {r['metric']} | {r['ms_per_sample_quantus']:.2f} | "
                   f"{r['ms_per_sample_fast']:.2f} | {r['ms_per_sample_model_floor']:.2f} / "

@@ -330,14 +330,14 @@ def test_cumulative_steps_equal_quantus_step_by_step_calls(baseline, max_rows):
 
 
 @pytest.mark.parametrize("name", ["max_sensitivity", "local_lipschitz_estimate", "relative_output_stability"])
-def test_pooling_cnn_re_explanations_take_the_channels_last_pool_gradients_and_stay_bitwise(name, monkeypatch):
-    """A cnn that average-pools (the tiny cnn's 8x8 -> 4x4 adaptive pool) re-explains with the channels-last pooling
-    backward (``metrics/fast/_pool_gradients.py``): scores bit for bit plain Quantus's with one input per call."""
+def test_pooling_cnn_re_explanations_take_the_exact_pool_kernels_and_stay_bitwise(name, monkeypatch):
+    """A cnn that average-pools (the tiny cnn's 8x8 -> 4x4 adaptive pool) re-explains through the exact pooling kernels
+    (``metrics/fast/_pool_kernels.py``): scores bit for bit plain Quantus's with one input per call."""
     from xaibench.metrics.fast import stability
 
     modes: list = []
-    stability_pool_gradients = stability.pool_gradients
-    monkeypatch.setattr(stability, "pool_gradients", lambda network: _Recorded(stability_pool_gradients(network), modes))
+    kernels = stability.exact_pool_kernels
+    monkeypatch.setattr(stability, "exact_pool_kernels", lambda network: _Recorded(kernels(network), modes))
     ctx = _context(Modality.IMAGE, "integrated_gradients")
     spec, params = METRICS.get(name), SMALL[name]
     plain = score(spec, params, replace(ctx, engine="quantus"), SEED)

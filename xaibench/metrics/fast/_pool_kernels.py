@@ -21,11 +21,11 @@ handles CPU float32/float64 4-d tensors:
 
 In every handled case each output or input element gets torch's expression, with the same operands in the same
 order, and the results have torch's layout. So values, signed zeros, NaN and infinities are torch's bit for bit, and
-the operations after them run as before (``tests/unit/test_pool_gradients.py``). Overlapping windows and other
+the operations after them run as before (``tests/unit/test_pool_kernels.py``). Overlapping windows and other
 layouts, dtypes and devices are left to torch (overlapping adaptive windows do differ in float64 between the
 kernels).
 
-Used by the fast engine's re-explanations (:func:`pool_gradients`), only for networks that contain an average
+Used by the fast engine's re-explanations (:func:`exact_pool_kernels`), only for networks that contain an average
 pooling module on CPU. The mode costs a Python call per operator: about 30 per cnn call, 1,500 per metric.
 """
 from __future__ import annotations
@@ -220,7 +220,7 @@ def has_cpu_avg_pool(network: Any) -> bool:
 
 
 @contextlib.contextmanager
-def pool_gradients(network: Any) -> Iterator[ExactPoolKernels | None]:
+def exact_pool_kernels(network: Any) -> Iterator[ExactPoolKernels | None]:
     """:class:`ExactPoolKernels` while re-explaining with ``network`` if it pools on CPU, else nothing."""
     if not has_cpu_avg_pool(network):
         yield None

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from xaibench.metrics.fast._pool_gradients import ExactPoolKernels, has_cpu_avg_pool, pool_gradients
+from xaibench.metrics.fast._pool_kernels import ExactPoolKernels, has_cpu_avg_pool, exact_pool_kernels
 
 SPECIAL = [-0.0, 0.0, float("nan"), float("inf"), -float("inf"), 1e-42, -1e-45, 3.5]
 
@@ -103,7 +103,7 @@ def test_the_mode_is_used_only_for_networks_that_average_pool_on_cpu():
     assert has_cpu_avg_pool(cnn) and has_cpu_avg_pool(nn.Sequential(nn.Conv1d(1, 2, 3), nn.AdaptiveAvgPool1d(2)))
     assert not has_cpu_avg_pool(nn.Sequential(nn.Linear(4, 3), nn.ReLU()))
     assert not has_cpu_avg_pool(lambda t: t)  # a plain forward function: no modules to look at
-    with pool_gradients(nn.Linear(4, 3)) as mode:
+    with exact_pool_kernels(nn.Linear(4, 3)) as mode:
         assert mode is None
-    with pool_gradients(cnn) as mode:
+    with exact_pool_kernels(cnn) as mode:
         assert isinstance(mode, ExactPoolKernels)
