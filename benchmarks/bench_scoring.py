@@ -32,8 +32,11 @@ asserts, normalisation; batching) and the adapter (parameters, layout, the scree
 Stability metrics with a gradient method (saliency, IG, SmoothGrad) also time the **model floor**, interleaved with
 the engines: the model's forward + summed-target backward to the input over the rows the fast engine re-explains
 (``nr_samples x N x rows per input``, e.g. 10 x 32 x 32 IG path steps), in the fast engine's call sizes, and nothing
-else. Both engines run these rows, so ``speedup_ceiling = quantus / floor`` bounds the speedup of any engine that
-keeps the estimator (``bench_gradient_rows.py``: larger calls do not make a row cheaper).
+else, with torch's kernels (what plain Quantus runs) and with the fast engine's exact pooling kernels
+(``metrics/fast/_pool_kernels.py``: torch's bits without its scalar loops; JSON keys ``*_fast_kernels``).
+``speedup_ceiling = quantus / floor`` bounded the speedup of any engine that keeps torch's kernels
+(``bench_gradient_rows.py``: larger calls do not make a row cheaper); ``fast_over_fast_kernel_floor`` is how close
+the fast engine runs to the model work it does itself.
 """
 from __future__ import annotations
 
@@ -61,6 +64,7 @@ from xaibench.engine.store import Store
 from xaibench.metrics.fast import FAST_CLASSES
 from xaibench.metrics.fast._allocator import keep_freed_memory
 from xaibench.metrics.fast._forward import chunk_rows
+from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext, score
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
@@ -172,8 +176,11 @@ def context(pair: str, store: Store, args: argparse.Namespace) -> ScoreContext:
                         chunk_size=args.chunk_size)
 
 
-def model_floor(ctx: ScoreContext, params: dict) -> Callable[[], None] | None:
+def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> Callable[[], None] | None:
     """The model's forward + backward over the rows a stability metric re-explains, in the fast engine's calls.
+
+    ``fast_kernels``: with the fast engine's exact pooling kernels (``metrics/fast/_pool_kernels.py``: the same
+    bits), i.e. the model work the fast engine itself runs; without, torch's kernels, what plain Quantus runs.
 
     ``nr_samples x N x rows_per_input`` rows (the adapter's ``rows_per_input``: IG's ``n_steps``, SmoothGrad's
     ``n_samples``), ``ctx.x`` repeated with small noise, in calls of about ``chunk_size`` rows as
@@ -195,19 +202,21 @@ def model_floor(ctx: ScoreContext, params: dict) -> Callable[[], None] | None:
     targets = ctx.targets.repeat(total // n).reshape(-1, 1)
 
     def run() -> None:
-        for start in range(0, total, per_call):
-            x = inputs[start:start + per_call].detach().requires_grad_(True)
-            torch.autograd.grad(ctx.model(x).gather(1, targets[start:start + per_call]).sum(), x)
+        with exact_pool_kernels(ctx.model) if fast_kernels else contextlib.nullcontext():
+            for start in range(0, total, per_call):
+                x = inputs[start:start + per_call].detach().requires_grad_(True)
+                torch.autograd.grad(ctx.model(x).gather(1, targets[start:start + per_call]).sum(), x)
 
     return run
 
 
 def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: argparse.Namespace,
-                 floor: Callable[[], None] | None = None) -> dict:
+                 floor: Callable[[], None] | None = None, fast_floor: Callable[[], None] | None = None) -> dict:
     clock = _clock(args.device)
     spec = METRICS.get(name)
     times: dict[str, list[float]] = {"quantus": [], "fast": []}
     floor_times: list[float] = []
+    fast_floor_times: list[float] = []
     shares: dict[str, list[float]] = {"quantus": [], "fast": []}
     parts: dict[str, list[dict[str, float]]] = {"quantus": [], "fast": []}
     classes = [c for c in (spec.quantus_class, FAST_CLASSES.get(spec.quantus_class)) if c is not None]
@@ -231,6 +240,10 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
             started = clock()
             floor()
             floor_times.append(clock() - started)
+        if fast_floor is not None:
+            started = clock()
+            fast_floor()
+            fast_floor_times.append(clock() - started)
     n = len(ctx.x)
     median = {e: statistics.median(t) for e, t in times.items()}
     diff = np.abs(values["fast"] - values["quantus"])
@@ -241,6 +254,12 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
         "ms_per_sample_model_floor": 1000 * statistics.median(floor_times) / n, "seconds_model_floor": floor_times,
         "speedup_ceiling": median["quantus"] / statistics.median(floor_times),
         "fast_over_floor": median["fast"] / statistics.median(floor_times)}
+    if fast_floor_times:  # the model work with the fast engine's kernels (same bits): what the fast engine runs
+        floor_row.update({
+            "ms_per_sample_model_floor_fast_kernels": 1000 * statistics.median(fast_floor_times) / n,
+            "seconds_model_floor_fast_kernels": fast_floor_times,
+            "speedup_ceiling_fast_kernels": median["quantus"] / statistics.median(fast_floor_times),
+            "fast_over_fast_kernel_floor": median["fast"] / statistics.median(fast_floor_times)})
     return {**floor_row, **({"breakdown": breakdown} if breakdown else {}), "metric": name,
             "ms_per_sample_quantus": 1000 * median["quantus"] / n,
             "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
@@ -303,8 +322,10 @@ def main() -> None:
                 if metric_not_applicable(spec, create(DATASETS, "dataset", dataset_name), has_counterfactuals=False):
                     continue
                 floor = model_floor(ctx, suite[name]) if name in stability else None
+                fast_floor = model_floor(ctx, suite[name], fast_kernels=True) if name in stability else None
                 row = {"model": model_name, "dataset": dataset_name, "method": args.method,
-                       **bench_metric(ctx, name, suite[name], derive_seed("bench-scoring", pair, name), args, floor)}
+                       **bench_metric(ctx, name, suite[name], derive_seed("bench-scoring", pair, name), args, floor,
+                                      fast_floor)}
                 rows.append(row)
                 ceiling = f"  ceiling {row['speedup_ceiling']:.2f}x" if "speedup_ceiling" in row else ""
                 print(f"  {pair:<20} {name:<28} {row['speedup']:5.2f}x  fwd {row['forward_share_fast']:.0%} "
@@ -336,10 +357,14 @@ def main() -> None:
     floors = [r for r in rows if "speedup_ceiling" in r]
     if floors:
         lines += ["", "| model | dataset | metric | ms/sample quantus | ms/sample fast | ms/sample model floor "
-                  "| speedup | ceiling (quantus / floor) | fast / floor |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+                  "(torch / fast kernels) | speedup | ceiling (quantus / floor) "
+                  "| fast / floor (torch / fast kernels) |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['model']} | {r['dataset']} | {r['metric']} | {r['ms_per_sample_quantus']:.2f} | "
-                  f"{r['ms_per_sample_fast']:.2f} | {r['ms_per_sample_model_floor']:.2f} | {r['speedup']:.2f}x | "
-                  f"{r['speedup_ceiling']:.2f}x | {r['fast_over_floor']:.2f} |" for r in floors]
+                  f"{r['ms_per_sample_fast']:.2f} | {r['ms_per_sample_model_floor']:.2f} / "
+                  f"{r['ms_per_sample_model_floor_fast_kernels']:.2f} | {r['speedup']:.2f}x | "
+                  f"{r['speedup_ceiling']:.2f}x | {r['fast_over_floor']:.2f} / {r['fast_over_fast_kernel_floor']:.2f} |"
+                  for r in floors]
     print("\n".join(lines))
     environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),

@@ -327,3 +327,35 @@ def test_cumulative_steps_equal_quantus_step_by_step_calls(baseline, max_rows):
     assert np.random.rand() == after
     assert [len(b) for b in blocks] == ([3] if max_rows is None else [1, 1, 1] if max_rows == 4 else [2, 1])
     np.testing.assert_array_equal(np.concatenate(blocks), np.stack(expected))
+
+
+@pytest.mark.parametrize("name", ["max_sensitivity", "local_lipschitz_estimate", "relative_output_stability"])
+def test_pooling_cnn_re_explanations_take_the_exact_pool_kernels_and_stay_bitwise(name, monkeypatch):
+    """A cnn that average-pools (the tiny cnn's 8x8 -> 4x4 adaptive pool) re-explains through the exact pooling kernels
+    (``metrics/fast/_pool_kernels.py``): scores bit for bit plain Quantus's with one input per call."""
+    from xaibench.metrics.fast import stability
+
+    modes: list = []
+    kernels = stability.exact_pool_kernels
+    monkeypatch.setattr(stability, "exact_pool_kernels", lambda network: _Recorded(kernels(network), modes))
+    ctx = _context(Modality.IMAGE, "integrated_gradients")
+    spec, params = METRICS.get(name), SMALL[name]
+    plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
+    fast = score(spec, params, replace(ctx, engine="fast", chunk_size=1), SEED)
+    np.testing.assert_array_equal(fast.values, plain.values)
+    assert modes and all(mode is not None and mode.handled > 0 for mode in modes)
+
+
+class _Recorded:
+    """Enter ``context`` and record what it yields in ``sink``."""
+
+    def __init__(self, context, sink: list) -> None:
+        self.context, self.sink = context, sink
+
+    def __enter__(self):
+        value = self.context.__enter__()
+        self.sink.append(value)
+        return value
+
+    def __exit__(self, *exc):
+        return self.context.__exit__(*exc)

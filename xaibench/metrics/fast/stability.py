@@ -30,6 +30,7 @@ from quantus.helpers import asserts, utils
 from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
 from xaibench.explainers.base import summed_gradients, without_diagnostics
 from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
+from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
 from xaibench.metrics.functional import normalise_by_max_per_sample
 from xaibench.metrics.stability import RelativeInputStabilityFloored, RelativeOutputStabilityFloored
@@ -60,6 +61,8 @@ class ChunkedStability(ChunkedMetric):
         is explained a group of inputs at a time (at least one input; each input's rows stay in one call, so IG's
         sum over its path is captum's), which keeps ``chunk_size`` and the element cap meaningful for IG and
         SmoothGrad (a step of 32 inputs x 32 path steps is 1,024 rows with their activations kept for the backward).
+        A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
+        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`).
         On CUDA out-of-memory the steps per call are halved, then the inputs per call, and the block is retried
         (``backoffs``; the maps are the same: explainers draw per sample); one input of one step must fit.
         """
@@ -71,7 +74,7 @@ class ChunkedStability(ChunkedMetric):
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
         start = 0
-        with without_diagnostics(), summed_gradients():
+        with without_diagnostics(), summed_gradients(), exact_pool_kernels(network):
             while start < len(steps):
                 block = steps[start:start + per_call]
                 try:

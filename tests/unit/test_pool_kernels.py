@@ -1,0 +1,109 @@
+"""Average pooling under ``ExactPoolKernels`` is torch's own, bit for bit and layout for layout.
+
+The mode computes NCHW pooling on exact tiles itself and sends channels-last backward calls to torch's vectorised
+kernel. Everything else runs as torch runs it. References are torch's outputs and gradients, computed without the
+mode on the same tensors. Signed zeros, NaN, infinities and subnormals are planted in the inputs and gradients.
+"""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from xaibench.metrics.fast._pool_kernels import ExactPoolKernels, has_cpu_avg_pool, exact_pool_kernels
+
+SPECIAL = [-0.0, 0.0, float("nan"), float("inf"), -float("inf"), 1e-42, -1e-45, 3.5]
+
+
+def _planted(shape, dtype, memory_format=torch.contiguous_format, seed=0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    x = torch.randn(shape, dtype=dtype) * 100
+    x.view(-1)[:len(SPECIAL)] = torch.tensor(SPECIAL, dtype=dtype)
+    x[-1, -1] = -0.0  # a whole window of negative zeros
+    return x.contiguous(memory_format=memory_format)
+
+
+def _run(pool, x: torch.Tensor, weights: torch.Tensor, mode: ExactPoolKernels | None):
+    """``pool(x)`` and the gradient of ``sum(pool(x) * weights)`` w.r.t. ``x``, with or without the mode."""
+    x = x.detach().clone(memory_format=torch.preserve_format).requires_grad_()
+    with mode if mode is not None else torch.enable_grad():
+        output = pool(x)
+        (grad,) = torch.autograd.grad((output * weights).sum(), x)
+    return output.detach(), grad
+
+
+def _assert_same(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Same dtype, shape, strides, NaN positions, signs and values (NaN payloads aside)."""
+    assert (got.dtype, got.shape, got.stride()) == (want.dtype, want.shape, want.stride())
+    assert torch.equal(got.isnan(), want.isnan()) and torch.equal(got.signbit(), want.signbit())
+    assert torch.equal(got.nan_to_num(nan=7.0), want.nan_to_num(nan=7.0))
+
+
+def _check(pool, x: torch.Tensor, handled: int) -> None:
+    weights = _planted(pool(x).shape, x.dtype, seed=1)
+    mode = ExactPoolKernels()
+    (out, grad), (want_out, want_grad) = _run(pool, x, weights, mode), _run(pool, x, weights, None)
+    _assert_same(out, want_out)
+    _assert_same(grad, want_grad)
+    assert mode.handled == handled
+
+
+TILES = [((2, 2), None), ((4, 4), None), ((3, 3), 5), ((1, 2), None), ((2, 3), 2)]  # kernel = stride, divisor
+
+
+@pytest.mark.parametrize(("dtype", "tile"), list(itertools.product((torch.float32, torch.float64), TILES)))
+def test_nchw_pooling_on_exact_tiles_is_torchs_forward_and_backward(dtype, tile):
+    kernel, divisor = tile
+    x = _planted((3, 5, 12, 12), dtype)
+    _check(lambda t: F.avg_pool2d(t, kernel, divisor_override=divisor), x, handled=2)  # forward and backward
+    _check(lambda t: F.avg_pool2d(t, kernel, kernel, 0, True, False, divisor), x, handled=2)  # flags change nothing
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("output_size", [(4, 4), (1, 3), (2, 6), (12, 1)])
+def test_nchw_adaptive_pooling_on_exact_tiles_is_torchs_forward_and_backward(dtype, output_size):
+    _check(lambda t: F.adaptive_avg_pool2d(t, output_size), _planted((3, 5, 12, 12), dtype), handled=2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("pool", [
+    lambda t: F.avg_pool2d(t, 2), lambda t: F.avg_pool2d(t, (3, 2), (3, 3), 1, True, False, 5),
+    lambda t: F.avg_pool2d(t, 2, padding=1, ceil_mode=True), lambda t: F.adaptive_avg_pool2d(t, (4, 3)),
+])
+def test_channels_last_backward_through_torchs_vectorised_kernel_is_torchs(dtype, pool):
+    """Channels-last maps (a cnn fed channels-last inputs) get their gradient from ``Flatten`` NCHW: the backward
+    runs torch's channels-last kernel instead of the scalar loop; the forward is torch's (already vectorised)."""
+    _check(pool, _planted((3, 5, 8, 9), dtype, torch.channels_last), handled=1)
+
+
+@pytest.mark.parametrize(("pool", "x"), [
+    (lambda t: F.avg_pool2d(t, 3, 2), _planted((2, 4, 9, 9), torch.float64)),  # overlapping windows
+    (lambda t: F.avg_pool2d(t, 3, 2), _planted((2, 4, 9, 9), torch.float64, torch.channels_last)),
+    (lambda t: F.avg_pool2d(t, 2, padding=1), _planted((2, 4, 8, 8), torch.float32)),  # padded NCHW
+    (lambda t: F.avg_pool2d(t, 3), _planted((2, 4, 8, 8), torch.float32)),  # sides not multiples of the kernel
+    (lambda t: F.adaptive_avg_pool2d(t, 4), _planted((2, 4, 7, 9), torch.float64, torch.channels_last)),
+    (lambda t: F.avg_pool2d(t, 2), _planted((2, 4, 8, 8), torch.bfloat16)),  # reduced precision
+])
+def test_other_pooling_is_left_to_torch(pool, x):
+    _check(pool, x, handled=0)
+
+
+def test_a_cnn_gives_torchs_logits_and_input_gradients():
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(64, 3))
+    x = _planted((6, 1, 8, 8), torch.float32).clamp(-5, 5).nan_to_num(0.0)
+    _check(cnn, x, handled=2)
+
+
+def test_the_mode_is_used_only_for_networks_that_average_pool_on_cpu():
+    cnn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(18, 3))
+    assert has_cpu_avg_pool(cnn) and has_cpu_avg_pool(nn.Sequential(nn.Conv1d(1, 2, 3), nn.AdaptiveAvgPool1d(2)))
+    assert not has_cpu_avg_pool(nn.Sequential(nn.Linear(4, 3), nn.ReLU()))
+    assert not has_cpu_avg_pool(lambda t: t)  # a plain forward function: no modules to look at
+    with exact_pool_kernels(nn.Linear(4, 3)) as mode:
+        assert mode is None
+    with exact_pool_kernels(cnn) as mode:
+        assert isinstance(mode, ExactPoolKernels)
