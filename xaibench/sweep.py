@@ -545,14 +545,14 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
     try:
         from xaibench.report.build import analyse, rank_statistics
         from xaibench.report.figure_set import analysed_figures
-        from xaibench.report.streamed_figures import streamed_figures
+        from xaibench.report.streamed_figures import iter_streamed_figures
         from xaibench.report.wandb_sink import log_sweep
 
         if table is None:
             ranks, friedman, agreement = rank_statistics(summary)
-            figures = streamed_figures(folder / TABLE_NAME, summary, str(cfg.store_dir), friedman=friedman,
-                                       ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
-                                       agreement=agreement)
+            figures = iter_streamed_figures(folder / TABLE_NAME, summary, str(cfg.store_dir), friedman=friedman,
+                                            ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
+                                            agreement=agreement)  # drawn, logged and freed one at a time
             log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
             return
         analysis = analyse(table)

@@ -248,3 +248,64 @@ def test_a_run_file_is_read_once_wandb_has_written_its_exit_record(tmp_path):
         timer.join()
     (late / Path(written).name).write_bytes(whole[:7])  # a run killed before it finished: read as it is
     assert read_offline_run(late, wait_s=0.1).summary == {}
+
+
+def _logged_values(run) -> dict:
+    """What a sweep run logged, without what differs between any two runs (file paths, artifact ids)."""
+    out = {}
+    for key, value in run.logged.items():
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in ("path", "artifact_path", "_latest_artifact_path")}
+        out[key] = value
+    return out
+
+
+def _artifact_digests(run) -> list:
+    """The run's table artifacts: (type, file name, digest, size) of each file (what ``wandb sync`` uploads)."""
+    from xaibench.report.wandb_reader import iter_records
+
+    (path,) = run.path.glob("run-*.wandb")
+    return sorted((record.artifact.type, entry.path, entry.digest, entry.size) for record in iter_records(path)
+                  if record.WhichOneof("record_type") == "artifact" for entry in record.artifact.manifest.contents)
+
+
+def test_the_streamed_sweep_run_logs_what_the_whole_frames_run_logged(logged, tmp_path, monkeypatch):
+    """The sweep run builds its tables a slice at a time with one string per distinct text, and draws, logs and
+    clears its figures one at a time; the run it writes holds what the former one did (``wandb.Table(dataframe=)``
+    of the whole frame, every figure drawn first): the same table files and table artifacts (digests), the same
+    table metadata (rows, columns, hash) and the same images (hashes), in the same order."""
+    import wandb
+    from omegaconf import OmegaConf
+
+    from xaibench.report import streamed_figures, wandb_sink
+    from xaibench.report.build import rank_statistics
+
+    root, table, _ = logged
+    path, store = root / "results/runs/wb/table.parquet", root / "results/store"
+    summary = pd.read_parquet(root / "results/runs/wb/summary.parquet")
+    summary.loc[1, "rank"] = pd.NA  # a missing rank (an error row's) and a missing CI, logged as null
+    summary.loc[2, ["ci_low", "ci_high"]] = np.nan
+    ranks, friedman, agreement = rank_statistics(summary)
+    by_metric = ranks[ranks["by"] == "metric"]
+    monkeypatch.setattr(wandb_sink, "_SLICE", 4)  # slices of 4 rows: 6 summary rows in two
+    runs = {}
+    for how in ("former", "streamed"):
+        with monkeypatch.context() as patch:
+            if how == "former":
+                patch.setattr(wandb_sink, "_table", lambda frame: wandb.Table(dataframe=wandb_sink._plain(frame)))
+                figures = streamed_figures.streamed_figures(path, summary, store, ranks=by_metric, friedman=friedman,
+                                                            agreement=agreement)
+            else:
+                figures = streamed_figures.iter_streamed_figures(path, summary, store, ranks=by_metric,
+                                                                 friedman=friedman, agreement=agreement)
+            cfg = OmegaConf.create({"sweep_id": how, "results_dir": str(tmp_path), "logger": {"mode": "offline"}})
+            directory = wandb_sink.log_sweep(tmp_path / how, None, summary, cfg, figures, ranks,
+                                             cells=pd.Series({"a": "ok", "b": "error"}), n_rows=len(table))
+            runs[how] = read_offline_run(Path(directory).parent)
+    former, streamed = runs["former"], runs["streamed"]
+    assert list(streamed.logged) == list(former.logged) and "figures/gallery_iris_mlp" in streamed.logged
+    assert _logged_values(streamed) == _logged_values(former)
+    assert streamed.tables == former.tables and len(streamed.tables["summary"]["data"]) == len(summary) == 6
+    logged_summary = pd.DataFrame(streamed.tables["summary"]["data"], columns=streamed.tables["summary"]["columns"])
+    assert logged_summary["rank"].isna().sum() == 1 and logged_summary["ci_low"].isna().sum() == 1
+    assert _artifact_digests(streamed) == _artifact_digests(former) and len(_artifact_digests(former)) == 3

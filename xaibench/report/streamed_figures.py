@@ -43,13 +43,23 @@ def streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, store:
                      agreement: pd.DataFrame | None = None) -> dict[str, Figure]:
     """``figure_set.report_figures(load_table(path), summary, ...)`` for a table sorted as the suite writes it
     (``table.parquet`` of a sweep): the same figures under the same names, in the same order."""
+    return dict(iter_streamed_figures(path, summary, store, notes, ranks=ranks, friedman=friedman,
+                                      agreement=agreement))
+
+
+def iter_streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, store: str | os.PathLike[str],
+                          notes: list[str] | None = None, *, ranks: pd.DataFrame | None = None,
+                          friedman: Mapping[str, Any] | None = None,
+                          agreement: pd.DataFrame | None = None) -> Iterator[tuple[str, Figure]]:
+    """:func:`streamed_figures` as (name, figure) pairs, drawn when asked for: the summary's figures one at a
+    time, then the file's (its pass over the ranges starts once the summary's figures are drawn). A caller that
+    renders and frees each figure before asking for the next (``wandb_sink.log_sweep``) holds one at a time."""
+    yield from figure_set.summary_figure_items(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
     table = _Ranges(path, figure_set.cost_metric(summary))
-    figures = figure_set.summary_figures(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
-    figures.update(figure_set._cost(table.costs(), figure_set.scored_rows(summary), notes))
-    figures.update(explanation_figures.galleries(None, store, notes, groups=table.experiments()))
-    figures.update(explanation_figures.counterfactual_figures(None, store, notes, groups=table.experiments()))
-    figures.update(explanation_figures.surrogate_figures(None, store, notes, groups=table.experiments(trees=True)))
-    return figures
+    yield from figure_set._cost(table.costs(), figure_set.scored_rows(summary), notes).items()
+    yield from explanation_figures.galleries(None, store, notes, groups=table.experiments()).items()
+    yield from explanation_figures.counterfactual_figures(None, store, notes, groups=table.experiments()).items()
+    yield from explanation_figures.surrogate_figures(None, store, notes, groups=table.experiments(trees=True)).items()
 
 
 class _Ranges:
