@@ -397,9 +397,24 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     dataset, method) block at a time (``collect.write_collected``), so memory does not grow with the sweep, and
     None is returned; the files are the same, bit for bit. The W&B sweep run's statistics and figures need the
     whole table: it is read back from ``table.parquet`` after the files are written.
+
+    With ``logger=wandb`` it returns once W&B has written every run of the sweep (``wandb_sink.wait_for_runs``):
+    a Python user reading or syncing the offline runs after ``xaibench.run`` finds them complete.
     """
-    if cells is None:
-        return _finish_streamed(folder, echo=echo, cfg=cfg)
+    try:
+        if cells is None:
+            return _finish_streamed(folder, echo=echo, cfg=cfg)
+        return _finish_in_memory(folder, echo=echo, cfg=cfg, cells=cells)
+    finally:
+        if cfg is not None and (cfg.get("logger") or {}).get("name", "none") == "wandb":
+            from xaibench.report.wandb_sink import wait_for_runs
+
+            wait_for_runs()
+
+
+def _finish_in_memory(folder: Path, *, echo: bool, cfg: DictConfig | None,
+                      cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``finish_sweep`` of the cells this process wrote, combined from memory."""
     table = combine_cells([cells[key] for key in sorted(cells)])
     statuses = _cell_statuses(table)
     if len(statuses) < _expected_cells(folder):  # cells whose every row is another cell's: count them

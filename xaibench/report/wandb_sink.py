@@ -87,6 +87,18 @@ def _run(cfg: DictConfig, *, name: str, job_type: str, config: Mapping[str, Any]
             run.finish()
 
 
+def wait_for_runs() -> None:
+    """Return once W&B has written every run this process logged: ``run.finish()`` returns before W&B's service
+    has written the run's records (offline, a run file read at once often held only its header, and a
+    ``wandb sync`` of it then would upload an unfinished run); ``wandb.teardown()`` waits for them and stops the
+    service (the next run starts another; a process's exit does the same). Nothing happens when W&B was never
+    used, or while a run of the user's own is active (it would be finished)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is None or getattr(wandb, "run", None) is not None:
+        return
+    wandb.teardown()
+
+
 def log_cell(result: CellResult, cfg: DictConfig) -> str:
     """Log one cell (config, summary per metric, rows table, gallery image); returns the run's directory."""
     import wandb
