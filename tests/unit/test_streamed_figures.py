@@ -15,7 +15,8 @@ from xaibench.results.schema import conform, sort_rows
 
 def _table() -> pd.DataFrame:
     """3 models x 2 datasets x 3 methods (one a decision tree) x 2 seeds, two dataset parameter variants on one
-    dataset, costs with a NaN, an errored cell and cells without explanations."""
+    dataset, costs with a NaN, an errored cell and cells without explanations (one experiment's seed 0 has none:
+    its lowest explained seed is 1)."""
     rng = np.random.default_rng(0)
     base = cell_frame(0, "", "", 0, ["faith_b", "faith_a", "sparsity"], n=4)
     frames, index = [], 0
@@ -27,7 +28,8 @@ def _table() -> pd.DataFrame:
                                         cell_key=f"{index:032x}")
                     frame["family"] = np.where(frame["metric"] == "sparsity", "complexity", "faithfulness")
                     frame["explain_s"] = rng.random(len(frame)) * 1e-3 + 1 / 3
-                    frame["explanation_key"] = "" if method == "random" and model == "mlp" else f"e{index:031x}"
+                    unexplained = (method == "random" and model == "mlp") or (model, dataset, seed) == ("logreg", "iris", 0)
+                    frame["explanation_key"] = "" if unexplained else f"e{index:031x}"  # logreg/iris: seed 1 lowest
                     frame["value"] = rng.normal(size=len(frame))
                     if index % 7 == 3:
                         frame.loc[frame.index[:2], "explain_s"] = np.nan

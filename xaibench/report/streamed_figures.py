@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
@@ -33,6 +34,9 @@ from xaibench.report import explanation_figures, figure_set
 COLUMNS = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "cell_key",
            "sample_id", "target", "n_samples", "model_params", "dataset_params", "method_params", "dataset_revision",
            "model_label", "dataset_label"]
+# What pass 1 reads (cost means, the experiments and decision-tree rows in each range): not the explanations' columns.
+PASS_ONE = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "model_params",
+            "dataset_params"]
 RANGE = ["model", "dataset"]
 BATCH_ROWS = 20_000
 
@@ -67,7 +71,9 @@ class _Ranges:
 
     def __init__(self, path: str | os.PathLike[str], cost_metric: str | None) -> None:
         self.file = pq.ParquetFile(path)
-        self.columns = [c for c in COLUMNS if c in self.file.schema_arrow.names]
+        names = self.file.schema_arrow.names
+        self.columns = [c for c in COLUMNS if c in names]
+        self.pass_one = [c for c in PASS_ONE if c in names]
         self.where: dict[tuple, tuple[int, int]] = {}  # experiment key -> its range's (start, stop) rows
         self.trees: set[tuple] = set()  # experiments with decision-tree rows
         cost_parts = []
@@ -106,7 +112,7 @@ class _Ranges:
         carry: pa.Table | None = None
         start = 0
         for group in range(self.file.metadata.num_row_groups):
-            for batch in self.file.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=self.columns,
+            for batch in self.file.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=self.pass_one,
                                                 use_threads=False):
                 table = pa.Table.from_batches([batch])
                 table = pa.concat_tables([carry, table]) if carry is not None else table
@@ -121,19 +127,44 @@ class _Ranges:
                 start += end - begin
 
     def _read(self, start: int, stop: int) -> pd.DataFrame:
-        """Rows ``start:stop`` of the file (``COLUMNS``), indexed by their position in the table."""
+        """The rows of ``start:stop`` that ``explanation_figures.experiments`` can pick (explained rows at their
+        experiment's lowest seed; it picks the same rows from these), indexed by their position in the table:
+        the range's other seeds are never converted to pandas."""
         sizes = [self.file.metadata.row_group(i).num_rows for i in range(self.file.metadata.num_row_groups)]
         ends = np.cumsum(sizes)
         first, last = int(np.searchsorted(ends, start, side="right")), int(np.searchsorted(ends, stop - 1, side="right"))
         table = self.file.read_row_groups(list(range(first, last + 1)), columns=self.columns, use_threads=False)
         offset = int(ends[first] - sizes[first])
-        return _frame(table.slice(start - offset, stop - start), start)
+        table = table.slice(start - offset, stop - start)
+        keep = _lowest_seed_explained(table)
+        frame = table.take(pa.array(keep)).to_pandas()
+        frame.index = pd.Index(start + keep)
+        return frame
 
 
 def _frame(table: pa.Table, start: int) -> pd.DataFrame:
     frame = table.to_pandas()
     frame.index = pd.RangeIndex(start, start + len(frame))
     return frame
+
+
+def _lowest_seed_explained(table: pa.Table) -> np.ndarray:
+    """Positions of the explained rows whose seed is the lowest among their experiment's explained rows."""
+    from xaibench.results.collect import _row_ids
+
+    key = table.column("explanation_key") if "explanation_key" in table.column_names else None
+    explained = (np.ones(table.num_rows, dtype=bool) if key is None
+                 else pc.fill_null(pc.not_equal(key, ""), False).to_numpy(zero_copy_only=False))
+    positions = np.flatnonzero(explained)
+    columns = [c for c in explanation_figures.EXPERIMENT if c in table.column_names]
+    if not positions.size or not columns or "seed" not in table.column_names:
+        return positions
+    chosen = table.take(pa.array(positions))
+    ids = _row_ids(chosen, columns)
+    seeds = chosen.column("seed").to_numpy(zero_copy_only=False)
+    lowest = np.full(int(ids.max()) + 1, np.inf)
+    np.minimum.at(lowest, ids, seeds)
+    return positions[seeds == lowest[ids]]
 
 
 def _range_ids(table: pa.Table) -> np.ndarray:
