@@ -28,7 +28,8 @@ def _table() -> pd.DataFrame:
                                         cell_key=f"{index:032x}")
                     frame["family"] = np.where(frame["metric"] == "sparsity", "complexity", "faithfulness")
                     frame["explain_s"] = rng.random(len(frame)) * 1e-3 + 1 / 3
-                    unexplained = (method == "random" and model == "mlp") or (model, dataset, seed) == ("logreg", "iris", 0)
+                    unexplained = ((method == "random" and model == "mlp")
+                                   or (model, dataset, seed) == ("logreg", "iris", 0))
                     frame["explanation_key"] = "" if unexplained else f"e{index:031x}"  # logreg/iris: seed 1 lowest
                     frame["value"] = rng.normal(size=len(frame))
                     if index % 7 == 3:
@@ -62,3 +63,18 @@ def test_ranges_give_the_whole_tables_cost_points_and_experiments(tmp_path, monk
         assert len(streamed) == len(whole) == 9  # (dataset, its params, model), each at its lowest seed
         for got, want in zip(streamed, whole):
             pd.testing.assert_frame_equal(got, want[got.columns], check_exact=True)
+
+
+def test_the_w_and_b_sweep_runs_modules_do_not_load_torch():
+    """The end of a sweep with ``logger=wandb`` (statistics, figures, the sink) runs in the launching process,
+    which a cached sweep or a Slurm/joblib launcher never made load torch: importing it there cost ~200 MB of the
+    run's peak (``xaibench.types`` imported torch for its annotations, the sink for ``CellResult``)."""
+    import subprocess
+    import sys
+
+    modules = ("xaibench.sweep", "xaibench.report.wandb_sink", "xaibench.report.streamed_figures",
+               "xaibench.report.build", "xaibench.report.figure_set", "xaibench.report.explanation_figures",
+               "xaibench.results.explanations", "xaibench.results.statistics")
+    code = f"import sys; import {', '.join(modules)}; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from xaibench.engine.runner import CellResult
+from xaibench.engine.cell_result import CellResult
 from xaibench.results.memory import release_memory
 
 GALLERY_SAMPLES = 4
