@@ -131,7 +131,7 @@ def instrument(wandb: bool = False) -> PhaseSampler:
                    (figure_set, "metric_scores", "W&B: figures: metric scores"),
                    (wandb_sink, "_table", "W&B: build a table"),
                    (streamed_figures, "_Ranges", "W&B: figures: ranges pass"),
-                   (explanation_figures, "galleries", "W&B: figures: galleries"),
+                   (explanation_figures, "gallery_items", "W&B: figures: galleries"),
                    (wandb, "init", "W&B: wandb.init"),
                    (wandb_sink, "_log_table", "W&B: log a table"),
                    (wandb_sink, "_to_image", "W&B: figure to image"),

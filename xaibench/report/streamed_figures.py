@@ -61,9 +61,9 @@ def iter_streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, s
     yield from figure_set.summary_figure_items(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
     table = _Ranges(path, figure_set.cost_metric(summary))
     yield from figure_set._cost(table.costs(), figure_set.scored_rows(summary), notes).items()
-    yield from explanation_figures.galleries(None, store, notes, groups=table.experiments()).items()
-    yield from explanation_figures.counterfactual_figures(None, store, notes, groups=table.experiments()).items()
-    yield from explanation_figures.surrogate_figures(None, store, notes, groups=table.experiments(trees=True)).items()
+    yield from explanation_figures.gallery_items(None, store, notes, groups=table.experiments())
+    yield from explanation_figures.counterfactual_items(None, store, notes, groups=table.experiments())
+    yield from explanation_figures.surrogate_items(None, store, notes, groups=table.experiments(trees=True))
 
 
 class _Ranges:
