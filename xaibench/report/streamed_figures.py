@@ -76,13 +76,16 @@ class _Ranges:
         self.pass_one = [c for c in PASS_ONE if c in names]
         self.where: dict[tuple, tuple[int, int]] = {}  # experiment key -> its range's (start, stop) rows
         self.trees: set[tuple] = set()  # experiments with decision-tree rows
+        self.lowest: dict[tuple, dict[bool, object]] = {}  # key -> {False: lowest explained seed, True: of trees}
         cost_parts = []
         for start, frame in self._ranges():
             span = (start, start + len(frame))
-            for key in _experiment_keys(frame):
+            for key, seed in _experiment_seeds(frame):
                 self.where[key] = span
-            for key in _experiment_keys(explanation_figures.surrogate_rows(frame)):
+                self.lowest.setdefault(key, {})[False] = seed
+            for key, seed in _experiment_seeds(explanation_figures.surrogate_rows(frame)):
                 self.trees.add(key)
+                self.lowest.setdefault(key, {})[True] = seed
             if cost_metric is not None:
                 cost_parts.append(_cost_means(frame, cost_metric))
         self.cost_rows = (pd.concat(cost_parts, ignore_index=True) if cost_parts
@@ -127,44 +130,55 @@ class _Ranges:
                 start += end - begin
 
     def _read(self, start: int, stop: int) -> pd.DataFrame:
-        """The rows of ``start:stop`` that ``explanation_figures.experiments`` can pick (explained rows at their
-        experiment's lowest seed; it picks the same rows from these), indexed by their position in the table:
-        the range's other seeds are never converted to pandas."""
+        """The rows of ``start:stop`` that ``explanation_figures.experiments`` can pick, of all explained rows or of
+        the decision-tree rows (explained rows at their experiment's lowest seed, or at its trees' lowest: it picks
+        the same rows from these), indexed by their position in the table. Read a batch at a time and filtered on
+        Arrow: the range's other rows are never held together or converted to pandas."""
         sizes = [self.file.metadata.row_group(i).num_rows for i in range(self.file.metadata.num_row_groups)]
         ends = np.cumsum(sizes)
         first, last = int(np.searchsorted(ends, start, side="right")), int(np.searchsorted(ends, stop - 1, side="right"))
-        table = self.file.read_row_groups(list(range(first, last + 1)), columns=self.columns, use_threads=False)
-        offset = int(ends[first] - sizes[first])
-        table = table.slice(start - offset, stop - start)
-        keep = _lowest_seed_explained(table)
-        frame = table.take(pa.array(keep)).to_pandas()
-        frame.index = pd.Index(start + keep)
+        position, kept, rows = int(ends[first] - sizes[first]), [], []
+        for group in range(first, last + 1):
+            for batch in self.file.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=self.columns,
+                                                use_threads=False):
+                begin, end = max(start, position), min(stop, position + batch.num_rows)
+                if begin < end:
+                    part = pa.Table.from_batches([batch]).slice(begin - position, end - begin)
+                    keep = self._picked(part)
+                    kept.append(part.take(pa.array(keep)))
+                    rows.append(begin + keep)
+                position += batch.num_rows
+        frame = (pa.concat_tables(kept) if kept else self.file.schema_arrow.empty_table().select(self.columns)
+                 ).to_pandas()
+        frame.index = pd.Index(np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64))
         return frame
+
+    def _picked(self, part: pa.Table) -> np.ndarray:
+        """Positions in ``part`` of its explained rows at their experiment's lowest explained seed, or, for
+        decision-tree rows, at its trees' lowest (pass 1 noted both per experiment)."""
+        key = part.column("explanation_key") if "explanation_key" in part.column_names else None
+        explained = (np.ones(part.num_rows, dtype=bool) if key is None
+                     else pc.fill_null(pc.not_equal(key, ""), False).to_numpy(zero_copy_only=False))
+        columns = [c for c in explanation_figures.EXPERIMENT if c in part.column_names]
+        if not part.num_rows or not explained.any():
+            return np.flatnonzero(explained)
+        from xaibench.results.collect import _row_ids
+
+        ids = _row_ids(part, columns)
+        firsts = np.unique(ids, return_index=True)[1]  # one row of each experiment (ids are below num_rows)
+        lowest = np.full((2, int(ids.max()) + 1), np.nan)  # [all explained rows, decision trees] x experiment
+        for row, head in zip(firsts, part.select(columns).take(pa.array(firsts)).to_pylist()):
+            seeds = self.lowest.get(tuple(head[c] for c in columns), {})
+            lowest[:, ids[row]] = seeds.get(False, np.nan), seeds.get(True, np.nan)
+        seed = part.column("seed").to_numpy(zero_copy_only=False).astype(np.float64)  # exact for any int seed
+        trees = pc.fill_null(pc.equal(part.column("method"), "decision_tree"), False).to_numpy(zero_copy_only=False)
+        return np.flatnonzero(explained & ((seed == lowest[0, ids]) | (trees & (seed == lowest[1, ids]))))
 
 
 def _frame(table: pa.Table, start: int) -> pd.DataFrame:
     frame = table.to_pandas()
     frame.index = pd.RangeIndex(start, start + len(frame))
     return frame
-
-
-def _lowest_seed_explained(table: pa.Table) -> np.ndarray:
-    """Positions of the explained rows whose seed is the lowest among their experiment's explained rows."""
-    from xaibench.results.collect import _row_ids
-
-    key = table.column("explanation_key") if "explanation_key" in table.column_names else None
-    explained = (np.ones(table.num_rows, dtype=bool) if key is None
-                 else pc.fill_null(pc.not_equal(key, ""), False).to_numpy(zero_copy_only=False))
-    positions = np.flatnonzero(explained)
-    columns = [c for c in explanation_figures.EXPERIMENT if c in table.column_names]
-    if not positions.size or not columns or "seed" not in table.column_names:
-        return positions
-    chosen = table.take(pa.array(positions))
-    ids = _row_ids(chosen, columns)
-    seeds = chosen.column("seed").to_numpy(zero_copy_only=False)
-    lowest = np.full(int(ids.max()) + 1, np.inf)
-    np.minimum.at(lowest, ids, seeds)
-    return positions[seeds == lowest[ids]]
 
 
 def _range_ids(table: pa.Table) -> np.ndarray:
@@ -190,10 +204,16 @@ def _range_bounds(table: pa.Table) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
+def _experiment_seeds(frame: pd.DataFrame) -> list[tuple[tuple, object]]:
+    """The experiments (``explanation_figures.EXPERIMENT`` values) with explained rows in ``frame``, each with the
+    seed ``experiments`` picks for it (its lowest explained seed)."""
+    return [(tuple(rows.iloc[0][c] for c in explanation_figures.EXPERIMENT if c in rows.columns), rows.iloc[0]["seed"])
+            for rows in explanation_figures.experiments(frame)]
+
+
 def _experiment_keys(frame: pd.DataFrame) -> list[tuple]:
     """The experiments (``explanation_figures.EXPERIMENT`` values) with explained rows in ``frame``."""
-    return [tuple(rows.iloc[0][c] for c in explanation_figures.EXPERIMENT if c in rows.columns)
-            for rows in explanation_figures.experiments(frame)]
+    return [key for key, _ in _experiment_seeds(frame)]
 
 
 def _cost_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ later with ``wandb sync <sweep>/wandb/offline-run-*``, or set ``logger.mode=onli
 """
 from __future__ import annotations
 
+import gc
 import io
 import os
 import sys
@@ -173,9 +174,10 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
         lazy = figures is not None and not isinstance(figures, Mapping)
         for name, figure in (figures if lazy else (figures or {}).items()):
             run.log({f"figures/{name}": wandb.Image(_to_image(figure), caption=name)})
-            if lazy:  # ours alone: its artists go now, not when the garbage collector finds the figure's cycles
+            if lazy:  # ours alone: its artists, canvas and pixel buffer go now (the figure is a reference cycle)
                 figure.clear()
                 del figure
+                gc.collect()
                 release_memory()
         run.summary["n_cells"] = config["n_cells"]
         for status in ("ok", "error", "not_applicable"):
