@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from xaibench.report import explanation_figures, figure_set
+from xaibench.results.memory import release_memory
 
 # What the table-based figures read (cost points, experiments, explanations(), surrogates).
 COLUMNS = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "cell_key",
@@ -57,9 +58,13 @@ def iter_streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, s
                           agreement: pd.DataFrame | None = None) -> Iterator[tuple[str, Figure]]:
     """:func:`streamed_figures` as (name, figure) pairs, drawn when asked for: the summary's figures one at a
     time, then the file's (its pass over the ranges starts once the summary's figures are drawn). A caller that
-    renders and frees each figure before asking for the next (``wandb_sink.log_sweep``) holds one at a time."""
-    yield from figure_set.summary_figure_items(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
+    renders and frees each figure before asking for the next (``wandb_sink.log_sweep``) holds one at a time.
+    The pass over the file's ranges runs first (at the first request), before any figure is drawn, and its
+    transient memory is released (after the figures it started ~240 MB higher; the peak moved little: 1,035 vs
+    1,056 MB at 10,000 cells, one run each)."""
     table = _Ranges(path, figure_set.cost_metric(summary))
+    release_memory()
+    yield from figure_set.summary_figure_items(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
     yield from figure_set._cost(table.costs(), figure_set.scored_rows(summary), notes).items()
     yield from explanation_figures.gallery_items(None, store, notes, groups=table.experiments())
     yield from explanation_figures.counterfactual_items(None, store, notes, groups=table.experiments())
