@@ -116,8 +116,26 @@ def instrument(wandb: bool = False) -> PhaseSampler:
     if wandb:
         from xaibench.report import build, figure_set, wandb_sink
 
+        import wandb
+
+        from xaibench.report import explanation_figures, streamed_figures
+        from xaibench.results import aggregate as _aggregate
+
         phases += [(sweep, "load_table", "W&B: read the table back"), (build, "analyse", "W&B: statistics"),
-                   (figure_set, "analysed_figures", "W&B: figures"), (wandb_sink, "log_sweep", "W&B: log the run")]
+                   (figure_set, "analysed_figures", "W&B: figures"), (wandb_sink, "log_sweep", "W&B: log the run"),
+                   (_aggregate.SummaryPieces, "frame", "W&B: the whole summary"),
+                   (build, "rank_statistics", "W&B: rank statistics"),
+                   (streamed_figures, "streamed_figures", "W&B: figures (streamed)"),
+                   (streamed_figures, "iter_streamed_figures", "W&B: figures (streamed)"),
+                   (figure_set, "summary_figures", "W&B: summary figures"),
+                   (figure_set, "metric_scores", "W&B: figures: metric scores"),
+                   (wandb_sink, "_table", "W&B: build a table"),
+                   (streamed_figures, "_Ranges", "W&B: figures: ranges pass"),
+                   (explanation_figures, "gallery_items", "W&B: figures: galleries"),
+                   (wandb, "init", "W&B: wandb.init"),
+                   (wandb_sink, "_log_table", "W&B: log a table"),
+                   (wandb_sink, "_to_image", "W&B: figure to image"),
+                   (wandb.Run, "finish", "W&B: run.finish")]
     for owner, name, label in phases:
         sampler.wrap(owner, name, label)
     return sampler.start()

@@ -459,10 +459,25 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     dataset, method) block at a time (``collect.write_collected``), so memory does not grow with the sweep, and
     None is returned; the files are the same, bit for bit. The W&B sweep run's statistics and figures need the
     whole table: it is read back from ``table.parquet`` after the files are written.
+
+    With ``logger=wandb`` it returns once W&B has written every run of the sweep (``wandb_sink.wait_for_runs``):
+    a Python user reading or syncing the offline runs after ``xaibench.run`` finds them complete.
     """
     _set_aside_strays(folder)
-    if cells is None:
-        return _finish_streamed(folder, echo=echo, cfg=cfg)
+    try:
+        if cells is None:
+            return _finish_streamed(folder, echo=echo, cfg=cfg)
+        return _finish_in_memory(folder, echo=echo, cfg=cfg, cells=cells)
+    finally:
+        if cfg is not None and (cfg.get("logger") or {}).get("name", "none") == "wandb":
+            from xaibench.report.wandb_sink import wait_for_runs
+
+            wait_for_runs()
+
+
+def _finish_in_memory(folder: Path, *, echo: bool, cfg: DictConfig | None,
+                      cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``finish_sweep`` of the cells this process wrote, combined from memory."""
     table = combine_cells([cells[key] for key in sorted(cells)])
     statuses = _cell_statuses(table)
     if len(statuses) < _expected_cells(folder):  # cells whose every row is another cell's: count them
@@ -608,14 +623,14 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
     try:
         from xaibench.report.build import analyse, rank_statistics
         from xaibench.report.figure_set import analysed_figures
-        from xaibench.report.streamed_figures import streamed_figures
+        from xaibench.report.streamed_figures import iter_streamed_figures
         from xaibench.report.wandb_sink import log_sweep
 
         if table is None:
             ranks, friedman, agreement = rank_statistics(summary)
-            figures = streamed_figures(folder / TABLE_NAME, summary, str(cfg.store_dir), friedman=friedman,
-                                       ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
-                                       agreement=agreement)
+            figures = iter_streamed_figures(folder / TABLE_NAME, summary, str(cfg.store_dir), friedman=friedman,
+                                            ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
+                                            agreement=agreement)  # drawn, logged and freed one at a time
             log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
             return
         analysis = analyse(table)

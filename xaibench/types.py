@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # annotations only: reading results (reports, W&B's sweep run) never loads torch (~200 MB)
+    import torch
 
 
 class Modality(StrEnum):

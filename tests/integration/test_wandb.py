@@ -44,12 +44,27 @@ def logged(tmp_path_factory):
         for variable in [v for v in os.environ if v.startswith(("WANDB_", "XAIBENCH_"))]:
             patch.delenv(variable)
         table = xaibench.run(CELLS, multirun=True)
+        files = glob.glob(str(root / "results/runs/wb/wandb/offline-run-*/run-*.wandb"))
+        finished = {path: _ends_with_exit(path) for path in files}  # read at once, as a user would
         runs = offline_runs(root)
-    return root, table, runs
+    return root, table, runs, finished
+
+
+def _ends_with_exit(path: str) -> bool:
+    """The run file, read at once (no wait), ends with the run's ``exit`` record: W&B has written all of it."""
+    from google.protobuf.message import DecodeError
+
+    from xaibench.report.wandb_reader import iter_records
+
+    try:
+        records = list(iter_records(path))
+    except DecodeError:  # a record cut where W&B has not written yet
+        return False
+    return bool(records) and records[-1].WhichOneof("record_type") == "exit"
 
 
 def test_each_cell_run_holds_config_summary_rows_and_gallery(logged):
-    root, table, runs = logged
+    root, table, runs, _ = logged
     cells = {run.name: run for run in runs if run.job_type == "cell"}
     assert sorted(cells) == ["mlp-iris-random-s0", "mlp-iris-saliency-s0"]
     summary = xaibench.summarize(table)
@@ -69,7 +84,7 @@ def test_each_cell_run_holds_config_summary_rows_and_gallery(logged):
 
 
 def test_one_sweep_run_holds_summary_ranks_and_figures(logged):
-    root, table, runs = logged
+    root, table, runs, _ = logged
     (run,) = [r for r in runs if r.job_type == "sweep"]
     assert run.name == "wb-summary" and run.group == "wb" and run.summary["n_cells"] == 2
     summary = pd.DataFrame(run.tables["summary"]["data"], columns=run.tables["summary"]["columns"])
@@ -84,15 +99,23 @@ def test_one_sweep_run_holds_summary_ranks_and_figures(logged):
         assert_real_png(path)
 
 
+def test_every_run_is_complete_when_run_returns(logged):
+    """``xaibench.run`` returns once W&B has written its runs (``wandb_sink.wait_for_runs``): each run file read
+    at once, without waiting, ends with its ``exit`` record (``run.finish()`` alone returned before W&B's service
+    wrote the records; half the files read at once held only their header)."""
+    _, _, runs, finished = logged
+    assert len(finished) == len(runs) == 3 and all(finished.values()), finished
+
+
 def test_offline_files_stay_under_the_sweep_folder(logged):
-    root, _, _ = logged
+    root, _, _, _ = logged
     home = root / "home"
     assert not [p for p in home.rglob("*") if "wandb" in str(p.relative_to(home)).lower()]
     assert not (root / "wandb").exists()
 
 
 def test_cached_cells_are_not_relogged_and_the_user_is_told(logged, monkeypatch, capsys):
-    root, table, runs = logged
+    root, table, runs, _ = logged
     monkeypatch.chdir(root)
     monkeypatch.setenv("HOME", str(root / "home"))
     again = xaibench.run(CELLS, multirun=True)
@@ -163,7 +186,7 @@ def test_the_sweep_run_counts_the_cells_the_console_counts(tmp_path, monkeypatch
 
 def test_logged_rows_carry_the_stage_devices_and_halvings(logged):
     """Schema v4's measurement columns reach W&B with the rest of the row (the sink logs every column)."""
-    _, table, runs = logged
+    _, table, runs, _ = logged
     for run in (r for r in runs if r.job_type == "cell"):
         logged_rows = pd.DataFrame(run.tables["rows"]["data"], columns=run.tables["rows"]["columns"])
         scored = logged_rows[logged_rows["status"] == "ok"]
@@ -182,7 +205,7 @@ def test_a_streamed_sweeps_run_draws_the_whole_tables_figures(logged, monkeypatc
     from xaibench.report.build import analyse
     from xaibench.report.figure_set import analysed_figures
 
-    root, _, _ = logged
+    root, _, _, _ = logged
     path, store = root / "results/runs/wb/table.parquet", root / "results/store"
     table = pd.read_parquet(path)
     analysis = analyse(table)
@@ -210,7 +233,7 @@ def test_a_summary_longer_than_wandb_keeps_is_said_to_be_cut(logged, tmp_path, m
 
     from xaibench.report import wandb_sink
 
-    _, table, _ = logged
+    _, table, _, _ = logged
     summary = xaibench.summarize(table)
     monkeypatch.setattr(wandb.Table, "MAX_ROWS", 2)
     cfg = OmegaConf.create({"sweep_id": "cut", "results_dir": str(tmp_path), "logger": {"mode": "offline"}})
@@ -248,3 +271,64 @@ def test_a_run_file_is_read_once_wandb_has_written_its_exit_record(tmp_path):
         timer.join()
     (late / Path(written).name).write_bytes(whole[:7])  # a run killed before it finished: read as it is
     assert read_offline_run(late, wait_s=0.1).summary == {}
+
+
+def _logged_values(run) -> dict:
+    """What a sweep run logged, without what differs between any two runs (file paths, artifact ids)."""
+    out = {}
+    for key, value in run.logged.items():
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in ("path", "artifact_path", "_latest_artifact_path")}
+        out[key] = value
+    return out
+
+
+def _artifact_digests(run) -> list:
+    """The run's table artifacts: (type, file name, digest, size) of each file (what ``wandb sync`` uploads)."""
+    from xaibench.report.wandb_reader import iter_records
+
+    (path,) = run.path.glob("run-*.wandb")
+    return sorted((record.artifact.type, entry.path, entry.digest, entry.size) for record in iter_records(path)
+                  if record.WhichOneof("record_type") == "artifact" for entry in record.artifact.manifest.contents)
+
+
+def test_the_streamed_sweep_run_logs_what_the_whole_frames_run_logged(logged, tmp_path, monkeypatch):
+    """The sweep run builds its tables a slice at a time with one string per distinct text, and draws, logs and
+    clears its figures one at a time; the run it writes holds what the former one did (``wandb.Table(dataframe=)``
+    of the whole frame, every figure drawn first): the same table files and table artifacts (digests), the same
+    table metadata (rows, columns, hash) and the same images (hashes), in the same order."""
+    import wandb
+    from omegaconf import OmegaConf
+
+    from xaibench.report import streamed_figures, wandb_sink
+    from xaibench.report.build import rank_statistics
+
+    root, table, _, _ = logged
+    path, store = root / "results/runs/wb/table.parquet", root / "results/store"
+    summary = xaibench.summarize(table)
+    summary.loc[1, "rank"] = pd.NA  # a missing rank (an error row's) and a missing CI, logged as null
+    summary.loc[2, ["ci_low", "ci_high"]] = np.nan
+    ranks, friedman, agreement = rank_statistics(summary)
+    by_metric = ranks[ranks["by"] == "metric"]
+    monkeypatch.setattr(wandb_sink, "_SLICE", 4)  # slices of 4 rows: 6 summary rows in two
+    runs = {}
+    for how in ("former", "streamed"):
+        with monkeypatch.context() as patch:
+            if how == "former":
+                patch.setattr(wandb_sink, "_table", lambda frame: wandb.Table(dataframe=wandb_sink._plain(frame)))
+                figures = streamed_figures.streamed_figures(path, summary, store, ranks=by_metric, friedman=friedman,
+                                                            agreement=agreement)
+            else:
+                figures = streamed_figures.iter_streamed_figures(path, summary, store, ranks=by_metric,
+                                                                 friedman=friedman, agreement=agreement)
+            cfg = OmegaConf.create({"sweep_id": how, "results_dir": str(tmp_path), "logger": {"mode": "offline"}})
+            directory = wandb_sink.log_sweep(tmp_path / how, None, summary, cfg, figures, ranks,
+                                             cells=pd.Series({"a": "ok", "b": "error"}), n_rows=len(table))
+            runs[how] = read_offline_run(Path(directory).parent)
+    former, streamed = runs["former"], runs["streamed"]
+    assert list(streamed.logged) == list(former.logged) and "figures/gallery_iris_mlp" in streamed.logged
+    assert _logged_values(streamed) == _logged_values(former)
+    assert streamed.tables == former.tables and len(streamed.tables["summary"]["data"]) == len(summary) == 6
+    logged_summary = pd.DataFrame(streamed.tables["summary"]["data"], columns=streamed.tables["summary"]["columns"])
+    assert logged_summary["rank"].isna().sum() == 1 and logged_summary["ci_low"].isna().sum() == 1
+    assert _artifact_digests(streamed) == _artifact_digests(former) and len(_artifact_digests(former)) == 3

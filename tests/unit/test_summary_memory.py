@@ -197,10 +197,40 @@ def test_a_summary_written_in_pieces_has_write_tables_bytes(tmp_path, monkeypatc
     pieces = _streamed(table)
     expected = write_table(summarize(table), tmp_path / f"whole.{suffix}").read_bytes()
     assert write_pieces(pieces, tmp_path / f"pieces.{suffix}").read_bytes() == expected and not whole
-    gappy = _streamed(table.assign(family=table["family"].where(table["method"] != "ig", None)))
-    expected = write_table(gappy.frame(), tmp_path / f"whole.{suffix}").read_bytes()
-    assert write_pieces(gappy, tmp_path / f"pieces.{suffix}").read_bytes() == expected
-    assert whole == ([] if suffix == "csv" else [gappy.n_rows])  # Parquet: the whole frame, its Arrow schema
+    gappy = table.assign(family=table["family"].where(table["method"] != "ig", None))
+    expected = write_table(summarize(gappy), tmp_path / f"whole.{suffix}").read_bytes()
+    assert write_pieces(_streamed(gappy), tmp_path / f"pieces.{suffix}").read_bytes() == expected and not whole
+
+    class OtherTypes:  # a piece whose column infers another Arrow type: the whole frame is written
+        n_rows = len(summarize(table))
+
+        def pieces(self):
+            first, second = _streamed(table).frame().iloc[:5], _streamed(table).frame().iloc[5:]
+            return iter([first, second.assign(message=np.nan)])
+
+        def frame(self):
+            return pd.concat(list(self.pieces()), ignore_index=True)
+
+    expected = write_table(OtherTypes().frame(), tmp_path / f"whole.{suffix}").read_bytes()
+    assert write_pieces(OtherTypes(), tmp_path / f"pieces.{suffix}").read_bytes() == expected
+    assert whole == ([] if suffix == "csv" else [OtherTypes.n_rows])  # Parquet: the whole frame, its Arrow schema
+
+
+@pytest.mark.parametrize("missing", ["one block", "every block"])
+def test_a_family_missing_in_whole_blocks_is_typed_alike_streamed_or_whole(missing):
+    """A (model, dataset, method) block whose ``family`` is all missing summarised alone inferred an object
+    column (pandas 3: the rest infer ``str``), so the streamed summary's family column was object and the
+    whole one's str; both are now the text dtype, also when every block lacks it."""
+    from xaibench.results import aggregate
+
+    table = _pieces_table()
+    keep = (table["method"] != "ig") if missing == "one block" else np.zeros(len(table), dtype=bool)
+    gappy = table.assign(family=table["family"].astype("string").where(keep, pd.NA))
+    whole, streamed = summarize(gappy), _streamed(gappy)
+    assert whole["family"].dtype == aggregate._TEXT == pd.Series(["x"]).dtype
+    assert all(piece["family"].dtype == aggregate._TEXT for piece in _streamed(gappy).pieces())
+    pd.testing.assert_frame_equal(streamed.frame(), whole, check_exact=True)
+    assert whole["family"].isna().sum() == ((whole["method"] == "ig").sum() if missing == "one block" else len(whole))
 
 
 def test_release_memory_hands_freed_heap_pages_back():

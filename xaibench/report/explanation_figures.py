@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,23 +59,39 @@ def galleries(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: 
               groups: Iterable[pd.DataFrame] | None = None) -> dict[str, Figure]:
     """One gallery per experiment: ``gallery_<dataset>_<model>`` -> Figure (notes collect skipped ones).
     ``groups``: what ``experiments(table)`` gives, made otherwise (a table read an experiment at a time)."""
-    figures: dict[str, Figure] = {}
+    return dict(gallery_items(table, store, notes, groups=groups))
+
+
+def gallery_items(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None, *,
+                  groups: Iterable[pd.DataFrame] | None = None) -> Iterator[tuple[str, Figure]]:
+    """:func:`galleries` as (name, figure) pairs, each drawn when asked for (the W&B sweep run logs and frees one
+    before the next: a sweep of many experiments held all its galleries at once)."""
+    names: set[str] = set()
     for rows in experiments(table) if groups is None else groups:
         first = rows.iloc[0]
-        name = _unique(figures, f"gallery_{first['dataset']}_{first['model']}")
+        name = _unique(names, f"gallery_{first['dataset']}_{first['model']}")
         try:
             probe = explanations(rows, store=store, samples=1)
-            figures[name] = cell_gallery(explanations(rows, store=store, samples=SAMPLES.get(probe[0].modality, 3)))
+            figure = cell_gallery(explanations(rows, store=store, samples=SAMPLES.get(probe[0].modality, 3)))
         except UserError as error:
             _note(notes, f"{name}: {error}")
-    return figures
+            continue
+        names.add(name)
+        yield name, figure
 
 
 def counterfactual_figures(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None,
                            n_samples: int = 3, *, groups: Iterable[pd.DataFrame] | None = None) -> dict[str, Figure]:
     """``counterfactuals_<dataset>_<model>_<method>`` for each counterfactual method's cell (``groups``: as for
     :func:`galleries`)."""
-    figures: dict[str, Figure] = {}
+    return dict(counterfactual_items(table, store, notes, n_samples, groups=groups))
+
+
+def counterfactual_items(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None,
+                         n_samples: int = 3, *, groups: Iterable[pd.DataFrame] | None = None
+                         ) -> Iterator[tuple[str, Figure]]:
+    """:func:`counterfactual_figures` as (name, figure) pairs, each drawn when asked for."""
+    names: set[str] = set()
     for rows in experiments(table) if groups is None else groups:
         try:
             cells = explanations(rows, store=store, samples=n_samples)
@@ -85,19 +101,25 @@ def counterfactual_figures(table: pd.DataFrame | None, store: str | os.PathLike[
         for cell in cells:
             if cell.counterfactuals is None or cell.modality == "text":
                 continue
-            name = _unique(figures, f"counterfactuals_{cell.dataset}_{cell.model}_{cell.method}")
-            figures[name] = counterfactual_examples(
+            name = _unique(names, f"counterfactuals_{cell.dataset}_{cell.model}_{cell.method}")
+            names.add(name)
+            yield name, counterfactual_examples(
                 cell.inputs, cell.counterfactuals, modality=cell.modality, feature_names=cell.feature_names,
                 sample_ids=cell.sample_ids, valid=cell.extras.get("valid"),
                 title=f"{cell.method} on {cell.dataset_label} / {cell.model_label}")
-    return figures
 
 
 def surrogate_figures(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None, *,
                       groups: Iterable[pd.DataFrame] | None = None) -> dict[str, Figure]:
     """``rules_<dataset>_<model>`` for each decision-tree surrogate cell that stored its rules (``groups``: what
     ``experiments(surrogate_rows(table))`` gives)."""
-    figures: dict[str, Figure] = {}
+    return dict(surrogate_items(table, store, notes, groups=groups))
+
+
+def surrogate_items(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None, *,
+                    groups: Iterable[pd.DataFrame] | None = None) -> Iterator[tuple[str, Figure]]:
+    """:func:`surrogate_figures` as (name, figure) pairs, each drawn when asked for."""
+    names: set[str] = set()
     if groups is None:
         trees = surrogate_rows(table)
         groups = experiments(trees) if len(trees) else []
@@ -112,14 +134,14 @@ def surrogate_figures(table: pd.DataFrame | None, store: str | os.PathLike[str],
                 _note(notes, f"{cell.dataset}/{cell.model}: the stored surrogate predates stored rules; rerun with a "
                              "fresh store_dir to show them")
                 continue
-            name = _unique(figures, f"rules_{cell.dataset}_{cell.model}")
+            name = _unique(names, f"rules_{cell.dataset}_{cell.model}")
+            names.add(name)
             holdout = cell.extras.get("holdout_fidelity")
-            figures[name] = surrogate_rules(
+            yield name, surrogate_rules(
                 str(cell.extras["rules"][0]), float(cell.extras["fidelity"][0]),
                 None if holdout is None else float(np.asarray(holdout)[0]), feature_names=cell.feature_names,
                 feature_scaling=cell.feature_scaling, class_names=cell.class_names,
                 title=f"decision-tree surrogate of {cell.model_label} on {cell.dataset_label}")
-    return figures
 
 
 def surrogate_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +149,7 @@ def surrogate_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["method"] == "decision_tree"]
 
 
-def _unique(existing: dict, name: str) -> str:
+def _unique(existing: dict | set, name: str) -> str:
     candidate, index = name, 2
     while candidate in existing:
         candidate, index = f"{name}_{index}", index + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -63,19 +63,25 @@ def summary_figures(summary: pd.DataFrame, notes: list[str] | None = None, *, ra
                     agreement: pd.DataFrame | None = None) -> dict[str, Figure]:
     """The figures of :func:`report_figures` drawn from the summary alone (metric scores, ranks, CD diagrams,
     metric agreement), in its order."""
-    figures: dict[str, Figure] = {}
+    return dict(summary_figure_items(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement))
+
+
+def summary_figure_items(summary: pd.DataFrame, notes: list[str] | None = None, *, ranks: pd.DataFrame | None = None,
+                         friedman: Mapping[str, Any] | None = None,
+                         agreement: pd.DataFrame | None = None) -> Iterator[tuple[str, Figure]]:
+    """:func:`summary_figures` as (name, figure) pairs, each drawn when asked for (the W&B sweep run logs and
+    frees one before drawing the next: the metric-scores figure of 1,000 cells holds ~160 MB)."""
     scored = scored_rows(summary)
     if len(scored):
-        figures["metric_scores"] = metric_scores(scored, colours=report_colours(scored))
+        yield "metric_scores", metric_scores(scored, colours=report_colours(scored))
     ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
-        figures["rank_heatmap"] = rank_heatmap(ranks, title="average rank per metric")
-    figures.update(_cd_diagrams(friedman or {}, notes))
+        yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric")
+    yield from _cd_diagrams(friedman or {}, notes).items()
     if _has_pairs(agreement):
-        figures["metric_agreement"] = metric_agreement(agreement, agreement.attrs.get("family"))
+        yield "metric_agreement", metric_agreement(agreement, agreement.attrs.get("family"))
     elif notes is not None:
         notes.append("metric agreement: needs two metrics ranking the same (at least three) methods")
-    return figures
 
 
 def report_colours(scored: pd.DataFrame) -> dict:

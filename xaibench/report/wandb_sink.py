@@ -12,10 +12,11 @@ later with ``wandb sync <sweep>/wandb/offline-run-*``, or set ``logger.mode=onli
 """
 from __future__ import annotations
 
+import gc
 import io
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from xaibench.engine.runner import CellResult
+from xaibench.engine.cell_result import CellResult
+from xaibench.results.memory import release_memory
 
 GALLERY_SAMPLES = 4
 SUMMARY_FIELDS = ("mean", "ci_low", "ci_high", "nan_rate", "n")
@@ -86,6 +88,18 @@ def _run(cfg: DictConfig, *, name: str, job_type: str, config: Mapping[str, Any]
             run.finish()
 
 
+def wait_for_runs() -> None:
+    """Return once W&B has written every run this process logged: ``run.finish()`` returns before W&B's service
+    has written the run's records (offline, a run file read at once often held only its header, and a
+    ``wandb sync`` of it then would upload an unfinished run); ``wandb.teardown()`` waits for them and stops the
+    service (the next run starts another; a process's exit does the same). Nothing happens when W&B was never
+    used, or while a run of the user's own is active (it would be finished)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is None or getattr(wandb, "run", None) is not None:
+        return
+    wandb.teardown()
+
+
 def log_cell(result: CellResult, cfg: DictConfig) -> str:
     """Log one cell (config, summary per metric, rows table, gallery image); returns the run's directory."""
     import wandb
@@ -125,10 +139,15 @@ def cell_summary(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, cfg: DictConfig,
-              figures: Mapping[str, Any] | None = None, average_ranks: pd.DataFrame | None = None, *,
-              cells: pd.Series | None = None, n_rows: int | None = None) -> str:
+              figures: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+              average_ranks: pd.DataFrame | None = None, *, cells: pd.Series | None = None,
+              n_rows: int | None = None) -> str:
     """One ``summary`` run for the sweep: the summary table, the per-group ranks, the average ranks (statistics'
     ``average_ranks``) and the report's figures.
+
+    ``figures``: name -> matplotlib Figure, or (name, Figure) pairs drawn lazily (``streamed_figures.
+    iter_streamed_figures``): each is then rendered, logged and cleared before the next is drawn, so the run holds
+    one figure at a time (the metric-scores figure of 1,000 cells alone holds ~160 MB of matplotlib objects).
 
     ``cells``: each cell's status (cell key -> ok / error / not_applicable), the cells the console counts at the
     end of the sweep (``N cells (a error, b ok)``), including a cell whose rows all belong to another cell with
@@ -152,8 +171,14 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
             _log_table(run, "ranks", ranks[_rank_columns(ranks)], folder / "summary.parquet")
         if average_ranks is not None and len(average_ranks):
             _log_table(run, "average_ranks", average_ranks, folder / "summary.parquet")
-        for name, figure in (figures or {}).items():
+        lazy = figures is not None and not isinstance(figures, Mapping)
+        for name, figure in (figures if lazy else (figures or {}).items()):
             run.log({f"figures/{name}": wandb.Image(_to_image(figure), caption=name)})
+            if lazy:  # ours alone: its artists, canvas and pixel buffer go now (the figure is a reference cycle)
+                figure.clear()
+                del figure
+                gc.collect()
+                release_memory()
         run.summary["n_cells"] = config["n_cells"]
         for status in ("ok", "error", "not_applicable"):
             run.summary[f"cells/{status}"] = int((cells == status).sum())
@@ -170,11 +195,35 @@ def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path) -> None:
     import wandb
 
     logged = min(len(frame), int(wandb.Table.MAX_ROWS))
-    run.log({key: wandb.Table(dataframe=_plain(frame))})
+    run.log({key: _table(frame)})
     run.summary[f"{key}/rows"], run.summary[f"{key}/rows_logged"] = len(frame), logged
     if logged < len(frame):
         print(f"xaibench: warning: W&B keeps the first {logged:,} of the {len(frame):,} rows of the sweep's {key} "
               f"table in its run; all of them are in {whole}", file=sys.stderr, flush=True)
+
+
+def _table(frame: pd.DataFrame):  # -> wandb.Table
+    """``wandb.Table(dataframe=_plain(frame))`` without a converted copy of the frame and with one string object
+    per distinct text: the same rows, values, column types and logged files (tested), in less memory.
+
+    W&B keeps every row of a logged table (up to ``Table.MAX_ARTIFACT_ROWS``, 200,000: the run's table artifact;
+    the run's own file gets the first ``MAX_ROWS``) as Python lists. Built from the frame, each text cell was a
+    string object of its own (a 120,000-row summary: ~1.7 million strings) and the frame was copied first.
+    Here the frame is converted ``_SLICE`` rows at a time and each row's values are the ones ``Table(dataframe=)``
+    takes (``frame[column].values[row]``), a text equal to one seen before being that string object.
+    """
+    import wandb
+
+    table = wandb.Table(columns=list(frame.columns))
+    texts: dict[str, str] = {}
+    for start in range(0, len(frame), _SLICE):
+        piece = _plain(frame.iloc[start:start + _SLICE])
+        for row in zip(*(piece[column].values for column in piece.columns)):
+            table.add_data(*[texts.setdefault(value, value) if type(value) is str else value for value in row])
+    return table
+
+
+_SLICE = 4096  # _table: rows converted at a time
 
 
 def _rank_columns(summary: pd.DataFrame) -> list[str]:

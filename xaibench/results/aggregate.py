@@ -317,12 +317,18 @@ def _descriptors(table: pd.DataFrame, gid: np.ndarray, first: np.ndarray, seeds:
     }
 
 
-def _first_values(table: pd.DataFrame, gid: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _first_values(table: pd.DataFrame, gid: np.ndarray, first: np.ndarray) -> tuple[pd.api.extensions.ExtensionArray,
+                                                                                  np.ndarray]:
     """Each group's first family and direction that is not missing (the first row's, unless it lacks one)."""
     columns = table[["family", "higher_is_better"]].iloc[first]
     if columns.isna().to_numpy().any():
         columns = table.groupby(gid, sort=True)[["family", "higher_is_better"]].first()
-    return columns["family"].to_numpy(), columns["higher_is_better"].astype(bool).to_numpy()
+    family = pd.array(columns["family"].to_numpy(dtype=object), dtype=_TEXT)  # typed as text even when all
+    # missing: a chunk's summary would otherwise infer object, and a streamed summary's column with it
+    return family, columns["higher_is_better"].astype(bool).to_numpy()
+
+
+_TEXT = pd.Series(["text"]).dtype  # what pandas infers for a column of strings (str on pandas 3, else object)
 
 
 def _scores(table: pd.DataFrame, gid: np.ndarray, seeds: np.ndarray, ok: np.ndarray,

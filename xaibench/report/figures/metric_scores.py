@@ -78,16 +78,38 @@ def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict) -> None:
         for with_ci in (True, False):
             chosen = of_method & (np.isnan(low) != with_ci)
             if chosen.any():
-                ax.bar(x[chosen], mean[chosen], width=width * 0.92, color=colours[method],
-                       hatch="////" if control else None, edgecolor="white" if control else colours[method],
-                       linewidth=0, yerr=whiskers[:, chosen] if with_ci else None,
-                       error_kw={"elinewidth": 0.7, "capsize": 1.5})
+                _bars(ax, x[chosen], mean[chosen], width * 0.92, facecolor=colours[method],
+                      hatch="////" if control else None, edgecolor="white" if control else colours[method],
+                      yerr=whiskers[:, chosen] if with_ci else None)
     first = rows.iloc[0]
     ax.set_title(f"{first['metric']} {direction_arrow(bool(first['higher_is_better']))}")
     ax.set_xticks(np.arange(len(groups)), groups)
     ax.set_xlim(-0.5, len(groups) - 0.5)
     ax.axhline(0, color="0.3", linewidth=0.5)
     ax.tick_params(axis="x", length=0)
+
+
+def _bars(ax, x: np.ndarray, heights: np.ndarray, width: float, *, facecolor, edgecolor, hatch: str | None,
+          yerr: np.ndarray | None) -> None:
+    """``ax.bar(x, heights, width, color=facecolor, edgecolor=edgecolor, hatch=hatch, linewidth=0, yerr=yerr,
+    error_kw={"elinewidth": 0.7, "capsize": 1.5})`` drawn as one collection: the same pixels (tested against
+    ``ax.bar``), a tenth of the memory. ``ax.bar`` keeps a Rectangle artist per bar (~13 KB each): the summary of
+    10,000 cells has ~100,000 bars, which held ~1.3 GB while the figure existed. The bars' corners and the
+    whiskers' positions are computed as ``ax.bar`` computes them (left = x - width / 2, centre = left + width / 2).
+
+    Args:
+        x: ``(n,)`` bar centres; heights: ``(n,)`` means; yerr: ``(2, n)`` whisker lengths below/above, or None.
+    """
+    from matplotlib.collections import PatchCollection
+
+    left = x - width / 2
+    bars = PatchCollection([Rectangle((corner, 0), width, height) for corner, height in zip(left, heights)],
+                           facecolor=facecolor, edgecolor=edgecolor, linewidth=0, hatch=hatch)
+    bars.sticky_edges.y.append(0)  # as each bar's: the axis starts at 0 when every bar is on one side
+    ax.add_collection(bars, autolim=True)
+    if yerr is not None:
+        ax.errorbar(left + 0.5 * width, heights, yerr=yerr, fmt="none", ecolor="k", capsize=1.5, elinewidth=0.7,
+                    label="_nolegend_")
 
 
 def _fit_tick_labels(ax) -> float:
