@@ -291,12 +291,17 @@ def byo_inputs(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def byo_dir(byo_inputs, monkeypatch):
-    monkeypatch.chdir(byo_inputs)
     monkeypatch.syspath_prepend(str(byo_inputs))
-    monkeypatch.setenv("XAIBENCH_STORE", str(byo_inputs / "store"))
-    before = snapshot(byo_inputs)
-    yield byo_inputs
-    assert snapshot(byo_inputs) == before, "a rejected input wrote or changed a file"
+    yield from unchanged_folder(byo_inputs, monkeypatch)
+
+
+def unchanged_folder(folder, monkeypatch):
+    """Run from ``folder`` with its own store; afterwards, assert that no file in it was written or changed."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("XAIBENCH_STORE", str(folder / "store"))
+    before = snapshot(folder)
+    yield folder
+    assert snapshot(folder) == before, "a rejected input wrote or changed a file"
 
 
 @pytest.mark.parametrize("overrides, expected", BYO_CASES)
@@ -598,11 +603,7 @@ def sep_dir(tmp_path, monkeypatch):
                           "bought": ["yes", "no"] * 10})
     frame.to_csv(tmp_path / "semi.csv", sep=";", decimal=",", index=False)
     frame.to_csv(tmp_path / "tabs.csv", sep="\t", index=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XAIBENCH_STORE", str(tmp_path / "store"))
-    before = snapshot(tmp_path)
-    yield tmp_path
-    assert snapshot(tmp_path) == before, "a rejected input wrote or changed a file"
+    yield from unchanged_folder(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("overrides, expected", SEP_CASES)

@@ -53,18 +53,22 @@ def _bold_pattern(xml_text: str, methods: list[str], before: str) -> dict[str, l
     return rows
 
 
+def compiled_text(folder, tables_tex: str) -> str:
+    """``tables_tex`` input into :data:`DOCUMENT`, compiled with pdflatex (it must compile), as pdftotext reads it."""
+    (folder / "tables.tex").write_text(tables_tex)
+    (folder / "doc.tex").write_text(DOCUMENT)
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=folder,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:]
+    return subprocess.run(["pdftotext", "-layout", "doc.pdf", "-"], cwd=folder, capture_output=True,
+                          text=True, check=True).stdout
+
+
 def test_latex_table_compiles_with_booktabs_and_bolds_the_right_cells(tmp_path):
     _ensure_tools()
     summary = summarize(quickstart_like_table())
     tables = [metrics_table(summary[summary["model"] == m]) for m in ("mlp", "tiny")]
-    (tmp_path / "tables.tex").write_text("".join(to_latex(t) for t in tables))
-    (tmp_path / "doc.tex").write_text(DOCUMENT)
-    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:]
-
-    text = subprocess.run(["pdftotext", "-layout", "doc.pdf", "-"], cwd=tmp_path, capture_output=True,
-                          text=True, check=True).stdout
+    text = compiled_text(tmp_path, "".join(to_latex(t) for t in tables))
     assert "Table 1: mlp on diabetes (test accuracy 0.95)" in text
     assert "WARNING: a control ranks first on mprt for diabetes / mlp" in text
     assert "tiny is underfit" in text and "†" in text
@@ -117,11 +121,5 @@ def test_a_long_tables_file_compiles_and_sets_less_than_as_less_than(tmp_path):
     tables = [dataclasses.replace(one, key=f"t{i}") for i in range(70)] + [p_values]
     body = latex_tables(tables)
     assert body.count("\\xbflush\n") == len(tables) // FLUSH_EVERY
-    (tmp_path / "tables.tex").write_text(body)
-    (tmp_path / "doc.tex").write_text(DOCUMENT)
-    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:]
-    text = subprocess.run(["pdftotext", "-layout", "doc.pdf", "-"], cwd=tmp_path, capture_output=True,
-                          text=True, check=True).stdout
+    text = compiled_text(tmp_path, body)
     assert "Table 71: p < alpha, r > 0" in text and "<1e-4" in text and "¡" not in text and "¿" not in text
