@@ -165,6 +165,26 @@ def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
 
 
 @contextmanager
+def global_draws_kept(device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run a block with the global torch, numpy and ``random`` states restored afterwards (none reseeded).
+
+    Around a metric's re-explanation: whatever the explainer's libraries draw from the global RNGs (sklearn's
+    ``Lasso`` takes one ``np.random`` number per fit even with ``selection="cyclic"``) must not shift the stream
+    the metric draws its perturbations from, or a score would depend on how many explainer calls preceded each
+    perturbation (the fast engine draws all perturbations first, Quantus one step at a time).
+    """
+    device = torch.device(device)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+@contextmanager
 def seeded(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
     """Run a block (a library call that draws from global RNGs) with torch, numpy and ``random`` seeded by ``seed``.
 

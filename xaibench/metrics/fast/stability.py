@@ -68,6 +68,8 @@ class ChunkedStability(ChunkedMetric):
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
         per_call = max(1, rows // max(n * rows_per_input, 1))
         group = n if n * rows_per_input <= rows else max(1, rows // rows_per_input)
+        if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
+            per_call, group = 1, n
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
         start = 0
