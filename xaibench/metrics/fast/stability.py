@@ -61,7 +61,9 @@ class ChunkedStability(ChunkedMetric):
         sum over its path is captum's), which keeps ``chunk_size`` and the element cap meaningful for IG and
         SmoothGrad (a step of 32 inputs x 32 path steps is 1,024 rows with their activations kept for the backward).
         On CUDA out-of-memory the steps per call are halved, then the inputs per call, and the block is retried
-        (``backoffs``; the maps are the same: explainers draw per sample); one input of one step must fit.
+        (``backoffs``; the maps are the same: explainers draw per sample); one input of one step must fit. An
+        explainer marked ``batch_sensitive`` (Wachter: rounding decides its lambda rounds) gets Quantus' own calls,
+        one step of the ``N`` inputs each, so its maps are Quantus' bit for bit.
         """
         n = len(y_batch)
         rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
