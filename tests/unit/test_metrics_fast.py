@@ -19,6 +19,7 @@ from quantus.helpers import asserts as quantus_asserts
 from torch import nn
 
 from xaibench.explainers.base import EmbeddedForward, summed_gradients, without_diagnostics
+from xaibench.explainers.seeding import global_draws_kept
 from xaibench.metrics import testing
 from xaibench.metrics.fast import FAST_CLASSES
 from xaibench.metrics.fast.stability import _assert_attributions
@@ -164,6 +165,19 @@ def test_re_explaining_leaves_the_global_random_states_as_it_found_them():
     assert (np.random.random(), random.random(), torch.rand(1).item()) == (
         np.random.RandomState(7).random_sample(), random.Random(7).random(),
         torch.rand(1, generator=torch.Generator().manual_seed(7)).item())
+
+
+def test_a_guard_inside_a_guard_keeps_nothing_and_the_outer_one_restores():
+    """The fast engine keeps the global states once around all re-explanations; the per-call guards inside do
+    nothing (saving numpy's state is the cost), and the outer guard still restores every stream."""
+    expected = np.random.RandomState(3).random_sample(3)
+    np.random.seed(3)
+    with global_draws_kept():
+        first = np.random.random()
+        with global_draws_kept():
+            np.random.random()
+        assert np.random.random() == expected[2] and first == expected[0]  # the inner block did not rewind
+    assert np.random.random() == expected[0]
 
 
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])

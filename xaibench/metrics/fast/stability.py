@@ -29,6 +29,7 @@ from quantus.helpers import asserts, utils
 
 from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
 from xaibench.explainers.base import summed_gradients, without_diagnostics
+from xaibench.metrics.fast._draws import keeping_global_draws
 from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
 from xaibench.metrics.functional import normalise_by_max_per_sample
@@ -53,6 +54,7 @@ class ChunkedStability(ChunkedMetric):
         return np.stack([self.perturb_func(arr=x_batch.reshape(n, -1), indices=indices).reshape(*x_batch.shape)
                          for _ in range(nr_samples)])
 
+    @keeping_global_draws
     def _explain_all(self, model: Any, steps: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
         """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call.
 
