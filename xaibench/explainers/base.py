@@ -41,6 +41,10 @@ class Explainer:
         requires: model capabilities the method needs (gradients, attention, ...).
         batch_tolerance: max abs difference between explaining a batch and each sample alone (contract test);
             0 < tolerance only covers floating-point reassociation of batched matmuls/convolutions.
+        batch_sensitive: the result is the end of an iterative optimisation whose stopping rule thresholds model
+            outputs (Wachter's validity check per lambda round), so the float reassociation of another batch
+            composition can change a map by far more than ``batch_tolerance`` suggests. The fast scoring engine
+            then re-explains with Quantus' batches (one perturbation step of ``N`` inputs per call).
         positive_params: integer/float fields that must be > 0 (checked at construction, before any compute).
         unused_params: per modality, fields that do not change the result there (occlusion's ``window`` and
             ``stride`` on tabular data, explained one feature at a time): the explanation key fills them with
@@ -52,6 +56,7 @@ class Explainer:
     modalities: ClassVar[frozenset[Modality]] = ALL_MODALITIES
     requires: ClassVar[frozenset[Capability]] = frozenset()
     batch_tolerance: ClassVar[float] = 1e-5
+    batch_sensitive: ClassVar[bool] = False
     positive_params: ClassVar[tuple[str, ...]] = ()
     unused_params: ClassVar[dict[Modality, tuple[str, ...]]] = {}
 

@@ -44,6 +44,7 @@ RESIDUAL_GRID = 1e-2  # perturbed embeddings: residual grid, relative to the tok
 _CELL_SEED: ContextVar[int] = ContextVar("xaibench_cell_seed", default=0)
 _KNOWN_TOKENS: ContextVar["TokenTable | None"] = ContextVar("xaibench_known_tokens", default=None)
 _DRAW_SEED: ContextVar["int | None"] = ContextVar("xaibench_draw_seed", default=None)
+_KEPT_DEVICES: ContextVar[frozenset[str]] = ContextVar("xaibench_kept_devices", default=frozenset())
 
 
 class TokenTable:
@@ -162,6 +163,36 @@ def stage_seed(salt: str) -> int:
 def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch generator seeded with ``seed`` (on CPU: draws are then identical on every device)."""
     return torch.Generator(device=device).manual_seed(seed)
+
+
+@contextmanager
+def global_draws_kept(device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run a block with the global torch, numpy and ``random`` states restored afterwards (none reseeded).
+
+    Around a metric's re-explanation: whatever the explainer's libraries draw from the global RNGs (sklearn's
+    ``Lasso`` takes one ``np.random`` number per fit even with ``selection="cyclic"``) must not shift the stream
+    the metric draws its perturbations from, or a score would depend on how many explainer calls preceded each
+    perturbation (the fast engine draws all perturbations first, Quantus one step at a time).
+
+    Nested inside a block that already keeps ``device``'s states it does nothing (saving numpy's state costs about
+    60 us): the fast engine keeps them once around all of a metric's re-explanations.
+    """
+    device = torch.device(device)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    key = f"cuda:{cuda[0]}" if cuda else "cpu"
+    kept = _KEPT_DEVICES.get()
+    if key in kept:
+        yield
+        return
+    token = _KEPT_DEVICES.set(kept | {key})
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+            _KEPT_DEVICES.reset(token)
 
 
 @contextmanager

@@ -38,7 +38,7 @@ from torch import nn
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.explainers.output import explained_output
-from xaibench.explainers.seeding import TokenTable, explanation_draws, known_tokens
+from xaibench.explainers.seeding import TokenTable, explanation_draws, global_draws_kept, known_tokens
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
 from xaibench.metrics import functional
 from xaibench.metrics.fast import DEFAULT_CHUNK_SIZE, ENGINES, fast_class
@@ -403,7 +403,8 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
         target = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=device).reshape(-1)
         native = explained_output(native, explain_output)
         forward = EmbeddedForward(native) if modality is Modality.TEXT else native
-        with known_tokens(tokens), explanation_draws(draw_seed):
+        # Quantus' global RNG streams (its perturbations) stay untouched by whatever the explainer's libraries draw.
+        with known_tokens(tokens), explanation_draws(draw_seed), global_draws_kept(device):
             attributions = explainer.explain(forward, x, target).attributions.detach().float()
         if modality is Modality.TEXT and attributions.dim() == 3:
             attributions = attributions.sum(dim=-1)
@@ -413,6 +414,9 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
     # re-explanation calls by it, so that one call stays near ``chunk_size`` forward rows.
     explain_func.rows_per_input = max(1, int(getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0)
                                              or 1))
+    # Explainers whose maps amplify batch-composition rounding (``Explainer.batch_sensitive``): the fast engine
+    # re-explains them in Quantus' own batches, one perturbation step of the N inputs per call.
+    explain_func.quantus_batches = bool(getattr(explainer, "batch_sensitive", False))
     return explain_func
 
 

@@ -40,6 +40,7 @@ class WachterExplainer(Explainer):
     modalities = DENSE_MODALITIES
     requires = frozenset({Capability.GRADIENTS})
     batch_tolerance = 1e-4
+    batch_sensitive = True  # a margin a hair either side of ``confidence`` decides another lambda round
     positive_params = ("n_steps", "lr", "lambda_init", "lambda_factor", "n_lambdas")
     n_steps: int = 200
     lr: float = 0.05

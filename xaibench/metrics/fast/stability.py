@@ -29,6 +29,7 @@ from quantus.helpers import asserts, utils
 
 from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
 from xaibench.explainers.base import summed_gradients, without_diagnostics
+from xaibench.metrics.fast._draws import keeping_global_draws
 from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
 from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
@@ -54,6 +55,7 @@ class ChunkedStability(ChunkedMetric):
         return np.stack([self.perturb_func(arr=x_batch.reshape(n, -1), indices=indices).reshape(*x_batch.shape)
                          for _ in range(nr_samples)])
 
+    @keeping_global_draws
     def _explain_all(self, model: Any, steps: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
         """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call.
 
@@ -64,13 +66,17 @@ class ChunkedStability(ChunkedMetric):
         A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
         and layouts; :mod:`xaibench.metrics.fast._pool_kernels`).
         On CUDA out-of-memory the steps per call are halved, then the inputs per call, and the block is retried
-        (``backoffs``; the maps are the same: explainers draw per sample); one input of one step must fit.
+        (``backoffs``; the maps are the same: explainers draw per sample); one input of one step must fit. An
+        explainer marked ``batch_sensitive`` (Wachter: rounding decides its lambda rounds) gets Quantus' own calls,
+        one step of the ``N`` inputs each, so its maps are Quantus' bit for bit.
         """
         n = len(y_batch)
         rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
         per_call = max(1, rows // max(n * rows_per_input, 1))
         group = n if n * rows_per_input <= rows else max(1, rows // rows_per_input)
+        if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
+            per_call, group = 1, n
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
         start = 0
