@@ -87,7 +87,8 @@ def _resolved_store(store) -> str | None:
 
 
 def _sweep_root(folder: Path, config: dict) -> Path | None:
-    """The folder the sweep ran in: ``folder`` less its trailing ``results_dir/sweep_id`` (None if it does not end so)."""
+    """The folder the sweep ran in: ``folder`` less its trailing ``results_dir/sweep_id`` (None if it does not end
+    so)."""
     tail = (*Path(str(config.get("results_dir", ""))).parts, str(config.get("sweep_id", "")))
     parts = folder.resolve().parts
     if Path(str(config.get("results_dir", ""))).is_absolute() or "${" in "".join(tail) or parts[-len(tail):] != tail:
