@@ -41,6 +41,7 @@ from xaibench.results.collect import (SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, com
 
 _last_exit_code = 0
 WANDB_CACHED = "wandb_cached"  # <sweep_dir>/wandb_cached/<cell_key>: cells not re-logged to W&B
+WANDB_SUMMARY = "wandb_summary_logged"  # <sweep_dir>/wandb_summary_logged: its W&B summary run was logged once
 IN_MEMORY_ROWS = 40_000  # rows of a sweep kept in memory for its end; beyond, its cell files are streamed
 # (holding 40k rows peaks at ~320 MB, below the streamed end's plateau; 97k rows: 574 MB)
 STORED_BATCH = 64  # jobs whose stored cells are read and stamped in one pass (~40k rows of 640-row cells)
@@ -618,8 +619,9 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
     skipped = len(list((folder / WANDB_CACHED).glob("*")))
     if skipped:
         print(f"{skipped} cells were cached and not re-logged; add logger.log_cached=true to log them", flush=True)
-    if skipped and skipped >= len(statuses):
-        return  # nothing new: the sweep's summary run was logged when its cells were
+    if skipped and skipped >= len(statuses) and (folder / WANDB_SUMMARY).exists():
+        return  # nothing new, and the sweep's summary run was logged when its cells were (not so if they were
+        # computed without logger=wandb: the first logger=wandb rerun then logs the summary run)
     try:
         from xaibench.report.build import analyse, rank_statistics
         from xaibench.report.figure_set import analysed_figures
@@ -632,10 +634,11 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
                                             ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
                                             agreement=agreement)  # drawn, logged and freed one at a time
             log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
-            return
-        analysis = analyse(table)
-        log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)), analysis.ranks,
-                  cells=statuses)
+        else:
+            analysis = analyse(table)
+            log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)),
+                      analysis.ranks, cells=statuses)
+        (folder / WANDB_SUMMARY).touch()
     except Exception as error:  # noqa: BLE001 - W&B mirrors the table; its failure never loses a result
         print(f"xaibench: warning: W&B sweep logging failed ({type(error).__name__}: {error}); "
               f"the table is safe in {folder}", file=sys.stderr, flush=True)

@@ -128,6 +128,19 @@ def test_cached_cells_are_not_relogged_and_the_user_is_told(logged, monkeypatch,
     assert names.count("mlp-iris-saliency-s0") == 2 and names.count("wb-summary") == 2
 
 
+def test_a_sweep_computed_without_wandb_gets_its_summary_run_on_the_first_wandb_rerun(workdir, monkeypatch, capsys):
+    """The README's order (the quickstart, then the same sweep with ``logger=wandb``) logged no W&B run at all:
+    every cell was cached, so the summary run was skipped as "logged when its cells were", which it never was."""
+    monkeypatch.setenv("HOME", str(workdir))
+    plain = [c for c in CELLS if c != "logger=wandb"]
+    xaibench.run(plain, multirun=True)
+    xaibench.run(CELLS, multirun=True)
+    assert "2 cells were cached and not re-logged" in capsys.readouterr().out
+    assert [(run.name, run.job_type) for run in offline_runs(workdir)] == [("wb-summary", "sweep")]
+    xaibench.run(CELLS, multirun=True)  # nothing new now: no second summary run
+    assert len(offline_runs(workdir)) == 1
+
+
 def test_a_wandb_failure_never_fails_a_cell_or_loses_a_row(workdir, monkeypatch, capsys):
     import wandb
 

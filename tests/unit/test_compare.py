@@ -708,6 +708,10 @@ def test_a_large_sweeps_report_stays_under_the_comment_limit_and_says_what_it_le
     full_rows = [line for line in full.splitlines() if line.startswith(("| ❌", "| ℹ️"))]
     assert len(full_rows) == len(findings) and "Shortened" not in full
     assert out.startswith(text.split("\n")[0]) and "Shortened" not in out  # stdout: the report as before
+    tight = tmp_path / "tight.md"  # a smaller --report-limit: the line named GitHub's 65,536 characters instead
+    run_compare(capsys, paths["base"], paths["cur"], "--report", tight, "--report-limit", "8192")
+    assert len(tight.read_bytes()) <= 8192
+    assert tight.read_text().splitlines()[2].startswith("⚠️ Shortened to --report-limit 8,192 bytes: ")
 
     small = tmp_path / "small.md"  # a report that fits is written whole, with nothing beside it
     ci_like(broken_on(6)).to_parquet(paths["cur"], index=False)

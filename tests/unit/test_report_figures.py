@@ -379,7 +379,10 @@ def test_no_cd_diagram_where_the_friedman_test_does_not_reject():
                      "that the average ranks differ",
                      "CD diagram (family: faithfulness): not drawn, Friedman needs >= 3 competitors and >= 2 groups "
                      "with every one scored (have 2 and 4)"]
-    table_notes = friedman_table({"all": spread, "family: faithfulness": two}).notes
+    table = friedman_table({"all": spread, "family: faithfulness": two})
+    table_notes = table.notes
+    cd_column = [c.name for c in table.columns].index("CD")
+    assert np.isfinite(spread.cd) and table.rows[0][1][cd_column].text == "-"  # no post-hoc test, so no CD shown
     assert any(n.startswith("p: exact permutation. With fewer than 10 groups") for n in table_notes)
     assert any(n.startswith("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
                             f"all (Friedman p = {spread.p_value:.3g} >= alpha") for n in table_notes)

@@ -2,7 +2,8 @@
 
 European spreadsheets write ``a;b;c`` with decimal commas (``3,5``). Read with ``,`` such a file is one column
 named ``a;b;c``, and the run would stop later on a missing target column, or go on with one text feature. A file
-read as a single column whose header holds another separator is refused here, naming the option that reads it.
+read as a single column whose header holds another separator is refused here, naming the option that reads it;
+so is a plain comma file read with ``sep=';'`` (it would stop on a "missing" target column that the message lists).
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pandas as pd
 
 from xaibench.errors import UserError
 
-# Separators a one-column read is checked for, in the order the hint names them.
-_OTHER_SEPARATORS = (";", "\t", "|")
+# Separators a one-column read is checked for, in the order the hint names them (the comma last: a comma file read
+# with ``sep=';'`` is one column too).
+_OTHER_SEPARATORS = (";", "\t", "|", ",")
 _SHOWN = {"\t": "\\t"}
 _COMMA_NUMBER = r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+([eE][+-]?\d+)?"
 

@@ -48,7 +48,7 @@ def to_markdown(comparison: Comparison, *, baseline: str, current: str, context:
         return text
     where = (full_report, json_report)
     for caps in _tighter(cap):
-        text = _render(comparison, baseline, current, context, caps, where)
+        text = _render(comparison, baseline, current, context, caps, where, limit)
         if _size(text) <= limit:
             return text
     return _cut(text, limit, comparison, where)
@@ -66,14 +66,14 @@ def _tighter(cap: int) -> list[tuple[int, int]]:
 
 
 def _render(comparison: Comparison, baseline: str, current: str, context: dict, caps: tuple[int, int],
-            where: tuple[str, str] | None = None) -> str:
+            where: tuple[str, str] | None = None, limit: int | None = None) -> str:
     """The report with at most ``caps`` (failing, passing) rows per section; ``where``: the (full report, JSON)
-    paths named by the line that says rows were left out (None: no such line)."""
+    paths named by the line that says rows were left out (None: no such line); ``limit``: the bytes it had to fit."""
     mark = "❌ regression" if comparison.failed else "✅ pass"
     sections, left_out = _sections(comparison, caps)
     lines = [f"## xaibench compare: {mark}", ""]
     if where is not None and left_out:
-        lines += [f"⚠️ {shortened_text(left_out, len(comparison.findings), *where)}", ""]
+        lines += [f"⚠️ {shortened_text(left_out, len(comparison.findings), *where, limit=limit)}", ""]
     lines += [f"Baseline `{baseline}`{_origin(context.get('baseline'))} vs current `{current}`"
               f"{_origin(context.get('current'))}.", "",
               f"Policy `{comparison.policy.name}`: {comparison.policy.default.describe()}{_overrides(comparison)}"
@@ -85,13 +85,17 @@ def _render(comparison: Comparison, baseline: str, current: str, context: dict, 
     return "\n".join(lines + sections + _closing(comparison, baseline, current, context))
 
 
-def shortened_text(left_out: int, total: int, full_report: str = "", json_report: str = "") -> str:
-    """The line of a report shortened to fit a pull-request comment: how much is left out and where it is."""
+def shortened_text(left_out: int, total: int, full_report: str = "", json_report: str = "",
+                   limit: int | None = None) -> str:
+    """The line of a report shortened to fit a pull-request comment (``limit``: None or ``COMMENT_BUDGET``) or a
+    ``--report-limit`` of ``limit`` bytes: how much is left out and where it is."""
     where = [f"the full report is `{full_report}`" if full_report else "",
              f"every finding is in `{json_report}`" if json_report else ""]
     where = (" and ".join(w for w in where if w)
              or "xaibench compare prints the full report (and --json writes every finding)")
-    return (f"Shortened to fit a GitHub comment ({COMMENT_LIMIT:,} characters): {left_out} of {total} findings' "
+    fit = (f"fit a GitHub comment ({COMMENT_LIMIT:,} characters)" if limit in (None, COMMENT_BUDGET)
+           else f"--report-limit {limit:,} bytes")
+    return (f"Shortened to {fit}: {left_out} of {total} findings' "
             f"rows are left out (passing ones first); {where}.")
 
 
@@ -131,7 +135,8 @@ def _shown(findings: list[Finding], caps: tuple[int, int]) -> list[Finding]:
 
 def _cut(text: str, limit: int, comparison: Comparison, where: tuple[str, str]) -> str:
     """Last resort when even the heading lines exceed ``limit`` (thousands of policy overrides): cut at a line."""
-    note = f"\n\n⚠️ {shortened_text(len(comparison.findings), len(comparison.findings), *where)} (cut here)\n"
+    everything = len(comparison.findings)
+    note = f"\n\n⚠️ {shortened_text(everything, everything, *where, limit=limit)} (cut here)\n"
     room = limit - _size(note)
     head = text.encode("utf-8")[:max(room, 0)].decode("utf-8", errors="ignore")
     return head[:head.rfind("\n") + 1 if "\n" in head else 0].rstrip("\n") + note
