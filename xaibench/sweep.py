@@ -598,7 +598,8 @@ def _finished(folder: Path, summary: pd.DataFrame, counts: pd.Series, n_rows: in
         for block in summary_blocks(summary):  # the text of format_summary, a block at a time (memory)
             print(block)
         tally = ", ".join(f"{n} {s}" for s, n in counts.value_counts().sort_index().items())
-        print(f"\n{len(counts)} cells ({tally}); {n_rows} rows -> {folder / TABLE_NAME}", flush=True)
+        cells = "1 cell" if len(counts) == 1 else f"{len(counts)} cells"
+        print(f"\n{cells} ({tally}); {n_rows} rows -> {folder / TABLE_NAME}", flush=True)
         if n_error:
             for message in errors:
                 print(f"  error: {message}", file=sys.stderr)

@@ -84,6 +84,7 @@ def test_summary_output_follows_the_extension(table_path, tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_:
             main(["summary", str(table_path), "-o", str(target)])
         assert exit_.value.code == 0 and check(target.read_text()), suffix
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"xaibench: wrote {target}"
         assert "UNDERFIT" in target.read_text() and "a control ranks first" in target.read_text()
     for suffix, read in {".csv": pd.read_csv, ".parquet": pd.read_parquet}.items():
         with pytest.raises(SystemExit):

@@ -237,7 +237,7 @@ def test_single_run_prints_a_summary(tmp_path):
     done = run_cli(["model=mlp", "dataset=iris", "method=random", "n_samples=4", *FAST_METRICS], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "faithfulness_correlation ↑" in done.stdout and "max_sensitivity ↓" in done.stdout
-    assert "1 cells (1 ok); 12 rows" in done.stdout
+    assert "\n1 cell (1 ok); 12 rows" in done.stdout
 
 
 @pytest.mark.parametrize("args, expected", [

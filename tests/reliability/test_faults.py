@@ -133,7 +133,7 @@ def test_summary_of_a_killed_sweep_says_it_is_partial(workdir, monkeypatch, caps
     out = capsys.readouterr()
     assert done.value.code == 0
     assert "PARTIAL: 2 of 3 cells; the sweep did not finish" in out.out
-    assert out.err == "xaibench: warning: 2 of 3 cells; the sweep did not finish\n"
+    assert out.err == "xaibench: warning: 2 of 3 cells; the sweep did not finish\nxaibench: wrote s.parquet\n"
     assert pd.read_parquet("s.parquet").attrs[PARTIAL] == "2 of 3 cells; the sweep did not finish"
     for name in ("s.csv", "s.md", "s.tex", "s.html"):  # every written format carries the mark
         with pytest.raises(SystemExit):

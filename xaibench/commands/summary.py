@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         # Tables (.md/.tex/.html) mark † from the same paired tests as `xaibench report`, which need the rows.
         pairs = _pairwise_tests(args.table, table) if kind in ("md", "latex", "html") else None
         write_summary(summary, args.output, kind, pairs=pairs, alpha=args.alpha)
+        print(f"xaibench: wrote {args.output}", file=sys.stderr)
     for block in summary_blocks(summary):  # format_summary's text, a block at a time (memory)
         print(block)
     if not isinstance(summary, pd.DataFrame):
