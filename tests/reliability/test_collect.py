@@ -266,3 +266,20 @@ def test_every_writer_cuts_the_same_row_groups_so_a_table_has_one_set_of_bytes()
     metadata = pq.ParquetFile(pa.BufferReader(in_memory)).metadata
     assert ROW_GROUP_ROWS == 65_536 and [metadata.row_group(i).num_rows for i in range(2)] == [65_536, 100]
     pd.testing.assert_frame_equal(pd.read_parquet(pa.BufferReader(in_memory)), frame)
+
+
+@pytest.mark.parametrize("name", ["table.parquet", "table.csv"])
+def test_summary_and_report_of_a_git_lfs_pointer_name_the_fix(tmp_path, capsys, name):
+    """A checkout without Git LFS leaves a pointer where the table was: every verb that reads a table (not only
+    compare) says so and how to fetch it, in one line, exit 2, instead of "not a readable Parquet file"."""
+    from xaibench.cli import main
+
+    pointer = tmp_path / name
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 81231\n")
+    for argv in (["summary", str(pointer)], ["report", str(pointer), "--out", str(tmp_path / "r")]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        err = capsys.readouterr().err
+        assert done.value.code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"table {pointer} is a Git LFS pointer, not the table: fetch it with git lfs pull" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

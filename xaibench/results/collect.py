@@ -598,10 +598,30 @@ def _load_sweep(folder: Path) -> pd.DataFrame:
     return table
 
 
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"  # the first line of a file Git LFS did not fetch
+
+
+def is_lfs_pointer(path: Path) -> bool:
+    """Whether ``path`` is a Git LFS pointer in place of its file (a checkout without LFS, e.g. CI's default)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(LFS_POINTER)) == LFS_POINTER
+    except OSError:
+        return False
+
+
+def refuse_lfs_pointer(path: Path, what: str) -> None:
+    """Raise a one-line UserError naming the fix when ``path`` is a Git LFS pointer (``what``: its role)."""
+    if is_lfs_pointer(path):
+        raise UserError(f"{what} {path} is a Git LFS pointer, not the table: fetch it with git lfs pull (GitHub "
+                        "Actions: actions/checkout with lfs: true)")
+
+
 def _read_parquet(path: Path, what: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as error:  # noqa: BLE001 - truncated, not Parquet, unreadable: the user's file
+        refuse_lfs_pointer(path, what)
         raise UnreadableTable(f"{what} {path} is not a readable Parquet file ({_reason(error)})", str(path),
                               "Parquet", _reason(error)) from None
 
@@ -614,6 +634,7 @@ _NUMBER_NA = ["", "nan", "NaN", "-nan", "NA", "N/A", "<NA>", "null", "NULL", "No
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    refuse_lfs_pointer(path, "table")  # a pointer reads as a 3-line CSV
     try:
         # The schema's strings are read as written: pandas' default NA tokens would turn status "nan" (a NaN
         # score) or a message "N/A" into missing values. Numbers keep the default tokens ("" is NaN).

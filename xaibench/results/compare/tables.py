@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench.errors import UnreadableTable, UserError
-from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table
+from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table, refuse_lfs_pointer
 from xaibench.results.manifest import MANIFEST_NAME
 from xaibench.results.groups import comparison_columns, competitor_columns
 from xaibench.results.schema import SCHEMA_VERSION, conform, oldest_comparable_version, upgrade
@@ -25,7 +25,6 @@ REVISION_COLUMNS = ("model_revision", "dataset_revision")
 # Keys of a metric's recorded ``params`` that note how a run went, not what was measured: a GPU that halved the
 # chunk after CUDA out-of-memory records ``chunk_backoffs`` (the chunk size is not in the key; values agree).
 RUN_NOTES = ("chunk_backoffs",)
-LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"  # the first line of a file Git LFS did not fetch
 # Without these a frame is not a results table at all.
 REQUIRED = ("schema_version", "model", "dataset", "method", "metric", "family", "higher_is_better", "sample_id",
             "seed", "value", "status", "message")
@@ -76,9 +75,8 @@ def _check_present(target: Path, path, role: str) -> None:
     if target.is_dir() and not table.is_file() and not (target / SWEEP_CELLS).is_dir() \
             and not (target / MANIFEST_NAME).is_file():
         raise UserError(f"{role} folder {path} has no {TABLE_NAME} and is not a sweep folder{make}")
-    if table.is_file() and _is_lfs_pointer(table):
-        raise UserError(f"{role} {table} is a Git LFS pointer, not the table: fetch it with git lfs pull (GitHub "
-                        "Actions: actions/checkout with lfs: true)")
+    if table.is_file():
+        refuse_lfs_pointer(table, role)
 
 
 def _unreadable_fix(role: str, file: str) -> str:
@@ -101,14 +99,6 @@ def _check_csv_version(target: Path, path, role: str) -> None:
         return
     frame = pd.DataFrame({"schema_version": pd.to_numeric(versions, errors="coerce")})
     _check_version(frame, path, role)
-
-
-def _is_lfs_pointer(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(len(LFS_POINTER)) == LFS_POINTER
-    except OSError:
-        return False
 
 
 def partial_note(frame: pd.DataFrame) -> str:
