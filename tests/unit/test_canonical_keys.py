@@ -125,14 +125,18 @@ def test_occlusion_window_on_a_table_is_the_default_experiment_and_the_rows_say_
     assert params["unused_params"] == ["stride", "window"] and "window" not in params and "stride" not in params
 
 
-def test_the_api_draws_the_same_for_a_parameter_unused_on_the_modality():
+def test_the_api_draws_the_same_for_a_parameter_unused_on_the_modality(capsys):
     """``xaibench.explain(..., method="kernel_shap", patch_size=3)`` on a table: one feature per column whatever
-    the patch size, so the same draws and attributions as the default (the seed came from the explainer's repr)."""
+    the patch size, so the same draws and attributions as the default (the seed came from the explainer's repr),
+    and one warning line says the parameter had no effect (a sweep names it in ``unused_params``)."""
     import torch
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     x = torch.randn(3, 5)
     default = xaibench.explain(net, x, method="kernel_shap", n_samples=16)
+    assert "no effect" not in capsys.readouterr().err
     patched = xaibench.explain(net, x, method="kernel_shap", n_samples=16, patch_size=3)
     assert torch.equal(default, patched)
+    assert capsys.readouterr().err == ("xaibench: warning: kernel_shap's patch_size has no effect on tabular inputs: "
+                                       "explained as with the default\n")

@@ -192,6 +192,12 @@ class ArrayCell:
         explainer = EXPLAINERS.create(method, dict(params))
         if self.modality not in explainer.modalities:
             raise UserError(f"method {method} does not handle {self.modality} inputs")
+        ignored = sorted(set(params) & set(type(explainer).unused_params.get(self.modality, ())))
+        if ignored:  # a sweep names them in method_params.unused_params; the API says so once
+            from xaibench.data.user.encoding import warn_once
+
+            warn_once(f"{method}'s {', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect on "
+                      f"{self.modality.value} inputs: explained as with the default")
         missing = explainer.requires - self.capabilities
         if missing:
             eager = Capability.ATTENTION in missing and any(  # a transformers model without eager attention
