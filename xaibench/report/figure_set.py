@@ -16,11 +16,14 @@ from xaibench.report import explanation_figures
 from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_score, metric_agreement, metric_scores,
                                      rank_heatmap)
 from xaibench.report.figures._style import method_colours
+from xaibench.report.figures.metric_scores import metric_score_pages
 
 FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
 # Caption per figure-name prefix (the first that matches); each figure's own title names its experiment or scope.
 CAPTIONS = (
+    ("metric_scores_", "Mean score per method and experiment of one dataset with its 95% confidence interval "
+                       "(controls hatched; a sweep of many experiments is drawn one dataset per figure)."),
     ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
     ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
     ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
@@ -73,7 +76,9 @@ def summary_figure_items(summary: pd.DataFrame, notes: list[str] | None = None, 
     frees one before drawing the next: the metric-scores figure of 1,000 cells holds ~160 MB)."""
     scored = scored_rows(summary)
     if len(scored):
-        yield "metric_scores", metric_scores(scored, colours=report_colours(scored))
+        colours = report_colours(scored)
+        for page, rows in metric_score_pages(scored):  # one page: the whole summary; else a figure per dataset
+            yield ("metric_scores_" + page if page else "metric_scores"), metric_scores(rows, colours=colours)
     ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
         yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric")
