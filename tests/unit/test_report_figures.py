@@ -465,7 +465,7 @@ def test_metric_scores_of_many_experiments_are_drawn_one_dataset_per_figure(monk
     """Above ``MAX_EXPERIMENTS`` experiments the metric-scores figure (one bar per experiment and method, unreadable
     and ~430 MB to draw at 10,000 cells) becomes one figure per dataset, a dataset of more experiments split into
     near-equal pages: every bar drawn once, each method in one colour on every page; fewer experiments: one
-    figure, as before."""
+    figure, as before. The same for the cost-vs-faithfulness scatter."""
     import importlib
 
     from xaibench.report import figure_set
@@ -498,3 +498,12 @@ def test_metric_scores_of_many_experiments_are_drawn_one_dataset_per_figure(monk
         colours |= {(t.get_text(), tuple(h.get_facecolor())) for t, h in zip(legend.get_texts(), legend.legend_handles)}
     assert len(colours) == 2  # ig and random: one colour each on every page
     assert figure_set.caption("metric_scores_iris").startswith("Mean score per method and experiment of one dataset")
+    # The cost-vs-faithfulness scatter (a point and a legend entry per experiment and method) is cut the same way.
+    summary = summary.assign(family=summary["metric"].map({"pixel_flipping": "faithfulness"}).fillna("complexity"))
+    table = summary.assign(status="ok", explain_s=0.01)[["model", "dataset", "method", "metric", "status", "explain_s"]]
+    costs = figure_set._cost(table, summary, None)
+    assert list(costs) == ["cost_vs_faithfulness_iris", "cost_vs_faithfulness_wine_data_1",
+                           "cost_vs_faithfulness_wine_data_2", "cost_vs_faithfulness_wine_data_3"]
+    assert [len(figure.axes[0].containers) for figure in costs.values()] == [6, 6, 4, 4]  # experiments x 2 methods
+    monkeypatch.setattr(module, "MAX_EXPERIMENTS", 24)
+    assert list(figure_set._cost(table, summary, None)) == ["cost_vs_faithfulness"]

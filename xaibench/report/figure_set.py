@@ -155,15 +155,25 @@ def cost_metric(summary: pd.DataFrame) -> str | None:
 
 
 def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> dict[str, Figure]:
+    return dict(cost_items(table, summary, notes))
+
+
+def cost_items(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> Iterator[tuple[str, Figure]]:
+    """``cost_vs_faithfulness``, drawn when asked for; a summary of more experiments than ``metric_scores``
+    draws in one figure gets one per dataset (``cost_vs_faithfulness_<dataset>``, the pages of
+    ``metric_score_pages``): one point and one legend entry per experiment and method made the figure of a
+    10,000-cell sweep ~40 inches tall and ~300 MB to draw."""
     metric = cost_metric(summary)
     if metric is None:
         if notes is not None:
             notes.append("cost vs faithfulness: the table has no faithfulness metric")
-        return {}
-    points = cost_score_points(table, summary, metric)
-    if not len(points):
-        return {}
-    return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric, colours=report_colours(summary))}
+        return
+    colours = report_colours(summary)
+    for page, rows in metric_score_pages(summary[summary["metric"] == metric]):
+        points = cost_score_points(table, rows, metric)
+        if len(points):
+            name = "cost_vs_faithfulness_" + page if page else "cost_vs_faithfulness"
+            yield name, cost_vs_score(points, metric=metric, colours=colours)
 
 
 def caption(name: str) -> str:

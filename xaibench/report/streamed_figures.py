@@ -65,7 +65,7 @@ def iter_streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, s
     table = _Ranges(path, figure_set.cost_metric(summary))
     release_memory()
     yield from figure_set.summary_figure_items(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
-    yield from figure_set._cost(table.costs(), figure_set.scored_rows(summary), notes).items()
+    yield from figure_set.cost_items(table.costs(), figure_set.scored_rows(summary), notes)
     yield from explanation_figures.gallery_items(None, store, notes, groups=table.experiments())
     yield from explanation_figures.counterfactual_items(None, store, notes, groups=table.experiments())
     yield from explanation_figures.surrogate_items(None, store, notes, groups=table.experiments(trees=True))

@@ -8,6 +8,7 @@ A summary of more experiments than a figure can show legibly is drawn a page at 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -64,21 +65,23 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
     return figure
 
 
-def metric_score_pages(summary: pd.DataFrame, max_experiments: int | None = None) -> list[tuple[str, pd.DataFrame]]:
+def metric_score_pages(summary: pd.DataFrame, max_experiments: int | None = None
+                       ) -> Iterator[tuple[str, pd.DataFrame]]:
     """The summary's scored rows cut into figures of at most ``max_experiments`` (default ``MAX_EXPERIMENTS``)
     experiments each: ``[("", rows)]`` (one figure of everything) when it has no more; else one page per dataset (``"<dataset>"``, by dataset id,
     sorted), a dataset of more experiments cut into the fewest pages of near-equal size, in label order
     (``"<dataset>_1"``, ``"<dataset>_2"``, ...). Dataset ids in page names keep only letters, digits and ``_``.
 
-    Each page's figure holds a bounded number of bars, so memory per figure does not grow with the sweep.
+    Each page's figure holds a bounded number of bars, so memory per figure does not grow with the sweep; the
+    pages are cut when asked for (one page's rows at a time).
     """
     max_experiments = MAX_EXPERIMENTS if max_experiments is None else max_experiments
     scored = summary[summary["mean"].notna()]
     labels = _experiment_labels(scored).to_numpy()
     if len(set(labels)) <= max_experiments:
-        return [("", scored)]
+        yield "", scored
+        return
     datasets = scored["dataset"].astype(str).to_numpy()
-    pages = []
     for dataset in sorted(set(datasets)):
         of_dataset = datasets == dataset
         names = sorted(set(labels[of_dataset]))
@@ -86,8 +89,7 @@ def metric_score_pages(summary: pd.DataFrame, max_experiments: int | None = None
         stem = re.sub(r"[^A-Za-z0-9]+", "_", dataset).strip("_") or "dataset"
         for number, chunk in enumerate(chunks, start=1):
             chosen = of_dataset & np.isin(labels, list(chunk))
-            pages.append((stem if len(chunks) == 1 else f"{stem}_{number}", scored[chosen]))
-    return pages
+            yield (stem if len(chunks) == 1 else f"{stem}_{number}"), scored[chosen]
 
 
 def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict) -> None:
