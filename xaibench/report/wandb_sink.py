@@ -4,7 +4,8 @@ Per cell, one W&B run grouped by the sweep id: config = the cell's config sectio
 ``<metric>/mean``, ``/ci_low``, ``/ci_high``, ``/nan_rate``, ``/n``; a ``rows`` table with the cell's long-format
 rows; a ``gallery`` image of the cell's stored attributions (read from the store, never recomputed).
 Per sweep, one ``summary`` run (job type ``sweep``): the summary table, the method ranks and the report's
-figures.
+figures; a table longer than W&B shows (``Table.MAX_ROWS``) is logged as the rows it shows, with
+``summary.parquet`` (every row) as the run's artifact ``<sweep_id>-summary``.
 
 Offline runs land under ``logger.dir`` (default: the sweep folder, so ``<sweep>/wandb/offline-run-*``);
 ``WANDB_DIR`` and the cache, data and config dirs point there too, so nothing is written into ``$HOME``. Upload
@@ -166,7 +167,8 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
     config = {"sweep_id": str(cfg.sweep_id), "sweep_dir": str(folder), "n_rows": int(n_rows),
               "n_cells": int(len(cells))}
     with _run(cfg, name=f"{cfg.sweep_id}-summary", job_type="sweep", config=config) as run:
-        whole, artifact = folder / "summary.parquet", summary_artifact(str(cfg.sweep_id))
+        whole = folder / "summary.parquet"
+        artifact = summary_artifact(str(cfg.sweep_id)) if whole.is_file() else None
         cut = _log_table(run, "summary", summary, whole, artifact)
         ranks = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
         if len(ranks):
@@ -174,7 +176,7 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
         del ranks
         if average_ranks is not None and len(average_ranks):
             cut |= _log_table(run, "average_ranks", average_ranks, whole, artifact)
-        if cut:
+        if cut and artifact is not None:
             _log_summary_file(run, whole, artifact)
         gc.collect()
         release_memory()  # the tables' conversions, before the figures are drawn
@@ -192,7 +194,7 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
         return str(run.dir)
 
 
-def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path, artifact: str) -> bool:
+def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path, artifact: str | None) -> bool:
     """Log ``frame`` as the W&B table ``key``, with ``<key>/rows`` and ``<key>/rows_logged`` in the run summary;
     returns True when the table was cut.
 
@@ -200,7 +202,7 @@ def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path, artifact: s
     every row (up to 200,000) as Python lists for the run's table artifact: the summary of 10,000 cells (120,000
     rows) and its ranks held ~170 MB there. A longer table is logged as its first ``MAX_ROWS`` rows (what the
     run's file showed anyway; its table artifact now holds those rows too), said in one warning line naming the
-    file with every row, which ``log_sweep`` logs as the run's artifact ``artifact``.
+    file with every row, which ``log_sweep`` logs as the run's artifact ``artifact`` (None: the file is missing).
     """
     import wandb
 
@@ -208,9 +210,9 @@ def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path, artifact: s
     run.log({key: _table(frame.iloc[:logged])})
     run.summary[f"{key}/rows"], run.summary[f"{key}/rows_logged"] = len(frame), logged
     if logged < len(frame):
+        also = f" and in the run's artifact {artifact}" if artifact else ""
         print(f"xaibench: warning: the W&B run's {key} table holds the first {logged:,} of its {len(frame):,} rows "
-              f"(W&B shows no more); all of them are in {whole} and in the run's artifact {artifact}",
-              file=sys.stderr, flush=True)
+              f"(W&B shows no more); all of them are in {whole}{also}", file=sys.stderr, flush=True)
     return logged < len(frame)
 
 
@@ -219,8 +221,6 @@ def _log_summary_file(run: Any, whole: Path, artifact: str) -> None:
     ``results``), for the tables W&B cannot hold whole; ``summary/artifact`` in the run summary names it."""
     import wandb
 
-    if not whole.is_file():
-        return
     files = wandb.Artifact(artifact, type="results", description=f"every row of the sweep's summary ({whole.name})")
     files.add_file(str(whole), name=whole.name)
     run.log_artifact(files)
