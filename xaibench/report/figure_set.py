@@ -162,7 +162,7 @@ def cost_items(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | No
     """``cost_vs_faithfulness``, drawn when asked for; a summary of more experiments than ``metric_scores``
     draws in one figure gets one per dataset (``cost_vs_faithfulness_<dataset>``, the pages of
     ``metric_score_pages``): one point and one legend entry per experiment and method made the figure of a
-    10,000-cell sweep ~40 inches tall and ~300 MB to draw."""
+    10,000-cell sweep ~40 inches tall and ~330 MB to draw and render."""
     metric = cost_metric(summary)
     if metric is None:
         if notes is not None:
