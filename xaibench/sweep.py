@@ -628,9 +628,11 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
         from xaibench.report.figure_set import analysed_figures
         from xaibench.report.streamed_figures import iter_streamed_figures
         from xaibench.report.wandb_sink import log_sweep
+        from xaibench.results.memory import release_memory
 
         if table is None:
             ranks, friedman, agreement = rank_statistics(summary)
+            release_memory()  # the statistics' intermediate frames, before the tables and figures
             figures = iter_streamed_figures(folder / TABLE_NAME, summary, str(cfg.store_dir), friedman=friedman,
                                             ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
                                             agreement=agreement)  # drawn, logged and freed one at a time

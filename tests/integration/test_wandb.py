@@ -3,6 +3,7 @@ sweep-level summary run with its tables and figures; cached cells not re-logged;
 from __future__ import annotations
 
 import glob
+import json
 import os
 from pathlib import Path
 
@@ -238,9 +239,15 @@ def test_a_streamed_sweeps_run_draws_the_whole_tables_figures(logged, monkeypatc
         assert np.array_equal(pixels(streamed[name]), pixels(whole[name])), name  # drawn from the table's rows
 
 
-def test_a_summary_longer_than_wandb_keeps_is_said_to_be_cut(logged, tmp_path, monkeypatch, capsys):
-    """W&B writes only the first ``Table.MAX_ROWS`` rows of a logged table to the run's file: the sink records the
-    table's length and what was kept, and says so in one warning line naming the file with every row."""
+def test_a_summary_longer_than_wandb_keeps_is_cut_and_logged_whole_as_a_file(logged, tmp_path, monkeypatch, capsys):
+    """W&B writes only the first ``Table.MAX_ROWS`` rows of a logged table to the run's file, yet held every row
+    in memory for the table's artifact (120,000 summary rows at 10,000 cells): a longer table is logged as those
+    first rows (its table artifact holds them too), the run's summary records the table's length and what was
+    kept, one warning line says so, and the run logs ``summary.parquet`` (every row) as its artifact
+    ``<sweep>-summary``, byte for byte. A table that fits logs no such file (the small sweeps' run is unchanged)."""
+    import base64
+    import hashlib
+
     import wandb
     from omegaconf import OmegaConf
 
@@ -248,15 +255,41 @@ def test_a_summary_longer_than_wandb_keeps_is_said_to_be_cut(logged, tmp_path, m
 
     _, table, _, _ = logged
     summary = xaibench.summarize(table)
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    summary.to_parquet(folder / "summary.parquet")
     monkeypatch.setattr(wandb.Table, "MAX_ROWS", 2)
     cfg = OmegaConf.create({"sweep_id": "cut", "results_dir": str(tmp_path), "logger": {"mode": "offline"}})
-    wandb_sink.log_sweep(tmp_path / "cut", table, summary, cfg)
-    run = read_offline_run(glob.glob(str(tmp_path / "cut/wandb/offline-run-*"))[0])
+    wandb_sink.log_sweep(folder, table, summary, cfg)
+    run = read_offline_run(glob.glob(str(folder / "wandb/offline-run-*"))[0])
     assert run.summary["summary/rows"] == len(summary) > 2 and run.summary["summary/rows_logged"] == 2
-    assert len(run.tables["summary"]["data"]) == 2  # what W&B itself kept
+    assert len(run.tables["summary"]["data"]) == 2  # what W&B itself shows
+    logged_rows = pd.DataFrame(run.tables["summary"]["data"], columns=run.tables["summary"]["columns"])
+    assert logged_rows["method"].tolist() == summary["method"].head(2).tolist()
     err = capsys.readouterr().err
-    assert f"W&B keeps the first 2 of the {len(summary):,} rows of the sweep's summary table" in err
-    assert str(tmp_path / "cut" / "summary.parquet") in err
+    assert f"the W&B run's summary table holds the first 2 of its {len(summary):,} rows" in err
+    assert str(folder / "summary.parquet") in err and "artifact cut-summary" in err
+    md5 = base64.b64encode(hashlib.md5((folder / "summary.parquet").read_bytes()).digest()).decode()
+    files = [entry for entry in _artifact_digests(run) if entry[0] == "results"]
+    assert files == [("results", "summary.parquet", md5, (folder / "summary.parquet").stat().st_size)]
+    assert run.summary["summary/artifact"] == "cut-summary:latest/summary.parquet"
+    from xaibench.report.wandb_reader import iter_records
+
+    (path,) = run.path.glob("run-*.wandb")
+    staged = {entry.path: entry.local_path for record in iter_records(path)
+              if record.WhichOneof("record_type") == "artifact" for entry in record.artifact.manifest.contents}
+    assert Path(staged["summary.parquet"]).read_bytes() == (folder / "summary.parquet").read_bytes()
+    for name in ("summary.table.json", "ranks.table.json"):  # W&B's table artifacts: the rows shown, no more
+        assert len(json.loads(Path(staged[name]).read_text())["data"]) == 2
+
+    monkeypatch.setattr(wandb.Table, "MAX_ROWS", 10_000)  # every table fits: no file artifact, no warning
+    cfg = OmegaConf.create({"sweep_id": "fits", "results_dir": str(tmp_path), "logger": {"mode": "offline"}})
+    (tmp_path / "fits").mkdir()
+    summary.to_parquet(tmp_path / "fits" / "summary.parquet")
+    wandb_sink.log_sweep(tmp_path / "fits", table, summary, cfg)
+    run = read_offline_run(glob.glob(str(tmp_path / "fits/wandb/offline-run-*"))[0])
+    assert [entry for entry in _artifact_digests(run) if entry[0] == "results"] == []
+    assert "summary/artifact" not in run.summary and "warning" not in capsys.readouterr().err
 
 
 def test_a_run_file_is_read_once_wandb_has_written_its_exit_record(tmp_path):

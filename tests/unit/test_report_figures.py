@@ -462,3 +462,51 @@ def test_metric_scores_draws_the_pixels_of_one_bar_artist_per_bar(monkeypatch):
         assert png() == drawn
     ax = figures.metric_scores(summary).axes[0]
     assert not [p for p in ax.patches if isinstance(p, Rectangle)] and len(score_bars(ax)) == 6 * 4
+
+
+def test_metric_scores_of_many_experiments_are_drawn_one_dataset_per_figure(monkeypatch):
+    """Above ``MAX_EXPERIMENTS`` experiments the metric-scores figure (one bar per experiment and method, unreadable
+    and ~430 MB to draw at 10,000 cells) becomes one figure per dataset, a dataset of more experiments split into
+    near-equal pages: every bar drawn once, each method in one colour on every page; fewer experiments: one
+    figure, as before. The same for the cost-vs-faithfulness scatter."""
+    import importlib
+
+    from xaibench.report import figure_set
+
+    module = importlib.import_module("xaibench.report.figures.metric_scores")
+    rows = [{"model": f"m{m}", "dataset": dataset, "method": method, "metric": metric, "mean": 0.1 * m,
+             "ci_low": 0.1 * m - 0.05, "ci_high": 0.1 * m + 0.05, "higher_is_better": True}
+            for dataset, models in (("iris", 3), ("wine data", 7)) for m in range(models)
+            for method in ("ig", "random") for metric in ("sparseness", "pixel_flipping")]
+    summary = pd.DataFrame(rows)
+
+    def scores(summary):
+        return {name: figure for name, figure in figure_set.summary_figures(summary).items()
+                if name.startswith("metric_scores")}
+
+    assert list(scores(summary)) == ["metric_scores"]  # 10 experiments: one figure
+    monkeypatch.setattr(module, "MAX_EXPERIMENTS", 3)
+    drawn = scores(summary)
+    assert list(drawn) == ["metric_scores_iris", "metric_scores_wine_data_1", "metric_scores_wine_data_2",
+                           "metric_scores_wine_data_3"]
+    ticks = {name: [t.get_text() for t in figure.axes[0].get_xticklabels()] for name, figure in drawn.items()}
+    assert ticks["metric_scores_iris"] == ["iris / m0", "iris / m1", "iris / m2"]
+    assert [len(t) for t in ticks.values()] == [3, 3, 2, 2]  # 7 experiments: pages of 3, 2, 2
+    assert sorted(sum(ticks.values(), [])) == sorted({f"{r['dataset']} / {r['model']}" for r in rows})
+    colours = set()
+    for name, figure in drawn.items():
+        panels = [ax for ax in figure.axes if ax.get_title()]
+        assert len(panels) == 2 and all(len(score_bars(ax)) == 2 * len(ticks[name]) for ax in panels)
+        legend = figure.legends[0]
+        colours |= {(t.get_text(), tuple(h.get_facecolor())) for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    assert len(colours) == 2  # ig and random: one colour each on every page
+    assert figure_set.caption("metric_scores_iris").startswith("Mean score per method and experiment of one dataset")
+    # The cost-vs-faithfulness scatter (a point and a legend entry per experiment and method) is cut the same way.
+    summary = summary.assign(family=summary["metric"].map({"pixel_flipping": "faithfulness"}).fillna("complexity"))
+    table = summary.assign(status="ok", explain_s=0.01)[["model", "dataset", "method", "metric", "status", "explain_s"]]
+    costs = figure_set._cost(table, summary, None)
+    assert list(costs) == ["cost_vs_faithfulness_iris", "cost_vs_faithfulness_wine_data_1",
+                           "cost_vs_faithfulness_wine_data_2", "cost_vs_faithfulness_wine_data_3"]
+    assert [len(figure.axes[0].containers) for figure in costs.values()] == [6, 6, 4, 4]  # experiments x 2 methods
+    monkeypatch.setattr(module, "MAX_EXPERIMENTS", 24)
+    assert list(figure_set._cost(table, summary, None)) == ["cost_vs_faithfulness"]

@@ -16,11 +16,14 @@ from xaibench.report import explanation_figures
 from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_score, metric_agreement, metric_scores,
                                      rank_heatmap)
 from xaibench.report.figures._style import method_colours
+from xaibench.report.figures.metric_scores import metric_score_pages
 
 FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
 # Caption per figure-name prefix (the first that matches); each figure's own title names its experiment or scope.
 CAPTIONS = (
+    ("metric_scores_", "Mean score per method and experiment of one dataset with its 95% confidence interval "
+                       "(controls hatched; a sweep of many experiments is drawn one dataset per figure)."),
     ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
     ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
     ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
@@ -73,7 +76,9 @@ def summary_figure_items(summary: pd.DataFrame, notes: list[str] | None = None, 
     frees one before drawing the next: the metric-scores figure of 1,000 cells holds ~160 MB)."""
     scored = scored_rows(summary)
     if len(scored):
-        yield "metric_scores", metric_scores(scored, colours=report_colours(scored))
+        colours = report_colours(scored)
+        for page, rows in metric_score_pages(scored):  # one page: the whole summary; else a figure per dataset
+            yield ("metric_scores_" + page if page else "metric_scores"), metric_scores(rows, colours=colours)
     ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
         yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric")
@@ -150,15 +155,25 @@ def cost_metric(summary: pd.DataFrame) -> str | None:
 
 
 def _cost(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> dict[str, Figure]:
+    return dict(cost_items(table, summary, notes))
+
+
+def cost_items(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | None) -> Iterator[tuple[str, Figure]]:
+    """``cost_vs_faithfulness``, drawn when asked for; a summary of more experiments than ``metric_scores``
+    draws in one figure gets one per dataset (``cost_vs_faithfulness_<dataset>``, the pages of
+    ``metric_score_pages``): one point and one legend entry per experiment and method made the figure of a
+    10,000-cell sweep ~40 inches tall and ~330 MB to draw and render."""
     metric = cost_metric(summary)
     if metric is None:
         if notes is not None:
             notes.append("cost vs faithfulness: the table has no faithfulness metric")
-        return {}
-    points = cost_score_points(table, summary, metric)
-    if not len(points):
-        return {}
-    return {"cost_vs_faithfulness": cost_vs_score(points, metric=metric, colours=report_colours(summary))}
+        return
+    colours = report_colours(summary)
+    for page, rows in metric_score_pages(summary[summary["metric"] == metric]):
+        points = cost_score_points(table, rows, metric)
+        if len(points):
+            name = "cost_vs_faithfulness_" + page if page else "cost_vs_faithfulness"
+            yield name, cost_vs_score(points, metric=metric, colours=colours)
 
 
 def caption(name: str) -> str:

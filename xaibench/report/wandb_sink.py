@@ -4,7 +4,8 @@ Per cell, one W&B run grouped by the sweep id: config = the cell's config sectio
 ``<metric>/mean``, ``/ci_low``, ``/ci_high``, ``/nan_rate``, ``/n``; a ``rows`` table with the cell's long-format
 rows; a ``gallery`` image of the cell's stored attributions (read from the store, never recomputed).
 Per sweep, one ``summary`` run (job type ``sweep``): the summary table, the method ranks and the report's
-figures.
+figures; a table longer than W&B shows (``Table.MAX_ROWS``) is logged as the rows it shows, with
+``summary.parquet`` (every row) as the run's artifact ``<sweep_id>-summary``.
 
 Offline runs land under ``logger.dir`` (default: the sweep folder, so ``<sweep>/wandb/offline-run-*``);
 ``WANDB_DIR`` and the cache, data and config dirs point there too, so nothing is written into ``$HOME``. Upload
@@ -15,6 +16,7 @@ from __future__ import annotations
 import gc
 import io
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -165,12 +167,19 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
     config = {"sweep_id": str(cfg.sweep_id), "sweep_dir": str(folder), "n_rows": int(n_rows),
               "n_cells": int(len(cells))}
     with _run(cfg, name=f"{cfg.sweep_id}-summary", job_type="sweep", config=config) as run:
-        _log_table(run, "summary", summary, folder / "summary.parquet")
+        whole = folder / "summary.parquet"
+        artifact = summary_artifact(str(cfg.sweep_id)) if whole.is_file() else None
+        cut = _log_table(run, "summary", summary, whole, artifact)
         ranks = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
         if len(ranks):
-            _log_table(run, "ranks", ranks[_rank_columns(ranks)], folder / "summary.parquet")
+            cut |= _log_table(run, "ranks", ranks[_rank_columns(ranks)], whole, artifact)
+        del ranks
         if average_ranks is not None and len(average_ranks):
-            _log_table(run, "average_ranks", average_ranks, folder / "summary.parquet")
+            cut |= _log_table(run, "average_ranks", average_ranks, whole, artifact)
+        if cut and artifact is not None:
+            _log_summary_file(run, whole, artifact)
+        gc.collect()
+        release_memory()  # the tables' conversions, before the figures are drawn
         lazy = figures is not None and not isinstance(figures, Mapping)
         for name, figure in (figures if lazy else (figures or {}).items()):
             run.log({f"figures/{name}": wandb.Image(_to_image(figure), caption=name)})
@@ -185,21 +194,42 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
         return str(run.dir)
 
 
-def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path) -> None:
-    """Log ``frame`` as the W&B table ``key``, with ``<key>/rows`` and ``<key>/rows_logged`` in the run summary.
+def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path, artifact: str | None) -> bool:
+    """Log ``frame`` as the W&B table ``key``, with ``<key>/rows`` and ``<key>/rows_logged`` in the run summary;
+    returns True when the table was cut.
 
-    W&B writes only the first ``wandb.Table.MAX_ROWS`` rows (10,000) of a logged table to the run's file, silently;
-    a longer table (the summary of a sweep of thousands of cells) is said to be cut, in one warning line naming
-    the file that holds all of it, and the run's summary records how many rows it has.
+    W&B writes only the first ``wandb.Table.MAX_ROWS`` rows (10,000) of a logged table to the run's file, yet keeps
+    every row (up to 200,000) as Python lists for the run's table artifact: the summary of 10,000 cells (120,000
+    rows) and its ranks held ~170 MB there. A longer table is logged as its first ``MAX_ROWS`` rows (what the
+    run's file showed anyway; its table artifact now holds those rows too), said in one warning line naming the
+    file with every row, which ``log_sweep`` logs as the run's artifact ``artifact`` (None: the file is missing).
     """
     import wandb
 
     logged = min(len(frame), int(wandb.Table.MAX_ROWS))
-    run.log({key: _table(frame)})
+    run.log({key: _table(frame.iloc[:logged])})
     run.summary[f"{key}/rows"], run.summary[f"{key}/rows_logged"] = len(frame), logged
     if logged < len(frame):
-        print(f"xaibench: warning: W&B keeps the first {logged:,} of the {len(frame):,} rows of the sweep's {key} "
-              f"table in its run; all of them are in {whole}", file=sys.stderr, flush=True)
+        also = f" and in the run's artifact {artifact}" if artifact else ""
+        print(f"xaibench: warning: the W&B run's {key} table holds the first {logged:,} of its {len(frame):,} rows "
+              f"(W&B shows no more); all of them are in {whole}{also}", file=sys.stderr, flush=True)
+    return logged < len(frame)
+
+
+def _log_summary_file(run: Any, whole: Path, artifact: str) -> None:
+    """Log ``whole`` (the sweep's ``summary.parquet``, every summary row) as the run's artifact ``artifact`` (type
+    ``results``), for the tables W&B cannot hold whole; ``summary/artifact`` in the run summary names it."""
+    import wandb
+
+    files = wandb.Artifact(artifact, type="results", description=f"every row of the sweep's summary ({whole.name})")
+    files.add_file(str(whole), name=whole.name)
+    run.log_artifact(files)
+    run.summary["summary/artifact"] = f"{artifact}:latest/{whole.name}"
+
+
+def summary_artifact(sweep_id: str) -> str:
+    """The artifact name of a sweep's summary file: ``<sweep_id>-summary`` in the characters W&B accepts."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{sweep_id}-summary")
 
 
 def _table(frame: pd.DataFrame):  # -> wandb.Table

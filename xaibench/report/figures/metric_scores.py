@@ -3,10 +3,12 @@
 Within a panel, bars are grouped by experiment (dataset / model) and coloured by method; whiskers are the
 summary's CI (``ci_low``..``ci_high``, e.g. the bootstrap 95% CI). Control methods (random, constant, sobel)
 are hatched so a reader sees at once whether a method beats them. The title carries the metric's direction.
+A summary of more experiments than a figure can show legibly is drawn a page at a time (:func:`metric_score_pages`).
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,10 @@ from matplotlib.patches import Rectangle
 from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, is_control, method_colours,
                                             method_order, paper_figure, paper_style)
 PANELS_PER_ROW = 3
+# Experiments (tick groups) one figure shows at most: above, one figure per dataset, in pages of this many. At 24
+# experiments of 20 methods a panel is ~480 bars (a 10,000-cell sweep's single figure had 100 per panel, ~2,000 bars
+# per panel, unreadable and ~430 MB to draw and render); the small sweeps' single figure is unchanged.
+MAX_EXPERIMENTS = 24
 
 
 def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, width: float = TWO_COLUMN_IN,
@@ -57,6 +63,33 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
         figure.set_size_inches(width, legend_in + rows * 1.45 + label_height.sum())
         figure.tight_layout(rect=(0, 0, 1, 1 - legend_in / figure.get_figheight()), h_pad=0.6, w_pad=0.8)
     return figure
+
+
+def metric_score_pages(summary: pd.DataFrame, max_experiments: int | None = None
+                       ) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The summary's scored rows cut into figures of at most ``max_experiments`` (default ``MAX_EXPERIMENTS``)
+    experiments each: ``[("", rows)]`` (one figure of everything) when it has no more; else one page per dataset (``"<dataset>"``, by dataset id,
+    sorted), a dataset of more experiments cut into the fewest pages of near-equal size, in label order
+    (``"<dataset>_1"``, ``"<dataset>_2"``, ...). Dataset ids in page names keep only letters, digits and ``_``.
+
+    Each page's figure holds a bounded number of bars, so memory per figure does not grow with the sweep; the
+    pages are cut when asked for (one page's rows at a time).
+    """
+    max_experiments = MAX_EXPERIMENTS if max_experiments is None else max_experiments
+    scored = summary[summary["mean"].notna()]
+    labels = _experiment_labels(scored).to_numpy()
+    if len(set(labels)) <= max_experiments:
+        yield "", scored
+        return
+    datasets = scored["dataset"].astype(str).to_numpy()
+    for dataset in sorted(set(datasets)):
+        of_dataset = datasets == dataset
+        names = sorted(set(labels[of_dataset]))
+        chunks = np.array_split(np.array(names, dtype=object), -(-len(names) // max_experiments))  # near-equal
+        stem = re.sub(r"[^A-Za-z0-9]+", "_", dataset).strip("_") or "dataset"
+        for number, chunk in enumerate(chunks, start=1):
+            chosen = of_dataset & np.isin(labels, list(chunk))
+            yield (stem if len(chunks) == 1 else f"{stem}_{number}"), scored[chosen]
 
 
 def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict) -> None:
