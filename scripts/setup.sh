@@ -43,14 +43,14 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
 fi
 
 stamp=.venv/.xaibench-setup
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh scripts/install_torch.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VPY" -c "import xaibench" >/dev/null 2>&1; then
   exit 0
 fi
 PIP=("$VPY" -m pip install --disable-pip-version-check --progress-bar off -q)
 if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing torch==$TORCH_CPU (CPU wheel)"
-  "${PIP[@]}" "torch==$TORCH_CPU"
+  bash scripts/install_torch.sh "$VPY" "$TORCH_CPU"
 fi
 torch_version=$("$VPY" -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null)
 echo "torch==$torch_version" > .venv/constraints.txt
