@@ -875,6 +875,9 @@ def test_update_baseline_refuses_a_table_not_made_from_the_working_tree(capsys, 
             f"{revisions['model_revision'][:12]} -> ") in err
     assert "; code unchanged) since the sweep; rerun the sweep with a fresh store" in err and "(nothing written)" in err
     assert (tmp_path / "baseline" / "table.parquet").read_bytes() == written
+    api = made.assign(model="Net", model_params="{}", sweep_id="evaluate")  # xaibench.evaluate: the caller's model
+    api.to_parquet("api.parquet", index=False)
+    assert run_compare(capsys, "api_baseline", "api.parquet", "--update-baseline")[0] == 0
 
     np.savez("data.npz", x=rng.normal(size=(30, 4)).astype(np.float32), y=np.arange(30) % 2)  # data edited too
     monkeypatch.setattr(provenance, "git_sha", lambda: "f" * 40)  # and xaibench's checkout moved on

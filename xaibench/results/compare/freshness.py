@@ -9,7 +9,7 @@ content) and ``git_sha`` (xaibench's own source commit) -- so each is recomputed
 
 - a model with a recorded revision (user weights or code: ``torch_module``, ``sklearn_estimator``, Hugging Face
   folders; the zoo's models record none, their code is xaibench's) is rebuilt from its recorded parameters and its
-  ``source_revision()`` taken now;
+  ``source_revision()`` taken now (rows of ``xaibench.evaluate`` are not: their model was the caller's object);
 - a dataset read from a file (its parameters name a ``path``) is built again (for the rows' seed) and its
   content revision taken; generated datasets are xaibench's code;
 - xaibench's source commit, where both the rows and this process know it (a git checkout).
@@ -25,6 +25,7 @@ import pandas as pd
 from xaibench.errors import UserError
 
 MODEL_KEY = ["model", "model_params", "model_revision"]
+API_SWEEP = "evaluate"  # rows of ``xaibench.evaluate``: the model was the caller's object, not files of the tree
 DATASET_KEY = ["dataset", "dataset_params", "seed", "dataset_revision"]
 
 
@@ -44,7 +45,8 @@ def _model_reasons(table: pd.DataFrame) -> list[str]:
     if not set(MODEL_KEY) <= set(table.columns):
         return []
     reasons = []
-    recorded = table[table["model_revision"].astype(str) != ""].drop_duplicates(MODEL_KEY)
+    from_files = table["sweep_id"].astype(str) != API_SWEEP if "sweep_id" in table.columns else True
+    recorded = table[(table["model_revision"].astype(str) != "") & from_files].drop_duplicates(MODEL_KEY)
     for name, params, revision in recorded[MODEL_KEY].itertuples(index=False):
         try:
             now = MODELS.create(str(name), json.loads(params or "{}")).source_revision()
