@@ -236,7 +236,7 @@ def test_a_flipped_metric_direction_fails():
 
 # --- the default rule: a change confined to some samples, machine drift, flips, seeds -----------------------------
 
-from xaibench.results.compare.render import to_markdown  # noqa: E402  (appended section)
+from xaibench.results.compare.render import finding_line, to_markdown  # noqa: E402  (appended section)
 
 METHODS = {"saliency": BASE, "integrated_gradients": BASE[::-1].copy(), "random": np.full(10, 0.3)}
 
@@ -888,3 +888,19 @@ def test_update_baseline_refuses_a_table_not_made_from_the_working_tree(capsys, 
     monkeypatch.chdir(tmp_path / "weights")  # run from elsewhere: relative paths are not found, and it says so
     err = run_compare(capsys, "../baseline", "../made.parquet", "--update-baseline")[2]
     assert "weights/net.pt not found from" in err and "dataset npz_arrays cannot be built here" in err
+
+
+def test_a_comparison_that_compared_nothing_fails_also_with_allow_missing():
+    """A PR that changed the seed (or the split) left no (seed, sample) of the baseline in the current table: with
+    --allow-missing every unit's samples were allowed to go and the verdict was PASS over 0 paired values."""
+    base = ci_like(seeds=(0,))
+    other_seed = ci_like(broken_on(10), seeds=(1,))  # saliency broken too: nothing would have seen it
+    comparison = compare_tables(base, other_seed, DEFAULT, allow_missing=True)
+    assert comparison.exit_code == 1 and comparison.n_pairs == 0
+    (nothing,) = [f for f in comparison.findings if f.fails]
+    assert nothing.kind == "missing" and nothing.details == {"nothing_compared": True} and nothing.unit == {}
+    assert finding_line(nothing).startswith("missing: nothing compared: the current table has none of the baseline's")
+    strict = compare_tables(base, other_seed, DEFAULT)  # without --allow-missing the missing samples fail already
+    assert not [f for f in strict.findings if f.details.get("nothing_compared")] and strict.exit_code == 1
+    one_left = pd.concat([other_seed, base[base["method"] == "random"]], ignore_index=True)
+    assert compare_tables(base, one_left, DEFAULT, allow_missing=True).exit_code == 0  # something was compared

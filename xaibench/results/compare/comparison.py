@@ -134,6 +134,7 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     findings += _below_controls(base_units, cur_units, units, labels, policy, controls, strict_changes)
     findings += _rank_changes(baseline, current, units, labels, controls, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
+    findings += _nothing_compared(baseline, walker, findings)
     order = {kind: index for index, kind in enumerate(KINDS)}
     findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))
     return Comparison(tuple(findings), policy, n_units=len(keys), n_pairs=walker.n_pairs,
@@ -221,6 +222,7 @@ class _UnitWalker:
         self.is_control = controls
         self.findings: list[Finding] = []
         self.n_pairs = self.n_differing = 0
+        self.n_versus = 0  # pairs of new units compared with the baseline's units of other parameters (``_versus``)
         self.max_abs_diff = 0.0
 
     def add(self, kind: str, fails: bool, unit: dict, message: str, **extra) -> None:
@@ -259,6 +261,7 @@ class _UnitWalker:
         tol = self.policy.tolerance(unit["metric"], unit["family"])
         change = assess(ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64),
                         unit["higher_is_better"], tol, ok["sample_id"].astype(str).to_numpy())
+        self.n_versus += change.n
         word = (change.verdict if change.verdict != SAME else "not significant" if abs(change.delta) > change.tolerance
                 else "no change beyond tolerance")
         new = self.findings.pop()
@@ -352,6 +355,19 @@ class _UnitWalker:
             f"; {unit['method']} is a control (a reference point): its own drift is reported, not gated")
         self.add("control", self.strict, unit, text, change=change, tolerance=tol,
                  details={"direction": direction, "would_be": would_be})
+
+
+def _nothing_compared(baseline: pd.DataFrame, walker: _UnitWalker, findings: list[Finding]) -> list[Finding]:
+    """A failing finding when the baseline has scored values and not one of them could be compared (every unit's
+    samples ``missing``: another seed, sample count or split), although nothing else fails: with ``allow_missing``
+    such a comparison passed while checking nothing."""
+    scored = ((baseline["status"] == "ok") & (baseline["sample_id"] != "")).any()
+    if walker.n_pairs or walker.n_versus or not scored or any(f.fails for f in findings):
+        return []
+    return [Finding("missing", True, {}, "nothing compared: the current table has none of the baseline's (seed, "
+                    "sample) values (another seed, sample count or data split?); this fails also with "
+                    "--allow-missing, which allows units to go, not the whole comparison",
+                    details={"nothing_compared": True})]
 
 
 def _state(rows: pd.DataFrame) -> str:

@@ -27,7 +27,7 @@ def verdict_line(comparison: Comparison) -> str:
 def finding_line(finding: Finding) -> str:
     """One plain-text line for a finding: ``degraded: mlp/toy/saliency/faithfulness_correlation ↑: worse: ...``."""
     names = "/".join(part for part in _unit_text(finding.unit) if part)
-    return f"{finding.kind}: {names}: {finding.message.removeprefix(finding.kind + ': ')}"
+    return f"{finding.kind}: " + (f"{names}: " if names else "") + finding.message.removeprefix(finding.kind + ": ")
 
 
 def to_markdown(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None,
