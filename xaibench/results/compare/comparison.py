@@ -3,7 +3,8 @@
 ``compare_tables`` walks the *units* of both tables (one method on one metric in one experiment, see
 :mod:`xaibench.results.compare.tables`) and turns every difference into a ``Finding``:
 
-- ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed;
+- ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed; when not
+  one of the baseline's values could be compared (another seed or split) it fails also when allowed;
 - ``new`` (a unit or samples only the current table has): reported; a method whose parameters changed that now
   scores significantly worse than with the old ones fails (also under ``allow_missing``);
 - ``status`` (ok -> nan/error, a computed unit now erroring or not applicable): fails, with the message;
@@ -12,13 +13,14 @@
   degradation fails, improvement is reported;
 - ``unconfirmed`` (the mean moved beyond the size bound but the policy's one-sided test is not significant: a
   change confined to fewer samples than machine noise can move, or samples moving both ways): reported, passed;
-- ``control`` (a control method's -- ``random``, ``constant``, ``sobel``: a reference point, not a method under
-  test -- own scores moved, e.g. after the model was retrained): reported, passed unless the policy sets
-  ``gate_controls`` (then it is ``degraded``/``improved`` like any method);
+- ``control`` (a control method's -- a reference point, not a method under test: one whose rows record
+  ``"role": "control"`` (``Explainer.control``: ``random``, ``constant``, ``sobel``, a user's own) or that the
+  policy's ``controls`` names -- own scores moved, e.g. after the model was retrained): reported, passed unless the
+  policy sets ``gate_controls`` (then it is ``degraded``/``improved`` like any method);
 - ``below_control`` (a method that beat a control of its comparison group now scores at or below it): fails
   when the paired gap's change is significant under the policy (else reported, passed);
-- ``rank`` (within a comparison group a method now ranks below one it used to beat): reported even inside
-  tolerance;
+- ``rank`` (within a comparison group a method now ranks below one it used to beat, on the samples both tables
+  scored): reported even inside tolerance;
 - ``revision`` (a dataset's content or a model's weights changed): reported;
 - ``direction`` (a metric's declared direction flipped): fails.
 
