@@ -465,7 +465,6 @@ def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple
     for key in base_units.keys() & cur_units.keys():
         if _state(base_units[key]) == _state(cur_units[key]) == "ok":
             groups.setdefault(tuple(key[i] for i in at), []).append(key)
-    method_at = units.index("method")
     cache: dict[tuple, pd.Series] = {}
 
     def scores(side: str, key: tuple) -> pd.Series:
