@@ -904,3 +904,26 @@ def test_a_comparison_that_compared_nothing_fails_also_with_allow_missing():
     assert not [f for f in strict.findings if f.details.get("nothing_compared")] and strict.exit_code == 1
     one_left = pd.concat([other_seed, base[base["method"] == "random"]], ignore_index=True)
     assert compare_tables(base, one_left, DEFAULT, allow_missing=True).exit_code == 0  # something was compared
+
+
+def test_the_freshness_check_rebuilds_a_table_dataset_from_the_parameters_it_was_made_with(capsys, tmp_path,
+                                                                                           monkeypatch):
+    """A CSV table with a text column records how it was encoded (``encoded_columns``) in its rows'
+    ``dataset_params``; the check rebuilt the dataset from them and refused its own rows (unknown parameter)."""
+    from xaibench.engine.runner import encoded_columns
+    from xaibench.engine.stages import build_dataset
+    from xaibench.registry import DATASETS
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40), "colour": ["red", "blue"] * 20,
+                  "y": np.arange(40) % 2}).to_csv("data.csv", index=False)
+    config = {"path": "data.csv", "target": "y"}
+    dataset = build_dataset(DATASETS.create("csv_table", config), 0)
+    recorded = {**config, **encoded_columns(dataset)}
+    assert "encoded_columns" in recorded  # what the runner adds to the rows' dataset_params
+    made = table({("saliency", "m"): list(BASE)}, dataset="csv_table", dataset_params=json.dumps(recorded),
+                 dataset_revision=dataset.revision)
+    made.to_parquet("made.parquet", index=False)
+    code, out, err = run_compare(capsys, "baseline", "made.parquet", "--update-baseline")
+    assert code == 0 and "baseline updated" in out, err

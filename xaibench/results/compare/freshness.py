@@ -26,7 +26,7 @@ from xaibench.errors import UserError
 
 MODEL_KEY = ["model", "model_params", "model_revision"]
 API_SWEEP = "evaluate"  # rows of ``xaibench.evaluate``: the model was the caller's object, not files of the tree
-DATASET_KEY = ["dataset", "dataset_params", "seed", "dataset_revision"]
+DATASET_KEY = ["dataset", "dataset_params", "dataset_revision"]
 
 
 def stale_reasons(table: pd.DataFrame) -> list[str]:
@@ -49,7 +49,7 @@ def _model_reasons(table: pd.DataFrame) -> list[str]:
     recorded = table[(table["model_revision"].astype(str) != "") & from_files].drop_duplicates(MODEL_KEY)
     for name, params, revision in recorded[MODEL_KEY].itertuples(index=False):
         try:
-            now = MODELS.create(str(name), json.loads(params or "{}")).source_revision()
+            now = MODELS.create(str(name), _spec_params(MODELS.get(str(name)), params)).source_revision()
         except (UserError, ValueError, TypeError) as error:
             reasons.append(f"model {name} cannot be checked here ({str(error).splitlines()[0]}); run from the folder "
                            "and with the PYTHONPATH / XAIBENCH_PLUGINS the sweep had")
@@ -80,19 +80,32 @@ def _dataset_reasons(table: pd.DataFrame) -> list[str]:
     if not set(DATASET_KEY) <= set(table.columns):
         return []
     reasons = []
-    rows = table[table["dataset_revision"].astype(str) != ""].drop_duplicates(DATASET_KEY)
-    for name, params, seed, revision in rows[DATASET_KEY].itertuples(index=False):
-        values = json.loads(params or "{}")
-        if not values.get("path"):
+    rows = table[table["dataset_revision"].astype(str) != ""].drop_duplicates(DATASET_KEY)  # the first seed of each
+    for name, params, revision, seed in rows[DATASET_KEY + ["seed"]].itertuples(index=False):
+        path = json.loads(params or "{}").get("path")
+        if not path:
             continue  # generated data: defined by xaibench's code (checked by its commit)
-        try:
-            now = build_dataset(DATASETS.create(str(name), values), int(seed)).revision
-        except UserError as error:
+        try:  # a file's revision is that of its content before the seeded split: any seed of the rows gives it
+            spec = DATASETS.create(str(name), _spec_params(DATASETS.get(str(name)), params))
+            now = build_dataset(spec, int(seed)).revision
+        except Exception as error:  # noqa: BLE001 - a file that cannot be read now cannot be vouched for
             reasons.append(f"dataset {name} cannot be built here ({str(error).splitlines()[0]})")
             continue
         if now != revision:
-            reasons.append(f"dataset {name} ({values['path']}) content changed since the sweep ({revision} -> {now})")
-    return list(dict.fromkeys(reasons))  # one line per dataset, not per seed
+            reasons.append(f"dataset {name} ({path}) content changed since the sweep ({revision} -> {now})")
+    return reasons
+
+
+def _spec_params(cls: type, params: str) -> dict:
+    """The recorded parameters that are fields of the spec ``cls``: rows also record facts the spec derived (a
+    table's ``encoded_columns``), which its constructor refuses."""
+    import dataclasses
+
+    values = json.loads(params or "{}")
+    if not dataclasses.is_dataclass(cls):
+        return values
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return {k: v for k, v in values.items() if k in names}
 
 
 def _source_reasons(table: pd.DataFrame) -> list[str]:
