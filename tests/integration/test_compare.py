@@ -452,3 +452,22 @@ def test_a_controls_drift_passes_but_a_method_falling_below_it_fails_on_real_sco
     assert "  below_control: mlp/synthetic_tabular/saliency/faithfulness_correlation ↑: no longer beats the " \
            "control random" in out
     assert not [f for f in result["findings"] if f["kind"] == "rank" and "random" in f["message"]]
+
+
+def test_controls_record_their_role_and_a_baseline_written_before_that_still_matches(tables, capsys, tmp_path):
+    """The rows say which methods are controls (`Explainer.control`: "role": "control" in method_params), so a
+    user's own control is one without a policy entry; a baseline written before rows recorded it is the same
+    experiment (0 differences, no missing/new units)."""
+    frame = pd.read_parquet(tables["base"])
+    params = {m: json.loads(p) for m, p in zip(frame["method"], frame["method_params"])}
+    assert params["random"] == {"positive": False, "role": "control"} and "role" not in params["saliency"]
+
+    def without_role(text):
+        return json.dumps({k: v for k, v in json.loads(text).items() if k != "role"}, sort_keys=True)
+
+    older = doctored(tables["base"], tmp_path / "older.parquet",
+                     lambda t: t.assign(method_params=t["method_params"].map(without_role)))
+    code, _, _ = compare(capsys, older, tables["rerun"], "--json", tmp_path / "v.json")
+    result = verdict(tmp_path / "v.json")
+    assert code == 0 and result["findings"] == [] and result["counts"]["pairs"] == 3 * 5 * 12
+    assert result["recorded_controls"] == ["random"]

@@ -236,7 +236,7 @@ def test_a_flipped_metric_direction_fails():
 
 # --- the default rule: a change confined to some samples, machine drift, flips, seeds -----------------------------
 
-from xaibench.results.compare.render import to_markdown  # noqa: E402  (appended section)
+from xaibench.results.compare.render import finding_line, to_markdown  # noqa: E402  (appended section)
 
 METHODS = {"saliency": BASE, "integrated_gradients": BASE[::-1].copy(), "random": np.full(10, 0.3)}
 
@@ -765,3 +765,165 @@ def test_a_report_whose_heading_alone_is_too_long_is_cut_at_a_line_and_says_so()
     assert len(text.encode()) <= 5000 and text.startswith("## xaibench compare: ❌ regression\n")
     assert text.endswith("left out (passing ones first); every finding is in `v.json`. (cut here)\n")
     assert len(to_markdown(comparison, baseline="b", current="c").encode()) > 5000
+
+
+# --- review fixes (ci8: a maintainer guarding their own repository) ----------------------------------------------
+
+def test_rank_changes_compare_the_samples_both_tables_scored():
+    """A PR that adds a seed (or samples) left the shared samples identical, yet rank changes were reported: the
+    current means included samples the baseline never scored (a `seed=1` run reported them with 0 paired values)."""
+    base = table({("a", "m"): list(BASE), ("b", "m"): list(BASE - 0.001)}, seed=0)
+    extra = table({("a", "m"): list(BASE - 0.5), ("b", "m"): list(BASE)}, seed=1)  # other data: b ahead there
+    comparison = compare_tables(base, pd.concat([base, extra], ignore_index=True), DEFAULT)
+    assert not comparison.of_kind("rank") and comparison.n_differing == 0
+    assert compare_tables(base, extra, DEFAULT).of_kind("rank") == []  # no shared sample: nothing to rank on
+    # a reversal on the shared samples is still reported, whatever else the current table holds
+    moved = table({("a", "m"): list(BASE - 0.002), ("b", "m"): list(BASE - 0.001)}, seed=0)
+    (rank,) = compare_tables(base, pd.concat([moved, extra], ignore_index=True), DEFAULT).of_kind("rank")
+    assert rank.message.startswith("b now ranks above a") and rank.details["baseline"] == pytest.approx(
+        [float(np.mean(BASE - 0.001)), float(np.mean(BASE))])
+
+
+def role(params: dict) -> str:
+    return json.dumps({**params, "role": "control"}, sort_keys=True)
+
+
+def test_a_method_whose_rows_record_the_control_role_is_a_control_whatever_its_name():
+    """A user's own control (here a subclass of `random` registered as `noise_control`) was a method under test:
+    its drift after a retrain failed the build and nothing checked that the methods still beat it. Rows now record
+    the role (`Explainer.control`); an older baseline without it is the same experiment."""
+    from xaibench.explainers.base import ROLE_KEY, Explainer
+    from xaibench.explainers.controls.random import RandomExplainer
+    from xaibench.results.compare.tables import ROLE_KEY as COMPARE_ROLE_KEY
+
+    class NoiseControl(RandomExplainer):  # a user's control: inherits the role
+        pass
+
+    assert NoiseControl().recorded_role() == {ROLE_KEY: "control"} and ROLE_KEY == COMPARE_ROLE_KEY
+    assert Explainer().recorded_role() == {}
+    params = {"positive": False}
+    old = table({("saliency", "m"): list(BASE), ("noise_control", "m"): [0.3] * 10},
+                method_params=json.dumps(params))  # written before rows recorded roles
+    drift = table({("saliency", "m"): list(BASE), ("noise_control", "m"): [0.2] * 10})
+    drift["method_params"] = np.where(drift["method"] == "noise_control", role(params), json.dumps(params))
+    comparison = compare_tables(old, drift, DEFAULT)
+    assert kinds(comparison) == [("control", False)] and comparison.recorded_controls == ("noise_control",)
+    assert comparison.n_units == 2  # matched: the role is not part of what was measured
+    assert "### Control methods (random, constant, sobel, noise_control): reference points" in to_markdown(
+        comparison, baseline="b", current="c")
+    assert to_json_dict(comparison)["recorded_controls"] == ["noise_control"]
+    above = drift.assign(value=np.where(drift["method"] == "noise_control", np.tile(BASE + 0.1, 2), drift["value"]))
+    below = compare_tables(old, above, DEFAULT)
+    assert ("below_control", True) in kinds(below) and below.of_kind("below_control")[0].details["control"] == \
+        "noise_control"
+    assert kinds(compare_tables(old, drift, load_policy("strict"))) == [("degraded", True)]  # strict gates it
+
+
+def test_a_policy_entry_can_name_one_parameter_variant_as_a_control():
+    """`controls: [{method: saliency, params: {abs: false}}]`: the signed gradient is the reference, the absolute
+    one stays a method under test (a name alone covers every variant)."""
+    signed, absolute = json.dumps({"abs": False}), json.dumps({"abs": True})
+    policy = parse_policy({"controls": ["random", {"method": "saliency", "params": {"abs": False}}]}, name="p")
+    assert [str(c) for c in policy.controls] == ["random", "saliency [abs=false]"]
+    assert policy.as_dict()["controls"] == ["random", {"method": "saliency", "params": {"abs": False}}]
+    base = pd.concat([table({("saliency", "m"): list(BASE)}, method_params=p) for p in (signed, absolute)])
+    cur = base.assign(value=base["value"] - 0.2)
+    comparison = compare_tables(base, cur, policy)
+    assert sorted((f.kind, f.unit["method_params"]) for f in comparison.findings) == [
+        ("control", signed), ("degraded", absolute)]
+    assert comparison.unused_overrides == ("controls.random",)
+    typo = parse_policy({"controls": [{"method": "saliency", "params": {"abs": 0.5}}]}, name="p")
+    assert compare_tables(base, cur, typo).unused_overrides == ("controls.saliency [abs=0.5]",)
+    with pytest.raises(UserError, match=r"a controls entry must be a method name or \{method: NAME, params"):
+        parse_policy({"controls": [{"name": "saliency"}]}, name="bad")
+
+
+def test_update_baseline_refuses_a_table_not_made_from_the_working_tree(capsys, tmp_path, monkeypatch):
+    """A retrain committed after the sweep, then `--update-baseline` on the old run's table, wrote a baseline of
+    weights the repository no longer had, silently. The rows' revisions are now recomputed from the working tree
+    (weights file, model code, data file, xaibench's commit) and a mismatch is refused, naming what changed."""
+    import torch
+
+    from xaibench.engine import provenance
+    from xaibench.engine.stages import build_dataset
+    from xaibench.registry import DATASETS, MODELS
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(provenance, "git_sha", lambda: "e" * 40)  # xaibench's commit when the sweep ran
+    (tmp_path / "weights").mkdir()
+    torch.manual_seed(0)
+    torch.save(torch.nn.Linear(4, 2).state_dict(), "weights/net.pt")
+    rng = np.random.default_rng(0)
+    np.savez("data.npz", x=rng.normal(size=(30, 4)).astype(np.float32), y=np.arange(30) % 2)
+    model = {"target": "torch.nn.Linear", "kwargs": {"in_features": 4, "out_features": 2},
+             "state_dict": "weights/net.pt"}
+    data = {"path": "data.npz", "modality": "tabular"}
+    revisions = {"model_revision": MODELS.create("torch_module", model).source_revision(),
+                 "dataset_revision": build_dataset(DATASETS.create("npz_arrays", data), 0).revision}
+    assert "+code:" in revisions["model_revision"]  # the weights file's digest and that of torch.nn.Linear's file
+    made = table({("saliency", "m"): list(BASE)}, model="torch_module", model_params=json.dumps(model),
+                 dataset="npz_arrays", dataset_params=json.dumps(data), git_sha="e" * 40, **revisions)
+    made.to_parquet("made.parquet", index=False)
+    assert run_compare(capsys, "baseline", "made.parquet", "--update-baseline")[0] == 0
+    written = (tmp_path / "baseline" / "table.parquet").read_bytes()
+
+    torch.manual_seed(1)
+    torch.save(torch.nn.Linear(4, 2).state_dict(), "weights/net.pt")  # retrained after the sweep
+    code, out, err = run_compare(capsys, "baseline", "made.parquet", "--update-baseline")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert ("current made.parquet was not made from the working tree: model torch_module weights changed (weights "
+            f"{revisions['model_revision'][:12]} -> ") in err
+    assert "; code unchanged) since the sweep; rerun the sweep with a fresh store" in err and "(nothing written)" in err
+    assert (tmp_path / "baseline" / "table.parquet").read_bytes() == written
+    api = made.assign(model="Net", model_params="{}", sweep_id="evaluate")  # xaibench.evaluate: the caller's model
+    api.to_parquet("api.parquet", index=False)
+    assert run_compare(capsys, "api_baseline", "api.parquet", "--update-baseline")[0] == 0
+
+    np.savez("data.npz", x=rng.normal(size=(30, 4)).astype(np.float32), y=np.arange(30) % 2)  # data edited too
+    monkeypatch.setattr(provenance, "git_sha", lambda: "f" * 40)  # and xaibench's checkout moved on
+    err = run_compare(capsys, "baseline", "made.parquet", "--update-baseline")[2]
+    assert f"dataset npz_arrays (data.npz) content changed since the sweep ({revisions['dataset_revision']} -> " in err
+    assert f"its rows were computed by xaibench at commit {'e' * 10}, this checkout is at {'f' * 10}" in err
+
+    monkeypatch.chdir(tmp_path / "weights")  # run from elsewhere: relative paths are not found, and it says so
+    err = run_compare(capsys, "../baseline", "../made.parquet", "--update-baseline")[2]
+    assert "weights/net.pt not found from" in err and "dataset npz_arrays cannot be built here" in err
+
+
+def test_a_comparison_that_compared_nothing_fails_also_with_allow_missing():
+    """A PR that changed the seed (or the split) left no (seed, sample) of the baseline in the current table: with
+    --allow-missing every unit's samples were allowed to go and the verdict was PASS over 0 paired values."""
+    base = ci_like(seeds=(0,))
+    other_seed = ci_like(broken_on(10), seeds=(1,))  # saliency broken too: nothing would have seen it
+    comparison = compare_tables(base, other_seed, DEFAULT, allow_missing=True)
+    assert comparison.exit_code == 1 and comparison.n_pairs == 0
+    (nothing,) = [f for f in comparison.findings if f.fails]
+    assert nothing.kind == "missing" and nothing.details == {"nothing_compared": True} and nothing.unit == {}
+    assert finding_line(nothing).startswith("missing: nothing compared: the current table has none of the baseline's")
+    strict = compare_tables(base, other_seed, DEFAULT)  # without --allow-missing the missing samples fail already
+    assert not [f for f in strict.findings if f.details.get("nothing_compared")] and strict.exit_code == 1
+    one_left = pd.concat([other_seed, base[base["method"] == "random"]], ignore_index=True)
+    assert compare_tables(base, one_left, DEFAULT, allow_missing=True).exit_code == 0  # something was compared
+
+
+def test_the_freshness_check_rebuilds_a_table_dataset_from_the_parameters_it_was_made_with(capsys, tmp_path,
+                                                                                           monkeypatch):
+    """A CSV table with a text column records how it was encoded (``encoded_columns``) in its rows'
+    ``dataset_params``; the check rebuilt the dataset from them and refused its own rows (unknown parameter)."""
+    from xaibench.engine.runner import encoded_columns
+    from xaibench.engine.stages import build_dataset
+    from xaibench.registry import DATASETS
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40), "colour": ["red", "blue"] * 20,
+                  "y": np.arange(40) % 2}).to_csv("data.csv", index=False)
+    config = {"path": "data.csv", "target": "y"}
+    dataset = build_dataset(DATASETS.create("csv_table", config), 0)
+    recorded = {**config, **encoded_columns(dataset)}
+    assert "encoded_columns" in recorded  # what the runner adds to the rows' dataset_params
+    made = table({("saliency", "m"): list(BASE)}, dataset="csv_table", dataset_params=json.dumps(recorded),
+                 dataset_revision=dataset.revision)
+    made.to_parquet("made.parquet", index=False)
+    code, out, err = run_compare(capsys, "baseline", "made.parquet", "--update-baseline")
+    assert code == 0 and "baseline updated" in out, err

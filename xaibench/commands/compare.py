@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if partial_note(current):
             raise UserError(f"current {args.current} is partial ({partial_note(current)}); finish the sweep (rerun it: "
                             "finished cells are reused) before baselining it")
+        _check_fresh(args, current)
         return _update(args, current, policy)
     baseline = load_results(args.baseline, "baseline")
     _check_order(args)
@@ -100,6 +101,19 @@ def _check_update_target(args: argparse.Namespace) -> None:
         return
     raise UserError(f"baseline {args.baseline} is {what}: the arguments look swapped; the order is "
                     "xaibench compare BASELINE CURRENT --update-baseline (nothing written)")
+
+
+def _check_fresh(args: argparse.Namespace, current) -> None:
+    """Refuse to baseline a table that was not made from the working tree as it is now (weights, model code, data
+    files or xaibench's commit changed after its sweep): the baseline would record scores of a model the repository
+    no longer has (``results/compare/freshness.py``)."""
+    from xaibench.errors import UserError
+    from xaibench.results.compare.freshness import stale_reasons
+
+    reasons = stale_reasons(current)
+    if reasons:
+        raise UserError(f"current {args.current} was not made from the working tree: {'; '.join(reasons)}; rerun the "
+                        "sweep with a fresh store (store_dir=$(mktemp -d)) and update from its table (nothing written)")
 
 
 def _warn(args: argparse.Namespace, comparison, current) -> None:

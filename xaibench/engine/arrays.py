@@ -272,7 +272,7 @@ class ArrayCell:
         rows = _RowFactory(cell, {name: METRICS.get(name) for name in metrics}, sweep_id="evaluate",
                            model_revision=self._model_revision())
         if explainer is not None:
-            rows.method_extra = explainer.recorded_params(self.modality)
+            rows.method_extra = {**explainer.recorded_params(self.modality), **explainer.recorded_role()}
         rows.modality = self.modality
         rows.dataset_revision = content_revision(self.x.cpu(), self.y, ids, None if self.masks is None else self.masks)
         if self.y is not None:

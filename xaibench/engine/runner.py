@@ -79,7 +79,8 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
     resolved = ResolvedCell.resolve(cell)
     cell = _with_device(cell)
     rows = _RowFactory(cell, resolved.metrics, sweep_id, resolved.model.source_revision())
-    rows.method_extra = resolved.method.recorded_params(resolved.dataset.modality)
+    method = resolved.method
+    rows.method_extra = {**method.recorded_params(resolved.dataset.modality), **method.recorded_role()}
     rows.modality = resolved.dataset.modality
     reason = cell_not_applicable(resolved.model, resolved.dataset, resolved.method)
     if reason:

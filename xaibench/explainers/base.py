@@ -30,6 +30,7 @@ from xaibench.types import Capability, Explanation, Modality
 
 ALL_MODALITIES = frozenset(Modality)
 DENSE_MODALITIES = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
+ROLE_KEY = "role"  # method_params key naming a method's role ("control"); see Explainer.control
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class Explainer:
             ``stride`` on tabular data, explained one feature at a time): the explanation key fills them with
             their defaults and the rows leave them out with a note, so ``method.window=4`` on a table is the same
             experiment as the default, not a second one with identical values (``engine/canonical.py``).
+        control: the method is a reference point (a sanity baseline: random noise, a constant map, an edge
+            detector), not a method under test. Rows record ``"role": "control"`` in ``method_params``
+            (:meth:`recorded_role`), and ``xaibench compare`` reports a control's own drift instead of failing on it,
+            while every method must still beat it. Subclasses inherit it; set it on your own control method.
     """
 
     name: ClassVar[str]
@@ -59,6 +64,7 @@ class Explainer:
     batch_sensitive: ClassVar[bool] = False
     positive_params: ClassVar[tuple[str, ...]] = ()
     unused_params: ClassVar[dict[Modality, tuple[str, ...]]] = {}
+    control: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         names = {f.name for f in fields(self)}
@@ -74,6 +80,11 @@ class Explainer:
         """Facts about how the method works on ``modality`` that the rows record next to its config parameters
         (``method_params``), e.g. the feature grouping of a perturbation method. None by default."""
         return {}
+
+    def recorded_role(self) -> dict[str, str]:
+        """``{"role": "control"}`` for a control (``control``), else ``{}``: recorded in the rows' ``method_params``,
+        so the table itself says which methods are reference points (``results/compare/tables.ROLE_KEY``)."""
+        return {ROLE_KEY: "control"} if self.control else {}
 
 
 _DIAGNOSTICS: ContextVar[bool] = ContextVar("xaibench_explainer_diagnostics", default=True)

@@ -20,6 +20,7 @@ class ConstantExplainer(Explainer):
     Metrics that divide by an attribution's spread may return NaN for it: that is a finding about the metric.
     """
 
+    control = True  # a reference point (Explainer.control)
     value: float = 1.0
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

@@ -26,6 +26,7 @@ class RandomExplainer(Explainer):
     the re-explained map is the stored one on text too, and embeddings that drift between machines change nothing.
     """
 
+    control = True  # a reference point (Explainer.control)
     positive: bool = False
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

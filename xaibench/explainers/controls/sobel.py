@@ -30,6 +30,7 @@ class SobelExplainer(Explainer):
     """Sobel edge magnitude of each channel, shaped like the image ``(N, C, H, W)``. Model-free: no forward."""
 
     modalities = frozenset({Modality.IMAGE})
+    control = True  # a reference point (Explainer.control)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         if x.dim() != 4:

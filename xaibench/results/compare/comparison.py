@@ -3,7 +3,8 @@
 ``compare_tables`` walks the *units* of both tables (one method on one metric in one experiment, see
 :mod:`xaibench.results.compare.tables`) and turns every difference into a ``Finding``:
 
-- ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed;
+- ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed; when not
+  one of the baseline's values could be compared (another seed or split) it fails also when allowed;
 - ``new`` (a unit or samples only the current table has): reported; a method whose parameters changed that now
   scores significantly worse than with the old ones fails (also under ``allow_missing``);
 - ``status`` (ok -> nan/error, a computed unit now erroring or not applicable): fails, with the message;
@@ -12,13 +13,14 @@
   degradation fails, improvement is reported;
 - ``unconfirmed`` (the mean moved beyond the size bound but the policy's one-sided test is not significant: a
   change confined to fewer samples than machine noise can move, or samples moving both ways): reported, passed;
-- ``control`` (a control method's -- ``random``, ``constant``, ``sobel``: a reference point, not a method under
-  test -- own scores moved, e.g. after the model was retrained): reported, passed unless the policy sets
-  ``gate_controls`` (then it is ``degraded``/``improved`` like any method);
+- ``control`` (a control method's -- a reference point, not a method under test: one whose rows record
+  ``"role": "control"`` (``Explainer.control``: ``random``, ``constant``, ``sobel``, a user's own) or that the
+  policy's ``controls`` names -- own scores moved, e.g. after the model was retrained): reported, passed unless the
+  policy sets ``gate_controls`` (then it is ``degraded``/``improved`` like any method);
 - ``below_control`` (a method that beat a control of its comparison group now scores at or below it): fails
   when the paired gap's change is significant under the policy (else reported, passed);
-- ``rank`` (within a comparison group a method now ranks below one it used to beat): reported even inside
-  tolerance;
+- ``rank`` (within a comparison group a method now ranks below one it used to beat, on the samples both tables
+  scored): reported even inside tolerance;
 - ``revision`` (a dataset's content or a model's weights changed): reported;
 - ``direction`` (a metric's declared direction flipped): fails.
 
@@ -33,10 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xaibench.results.compare.policy import CONTROLS, Policy, Tolerance
+from xaibench.results.compare.policy import DEFAULT_CONTROLS, Policy, Tolerance
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
-                                            without_run_notes)
+                                            without_roles, without_run_notes)
 from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, assess, wilcoxon_min_pairs
+from xaibench.results.groups import competitor_columns
 
 SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
@@ -69,6 +72,21 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Controls:
+    """Which units are controls: the rows' own role (``recorded``: methods whose ``method_params`` said
+    ``"role": "control"``, set by ``Explainer.control``) or an entry of the policy's ``controls``."""
+
+    policy: Policy
+    recorded: frozenset[str] = frozenset()
+
+    def __call__(self, method: str, method_params: str = "{}") -> bool:
+        return str(method) in self.recorded or self.policy.is_control(method, method_params)
+
+    def of(self, unit: dict) -> bool:
+        return self(unit["method"], unit.get("method_params", "{}"))
+
+
+@dataclass(frozen=True)
 class Comparison:
     """The outcome of ``compare_tables``: findings plus how much was compared."""
 
@@ -81,6 +99,7 @@ class Comparison:
     strict_changes: bool = False
     allow_missing: bool = False
     unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric/control of either table (a typo?)
+    recorded_controls: tuple[str, ...] = ()  # methods whose rows record the control role ("role": "control")
 
     @property
     def failed(self) -> bool:
@@ -97,7 +116,9 @@ class Comparison:
 def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy, *, strict_changes: bool = False,
                    allow_missing: bool = False) -> Comparison:
     """Compare two conformed results tables (see the module docstring for what is reported and what fails)."""
-    baseline, current = without_run_notes(baseline), without_run_notes(current)
+    baseline, base_roles = without_roles(without_run_notes(baseline))
+    current, cur_roles = without_roles(without_run_notes(current))
+    controls = Controls(policy, base_roles | cur_roles)
     units = unit_columns(baseline, current)
     for frame, role in ((baseline, "baseline"), (current, "current")):
         check_unique(frame, units + SAMPLE_KEY, role, "table")
@@ -105,22 +126,24 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     paired = _cell_level_pairs(base_units, cur_units, units)
     keys = sorted((set(base_units) | set(cur_units)) - set(paired.values()))
     labels = _variant_labels(keys, units)
-    walker = _UnitWalker(policy, strict_changes, allow_missing)
+    walker = _UnitWalker(policy, controls, strict_changes, allow_missing)
     replaced = _reparametrised(keys, base_units, cur_units, units)
     for key in keys:
         unit = {**dict(zip(units, key)), "variant": labels[key]}
         before = (labels[replaced[key]], base_units[replaced[key]]) if key in replaced else None
         walker.visit(unit, base_units.get(key), cur_units.get(paired.get(key, key)), before)
     findings = walker.findings
-    findings += _below_controls(base_units, cur_units, units, labels, policy, strict_changes)
-    findings += _rank_changes(baseline, current, units, labels, policy, strict_changes)
+    findings += _below_controls(base_units, cur_units, units, labels, policy, controls, strict_changes)
+    findings += _rank_changes(baseline, current, units, labels, controls, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
+    findings += _nothing_compared(baseline, walker, findings)
     order = {kind: index for index, kind in enumerate(KINDS)}
     findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))
     return Comparison(tuple(findings), policy, n_units=len(keys), n_pairs=walker.n_pairs,
                       n_differing=walker.n_differing, max_abs_diff=walker.max_abs_diff,
                       strict_changes=strict_changes, allow_missing=allow_missing,
-                      unused_overrides=_unused_overrides(policy, baseline, current))
+                      unused_overrides=_unused_overrides(policy, baseline, current),
+                      recorded_controls=tuple(sorted(controls.recorded)))
 
 
 def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[str, ...]:
@@ -129,9 +152,10 @@ def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFr
     for section, entries, column in (("families", policy.families, "family"), ("metrics", policy.metrics, "metric")):
         present = set(baseline[column].astype(str)) | set(current[column].astype(str))
         unused += [f"{section}.{name}" for name in entries if name not in present]
-    if tuple(policy.controls) != CONTROLS:  # a policy's own list: a misspelt control would gate as a method
-        present = set(baseline["method"].astype(str)) | set(current["method"].astype(str))
-        unused += [f"controls.{name}" for name in policy.controls if name not in present]
+    if tuple(policy.controls) != DEFAULT_CONTROLS:  # a policy's own list: a misspelt control would gate as a method
+        methods = pd.concat([frame[["method", "method_params"]] for frame in (baseline, current)]).drop_duplicates()
+        pairs = list(zip(methods["method"].astype(str), methods["method_params"].astype(str)))
+        unused += [f"controls.{entry}" for entry in policy.controls if not any(entry.matches(*p) for p in pairs)]
     return tuple(unused)
 
 
@@ -195,10 +219,12 @@ def _reparametrised(keys: list[tuple], base_units: dict[tuple, pd.DataFrame], cu
 class _UnitWalker:
     """Compares one unit at a time and collects findings and counts."""
 
-    def __init__(self, policy: Policy, strict_changes: bool, allow_missing: bool) -> None:
+    def __init__(self, policy: Policy, controls: Controls, strict_changes: bool, allow_missing: bool) -> None:
         self.policy, self.strict, self.allow_missing = policy, strict_changes, allow_missing
+        self.is_control = controls
         self.findings: list[Finding] = []
         self.n_pairs = self.n_differing = 0
+        self.n_versus = 0  # pairs of new units compared with the baseline's units of other parameters (``_versus``)
         self.max_abs_diff = 0.0
 
     def add(self, kind: str, fails: bool, unit: dict, message: str, **extra) -> None:
@@ -237,6 +263,7 @@ class _UnitWalker:
         tol = self.policy.tolerance(unit["metric"], unit["family"])
         change = assess(ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64),
                         unit["higher_is_better"], tol, ok["sample_id"].astype(str).to_numpy())
+        self.n_versus += change.n
         word = (change.verdict if change.verdict != SAME else "not significant" if abs(change.delta) > change.tolerance
                 else "no change beyond tolerance")
         new = self.findings.pop()
@@ -245,7 +272,7 @@ class _UnitWalker:
                 f"pairs{_moved(change)}")
         # scoring significantly worse than with the old parameters is a regression of that method, also where the
         # old unit's absence is allowed (--allow-missing); a control's drift is not (unless the policy gates it)
-        worse = change.verdict == WORSE and (self.policy.gate_controls or not self.policy.is_control(unit["method"]))
+        worse = change.verdict == WORSE and (self.policy.gate_controls or not self.is_control.of(unit))
         self.add("new", new.fails or worse, unit, text + (": fails" if worse else ""), change=change, tolerance=tol,
                  details={**new.details, "versus": label, "direction": change.verdict})
 
@@ -304,7 +331,7 @@ class _UnitWalker:
         self.n_pairs += change.n
         self.n_differing += change.n_differing
         self.max_abs_diff = max(self.max_abs_diff, change.max_abs_diff)
-        if self.policy.is_control(unit["method"]) and not self.policy.gate_controls:
+        if self.is_control.of(unit) and not self.policy.gate_controls:
             self._control(unit, change, tol)
         elif change.verdict == WORSE:
             self.add("degraded", True, unit, _describe(change), change=change, tolerance=tol)
@@ -330,6 +357,19 @@ class _UnitWalker:
             f"; {unit['method']} is a control (a reference point): its own drift is reported, not gated")
         self.add("control", self.strict, unit, text, change=change, tolerance=tol,
                  details={"direction": direction, "would_be": would_be})
+
+
+def _nothing_compared(baseline: pd.DataFrame, walker: _UnitWalker, findings: list[Finding]) -> list[Finding]:
+    """A failing finding when the baseline has scored values and not one of them could be compared (every unit's
+    samples ``missing``: another seed, sample count or split), although nothing else fails: with ``allow_missing``
+    such a comparison passed while checking nothing."""
+    scored = ((baseline["status"] == "ok") & (baseline["sample_id"] != "")).any()
+    if walker.n_pairs or walker.n_versus or not scored or any(f.fails for f in findings):
+        return []
+    return [Finding("missing", True, {}, "nothing compared: the current table has none of the baseline's (seed, "
+                    "sample) values (another seed, sample count or data split?); this fails also with "
+                    "--allow-missing, which allows units to go, not the whole comparison",
+                    details={"nothing_compared": True})]
 
 
 def _state(rows: pd.DataFrame) -> str:
@@ -415,7 +455,7 @@ def _flatten(unit: dict) -> dict:
 
 
 def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame], units: list[str],
-                    labels: dict, policy: Policy, strict: bool) -> list[Finding]:
+                    labels: dict, policy: Policy, is_control: Controls, strict: bool) -> list[Finding]:
     """Methods that beat a control of their comparison group in the baseline (mean paired gap in the metric's good
     direction > 0) and now score at or below it (gap <= 0). The gap's change is assessed like a score change (the
     policy's tolerance and test on the per-sample gaps): significant fails, otherwise it is reported and passes, so
@@ -425,7 +465,6 @@ def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple
     for key in base_units.keys() & cur_units.keys():
         if _state(base_units[key]) == _state(cur_units[key]) == "ok":
             groups.setdefault(tuple(key[i] for i in at), []).append(key)
-    method_at = units.index("method")
     cache: dict[tuple, pd.Series] = {}
 
     def scores(side: str, key: tuple) -> pd.Series:
@@ -438,10 +477,10 @@ def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple
 
     findings = []
     for keys in groups.values():
-        controls = sorted(k for k in keys if policy.is_control(k[method_at]))
+        controls = sorted(k for k in keys if is_control.of(dict(zip(units, k))))
         if not controls:
             continue
-        for key in sorted(k for k in keys if not policy.is_control(k[method_at])):
+        for key in sorted(k for k in keys if k not in controls):
             for control in controls:
                 paired = pd.concat([scores(side, k) for side in ("base", "cur") for k in (key, control)], axis=1,
                                    join="inner", keys=["bm", "bc", "cm", "cc"]).dropna()
@@ -486,18 +525,26 @@ def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, rows: pd.Da
                    details=details)
 
 
-def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], labels: dict, policy: Policy,
-                  strict: bool) -> list[Finding]:
-    """Pairs of competitors whose order (by mean ok value, in the metric's direction) reversed in a group; a method
-    and a control are ``_below_controls``' business, not a rank change."""
+def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], labels: dict,
+                  is_control: Controls, strict: bool) -> list[Finding]:
+    """Pairs of competitors whose order (by mean ok value over the samples both tables scored, in the metric's
+    direction) reversed in a group; a method and a control are ``_below_controls``' business, not a rank change.
+
+    Only the shared (seed, sample) pairs count: a current table with another seed or more samples would otherwise
+    rank methods on other data than the baseline did, and report reversals nothing caused."""
     groups = group_columns(units)
-    base_means, cur_means = _means(baseline, units), _means(current, units)
+    base_ok, cur_ok = _ok_values(baseline), _ok_values(current)
+    key = units + SAMPLE_KEY
+    base_ok = base_ok[pd.MultiIndex.from_frame(base_ok[key]).isin(pd.MultiIndex.from_frame(cur_ok[key]))]
+    cur_ok = cur_ok[pd.MultiIndex.from_frame(cur_ok[key]).isin(pd.MultiIndex.from_frame(base_ok[key]))]
+    base_means, cur_means = _means(base_ok, units), _means(cur_ok, units)
     findings = []
     for group_key, base_group in base_means.groupby(groups, sort=True, dropna=False):
         group_key = group_key if isinstance(group_key, tuple) else (group_key,)
         cur_group = _select(cur_means, groups, group_key)
         pairs = base_group.merge(cur_group, on=units + ["higher_is_better"], suffixes=("_base", "_cur"))
-        controls = pairs["method"].map(policy.is_control).to_numpy(dtype=bool)
+        controls = np.array([is_control.of(row) for row in pairs[competitor_columns(pairs)].to_dict("records")],
+                            dtype=bool)
         for better, worse in _swaps(pairs):
             if controls[better] != controls[worse]:
                 continue
@@ -505,8 +552,12 @@ def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str
     return findings
 
 
-def _means(frame: pd.DataFrame, units: list[str]) -> pd.DataFrame:
-    ok = frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
+def _ok_values(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
+
+
+def _means(ok: pd.DataFrame, units: list[str]) -> pd.DataFrame:
+    """Mean value per unit of ``ok`` rows, with ``score`` signed so that higher is better."""
     means = ok.groupby(units + ["higher_is_better"], sort=True, dropna=False)["value"].mean().reset_index()
     signed = means["value"].where(means["higher_is_better"], -means["value"])
     return means.assign(score=signed)
@@ -560,7 +611,7 @@ def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: boo
         for row in joined[joined[f"{column}_base"] != joined[f"{column}_cur"]].itertuples(index=False):
             row = row._asdict()
             old, new = row[f"{column}_base"], row[f"{column}_cur"]
-            what = _changed_parts(str(old), str(new), "weights" if axis == "model" else "content")
+            what = changed_parts(str(old), str(new), "weights" if axis == "model" else "content")
             accuracy = _accuracy_change(baseline, current, key, (row[axis], row[f"{axis}_params"])) if axis == "model" \
                 else ""
             text = (f"{axis} {row[axis]} {what}{accuracy}: its scores are measured on a changed "
@@ -603,7 +654,7 @@ def _revision_parts(revision: str, first: str) -> dict[str, str]:
     return parts
 
 
-def _changed_parts(old: str, new: str, first: str) -> str:
+def changed_parts(old: str, new: str, first: str) -> str:
     """``code changed (509c4cc9018f -> 611e833b9a40; weights unchanged)``: which parts of a revision differ."""
     before, after = _revision_parts(old, first), _revision_parts(new, first)
     changed = [name for name in dict.fromkeys([*before, *after]) if before.get(name) != after.get(name)]

@@ -19,6 +19,12 @@ used to beat is a ``below_control`` finding, which fails when the gap's change i
 own drift -- a random baseline's faithfulness moves whenever the model is retrained -- says nothing about the
 methods under test, so by default it is reported (``control``) and does not fail. ``strict`` gates it.
 
+A method is a control when its rows say so (``"role": "control"`` in ``method_params``: the method's class sets
+``Explainer.control``, as ``random``, ``constant`` and ``sobel`` do, and a user's own control or a subclass of one
+registered under another name) or when it matches an entry of ``controls``: a method name (every parameter
+variant of it; the default list covers tables written before rows recorded the role) or
+``{method: NAME, params: {...}}`` (only the variant whose ``method_params`` hold those values).
+
 The modes (``xaibench.results.compare.values`` applies them to the paired per-sample values of one method on one
 metric in one experiment):
 
@@ -33,6 +39,7 @@ metric in one experiment):
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -77,6 +84,37 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A ``controls`` entry: a method name, optionally only the variant whose ``method_params`` hold ``params``."""
+
+    method: str
+    params: tuple[tuple[str, Any], ...] = ()  # (key, value) pairs the recorded method_params must hold
+
+    def matches(self, method: str, method_params: str = "{}") -> bool:
+        if str(method) != self.method:
+            return False
+        if not self.params:
+            return True
+        try:
+            recorded = json.loads(method_params or "{}")
+        except (TypeError, ValueError):
+            return False
+        return all(key in recorded and recorded[key] == value for key, value in self.params)
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.method
+        return f"{self.method} [{' '.join(f'{k}={json.dumps(v)}' for k, v in self.params)}]"
+
+    def as_setting(self) -> str | dict[str, Any]:
+        """The entry as a policy file writes it (a name, or ``{method, params}``)."""
+        return self.method if not self.params else {"method": self.method, "params": dict(self.params)}
+
+
+DEFAULT_CONTROLS = tuple(Control(name) for name in CONTROLS)
+
+
+@dataclass(frozen=True)
 class Policy:
     """A default tolerance plus per-family and per-metric overrides."""
 
@@ -84,11 +122,13 @@ class Policy:
     default: Tolerance = Tolerance()
     families: Mapping[str, Tolerance] = field(default_factory=dict)
     metrics: Mapping[str, Tolerance] = field(default_factory=dict)
-    controls: tuple[str, ...] = CONTROLS  # method names that are reference points, not methods under test
+    controls: tuple[Control, ...] = DEFAULT_CONTROLS  # methods (or variants) that are reference points
     gate_controls: bool = False  # whether a control's own score change fails (else it is reported only)
 
-    def is_control(self, method: str) -> bool:
-        return str(method) in self.controls
+    def is_control(self, method: str, method_params: str = "{}") -> bool:
+        """Whether a ``controls`` entry names ``method`` (with ``method_params``, a JSON object); the rows' own
+        ``role`` is the comparison's to add (``comparison.compare_tables``)."""
+        return any(entry.matches(method, method_params) for entry in self.controls)
 
     def tolerance(self, metric: str, family: str) -> Tolerance:
         """The tolerance that applies to ``metric`` (of ``family``): metric entry > family entry > default."""
@@ -100,7 +140,7 @@ class Policy:
         return {"name": self.name, **self.default.as_dict(),
                 "families": {k: v.as_dict() for k, v in self.families.items()},
                 "metrics": {k: v.as_dict() for k, v in self.metrics.items()},
-                "controls": list(self.controls), "gate_controls": self.gate_controls}
+                "controls": [entry.as_setting() for entry in self.controls], "gate_controls": self.gate_controls}
 
 
 def load_policy(name_or_path: str) -> Policy:
@@ -133,15 +173,27 @@ def parse_policy(data: Mapping[str, Any] | None, *, name: str) -> Policy:
                   controls=controls, gate_controls=gate)
 
 
-def _controls(names: Any, gate: Any) -> tuple[tuple[str, ...], bool]:
-    """The ``controls`` (a list of method names, may be empty) and ``gate_controls`` (a boolean) settings."""
-    if names is None:
-        names = []
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
-        raise UserError(f"compare policy: controls must be a list of method names, got {names!r}")
+def _controls(entries: Any, gate: Any) -> tuple[tuple[Control, ...], bool]:
+    """The ``controls`` (a list of method names or ``{method, params}`` entries, may be empty) and
+    ``gate_controls`` (a boolean) settings."""
+    if entries is None:
+        entries = []
+    if not isinstance(entries, (list, tuple)):
+        raise UserError(f"compare policy: controls must be a list of method names, got {entries!r}")
     if not isinstance(gate, bool):
         raise UserError(f"compare policy: gate_controls must be true or false, got {gate!r}")
-    return tuple(names), gate
+    return tuple(_control(entry) for entry in entries), gate
+
+
+def _control(entry: Any) -> Control:
+    """One ``controls`` entry: ``random`` or ``{method: random, params: {positive: true}}``."""
+    if isinstance(entry, str) and entry:
+        return Control(entry)
+    if isinstance(entry, Mapping) and set(entry) <= {"method", "params"} and isinstance(entry.get("method"), str) \
+            and entry["method"] and isinstance(entry.get("params", {}), Mapping):
+        return Control(entry["method"], tuple(sorted((str(k), v) for k, v in (entry.get("params") or {}).items())))
+    raise UserError(f"compare policy: a controls entry must be a method name or {{method: NAME, params: {{...}}}}, "
+                    f"got {entry!r}")
 
 
 def _overrides(value: Any, where: str) -> dict[str, Mapping[str, Any]]:

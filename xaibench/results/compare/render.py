@@ -27,7 +27,7 @@ def verdict_line(comparison: Comparison) -> str:
 def finding_line(finding: Finding) -> str:
     """One plain-text line for a finding: ``degraded: mlp/toy/saliency/faithfulness_correlation ↑: worse: ...``."""
     names = "/".join(part for part in _unit_text(finding.unit) if part)
-    return f"{finding.kind}: {names}: {finding.message.removeprefix(finding.kind + ': ')}"
+    return f"{finding.kind}: " + (f"{names}: " if names else "") + finding.message.removeprefix(finding.kind + ": ")
 
 
 def to_markdown(comparison: Comparison, *, baseline: str, current: str, context: dict | None = None,
@@ -117,7 +117,7 @@ def _sections(comparison: Comparison, caps: tuple[int, int]) -> tuple[list[str],
     section("Large but not significant (passed: too few samples moved one way to tell them from samples that flip on "
             "another machine, or samples moved both ways; check them if nothing else changed, `--strict-changes` "
             "fails them)", comparison.of_kind("unconfirmed"), _value_table)
-    section(f"Control methods ({', '.join(comparison.policy.controls)}): reference points, their own drift is "
+    section(f"Control methods ({control_names(comparison)}): reference points, their own drift is "
             "reported and does not gate (`gate_controls: true` in the policy, as in `strict`, or `--strict-changes` "
             "gates it); every method must still beat them", comparison.of_kind("control"), _value_table)
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
@@ -125,6 +125,12 @@ def _sections(comparison: Comparison, caps: tuple[int, int]) -> tuple[list[str],
                          (("revision",), "Changed data or weights")):
         section(title, comparison.of_kind(*kinds), _finding_table)
     return lines, left_out
+
+
+def control_names(comparison: Comparison) -> str:
+    """The policy's control entries, then the methods the rows record as controls that no entry names."""
+    names = [str(entry) for entry in comparison.policy.controls]
+    return ", ".join([*names, *(m for m in comparison.recorded_controls if m not in names)]) or "none"
 
 
 def _shown(findings: list[Finding], caps: tuple[int, int]) -> list[Finding]:
@@ -228,6 +234,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "strict_changes": comparison.strict_changes,
         "allow_missing": comparison.allow_missing,
         "unused_overrides": list(comparison.unused_overrides),
+        "recorded_controls": list(comparison.recorded_controls),  # methods whose rows record the control role
         "counts": {"units": comparison.n_units, "pairs": comparison.n_pairs, "differing": comparison.n_differing,
                    "failing": sum(1 for f in comparison.findings if f.fails), **_counts(comparison)},
         "max_abs_diff": comparison.max_abs_diff,
