@@ -251,3 +251,49 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, expe
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("xaibench: error: ") and expected in done.stderr
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+SQUARE = '''
+from dataclasses import dataclass
+from xaibench.explainers.base import Explainer
+from xaibench.types import Explanation
+from xaibench.registry import EXPLAINERS
+
+@EXPLAINERS.register("square")
+@dataclass(frozen=True)
+class Square(Explainer):
+    """A user's method under development: |x| ** POWER."""
+    def explain(self, model, x, target):
+        return Explanation(x.abs() ** POWER)
+'''
+
+
+@pytest.mark.slow
+def test_an_edited_plugin_method_is_computed_again_not_read_from_the_store(tmp_path):
+    """A warm store used to serve the old code's explanations after a plugin was edited (its key held only its
+    name and parameters). Now the plugin's file is in its stage keys and the cells' keys; the built-in method's
+    stages are still read from the store."""
+    plugin = tmp_path / "plugin"
+    (plugin / "conf" / "method").mkdir(parents=True)
+    (plugin / "conf" / "method" / "square.yaml").write_text("name: square\n")
+    source = plugin / "square_plugin.py"
+    args = ["-m", "model=logreg", "dataset=iris", "method=square,saliency", "metrics=sparsity", "n_samples=4",
+            "sweep_id=t", f"hydra.searchpath=[file://{plugin / 'conf'}]"]
+
+    def sweep(power: int) -> tuple[subprocess.CompletedProcess, pd.DataFrame]:
+        source.write_text(SQUARE.replace("POWER", str(power)))
+        done = run_cli(args, tmp_path, XAIBENCH_PLUGINS="square_plugin", PYTHONPATH=str(plugin))
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        table = table_of(tmp_path).sort_values(["method", "metric", "sample_id"])
+        return done, table.set_index(["method", "metric", "sample_id"])["value"]
+
+    _, first = sweep(1)
+    again, same = sweep(1)
+    assert again.stdout.count(" cached") == 2  # unchanged code: both cells from the store
+    pd.testing.assert_series_equal(same, first)
+    edited, second = sweep(4)
+    assert re.search(r"square \(seed 0\): ok .* computed 3 new metrics 3 metrics", edited.stdout)
+    assert re.search(r"saliency \(seed 0\): ok .* computed 0 new metrics, 3 cached", edited.stdout)
+    changed = (second - first).abs()
+    assert (changed.loc["square"] > 1e-6).any()  # the new code's maps: sparser
+    assert (changed.loc["saliency"] == 0).all()

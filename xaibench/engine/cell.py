@@ -146,8 +146,12 @@ class CellSpec:
         Within one package version, code edits do not invalidate stored results (use a fresh ``store_dir`` when
         developing a method); rows always record the git SHA that computed each score stage.
         """
+        from xaibench.engine.plugin_code import plugin_modules_digest
+
+        plugins = plugin_modules_digest()
         return digest("cell", SCHEMA_VERSION, __version__, self.model, self.dataset, self.method, self.metrics, self.seed,
-                      self.n_samples, self.target, self.explain_output, *self._engine_tag())
+                      self.n_samples, self.target, self.explain_output, *self._engine_tag(),
+                      *([plugins] if plugins else []))
 
     def model_key(self, dataset_revision: str, source_revision: str = "", *, versioned: bool = True) -> str:
         """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo).
@@ -169,8 +173,9 @@ class CellSpec:
         from xaibench.engine.canonical import resolved_method
 
         version = [__version__] if versioned else []
+        code = self._plugin_code("method") if versioned else []  # the seeds stay those of the method's identity
         return digest("explanations", *version, model_key, resolved_method(self.method, modality), self.n_samples,
-                      self.target, self.explain_output)
+                      self.target, self.explain_output, *code)
 
     def score_key(self, explanation_key: str, metric: str) -> str:
         """Score-stage key; the metric's parameters hashed over its registered defaults (``engine/canonical.py``):
@@ -178,7 +183,21 @@ class CellSpec:
         from xaibench.engine.canonical import resolved_metric
 
         return digest("scores", __version__, explanation_key, metric, resolved_metric(metric, self.metrics[metric]),
-                      *self._engine_tag())
+                      *self._engine_tag(), *self._plugin_code("metric", metric))
+
+    def _plugin_code(self, kind: str, metric: str = "") -> list[str]:
+        """``[sha256 of the plugin's defining file]`` when the method (or ``metric``) is user code, else ``[]``
+        (``engine/plugin_code.py``): an edited plugin computes again instead of being read from the store."""
+        from xaibench.engine.plugin_code import code_digest_of
+        from xaibench.registry import EXPLAINERS, METRICS
+
+        if kind == "method":
+            name = self.method_name
+            code = code_digest_of(EXPLAINERS.get(name)) if name in EXPLAINERS else ""
+        else:
+            spec = METRICS.get(metric) if metric in METRICS else None
+            code = code_digest_of(spec.quantus_class, spec.native) if spec is not None else ""
+        return [code] if code else []
 
     def _engine_tag(self) -> list[str]:
         """The engine joins the keys unless it is the reference (plain Quantus keeps the keys it always had)."""
