@@ -161,9 +161,11 @@ def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_c
         md = to_markdown(next(t for t in analyse(table, layouts=("metrics",), alpha=alpha).tables))
         saliency = md_row(md, "saliency")[0]
         assert saliency.endswith("†") == dagger, (alpha, saliency)
-        if dagger:
-            assert f"paired Wilcoxon signed-rank test over the samples both methods scored, Holm-corrected" in md
-            assert f"alpha = {alpha:g}" in md and "CI overlaps" not in md
+        assert f"paired Wilcoxon signed-rank test over the samples both methods scored, Holm-corrected" in md
+        assert f"alpha = {alpha:g}" in md and "CI overlaps" not in md
+        # The † footnote only under a table that shows a †; a table whose cells were all separated says so instead
+        assert ("†" in md) == dagger, md
+        assert ("No cell is marked: every non-bold cell differs significantly" in md) == (not dagger), md
     # From a summary alone (xaibench summary -o x.md) there is no test: † says only that the CIs overlap.
     alone = to_markdown(metrics_table(summarize(table)))
     assert md_row(alone, "saliency")[0].endswith("†") and "not a significance test" in alone
