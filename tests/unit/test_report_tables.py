@@ -247,3 +247,30 @@ def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
     assert "Pairwise tests, faith $\\uparrow$ on digits / tiny" in latex
     assert ("integrated\\_gradients vs random & 8 & 0 & 0.0078 & \\textbf{0.0234} & \\textbf{0.0156} & "
             "1.000 & 1.000 & integrated\\_gradients \\\\") in latex
+
+
+def test_a_method_run_with_other_than_its_shipped_parameters_is_labelled_with_them():
+    # method=variant/gradient records method=saliency with abs=false: the signed gradient. Alone in a table it was
+    # labelled "saliency", the name of the absolute gradient; a label must say what the method is.
+    from xaibench.results.groups import competitor_labels
+
+    table = quickstart_like_table()
+    params = {"saliency": '{"abs": false}', "ig": '{"n_steps": 64}', "random": "{}"}
+    table["method"] = table["method"].replace({"ig": "integrated_gradients"})
+    table["method_params"] = table["method"].map({"saliency": params["saliency"], "integrated_gradients":
+                                                   '{"baseline": 0, "method": "gausslegendre", "n_steps": 32}',
+                                                   "random": "{}"})
+    summary = summarize(table)
+    # integrated_gradients at its shipped defaults (a 0 recorded for the config's 0.0 is the same value) keeps its name
+    assert set(summary["competitor"]) == {"saliency (abs=False)", "integrated_gradients", "random"}
+    md = to_markdown(metrics_table(summary[summary["model"] == "mlp"]))
+    assert md_row(md, "saliency (abs=False)") and "| saliency |" not in md
+    from xaibench.report.console import format_summary  # the console table a sweep ends with, too
+
+    assert "saliency (abs=False)" in format_summary(summary)
+    # the shipped saliency (abs: true) keeps its name; a method without a shipped config (bring your own) too
+    frame = pd.DataFrame({"method": ["saliency", "saliency", "my_method", "integrated_gradients"],
+                          "method_params": ['{"abs": true}', '{"abs": true}', '{"abs": false}', '{"n_steps": 64}']})
+    assert list(competitor_labels(frame)) == ["saliency", "saliency", "my_method", "integrated_gradients (n_steps=64)"]
+    both = pd.DataFrame({"method": ["saliency", "saliency"], "method_params": ['{"abs": true}', '{"abs": false}']})
+    assert list(competitor_labels(both)) == ["saliency (abs=True)", "saliency (abs=False)"]
