@@ -274,3 +274,38 @@ def test_a_method_run_with_other_than_its_shipped_parameters_is_labelled_with_th
     assert list(competitor_labels(frame)) == ["saliency", "saliency", "my_method", "integrated_gradients (n_steps=64)"]
     both = pd.DataFrame({"method": ["saliency", "saliency"], "method_params": ['{"abs": true}', '{"abs": false}']})
     assert list(competitor_labels(both)) == ["saliency (abs=True)", "saliency (abs=False)"]
+
+
+def test_the_report_body_shows_each_method_against_the_best_and_every_pair_goes_to_the_appendix(tmp_path):
+    # A report printed every pair of every comparison group in its body (16 tables of 15 pairs for 6 methods on 4
+    # settings x 4 metrics). The body now has one table per setting, shaped like its results table: each method's
+    # Holm p against its column's best (the test behind †) and the rank-biserial r; every pair is in the appendix.
+    from scipy import stats
+
+    from tests.unit.test_statistics import four_methods_table
+    from xaibench.report.build import analyse, write_report
+
+    table = four_methods_table()
+    value = table.set_index(["method", "sample_id"])["value"]
+    raw = {m: stats.wilcoxon(value["a"].to_numpy() - value[m].to_numpy()).pvalue for m in "bcd"}
+    holm_b = max(min(1.0, 3 * raw["c"]), min(1.0, 2 * raw["d"]), raw["b"])  # Holm by hand: b has the largest p
+    d = value["a"].to_numpy() - value["b"].to_numpy()
+    ranks = stats.rankdata(np.abs(d))
+    r_b = (ranks[d > 0].sum() - ranks[d < 0].sum()) / ranks.sum()  # Kerby 2014: 43/55, a (the best) better
+    assert holm_b == pytest.approx(28 / 1024) and r_b == pytest.approx(43 / 55)
+    for alpha, dagger in ((0.05, False), (0.01, True)):
+        analysis = analyse(table, layouts=("metrics",), alpha=alpha)
+        (versus,) = analysis.best_tables
+        md = to_markdown(versus)
+        assert md_row(md, "a")[0].strip(" |") == "**best**"
+        assert md_row(md, "b")[0].strip(" |") == f"{holm_b:.4f} ({r_b:.3f})" + ("†" if dagger else "")
+        assert md_row(md, "c")[0].strip(" |") == f"{min(1.0, 3 * raw['c']):.4f} (1.000)"  # c below a everywhere
+        assert ("p Holm >= alpha = 0.01" in md) == dagger
+    files = {p.name for p in write_report(analysis, tmp_path, formats=("md", "latex", "html"))}
+    assert files == {"report.md", "appendix_pairwise.md", "tables.tex", "appendix_pairwise.tex", "report.html"}
+    body, appendix = (tmp_path / "report.md").read_text(), (tmp_path / "appendix_pairwise.md").read_text()
+    assert "## Tests against the best" in body and "| b vs c |" not in body and "appendix_pairwise.md" in body
+    assert "| b vs c |" in appendix and "| a vs b |" in appendix  # all 6 pairs, b vs c included
+    tex, html = (tmp_path / "tables.tex").read_text(), (tmp_path / "report.html").read_text()
+    assert "tab:versus-best-" in tex and "b vs c" not in tex and "b vs c" in (tmp_path / "appendix_pairwise.tex").read_text()
+    assert "<details><summary><h2>Every pairwise test (1 table)</h2></summary>" in html and "b vs c" in html

@@ -18,12 +18,13 @@ from xaibench.engine.store import atomic_write_bytes
 from xaibench.report.html_document import Figure, Section, html_document
 from xaibench.report.tables import LAYOUTS, Cell, Column, Table, build_tables, render_all, to_html, to_markdown
 from xaibench.report.tables.model import number, p_text
-from xaibench.report.tables.pairwise import pairwise_tables
+from xaibench.report.tables.pairwise import pairwise_tables, versus_best_tables
 from xaibench.report.tables.render import latex_tables
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
 
 FORMATS = ("md", "latex", "html", "csv")
+APPENDIX = "appendix_pairwise"  # every pairwise test: appendix_pairwise.md / .tex (the report shows the best's)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Analysis:
     tables: tuple[Table, ...]  # result tables of the chosen layouts
     stat_tables: tuple[Table, ...]  # Friedman/Nemenyi, metric agreement, controls
     versus_best: pd.DataFrame | None = None  # statistics.versus_best: the tests behind the tables' †
-    pair_tables: tuple[Table, ...] = ()  # every pairwise test, one table per setting
+    pair_tables: tuple[Table, ...] = ()  # every pairwise test, one table per comparison group (the appendix)
+    best_tables: tuple[Table, ...] = ()  # each method against its column's best, one table per setting
 
 
 def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA) -> Analysis:
@@ -55,7 +57,8 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
                     tuple(build_tables(summary, tuple(layouts), pairs=pairs, alpha=alpha)),
                     tuple(t for t in stat_tables if t.rows), versus,
-                    tuple(pairwise_tables(pairs, versus, summary, alpha=alpha)))
+                    tuple(pairwise_tables(pairs, versus, summary, alpha=alpha)),
+                    tuple(versus_best_tables(pairs, versus, summary, alpha=alpha)))
 
 
 def rank_statistics(summary: pd.DataFrame, *, alpha: float = st.ALPHA
@@ -173,8 +176,12 @@ def write_report(analysis: Analysis, out_dir: str | os.PathLike[str], *, formats
     files: dict[str, bytes] = {}
     if "md" in formats:
         files["report.md"] = markdown_report(analysis, title).encode()
+        if analysis.pair_tables:
+            files[f"{APPENDIX}.md"] = markdown_appendix(analysis, title).encode()
     if "latex" in formats:
-        files["tables.tex"] = latex_tables([*analysis.tables, *analysis.stat_tables, *analysis.pair_tables]).encode()
+        files["tables.tex"] = latex_tables([*analysis.tables, *analysis.stat_tables, *analysis.best_tables]).encode()
+        if analysis.pair_tables:
+            files[f"{APPENDIX}.tex"] = latex_tables(list(analysis.pair_tables)).encode()
     if "html" in formats:
         files["report.html"] = html_report(analysis, figures, title).encode()
     if "csv" in formats:
@@ -190,22 +197,38 @@ def markdown_report(analysis: Analysis, title: str) -> str:
     parts += ["## Results", "", render_all(list(analysis.tables), "md")]
     if analysis.stat_tables:
         parts += ["## Statistics", "", "\n".join(to_markdown(t) for t in analysis.stat_tables)]
+    if analysis.best_tables:
+        parts += ["## Tests against the best", "", "\n".join(to_markdown(t) for t in analysis.best_tables)]
     if analysis.pair_tables:
-        parts += ["## Pairwise tests", "", "\n".join(to_markdown(t) for t in analysis.pair_tables)]
+        parts += [f"Every pairwise test, one table per comparison group: [{APPENDIX}.md]({APPENDIX}.md) "
+                  f"({_tables(len(analysis.pair_tables))}; LaTeX: {APPENDIX}.tex; CSV: pairwise_tests.csv).", ""]
     return "\n".join(parts)
+
+
+def _tables(count: int) -> str:
+    return f"{count} table" if count == 1 else f"{count} tables"
+
+
+def markdown_appendix(analysis: Analysis, title: str) -> str:
+    """Every pairwise test (all k(k-1)/2 pairs of each comparison group), the report's appendix."""
+    return "\n".join([f"# {title}: every pairwise test", "", "\n".join(to_markdown(t) for t in analysis.pair_tables)])
 
 
 def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> str:
     sections = [Section("Results", "\n".join(to_html(t) for t in analysis.tables))]
     if analysis.stat_tables:
         sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
+    if analysis.best_tables:
+        sections.append(Section("Tests against the best", "\n".join(to_html(t) for t in analysis.best_tables)))
     if analysis.pair_tables:
-        sections.append(Section("Pairwise tests", "\n".join(to_html(t) for t in analysis.pair_tables)))
+        sections.append(Section(f"Every pairwise test ({_tables(len(analysis.pair_tables))})",
+                                "\n".join(to_html(t) for t in analysis.pair_tables), collapsed=True))
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
              "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
              "the CIs and the pairwise tests). † in the result tables: not significantly different from the best "
-             "(paired Wilcoxon, Holm over the column's comparisons with its best). Every pairwise test is in the "
-             "tables below and, with the control checks, in the CSV files beside this page.")
+             "(paired Wilcoxon, Holm over the column's comparisons with its best: the tests against the best below). "
+             "Every pairwise test is in the collapsed appendix below and, with the control checks, in the CSV files "
+             "beside this page.")
     return html_document(title, sections, figures, warnings=analysis.warnings, intro=intro)
 
 
