@@ -70,6 +70,15 @@ def test_latex_escapes_and_uses_booktabs(summary):
     assert latex_escape("a_b & 50% #1 {x} ~^\\") == r"a\_b \& 50\% \#1 \{x\} \textasciitilde{}\textasciicircum{}\textbackslash{}"
     # the default OT1 text font sets < and > as ¡ and ¿ (the Friedman and pairwise tables print "<1e-4")
     assert latex_escape("p <1e-4, r > 0") == "p $<$1e-4, r $>$ 0"
+    # a negative number in a cell is set with a minus sign, not a hyphen; exponents, a lone "-" and hyphens in
+    # captions stay
+    from xaibench.report.tables import Cell, Column, Table
+
+    cells = (Cell("0.010 [-0.038, 0.064]"), Cell("-0.652"), Cell("1.20e-05"), Cell("-"))
+    negative = to_latex(Table(key="k", caption="two-sided, n = 6-8", corner="m", columns=(Column("x"),) * 4,
+                              rows=(("a", cells),)))
+    assert r"a & 0.010 [$-$0.038, 0.064] & $-$0.652 & 1.20e-05 & - \\" in negative
+    assert "two-sided, n = 6-8" in negative
 
 
 def test_html_document_is_self_contained_with_embedded_figures(summary):

@@ -355,6 +355,14 @@ def test_the_small_sample_friedman_figures_in_the_report_note_are_exact():
     note = friedman_table({"all": st.friedman_nemenyi(summary_of(groups))}).notes[-1]
     assert note.startswith("p: exact permutation. With fewer than 10 groups")
     assert "chi2 = 4.67 gives 0.097, the exact p is 0.194" in note
+    # A table of scopes with 3 and 12 groups named both ways in one note; each row says how its p was computed
+    twelve = {(f"d{g}", "m", True): {"a": 3, "b": 2, "c": 1} for g in range(12)}
+    table = friedman_table({"all": st.friedman_nemenyi(summary_of(twelve)),
+                            "metric: m": st.friedman_nemenyi(summary_of(groups))})
+    source = [c.name for c in table.columns].index("p from")
+    assert {scope: cells[source].text for scope, cells in table.rows} == {"all": "chi-square",
+                                                                          "metric: m": "exact perm."}
+    assert "a family scope of several metrics, pool the groups" in " ".join(table.notes)
 
 
 def test_friedman_p_below_10_groups_is_the_exact_permutation_p_by_enumeration():

@@ -88,22 +88,23 @@ def friedman_scopes(summary: pd.DataFrame, alpha: float) -> dict[str, st.Friedma
 def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     """One row per scope: competitors k, groups N, Friedman chi2 and p, Nemenyi CD and the best competitor. CD is
     ``-`` where no post-hoc comparison follows (``post_hoc_reason``: Friedman does not reject; Demšar 2006)."""
-    columns = tuple(Column(c) for c in ("k", "N", "chi2", "p", "CD", "best (avg rank)"))
+    columns = tuple(Column(c) for c in ("k", "N", "chi2", "p", "p from", "CD", "best (avg rank)"))
     rows = []
     for scope, r in results.items():
         k = len(r.avg_ranks)
         best = _best_ranked(r.avg_ranks) if k >= 2 else "-"  # alone: best of nothing
         cd = "-" if r.post_hoc_reason() else number(r.cd)  # a CD after a non-rejection invites rank comparisons
+        source = _P_SOURCE.get(r.p_method.split(" (")[0], r.p_method) if np.isfinite(r.p_value) else "-"
         rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(p_text(r.p_value)),
-                             Cell(cd), Cell(best))))
+                             Cell(source), Cell(cd), Cell(best))))
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
              f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
              "further apart than CD differ significantly; - where the Friedman test does not reject (no post-hoc "
              "test follows).",
              "Competitors missing from more than half of a scope's groups are left out of it.",
-             "N counts comparison groups (one model, dataset and metric each), not samples. The all scope pools the "
-             "groups of every metric, which share models and samples and are not independent blocks: read its p "
-             "as a summary, not a test.")
+             "N counts comparison groups (one model, dataset and metric each), not samples. The all scope, and a "
+             "family scope of several metrics, pool the groups of those metrics, which share models and samples and "
+             "are not independent blocks: read their p as a summary, not a test.")
     methods = sorted({r.p_method for r in results.values() if np.isfinite(r.p_value)})
     if methods:
         notes += (f"p: {', '.join(methods)}. With fewer than {st.PERMUTATION_P_BELOW} groups p comes from the "
@@ -116,6 +117,10 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
                   + "; ".join(skipped) + ".",)
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)
+
+
+# The "p from" column of the Friedman table: how each scope's p was computed (FriedmanResult.p_method).
+_P_SOURCE = {"chi-square": "chi-square", "exact permutation": "exact perm.", "Monte Carlo permutation": "MC perm."}
 
 
 def _best_ranked(avg_ranks: pd.Series) -> str:

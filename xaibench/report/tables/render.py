@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table
 
@@ -20,6 +21,9 @@ _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$"
 FLUSH_EVERY = 10
 _LATEX_FLUSH = "\\providecommand{\\xbflush}{\\clearpage}\n\\xbflush\n"
 # < and > are set as the inverted ! and ? of LaTeX's default (OT1) text font: math mode, as the arrows.
+# A number's sign in a cell ("0.010 [-0.038, 0.064]", r = -0.652): set as a minus; an exponent's (1.2e-05) and a
+# lone "-" (no score) stay as they are.
+_MINUS = re.compile(r"(?<![\w.])-(?=\d)")
 _LATEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", TIE_MARK: r"$^{\dagger}$", "<": "$<$", ">": "$>$"}
 
 
@@ -88,7 +92,7 @@ def latex_escape(text: str) -> str:
 
 
 def _latex_cell(cell: Cell) -> str:
-    text = latex_escape(cell.text)
+    text = _MINUS.sub(r"$-$", latex_escape(cell.text))  # -0.038 with a minus sign, not a hyphen
     text = rf"\textbf{{{text}}}" if cell.best else text
     return text + (r"$^{\dagger}$" if cell.tie else "") + _sup_latex(cell.marks)
 
