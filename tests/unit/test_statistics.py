@@ -229,6 +229,7 @@ def test_metrics_no_other_metric_is_compared_with_are_left_out_of_the_agreement_
     table = agreement_table(matrix)
     assert [label for label, _ in table.rows] == ["faith (fait)", "spar (spar)"]
     assert any(note.startswith("Not shown: cfva") for note in table.notes)
+    assert any(note.endswith("(1 pair)") for note in table.notes)  # faith-spar, the one pair (was "1 pairs")
     figure = agreement_figure(matrix, matrix.attrs["family"])
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["faith", "spar"]
 

@@ -143,7 +143,8 @@ def agreement_table(matrix: pd.DataFrame) -> Table:
     caption = ("Metric agreement: Kendall's tau between the method rankings two metrics induce on the same model "
                "and dataset, averaged over settings (1: same order, -1: reversed).")
     notes = tuple(f"mean tau {'over all metric pairs' if r.scope == 'all' else f'within {r.scope}'}: "
-                  f"{number(r.mean_tau)} ({r.n_pairs} pairs)" for r in by_family.itertuples() if r.n_pairs)
+                  f"{number(r.mean_tau)} ({r.n_pairs} pair{'' if r.n_pairs == 1 else 's'})"
+                  for r in by_family.itertuples() if r.n_pairs)
     if left_out:
         notes += (f"Not shown: {', '.join(left_out)} (no setting where another metric ranks the same three or more "
                   "methods).",)
