@@ -322,6 +322,9 @@ def test_versus_best_corrects_over_the_k_minus_1_comparisons_with_the_best_by_ha
     for m in "bcd":
         assert best.loc[m, "p_value"] == pytest.approx(raw[m]) and best.loc[m, "p_holm"] == pytest.approx(adjusted[m])
         assert best.loc[m, "n"] == 10 and best.loc[m, "separated"]
+    # the effect size beside each test, oriented to the best (Kerby 2014 by hand: b's differences from a have ranks
+    # 1..10, ranks 1 and 5 favour b: r = (49 - 6) / 55); c and d are below a on every sample: r = 1
+    assert best["rank_biserial"].to_dict() == pytest.approx({"b": 43 / 55, "c": 1.0, "d": 1.0})
     all_pairs = pairs.set_index(["method_a", "method_b"]).loc[("a", "b"), "p_holm"]
     assert all_pairs == pytest.approx(2 * 28 / 1024) and all_pairs > 0.05  # the old family: not separated
 

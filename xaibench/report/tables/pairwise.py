@@ -85,20 +85,18 @@ def versus_best_tables(pairs: pd.DataFrame, versus: pd.DataFrame, summary: pd.Da
     """One table per setting (a model on a dataset): methods x metrics, each method against its column's best.
 
     Args:
-        pairs: ``statistics.pairwise_tests`` (for the effect sizes); versus: ``statistics.versus_best`` of them.
+        pairs: ``statistics.pairwise_tests``; versus: ``statistics.versus_best`` of them (p Holm, r).
         summary: the summary the tests belong to (labels, ranks, which methods have a score).
     """
     if versus is None or versus.empty:
         return []
     rows = _with_labels(summary[summary["mean"].notna()])
-    effect = {(c, a, b): r for c, a, b, r in zip(pairs["comparison"], pairs["method_a"], pairs["method_b"],
-                                                 pairs["rank_biserial"])}
     tests = {comparison: group for comparison, group in versus.groupby("comparison", sort=False)}
-    return [_versus_table(group, tests, effect, alpha) for _, group in rows.groupby("setting_label", sort=True)
+    return [_versus_table(group, tests, alpha) for _, group in rows.groupby("setting_label", sort=True)
             if group["comparison"].isin(list(tests)).any()]
 
 
-def _versus_table(rows: pd.DataFrame, tests: dict, effect: dict, alpha: float) -> Table:
+def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float) -> Table:
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
     methods = _method_order(rows["competitor"].astype(str).unique())
     headers, body, marked = [], {m: [] for m in methods}, False
@@ -108,7 +106,7 @@ def _versus_table(rows: pd.DataFrame, tests: dict, effect: dict, alpha: float) -
         headers.append(Column(column, "↑" if first["higher_is_better"] else "↓"))
         versus = tests.get(first["comparison"], pd.DataFrame(columns=["method"]))
         for method in methods:
-            cell = _versus_cell(method, group, versus, effect, alpha)
+            cell = _versus_cell(method, group, versus, alpha)
             marked |= cell.tie
             body[method].append(cell)
     first = rows.iloc[0]
@@ -119,13 +117,13 @@ def _versus_table(rows: pd.DataFrame, tests: dict, effect: dict, alpha: float) -
     notes = (f"{TIE_MARK} p Holm >= alpha = {alpha:g} (or too few shared samples to test): not significantly "
              "different from the best; these are the tests behind the results tables' †." if marked else
              f"Every method differs significantly from its column's best (p Holm < alpha = {alpha:g}).",
-             "Every pair of methods (k(k-1)/2 per column, Holm over them) is in the appendix "
-             "(appendix_pairwise.md/.tex) and pairwise_tests.csv; these tests in versus_best.csv.")
+             "The tests of this table are in versus_best.csv; every pair of methods (k(k-1)/2 per column, Holm over "
+             "them) in the appendix (appendix_pairwise.md/.tex) and pairwise_tests.csv.")
     return Table(key=_key("versus-best", first["setting_label"]), caption=caption, corner="method",
                  columns=tuple(headers), rows=tuple((m, tuple(body[m])) for m in methods), notes=notes)
 
 
-def _versus_cell(method: str, group: pd.DataFrame, versus: pd.DataFrame, effect: dict, alpha: float) -> Cell:
+def _versus_cell(method: str, group: pd.DataFrame, versus: pd.DataFrame, alpha: float) -> Cell:
     """``best`` (bold) for a best method; else the comparison with a best that decides ``†`` (untested first, then
     the largest p Holm), as ``p (r)``; ``-`` where the method has no score in this column."""
     if method not in group.index:
@@ -138,7 +136,4 @@ def _versus_cell(method: str, group: pd.DataFrame, versus: pd.DataFrame, effect:
     row = mine.assign(untested=mine["p_holm"].isna()).sort_values(["untested", "p_holm"], ascending=False).iloc[0]
     if not np.isfinite(row["p_holm"]):
         return Cell("untested", tie=True)
-    a, b = sorted((str(row["best"]), method))
-    r = effect.get((row["comparison"], a, b), np.nan)
-    r_best = r if a == row["best"] else -r
-    return Cell(f"{p_text(row['p_holm'])} ({number(r_best)})", tie=bool(row["p_holm"] >= alpha))
+    return Cell(f"{p_text(row['p_holm'])} ({number(row['rank_biserial'])})", tie=bool(row["p_holm"] >= alpha))
