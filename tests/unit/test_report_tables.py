@@ -219,6 +219,9 @@ def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
     assert label == "diabetes / cnn" and methods.text == "ig, saliency, random"
     assert status.text == "not_applicable (3)" and reason.text.startswith("model cnn does not take tabular")
     assert "diabetes / cnn" in to_latex(tables[-1]) and "not_applicable (3)" in to_markdown(tables[-1])
+    # its words are left-aligned and wrap in LaTeX: one long reason on one line had the whole table shrunk to fit
+    assert r"\begin{tabular}{lp{0.25\linewidth}p{0.25\linewidth}p{0.25\linewidth}}" in to_latex(tables[-1])
+    assert "| --- | --- | --- | --- |" in to_markdown(tables[-1]) and '<td class="text">' in to_html(tables[-1])
 
 
 def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():

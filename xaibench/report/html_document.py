@@ -21,6 +21,7 @@ table.xb-table thead th { border-top: 2px solid #222; border-bottom: 1px solid #
 table.xb-table tbody tr:last-child th, table.xb-table tbody tr:last-child td { border-bottom: 2px solid #222; }
 table.xb-table td { text-align: right; font-variant-numeric: tabular-nums; }
 table.xb-table th[scope=row] { text-align: left; font-weight: normal; }
+td.text { text-align: left; }
 td.best { background: #eef6ee; } td.tie { background: #f7f7ee; }
 .xb-warning { color: #8a1c00; background: #fff1ec; border-left: 4px solid #d9480f; padding: 0.4em 0.8em;
               font-weight: 600; }

@@ -74,7 +74,8 @@ def unscored_table(rows: pd.DataFrame) -> Table:
     caption = ("Settings without any score, left out of the tables above (status per method; the first reason "
                "given).")
     return Table(key="unscored", caption=caption, corner="dataset / model",
-                 columns=(Column("methods"), Column("status (methods)"), Column("reason")), rows=tuple(body))
+                 columns=(Column("methods", text=True), Column("status (methods)", text=True),
+                          Column("reason", text=True)), rows=tuple(body))
 
 
 class _Tests:

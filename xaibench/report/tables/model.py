@@ -48,6 +48,7 @@ class Column:
     name: str
     arrow: str = ""
     marks: tuple[str, ...] = ()
+    text: bool = False  # words, not numbers: left-aligned, and wrapped in LaTeX (a long reason shrank a whole table)
 
 
 @dataclass(frozen=True)
