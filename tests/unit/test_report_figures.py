@@ -84,6 +84,28 @@ def test_tabular_gallery_bars_are_signed_and_symmetric():
     assert low == pytest.approx(-high)
 
 
+def test_gallery_rows_name_each_method_as_the_tables_do():
+    # method=variant/gradient alone (saliency with abs false) was a gallery row "saliency"; two integrated-gradients
+    # variants were rows listing all four of their parameters. The rows now carry the tables' competitor labels.
+    from xaibench.report.explanation_figures import cell_gallery, method_labels
+    from xaibench.results.explanations import CellExplanations
+
+    def cell(name, **params):
+        x = RNG.normal(size=(2, 1, 6, 6))
+        return CellExplanations(model="cnn", dataset="digits", method=name, seed=0, modality="image",
+                                sample_ids=("s0", "s1"), inputs=x, targets=np.array([0, 1]), attributions=x,
+                                counterfactuals=None, method_params=params)
+
+    ig = {"baseline": 0.0, "internal_batch_size": None, "method": "gausslegendre"}
+    cells = [cell("saliency", abs=False), cell("integrated_gradients", n_steps=32, **ig),
+             cell("integrated_gradients", n_steps=64, **ig), cell("random")]
+    assert method_labels(cells) == ["saliency (abs=False)", "integrated_gradients (n_steps=32)",
+                                     "integrated_gradients (n_steps=64)", "random"]
+    rows = {t.get_text() for ax in cell_gallery(cells).axes for t in ax.texts + [ax.yaxis.label]}
+    assert any("abs=False" in r for r in rows) and any("n_steps=64" in r for r in rows), rows
+    assert not any("gausslegendre" in r for r in rows), rows
+
+
 def test_time_series_gallery_draws_the_series_over_a_centred_heat_strip():
     x = RNG.normal(size=(2, 1, 50))
     a = RNG.normal(size=(2, 1, 50))
