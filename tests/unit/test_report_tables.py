@@ -139,6 +139,7 @@ def test_the_controls_table_states_the_alpha_its_verdicts_use():
         analysis = analyse(table, layouts=("metrics",), alpha=alpha)
         controls = next(t for t in analysis.stat_tables if t.key == "controls")
         assert f"alpha={alpha:g}" in controls.caption
+        assert "Holm-corrected over the group's k(k-1)/2 pairs" in controls.caption  # which family, as the tests
         won = {label: [c.text for c in cells] for label, cells in controls.rows}
         # 8 samples: the smallest exact two-sided Wilcoxon p is 2/2**8 = 0.0078 (Holm x3 = 0.023 in a group)
         assert won["ig"][0] == ("1/1" if alpha == 0.05 else "0/1")

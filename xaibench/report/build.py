@@ -169,7 +169,8 @@ def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA) -> Table:
                 cells.append(Cell("-"))
         rows.append((method, tuple(cells)))
     caption = ("Controls: in how many (comparison group, control) pairs each method significantly beats the "
-               f"random/constant/sobel control (paired Wilcoxon, Holm-corrected, alpha={alpha:g}). Bold: beats every "
+               f"random/constant/sobel control (paired Wilcoxon, Holm-corrected over the group's k(k-1)/2 pairs, "
+               f"alpha={alpha:g}). Bold: beats every "
                "control.")
     return Table(key="controls", caption=caption, corner="method", columns=tuple(Column(m) for m in metrics),
                  rows=tuple(rows))
