@@ -322,3 +322,22 @@ def test_the_report_body_shows_each_method_against_the_best_and_every_pair_goes_
     tex, html = (tmp_path / "tables.tex").read_text(), (tmp_path / "report.html").read_text()
     assert "tab:versus-best-" in tex and "b vs c" not in tex and "b vs c" in (tmp_path / "appendix_pairwise.tex").read_text()
     assert "<details><summary><h2>Every pairwise test (1 table)</h2></summary>" in html and "b vs c" in html
+
+
+def test_every_shipped_method_config_keeps_its_plain_name_on_every_modality():
+    # Labels name parameters that differ from the shipped config: what a default run records (its parameters as
+    # the rows write them, per modality) must not differ from it, or every label would grow parameters.
+    import glob
+    import json
+
+    import yaml
+
+    from xaibench.engine.canonical import recorded_method
+    from xaibench.results.groups import competitor_labels
+
+    for path in sorted(glob.glob("conf/method/*.yaml")):
+        section = yaml.safe_load(open(path))
+        for modality in (None, "tabular", "image", "text", "time_series"):
+            params = {k: v for k, v in recorded_method(section, modality).items() if k != "name"}
+            frame = pd.DataFrame({"method": [section["name"]], "method_params": [json.dumps(params, sort_keys=True)]})
+            assert competitor_labels(frame).iloc[0] == section["name"], (path, modality)
