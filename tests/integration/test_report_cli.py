@@ -24,6 +24,7 @@ def test_report_writes_markdown_latex_html_and_statistics_csvs(table_path, tmp_p
     assert run.returncode == 0, run.stderr
     names = {p.name for p in out.iterdir()}
     assert {"report.md", "tables.tex", "report.html", "summary.csv", "pairwise_tests.csv", "control_checks.csv",
+            "appendix_pairwise.md", "appendix_pairwise.tex", "versus_best.csv",
             "average_ranks.csv", "friedman.csv", "nemenyi.csv", "metric_agreement.csv"} <= names
     warning = "a control ranks first on mprt"
     for name in ("report.md", "tables.tex", "report.html"):

@@ -84,6 +84,28 @@ def test_tabular_gallery_bars_are_signed_and_symmetric():
     assert low == pytest.approx(-high)
 
 
+def test_gallery_rows_name_each_method_as_the_tables_do():
+    # method=variant/gradient alone (saliency with abs false) was a gallery row "saliency"; two integrated-gradients
+    # variants were rows listing all four of their parameters. The rows now carry the tables' competitor labels.
+    from xaibench.report.explanation_figures import cell_gallery, method_labels
+    from xaibench.results.explanations import CellExplanations
+
+    def cell(name, **params):
+        x = RNG.normal(size=(2, 1, 6, 6))
+        return CellExplanations(model="cnn", dataset="digits", method=name, seed=0, modality="image",
+                                sample_ids=("s0", "s1"), inputs=x, targets=np.array([0, 1]), attributions=x,
+                                counterfactuals=None, method_params=params)
+
+    ig = {"baseline": 0.0, "internal_batch_size": None, "method": "gausslegendre"}
+    cells = [cell("saliency", abs=False), cell("integrated_gradients", n_steps=32, **ig),
+             cell("integrated_gradients", n_steps=64, **ig), cell("random")]
+    assert method_labels(cells) == ["saliency (abs=False)", "integrated_gradients (n_steps=32)",
+                                     "integrated_gradients (n_steps=64)", "random"]
+    rows = {t.get_text() for ax in cell_gallery(cells).axes for t in ax.texts + [ax.yaxis.label]}
+    assert any("abs=False" in r for r in rows) and any("n_steps=64" in r for r in rows), rows
+    assert not any("gausslegendre" in r for r in rows), rows
+
+
 def test_time_series_gallery_draws_the_series_over_a_centred_heat_strip():
     x = RNG.normal(size=(2, 1, 50))
     a = RNG.normal(size=(2, 1, 50))
@@ -199,6 +221,40 @@ def test_cost_points_average_the_table_and_plot_on_a_log_axis():
     figure = figures.cost_vs_score(points, metric="faithfulness_correlation")
     assert figure.axes[0].get_xscale() == "log"
     assert figure.axes[0].get_ylabel() == "faithfulness_correlation \u2191"
+
+
+def test_cost_points_are_per_competitor_and_the_legends_leave_the_axes_their_height():
+    # Two variants of saliency (abs true / false) got one cost, the mean over both, and one colour; their
+    # "method.abs=..." went into the experiment legend, which with 12 entries squashed the axes to a strip and
+    # ran over the axis label.
+    from xaibench.results.aggregate import summarize
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    table = quickstart_like_table()
+    table = table[table["method"] != "random"].replace({"method": {"ig": "saliency"}})
+    table["method_params"] = np.where(table["cell_key"].str.contains("-ig"), '{"abs": false}', '{"abs": true}')
+    table["explain_s"] = np.where(table["method_params"] == '{"abs": false}', 0.002, 0.0005)
+    table.loc[table.index[table["method_params"] == '{"abs": true}'][:8], "explain_s"] = 0.0007  # first cell
+    table = table.assign(metric=table["metric"].replace({"faith": "faithfulness_correlation"}))
+    points = figures.cost_score_points(table, summarize(table), "faithfulness_correlation")
+    ok = table[(table["metric"] == "faithfulness_correlation") & (table["status"] == "ok")]
+    expected = ok.groupby(["model", "method_params"])["explain_s"].mean()  # by hand, per variant and model
+    got = points.set_index(["group", "method"])["cost"]
+    for (model, params), cost in expected.items():
+        group = "diabetes / mlp" if model == "mlp" else "digits / tiny"
+        label = f"saliency (abs={'False' if 'false' in params else 'True'})"
+        assert got[(group, label)] == pytest.approx(cost)
+    assert set(points["group"]) == {"diabetes / mlp", "digits / tiny"}  # no "method.abs=..." experiments
+    many = pd.DataFrame([{"method": m, "group": f"dataset {g} / model\nmodel.hidden={g}", "cost": 1e-4 * (i + 1),
+                          "score": 0.1 * i, "score_low": 0.0, "score_high": 0.2, "higher_is_better": True}
+                         for i, m in enumerate(["a", "b", "c"]) for g in range(12)])
+    figure = figures.cost_vs_score(many, metric="faithfulness_correlation")
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    assert ax.get_window_extent().height / figure.dpi >= 0.55 * figure.get_figwidth()  # was a strip
+    label, renderer = ax.xaxis.label, figure.canvas.get_renderer()
+    for legend in figure.legends:
+        assert not legend.get_window_extent(renderer).overlaps(label.get_window_extent(renderer))
 
 
 def test_cost_legends_lie_inside_the_saved_figure(tmp_path):
@@ -420,7 +476,7 @@ def test_a_method_has_the_same_colour_in_the_score_bars_and_the_cost_scatter():
     table = pd.DataFrame({"model": "mlp", "dataset": "iris", "method": ["ig", "random", "saliency"],
                           "metric": "faithfulness_correlation", "status": "ok", "explain_s": [0.02, 1e-4, 3e-3]})
     bars = figure_set.summary_figures(summary)["metric_scores"].legends[0]
-    cost = figure_set._cost(table, summary, None)["cost_vs_faithfulness"].axes[0].get_legend()
+    cost = figure_set._cost(table, summary, None)["cost_vs_faithfulness"].legends[0]  # the method legend
     bar_colours = {t.get_text(): h.get_facecolor()[:3] for t, h in zip(bars.get_texts(), bars.legend_handles)}
     cost_colours = {t.get_text(): matplotlib.colors.to_rgb(h.get_color())
                     for t, h in zip(cost.get_texts(), cost.legend_handles)}

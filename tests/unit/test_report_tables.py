@@ -70,6 +70,15 @@ def test_latex_escapes_and_uses_booktabs(summary):
     assert latex_escape("a_b & 50% #1 {x} ~^\\") == r"a\_b \& 50\% \#1 \{x\} \textasciitilde{}\textasciicircum{}\textbackslash{}"
     # the default OT1 text font sets < and > as ¡ and ¿ (the Friedman and pairwise tables print "<1e-4")
     assert latex_escape("p <1e-4, r > 0") == "p $<$1e-4, r $>$ 0"
+    # a negative number in a cell is set with a minus sign, not a hyphen; exponents, a lone "-" and hyphens in
+    # captions stay
+    from xaibench.report.tables import Cell, Column, Table
+
+    cells = (Cell("0.010 [-0.038, 0.064]"), Cell("-0.652"), Cell("1.20e-05"), Cell("-"))
+    negative = to_latex(Table(key="k", caption="two-sided, n = 6-8", corner="m", columns=(Column("x"),) * 4,
+                              rows=(("a", cells),)))
+    assert r"a & 0.010 [$-$0.038, 0.064] & $-$0.652 & 1.20e-05 & - \\" in negative
+    assert "two-sided, n = 6-8" in negative
 
 
 def test_html_document_is_self_contained_with_embedded_figures(summary):
@@ -130,6 +139,7 @@ def test_the_controls_table_states_the_alpha_its_verdicts_use():
         analysis = analyse(table, layouts=("metrics",), alpha=alpha)
         controls = next(t for t in analysis.stat_tables if t.key == "controls")
         assert f"alpha={alpha:g}" in controls.caption
+        assert "Holm-corrected over the group's k(k-1)/2 pairs" in controls.caption  # which family, as the tests
         won = {label: [c.text for c in cells] for label, cells in controls.rows}
         # 8 samples: the smallest exact two-sided Wilcoxon p is 2/2**8 = 0.0078 (Holm x3 = 0.023 in a group)
         assert won["ig"][0] == ("1/1" if alpha == 0.05 else "0/1")
@@ -161,9 +171,11 @@ def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_c
         md = to_markdown(next(t for t in analyse(table, layouts=("metrics",), alpha=alpha).tables))
         saliency = md_row(md, "saliency")[0]
         assert saliency.endswith("†") == dagger, (alpha, saliency)
-        if dagger:
-            assert f"paired Wilcoxon signed-rank test over the samples both methods scored, Holm-corrected" in md
-            assert f"alpha = {alpha:g}" in md and "CI overlaps" not in md
+        assert "paired Wilcoxon signed-rank test over the samples both methods scored, Holm-corrected" in md
+        assert f"alpha = {alpha:g}" in md and "CI overlaps" not in md
+        # The † footnote only under a table that shows a †; a table whose cells were all separated says so instead
+        assert ("†" in md) == dagger, md
+        assert ("No cell is marked: every non-bold cell differs significantly" in md) == (not dagger), md
     # From a summary alone (xaibench summary -o x.md) there is no test: † says only that the CIs overlap.
     alone = to_markdown(metrics_table(summarize(table)))
     assert md_row(alone, "saliency")[0].endswith("†") and "not a significance test" in alone
@@ -208,6 +220,9 @@ def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
     assert label == "diabetes / cnn" and methods.text == "ig, saliency, random"
     assert status.text == "not_applicable (3)" and reason.text.startswith("model cnn does not take tabular")
     assert "diabetes / cnn" in to_latex(tables[-1]) and "not_applicable (3)" in to_markdown(tables[-1])
+    # its words are left-aligned and wrap in LaTeX: one long reason on one line had the whole table shrunk to fit
+    assert r"\begin{tabular}{lp{0.25\linewidth}p{0.25\linewidth}p{0.25\linewidth}}" in to_latex(tables[-1])
+    assert "| --- | --- | --- | --- |" in to_markdown(tables[-1]) and '<td class="text">' in to_html(tables[-1])
 
 
 def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
@@ -245,3 +260,85 @@ def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
     assert "Pairwise tests, faith $\\uparrow$ on digits / tiny" in latex
     assert ("integrated\\_gradients vs random & 8 & 0 & 0.0078 & \\textbf{0.0234} & \\textbf{0.0156} & "
             "1.000 & 1.000 & integrated\\_gradients \\\\") in latex
+
+
+def test_a_method_run_with_other_than_its_shipped_parameters_is_labelled_with_them():
+    # method=variant/gradient records method=saliency with abs=false: the signed gradient. Alone in a table it was
+    # labelled "saliency", the name of the absolute gradient; a label must say what the method is.
+    from xaibench.results.groups import competitor_labels
+
+    table = quickstart_like_table()
+    params = {"saliency": '{"abs": false}', "ig": '{"n_steps": 64}', "random": "{}"}
+    table["method"] = table["method"].replace({"ig": "integrated_gradients"})
+    table["method_params"] = table["method"].map({"saliency": params["saliency"], "integrated_gradients":
+                                                   '{"baseline": 0, "method": "gausslegendre", "n_steps": 32}',
+                                                   "random": "{}"})
+    summary = summarize(table)
+    # integrated_gradients at its shipped defaults (a 0 recorded for the config's 0.0 is the same value) keeps its name
+    assert set(summary["competitor"]) == {"saliency (abs=False)", "integrated_gradients", "random"}
+    md = to_markdown(metrics_table(summary[summary["model"] == "mlp"]))
+    assert md_row(md, "saliency (abs=False)") and "| saliency |" not in md
+    from xaibench.report.console import format_summary  # the console table a sweep ends with, too
+
+    assert "saliency (abs=False)" in format_summary(summary)
+    # the shipped saliency (abs: true) keeps its name; a method without a shipped config (bring your own) too
+    frame = pd.DataFrame({"method": ["saliency", "saliency", "my_method", "integrated_gradients"],
+                          "method_params": ['{"abs": true}', '{"abs": true}', '{"abs": false}', '{"n_steps": 64}']})
+    assert list(competitor_labels(frame)) == ["saliency", "saliency", "my_method", "integrated_gradients (n_steps=64)"]
+    both = pd.DataFrame({"method": ["saliency", "saliency"], "method_params": ['{"abs": true}', '{"abs": false}']})
+    assert list(competitor_labels(both)) == ["saliency (abs=True)", "saliency (abs=False)"]
+
+
+def test_the_report_body_shows_each_method_against_the_best_and_every_pair_goes_to_the_appendix(tmp_path):
+    # A report printed every pair of every comparison group in its body (16 tables of 15 pairs for 6 methods on 4
+    # settings x 4 metrics). The body now has one table per setting, shaped like its results table: each method's
+    # Holm p against its column's best (the test behind †) and the rank-biserial r; every pair is in the appendix.
+    from scipy import stats
+
+    from tests.unit.test_statistics import four_methods_table
+    from xaibench.report.build import analyse, write_report
+
+    table = four_methods_table()
+    value = table.set_index(["method", "sample_id"])["value"]
+    raw = {m: stats.wilcoxon(value["a"].to_numpy() - value[m].to_numpy()).pvalue for m in "bcd"}
+    holm_b = max(min(1.0, 3 * raw["c"]), min(1.0, 2 * raw["d"]), raw["b"])  # Holm by hand: b has the largest p
+    d = value["a"].to_numpy() - value["b"].to_numpy()
+    ranks = stats.rankdata(np.abs(d))
+    r_b = (ranks[d > 0].sum() - ranks[d < 0].sum()) / ranks.sum()  # Kerby 2014: 43/55, a (the best) better
+    assert holm_b == pytest.approx(28 / 1024) and r_b == pytest.approx(43 / 55)
+    for alpha, dagger in ((0.05, False), (0.01, True)):
+        analysis = analyse(table, layouts=("metrics",), alpha=alpha)
+        (versus,) = analysis.best_tables
+        md = to_markdown(versus)
+        assert md_row(md, "a")[0].strip(" |") == "**best**"
+        assert md_row(md, "b")[0].strip(" |") == f"{holm_b:.4f} ({r_b:.3f})" + ("†" if dagger else "")
+        assert md_row(md, "c")[0].strip(" |") == f"{min(1.0, 3 * raw['c']):.4f} (1.000)"  # c below a everywhere
+        assert ("p Holm >= alpha = 0.01" in md) == dagger
+    files = {p.name for p in write_report(analysis, tmp_path, formats=("md", "latex", "html"))}
+    assert files == {"report.md", "appendix_pairwise.md", "tables.tex", "appendix_pairwise.tex", "report.html"}
+    body, appendix = (tmp_path / "report.md").read_text(), (tmp_path / "appendix_pairwise.md").read_text()
+    assert "## Tests against the best" in body and "| b vs c |" not in body and "appendix_pairwise.md" in body
+    assert "| b vs c |" in appendix and "| a vs b |" in appendix  # all 6 pairs, b vs c included
+    tex, html = (tmp_path / "tables.tex").read_text(), (tmp_path / "report.html").read_text()
+    assert "tab:versus-best-" in tex and "b vs c" not in tex
+    assert "b vs c" in (tmp_path / "appendix_pairwise.tex").read_text()
+    assert "<details><summary><h2>Every pairwise test (1 table)</h2></summary>" in html and "b vs c" in html
+
+
+def test_every_shipped_method_config_keeps_its_plain_name_on_every_modality():
+    # Labels name parameters that differ from the shipped config: what a default run records (its parameters as
+    # the rows write them, per modality) must not differ from it, or every label would grow parameters.
+    import glob
+    import json
+
+    import yaml
+
+    from xaibench.engine.canonical import recorded_method
+    from xaibench.results.groups import competitor_labels
+
+    for path in sorted(glob.glob("conf/method/*.yaml")):
+        section = yaml.safe_load(open(path))
+        for modality in (None, "tabular", "image", "text", "time_series"):
+            params = {k: v for k, v in recorded_method(section, modality).items() if k != "name"}
+            frame = pd.DataFrame({"method": [section["name"]], "method_params": [json.dumps(params, sort_keys=True)]})
+            assert competitor_labels(frame).iloc[0] == section["name"], (path, modality)

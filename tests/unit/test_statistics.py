@@ -229,6 +229,7 @@ def test_metrics_no_other_metric_is_compared_with_are_left_out_of_the_agreement_
     table = agreement_table(matrix)
     assert [label for label, _ in table.rows] == ["faith (fait)", "spar (spar)"]
     assert any(note.startswith("Not shown: cfva") for note in table.notes)
+    assert any(note.endswith("(1 pair)") for note in table.notes)  # faith-spar, the one pair (was "1 pairs")
     figure = agreement_figure(matrix, matrix.attrs["family"])
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["faith", "spar"]
 
@@ -321,6 +322,9 @@ def test_versus_best_corrects_over_the_k_minus_1_comparisons_with_the_best_by_ha
     for m in "bcd":
         assert best.loc[m, "p_value"] == pytest.approx(raw[m]) and best.loc[m, "p_holm"] == pytest.approx(adjusted[m])
         assert best.loc[m, "n"] == 10 and best.loc[m, "separated"]
+    # the effect size beside each test, oriented to the best (Kerby 2014 by hand: b's differences from a have ranks
+    # 1..10, ranks 1 and 5 favour b: r = (49 - 6) / 55); c and d are below a on every sample: r = 1
+    assert best["rank_biserial"].to_dict() == pytest.approx({"b": 43 / 55, "c": 1.0, "d": 1.0})
     all_pairs = pairs.set_index(["method_a", "method_b"]).loc[("a", "b"), "p_holm"]
     assert all_pairs == pytest.approx(2 * 28 / 1024) and all_pairs > 0.05  # the old family: not separated
 
@@ -355,6 +359,14 @@ def test_the_small_sample_friedman_figures_in_the_report_note_are_exact():
     note = friedman_table({"all": st.friedman_nemenyi(summary_of(groups))}).notes[-1]
     assert note.startswith("p: exact permutation. With fewer than 10 groups")
     assert "chi2 = 4.67 gives 0.097, the exact p is 0.194" in note
+    # A table of scopes with 3 and 12 groups named both ways in one note; each row says how its p was computed
+    twelve = {(f"d{g}", "m", True): {"a": 3, "b": 2, "c": 1} for g in range(12)}
+    table = friedman_table({"all": st.friedman_nemenyi(summary_of(twelve)),
+                            "metric: m": st.friedman_nemenyi(summary_of(groups))})
+    source = [c.name for c in table.columns].index("p from")
+    assert {scope: cells[source].text for scope, cells in table.rows} == {"all": "chi-square",
+                                                                          "metric: m": "exact perm."}
+    assert "a family scope of several metrics, pool the groups" in " ".join(table.notes)
 
 
 def test_friedman_p_below_10_groups_is_the_exact_permutation_p_by_enumeration():

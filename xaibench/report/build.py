@@ -18,12 +18,13 @@ from xaibench.engine.store import atomic_write_bytes
 from xaibench.report.html_document import Figure, Section, html_document
 from xaibench.report.tables import LAYOUTS, Cell, Column, Table, build_tables, render_all, to_html, to_markdown
 from xaibench.report.tables.model import number, p_text
-from xaibench.report.tables.pairwise import pairwise_tables
+from xaibench.report.tables.pairwise import pairwise_tables, versus_best_tables
 from xaibench.report.tables.render import latex_tables
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
 
 FORMATS = ("md", "latex", "html", "csv")
+APPENDIX = "appendix_pairwise"  # every pairwise test: appendix_pairwise.md / .tex (the report shows the best's)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Analysis:
     tables: tuple[Table, ...]  # result tables of the chosen layouts
     stat_tables: tuple[Table, ...]  # Friedman/Nemenyi, metric agreement, controls
     versus_best: pd.DataFrame | None = None  # statistics.versus_best: the tests behind the tables' †
-    pair_tables: tuple[Table, ...] = ()  # every pairwise test, one table per setting
+    pair_tables: tuple[Table, ...] = ()  # every pairwise test, one table per comparison group (the appendix)
+    best_tables: tuple[Table, ...] = ()  # each method against its column's best, one table per setting
 
 
 def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA) -> Analysis:
@@ -55,7 +57,8 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
                     tuple(build_tables(summary, tuple(layouts), pairs=pairs, alpha=alpha)),
                     tuple(t for t in stat_tables if t.rows), versus,
-                    tuple(pairwise_tables(pairs, versus, summary, alpha=alpha)))
+                    tuple(pairwise_tables(pairs, versus, summary, alpha=alpha)),
+                    tuple(versus_best_tables(pairs, versus, summary, alpha=alpha)))
 
 
 def rank_statistics(summary: pd.DataFrame, *, alpha: float = st.ALPHA
@@ -85,22 +88,23 @@ def friedman_scopes(summary: pd.DataFrame, alpha: float) -> dict[str, st.Friedma
 def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     """One row per scope: competitors k, groups N, Friedman chi2 and p, Nemenyi CD and the best competitor. CD is
     ``-`` where no post-hoc comparison follows (``post_hoc_reason``: Friedman does not reject; Demšar 2006)."""
-    columns = tuple(Column(c) for c in ("k", "N", "chi2", "p", "CD", "best (avg rank)"))
+    columns = tuple(Column(c) for c in ("k", "N", "chi2", "p", "p from", "CD", "best (avg rank)"))
     rows = []
     for scope, r in results.items():
         k = len(r.avg_ranks)
         best = _best_ranked(r.avg_ranks) if k >= 2 else "-"  # alone: best of nothing
         cd = "-" if r.post_hoc_reason() else number(r.cd)  # a CD after a non-rejection invites rank comparisons
+        source = _P_SOURCE.get(r.p_method.split(" (")[0], r.p_method) if np.isfinite(r.p_value) else "-"
         rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(p_text(r.p_value)),
-                             Cell(cd), Cell(best))))
+                             Cell(source), Cell(cd), Cell(best))))
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
              f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
              "further apart than CD differ significantly; - where the Friedman test does not reject (no post-hoc "
              "test follows).",
              "Competitors missing from more than half of a scope's groups are left out of it.",
-             "N counts comparison groups (one model, dataset and metric each), not samples. The all scope pools the "
-             "groups of every metric, which share models and samples and are not independent blocks: read its p "
-             "as a summary, not a test.")
+             "N counts comparison groups (one model, dataset and metric each), not samples. The all scope, and a "
+             "family scope of several metrics, pool the groups of those metrics, which share models and samples and "
+             "are not independent blocks: read their p as a summary, not a test.")
     methods = sorted({r.p_method for r in results.values() if np.isfinite(r.p_value)})
     if methods:
         notes += (f"p: {', '.join(methods)}. With fewer than {st.PERMUTATION_P_BELOW} groups p comes from the "
@@ -113,6 +117,10 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
                   + "; ".join(skipped) + ".",)
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)
+
+
+# The "p from" column of the Friedman table: how each scope's p was computed (FriedmanResult.p_method).
+_P_SOURCE = {"chi-square": "chi-square", "exact permutation": "exact perm.", "Monte Carlo permutation": "MC perm."}
 
 
 def _best_ranked(avg_ranks: pd.Series) -> str:
@@ -135,7 +143,8 @@ def agreement_table(matrix: pd.DataFrame) -> Table:
     caption = ("Metric agreement: Kendall's tau between the method rankings two metrics induce on the same model "
                "and dataset, averaged over settings (1: same order, -1: reversed).")
     notes = tuple(f"mean tau {'over all metric pairs' if r.scope == 'all' else f'within {r.scope}'}: "
-                  f"{number(r.mean_tau)} ({r.n_pairs} pairs)" for r in by_family.itertuples() if r.n_pairs)
+                  f"{number(r.mean_tau)} ({r.n_pairs} pair{'' if r.n_pairs == 1 else 's'})"
+                  for r in by_family.itertuples() if r.n_pairs)
     if left_out:
         notes += (f"Not shown: {', '.join(left_out)} (no setting where another metric ranks the same three or more "
                   "methods).",)
@@ -160,7 +169,8 @@ def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA) -> Table:
                 cells.append(Cell("-"))
         rows.append((method, tuple(cells)))
     caption = ("Controls: in how many (comparison group, control) pairs each method significantly beats the "
-               f"random/constant/sobel control (paired Wilcoxon, Holm-corrected, alpha={alpha:g}). Bold: beats every "
+               f"random/constant/sobel control (paired Wilcoxon, Holm-corrected over the group's k(k-1)/2 pairs, "
+               f"alpha={alpha:g}). Bold: beats every "
                "control.")
     return Table(key="controls", caption=caption, corner="method", columns=tuple(Column(m) for m in metrics),
                  rows=tuple(rows))
@@ -173,8 +183,12 @@ def write_report(analysis: Analysis, out_dir: str | os.PathLike[str], *, formats
     files: dict[str, bytes] = {}
     if "md" in formats:
         files["report.md"] = markdown_report(analysis, title).encode()
+        if analysis.pair_tables:
+            files[f"{APPENDIX}.md"] = markdown_appendix(analysis, title).encode()
     if "latex" in formats:
-        files["tables.tex"] = latex_tables([*analysis.tables, *analysis.stat_tables, *analysis.pair_tables]).encode()
+        files["tables.tex"] = latex_tables([*analysis.tables, *analysis.stat_tables, *analysis.best_tables]).encode()
+        if analysis.pair_tables:
+            files[f"{APPENDIX}.tex"] = latex_tables(list(analysis.pair_tables)).encode()
     if "html" in formats:
         files["report.html"] = html_report(analysis, figures, title).encode()
     if "csv" in formats:
@@ -190,22 +204,38 @@ def markdown_report(analysis: Analysis, title: str) -> str:
     parts += ["## Results", "", render_all(list(analysis.tables), "md")]
     if analysis.stat_tables:
         parts += ["## Statistics", "", "\n".join(to_markdown(t) for t in analysis.stat_tables)]
+    if analysis.best_tables:
+        parts += ["## Tests against the best", "", "\n".join(to_markdown(t) for t in analysis.best_tables)]
     if analysis.pair_tables:
-        parts += ["## Pairwise tests", "", "\n".join(to_markdown(t) for t in analysis.pair_tables)]
+        parts += [f"Every pairwise test, one table per comparison group: [{APPENDIX}.md]({APPENDIX}.md) "
+                  f"({_tables(len(analysis.pair_tables))}; LaTeX: {APPENDIX}.tex; CSV: pairwise_tests.csv).", ""]
     return "\n".join(parts)
+
+
+def _tables(count: int) -> str:
+    return f"{count} table" if count == 1 else f"{count} tables"
+
+
+def markdown_appendix(analysis: Analysis, title: str) -> str:
+    """Every pairwise test (all k(k-1)/2 pairs of each comparison group), the report's appendix."""
+    return "\n".join([f"# {title}: every pairwise test", "", "\n".join(to_markdown(t) for t in analysis.pair_tables)])
 
 
 def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> str:
     sections = [Section("Results", "\n".join(to_html(t) for t in analysis.tables))]
     if analysis.stat_tables:
         sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
+    if analysis.best_tables:
+        sections.append(Section("Tests against the best", "\n".join(to_html(t) for t in analysis.best_tables)))
     if analysis.pair_tables:
-        sections.append(Section("Pairwise tests", "\n".join(to_html(t) for t in analysis.pair_tables)))
+        sections.append(Section(f"Every pairwise test ({_tables(len(analysis.pair_tables))})",
+                                "\n".join(to_html(t) for t in analysis.pair_tables), collapsed=True))
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
              "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
              "the CIs and the pairwise tests). † in the result tables: not significantly different from the best "
-             "(paired Wilcoxon, Holm over the column's comparisons with its best). Every pairwise test is in the "
-             "tables below and, with the control checks, in the CSV files beside this page.")
+             "(paired Wilcoxon, Holm over the column's comparisons with its best: the tests against the best below). "
+             "Every pairwise test is in the collapsed appendix below and, with the control checks, in the CSV files "
+             "beside this page.")
     return html_document(title, sections, figures, warnings=analysis.warnings, intro=intro)
 
 

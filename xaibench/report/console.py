@@ -86,6 +86,7 @@ def _format_table(summary: pd.DataFrame) -> Iterator[str]:
     if "model_accuracy" in frame:
         labels = frame.get("model_label", frame["model"])
         frame["model"] = [model_text(*v) for v in zip(labels, frame["model_accuracy"], frame["model_flag"])]
+    frame["method"] = _method_names(frame)
     index = ["dataset", "model", "method"]
     if "variant" in frame and (frame["variant"] != "").any():
         index.append("variant")
@@ -208,13 +209,22 @@ def _tall_rows(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str]) -
     """The printed columns of a piece of the summary (as ``_format_table`` makes them): levels, then ``cell``."""
     cells = [_cell_text(_Cell(*values)) for values in zip(*(piece[c] for c in _Cell._fields))]
     models = [model_text(*v) for v in zip(piece["model_label"], piece["model_accuracy"], piece["model_flag"])]
-    columns = {"dataset": piece["dataset_label"], "model": models, "method": piece["method"],
+    columns = {"dataset": piece["dataset_label"], "model": models, "method": _method_names(piece),
                "variant": piece["variant"], "family": piece["family"],
                "metric": [f"{m} {arrows[m]}" for m in piece["metric"]]}
     frame = pd.DataFrame({level: columns[level] for level in levels}, index=piece.index)
     frame[levels] = frame[levels].astype(str)
     frame["cell"] = pd.Series(cells, index=piece.index, dtype=str)
     return frame
+
+
+def _method_names(frame: pd.DataFrame) -> pd.Series:
+    """The method column as printed: the competitor label (``saliency (abs=False)`` for ``variant/gradient``)
+    where no ``variant`` column names its parameters already, else the method's name."""
+    if "competitor" not in frame:
+        return frame["method"]
+    variant = frame["variant"].fillna("").astype(str) if "variant" in frame else pd.Series("", index=frame.index)
+    return frame["competitor"].astype(str).where(variant == "", frame["method"].astype(str))
 
 
 class _DatasetBuckets:

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from xaibench.errors import UserError
 from xaibench.report.figures import attribution_gallery, counterfactual_examples, surrogate_rules
 from xaibench.results.explanations import CellExplanations, explanations
+from xaibench.results.groups import competitor_labels
 
 CONTROLS = ("random", "constant", "sobel")
 SAMPLES = {"image": 4, "time_series": 3, "tabular": 3, "text": 2}
@@ -26,8 +27,7 @@ def cell_gallery(cells: Sequence[CellExplanations], title: str | None = None) ->
     """Gallery of cells that share dataset, model and samples: one row per cell's method, controls last."""
     ordered = sorted(cells, key=lambda c: (c.method in CONTROLS, c.method, json.dumps(c.method_params, sort_keys=True)))
     first = ordered[0]
-    names = [c.method for c in ordered]
-    labels = [_method_label(c, names) for c in ordered]
+    labels = method_labels(ordered)
     patch = first.model_params.get("patch_size") if isinstance(first.model_params.get("patch_size"), int) else None
     tokens = None if first.vocabulary is None else [first.vocabulary.decode(ids) for ids in first.inputs]
     return attribution_gallery(
@@ -38,11 +38,14 @@ def cell_gallery(cells: Sequence[CellExplanations], title: str | None = None) ->
     )
 
 
-def _method_label(cell: CellExplanations, names: list[str]) -> str:
-    if names.count(cell.method) == 1:
-        return cell.method
-    params = ", ".join(f"{k}={v}" for k, v in sorted(cell.method_params.items()))
-    return f"{cell.method} ({params})"
+def method_labels(cells: Sequence[CellExplanations]) -> list[str]:
+    """The cells' competitor labels, as the tables name them (``groups.competitor_labels``): the method plus the
+    parameters in which its variants differ or differ from its shipped config (``saliency (abs=False)`` for
+    ``variant/gradient``, alone or not). A gallery labelled a method by its name alone when it was the only
+    variant, and by every parameter it has otherwise."""
+    frame = pd.DataFrame({"method": [c.method for c in cells],
+                          "method_params": [json.dumps(c.method_params, sort_keys=True) for c in cells]})
+    return [str(label) for label in competitor_labels(frame)]
 
 
 def experiments(table: pd.DataFrame) -> list[pd.DataFrame]:
@@ -98,7 +101,7 @@ def counterfactual_items(table: pd.DataFrame | None, store: str | os.PathLike[st
         except UserError as error:
             _note(notes, f"counterfactuals of {rows.iloc[0]['dataset']}/{rows.iloc[0]['model']}: {error}")
             continue
-        for cell in cells:
+        for cell, label in zip(cells, method_labels(cells)):
             if cell.counterfactuals is None or cell.modality == "text":
                 continue
             name = _unique(names, f"counterfactuals_{cell.dataset}_{cell.model}_{cell.method}")
@@ -106,7 +109,7 @@ def counterfactual_items(table: pd.DataFrame | None, store: str | os.PathLike[st
             yield name, counterfactual_examples(
                 cell.inputs, cell.counterfactuals, modality=cell.modality, feature_names=cell.feature_names,
                 sample_ids=cell.sample_ids, valid=cell.extras.get("valid"),
-                title=f"{cell.method} on {cell.dataset_label} / {cell.model_label}")
+                title=f"{label} on {cell.dataset_label} / {cell.model_label}")
 
 
 def surrogate_figures(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None, *,

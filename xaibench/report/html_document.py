@@ -21,10 +21,12 @@ table.xb-table thead th { border-top: 2px solid #222; border-bottom: 1px solid #
 table.xb-table tbody tr:last-child th, table.xb-table tbody tr:last-child td { border-bottom: 2px solid #222; }
 table.xb-table td { text-align: right; font-variant-numeric: tabular-nums; }
 table.xb-table th[scope=row] { text-align: left; font-weight: normal; }
+td.text { text-align: left; }
 td.best { background: #eef6ee; } td.tie { background: #f7f7ee; }
 .xb-warning { color: #8a1c00; background: #fff1ec; border-left: 4px solid #d9480f; padding: 0.4em 0.8em;
               font-weight: 600; }
 ul.xb-notes { font-size: 0.85em; color: #444; margin-top: 0.2em; }
+details > summary { cursor: pointer; } details > summary h2 { display: inline-block; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #333; }
 """
@@ -45,6 +47,7 @@ class Section:
 
     heading: str
     body_html: str
+    collapsed: bool = False  # an appendix: shown closed (<details>), opened by a click
 
 
 def figure_html(figure: Figure) -> str:
@@ -69,7 +72,11 @@ def html_document(title: str, sections: Sequence[Section] = (), figures: Sequenc
         parts.append(f"<p>{html.escape(intro)}</p>")
     parts += [f'<p class="xb-warning">{html.escape(w)}</p>' for w in warnings]
     for section in sections:
-        parts += [f"<h2>{html.escape(section.heading)}</h2>", section.body_html]
+        if section.collapsed:
+            parts += [f"<details><summary><h2>{html.escape(section.heading)}</h2></summary>", section.body_html,
+                      "</details>"]
+        else:
+            parts += [f"<h2>{html.escape(section.heading)}</h2>", section.body_html]
     if figures:
         parts.append("<h2>Figures</h2>")
         parts += [figure_html(f) for f in figures]

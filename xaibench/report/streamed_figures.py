@@ -39,7 +39,7 @@ COLUMNS = ["model", "dataset", "method", "seed", "metric", "status", "explain_s"
            "model_label", "dataset_label"]
 # What pass 1 reads (cost means, the experiments and decision-tree rows in each range): not the explanations' columns.
 PASS_ONE = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "model_params",
-            "dataset_params"]
+            "dataset_params", "method_params"]
 RANGE = ["model", "dataset"]
 BATCH_ROWS = 20_000
 
@@ -228,8 +228,11 @@ def _experiment_keys(frame: pd.DataFrame) -> list[tuple]:
 
 
 def _cost_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One ok row of ``metric`` per (model, dataset, method) holding its mean ``explain_s`` (pandas' group mean
-    over the same rows in the same order as over the whole table; the mean of that one row is that value)."""
+    """One ok row of ``metric`` per cost point (``cost_scatter.COST_KEYS``: a competitor on a model and dataset)
+    holding its mean ``explain_s`` (pandas' group mean over the same rows in the same order as over the whole
+    table; the mean of that one row is that value)."""
+    from xaibench.report.figures.cost_scatter import COST_KEYS
+
     ok = frame[(frame["status"] == "ok") & (frame["metric"] == metric)]
-    means = ok.groupby(["model", "dataset", "method"], as_index=False)["explain_s"].mean()
+    means = ok.groupby([c for c in COST_KEYS if c in ok.columns], as_index=False)["explain_s"].mean()
     return means.assign(status="ok", metric=metric)

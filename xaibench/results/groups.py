@@ -9,6 +9,7 @@ definitions, so two CSV datasets or two variants of a model are never ranked aga
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -48,10 +49,13 @@ def setting_id(frame: pd.DataFrame) -> pd.Series:
 
 
 def competitor_labels(frame: pd.DataFrame) -> pd.Series:
-    """One label per row naming its competitor: the method, plus the parameters in which its variants differ.
+    """One label per row naming its competitor: the method, plus the parameters in which its variants differ and
+    those that differ from the method's shipped defaults (``conf/method/<method>.yaml``).
 
-    ``integrated_gradients`` when the table holds one configuration of it, else e.g.
-    ``integrated_gradients (n_steps=64)``. The same (method, params) gets the same label throughout a table.
+    ``integrated_gradients`` when the table holds it at its defaults only, else e.g.
+    ``integrated_gradients (n_steps=64)``; ``method=variant/gradient`` (registered as ``saliency`` with
+    ``abs: false``) is ``saliency (abs=False)`` even alone, since ``saliency`` names the absolute gradient. The
+    same (method, params) gets the same label throughout a table.
     """
     if "method_params" not in frame.columns:
         return frame["method"].astype(str).astype("string")
@@ -60,12 +64,47 @@ def competitor_labels(frame: pd.DataFrame) -> pd.Series:
     for method, group in pairs.groupby("method", sort=False):
         params = {p: json.loads(p or "{}") for p in group["method_params"]}
         keys = sorted({k for v in params.values() for k in v})
-        differing = [k for k in keys if len({repr(v.get(k)) for v in params.values()}) > 1]
+        defaults = shipped_method_defaults(method)
+        differing = [k for k in keys if len({repr(v.get(k)) for v in params.values()}) > 1
+                     or any(k in v and k in defaults and not _same(v[k], defaults[k]) for v in params.values())]
         for text, values in params.items():
             detail = ", ".join(f"{k}={values.get(k)}" for k in differing)
             labels[(method, text)] = f"{method} ({detail})" if detail else method
     keys = pd.MultiIndex.from_frame(frame[["method", "method_params"]].astype(str))
     return pd.Series(keys.map(labels), index=frame.index, dtype="string")
+
+
+def shipped_method_defaults(method: str) -> dict:
+    """The parameters of the method's shipped config ``conf/method/<method>.yaml`` (its registered defaults,
+    ``tests/unit/test_canonical_keys.py``), without ``name``; empty for a method without one (bring your own).
+    Read from the YAML, not the explainer registry, so that labelling a table never imports torch."""
+    from xaibench.config.paths import conf_dir
+
+    return dict(_config_params(str(conf_dir() / "method" / f"{method}.yaml")))
+
+
+@functools.lru_cache(maxsize=256)
+def _config_params(path: str) -> tuple[tuple[str, object], ...]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError):
+        return ()
+    if not isinstance(config, dict):
+        return ()
+    return tuple((str(k), v) for k, v in config.items() if k != "name" and not str(k).startswith("_"))
+
+
+def _same(value, default) -> bool:
+    """Equal as recorded (JSON) and as shipped (YAML): ``0`` and ``0.0`` are, ``False`` and ``0`` are not."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return isinstance(value, bool) and isinstance(default, bool) and value == default
+    try:
+        return bool(value == default)
+    except Exception:  # noqa: BLE001 - incomparable values differ
+        return False
 
 
 def _hashed(frame: pd.DataFrame, columns: list[str]) -> pd.Series:

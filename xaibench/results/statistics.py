@@ -188,7 +188,7 @@ def pairwise_tests(table: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame
 
 
 VERSUS_BEST_COLUMNS = ["comparison", "model", "dataset", "metric", "best", "method", "n", "statistic", "p_value",
-                       "p_holm", "separated"]
+                       "p_holm", "separated", "rank_biserial"]
 
 
 def versus_best(pairs: pd.DataFrame, summary: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame:
@@ -207,7 +207,8 @@ def versus_best(pairs: pd.DataFrame, summary: pd.DataFrame, *, alpha: float = AL
     Returns:
         One row per (comparison, best, other competitor with a mean): the pair's ``n``, ``statistic`` and raw
         ``p_value``, ``p_holm`` over the group's comparisons with its best, and ``separated`` (``p_holm < alpha``;
-        False where the two share too few samples to test, p NaN).
+        False where the two share too few samples to test, p NaN), and the pair's ``rank_biserial`` oriented to the
+        best (positive: the best scores better).
     """
     scored = summary[summary["mean"].notna()]
     tested = {(c, a, b): row for c, a, b, row in zip(pairs["comparison"], pairs["method_a"], pairs["method_b"],
@@ -223,8 +224,11 @@ def versus_best(pairs: pd.DataFrame, summary: pd.DataFrame, *, alpha: float = AL
                             "metric": first["metric"], "best": top, "method": method,
                             "n": pair.n if pair is not None else 0,
                             "statistic": pair.statistic if pair is not None else np.nan,
-                            "p_value": pair.p_value if pair is not None else np.nan})
-    out = pd.DataFrame.from_records(records, columns=VERSUS_BEST_COLUMNS[:-2])
+                            "p_value": pair.p_value if pair is not None else np.nan,
+                            "rank_biserial": (np.nan if pair is None else
+                                              pair.rank_biserial if pair.method_a == top else -pair.rank_biserial)})
+    out = pd.DataFrame.from_records(records, columns=[c for c in VERSUS_BEST_COLUMNS
+                                                      if c not in ("p_holm", "separated")])
     out["p_holm"] = out.groupby("comparison")["p_value"].transform(lambda p: holm(p.to_numpy())) if len(out) \
         else pd.Series(dtype=np.float64)
     out["separated"] = out["p_holm"] < alpha

@@ -1,10 +1,12 @@
 """Cost vs faithfulness: each method's explanation cost per sample against its score on a faithfulness metric.
 
-One point per (method, experiment), vertical whiskers for the score's CI, cost on a log axis (seconds per sample
+One point per (competitor, experiment), vertical whiskers for the score's CI, cost on a log axis (seconds per sample
 or model forwards per sample span orders of magnitude). The best trade-offs sit up and to the left for a
 higher-is-better metric.
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -14,34 +16,66 @@ from matplotlib.ticker import NullFormatter
 
 from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_order,
                                             paper_figure, paper_style)
+from xaibench.results.groups import competitor_labels
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
 MARKERS = "osD^v<>pXh"
 
 
+# A cost point is one competitor (a method with its parameters) on one model and dataset: the mean over the
+# table's ok rows of the plotted metric. Keyed by the method's name alone, the costs of two variants (``saliency``
+# with abs true and false) were averaged into one and both points drawn at it, in one colour.
+COST_KEYS = ["model", "dataset", "method", "method_params"]
+
+
 def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, cost: str = "explain_s") -> pd.DataFrame:
-    """Points for :func:`cost_vs_score`: per (experiment, method) the mean ``cost`` from the table's scored rows
-    and the summary's ``mean``/``ci_low``/``ci_high`` on ``metric``. Columns: method, group, cost, score,
+    """Points for :func:`cost_vs_score`: per (experiment, competitor) the mean ``cost`` from the table's scored rows
+    and the summary's ``mean``/``ci_low``/``ci_high`` on ``metric``. Columns: method (the competitor label, e.g.
+    ``saliency (abs=False)``), group (the experiment: dataset / model and their differing parameters), cost, score,
     score_low, score_high, higher_is_better."""
-    keys = ["model", "dataset", "method"]
     ok = table[(table["status"] == "ok") & (table["metric"] == metric)]
-    costs = ok.groupby(keys, as_index=False)[cost].mean().rename(columns={cost: "cost"})
+    ok = ok.assign(competitor=competitor_labels(ok).astype(str)) if "method_params" in ok else \
+        ok.assign(competitor=ok["method"].astype(str))
+    costs = ok.groupby(["model", "dataset", "competitor"], as_index=False)[cost].mean().rename(columns={cost: "cost"})
     scores = summary[summary["metric"] == metric].copy()
-    scores["group"] = group_labels(scores)
-    points = scores.merge(costs, on=keys, how="inner")
-    points = points.rename(columns={"mean": "score", "ci_low": "score_low", "ci_high": "score_high"})
+    scores["group"] = group_labels(scores.assign(variant=_experiment_variant(scores)))
+    if "competitor" not in scores:
+        scores["competitor"] = scores["method"]
+    scores["competitor"] = scores["competitor"].astype(str)
+    points = scores.drop(columns=["method"]).merge(costs, on=["model", "dataset", "competitor"], how="inner")
+    points = points.rename(columns={"competitor": "method", "mean": "score", "ci_low": "score_low",
+                                    "ci_high": "score_high"})
     return points[["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]]
+
+
+def _experiment_variant(scores: pd.DataFrame) -> pd.Series:
+    """The ``variant`` text without the method's parameters (the competitor label names those): what tells two
+    experiments on the same dataset and model apart (``model.hidden=64``)."""
+    if "variant" not in scores:
+        return pd.Series("", index=scores.index)
+    parts = scores["variant"].fillna("").astype(str).map(lambda text: re.split(r" (?=[\w.]+=)", text))
+    return parts.map(lambda ps: " ".join(p for p in ps if p and not p.startswith("method.")))
+
+
+LEGEND_LINE_IN = 0.125  # height of one 7 pt legend line with its spacing
 
 
 def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s", width: float = ONE_COLUMN_IN,
                   colours: dict | None = None) -> Figure:
     """Scatter of ``points`` (see :func:`cost_score_points`): colour = method (``colours``, by default
-    ``method_colours`` of the methods drawn: the colours of ``metric_scores``), marker = experiment."""
+    ``method_colours`` of the methods drawn: the colours of ``metric_scores``), marker = experiment.
+
+    The legends sit below the axes in a band of the figure sized to their lines, so the axes keep their height
+    however many methods and experiments there are (legends anchored to the axes squashed them to a strip and
+    ran into the axis label)."""
     points = points[np.isfinite(points["cost"]) & np.isfinite(points["score"]) & (points["cost"] > 0)]
     methods = method_order(points["method"].unique())
     groups = sorted(points["group"].unique())
+    lines = max(len(methods), sum(str(g).count("\n") + 1 for g in groups) if len(groups) > 1 else 0) + 1
+    legend_in, axes_in = LEGEND_LINE_IN * lines + 0.1, 0.62 * width
+    height = axes_in + 0.55 + legend_in
     with paper_style():
-        figure, ax = paper_figure(figsize=(width, 0.7 * width + 0.13 * max(len(methods), len(groups)) + 0.3))
+        figure, ax = paper_figure(figsize=(width, height))
         colours = colours if colours is not None else method_colours(methods)
         for _, point in points.iterrows():
             marker = MARKERS[groups.index(point["group"]) % len(MARKERS)]
@@ -54,17 +88,16 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
         ax.set_xlabel(COST_LABELS.get(cost, cost))
         ax.set_ylabel(f"{metric} {direction_arrow(higher)}")
         ax.grid(True, which="major", linewidth=0.3, color="0.85")
+        ax.spines["bottom"].set_capstyle("butt")  # its projecting end lay outside the saved tight box's padding
         method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4) for m in methods]
-        legend = ax.legend(method_handles, methods, loc="upper left", bbox_to_anchor=(-0.02, -0.2), frameon=False,
-                           title="method", title_fontsize=7, alignment="left")
-        ax.add_artist(legend)  # kept when the second legend replaces ax.legend_
-        legend.set_clip_on(False)  # add_artist clips to the axes, and bbox_inches="tight" then cut it off the file
+        figure.legend(method_handles, methods, loc="upper left", bbox_to_anchor=(0.0, legend_in / height),
+                      frameon=False, title="method", title_fontsize=7, alignment="left")
         if len(groups) > 1:
             group_handles = [Line2D([], [], linestyle="", marker=MARKERS[i % len(MARKERS)], color="0.3",
-                                        markersize=4) for i in range(len(groups))]
-            ax.legend(group_handles, groups, loc="upper left", bbox_to_anchor=(0.5, -0.2), frameon=False,
-                      title="experiment", title_fontsize=7, alignment="left")
-        figure.tight_layout(pad=0.2)
+                                    markersize=4) for i in range(len(groups))]
+            figure.legend(group_handles, groups, loc="upper left", bbox_to_anchor=(0.5, legend_in / height),
+                          frameon=False, title="experiment", title_fontsize=7, alignment="left")
+        figure.tight_layout(pad=0.2, rect=(0.0, legend_in / height, 0.98, 1.0))  # the axes above the legends
     return figure
 
 

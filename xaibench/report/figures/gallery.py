@@ -159,7 +159,8 @@ def _label(axes, methods, sample_ids, targets, modality, class_names: Sequence[s
             heading += "\n" + (name if name.lower().startswith("class") else f"class {name}")  # wine: class_0
         ax.set_title(heading, fontsize=7)
     for row, name in enumerate(["input", *methods]):
-        pretty = name.replace("_", " ")
+        method, _, params = name.partition(" (")  # the method's words spaced; parameter names as written
+        pretty = method.replace("_", " ") + (f" ({params}" if params else "")
         if modality == "tabular":
             axes[row, 0].annotate(pretty, xy=(0, 1), xycoords="axes fraction", xytext=(-2, 3),
                                   textcoords="offset points", ha="right", va="bottom", fontsize=7.5, fontweight="bold")

@@ -19,7 +19,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from xaibench.report.tables.model import NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, significance_note
+from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, separation_note,
+                                         significance_note)
 from xaibench.results.statistics import ALPHA, CONTROLS, average_ranks, versus_best
 
 LAYOUTS = ("metrics", "datasets", "families")
@@ -73,7 +74,8 @@ def unscored_table(rows: pd.DataFrame) -> Table:
     caption = ("Settings without any score, left out of the tables above (status per method; the first reason "
                "given).")
     return Table(key="unscored", caption=caption, corner="dataset / model",
-                 columns=(Column("methods"), Column("status (methods)"), Column("reason")), rows=tuple(body))
+                 columns=(Column("methods", text=True), Column("status (methods)", text=True),
+                          Column("reason", text=True)), rows=tuple(body))
 
 
 class _Tests:
@@ -96,8 +98,11 @@ class _Tests:
         return not all(self.separated.get((row["comparison"], str(other), str(row.name)), False)
                        for other in best.index)
 
-    def note(self) -> str:
-        return NOTE_OVERLAP if self.separated is None else significance_note(self.alpha)
+    def note(self, marked: bool = True) -> str:
+        """The footnote of ``†`` (``marked``: some cell carries it), else what the unmarked cells' tests found."""
+        if self.separated is None:
+            return NOTE_OVERLAP
+        return significance_note(self.alpha) if marked else separation_note(self.alpha)
 
 
 def metrics_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
@@ -227,7 +232,7 @@ def _cell(row: pd.Series, best: pd.DataFrame, tests: _Tests) -> Cell:
 def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...]:
     notes = []
     if "tie" in marks or "tested" in marks:
-        notes.append(tests.note())
+        notes.append(tests.note(marked="tie" in marks))
     if "a" in marks:
         worst = rows.loc[rows["nan_rate"].idxmax()]
         notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}).")

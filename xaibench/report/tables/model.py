@@ -23,6 +23,14 @@ def significance_note(alpha: float) -> str:
             f"with its best (k - 1 tests for k methods), alpha = {alpha:g} (or too few shared samples to test).")
 
 
+def separation_note(alpha: float) -> str:
+    """The note of a table whose non-best cells were all tested and all separated from their column's best: no
+    cell carries ``†``, so the ``†`` footnote would explain a mark that is not there; this says what was tested."""
+    return ("No cell is marked: every non-bold cell differs significantly from the best in its column (two-sided "
+            "paired Wilcoxon signed-rank test over the samples both methods scored, Holm-corrected over the "
+            f"column's comparisons with its best (k - 1 tests for k methods), alpha = {alpha:g}).")
+
+
 @dataclass(frozen=True)
 class Cell:
     """One table cell. ``best``: bold; ``tie``: not separated from the best (``†``); ``marks``: footnote letters."""
@@ -40,6 +48,7 @@ class Column:
     name: str
     arrow: str = ""
     marks: tuple[str, ...] = ()
+    text: bool = False  # words, not numbers: left-aligned, and wrapped in LaTeX (a long reason shrank a whole table)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Pairwise tests as paper tables: every two methods of a comparison group, one table per group.
+"""Pairwise tests as paper tables: the comparisons with the best per setting (the report's body), and every two
+methods of a comparison group, one table per group (the appendix).
+
+``versus_best_tables``: one table per setting (a model on a dataset), shaped like its results table (methods x
+metrics): each cell holds the Holm-corrected p of the method against its column's best (Holm over the column's
+comparisons with its best: the tests behind the results tables' ``†``) and the rank-biserial ``r`` of the two
+(positive: the best scores better). A sweep of many methods then shows k - 1 tests per column, not k (k - 1) / 2.
 
 A row per (method a, method b) of one comparison group (a metric on a model and dataset): ``n`` paired samples,
 the Wilcoxon signed-rank statistic ``W`` (scipy's: the smaller signed-rank sum) and its two-sided ``p``, ``p``
@@ -13,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xaibench.report.tables.layouts import _key, _with_labels
-from xaibench.report.tables.model import Cell, Column, Table, number, p_text
+from xaibench.report.tables.layouts import _key, _method_order, _ordered, _with_labels
+from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table, number, p_text
 
 COLUMNS = (Column("n"), Column("W"), Column("p"), Column("p Holm (all)"), Column("p Holm (best)"), Column("r"),
            Column("CLES"), Column("better"))
@@ -72,3 +78,62 @@ def _table(rows: pd.DataFrame, holm_best: dict, alpha: float) -> Table:
 def _w(statistic: float) -> str:
     """The signed-rank statistic: a whole or half number of ranks."""
     return "-" if not np.isfinite(statistic) else f"{statistic:.1f}".removesuffix(".0")
+
+
+def versus_best_tables(pairs: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame, *,
+                       alpha: float) -> list[Table]:
+    """One table per setting (a model on a dataset): methods x metrics, each method against its column's best.
+
+    Args:
+        pairs: ``statistics.pairwise_tests``; versus: ``statistics.versus_best`` of them (p Holm, r).
+        summary: the summary the tests belong to (labels, ranks, which methods have a score).
+    """
+    if versus is None or versus.empty:
+        return []
+    rows = _with_labels(summary[summary["mean"].notna()])
+    tests = {comparison: group for comparison, group in versus.groupby("comparison", sort=False)}
+    return [_versus_table(group, tests, alpha) for _, group in rows.groupby("setting_label", sort=True)
+            if group["comparison"].isin(list(tests)).any()]
+
+
+def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float) -> Table:
+    columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
+    methods = _method_order(rows["competitor"].astype(str).unique())
+    headers, body, marked = [], {m: [] for m in methods}, False
+    for column in columns:
+        group = rows[rows["metric_label"] == column].set_index("competitor")
+        first = group.iloc[0]
+        headers.append(Column(column, "↑" if first["higher_is_better"] else "↓"))
+        versus = tests.get(first["comparison"], pd.DataFrame(columns=["method"]))
+        for method in methods:
+            cell = _versus_cell(method, group, versus, alpha)
+            marked |= cell.tie
+            body[method].append(cell)
+    first = rows.iloc[0]
+    caption = (f"Tests against the best, {first['setting_label']}: per metric, each method against the column's best "
+               "(bold): Holm-corrected p (two-sided paired Wilcoxon signed-rank test over the samples both scored, "
+               "Holm over the column's comparisons with its best) and, in brackets, the matched-pairs rank-biserial r "
+               "(Kerby 2014; r > 0: the best scores better; 1: better on every sample where the two differ).")
+    notes = (f"{TIE_MARK} p Holm >= alpha = {alpha:g} (or too few shared samples to test): not significantly "
+             "different from the best; these are the tests behind the results tables' †." if marked else
+             f"Every method differs significantly from its column's best (p Holm < alpha = {alpha:g}).",
+             "The tests of this table are in versus_best.csv; every pair of methods (k(k-1)/2 per column, Holm over "
+             "them) in the appendix (appendix_pairwise.md/.tex) and pairwise_tests.csv.")
+    return Table(key=_key("versus-best", first["setting_label"]), caption=caption, corner="method",
+                 columns=tuple(headers), rows=tuple((m, tuple(body[m])) for m in methods), notes=notes)
+
+
+def _versus_cell(method: str, group: pd.DataFrame, versus: pd.DataFrame, alpha: float) -> Cell:
+    """``best`` (bold) for a best method; else the comparison with a best that decides ``†`` (untested first, then
+    the largest p Holm), as ``p (r)``; ``-`` where the method has no score in this column."""
+    if method not in group.index:
+        return Cell("-")
+    if group.loc[method, "rank"] == 1:
+        return Cell("best", best=True)
+    mine = versus[versus["method"] == method]
+    if mine.empty:
+        return Cell("-")
+    row = mine.assign(untested=mine["p_holm"].isna()).sort_values(["untested", "p_holm"], ascending=False).iloc[0]
+    if not np.isfinite(row["p_holm"]):
+        return Cell("untested", tie=True)
+    return Cell(f"{p_text(row['p_holm'])} ({number(row['rank_biserial'])})", tie=bool(row["p_holm"] >= alpha))

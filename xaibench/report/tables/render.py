@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table
 
@@ -20,6 +21,9 @@ _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$"
 FLUSH_EVERY = 10
 _LATEX_FLUSH = "\\providecommand{\\xbflush}{\\clearpage}\n\\xbflush\n"
 # < and > are set as the inverted ! and ? of LaTeX's default (OT1) text font: math mode, as the arrows.
+# A number's sign in a cell ("0.010 [-0.038, 0.064]", r = -0.652): set as a minus; an exponent's (1.2e-05) and a
+# lone "-" (no score) stay as they are.
+_MINUS = re.compile(r"(?<![\w.])-(?=\d)")
 _LATEX_SYMBOLS = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", TIE_MARK: r"$^{\dagger}$", "<": "$<$", ">": "$>$"}
 
 
@@ -29,7 +33,7 @@ def to_markdown(table: Table) -> str:
     """A pipe table with a bold caption line, bold best cells, ``†`` ties and ``<sup>`` footnote marks."""
     header = [_md(table.corner)] + [_md(_column_text(c, _sup_html)) for c in table.columns]
     lines = [f"**{_md(table.caption)}**", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join([" --- "] + [" ---: "] * len(table.columns)) + "|"]
+             "|" + "|".join([" --- "] + [" --- " if c.text else " ---: " for c in table.columns]) + "|"]
     for label, cells in table.rows:
         lines.append("| " + " | ".join([_md(label)] + [_md_cell(c) for c in cells]) + " |")
     lines.append("")
@@ -56,7 +60,7 @@ def to_latex(table: Table) -> str:
     header = [latex_escape(table.corner)] + [_latex_column(c) for c in table.columns]
     lines = [r"\begin{table}[ht]", r"\centering", size, r"\setlength{\tabcolsep}{4pt}",
              rf"\caption{{{latex_escape(table.caption)}}}", rf"\label{{tab:{table.key}}}",
-             _LATEX_FIT, rf"\xbfit{{\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule",
+             _LATEX_FIT, rf"\xbfit{{\begin{{tabular}}{{l{_latex_spec(table.columns)}}}", r"\toprule",
              " & ".join(header) + r" \\",
              r"\midrule"]
     for label, cells in table.rows:
@@ -67,6 +71,14 @@ def to_latex(table: Table) -> str:
         lines += [r"\par\smallskip", r"\parbox{\linewidth}{\footnotesize " + r" \\ ".join(notes) + "}"]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
+
+
+def _latex_spec(columns: tuple[Column, ...]) -> str:
+    """``r`` per number column; text columns share 75% of the line as wrapped paragraphs (``p``), so a long text
+    neither widens the table past the line nor gets the whole table shrunk to fit."""
+    texts = sum(c.text for c in columns)
+    width = f"p{{{0.75 / texts:.2f}\\linewidth}}" if texts else ""
+    return "".join(width if c.text else "r" for c in columns)
 
 
 def latex_tables(tables: list[Table]) -> str:
@@ -88,7 +100,7 @@ def latex_escape(text: str) -> str:
 
 
 def _latex_cell(cell: Cell) -> str:
-    text = latex_escape(cell.text)
+    text = _MINUS.sub(r"$-$", latex_escape(cell.text))  # -0.038 with a minus sign, not a hyphen
     text = rf"\textbf{{{text}}}" if cell.best else text
     return text + (r"$^{\dagger}$" if cell.tie else "") + _sup_latex(cell.marks)
 
@@ -109,7 +121,7 @@ def to_html(table: Table) -> str:
     head = "".join(f"<th>{_column_text(c, _sup_html, escape=html.escape)}</th>" for c in table.columns)
     body = []
     for label, cells in table.rows:
-        tds = "".join(_html_cell(c) for c in cells)
+        tds = "".join(_html_cell(c, column.text) for c, column in zip(cells, table.columns))
         body.append(f'<tr><th scope="row">{html.escape(label)}</th>{tds}</tr>')
     parts = [f'<table class="xb-table" id="{html.escape(table.key)}">',
              f"<caption>{html.escape(table.caption)}</caption>",
@@ -121,10 +133,10 @@ def to_html(table: Table) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _html_cell(cell: Cell) -> str:
+def _html_cell(cell: Cell, words: bool = False) -> str:
     text = html.escape(cell.text)
     text = f"<b>{text}</b>" if cell.best else text
-    css = ' class="best"' if cell.best else (' class="tie"' if cell.tie else "")
+    css = ' class="best"' if cell.best else (' class="tie"' if cell.tie else (' class="text"' if words else ""))
     return f"<td{css}>{text}{TIE_MARK if cell.tie else ''}{_sup_html(cell.marks)}</td>"
 
 
