@@ -287,6 +287,11 @@ def test_a_method_run_with_other_than_its_shipped_parameters_is_labelled_with_th
     assert list(competitor_labels(frame)) == ["saliency", "saliency", "my_method", "integrated_gradients (n_steps=64)"]
     both = pd.DataFrame({"method": ["saliency", "saliency"], "method_params": ['{"abs": true}', '{"abs": false}']})
     assert list(competitor_labels(both)) == ["saliency (abs=True)", "saliency (abs=False)"]
+    # keys that annotate rather than set a method (its role, parameters unused on the data) are never in a label,
+    # even where some rows lack them (rows stored before they were recorded)
+    annotated = pd.DataFrame({"method": ["random", "random", "occlusion", "occlusion"],
+                              "method_params": ['{"role": "control"}', "{}", '{"unused_params": ["stride"]}', "{}"]})
+    assert list(competitor_labels(annotated)) == ["random", "random", "occlusion", "occlusion"]
 
 
 def test_the_report_body_shows_each_method_against_the_best_and_every_pair_goes_to_the_appendix(tmp_path):

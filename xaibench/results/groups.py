@@ -23,6 +23,9 @@ COMPARISON_COLUMNS = ["model", "model_params", "model_revision", "dataset", "dat
 COMPETITOR_COLUMNS = ["method", "method_params"]
 # Comparison columns that vary between the metrics scored in one setting.
 SETTING_EXCLUDED = ("metric", "params")
+# ``method_params`` keys that annotate a method rather than set it (its role, the parameters unused on the data):
+# never part of a label.
+ANNOTATION_KEYS = frozenset({"role", "unused_params"})
 
 
 def comparison_columns(frame: pd.DataFrame) -> list[str]:
@@ -63,7 +66,7 @@ def competitor_labels(frame: pd.DataFrame) -> pd.Series:
     labels = {}
     for method, group in pairs.groupby("method", sort=False):
         params = {p: json.loads(p or "{}") for p in group["method_params"]}
-        keys = sorted({k for v in params.values() for k in v})
+        keys = sorted({k for v in params.values() for k in v} - ANNOTATION_KEYS)
         defaults = shipped_method_defaults(method)
         differing = [k for k in keys if len({repr(v.get(k)) for v in params.values()}) > 1
                      or any(k in v and k in defaults and not _same(v[k], defaults[k]) for v in params.values())]
