@@ -320,7 +320,7 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
         detail += f"  [model underfit: {_underfit_reason(rows, accuracy)}]"
     prefix = f"[{label}] " if label else ""
     return (f"{prefix}{cell.model_label} x {cell.dataset_label} x {cell.method_name} (seed {cell.seed}): "
-            f"{result.status:<14} {result.seconds:6.2f}s {_source(result):<8} {detail}")
+            f"{result.status:<14} {result.seconds:6.2f}s {_source(result)}; {detail}")  # "; ": "2 cached; 3 metrics"
 
 
 def _underfit_reason(rows: pd.DataFrame, accuracy: float) -> str:
