@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if argv and argv[0] in VERBS:
             sys.exit(_run_verb(argv))
+        if argv and re.fullmatch(r"[A-Za-z][\w-]*", argv[0]):  # no override is a bare word: a misspelt verb
+            _unknown_verb(argv[0])
         plan = _preflight(argv)
         if plan is not None and not plan.in_process:
             from xaibench import sweep
@@ -218,6 +220,17 @@ def _run_task(cfg, label: str, *, multirun: bool) -> bool:
         if sweep.in_launching_process():
             sys.exit(1)  # basic launcher: stop the sweep here
     return False
+
+
+def _unknown_verb(word: str) -> None:
+    """A first argument that is neither a verb nor an override (those have ``=``): name the verbs, not Hydra's
+    override grammar ("missing EQUAL at '<EOF>'")."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(VERBS), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UserError(f"unknown verb {word!r}; {hint}verbs: {', '.join(VERBS)}; a run takes overrides such as "
+                    "model=mlp (xaibench --help)")
 
 
 def _verbose(argv: list[str]) -> bool:

@@ -53,7 +53,11 @@ class Registry(Generic[T]):
     def get(self, name: str) -> type[T]:
         load_plugins()
         if name not in self._entries:
-            raise UserError(f"unknown {self.axis} {name!r}; valid: {', '.join(self.names())}")
+            import difflib
+
+            close = difflib.get_close_matches(str(name), self.names(), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UserError(f"unknown {self.axis} {name!r}; {hint}valid: {', '.join(self.names())}")
         return self._entries[name]
 
     def create(self, name: str, params: Mapping[str, Any] | None = None) -> T:

@@ -320,7 +320,7 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
         detail += f"  [model underfit: {_underfit_reason(rows, accuracy)}]"
     prefix = f"[{label}] " if label else ""
     return (f"{prefix}{cell.model_label} x {cell.dataset_label} x {cell.method_name} (seed {cell.seed}): "
-            f"{result.status:<14} {result.seconds:6.2f}s {_source(result):<8} {detail}")
+            f"{result.status:<14} {result.seconds:6.2f}s {_source(result)}; {detail}")  # "; ": "2 cached; 3 metrics"
 
 
 def _underfit_reason(rows: pd.DataFrame, accuracy: float) -> str:
@@ -642,6 +642,11 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
             log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)),
                       analysis.ranks, cells=statuses)
         (folder / WANDB_SUMMARY).touch()
+        if logger.get("mode", "offline") == "offline":  # where the runs are, and how to upload them
+            from xaibench.report.wandb_sink import wandb_folder
+
+            runs = wandb_folder(cfg) / "wandb"
+            print(f"W&B (offline): runs in {runs}; upload them with: wandb sync {runs}/offline-run-*", flush=True)
     except Exception as error:  # noqa: BLE001 - W&B mirrors the table; its failure never loses a result
         print(f"xaibench: warning: W&B sweep logging failed ({type(error).__name__}: {error}); "
               f"the table is safe in {folder}", file=sys.stderr, flush=True)

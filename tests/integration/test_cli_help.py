@@ -42,3 +42,6 @@ def test_sweep_is_quiet_and_cell_lines_say_what_was_computed(tmp_path):
     second = run_cli(args, tmp_path)
     assert "#0 :" not in second.stdout + second.stderr and "Launching" not in second.stdout + second.stderr
     assert "computed 1 new metric, 2 cached" in second.stdout, second.stdout
+    # what ran and what the cell holds, apart: it read "computed 1 new metric, 2 cached 3 metrics x 4 samples"
+    assert "computed 1 new metric, 2 cached; 3 metrics x 4 samples" in second.stdout, second.stdout
+    assert "computed 2 new metrics; 2 metrics x 4 samples" in first.stdout, first.stdout

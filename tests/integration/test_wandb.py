@@ -136,8 +136,11 @@ def test_a_sweep_computed_without_wandb_gets_its_summary_run_on_the_first_wandb_
     plain = [c for c in CELLS if c != "logger=wandb"]
     xaibench.run(plain, multirun=True)
     xaibench.run(CELLS, multirun=True)
-    assert "2 cells were cached and not re-logged" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 cells were cached and not re-logged" in out
     assert [(run.name, run.job_type) for run in offline_runs(workdir)] == [("wb-summary", "sweep")]
+    runs = (workdir / "results/runs/wb/wandb").resolve()  # the sweep said where its runs went, and how to upload
+    assert f"W&B (offline): runs in {runs}; upload them with: wandb sync {runs}/offline-run-*\n" in out
     xaibench.run(CELLS, multirun=True)  # nothing new now: no second summary run
     assert len(offline_runs(workdir)) == 1
 

@@ -630,3 +630,36 @@ def test_cli_refuses_a_cuda_index_beyond_the_devices_this_machine_shows(tmp_path
                                           "(CUDA_VISIBLE_DEVICES=4,5 renumbers them from 0); choose one of those",
                        capfd)
     assert list(tmp_path.iterdir()) == []
+
+
+# A new user's first mistakes, from following the README (newuser8's review): each was a traceback-free but
+# unhelpful line (Hydra's "missing EQUAL at '<EOF>'", "target column None not in the file", a list of 33 methods
+# without the close one) or, for collect -o table.xlsx, a Parquet file written under an Excel name with exit 0.
+NEW_USER_CASES = [
+    (["collect", "--store", "store", "-o", "table.xlsx"],
+     "collect -o table.xlsx: unknown extension '.xlsx'; use .parquet or .csv"),
+    (["collect", "--store", "store", "-o", "table"], "collect -o table: unknown extension '(none)'"),
+    (["frobnicate"], "unknown verb 'frobnicate'; verbs: collect, compare, summary, store, report; a run takes "
+                     "overrides such as model=mlp (xaibench --help)"),
+    (["reprot", "results/runs/quickstart"], "unknown verb 'reprot'; did you mean 'report'? verbs: "),
+    ([*BASE[:2], "method=salency", *BASE[3:]], "unknown method 'salency'; did you mean 'saliency'? valid: "),
+    (["-m", "model=mlp,cnnn", *BASE[1:]], "unknown model 'cnnn'; did you mean 'cnn'? valid: "),
+    ([*BASE[:1], "dataset=csv_table", "dataset.path=regression.csv", *BASE[2:]],
+     "dataset csv_table: no target given; set dataset.target=<label column>; columns: a, b, price"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", NEW_USER_CASES)
+def test_cli_refuses_a_new_users_first_mistakes_naming_the_fix(indir, capfd, argv, expected):
+    assert_cli_refuses(argv, expected, capfd)
+
+
+def test_api_names_the_close_method_and_a_missing_target(inputs):
+    """The Python API's registries and the table dataset say the same as the CLI's pre-flight."""
+    from xaibench.data.user.table import CsvTable
+
+    with pytest.raises(UserError, match=r"unknown metric 'sparsenes'; did you mean 'sparseness'\? valid: "):
+        xaibench.evaluate(_byo_net(), _x(), np.zeros(6, dtype=int), np.ones((6, 4), dtype=np.float32),
+                          metrics=["sparsenes"])
+    with pytest.raises(UserError, match=r"no target given; set dataset.target=<label column>; columns: a, b, price"):
+        CsvTable(path=str(inputs / "regression.csv")).build(0)

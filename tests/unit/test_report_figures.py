@@ -298,6 +298,26 @@ def test_counterfactual_examples_mark_changed_features():
     assert difference.norm.vmin == -difference.norm.vmax
 
 
+def test_counterfactual_examples_draw_every_diverse_counterfactual_of_a_sample():
+    # DiCE stores K counterfactuals per sample, (N, K, F): the report of the README's counterfactual sweep crashed
+    # (IndexError) drawing them as one. Each sample's panel shows all K; a feature is changed if any changed it.
+    x = np.zeros((2, 5))
+    cf = np.repeat(x[:, None, :], 3, axis=1)  # (2, 3, 5); the third of sample 1 is padding (x itself: not found)
+    cf[0, 0, 2], cf[0, 1, 4], cf[1, :, 1] = 1.5, -0.5, 2.0
+    figure = figures.counterfactual_examples(x, cf, modality="tabular", feature_names=list("abcde"),
+                                             sample_ids=["s-1", "s-2"], valid=[2 / 3, 1.0])
+    first, second = figure.axes[:2]
+    assert first.get_title() == "sample 1: 2 of 5 features changed"
+    assert second.get_title() == "sample 2: 1 of 5 features changed"
+    legend, = figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["input", "3 counterfactuals per sample (* = changed by any)"]
+    assert [t.get_text() for t in first.get_yticklabels()][:2] == ["* c", "* e"]  # the larger change first
+    arrows = [a for a in first.texts if a.arrow_patch is not None]
+    assert len(arrows) == 3 * 5  # one arrow per counterfactual and shown feature
+    triangles = first.collections[1:]
+    assert len(triangles) == 3 and sorted(triangles[0].get_offsets()[:, 0].tolist()) == [0, 0, 0, 0, 1.5]
+
+
 def test_surrogate_rules_name_features_and_state_fidelity():
     rules = "|--- x1 <= 0.50\n|   |--- class: 0\n|--- x1 >  0.50\n|   |--- class: 1\n"
     figure = figures.surrogate_rules(rules, 0.97, 0.95, feature_names=["age", "dose"], class_names=["no", "yes"])

@@ -347,3 +347,23 @@ def test_every_shipped_method_config_keeps_its_plain_name_on_every_modality():
             params = {k: v for k, v in recorded_method(section, modality).items() if k != "name"}
             frame = pd.DataFrame({"method": [section["name"]], "method_params": [json.dumps(params, sort_keys=True)]})
             assert competitor_labels(frame).iloc[0] == section["name"], (path, modality)
+
+
+def test_a_metric_without_any_score_is_listed_not_a_crash():
+    # metrics=faithfulness on tabular data: IROF, ROAD, ... are not applicable in every setting. The datasets layout
+    # used to take int(NaN) for such a metric's sample count (ValueError: `xaibench report` and the W&B sweep
+    # run failed); its column stays n/a in the metrics tables and the last table names it with the reason.
+    table = quickstart_like_table()
+    na = table[table["metric"] == "faith"].assign(metric="irof", value=np.nan, status="not_applicable",
+                                                 sample_id="", message="irof needs image inputs")
+    summary = summarize(pd.concat([table, na], ignore_index=True))
+    tables = {t.key: t for t in build_tables(summary)}
+    assert "datasets-irof" not in tables and {"datasets-faith", "datasets-sens"} <= set(tables)
+    mlp = tables["metrics-diabetes-mlp"]
+    column = [c.name for c in mlp.columns].index("irof")
+    assert {cells[column].text for _, cells in mlp.rows} == {"n/a"}
+    rows = dict(tables["unscored"].rows)
+    methods, status, reason = rows["metric irof"]
+    assert methods.text == "ig, saliency, random" and status.text == "not_applicable (3)"
+    assert reason.text == "irof needs image inputs"
+    assert "metric irof" in to_markdown(tables["unscored"]) and "diabetes / mlp" not in rows

@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Streams in every mode: cells are combined one (model, dataset, method) block at a time into the output
     # file and the summary, so memory does not grow with the number of cells.
+    if args.output:
+        _check_output(args.output)  # before any work: collect wrote Parquet under any name (table.xlsx)
     summarize = not (args.output and args.no_summary)
     collected = write_collected(args.store or args.sweep_dir, args.output, store=bool(args.store),
                                 summarize=summarize, pieces=True)
@@ -40,6 +42,17 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(f"xaibench: warning: {note}", file=sys.stderr)
     return 1 if args.strict and (incomplete or note) else 0
+
+
+def _check_output(output: str) -> None:
+    """Refuse an output name whose format collect does not write (``write_collected`` writes Parquet unless .csv)."""
+    from pathlib import Path
+
+    from xaibench.errors import UserError
+
+    suffix = Path(output).suffix
+    if suffix not in (".parquet", ".csv"):
+        raise UserError(f"collect -o {output}: unknown extension {suffix or '(none)'!r}; use .parquet or .csv")
 
 
 def _report_skipped(skipped: list[tuple[str, str]], n_artefacts: int) -> bool:

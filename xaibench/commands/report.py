@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     figures = [] if args.no_figures else _figures(table, analysis, out, store)
     written = write_report(analysis, out, formats=formats, figures=figures)
     written += [out / "figures" / f"{f.key}.{ext}" for f in figures for ext in ("png", "pdf")]
+    if not args.no_figures:
+        _remove_stale_figures(out, written)
     for path in written:
         print(path)
     print(f"report: {len(written)} files in {out} ({time.perf_counter() - started:.1f} s)")
@@ -108,6 +110,38 @@ def _figures(table, analysis, out: Path, store: str | None) -> list:
     for note in notes:
         print(f"report: note: {note}", file=sys.stderr)
     return write_figures(figures, out)
+
+
+FIGURE_LIST = ".xaibench-figures"  # in <out>/figures: the names of the figure files the last report wrote there
+
+
+def _remove_stale_figures(out: Path, written: list[Path]) -> list[Path]:
+    """Delete the figure files an earlier report wrote in ``out/figures`` that this one did not, and record this
+    report's. A rerun after the sweep changed (a CD diagram whose Friedman test no longer rejects, a dropped
+    method's gallery) left the old figure beside a note saying it was not drawn. Files no report listed there (the
+    user's own, or a report written before the list existed) are never touched."""
+    import sys
+
+    from xaibench.engine.store import atomic_write_bytes
+
+    folder = out / "figures"
+    record = folder / FIGURE_LIST
+    names = sorted(p.name for p in written if p.parent == folder)
+    try:
+        before = set(record.read_text().splitlines())
+    except OSError:
+        before = set()
+    stale = [folder / name for name in sorted(before - set(names))
+             if name and Path(name).name == name and (folder / name).is_file()]
+    for path in stale:
+        path.unlink()
+    if stale:
+        print(f"report: removed {len(stale)} figure files an earlier report wrote in {folder} that this one does not "
+              f"draw: {', '.join(p.name for p in stale)}", file=sys.stderr)
+    if names or before:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(record, "".join(f"{name}\n" for name in names).encode())
+    return stale
 
 
 def _choices(text: str, valid: tuple[str, ...], flag: str) -> tuple[str, ...]:

@@ -82,6 +82,9 @@ def _table_test_count(dataset: Mapping[str, Any], path: Path, test_size: float, 
     named = {"target": dataset.get("target"), "text_column": dataset.get("text_column"),
              "id_column": dataset.get("id_column"), "split_column": dataset.get("split_column")}
     for option, column in named.items():
+        if option == "target" and not column:
+            raise UserError(f"{what}: no target given; set dataset.target=<label column>; columns: "
+                            f"{', '.join(columns)}")
         if (column is not None or option == "target") and column not in columns:
             label = "target column" if option == "target" else option
             raise UserError(f"{what}: {label} {column!r} not in the file; columns: {', '.join(columns)}")

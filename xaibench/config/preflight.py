@@ -478,7 +478,9 @@ def _check_group_names(parsed) -> None:
             if value == "null" and key != "experiment":
                 raise UserError(f"{key}=null leaves the {key} group empty; choose one of: {', '.join(options)}")
             if value not in options and value != "null":
-                raise UserError(f"unknown {key} {value!r}; valid: {', '.join(options)}")
+                close = difflib.get_close_matches(value, list(options), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise UserError(f"unknown {key} {value!r}; {hint}valid: {', '.join(options)}")
 
 
 HYDRA_GROUPS = ("hydra/launcher", "hydra/sweeper")

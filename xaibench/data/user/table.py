@@ -91,7 +91,10 @@ class CsvTable(DatasetSpec):
         frame.columns = [str(c) for c in frame.columns]
         frame = self._without_index_columns(frame, what)
         columns = list(frame.columns)
-        if not self.target or self.target not in columns:
+        if not self.target:
+            raise UserError(f"{what}: no target given; set dataset.target=<label column>; columns: "
+                            f"{', '.join(columns)}")
+        if self.target not in columns:
             raise UserError(f"{what}: target column {self.target!r} not in the file; columns: {', '.join(columns)}")
         features = self._feature_columns(columns, what)
         y, class_names = encode_labels(frame[self.target].to_numpy(), what)

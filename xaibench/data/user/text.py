@@ -80,6 +80,9 @@ class TextCsv(DatasetSpec):
         frame = read_table(require_path(self.path, what), what, self.sep, self.decimal, (self.text_column,))
         for option in ("text_column", "target", "id_column"):
             column = getattr(self, option)
+            if option == "target" and not column:
+                raise UserError(f"{what}: no target given; set dataset.target=<label column>; columns: "
+                                f"{', '.join(map(str, frame.columns))}")
             if (column is not None or option == "target") and column not in frame.columns:
                 raise UserError(f"{what}: {option} {column!r} not in the file; columns: "
                                 f"{', '.join(map(str, frame.columns))}")

@@ -1,7 +1,8 @@
 """Counterfactual examples: each input beside its counterfactual, the changed features marked.
 
 Tabular: per sample, each shown feature's input value (grey dot) and counterfactual value (red triangle) joined
-by an arrow; changed features (``|x - x_cf| > tol``) are listed first and their names marked with ``*``.
+by an arrow (one per counterfactual where a method finds several, as DiCE); changed features (``|x - x_cf| > tol``)
+are listed first and their names marked with ``*``.
 Images: input, counterfactual and their signed difference (centred colour map). Time series: input and
 counterfactual lines, changed time steps shaded.
 """
@@ -33,7 +34,8 @@ def counterfactual_examples(
     """One panel (tabular, time series) or one row of three panels (image) per sample.
 
     Args:
-        inputs, counterfactuals: ``(N, ...)`` the same shape.
+        inputs, counterfactuals: ``(N, ...)`` the same shape; tabular counterfactuals may be ``(N, K, F)``, K
+            per sample (DiCE's diverse set), all drawn in the sample's panel.
         valid: per sample, 1.0 if the counterfactual flips the prediction (the method's ``valid`` extra).
     """
     inputs, counterfactuals = np.asarray(inputs, float), np.asarray(counterfactuals, float)
@@ -55,7 +57,10 @@ def counterfactual_examples(
         if modality == "tabular":
             handles = [Line2D([], [], linestyle="", marker="o", color="0.35", markersize=3.5),
                        Line2D([], [], linestyle="", marker="^", color=CF_COLOUR, markersize=4)]
-            figure.legend(handles, ["input", "counterfactual (* = changed)"], loc="upper center", ncol=2,
+            several = counterfactuals.ndim == 3 and counterfactuals.shape[1] > 1  # (N, K, F): K per sample
+            label = (f"{counterfactuals.shape[1]} counterfactuals per sample (* = changed by any)" if several
+                     else "counterfactual (* = changed)")
+            figure.legend(handles, ["input", label], loc="upper center", ncol=2,
                           frameon=False, bbox_to_anchor=(0.5, 1.0))
             top -= 0.22 / figure.get_figheight()
         if title:
@@ -80,15 +85,18 @@ def _tabular(inputs, counterfactuals, headings, feature_names, max_features, tol
         if i >= n:
             ax.axis("off")
             continue
-        delta = counterfactuals[i] - inputs[i]
-        changed = changed_features(inputs[i], counterfactuals[i], tol)
-        order = np.lexsort((-np.abs(delta), ~changed))[:shown]  # changed first, then by size of the change
+        found = np.atleast_2d(counterfactuals[i])  # (K, F): K > 1 for diverse counterfactuals (DiCE)
+        changed = changed_features(inputs[i][None, :], found, tol).any(axis=0)  # by any of them
+        size = np.abs(found - inputs[i]).max(axis=0)
+        order = np.lexsort((-size, ~changed))[:shown]  # changed first, then by size of the change
         y = np.arange(len(order))
-        for k, feature in enumerate(order):
-            ax.annotate("", xy=(counterfactuals[i, feature], k), xytext=(inputs[i, feature], k),
-                        arrowprops={"arrowstyle": "->", "color": "0.5", "linewidth": 0.6})
+        for cf in found:
+            for k, feature in enumerate(order):
+                ax.annotate("", xy=(cf[feature], k), xytext=(inputs[i, feature], k),
+                            arrowprops={"arrowstyle": "->", "color": "0.5", "linewidth": 0.6})
         ax.scatter(inputs[i, order], y, color="0.35", s=9, zorder=3, label="input")
-        ax.scatter(counterfactuals[i, order], y, color=CF_COLOUR, marker="^", s=11, zorder=3, label="counterfactual")
+        for cf in found:
+            ax.scatter(cf[order], y, color=CF_COLOUR, marker="^", s=11, zorder=3, label="counterfactual")
         labels = [f"* {names[f]}" if changed[f] else names[f] for f in order]
         ax.set_yticks(y, labels)
         for tick, feature in zip(ax.get_yticklabels(), order):

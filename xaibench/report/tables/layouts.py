@@ -44,26 +44,32 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
     ``alpha``; without them ``†`` marks overlapping CIs.
     """
     scored = summary.groupby("setting")["mean"].transform(lambda means: means.notna().any())
-    unscored = [unscored_table(summary[~scored])] if (~scored).any() else []
     rows = _with_labels(summary[scored])
+    metric_scored = rows.groupby("metric_label")["mean"].transform(lambda means: means.notna().any())
+    unscored = ([unscored_table(summary[~scored], rows[~metric_scored])]
+                if (~scored).any() or (~metric_scored).any() else [])
     if rows.empty:
         return unscored
     tests = _Tests(pairs, alpha, summary)
     tables: list[Table] = []
     if "metrics" in layouts:
         tables += [metrics_table(group, tests) for _, group in rows.groupby("setting_label", sort=True)]
-    if "datasets" in layouts:
-        tables += [datasets_table(group, tests) for _, group in rows.groupby("metric_label", sort=True)]
+    if "datasets" in layouts:  # a metric scored in no setting has no datasets table (its n/a: the last table)
+        tables += [datasets_table(group, tests)
+                   for _, group in rows[metric_scored].groupby("metric_label", sort=True)]
     if "families" in layouts and rows["mean"].notna().any():
         tables.append(families_table(rows))
     return tables + unscored
 
 
-def unscored_table(rows: pd.DataFrame) -> Table:
-    """One line per setting (model on dataset) without any score: its methods, statuses and first reason."""
-    rows = _with_labels(rows)
+def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None) -> Table:
+    """One line per setting (model on dataset) without any score, and one per metric scored in no (other) setting
+    (``metrics``: its labelled summary rows): its methods, statuses and first reason."""
+    groups = list(_with_labels(rows).groupby("setting_label", sort=True)) if len(rows) else []
+    if metrics is not None and len(metrics):
+        groups += [(f"metric {label}", group) for label, group in metrics.groupby("metric_label", sort=True)]
     body = []
-    for label, group in rows.groupby("setting_label", sort=True):
+    for label, group in groups:
         shown = group.assign(status=group["status"].replace({"ok": "nan"}))  # ok rows without a mean: all NaN
         counts = shown.drop_duplicates(["competitor", "status"])["status"].value_counts().sort_index()
         statuses = ", ".join(f"{status} ({count})" for status, count in counts.items())
@@ -71,9 +77,13 @@ def unscored_table(rows: pd.DataFrame) -> Table:
         reason = next((m for m in messages if m), "")
         methods = ", ".join(_method_order(group["competitor"].unique()))
         body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
-    caption = ("Settings without any score, left out of the tables above (status per method; the first reason "
-               "given).")
-    return Table(key="unscored", caption=caption, corner="dataset / model",
+    what, corner = "Settings without any score, left out of the tables above", "dataset / model"
+    if metrics is not None and len(metrics):
+        what, corner = (("Settings without any score, and metrics scored in no setting (n/a in the tables above)",
+                         "dataset / model or metric") if len(rows)
+                        else ("Metrics scored in no setting, n/a in the tables above", "metric"))
+    caption = f"{what} (status per method; the first reason given)."
+    return Table(key="unscored", caption=caption, corner=corner,
                  columns=(Column("methods", text=True), Column("status (methods)", text=True),
                           Column("reason", text=True)), rows=tuple(body))
 
