@@ -79,8 +79,10 @@ def test_clear_errors(sweep, tmp_path):
     root, table = sweep
     with pytest.raises(UserError, match="not in the store"):
         xaibench.explanations(table, store=tmp_path / "empty")
-    with pytest.raises(UserError, match="no explained cell in method=lime"):
-        xaibench.explanations(table, store=root / "results" / "store", method="lime")
+    with pytest.raises(UserError, match=r"no method lime in this table; its methods: .*saliency"):
+        xaibench.explanations(table, store=root / "results" / "store", method="lime")  # a misspelling: named
+    with pytest.raises(UserError, match="no explained cell in method=saliency"):
+        xaibench.explanations(table.assign(explanation_key=""), store=root / "results" / "store", method="saliency")
     with pytest.raises(UserError, match="unknown column 'colour'"):
         xaibench.explanations(table, store=root / "results" / "store", colour="red")
     with pytest.raises(UserError, match="before results schema 2"):

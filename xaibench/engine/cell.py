@@ -102,8 +102,9 @@ class CellSpec:
             raise UserError(f"target must be one of {', '.join(TARGETS)}, got {spec.target!r}")
         if spec.explain_output not in EXPLAIN_OUTPUTS:
             raise UserError(f"explain_output must be one of {', '.join(EXPLAIN_OUTPUTS)}, got {spec.explain_output!r}")
-        if spec.n_samples < 1 or spec.batch_size < 1:
-            raise UserError("n_samples and batch_size must be positive integers")
+        for name in ("n_samples", "batch_size"):
+            if getattr(spec, name) < 1:
+                raise UserError(f"{name} must be a positive integer, got {getattr(spec, name)}")
         return spec
 
     # Names -------------------------------------------------------------------------------------------

@@ -119,6 +119,9 @@ def _as_table(selection: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
     raise UserError(f"explanations() takes a results table, a table path or a sweep folder; got {type(selection).__name__}")
 
 
+NAMED_COLUMNS = ("model", "dataset", "method")  # a value absent from the table is a misspelling: name what it has
+
+
 def _select(table: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame:
     if "explanation_key" not in table.columns:
         raise UserError("this table has no explanation_key column (written before results schema 2); rerun its "
@@ -127,7 +130,12 @@ def _select(table: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame:
         if column not in table.columns:
             raise UserError(f"explanations(): unknown column {column!r} to filter on; columns: {', '.join(table.columns)}")
         values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
-        table = table[table[column].isin(values)]
+        present = table[column]
+        if column in NAMED_COLUMNS and not present.isin(values).any():
+            have = sorted({str(v) for v in present.dropna().unique()})
+            raise UserError(f"explanations(): no {column} {', '.join(map(str, values))} in this table; its "
+                            f"{column}s: {', '.join(have) or 'none'}")
+        table = table[present.isin(values)]
     rows = table[table["explanation_key"].fillna("") != ""]
     if rows.empty:
         chosen = ", ".join(f"{k}={v}" for k, v in filters.items()) or "the whole table"
