@@ -424,9 +424,11 @@ def test_no_cd_diagram_from_a_single_comparison_group():
     notes = []
     one, three = st.friedman_nemenyi(summary(1)), st.friedman_nemenyi(summary(3))
     assert one.n_blocks == 1 and np.isfinite(one.cd)  # a CD exists, but one block tests nothing
-    figures_drawn = _cd_diagrams({"family: faithfulness": one, "all": three}, notes)
+    figures_drawn = _cd_diagrams({"family: faithfulness": one, "all": three, "metric: faith": one}, notes)
     assert list(figures_drawn) == ["cd_all"]
-    assert notes == ["CD diagram (family: faithfulness): not drawn, needs two methods ranked in at least two groups"]
+    # one note per reason, naming its scopes (many metrics scored nowhere had a line each)
+    assert notes == ["CD diagrams (family: faithfulness; metric: faith): not drawn, needs two methods ranked in at "
+                     "least two groups"]
     # N counts comparison groups, not samples (n everywhere else), and the Nemenyi bars hold at the stated alpha
     titles = [t.get_text() for t in figures_drawn["cd_all"].findobj(matplotlib.text.Text)]
     assert any(t.startswith("all: N = 3 groups, Friedman p = ") and t.endswith("\u03b1 = 0.05") for t in titles)

@@ -133,18 +133,21 @@ def _has_pairs(agreement: pd.DataFrame | None) -> bool:
 
 def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[str, Figure]:
     """``cd_<scope>`` for each scope whose Friedman test rejects at its alpha (``FriedmanResult.post_hoc_reason``);
-    a note says why each other scope has none."""
-    figures = {}
+    a note says why each other scope has none (one note per reason, naming its scopes: a sweep with many metrics
+    scored nowhere had a line for each)."""
+    figures, skipped = {}, {}
     for scope, result in friedman.items():
         reason = result.post_hoc_reason()
         if reason:
-            if notes is not None:
-                notes.append(f"CD diagram ({scope}): not drawn, {reason}")
+            skipped.setdefault(reason, []).append(scope)
             continue
         name = "cd_" + re.sub(r"[^A-Za-z0-9]+", "_", scope.split(":")[-1].strip()).strip("_")
         p = "p < 1e-4" if result.p_value < 1e-4 else f"p = {result.p_value:.3g}"
         title = f"{scope}: N = {result.n_blocks} groups, Friedman {p}, \u03b1 = {result.alpha:g}"
         figures[name] = cd_diagram(result.avg_ranks.dropna(), float(result.cd), title=title)
+    if notes is not None:
+        notes += [f"CD diagram{'s' if len(scopes) > 1 else ''} ({'; '.join(scopes)}): not drawn, {reason}"
+                  for reason, scopes in skipped.items()]
     return figures
 
 
