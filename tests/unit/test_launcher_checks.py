@@ -42,7 +42,11 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
      "hydra.launcher.cells_per_tasks is not a setting of the local launcher; did you mean 'cells_per_task'?"),
     (["hydra/launcher=slurm"], "the Slurm launcher asks GPUs for each task but device=cpu computes on the CPU"),
     (["hydra/launcher=slurm", "device=cpu:1"], "asks GPUs for each task but device=cpu:1"),
-    (["hydra/launcher=submitit_slurm", "hydra.launcher.gres=gpu:1"], "asks GPUs for each task but device=cpu"),
+    (["hydra/launcher=submitit_slurm_chunked", "hydra.launcher.gres=gpu:1"], "asks GPUs for each task but device=cpu"),
+    (["hydra/launcher=submitit_slurm"],  # it ran, without recording its array: a rerun could collect its cells
+     "does not record its Slurm array in the sweep folder, so a rerun could mix that array's cells with its own, and a "
+     "task that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the same "
+     "hydra.launcher.* settings (cells_per_task=1 is one cell per task, as submitit_slurm)"),
 ])
 def test_a_launcher_that_cannot_work_is_refused_by_the_preflight(overrides, refusal, monkeypatch):
     monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # sbatch found: the settings count

@@ -385,12 +385,24 @@ def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> No
     check_array_fits(uncomputed_cells(configs), size, settings.get("timeout_min"))
 
 
+STOCK_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"  # hydra/launcher=submitit_slurm
+
+
 def _check_launcher_can_start(target: str) -> None:
-    """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``)."""
+    """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``), or that
+    cannot protect the sweep folder: hydra-submitit's own Slurm launcher (its subclass ``submitit_slurm_chunked``
+    records its arrays in ``slurm_arrays.json``, which a later run checks in ``squeue``, and requeues tasks with
+    the cells they finished)."""
     if "Slurm" in target and shutil.which("sbatch") is None:
         raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
                         "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
                         "cells_per_task grouping, with local processes)")
+    if target == STOCK_SLURM:
+        raise UserError("hydra/launcher=submitit_slurm (hydra-submitit's own launcher) does not record its Slurm "
+                        "array in the sweep folder, so a rerun could mix that array's cells with its own, and a task "
+                        "that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the "
+                        "same hydra.launcher.* settings (cells_per_task=1 is one cell per task, as submitit_slurm), or "
+                        "the presets hydra/launcher=slurm / slurm_cpu (docs/cluster.md)")
     try:
         get_class(target)
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
