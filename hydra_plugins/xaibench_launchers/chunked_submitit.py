@@ -11,6 +11,7 @@ import contextlib
 import copy
 import io
 import logging
+import os
 import re
 import sys
 import time
@@ -43,25 +44,34 @@ class _RunGroup:
     finished no job is not requeued (its cell needs more than ``timeout_min``; requeuing would time out again),
     nor one past ``max_num_timeout`` requeues: the task then stops at once, its unfinished jobs return "not
     written" with one line in the task's ``*_log.err``, and a rerun of the sweep computes only them.
+
+    A task that Slurm requeues by itself, with no signal the task could act on (preemption with
+    ``PreemptMode=REQUEUE``: SIGTERM, then SIGKILL after the partition's ``GraceTime``; a node failure; an admin's
+    ``scontrol requeue``), likewise runs only the jobs it had not finished: after each job the task's pickle is
+    rewritten with the jobs finished so far (``_save_progress``), and a requeued task starts from that pickle.
     """
 
     def __init__(self, launcher: Any) -> None:
         self.launcher = launcher
         self.finished: List[JobReturn] = []  # the group's jobs finished by this task's earlier attempts
         self.timed_out = False  # the signal was the time limit's (set by the signal handler, read by checkpoint)
+        self.terminated = False  # the task got SIGTERM (said once in its log)
         self._attempt_from = 0  # len(finished) when this attempt started
 
     def __call__(self, group: List[tuple]) -> List[JobReturn]:
         self._attempt_from = len(self.finished)
+        self.terminated = False
         if self.finished:
             print(f"requeued: {len(self.finished)} of {len(group)} cells were finished by earlier attempts; running "
                   f"the other {len(group) - len(self.finished)}", flush=True)
-        with _stop_instead_of_error(self):
+        with _stop_instead_of_error(self) as handler:
             try:
                 for *job, state in group[len(self.finished):]:
                     done = self.launcher(*job, copy.deepcopy(state))
                     done.cfg = done.hydra_cfg = None  # the job's folder keeps them (.hydra/); the sweeper reads status
                     self.finished.append(done)
+                    if len(self.finished) < len(group):
+                        _save_progress(handler, self, group)
             except _Stopped as stopped:
                 left = group[len(self.finished):]
                 numbers = [str(_job_number(job)) for job in left]
@@ -87,11 +97,29 @@ class _Stopped(BaseException):
     record it as the cell's error (``run_cell`` records an ``Exception`` as error rows) but ends the task."""
 
 
+def _save_progress(handler: Any, run: _RunGroup, group: List[tuple]) -> None:
+    """Rewrite the task's pickle (``<job>_<task>_submitted.pkl``, atomically) with the jobs it has finished, with
+    the requeues at the time limit it has left: a task that Slurm requeues by itself (preemption, node failure)
+    loads it and runs only the others. A few ms a job (the task's ~60 KB pickle). Outside a submitit task: nothing.
+    """
+    if handler is None or handler.env.global_rank != 0:
+        return
+    from submitit.core import utils
+
+    progress = utils.DelayedSubmission(run, group)
+    progress.set_timeout(handler._delayed._timeout_min, handler._delayed._timeout_countdown)
+    with utils.temporary_save_path(handler._job_paths.submitted_pickle) as path:
+        progress.dump(path)
+
+
 @contextlib.contextmanager
 def _stop_instead_of_error(run: _RunGroup):
     """Inside a submitit task: its time-limit / preemption handler, told whether the signal is the time limit, and
     whose "not requeued" error (``UncompletedJobError``, raised in whatever code runs when the signal comes: the
-    middle of a cell) becomes ``_Stopped``. Elsewhere (no submitit handler installed): nothing."""
+    middle of a cell) becomes ``_Stopped``; SIGTERM (Slurm preempting, cancelling or ending the task) is said once
+    in the task's ``*_log.err`` and otherwise ignored, as submitit does: the task goes on, and each job it finishes
+    before it is killed is kept (``_save_progress``). Yields submitit's signal handler (None elsewhere: nothing
+    installed)."""
     import signal
 
     from submitit.core.job_environment import JobEnvironment
@@ -100,7 +128,7 @@ def _stop_instead_of_error(run: _RunGroup):
     number = JobEnvironment._usr_sig()
     submitit_handler = signal.getsignal(number)
     if not hasattr(getattr(submitit_handler, "__self__", None), "has_timed_out"):
-        yield
+        yield None
         return
 
     def handler(signum: int, frame: Any) -> None:
@@ -114,11 +142,24 @@ def _stop_instead_of_error(run: _RunGroup):
             raise _Stopped(f"task {'stopped at its time limit' if run.timed_out else 'preempted'} and could not be "
                            f"requeued ({type(error).__name__}: {first})") from None
 
+    def terminated(signum: int, frame: Any) -> None:
+        if not run.terminated:
+            run.terminated = True
+            os.write(2, _terminated_line(run).encode())  # not print: a signal may interrupt a write to stderr
+
+    previous_term = signal.signal(signal.SIGTERM, terminated)
     signal.signal(number, handler)
     try:
-        yield
+        yield submitit_handler.__self__
     finally:
         signal.signal(number, submitit_handler)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def _terminated_line(run: _RunGroup) -> str:
+    return (f"xaibench: warning: task got SIGTERM (Slurm preempts, cancels or stops it); it goes on until it is "
+            f"killed, {len(run.finished)} finished cell{'s are' if len(run.finished) != 1 else ' is'} kept, and if "
+            f"Slurm requeues the task (PreemptMode=REQUEUE, a node failure) it runs only the cells not finished\n")
 
 
 def _not_requeued(run: _RunGroup, reason: str) -> str:
