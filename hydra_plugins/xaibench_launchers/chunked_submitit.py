@@ -306,16 +306,23 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobRe
 
     A task that dies (killed for memory, node failure, its time limit, cancelled) is reported in one
     line naming its cells and logs, and the other tasks are still collected: the sweep then ends incomplete (exit 1)
-    and a rerun computes only the cells no task stored.
+    and a rerun computes only the cells no task stored. So is a task preempted and not requeued
+    (``PreemptMode=CANCEL``): submitit takes Slurm's PREEMPTED for a task about to be requeued and waits for it
+    forever; one still PREEMPTED after ``PREEMPTED_S`` has ended.
     """
     returns: List[JobReturn] = []
     pending = dict(enumerate(submitted))
     n_cells, n_written = sum(len(group) for group in groups), 0
+    preempted: dict = {}  # task index -> when Slurm was first seen to list it PREEMPTED
     try:
         while pending:
-            for index in [index for index, task in pending.items() if task.done()]:
+            ends = {index: _end(task, index, preempted) for index, task in pending.items()}
+            for index in [index for index, end in ends.items() if end]:
                 task = pending.pop(index)
                 try:
+                    if ends[index] == "preempted":
+                        raise _NotRequeued(f"state PREEMPTED and not requeued within {PREEMPTED_S // 60} minutes "
+                                           f"(the partition's PreemptMode is CANCEL, or the task may not be requeued)")
                     ended = task.results()[0]
                 except Exception as error:  # noqa: BLE001 - one lost task must not lose the other tasks' cells
                     print(_failed_line(task, groups, index, error), file=sys.stderr, flush=True)
@@ -333,6 +340,25 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobRe
         print(_interrupted_line(submitted), file=sys.stderr, flush=True)
         raise SystemExit(130) from None
     return returns
+
+
+PREEMPTED_S = 900  # a task Slurm lists as PREEMPTED for this long was not requeued (GraceTime is minutes at most;
+# submitit asks sacct at least every 10 minutes, so a requeued task's PENDING is seen within it)
+
+
+class _NotRequeued(Exception):
+    """A task preempted and not requeued: it ended without a result (its message is the reason)."""
+
+
+def _end(task: Any, index: int, preempted: dict) -> str:
+    """``done`` once submitit has the task's end; ``preempted`` once Slurm has listed it PREEMPTED for
+    ``PREEMPTED_S`` (submitit counts PREEMPTED as "about to be requeued" and would wait for it forever); else ""."""
+    if task.done():
+        return "done"
+    if str(getattr(task, "state", "")).upper() != "PREEMPTED":  # submitit's cached sacct answer
+        preempted.pop(index, None)
+        return ""
+    return "preempted" if time.time() - preempted.setdefault(index, time.time()) >= PREEMPTED_S else ""
 
 
 def _written(job: JobReturn) -> bool:
@@ -360,6 +386,7 @@ def _failed_line(task: Any, groups: List[list], index: int, error: BaseException
     state = re.search(r"state: ([A-Z_]+)", str(error))
     first = (str(error).strip() or "?").splitlines()[0][:200]
     reason = f"state {state.group(1)}" if state else f"{type(error).__name__}: {first}"
+    reason = str(error) if isinstance(error, _NotRequeued) else reason
     return (f"xaibench: error: task {task.job_id} ({cells}) ended before storing its cells: {reason}; "
             f"see {task.paths.stdout} and {task.paths.stderr}")
 

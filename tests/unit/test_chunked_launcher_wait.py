@@ -15,14 +15,20 @@ from hydra_plugins.xaibench_launchers.chunked_submitit import _gather
 class Task:
     """A submitted array task: done after ``polls`` checks; its results, or the error submitit raises."""
 
-    def __init__(self, job_id: str, returns=(), error: BaseException | None = None, polls: int = 0) -> None:
+    def __init__(self, job_id: str, returns=(), error: BaseException | None = None, polls: int = 0,
+                 states=("RUNNING",)) -> None:
         self.job_id, self.returns, self.error, self.polls = job_id, list(returns), error, polls
+        self.states = list(states)  # what sacct says at each poll, the last one from then on
         log = Path("/sweep/slurm") / job_id / f"{job_id}_0_log"
         self.paths = SimpleNamespace(stdout=log.with_suffix(".out"), stderr=log.with_suffix(".err"))
 
     def done(self) -> bool:
         self.polls -= 1
         return self.polls < 0
+
+    @property
+    def state(self) -> str:
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
 
     def results(self) -> list:
         if self.error is not None:
@@ -58,6 +64,24 @@ def test_a_dead_task_is_one_line_and_the_other_tasks_are_collected(capsys):
     assert out == ("task 7_2 ended: 1 of 1 cell written; 1 of 5 cells, 2 of 3 tasks\n"
                    "task 7_0 ended: 1 of 2 cells written (see /sweep/slurm/7_0/7_0_0_log.err); 2 of 5 cells, 3 of 3 "
                    "tasks\n")
+
+
+def test_a_task_preempted_and_not_requeued_is_one_line_and_a_requeued_one_is_waited_for(capsys, monkeypatch):
+    """``PreemptMode=CANCEL``: the task ends PREEMPTED, which submitit takes for "about to be requeued": the launching
+    process waited for it forever, printing nothing. With REQUEUE it is PREEMPTED for a moment, then PENDING."""
+    from hydra_plugins.xaibench_launchers import chunked_submitit
+
+    r10, r11, r12, r13 = done(10), done(11), done(12), done(13)
+    requeued = Task("7_1", [r12, r13], polls=6, states=["RUNNING", "PREEMPTED", "PREEMPTED", "PENDING", "RUNNING"])
+    assert _gather([Task("7_0", [r10, r11], polls=1), requeued], GROUPS[:2], poll_s=0) == [r10, r11, r12, r13]
+    monkeypatch.setattr(chunked_submitit, "PREEMPTED_S", 0)
+    cancelled = Task("7_1", polls=10**6, states=["RUNNING", "PREEMPTED"])
+    capsys.readouterr()
+    assert _gather([Task("7_0", [r10, r11], polls=1), cancelled], GROUPS[:2], poll_s=0) == [r10, r11]
+    assert capsys.readouterr().err == (
+        "xaibench: error: task 7_1 (jobs 12: method=occlusion ... 13: method=kernel_shap) ended before storing its "
+        "cells: state PREEMPTED and not requeued within 0 minutes (the partition's PreemptMode is CANCEL, or the task "
+        "may not be requeued); see /sweep/slurm/7_1/7_1_0_log.out and /sweep/slurm/7_1/7_1_0_log.err\n")
 
 
 def test_ctrl_c_while_waiting_says_the_array_keeps_running(capsys, monkeypatch):
