@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any, Callable, List, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
@@ -253,10 +253,24 @@ class _Chunked:
             record_array(sweep_dir, job_id, len(groups), len(jobs))
         print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
               flush=True)
-        returns = _gather(submitted, groups, poll_s=self.POLL_S)
+        returns = _gather(submitted, groups, poll_s=self.POLL_S, cells_written=_cell_files_counter(sweep_dir))
         if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
             mark_collected(sweep_dir, job_id)
         return returns
+
+
+def _cell_files_counter(sweep_dir: Path) -> Callable[[], int]:
+    """How many cell files the tasks have written to ``<sweep>/cells/`` since now (the stored cells were written
+    there before the launch)."""
+    from xaibench.results.collect import SWEEP_CELLS
+
+    def count() -> int:
+        try:
+            return sum(1 for entry in os.scandir(sweep_dir / SWEEP_CELLS) if entry.name.endswith(".parquet"))
+        except OSError:
+            return 0
+    before = count()
+    return lambda: count() - before
 
 
 def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str) -> list:
@@ -301,8 +315,11 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobReturn]:
-    """Wait for every task, saying as each ends; the job returns of the tasks that finished.
+def _gather(submitted: list, groups: List[list], *, poll_s: float,
+            cells_written: Callable[[], int] | None = None) -> List[JobReturn]:
+    """Wait for every task, saying as each ends and, between, how many tasks run and cells are written (a line
+    after 2, 4, 8 minutes, then every 15: a 20-cell task may take hours, and nothing was printed meanwhile);
+    the job returns of the tasks that finished. ``cells_written``: the cells the tasks have stored so far.
 
     A task that dies (killed for memory, node failure, its time limit, cancelled) is reported in one
     line naming its cells and logs, and the other tasks are still collected: the sweep then ends incomplete (exit 1)
@@ -314,6 +331,7 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobRe
     pending = dict(enumerate(submitted))
     n_cells, n_written = sum(len(group) for group in groups), 0
     preempted: dict = {}  # task index -> when Slurm was first seen to list it PREEMPTED
+    statuses, next_status = 0, time.monotonic() + STATUS_S[0]
     try:
         while pending:
             ends = {index: _end(task, index, preempted) for index, task in pending.items()}
@@ -334,12 +352,32 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobRe
                       + (f" (see {task.paths.stderr})" if written < len(ended) else "")
                       + f"; {n_written} of {n_cells} cells, {len(submitted) - len(pending)} of {len(submitted)} "
                       f"tasks", flush=True)
+            if pending and time.monotonic() >= next_status:
+                written_so_far = cells_written() if cells_written is not None else n_written
+                print(_waiting_line(submitted, pending, n_cells, max(written_so_far, n_written)), flush=True)
+                statuses += 1
+                next_status = time.monotonic() + STATUS_S[min(statuses, len(STATUS_S) - 1)]
             if pending:
                 time.sleep(poll_s)
     except KeyboardInterrupt:  # Ctrl-C on the login node stops the waiting, not the array
         print(_interrupted_line(submitted), file=sys.stderr, flush=True)
         raise SystemExit(130) from None
     return returns
+
+
+STATUS_S = (120, 240, 480, 900)  # seconds before each "waiting" line, the last one repeated
+
+
+def _waiting_line(submitted: list, pending: dict, n_cells: int, written: int) -> str:
+    """``waiting (11:42): 37 of 500 tasks ended, 64 running, 399 queued; 812 of 10000 cells written``: the tasks'
+    states as submitit last read them (no extra ``sacct``)."""
+    running = sum(str(getattr(task, "state", "")).upper() == "RUNNING" for task in pending.values())
+    return (f"waiting ({_clock()}): {len(submitted) - len(pending)} of {_count(len(submitted), 'task')} ended, "
+            f"{running} running, {len(pending) - running} queued; {written} of {n_cells} cells written")
+
+
+def _clock() -> str:
+    return time.strftime("%H:%M")
 
 
 PREEMPTED_S = 900  # a task Slurm lists as PREEMPTED for this long was not requeued (GraceTime is minutes at most;

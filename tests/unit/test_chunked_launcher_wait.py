@@ -84,6 +84,25 @@ def test_a_task_preempted_and_not_requeued_is_one_line_and_a_requeued_one_is_wai
         "may not be requeued); see /sweep/slurm/7_1/7_1_0_log.out and /sweep/slurm/7_1/7_1_0_log.err\n")
 
 
+def test_while_waiting_a_line_says_how_many_tasks_run_and_cells_are_written(capsys, monkeypatch):
+    """Between "submitted slurm job" and the first task's end (a 20-cell task: hours) nothing was printed. Now a
+    line after 2, 4, 8 minutes, then every 15 (here: every poll) gives the tasks' states as submitit last read them
+    and the cells the tasks have stored so far (running tasks' too)."""
+    from hydra_plugins.xaibench_launchers import chunked_submitit
+
+    monkeypatch.setattr(chunked_submitit, "STATUS_S", (0,))
+    monkeypatch.setattr(chunked_submitit, "_clock", lambda: "11:42")
+    tasks = [Task("7_0", [done(10), done(11)], polls=2, states=["PENDING"]),
+             Task("7_1", [done(12), done(13)], polls=1), Task("7_2", [done(14)])]
+    assert len(_gather(tasks, GROUPS, poll_s=0, cells_written=lambda: 3)) == 5
+    assert capsys.readouterr().out == (
+        "task 7_2 ended: 1 of 1 cell written; 1 of 5 cells, 1 of 3 tasks\n"
+        "waiting (11:42): 1 of 3 tasks ended, 1 running, 1 queued; 3 of 5 cells written\n"
+        "task 7_1 ended: 2 of 2 cells written; 3 of 5 cells, 2 of 3 tasks\n"
+        "waiting (11:42): 2 of 3 tasks ended, 0 running, 1 queued; 3 of 5 cells written\n"
+        "task 7_0 ended: 2 of 2 cells written; 5 of 5 cells, 3 of 3 tasks\n")
+
+
 def test_ctrl_c_while_waiting_says_the_array_keeps_running(capsys, monkeypatch):
     def interrupted(seconds):
         raise KeyboardInterrupt
