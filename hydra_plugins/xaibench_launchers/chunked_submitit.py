@@ -108,8 +108,13 @@ def _save_progress(handler: Any, run: _RunGroup, group: List[tuple]) -> None:
 
     progress = utils.DelayedSubmission(run, group)
     progress.set_timeout(handler._delayed._timeout_min, handler._delayed._timeout_countdown)
-    with utils.temporary_save_path(handler._job_paths.submitted_pickle) as path:
-        progress.dump(path)
+    try:
+        with utils.temporary_save_path(handler._job_paths.submitted_pickle) as path:
+            progress.dump(path)
+    except OSError as error:  # a full disk: the task goes on; a requeue would then run its finished cells again
+        print(f"xaibench: warning: could not record the task's finished cells in {handler._job_paths.submitted_pickle} "
+              f"({type(error).__name__}: {error}); if Slurm requeues the task, it runs them again (read from the "
+              f"store)", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
