@@ -79,6 +79,18 @@ def test_a_slot_is_named_by_the_physical_device(monkeypatch):
     assert slot_names(["cuda:1", "cuda:0"]) == ["cuda-1.0.lock", "cuda-0.0.lock"]
 
 
+def test_slurm_jobs_on_one_node_do_not_share_slots(monkeypatch):
+    """Two Slurm jobs on one node each see their own GPU as cuda:0 (cgroups): the machine's slots would make them
+    wait for each other, and in the sweep folder (before) every task of the array waited for the one on slot 0."""
+    from xaibench.engine.device_slots import device_lock_dir
+
+    monkeypatch.delenv("XAIBENCH_DEVICE_LOCKS", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    machine = device_lock_dir()
+    monkeypatch.setenv("SLURM_JOB_ID", "1007")
+    assert device_lock_dir() == machine / "slurm-1007"
+
+
 def test_devices_are_listed_or_all():
     assert expand_devices(["cuda:0", "cuda:1"]) == ["cuda:0", "cuda:1"]
     assert expand_devices("all")  # every visible GPU, or the CPU

@@ -41,8 +41,12 @@ def expand_devices(devices: str | Sequence[str]) -> list[str]:
 
 def device_lock_dir() -> Path:
     """The machine's slot locks: ``$XAIBENCH_DEVICE_LOCKS``, else ``<temp dir>/xaibench-devices-<uid>`` (a local
-    folder: flock on a shared filesystem would make one node's GPU 0 another's)."""
+    folder: flock on a shared filesystem would make one node's GPU 0 another's). Inside a Slurm job, a folder of
+    its own: Slurm gave the job its GPUs, and two jobs on one node may both see theirs as ``cuda:0``
+    (``CUDA_VISIBLE_DEVICES=0`` under cgroups) while they are different GPUs."""
     default = Path(tempfile.gettempdir()) / f"xaibench-devices-{os.getuid()}"
+    if os.environ.get("SLURM_JOB_ID"):
+        default = default / f"slurm-{os.environ['SLURM_JOB_ID']}"
     return Path(os.environ.get("XAIBENCH_DEVICE_LOCKS") or default)
 
 
