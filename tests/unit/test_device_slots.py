@@ -81,7 +81,8 @@ def test_a_slot_is_named_by_the_physical_device(monkeypatch):
 
 def test_slurm_jobs_on_one_node_do_not_share_slots(monkeypatch):
     """Two Slurm jobs on one node each see their own GPU as cuda:0 (cgroups): the machine's slots would make them
-    wait for each other, and in the sweep folder (before) every task of the array waited for the one on slot 0."""
+    wait for each other (before, the locks were in the sweep folder: one "cuda:0" slot for every task of an array
+    with devices=all, on a shared filesystem that locks across nodes)."""
     from xaibench.engine.device_slots import device_lock_dir
 
     monkeypatch.delenv("XAIBENCH_DEVICE_LOCKS", raising=False)
