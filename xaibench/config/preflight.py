@@ -447,13 +447,32 @@ def _override_error(error: BaseException, config) -> str:
         return _first_line(error)
     parent, _, leaf = key.rpartition(".")
     keys = _keys_under(config, parent)
+    if leaf in keys:  # the key exists: its new value adds keys to a section that Hydra locks (struct)
+        added = re.search(r"Key '([^']+)' is not in struct", str(error.__cause__ or ""))
+        append = re.search(r"To append to your config use (\S+)", str(error))
+        return (f"{key} has no key {added.group(1) if added else '...'!r} yet; add keys to it with a '+': "
+                f"{append.group(1) if append else '+' + key + '=...'} (merged with its keys: "
+                f"{', '.join(_keys_under(config, key)) or 'none'})")
     close = difflib.get_close_matches(leaf, keys, n=1)
     if close:
         return f"unknown config key {key!r}; did you mean {'.'.join(filter(None, [parent, close[0]]))!r}?"
     if parent == "hydra.launcher" and not keys:
         return f"unknown config key {key!r}: the basic launcher takes no settings; choose one that does first, " \
                f"e.g. hydra/launcher=joblib or hydra/launcher=slurm"
-    return f"unknown config key {key!r}" + (f"; {parent or 'the config'} has: {', '.join(keys)}" if keys else "")
+    message = f"unknown config key {key!r}" + (f"; {parent or 'the config'} has: {', '.join(keys)}" if keys else "")
+    if key.startswith("hydra.") and _is_plain_dict(config, parent):  # additional_parameters, setup's env, ...
+        message += f"; add a key with a '+': +{key}=<value>"
+    return message
+
+
+def _is_plain_dict(config, parent: str) -> bool:
+    """Whether ``parent`` is a dict that takes any key (``hydra.launcher.additional_parameters``), not a section
+    with fixed settings (``hydra.launcher``: a dataclass)."""
+    try:
+        node = OmegaConf.select(config(), parent) if parent else None
+    except Exception:  # noqa: BLE001 - the hint is a courtesy
+        return False
+    return isinstance(node, DictConfig) and OmegaConf.get_type(node) is dict
 
 
 def _keys_under(config, parent: str) -> list[str]:
