@@ -630,3 +630,12 @@ def test_cli_refuses_a_cuda_index_beyond_the_devices_this_machine_shows(tmp_path
                                           "(CUDA_VISIBLE_DEVICES=4,5 renumbers them from 0); choose one of those",
                        capfd)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_cfg_with_multirun_in_one_line(tmp_path, monkeypatch, capfd):
+    """``xaibench -m ... hydra/launcher=slurm --cfg hydra`` (checking a Slurm sweep's launcher settings) was Hydra's
+    traceback, "Only one of --run, --multirun, --cfg, --info and --shell_completion can be specified"."""
+    monkeypatch.chdir(tmp_path)
+    assert_cli_refuses(["-m", "model=mlp", "dataset=iris", "method=saliency,random", "hydra/launcher=slurm_cpu",
+                        "--cfg", "hydra"], "--cfg shows one job's config and -m launches a sweep: drop -m", capfd)
+    assert list(tmp_path.iterdir()) == []
