@@ -100,7 +100,7 @@ class _Stopped(BaseException):
 def _save_progress(handler: Any, run: _RunGroup, group: List[tuple]) -> None:
     """Rewrite the task's pickle (``<job>_<task>_submitted.pkl``, atomically) with the jobs it has finished, with
     the requeues at the time limit it has left: a task that Slurm requeues by itself (preemption, node failure)
-    loads it and runs only the others. A few ms a job (the task's ~60 KB pickle). Outside a submitit task: nothing.
+    loads it and runs only the others. ~10 ms a job (~170 KB: Hydra caches configs). Outside a submitit task: nothing.
     """
     if handler is None or handler.env.global_rank != 0:
         return
