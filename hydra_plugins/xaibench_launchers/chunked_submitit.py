@@ -228,6 +228,8 @@ class _Chunked:
         import submitit
 
         params = dict(self.params)  # type: ignore[attr-defined]
+        if params.get("additional_parameters"):
+            params["additional_parameters"] = _sbatch_switches(params["additional_parameters"])
         specific_init_keys = {"max_num_timeout"}
         init_params = {"folder": params["submitit_folder"]}
         init_params.update({f"{self._EXECUTOR}_{k}": v for k, v in params.items() if k in specific_init_keys})
@@ -276,6 +278,19 @@ def _cell_files_counter(sweep_dir: Path) -> Callable[[], int]:
             return 0
     before = count()
     return lambda: count() - before
+
+
+def _sbatch_switches(additional: Any) -> dict:
+    """``additional_parameters`` as submitit writes them (``true`` -> ``--name``, else ``--name=value``) with the
+    switches set to false left out, ``requeue: false`` as ``--no-requeue``: submitit wrote ``--requeue=False``,
+    which sbatch refuses (``hydra.launcher.additional_parameters.requeue=false``, to turn off the presets')."""
+    switches = {}
+    for name, value in dict(additional).items():
+        if value is False and name == "requeue":
+            switches["no_requeue"] = True
+        elif value is not False:
+            switches[name] = value
+    return switches
 
 
 def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str) -> list:

@@ -73,6 +73,20 @@ def test_other_sbatch_options_add_to_the_presets_requeue(monkeypatch):
         assert launch.settings["additional_parameters"] == {"requeue": True, "reservation": "maint"}
 
 
+def test_a_preset_switch_turned_off_is_left_out_of_the_sbatch_script(tmp_path, monkeypatch):
+    """``hydra.launcher.additional_parameters.requeue=false`` (the presets ask --requeue) became
+    ``#SBATCH --requeue=False``, which sbatch refuses; now ``--no-requeue``, and other false switches are left out."""
+    from hydra_plugins.xaibench_launchers.chunked_submitit import ChunkedSlurmLauncher
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # submitit looks for srun
+    switches = {"requeue": False, "exclusive": False, "reservation": "maint", "overcommit": True}
+    launcher = ChunkedSlurmLauncher(cells_per_task=2, submitit_folder=str(tmp_path / "%j"), timeout_min=5,
+                                    additional_parameters=switches)
+    script = launcher._executor()._executor._make_submission_file_text("true", "uid")  # what sbatch gets
+    assert "#SBATCH --no-requeue\n" in script and "#SBATCH --reservation=maint\n" in script
+    assert "#SBATCH --overcommit\n" in script and "False" not in script and "exclusive" not in script
+
+
 @pytest.mark.parametrize("overrides", [["hydra/launcher=slurm", "device=auto"],
                                        ["hydra/launcher=slurm", "hydra.launcher.gpus_per_task=null"],
                                        ["hydra/launcher=slurm_cpu"]])
