@@ -88,6 +88,10 @@ def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints some
     if args.config_dir or args.config_path:
         raise UserError("--config-dir/--config-path replace xaibench's configs; add yours with "
                         "hydra.searchpath=[file:///abs/path/to/conf] instead")
+    if (args.cfg or args.info) and args.multirun:  # Hydra: "Only one of --run, --multirun, --cfg ..." (traceback)
+        raise UserError(f"--{'cfg' if args.cfg else 'info'} shows one job's config and -m launches a sweep: drop -m "
+                        f"(with one value per swept key, e.g. method=saliency) to see a job's config, including "
+                        f"hydra.launcher's with --cfg hydra")
     if args.cfg or args.info:
         from xaibench.config.preflight import validate_names
 

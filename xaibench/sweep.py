@@ -155,7 +155,7 @@ def _compute_cell(cell: CellSpec, cfg: DictConfig, job: int = 0) -> CellResult:
     devices = expand_devices(asked)
     if asked == "all" and devices == ["cpu"]:  # no GPU here: the CPU is no device to hold, jobs run side by side
         return run_cell(replace(cell, device="cpu"), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
-    with device_slot(devices, sweep_dir(cfg) / ".devices", start=job) as (_, device):
+    with device_slot(devices, start=job) as (_, device):  # the machine's slots: other sweeps' jobs hold them too
         return run_cell(replace(cell, device=device), Store(cfg.store_dir), sweep_id=str(cfg.sweep_id))
 
 

@@ -11,12 +11,13 @@ import contextlib
 import copy
 import io
 import logging
+import os
 import re
 import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any, Callable, List, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
@@ -43,25 +44,34 @@ class _RunGroup:
     finished no job is not requeued (its cell needs more than ``timeout_min``; requeuing would time out again),
     nor one past ``max_num_timeout`` requeues: the task then stops at once, its unfinished jobs return "not
     written" with one line in the task's ``*_log.err``, and a rerun of the sweep computes only them.
+
+    A task that Slurm requeues by itself, with no signal the task could act on (preemption with
+    ``PreemptMode=REQUEUE``: SIGTERM, then SIGKILL after the partition's ``GraceTime``; a node failure; an admin's
+    ``scontrol requeue``), likewise runs only the jobs it had not finished: after each job the task's pickle is
+    rewritten with the jobs finished so far (``_save_progress``), and a requeued task starts from that pickle.
     """
 
     def __init__(self, launcher: Any) -> None:
         self.launcher = launcher
         self.finished: List[JobReturn] = []  # the group's jobs finished by this task's earlier attempts
         self.timed_out = False  # the signal was the time limit's (set by the signal handler, read by checkpoint)
+        self.terminated = False  # the task got SIGTERM (said once in its log)
         self._attempt_from = 0  # len(finished) when this attempt started
 
     def __call__(self, group: List[tuple]) -> List[JobReturn]:
         self._attempt_from = len(self.finished)
+        self.terminated = False
         if self.finished:
             print(f"requeued: {len(self.finished)} of {len(group)} cells were finished by earlier attempts; running "
                   f"the other {len(group) - len(self.finished)}", flush=True)
-        with _stop_instead_of_error(self):
+        with _stop_instead_of_error(self) as handler:
             try:
                 for *job, state in group[len(self.finished):]:
                     done = self.launcher(*job, copy.deepcopy(state))
                     done.cfg = done.hydra_cfg = None  # the job's folder keeps them (.hydra/); the sweeper reads status
                     self.finished.append(done)
+                    if len(self.finished) < len(group):
+                        _save_progress(handler, self, group)
             except _Stopped as stopped:
                 left = group[len(self.finished):]
                 numbers = [str(_job_number(job)) for job in left]
@@ -87,11 +97,34 @@ class _Stopped(BaseException):
     record it as the cell's error (``run_cell`` records an ``Exception`` as error rows) but ends the task."""
 
 
+def _save_progress(handler: Any, run: _RunGroup, group: List[tuple]) -> None:
+    """Rewrite the task's pickle (``<job>_<task>_submitted.pkl``, atomically) with the jobs it has finished, with
+    the requeues at the time limit it has left: a task that Slurm requeues by itself (preemption, node failure)
+    loads it and runs only the others. ~10 ms a job (~170 KB: Hydra caches configs). Outside a submitit task: nothing.
+    """
+    if handler is None or handler.env.global_rank != 0:
+        return
+    from submitit.core import utils
+
+    progress = utils.DelayedSubmission(run, group)
+    progress.set_timeout(handler._delayed._timeout_min, handler._delayed._timeout_countdown)
+    try:
+        with utils.temporary_save_path(handler._job_paths.submitted_pickle) as path:
+            progress.dump(path)
+    except OSError as error:  # a full disk: the task goes on; a requeue would then run its finished cells again
+        print(f"xaibench: warning: could not record the task's finished cells in {handler._job_paths.submitted_pickle} "
+              f"({type(error).__name__}: {error}); if Slurm requeues the task, it runs them again (read from the "
+              f"store)", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def _stop_instead_of_error(run: _RunGroup):
     """Inside a submitit task: its time-limit / preemption handler, told whether the signal is the time limit, and
     whose "not requeued" error (``UncompletedJobError``, raised in whatever code runs when the signal comes: the
-    middle of a cell) becomes ``_Stopped``. Elsewhere (no submitit handler installed): nothing."""
+    middle of a cell) becomes ``_Stopped``; SIGTERM (Slurm preempting, cancelling or ending the task) is said once
+    in the task's ``*_log.err`` and otherwise ignored, as submitit does: the task goes on, and each job it finishes
+    before it is killed is kept (``_save_progress``). Yields submitit's signal handler (None elsewhere: nothing
+    installed)."""
     import signal
 
     from submitit.core.job_environment import JobEnvironment
@@ -100,7 +133,7 @@ def _stop_instead_of_error(run: _RunGroup):
     number = JobEnvironment._usr_sig()
     submitit_handler = signal.getsignal(number)
     if not hasattr(getattr(submitit_handler, "__self__", None), "has_timed_out"):
-        yield
+        yield None
         return
 
     def handler(signum: int, frame: Any) -> None:
@@ -114,11 +147,24 @@ def _stop_instead_of_error(run: _RunGroup):
             raise _Stopped(f"task {'stopped at its time limit' if run.timed_out else 'preempted'} and could not be "
                            f"requeued ({type(error).__name__}: {first})") from None
 
+    def terminated(signum: int, frame: Any) -> None:
+        if not run.terminated:
+            run.terminated = True
+            os.write(2, _terminated_line(run).encode())  # not print: a signal may interrupt a write to stderr
+
+    previous_term = signal.signal(signal.SIGTERM, terminated)
     signal.signal(number, handler)
     try:
-        yield
+        yield submitit_handler.__self__
     finally:
         signal.signal(number, submitit_handler)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def _terminated_line(run: _RunGroup) -> str:
+    return (f"xaibench: warning: task got SIGTERM (Slurm preempts, cancels or stops it); it goes on until it is "
+            f"killed, {len(run.finished)} finished cell{'s are' if len(run.finished) != 1 else ' is'} kept, and if "
+            f"Slurm requeues the task (PreemptMode=REQUEUE, a node failure) it runs only the cells not finished\n")
 
 
 def _not_requeued(run: _RunGroup, reason: str) -> str:
@@ -182,6 +228,8 @@ class _Chunked:
         import submitit
 
         params = dict(self.params)  # type: ignore[attr-defined]
+        if params.get("additional_parameters"):
+            params["additional_parameters"] = _sbatch_switches(params["additional_parameters"])
         specific_init_keys = {"max_num_timeout"}
         init_params = {"folder": params["submitit_folder"]}
         init_params.update({f"{self._EXECUTOR}_{k}": v for k, v in params.items() if k in specific_init_keys})
@@ -212,10 +260,37 @@ class _Chunked:
             record_array(sweep_dir, job_id, len(groups), len(jobs))
         print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
               flush=True)
-        returns = _gather(submitted, groups, poll_s=self.POLL_S)
+        returns = _gather(submitted, groups, poll_s=self.POLL_S, cells_written=_cell_files_counter(sweep_dir))
         if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
             mark_collected(sweep_dir, job_id)
         return returns
+
+
+def _cell_files_counter(sweep_dir: Path) -> Callable[[], int]:
+    """How many cell files the tasks have written to ``<sweep>/cells/`` since now (the stored cells were written
+    there before the launch)."""
+    from xaibench.results.collect import SWEEP_CELLS
+
+    def count() -> int:
+        try:
+            return sum(1 for entry in os.scandir(sweep_dir / SWEEP_CELLS) if entry.name.endswith(".parquet"))
+        except OSError:
+            return 0
+    before = count()
+    return lambda: count() - before
+
+
+def _sbatch_switches(additional: Any) -> dict:
+    """``additional_parameters`` as submitit writes them (``true`` -> ``--name``, else ``--name=value``) with the
+    switches set to false left out, ``requeue: false`` as ``--no-requeue``: submitit wrote ``--requeue=False``,
+    which sbatch refuses (``hydra.launcher.additional_parameters.requeue=false``, to turn off the presets')."""
+    switches = {}
+    for name, value in dict(additional).items():
+        if value is False and name == "requeue":
+            switches["no_requeue"] = True
+        elif value is not False:
+            switches[name] = value
+    return switches
 
 
 def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str) -> list:
@@ -260,21 +335,32 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobReturn]:
-    """Wait for every task, saying as each ends; the job returns of the tasks that finished.
+def _gather(submitted: list, groups: List[list], *, poll_s: float,
+            cells_written: Callable[[], int] | None = None) -> List[JobReturn]:
+    """Wait for every task, saying as each ends and, between, how many tasks run and cells are written (a line
+    after 2, 4, 8 minutes, then every 15: a 20-cell task may take hours, and nothing was printed meanwhile);
+    the job returns of the tasks that finished. ``cells_written``: the cells the tasks have stored so far.
 
     A task that dies (killed for memory, node failure, its time limit, cancelled) is reported in one
     line naming its cells and logs, and the other tasks are still collected: the sweep then ends incomplete (exit 1)
-    and a rerun computes only the cells no task stored.
+    and a rerun computes only the cells no task stored. So is a task preempted and not requeued
+    (``PreemptMode=CANCEL``): submitit takes Slurm's PREEMPTED for a task about to be requeued and waits for it
+    forever; one still PREEMPTED after ``PREEMPTED_S`` has ended.
     """
     returns: List[JobReturn] = []
     pending = dict(enumerate(submitted))
     n_cells, n_written = sum(len(group) for group in groups), 0
+    preempted: dict = {}  # task index -> when Slurm was first seen to list it PREEMPTED
+    statuses, next_status = 0, time.monotonic() + STATUS_S[0]
     try:
         while pending:
-            for index in [index for index, task in pending.items() if task.done()]:
+            ends = {index: _end(task, index, preempted) for index, task in pending.items()}
+            for index in [index for index, end in ends.items() if end]:
                 task = pending.pop(index)
                 try:
+                    if ends[index] == "preempted":
+                        raise _NotRequeued(f"state PREEMPTED and not requeued within {PREEMPTED_S // 60} minutes "
+                                           f"(the partition's PreemptMode is CANCEL, or the task may not be requeued)")
                     ended = task.results()[0]
                 except Exception as error:  # noqa: BLE001 - one lost task must not lose the other tasks' cells
                     print(_failed_line(task, groups, index, error), file=sys.stderr, flush=True)
@@ -286,12 +372,51 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float) -> List[JobRe
                       + (f" (see {task.paths.stderr})" if written < len(ended) else "")
                       + f"; {n_written} of {n_cells} cells, {len(submitted) - len(pending)} of {len(submitted)} "
                       f"tasks", flush=True)
+            if pending and time.monotonic() >= next_status:
+                written_so_far = cells_written() if cells_written is not None else n_written
+                print(_waiting_line(submitted, pending, n_cells, max(written_so_far, n_written)), flush=True)
+                statuses += 1
+                next_status = time.monotonic() + STATUS_S[min(statuses, len(STATUS_S) - 1)]
             if pending:
                 time.sleep(poll_s)
     except KeyboardInterrupt:  # Ctrl-C on the login node stops the waiting, not the array
         print(_interrupted_line(submitted), file=sys.stderr, flush=True)
         raise SystemExit(130) from None
     return returns
+
+
+STATUS_S = (120, 240, 480, 900)  # seconds before each "waiting" line, the last one repeated
+
+
+def _waiting_line(submitted: list, pending: dict, n_cells: int, written: int) -> str:
+    """``waiting (11:42): 37 of 500 tasks ended, 64 running, 399 queued; 812 of 10000 cells written``: the tasks'
+    states as submitit last read them (no extra ``sacct``)."""
+    running = sum(str(getattr(task, "state", "")).upper() == "RUNNING" for task in pending.values())
+    return (f"waiting ({_clock()}): {len(submitted) - len(pending)} of {_count(len(submitted), 'task')} ended, "
+            f"{running} running, {len(pending) - running} queued; {written} of {n_cells} cells written")
+
+
+def _clock() -> str:
+    return time.strftime("%H:%M")
+
+
+PREEMPTED_S = 900  # a task Slurm lists as PREEMPTED for this long was not requeued (GraceTime is minutes at most;
+# submitit asks sacct at least every 10 minutes, so a requeued task's PENDING is seen within it)
+
+
+class _NotRequeued(Exception):
+    """A task preempted and not requeued: it ended without a result (its message is the reason)."""
+
+
+def _end(task: Any, index: int, preempted: dict) -> str:
+    """``done`` once submitit has the task's end; ``preempted`` once Slurm has listed it PREEMPTED for
+    ``PREEMPTED_S`` (submitit counts PREEMPTED as "about to be requeued" and would wait for it forever); else ""."""
+    if task.done():
+        return "done"
+    if str(getattr(task, "state", "")).upper() != "PREEMPTED":  # submitit's cached sacct answer
+        preempted.pop(index, None)
+        return ""
+    return "preempted" if time.time() - preempted.setdefault(index, time.time()) >= PREEMPTED_S else ""
 
 
 def _written(job: JobReturn) -> bool:
@@ -319,6 +444,7 @@ def _failed_line(task: Any, groups: List[list], index: int, error: BaseException
     state = re.search(r"state: ([A-Z_]+)", str(error))
     first = (str(error).strip() or "?").splitlines()[0][:200]
     reason = f"state {state.group(1)}" if state else f"{type(error).__name__}: {first}"
+    reason = str(error) if isinstance(error, _NotRequeued) else reason
     return (f"xaibench: error: task {task.job_id} ({cells}) ended before storing its cells: {reason}; "
             f"see {task.paths.stdout} and {task.paths.stderr}")
 

@@ -42,7 +42,7 @@ def test_cuda_is_not_required_on_a_slurm_submit_node(workdir, monkeypatch):
     (workdir / "bin" / "sbatch").chmod(0o755)
     monkeypatch.setenv("PATH", f"{workdir / 'bin'}:{os.environ['PATH']}")
     configs = validate(["model=mlp", "dataset=iris", "device=cuda",
-                        "hydra/launcher=submitit_slurm"], multirun=True)
+                        "hydra/launcher=submitit_slurm_chunked"], multirun=True)
     assert configs[0].device == "cuda"
     with pytest.raises(UserError, match="no CUDA device is visible"):
         validate(["model=mlp", "dataset=iris", "device=cuda"], multirun=True)

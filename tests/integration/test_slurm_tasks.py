@@ -205,3 +205,31 @@ def test_cells_written_by_an_earlier_runs_jobs_are_not_collected_as_the_sweeps(w
         f"xaibench: warning: 1 cell file in {folder / 'cells'} is not of this sweep (written by jobs of an earlier run "
         f"that were still running, e.g. a Slurm array: scancel it); set aside in {folder / 'cells.stray'}\n")
     assert (folder / "cells.stray" / stray).read_bytes() == old[stray]
+
+
+@pytest.mark.slow
+def test_a_task_preempted_and_requeued_by_slurm_runs_only_the_cells_it_had_not_finished(tmp_path):
+    """``PreemptMode=REQUEUE``: Slurm sends task 1000 SIGTERM in its second cell, kills it after GraceTime and
+    requeues it by itself (no USR2, so submitit's checkpoint never ran): the requeued task started again from its
+    submitted pickle and ran every cell again. Now the task's pickle holds the cells it finished (the same holds
+    for a node failure: SIGKILL, then Slurm's requeue), and the presets ask ``--requeue``."""
+    flag = tmp_path / "preempt"
+    args = ["-m", *CELLS, "method=saliency,slow_once,random", *_plugin(tmp_path), "hydra/launcher=slurm_cpu",
+            "hydra.launcher.cells_per_task=3"]
+    done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
+                   FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
+                   FAKE_SLURM_PREEMPT_WHEN=str(flag), FAKE_SLURM_GRACE_S="1", SLOW_ONCE_FLAG=str(flag),
+                   PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "task 1000 ended: 3 of 3 cells written; " in done.stdout and "3 cells (3 ok)" in done.stdout
+    slurm = tmp_path / "results" / "runs" / "t" / "slurm" / "1000"
+    assert "#SBATCH --requeue\n" in (slurm / "1000_submission.sh").read_text()
+    log = (slurm / "1000_0_log.out").read_text()
+    first, second = log.split("requeued: 1 of 3 cells were finished by earlier attempts; running the other 2\n")
+    assert re.search(r"\[job 0\] .* saliency .* computed", first) and "[job 1]" not in first
+    assert "[job 0]" not in second and re.search(r"\[job 1\] .* slow_once .* computed", second)
+    assert re.search(r"\[job 2\] .* random .* computed", second)
+    errors = (slurm / "1000_0_log.err").read_text()
+    assert ("xaibench: warning: task got SIGTERM (Slurm preempts, cancels or stops it); it goes on until it is "
+            "killed, 1 finished cell is kept, and if Slurm requeues the task (PreemptMode=REQUEUE, a node failure) "
+            "it runs only the cells not finished\n") in errors

@@ -663,3 +663,12 @@ def test_api_names_the_close_method_and_a_missing_target(inputs):
                           metrics=["sparsenes"])
     with pytest.raises(UserError, match=r"no target given; set dataset.target=<label column>; columns: a, b, price"):
         CsvTable(path=str(inputs / "regression.csv")).build(0)
+
+
+def test_cli_refuses_cfg_with_multirun_in_one_line(tmp_path, monkeypatch, capfd):
+    """``xaibench -m ... hydra/launcher=slurm --cfg hydra`` (checking a Slurm sweep's launcher settings) was Hydra's
+    traceback, "Only one of --run, --multirun, --cfg, --info and --shell_completion can be specified"."""
+    monkeypatch.chdir(tmp_path)
+    assert_cli_refuses(["-m", "model=mlp", "dataset=iris", "method=saliency,random", "hydra/launcher=slurm_cpu",
+                        "--cfg", "hydra"], "--cfg shows one job's config and -m launches a sweep: drop -m", capfd)
+    assert list(tmp_path.iterdir()) == []

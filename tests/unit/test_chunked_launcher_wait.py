@@ -15,14 +15,20 @@ from hydra_plugins.xaibench_launchers.chunked_submitit import _gather
 class Task:
     """A submitted array task: done after ``polls`` checks; its results, or the error submitit raises."""
 
-    def __init__(self, job_id: str, returns=(), error: BaseException | None = None, polls: int = 0) -> None:
+    def __init__(self, job_id: str, returns=(), error: BaseException | None = None, polls: int = 0,
+                 states=("RUNNING",)) -> None:
         self.job_id, self.returns, self.error, self.polls = job_id, list(returns), error, polls
+        self.states = list(states)  # what sacct says at each poll, the last one from then on
         log = Path("/sweep/slurm") / job_id / f"{job_id}_0_log"
         self.paths = SimpleNamespace(stdout=log.with_suffix(".out"), stderr=log.with_suffix(".err"))
 
     def done(self) -> bool:
         self.polls -= 1
         return self.polls < 0
+
+    @property
+    def state(self) -> str:
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
 
     def results(self) -> list:
         if self.error is not None:
@@ -58,6 +64,43 @@ def test_a_dead_task_is_one_line_and_the_other_tasks_are_collected(capsys):
     assert out == ("task 7_2 ended: 1 of 1 cell written; 1 of 5 cells, 2 of 3 tasks\n"
                    "task 7_0 ended: 1 of 2 cells written (see /sweep/slurm/7_0/7_0_0_log.err); 2 of 5 cells, 3 of 3 "
                    "tasks\n")
+
+
+def test_a_task_preempted_and_not_requeued_is_one_line_and_a_requeued_one_is_waited_for(capsys, monkeypatch):
+    """``PreemptMode=CANCEL``: the task ends PREEMPTED, which submitit takes for "about to be requeued": the launching
+    process waited for it forever, printing nothing. With REQUEUE it is PREEMPTED for a moment, then PENDING."""
+    from hydra_plugins.xaibench_launchers import chunked_submitit
+
+    r10, r11, r12, r13 = done(10), done(11), done(12), done(13)
+    requeued = Task("7_1", [r12, r13], polls=6, states=["RUNNING", "PREEMPTED", "PREEMPTED", "PENDING", "RUNNING"])
+    assert _gather([Task("7_0", [r10, r11], polls=1), requeued], GROUPS[:2], poll_s=0) == [r10, r11, r12, r13]
+    monkeypatch.setattr(chunked_submitit, "PREEMPTED_S", 0)
+    cancelled = Task("7_1", polls=10**6, states=["RUNNING", "PREEMPTED"])
+    capsys.readouterr()
+    assert _gather([Task("7_0", [r10, r11], polls=1), cancelled], GROUPS[:2], poll_s=0) == [r10, r11]
+    assert capsys.readouterr().err == (
+        "xaibench: error: task 7_1 (jobs 12: method=occlusion ... 13: method=kernel_shap) ended before storing its "
+        "cells: state PREEMPTED and not requeued within 0 minutes (the partition's PreemptMode is CANCEL, or the task "
+        "may not be requeued); see /sweep/slurm/7_1/7_1_0_log.out and /sweep/slurm/7_1/7_1_0_log.err\n")
+
+
+def test_while_waiting_a_line_says_how_many_tasks_run_and_cells_are_written(capsys, monkeypatch):
+    """Between "submitted slurm job" and the first task's end (a 20-cell task: hours) nothing was printed. Now a
+    line after 2, 4, 8 minutes, then every 15 (here: every poll) gives the tasks' states as submitit last read them
+    and the cells the tasks have stored so far (running tasks' too)."""
+    from hydra_plugins.xaibench_launchers import chunked_submitit
+
+    monkeypatch.setattr(chunked_submitit, "STATUS_S", (0,))
+    monkeypatch.setattr(chunked_submitit, "_clock", lambda: "11:42")
+    tasks = [Task("7_0", [done(10), done(11)], polls=2, states=["PENDING"]),
+             Task("7_1", [done(12), done(13)], polls=1), Task("7_2", [done(14)])]
+    assert len(_gather(tasks, GROUPS, poll_s=0, cells_written=lambda: 3)) == 5
+    assert capsys.readouterr().out == (
+        "task 7_2 ended: 1 of 1 cell written; 1 of 5 cells, 1 of 3 tasks\n"
+        "waiting (11:42): 1 of 3 tasks ended, 1 running, 1 queued; 3 of 5 cells written\n"
+        "task 7_1 ended: 2 of 2 cells written; 3 of 5 cells, 2 of 3 tasks\n"
+        "waiting (11:42): 2 of 3 tasks ended, 0 running, 1 queued; 3 of 5 cells written\n"
+        "task 7_0 ended: 2 of 2 cells written; 5 of 5 cells, 3 of 3 tasks\n")
 
 
 def test_ctrl_c_while_waiting_says_the_array_keeps_running(capsys, monkeypatch):
@@ -124,9 +167,10 @@ def _n(overrides) -> int:
     return int(overrides[-1].rsplit("/", 1)[-1])
 
 
-def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int, requeue=None):
-    """submitit's own time-limit/preemption handler installed for ``run`` as in a Slurm task (timeout_min=1: any
-    signal is the time limit's); ``requeued`` lists the ``scontrol requeue`` calls (``requeue``: instead)."""
+def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int, requeue=None, timeout_min: int = 1):
+    """submitit's own signal handlers installed for ``run`` as in a Slurm task (timeout_min=1: any USR2 is the time
+    limit's; 600: a preemption's; SIGTERM: ignored); ``requeued`` lists the ``scontrol requeue`` calls
+    (``requeue``: instead)."""
     import signal
 
     from submitit.core import job_environment, utils
@@ -136,14 +180,19 @@ def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int, requeue=
                         "SLURM_NODEID": "0", "SLURM_JOB_NUM_NODES": "1"}.items():
         monkeypatch.setenv(name, value)
     delayed = utils.DelayedSubmission(run, group)
-    delayed.set_timeout(1, max_num_timeout)
+    delayed.set_timeout(timeout_min, max_num_timeout)
     requeued = []
     monkeypatch.setattr(SlurmJobEnvironment, "_requeue",
                         requeue or (lambda self, countdown: requeued.append(countdown)))
     paths = SimpleNamespace(submitted_pickle=tmp_path / "7_submitted.pkl")
     handler = job_environment.SignalHandler(SlurmJobEnvironment(), paths, delayed)
     previous = signal.signal(signal.SIGUSR2, handler.checkpoint_and_try_requeue)
-    return delayed, paths, requeued, lambda: signal.signal(signal.SIGUSR2, previous)
+    previous_term = signal.signal(signal.SIGTERM, handler.bypass)
+
+    def restore() -> None:
+        signal.signal(signal.SIGUSR2, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    return delayed, paths, requeued, restore
 
 
 def _signalled_in(number: int):
@@ -236,3 +285,63 @@ def test_a_task_whose_requeue_fails_stops_at_once_without_recording_an_error(mon
     assert said == ["xaibench: error: task stopped at its time limit and could not be requeued (CalledProcessError: "
                     "Command '['scontrol', 'requeue', '7']' returned non-zero exit status 1.); the cells of jobs 1, 2 "
                     "were not stored: rerun the sweep to compute them (stored cells are not recomputed)"]
+
+
+def test_a_task_preempted_with_usr2_is_requeued_without_using_a_time_limit_requeue(monkeypatch, tmp_path):
+    """Preemption as submitit expects it (``PreemptParameters=send_user_signal``: USR2 long before the time limit):
+    requeued with the jobs it finished, its ``max_num_timeout`` requeues left untouched."""
+    from submitit.core import utils
+
+    from hydra_plugins.xaibench_launchers.chunked_submitit import _RunGroup
+
+    run = _RunGroup(_Launcher(_signalled_in(1), max_num_timeout=3))
+    delayed, paths, requeued, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, 3, timeout_min=600)
+    try:
+        with pytest.raises(SystemExit):
+            delayed.result()
+    finally:
+        restore()
+    assert requeued == [3] and run.launcher.ran == [0, 1]
+    again = utils.DelayedSubmission.load(paths.submitted_pickle)
+    again.function.launcher.cell = lambda n: None
+    assert [r.return_value for r in again.result()] == [True] * 3 and again.function.launcher.ran == [0, 1, 1, 2]
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL: the task's process ends in the middle of a job, with no handler and no result."""
+
+
+def test_a_task_that_slurm_requeues_by_itself_runs_only_the_jobs_it_had_not_finished(monkeypatch, tmp_path, capfd):
+    """Preemption with ``PreemptMode=REQUEUE`` (SIGTERM, then SIGKILL after GraceTime) or a node failure (SIGKILL):
+    no USR2, so submitit never checkpointed, and the task Slurm requeued ran all its jobs again from its submitted
+    pickle. Now that pickle is rewritten after each job, keeping the time-limit requeues left."""
+    import os
+    import signal
+
+    from submitit.core import utils
+
+    from hydra_plugins.xaibench_launchers.chunked_submitit import _RunGroup
+
+    def cell(n: int) -> None:
+        if n == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # preempted during job 1: the task goes on ...
+        if n == 2:
+            raise _Killed  # ... and is killed in job 2
+    run = _RunGroup(_Launcher(cell, max_num_timeout=2))
+    delayed, paths, requeued, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, 2, timeout_min=600)
+    try:
+        with pytest.raises(_Killed):
+            delayed.result()
+    finally:
+        restore()
+    assert requeued == [] and run.launcher.ran == [0, 1, 2]
+    assert capfd.readouterr().err == (
+        "xaibench: warning: task got SIGTERM (Slurm preempts, cancels or stops it); it goes on until it is killed, 1 "
+        "finished cell is kept, and if Slurm requeues the task (PreemptMode=REQUEUE, a node failure) it runs only the "
+        "cells not finished\n")
+    again = utils.DelayedSubmission.load(paths.submitted_pickle)  # what Slurm's requeued task loads
+    assert again._timeout_countdown == 2
+    again.function.launcher.cell = lambda n: None
+    assert [r.return_value for r in again.result()] == [True] * 3
+    assert again.function.launcher.ran == [0, 1, 2]  # jobs 0 and 1 as pickled after job 1, then job 2 only
+    assert capfd.readouterr().out == "requeued: 2 of 3 cells were finished by earlier attempts; running the other 1\n"

@@ -42,13 +42,49 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
      "hydra.launcher.cells_per_tasks is not a setting of the local launcher; did you mean 'cells_per_task'?"),
     (["hydra/launcher=slurm"], "the Slurm launcher asks GPUs for each task but device=cpu computes on the CPU"),
     (["hydra/launcher=slurm", "device=cpu:1"], "asks GPUs for each task but device=cpu:1"),
-    (["hydra/launcher=submitit_slurm", "hydra.launcher.gres=gpu:1"], "asks GPUs for each task but device=cpu"),
+    (["hydra/launcher=submitit_slurm_chunked", "hydra.launcher.gres=gpu:1"], "asks GPUs for each task but device=cpu"),
+    # other sbatch options, as the launcher's hint says: was "did you mean 'hydra.launcher.additional_parameters'?"
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.additional_parameters={reservation:maint}"],
+     "hydra.launcher.additional_parameters has no key 'reservation' yet; add keys to it with a '+': "
+     "+hydra.launcher.additional_parameters={reservation:maint} (merged with its keys: requeue)"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.additional_parameters.reservation=maint"],
+     "unknown config key 'hydra.launcher.additional_parameters.reservation'; hydra.launcher.additional_parameters "
+     "has: requeue; add a key with a '+': +hydra.launcher.additional_parameters.reservation=<value>"),
+    (["hydra/launcher=submitit_slurm"],  # it ran, without recording its array: a rerun could collect its cells
+     "does not record its Slurm array in the sweep folder, so a rerun could mix that array's cells with its own, and a "
+     "task that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the same "
+     "hydra.launcher.* settings (cells_per_task=1 is one cell per task, as submitit_slurm)"),
 ])
 def test_a_launcher_that_cannot_work_is_refused_by_the_preflight(overrides, refusal, monkeypatch):
     monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # sbatch found: the settings count
     with pytest.raises(UserError) as refused:
         validate([*CELLS, *overrides], multirun=True)
     assert refusal in str(refused.value)
+
+
+def test_other_sbatch_options_add_to_the_presets_requeue(monkeypatch):
+    """``+hydra.launcher.additional_parameters.reservation=maint``: sbatch gets both (the preset's --requeue kept)."""
+    from xaibench.config.preflight import launch_of
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    for added in ("+hydra.launcher.additional_parameters.reservation=maint",
+                  "+hydra.launcher.additional_parameters={reservation:maint}"):
+        launch = launch_of([*CELLS, "hydra/launcher=slurm_cpu", added])
+        assert launch.settings["additional_parameters"] == {"requeue": True, "reservation": "maint"}
+
+
+def test_a_preset_switch_turned_off_is_left_out_of_the_sbatch_script(tmp_path, monkeypatch):
+    """``hydra.launcher.additional_parameters.requeue=false`` (the presets ask --requeue) became
+    ``#SBATCH --requeue=False``, which sbatch refuses; now ``--no-requeue``, and other false switches are left out."""
+    from hydra_plugins.xaibench_launchers.chunked_submitit import ChunkedSlurmLauncher
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # submitit looks for srun
+    switches = {"requeue": False, "exclusive": False, "reservation": "maint", "overcommit": True}
+    launcher = ChunkedSlurmLauncher(cells_per_task=2, submitit_folder=str(tmp_path / "%j"), timeout_min=5,
+                                    additional_parameters=switches)
+    script = launcher._executor()._executor._make_submission_file_text("true", "uid")  # what sbatch gets
+    assert "#SBATCH --no-requeue\n" in script and "#SBATCH --reservation=maint\n" in script
+    assert "#SBATCH --overcommit\n" in script and "False" not in script and "exclusive" not in script
 
 
 @pytest.mark.parametrize("overrides", [["hydra/launcher=slurm", "device=auto"],

@@ -17,4 +17,5 @@ def test_slurm_presets_compose(preset: str, gpus: int | None) -> None:
     assert launcher["partition"] == "gpu"
     assert launcher["array_parallelism"] > 1 and launcher["timeout_min"] > 0 and launcher["mem_gb"] > 0
     assert launcher["submitit_folder"].startswith("${hydra.sweep.dir}/")  # logs beside the sweep's results
+    assert launcher["additional_parameters"] == {"requeue": True}  # a preempted task or a failed node's is requeued
     assert is_remote(_launcher_target([f"hydra/launcher={preset}"], "config"))  # local devices are not checked for it

@@ -385,12 +385,24 @@ def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> No
     check_array_fits(uncomputed_cells(configs), size, settings.get("timeout_min"))
 
 
+STOCK_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"  # hydra/launcher=submitit_slurm
+
+
 def _check_launcher_can_start(target: str) -> None:
-    """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``)."""
+    """Refuse a launcher that cannot start here, before any file is touched (Slurm without ``sbatch``), or that
+    cannot protect the sweep folder: hydra-submitit's own Slurm launcher (its subclass ``submitit_slurm_chunked``
+    records its arrays in ``slurm_arrays.json``, which a later run checks in ``squeue``, and requeues tasks with
+    the cells they finished)."""
     if "Slurm" in target and shutil.which("sbatch") is None:
         raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
                         "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
                         "cells_per_task grouping, with local processes)")
+    if target == STOCK_SLURM:
+        raise UserError("hydra/launcher=submitit_slurm (hydra-submitit's own launcher) does not record its Slurm "
+                        "array in the sweep folder, so a rerun could mix that array's cells with its own, and a task "
+                        "that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the "
+                        "same hydra.launcher.* settings (cells_per_task=1 is one cell per task, as submitit_slurm), or "
+                        "the presets hydra/launcher=slurm / slurm_cpu (docs/cluster.md)")
     try:
         get_class(target)
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
@@ -435,13 +447,32 @@ def _override_error(error: BaseException, config) -> str:
         return _first_line(error)
     parent, _, leaf = key.rpartition(".")
     keys = _keys_under(config, parent)
+    if leaf in keys:  # the key exists: its new value adds keys to a section that Hydra locks (struct)
+        added = re.search(r"Key '([^']+)' is not in struct", str(error.__cause__ or ""))
+        append = re.search(r"To append to your config use (\S+)", str(error))
+        return (f"{key} has no key {added.group(1) if added else '...'!r} yet; add keys to it with a '+': "
+                f"{append.group(1) if append else '+' + key + '=...'} (merged with its keys: "
+                f"{', '.join(_keys_under(config, key)) or 'none'})")
     close = difflib.get_close_matches(leaf, keys, n=1)
     if close:
         return f"unknown config key {key!r}; did you mean {'.'.join(filter(None, [parent, close[0]]))!r}?"
     if parent == "hydra.launcher" and not keys:
         return f"unknown config key {key!r}: the basic launcher takes no settings; choose one that does first, " \
                f"e.g. hydra/launcher=joblib or hydra/launcher=slurm"
-    return f"unknown config key {key!r}" + (f"; {parent or 'the config'} has: {', '.join(keys)}" if keys else "")
+    message = f"unknown config key {key!r}" + (f"; {parent or 'the config'} has: {', '.join(keys)}" if keys else "")
+    if key.startswith("hydra.") and _is_plain_dict(config, parent):  # additional_parameters, setup's env, ...
+        message += f"; add a key with a '+': +{key}=<value>"
+    return message
+
+
+def _is_plain_dict(config, parent: str) -> bool:
+    """Whether ``parent`` is a dict that takes any key (``hydra.launcher.additional_parameters``), not a section
+    with fixed settings (``hydra.launcher``: a dataclass)."""
+    try:
+        node = OmegaConf.select(config(), parent) if parent else None
+    except Exception:  # noqa: BLE001 - the hint is a courtesy
+        return False
+    return isinstance(node, DictConfig) and OmegaConf.get_type(node) is dict
 
 
 def _keys_under(config, parent: str) -> list[str]:
