@@ -292,7 +292,7 @@ def test_an_edited_plugin_method_is_computed_again_not_read_from_the_store(tmp_p
     assert again.stdout.count(" cached") == 2  # unchanged code: both cells from the store
     pd.testing.assert_series_equal(same, first)
     edited, second = sweep(4)
-    assert re.search(r"square \(seed 0\): ok .* computed 3 new metrics 3 metrics", edited.stdout)
+    assert re.search(r"square \(seed 0\): ok .* computed 3 new metrics; 3 metrics", edited.stdout)
     assert re.search(r"saliency \(seed 0\): ok .* computed 0 new metrics, 3 cached", edited.stdout)
     changed = (second - first).abs()
     assert (changed.loc["square"] > 1e-6).any()  # the new code's maps: sparser
