@@ -58,7 +58,7 @@ def test_multirun_gives_one_table_with_every_cell(reference):
 
 def test_second_run_computes_nothing_and_gives_the_identical_table(reference):
     root, first, table, second = reference
-    assert second.stdout.count(" cached ") == 9 and " computed " not in second.stdout
+    assert second.stdout.count(" cached;") == 9 and " computed " not in second.stdout
     # Identical results; the measurement columns (memory peak, time, device) describe each run, not the result.
     pd.testing.assert_frame_equal(table_of(root).drop(columns=list(MEASUREMENT_COLUMNS)),
                                   table.drop(columns=list(MEASUREMENT_COLUMNS)))
@@ -104,7 +104,7 @@ def test_joblib_launches_only_the_cells_the_store_lacks(reference, tmp_path):
     shutil.rmtree(jobs)
     again = run_cli(small, tmp_path)  # every cell stored: nothing for Hydra to launch
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count(" cached ") == 3 and not list(jobs.glob("*/.hydra/hydra.yaml"))
+    assert again.stdout.count(" cached;") == 3 and not list(jobs.glob("*/.hydra/hydra.yaml"))
     pd.testing.assert_frame_equal(table_of(tmp_path)[list(RESULT_COLUMNS)], got[list(RESULT_COLUMNS)])
 
 
@@ -159,7 +159,7 @@ def test_sigkill_midway_then_rerun_matches_uninterrupted(reference, tmp_path):
     assert re.fullmatch(r"\d+ of 12 cells; the sweep did not finish", partial), partial
     rerun = run_cli(SWEEP, tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert " cached " in rerun.stdout  # the cells finished before the kill were not recomputed
+    assert " cached;" in rerun.stdout  # the cells finished before the kill were not recomputed
     got = table_of(tmp_path)
     assert not got.duplicated(ROW_KEY).any()
     pd.testing.assert_frame_equal(got[list(RESULT_COLUMNS)], table[list(RESULT_COLUMNS)])
