@@ -62,7 +62,8 @@ class TextCsv(DatasetSpec):
         tokenizer: local tokenizer folder (``tokenizer.save_pretrained(folder)``), usually the model's.
         max_length: tokens per sample after padding/truncation (special tokens included).
         id_column: unique sample ids (default: row numbers, ``row-00000``...).
-        sep, decimal: a text file's field separator (default: ``,``; ``.tsv``: tab) and decimal mark.
+        sep, decimal, thousands: a text file's field separator (default: ``,``; ``.tsv``: tab), decimal mark and
+            thousands separator (None: none), as ``csv_table`` reads them.
     """
 
     modality: ClassVar[Modality] = Modality.TEXT
@@ -74,10 +75,12 @@ class TextCsv(DatasetSpec):
     id_column: str | None = None
     sep: str | None = None
     decimal: str = "."
+    thousands: str | None = None
 
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
-        frame = read_table(require_path(self.path, what), what, self.sep, self.decimal, (self.text_column,))
+        frame = read_table(require_path(self.path, what), what, self.sep, self.decimal, (self.text_column,),
+                           self.thousands)
         for option in ("text_column", "target", "id_column"):
             column = getattr(self, option)
             if (column is not None or option == "target") and column not in frame.columns:
