@@ -242,6 +242,11 @@ def test_rows_flag_a_model_at_the_majority_rate_and_the_cell_line_says_why(tmp_p
     assert 0.5 <= accuracy <= 0.99 and set(rows["model_flag"]) == {"underfit"}
     assert _underfit_reason(rows, accuracy) == (f"test accuracy {accuracy:.2f} not above the majority-class rate "
                                                 "(a constant prediction scores as much)")
+    # the reason is in the table too (it was only printed): in the message of every scored row, kept in the store
+    reason = (f"model underfit: test accuracy {accuracy:.2f} not above 0.99, the majority-class rate (always "
+              "predicting the most frequent test class scores as much)")
+    assert (rows["status"] == "ok").all() and set(rows["message"]) == {reason}
+    assert set(run_cell(cell, Store(tmp_path)).rows["message"]) == {reason}
     rows = rows.assign(model_params='{"min_accuracy": 1.0}')
     assert _underfit_reason(rows, accuracy) == f"test accuracy {accuracy:.2f} below its min_accuracy 1.00"
 
