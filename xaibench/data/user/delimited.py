@@ -28,6 +28,9 @@ _THOUSANDS = {None: "", ",": "commas", ".": "points", " ": "spaces", "'": "apost
               "\u202f": "narrow no-break spaces"}
 
 
+_NUMBER_LIKE = r"[+-]?\d[\d.,' \u00a0\u202f]*([eE][+-]?\d+)?"  # digits and any marks: maybe a number
+
+
 def default_sep(path: Path) -> str:
     """``\\t`` for ``.tsv`` files, ``,`` otherwise."""
     return "\t" if path.suffix.lower() == ".tsv" else ","
@@ -96,11 +99,14 @@ def _candidates(used: Convention) -> list[Convention]:
 
 
 def _conventions(column: pd.Series, used: Convention) -> list[Convention]:
-    """The conventions (in ``_candidates`` order) in which every value of a text ``column`` is a number."""
+    """The conventions (in ``_candidates`` order) in which every value of a text ``column`` is a number (none for
+    a column of plain numbers in ``used``'s decimal mark: such a column is text because of other values)."""
     if not (column.dtype == object or pd.api.types.is_string_dtype(column.dtype)):
         return []
     values = column.dropna().astype(str).str.strip()
-    if values.empty or values.str.fullmatch(_pattern((used[0], None))).all():
+    if values.empty or not values.str.fullmatch(_NUMBER_LIKE).all():  # one pass rules out text columns
+        return []
+    if values.str.fullmatch(_pattern((used[0], None))).all():
         return []
     return [c for c in _candidates(used) if values.str.fullmatch(_pattern(c)).all()]
 
