@@ -330,17 +330,25 @@ DEFAULT_DATASET = {"logreg": "breast_cancer", "mlp": "breast_cancer", "cnn": "di
                    "cnn1d": "synthetic_timeseries", "vit": "synthetic_image", "text_transformer": "synthetic_text"}
 
 
+# vit at its old lr 0.003 scored 0.71-0.89 on synthetic_shapes (min_accuracy 0.8); 0.001 gives 0.86-0.92 there and
+# 0.98-0.99 on synthetic_image (was 0.92-0.99) at the same cost (benchmarks/bench_training.py --set lr=...)
+STATED = sorted(DEFAULT_DATASET.items()) + [("vit", "synthetic_shapes")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", sorted(DEFAULT_DATASET))
-def test_zoo_model_reaches_its_stated_accuracy_with_its_config(tmp_path, model):
+@pytest.mark.parametrize(("model", "dataset_name"), STATED)
+def test_zoo_model_reaches_its_stated_accuracy_with_its_config(tmp_path, model, dataset_name):
+    from xaibench.models.base import majority_rate
+
     model_cfg = yaml.safe_load((CONF / "model" / f"{model}.yaml").read_text())
-    dataset_cfg = yaml.safe_load((CONF / "dataset" / f"{DEFAULT_DATASET[model]}.yaml").read_text())
+    dataset_cfg = yaml.safe_load((CONF / "dataset" / f"{dataset_name}.yaml").read_text())
     spec = MODELS.create(model_cfg.pop("name"), model_cfg)
     dataset = build_dataset(DATASETS.create(dataset_cfg.pop("name"), dataset_cfg), 0)
     cell = CellSpec(model={"name": model, **model_cfg}, dataset={"name": dataset.name, **dataset_cfg},
                     method={"name": "saliency"}, metrics={})
     trained = get_model(Store(tmp_path), spec, dataset, cell)
-    assert spec.min_accuracy > 0.5 and not trained.underfit, (model, trained.accuracy, spec.min_accuracy)
+    assert spec.min_accuracy > 0.5 and not trained.underfit_reason(majority_rate(dataset.test.y)), (
+        model, trained.accuracy, spec.min_accuracy)
 
 
 @pytest.mark.parametrize("side", [8, 16, 10])

@@ -68,7 +68,7 @@ class ViT(ModelSpec):
     heads: int = 2
     mlp_ratio: int = 2
     epochs: int = 15
-    lr: float = 3e-3
+    lr: float = 1e-3
     batch_size: int = 32
 
     def build(self, dataset: Dataset) -> nn.Module:
