@@ -67,7 +67,7 @@ class ViT(ModelSpec):
     depth: int = 2
     heads: int = 2
     mlp_ratio: int = 2
-    epochs: int = 15
+    epochs: int = 30
     lr: float = 1e-3
     batch_size: int = 32
 
