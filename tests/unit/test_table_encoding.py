@@ -119,6 +119,11 @@ def test_numbers_with_thousands_separators_read_as_numbers_with_thousands_and_ar
     with pytest.raises(UserError, match=r"set \"dataset.thousands=','\" if ',' separates thousands, "
                                         r"\"dataset.decimal=','\" if it is the decimal mark"):
         _build(tmp_path / "ambiguous.csv", missing="median")
+    # columns the dataset does not read as numbers are not checked: left out of features, or the target
+    assert "amount" not in _build(tmp_path / "us.csv", missing="median", features=["colour", "size"]).feature_names
+    frame.assign(label=np.where(frame["label"] == "yes", "1,000", "2,000")).to_csv(tmp_path / "target.csv",
+                                                                                 index=False)
+    assert _build(tmp_path / "target.csv", missing="median").class_names == ("1,000", "2,000")
     # text on purpose stays text; a bad separator is refused
     assert "amount=1,234" in _build(tmp_path / "ambiguous.csv", missing="median",
                                     categorical_columns=["amount"]).feature_names

@@ -37,12 +37,14 @@ def default_sep(path: Path) -> str:
 
 
 def read_delimited(path: Path, what: str, sep: str | None = None, decimal: str = ".",
-                   text_columns: tuple[str, ...] = (), thousands: str | None = None) -> pd.DataFrame:
+                   text_columns: tuple[str, ...] = (), thousands: str | None = None,
+                   only: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Read ``path`` with ``sep`` (default by suffix; ``\\t`` as written on a command line is a tab), ``decimal``
     and ``thousands`` (None: no thousands separator). ``UserError`` for a one-column read of a file whose header
     holds another separator, and for text columns whose every value is a number written another way (``3,5``,
     ``1,234.5``, ``1.234,5``: they would be encoded as categories), naming the options that read them, except
-    ``text_columns`` declared as text. Parser errors propagate (callers word them).
+    ``text_columns`` declared as text; ``only``: the columns the caller uses as numbers, if not all (the others are
+    not checked). Parser errors propagate (callers word them).
     """
     used = "\t" if sep in ("\\t", "tab") else (sep or default_sep(path))
     if len(used) != 1 or len(decimal) != 1 or used == decimal:
@@ -59,7 +61,8 @@ def read_delimited(path: Path, what: str, sep: str | None = None, decimal: str =
             raise UserError(f"{what}: {path} reads as one column {str(frame.columns[0])[:60]!r} with sep="
                             f"'{_shown(used)}', but its header holds '{_shown(found)}': set "
                             f"\"dataset.sep='{_shown(found)}'\"{hint}")
-    _refuse_numbers_read_as_text(frame, path, what, (decimal, thousands), text_columns)
+    unused = tuple(str(c) for c in frame.columns if only is not None and str(c) not in only)
+    _refuse_numbers_read_as_text(frame, path, what, (decimal, thousands), (*text_columns, *unused))
     return frame
 
 

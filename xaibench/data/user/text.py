@@ -98,7 +98,7 @@ class TextCsv(DatasetSpec):
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
         frame = read_table(require_path(self.path, what), what, self.sep, self.decimal, (self.text_column,),
-                           self.thousands)
+                           self.thousands, only=())  # no column is read as numbers
         for option in ("text_column", "target", "id_column"):
             column = getattr(self, option)
             if (column is not None or option == "target") and column not in frame.columns:
