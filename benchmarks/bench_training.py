@@ -6,6 +6,8 @@ Usage::
     .venv/bin/python benchmarks/bench_training.py --pairs quickstart  # the models the README quickstart trains
     .venv/bin/python benchmarks/bench_training.py --pairs all         # every zoo model x every compatible dataset
     .venv/bin/python benchmarks/bench_training.py --device cuda       # when a GPU is available
+    .venv/bin/python benchmarks/bench_training.py --pair vit:synthetic_shapes --set epochs=30 --seeds 0 1 2
+                                                                      # a recipe (model overrides) on chosen pairs
 
 Each row goes through the engine's own ``get_model`` (seeded build, deterministic fit, checkpoint into a fresh
 temporary store), so the seconds are what a sweep pays for a cold model. Accuracies are on the test split and are
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from omegaconf import OmegaConf
 
 from xaibench.engine.cell import CellSpec
@@ -65,18 +68,22 @@ def pairs(which: str) -> list[tuple[str, str]]:
     return out
 
 
-def train_one(model: str, dataset: str, device: str, seed: int) -> dict:
-    model_cfg, dataset_cfg = conf_section("model", model), conf_section("dataset", dataset)
+def train_one(model: str, dataset: str, device: str, seed: int, overrides: dict | None = None) -> dict:
+    """One cold model; ``overrides``: model parameters over its config (``model.epochs=30`` on a command line)."""
+    model_cfg, dataset_cfg = {**conf_section("model", model), **(overrides or {})}, conf_section("dataset", dataset)
+    cell = CellSpec(model=dict(model_cfg), dataset=conf_section("dataset", dataset),
+                    method={"name": "-"}, metrics={}, seed=seed, device=device)
     spec = MODELS.create(model_cfg.pop("name"), model_cfg)
     data = build_dataset(DATASETS.create(dataset_cfg.pop("name"), dataset_cfg), seed)
-    cell = CellSpec(model=conf_section("model", model), dataset=conf_section("dataset", dataset),
-                    method={"name": "-"}, metrics={}, seed=seed, device=device)
     with tempfile.TemporaryDirectory() as store_dir:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         module, acc = train_cold(Store(store_dir), spec, data, cell, device)
-        seconds = time.perf_counter() - started
-    return {"model": model, "dataset": dataset, "seconds": round(seconds, 3), "test_accuracy": round(acc, 4),
-            "min_accuracy": spec.min_accuracy, "underfit": acc < spec.min_accuracy,
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    majority = float(torch.bincount(data.test.y).max()) / len(data.test)
+    return {"model": model, "dataset": dataset, "seed": seed, "overrides": overrides or {},
+            "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "test_accuracy": round(acc, 4),
+            "train_accuracy": round(accuracy(module, data.train), 4), "majority_rate": round(majority, 4),
+            "min_accuracy": spec.min_accuracy, "underfit": acc < spec.min_accuracy or acc <= majority < 1,
             "params": sum(p.numel() for p in module.parameters()), "n_train": len(data.train),
             "epochs": spec.epochs}
 
@@ -113,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", choices=("default", "quickstart", "all"), default="default",
                         help="default: each zoo model on its default dataset; quickstart: the quickstart's models; "
                              "all: every zoo model on every compatible built-in dataset")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="split/training seeds (one row each)")
+    parser.add_argument("--pair", action="append", default=[], metavar="MODEL:DATASET",
+                        help="train these pairs instead of --pairs (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model parameter over its config, VALUE as YAML (repeatable): --set epochs=30")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -121,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
     warmup = warm_up(args.device)
-    rows = [train_one(m, d, args.device, args.seed) for m, d in pairs(args.pairs)]
+    chosen = [tuple(p.split(":", 1)) for p in args.pair] or pairs(args.pairs)
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    rows = [train_one(m, d, args.device, seed, overrides) for m, d in chosen for seed in args.seeds]
     print_table(rows)
     total = sum(r["seconds"] for r in rows)
     print(f"\ntotal {total:.1f} s training on {args.device} ({args.threads} CPU threads, training loop pinned to "
@@ -130,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "pairs": args.pairs, "device": args.device, "threads": args.threads, "training_threads": TRAINING_THREADS,
-        "seed": args.seed,
+        "seeds": args.seeds, "overrides": overrides,
         "total_seconds": round(total, 3), "warmup_seconds": round(warmup, 3),
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before / after: contention
         "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(), "rows": rows,
@@ -141,13 +154,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'model':<17} {'dataset':<21} {'seconds':>8} {'test acc':>9} {'min acc':>8} {'params':>8}  flag"
+    header = (f"{'model':<17} {'dataset':<27} {'seed':>4} {'seconds':>8} {'cpu s':>7} {'train acc':>9} "
+              f"{'test acc':>9} {'min acc':>8} {'params':>8}  flag")
     print(header)
     print("-" * len(header))
     for r in rows:
         flag = "underfit" if r["underfit"] else ""
-        print(f"{r['model']:<17} {r['dataset']:<21} {r['seconds']:>8.2f} {r['test_accuracy']:>9.3f} "
-              f"{r['min_accuracy']:>8.2f} {r['params']:>8}  {flag}")
+        print(f"{r['model']:<17} {r['dataset']:<27} {r['seed']:>4} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.2f} "
+              f"{r['train_accuracy']:>9.3f} {r['test_accuracy']:>9.3f} {r['min_accuracy']:>8.2f} {r['params']:>8}  "
+              f"{flag}")
 
 
 if __name__ == "__main__":

@@ -672,3 +672,34 @@ def test_cli_refuses_cfg_with_multirun_in_one_line(tmp_path, monkeypatch, capfd)
     assert_cli_refuses(["-m", "model=mlp", "dataset=iris", "method=saliency,random", "hydra/launcher=slurm_cpu",
                         "--cfg", "hydra"], "--cfg shows one job's config and -m launches a sweep: drop -m", capfd)
     assert list(tmp_path.iterdir()) == []
+
+
+
+@pytest.fixture
+def thousands_dir(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"price": ["1 234,5", "12 345,25", "7,5", "980,0"] * 5, "bought": ["yes", "no"] * 10})
+    frame.to_csv(tmp_path / "fr.csv", sep=";", index=False)
+    frame.assign(price=["1,234.5", "12,345.25", "7.5", "980.0"] * 5).to_csv(tmp_path / "us.csv", index=False)
+    yield from unchanged_folder(tmp_path, monkeypatch)
+
+
+def test_cli_refuses_thousands_separated_numbers_naming_dataset_thousands_and_reads_them_with_it(thousands_dir,
+                                                                                                   capfd):
+    """byo8: `1,234.5` in a comma file (quoted) and `1 234,5` in a French export were one-hot encoded as text; the
+    refusal names the option in the spelling Hydra takes (`' '` for a space), and that spelling reads them."""
+    from xaibench.config.preflight import compose_job
+    from xaibench.registry import DATASETS
+
+    base = ["model=logreg", "dataset=csv_table", "dataset.target=bought", "method=saliency", "n_samples=2",
+            "metrics=sparsity"]
+    assert_cli_refuses([*base, "dataset.path=us.csv"], "column(s) price of us.csv hold numbers written with a decimal "
+                       "point and commas between thousands (e.g. '1,234.5'), which would be read as text categories: "
+                       "set \"dataset.thousands=','\"", capfd)
+    french = [*base, "dataset.path=fr.csv", "dataset.sep=';'", "dataset.decimal=','"]
+    assert_cli_refuses(french, "set \"dataset.thousands=' '\"", capfd)
+    dataset = compose_job([*french, "dataset.thousands=' '"]).dataset
+    assert (dataset.sep, dataset.decimal, dataset.thousands) == (";", ",", " ")
+    options = {key: dataset[key] for key in ("path", "target", "sep", "decimal", "thousands")}
+    data = DATASETS.create("csv_table", {**options, "standardize": False}).build(0)
+    assert data.feature_names == ("price",)
+    assert set(data.train.x[:, 0].tolist()) == {1234.5, 12345.25, 7.5, 980.0}

@@ -315,6 +315,28 @@ def test_image_folder_labels_ids_and_pixels(tmp_path):
     assert rgb.input_shape == (3, 8, 8)
 
 
+def test_image_folder_says_when_the_default_grey_read_loses_colour(tmp_path, capsys):
+    """``channels`` defaults to 1: colour photos were turned grey without a word (red and green squares of equal
+    luminance become the same image). Grey images, also saved as RGB, read without a warning."""
+    from PIL import Image
+
+    for i in range(3):
+        write_image(tmp_path / "grey" / "a" / f"{i}.png", 10)
+        (tmp_path / "grey" / "b").mkdir(exist_ok=True)
+        Image.fromarray(np.full((6, 6, 3), 40 * i, dtype=np.uint8)).save(tmp_path / "grey" / "b" / f"{i}.png")
+        for name, colour in (("red", (255, 0, 0)), ("green", (0, 130, 0))):
+            (tmp_path / "rgb" / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.tile(np.array(colour, np.uint8), (6, 6, 1))).save(tmp_path / "rgb" / name / f"{i}.png")
+    DATASETS.create("image_folder", {"path": str(tmp_path / "grey"), "image_size": 6}).build(0)
+    assert capsys.readouterr().err == ""
+    grey = DATASETS.create("image_folder", {"path": str(tmp_path / "rgb"), "image_size": 6}).build(0)
+    assert grey.train.x.unique().numel() == 1  # red and green: one grey level
+    assert (f"dataset image_folder: 6 of 6 images in {tmp_path / 'rgb'} are in colour (e.g. green/0.png); "
+            "channels=1 reads them as grey, losing colour: set dataset.channels=3 to keep it") in capsys.readouterr().err
+    DATASETS.create("image_folder", {"path": str(tmp_path / "rgb"), "image_size": 6, "channels": 3}).build(0)
+    assert capsys.readouterr().err == ""
+
+
 def test_image_folder_errors(tmp_path):
     with pytest.raises(UserError, match="folder not found"):
         DATASETS.create("image_folder", {"path": str(tmp_path / "missing")}).build(0)

@@ -91,6 +91,26 @@ def test_a_semicolon_file_of_texts_reads_with_sep(assets):
         build_dataset(DATASETS.create("text_csv", params), 0)
 
 
+def test_texts_cut_at_max_length_or_mostly_unknown_words_are_warned_of(assets, capsys):
+    """Texts longer than ``max_length`` were cut without a word (a real review runs to hundreds of tokens, the
+    default keeps 32), and a tokenizer that is not the model's (most words ``[UNK]``) went unnoticed."""
+    root, data, _ = assets
+    frame = pd.read_csv(root / "reviews.csv")
+    frame.loc[[0, 3], "text"] = "the movie was really really really really really really really good"
+    frame.to_csv(root / "long.csv", index=False)
+    frame.assign(text="la película fue muy buena").to_csv(root / "foreign.csv", index=False)
+    params = {"target": "label", "tokenizer": str(root / "tokenizer"), "max_length": MAX_LENGTH}
+    build_dataset(DATASETS.create("text_csv", {**params, "path": str(root / "reviews.csv")}), 0)
+    assert capsys.readouterr().err == ""  # every review fits, every word is known
+    long = build_dataset(DATASETS.create("text_csv", {**params, "path": str(root / "long.csv")}), 0)
+    assert long.test.x.shape[1] == MAX_LENGTH  # cut as before, now said
+    assert ("dataset text_csv: 2 of 24 texts are longer than max_length=12 tokens (up to 13) and are cut to their "
+            "first 12: the model never sees the rest; raise dataset.max_length") in capsys.readouterr().err
+    build_dataset(DATASETS.create("text_csv", {**params, "path": str(root / "foreign.csv")}), 0)
+    assert ("dataset text_csv: 100% of the tokens of the texts are the tokenizer's unknown token '[UNK]': is "
+            "dataset.tokenizer the model's own tokenizer?") in capsys.readouterr().err
+
+
 def test_padding_does_not_change_predictions(assets):
     root, data, module = assets
     tokenizer = load_tokenizer(str(root / "tokenizer"), "test")

@@ -242,6 +242,11 @@ def test_rows_flag_a_model_at_the_majority_rate_and_the_cell_line_says_why(tmp_p
     assert 0.5 <= accuracy <= 0.99 and set(rows["model_flag"]) == {"underfit"}
     assert _underfit_reason(rows, accuracy) == (f"test accuracy {accuracy:.2f} not above the majority-class rate "
                                                 "(a constant prediction scores as much)")
+    # the reason is in the table too (it was only printed): in the message of every scored row, kept in the store
+    reason = (f"model underfit: test accuracy {accuracy:.2f} not above 0.99, the majority-class rate (always "
+              "predicting the most frequent test class scores as much)")
+    assert (rows["status"] == "ok").all() and set(rows["message"]) == {reason}
+    assert set(run_cell(cell, Store(tmp_path)).rows["message"]) == {reason}
     rows = rows.assign(model_params='{"min_accuracy": 1.0}')
     assert _underfit_reason(rows, accuracy) == f"test accuracy {accuracy:.2f} below its min_accuracy 1.00"
 
@@ -325,17 +330,25 @@ DEFAULT_DATASET = {"logreg": "breast_cancer", "mlp": "breast_cancer", "cnn": "di
                    "cnn1d": "synthetic_timeseries", "vit": "synthetic_image", "text_transformer": "synthetic_text"}
 
 
+# vit's old recipe (15 epochs at lr 0.003) scored 0.65 on synthetic_shapes' seed-0 split (min_accuracy 0.8); 30 at
+# 0.001 give 0.93-0.94 over seeds 0-2 (benchmarks/bench_training.py --pair vit:synthetic_shapes --seeds 0 1 2)
+STATED = sorted(DEFAULT_DATASET.items()) + [("vit", "synthetic_shapes")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", sorted(DEFAULT_DATASET))
-def test_zoo_model_reaches_its_stated_accuracy_with_its_config(tmp_path, model):
+@pytest.mark.parametrize(("model", "dataset_name"), STATED)
+def test_zoo_model_reaches_its_stated_accuracy_with_its_config(tmp_path, model, dataset_name):
+    from xaibench.models.base import majority_rate
+
     model_cfg = yaml.safe_load((CONF / "model" / f"{model}.yaml").read_text())
-    dataset_cfg = yaml.safe_load((CONF / "dataset" / f"{DEFAULT_DATASET[model]}.yaml").read_text())
+    dataset_cfg = yaml.safe_load((CONF / "dataset" / f"{dataset_name}.yaml").read_text())
     spec = MODELS.create(model_cfg.pop("name"), model_cfg)
     dataset = build_dataset(DATASETS.create(dataset_cfg.pop("name"), dataset_cfg), 0)
     cell = CellSpec(model={"name": model, **model_cfg}, dataset={"name": dataset.name, **dataset_cfg},
                     method={"name": "saliency"}, metrics={})
     trained = get_model(Store(tmp_path), spec, dataset, cell)
-    assert spec.min_accuracy > 0.5 and not trained.underfit, (model, trained.accuracy, spec.min_accuracy)
+    assert spec.min_accuracy > 0.5 and not trained.underfit_reason(majority_rate(dataset.test.y)), (
+        model, trained.accuracy, spec.min_accuracy)
 
 
 @pytest.mark.parametrize("side", [8, 16, 10])

@@ -233,7 +233,7 @@ def test_hf_image_classifier_normalises_as_its_preprocessor_config_says(tmp_path
     transformers.ViTImageProcessor(image_mean=[0.5], image_std=[0.5], size={"height": 8, "width": 8}) \
         .save_pretrained(folder)
     revision = MODELS.create("hf_image_classifier", {"path": str(folder)}).source_revision()
-    assert revision.endswith(":labels-by-name:preprocessor_config.json")  # results stored unnormalised: not reused
+    assert revision.endswith(":labels-by-name:preprocessor_config.json:rescaled")  # stored before: not reused
     rng = np.random.default_rng(0)
     for name in ("cat", "dog"):
         (tmp_path / "images" / name).mkdir(parents=True)
@@ -262,6 +262,50 @@ def test_hf_image_classifier_normalises_as_its_preprocessor_config_says(tmp_path
     unnormalised = dataclasses.replace(processing, normalisation=None)
     with pytest.raises(UserError, match="does not normalise images .do_normalize: false., but dataset image_folder"):
         inside_normalisation(unnormalised, declared, "model m")
+
+
+def test_hf_image_classifier_rescales_and_checks_size_as_its_preprocessor_config_says(tmp_path, capsys):
+    """``do_rescale``/``rescale_factor`` and ``size``/``crop_size`` were not read: a model fine-tuned on [0, 2] pixels
+    (``rescale_factor`` 1/127.5) got [0, 1] ones, 8-bit arrays went in as 0-255 values, and a processor's size was
+    never compared with the dataset's. Now the rescaling is applied inside the model (for 8-bit images the
+    processor's own, with a warning), another size is refused naming dataset.image_size, a centre crop warned of."""
+    import json
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(tmp_path / "images" / name / f"{i}.png")
+    images = {"path": str(tmp_path / "images"), "image_size": 8, "test_size": 0.5}
+    data = DATASETS.create("image_folder", images).build(0)
+    x = data.test.x
+
+    def built(processor: dict, dataset=data):
+        folder = tmp_path / f"vit{len(list(tmp_path.glob('vit*')))}"
+        tiny_vit(folder, num_labels=2)
+        (folder / "preprocessor_config.json").write_text(json.dumps(processor))
+        return MODELS.create("hf_image_classifier", {"path": str(folder)}).build(dataset).eval()
+
+    wide = built({"do_rescale": True, "rescale_factor": 1 / 127.5, "do_normalize": False, "size": {"height": 8,
+                                                                                                    "width": 8}})
+    raw = built({"do_rescale": False, "do_normalize": True, "image_mean": [127.5], "image_std": [127.5]})
+    eight_bit = dataclasses.replace(data, test=dataclasses.replace(data.test, x=(x * 255).round()))
+    vit_like = built({"image_mean": [0.5], "image_std": [0.5], "do_normalize": True, "rescale_factor": 1 / 255},
+                     eight_bit)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), wide.model(pixel_values=x * 2).logits)  # 8-bit pixels / 127.5
+        torch.testing.assert_close(raw(x), raw.model(pixel_values=(x * 255 - 127.5) / 127.5).logits)
+        assert not torch.allclose(wide(x), wide.model(pixel_values=x).logits)  # what went in before
+        torch.testing.assert_close(vit_like(eight_bit.test.x), vit_like.model(pixel_values=(x - 0.5) / 0.5).logits)
+    assert "images are whole numbers in [0, 255]: read as 8-bit pixels and rescaled as" in capsys.readouterr().err
+    with pytest.raises(UserError, match=r"gives the model 16 x 16 images, dataset image_folder has 8 x 8: for an image "
+                                        r"folder set dataset.image_size=16"):
+        built({"size": {"height": 16, "width": 16}})
+    built({"size": {"shortest_edge": 10}, "do_center_crop": True, "crop_size": {"height": 8, "width": 8}})
+    assert ("resizes the shorter side to 10 and crops the centre 8 x 8; dataset image_folder's images were resized "
+            "whole" in capsys.readouterr().err)
 
 
 def test_hf_user_errors(tmp_path, text_data):

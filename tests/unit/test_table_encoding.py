@@ -91,6 +91,41 @@ def test_a_semicolon_csv_with_decimal_commas_reads_as_the_same_table_with_sep_an
         assert np.array_equal(other.test.y.numpy(), plain.test.y.numpy())
     with pytest.raises(UserError, match="decimal comma"):
         _build(tmp_path / "semi.csv", sep=";", missing="median")
-    # in a comma-separated file, quoted "1,234" values are as likely thousands: not called decimal commas
-    frame.assign(size=["1,234"] * len(frame)).to_csv(tmp_path / "thousands.csv", index=False)
-    assert _build(tmp_path / "thousands.csv", missing="median").feature_names
+
+
+def test_numbers_with_thousands_separators_read_as_numbers_with_thousands_and_are_refused_without(tmp_path):
+    """``1,234.5`` (a quoted field of a comma file) and ``1.234,5`` (a European export) were read as text and
+    one-hot encoded, one feature per amount; ``dataset.thousands`` reads them as the plain file's numbers, bit for
+    bit, and without it each is refused naming the option (a bare ``1,234`` names both readings)."""
+    frame = _table(tmp_path / "plain.csv").assign(amount=lambda f: np.arange(len(f)) * 1234.5 - 5000.25)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    written = [f"{v:,.2f}" for v in frame["amount"]]
+    frame.assign(amount=written).to_csv(tmp_path / "us.csv", index=False)
+    european = [w.replace(",", " ").replace(".", ",").replace(" ", ".") for w in written]
+    frame.assign(amount=european).to_csv(tmp_path / "eu.csv", sep=";", decimal=",", index=False)
+    plain = _build(tmp_path / "plain.csv", missing="median")
+    for path, options in (("us.csv", {"thousands": ","}), ("eu.csv", {"sep": ";", "decimal": ",", "thousands": "."})):
+        read = _build(tmp_path / path, missing="median", **options)
+        assert read.feature_names == plain.feature_names and "amount" in read.feature_names
+        assert np.array_equal(read.train.x.numpy(), plain.train.x.numpy())
+    with pytest.raises(UserError, match=r"column\(s\) amount of .*us.csv hold numbers written with a decimal point "
+                                        r"and commas between thousands \(e.g. '-5,000.25'\), which would be read as "
+                                        r"text categories: set \"dataset.thousands=','\""):
+        _build(tmp_path / "us.csv", missing="median")
+    with pytest.raises(UserError, match=r"hold numbers written with a decimal comma and points between thousands "
+                                        r".*set \"dataset.thousands='.'\" \(text on purpose"):
+        _build(tmp_path / "eu.csv", sep=";", decimal=",", missing="median")
+    frame.assign(amount=["1,234"] * len(frame)).to_csv(tmp_path / "ambiguous.csv", index=False)
+    with pytest.raises(UserError, match=r"set \"dataset.thousands=','\" if ',' separates thousands, "
+                                        r"\"dataset.decimal=','\" if it is the decimal mark"):
+        _build(tmp_path / "ambiguous.csv", missing="median")
+    # columns the dataset does not read as numbers are not checked: left out of features, or the target
+    assert "amount" not in _build(tmp_path / "us.csv", missing="median", features=["colour", "size"]).feature_names
+    frame.assign(label=np.where(frame["label"] == "yes", "1,000", "2,000")).to_csv(tmp_path / "target.csv",
+                                                                                 index=False)
+    assert _build(tmp_path / "target.csv", missing="median").class_names == ("1,000", "2,000")
+    # text on purpose stays text; a bad separator is refused
+    assert "amount=1,234" in _build(tmp_path / "ambiguous.csv", missing="median",
+                                    categorical_columns=["amount"]).feature_names
+    with pytest.raises(UserError, match="thousands must be one character other than the decimal mark"):
+        _build(tmp_path / "us.csv", missing="median", thousands=".", decimal=".")

@@ -131,7 +131,8 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     stages["models"] = [model.key]
     rows.model_accuracy = model.accuracy
     rows.model_device = model.device
-    rows.model_flag = "underfit" if model.underfit_reason(majority_rate(dataset.test.y)) else ""
+    underfit = model.underfit_reason(majority_rate(dataset.test.y))
+    rows.model_flag = "underfit" if underfit else ""
     rows.dataset_revision = dataset.revision
     rows.dataset_extra = encoded_columns(dataset)
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
@@ -145,7 +146,16 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
             frames.append(_score_metric(cell, resolved, name, metric, model, dataset, explanations, store, rows,
                                         sample_ids, stages["scores"]))
             progress.update()
-    return sort_rows(conform(pd.concat(frames, ignore_index=True)))
+    return _noted_underfit(sort_rows(conform(pd.concat(frames, ignore_index=True))), underfit)
+
+
+def _noted_underfit(frame: pd.DataFrame, reason: str) -> pd.DataFrame:
+    """``frame`` whose rows without a message of their own (scored rows) say why the model is underfit: ``model
+    underfit: <reason>`` (``TrainedModel.underfit_reason``); the flag alone does not name the bound that was missed,
+    and the test split's majority-class rate is in no other column."""
+    if reason:
+        frame.loc[frame["message"].fillna("") == "", "message"] = f"model underfit: {reason}"
+    return frame
 
 
 def encoded_columns(dataset) -> dict:

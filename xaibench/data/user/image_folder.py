@@ -9,24 +9,33 @@ import numpy as np
 
 from xaibench.data.base import DatasetSpec, make_dataset, unsplit_revision
 from xaibench.data.user._common import checked_split, require_path
+from xaibench.data.user.encoding import warn_once
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
 from xaibench.types import Dataset, Modality
 
+_GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})  # Pillow modes without colour
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 
-def read_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """One image as ``(C, size, size)`` float in [0, 1] (grey ``L`` or ``RGB``, bilinear resize)."""
+def read_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, bool]:
+    """One image as ``(C, size, size)`` float in [0, 1] (grey ``L`` or ``RGB``, bilinear resize), and whether a grey
+    read (``channels`` 1) lost colour (channels that differ somewhere; a grey image saved as RGB holds none)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
+            colour = channels == 1 and image.mode not in _GREY_MODES and _coloured(image.convert("RGB"))
             image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float64) / 255.0
     except (OSError, UnidentifiedImageError) as error:
         raise UserError(f"cannot read image {path}: {error}") from None
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+    return (pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)), colour
+
+
+def _coloured(image) -> bool:
+    rgb = np.asarray(image)
+    return bool((rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 0] != rgb[..., 2]).any())
 
 
 @DATASETS.register("image_folder")
@@ -57,7 +66,12 @@ class ImageFolder(DatasetSpec):
         root = require_path(self.path, what, directory=True)
         files, labels, names = self._index(root, what)
         normalisation = self._normalisation(what)
-        x = np.stack([read_image(f, self.image_size, self.channels) for f in files])
+        images, colour = zip(*(read_image(f, self.image_size, self.channels) for f in files))
+        if self.channels == 1 and any(colour):
+            warn_once(f"{what}: {sum(colour)} of {len(files)} images in {root} are in colour (e.g. "
+                      f"{files[colour.index(True)].relative_to(root).as_posix()}); channels=1 reads them as grey, "
+                      "losing colour: set dataset.channels=3 to keep it")
+        x = np.stack(images)
         if normalisation is not None:
             mean, std = (np.asarray(v, dtype=np.float64).reshape(1, -1, 1, 1) for v in normalisation)
             x = (x - mean) / std

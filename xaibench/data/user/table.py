@@ -22,8 +22,10 @@ _READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", 
 
 
 def read_table(path: Path, what: str, sep: str | None = None, decimal: str = ".",
-               text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read a CSV/TSV/Parquet file by its suffix (text: with ``sep``, default by suffix, and ``decimal``);
+               text_columns: tuple[str, ...] = (), thousands: str | None = None,
+               only: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet file by its suffix (text: with ``sep``, default by suffix, ``decimal`` and
+    ``thousands``; ``text_columns`` and ``only`` as ``read_delimited`` takes them);
     unreadable or empty files, and a one-column read of a file with another separator, are ``UserError``."""
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
@@ -32,7 +34,7 @@ def read_table(path: Path, what: str, sep: str | None = None, decimal: str = "."
         if kind == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = read_delimited(path, what, sep, decimal, text_columns)
+            frame = read_delimited(path, what, sep, decimal, text_columns, thousands, only)
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 - any parser failure is the user's file
@@ -68,6 +70,8 @@ class CsvTable(DatasetSpec):
         split_column: column whose values ``train``/``test`` fix the split (``test_size`` is then unused).
         sep, decimal: a text file's field separator (default: ``,``; ``.tsv``: tab) and decimal mark, e.g.
             ``;`` and ``,`` for a European spreadsheet's CSV; Parquet files ignore them.
+        thousands: a text file's thousands separator (``,`` for ``1,234.5``; ``.`` with ``decimal=','`` for
+            ``1.234,5``); None: numbers have none. Numbers written otherwise are refused, naming the option.
     """
 
     modality: ClassVar[Modality] = Modality.TABULAR
@@ -83,11 +87,13 @@ class CsvTable(DatasetSpec):
     split_column: str | None = None
     sep: str | None = None
     decimal: str = "."
+    thousands: str | None = None
 
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
-        frame = read_table(require_path(self.path, what), what, self.sep, self.decimal,
-                           tuple(self.categorical_columns))
+        not_numbers = (*self.categorical_columns, *(c for c in (self.target, self.id_column, self.split_column) if c))
+        frame = read_table(require_path(self.path, what), what, self.sep, self.decimal, not_numbers, self.thousands,
+                           tuple(self.features) or None)
         frame.columns = [str(c) for c in frame.columns]
         frame = self._without_index_columns(frame, what)
         columns = list(frame.columns)

@@ -17,6 +17,7 @@ import torch
 
 from xaibench.data.base import DatasetSpec, make_dataset, unsplit_revision
 from xaibench.data.user._common import checked_split, encode_labels, require_path
+from xaibench.data.user.encoding import warn_once
 from xaibench.data.user.table import read_table
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
@@ -44,6 +45,23 @@ def load_tokenizer(folder: str | None, what: str) -> Any:
     return tokenizer
 
 
+def warn_cut_or_unknown(tokenizer: Any, texts: list[str], max_length: int, what: str) -> None:
+    """One warning line each when texts are longer than ``max_length`` tokens (cut: the model never sees the rest)
+    and when most of the words are the tokenizer's unknown token (not the model's tokenizer?)."""
+    full = tokenizer(texts, truncation=False)["input_ids"]
+    lengths = np.array([len(ids) for ids in full])
+    cut = lengths > max_length
+    if cut.any():
+        warn_once(f"{what}: {int(cut.sum())} of {len(texts)} texts are longer than max_length={max_length} tokens (up "
+                  f"to {int(lengths.max())}) and are cut to their first {max_length}: the model never sees the rest; "
+                  "raise dataset.max_length (at most the model's max_position_embeddings) to keep more")
+    unknown, special = tokenizer.unk_token_id, set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+    tokens = [t for ids in full for t in ids if t not in special]
+    if unknown is not None and tokens and np.mean(np.asarray(tokens) == unknown) > 0.5:
+        warn_once(f"{what}: {np.mean(np.asarray(tokens) == unknown):.0%} of the tokens of the texts are the "
+                  f"tokenizer's unknown token {tokenizer.unk_token!r}: is dataset.tokenizer the model's own tokenizer?")
+
+
 def tokenizer_vocabulary(tokenizer: Any) -> Vocabulary:
     """The tokenizer's token strings by id (``##ing`` word pieces as they are), for displays; padding id included."""
     tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
@@ -62,7 +80,8 @@ class TextCsv(DatasetSpec):
         tokenizer: local tokenizer folder (``tokenizer.save_pretrained(folder)``), usually the model's.
         max_length: tokens per sample after padding/truncation (special tokens included).
         id_column: unique sample ids (default: row numbers, ``row-00000``...).
-        sep, decimal: a text file's field separator (default: ``,``; ``.tsv``: tab) and decimal mark.
+        sep, decimal, thousands: a text file's field separator (default: ``,``; ``.tsv``: tab), decimal mark and
+            thousands separator (None: none), as ``csv_table`` reads them.
     """
 
     modality: ClassVar[Modality] = Modality.TEXT
@@ -74,10 +93,12 @@ class TextCsv(DatasetSpec):
     id_column: str | None = None
     sep: str | None = None
     decimal: str = "."
+    thousands: str | None = None
 
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
-        frame = read_table(require_path(self.path, what), what, self.sep, self.decimal, (self.text_column,))
+        frame = read_table(require_path(self.path, what), what, self.sep, self.decimal, (self.text_column,),
+                           self.thousands, only=())  # no column is read as numbers
         for option in ("text_column", "target", "id_column"):
             column = getattr(self, option)
             if option == "target" and not column:
@@ -91,6 +112,7 @@ class TextCsv(DatasetSpec):
         tokenizer = load_tokenizer(self.tokenizer, what)
         texts = self.texts(frame, what)
         ids = tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_length)["input_ids"]
+        warn_cut_or_unknown(tokenizer, texts, self.max_length, what)
         x = np.asarray(ids, dtype=np.int64)
         y, class_names = encode_labels(frame[self.target].to_numpy(), what)
         sample_ids = (frame[self.id_column].astype(str).to_numpy() if self.id_column else

@@ -5,7 +5,7 @@
 ``output_attentions=True`` returns the softmax probabilities inside the autograd graph (the fused SDPA kernels
 return none), which the ``ATTENTION`` protocol of ``xaibench.models.base`` requires.
 
-Image inputs are normalised as the folder's ``preprocessor_config.json`` says (``hf_preprocessing``); no image
+Image inputs are rescaled and normalised as the folder's ``preprocessor_config.json`` says (``hf_preprocessing``); no image
 processor runs, and the model gets token ids. Raw text is tokenised by the
 dataset (``text_csv`` with a local tokenizer folder), or bring ids in the model's vocabulary (``npz_arrays`` with
 ``modality: text``). Padding (``pad_token_id``) is masked out of attention (``HFSequenceClassifier``).
@@ -24,8 +24,8 @@ from torch import nn
 from xaibench.errors import UserError
 from xaibench.models.adapters._source import load_pinned, path_digest, require_local, save_pinned
 from xaibench.models.adapters.hf_preprocessing import FILE as PROCESSOR_FILE
-from xaibench.models.adapters.hf_preprocessing import (Normalisation, inside_normalisation, normalise,
-                                                       read_image_processing)
+from xaibench.models.adapters.hf_preprocessing import (Normalisation, check_image_size, inside_normalisation,
+                                                       normalise, read_image_processing)
 from xaibench.models.base import ModelSpec
 from xaibench.models.outputs import check_class_scores, check_outputs_option, log_probabilities
 from xaibench.registry import MODELS
@@ -303,17 +303,18 @@ class HFSequenceClassifierSpec(_HFClassifierSpec):
 @dataclass(frozen=True)
 class HFImageClassifierSpec(_HFClassifierSpec):
     """``AutoModelForImageClassification.from_pretrained(path)`` for ViT-style models (``patch_size``,
-    ``image_size`` in the config); the dataset's images must have the model's channels and size, and are
-    normalised as the folder's ``preprocessor_config.json`` says (``hf_preprocessing``)."""
+    ``image_size`` in the config); the dataset's images must have the model's channels and size (and the folder's
+    ``preprocessor_config.json``'s), and are rescaled and normalised as that file says (``hf_preprocessing``)."""
 
     modalities = frozenset({Modality.IMAGE})
     capabilities = frozenset({Capability.GRADIENTS, Capability.ATTENTION, Capability.PROBA})
 
     def source_revision(self) -> str:
-        """Tagged too when the folder has a ``preprocessor_config.json``: results stored before it was read were
-        computed on unnormalised images, so they are not reused."""
+        """Tagged too when the folder has a ``preprocessor_config.json``: results stored before it was read (then
+        before its rescaling was) were computed on other inputs, so they are not reused."""
         revision = super().source_revision()
-        return f"{revision}:{PROCESSOR_FILE}" if revision and (Path(self.path) / PROCESSOR_FILE).is_file() else revision
+        processed = revision and (Path(self.path) / PROCESSOR_FILE).is_file()
+        return f"{revision}:{PROCESSOR_FILE}:rescaled" if processed else revision
 
     def build(self, dataset: Dataset) -> nn.Module:
         model = _load_pretrained("AutoModelForImageClassification", self._folder(), f"model {self.name}")
@@ -323,10 +324,13 @@ class HFImageClassifierSpec(_HFClassifierSpec):
             raise UserError(f"model {self.name}: {config.model_type} is not a ViT-style model (patch tokens + CLS); "
                             "the attention protocol needs patch_size, image_size and num_channels in its config")
         wrapped = HFImageClassifier(model)
-        if tuple(dataset.input_shape) != wrapped.input_shape:
-            raise UserError(f"model {self.name}: expects images {wrapped.input_shape}, dataset {dataset.name} has "
-                            f"{tuple(dataset.input_shape)}")
         what = f"model {self.name}"
         processing = read_image_processing(self._folder(), wrapped.input_shape[0], what)
+        if tuple(dataset.input_shape) != wrapped.input_shape:
+            channels, side = wrapped.input_shape[0], wrapped.input_shape[1]
+            raise UserError(f"{what}: expects images {wrapped.input_shape}, dataset {dataset.name} has "
+                            f"{tuple(dataset.input_shape)}; for an image folder set dataset.image_size={side} "
+                            f"dataset.channels={channels}")
+        check_image_size(processing, dataset, what)
         wrapped.normalisation = inside_normalisation(processing, dataset, what)
         return self._checked(wrapped, dataset)

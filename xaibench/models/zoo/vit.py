@@ -67,8 +67,8 @@ class ViT(ModelSpec):
     depth: int = 2
     heads: int = 2
     mlp_ratio: int = 2
-    epochs: int = 15
-    lr: float = 3e-3
+    epochs: int = 30
+    lr: float = 1e-3
     batch_size: int = 32
 
     def build(self, dataset: Dataset) -> nn.Module:
