@@ -416,6 +416,7 @@ def test_pooling_cnn_re_explanations_take_the_exact_pool_kernels_and_stay_bitwis
     modes: list = []
     kernels = stability.exact_pool_kernels
     monkeypatch.setattr(stability, "exact_pool_kernels", lambda network: _Recorded(kernels(network), modes))
+    monkeypatch.setattr(stability, "POOL_KERNEL_ROWS", 1)  # one input per call: IG's 8-row path forwards
     ctx = _context(Modality.IMAGE, "integrated_gradients")
     spec, params = METRICS.get(name), SMALL[name]
     plain = score(spec, params, replace(ctx, engine="quantus"), SEED)

@@ -29,6 +29,33 @@ from xaibench.errors import UserError
 from xaibench.types import Capability, Explanation, Modality
 
 ALL_MODALITIES = frozenset(Modality)
+
+
+@dataclass(frozen=True)
+class CallRows:
+    """Model rows one ``explain`` call holds at once: its largest forward, at most ``per_call + n * per_input`` rows
+    for ``n`` inputs (the activations a backward keeps live, or a no-grad forward's batch).
+
+    The fast scoring engine sizes its re-explanation calls by it (``metrics/fast/stability.py``): as many inputs per
+    call as keep ``n * per_input`` within ``chunk_size`` rows, and with ``per_input == 0`` (a per-sample loop, or a
+    forward of a fixed size across the batch) as many as ``elements_per_input`` allows.
+
+    Attributes:
+        per_input: rows each input adds to the largest forward (saliency 1, IG ``n_steps``, occlusion its
+            perturbations per forward); 0 when the forwards do not grow with the inputs of the call.
+        per_call: rows of the largest forward whatever the call's inputs (SmoothGrad's ``n_samples`` noisy copies
+            of one sample, LIME's ``perturbations_per_eval`` rows across samples).
+        elements_per_input: other per-input working memory of the call, in float elements (LIME's and Kernel
+            SHAP's ``(n_samples, M)`` coalitions and their float64 design matrices); 0 if negligible.
+    """
+
+    per_input: int = 1
+    per_call: int = 0
+    elements_per_input: int = 0
+
+    def largest_forward(self, n_inputs: int) -> int:
+        """Upper bound on the rows of one forward of a call explaining ``n_inputs`` inputs."""
+        return self.per_call + n_inputs * self.per_input
 DENSE_MODALITIES = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
 
 
@@ -69,6 +96,11 @@ class Explainer:
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:  # pragma: no cover
         raise NotImplementedError
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """Model rows one call holds at once (:class:`CallRows`) for inputs of ``input_shape`` (one sample's, as
+        the cell holds it). Default: one row per input, forwarded (and back-propagated) with the batch."""
+        return CallRows(per_input=1)
 
     def recorded_params(self, modality: Modality) -> dict[str, object]:
         """Facts about how the method works on ``modality`` that the rows record next to its config parameters

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer
 from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
 from xaibench.explainers.perturbation import _surrogate
-from xaibench.explainers.perturbation._batching import check_perturbations_per_eval
+from xaibench.explainers.perturbation._batching import check_perturbations_per_eval, feature_count, surrogate_rows
 from xaibench.explainers.seeding import generator
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
@@ -64,6 +64,11 @@ class LimeExplainer(Explainer):
 
     def recorded_params(self, modality: Modality) -> dict[str, object]:
         return feature_grouping(modality, self.patch_size)
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """``perturbations_per_eval`` perturbed rows across the batch per forward; the coalitions per input."""
+        return surrogate_rows(self.perturbations_per_eval, self.n_samples,
+                              feature_count(modality, input_shape, self.patch_size))
 
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

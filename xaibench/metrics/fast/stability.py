@@ -19,6 +19,7 @@ gives the same maps; the adapter's ``explain_func`` keeps Quantus' global RNG un
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from typing import Any
@@ -27,8 +28,9 @@ import numpy as np
 import quantus
 from quantus.helpers import asserts, utils
 
+from xaibench.engine.cell import CHUNK_ELEMENTS
 from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
-from xaibench.explainers.base import summed_gradients, without_diagnostics
+from xaibench.explainers.base import CallRows, summed_gradients, without_diagnostics
 from xaibench.metrics.fast._draws import keeping_global_draws
 from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
 from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
@@ -36,6 +38,9 @@ from xaibench.metrics.fast.faithfulness import ChunkedMetric
 from xaibench.metrics.functional import normalise_by_max_per_sample
 from xaibench.metrics.stability import RelativeInputStabilityFloored, RelativeOutputStabilityFloored
 
+# Smallest back-propagated forward (rows) that re-explains through the exact pooling kernels (bench_scoring.py, cnn:
+# calls of 320-1,024 rows gain or break even; 25-32-row forwards lose 30-40% to the dispatch mode's per-operator cost).
+POOL_KERNEL_ROWS = 256
 PER_SAMPLE_NORMALISATIONS = frozenset({normalise_by_max_per_sample})  # rows independent: all steps in one call
 
 
@@ -71,16 +76,15 @@ class ChunkedStability(ChunkedMetric):
         one step of the ``N`` inputs each, so its maps are Quantus' bit for bit.
         """
         n = len(y_batch)
-        rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
-        per_call = max(1, rows // max(n * rows_per_input, 1))
-        group = n if n * rows_per_input <= rows else max(1, rows // rows_per_input)
+        inputs = inputs_per_call(getattr(self.explain_func, "call_rows", CallRows()), rows, len(steps) * n)
+        per_call, group = (max(1, inputs // n), n) if inputs >= n else (1, inputs)
         if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
             per_call, group = 1, n
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
         start = 0
-        with without_diagnostics(), summed_gradients(), exact_pool_kernels(network):
+        with without_diagnostics(), summed_gradients(), self._pool_kernels(network, per_call * group):
             while start < len(steps):
                 block = steps[start:start + per_call]
                 try:
@@ -97,6 +101,16 @@ class ChunkedStability(ChunkedMetric):
                 maps.append(np.concatenate(parts, axis=1))
                 start += len(block)
         return self._postprocess(steps, np.concatenate(maps, axis=0))
+
+    def _pool_kernels(self, network: Any, inputs: int) -> contextlib.AbstractContextManager:
+        """The exact pooling kernels for calls of ``inputs`` inputs where they pay: an explainer that back-propagates
+        a forward of at least ``POOL_KERNEL_ROWS`` rows (IG, saliency). Their dispatch mode costs a Python call per
+        operator, so per-sample loops (SmoothGrad, GradientSHAP), Wachter's many small Adam steps and the
+        gradient-free perturbation methods run faster on torch's own kernels (the same bits either way)."""
+        cost = getattr(self.explain_func, "call_rows", CallRows())
+        if getattr(self.explain_func, "backpropagates", True) and cost.largest_forward(inputs) >= POOL_KERNEL_ROWS:
+            return exact_pool_kernels(network)
+        return contextlib.nullcontext()
 
     def _explain_block(self, model: Any, network: Any, block: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
         """One explainer call on ``block`` ``(s, g, ...)`` (``g`` inputs of ``s`` steps): maps ``(s, g, ...)``."""
@@ -128,6 +142,18 @@ class ChunkedStability(ChunkedMetric):
         self._done(forward)
         before = outputs[0].argmax(axis=-1)
         return [np.reshape(np.argwhere(before != out.argmax(axis=-1)), -1).tolist() for out in outputs[1:]]
+
+
+def inputs_per_call(cost: CallRows, rows: int, total: int) -> int:
+    """Inputs one re-explanation call may hold (at least one, at most ``total``): as many as keep the call's
+    largest forward within ``rows`` (``cost.per_input`` rows each; the fixed ``cost.per_call`` part does not depend
+    on the split) and its other working memory within ``CHUNK_ELEMENTS`` (``cost.elements_per_input`` each)."""
+    inputs = total
+    if cost.per_input > 0:
+        inputs = min(inputs, rows // cost.per_input)
+    if cost.elements_per_input > 0:
+        inputs = min(inputs, CHUNK_ELEMENTS // cost.elements_per_input)
+    return max(1, inputs)
 
 
 @functools.lru_cache(maxsize=None)
