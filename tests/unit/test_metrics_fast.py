@@ -166,8 +166,8 @@ def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, moda
     """The stability metrics re-explain as many inputs per call as the explainer's ``call_rows`` lets fit in
     ``chunk_size`` rows: no forward exceeds the chunk (before, occlusion counted one row per input and forwarded
     all 15 inputs x 49 windows at once; LIME counted its ``n_samples`` and made 15 calls of one input). Only a
-    back-propagated forward of ``POOL_KERNEL_ROWS`` rows or more goes through the exact pooling kernels. Scores
-    stay plain Quantus's."""
+    back-propagated forward of ``POOL_KERNEL_ROWS`` rows or more goes through the exact pooling kernels; gradient-free
+    methods use them inside the network's forwards. Scores stay plain Quantus's."""
     from xaibench.metrics.fast import stability
 
     ctx = _explainer_context(method, modality)
@@ -175,7 +175,9 @@ def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, moda
     block, kernels = stability.ChunkedStability._explain_block, stability.exact_pool_kernels
     monkeypatch.setattr(stability.ChunkedStability, "_explain_block", lambda self, model, network, steps, y: (
         sizes.append(steps.shape[0] * steps.shape[1]), block(self, model, network, steps, y))[1])
+    forwards, pooled = stability.exact_pool_forwards, []
     monkeypatch.setattr(stability, "exact_pool_kernels", lambda network: _Recorded(kernels(network), modes))
+    monkeypatch.setattr(stability, "exact_pool_forwards", lambda network: _Recorded(forwards(network), pooled))
     monkeypatch.setattr(stability, "POOL_KERNEL_ROWS", 50)
     spec, params, chunk = METRICS.get("max_sensitivity"), {"nr_samples": 3}, 100
     counter = ForwardCounter(ctx.model)
@@ -188,7 +190,30 @@ def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, moda
     assert sizes == calls
     cost = ctx.explainer.call_rows(modality, tuple(ctx.x.shape[1:]))
     assert counter.largest <= max(chunk, cost.largest_forward(1))
+    if method == "lime":  # the surrogates forward the chunk's rows, not perturbations_per_eval (64), at a time
+        assert counter.largest == chunk
     assert bool(modes) == (method == "integrated_gradients")  # 60-row path forwards; SmoothGrad's are 3 rows
+    # Gradient-free methods pool exactly inside the network's forwards only (the tiny cnn pools; the mlp does not).
+    assert [mode is not None for mode in pooled] == {"occlusion": [True], "lime": [False]}.get(method, [])
+
+
+def test_exact_pool_forwards_pool_inside_the_networks_forwards_only():
+    """``exact_pool_forwards``: the exact kernels run the network's own pooling (torch's bits), not the pooling of
+    code around the forward, and nothing is left hooked afterwards."""
+    from xaibench.metrics.fast._pool_kernels import exact_pool_forwards
+
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(12, 2)).eval()
+    x = torch.randn(5, 2, 4, 4)
+    with torch.no_grad():
+        expected = network(x)
+        with exact_pool_forwards(network) as mode:
+            torch.nn.functional.avg_pool2d(x, 2)  # outside the forward: torch's
+            assert mode.handled == 0
+            got = network(x)
+            assert mode.handled == 1
+        assert torch.equal(got, expected)
+        assert not network._forward_pre_hooks and not network._forward_hooks
 
 
 def test_inputs_per_call_keep_the_largest_forward_and_the_working_memory_in_bounds():

@@ -145,6 +145,22 @@ def summed_gradients() -> AbstractContextManager[None]:
     return _switched(_SUMMED_GRADIENTS, True)
 
 
+_FORWARD_ROWS: ContextVar[int | None] = ContextVar("xaibench_explainer_forward_rows", default=None)
+
+
+def forward_rows_override() -> int | None:
+    """Rows per model forward that perturbation methods use instead of their ``perturbations_per_eval`` (None:
+    their own). Set by :func:`forward_rows` only."""
+    return _FORWARD_ROWS.get()
+
+
+def forward_rows(rows: int) -> AbstractContextManager[None]:
+    """Let the vectorised surrogates (LIME, Kernel SHAP) forward ``rows`` perturbed rows per model call: the fast
+    engine's re-explanations use its chunk. ``perturbations_per_eval`` only batches forwards; outputs differ by
+    batch-composition rounding at most."""
+    return _switched(_FORWARD_ROWS, int(rows))  # type: ignore[arg-type]
+
+
 class EmbeddedForward(nn.Module):
     """A text model seen as a function of its token embeddings ``(N, L, D) -> (N, K)``.
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from xaibench.explainers.base import CallRows, Explainer
+from xaibench.explainers.base import CallRows, Explainer, forward_rows_override
 from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
 from xaibench.explainers.perturbation import _surrogate
 from xaibench.explainers.perturbation._batching import check_perturbations_per_eval, feature_count, surrogate_rows
@@ -64,7 +64,7 @@ class KernelShapExplainer(Explainer):
         coalitions = torch.stack([_surrogate.kernel_shap_coalitions(m, self.n_samples, generator(seed))
                                   for seed in view.seeds("kernel_shap")])  # (N, n, M)
         outputs = _surrogate.target_outputs(view.forward, view.inputs, view.baselines, mask, coalitions, target,
-                                            self.perturbations_per_eval)
+                                            forward_rows_override() or self.perturbations_per_eval)
         weights = torch.stack([_surrogate.kernel_shap_weights(c) for c in coalitions])
         coefficients = _surrogate.weighted_least_squares(coalitions, outputs, weights)
         attributions = _surrogate.spread(coefficients, mask).to(device=x.device, dtype=view.inputs.dtype)

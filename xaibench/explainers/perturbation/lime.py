@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xaibench.explainers.base import CallRows, Explainer
+from xaibench.explainers.base import CallRows, Explainer, forward_rows_override
 from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
 from xaibench.explainers.perturbation import _surrogate
 from xaibench.explainers.perturbation._batching import check_perturbations_per_eval, feature_count, surrogate_rows
@@ -78,7 +78,7 @@ class LimeExplainer(Explainer):
         coalitions = torch.stack([_surrogate.lime_coalitions(m, self.n_samples, generator(seed))
                                   for seed in view.seeds("lime")])  # (N, n, M)
         outputs = _surrogate.target_outputs(view.forward, view.inputs, view.baselines, mask, coalitions, target,
-                                            self.perturbations_per_eval)
+                                            forward_rows_override() or self.perturbations_per_eval)
         weights = torch.stack([_surrogate.binary_cosine_weights(c, self.kernel_width) for c in coalitions])
         if self.alpha > 0:
             coefficients = _surrogate.lasso(coalitions, outputs, weights, self.alpha)

@@ -30,10 +30,10 @@ from quantus.helpers import asserts, utils
 
 from xaibench.engine.cell import CHUNK_ELEMENTS
 from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
-from xaibench.explainers.base import CallRows, summed_gradients, without_diagnostics
+from xaibench.explainers.base import CallRows, forward_rows, summed_gradients, without_diagnostics
 from xaibench.metrics.fast._draws import keeping_global_draws
 from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
-from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
+from xaibench.metrics.fast._pool_kernels import exact_pool_forwards, exact_pool_kernels
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
 from xaibench.metrics.functional import normalise_by_max_per_sample
 from xaibench.metrics.stability import RelativeInputStabilityFloored, RelativeOutputStabilityFloored
@@ -84,7 +84,8 @@ class ChunkedStability(ChunkedMetric):
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
         start = 0
-        with without_diagnostics(), summed_gradients(), self._pool_kernels(network, per_call * group):
+        with without_diagnostics(), summed_gradients(), forward_rows(rows), \
+                self._pool_kernels(network, per_call * group):
             while start < len(steps):
                 block = steps[start:start + per_call]
                 try:
@@ -103,12 +104,17 @@ class ChunkedStability(ChunkedMetric):
         return self._postprocess(steps, np.concatenate(maps, axis=0))
 
     def _pool_kernels(self, network: Any, inputs: int) -> contextlib.AbstractContextManager:
-        """The exact pooling kernels for calls of ``inputs`` inputs where they pay: an explainer that back-propagates
-        a forward of at least ``POOL_KERNEL_ROWS`` rows (IG, saliency). Their dispatch mode costs a Python call per
-        operator, so per-sample loops (SmoothGrad, GradientSHAP), Wachter's many small Adam steps and the
-        gradient-free perturbation methods run faster on torch's own kernels (the same bits either way)."""
+        """The exact pooling kernels for calls of ``inputs`` inputs where they pay (the same bits either way).
+
+        Their dispatch mode costs a Python call per operator. An explainer that back-propagates gets them around
+        the whole call (the backward's pooling too) only for a forward of at least ``POOL_KERNEL_ROWS`` rows (IG,
+        saliency): per-sample loops (SmoothGrad, GradientSHAP) and Wachter's many small Adam steps run faster on
+        torch's kernels. One that does not (occlusion, LIME, Kernel SHAP) gets them inside the network's forwards
+        only (:func:`exact_pool_forwards`), not around its own many small operators."""
         cost = getattr(self.explain_func, "call_rows", CallRows())
-        if getattr(self.explain_func, "backpropagates", True) and cost.largest_forward(inputs) >= POOL_KERNEL_ROWS:
+        if not getattr(self.explain_func, "backpropagates", True):
+            return exact_pool_forwards(network)
+        if cost.largest_forward(inputs) >= POOL_KERNEL_ROWS:
             return exact_pool_kernels(network)
         return contextlib.nullcontext()
 
