@@ -157,8 +157,9 @@ class ForwardClock:
 @contextlib.contextmanager
 def previous_call_sizing():
     """The fast engine as it sized re-explanation calls before ``Explainer.call_rows`` (``--before``): every
-    explainer counted ``n_steps or n_samples or 1`` forward rows per input, and every call on a network that
-    average-pools on CPU ran through the exact pooling kernels (``metrics/fast/_pool_kernels.py``)."""
+    explainer counted ``n_steps or n_samples or 1`` forward rows per input, every call on a network that
+    average-pools on CPU ran through the exact pooling kernels (``metrics/fast/_pool_kernels.py``), and LIME and
+    Kernel SHAP forwarded ``perturbations_per_eval`` rows at a time."""
     from xaibench.metrics import quantus_adapter
     from xaibench.metrics.fast import stability
 
@@ -170,14 +171,16 @@ def previous_call_sizing():
                                                        or getattr(explainer, "n_samples", 0) or 1)))
         return func
 
-    pool_kernels = stability.ChunkedStability._pool_kernels
+    pool_kernels, forward_rows = stability.ChunkedStability._pool_kernels, stability.forward_rows
     quantus_adapter.make_explain_func = legacy
     stability.ChunkedStability._pool_kernels = lambda self, network, inputs: exact_pool_kernels(network)
+    stability.forward_rows = lambda rows: contextlib.nullcontext()
     try:
         yield
     finally:
         quantus_adapter.make_explain_func = make
         stability.ChunkedStability._pool_kernels = pool_kernels
+        stability.forward_rows = forward_rows
 
 
 def _engine(engine: str):  # type: ignore[no-untyped-def]
