@@ -64,14 +64,18 @@ class ChunkedStability(ChunkedMetric):
     def _explain_all(self, model: Any, steps: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
         """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call.
 
-        A call holds whole steps while a step's ``N x rows_per_input`` forward rows fit in the chunk; a larger step
-        is explained a group of inputs at a time (at least one input; each input's rows stay in one call, so IG's
-        sum over its path is captum's), which keeps ``chunk_size`` and the element cap meaningful for IG and
-        SmoothGrad (a step of 32 inputs x 32 path steps is 1,024 rows with their activations kept for the backward).
+        A call holds as many inputs as the explainer's ``call_rows`` (``Explainer.call_rows``: the rows of its
+        largest forward) fit in the chunk (:func:`inputs_per_call`): whole steps while they fit, else a group of
+        inputs at a time (at least one input; each input's rows stay in one call, so IG's sum over its path is
+        captum's). A step of 32 inputs x 32 IG path steps is 1,024 rows with their activations kept for the
+        backward; occlusion's 49 windows per input make 20 inputs per call; methods whose forwards do not grow with
+        the call (SmoothGrad's per-sample loop, LIME's and Kernel SHAP's perturbation batches, which forward the
+        chunk's rows at a time here: ``forward_rows``) take every step at once, within their working memory.
         A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
-        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`).
-        On CUDA out-of-memory the steps per call are halved, then the inputs per call, and the block is retried
-        (``backoffs``; the maps are the same: explainers draw per sample); one input of one step must fit. An
+        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`; :meth:`_pool_kernels` says when).
+        On CUDA out-of-memory the steps per call are halved, then the inputs per call (and the surrogates' rows per
+        forward), and the block is retried (``backoffs``; the maps are the same: explainers draw per sample); one
+        input of one step in one-row forwards must fit. An
         explainer marked ``batch_sensitive`` (Wachter: rounding decides its lambda rounds) gets Quantus' own calls,
         one step of the ``N`` inputs each, so its maps are Quantus' bit for bit.
         """
@@ -83,21 +87,22 @@ class ChunkedStability(ChunkedMetric):
             per_call, group = 1, n
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
-        start = 0
-        with without_diagnostics(), summed_gradients(), forward_rows(rows), \
-                self._pool_kernels(network, per_call * group):
+        start, forward = 0, rows  # the surrogates' rows per forward (``forward_rows``), halved with the calls
+        with without_diagnostics(), summed_gradients(), self._pool_kernels(network, per_call * group):
             while start < len(steps):
                 block = steps[start:start + per_call]
                 try:
-                    parts = [self._explain_block(model, network, block[:, i:i + group], y_batch[i:i + group])
-                             for i in range(0, n, group)]
+                    with forward_rows(forward):
+                        parts = [self._explain_block(model, network, block[:, i:i + group], y_batch[i:i + group])
+                                 for i in range(0, n, group)]
                 except OUT_OF_MEMORY:  # halve what the failed call held: its steps, else its inputs
                     per_call, group = len(block), min(group, n)
-                    if per_call == 1 and group == 1:
+                    if per_call == 1 and group == 1 and forward == 1:
                         raise
                     release_cached_memory()
                     self.backoffs += 1
-                    per_call, group = (per_call // 2, group) if per_call > 1 else (1, group // 2)
+                    per_call, group = (per_call // 2, group) if per_call > 1 else (1, max(1, group // 2))
+                    forward = max(1, forward // 2)
                     continue
                 maps.append(np.concatenate(parts, axis=1))
                 start += len(block)
