@@ -197,6 +197,22 @@ def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, moda
     assert [mode is not None for mode in pooled] == {"occlusion": [True], "lime": [False]}.get(method, [])
 
 
+def test_explainers_that_do_not_declare_call_rows_get_the_conservative_guess():
+    """A bring-your-own explainer (any object with ``explain``) or an ``Explainer`` subclass that does not declare
+    ``call_rows``: ``n_steps`` or ``n_samples`` rows per input, else one (what the adapter assumed for everyone)."""
+
+    class Duck:
+        n_samples = 7
+
+        def explain(self, model, x, target):  # pragma: no cover - never called here
+            raise AssertionError
+
+    func = make_explain_func(Duck(), Modality.TABULAR, (10,))
+    assert func.call_rows == CallRows(per_input=7) and func.rows_per_input == 7 and not func.backpropagates
+    saliency = make_explain_func(EXPLAINERS.create("saliency"), Modality.TABULAR, (10,))
+    assert saliency.call_rows == CallRows(per_input=1) and saliency.backpropagates
+
+
 def test_exact_pool_forwards_pool_inside_the_networks_forwards_only():
     """``exact_pool_forwards``: the exact kernels run the network's own pooling (torch's bits), not the pooling of
     code around the forward, and nothing is left hooked afterwards."""

@@ -99,13 +99,21 @@ class Explainer:
 
     def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
         """Model rows one call holds at once (:class:`CallRows`) for inputs of ``input_shape`` (one sample's, as
-        the cell holds it). Default: one row per input, forwarded (and back-propagated) with the batch."""
-        return CallRows(per_input=1)
+        the cell holds it). Every built-in method declares its own (the contract test counts them); the default is
+        :func:`guessed_call_rows`, a conservative guess for methods that do not."""
+        return guessed_call_rows(self)
 
     def recorded_params(self, modality: Modality) -> dict[str, object]:
         """Facts about how the method works on ``modality`` that the rows record next to its config parameters
         (``method_params``), e.g. the feature grouping of a perturbation method. None by default."""
         return {}
+
+
+def guessed_call_rows(explainer: object) -> CallRows:
+    """``n_steps`` or ``n_samples`` rows per input if the method has such a parameter (a path or a sample drawn
+    per input, forwarded with the batch), else one: for explainers that do not declare ``call_rows`` (a
+    bring-your-own subclass, any object with ``explain``)."""
+    return CallRows(per_input=max(1, int(getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0) or 1)))
 
 
 _DIAGNOSTICS: ContextVar[bool] = ContextVar("xaibench_explainer_diagnostics", default=True)
