@@ -156,7 +156,8 @@ def test_fast_scores_equal_plain_quantus_for_every_kind_of_explainer(method, mod
 
 
 @pytest.mark.parametrize(("method", "modality", "calls"), [
-    ("occlusion", Modality.IMAGE, [2, 2, 1] * 3),  # 49 windows of 64 per forward: 2 inputs per 100-row call
+    ("occlusion", Modality.IMAGE, [5] * 3),  # 49 windows per input: 2 would fit in 100 rows, but a gradient-free
+    # explainer keeps a step's inputs together (Quantus' composition: its outputs' differences amplify rounding)
     ("lime", Modality.TABULAR, [15]),  # 16-row forwards across the batch whatever the call: every input at once
     ("smoothgrad", Modality.IMAGE, [15]),  # one sample at a time: every input at once
     ("integrated_gradients", Modality.IMAGE, [15]),  # 4 path steps per input: 25 inputs fit, 3 whole steps of 5
@@ -164,8 +165,9 @@ def test_fast_scores_equal_plain_quantus_for_every_kind_of_explainer(method, mod
 ])
 def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, modality, calls, monkeypatch):
     """The stability metrics re-explain as many inputs per call as the explainer's ``call_rows`` lets fit in
-    ``chunk_size`` rows: no forward exceeds the chunk (before, occlusion counted one row per input and forwarded
-    all 15 inputs x 49 windows at once; LIME counted its ``n_samples`` and made 15 calls of one input). Only a
+    ``chunk_size`` rows: no forward exceeds the chunk, but a gradient-free explainer's step stays whole (before,
+    occlusion counted one row per input and forwarded all 15 inputs x 49 windows at once; LIME counted its
+    ``n_samples`` and made 15 calls of one input). Only a
     back-propagated forward of ``POOL_KERNEL_ROWS`` rows or more goes through the exact pooling kernels; gradient-free
     methods use them inside the network's forwards. Scores stay plain Quantus's."""
     from xaibench.metrics.fast import stability
@@ -189,7 +191,7 @@ def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, moda
         np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
     assert sizes == calls
     cost = ctx.explainer.call_rows(modality, tuple(ctx.x.shape[1:]))
-    assert counter.largest <= max(chunk, cost.largest_forward(1))
+    assert counter.largest <= max(chunk, cost.largest_forward(1 if method != "occlusion" else N))
     if method == "lime":  # the surrogates forward the chunk's rows, not perturbations_per_eval (64), at a time
         assert counter.largest == chunk
     assert bool(modes) == (method == "integrated_gradients")  # 60-row path forwards; SmoothGrad's are 3 rows

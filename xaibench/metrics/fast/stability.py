@@ -67,8 +67,11 @@ class ChunkedStability(ChunkedMetric):
         A call holds as many inputs as the explainer's ``call_rows`` (``Explainer.call_rows``: the rows of its
         largest forward) fit in the chunk (:func:`inputs_per_call`): whole steps while they fit, else a group of
         inputs at a time (at least one input; each input's rows stay in one call, so IG's sum over its path is
-        captum's). A step of 32 inputs x 32 IG path steps is 1,024 rows with their activations kept for the
-        backward; occlusion's 49 windows per input make 20 inputs per call; methods whose forwards do not grow with
+        captum's; only for explainers that back-propagate, whose calls keep every activation for the backward: a
+        gradient-free one gets at least a whole step, Quantus' composition, because occlusion's and feature
+        ablation's differences of outputs turn the rounding of a forward of fewer than ~32 rows, e.g. its
+        unperturbed inputs, into 3e-6 relative score differences). A step of 32 inputs x 32 IG path steps is 1,024
+        rows with their activations kept for the backward; methods whose forwards do not grow with
         the call (SmoothGrad's per-sample loop, LIME's and Kernel SHAP's perturbation batches, which forward the
         chunk's rows at a time here: ``forward_rows``) take every step at once, within their working memory.
         A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
@@ -82,6 +85,8 @@ class ChunkedStability(ChunkedMetric):
         n = len(y_batch)
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
         inputs = inputs_per_call(getattr(self.explain_func, "call_rows", CallRows()), rows, len(steps) * n)
+        if not getattr(self.explain_func, "backpropagates", True):  # keep a step's inputs together, as Quantus does
+            inputs = max(inputs, n)
         per_call, group = (max(1, inputs // n), n) if inputs >= n else (1, inputs)
         if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
             per_call, group = 1, n
