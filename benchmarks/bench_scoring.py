@@ -225,8 +225,9 @@ def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> 
     """
     cost = ctx.explainer.call_rows(ctx.modality, tuple(ctx.x.shape[1:]))
     if "nr_samples" not in params or Capability.GRADIENTS not in ctx.explainer.requires \
-            or not ctx.x.dtype.is_floating_point or cost.per_input == 0 or cost.per_call:
-        return None  # batched gradient methods only (saliency, IG, ...): not per-sample loops
+            or not ctx.x.dtype.is_floating_point or cost.per_input == 0 or cost.per_call \
+            or getattr(ctx.explainer, "batch_sensitive", False):
+        return None  # batched gradient methods only (saliency, IG, ...): not per-sample loops or Wachter's search
     n = len(ctx.x)
     per_input = cost.per_input
     rows, step = chunk_rows(ctx.chunk_size, ctx.x[0].numel()), n * per_input  # whole steps, else groups of inputs
