@@ -84,7 +84,8 @@ class ChunkedStability(ChunkedMetric):
         """
         n = len(y_batch)
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
-        inputs = inputs_per_call(getattr(self.explain_func, "call_rows", CallRows()), rows, len(steps) * n)
+        cost = getattr(self.explain_func, "call_rows", CallRows())
+        inputs = inputs_per_call(cost, rows, len(steps) * n)
         if not getattr(self.explain_func, "backpropagates", True):  # keep a step's inputs together, as Quantus does
             inputs = max(inputs, n)
         per_call, group = (max(1, inputs // n), n) if inputs >= n else (1, inputs)
@@ -102,8 +103,8 @@ class ChunkedStability(ChunkedMetric):
                                  for i in range(0, n, group)]
                 except OUT_OF_MEMORY:  # halve what the failed call held: its steps, else its inputs
                     per_call, group = len(block), min(group, n)
-                    if per_call == 1 and group == 1 and forward == 1:
-                        raise
+                    if per_call == 1 and group == 1 and (forward == 1 or cost.per_input > 0):
+                        raise  # one input of one step; only the surrogates' forwards (per_input 0) shrink further
                     release_cached_memory()
                     self.backoffs += 1
                     per_call, group = (per_call // 2, group) if per_call > 1 else (1, max(1, group // 2))
