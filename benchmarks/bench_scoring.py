@@ -218,7 +218,8 @@ def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> 
     ``fast_kernels``: with the fast engine's exact pooling kernels (``metrics/fast/_pool_kernels.py``: the same
     bits), i.e. the model work the fast engine itself runs; without, torch's kernels, what plain Quantus runs.
 
-    ``nr_samples x N x per_input`` rows (``Explainer.call_rows``: IG's ``n_steps``, saliency's 1), ``ctx.x`` repeated with small noise, in calls of about ``chunk_size`` rows as
+    ``nr_samples x N x per_input`` rows (``Explainer.call_rows``: IG's ``n_steps``, saliency's 1), ``ctx.x``
+    repeated with small noise, in calls of about ``chunk_size`` rows as
     ``ChunkedStability._explain_all`` makes them (whole steps, or groups of inputs when a step is larger than the
     chunk); gradients of the summed target logits w.r.t. the input only. None unless the metric re-explains
     (``nr_samples``) with a gradient method on dense float inputs.

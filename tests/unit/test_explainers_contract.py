@@ -4,8 +4,8 @@ For each method and each modality it declares, on a tiny model made here that of
 requires: attributions have the documented shape and are finite; the result is identical when re-run under the
 same seed; explaining the batch equals explaining each sample alone within the method's declared
 ``batch_tolerance``; the largest model forward of a call is what the method's ``call_rows`` declares (the fast
-scoring engine sizes its re-explanation calls by it). Counterfactual methods also return counterfactuals shaped like ``x`` with attributions
-``x - x_cf``. Parameters come from ``conf/method/<name>.yaml`` (reduced where they only cost time).
+scoring engine sizes its re-explanation calls by it). Counterfactual methods also return counterfactuals shaped
+like ``x`` with attributions ``x - x_cf``. Parameters come from ``conf/method/<name>.yaml`` (reduced where they only cost time).
 """
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from torch import nn
 TARGET_BATCH = 4096  # rows per forward of target_logit_fn
 
 
-def target_logit_fn(model: nn.Module, target: int, like: torch.Tensor, batch_size: int = TARGET_BATCH) -> Callable[[np.ndarray], np.ndarray]:
+def target_logit_fn(model: nn.Module, target: int, like: torch.Tensor, batch_size: int = TARGET_BATCH
+                    ) -> Callable[[np.ndarray], np.ndarray]:
     """``z (n, F) -> logit_target(z) (n,)`` in float64, evaluated in chunks of ``batch_size`` rows per forward."""
 
     def predict(z: np.ndarray) -> np.ndarray:

@@ -39,7 +39,8 @@ class ShapLibraryExplainer(Explainer):
     def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
         """One sample at a time: shap's coalitions (``n_samples``, at most the ``2**F - 2`` that exist; one background
         row) in one prediction call."""
-        coalitions = min(self.n_samples, 2 ** math.prod(input_shape) - 2) if math.prod(input_shape) < 62 else self.n_samples
+        features = math.prod(input_shape)
+        coalitions = min(self.n_samples, 2**features - 2) if features < 62 else self.n_samples
         return CallRows(per_input=0, per_call=min(coalitions, TARGET_BATCH))
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
