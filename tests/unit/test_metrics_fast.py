@@ -185,8 +185,8 @@ def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, moda
     counter = ForwardCounter(ctx.model)
     fast = score(spec, params, replace(ctx, model=counter, engine="fast", chunk_size=chunk), SEED)
     plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
-    if ctx.explainer.batch_sensitive:
-        np.testing.assert_array_equal(fast.values, plain.values)
+    if ctx.explainer.batch_sensitive or method == "occlusion":  # Quantus' calls: its bits (occlusion: 1.3e-5
+        np.testing.assert_array_equal(fast.values, plain.values)  # relative on the CI cnn when steps were split)
     else:
         np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
     assert sizes == calls
