@@ -5,6 +5,7 @@ Usage::
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --threads 1      # CPU, cnn/digits + mlp/breast_cancer
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --device cuda      # on a GPU box (wall time there)
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method saliency --metrics max_sensitivity
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method lime --before   # + the previous call sizing
 
 Both engines score the same attributions (``conf/method/<method>.yaml``, predicted targets) with the same
 parameters (``conf/metrics/faithfulness.yaml`` + ``stability.yaml``) and the same seed, through
