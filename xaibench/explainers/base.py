@@ -29,6 +29,7 @@ from xaibench.errors import UserError
 from xaibench.types import Capability, Explanation, Modality
 
 ALL_MODALITIES = frozenset(Modality)
+DENSE_MODALITIES = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,6 @@ class CallRows:
     def largest_forward(self, n_inputs: int) -> int:
         """Upper bound on the rows of one forward of a call explaining ``n_inputs`` inputs."""
         return self.per_call + n_inputs * self.per_input
-DENSE_MODALITIES = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,8 @@ def guessed_call_rows(explainer: object) -> CallRows:
     """``n_steps`` or ``n_samples`` rows per input if the method has such a parameter (a path or a sample drawn
     per input, forwarded with the batch), else one: for explainers that do not declare ``call_rows`` (a
     bring-your-own subclass, any object with ``explain``)."""
-    return CallRows(per_input=max(1, int(getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0) or 1)))
+    rows = getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0) or 1
+    return CallRows(per_input=max(1, int(rows)))
 
 
 _DIAGNOSTICS: ContextVar[bool] = ContextVar("xaibench_explainer_diagnostics", default=True)

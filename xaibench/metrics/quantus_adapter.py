@@ -417,7 +417,8 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
     explain_func.call_rows = declared(modality, tuple(native_shape)) if callable(declared) else \
         guessed_call_rows(explainer)
     explain_func.rows_per_input = explain_func.call_rows.per_input
-    explain_func.backpropagates = Capability.GRADIENTS in getattr(explainer, "requires", ())  # fast pooling kernels
+    # Gradient-free explainers keep a perturbation step's inputs together and pool exactly inside forwards only.
+    explain_func.backpropagates = Capability.GRADIENTS in getattr(explainer, "requires", ())
     # Explainers whose maps amplify batch-composition rounding (``Explainer.batch_sensitive``): the fast engine
     # re-explains them in Quantus' own batches, one perturbation step of the N inputs per call.
     explain_func.quantus_batches = bool(getattr(explainer, "batch_sensitive", False))
