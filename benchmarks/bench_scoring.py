@@ -5,6 +5,7 @@ Usage::
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --threads 1      # CPU, cnn/digits + mlp/breast_cancer
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --device cuda      # on a GPU box (wall time there)
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method saliency --metrics max_sensitivity
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method lime --before   # + the previous call sizing
 
 Both engines score the same attributions (``conf/method/<method>.yaml``, predicted targets) with the same
 parameters (``conf/metrics/faithfulness.yaml`` + ``stability.yaml``) and the same seed, through
@@ -61,6 +62,7 @@ from xaibench.engine.cell import DEFAULT_CHUNK_SIZE, CellSpec
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
+from xaibench.explainers.base import CallRows
 from xaibench.metrics.fast import FAST_CLASSES
 from xaibench.metrics.fast._allocator import keep_freed_memory
 from xaibench.metrics.fast._forward import chunk_rows
@@ -153,6 +155,41 @@ class ForwardClock:
             handle.remove()
 
 
+@contextlib.contextmanager
+def previous_call_sizing():
+    """The fast engine as it sized re-explanation calls before ``Explainer.call_rows`` (``--before``): every
+    explainer counted ``n_steps or n_samples or 1`` forward rows per input, every call on a network that
+    average-pools on CPU ran through the exact pooling kernels (``metrics/fast/_pool_kernels.py``), and LIME and
+    Kernel SHAP forwarded ``perturbations_per_eval`` rows at a time."""
+    from xaibench.metrics import quantus_adapter
+    from xaibench.metrics.fast import stability
+
+    make = quantus_adapter.make_explain_func
+
+    def legacy(explainer, *args, **kwargs):  # type: ignore[no-untyped-def]
+        func = make(explainer, *args, **kwargs)
+        func.call_rows = CallRows(per_input=max(1, int(getattr(explainer, "n_steps", 0)
+                                                       or getattr(explainer, "n_samples", 0) or 1)))
+        return func
+
+    pool_kernels, forward_rows = stability.ChunkedStability._pool_kernels, stability.forward_rows
+    quantus_adapter.make_explain_func = legacy
+    stability.ChunkedStability._pool_kernels = lambda self, network, inputs: exact_pool_kernels(network)
+    stability.forward_rows = lambda rows: contextlib.nullcontext()
+    try:
+        yield
+    finally:
+        quantus_adapter.make_explain_func = make
+        stability.ChunkedStability._pool_kernels = pool_kernels
+        stability.forward_rows = forward_rows
+
+
+def _engine(engine: str):  # type: ignore[no-untyped-def]
+    """(``ScoreContext.engine``, context manager) of a benchmarked engine: ``fast_before`` is the fast engine with
+    :func:`previous_call_sizing`."""
+    return ("fast", previous_call_sizing()) if engine == "fast_before" else (engine, contextlib.nullcontext())
+
+
 def _clock(device: str):  # type: ignore[no-untyped-def]
     """Process CPU time on a CPU; wall time after a synchronise on CUDA (CPU time misses GPU work)."""
     return (lambda: (sync(device), time.perf_counter())[1]) if device.startswith("cuda") else time.process_time
@@ -182,17 +219,19 @@ def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> 
     ``fast_kernels``: with the fast engine's exact pooling kernels (``metrics/fast/_pool_kernels.py``: the same
     bits), i.e. the model work the fast engine itself runs; without, torch's kernels, what plain Quantus runs.
 
-    ``nr_samples x N x rows_per_input`` rows (the adapter's ``rows_per_input``: IG's ``n_steps``, SmoothGrad's
-    ``n_samples``), ``ctx.x`` repeated with small noise, in calls of about ``chunk_size`` rows as
+    ``nr_samples x N x per_input`` rows (``Explainer.call_rows``: IG's ``n_steps``, saliency's 1), ``ctx.x``
+    repeated with small noise, in calls of about ``chunk_size`` rows as
     ``ChunkedStability._explain_all`` makes them (whole steps, or groups of inputs when a step is larger than the
     chunk); gradients of the summed target logits w.r.t. the input only. None unless the metric re-explains
     (``nr_samples``) with a gradient method on dense float inputs.
     """
+    cost = ctx.explainer.call_rows(ctx.modality, tuple(ctx.x.shape[1:]))
     if "nr_samples" not in params or Capability.GRADIENTS not in ctx.explainer.requires \
-            or not ctx.x.dtype.is_floating_point:
-        return None
+            or not ctx.x.dtype.is_floating_point or cost.per_input == 0 or cost.per_call \
+            or getattr(ctx.explainer, "batch_sensitive", False):
+        return None  # batched gradient methods only (saliency, IG, ...): not per-sample loops or Wachter's search
     n = len(ctx.x)
-    per_input = max(1, int(getattr(ctx.explainer, "n_steps", 0) or getattr(ctx.explainer, "n_samples", 0) or 1))
+    per_input = cost.per_input
     rows, step = chunk_rows(ctx.chunk_size, ctx.x[0].numel()), n * per_input  # whole steps, else groups of inputs
     per_call = step * max(1, rows // step) if step <= rows else per_input * max(1, rows // per_input)
     total = int(params["nr_samples"]) * n * per_input
@@ -214,22 +253,26 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
                  floor: Callable[[], None] | None = None, fast_floor: Callable[[], None] | None = None) -> dict:
     clock = _clock(args.device)
     spec = METRICS.get(name)
-    times: dict[str, list[float]] = {"quantus": [], "fast": []}
+    engines = ("quantus", "fast_before", "fast") if args.before else ("quantus", "fast")
+    times: dict[str, list[float]] = {e: [] for e in engines}
     floor_times: list[float] = []
     fast_floor_times: list[float] = []
-    shares: dict[str, list[float]] = {"quantus": [], "fast": []}
-    parts: dict[str, list[dict[str, float]]] = {"quantus": [], "fast": []}
+    shares: dict[str, list[float]] = {e: [] for e in engines}
+    parts: dict[str, list[dict[str, float]]] = {e: [] for e in engines}
     classes = [c for c in (spec.quantus_class, FAST_CLASSES.get(spec.quantus_class)) if c is not None]
     values: dict[str, np.ndarray] = {}
     for _ in range(args.warmup):  # untimed: first-call costs (lazy imports, first primitives) land on neither engine
-        for engine in ("quantus", "fast"):
-            score(spec, dict(params), replace(ctx, engine=engine), seed)
+        for engine in engines:
+            kind, variant = _engine(engine)
+            with variant:
+                score(spec, dict(params), replace(ctx, engine=kind), seed)
     for _ in range(args.repeats):
-        for engine in ("quantus", "fast"):
-            with ForwardClock(ctx.model, clock) as forward, \
+        for engine in engines:
+            kind, variant = _engine(engine)
+            with variant, ForwardClock(ctx.model, clock) as forward, \
                     (Breakdown(classes, forward, clock) if args.breakdown else contextlib.nullcontext()) as split:
                 started = clock()
-                result = score(spec, dict(params), replace(ctx, engine=engine), seed)
+                result = score(spec, dict(params), replace(ctx, engine=kind), seed)
                 seconds = clock() - started
             if split is not None:
                 parts[engine].append(split.parts(seconds))
@@ -260,7 +303,16 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
             "seconds_model_floor_fast_kernels": fast_floor_times,
             "speedup_ceiling_fast_kernels": median["quantus"] / statistics.median(fast_floor_times),
             "fast_over_fast_kernel_floor": median["fast"] / statistics.median(fast_floor_times)})
-    return {**floor_row, **({"breakdown": breakdown} if breakdown else {}), "metric": name,
+    before_row = {} if "fast_before" not in times else {
+        "ms_per_sample_fast_before": 1000 * statistics.median(times["fast_before"]) / n,
+        "seconds_fast_before": times["fast_before"],
+        "speedup_before": median["quantus"] / median["fast_before"],
+        "speedup_before_min": min(q / f for q, f in zip(times["quantus"], times["fast_before"]) if f > 0),
+        "speedup_before_max": max(q / f for q, f in zip(times["quantus"], times["fast_before"]) if f > 0),
+        "speedup_over_before": median["fast_before"] / median["fast"],
+        "max_abs_diff_before": float(np.nanmax(np.abs(values["fast_before"] - values["quantus"])))
+        if np.isfinite(values["fast_before"] - values["quantus"]).any() else 0.0}
+    return {**floor_row, **before_row, **({"breakdown": breakdown} if breakdown else {}), "metric": name,
             "ms_per_sample_quantus": 1000 * median["quantus"] / n,
             "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
             "speedup_min": min(paired, default=0.0), "speedup_max": max(paired, default=0.0),
@@ -303,6 +355,9 @@ def main() -> None:
                         help="also time the metrics together as one sweep cell (one shared screen per engine)")
     parser.add_argument("--breakdown", action="store_true",
                         help="split each call's CPU time: forwards, the metric's code, Quantus, the adapter")
+    parser.add_argument("--before", action="store_true",
+                        help="also time the fast engine with its previous call sizing (before Explainer.call_rows), "
+                             "interleaved: JSON keys *_before, speedup_over_before")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per forward (the config default)")
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
@@ -328,6 +383,8 @@ def main() -> None:
                                       fast_floor)}
                 rows.append(row)
                 ceiling = f"  ceiling {row['speedup_ceiling']:.2f}x" if "speedup_ceiling" in row else ""
+                if "speedup_before" in row:
+                    ceiling += f"  before {row['speedup_before']:.2f}x (max|diff| {row['max_abs_diff_before']:.1e})"
                 print(f"  {pair:<20} {name:<28} {row['speedup']:5.2f}x  fwd {row['forward_share_fast']:.0%} "
                       f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}{ceiling}",
                       file=sys.stderr, flush=True)
@@ -347,6 +404,14 @@ def main() -> None:
     for pair, cell in cells.items():
         lines.append(f"| {pair.replace(':', ' | ')} | cell: {' + '.join(cell['metrics'])} | | | {cell['speedup']:.2f}x "
                      f"({cell['speedup_min']:.2f}-{cell['speedup_max']:.2f}) | | |")
+    before = [r for r in rows if "speedup_before" in r]
+    if before:
+        lines += ["", "| model | dataset | method | metric | speedup before (pairs) | speedup now (pairs) "
+                  "| now / before | max abs diff before / now |", "|---|---|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['model']} | {r['dataset']} | {r['method']} | {r['metric']} | {r['speedup_before']:.2f}x "
+                  f"({r['speedup_before_min']:.2f}-{r['speedup_before_max']:.2f}) | {r['speedup']:.2f}x "
+                  f"({r['speedup_min']:.2f}-{r['speedup_max']:.2f}) | {r['speedup_over_before']:.2f}x | "
+                  f"{r['max_abs_diff_before']:.1e} / {r['max_abs_diff']:.1e} |" for r in before]
     split = [r for r in rows if "breakdown" in r]
     if split:
         lines += ["", "| model | dataset | metric | engine | " + " | ".join(Breakdown.PARTS) + " (ms per call) |",
@@ -369,7 +434,7 @@ def main() -> None:
     environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
                    "n_samples": args.n_samples, "method": args.method, "repeats": args.repeats,
-                   "chunk_size": args.chunk_size, "seed": args.seed, "warmup": args.warmup,
+                   "chunk_size": args.chunk_size, "seed": args.seed, "warmup": args.warmup, "before": args.before,
                    "malloc_tuned": malloc_tuned,
                    "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None}
     out = Path(args.out)

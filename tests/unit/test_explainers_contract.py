@@ -3,8 +3,9 @@
 For each method and each modality it declares, on a tiny model made here that offers the capabilities it
 requires: attributions have the documented shape and are finite; the result is identical when re-run under the
 same seed; explaining the batch equals explaining each sample alone within the method's declared
-``batch_tolerance``. Counterfactual methods also return counterfactuals shaped like ``x`` with attributions
-``x - x_cf``. Parameters come from ``conf/method/<name>.yaml`` (reduced where they only cost time).
+``batch_tolerance``; the largest model forward of a call is what the method's ``call_rows`` declares (the fast
+scoring engine sizes its re-explanation calls by it). Counterfactual methods also return counterfactuals shaped
+like ``x`` with attributions ``x - x_cf``. Parameters come from ``conf/method/<name>.yaml`` (reduced where they only cost time).
 """
 from __future__ import annotations
 
@@ -190,12 +191,23 @@ def configured(name: str):
     return dataclasses.replace(explainer, **FAST.get(name, {}))
 
 
-def explain(explainer, model: nn.Module, x: torch.Tensor, target: torch.Tensor, seed: int = 0):
-    """Explain as a stage with seed ``seed`` does (the cell seed for model-free controls, torch/numpy for the rest)."""
+def explain(explainer, model: nn.Module, x: torch.Tensor, target: torch.Tensor, seed: int = 0,
+            counter: ForwardCounter | None = None):
+    """Explain as a stage with seed ``seed`` does (the cell seed for model-free controls, torch/numpy for the rest),
+    through ``counter`` (a fresh :class:`ForwardCounter` if None)."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     with cell_seed(seed):
-        return explainer.explain(ForwardCounter(model), x, target)
+        return explainer.explain(counter or ForwardCounter(model), x, target)
+
+
+def assert_call_rows(explainer, modality: Modality, x: torch.Tensor, counter: ForwardCounter) -> None:
+    """The largest forward ``counter`` saw explaining ``x`` is what ``explainer.call_rows`` says: within its bound
+    ``per_call + n * per_input`` and at least ``max(per_call, n * per_input)`` (so an overstated cost fails too)."""
+    rows = explainer.call_rows(modality, tuple(x.shape[1:]))
+    n = len(x)
+    assert max(rows.per_call, n * rows.per_input) <= counter.largest <= rows.largest_forward(n), \
+        f"largest forward {counter.largest} rows for {n} inputs, call_rows says {rows}"
 
 
 CASES = [(name, modality) for name in EXPLAINERS.names() for modality in sorted(EXPLAINERS.get(name).modalities)]
@@ -216,7 +228,9 @@ def test_explainer_contract(name: str, modality: Modality) -> None:
     model, x = tiny_case(modality, explainer.requires)
     with torch.no_grad():
         target = model(x).argmax(dim=1)
-    first = explain(explainer, model, x, target)
+    counter = ForwardCounter(model)
+    first = explain(explainer, model, x, target, counter=counter)
+    assert_call_rows(explainer, modality, x, counter)
 
     expected = tuple(x.shape[:2]) if modality is Modality.TEXT else tuple(x.shape)
     assert tuple(first.attributions.shape) == expected
@@ -232,7 +246,12 @@ def test_explainer_contract(name: str, modality: Modality) -> None:
     again = explain(explainer, model, x, target)
     assert torch.equal(first.attributions, again.attributions), "not deterministic under a seed"
 
-    alone = torch.cat([explain(explainer, model, x[i : i + 1], target[i : i + 1]).attributions for i in range(len(x))])
+    alone = []
+    for i in range(len(x)):
+        counter = ForwardCounter(model)
+        alone.append(explain(explainer, model, x[i : i + 1], target[i : i + 1], counter=counter).attributions)
+        assert_call_rows(explainer, modality, x[i : i + 1], counter)
+    alone = torch.cat(alone)
     gap = (alone - first.attributions).abs().max().item()
     assert gap <= explainer.batch_tolerance, f"batch != each sample alone: max |diff| {gap:.2e}"
 

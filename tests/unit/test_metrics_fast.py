@@ -18,7 +18,8 @@ import torch
 from quantus.helpers import asserts as quantus_asserts
 from torch import nn
 
-from xaibench.explainers.base import EmbeddedForward, summed_gradients, without_diagnostics
+from xaibench.engine.counting import ForwardCounter
+from xaibench.explainers.base import CallRows, EmbeddedForward, summed_gradients, without_diagnostics
 from xaibench.explainers.seeding import global_draws_kept
 from xaibench.metrics import testing
 from xaibench.metrics.fast import FAST_CLASSES
@@ -111,7 +112,8 @@ def test_stochastic_explainer_keeps_its_maps_when_re_explained_in_chunks():
 # methods and an iterative counterfactual. Cheap settings; the code paths are the suite's defaults'.
 CHEAP_EXPLAINERS = {"lime": {"n_samples": 16}, "kernel_shap": {"n_samples": 16}, "shap_library": {"n_samples": 16},
                     "lime_library": {"n_samples": 16}, "smoothgrad": {"n_samples": 3}, "gradient_shap": {"n_samples": 3},
-                    "decision_tree": {"n_samples": 50}, "wachter": {"n_steps": 20, "n_lambdas": 3}}
+                    "decision_tree": {"n_samples": 50}, "wachter": {"n_steps": 20, "n_lambdas": 3},
+                    "integrated_gradients": {"n_steps": 4}}
 EXPLAINER_CASES = [("lime", Modality.TABULAR), ("lime", Modality.IMAGE), ("kernel_shap", Modality.TABULAR),
                    ("kernel_shap", Modality.IMAGE), ("shap_library", Modality.TABULAR),
                    ("lime_library", Modality.TABULAR), ("smoothgrad", Modality.IMAGE),
@@ -151,6 +153,98 @@ def test_fast_scores_equal_plain_quantus_for_every_kind_of_explainer(method, mod
         else:
             np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=name)
         assert np.isfinite(fast.values).any(), (name, fast.message)
+
+
+@pytest.mark.parametrize(("method", "modality", "calls"), [
+    ("occlusion", Modality.IMAGE, [5] * 3),  # 49 windows per input: 2 would fit in 100 rows, but a gradient-free
+    # explainer keeps a step's inputs together (Quantus' composition: its outputs' differences amplify rounding)
+    ("lime", Modality.TABULAR, [15]),  # 16-row forwards across the batch whatever the call: every input at once
+    ("smoothgrad", Modality.IMAGE, [15]),  # one sample at a time: every input at once
+    ("integrated_gradients", Modality.IMAGE, [15]),  # 4 path steps per input: 25 inputs fit, 3 whole steps of 5
+    ("wachter", Modality.IMAGE, [5] * 3),  # batch sensitive: Quantus' calls, one step of the N inputs each
+])
+def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, modality, calls, monkeypatch):
+    """The stability metrics re-explain as many inputs per call as the explainer's ``call_rows`` lets fit in
+    ``chunk_size`` rows: no forward exceeds the chunk, but a gradient-free explainer's step stays whole (before,
+    occlusion counted one row per input and forwarded all 15 inputs x 49 windows at once; LIME counted its
+    ``n_samples`` and made 15 calls of one input). Only a
+    back-propagated forward of ``POOL_KERNEL_ROWS`` rows or more goes through the exact pooling kernels; gradient-free
+    methods use them inside the network's forwards. Scores stay plain Quantus's."""
+    from xaibench.metrics.fast import stability
+
+    ctx = _explainer_context(method, modality)
+    sizes, modes = [], []
+    block, kernels = stability.ChunkedStability._explain_block, stability.exact_pool_kernels
+    monkeypatch.setattr(stability.ChunkedStability, "_explain_block", lambda self, model, network, steps, y: (
+        sizes.append(steps.shape[0] * steps.shape[1]), block(self, model, network, steps, y))[1])
+    forwards, pooled = stability.exact_pool_forwards, []
+    monkeypatch.setattr(stability, "exact_pool_kernels", lambda network: _Recorded(kernels(network), modes))
+    monkeypatch.setattr(stability, "exact_pool_forwards", lambda network: _Recorded(forwards(network), pooled))
+    monkeypatch.setattr(stability, "POOL_KERNEL_ROWS", 50)
+    spec, params, chunk = METRICS.get("max_sensitivity"), {"nr_samples": 3}, 100
+    counter = ForwardCounter(ctx.model)
+    fast = score(spec, params, replace(ctx, model=counter, engine="fast", chunk_size=chunk), SEED)
+    plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
+    if ctx.explainer.batch_sensitive or method == "occlusion":  # Quantus' calls: its bits (occlusion: 1.3e-5
+        np.testing.assert_array_equal(fast.values, plain.values)  # relative on the CI cnn when steps were split)
+    else:
+        np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
+    assert sizes == calls
+    cost = ctx.explainer.call_rows(modality, tuple(ctx.x.shape[1:]))
+    assert counter.largest <= max(chunk, cost.largest_forward(1 if method != "occlusion" else N))
+    if method == "lime":  # the surrogates forward the chunk's rows, not perturbations_per_eval (64), at a time
+        assert counter.largest == chunk
+    assert bool(modes) == (method == "integrated_gradients")  # 60-row path forwards; SmoothGrad's are 3 rows
+    # Gradient-free methods pool exactly inside the network's forwards only (the tiny cnn pools; the mlp does not).
+    assert [mode is not None for mode in pooled] == {"occlusion": [True], "lime": [False]}.get(method, [])
+
+
+def test_explainers_that_do_not_declare_call_rows_get_the_conservative_guess():
+    """A bring-your-own explainer (any object with ``explain``) or an ``Explainer`` subclass that does not declare
+    ``call_rows``: ``n_steps`` or ``n_samples`` rows per input, else one (what the adapter assumed for everyone)."""
+
+    class Duck:
+        n_samples = 7
+
+        def explain(self, model, x, target):  # pragma: no cover - never called here
+            raise AssertionError
+
+    func = make_explain_func(Duck(), Modality.TABULAR, (10,))
+    assert func.call_rows == CallRows(per_input=7) and func.rows_per_input == 7 and not func.backpropagates
+    saliency = make_explain_func(EXPLAINERS.create("saliency"), Modality.TABULAR, (10,))
+    assert saliency.call_rows == CallRows(per_input=1) and saliency.backpropagates
+
+
+def test_exact_pool_forwards_pool_inside_the_networks_forwards_only():
+    """``exact_pool_forwards``: the exact kernels run the network's own pooling (torch's bits), not the pooling of
+    code around the forward, and nothing is left hooked afterwards."""
+    from xaibench.metrics.fast._pool_kernels import exact_pool_forwards
+
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(12, 2)).eval()
+    x = torch.randn(5, 2, 4, 4)
+    with torch.no_grad():
+        expected = network(x)
+        with exact_pool_forwards(network) as mode:
+            torch.nn.functional.avg_pool2d(x, 2)  # outside the forward: torch's
+            assert mode.handled == 0
+            got = network(x)
+            assert mode.handled == 1
+        assert torch.equal(got, expected)
+        assert not network._forward_pre_hooks and not network._forward_hooks
+
+
+def test_inputs_per_call_keep_the_largest_forward_and_the_working_memory_in_bounds():
+    from xaibench.metrics.fast.stability import inputs_per_call
+
+    assert inputs_per_call(CallRows(per_input=32), rows=1024, total=320) == 32  # IG: one step of 32 inputs
+    assert inputs_per_call(CallRows(per_input=49), rows=1024, total=320) == 20  # occlusion's windows
+    assert inputs_per_call(CallRows(per_input=2048), rows=1024, total=320) == 1  # one input must fit
+    assert inputs_per_call(CallRows(per_input=0, per_call=25), rows=1024, total=320) == 320  # per-sample loops
+    lime = CallRows(per_input=0, per_call=64, elements_per_input=8 * 200 * 12544)  # 224x224 in 2x2 patches
+    assert inputs_per_call(lime, rows=32, total=320) == 1
+    lime = CallRows(per_input=0, per_call=64, elements_per_input=8 * 200 * 30)  # 30 features: 2**21 // 48,000
+    assert inputs_per_call(lime, rows=1024, total=320) == 43
 
 
 def test_re_explaining_leaves_the_global_random_states_as_it_found_them():
@@ -416,6 +510,7 @@ def test_pooling_cnn_re_explanations_take_the_exact_pool_kernels_and_stay_bitwis
     modes: list = []
     kernels = stability.exact_pool_kernels
     monkeypatch.setattr(stability, "exact_pool_kernels", lambda network: _Recorded(kernels(network), modes))
+    monkeypatch.setattr(stability, "POOL_KERNEL_ROWS", 1)  # one input per call: IG's 8-row path forwards
     ctx = _context(Modality.IMAGE, "integrated_gradients")
     spec, params = METRICS.get(name), SMALL[name]
     plain = score(spec, params, replace(ctx, engine="quantus"), SEED)

@@ -43,6 +43,27 @@ def test_stability_re_explanations_halve_steps_then_inputs_and_score_as_quantus(
     assert "chunk_backoffs" not in fast.params and fast.params == plain.params  # a run note, not a parameter
 
 
+def test_stability_re_explanations_with_lime_halve_its_forwards_too_and_score_as_quantus():
+    """LIME's forwards do not grow with the call's inputs: the fast engine gives it every step at once and lets it
+    forward the chunk's rows (64 of the 15 inputs x 16 perturbations here). With room for 12 rows the calls shrink
+    to one step, then 2 inputs, then one, and LIME's forwards with them (32, 16, 8 rows): one input's 16
+    perturbations alone would not fit."""
+    from xaibench.metrics.quantus_adapter import score
+
+    torch.manual_seed(0)
+    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(5, 10)
+    ctx = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("lime", {"n_samples": 16}))
+    spec, params = METRICS.get("max_sensitivity"), {"nr_samples": 3}
+    plain = score(spec, params, replace(ctx, engine="quantus"), 1234)
+    handle = limit_rows(model, 12)
+    try:
+        fast = score(spec, params, replace(ctx, engine="fast", chunk_size=64), 1234)
+    finally:
+        handle.remove()
+    np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
+    assert fast.backoffs == 3
+
+
 def test_explanation_batches_halve_and_give_the_same_maps_and_forward_counts():
     from xaibench.engine.stages import explain_arrays
 

@@ -15,21 +15,24 @@ class ForwardCounter(nn.Module):
         self.model = model
         self.calls = 0
         self.rows = 0
+        self.largest = 0  # rows of the largest single forward (what an explainer's ``call_rows`` bounds)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        self.calls += 1
-        self.rows += int(x.shape[0]) if hasattr(x, "shape") and x.dim() > 0 else 1
+        self._count(int(x.shape[0]) if hasattr(x, "shape") and x.dim() > 0 else 1)
         return self.model(x, *args, **kwargs)
 
     def forward_embedded(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        self.rows += int(x.shape[0])
+        self._count(int(x.shape[0]))
         return self.model.forward_embedded(x)
 
     def forward_with_attention(self, x: torch.Tensor, *args: Any, **kwargs: Any):
-        self.calls += 1
-        self.rows += int(x.shape[0])
+        self._count(int(x.shape[0]))
         return self.model.forward_with_attention(x, *args, **kwargs)
+
+    def _count(self, rows: int) -> None:
+        self.calls += 1
+        self.rows += rows
+        self.largest = max(self.largest, rows)
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -34,6 +34,33 @@ ROLE_KEY = "role"  # method_params key naming a method's role ("control"); see E
 
 
 @dataclass(frozen=True)
+class CallRows:
+    """Model rows one ``explain`` call holds at once: its largest forward, at most ``per_call + n * per_input`` rows
+    for ``n`` inputs (the activations a backward keeps live, or a no-grad forward's batch).
+
+    The fast scoring engine sizes its re-explanation calls by it (``metrics/fast/stability.py``): as many inputs per
+    call as keep ``n * per_input`` within ``chunk_size`` rows, and with ``per_input == 0`` (a per-sample loop, or a
+    forward of a fixed size across the batch) as many as ``elements_per_input`` allows.
+
+    Attributes:
+        per_input: rows each input adds to the largest forward (saliency 1, IG ``n_steps``, occlusion its
+            perturbations per forward); 0 when the forwards do not grow with the inputs of the call.
+        per_call: rows of the largest forward whatever the call's inputs (SmoothGrad's ``n_samples`` noisy copies
+            of one sample, LIME's ``perturbations_per_eval`` rows across samples).
+        elements_per_input: other per-input working memory of the call, in float elements (LIME's and Kernel
+            SHAP's ``(n_samples, M)`` coalitions and their float64 design matrices); 0 if negligible.
+    """
+
+    per_input: int = 1
+    per_call: int = 0
+    elements_per_input: int = 0
+
+    def largest_forward(self, n_inputs: int) -> int:
+        """Upper bound on the rows of one forward of a call explaining ``n_inputs`` inputs."""
+        return self.per_call + n_inputs * self.per_input
+
+
+@dataclass(frozen=True)
 class Explainer:
     """Base of every registered method; fields are the config parameters.
 
@@ -76,6 +103,12 @@ class Explainer:
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:  # pragma: no cover
         raise NotImplementedError
 
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """Model rows one call holds at once (:class:`CallRows`) for inputs of ``input_shape`` (one sample's, as
+        the cell holds it). Every built-in method declares its own (the contract test counts them); the default is
+        :func:`guessed_call_rows`, a conservative guess for methods that do not."""
+        return guessed_call_rows(self)
+
     def recorded_params(self, modality: Modality) -> dict[str, object]:
         """Facts about how the method works on ``modality`` that the rows record next to its config parameters
         (``method_params``), e.g. the feature grouping of a perturbation method. None by default."""
@@ -85,6 +118,14 @@ class Explainer:
         """``{"role": "control"}`` for a control (``control``), else ``{}``: recorded in the rows' ``method_params``,
         so the table itself says which methods are reference points (``results/compare/tables.ROLE_KEY``)."""
         return {ROLE_KEY: "control"} if self.control else {}
+
+
+def guessed_call_rows(explainer: object) -> CallRows:
+    """``n_steps`` or ``n_samples`` rows per input if the method has such a parameter (a path or a sample drawn
+    per input, forwarded with the batch), else one: for explainers that do not declare ``call_rows`` (a
+    bring-your-own subclass, any object with ``explain``)."""
+    rows = getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0) or 1
+    return CallRows(per_input=max(1, int(rows)))
 
 
 _DIAGNOSTICS: ContextVar[bool] = ContextVar("xaibench_explainer_diagnostics", default=True)
@@ -122,6 +163,22 @@ def summed_gradients_enabled() -> bool:
 def summed_gradients() -> AbstractContextManager[None]:
     """Take gradients of the summed target outputs: the fast engine re-explaining many perturbed inputs."""
     return _switched(_SUMMED_GRADIENTS, True)
+
+
+_FORWARD_ROWS: ContextVar[int | None] = ContextVar("xaibench_explainer_forward_rows", default=None)
+
+
+def forward_rows_override() -> int | None:
+    """Rows per model forward that perturbation methods use instead of their ``perturbations_per_eval`` (None:
+    their own). Set by :func:`forward_rows` only."""
+    return _FORWARD_ROWS.get()
+
+
+def forward_rows(rows: int) -> AbstractContextManager[None]:
+    """Let the vectorised surrogates (LIME, Kernel SHAP) forward ``rows`` perturbed rows per model call: the fast
+    engine's re-explanations use its chunk. ``perturbations_per_eval`` only batches forwards; outputs differ by
+    batch-composition rounding at most."""
+    return _switched(_FORWARD_ROWS, int(rows))  # type: ignore[arg-type]
 
 
 class EmbeddedForward(nn.Module):

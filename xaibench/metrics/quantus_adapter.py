@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from xaibench.engine.seeding import derive_seed, seed_everything
-from xaibench.explainers.base import EmbeddedForward, Explainer
+from xaibench.explainers.base import EmbeddedForward, Explainer, guessed_call_rows
 from xaibench.explainers.output import explained_output
 from xaibench.explainers.seeding import TokenTable, explanation_draws, global_draws_kept, known_tokens
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
@@ -55,7 +55,7 @@ from xaibench.metrics.layout import (
 )
 from xaibench.metrics.output_screen import ScreenedOutputs, screen_outputs
 from xaibench.metrics.spec import CALLABLE_PARAMS, MetricSpec, Screen
-from xaibench.types import Modality, Split, Status
+from xaibench.types import Capability, Modality, Split, Status
 
 
 @dataclass
@@ -410,10 +410,15 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
             attributions = attributions.sum(dim=-1)
         return to_quantus_attributions(attributions, modality)
 
-    # Forward rows per explained input (IG's steps, SmoothGrad's noisy copies): the fast engine sizes its
-    # re-explanation calls by it, so that one call stays near ``chunk_size`` forward rows.
-    explain_func.rows_per_input = max(1, int(getattr(explainer, "n_steps", 0) or getattr(explainer, "n_samples", 0)
-                                             or 1))
+    # Model rows one call holds at once (``Explainer.call_rows``: IG's path steps per input, occlusion's windows per
+    # input, SmoothGrad's noisy copies of one sample at a time): the fast engine sizes its re-explanation calls by
+    # it, so that a call's largest forward stays within ``chunk_size`` rows.
+    declared = getattr(explainer, "call_rows", None)
+    explain_func.call_rows = declared(modality, tuple(native_shape)) if callable(declared) else \
+        guessed_call_rows(explainer)
+    explain_func.rows_per_input = explain_func.call_rows.per_input
+    # Gradient-free explainers keep a perturbation step's inputs together and pool exactly inside forwards only.
+    explain_func.backpropagates = Capability.GRADIENTS in getattr(explainer, "requires", ())
     # Explainers whose maps amplify batch-composition rounding (``Explainer.batch_sensitive``): the fast engine
     # re-explains them in Quantus' own batches, one perturbation step of the N inputs per call.
     explain_func.quantus_batches = bool(getattr(explainer, "batch_sensitive", False))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from xaibench.explainers.base import Explainer, select_target
+from xaibench.explainers.base import CallRows, Explainer, select_target
 from xaibench.explainers.cam._layers import feature_layer, spatial_dims, upsample
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation, Modality
@@ -51,6 +51,11 @@ class ScoreCamExplainer(Explainer):
     positive_params = ("internal_batch_size",)
     layer: str | None = None
     internal_batch_size: int = 64
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """The batch's feature maps in one forward, then per sample its masked inputs, ``internal_batch_size`` per
+        forward (fewer when the layer has fewer channels)."""
+        return CallRows(per_input=1, per_call=self.internal_batch_size)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         x = x.detach()

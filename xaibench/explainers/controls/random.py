@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer
 from xaibench.explainers.inputs import explained_shape
 from xaibench.explainers.seeding import control_seeds, generator
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Explanation
+from xaibench.types import Explanation, Modality
 
 
 @EXPLAINERS.register("random")
@@ -28,6 +28,10 @@ class RandomExplainer(Explainer):
 
     control = True  # a reference point (Explainer.control)
     positive: bool = False
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """Model-free: no forward at all."""
+        return CallRows(per_input=0)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         shape = explained_shape(model, x)[1:]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
 
@@ -31,6 +31,10 @@ class SobelExplainer(Explainer):
 
     modalities = frozenset({Modality.IMAGE})
     control = True  # a reference point (Explainer.control)
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """Model-free: no forward at all."""
+        return CallRows(per_input=0)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         if x.dim() != 4:

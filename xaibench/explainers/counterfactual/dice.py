@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer
 from xaibench.explainers.counterfactual._common import check_dense
 from xaibench.explainers.seeding import generator, sample_seeds
 from xaibench.registry import EXPLAINERS
@@ -94,6 +94,10 @@ class DiceExplainer(Explainer):
     max_rounds: int = 4
     proximity_weight: float = 0.5
     sparsify: bool = True
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """The batch's predictions, then per sample its ``n_samples`` candidates per forward."""
+        return CallRows(per_input=1, per_call=self.n_samples)
 
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from xaibench.explainers.base import DENSE_MODALITIES, Explainer
+from xaibench.explainers.base import DENSE_MODALITIES, CallRows, Explainer
 from xaibench.explainers.counterfactual._common import check_dense, counterfactual_explanation
 from xaibench.explainers.seeding import generator, sample_seeds
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Explanation
+from xaibench.types import Explanation, Modality
 
 _MAX_HALVINGS = 30
 _SELECTION_CHUNK = 256
@@ -48,6 +48,10 @@ class GrowingSpheresExplainer(Explainer):
     eta: float = 1.0
     max_layers: int = 50
     sparsify: bool = True
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """The batch's predictions, then per sample one spherical layer of ``n_samples`` points per forward."""
+        return CallRows(per_input=1, per_call=self.n_samples)
 
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

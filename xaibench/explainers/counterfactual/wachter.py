@@ -8,10 +8,10 @@ from typing import Literal
 import torch
 from torch import nn
 
-from xaibench.explainers.base import DENSE_MODALITIES, Explainer
+from xaibench.explainers.base import DENSE_MODALITIES, CallRows, Explainer
 from xaibench.explainers.counterfactual._common import check_dense, counterfactual_explanation, runner_up
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Capability, Explanation
+from xaibench.types import Capability, Explanation, Modality
 
 
 def margin_hinge(logits: torch.Tensor, contrast: torch.Tensor, confidence: float) -> torch.Tensor:
@@ -49,6 +49,11 @@ class WachterExplainer(Explainer):
     n_lambdas: int = 8
     confidence: float = 0.1
     distance: Literal["l2", "l1"] = "l2"
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """Adam moves the batch's counterfactuals together: one row per input per step (``n_steps`` steps per lambda
+        round, one after the other)."""
+        return CallRows(per_input=1)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         check_dense("wachter", x)

@@ -10,11 +10,11 @@ from captum.attr import DeepLift, DeepLiftShap
 from torch import nn
 
 from xaibench.errors import UserError
-from xaibench.explainers.base import Explainer, diagnostics_enabled
+from xaibench.explainers.base import CallRows, Explainer, diagnostics_enabled
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.output_rules import Readout, deeplift_multipliers, split_output
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Capability, Explanation
+from xaibench.types import Capability, Explanation, Modality
 
 # captum announces on every call that it hooks the nonlinearities (and removes the hooks afterwards).
 _HOOK_NOTICE = "Setting forward, backward hooks"
@@ -60,6 +60,10 @@ class DeepLiftExplainer(Explainer):
     requires = frozenset({Capability.GRADIENTS})
     baseline: Baseline = 0.0
 
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """captum forwards the inputs and their baselines together: two rows per input."""
+        return CallRows(per_input=2)
+
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         logits, kind = split_output(model)
         view = GradientView.of(logits, x)
@@ -90,6 +94,10 @@ class DeepLiftShapExplainer(Explainer):
         super().__post_init__()
         if self.n_baselines < 2:
             raise UserError(f"method 'deeplift_shap': n_baselines must be >= 2 (a distribution), got {self.n_baselines}")
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """One sample at a time: its ``n_baselines`` copies and the baselines in one forward."""
+        return CallRows(per_input=0, per_call=2 * self.n_baselines)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         logits, kind = split_output(model)

@@ -8,11 +8,11 @@ import torch
 from captum.attr import GradientShap
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.seeding import seeded
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Capability, Explanation
+from xaibench.types import Capability, Explanation, Modality
 
 
 @EXPLAINERS.register("gradient_shap")
@@ -34,6 +34,10 @@ class GradientShapExplainer(Explainer):
     baseline: Baseline = 0.0
     baseline_std: float = 1.0
     stdevs: float = 0.0
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """One sample at a time: its ``n_samples`` points between baselines and the input in one forward."""
+        return CallRows(per_input=0, per_call=self.n_samples)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = GradientView.of(model, x)

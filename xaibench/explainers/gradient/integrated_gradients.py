@@ -10,10 +10,10 @@ from captum.attr import IntegratedGradients
 from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import nn
 
-from xaibench.explainers.base import Explainer, diagnostics_enabled, summed_gradients_enabled
+from xaibench.explainers.base import CallRows, Explainer, diagnostics_enabled, summed_gradients_enabled
 from xaibench.explainers.inputs import Baseline, GradientView, SummedTargetForward
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Capability, Explanation
+from xaibench.types import Capability, Explanation, Modality
 
 
 @EXPLAINERS.register("integrated_gradients")
@@ -40,6 +40,13 @@ class IntegratedGradientsExplainer(Explainer):
     )
     baseline: Baseline = 0.0
     internal_batch_size: int | None = None
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """The whole path, ``n_steps`` rows per input, in one forward and backward; with ``internal_batch_size``
+        captum forwards about that many rows (at least one path step of every input)."""
+        if self.internal_batch_size is None:
+            return CallRows(per_input=self.n_steps)
+        return CallRows(per_input=1, per_call=self.internal_batch_size)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = GradientView.of(model, x)

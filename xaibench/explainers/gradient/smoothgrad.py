@@ -8,11 +8,11 @@ import torch
 from captum.attr import NoiseTunnel, Saliency
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer
 from xaibench.explainers.inputs import GradientView
 from xaibench.explainers.seeding import seeded
 from xaibench.registry import EXPLAINERS
-from xaibench.types import Capability, Explanation
+from xaibench.types import Capability, Explanation, Modality
 
 
 @EXPLAINERS.register("smoothgrad")
@@ -35,6 +35,10 @@ class SmoothGradExplainer(Explainer):
     nt_type: Literal["smoothgrad", "smoothgrad_sq", "vargrad"] = "smoothgrad"
     abs: bool = False
     internal_batch_size: int | None = None
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """One sample at a time: its ``n_samples`` noisy copies (``internal_batch_size`` per forward if set)."""
+        return CallRows(per_input=0, per_call=min(self.n_samples, self.internal_batch_size or self.n_samples))
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = GradientView.of(model, x)

@@ -8,7 +8,11 @@ import torch
 from torch import nn
 
 
-def target_logit_fn(model: nn.Module, target: int, like: torch.Tensor, batch_size: int = 4096) -> Callable[[np.ndarray], np.ndarray]:
+TARGET_BATCH = 4096  # rows per forward of target_logit_fn
+
+
+def target_logit_fn(model: nn.Module, target: int, like: torch.Tensor, batch_size: int = TARGET_BATCH
+                    ) -> Callable[[np.ndarray], np.ndarray]:
     """``z (n, F) -> logit_target(z) (n,)`` in float64, evaluated in chunks of ``batch_size`` rows per forward."""
 
     def predict(z: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ import torch
 from captum.attr import FeatureAblation
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer
+from xaibench.explainers.perturbation._batching import feature_count, perturbation_rows
 from xaibench.explainers.inputs import Baseline, PerturbationView
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
@@ -28,6 +29,10 @@ class FeatureAblationExplainer(Explainer):
     patch_size: int = 1
     baseline: Baseline = 0.0
     perturbations_per_eval: int = 64
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """``perturbations_per_eval`` ablated features (at most all of them) of every input per forward."""
+        return perturbation_rows(self.perturbations_per_eval, feature_count(modality, input_shape, self.patch_size))
 
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer, forward_rows_override
 from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
 from xaibench.explainers.perturbation import _surrogate
-from xaibench.explainers.perturbation._batching import check_perturbations_per_eval
+from xaibench.explainers.perturbation._batching import check_perturbations_per_eval, feature_count, surrogate_rows
 from xaibench.explainers.seeding import generator
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
@@ -51,6 +51,11 @@ class KernelShapExplainer(Explainer):
     def recorded_params(self, modality: Modality) -> dict[str, object]:
         return feature_grouping(modality, self.patch_size)
 
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """``perturbations_per_eval`` perturbed rows across the batch per forward; the coalitions per input."""
+        return surrogate_rows(self.perturbations_per_eval, self.n_samples,
+                              feature_count(modality, input_shape, self.patch_size))
+
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = PerturbationView.of(model, x, self.baseline)
@@ -59,7 +64,7 @@ class KernelShapExplainer(Explainer):
         coalitions = torch.stack([_surrogate.kernel_shap_coalitions(m, self.n_samples, generator(seed))
                                   for seed in view.seeds("kernel_shap")])  # (N, n, M)
         outputs = _surrogate.target_outputs(view.forward, view.inputs, view.baselines, mask, coalitions, target,
-                                            self.perturbations_per_eval)
+                                            forward_rows_override() or self.perturbations_per_eval)
         weights = torch.stack([_surrogate.kernel_shap_weights(c) for c in coalitions])
         coefficients = _surrogate.weighted_least_squares(coalitions, outputs, weights)
         attributions = _surrogate.spread(coefficients, mask).to(device=x.device, dtype=view.inputs.dtype)

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer, forward_rows_override
 from xaibench.explainers.inputs import Baseline, PerturbationView, feature_grouping
 from xaibench.explainers.perturbation import _surrogate
-from xaibench.explainers.perturbation._batching import check_perturbations_per_eval
+from xaibench.explainers.perturbation._batching import check_perturbations_per_eval, feature_count, surrogate_rows
 from xaibench.explainers.seeding import generator
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
@@ -65,6 +65,11 @@ class LimeExplainer(Explainer):
     def recorded_params(self, modality: Modality) -> dict[str, object]:
         return feature_grouping(modality, self.patch_size)
 
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """``perturbations_per_eval`` perturbed rows across the batch per forward; the coalitions per input."""
+        return surrogate_rows(self.perturbations_per_eval, self.n_samples,
+                              feature_count(modality, input_shape, self.patch_size))
+
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         view = PerturbationView.of(model, x, self.baseline)
@@ -73,7 +78,7 @@ class LimeExplainer(Explainer):
         coalitions = torch.stack([_surrogate.lime_coalitions(m, self.n_samples, generator(seed))
                                   for seed in view.seeds("lime")])  # (N, n, M)
         outputs = _surrogate.target_outputs(view.forward, view.inputs, view.baselines, mask, coalitions, target,
-                                            self.perturbations_per_eval)
+                                            forward_rows_override() or self.perturbations_per_eval)
         weights = torch.stack([_surrogate.binary_cosine_weights(c, self.kernel_width) for c in coalitions])
         if self.alpha > 0:
             coefficients = _surrogate.lasso(coalitions, outputs, weights, self.alpha)

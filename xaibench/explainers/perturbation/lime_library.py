@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from xaibench.explainers.base import Explainer, check_tabular
-from xaibench.explainers.perturbation._tabular import target_logit_fn
+from xaibench.explainers.base import CallRows, Explainer, check_tabular
+from xaibench.explainers.perturbation._tabular import TARGET_BATCH, target_logit_fn
 from xaibench.explainers.seeding import sample_seeds, seeded
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
@@ -34,6 +34,10 @@ class LimeLibraryExplainer(Explainer):
     n_samples: int = 500
     kernel_width: float | None = None
     sample_around_instance: bool = False
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """One sample at a time: lime's ``n_samples`` perturbations in one prediction call."""
+        return CallRows(per_input=0, per_call=min(self.n_samples, TARGET_BATCH))
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         check_tabular("lime_library", x)

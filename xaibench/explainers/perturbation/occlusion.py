@@ -7,7 +7,8 @@ import torch
 from captum.attr import Occlusion
 from torch import nn
 
-from xaibench.explainers.base import Explainer
+from xaibench.explainers.base import CallRows, Explainer
+from xaibench.explainers.perturbation._batching import perturbation_rows, window_count
 from xaibench.explainers.inputs import Baseline, PerturbationView
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
@@ -30,6 +31,11 @@ class OcclusionExplainer(Explainer):
     stride: int = 1
     baseline: Baseline = 0.0
     perturbations_per_eval: int = 64
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """``perturbations_per_eval`` windows (at most all of them) of every input per forward."""
+        return perturbation_rows(self.perturbations_per_eval,
+                                 window_count(modality, input_shape, self.window, self.stride))
 
     @torch.no_grad()
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -9,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from xaibench.explainers.base import Explainer, check_tabular
-from xaibench.explainers.perturbation._tabular import target_logit_fn
+from xaibench.explainers.base import CallRows, Explainer, check_tabular
+from xaibench.explainers.perturbation._tabular import TARGET_BATCH, target_logit_fn
 from xaibench.explainers.seeding import sample_seeds, seeded
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
@@ -34,6 +35,13 @@ class ShapLibraryExplainer(Explainer):
     n_samples: int = 200
     baseline: float = 0.0
     max_features: int | None = None
+
+    def call_rows(self, modality: Modality, input_shape: tuple[int, ...]) -> CallRows:
+        """One sample at a time: shap's coalitions (``n_samples``, at most the ``2**F - 2`` that exist; one background
+        row) in one prediction call."""
+        features = math.prod(input_shape)
+        coalitions = min(self.n_samples, 2**features - 2) if features < 62 else self.n_samples
+        return CallRows(per_input=0, per_call=min(coalitions, TARGET_BATCH))
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         check_tabular("shap_library", x)

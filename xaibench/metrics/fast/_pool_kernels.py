@@ -227,3 +227,30 @@ def exact_pool_kernels(network: Any) -> Iterator[ExactPoolKernels | None]:
         return
     with ExactPoolKernels() as mode:
         yield mode
+
+
+@contextlib.contextmanager
+def exact_pool_forwards(network: Any) -> Iterator[ExactPoolKernels | None]:
+    """:class:`ExactPoolKernels` inside each forward of ``network`` only (forward hooks), if it pools on CPU.
+
+    For explainers that do not back-propagate (occlusion, LIME, Kernel SHAP): the mode's per-operator Python call
+    is then paid on the network's few operators only, not on all of the explainer's own (captum's masks, the
+    surrogates' indexing), which made :func:`exact_pool_kernels` around the whole call slower than torch.
+    """
+    if not has_cpu_avg_pool(network):
+        yield None
+        return
+    mode = ExactPoolKernels()
+
+    def enter(_module: nn.Module, _args: Any) -> None:
+        mode.__enter__()
+
+    def leave(_module: nn.Module, _args: Any, _output: Any) -> None:
+        mode.__exit__(None, None, None)
+
+    handles = [network.register_forward_pre_hook(enter), network.register_forward_hook(leave, always_call=True)]
+    try:
+        yield mode
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -19,6 +19,7 @@ gives the same maps; the adapter's ``explain_func`` keeps Quantus' global RNG un
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from typing import Any
@@ -27,15 +28,19 @@ import numpy as np
 import quantus
 from quantus.helpers import asserts, utils
 
+from xaibench.engine.cell import CHUNK_ELEMENTS
 from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
-from xaibench.explainers.base import summed_gradients, without_diagnostics
+from xaibench.explainers.base import CallRows, forward_rows, summed_gradients, without_diagnostics
 from xaibench.metrics.fast._draws import keeping_global_draws
 from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
-from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
+from xaibench.metrics.fast._pool_kernels import exact_pool_forwards, exact_pool_kernels
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
 from xaibench.metrics.functional import normalise_by_max_per_sample
 from xaibench.metrics.stability import RelativeInputStabilityFloored, RelativeOutputStabilityFloored
 
+# Smallest back-propagated forward (rows) that re-explains through the exact pooling kernels (bench_scoring.py, cnn:
+# calls of 320-1,024 rows gain or break even; 25-32-row forwards lose 30-40% to the dispatch mode's per-operator cost).
+POOL_KERNEL_ROWS = 256
 PER_SAMPLE_NORMALISATIONS = frozenset({normalise_by_max_per_sample})  # rows independent: all steps in one call
 
 
@@ -59,44 +64,70 @@ class ChunkedStability(ChunkedMetric):
     def _explain_all(self, model: Any, steps: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
         """Quantus' ``explain_batch`` for each step ``(S, N, ...)``, a few steps per explainer call.
 
-        A call holds whole steps while a step's ``N x rows_per_input`` forward rows fit in the chunk; a larger step
-        is explained a group of inputs at a time (at least one input; each input's rows stay in one call, so IG's
-        sum over its path is captum's), which keeps ``chunk_size`` and the element cap meaningful for IG and
-        SmoothGrad (a step of 32 inputs x 32 path steps is 1,024 rows with their activations kept for the backward).
+        A call holds as many inputs as the explainer's ``call_rows`` (``Explainer.call_rows``: the rows of its
+        largest forward) fit in the chunk (:func:`inputs_per_call`): whole steps while they fit, else a group of
+        inputs at a time (at least one input; each input's rows stay in one call, so IG's sum over its path is
+        captum's; only for explainers that back-propagate, whose calls keep every activation for the backward: a
+        gradient-free one gets at least a whole step, Quantus' composition, because occlusion's and feature
+        ablation's differences of outputs turn the rounding of a forward of fewer than ~32 rows, e.g. its
+        unperturbed inputs, into 3e-6 relative score differences). A step of 32 inputs x 32 IG path steps is 1,024
+        rows with their activations kept for the backward; methods whose forwards do not grow with
+        the call (SmoothGrad's per-sample loop, LIME's and Kernel SHAP's perturbation batches, which forward the
+        chunk's rows at a time here: ``forward_rows``) take every step at once, within their working memory.
         A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
-        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`).
-        On CUDA out-of-memory the steps per call are halved, then the inputs per call, and the block is retried
-        (``backoffs``; the maps are the same: explainers draw per sample); one input of one step must fit. An
+        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`; :meth:`_pool_kernels` says when).
+        On CUDA out-of-memory the steps per call are halved, then the inputs per call (and the surrogates' rows per
+        forward), and the block is retried (``backoffs``; the maps are the same: explainers draw per sample); one
+        input of one step in one-row forwards must fit. An
         explainer marked ``batch_sensitive`` (Wachter: rounding decides its lambda rounds) gets Quantus' own calls,
         one step of the ``N`` inputs each, so its maps are Quantus' bit for bit.
         """
         n = len(y_batch)
-        rows_per_input = getattr(self.explain_func, "rows_per_input", 1)  # IG's steps: forward rows per input
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
-        per_call = max(1, rows // max(n * rows_per_input, 1))
-        group = n if n * rows_per_input <= rows else max(1, rows // rows_per_input)
+        cost = getattr(self.explain_func, "call_rows", CallRows())
+        inputs = inputs_per_call(cost, rows, len(steps) * n)
+        if not getattr(self.explain_func, "backpropagates", True):  # keep a step's inputs together, as Quantus does
+            inputs = max(inputs, n)
+        per_call, group = (max(1, inputs // n), n) if inputs >= n else (1, inputs)
         if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
             per_call, group = 1, n
         network = model.get_model() if hasattr(model, "get_model") else model
         maps: list[np.ndarray] = []
-        start = 0
-        with without_diagnostics(), summed_gradients(), exact_pool_kernels(network):
+        start, forward = 0, rows  # the surrogates' rows per forward (``forward_rows``), halved with the calls
+        with without_diagnostics(), summed_gradients(), self._pool_kernels(network, per_call * group):
             while start < len(steps):
                 block = steps[start:start + per_call]
                 try:
-                    parts = [self._explain_block(model, network, block[:, i:i + group], y_batch[i:i + group])
-                             for i in range(0, n, group)]
+                    with forward_rows(forward):
+                        parts = [self._explain_block(model, network, block[:, i:i + group], y_batch[i:i + group])
+                                 for i in range(0, n, group)]
                 except OUT_OF_MEMORY:  # halve what the failed call held: its steps, else its inputs
                     per_call, group = len(block), min(group, n)
-                    if per_call == 1 and group == 1:
-                        raise
+                    if per_call == 1 and group == 1 and (forward == 1 or cost.per_input > 0):
+                        raise  # one input of one step; only the surrogates' forwards (per_input 0) shrink further
                     release_cached_memory()
                     self.backoffs += 1
-                    per_call, group = (per_call // 2, group) if per_call > 1 else (1, group // 2)
+                    per_call, group = (per_call // 2, group) if per_call > 1 else (1, max(1, group // 2))
+                    forward = max(1, forward // 2)
                     continue
                 maps.append(np.concatenate(parts, axis=1))
                 start += len(block)
         return self._postprocess(steps, np.concatenate(maps, axis=0))
+
+    def _pool_kernels(self, network: Any, inputs: int) -> contextlib.AbstractContextManager:
+        """The exact pooling kernels for calls of ``inputs`` inputs where they pay (the same bits either way).
+
+        Their dispatch mode costs a Python call per operator. An explainer that back-propagates gets them around
+        the whole call (the backward's pooling too) only for a forward of at least ``POOL_KERNEL_ROWS`` rows (IG,
+        saliency): per-sample loops (SmoothGrad, GradientSHAP) and Wachter's many small Adam steps run faster on
+        torch's kernels. One that does not (occlusion, LIME, Kernel SHAP) gets them inside the network's forwards
+        only (:func:`exact_pool_forwards`), not around its own many small operators."""
+        cost = getattr(self.explain_func, "call_rows", CallRows())
+        if not getattr(self.explain_func, "backpropagates", True):
+            return exact_pool_forwards(network)
+        if cost.largest_forward(inputs) >= POOL_KERNEL_ROWS:
+            return exact_pool_kernels(network)
+        return contextlib.nullcontext()
 
     def _explain_block(self, model: Any, network: Any, block: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
         """One explainer call on ``block`` ``(s, g, ...)`` (``g`` inputs of ``s`` steps): maps ``(s, g, ...)``."""
@@ -128,6 +159,18 @@ class ChunkedStability(ChunkedMetric):
         self._done(forward)
         before = outputs[0].argmax(axis=-1)
         return [np.reshape(np.argwhere(before != out.argmax(axis=-1)), -1).tolist() for out in outputs[1:]]
+
+
+def inputs_per_call(cost: CallRows, rows: int, total: int) -> int:
+    """Inputs one re-explanation call may hold (at least one, at most ``total``): as many as keep the call's
+    largest forward within ``rows`` (``cost.per_input`` rows each; the fixed ``cost.per_call`` part does not depend
+    on the split) and its other working memory within ``CHUNK_ELEMENTS`` (``cost.elements_per_input`` each)."""
+    inputs = total
+    if cost.per_input > 0:
+        inputs = min(inputs, rows // cost.per_input)
+    if cost.elements_per_input > 0:
+        inputs = min(inputs, CHUNK_ELEMENTS // cost.elements_per_input)
+    return max(1, inputs)
 
 
 @functools.lru_cache(maxsize=None)
