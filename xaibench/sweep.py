@@ -468,10 +468,9 @@ def finish_sweep(folder: Path, *, echo: bool = True, cfg: DictConfig | None = No
     """
     _set_aside_strays(folder)
     try:
-        with releasable_arrow_memory():  # what each phase frees goes back to the system (memory.py)
-            if cells is None:
-                return _finish_streamed(folder, echo=echo, cfg=cfg)
-            return _finish_in_memory(folder, echo=echo, cfg=cfg, cells=cells)
+        if cells is None:
+            return _finish_streamed(folder, echo=echo, cfg=cfg)
+        return _finish_in_memory(folder, echo=echo, cfg=cfg, cells=cells)
     finally:
         if cfg is not None and (cfg.get("logger") or {}).get("name", "none") == "wandb":
             from xaibench.report.wandb_sink import wait_for_runs
@@ -628,31 +627,39 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame | SummaryPie
         return  # nothing new, and the sweep's summary run was logged when its cells were (not so if they were
         # computed without logger=wandb: the first logger=wandb rerun then logs the summary run)
     try:
-        from xaibench.report.build import analyse, rank_statistics
-        from xaibench.report.figure_set import analysed_figures
-        from xaibench.report.streamed_figures import iter_streamed_figures
-        from xaibench.report.wandb_sink import log_sweep
-        from xaibench.results.memory import release_memory
-
-        if table is None:  # summary: SummaryPieces; the statistics and the figures get the columns they read
-            stats = summary.frame([*COMPARISON_COLUMNS, *_STATISTICS_COLUMNS])
-            ranks, friedman, agreement = rank_statistics(stats)
-            del stats
-            release_memory()  # the statistics' intermediate frames, before the tables and figures
-            drawn = summary.frame([c for c in summary.columns if c not in _NOT_DRAWN])
-            figures = iter_streamed_figures(folder / TABLE_NAME, drawn, str(cfg.store_dir), friedman=friedman,
-                                            ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
-                                            agreement=agreement)  # drawn, logged and freed one at a time
-            del drawn
-            log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
-        else:
-            analysis = analyse(table)
-            log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)),
-                      analysis.ranks, cells=statuses)
+        with releasable_arrow_memory():  # what each of its phases frees goes back to the system (memory.py)
+            _log_summary_run(cfg, folder, summary, statuses, table, n_rows)
         (folder / WANDB_SUMMARY).touch()
     except Exception as error:  # noqa: BLE001 - W&B mirrors the table; its failure never loses a result
         print(f"xaibench: warning: W&B sweep logging failed ({type(error).__name__}: {error}); "
               f"the table is safe in {folder}", file=sys.stderr, flush=True)
+
+
+def _log_summary_run(cfg: DictConfig, folder: Path, summary: pd.DataFrame | SummaryPieces, statuses: pd.Series,
+                     table: pd.DataFrame | None, n_rows: int | None) -> None:
+    """``_log_sweep``'s run: statistics, figures and tables of the table held, or of the streamed summary."""
+    from xaibench.report.build import analyse, rank_statistics
+    from xaibench.report.figure_set import analysed_figures
+    from xaibench.report.streamed_figures import iter_streamed_figures
+    from xaibench.report.wandb_sink import log_sweep
+    from xaibench.results.memory import release_memory
+
+    release_memory()  # what the summary's end and printing freed, before the run's own phases
+    if table is None:  # summary: SummaryPieces; the statistics and the figures get the columns they read
+        stats = summary.frame([*COMPARISON_COLUMNS, *_STATISTICS_COLUMNS])
+        ranks, friedman, agreement = rank_statistics(stats)
+        del stats
+        release_memory()  # the statistics' intermediate frames, before the tables and figures
+        drawn = summary.frame([c for c in summary.columns if c not in _NOT_DRAWN])
+        figures = iter_streamed_figures(folder / TABLE_NAME, drawn, str(cfg.store_dir), friedman=friedman,
+                                        ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
+                                        agreement=agreement)  # drawn, logged and freed one at a time
+        del drawn
+        log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
+    else:
+        analysis = analyse(table)
+        log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)),
+                  analysis.ranks, cells=statuses)
 
 
 # The summary columns the W&B run's rank statistics read (with the comparison-group columns it has), and those its

@@ -261,10 +261,11 @@ def test_arrow_memory_freed_inside_releasable_arrow_memory_goes_back_and_the_poo
     """Inside ``memory.releasable_arrow_memory`` Arrow allocates from the system pool, whose freed pages
     ``release_memory`` hands back even while a few live buffers remain (pyarrow's mimalloc pool kept ~60 MB that
     a few buffers pinned after the W&B run's pass over a 10,000-cell table); the previous pool comes back on exit,
-    and ``finish_sweep`` runs inside it."""
+    and the end of a sweep logs its W&B summary run inside it."""
     import os
 
     import pyarrow as pa
+    from omegaconf import OmegaConf
 
     from xaibench import sweep
     from xaibench.results import memory
@@ -288,8 +289,9 @@ def test_arrow_memory_freed_inside_releasable_arrow_memory_goes_back_and_the_poo
     assert pa.default_memory_pool().backend_name == before_pool
 
     seen = []
-    monkeypatch.setattr(sweep, "_finish_streamed",
+    monkeypatch.setattr(sweep, "_log_summary_run",
                         lambda *args, **kwargs: seen.append(pa.default_memory_pool().backend_name))
-    monkeypatch.setattr(sweep, "_set_aside_strays", lambda folder: None)
-    sweep.finish_sweep(tmp_path)
+    cfg = OmegaConf.create({"logger": {"name": "wandb"}})
+    sweep._log_sweep(cfg, tmp_path, pd.DataFrame(), pd.Series(["ok"], index=["cell"]))
     assert seen == ["system"] and pa.default_memory_pool().backend_name == before_pool
+    assert (tmp_path / sweep.WANDB_SUMMARY).is_file()
