@@ -418,7 +418,7 @@ def test_the_end_of_a_streamed_sweep_logs_from_the_summary_pieces_what_the_whole
     sweep._log_sweep(config("pieces"), folder, pieces, statuses, n_rows=len(table))
     former, streamed = (read_offline_run(glob.glob(str(tmp_path / how / "wandb/offline-run-*"))[0])
                         for how in ("former", "pieces"))
-    assert list(streamed.logged) == list(former.logged) and "figures/rank_heatmap" in streamed.logged
+    assert list(streamed.logged) == list(former.logged) and any(k.startswith("figures/") for k in streamed.logged)
     assert _logged_values(streamed) == _logged_values(former) and streamed.tables == former.tables
     assert streamed.summary["summary/rows"] == len(whole) > 2 == streamed.summary["summary/rows_logged"]
     assert _artifact_digests(streamed) == _artifact_digests(former)
