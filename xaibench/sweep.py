@@ -639,7 +639,7 @@ def _log_summary_run(cfg: DictConfig, folder: Path, summary: pd.DataFrame | Summ
                      table: pd.DataFrame | None, n_rows: int | None) -> None:
     """``_log_sweep``'s run: statistics, figures and tables of the table held, or of the streamed summary."""
     from xaibench.report.build import analyse, rank_statistics
-    from xaibench.report.figure_set import analysed_figures
+    from xaibench.report.figure_set import analysed_figures, cost_metric, scored_rows
     from xaibench.report.streamed_figures import iter_streamed_figures
     from xaibench.report.wandb_sink import log_sweep
     from xaibench.results.memory import release_memory
@@ -651,9 +651,11 @@ def _log_summary_run(cfg: DictConfig, folder: Path, summary: pd.DataFrame | Summ
         del stats
         release_memory()  # the statistics' intermediate frames, before the tables and figures
         drawn = summary.frame([c for c in summary.columns if c not in _NOT_DRAWN])
+        metric = cost_metric(drawn)
+        drawn = scored_rows(drawn)  # what every figure draws; held once (the figures copy no rows of it)
         figures = iter_streamed_figures(folder / TABLE_NAME, drawn, str(cfg.store_dir), friedman=friedman,
                                         ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
-                                        agreement=agreement)  # drawn, logged and freed one at a time
+                                        agreement=agreement, cost_metric=metric)  # drawn, logged, freed one at a time
         del drawn
         log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
     else:

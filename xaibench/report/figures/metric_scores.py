@@ -76,7 +76,7 @@ def metric_score_pages(summary: pd.DataFrame, max_experiments: int | None = None
     pages are cut when asked for (one page's rows at a time).
     """
     max_experiments = MAX_EXPERIMENTS if max_experiments is None else max_experiments
-    scored = summary[summary["mean"].notna()]
+    scored = summary if summary["mean"].notna().all() else summary[summary["mean"].notna()]  # no copy: memory
     labels = _experiment_labels(scored).to_numpy()
     if len(set(labels)) <= max_experiments:
         yield "", scored
