@@ -34,7 +34,9 @@ from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
 from xaibench.report.console import summary_blocks
 from xaibench.report.progress import set_enabled as set_progress
-from xaibench.results.aggregate import summarize
+from xaibench.results.aggregate import SummaryPieces, summarize
+from xaibench.results.groups import COMPARISON_COLUMNS
+from xaibench.results.memory import releasable_arrow_memory
 from xaibench.results.schema import is_conformed
 from xaibench.results.collect import (SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, combine_cells, load_table,
                                      sweep_cell_files, write_collected, write_pieces, write_table)
@@ -518,7 +520,7 @@ def _finish_streamed(folder: Path, *, echo: bool, cfg: DictConfig | None) -> Non
     write_pieces(summary, folder / SUMMARY_NAME)  # write_table's bytes
     _finished(folder, summary, tally.statuses(), collected.n_rows, tally.errors, echo=echo)
     if cfg is not None and (cfg.get("logger") or {}).get("name", "none") == "wandb":  # W&B needs every row
-        _log_sweep(cfg, folder, summary.frame(), tally.statuses(), n_rows=collected.n_rows)
+        _log_sweep(cfg, folder, summary, tally.statuses(), n_rows=collected.n_rows)
     summary.close()
     return None
 
@@ -605,14 +607,15 @@ def _finished(folder: Path, summary: pd.DataFrame, counts: pd.Series, n_rows: in
                 print(f"  error: {message}", file=sys.stderr)
 
 
-def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: pd.Series,
+def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame | SummaryPieces, statuses: pd.Series,
                table: pd.DataFrame | None = None, n_rows: int | None = None) -> None:
     """W&B sweep run (summary, ranks, figures); a W&B failure is reported, never fails the sweep.
 
     ``statuses``: each cell's status, as the console counts the cells (some may have no row of their own in the
-    table: ``_with_shared``). ``table``: the sweep's table; None for a streamed sweep (``n_rows`` rows): the ranks
-    come from the summary and the figures from ``table.parquet`` read one (model, dataset) range at a time
-    (``report/streamed_figures.py``), the same run without holding the table.
+    table: ``_with_shared``). ``table``: the sweep's table; None for a streamed sweep (``n_rows`` rows, ``summary``
+    its ``SummaryPieces``): the ranks come from the summary's columns they read, the figures from the columns they
+    draw and from ``table.parquet`` read one (model, dataset) range at a time (``report/streamed_figures.py``), the
+    tables from the summary's first parts: the same run without holding the table or the whole summary.
     """
     logger = cfg.get("logger") or {}
     if logger.get("name", "none") != "wandb":
@@ -624,23 +627,8 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
         return  # nothing new, and the sweep's summary run was logged when its cells were (not so if they were
         # computed without logger=wandb: the first logger=wandb rerun then logs the summary run)
     try:
-        from xaibench.report.build import analyse, rank_statistics
-        from xaibench.report.figure_set import analysed_figures
-        from xaibench.report.streamed_figures import iter_streamed_figures
-        from xaibench.report.wandb_sink import log_sweep
-        from xaibench.results.memory import release_memory
-
-        if table is None:
-            ranks, friedman, agreement = rank_statistics(summary)
-            release_memory()  # the statistics' intermediate frames, before the tables and figures
-            figures = iter_streamed_figures(folder / TABLE_NAME, summary, str(cfg.store_dir), friedman=friedman,
-                                            ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
-                                            agreement=agreement)  # drawn, logged and freed one at a time
-            log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
-        else:
-            analysis = analyse(table)
-            log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)),
-                      analysis.ranks, cells=statuses)
+        with releasable_arrow_memory():  # what each of its phases frees goes back to the system (memory.py)
+            _log_summary_run(cfg, folder, summary, statuses, table, n_rows)
         (folder / WANDB_SUMMARY).touch()
         if logger.get("mode", "offline") == "offline":  # where the runs are, and how to upload them
             from xaibench.report.wandb_sink import wandb_folder
@@ -650,6 +638,43 @@ def _log_sweep(cfg: DictConfig, folder: Path, summary: pd.DataFrame, statuses: p
     except Exception as error:  # noqa: BLE001 - W&B mirrors the table; its failure never loses a result
         print(f"xaibench: warning: W&B sweep logging failed ({type(error).__name__}: {error}); "
               f"the table is safe in {folder}", file=sys.stderr, flush=True)
+
+
+def _log_summary_run(cfg: DictConfig, folder: Path, summary: pd.DataFrame | SummaryPieces, statuses: pd.Series,
+                     table: pd.DataFrame | None, n_rows: int | None) -> None:
+    """``_log_sweep``'s run: statistics, figures and tables of the table held, or of the streamed summary."""
+    from xaibench.report.build import analyse, rank_statistics
+    from xaibench.report.figure_set import analysed_figures, cost_metric, scored_rows
+    from xaibench.report.streamed_figures import iter_streamed_figures
+    from xaibench.report.wandb_sink import log_sweep
+    from xaibench.results.memory import release_memory
+
+    release_memory()  # what the summary's end and printing freed, before the run's own phases
+    if table is None:  # summary: SummaryPieces; the statistics and the figures get the columns they read
+        stats = summary.frame([*COMPARISON_COLUMNS, *_STATISTICS_COLUMNS])
+        ranks, friedman, agreement = rank_statistics(stats)
+        del stats
+        release_memory()  # the statistics' intermediate frames, before the tables and figures
+        drawn = summary.frame([c for c in summary.columns if c not in _NOT_DRAWN])
+        metric = cost_metric(drawn)
+        drawn = scored_rows(drawn)  # what every figure draws; held once (the figures copy no rows of it)
+        figures = iter_streamed_figures(folder / TABLE_NAME, drawn, str(cfg.store_dir), friedman=friedman,
+                                        ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
+                                        agreement=agreement, cost_metric=metric)  # drawn, logged, freed one at a time
+        del drawn
+        log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
+    else:
+        analysis = analyse(table)
+        log_sweep(folder, table, summary, cfg, analysed_figures(table, analysis, str(cfg.store_dir)),
+                  analysis.ranks, cells=statuses)
+
+
+# The summary columns the W&B run's rank statistics read (with the comparison-group columns it has), and those its
+# figures do not read: a streamed sweep's run holds only the others (the summary of 10,000 cells is 120,000 rows,
+# 40 MB whole, and each figure pass held its own copy of the scored rows).
+_STATISTICS_COLUMNS = ("setting", "comparison", "competitor", "method", "family", "higher_is_better", "mean")
+_NOT_DRAWN = frozenset({"setting", "comparison", "n_seeds", "std", "n", "n_values", "nan_rate", "error_rate", "status",
+                        "message", "model_accuracy", "model_flag"})
 
 
 def _cell_status(statuses: pd.Series) -> str:

@@ -381,3 +381,57 @@ def test_the_streamed_sweep_run_logs_what_the_whole_frames_run_logged(logged, tm
     logged_summary = pd.DataFrame(streamed.tables["summary"]["data"], columns=streamed.tables["summary"]["columns"])
     assert logged_summary["rank"].isna().sum() == 1 and logged_summary["ci_low"].isna().sum() == 1
     assert _artifact_digests(streamed) == _artifact_digests(former) and len(_artifact_digests(former)) == 3
+
+
+def test_the_end_of_a_streamed_sweep_logs_from_the_summary_pieces_what_the_whole_summary_logged(logged, tmp_path,
+                                                                                                monkeypatch):
+    """``finish_sweep``'s W&B run of a streamed sweep holds neither the table nor the whole summary: the rank
+    statistics read their columns of the summary, the figures the columns they draw, the tables the summary's
+    first parts (``wandb_sink._head``). Its run holds what the run logged from the whole summary frame did: the
+    same values, tables, images and artifact digests, also when the tables are cut (``Table.MAX_ROWS`` = 2: the
+    summary's artifact)."""
+    import shutil
+    import types
+
+    import wandb
+    from omegaconf import OmegaConf
+
+    from xaibench.report import wandb_sink
+    from xaibench.report.build import rank_statistics
+    from xaibench.report.streamed_figures import iter_streamed_figures
+    from xaibench.results.collect import write_collected
+
+    root, table, _, _ = logged
+    folder, store = tmp_path / "wb", root / "results/store"
+    shutil.copytree(root / "results/runs/wb", folder, ignore=shutil.ignore_patterns("wandb*"))
+    pieces = write_collected(folder, None, summarize=True, pieces=True).pieces
+    whole = pieces.frame()
+    assert whole.equals(pd.read_parquet(folder / "summary.parquet"))
+    monkeypatch.setattr(wandb.Table, "MAX_ROWS", 2)
+    statuses = sweep._cell_statuses(table)
+
+    def config(how: str):
+        return OmegaConf.create({"sweep_id": "wb", "results_dir": str(tmp_path), "store_dir": str(store),
+                                 "logger": {"name": "wandb", "mode": "offline", "dir": str(tmp_path / how)}})
+
+    ranks, friedman, agreement = rank_statistics(whole)  # the former run: the whole summary frame
+    figures = iter_streamed_figures(folder / "table.parquet", whole, store, ranks=ranks[ranks["by"] == "metric"],
+                                    friedman=friedman, agreement=agreement)
+    wandb_sink.log_sweep(folder, None, whole, config("former"), figures, ranks, cells=statuses, n_rows=len(table))
+    sweep._log_sweep(config("pieces"), folder, pieces, statuses, n_rows=len(table))
+    former, streamed = (read_offline_run(glob.glob(str(tmp_path / how / "wandb/offline-run-*"))[0])
+                        for how in ("former", "pieces"))
+    assert list(streamed.logged) == list(former.logged) and any(k.startswith("figures/") for k in streamed.logged)
+    assert _logged_values(streamed) == _logged_values(former) and streamed.tables == former.tables
+    assert streamed.summary["summary/rows"] == len(whole) > 2 == streamed.summary["summary/rows_logged"]
+    assert _artifact_digests(streamed) == _artifact_digests(former)
+    assert any(entry[:2] == ("results", "summary.parquet") for entry in _artifact_digests(streamed))
+
+    parts = types.SimpleNamespace(pieces=lambda: iter([whole.iloc[:2], whole.iloc[2:3], whole.iloc[3:]]))
+    for limit in (1, 2, 3, 4, 100):  # the first rows across parts, and every row counted
+        head, n_rows = wandb_sink._head(parts, limit)
+        assert head.reset_index(drop=True).equals(whole.head(limit)) and n_rows == len(whole)
+        ranked = whole[whole["rank"].notna()]
+        head, n_rows = wandb_sink._head(parts, limit, ranked=True)
+        expected = ranked[wandb_sink._rank_columns(ranked)].head(limit).reset_index(drop=True)
+        assert head.reset_index(drop=True).equals(expected) and n_rows == len(ranked)

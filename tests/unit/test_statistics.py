@@ -1,4 +1,6 @@
 """Statistics against scipy on known inputs, ranks against hand-computed examples, CD against Demšar's table."""
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,6 +136,51 @@ def test_metric_agreement_is_kendall_tau_per_setting_averaged():
     assert (matrix.to_numpy() == matrix.to_numpy().T).all()
     overall = st.agreement_by_family(matrix).set_index("scope")
     assert overall.loc["all", "n_pairs"] == 6
+
+
+def _agreement_by_scipy(summary, min_competitors=3):
+    """The former ``metric_agreement``: a pivot and one scipy ``kendalltau`` per setting and metric pair."""
+    rows = summary[summary["mean"].notna()]
+    frame = pd.DataFrame({"setting": st.setting_id(rows), "metric": rows["metric"], "method": rows["competitor"],
+                          "g": st.tied_goodness(rows)})
+    taus = {}
+    for _, block in frame.groupby("setting", sort=True):
+        wide = block.pivot_table(index="method", columns="metric", values="g", aggfunc="first")
+        for a, b in itertools.combinations(wide.columns, 2):
+            pair = wide[[a, b]].dropna()
+            if len(pair) >= min_competitors:
+                tau = stats.kendalltau(pair[a], pair[b]).statistic
+                if np.isfinite(tau):
+                    taus.setdefault((a, b), []).append(tau)
+                    taus.setdefault((b, a), []).append(tau)
+    return taus
+
+
+def test_metric_agreement_equals_scipys_kendall_tau_bit_for_bit_with_ties_gaps_and_infinities():
+    rng = np.random.default_rng(7)
+    records = []
+    for setting in range(12):
+        for metric in [f"m{i}" for i in range(6)]:
+            for method in [f"x{i}" for i in range(rng.integers(2, 9))]:
+                mean = float(rng.choice([rng.normal(), rng.integers(0, 3), np.inf, -np.inf, np.nan],
+                                        p=[0.6, 0.25, 0.05, 0.05, 0.05]))
+                if metric == "m5" and setting % 3 == 0:
+                    mean = 1.0  # a metric that ties every competitor: NaN tau, skipped
+                for _ in range(1 + (method == "x1")):  # x1 twice: the first row counts
+                    records.append({"model": f"net{setting % 4}", "dataset": f"data{setting % 3}", "metric": metric,
+                                    "family": "faith" if metric < "m3" else "stab", "competitor": method,
+                                    "method": method, "higher_is_better": metric != "m2", "mean": mean})
+                    mean = float(rng.normal())
+    summary = pd.DataFrame(records)
+    summary["comparison"] = st.comparison_id(summary)
+    matrix = st.metric_agreement(summary)
+    taus = _agreement_by_scipy(summary)
+    assert len(taus) > 20
+    for (a, b), values in taus.items():
+        assert matrix.loc[a, b].tobytes() == np.mean(values).tobytes(), (a, b)  # bit for bit
+        assert matrix.attrs["n_settings"].loc[a, b] == len(values)
+    off = [(a, b) for a in matrix.index for b in matrix.columns if a != b and (a, b) not in taus]
+    assert all(np.isnan(matrix.loc[a, b]) and matrix.attrs["n_settings"].loc[a, b] == 0 for a, b in off)
 
 
 def test_controls_checked_and_a_control_ranking_first_is_warned():

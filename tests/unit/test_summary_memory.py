@@ -255,3 +255,43 @@ def test_release_memory_hands_freed_heap_pages_back():
     release_memory()
     assert before - resident_mb() > 100
     del pinned
+
+
+def test_arrow_memory_freed_inside_releasable_arrow_memory_goes_back_and_the_pool_is_restored(tmp_path, monkeypatch):
+    """Inside ``memory.releasable_arrow_memory`` Arrow allocates from the system pool, whose freed pages
+    ``release_memory`` hands back even while a few live buffers remain (pyarrow's mimalloc pool kept ~60 MB that
+    a few buffers pinned after the W&B run's pass over a 10,000-cell table); the previous pool comes back on exit,
+    and the end of a sweep logs its W&B summary run inside it."""
+    import os
+
+    import pyarrow as pa
+    from omegaconf import OmegaConf
+
+    from xaibench import sweep
+    from xaibench.results import memory
+
+    if memory._malloc_trim() is None:
+        pytest.skip("not glibc: nothing to trim")
+
+    def resident_mb() -> float:
+        with open(f"/proc/{os.getpid()}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    before_pool = pa.default_memory_pool().backend_name
+    with memory.releasable_arrow_memory():
+        assert pa.default_memory_pool().backend_name == "system"
+        arrays = [pa.array(np.arange(12_500, dtype=np.int64) + i) for i in range(1_500)]  # 150 MB of 100 kB buffers
+        kept, arrays = arrays[::100], None  # 15 live buffers scattered among the freed ones
+        before = resident_mb()
+        memory.release_memory()
+        assert before - resident_mb() > 100
+        assert [int(a[0].as_py()) for a in kept[:2]] == [0, 100]
+    assert pa.default_memory_pool().backend_name == before_pool
+
+    seen = []
+    monkeypatch.setattr(sweep, "_log_summary_run",
+                        lambda *args, **kwargs: seen.append(pa.default_memory_pool().backend_name))
+    cfg = OmegaConf.create({"logger": {"name": "wandb"}})
+    sweep._log_sweep(cfg, tmp_path, pd.DataFrame(), pd.Series(["ok"], index=["cell"]))
+    assert seen == ["system"] and pa.default_memory_pool().backend_name == before_pool
+    assert (tmp_path / sweep.WANDB_SUMMARY).is_file()

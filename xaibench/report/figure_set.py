@@ -99,8 +99,11 @@ def report_colours(scored: pd.DataFrame) -> dict:
 
 
 def scored_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """Summary rows with a mean."""
-    return summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[0:0]
+    """Summary rows with a mean (a summary whose every row has one itself, not a copy: memory)."""
+    if "mean" not in summary:
+        return summary.iloc[0:0]
+    scored = summary["mean"].notna()
+    return summary if scored.all() else summary[scored]
 
 
 def analysed_figures(table: pd.DataFrame, analysis: Any, store: str | os.PathLike[str],

@@ -57,14 +57,16 @@ def streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, store:
 def iter_streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, store: str | os.PathLike[str],
                           notes: list[str] | None = None, *, ranks: pd.DataFrame | None = None,
                           friedman: Mapping[str, Any] | None = None,
-                          agreement: pd.DataFrame | None = None) -> Iterator[tuple[str, Figure]]:
+                          agreement: pd.DataFrame | None = None, cost_metric: str | None | bool = False
+                          ) -> Iterator[tuple[str, Figure]]:
     """:func:`streamed_figures` as (name, figure) pairs, drawn when asked for: the summary's figures one at a
     time, then the file's (its pass over the ranges starts once the summary's figures are drawn). A caller that
     renders and frees each figure before asking for the next (``wandb_sink.log_sweep``) holds one at a time.
     The pass over the file's ranges runs first (at the first request), before any figure is drawn, and its
     transient memory is released (after the figures it started ~240 MB higher; the peak moved little: 1,035 vs
-    1,056 MB at 10,000 cells, one run each)."""
-    table = _Ranges(path, figure_set.cost_metric(summary))
+    1,056 MB at 10,000 cells, one run each). ``cost_metric``: ``figure_set.cost_metric`` of the whole summary when
+    ``summary`` holds only its scored rows (the W&B run of a streamed sweep: its figures draw no other rows)."""
+    table = _Ranges(path, figure_set.cost_metric(summary) if cost_metric is False else cost_metric)
     release_memory()
     yield from figure_set.summary_figure_items(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
     yield from figure_set.cost_items(table.costs(), figure_set.scored_rows(summary), notes)

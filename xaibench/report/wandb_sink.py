@@ -27,6 +27,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from xaibench.engine.cell_result import CellResult
+from xaibench.results.aggregate import SummaryPieces
 from xaibench.results.memory import release_memory
 
 GALLERY_SAMPLES = 4
@@ -140,7 +141,7 @@ def cell_summary(rows: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, cfg: DictConfig,
+def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame | SummaryPieces, cfg: DictConfig,
               figures: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
               average_ranks: pd.DataFrame | None = None, *, cells: pd.Series | None = None,
               n_rows: int | None = None) -> str:
@@ -150,6 +151,9 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
     ``figures``: name -> matplotlib Figure, or (name, Figure) pairs drawn lazily (``streamed_figures.
     iter_streamed_figures``): each is then rendered, logged and cleared before the next is drawn, so the run holds
     one figure at a time (the metric-scores figure of 1,000 cells alone holds ~160 MB of matplotlib objects).
+
+    ``summary``: a frame, or the streamed summary's ``SummaryPieces`` (its tables are logged from its first parts:
+    the whole summary is not held).
 
     ``cells``: each cell's status (cell key -> ok / error / not_applicable), the cells the console counts at the
     end of the sweep (``N cells (a error, b ok)``), including a cell whose rows all belong to another cell with
@@ -169,10 +173,13 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
     with _run(cfg, name=f"{cfg.sweep_id}-summary", job_type="sweep", config=config) as run:
         whole = folder / "summary.parquet"
         artifact = summary_artifact(str(cfg.sweep_id)) if whole.is_file() else None
-        cut = _log_table(run, "summary", summary, whole, artifact)
-        ranks = summary[summary["rank"].notna()] if "rank" in summary else summary.iloc[0:0]
-        if len(ranks):
-            cut |= _log_table(run, "ranks", ranks[_rank_columns(ranks)], whole, artifact)
+        limit = int(wandb.Table.MAX_ROWS)
+        head, n_summary = _head(summary, limit)
+        cut = _log_table(run, "summary", head, whole, artifact, n_rows=n_summary)
+        del head
+        ranks, n_ranks = _head(summary, limit, ranked=True)
+        if n_ranks:
+            cut |= _log_table(run, "ranks", ranks, whole, artifact, n_rows=n_ranks)
         del ranks
         if average_ranks is not None and len(average_ranks):
             cut |= _log_table(run, "average_ranks", average_ranks, whole, artifact)
@@ -194,9 +201,10 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame, c
         return str(run.dir)
 
 
-def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path, artifact: str | None) -> bool:
-    """Log ``frame`` as the W&B table ``key``, with ``<key>/rows`` and ``<key>/rows_logged`` in the run summary;
-    returns True when the table was cut.
+def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path, artifact: str | None, *,
+               n_rows: int | None = None) -> bool:
+    """Log ``frame`` (the first rows of a table of ``n_rows`` rows, default ``len(frame)``) as the W&B table
+    ``key``, with ``<key>/rows`` and ``<key>/rows_logged`` in the run summary; returns True when it was cut.
 
     W&B writes only the first ``wandb.Table.MAX_ROWS`` rows (10,000) of a logged table to the run's file, yet keeps
     every row (up to 200,000) as Python lists for the run's table artifact: the summary of 10,000 cells (120,000
@@ -206,14 +214,31 @@ def _log_table(run: Any, key: str, frame: pd.DataFrame, whole: Path, artifact: s
     """
     import wandb
 
+    n_rows = len(frame) if n_rows is None else n_rows
     logged = min(len(frame), int(wandb.Table.MAX_ROWS))
     run.log({key: _table(frame.iloc[:logged])})
-    run.summary[f"{key}/rows"], run.summary[f"{key}/rows_logged"] = len(frame), logged
-    if logged < len(frame):
+    run.summary[f"{key}/rows"], run.summary[f"{key}/rows_logged"] = n_rows, logged
+    if logged < n_rows:
         also = f" and in the run's artifact {artifact}" if artifact else ""
-        print(f"xaibench: warning: the W&B run's {key} table holds the first {logged:,} of its {len(frame):,} rows "
+        print(f"xaibench: warning: the W&B run's {key} table holds the first {logged:,} of its {n_rows:,} rows "
               f"(W&B shows no more); all of them are in {whole}{also}", file=sys.stderr, flush=True)
-    return logged < len(frame)
+    return logged < n_rows
+
+
+def _head(summary: pd.DataFrame | SummaryPieces, limit: int, *, ranked: bool = False) -> tuple[pd.DataFrame, int]:
+    """The summary's first ``limit`` rows (``ranked``: of its ranked rows, in the ranks table's columns) and how
+    many rows it has (ranked ones); a ``SummaryPieces`` is read a part at a time, never held whole."""
+    heads, n_rows = [], 0
+    for part in [summary] if isinstance(summary, pd.DataFrame) else summary.pieces():
+        if ranked:
+            part = part[part["rank"].notna()] if "rank" in part else part.iloc[0:0]
+            part = part[_rank_columns(part)]
+        if n_rows < limit or not heads:
+            heads.append(part.iloc[:max(limit - n_rows, 0)])
+        n_rows += len(part)
+    if not heads:
+        return pd.DataFrame(), 0
+    return (heads[0] if len(heads) == 1 else pd.concat(heads, ignore_index=True)), n_rows
 
 
 def _log_summary_file(run: Any, whole: Path, artifact: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,6 +130,7 @@ class SummaryPieces:
                  competitors: dict[tuple[str, str], str]) -> None:
         self.parts, self.low, self.high, self.ranks, self.competitors = parts, low, high, ranks, competitors
         self.n_rows = len(low)
+        self.columns = list(_ORDER)  # each piece's columns
 
     def pieces(self) -> Iterator[pd.DataFrame]:
         """The summary's rows in order, a part at a time (each a frame with the summary's columns)."""
@@ -142,9 +143,12 @@ class SummaryPieces:
             offset += len(part)
             yield part[_ORDER]
 
-    def frame(self) -> pd.DataFrame:
-        """The whole summary (empty frame when it has no rows)."""
-        pieces = list(self.pieces())
+    def frame(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """The whole summary (empty frame when it has no rows), or only its ``columns`` (those it has, in the
+        summary's order): the W&B sweep run's statistics and figures read a few columns of every row."""
+        kept = None if columns is None else set(columns)
+        pieces = [part if kept is None else part[[c for c in part.columns if c in kept]].copy()
+                  for part in self.pieces()]  # each whole part goes once its columns are taken
         if not pieces:
             return pd.DataFrame()
         return pieces[0] if len(pieces) == 1 else _concat_releasing(pieces)
