@@ -138,6 +138,22 @@ def test_metric_agreement_is_kendall_tau_per_setting_averaged():
     assert overall.loc["all", "n_pairs"] == 6
 
 
+def test_metric_agreement_keeps_apart_settings_that_differ_only_in_their_parameters():
+    # Two CSV datasets under one name (other dataset_params): two settings. metric_agreement recomputed settings
+    # from the summary's columns, which lack the parameters, so they merged and the first one's rows stood for both.
+    means = {"a": 0.9, "b": 0.7, "c": 0.4, "d": 0.2}
+    frames = []
+    for params, spar in (('{"path": "one.csv"}', means), ('{"path": "two.csv"}', {m: 1 - v for m, v in means.items()})):
+        for method, mean in means.items():
+            for metric, value in (("faith", mean), ("spar", spar[method])):
+                frames.append(rows(method, metric, [value, value], dataset="d").assign(dataset_params=params))
+    summary = summarize(pd.concat(frames))
+    assert summary["setting"].nunique() == 2
+    matrix = st.metric_agreement(summary)
+    assert matrix.attrs["n_settings"].loc["faith", "spar"] == 2
+    assert matrix.loc["faith", "spar"] == pytest.approx(0.0)  # +1 in the first setting, -1 in the second
+
+
 def _agreement_by_scipy(summary, min_competitors=3):
     """The former ``metric_agreement``: a pivot and one scipy ``kendalltau`` per setting and metric pair."""
     rows = summary[summary["mean"].notna()]

@@ -482,7 +482,10 @@ def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.D
     families = rows.drop_duplicates("metric").set_index("metric")["family"].astype(str)
     metrics = sorted(families.index, key=lambda m: (families[m], m))
     taus = {(a, b): [] for a in metrics for b in metrics}
-    frame = pd.DataFrame({"setting": setting_id(rows), "metric": rows["metric"], "method": rows["competitor"],
+    # the summary's own ``setting`` (made from the rows' every comparison column); recomputing it from the summary's
+    # columns merged settings that differ only in parameters or revisions, and the first of them stood for all
+    setting = rows["setting"] if "setting" in rows.columns else setting_id(rows)
+    frame = pd.DataFrame({"setting": setting, "metric": rows["metric"], "method": rows["competitor"],
                           "g": tied_goodness(rows)})
     for a, b, tau in _setting_taus(frame, min_competitors):
         taus[(a, b)].append(tau)
