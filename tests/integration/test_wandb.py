@@ -113,6 +113,11 @@ def test_offline_files_stay_under_the_sweep_folder(logged):
     home = root / "home"
     assert not [p for p in home.rglob("*") if "wandb" in str(p.relative_to(home)).lower()]
     assert not (root / "wandb").exists()
+    # W&B's cache, data, config and artifact folders are inside <sweep>/wandb/: a data/ beside the sweep's own files
+    # looked like dataset files
+    sweep = root / "results/runs/wb"
+    assert not {"cache", "data", "config", "artifacts"} & {p.name for p in sweep.iterdir()}
+    assert (sweep / "wandb" / "cache").is_dir()
 
 
 def test_cached_cells_are_not_relogged_and_the_user_is_told(logged, monkeypatch, capsys):

@@ -8,7 +8,8 @@ figures; a table longer than W&B shows (``Table.MAX_ROWS``) is logged as the row
 ``summary.parquet`` (every row) as the run's artifact ``<sweep_id>-summary``.
 
 Offline runs land under ``logger.dir`` (default: the sweep folder, so ``<sweep>/wandb/offline-run-*``);
-``WANDB_DIR`` and the cache, data and config dirs point there too, so nothing is written into ``$HOME``. Upload
+``WANDB_DIR`` points there and W&B's cache, data, config and artifact dirs into its ``wandb/``, so nothing is
+written into ``$HOME``. Upload
 later with ``wandb sync <sweep>/wandb/offline-run-*``, or set ``logger.mode=online``.
 """
 from __future__ import annotations
@@ -32,8 +33,9 @@ from xaibench.results.memory import release_memory
 
 GALLERY_SAMPLES = 4
 SUMMARY_FIELDS = ("mean", "ci_low", "ci_high", "nan_rate", "n")
-_WANDB_DIRS = (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data"),
-               ("WANDB_CONFIG_DIR", "config"), ("WANDB_ARTIFACT_DIR", "artifacts"))
+# Under <folder>/wandb/, beside the offline runs (a data/ in the sweep folder looked like dataset files).
+_WANDB_DIRS = (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", "wandb/cache"), ("WANDB_DATA_DIR", "wandb/data"),
+               ("WANDB_CONFIG_DIR", "wandb/config"), ("WANDB_ARTIFACT_DIR", "wandb/artifacts"))
 
 
 def wandb_folder(cfg: DictConfig) -> Path:
