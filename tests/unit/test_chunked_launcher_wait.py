@@ -195,6 +195,18 @@ def _in_a_task(monkeypatch, tmp_path, run, group, max_num_timeout: int, requeue=
     return delayed, paths, requeued, restore
 
 
+def _result(delayed, restore, raises=None):
+    """``delayed.result()`` in the task (expecting ``raises`` when given), its signal handlers restored after."""
+    try:
+        if raises is None:
+            return delayed.result()
+        with pytest.raises(raises):
+            delayed.result()
+        return None
+    finally:
+        restore()
+
+
 def _signalled_in(number: int):
     """A cell that gets Slurm's time-limit signal in the middle of job ``number`` (then would run for minutes)."""
     import os
@@ -221,11 +233,8 @@ def test_a_task_at_its_time_limit_is_requeued_with_the_jobs_it_finished_and_reru
 
     run = _RunGroup(_Launcher(_signalled_in(1), max_num_timeout=3))
     delayed, paths, requeued, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, max_num_timeout=3)
-    try:
-        with pytest.raises(SystemExit):  # submitit requeues, then exits: the cell's `except Exception` lets it pass
-            delayed.result()
-    finally:
-        restore()
+    # submitit requeues, then exits: the cell's `except Exception` lets it pass
+    _result(delayed, restore, raises=SystemExit)
     assert requeued == [2] and run.launcher.ran == [0, 1]  # one timeout of 3 used
     again = utils.DelayedSubmission.load(paths.submitted_pickle)  # what Slurm's requeued task runs
     again.function.launcher.cell = lambda n: None
@@ -248,10 +257,7 @@ def test_a_task_not_requeued_stops_at_once_without_recording_an_error(monkeypatc
     signalled = 1 if progress else 0
     run = _RunGroup(_Launcher(_signalled_in(signalled), max_num_timeout=max_num_timeout))
     delayed, paths, requeued, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, max_num_timeout)
-    try:
-        returns = delayed.result()
-    finally:
-        restore()
+    returns = _result(delayed, restore)
     assert requeued == [] and run.launcher.ran == list(range(signalled + 1))
     assert [r.return_value for r in returns] == [True] * signalled + [False] * (3 - signalled)
     left = ", ".join(str(n) for n in range(signalled, 3))
@@ -276,10 +282,7 @@ def test_a_task_whose_requeue_fails_stops_at_once_without_recording_an_error(mon
 
     run = _RunGroup(_Launcher(_signalled_in(1), max_num_timeout=3))
     delayed, _, _, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, 3, requeue=refused)
-    try:
-        returns = delayed.result()
-    finally:
-        restore()
+    returns = _result(delayed, restore)
     assert [r.return_value for r in returns] == [True, False, False] and run.launcher.ran == [0, 1]
     said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xaibench:")]  # not submitit's
     assert said == ["xaibench: error: task stopped at its time limit and could not be requeued (CalledProcessError: "
@@ -296,11 +299,7 @@ def test_a_task_preempted_with_usr2_is_requeued_without_using_a_time_limit_reque
 
     run = _RunGroup(_Launcher(_signalled_in(1), max_num_timeout=3))
     delayed, paths, requeued, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, 3, timeout_min=600)
-    try:
-        with pytest.raises(SystemExit):
-            delayed.result()
-    finally:
-        restore()
+    _result(delayed, restore, raises=SystemExit)
     assert requeued == [3] and run.launcher.ran == [0, 1]
     again = utils.DelayedSubmission.load(paths.submitted_pickle)
     again.function.launcher.cell = lambda n: None
@@ -329,11 +328,7 @@ def test_a_task_that_slurm_requeues_by_itself_runs_only_the_jobs_it_had_not_fini
             raise _Killed  # ... and is killed in job 2
     run = _RunGroup(_Launcher(cell, max_num_timeout=2))
     delayed, paths, requeued, restore = _in_a_task(monkeypatch, tmp_path, run, GROUP, 2, timeout_min=600)
-    try:
-        with pytest.raises(_Killed):
-            delayed.result()
-    finally:
-        restore()
+    _result(delayed, restore, raises=_Killed)
     assert requeued == [] and run.launcher.ran == [0, 1, 2]
     assert capfd.readouterr().err == (
         "xaibench: warning: task got SIGTERM (Slurm preempts, cancels or stops it); it goes on until it is killed, 1 "

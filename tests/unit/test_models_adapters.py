@@ -218,14 +218,24 @@ def test_hf_image_classifier_attention_and_patch_upsampling(tmp_path):
     assert pixels[1, 0, 7, 0] == 3.0 and pixels[1, 0, 7, 7] == 4.0
 
 
+def cat_dog_images(root):
+    """An image_folder of 8x8 grey PNGs, 4 random ones per class (cat, dog); returns the dataset's parameters."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(root / name / f"{i}.png")
+    return {"path": str(root), "image_size": 8, "test_size": 0.5}
+
+
 def test_hf_image_classifier_normalises_as_its_preprocessor_config_says(tmp_path, capsys):
     """A fine-tuned ViT folder carries ``preprocessor_config.json`` (mean 0.5, std 0.5 here, as google/vit-*): [0, 1]
     images are normalised inside the model (they went in raw before), images the dataset already normalised the same
     way are used as they are, another normalisation is refused naming both, and arrays outside [0, 1] are warned
     about and used as they are."""
     transformers = pytest.importorskip("transformers")
-    from PIL import Image
-
     from xaibench.models.adapters.hf_preprocessing import inside_normalisation, read_image_processing
 
     folder = tiny_vit(tmp_path / "vit", num_labels=2)
@@ -234,12 +244,7 @@ def test_hf_image_classifier_normalises_as_its_preprocessor_config_says(tmp_path
         .save_pretrained(folder)
     revision = MODELS.create("hf_image_classifier", {"path": str(folder)}).source_revision()
     assert revision.endswith(":labels-by-name:preprocessor_config.json:rescaled")  # stored before: not reused
-    rng = np.random.default_rng(0)
-    for name in ("cat", "dog"):
-        (tmp_path / "images" / name).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(tmp_path / "images" / name / f"{i}.png")
-    images = {"path": str(tmp_path / "images"), "image_size": 8, "test_size": 0.5}
+    images = cat_dog_images(tmp_path / "images")
     raw = DATASETS.create("image_folder", images).build(0)
     x = raw.test.x
     module = MODELS.create("hf_image_classifier", {"path": str(folder)}).build(raw).eval()
@@ -271,14 +276,7 @@ def test_hf_image_classifier_rescales_and_checks_size_as_its_preprocessor_config
     processor's own, with a warning), another size is refused naming dataset.image_size, a centre crop warned of."""
     import json
 
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for name in ("cat", "dog"):
-        (tmp_path / "images" / name).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(tmp_path / "images" / name / f"{i}.png")
-    images = {"path": str(tmp_path / "images"), "image_size": 8, "test_size": 0.5}
+    images = cat_dog_images(tmp_path / "images")
     data = DATASETS.create("image_folder", images).build(0)
     x = data.test.x
 
