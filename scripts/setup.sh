@@ -48,13 +48,27 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VPY" -c "import xaibe
   exit 0
 fi
 PIP=("$VPY" -m pip install --disable-pip-version-check --progress-bar off -q)
+
+# A pip configuration that lists index folders which do not exist (these machines' /etc/pip.conf) makes pip warn
+# once per package and folder: 100+ lines before anything else a new user reads. Only those lines are left out;
+# every other line of the command and its exit status are kept.
+IGNORED_INDEX="^WARNING: Location 'file://[^']*' is ignored: it is neither a file nor a directory\.$"
+quietly() {
+  local rc
+  set +o pipefail
+  { "$@" 2>&1 1>&3 3>&- | { grep -v "$IGNORED_INDEX" >&2 || true; }; } 3>&1
+  rc=${PIPESTATUS[0]}
+  set -o pipefail
+  return "$rc"
+}
+
 if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing torch==$TORCH_CPU (CPU wheel)"
-  bash scripts/install_torch.sh "$VPY" "$TORCH_CPU"
+  quietly bash scripts/install_torch.sh "$VPY" "$TORCH_CPU"
 fi
 torch_version=$("$VPY" -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null)
 echo "torch==$torch_version" > .venv/constraints.txt
 echo "setup: installing xaibench and its dependencies (torch pinned to $torch_version)"
-"${PIP[@]}" -c .venv/constraints.txt -e ".[dev]"
+quietly "${PIP[@]}" -c .venv/constraints.txt -e ".[dev]"
 echo "$want" > "$stamp"
 echo "setup: done"
