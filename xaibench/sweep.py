@@ -321,8 +321,19 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
     if flag == "underfit":
         detail += f"  [model underfit: {_underfit_reason(rows, accuracy)}]"
     prefix = f"[{label}] " if label else ""
-    return (f"{prefix}{cell.model_label} x {cell.dataset_label} x {cell.method_name} (seed {cell.seed}): "
+    return (f"{prefix}{cell.model_label} x {cell.dataset_label} x {_method_label(cell, rows)} (seed {cell.seed}): "
             f"{result.status:<14} {result.seconds:6.2f}s {_source(result)}; {detail}")  # "; ": "2 cached; 3 metrics"
+
+
+def _method_label(cell: CellSpec, rows: pd.DataFrame) -> str:
+    """The method as the report and summary label it (``results/groups.competitor_labels``): with the parameters
+    that differ from its shipped config, so ``method=variant/gradient`` is ``saliency (abs=False)``, not a second
+    ``saliency`` line beside the shipped one."""
+    from xaibench.results.groups import competitor_labels
+
+    if rows.empty or "method_params" not in rows.columns:
+        return cell.method_name
+    return str(competitor_labels(rows.iloc[:1]).iloc[0])
 
 
 def _underfit_reason(rows: pd.DataFrame, accuracy: float) -> str:

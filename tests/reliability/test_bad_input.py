@@ -703,3 +703,23 @@ def test_cli_refuses_thousands_separated_numbers_naming_dataset_thousands_and_re
     data = DATASETS.create("csv_table", {**options, "standardize": False}).build(0)
     assert data.feature_names == ("price",)
     assert set(data.train.x[:, 0].tolist()) == {1234.5, 12345.25, 7.5, 980.0}
+
+
+def test_cli_preflight_takes_the_thousands_fix_it_names_and_checks_only_the_columns_read_as_numbers(tmp_path,
+                                                                                                      monkeypatch):
+    """review9: the pre-flight read the file without ``dataset.thousands`` and checked every column, so
+    `"dataset.thousands=','"`, the fix its own refusal names, was refused again with the same line, and so was a run
+    whose ``dataset.features`` leave the thousands column out; the dataset's ``build`` read both."""
+    from xaibench.config.preflight import validate
+
+    base = ["model=logreg", "dataset=csv_table", "dataset.target=bought", "method=saliency", "n_samples=2",
+            "metrics=sparsity", "dataset.path=us.csv"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XAIBENCH_STORE", str(tmp_path / "store"))
+    pd.DataFrame({"price": ["1,234.5", "12,345.25", "7.5", "980.0"] * 5, "size": [1.0, 2.0] * 10,
+                  "bought": ["yes", "no"] * 10}).to_csv("us.csv", index=False)
+    (config,) = validate([*base, "dataset.thousands=','"], multirun=False)
+    assert config.dataset.thousands == ","
+    validate([*base, "dataset.features=[size]"], multirun=False)
+    with pytest.raises(UserError, match=r"column\(s\) price of us.csv hold numbers written with a decimal point"):
+        validate([*base, "dataset.features=[price,size]"], multirun=False)

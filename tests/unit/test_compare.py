@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -888,6 +889,33 @@ def test_update_baseline_refuses_a_table_not_made_from_the_working_tree(capsys, 
     monkeypatch.chdir(tmp_path / "weights")  # run from elsewhere: relative paths are not found, and it says so
     err = run_compare(capsys, "../baseline", "../made.parquet", "--update-baseline")[2]
     assert "weights/net.pt not found from" in err and "dataset npz_arrays cannot be built here" in err
+
+
+def test_update_baseline_refuses_a_table_computed_by_a_plugin_edited_since(capsys, tmp_path, monkeypatch):
+    """review9: an edited ``$XAIBENCH_PLUGINS`` method computes its stages again in a sweep (its file is in the
+    keys), but ``--update-baseline`` accepted the table of its old code. The sweep's ``sweep.json`` now records the
+    plugin files (sha256) and the check compares them with the files as they are."""
+    from xaibench.engine.plugin_code import plugin_file_digests
+    from xaibench.results import manifest
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("XAIBENCH_PLUGINS", "review9_plugin")
+    Path("review9_plugin.py").write_text("SCALE = 1.0\n")
+    sweep = tmp_path / "runs" / "ci"
+    sweep.mkdir(parents=True)
+    manifest.begin(sweep, 1)
+    manifest.complete(sweep, 1)
+    recorded = manifest.recorded_plugins(sweep)
+    assert recorded == plugin_file_digests() and len(recorded["review9_plugin"]) == 64
+    table({("saliency", "m"): list(BASE)}).to_parquet(sweep / "table.parquet", index=False)
+    assert run_compare(capsys, "baseline", "runs/ci", "--update-baseline")[0] == 0
+
+    Path("review9_plugin.py").write_text("SCALE = 2.0\n")  # the method edited after the sweep
+    code, out, err = run_compare(capsys, "baseline2", "runs/ci/table.parquet", "--update-baseline")
+    assert code == 2 and out == "" and not (tmp_path / "baseline2").exists()
+    assert err.startswith("xaibench: error: current runs/ci/table.parquet was not made from the working tree: plugin "
+                          "module review9_plugin changed since the sweep"), err
 
 
 def test_a_comparison_that_compared_nothing_fails_also_with_allow_missing():

@@ -128,6 +128,12 @@ def test_families_table_does_not_crown_a_method_scored_in_fewer_groups():
     assert cells["late"][0].best  # in its own family column it was ranked in every group
     assert cells["saliency"][2].text == "2.000" and cells["saliency"][2].best  # faith 3, sens 1
     assert any(note.startswith("r ranked in k of the column's N groups") for note in families.notes)
+    # review9: the error footnote said only "see the summary's message column"; it names the worst share, where
+    # and the error's first line, as the NaN footnote names its worst
+    text = to_markdown(metrics_table(summarize(table)))
+    assert md_row(text, "late")[1] == "error<sup>b</sup>"
+    assert ("- b cells that errored on this metric: up to 100% of seeds (late on mprt: boom); every message is in "
+            "the summary's message column.") in text
 
 
 def test_the_controls_table_states_the_alpha_its_verdicts_use():

@@ -6,6 +6,7 @@ once per group selection vs job by job; the CLI's own parse vs Hydra's; a pickle
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -325,3 +326,18 @@ def test_a_sweep_too_large_to_hold_is_streamed_and_its_stored_cells_read_in_batc
     assert streamed_files == held_files
     pd.testing.assert_frame_equal(streamed_table, held_table, check_exact=True)
     assert sweep.run_configs(configs, multirun=True, echo=False, table=False) is None  # the CLI: nothing returned
+
+
+def test_the_cell_line_names_a_variant_as_the_report_does(tmp_path):
+    """review9: ``method=saliency,variant/gradient`` printed two ``mlp x iris x saliency (seed 0)`` lines (one per
+    variant) while the summary and report say ``saliency (abs=False)``; the line now carries the same label."""
+    from xaibench.engine.cell_result import CellResult
+
+    lines = {}
+    for params in ({"abs": True}, {"abs": False}):
+        cell = CellSpec.from_config(job_config(tmp_path, "mlp", "iris", 0, method={"name": "saliency", **params}))
+        rows = cell_rows(cell, applicable=True).assign(method_params=json.dumps(params))
+        lines[params["abs"]] = sweep._progress_line(cell, CellResult(cell.key, rows, True, 0.5), "job 3")
+    assert lines[True].startswith("[job 3] mlp x iris x saliency (seed 0): ok ")
+    assert lines[False].startswith("[job 3] mlp x iris x saliency (abs=False) (seed 0): ok ")
+    assert lines[False].endswith("0.50s cached; 2 metrics x 3 samples")

@@ -105,12 +105,15 @@ def _check_update_target(args: argparse.Namespace) -> None:
 
 def _check_fresh(args: argparse.Namespace, current) -> None:
     """Refuse to baseline a table that was not made from the working tree as it is now (weights, model code, data
-    files or xaibench's commit changed after its sweep): the baseline would record scores of a model the repository
-    no longer has (``results/compare/freshness.py``)."""
+    files, xaibench's commit or a plugin module changed after its sweep): the baseline would record scores of a model
+    or method the repository no longer has (``results/compare/freshness.py``)."""
+    from pathlib import Path
+
     from xaibench.errors import UserError
     from xaibench.results.compare.freshness import stale_reasons
 
-    reasons = stale_reasons(current)
+    folder = Path(args.current) if Path(args.current).is_dir() else Path(args.current).parent
+    reasons = stale_reasons(current, folder)  # the folder's sweep.json names the plugin files the sweep ran
     if reasons:
         raise UserError(f"current {args.current} was not made from the working tree: {'; '.join(reasons)}; rerun the "
                         "sweep with a fresh store (store_dir=$(mktemp -d)) and update from its table (nothing written)")

@@ -65,6 +65,19 @@ def _test_count(dataset: Mapping[str, Any], path: Path, what: str) -> int | None
     return None
 
 
+def _numbers_read(dataset: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None, tuple[str, ...] | None]:
+    """``(text_columns, thousands, only)`` for ``read_delimited``, as the dataset's own ``build`` reads the file
+    (``data/user/table.py``, ``text.py``): its ``thousands`` separator, and the decimal/thousands check on the columns
+    it reads as numbers only (``features`` when given; never the target, id or split column; none for a text
+    dataset), so the fix a refusal names is one the pre-flight then accepts."""
+    thousands = dataset.get("thousands")
+    if dataset.get("text_column") is not None:  # text_csv: no column is read as numbers
+        return (str(dataset.get("text_column")),), thousands, ()
+    not_numbers = (*(dataset.get("categorical_columns") or ()),
+                   *(str(c) for c in (dataset.get(k) for k in ("target", "id_column", "split_column")) if c))
+    return not_numbers, thousands, tuple(str(c) for c in dataset.get("features") or ()) or None
+
+
 def _table_test_count(dataset: Mapping[str, Any], path: Path, test_size: float, what: str) -> int | None:
     import pandas as pd
 
@@ -72,8 +85,7 @@ def _table_test_count(dataset: Mapping[str, Any], path: Path, test_size: float, 
 
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else read_delimited(
-            path, what, dataset.get("sep"), dataset.get("decimal") or ".",
-            (*(dataset.get("categorical_columns") or ()), str(dataset.get("text_column"))))
+            path, what, dataset.get("sep"), dataset.get("decimal") or ".", *_numbers_read(dataset))
     except UserError:
         raise
     except Exception:  # noqa: BLE001 - the dataset's own reader reports unreadable files in full

@@ -39,7 +39,12 @@ def plugin_modules_digest() -> str:
     names = plugin_modules()
     if not names:
         return ""
-    return digest("plugins", *[f"{name}={_module_file_digest(name)}" for name in names])
+    return digest("plugins", *[f"{name}={module_file_digest(name)}" for name in names])
+
+
+def plugin_file_digests() -> dict[str, str]:
+    """``{module: sha256 of its file}`` for the ``$XAIBENCH_PLUGINS`` modules ("-" for one not found); {} without."""
+    return {name: module_file_digest(name) for name in plugin_modules()}
 
 
 def code_digest_of(*objects: Any) -> str:
@@ -62,7 +67,8 @@ def _plugin_source(obj: Any) -> str:
     return str(Path(source).resolve())
 
 
-def _module_file_digest(name: str) -> str:
+def module_file_digest(name: str) -> str:
+    """sha256 of module ``name``'s file, found without importing it ("-": not found)."""
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):

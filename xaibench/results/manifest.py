@@ -104,9 +104,14 @@ def _read_only(folder: Path) -> bool:
 
 
 def begin(folder: Path, expected_cells: int) -> None:
-    """Mark the sweep running (expected cell count) and set the previous run's cell files aside."""
+    """Mark the sweep running (expected cell count) and set the previous run's cell files aside. The record names
+    the sha256 of each ``$XAIBENCH_PLUGINS`` module file (``plugins``), so ``compare --update-baseline`` can tell a
+    table computed by a plugin that was edited since (``results/compare/freshness.py``)."""
+    from xaibench.engine.plugin_code import plugin_file_digests
+
+    plugins = plugin_file_digests()
     _write(folder, {"state": "running", "expected_cells": expected_cells, "started_at": _now(),
-                    "host": socket.gethostname(), "pid": os.getpid()})
+                    "host": socket.gethostname(), "pid": os.getpid(), **({"plugins": plugins} if plugins else {})})
     cells, previous = folder / "cells", folder / PREVIOUS_CELLS
     if cells.is_dir():
         shutil.rmtree(previous, ignore_errors=True)
@@ -155,6 +160,13 @@ def _holder(folder: Path) -> str:
     if data.get("state") != "running" or not data.get("pid"):
         return ""
     return f" (pid {data['pid']} on {data.get('host', '?')}, started {data.get('started_at', '?')})"
+
+
+def recorded_plugins(folder: Path) -> dict[str, str]:
+    """``{module: sha256 of its file}`` of the ``$XAIBENCH_PLUGINS`` the folder's sweep ran with ({}: none, or a
+    sweep recorded before plugins were)."""
+    plugins = _read(folder).get("plugins")
+    return {str(k): str(v) for k, v in plugins.items()} if isinstance(plugins, dict) else {}
 
 
 def _read(folder: Path) -> dict:

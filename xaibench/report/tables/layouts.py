@@ -25,7 +25,7 @@ from xaibench.results.statistics import ALPHA, CONTROLS, average_ranks, versus_b
 
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
-NOTE_ERROR = "b cells that errored on this metric (share of seeds)"
+NOTE_ERROR = "b cells that errored on this metric"
 NOTE_CONTROL = "c a control method ranks first: this metric does not discriminate between methods on this data"
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
 NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
@@ -247,7 +247,7 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
         worst = rows.loc[rows["nan_rate"].idxmax()]
         notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}).")
     if "b" in marks:
-        notes.append(f"{NOTE_ERROR}; see the summary's message column.")
+        notes.append(_error_note(rows))
     if "c" in marks:
         notes.append(NOTE_CONTROL + ".")
     if "n" in marks:
@@ -255,6 +255,16 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
     if "u" in marks:
         notes.append(NOTE_UNDERFIT + ".")
     return tuple(notes)
+
+
+def _error_note(rows: pd.DataFrame) -> str:
+    """The error footnote with its worst share, where, and the error's first line, as the NaN note names its worst
+    (a reader of the paper's table had only "see the summary's message column")."""
+    worst = rows.loc[rows["error_rate"].idxmax()]
+    message = str(worst.get("message") or "").strip().splitlines()
+    why = f": {message[0][:160]}" if message else ""
+    return (f"{NOTE_ERROR}: up to {worst['error_rate']:.0%} of seeds ({worst['competitor']} on {worst['metric_label']}"
+            f"{why}); every message is in the summary's message column.")
 
 
 def _control_first(group: pd.DataFrame) -> bool:

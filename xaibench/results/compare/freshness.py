@@ -12,13 +12,16 @@ content) and ``git_sha`` (xaibench's own source commit) -- so each is recomputed
   ``source_revision()`` taken now (rows of ``xaibench.evaluate`` are not: their model was the caller's object);
 - a dataset read from a file (its parameters name a ``path``) is built again (for the rows' seed) and its
   content revision taken; generated datasets are xaibench's code;
-- xaibench's source commit, where both the rows and this process know it (a git checkout).
+- xaibench's source commit, where both the rows and this process know it (a git checkout);
+- the ``$XAIBENCH_PLUGINS`` module files (user methods and metrics) the sweep recorded in its folder's
+  ``sweep.json``: an edited plugin computes its stages again in a sweep, so a table of the old code is stale.
 
 Uncommitted edits to xaibench itself are not visible in the rows (they record the commit only).
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -29,13 +32,24 @@ API_SWEEP = "evaluate"  # rows of ``xaibench.evaluate``: the model was the calle
 DATASET_KEY = ["dataset", "dataset_params", "dataset_revision"]
 
 
-def stale_reasons(table: pd.DataFrame) -> list[str]:
+def stale_reasons(table: pd.DataFrame, folder: Path | None = None) -> list[str]:
     """Why ``table`` was not made from the working tree as it is now (``[]``: it was, as far as rows tell).
 
     Relative paths in the recorded parameters (``model.state_dict=weights/net.pt``) are read from the current
-    folder, as the sweep read them.
+    folder, as the sweep read them. ``folder``: the table's sweep folder, whose ``sweep.json`` names the plugin
+    files the sweep ran with.
     """
-    return [*_model_reasons(table), *_dataset_reasons(table), *_source_reasons(table)]
+    plugins = _plugin_reasons(folder) if folder is not None else []
+    return [*_model_reasons(table), *_dataset_reasons(table), *_source_reasons(table), *plugins]
+
+
+def _plugin_reasons(folder: Path) -> list[str]:
+    """The recorded ``$XAIBENCH_PLUGINS`` modules whose file is not the one the sweep ran (edited, or not found)."""
+    from xaibench.engine.plugin_code import module_file_digest
+    from xaibench.results.manifest import recorded_plugins
+
+    changed = [name for name, digest in recorded_plugins(folder).items() if module_file_digest(name) != digest]
+    return [f"plugin module {name} changed since the sweep (or is not importable from here)" for name in changed]
 
 
 def _model_reasons(table: pd.DataFrame) -> list[str]:
