@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
 import pkgutil
 import types
 import typing
@@ -153,7 +152,9 @@ def load_plugins() -> None:
         package = importlib.import_module(package_name)
         for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
             importlib.import_module(info.name)
-    for module_name in filter(None, (m.strip() for m in os.environ.get("XAIBENCH_PLUGINS", "").split(","))):
+    from xaibench.engine.plugin_code import plugin_modules
+
+    for module_name in plugin_modules():
         try:
             importlib.import_module(module_name)
         except ImportError as error:

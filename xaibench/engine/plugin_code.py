@@ -36,10 +36,8 @@ def plugin_modules() -> list[str]:
 
 def plugin_modules_digest() -> str:
     """Digest of the ``$XAIBENCH_PLUGINS`` module files ("" without plugins); a module not found counts as "-"."""
-    names = plugin_modules()
-    if not names:
-        return ""
-    return digest("plugins", *[f"{name}={module_file_digest(name)}" for name in names])
+    files = plugin_file_digests()
+    return digest("plugins", *[f"{name}={sha}" for name, sha in files.items()]) if files else ""
 
 
 def plugin_file_digests() -> dict[str, str]:
