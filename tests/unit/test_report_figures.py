@@ -341,6 +341,17 @@ def test_save_figure_writes_valid_png_and_pdf(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cd.pdf", "cd.png"]  # no temp files left
 
 
+def test_a_figure_saved_again_later_has_the_same_bytes(tmp_path, monkeypatch):
+    """A report rerun on the same table rewrote every PDF: matplotlib stamped each with the time it was written."""
+    figure = figures.cd_diagram(pd.Series({"a": 1.0, "b": 2.0}), 0.5)
+    saved = []
+    for when, stem in (("1700000000", "first"), ("1800000000", "later")):  # the clock matplotlib reads
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", when)
+        saved.append([p.read_bytes() for p in figures.save_figure(figure, tmp_path / stem)])
+    assert saved[0] == saved[1]
+    assert b"CreationDate" not in saved[0][1]
+
+
 @pytest.mark.parametrize("costs", [(5.5e-5, 8.3e-4), (2e-4, 6e-4), (1e-4, 3e-1)])
 def test_cost_axis_labels_do_not_overlap_and_name_at_least_two_decades(costs):
     # the report's cost_vs_faithfulness printed "2x10^-4 3x10^-4 4x10^-4 6x10^-4" on top of each other
