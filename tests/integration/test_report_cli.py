@@ -87,6 +87,13 @@ def test_summary_output_follows_the_extension(table_path, tmp_path, capsys):
         assert exit_.value.code == 0 and check(target.read_text()), suffix
         assert capsys.readouterr().err.strip().splitlines()[-1] == f"xaibench: wrote {target}"
         assert "UNDERFIT" in target.read_text() and "a control ranks first" in target.read_text()
+        assert "Tests against the best, " in target.read_text(), suffix  # what a paper cites for a †
+    # ... the report's own tables against the best, p and r as versus_best.csv has them
+    from xaibench.report.build import analyse
+    from xaibench.report.tables import to_markdown
+
+    best = analyse(quickstart_like_table(), layouts=("metrics",)).best_tables
+    assert len(best) == 2 and all(to_markdown(t) in (tmp_path / "s.md").read_text() for t in best)
     for suffix, read in {".csv": pd.read_csv, ".parquet": pd.read_parquet}.items():
         with pytest.raises(SystemExit):
             main(["summary", str(table_path), "-o", str(tmp_path / f"s{suffix}")])
