@@ -404,3 +404,31 @@ def test_a_cell_significantly_better_than_the_bold_best_on_shared_samples_is_mar
     assert md_row(versus, "b")[0] == "0.0156 (-1.000)<sup>s</sup> |" and "s significantly better" in versus
     latex = to_latex(analysis.tables[0])
     assert r"\textsuperscript{s}" in latex and "s significantly better" in latex
+
+
+def test_the_average_ranks_of_the_friedman_table_and_cd_diagrams_are_in_a_csv():
+    # c has no score on d2, so Friedman (and the CD diagram drawn from its result) ranks over the 2 complete groups
+    # (a 1, b 2, c 3) while average_ranks.csv averages every group a method was ranked in (a 4/3, b 5/3): the
+    # diagram's numbers were in no file.
+    from tests.unit.report_fixtures import _defaults
+    from xaibench.report.build import analyse, csv_frames
+    from xaibench.results.schema import conform
+
+    means = {"d0": {"a": 0.9, "b": 0.5, "c": 0.1}, "d1": {"a": 0.9, "b": 0.5, "c": 0.1}, "d2": {"a": 0.1, "b": 0.9}}
+    table = conform(pd.concat([pd.DataFrame({
+        **_defaults(), "schema_version": 1, "model": "mlp", "dataset": dataset, "method": method, "metric": "faith",
+        "family": "faithfulness", "higher_is_better": True, "sample_id": [f"s{i}" for i in range(4)], "seed": 0,
+        "value": mean + np.arange(4) * 0.01, "status": "ok", "params": "{}", "method_params": "{}",
+        "model_params": "{}", "dataset_params": "{}", "n_samples": 4, "model_accuracy": 0.95,
+        "cell_key": f"{dataset}-{method}"})
+        for dataset, methods in means.items() for method, mean in methods.items()], ignore_index=True))
+    analysis = analyse(table, layouts=("metrics",))
+    frames = csv_frames(analysis)
+    ranks = frames["friedman_ranks"]
+    overall = ranks[ranks["scope"] == "all"].set_index("method")
+    assert overall["avg_rank"].to_dict() == analysis.friedman["all"].avg_ranks.to_dict() == {"a": 1, "b": 2, "c": 3}
+    assert (overall["n_blocks"] == 2).all()
+    elsewhere = frames["average_ranks"].query("by == 'all'").set_index("method")["avg_rank"]
+    assert elsewhere.to_dict() == pytest.approx({"a": 4 / 3, "b": 5 / 3, "c": 3.0})
+    friedman = next(t for t in analysis.stat_tables if t.key == "friedman")
+    assert any("over the N complete groups (friedman_ranks.csv)" in note for note in friedman.notes)

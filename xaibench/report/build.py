@@ -101,7 +101,10 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
              f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
              "further apart than CD differ significantly; - where the Friedman test does not reject (no post-hoc "
              "test follows).",
-             "Competitors missing from more than half of a scope's groups are left out of it.",
+             "Competitors missing from more than half of a scope's groups are left out of it, then groups missing a "
+             "competitor: the average ranks here and in the CD diagrams are over the N complete groups "
+             "(friedman_ranks.csv), those of the families table over every group a method was ranked in "
+             "(average_ranks.csv).",
              "N counts comparison groups (one model, dataset and metric each), not samples. The all scope, and a "
              "family scope of several metrics, pool the groups of those metrics, which share models and samples and "
              "are not independent blocks: read their p as a summary, not a test.")
@@ -268,10 +271,16 @@ def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
         for s, r in analysis.friedman.items()])
     nemenyi = [r.pairwise_p.stack().rename("p_value").rename_axis(["method_a", "method_b"]).reset_index()
                .assign(scope=s) for s, r in analysis.friedman.items() if not r.pairwise_p.empty]
+    # The average ranks the Friedman test, its table and the CD diagrams use: over each scope's complete groups, so
+    # not always those of average_ranks.csv (every group a method was ranked in)
+    friedman_ranks = pd.DataFrame.from_records([
+        {"scope": s, "method": method, "avg_rank": rank, "n_blocks": r.n_blocks}
+        for s, r in analysis.friedman.items() for method, rank in r.avg_ranks.items()],
+        columns=["scope", "method", "avg_rank", "n_blocks"])
     agreement = analysis.agreement.reset_index() if not analysis.agreement.empty else pd.DataFrame()
     return {"summary": analysis.summary, "pairwise_tests": analysis.pairs, "versus_best": analysis.versus_best,
             "control_checks": analysis.controls,
-            "average_ranks": analysis.ranks, "friedman": friedman,
+            "average_ranks": analysis.ranks, "friedman": friedman, "friedman_ranks": friedman_ranks,
             "nemenyi": pd.concat(nemenyi, ignore_index=True) if nemenyi else pd.DataFrame(),
             "metric_agreement": agreement,
             "metric_agreement_by_family": st.agreement_by_family(analysis.agreement) if len(agreement) else agreement}
