@@ -93,7 +93,9 @@ def test_summary_output_follows_the_extension(table_path, tmp_path, capsys):
     from xaibench.report.tables import to_markdown
 
     best = analyse(quickstart_like_table(), layouts=("metrics",)).best_tables
-    assert len(best) == 2 and all(to_markdown(t) in (tmp_path / "s.md").read_text() for t in best)
+    written = (tmp_path / "s.md").read_text()
+    assert len(best) == 2 and all(to_markdown(t).split("\n- The tests of this table")[0] in written for t in best)
+    assert "xaibench report writes these tests (versus_best.csv)" in written  # no CSV lies beside a summary
     for suffix, read in {".csv": pd.read_csv, ".parquet": pd.read_parquet}.items():
         with pytest.raises(SystemExit):
             main(["summary", str(table_path), "-o", str(tmp_path / f"s{suffix}")])

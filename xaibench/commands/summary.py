@@ -160,4 +160,4 @@ def _best_tables(summary, pairs, alpha: float) -> list:
     from xaibench.report.tables.pairwise import versus_best_tables
     from xaibench.results.statistics import versus_best
 
-    return versus_best_tables(pairs, versus_best(pairs, summary, alpha=alpha), summary, alpha=alpha)
+    return versus_best_tables(pairs, versus_best(pairs, summary, alpha=alpha), summary, alpha=alpha, beside=False)
