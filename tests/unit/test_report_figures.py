@@ -210,6 +210,8 @@ def test_metric_scores_bars_carry_the_confidence_intervals():
     whiskers = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
     spans = sorted(round(float(seg[1][1] - seg[0][1]), 6) for coll in whiskers for seg in coll.get_segments())
     assert spans == [0.15] * 4  # ci_high - ci_low of every bar
+    # the y axis says what bars and whiskers are, on the first panel of each row (a paper's PDF has no caption)
+    assert ax.get_ylabel() == "mean score [95% CI]"
     assert_legible(figure)
 
 
