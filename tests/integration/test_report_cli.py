@@ -87,6 +87,15 @@ def test_summary_output_follows_the_extension(table_path, tmp_path, capsys):
         assert exit_.value.code == 0 and check(target.read_text()), suffix
         assert capsys.readouterr().err.strip().splitlines()[-1] == f"xaibench: wrote {target}"
         assert "UNDERFIT" in target.read_text() and "a control ranks first" in target.read_text()
+        assert "Tests against the best, " in target.read_text(), suffix  # what a paper cites for a †
+    # ... the report's own tables against the best, p and r as versus_best.csv has them
+    from xaibench.report.build import analyse
+    from xaibench.report.tables import to_markdown
+
+    best = analyse(quickstart_like_table(), layouts=("metrics",)).best_tables
+    written = (tmp_path / "s.md").read_text()
+    assert len(best) == 2 and all(to_markdown(t).split("\n- The tests of this table")[0] in written for t in best)
+    assert "xaibench report writes these tests (versus_best.csv)" in written  # no CSV lies beside a summary
     for suffix, read in {".csv": pd.read_csv, ".parquet": pd.read_parquet}.items():
         with pytest.raises(SystemExit):
             main(["summary", str(table_path), "-o", str(tmp_path / f"s{suffix}")])
@@ -161,7 +170,9 @@ def test_summary_tables_carry_the_same_significance_marks_as_the_report(table_pa
         assert exit_.value.code == 0
         text = (tmp_path / f"s.{suffix}").read_text()
         assert "CI overlaps" not in text and "Holm-corrected over the column's comparisons with its best" in text
-        tables = [t for t in re.split(r"\n(?=\*\*|\\begin\{table\})", text) if "\\toprule" in t or "| --- |" in t]
+        results = text.split("## Tests against the best")[0]  # the results tables, then the tests against the best
+        tables = [t for t in re.split(r"\n(?=\*\*|\\begin\{table\})", results) if "\\toprule" in t or "| --- |" in t]
+        tables = [t for t in tables if "caption{Tests against the best" not in t]
         assert len(tables) == 2 and all(t.strip() in report[suffix] for t in tables), (source, suffix)
         digits = next(t for t in tables if "digits" in t)
         saliency = next(line for line in digits.splitlines() if line.startswith(("saliency &", "| saliency |")))

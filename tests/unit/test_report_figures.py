@@ -210,6 +210,8 @@ def test_metric_scores_bars_carry_the_confidence_intervals():
     whiskers = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
     spans = sorted(round(float(seg[1][1] - seg[0][1]), 6) for coll in whiskers for seg in coll.get_segments())
     assert spans == [0.15] * 4  # ci_high - ci_low of every bar
+    # the y axis says what bars and whiskers are, on the first panel of each row (a paper's PDF has no caption)
+    assert ax.get_ylabel() == "mean score [95% CI]"
     assert_legible(figure)
 
 
@@ -339,6 +341,17 @@ def test_save_figure_writes_valid_png_and_pdf(tmp_path):
     with Image.open(paths[0]) as image:
         assert 0.9 * 300 * figures.ONE_COLUMN_IN < image.width <= 300 * figures.ONE_COLUMN_IN + 20  # 300 dpi
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cd.pdf", "cd.png"]  # no temp files left
+
+
+def test_a_figure_saved_again_later_has_the_same_bytes(tmp_path, monkeypatch):
+    """A report rerun on the same table rewrote every PDF: matplotlib stamped each with the time it was written."""
+    figure = figures.cd_diagram(pd.Series({"a": 1.0, "b": 2.0}), 0.5)
+    saved = []
+    for when, stem in (("1700000000", "first"), ("1800000000", "later")):  # the clock matplotlib reads
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", when)
+        saved.append([p.read_bytes() for p in figures.save_figure(figure, tmp_path / stem)])
+    assert saved[0] == saved[1]
+    assert b"CreationDate" not in saved[0][1]
 
 
 @pytest.mark.parametrize("costs", [(5.5e-5, 8.3e-4), (2e-4, 6e-4), (1e-4, 3e-1)])

@@ -373,3 +373,62 @@ def test_a_metric_without_any_score_is_listed_not_a_crash():
     assert methods.text == "ig, saliency, random" and status.text == "not_applicable (3)"
     assert reason.text == "irof needs image inputs"
     assert "metric irof" in to_markdown(tables["unscored"]) and "diabetes / mlp" not in rows
+
+
+def test_a_cell_significantly_better_than_the_bold_best_on_shared_samples_is_marked_not_read_as_worse():
+    # a scores NaN on the two hard samples (8, 9), so its mean (0.70) is over the easy ones only and it is bold;
+    # b, scored everywhere (0.64), beats a on each of their 8 shared samples: exact two-sided p = 2/2**8, Holm over
+    # the best's 2 comparisons 0.016, r = -1. The table read "b differs significantly from the best" (i.e. worse).
+    from tests.unit.report_fixtures import _defaults
+    from xaibench.report.build import analyse
+    from xaibench.results.schema import conform
+
+    n, wiggle = 10, np.linspace(0.0, 0.009, 10)
+    values = {"a": np.r_[np.full(8, 0.70), np.nan, np.nan] + wiggle, "b": np.r_[np.full(8, 0.80), 0.0, 0.0] + wiggle,
+              "c": np.full(n, 0.10) + wiggle}
+    table = conform(pd.concat([pd.DataFrame({
+        **_defaults(), "schema_version": 1, "model": "mlp", "dataset": "digits", "method": method, "metric": "faith",
+        "family": "faithfulness", "higher_is_better": True, "sample_id": [f"s{i}" for i in range(n)], "seed": 0,
+        "value": v, "status": np.where(np.isnan(v), "nan", "ok"), "params": "{}", "method_params": "{}",
+        "model_params": "{}", "dataset_params": "{}", "n_samples": n, "model_accuracy": 0.95, "cell_key": method})
+        for method, v in values.items()], ignore_index=True))
+    analysis = analyse(table, layouts=("metrics",))
+    test = analysis.versus_best.set_index("method").loc["b"]
+    assert test["best"] == "a" and test["n"] == 8 and test["separated"] and test["rank_biserial"] == -1.0
+    assert test["p_holm"] == pytest.approx(2 * 2 / 2 ** 8)
+    results = to_markdown(analysis.tables[0])
+    assert md_row(results, "a")[0].startswith("**0.70") and md_row(results, "b")[0].endswith("<sup>s</sup> |")
+    assert not md_row(results, "c")[0].rstrip(" |").endswith("</sup>")  # worse than the best: no mark
+    assert "s significantly better than its column's best on the samples both scored" in results
+    versus = to_markdown(analysis.best_tables[0])
+    assert md_row(versus, "b")[0] == "0.0156 (-1.000)<sup>s</sup> |" and "s significantly better" in versus
+    latex = to_latex(analysis.tables[0])
+    assert r"\textsuperscript{s}" in latex and "s significantly better" in latex
+
+
+def test_the_average_ranks_of_the_friedman_table_and_cd_diagrams_are_in_a_csv():
+    # c has no score on d2, so Friedman (and the CD diagram drawn from its result) ranks over the 2 complete groups
+    # (a 1, b 2, c 3) while average_ranks.csv averages every group a method was ranked in (a 4/3, b 5/3): the
+    # diagram's numbers were in no file.
+    from tests.unit.report_fixtures import _defaults
+    from xaibench.report.build import analyse, csv_frames
+    from xaibench.results.schema import conform
+
+    means = {"d0": {"a": 0.9, "b": 0.5, "c": 0.1}, "d1": {"a": 0.9, "b": 0.5, "c": 0.1}, "d2": {"a": 0.1, "b": 0.9}}
+    table = conform(pd.concat([pd.DataFrame({
+        **_defaults(), "schema_version": 1, "model": "mlp", "dataset": dataset, "method": method, "metric": "faith",
+        "family": "faithfulness", "higher_is_better": True, "sample_id": [f"s{i}" for i in range(4)], "seed": 0,
+        "value": mean + np.arange(4) * 0.01, "status": "ok", "params": "{}", "method_params": "{}",
+        "model_params": "{}", "dataset_params": "{}", "n_samples": 4, "model_accuracy": 0.95,
+        "cell_key": f"{dataset}-{method}"})
+        for dataset, methods in means.items() for method, mean in methods.items()], ignore_index=True))
+    analysis = analyse(table, layouts=("metrics",))
+    frames = csv_frames(analysis)
+    ranks = frames["friedman_ranks"]
+    overall = ranks[ranks["scope"] == "all"].set_index("method")
+    assert overall["avg_rank"].to_dict() == analysis.friedman["all"].avg_ranks.to_dict() == {"a": 1, "b": 2, "c": 3}
+    assert (overall["n_blocks"] == 2).all()
+    elsewhere = frames["average_ranks"].query("by == 'all'").set_index("method")["avg_rank"]
+    assert elsewhere.to_dict() == pytest.approx({"a": 4 / 3, "b": 5 / 3, "c": 3.0})
+    friedman = next(t for t in analysis.stat_tables if t.key == "friedman")
+    assert any("over the N complete groups (friedman_ranks.csv)" in note for note in friedman.notes)

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output",
                         help="also write the summary: .parquet or .csv (the summary table), .md, .tex or .html "
                              "(methods x metrics tables per model and dataset, † from the paired tests as in "
-                             "`xaibench report`)")
+                             "`xaibench report`, then those tests against the best, as the report ends)")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="significance level of the tables' † (.md/.tex/.html; default 0.05, as report's)")
 
@@ -113,7 +113,9 @@ def write_summary(summary, path: str, kind: str, *, pairs=None, alpha: float = 0
     atomically.
 
     ``pairs`` (``statistics.pairwise_tests`` of the summarised table) makes the tables' ``†`` the significance
-    mark of ``xaibench report`` at ``alpha``; without them (a summary alone) ``†`` marks overlapping CIs and says so.
+    mark of ``xaibench report`` at ``alpha`` and adds the report's "tests against the best" (per setting, each
+    method's Holm p against its column's best and the rank-biserial r: what a paper cites for a †); without them
+    (a summary alone) ``†`` marks overlapping CIs and says so.
     """
     import pandas as pd
 
@@ -136,12 +138,26 @@ def write_summary(summary, path: str, kind: str, *, pairs=None, alpha: float = 0
         write_table(summary, path)
         return
     tables = build_tables(summary, ("metrics",), pairs=pairs, alpha=alpha) if not summary.empty else []
+    best = _best_tables(summary, pairs, alpha)
     warnings = ([f"PARTIAL: {note}"] if note else []) + (control_warnings(summary) if not summary.empty else [])
     if kind == "md":
-        text = "\n".join([f"> **{w}**\n" for w in warnings] + [render_all(tables, "md")])
+        text = "\n".join([f"> **{w}**\n" for w in warnings] + [render_all(tables, "md")]
+                         + (["## Tests against the best", "", render_all(best, "md")] if best else []))
     elif kind == "latex":
         partial = f"\\noindent\\textbf{{PARTIAL: {latex_escape(note)}}}\n\n" if note else ""
-        text = latex_tables(tables).replace("\n\n", "\n\n" + partial, 1)
+        text = latex_tables([*tables, *best]).replace("\n\n", "\n\n" + partial, 1)
     else:
-        text = html_document("xaibench summary", [Section("Results", render_all(tables, "html"))], warnings=warnings)
+        sections = [Section("Results", render_all(tables, "html"))]
+        sections += [Section("Tests against the best", render_all(best, "html"))] if best else []
+        text = html_document("xaibench summary", sections, warnings=warnings)
     atomic_write_bytes(Path(path), text.encode())
+
+
+def _best_tables(summary, pairs, alpha: float) -> list:
+    """The report's "tests against the best" tables (one per setting) from ``pairs``; none without the tests."""
+    if pairs is None or summary.empty:
+        return []
+    from xaibench.report.tables.pairwise import versus_best_tables
+    from xaibench.results.statistics import versus_best
+
+    return versus_best_tables(pairs, versus_best(pairs, summary, alpha=alpha), summary, alpha=alpha, beside=False)

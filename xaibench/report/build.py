@@ -101,10 +101,14 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
              f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
              "further apart than CD differ significantly; - where the Friedman test does not reject (no post-hoc "
              "test follows).",
-             "Competitors missing from more than half of a scope's groups are left out of it.",
+             "Competitors missing from more than half of a scope's groups are left out of it, then groups missing a "
+             "competitor: the average ranks here and in the CD diagrams are over the N complete groups "
+             "(friedman_ranks.csv), those of the families table over every group a method was ranked in "
+             "(average_ranks.csv).",
              "N counts comparison groups (one model, dataset and metric each), not samples. The all scope, and a "
              "family scope of several metrics, pool the groups of those metrics, which share models and samples and "
              "are not independent blocks: read their p as a summary, not a test.")
+    notes += _small_cd_note(results)
     methods = sorted({r.p_method for r in results.values() if np.isfinite(r.p_value)})
     if methods:
         notes += (f"p: {', '.join(methods)}. With fewer than {st.PERMUTATION_P_BELOW} groups p comes from the "
@@ -117,6 +121,24 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
                   + "; ".join(skipped) + ".",)
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)
+
+
+def _small_cd_note(results: dict[str, st.FriedmanResult]) -> tuple[str, ...]:
+    """Where a CD is shown on fewer than 10 groups: its real familywise error and the exact CD (friedman.csv's
+    ``cd_familywise_error`` and ``cd_exact``), as Demšar's CD is a large-sample approximation."""
+    shown = {scope: r for scope, r in results.items() if not r.post_hoc_reason() and np.isfinite(r.cd_error)}
+    if not shown:
+        return ()
+    parts = []
+    for scope, r in shown.items():
+        exact = number(r.cd_exact) if np.isfinite(r.cd_exact) else "none (no two methods can be separated)"
+        parts.append(f"{scope}: {r.cd_error:.3f}, exact CD {exact}")
+    return (f"CD with fewer than {st.PERMUTATION_P_BELOW} groups: Demšar's CD is a large-sample approximation "
+            "(studentized range); under the permutation null (each group's ranks equally likely in any order) the "
+            f"chance that some two average ranks lie further apart than it, nominally alpha, is {'; '.join(parts)}. "
+            "Exact CD: two average ranks further apart than it differ at alpha (its familywise error is at most "
+            "alpha: the range of rank sums under that null, Hollander & Wolfe 1999, ch. 7); the CD diagrams and "
+            "nemenyi.csv use Demšar's.",)
 
 
 # The "p from" column of the Friedman table: how each scope's p was computed (FriedmanResult.p_method).
@@ -243,15 +265,22 @@ def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
     """The machine-readable side of a report: summary and every statistic, one CSV each."""
     friedman = pd.DataFrame.from_records([
         {"scope": s, "k": len(r.avg_ranks), "n_blocks": r.n_blocks, "statistic": r.statistic, "p_value": r.p_value,
-         "p_method": r.p_method, "cd": r.cd, "alpha": r.alpha, "dropped": ";".join(r.dropped), "note": r.note,
+         "p_method": r.p_method, "cd": r.cd, "cd_familywise_error": r.cd_error, "cd_exact": r.cd_exact,
+         "alpha": r.alpha, "dropped": ";".join(r.dropped), "note": r.note,
          "no_post_hoc": r.post_hoc_reason()}
         for s, r in analysis.friedman.items()])
     nemenyi = [r.pairwise_p.stack().rename("p_value").rename_axis(["method_a", "method_b"]).reset_index()
                .assign(scope=s) for s, r in analysis.friedman.items() if not r.pairwise_p.empty]
+    # The average ranks the Friedman test, its table and the CD diagrams use: over each scope's complete groups, so
+    # not always those of average_ranks.csv (every group a method was ranked in)
+    friedman_ranks = pd.DataFrame.from_records([
+        {"scope": s, "method": method, "avg_rank": rank, "n_blocks": r.n_blocks}
+        for s, r in analysis.friedman.items() for method, rank in r.avg_ranks.items()],
+        columns=["scope", "method", "avg_rank", "n_blocks"])
     agreement = analysis.agreement.reset_index() if not analysis.agreement.empty else pd.DataFrame()
     return {"summary": analysis.summary, "pairwise_tests": analysis.pairs, "versus_best": analysis.versus_best,
             "control_checks": analysis.controls,
-            "average_ranks": analysis.ranks, "friedman": friedman,
+            "average_ranks": analysis.ranks, "friedman": friedman, "friedman_ranks": friedman_ranks,
             "nemenyi": pd.concat(nemenyi, ignore_index=True) if nemenyi else pd.DataFrame(),
             "metric_agreement": agreement,
             "metric_agreement_by_family": st.agreement_by_family(analysis.agreement) if len(agreement) else agreement}

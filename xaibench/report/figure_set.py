@@ -28,7 +28,8 @@ CAPTIONS = (
     ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
     ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
             "samples); methods joined by a bar are not significantly different (Nemenyi test at the alpha in the "
-            "title)."),
+            "title; below 10 groups Demšar's CD is a large-sample approximation: the Friedman table's note gives its "
+            "real familywise error and the exact CD)."),
     ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
     ("cost_vs_faithfulness", "Explanation cost per sample against faithfulness (95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "

@@ -22,6 +22,7 @@ PANELS_PER_ROW = 3
 # experiments of 20 methods a panel is ~480 bars (a 10,000-cell sweep's single figure had 100 per panel, ~2,000 bars
 # per panel, unreadable and ~430 MB to draw and render); the small sweeps' single figure is unchanged.
 MAX_EXPERIMENTS = 24
+Y_LABEL = "mean score [95% CI]"  # the bars' height and whiskers (the summary's mean, ci_low..ci_high)
 
 
 def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, width: float = TWO_COLUMN_IN,
@@ -48,8 +49,10 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
     with paper_style():
         figure, axes = paper_figure(rows, columns, squeeze=False, figsize=(width, 0.4 + 1.75 * rows))
         colours = colours if colours is not None else method_colours(methods)
-        for ax, metric in zip(axes.ravel(), metrics):
+        for index, (ax, metric) in enumerate(zip(axes.ravel(), metrics)):
             _panel(ax, scored[scored["metric"] == metric], methods, colours)
+            if index % columns == 0:  # what the bars and whiskers are, once per row (a paper's PDF has no caption)
+                ax.set_ylabel(Y_LABEL)
         for ax in axes.ravel()[len(metrics):]:
             ax.axis("off")
         handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if is_control(m) else None,

@@ -10,7 +10,8 @@ over the column's comparisons with its best) has ``p_holm >= alpha`` or could no
 summary alone) ``†`` says only that the two CIs overlap, and the note says that this is no test. Captions give the number of samples
 (``n``: distinct sample ids, a sample scored in several seeds counts once) and of seeds. Footnote marks: ``a``
 NaN scores, ``b`` errored cells, ``c`` a control ranks first (the metric does not discriminate on this data),
-``n`` one scored sample (no CI), ``u`` an underfit model.
+``n`` one scored sample (no CI), ``u`` an underfit model, ``s`` a cell the paired test finds significantly *better*
+than its column's best (possible where the two means cover different samples or seeds: NaN scores, failed cells).
 """
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ NOTE_CONTROL = "c a control method ranks first: this metric does not discriminat
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
 NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
                 "an average over other groups, not comparable with the bold one.")
+# A non-best cell whose paired test against the best goes the other way (rank-biserial r < 0, separated): the means
+# ranked it below the best, but on the samples both scored it is significantly better. Without this mark the table
+# read "differs significantly from the best", i.e. worse (a best whose mean skips the samples it failed on).
+NOTE_REVERSED = ("s significantly better than its column's best on the samples both scored (the paired test behind "
+                 "†, rank-biserial r < 0 in versus_best.csv), although its mean is lower: the two means cover "
+                 "different samples or seeds (NaN scores, failed cells) or the per-sample differences are skewed; "
+                 "compare the two on their shared samples, not on these means")
 NOTE_UNDERFIT = ("u underfit model (test accuracy below its min_accuracy, or not above the majority-class rate): its "
                  "explanations are not a result")
 
@@ -95,10 +103,13 @@ class _Tests:
     def __init__(self, pairs: pd.DataFrame | None, alpha: float, summary: pd.DataFrame | None = None) -> None:
         self.alpha = alpha
         self.separated: dict | None = None
+        self.reversed: set[tuple[str, str]] = set()  # (comparison, method) significantly better than a best
         if pairs is not None:
             tests = versus_best(pairs, summary, alpha=alpha)
             self.separated = {(c, best, m): s for c, best, m, s in zip(tests["comparison"], tests["best"],
                                                                      tests["method"], tests["separated"])}
+            better = tests[tests["separated"] & (tests["rank_biserial"] < 0)]
+            self.reversed = set(zip(better["comparison"], better["method"]))
 
     def tie(self, row: pd.Series, best: pd.DataFrame) -> bool:
         """Whether ``row`` (not a best cell) is not separated from some best cell of its comparison group."""
@@ -235,6 +246,8 @@ def _cell(row: pd.Series, best: pd.DataFrame, tests: _Tests) -> Cell:
     if np.isnan(row["ci_low"]):
         marks += ("n",)
     is_best = row.name in best.index
+    if not is_best and (row["comparison"], str(row.name)) in tests.reversed:
+        marks += ("s",)
     return Cell(mean_ci(row["mean"], row["ci_low"], row["ci_high"]), best=is_best,
                 tie=bool(not is_best and len(best) and tests.tie(row, best)), marks=marks)
 
@@ -254,6 +267,8 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
         notes.append(NOTE_SINGLE + ".")
     if "u" in marks:
         notes.append(NOTE_UNDERFIT + ".")
+    if "s" in marks:
+        notes.append(NOTE_REVERSED + ".")
     return tuple(notes)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xaibench.report.tables.layouts import _key, _method_order, _ordered, _with_labels
+from xaibench.report.tables.layouts import NOTE_REVERSED, _key, _method_order, _ordered, _with_labels
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table, number, p_text
 
 COLUMNS = (Column("n"), Column("W"), Column("p"), Column("p Holm (all)"), Column("p Holm (best)"), Column("r"),
@@ -81,25 +81,27 @@ def _w(statistic: float) -> str:
 
 
 def versus_best_tables(pairs: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame, *,
-                       alpha: float) -> list[Table]:
+                       alpha: float, beside: bool = True) -> list[Table]:
     """One table per setting (a model on a dataset): methods x metrics, each method against its column's best.
 
     Args:
         pairs: ``statistics.pairwise_tests``; versus: ``statistics.versus_best`` of them (p Holm, r).
         summary: the summary the tests belong to (labels, ranks, which methods have a score).
+        beside: the report's CSVs and appendix lie beside the tables (``xaibench report``); False (``summary -o``):
+            the note names the command that writes them.
     """
     if versus is None or versus.empty:
         return []
     rows = _with_labels(summary[summary["mean"].notna()])
     tests = {comparison: group for comparison, group in versus.groupby("comparison", sort=False)}
-    return [_versus_table(group, tests, alpha) for _, group in rows.groupby("setting_label", sort=True)
+    return [_versus_table(group, tests, alpha, beside) for _, group in rows.groupby("setting_label", sort=True)
             if group["comparison"].isin(list(tests)).any()]
 
 
-def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float) -> Table:
+def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float, beside: bool = True) -> Table:
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
     methods = _method_order(rows["competitor"].astype(str).unique())
-    headers, body, marked = [], {m: [] for m in methods}, False
+    headers, body, marked, reversed_ = [], {m: [] for m in methods}, False, False
     for column in columns:
         group = rows[rows["metric_label"] == column].set_index("competitor")
         first = group.iloc[0]
@@ -108,6 +110,7 @@ def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float) -> Table:
         for method in methods:
             cell = _versus_cell(method, group, versus, alpha)
             marked |= cell.tie
+            reversed_ |= "s" in cell.marks
             body[method].append(cell)
     first = rows.iloc[0]
     caption = (f"Tests against the best, {first['setting_label']}: per metric, each method against the column's best "
@@ -118,7 +121,10 @@ def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float) -> Table:
              "different from the best; these are the tests behind the results tables' †." if marked else
              f"Every method differs significantly from its column's best (p Holm < alpha = {alpha:g}).",
              "The tests of this table are in versus_best.csv; every pair of methods (k(k-1)/2 per column, Holm over "
-             "them) in the appendix (appendix_pairwise.md/.tex) and pairwise_tests.csv.")
+             "them) in the appendix (appendix_pairwise.md/.tex) and pairwise_tests.csv." if beside else
+             "xaibench report writes these tests (versus_best.csv) and every pair of methods (k(k-1)/2 per column, "
+             "Holm over them: appendix_pairwise.md/.tex, pairwise_tests.csv).")
+    notes += (NOTE_REVERSED + ".",) if reversed_ else ()
     return Table(key=_key("versus-best", first["setting_label"]), caption=caption, corner="method",
                  columns=tuple(headers), rows=tuple((m, tuple(body[m])) for m in methods), notes=notes)
 
@@ -136,4 +142,7 @@ def _versus_cell(method: str, group: pd.DataFrame, versus: pd.DataFrame, alpha: 
     row = mine.assign(untested=mine["p_holm"].isna()).sort_values(["untested", "p_holm"], ascending=False).iloc[0]
     if not np.isfinite(row["p_holm"]):
         return Cell("untested", tie=True)
-    return Cell(f"{p_text(row['p_holm'])} ({number(row['rank_biserial'])})", tie=bool(row["p_holm"] >= alpha))
+    # r < 0 and separated: the method is significantly better than the best on their shared samples (NOTE_REVERSED)
+    better = bool(row["p_holm"] < alpha and row["rank_biserial"] < 0)
+    return Cell(f"{p_text(row['p_holm'])} ({number(row['rank_biserial'])})", tie=bool(row["p_holm"] >= alpha),
+                marks=("s",) if better else ())
