@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 ROLE_KEY = "role"  # the method_params key (``explainers.base.ROLE_KEY``; not imported: that imports torch)
@@ -93,26 +94,27 @@ def is_control(competitor: str, controls: Iterable[str] | None) -> bool:
     return is_builtin_control(competitor) if controls is None else str(competitor) in controls
 
 
-def with_builtin_roles(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ``"role": "control"`` added to the ``method_params`` of built-in controls' rows that record no
-    role (rows a store kept from before roles were recorded), as the suite records it today (sorted JSON keys).
+def record_builtin_roles(frame: pd.DataFrame) -> None:
+    """Add ``"role": "control"`` to the ``method_params`` of the built-in controls' rows in ``frame`` (in place)
+    that record no role (rows a store kept from before roles were recorded), as the suite records it today
+    (sorted JSON keys).
 
     Only for a sweep's rows: there a method named ``random``, ``constant`` or ``sobel`` is the built-in control (the
     registry refuses a second method of a name), so a reused cell and a fresh one record the same role and a
     table never mixes rows with and without roles. Not for ``xaibench.evaluate`` rows, whose method name is the
-    caller's. Returns ``frame`` itself when nothing is missing.
+    caller's. Reads only the built-in controls' rows (a warm sweep stamps every stored row).
     """
     if frame.empty or "method_params" not in frame.columns:
-        return frame
-    texts = frame["method_params"].astype(str)
-    missing = frame["method"].astype(str).isin(BUILTIN_CONTROLS).to_numpy() \
-        & ~texts.str.contains(f'"{ROLE_KEY}"', regex=False).to_numpy()
-    if not missing.any():
-        return frame
-    added = {text: _with_control_role(text) for text in texts[missing].unique()}
-    out = frame.copy()
-    out.loc[missing, "method_params"] = texts[missing].map(added)
-    return out
+        return
+    named = np.flatnonzero(frame["method"].isin(BUILTIN_CONTROLS).to_numpy(dtype=bool))
+    if not len(named):
+        return
+    texts = frame["method_params"].iloc[named].astype(str)
+    lacking = ~texts.str.contains(f'"{ROLE_KEY}"', regex=False).to_numpy(dtype=bool)
+    if lacking.any():
+        added = {text: _with_control_role(text) for text in texts[lacking].unique()}
+        column = frame.columns.get_loc("method_params")
+        frame.iloc[named[lacking], column] = texts[lacking].map(added).to_numpy()  # positions: any index
 
 
 def _with_control_role(text: str) -> str:
