@@ -2,7 +2,8 @@
 
 Within a panel, bars are grouped by experiment (dataset / model) and coloured by method; whiskers are the
 summary's CI (``ci_low``..``ci_high``, e.g. the bootstrap 95% CI). Control methods (the summary's ``role``:
-random, constant, sobel, a user's own control) are hatched so a reader sees at once whether a method beats them. The title carries the metric's direction.
+random, constant, sobel, a user's own control) are hatched so a reader sees at once whether a method beats them.
+The title carries the metric's direction.
 A summary of more experiments than a figure can show legibly is drawn a page at a time (:func:`metric_score_pages`).
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from matplotlib.patches import Rectangle
 from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, is_control, label_columns,
                                             method_colours, method_order, paper_figure, paper_style)
 from xaibench.results.roles import summary_controls
+
 PANELS_PER_ROW = 3
 # Experiments (tick groups) one figure shows at most: above, one figure per dataset, in pages of this many. At 24
 # experiments of 20 methods a panel is ~480 bars (a 10,000-cell sweep's single figure had 100 per panel, ~2,000 bars
@@ -49,7 +51,7 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
     rows = int(np.ceil(len(metrics) / columns))
     with paper_style():
         figure, axes = paper_figure(rows, columns, squeeze=False, figsize=(width, 0.4 + 1.75 * rows))
-        colours = colours if colours is not None else method_colours(methods)
+        colours = colours if colours is not None else method_colours(methods, controls)
         for ax, metric in zip(axes.ravel(), metrics):
             _panel(ax, scored[scored["metric"] == metric], methods, colours, controls)
         for ax in axes.ravel()[len(metrics):]:

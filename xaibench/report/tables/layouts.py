@@ -9,9 +9,9 @@ from a best cell of its column: the paired Wilcoxon test of the two (``statistic
 over the column's comparisons with its best) has ``p_holm >= alpha`` or could not be run. Without the tests (a
 summary alone) ``†`` says only that the two CIs overlap, and the note says that this is no test. Captions give the number of samples
 (``n``: distinct sample ids, a sample scored in several seeds counts once) and of seeds. Footnote marks: ``a``
-NaN scores, ``b`` errored cells, ``c`` a control (a method whose rows record the control role, ``results/roles.py``) ranks
-first (the metric does not discriminate on this data),
-``n`` one scored sample (no CI), ``u`` an underfit model.
+NaN scores, ``b`` errored cells, ``c`` a control (a method whose rows record the control role,
+``results/roles.py``) ranks first (the metric does not discriminate on this data), ``n`` one scored sample (no
+CI), ``u`` an underfit model.
 """
 from __future__ import annotations
 
