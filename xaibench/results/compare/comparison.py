@@ -439,7 +439,8 @@ class _Names:
         self.units = units
         self.differing = _differing(keys, units)
         columns = competitor_columns(pd.DataFrame(columns=units))
-        pairs = pd.concat([frame[columns].astype(str) for frame in (baseline, current)]).drop_duplicates()
+        pairs = pd.concat([frame[columns].drop_duplicates() for frame in (baseline, current)]).astype(str)
+        pairs = pairs.drop_duplicates()
         self.competitors = dict(zip(pairs.itertuples(index=False, name=None), competitor_labels(pairs).astype(str)))
         self.columns = columns
 
