@@ -90,6 +90,7 @@ def test_one_sweep_run_holds_summary_ranks_and_figures(logged):
     assert run.name == "wb-summary" and run.group == "wb" and run.summary["n_cells"] == 2
     summary = pd.DataFrame(run.tables["summary"]["data"], columns=run.tables["summary"]["columns"])
     assert len(summary) == len(xaibench.summarize(table)) == 6
+    assert set(zip(summary["method"], summary["role"])) == {("saliency", ""), ("random", "control")}  # by role
     ranks = pd.DataFrame(run.tables["ranks"]["data"], columns=run.tables["ranks"]["columns"])
     assert set(ranks["method"]) == {"saliency", "random"} and set(ranks["rank"]) == {1, 2}
     average = pd.DataFrame(run.tables["average_ranks"]["data"], columns=run.tables["average_ranks"]["columns"])

@@ -193,6 +193,33 @@ def test_rows_with_other_parameters_are_other_experiments_not_matches():
     comparison = compare_tables(base, cur, DEFAULT)
     assert kinds(comparison) == [("missing", True), ("new", False)]
     assert {f.unit["variant"] for f in comparison.findings} == {"method.n_steps=32", "method.n_steps=64"}
+    assert {f.unit["labels"]["method"] for f in comparison.findings} == {"ig (n_steps=32)", "ig (n_steps=64)"}
+
+
+def test_compare_names_methods_and_their_variants_as_the_report_does():
+    """roles10: compare wrote ``saliency [method.abs=False]`` where the report, the summary files and the figures
+    write ``saliency (abs=False)``; and ``saliency`` alone where the report names the non-default variant. Now a
+    finding names each of model, dataset, method and metric as the report does, in its lines, Markdown and JSON;
+    ``variant`` (the JSON's machine-readable field, as the summary's column) is unchanged."""
+    from xaibench.results.aggregate import summarize
+
+    base = table({("saliency", "m"): list(BASE), ("random", "m"): list(np.full(10, 0.1))},
+                 method_params=json.dumps({"abs": False}))
+    cur = base.assign(value=np.where(base["method"] == "saliency", base["value"] - 0.2, base["value"]))
+    both = pd.concat([cur, cur[cur["method"] == "saliency"].assign(metric="m2", params=json.dumps({"k": 1})),
+                      cur[cur["method"] == "saliency"].assign(metric="m2", params=json.dumps({"k": 2}))])
+    (degraded,) = compare_tables(base, cur, DEFAULT).of_kind("degraded")
+    report_label = summarize(base).set_index("method").loc["saliency", "competitor"]
+    assert degraded.unit["labels"]["method"] == report_label == "saliency (abs=False)"  # a non-default variant
+    assert degraded.unit["variant"] == ""  # alone under its names: nothing tells it from another unit
+    assert finding_line(degraded).startswith("degraded: mlp/toy/saliency (abs=False)/m ↑: ")
+    markdown = to_markdown(compare_tables(base, cur, DEFAULT), baseline="b", current="c")
+    assert "| mlp | toy | saliency (abs=False) | m ↑ |" in markdown and "[method." not in markdown
+    names = compare_tables(both, both.assign(value=both["value"] + np.where(both["params"] == '{"k": 1}', 0.5, 0)),
+                           DEFAULT)
+    (improved,) = names.of_kind("improved")  # a metric's differing parameters follow its name the same way
+    assert improved.unit["labels"]["metric"] == "m2 (k=1)" and improved.unit["variant"] == "metric.k=1"
+    assert finding_line(improved).startswith("improved: mlp/toy/saliency (abs=False)/m2 (k=1) ↑: ")
 
 
 def test_a_changed_dataset_revision_is_reported():
@@ -459,7 +486,7 @@ def test_a_method_with_changed_parameters_is_scored_against_its_old_parameters()
     comparison = compare_tables(base, cur, DEFAULT)
     assert kinds(comparison) == [("missing", True), ("new", True)]
     new = comparison.of_kind("new")[0]
-    assert new.message == ("new: 10 value(s) (ok); against the baseline's method.n_steps=32: worse, mean 0.55 -> "
+    assert new.message == ("new: 10 value(s) (ok); against the baseline's ig (n_steps=32): worse, mean 0.55 -> "
                            "0.35, delta -0.2 over 10 pairs; 10 of 10 samples beyond tolerance, all worse: fails")
     # a subset run (--allow-missing) passed it: the old unit's absence was allowed and `new` never failed
     assert kinds(compare_tables(base, cur, DEFAULT, allow_missing=True)) == [("new", True), ("missing", False)]
@@ -467,11 +494,11 @@ def test_a_method_with_changed_parameters_is_scored_against_its_old_parameters()
     assert to_json_dict(comparison)["findings"][1]["change"]["direction"] == "worse"
     same = compare_tables(base, cur.assign(value=np.where(cur["method"] == "ig", BASE.tolist() * 2, cur["value"])),
                           DEFAULT)
-    assert "method.n_steps=32: no change beyond tolerance, mean 0.55 -> 0.55" in same.of_kind("new")[0].message
+    assert "ig (n_steps=32): no change beyond tolerance, mean 0.55 -> 0.55" in same.of_kind("new")[0].message
     two = np.where(np.arange(20) < 2, -0.5, 0.0)  # two samples of the new ig unit moved: large, not significant
     flipped = compare_tables(base, cur.assign(value=np.where(cur["method"] == "ig", BASE.tolist() * 2, cur["value"])
                                                  + two), DEFAULT)
-    assert "method.n_steps=32: not significant, mean 0.55 -> 0.45" in flipped.of_kind("new")[0].message
+    assert "ig (n_steps=32): not significant, mean 0.55 -> 0.45" in flipped.of_kind("new")[0].message
 
 
 def to_json_dict(comparison) -> dict:

@@ -104,6 +104,11 @@ def test_gallery_rows_name_each_method_as_the_tables_do():
     rows = {t.get_text() for ax in cell_gallery(cells).axes for t in ax.texts + [ax.yaxis.label]}
     assert any("abs=False" in r for r in rows) and any("n_steps=64" in r for r in rows), rows
     assert not any("gausslegendre" in r for r in rows), rows
+    # roles10: controls last by the role the rows record: a user's own control is, a method named random is not
+    by_role = [cell("noise_control", role="control"), cell("random"), cell("saliency", abs=False)]
+    order = [ax.yaxis.label.get_text().replace("\n", " ") for ax in cell_gallery(by_role).axes
+             if ax.yaxis.label.get_text()]
+    assert order == ["input", "random", "saliency (abs=False)", "noise control"], order  # labels wrapped at _
 
 
 def test_time_series_gallery_draws_the_series_over_a_centred_heat_strip():

@@ -432,3 +432,83 @@ def test_the_average_ranks_of_the_friedman_table_and_cd_diagrams_are_in_a_csv():
     assert elsewhere.to_dict() == pytest.approx({"a": 4 / 3, "b": 5 / 3, "c": 3.0})
     friedman = next(t for t in analysis.stat_tables if t.key == "friedman")
     assert any("over the N complete groups (friedman_ranks.csv)" in note for note in friedman.notes)
+
+
+NOISE_CONTROL = '''
+from dataclasses import dataclass
+
+import torch
+
+from xaibench.explainers.base import Explainer
+from xaibench.registry import EXPLAINERS
+from xaibench.types import Explanation
+
+
+@EXPLAINERS.register("noise_control")
+@dataclass(frozen=True)
+class NoiseControl(Explainer):
+    """A user's own control: every map puts all its weight on the first feature, whatever the model."""
+
+    control = True
+
+    def explain(self, model, x, target):
+        return Explanation(torch.zeros_like(x).index_fill_(1, torch.tensor([0]), 1.0))
+'''
+
+
+def test_a_users_own_control_is_a_control_in_the_tables_statistics_and_figures(monkeypatch, tmp_path, request):
+    """roles10: the report knew controls by name (random, constant, sobel). A user's control registered through
+    $XAIBENCH_PLUGINS (``control = True``) was listed, ranked and bolded first as a competitor without the control
+    warning, not checked as a control and not hatched, while a user's method merely named ``random`` was all of
+    those. Now both follow the role the rows record."""
+    import sys
+
+    import matplotlib
+    import torch
+
+    import xaibench
+    from xaibench import registry
+    from xaibench.report.build import analyse
+    from xaibench.report.figure_set import summary_figures
+
+    (tmp_path / "noise_plugin.py").write_text(NOISE_CONTROL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("XAIBENCH_PLUGINS", "noise_plugin")
+    monkeypatch.setattr(registry.EXPLAINERS, "_entries", dict(registry.EXPLAINERS._entries))  # restored after
+    monkeypatch.setattr(registry, "_loaded", False)  # the next lookup loads the plugins, $XAIBENCH_PLUGINS too
+    request.addfinalizer(lambda: sys.modules.pop("noise_plugin", None))
+    torch.manual_seed(0)
+    net, x = torch.nn.Linear(4, 2), torch.randn(12, 4)
+    y = torch.arange(12) % 2
+    control = xaibench.explain(net, x, method="noise_control")
+    assert control[:, 0].eq(1).all() and control[:, 1:].eq(0).all()
+    table = pd.concat([
+        xaibench.evaluate(net, x, y, control, metrics=["sparseness"], method="noise_control"),
+        xaibench.evaluate(net, x, y, xaibench.explain(net, x, method="saliency"), metrics=["sparseness"],
+                          method="saliency"),
+        # the user's own real method, which they happened to call "random": dense maps, the least sparse
+        xaibench.evaluate(net, x, y, x.abs() + 1.0, metrics=["sparseness"], names={"method": "random"}),
+    ], ignore_index=True)
+    roles = table.drop_duplicates("method").set_index("method")["method_params"]
+    assert '"role": "control"' in roles["noise_control"] and '"role"' not in roles["random"]
+
+    analysis = analyse(table)
+    assert set(analysis.controls["control"]) == {"noise_control"}  # statistics: checked against the control
+    assert set(analysis.controls["method"]) == {"random", "saliency"}
+    (warning,) = analysis.warnings  # the one-hot control is the sparsest: it ranks first, and the reader is told
+    assert "sparseness" in warning and "(noise_control)" in warning
+    markdown = to_markdown(next(t for t in analysis.tables if t.key.startswith("metrics-")))
+    assert [line.split(" | ")[0][2:] for line in markdown.splitlines()
+            if line.startswith("| ") and not line.startswith(("| method", "| ---"))] == \
+        ["random", "saliency", "noise_control"]  # controls last, a method called random among the methods
+    assert "| method | sparseness ↑<sup>c</sup> |" in markdown and "WARNING: a control ranks first on" in markdown
+    controls_table = next(t for t in analysis.stat_tables if t.key == "controls")
+    assert [name for name, _ in controls_table.rows] == ["random", "saliency"] and "(noise_control;" in \
+        controls_table.caption
+
+    figure = summary_figures(analysis.summary)["metric_scores"]
+    legend = figure.legends[0]
+    hatched = {t.get_text(): h.get_hatch() for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    assert hatched == {"random": None, "saliency": None, "noise_control": "////"}  # legend order: control last
+    bars = [c for c in figure.axes[0].collections if isinstance(c, matplotlib.collections.PatchCollection)]
+    assert sorted(str(c.get_hatch()) for c in bars) == ["////", "None", "None"]  # one bar per method

@@ -215,6 +215,34 @@ def test_controls_checked_and_a_control_ranking_first_is_warned():
     assert warnings[0] in format_summary(summarize(table))
 
 
+def test_controls_are_known_by_the_role_their_rows_record_and_by_name_only_in_a_table_without_roles():
+    """roles10: a user's own control (rows record ``"role": "control"``) is a control in the checks, the warnings
+    and the summary's ``role`` column; a method of the user's merely named ``random`` is not. A table written
+    before roles were recorded (none anywhere) still has ``random`` as its control, by name."""
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.02, size=(3, A.size))
+    table = pd.concat([rows("ig", "faith", A + 0.2 + noise[0]), rows("random", "faith", A + 0.1 + noise[1]),
+                       rows("noise_control", "faith", A + 0.3 + noise[2])])
+    table["method_params"] = np.where(table["method"] == "noise_control", '{"role": "control"}', "{}")
+    checks = st.control_checks(table)
+    assert set(checks["control"]) == {"noise_control"} and set(checks["method"]) == {"ig", "random"}
+    assert not checks["beats"].any()  # the control scores highest: neither method beats it
+    summary = summarize(table)
+    assert dict(zip(summary["competitor"], summary["role"])) == {"ig": "", "noise_control": "control", "random": ""}
+    (warning,) = st.control_warnings(summary)
+    assert "(noise_control)" in warning and "(random)" not in warning
+    before_roles = table.assign(method_params="{}")  # as written before rows recorded roles
+    checks = st.control_checks(before_roles)
+    assert set(checks["control"]) == {"random"} and set(checks["method"]) == {"ig", "noise_control"}
+    summary = summarize(before_roles)
+    assert set(summary.loc[summary["role"] == "control", "competitor"]) == {"random"}
+    assert st.control_warnings(summary) == []  # random does not rank first
+    old_summary = summary.drop(columns="role")  # a summary.parquet written before it had the column: by name
+    old_summary["rank"] = np.where(old_summary["competitor"] == "random", 1, 2)
+    (warning,) = st.control_warnings(old_summary)
+    assert "(random)" in warning
+
+
 def test_pairs_use_the_samples_both_competitors_scored():
     table = pd.concat([rows("a", "faith", A), rows("b", "faith", B), rows("c", "faith", B - 0.1)])
     table.loc[(table["method"] == "b") & (table["sample_id"] == "s03"), ["status", "value"]] = ["nan", np.nan]

@@ -25,7 +25,7 @@ from xaibench.config import plan as plan_module
 from xaibench.config.preflight import compose_job, compose_jobs, expand_sweep, validate
 from xaibench.engine import stamp
 from xaibench.engine.cell import CellSpec
-from xaibench.engine.stamp import shared_rows
+from xaibench.engine.stamp import shared_rows, stamp_rows
 from xaibench.engine.store import Store, frame_to_parquet_bytes
 from xaibench.errors import UserError
 from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, write_table
@@ -96,6 +96,22 @@ def test_stored_cells_in_one_pass_equal_stored_cell_one_by_one(stored_sweep, fix
     assert set(batch[1].rows["model_label"]) == {"MLP"} and set(batch[0].rows["model_label"]) == {"mlp"}
     assert set(batch[2].rows["device"]) == {""}  # not_applicable rows: nothing ran (test_stage_device.py)
     assert set(batch[3].rows["device"]) == {"cpu"}  # scored rows keep their stage's
+
+
+def test_a_control_cell_stored_before_rows_recorded_roles_is_read_with_its_role(tmp_path):
+    """roles10: controls are known by the role their rows record; a ``random`` cell stored before roles were
+    recorded, reused next to freshly computed cells that record theirs, would have made a table in which the
+    built-in control had no role. Reused rows of a built-in control get the role fresh rows record (sorted JSON)."""
+    config = job_config(tmp_path, "mlp", "iris", 0, method={"name": "random"})
+    cell = CellSpec.from_config(config)
+    old = shared_rows(cell_rows(cell, applicable=True).assign(method="random", method_params='{"positive": false}'))
+    Store(tmp_path / "store").put_frame("cells", cell.key, old)
+    expected = json.dumps({"positive": False, "role": "control"}, sort_keys=True)  # as runner._RowFactory writes
+    assert set(sweep.stored_cell(cell, config).rows["method_params"]) == {expected}
+    assert set(sweep.stored_cells([config], [cell])[0].rows["method_params"]) == {expected}
+    user = old.assign(method="noise", method_params='{"positive": false}')  # no built-in: left as it was
+    assert set(stamp_rows(user, sweep_id="t", device="cpu", model_label="m", dataset_label="d", ran=False)
+               ["method_params"]) == {'{"positive": false}'}
 
 
 def test_a_damaged_artefact_is_left_to_the_per_cell_path(stored_sweep):

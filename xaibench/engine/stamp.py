@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from xaibench.results.roles import record_builtin_roles
 from xaibench.results.schema import conform
 
 Text = str | Sequence[str]  # one value for every row, or one per row
@@ -41,6 +42,7 @@ def stamp_rows(frame: pd.DataFrame, *, sweep_id: Text, device: Text, model_label
     in one call, as a warm sweep does; ``ran`` must then be False).
     """
     out = frame.copy()
+    record_builtin_roles(out)  # a cell stored before rows recorded roles: its controls' role
     for column, value in (("sweep_id", sweep_id), ("model_label", model_label), ("dataset_label", dataset_label)):
         out[column] = pd.array(_per_row(value, len(out)), dtype="string")  # the schema's dtype: no cast left to do
     applicable = ran and not (out["status"] == "not_applicable").all()

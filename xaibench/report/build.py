@@ -190,8 +190,9 @@ def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA) -> Table:
             else:
                 cells.append(Cell("-"))
         rows.append((method, tuple(cells)))
+    names = ", ".join(sorted(controls["control"].astype(str).unique()))
     caption = ("Controls: in how many (comparison group, control) pairs each method significantly beats the "
-               f"random/constant/sobel control (paired Wilcoxon, Holm-corrected over the group's k(k-1)/2 pairs, "
+               f"control ({names}; paired Wilcoxon, Holm-corrected over the group's k(k-1)/2 pairs, "
                f"alpha={alpha:g}). Bold: beats every "
                "control.")
     return Table(key="controls", caption=caption, corner="method", columns=tuple(Column(m) for m in metrics),

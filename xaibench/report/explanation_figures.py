@@ -17,15 +17,18 @@ from xaibench.errors import UserError
 from xaibench.report.figures import attribution_gallery, counterfactual_examples, surrogate_rules
 from xaibench.results.explanations import CellExplanations, explanations
 from xaibench.results.groups import competitor_labels
+from xaibench.results.roles import CONTROL, pair_roles
 
-CONTROLS = ("random", "constant", "sobel")
 SAMPLES = {"image": 4, "time_series": 3, "tabular": 3, "text": 2}
 EXPERIMENT = ["dataset", "dataset_params", "model", "model_params"]
 
 
 def cell_gallery(cells: Sequence[CellExplanations], title: str | None = None) -> Figure:
-    """Gallery of cells that share dataset, model and samples: one row per cell's method, controls last."""
-    ordered = sorted(cells, key=lambda c: (c.method in CONTROLS, c.method, json.dumps(c.method_params, sort_keys=True)))
+    """Gallery of cells that share dataset, model and samples: one row per cell's method, controls (by the role
+    their rows record: ``results/roles.py``) last."""
+    keys = [(c.method, json.dumps(c.method_params, sort_keys=True)) for c in cells]
+    roles = pair_roles(keys)
+    ordered = [cells[i] for i in sorted(range(len(cells)), key=lambda i: (roles[keys[i]] == CONTROL, keys[i]))]
     first = ordered[0]
     labels = method_labels(ordered)
     patch = first.model_params.get("patch_size") if isinstance(first.model_params.get("patch_size"), int) else None

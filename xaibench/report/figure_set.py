@@ -17,6 +17,7 @@ from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_scor
                                      rank_heatmap)
 from xaibench.report.figures._style import method_colours
 from xaibench.report.figures.metric_scores import metric_score_pages
+from xaibench.results.roles import CONTROL, ROLE_COLUMN, summary_controls
 
 FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
@@ -94,9 +95,12 @@ def report_colours(scored: pd.DataFrame) -> dict:
     """One colour per method for every figure of a report (bars by competitor, cost points by method), so that
     a method has the same colour in each."""
     names = set(scored["method"].astype(str))
+    controls = set(summary_controls(scored))  # by the rows' role (results/roles.py): controls are coloured last
     if "competitor" in scored:
         names |= set(scored["competitor"].astype(str))
-    return method_colours(names)
+        if ROLE_COLUMN in scored:
+            controls |= set(scored.loc[scored[ROLE_COLUMN].astype(str) == CONTROL, "method"].astype(str))
+    return method_colours(names, controls)
 
 
 def scored_rows(summary: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from xaibench.results.bootstrap import bootstrap_ci, mean_intervals
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
+from xaibench.results.roles import pair_roles, row_roles
 
 __all__ = ["summarize", "Summarizer", "SummaryPieces", "bootstrap_ci", "GROUP", "CONFIG"]
 
@@ -49,7 +50,8 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     ``statistics.pairwise_tests``); ``n_values`` (ok (seed, sample) values: 30 there); ``ci_low``/``ci_high``
     (NaN for one value: no CI can be computed); ``nan_rate`` (NaN share of scored (seed, sample) rows);
     ``error_rate`` (share of seeds whose cell errored on this metric); ``status``; ``message``; ``rank``;
-    ``model_accuracy`` (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is).
+    ``model_accuracy`` (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
+    ``role`` (``control`` for a control's rows, by the role its rows record: ``results/roles.py``; else "").
     """
     summarizer = Summarizer(n_boot=n_boot, level=level, seed=seed)
     summarizer.add(table)
@@ -116,7 +118,8 @@ class Summarizer:
             self.merged.put(pd.concat(self.parts, ignore_index=True) if len(self.parts) > 1 else self.parts[0])
             self.parts = []
         low, high = self.intervals.result(self.n_groups)
-        return SummaryPieces(self.merged, low, high, self.rank_keys.ranks(), _competitor_map(self.competitors))
+        return SummaryPieces(self.merged, low, high, self.rank_keys.ranks(), _competitor_map(self.competitors),
+                             pair_roles(self.competitors))
 
 
 class SummaryPieces:
@@ -127,8 +130,9 @@ class SummaryPieces:
     held whole. ``close()`` deletes the file."""
 
     def __init__(self, parts: _Parts, low: np.ndarray, high: np.ndarray, ranks: pd.Series,
-                 competitors: dict[tuple[str, str], str]) -> None:
+                 competitors: dict[tuple[str, str], str], roles: dict[tuple[str, str], str] | None = None) -> None:
         self.parts, self.low, self.high, self.ranks, self.competitors = parts, low, high, ranks, competitors
+        self.roles = roles or {}  # (method, method_params) -> "control" or "" (results/roles.py)
         self.n_rows = len(low)
         self.columns = list(_ORDER)  # each piece's columns
 
@@ -140,6 +144,7 @@ class SummaryPieces:
             part["ci_low"], part["ci_high"] = self.low[rows], self.high[rows]
             part["competitor"] = _competitors(part, self.competitors)
             part["rank"] = self.ranks.array[rows]
+            part["role"] = _roles(part, self.roles)
             offset += len(part)
             yield part[_ORDER]
 
@@ -198,6 +203,14 @@ def _competitors(part: pd.DataFrame, labels: dict[tuple[str, str], str]) -> pd.S
         return competitor_labels(part)
     keys = pd.MultiIndex.from_frame(part[["method", "method_params"]].astype(str))
     return pd.Series(keys.map(labels), index=part.index, dtype="string")
+
+
+def _roles(part: pd.DataFrame, roles: dict[tuple[str, str], str]) -> pd.Series:
+    """The part's roles (``roles.pair_roles`` of the whole summary's competitors, restricted to these rows)."""
+    if "method_params" not in part.columns:
+        return row_roles(part)
+    keys = pd.MultiIndex.from_frame(part[["method", "method_params"]].astype(str))
+    return pd.Series(keys.map(roles), index=part.index, dtype="string")
 
 
 class _Parts:
@@ -266,7 +279,8 @@ def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
           "comparison", "setting", "n_seeds", "family", "higher_is_better", "mean", "std", "n", "n_values", "ci_low",
-          "ci_high", "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag"]
+          "ci_high", "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag",
+          "role"]
 
 
 def _first_rows(gid: np.ndarray, n_groups: int) -> np.ndarray:

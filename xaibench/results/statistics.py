@@ -9,8 +9,9 @@
   critical difference of Demšar (2006), "Statistical comparisons of classifiers over multiple data sets", JMLR 7.
 - :func:`metric_agreement`: Kendall's tau between the competitor rankings that two metrics induce in the same
   setting, averaged over settings (metrics disagreeing is a known open problem: Tomsett et al. 2020).
-- :func:`control_checks` / :func:`control_first`: whether each method significantly beats the ``random``,
-  ``constant`` and ``sobel`` controls, and metrics on which a control ranks first (not discriminating here).
+- :func:`control_checks` / :func:`control_first`: whether each method significantly beats each control (a method
+  whose rows record ``"role": "control"``: ``random``, ``constant``, ``sobel``, a user's own; ``results/roles.py``),
+  and metrics on which a control ranks first (not discriminating here).
 
 scipy does the tests, scikit-posthocs the Nemenyi p-values; Holm's correction equals statsmodels'. Competitors are
 :func:`xaibench.results.groups.competitor_labels` (a method with its parameters).
@@ -31,11 +32,12 @@ import numpy as np
 import pandas as pd
 
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
+from xaibench.results.roles import BUILTIN_CONTROLS, is_control, summary_controls, table_controls
 
 # scipy.stats is imported inside the functions that test: a sweep's printed summary (control_warnings) needs none
 # of it, and importing it costs about 0.7 CPU-s per process.
 
-CONTROLS = ("random", "constant", "sobel")
+CONTROLS = BUILTIN_CONTROLS  # the built-in controls' names; controls are known by role (``results/roles.py``)
 ALPHA = 0.05
 # Scores closer than this share of their comparison group's largest magnitude are equal: metrics compute in float32
 # (one unit in the last place is 1.2e-7 relative), so integrated gradients and input x gradient on a linear model,
@@ -635,16 +637,19 @@ def control_checks(table: pd.DataFrame, summary: pd.DataFrame | None = None, *,
                    pairs: pd.DataFrame | None = None, alpha: float = ALPHA) -> pd.DataFrame:
     """Per comparison group (one metric) x non-control competitor x control: does the method beat the control?
 
-    ``beats`` is True when the paired Wilcoxon test (Holm-corrected over the group's pairs) is significant at
-    ``alpha`` and favours the method. ``summary`` is accepted for the published interface and unused; pass
-    ``pairs`` (:func:`pairwise_tests` output) to reuse tests already run.
+    Controls are the competitors whose rows record the control role (``roles.table_controls``; the built-in
+    names in a table written before roles were recorded). ``beats`` is True when the paired Wilcoxon test
+    (Holm-corrected over the group's pairs) is significant at ``alpha`` and favours the method. ``summary`` is
+    accepted for the published interface and unused; pass ``pairs`` (:func:`pairwise_tests` output) to reuse tests
+    already run.
     """
     del summary
     pairs = pairwise_tests(table, alpha=alpha) if pairs is None else pairs
+    controls = table_controls(table)
     records = []
     for row in pairs.itertuples(index=False):
         for method, control, sign in ((row.method_a, row.method_b, 1), (row.method_b, row.method_a, -1)):
-            if _is_control(control) and not _is_control(method):
+            if control in controls and method not in controls:
                 records.append({"comparison": row.comparison, "model": row.model, "dataset": row.dataset,
                                 "metric": row.metric, "method": method, "control": control, "n": row.n,
                                 "p_holm": row.p_holm, "rank_biserial": sign * row.rank_biserial,
@@ -652,12 +657,9 @@ def control_checks(table: pd.DataFrame, summary: pd.DataFrame | None = None, *,
     return pd.DataFrame.from_records(records, columns=CONTROL_COLUMNS)
 
 
-def _is_control(competitor: str) -> bool:
-    return competitor.split(" (")[0] in CONTROLS
-
-
 def control_first(summary: pd.DataFrame) -> pd.DataFrame:
-    """Comparison groups in which a control ranks first (alone or tied): the metric does not discriminate there.
+    """Comparison groups in which a control (by its rows' role: the summary's ``role`` column) ranks first (alone
+    or tied): the metric does not discriminate there.
 
     Returns:
         Columns ``comparison``, ``model_label``, ``dataset_label``, ``metric``, ``control``.
@@ -665,7 +667,8 @@ def control_first(summary: pd.DataFrame) -> pd.DataFrame:
     columns = ["comparison", "model_label", "dataset_label", "metric", "control"]
     if summary.empty:
         return pd.DataFrame(columns=columns)
-    first = summary[(summary["rank"] == 1) & summary["competitor"].astype(str).map(_is_control)]
+    controls = summary_controls(summary)  # the summary's ``role`` column (built-in names in an older summary)
+    first = summary[(summary["rank"] == 1) & summary["competitor"].astype(str).map(lambda c: is_control(c, controls))]
     out = first.assign(control=first["competitor"])
     return out[columns].sort_values(["metric", "model_label", "dataset_label"], ignore_index=True)
 

@@ -9,7 +9,7 @@ set for print at that size (7-8 pt), not for a screen.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import matplotlib
 import numpy as np
@@ -17,6 +17,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+
+from xaibench.results import roles
 
 ONE_COLUMN_IN = 3.3
 TWO_COLUMN_IN = 7.0
@@ -61,24 +63,23 @@ def paper_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float]
     return figure, figure.subplots(nrows, ncols, **kwargs)
 
 
-CONTROLS = ("random", "constant", "sobel")
+def is_control(competitor: str, controls: Iterable[str] | None = None) -> bool:
+    """Whether a method (or a competitor label such as ``random (positive=True)``) is one of ``controls`` (the
+    competitor labels whose rows record the control role: ``roles.summary_controls(summary)``); by the built-in
+    controls' names where ``controls`` is None (a caller that knows no roles)."""
+    return roles.is_control(competitor, controls)
 
 
-def is_control(competitor: str) -> bool:
-    """Whether a method (or a competitor label such as ``random (seed=1)``) is a control."""
-    return str(competitor).split(" (")[0] in CONTROLS
+def method_order(names, controls: Iterable[str] | None = None) -> list[str]:
+    """Methods alphabetically, controls (:func:`is_control`) last: the order of every legend."""
+    return sorted({str(n) for n in names}, key=lambda m: (is_control(m, controls), m))
 
 
-def method_order(names) -> list[str]:
-    """Methods alphabetically, controls last: the order of every legend."""
-    return sorted({str(n) for n in names}, key=lambda m: (is_control(m), m))
-
-
-def method_colours(names) -> dict[str, tuple]:
+def method_colours(names, controls: Iterable[str] | None = None) -> dict[str, tuple]:
     """One colour per method, the same in every figure drawn from the same names: ``tab10`` (``tab20`` beyond 10
     methods) in :func:`method_order`. A report passes one mapping to all its figures, so a method keeps its
     colour where a figure shows only some of the methods."""
-    order = method_order(names)
+    order = method_order(names, controls)
     palette, size = ("tab10", 10) if len(order) <= 10 else ("tab20", 20)
     return {m: matplotlib.colormaps[palette](i % size) for i, m in enumerate(order)}
 

@@ -17,6 +17,7 @@ from matplotlib.ticker import NullFormatter
 from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_order,
                                             paper_figure, paper_style)
 from xaibench.results.groups import competitor_labels
+from xaibench.results.roles import ROLE_COLUMN, summary_controls
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
 MARKERS = "osD^v<>pXh"
@@ -32,7 +33,7 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
     """Points for :func:`cost_vs_score`: per (experiment, competitor) the mean ``cost`` from the table's scored rows
     and the summary's ``mean``/``ci_low``/``ci_high`` on ``metric``. Columns: method (the competitor label, e.g.
     ``saliency (abs=False)``), group (the experiment: dataset / model and their differing parameters), cost, score,
-    score_low, score_high, higher_is_better."""
+    score_low, score_high, higher_is_better, and role (the summary's: ``control`` for a control) where it has one."""
     ok = table[(table["status"] == "ok") & (table["metric"] == metric)]
     ok = ok.assign(competitor=competitor_labels(ok).astype(str)) if "method_params" in ok else \
         ok.assign(competitor=ok["method"].astype(str))
@@ -45,7 +46,8 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
     points = scores.drop(columns=["method"]).merge(costs, on=["model", "dataset", "competitor"], how="inner")
     points = points.rename(columns={"competitor": "method", "mean": "score", "ci_low": "score_low",
                                     "ci_high": "score_high"})
-    return points[["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]]
+    kept = ["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]
+    return points[kept + [ROLE_COLUMN] if ROLE_COLUMN in points else kept]
 
 
 def _experiment_variant(scores: pd.DataFrame) -> pd.Series:
@@ -69,14 +71,15 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
     however many methods and experiments there are (legends anchored to the axes squashed them to a strip and
     ran into the axis label)."""
     points = points[np.isfinite(points["cost"]) & np.isfinite(points["score"]) & (points["cost"] > 0)]
-    methods = method_order(points["method"].unique())
+    controls = summary_controls(points) if ROLE_COLUMN in points else None  # legend order: controls last
+    methods = method_order(points["method"].unique(), controls)
     groups = sorted(points["group"].unique())
     lines = max(len(methods), sum(str(g).count("\n") + 1 for g in groups) if len(groups) > 1 else 0) + 1
     legend_in, axes_in = LEGEND_LINE_IN * lines + 0.1, 0.62 * width
     height = axes_in + 0.55 + legend_in
     with paper_style():
         figure, ax = paper_figure(figsize=(width, height))
-        colours = colours if colours is not None else method_colours(methods)
+        colours = colours if colours is not None else method_colours(methods, controls)
         for _, point in points.iterrows():
             marker = MARKERS[groups.index(point["group"]) % len(MARKERS)]
             error = [[max(point["score"] - point["score_low"], 0)], [max(point["score_high"] - point["score"], 0)]]

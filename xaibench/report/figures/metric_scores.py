@@ -1,8 +1,9 @@
 """Per-metric bar plots of mean scores with their confidence intervals, one panel per metric.
 
 Within a panel, bars are grouped by experiment (dataset / model) and coloured by method; whiskers are the
-summary's CI (``ci_low``..``ci_high``, e.g. the bootstrap 95% CI). Control methods (random, constant, sobel)
-are hatched so a reader sees at once whether a method beats them. The title carries the metric's direction.
+summary's CI (``ci_low``..``ci_high``, e.g. the bootstrap 95% CI). Control methods (the summary's ``role``:
+random, constant, sobel, a user's own control) are hatched so a reader sees at once whether a method beats them.
+The title carries the metric's direction.
 A summary of more experiments than a figure can show legibly is drawn a page at a time (:func:`metric_score_pages`).
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ from matplotlib.patches import Rectangle
 
 from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, is_control, label_columns,
                                             method_colours, method_order, paper_figure, paper_style)
+from xaibench.results.roles import summary_controls
+
 PANELS_PER_ROW = 3
 # Experiments (tick groups) one figure shows at most: above, one figure per dataset, in pages of this many. At 24
 # experiments of 20 methods a panel is ~480 bars (a 10,000-cell sweep's single figure had 100 per panel, ~2,000 bars
@@ -43,20 +46,21 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
     scored["group"] = _experiment_labels(scored)
     scored["bar"] = scored["competitor"].astype(str) if "competitor" in scored else scored["method"].astype(str)
     metrics = metrics or sorted(scored["metric"].unique())
-    methods = method_order(scored["bar"].unique())
+    controls = summary_controls(scored)  # the rows' role: a user's own control is hatched, a "random" method not
+    methods = method_order(scored["bar"].unique(), controls)
     columns = min(PANELS_PER_ROW, len(metrics))
     rows = int(np.ceil(len(metrics) / columns))
     with paper_style():
         figure, axes = paper_figure(rows, columns, squeeze=False, figsize=(width, 0.4 + 1.75 * rows))
-        colours = colours if colours is not None else method_colours(methods)
+        colours = colours if colours is not None else method_colours(methods, controls)
         for index, (ax, metric) in enumerate(zip(axes.ravel(), metrics)):
-            _panel(ax, scored[scored["metric"] == metric], methods, colours)
+            _panel(ax, scored[scored["metric"] == metric], methods, colours, controls)
             if index % columns == 0:  # what the bars and whiskers are, once per row (a paper's PDF has no caption)
                 ax.set_ylabel(Y_LABEL)
         for ax in axes.ravel()[len(metrics):]:
             ax.axis("off")
-        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if is_control(m) else None,
-                             edgecolor="white" if is_control(m) else colours[m]) for m in methods]
+        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if is_control(m, controls) else None,
+                             edgecolor="white" if is_control(m, controls) else colours[m]) for m in methods]
         figure.legend(handles, methods, loc="upper center", ncol=min(len(methods), 5), frameon=False,
                       bbox_to_anchor=(0.5, 1.0), handlelength=1.2, columnspacing=1.0)
         label_height = np.zeros(rows)  # inches below each row's panels taken by its tick labels
@@ -95,7 +99,7 @@ def metric_score_pages(summary: pd.DataFrame, max_experiments: int | None = None
             yield (stem if len(chunks) == 1 else f"{stem}_{number}"), scored[chosen]
 
 
-def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict) -> None:
+def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict, controls: frozenset[str]) -> None:
     """One metric's bars: one ``ax.bar`` call per method (with and without a CI), positions computed for all bars
     at once, so a summary of thousands of experiments draws in seconds (a call per bar took minutes)."""
     groups = sorted(rows["group"].unique())
@@ -110,7 +114,7 @@ def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict) -> None:
     whiskers = np.stack([np.maximum(mean - low, 0), np.maximum(high - mean, 0)])
     for method in methods:
         of_method = (bars["bar"] == method).to_numpy()
-        control = is_control(method)
+        control = is_control(method, controls)
         for with_ci in (True, False):
             chosen = of_method & (np.isnan(low) != with_ci)
             if chosen.any():

@@ -9,9 +9,10 @@ from a best cell of its column: the paired Wilcoxon test of the two (``statistic
 over the column's comparisons with its best) has ``p_holm >= alpha`` or could not be run. Without the tests (a
 summary alone) ``†`` says only that the two CIs overlap, and the note says that this is no test. Captions give the number of samples
 (``n``: distinct sample ids, a sample scored in several seeds counts once) and of seeds. Footnote marks: ``a``
-NaN scores, ``b`` errored cells, ``c`` a control ranks first (the metric does not discriminate on this data),
-``n`` one scored sample (no CI), ``u`` an underfit model, ``s`` a cell the paired test finds significantly *better*
-than its column's best (possible where the two means cover different samples or seeds: NaN scores, failed cells).
+NaN scores, ``b`` errored cells, ``c`` a control (a method whose rows record the control role,
+``results/roles.py``) ranks first (the metric does not discriminate on this data), ``n`` one scored sample (no
+CI), ``u`` an underfit model, ``s`` a cell the paired test finds significantly *better* than its column's best
+(possible where the two means cover different samples or seeds: NaN scores, failed cells).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import pandas as pd
 
 from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, separation_note,
                                          significance_note)
-from xaibench.results.statistics import ALPHA, CONTROLS, average_ranks, versus_best
+from xaibench.results.roles import is_control, summary_controls
+from xaibench.results.statistics import ALPHA, average_ranks, versus_best
 
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
@@ -83,7 +85,7 @@ def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None) -> T
         statuses = ", ".join(f"{status} ({count})" for status, count in counts.items())
         messages = group["message"].fillna("").astype(str)
         reason = next((m for m in messages if m), "")
-        methods = ", ".join(_method_order(group["competitor"].unique()))
+        methods = ", ".join(_method_order(group["competitor"].unique(), group))
         body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
     what, corner = "Settings without any score, left out of the tables above", "dataset / model"
     if metrics is not None and len(metrics):
@@ -163,7 +165,7 @@ def families_table(rows: pd.DataFrame) -> Table:
     groups = ranked.pivot_table(index="method", columns="scope", values="n_groups").fillna(0)
     counts = _ranked_groups(rows)
     scopes = [s for s in sorted(ranks.columns) if s != "all"] + ["all"]
-    methods = _method_order(ranks.index)
+    methods = _method_order(ranks.index, rows)
     columns = tuple(Column(f"{scope} (N={counts[scope]})", "↓") for scope in scopes)
     body, partial = [], False
     for method in methods:
@@ -210,14 +212,15 @@ def _over(rows: pd.DataFrame) -> str:
 
 def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, tests: _Tests) -> tuple:
     """Columns, body rows, notes and warnings of a mean [CI] grid; one comparison group per column."""
-    methods = _method_order(rows["competitor"].unique())
+    methods = _method_order(rows["competitor"].unique(), rows)
+    controls = summary_controls(rows)
     cells = {method: [] for method in methods}
     headers, notes, flagged_controls = [], set(), []
     for column in columns:
         group = rows[rows[column_of] == column].set_index("competitor")
         first = group.iloc[0]
         marks = []
-        if _control_first(group):
+        if _control_first(group, controls):
             marks.append("c")
             flagged_controls.append(f"{first['metric_label']} for {first['setting_label']}")
         if column_of == "setting_label" and first["model_flag"] == "underfit":
@@ -282,9 +285,10 @@ def _error_note(rows: pd.DataFrame) -> str:
             f"{why}); every message is in the summary's message column.")
 
 
-def _control_first(group: pd.DataFrame) -> bool:
+def _control_first(group: pd.DataFrame, controls: frozenset[str]) -> bool:
+    """Whether one of ``controls`` (competitor labels) ranks first in ``group`` (indexed by competitor)."""
     first = group[(group["rank"] == 1) & group["mean"].notna()]
-    return any(_is_control(c) for c in first.index)
+    return any(is_control(c, controls) for c in first.index)
 
 
 def _control_lines(columns: list[str]) -> tuple[str, ...]:
@@ -294,18 +298,17 @@ def _control_lines(columns: list[str]) -> tuple[str, ...]:
 
 
 def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
+    controls = summary_controls(rows)
     flagged = {f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}"
-               for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"))}
+               for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"), controls)}
     return _control_lines(sorted(flagged))
 
 
-def _is_control(competitor: str) -> bool:
-    return str(competitor).split(" (")[0] in CONTROLS
-
-
-def _method_order(methods) -> list[str]:
-    """Methods alphabetically, controls last (they are reference points, not competitors)."""
-    return sorted(methods, key=lambda m: (_is_control(m), str(m)))
+def _method_order(methods, rows: pd.DataFrame) -> list[str]:
+    """Methods alphabetically, controls last (they are reference points, not competitors): the controls of the
+    summary ``rows`` (their ``role``; ``roles.summary_controls``)."""
+    controls = summary_controls(rows)
+    return sorted(methods, key=lambda m: (is_control(m, controls), str(m)))
 
 
 def _ordered(rows: pd.DataFrame, column: str, by: list[str]) -> list[str]:

@@ -100,7 +100,7 @@ def versus_best_tables(pairs: pd.DataFrame, versus: pd.DataFrame, summary: pd.Da
 
 def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float, beside: bool = True) -> Table:
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
-    methods = _method_order(rows["competitor"].astype(str).unique())
+    methods = _method_order(rows["competitor"].astype(str).unique(), rows)
     headers, body, marked, reversed_ = [], {m: [] for m in methods}, False, False
     for column in columns:
         group = rows[rows["metric_label"] == column].set_index("competitor")

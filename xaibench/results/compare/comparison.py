@@ -39,7 +39,7 @@ from xaibench.results.compare.policy import DEFAULT_CONTROLS, Policy, Tolerance
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
                                             without_roles, without_run_notes)
 from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, assess, wilcoxon_min_pairs
-from xaibench.results.groups import competitor_columns
+from xaibench.results.groups import competitor_columns, competitor_labels
 
 SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
@@ -55,7 +55,9 @@ class Finding:
         kind: one of ``KINDS``.
         fails: whether it makes the comparison fail.
         unit: the unit's columns (``model``, ``dataset``, ``method``, ``metric``, params ...) plus ``family``,
-            ``higher_is_better`` and a short ``variant`` label naming parameters that tell same-named units apart.
+            ``higher_is_better``, a short ``variant`` naming the parameters that tell same-named units apart
+            (``method.abs=False``, as the summary's ``variant`` column) and ``labels``: the unit's model, dataset,
+            method and metric as the report names them (``saliency (abs=False)``, ``_Names``).
         message: one sentence for people.
         change: the value comparison (``degraded``/``improved``), else None.
         tolerance: the tolerance that applied to ``change``.
@@ -125,16 +127,15 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     base_units, cur_units = _split(baseline, units), _split(current, units)
     paired = _cell_level_pairs(base_units, cur_units, units)
     keys = sorted((set(base_units) | set(cur_units)) - set(paired.values()))
-    labels = _variant_labels(keys, units)
+    names = _Names(keys, units, baseline, current)
     walker = _UnitWalker(policy, controls, strict_changes, allow_missing)
     replaced = _reparametrised(keys, base_units, cur_units, units)
     for key in keys:
-        unit = {**dict(zip(units, key)), "variant": labels[key]}
-        before = (labels[replaced[key]], base_units[replaced[key]]) if key in replaced else None
-        walker.visit(unit, base_units.get(key), cur_units.get(paired.get(key, key)), before)
+        before = (names.described(replaced[key]), base_units[replaced[key]]) if key in replaced else None
+        walker.visit(names.unit(key), base_units.get(key), cur_units.get(paired.get(key, key)), before)
     findings = walker.findings
-    findings += _below_controls(base_units, cur_units, units, labels, policy, controls, strict_changes)
-    findings += _rank_changes(baseline, current, units, labels, controls, strict_changes)
+    findings += _below_controls(base_units, cur_units, units, names, policy, controls, strict_changes)
+    findings += _rank_changes(baseline, current, units, names, controls, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
     findings += _nothing_compared(baseline, walker, findings)
     order = {kind: index for index, kind in enumerate(KINDS)}
@@ -423,21 +424,78 @@ def _why_not(change: ValueChange, tol: Tolerance | None) -> str:
             f"alpha={tol.alpha:g}; fewer can be samples that flip on another machine)")
 
 
-def _variant_labels(keys: list[tuple], units: list[str]) -> dict[tuple, str]:
-    """For units sharing model/dataset/method/metric names, name the parameters that differ (else "")."""
+class _Names:
+    """How findings name units: as the report does (``groups.competitor_labels``), plus the ``variant`` text.
+
+    A unit's method is its competitor label over both tables (``saliency (abs=False)``: the parameters its
+    variants differ in or that differ from the method's shipped config), the label the report's tables, figures
+    and summary files give it; the other parameters that tell units of the same names apart follow their name in
+    the same style (``pixel_flipping (features_in_step=4)``, ``mlp (hidden=32)``; the setting's own, such as
+    ``n_samples``, follow the dataset). ``variant`` keeps the differing parameters as ``method.abs=False`` (the
+    summary's ``variant`` column), for the JSON verdict.
+    """
+
+    def __init__(self, keys: list[tuple], units: list[str], baseline: pd.DataFrame, current: pd.DataFrame) -> None:
+        self.units = units
+        self.differing = _differing(keys, units)
+        columns = competitor_columns(pd.DataFrame(columns=units))
+        pairs = pd.concat([frame[columns].drop_duplicates() for frame in (baseline, current)]).astype(str)
+        pairs = pairs.drop_duplicates()
+        self.competitors = dict(zip(pairs.itertuples(index=False, name=None), competitor_labels(pairs).astype(str)))
+        self.columns = columns
+
+    def variant(self, key: tuple) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.differing.get(key, {}).items())
+
+    def labels(self, key: tuple) -> dict[str, str]:
+        """The unit's model, dataset, method and metric as the report names them."""
+        unit = dict(zip(self.units, key))
+        extra: dict[str, list[str]] = {name: [] for name in NAMES}
+        for item, value in self.differing.get(key, {}).items():
+            prefix, _, param = item.partition(".")
+            if prefix in extra and prefix != "method" and param:
+                extra[prefix].append(f"{param}={value}")
+            elif not param:  # a setting column (n_samples, target_mode, ...): with the dataset, as the report's
+                extra["dataset"].append(f"{item}={value}")
+        method = self.competitors.get(tuple(str(unit.get(c, "")) for c in self.columns), str(unit.get("method", "")))
+        out = {}
+        for name in NAMES:
+            text = method if name == "method" else str(unit.get(name, ""))
+            out[name] = f"{text} ({', '.join(extra[name])})" if extra[name] else text
+        return out
+
+    def method(self, key: tuple) -> str:
+        return self.labels(key)["method"]
+
+    def described(self, key: tuple) -> str:
+        """The names of ``key`` that carry parameters (``integrated_gradients (n_steps=32)``), for "the
+        baseline's ..."; "other parameters" where none does."""
+        labels = self.labels(key)
+        unit = dict(zip(self.units, key))
+        shown = [labels[n] for n in NAMES if labels[n] != str(unit.get(n, ""))]
+        return ", ".join(shown) or "other parameters"
+
+    def unit(self, key: tuple) -> dict:
+        """The unit's columns plus ``variant`` and ``labels`` (see ``Finding.unit``)."""
+        return {**dict(zip(self.units, key)), "variant": self.variant(key), "labels": self.labels(key)}
+
+
+def _differing(keys: list[tuple], units: list[str]) -> dict[tuple, dict]:
+    """For units sharing model/dataset/method/metric names, the flattened parameters that differ between them
+    (``{"method.abs": False}``; none for a unit alone under its names)."""
     name_index = [units.index(n) for n in NAMES if n in units]
     by_names: dict[tuple, list[tuple]] = {}
     for key in keys:
         by_names.setdefault(tuple(key[i] for i in name_index), []).append(key)
-    labels = {key: "" for key in keys}
+    out: dict[tuple, dict] = {key: {} for key in keys}
     for group in by_names.values():
         if len(group) < 2:
             continue
         flat = {key: _flatten(dict(zip(units, key))) for key in group}
         differing = sorted({k for v in flat.values() for k in v if len({repr(f.get(k)) for f in flat.values()}) > 1})
         for key, values in flat.items():
-            labels[key] = " ".join(f"{k}={values.get(k)}" for k in differing)
-    return labels
+            out[key] = {k: values.get(k) for k in differing}
+    return out
 
 
 def _flatten(unit: dict) -> dict:
@@ -455,7 +513,7 @@ def _flatten(unit: dict) -> dict:
 
 
 def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame], units: list[str],
-                    labels: dict, policy: Policy, is_control: Controls, strict: bool) -> list[Finding]:
+                    names: _Names, policy: Policy, is_control: Controls, strict: bool) -> list[Finding]:
     """Methods that beat a control of their comparison group in the baseline (mean paired gap in the metric's good
     direction > 0) and now score at or below it (gap <= 0). The gap's change is assessed like a score change (the
     policy's tolerance and test on the per-sample gaps): significant fails, otherwise it is reported and passes, so
@@ -484,20 +542,20 @@ def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple
             for control in controls:
                 paired = pd.concat([scores(side, k) for side in ("base", "cur") for k in (key, control)], axis=1,
                                    join="inner", keys=["bm", "bc", "cm", "cc"]).dropna()
-                finding = _below_control(key, control, paired, base_units[key], units, labels, policy, strict)
+                finding = _below_control(key, control, paired, base_units[key], units, names, policy, strict)
                 if finding is not None:
                     findings.append(finding)
     return findings
 
 
 def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, rows: pd.DataFrame, units: list[str],
-                   labels: dict, policy: Policy, strict: bool) -> Finding | None:
+                   names: _Names, policy: Policy, strict: bool) -> Finding | None:
     """The ``below_control`` finding of one method (``key``, baseline ``rows``) and one control (see
     ``_below_controls``), or None. ``paired``: ``bm``, ``bc``, ``cm``, ``cc`` (baseline/current method/control
     values) on the (seed, sample_id) all four have."""
     if paired.empty:
         return None
-    unit = {**dict(zip(units, key)), "variant": labels.get(key, ""), "family": str(rows["family"].iloc[0]),
+    unit = {**names.unit(key), "family": str(rows["family"].iloc[0]),
             "higher_is_better": bool(rows["higher_is_better"].iloc[0])}
     sign = 1.0 if unit["higher_is_better"] else -1.0
     base_gap, cur_gap = sign * (paired["bm"] - paired["bc"]), sign * (paired["cm"] - paired["cc"])
@@ -506,7 +564,7 @@ def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, rows: pd.Da
     tol = policy.tolerance(unit["metric"], unit["family"])
     change = assess(base_gap.to_numpy(), cur_gap.to_numpy(), True, tol,
                     paired.index.get_level_values("sample_id").astype(str).to_numpy())
-    name = str(control[units.index("method")]) + (f" [{labels[control]}]" if labels.get(control) else "")
+    name = names.method(control)
     means = paired.mean()
     test = f" (one-sided p={change.p_value:.2g})" if change.p_value is not None else ""
     if change.verdict == WORSE:
@@ -518,14 +576,15 @@ def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, rows: pd.Da
     text = (f"no longer beats the control {name}: mean {means['cm']:.4g} vs {means['cc']:.4g} (baseline "
             f"{means['bm']:.4g} vs {means['bc']:.4g}); its lead {change.baseline_mean:+.4g} -> "
             f"{change.current_mean:+.4g} over {change.n} pairs{_moved(change)}: {verdict}")
-    details = {"control": str(control[units.index("method")]), "control_variant": labels.get(control, ""),
+    details = {"control": str(control[units.index("method")]), "control_variant": names.variant(control),
+               "control_label": name,
                "baseline": [float(means["bm"]), float(means["bc"])],
                "current": [float(means["cm"]), float(means["cc"])]}
     return Finding("below_control", change.verdict == WORSE or strict, unit, text, change=change, tolerance=tol,
                    details=details)
 
 
-def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], labels: dict,
+def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], names: _Names,
                   is_control: Controls, strict: bool) -> list[Finding]:
     """Pairs of competitors whose order (by mean ok value over the samples both tables scored, in the metric's
     direction) reversed in a group; a method and a control are ``_below_controls``' business, not a rank change.
@@ -548,7 +607,7 @@ def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str
         for better, worse in _swaps(pairs):
             if controls[better] != controls[worse]:
                 continue
-            findings.append(_rank_finding(better, worse, pairs, units, labels, strict))
+            findings.append(_rank_finding(better, worse, pairs, units, names, strict))
     return findings
 
 
@@ -579,15 +638,13 @@ def _swaps(pairs: pd.DataFrame) -> Iterator[tuple[int, int]]:
                 yield i, j
 
 
-def _rank_finding(was_better: int, now_better: int, pairs: pd.DataFrame, units: list[str], labels: dict,
+def _rank_finding(was_better: int, now_better: int, pairs: pd.DataFrame, units: list[str], names: _Names,
                   strict: bool) -> Finding:
     row_a, row_b = pairs.iloc[was_better], pairs.iloc[now_better]
     key_b = tuple(row_b[c] for c in units)
-    unit = {**{c: row_b[c] for c in units}, "variant": labels.get(key_b, ""),
-            "higher_is_better": bool(row_b["higher_is_better"])}
-    a_name = str(row_a["method"]) + (f" [{labels.get(tuple(row_a[c] for c in units), '')}]"
-                                     if labels.get(tuple(row_a[c] for c in units)) else "")
-    text = (f"{row_b['method']} now ranks above {a_name} "
+    unit = {**names.unit(key_b), "higher_is_better": bool(row_b["higher_is_better"])}
+    a_name = names.method(tuple(row_a[c] for c in units))
+    text = (f"{names.method(key_b)} now ranks above {a_name} "
             f"({row_b['value_cur']:.4g} vs {row_a['value_cur']:.4g}; baseline {row_b['value_base']:.4g} vs "
             f"{row_a['value_base']:.4g})")
     details = {"now_above": str(row_b["method"]), "now_below": str(row_a["method"]),

@@ -272,11 +272,14 @@ def _overrides(comparison: Comparison) -> str:
 
 
 def _unit_text(unit: dict) -> list[str]:
-    metric = unit.get("metric", "")
+    """The unit's model, dataset, method and metric as the report names them (``labels``: ``saliency
+    (abs=False)``, ``comparison._Names``), the metric with its direction."""
+    labels = unit.get("labels") or {}
+    model, dataset, method, metric = (str(labels.get(n, unit.get(n, ""))) for n in ("model", "dataset", "method",
+                                                                                    "metric"))
     if metric and "higher_is_better" in unit:
         metric += " ↑" if unit["higher_is_better"] else " ↓"
-    method = unit.get("method", "") + (f" [{unit['variant']}]" if unit.get("variant") else "")
-    return [unit.get("model", ""), unit.get("dataset", ""), method, metric]
+    return [model, dataset, method, metric]
 
 
 def _value_table(findings: list[Finding]) -> list[str]:
