@@ -955,3 +955,21 @@ def test_the_freshness_check_rebuilds_a_table_dataset_from_the_parameters_it_was
     made.to_parquet("made.parquet", index=False)
     code, out, err = run_compare(capsys, "baseline", "made.parquet", "--update-baseline")
     assert code == 0 and "baseline updated" in out, err
+
+
+# --- review fixes (ci10: a maintainer guarding their own repository in CI) ----------------------------------------
+
+def test_the_provenance_records_the_update_command_quoted_for_a_shell(capsys, tmp_path):
+    """The provenance's ``update_command`` joined this process's arguments with spaces (and, run in-process, took
+    the caller's ``sys.argv``): ``--command xaibench -m experiment=my_ci ...`` could not be pasted into a shell. It
+    is now the command compare ran, quoted."""
+    import shlex
+
+    made = tmp_path / "run dir" / "made.parquet"
+    made.parent.mkdir()
+    table({("saliency", "m"): list(BASE)}).to_parquet(made, index=False)
+    baseline, made_by = tmp_path / "baselines" / "mine", "xaibench -m experiment=my_ci store_dir=$(mktemp -d)"
+    assert run_compare(capsys, baseline, made, "--update-baseline", "--command", made_by)[0] == 0
+    recorded = json.loads((baseline / "table.provenance.json").read_text())["update_command"]
+    assert shlex.split(recorded) == ["xaibench", "compare", str(baseline), str(made), "--update-baseline",
+                                     "--command", made_by]

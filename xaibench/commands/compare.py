@@ -181,6 +181,8 @@ def _context(args: argparse.Namespace, baseline, current) -> dict:
 
 
 def _update(args: argparse.Namespace, current, policy) -> int:
+    import shlex
+
     from xaibench.results.compare.baseline import baseline_file, write_baseline
 
     target = baseline_file(args.baseline)
@@ -190,7 +192,10 @@ def _update(args: argparse.Namespace, current, policy) -> int:
         raise UserError(f"baseline {args.baseline} must be a .parquet or .csv file or a folder (its table.parquet): "
                         "compare reads nothing else")
     _show_update(target, current, policy)
-    table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command)
+    made_by = ["--command", args.source_command] if args.source_command else []
+    this = shlex.join(["xaibench", "compare", str(args.baseline), str(args.current), "--update-baseline", *made_by])
+    table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command,
+                                       update_command=this)  # recorded as a shell would run it again
     print(f"baseline updated: {table} ({len(current)} rows); provenance -> {provenance}")
     return 0
 
