@@ -973,3 +973,33 @@ def test_the_provenance_records_the_update_command_quoted_for_a_shell(capsys, tm
     recorded = json.loads((baseline / "table.provenance.json").read_text())["update_command"]
     assert shlex.split(recorded) == ["xaibench", "compare", str(baseline), str(made), "--update-baseline",
                                      "--command", made_by]
+
+
+def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, tmp_path):
+    """A pull request that retrains (scores worse) and commits the refreshed baseline was compared with that
+    baseline: "✅ pass, no differences", and reviewers saw nothing of what it accepted. ``--previous-baseline`` (the
+    target branch's baseline) lists it in the report, the JSON and the log; the verdict still stands."""
+    target, refreshed = tmp_path / "target" / "baseline", tmp_path / "pr" / "baseline"
+    table({("saliency", "m"): list(BASE)}).to_parquet(tmp_path / "old.parquet", index=False)
+    table({("saliency", "m"): list(BASE - 0.2)}).to_parquet(tmp_path / "run.parquet", index=False)
+    for folder, made in ((target, "old.parquet"), (refreshed, "run.parquet")):
+        assert run_compare(capsys, folder, tmp_path / made, "--update-baseline")[0] == 0
+    code, out, err = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", target,
+                                 "--report", tmp_path / "c.md", "--json", tmp_path / "c.json", "--quiet")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == (f"  baseline refreshed by this pull request: against the target branch's ({target}) "
+                                   "it accepts 1 degraded (1 of them would fail)")
+    report = (tmp_path / "c.md").read_text()
+    assert report.startswith("## xaibench compare: ✅ pass against a baseline this pull request commits")
+    assert "### 🔄 This pull request refreshes the baseline" in report
+    assert "- ❌ degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2" in report
+    refresh = json.loads((tmp_path / "c.json").read_text())["baseline_refresh"]
+    assert (refresh["state"], refresh["would_fail"], refresh["counts"]["degraded"]) == ("refreshed", True, 1)
+    assert refresh["findings"][0]["change"]["delta"] == pytest.approx(-0.2)
+
+    same = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", refreshed, "--quiet")
+    assert same[:2] == (0, "xaibench compare: PASS (0 failing finding(s); no findings) -- 1 units, 10 paired values, "
+                           "0 differ at all\n")  # the target branch's baseline: nothing to say
+    first = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", tmp_path / "none")
+    assert first[0] == 0 and (f"ℹ️ baseline added by this pull request (the target branch has none at "
+                              f"{tmp_path / 'none'}): review its values.") in first[1]
