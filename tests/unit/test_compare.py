@@ -1003,3 +1003,35 @@ def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, 
     first = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", tmp_path / "none")
     assert first[0] == 0 and (f"ℹ️ baseline added by this pull request (the target branch has none at "
                               f"{tmp_path / 'none'}): review its values.") in first[1]
+
+
+def test_a_metric_whose_tolerance_hides_a_large_relative_change_is_named_with_the_atol_that_sees_it(capsys,
+                                                                                                     tmp_path):
+    """max_sensitivity scores around 0.05: the default atol=0.01 is 20% of that, and a method 15% worse passed as
+    "No differences beyond tolerance" without a hint. The report and JSON now name the metric, how coarse its bound
+    is and the atol that brings it to 5%; with that atol the same change fails. Controls and metrics scored on a
+    larger scale are not named."""
+    small = 0.05 + BASE / 100  # (10,) scores 0.052-0.059
+    base = table({("saliency", "max_sensitivity"): list(small), ("random", "max_sensitivity"): list(small),
+                  ("saliency", "faithfulness"): list(BASE)}, hib={"max_sensitivity": False})
+    worse = base.assign(value=np.where(base["metric"] == "max_sensitivity", base["value"] * 1.15, base["value"]))
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    worse.to_parquet(tmp_path / "worse.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--json",
+                               tmp_path / "v.json")
+    assert code == 0 and "No differences beyond tolerance" in out  # the blind spot itself (the default policy)
+    (hint,) = [line for line in out.splitlines() if line.startswith("ℹ️ `")]
+    assert hint == ("ℹ️ `max_sensitivity`: its tolerance (atol=0.01 + rtol=0.02·mean|b|) is 20% of the mean |baseline| "
+                    "of 1 of its 1 units (0.056), so a change smaller than that passes without a finding; "
+                    "`metrics: {max_sensitivity: {atol: 0.001}}` in your policy brings it to 5% (docs/ci.md).")
+    (coarse,) = json.loads((tmp_path / "v.json").read_text())["coarse_tolerances"]
+    assert (coarse["metric"], coarse["coarse"], coarse["suggested_atol"]) == ("max_sensitivity", 1, 0.001)
+    assert coarse["widest"] == pytest.approx((0.01 + 0.02 * small.mean()) / small.mean())
+    policy = tmp_path / "mine.yaml"
+    policy.write_text("metrics:\n  max_sensitivity: {atol: 0.001}\n")
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--policy", policy,
+                               "--quiet")
+    assert code == 1 and "degraded: mlp/toy/saliency/max_sensitivity ↓: worse" in out
+    gated = compare_tables(base, worse, parse_policy({"gate_controls": True}, name="gated"))
+    assert [(c.metric, c.coarse, c.units) for c in gated.coarse_tolerances] == [("max_sensitivity", 2, 2)]
+    assert compare_tables(base, worse, load_policy("strict")).coarse_tolerances == ()  # a 1e-6 bound sees it

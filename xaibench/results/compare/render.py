@@ -212,6 +212,8 @@ def _warnings(comparison: Comparison, baseline: str, current: str, context: dict
         lines += [f"⚠️ {partial_text(current, note)}", ""]
     if comparison.unused_overrides:
         lines += [f"⚠️ {unused_text(comparison)}", ""]
+    for coarse in comparison.coarse_tolerances:
+        lines += [f"ℹ️ {coarse.text()}.", ""]
     return lines
 
 
@@ -286,6 +288,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "allow_missing": comparison.allow_missing,
         "unused_overrides": list(comparison.unused_overrides),
         "recorded_controls": list(comparison.recorded_controls),  # methods whose rows record the control role
+        "coarse_tolerances": [coarse.as_dict() for coarse in comparison.coarse_tolerances],
         "counts": {"units": comparison.n_units, "pairs": comparison.n_pairs, "differing": comparison.n_differing,
                    "failing": sum(1 for f in comparison.findings if f.fails), **_counts(comparison)},
         "max_abs_diff": comparison.max_abs_diff,
