@@ -1035,3 +1035,21 @@ def test_a_metric_whose_tolerance_hides_a_large_relative_change_is_named_with_th
     gated = compare_tables(base, worse, parse_policy({"gate_controls": True}, name="gated"))
     assert [(c.metric, c.coarse, c.units) for c in gated.coarse_tolerances] == [("max_sensitivity", 2, 2)]
     assert compare_tables(base, worse, load_policy("strict")).coarse_tolerances == ()  # a 1e-6 bound sees it
+
+
+def test_an_elementwise_verdict_says_that_one_value_decided_it_not_the_mean(capsys, tmp_path):
+    """Under ``--policy strict`` a unit whose mean improved but one sample got worse is ``degraded``; its line read
+    "worse: mean 0.55 -> 0.5509, delta +0.00089", which contradicts itself. It now says the verdict is elementwise
+    and how many values moved beyond their bound."""
+    moved = BASE + np.where(np.arange(BASE.size) == 0, -0.001, 0.0011)  # 9 samples better, 1 worse
+    comparison = compare_tables(table({("saliency", "m"): list(BASE)}), table({("saliency", "m"): list(moved)}),
+                                load_policy("strict"))
+    (finding,) = comparison.findings
+    assert finding.kind == "degraded" and finding.change.delta > 0  # the mean improved: one value decided
+    assert finding.message.startswith("worse (elementwise: 10 of 10 values beyond their bound, at least one worse): "
+                                      "mean 0.55 -> 0.5509, delta +0.00089")
+    better = compare_tables(table({("saliency", "m"): list(BASE)}), table({("saliency", "m"): list(BASE + 0.001)}),
+                            load_policy("strict"))
+    assert better.findings[0].message.startswith("better (elementwise: 10 of 10 values beyond their bound, none "
+                                                 "worse): mean")
+    assert not assess(BASE, BASE - 0.05, True, Tolerance(mode="mean", atol=0.0, rtol=0.0)).n_beyond  # other modes

@@ -396,6 +396,9 @@ def _describe(change: ValueChange, unconfirmed: str = "", tol: Tolerance | None 
     """One sentence on a value change; ``unconfirmed``: the direction ("worse"/"better") of a large change whose
     test is not significant (``tol``: the tolerance that applied)."""
     word = unconfirmed or ("worse" if change.verdict == WORSE else "better")
+    if change.n_beyond and not unconfirmed:  # elementwise: one value beyond its own bound decides, not the mean
+        word += (f" (elementwise: {change.n_beyond} of {change.n} values beyond their bound, "
+                 f"{'at least one' if change.verdict == WORSE else 'none'} worse)")
     relative = f" ({change.relative:+.1%})" if np.isfinite(change.relative) else ""
     text = (f"{word}: mean {change.baseline_mean:.4g} -> {change.current_mean:.4g}, "
             f"delta {change.delta:+.4g}{relative} over {change.n} pairs{_moved(change)}")
