@@ -990,7 +990,8 @@ def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, 
     assert out.splitlines()[1] == (f"  baseline refreshed by this pull request: against the target branch's ({target}) "
                                    "it accepts 1 degraded (1 of them would fail)")
     report = (tmp_path / "c.md").read_text()
-    assert report.startswith("## xaibench compare: ✅ pass against a baseline this pull request commits")
+    assert report.startswith("## xaibench compare: ✅ pass against a baseline this pull request refreshes (what the "
+                             "refresh accepts is listed below)")
     assert "### 🔄 This pull request refreshes the baseline" in report
     assert "- ❌ degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2" in report
     refresh = json.loads((tmp_path / "c.json").read_text())["baseline_refresh"]
@@ -1003,6 +1004,7 @@ def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, 
     first = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", tmp_path / "none")
     assert first[0] == 0 and (f"ℹ️ baseline added by this pull request (the target branch has none at "
                               f"{tmp_path / 'none'}): review its values.") in first[1]
+    assert first[1].startswith("## xaibench compare: ✅ pass against the first baseline, which this pull request adds")
 
 
 def test_a_metric_whose_tolerance_hides_a_large_relative_change_is_named_with_the_atol_that_sees_it(capsys,

@@ -71,8 +71,10 @@ def _render(comparison: Comparison, baseline: str, current: str, context: dict, 
     """The report with at most ``caps`` (failing, passing) rows per section; ``where``: the (full report, JSON)
     paths named by the line that says rows were left out (None: no such line); ``limit``: the bytes it had to fit."""
     mark = "❌ regression" if comparison.failed else "✅ pass"
-    if _refresh(context).get("state") in ("refreshed", "added"):
-        mark += " against a baseline this pull request commits (what it accepts is listed below)"
+    state = _refresh(context).get("state")
+    if state in ("refreshed", "added"):
+        mark += (" against a baseline this pull request refreshes (what the refresh accepts is listed below)"
+                 if state == "refreshed" else " against the first baseline, which this pull request adds")
     sections, left_out = _sections(comparison, caps)
     lines = [f"## xaibench compare: {mark}", ""]
     if where is not None and left_out:
