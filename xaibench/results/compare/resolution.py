@@ -49,8 +49,8 @@ class CoarseTolerance:
 
     def text(self) -> str:
         """One line for the report."""
-        share = (f"{self.narrowest:.0%}-{self.widest:.0%}" if round(self.narrowest, 2) != round(self.widest, 2)
-                 else f"{self.widest:.0%}")
+        share = (f"{_percent(self.narrowest)}-{_percent(self.widest)}"
+                 if _percent(self.narrowest) != _percent(self.widest) else _percent(self.widest))
         scale = (f"{self.smallest_scale:.2g}-{self.largest_scale:.2g}" if self.units and self.coarse > 1
                  else f"{self.smallest_scale:.2g}")
         fix = (f"`metrics: {{{self.metric}: {{atol: {self.suggested_atol:g}}}}}` in your policy brings it to "
@@ -89,6 +89,11 @@ def coarse_tolerances(baseline: pd.DataFrame, units: list[str], policy: Policy,
             largest_scale=float(coarse["scale"].max()), atol=tol.atol, rtol=tol.rtol,
             suggested_atol=_round_down(max(TARGET - tol.rtol, 0.0) * smallest)))
     return tuple(found)
+
+
+def _percent(share: float) -> str:
+    """``0.103`` -> ``10.3%`` (three digits: a bound just over ``COARSE`` does not read as equal to it)."""
+    return f"{100 * share:.3g}%"
 
 
 def _round_down(value: float) -> float:
