@@ -52,6 +52,8 @@ def blocks() -> dict[str, str]:
             found["tolerances"] = code
         elif lang == "yaml" and code.startswith("# .github/workflows/"):
             found["workflow"] = code
+        elif lang == "yaml" and code.startswith("# .gitlab-ci.yml"):
+            found["gitlab"] = code
         elif lang == "bash" and "results/baselines/my_ci" in code and "--update-baseline" in code:
             found["first_baseline"] = code
         elif lang == "bash" and code.startswith("#!/usr/bin/env bash") and "my_ci" in code:
@@ -108,6 +110,22 @@ def pull_request(repo: Path, baseline: pd.DataFrame, env: dict) -> None:
     git("commit", "-qam", "retrain; refresh the baseline")
 
 
+def gitlab_merge_request(found: dict, repo: Path, env: dict, github_report: str) -> None:
+    """The GitLab job in the pull request's checkout: its sweep is the shell script's, its compare item reports the
+    refreshed baseline as the GitHub step does (against ``origin``'s ``main``), and its after_script leaves the
+    report alone (and posts nothing without a token)."""
+    job = yaml.safe_load(found["gitlab"])["explanation-quality"]
+    sweep, compare = job["script"][2], job["script"][3]
+    shell_sweep = next(line for line in found["shell"].splitlines() if line.startswith("xaibench -m"))
+    assert sweep == shell_sweep.replace('"$store"', '"$(mktemp -d)"') + " || [ $? -eq 1 ]"
+    done = bash(compare, repo, {**env, "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}, "-eo", "pipefail")
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    assert (repo / "compare.md").read_text() == github_report
+    for line in job["after_script"]:
+        assert bash(line, repo, {**env, "CI_JOB_URL": "https://gitlab.example/job/1"}).returncode == 0
+    assert (repo / "compare.md").read_text() == github_report
+
+
 def bash(code: str, cwd: Path, env: dict, *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", *flags, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
@@ -115,7 +133,7 @@ def bash(code: str, cwd: Path, env: dict, *flags: str) -> subprocess.CompletedPr
 
 def test_adopting_it_in_your_repository_runs_as_written(tmp_path):
     found = blocks()
-    assert set(found) == {"experiment", "tolerances", "workflow", "first_baseline", "shell"}
+    assert set(found) == {"experiment", "tolerances", "workflow", "gitlab", "first_baseline", "shell"}
     repo = tmp_path / "repo"
     user_repo(repo)
     (repo / "conf" / "experiment").mkdir(parents=True)
@@ -163,6 +181,7 @@ def test_adopting_it_in_your_repository_runs_as_written(tmp_path):
     report = (repo / "compare.md").read_text()
     assert "### 🔄 This pull request refreshes the baseline" in report
     assert "- ❌ degraded: torch_module/npz_arrays/saliency/faithfulness_correlation ↑: worse:" in report
+    gitlab_merge_request(found, repo, {**env, **job_env}, report)
 
     script = repo / "ci.sh"
     script.write_text(found["shell"])
@@ -203,6 +222,14 @@ def test_the_workflow_report_step_replaces_the_comment_also_when_no_report_was_w
     assert (tmp_path / "summary.md").read_text() == posted
     assert (tmp_path / "gh.log").read_text().splitlines() == ["pr comment 7 --body-file compare.md --edit-last",
                                                               "pr comment 7 --body-file compare.md"]
+    gitlab = yaml.safe_load(blocks()["gitlab"])["explanation-quality"]["after_script"]
+    gitlab_work = tmp_path / "gitlab"
+    gitlab_work.mkdir()
+    for line in gitlab:  # no token: no note; the missing report is replaced by the note that points to the log
+        assert bash(line, gitlab_work, {**env, "CI_JOB_URL": "https://gitlab.example/job/1"}).returncode == 0
+    assert (gitlab_work / "compare.md").read_text() == ("## xaibench compare: ⚠️ no report\n\nA step stopped before "
+                                                        "compare wrote one; the job log says why: "
+                                                        "https://gitlab.example/job/1\n")
     (work / "compare.md").write_text("## xaibench compare: ❌ regression\n")  # a report: posted as it is
     assert bash(code, work, env, "--noprofile", "--norc", "-eo", "pipefail").returncode == 0
     assert (tmp_path / "gh.log.body").read_text() == "## xaibench compare: ❌ regression\n"
