@@ -52,6 +52,8 @@ def blocks() -> dict[str, str]:
             found["tolerances"] = code
         elif lang == "yaml" and code.startswith("# .github/workflows/"):
             found["workflow"] = code
+        elif lang == "yaml" and code.startswith("# .gitlab-ci.yml"):
+            found["gitlab"] = code
         elif lang == "bash" and "results/baselines/my_ci" in code and "--update-baseline" in code:
             found["first_baseline"] = code
         elif lang == "bash" and code.startswith("#!/usr/bin/env bash") and "my_ci" in code:
@@ -87,6 +89,43 @@ def user_repo(root: Path) -> None:
     torch.save(net.state_dict(), root / "weights" / "net.pt")
 
 
+def pull_request(repo: Path, baseline: pd.DataFrame, env: dict) -> None:
+    """``repo`` as a pull request's checkout that refreshed the baseline: ``origin``'s ``main`` (the target branch)
+    holds the baseline before the refresh, where saliency scored 0.5 higher."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.org", *args], cwd=repo, env=env,
+                       check=True, capture_output=True, timeout=60)
+
+    table = repo / "results" / "baselines" / "my_ci" / "table.parquet"
+    older = baseline.copy()
+    older.loc[older["method"] == "saliency", "value"] += 0.5
+    git("init", "-q", "-b", "main")
+    older.to_parquet(table, index=False)
+    git("add", "-A")
+    git("commit", "-qm", "the target branch")
+    git("clone", "-q", "--bare", ".", str(repo.parent / "origin.git"))
+    git("remote", "add", "origin", f"file://{repo.parent / 'origin.git'}")
+    git("checkout", "-qb", "pr")
+    baseline.to_parquet(table, index=False)
+    git("commit", "-qam", "retrain; refresh the baseline")
+
+
+def gitlab_merge_request(found: dict, repo: Path, env: dict, github_report: str) -> None:
+    """The GitLab job in the pull request's checkout: its sweep is the shell script's, its compare item reports the
+    refreshed baseline as the GitHub step does (against ``origin``'s ``main``), and its after_script leaves the
+    report alone (and posts nothing without a token)."""
+    job = yaml.safe_load(found["gitlab"])["explanation-quality"]
+    sweep, compare = job["script"][2], job["script"][3]
+    shell_sweep = next(line for line in found["shell"].splitlines() if line.startswith("xaibench -m"))
+    assert sweep == shell_sweep.replace('"$store"', '"$(mktemp -d)"') + " || [ $? -eq 1 ]"
+    done = bash(compare, repo, {**env, "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}, "-eo", "pipefail")
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    assert (repo / "compare.md").read_text() == github_report
+    for line in job["after_script"]:
+        assert bash(line, repo, {**env, "CI_JOB_URL": "https://gitlab.example/job/1"}).returncode == 0
+    assert (repo / "compare.md").read_text() == github_report
+
+
 def bash(code: str, cwd: Path, env: dict, *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", *flags, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
@@ -94,7 +133,7 @@ def bash(code: str, cwd: Path, env: dict, *flags: str) -> subprocess.CompletedPr
 
 def test_adopting_it_in_your_repository_runs_as_written(tmp_path):
     found = blocks()
-    assert set(found) == {"experiment", "tolerances", "workflow", "first_baseline", "shell"}
+    assert set(found) == {"experiment", "tolerances", "workflow", "gitlab", "first_baseline", "shell"}
     repo = tmp_path / "repo"
     user_repo(repo)
     (repo / "conf" / "experiment").mkdir(parents=True)
@@ -124,15 +163,25 @@ def test_adopting_it_in_your_repository_runs_as_written(tmp_path):
     assert sweep_step.endswith("|| [ $? -eq 1 ] # cells that errored are reported by compare")
     shell_sweep = next(line for line in found["shell"].splitlines() if line.startswith("xaibench -m"))
     assert sweep_step.split(" || ")[0].replace("$RUNNER_TEMP/store", '"$store"') == shell_sweep
+    # The pull request refreshes the baseline (the target branch, main on origin, has an older one with other scores):
+    # the step fetches the target's baseline, and the report lists what the refresh accepts (it used to say only
+    # "pass": the run equals the refreshed baseline by construction).
+    pull_request(repo, table, env)
     job_env = {k: str(v).replace("${{ github.workspace }}", str(repo)) for k, v in job.get("env", {}).items()}
     # the job's PYTHONPATH replaces the inherited one; xaibench is "installed" here through that inherited path (the
     # code under test, not whatever the venv has installed), so it stays behind the job's
     job_env["PYTHONPATH"] = os.pathsep.join(p for p in (job_env.get("PYTHONPATH"), env.get("PYTHONPATH")) if p)
-    gh_env = {**env, **job_env, "RUNNER_TEMP": str(tmp_path)}
+    gh_env = {**env, **job_env, "RUNNER_TEMP": str(tmp_path), "GITHUB_BASE_REF": "main"}
     step = bash(steps["Compare with the committed baseline"]["run"], repo, gh_env, "--noprofile", "--norc", "-eo",
                 "pipefail")
     assert step.returncode == 0, (step.stdout[-2000:], step.stderr[-2000:])
     assert step.stdout.startswith("xaibench compare: PASS") and "✅ pass" in (repo / "compare.md").read_text()
+    assert step.stdout.splitlines()[1].startswith("  baseline refreshed by this pull request: against the target "
+                                                  f"branch's ({tmp_path}/results/baselines/my_ci) it accepts ")
+    report = (repo / "compare.md").read_text()
+    assert "### 🔄 This pull request refreshes the baseline" in report
+    assert "- ❌ degraded: torch_module/npz_arrays/saliency/faithfulness_correlation ↑: worse:" in report
+    gitlab_merge_request(found, repo, {**env, **job_env}, report)
 
     script = repo / "ci.sh"
     script.write_text(found["shell"])
@@ -144,3 +193,43 @@ def test_adopting_it_in_your_repository_runs_as_written(tmp_path):
     assert result["verdict"] == "pass" and result["counts"]["differing"] == 0
     assert result["counts"]["pairs"] == len(table) and result["policy"]["name"] == "ci/tolerances.yaml"
     assert result["policy"]["metrics"]["faithfulness_correlation"]["mode"] == "bootstrap"
+
+
+def test_the_workflow_report_step_replaces_the_comment_also_when_no_report_was_written(tmp_path):
+    """When the install, the sweep or compare stopped with exit 2, no compare.md was written: the report step's
+    ``cat compare.md`` failed, nothing was posted, and the pull request kept the previous push's "✅ pass" comment.
+    It now posts a note that points to the job log (and posts the report when there is one). ``gh`` is a fake that
+    records its calls; ``--edit-last`` fails as it does before the first comment."""
+    job = yaml.safe_load(blocks()["workflow"])["jobs"]["compare"]
+    (step,) = [s for s in job["steps"] if s.get("name") == "Report"]
+    assert step["if"] == "always()" and step["continue-on-error"] is True
+    code = step["run"].replace("${{ github.event.pull_request.number }}", "7")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "gh").write_text('#!/bin/sh\necho "$*" >> "$GH_LOG"\ncase "$*" in *--edit-last*) exit 1;; esac\n'
+                             'cp compare.md "$GH_LOG.body"\n')
+    (shim / "gh").chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}", "GH_LOG": str(tmp_path / "gh.log"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "GITHUB_SERVER_URL": "https://github.com",
+           "GITHUB_REPOSITORY": "me/mine", "GITHUB_RUN_ID": "42"}
+    done = bash(code, work, env, "--noprofile", "--norc", "-eo", "pipefail")
+    assert done.returncode == 0, done.stderr
+    posted = (tmp_path / "gh.log.body").read_text()
+    assert posted.startswith("## xaibench compare: ⚠️ no report\n\nA step stopped before compare wrote one; the job "
+                             "log says why: https://github.com/me/mine/actions/runs/42")
+    assert (tmp_path / "summary.md").read_text() == posted
+    assert (tmp_path / "gh.log").read_text().splitlines() == ["pr comment 7 --body-file compare.md --edit-last",
+                                                              "pr comment 7 --body-file compare.md"]
+    gitlab = yaml.safe_load(blocks()["gitlab"])["explanation-quality"]["after_script"]
+    gitlab_work = tmp_path / "gitlab"
+    gitlab_work.mkdir()
+    for line in gitlab:  # no token: no note; the missing report is replaced by the note that points to the log
+        assert bash(line, gitlab_work, {**env, "CI_JOB_URL": "https://gitlab.example/job/1"}).returncode == 0
+    assert (gitlab_work / "compare.md").read_text() == ("## xaibench compare: ⚠️ no report\n\nA step stopped before "
+                                                        "compare wrote one; the job log says why: "
+                                                        "https://gitlab.example/job/1\n")
+    (work / "compare.md").write_text("## xaibench compare: ❌ regression\n")  # a report: posted as it is
+    assert bash(code, work, env, "--noprofile", "--norc", "-eo", "pipefail").returncode == 0
+    assert (tmp_path / "gh.log.body").read_text() == "## xaibench compare: ❌ regression\n"

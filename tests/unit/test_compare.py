@@ -982,3 +982,103 @@ def test_the_freshness_check_rebuilds_a_table_dataset_from_the_parameters_it_was
     made.to_parquet("made.parquet", index=False)
     code, out, err = run_compare(capsys, "baseline", "made.parquet", "--update-baseline")
     assert code == 0 and "baseline updated" in out, err
+
+
+# --- review fixes (ci10: a maintainer guarding their own repository in CI) ----------------------------------------
+
+def test_the_provenance_records_the_update_command_quoted_for_a_shell(capsys, tmp_path):
+    """The provenance's ``update_command`` joined this process's arguments with spaces (and, run in-process, took
+    the caller's ``sys.argv``): ``--command xaibench -m experiment=my_ci ...`` could not be pasted into a shell. It
+    is now the command compare ran, quoted."""
+    import shlex
+
+    made = tmp_path / "run dir" / "made.parquet"
+    made.parent.mkdir()
+    table({("saliency", "m"): list(BASE)}).to_parquet(made, index=False)
+    baseline, made_by = tmp_path / "baselines" / "mine", "xaibench -m experiment=my_ci store_dir=$(mktemp -d)"
+    assert run_compare(capsys, baseline, made, "--update-baseline", "--command", made_by)[0] == 0
+    recorded = json.loads((baseline / "table.provenance.json").read_text())["update_command"]
+    assert shlex.split(recorded) == ["xaibench", "compare", str(baseline), str(made), "--update-baseline",
+                                     "--command", made_by]
+
+
+def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, tmp_path):
+    """A pull request that retrains (scores worse) and commits the refreshed baseline was compared with that
+    baseline: "✅ pass, no differences", and reviewers saw nothing of what it accepted. ``--previous-baseline`` (the
+    target branch's baseline) lists it in the report, the JSON and the log; the verdict still stands."""
+    target, refreshed = tmp_path / "target" / "baseline", tmp_path / "pr" / "baseline"
+    table({("saliency", "m"): list(BASE)}).to_parquet(tmp_path / "old.parquet", index=False)
+    table({("saliency", "m"): list(BASE - 0.2)}).to_parquet(tmp_path / "run.parquet", index=False)
+    for folder, made in ((target, "old.parquet"), (refreshed, "run.parquet")):
+        assert run_compare(capsys, folder, tmp_path / made, "--update-baseline")[0] == 0
+    code, out, err = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", target,
+                                 "--report", tmp_path / "c.md", "--json", tmp_path / "c.json", "--quiet")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == (f"  baseline refreshed by this pull request: against the target branch's ({target}) "
+                                   "it accepts 1 degraded (1 of them would fail)")
+    report = (tmp_path / "c.md").read_text()
+    assert report.startswith("## xaibench compare: ✅ pass against a baseline this pull request refreshes (what the "
+                             "refresh accepts is listed below)")
+    assert "### 🔄 This pull request refreshes the baseline" in report
+    assert "- ❌ degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2" in report
+    refresh = json.loads((tmp_path / "c.json").read_text())["baseline_refresh"]
+    assert (refresh["state"], refresh["would_fail"], refresh["counts"]["degraded"]) == ("refreshed", True, 1)
+    assert refresh["findings"][0]["change"]["delta"] == pytest.approx(-0.2)
+
+    same = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", refreshed, "--quiet")
+    assert same[:2] == (0, "xaibench compare: PASS (0 failing finding(s); no findings) -- 1 units, 10 paired values, "
+                           "0 differ at all\n")  # the target branch's baseline: nothing to say
+    first = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", tmp_path / "none")
+    assert first[0] == 0 and (f"ℹ️ baseline added by this pull request (the target branch has none at "
+                              f"{tmp_path / 'none'}): review its values.") in first[1]
+    assert first[1].startswith("## xaibench compare: ✅ pass against the first baseline, which this pull request adds")
+
+
+def test_a_metric_whose_tolerance_hides_a_large_relative_change_is_named_with_the_atol_that_sees_it(capsys,
+                                                                                                     tmp_path):
+    """max_sensitivity scores around 0.05: the default atol=0.01 is 20% of that, and a method 15% worse passed as
+    "No differences beyond tolerance" without a hint. The report and JSON now name the metric, how coarse its bound
+    is and the atol that brings it to 5%; with that atol the same change fails. Controls and metrics scored on a
+    larger scale are not named."""
+    small = 0.05 + BASE / 100  # (10,) scores 0.052-0.059
+    base = table({("saliency", "max_sensitivity"): list(small), ("random", "max_sensitivity"): list(small),
+                  ("saliency", "faithfulness"): list(BASE)}, hib={"max_sensitivity": False})
+    worse = base.assign(value=np.where(base["metric"] == "max_sensitivity", base["value"] * 1.15, base["value"]))
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    worse.to_parquet(tmp_path / "worse.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--json",
+                               tmp_path / "v.json")
+    assert code == 0 and "No differences beyond tolerance" in out  # the blind spot itself (the default policy)
+    (hint,) = [line for line in out.splitlines() if line.startswith("ℹ️ `")]
+    assert hint == ("ℹ️ `max_sensitivity`: its tolerance (atol=0.01 + rtol=0.02·mean|b|) is 20% of the mean |baseline| "
+                    "of 1 of its 1 units (0.056), so a change smaller than that passes without a finding; "
+                    "`metrics: {max_sensitivity: {atol: 0.001}}` in your policy brings it to 5% (docs/ci.md).")
+    (coarse,) = json.loads((tmp_path / "v.json").read_text())["coarse_tolerances"]
+    assert (coarse["metric"], coarse["coarse"], coarse["suggested_atol"]) == ("max_sensitivity", 1, 0.001)
+    assert coarse["widest"] == pytest.approx((0.01 + 0.02 * small.mean()) / small.mean())
+    policy = tmp_path / "mine.yaml"
+    policy.write_text("metrics:\n  max_sensitivity: {atol: 0.001}\n")
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--policy", policy,
+                               "--quiet")
+    assert code == 1 and "degraded: mlp/toy/saliency/max_sensitivity ↓: worse" in out
+    gated = compare_tables(base, worse, parse_policy({"gate_controls": True}, name="gated"))
+    assert [(c.metric, c.coarse, c.units) for c in gated.coarse_tolerances] == [("max_sensitivity", 2, 2)]
+    assert compare_tables(base, worse, load_policy("strict")).coarse_tolerances == ()  # a 1e-6 bound sees it
+
+
+def test_an_elementwise_verdict_says_that_one_value_decided_it_not_the_mean(capsys, tmp_path):
+    """Under ``--policy strict`` a unit whose mean improved but one sample got worse is ``degraded``; its line read
+    "worse: mean 0.55 -> 0.5509, delta +0.00089", which contradicts itself. It now says the verdict is elementwise
+    and how many values moved beyond their bound."""
+    moved = BASE + np.where(np.arange(BASE.size) == 0, -0.001, 0.0011)  # 9 samples better, 1 worse
+    comparison = compare_tables(table({("saliency", "m"): list(BASE)}), table({("saliency", "m"): list(moved)}),
+                                load_policy("strict"))
+    (finding,) = comparison.findings
+    assert finding.kind == "degraded" and finding.change.delta > 0  # the mean improved: one value decided
+    assert finding.message.startswith("worse (elementwise: 10 of 10 values beyond their bound, at least one worse): "
+                                      "mean 0.55 -> 0.5509, delta +0.00089")
+    better = compare_tables(table({("saliency", "m"): list(BASE)}), table({("saliency", "m"): list(BASE + 0.001)}),
+                            load_policy("strict"))
+    assert better.findings[0].message.startswith("better (elementwise: 10 of 10 values beyond their bound, none "
+                                                 "worse): mean")
+    assert not assess(BASE, BASE - 0.05, True, Tolerance(mode="mean", atol=0.0, rtol=0.0)).n_beyond  # other modes

@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace BASELINE with CURRENT (and write its provenance) after showing what changes")
     parser.add_argument("--command", default="", dest="source_command", metavar="TEXT",
                         help="with --update-baseline: the command that produced CURRENT, recorded in the provenance")
+    parser.add_argument("--previous-baseline", metavar="TABLE",
+                        help="the baseline as the pull request's target branch has it (e.g. extracted with git "
+                             "archive): when BASELINE differs from it, the report lists what the refresh accepts, "
+                             "which the verdict against BASELINE cannot show; a path that is not there: a first "
+                             "baseline (docs/ci.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,9 +68,37 @@ def run(args: argparse.Namespace) -> int:
                         "unchecked; make it from a finished sweep with --update-baseline (docs/ci.md)")
     comparison = compare_tables(baseline, current, policy, strict_changes=args.strict_changes,
                                 allow_missing=args.allow_missing)
-    _emit(args, comparison, _context(args, baseline, current))
+    context = _context(args, baseline, current)
+    if args.previous_baseline:
+        context["refresh"] = _refresh(args.previous_baseline, baseline, policy)
+    _emit(args, comparison, context)
     _warn(args, comparison, current)
     return comparison.exit_code
+
+
+def _refresh(previous: str, baseline, policy) -> dict:
+    """What BASELINE changed relative to ``previous`` (the target branch's baseline). A pull request that commits a
+    refreshed baseline is compared with it, so the verdict passes whatever the refresh accepted; this shows it.
+
+    Returns:
+        ``{"previous", "state"}``: ``added`` (no previous baseline: the first one), ``unchanged`` (no finding and no
+        value differs), ``refreshed`` (with ``comparison``: previous -> BASELINE) or ``unreadable`` (with ``reason``;
+        the verdict against BASELINE still stands).
+    """
+    from xaibench.errors import UserError
+    from xaibench.results.compare import compare_tables
+    from xaibench.results.compare.baseline import baseline_file
+    from xaibench.results.compare.tables import load_results
+
+    if not baseline_file(previous).exists():
+        return {"previous": previous, "state": "added"}
+    try:
+        old = load_results(previous, "previous baseline")
+    except UserError as reason:
+        return {"previous": previous, "state": "unreadable", "reason": str(reason)}
+    comparison = compare_tables(old, baseline, policy)
+    state = "refreshed" if comparison.findings or comparison.n_differing else "unchanged"
+    return {"previous": previous, "state": state, "comparison": comparison}
 
 
 def _check_order(args: argparse.Namespace) -> None:
@@ -136,7 +169,8 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
     from pathlib import Path
 
     from xaibench.engine.store import atomic_write_bytes
-    from xaibench.results.compare.render import dumps, finding_line, to_json, to_markdown, verdict_line
+    from xaibench.results.compare.render import (dumps, finding_line, refresh_line, to_json, to_markdown,
+                                                 verdict_line)
 
     names = {"baseline": args.baseline, "current": args.current}
     markdown = to_markdown(comparison, context=context, **names)
@@ -153,6 +187,8 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
     if not args.quiet:
         print(markdown)
     print(verdict_line(comparison), flush=True)
+    if refresh_line(context):  # the pull request's own baseline refresh: what the verdict above cannot show
+        print(f"  {refresh_line(context)}", flush=True)
     if args.quiet:  # a CI log then still says what failed (the report went to a file)
         failing = [f for f in comparison.findings if f.fails]
         for finding in failing[:UPDATE_LINES]:
@@ -181,6 +217,8 @@ def _context(args: argparse.Namespace, baseline, current) -> dict:
 
 
 def _update(args: argparse.Namespace, current, policy) -> int:
+    import shlex
+
     from xaibench.results.compare.baseline import baseline_file, write_baseline
 
     target = baseline_file(args.baseline)
@@ -190,7 +228,10 @@ def _update(args: argparse.Namespace, current, policy) -> int:
         raise UserError(f"baseline {args.baseline} must be a .parquet or .csv file or a folder (its table.parquet): "
                         "compare reads nothing else")
     _show_update(target, current, policy)
-    table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command)
+    made_by = ["--command", args.source_command] if args.source_command else []
+    this = shlex.join(["xaibench", "compare", str(args.baseline), str(args.current), "--update-baseline", *made_by])
+    table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command,
+                                       update_command=this)  # recorded as a shell would run it again
     print(f"baseline updated: {table} ({len(current)} rows); provenance -> {provenance}")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
@@ -35,7 +36,7 @@ def provenance_file(table: Path) -> Path:
 
 
 def write_baseline(current: pd.DataFrame, baseline: str | os.PathLike[str], *, source: str,
-                   command: str = "") -> tuple[Path, Path]:
+                   command: str = "", update_command: str = "") -> tuple[Path, Path]:
     """Atomically write ``current`` as the baseline and its provenance; refuses a table with error rows.
 
     Args:
@@ -43,6 +44,8 @@ def write_baseline(current: pd.DataFrame, baseline: str | os.PathLike[str], *, s
         baseline: the baseline file (``.parquet``/``.csv``) or folder.
         source: where ``current`` was read from (recorded).
         command: the command that produced ``current`` (recorded, e.g. ``xaibench -m experiment=ci``).
+        update_command: the shell command that made this baseline (recorded; default: this process's arguments,
+            quoted for a shell).
 
     Returns:
         The table and provenance paths written.
@@ -55,14 +58,15 @@ def write_baseline(current: pd.DataFrame, baseline: str | os.PathLike[str], *, s
     if current.empty:
         raise UserError("the current table has no rows; run the sweep before baselining it")
     table = baseline_file(baseline)
-    info = provenance_record(current, source=source, command=command)
+    info = provenance_record(current, source=source, command=command, update_command=update_command)
     write_table(current, table)
     atomic_write_bytes(provenance_file(table), (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
     return table, provenance_file(table)
 
 
-def provenance_record(table: pd.DataFrame, *, source: str, command: str) -> dict:
-    """Versions (of the run that computed the rows and of this process), machine, date, git SHA, command."""
+def provenance_record(table: pd.DataFrame, *, source: str, command: str, update_command: str = "") -> dict:
+    """Versions (of the run that computed the rows and of this process), machine, date, git SHA, command, and the
+    ``update_command`` that made the baseline, quoted so that it can be pasted into a shell."""
     def versions_in_table(column: str) -> list[str]:
         return sorted(str(v) for v in table[column].dropna().unique()) if column in table else []
 
@@ -76,7 +80,7 @@ def provenance_record(table: pd.DataFrame, *, source: str, command: str) -> dict
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
         "command": command,
-        "update_command": " ".join(["xaibench", *sys.argv[1:]]),
+        "update_command": update_command or shlex.join(["xaibench", *sys.argv[1:]]),
         "git_sha": git_sha(),  # of xaibench's own source tree ("unknown" for an installed package)
         "repository": repository_state(Path.cwd()),  # the repository the baseline was refreshed in (yours)
         "rows_git_sha": versions_in_table("git_sha"),

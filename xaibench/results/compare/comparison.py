@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from xaibench.results.compare.policy import DEFAULT_CONTROLS, Policy, Tolerance
+from xaibench.results.compare.resolution import CoarseTolerance, coarse_tolerances
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
                                             without_roles, without_run_notes)
 from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, assess, wilcoxon_min_pairs
@@ -102,6 +103,7 @@ class Comparison:
     allow_missing: bool = False
     unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric/control of either table (a typo?)
     recorded_controls: tuple[str, ...] = ()  # methods whose rows record the control role ("role": "control")
+    coarse_tolerances: tuple[CoarseTolerance, ...] = ()  # metrics whose tolerance hides changes of >10% of scores
 
     @property
     def failed(self) -> bool:
@@ -144,7 +146,8 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
                       n_differing=walker.n_differing, max_abs_diff=walker.max_abs_diff,
                       strict_changes=strict_changes, allow_missing=allow_missing,
                       unused_overrides=_unused_overrides(policy, baseline, current),
-                      recorded_controls=tuple(sorted(controls.recorded)))
+                      recorded_controls=tuple(sorted(controls.recorded)),
+                      coarse_tolerances=coarse_tolerances(baseline, units, policy, controls))
 
 
 def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[str, ...]:
@@ -394,6 +397,9 @@ def _describe(change: ValueChange, unconfirmed: str = "", tol: Tolerance | None 
     """One sentence on a value change; ``unconfirmed``: the direction ("worse"/"better") of a large change whose
     test is not significant (``tol``: the tolerance that applied)."""
     word = unconfirmed or ("worse" if change.verdict == WORSE else "better")
+    if change.n_beyond and not unconfirmed:  # elementwise: one value beyond its own bound decides, not the mean
+        word += (f" (elementwise: {change.n_beyond} of {change.n} values beyond their bound, "
+                 f"{'at least one' if change.verdict == WORSE else 'none'} worse)")
     relative = f" ({change.relative:+.1%})" if np.isfinite(change.relative) else ""
     text = (f"{word}: mean {change.baseline_mean:.4g} -> {change.current_mean:.4g}, "
             f"delta {change.delta:+.4g}{relative} over {change.n} pairs{_moved(change)}")

@@ -10,6 +10,7 @@ from xaibench.results.compare.comparison import KINDS, Comparison, Finding
 from xaibench.results.schema import MEASUREMENTS_ADDED, SCHEMA_VERSION
 
 MAX_ROWS = 60  # per section; the JSON verdict always lists everything
+REFRESH_LINES = 20  # findings listed of a baseline the pull request refreshes (--previous-baseline)
 COMMENT_LIMIT = 65_536  # GitHub's limit on a pull-request comment's body, in characters
 COMMENT_BUDGET = 65_000  # what --report writes at most, in UTF-8 bytes: under the limit however it is counted
 
@@ -70,6 +71,10 @@ def _render(comparison: Comparison, baseline: str, current: str, context: dict, 
     """The report with at most ``caps`` (failing, passing) rows per section; ``where``: the (full report, JSON)
     paths named by the line that says rows were left out (None: no such line); ``limit``: the bytes it had to fit."""
     mark = "❌ regression" if comparison.failed else "✅ pass"
+    state = _refresh(context).get("state")
+    if state in ("refreshed", "added"):
+        mark += (" against a baseline this pull request refreshes (what the refresh accepts is listed below)"
+                 if state == "refreshed" else " against the first baseline, which this pull request adds")
     sections, left_out = _sections(comparison, caps)
     lines = [f"## xaibench compare: {mark}", ""]
     if where is not None and left_out:
@@ -81,8 +86,56 @@ def _render(comparison: Comparison, baseline: str, current: str, context: dict, 
               f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
               *_warnings(comparison, baseline, current, context),
               f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
-              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
+              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", "",
+              *_refresh_lines(baseline, context)]
     return "\n".join(lines + sections + _closing(comparison, baseline, current, context))
+
+
+def _refresh(context: dict | None) -> dict:
+    return (context or {}).get("refresh") or {}
+
+
+def refresh_line(context: dict | None) -> str:
+    """One plain line on a baseline the pull request refreshes (``--previous-baseline``), or "" when it does not."""
+    refresh = _refresh(context)
+    state, previous = refresh.get("state"), refresh.get("previous", "")
+    if state == "added":
+        return f"baseline added by this pull request (the target branch has none at {previous}): review its values"
+    if state == "unreadable":
+        return f"the target branch's baseline {previous} was not compared: {refresh['reason']}"
+    if state != "refreshed":
+        return ""
+    changes = refresh["comparison"]
+    return (f"baseline refreshed by this pull request: against the target branch's ({previous}) it accepts "
+            f"{_listed(changes)} ({sum(f.fails for f in changes.findings)} of them would fail)")
+
+
+def _listed(comparison: Comparison) -> str:
+    """``7 degraded, 1 revision``: the findings by kind (or that values moved only within tolerance)."""
+    return ", ".join(f"{n} {kind}" for kind, n in _counts(comparison).items() if n) or "values within tolerance"
+
+
+def _refresh_lines(baseline: str, context: dict) -> list[str]:
+    """The report's section on the pull request's own baseline refresh: the findings from the target branch's
+    baseline to this one, which the verdict (against this one) passes by construction."""
+    refresh = _refresh(context)
+    if refresh.get("state") in ("added", "unreadable"):
+        return [f"{'ℹ️' if refresh['state'] == 'added' else '⚠️'} {refresh_line(context)}.", ""]
+    if refresh.get("state") != "refreshed":
+        return []
+    changes = refresh["comparison"]
+    findings = changes.findings
+    lines = ["### 🔄 This pull request refreshes the baseline", "",
+             f"`{baseline}` differs from the target branch's baseline `{refresh['previous']}`: the verdict above is "
+             "against the refreshed one, so it cannot show what the refresh accepts. Against the target branch's "
+             f"baseline the run would {'fail' if changes.failed else 'pass'} ({_listed(changes)}; "
+             f"{changes.n_units} units, {changes.n_differing} of {changes.n_pairs} paired values differ). Check that "
+             "the commit that refreshed it says why:", ""]
+    lines += [f"- {'❌' if f.fails else 'ℹ️'} {finding_line(f)}" for f in findings[:REFRESH_LINES]]
+    if len(findings) > REFRESH_LINES:
+        lines.append(f"- ... and {len(findings) - REFRESH_LINES} more (`xaibench compare "
+                     f"{shlex.quote(str(refresh['previous']))} {shlex.quote(str(baseline))}` lists them all)")
+    return lines + [""]
 
 
 def shortened_text(left_out: int, total: int, full_report: str = "", json_report: str = "",
@@ -161,6 +214,8 @@ def _warnings(comparison: Comparison, baseline: str, current: str, context: dict
         lines += [f"⚠️ {partial_text(current, note)}", ""]
     if comparison.unused_overrides:
         lines += [f"⚠️ {unused_text(comparison)}", ""]
+    for coarse in comparison.coarse_tolerances:
+        lines += [f"ℹ️ {coarse.text()}.", ""]
     return lines
 
 
@@ -235,6 +290,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "allow_missing": comparison.allow_missing,
         "unused_overrides": list(comparison.unused_overrides),
         "recorded_controls": list(comparison.recorded_controls),  # methods whose rows record the control role
+        "coarse_tolerances": [coarse.as_dict() for coarse in comparison.coarse_tolerances],
         "counts": {"units": comparison.n_units, "pairs": comparison.n_pairs, "differing": comparison.n_differing,
                    "failing": sum(1 for f in comparison.findings if f.fails), **_counts(comparison)},
         "max_abs_diff": comparison.max_abs_diff,
@@ -242,7 +298,21 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "update_command": (update_command(baseline, current, _baseline_command(context))
                            if _acceptable(comparison) and not _errors(comparison)
                            and not ((context or {}).get("current") or {}).get("partial") else None),
+        "baseline_refresh": _refresh_json(context),
     }
+
+
+def _refresh_json(context: dict | None) -> dict | None:
+    """``--previous-baseline``'s outcome: its path, ``state``, and for a refresh its verdict, counts and findings."""
+    refresh = _refresh(context)
+    if not refresh:
+        return None
+    out = {k: v for k, v in refresh.items() if k != "comparison"}
+    if "comparison" in refresh:
+        changes = refresh["comparison"]
+        out.update(would_fail=changes.failed, counts=_counts(changes),
+                   findings=[_finding_json(f) for f in changes.findings])
+    return out
 
 
 def dumps(data: dict[str, Any]) -> str:
