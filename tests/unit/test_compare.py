@@ -847,6 +847,25 @@ def test_a_method_whose_rows_record_the_control_role_is_a_control_whatever_its_n
     assert kinds(compare_tables(old, drift, load_policy("strict"))) == [("degraded", True)]  # strict gates it
 
 
+def test_the_default_control_names_stand_in_only_for_tables_that_record_no_roles():
+    """The report knows controls by role (results/roles.py); compare's default list (random, constant, sobel)
+    made a user's real method that happened to be called `random` a control even in tables that record roles, so
+    its degradation passed as a control's drift. The names now stand in only where neither table records a role;
+    a policy's own list still applies as written."""
+    tables = {("saliency", "m"): list(BASE), ("random", "m"): list(BASE)}
+    base, cur = table(tables), table(tables)
+    cur["value"] = np.where(cur["method"] == "random", cur["value"] - 0.2, cur["value"])
+    assert kinds(compare_tables(base, cur, DEFAULT)) == [("control", False)]  # no roles: `random` is the built-in
+    built_in = role({})  # the built-in control (here sobel) records its role; the user's `random` records none
+    base_roles = pd.concat([base, table({("sobel", "m"): list(BASE)}, method_params=built_in)], ignore_index=True)
+    cur_roles = pd.concat([cur, table({("sobel", "m"): list(BASE)}, method_params=built_in)], ignore_index=True)
+    comparison = compare_tables(base_roles, cur_roles, DEFAULT)
+    assert kinds(comparison) == [("degraded", True)] and comparison.findings[0].unit["method"] == "random"
+    assert comparison.recorded_controls == ("sobel",)
+    own = parse_policy({"controls": ["random"]}, name="own")  # named by the user's own policy: a control
+    assert kinds(compare_tables(base_roles, cur_roles, own)) == [("control", False)]
+
+
 def test_a_policy_entry_can_name_one_parameter_variant_as_a_control():
     """`controls: [{method: saliency, params: {abs: false}}]`: the signed gradient is the reference, the absolute
     one stays a method under test (a name alone covers every variant)."""

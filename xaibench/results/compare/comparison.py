@@ -38,7 +38,7 @@ import pandas as pd
 from xaibench.results.compare.policy import DEFAULT_CONTROLS, Policy, Tolerance
 from xaibench.results.compare.resolution import CoarseTolerance, coarse_tolerances
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
-                                            without_roles, without_run_notes)
+                                            records_any_role, without_roles, without_run_notes)
 from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, assess, wilcoxon_min_pairs
 from xaibench.results.groups import competitor_columns, competitor_labels
 
@@ -77,13 +77,23 @@ class Finding:
 @dataclass(frozen=True)
 class Controls:
     """Which units are controls: the rows' own role (``recorded``: methods whose ``method_params`` said
-    ``"role": "control"``, set by ``Explainer.control``) or an entry of the policy's ``controls``."""
+    ``"role": "control"``, set by ``Explainer.control``) or an entry of the policy's ``controls``.
+
+    The default list (the built-in controls' names, ``DEFAULT_CONTROLS``) stands in for the role only where
+    neither table records roles (``records_roles`` False: written before rows recorded them), as in the report
+    (``results/roles.py``): in tables that record roles, a method of the user's merely named ``random`` is a method.
+    A policy's own list applies as written."""
 
     policy: Policy
     recorded: frozenset[str] = frozenset()
+    records_roles: bool = False
 
     def __call__(self, method: str, method_params: str = "{}") -> bool:
-        return str(method) in self.recorded or self.policy.is_control(method, method_params)
+        if str(method) in self.recorded:
+            return True
+        if self.records_roles and tuple(self.policy.controls) == DEFAULT_CONTROLS:
+            return False
+        return self.policy.is_control(method, method_params)
 
     def of(self, unit: dict) -> bool:
         return self(unit["method"], unit.get("method_params", "{}"))
@@ -120,9 +130,10 @@ class Comparison:
 def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy, *, strict_changes: bool = False,
                    allow_missing: bool = False) -> Comparison:
     """Compare two conformed results tables (see the module docstring for what is reported and what fails)."""
+    records_roles = records_any_role(baseline) or records_any_role(current)
     baseline, base_roles = without_roles(without_run_notes(baseline))
     current, cur_roles = without_roles(without_run_notes(current))
-    controls = Controls(policy, base_roles | cur_roles)
+    controls = Controls(policy, base_roles | cur_roles, records_roles)
     units = unit_columns(baseline, current)
     for frame, role in ((baseline, "baseline"), (current, "current")):
         check_unique(frame, units + SAMPLE_KEY, role, "table")

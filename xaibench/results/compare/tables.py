@@ -162,6 +162,12 @@ def _drop_notes(text: str) -> str:
     return json.dumps({k: v for k, v in params.items() if k not in RUN_NOTES}, sort_keys=True)
 
 
+def records_any_role(frame: pd.DataFrame) -> bool:
+    """Whether any row's ``method_params`` records a role (tables written before roles record none)."""
+    return "method_params" in frame.columns and bool(
+        frame["method_params"].astype(str).str.contains(f'"{ROLE_KEY}"', regex=False).any())
+
+
 def without_roles(frame: pd.DataFrame) -> tuple[pd.DataFrame, frozenset[str]]:
     """``frame`` with ``ROLE_KEY`` dropped from its ``method_params`` JSON, and the methods its rows record as
     controls (``"role": "control"``)."""
