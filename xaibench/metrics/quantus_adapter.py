@@ -148,8 +148,9 @@ def score(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext, seed: int
     n = len(ctx.x)
     if spec.native is not None:
         seed_everything(seed)
-        values = np.asarray(spec.native(ctx, **resolved), dtype=np.float64).reshape(-1)
-        reasons = [""] * n
+        out = spec.native(ctx, **resolved)
+        values, reasons = out if isinstance(out, tuple) else (out, [""] * n)  # a native may say why a NaN is one
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
     else:
         batch = build_batch(spec, resolved, ctx)
         values, reasons = score_batch(spec, resolved, batch, seed)

@@ -61,7 +61,8 @@ class MetricSpec:
         family: one of ``Family``.
         higher_is_better: declared direction (ranks and reports follow it).
         quantus_class: the Quantus metric class (a fresh instance is built per call), or None for native metrics.
-        native: for native metrics, ``fn(context, **params) -> np.ndarray (N,)``.
+        native: for native metrics, ``fn(context, **params) -> np.ndarray (N,)``, or ``(values, reasons)`` with a
+            reason per sample ('' or why its value is NaN).
         defaults: init parameters set explicitly (Quantus defaults differ between metrics).
         call_defaults: ``__call__`` keyword arguments set explicitly (``softmax``...).
         needs_ground_truth / needs_explain_func / needs_counterfactuals: requirements.
