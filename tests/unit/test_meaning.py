@@ -1,6 +1,8 @@
 """What the numbers mean: the explained output, model-independent controls, sign handling, relative stability."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import quantus
@@ -242,6 +244,27 @@ def test_localisation_sign_is_a_declared_choice_recorded_in_params(bars):
         spec.check_params({"abs": True})
     with pytest.raises(UserError, match="one of"):
         spec.check_params({"sign": "both"})
+
+
+@pytest.mark.parametrize("engine", ["fast", "quantus"])
+def test_the_constant_control_lands_where_the_literature_puts_it(bars, engine):
+    """Quantus refuses any batch of maps holding one value, so the ``constant`` control (1.0 everywhere) had no
+    number on any metric. Metrics that rank features still set it aside (a NaN row with the reason); the others
+    score it: the least sparse map (Gini 0, entropy log d, every feature counted) and a perfectly stable one."""
+    model, x, _ = bars
+    x = x[:4]
+    d = x[0].numel()  # 64 pixels, one channel
+    ctx = replace(testing.context(model, Modality.IMAGE, x, EXPLAINERS.create("constant"), n_classes=2), engine=engine)
+    expected = {"sparseness": 0.0, "complexity": np.log(d), "effective_complexity": float(d),
+                "max_sensitivity": 0.0, "avg_sensitivity": 0.0, "local_lipschitz_estimate": 0.0}
+    for name, value in expected.items():
+        result = score(METRICS.get(name), {"nr_samples": 2} if "sens" in name or "lipschitz" in name else {}, ctx, 0)
+        assert result.status == [Status.OK.value] * len(x), (name, result.message)
+        np.testing.assert_allclose(result.values, value, rtol=1e-6, atol=1e-12, err_msg=name)
+    ranked = score(METRICS.get("pixel_flipping"), {}, ctx, seed=0)  # an ordering metric: no ranking to score
+    assert set(ranked.message) == {"constant attribution: no ranking of the features"}
+    with pytest.raises(AssertionError, match="uniformly distributed"):  # Quantus itself is left as it was
+        quantus.helpers.asserts.assert_attributions(x_batch=x.numpy(), a_batch=np.full(x.shape, 0.5))
 
 
 # --- relative stability -----------------------------------------------------------------------------------------

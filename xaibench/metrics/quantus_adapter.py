@@ -41,6 +41,7 @@ from xaibench.explainers.output import explained_output
 from xaibench.explainers.seeding import TokenTable, explanation_draws, global_draws_kept, known_tokens
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
 from xaibench.metrics import functional
+from xaibench.metrics.constant_maps import constant_maps_accepted
 from xaibench.metrics.fast import DEFAULT_CHUNK_SIZE, ENGINES, fast_class
 from xaibench.metrics.functional import CorrelationDiagnostics
 from xaibench.metrics.layout import (
@@ -328,7 +329,9 @@ def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
     kwargs: dict[str, Any] = {}
     if batch.explain_func is not None:
         kwargs["explain_func"] = batch.explain_func
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # A metric that does not screen constant maps scores them (constant_maps.py); Quantus would refuse the batch.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            constant_maps_accepted(Screen.CONSTANT not in spec.screens):
         warnings.simplefilter("ignore")  # Quantus warns (and prints) per step; statuses carry what matters
         raw = metric(
             model=batch.model, x_batch=batch.x.copy(), y_batch=batch.y.copy(),
