@@ -1,7 +1,7 @@
 """What the numbers mean: the explained output, model-independent controls, sign handling, relative stability."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -10,16 +10,16 @@ import torch
 
 from xaibench.errors import UserError
 from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output, log_odds
-from xaibench.explainers.base import EmbeddedForward
+from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.explainers.seeding import cell_seed, known_tokens
 from xaibench.metrics import testing
 from xaibench.engine.stages import explain_arrays
 from xaibench.metrics.quantus_adapter import make_explain_func, score, token_table
 from xaibench.metrics.randomisation import SmoothMPRTWithExplainFunc
-from xaibench.metrics.stability import relative_change
+from xaibench.metrics.stability import NUMERICALLY_ZERO, relative_change
 from xaibench.models.zoo.text_transformer import TinyTextTransformer
 from xaibench.registry import EXPLAINERS, METRICS
-from xaibench.types import Modality, Status
+from xaibench.types import Explanation, Modality, Status
 
 
 # --- explained output -----------------------------------------------------------------------------------------
@@ -288,6 +288,35 @@ def test_random_control_no_longer_wins_relative_stability_on_inputs_with_exact_z
         result = score(METRICS.get(metric), {"nr_samples": 3}, ctx, seed=0)
         scores[method] = np.nanmean(result.values)
     assert scores["integrated_gradients"] < scores["random"], scores
+
+
+@dataclass(frozen=True)
+class _VanishingAtX(Explainer):
+    """``a(x) = x - round_half(x) + offset``: on inputs made of multiples of 0.5 the map at ``x`` is the constant
+    ``offset`` (1e-12, 1e-30 or 1, by the sample's first feature), at a noisy copy ``x'`` it is the noise."""
+
+    name = "vanishing_at_x"
+
+    def explain(self, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
+        grid = torch.round(2 * x) / 2
+        offset = torch.tensor([1e-12, 1e-30, 1.0], dtype=torch.float64)[(2 * grid[:, 0]).long()]
+        return Explanation(((x - grid).double() + offset[:, None]).float())
+
+
+@pytest.mark.parametrize("engine", ["fast", "quantus"])
+@pytest.mark.parametrize("metric", ["max_sensitivity", "avg_sensitivity"])
+def test_sensitivity_of_a_numerically_zero_map_is_nan_with_the_reason_not_a_huge_number(engine, metric):
+    """Quantus divides by ||a(x)||: a map at x 1e12 times smaller than its neighbours' gave ~1e11 (DeepLIFT/LRP of
+    a saturated output: medians of 1e8-1e11, samples of 2e21; float32 norms that underflow: inf), and one such
+    sample decided a method's mean and rank. Above 2^23 the map at x is below float32 resolution of its
+    re-explanations: NaN with the reason, like an all-zero map. Ordinary maps keep Quantus' value."""
+    x = torch.tensor([[0.0] * 6, [0.5] * 6, [1.0, 0.5, 0.0, 0.5, 1.0, 0.0]])  # offsets 1e-12, 1e-30, 1
+    ctx = replace(testing.context(testing.tiny_mlp(6, 2), Modality.TABULAR, x, _VanishingAtX(), n_classes=2),
+                  engine=engine)
+    result = score(METRICS.get(metric), {"nr_samples": 3}, ctx, seed=0)
+    assert result.status == [Status.NAN.value, Status.NAN.value, Status.OK.value], result.message
+    assert result.message[:2] == [NUMERICALLY_ZERO] * 2
+    assert 0.0 < result.values[2] <= 0.1 + 1e-6  # ||noise|| / ||1||: the noise's RMS, within +-0.1
 
 
 # --- feature grouping of the surrogate methods -------------------------------------------------------------------

@@ -68,6 +68,31 @@ class RelativeOutputStabilityFloored(quantus.RelativeOutputStability):
         return numerator / np.maximum(denominator, self._eps_min)
 
 
+# 1 / float32's machine epsilon. By the triangle inequality a relative change ||a(x') - a(x)|| / ||a(x)|| above it
+# means ||a(x)|| < ~2^-23 ||a(x')||: the map at x is below the rounding unit of the maps around it.
+NUMERICALLY_ZERO_RATIO = 2.0 ** 23
+NUMERICALLY_ZERO = ("the attribution at x is numerically zero: its norm is below float32 resolution of its "
+                    "re-explanations' (relative change > 2^23, or a norm that underflows), so the relative change is "
+                    "undefined, as for an all-zero map")
+
+
+def reduce_sensitivity(raw: Any, metric: Any, batch: Any) -> tuple[np.ndarray, list[str]]:
+    """Quantus' per-sample sensitivities ``(N,)``, with those of a numerically zero map set to NaN with the reason.
+
+    Yeh et al.'s sensitivity divided by ``||a(x)||`` (Quantus) is unbounded as the map at ``x`` vanishes: DeepLIFT
+    and LRP of a saturated output (``explain_output=log_softmax`` or ``probability`` on breast_cancer) gave medians
+    of 1e8-1e11 and single samples of 2e21, and maps whose float32 norm underflows gave inf or NaN without a
+    reason. One such sample decides a method's mean, CI and rank. Such a map carries no more information than an
+    all-zero one, which is screened (``all-zero attribution``): these get the same treatment. Finite values up to
+    ``NUMERICALLY_ZERO_RATIO`` keep Quantus' definition.
+    """
+    values = np.asarray(raw, dtype=np.float64).reshape(-1).copy()
+    flips = bool(getattr(metric, "return_nan_when_prediction_changes", False))
+    zero = (values > NUMERICALLY_ZERO_RATIO) | (np.isinf(values) if flips else ~np.isfinite(values))
+    values[zero] = np.nan
+    return values, [NUMERICALLY_ZERO if z else "" for z in zero]
+
+
 def continuity_steps(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """Fewest changes to ``nr_steps`` so that Quantus' translations stay inside the image.
 
@@ -92,8 +117,10 @@ register_metric(MetricSpec(
               "abs": False, "normalise": False, "normalise_func": "normalise_by_max_per_sample",
               "return_nan_when_prediction_changes": False},
     call_defaults={"softmax": False},
+    reduce=reduce_sensitivity,
     description="Yeh et al. 2019: max over noisy inputs of ||a(x') - a(x)|| / ||a(x)|| (normalised by the "
-                "attribution, not the input: Quantus#288).",
+                "attribution, not the input: Quantus#288). A map at x that is numerically zero (ratio > 2^23) is "
+                "NaN with the reason, as an all-zero map is.",
 ))
 
 register_metric(MetricSpec(
@@ -107,7 +134,9 @@ register_metric(MetricSpec(
               "abs": False, "normalise": False, "normalise_func": "normalise_by_max_per_sample",
               "return_nan_when_prediction_changes": False},
     call_defaults={"softmax": False},
-    description="Yeh et al. 2019: mean over noisy inputs of ||a(x') - a(x)|| / ||a(x)||.",
+    reduce=reduce_sensitivity,
+    description="Yeh et al. 2019: mean over noisy inputs of ||a(x') - a(x)|| / ||a(x)||. A map at x that is "
+                "numerically zero (ratio > 2^23) is NaN with the reason, as an all-zero map is.",
 ))
 
 register_metric(MetricSpec(
