@@ -152,6 +152,7 @@ def score(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext, seed: int
         out = spec.native(ctx, **resolved)
         values, reasons = out if isinstance(out, tuple) else (out, [""] * n)  # a native may say why a NaN is one
         values = np.asarray(values, dtype=np.float64).reshape(-1)
+        reasons = [screened or reason for screened, reason in zip(native_screen(spec, ctx), reasons)]
     else:
         batch = build_batch(spec, resolved, ctx)
         values, reasons = score_batch(spec, resolved, batch, seed)
@@ -312,6 +313,18 @@ def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
         constant, screened = screen_outputs(batch)
         mark(constant, "constant model output")
     return reasons, screened
+
+
+def native_screen(spec: MetricSpec, ctx: ScoreContext) -> list[str]:
+    """Per-sample reasons ('' = keep) for a native metric that ranks features (``Screen.CONSTANT`` declared): a
+    constant or all-zero map has no ranking, and a stable sort would rank its features by index (the first ``k``
+    columns become its "top k"). Other native metrics define their value on such maps themselves."""
+    if Screen.CONSTANT not in spec.screens:
+        return [""] * len(ctx.x)
+    a = ctx.attributions.detach().cpu().numpy()
+    zero, constant = functional.is_all_zero(a), functional.is_constant(a)
+    return ["all-zero attribution" if z else "constant attribution: no ranking of the features" if c else ""
+            for z, c in zip(zero, constant)]
 
 
 def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> tuple[np.ndarray, list[str]]:

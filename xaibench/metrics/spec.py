@@ -81,7 +81,9 @@ class MetricSpec:
         reduce: ``fn(raw, metric, batch) -> (N,)`` turning Quantus' raw output (curves, per-layer dicts) into one
             number per sample; None when Quantus already returns one float per sample.
         reduction: name of that reduction, recorded in the row's params.
-        screens: per-sample degenerate checks (``Screen``) run before the call.
+        screens: per-sample degenerate checks (``Screen``) run before the call. Native metrics run only
+            ``Screen.CONSTANT`` (a constant or all-zero map: no ranking), where they declare it; they define their
+            value on other degenerate maps themselves.
         channel_reduction: ``"sum"``: attributions are summed over channels and masks OR-ed over channels before
             the call (localisation metrics compare one map per position with a ``(N, 1, ...)`` mask).
         text_view: how text reaches Quantus. ``"embedding"``: embeddings ``(N, D, L)`` (noise perturbations act on
