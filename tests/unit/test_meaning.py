@@ -267,6 +267,24 @@ def test_the_constant_control_lands_where_the_literature_puts_it(bars, engine):
         quantus.helpers.asserts.assert_attributions(x_batch=x.numpy(), a_batch=np.full(x.shape, 0.5))
 
 
+def test_random_logit_on_two_classes_explained_as_log_odds_is_nan_with_the_reason():
+    """With two classes the other class's log-odds is exactly minus the explained one: integrated gradients scored
+    exactly -1 (ranked best) and absolute saliency exactly 1 (failing like the controls), whatever the model. The
+    check is NaN with the reason there; with ``logit`` it runs."""
+    torch.manual_seed(0)
+    model, x = testing.tiny_mlp(6, 2).eval(), torch.randn(4, 6)
+    ig = EXPLAINERS.create("integrated_gradients", {"n_steps": 8})
+    ctx = testing.context(model, Modality.TABULAR, x, ig, n_classes=2)
+    odds = score(METRICS.get("random_logit"), {}, replace(ctx, explain_output="log_odds"), seed=0)
+    assert odds.status == [Status.NAN.value] * 4
+    assert odds.message[0].startswith("two classes explained as log-odds")
+    logit = score(METRICS.get("random_logit"), {}, replace(ctx, explain_output="logit"), seed=0)
+    assert logit.status == [Status.OK.value] * 4, logit.message
+    three = testing.context(testing.tiny_mlp(6, 3).eval(), Modality.TABULAR, x, ig, n_classes=3)
+    assert score(METRICS.get("random_logit"), {}, replace(three, explain_output="log_odds"), seed=0).status == \
+        [Status.OK.value] * 4
+
+
 # --- relative stability -----------------------------------------------------------------------------------------
 def test_relative_change_floors_exact_zeros_at_a_share_of_the_sample_scale():
     before = np.array([[0.0, 2.0, 2.0, 4.0]])

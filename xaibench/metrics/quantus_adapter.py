@@ -312,7 +312,16 @@ def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
     if Screen.CONSTANT_OUTPUT in screens:
         constant, screened = screen_outputs(batch)
         mark(constant, "constant model output")
+    if Screen.OTHER_CLASS_IS_NEGATION in screens and resolved.get("num_classes") == 2 and \
+            getattr(batch.explain_func, "explain_output", None) == "log_odds":
+        mark(np.ones(len(batch), dtype=bool), OTHER_CLASS_IS_NEGATION)
     return reasons, screened
+
+
+OTHER_CLASS_IS_NEGATION = ("two classes explained as log-odds: the other class's log-odds is exactly minus the "
+                           "explained one, so its map is fixed by the explained map (-1 for maps linear in the "
+                           "output, 1 for absolute maps) and the check says nothing about the class; use "
+                           "explain_output=logit or more classes")
 
 
 def native_screen(spec: MetricSpec, ctx: ScoreContext) -> list[str]:
@@ -439,6 +448,7 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
     # Explainers whose maps amplify batch-composition rounding (``Explainer.batch_sensitive``): the fast engine
     # re-explains them in Quantus' own batches, one perturbation step of the N inputs per call.
     explain_func.quantus_batches = bool(getattr(explainer, "batch_sensitive", False))
+    explain_func.explain_output = explain_output  # what the re-explanations explain (screens read it)
     return explain_func
 
 

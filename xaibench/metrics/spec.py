@@ -37,6 +37,9 @@ class Screen:
     NO_POSITIVE = "no_positive"  # no positive attribution although the metric only counts positive mass
     CONSTANT_OUTPUT = "constant_output"  # the model's output does not move at all around this sample
     EMPTY_MASK = "empty_mask"  # ground-truth mask without a single marked feature
+    # Two classes explained as log-odds: the other class's output is exactly minus the explained one, so a map of
+    # "the other class" is determined by the explained map (random_logit measures sign handling, not the class).
+    OTHER_CLASS_IS_NEGATION = "other_class_is_negation"
 
 
 # Parameters that name a function (configs give the name; the adapter resolves it).
