@@ -83,7 +83,7 @@ def test_several_counterfactuals_per_sample():
     ctx = _ctx(x, counterfactuals)
     diversity = score(METRICS.get("cf_diversity"), {}, ctx, 0)
     np.testing.assert_allclose(diversity.values, [np.nan, 1.0])  # sample 0 has one valid counterfactual
-    assert diversity.message[0] == "fewer than 2 valid counterfactuals (the prediction did not flip): nothing to measure"
+    assert diversity.message[0].startswith("fewer than 2 valid counterfactuals (the prediction did not flip)")
     np.testing.assert_allclose(score(METRICS.get("cf_validity"), {}, ctx, 0).values, [0.5, 1.0])
     np.testing.assert_allclose(score(METRICS.get("cf_proximity_l2"), {}, ctx, 0).values, [5.0, 1.5])
 

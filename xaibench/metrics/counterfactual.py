@@ -43,7 +43,8 @@ def valid_mean(values: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
 
 
 def proximity(x: np.ndarray, cf: np.ndarray, p: int, valid: np.ndarray | None = None) -> np.ndarray:
-    """Mean ``L_p`` distance ``(N,)`` between ``x (N, F)`` and its (valid, ``(N, K)``) counterfactuals ``cf (N, K, F)``."""
+    """Mean ``L_p`` distance ``(N,)`` between ``x (N, F)`` and its counterfactuals ``cf (N, K, F)`` (the valid ones,
+    ``valid (N, K)``, when given)."""
     return valid_mean(np.linalg.norm(cf - x[:, None, :], ord=p, axis=-1), valid)
 
 
@@ -110,10 +111,11 @@ def _cf_predictions(ctx, chunk: int = 256) -> np.ndarray:
     return predicted.cpu().numpy().reshape(n, k)
 
 
-def _predicted(ctx) -> np.ndarray:
+def _predicted(ctx, chunk: int = 256) -> np.ndarray:
     """The model's predicted class ``(N,)`` for ``x``: what a counterfactual must change."""
     with torch.no_grad():
-        return ctx.model(ctx.x).argmax(dim=1).cpu().numpy()
+        return torch.cat([ctx.model(ctx.x[i:i + chunk]).argmax(dim=1)
+                          for i in range(0, len(ctx.x), chunk)]).cpu().numpy()
 
 
 def _valid(ctx) -> tuple[np.ndarray, np.ndarray]:
