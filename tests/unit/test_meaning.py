@@ -1,6 +1,8 @@
 """What the numbers mean: the explained output, model-independent controls, sign handling, relative stability."""
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import pytest
 import quantus
@@ -8,16 +10,16 @@ import torch
 
 from xaibench.errors import UserError
 from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output, log_odds
-from xaibench.explainers.base import EmbeddedForward
+from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.explainers.seeding import cell_seed, known_tokens
 from xaibench.metrics import testing
 from xaibench.engine.stages import explain_arrays
 from xaibench.metrics.quantus_adapter import make_explain_func, score, token_table
 from xaibench.metrics.randomisation import SmoothMPRTWithExplainFunc
-from xaibench.metrics.stability import relative_change
+from xaibench.metrics.stability import NUMERICALLY_ZERO, relative_change
 from xaibench.models.zoo.text_transformer import TinyTextTransformer
 from xaibench.registry import EXPLAINERS, METRICS
-from xaibench.types import Modality, Status
+from xaibench.types import Explanation, Modality, Status
 
 
 # --- explained output -----------------------------------------------------------------------------------------
@@ -244,6 +246,45 @@ def test_localisation_sign_is_a_declared_choice_recorded_in_params(bars):
         spec.check_params({"sign": "both"})
 
 
+@pytest.mark.parametrize("engine", ["fast", "quantus"])
+def test_the_constant_control_lands_where_the_literature_puts_it(bars, engine):
+    """Quantus refuses any batch of maps holding one value, so the ``constant`` control (1.0 everywhere) had no
+    number on any metric. Metrics that rank features still set it aside (a NaN row with the reason); the others
+    score it: the least sparse map (Gini 0, entropy log d, every feature counted) and a perfectly stable one."""
+    model, x, _ = bars
+    x = x[:4]
+    d = x[0].numel()  # 64 pixels, one channel
+    ctx = replace(testing.context(model, Modality.IMAGE, x, EXPLAINERS.create("constant"), n_classes=2), engine=engine)
+    expected = {"sparseness": 0.0, "complexity": np.log(d), "effective_complexity": float(d),
+                "max_sensitivity": 0.0, "avg_sensitivity": 0.0, "local_lipschitz_estimate": 0.0}
+    for name, value in expected.items():
+        result = score(METRICS.get(name), {"nr_samples": 2} if "sens" in name or "lipschitz" in name else {}, ctx, 0)
+        assert result.status == [Status.OK.value] * len(x), (name, result.message)
+        np.testing.assert_allclose(result.values, value, rtol=1e-6, atol=1e-12, err_msg=name)
+    ranked = score(METRICS.get("pixel_flipping"), {}, ctx, seed=0)  # an ordering metric: no ranking to score
+    assert set(ranked.message) == {"constant attribution: no ranking of the features"}
+    with pytest.raises(AssertionError, match="uniformly distributed"):  # Quantus itself is left as it was
+        quantus.helpers.asserts.assert_attributions(x_batch=x.numpy(), a_batch=np.full(x.shape, 0.5))
+
+
+def test_random_logit_on_two_classes_explained_as_log_odds_is_nan_with_the_reason():
+    """With two classes the other class's log-odds is exactly minus the explained one: integrated gradients scored
+    exactly -1 (ranked best) and absolute saliency exactly 1 (failing like the controls), whatever the model. The
+    check is NaN with the reason there; with ``logit`` it runs."""
+    torch.manual_seed(0)
+    model, x = testing.tiny_mlp(6, 2).eval(), torch.randn(4, 6)
+    ig = EXPLAINERS.create("integrated_gradients", {"n_steps": 8})
+    ctx = testing.context(model, Modality.TABULAR, x, ig, n_classes=2)
+    odds = score(METRICS.get("random_logit"), {}, replace(ctx, explain_output="log_odds"), seed=0)
+    assert odds.status == [Status.NAN.value] * 4
+    assert odds.message[0].startswith("two classes explained as log-odds")
+    logit = score(METRICS.get("random_logit"), {}, replace(ctx, explain_output="logit"), seed=0)
+    assert logit.status == [Status.OK.value] * 4, logit.message
+    three = testing.context(testing.tiny_mlp(6, 3).eval(), Modality.TABULAR, x, ig, n_classes=3)
+    assert score(METRICS.get("random_logit"), {}, replace(three, explain_output="log_odds"), seed=0).status == \
+        [Status.OK.value] * 4
+
+
 # --- relative stability -----------------------------------------------------------------------------------------
 def test_relative_change_floors_exact_zeros_at_a_share_of_the_sample_scale():
     before = np.array([[0.0, 2.0, 2.0, 4.0]])
@@ -265,6 +306,35 @@ def test_random_control_no_longer_wins_relative_stability_on_inputs_with_exact_z
         result = score(METRICS.get(metric), {"nr_samples": 3}, ctx, seed=0)
         scores[method] = np.nanmean(result.values)
     assert scores["integrated_gradients"] < scores["random"], scores
+
+
+@dataclass(frozen=True)
+class _VanishingAtX(Explainer):
+    """``a(x) = x - round_half(x) + offset``: on inputs made of multiples of 0.5 the map at ``x`` is the constant
+    ``offset`` (1e-12, 1e-30 or 1, by the sample's first feature), at a noisy copy ``x'`` it is the noise."""
+
+    name = "vanishing_at_x"
+
+    def explain(self, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
+        grid = torch.round(2 * x) / 2
+        offset = torch.tensor([1e-12, 1e-30, 1.0], dtype=torch.float64)[(2 * grid[:, 0]).long()]
+        return Explanation(((x - grid).double() + offset[:, None]).float())
+
+
+@pytest.mark.parametrize("engine", ["fast", "quantus"])
+@pytest.mark.parametrize("metric", ["max_sensitivity", "avg_sensitivity"])
+def test_sensitivity_of_a_numerically_zero_map_is_nan_with_the_reason_not_a_huge_number(engine, metric):
+    """Quantus divides by ||a(x)||: a map at x 1e12 times smaller than its neighbours' gave ~1e11 (DeepLIFT/LRP of
+    a saturated output: medians of 1e8-1e11, samples of 2e21; float32 norms that underflow: inf), and one such
+    sample decided a method's mean and rank. Above 2^23 the map at x is below float32 resolution of its
+    re-explanations: NaN with the reason, like an all-zero map. Ordinary maps keep Quantus' value."""
+    x = torch.tensor([[0.0] * 6, [0.5] * 6, [1.0, 0.5, 0.0, 0.5, 1.0, 0.0]])  # offsets 1e-12, 1e-30, 1
+    ctx = replace(testing.context(testing.tiny_mlp(6, 2), Modality.TABULAR, x, _VanishingAtX(), n_classes=2),
+                  engine=engine)
+    result = score(METRICS.get(metric), {"nr_samples": 3}, ctx, seed=0)
+    assert result.status == [Status.NAN.value, Status.NAN.value, Status.OK.value], result.message
+    assert result.message[:2] == [NUMERICALLY_ZERO] * 2
+    assert 0.0 < result.values[2] <= 0.1 + 1e-6  # ||noise|| / ||1||: the noise's RMS, within +-0.1
 
 
 # --- feature grouping of the surrogate methods -------------------------------------------------------------------

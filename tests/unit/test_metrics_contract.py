@@ -31,13 +31,15 @@ def _ig():
     return EXPLAINERS.create("integrated_gradients", {"n_steps": 4})
 
 
-# Counterfactuals: two per sample (N, 2, ...) for dense inputs (diversity needs several), one for text.
+# Counterfactuals: two per sample (N, 2, ...) for dense inputs (diversity needs several), one for text. Other
+# samples of the batch serve as counterfactuals, so that some flip the prediction (the quality metrics measure valid
+# counterfactuals only).
 def _tabular():
     torch.manual_seed(0)
     x = torch.randn(N, 10)
     return testing.context(testing.tiny_mlp(10, 3), Modality.TABULAR, x, _ig(),
                            masks=(torch.arange(10) < 3).float().expand(N, 10).clone(),
-                           counterfactuals=torch.stack([x + 0.3 * torch.randn_like(x), x - 0.5], dim=1),
+                           counterfactuals=torch.stack([x.roll(1, 0), x.roll(2, 0) + 0.1], dim=1),
                            n_classes=3)
 
 
@@ -45,7 +47,7 @@ def _image():
     torch.manual_seed(0)
     x, _, masks = testing.bar_images(N)
     return testing.context(testing.tiny_cnn(2), Modality.IMAGE, x, _ig(), masks=masks,
-                           counterfactuals=torch.stack([(x + 0.2).clamp(0, 1), (x - 0.2).clamp(0, 1)], dim=1),
+                           counterfactuals=torch.stack([x.roll(1, 0), (x.roll(2, 0) + 0.1).clamp(0, 1)], dim=1),
                            n_classes=2)
 
 
@@ -55,15 +57,17 @@ def _series():
     masks = torch.zeros(N, 2, 12)
     masks[:, :, 3:6] = 1.0
     return testing.context(testing.tiny_mlp(24, 3), Modality.TIME_SERIES, x, _ig(), masks=masks,
-                           counterfactuals=torch.stack([x + 0.3, x - 0.3], dim=1), n_classes=3)
+                           counterfactuals=torch.stack([x.roll(1, 0), x.roll(2, 0) + 0.1], dim=1), n_classes=3)
 
 
 def _text():
     torch.manual_seed(0)
     model = testing.TinyTextModel()
     ids = torch.randint(1, 20, (N, 8))
-    cf = ids.clone()
-    cf[:, 0] = (cf[:, 0] % 19) + 1
+    with torch.no_grad():  # centre the class margin, so that both classes are predicted (and counterfactuals flip)
+        logits = model(ids)
+        model.head[-1].bias[1] -= (logits[:, 1] - logits[:, 0]).median() - 1e-3
+    cf = ids.roll(1, 0)
     masks = torch.zeros(N, 8)
     masks[:, :2] = 1.0
     return testing.context(model, Modality.TEXT, ids, _ig(), masks=masks, counterfactuals=cf, n_classes=2)

@@ -505,3 +505,30 @@ def test_peer_metrics_read_the_explained_output_or_with_softmax_the_probability(
     np.testing.assert_allclose(scored["log_odds", True], scored["logit", True], rtol=1e-6)
     np.testing.assert_allclose(scored["probability", False], scored["logit", True], rtol=1e-4)  # float64 softmax
     assert not np.allclose(scored["log_odds", False], scored["logit", False])
+
+
+RANKING_METRICS = ("openxai_fa", "openxai_ra", "openxai_sa", "openxai_sra", "openxai_rc", "openxai_pra", "openxai_pgi",
+                   "openxai_pgu", "eraser_comprehensiveness", "eraser_sufficiency")
+
+
+def test_metrics_that_rank_features_give_a_constant_map_no_score_instead_of_its_first_columns() -> None:
+    """A constant map has no ranking; a stable sort takes its first k columns as its top k. Where the important
+    features come first (synthetic_tabular) the ``constant`` control "agreed" with the ground truth perfectly (FA
+    1.0 here; in a sweep RA 0.50 against integrated gradients' 0.28). Such maps, and all-zero ones, are NaN with
+    the reason; other maps are scored as before."""
+    from xaibench.metrics.openxai import feature_agreement
+
+    model = binary_linear([[-3.0, 2.0, 0.0, 0.0, 0.0, 0.0], [3.0, -2.0, 0.0, 0.0, 0.0, 0.0]])  # features 0, 1
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    gradient = EXPLAINERS.create("saliency", {"abs": False})
+    exact = testing.context(model, Modality.TABULAR, x, gradient, n_classes=2).attributions
+    a = torch.stack([torch.ones(6), torch.zeros(6), exact[2]])
+    ctx = testing.context(model, Modality.TABULAR, x, None, attributions=a, n_classes=2)
+    assert feature_agreement(np.ones((1, 6)), np.array([[6.0, 4.0, 0, 0, 0, 0]]), 2)[0] == 1.0  # the tie, scored
+    for name in RANKING_METRICS:
+        result = score(METRICS.get(name), {"k": 2} if name in ("openxai_fa", "openxai_ra", "openxai_sa",
+                                                              "openxai_sra") else {}, ctx, seed=0)
+        assert result.status == [Status.NAN.value, Status.NAN.value, Status.OK.value], (name, result.message)
+        assert result.message[:2] == ["constant attribution: no ranking of the features", "all-zero attribution"]
+    assert score(METRICS.get("openxai_fa"), {"k": 2}, ctx, seed=0).values[2] == 1.0  # the gradient: exact
+    assert score(METRICS.get("shapley_distance"), {}, ctx, seed=0).status == [Status.OK.value] * 3  # values, not ranks

@@ -59,6 +59,23 @@ def test_deeplift_multipliers_are_exact_secants_even_for_confident_logits():
     torch.testing.assert_close(two, torch.tensor([[1.0, -1.0], [-1.0, 1.0], [1.0, -1.0]], dtype=torch.float64))
 
 
+def test_deeplift_multipliers_stay_finite_when_the_competitors_fall_far_below_the_reference():
+    """A confident prediction pushes the competitors' logits down: at 60 nats below the reference their share
+    e^-60 vanishes against the reference's in float64, and the log step's secant was computed as log1p(-1) = -inf,
+    so DeepLIFT's map of every such sample was NaN (and its re-explanations in the stability metrics inf/NaN)."""
+    z = torch.tensor([[60.0, -60.0], [50.0, -45.0], [800.0, -800.0]], dtype=torch.float64)
+    z_ref = torch.zeros_like(z)
+    two = deeplift_multipliers("log_odds", z, z_ref, torch.tensor([0, 0, 0]))
+    torch.testing.assert_close(two, torch.tensor([[1.0, -1.0]] * 3, dtype=torch.float64))
+    three = torch.tensor([[50.0, -45.0, -40.0]], dtype=torch.float64)
+    three_ref = torch.tensor([[0.0, 0.5, 0.0]], dtype=torch.float64)
+    for kind in ("log_odds", "log_softmax", "probability"):
+        m = deeplift_multipliers(kind, three, three_ref, torch.tensor([0]))
+        change = explained_value(kind, three, torch.tensor([0])) - explained_value(kind, three_ref, torch.tensor([0]))
+        assert torch.isfinite(m).all(), kind
+        torch.testing.assert_close((m * (three - three_ref)).sum(1), change, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("kind", EXPLAIN_OUTPUTS)
 def test_lrp_conserves_the_explained_output_on_a_bias_free_relu_network(kind):
     # before the output rule, captum backpropagated the transform's gradient, whose logit entries sum to 0:

@@ -127,9 +127,14 @@ def deeplift_multipliers(kind: str, z: torch.Tensor, z_ref: torch.Tensor, target
     exp_slope = torch.where(dz.abs() < TINY, a, a_ref * torch.expm1(dz) / torch.where(dz.abs() < TINY, 1.0, dz))
     total, total_ref = a.sum(-1), a_ref.sum(-1)
     ratio = (total - total_ref) / total_ref
-    # log: (log S - log S') / (S - S') = log1p(r) / (S' r)
+    # log: (log S - log S') / (S - S'), with log S from the logits (logsumexp): S itself underflows against S' once
+    # the competitors fell ~37 nats below the reference (a confident prediction), and log1p(r) of r = -1 + 1e-17,
+    # which rounds to -1, was -inf: the multipliers, hence the map, were inf/NaN.
+    competitors = torch.full_like(z, float("-inf")).masked_scatter(~mask, z[~mask]) - shift[:, None]
+    competitors_ref = torch.full_like(z, float("-inf")).masked_scatter(~mask, z_ref[~mask]) - shift[:, None]
+    log_change = torch.logsumexp(competitors, dim=-1) - torch.logsumexp(competitors_ref, dim=-1)
     log_slope = torch.where(ratio.abs() < TINY, 1.0 / total_ref,
-                            torch.log1p(ratio) / (total_ref * torch.where(ratio.abs() < TINY, 1.0, ratio)))
+                            log_change / torch.where(ratio.abs() < TINY, 1.0, total - total_ref))
     multipliers = (-log_slope[:, None] * exp_slope).masked_fill(mask, 1.0)  # of l_t
     value, reference = log_odds_value(z, target), log_odds_value(z_ref, target)
     return multipliers * _phi_slope(kind, value, reference)[:, None]

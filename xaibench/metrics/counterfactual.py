@@ -1,9 +1,15 @@
 """Counterfactual quality: native metrics as small pure functions (tested against closed forms).
 
 Counterfactuals come as ``(N, ...)`` (one per sample, the shape of ``x``) or ``(N, K, ...)`` (K per sample);
-inputs are flattened to ``(N, F)`` / ``(N, K, F)``. With K > 1 each metric is the mean over the K counterfactuals,
-except diversity, which needs K >= 2. References: Wachter et al. 2017 (validity, proximity), Mothilal et al. 2020
-(DiCE: sparsity, diversity), Verma et al. 2020 survey (plausibility as distance to the data manifold).
+inputs are flattened to ``(N, F)`` / ``(N, K, F)``. A counterfactual is *valid* when the model's predicted class
+for it differs from its predicted class for ``x`` (what every counterfactual method here searches for; with
+``target=label`` the explained class may be another one). Validity is the share of valid counterfactuals; the
+quality metrics (proximity, sparsity, plausibility, diversity) are the mean over a sample's *valid* counterfactuals
+only, as DiCE (Mothilal et al. 2020) and CARLA (Pawelczyk et al. 2021) report them, and NaN with the reason where a
+sample has none (diversity: fewer than two). Averaged over every slot, a method that fails and returns ``x`` itself
+(DiCE's empty slots, a search that never flips) would score a perfect proximity and sparsity of 0.
+References: Wachter et al. 2017 (validity, proximity), Mothilal et al. 2020 (DiCE: sparsity, diversity), Verma et
+al. 2020 survey (plausibility as distance to the data manifold).
 """
 from __future__ import annotations
 
@@ -24,18 +30,33 @@ def validity(cf_predictions: np.ndarray, original: np.ndarray) -> np.ndarray:
     return (np.asarray(cf_predictions) != np.asarray(original)[:, None]).mean(axis=1)
 
 
-def proximity(x: np.ndarray, cf: np.ndarray, p: int) -> np.ndarray:
-    """Mean ``L_p`` distance ``(N,)`` between ``x (N, F)`` and its counterfactuals ``cf (N, K, F)``."""
-    return np.linalg.norm(cf - x[:, None, :], ord=p, axis=-1).mean(axis=1)
+def valid_mean(values: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """Mean ``(N,)`` of ``values (N, K)`` over the entries where ``valid (N, K)`` holds (all when None); NaN for a
+    row without a valid entry."""
+    values = np.asarray(values, dtype=np.float64)
+    if valid is None:
+        return values.mean(axis=1)
+    valid = np.asarray(valid, dtype=bool)
+    counts = valid.sum(axis=1)
+    sums = np.where(valid, values, 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(len(values), np.nan), where=counts > 0)
 
 
-def changed_features(x: np.ndarray, cf: np.ndarray, tolerance: float) -> np.ndarray:
-    """Mean number of features ``(N,)`` a counterfactual changes by more than ``tolerance``."""
-    return (np.abs(cf - x[:, None, :]) > tolerance).sum(axis=-1).mean(axis=1)
+def proximity(x: np.ndarray, cf: np.ndarray, p: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """Mean ``L_p`` distance ``(N,)`` between ``x (N, F)`` and its counterfactuals ``cf (N, K, F)`` (the valid ones,
+    ``valid (N, K)``, when given)."""
+    return valid_mean(np.linalg.norm(cf - x[:, None, :], ord=p, axis=-1), valid)
 
 
-def plausibility(cf: np.ndarray, cf_classes: np.ndarray, train_x: np.ndarray, train_y: np.ndarray) -> np.ndarray:
-    """Mean L2 distance ``(N,)`` from each counterfactual to the nearest training sample of its predicted class.
+def changed_features(x: np.ndarray, cf: np.ndarray, tolerance: float, valid: np.ndarray | None = None) -> np.ndarray:
+    """Mean number of features ``(N,)`` a (valid) counterfactual changes by more than ``tolerance``."""
+    return valid_mean((np.abs(cf - x[:, None, :]) > tolerance).sum(axis=-1), valid)
+
+
+def plausibility(cf: np.ndarray, cf_classes: np.ndarray, train_x: np.ndarray, train_y: np.ndarray,
+                 valid: np.ndarray | None = None) -> np.ndarray:
+    """Mean L2 distance ``(N,)`` from each (valid) counterfactual to the nearest training sample of its predicted
+    class.
 
     NaN when the training split has no sample of that class.
     """
@@ -48,16 +69,20 @@ def plausibility(cf: np.ndarray, cf_classes: np.ndarray, train_x: np.ndarray, tr
         where = cf_classes == label
         distances = torch.cdist(torch.as_tensor(cf[where]), torch.as_tensor(pool)).min(dim=1).values.numpy()
         out[where] = distances
-    return out.mean(axis=1)
+    if valid is None:
+        return out.mean(axis=1)
+    return valid_mean(out, valid)  # NaN (no training sample of a valid counterfactual's class) stays NaN
 
 
-def diversity(cf: np.ndarray) -> np.ndarray:
-    """Mean pairwise L2 distance ``(N,)`` between a sample's K counterfactuals (NaN when K < 2)."""
+def diversity(cf: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Mean pairwise L2 distance ``(N,)`` between a sample's (valid) counterfactuals (NaN when fewer than 2)."""
     n, k, _ = cf.shape
-    if k < 2:
-        return np.full(n, np.nan)
+    mask = np.ones((n, k), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     pairwise = torch.cdist(torch.as_tensor(cf), torch.as_tensor(cf)).numpy()  # (N, K, K)
-    return pairwise.sum(axis=(1, 2)) / (k * (k - 1))
+    pairs = mask[:, :, None] & mask[:, None, :]
+    counts = mask.sum(axis=1)
+    sums = np.where(pairs, pairwise, 0.0).sum(axis=(1, 2))
+    return np.divide(sums, counts * (counts - 1), out=np.full(n, np.nan), where=counts >= 2)
 
 
 # Context -> arrays ------------------------------------------------------------------------------------------
@@ -86,32 +111,67 @@ def _cf_predictions(ctx, chunk: int = 256) -> np.ndarray:
     return predicted.cpu().numpy().reshape(n, k)
 
 
+def _predicted(ctx, chunk: int = 256) -> np.ndarray:
+    """The model's predicted class ``(N,)`` for ``x``: what a counterfactual must change."""
+    with torch.no_grad():
+        return torch.cat([ctx.model(ctx.x[i:i + chunk]).argmax(dim=1)
+                          for i in range(0, len(ctx.x), chunk)]).cpu().numpy()
+
+
+def _valid(ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes ``(N, K)`` of the counterfactuals and whether each is valid ``(N, K)``."""
+    classes = _cf_predictions(ctx)
+    return classes, classes != _predicted(ctx)[:, None]
+
+
+def _with_reasons(values: np.ndarray, valid: np.ndarray, needed: int = 1) -> tuple[np.ndarray, list[str]]:
+    """``values`` with the reason for each sample that has fewer than ``needed`` valid counterfactuals."""
+    counts = valid.sum(axis=1)
+    what = "no valid counterfactual" if needed == 1 else f"fewer than {needed} valid counterfactuals"
+    return values, [f"{what} (the prediction did not flip): nothing to measure" if c < needed else ""
+                    for c in counts]
+
+
 def cf_validity(ctx) -> np.ndarray:
-    return validity(_cf_predictions(ctx), ctx.targets.detach().cpu().numpy())
+    return validity(_cf_predictions(ctx), _predicted(ctx))
 
 
-def cf_proximity_l1(ctx) -> np.ndarray:
-    return proximity(*_flat(ctx), p=1)
+def cf_proximity_l1(ctx) -> tuple[np.ndarray, list[str]]:
+    x, cf = _flat(ctx)
+    valid = _valid(ctx)[1]
+    return _with_reasons(proximity(x, cf, p=1, valid=valid), valid)
 
 
-def cf_proximity_l2(ctx) -> np.ndarray:
-    return proximity(*_flat(ctx), p=2)
+def cf_proximity_l2(ctx) -> tuple[np.ndarray, list[str]]:
+    x, cf = _flat(ctx)
+    valid = _valid(ctx)[1]
+    return _with_reasons(proximity(x, cf, p=2, valid=valid), valid)
 
 
-def cf_sparsity(ctx, tolerance: float = 1e-6) -> np.ndarray:
-    return changed_features(*_flat(ctx), tolerance=tolerance)
+def cf_sparsity(ctx, tolerance: float = 1e-6) -> tuple[np.ndarray, list[str]]:
+    x, cf = _flat(ctx)
+    valid = _valid(ctx)[1]
+    return _with_reasons(changed_features(x, cf, tolerance=tolerance, valid=valid), valid)
 
 
-def cf_plausibility(ctx) -> np.ndarray:
+def cf_plausibility(ctx) -> tuple[np.ndarray, list[str]]:
     if ctx.train is None:
         raise ValueError("cf_plausibility needs the training split")
     _, cf = _flat(ctx)
+    classes, valid = _valid(ctx)
     train_x = ctx.train.x.detach().cpu().double().reshape(len(ctx.train.x), -1).numpy()
-    return plausibility(cf, _cf_predictions(ctx), train_x, ctx.train.y.detach().cpu().numpy())
+    values, reasons = _with_reasons(
+        plausibility(cf, classes, train_x, ctx.train.y.detach().cpu().numpy(), valid=valid), valid)
+    return values, [r or ("" if np.isfinite(v) else "no training sample of the counterfactual's predicted class")
+                    for v, r in zip(values, reasons)]
 
 
-def cf_diversity(ctx) -> np.ndarray:
-    return diversity(_flat(ctx)[1])
+def cf_diversity(ctx) -> tuple[np.ndarray, list[str]]:
+    _, cf = _flat(ctx)
+    valid = _valid(ctx)[1]
+    if cf.shape[1] < 2:
+        return diversity(cf, valid), ["one counterfactual per sample: diversity needs several"] * len(cf)
+    return _with_reasons(diversity(cf, valid), valid, needed=2)
 
 
 def _counterfactual(name: str, native, higher: bool, description: str, **extra) -> MetricSpec:
@@ -122,17 +182,23 @@ def _counterfactual(name: str, native, higher: bool, description: str, **extra) 
 
 
 _counterfactual("cf_validity", cf_validity, True,
-                "Wachter et al. 2017: share of counterfactuals the model assigns another class than the original.")
-_counterfactual("cf_proximity_l1", cf_proximity_l1, False, "L1 distance from the input to its counterfactual.",
+                "Wachter et al. 2017: share of counterfactuals the model assigns another class than it assigns "
+                "the input.")
+_counterfactual("cf_proximity_l1", cf_proximity_l1, False,
+                "L1 distance from the input to its valid counterfactuals (mean; NaN without one).",
                 modalities=NON_TEXT)
-_counterfactual("cf_proximity_l2", cf_proximity_l2, False, "L2 distance from the input to its counterfactual.",
+_counterfactual("cf_proximity_l2", cf_proximity_l2, False,
+                "L2 distance from the input to its valid counterfactuals (mean; NaN without one).",
                 modalities=NON_TEXT)
 _counterfactual("cf_sparsity", cf_sparsity, False,
-                "Mothilal et al. 2020: number of features (tokens for text) the counterfactual changes.",
+                "Mothilal et al. 2020: number of features (tokens for text) a valid counterfactual changes (mean; "
+                "NaN without one).",
                 defaults={"tolerance": 1e-6})
 _counterfactual("cf_plausibility", cf_plausibility, False,
-                "L2 distance from the counterfactual to the nearest training sample of its predicted class.",
-                modalities=NON_TEXT, nan_reason="no training sample of the counterfactual's predicted class")
+                "L2 distance from a valid counterfactual to the nearest training sample of its predicted class "
+                "(mean; NaN without one).",
+                modalities=NON_TEXT)
 _counterfactual("cf_diversity", cf_diversity, True,
-                "Mothilal et al. 2020: mean pairwise L2 distance between a sample's counterfactuals.",
-                modalities=NON_TEXT, nan_reason="one counterfactual per sample: diversity needs several")
+                "Mothilal et al. 2020: mean pairwise L2 distance between a sample's valid counterfactuals (NaN "
+                "with fewer than two).",
+                modalities=NON_TEXT)

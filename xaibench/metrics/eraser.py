@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from xaibench.metrics._positions import position_scores, scored_model, target_output, top_positions, with_positions
-from xaibench.metrics.spec import ALL_MODALITIES, Family, MetricSpec, register_metric
+from xaibench.metrics.spec import ALL_MODALITIES, Family, MetricSpec, Screen, register_metric
 
 BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
 
@@ -90,6 +90,7 @@ register_metric(MetricSpec(
     defaults=_DEFAULTS,
     modalities=ALL_MODALITIES,
     nan_reason=_NO_BIN,
+    screens=frozenset({Screen.ZERO, Screen.CONSTANT}),  # top positions of a tied map: its first positions
     description="DeYoung et al. 2020 (ERASER): AOPC of p(y|x) - p(y|x without the top floor(q P) positions) over "
                 "bins q = 1/5/10/20/50%; removed positions -> baseline (text: pad token). Equals ferret with "
                 "non-default arguments (thresholds = bins, only_pos=False, remove_tokens=False, "
@@ -104,6 +105,7 @@ register_metric(MetricSpec(
     defaults=_DEFAULTS,
     modalities=ALL_MODALITIES,
     nan_reason=_NO_BIN,
+    screens=frozenset({Screen.ZERO, Screen.CONSTANT}),  # top positions of a tied map: its first positions
     description="DeYoung et al. 2020 (ERASER): AOPC of p(y|x) - p(y|only the top floor(q P) positions) over bins "
                 "q = 1/5/10/20/50%; other positions -> baseline (text: pad token). Equals ferret with non-default "
                 "arguments (thresholds = bins, only_pos=False, remove_tokens=False, remove_first_last=False), not "

@@ -44,7 +44,7 @@ from torch import nn
 
 from xaibench.explainers.seeding import generator, sample_seeds
 from xaibench.metrics._positions import target_output, top_positions
-from xaibench.metrics.spec import Family, MetricSpec, register_metric
+from xaibench.metrics.spec import Family, MetricSpec, Screen, register_metric
 from xaibench.types import Capability, Modality
 
 TABULAR = frozenset({Modality.TABULAR})
@@ -196,23 +196,27 @@ def openxai_pra(ctx, ground_truth: str = "auto") -> np.ndarray:
 
 
 # Registration -------------------------------------------------------------------------------------------------
+# Every metric here ranks features by |a|: a constant (or all-zero) map has no ranking, and the stable sort would
+# take its first k columns as its "top k" (on synthetic_tabular, whose informative features come first, a constant
+# map beat integrated gradients on RA, 0.50 vs 0.28). Such samples are NaN with the reason.
+RANKING = frozenset({Screen.ZERO, Screen.CONSTANT})
 _PG = {"k": 0.25, "std": 0.1, "n_samples": 100}
 register_metric(MetricSpec(
     name="openxai_pgi", family=Family.FAITHFULNESS, higher_is_better=True, native=openxai_pgi, defaults=_PG,
-    modalities=TABULAR, requires=frozenset({Capability.GRADIENTS}), fraction_params=("k",),
+    modalities=TABULAR, requires=frozenset({Capability.GRADIENTS}), fraction_params=("k",), screens=RANKING,
     description="Agarwal et al. 2022 (OpenXAI PGI): mean |p(x) - p(x + eps)| with Gaussian noise (std) on the "
                 "top-k features by |attribution|; p the target's probability.",
 ))
 register_metric(MetricSpec(
     name="openxai_pgu", family=Family.FAITHFULNESS, higher_is_better=False, native=openxai_pgu, defaults=_PG,
-    modalities=TABULAR, requires=frozenset({Capability.GRADIENTS}), fraction_params=("k",),
+    modalities=TABULAR, requires=frozenset({Capability.GRADIENTS}), fraction_params=("k",), screens=RANKING,
     description="Agarwal et al. 2022 (OpenXAI PGU): mean |p(x) - p(x + eps)| with Gaussian noise (std) on the "
                 "features outside the top-k by |attribution|; p the target's probability.",
 ))
 
 _GT = dict(family=Family.GROUND_TRUTH, higher_is_better=True, modalities=TABULAR,
            requires=frozenset({Capability.LINEAR}), coefficient_truth=True, resolve=resolve_ground_truth,
-           choices={"ground_truth": GROUND_TRUTHS})
+           choices={"ground_truth": GROUND_TRUTHS}, screens=RANKING)
 _TOP_K = {"k": 0.25, "ground_truth": "auto"}
 _TRUTH = "the ground truth g"
 _G = (" g (param ground_truth): the data generator's true coefficients where known (synthetic_tabular, linear; "

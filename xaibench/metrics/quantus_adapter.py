@@ -41,6 +41,7 @@ from xaibench.explainers.output import explained_output
 from xaibench.explainers.seeding import TokenTable, explanation_draws, global_draws_kept, known_tokens
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
 from xaibench.metrics import functional
+from xaibench.metrics.constant_maps import constant_maps_accepted
 from xaibench.metrics.fast import DEFAULT_CHUNK_SIZE, ENGINES, fast_class
 from xaibench.metrics.functional import CorrelationDiagnostics
 from xaibench.metrics.layout import (
@@ -148,8 +149,10 @@ def score(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext, seed: int
     n = len(ctx.x)
     if spec.native is not None:
         seed_everything(seed)
-        values = np.asarray(spec.native(ctx, **resolved), dtype=np.float64).reshape(-1)
-        reasons = [""] * n
+        out = spec.native(ctx, **resolved)
+        values, reasons = out if isinstance(out, tuple) else (out, [""] * n)  # a native may say why a NaN is one
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        reasons = [screened or reason for screened, reason in zip(native_screen(spec, ctx), reasons)]
     else:
         batch = build_batch(spec, resolved, ctx)
         values, reasons = score_batch(spec, resolved, batch, seed)
@@ -309,7 +312,28 @@ def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
     if Screen.CONSTANT_OUTPUT in screens:
         constant, screened = screen_outputs(batch)
         mark(constant, "constant model output")
+    if Screen.OTHER_CLASS_IS_NEGATION in screens and resolved.get("num_classes") == 2 and \
+            getattr(batch.explain_func, "explain_output", None) == "log_odds":
+        mark(np.ones(len(batch), dtype=bool), OTHER_CLASS_IS_NEGATION)
     return reasons, screened
+
+
+OTHER_CLASS_IS_NEGATION = ("two classes explained as log-odds: the other class's log-odds is exactly minus the "
+                           "explained one, so its map is fixed by the explained map (-1 for maps linear in the "
+                           "output, 1 for absolute maps) and the check says nothing about the class; use "
+                           "explain_output=logit or more classes")
+
+
+def native_screen(spec: MetricSpec, ctx: ScoreContext) -> list[str]:
+    """Per-sample reasons ('' = keep) for a native metric that ranks features (``Screen.CONSTANT`` declared): a
+    constant or all-zero map has no ranking, and a stable sort would rank its features by index (the first ``k``
+    columns become its "top k"). Other native metrics define their value on such maps themselves."""
+    if Screen.CONSTANT not in spec.screens:
+        return [""] * len(ctx.x)
+    a = ctx.attributions.detach().cpu().numpy()
+    zero, constant = functional.is_all_zero(a), functional.is_constant(a)
+    return ["all-zero attribution" if z else "constant attribution: no ranking of the features" if c else ""
+            for z, c in zip(zero, constant)]
 
 
 def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> tuple[np.ndarray, list[str]]:
@@ -327,7 +351,9 @@ def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
     kwargs: dict[str, Any] = {}
     if batch.explain_func is not None:
         kwargs["explain_func"] = batch.explain_func
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # A metric that does not screen constant maps scores them (constant_maps.py); Quantus would refuse the batch.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            constant_maps_accepted(Screen.CONSTANT not in spec.screens):
         warnings.simplefilter("ignore")  # Quantus warns (and prints) per step; statuses carry what matters
         raw = metric(
             model=batch.model, x_batch=batch.x.copy(), y_batch=batch.y.copy(),
@@ -422,6 +448,7 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
     # Explainers whose maps amplify batch-composition rounding (``Explainer.batch_sensitive``): the fast engine
     # re-explains them in Quantus' own batches, one perturbation step of the N inputs per call.
     explain_func.quantus_batches = bool(getattr(explainer, "batch_sensitive", False))
+    explain_func.explain_output = explain_output  # what the re-explanations explain (screens read it)
     return explain_func
 
 

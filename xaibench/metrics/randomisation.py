@@ -160,11 +160,12 @@ register_metric(MetricSpec(
     defaults={"similarity_func": "correlation_spearman", "num_classes": None, "seed": 42, "abs": False,
               "normalise": True, "normalise_func": "normalise_by_max_per_sample"},
     call_defaults={"softmax": False},
-    screens=CORRELATION_SCREENS,
+    screens=CORRELATION_SCREENS | {Screen.OTHER_CLASS_IS_NEGATION},
     resolve=class_count,
     nan_reason="similarity undefined (a constant map for the other class)",
     description="Sixt et al. 2020: Spearman similarity of the map for the target and for a random other class "
-                "(Quantus' default SSIM needs >= 7 features).",
+                "(Quantus' default SSIM needs >= 7 features). NaN with the reason on two classes explained as "
+                "log-odds, where the other class's output is minus the explained one.",
 ))
 
 register_metric(MetricSpec(

@@ -37,6 +37,9 @@ class Screen:
     NO_POSITIVE = "no_positive"  # no positive attribution although the metric only counts positive mass
     CONSTANT_OUTPUT = "constant_output"  # the model's output does not move at all around this sample
     EMPTY_MASK = "empty_mask"  # ground-truth mask without a single marked feature
+    # Two classes explained as log-odds: the other class's output is exactly minus the explained one, so a map of
+    # "the other class" is determined by the explained map (random_logit measures sign handling, not the class).
+    OTHER_CLASS_IS_NEGATION = "other_class_is_negation"
 
 
 # Parameters that name a function (configs give the name; the adapter resolves it).
@@ -61,7 +64,8 @@ class MetricSpec:
         family: one of ``Family``.
         higher_is_better: declared direction (ranks and reports follow it).
         quantus_class: the Quantus metric class (a fresh instance is built per call), or None for native metrics.
-        native: for native metrics, ``fn(context, **params) -> np.ndarray (N,)``.
+        native: for native metrics, ``fn(context, **params) -> np.ndarray (N,)``, or ``(values, reasons)`` with a
+            reason per sample ('' or why its value is NaN).
         defaults: init parameters set explicitly (Quantus defaults differ between metrics).
         call_defaults: ``__call__`` keyword arguments set explicitly (``softmax``...).
         needs_ground_truth / needs_explain_func / needs_counterfactuals: requirements.
@@ -80,7 +84,9 @@ class MetricSpec:
         reduce: ``fn(raw, metric, batch) -> (N,)`` turning Quantus' raw output (curves, per-layer dicts) into one
             number per sample; None when Quantus already returns one float per sample.
         reduction: name of that reduction, recorded in the row's params.
-        screens: per-sample degenerate checks (``Screen``) run before the call.
+        screens: per-sample degenerate checks (``Screen``) run before the call. Native metrics run only
+            ``Screen.CONSTANT`` (a constant or all-zero map: no ranking), where they declare it; they define their
+            value on other degenerate maps themselves.
         channel_reduction: ``"sum"``: attributions are summed over channels and masks OR-ed over channels before
             the call (localisation metrics compare one map per position with a ``(N, 1, ...)`` mask).
         text_view: how text reaches Quantus. ``"embedding"``: embeddings ``(N, D, L)`` (noise perturbations act on

@@ -68,6 +68,34 @@ class RelativeOutputStabilityFloored(quantus.RelativeOutputStability):
         return numerator / np.maximum(denominator, self._eps_min)
 
 
+# 1 / float32's machine epsilon. By the triangle inequality a relative change ||a(x') - a(x)|| / ||a(x)|| above it
+# means ||a(x)|| < ~2^-23 ||a(x')||: the map at x is below the rounding unit of the maps around it.
+NUMERICALLY_ZERO_RATIO = 2.0 ** 23
+NUMERICALLY_ZERO = ("the map at x and a re-explained map differ in norm by more than float32 resolution (relative "
+                    "change > 2^23, or a norm that underflows): the map at x is numerically zero next to it, or the "
+                    "re-explanation blew up; the relative change has no value, as for an all-zero map")
+
+
+def reduce_sensitivity(raw: Any, metric: Any, batch: Any) -> tuple[np.ndarray, list[str]]:
+    """Quantus' per-sample sensitivities ``(N,)``, with those of a numerically zero map set to NaN with the reason.
+
+    Yeh et al.'s sensitivity divided by ``||a(x)||`` (Quantus) is unbounded as the map at ``x`` vanishes: LRP and
+    DeepLIFT of a saturated output (``explain_output=log_softmax`` or ``probability`` on breast_cancer) gave medians
+    of 1e8-1e11 and single samples of 2e21, and maps whose float32 norm underflows gave inf or NaN without a
+    reason. One such sample decides a method's mean, CI and rank. Above ``NUMERICALLY_ZERO_RATIO`` the two maps
+    differ in scale by more than float32 resolves: the map at ``x`` is numerically zero next to a re-explanation
+    (it then carries no more information than an all-zero map, which is screened: ``all-zero attribution``), or
+    the explainer blew up on a perturbed input (a defect to fix in the explainer, as DeepLIFT's log-odds rule
+    was). Either way the ratio has no meaningful value: NaN with the reason, counted in the summary's
+    ``nan_rate``. Finite values up to ``NUMERICALLY_ZERO_RATIO`` keep Quantus' definition.
+    """
+    values = np.asarray(raw, dtype=np.float64).reshape(-1).copy()
+    flips = bool(getattr(metric, "return_nan_when_prediction_changes", False))
+    zero = (values > NUMERICALLY_ZERO_RATIO) | (np.isinf(values) if flips else ~np.isfinite(values))
+    values[zero] = np.nan
+    return values, [NUMERICALLY_ZERO if z else "" for z in zero]
+
+
 def continuity_steps(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """Fewest changes to ``nr_steps`` so that Quantus' translations stay inside the image.
 
@@ -92,8 +120,10 @@ register_metric(MetricSpec(
               "abs": False, "normalise": False, "normalise_func": "normalise_by_max_per_sample",
               "return_nan_when_prediction_changes": False},
     call_defaults={"softmax": False},
+    reduce=reduce_sensitivity,
     description="Yeh et al. 2019: max over noisy inputs of ||a(x') - a(x)|| / ||a(x)|| (normalised by the "
-                "attribution, not the input: Quantus#288).",
+                "attribution, not the input: Quantus#288). A map at x that is numerically zero (ratio > 2^23) is "
+                "NaN with the reason, as an all-zero map is.",
 ))
 
 register_metric(MetricSpec(
@@ -107,7 +137,9 @@ register_metric(MetricSpec(
               "abs": False, "normalise": False, "normalise_func": "normalise_by_max_per_sample",
               "return_nan_when_prediction_changes": False},
     call_defaults={"softmax": False},
-    description="Yeh et al. 2019: mean over noisy inputs of ||a(x') - a(x)|| / ||a(x)||.",
+    reduce=reduce_sensitivity,
+    description="Yeh et al. 2019: mean over noisy inputs of ||a(x') - a(x)|| / ||a(x)||. A map at x that is "
+                "numerically zero (ratio > 2^23) is NaN with the reason, as an all-zero map is.",
 ))
 
 register_metric(MetricSpec(
