@@ -213,6 +213,13 @@ def test_controls_checked_and_a_control_ranking_first_is_warned():
     assert len(warnings) == 1 and "mprt" in warnings[0] and "random" in warnings[0]
     from xaibench.report.console import format_summary
     assert warnings[0] in format_summary(summarize(table))
+    assert warnings[0].endswith("this metric does not discriminate between methods on this data")
+    # the constant control is perfectly stable (sensitivity 0): on a stability metric that is by construction, and
+    # the warning says so instead of calling the metric undiscriminating
+    stable = pd.concat([rows("ig", "max_sensitivity", A, higher=False, family="stability"),
+                        rows("constant", "max_sensitivity", np.zeros(A.size), higher=False, family="stability")])
+    (warning,) = st.control_warnings(summarize(stable))
+    assert "(constant)" in warning and "perfectly stable by construction" in warning
 
 
 def test_controls_are_known_by_the_role_their_rows_record_and_by_name_only_in_a_table_without_roles():

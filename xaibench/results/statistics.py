@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from xaibench.metrics.spec import Family
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
 from xaibench.results.roles import BUILTIN_CONTROLS, is_control, summary_controls, table_controls
 
@@ -676,9 +677,12 @@ def control_first(summary: pd.DataFrame) -> pd.DataFrame:
 def control_warnings(summary: pd.DataFrame) -> list[str]:
     """One line per metric on which a control ranks first somewhere, naming where."""
     first = control_first(summary)
+    families = summary.drop_duplicates("metric").set_index("metric")["family"] if "family" in summary else {}
     lines = []
     for metric, rows in first.groupby("metric", sort=True):
         where = ", ".join(f"{r.model_label}/{r.dataset_label} ({r.control})" for r in rows.itertuples())
-        lines.append(f"WARNING: a control ranks first on {metric} for {where}: this metric does not "
-                     f"discriminate between methods on this data")
+        why = ("a map that ignores the input (the constant control) is perfectly stable by construction: read "
+               "stability together with faithfulness and randomisation" if families.get(metric) == Family.STABILITY else
+               "this metric does not discriminate between methods on this data")
+        lines.append(f"WARNING: a control ranks first on {metric} for {where}: {why}")
     return lines
