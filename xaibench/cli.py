@@ -125,7 +125,13 @@ def _hydra_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         return argparse.Namespace(**{**_NO_FLAGS, "overrides": overrides, "multirun": n_flags == 1}), []
     from hydra._internal.utils import get_args_parser
 
-    return get_args_parser().parse_known_args(argv)
+    parser = get_args_parser()
+    parser.error = _hydra_usage_error  # argparse prints Hydra's 8-line usage block before its one-line error
+    return parser.parse_known_args(argv)
+
+
+def _hydra_usage_error(message: str):
+    raise UserError(f"{message} (see xaibench --help)")
 
 
 def _run_in_process(plan, *, multirun: bool) -> None:
@@ -241,11 +247,18 @@ def _verbose(argv: list[str]) -> bool:
     return any(arg.lstrip("+") in ("verbose=true", "verbose=True") for arg in argv)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``UserError`` line (argparse prints its usage block, then the error)."""
+
+    def error(self, message: str):  # argparse's hook for every usage error (unknown option, bad type, choice)
+        raise UserError(f"{self.prog.removeprefix('xaibench ')}: {message} (see {self.prog} --help)")
+
+
 def _run_verb(argv: list[str]) -> int:
     module = importlib.import_module(VERBS[argv[0]])
-    parser = argparse.ArgumentParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
+    parser = OneLineParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
     module.add_arguments(parser)
-    args = _parse(parser, argv[1:])
+    args = parser.parse_args(argv[1:])
     try:
         return module.run(args)
     except StorageError as error:  # a verb's output (-o) cannot be written: the user chose that path
@@ -253,12 +266,3 @@ def _run_verb(argv: list[str]) -> int:
     except BrokenPipeError:  # `xaibench compare ... | head`: the reader left; no traceback, nothing more printed
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         return 1
-
-
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    try:
-        return parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse already printed its one-line usage error
-        if exit_.code:
-            sys.exit(2)
-        raise

@@ -723,3 +723,37 @@ def test_cli_preflight_takes_the_thousands_fix_it_names_and_checks_only_the_colu
     validate([*base, "dataset.features=[size]"], multirun=False)
     with pytest.raises(UserError, match=r"column\(s\) price of us.csv hold numbers written with a decimal point"):
         validate([*base, "dataset.features=[price,size]"], multirun=False)
+
+
+# reliab10: argparse's usage errors printed its usage block (3-8 lines) before the error, for every verb and for
+# Hydra's own flags; an empty sweep launched nothing and exited 0 silently; a glob sweep was Hydra's traceback.
+USAGE_CASES = [
+    (["report", "table.csv", "--alpha", "abc"], "report: argument --alpha: invalid float value: 'abc' (see "
+                                                "xaibench report --help)"),
+    (["report"], "report: the following arguments are required: table"),
+    (["summary", "table.csv", "--bogus"], "summary: unrecognized arguments: --bogus"),
+    (["compare", "table.csv"], "compare: the following arguments are required: current"),
+    (["compare", "table.csv", "table.csv", "--report-limit", "many"], "argument --report-limit: invalid int value"),
+    (["collect", "sweep_bad", "--store", "store"], "collect: argument --store: not allowed with argument sweep_dir"),
+    (["store", "vrfy", "store"], "store: argument action: invalid choice: 'vrfy' (choose from 'verify', 'gc')"),
+    (["store", "gc", "store", "--min-age", "1h"], "store: argument --min-age: invalid float value: '1h'"),
+    (["--cfg", "nope", *BASE], "argument --cfg/-c: invalid choice: 'nope' (choose from 'job', 'hydra', 'all')"),
+    (["--info", "nope"], "argument --info/-i: invalid choice: 'nope'"),
+    (["-m", *BASE, "seed=range(0,0)"], "the sweep has no jobs: seed=range(0,0) gives no value"),
+    (["-m", *BASE, "method=glob(nothing*)", "seed=0,1"], "the sweep has no jobs: method=glob(nothing*) gives no value"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", USAGE_CASES)
+def test_cli_usage_errors_and_empty_sweeps_are_one_line(indir, capfd, argv, expected):
+    assert_cli_refuses(argv, expected, capfd)
+
+
+def test_a_glob_sweep_over_a_group_expands_to_its_options_as_hydra_does():
+    """``method=glob(*_gradients)`` (Hydra's documented glob sweep) crashed the pre-flight with "ConfigLoader is not
+    set" (a traceback through the CLI); it now lists the group's options with Hydra's own config loader."""
+    from xaibench.config.preflight import expand_sweep
+
+    jobs = expand_sweep(["model=mlp", "method=glob(*_gradients,exclude=expected*)", "seed=0,1"], multirun=True)
+    assert [job[1:] for job in jobs] == [["method=integrated_gradients", "seed=0"],
+                                         ["method=integrated_gradients", "seed=1"]]
