@@ -105,6 +105,21 @@ def test_atomic_write_leaves_no_temp_files_and_keeps_the_old_file_on_failure(tmp
         atomic_write_bytes(tmp_path / "file" / "c.bin", b"1")
 
 
+def test_a_write_refused_when_creating_the_temp_file_names_the_users_path(tmp_path, monkeypatch):
+    """A folder out of inodes (or missing, unwritable) fails in ``mkstemp``, whose error names the hidden temp file:
+    `cannot write /out/.report.md.k2j3h4.tmp` named a file the user never asked for; it names ``report.md``."""
+    import tempfile
+
+    def no_inodes(dir, prefix, suffix):
+        raise OSError(28, "No space left on device", os.path.join(dir, f"{prefix}x1y2z3{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_inodes)
+    with pytest.raises(StorageError) as error:
+        atomic_write_bytes(tmp_path / "report.md", b"1")
+    assert str(error.value) == f"cannot write {tmp_path / 'report.md'}: [Errno 28] No space left on device"
+    assert error.value.path == str(tmp_path / "report.md")
+
+
 def _put_many(root: str, writer: int, n: int) -> None:
     store = Store(root)
     for i in range(n):
