@@ -215,7 +215,10 @@ def _run_task(cfg, label: str, *, multirun: bool) -> bool:
     task's other cells still run and the sweep ends unfinished (exit 1) naming the missing cell. A full disk
     likewise: what is written stays, a rerun computes only the rest."""
     from xaibench import sweep
+    from xaibench.engine.launcher_watch import watch_launcher
 
+    if multirun and not sweep.in_launching_process():
+        watch_launcher()  # a joblib worker exits when the launching process dies (kill -9), not hours later
     try:
         sweep.run_job(cfg, label=label)
         if not multirun:

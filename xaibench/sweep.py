@@ -30,6 +30,7 @@ from xaibench.engine.cell import CellSpec
 from xaibench.engine.cell_result import CellResult
 from xaibench.engine.stamp import stamp_rows
 from xaibench.engine.store import Store, atomic_write_bytes, atomic_writer, table_to_parquet_bytes
+from xaibench.engine.launcher_watch import mark_launcher
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
 from xaibench.report.console import summary_blocks
@@ -404,6 +405,7 @@ def hold_sweeps(configs) -> None:
     _held.enter_context(claim_sweeps(configs))
     _held_folders.extend(sorted({sweep_dir(cfg) for cfg in configs}))
     _launcher_pid = os.getpid()
+    mark_launcher()  # its joblib workers exit when it dies (engine/launcher_watch.py)
 
 
 def finish_held() -> None:
