@@ -87,12 +87,14 @@ def test_a_job_queued_to_a_worker_whose_launcher_died_stops_before_it_starts(mon
 
 
 def test_processes_that_are_not_the_launchers_workers_do_not_watch(monkeypatch):
-    """A Slurm task or Ray worker (not the launcher's child) and the launcher itself keep running: their scheduler
-    (or the user) decides."""
+    """Slurm and submitit tasks, Ray workers and the launcher itself keep running: their scheduler (or the user)
+    decides (a Slurm array outlives its launcher by design; the next run collects it)."""
     monkeypatch.setattr(launcher_watch, "_watching", False)
     monkeypatch.setenv(launcher_watch.LAUNCHER_PID, "999999")
     assert launcher_watch.watch_launcher() is False  # pytest is neither its child nor a loky worker
     monkeypatch.setenv(launcher_watch.LAUNCHER_PID, str(os.getpid()))
+    assert launcher_watch.watch_launcher() is False
+    monkeypatch.setenv(launcher_watch.LAUNCHER_PID, str(os.getppid()))  # its child, but a local submitit task
     assert launcher_watch.watch_launcher() is False
     monkeypatch.delenv(launcher_watch.LAUNCHER_PID)
     assert launcher_watch.watch_launcher() is False

@@ -7,10 +7,10 @@ timeout, while the user, who had stopped the sweep, started a rerun that compute
 worker that sees its launcher gone says so in one line and exits; what it had stored stays, and the rerun computes
 the rest.
 
-The launching process records its pid in ``$XAIBENCH_LAUNCHER_PID`` (``sweep.hold_sweeps``). A direct child of it
-(joblib's workers, a local submitit task) watches it; a joblib worker also stops before a job when its launcher is
-already gone (loky queues jobs ahead, so a worker can start one after the launcher died). Slurm tasks and Ray workers
-are not its children: their schedulers own them, and a dead launcher's array is collected by the next run instead.
+The launching process records its pid in ``$XAIBENCH_LAUNCHER_PID`` (``sweep.hold_sweeps``); a joblib worker (a loky
+process, its child) watches it, and stops before a job when it is already gone (loky queues jobs ahead, so a worker
+can start one after the launcher died). Slurm and submitit tasks and Ray workers do not watch: their schedulers own
+them, and a dead launcher's array is collected by the next run instead.
 """
 from __future__ import annotations
 
@@ -41,12 +41,10 @@ def watch_launcher(poll_s: float = POLL_S) -> bool:
     launcher = os.environ.get(LAUNCHER_PID, "")
     if _watching:
         return True
-    if not launcher.isdigit() or int(launcher) == os.getpid():
-        return False
+    if not launcher.isdigit() or not multiprocessing.current_process().name.startswith(LOKY_WORKER):
+        return False  # not a joblib worker (the launcher itself, a Slurm or local submitit task, a Ray worker)
     if os.getppid() != int(launcher):
-        if not multiprocessing.current_process().name.startswith(LOKY_WORKER):
-            return False  # not its worker (a Slurm task, a Ray worker): its scheduler decides
-        _stop(int(launcher))  # a joblib job queued before the launcher died
+        _stop(int(launcher))  # a joblib job queued to this worker before the launcher died
     _watching = True
     threading.Thread(target=_exit_when_orphaned, args=(int(launcher), poll_s), name="xaibench-launcher-watch",
                      daemon=True).start()
