@@ -757,3 +757,29 @@ def test_a_glob_sweep_over_a_group_expands_to_its_options_as_hydra_does():
     jobs = expand_sweep(["model=mlp", "method=glob(*_gradients,exclude=expected*)", "seed=0,1"], multirun=True)
     assert [job[1:] for job in jobs] == [["method=integrated_gradients", "seed=0"],
                                          ["method=integrated_gradients", "seed=1"]]
+
+
+# reliab10: values that passed the pre-flight and then trained a constant model scored `ok` (a 0-wide layer), failed
+# every cell at training time (`channels=[0,4]`: error rows, exit 1), named scikit-learn's `random_state` instead of
+# `seed`, or named an impossible fix (`use n_samples<=0` for a file without rows).
+VALUE_CASES = [
+    ([*BASE, "model.hidden=[0]"], "model.hidden must be a list of integers >= 1 (layer widths), got [0]"),
+    (["model=cnn", "dataset=digits", "method=saliency", "n_samples=2", "model.channels=[0,4]"],
+     "model.channels must be a list of integers >= 1 (layer widths), got [0, 4]"),
+    ([*BASE, "seed=-1"], "seed must be an integer in [0, 4294967295], got -1"),
+    (["-m", *BASE, "seed=0,4294967296"], "seed must be an integer in [0, 4294967295], got 4294967296"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=header_only.csv", "dataset.target=y", "method=saliency",
+      "n_samples=2"], "dataset csv_table: header_only.csv gives no test samples (no data rows, or too few for "
+                      "dataset.test_size to take one)"),
+]
+
+
+@pytest.fixture
+def header_only_dir(tmp_path, monkeypatch):
+    (tmp_path / "header_only.csv").write_text("a,b,y\n")
+    yield from unchanged_folder(tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("argv, expected", VALUE_CASES)
+def test_cli_refuses_layer_widths_seeds_and_files_that_cannot_make_a_cell(header_only_dir, capfd, argv, expected):
+    assert_cli_refuses(argv, expected, capfd)

@@ -285,6 +285,18 @@ def _check_training(model) -> None:
             raise UserError(f"model.weight_decay must be >= 0, got {value!r}")
         if name == "min_accuracy" and not 0 <= value <= 1:
             raise UserError(f"model.min_accuracy must be in [0, 1], got {value!r}")
+    _check_layer_sizes(model, fields)
+
+
+def _check_layer_sizes(model, defaults: dict) -> None:
+    """Layer widths (``hidden``, ``channels``: tuples of ints) must be >= 1: a 0-wide layer trained a constant
+    model that was scored as ``ok``, and ``channels=[0, 4]`` failed every cell at training time."""
+    for name, default in defaults.items():
+        if not (isinstance(default, tuple) and default and all(type(v) is int for v in default)):
+            continue
+        value = getattr(model, name)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise UserError(f"model.{name} must be a list of integers >= 1 (layer widths), got {list(value)!r}")
 
 
 def _check_devices(devices, check_available: bool) -> None:
