@@ -517,6 +517,10 @@ class _Incomplete(Exception):
 
 def _finish_streamed(folder: Path, *, echo: bool, cfg: DictConfig | None) -> None:
     """``finish_sweep`` streamed: the table goes straight from the cell files into ``table.parquet``."""
+    written = sum(1 for _ in (folder / SWEEP_CELLS).glob("*.parquet"))  # the sweep's own: strays are set aside
+    if written < _expected_cells(folder):  # a job could not write its cell (full disk): nor could the table be
+        _incomplete(folder, written)
+        return None
     tally = _Tally()
     try:
         with atomic_writer(folder / TABLE_NAME) as handle:

@@ -252,3 +252,29 @@ def test_collect_store_reports_damaged_cells_and_strict_fails(workdir, capsys):
     assert strict.value.code == 1
     xaibench.run(THREE, multirun=True)  # the damaged cell is recomputed, not trusted
     assert len(collect_store("results/store").drop_duplicates("cell_key")) == 3
+
+
+def test_a_parallel_sweep_whose_job_could_not_write_its_cell_ends_incomplete_without_writing_a_table(
+        tmp_path, monkeypatch, capsys):
+    """reliab10: a joblib sweep on a full results disk (checked on a 3 MB tmpfs): the job that could not write its
+    cell said so, then the end of the sweep tried to write a table of the cells it had anyway and its last line was
+    `cannot write .../table.parquet: [Errno 28]`, not the promised `sweep ... is incomplete (3 of 4 cells written)`
+    (it only got there on a disk with room for the partial table)."""
+    folder = tmp_path / "runs" / "s"
+    sweep_module.start_sweep(folder, 2, {"a" * 32, "b" * 32})
+    (folder / sweep_module.SWEEP_CELLS).mkdir(exist_ok=True)
+    (folder / sweep_module.SWEEP_CELLS / f"{'a' * 32}.parquet").write_bytes(b"one cell written")
+    real = store_module.tempfile.mkstemp
+
+    def full_disk(dir=None, **kwargs):
+        if str(dir).startswith(str(tmp_path)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dir))
+        return real(dir=dir, **kwargs)
+
+    monkeypatch.setattr(store_module.tempfile, "mkstemp", full_disk)
+    capsys.readouterr()
+    sweep_module.finish_sweep(folder)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"xaibench: error: sweep {folder} is incomplete (1 of 2 cells written); its previous table is "
+                   f"kept: rerun the sweep to finish it"]
+    assert sweep_module.exit_code() == 1 and not (folder / "table.parquet").exists()
