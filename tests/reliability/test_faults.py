@@ -278,3 +278,16 @@ def test_a_parallel_sweep_whose_job_could_not_write_its_cell_ends_incomplete_wit
     assert err == [f"xaibench: error: sweep {folder} is incomplete (1 of 2 cells written); its previous table is "
                    f"kept: rerun the sweep to finish it"]
     assert sweep_module.exit_code() == 1 and not (folder / "table.parquet").exists()
+
+
+def test_a_rerun_removes_the_half_written_table_a_killed_sweep_left(tmp_path):
+    """reliab10: `kill -9` while a sweep wrote its table (streamed: seconds to minutes at 10k cells) left
+    `.table.parquet.<random>.tmp` (hundreds of MB) in the sweep folder, and every rerun kept it. The run that holds
+    the sweep lock is the only writer there, so it removes them; the lock file stays."""
+    folder = tmp_path / "runs" / "s"
+    folder.mkdir(parents=True)
+    (folder / ".table.parquet.k3j4h5.tmp").write_bytes(b"half a table")
+    (folder / ".summary.parquet.a1b2c3.tmp").write_bytes(b"half a summary")
+    (folder / ".sweep.lock").touch()
+    sweep_module.start_sweep(folder, 1, {"a" * 32})
+    assert sorted(p.name for p in folder.glob(".*")) == [".sweep.lock"]

@@ -75,7 +75,8 @@ def test_a_job_queued_to_a_worker_whose_launcher_died_stops_before_it_starts(mon
     monkeypatch.setattr(launcher_watch, "_watching", False)
     monkeypatch.setenv(launcher_watch.LAUNCHER_PID, "999999")
     monkeypatch.setattr(os, "getppid", lambda: 1)  # re-parented to init
-    monkeypatch.setattr(launcher_watch.multiprocessing, "current_process", lambda: type("P", (), {"name": "LokyProcess-3"}))
+    worker = type("Worker", (), {"name": "LokyProcess-3"})
+    monkeypatch.setattr(launcher_watch.multiprocessing, "current_process", lambda: worker)
 
     def exit_(code):
         raise SystemExit(code)
