@@ -190,3 +190,25 @@ def test_verify_and_gc(tmp_path):
     assert verify(store).damaged == []
     assert decode_artefact(store.path("cells", KEY, "parquet").read_bytes()).meta == {
         "stages": {"models": ["11" * 16]}}
+
+
+def test_gc_legacy_deletes_the_format_1_files_and_nothing_else(tmp_path):
+    """reliab10: `store gc --legacy` deleted `<dir>/models`, `explanations`, `scores`, `cells` and `locks` whole, so
+    `xaibench store gc --legacy ~/project` (a project folder given as the store) deleted the user's own `models/`.
+    Only files named as format 1 named them (`<kind>/<key[:2]>/<key>.<ext>`, `locks/<kind>/<key>.lock`) go."""
+    key = "ab" + "0" * 30
+    legacy = [tmp_path / "models" / "ab" / f"{key}.pt", tmp_path / "models" / "ab" / f"{key}.json",
+              tmp_path / "cells" / "ab" / f"{key}.parquet", tmp_path / "cells" / "ab" / f".{key}.parquet.x1y2.tmp",
+              tmp_path / "locks" / "cells" / f"{key}.lock"]
+    users = [tmp_path / "models" / "resnet.pt", tmp_path / "models" / "ab" / "notes.txt",
+             tmp_path / "explanations" / "figure.png", tmp_path / "models" / "cd" / f"{key}.pt"]
+    for path in legacy + users:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    store = Store(tmp_path)
+    assert verify(store).legacy_files == len(legacy)
+    assert gc(store, legacy=True, dry_run=True).removed["legacy format-1 files"] == len(legacy)
+    assert all(path.exists() for path in legacy)
+    assert gc(store, legacy=True).removed["legacy format-1 files"] == len(legacy)
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(users)
+    assert not (tmp_path / "cells").exists() and not (tmp_path / "locks").exists()  # emptied: removed
