@@ -783,3 +783,11 @@ def header_only_dir(tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, expected", VALUE_CASES)
 def test_cli_refuses_layer_widths_seeds_and_files_that_cannot_make_a_cell(header_only_dir, capfd, argv, expected):
     assert_cli_refuses(argv, expected, capfd)
+
+
+@pytest.mark.parametrize("action", ["verify", "gc"])
+def test_store_verbs_refuse_a_folder_that_holds_no_store(indir, capfd, action):
+    """reliab10: `xaibench store verify results` (a mistyped store) printed "checked no artefacts; 0 damaged" and
+    exited 0, and `gc` on it "removed nothing": a check that checked nothing passed."""
+    assert_cli_refuses(["store", action, "emptydir"], "emptydir holds no xaibench store (no v2/ folder); give the "
+                       "store_dir your sweeps used", capfd)
