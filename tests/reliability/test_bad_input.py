@@ -791,3 +791,19 @@ def test_store_verbs_refuse_a_folder_that_holds_no_store(indir, capfd, action):
     exited 0, and `gc` on it "removed nothing": a check that checked nothing passed."""
     assert_cli_refuses(["store", action, "emptydir"], "emptydir holds no xaibench store (no v2/ folder); give the "
                        "store_dir your sweeps used", capfd)
+
+
+@pytest.fixture
+def report_dir(tmp_path, monkeypatch):
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    quickstart_like_table().to_parquet(tmp_path / "table.parquet")
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    yield from unchanged_folder(tmp_path, monkeypatch)
+
+
+def test_report_refuses_an_unwritable_out_before_analysing(report_dir, capfd):
+    """reliab10: `report ... --out <unwritable>` analysed the table and drew figures first, printing their notes,
+    then failed on the first file: several lines, the work thrown away."""
+    assert_cli_refuses(["report", "table.parquet", "--out", "afile/report"], "--out afile/report is not a writable "
+                       "folder: [Errno 20] Not a directory; choose another --out", capfd)
