@@ -28,9 +28,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from xaibench.config.slurm import check_no_array_running
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.cell_result import CellResult
+from xaibench.engine.launcher_watch import mark_launcher
 from xaibench.engine.stamp import stamp_rows
 from xaibench.engine.store import TEMP_SUFFIX, Store, atomic_write_bytes, atomic_writer, table_to_parquet_bytes
-from xaibench.engine.launcher_watch import mark_launcher
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
 from xaibench.report.console import summary_blocks

@@ -212,3 +212,8 @@ def test_gc_legacy_deletes_the_format_1_files_and_nothing_else(tmp_path):
     assert gc(store, legacy=True).removed["legacy format-1 files"] == len(legacy)
     assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(users)
     assert not (tmp_path / "cells").exists() and not (tmp_path / "locks").exists()  # emptied: removed
+    only_legacy = tmp_path / "old_store"
+    (only_legacy / "scores" / "ab").mkdir(parents=True)
+    (only_legacy / "scores" / "ab" / f"{key}.npz").write_bytes(b"x")
+    gc(Store(only_legacy), legacy=True)
+    assert list(only_legacy.iterdir()) == []  # the store folder itself stays

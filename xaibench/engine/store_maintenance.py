@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +83,7 @@ def gc(store: Store, *, min_age_s: float = 3600.0, dry_run: bool = False, legacy
         for path in files:
             _remove(path, "legacy format-1 files", report, dry_run)
         if not dry_run:
-            _remove_empty_folders({path.parent for path in files})
+            _remove_empty_folders(store.root, {path.parent for path in files})
     return report
 
 
@@ -128,10 +128,10 @@ def _legacy_key(name: str) -> str:
     return key if LEGACY_KEY.fullmatch(key) else ""
 
 
-def _remove_empty_folders(folders: set[Path]) -> None:
-    """Remove these folders and then their parents while they are empty (``<kind>/<xx>/``, ``<kind>/``, ``locks/``)."""
-    for folder in sorted(folders | {f.parent for f in folders} | {f.parent.parent for f in folders},
-                         key=lambda f: len(f.parts), reverse=True):
+def _remove_empty_folders(root: Path, folders: set[Path]) -> None:
+    """Remove these folders, then their parents up to ``root`` (kept), while they are empty."""
+    inside = {f for folder in folders for f in (folder, *folder.parents) if root in f.parents}
+    for folder in sorted(inside, key=lambda f: len(f.parts), reverse=True):
         try:
             folder.rmdir()
         except OSError:
