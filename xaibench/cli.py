@@ -9,6 +9,7 @@ import argparse
 import importlib
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,6 +139,7 @@ def _run_in_process(plan, *, multirun: bool) -> None:
     """The basic launcher's sweep, run here from the pre-flight's configs (``sweep.run_configs``)."""
     from xaibench import sweep
 
+    signal.signal(signal.SIGTERM, _raise_terminated)  # `kill`, `timeout`, a batch job's end: unwind, one line
     try:
         sweep.run_configs(plan.configs, multirun=multirun, table=False)  # the CLI prints; nothing to return
     except UserError as error:
@@ -148,14 +150,26 @@ def _run_in_process(plan, *, multirun: bool) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         _interrupted()
+    except Terminated:
+        _interrupted("terminated (SIGTERM)", 128 + signal.SIGTERM)
     sys.exit(sweep.exit_code())
 
 
-def _interrupted() -> None:
-    """Ctrl-C: one line instead of a traceback from wherever the sweep was (exit code 130, as a shell's)."""
-    print("xaibench: interrupted: the cells finished so far are stored and the sweep's previous table is kept; "
+class Terminated(BaseException):
+    """SIGTERM in an in-process sweep: raised where the sweep is, so its temp files and locks are let go."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated
+
+
+def _interrupted(what: str = "interrupted", code: int = 130) -> None:
+    """Ctrl-C (or SIGTERM): one line instead of a traceback from wherever the sweep was (exit code 130, as a shell's;
+    143 for SIGTERM). Python's default SIGTERM ended the process without a word, leaving its temp files."""
+    print(f"xaibench: {what}: the cells finished so far are stored and the sweep's previous table is kept; "
           "rerun the same command to finish it (stored cells are not recomputed)", file=sys.stderr, flush=True)
-    sys.exit(130)
+    sys.exit(code)
 
 
 def _run_hydra(argv: list[str]) -> None:

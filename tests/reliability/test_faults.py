@@ -291,3 +291,29 @@ def test_a_rerun_removes_the_half_written_table_a_killed_sweep_left(tmp_path):
     (folder / ".sweep.lock").touch()
     sweep_module.start_sweep(folder, 1, {"a" * 32})
     assert sorted(p.name for p in folder.glob(".*")) == [".sweep.lock"]
+
+
+def test_sigterm_in_an_in_process_sweep_is_one_line_exit_143_and_leaves_no_temp_file(workdir, monkeypatch, capsys):
+    """reliab10: `kill PID`, `timeout`, or a batch job's end (SIGTERM) ended an in-process sweep without a word,
+    mid-write, leaving its temp files; it now unwinds like Ctrl-C: one line, exit 143, the finished cells stored."""
+    import signal
+
+    real, calls = runner._compute, []
+
+    def terminated_on_second_call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_compute", terminated_on_second_call)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main(["-m", *THREE])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 143
+    assert capsys.readouterr().err == INTERRUPTED.replace("interrupted", "terminated (SIGTERM)", 1)
+    assert manifest.read_state(workdir / "results/runs/default").note(1) == "1 of 3 cells; the sweep did not finish"
+    assert list(workdir.rglob("*.tmp")) == []
