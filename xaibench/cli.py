@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -139,7 +140,8 @@ def _run_in_process(plan, *, multirun: bool) -> None:
     """The basic launcher's sweep, run here from the pre-flight's configs (``sweep.run_configs``)."""
     from xaibench import sweep
 
-    signal.signal(signal.SIGTERM, _raise_terminated)  # `kill`, `timeout`, a batch job's end: unwind, one line
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers are the main thread's
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None  # `kill`, `timeout`
     try:
         sweep.run_configs(plan.configs, multirun=multirun, table=False)  # the CLI prints; nothing to return
     except UserError as error:
@@ -152,6 +154,9 @@ def _run_in_process(plan, *, multirun: bool) -> None:
         _interrupted()
     except Terminated:
         _interrupted("terminated (SIGTERM)", 128 + signal.SIGTERM)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(sweep.exit_code())
 
 

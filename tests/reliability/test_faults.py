@@ -308,12 +308,10 @@ def test_sigterm_in_an_in_process_sweep_is_one_line_exit_143_and_leaves_no_temp_
 
     monkeypatch.setattr(runner, "_compute", terminated_on_second_call)
     previous = signal.getsignal(signal.SIGTERM)
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            main(["-m", *THREE])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with pytest.raises(SystemExit) as stopped:
+        main(["-m", *THREE])
     assert stopped.value.code == 143
     assert capsys.readouterr().err == INTERRUPTED.replace("interrupted", "terminated (SIGTERM)", 1)
     assert manifest.read_state(workdir / "results/runs/default").note(1) == "1 of 3 cells; the sweep did not finish"
     assert list(workdir.rglob("*.tmp")) == []
+    assert signal.getsignal(signal.SIGTERM) is previous  # the CLI's handler is gone with its sweep
