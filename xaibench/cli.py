@@ -9,7 +9,9 @@ import argparse
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -125,13 +127,21 @@ def _hydra_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         return argparse.Namespace(**{**_NO_FLAGS, "overrides": overrides, "multirun": n_flags == 1}), []
     from hydra._internal.utils import get_args_parser
 
-    return get_args_parser().parse_known_args(argv)
+    parser = get_args_parser()
+    parser.error = _hydra_usage_error  # argparse prints Hydra's 8-line usage block before its one-line error
+    return parser.parse_known_args(argv)
+
+
+def _hydra_usage_error(message: str):
+    raise UserError(f"{message} (see xaibench --help)")
 
 
 def _run_in_process(plan, *, multirun: bool) -> None:
     """The basic launcher's sweep, run here from the pre-flight's configs (``sweep.run_configs``)."""
     from xaibench import sweep
 
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers are the main thread's
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None  # `kill`, `timeout`
     try:
         sweep.run_configs(plan.configs, multirun=multirun, table=False)  # the CLI prints; nothing to return
     except UserError as error:
@@ -142,14 +152,29 @@ def _run_in_process(plan, *, multirun: bool) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         _interrupted()
+    except Terminated:
+        _interrupted("terminated (SIGTERM)", 128 + signal.SIGTERM)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(sweep.exit_code())
 
 
-def _interrupted() -> None:
-    """Ctrl-C: one line instead of a traceback from wherever the sweep was (exit code 130, as a shell's)."""
-    print("xaibench: interrupted: the cells finished so far are stored and the sweep's previous table is kept; "
+class Terminated(BaseException):
+    """SIGTERM in an in-process sweep: raised where the sweep is, so its temp files and locks are let go."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated
+
+
+def _interrupted(what: str = "interrupted", code: int = 130) -> None:
+    """Ctrl-C (or SIGTERM): one line instead of a traceback from wherever the sweep was (exit code 130, as a shell's;
+    143 for SIGTERM). Python's default SIGTERM ended the process without a word, leaving its temp files."""
+    print(f"xaibench: {what}: the cells finished so far are stored and the sweep's previous table is kept; "
           "rerun the same command to finish it (stored cells are not recomputed)", file=sys.stderr, flush=True)
-    sys.exit(130)
+    sys.exit(code)
 
 
 def _run_hydra(argv: list[str]) -> None:
@@ -209,7 +234,10 @@ def _run_task(cfg, label: str, *, multirun: bool) -> bool:
     task's other cells still run and the sweep ends unfinished (exit 1) naming the missing cell. A full disk
     likewise: what is written stays, a rerun computes only the rest."""
     from xaibench import sweep
+    from xaibench.engine.launcher_watch import watch_launcher
 
+    if multirun and not sweep.in_launching_process():
+        watch_launcher()  # a joblib worker exits when the launching process dies (kill -9), not hours later
     try:
         sweep.run_job(cfg, label=label)
         if not multirun:
@@ -241,11 +269,18 @@ def _verbose(argv: list[str]) -> bool:
     return any(arg.lstrip("+") in ("verbose=true", "verbose=True") for arg in argv)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``UserError`` line (argparse prints its usage block, then the error)."""
+
+    def error(self, message: str):  # argparse's hook for every usage error (unknown option, bad type, choice)
+        raise UserError(f"{self.prog.removeprefix('xaibench ')}: {message} (see {self.prog} --help)")
+
+
 def _run_verb(argv: list[str]) -> int:
     module = importlib.import_module(VERBS[argv[0]])
-    parser = argparse.ArgumentParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
+    parser = OneLineParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
     module.add_arguments(parser)
-    args = _parse(parser, argv[1:])
+    args = parser.parse_args(argv[1:])
     try:
         return module.run(args)
     except StorageError as error:  # a verb's output (-o) cannot be written: the user chose that path
@@ -253,12 +288,3 @@ def _run_verb(argv: list[str]) -> int:
     except BrokenPipeError:  # `xaibench compare ... | head`: the reader left; no traceback, nothing more printed
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         return 1
-
-
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    try:
-        return parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse already printed its one-line usage error
-        if exit_.code:
-            sys.exit(2)
-        raise

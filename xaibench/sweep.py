@@ -28,8 +28,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from xaibench.config.slurm import check_no_array_running
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.cell_result import CellResult
+from xaibench.engine.launcher_watch import mark_launcher
 from xaibench.engine.stamp import stamp_rows
-from xaibench.engine.store import Store, atomic_write_bytes, atomic_writer, table_to_parquet_bytes
+from xaibench.engine.store import TEMP_SUFFIX, Store, atomic_write_bytes, atomic_writer, table_to_parquet_bytes
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
 from xaibench.report.console import summary_blocks
@@ -404,6 +405,7 @@ def hold_sweeps(configs) -> None:
     _held.enter_context(claim_sweeps(configs))
     _held_folders.extend(sorted({sweep_dir(cfg) for cfg in configs}))
     _launcher_pid = os.getpid()
+    mark_launcher()  # its joblib workers exit when it dies (engine/launcher_watch.py)
 
 
 def finish_held() -> None:
@@ -431,6 +433,8 @@ def start_sweep(folder: Path, expected_cells: int | None = None, keys: set[str] 
     ``sweep.json`` says the sweep is running, so readers do not take the old table for the new run's).
     """
     manifest.begin(folder, expected_cells if expected_cells is not None else 0)
+    for temp in folder.glob(f".*{TEMP_SUFFIX}"):  # a killed run's half-written table or summary: only the holder of
+        temp.unlink(missing_ok=True)  # the sweep lock (us) writes here, so none is being written
     shutil.rmtree(folder / WANDB_CACHED, ignore_errors=True)  # this run's "cached, not re-logged" markers
     shutil.rmtree(folder / STRAY_CELLS, ignore_errors=True)  # the previous run's
     if keys is None:
@@ -515,6 +519,10 @@ class _Incomplete(Exception):
 
 def _finish_streamed(folder: Path, *, echo: bool, cfg: DictConfig | None) -> None:
     """``finish_sweep`` streamed: the table goes straight from the cell files into ``table.parquet``."""
+    written = sum(1 for _ in (folder / SWEEP_CELLS).glob("*.parquet"))  # the sweep's own: strays are set aside
+    if written < _expected_cells(folder):  # a job could not write its cell (full disk): nor could the table be
+        _incomplete(folder, written)
+        return None
     tally = _Tally()
     try:
         with atomic_writer(folder / TABLE_NAME) as handle:

@@ -723,3 +723,87 @@ def test_cli_preflight_takes_the_thousands_fix_it_names_and_checks_only_the_colu
     validate([*base, "dataset.features=[size]"], multirun=False)
     with pytest.raises(UserError, match=r"column\(s\) price of us.csv hold numbers written with a decimal point"):
         validate([*base, "dataset.features=[price,size]"], multirun=False)
+
+
+# reliab10: argparse's usage errors printed its usage block (3-8 lines) before the error, for every verb and for
+# Hydra's own flags; an empty sweep launched nothing and exited 0 silently; a glob sweep was Hydra's traceback.
+USAGE_CASES = [
+    (["report", "table.csv", "--alpha", "abc"], "report: argument --alpha: invalid float value: 'abc' (see "
+                                                "xaibench report --help)"),
+    (["report"], "report: the following arguments are required: table"),
+    (["summary", "table.csv", "--bogus"], "summary: unrecognized arguments: --bogus"),
+    (["compare", "table.csv"], "compare: the following arguments are required: current"),
+    (["compare", "table.csv", "table.csv", "--report-limit", "many"], "argument --report-limit: invalid int value"),
+    (["collect", "sweep_bad", "--store", "store"], "collect: argument --store: not allowed with argument sweep_dir"),
+    (["store", "vrfy", "store"], "store: argument action: invalid choice: 'vrfy' (choose from 'verify', 'gc')"),
+    (["store", "gc", "store", "--min-age", "1h"], "store: argument --min-age: invalid float value: '1h'"),
+    (["--cfg", "nope", *BASE], "argument --cfg/-c: invalid choice: 'nope' (choose from 'job', 'hydra', 'all')"),
+    (["--info", "nope"], "argument --info/-i: invalid choice: 'nope'"),
+    (["-m", *BASE, "seed=range(0,0)"], "the sweep has no jobs: seed=range(0,0) gives no value"),
+    (["-m", *BASE, "method=glob(nothing*)", "seed=0,1"], "the sweep has no jobs: method=glob(nothing*) gives no value"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", USAGE_CASES)
+def test_cli_usage_errors_and_empty_sweeps_are_one_line(indir, capfd, argv, expected):
+    assert_cli_refuses(argv, expected, capfd)
+
+
+def test_a_glob_sweep_over_a_group_expands_to_its_options_as_hydra_does():
+    """``method=glob(*_gradients)`` (Hydra's documented glob sweep) crashed the pre-flight with "ConfigLoader is not
+    set" (a traceback through the CLI); it now lists the group's options with Hydra's own config loader."""
+    from xaibench.config.preflight import expand_sweep
+
+    jobs = expand_sweep(["model=mlp", "method=glob(*_gradients,exclude=expected*)", "seed=0,1"], multirun=True)
+    assert [job[1:] for job in jobs] == [["method=integrated_gradients", "seed=0"],
+                                         ["method=integrated_gradients", "seed=1"]]
+
+
+# reliab10: values that passed the pre-flight and then trained a constant model scored `ok` (a 0-wide layer), failed
+# every cell at training time (`channels=[0,4]`: error rows, exit 1), named scikit-learn's `random_state` instead of
+# `seed`, or named an impossible fix (`use n_samples<=0` for a file without rows).
+VALUE_CASES = [
+    ([*BASE, "model.hidden=[0]"], "model.hidden must be a list of integers >= 1 (layer widths), got [0]"),
+    (["model=cnn", "dataset=digits", "method=saliency", "n_samples=2", "model.channels=[0,4]"],
+     "model.channels must be a list of integers >= 1 (layer widths), got [0, 4]"),
+    ([*BASE, "seed=-1"], "seed must be an integer in [0, 4294967295], got -1"),
+    (["-m", *BASE, "seed=0,4294967296"], "seed must be an integer in [0, 4294967295], got 4294967296"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=header_only.csv", "dataset.target=y", "method=saliency",
+      "n_samples=2"], "dataset csv_table: header_only.csv gives no test samples (no data rows, or too few for "
+                      "dataset.test_size to take one)"),
+]
+
+
+@pytest.fixture
+def header_only_dir(tmp_path, monkeypatch):
+    (tmp_path / "header_only.csv").write_text("a,b,y\n")
+    yield from unchanged_folder(tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("argv, expected", VALUE_CASES)
+def test_cli_refuses_layer_widths_seeds_and_files_that_cannot_make_a_cell(header_only_dir, capfd, argv, expected):
+    assert_cli_refuses(argv, expected, capfd)
+
+
+@pytest.mark.parametrize("action", ["verify", "gc"])
+def test_store_verbs_refuse_a_folder_that_holds_no_store(indir, capfd, action):
+    """reliab10: `xaibench store verify results` (a mistyped store) printed "checked no artefacts; 0 damaged" and
+    exited 0, and `gc` on it "removed nothing": a check that checked nothing passed."""
+    assert_cli_refuses(["store", action, "emptydir"], "emptydir holds no xaibench store (no v2/ folder); give the "
+                       "store_dir your sweeps used", capfd)
+
+
+@pytest.fixture
+def report_dir(tmp_path, monkeypatch):
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    quickstart_like_table().to_parquet(tmp_path / "table.parquet")
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    yield from unchanged_folder(tmp_path, monkeypatch)
+
+
+def test_report_refuses_an_unwritable_out_before_analysing(report_dir, capfd):
+    """reliab10: `report ... --out <unwritable>` analysed the table and drew figures first, printing their notes,
+    then failed on the first file: several lines, the work thrown away."""
+    assert_cli_refuses(["report", "table.parquet", "--out", "afile/report"], "--out afile/report is not a writable "
+                       "folder: [Errno 20] Not a directory; choose another --out", capfd)

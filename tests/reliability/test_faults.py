@@ -252,3 +252,66 @@ def test_collect_store_reports_damaged_cells_and_strict_fails(workdir, capsys):
     assert strict.value.code == 1
     xaibench.run(THREE, multirun=True)  # the damaged cell is recomputed, not trusted
     assert len(collect_store("results/store").drop_duplicates("cell_key")) == 3
+
+
+def test_a_parallel_sweep_whose_job_could_not_write_its_cell_ends_incomplete_without_writing_a_table(
+        tmp_path, monkeypatch, capsys):
+    """reliab10: a joblib sweep on a full results disk (checked on a 3 MB tmpfs): the job that could not write its
+    cell said so, then the end of the sweep tried to write a table of the cells it had anyway and its last line was
+    `cannot write .../table.parquet: [Errno 28]`, not the promised `sweep ... is incomplete (3 of 4 cells written)`
+    (it only got there on a disk with room for the partial table)."""
+    folder = tmp_path / "runs" / "s"
+    sweep_module.start_sweep(folder, 2, {"a" * 32, "b" * 32})
+    (folder / sweep_module.SWEEP_CELLS).mkdir(exist_ok=True)
+    (folder / sweep_module.SWEEP_CELLS / f"{'a' * 32}.parquet").write_bytes(b"one cell written")
+    real = store_module.tempfile.mkstemp
+
+    def full_disk(dir=None, **kwargs):
+        if str(dir).startswith(str(tmp_path)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dir))
+        return real(dir=dir, **kwargs)
+
+    monkeypatch.setattr(store_module.tempfile, "mkstemp", full_disk)
+    capsys.readouterr()
+    sweep_module.finish_sweep(folder)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"xaibench: error: sweep {folder} is incomplete (1 of 2 cells written); its previous table is "
+                   f"kept: rerun the sweep to finish it"]
+    assert sweep_module.exit_code() == 1 and not (folder / "table.parquet").exists()
+
+
+def test_a_rerun_removes_the_half_written_table_a_killed_sweep_left(tmp_path):
+    """reliab10: `kill -9` while a sweep wrote its table (streamed: seconds to minutes at 10k cells) left
+    `.table.parquet.<random>.tmp` (hundreds of MB) in the sweep folder, and every rerun kept it. The run that holds
+    the sweep lock is the only writer there, so it removes them; the lock file stays."""
+    folder = tmp_path / "runs" / "s"
+    folder.mkdir(parents=True)
+    (folder / ".table.parquet.k3j4h5.tmp").write_bytes(b"half a table")
+    (folder / ".summary.parquet.a1b2c3.tmp").write_bytes(b"half a summary")
+    (folder / ".sweep.lock").touch()
+    sweep_module.start_sweep(folder, 1, {"a" * 32})
+    assert sorted(p.name for p in folder.glob(".*")) == [".sweep.lock"]
+
+
+def test_sigterm_in_an_in_process_sweep_is_one_line_exit_143_and_leaves_no_temp_file(workdir, monkeypatch, capsys):
+    """reliab10: `kill PID`, `timeout`, or a batch job's end (SIGTERM) ended an in-process sweep without a word,
+    mid-write, leaving its temp files; it now unwinds like Ctrl-C: one line, exit 143, the finished cells stored."""
+    import signal
+
+    real, calls = runner._compute, []
+
+    def terminated_on_second_call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_compute", terminated_on_second_call)
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        main(["-m", *THREE])
+    assert stopped.value.code == 143
+    assert capsys.readouterr().err == INTERRUPTED.replace("interrupted", "terminated (SIGTERM)", 1)
+    assert manifest.read_state(workdir / "results/runs/default").note(1) == "1 of 3 cells; the sweep did not finish"
+    assert list(workdir.rglob("*.tmp")) == []
+    assert signal.getsignal(signal.SIGTERM) is previous  # the CLI's handler is gone with its sweep

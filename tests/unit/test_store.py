@@ -105,6 +105,21 @@ def test_atomic_write_leaves_no_temp_files_and_keeps_the_old_file_on_failure(tmp
         atomic_write_bytes(tmp_path / "file" / "c.bin", b"1")
 
 
+def test_a_write_refused_when_creating_the_temp_file_names_the_users_path(tmp_path, monkeypatch):
+    """A folder out of inodes (or missing, unwritable) fails in ``mkstemp``, whose error names the hidden temp file:
+    `cannot write /out/.report.md.k2j3h4.tmp` named a file the user never asked for; it names ``report.md``."""
+    import tempfile
+
+    def no_inodes(dir, prefix, suffix):
+        raise OSError(28, "No space left on device", os.path.join(dir, f"{prefix}x1y2z3{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_inodes)
+    with pytest.raises(StorageError) as error:
+        atomic_write_bytes(tmp_path / "report.md", b"1")
+    assert str(error.value) == f"cannot write {tmp_path / 'report.md'}: [Errno 28] No space left on device"
+    assert error.value.path == str(tmp_path / "report.md")
+
+
 def _put_many(root: str, writer: int, n: int) -> None:
     store = Store(root)
     for i in range(n):
@@ -175,3 +190,30 @@ def test_verify_and_gc(tmp_path):
     assert verify(store).damaged == []
     assert decode_artefact(store.path("cells", KEY, "parquet").read_bytes()).meta == {
         "stages": {"models": ["11" * 16]}}
+
+
+def test_gc_legacy_deletes_the_format_1_files_and_nothing_else(tmp_path):
+    """reliab10: `store gc --legacy` deleted `<dir>/models`, `explanations`, `scores`, `cells` and `locks` whole, so
+    `xaibench store gc --legacy ~/project` (a project folder given as the store) deleted the user's own `models/`.
+    Only files named as format 1 named them (`<kind>/<key[:2]>/<key>.<ext>`, `locks/<kind>/<key>.lock`) go."""
+    key = "ab" + "0" * 30
+    legacy = [tmp_path / "models" / "ab" / f"{key}.pt", tmp_path / "models" / "ab" / f"{key}.json",
+              tmp_path / "cells" / "ab" / f"{key}.parquet", tmp_path / "cells" / "ab" / f".{key}.parquet.x1y2.tmp",
+              tmp_path / "locks" / "cells" / f"{key}.lock"]
+    users = [tmp_path / "models" / "resnet.pt", tmp_path / "models" / "ab" / "notes.txt",
+             tmp_path / "explanations" / "figure.png", tmp_path / "models" / "cd" / f"{key}.pt"]
+    for path in legacy + users:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    store = Store(tmp_path)
+    assert verify(store).legacy_files == len(legacy)
+    assert gc(store, legacy=True, dry_run=True).removed["legacy format-1 files"] == len(legacy)
+    assert all(path.exists() for path in legacy)
+    assert gc(store, legacy=True).removed["legacy format-1 files"] == len(legacy)
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(users)
+    assert not (tmp_path / "cells").exists() and not (tmp_path / "locks").exists()  # emptied: removed
+    only_legacy = tmp_path / "old_store"
+    (only_legacy / "scores" / "ab").mkdir(parents=True)
+    (only_legacy / "scores" / "ab" / f"{key}.npz").write_bytes(b"x")
+    gc(Store(only_legacy), legacy=True)
+    assert list(only_legacy.iterdir()) == []  # the store folder itself stays

@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         from xaibench.errors import UserError
         raise UserError(f"--out {out} is a file; give a folder for the report")
+    from xaibench.results.manifest import check_writable
+
+    check_writable(out, "--out")  # before the analysis and figures (it failed after them, below their notes)
     analysis = analyse(table, layouts=layouts, alpha=args.alpha)
     store = args.store or sweep_store(Path(args.table))
     figures = [] if args.no_figures else _figures(table, analysis, out, store)

@@ -28,11 +28,14 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.store_dir or os.environ.get("XAIBENCH_STORE", "results/store"))
     if not root.is_dir():
         raise UserError(f"store directory {root} does not exist")
-    store = Store(root)
-    if args.action == "verify":
-        return _print_verify(verify(store), root)
     if args.min_age < 0:
         raise UserError(f"--min-age must be >= 0, got {args.min_age}")
+    store = Store(root)
+    if not store.base.is_dir() and not verify(store).legacy_files:  # a mistyped folder "verified" with exit 0
+        raise UserError(f"{root} holds no xaibench store (no {store.base.name}/ folder); give the store_dir your "
+                        f"sweeps used (default results/store)")
+    if args.action == "verify":
+        return _print_verify(verify(store), root)
     report = gc(store, min_age_s=args.min_age, dry_run=args.dry_run, legacy=args.legacy)
     done = ", ".join(f"{n} {what}" for what, n in sorted(report.removed.items())) or "nothing"
     verb = "would remove" if args.dry_run else "removed"

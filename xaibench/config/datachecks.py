@@ -35,6 +35,9 @@ def check_user_files(dataset: Mapping[str, Any], model: Mapping[str, Any], n_sam
         kind = "folder" if folder else "file"
         raise UserError(f"{what}: {kind} not found: {resolved} (relative paths start at {Path.cwd()})")
     n_test = _test_count(dataset, resolved, what)
+    if n_test == 0:  # "use n_samples<=0" named no fix
+        raise UserError(f"{what}: {resolved} gives no test samples (no data rows, or too few for dataset.test_size "
+                        f"to take one); add rows or name the test rows with dataset.split_column")
     if n_test is not None and n_samples > n_test:
         raise UserError(f"n_samples={n_samples} exceeds the {n_test} test samples of dataset {name}; "
                         f"use n_samples<={n_test}")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Glob
 from hydra.errors import HydraException
 from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -53,11 +54,18 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
     from_config = [f"{k}={v}" for k, v in params.items()]
     try:
         all_overrides = parser.parse_overrides(from_config + list(overrides))
+        _set_group_lister(all_overrides)
         _check_group_names(all_overrides)
         batches = BasicSweeper.split_arguments(all_overrides, None)
     except HydraException as error:
         raise UserError(_first_line(error)) from None
-    return [list(job) for batch in batches for job in batch]
+    jobs = [list(job) for batch in batches for job in batch]
+    if not jobs:  # Hydra launches nothing and the run exits 0 having done nothing
+        empty = [o.input_line or f"{o.key_or_group}={o.value()}" for o in all_overrides
+                 if o.is_sweep_override() and not list(o.sweep_string_iterator())]
+        raise UserError(f"the sweep has no jobs: {', '.join(empty) or 'a swept key'} gives no value; "
+                        f"give every swept key at least one value (e.g. seed=range(0,3) or seed=0,1,2)")
+    return jobs
 
 
 def _parse_overrides(parser: OverridesParser, overrides: Sequence[str]) -> list:
@@ -66,8 +74,30 @@ def _parse_overrides(parser: OverridesParser, overrides: Sequence[str]) -> list:
         parsed = parser.parse_overrides(list(overrides))
     except HydraException as error:
         raise UserError(_first_line(error) + QUOTING_HINT) from None
+    _set_group_lister(parsed)
     _check_group_names(parsed)
     return parsed
+
+
+def _set_group_lister(parsed) -> None:
+    """Give the overrides the config loader a ``glob(...)`` sweep lists its group's options with (Hydra's
+    sweepers set their own; without one, ``method=glob(*)`` raised "ConfigLoader is not set")."""
+    if any(isinstance(o.value(), Glob) for o in parsed):
+        loader = _config_loader(tuple(_search_dirs(parsed)))
+        for override in parsed:
+            override.config_loader = loader
+
+
+@lru_cache(maxsize=8)
+def _config_loader(extra: tuple[Path, ...]):
+    """Hydra's loader over xaibench's configs and the user's ``hydra.searchpath`` dirs, as a run's sweeper has."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    search_path = create_config_search_path(str(conf_dir()))
+    for folder in extra:
+        search_path.append("xaibench-searchpath", f"file://{folder}")
+    return ConfigLoaderImpl(config_search_path=search_path)
 
 
 # Hydra's grammar error names no fix; paths with ~ or parentheses (`dataset.path=~/data.csv`) are the usual cause.
@@ -255,6 +285,18 @@ def _check_training(model) -> None:
             raise UserError(f"model.weight_decay must be >= 0, got {value!r}")
         if name == "min_accuracy" and not 0 <= value <= 1:
             raise UserError(f"model.min_accuracy must be in [0, 1], got {value!r}")
+    _check_layer_sizes(model, fields)
+
+
+def _check_layer_sizes(model, defaults: dict) -> None:
+    """Layer widths (``hidden``, ``channels``: tuples of ints) must be >= 1: a 0-wide layer trained a constant
+    model that was scored as ``ok``, and ``channels=[0, 4]`` failed every cell at training time."""
+    for name, default in defaults.items():
+        if not (isinstance(default, tuple) and default and all(type(v) is int for v in default)):
+            continue
+        value = getattr(model, name)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise UserError(f"model.{name} must be a list of integers >= 1 (layer widths), got {list(value)!r}")
 
 
 def _check_devices(devices, check_available: bool) -> None:

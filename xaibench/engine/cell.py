@@ -105,6 +105,8 @@ class CellSpec:
         for name in ("n_samples", "batch_size"):
             if getattr(spec, name) < 1:
                 raise UserError(f"{name} must be a positive integer, got {getattr(spec, name)}")
+        if not 0 <= spec.seed < 2 ** 32:  # numpy's and scikit-learn's seeds; they refused it naming random_state
+            raise UserError(f"seed must be an integer in [0, 4294967295], got {spec.seed}")
         return spec
 
     # Names -------------------------------------------------------------------------------------------

@@ -79,6 +79,8 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         os.replace(tmp, path)
     except OSError as error:
         _discard(tmp)
+        if error.filename is not None and str(error.filename).endswith(TEMP_SUFFIX):  # mkstemp's hidden name
+            error.filename = None  # the user's path names the file that could not be written, not ours
         raise StorageError.from_os_error(error, path) from None
     except BaseException:
         _discard(tmp)

@@ -9,9 +9,10 @@ an artefact happens under its key's lock.
 """
 from __future__ import annotations
 
-import shutil
+import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from xaibench.engine.locks import remove_if_free
 from xaibench.engine.store import LEGACY_KINDS, SUFFIX, TEMP_SUFFIX, Artefact, Store
 
 KINDS = ("models", "explanations", "scores", "cells")
+LEGACY_KEY = re.compile(r"[0-9a-f]{16,64}")  # format-1 keys: hex digests
 
 
 @dataclass
@@ -77,10 +79,11 @@ def gc(store: Store, *, min_age_s: float = 3600.0, dry_run: bool = False, legacy
         elif remove_if_free(path):
             report.removed["free lock files"] += 1
     if legacy:
-        for folder in _legacy_folders(store):
-            report.removed["legacy format-1 folders"] += 1
-            if not dry_run:
-                shutil.rmtree(folder, ignore_errors=True)
+        files = list(_legacy_files(store))
+        for path in files:
+            _remove(path, "legacy format-1 files", report, dry_run)
+        if not dry_run:
+            _remove_empty_folders(store.root, {path.parent for path in files})
     return report
 
 
@@ -103,13 +106,36 @@ def _temp_files(store: Store) -> list[Path]:
     return sorted(p for p in store.base.rglob(f".*{TEMP_SUFFIX}") if p.is_file()) if store.base.is_dir() else []
 
 
-def _legacy_folders(store: Store) -> list[Path]:
-    return [store.root / kind for kind in (*LEGACY_KINDS, "locks") if (store.root / kind).is_dir()]
+def _legacy_files(store: Store) -> Iterator[Path]:
+    """The files of a format-1 store, by their names: ``<root>/<kind>/<key[:2]>/<key>.<ext>`` (payload and
+    ``<key>.json`` sidecar, and their writers' ``.<key>.<ext>.<random>.tmp``) and ``<root>/locks/<kind>/<key>.lock``.
+
+    Only those: ``models/`` or ``explanations/`` beside a store (or in a folder given as a store by mistake) may be
+    the user's own; ``gc --legacy`` deleted those folders whole, whatever they held.
+    """
+    for kind in LEGACY_KINDS:
+        for path in sorted((store.root / kind).glob("*/*")):
+            if path.is_file() and _legacy_key(path.name).startswith(path.parent.name) and len(path.parent.name) == 2:
+                yield path
+        for path in sorted((store.root / "locks" / kind).glob("*.lock")):
+            if path.is_file() and _legacy_key(path.name):
+                yield path
 
 
-def _legacy_files(store: Store):
-    for folder in _legacy_folders(store):
-        yield from (p for p in folder.rglob("*") if p.is_file())
+def _legacy_key(name: str) -> str:
+    """The hex key a format-1 file name starts with, or ''."""
+    key = name.removeprefix(".").split(".", 1)[0]
+    return key if LEGACY_KEY.fullmatch(key) else ""
+
+
+def _remove_empty_folders(root: Path, folders: set[Path]) -> None:
+    """Remove these folders, then their parents up to ``root`` (kept), while they are empty."""
+    inside = {f for folder in folders for f in (folder, *folder.parents) if root in f.parents}
+    for folder in sorted(inside, key=lambda f: len(f.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty (the user's files), or gone
 
 
 def _key_ext(path: Path) -> tuple[str, str]:

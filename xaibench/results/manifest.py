@@ -92,7 +92,7 @@ def unwritable(error: OSError, path: Path, what: str) -> Exception:
     """The one-line error for a folder that cannot be written: UserError if it never can, else StorageError."""
     if error.errno in _UNWRITABLE:
         return UserError(f"{what} {error.filename or path} is not a writable folder: [Errno {error.errno}] "
-                         f"{error.strerror}; choose another {what}=")
+                         f"{error.strerror}; choose another {what}{'' if what.startswith('-') else '='}")
     return StorageError.from_os_error(error, path)
 
 
