@@ -31,6 +31,10 @@ the model's forwards inside the metric, the screen's forward (outside it), the m
 asserts, normalisation; batching) and the adapter (parameters, layout, the screen's Python, statuses); JSON key
 ``breakdown`` per row.
 
+``--before-chunk 1024`` times, interleaved, the fast engine as it was before ``chunk_size: auto``: a fixed chunk of
+1,024 rows and captum's per-step IG path (JSON keys ``*_before``; ``bitwise_equal_to_before`` says whether its scores
+have the same bits as the fast engine's now). ``--chunk-size`` is ``auto`` (the config default) unless given.
+
 Stability metrics with a gradient method (saliency, IG, SmoothGrad) also time the **model floor**, interleaved with
 the engines: the model's forward + summed-target backward to the input over the rows the fast engine re-explains
 (``nr_samples x N x rows per input``, e.g. 10 x 32 x 32 IG path steps), in the fast engine's call sizes, and nothing
@@ -192,8 +196,23 @@ def _engine(engine: str, ctx: ScoreContext, args: argparse.Namespace):  # type: 
     if engine != "fast_before":
         return replace(ctx, engine=engine), contextlib.nullcontext()
     if args.before_chunk is not None:
-        return replace(ctx, engine="fast", chunk_size=args.before_chunk), contextlib.nullcontext()
+        return replace(ctx, engine="fast", chunk_size=args.before_chunk), captums_path_loop()
     return replace(ctx, engine="fast"), previous_call_sizing()
+
+
+@contextlib.contextmanager
+def captums_path_loop():
+    """IG re-explanations building captum's path with one ``x' + a (x - x')`` per path step, as before
+    ``integrated_gradients.path_points`` (``--before-chunk``: the fast engine as it was before ``chunk_size: auto``)."""
+    from xaibench.explainers.gradient import integrated_gradients
+
+    broadcast = integrated_gradients.path_points
+    integrated_gradients.path_points = lambda baselines, difference, alphas: torch.cat(
+        [baselines + alpha * difference for alpha in alphas], dim=0)
+    try:
+        yield
+    finally:
+        integrated_gradients.path_points = broadcast
 
 
 def chunk_argument(value: str) -> int | None:
@@ -377,8 +396,9 @@ def main() -> None:
                         help="also time the fast engine with its previous call sizing (before Explainer.call_rows), "
                              "interleaved: JSON keys *_before, speedup_over_before")
     parser.add_argument("--before-chunk", type=int, default=None,
-                        help="the before variant is the fast engine with this fixed chunk_size (1024: before "
-                             "chunk_size auto), interleaved; JSON keys *_before, bitwise_equal_to_before")
+                        help="the before variant is the fast engine as before chunk_size auto: this fixed chunk_size "
+                             "(1024) and captum's per-step IG path, interleaved; JSON keys *_before, "
+                             "bitwise_equal_to_before")
     parser.add_argument("--chunk-size", type=chunk_argument, default=None,
                         help="rows per forward / re-explanation call, or auto (the config default)")
     add_common_arguments(parser, OUT)
