@@ -723,3 +723,10 @@ def test_cli_preflight_takes_the_thousands_fix_it_names_and_checks_only_the_colu
     validate([*base, "dataset.features=[size]"], multirun=False)
     with pytest.raises(UserError, match=r"column\(s\) price of us.csv hold numbers written with a decimal point"):
         validate([*base, "dataset.features=[price,size]"], multirun=False)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("big", "got 'big'"), ("0", "got 0")])
+def test_cli_refuses_a_chunk_size_that_is_neither_rows_nor_auto(indir, capfd, value, expected):
+    """fast10: ``chunk_size`` is ``auto`` (the default) or a positive number of rows; one line, exit 2."""
+    assert_cli_refuses([*BASE, f"chunk_size={value}"],
+                       f"chunk_size must be a positive integer (rows) or 'auto', {expected}", capfd)
