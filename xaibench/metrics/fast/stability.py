@@ -93,8 +93,8 @@ class ChunkedStability(ChunkedMetric):
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
         cost = getattr(self.explain_func, "call_rows", CallRows())
         per_call, group = self._calls(cost, rows, len(steps), n)
-        if self.automatic and steps.size and isinstance(network, QuantusModel) and \
-                min(group, n % group or group) >= EXACT_ROWS:
+        if self.automatic and per_call < len(steps) and isinstance(network, QuantusModel) and \
+                min(group, n % group or group) >= EXACT_ROWS:  # more than one call, each of >= EXACT_ROWS inputs
             per_call, group = self._calls(cost, automatic_rows(network, steps[0, 0]), len(steps), n)
         maps: list[np.ndarray] = []
         start, forward = 0, rows  # the surrogates' rows per forward (``forward_rows``), halved with the calls
