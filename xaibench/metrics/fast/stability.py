@@ -80,6 +80,11 @@ class ChunkedStability(ChunkedMetric):
         rows with their activations kept for the backward; methods whose forwards do not grow with
         the call (SmoothGrad's per-sample loop, LIME's and Kernel SHAP's perturbation batches, which forward the
         chunk's rows at a time here: ``forward_rows``) take every step at once, within their working memory.
+        With ``chunk_size: auto`` the calls are those of the default chunk, enlarged to as many rows as the model's
+        activations allow (:func:`~xaibench.metrics.fast._sizing.automatic_rows`: the mlp's 288 elements per row
+        give one call for all ten steps, the cnn's 7,242 keep the default) when the default needs several calls and
+        each holds at least ``EXACT_ROWS`` inputs (so every forward keeps its rows' bits); the surrogates' forwards
+        keep the default chunk's rows.
         A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
         and layouts; :mod:`xaibench.metrics.fast._pool_kernels`; :meth:`_pool_kernels` says when).
         On CUDA out-of-memory the steps per call are halved, then the inputs per call (and the surrogates' rows per
