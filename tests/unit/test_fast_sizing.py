@@ -123,14 +123,13 @@ def test_auto_keeps_the_fixed_chunks_calls_below_32_inputs_per_call(monkeypatch)
 
 
 def test_auto_keeps_the_fixed_chunks_calls_on_a_model_with_expensive_rows(monkeypatch):
-    """A cnn whose rows keep more than ``ACTIVATION_BUDGET / 1,024`` activation elements gets the default chunk's
-    calls under ``auto``: the same calls, the same bits."""
+    """A model whose rows keep more than ``ACTIVATION_BUDGET / 1,024`` activation elements (the cnn on digits: 7,242)
+    gets the default chunk's calls under ``auto``: the same calls, the same bits."""
     torch.manual_seed(0)
-    network = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-                            nn.Linear(1024, 2)).eval()  # 64 + 2 x 4,096 + 2 x 1,024 + 2 = 10,306 per row
-    x, _, _ = testing.bar_images(32)
-    ctx = testing.context(network, Modality.IMAGE, x, EXPLAINERS.create("integrated_gradients", {"n_steps": 16}))
-    assert automatic_rows(network, x[0].numpy()) == 1024
+    network = nn.Sequential(nn.Linear(10, 4096), nn.ReLU(), nn.Linear(4096, 2)).eval()  # 10 + 2 x 4,096 + 2 per row
+    x = torch.randn(32, 10)
+    ctx = testing.context(network, Modality.TABULAR, x, EXPLAINERS.create("integrated_gradients", {"n_steps": 16}))
+    assert automatic_rows(network, x[0].numpy()) == 1024  # 2**22 // 8,204 = 511 rows: the default is the floor
     sizes = _calls(monkeypatch)
     spec = METRICS.get("max_sensitivity")
     explicit = score(spec, {"nr_samples": 3}, replace(ctx, engine="fast", chunk_size=1024), SEED)
@@ -138,3 +137,20 @@ def test_auto_keeps_the_fixed_chunks_calls_on_a_model_with_expensive_rows(monkey
     automatic = score(spec, {"nr_samples": 3}, replace(ctx, engine="fast", chunk_size=None), SEED)
     assert fixed == sizes == [64, 32]  # 1,024 rows: two steps of 32 inputs x 16 path steps
     assert automatic.values.tobytes() == explicit.values.tobytes()
+
+
+def test_auto_measures_a_text_model_in_the_embedding_layout_and_keeps_its_bits(monkeypatch):
+    """Text is re-explained at the embeddings (Quantus layout ``(N, D, L)``): the activation count runs there too, the
+    tiny text model's cheap rows get one call for all steps, and the scores keep their bits (plain Quantus's)."""
+    torch.manual_seed(0)
+    ctx = testing.context(testing.TinyTextModel().eval(), Modality.TEXT, torch.randint(1, 20, (32, 8)),
+                          EXPLAINERS.create("integrated_gradients", {"n_steps": 16}))
+    sizes = _calls(monkeypatch)
+    spec = METRICS.get("max_sensitivity")
+    explicit = score(spec, {"nr_samples": 4}, replace(ctx, engine="fast", chunk_size=1024), SEED)
+    fixed, sizes[:] = list(sizes), []
+    automatic = score(spec, {"nr_samples": 4}, replace(ctx, engine="fast", chunk_size=None), SEED)
+    assert (fixed, sizes) == ([64, 64], [128])
+    assert automatic.values.tobytes() == explicit.values.tobytes() and np.isfinite(automatic.values).all()
+    np.testing.assert_array_equal(automatic.values, score(spec, {"nr_samples": 4}, replace(ctx, engine="quantus"),
+                                                          SEED).values)
