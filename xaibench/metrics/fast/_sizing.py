@@ -3,21 +3,21 @@
 A stability metric re-explains ``nr_samples x N`` perturbed inputs; the fast engine packs them into calls of at most
 a given number of model rows (``stability.inputs_per_call``). What one row of a call costs depends on the model:
 
-- the suite's cnn on 8x8 digits keeps 7,242 activation elements per row (29 kB). Calls of 1,024 rows (30 MB of
-  activations) were as fast as smaller ones in whole metric calls (512 or 384 rows: no gain); calls above that get slower as the activations outgrow the
-  caches (occlusion's two steps per call, 3,136 rows: 283 ms vs 205 ms per MaxSensitivity call;
-  ``bench_gradient_rows.py``: 29 us per row at 1,024 rows, 37 at 2,048, 52 at 4,096);
+- the suite's cnn on 8x8 digits keeps 7,242 activation elements per row (29 kB). In whole metric calls, calls of
+  1,024 rows (30 MB of activations) were the fastest measured (IG MaxSensitivity: 261 ms, against 273-303 ms at
+  256-768 rows); larger calls get slower as the activations outgrow the caches (occlusion's two steps per call,
+  3,136 rows: 283 ms vs 205 ms; ``bench_gradient_rows.py``: 29 us per row at 1,024 rows, 37 at 2,048, 52 at 4,096);
 - the mlp on breast_cancer keeps 288 per row (1.2 kB). There a call's time is mostly the explainer's Python
   around the model, so fewer, larger calls pay: occlusion's MaxSensitivity 15.6 ms in ten 960-row calls vs
-  6.4 ms in one 9,600-row call; IG 14.7 ms vs 10.3 ms.
+  6.4 ms in one 9,600-row call; IG 12.2 ms vs 7.9 ms in one 10,240-row call.
 
 So with ``chunk_size: auto`` a call may hold as many rows as keep its activations within ``ACTIVATION_BUDGET``
 elements (16 MB of float32), but never fewer than the fixed default chunk (``DEFAULT_CHUNK_SIZE``, capped by
 ``CHUNK_ELEMENTS`` input elements, as before) and never more input elements than ``CHUNK_ELEMENTS``. Expensive
-rows (the cnn, every image or sequence model with more than ~4,000 activation elements per row) keep exactly the
-default's calls; cheap ones (tabular models) get larger ones. The rule reads only the model's architecture and the
-input's shape (one forward of one row, hooks on the leaf modules), never a clock: the same config gives the same
-calls and the same table.
+rows (the cnn; any model with more than 4,096 activation elements per row) keep exactly the default's calls; cheap
+ones (tabular models) get larger ones. The rule reads only the model's architecture and the input's shape (one
+forward of one row, hooks on the leaf modules), never a clock: the same config gives the same calls and the same
+table.
 
 Only the number of inputs per re-explanation call changes, and only where every call of the fixed chunk holds at
 least ``stability.EXACT_ROWS`` (32) inputs: each input is explained alone in any batch (the explainer contract), and

@@ -5,11 +5,11 @@ batch, checks every sample with ``np.allclose`` (a warning the adapter discards)
 labels and re-explains the ``N`` perturbed inputs. Here all ``nr_samples`` perturbations are drawn first, in the
 same order, into one ``(S, N, ...)`` array, and re-explained in calls of about ``chunk_size`` forward rows
 (whole steps, or groups of inputs when one step is larger; an IG with 32 path steps counts 32 rows per
-input; with ``chunk_size: auto``, as many rows as the model's activations allow, ``_sizing.py``) with the explainer's convergence diagnostics off
-(:func:`xaibench.explainers.base.without_diagnostics`: not part of the map) and gradients taken of the summed
-target outputs (:func:`xaibench.explainers.base.summed_gradients`: the same maps bit for bit, without captum's
-per-row backward seeds). Quantus' ``explain_batch`` post-processing runs on all steps at once where it is per
-sample: the attribution asserts (Quantus' own function re-run on a step that fails, for its message), the
+input; with ``chunk_size: auto``, as many rows as the model's activations allow, ``_sizing.py``) with the
+explainer's convergence diagnostics off (:func:`xaibench.explainers.base.without_diagnostics`: not part of the
+map) and gradients taken of the summed target outputs (:func:`xaibench.explainers.base.summed_gradients`: the
+same maps bit for bit, without captum's per-row backward seeds). Quantus' ``explain_batch`` post-processing runs
+on all steps at once where it is per sample: the attribution asserts (Quantus' own function re-run on a step that fails, for its message), the
 suite's per-sample normalisation, ``abs``; other normalisations run per step. Label checks are forwarded in
 chunks. Similarities are Quantus' own functions; the relative-stability objectives (per sample by construction)
 run once on all steps.
@@ -133,7 +133,6 @@ class ChunkedStability(ChunkedMetric):
         if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
             return 1, n
         return (max(1, inputs // n), n) if inputs >= n else (1, inputs)
-
 
     def _pool_kernels(self, network: Any, inputs: int) -> contextlib.AbstractContextManager:
         """The exact pooling kernels for calls of ``inputs`` inputs where they pay (the same bits either way).
