@@ -11,8 +11,8 @@ map) and gradients taken of the summed target outputs (:func:`xaibench.explainer
 same maps bit for bit, without captum's per-row backward seeds). Quantus' ``explain_batch`` post-processing runs
 on all steps at once where it is per sample: the attribution asserts (Quantus' own function re-run on a step that
 fails, for its message), the suite's per-sample normalisation, ``abs``; other normalisations run per step. Label
-checks are forwarded in chunks. Similarities are Quantus' own functions; the relative-stability objectives (per sample by construction)
-run once on all steps.
+checks are forwarded in chunks. Similarities are Quantus' own functions; the relative-stability objectives (per
+sample by construction) run once on all steps.
 
 Explainers draw their randomness per sample (``xaibench.explainers.seeding``), so re-explaining in other batches
 gives the same maps; the adapter's ``explain_func`` keeps Quantus' global RNG untouched.
