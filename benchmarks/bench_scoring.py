@@ -32,7 +32,7 @@ asserts, normalisation; batching) and the adapter (parameters, layout, the scree
 ``breakdown`` per row.
 
 ``--before-chunk 1024`` times, interleaved, the fast engine as it was before ``chunk_size: auto``: a fixed chunk of
-1,024 rows and captum's per-step IG path (JSON keys ``*_before``; ``bitwise_equal_to_before`` says whether its scores
+1,024 rows, captum's per-step IG path and the pooling dispatch mode around the whole call (JSON keys ``*_before``; ``bitwise_equal_to_before`` says whether its scores
 have the same bits as the fast engine's now). ``--chunk-size`` is ``auto`` (the config default) unless given.
 
 Stability metrics with a gradient method (saliency, IG, SmoothGrad) also time the **model floor**, interleaved with
@@ -196,23 +196,28 @@ def _engine(engine: str, ctx: ScoreContext, args: argparse.Namespace):  # type: 
     if engine != "fast_before":
         return replace(ctx, engine=engine), contextlib.nullcontext()
     if args.before_chunk is not None:
-        return replace(ctx, engine="fast", chunk_size=args.before_chunk), captums_path_loop()
+        return replace(ctx, engine="fast", chunk_size=args.before_chunk), before_auto()
     return replace(ctx, engine="fast"), previous_call_sizing()
 
 
 @contextlib.contextmanager
-def captums_path_loop():
-    """IG re-explanations building captum's path with one ``x' + a (x - x')`` per path step, as before
-    ``integrated_gradients.path_points`` (``--before-chunk``: the fast engine as it was before ``chunk_size: auto``)."""
+def before_auto():
+    """The fast engine's re-explanations as before ``chunk_size: auto`` (``--before-chunk``; the chunk is set by the
+    caller): captum's path with one ``x' + a (x - x')`` per IG path step (before ``path_points``) and the exact
+    pooling kernels as a dispatch mode around the whole call (before ``ExactPoolModules``)."""
     from xaibench.explainers.gradient import integrated_gradients
+    from xaibench.metrics.fast import stability
+    from xaibench.metrics.fast._pool_kernels import ExactPoolKernels, has_cpu_avg_pool
 
-    broadcast = integrated_gradients.path_points
+    broadcast, pooling = integrated_gradients.path_points, stability.exact_pool_kernels
     integrated_gradients.path_points = lambda baselines, difference, alphas: torch.cat(
         [baselines + alpha * difference for alpha in alphas], dim=0)
+    stability.exact_pool_kernels = lambda network: ExactPoolKernels() if has_cpu_avg_pool(network) \
+        else contextlib.nullcontext()
     try:
         yield
     finally:
-        integrated_gradients.path_points = broadcast
+        integrated_gradients.path_points, stability.exact_pool_kernels = broadcast, pooling
 
 
 def chunk_argument(value: str) -> int | None:
@@ -397,8 +402,8 @@ def main() -> None:
                              "interleaved: JSON keys *_before, speedup_over_before")
     parser.add_argument("--before-chunk", type=int, default=None,
                         help="the before variant is the fast engine as before chunk_size auto: this fixed chunk_size "
-                             "(1024) and captum's per-step IG path, interleaved; JSON keys *_before, "
-                             "bitwise_equal_to_before")
+                             "(1024), captum's per-step IG path, the pooling dispatch mode; interleaved; JSON keys "
+                             "*_before, bitwise_equal_to_before")
     parser.add_argument("--chunk-size", type=chunk_argument, default=None,
                         help="rows per forward / re-explanation call, or auto (the config default)")
     add_common_arguments(parser, OUT)
