@@ -121,6 +121,12 @@ def test_the_mode_is_used_only_for_networks_that_average_pool_on_cpu():
     assert "forward" not in vars(cnn[2])  # restored
     with exact_pool_kernels(nn.Sequential(nn.Conv1d(1, 2, 3), nn.AdaptiveAvgPool1d(2))) as mode:
         assert isinstance(mode, ExactPoolKernels)  # 1-d pooling runs as 2-d inside torch: the mode catches it
+    x = torch.randn(2, 1, 8, 8)
+    want = cnn(x)
+    with exact_pool_kernels(cnn) as outer, exact_pool_kernels(cnn) as inner:  # nested: already patched, the mode
+        assert isinstance(outer, ExactPoolModules) and isinstance(inner, ExactPoolKernels)
+        assert torch.equal(cnn(x), want) and outer.handled == 1
+    assert "forward" not in vars(cnn[2])
 
 
 def _module_run(module: nn.Module, x: torch.Tensor, weights: torch.Tensor, patched: bool):

@@ -278,10 +278,14 @@ class ExactPoolModules:
 
         return forward
 
+    @staticmethod
+    def applies_to(network: nn.Module) -> bool:
+        """Whether every average-pooling module of ``network`` is 2-d and runs its class' own ``forward`` (none
+        already patched on the instance, e.g. by an enclosing ``ExactPoolModules`` or the user)."""
+        pools = [m for m in network.modules() if isinstance(m, _POOLS)]
+        return all(isinstance(m, _POOLS_2D) and "forward" not in vars(m) for m in pools)
+
     def __enter__(self) -> "ExactPoolModules":
-        for module in self.pools:
-            if "forward" in vars(module):
-                raise RuntimeError(f"{type(module).__name__} already has an instance forward; not patching it")
         for module in self.pools:
             module.forward = self._forward(module)
         return self
@@ -294,12 +298,12 @@ class ExactPoolModules:
 @contextlib.contextmanager
 def exact_pool_kernels(network: Any) -> Iterator[ExactPoolModules | ExactPoolKernels | None]:
     """The exact pooling kernels while re-explaining with ``network`` if it pools on CPU, else nothing: through its
-    pooling modules (:class:`ExactPoolModules`) when they are all 2-d, else the dispatch mode
+    pooling modules (:class:`ExactPoolModules`) when they are all 2-d and unpatched, else the dispatch mode
     (:class:`ExactPoolKernels`, which also catches 1-d pooling: torch computes it as 2-d)."""
     if not has_cpu_avg_pool(network):
         yield None
         return
-    if all(isinstance(m, _POOLS_2D) for m in network.modules() if isinstance(m, _POOLS)):
+    if ExactPoolModules.applies_to(network):
         with ExactPoolModules(network) as pools:
             yield pools
         return
