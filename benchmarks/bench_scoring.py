@@ -6,6 +6,7 @@ Usage::
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --device cuda      # on a GPU box (wall time there)
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method saliency --metrics max_sensitivity
     PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method lime --before   # + the previous call sizing
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_scoring.py --method occlusion --before-chunk 1024  # auto vs 1024
 
 Both engines score the same attributions (``conf/method/<method>.yaml``, predicted targets) with the same
 parameters (``conf/metrics/faithfulness.yaml`` + ``stability.yaml``) and the same seed, through
@@ -29,6 +30,10 @@ the model's forwards inside the metric, the screen's forward (outside it), the m
 ``CorrelationDiagnostics`` around Quantus'), the rest of Quantus' ``__call__`` (``general_preprocess``: wrapping,
 asserts, normalisation; batching) and the adapter (parameters, layout, the screen's Python, statuses); JSON key
 ``breakdown`` per row.
+
+``--before-chunk 1024`` times, interleaved, the fast engine as it was before ``chunk_size: auto``: a fixed chunk of
+1,024 rows, captum's per-step IG path and the pooling dispatch mode around the whole call (JSON keys ``*_before``; ``bitwise_equal_to_before`` says whether its scores
+have the same bits as the fast engine's now). ``--chunk-size`` is ``auto`` (the config default) unless given.
 
 Stability metrics with a gradient method (saliency, IG, SmoothGrad) also time the **model floor**, interleaved with
 the engines: the model's forward + summed-target backward to the input over the rows the fast engine re-explains
@@ -58,7 +63,7 @@ import torch
 
 from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_section, create, sync
 from xaibench.engine.applicability import metric_not_applicable
-from xaibench.engine.cell import DEFAULT_CHUNK_SIZE, CellSpec
+from xaibench.engine.cell import CellSpec
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.stages import build_dataset, get_model
 from xaibench.engine.store import Store
@@ -67,6 +72,7 @@ from xaibench.metrics.fast import FAST_CLASSES
 from xaibench.metrics.fast._allocator import keep_freed_memory
 from xaibench.metrics.fast._forward import chunk_rows
 from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
+from xaibench.metrics.fast._sizing import automatic_rows
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.metrics.quantus_adapter import ScoreContext, score
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
@@ -184,10 +190,43 @@ def previous_call_sizing():
         stability.forward_rows = forward_rows
 
 
-def _engine(engine: str):  # type: ignore[no-untyped-def]
-    """(``ScoreContext.engine``, context manager) of a benchmarked engine: ``fast_before`` is the fast engine with
-    :func:`previous_call_sizing`."""
-    return ("fast", previous_call_sizing()) if engine == "fast_before" else (engine, contextlib.nullcontext())
+def _engine(engine: str, ctx: ScoreContext, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """(the context to score with, context manager) of a benchmarked engine: ``fast_before`` is the fast engine
+    with a fixed ``chunk_size`` (``--before-chunk``), else with :func:`previous_call_sizing` (``--before``)."""
+    if engine != "fast_before":
+        return replace(ctx, engine=engine), contextlib.nullcontext()
+    if args.before_chunk is not None:
+        return replace(ctx, engine="fast", chunk_size=args.before_chunk), before_auto()
+    return replace(ctx, engine="fast"), previous_call_sizing()
+
+
+@contextlib.contextmanager
+def before_auto():
+    """The fast engine's re-explanations as before ``chunk_size: auto`` (``--before-chunk``; the chunk is set by the
+    caller): captum's path with one ``x' + a (x - x')`` per IG path step (before ``path_points``) and the exact
+    pooling kernels as a dispatch mode around the whole call (before ``ExactPoolModules``)."""
+    from xaibench.explainers.gradient import integrated_gradients
+    from xaibench.metrics.fast import stability
+    from xaibench.metrics.fast._pool_kernels import ExactPoolKernels, has_cpu_avg_pool
+
+    broadcast, pooling = integrated_gradients.path_points, stability.exact_pool_kernels
+    integrated_gradients.path_points = lambda baselines, difference, alphas: torch.cat(
+        [baselines + alpha * difference for alpha in alphas], dim=0)
+    stability.exact_pool_kernels = lambda network: ExactPoolKernels() if has_cpu_avg_pool(network) \
+        else contextlib.nullcontext()
+    try:
+        yield
+    finally:
+        integrated_gradients.path_points, stability.exact_pool_kernels = broadcast, pooling
+
+
+def chunk_argument(value: str) -> int | None:
+    """``--chunk-size``: ``auto`` (the config default, None) or a positive number of rows."""
+    if value == "auto":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a positive number of rows or 'auto', got {value!r}")
+    return int(value)
 
 
 def _clock(device: str):  # type: ignore[no-untyped-def]
@@ -232,7 +271,9 @@ def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> 
         return None  # batched gradient methods only (saliency, IG, ...): not per-sample loops or Wachter's search
     n = len(ctx.x)
     per_input = cost.per_input
-    rows, step = chunk_rows(ctx.chunk_size, ctx.x[0].numel()), n * per_input  # whole steps, else groups of inputs
+    rows = chunk_rows(ctx.chunk_size, ctx.x[0].numel()) if ctx.chunk_size is not None else \
+        automatic_rows(ctx.model, ctx.x[0].cpu().numpy())  # ``auto``: the native layout has the same activations
+    step = n * per_input  # whole steps, else groups of inputs
     per_call = step * max(1, rows // step) if step <= rows else per_input * max(1, rows // per_input)
     total = int(params["nr_samples"]) * n * per_input
     generator = torch.Generator().manual_seed(0)
@@ -253,7 +294,7 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
                  floor: Callable[[], None] | None = None, fast_floor: Callable[[], None] | None = None) -> dict:
     clock = _clock(args.device)
     spec = METRICS.get(name)
-    engines = ("quantus", "fast_before", "fast") if args.before else ("quantus", "fast")
+    engines = ("quantus", "fast_before", "fast") if args.before or args.before_chunk else ("quantus", "fast")
     times: dict[str, list[float]] = {e: [] for e in engines}
     floor_times: list[float] = []
     fast_floor_times: list[float] = []
@@ -263,16 +304,16 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
     values: dict[str, np.ndarray] = {}
     for _ in range(args.warmup):  # untimed: first-call costs (lazy imports, first primitives) land on neither engine
         for engine in engines:
-            kind, variant = _engine(engine)
+            scored, variant = _engine(engine, ctx, args)
             with variant:
-                score(spec, dict(params), replace(ctx, engine=kind), seed)
+                score(spec, dict(params), scored, seed)
     for _ in range(args.repeats):
         for engine in engines:
-            kind, variant = _engine(engine)
+            scored, variant = _engine(engine, ctx, args)
             with variant, ForwardClock(ctx.model, clock) as forward, \
                     (Breakdown(classes, forward, clock) if args.breakdown else contextlib.nullcontext()) as split:
                 started = clock()
-                result = score(spec, dict(params), replace(ctx, engine=kind), seed)
+                result = score(spec, dict(params), scored, seed)
                 seconds = clock() - started
             if split is not None:
                 parts[engine].append(split.parts(seconds))
@@ -311,7 +352,8 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
         "speedup_before_max": max(q / f for q, f in zip(times["quantus"], times["fast_before"]) if f > 0),
         "speedup_over_before": median["fast_before"] / median["fast"],
         "max_abs_diff_before": float(np.nanmax(np.abs(values["fast_before"] - values["quantus"])))
-        if np.isfinite(values["fast_before"] - values["quantus"]).any() else 0.0}
+        if np.isfinite(values["fast_before"] - values["quantus"]).any() else 0.0,
+        "bitwise_equal_to_before": values["fast_before"].tobytes() == values["fast"].tobytes()}
     return {**floor_row, **before_row, **({"breakdown": breakdown} if breakdown else {}), "metric": name,
             "ms_per_sample_quantus": 1000 * median["quantus"] / n,
             "ms_per_sample_fast": 1000 * median["fast"] / n, "speedup": median["quantus"] / median["fast"],
@@ -358,7 +400,12 @@ def main() -> None:
     parser.add_argument("--before", action="store_true",
                         help="also time the fast engine with its previous call sizing (before Explainer.call_rows), "
                              "interleaved: JSON keys *_before, speedup_over_before")
-    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="rows per forward (the config default)")
+    parser.add_argument("--before-chunk", type=int, default=None,
+                        help="the before variant is the fast engine as before chunk_size auto: this fixed chunk_size "
+                             "(1024), captum's per-step IG path, the pooling dispatch mode; interleaved; JSON keys "
+                             "*_before, bitwise_equal_to_before")
+    parser.add_argument("--chunk-size", type=chunk_argument, default=None,
+                        help="rows per forward / re-explanation call, or auto (the config default)")
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
     apply_device_and_threads(parser, args)
@@ -384,7 +431,8 @@ def main() -> None:
                 rows.append(row)
                 ceiling = f"  ceiling {row['speedup_ceiling']:.2f}x" if "speedup_ceiling" in row else ""
                 if "speedup_before" in row:
-                    ceiling += f"  before {row['speedup_before']:.2f}x (max|diff| {row['max_abs_diff_before']:.1e})"
+                    ceiling += (f"  before {row['speedup_before']:.2f}x (max|diff| {row['max_abs_diff_before']:.1e}; "
+                                f"{'bitwise' if row['bitwise_equal_to_before'] else 'NOT bitwise'} = before)")
                 print(f"  {pair:<20} {name:<28} {row['speedup']:5.2f}x  fwd {row['forward_share_fast']:.0%} "
                       f"(was {row['forward_share_quantus']:.0%})  max|diff| {row['max_abs_diff']:.1e}{ceiling}",
                       file=sys.stderr, flush=True)
@@ -407,11 +455,13 @@ def main() -> None:
     before = [r for r in rows if "speedup_before" in r]
     if before:
         lines += ["", "| model | dataset | method | metric | speedup before (pairs) | speedup now (pairs) "
-                  "| now / before | max abs diff before / now |", "|---|---|---|---|---:|---:|---:|---:|"]
+                  "| now / before | max abs diff before / now | now = before bit for bit |",
+                  "|---|---|---|---|---:|---:|---:|---:|---|"]
         lines += [f"| {r['model']} | {r['dataset']} | {r['method']} | {r['metric']} | {r['speedup_before']:.2f}x "
                   f"({r['speedup_before_min']:.2f}-{r['speedup_before_max']:.2f}) | {r['speedup']:.2f}x "
                   f"({r['speedup_min']:.2f}-{r['speedup_max']:.2f}) | {r['speedup_over_before']:.2f}x | "
-                  f"{r['max_abs_diff_before']:.1e} / {r['max_abs_diff']:.1e} |" for r in before]
+                  f"{r['max_abs_diff_before']:.1e} / {r['max_abs_diff']:.1e} | "
+                  f"{'yes' if r['bitwise_equal_to_before'] else 'no'} |" for r in before]
     split = [r for r in rows if "breakdown" in r]
     if split:
         lines += ["", "| model | dataset | metric | engine | " + " | ".join(Breakdown.PARTS) + " (ms per call) |",
@@ -434,7 +484,8 @@ def main() -> None:
     environment = {"device": args.device, "clock": "wall" if args.device.startswith("cuda") else "process CPU",
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
                    "n_samples": args.n_samples, "method": args.method, "repeats": args.repeats,
-                   "chunk_size": args.chunk_size, "seed": args.seed, "warmup": args.warmup, "before": args.before,
+                   "chunk_size": args.chunk_size or "auto", "seed": args.seed, "warmup": args.warmup,
+                   "before": args.before, "before_chunk": args.before_chunk,
                    "malloc_tuned": malloc_tuned,
                    "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None}
     out = Path(args.out)

@@ -36,7 +36,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_section
-from bench_scoring import context
+from bench_scoring import chunk_argument, context
 from xaibench.engine.store import Store
 from xaibench.metrics.fast import stability
 from xaibench.metrics.fast._allocator import keep_freed_memory
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--method", default="integrated_gradients", help="conf/method/<name>.yaml")
     parser.add_argument("--metric", default="max_sensitivity", help="a stability metric of conf/metrics/stability.yaml")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions")
-    parser.add_argument("--chunk-size", type=int, default=1024)
+    parser.add_argument("--chunk-size", type=chunk_argument, default=None, help="rows, or auto (the default)")
     add_common_arguments(parser, OUT)
     args = parser.parse_args()
     apply_device_and_threads(parser, args)
@@ -151,7 +151,7 @@ def main() -> None:
               f"{plain:.1f} ms: at most {plain / core:.2f}x for an engine that runs these operators as torch does")
     environment = {"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
                    "method": args.method, "metric": args.metric, "repeats": args.repeats, "n_samples": args.n_samples,
-                   "chunk_size": args.chunk_size, "seed": args.seed, "clock": "process CPU"}
+                   "chunk_size": args.chunk_size or "auto", "seed": args.seed, "clock": "process CPU"}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"environment": environment, "ms_per_call": results}, indent=2))

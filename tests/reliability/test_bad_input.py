@@ -807,3 +807,10 @@ def test_report_refuses_an_unwritable_out_before_analysing(report_dir, capfd):
     then failed on the first file: several lines, the work thrown away."""
     assert_cli_refuses(["report", "table.parquet", "--out", "afile/report"], "--out afile/report is not a writable "
                        "folder: [Errno 20] Not a directory; choose another --out", capfd)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("big", "got 'big'"), ("0", "got 0")])
+def test_cli_refuses_a_chunk_size_that_is_neither_rows_nor_auto(indir, capfd, value, expected):
+    """fast10: ``chunk_size`` is ``auto`` (the default) or a positive number of rows; one line, exit 2."""
+    assert_cli_refuses([*BASE, f"chunk_size={value}"],
+                       f"chunk_size must be a positive integer (rows) or 'auto', {expected}", capfd)

@@ -288,6 +288,26 @@ def test_summed_target_gradients_are_captums_gradients_bit_for_bit(method, modal
     assert torch.equal(got, expected) and expected.abs().sum() > 0
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("approximation", ["gausslegendre", "riemann_trapezoid"])
+def test_ig_path_points_are_captums_path_bit_for_bit(dtype, approximation):
+    """``path_points`` (one broadcast) gives captum's ``cat([x' + a (x - x') for a in alphas])`` bit for bit, with a
+    zero and a random baseline; other dtypes than float32/float64 take captum's loop."""
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    from xaibench.explainers.gradient.integrated_gradients import path_points
+
+    alphas = tuple(approximation_parameters(approximation)[1](32))
+    generator = torch.Generator().manual_seed(0)
+    x = (3 * torch.randn(7, 1, 8, 8, generator=generator)).to(dtype)
+    for baselines in (torch.zeros_like(x), torch.randn(7, 1, 8, 8, generator=generator).to(dtype)):
+        expected = torch.cat([baselines + alpha * (x - baselines) for alpha in alphas], dim=0)
+        got = path_points(baselines, x - baselines, alphas)
+        assert got.shape == (32 * 7, 1, 8, 8) and got.dtype == dtype
+        bits = {torch.float32: torch.int32, torch.float64: torch.int64, torch.bfloat16: torch.int16}[dtype]
+        assert torch.equal(got.view(bits), expected.view(bits))  # signed zeros included
+
+
 def _quantus_assert_error(x: np.ndarray, a: np.ndarray) -> str | None:
     try:
         quantus_asserts.assert_attributions(x_batch=x, a_batch=a)

@@ -6,6 +6,7 @@ mode on the same tensors. Signed zeros, NaN, infinities and subnormals are plant
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import pytest
@@ -13,7 +14,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from xaibench.metrics.fast._pool_kernels import ExactPoolKernels, has_cpu_avg_pool, exact_pool_kernels
+from xaibench.metrics.fast._pool_kernels import (
+    ExactPoolKernels,
+    ExactPoolModules,
+    exact_pool_kernels,
+    has_cpu_avg_pool,
+)
 
 SPECIAL = [-0.0, 0.0, float("nan"), float("inf"), -float("inf"), 1e-42, -1e-45, 3.5]
 
@@ -110,5 +116,51 @@ def test_the_mode_is_used_only_for_networks_that_average_pool_on_cpu():
     assert not has_cpu_avg_pool(lambda t: t)  # a plain forward function: no modules to look at
     with exact_pool_kernels(nn.Linear(4, 3)) as mode:
         assert mode is None
-    with exact_pool_kernels(cnn) as mode:
-        assert isinstance(mode, ExactPoolKernels)
+    with exact_pool_kernels(cnn) as pools:  # only 2-d pooling modules: patched, no dispatch mode
+        assert isinstance(pools, ExactPoolModules) and "forward" in vars(cnn[2])
+    assert "forward" not in vars(cnn[2])  # restored
+    with exact_pool_kernels(nn.Sequential(nn.Conv1d(1, 2, 3), nn.AdaptiveAvgPool1d(2))) as mode:
+        assert isinstance(mode, ExactPoolKernels)  # 1-d pooling runs as 2-d inside torch: the mode catches it
+    x = torch.randn(2, 1, 8, 8)
+    want = cnn(x)
+    with exact_pool_kernels(cnn) as outer, exact_pool_kernels(cnn) as inner:  # nested: already patched, the mode
+        assert isinstance(outer, ExactPoolModules) and isinstance(inner, ExactPoolKernels)
+        assert torch.equal(cnn(x), want) and outer.handled == 1
+    assert "forward" not in vars(cnn[2])
+
+
+def _module_run(module: nn.Module, x: torch.Tensor, weights: torch.Tensor, patched: bool):
+    """``module(x)`` and the gradient of ``sum(module(x) * weights)``, with its forward patched or not."""
+    x = x.detach().clone(memory_format=torch.preserve_format).requires_grad_()
+    with ExactPoolModules(module) if patched else contextlib.nullcontext() as pools:
+        output = module(x)
+        (grad,) = torch.autograd.grad((output * weights).sum(), x)
+    return output.detach(), grad, (pools.handled if patched else 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("module", "handled"), [
+    (nn.AvgPool2d(2), 1), (nn.AvgPool2d((3, 3), divisor_override=5), 1), (nn.AvgPool2d(2, ceil_mode=True), 1),
+    (nn.AdaptiveAvgPool2d(4), 1), (nn.AdaptiveAvgPool2d((None, 3)), 1),
+    (nn.AvgPool2d(3, 2), 0), (nn.AvgPool2d(2, padding=1), 0), (nn.AdaptiveAvgPool2d(5), 0),  # left to torch
+])
+def test_patched_pooling_modules_are_torchs_forward_and_backward(dtype, module, handled):
+    """``ExactPoolModules`` (one autograd node per pooling module, no dispatch mode): torch's outputs, gradients,
+    strides, signed zeros and NaN on exact NCHW tiles; overlapping, padded and non-dividing windows go to torch."""
+    x = _planted((3, 5, 12, 12), dtype)
+    weights = _planted(module(x).shape, dtype, seed=1)
+    out, grad, count = _module_run(module, x, weights, patched=True)
+    want_out, want_grad, _ = _module_run(module, x, weights, patched=False)
+    _assert_same(out, want_out)
+    _assert_same(grad, want_grad)
+    assert count == handled and "forward" not in vars(module)
+
+
+def test_patched_pooling_leaves_channels_last_and_reduced_precision_to_torch():
+    for x in (_planted((2, 4, 8, 8), torch.float32, torch.channels_last), _planted((2, 4, 8, 8), torch.bfloat16)):
+        weights = _planted((2, 4, 4, 4), x.dtype, seed=1)
+        out, grad, count = _module_run(nn.AvgPool2d(2), x, weights, patched=True)
+        want_out, want_grad, _ = _module_run(nn.AvgPool2d(2), x, weights, patched=False)
+        _assert_same(out, want_out)
+        _assert_same(grad, want_grad)
+        assert count == 0

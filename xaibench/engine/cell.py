@@ -23,6 +23,8 @@ LABELLED_AXES = ("model", "dataset")  # sections whose ``label`` is a display na
 # bit for bit, so it is in the cell and score keys) and "quantus" (the stock classes; keys as before the engine).
 ENGINES = ("fast", "quantus")
 DEFAULT_CHUNK_SIZE = 1024  # rows per fast-engine forward, capped by CHUNK_ELEMENTS (large inputs get fewer rows)
+AUTO_CHUNK = "auto"  # chunk_size: auto (None in the spec): forwards of DEFAULT_CHUNK_SIZE rows, re-explanation
+# calls sized by the model's activations (xaibench/metrics/fast/_sizing.py)
 CHUNK_ELEMENTS = 2**21  # input elements per fast-engine forward (8 MB of float32): 32 rows of 224x224 RGB images
 
 
@@ -65,7 +67,7 @@ class CellSpec:
     strict: bool = False
     labels: dict[str, str] = field(default_factory=dict)  # display names {"model"|"dataset": label}; not in keys
     engine: str = "fast"
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int | None = None  # None: ``auto`` (see AUTO_CHUNK); not in the key
 
     @classmethod
     def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> "CellSpec":
@@ -92,12 +94,10 @@ class CellSpec:
             strict=bool(data.get("strict", False)),
             labels=labels,
             engine=str(data.get("engine", "fast")),
-            chunk_size=_int(data.get("chunk_size", DEFAULT_CHUNK_SIZE), "chunk_size"),
+            chunk_size=chunk_size_of(data.get("chunk_size", AUTO_CHUNK)),
         )
         if spec.engine not in ENGINES:
             raise UserError(f"engine must be one of {', '.join(ENGINES)}, got {spec.engine!r}")
-        if spec.chunk_size < 1:
-            raise UserError("chunk_size must be a positive integer")
         if spec.target not in TARGETS:
             raise UserError(f"target must be one of {', '.join(TARGETS)}, got {spec.target!r}")
         if spec.explain_output not in EXPLAIN_OUTPUTS:
@@ -220,6 +220,15 @@ def _names_files(section: Any) -> bool:
     if isinstance(section, (list, tuple)):
         return any(_names_files(v) for v in section)
     return isinstance(section, str) and bool(section) and ("/" in section or os.sep in section) and os.path.exists(section)
+
+
+def chunk_size_of(value: Any) -> int | None:
+    """The config's ``chunk_size``: ``auto`` (or null) -> None, else a positive integer (rows)."""
+    if value is None or value == AUTO_CHUNK:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"chunk_size must be a positive integer (rows) or {AUTO_CHUNK!r}, got {value!r}")
+    return value
 
 
 def _int(value: Any, name: str) -> int:

@@ -42,7 +42,7 @@ from xaibench.explainers.seeding import TokenTable, explanation_draws, global_dr
 from xaibench.metrics import _compat  # noqa: F401  (np.trapz shim)
 from xaibench.metrics import functional
 from xaibench.metrics.constant_maps import constant_maps_accepted
-from xaibench.metrics.fast import DEFAULT_CHUNK_SIZE, ENGINES, fast_class
+from xaibench.metrics.fast import ENGINES, fast_class
 from xaibench.metrics.functional import CorrelationDiagnostics
 from xaibench.metrics.layout import (
     QuantusModel,
@@ -77,7 +77,8 @@ class ScoreContext:
         device: where the model lives.
         explain_output: the output the attributions explain (``explainers/output.py``); re-explanations use it too.
         engine: ``"fast"`` (chunked Quantus subclasses, ``xaibench.metrics.fast``) or ``"quantus"`` (plain).
-        chunk_size: rows per forward / re-explanation call of the fast engine.
+        chunk_size: rows per forward / re-explanation call of the fast engine; None (``auto``): forwards of
+            ``DEFAULT_CHUNK_SIZE`` rows, re-explanation calls sized by the model (``metrics/fast/_sizing.py``).
         coefficients: the data generator's true coefficients ``(F,)`` of the class-1 score (``Dataset.coefficients``),
             or None when the dataset has none.
         draw_seed: the seed the stored attributions were drawn with (the cell's explanation seed); re-explanations
@@ -97,7 +98,7 @@ class ScoreContext:
     device: str = "cpu"
     explain_output: str = "logit"
     engine: str = "fast"
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int | None = None
     coefficients: np.ndarray | None = None
     draw_seed: int | None = None
 
@@ -128,7 +129,7 @@ class QuantusBatch:
     explain_func: Callable[..., np.ndarray] | None
     device: str
     engine: str = "fast"
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int | None = None
     notes: dict[str, int] = field(default_factory=dict)  # the fast engine's CUDA out-of-memory halvings
     screened: ScreenedOutputs | None = None  # the model's outputs at x, if the constant-output screen made them
 

@@ -93,7 +93,23 @@ def summed_path_attributions(forward: SummedTargetForward, inputs: torch.Tensor,
     """
     alphas, step_sizes = _quadrature(method, n_steps)
     inputs, n = inputs.detach(), inputs.shape[0]
-    path = torch.cat([baselines + alpha * (inputs - baselines) for alpha in alphas], dim=0).requires_grad_()
+    difference = inputs - baselines
+    path = path_points(baselines, difference, alphas).requires_grad_()
     (grads,) = torch.autograd.grad(torch.unbind(forward(path, torch.cat([target] * n_steps, dim=0))), path)
     scaled = grads.contiguous().view(n_steps, -1) * step_sizes.to(grads.device)
-    return torch.sum(scaled.reshape(n_steps, n, *grads.shape[1:]), dim=0) * (inputs - baselines)
+    return torch.sum(scaled.reshape(n_steps, n, *grads.shape[1:]), dim=0) * difference
+
+
+def path_points(baselines: torch.Tensor, difference: torch.Tensor, alphas: tuple[float, ...]) -> torch.Tensor:
+    """captum's path ``cat([x' + a (x - x') for a in alphas])`` ``(len(alphas) * N, ...)`` from ``x - x'``.
+
+    float32 / float64: one broadcast ``x' + alphas * (x - x')`` with the alphas in the inputs' dtype, the same bits
+    (torch multiplies a float32 tensor by a Python float in float32, as by a float32 element) in 3 operators instead
+    of 3 per path step (96 at 32 steps, each a Python call under the fast engine's pooling dispatch mode); other
+    dtypes (computed in a wider type with a Python scalar) keep captum's loop.
+    """
+    if difference.dtype not in (torch.float32, torch.float64):
+        return torch.cat([baselines + alpha * difference for alpha in alphas], dim=0)
+    weights = torch.tensor(alphas, dtype=difference.dtype, device=difference.device)
+    weights = weights.view(-1, *[1] * difference.dim())
+    return (baselines + weights * difference).reshape(-1, *difference.shape[1:])

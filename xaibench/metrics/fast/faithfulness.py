@@ -41,12 +41,16 @@ from xaibench.metrics.output_screen import ScreenedOutputs
 
 class ChunkedMetric:
     """Mixin: takes ``chunk_size`` (rows per forward) and counts CUDA out-of-memory halvings in ``backoffs``;
-    ``screened``: the adapter's constant-output screen's outputs at ``x`` (``output_screen.ScreenedOutputs``)."""
+    ``screened``: the adapter's constant-output screen's outputs at ``x`` (``output_screen.ScreenedOutputs``).
 
-    def __init__(self, *args: Any, chunk_size: int = DEFAULT_CHUNK_SIZE, screened: ScreenedOutputs | None = None,
-                 **kwargs: Any) -> None:
+    ``chunk_size=None`` (``auto``): forwards take ``DEFAULT_CHUNK_SIZE`` rows and the stability metrics size their
+    re-explanation calls by the model's activations (``_sizing.py``); ``automatic`` says so."""
+
+    def __init__(self, *args: Any, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+                 screened: ScreenedOutputs | None = None, **kwargs: Any) -> None:
         keep_freed_memory()  # chunk-sized activations: no mmap/munmap per forward (``_allocator.py``)
-        self.chunk_size = int(chunk_size)
+        self.automatic = chunk_size is None
+        self.chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
         self.screened = screened
         self.backoffs = 0
         super().__init__(*args, **kwargs)

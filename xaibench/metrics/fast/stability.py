@@ -5,14 +5,14 @@ batch, checks every sample with ``np.allclose`` (a warning the adapter discards)
 labels and re-explains the ``N`` perturbed inputs. Here all ``nr_samples`` perturbations are drawn first, in the
 same order, into one ``(S, N, ...)`` array, and re-explained in calls of about ``chunk_size`` forward rows
 (whole steps, or groups of inputs when one step is larger; an IG with 32 path steps counts 32 rows per
-input) with the explainer's convergence diagnostics off
-(:func:`xaibench.explainers.base.without_diagnostics`: not part of the map) and gradients taken of the summed
-target outputs (:func:`xaibench.explainers.base.summed_gradients`: the same maps bit for bit, without captum's
-per-row backward seeds). Quantus' ``explain_batch`` post-processing runs on all steps at once where it is per
-sample: the attribution asserts (Quantus' own function re-run on a step that fails, for its message), the
-suite's per-sample normalisation, ``abs``; other normalisations run per step. Label checks are forwarded in
-chunks. Similarities are Quantus' own functions; the relative-stability objectives (per sample by construction)
-run once on all steps.
+input; with ``chunk_size: auto``, as many rows as the model's activations allow, ``_sizing.py``) with the
+explainer's convergence diagnostics off (:func:`xaibench.explainers.base.without_diagnostics`: not part of the
+map) and gradients taken of the summed target outputs (:func:`xaibench.explainers.base.summed_gradients`: the
+same maps bit for bit, without captum's per-row backward seeds). Quantus' ``explain_batch`` post-processing runs
+on all steps at once where it is per sample: the attribution asserts (Quantus' own function re-run on a step that
+fails, for its message), the suite's per-sample normalisation, ``abs``; other normalisations run per step. Label
+checks are forwarded in chunks. Similarities are Quantus' own functions; the relative-stability objectives (per
+sample by construction) run once on all steps.
 
 Explainers draw their randomness per sample (``xaibench.explainers.seeding``), so re-explaining in other batches
 gives the same maps; the adapter's ``explain_func`` keeps Quantus' global RNG untouched.
@@ -34,13 +34,19 @@ from xaibench.explainers.base import CallRows, forward_rows, summed_gradients, w
 from xaibench.metrics.fast._draws import keeping_global_draws
 from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
 from xaibench.metrics.fast._pool_kernels import exact_pool_forwards, exact_pool_kernels
+from xaibench.metrics.fast._sizing import automatic_rows
 from xaibench.metrics.fast.faithfulness import ChunkedMetric
 from xaibench.metrics.functional import normalise_by_max_per_sample
+from xaibench.metrics.layout import QuantusModel
 from xaibench.metrics.stability import RelativeInputStabilityFloored, RelativeOutputStabilityFloored
 
 # Smallest back-propagated forward (rows) that re-explains through the exact pooling kernels (bench_scoring.py, cnn:
 # calls of 320-1,024 rows gain or break even; 25-32-row forwards lose 30-40% to the dispatch mode's per-operator cost).
 POOL_KERNEL_ROWS = 256
+# ``chunk_size: auto`` enlarges re-explanation calls only where every call of the fixed chunk holds at least this many
+# inputs: torch's CPU GEMMs give a row other bits in forwards of fewer rows (linear layers below 16 rows, measured on
+# torch 2.13), so merging such calls could change a map; from 32 rows on, a row's bits do not depend on its batch.
+EXACT_ROWS = 32
 PER_SAMPLE_NORMALISATIONS = frozenset({normalise_by_max_per_sample})  # rows independent: all steps in one call
 
 
@@ -74,6 +80,11 @@ class ChunkedStability(ChunkedMetric):
         rows with their activations kept for the backward; methods whose forwards do not grow with
         the call (SmoothGrad's per-sample loop, LIME's and Kernel SHAP's perturbation batches, which forward the
         chunk's rows at a time here: ``forward_rows``) take every step at once, within their working memory.
+        With ``chunk_size: auto`` the calls are those of the default chunk, enlarged to as many rows as the model's
+        activations allow (:func:`~xaibench.metrics.fast._sizing.automatic_rows`: the mlp's 288 elements per row
+        give one call for all ten steps, the cnn's 7,242 keep the default) when the default needs several calls and
+        each holds at least ``EXACT_ROWS`` inputs (so every forward keeps its rows' bits); the surrogates' forwards
+        keep the default chunk's rows.
         A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
         and layouts; :mod:`xaibench.metrics.fast._pool_kernels`; :meth:`_pool_kernels` says when).
         On CUDA out-of-memory the steps per call are halved, then the inputs per call (and the surrogates' rows per
@@ -83,15 +94,13 @@ class ChunkedStability(ChunkedMetric):
         one step of the ``N`` inputs each, so its maps are Quantus' bit for bit.
         """
         n = len(y_batch)
+        network = model.get_model() if hasattr(model, "get_model") else model
         rows = chunk_rows(self.chunk_size, steps[0, 0].size if steps.size else 1)
         cost = getattr(self.explain_func, "call_rows", CallRows())
-        inputs = inputs_per_call(cost, rows, len(steps) * n)
-        if not getattr(self.explain_func, "backpropagates", True):  # keep a step's inputs together, as Quantus does
-            inputs = max(inputs, n)
-        per_call, group = (max(1, inputs // n), n) if inputs >= n else (1, inputs)
-        if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
-            per_call, group = 1, n
-        network = model.get_model() if hasattr(model, "get_model") else model
+        per_call, group = self._calls(cost, rows, len(steps), n)
+        if self.automatic and per_call < len(steps) and isinstance(network, QuantusModel) and \
+                min(group, n % group or group) >= EXACT_ROWS:  # more than one call, each of >= EXACT_ROWS inputs
+            per_call, group = self._calls(cost, automatic_rows(network, steps[0, 0]), len(steps), n)
         maps: list[np.ndarray] = []
         start, forward = 0, rows  # the surrogates' rows per forward (``forward_rows``), halved with the calls
         with without_diagnostics(), summed_gradients(), self._pool_kernels(network, per_call * group):
@@ -113,6 +122,17 @@ class ChunkedStability(ChunkedMetric):
                 maps.append(np.concatenate(parts, axis=1))
                 start += len(block)
         return self._postprocess(steps, np.concatenate(maps, axis=0))
+
+    def _calls(self, cost: CallRows, rows: int, n_steps: int, n: int) -> tuple[int, int]:
+        """``(steps per call, inputs per call of a step)`` for calls of at most ``rows`` model rows
+        (:func:`inputs_per_call`): whole steps while they fit, else groups of inputs (explainers that
+        back-propagate only: a gradient-free one keeps a whole step); Quantus' calls for batch-sensitive ones."""
+        inputs = inputs_per_call(cost, rows, n_steps * n)
+        if not getattr(self.explain_func, "backpropagates", True):  # keep a step's inputs together, as Quantus does
+            inputs = max(inputs, n)
+        if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
+            return 1, n
+        return (max(1, inputs // n), n) if inputs >= n else (1, inputs)
 
     def _pool_kernels(self, network: Any, inputs: int) -> contextlib.AbstractContextManager:
         """The exact pooling kernels for calls of ``inputs`` inputs where they pay (the same bits either way).
