@@ -388,8 +388,8 @@ def _plan(source: str | os.PathLike[str], *, store: bool, chunk_rows: int) -> tu
 
         def load(path: Path) -> pa.Table | None:
             return _store_cell(opened, path)[0]
-    else:  # paths as text: a Path object and its parts were ~0.5 KB a cell, held while the table streams
-        items = list(_ordered_map(_sweep_head, [str(path) for path in sweep_cell_files(source)]))
+    else:
+        items = _sweep_items(source)
         load = _read_cell_table
     items = _shared_groups(items)
     items.sort(key=itemgetter(0, 1))  # by group, then path: within a group the order of the in-memory concat
@@ -398,6 +398,12 @@ def _plan(source: str | os.PathLike[str], *, store: bool, chunk_rows: int) -> tu
     chunks = (finish(_combine([t for t in _ordered_map(load, paths) if t is not None]))
               for paths in _chunks(items, chunk_rows))
     return collected, chunks
+
+
+def _sweep_items(source: str | os.PathLike[str]) -> list[tuple[tuple, str, int]]:
+    """(group, path, rows) of every cell file of a sweep, the paths as text: a Path object and its parts were
+    ~0.5 KB a cell, held with the rest of the plan while the table streams."""
+    return list(_ordered_map(_sweep_head, [str(path) for path in sweep_cell_files(source)]))
 
 
 def _shared_groups(items: list[tuple[tuple, Path | str, int]]) -> list[tuple[tuple, Path | str, int]]:
