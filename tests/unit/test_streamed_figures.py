@@ -87,6 +87,7 @@ def test_a_summary_given_as_a_function_is_made_after_the_ranges_pass_and_let_go_
     the pass over the table's ranges runs before they exist and the galleries, counterfactuals and surrogate rules
     (which read no summary row) after they are gone, so neither phase runs on top of them (they set the run's
     peak at 10,000 cells); the figures are those drawn from the frame itself."""
+    import gc
     import weakref
 
     from matplotlib.figure import Figure
@@ -107,6 +108,7 @@ def test_a_summary_given_as_a_function_is_made_after_the_ranges_pass_and_let_go_
 
     def explanation_items(kind):
         def items(table, store, notes, groups):
+            gc.collect()  # as log_sweep does after each figure (a drawn figure's artists may form cycles)
             events.append((kind, [ref() is None for ref in made]))
             figure = Figure()
             yield kind, figure
