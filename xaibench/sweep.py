@@ -672,15 +672,17 @@ def _log_summary_run(cfg: DictConfig, folder: Path, summary: pd.DataFrame | Summ
     if table is None:  # summary: SummaryPieces; the statistics and the figures get the columns they read
         stats = summary.frame([*COMPARISON_COLUMNS, *_STATISTICS_COLUMNS])
         ranks, friedman, agreement = rank_statistics(stats)
+        metric = cost_metric(stats)  # every summary row's metric and family, as the drawn columns would give
         del stats
         release_memory()  # the statistics' intermediate frames, before the tables and figures
-        drawn = summary.frame([c for c in summary.columns if c not in _NOT_DRAWN])
-        metric = cost_metric(drawn)
-        drawn = scored_rows(drawn)  # what every figure draws; held once (the figures copy no rows of it)
+
+        def drawn() -> pd.DataFrame:  # what every figure draws; made once, after the pass over the table's ranges,
+            # and let go before the explanation figures (iter_streamed_figures; the figures copy no rows of it)
+            return scored_rows(summary.frame([c for c in summary.columns if c not in _NOT_DRAWN]))
+
         figures = iter_streamed_figures(folder / TABLE_NAME, drawn, str(cfg.store_dir), friedman=friedman,
                                         ranks=ranks[ranks["by"] == "metric"] if "by" in ranks else None,
                                         agreement=agreement, cost_metric=metric)  # drawn, logged, freed one at a time
-        del drawn
         log_sweep(folder, None, summary, cfg, figures, ranks, cells=statuses, n_rows=n_rows)
     else:
         analysis = analyse(table)

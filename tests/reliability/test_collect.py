@@ -247,6 +247,17 @@ def test_cells_without_footer_statistics_are_ordered_by_their_first_row(sweep, t
     write_collected(sweep, tmp_path / "t.parquet", chunk_rows=7)
     pd.testing.assert_frame_equal(load_table(tmp_path / "t.parquet"), expected)
 
+    # The plan, held while the table streams, keeps each cell's path as text and one string per distinct group
+    # name, from footers and first rows alike (a Path and a name string per cell were ~0.5 KB: 7.6 MB at 10k cells).
+    from xaibench.results.collect import _shared_groups, _sweep_items
+
+    items = _shared_groups(_sweep_items(sweep))
+    assert len(items) == len(CELLS) and all(type(path) is str for _, path, _ in items)
+    names = {}
+    for group, _, _ in items:
+        for name in group[:3]:
+            assert names.setdefault(name, name) is name
+
 
 def test_every_writer_cuts_the_same_row_groups_so_a_table_has_one_set_of_bytes():
     """The in-memory writers (pandas, Arrow) and the streamed one cut a table of more than ``ROW_GROUP_ROWS``

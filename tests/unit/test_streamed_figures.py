@@ -79,3 +79,45 @@ def test_the_w_and_b_sweep_runs_modules_do_not_load_torch():
     code = f"import sys; import {', '.join(modules)}; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_summary_given_as_a_function_is_made_after_the_ranges_pass_and_let_go_before_the_explanation_figures(
+        tmp_path, monkeypatch):
+    """The W&B run of a streamed sweep hands ``iter_streamed_figures`` a function that makes the drawn summary rows:
+    the pass over the table's ranges runs before they exist and the galleries, counterfactuals and surrogate rules
+    (which read no summary row) after they are gone, so neither phase runs on top of them (they set the run's
+    peak at 10,000 cells); the figures are those drawn from the frame itself."""
+    import gc
+    import weakref
+
+    from matplotlib.figure import Figure
+
+    table = _table()
+    path = tmp_path / "table.parquet"
+    write_table(table, path)
+    summary = summarize(pd.read_parquet(path))
+    metric = streamed_figures.figure_set.cost_metric(summary)
+    events, made = [], []
+    ranges = streamed_figures._Ranges
+    monkeypatch.setattr(streamed_figures, "_Ranges", lambda *args: events.append(("ranges", len(made))) or ranges(*args))
+
+    def drawn() -> pd.DataFrame:
+        frame = summary.copy()
+        made.append(weakref.ref(frame))
+        return frame
+
+    def explanation_items(kind):
+        def items(table, store, notes, groups):
+            gc.collect()  # as log_sweep does after each figure (a drawn figure's artists may form cycles)
+            events.append((kind, [ref() is None for ref in made]))
+            figure = Figure()
+            yield kind, figure
+        return items
+
+    for kind in ("gallery_items", "counterfactual_items", "surrogate_items"):
+        monkeypatch.setattr(explanation_figures, kind, explanation_items(kind))
+    lazily = [name for name, _ in streamed_figures.iter_streamed_figures(path, drawn, tmp_path, cost_metric=metric)]
+    assert events == [("ranges", 0), ("gallery_items", [True]), ("counterfactual_items", [True]),
+                      ("surrogate_items", [True])]
+    assert lazily == [name for name, _ in streamed_figures.iter_streamed_figures(path, summary, tmp_path)]
+    assert lazily[-3:] == ["gallery_items", "counterfactual_items", "surrogate_items"] and len(lazily) > 3

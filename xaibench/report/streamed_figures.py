@@ -20,7 +20,7 @@ alone: peak 358 -> 318 MB, and it ends 60 instead of 160 MB above where it start
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -54,9 +54,9 @@ def streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, store:
                                       agreement=agreement))
 
 
-def iter_streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, store: str | os.PathLike[str],
-                          notes: list[str] | None = None, *, ranks: pd.DataFrame | None = None,
-                          friedman: Mapping[str, Any] | None = None,
+def iter_streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame | Callable[[], pd.DataFrame],
+                          store: str | os.PathLike[str], notes: list[str] | None = None, *,
+                          ranks: pd.DataFrame | None = None, friedman: Mapping[str, Any] | None = None,
                           agreement: pd.DataFrame | None = None, cost_metric: str | None | bool = False
                           ) -> Iterator[tuple[str, Figure]]:
     """:func:`streamed_figures` as (name, figure) pairs, drawn when asked for: the summary's figures one at a
@@ -65,11 +65,23 @@ def iter_streamed_figures(path: str | os.PathLike[str], summary: pd.DataFrame, s
     The pass over the file's ranges runs first (at the first request), before any figure is drawn, and its
     transient memory is released (after the figures it started ~240 MB higher; the peak moved little: 1,035 vs
     1,056 MB at 10,000 cells, one run each). ``cost_metric``: ``figure_set.cost_metric`` of the whole summary when
-    ``summary`` holds only its scored rows (the W&B run of a streamed sweep: its figures draw no other rows)."""
-    table = _Ranges(path, figure_set.cost_metric(summary) if cost_metric is False else cost_metric)
+    ``summary`` holds only its scored rows (the W&B run of a streamed sweep: its figures draw no other rows).
+
+    ``summary`` may be a function that makes it (the W&B run of a streamed sweep, with ``cost_metric``): it is
+    then made after the pass over the ranges, and, made or given, it is let go once the cost figures are drawn,
+    so neither the pass nor the explanation figures run on top of it (27 MB at 10,000 cells, where those two
+    phases make the run's peak; a caller that passes the frame keeps its own reference)."""
+    if cost_metric is False:
+        summary = summary if isinstance(summary, pd.DataFrame) else summary()
+        cost_metric = figure_set.cost_metric(summary)
+    table = _Ranges(path, cost_metric)
     release_memory()
-    yield from figure_set.summary_figure_items(summary, notes, ranks=ranks, friedman=friedman, agreement=agreement)
-    yield from figure_set.cost_items(table.costs(), figure_set.scored_rows(summary), notes)
+    rows = summary if isinstance(summary, pd.DataFrame) else summary()
+    del summary
+    yield from figure_set.summary_figure_items(rows, notes, ranks=ranks, friedman=friedman, agreement=agreement)
+    yield from figure_set.cost_items(table.costs(), figure_set.scored_rows(rows), notes)
+    del rows  # the explanation figures read the file's ranges, no summary row
+    release_memory()
     yield from explanation_figures.gallery_items(None, store, notes, groups=table.experiments())
     yield from explanation_figures.counterfactual_items(None, store, notes, groups=table.experiments())
     yield from explanation_figures.surrogate_items(None, store, notes, groups=table.experiments(trees=True))

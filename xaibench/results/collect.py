@@ -108,7 +108,7 @@ def read_cell_file(path: Path) -> pd.DataFrame:
     return _checked(_read_parquet(path, "cell file"), path, "cell file")
 
 
-def _read_cell_table(path: Path) -> pa.Table:
+def _read_cell_table(path: Path | str) -> pa.Table:
     """One cell file on Arrow, conformed (UserError naming the file if it is damaged or not a results table)."""
     try:
         table = pq.ParquetFile(path).read(use_threads=False)
@@ -389,8 +389,9 @@ def _plan(source: str | os.PathLike[str], *, store: bool, chunk_rows: int) -> tu
         def load(path: Path) -> pa.Table | None:
             return _store_cell(opened, path)[0]
     else:
-        items = list(_ordered_map(_sweep_head, sweep_cell_files(source)))
+        items = _sweep_items(source)
         load = _read_cell_table
+    items = _shared_groups(items)
     items.sort(key=itemgetter(0, 1))  # by group, then path: within a group the order of the in-memory concat
     finish = _default_labels if store else (lambda table: table)
     collected = Collected(empty_table(), len(items) + len(skipped), skipped)
@@ -399,7 +400,21 @@ def _plan(source: str | os.PathLike[str], *, store: bool, chunk_rows: int) -> tu
     return collected, chunks
 
 
-def _chunks(items: list[tuple[tuple, Path, int]], chunk_rows: int) -> Iterable[list[Path]]:
+def _sweep_items(source: str | os.PathLike[str]) -> list[tuple[tuple, str, int]]:
+    """(group, path, rows) of every cell file of a sweep, the paths as text: a Path object and its parts were
+    ~0.5 KB a cell, held with the rest of the plan while the table streams."""
+    return list(_ordered_map(_sweep_head, [str(path) for path in sweep_cell_files(source)]))
+
+
+def _shared_groups(items: list[tuple[tuple, Path | str, int]]) -> list[tuple[tuple, Path | str, int]]:
+    """``items`` whose groups hold one string object per distinct text: every cell read its model, dataset and
+    method names from its own footer, and the plan holds every cell's item until the table is written."""
+    texts: dict[str, str] = {}
+    return [(tuple(texts.setdefault(v, v) if type(v) is str else v for v in group), path, rows)
+            for group, path, rows in items]
+
+
+def _chunks(items: list[tuple[tuple, Path | str, int]], chunk_rows: int) -> Iterable[list[Path | str]]:
     """Paths in order, cut only between (model, dataset, method) blocks, about ``chunk_rows`` rows each."""
     chunk, rows = [], 0
     for _, members in groupby(items, key=lambda item: item[0][:BLOCK]):
@@ -414,7 +429,7 @@ def _chunks(items: list[tuple[tuple, Path, int]], chunk_rows: int) -> Iterable[l
         yield chunk
 
 
-def _sweep_head(path: Path) -> tuple[tuple, Path, int]:
+def _sweep_head(path: Path | str) -> tuple[tuple, Path | str, int]:
     """(group, path, rows) of a cell file from its footer (UserError if it is damaged): the group columns'
     statistics when each is one value in the first row group (as in every cell a sweep writes), else the first
     row read."""

@@ -88,9 +88,9 @@ def metric_score_pages(summary: pd.DataFrame, max_experiments: int | None = None
     if len(set(labels)) <= max_experiments:
         yield "", scored
         return
-    datasets = scored["dataset"].astype(str).to_numpy()
-    for dataset in sorted(set(datasets)):
-        of_dataset = datasets == dataset
+    codes, datasets = pd.factorize(scored["dataset"].astype(str))  # a code per row, not a string object (memory)
+    for code, dataset in sorted(enumerate(datasets), key=lambda item: item[1]):
+        of_dataset = codes == code
         names = sorted(set(labels[of_dataset]))
         chunks = np.array_split(np.array(names, dtype=object), -(-len(names) // max_experiments))  # near-equal
         stem = re.sub(r"[^A-Za-z0-9]+", "_", dataset).strip("_") or "dataset"
