@@ -6,7 +6,7 @@ from xaibench.engine.keys import canonical_json, digest
 from xaibench.engine.seeding import derive_seed
 
 
-PINNED_KEY = "f7b19a8d4a0644032672ca7d9ca7853b"  # update only with a SCHEMA_VERSION or package version bump (0.3.0)
+PINNED_KEY = "ef296f7c3c1323317be77e9f5dcf1a22"  # update only with a SCHEMA_VERSION or package version bump (0.4.0)
 
 
 def cell(**kw):
