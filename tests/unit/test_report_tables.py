@@ -39,6 +39,18 @@ def test_markdown_metrics_table_bolds_best_marks_nan_and_warns_on_controls(summa
     assert sum(line.count("**") for line in mlp.splitlines() if line.startswith("| ")) == 6  # 3 bold cells
 
 
+def test_the_nan_footnote_gives_the_reason_the_rows_record():
+    """newuser12: docs/meaning.md promises a NaN score "with its reason", and the rows carry it (the constant
+    control: "constant attribution: no ranking of the features"), but the report's footnote named only the share
+    and where; the error footnote already gave the error's first line."""
+    table = quickstart_like_table()
+    nan = table["status"] == "nan"
+    table.loc[nan, "message"] = "constant attribution: no ranking of the features"
+    text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
+    assert ("- a NaN scores, excluded from the mean (up to 25%: saliency on sens: constant attribution: no ranking "
+            "of the features).") in text
+
+
 def test_ties_within_the_ci_and_underfit_models_are_marked(summary):
     tiny = to_markdown(metrics_table(summary[summary["model"] == "tiny"]))
     assert md_row(tiny, "saliency")[0] == f"{cell_text(summary, 'tiny', 'faith', 'saliency')}†"

@@ -261,7 +261,9 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
         notes.append(tests.note(marked="tie" in marks))
     if "a" in marks:
         worst = rows.loc[rows["nan_rate"].idxmax()]
-        notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}).")
+        why = _first_line(worst) if not worst["error_rate"] > 0 else ""  # else the message may be the error's
+        notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}"
+                     f"{why}).")
     if "b" in marks:
         notes.append(_error_note(rows))
     if "c" in marks:
@@ -279,10 +281,15 @@ def _error_note(rows: pd.DataFrame) -> str:
     """The error footnote with its worst share, where, and the error's first line, as the NaN note names its worst
     (a reader of the paper's table had only "see the summary's message column")."""
     worst = rows.loc[rows["error_rate"].idxmax()]
-    message = str(worst.get("message") or "").strip().splitlines()
-    why = f": {message[0][:160]}" if message else ""
     return (f"{NOTE_ERROR}: up to {worst['error_rate']:.0%} of seeds ({worst['competitor']} on {worst['metric_label']}"
-            f"{why}); every message is in the summary's message column.")
+            f"{_first_line(worst)}); every message is in the summary's message column.")
+
+
+def _first_line(row: pd.Series) -> str:
+    """``": <the first line of the row's message>"`` (160 characters at most), or empty without one: why a cell is
+    NaN (docs/meaning.md: a score without meaning is a NaN with its reason) or errored."""
+    message = str(row.get("message") or "").strip().splitlines()
+    return f": {message[0][:160]}" if message else ""
 
 
 def _control_first(group: pd.DataFrame, controls: frozenset[str]) -> bool:
