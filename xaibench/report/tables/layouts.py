@@ -56,7 +56,7 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
     scored = summary.groupby("setting")["mean"].transform(lambda means: means.notna().any())
     rows = _with_labels(summary[scored])
     metric_scored = rows.groupby("metric_label")["mean"].transform(lambda means: means.notna().any())
-    unscored = ([unscored_table(summary[~scored], rows[~metric_scored])]
+    unscored = ([unscored_table(summary[~scored], rows[~metric_scored], scored=frozenset(rows["setting_label"]))]
                 if (~scored).any() or (~metric_scored).any() else [])
     if rows.empty:
         return unscored
@@ -72,10 +72,17 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
     return tables + unscored
 
 
-def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None) -> Table:
+def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None, *,
+                   scored: frozenset[str] = frozenset()) -> Table:
     """One line per setting (model on dataset) without any score, and one per metric scored in no (other) setting
-    (``metrics``: its labelled summary rows): its methods, statuses and first reason."""
+    (``metrics``: its labelled summary rows): its methods, statuses and first reason.
+
+    ``scored``: the setting labels of the results tables. Methods skipped as not applicable (``sobel`` on a table)
+    never build the data, so their rows are a setting of their own under a shown label: that line says so.
+    """
     groups = list(_with_labels(rows).groupby("setting_label", sort=True)) if len(rows) else []
+    beside = any(label in scored for label, _ in groups)
+    groups = [(f"{label} (other methods above)" if label in scored else label, group) for label, group in groups]
     if metrics is not None and len(metrics):
         groups += [(f"metric {label}", group) for label, group in metrics.groupby("metric_label", sort=True)]
     body = []
@@ -87,9 +94,11 @@ def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None) -> T
         reason = next((m for m in messages if m), "")
         methods = ", ".join(_method_order(group["competitor"].unique(), group))
         body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
-    what, corner = "Settings without any score, left out of the tables above", "dataset / model"
+    settings = "Settings without any score" + (", and methods without any score in a setting shown above"
+                                                if beside else "")
+    what, corner = f"{settings}, left out of the tables above", "dataset / model"
     if metrics is not None and len(metrics):
-        what, corner = (("Settings without any score, and metrics scored in no setting (n/a in the tables above)",
+        what, corner = ((f"{settings}, and metrics scored in no setting (n/a in the tables above)",
                          "dataset / model or metric") if len(rows)
                         else ("Metrics scored in no setting, n/a in the tables above", "metric"))
     caption = f"{what} (status per method; the first reason given)."
