@@ -731,6 +731,10 @@ USAGE_CASES = [
     (["report", "table.csv", "--alpha", "abc"], "report: argument --alpha: invalid float value: 'abc' (see "
                                                 "xaibench report --help)"),
     (["report"], "report: the following arguments are required: table"),
+    # newuser12: a misspelt layout or format was the only misspelt name without the close one
+    (["report", "table.csv", "--layout", "metric,datasets"], "--layout: unknown metric; did you mean 'metrics'? choose "
+                                                             "from metrics, datasets, families"),
+    (["report", "table.csv", "--format", "mdd"], "--format: unknown mdd; did you mean 'md'? choose from md, latex"),
     (["summary", "table.csv", "--bogus"], "summary: unrecognized arguments: --bogus"),
     (["compare", "table.csv"], "compare: the following arguments are required: current"),
     (["compare", "table.csv", "table.csv", "--report-limit", "many"], "argument --report-limit: invalid int value"),

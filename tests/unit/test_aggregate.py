@@ -268,3 +268,27 @@ def test_a_negative_zero_prints_without_its_sign():
     assert number_texts(-0.0001, -0.02, 0.02) == ["0.000", "-0.020", "0.020"]
     assert number_texts(-1e-5, 0.0, 1e-5) == ["-1e-05", "0", "1e-05"]  # small values keep their sign
     assert [number(-0.0), number(-0.0001, scale=1.0), number(-0.3)] == ["0.000", "0.000", "-0.300"]
+
+
+def test_a_method_not_applicable_to_the_data_shows_under_its_model_not_as_a_second_bare_model():
+    """newuser12: ``method=saliency,sobel`` on a table printed ``sobel`` under a model line ``mlp`` of its own,
+    above ``mlp (acc 0.96)``: a method skipped as not applicable never loads the model (no accuracy, no dataset
+    revision, so another comparison group), and the console read it as a second model. The model's one known
+    accuracy and flag are shown on its line; a model known nowhere (cnn on a table) stays bare."""
+    from xaibench.report.console import format_summary
+
+    def cell(model, method, accuracy, flag, status, revision):
+        return rows(method, "faith", [0.5, 0.6], status=[status] * 2).assign(
+            model=model, model_accuracy=accuracy, model_flag=flag, dataset_revision=revision, model_label="",
+            value=np.nan if status == "not_applicable" else [0.5, 0.6])
+    table = pd.concat([cell("mlp", "saliency", 0.96, "underfit", "ok", "r1"),
+                       cell("mlp", "random", 0.96, "underfit", "ok", "r1"),
+                       cell("mlp", "sobel", np.nan, "", "not_applicable", ""),
+                       cell("cnn", "saliency", np.nan, "", "not_applicable", "")])
+    summary = summarize(table)
+    assert summary["comparison"].nunique() == 3  # the skipped cell is its own group: what split the console
+    lines = format_summary(summary).splitlines()
+    sobel = next(line for line in lines if " sobel " in f"{line} ")
+    assert "n/a" in sobel and "mlp (acc 0.96, UNDERFIT)" in "\n".join(lines)
+    assert not any(line.split()[:2] in (["mlp", "sobel"], ["d", "mlp"]) for line in lines)  # no bare mlp line
+    assert any(line.split()[:3] == ["d", "cnn", "saliency"] for line in lines)  # not known anywhere: bare

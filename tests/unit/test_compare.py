@@ -1040,6 +1040,10 @@ def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, 
                              "refresh accepts is listed below)")
     assert "### 🔄 This pull request refreshes the baseline" in report
     assert "- ❌ degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2" in report
+    # newuser12: the verdict's own "No differences beyond tolerance" closed the report, printed under the list of
+    # degradations the refresh accepts, as if it were about them; it now ends the verdict, above that section
+    verdict, refresh_section = report.split("### 🔄 This pull request refreshes the baseline")
+    assert "No differences beyond tolerance" in verdict and "No differences" not in refresh_section
     refresh = json.loads((tmp_path / "c.json").read_text())["baseline_refresh"]
     assert (refresh["state"], refresh["would_fail"], refresh["counts"]["degraded"]) == ("refreshed", True, 1)
     assert refresh["findings"][0]["change"]["delta"] == pytest.approx(-0.2)

@@ -39,6 +39,18 @@ def test_markdown_metrics_table_bolds_best_marks_nan_and_warns_on_controls(summa
     assert sum(line.count("**") for line in mlp.splitlines() if line.startswith("| ")) == 6  # 3 bold cells
 
 
+def test_the_nan_footnote_gives_the_reason_the_rows_record():
+    """newuser12: docs/meaning.md promises a NaN score "with its reason", and the rows carry it (the constant
+    control: "constant attribution: no ranking of the features"), but the report's footnote named only the share
+    and where; the error footnote already gave the error's first line."""
+    table = quickstart_like_table()
+    nan = table["status"] == "nan"
+    table.loc[nan, "message"] = "constant attribution: no ranking of the features"
+    text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
+    assert ("- a NaN scores, excluded from the mean (up to 25%: saliency on sens: constant attribution: no ranking "
+            "of the features).") in text
+
+
 def test_ties_within_the_ci_and_underfit_models_are_marked(summary):
     tiny = to_markdown(metrics_table(summary[summary["model"] == "tiny"]))
     assert md_row(tiny, "saliency")[0] == f"{cell_text(summary, 'tiny', 'faith', 'saliency')}†"
@@ -229,6 +241,23 @@ def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
     # its words are left-aligned and wrap in LaTeX: one long reason on one line had the whole table shrunk to fit
     assert r"\begin{tabular}{lp{0.25\linewidth}p{0.25\linewidth}p{0.25\linewidth}}" in to_latex(tables[-1])
     assert "| --- | --- | --- | --- |" in to_markdown(tables[-1]) and '<td class="text">' in to_html(tables[-1])
+    assert tables[-1].caption.startswith("Settings without any score, left out of the tables above")
+
+
+def test_a_method_not_applicable_in_a_scored_setting_is_not_listed_as_a_setting_without_any_score():
+    """newuser12: ``method=saliency,sobel`` on breast_cancer listed "breast_cancer / mlp" under "Settings without any
+    score", right below that setting's results: a method skipped as not applicable never builds the data (no
+    dataset revision), so its rows are a setting of their own. The line and caption now say what it is."""
+    table = quickstart_like_table().assign(dataset_revision="r1")
+    mlp = table[(table["model"] == "mlp") & (table["method"] == "ig")]
+    sobel = mlp.assign(method="sobel", dataset_revision="", model_accuracy=np.nan, value=np.nan,
+                       status="not_applicable", message="method sobel does not handle tabular inputs")
+    tables = build_tables(summarize(pd.concat([table, sobel], ignore_index=True)))
+    assert tables[0].caption.startswith("mlp on diabetes (test accuracy 0.95)")  # the setting has its results
+    (label, (methods, status, reason)), = tables[-1].rows
+    assert (label, methods.text, status.text) == ("diabetes / mlp (other methods above)", "sobel", "not_applicable (1)")
+    assert tables[-1].caption.startswith("Settings without any score, and methods without any score in a setting "
+                                         "shown above, left out of the tables above")
 
 
 def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():

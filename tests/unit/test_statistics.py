@@ -515,14 +515,16 @@ def test_the_nemenyi_cd_on_few_groups_states_its_real_familywise_error_and_the_e
     assert result.cd_error == pytest.approx(np.mean(ranges > result.cd)) == pytest.approx(1 / 144)
     assert result.cd_exact == pytest.approx(7 / 3) and np.mean(ranges > 7 / 3 + 1e-9) <= 0.05 < np.mean(ranges > 2)
     note = next(n for n in friedman_table({"family: f": result}).notes if n.startswith("CD with fewer than 10"))
-    assert "family: f: 0.007, exact CD 2.333" in note and "the CD diagrams and nemenyi.csv use Demšar's" in note
+    # newuser12: "nominally alpha, is all: 0.060, exact CD 1.111" read as "is all"; the scope now leads its figure
+    assert "nominally alpha, is, per scope: family: f 0.007 (exact CD 2.333)." in note
+    assert "the CD diagrams and nemenyi.csv use Demšar's" in note
     from xaibench.report.figure_set import caption
 
     assert "the Friedman table's note gives its real familywise error and the exact CD" in caption("cd_all")
     # 2 groups: even a method first and another last in both (chance 1/12) is no evidence at alpha: no exact CD
     two = st.friedman_nemenyi(summary_of({k: groups[k] for k in list(groups)[:2]}))
     assert two.cd_error == 0.0 and two.cd_exact == np.inf
-    assert "exact CD none (no two methods can be separated)" in " ".join(friedman_table({"all": two}).notes)
+    assert "all 0.000 (exact CD none: no two methods can be separated)" in " ".join(friedman_table({"all": two}).notes)
     # Monte Carlo draws where enumeration is too large agree; from 10 groups on Demšar's CD stands alone
     monkeypatch.setattr(st, "_EXACT_STATES", 0)
     drawn = st.friedman_nemenyi(summary_of(groups))

@@ -148,12 +148,16 @@ def _remove_stale_figures(out: Path, written: list[Path]) -> list[Path]:
 
 
 def _choices(text: str, valid: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    import difflib
+
     from xaibench.errors import UserError
 
     chosen = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [c for c in chosen if c not in valid]
     if unknown or not chosen:
-        raise UserError(f"{flag}: unknown {', '.join(unknown) or 'empty value'}; choose from {', '.join(valid)}")
+        close = difflib.get_close_matches(unknown[0], valid, n=1) if unknown else []
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserError(f"{flag}: unknown {', '.join(unknown) or 'empty value'}; {hint}choose from {', '.join(valid)}")
     return chosen
 
 

@@ -131,11 +131,12 @@ def _small_cd_note(results: dict[str, st.FriedmanResult]) -> tuple[str, ...]:
         return ()
     parts = []
     for scope, r in shown.items():
-        exact = number(r.cd_exact) if np.isfinite(r.cd_exact) else "none (no two methods can be separated)"
-        parts.append(f"{scope}: {r.cd_error:.3f}, exact CD {exact}")
+        exact = number(r.cd_exact) if np.isfinite(r.cd_exact) else "none: no two methods can be separated"
+        parts.append(f"{scope} {r.cd_error:.3f} (exact CD {exact})")
     return (f"CD with fewer than {st.PERMUTATION_P_BELOW} groups: Demšar's CD is a large-sample approximation "
             "(studentized range); under the permutation null (each group's ranks equally likely in any order) the "
-            f"chance that some two average ranks lie further apart than it, nominally alpha, is {'; '.join(parts)}. "
+            "chance that some two average ranks lie further apart than it, nominally alpha, is, per scope: "
+            f"{'; '.join(parts)}. "
             "Exact CD: two average ranks further apart than it differ at alpha (its familywise error is at most "
             "alpha: the range of rank sums under that null, Hollander & Wolfe 1999, ch. 7); the CD diagrams and "
             "nemenyi.csv use Demšar's.",)

@@ -85,7 +85,8 @@ def _format_table(summary: pd.DataFrame) -> Iterator[str]:
     frame["dataset"] = frame.get("dataset_label", frame["dataset"])
     if "model_accuracy" in frame:
         labels = frame.get("model_label", frame["model"])
-        frame["model"] = [model_text(*v) for v in zip(labels, frame["model_accuracy"], frame["model_flag"])]
+        accuracy, flag = _known_accuracy(frame["dataset"], labels, frame["model_accuracy"], frame["model_flag"])
+        frame["model"] = [model_text(*v) for v in zip(labels, accuracy, flag)]
     frame["method"] = _method_names(frame)
     index = ["dataset", "model", "method"]
     if "variant" in frame and (frame["variant"] != "").any():
@@ -100,6 +101,25 @@ def _format_table(summary: pd.DataFrame) -> Iterator[str]:
     wide.columns = [f"{m} {arrows[m]}" for m in wide.columns]
     wide = wide.fillna("-")
     yield wide.to_string()
+
+
+def _known_accuracy(datasets: pd.Series, labels: pd.Series, accuracy: pd.Series,
+                    flag: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Each row's model accuracy and flag, a missing one taken from the rows of the same shown model and dataset
+    where they give exactly one: a method skipped as not applicable (``sobel`` on a table) never loads the model,
+    and its row would otherwise print as a second, bare model line above ``mlp (acc 0.96)``."""
+    keys = pd.MultiIndex.from_arrays([datasets.astype(str), labels.astype(str)])
+    known = pd.DataFrame({"accuracy": accuracy.to_numpy(dtype=float), "flag": flag.astype(str).to_numpy()},
+                         index=keys)
+    known = known[known["accuracy"].notna()].drop_duplicates()
+    known = known[~known.index.duplicated(keep=False)]  # several values (seeds, variants): leave the row as it is
+    missing = accuracy.isna().to_numpy() & keys.isin(known.index)
+    if not missing.any():
+        return accuracy, flag
+    filled = known.reindex(keys[missing])
+    accuracy, flag = accuracy.to_numpy(dtype=float).copy(), flag.astype(object).to_numpy().copy()
+    accuracy[missing], flag[missing] = filled["accuracy"].to_numpy(), filled["flag"].to_numpy()
+    return pd.Series(accuracy), pd.Series(flag)
 
 
 def _cell_text(row) -> str:

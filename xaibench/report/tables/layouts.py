@@ -56,7 +56,7 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
     scored = summary.groupby("setting")["mean"].transform(lambda means: means.notna().any())
     rows = _with_labels(summary[scored])
     metric_scored = rows.groupby("metric_label")["mean"].transform(lambda means: means.notna().any())
-    unscored = ([unscored_table(summary[~scored], rows[~metric_scored])]
+    unscored = ([unscored_table(summary[~scored], rows[~metric_scored], scored=frozenset(rows["setting_label"]))]
                 if (~scored).any() or (~metric_scored).any() else [])
     if rows.empty:
         return unscored
@@ -72,10 +72,17 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
     return tables + unscored
 
 
-def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None) -> Table:
+def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None, *,
+                   scored: frozenset[str] = frozenset()) -> Table:
     """One line per setting (model on dataset) without any score, and one per metric scored in no (other) setting
-    (``metrics``: its labelled summary rows): its methods, statuses and first reason."""
+    (``metrics``: its labelled summary rows): its methods, statuses and first reason.
+
+    ``scored``: the setting labels of the results tables. Methods skipped as not applicable (``sobel`` on a table)
+    never build the data, so their rows are a setting of their own under a shown label: that line says so.
+    """
     groups = list(_with_labels(rows).groupby("setting_label", sort=True)) if len(rows) else []
+    beside = any(label in scored for label, _ in groups)
+    groups = [(f"{label} (other methods above)" if label in scored else label, group) for label, group in groups]
     if metrics is not None and len(metrics):
         groups += [(f"metric {label}", group) for label, group in metrics.groupby("metric_label", sort=True)]
     body = []
@@ -87,9 +94,11 @@ def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None) -> T
         reason = next((m for m in messages if m), "")
         methods = ", ".join(_method_order(group["competitor"].unique(), group))
         body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
-    what, corner = "Settings without any score, left out of the tables above", "dataset / model"
+    settings = "Settings without any score" + (", and methods without any score in a setting shown above"
+                                                if beside else "")
+    what, corner = f"{settings}, left out of the tables above", "dataset / model"
     if metrics is not None and len(metrics):
-        what, corner = (("Settings without any score, and metrics scored in no setting (n/a in the tables above)",
+        what, corner = ((f"{settings}, and metrics scored in no setting (n/a in the tables above)",
                          "dataset / model or metric") if len(rows)
                         else ("Metrics scored in no setting, n/a in the tables above", "metric"))
     caption = f"{what} (status per method; the first reason given)."
@@ -261,7 +270,9 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
         notes.append(tests.note(marked="tie" in marks))
     if "a" in marks:
         worst = rows.loc[rows["nan_rate"].idxmax()]
-        notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}).")
+        why = _first_line(worst) if not worst["error_rate"] > 0 else ""  # else the message may be the error's
+        notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}"
+                     f"{why}).")
     if "b" in marks:
         notes.append(_error_note(rows))
     if "c" in marks:
@@ -279,10 +290,15 @@ def _error_note(rows: pd.DataFrame) -> str:
     """The error footnote with its worst share, where, and the error's first line, as the NaN note names its worst
     (a reader of the paper's table had only "see the summary's message column")."""
     worst = rows.loc[rows["error_rate"].idxmax()]
-    message = str(worst.get("message") or "").strip().splitlines()
-    why = f": {message[0][:160]}" if message else ""
     return (f"{NOTE_ERROR}: up to {worst['error_rate']:.0%} of seeds ({worst['competitor']} on {worst['metric_label']}"
-            f"{why}); every message is in the summary's message column.")
+            f"{_first_line(worst)}); every message is in the summary's message column.")
+
+
+def _first_line(row: pd.Series) -> str:
+    """``": <the first line of the row's message>"`` (160 characters at most), or empty without one: why a cell is
+    NaN (docs/meaning.md: a score without meaning is a NaN with its reason) or errored."""
+    message = str(row.get("message") or "").strip().splitlines()
+    return f": {message[0][:160]}" if message else ""
 
 
 def _control_first(group: pd.DataFrame, controls: frozenset[str]) -> bool:

@@ -86,9 +86,9 @@ def _render(comparison: Comparison, baseline: str, current: str, context: dict, 
               f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
               *_warnings(comparison, baseline, current, context),
               f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
-              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", "",
-              *_refresh_lines(baseline, context)]
-    return "\n".join(lines + sections + _closing(comparison, baseline, current, context))
+              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
+    verdict = sections + _closing(comparison, baseline, current, context)  # then the pull request's own refresh
+    return "\n".join(lines + verdict + _refresh_lines(baseline, context))
 
 
 def _refresh(context: dict | None) -> dict:
