@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-ROLE_KEY = "role"  # the method_params key (``explainers.base.ROLE_KEY``; not imported: that imports torch)
+ROLE_KEY = "role"  # the method_params key naming a method's role (``Explainer.recorded_role`` writes it)
 CONTROL = "control"
 BUILTIN_CONTROLS = ("random", "constant", "sobel")  # the suite's controls: the names of a table without roles
 ROLE_COLUMN = "role"  # the summary's column: "control" for a control's rows, else ""
