@@ -94,6 +94,12 @@ def is_control(competitor: str, controls: Iterable[str] | None) -> bool:
     return is_builtin_control(competitor) if controls is None else str(competitor) in controls
 
 
+def controls_last(names: Iterable[str], controls: Iterable[str] | None) -> list[str]:
+    """``names`` alphabetically, controls (:func:`is_control`) last: they are reference points, not competitors.
+    The order of every report table's rows and every figure's legend."""
+    return sorted(names, key=lambda name: (is_control(name, controls), str(name)))
+
+
 def record_builtin_roles(frame: pd.DataFrame) -> None:
     """Add ``"role": "control"`` to the ``method_params`` of the built-in controls' rows in ``frame`` (in place)
     that record no role (rows a store kept from before roles were recorded), as the suite records it today

@@ -33,7 +33,7 @@ import pandas as pd
 
 from xaibench.metrics.spec import Family
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
-from xaibench.results.roles import BUILTIN_CONTROLS, is_control, summary_controls, table_controls
+from xaibench.results.roles import BUILTIN_CONTROLS, summary_controls, table_controls
 
 # scipy.stats is imported inside the functions that test: a sweep's printed summary (control_warnings) needs none
 # of it, and importing it costs about 0.7 CPU-s per process.
@@ -669,7 +669,7 @@ def control_first(summary: pd.DataFrame) -> pd.DataFrame:
     if summary.empty:
         return pd.DataFrame(columns=columns)
     controls = summary_controls(summary)  # the summary's ``role`` column (built-in names in an older summary)
-    first = summary[(summary["rank"] == 1) & summary["competitor"].astype(str).map(lambda c: is_control(c, controls))]
+    first = summary[(summary["rank"] == 1) & summary["competitor"].astype(str).isin(controls)]
     out = first.assign(control=first["competitor"])
     return out[columns].sort_values(["metric", "model_label", "dataset_label"], ignore_index=True)
 
