@@ -29,11 +29,27 @@ def recorded_role(method_params: str) -> str | None:
     """The role a ``method_params`` JSON object records, or None where it records none (or is not JSON)."""
     if f'"{ROLE_KEY}"' not in str(method_params):
         return None
+    params = _json_object(method_params)
+    return str(params[ROLE_KEY]) if params is not None and ROLE_KEY in params else None
+
+
+def split_role(method_params: str) -> tuple[str, str]:
+    """``(method_params without its role, the role or "")``: the JSON re-dumped with sorted keys where it records a
+    role, else unchanged."""
+    params = _json_object(method_params)
+    if params is None or ROLE_KEY not in params:
+        return method_params, ""
+    role = str(params.pop(ROLE_KEY))
+    return json.dumps(params, sort_keys=True), role
+
+
+def _json_object(text: str) -> dict | None:
+    """The ``method_params`` JSON object (``{}`` for an empty text), or None where it is not one."""
     try:
-        params = json.loads(method_params or "{}")
+        params = json.loads(text or "{}")
     except (TypeError, ValueError):
         return None
-    return str(params[ROLE_KEY]) if isinstance(params, dict) and ROLE_KEY in params else None
+    return params if isinstance(params, dict) else None
 
 
 def pair_roles(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -124,8 +140,5 @@ def record_builtin_roles(frame: pd.DataFrame) -> None:
 
 
 def _with_control_role(text: str) -> str:
-    try:
-        params = json.loads(text or "{}")
-    except ValueError:
-        return text
-    return json.dumps({**params, ROLE_KEY: CONTROL}, sort_keys=True) if isinstance(params, dict) else text
+    params = _json_object(text)
+    return text if params is None else json.dumps({**params, ROLE_KEY: CONTROL}, sort_keys=True)

@@ -19,7 +19,7 @@ from xaibench.errors import UnreadableTable, UserError
 from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table, refuse_lfs_pointer
 from xaibench.results.manifest import MANIFEST_NAME
 from xaibench.results.groups import comparison_columns, competitor_columns
-from xaibench.results.roles import CONTROL, ROLE_KEY
+from xaibench.results.roles import CONTROL, ROLE_KEY, split_role
 from xaibench.results.schema import SCHEMA_VERSION, conform, oldest_comparable_version, upgrade
 
 REVISION_COLUMNS = ("model_revision", "dataset_revision")
@@ -175,22 +175,10 @@ def without_roles(frame: pd.DataFrame) -> tuple[pd.DataFrame, frozenset[str]]:
     if not texts.str.contains(f'"{ROLE_KEY}"', regex=False).any():
         return frame, frozenset()
     codes, uniques = pd.factorize(texts)
-    parsed = [_split_role(text) for text in uniques]
+    parsed = [split_role(text) for text in uniques]
     controls = frozenset(frame["method"].astype(str)[[parsed[c][1] == CONTROL for c in codes]])
     cleaned = pd.Series([parsed[c][0] for c in codes], index=frame.index, dtype=frame["method_params"].dtype)
     return frame.assign(method_params=cleaned), controls
-
-
-def _split_role(text: str) -> tuple[str, str]:
-    """(the method_params JSON without its role, the role or "")."""
-    try:
-        params = json.loads(text or "{}")
-    except ValueError:
-        return text, ""
-    if not isinstance(params, dict) or ROLE_KEY not in params:
-        return text, ""
-    role = str(params.pop(ROLE_KEY))
-    return json.dumps(params, sort_keys=True), role
 
 
 def check_unique(frame: pd.DataFrame, key: list[str], role: str, path) -> None:
