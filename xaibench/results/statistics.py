@@ -33,12 +33,11 @@ import pandas as pd
 
 from xaibench.metrics.spec import Family
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
-from xaibench.results.roles import BUILTIN_CONTROLS, summary_controls, table_controls
+from xaibench.results.roles import summary_controls, table_controls
 
 # scipy.stats is imported inside the functions that test: a sweep's printed summary (control_warnings) needs none
 # of it, and importing it costs about 0.7 CPU-s per process.
 
-CONTROLS = BUILTIN_CONTROLS  # the built-in controls' names; controls are known by role (``results/roles.py``)
 ALPHA = 0.05
 # Scores closer than this share of their comparison group's largest magnitude are equal: metrics compute in float32
 # (one unit in the last place is 1.2e-7 relative), so integrated gradients and input x gradient on a linear model,
