@@ -33,6 +33,12 @@ def recorded_role(method_params: str) -> str | None:
     return str(params[ROLE_KEY]) if params is not None and ROLE_KEY in params else None
 
 
+def mentions_role(texts: pd.Series) -> pd.Series:
+    """Whether each ``method_params`` text names the role key: the cheap test before parsing (a text that does not
+    records no role)."""
+    return texts.str.contains(f'"{ROLE_KEY}"', regex=False)
+
+
 def split_role(method_params: str) -> tuple[str, str]:
     """``(method_params without its role, the role or "")``: the JSON re-dumped with sorted keys where it records a
     role, else unchanged."""
@@ -132,7 +138,7 @@ def record_builtin_roles(frame: pd.DataFrame) -> None:
     if not len(named):
         return
     texts = frame["method_params"].iloc[named].astype(str)
-    lacking = ~texts.str.contains(f'"{ROLE_KEY}"', regex=False).to_numpy(dtype=bool)
+    lacking = ~mentions_role(texts).to_numpy(dtype=bool)
     if lacking.any():
         added = {text: _with_control_role(text) for text in texts[lacking].unique()}
         column = frame.columns.get_loc("method_params")
