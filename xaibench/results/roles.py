@@ -8,7 +8,7 @@ is a control everywhere and a user's method that happens to be called ``random``
 
 Tables written before rows recorded roles hold none at all: there the built-in controls' names
 (``BUILTIN_CONTROLS``) stand in for the role. A table is read by roles as soon as any of its rows records one
-(the suite records every control's role; ``engine/runner.py`` adds it to cells reused from a store written
+(the suite records every control's role; ``engine/stamp.py`` adds it to cells reused from a store written
 before), so a table that records roles never has a control recognised by name alone.
 """
 from __future__ import annotations
