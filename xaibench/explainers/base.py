@@ -26,8 +26,7 @@ import torch
 from torch import nn
 
 from xaibench.errors import UserError
-from xaibench.results.roles import CONTROL, ROLE_KEY
-from xaibench.types import Capability, Explanation, Modality
+from xaibench.types import CONTROL_ROLE, ROLE_KEY, Capability, Explanation, Modality
 
 ALL_MODALITIES = frozenset(Modality)
 DENSE_MODALITIES = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
@@ -117,7 +116,7 @@ class Explainer:
     def recorded_role(self) -> dict[str, str]:
         """``{"role": "control"}`` for a control (``control``), else ``{}``: recorded in the rows' ``method_params``,
         so the table itself says which methods are reference points (``results/roles.py``)."""
-        return {ROLE_KEY: CONTROL} if self.control else {}
+        return {ROLE_KEY: CONTROL_ROLE} if self.control else {}
 
 
 def guessed_call_rows(explainer: object) -> CallRows:

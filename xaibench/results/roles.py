@@ -19,8 +19,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-ROLE_KEY = "role"  # the method_params key naming a method's role (``Explainer.recorded_role`` writes it)
-CONTROL = "control"
+from xaibench.types import CONTROL_ROLE as CONTROL
+from xaibench.types import ROLE_KEY  # the method_params key naming a method's role (``Explainer.recorded_role``)
+
 BUILTIN_CONTROLS = ("random", "constant", "sobel")  # the suite's controls: the names of a table without roles
 ROLE_COLUMN = "role"  # the summary's column: "control" for a control's rows, else ""
 
