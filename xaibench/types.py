@@ -9,6 +9,12 @@ if TYPE_CHECKING:  # annotations only: reading results (reports, W&B's sweep run
     import torch
 
 
+# A method's role, recorded in its rows' ``method_params`` as ``{"role": "control"}`` (``Explainer.recorded_role``);
+# ``xaibench/results/roles.py`` reads it. Here, not there: explainers import them without loading pandas.
+ROLE_KEY = "role"
+CONTROL_ROLE = "control"
+
+
 class Modality(StrEnum):
     """Input kinds and the tensor layouts the suite uses for them.
 

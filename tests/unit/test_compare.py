@@ -822,7 +822,7 @@ def test_a_method_whose_rows_record_the_control_role_is_a_control_whatever_its_n
     the role (`Explainer.control`); an older baseline without it is the same experiment."""
     from xaibench.explainers.base import ROLE_KEY, Explainer
     from xaibench.explainers.controls.random import RandomExplainer
-    from xaibench.results.compare.tables import ROLE_KEY as COMPARE_ROLE_KEY
+    from xaibench.results.roles import ROLE_KEY as COMPARE_ROLE_KEY  # what compare's tables read
 
     class NoiseControl(RandomExplainer):  # a user's control: inherits the role
         pass

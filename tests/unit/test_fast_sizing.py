@@ -78,6 +78,17 @@ def _calls(monkeypatch) -> list[int]:
     return sizes
 
 
+def _fixed_and_auto(sizes: list[int], ctx, name: str, params: dict) -> tuple[list[int], list[int], object, object]:
+    """The re-explanation calls' inputs (``sizes`` from :func:`_calls`) and the score of metric ``name``, with the
+    fixed 1,024-row chunk and with ``auto``: ``(fixed calls, auto calls, fixed score, auto score)``."""
+    spec = METRICS.get(name)
+    sizes.clear()
+    explicit = score(spec, params, replace(ctx, engine="fast", chunk_size=1024), SEED)
+    fixed, sizes[:] = list(sizes), []
+    automatic = score(spec, params, replace(ctx, engine="fast", chunk_size=None), SEED)
+    return fixed, list(sizes), explicit, automatic
+
+
 @pytest.mark.parametrize(("method", "params", "fixed", "auto"), [
     # 16 path steps per input: a step of 32 inputs is 512 rows, the fixed chunk holds two steps; auto all four
     ("integrated_gradients", {"n_steps": 16}, [64, 64], [128]),
@@ -93,16 +104,12 @@ def test_auto_calls_on_a_cheap_model_are_larger_and_score_as_the_fixed_chunk_bit
                           EXPLAINERS.create(method, params))
     sizes = _calls(monkeypatch)
     for name in ("max_sensitivity", "relative_input_stability"):
-        spec, metric_params = METRICS.get(name), {"nr_samples": 4}
-        sizes.clear()
-        explicit = score(spec, metric_params, replace(ctx, engine="fast", chunk_size=1024), SEED)
-        assert sizes == fixed
-        sizes.clear()
-        automatic = score(spec, metric_params, replace(ctx, engine="fast", chunk_size=None), SEED)
-        assert sizes == auto
+        calls = _fixed_and_auto(sizes, ctx, name, {"nr_samples": 4})
+        assert calls[:2] == (fixed, auto)
+        explicit, automatic = calls[2:]
         assert automatic.values.tobytes() == explicit.values.tobytes() and automatic.status == explicit.status
         assert np.isfinite(automatic.values).sum() >= 16
-        plain = score(spec, metric_params, replace(ctx, engine="quantus"), SEED)
+        plain = score(METRICS.get(name), {"nr_samples": 4}, replace(ctx, engine="quantus"), SEED)
         np.testing.assert_array_equal(automatic.values, plain.values)
 
 
@@ -113,12 +120,8 @@ def test_auto_keeps_the_fixed_chunks_calls_below_32_inputs_per_call(monkeypatch)
     torch.manual_seed(0)
     ctx = testing.context(testing.tiny_mlp(10, 3).eval(), Modality.TABULAR, torch.randn(5, 10),
                           EXPLAINERS.create("integrated_gradients", {"n_steps": 100}))
-    sizes = _calls(monkeypatch)
-    spec = METRICS.get("max_sensitivity")
-    explicit = score(spec, {"nr_samples": 3}, replace(ctx, engine="fast", chunk_size=1024), SEED)
-    fixed, sizes[:] = list(sizes), []
-    automatic = score(spec, {"nr_samples": 3}, replace(ctx, engine="fast", chunk_size=None), SEED)
-    assert fixed == sizes == [10, 5]
+    fixed, auto, explicit, automatic = _fixed_and_auto(_calls(monkeypatch), ctx, "max_sensitivity", {"nr_samples": 3})
+    assert fixed == auto == [10, 5]
     assert automatic.values.tobytes() == explicit.values.tobytes()
 
 
@@ -130,12 +133,8 @@ def test_auto_keeps_the_fixed_chunks_calls_on_a_model_with_expensive_rows(monkey
     x = torch.randn(32, 10)
     ctx = testing.context(network, Modality.TABULAR, x, EXPLAINERS.create("integrated_gradients", {"n_steps": 16}))
     assert automatic_rows(network, x[0].numpy()) == 1024  # 2**22 // 8,204 = 511 rows: the default is the floor
-    sizes = _calls(monkeypatch)
-    spec = METRICS.get("max_sensitivity")
-    explicit = score(spec, {"nr_samples": 3}, replace(ctx, engine="fast", chunk_size=1024), SEED)
-    fixed, sizes[:] = list(sizes), []
-    automatic = score(spec, {"nr_samples": 3}, replace(ctx, engine="fast", chunk_size=None), SEED)
-    assert fixed == sizes == [64, 32]  # 1,024 rows: two steps of 32 inputs x 16 path steps
+    fixed, auto, explicit, automatic = _fixed_and_auto(_calls(monkeypatch), ctx, "max_sensitivity", {"nr_samples": 3})
+    assert fixed == auto == [64, 32]  # 1,024 rows: two steps of 32 inputs x 16 path steps
     assert automatic.values.tobytes() == explicit.values.tobytes()
 
 
@@ -145,12 +144,8 @@ def test_auto_measures_a_text_model_in_the_embedding_layout_and_keeps_its_bits(m
     torch.manual_seed(0)
     ctx = testing.context(testing.TinyTextModel().eval(), Modality.TEXT, torch.randint(1, 20, (32, 8)),
                           EXPLAINERS.create("integrated_gradients", {"n_steps": 16}))
-    sizes = _calls(monkeypatch)
-    spec = METRICS.get("max_sensitivity")
-    explicit = score(spec, {"nr_samples": 4}, replace(ctx, engine="fast", chunk_size=1024), SEED)
-    fixed, sizes[:] = list(sizes), []
-    automatic = score(spec, {"nr_samples": 4}, replace(ctx, engine="fast", chunk_size=None), SEED)
-    assert (fixed, sizes) == ([64, 64], [128])
+    fixed, auto, explicit, automatic = _fixed_and_auto(_calls(monkeypatch), ctx, "max_sensitivity", {"nr_samples": 4})
+    assert (fixed, auto) == ([64, 64], [128])
     assert automatic.values.tobytes() == explicit.values.tobytes() and np.isfinite(automatic.values).all()
-    np.testing.assert_array_equal(automatic.values, score(spec, {"nr_samples": 4}, replace(ctx, engine="quantus"),
-                                                          SEED).values)
+    plain = score(METRICS.get("max_sensitivity"), {"nr_samples": 4}, replace(ctx, engine="quantus"), SEED)
+    np.testing.assert_array_equal(automatic.values, plain.values)

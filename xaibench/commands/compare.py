@@ -187,8 +187,9 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
     if not args.quiet:
         print(markdown)
     print(verdict_line(comparison), flush=True)
-    if refresh_line(context):  # the pull request's own baseline refresh: what the verdict above cannot show
-        print(f"  {refresh_line(context)}", flush=True)
+    refresh = refresh_line(context)  # the pull request's own baseline refresh: what the verdict above cannot show
+    if refresh:
+        print(f"  {refresh}", flush=True)
     if args.quiet:  # a CI log then still says what failed (the report went to a file)
         failing = [f for f in comparison.findings if f.fails]
         for finding in failing[:UPDATE_LINES]:

@@ -23,8 +23,9 @@ LABELLED_AXES = ("model", "dataset")  # sections whose ``label`` is a display na
 # bit for bit, so it is in the cell and score keys) and "quantus" (the stock classes; keys as before the engine).
 ENGINES = ("fast", "quantus")
 DEFAULT_CHUNK_SIZE = 1024  # rows per fast-engine forward, capped by CHUNK_ELEMENTS (large inputs get fewer rows)
-AUTO_CHUNK = "auto"  # chunk_size: auto (None in the spec): forwards of DEFAULT_CHUNK_SIZE rows, re-explanation
-# calls sized by the model's activations (xaibench/metrics/fast/_sizing.py)
+# chunk_size: auto (None in the spec): forwards of DEFAULT_CHUNK_SIZE rows, re-explanation calls sized by the model's
+# activations (xaibench/metrics/fast/_sizing.py)
+AUTO_CHUNK = "auto"
 CHUNK_ELEMENTS = 2**21  # input elements per fast-engine forward (8 MB of float32): 32 rows of 224x224 RGB images
 
 

@@ -5,7 +5,8 @@ miss, recomputed by the next sweep that needs it). ``gc`` removes what no sweep 
 killed writers, lock files nobody holds, damaged artefacts, and model/explanation/score artefacts that no stored
 cell uses (each ``cells`` artefact lists the stage keys it was computed from). Temp files and unused artefacts
 younger than ``min_age_s`` are kept, so a sweep running meanwhile loses nothing it is writing; every removal of
-an artefact happens under its key's lock.
+an artefact happens under its key's lock. ``gc(legacy=True)`` (``gc --legacy``) also deletes the files of the old
+format-1 layout, only those named as that layout names them (``_legacy_files``), and then the folders it emptied.
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def verify(store: Store) -> VerifyReport:
 
 
 def gc(store: Store, *, min_age_s: float = 3600.0, dry_run: bool = False, legacy: bool = False) -> GcReport:
-    """Remove orphaned temp files, free lock files, damaged and unused artefacts (see the module docstring)."""
+    """Remove orphaned temp files, free lock files, damaged and unused artefacts, and with ``legacy`` the format-1
+    layout's files (see the module docstring)."""
     report, now = GcReport(), time.time()
     for path in _temp_files(store):
         if now - _mtime(path) >= min_age_s:

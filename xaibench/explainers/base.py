@@ -26,11 +26,10 @@ import torch
 from torch import nn
 
 from xaibench.errors import UserError
-from xaibench.types import Capability, Explanation, Modality
+from xaibench.types import CONTROL_ROLE, ROLE_KEY, Capability, Explanation, Modality
 
 ALL_MODALITIES = frozenset(Modality)
 DENSE_MODALITIES = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
-ROLE_KEY = "role"  # method_params key naming a method's role ("control"); see Explainer.control
 
 
 @dataclass(frozen=True)
@@ -116,8 +115,8 @@ class Explainer:
 
     def recorded_role(self) -> dict[str, str]:
         """``{"role": "control"}`` for a control (``control``), else ``{}``: recorded in the rows' ``method_params``,
-        so the table itself says which methods are reference points (``results/compare/tables.ROLE_KEY``)."""
-        return {ROLE_KEY: "control"} if self.control else {}
+        so the table itself says which methods are reference points (``results/roles.py``)."""
+        return {ROLE_KEY: CONTROL_ROLE} if self.control else {}
 
 
 def guessed_call_rows(explainer: object) -> CallRows:

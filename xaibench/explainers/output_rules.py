@@ -119,7 +119,8 @@ def deeplift_multipliers(kind: str, z: torch.Tensor, z_ref: torch.Tensor, target
     """
     z, z_ref = z.double(), z_ref.double()
     mask = _target_mask(z, target)
-    shift = torch.maximum(z.masked_fill(mask, float("-inf")).amax(-1), z_ref.masked_fill(mask, float("-inf")).amax(-1))
+    competitors, competitors_ref = z.masked_fill(mask, float("-inf")), z_ref.masked_fill(mask, float("-inf"))
+    shift = torch.maximum(competitors.amax(-1), competitors_ref.amax(-1))
     a = torch.exp(z - shift[:, None]).masked_fill(mask, 0.0)  # e^{z_j - c}, competitors only
     a_ref = torch.exp(z_ref - shift[:, None]).masked_fill(mask, 0.0)
     dz = z - z_ref
@@ -130,9 +131,8 @@ def deeplift_multipliers(kind: str, z: torch.Tensor, z_ref: torch.Tensor, target
     # log: (log S - log S') / (S - S'), with log S from the logits (logsumexp): S itself underflows against S' once
     # the competitors fell ~37 nats below the reference (a confident prediction), and log1p(r) of r = -1 + 1e-17,
     # which rounds to -1, was -inf: the multipliers, hence the map, were inf/NaN.
-    competitors = torch.full_like(z, float("-inf")).masked_scatter(~mask, z[~mask]) - shift[:, None]
-    competitors_ref = torch.full_like(z, float("-inf")).masked_scatter(~mask, z_ref[~mask]) - shift[:, None]
-    log_change = torch.logsumexp(competitors, dim=-1) - torch.logsumexp(competitors_ref, dim=-1)
+    log_change = (torch.logsumexp(competitors - shift[:, None], dim=-1)
+                  - torch.logsumexp(competitors_ref - shift[:, None], dim=-1))
     log_slope = torch.where(ratio.abs() < TINY, 1.0 / total_ref,
                             log_change / torch.where(ratio.abs() < TINY, 1.0, total - total_ref))
     multipliers = (-log_slope[:, None] * exp_slope).masked_fill(mask, 1.0)  # of l_t

@@ -99,23 +99,25 @@ def _flat(ctx) -> tuple[np.ndarray, np.ndarray]:
     return x, cf.double().reshape(cf.shape[0], cf.shape[1], -1).numpy()
 
 
-def _cf_predictions(ctx, chunk: int = 256) -> np.ndarray:
+def _cf_predictions(ctx) -> np.ndarray:
     """Predicted classes ``(N, K)`` of the counterfactuals."""
     cf = ctx.counterfactuals
     if cf.dim() == ctx.x.dim():
         cf = cf.unsqueeze(1)
     n, k = cf.shape[:2]
     flat = cf.reshape(n * k, *cf.shape[2:]).to(device=ctx.x.device, dtype=ctx.x.dtype)
-    with torch.no_grad():
-        predicted = torch.cat([ctx.model(flat[i:i + chunk]).argmax(dim=1) for i in range(0, len(flat), chunk)])
-    return predicted.cpu().numpy().reshape(n, k)
+    return _classes(ctx.model, flat).reshape(n, k)
 
 
-def _predicted(ctx, chunk: int = 256) -> np.ndarray:
+def _predicted(ctx) -> np.ndarray:
     """The model's predicted class ``(N,)`` for ``x``: what a counterfactual must change."""
+    return _classes(ctx.model, ctx.x)
+
+
+def _classes(model, inputs: torch.Tensor, chunk: int = 256) -> np.ndarray:
+    """The model's predicted class ``(M,)`` for each row of ``inputs (M, ...)``, ``chunk`` rows per forward."""
     with torch.no_grad():
-        return torch.cat([ctx.model(ctx.x[i:i + chunk]).argmax(dim=1)
-                          for i in range(0, len(ctx.x), chunk)]).cpu().numpy()
+        return torch.cat([model(inputs[i:i + chunk]).argmax(dim=1) for i in range(0, len(inputs), chunk)]).cpu().numpy()
 
 
 def _valid(ctx) -> tuple[np.ndarray, np.ndarray]:
@@ -124,12 +126,19 @@ def _valid(ctx) -> tuple[np.ndarray, np.ndarray]:
     return classes, classes != _predicted(ctx)[:, None]
 
 
-def _with_reasons(values: np.ndarray, valid: np.ndarray, needed: int = 1) -> tuple[np.ndarray, list[str]]:
-    """``values`` with the reason for each sample that has fewer than ``needed`` valid counterfactuals."""
-    counts = valid.sum(axis=1)
+def _reasons(valid: np.ndarray, needed: int = 1) -> list[str]:
+    """The reason for each sample that has fewer than ``needed`` valid counterfactuals (``valid (N, K)``), else ''."""
     what = "no valid counterfactual" if needed == 1 else f"fewer than {needed} valid counterfactuals"
-    return values, [f"{what} (the prediction did not flip): nothing to measure" if c < needed else ""
-                    for c in counts]
+    return [f"{what} (the prediction did not flip): nothing to measure" if c < needed else ""
+            for c in valid.sum(axis=1)]
+
+
+def _over_valid(ctx, measure) -> tuple[np.ndarray, list[str]]:
+    """``measure(x (N, F), cf (N, K, F), valid (N, K)) -> (N,)`` over each sample's valid counterfactuals, and the
+    reason for each sample without one."""
+    x, cf = _flat(ctx)
+    valid = _valid(ctx)[1]
+    return measure(x, cf, valid), _reasons(valid)
 
 
 def cf_validity(ctx) -> np.ndarray:
@@ -137,21 +146,15 @@ def cf_validity(ctx) -> np.ndarray:
 
 
 def cf_proximity_l1(ctx) -> tuple[np.ndarray, list[str]]:
-    x, cf = _flat(ctx)
-    valid = _valid(ctx)[1]
-    return _with_reasons(proximity(x, cf, p=1, valid=valid), valid)
+    return _over_valid(ctx, lambda x, cf, valid: proximity(x, cf, p=1, valid=valid))
 
 
 def cf_proximity_l2(ctx) -> tuple[np.ndarray, list[str]]:
-    x, cf = _flat(ctx)
-    valid = _valid(ctx)[1]
-    return _with_reasons(proximity(x, cf, p=2, valid=valid), valid)
+    return _over_valid(ctx, lambda x, cf, valid: proximity(x, cf, p=2, valid=valid))
 
 
 def cf_sparsity(ctx, tolerance: float = 1e-6) -> tuple[np.ndarray, list[str]]:
-    x, cf = _flat(ctx)
-    valid = _valid(ctx)[1]
-    return _with_reasons(changed_features(x, cf, tolerance=tolerance, valid=valid), valid)
+    return _over_valid(ctx, lambda x, cf, valid: changed_features(x, cf, tolerance=tolerance, valid=valid))
 
 
 def cf_plausibility(ctx) -> tuple[np.ndarray, list[str]]:
@@ -160,10 +163,9 @@ def cf_plausibility(ctx) -> tuple[np.ndarray, list[str]]:
     _, cf = _flat(ctx)
     classes, valid = _valid(ctx)
     train_x = ctx.train.x.detach().cpu().double().reshape(len(ctx.train.x), -1).numpy()
-    values, reasons = _with_reasons(
-        plausibility(cf, classes, train_x, ctx.train.y.detach().cpu().numpy(), valid=valid), valid)
+    values = plausibility(cf, classes, train_x, ctx.train.y.detach().cpu().numpy(), valid=valid)
     return values, [r or ("" if np.isfinite(v) else "no training sample of the counterfactual's predicted class")
-                    for v, r in zip(values, reasons)]
+                    for v, r in zip(values, _reasons(valid))]
 
 
 def cf_diversity(ctx) -> tuple[np.ndarray, list[str]]:
@@ -171,7 +173,7 @@ def cf_diversity(ctx) -> tuple[np.ndarray, list[str]]:
     valid = _valid(ctx)[1]
     if cf.shape[1] < 2:
         return diversity(cf, valid), ["one counterfactual per sample: diversity needs several"] * len(cf)
-    return _with_reasons(diversity(cf, valid), valid, needed=2)
+    return diversity(cf, valid), _reasons(valid, needed=2)
 
 
 def _counterfactual(name: str, native, higher: bool, description: str, **extra) -> MetricSpec:

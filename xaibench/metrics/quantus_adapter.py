@@ -290,6 +290,15 @@ def _score_one_by_one(spec: MetricSpec, resolved: dict[str, Any], batch: Quantus
     return values, reasons
 
 
+# Why a screen set a sample aside (its row's message); the native metrics' screen gives the same reasons.
+ZERO_MAP = "all-zero attribution"
+CONSTANT_MAP = "constant attribution: no ranking of the features"
+OTHER_CLASS_IS_NEGATION = ("two classes explained as log-odds: the other class's log-odds is exactly minus the "
+                           "explained one, so its map is fixed by the explained map (-1 for maps linear in the "
+                           "output, 1 for absolute maps) and the check says nothing about the class; use "
+                           "explain_output=logit or more classes")
+
+
 def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
            ) -> tuple[list[str], ScreenedOutputs | None]:
     """Per-sample reasons ('' = keep) for the degenerate cases ``spec.screens`` names, and the model's outputs at
@@ -303,9 +312,9 @@ def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
 
     screens = spec.screens
     if Screen.ZERO in screens:
-        mark(functional.is_all_zero(batch.a), "all-zero attribution")
+        mark(functional.is_all_zero(batch.a), ZERO_MAP)
     if Screen.CONSTANT in screens:
-        mark(functional.is_constant(batch.a), "constant attribution: no ranking of the features")
+        mark(functional.is_constant(batch.a), CONSTANT_MAP)
     if Screen.NO_POSITIVE in screens and not resolved.get("abs", False) and resolved.get("positive_attributions", True):
         mark(functional.has_no_positive(batch.a), "no positive attribution (the metric counts positive mass only)")
     if Screen.EMPTY_MASK in screens and batch.s is not None:
@@ -319,12 +328,6 @@ def screen(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
     return reasons, screened
 
 
-OTHER_CLASS_IS_NEGATION = ("two classes explained as log-odds: the other class's log-odds is exactly minus the "
-                           "explained one, so its map is fixed by the explained map (-1 for maps linear in the "
-                           "output, 1 for absolute maps) and the check says nothing about the class; use "
-                           "explain_output=logit or more classes")
-
-
 def native_screen(spec: MetricSpec, ctx: ScoreContext) -> list[str]:
     """Per-sample reasons ('' = keep) for a native metric that ranks features (``Screen.CONSTANT`` declared): a
     constant or all-zero map has no ranking, and a stable sort would rank its features by index (the first ``k``
@@ -333,8 +336,7 @@ def native_screen(spec: MetricSpec, ctx: ScoreContext) -> list[str]:
         return [""] * len(ctx.x)
     a = ctx.attributions.detach().cpu().numpy()
     zero, constant = functional.is_all_zero(a), functional.is_constant(a)
-    return ["all-zero attribution" if z else "constant attribution: no ranking of the features" if c else ""
-            for z, c in zip(zero, constant)]
+    return [ZERO_MAP if z else CONSTANT_MAP if c else "" for z, c in zip(zero, constant)]
 
 
 def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch) -> tuple[np.ndarray, list[str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,9 +142,9 @@ class SummaryPieces:
         for part in self.parts.frames():
             rows = slice(offset, offset + len(part))
             part["ci_low"], part["ci_high"] = self.low[rows], self.high[rows]
-            part["competitor"] = _competitors(part, self.competitors)
+            part["competitor"] = _of_pairs(part, self.competitors, competitor_labels)
             part["rank"] = self.ranks.array[rows]
-            part["role"] = _roles(part, self.roles)
+            part["role"] = _of_pairs(part, self.roles, row_roles)
             offset += len(part)
             yield part[_ORDER]
 
@@ -197,20 +197,14 @@ def _competitor_map(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     return dict(zip(frame.itertuples(index=False, name=None), competitor_labels(frame)))
 
 
-def _competitors(part: pd.DataFrame, labels: dict[tuple[str, str], str]) -> pd.Series:
-    """The part's competitor labels (``competitor_labels`` of the whole summary, restricted to these rows)."""
+def _of_pairs(part: pd.DataFrame, values: dict[tuple[str, str], str],
+              of_rows: Callable[[pd.DataFrame], pd.Series]) -> pd.Series:
+    """The part's rows' ``values`` (computed over the whole summary's (method, method_params) pairs: competitor
+    labels and roles depend on every pair of the table), or ``of_rows(part)`` where it has no ``method_params``."""
     if "method_params" not in part.columns:
-        return competitor_labels(part)
+        return of_rows(part)
     keys = pd.MultiIndex.from_frame(part[["method", "method_params"]].astype(str))
-    return pd.Series(keys.map(labels), index=part.index, dtype="string")
-
-
-def _roles(part: pd.DataFrame, roles: dict[tuple[str, str], str]) -> pd.Series:
-    """The part's roles (``roles.pair_roles`` of the whole summary's competitors, restricted to these rows)."""
-    if "method_params" not in part.columns:
-        return row_roles(part)
-    keys = pd.MultiIndex.from_frame(part[["method", "method_params"]].astype(str))
-    return pd.Series(keys.map(roles), index=part.index, dtype="string")
+    return pd.Series(keys.map(values), index=part.index, dtype="string")
 
 
 class _Parts:

@@ -16,6 +16,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from xaibench.results.roles import ROLE_KEY
+
 # Row columns that together identify one experiment in which methods compete (those a table has are used).
 COMPARISON_COLUMNS = ["model", "model_params", "model_revision", "dataset", "dataset_params", "dataset_revision",
                       "metric", "params", "n_samples", "target_mode", "explain_output"]
@@ -25,7 +27,7 @@ COMPETITOR_COLUMNS = ["method", "method_params"]
 SETTING_EXCLUDED = ("metric", "params")
 # ``method_params`` keys that annotate a method rather than set it (its role, the parameters unused on the data):
 # never part of a label.
-ANNOTATION_KEYS = frozenset({"role", "unused_params"})
+ANNOTATION_KEYS = frozenset({ROLE_KEY, "unused_params"})
 
 
 def comparison_columns(frame: pd.DataFrame) -> list[str]:

@@ -8,7 +8,7 @@ is a control everywhere and a user's method that happens to be called ``random``
 
 Tables written before rows recorded roles hold none at all: there the built-in controls' names
 (``BUILTIN_CONTROLS``) stand in for the role. A table is read by roles as soon as any of its rows records one
-(the suite records every control's role; ``engine/runner.py`` adds it to cells reused from a store written
+(the suite records every control's role; ``engine/stamp.py`` adds it to cells reused from a store written
 before), so a table that records roles never has a control recognised by name alone.
 """
 from __future__ import annotations
@@ -19,8 +19,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-ROLE_KEY = "role"  # the method_params key (``explainers.base.ROLE_KEY``; not imported: that imports torch)
-CONTROL = "control"
+from xaibench.types import CONTROL_ROLE as CONTROL
+from xaibench.types import ROLE_KEY  # the method_params key naming a method's role (``Explainer.recorded_role``)
+
 BUILTIN_CONTROLS = ("random", "constant", "sobel")  # the suite's controls: the names of a table without roles
 ROLE_COLUMN = "role"  # the summary's column: "control" for a control's rows, else ""
 
@@ -29,11 +30,33 @@ def recorded_role(method_params: str) -> str | None:
     """The role a ``method_params`` JSON object records, or None where it records none (or is not JSON)."""
     if f'"{ROLE_KEY}"' not in str(method_params):
         return None
+    params = _json_object(method_params)
+    return str(params[ROLE_KEY]) if params is not None and ROLE_KEY in params else None
+
+
+def mentions_role(texts: pd.Series) -> pd.Series:
+    """Whether each ``method_params`` text names the role key: the cheap test before parsing (a text that does not
+    records no role)."""
+    return texts.str.contains(f'"{ROLE_KEY}"', regex=False)
+
+
+def split_role(method_params: str) -> tuple[str, str]:
+    """``(method_params without its role, the role or "")``: the JSON re-dumped with sorted keys where it records a
+    role, else unchanged."""
+    params = _json_object(method_params)
+    if params is None or ROLE_KEY not in params:
+        return method_params, ""
+    role = str(params.pop(ROLE_KEY))
+    return json.dumps(params, sort_keys=True), role
+
+
+def _json_object(text: str) -> dict | None:
+    """The ``method_params`` JSON object (``{}`` for an empty text), or None where it is not one."""
     try:
-        params = json.loads(method_params or "{}")
+        params = json.loads(text or "{}")
     except (TypeError, ValueError):
         return None
-    return str(params[ROLE_KEY]) if isinstance(params, dict) and ROLE_KEY in params else None
+    return params if isinstance(params, dict) else None
 
 
 def pair_roles(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -94,6 +117,12 @@ def is_control(competitor: str, controls: Iterable[str] | None) -> bool:
     return is_builtin_control(competitor) if controls is None else str(competitor) in controls
 
 
+def controls_last(names: Iterable[str], controls: Iterable[str] | None) -> list[str]:
+    """``names`` alphabetically, controls (:func:`is_control`) last: they are reference points, not competitors.
+    The order of every report table's rows and every figure's legend."""
+    return sorted(names, key=lambda name: (is_control(name, controls), str(name)))
+
+
 def record_builtin_roles(frame: pd.DataFrame) -> None:
     """Add ``"role": "control"`` to the ``method_params`` of the built-in controls' rows in ``frame`` (in place)
     that record no role (rows a store kept from before roles were recorded), as the suite records it today
@@ -110,7 +139,7 @@ def record_builtin_roles(frame: pd.DataFrame) -> None:
     if not len(named):
         return
     texts = frame["method_params"].iloc[named].astype(str)
-    lacking = ~texts.str.contains(f'"{ROLE_KEY}"', regex=False).to_numpy(dtype=bool)
+    lacking = ~mentions_role(texts).to_numpy(dtype=bool)
     if lacking.any():
         added = {text: _with_control_role(text) for text in texts[lacking].unique()}
         column = frame.columns.get_loc("method_params")
@@ -118,8 +147,5 @@ def record_builtin_roles(frame: pd.DataFrame) -> None:
 
 
 def _with_control_role(text: str) -> str:
-    try:
-        params = json.loads(text or "{}")
-    except ValueError:
-        return text
-    return json.dumps({**params, ROLE_KEY: CONTROL}, sort_keys=True) if isinstance(params, dict) else text
+    params = _json_object(text)
+    return text if params is None else json.dumps({**params, ROLE_KEY: CONTROL}, sort_keys=True)

@@ -33,12 +33,11 @@ import pandas as pd
 
 from xaibench.metrics.spec import Family
 from xaibench.results.groups import comparison_id, competitor_labels, setting_id
-from xaibench.results.roles import BUILTIN_CONTROLS, is_control, summary_controls, table_controls
+from xaibench.results.roles import summary_controls, table_controls
 
 # scipy.stats is imported inside the functions that test: a sweep's printed summary (control_warnings) needs none
 # of it, and importing it costs about 0.7 CPU-s per process.
 
-CONTROLS = BUILTIN_CONTROLS  # the built-in controls' names; controls are known by role (``results/roles.py``)
 ALPHA = 0.05
 # Scores closer than this share of their comparison group's largest magnitude are equal: metrics compute in float32
 # (one unit in the last place is 1.2e-7 relative), so integrated gradients and input x gradient on a linear model,
@@ -380,23 +379,31 @@ def friedman_permutation_p(matrix: np.ndarray, *, permutations: int = PERMUTATIO
     Returns:
         ``(p, method)``, method ``"exact permutation"`` or ``"Monte Carlo permutation (D draws)"``.
     """
-    from scipy import stats
-
-    doubled = np.rint(2 * stats.rankdata(-np.asarray(matrix, dtype=np.float64), axis=1)).astype(np.int64)
+    doubled = _doubled_ranks(matrix)
     observed = int(np.sum(doubled.sum(axis=0) ** 2))
     distribution = _exact_rank_sums(doubled)
     if distribution is not None:
         states, weights = distribution
         return float(np.clip(weights[np.sum(states ** 2, axis=1) >= observed].sum(), 0.0, 1.0)), "exact permutation"
-    rng = np.random.default_rng(seed)
-    hits, done = 0, 0
-    while done < permutations:
-        draws = min(2_000, permutations - done)
-        order = np.argsort(rng.random((draws,) + doubled.shape), axis=2)
-        sums = np.take_along_axis(np.broadcast_to(doubled, order.shape), order, axis=2).sum(axis=1)
-        hits += int(np.sum(np.sum(sums ** 2, axis=1) >= observed))
-        done += draws
+    hits = sum(int(np.sum(np.sum(sums ** 2, axis=1) >= observed))
+               for sums in _drawn_rank_sums(doubled, permutations, seed))
     return (1 + hits) / (1 + permutations), f"Monte Carlo permutation ({permutations:,} draws)"
+
+
+def _doubled_ranks(matrix: np.ndarray) -> np.ndarray:
+    """Twice each block's ranks ``(N, k)`` as integers (1 = best; ties share the mean rank, so doubled: whole)."""
+    from scipy import stats
+
+    return np.rint(2 * stats.rankdata(-np.asarray(matrix, dtype=np.float64), axis=1)).astype(np.int64)
+
+
+def _drawn_rank_sums(doubled: np.ndarray, permutations: int, seed: int) -> Iterator[np.ndarray]:
+    """``permutations`` seeded draws of the doubled rank sums ``(draws, k)`` under the permutation null (each
+    block's ranks in a random order), 2,000 at a time (memory); the same ``seed`` gives the same draws."""
+    rng = np.random.default_rng(seed)
+    for done in range(0, permutations, 2_000):
+        order = np.argsort(rng.random((min(2_000, permutations - done),) + doubled.shape), axis=2)
+        yield np.take_along_axis(np.broadcast_to(doubled, order.shape), order, axis=2).sum(axis=1)
 
 
 def _exact_rank_sums(doubled: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -436,20 +443,14 @@ def nemenyi_small_sample(matrix: np.ndarray, cd: float, *, alpha: float = ALPHA,
         average ranks whose exceedance has a chance of at most ``alpha`` (pairs further apart than it differ);
         ``inf`` where that is the largest difference the blocks allow (no two competitors can be separated).
     """
-    from scipy import stats
-
-    doubled = np.rint(2 * stats.rankdata(-np.asarray(matrix, dtype=np.float64), axis=1)).astype(np.int64)
+    doubled = _doubled_ranks(matrix)
     distribution = _exact_rank_sums(doubled)
     if distribution is not None:
         states, weights = distribution
         ranges = states[:, -1] - states[:, 0]  # states are sorted: the largest minus the smallest rank sum
-    else:  # seeded draws, 2,000 at a time (memory), as friedman_permutation_p draws them
-        rng, parts = np.random.default_rng(seed), []
-        for done in range(0, permutations, 2_000):
-            order = np.argsort(rng.random((min(2_000, permutations - done),) + doubled.shape), axis=2)
-            sums = np.take_along_axis(np.broadcast_to(doubled, order.shape), order, axis=2).sum(axis=1)
-            parts.append(sums.max(axis=1) - sums.min(axis=1))
-        ranges = np.concatenate(parts)
+    else:  # the seeded draws friedman_permutation_p takes
+        ranges = np.concatenate([sums.max(axis=1) - sums.min(axis=1)
+                                 for sums in _drawn_rank_sums(doubled, permutations, seed)])
         weights = np.full(len(ranges), 1.0 / len(ranges))
     scale = 2.0 * len(doubled)  # doubled rank sums -> average ranks
     error = float(np.clip(weights[ranges / scale > cd + 1e-12].sum(), 0.0, 1.0))
@@ -669,7 +670,7 @@ def control_first(summary: pd.DataFrame) -> pd.DataFrame:
     if summary.empty:
         return pd.DataFrame(columns=columns)
     controls = summary_controls(summary)  # the summary's ``role`` column (built-in names in an older summary)
-    first = summary[(summary["rank"] == 1) & summary["competitor"].astype(str).map(lambda c: is_control(c, controls))]
+    first = summary[(summary["rank"] == 1) & summary["competitor"].astype(str).isin(controls)]
     out = first.assign(control=first["competitor"])
     return out[columns].sort_values(["metric", "model_label", "dataset_label"], ignore_index=True)
 

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from xaibench.engine.cell import CHUNK_ELEMENTS, DEFAULT_CHUNK_SIZE
+from xaibench.metrics.fast._forward import chunk_rows
 
 ACTIVATION_BUDGET = 2**22  # activation elements of one re-explanation call's rows under ``chunk_size: auto`` (16 MB)
 
@@ -67,7 +68,7 @@ def automatic_rows(network: nn.Module, row: np.ndarray) -> int:
     ``max(default, min(ACTIVATION_BUDGET // activations per row, CHUNK_ELEMENTS // input elements))``, where
     ``default`` is the fixed chunk's rows (``DEFAULT_CHUNK_SIZE`` capped at ``CHUNK_ELEMENTS`` input elements)."""
     size = max(int(row.size), 1)
-    default = max(1, min(DEFAULT_CHUNK_SIZE, CHUNK_ELEMENTS // size))
+    default = chunk_rows(DEFAULT_CHUNK_SIZE, size)  # the fixed chunk's rows, as ChunkedStability computes them
     device = next((p.device for p in network.parameters()), torch.device("cpu"))
     sample = torch.as_tensor(np.ascontiguousarray(row)[None], dtype=torch.float32, device=device)
     per_row = max(activation_elements(network, sample), 1)

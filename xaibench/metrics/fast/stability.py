@@ -127,11 +127,11 @@ class ChunkedStability(ChunkedMetric):
         """``(steps per call, inputs per call of a step)`` for calls of at most ``rows`` model rows
         (:func:`inputs_per_call`): whole steps while they fit, else groups of inputs (explainers that
         back-propagate only: a gradient-free one keeps a whole step); Quantus' calls for batch-sensitive ones."""
+        if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
+            return 1, n
         inputs = inputs_per_call(cost, rows, n_steps * n)
         if not getattr(self.explain_func, "backpropagates", True):  # keep a step's inputs together, as Quantus does
             inputs = max(inputs, n)
-        if getattr(self.explain_func, "quantus_batches", False):  # batch-sensitive maps: Quantus' calls exactly
-            return 1, n
         return (max(1, inputs // n), n) if inputs >= n else (1, inputs)
 
     def _pool_kernels(self, network: Any, inputs: int) -> contextlib.AbstractContextManager:

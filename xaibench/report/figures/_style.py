@@ -63,16 +63,11 @@ def paper_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float]
     return figure, figure.subplots(nrows, ncols, **kwargs)
 
 
-def is_control(competitor: str, controls: Iterable[str] | None = None) -> bool:
-    """Whether a method (or a competitor label such as ``random (positive=True)``) is one of ``controls`` (the
-    competitor labels whose rows record the control role: ``roles.summary_controls(summary)``); by the built-in
-    controls' names where ``controls`` is None (a caller that knows no roles)."""
-    return roles.is_control(competitor, controls)
-
-
 def method_order(names, controls: Iterable[str] | None = None) -> list[str]:
-    """Methods alphabetically, controls (:func:`is_control`) last: the order of every legend."""
-    return sorted({str(n) for n in names}, key=lambda m: (is_control(m, controls), m))
+    """The distinct methods alphabetically, controls last (``roles.controls_last``: ``controls`` the competitor
+    labels whose rows record the control role, ``roles.summary_controls(summary)``; the built-in controls' names
+    where None): the order of every legend."""
+    return roles.controls_last({str(n) for n in names}, controls)
 
 
 def method_colours(names, controls: Iterable[str] | None = None) -> dict[str, tuple]:

@@ -71,7 +71,7 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
     however many methods and experiments there are (legends anchored to the axes squashed them to a strip and
     ran into the axis label)."""
     points = points[np.isfinite(points["cost"]) & np.isfinite(points["score"]) & (points["cost"] > 0)]
-    controls = summary_controls(points) if ROLE_COLUMN in points else None  # legend order: controls last
+    controls = summary_controls(points)  # legend order: controls last (by role; by name where points have none)
     methods = method_order(points["method"].unique(), controls)
     groups = sorted(points["group"].unique())
     lines = max(len(methods), sum(str(g).count("\n") + 1 for g in groups) if len(groups) > 1 else 0) + 1

@@ -16,9 +16,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, is_control, label_columns,
-                                            method_colours, method_order, paper_figure, paper_style)
-from xaibench.results.roles import summary_controls
+from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, label_columns, method_colours,
+                                            method_order, paper_figure, paper_style)
+from xaibench.results.roles import is_control, summary_controls
 
 PANELS_PER_ROW = 3
 # Experiments (tick groups) one figure shows at most: above, one figure per dataset, in pages of this many. At 24

@@ -23,7 +23,7 @@ import pandas as pd
 
 from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, separation_note,
                                          significance_note)
-from xaibench.results.roles import is_control, summary_controls
+from xaibench.results.roles import controls_last, is_control, summary_controls
 from xaibench.results.statistics import ALPHA, average_ranks, versus_best
 
 LAYOUTS = ("metrics", "datasets", "families")
@@ -92,7 +92,7 @@ def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None, *,
         statuses = ", ".join(f"{status} ({count})" for status, count in counts.items())
         messages = group["message"].fillna("").astype(str)
         reason = next((m for m in messages if m), "")
-        methods = ", ".join(_method_order(group["competitor"].unique(), group))
+        methods = ", ".join(controls_last(group["competitor"].unique(), summary_controls(group)))
         body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
     settings = "Settings without any score" + (", and methods without any score in a setting shown above"
                                                 if beside else "")
@@ -174,7 +174,7 @@ def families_table(rows: pd.DataFrame) -> Table:
     groups = ranked.pivot_table(index="method", columns="scope", values="n_groups").fillna(0)
     counts = _ranked_groups(rows)
     scopes = [s for s in sorted(ranks.columns) if s != "all"] + ["all"]
-    methods = _method_order(ranks.index, rows)
+    methods = controls_last(ranks.index, summary_controls(rows))
     columns = tuple(Column(f"{scope} (N={counts[scope]})", "↓") for scope in scopes)
     body, partial = [], False
     for method in methods:
@@ -221,8 +221,8 @@ def _over(rows: pd.DataFrame) -> str:
 
 def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, tests: _Tests) -> tuple:
     """Columns, body rows, notes and warnings of a mean [CI] grid; one comparison group per column."""
-    methods = _method_order(rows["competitor"].unique(), rows)
     controls = summary_controls(rows)
+    methods = controls_last(rows["competitor"].unique(), controls)
     cells = {method: [] for method in methods}
     headers, notes, flagged_controls = [], set(), []
     for column in columns:
@@ -319,12 +319,6 @@ def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
                for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"), controls)}
     return _control_lines(sorted(flagged))
 
-
-def _method_order(methods, rows: pd.DataFrame) -> list[str]:
-    """Methods alphabetically, controls last (they are reference points, not competitors): the controls of the
-    summary ``rows`` (their ``role``; ``roles.summary_controls``)."""
-    controls = summary_controls(rows)
-    return sorted(methods, key=lambda m: (is_control(m, controls), str(m)))
 
 
 def _ordered(rows: pd.DataFrame, column: str, by: list[str]) -> list[str]:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xaibench.report.tables.layouts import NOTE_REVERSED, _key, _method_order, _ordered, _with_labels
+from xaibench.report.tables.layouts import NOTE_REVERSED, _key, _ordered, _with_labels
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table, number, p_text
+from xaibench.results.roles import controls_last, summary_controls
 
 COLUMNS = (Column("n"), Column("W"), Column("p"), Column("p Holm (all)"), Column("p Holm (best)"), Column("r"),
            Column("CLES"), Column("better"))
@@ -100,7 +101,7 @@ def versus_best_tables(pairs: pd.DataFrame, versus: pd.DataFrame, summary: pd.Da
 
 def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float, beside: bool = True) -> Table:
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
-    methods = _method_order(rows["competitor"].astype(str).unique(), rows)
+    methods = controls_last(rows["competitor"].astype(str).unique(), summary_controls(rows))
     headers, body, marked, reversed_ = [], {m: [] for m in methods}, False, False
     for column in columns:
         group = rows[rows["metric_label"] == column].set_index("competitor")

@@ -46,7 +46,7 @@ from typing import Any, Mapping
 
 from xaibench.config.paths import conf_dir
 from xaibench.errors import UserError
-from xaibench.results.statistics import CONTROLS  # the suite's control methods, as the reports know them
+from xaibench.results.roles import BUILTIN_CONTROLS  # the suite's controls, by name: a table without roles
 
 MODES = ("elementwise", "mean", "wilcoxon", "bootstrap")
 POLICY_GROUP = "compare"  # conf/compare/<name>.yaml
@@ -111,7 +111,7 @@ class Control:
         return self.method if not self.params else {"method": self.method, "params": dict(self.params)}
 
 
-DEFAULT_CONTROLS = tuple(Control(name) for name in CONTROLS)
+DEFAULT_CONTROLS = tuple(Control(name) for name in BUILTIN_CONTROLS)
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def parse_policy(data: Mapping[str, Any] | None, *, name: str) -> Policy:
     data = dict(data or {})
     families = _overrides(data.pop("families", None) or {}, "families")
     metrics = _overrides(data.pop("metrics", None) or {}, "metrics")
-    controls, gate = _controls(data.pop("controls", list(CONTROLS)), data.pop("gate_controls", False))
+    controls, gate = _controls(data.pop("controls", list(BUILTIN_CONTROLS)), data.pop("gate_controls", False))
     default = _tolerance(Tolerance(), data, where="")
     return Policy(name=name, default=default,
                   families={k: _tolerance(default, v, where=f"families.{k}.") for k, v in families.items()},

@@ -19,16 +19,13 @@ from xaibench.errors import UnreadableTable, UserError
 from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table, refuse_lfs_pointer
 from xaibench.results.manifest import MANIFEST_NAME
 from xaibench.results.groups import comparison_columns, competitor_columns
+from xaibench.results.roles import CONTROL, mentions_role, split_role
 from xaibench.results.schema import SCHEMA_VERSION, conform, oldest_comparable_version, upgrade
 
 REVISION_COLUMNS = ("model_revision", "dataset_revision")
 # Keys of a metric's recorded ``params`` that note how a run went, not what was measured: a GPU that halved the
 # chunk after CUDA out-of-memory records ``chunk_backoffs`` (the chunk size is not in the key; values agree).
 RUN_NOTES = ("chunk_backoffs",)
-# ``method_params`` key naming a method's role (``explainers.base.ROLE_KEY``; not imported: that imports torch):
-# ``"role": "control"`` marks a reference point. It says how to read a method's scores, not what was measured, so
-# it is not part of the match (a table written before rows recorded it is the same experiment).
-ROLE_KEY = "role"
 # Without these a frame is not a results table at all.
 REQUIRED = ("schema_version", "model", "dataset", "method", "metric", "family", "higher_is_better", "sample_id",
             "seed", "value", "status", "message")
@@ -164,35 +161,20 @@ def _drop_notes(text: str) -> str:
 
 def records_any_role(frame: pd.DataFrame) -> bool:
     """Whether any row's ``method_params`` records a role (tables written before roles record none)."""
-    return "method_params" in frame.columns and bool(
-        frame["method_params"].astype(str).str.contains(f'"{ROLE_KEY}"', regex=False).any())
+    return "method_params" in frame.columns and bool(mentions_role(frame["method_params"].astype(str)).any())
 
 
 def without_roles(frame: pd.DataFrame) -> tuple[pd.DataFrame, frozenset[str]]:
-    """``frame`` with ``ROLE_KEY`` dropped from its ``method_params`` JSON, and the methods its rows record as
-    controls (``"role": "control"``)."""
-    if "method_params" not in frame.columns or frame.empty:
+    """``frame`` with the role dropped from its ``method_params`` JSON, and the methods its rows record as controls
+    (``"role": "control"``, ``results/roles.py``). A role says how to read a method's scores, not what was measured,
+    so it is not part of the match (a table written before rows recorded it is the same experiment)."""
+    if frame.empty or not records_any_role(frame):
         return frame, frozenset()
-    texts = frame["method_params"].astype(str)
-    if not texts.str.contains(f'"{ROLE_KEY}"', regex=False).any():
-        return frame, frozenset()
-    codes, uniques = pd.factorize(texts)
-    parsed = [_split_role(text) for text in uniques]
-    controls = frozenset(frame["method"].astype(str)[[parsed[c][1] == "control" for c in codes]])
+    codes, uniques = pd.factorize(frame["method_params"].astype(str))
+    parsed = [split_role(text) for text in uniques]
+    controls = frozenset(frame["method"].astype(str)[[parsed[c][1] == CONTROL for c in codes]])
     cleaned = pd.Series([parsed[c][0] for c in codes], index=frame.index, dtype=frame["method_params"].dtype)
     return frame.assign(method_params=cleaned), controls
-
-
-def _split_role(text: str) -> tuple[str, str]:
-    """(the method_params JSON without its role, the role or "")."""
-    try:
-        params = json.loads(text or "{}")
-    except ValueError:
-        return text, ""
-    if not isinstance(params, dict) or ROLE_KEY not in params:
-        return text, ""
-    role = str(params.pop(ROLE_KEY))
-    return json.dumps(params, sort_keys=True), role
 
 
 def check_unique(frame: pd.DataFrame, key: list[str], role: str, path) -> None:
