@@ -155,8 +155,8 @@ def _run_in_process(plan, *, multirun: bool) -> None:
     except Terminated:
         _interrupted("terminated (SIGTERM)", 128 + signal.SIGTERM)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        if main_thread:  # a handler not installed from Python reads as None: the default is what it did
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     sys.exit(sweep.exit_code())
 
 

@@ -315,3 +315,29 @@ def test_sigterm_in_an_in_process_sweep_is_one_line_exit_143_and_leaves_no_temp_
     assert manifest.read_state(workdir / "results/runs/default").note(1) == "1 of 3 cells; the sweep did not finish"
     assert list(workdir.rglob("*.tmp")) == []
     assert signal.getsignal(signal.SIGTERM) is previous  # the CLI's handler is gone with its sweep
+
+
+def test_an_in_process_sweep_restores_a_sigterm_handler_python_did_not_install(monkeypatch):
+    """`signal.signal` reports a handler installed outside Python (an embedding process) as None, and giving None
+    back raised TypeError in the sweep's `finally`, hiding its outcome; the default handler is restored instead."""
+    import signal
+    from types import SimpleNamespace
+
+    from xaibench import cli, sweep
+
+    installed, real = [], signal.signal
+
+    def reporting_none_first(signum, handler):
+        installed.append(handler)
+        return None if len(installed) == 1 else real(signum, handler)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(sweep, "run_configs", lambda *args, **kwargs: None)
+    monkeypatch.setattr(sweep, "exit_code", lambda: 0)
+    monkeypatch.setattr(signal, "signal", reporting_none_first)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            cli._run_in_process(SimpleNamespace(configs=[]), multirun=True)
+    finally:
+        real(signal.SIGTERM, previous)
+    assert ended.value.code == 0 and installed[-1] is signal.SIG_DFL
