@@ -435,6 +435,34 @@ def test_a_cell_significantly_better_than_the_bold_best_on_shared_samples_is_mar
     assert r"\textsuperscript{s}" in latex and "s significantly better" in latex
 
 
+def test_with_tied_bests_the_s_mark_follows_the_test_that_decides_as_in_the_tests_against_the_best():
+    # a and b tie for best (the same mean); c beats a on their 8 shared samples (exact p = 2/2**8) but not b (mixed
+    # signs). The tests-against-the-best table shows c's least separated test (vs b: no s); the results table marked
+    # c `s` from its test against a: the two tables disagreed (review12).
+    from tests.unit.report_fixtures import _defaults
+    from xaibench.report.build import analyse
+    from xaibench.results.schema import conform
+
+    n, wiggle = 10, np.linspace(0.0, 0.007, 10)
+    shift = wiggle[:8].mean()
+    values = {"a": np.r_[np.full(8, 0.70) + wiggle[:8], np.nan, np.nan],
+              "b": np.r_[np.tile([1.0, 0.4], 4) + wiggle[:8], 0.70 + shift, 0.70 + shift],
+              "c": np.r_[np.full(8, 0.80) + wiggle[:8], 0.0, 0.0]}
+    table = conform(pd.concat([pd.DataFrame({
+        **_defaults(), "schema_version": 1, "model": "mlp", "dataset": "digits", "method": method, "metric": "faith",
+        "family": "faithfulness", "higher_is_better": True, "sample_id": [f"s{i}" for i in range(n)], "seed": 0,
+        "value": v, "status": np.where(np.isnan(v), "nan", "ok"), "params": "{}", "method_params": "{}",
+        "model_params": "{}", "dataset_params": "{}", "n_samples": n, "model_accuracy": 0.95, "cell_key": method})
+        for method, v in values.items()], ignore_index=True))
+    analysis = analyse(table, layouts=("metrics",))
+    tests = analysis.versus_best[analysis.versus_best["method"] == "c"].set_index("best")
+    assert set(tests.index) == {"a", "b"} and tests.loc["a", "separated"] and tests.loc["a", "rank_biserial"] == -1
+    assert not tests.loc["b", "separated"]
+    results, versus = to_markdown(analysis.tables[0]), to_markdown(analysis.best_tables[0])
+    assert md_row(results, "a")[0].startswith("**") and md_row(results, "b")[0].startswith("**")
+    assert "<sup>s</sup>" not in md_row(results, "c")[0] and "<sup>s</sup>" not in md_row(versus, "c")[0]
+
+
 def test_the_average_ranks_of_the_friedman_table_and_cd_diagrams_are_in_a_csv():
     # c has no score on d2, so Friedman (and the CD diagram drawn from its result) ranks over the 2 complete groups
     # (a 1, b 2, c 3) while average_ranks.csv averages every group a method was ranked in (a 4/3, b 5/3): the

@@ -119,7 +119,12 @@ class _Tests:
             tests = versus_best(pairs, summary, alpha=alpha)
             self.separated = {(c, best, m): s for c, best, m, s in zip(tests["comparison"], tests["best"],
                                                                      tests["method"], tests["separated"])}
-            better = tests[tests["separated"] & (tests["rank_biserial"] < 0)]
+            # the test that decides, as in the tests-against-the-best table (``pairwise._versus_cell``): with tied
+            # bests, the least separated comparison (untested first, then the largest Holm p)
+            deciding = (tests.assign(untested=tests["p_holm"].isna())
+                        .sort_values(["untested", "p_holm"], ascending=False, kind="stable")
+                        .drop_duplicates(["comparison", "method"]))
+            better = deciding[deciding["separated"] & (deciding["rank_biserial"] < 0)]
             self.reversed = set(zip(better["comparison"], better["method"]))
 
     def tie(self, row: pd.Series, best: pd.DataFrame) -> bool:
