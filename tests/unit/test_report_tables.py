@@ -404,24 +404,30 @@ def test_a_metric_without_any_score_is_listed_not_a_crash():
     assert "metric irof" in to_markdown(tables["unscored"]) and "diabetes / mlp" not in rows
 
 
+def _one_column(values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A conformed table of one metric column (mlp/digits, seed 0): ``{method: per-sample values}``, NaN as status
+    ``nan``."""
+    from tests.unit.report_fixtures import _defaults
+    from xaibench.results.schema import conform
+
+    return conform(pd.concat([pd.DataFrame({
+        **_defaults(), "schema_version": 1, "model": "mlp", "dataset": "digits", "method": method, "metric": "faith",
+        "family": "faithfulness", "higher_is_better": True, "sample_id": [f"s{i}" for i in range(len(v))], "seed": 0,
+        "value": v, "status": np.where(np.isnan(v), "nan", "ok"), "params": "{}", "method_params": "{}",
+        "model_params": "{}", "dataset_params": "{}", "n_samples": len(v), "model_accuracy": 0.95,
+        "cell_key": method}) for method, v in values.items()], ignore_index=True))
+
+
 def test_a_cell_significantly_better_than_the_bold_best_on_shared_samples_is_marked_not_read_as_worse():
     # a scores NaN on the two hard samples (8, 9), so its mean (0.70) is over the easy ones only and it is bold;
     # b, scored everywhere (0.64), beats a on each of their 8 shared samples: exact two-sided p = 2/2**8, Holm over
     # the best's 2 comparisons 0.016, r = -1. The table read "b differs significantly from the best" (i.e. worse).
-    from tests.unit.report_fixtures import _defaults
     from xaibench.report.build import analyse
-    from xaibench.results.schema import conform
 
     n, wiggle = 10, np.linspace(0.0, 0.009, 10)
     values = {"a": np.r_[np.full(8, 0.70), np.nan, np.nan] + wiggle, "b": np.r_[np.full(8, 0.80), 0.0, 0.0] + wiggle,
               "c": np.full(n, 0.10) + wiggle}
-    table = conform(pd.concat([pd.DataFrame({
-        **_defaults(), "schema_version": 1, "model": "mlp", "dataset": "digits", "method": method, "metric": "faith",
-        "family": "faithfulness", "higher_is_better": True, "sample_id": [f"s{i}" for i in range(n)], "seed": 0,
-        "value": v, "status": np.where(np.isnan(v), "nan", "ok"), "params": "{}", "method_params": "{}",
-        "model_params": "{}", "dataset_params": "{}", "n_samples": n, "model_accuracy": 0.95, "cell_key": method})
-        for method, v in values.items()], ignore_index=True))
-    analysis = analyse(table, layouts=("metrics",))
+    analysis = analyse(_one_column(values), layouts=("metrics",))
     test = analysis.versus_best.set_index("method").loc["b"]
     assert test["best"] == "a" and test["n"] == 8 and test["separated"] and test["rank_biserial"] == -1.0
     assert test["p_holm"] == pytest.approx(2 * 2 / 2 ** 8)
@@ -439,22 +445,14 @@ def test_with_tied_bests_the_s_mark_follows_the_test_that_decides_as_in_the_test
     # a and b tie for best (the same mean); c beats a on their 8 shared samples (exact p = 2/2**8) but not b (mixed
     # signs). The tests-against-the-best table shows c's least separated test (vs b: no s); the results table marked
     # c `s` from its test against a: the two tables disagreed (review12).
-    from tests.unit.report_fixtures import _defaults
     from xaibench.report.build import analyse
-    from xaibench.results.schema import conform
 
-    n, wiggle = 10, np.linspace(0.0, 0.007, 10)
+    wiggle = np.linspace(0.0, 0.007, 10)
     shift = wiggle[:8].mean()
     values = {"a": np.r_[np.full(8, 0.70) + wiggle[:8], np.nan, np.nan],
               "b": np.r_[np.tile([1.0, 0.4], 4) + wiggle[:8], 0.70 + shift, 0.70 + shift],
               "c": np.r_[np.full(8, 0.80) + wiggle[:8], 0.0, 0.0]}
-    table = conform(pd.concat([pd.DataFrame({
-        **_defaults(), "schema_version": 1, "model": "mlp", "dataset": "digits", "method": method, "metric": "faith",
-        "family": "faithfulness", "higher_is_better": True, "sample_id": [f"s{i}" for i in range(n)], "seed": 0,
-        "value": v, "status": np.where(np.isnan(v), "nan", "ok"), "params": "{}", "method_params": "{}",
-        "model_params": "{}", "dataset_params": "{}", "n_samples": n, "model_accuracy": 0.95, "cell_key": method})
-        for method, v in values.items()], ignore_index=True))
-    analysis = analyse(table, layouts=("metrics",))
+    analysis = analyse(_one_column(values), layouts=("metrics",))
     tests = analysis.versus_best[analysis.versus_best["method"] == "c"].set_index("best")
     assert set(tests.index) == {"a", "b"} and tests.loc["a", "separated"] and tests.loc["a", "rank_biserial"] == -1
     assert not tests.loc["b", "separated"]
