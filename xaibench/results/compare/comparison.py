@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xaibench.results.compare.policy import DEFAULT_CONTROLS, Policy, Tolerance
+from xaibench.results.compare.policy import Policy, Tolerance
 from xaibench.results.compare.resolution import CoarseTolerance, coarse_tolerances
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
                                             records_any_role, without_roles, without_run_notes)
@@ -79,7 +79,7 @@ class Controls:
     """Which units are controls: the rows' own role (``recorded``: methods whose ``method_params`` said
     ``"role": "control"``, set by ``Explainer.control``) or an entry of the policy's ``controls``.
 
-    The default list (the built-in controls' names, ``DEFAULT_CONTROLS``) stands in for the role only where
+    The default list (the built-in controls' names, ``Policy.default_controls``) stands in for the role only where
     neither table records roles (``records_roles`` False: written before rows recorded them), as in the report
     (``results/roles.py``): in tables that record roles, a method of the user's merely named ``random`` is a method.
     A policy's own list applies as written."""
@@ -91,7 +91,7 @@ class Controls:
     def __call__(self, method: str, method_params: str = "{}") -> bool:
         if str(method) in self.recorded:
             return True
-        if self.records_roles and tuple(self.policy.controls) == DEFAULT_CONTROLS:
+        if self.records_roles and self.policy.default_controls:
             return False
         return self.policy.is_control(method, method_params)
 
@@ -167,7 +167,7 @@ def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFr
     for section, entries, column in (("families", policy.families, "family"), ("metrics", policy.metrics, "metric")):
         present = set(baseline[column].astype(str)) | set(current[column].astype(str))
         unused += [f"{section}.{name}" for name in entries if name not in present]
-    if tuple(policy.controls) != DEFAULT_CONTROLS:  # a policy's own list: a misspelt control would gate as a method
+    if not policy.default_controls:  # a policy's own list: a misspelt control would gate as a method
         methods = pd.concat([frame[["method", "method_params"]] for frame in (baseline, current)]).drop_duplicates()
         pairs = list(zip(methods["method"].astype(str), methods["method_params"].astype(str)))
         unused += [f"controls.{entry}" for entry in policy.controls if not any(entry.matches(*p) for p in pairs)]

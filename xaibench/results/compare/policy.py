@@ -125,6 +125,11 @@ class Policy:
     controls: tuple[Control, ...] = DEFAULT_CONTROLS  # methods (or variants) that are reference points
     gate_controls: bool = False  # whether a control's own score change fails (else it is reported only)
 
+    @property
+    def default_controls(self) -> bool:
+        """Whether ``controls`` is the default list (the built-in names), not a list of the policy's own."""
+        return tuple(self.controls) == DEFAULT_CONTROLS
+
     def is_control(self, method: str, method_params: str = "{}") -> bool:
         """Whether a ``controls`` entry names ``method`` (with ``method_params``, a JSON object); the rows' own
         ``role`` is the comparison's to add (``comparison.compare_tables``)."""
