@@ -337,6 +337,29 @@ def test_sensitivity_of_a_numerically_zero_map_is_nan_with_the_reason_not_a_huge
     assert 0.0 < result.values[2] <= 0.1 + 1e-6  # ||noise|| / ||1||: the noise's RMS, within +-0.1
 
 
+@pytest.mark.parametrize("engine", ["fast", "quantus"])
+@pytest.mark.parametrize("metric", ["relative_input_stability", "relative_output_stability"])
+@pytest.mark.parametrize("relative_floor", [0.5, 0.0])
+def test_relative_stability_of_a_numerically_zero_map_is_nan_with_the_reason_not_a_huge_number(
+        engine, metric, relative_floor):
+    """Agarwal et al. divide element-wise by a(x): with the floor at a share of the map's own scale (or Quantus'
+    1e-6 at exact zeros), a map of 1e-12 or 1e-30 at x next to a re-explanation of ~0.05 gave 1e10-1e29 (DeepLIFT
+    of a saturated log_softmax on breast_cancer: RIS mean 1.1e6, ROS 1.1e7). The sensitivities' rule applies:
+    ||a(x') - a(x)|| > 2^23 ||a(x)|| is NaN with the reason. Ordinary maps keep the definition's value."""
+    x = torch.tensor([[0.0] * 6, [0.5] * 6, [1.0, 0.5, 0.0, 0.5, 1.0, 0.0]])  # offsets 1e-12, 1e-30, 1
+    ctx = replace(testing.context(testing.tiny_mlp(6, 2), Modality.TABULAR, x, _VanishingAtX(), n_classes=2),
+                  engine=engine)
+    params = {"nr_samples": 3, "relative_floor": relative_floor, "return_nan_when_prediction_changes": False}
+    result = score(METRICS.get(metric), params, ctx, seed=0)
+    assert result.status == [Status.NAN.value, Status.NAN.value, Status.OK.value], result.message
+    assert result.message[:2] == [NUMERICALLY_ZERO] * 2
+    if metric == "relative_input_stability" and relative_floor > 0:
+        # a(x') - a(x) is the input noise n; a(x) = 1 everywhere, x's floored divisors are [1, .5, .25, .5, 1, .25]:
+        # ||n|| / ||n / divisor|| lies in [min, max] of the divisors
+        assert 0.25 - 1e-6 <= result.values[2] <= 1.0 + 1e-6
+    assert np.isfinite(result.values[2]) and result.values[2] > 0.0
+
+
 # --- feature grouping of the surrogate methods -------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["kernel_shap", "lime"])
 def test_image_patch_value_is_copied_to_every_pixel_so_maps_sum_to_four_times_the_change(method):

@@ -40,6 +40,46 @@ def relative_change(before: np.ndarray, after: np.ndarray, relative_floor: float
     return np.linalg.norm((flat_before - flat_after) / divisor, axis=1)
 
 
+# 1 / float32's machine epsilon. By the triangle inequality a relative change ||a(x') - a(x)|| / ||a(x)|| above it
+# means ||a(x)|| < ~2^-23 ||a(x')||: the map at x is below the rounding unit of the maps around it.
+NUMERICALLY_ZERO_RATIO = 2.0 ** 23
+NUMERICALLY_ZERO = ("the map at x and a re-explained map differ in norm by more than float32 resolution (relative "
+                    "change > 2^23, or a norm that underflows): the map at x is numerically zero next to it, or the "
+                    "re-explanation blew up; the relative change has no value, as for an all-zero map")
+
+
+def numerically_zero(e_x: np.ndarray, e_xs: np.ndarray) -> np.ndarray:
+    """``(N,)`` True where the map at ``x`` is numerically zero next to its re-explanation at ``x'``.
+
+    The rule of the sensitivities (:func:`reduce_sensitivity`): ``||a(x') - a(x)|| > 2^23 ||a(x)||`` (one map is
+    below the other's float32 rounding unit), or a norm that is not finite (a map that underflows, or a
+    re-explanation that blew up). Norms in float64, so a float32 map of 1e-30 is seen as the 1e-30 it is.
+
+    Args:
+        e_x, e_xs: maps at ``x`` and at the perturbed ``x'``, ``(N, ...)``.
+    """
+    n = len(e_x)
+    before = e_x.reshape(n, -1).astype(np.float64)
+    with np.errstate(all="ignore"):
+        norm = np.linalg.norm(before, axis=1)
+        change = np.linalg.norm(before - e_xs.reshape(n, -1).astype(np.float64), axis=1)
+        return ~np.isfinite(norm) | ~np.isfinite(change) | (change > NUMERICALLY_ZERO_RATIO * norm)
+
+
+def mark_numerically_zero(values: np.ndarray, e_x: np.ndarray, e_xs: np.ndarray) -> np.ndarray:
+    """``values`` ``(N,)`` of a relative-stability objective with ``+inf`` where :func:`numerically_zero`.
+
+    Agarwal et al.'s ratios divide element-wise by ``a(x)``; the floor (:func:`relative_change`) scales with the
+    map, so a map at ``x`` of 1e-30 next to a re-explanation of 1e-3 still gives 1e6-1e29 (DeepLIFT of a saturated
+    ``log_softmax`` on breast_cancer: RIS mean 1.1e6, ROS 1.1e7). ``+inf`` survives Quantus' max over the
+    perturbations (a flipped one, NaN, still wins) and :func:`reduce_relative_stability` makes it NaN with the
+    reason.
+    """
+    values = np.asarray(values, dtype=np.float64).copy()
+    values[numerically_zero(e_x, e_xs)] = np.inf
+    return values
+
+
 class RelativeInputStabilityFloored(quantus.RelativeInputStability):
     """Quantus' RIS with :func:`relative_change`'s per-sample floor for the element-wise divisions."""
 
@@ -51,7 +91,7 @@ class RelativeInputStabilityFloored(quantus.RelativeInputStability):
                                            e_xs: np.ndarray) -> np.ndarray:
         numerator = relative_change(e_x, e_xs, self.relative_floor, self._eps_min)
         denominator = relative_change(x, xs, self.relative_floor, self._eps_min)
-        return numerator / np.maximum(denominator, self._eps_min)
+        return mark_numerically_zero(numerator / np.maximum(denominator, self._eps_min), e_x, e_xs)
 
 
 class RelativeOutputStabilityFloored(quantus.RelativeOutputStability):
@@ -65,15 +105,7 @@ class RelativeOutputStabilityFloored(quantus.RelativeOutputStability):
                                             e_xs: np.ndarray) -> np.ndarray:
         numerator = relative_change(e_x, e_xs, self.relative_floor, self._eps_min)
         denominator = np.linalg.norm(h_x - h_xs, axis=-1)
-        return numerator / np.maximum(denominator, self._eps_min)
-
-
-# 1 / float32's machine epsilon. By the triangle inequality a relative change ||a(x') - a(x)|| / ||a(x)|| above it
-# means ||a(x)|| < ~2^-23 ||a(x')||: the map at x is below the rounding unit of the maps around it.
-NUMERICALLY_ZERO_RATIO = 2.0 ** 23
-NUMERICALLY_ZERO = ("the map at x and a re-explained map differ in norm by more than float32 resolution (relative "
-                    "change > 2^23, or a norm that underflows): the map at x is numerically zero next to it, or the "
-                    "re-explanation blew up; the relative change has no value, as for an all-zero map")
+        return mark_numerically_zero(numerator / np.maximum(denominator, self._eps_min), e_x, e_xs)
 
 
 def reduce_sensitivity(raw: Any, metric: Any, batch: Any) -> tuple[np.ndarray, list[str]]:
@@ -92,6 +124,16 @@ def reduce_sensitivity(raw: Any, metric: Any, batch: Any) -> tuple[np.ndarray, l
     values = np.asarray(raw, dtype=np.float64).reshape(-1).copy()
     flips = bool(getattr(metric, "return_nan_when_prediction_changes", False))
     zero = (values > NUMERICALLY_ZERO_RATIO) | (np.isinf(values) if flips else ~np.isfinite(values))
+    values[zero] = np.nan
+    return values, [NUMERICALLY_ZERO if z else "" for z in zero]
+
+
+def reduce_relative_stability(raw: Any, metric: Any, batch: Any) -> tuple[np.ndarray, list[str]]:
+    """RIS/ROS per sample ``(N,)``: a sample whose map at ``x`` was numerically zero next to a re-explanation on
+    some perturbation (``+inf`` from :func:`mark_numerically_zero`) is NaN with :data:`NUMERICALLY_ZERO`, as in
+    the sensitivities; a flipped prediction stays Quantus' NaN. Finite values are Agarwal et al.'s, unchanged."""
+    values = np.asarray(raw, dtype=np.float64).reshape(-1).copy()
+    zero = np.isposinf(values)
     values[zero] = np.nan
     return values, [NUMERICALLY_ZERO if z else "" for z in zero]
 
@@ -168,12 +210,15 @@ register_metric(MetricSpec(
               "normalise_func": "normalise_by_average_second_moment_estimate",
               "return_nan_when_prediction_changes": True},
     call_defaults={"softmax": False},
+    reduce=reduce_relative_stability,
     description="Agarwal et al. 2022: max relative change of the explanation over the relative change of the "
                 "input, over perturbations that keep the prediction (a flip makes the sample NaN). Element-wise "
                 "relative changes divide by |value| floored at relative_floor x the sample's mean |value| "
                 "(Quantus floors exact zeros at 1e-6, which on inputs with black pixels let a random map beat IG "
                 "4000-fold: IG is exactly 0 where x is, and both sides blow up by 1e6). Inherent: a map that is "
-                "0 where the input is 0 still pays for every change there.",
+                "0 where the input is 0 still pays for every change there. A map at x that is numerically zero "
+                "next to a re-explanation (||a(x') - a(x)|| > 2^23 ||a(x)||) is NaN with the reason, as in "
+                "max_sensitivity.",
 ))
 
 register_metric(MetricSpec(
@@ -188,11 +233,13 @@ register_metric(MetricSpec(
               "return_nan_when_prediction_changes": True},
     call_defaults={"softmax": False},
     screens=frozenset({Screen.ZERO, Screen.CONSTANT_OUTPUT}),
+    reduce=reduce_relative_stability,
     description="Agarwal et al. 2022: max relative change of the explanation over the change of the logits, over "
                 "perturbations that keep the prediction (a flip makes the sample NaN). The explanation's "
                 "element-wise relative change divides by |a| floored at relative_floor x the sample's mean |a| "
                 "(Quantus' 1e-6 floor at exact zeros made IG, exactly 0 on black pixels, 1e4-fold worse than "
-                "a random map).",
+                "a random map). A map at x that is numerically zero next to a re-explanation "
+                "(||a(x') - a(x)|| > 2^23 ||a(x)||) is NaN with the reason, as in max_sensitivity.",
 ))
 
 register_metric(MetricSpec(
