@@ -14,6 +14,7 @@ from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.explainers.seeding import cell_seed, known_tokens
 from xaibench.metrics import testing
 from xaibench.engine.stages import explain_arrays
+from xaibench.metrics.faithfulness import EVERY_NEIGHBOUR
 from xaibench.metrics.quantus_adapter import make_explain_func, score, token_table
 from xaibench.metrics.randomisation import SmoothMPRTWithExplainFunc
 from xaibench.metrics.stability import NUMERICALLY_ZERO, relative_change
@@ -358,6 +359,30 @@ def test_relative_stability_of_a_numerically_zero_map_is_nan_with_the_reason_not
         # ||n|| / ||n / divisor|| lies in [min, max] of the divisors
         assert 0.25 - 1e-6 <= result.values[2] <= 1.0 + 1e-6
     assert np.isfinite(result.values[2]) and result.values[2] > 0.0
+
+
+def test_sufficiency_of_a_map_within_reach_of_every_other_is_nan_not_the_batchs_class_share():
+    """Quantus' threshold is 0.6 x the batch's largest map distance. Maps at 0.1, 0.2, 0.3, 0.6, 1.1 (one feature
+    carries them): the largest distance is 1.0, so 0.6 sees every other map within 0.6 and 1.1 only 0.6 (and
+    0.3 at 0.8 is out). A map within reach of all scores the batch's share of its prediction, whatever it is:
+    NaN with the reason, like a map with no neighbour. The others keep Quantus' share of equal predictions."""
+    torch.manual_seed(0)
+    model = testing.tiny_mlp(2, 2)
+    x = torch.randn(5, 2)
+    positions = torch.tensor([0.1, 0.2, 0.3, 0.6, 1.1])
+    a = torch.stack([positions, torch.zeros(5)], dim=1)
+    ctx = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency"), n_classes=2, attributions=a)
+    result = score(METRICS.get("sufficiency"), {"normalise": False}, ctx, seed=0)
+    distances = (positions[:, None] - positions[None, :]).abs()
+    neighbours = (distances <= 0.6 * distances.max()) & ~torch.eye(5, dtype=torch.bool)
+    assert neighbours.sum(1).tolist() == [3, 3, 3, 4, 1]
+    predicted = model(x).argmax(1)
+    same = (predicted[:, None] == predicted[None, :]) & neighbours
+    expected = (same.sum(1) / neighbours.sum(1)).double().numpy()
+    assert result.message[3] == EVERY_NEIGHBOUR and np.isnan(result.values[3])
+    keep = [0, 1, 2, 4]
+    np.testing.assert_allclose(result.values[keep], expected[keep])
+    assert all(result.message[i] == "" for i in keep)
 
 
 # --- feature grouping of the surrogate methods -------------------------------------------------------------------

@@ -15,6 +15,7 @@ from captum.attr import IntegratedGradients, Saliency
 from quantus.helpers import utils as quantus_utils
 
 from xaibench.metrics import functional, testing
+from xaibench.metrics.faithfulness import EVERY_NEIGHBOUR, NO_NEIGHBOUR
 from xaibench.metrics.layout import QuantusModel, TokenPresenceModel
 from xaibench.metrics.quantus_adapter import score
 from xaibench.metrics.spec import ADAPTER_KEYS, CALLABLE_PARAMS
@@ -162,8 +163,7 @@ def test_score_equals_a_direct_quantus_call(name, modality):
     params = {"nr_samples": 1} if name == "smooth_mprt" else {}
     result = score(METRICS.get(name), params, ctx, SEED)
     # Nothing set aside by the adapter's screens: the only NaNs are ones Quantus itself produces.
-    quantus_nans = ("", "prediction flipped by the perturbation",
-                    "no other sample's explanation within the distance threshold")
+    quantus_nans = ("", "prediction flipped by the perturbation", NO_NEIGHBOUR, EVERY_NEIGHBOUR)
     assert all(m in quantus_nans for m in result.message), result.message
     y = ctx.targets.numpy()
     raw, _ = _direct(name, result.params, model, x_q, y, a_q, s_q if METRICS.get(name).needs_ground_truth else None,
@@ -172,10 +172,10 @@ def test_score_equals_a_direct_quantus_call(name, modality):
         assert np.mean(result.values) == pytest.approx(np.mean(list(raw.values())), abs=1e-6)
         return
     expected = _reduce_directly(name, raw, x_q)
-    if name == "sufficiency":  # Quantus reports 0 for a sample without neighbours; we report NaN with a reason
-        lonely = np.isnan(result.values)
+    if name == "sufficiency":  # Quantus reports 0 without neighbours, the batch's share with all: NaN with a reason
+        lonely = np.array([m == NO_NEIGHBOUR for m in result.message])
         np.testing.assert_array_equal(expected[lonely], 0.0)
-        expected = np.where(lonely, np.nan, expected)
+        expected = np.where(np.isnan(result.values), np.nan, expected)
     np.testing.assert_allclose(result.values, expected, rtol=1e-6, atol=1e-6, equal_nan=True)
 
 

@@ -92,11 +92,26 @@ def reduce_irof(raw: Any, metric: Any, batch: Any) -> np.ndarray:
     return np.asarray(raw, dtype=np.float64) / counts
 
 
+NO_NEIGHBOUR = "no other sample's explanation within the distance threshold"
+EVERY_NEIGHBOUR = ("every other sample's explanation is within the distance threshold: the score is the batch's "
+                   "share of this prediction whatever the map")
+
+
 def reduce_sufficiency(raw: Any, metric: SufficiencyWithNeighbours, batch: Any) -> tuple[np.ndarray, list[str]]:
+    """Quantus' per-sample sufficiency ``(N,)``, NaN with the reason where the explanation picks no neighbourhood.
+
+    Dasgupta et al. ask whether the samples that share an explanation share the prediction. Quantus' threshold is
+    a share of the batch's largest explanation distance, so one far pair widens every neighbourhood: with no
+    neighbour Quantus reports 0, and with every other sample a neighbour the score is the batch's share of the
+    sample's prediction, the same for any map within reach of all the others (IG on a breast_cancer MLP: median
+    neighbourhood 94% of the batch, saliency 100%). Neither says anything about the explanation.
+    """
     values = np.asarray(raw, dtype=np.float64).copy()
-    lonely = np.asarray(metric.neighbour_counts) == 0
-    values[lonely] = np.nan
-    reasons = ["no other sample's explanation within the distance threshold" if x else "" for x in lonely]
+    counts = np.asarray(metric.neighbour_counts)
+    lonely = counts == 0
+    crowded = (counts == len(values) - 1) & (len(values) > 2)
+    values[lonely | crowded] = np.nan
+    reasons = [NO_NEIGHBOUR if x else EVERY_NEIGHBOUR if c else "" for x, c in zip(lonely, crowded)]
     return values, reasons
 
 
@@ -219,7 +234,9 @@ register_metric(MetricSpec(
     reduce=reduce_sufficiency,
     batch_relational=True,
     description="Dasgupta et al. 2022: share of samples with a similar explanation (distance <= threshold of the "
-                "max) that get the same prediction. Euclidean, not Quantus' seuclidean: that divides by each "
+                "max) that get the same prediction; NaN with the reason where that is no other sample or every "
+                "other one (then the score is the batch's share of the prediction, whatever the map; chance level "
+                "for every map is that share). Euclidean, not Quantus' seuclidean: that divides by each "
                 "feature's variance over the batch, which is zero wherever every map is zero (IG on a constant "
                 "background). The normaliser also scales the distance matrix, so it stays Quantus' batch max.",
 ))
