@@ -165,7 +165,9 @@ register_metric(MetricSpec(
     nan_reason="similarity undefined (a constant map for the other class)",
     description="Sixt et al. 2020: Spearman similarity of the map for the target and for a random other class "
                 "(Quantus' default SSIM needs >= 7 features). NaN with the reason on two classes explained as "
-                "log-odds, where the other class's output is minus the explained one.",
+                "log-odds, where the other class's output is minus the explained one. Near 1 fails; at or below "
+                "about 0 passes, and negative values are not a finer grade of passing (under log_odds they partly "
+                "reflect the other class's -p_t z_t term): docs/meaning.md.",
 ))
 
 register_metric(MetricSpec(
