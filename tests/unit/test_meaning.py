@@ -12,7 +12,7 @@ from xaibench.errors import UserError
 from xaibench.explainers.output import ExplainedOutput, confident_log_softmax, explained_output, log_odds
 from xaibench.explainers.base import EmbeddedForward, Explainer
 from xaibench.explainers.seeding import cell_seed, known_tokens
-from xaibench.metrics import testing
+from xaibench.metrics import functional, testing
 from xaibench.engine.stages import explain_arrays
 from xaibench.metrics.faithfulness import EVERY_NEIGHBOUR
 from xaibench.metrics.quantus_adapter import make_explain_func, score, token_table
@@ -383,6 +383,37 @@ def test_sufficiency_of_a_map_within_reach_of_every_other_is_nan_not_the_batchs_
     keep = [0, 1, 2, 4]
     np.testing.assert_allclose(result.values[keep], expected[keep])
     assert all(result.message[i] == "" for i in keep)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 50.0])
+def test_infidelity_of_the_exact_map_of_a_linear_explained_output_is_zero_at_any_scale(scale):
+    """Yeh et al.'s infidelity compares a.(x - x') with the change of the explained output, at the map's optimal
+    scale. Two classes, linear logits z = W x, explained as log-odds z_t - z_o = (w_t - w_o).x: the map
+    c (w_t - w_o) is exact, so every removal's a.(x - x') is c times the output drop and infidelity is 0 for any
+    c. Quantus compared with the logit z_t alone and without rescaling: 0 only by luck of units and scale."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2)).eval()
+    x = torch.randn(3, 1, 4, 4)
+    targets = model(x).argmax(1)
+    weights = model[1].weight.detach()
+    a = scale * (weights[targets] - weights[1 - targets]).reshape(3, 1, 4, 4)
+    ctx = replace(testing.context(model, Modality.IMAGE, x, EXPLAINERS.create("saliency"), n_classes=2,
+                                  attributions=a), explain_output="log_odds")
+    result = score(METRICS.get("infidelity"), {}, ctx, seed=0)
+    assert result.status == [Status.OK.value] * 3, result.message
+    np.testing.assert_allclose(result.values, 0.0, atol=1e-9)
+    unscaled = score(METRICS.get("infidelity"), {"loss_func": "mse"}, ctx, seed=0).values  # Quantus' loss
+    if scale == 1.0:
+        np.testing.assert_allclose(unscaled, 0.0, atol=1e-9)  # the exact map at its own scale: 0 either way
+    else:
+        assert np.all(unscaled > 1e-6)  # (1 - c)^2 times the squared drops: the map's scale decided it
+
+
+def test_optimally_scaled_mse_is_the_error_of_the_best_multiple():
+    drops = np.array([[2.0, 4.0, -2.0], [1.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    sums = np.array([[1.0, 2.0, -1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    # row 0: drops = 2 sums (error 0); row 1: orthogonal (beta 0, error mean drops^2); row 2: no attribution mass
+    np.testing.assert_allclose(functional.mse_optimally_scaled(drops, sums, batched=True), [0.0, 1 / 3, 14 / 3])
 
 
 # --- feature grouping of the surrogate methods -------------------------------------------------------------------

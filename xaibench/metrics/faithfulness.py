@@ -212,14 +212,17 @@ register_metric(MetricSpec(
     family=Family.FAITHFULNESS,
     higher_is_better=False,
     quantus_class=quantus.Infidelity,
-    defaults={"loss_func": "mse", "perturb_patch_sizes": [2], "n_perturb_samples": 1,
+    defaults={"loss_func": "mse_optimally_scaled", "perturb_patch_sizes": [2], "n_perturb_samples": 1,
               "perturb_func": "batch_baseline_replacement_by_indices", "perturb_baseline": 0.0,
               "abs": False, "normalise": False, "normalise_func": PER_SAMPLE_MAX},
     call_defaults={"softmax": False},
     modalities=IMAGE_ONLY,
     screens=PERTURBATION_SCREENS,
+    explained_output_values=True,
     description="Yeh et al. 2019 (square removal): squared error between attribution-weighted perturbations and "
-                "output drops. With a constant baseline repeats are identical, hence one perturbation sample.",
+                "drops of the explained output (explain_output; Quantus: the logit), after the optimal rescaling "
+                "of the map (loss_func: mse_optimally_scaled; mse is Quantus' unscaled error). With a constant "
+                "baseline repeats are identical, hence one perturbation sample.",
 ))
 
 register_metric(MetricSpec(

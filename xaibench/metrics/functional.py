@@ -33,6 +33,27 @@ def euclidean_distance(u: np.ndarray, v: np.ndarray, **_: Any) -> float:
     return float(np.sqrt(np.sum((np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64)) ** 2)))
 
 
+def mse_optimally_scaled(a: np.ndarray, b: np.ndarray, batched: bool = False, **_: Any) -> np.ndarray:
+    """Infidelity's squared error after the optimal rescaling of the attribution terms (Yeh et al. 2019).
+
+    ``mean_k (a_k - beta b_k)^2`` with ``beta = sum_k a_k b_k / sum_k b_k^2`` (0 where every ``b_k`` is 0): the
+    error of the best multiple of the explanation, so a map's arbitrary scale (a random map's noise, a Sobel map's
+    gradient magnitudes) does not decide it. Yeh et al. call infidelity meaningful only at this scale; captum's
+    ``normalize=True`` is the same. Quantus' ``mse`` is the unscaled error.
+
+    Args:
+        a: output changes ``(N, K)`` (``(K,)`` when not ``batched``).
+        b: attribution-weighted perturbations, the same shape.
+
+    Returns:
+        ``(N,)`` (a float when not ``batched``).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    power = np.sum(b * b, axis=-1, keepdims=True)
+    beta = np.divide(np.sum(a * b, axis=-1, keepdims=True), power, out=np.zeros_like(power), where=power > 0)
+    return np.mean((a - beta * b) ** 2, axis=-1)
+
+
 def curve_auc(curves: np.ndarray) -> np.ndarray:
     """Trapezoidal area under each curve ``(N, S)`` drawn over the unit interval (S points, spacing 1/(S-1)).
 

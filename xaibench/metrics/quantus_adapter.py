@@ -220,7 +220,10 @@ def build_batch(spec: MetricSpec, resolved: dict[str, Any], ctx: ScoreContext) -
         model = TokenPresenceModel(ctx.model, ctx.x).eval()
         x = np.ones((len(ctx.x), 1, ctx.x.shape[1]), dtype=np.float32)  # every token present
     else:
-        model = QuantusModel(ctx.model, ctx.modality, native_shape).eval()
+        values_of = ctx.model
+        if spec.explained_output_values and not resolved.get("softmax"):  # a.(x - x') against the explained output
+            values_of = explained_output(ctx.model, ctx.explain_output)
+        model = QuantusModel(values_of, ctx.modality, native_shape).eval()
         x = to_quantus_inputs(ctx.model, ctx.x, ctx.modality).copy()
     return QuantusBatch(
         model=model,

@@ -103,6 +103,8 @@ class MetricSpec:
         coefficient_truth: the metric compares with a coefficient vector: the dataset's true coefficients where it
             has them (``DatasetSpec.has_coefficients``; then the ``LINEAR`` requirement is waived), else the linear
             model's own.
+        explained_output_values: Quantus' model returns the cell's explained output (``explain_output``), not the
+            logits, unless ``softmax`` is set: for metrics that compare attribution *values* with output changes.
         description: one line with the reference.
     """
 
@@ -131,6 +133,7 @@ class MetricSpec:
     batch_relational: bool = False
     correlation_diagnostics: bool = False
     nan_reason: str = ""
+    explained_output_values: bool = False
     resolve: Callable[..., Any] | None = None
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     adapter_only: tuple[str, ...] = ()
