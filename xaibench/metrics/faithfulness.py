@@ -281,7 +281,8 @@ register_metric(MetricSpec(
     description="Rong et al. 2022, LeRF order: share of removal percentages (least relevant first; noisy linear "
                 "imputation) at which the model still predicts the target (higher = more faithful). With a "
                 "faithful imputation MoRF and LeRF rank methods alike; with a fixed value they need not "
-                "(xaibench.results.road_consistency measures it).",
+                "(xaibench.results.road_consistency measures it). Alone it favours scattered maps (a random map's "
+                "removals impute from intact neighbours): read it with road (docs/meaning.md).",
 ))
 
 register_metric(MetricSpec(
