@@ -6,6 +6,7 @@ validates the whole sweep before Hydra launches anything: one line on stderr, ex
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import re
@@ -276,6 +277,12 @@ class OneLineParser(argparse.ArgumentParser):
         raise UserError(f"{self.prog.removeprefix('xaibench ')}: {message} (see {self.prog} --help)")
 
 
+# A verb's output that cannot be written for one of these reasons is bad input (exit 2): a file where a folder
+# should be, a read-only or forbidden folder. Anything else (ENOSPC, EIO, EDQUOT) is a failure during the run.
+USER_FIXABLE_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.EACCES, errno.EPERM, errno.EEXIST,
+                                 errno.ENOENT, errno.ENAMETOOLONG})
+
+
 def _run_verb(argv: list[str]) -> int:
     module = importlib.import_module(VERBS[argv[0]])
     parser = OneLineParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
@@ -283,8 +290,10 @@ def _run_verb(argv: list[str]) -> int:
     args = parser.parse_args(argv[1:])
     try:
         return module.run(args)
-    except StorageError as error:  # a verb's output (-o) cannot be written: the user chose that path
-        raise UserError(str(error)) from None
+    except StorageError as error:
+        if error.errno in USER_FIXABLE_ERRNOS:  # the output path the user chose can never be written (-o afile/x)
+            raise UserError(str(error)) from None
+        raise  # a full disk (ENOSPC), an I/O error: not the user's input; main prints the line and exits 1
     except BrokenPipeError:  # `xaibench compare ... | head`: the reader left; no traceback, nothing more printed
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         return 1

@@ -341,3 +341,46 @@ def test_an_in_process_sweep_restores_a_sigterm_handler_python_did_not_install(m
     finally:
         real(signal.SIGTERM, previous)
     assert ended.value.code == 0 and installed[-1] is signal.SIG_DFL
+
+
+def test_a_full_disk_under_collect_summary_and_report_outputs_is_exit_1_not_bad_input(tmp_path, monkeypatch, capfd):
+    """reliab11: `collect -o`, `summary -o` and `report` on a full disk exited 2 (the bad-input code: every
+    StorageError of a verb was turned into a UserError). A full disk is not the user's input: one line naming the
+    file, exit 1, no file (not even a temp file) left. On a real full tmpfs where one can be mounted, else with
+    ENOSPC injected where the written bytes reach the disk (fsync). A file where a folder should be stays exit 2."""
+    from tests.reliability.test_collect import CELLS, cell_frame
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    sweep = tmp_path / "sweep"
+    (sweep / "cells").mkdir(parents=True)
+    for index, (model, method, seed, metrics) in enumerate(CELLS[:2]):
+        cell_frame(index, model, method, seed, metrics).to_parquet(sweep / "cells" / f"{index:032x}.parquet")
+    quickstart_like_table().to_parquet(tmp_path / "table.parquet")
+    disk = tmp_path / "disk"
+    with tmpfs(disk, "256k") as mounted:
+        if mounted:
+            fill(disk)
+        else:
+            def full(fd):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            monkeypatch.setattr(store_module.os, "fsync", full)
+        before = sorted(p.name for p in disk.iterdir())
+        for argv, path in (
+                (["collect", str(sweep), "-o", f"{disk}/t.parquet"], disk / "t.parquet"),
+                (["collect", str(sweep), "-o", f"{disk}/t.csv", "--no-summary"], disk / "t.csv"),
+                (["summary", str(tmp_path / "table.parquet"), "-o", f"{disk}/s.parquet"], disk / "s.parquet"),
+                (["summary", str(tmp_path / "table.parquet"), "-o", f"{disk}/s.md"], disk / "s.md"),
+                (["report", str(tmp_path / "table.parquet"), "--out", f"{disk}/rep", "--no-figures",
+                  "--format", "md"], disk / "rep" / "report.md")):
+            capfd.readouterr()
+            with pytest.raises(SystemExit) as done:
+                main(argv)
+            lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("xaibench: ")]
+            assert done.value.code == 1, (argv, lines)
+            assert lines == [f"xaibench: error: cannot write {path}: [Errno 28] No space left on device"], argv
+            assert sorted(p.name for p in disk.iterdir()) == before + (["rep"] if argv[0] == "report" else [])
+            assert list(disk.rglob("*.tmp")) == [] and not path.exists()
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    with pytest.raises(SystemExit) as refused:
+        main(["summary", str(tmp_path / "table.parquet"), "-o", f"{tmp_path}/afile/s.csv"])
+    assert refused.value.code == 2
