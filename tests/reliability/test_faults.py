@@ -384,3 +384,46 @@ def test_a_full_disk_under_collect_summary_and_report_outputs_is_exit_1_not_bad_
     with pytest.raises(SystemExit) as refused:
         main(["summary", str(tmp_path / "table.parquet"), "-o", f"{tmp_path}/afile/s.csv"])
     assert refused.value.code == 2
+
+
+def test_an_update_baseline_killed_between_its_two_writes_is_detected_in_one_line(tmp_path, monkeypatch, capfd):
+    """reliab11: `compare --update-baseline` wrote the table, then its provenance; a kill between them left the new
+    table beside the old provenance (or the reverse), which compare used as if they were one update. The provenance
+    now records the table's SHA-256 and is written first; compare refuses a pair that does not match, in one line
+    (exit 2), until the update is rerun."""
+    from xaibench.results.compare import baseline as baseline_module
+    from tests.unit.test_compare import BASE, table
+
+    baseline = tmp_path / "baselines" / "ci"
+    first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
+    table({("saliency", "m"): list(BASE)}).to_parquet(first, index=False)
+    table({("saliency", "m"): list(BASE - 0.2)}).to_parquet(second, index=False)
+
+    def compare(*args) -> tuple[int, list[str]]:
+        capfd.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main(["compare", *map(str, args)])
+        return done.value.code, capfd.readouterr().err.splitlines()
+
+    assert compare(baseline, first, "--update-baseline")[0] == 0
+    real, writes = baseline_module.atomic_write_bytes, []
+
+    def killed_after_the_first_write(path, payload):
+        if writes:
+            raise KeyboardInterrupt  # stands in for the kill: nothing after the first write happens
+        writes.append(path)
+        real(path, payload)
+
+    monkeypatch.setattr(baseline_module, "atomic_write_bytes", killed_after_the_first_write)
+    with pytest.raises(SystemExit):
+        main(["compare", str(baseline), str(second), "--update-baseline"])
+    monkeypatch.setattr(baseline_module, "atomic_write_bytes", real)
+    code, err = compare(baseline, first)
+    assert code == 2 and len(err) == 1 and err[0].startswith(
+        f"xaibench: error: baseline {baseline}/table.parquet does not match its provenance "
+        f"{baseline}/table.provenance.json"), err
+    assert "rerun xaibench compare BASELINE CURRENT --update-baseline" in err[0]
+    assert compare(baseline, second, "--update-baseline")[0] == 0  # the rerun repairs the pair
+    assert compare(baseline, second) == (0, [])
+    (baseline / "table.parquet").write_bytes(first.read_bytes())  # one file restored without the other
+    assert compare(baseline, second)[0] == 2

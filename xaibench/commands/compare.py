@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         _check_fresh(args, current)
         return _update(args, current, policy)
     baseline = load_results(args.baseline, "baseline")
+    from xaibench.results.compare.baseline import baseline_file, check_pair
+
+    check_pair(baseline_file(args.baseline))  # a table and provenance from two updates (one interrupted)
     _check_order(args)
     if baseline.empty:
         raise UserError(f"baseline {args.baseline} has no rows, so it guards nothing; make it from a finished sweep "
