@@ -427,3 +427,62 @@ def test_an_update_baseline_killed_between_its_two_writes_is_detected_in_one_lin
     assert compare(baseline, second) == (0, [])
     (baseline / "table.parquet").write_bytes(first.read_bytes())  # one file restored without the other
     assert compare(baseline, second)[0] == 2
+
+
+def test_a_report_killed_mid_write_leaves_temp_files_the_next_report_removes(tmp_path, capfd):
+    """reliab11: `kill -9` of `xaibench report` while it wrote its files left `.tables.tex.<random>.tmp` in the
+    report folder, and every later report kept it. A report now holds `<out>/.report.lock` while it writes there
+    and first removes such temp files (only the lock's holder writes there); a second report into the folder
+    meanwhile is refused in one line. Real SIGKILL, in a subprocess, as the second file is renamed into place."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import REPO, cli_env
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.engine.locks import file_lock
+
+    quickstart_like_table().to_parquet(tmp_path / "table.parquet")
+    out = tmp_path / "report"
+    argv = ["report", str(tmp_path / "table.parquet"), "--out", str(out), "--no-figures", "--format", "md,latex"]
+    killer = ("import os, signal, sys\n"
+              "real = os.replace\n"
+              "def replace(src, dst, **kwargs):\n"
+              "    if str(dst).endswith('tables.tex'):\n"
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "    return real(src, dst, **kwargs)\n"
+              "os.replace = replace\n"
+              "from xaibench.cli import main\n"
+              "main(sys.argv[1:])\n")
+    killed = subprocess.run([sys.executable, "-c", killer, *argv], cwd=tmp_path, env=cli_env(PYTHONPATH=str(REPO)),
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    left = [p.name for p in out.glob(".*.tmp")]
+    assert len(left) == 1 and left[0].startswith(".tables.tex."), left
+    assert (out / "report.md").exists() and not (out / "tables.tex").exists()
+
+    held, release = threading.Event(), threading.Event()
+
+    def another_report() -> None:
+        with file_lock(out / ".report.lock"):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=another_report)
+    holder.start()
+    try:
+        held.wait(60)
+        capfd.readouterr()
+        with pytest.raises(SystemExit) as refused:
+            main(argv)
+        err = capfd.readouterr().err.splitlines()
+        assert refused.value.code == 2 and err == [
+            f"xaibench: error: another xaibench report is writing in {out}; wait for it to end or choose another --out"]
+        assert [p.name for p in out.glob(".*.tmp")] == left  # not the refused report's to remove
+    finally:
+        release.set()
+        holder.join(60)
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0 and list(out.glob(".*.tmp")) == [] and (out / "tables.tex").exists()
