@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        if argv and argv[0] in VERBS:  # a verb reads tables and writes files: no cell, no sweep to finish
+            print(f"xaibench: {argv[0]} interrupted: a file it writes is replaced whole or not at all (no "
+                  "half-written file); rerun the same command", file=sys.stderr, flush=True)
+            sys.exit(130)
         _interrupted()
     if plan is not None and plan.in_process:
         _run_in_process(plan, multirun=any(a in ("-m", "--multirun") for a in argv))

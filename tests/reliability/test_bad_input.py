@@ -98,6 +98,8 @@ CLI_ONLY = [
     (["summary", "missing.parquet"], "results table missing.parquet not found"),
     (["summary", "emptydir"], "no sweep results under emptydir"),
     (["summary", "table.csv", "-o", "afile/s.parquet"], "cannot write afile"),
+    (["summary", "table.csv", "-o", "table.csv"], "summary -o table.csv is the results table this command reads"),
+    (["compare", "table.csv", "table.csv", "--json", "table.csv"], "--json table.csv is the baseline this command"),
     (["store", "verify", "nostore"], "store directory nostore does not exist"),
     (["store", "gc", "store", "--min-age", "-1"], "--min-age must be >= 0"),
 ]

@@ -415,8 +415,12 @@ def test_an_update_baseline_killed_between_its_two_writes_is_detected_in_one_lin
         real(path, payload)
 
     monkeypatch.setattr(baseline_module, "atomic_write_bytes", killed_after_the_first_write)
-    with pytest.raises(SystemExit):
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as interrupted:
         main(["compare", str(baseline), str(second), "--update-baseline"])
+    assert interrupted.value.code == 130 and capfd.readouterr().err == (  # it spoke of cells and a sweep's table
+        "xaibench: compare interrupted: a file it writes is replaced whole or not at all (no half-written file); "
+        "rerun the same command\n")
     monkeypatch.setattr(baseline_module, "atomic_write_bytes", real)
     code, err = compare(baseline, first)
     assert code == 2 and len(err) == 1 and err[0].startswith(
