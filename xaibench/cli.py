@@ -64,8 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         if argv and argv[0] in VERBS:  # a verb reads tables and writes files: no cell, no sweep to finish
-            print(f"xaibench: {argv[0]} interrupted: a file it writes is replaced whole or not at all (no "
-                  "half-written file); rerun the same command", file=sys.stderr, flush=True)
+            print(f"xaibench: {argv[0]} interrupted: {VERB_STOPPED}", file=sys.stderr, flush=True)
             sys.exit(130)
         _interrupted()
     if plan is not None and plan.in_process:
@@ -292,6 +291,10 @@ def _run_verb(argv: list[str]) -> int:
     parser = OneLineParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
+    # SIGTERM (`timeout`, a batch job's end) unwinds like Ctrl-C, so the file being written loses its temp file
+    # (Python's default ended the process at once: a 10k-cell `collect -o` left hundreds of MB beside the output)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         return module.run(args)
     except StorageError as error:
@@ -301,3 +304,12 @@ def _run_verb(argv: list[str]) -> int:
     except BrokenPipeError:  # `xaibench compare ... | head`: the reader left; no traceback, nothing more printed
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         return 1
+    except Terminated:
+        print(f"xaibench: {argv[0]} terminated (SIGTERM): {VERB_STOPPED}", file=sys.stderr, flush=True)
+        return 128 + signal.SIGTERM
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+VERB_STOPPED = "a file it writes is replaced whole or not at all (no half-written file); rerun the same command"

@@ -490,3 +490,30 @@ def test_a_report_killed_mid_write_leaves_temp_files_the_next_report_removes(tmp
     with pytest.raises(SystemExit) as done:
         main(argv)
     assert done.value.code == 0 and list(out.glob(".*.tmp")) == [] and (out / "tables.tex").exists()
+
+
+def test_sigterm_in_a_verb_is_one_line_exit_143_and_leaves_no_temp_file(tmp_path):
+    """reliab11: SIGTERM (`timeout`, the end of a batch job) ended `collect -o`/`summary -o`/`report` at once,
+    leaving the output's `.<name>.<random>.tmp` (hundreds of MB for a 10k-cell collect) beside it. A verb now
+    unwinds like Ctrl-C: one line, exit 143, the temp file removed. Real SIGTERM, sent while the file is written."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, cli_env
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    quickstart_like_table().to_csv(tmp_path / "table.csv", index=False)
+    terminated = ("import os, signal, sys\n"
+                  "real = os.fsync\n"
+                  "def fsync(fd):\n"
+                  "    os.kill(os.getpid(), signal.SIGTERM)\n"
+                  "    return real(fd)\n"
+                  "os.fsync = fsync\n"
+                  "from xaibench.cli import main\n"
+                  "main(sys.argv[1:])\n")
+    done = subprocess.run([sys.executable, "-c", terminated, "summary", "table.csv", "-o", "s.csv"], cwd=tmp_path,
+                          env=cli_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1:] == ["xaibench: summary terminated (SIGTERM): a file it writes is replaced "
+                                             "whole or not at all (no half-written file); rerun the same command"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
