@@ -389,9 +389,9 @@ def test_a_full_disk_under_collect_summary_and_report_outputs_is_exit_1_not_bad_
 def test_an_update_baseline_killed_between_its_two_writes_is_detected_in_one_line(tmp_path, monkeypatch, capfd):
     """reliab11: `compare --update-baseline` wrote the table, then its provenance; a kill between them left the new
     table beside the old provenance (or the reverse), which compare used as if they were one update. The provenance
-    now records the table's SHA-256 and is written first; compare refuses a pair that does not match, in one line
+    now records the table's SHA-256; both files are written and synced before the provenance, then the table, are
+    renamed into place (a full disk changes nothing); compare refuses a pair that does not match, in one line
     (exit 2), until the update is rerun."""
-    from xaibench.results.compare import baseline as baseline_module
     from tests.unit.test_compare import BASE, table
 
     baseline = tmp_path / "baselines" / "ci"
@@ -406,22 +406,31 @@ def test_an_update_baseline_killed_between_its_two_writes_is_detected_in_one_lin
         return done.value.code, capfd.readouterr().err.splitlines()
 
     assert compare(baseline, first, "--update-baseline")[0] == 0
-    real, writes = baseline_module.atomic_write_bytes, []
+    real_fsync, real_replace = os.fsync, os.replace
 
-    def killed_after_the_first_write(path, payload):
-        if writes:
-            raise KeyboardInterrupt  # stands in for the kill: nothing after the first write happens
-        writes.append(path)
-        real(path, payload)
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(baseline_module, "atomic_write_bytes", killed_after_the_first_write)
+    monkeypatch.setattr(os, "fsync", full_disk)  # both files are written and synced before either is renamed
+    code, err = compare(baseline, second, "--update-baseline")
+    assert code == 1 and err[-1] == f"xaibench: error: cannot write {baseline}/table.parquet: [Errno 28] No space " \
+                                    "left on device"
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert compare(baseline, first) == (0, []) and list(baseline.glob(".*.tmp")) == []  # the pair is unchanged
+
+    def killed_before_the_table_is_renamed(src, dst, **kwargs):
+        if str(dst).endswith("table.parquet"):
+            raise KeyboardInterrupt  # stands in for the kill: the provenance is in place, the table is not
+        return real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "replace", killed_before_the_table_is_renamed)
     capfd.readouterr()
     with pytest.raises(SystemExit) as interrupted:
         main(["compare", str(baseline), str(second), "--update-baseline"])
     assert interrupted.value.code == 130 and capfd.readouterr().err == (  # it spoke of cells and a sweep's table
         "xaibench: compare interrupted: a file it writes is replaced whole or not at all (no half-written file); "
         "rerun the same command\n")
-    monkeypatch.setattr(baseline_module, "atomic_write_bytes", real)
+    monkeypatch.setattr(os, "replace", real_replace)
     code, err = compare(baseline, first)
     assert code == 2 and len(err) == 1 and err[0].startswith(
         f"xaibench: error: baseline {baseline}/table.parquet does not match its provenance "

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench.engine.provenance import git_sha
-from xaibench.engine.store import atomic_write_bytes, frame_to_parquet_bytes
+from xaibench.engine.store import atomic_writer, frame_to_parquet_bytes
 from xaibench.errors import UserError
 from xaibench.results.collect import TABLE_NAME
 
@@ -62,10 +62,15 @@ def write_baseline(current: pd.DataFrame, baseline: str | os.PathLike[str], *, s
     info = provenance_record(current, source=source, command=command, update_command=update_command)
     data = table_bytes(current, table)
     info["table_sha256"] = hashlib.sha256(data).hexdigest()  # pairs the provenance with exactly these bytes
-    # Two files cannot be replaced at once: the provenance goes first, so a process killed between the two writes
-    # leaves a provenance whose table_sha256 the old table does not match, which check_pair refuses.
-    atomic_write_bytes(provenance_file(table), (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
-    atomic_write_bytes(table, data)
+    # Two files cannot be replaced at once. Both are written to temp files and synced first (a full disk fails
+    # there, changing nothing); then the provenance is renamed into place, then the table: a process killed
+    # between the two renames leaves a provenance whose table_sha256 the old table does not match (check_pair).
+    with atomic_writer(table) as table_handle:
+        table_handle.write(data)
+        table_handle.flush()
+        os.fsync(table_handle.fileno())
+        with atomic_writer(provenance_file(table)) as handle:
+            handle.write((json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
     return table, provenance_file(table)
 
 
