@@ -6,6 +6,7 @@ validates the whole sweep before Hydra launches anything: one line on stderr, ex
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import re
@@ -62,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        if argv and argv[0] in VERBS:  # a verb reads tables and writes files: no cell, no sweep to finish
+            print(f"xaibench: {argv[0]} interrupted: {VERB_STOPPED}", file=sys.stderr, flush=True)
+            sys.exit(130)
         _interrupted()
     if plan is not None and plan.in_process:
         _run_in_process(plan, multirun=any(a in ("-m", "--multirun") for a in argv))
@@ -276,15 +280,36 @@ class OneLineParser(argparse.ArgumentParser):
         raise UserError(f"{self.prog.removeprefix('xaibench ')}: {message} (see {self.prog} --help)")
 
 
+# A verb's output that cannot be written for one of these reasons is bad input (exit 2): a file where a folder
+# should be, a read-only or forbidden folder. Anything else (ENOSPC, EIO, EDQUOT) is a failure during the run.
+USER_FIXABLE_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.EACCES, errno.EPERM, errno.EEXIST,
+                                 errno.ENOENT, errno.ENAMETOOLONG})
+
+
 def _run_verb(argv: list[str]) -> int:
     module = importlib.import_module(VERBS[argv[0]])
     parser = OneLineParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
+    # SIGTERM (`timeout`, a batch job's end) unwinds like Ctrl-C, so the file being written loses its temp file
+    # (Python's default ended the process at once: a 10k-cell `collect -o` left hundreds of MB beside the output)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         return module.run(args)
-    except StorageError as error:  # a verb's output (-o) cannot be written: the user chose that path
-        raise UserError(str(error)) from None
+    except StorageError as error:
+        if error.errno in USER_FIXABLE_ERRNOS:  # the output path the user chose can never be written (-o afile/x)
+            raise UserError(str(error)) from None
+        raise  # a full disk (ENOSPC), an I/O error: not the user's input; main prints the line and exits 1
     except BrokenPipeError:  # `xaibench compare ... | head`: the reader left; no traceback, nothing more printed
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         return 1
+    except Terminated:
+        print(f"xaibench: {argv[0]} terminated (SIGTERM): {VERB_STOPPED}", file=sys.stderr, flush=True)
+        return 128 + signal.SIGTERM
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+VERB_STOPPED = "a file it writes is replaced whole or not at all (no half-written file); rerun the same command"

@@ -98,6 +98,8 @@ CLI_ONLY = [
     (["summary", "missing.parquet"], "results table missing.parquet not found"),
     (["summary", "emptydir"], "no sweep results under emptydir"),
     (["summary", "table.csv", "-o", "afile/s.parquet"], "cannot write afile"),
+    (["summary", "table.csv", "-o", "table.csv"], "summary -o table.csv is the results table this command reads"),
+    (["compare", "table.csv", "table.csv", "--json", "table.csv"], "--json table.csv is the baseline this command"),
     (["store", "verify", "nostore"], "store directory nostore does not exist"),
     (["store", "gc", "store", "--min-age", "-1"], "--min-age must be >= 0"),
 ]
@@ -189,6 +191,22 @@ def test_api_calls_refuse(indir, capfd, call, expected):
         call()
     assert expected in str(error.value) and "\n" not in str(error.value)
 
+
+
+@pytest.mark.parametrize("swept, expected", [
+    (["n_samples=4,100000"], "n_samples=100000 exceeds the 45 test samples of dataset iris"),
+    (["model.epochs=5,-1"], "model.epochs must be an integer >= 1, got -1"),
+])
+def test_a_bad_value_beyond_the_fully_built_jobs_is_refused_before_any_file(indir, capfd, monkeypatch, swept,
+                                                                            expected):
+    """reliab11: the pre-flight checked only the first MAX_VALIDATED (2,000) jobs; a bad value in job 2,001 failed
+    at run time after files were written. Every job is checked now (beyond the cap its dataset and model builds are
+    reused when an earlier job built the same ones), so the bad value in the second job is refused here with the
+    cap at 1."""
+    from xaibench.config import preflight
+
+    monkeypatch.setattr(preflight, "MAX_VALIDATED", 1)
+    assert_cli_refuses(["-m", *BASE, *swept], expected, capfd)
 
 def test_cases_are_many():
     assert len(RUN_CASES) + len(MULTIRUN_CASES) + len(CLI_ONLY) + len(API_ONLY) >= 60

@@ -294,3 +294,25 @@ def test_summary_and_report_of_a_git_lfs_pointer_name_the_fix(tmp_path, capsys, 
         assert done.value.code == 2 and len(err.strip().splitlines()) == 1, err
         assert f"table {pointer} is a Git LFS pointer, not the table: fetch it with git lfs pull" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_collect_store_records_the_role_of_control_cells_stored_before_roles_were_recorded(tmp_path):
+    """reliab11: a sweep that reuses a `random` cell stored before rows recorded roles stamps `"role": "control"`
+    on its rows (engine/stamp.py); `collect --store` returned them without it, so the two tables of the same cells
+    differed and a table could mix the control's rows with and without its role. Both store paths (in memory and
+    streamed) now record it; a user method's rows are left as they are."""
+    import json
+
+    store = Store(tmp_path / "store")
+    old = cell_frame(0, "a", "random", 0, ["x"]).assign(method_params='{"positive": false}')
+    user = cell_frame(1, "a", "noise", 0, ["x"]).assign(method_params='{"positive": false}')
+    fresh = cell_frame(2, "b", "random", 0, ["x"]).assign(method_params='{"role": "control"}')
+    for index, frame in enumerate((old, user, fresh)):
+        store.put_frame("cells", f"{index:032x}", conform(frame))
+    expected = {"random": {json.dumps({"positive": False, "role": "control"}, sort_keys=True),
+                           '{"role": "control"}'}, "noise": {'{"positive": false}'}}
+    in_memory = collect_store_report(tmp_path / "store").table
+    write_collected(tmp_path / "store", tmp_path / "out.parquet", store=True, chunk_rows=1)
+    for table in (in_memory, load_table(tmp_path / "out.parquet")):
+        assert {m: set(rows["method_params"]) for m, rows in table.groupby("method")} == expected
+    pd.testing.assert_frame_equal(load_table(tmp_path / "out.parquet"), in_memory)

@@ -341,3 +341,188 @@ def test_an_in_process_sweep_restores_a_sigterm_handler_python_did_not_install(m
     finally:
         real(signal.SIGTERM, previous)
     assert ended.value.code == 0 and installed[-1] is signal.SIG_DFL
+
+
+def test_a_full_disk_under_collect_summary_and_report_outputs_is_exit_1_not_bad_input(tmp_path, monkeypatch, capfd):
+    """reliab11: `collect -o`, `summary -o` and `report` on a full disk exited 2 (the bad-input code: every
+    StorageError of a verb was turned into a UserError). A full disk is not the user's input: one line naming the
+    file, exit 1, no file (not even a temp file) left. On a real full tmpfs where one can be mounted, else with
+    ENOSPC injected where the written bytes reach the disk (fsync). A file where a folder should be stays exit 2."""
+    from tests.reliability.test_collect import CELLS, cell_frame
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    sweep = tmp_path / "sweep"
+    (sweep / "cells").mkdir(parents=True)
+    for index, (model, method, seed, metrics) in enumerate(CELLS[:2]):
+        cell_frame(index, model, method, seed, metrics).to_parquet(sweep / "cells" / f"{index:032x}.parquet")
+    quickstart_like_table().to_parquet(tmp_path / "table.parquet")
+    disk = tmp_path / "disk"
+    with tmpfs(disk, "256k") as mounted:
+        if mounted:
+            fill(disk)
+        else:
+            def full(fd):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            monkeypatch.setattr(store_module.os, "fsync", full)
+        before = sorted(p.name for p in disk.iterdir())
+        for argv, path in (
+                (["collect", str(sweep), "-o", f"{disk}/t.parquet"], disk / "t.parquet"),
+                (["collect", str(sweep), "-o", f"{disk}/t.csv", "--no-summary"], disk / "t.csv"),
+                (["summary", str(tmp_path / "table.parquet"), "-o", f"{disk}/s.parquet"], disk / "s.parquet"),
+                (["summary", str(tmp_path / "table.parquet"), "-o", f"{disk}/s.md"], disk / "s.md"),
+                (["report", str(tmp_path / "table.parquet"), "--out", f"{disk}/rep", "--no-figures",
+                  "--format", "md"], disk / "rep" / "report.md")):
+            capfd.readouterr()
+            with pytest.raises(SystemExit) as done:
+                main(argv)
+            lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("xaibench: ")]
+            assert done.value.code == 1, (argv, lines)
+            assert lines == [f"xaibench: error: cannot write {path}: [Errno 28] No space left on device"], argv
+            assert sorted(p.name for p in disk.iterdir()) == before + (["rep"] if argv[0] == "report" else [])
+            assert list(disk.rglob("*.tmp")) == [] and not path.exists()
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    with pytest.raises(SystemExit) as refused:
+        main(["summary", str(tmp_path / "table.parquet"), "-o", f"{tmp_path}/afile/s.csv"])
+    assert refused.value.code == 2
+
+
+def test_an_update_baseline_killed_between_its_two_writes_is_detected_in_one_line(tmp_path, monkeypatch, capfd):
+    """reliab11: `compare --update-baseline` wrote the table, then its provenance; a kill between them left the new
+    table beside the old provenance (or the reverse), which compare used as if they were one update. The provenance
+    now records the table's SHA-256; both files are written and synced before the provenance, then the table, are
+    renamed into place (a full disk changes nothing); compare refuses a pair that does not match, in one line
+    (exit 2), until the update is rerun."""
+    from tests.unit.test_compare import BASE, table
+
+    baseline = tmp_path / "baselines" / "ci"
+    first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
+    table({("saliency", "m"): list(BASE)}).to_parquet(first, index=False)
+    table({("saliency", "m"): list(BASE - 0.2)}).to_parquet(second, index=False)
+
+    def compare(*args) -> tuple[int, list[str]]:
+        capfd.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main(["compare", *map(str, args)])
+        return done.value.code, capfd.readouterr().err.splitlines()
+
+    assert compare(baseline, first, "--update-baseline")[0] == 0
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)  # both files are written and synced before either is renamed
+    code, err = compare(baseline, second, "--update-baseline")
+    assert code == 1 and err[-1] == f"xaibench: error: cannot write {baseline}/table.parquet: [Errno 28] No space " \
+                                    "left on device"
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert compare(baseline, first) == (0, []) and list(baseline.glob(".*.tmp")) == []  # the pair is unchanged
+
+    def killed_before_the_table_is_renamed(src, dst, **kwargs):
+        if str(dst).endswith("table.parquet"):
+            raise KeyboardInterrupt  # stands in for the kill: the provenance is in place, the table is not
+        return real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "replace", killed_before_the_table_is_renamed)
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as interrupted:
+        main(["compare", str(baseline), str(second), "--update-baseline"])
+    assert interrupted.value.code == 130 and capfd.readouterr().err == (  # it spoke of cells and a sweep's table
+        "xaibench: compare interrupted: a file it writes is replaced whole or not at all (no half-written file); "
+        "rerun the same command\n")
+    monkeypatch.setattr(os, "replace", real_replace)
+    code, err = compare(baseline, first)
+    assert code == 2 and len(err) == 1 and err[0].startswith(
+        f"xaibench: error: baseline {baseline}/table.parquet does not match its provenance "
+        f"{baseline}/table.provenance.json"), err
+    assert "rerun xaibench compare BASELINE CURRENT --update-baseline" in err[0]
+    assert compare(baseline, second, "--update-baseline")[0] == 0  # the rerun repairs the pair
+    assert compare(baseline, second) == (0, [])
+    (baseline / "table.parquet").write_bytes(first.read_bytes())  # one file restored without the other
+    assert compare(baseline, second)[0] == 2
+
+
+def test_a_report_killed_mid_write_leaves_temp_files_the_next_report_removes(tmp_path, capfd):
+    """reliab11: `kill -9` of `xaibench report` while it wrote its files left `.tables.tex.<random>.tmp` in the
+    report folder, and every later report kept it. A report now holds `<out>/.report.lock` while it writes there
+    and first removes such temp files (only the lock's holder writes there); a second report into the folder
+    meanwhile is refused in one line. Real SIGKILL, in a subprocess, as the second file is renamed into place."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import REPO, cli_env
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.engine.locks import file_lock
+
+    quickstart_like_table().to_parquet(tmp_path / "table.parquet")
+    out = tmp_path / "report"
+    argv = ["report", str(tmp_path / "table.parquet"), "--out", str(out), "--no-figures", "--format", "md,latex"]
+    killer = ("import os, signal, sys\n"
+              "real = os.replace\n"
+              "def replace(src, dst, **kwargs):\n"
+              "    if str(dst).endswith('tables.tex'):\n"
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "    return real(src, dst, **kwargs)\n"
+              "os.replace = replace\n"
+              "from xaibench.cli import main\n"
+              "main(sys.argv[1:])\n")
+    killed = subprocess.run([sys.executable, "-c", killer, *argv], cwd=tmp_path, env=cli_env(PYTHONPATH=str(REPO)),
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    left = [p.name for p in out.glob(".*.tmp")]
+    assert len(left) == 1 and left[0].startswith(".tables.tex."), left
+    assert (out / "report.md").exists() and not (out / "tables.tex").exists()
+
+    held, release = threading.Event(), threading.Event()
+
+    def another_report() -> None:
+        with file_lock(out / ".report.lock"):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=another_report)
+    holder.start()
+    try:
+        held.wait(60)
+        capfd.readouterr()
+        with pytest.raises(SystemExit) as refused:
+            main(argv)
+        err = capfd.readouterr().err.splitlines()
+        assert refused.value.code == 2 and err == [
+            f"xaibench: error: another xaibench report is writing in {out}; wait for it to end or choose another --out"]
+        assert [p.name for p in out.glob(".*.tmp")] == left  # not the refused report's to remove
+    finally:
+        release.set()
+        holder.join(60)
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0 and list(out.glob(".*.tmp")) == [] and (out / "tables.tex").exists()
+
+
+def test_sigterm_in_a_verb_is_one_line_exit_143_and_leaves_no_temp_file(tmp_path):
+    """reliab11: SIGTERM (`timeout`, the end of a batch job) ended `collect -o`/`summary -o`/`report` at once,
+    leaving the output's `.<name>.<random>.tmp` (hundreds of MB for a 10k-cell collect) beside it. A verb now
+    unwinds like Ctrl-C: one line, exit 143, the temp file removed. Real SIGTERM, sent while the file is written."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, cli_env
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    quickstart_like_table().to_csv(tmp_path / "table.csv", index=False)
+    terminated = ("import os, signal, sys\n"
+                  "real = os.fsync\n"
+                  "def fsync(fd):\n"
+                  "    os.kill(os.getpid(), signal.SIGTERM)\n"
+                  "    return real(fd)\n"
+                  "os.fsync = fsync\n"
+                  "from xaibench.cli import main\n"
+                  "main(sys.argv[1:])\n")
+    done = subprocess.run([sys.executable, "-c", terminated, "summary", "table.csv", "-o", "s.csv"], cwd=tmp_path,
+                          env=cli_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1:] == ["xaibench: summary terminated (SIGTERM): a file it writes is replaced "
+                                             "whole or not at all (no half-written file); rerun the same command"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]

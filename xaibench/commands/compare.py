@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.report_limit < 0 or 0 < args.report_limit < 4096:
         raise UserError(f"--report-limit must be 0 (no limit) or at least 4096 bytes, got {args.report_limit}")
+    _check_outputs(args)
     policy = load_policy(args.policy)
     current = load_results(args.current, "current")
     if args.update_baseline:
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         _check_fresh(args, current)
         return _update(args, current, policy)
     baseline = load_results(args.baseline, "baseline")
+    from xaibench.results.compare.baseline import baseline_file, check_pair
+
+    check_pair(baseline_file(args.baseline))  # a table and provenance from two updates (one interrupted)
     _check_order(args)
     if baseline.empty:
         raise UserError(f"baseline {args.baseline} has no rows, so it guards nothing; make it from a finished sweep "
@@ -74,6 +78,20 @@ def run(args: argparse.Namespace) -> int:
     _emit(args, comparison, context)
     _warn(args, comparison, current)
     return comparison.exit_code
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse ``--json``/``--report`` naming a table this command reads (``--json results/runs/ci/table.parquet``
+    replaced the sweep's table with the verdict)."""
+    from xaibench.commands.outputs import refuse_overwriting_inputs, table_file
+    from xaibench.results.compare.baseline import baseline_file, provenance_file
+
+    inputs = {"baseline": baseline_file(args.baseline), "baseline's provenance": provenance_file(
+        baseline_file(args.baseline)), "current table": table_file(args.current)}
+    if args.previous_baseline:
+        inputs["previous baseline"] = baseline_file(args.previous_baseline)
+    for flag in ("json", "report"):
+        refuse_overwriting_inputs(getattr(args, flag), f"--{flag}", inputs)
 
 
 def _refresh(previous: str, baseline, policy) -> dict:

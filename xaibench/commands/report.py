@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DESCRIPTION = ("Write the tables and statistics of a results table (Markdown, LaTeX booktabs, self-contained HTML, "
@@ -46,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out, "--out")  # before the analysis and figures (it failed after them, below their notes)
     analysis = analyse(table, layouts=layouts, alpha=args.alpha)
     store = args.store or sweep_store(Path(args.table))
-    figures = [] if args.no_figures else _figures(table, analysis, out, store)
-    written = write_report(analysis, out, formats=formats, figures=figures)
-    written += [out / "figures" / f"{f.key}.{ext}" for f in figures for ext in ("png", "pdf")]
-    if not args.no_figures:
-        _remove_stale_figures(out, written)
+    with _writing(out):
+        figures = [] if args.no_figures else _figures(table, analysis, out, store)
+        written = write_report(analysis, out, formats=formats, figures=figures)
+        written += [out / "figures" / f"{f.key}.{ext}" for f in figures for ext in ("png", "pdf")]
+        if not args.no_figures:
+            _remove_stale_figures(out, written)
     for path in written:
         print(path)
     print(f"report: {len(written)} files in {out} ({time.perf_counter() - started:.1f} s)")
@@ -113,6 +117,37 @@ def _figures(table, analysis, out: Path, store: str | None) -> list:
     for note in notes:
         print(f"report: note: {note}", file=sys.stderr)
     return write_figures(figures, out)
+
+
+REPORT_LOCK = ".report.lock"  # in <out>: held by the report writing there
+# A temp file of atomic_writer (engine/store.py): "." + the file's name + "." + mkstemp's 8 characters + ".tmp"
+_TEMP_FILE = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+@contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """Hold ``out``'s report lock while the report is written there, and first remove the temp files a killed
+    report left (``.report.md.k3j4h5q2.tmp``: each file is written to one, then renamed; ``kill -9`` keeps it).
+    Only the holder of the lock writes in ``out``, so no temp file there is being written. A second report into
+    the same folder meanwhile is refused (one line, exit 2) instead of interleaving its files with the first's."""
+    from contextlib import ExitStack
+
+    from xaibench.engine.locks import LockHeld, file_lock
+    from xaibench.errors import StorageError, UserError
+
+    with ExitStack() as held:
+        try:
+            held.enter_context(file_lock(out / REPORT_LOCK, blocking=False))
+        except LockHeld:
+            raise UserError(f"another xaibench report is writing in {out}; wait for it to end or choose another "
+                            "--out") from None
+        except OSError as error:  # the lock file cannot be made (a full disk): not the user's input
+            raise StorageError.from_os_error(error, out / REPORT_LOCK) from None
+        for folder in (out, out / "figures"):
+            for temp in sorted(folder.glob(".*.tmp")) if folder.is_dir() else ():
+                if _TEMP_FILE.fullmatch(temp.name) and temp.is_file():
+                    temp.unlink(missing_ok=True)
+        yield
 
 
 FIGURE_LIST = ".xaibench-figures"  # in <out>/figures: the names of the figure files the last report wrote there

@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from xaibench.results.collect import PARTIAL, load_table
 
     kind = output_kind(args.output) if args.output else None  # refuse a bad name before any work
+    from xaibench.commands.outputs import refuse_overwriting_inputs, table_file
+
+    refuse_overwriting_inputs(args.output, "summary -o", {"results table": table_file(args.table)})
     if not 0 < args.alpha < 1:
         from xaibench.errors import UserError
         raise UserError(f"--alpha must lie between 0 and 1, not {args.alpha}")

@@ -186,9 +186,24 @@ def _store_cell(store: Store, path: Path) -> tuple[pa.Table | None, str]:
     if file is None:
         return None, reason
     try:
-        return _conform(file.read(use_threads=False)), ""
+        return _with_control_roles(_conform(file.read(use_threads=False))), ""
     except Exception:  # noqa: BLE001 - a damaged column chunk, or values conform cannot cast
         return None, "payload is not a readable Parquet table"
+
+
+def _with_control_roles(table: pa.Table) -> pa.Table:
+    """A stored cell's rows with ``"role": "control"`` recorded on the built-in controls' rows that lack it (cells
+    stored before roles were recorded), as a sweep that reuses the cell stamps them (``engine/stamp.py``), so that
+    ``collect --store`` and the sweep's table agree and such a cell and a fresh one keep one copy of each row."""
+    from xaibench.results.roles import BUILTIN_CONTROLS, ROLE_KEY, record_builtin_roles
+
+    controls = pc.is_in(table.column("method"), value_set=pa.array(BUILTIN_CONTROLS))
+    roleless = pc.invert(pc.match_substring(table.column("method_params"), f'"{ROLE_KEY}"'))  # roles.mentions_role
+    if not pc.any(pc.and_(controls, roleless)).as_py():
+        return table  # every control's row records its role (or none is there): nothing to read into pandas
+    frame = table.to_pandas()
+    record_builtin_roles(frame)
+    return pa.Table.from_pandas(conform(frame), schema=ARROW_SCHEMA, preserve_index=False)
 
 
 # Combining on Arrow ---------------------------------------------------------------------------------------

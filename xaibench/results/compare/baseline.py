@@ -6,6 +6,7 @@ numbers came from: package versions, machine, date, git SHA and the command that
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -18,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench.engine.provenance import git_sha
-from xaibench.engine.store import atomic_write_bytes
+from xaibench.engine.store import atomic_writer, frame_to_parquet_bytes
 from xaibench.errors import UserError
-from xaibench.results.collect import TABLE_NAME, write_table
+from xaibench.results.collect import TABLE_NAME
 
 PACKAGES = ("xaibench", "torch", "captum", "quantus", "numpy", "scipy", "pandas", "scikit-learn", "hydra-core")
 
@@ -59,9 +60,45 @@ def write_baseline(current: pd.DataFrame, baseline: str | os.PathLike[str], *, s
         raise UserError("the current table has no rows; run the sweep before baselining it")
     table = baseline_file(baseline)
     info = provenance_record(current, source=source, command=command, update_command=update_command)
-    write_table(current, table)
-    atomic_write_bytes(provenance_file(table), (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
+    data = table_bytes(current, table)
+    info["table_sha256"] = hashlib.sha256(data).hexdigest()  # pairs the provenance with exactly these bytes
+    # Two files cannot be replaced at once. Both are written to temp files and synced first (a full disk fails
+    # there, changing nothing); then the provenance is renamed into place, then the table: a process killed
+    # between the two renames leaves a provenance whose table_sha256 the old table does not match (check_pair).
+    with atomic_writer(table) as table_handle:
+        table_handle.write(data)
+        table_handle.flush()
+        os.fsync(table_handle.fileno())
+        with atomic_writer(provenance_file(table)) as handle:
+            handle.write((json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
     return table, provenance_file(table)
+
+
+def table_bytes(frame: pd.DataFrame, path: Path) -> bytes:
+    """The bytes ``write_table(frame, path)`` writes (CSV when ``path`` ends in .csv, else Parquet)."""
+    return frame.to_csv(index=False).encode() if path.suffix == ".csv" else frame_to_parquet_bytes(frame)
+
+
+def check_pair(table: Path) -> None:
+    """Refuse a baseline table whose provenance was written for other bytes (``UserError``, one line).
+
+    ``write_baseline`` records the table's SHA-256 in the provenance (``table_sha256``); a mismatch means the two
+    files are not from one update: an ``--update-baseline`` killed between its two writes, or one of the files
+    edited, restored or merged without the other. A provenance without the field (written before it existed) or no
+    provenance at all is not checked.
+    """
+    expected = read_provenance(table).get("table_sha256")
+    if not expected or not table.is_file():
+        return
+    digest = hashlib.sha256()
+    with open(table, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise UserError(f"baseline {table} does not match its provenance {provenance_file(table)} (table_sha256 "
+                        f"{expected[:12]}..., the table's is {digest.hexdigest()[:12]}...): they are not from one "
+                        "update (one interrupted, or one file changed without the other); rerun xaibench compare "
+                        "BASELINE CURRENT --update-baseline, or restore both files from one commit")
 
 
 def provenance_record(table: pd.DataFrame, *, source: str, command: str, update_command: str = "") -> dict:
