@@ -622,3 +622,21 @@ def test_metric_score_pages_label_each_distinct_experiment_once_with_the_rows_la
     for rows in (frame, frame.drop(columns=["dataset_label", "model_label"]), frame.drop(columns=["variant"]),
                  frame.iloc[:0]):
         assert module._row_labels(rows).tolist() == module._experiment_labels(rows).tolist()
+
+
+def test_cost_points_keep_two_variants_of_a_model_apart():
+    # Two variants of one model (hidden=[32] and [64]) share the name "mlp": their costs were pooled into one mean
+    # and both experiments' points drawn at it. Each experiment (setting) now has its own cost.
+    from xaibench.results.aggregate import summarize
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    base = quickstart_like_table()
+    base = base[(base["model"] == "mlp") & (base["metric"] == "faith")]
+    small = base.assign(model_params='{"hidden": [32]}', explain_s=0.001)
+    large = base.assign(model_params='{"hidden": [64]}', explain_s=0.004)
+    table = pd.concat([small, large], ignore_index=True).replace({"metric": {"faith": "faithfulness_correlation"}})
+    points = figures.cost_score_points(table, summarize(table), "faithfulness_correlation")
+    assert len(points) == 6  # 3 methods x 2 variants
+    by_group = points.groupby("group")["cost"].unique().map(list).to_dict()
+    assert sorted(by_group.values()) == [[pytest.approx(0.001)], [pytest.approx(0.004)]]
+    assert all("hidden=[32]" in g or "hidden=[64]" in g for g in by_group)

@@ -242,7 +242,7 @@ def _experiment_keys(frame: pd.DataFrame) -> list[tuple]:
 
 
 def _cost_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One ok row of ``metric`` per cost point (``cost_scatter.COST_KEYS``: a competitor on a model and dataset)
+    """One ok row of ``metric`` per cost point (``cost_scatter.COST_KEYS``: a competitor in a setting)
     holding its mean ``explain_s`` (pandas' group mean over the same rows in the same order as over the whole
     table; the mean of that one row is that value)."""
     from xaibench.report.figures.cost_scatter import COST_KEYS

@@ -16,7 +16,7 @@ from matplotlib.ticker import NullFormatter
 
 from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_order,
                                             paper_figure, paper_style)
-from xaibench.results.groups import competitor_labels
+from xaibench.results.groups import COMPARISON_COLUMNS, SETTING_EXCLUDED, competitor_labels, setting_id
 from xaibench.results.roles import ROLE_COLUMN, summary_controls
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
@@ -26,7 +26,9 @@ MARKERS = "osD^v<>pXh"
 # A cost point is one competitor (a method with its parameters) on one model and dataset: the mean over the
 # table's ok rows of the plotted metric. Keyed by the method's name alone, the costs of two variants (``saliency``
 # with abs true and false) were averaged into one and both points drawn at it, in one colour.
-COST_KEYS = ["model", "dataset", "method", "method_params"]
+# A setting is the model and dataset with their parameters and revisions (``groups.setting_id``): keyed by the names
+# only, two variants of a model (``hidden=[32]`` and ``[64]``) had their costs pooled into one.
+COST_KEYS = [c for c in COMPARISON_COLUMNS if c not in SETTING_EXCLUDED] + ["method", "method_params"]
 
 
 def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, cost: str = "explain_s") -> pd.DataFrame:
@@ -37,13 +39,16 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
     ok = table[(table["status"] == "ok") & (table["metric"] == metric)]
     ok = ok.assign(competitor=competitor_labels(ok).astype(str)) if "method_params" in ok else \
         ok.assign(competitor=ok["method"].astype(str))
-    costs = ok.groupby(["model", "dataset", "competitor"], as_index=False)[cost].mean().rename(columns={cost: "cost"})
     scores = summary[summary["metric"] == metric].copy()
+    keys = ["setting", "competitor"] if "setting" in scores else ["model", "dataset", "competitor"]
+    if "setting" in scores:
+        ok = ok.assign(setting=setting_id(ok))
+    costs = ok.groupby(keys, as_index=False)[cost].mean().rename(columns={cost: "cost"})
     scores["group"] = group_labels(scores.assign(variant=_experiment_variant(scores)))
     if "competitor" not in scores:
         scores["competitor"] = scores["method"]
     scores["competitor"] = scores["competitor"].astype(str)
-    points = scores.drop(columns=["method"]).merge(costs, on=["model", "dataset", "competitor"], how="inner")
+    points = scores.drop(columns=["method"]).merge(costs, on=keys, how="inner")
     points = points.rename(columns={"competitor": "method", "mean": "score", "ci_low": "score_low",
                                     "ci_high": "score_high"})
     kept = ["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]
