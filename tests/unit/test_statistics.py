@@ -532,3 +532,35 @@ def test_the_nemenyi_cd_on_few_groups_states_its_real_familywise_error_and_the_e
     ten = st.friedman_nemenyi(summary_of({(f"d{g}", "m", True): groups[("d0", "m", True)] for g in range(10)}))
     assert np.isnan(ten.cd_error) and np.isnan(ten.cd_exact)
     assert not any(n.startswith("CD with fewer") for n in friedman_table({"all": ten}).notes)
+
+
+def test_ranks_compare_methods_on_the_samples_every_ranked_method_scored():
+    # a scores NaN on its two hardest samples: its mean over the other two (0.90) is the highest, so ranking means
+    # put it first; on the samples all three scored, b (0.95) is better than a (0.90).
+    a = rows("a", "faith", [0.9, 0.9, np.nan, np.nan])
+    a.loc[2:, "status"] = "nan"
+    table = pd.concat([a, rows("b", "faith", [0.95, 0.95, 0.1, 0.1]), rows("c", "faith", [0.5] * 4)],
+                      ignore_index=True)
+    # A second group with seeds: a's cell failed in seed 1 (no rows), so only seed 0's samples are shared.
+    # Means: a 0.3 (seed 0 only), b 0.5 (0.2 and 0.8) -> b first; on seed 0: a 0.3 > b 0.2 -> a first.
+    seeds = pd.concat([rows("a", "sens", [0.3, 0.3]), rows("b", "sens", [0.2, 0.2]),
+                       rows("b", "sens", [0.8, 0.8]).assign(seed=1)], ignore_index=True)
+    table = pd.concat([table, seeds], ignore_index=True)
+    summary = summarize(table)
+    by_mean = summary.set_index(["metric", "method"])["rank"].to_dict()
+    assert by_mean == {("faith", "a"): 1, ("faith", "b"): 2, ("faith", "c"): 3, ("sens", "a"): 2, ("sens", "b"): 1}
+    ranked = st.shared_sample_ranks(table, summary)
+    frame = ranked.set_index(["metric", "method"])
+    assert frame["rank"].to_dict() == {("faith", "a"): 2, ("faith", "b"): 1, ("faith", "c"): 3,
+                                       ("sens", "a"): 1, ("sens", "b"): 2}
+    assert frame["shared_mean"].to_dict() == pytest.approx({("faith", "a"): 0.9, ("faith", "b"): 0.95,
+                                                            ("faith", "c"): 0.5, ("sens", "a"): 0.3,
+                                                            ("sens", "b"): 0.2})
+    assert frame["mean"].to_dict() == pytest.approx(summary.set_index(["metric", "method"])["mean"].to_dict())
+    assert frame[["shared_n", "group_n"]].loc["faith"].to_numpy().tolist() == [[2, 4]] * 3
+    assert frame[["shared_n", "group_n"]].loc["sens"].to_numpy().tolist() == [[2, 2]] * 2  # same ids in both seeds
+    faith = st.average_ranks(ranked[ranked["metric"] == "faith"], by="all").set_index("method")["avg_rank"]
+    assert faith.to_dict() == {"b": 1.0, "a": 2.0, "c": 3.0}
+    # the tests against the best test the shared-sample best
+    versus = st.versus_best(st.pairwise_tests(table), ranked)
+    assert set(versus.loc[versus["metric"] == "faith", "best"]) == {"b"}

@@ -22,6 +22,7 @@ from xaibench.report.tables.pairwise import pairwise_tables, versus_best_tables
 from xaibench.report.tables.render import latex_tables
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
+from xaibench.results.groups import attach_not_applicable
 
 FORMATS = ("md", "latex", "html", "csv")
 APPENDIX = "appendix_pairwise"  # every pairwise test: appendix_pairwise.md / .tex (the report shows the best's)
@@ -47,7 +48,8 @@ class Analysis:
 
 def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA) -> Analysis:
     """Summary, tests and tables of ``table`` (rows of the results schema)."""
-    summary = summarize(table)
+    table = attach_not_applicable(table)  # an n/a cell joins the group it was planned for (no phantom group)
+    summary = st.shared_sample_ranks(table, summarize(table))  # ranks compare methods on the same samples
     pairs = st.pairwise_tests(table, alpha=alpha)
     controls = st.control_checks(table, summary, pairs=pairs, alpha=alpha)
     ranks, friedman, agreement = rank_statistics(summary, alpha=alpha)

@@ -144,13 +144,16 @@ class _Tests:
 
 def metrics_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
     """Methods x metrics of one setting."""
-    rows = _with_labels(rows) if "setting_label" not in rows else rows
+    rows = _with_labels(rows) if "setting_variant" not in rows else rows
     tests = tests or _Tests(None, ALPHA)
-    first = rows.iloc[0]
+    trained = rows[rows["model_accuracy"].notna()]  # a not_applicable method's rows have no model accuracy
+    first = trained.iloc[0] if len(trained) else rows.iloc[0]
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
     table = _grid(rows, columns, column_of="metric_label", title=lambda c: c, tests=tests)
     quality = _quality_text(first)
-    caption = (f"{first['model_label']} on {first['dataset_label']}{quality}: {_over(rows)}. "
+    # two variants of a model (hidden=[32], [64]) on one dataset had the same caption: the variant tells them apart
+    variant = f" ({first['setting_variant']})" if first["setting_variant"] else ""
+    caption = (f"{first['model_label']} on {first['dataset_label']}{variant}{quality}: {_over(rows)}. "
                "Bold: best per column; ↑/↓: higher/lower is better.")
     warnings = (f"u {first['model_label']} is underfit (test accuracy {number(first['model_accuracy'])}): "
                 "its explanations are not a result.",) if first["model_flag"] == "underfit" else ()
@@ -278,6 +281,9 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
         why = _first_line(worst) if not worst["error_rate"] > 0 else ""  # else the message may be the error's
         notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}"
                      f"{why}).")
+    shared = _shared_note(rows)
+    if shared:
+        notes.append(shared)
     if "b" in marks:
         notes.append(_error_note(rows))
     if "c" in marks:
@@ -289,6 +295,25 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
     if "s" in marks:
         notes.append(NOTE_REVERSED + ".")
     return tuple(notes)
+
+
+def _shared_note(rows: pd.DataFrame) -> str:
+    """Where a column's ranks (bold) leave out samples: the ranks compare methods on the samples every ranked
+    method of the group scored (``statistics.shared_sample_ranks``), so a method's NaN scores or failed seeds
+    remove those samples for all. Names the smallest share; "" where nothing is left out (or the summary has no
+    ``shared_n``: a summary ranked on its means)."""
+    if "shared_n" not in rows.columns:
+        return ""
+    ranked = rows[rows["mean"].notna() & (rows["group_n"] > 0)]
+    short = ranked[ranked["shared_n"] < ranked["group_n"]]
+    if short.empty:
+        return ""
+    worst = short.loc[(short["shared_n"] / short["group_n"]).idxmin()]
+    return (f"Bold and ranks compare the methods of a column on the samples every one of them scored (a method's "
+            f"NaN scores or failed seeds leave those samples out for all; the cells' means are over each method's "
+            f"own samples): {short['comparison'].nunique()} column(s) rank on fewer than all samples, as few as "
+            f"{int(worst['shared_n'])} of {int(worst['group_n'])} ({worst['metric_label']} for "
+            f"{worst['setting_label']}); shared_n and group_n in summary.csv.")
 
 
 def _error_note(rows: pd.DataFrame) -> str:
@@ -339,6 +364,7 @@ def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
     frame["metric_label"] = frame["metric"].where(metric_parts == "", frame["metric"] + " (" + metric_parts + ")")
     base = frame["dataset_label"] + " / " + frame["model_label"]
     frame["setting_label"] = base.where(other == "", base + " (" + other + ")")
+    frame["setting_variant"] = other
     return frame
 
 
