@@ -624,3 +624,18 @@ def test_a_table_whose_ranks_leave_out_samples_says_so():
     assert "Bold and ranks compare" not in tiny  # nothing left out there
     sens = analysis.summary[(analysis.summary["metric"] == "sens") & (analysis.summary["model"] == "mlp")]
     assert sens[["shared_n", "group_n"]].drop_duplicates().to_numpy().tolist() == [[6, 8]]
+
+
+@pytest.mark.parametrize("tall", [False, True])
+def test_the_console_summary_lists_controls_last_as_the_report_does(summary, monkeypatch, tall):
+    # The console listed methods alphabetically, the random control between ig and saliency; every report table
+    # lists the controls last.
+    from xaibench.report import console
+
+    monkeypatch.setattr(console, "MAX_WIDE", 1 if tall else 99)  # one line per metric, or methods x metrics
+    lines = console.format_summary(summary).splitlines()
+    methods = [m for line in lines for m in ("ig", "saliency", "random") if f" {m} " in f" {line} "]
+    assert methods[:3] == ["ig", "saliency", "random"]
+    tables = to_markdown(build_tables(summary, ("metrics",))[0])
+    assert [line.split(" | ")[0][2:] for line in tables.splitlines() if line.startswith("| ") and "---" not in line][1:] \
+        == ["ig", "saliency", "random"]

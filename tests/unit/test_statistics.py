@@ -512,7 +512,7 @@ def test_the_nemenyi_cd_on_few_groups_states_its_real_familywise_error_and_the_e
     groups = {(f"d{g}", "m", True): {"a": 4, "b": 3, "c": 2, "d": 1} for g in range(3)}
     result = st.friedman_nemenyi(summary_of(groups))
     assert result.cd == pytest.approx(2.708, abs=1e-3) and not result.post_hoc_reason()
-    assert result.cd_error == pytest.approx(np.mean(ranges > result.cd)) == pytest.approx(1 / 144)
+    assert result.cd_familywise_error == pytest.approx(np.mean(ranges > result.cd)) == pytest.approx(1 / 144)
     assert result.cd_exact == pytest.approx(7 / 3) and np.mean(ranges > 7 / 3 + 1e-9) <= 0.05 < np.mean(ranges > 2)
     note = next(n for n in friedman_table({"family: f": result}).notes if n.startswith("CD with fewer than 10"))
     # newuser12: "nominally alpha, is all: 0.060, exact CD 1.111" read as "is all"; the scope now leads its figure
@@ -523,14 +523,14 @@ def test_the_nemenyi_cd_on_few_groups_states_its_real_familywise_error_and_the_e
     assert "the Friedman table's note gives its real familywise error and the exact CD" in caption("cd_all")
     # 2 groups: even a method first and another last in both (chance 1/12) is no evidence at alpha: no exact CD
     two = st.friedman_nemenyi(summary_of({k: groups[k] for k in list(groups)[:2]}))
-    assert two.cd_error == 0.0 and two.cd_exact == np.inf
+    assert two.cd_familywise_error == 0.0 and two.cd_exact == np.inf
     assert "all 0.000 (exact CD none: no two methods can be separated)" in " ".join(friedman_table({"all": two}).notes)
     # Monte Carlo draws where enumeration is too large agree; from 10 groups on Demšar's CD stands alone
     monkeypatch.setattr(st, "_EXACT_STATES", 0)
     drawn = st.friedman_nemenyi(summary_of(groups))
-    assert abs(drawn.cd_error - 1 / 144) < 4 * np.sqrt(1 / 144 / 20_000) and drawn.cd_exact == pytest.approx(7 / 3)
+    assert abs(drawn.cd_familywise_error - 1 / 144) < 4 * np.sqrt(1 / 144 / 20_000) and drawn.cd_exact == pytest.approx(7 / 3)
     ten = st.friedman_nemenyi(summary_of({(f"d{g}", "m", True): groups[("d0", "m", True)] for g in range(10)}))
-    assert np.isnan(ten.cd_error) and np.isnan(ten.cd_exact)
+    assert np.isnan(ten.cd_familywise_error) and np.isnan(ten.cd_exact)
     assert not any(n.startswith("CD with fewer") for n in friedman_table({"all": ten}).notes)
 
 

@@ -399,7 +399,7 @@ class FriedmanResult:
     # Below 10 blocks: the chance, under Friedman's permutation null, that some two average ranks lie further apart
     # than ``cd`` (the CD's real familywise error; Demšar's CD is a large-sample approximation), and the exact CD
     # whose familywise error is at most ``alpha`` (:func:`nemenyi_small_sample`). NaN from 10 blocks on.
-    cd_error: float = float("nan")
+    cd_familywise_error: float = float("nan")
     cd_exact: float = float("nan")
 
     def post_hoc_reason(self) -> str:
@@ -573,14 +573,14 @@ def friedman_nemenyi(summary: pd.DataFrame, metric: str | None = None, family: s
         return FriedmanResult(float("nan"), float("nan"), ranks, cd, empty_p, n, alpha, dropped, note)
     statistic, p_value = stats.friedmanchisquare(*(matrix[c].to_numpy() for c in matrix.columns))
     p_method, cd = "chi-square", nemenyi_critical_difference(k, n, alpha)
-    cd_error = cd_exact = float("nan")
+    cd_familywise_error = cd_exact = float("nan")
     if n < PERMUTATION_P_BELOW and np.isfinite(statistic):
         p_value, p_method = friedman_permutation_p(matrix.to_numpy())
-        cd_error, cd_exact = nemenyi_small_sample(matrix.to_numpy(), cd, alpha=alpha)
+        cd_familywise_error, cd_exact = nemenyi_small_sample(matrix.to_numpy(), cd, alpha=alpha)
     pairwise = sp.posthoc_nemenyi_friedman(matrix.to_numpy())
     pairwise.index, pairwise.columns = matrix.columns, matrix.columns
     return FriedmanResult(float(statistic), float(p_value), ranks, cd, pairwise, n, alpha, dropped,
-                          p_method=p_method, cd_error=cd_error, cd_exact=cd_exact)
+                          p_method=p_method, cd_familywise_error=cd_familywise_error, cd_exact=cd_exact)
 
 
 # --- metric agreement -----------------------------------------------------------------------------------------------
