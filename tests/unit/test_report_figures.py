@@ -640,3 +640,31 @@ def test_cost_points_keep_two_variants_of_a_model_apart():
     by_group = points.groupby("group")["cost"].unique().map(list).to_dict()
     assert sorted(by_group.values()) == [[pytest.approx(0.001)], [pytest.approx(0.004)]]
     assert all("hidden=[32]" in g or "hidden=[64]" in g for g in by_group)
+
+
+def _cielab(rgb) -> np.ndarray:
+    """sRGB (0-1) -> CIELAB (D65), the space in which a distance of ~2 is just noticeable."""
+    c = np.asarray(rgb[:3], dtype=float)
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ c
+    f = np.cbrt(xyz / np.array([0.95047, 1.0, 1.08883]))  # every colour here is far above the linear segment
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_twelve_methods_get_distinguishable_colours_and_controls_grey_in_every_figure():
+    # 10 methods and 3 controls took tab20 (blue beside light blue, orange beside light orange: two methods of one
+    # hue), and with tab10 two controls took olive and cyan among the methods' colours.
+    from xaibench.report.figures._style import method_colours
+
+    methods = [f"method_{i:02d}" for i in range(12)]
+    colours = method_colours(methods + ["random", "constant", "sobel"], controls={"random", "constant", "sobel"})
+    lab = {m: _cielab(colours[m]) for m in methods}
+    closest = min(np.linalg.norm(lab[a] - lab[b]) for a, b in itertools.combinations(methods, 2))
+    tab10 = [_cielab(matplotlib.colormaps["tab10"](i)) for i in range(10)]
+    assert closest >= min(np.linalg.norm(a - b) for a, b in itertools.combinations(tab10, 2)) - 0.5
+    for control in ("random", "constant", "sobel"):
+        r, g, b, _ = colours[control]
+        assert r == g == b  # grey: never a method's colour
+    assert len({colours[c] for c in ("random", "constant", "sobel")}) == 3
+    # the same method keeps its colour when a figure shows fewer methods of the same report (one mapping)
+    assert method_colours(methods[:3], controls=set())["method_01"] == colours["method_01"]

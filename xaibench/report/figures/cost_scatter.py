@@ -17,7 +17,7 @@ from matplotlib.ticker import NullFormatter
 from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_order,
                                             paper_figure, paper_style)
 from xaibench.results.groups import COMPARISON_COLUMNS, SETTING_EXCLUDED, competitor_labels, setting_id
-from xaibench.results.roles import ROLE_COLUMN, summary_controls
+from xaibench.results.roles import ROLE_COLUMN, is_control, summary_controls
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
 MARKERS = "osD^v<>pXh"
@@ -70,7 +70,8 @@ LEGEND_LINE_IN = 0.125  # height of one 7 pt legend line with its spacing
 def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s", width: float = ONE_COLUMN_IN,
                   colours: dict | None = None) -> Figure:
     """Scatter of ``points`` (see :func:`cost_score_points`): colour = method (``colours``, by default
-    ``method_colours`` of the methods drawn: the colours of ``metric_scores``), marker = experiment.
+    ``method_colours`` of the methods drawn: the colours of ``metric_scores``; controls grey and hollow), marker =
+    experiment.
 
     The legends sit below the axes in a band of the figure sized to their lines, so the axes keep their height
     however many methods and experiments there are (legends anchored to the axes squashed them to a strip and
@@ -88,8 +89,9 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
         for _, point in points.iterrows():
             marker = MARKERS[groups.index(point["group"]) % len(MARKERS)]
             error = [[max(point["score"] - point["score_low"], 0)], [max(point["score_high"] - point["score"], 0)]]
+            hollow = {"markerfacecolor": "none"} if is_control(point["method"], controls) else {}
             ax.errorbar(point["cost"], point["score"], yerr=error, fmt=marker, color=colours[point["method"]],
-                        markersize=4, elinewidth=0.7, capsize=1.5)
+                        markersize=4, elinewidth=0.7, capsize=1.5, **hollow)
         ax.set_xscale("log")
         _decade_ticks(ax, points["cost"].to_numpy())
         higher = bool(points["higher_is_better"].iloc[0]) if len(points) else True
@@ -97,7 +99,8 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
         ax.set_ylabel(f"{metric} {direction_arrow(higher)}")
         ax.grid(True, which="major", linewidth=0.3, color="0.85")
         ax.spines["bottom"].set_capstyle("butt")  # its projecting end lay outside the saved tight box's padding
-        method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4) for m in methods]
+        method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4,
+                                 markerfacecolor="none" if is_control(m, controls) else colours[m]) for m in methods]
         figure.legend(method_handles, methods, loc="upper left", bbox_to_anchor=(0.0, legend_in / height),
                       frameon=False, title="method", title_fontsize=7, alignment="left")
         if len(groups) > 1:
