@@ -639,3 +639,16 @@ def test_the_console_summary_lists_controls_last_as_the_report_does(summary, mon
     tables = to_markdown(build_tables(summary, ("metrics",))[0])
     assert [line.split(" | ")[0][2:] for line in tables.splitlines() if line.startswith("| ") and "---" not in line][1:] \
         == ["ig", "saliency", "random"]
+
+
+def test_a_control_first_on_a_stability_metric_is_warned_as_by_construction_not_as_not_discriminating():
+    # The constant control is first on every stability metric (its map ignores the input); the report's top warning
+    # said so, while each table's line and footnote said the metric "does not discriminate between methods".
+    table = quickstart_like_table()
+    first = (table["model"] == "mlp") & (table["metric"] == "sens") & (table["method"] == "random")
+    table.loc[first, "value"] = 0.0  # lower is better: random ranks first on sens (stability) and on mprt
+    text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
+    assert ("c WARNING: a control ranks first on sens for diabetes / mlp: perfectly stable by construction (a map "
+            "that ignores the input): read stability together with faithfulness and randomisation.") in text
+    assert "c WARNING: a control ranks first on mprt for diabetes / mlp: not discriminating on this data." in text
+    assert "on a stability metric by construction" in text

@@ -21,6 +21,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from xaibench.metrics.spec import Family
 from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, separation_note,
                                          significance_note)
 from xaibench.results.roles import controls_last, is_control, summary_controls
@@ -29,7 +30,15 @@ from xaibench.results.statistics import ALPHA, average_ranks, versus_best
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric"
-NOTE_CONTROL = "c a control method ranks first: this metric does not discriminate between methods on this data"
+NOTE_CONTROL = ("c a control method ranks first: on a stability metric by construction (a map that ignores the input, "
+                "the constant control, is perfectly stable: read stability together with faithfulness and "
+                "randomisation), on another metric because it does not discriminate between methods on this data")
+# The warning line of a control first on a stability metric: the report's top warning (statistics.control_warnings)
+# said "by construction" there while the tables said "not discriminating", which max_sensitivity, separating the
+# methods at p < 0.001, is not.
+_WHY_CONTROL_FIRST = {True: "perfectly stable by construction (a map that ignores the input): read stability together "
+                            "with faithfulness and randomisation",
+                      False: "not discriminating on this data"}
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
 NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
                 "an average over other groups, not comparable with the bold one.")
@@ -239,7 +248,7 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
         marks = []
         if _control_first(group, controls):
             marks.append("c")
-            flagged_controls.append(f"{first['metric_label']} for {first['setting_label']}")
+            flagged_controls.append((f"{first['metric_label']} for {first['setting_label']}", str(first["family"])))
         if column_of == "setting_label" and first["model_flag"] == "underfit":
             marks.append("u")
         headers.append(Column(title(column), "↑" if first["higher_is_better"] else "↓", tuple(marks)))
@@ -337,15 +346,19 @@ def _control_first(group: pd.DataFrame, controls: frozenset[str]) -> bool:
     return any(is_control(c, controls) for c in first.index)
 
 
-def _control_lines(columns: list[str]) -> tuple[str, ...]:
-    if not columns:
-        return ()
-    return (f"c WARNING: a control ranks first on {', '.join(columns)}: not discriminating on this data.",)
+def _control_lines(columns: list[tuple[str, str]]) -> tuple[str, ...]:
+    """One warning line per kind of column in which a control ranks first: ``columns`` are (where, family)."""
+    lines = []
+    for stability in (True, False):
+        where = [text for text, family in columns if (family == Family.STABILITY) == stability]
+        if where:
+            lines.append(f"c WARNING: a control ranks first on {', '.join(where)}: {_WHY_CONTROL_FIRST[stability]}.")
+    return tuple(lines)
 
 
 def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
     controls = summary_controls(rows)
-    flagged = {f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}"
+    flagged = {(f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}", str(g["family"].iloc[0]))
                for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"), controls)}
     return _control_lines(sorted(flagged))
 
