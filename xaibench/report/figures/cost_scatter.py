@@ -6,6 +6,7 @@ higher-is-better metric.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -16,7 +17,7 @@ from matplotlib.ticker import NullFormatter
 
 from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_order,
                                             paper_figure, paper_style)
-from xaibench.results.groups import COMPARISON_COLUMNS, SETTING_EXCLUDED, competitor_labels, setting_id
+from xaibench.results.groups import competitor_labels, setting_id
 from xaibench.results.roles import ROLE_COLUMN, is_control, summary_controls
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
@@ -28,7 +29,7 @@ MARKERS = "osD^v<>pXh"
 # with abs true and false) were averaged into one and both points drawn at it, in one colour.
 # A setting is the model and dataset with their parameters and revisions (``groups.setting_id``): keyed by the names
 # only, two variants of a model (``hidden=[32]`` and ``[64]``) had their costs pooled into one.
-COST_KEYS = [c for c in COMPARISON_COLUMNS if c not in SETTING_EXCLUDED] + ["method", "method_params"]
+COST_KEYS = ["setting", "method", "method_params"]
 
 
 def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, cost: str = "explain_s") -> pd.DataFrame:
@@ -37,13 +38,18 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
     ``saliency (abs=False)``), group (the experiment: dataset / model and their differing parameters), cost, score,
     score_low, score_high, higher_is_better, and role (the summary's: ``control`` for a control) where it has one."""
     ok = table[(table["status"] == "ok") & (table["metric"] == metric)]
-    ok = ok.assign(competitor=competitor_labels(ok).astype(str)) if "method_params" in ok else \
-        ok.assign(competitor=ok["method"].astype(str))
     scores = summary[summary["metric"] == metric].copy()
-    keys = ["setting", "competitor"] if "setting" in scores else ["model", "dataset", "competitor"]
-    if "setting" in scores:
-        ok = ok.assign(setting=setting_id(ok))
-    costs = ok.groupby(keys, as_index=False)[cost].mean().rename(columns={cost: "cost"})
+    if "setting" in scores:  # one cost per competitor in a setting (COST_KEYS), as streamed_figures groups it
+        ok = ok if "setting" in ok.columns else ok.assign(setting=setting_id(ok))
+        costs = ok.groupby([c for c in COST_KEYS if c in ok.columns], as_index=False)[cost].agg(exact_mean)
+        costs = costs.assign(competitor=competitor_labels(costs).astype(str))
+        keys = ["setting", "competitor"]
+    else:  # a summary made without settings (by hand): per model and dataset
+        ok = ok.assign(competitor=competitor_labels(ok).astype(str)) if "method_params" in ok else \
+            ok.assign(competitor=ok["method"].astype(str))
+        keys = ["model", "dataset", "competitor"]
+        costs = ok.groupby(keys, as_index=False)[cost].mean()
+    costs = costs[keys + [cost]].rename(columns={cost: "cost"})
     scores["group"] = group_labels(scores.assign(variant=_experiment_variant(scores)))
     if "competitor" not in scores:
         scores["competitor"] = scores["method"]
@@ -53,6 +59,14 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
                                     "ci_high": "score_high"})
     kept = ["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]
     return points[kept + [ROLE_COLUMN] if ROLE_COLUMN in points else kept]
+
+
+def exact_mean(values: pd.Series) -> float:
+    """The mean of the finite-or-inf values (NaN skipped) from their exact sum (``math.fsum``), rounded once: the
+    same bits however the rows are grouped (pandas' group mean differs in the last bit between a 3-group frame
+    and the whole table's groups, so a cost streamed a range at a time would not equal the whole table's)."""
+    kept = values.dropna().to_numpy(dtype=np.float64)
+    return math.fsum(kept) / len(kept) if len(kept) else float("nan")
 
 
 def _experiment_variant(scores: pd.DataFrame) -> pd.Series:
