@@ -668,3 +668,19 @@ def test_twelve_methods_get_distinguishable_colours_and_controls_grey_in_every_f
     assert len({colours[c] for c in ("random", "constant", "sobel")}) == 3
     # the same method keeps its colour when a figure shows fewer methods of the same report (one mapping)
     assert method_colours(methods[:3], controls=set())["method_01"] == colours["method_01"]
+
+
+def test_a_gallery_title_names_the_model_variant_it_shows():
+    # Two variants of mlp (hidden=[32], [64]) on one dataset had two galleries titled "breast_cancer / mlp".
+    from xaibench.report.explanation_figures import experiment_title
+
+    row = pd.Series({"dataset": "breast_cancer", "dataset_params": '{"test_size": 0.3}', "model": "mlp",
+                     "model_params": '{"batch_size": 64, "epochs": 30, "hidden": [32], "lr": 0.01}',
+                     "dataset_label": "breast_cancer", "model_label": "mlp"})
+    assert experiment_title(row) == "breast_cancer / mlp (model.hidden=[32])"
+    shipped = row.copy()
+    shipped["model_params"] = '{"batch_size": 64, "epochs": 30, "hidden": [64, 64], "lr": 0.01}'
+    assert experiment_title(shipped) == "breast_cancer / mlp"  # the shipped config: nothing to tell apart
+    smaller = shipped.copy()
+    smaller["dataset_params"] = '{"test_size": 0.5}'
+    assert experiment_title(smaller) == "breast_cancer / mlp (dataset.test_size=0.5)"
