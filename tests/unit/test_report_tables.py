@@ -637,8 +637,8 @@ def test_the_console_summary_lists_controls_last_as_the_report_does(summary, mon
     methods = [m for line in lines for m in ("ig", "saliency", "random") if f" {m} " in f" {line} "]
     assert methods[:3] == ["ig", "saliency", "random"]
     tables = to_markdown(build_tables(summary, ("metrics",))[0])
-    assert [line.split(" | ")[0][2:] for line in tables.splitlines() if line.startswith("| ") and "---" not in line][1:] \
-        == ["ig", "saliency", "random"]
+    rows = [line.split(" | ")[0][2:] for line in tables.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == ["ig", "saliency", "random"]
 
 
 def test_a_control_first_on_a_stability_metric_is_warned_as_by_construction_not_as_not_discriminating():
