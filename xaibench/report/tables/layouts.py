@@ -10,9 +10,11 @@ over the column's comparisons with its best) has ``p_holm >= alpha`` or could no
 summary alone) ``†`` says only that the two CIs overlap, and the note says that this is no test. Captions give the number of samples
 (``n``: distinct sample ids, a sample scored in several seeds counts once) and of seeds. Footnote marks: ``a``
 NaN scores, ``b`` errored cells, ``c`` a control (a method whose rows record the control role,
-``results/roles.py``) ranks first (the metric does not discriminate on this data), ``n`` one scored sample (no
-CI), ``u`` an underfit model, ``s`` a cell the paired test finds significantly *better* than its column's best
-(possible where the two means cover different samples or seeds: NaN scores, failed cells).
+``results/roles.py``) ranks first (on a stability metric by construction, elsewhere the metric does not
+discriminate on this data), ``n`` one scored sample (no CI), ``u`` an underfit model, ``s`` a cell the paired test
+finds significantly *better* than its column's best (possible where the pair shares more samples than the whole
+column: NaN scores, failed cells). Bold and ranks compare the methods of a column on the samples every one of them
+scored (``statistics.shared_sample_ranks``); a note says where that leaves samples out.
 """
 from __future__ import annotations
 
@@ -46,9 +48,9 @@ NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed
 # ranked it below the best, but on the samples both scored it is significantly better. Without this mark the table
 # read "differs significantly from the best", i.e. worse (a best whose mean skips the samples it failed on).
 NOTE_REVERSED = ("s significantly better than its column's best on the samples both scored (the paired test behind "
-                 "†, rank-biserial r < 0 in versus_best.csv), although its mean is lower: the two means cover "
-                 "different samples or seeds (NaN scores, failed cells) or the per-sample differences are skewed; "
-                 "compare the two on their shared samples, not on these means")
+                 "†, rank-biserial r < 0 in versus_best.csv), although ranked below it: the ranks compare the "
+                 "samples every method of the column scored, the test the samples these two scored (more where "
+                 "another method has NaN scores or failed cells), or the per-sample differences are skewed")
 NOTE_UNDERFIT = ("u underfit model (test accuracy below its min_accuracy, or not above the majority-class rate): its "
                  "explanations are not a result")
 
