@@ -52,11 +52,11 @@ def attach_not_applicable(table: pd.DataFrame) -> pd.DataFrame:
     unresolved = [c for c in UNRESOLVED_WHEN_NOT_APPLICABLE if c in table.columns]
     if "status" not in table.columns or not unresolved:
         return table
-    na = table["status"].astype(str) == "not_applicable"
+    na = (table["status"] == "not_applicable").to_numpy(dtype=bool)
     if not na.any() or na.all():
         return table
     keys = [c for c in comparison_columns(table) if c not in unresolved]
-    ran = table.loc[~na, keys + unresolved].astype(str).drop_duplicates()
+    ran = table.loc[~na, keys + unresolved].drop_duplicates().astype(str).drop_duplicates()  # few rows: text after
     candidates = ran.groupby(keys, sort=False, dropna=False)
     unique = ran[candidates[unresolved[0]].transform("size") == 1]  # exactly one group to join
     moved = table.loc[na, keys].astype(str).rename_axis("_row").reset_index().merge(unique, on=keys, how="inner")
