@@ -170,6 +170,7 @@ def test_summary_tables_carry_the_same_significance_marks_as_the_report(table_pa
         assert exit_.value.code == 0
         text = (tmp_path / f"s.{suffix}").read_text()
         assert "CI overlaps" not in text and "Holm-corrected over the column's comparisons with its best" in text
+        assert "as few as 6 of 8 (sens for diabetes / mlp)" in text  # ranked on the shared samples, as report's
         results = text.split("## Tests against the best")[0]  # the results tables, then the tests against the best
         tables = [t for t in re.split(r"\n(?=\*\*|\\begin\{table\})", results) if "\\toprule" in t or "| --- |" in t]
         tables = [t for t in tables if "caption{Tests against the best" not in t]

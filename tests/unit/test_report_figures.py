@@ -622,3 +622,65 @@ def test_metric_score_pages_label_each_distinct_experiment_once_with_the_rows_la
     for rows in (frame, frame.drop(columns=["dataset_label", "model_label"]), frame.drop(columns=["variant"]),
                  frame.iloc[:0]):
         assert module._row_labels(rows).tolist() == module._experiment_labels(rows).tolist()
+
+
+def test_cost_points_keep_two_variants_of_a_model_apart():
+    # Two variants of one model (hidden=[32] and [64]) share the name "mlp": their costs were pooled into one mean
+    # and both experiments' points drawn at it. Each experiment (setting) now has its own cost.
+    from xaibench.results.aggregate import summarize
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    base = quickstart_like_table()
+    base = base[(base["model"] == "mlp") & (base["metric"] == "faith")]
+    small = base.assign(model_params='{"hidden": [32]}', explain_s=0.001)
+    large = base.assign(model_params='{"hidden": [64]}', explain_s=0.004)
+    table = pd.concat([small, large], ignore_index=True).replace({"metric": {"faith": "faithfulness_correlation"}})
+    points = figures.cost_score_points(table, summarize(table), "faithfulness_correlation")
+    assert len(points) == 6  # 3 methods x 2 variants
+    by_group = points.groupby("group")["cost"].unique().map(list).to_dict()
+    assert sorted(by_group.values()) == [[pytest.approx(0.001)], [pytest.approx(0.004)]]
+    assert all("hidden=[32]" in g or "hidden=[64]" in g for g in by_group)
+
+
+def _cielab(rgb) -> np.ndarray:
+    """sRGB (0-1) -> CIELAB (D65), the space in which a distance of ~2 is just noticeable."""
+    c = np.asarray(rgb[:3], dtype=float)
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ c
+    f = np.cbrt(xyz / np.array([0.95047, 1.0, 1.08883]))  # every colour here is far above the linear segment
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_twelve_methods_get_distinguishable_colours_and_controls_grey_in_every_figure():
+    # 10 methods and 3 controls took tab20 (blue beside light blue, orange beside light orange: two methods of one
+    # hue), and with tab10 two controls took olive and cyan among the methods' colours.
+    from xaibench.report.figures._style import method_colours
+
+    methods = [f"method_{i:02d}" for i in range(12)]
+    colours = method_colours(methods + ["random", "constant", "sobel"], controls={"random", "constant", "sobel"})
+    lab = {m: _cielab(colours[m]) for m in methods}
+    closest = min(np.linalg.norm(lab[a] - lab[b]) for a, b in itertools.combinations(methods, 2))
+    tab10 = [_cielab(matplotlib.colormaps["tab10"](i)) for i in range(10)]
+    assert closest >= min(np.linalg.norm(a - b) for a, b in itertools.combinations(tab10, 2)) - 0.5
+    for control in ("random", "constant", "sobel"):
+        r, g, b, _ = colours[control]
+        assert r == g == b  # grey: never a method's colour
+    assert len({colours[c] for c in ("random", "constant", "sobel")}) == 3
+    # the same method keeps its colour when a figure shows fewer methods of the same report (one mapping)
+    assert method_colours(methods[:3], controls=set())["method_01"] == colours["method_01"]
+
+
+def test_a_gallery_title_names_the_model_variant_it_shows():
+    # Two variants of mlp (hidden=[32], [64]) on one dataset had two galleries titled "breast_cancer / mlp".
+    from xaibench.report.explanation_figures import experiment_title
+
+    row = pd.Series({"dataset": "breast_cancer", "dataset_params": '{"test_size": 0.3}', "model": "mlp",
+                     "model_params": '{"batch_size": 64, "epochs": 30, "hidden": [32], "lr": 0.01}',
+                     "dataset_label": "breast_cancer", "model_label": "mlp"})
+    assert experiment_title(row) == "breast_cancer / mlp (model.hidden=[32])"
+    shipped = row.copy()
+    shipped["model_params"] = '{"batch_size": 64, "epochs": 30, "hidden": [64, 64], "lr": 0.01}'
+    assert experiment_title(shipped) == "breast_cancer / mlp"  # the shipped config: nothing to tell apart
+    smaller = shipped.copy()
+    smaller["dataset_params"] = '{"test_size": 0.5}'
+    assert experiment_title(smaller) == "breast_cancer / mlp (dataset.test_size=0.5)"

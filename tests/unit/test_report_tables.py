@@ -244,20 +244,44 @@ def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
     assert tables[-1].caption.startswith("Settings without any score, left out of the tables above")
 
 
-def test_a_method_not_applicable_in_a_scored_setting_is_not_listed_as_a_setting_without_any_score():
+def test_a_method_not_applicable_in_a_scored_setting_shows_n_a_in_that_settings_table():
     """newuser12: ``method=saliency,sobel`` on breast_cancer listed "breast_cancer / mlp" under "Settings without any
     score", right below that setting's results: a method skipped as not applicable never builds the data (no
-    dataset revision), so its rows are a setting of their own. The line and caption now say what it is."""
-    table = quickstart_like_table().assign(dataset_revision="r1")
+    dataset revision) nor resolves its metric parameters, so its rows formed a comparison group and a setting of
+    their own (a phantom group). paper11: they join the group they were planned for and show n/a in its table."""
+    from xaibench.report.build import analyse
+
+    table = quickstart_like_table().assign(dataset_revision="r1", params='{"subset_size": 2}')
     mlp = table[(table["model"] == "mlp") & (table["method"] == "ig")]
-    sobel = mlp.assign(method="sobel", dataset_revision="", model_accuracy=np.nan, value=np.nan,
-                       status="not_applicable", message="method sobel does not handle tabular inputs")
-    tables = build_tables(summarize(pd.concat([table, sobel], ignore_index=True)))
-    assert tables[0].caption.startswith("mlp on diabetes (test accuracy 0.95)")  # the setting has its results
+    sobel = mlp.assign(method="sobel", dataset_revision="", params='{"subset_size": 0.25}', model_accuracy=np.nan,
+                       value=np.nan, status="not_applicable", message="method sobel does not handle tabular inputs")
+    joined = pd.concat([sobel, table], ignore_index=True)  # sobel's rows first: the caption keeps the accuracy
+    analysis = analyse(joined, layouts=("metrics",))
+    assert [t.key for t in analysis.tables] == ["metrics-diabetes-mlp", "metrics-digits-tiny"]  # no unscored table
+    mlp_table = to_markdown(analysis.tables[0])
+    assert "mlp on diabetes (test accuracy 0.95)" in mlp_table
+    assert md_row(mlp_table, "sobel") == ["n/a", "n/a", "n/a |"]
+    summary = analysis.summary
+    assert summary.loc[summary["method"] == "sobel", "comparison"].isin(
+        summary.loc[summary["method"] == "ig", "comparison"]).all()  # sobel is in ig's groups
+    assert summary["comparison"].nunique() == 6  # 2 settings x 3 metrics, no phantom group
+    # where the rows that ran hold two groups it could belong to (faith scored with two parameter variants), it
+    # keeps its own group and is listed, with its reason, among the settings without any score
+    variant = table[(table["model"] == "mlp") & (table["metric"] == "faith")].assign(params='{"subset_size": 3}')
+    tables = analyse(pd.concat([table, variant, sobel], ignore_index=True), layouts=("metrics",)).tables
     (label, (methods, status, reason)), = tables[-1].rows
     assert (label, methods.text, status.text) == ("diabetes / mlp (other methods above)", "sobel", "not_applicable (1)")
-    assert tables[-1].caption.startswith("Settings without any score, and methods without any score in a setting "
-                                         "shown above, left out of the tables above")
+
+
+def test_two_variants_of_a_model_have_captions_that_tell_them_apart():
+    # mlp with hidden=[32] and hidden=[64] on one dataset: both tables were captioned "mlp on diabetes".
+    table = quickstart_like_table()
+    mlp = table[table["model"] == "mlp"]
+    both = pd.concat([mlp.assign(model_params='{"hidden": [32]}'), mlp.assign(model_params='{"hidden": [64]}')],
+                     ignore_index=True)
+    captions = [t.caption for t in build_tables(summarize(both), ("metrics",))]
+    assert [c.split(":")[0] for c in captions] == ["mlp on diabetes (model.hidden=[32]) (test accuracy 0.95)",
+                                                   "mlp on diabetes (model.hidden=[64]) (test accuracy 0.95)"]
 
 
 def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
@@ -418,43 +442,60 @@ def _one_column(values: dict[str, np.ndarray]) -> pd.DataFrame:
         "cell_key": method}) for method, v in values.items()], ignore_index=True))
 
 
-def test_a_cell_significantly_better_than_the_bold_best_on_shared_samples_is_marked_not_read_as_worse():
-    # a scores NaN on the two hard samples (8, 9), so its mean (0.70) is over the easy ones only and it is bold;
-    # b, scored everywhere (0.64), beats a on each of their 8 shared samples: exact two-sided p = 2/2**8, Holm over
-    # the best's 2 comparisons 0.016, r = -1. The table read "b differs significantly from the best" (i.e. worse).
+def test_a_best_whose_mean_skips_its_nan_samples_is_not_bold_over_a_method_better_on_the_shared_samples():
+    # a scores NaN on the two hard samples (8, 9), so its mean (0.70) is over the easy ones only; b, scored
+    # everywhere (0.64), beats a on each of their 8 shared samples. Ranked on the means, a was bold and b carried
+    # the `s` mark. Ranks now compare the methods on the 8 samples all three scored: b is bold and a, worse on every
+    # one of them (exact two-sided p = 2/2**8, Holm over the best's 2 comparisons 0.016, r = 1), is not.
     from xaibench.report.build import analyse
 
     n, wiggle = 10, np.linspace(0.0, 0.009, 10)
     values = {"a": np.r_[np.full(8, 0.70), np.nan, np.nan] + wiggle, "b": np.r_[np.full(8, 0.80), 0.0, 0.0] + wiggle,
               "c": np.full(n, 0.10) + wiggle}
     analysis = analyse(_one_column(values), layouts=("metrics",))
-    test = analysis.versus_best.set_index("method").loc["b"]
-    assert test["best"] == "a" and test["n"] == 8 and test["separated"] and test["rank_biserial"] == -1.0
+    test = analysis.versus_best.set_index("method").loc["a"]
+    assert test["best"] == "b" and test["n"] == 8 and test["separated"] and test["rank_biserial"] == 1.0
     assert test["p_holm"] == pytest.approx(2 * 2 / 2 ** 8)
     results = to_markdown(analysis.tables[0])
-    assert md_row(results, "a")[0].startswith("**0.70") and md_row(results, "b")[0].endswith("<sup>s</sup> |")
-    assert not md_row(results, "c")[0].rstrip(" |").endswith("</sup>")  # worse than the best: no mark
+    assert md_row(results, "b")[0].startswith("**0.64") and md_row(results, "a")[0].startswith("0.70")
+    assert "<sup>s</sup>" not in results
+    assert "as few as 8 of 10 (faith for digits / mlp)" in results
+
+
+def test_a_cell_significantly_better_than_the_bold_best_on_shared_samples_is_marked_not_read_as_worse():
+    # The ranks compare a, b and c on the samples all three scored (s0, s1: c lacks the others), where a is best;
+    # the paired test of a and b uses the 10 samples both scored, on 8 of which b is better by far: b is
+    # significantly better than the bold a (r < 0). Without `s` the table read "b differs significantly from the
+    # best", i.e. worse.
+    from xaibench.report.build import analyse
+
+    wiggle = np.linspace(0.0, 0.009, 10)
+    values = {"a": np.r_[0.71, 0.71, np.full(8, 0.5)] + wiggle, "b": np.r_[0.70, 0.70, np.full(8, 0.8)] + wiggle,
+              "c": np.r_[0.1, 0.1, np.full(8, np.nan)]}
+    analysis = analyse(_one_column(values), layouts=("metrics",))
+    test = analysis.versus_best.set_index("method").loc["b"]
+    assert test["best"] == "a" and test["n"] == 10 and test["separated"] and test["rank_biserial"] < 0
+    results = to_markdown(analysis.tables[0])
+    assert md_row(results, "a")[0].startswith("**0.5") and md_row(results, "b")[0].endswith("<sup>s</sup> |")
     assert "s significantly better than its column's best on the samples both scored" in results
     versus = to_markdown(analysis.best_tables[0])
-    assert md_row(versus, "b")[0] == "0.0156 (-1.000)<sup>s</sup> |" and "s significantly better" in versus
+    assert md_row(versus, "b")[0].endswith("<sup>s</sup> |") and "s significantly better" in versus
     latex = to_latex(analysis.tables[0])
     assert r"\textsuperscript{s}" in latex and "s significantly better" in latex
 
 
 def test_with_tied_bests_the_s_mark_follows_the_test_that_decides_as_in_the_tests_against_the_best():
-    # a and b tie for best (the same mean); c beats a on their 8 shared samples (exact p = 2/2**8) but not b (mixed
-    # signs). The tests-against-the-best table shows c's least separated test (vs b: no s); the results table marked
-    # c `s` from its test against a: the two tables disagreed (review12).
+    # a and b tie for best on the one sample all four scored (s19: d lacks the others); c beats a on their 20
+    # shared samples (19 of 20) but not b (mixed signs). The tests-against-the-best table shows c's least separated
+    # test (vs b: no s); the results table marked c `s` from its test against a: the two tables disagreed (review12).
     from xaibench.report.build import analyse
 
-    wiggle = np.linspace(0.0, 0.007, 10)
-    shift = wiggle[:8].mean()
-    values = {"a": np.r_[np.full(8, 0.70) + wiggle[:8], np.nan, np.nan],
-              "b": np.r_[np.tile([1.0, 0.4], 4) + wiggle[:8], 0.70 + shift, 0.70 + shift],
-              "c": np.r_[np.full(8, 0.80) + wiggle[:8], 0.0, 0.0]}
+    wiggle = np.linspace(0.0, 0.019, 20)
+    values = {"a": np.r_[np.full(19, 0.70), 0.9] + wiggle, "b": np.r_[np.tile([1.0, 0.4], 9), 1.0, 0.9] + wiggle,
+              "c": np.r_[np.full(19, 0.80), 0.5] + wiggle, "d": np.r_[np.full(19, np.nan), 0.0]}
     analysis = analyse(_one_column(values), layouts=("metrics",))
     tests = analysis.versus_best[analysis.versus_best["method"] == "c"].set_index("best")
-    assert set(tests.index) == {"a", "b"} and tests.loc["a", "separated"] and tests.loc["a", "rank_biserial"] == -1
+    assert set(tests.index) == {"a", "b"} and tests.loc["a", "separated"] and tests.loc["a", "rank_biserial"] < 0
     assert not tests.loc["b", "separated"]
     results, versus = to_markdown(analysis.tables[0]), to_markdown(analysis.best_tables[0])
     assert md_row(results, "a")[0].startswith("**") and md_row(results, "b")[0].startswith("**")
@@ -567,3 +608,47 @@ def test_a_users_own_control_is_a_control_in_the_tables_statistics_and_figures(m
     assert hatched == {"random": None, "saliency": None, "noise_control": "////"}  # legend order: control last
     bars = [c for c in figure.axes[0].collections if isinstance(c, matplotlib.collections.PatchCollection)]
     assert sorted(str(c.get_hatch()) for c in bars) == ["////", "None", "None"]  # one bar per method
+
+
+def test_a_table_whose_ranks_leave_out_samples_says_so():
+    # saliency scored NaN on 2 of the 8 samples of diabetes / mlp on sens: bold and ranks compare the three methods
+    # on the 6 samples all three scored, and the table says how many it left out.
+    from xaibench.report.build import analyse
+
+    analysis = analyse(quickstart_like_table(), layouts=("metrics",))
+    mlp, tiny = (to_markdown(t) for t in analysis.tables)
+    assert ("Bold and ranks compare the methods of a column on the samples every one of them scored (a method's NaN "
+            "scores or failed seeds leave those samples out for all; the cells' means are over each method's own "
+            "samples): 1 column(s) rank on fewer than all samples, as few as 6 of 8 (sens for diabetes / mlp); "
+            "shared_n and group_n in summary.csv.") in mlp
+    assert "Bold and ranks compare" not in tiny  # nothing left out there
+    sens = analysis.summary[(analysis.summary["metric"] == "sens") & (analysis.summary["model"] == "mlp")]
+    assert sens[["shared_n", "group_n"]].drop_duplicates().to_numpy().tolist() == [[6, 8]]
+
+
+@pytest.mark.parametrize("tall", [False, True])
+def test_the_console_summary_lists_controls_last_as_the_report_does(summary, monkeypatch, tall):
+    # The console listed methods alphabetically, the random control between ig and saliency; every report table
+    # lists the controls last.
+    from xaibench.report import console
+
+    monkeypatch.setattr(console, "MAX_WIDE", 1 if tall else 99)  # one line per metric, or methods x metrics
+    lines = console.format_summary(summary).splitlines()
+    methods = [m for line in lines for m in ("ig", "saliency", "random") if f" {m} " in f" {line} "]
+    assert methods[:3] == ["ig", "saliency", "random"]
+    tables = to_markdown(build_tables(summary, ("metrics",))[0])
+    rows = [line.split(" | ")[0][2:] for line in tables.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == ["ig", "saliency", "random"]
+
+
+def test_a_control_first_on_a_stability_metric_is_warned_as_by_construction_not_as_not_discriminating():
+    # The constant control is first on every stability metric (its map ignores the input); the report's top warning
+    # said so, while each table's line and footnote said the metric "does not discriminate between methods".
+    table = quickstart_like_table()
+    first = (table["model"] == "mlp") & (table["metric"] == "sens") & (table["method"] == "random")
+    table.loc[first, "value"] = 0.0  # lower is better: random ranks first on sens (stability) and on mprt
+    text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
+    assert ("c WARNING: a control ranks first on sens for diabetes / mlp: perfectly stable by construction (a map "
+            "that ignores the input): read stability together with faithfulness and randomisation.") in text
+    assert "c WARNING: a control ranks first on mprt for diabetes / mlp: not discriminating on this data." in text
+    assert "on a stability metric by construction" in text

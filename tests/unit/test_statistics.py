@@ -512,7 +512,7 @@ def test_the_nemenyi_cd_on_few_groups_states_its_real_familywise_error_and_the_e
     groups = {(f"d{g}", "m", True): {"a": 4, "b": 3, "c": 2, "d": 1} for g in range(3)}
     result = st.friedman_nemenyi(summary_of(groups))
     assert result.cd == pytest.approx(2.708, abs=1e-3) and not result.post_hoc_reason()
-    assert result.cd_error == pytest.approx(np.mean(ranges > result.cd)) == pytest.approx(1 / 144)
+    assert result.cd_familywise_error == pytest.approx(np.mean(ranges > result.cd)) == pytest.approx(1 / 144)
     assert result.cd_exact == pytest.approx(7 / 3) and np.mean(ranges > 7 / 3 + 1e-9) <= 0.05 < np.mean(ranges > 2)
     note = next(n for n in friedman_table({"family: f": result}).notes if n.startswith("CD with fewer than 10"))
     # newuser12: "nominally alpha, is all: 0.060, exact CD 1.111" read as "is all"; the scope now leads its figure
@@ -523,12 +523,45 @@ def test_the_nemenyi_cd_on_few_groups_states_its_real_familywise_error_and_the_e
     assert "the Friedman table's note gives its real familywise error and the exact CD" in caption("cd_all")
     # 2 groups: even a method first and another last in both (chance 1/12) is no evidence at alpha: no exact CD
     two = st.friedman_nemenyi(summary_of({k: groups[k] for k in list(groups)[:2]}))
-    assert two.cd_error == 0.0 and two.cd_exact == np.inf
+    assert two.cd_familywise_error == 0.0 and two.cd_exact == np.inf
     assert "all 0.000 (exact CD none: no two methods can be separated)" in " ".join(friedman_table({"all": two}).notes)
     # Monte Carlo draws where enumeration is too large agree; from 10 groups on Demšar's CD stands alone
     monkeypatch.setattr(st, "_EXACT_STATES", 0)
     drawn = st.friedman_nemenyi(summary_of(groups))
-    assert abs(drawn.cd_error - 1 / 144) < 4 * np.sqrt(1 / 144 / 20_000) and drawn.cd_exact == pytest.approx(7 / 3)
+    assert abs(drawn.cd_familywise_error - 1 / 144) < 4 * np.sqrt(1 / 144 / 20_000)
+    assert drawn.cd_exact == pytest.approx(7 / 3)
     ten = st.friedman_nemenyi(summary_of({(f"d{g}", "m", True): groups[("d0", "m", True)] for g in range(10)}))
-    assert np.isnan(ten.cd_error) and np.isnan(ten.cd_exact)
+    assert np.isnan(ten.cd_familywise_error) and np.isnan(ten.cd_exact)
     assert not any(n.startswith("CD with fewer") for n in friedman_table({"all": ten}).notes)
+
+
+def test_ranks_compare_methods_on_the_samples_every_ranked_method_scored():
+    # a scores NaN on its two hardest samples: its mean over the other two (0.90) is the highest, so ranking means
+    # put it first; on the samples all three scored, b (0.95) is better than a (0.90).
+    a = rows("a", "faith", [0.9, 0.9, np.nan, np.nan])
+    a.loc[2:, "status"] = "nan"
+    table = pd.concat([a, rows("b", "faith", [0.95, 0.95, 0.1, 0.1]), rows("c", "faith", [0.5] * 4)],
+                      ignore_index=True)
+    # A second group with seeds: a's cell failed in seed 1 (no rows), so only seed 0's samples are shared.
+    # Means: a 0.3 (seed 0 only), b 0.5 (0.2 and 0.8) -> b first; on seed 0: a 0.3 > b 0.2 -> a first.
+    seeds = pd.concat([rows("a", "sens", [0.3, 0.3]), rows("b", "sens", [0.2, 0.2]),
+                       rows("b", "sens", [0.8, 0.8]).assign(seed=1)], ignore_index=True)
+    table = pd.concat([table, seeds], ignore_index=True)
+    summary = summarize(table)
+    by_mean = summary.set_index(["metric", "method"])["rank"].to_dict()
+    assert by_mean == {("faith", "a"): 1, ("faith", "b"): 2, ("faith", "c"): 3, ("sens", "a"): 2, ("sens", "b"): 1}
+    ranked = st.shared_sample_ranks(table, summary)
+    frame = ranked.set_index(["metric", "method"])
+    assert frame["rank"].to_dict() == {("faith", "a"): 2, ("faith", "b"): 1, ("faith", "c"): 3,
+                                       ("sens", "a"): 1, ("sens", "b"): 2}
+    assert frame["shared_mean"].to_dict() == pytest.approx({("faith", "a"): 0.9, ("faith", "b"): 0.95,
+                                                            ("faith", "c"): 0.5, ("sens", "a"): 0.3,
+                                                            ("sens", "b"): 0.2})
+    assert frame["mean"].to_dict() == pytest.approx(summary.set_index(["metric", "method"])["mean"].to_dict())
+    assert frame[["shared_n", "group_n"]].loc["faith"].to_numpy().tolist() == [[2, 4]] * 3
+    assert frame[["shared_n", "group_n"]].loc["sens"].to_numpy().tolist() == [[2, 2]] * 2  # same ids in both seeds
+    faith = st.average_ranks(ranked[ranked["metric"] == "faith"], by="all").set_index("method")["avg_rank"]
+    assert faith.to_dict() == {"b": 1.0, "a": 2.0, "c": 3.0}
+    # the tests against the best test the shared-sample best
+    versus = st.versus_best(st.pairwise_tests(table), ranked)
+    assert set(versus.loc[versus["metric"] == "faith", "best"]) == {"b"}

@@ -49,8 +49,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"xaibench: warning: {note}", file=sys.stderr)
     if args.output:
         # Tables (.md/.tex/.html) mark † from the same paired tests as `xaibench report`, which need the rows.
-        pairs = _pairwise_tests(args.table, table) if kind in ("md", "latex", "html") else None
-        write_summary(summary, args.output, kind, pairs=pairs, alpha=args.alpha)
+        written, pairs = summary, None
+        if kind in ("md", "latex", "html"):  # bold and ranks on the samples every method scored, as the report's
+            from xaibench.results.statistics import pairwise_tests, shared_sample_ranks
+
+            rows = _test_rows(args.table, table)
+            pairs = pairwise_tests(rows)
+            written = shared_sample_ranks(rows, summary if isinstance(summary, pd.DataFrame) else summary.frame())
+        write_summary(written, args.output, kind, pairs=pairs, alpha=args.alpha)
         print(f"xaibench: wrote {args.output}", file=sys.stderr)
     for block in summary_blocks(summary):  # format_summary's text, a block at a time (memory)
         print(block)
@@ -83,12 +89,11 @@ def _streamed(path: str):  # -> pd.DataFrame | None
     return summarize_file(target, pieces=True)
 
 
-def _pairwise_tests(path: str, table):  # -> pd.DataFrame
-    """``statistics.pairwise_tests`` of the table at ``path`` (``table`` when already loaded; else only the columns
-    the tests read)."""
+def _test_rows(path: str, table):  # -> pd.DataFrame
+    """The rows of the table at ``path`` the paired tests and shared-sample ranks read (``table`` when already
+    loaded; else only those columns)."""
     from xaibench.results.collect import TABLE_NAME
     from xaibench.results.groups import COMPARISON_COLUMNS, COMPETITOR_COLUMNS
-    from xaibench.results.statistics import pairwise_tests
 
     if table is None:
         target = Path(path)
@@ -98,7 +103,7 @@ def _pairwise_tests(path: str, table):  # -> pd.DataFrame
         wanted = {*COMPARISON_COLUMNS, *COMPETITOR_COLUMNS, "family", "higher_is_better", "sample_id", "seed",
                   "value", "status"}
         table = pq.read_table(target, columns=[c for c in pq.read_schema(target).names if c in wanted]).to_pandas()
-    return pairwise_tests(table)
+    return table
 
 
 def output_kind(path: str) -> str:

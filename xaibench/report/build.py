@@ -22,6 +22,7 @@ from xaibench.report.tables.pairwise import pairwise_tables, versus_best_tables
 from xaibench.report.tables.render import latex_tables
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
+from xaibench.results.groups import attach_not_applicable
 
 FORMATS = ("md", "latex", "html", "csv")
 APPENDIX = "appendix_pairwise"  # every pairwise test: appendix_pairwise.md / .tex (the report shows the best's)
@@ -47,7 +48,8 @@ class Analysis:
 
 def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA) -> Analysis:
     """Summary, tests and tables of ``table`` (rows of the results schema)."""
-    summary = summarize(table)
+    table = attach_not_applicable(table)  # an n/a cell joins the group it was planned for (no phantom group)
+    summary = st.shared_sample_ranks(table, summarize(table))  # ranks compare methods on the same samples
     pairs = st.pairwise_tests(table, alpha=alpha)
     controls = st.control_checks(table, summary, pairs=pairs, alpha=alpha)
     ranks, friedman, agreement = rank_statistics(summary, alpha=alpha)
@@ -126,13 +128,14 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
 def _small_cd_note(results: dict[str, st.FriedmanResult]) -> tuple[str, ...]:
     """Where a CD is shown on fewer than 10 groups: its real familywise error and the exact CD (friedman.csv's
     ``cd_familywise_error`` and ``cd_exact``), as Demšar's CD is a large-sample approximation."""
-    shown = {scope: r for scope, r in results.items() if not r.post_hoc_reason() and np.isfinite(r.cd_error)}
+    shown = {scope: r for scope, r in results.items()
+             if not r.post_hoc_reason() and np.isfinite(r.cd_familywise_error)}
     if not shown:
         return ()
     parts = []
     for scope, r in shown.items():
         exact = number(r.cd_exact) if np.isfinite(r.cd_exact) else "none: no two methods can be separated"
-        parts.append(f"{scope} {r.cd_error:.3f} (exact CD {exact})")
+        parts.append(f"{scope} {r.cd_familywise_error:.3f} (exact CD {exact})")
     return (f"CD with fewer than {st.PERMUTATION_P_BELOW} groups: Demšar's CD is a large-sample approximation "
             "(studentized range); under the permutation null (each group's ranks equally likely in any order) the "
             "chance that some two average ranks lie further apart than it, nominally alpha, is, per scope: "
@@ -267,7 +270,8 @@ def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
     """The machine-readable side of a report: summary and every statistic, one CSV each."""
     friedman = pd.DataFrame.from_records([
         {"scope": s, "k": len(r.avg_ranks), "n_blocks": r.n_blocks, "statistic": r.statistic, "p_value": r.p_value,
-         "p_method": r.p_method, "cd": r.cd, "cd_familywise_error": r.cd_error, "cd_exact": r.cd_exact,
+         "p_method": r.p_method, "cd": r.cd, "cd_familywise_error": r.cd_familywise_error,
+         "cd_exact": r.cd_exact,
          "alpha": r.alpha, "dropped": ";".join(r.dropped), "note": r.note,
          "no_post_hoc": r.post_hoc_reason()}
         for s, r in analysis.friedman.items()])

@@ -88,16 +88,18 @@ def _format_table(summary: pd.DataFrame) -> Iterator[str]:
         accuracy, flag = _known_accuracy(frame["dataset"], labels, frame["model_accuracy"], frame["model_flag"])
         frame["model"] = [model_text(*v) for v in zip(labels, accuracy, flag)]
     frame["method"] = _method_names(frame)
+    key = _controls_last_key(_control_names(frame))
     index = ["dataset", "model", "method"]
     if "variant" in frame and (frame["variant"] != "").any():
         index.append("variant")
     if frame["metric"].nunique() > MAX_WIDE:  # e.g. metrics=full: one line per metric stays readable
         frame["metric"] = [f"{m} {arrows[m]}" for m in frame["metric"]]
-        tall = frame.sort_values(index + ["family", "metric"]).set_index(index + ["family", "metric"])["cell"]
+        tall = frame.sort_values(index + ["family", "metric"], key=key).set_index(index + ["family", "metric"])["cell"]
         del frame
         yield from _tall_blocks(tall.rename("mean [95% CI] #rank").to_frame())
         return
     wide = frame.pivot_table(index=index, columns="metric", values="cell", aggfunc="first")
+    wide = wide.sort_index(key=key)  # controls after the methods, as in the report
     wide.columns = [f"{m} {arrows[m]}" for m in wide.columns]
     wide = wide.fillna("-")
     yield wide.to_string()
@@ -195,7 +197,7 @@ def _piece_blocks(pieces) -> Iterator[str]:
     if pieces.n_rows <= TALL_ROWS:  # small: formatted whole, as before
         yield from summary_blocks(pieces.frame())
         return
-    metrics, arrows, variant, controls, strings, facts = set(), {}, False, [], True, []
+    metrics, arrows, variant, controls, strings, facts, control_names = set(), {}, False, [], True, [], set()
     for piece in pieces.pieces():  # pass 1: what the layout and the legend depend on
         facts.append(_legend_facts(piece))
         metrics.update(piece["metric"])
@@ -203,6 +205,7 @@ def _piece_blocks(pieces) -> Iterator[str]:
         variant = variant or bool((piece["variant"] != "").any())
         controls.append(piece[(piece["rank"] == 1).fillna(False).to_numpy(dtype=bool)])  # where controls may win
         strings = strings and not piece[["dataset_label", "method", "variant", "family", "metric"]].isna().any().any()
+        control_names |= _control_names(piece)
     if len(metrics) <= MAX_WIDE or not strings:  # a wide layout, or levels _tall_blocks formats whole
         yield from summary_blocks(pieces.frame())
         return
@@ -214,7 +217,7 @@ def _piece_blocks(pieces) -> Iterator[str]:
     header = "mean [95% CI] #rank"
     width = max(len(header), buckets.widths[-1])
     for first, rows in enumerate(buckets.datasets()):  # pass 3: a dataset at a time, in the table's order
-        tall = rows.sort_values(levels).set_index(levels)["cell"]
+        tall = rows.sort_values(levels, key=_controls_last_key(control_names)).set_index(levels)["cell"]
         text = tall.str.rjust(width).to_frame(header).rename_axis(names).to_string()
         yield text if first == 0 else text.split("\n", 2)[2]
     buckets.close()
@@ -236,6 +239,27 @@ def _tall_rows(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str]) -
     frame[levels] = frame[levels].astype(str)
     frame["cell"] = pd.Series(cells, index=piece.index, dtype=str)
     return frame
+
+
+def _control_names(frame: pd.DataFrame) -> set[str]:
+    """The printed method names (:func:`_method_names`) of the summary's controls (by role, ``results/roles.py``)."""
+    from xaibench.results.roles import summary_controls
+
+    names = _method_names(frame).astype(str)
+    labels = frame["competitor"] if "competitor" in frame else frame["method"]
+    return set(names[labels.astype(str).isin(summary_controls(frame)).to_numpy(dtype=bool)])
+
+
+def _controls_last_key(controls: set[str]):
+    """A ``sort_values``/``sort_index`` key that sorts the ``method`` column (or index level) alphabetically with
+    the controls last, as every report table and figure legend orders them (``roles.controls_last``); the console
+    listed ``constant`` first and ``random`` among the methods. Other columns sort as they are."""
+    def key(values):
+        if values.name != "method":
+            return values
+        return pd.Index([f"{int(str(v) in controls)}{v}" for v in values], name=values.name) \
+            if isinstance(values, pd.Index) else values.map(lambda v: f"{int(str(v) in controls)}{v}")
+    return key
 
 
 def _method_names(frame: pd.DataFrame) -> pd.Series:

@@ -41,6 +41,24 @@ def cell_gallery(cells: Sequence[CellExplanations], title: str | None = None) ->
     )
 
 
+def experiment_title(row: pd.Series) -> str:
+    """``dataset / model`` of a table row (display names where it has them), plus the model's and dataset's
+    parameters that differ from their shipped configs (``conf/model/<model>.yaml``, ``conf/dataset/<dataset>.yaml``)
+    as the tables write them: ``breast_cancer / mlp (model.hidden=[32])``. Two variants of a model had two
+    galleries of one title."""
+    from xaibench.config.paths import conf_dir
+    from xaibench.results.groups import _config_params, _same
+
+    parts = []
+    for group in ("model", "dataset"):
+        shipped = dict(_config_params(str(conf_dir() / group / f"{row[group]}.yaml")))
+        params = json.loads(str(row.get(f"{group}_params", "") or "{}"))
+        parts += [f"{group}.{key}={value}" for key, value in sorted(params.items())
+                  if key in shipped and not _same(value, shipped[key])]
+    title = f"{row.get('dataset_label', '') or row['dataset']} / {row.get('model_label', '') or row['model']}"
+    return f"{title} ({', '.join(parts)})" if parts else title
+
+
 def method_labels(cells: Sequence[CellExplanations]) -> list[str]:
     """The cells' competitor labels, as the tables name them (``groups.competitor_labels``): the method plus the
     parameters in which its variants differ or differ from its shipped config (``saliency (abs=False)`` for
@@ -78,7 +96,8 @@ def gallery_items(table: pd.DataFrame | None, store: str | os.PathLike[str], not
         name = _unique(names, f"gallery_{first['dataset']}_{first['model']}")
         try:
             probe = explanations(rows, store=store, samples=1)
-            figure = cell_gallery(explanations(rows, store=store, samples=SAMPLES.get(probe[0].modality, 3)))
+            cells = explanations(rows, store=store, samples=SAMPLES.get(probe[0].modality, 3))
+            figure = cell_gallery(cells, title=experiment_title(first))
         except UserError as error:
             _note(notes, f"{name}: {error}")
             continue

@@ -39,7 +39,8 @@ COLUMNS = ["model", "dataset", "method", "seed", "metric", "status", "explain_s"
            "model_label", "dataset_label"]
 # What pass 1 reads (cost means, the experiments and decision-tree rows in each range): not the explanations' columns.
 PASS_ONE = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "model_params",
-            "dataset_params", "method_params"]
+            "dataset_params", "method_params", "model_revision", "dataset_revision", "n_samples", "target_mode",
+            "explain_output"]  # the setting's columns too: a cost point is a competitor in a setting (COST_KEYS)
 RANGE = ["model", "dataset"]
 BATCH_ROWS = 20_000
 
@@ -242,11 +243,14 @@ def _experiment_keys(frame: pd.DataFrame) -> list[tuple]:
 
 
 def _cost_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One ok row of ``metric`` per cost point (``cost_scatter.COST_KEYS``: a competitor on a model and dataset)
+    """One ok row of ``metric`` per cost point (``cost_scatter.COST_KEYS``: a competitor in a setting)
     holding its mean ``explain_s`` (pandas' group mean over the same rows in the same order as over the whole
     table; the mean of that one row is that value)."""
-    from xaibench.report.figures.cost_scatter import COST_KEYS
+    from xaibench.report.figures.cost_scatter import COST_KEYS, exact_mean
+
+    from xaibench.results.groups import setting_id
 
     ok = frame[(frame["status"] == "ok") & (frame["metric"] == metric)]
-    means = ok.groupby([c for c in COST_KEYS if c in ok.columns], as_index=False)["explain_s"].mean()
+    ok = ok.assign(setting=setting_id(ok))
+    means = ok.groupby([c for c in COST_KEYS if c in ok.columns], as_index=False)["explain_s"].agg(exact_mean)
     return means.assign(status="ok", metric=metric)

@@ -30,6 +30,44 @@ SETTING_EXCLUDED = ("metric", "params")
 ANNOTATION_KEYS = frozenset({ROLE_KEY, "unused_params"})
 
 
+# Comparison columns a ``not_applicable`` cell leaves unresolved: it never builds the data or the model (no content
+# revision) nor resolves its metric parameters against the data (``subset_size: 0.25`` stays a fraction).
+UNRESOLVED_WHEN_NOT_APPLICABLE = ("dataset_revision", "model_revision", "params")
+
+
+def attach_not_applicable(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each ``not_applicable`` row moved into the comparison group it was planned for.
+
+    A cell that cannot apply (``sobel`` on a table) writes rows without the data's revision and with its metric
+    parameters unresolved, so on their own they form a comparison group and a setting of their own next to the
+    one the other methods scored (a phantom group in tables and ranks). Each such row takes the unresolved
+    columns (:data:`UNRESOLVED_WHEN_NOT_APPLICABLE`) of the rows of its setting that did run, matched on every
+    other comparison column, and so shows ``n/a`` in that group's table. Where the rows that ran hold no match
+    (a cnn on tabular data: no method ran in the setting) or several (two parameter variants of one metric), the
+    row keeps its own group and the report lists it among the settings without any score.
+
+    Returns:
+        A copy with those columns filled (``table`` itself when nothing is to move).
+    """
+    unresolved = [c for c in UNRESOLVED_WHEN_NOT_APPLICABLE if c in table.columns]
+    if "status" not in table.columns or not unresolved:
+        return table
+    na = (table["status"] == "not_applicable").to_numpy(dtype=bool)
+    if not na.any() or na.all():
+        return table
+    keys = [c for c in comparison_columns(table) if c not in unresolved]
+    ran = table.loc[~na, keys + unresolved].drop_duplicates().astype(str).drop_duplicates()  # few rows: text after
+    candidates = ran.groupby(keys, sort=False, dropna=False)
+    unique = ran[candidates[unresolved[0]].transform("size") == 1]  # exactly one group to join
+    moved = table.loc[na, keys].astype(str).rename_axis("_row").reset_index().merge(unique, on=keys, how="inner")
+    if moved.empty:
+        return table
+    out = table.copy()
+    for column in unresolved:
+        out.loc[moved["_row"].to_numpy(), column] = moved[column].to_numpy()
+    return out
+
+
 def comparison_columns(frame: pd.DataFrame) -> list[str]:
     """The comparison-group columns present in ``frame`` (older or hand-made tables may lack some)."""
     return [c for c in COMPARISON_COLUMNS if c in frame.columns]

@@ -281,9 +281,20 @@ def _comparison_info(table: pd.DataFrame) -> pd.DataFrame:
 
 # --- ranks over comparison groups ---------------------------------------------------------------------------------
 
+# Summary column of the mean that ranks compare (:func:`shared_sample_ranks`): over the samples every ranked
+# competitor of the group scored. A summary without it (``summarize`` alone) ranks its ``mean``.
+RANKED_MEAN = "shared_mean"
+
+
+def ranked_mean(summary: pd.DataFrame) -> pd.Series:
+    """The mean ranks compare: ``shared_mean`` where :func:`shared_sample_ranks` added it, else ``mean``."""
+    return summary[RANKED_MEAN] if RANKED_MEAN in summary.columns else summary["mean"]
+
+
 def goodness(summary: pd.DataFrame) -> pd.Series:
-    """The mean oriented so that larger is better on every metric."""
-    return summary["mean"].where(summary["higher_is_better"].astype(bool), -summary["mean"])
+    """The ranked mean (:func:`ranked_mean`) oriented so that larger is better on every metric."""
+    mean = ranked_mean(summary)
+    return mean.where(summary["higher_is_better"].astype(bool), -mean)
 
 
 def tied_goodness(summary: pd.DataFrame) -> pd.Series:
@@ -293,9 +304,59 @@ def tied_goodness(summary: pd.DataFrame) -> pd.Series:
 
 def fractional_ranks(summary: pd.DataFrame) -> pd.Series:
     """Rank within each comparison group, 1 = best, ties get the average rank (as Friedman's test uses)."""
-    ok = summary["mean"].notna()
+    ok = ranked_mean(summary).notna()
     ranks = (-tied_goodness(summary[ok])).groupby(summary.loc[ok, "comparison"]).rank(method="average")
     return ranks.reindex(summary.index)
+
+
+def shared_sample_ranks(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` ranked on the samples every ranked competitor of a comparison group scored.
+
+    A competitor's ``mean`` skips the samples it scored NaN on (and the seeds whose cell failed), so ranking means
+    would rank a method that failed on its hardest 38% of samples on the easy rest. Ranks compare competitors on
+    the same samples instead: within each comparison group, the (seed, sample) values that every competitor with a
+    mean scored; a competitor's ``shared_mean`` is the mean over seeds of its per-seed means over them (the
+    summary's ``mean`` where nothing is missing). ``rank`` (1 = best, ties share the best rank, as ``summarize``),
+    the bold cells, the tests against the best, average ranks, Friedman/Nemenyi and metric agreement then use it
+    (:func:`goodness`). The table cells keep the ``mean`` of each competitor's own samples.
+
+    Args:
+        table: the rows ``summary`` summarises.
+        summary: :func:`xaibench.results.aggregate.summarize` of ``table``.
+
+    Returns:
+        A copy of ``summary`` with ``rank`` recomputed and three columns: ``shared_mean``, ``shared_n`` (distinct
+        samples every ranked competitor of the group scored; 0 where they share none: then nobody is ranked) and
+        ``group_n`` (distinct samples some ranked competitor of the group scored). ``shared_n < group_n`` states
+        the share of samples the ranks leave out.
+    """
+    out = summary.copy()
+    out[RANKED_MEAN], out["shared_n"], out["group_n"] = np.nan, 0, 0
+    has_mean = out["mean"].notna()
+    if not has_mean.any():
+        return out
+    scores = per_sample_scores(table)
+    ranked = out[has_mean].groupby("comparison", sort=False)["competitor"].agg(lambda c: sorted(map(str, c)))
+    means, counts = {}, {}
+    for comparison, block in scores.groupby(level="comparison", sort=False):
+        if comparison not in ranked.index:
+            continue
+        names = [c for c in ranked[comparison] if c in block.columns]
+        present = block[names].notna()
+        common = block.loc[present.all(axis=1), names]
+        if len(common):
+            means.update({(comparison, name): value
+                          for name, value in common.groupby(level="seed").mean().mean().items()})
+        counts[comparison] = (common.index.get_level_values("sample_id").nunique(),
+                              block[present.any(axis=1)].index.get_level_values("sample_id").nunique())
+    keys = zip(out["comparison"].astype(str), out["competitor"].astype(str))
+    out[RANKED_MEAN] = np.where(has_mean, [means.get(k, np.nan) for k in keys], np.nan)
+    sizes = out["comparison"].astype(str).map(counts)
+    out["shared_n"] = [c[0] if isinstance(c, tuple) else 0 for c in sizes]
+    out["group_n"] = [c[1] if isinstance(c, tuple) else 0 for c in sizes]
+    signed = -goodness(out)  # smaller = better
+    out["rank"] = snap_ties(signed, out["comparison"]).groupby(out["comparison"]).rank(method="min").astype("Int64")
+    return out
 
 
 def average_ranks(summary: pd.DataFrame, by: str = "metric") -> pd.DataFrame:
@@ -338,7 +399,7 @@ class FriedmanResult:
     # Below 10 blocks: the chance, under Friedman's permutation null, that some two average ranks lie further apart
     # than ``cd`` (the CD's real familywise error; Demšar's CD is a large-sample approximation), and the exact CD
     # whose familywise error is at most ``alpha`` (:func:`nemenyi_small_sample`). NaN from 10 blocks on.
-    cd_error: float = float("nan")
+    cd_familywise_error: float = float("nan")
     cd_exact: float = float("nan")
 
     def post_hoc_reason(self) -> str:
@@ -478,7 +539,7 @@ def block_matrix(summary: pd.DataFrame, metric: str | None = None, family: str |
 
     Competitors missing from more than half of the blocks are dropped (and named), then incomplete blocks.
     """
-    rows = summary[summary["mean"].notna()]
+    rows = summary[ranked_mean(summary).notna()]
     if metric is not None:
         rows = rows[rows["metric"] == metric]
     if family is not None:
@@ -512,14 +573,14 @@ def friedman_nemenyi(summary: pd.DataFrame, metric: str | None = None, family: s
         return FriedmanResult(float("nan"), float("nan"), ranks, cd, empty_p, n, alpha, dropped, note)
     statistic, p_value = stats.friedmanchisquare(*(matrix[c].to_numpy() for c in matrix.columns))
     p_method, cd = "chi-square", nemenyi_critical_difference(k, n, alpha)
-    cd_error = cd_exact = float("nan")
+    cd_familywise_error = cd_exact = float("nan")
     if n < PERMUTATION_P_BELOW and np.isfinite(statistic):
         p_value, p_method = friedman_permutation_p(matrix.to_numpy())
-        cd_error, cd_exact = nemenyi_small_sample(matrix.to_numpy(), cd, alpha=alpha)
+        cd_familywise_error, cd_exact = nemenyi_small_sample(matrix.to_numpy(), cd, alpha=alpha)
     pairwise = sp.posthoc_nemenyi_friedman(matrix.to_numpy())
     pairwise.index, pairwise.columns = matrix.columns, matrix.columns
     return FriedmanResult(float(statistic), float(p_value), ranks, cd, pairwise, n, alpha, dropped,
-                          p_method=p_method, cd_error=cd_error, cd_exact=cd_exact)
+                          p_method=p_method, cd_familywise_error=cd_familywise_error, cd_exact=cd_exact)
 
 
 # --- metric agreement -----------------------------------------------------------------------------------------------
@@ -536,7 +597,7 @@ def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.D
         comparison). ``.attrs["family"]`` maps metric -> family, ``.attrs["n_settings"]`` is a matching DataFrame
         of how many settings each tau averages.
     """
-    rows = summary[summary["mean"].notna()]
+    rows = summary[ranked_mean(summary).notna()]
     families = rows.drop_duplicates("metric").set_index("metric")["family"].astype(str)
     metrics = sorted(families.index, key=lambda m: (families[m], m))
     taus = {(a, b): [] for a in metrics for b in metrics}

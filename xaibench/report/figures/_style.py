@@ -70,13 +70,28 @@ def method_order(names, controls: Iterable[str] | None = None) -> list[str]:
     return roles.controls_last({str(n) for n in names}, controls)
 
 
+# Twelve method colours, pairwise at least as far apart (CIELAB distance 28) as the closest pair of matplotlib's
+# tab10 (purple and pink): tab10 without its grey (greys are the controls'), then navy, maroon and dark teal. tab20,
+# used beyond 10 methods before, pairs each hue with its light tint (blue and light blue), and tab10's olive and
+# cyan went to two controls next to methods of near colour.
+METHOD_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                  "#bcbd22", "#08306b", "#800000", "#004d40")
+# Controls: greys (never a method colour), drawn hatched (bars) or hollow (points) besides.
+CONTROL_PALETTE = ("#7f7f7f", "#b3b3b3", "#4d4d4d", "#d0d0d0")
+
+
 def method_colours(names, controls: Iterable[str] | None = None) -> dict[str, tuple]:
-    """One colour per method, the same in every figure drawn from the same names: ``tab10`` (``tab20`` beyond 10
-    methods) in :func:`method_order`. A report passes one mapping to all its figures, so a method keeps its
-    colour where a figure shows only some of the methods."""
+    """One colour per method, the same in every figure drawn from the same names: the methods (non-controls) take
+    :data:`METHOD_PALETTE` in :func:`method_order` (distinguishable up to 12 methods; beyond, the colours repeat),
+    the controls greys (:data:`CONTROL_PALETTE`). A report passes one mapping to all its figures, so a method
+    keeps its colour where a figure shows only some of the methods."""
     order = method_order(names, controls)
-    palette, size = ("tab10", 10) if len(order) <= 10 else ("tab20", 20)
-    return {m: matplotlib.colormaps[palette](i % size) for i, m in enumerate(order)}
+    flagged = [m for m in order if roles.is_control(m, controls)]
+    methods = [m for m in order if m not in set(flagged)]
+    colours = {m: matplotlib.colors.to_rgba(METHOD_PALETTE[i % len(METHOD_PALETTE)]) for i, m in enumerate(methods)}
+    colours.update({m: matplotlib.colors.to_rgba(CONTROL_PALETTE[i % len(CONTROL_PALETTE)])
+                    for i, m in enumerate(flagged)})
+    return colours
 
 
 def centred_norm(values: np.ndarray) -> Normalize:

@@ -6,6 +6,7 @@ higher-is-better metric.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -16,8 +17,8 @@ from matplotlib.ticker import NullFormatter
 
 from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_order,
                                             paper_figure, paper_style)
-from xaibench.results.groups import competitor_labels
-from xaibench.results.roles import ROLE_COLUMN, summary_controls
+from xaibench.results.groups import competitor_labels, setting_id
+from xaibench.results.roles import ROLE_COLUMN, is_control, summary_controls
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
 MARKERS = "osD^v<>pXh"
@@ -26,7 +27,9 @@ MARKERS = "osD^v<>pXh"
 # A cost point is one competitor (a method with its parameters) on one model and dataset: the mean over the
 # table's ok rows of the plotted metric. Keyed by the method's name alone, the costs of two variants (``saliency``
 # with abs true and false) were averaged into one and both points drawn at it, in one colour.
-COST_KEYS = ["model", "dataset", "method", "method_params"]
+# A setting is the model and dataset with their parameters and revisions (``groups.setting_id``): keyed by the names
+# only, two variants of a model (``hidden=[32]`` and ``[64]``) had their costs pooled into one.
+COST_KEYS = ["setting", "method", "method_params"]
 
 
 def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, cost: str = "explain_s") -> pd.DataFrame:
@@ -35,19 +38,35 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
     ``saliency (abs=False)``), group (the experiment: dataset / model and their differing parameters), cost, score,
     score_low, score_high, higher_is_better, and role (the summary's: ``control`` for a control) where it has one."""
     ok = table[(table["status"] == "ok") & (table["metric"] == metric)]
-    ok = ok.assign(competitor=competitor_labels(ok).astype(str)) if "method_params" in ok else \
-        ok.assign(competitor=ok["method"].astype(str))
-    costs = ok.groupby(["model", "dataset", "competitor"], as_index=False)[cost].mean().rename(columns={cost: "cost"})
     scores = summary[summary["metric"] == metric].copy()
+    if "setting" in scores:  # one cost per competitor in a setting (COST_KEYS), as streamed_figures groups it
+        ok = ok if "setting" in ok.columns else ok.assign(setting=setting_id(ok))
+        costs = ok.groupby([c for c in COST_KEYS if c in ok.columns], as_index=False)[cost].agg(exact_mean)
+        costs = costs.assign(competitor=competitor_labels(costs).astype(str))
+        keys = ["setting", "competitor"]
+    else:  # a summary made without settings (by hand): per model and dataset
+        ok = ok.assign(competitor=competitor_labels(ok).astype(str)) if "method_params" in ok else \
+            ok.assign(competitor=ok["method"].astype(str))
+        keys = ["model", "dataset", "competitor"]
+        costs = ok.groupby(keys, as_index=False)[cost].mean()
+    costs = costs[keys + [cost]].rename(columns={cost: "cost"})
     scores["group"] = group_labels(scores.assign(variant=_experiment_variant(scores)))
     if "competitor" not in scores:
         scores["competitor"] = scores["method"]
     scores["competitor"] = scores["competitor"].astype(str)
-    points = scores.drop(columns=["method"]).merge(costs, on=["model", "dataset", "competitor"], how="inner")
+    points = scores.drop(columns=["method"]).merge(costs, on=keys, how="inner")
     points = points.rename(columns={"competitor": "method", "mean": "score", "ci_low": "score_low",
                                     "ci_high": "score_high"})
     kept = ["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]
     return points[kept + [ROLE_COLUMN] if ROLE_COLUMN in points else kept]
+
+
+def exact_mean(values: pd.Series) -> float:
+    """The mean of the finite-or-inf values (NaN skipped) from their exact sum (``math.fsum``), rounded once: the
+    same bits however the rows are grouped (pandas' group mean differs in the last bit between a 3-group frame
+    and the whole table's groups, so a cost streamed a range at a time would not equal the whole table's)."""
+    kept = values.dropna().to_numpy(dtype=np.float64)
+    return math.fsum(kept) / len(kept) if len(kept) else float("nan")
 
 
 def _experiment_variant(scores: pd.DataFrame) -> pd.Series:
@@ -65,7 +84,8 @@ LEGEND_LINE_IN = 0.125  # height of one 7 pt legend line with its spacing
 def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s", width: float = ONE_COLUMN_IN,
                   colours: dict | None = None) -> Figure:
     """Scatter of ``points`` (see :func:`cost_score_points`): colour = method (``colours``, by default
-    ``method_colours`` of the methods drawn: the colours of ``metric_scores``), marker = experiment.
+    ``method_colours`` of the methods drawn: the colours of ``metric_scores``; controls grey and hollow), marker =
+    experiment.
 
     The legends sit below the axes in a band of the figure sized to their lines, so the axes keep their height
     however many methods and experiments there are (legends anchored to the axes squashed them to a strip and
@@ -83,8 +103,9 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
         for _, point in points.iterrows():
             marker = MARKERS[groups.index(point["group"]) % len(MARKERS)]
             error = [[max(point["score"] - point["score_low"], 0)], [max(point["score_high"] - point["score"], 0)]]
+            hollow = {"markerfacecolor": "none"} if is_control(point["method"], controls) else {}
             ax.errorbar(point["cost"], point["score"], yerr=error, fmt=marker, color=colours[point["method"]],
-                        markersize=4, elinewidth=0.7, capsize=1.5)
+                        markersize=4, elinewidth=0.7, capsize=1.5, **hollow)
         ax.set_xscale("log")
         _decade_ticks(ax, points["cost"].to_numpy())
         higher = bool(points["higher_is_better"].iloc[0]) if len(points) else True
@@ -92,7 +113,8 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
         ax.set_ylabel(f"{metric} {direction_arrow(higher)}")
         ax.grid(True, which="major", linewidth=0.3, color="0.85")
         ax.spines["bottom"].set_capstyle("butt")  # its projecting end lay outside the saved tight box's padding
-        method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4) for m in methods]
+        method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4,
+                                 markerfacecolor="none" if is_control(m, controls) else colours[m]) for m in methods]
         figure.legend(method_handles, methods, loc="upper left", bbox_to_anchor=(0.0, legend_in / height),
                       frameon=False, title="method", title_fontsize=7, alignment="left")
         if len(groups) > 1:

@@ -10,9 +10,11 @@ over the column's comparisons with its best) has ``p_holm >= alpha`` or could no
 summary alone) ``†`` says only that the two CIs overlap, and the note says that this is no test. Captions give the number of samples
 (``n``: distinct sample ids, a sample scored in several seeds counts once) and of seeds. Footnote marks: ``a``
 NaN scores, ``b`` errored cells, ``c`` a control (a method whose rows record the control role,
-``results/roles.py``) ranks first (the metric does not discriminate on this data), ``n`` one scored sample (no
-CI), ``u`` an underfit model, ``s`` a cell the paired test finds significantly *better* than its column's best
-(possible where the two means cover different samples or seeds: NaN scores, failed cells).
+``results/roles.py``) ranks first (on a stability metric by construction, elsewhere the metric does not
+discriminate on this data), ``n`` one scored sample (no CI), ``u`` an underfit model, ``s`` a cell the paired test
+finds significantly *better* than its column's best (possible where the pair shares more samples than the whole
+column: NaN scores, failed cells). Bold and ranks compare the methods of a column on the samples every one of them
+scored (``statistics.shared_sample_ranks``); a note says where that leaves samples out.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from xaibench.metrics.spec import Family
 from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, separation_note,
                                          significance_note)
 from xaibench.results.roles import controls_last, is_control, summary_controls
@@ -29,7 +32,15 @@ from xaibench.results.statistics import ALPHA, average_ranks, versus_best
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric"
-NOTE_CONTROL = "c a control method ranks first: this metric does not discriminate between methods on this data"
+NOTE_CONTROL = ("c a control method ranks first: on a stability metric by construction (a map that ignores the input, "
+                "the constant control, is perfectly stable: read stability together with faithfulness and "
+                "randomisation), on another metric because it does not discriminate between methods on this data")
+# The warning line of a control first on a stability metric: the report's top warning (statistics.control_warnings)
+# said "by construction" there while the tables said "not discriminating", which max_sensitivity, separating the
+# methods at p < 0.001, is not.
+_WHY_CONTROL_FIRST = {True: "perfectly stable by construction (a map that ignores the input): read stability together "
+                            "with faithfulness and randomisation",
+                      False: "not discriminating on this data"}
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
 NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
                 "an average over other groups, not comparable with the bold one.")
@@ -37,9 +48,9 @@ NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed
 # ranked it below the best, but on the samples both scored it is significantly better. Without this mark the table
 # read "differs significantly from the best", i.e. worse (a best whose mean skips the samples it failed on).
 NOTE_REVERSED = ("s significantly better than its column's best on the samples both scored (the paired test behind "
-                 "†, rank-biserial r < 0 in versus_best.csv), although its mean is lower: the two means cover "
-                 "different samples or seeds (NaN scores, failed cells) or the per-sample differences are skewed; "
-                 "compare the two on their shared samples, not on these means")
+                 "†, rank-biserial r < 0 in versus_best.csv), although ranked below it: the ranks compare the "
+                 "samples every method of the column scored, the test the samples these two scored (more where "
+                 "another method has NaN scores or failed cells), or the per-sample differences are skewed")
 NOTE_UNDERFIT = ("u underfit model (test accuracy below its min_accuracy, or not above the majority-class rate): its "
                  "explanations are not a result")
 
@@ -144,13 +155,16 @@ class _Tests:
 
 def metrics_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
     """Methods x metrics of one setting."""
-    rows = _with_labels(rows) if "setting_label" not in rows else rows
+    rows = _with_labels(rows) if "setting_variant" not in rows else rows
     tests = tests or _Tests(None, ALPHA)
-    first = rows.iloc[0]
+    trained = rows[rows["model_accuracy"].notna()]  # a not_applicable method's rows have no model accuracy
+    first = trained.iloc[0] if len(trained) else rows.iloc[0]
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
     table = _grid(rows, columns, column_of="metric_label", title=lambda c: c, tests=tests)
     quality = _quality_text(first)
-    caption = (f"{first['model_label']} on {first['dataset_label']}{quality}: {_over(rows)}. "
+    # two variants of a model (hidden=[32], [64]) on one dataset had the same caption: the variant tells them apart
+    variant = f" ({first['setting_variant']})" if first["setting_variant"] else ""
+    caption = (f"{first['model_label']} on {first['dataset_label']}{variant}{quality}: {_over(rows)}. "
                "Bold: best per column; ↑/↓: higher/lower is better.")
     warnings = (f"u {first['model_label']} is underfit (test accuracy {number(first['model_accuracy'])}): "
                 "its explanations are not a result.",) if first["model_flag"] == "underfit" else ()
@@ -236,7 +250,7 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
         marks = []
         if _control_first(group, controls):
             marks.append("c")
-            flagged_controls.append(f"{first['metric_label']} for {first['setting_label']}")
+            flagged_controls.append((f"{first['metric_label']} for {first['setting_label']}", str(first["family"])))
         if column_of == "setting_label" and first["model_flag"] == "underfit":
             marks.append("u")
         headers.append(Column(title(column), "↑" if first["higher_is_better"] else "↓", tuple(marks)))
@@ -278,6 +292,9 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
         why = _first_line(worst) if not worst["error_rate"] > 0 else ""  # else the message may be the error's
         notes.append(f"{NOTE_NAN} (up to {worst['nan_rate']:.0%}: {worst['competitor']} on {worst['metric_label']}"
                      f"{why}).")
+    shared = _shared_note(rows)
+    if shared:
+        notes.append(shared)
     if "b" in marks:
         notes.append(_error_note(rows))
     if "c" in marks:
@@ -289,6 +306,25 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
     if "s" in marks:
         notes.append(NOTE_REVERSED + ".")
     return tuple(notes)
+
+
+def _shared_note(rows: pd.DataFrame) -> str:
+    """Where a column's ranks (bold) leave out samples: the ranks compare methods on the samples every ranked
+    method of the group scored (``statistics.shared_sample_ranks``), so a method's NaN scores or failed seeds
+    remove those samples for all. Names the smallest share; "" where nothing is left out (or the summary has no
+    ``shared_n``: a summary ranked on its means)."""
+    if "shared_n" not in rows.columns:
+        return ""
+    ranked = rows[rows["mean"].notna() & (rows["group_n"] > 0)]
+    short = ranked[ranked["shared_n"] < ranked["group_n"]]
+    if short.empty:
+        return ""
+    worst = short.loc[(short["shared_n"] / short["group_n"]).idxmin()]
+    return (f"Bold and ranks compare the methods of a column on the samples every one of them scored (a method's "
+            f"NaN scores or failed seeds leave those samples out for all; the cells' means are over each method's "
+            f"own samples): {short['comparison'].nunique()} column(s) rank on fewer than all samples, as few as "
+            f"{int(worst['shared_n'])} of {int(worst['group_n'])} ({worst['metric_label']} for "
+            f"{worst['setting_label']}); shared_n and group_n in summary.csv.")
 
 
 def _error_note(rows: pd.DataFrame) -> str:
@@ -312,15 +348,19 @@ def _control_first(group: pd.DataFrame, controls: frozenset[str]) -> bool:
     return any(is_control(c, controls) for c in first.index)
 
 
-def _control_lines(columns: list[str]) -> tuple[str, ...]:
-    if not columns:
-        return ()
-    return (f"c WARNING: a control ranks first on {', '.join(columns)}: not discriminating on this data.",)
+def _control_lines(columns: list[tuple[str, str]]) -> tuple[str, ...]:
+    """One warning line per kind of column in which a control ranks first: ``columns`` are (where, family)."""
+    lines = []
+    for stability in (True, False):
+        where = [text for text, family in columns if (family == Family.STABILITY) == stability]
+        if where:
+            lines.append(f"c WARNING: a control ranks first on {', '.join(where)}: {_WHY_CONTROL_FIRST[stability]}.")
+    return tuple(lines)
 
 
 def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
     controls = summary_controls(rows)
-    flagged = {f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}"
+    flagged = {(f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}", str(g["family"].iloc[0]))
                for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"), controls)}
     return _control_lines(sorted(flagged))
 
@@ -339,6 +379,7 @@ def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
     frame["metric_label"] = frame["metric"].where(metric_parts == "", frame["metric"] + " (" + metric_parts + ")")
     base = frame["dataset_label"] + " / " + frame["model_label"]
     frame["setting_label"] = base.where(other == "", base + " (" + other + ")")
+    frame["setting_variant"] = other
     return frame
 
 
