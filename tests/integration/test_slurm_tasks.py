@@ -132,7 +132,8 @@ def test_a_task_at_its_time_limit_is_requeued_and_computes_only_its_missing_cell
     error as the cell's rows and went on until Slurm killed it)."""
     flag = tmp_path / "signal"
     args = ["-m", *CELLS, "method=saliency,slow_once,random", *_plugin(tmp_path), "hydra/launcher=slurm_cpu",
-            "hydra.launcher.cells_per_task=2", "hydra.launcher.timeout_min=1"]
+            "hydra.launcher.cells_per_task=2", "hydra.launcher.timeout_min=1",
+            "hydra.launcher.signal_delay_s=30"]
     done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
                    FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
                    FAKE_SLURM_SIGNAL_WHEN=str(flag), SLOW_ONCE_FLAG=str(flag),

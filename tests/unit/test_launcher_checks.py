@@ -50,6 +50,20 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
     (["hydra/launcher=slurm_cpu", "hydra.launcher.additional_parameters.reservation=maint"],
      "unknown config key 'hydra.launcher.additional_parameters.reservation'; hydra.launcher.additional_parameters "
      "has: requeue; add a key with a '+': +hydra.launcher.additional_parameters.reservation=<value>"),
+    # impossible counts: sbatch refused them once the stored cells were written; the local executor ran them
+    (["hydra/launcher=slurm", "device=auto", "hydra.launcher.gpus_per_task=-1"],
+     "hydra.launcher.gpus_per_task must be a positive integer (GPUs per task; null: none, or "
+     "hydra/launcher=slurm_cpu), got -1"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=0"],
+     "hydra.launcher.timeout_min must be a positive integer (minutes of wall-clock time per task), got 0"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.mem_gb=-1"], "hydra.launcher.mem_gb must be a positive integer"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.array_parallelism=0"],
+     "hydra.launcher.array_parallelism must be a positive integer (array tasks running at once), got 0"),
+    (["hydra/launcher=submitit_local_chunked", "hydra.launcher.gpus_per_node=-1"],
+     "hydra.launcher.gpus_per_node must be a positive integer"),
+    # Slurm signals USR2 signal_delay_s before the limit: at once here, and every task stopped in its first cell
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2"],
+     "hydra.launcher.signal_delay_s=120 must be at least 0 and below the task's time limit (timeout_min=2: 120 s)"),
     (["hydra/launcher=submitit_slurm"],  # it ran, without recording its array: a rerun could collect its cells
      "does not record its Slurm array in the sweep folder, so a rerun could mix that array's cells with its own, and a "
      "task that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the same "
@@ -147,3 +161,38 @@ def test_the_array_size_counts_only_the_cells_the_store_lacks(tmp_path, monkeypa
     stored.write_bytes(b"")  # the store holds the first cell: 2 to compute, 2 tasks
     check_array_size(plan.launch, plan.configs)
     max_array_size.cache_clear()
+
+
+def test_an_array_sbatch_would_refuse_is_refused_before_any_file_is_touched(tmp_path):
+    """``sbatch --test-only`` (faked: partitions cpu, gpu and no default) validates the array before anything is
+    written: a cluster without a default partition and the preset's ``partition: null``, or a misspelt partition,
+    were refused by sbatch only after the sweep folder was claimed (sweep.json left "running", submitit's pickle
+    and script in it)."""
+    log = tmp_path.parent / f"{tmp_path.name}-test-only.txt"
+    fake = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
+            "FAKE_SLURM_PARTITIONS": "cpu,gpu", "FAKE_SLURM_TEST_ONLY_LOG": str(log)}
+    done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu", "hydra.launcher.partition=gpux",
+                    "hydra.launcher.cells_per_task=1"], tmp_path, timeout=120, **fake)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == ("xaibench: error: slurm refuses the sweep's array job (2 tasks; sbatch --test-only): "
+                           "sbatch: error: invalid partition specified: gpux sbatch: error: Batch job submission "
+                           "failed: Invalid partition name specified; fix the hydra.launcher.* settings (partition, "
+                           "account, timeout_min, mem_gb, cells_per_task) and rerun\n")
+    assert list(tmp_path.iterdir()) == [] and not log.exists()
+    done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu"], tmp_path, timeout=120, **fake)
+    assert done.returncode == 2 and "No partition specified or system default partition" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_test_only_script_is_the_array_the_launcher_submits(monkeypatch):
+    """The pre-flight validates the same #SBATCH lines the launcher submits (partition, time, memory, GPUs, array)."""
+    from hydra_plugins.xaibench_launchers.chunked_submitit import ChunkedSlurmLauncher
+    from xaibench.config.preflight import launch_of
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # submitit looks for srun
+    settings = launch_of([*CELLS, "hydra/launcher=slurm", "hydra.launcher.partition=gpu"]).settings
+    script = ChunkedSlurmLauncher.sbatch_script(settings, 7)
+    for line in ("--partition=gpu", "--time=120", "--mem=32GB", "--gpus-per-task=1", "--cpus-per-task=4",
+                 "--array=0-6%7", "--requeue", "--signal=USR2@120", "--job-name=xaibench"):
+        assert f"#SBATCH {line}\n" in script, line
+    assert "--array" not in ChunkedSlurmLauncher.sbatch_script(settings, 1)  # one task: a plain job, as submitted

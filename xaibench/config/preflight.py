@@ -403,13 +403,15 @@ def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
 
 
 def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> None:
-    """A Slurm array larger than the cluster's ``MaxArraySize`` is refused before any file is touched (``sbatch``
-    refused it once the stored cells were written), naming the ``cells_per_task`` that fits. Only the cells the
-    store lacks are submitted: they are counted when the whole sweep would not fit. Run on every launch (the store
-    and the cluster change between runs of a cached plan).
+    """A Slurm array that Slurm would refuse is refused before any file is touched (``sbatch`` refused it once the
+    stored cells were written): larger than the cluster's ``MaxArraySize``, naming the ``cells_per_task`` that
+    fits, or refused by ``sbatch --test-only`` (no such partition or account, no default partition, limits above
+    the partition's). Only the cells the store lacks are submitted: they are counted when the whole sweep would not
+    fit. Run on every launch (the store and the cluster change between runs of a cached plan).
 
     Raises:
-        UserError: more array tasks than ``MaxArraySize`` (``scontrol show config``).
+        UserError: more array tasks than ``MaxArraySize`` (``scontrol show config``), or ``sbatch --test-only``'s
+            refusal.
     """
     settings = (launch.settings if launch is not None else None) or {}
     size = settings.get("cells_per_task", 1)
@@ -417,14 +419,19 @@ def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> No
         return
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:  # refused by check_launch
         return
-    from xaibench.config.slurm import check_array_fits, max_array_size
+    from xaibench.config.slurm import check_array_fits, check_sbatch_accepts, max_array_size
 
+    n_tasks = -(-len(configs) // size)
     limit = max_array_size()
-    if limit is None or -(-len(configs) // size) <= limit:
-        return
-    from xaibench.sweep import uncomputed_cells
+    if limit is not None and n_tasks > limit:
+        from xaibench.sweep import uncomputed_cells
 
-    check_array_fits(uncomputed_cells(configs), size, settings.get("timeout_min"))
+        n_cells = uncomputed_cells(configs)
+        check_array_fits(n_cells, size, settings.get("timeout_min"))
+        n_tasks = -(-n_cells // size)
+    script = getattr(get_class(launch.launcher), "sbatch_script", None)
+    if script is not None and n_tasks:
+        check_sbatch_accepts(script(settings, n_tasks), n_tasks)
 
 
 STOCK_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"  # hydra/launcher=submitit_slurm
