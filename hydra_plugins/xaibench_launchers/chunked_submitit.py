@@ -22,8 +22,13 @@ from typing import Any, Callable, List, Sequence
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf, SlurmQueueConf
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
+try:  # hydra-submitit-launcher comes with `pip install 'xaibench[launchers]'`; without it there are no Slurm
+    # launchers (the pre-flight says how to get them). Hydra imports every hydra_plugins module for any run: an
+    # ImportError here printed Hydra's 5-line warning calling this plugin "incompatible or buggy" on every sweep.
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf, SlurmQueueConf
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
+except ImportError:
+    SlurmLauncher = None
 from omegaconf import OmegaConf
 
 from xaibench.config.slurm import check_array_fits, mark_collected, record_array
@@ -504,31 +509,28 @@ def _job_number(job: tuple) -> int:
     return int(job[2])
 
 
-@dataclass
-class ChunkedSlurmConf(SlurmQueueConf):
-    _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedSlurmLauncher"
-    cells_per_task: int = 1
+if SlurmLauncher is not None:
+    @dataclass
+    class ChunkedSlurmConf(SlurmQueueConf):
+        _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedSlurmLauncher"
+        cells_per_task: int = 1
 
+    @dataclass
+    class ChunkedLocalConf(LocalQueueConf):
+        _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedLocalLauncher"
+        cells_per_task: int = 1
 
-@dataclass
-class ChunkedLocalConf(LocalQueueConf):
-    _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedLocalLauncher"
-    cells_per_task: int = 1
+    class ChunkedSlurmLauncher(_Chunked, SlurmLauncher):
+        """Slurm array tasks of ``cells_per_task`` cells each."""
 
+        _CONF = ChunkedSlurmConf
 
-class ChunkedSlurmLauncher(_Chunked, SlurmLauncher):
-    """Slurm array tasks of ``cells_per_task`` cells each."""
+    class ChunkedLocalLauncher(_Chunked, LocalLauncher):
+        """submitit's local executor with ``cells_per_task`` cells per task (tests; one machine without Slurm)."""
 
-    _CONF = ChunkedSlurmConf
+        _CONF = ChunkedLocalConf
 
-
-class ChunkedLocalLauncher(_Chunked, LocalLauncher):
-    """submitit's local executor with ``cells_per_task`` cells per task (tests; one machine without Slurm)."""
-
-    _CONF = ChunkedLocalConf
-
-
-ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm_chunked", node=ChunkedSlurmConf,
-                             provider="xaibench")
-ConfigStore.instance().store(group="hydra/launcher", name="submitit_local_chunked", node=ChunkedLocalConf,
-                             provider="xaibench")
+    ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm_chunked", node=ChunkedSlurmConf,
+                                 provider="xaibench")
+    ConfigStore.instance().store(group="hydra/launcher", name="submitit_local_chunked", node=ChunkedLocalConf,
+                                 provider="xaibench")

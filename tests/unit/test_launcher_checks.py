@@ -8,6 +8,8 @@ the default ``device=cpu``).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,37 @@ def test_the_test_only_script_is_the_array_the_launcher_submits(monkeypatch):
                  "--array=0-6%7", "--requeue", "--signal=USR2@120", "--job-name=xaibench"):
         assert f"#SBATCH {line}\n" in script, line
     assert "--array" not in ChunkedSlurmLauncher.sbatch_script(settings, 1)  # one task: a plain job, as submitted
+
+
+BLOCK_SUBMITIT = '''
+import sys
+
+class _NotInstalled:  # as after `pip install xaibench` without the launchers extra
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith(("hydra_plugins.hydra_submitit_launcher", "hydra_plugins.hydra_joblib_launcher")):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, _NotInstalled())
+'''
+
+
+def test_without_the_launchers_extra_sweeps_run_quietly_and_its_launchers_say_what_to_install(tmp_path):
+    """Without hydra-submitit-launcher (``pip install xaibench``: it is in the ``launchers`` extra), Hydra's plugin
+    scan printed, on every run, a 5-line warning calling xaibench's own launcher plugin "incompatible ... or buggy";
+    and ``hydra/launcher=slurm`` said "Could not load 'hydra/launcher/submitit_slurm_chunked'"."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_SUBMITIT)
+    path = f"{tmp_path / 'site'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    scan = subprocess.run([sys.executable, "-W", "error", "-c", "from hydra.core.plugins import Plugins; "
+                           "Plugins.instance(); import hydra_plugins.xaibench_launchers.chunked_submitit"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path}, timeout=120)
+    assert scan.returncode == 0 and scan.stderr == "", scan.stderr[-2000:]
+    work = tmp_path / "work"
+    work.mkdir()
+    for launcher, package in (("slurm_cpu", "hydra-submitit-launcher"), ("joblib", "hydra-joblib-launcher")):
+        done = run_cli(["-m", *CELLS, f"hydra/launcher={launcher}"], work, timeout=120, PYTHONPATH=path,
+                       PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+        assert done.returncode == 2 and done.stderr == (
+            f"xaibench: error: hydra/launcher={launcher} needs {package}, which is not installed: pip install "
+            f"'xaibench[launchers]'\n"), done.stderr[-2000:]
+    assert list(work.iterdir()) == []

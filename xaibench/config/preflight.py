@@ -569,12 +569,35 @@ HYDRA_GROUPS = ("hydra/launcher", "hydra/sweeper")
 def _check_hydra_choice(group: str, value: str, extra: list[Path]) -> None:
     """A launcher or sweeper that exists: ``conf/<group>/`` presets and the installed Hydra plugins' configs.
 
-    Hydra's own message lists only the options of its configs it has loaded (``basic``), not the plugins'."""
+    Hydra's own message lists only the options of its configs it has loaded (``basic``), not the plugins'.
+
+    Raises:
+        UserError: an unknown name, or a launcher whose Hydra plugin is not installed (the ``launchers`` extra):
+            the Slurm presets said "Could not load 'hydra/launcher/submitit_slurm_chunked'".
+    """
+    if group == "hydra/launcher" and value in _PLUGIN_OF and not _installed(_PLUGIN_OF[value][0]):
+        raise UserError(f"hydra/launcher={value} needs {_PLUGIN_OF[value][1]}, which is not installed: "
+                        f"pip install 'xaibench[launchers]'")
     options = _hydra_options(group, tuple(extra))
     if value not in options:
         close = difflib.get_close_matches(value, sorted(options), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(f"unknown {group} {value!r}; {hint}valid: {', '.join(sorted(options))}")
+
+
+_SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
+_PLUGIN_OF = {name: _SUBMITIT for name in ("slurm", "slurm_cpu", "submitit_slurm", "submitit_slurm_chunked",
+                                           "submitit_local", "submitit_local_chunked")}
+_PLUGIN_OF["joblib"] = ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 @lru_cache(maxsize=8)
