@@ -170,9 +170,8 @@ def test_an_array_sbatch_would_refuse_is_refused_before_any_file_is_touched(tmp_
     written: a cluster without a default partition and the preset's ``partition: null``, or a misspelt partition,
     were refused by sbatch only after the sweep folder was claimed (sweep.json left "running", submitit's pickle
     and script in it)."""
-    log = tmp_path.parent / f"{tmp_path.name}-test-only.txt"
     fake = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
-            "FAKE_SLURM_PARTITIONS": "cpu,gpu", "FAKE_SLURM_TEST_ONLY_LOG": str(log)}
+            "FAKE_SLURM_PARTITIONS": "cpu,gpu"}
     done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu", "hydra.launcher.partition=gpux",
                     "hydra.launcher.cells_per_task=1"], tmp_path, timeout=120, **fake)
     assert done.returncode == 2, done.stderr[-2000:]
@@ -180,7 +179,7 @@ def test_an_array_sbatch_would_refuse_is_refused_before_any_file_is_touched(tmp_
                            "sbatch: error: invalid partition specified: gpux sbatch: error: Batch job submission "
                            "failed: Invalid partition name specified; fix the hydra.launcher.* settings (partition, "
                            "account, timeout_min, mem_gb, cells_per_task) and rerun\n")
-    assert list(tmp_path.iterdir()) == [] and not log.exists()
+    assert list(tmp_path.iterdir()) == []
     done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu"], tmp_path, timeout=120, **fake)
     assert done.returncode == 2 and "No partition specified or system default partition" in done.stderr
     assert list(tmp_path.iterdir()) == []
@@ -232,3 +231,25 @@ def test_without_the_launchers_extra_sweeps_run_quietly_and_its_launchers_say_wh
             f"xaibench: error: hydra/launcher={launcher} needs {package}, which is not installed: pip install "
             f"'xaibench[launchers]'\n"), done.stderr[-2000:]
     assert list(work.iterdir()) == []
+
+
+def test_a_rerun_whose_cells_are_all_stored_needs_no_slurm_answer(tmp_path, monkeypatch):
+    """``sbatch --test-only`` refusing the array stops a sweep with cells to compute, not a rerun that only writes
+    its stored cells (nothing is submitted: a retired partition does not keep a finished sweep from its table)."""
+    from xaibench.config.plan import make_plan
+    from xaibench.config.preflight import check_array_size
+    from xaibench.engine.cell import CellSpec
+    from xaibench.engine.store import Store
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_PARTITIONS", "cpu,gpu")  # no default partition; the preset names none
+    monkeypatch.setattr("xaibench.config.preflight.validate_config", lambda cfg, **kwargs: None)
+    plan = make_plan([*CELLS, f"store_dir={tmp_path}", "hydra/launcher=slurm_cpu"], multirun=True)
+    stored = [Store(tmp_path).path("cells", CellSpec.from_config(cfg).key, "parquet") for cfg in plan.configs]
+    for path in stored:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    stored[0].write_bytes(b"")  # one of the two cells stored: the other is submitted
+    with pytest.raises(UserError, match="No partition specified or system default partition"):
+        check_array_size(plan.launch, plan.configs)
+    stored[1].write_bytes(b"")
+    check_array_size(plan.launch, plan.configs)

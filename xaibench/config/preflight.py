@@ -430,8 +430,15 @@ def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> No
         check_array_fits(n_cells, size, settings.get("timeout_min"))
         n_tasks = -(-n_cells // size)
     script = getattr(get_class(launch.launcher), "sbatch_script", None)
-    if script is not None and n_tasks:
+    if script is None or not n_tasks:
+        return
+    try:
         check_sbatch_accepts(script(settings, n_tasks), n_tasks)
+    except UserError:
+        from xaibench.sweep import uncomputed_cells
+
+        if uncomputed_cells(configs):  # a rerun whose cells are all stored submits nothing: Slurm is not needed
+            raise
 
 
 STOCK_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"  # hydra/launcher=submitit_slurm
