@@ -44,6 +44,9 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
      "hydra.launcher.cells_per_tasks is not a setting of the local launcher; did you mean 'cells_per_task'?"),
     (["hydra/launcher=slurm"], "the Slurm launcher asks GPUs for each task but device=cpu computes on the CPU"),
     (["hydra/launcher=slurm", "device=cpu:1"], "asks GPUs for each task but device=cpu:1"),
+    (["hydra/launcher=slurm", "device=auto", "hydra.launcher.gpus_per_task=2"],  # cells run one at a time on one
+     "hydra.launcher.gpus_per_task=2 but a task runs its cells one after the other, each on one device, leaving 1 "
+     "of its GPUs idle; use hydra.launcher.gpus_per_task=1"),
     (["hydra/launcher=submitit_slurm_chunked", "hydra.launcher.gres=gpu:1"], "asks GPUs for each task but device=cpu"),
     # other sbatch options, as the launcher's hint says: was "did you mean 'hydra.launcher.additional_parameters'?"
     (["hydra/launcher=slurm_cpu", "hydra.launcher.additional_parameters={reservation:maint}"],

@@ -396,6 +396,11 @@ def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
                                               or "gpu" in gres):
         return
     on_cpu = [cfg for cfg in configs if str(cfg.get("device", "cpu")).startswith("cpu") and cfg.get("devices") is None]
+    per_task = settings.get("gpus_per_task")
+    if isinstance(per_task, int) and not isinstance(per_task, bool) and per_task > 1 and not on_cpu:
+        raise UserError(f"hydra.launcher.gpus_per_task={per_task} but a task runs its cells one after the other, each "
+                        f"on one device, leaving {per_task - 1} of its GPUs idle; use hydra.launcher.gpus_per_task=1 "
+                        f"(one task per GPU; more tasks run at once with array_parallelism)")
     if on_cpu:
         raise UserError(f"the Slurm launcher asks GPUs for each task but device={on_cpu[0].get('device', 'cpu')} "
                         "computes on the CPU, leaving them idle; add device=auto (or device=cuda), or use "
