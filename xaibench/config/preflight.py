@@ -454,6 +454,10 @@ def _check_launcher_can_start(target: str) -> None:
     cannot protect the sweep folder: hydra-submitit's own Slurm launcher (its subclass ``submitit_slurm_chunked``
     records its arrays in ``slurm_arrays.json``, which a later run checks in ``squeue``, and requeues tasks with
     the cells they finished)."""
+    for marker, (module, package) in _PLUGIN_PACKAGES.items():  # a cached plan's target: no choice check ran
+        if marker in target and not _installed(module):
+            raise UserError(f"the launcher {target.rsplit('.', 1)[-1]} needs {package}, which is not installed: "
+                            f"pip install 'xaibench[launchers]'")
     if "Slurm" in target and shutil.which("sbatch") is None:
         raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
                         "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
@@ -601,6 +605,8 @@ _SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
 _PLUGIN_OF = {name: _SUBMITIT for name in ("slurm", "slurm_cpu", "submitit_slurm", "submitit_slurm_chunked",
                                            "submitit_local", "submitit_local_chunked")}
 _PLUGIN_OF["joblib"] = ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
+_PLUGIN_PACKAGES = {"xaibench_launchers.chunked_submitit": _SUBMITIT, "hydra_submitit_launcher": _SUBMITIT,
+                    "hydra_joblib_launcher": _PLUGIN_OF["joblib"]}  # launcher target -> (module, package)
 
 
 def _installed(module: str) -> bool:
