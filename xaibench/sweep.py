@@ -376,9 +376,9 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
         StorageError: the disk is full.
     """
     specs = cells if cells is not None else [CellSpec.from_config(cfg) for cfg in configs]
-    keys: dict[Path, set[str]] = {}  # distinct cells per folder (jobs differing only in batch_size share one)
+    keys: dict[Path, dict[str, str]] = {}  # distinct cells per folder (jobs differing only in batch_size share one)
     for cfg, cell in zip(configs, specs):
-        keys.setdefault(sweep_dir(cfg), set()).add(cell.key)
+        keys.setdefault(sweep_dir(cfg), {}).setdefault(cell.key, _cell_label(cell))
     counts = {folder: len(found) for folder, found in keys.items()}
     for store_dir in sorted(set(store_dirs or [str(cfg.store_dir) for cfg in configs])):
         manifest.check_writable(Store(store_dir).base, "store_dir")
@@ -421,13 +421,19 @@ def in_launching_process() -> bool:
     return _launcher_pid == os.getpid()
 
 
-PLANNED_CELLS = "cells.planned"  # <sweep_dir>/cells.planned: the cell keys of the running sweep, one a line
+PLANNED_CELLS = manifest.PLANNED_NAME  # <sweep_dir>/cells.planned: the running sweep's cell keys and labels
 STRAY_CELLS = "cells.stray"  # cell files found in cells/ that are not of the sweep, set aside by its end
 
 
-def start_sweep(folder: Path, expected_cells: int | None = None, keys: set[str] | None = None) -> None:
-    """Record that this sweep runs and expects ``expected_cells`` cells (``keys``: theirs); set the previous cell
-    files aside.
+def _cell_label(cell: CellSpec) -> str:
+    """``mlp x iris x saliency (seed 3)``, as the progress lines name a cell (for the list of missing cells)."""
+    return f"{cell.model_label} x {cell.dataset_label} x {cell.method_name} (seed {cell.seed})"
+
+
+def start_sweep(folder: Path, expected_cells: int | None = None, keys: set[str] | dict[str, str] | None = None
+                ) -> None:
+    """Record that this sweep runs and expects ``expected_cells`` cells (``keys``: theirs, or ``{key: label}`` in
+    job order, so that an incomplete sweep can name the cells it lacks); set the previous cell files aside.
 
     The previous ``table.parquet`` and ``summary.parquet`` stay until the new ones are written (the folder's
     ``sweep.json`` says the sweep is running, so readers do not take the old table for the new run's).
@@ -440,7 +446,9 @@ def start_sweep(folder: Path, expected_cells: int | None = None, keys: set[str] 
     if keys is None:
         (folder / PLANNED_CELLS).unlink(missing_ok=True)
     else:
-        atomic_write_bytes(folder / PLANNED_CELLS, "".join(f"{key}\n" for key in sorted(keys)).encode())
+        labels = keys if isinstance(keys, dict) else dict.fromkeys(sorted(keys), "")
+        atomic_write_bytes(folder / PLANNED_CELLS, "".join(f"{key}\t{label}\n".replace("\t\n", "\n")
+                                                           for key, label in labels.items()).encode())
 
 
 def _set_aside_strays(folder: Path) -> None:
@@ -450,9 +458,8 @@ def _set_aside_strays(folder: Path) -> None:
     could not be asked; submitit's local processes) write into ``cells/`` after this run set the old files aside:
     collected, a changed sweep took their cells for its own (more cells than it has, or a missing one hidden).
     """
-    try:
-        planned = set((folder / PLANNED_CELLS).read_text().split())
-    except OSError:
+    planned = manifest.planned_cells(folder)
+    if planned is None:
         return  # started without its keys (an older xaibench, a single run's folder): nothing to compare
     strays = [path for path in (folder / SWEEP_CELLS).glob("*.parquet") if path.stem not in planned]
     if not strays:
@@ -570,8 +577,10 @@ def _incomplete(folder: Path, n_cells: int) -> None:
     """Fewer cells than expected (a job failed to write its cell): exit code 1, the previous table kept."""
     global _last_exit_code
     _last_exit_code = 1
-    print(f"xaibench: error: sweep {folder} is incomplete ({n_cells} of {_expected_cells(folder)} cells written); "
-          f"its previous table is kept: rerun the sweep to finish it", file=sys.stderr, flush=True)
+    missing = manifest.missing_text(manifest.missing_cells(folder, SWEEP_CELLS))
+    print(f"xaibench: error: sweep {folder} is incomplete ({n_cells} of {_expected_cells(folder)} cells written"
+          f"{'; ' + missing if missing else ''}); its previous table is kept: rerun the sweep to finish it",
+          file=sys.stderr, flush=True)
 
 
 def _with_shared(statuses: pd.Series, cells: list[pd.DataFrame]) -> pd.Series:

@@ -22,8 +22,13 @@ from typing import Any, Callable, List, Sequence
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf, SlurmQueueConf
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
+try:  # hydra-submitit-launcher comes with `pip install 'xaibench[launchers]'`; without it there are no Slurm
+    # launchers (the pre-flight says how to get them). Hydra imports every hydra_plugins module for any run: an
+    # ImportError here printed Hydra's 5-line warning calling this plugin "incompatible or buggy" on every sweep.
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf, SlurmQueueConf
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
+except ImportError:
+    SlurmLauncher = None
 from omegaconf import OmegaConf
 
 from xaibench.config.slurm import check_array_fits, mark_collected, record_array
@@ -222,6 +227,19 @@ class _Chunked:
         if isinstance(requeues, bool) or not isinstance(requeues, int) or requeues < 0:
             raise UserError(f"hydra.launcher.max_num_timeout must be a non-negative integer (how many times a task "
                             f"at its time limit is requeued; 0: never), got {requeues!r}")
+        _check_counts(launcher)
+
+    @classmethod
+    def sbatch_script(cls, settings: dict, n_tasks: int) -> str:
+        """The sbatch file ``launch`` would submit for an array of ``n_tasks`` tasks with these settings (the
+        pre-flight's ``sbatch --test-only``); its log paths are in a folder that is not created."""
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        params = {k: v for k, v in settings.items() if not str(k).startswith("_")}
+        params["submitit_folder"] = "/nonexistent/xaibench-test-only/%j"
+        executor = cls(**params)._executor()._executor  # AutoExecutor -> SlurmExecutor: sbatch's parameter names
+        array = {"map_count": n_tasks} if n_tasks > 1 else {}  # one task is a plain job, as submitit submits it
+        return _make_sbatch_string(command="true", folder=executor.folder, **executor.parameters, **array)
 
     def _executor(self) -> Any:
         """submitit's executor with the launcher's parameters (as the stock ``launch`` builds it)."""
@@ -264,6 +282,40 @@ class _Chunked:
         if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
             mark_collected(sweep_dir, job_id)
         return returns
+
+
+# Settings that count something (sbatch refuses 0 or less, after the stored cells were written; submitit's local
+# executor ran gpus_per_node=-1 as "no GPU" and timeout_min=-5 as no limit): what each one means, for the message.
+_COUNTS = {"timeout_min": "minutes of wall-clock time per task", "cpus_per_task": "CPUs per task",
+           "gpus_per_task": "GPUs per task; null: none, or hydra/launcher=slurm_cpu",
+           "gpus_per_node": "GPUs per node; null: none", "cpus_per_gpu": "CPUs per GPU; null: Slurm's default",
+           "tasks_per_node": "tasks per node", "nodes": "nodes per task", "mem_gb": "GB of memory per node; null: "
+           "the partition's default", "array_parallelism": "array tasks running at once"}
+
+
+def _check_counts(launcher: Any) -> None:
+    """Each count setting is a positive integer (or null where the launcher allows it), and ``signal_delay_s``
+    leaves the task time to run (a non-negative number of seconds below ``timeout_min``).
+
+    Raises:
+        UserError: ``hydra.launcher.gpus_per_task=-1``, ``timeout_min=0``, ``mem_gb=-1``, ``array_parallelism=0``,
+            ``signal_delay_s=-1``, ...
+    """
+    from xaibench.errors import UserError
+
+    for key, meaning in _COUNTS.items():
+        value = launcher.get(key)
+        if value is None or key not in launcher:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"hydra.launcher.{key} must be a positive integer ({meaning}), got {value!r}")
+    delay, timeout = launcher.get("signal_delay_s"), launcher.get("timeout_min")
+    if delay is None or isinstance(delay, bool) or not isinstance(delay, int):
+        return
+    if delay < 0 or (isinstance(timeout, int) and delay >= 60 * timeout):
+        raise UserError(f"hydra.launcher.signal_delay_s={delay} must be at least 0 and below the task's time limit "
+                        f"(timeout_min={timeout}: {60 * timeout if isinstance(timeout, int) else '?'} s): Slurm "
+                        f"signals the task that many seconds before its limit, so that it can be requeued")
 
 
 def _cell_files_counter(sweep_dir: Path) -> Callable[[], int]:
@@ -457,31 +509,28 @@ def _job_number(job: tuple) -> int:
     return int(job[2])
 
 
-@dataclass
-class ChunkedSlurmConf(SlurmQueueConf):
-    _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedSlurmLauncher"
-    cells_per_task: int = 1
+if SlurmLauncher is not None:
+    @dataclass
+    class ChunkedSlurmConf(SlurmQueueConf):
+        _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedSlurmLauncher"
+        cells_per_task: int = 1
 
+    @dataclass
+    class ChunkedLocalConf(LocalQueueConf):
+        _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedLocalLauncher"
+        cells_per_task: int = 1
 
-@dataclass
-class ChunkedLocalConf(LocalQueueConf):
-    _target_: str = "hydra_plugins.xaibench_launchers.chunked_submitit.ChunkedLocalLauncher"
-    cells_per_task: int = 1
+    class ChunkedSlurmLauncher(_Chunked, SlurmLauncher):
+        """Slurm array tasks of ``cells_per_task`` cells each."""
 
+        _CONF = ChunkedSlurmConf
 
-class ChunkedSlurmLauncher(_Chunked, SlurmLauncher):
-    """Slurm array tasks of ``cells_per_task`` cells each."""
+    class ChunkedLocalLauncher(_Chunked, LocalLauncher):
+        """submitit's local executor with ``cells_per_task`` cells per task (tests; one machine without Slurm)."""
 
-    _CONF = ChunkedSlurmConf
+        _CONF = ChunkedLocalConf
 
-
-class ChunkedLocalLauncher(_Chunked, LocalLauncher):
-    """submitit's local executor with ``cells_per_task`` cells per task (tests; one machine without Slurm)."""
-
-    _CONF = ChunkedLocalConf
-
-
-ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm_chunked", node=ChunkedSlurmConf,
-                             provider="xaibench")
-ConfigStore.instance().store(group="hydra/launcher", name="submitit_local_chunked", node=ChunkedLocalConf,
-                             provider="xaibench")
+    ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm_chunked", node=ChunkedSlurmConf,
+                                 provider="xaibench")
+    ConfigStore.instance().store(group="hydra/launcher", name="submitit_local_chunked", node=ChunkedLocalConf,
+                                 provider="xaibench")

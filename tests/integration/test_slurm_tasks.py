@@ -85,19 +85,27 @@ def test_a_task_that_dies_is_one_line_and_the_sweep_ends_incomplete_with_the_cel
     assert task_line == (f"xaibench: error: task 1000 (jobs 0: method=saliency ... 1: method=killed) ended before "
                          f"storing its cells: state FAILED; see {log} and {log.with_suffix('.err')}")
     assert re.search(r"\[job 0\] logreg x iris x saliency \(seed 0\): ok", log.read_text())  # the log it names
-    assert incomplete == ("xaibench: error: sweep results/runs/t is incomplete (1 of 2 cells written); its previous "
-                          "table is kept: rerun the sweep to finish it")
+    assert incomplete == ("xaibench: error: sweep results/runs/t is incomplete (1 of 2 cells written; missing: "
+                          "logreg x iris x killed (seed 0)); its previous table is kept: rerun the sweep to finish it")
     assert len(list((folder / "cells").glob("*.parquet"))) == 1  # the cell finished before the kill is kept
+    later = run_cli(["summary", "results/runs/t"], tmp_path)  # what the user reads later: which cells, and what next
+    assert later.returncode == 0 and later.stdout.splitlines()[:2] == [
+        "PARTIAL: 1 of 2 cells; the sweep did not finish",
+        "missing: logreg x iris x killed (seed 0); rerun the sweep's command to compute them (stored cells are not "
+        "recomputed)"], later.stdout
     task = pickle.loads((folder / "slurm" / "1000" / "1000_submitted.pkl").read_bytes())
     (*_, first_state), (*_, second_state) = task.args[0]
     assert first_state is second_state  # one copy of Hydra's state per task's pickle, not one per cell
 
 
 def test_sbatch_refusing_the_array_is_one_line_and_exit_2(tmp_path):
-    """``hydra.launcher.partition=gpux`` on a cluster without it: sbatch's reason in one line, no traceback."""
+    """``hydra.launcher.partition=gpux`` on a cluster without it: sbatch's reason in one line, no traceback. (The
+    pre-flight's ``sbatch --test-only`` refuses it before any file is touched; here it passes, as where the
+    partition went away between the two.)"""
     fake = tmp_path / "bin"
     shutil.copytree(FAKE_SLURM, fake)
-    (fake / "sbatch").write_text("#!/usr/bin/env bash\necho 'sbatch: error: invalid partition specified: gpux' >&2\n"
+    (fake / "sbatch").write_text("#!/usr/bin/env bash\n[ \"$1\" = --test-only ] && exit 0  # passed the pre-flight\n"
+                                 "echo 'sbatch: error: invalid partition specified: gpux' >&2\n"
                                  "echo 'sbatch: error: Batch job submission failed: Invalid partition name' >&2\n"
                                  "exit 1\n")
     done = run_cli(["-m", *CELLS, "method=saliency", "hydra/launcher=slurm_cpu", "hydra.launcher.partition=gpux"],
@@ -120,8 +128,8 @@ def test_a_joblib_worker_that_dies_is_one_line_and_the_sweep_ends_incomplete(tmp
     assert done.stderr.splitlines()[:2] == [  # then Python's resource tracker may warn of the dead worker's semaphore
         "xaibench: error: a joblib worker died mid-cell (exit codes: EXIT(137)), which stops a joblib sweep; if it "
         "was killed for memory, lower hydra.launcher.n_jobs or batch_size",
-        "xaibench: error: sweep results/runs/t is incomplete (0 of 1 cells written); its previous table is kept: rerun "
-        "the sweep to finish it"]
+        "xaibench: error: sweep results/runs/t is incomplete (0 of 1 cells written; missing: logreg x iris x killed "
+        "(seed 0)); its previous table is kept: rerun the sweep to finish it"]
 
 
 @pytest.mark.slow
@@ -132,7 +140,8 @@ def test_a_task_at_its_time_limit_is_requeued_and_computes_only_its_missing_cell
     error as the cell's rows and went on until Slurm killed it)."""
     flag = tmp_path / "signal"
     args = ["-m", *CELLS, "method=saliency,slow_once,random", *_plugin(tmp_path), "hydra/launcher=slurm_cpu",
-            "hydra.launcher.cells_per_task=2", "hydra.launcher.timeout_min=1"]
+            "hydra.launcher.cells_per_task=2", "hydra.launcher.timeout_min=1",
+            "hydra.launcher.signal_delay_s=30"]
     done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
                    FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
                    FAKE_SLURM_SIGNAL_WHEN=str(flag), SLOW_ONCE_FLAG=str(flag),

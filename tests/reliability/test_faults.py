@@ -526,3 +526,29 @@ def test_sigterm_in_a_verb_is_one_line_exit_143_and_leaves_no_temp_file(tmp_path
     assert done.stderr.splitlines()[-1:] == ["xaibench: summary terminated (SIGTERM): a file it writes is replaced "
                                              "whole or not at all (no half-written file); rerun the same command"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+
+
+def test_an_incomplete_sweep_names_the_cells_it_lacks_and_how_to_get_them(tmp_path, capsys):
+    """cluster11: after a Slurm task or a joblib worker died, the end of the sweep and a later ``xaibench summary``
+    said "1 of 3 cells" only: with 10,000 cells the user could not tell which were missing. Both now name them (in
+    job order, five at most) and the summary says how to get them."""
+    from xaibench.commands.summary import _resume_line
+
+    folder = tmp_path / "runs" / "s"
+    labels = {f"{c}" * 32: f"mlp x iris x {method} (seed {seed})"
+              for c, (method, seed) in zip("0123456", [("saliency", s) for s in range(6)] + [("random", 0)])}
+    sweep_module.start_sweep(folder, len(labels), labels)
+    (folder / sweep_module.SWEEP_CELLS).mkdir(exist_ok=True)
+    (folder / sweep_module.SWEEP_CELLS / f"{'1' * 32}.parquet").write_bytes(b"one cell written")
+    capsys.readouterr()
+    sweep_module.finish_sweep(folder)
+    assert capsys.readouterr().err.strip() == (
+        f"xaibench: error: sweep {folder} is incomplete (1 of 7 cells written; missing: mlp x iris x saliency (seed 0), "
+        f"mlp x iris x saliency (seed 2), mlp x iris x saliency (seed 3), mlp x iris x saliency (seed 4), mlp x iris x "
+        f"saliency (seed 5) and 1 more); its previous table is kept: rerun the sweep to finish it")
+    assert _resume_line(folder) == (
+        "missing: mlp x iris x saliency (seed 0), mlp x iris x saliency (seed 2), mlp x iris x saliency (seed 3), "
+        "mlp x iris x saliency (seed 4), mlp x iris x saliency (seed 5) and 1 more; rerun the sweep's command to "
+        "compute them (stored cells are not recomputed)")
+    sweep_module.start_sweep(folder, 2, {"a" * 32, "b" * 32})  # keys without labels (a caller of start_sweep's own)
+    assert manifest.planned_cells(folder) == {"a" * 32: "", "b" * 32: ""} and _resume_line(folder) == ""

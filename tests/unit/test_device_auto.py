@@ -56,3 +56,13 @@ def test_the_launching_process_of_a_slurm_sweep_does_not_warn_about_its_own_gpus
                         "device=auto", "hydra/launcher=slurm"], multirun=True)
     assert len(configs) == 1 and capsys.readouterr().err == ""
     assert resolve_device("auto") == "cpu" and "was given GPUs (CUDA_VISIBLE_DEVICES=0)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:1"])
+def test_a_cuda_device_on_a_cpu_box_is_refused_naming_the_device_asked_for(name):
+    """``device=cuda:1`` was refused as "device=cuda but no CUDA device is visible"."""
+    from xaibench.errors import UserError
+
+    with pytest.raises(UserError) as refused:
+        resolve_device(name)
+    assert str(refused.value) == f"device={name} but no CUDA device is visible; use device=cpu or device=auto"

@@ -8,6 +8,8 @@ the default ``device=cpu``).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,9 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
      "hydra.launcher.cells_per_tasks is not a setting of the local launcher; did you mean 'cells_per_task'?"),
     (["hydra/launcher=slurm"], "the Slurm launcher asks GPUs for each task but device=cpu computes on the CPU"),
     (["hydra/launcher=slurm", "device=cpu:1"], "asks GPUs for each task but device=cpu:1"),
+    (["hydra/launcher=slurm", "device=auto", "hydra.launcher.gpus_per_task=2"],  # cells run one at a time on one
+     "hydra.launcher.gpus_per_task=2 but a task runs its cells one after the other, each on one device, leaving 1 "
+     "of its GPUs idle; use hydra.launcher.gpus_per_task=1"),
     (["hydra/launcher=submitit_slurm_chunked", "hydra.launcher.gres=gpu:1"], "asks GPUs for each task but device=cpu"),
     # other sbatch options, as the launcher's hint says: was "did you mean 'hydra.launcher.additional_parameters'?"
     (["hydra/launcher=slurm_cpu", "hydra.launcher.additional_parameters={reservation:maint}"],
@@ -50,6 +55,20 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
     (["hydra/launcher=slurm_cpu", "hydra.launcher.additional_parameters.reservation=maint"],
      "unknown config key 'hydra.launcher.additional_parameters.reservation'; hydra.launcher.additional_parameters "
      "has: requeue; add a key with a '+': +hydra.launcher.additional_parameters.reservation=<value>"),
+    # impossible counts: sbatch refused them once the stored cells were written; the local executor ran them
+    (["hydra/launcher=slurm", "device=auto", "hydra.launcher.gpus_per_task=-1"],
+     "hydra.launcher.gpus_per_task must be a positive integer (GPUs per task; null: none, or "
+     "hydra/launcher=slurm_cpu), got -1"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=0"],
+     "hydra.launcher.timeout_min must be a positive integer (minutes of wall-clock time per task), got 0"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.mem_gb=-1"], "hydra.launcher.mem_gb must be a positive integer"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.array_parallelism=0"],
+     "hydra.launcher.array_parallelism must be a positive integer (array tasks running at once), got 0"),
+    (["hydra/launcher=submitit_local_chunked", "hydra.launcher.gpus_per_node=-1"],
+     "hydra.launcher.gpus_per_node must be a positive integer"),
+    # Slurm signals USR2 signal_delay_s before the limit: at once here, and every task stopped in its first cell
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2"],
+     "hydra.launcher.signal_delay_s=120 must be at least 0 and below the task's time limit (timeout_min=2: 120 s)"),
     (["hydra/launcher=submitit_slurm"],  # it ran, without recording its array: a rerun could collect its cells
      "does not record its Slurm array in the sweep folder, so a rerun could mix that array's cells with its own, and a "
      "task that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the same "
@@ -147,3 +166,93 @@ def test_the_array_size_counts_only_the_cells_the_store_lacks(tmp_path, monkeypa
     stored.write_bytes(b"")  # the store holds the first cell: 2 to compute, 2 tasks
     check_array_size(plan.launch, plan.configs)
     max_array_size.cache_clear()
+
+
+def test_an_array_sbatch_would_refuse_is_refused_before_any_file_is_touched(tmp_path):
+    """``sbatch --test-only`` (faked: partitions cpu, gpu and no default) validates the array before anything is
+    written: a cluster without a default partition and the preset's ``partition: null``, or a misspelt partition,
+    were refused by sbatch only after the sweep folder was claimed (sweep.json left "running", submitit's pickle
+    and script in it)."""
+    fake = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
+            "FAKE_SLURM_PARTITIONS": "cpu,gpu"}
+    done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu", "hydra.launcher.partition=gpux",
+                    "hydra.launcher.cells_per_task=1"], tmp_path, timeout=120, **fake)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == ("xaibench: error: slurm refuses the sweep's array job (2 tasks; sbatch --test-only): "
+                           "sbatch: error: invalid partition specified: gpux sbatch: error: Batch job submission "
+                           "failed: Invalid partition name specified; fix the hydra.launcher.* settings (partition, "
+                           "account, timeout_min, mem_gb, cells_per_task) and rerun\n")
+    assert list(tmp_path.iterdir()) == []
+    done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu"], tmp_path, timeout=120, **fake)
+    assert done.returncode == 2 and "No partition specified or system default partition" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_test_only_script_is_the_array_the_launcher_submits(monkeypatch):
+    """The pre-flight validates the same #SBATCH lines the launcher submits (partition, time, memory, GPUs, array)."""
+    from hydra_plugins.xaibench_launchers.chunked_submitit import ChunkedSlurmLauncher
+    from xaibench.config.preflight import launch_of
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # submitit looks for srun
+    settings = launch_of([*CELLS, "hydra/launcher=slurm", "hydra.launcher.partition=gpu"]).settings
+    script = ChunkedSlurmLauncher.sbatch_script(settings, 7)
+    for line in ("--partition=gpu", "--time=120", "--mem=32GB", "--gpus-per-task=1", "--cpus-per-task=4",
+                 "--array=0-6%7", "--requeue", "--signal=USR2@120", "--job-name=xaibench"):
+        assert f"#SBATCH {line}\n" in script, line
+    assert "--array" not in ChunkedSlurmLauncher.sbatch_script(settings, 1)  # one task: a plain job, as submitted
+
+
+BLOCK_SUBMITIT = '''
+import sys
+
+class _NotInstalled:  # as after `pip install xaibench` without the launchers extra
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith(("hydra_plugins.hydra_submitit_launcher", "hydra_plugins.hydra_joblib_launcher")):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, _NotInstalled())
+'''
+
+
+def test_without_the_launchers_extra_sweeps_run_quietly_and_its_launchers_say_what_to_install(tmp_path):
+    """Without hydra-submitit-launcher (``pip install xaibench``: it is in the ``launchers`` extra), Hydra's plugin
+    scan printed, on every run, a 5-line warning calling xaibench's own launcher plugin "incompatible ... or buggy";
+    and ``hydra/launcher=slurm`` said "Could not load 'hydra/launcher/submitit_slurm_chunked'"."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_SUBMITIT)
+    path = f"{tmp_path / 'site'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    scan = subprocess.run([sys.executable, "-W", "error", "-c", "from hydra.core.plugins import Plugins; "
+                           "Plugins.instance(); import hydra_plugins.xaibench_launchers.chunked_submitit"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path}, timeout=120)
+    assert scan.returncode == 0 and scan.stderr == "", scan.stderr[-2000:]
+    work = tmp_path / "work"
+    work.mkdir()
+    for launcher, package in (("slurm_cpu", "hydra-submitit-launcher"), ("joblib", "hydra-joblib-launcher")):
+        done = run_cli(["-m", *CELLS, f"hydra/launcher={launcher}"], work, timeout=120, PYTHONPATH=path,
+                       PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-2000:]
+        assert done.stderr.startswith("xaibench: error: ") and done.stderr.endswith(  # by name or, from a cached
+            f" needs {package}, which is not installed: pip install 'xaibench[launchers]'\n")  # plan, by class
+    assert list(work.iterdir()) == []
+
+
+def test_a_rerun_whose_cells_are_all_stored_needs_no_slurm_answer(tmp_path, monkeypatch):
+    """``sbatch --test-only`` refusing the array stops a sweep with cells to compute, not a rerun that only writes
+    its stored cells (nothing is submitted: a retired partition does not keep a finished sweep from its table)."""
+    from xaibench.config.plan import make_plan
+    from xaibench.config.preflight import check_array_size
+    from xaibench.engine.cell import CellSpec
+    from xaibench.engine.store import Store
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_PARTITIONS", "cpu,gpu")  # no default partition; the preset names none
+    monkeypatch.setattr("xaibench.config.preflight.validate_config", lambda cfg, **kwargs: None)
+    plan = make_plan([*CELLS, f"store_dir={tmp_path}", "hydra/launcher=slurm_cpu"], multirun=True)
+    stored = [Store(tmp_path).path("cells", CellSpec.from_config(cfg).key, "parquet") for cfg in plan.configs]
+    for path in stored:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    stored[0].write_bytes(b"")  # one of the two cells stored: the other is submitted
+    with pytest.raises(UserError, match="No partition specified or system default partition"):
+        check_array_size(plan.launch, plan.configs)
+    stored[1].write_bytes(b"")
+    check_array_size(plan.launch, plan.configs)

@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         summary.attrs[PARTIAL] = note
         print(f"PARTIAL: {note}")
         print(f"xaibench: warning: {note}", file=sys.stderr)
+        resume = _resume_line(Path(args.table))
+        if resume:
+            print(resume)
     if args.output:
         # Tables (.md/.tex/.html) mark † from the same paired tests as `xaibench report`, which need the rows.
         written, pairs = summary, None
@@ -63,6 +66,19 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(summary, pd.DataFrame):
         summary.close()
     return 0
+
+
+def _resume_line(folder: Path) -> str:
+    """For a sweep folder whose sweep stopped short (a dead Slurm task or joblib worker, a kill): the cells it lacks
+    and how to get them, e.g. ``missing: mlp x iris x saliency (seed 0), ... and 7 more; rerun the sweep's command
+    to compute them (stored cells are not recomputed)``; "" for a running sweep or one without a cell plan."""
+    from xaibench.results import manifest
+
+    state = manifest.read_state(folder) if folder.is_dir() else None
+    if state is None or state.running or state.finished:
+        return ""
+    missing = manifest.missing_text(manifest.missing_cells(folder))
+    return f"{missing}; rerun the sweep's command to compute them (stored cells are not recomputed)" if missing else ""
 
 
 def _streamed(path: str):  # -> pd.DataFrame | None

@@ -408,6 +408,11 @@ def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
                                               or "gpu" in gres):
         return
     on_cpu = [cfg for cfg in configs if str(cfg.get("device", "cpu")).startswith("cpu") and cfg.get("devices") is None]
+    per_task = settings.get("gpus_per_task")
+    if isinstance(per_task, int) and not isinstance(per_task, bool) and per_task > 1 and not on_cpu:
+        raise UserError(f"hydra.launcher.gpus_per_task={per_task} but a task runs its cells one after the other, each "
+                        f"on one device, leaving {per_task - 1} of its GPUs idle; use hydra.launcher.gpus_per_task=1 "
+                        f"(one task per GPU; more tasks run at once with array_parallelism)")
     if on_cpu:
         raise UserError(f"the Slurm launcher asks GPUs for each task but device={on_cpu[0].get('device', 'cpu')} "
                         "computes on the CPU, leaving them idle; add device=auto (or device=cuda), or use "
@@ -415,13 +420,15 @@ def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
 
 
 def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> None:
-    """A Slurm array larger than the cluster's ``MaxArraySize`` is refused before any file is touched (``sbatch``
-    refused it once the stored cells were written), naming the ``cells_per_task`` that fits. Only the cells the
-    store lacks are submitted: they are counted when the whole sweep would not fit. Run on every launch (the store
-    and the cluster change between runs of a cached plan).
+    """A Slurm array that Slurm would refuse is refused before any file is touched (``sbatch`` refused it once the
+    stored cells were written): larger than the cluster's ``MaxArraySize``, naming the ``cells_per_task`` that
+    fits, or refused by ``sbatch --test-only`` (no such partition or account, no default partition, limits above
+    the partition's). Only the cells the store lacks are submitted: they are counted when the whole sweep would not
+    fit. Run on every launch (the store and the cluster change between runs of a cached plan).
 
     Raises:
-        UserError: more array tasks than ``MaxArraySize`` (``scontrol show config``).
+        UserError: more array tasks than ``MaxArraySize`` (``scontrol show config``), or ``sbatch --test-only``'s
+            refusal.
     """
     settings = (launch.settings if launch is not None else None) or {}
     size = settings.get("cells_per_task", 1)
@@ -429,14 +436,26 @@ def check_array_size(launch: Launch | None, configs: Sequence[DictConfig]) -> No
         return
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:  # refused by check_launch
         return
-    from xaibench.config.slurm import check_array_fits, max_array_size
+    from xaibench.config.slurm import check_array_fits, check_sbatch_accepts, max_array_size
 
+    n_tasks = -(-len(configs) // size)
     limit = max_array_size()
-    if limit is None or -(-len(configs) // size) <= limit:
-        return
-    from xaibench.sweep import uncomputed_cells
+    if limit is not None and n_tasks > limit:
+        from xaibench.sweep import uncomputed_cells
 
-    check_array_fits(uncomputed_cells(configs), size, settings.get("timeout_min"))
+        n_cells = uncomputed_cells(configs)
+        check_array_fits(n_cells, size, settings.get("timeout_min"))
+        n_tasks = -(-n_cells // size)
+    script = getattr(get_class(launch.launcher), "sbatch_script", None)
+    if script is None or not n_tasks:
+        return
+    try:
+        check_sbatch_accepts(script(settings, n_tasks), n_tasks)
+    except UserError:
+        from xaibench.sweep import uncomputed_cells
+
+        if uncomputed_cells(configs):  # a rerun whose cells are all stored submits nothing: Slurm is not needed
+            raise
 
 
 STOCK_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"  # hydra/launcher=submitit_slurm
@@ -447,6 +466,10 @@ def _check_launcher_can_start(target: str) -> None:
     cannot protect the sweep folder: hydra-submitit's own Slurm launcher (its subclass ``submitit_slurm_chunked``
     records its arrays in ``slurm_arrays.json``, which a later run checks in ``squeue``, and requeues tasks with
     the cells they finished)."""
+    for marker, (module, package) in _PLUGIN_PACKAGES.items():  # a cached plan's target: no choice check ran
+        if marker in target and not _installed(module):
+            raise UserError(f"the launcher {target.rsplit('.', 1)[-1]} needs {package}, which is not installed: "
+                            f"pip install 'xaibench[launchers]'")
     if "Slurm" in target and shutil.which("sbatch") is None:
         raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
                         "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
@@ -574,12 +597,37 @@ HYDRA_GROUPS = ("hydra/launcher", "hydra/sweeper")
 def _check_hydra_choice(group: str, value: str, extra: list[Path]) -> None:
     """A launcher or sweeper that exists: ``conf/<group>/`` presets and the installed Hydra plugins' configs.
 
-    Hydra's own message lists only the options of its configs it has loaded (``basic``), not the plugins'."""
+    Hydra's own message lists only the options of its configs it has loaded (``basic``), not the plugins'.
+
+    Raises:
+        UserError: an unknown name, or a launcher whose Hydra plugin is not installed (the ``launchers`` extra):
+            the Slurm presets said "Could not load 'hydra/launcher/submitit_slurm_chunked'".
+    """
+    if group == "hydra/launcher" and value in _PLUGIN_OF and not _installed(_PLUGIN_OF[value][0]):
+        raise UserError(f"hydra/launcher={value} needs {_PLUGIN_OF[value][1]}, which is not installed: "
+                        f"pip install 'xaibench[launchers]'")
     options = _hydra_options(group, tuple(extra))
     if value not in options:
         close = difflib.get_close_matches(value, sorted(options), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(f"unknown {group} {value!r}; {hint}valid: {', '.join(sorted(options))}")
+
+
+_SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
+_PLUGIN_OF = {name: _SUBMITIT for name in ("slurm", "slurm_cpu", "submitit_slurm", "submitit_slurm_chunked",
+                                           "submitit_local", "submitit_local_chunked")}
+_PLUGIN_OF["joblib"] = ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
+_PLUGIN_PACKAGES = {"xaibench_launchers.chunked_submitit": _SUBMITIT, "hydra_submitit_launcher": _SUBMITIT,
+                    "hydra_joblib_launcher": _PLUGIN_OF["joblib"]}  # launcher target -> (module, package)
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 @lru_cache(maxsize=8)

@@ -1,5 +1,6 @@
-"""What a sweep asks Slurm before it launches: the cluster's ``MaxArraySize``, and whether an array job this sweep
-submitted earlier is still queued or running.
+"""What a sweep asks Slurm before it launches: the cluster's ``MaxArraySize``, whether ``sbatch --test-only``
+accepts the array job (its partition, account, time and memory), and whether an array job this sweep submitted
+earlier is still queued or running.
 
 A Slurm array keeps running, and storing cells into its sweep folder, after the process that submitted it is
 killed or interrupted. The launcher records each array it submits in ``<sweep_dir>/slurm_arrays.json``
@@ -59,6 +60,42 @@ def check_array_fits(n_cells: int, cells_per_task: int, timeout_min: object = No
     raise UserError(f"{n_cells} cells to compute at cells_per_task={cells_per_task} are {n_tasks} Slurm array tasks, "
                     f"more than this cluster's MaxArraySize={limit} (scontrol show config); set "
                     f"hydra.launcher.cells_per_task={needed} or more{timing}")
+
+
+def check_sbatch_accepts(script: str, n_tasks: int) -> None:
+    """Ask ``sbatch --test-only`` (which validates a job and submits nothing) about the array job the launcher
+    would submit, before any file is touched: a partition or account that does not exist, no default partition,
+    a time or memory above the partition's limits. (They were refused by the real ``sbatch`` only after the stored
+    cells were written and the sweep folder claimed.) The script is written to a temporary folder and removed.
+
+    Args:
+        script: the job's sbatch file, as the launcher writes it (``#SBATCH`` lines, command).
+        n_tasks: its array tasks (for the message).
+
+    Raises:
+        UserError: ``sbatch --test-only`` refused it: its reason in one line. An ``sbatch`` that does not answer in
+            time is not a refusal (one warning line; the submission itself then says what is wrong).
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="xaibench-sbatch-") as folder:
+        path = Path(folder) / "array.sh"
+        path.write_text(script)
+        try:
+            done = subprocess.run(["sbatch", "--test-only", str(path)], capture_output=True, text=True,
+                                  timeout=_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            print(f"xaibench: warning: sbatch --test-only did not answer within {_TIMEOUT_S} s; the array's settings "
+                  f"were not checked before the sweep started", file=sys.stderr, flush=True)
+            return
+        except OSError:
+            return  # no sbatch: refused earlier (check_launch)
+    if done.returncode != 0:
+        reason = " ".join((done.stderr or done.stdout).split()) or f"exit code {done.returncode}"
+        tasks = f"{n_tasks} task{'s' * (n_tasks != 1)}"
+        raise UserError(f"slurm refuses the sweep's array job ({tasks}; sbatch --test-only): {reason}; fix the "
+                        f"hydra.launcher.* settings (partition, account, timeout_min, mem_gb, cells_per_task) and "
+                        f"rerun")
 
 
 def record_array(folder: Path, job_id: str, n_tasks: int, n_cells: int) -> None:

@@ -32,7 +32,7 @@ def resolve_device(name: str, *, check_available: bool = True) -> str:
             _warn_gpus_unused(torch.__version__, torch.version.cuda)
         return "cpu"
     if not torch.cuda.is_available():
-        raise UserError("device=cuda but no CUDA device is visible; use device=cpu or device=auto")
+        raise UserError(f"device={name} but no CUDA device is visible; use device=cpu or device=auto")
     index = int(name.split(":")[1]) if ":" in name else 0
     count = torch.cuda.device_count()
     if index >= count:

@@ -27,6 +27,7 @@ from xaibench.engine.store import atomic_write_bytes
 from xaibench.errors import StorageError, UserError
 
 MANIFEST_NAME = "sweep.json"
+PLANNED_NAME = "cells.planned"  # the running sweep's cells, one a line: "<cell key>\t<label>" (xaibench.sweep)
 LOCK_NAME = ".sweep.lock"
 PREVIOUS_CELLS = "cells.previous"
 # OS errors that mean "this folder cannot be written at all" (a configuration problem, found before any compute)
@@ -51,6 +52,33 @@ class SweepState:
                     f"{', '.join(self.arrays)} may still be running and storing cells (squeue -j {self.arrays[-1]}); "
                     f"rerun the sweep once it has ended to collect them")
         return f"{of} cells; the sweep did not finish"
+
+
+def planned_cells(folder: Path) -> dict[str, str] | None:
+    """The sweep's planned cells, ``{cell key: label}`` in job order (label "" where not recorded), or None where
+    the sweep was started without them (an older xaibench, a single run's folder)."""
+    try:
+        text = (folder / PLANNED_NAME).read_text()
+    except OSError:
+        return None
+    lines = (line.partition("\t") for line in text.splitlines())
+    return {key.strip(): label.strip() for key, _, label in lines if key.strip()}
+
+
+def missing_cells(folder: Path, cells_folder: str = "cells") -> list[str]:
+    """Labels (``mlp x iris x saliency (seed 3)``; "" where none was recorded) of the planned cells that have no
+    cell file in ``<folder>/cells/``, in job order: what a rerun of the sweep computes."""
+    planned = planned_cells(folder) or {}
+    present = {path.stem for path in (folder / cells_folder).glob("*.parquet")}
+    return [label for key, label in planned.items() if key not in present]
+
+
+def missing_text(missing: list[str], shown: int = 5) -> str:
+    """``"missing: a, b, c, d, e and 5 more"`` (``""`` for none, or where a cell's label was not recorded)."""
+    if not missing or not all(missing):
+        return ""
+    more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+    return f"missing: {', '.join(missing[:shown])}{more}"
 
 
 @contextmanager
