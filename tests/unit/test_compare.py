@@ -121,7 +121,13 @@ def test_policy_overrides_metric_over_family_over_default(tmp_path):
                            "metrics": {"max_sensitivity": {"mode": "mean"}}}, name="p")
     assert policy.tolerance("sparseness", "sparsity") == Tolerance(atol=0.5)
     assert policy.tolerance("avg_sensitivity", "stability") == Tolerance(atol=0.5, rtol=0.3)
-    assert policy.tolerance("max_sensitivity", "stability") == Tolerance(mode="mean", atol=0.5)
+    # field by field: the metric's entry sets mode, its family's rtol still applies (it used to be dropped: a metric
+    # entry was built on the default), the default's atol fills the rest
+    assert policy.tolerance("max_sensitivity", "stability") == Tolerance(mode="mean", atol=0.5, rtol=0.3)
+    both = parse_policy({"families": {"stability": {"rtol": 0.3, "atol": 0.2}},
+                         "metrics": {"max_sensitivity": {"atol": 0.001}}}, name="p")
+    assert both.tolerance("max_sensitivity", "stability") == Tolerance(atol=0.001, rtol=0.3)
+    assert both.as_dict()["metrics"] == {"max_sensitivity": {"atol": 0.001}}  # the fields the entry sets
     path = tmp_path / "mine.yaml"
     path.write_text("mode: bootstrap\natol: 0.1\n")
     assert load_policy(str(path)).default == Tolerance(mode="bootstrap", atol=0.1)
