@@ -1065,19 +1065,24 @@ def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, 
 
 def test_a_metric_whose_tolerance_hides_a_large_relative_change_is_named_with_the_atol_that_sees_it(capsys,
                                                                                                      tmp_path):
-    """max_sensitivity scores around 0.05: the default atol=0.01 is 20% of that, and a method 15% worse passed as
+    """max_sensitivity scores around 0.05: an atol=0.01 is 20% of that, and a method 15% worse passed as
     "No differences beyond tolerance" without a hint. The report and JSON now name the metric, how coarse its bound
     is and the atol that brings it to 5%; with that atol the same change fails. Controls and metrics scored on a
-    larger scale are not named."""
+    larger scale are not named. The default policy (atol=0.002: 5.6% here) sees the change and names nothing."""
     small = 0.05 + BASE / 100  # (10,) scores 0.052-0.059
     base = table({("saliency", "max_sensitivity"): list(small), ("random", "max_sensitivity"): list(small),
                   ("saliency", "faithfulness"): list(BASE)}, hib={"max_sensitivity": False})
     worse = base.assign(value=np.where(base["metric"] == "max_sensitivity", base["value"] * 1.15, base["value"]))
     base.to_parquet(tmp_path / "base.parquet", index=False)
     worse.to_parquet(tmp_path / "worse.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--quiet")
+    assert code == 1 and "degraded: mlp/toy/saliency/max_sensitivity ↓: worse" in out  # the default sees it
+    assert compare_tables(base, worse, load_policy("default")).coarse_tolerances == ()
+    coarse_policy = tmp_path / "coarse.yaml"
+    coarse_policy.write_text("atol: 0.01\n")
     code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--json",
-                               tmp_path / "v.json")
-    assert code == 0 and "No differences beyond tolerance" in out  # the blind spot itself (the default policy)
+                               tmp_path / "v.json", "--policy", coarse_policy)
+    assert code == 0 and "No differences beyond tolerance" in out  # the blind spot itself (a coarse atol)
     (hint,) = [line for line in out.splitlines() if line.startswith("ℹ️ `")]
     assert hint == ("ℹ️ `max_sensitivity`: its tolerance (atol=0.01 + rtol=0.02·mean|b|) is 20% of the mean |baseline| "
                     "of 1 of its 1 units (0.056), so a change smaller than that passes without a finding; "
@@ -1090,7 +1095,7 @@ def test_a_metric_whose_tolerance_hides_a_large_relative_change_is_named_with_th
     code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--policy", policy,
                                "--quiet")
     assert code == 1 and "degraded: mlp/toy/saliency/max_sensitivity ↓: worse" in out
-    gated = compare_tables(base, worse, parse_policy({"gate_controls": True}, name="gated"))
+    gated = compare_tables(base, worse, parse_policy({"atol": 0.01, "gate_controls": True}, name="gated"))
     assert [(c.metric, c.coarse, c.units) for c in gated.coarse_tolerances] == [("max_sensitivity", 2, 2)]
     assert compare_tables(base, worse, load_policy("strict")).coarse_tolerances == ()  # a 1e-6 bound sees it
 

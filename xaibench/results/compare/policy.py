@@ -7,7 +7,7 @@ if it sets it, else from its family's entry, else from the default (``families: 
 ``atol``)::
 
     mode: wilcoxon        # elementwise | mean | wilcoxon | bootstrap
-    atol: 0.01            # absolute tolerance, in the metric's own units
+    atol: 0.002           # absolute tolerance, in the metric's own units: the floor for scores near 0
     rtol: 0.02            # relative tolerance, times the mean |baseline value| (elementwise: each |value|)
     alpha: 0.05           # significance level of the wilcoxon / bootstrap modes
     n_boot: 2000          # bootstrap resamples
@@ -59,7 +59,7 @@ class Tolerance:
     """How much one method's scores on one metric may move before it counts as a change."""
 
     mode: str = "wilcoxon"
-    atol: float = 0.01
+    atol: float = 0.002  # a floor for scores near 0; rtol carries the tolerance of scores on any other scale
     rtol: float = 0.02
     alpha: float = 0.05
     n_boot: int = 2000
