@@ -1116,3 +1116,18 @@ def test_an_elementwise_verdict_says_that_one_value_decided_it_not_the_mean(caps
     assert better.findings[0].message.startswith("better (elementwise: 10 of 10 values beyond their bound, none "
                                                  "worse): mean")
     assert not assess(BASE, BASE - 0.05, True, Tolerance(mode="mean", atol=0.0, rtol=0.0)).n_beyond  # other modes
+
+
+def test_nan_scores_in_rows_marked_ok_are_a_status_change_not_a_silent_pass(capsys, tmp_path):
+    """A table whose rows say ``ok`` but hold NaN (not written by a sweep, which records ``status="nan"``) passed as
+    "no findings" while the verdict line counted the NaNs as differing values: a NaN fell out of every test. Such
+    rows are now ``nan`` rows, reported as ``ok -> nan`` and failing like a score that could not be computed."""
+    base = table({("saliency", "m"): list(BASE), ("ig", "m"): list(BASE)})
+    broken = base.copy()
+    broken.loc[broken["method"] == "saliency", "value"] = np.nan
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    broken.to_parquet(tmp_path / "broken.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "broken.parquet", "--quiet")
+    assert code == 1, out
+    assert out.splitlines()[1] == ("  status: mlp/toy/saliency/m ↑: 10 sample(s) ok -> nan: the value is NaN though the "
+                                   "row says ok (a table not written by a sweep?)")
