@@ -480,7 +480,9 @@ def test_the_ci_script_never_compares_a_killed_sweeps_stale_table(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "current " + str(sweep) + " is partial (0 of 20 cells; the sweep did not finish)" in done.stderr
-    assert json.loads((sweep / "compare.json").read_text())["counts"]["missing"] == 1
+    verdict = json.loads((sweep / "compare.json").read_text())
+    assert verdict["counts"]["missing"] == 2  # the unit, and "nothing compared: the current table has no rows"
+    assert verdict["findings"][0]["details"] == {"nothing_compared": True}
 
 
 def test_a_method_with_changed_parameters_is_scored_against_its_old_parameters():
@@ -1131,3 +1133,38 @@ def test_nan_scores_in_rows_marked_ok_are_a_status_change_not_a_silent_pass(caps
     assert code == 1, out
     assert out.splitlines()[1] == ("  status: mlp/toy/saliency/m ↑: 10 sample(s) ok -> nan: the value is NaN though the "
                                    "row says ok (a table not written by a sweep?)")
+
+
+def test_a_baseline_of_another_release_says_why_nothing_matched_in_one_line(capsys, tmp_path):
+    """A baseline written by xaibench 0.3.0, whose rows record a method parameter 0.4.0 no longer records, pairs no
+    value with a 0.4.0 table: it printed only one ``missing`` line per unit (then ``new`` ones), never why. The
+    first failing line now names both releases and the parameter keys only one of them records."""
+    base = table({("saliency", "m"): list(BASE), ("ig", "m"): list(BASE)}, xaibench_version="0.3.0",
+                 method_params='{"legacy_flag": true}')
+    current = table({("saliency", "m"): list(BASE), ("ig", "m"): list(BASE)}, xaibench_version="0.4.0")
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    current.to_parquet(tmp_path / "cur.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "cur.parquet", "--quiet", "--json",
+                               tmp_path / "v.json")
+    assert code == 1
+    assert out.splitlines()[1] == (
+        "  missing: nothing compared: the baseline's rows were written by xaibench 0.3.0 and the current table's by "
+        "0.4.0 (method_params: legacy_flag only in the baseline), and no unit of one matches the other's (a release "
+        "may record parameters under other keys); once you have reviewed what the release changed, refresh the "
+        "baseline from a run of this one (--update-baseline)")
+    (first, *_) = json.loads((tmp_path / "v.json").read_text())["findings"]
+    assert first["details"]["xaibench_versions"] == {"baseline": ["0.3.0"], "current": ["0.4.0"]}
+    same = compare_tables(base, base.assign(xaibench_version="0.4.0"), load_policy("default"))
+    assert same.n_pairs == 20 and not same.failed  # another release that pairs its values: compared as usual
+
+
+def test_an_empty_current_table_says_so_first(capsys, tmp_path):
+    """A current table with no rows failed with one ``missing`` line per unit and no word of why (and the
+    ``nothing compared`` line blamed another seed or split); its first line now says the table has no rows."""
+    base = table({("saliency", "m"): list(BASE)})
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    base.iloc[:0].to_parquet(tmp_path / "empty.parquet", index=False)
+    for flags in ((), ("--allow-missing",)):
+        code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "empty.parquet", "--quiet", *flags)
+        assert code == 1 and out.splitlines()[1] == ("  missing: nothing compared: the current table has no rows; "
+                                                     "rerun the sweep that wrote it (its log says why it wrote none)")
