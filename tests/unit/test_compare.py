@@ -1168,3 +1168,47 @@ def test_an_empty_current_table_says_so_first(capsys, tmp_path):
         code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "empty.parquet", "--quiet", *flags)
         assert code == 1 and out.splitlines()[1] == ("  missing: nothing compared: the current table has no rows; "
                                                      "rerun the sweep that wrote it (its log says why it wrote none)")
+
+
+def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_baselined(capsys, tmp_path,
+                                                                                        monkeypatch):
+    """The sweep's recorded command composed again: unchanged configs give its planned cells (no finding); an edited
+    experiment (another n_samples, a method added) is refused with one line, ``--allow-stale`` compares it as it is,
+    and ``--update-baseline`` refuses it whatever the flags. (The end-to-end case: test_ci_docs.py.)"""
+    from xaibench.engine.cell import CellSpec
+    from xaibench.results.compare.config_check import config_change
+    from xaibench.sweep import PLANNED_CELLS
+
+    monkeypatch.chdir(tmp_path)
+    experiment = tmp_path / "conf" / "experiment" / "tiny.yaml"
+    experiment.parent.mkdir(parents=True)
+    experiment.write_text("# @package _global_\nsweep_id: tiny\nn_samples: 8\nhydra:\n  sweeper:\n    params:\n"
+                          "      method: saliency,random\n")
+    overrides = ["experiment=tiny", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"]
+    from xaibench.config.preflight import compose_jobs, expand_sweep
+
+    configs = compose_jobs(expand_sweep(overrides, multirun=True))
+    folder = tmp_path / "results" / "runs" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / PLANNED_CELLS).write_text("".join(f"{CellSpec.from_config(cfg).key}\n" for cfg in configs))
+    (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 2, "cells": 2, "command": {
+        "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path)}}))
+    rows = table({("saliency", "m"): list(BASE)})
+    rows.to_parquet(folder / "table.parquet", index=False)
+    rows.to_parquet(tmp_path / "base.parquet", index=False)
+    assert config_change(folder) == ""
+
+    experiment.write_text(experiment.read_text().replace("n_samples: 8", "n_samples: 9").replace("random", "random,"
+                                                                                                     "occlusion"))
+    code, out, err = run_compare(capsys, tmp_path / "base.parquet", folder)
+    assert code == 2 and out == ""
+    assert err == (f"xaibench: error: current {folder} is stale: it was made by another config than `xaibench -m "
+                   f"experiment=tiny 'hydra.searchpath=[file://{tmp_path / 'conf'}]'` composes now: 3 of the 3 cells "
+                   "it defines now were not run (mlp/breast_cancer/occlusion, mlp/breast_cancer/random, "
+                   "mlp/breast_cancer/saliency); 2 of the 2 cells it ran are no longer defined (a config file, the "
+                   "experiment, a plugin module or xaibench's version changed since the sweep: docs/ci.md); rerun the "
+                   f"sweep (xaibench -m experiment=tiny 'hydra.searchpath=[file://{tmp_path / 'conf'}]') and compare "
+                   "its table, or pass --allow-stale to compare it as it is (nothing written)\n")
+    assert run_compare(capsys, tmp_path / "base.parquet", folder, "--allow-stale", "--quiet")[0] == 0
+    code, _, err = run_compare(capsys, tmp_path / "new_baseline", folder, "--update-baseline", "--allow-stale")
+    assert code == 2 and "is stale" in err and "--allow-stale" not in err and not (tmp_path / "new_baseline").exists()
