@@ -50,6 +50,8 @@ def config_change(folder: Path) -> str:
         now = _cells_now(command, folder.resolve())
     except UserError as error:
         return f"its command `{shown}` no longer composes ({str(error).splitlines()[0]})"
+    if not now:
+        return ""  # the command's jobs write other sweep folders: which of them this one was cannot be told
     added = [name for key, name in now.items() if key not in planned]
     gone = len(planned - set(now))
     if not added and not gone:
@@ -88,10 +90,11 @@ def _cells_now(command: dict, folder: Path) -> dict[str, str]:
         configs = cached_configs(overrides, multirun=multirun, config_name=name)  # the sweep's own, if unedited
         if configs is None:
             configs = compose_jobs(expand_sweep(overrides, multirun=multirun, config_name=name), name)
-        cells = {}
+        folders: dict[Path, list] = {}
         for cfg in configs:
-            if sweep_dir(cfg).resolve() != folder:
-                continue  # a job of another sweep folder of the same command
+            folders.setdefault(sweep_dir(cfg).resolve(), []).append(cfg)
+        cells = {}
+        for cfg in _jobs_of(folders, folder):
             data = OmegaConf.to_container(cfg, resolve=True)
             try:
                 cell = CellSpec.from_config(data)
@@ -99,6 +102,18 @@ def _cells_now(command: dict, folder: Path) -> dict[str, str]:
                 raise UserError(f"a job's config is not a cell: {error}") from None
             cells[cell.key] = f"{data['model']['name']}/{data['dataset']['name']}/{data['method']['name']}"
     return cells
+
+
+def _jobs_of(folders: dict[Path, list], folder: Path) -> list:
+    """The job configs of ``folder`` among a command's sweep folders: the folder itself, else (the folder was moved
+    or copied, e.g. a CI artifact) the command's only folder or the one of the same name (``sweep_id``); none
+    when it cannot be told which (then nothing is checked)."""
+    if folder in folders:
+        return folders[folder]
+    named = [jobs for path, jobs in folders.items() if path.name == folder.name]
+    if len(folders) == 1 or len(named) == 1:
+        return next(iter(folders.values())) if len(folders) == 1 else named[0]
+    return []
 
 
 @contextmanager
