@@ -104,15 +104,19 @@ def _read_only(folder: Path) -> bool:
 
 
 _command: dict | None = None  # the CLI's command line, recorded by ``begin`` (``record_command``)
+_command_folders: set[Path] = set()  # the sweep folders it writes (not those of a later Python-API sweep)
 
 
-def record_command(overrides: list[str], *, multirun: bool, config_name: str = "config") -> None:
-    """Remember this process's sweep command line (the CLI calls it once), for ``begin`` to record in
-    ``sweep.json``: ``compare`` composes it again to tell a table made by a config edited since
-    (``results/compare/config_check.py``)."""
+def record_command(overrides: list[str], *, multirun: bool, config_name: str = "config",
+                   folders: list[Path] = ()) -> None:
+    """Remember this process's sweep command line (the CLI calls it once) and the sweep ``folders`` it writes, for
+    ``begin`` to record in their ``sweep.json``: ``compare`` composes it again to tell a table made by a config
+    edited since (``results/compare/config_check.py``)."""
     global _command
     _command = {"overrides": list(overrides), "multirun": bool(multirun), "config_name": config_name,
                 "cwd": os.getcwd()}
+    _command_folders.clear()
+    _command_folders.update(Path(f).resolve() for f in folders)
 
 
 def recorded_command(folder: Path) -> dict | None:
@@ -132,7 +136,7 @@ def begin(folder: Path, expected_cells: int) -> None:
     plugins = plugin_file_digests()
     _write(folder, {"state": "running", "expected_cells": expected_cells, "started_at": _now(),
                     "host": socket.gethostname(), "pid": os.getpid(), **({"plugins": plugins} if plugins else {}),
-                    **({"command": _command} if _command else {})})
+                    **({"command": _command} if _command and folder.resolve() in _command_folders else {})})
     cells, previous = folder / "cells", folder / PREVIOUS_CELLS
     if cells.is_dir():
         shutil.rmtree(previous, ignore_errors=True)
