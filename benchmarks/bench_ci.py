@@ -102,19 +102,21 @@ def large(copies: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for n in copies:
-            table = pd.concat([base.assign(dataset_params=[json.dumps({**p, "copy": i}, sort_keys=True) for p in params])
-                               for i in range(n)], ignore_index=True)
+            copies_ = [base.assign(dataset_params=[json.dumps({**p, "copy": i}, sort_keys=True) for p in params])
+                       for i in range(n)]
+            table = pd.concat(copies_, ignore_index=True)
             drift = np.random.default_rng(0).normal(0.0, 1e-3, len(table))
             table.to_parquet(work / "baseline.parquet", index=False)
             table.assign(value=table["value"] * (1 + drift)).to_parquet(work / "current.parquet", index=False)
             run, text = timed([sys.executable, "-m", "xaibench", "compare", "baseline.parquet", "current.parquet",
                                "--quiet", "--report", "compare.md", "--json", "compare.json"], work)
-            runs.append({"copies": n, "rows": len(table), **run, "cpu_ms_per_row": round(1000 * run["cpu_s"] / len(table), 3),
+            per_row = round(1000 * run["cpu_s"] / len(table), 3)
+            runs.append({"copies": n, "rows": len(table), **run, "cpu_ms_per_row": per_row,
                          "verdict": text.strip().splitlines()[0] if text.strip() else ""})
     print(f"{'rows':>9}{'wall s':>9}{'CPU s':>9}{'CPU ms/row':>12}{'peak RSS MB':>13}{'exit':>6}")
     for r in runs:
-        print(f"{r['rows']:>9}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['cpu_ms_per_row']:>12.3f}{r['peak_rss_mb']:>13.1f}"
-              f"{r['exit_code']:>6}")
+        print(f"{r['rows']:>9}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['cpu_ms_per_row']:>12.3f}"
+              f"{r['peak_rss_mb']:>13.1f}{r['exit_code']:>6}")
     OUT.mkdir(exist_ok=True)
     record = {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
               "runs": runs}

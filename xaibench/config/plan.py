@@ -92,7 +92,8 @@ def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "c
     return plan
 
 
-def cached_configs(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> list[DictConfig] | None:
+def cached_configs(overrides: Sequence[str], *, multirun: bool,
+                   config_name: str = "config") -> list[DictConfig] | None:
     """The job configs of a cached composition of this command line with the config files as they are now (None:
     not cached). ``compare`` reads them to tell whether a sweep's config changed, without composing again."""
     key = plan_key(overrides, multirun=multirun, config_name=config_name, composition=True)
