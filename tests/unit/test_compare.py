@@ -1192,10 +1192,12 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
     folder.mkdir(parents=True)
     (folder / PLANNED_CELLS).write_text("".join(f"{CellSpec.from_config(cfg).key}\n" for cfg in configs))
     (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 2, "cells": 2, "command": {
-        "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path)}}))
+        "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path), "plugins": ""}}))
     rows = table({("saliency", "m"): list(BASE)})
     rows.to_parquet(folder / "table.parquet", index=False)
     rows.to_parquet(tmp_path / "base.parquet", index=False)
+    assert config_change(folder) == ""
+    monkeypatch.setenv("XAIBENCH_PLUGINS", "not_the_sweeps_plugin")  # compare's environment is not the sweep's
     assert config_change(folder) == ""
 
     experiment.write_text(experiment.read_text().replace("n_samples: 8", "n_samples: 9").replace("random", "random,"

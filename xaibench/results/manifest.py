@@ -114,7 +114,7 @@ def record_command(overrides: list[str], *, multirun: bool, config_name: str = "
     edited since (``results/compare/config_check.py``)."""
     global _command
     _command = {"overrides": list(overrides), "multirun": bool(multirun), "config_name": config_name,
-                "cwd": os.getcwd()}
+                "cwd": os.getcwd(), "plugins": os.environ.get("XAIBENCH_PLUGINS", "")}
     _command_folders.clear()
     _command_folders.update(Path(f).resolve() for f in folders)
 

@@ -85,7 +85,7 @@ def _cells_now(command: dict, folder: Path) -> dict[str, str]:
 
     overrides = [str(o) for o in command["overrides"]]
     name = str(command.get("config_name") or "config")
-    with _working_folder(command.get("cwd")):  # relative results_dir and file paths, as the sweep read them
+    with _working_folder(command.get("cwd")), _plugins(command.get("plugins")):  # as the sweep read them
         multirun = bool(command.get("multirun"))
         configs = cached_configs(overrides, multirun=multirun, config_name=name)  # the sweep's own, if unedited
         if configs is None:
@@ -114,6 +114,24 @@ def _jobs_of(folders: dict[Path, list], folder: Path) -> list:
     if len(folders) == 1 or len(named) == 1:
         return next(iter(folders.values())) if len(folders) == 1 else named[0]
     return []
+
+
+@contextmanager
+def _plugins(names) -> Iterator[None]:
+    """``$XAIBENCH_PLUGINS`` as the sweep had it (a cell key joins its modules' file digests): a compare run without
+    it (another CI step's environment) must not read as a change; an edited module still does."""
+    if not isinstance(names, str):
+        yield
+        return
+    before = os.environ.get("XAIBENCH_PLUGINS")
+    os.environ["XAIBENCH_PLUGINS"] = names
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("XAIBENCH_PLUGINS", None)
+        else:
+            os.environ["XAIBENCH_PLUGINS"] = before
 
 
 @contextmanager
