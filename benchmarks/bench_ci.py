@@ -8,7 +8,13 @@ table (and the slowest cells) and writes ``benchmarks/out/ci.json``.
 set (AVX2 instead of AVX-512), so floating-point results differ as they do between machines; the sweep is then
 compared with the committed baseline under the default policy (should pass) and the strict one (should not).
 
+``--large COPIES,...`` measures ``xaibench compare`` alone on large tables instead: the committed baseline copied
+COPIES times as distinct units (each copy another ``dataset_params``, as a sweep over many datasets), against
+itself with every value moved by cross-machine drift (x (1 + N(0, 1e-3))); ``--large 605`` is 640k rows.
+Writes ``benchmarks/out/ci_large.json``.
+
     .venv/bin/python benchmarks/bench_ci.py [--threads N] [--other-cpu]
+    .venv/bin/python benchmarks/bench_ci.py --large 4,16,64
 """
 from __future__ import annotations
 
@@ -48,7 +54,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--other-cpu", action="store_true", help="emulate another CPU (see the module docstring)")
+    parser.add_argument("--large", metavar="COPIES,...", help="time compare alone on the baseline copied COPIES times")
     args = parser.parse_args()
+    if args.large:
+        large([int(n) for n in args.large.split(",")])
+        return
     xaibench = [sys.executable, "-m", "xaibench"]
     policies = ("default", "strict") if args.other_cpu else ("default",)
     verdicts = {}
@@ -78,6 +88,40 @@ def main() -> None:
     name = "ci_other_cpu.json" if args.other_cpu else "ci.json"
     (OUT / name).write_text(json.dumps(record, indent=2))
     print(f"-> {OUT / name}")
+
+
+def large(copies: list[int]) -> None:
+    """``xaibench compare`` on the committed baseline copied ``n`` times (distinct units), against itself with
+    cross-machine drift: wall and CPU seconds, peak RSS, CPU milliseconds per row."""
+    import numpy as np
+    import pandas as pd
+
+    base = pd.read_parquet(ROOT / "results" / "baselines" / "ci" / "table.parquet")
+    params = [json.loads(text or "{}") for text in base["dataset_params"]]
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for n in copies:
+            copies_ = [base.assign(dataset_params=[json.dumps({**p, "copy": i}, sort_keys=True) for p in params])
+                       for i in range(n)]
+            table = pd.concat(copies_, ignore_index=True)
+            drift = np.random.default_rng(0).normal(0.0, 1e-3, len(table))
+            table.to_parquet(work / "baseline.parquet", index=False)
+            table.assign(value=table["value"] * (1 + drift)).to_parquet(work / "current.parquet", index=False)
+            run, text = timed([sys.executable, "-m", "xaibench", "compare", "baseline.parquet", "current.parquet",
+                               "--quiet", "--report", "compare.md", "--json", "compare.json"], work)
+            per_row = round(1000 * run["cpu_s"] / len(table), 3)
+            runs.append({"copies": n, "rows": len(table), **run, "cpu_ms_per_row": per_row,
+                         "verdict": text.strip().splitlines()[0] if text.strip() else ""})
+    print(f"{'rows':>9}{'wall s':>9}{'CPU s':>9}{'CPU ms/row':>12}{'peak RSS MB':>13}{'exit':>6}")
+    for r in runs:
+        print(f"{r['rows']:>9}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['cpu_ms_per_row']:>12.3f}"
+              f"{r['peak_rss_mb']:>13.1f}{r['exit_code']:>6}")
+    OUT.mkdir(exist_ok=True)
+    record = {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
+              "runs": runs}
+    (OUT / "ci_large.json").write_text(json.dumps(record, indent=2))
+    print(f"-> {OUT / 'ci_large.json'}")
 
 
 if __name__ == "__main__":

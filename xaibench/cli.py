@@ -107,6 +107,10 @@ def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints some
         return None
     plan = make_plan(args.overrides, multirun=args.multirun, config_name=args.config_name or "config",
                      remember_checks=True)  # only the package's plugins (and $XAIBENCH_PLUGINS's) are registered
+    from xaibench.results.manifest import record_command
+
+    record_command(args.overrides, multirun=args.multirun, config_name=args.config_name or "config",  # compare's
+                   folders=[Path(str(cfg.results_dir)) / str(cfg.sweep_id) for cfg in plan.configs])
     if args.config_name not in (None, "config") or _verbose(args.overrides):  # verbose: Hydra's own launch lines
         return Plan(plan.configs, in_process=False, launch=plan.launch)
     return plan

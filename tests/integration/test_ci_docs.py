@@ -194,6 +194,19 @@ def test_adopting_it_in_your_repository_runs_as_written(tmp_path):
     assert result["counts"]["pairs"] == len(table) and result["policy"]["name"] == "ci/tolerances.yaml"
     assert result["policy"]["metrics"]["faithfulness_correlation"]["mode"] == "bootstrap"
 
+    # The experiment is edited after the run (a metric parameter): the run's table is not what the config defines
+    # now, and comparing it used to pass on the old scores. Refused with one line naming the command to rerun.
+    experiment = repo / "conf" / "experiment" / "my_ci.yaml"
+    experiment.write_text(experiment.read_text().replace("{nr_runs: 20}", "{nr_runs: 21}"))
+    stale = subprocess.run(["xaibench", "compare", "results/baselines/my_ci", "results/runs/my_ci", "--quiet"],
+                           cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert stale.returncode == 2 and stale.stdout == "", stale.stdout
+    [line] = stale.stderr.splitlines()
+    assert line.startswith("xaibench: error: current results/runs/my_ci is stale: it was made by another config "
+                           "than `xaibench -m experiment=my_ci 'hydra.searchpath=[file://") and \
+        "4 of the 4 cells it defines now were not run (torch_module/npz_arrays/integrated_gradients, " in line and \
+        "4 of the 4 cells it ran are no longer defined" in line and "--allow-stale" in line, line
+
 
 def test_the_workflow_report_step_replaces_the_comment_also_when_no_report_was_written(tmp_path):
     """When the install, the sweep or compare stopped with exit 2, no compare.md was written: the report step's

@@ -121,7 +121,13 @@ def test_policy_overrides_metric_over_family_over_default(tmp_path):
                            "metrics": {"max_sensitivity": {"mode": "mean"}}}, name="p")
     assert policy.tolerance("sparseness", "sparsity") == Tolerance(atol=0.5)
     assert policy.tolerance("avg_sensitivity", "stability") == Tolerance(atol=0.5, rtol=0.3)
-    assert policy.tolerance("max_sensitivity", "stability") == Tolerance(mode="mean", atol=0.5)
+    # field by field: the metric's entry sets mode, its family's rtol still applies (it used to be dropped: a metric
+    # entry was built on the default), the default's atol fills the rest
+    assert policy.tolerance("max_sensitivity", "stability") == Tolerance(mode="mean", atol=0.5, rtol=0.3)
+    both = parse_policy({"families": {"stability": {"rtol": 0.3, "atol": 0.2}},
+                         "metrics": {"max_sensitivity": {"atol": 0.001}}}, name="p")
+    assert both.tolerance("max_sensitivity", "stability") == Tolerance(atol=0.001, rtol=0.3)
+    assert both.as_dict()["metrics"] == {"max_sensitivity": {"atol": 0.001}}  # the fields the entry sets
     path = tmp_path / "mine.yaml"
     path.write_text("mode: bootstrap\natol: 0.1\n")
     assert load_policy(str(path)).default == Tolerance(mode="bootstrap", atol=0.1)
@@ -474,7 +480,9 @@ def test_the_ci_script_never_compares_a_killed_sweeps_stale_table(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "current " + str(sweep) + " is partial (0 of 20 cells; the sweep did not finish)" in done.stderr
-    assert json.loads((sweep / "compare.json").read_text())["counts"]["missing"] == 1
+    verdict = json.loads((sweep / "compare.json").read_text())
+    assert verdict["counts"]["missing"] == 2  # the unit, and "nothing compared: the current table has no rows"
+    assert verdict["findings"][0]["details"] == {"nothing_compared": True}
 
 
 def test_a_method_with_changed_parameters_is_scored_against_its_old_parameters():
@@ -1059,19 +1067,24 @@ def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, 
 
 def test_a_metric_whose_tolerance_hides_a_large_relative_change_is_named_with_the_atol_that_sees_it(capsys,
                                                                                                      tmp_path):
-    """max_sensitivity scores around 0.05: the default atol=0.01 is 20% of that, and a method 15% worse passed as
+    """max_sensitivity scores around 0.05: an atol=0.01 is 20% of that, and a method 15% worse passed as
     "No differences beyond tolerance" without a hint. The report and JSON now name the metric, how coarse its bound
     is and the atol that brings it to 5%; with that atol the same change fails. Controls and metrics scored on a
-    larger scale are not named."""
+    larger scale are not named. The default policy (atol=0.002: 5.6% here) sees the change and names nothing."""
     small = 0.05 + BASE / 100  # (10,) scores 0.052-0.059
     base = table({("saliency", "max_sensitivity"): list(small), ("random", "max_sensitivity"): list(small),
                   ("saliency", "faithfulness"): list(BASE)}, hib={"max_sensitivity": False})
     worse = base.assign(value=np.where(base["metric"] == "max_sensitivity", base["value"] * 1.15, base["value"]))
     base.to_parquet(tmp_path / "base.parquet", index=False)
     worse.to_parquet(tmp_path / "worse.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--quiet")
+    assert code == 1 and "degraded: mlp/toy/saliency/max_sensitivity ↓: worse" in out  # the default sees it
+    assert compare_tables(base, worse, load_policy("default")).coarse_tolerances == ()
+    coarse_policy = tmp_path / "coarse.yaml"
+    coarse_policy.write_text("atol: 0.01\n")
     code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--json",
-                               tmp_path / "v.json")
-    assert code == 0 and "No differences beyond tolerance" in out  # the blind spot itself (the default policy)
+                               tmp_path / "v.json", "--policy", coarse_policy)
+    assert code == 0 and "No differences beyond tolerance" in out  # the blind spot itself (a coarse atol)
     (hint,) = [line for line in out.splitlines() if line.startswith("ℹ️ `")]
     assert hint == ("ℹ️ `max_sensitivity`: its tolerance (atol=0.01 + rtol=0.02·mean|b|) is 20% of the mean |baseline| "
                     "of 1 of its 1 units (0.056), so a change smaller than that passes without a finding; "
@@ -1084,7 +1097,7 @@ def test_a_metric_whose_tolerance_hides_a_large_relative_change_is_named_with_th
     code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "worse.parquet", "--policy", policy,
                                "--quiet")
     assert code == 1 and "degraded: mlp/toy/saliency/max_sensitivity ↓: worse" in out
-    gated = compare_tables(base, worse, parse_policy({"gate_controls": True}, name="gated"))
+    gated = compare_tables(base, worse, parse_policy({"atol": 0.01, "gate_controls": True}, name="gated"))
     assert [(c.metric, c.coarse, c.units) for c in gated.coarse_tolerances] == [("max_sensitivity", 2, 2)]
     assert compare_tables(base, worse, load_policy("strict")).coarse_tolerances == ()  # a 1e-6 bound sees it
 
@@ -1105,3 +1118,99 @@ def test_an_elementwise_verdict_says_that_one_value_decided_it_not_the_mean(caps
     assert better.findings[0].message.startswith("better (elementwise: 10 of 10 values beyond their bound, none "
                                                  "worse): mean")
     assert not assess(BASE, BASE - 0.05, True, Tolerance(mode="mean", atol=0.0, rtol=0.0)).n_beyond  # other modes
+
+
+def test_nan_scores_in_rows_marked_ok_are_a_status_change_not_a_silent_pass(capsys, tmp_path):
+    """A table whose rows say ``ok`` but hold NaN (not written by a sweep, which records ``status="nan"``) passed as
+    "no findings" while the verdict line counted the NaNs as differing values: a NaN fell out of every test. Such
+    rows are now ``nan`` rows, reported as ``ok -> nan`` and failing like a score that could not be computed."""
+    base = table({("saliency", "m"): list(BASE), ("ig", "m"): list(BASE)})
+    broken = base.copy()
+    broken.loc[broken["method"] == "saliency", "value"] = np.nan
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    broken.to_parquet(tmp_path / "broken.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "broken.parquet", "--quiet")
+    assert code == 1, out
+    assert out.splitlines()[1] == ("  status: mlp/toy/saliency/m ↑: 10 sample(s) ok -> nan: the value is NaN though the "
+                                   "row says ok (a table not written by a sweep?)")
+
+
+def test_a_baseline_of_another_release_says_why_nothing_matched_in_one_line(capsys, tmp_path):
+    """A baseline written by xaibench 0.3.0, whose rows record a method parameter 0.4.0 no longer records, pairs no
+    value with a 0.4.0 table: it printed only one ``missing`` line per unit (then ``new`` ones), never why. The
+    first failing line now names both releases and the parameter keys only one of them records."""
+    base = table({("saliency", "m"): list(BASE), ("ig", "m"): list(BASE)}, xaibench_version="0.3.0",
+                 method_params='{"legacy_flag": true}')
+    current = table({("saliency", "m"): list(BASE), ("ig", "m"): list(BASE)}, xaibench_version="0.4.0")
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    current.to_parquet(tmp_path / "cur.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "cur.parquet", "--quiet", "--json",
+                               tmp_path / "v.json")
+    assert code == 1
+    assert out.splitlines()[1] == (
+        "  missing: nothing compared: the baseline's rows were written by xaibench 0.3.0 and the current table's by "
+        "0.4.0 (method_params: legacy_flag only in the baseline), and no unit of one matches the other's (a release "
+        "may record parameters under other keys); once you have reviewed what the release changed, refresh the "
+        "baseline from a run of this one (--update-baseline)")
+    (first, *_) = json.loads((tmp_path / "v.json").read_text())["findings"]
+    assert first["details"]["xaibench_versions"] == {"baseline": ["0.3.0"], "current": ["0.4.0"]}
+    same = compare_tables(base, base.assign(xaibench_version="0.4.0"), load_policy("default"))
+    assert same.n_pairs == 20 and not same.failed  # another release that pairs its values: compared as usual
+
+
+def test_an_empty_current_table_says_so_first(capsys, tmp_path):
+    """A current table with no rows failed with one ``missing`` line per unit and no word of why (and the
+    ``nothing compared`` line blamed another seed or split); its first line now says the table has no rows."""
+    base = table({("saliency", "m"): list(BASE)})
+    base.to_parquet(tmp_path / "base.parquet", index=False)
+    base.iloc[:0].to_parquet(tmp_path / "empty.parquet", index=False)
+    for flags in ((), ("--allow-missing",)):
+        code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "empty.parquet", "--quiet", *flags)
+        assert code == 1 and out.splitlines()[1] == ("  missing: nothing compared: the current table has no rows; "
+                                                     "rerun the sweep that wrote it (its log says why it wrote none)")
+
+
+def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_baselined(capsys, tmp_path,
+                                                                                        monkeypatch):
+    """The sweep's recorded command composed again: unchanged configs give its planned cells (no finding); an edited
+    experiment (another n_samples, a method added) is refused with one line, ``--allow-stale`` compares it as it is,
+    and ``--update-baseline`` refuses it whatever the flags. (The end-to-end case: test_ci_docs.py.)"""
+    from xaibench.engine.cell import CellSpec
+    from xaibench.results.compare.config_check import config_change
+    from xaibench.sweep import PLANNED_CELLS
+
+    monkeypatch.chdir(tmp_path)
+    experiment = tmp_path / "conf" / "experiment" / "tiny.yaml"
+    experiment.parent.mkdir(parents=True)
+    experiment.write_text("# @package _global_\nsweep_id: tiny\nn_samples: 8\nhydra:\n  sweeper:\n    params:\n"
+                          "      method: saliency,random\n")
+    overrides = ["experiment=tiny", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"]
+    from xaibench.config.preflight import compose_jobs, expand_sweep
+
+    configs = compose_jobs(expand_sweep(overrides, multirun=True))
+    folder = tmp_path / "results" / "runs" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / PLANNED_CELLS).write_text("".join(f"{CellSpec.from_config(cfg).key}\n" for cfg in configs))
+    (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 2, "cells": 2, "command": {
+        "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path), "plugins": ""}}))
+    rows = table({("saliency", "m"): list(BASE)})
+    rows.to_parquet(folder / "table.parquet", index=False)
+    rows.to_parquet(tmp_path / "base.parquet", index=False)
+    assert config_change(folder) == ""
+    monkeypatch.setenv("XAIBENCH_PLUGINS", "not_the_sweeps_plugin")  # compare's environment is not the sweep's
+    assert config_change(folder) == ""
+
+    experiment.write_text(experiment.read_text().replace("n_samples: 8", "n_samples: 9").replace("random", "random,"
+                                                                                                     "occlusion"))
+    code, out, err = run_compare(capsys, tmp_path / "base.parquet", folder)
+    assert code == 2 and out == ""
+    assert err == (f"xaibench: error: current {folder} is stale: it was made by another config than `xaibench -m "
+                   f"experiment=tiny 'hydra.searchpath=[file://{tmp_path / 'conf'}]'` composes now: 3 of the 3 cells "
+                   "it defines now were not run (mlp/breast_cancer/occlusion, mlp/breast_cancer/random, "
+                   "mlp/breast_cancer/saliency); 2 of the 2 cells it ran are no longer defined (a config file, the "
+                   "experiment, a plugin module or xaibench's version changed since the sweep: docs/ci.md); rerun the "
+                   f"sweep (xaibench -m experiment=tiny 'hydra.searchpath=[file://{tmp_path / 'conf'}]') and compare "
+                   "its table, or pass --allow-stale to compare it as it is (nothing written)\n")
+    assert run_compare(capsys, tmp_path / "base.parquet", folder, "--allow-stale", "--quiet")[0] == 0
+    code, _, err = run_compare(capsys, tmp_path / "new_baseline", folder, "--update-baseline", "--allow-stale")
+    assert code == 2 and "is stale" in err and "--allow-stale" not in err and not (tmp_path / "new_baseline").exists()

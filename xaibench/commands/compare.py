@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "archive): when BASELINE differs from it, the report lists what the refresh accepts, "
                              "which the verdict against BASELINE cannot show; a path that is not there: a first "
                              "baseline (docs/ci.md)")
+    parser.add_argument("--allow-stale", action="store_true",
+                        help="compare a sweep folder whose config was edited since it ran (by default refused: its "
+                             "table is not what the config defines now); never with --update-baseline")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
     policy = load_policy(args.policy)
     current = load_results(args.current, "current")
+    if args.update_baseline or not args.allow_stale:
+        _check_config(args)
     if args.update_baseline:
         _check_update_target(args)
         if partial_note(current):
@@ -152,6 +157,25 @@ def _check_update_target(args: argparse.Namespace) -> None:
         return
     raise UserError(f"baseline {args.baseline} is {what}: the arguments look swapped; the order is "
                     "xaibench compare BASELINE CURRENT --update-baseline (nothing written)")
+
+
+def _check_config(args: argparse.Namespace) -> None:
+    """Refuse a sweep folder whose recorded command composes, with the config files as they are now, other cells
+    than the sweep ran (``results/compare/config_check.py``): its verdict would be that of the old config."""
+    from pathlib import Path
+
+    from xaibench.errors import UserError
+    from xaibench.results.compare.config_check import config_change, rerun_command
+    from xaibench.results.manifest import recorded_command
+
+    folder = Path(args.current) if Path(args.current).is_dir() else Path(args.current).parent
+    change = config_change(folder)
+    if not change:
+        return
+    rerun = rerun_command(recorded_command(folder) or {"overrides": []})
+    escape = "" if args.update_baseline else ", or pass --allow-stale to compare it as it is"
+    raise UserError(f"current {args.current} is stale: {change}; rerun the sweep ({rerun}) and compare its table"
+                    f"{escape} (nothing written)")
 
 
 def _check_fresh(args: argparse.Namespace, current) -> None:

@@ -92,6 +92,15 @@ def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "c
     return plan
 
 
+def cached_configs(overrides: Sequence[str], *, multirun: bool,
+                   config_name: str = "config") -> list[DictConfig] | None:
+    """The job configs of a cached composition of this command line with the config files as they are now (None:
+    not cached). ``compare`` reads them to tell whether a sweep's config changed, without composing again."""
+    key = plan_key(overrides, multirun=multirun, config_name=config_name, composition=True)
+    plan = _load(f"composed-{key}") if key else None
+    return plan.configs if plan is not None else None
+
+
 def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str, composition: bool = False) -> str:
     """Digest of what the pre-flight's answer depends on; '' when it must not be cached.
 

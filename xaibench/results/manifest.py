@@ -131,15 +131,40 @@ def _read_only(folder: Path) -> bool:
         return False
 
 
+_command: dict | None = None  # the CLI's command line, recorded by ``begin`` (``record_command``)
+_command_folders: set[Path] = set()  # the sweep folders it writes (not those of a later Python-API sweep)
+
+
+def record_command(overrides: list[str], *, multirun: bool, config_name: str = "config",
+                   folders: list[Path] = ()) -> None:
+    """Remember this process's sweep command line (the CLI calls it once) and the sweep ``folders`` it writes, for
+    ``begin`` to record in their ``sweep.json``: ``compare`` composes it again to tell a table made by a config
+    edited since (``results/compare/config_check.py``)."""
+    global _command
+    _command = {"overrides": list(overrides), "multirun": bool(multirun), "config_name": config_name,
+                "cwd": os.getcwd(), "plugins": os.environ.get("XAIBENCH_PLUGINS", "")}
+    _command_folders.clear()
+    _command_folders.update(Path(f).resolve() for f in folders)
+
+
+def recorded_command(folder: Path) -> dict | None:
+    """The command line the folder's sweep ran (``record_command``'s record), or None (a sweep of the Python API,
+    or of an xaibench that did not record it)."""
+    command = _read(folder).get("command")
+    return command if isinstance(command, dict) and isinstance(command.get("overrides"), list) else None
+
+
 def begin(folder: Path, expected_cells: int) -> None:
     """Mark the sweep running (expected cell count) and set the previous run's cell files aside. The record names
     the sha256 of each ``$XAIBENCH_PLUGINS`` module file (``plugins``), so ``compare --update-baseline`` can tell a
-    table computed by a plugin that was edited since (``results/compare/freshness.py``)."""
+    table computed by a plugin that was edited since (``results/compare/freshness.py``), and the CLI's command line
+    (``command``: ``record_command``), so ``compare`` can tell one computed from other configs."""
     from xaibench.engine.plugin_code import plugin_file_digests
 
     plugins = plugin_file_digests()
     _write(folder, {"state": "running", "expected_cells": expected_cells, "started_at": _now(),
-                    "host": socket.gethostname(), "pid": os.getpid(), **({"plugins": plugins} if plugins else {})})
+                    "host": socket.gethostname(), "pid": os.getpid(), **({"plugins": plugins} if plugins else {}),
+                    **({"command": _command} if _command and folder.resolve() in _command_folders else {})})
     cells, previous = folder / "cells", folder / PREVIOUS_CELLS
     if cells.is_dir():
         shutil.rmtree(previous, ignore_errors=True)

@@ -150,7 +150,7 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     findings += _below_controls(base_units, cur_units, units, names, policy, controls, strict_changes)
     findings += _rank_changes(baseline, current, units, names, controls, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
-    findings += _nothing_compared(baseline, walker, findings)
+    findings += _nothing_compared(baseline, current, walker, findings)
     order = {kind: index for index, kind in enumerate(KINDS)}
     findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))
     return Comparison(tuple(findings), policy, n_units=len(keys), n_pairs=walker.n_pairs,
@@ -374,12 +374,29 @@ class _UnitWalker:
                  details={"direction": direction, "would_be": would_be})
 
 
-def _nothing_compared(baseline: pd.DataFrame, walker: _UnitWalker, findings: list[Finding]) -> list[Finding]:
+def _nothing_compared(baseline: pd.DataFrame, current: pd.DataFrame, walker: _UnitWalker,
+                      findings: list[Finding]) -> list[Finding]:
     """A failing finding when the baseline has scored values and not one of them could be compared (every unit's
     samples ``missing``: another seed, sample count or split), although nothing else fails: with ``allow_missing``
-    such a comparison passed while checking nothing."""
+    such a comparison passed while checking nothing. When the current table has no rows, or the tables come from two
+    xaibench releases, it is given whatever else fails, and says why (``releases.release_note``): every unit
+    ``missing`` (+ ``new``) does not."""
+    from xaibench.results.compare.releases import release_note
+
     scored = ((baseline["status"] == "ok") & (baseline["sample_id"] != "")).any()
-    if walker.n_pairs or walker.n_versus or not scored or any(f.fails for f in findings):
+    if walker.n_pairs or not scored:
+        return []
+    if current.empty:  # every unit is missing: say why in one line first
+        return [Finding("missing", True, {}, "nothing compared: the current table has no rows; rerun the sweep "
+                        "that wrote it (its log says why it wrote none)", details={"nothing_compared": True})]
+    release = release_note(baseline, current)
+    if release is not None:
+        clause, details = release
+        return [Finding("missing", True, {}, f"nothing compared: {clause}, and no unit of one matches the other's "
+                        "(a release may record parameters under other keys); once you have reviewed what the release "
+                        "changed, refresh the baseline from a run of this one (--update-baseline)",
+                        details={"nothing_compared": True, **details})]
+    if walker.n_versus or any(f.fails for f in findings):
         return []
     return [Finding("missing", True, {}, "nothing compared: the current table has none of the baseline's (seed, "
                     "sample) values (another seed, sample count or data split?); this fails also with "

@@ -1,11 +1,13 @@
 """Tolerance policies for ``xaibench compare``: when does a changed score count as a change at all?
 
 A policy is a YAML file (``conf/compare/<name>.yaml`` or any path) with a default tolerance and optional
-overrides per metric family and per metric (a metric's entry wins over its family's, which wins over the
-default; an override may set only some fields)::
+overrides per metric family and per metric. Precedence is field by field: each field comes from the metric's entry
+if it sets it, else from its family's entry, else from the default (``families: {stability: {rtol: 0.3}}`` and
+``metrics: {max_sensitivity: {mode: mean}}`` give max_sensitivity ``mode=mean, rtol=0.3`` and the default's
+``atol``)::
 
     mode: wilcoxon        # elementwise | mean | wilcoxon | bootstrap
-    atol: 0.01            # absolute tolerance, in the metric's own units
+    atol: 0.002           # absolute tolerance, in the metric's own units: the floor for scores near 0
     rtol: 0.02            # relative tolerance, times the mean |baseline value| (elementwise: each |value|)
     alpha: 0.05           # significance level of the wilcoxon / bootstrap modes
     n_boot: 2000          # bootstrap resamples
@@ -57,7 +59,7 @@ class Tolerance:
     """How much one method's scores on one metric may move before it counts as a change."""
 
     mode: str = "wilcoxon"
-    atol: float = 0.01
+    atol: float = 0.002  # a floor for scores near 0; rtol carries the tolerance of scores on any other scale
     rtol: float = 0.02
     alpha: float = 0.05
     n_boot: int = 2000
@@ -120,8 +122,8 @@ class Policy:
 
     name: str
     default: Tolerance = Tolerance()
-    families: Mapping[str, Tolerance] = field(default_factory=dict)
-    metrics: Mapping[str, Tolerance] = field(default_factory=dict)
+    families: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # family -> the fields its entry sets
+    metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # metric -> the fields its entry sets
     controls: tuple[Control, ...] = DEFAULT_CONTROLS  # methods (or variants) that are reference points
     gate_controls: bool = False  # whether a control's own score change fails (else it is reported only)
 
@@ -136,15 +138,15 @@ class Policy:
         return any(entry.matches(method, method_params) for entry in self.controls)
 
     def tolerance(self, metric: str, family: str) -> Tolerance:
-        """The tolerance that applies to ``metric`` (of ``family``): metric entry > family entry > default."""
-        if metric in self.metrics:
-            return self.metrics[metric]
-        return self.families.get(family, self.default)
+        """The tolerance that applies to ``metric`` (of ``family``), field by field: the metric entry's value of a
+        field, else the family entry's, else the default's."""
+        return replace(self.default, **{**self.families.get(family, {}), **self.metrics.get(metric, {})})
 
     def as_dict(self) -> dict[str, Any]:
+        """The policy as its file writes it (``families``/``metrics``: the fields each entry sets)."""
         return {"name": self.name, **self.default.as_dict(),
-                "families": {k: v.as_dict() for k, v in self.families.items()},
-                "metrics": {k: v.as_dict() for k, v in self.metrics.items()},
+                "families": {k: dict(v) for k, v in self.families.items()},
+                "metrics": {k: dict(v) for k, v in self.metrics.items()},
                 "controls": [entry.as_setting() for entry in self.controls], "gate_controls": self.gate_controls}
 
 
@@ -173,8 +175,8 @@ def parse_policy(data: Mapping[str, Any] | None, *, name: str) -> Policy:
     controls, gate = _controls(data.pop("controls", list(BUILTIN_CONTROLS)), data.pop("gate_controls", False))
     default = _tolerance(Tolerance(), data, where="")
     return Policy(name=name, default=default,
-                  families={k: _tolerance(default, v, where=f"families.{k}.") for k, v in families.items()},
-                  metrics={k: _tolerance(default, v, where=f"metrics.{k}.") for k, v in metrics.items()},
+                  families={k: _settings(default, v, where=f"families.{k}.") for k, v in families.items()},
+                  metrics={k: _settings(default, v, where=f"metrics.{k}.") for k, v in metrics.items()},
                   controls=controls, gate_controls=gate)
 
 
@@ -213,6 +215,12 @@ def _tolerance(base: Tolerance, settings: Mapping[str, Any], *, where: str) -> T
     if unknown:
         raise UserError(f"compare policy: unknown setting {where}{unknown[0]}; valid: {', '.join(valid)}")
     return replace(base, **settings)
+
+
+def _settings(base: Tolerance, settings: Mapping[str, Any], *, where: str) -> dict[str, Any]:
+    """An override's settings (the fields it sets), each checked as ``Tolerance`` checks it."""
+    _tolerance(base, settings, where=where)
+    return dict(settings)
 
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:

@@ -337,7 +337,8 @@ def _origin(info: dict | None) -> str:
 
 def _overrides(comparison: Comparison) -> str:
     policy = comparison.policy
-    parts = [f"{k}: {v.describe()}" for k, v in {**policy.families, **policy.metrics}.items()]
+    parts = [f"{k}: {', '.join(f'{f}={v:g}' if isinstance(v, float) else f'{f}={v}' for f, v in settings.items())}"
+             for k, settings in {**policy.families, **policy.metrics}.items()]
     return f" (overrides: {'; '.join(parts)})" if parts else ""
 
 

@@ -62,7 +62,23 @@ def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
         raise UserError(f"{role} {path} is not a results table of schema version {SCHEMA_VERSION}: "
                         f"{_first_line(error)}") from None
     conformed.attrs = {PARTIAL: note} if note else {}
-    return conformed
+    return _unscored_as_nan(conformed)
+
+
+NAN_OK = "the value is NaN though the row says ok (a table not written by a sweep?)"
+
+
+def _unscored_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows marked ``ok`` whose value is NaN are ``status="nan"`` (as a sweep records a score it could not compute):
+    else a NaN paired with a number fell out of every test, and a table with NaN scores passed as unchanged."""
+    unscored = (frame["status"] == "ok") & frame["value"].isna()
+    if not unscored.any():
+        return frame
+    frame = frame.copy()
+    frame.loc[unscored, "status"] = "nan"
+    empty = unscored & (frame["message"].astype(str) == "")
+    frame.loc[empty, "message"] = NAN_OK
+    return frame
 
 
 def _check_present(target: Path, path, role: str) -> None:

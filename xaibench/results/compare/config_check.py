@@ -1,0 +1,146 @@
+"""Was a sweep's table made by the config as it is now? ``compare`` refuses a table of an edited config.
+
+A maintainer edits ``conf/experiment/my_ci.yaml`` (a metric parameter, a method added to the sweep, another
+``n_samples``) or a config it selects (``conf/method/saliency.yaml``, a ``ci_case``) and runs ``compare`` on the
+previous run's folder: the old table still matches the baseline, and the verdict "pass" says nothing about the
+edited config. So the CLI records its command line in the sweep folder's ``sweep.json`` (``command``:
+overrides, multirun, config name, working folder), and the sweep its planned cell keys (``cells.planned``); here
+the same command is composed again with the config files as they are now, and its cells' keys compared.
+
+What counts as a change is exactly what changes a cell key (``CellSpec.key``): the cells a sweep defines
+(which model x dataset x method x seed combinations) and, for each, the model, dataset, method and metric
+parameters, ``seed``, ``n_samples``, ``target``, ``explain_output``, ``engine``, xaibench's version and the
+``$XAIBENCH_PLUGINS`` modules' content, wherever the value comes from (``conf/``, ``hydra.searchpath`` folders,
+the experiment, an ``${oc.env:...}`` interpolation). Settings outside the key (``device``, ``batch_size``,
+``chunk_size``, ``threads``, ``store_dir``, ``results_dir``, labels, logger, launcher) are not: they do not move
+scores. A command line you have not run cannot be known: compare checks the one the sweep ran. A sweep run
+through the Python API (``xaibench.run``) or by an xaibench that did not record its command is not checked.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from xaibench.errors import UserError
+
+SHOWN = 3  # cells named in the message
+
+
+def config_change(folder: Path) -> str:
+    """Why the sweep in ``folder`` is not what its recorded command defines now ('' when it is, or cannot be told).
+
+    Returns a clause for one line: ``its 20 cells are not what `xaibench -m experiment=ci` defines now (2 cells
+    differ: ...)``; the caller adds what to do.
+    """
+    from xaibench.results.manifest import recorded_command
+    from xaibench.sweep import PLANNED_CELLS
+
+    command = recorded_command(folder)
+    try:
+        planned = set((folder / PLANNED_CELLS).read_text().split())
+    except OSError:
+        planned = set()
+    if command is None or not planned:
+        return ""
+    shown = rerun_command(command)
+    try:
+        now = _cells_now(command, folder.resolve())
+    except UserError as error:
+        return f"its command `{shown}` no longer composes ({str(error).splitlines()[0]})"
+    if not now:
+        return ""  # the command's jobs write other sweep folders: which of them this one was cannot be told
+    added = [name for key, name in now.items() if key not in planned]
+    gone = len(planned - set(now))
+    if not added and not gone:
+        return ""
+    differ = []
+    if added:
+        names = ", ".join(sorted(set(added))[:SHOWN]) + (", ..." if len(set(added)) > SHOWN else "")
+        differ.append(f"{len(added)} of the {len(now)} cells it defines now were not run ({names})")
+    if gone:
+        differ.append(f"{gone} of the {len(planned)} cells it ran are no longer defined")
+    return (f"it was made by another config than `{shown}` composes now: {'; '.join(differ)} (a config file, "
+            "the experiment, a plugin module or xaibench's version changed since the sweep: docs/ci.md)")
+
+
+def rerun_command(command: dict) -> str:
+    """The recorded command line, as a shell would run it again."""
+    name = command.get("config_name") or "config"
+    words = ["xaibench", *(["--config-name", name] if name != "config" else []),
+             *(["-m"] if command.get("multirun") else []), *map(str, command["overrides"])]
+    return shlex.join(words)
+
+
+def _cells_now(command: dict, folder: Path) -> dict[str, str]:
+    """``{cell key: model/dataset/method}`` of the cells the recorded command defines now for ``folder``."""
+    from omegaconf import OmegaConf
+
+    from xaibench.config.plan import cached_configs
+    from xaibench.config.preflight import compose_jobs, expand_sweep
+    from xaibench.engine.cell import CellSpec
+    from xaibench.sweep import sweep_dir
+
+    overrides = [str(o) for o in command["overrides"]]
+    name = str(command.get("config_name") or "config")
+    with _working_folder(command.get("cwd")), _plugins(command.get("plugins")):  # as the sweep read them
+        multirun = bool(command.get("multirun"))
+        configs = cached_configs(overrides, multirun=multirun, config_name=name)  # the sweep's own, if unedited
+        if configs is None:
+            configs = compose_jobs(expand_sweep(overrides, multirun=multirun, config_name=name), name)
+        folders: dict[Path, list] = {}
+        for cfg in configs:
+            folders.setdefault(sweep_dir(cfg).resolve(), []).append(cfg)
+        cells = {}
+        for cfg in _jobs_of(folders, folder):
+            data = OmegaConf.to_container(cfg, resolve=True)
+            try:
+                cell = CellSpec.from_config(data)
+            except (KeyError, TypeError, ValueError) as error:
+                raise UserError(f"a job's config is not a cell: {error}") from None
+            cells[cell.key] = f"{data['model']['name']}/{data['dataset']['name']}/{data['method']['name']}"
+    return cells
+
+
+def _jobs_of(folders: dict[Path, list], folder: Path) -> list:
+    """The job configs of ``folder`` among a command's sweep folders: the folder itself, else (the folder was moved
+    or copied, e.g. a CI artifact) the command's only folder or the one of the same name (``sweep_id``); none
+    when it cannot be told which (then nothing is checked)."""
+    if folder in folders:
+        return folders[folder]
+    named = [jobs for path, jobs in folders.items() if path.name == folder.name]
+    if len(folders) == 1 or len(named) == 1:
+        return next(iter(folders.values())) if len(folders) == 1 else named[0]
+    return []
+
+
+@contextmanager
+def _plugins(names) -> Iterator[None]:
+    """``$XAIBENCH_PLUGINS`` as the sweep had it (a cell key joins its modules' file digests): a compare run without
+    it (another CI step's environment) must not read as a change; an edited module still does."""
+    if not isinstance(names, str):
+        yield
+        return
+    before = os.environ.get("XAIBENCH_PLUGINS")
+    os.environ["XAIBENCH_PLUGINS"] = names
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("XAIBENCH_PLUGINS", None)
+        else:
+            os.environ["XAIBENCH_PLUGINS"] = before
+
+
+@contextmanager
+def _working_folder(path) -> Iterator[None]:
+    """Run in ``path`` (the sweep's working folder) when it is there; else stay."""
+    before = os.getcwd()
+    if path and Path(path).is_dir():
+        os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
