@@ -1,7 +1,7 @@
 """xaibench: reproducible benchmarks of explanation methods (captum/shap/lime explainers, Quantus metrics)."""
 from xaibench.errors import NotApplicable, UserError, XaiBenchError
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 __all__ = ["run", "load", "summarize", "evaluate", "explain", "explanations", "XaiBenchError", "UserError", "NotApplicable", "__version__"]
 
 
