@@ -449,22 +449,21 @@ def test_chunks_hold_at_most_chunk_elements_input_elements(monkeypatch):
     assert _forward.chunk_rows(1024, 3) == 40 and _forward.chunk_rows(4, 3) == 4 and _forward.chunk_rows(8, 10**6) == 1
 
 
-@pytest.mark.parametrize("reuse", [None, "first", "previous"])
-def test_steps_of_fewer_than_16_rows_are_forwarded_one_at_a_time(reuse):
+@pytest.mark.parametrize(("n", "forwards"), [(5, [5] * 7), (BATCH_INDEPENDENT_ROWS, [7 * BATCH_INDEPENDENT_ROWS])])
+def test_steps_of_fewer_than_16_samples_are_forwarded_one_at_a_time(n, forwards):
     """Below ``BATCH_INDEPENDENT_ROWS`` rows torch's CPU kernels round a row otherwise than in a larger forward, so
-    small steps are forwarded alone, as Quantus forwards them: the outputs are Quantus' bits, whatever the chunk."""
-    from xaibench.metrics.fast._reuse import ReusingForward
-
-    network = testing.tiny_mlp(10, 3).eval()
-    rows = []
-    network.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
-    steps = [np.random.default_rng(i).normal(size=(5, 10)).astype(np.float32) for i in range(6)]
-    targets = np.array([0, 1, 2, 0, 1])
-    got = ReusingForward(_QuantusLike(network), 1024, targets, reuse).run(iter(steps))
-    assert rows == [5] * 6
-    with torch.no_grad():
-        expected = np.stack([network(torch.as_tensor(s)).numpy()[np.arange(5), targets] for s in steps])
-    np.testing.assert_array_equal(got, expected)
+    the fast metrics forward steps of fewer samples alone, as Quantus does (its bits); from 16 samples on, steps
+    share forwards (FaithfulnessCorrelation: the input and 6 perturbed steps of ``n`` rows)."""
+    ctx = _context(Modality.TABULAR, "saliency", n=n)
+    rows: list[int] = []
+    hook = ctx.model.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
+    try:
+        fast = score(METRICS.get("faithfulness_correlation"), {"nr_runs": 6}, replace(ctx, engine="fast"), SEED)
+    finally:
+        hook.remove()
+    assert rows[1:] == forwards  # after the adapter's constant-output screen (its own forward)
+    plain = score(METRICS.get("faithfulness_correlation"), {"nr_runs": 6}, replace(ctx, engine="quantus"), SEED)
+    np.testing.assert_array_equal(fast.values, plain.values)
 
 
 def test_random_subsets_make_quantus_choice_draws_in_order():

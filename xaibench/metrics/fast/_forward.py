@@ -29,11 +29,10 @@ def chunk_rows(chunk_size: int, row_elements: int) -> int:
     return max(1, min(int(chunk_size), CHUNK_ELEMENTS // max(int(row_elements), 1)))
 
 
-def step_rows(chunk_size: int, row_elements: int, n: int) -> int:
-    """Rows per forward of steps of ``n`` rows: :func:`chunk_rows`, but one step alone (``n``) where a step is
-    smaller than ``BATCH_INDEPENDENT_ROWS`` (Quantus' composition: merged steps would round otherwise)."""
-    rows = chunk_rows(chunk_size, row_elements)
-    return min(rows, n) if 0 < n < BATCH_INDEPENDENT_ROWS else rows
+def step_chunk(chunk_size: int, n: int) -> int:
+    """``chunk_size`` for steps of ``n`` rows, but one step per forward (``n``) where a step is smaller than
+    ``BATCH_INDEPENDENT_ROWS`` (Quantus' composition: merged steps would round otherwise)."""
+    return min(int(chunk_size), n) if 0 < n < BATCH_INDEPENDENT_ROWS else int(chunk_size)
 
 
 
@@ -43,7 +42,7 @@ class ChunkedForward:
     Args:
         model: Quantus ``ModelInterface`` (its softmax choice and device are used as Quantus would).
         chunk_size: rows per forward (at least one whole step of ``N`` rows), capped at ``CHUNK_ELEMENTS`` input
-            elements per forward; one step per forward where ``N < BATCH_INDEPENDENT_ROWS`` (:func:`step_rows`).
+            elements per forward (:func:`chunk_rows`; the metrics pass :func:`step_chunk`).
         targets: ``(N,)`` classes: outputs are gathered on the device, ``(S, N)``; None returns ``(S, N, K)``.
     """
 
@@ -61,7 +60,7 @@ class ChunkedForward:
         rows = 0
         for batch in batches:
             if not queued and not outputs:  # the first step fixes the row size: cap the chunk by elements
-                self.chunk_size = step_rows(self.chunk_size, batch[0].size if len(batch) else 1, len(batch))
+                self.chunk_size = chunk_rows(self.chunk_size, batch[0].size if len(batch) else 1)
             if queued and rows + len(batch) > self.chunk_size:
                 outputs.extend(self._forward_steps(queued))
                 queued, rows = [], 0

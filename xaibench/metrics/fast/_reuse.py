@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from xaibench.metrics.fast._forward import ChunkedForward, step_rows
+from xaibench.metrics.fast._forward import ChunkedForward, chunk_rows
 
 REFERENCES = ("first", "previous")
 
@@ -64,7 +64,7 @@ class ReusingForward(ChunkedForward):
         if first is None:
             return np.empty((0,))
         n = first.shape[1]
-        self.chunk_size = step_rows(self.chunk_size, first[0, 0].size if n else 1, n)
+        self.chunk_size = chunk_rows(self.chunk_size, first[0, 0].size if n else 1)
         blocks = _chain(first, iterator)
         if self.reuse is None or self.chunk_size <= n or n == 0:
             return super().run(step for block in blocks for step in block)

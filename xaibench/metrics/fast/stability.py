@@ -179,7 +179,7 @@ class ChunkedStability(ChunkedMetric):
         """Per step, the samples whose predicted label the perturbation changed (Quantus' helper, batched)."""
         if not flag:
             return [[] for _ in steps]
-        forward = self._forward(model, None)
+        forward = self._forward(model, None, n=len(x_batch))
         outputs = forward.run([x_batch, *steps])
         self._done(forward)
         before = outputs[0].argmax(axis=-1)
