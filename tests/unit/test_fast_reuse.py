@@ -23,6 +23,11 @@ from xaibench.registry import EXPLAINERS, METRICS
 from xaibench.types import Modality
 
 
+# Samples of the metric-level tests: steps of fewer than 16 (``BATCH_INDEPENDENT_ROWS``) are forwarded one at a time,
+# Quantus' forwards, where nothing is skipped.
+N_REUSE = 20
+
+
 class _QuantusLike:
     """What the chunked forwards take from Quantus' model wrapper: the network to call and its device."""
 
@@ -106,10 +111,10 @@ def _zero_background_context(modality: Modality, method: str):
     torch.manual_seed(0)
     explainer = EXPLAINERS.create(method, {"n_steps": 4} if method == "integrated_gradients" else {})
     if modality is Modality.IMAGE:
-        model, (x, _, _) = testing.tiny_cnn(2), testing.bar_images(12)
+        model, (x, _, _) = testing.tiny_cnn(2), testing.bar_images(N_REUSE)
         x = torch.where(x > 0.5, x, torch.zeros_like(x))  # black background: baseline 0 changes nothing there
     else:
-        model, x = testing.tiny_mlp(10, 3), torch.randn(12, 10)
+        model, x = testing.tiny_mlp(10, 3), torch.randn(N_REUSE, 10)
         x[:, ::2] = 0.0
     return testing.context(model.eval(), modality, x, explainer)
 
@@ -136,9 +141,9 @@ def test_fast_metrics_skip_unchanged_rows_and_equal_plain_quantus(name, modality
         fast = scored("fast", chunk)
         assert fast.status == plain.status and np.isfinite(fast.values).all()
         np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(scored("fast", 12).values, plain.values)  # one Quantus step per forward
+    np.testing.assert_array_equal(scored("fast", N_REUSE).values, plain.values)  # one Quantus step per forward
     assert rows["fast1024"] < rows["quantus1024"] and rows["fast40"] == rows["fast1024"]
-    assert rows["fast12"] == rows["quantus1024"]
+    assert rows[f"fast{N_REUSE}"] == rows["quantus1024"]
 
 
 def test_the_allocator_is_tuned_once_on_glibc_and_the_user_can_opt_out(monkeypatch):
@@ -199,7 +204,7 @@ def test_fast_faithfulness_estimate_takes_the_outputs_at_x_from_the_screen(monke
     from xaibench.metrics.fast.faithfulness import ChunkedMetric
 
     ctx = _zero_background_context(Modality.IMAGE, "saliency")
-    if zero_sample:  # an all-zero map: set aside before Quantus, so the metric sees samples 1..11
+    if zero_sample:  # an all-zero map: set aside before Quantus, so the metric sees samples 1..19
         ctx = replace(ctx, attributions=torch.cat([torch.zeros_like(ctx.attributions[:1]), ctx.attributions[1:]]))
     kept = len(ctx.x) - int(zero_sample)
 

@@ -23,6 +23,7 @@ from xaibench.explainers.base import CallRows, EmbeddedForward, summed_gradients
 from xaibench.explainers.seeding import global_draws_kept
 from xaibench.metrics import testing
 from xaibench.metrics.fast import FAST_CLASSES
+from xaibench.metrics.fast._forward import BATCH_INDEPENDENT_ROWS
 from xaibench.metrics.fast.stability import _assert_attributions
 from xaibench.metrics.quantus_adapter import make_explain_func, score
 from xaibench.registry import EXPLAINERS, METRICS
@@ -43,18 +44,18 @@ def tiny_series_model(channels: int = 2, length: int = 12, n_classes: int = 3) -
                          nn.Linear(4 * length, n_classes))
 
 
-def _context(modality: Modality, method: str):
+def _context(modality: Modality, method: str, n: int = N):
     torch.manual_seed(0)
     explainer = EXPLAINERS.create(method, {"n_steps": 4} if method == "integrated_gradients" else
                                   {"n_samples": 3} if method == "smoothgrad" else {})
     if modality is Modality.TABULAR:
-        model, x = testing.tiny_mlp(10, 3), torch.randn(N, 10)
+        model, x = testing.tiny_mlp(10, 3), torch.randn(n, 10)
     elif modality is Modality.IMAGE:
-        model, (x, _, _) = testing.tiny_cnn(2), testing.bar_images(N)
+        model, (x, _, _) = testing.tiny_cnn(2), testing.bar_images(n)
     elif modality is Modality.TIME_SERIES:
-        model, x = tiny_series_model(), torch.randn(N, 2, 12)
+        model, x = tiny_series_model(), torch.randn(n, 2, 12)
     else:
-        model, x = testing.TinyTextModel().eval(), torch.randint(1, 20, (N, 8))
+        model, x = testing.TinyTextModel().eval(), torch.randint(1, 20, (n, 8))
     return testing.context(model.eval(), modality, x, explainer)
 
 
@@ -121,13 +122,13 @@ EXPLAINER_CASES = [("lime", Modality.TABULAR), ("lime", Modality.IMAGE), ("kerne
                    ("occlusion", Modality.IMAGE), ("feature_ablation", Modality.TABULAR), ("wachter", Modality.IMAGE)]
 
 
-def _explainer_context(method: str, modality: Modality):
+def _explainer_context(method: str, modality: Modality, n: int = N):
     torch.manual_seed(0)
     explainer = EXPLAINERS.create(method, CHEAP_EXPLAINERS.get(method, {}))
     if modality is Modality.TABULAR:
-        model, x = testing.tiny_mlp(10, 3), torch.randn(N, 10)
+        model, x = testing.tiny_mlp(10, 3), torch.randn(n, 10)
     else:
-        model, (x, _, _) = testing.tiny_cnn(2), testing.bar_images(N)
+        model, (x, _, _) = testing.tiny_cnn(2), testing.bar_images(n)
     return testing.context(model.eval(), modality, x, explainer)
 
 
@@ -155,24 +156,58 @@ def test_fast_scores_equal_plain_quantus_for_every_kind_of_explainer(method, mod
         assert np.isfinite(fast.values).any(), (name, fast.message)
 
 
+SMALL_BATCH_METRICS = (("max_sensitivity", {"nr_samples": 3}), ("avg_sensitivity", {"nr_samples": 3}),
+                       ("local_lipschitz_estimate", {"nr_samples": 3}), ("relative_input_stability", {"nr_samples": 3}),
+                       ("relative_output_stability", {"nr_samples": 3}), ("faithfulness_correlation", {"nr_runs": 6}),
+                       ("faithfulness_estimate", {}), ("pixel_flipping", {}))
+
+
+@pytest.mark.parametrize(("method", "modality"), [("feature_ablation", Modality.TABULAR), ("occlusion", Modality.IMAGE),
+                                                  ("integrated_gradients", Modality.TABULAR)])
+def test_small_batches_score_plain_quantus_bit_for_bit(method, modality):
+    """With fewer samples than ``BATCH_INDEPENDENT_ROWS`` (16) the fast engine forwards and re-explains one step at a
+    time, as Quantus does, so every stability and faithfulness score is plain Quantus's bit for bit (``auto`` chunk).
+
+    torch's CPU kernels give a row other bits in forwards of fewer than 16 rows. When steps shared a call, feature
+    ablation's and occlusion's differences of outputs (of their N unperturbed inputs, forwarded together) amplified
+    that: RelativeInputStability 4e-6 and RelativeOutputStability 4e-6 relative on the tiny mlp at 3 samples, RIS
+    5e-6 on the tiny cnn at 9; IG's path sums and the faithfulness forwards differed by up to 4e-6 relative.
+    """
+    differing = []
+    for n in (3, 5, 9, 15):
+        ctx = _explainer_context(method, modality, n)
+        for name, params in SMALL_BATCH_METRICS:
+            spec = METRICS.get(name)
+            plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
+            fast = score(spec, params, replace(ctx, engine="fast"), SEED)  # chunk_size: auto, the default
+            assert fast.status == plain.status and np.isfinite(fast.values).any(), (name, n, fast.message)
+            if fast.values.tobytes() != plain.values.tobytes():
+                gap = np.nanmax(np.abs(fast.values - plain.values) / np.maximum(np.abs(plain.values), 1e-12))
+                differing.append(f"{name} at {n} samples: {gap:.1e} relative")
+    assert not differing, differing
+
+
 @pytest.mark.parametrize(("method", "modality", "calls"), [
-    ("occlusion", Modality.IMAGE, [5] * 3),  # 49 windows per input: 2 would fit in 100 rows, but a gradient-free
+    ("occlusion", Modality.IMAGE, [20] * 3),  # 49 windows per input: 4 would fit in 200 rows, but a gradient-free
     # explainer keeps a step's inputs together (Quantus' composition: its outputs' differences amplify rounding)
-    ("lime", Modality.TABULAR, [15]),  # 16-row forwards across the batch whatever the call: every input at once
-    ("smoothgrad", Modality.IMAGE, [15]),  # one sample at a time: every input at once
-    ("integrated_gradients", Modality.IMAGE, [15]),  # 4 path steps per input: 25 inputs fit, 3 whole steps of 5
-    ("wachter", Modality.IMAGE, [5] * 3),  # batch sensitive: Quantus' calls, one step of the N inputs each
+    ("lime", Modality.TABULAR, [57]),  # 16-row forwards across the batch whatever the call: every input at once
+    # (19 inputs a step: the adapter screens out one sample whose LIME map is degenerate)
+    ("smoothgrad", Modality.IMAGE, [60]),  # one sample at a time: every input at once
+    ("integrated_gradients", Modality.IMAGE, [40, 20]),  # 4 path steps per input: 50 inputs fit, 2 whole steps
+    ("wachter", Modality.IMAGE, [20] * 3),  # batch sensitive: Quantus' calls, one step of the N inputs each
 ])
 def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, modality, calls, monkeypatch):
     """The stability metrics re-explain as many inputs per call as the explainer's ``call_rows`` lets fit in
     ``chunk_size`` rows: no forward exceeds the chunk, but a gradient-free explainer's step stays whole (before,
-    occlusion counted one row per input and forwarded all 15 inputs x 49 windows at once; LIME counted its
-    ``n_samples`` and made 15 calls of one input). Only a
+    occlusion counted one row per input and forwarded all 60 inputs x 49 windows at once; LIME counted its
+    ``n_samples`` and made 57 calls of one input). Only a
     back-propagated forward of ``POOL_KERNEL_ROWS`` rows or more goes through the exact pooling kernels; gradient-free
-    methods use them inside the network's forwards. Scores stay plain Quantus's."""
+    methods use them inside the network's forwards. Scores stay plain Quantus's. (20 samples: steps of fewer than 16 get
+    Quantus' calls whatever the explainer: ``test_small_batches_score_plain_quantus_bit_for_bit``.)"""
     from xaibench.metrics.fast import stability
 
-    ctx = _explainer_context(method, modality)
+    n = BATCH_INDEPENDENT_ROWS + 4  # steps large enough to share calls
+    ctx = _explainer_context(method, modality, n)
     sizes, modes = [], []
     block, kernels = stability.ChunkedStability._explain_block, stability.exact_pool_kernels
     monkeypatch.setattr(stability.ChunkedStability, "_explain_block", lambda self, model, network, steps, y: (
@@ -181,7 +216,7 @@ def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, moda
     monkeypatch.setattr(stability, "exact_pool_kernels", lambda network: _Recorded(kernels(network), modes))
     monkeypatch.setattr(stability, "exact_pool_forwards", lambda network: _Recorded(forwards(network), pooled))
     monkeypatch.setattr(stability, "POOL_KERNEL_ROWS", 50)
-    spec, params, chunk = METRICS.get("max_sensitivity"), {"nr_samples": 3}, 100
+    spec, params, chunk = METRICS.get("max_sensitivity"), {"nr_samples": 3}, 200
     counter = ForwardCounter(ctx.model)
     fast = score(spec, params, replace(ctx, model=counter, engine="fast", chunk_size=chunk), SEED)
     plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
@@ -191,10 +226,10 @@ def test_re_explanation_calls_are_sized_by_the_explainers_call_rows(method, moda
         np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
     assert sizes == calls
     cost = ctx.explainer.call_rows(modality, tuple(ctx.x.shape[1:]))
-    assert counter.largest <= max(chunk, cost.largest_forward(1 if method != "occlusion" else N))
+    assert counter.largest <= max(chunk, cost.largest_forward(1 if method != "occlusion" else n))
     if method == "lime":  # the surrogates forward the chunk's rows, not perturbations_per_eval (64), at a time
         assert counter.largest == chunk
-    assert bool(modes) == (method == "integrated_gradients")  # 60-row path forwards; SmoothGrad's are 3 rows
+    assert bool(modes) == (method == "integrated_gradients")  # 192-row path forwards; SmoothGrad's are 3 rows
     # Gradient-free methods pool exactly inside the network's forwards only (the tiny cnn pools; the mlp does not).
     assert [mode is not None for mode in pooled] == {"occlusion": [True], "lime": [False]}.get(method, [])
 
@@ -317,19 +352,19 @@ def _quantus_assert_error(x: np.ndarray, a: np.ndarray) -> str | None:
 
 
 def test_re_explanations_split_a_step_that_exceeds_the_chunk_by_inputs_and_equal_plain_quantus():
-    """IG with 4 path steps on N=5 inputs is 20 forward rows per perturbation step: with a chunk of 9 rows each
-    call re-explains 2 inputs (8 rows; the remainder 1 input), every input's path in one call, all inputs once."""
-    ctx = _context(Modality.TABULAR, "integrated_gradients")
+    """IG with 4 path steps on N=20 inputs is 80 forward rows per perturbation step: with a chunk of 36 rows each
+    call re-explains 9 inputs (36 rows; the remainder 2 inputs), every input's path in one call, all inputs once."""
+    ctx = _context(Modality.TABULAR, "integrated_gradients", n=20)
     spec, params = METRICS.get("max_sensitivity"), SMALL["max_sensitivity"]
     plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
     rows: list[int] = []
     hook = ctx.model.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
     try:
-        fast = score(spec, params, replace(ctx, engine="fast", chunk_size=9), SEED)
+        fast = score(spec, params, replace(ctx, engine="fast", chunk_size=36), SEED)
     finally:
         hook.remove()
     np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
-    assert rows == [8, 8, 4] * params["nr_samples"]  # the model's forwards: IG calls of inputs x 4 path steps
+    assert rows == [36, 36, 8] * params["nr_samples"]  # the model's forwards: IG calls of inputs x 4 path steps
 
 
 @pytest.mark.parametrize("bad", ["zeros", "ones", "uniform", "negative", "none"])
@@ -388,14 +423,14 @@ def test_chunks_halve_on_out_of_memory_and_give_the_same_outputs():
     from xaibench.metrics.fast import ChunkedForward
 
     torch.manual_seed(0)
-    network = _LimitedMemory(limit=8).eval()
-    steps = [np.random.default_rng(i).normal(size=(4, 3)).astype(np.float32) for i in range(6)]  # 24 rows
-    targets = np.array([0, 1, 1, 0])
-    forward = ChunkedForward(_QuantusLike(network), chunk_size=24, targets=targets)
+    network = _LimitedMemory(limit=32).eval()
+    steps = [np.random.default_rng(i).normal(size=(16, 3)).astype(np.float32) for i in range(6)]  # 96 rows
+    targets = np.arange(16) % 2
+    forward = ChunkedForward(_QuantusLike(network), chunk_size=96, targets=targets)
     got = forward.run(iter(steps))
-    assert forward.backoffs >= 2 and forward.chunk_size <= 8
+    assert forward.backoffs >= 2 and forward.chunk_size <= 32
     with torch.no_grad():
-        expected = np.stack([network.linear(torch.as_tensor(s)).numpy()[np.arange(4), targets] for s in steps])
+        expected = np.stack([network.linear(torch.as_tensor(s)).numpy()[np.arange(16), targets] for s in steps])
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
 
 
@@ -403,15 +438,32 @@ def test_chunks_hold_at_most_chunk_elements_input_elements(monkeypatch):
     """Large inputs get fewer rows per forward than ``chunk_size`` (whole steps, never below one step)."""
     from xaibench.metrics.fast import _forward
 
-    monkeypatch.setattr(_forward, "CHUNK_ELEMENTS", 30)  # 10 rows of 3 features
+    monkeypatch.setattr(_forward, "CHUNK_ELEMENTS", 120)  # 40 rows of 3 features
     rows = []
     network = nn.Linear(3, 2).eval()
     network.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
-    steps = [np.random.default_rng(i).normal(size=(4, 3)).astype(np.float32) for i in range(6)]
-    forward = _forward.ChunkedForward(_QuantusLike(network), chunk_size=1024, targets=np.array([0, 1, 1, 0]))
+    steps = [np.random.default_rng(i).normal(size=(16, 3)).astype(np.float32) for i in range(6)]
+    forward = _forward.ChunkedForward(_QuantusLike(network), chunk_size=1024, targets=np.arange(16) % 2)
     forward.run(iter(steps))
-    assert rows == [8, 8, 8] and forward.chunk_size == 10
-    assert _forward.chunk_rows(1024, 3) == 10 and _forward.chunk_rows(4, 3) == 4 and _forward.chunk_rows(8, 10**6) == 1
+    assert rows == [32, 32, 32] and forward.chunk_size == 40
+    assert _forward.chunk_rows(1024, 3) == 40 and _forward.chunk_rows(4, 3) == 4 and _forward.chunk_rows(8, 10**6) == 1
+
+
+@pytest.mark.parametrize(("n", "forwards"), [(5, [5] * 7), (BATCH_INDEPENDENT_ROWS, [7 * BATCH_INDEPENDENT_ROWS])])
+def test_steps_of_fewer_than_16_samples_are_forwarded_one_at_a_time(n, forwards):
+    """Below ``BATCH_INDEPENDENT_ROWS`` rows torch's CPU kernels round a row otherwise than in a larger forward, so
+    the fast metrics forward steps of fewer samples alone, as Quantus does (its bits); from 16 samples on, steps
+    share forwards (FaithfulnessCorrelation: the input and 6 perturbed steps of ``n`` rows)."""
+    ctx = _context(Modality.TABULAR, "saliency", n=n)
+    rows: list[int] = []
+    hook = ctx.model.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
+    try:
+        fast = score(METRICS.get("faithfulness_correlation"), {"nr_runs": 6}, replace(ctx, engine="fast"), SEED)
+    finally:
+        hook.remove()
+    assert rows[1:] == forwards  # after the adapter's constant-output screen (its own forward)
+    plain = score(METRICS.get("faithfulness_correlation"), {"nr_runs": 6}, replace(ctx, engine="quantus"), SEED)
+    np.testing.assert_array_equal(fast.values, plain.values)
 
 
 def test_random_subsets_make_quantus_choice_draws_in_order():

@@ -24,34 +24,34 @@ def limit_rows(module: torch.nn.Module, limit: int, *, grad_only: bool = False):
 
 
 def test_stability_re_explanations_halve_steps_then_inputs_and_score_as_quantus():
-    """IG (4 path steps) on 5 inputs: 3 perturbation steps of 20 rows in one call at this chunk. With room for
-    8 rows the calls shrink to one step, then to 2 inputs per call, and the scores are plain Quantus's."""
+    """IG (4 path steps) on 20 inputs: 3 perturbation steps of 80 rows in one call at this chunk. With room for
+    32 rows the calls shrink to one step, then to 10 and 5 inputs per call, and the scores are plain Quantus's.
+    (20 inputs: steps of fewer than 16 get Quantus' calls from the start, one step each.)"""
     from xaibench.metrics.quantus_adapter import score
 
     torch.manual_seed(0)
-    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(5, 10)
+    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(20, 10)
     ctx = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("integrated_gradients", {"n_steps": 4}))
     spec, params = METRICS.get("max_sensitivity"), {"nr_samples": 3}
     plain = score(spec, params, replace(ctx, engine="quantus"), 1234)
-    handle = limit_rows(model, 8, grad_only=True)  # the re-explanations (forwards without gradients fit)
+    handle = limit_rows(model, 32, grad_only=True)  # the re-explanations (forwards without gradients fit)
     try:
         fast = score(spec, params, replace(ctx, engine="fast", chunk_size=10_000), 1234)
     finally:
         handle.remove()
     np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
-    assert fast.backoffs == 2  # 3 steps per call -> 1 step (20 rows) -> 2 inputs (8 rows), kept for the rest
+    assert fast.backoffs == 3  # 3 steps per call -> 1 step (80 rows) -> 10 inputs (40) -> 5 (20), kept for the rest
     assert "chunk_backoffs" not in fast.params and fast.params == plain.params  # a run note, not a parameter
 
 
 def test_stability_re_explanations_with_lime_halve_its_forwards_too_and_score_as_quantus():
     """LIME's forwards do not grow with the call's inputs: the fast engine gives it every step at once and lets it
-    forward the chunk's rows (64 of the 15 inputs x 16 perturbations here). With room for 12 rows the calls shrink
-    to one step, then 2 inputs, then one, and LIME's forwards with them (32, 16, 8 rows): one input's 16
-    perturbations alone would not fit."""
+    forward the chunk's rows (64 of the 60 inputs x 16 perturbations here). With room for 12 rows the calls shrink
+    to one step, then half its inputs twice, and LIME's forwards with them (32, 16, 8 rows)."""
     from xaibench.metrics.quantus_adapter import score
 
     torch.manual_seed(0)
-    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(5, 10)
+    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(20, 10)
     ctx = testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("lime", {"n_samples": 16}))
     spec, params = METRICS.get("max_sensitivity"), {"nr_samples": 3}
     plain = score(spec, params, replace(ctx, engine="quantus"), 1234)

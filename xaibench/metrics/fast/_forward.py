@@ -17,9 +17,22 @@ from xaibench.engine.cell import CHUNK_ELEMENTS, DEFAULT_CHUNK_SIZE
 from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
 
 
+# A forward of fewer rows than this gives a row other bits than a larger forward does: torch's CPU kernels for linear
+# layers and convolutions take another path below 16 rows (torch 2.13: the suite's mlp differs at 1-10 rows, the tiny
+# cnn at 1-15, both equal a 2,048-row forward's bits from 16 rows on). Steps of fewer inputs are therefore forwarded
+# and re-explained one at a time, in Quantus' own calls: the fast engine's scores are then Quantus' bit for bit.
+BATCH_INDEPENDENT_ROWS = 16
+
+
 def chunk_rows(chunk_size: int, row_elements: int) -> int:
     """Rows per forward: ``chunk_size``, but at most ``CHUNK_ELEMENTS`` input elements (at least one row)."""
     return max(1, min(int(chunk_size), CHUNK_ELEMENTS // max(int(row_elements), 1)))
+
+
+def step_chunk(chunk_size: int, n: int) -> int:
+    """``chunk_size`` for steps of ``n`` rows, but one step per forward (``n``) where a step is smaller than
+    ``BATCH_INDEPENDENT_ROWS`` (Quantus' composition: merged steps would round otherwise)."""
+    return min(int(chunk_size), n) if 0 < n < BATCH_INDEPENDENT_ROWS else int(chunk_size)
 
 
 
@@ -29,7 +42,7 @@ class ChunkedForward:
     Args:
         model: Quantus ``ModelInterface`` (its softmax choice and device are used as Quantus would).
         chunk_size: rows per forward (at least one whole step of ``N`` rows), capped at ``CHUNK_ELEMENTS`` input
-            elements per forward (:func:`chunk_rows`).
+            elements per forward (:func:`chunk_rows`; the metrics pass :func:`step_chunk`).
         targets: ``(N,)`` classes: outputs are gathered on the device, ``(S, N)``; None returns ``(S, N, K)``.
     """
 

@@ -33,7 +33,7 @@ import numpy as np
 import quantus
 
 from xaibench.metrics.fast._allocator import keep_freed_memory
-from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward, chunk_rows
+from xaibench.metrics.fast._forward import DEFAULT_CHUNK_SIZE, ChunkedForward, chunk_rows, step_chunk
 from xaibench.metrics.fast._reuse import ReusingForward
 from xaibench.metrics.layout import QuantusModel
 from xaibench.metrics.output_screen import ScreenedOutputs
@@ -56,16 +56,19 @@ class ChunkedMetric:
         super().__init__(*args, **kwargs)
 
     def _forward(self, model: Any, targets: np.ndarray | None, reuse: str | None = None,
-                 x_first: np.ndarray | None = None) -> ChunkedForward:
-        """The chunked forward; ``reuse`` (``"first"``/``"previous"``) skips rows a step left unchanged
-        (``_reuse.py``), for Quantus-layout models only (in the text "tokens" view row ``i`` must be sample ``i``).
-        ``x_first``: the first step's inputs, whose outputs are taken from the screen if it forwarded them."""
+                 x_first: np.ndarray | None = None, n: int | None = None) -> ChunkedForward:
+        """The chunked forward for steps of ``n`` samples (default: ``len(targets)``); ``reuse``
+        (``"first"``/``"previous"``) skips rows a step left unchanged (``_reuse.py``), for Quantus-layout models only
+        (in the text "tokens" view row ``i`` must be sample ``i``). ``x_first``: the first step's inputs, whose
+        outputs are taken from the screen if it forwarded them. Steps of fewer than ``BATCH_INDEPENDENT_ROWS``
+        samples are forwarded one at a time (:func:`step_chunk`: Quantus' forwards, its bits; nothing skipped)."""
+        chunk = step_chunk(self.chunk_size, len(targets) if n is None else n)
         if reuse is not None and isinstance(getattr(model, "model", None), QuantusModel):
-            forward = ReusingForward(model, self.chunk_size, targets, reuse)
+            forward = ReusingForward(model, chunk, targets, reuse)
             if x_first is not None:
                 forward.first_outputs = self._screened_outputs(forward.network, x_first, targets)
             return forward
-        return ChunkedForward(model, self.chunk_size, targets)
+        return ChunkedForward(model, chunk, targets)
 
     def _screened_outputs(self, network: Any, x: np.ndarray, targets: np.ndarray | None) -> np.ndarray | None:
         """The screen's outputs at ``x`` as the forward gives them (``(N,)`` at ``targets``, else ``(N, K)``), if
