@@ -1174,10 +1174,12 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
                                                                                         monkeypatch):
     """The sweep's recorded command composed again: unchanged configs give its planned cells (no finding); an edited
     experiment (another n_samples, a method added) is refused with one line, ``--allow-stale`` compares it as it is,
-    and ``--update-baseline`` refuses it whatever the flags. (The end-to-end case: test_ci_docs.py.)"""
+    and ``--update-baseline`` refuses it whatever the flags. (The end-to-end case: test_ci_docs.py.) cells.planned
+    is written as the sweep writes it, ``<key>\t<label>`` lines: split on white space, the label's words read as
+    cells that are "no longer defined", and every sweep the CLI ran was refused as stale."""
     from xaibench.engine.cell import CellSpec
     from xaibench.results.compare.config_check import config_change
-    from xaibench.sweep import PLANNED_CELLS
+    from xaibench.sweep import _cell_label, start_sweep
 
     monkeypatch.chdir(tmp_path)
     experiment = tmp_path / "conf" / "experiment" / "tiny.yaml"
@@ -1190,7 +1192,8 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
     configs = compose_jobs(expand_sweep(overrides, multirun=True))
     folder = tmp_path / "results" / "runs" / "tiny"
     folder.mkdir(parents=True)
-    (folder / PLANNED_CELLS).write_text("".join(f"{CellSpec.from_config(cfg).key}\n" for cfg in configs))
+    cells = [CellSpec.from_config(cfg) for cfg in configs]
+    start_sweep(folder, len(cells), {cell.key: _cell_label(cell) for cell in cells})  # the sweep's cells.planned
     (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 2, "cells": 2, "command": {
         "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path), "plugins": ""}}))
     rows = table({("saliency", "m"): list(BASE)})

@@ -35,14 +35,10 @@ def config_change(folder: Path) -> str:
     Returns a clause for one line: ``its 20 cells are not what `xaibench -m experiment=ci` defines now (2 cells
     differ: ...)``; the caller adds what to do.
     """
-    from xaibench.results.manifest import recorded_command
-    from xaibench.sweep import PLANNED_CELLS
+    from xaibench.results.manifest import planned_cells, recorded_command
 
     command = recorded_command(folder)
-    try:
-        planned = set((folder / PLANNED_CELLS).read_text().split())
-    except OSError:
-        planned = set()
+    planned = set(planned_cells(folder) or ())  # the keys ("<key>\t<label>" lines: not split on white space)
     if command is None or not planned:
         return ""
     shown = rerun_command(command)
