@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -1202,6 +1203,9 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
     assert config_change(folder) == ""
     monkeypatch.setenv("XAIBENCH_PLUGINS", "not_the_sweeps_plugin")  # compare's environment is not the sweep's
     assert config_change(folder) == ""
+    artifact = tmp_path / "downloaded" / "artifact"  # a CI artifact: the folder moved and renamed
+    shutil.copytree(folder, artifact)
+    assert config_change(artifact) == ""  # checked as the command's only sweep folder, not taken for a stale one
 
     experiment.write_text(experiment.read_text().replace("n_samples: 8", "n_samples: 9").replace("random", "random,"
                                                                                                      "occlusion"))
@@ -1214,6 +1218,7 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
                    "experiment, a plugin module or xaibench's version changed since the sweep: docs/ci.md); rerun the "
                    f"sweep (xaibench -m experiment=tiny 'hydra.searchpath=[file://{tmp_path / 'conf'}]') and compare "
                    "its table, or pass --allow-stale to compare it as it is (nothing written)\n")
+    assert config_change(artifact).startswith("it was made by another config than")
     assert run_compare(capsys, tmp_path / "base.parquet", folder, "--allow-stale", "--quiet")[0] == 0
     code, _, err = run_compare(capsys, tmp_path / "new_baseline", folder, "--update-baseline", "--allow-stale")
     assert code == 2 and "is stale" in err and "--allow-stale" not in err and not (tmp_path / "new_baseline").exists()

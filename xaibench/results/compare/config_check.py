@@ -106,10 +106,10 @@ def _jobs_of(folders: dict[Path, list], folder: Path) -> list:
     when it cannot be told which (then nothing is checked)."""
     if folder in folders:
         return folders[folder]
+    if len(folders) == 1:
+        return next(iter(folders.values()))
     named = [jobs for path, jobs in folders.items() if path.name == folder.name]
-    if len(folders) == 1 or len(named) == 1:
-        return next(iter(folders.values())) if len(folders) == 1 else named[0]
-    return []
+    return named[0] if len(named) == 1 else []
 
 
 @contextmanager
