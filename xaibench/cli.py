@@ -6,6 +6,7 @@ validates the whole sweep before Hydra launches anything: one line on stderr, ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import os
@@ -13,7 +14,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from xaibench.errors import StorageError, UserError
@@ -148,10 +149,9 @@ def _run_in_process(plan, *, multirun: bool) -> None:
     """The basic launcher's sweep, run here from the pre-flight's configs (``sweep.run_configs``)."""
     from xaibench import sweep
 
-    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers are the main thread's
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None  # `kill`, `timeout`
     try:
-        sweep.run_configs(plan.configs, multirun=multirun, table=False)  # the CLI prints; nothing to return
+        with _sigterm_unwinds():  # `kill`, `timeout`
+            sweep.run_configs(plan.configs, multirun=multirun, table=False)  # the CLI prints; nothing to return
     except UserError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -162,19 +162,29 @@ def _run_in_process(plan, *, multirun: bool) -> None:
         _interrupted()
     except Terminated:
         _interrupted("terminated (SIGTERM)", 128 + signal.SIGTERM)
-    finally:
-        if main_thread:  # a handler not installed from Python reads as None: the default is what it did
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     sys.exit(sweep.exit_code())
 
 
 class Terminated(BaseException):
-    """SIGTERM in an in-process sweep: raised where the sweep is, so its temp files and locks are let go."""
+    """SIGTERM in an in-process sweep or a verb: raised where the work is, so its temp files and locks are let go."""
 
 
 def _raise_terminated(signum, frame) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
     raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Within the block SIGTERM raises :class:`Terminated` (Python's default ended the process at once, leaving its
+    temp files); the previous handler is restored after. Signal handlers are the main thread's: elsewhere a no-op."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    try:
+        yield
+    finally:
+        if main_thread:  # a handler not installed from Python reads as None: the default is what it did
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _interrupted(what: str = "interrupted", code: int = 130) -> None:
@@ -295,12 +305,11 @@ def _run_verb(argv: list[str]) -> int:
     parser = OneLineParser(prog=f"xaibench {argv[0]}", description=module.DESCRIPTION)
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
-    # SIGTERM (`timeout`, a batch job's end) unwinds like Ctrl-C, so the file being written loses its temp file
-    # (Python's default ended the process at once: a 10k-cell `collect -o` left hundreds of MB beside the output)
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
-        return module.run(args)
+        # SIGTERM (`timeout`, a batch job's end) unwinds like Ctrl-C, so the file being written loses its temp file
+        # (Python's default ended the process at once: a 10k-cell `collect -o` left hundreds of MB beside the output)
+        with _sigterm_unwinds():
+            return module.run(args)
     except StorageError as error:
         if error.errno in USER_FIXABLE_ERRNOS:  # the output path the user chose can never be written (-o afile/x)
             raise UserError(str(error)) from None
@@ -311,9 +320,6 @@ def _run_verb(argv: list[str]) -> int:
     except Terminated:
         print(f"xaibench: {argv[0]} terminated (SIGTERM): {VERB_STOPPED}", file=sys.stderr, flush=True)
         return 128 + signal.SIGTERM
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 VERB_STOPPED = "a file it writes is replaced whole or not at all (no half-written file); rerun the same command"

@@ -192,7 +192,6 @@ def test_api_calls_refuse(indir, capfd, call, expected):
     assert expected in str(error.value) and "\n" not in str(error.value)
 
 
-
 @pytest.mark.parametrize("swept, expected", [
     (["n_samples=4,100000"], "n_samples=100000 exceeds the 45 test samples of dataset iris"),
     (["model.epochs=5,-1"], "model.epochs must be an integer >= 1, got -1"),
@@ -207,6 +206,7 @@ def test_a_bad_value_beyond_the_fully_built_jobs_is_refused_before_any_file(indi
 
     monkeypatch.setattr(preflight, "MAX_VALIDATED", 1)
     assert_cli_refuses(["-m", *BASE, *swept], expected, capfd)
+
 
 def test_cases_are_many():
     assert len(RUN_CASES) + len(MULTIRUN_CASES) + len(CLI_ONLY) + len(API_ONLY) >= 60

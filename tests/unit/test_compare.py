@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -1174,10 +1175,12 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
                                                                                         monkeypatch):
     """The sweep's recorded command composed again: unchanged configs give its planned cells (no finding); an edited
     experiment (another n_samples, a method added) is refused with one line, ``--allow-stale`` compares it as it is,
-    and ``--update-baseline`` refuses it whatever the flags. (The end-to-end case: test_ci_docs.py.)"""
+    and ``--update-baseline`` refuses it whatever the flags. (The end-to-end case: test_ci_docs.py.) cells.planned
+    is written as the sweep writes it, ``<key>\t<label>`` lines: split on white space, the label's words read as
+    cells that are "no longer defined", and every sweep the CLI ran was refused as stale."""
     from xaibench.engine.cell import CellSpec
     from xaibench.results.compare.config_check import config_change
-    from xaibench.sweep import PLANNED_CELLS
+    from xaibench.sweep import _cell_label, start_sweep
 
     monkeypatch.chdir(tmp_path)
     experiment = tmp_path / "conf" / "experiment" / "tiny.yaml"
@@ -1190,7 +1193,8 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
     configs = compose_jobs(expand_sweep(overrides, multirun=True))
     folder = tmp_path / "results" / "runs" / "tiny"
     folder.mkdir(parents=True)
-    (folder / PLANNED_CELLS).write_text("".join(f"{CellSpec.from_config(cfg).key}\n" for cfg in configs))
+    cells = [CellSpec.from_config(cfg) for cfg in configs]
+    start_sweep(folder, len(cells), {cell.key: _cell_label(cell) for cell in cells})  # the sweep's cells.planned
     (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 2, "cells": 2, "command": {
         "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path), "plugins": ""}}))
     rows = table({("saliency", "m"): list(BASE)})
@@ -1199,6 +1203,9 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
     assert config_change(folder) == ""
     monkeypatch.setenv("XAIBENCH_PLUGINS", "not_the_sweeps_plugin")  # compare's environment is not the sweep's
     assert config_change(folder) == ""
+    artifact = tmp_path / "downloaded" / "artifact"  # a CI artifact: the folder moved and renamed
+    shutil.copytree(folder, artifact)
+    assert config_change(artifact) == ""  # checked as the command's only sweep folder, not taken for a stale one
 
     experiment.write_text(experiment.read_text().replace("n_samples: 8", "n_samples: 9").replace("random", "random,"
                                                                                                      "occlusion"))
@@ -1211,6 +1218,7 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
                    "experiment, a plugin module or xaibench's version changed since the sweep: docs/ci.md); rerun the "
                    f"sweep (xaibench -m experiment=tiny 'hydra.searchpath=[file://{tmp_path / 'conf'}]') and compare "
                    "its table, or pass --allow-stale to compare it as it is (nothing written)\n")
+    assert config_change(artifact).startswith("it was made by another config than")
     assert run_compare(capsys, tmp_path / "base.parquet", folder, "--allow-stale", "--quiet")[0] == 0
     code, _, err = run_compare(capsys, tmp_path / "new_baseline", folder, "--update-baseline", "--allow-stale")
     assert code == 2 and "is stale" in err and "--allow-stale" not in err and not (tmp_path / "new_baseline").exists()

@@ -254,11 +254,8 @@ def _controls_last_key(controls: set[str]):
     """A ``sort_values``/``sort_index`` key that sorts the ``method`` column (or index level) alphabetically with
     the controls last, as every report table and figure legend orders them (``roles.controls_last``); the console
     listed ``constant`` first and ``random`` among the methods. Other columns sort as they are."""
-    def key(values):
-        if values.name != "method":
-            return values
-        return pd.Index([f"{int(str(v) in controls)}{v}" for v in values], name=values.name) \
-            if isinstance(values, pd.Index) else values.map(lambda v: f"{int(str(v) in controls)}{v}")
+    def key(values):  # a Series (sort_values) or an Index level (sort_index); map keeps the kind and the name
+        return values.map(lambda v: f"{int(str(v) in controls)}{v}") if values.name == "method" else values
     return key
 
 

@@ -244,10 +244,9 @@ def _experiment_keys(frame: pd.DataFrame) -> list[tuple]:
 
 def _cost_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One ok row of ``metric`` per cost point (``cost_scatter.COST_KEYS``: a competitor in a setting)
-    holding its mean ``explain_s`` (pandas' group mean over the same rows in the same order as over the whole
-    table; the mean of that one row is that value)."""
+    holding its mean ``explain_s`` (``cost_scatter.exact_mean``: the same bits as over the whole table, however the
+    rows are grouped; the mean of that one row is that value)."""
     from xaibench.report.figures.cost_scatter import COST_KEYS, exact_mean
-
     from xaibench.results.groups import setting_id
 
     ok = frame[(frame["status"] == "ok") & (frame["metric"] == metric)]

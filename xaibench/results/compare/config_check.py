@@ -35,14 +35,10 @@ def config_change(folder: Path) -> str:
     Returns a clause for one line: ``its 20 cells are not what `xaibench -m experiment=ci` defines now (2 cells
     differ: ...)``; the caller adds what to do.
     """
-    from xaibench.results.manifest import recorded_command
-    from xaibench.sweep import PLANNED_CELLS
+    from xaibench.results.manifest import planned_cells, recorded_command
 
     command = recorded_command(folder)
-    try:
-        planned = set((folder / PLANNED_CELLS).read_text().split())
-    except OSError:
-        planned = set()
+    planned = set(planned_cells(folder) or ())  # the keys ("<key>\t<label>" lines: not split on white space)
     if command is None or not planned:
         return ""
     shown = rerun_command(command)
@@ -110,10 +106,10 @@ def _jobs_of(folders: dict[Path, list], folder: Path) -> list:
     when it cannot be told which (then nothing is checked)."""
     if folder in folders:
         return folders[folder]
+    if len(folders) == 1:
+        return next(iter(folders.values()))
     named = [jobs for path, jobs in folders.items() if path.name == folder.name]
-    if len(folders) == 1 or len(named) == 1:
-        return next(iter(folders.values())) if len(folders) == 1 else named[0]
-    return []
+    return named[0] if len(named) == 1 else []
 
 
 @contextmanager

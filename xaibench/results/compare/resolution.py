@@ -2,11 +2,11 @@
 
 A unit changes only beyond ``atol + rtol * mean|baseline|``. ``atol`` is in the metric's own units, so one
 policy-wide ``atol`` is fine on a metric scored around 0.5 (2% of it) and blind on one scored around 0.05: an
-``atol = 0.01`` (the default policy's once) there is 20%, and a method whose max-sensitivity got 19% worse passes as
-"no differences"
-(not even ``unconfirmed``: that needs the mean to move beyond the bound). ``coarse_tolerances`` finds such metrics
-in the baseline and says which ``atol`` would bring the bound to ``TARGET`` of the smallest scale (still two orders
-of magnitude above cross-machine drift, ~1e-3 relative, and the tests keep weighing samples, not single values).
+``atol = 0.01`` (the default policy's once) there is 20%, and a method whose max-sensitivity got 19% worse passes
+as "no differences" (not even ``unconfirmed``: that needs the mean to move beyond the bound).
+``coarse_tolerances`` finds such metrics in the baseline and says which ``atol`` would bring the bound to
+``TARGET`` of the smallest scale (still two orders of magnitude above cross-machine drift, ~1e-3 relative, and the
+tests keep weighing samples, not single values).
 
 Methods under test only: a control's drift does not gate unless the policy's ``gate_controls`` says so.
 """
