@@ -50,9 +50,10 @@ def streaming_arrow_memory() -> Iterator[None]:
 
     Used around the streamed collect, ``xaibench summary`` of a table file and the end of a sweep. pyarrow's
     default mimalloc pool kept pages of the freed chunks that later chunks did not reuse, and how much it kept
-    depended on the chunks seen: the summary of the first 1,000 cells of the 10,000-cell benchmark grid peaked at
-    260-275 MB with mimalloc and ~220 with jemalloc (``benchmarks/bench_collect.py --pool``, docs/speed.md). Values
-    do not change; buffers remember the pool that made them. A pool chosen with ``ARROW_DEFAULT_MEMORY_POOL`` is
+    depended on the chunks seen: ``xaibench summary`` of the first 1,000 cells of the 10,000-cell benchmark grid
+    peaked at 261-269 MB with mimalloc and 232-237 with jemalloc, at 10,000 cells 296 and 271-277
+    (``benchmarks/bench_collect.py``, docs/speed.md). Values and bytes do not change; buffers remember the pool
+    that made them. A pool chosen with ``ARROW_DEFAULT_MEMORY_POOL`` is
     left as it is.
     """
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
