@@ -26,6 +26,9 @@ resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and m
 their own grid: the same rows, fewer of them (``_synthetic_cells.first_cells``; the grids differ in their parameter
 texts, so their chunks differ in size).
 
+``--arrow-pool mimalloc jemalloc`` runs every variant once per Arrow memory pool (``ARROW_DEFAULT_MEMORY_POOL``,
+which the streams then keep instead of their own jemalloc pool; rows ``variant@pool``, interleaved).
+
 ``--profile`` adds each phase's peak RSS (``benchmarks/_memory_phases.py``) to the printout and the JSON.
 
 ``--before /work/main`` also runs another checkout's code on the same cells (``before:...`` rows, interleaved),
@@ -143,7 +146,9 @@ def peak_rss_mb() -> float:
 
 
 def run_variant(variant: str, folder: Path, out: Path, code: Path = ROOT, profile: bool = False) -> dict:
-    """``variant`` in a fresh process, importing xaibench from ``code`` (this checkout, or ``--before``'s)."""
+    """``variant`` in a fresh process, importing xaibench from ``code`` (this checkout, or ``--before``'s); a
+    ``variant@pool`` runs with ``ARROW_DEFAULT_MEMORY_POOL=pool``."""
+    variant, _, pool = variant.partition("@")
     if code != ROOT:
         out = out / "before"
         out.mkdir(exist_ok=True)
@@ -152,7 +157,8 @@ def run_variant(variant: str, folder: Path, out: Path, code: Path = ROOT, profil
         argv += ["--no-summary"]
     done = subprocess.run([sys.executable, __file__, "--worker", *argv], capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin", "HOME": str(out),
-                               **({"XAIBENCH_BENCH_PROFILE": "1"} if profile else {})})
+                               **({"XAIBENCH_BENCH_PROFILE": "1"} if profile else {}),
+                               **({"ARROW_DEFAULT_MEMORY_POOL": pool} if pool else {})})
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["exit_code"]:
         raise RuntimeError(f"{variant} exited {result['exit_code']}: {done.stderr[-500:]}")
@@ -200,6 +206,8 @@ def main() -> None:
                         help="sizes below this use the first cells (table order) of this size's grid: the same rows")
     parser.add_argument("--profile", action="store_true",
                         help="also report peak RSS per phase (sampled; adds a little CPU): benchmarks/_memory_phases.py")
+    parser.add_argument("--arrow-pool", nargs="+", choices=("mimalloc", "jemalloc", "system"),
+                        help="run every variant once per Arrow memory pool (ARROW_DEFAULT_MEMORY_POOL)")
     parser.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -216,8 +224,10 @@ def main() -> None:
         out.mkdir(exist_ok=True)
         before_code = args.before and n_cells <= args.before_max
         codes = {"": ROOT, **({"before:": args.before.resolve()} if before_code else {})}
-        before = [v for v in args.variants if v != "imports"]
-        runs = {prefix + v: [] for prefix in codes for v in (args.variants if not prefix else before)}
+        variants = [f"{v}@{pool}" for v in args.variants for pool in args.arrow_pool] if args.arrow_pool \
+            else args.variants
+        before = [v for v in variants if not v.startswith("imports")]
+        runs = {prefix + v: [] for prefix in codes for v in (variants if not prefix else before)}
         for _ in range(args.repeats):  # interleaved repetitions
             for name in runs:
                 prefix, _, variant = name.rpartition(":")
@@ -251,10 +261,11 @@ def _report(measured: list[dict], out: Path) -> None:
         rss = f"{row['peak_rss_mb_min']:.0f}-{row['peak_rss_mb_max']:.0f}"
         print(f"{row['cells']:>6} {row['rows'] or 0:>8}  {row['variant']:<30} {cpu:>16} {row['seconds_median']:7.1f} "
               f"{rss:>16}")
-    files: dict[tuple, set] = {}  # (cells, variant without its checkout) -> the hashes of what it wrote
+    files: dict[tuple, set] = {}  # (cells, variant without checkout and pool) -> the hashes of what it wrote
     for row in measured:
         if "sha256" in row:
-            files.setdefault((row["cells"], row["variant"].rpartition(":")[2]), set()).update(row["sha256"])
+            key = (row["cells"], row["variant"].rpartition(":")[2].partition("@")[0])  # across checkouts and pools
+            files.setdefault(key, set()).update(row["sha256"])
     for (cells, variant), hashes in files.items():
         names = " and ".join(json.loads(next(iter(hashes))))
         print(f"{cells} cells: {variant}'s {names} "

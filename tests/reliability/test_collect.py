@@ -316,3 +316,30 @@ def test_collect_store_records_the_role_of_control_cells_stored_before_roles_wer
     for table in (in_memory, load_table(tmp_path / "out.parquet")):
         assert {m: set(rows["method_params"]) for m, rows in table.groupby("method")} == expected
     pd.testing.assert_frame_equal(load_table(tmp_path / "out.parquet"), in_memory)
+
+
+def test_collect_and_summary_stream_arrow_on_the_streaming_pool_and_restore_the_default(stats_sweep, tmp_path,
+                                                                                       monkeypatch):
+    """The streamed collect and ``summarize_file`` allocate Arrow from jemalloc (the system pool without it:
+    mimalloc kept freed chunks' pages, memory.streaming_arrow_memory), the same table and summary; the default pool
+    is back after, and a pool the user chose with ``ARROW_DEFAULT_MEMORY_POOL`` is kept."""
+    from xaibench.results import aggregate, memory
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    default, streaming = pa.default_memory_pool().backend_name, memory._streaming_pool().backend_name
+    assert streaming in ("jemalloc", "system") and streaming != default
+    expected = summarize(collect_sweep(stats_sweep))
+    seen = []
+    add = aggregate.Summarizer.add
+    monkeypatch.setattr(aggregate.Summarizer, "add",
+                        lambda self, frame: seen.append(pa.default_memory_pool().backend_name) or add(self, frame))
+    collected = write_collected(stats_sweep, tmp_path / "t.parquet", chunk_rows=40, summarize=True)
+    assert len(seen) > 1 and set(seen) == {streaming} and pa.default_memory_pool().backend_name == default
+    pd.testing.assert_frame_equal(collected.summary, expected, check_exact=True)
+    seen.clear()
+    pd.testing.assert_frame_equal(summarize_file(tmp_path / "t.parquet", chunk_rows=40), expected, check_exact=True)
+    assert len(seen) > 1 and set(seen) == {streaming} and pa.default_memory_pool().backend_name == default
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", default)
+    seen.clear()
+    summarize_file(tmp_path / "t.parquet", chunk_rows=40)
+    assert set(seen) == {default}

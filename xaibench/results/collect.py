@@ -38,7 +38,7 @@ from xaibench.engine.store import (ROW_GROUP_ROWS, Artefact, Store, atomic_write
                                    frame_to_parquet_bytes)
 from xaibench.errors import UnreadableTable, UserError
 from xaibench.results import manifest
-from xaibench.results.memory import EVERY_BATCHES, EVERY_CHUNKS, release_memory
+from xaibench.results.memory import EVERY_BATCHES, EVERY_CHUNKS, release_memory, streaming_arrow_memory
 from xaibench.results.schema import (COLUMNS, ROW_KEY, SCHEMA_VERSION, SORT_COLUMNS, conform, empty_table,
                                      oldest_comparable_version, upgrade)
 
@@ -269,6 +269,7 @@ def _ordered_map(function: Callable, items: Iterable, threads: int = READ_THREAD
 
 
 # Streaming ------------------------------------------------------------------------------------------------
+@streaming_arrow_memory()
 def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | BinaryIO | None, *,
                     store: bool = False, chunk_rows: int | None = None, summarize: bool = False,
                     same_bytes: bool = False, observe: Callable[[pa.Table], None] | None = None,
@@ -323,6 +324,7 @@ def _summary_input(table: pa.Table) -> pd.DataFrame:
     return table.select([c for c in INPUT_COLUMNS if c in table.column_names]).to_pandas()
 
 
+@streaming_arrow_memory()
 def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *, pieces: bool = False):
     """``summarize(load_table(path))`` of a Parquet results table, streamed: None if the table is not sorted
     by (model, dataset, method) blocks (then the caller loads it whole), or is not a readable results table.

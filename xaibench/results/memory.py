@@ -44,6 +44,48 @@ def _malloc_trim():  # -> ctypes function | None
 
 
 @contextmanager
+def streaming_arrow_memory() -> Iterator[None]:
+    """Arrow allocates from pyarrow's jemalloc pool inside (the system pool where pyarrow was built without
+    jemalloc), so that a stream's freed chunks go back to the system; the previous default pool is restored on exit.
+
+    Used around the streamed collect, ``xaibench summary`` of a table file and the end of a sweep. pyarrow's
+    default mimalloc pool kept pages of the freed chunks that later chunks did not reuse, and how much it kept
+    depended on the chunks seen: ``xaibench summary`` of the first 1,000 cells of the 10,000-cell benchmark grid
+    peaked at 261-269 MB with mimalloc and 232-237 with jemalloc, at 10,000 cells 296 and 271-277
+    (``benchmarks/bench_collect.py``, docs/speed.md). Values and bytes do not change; buffers remember the pool
+    that made them. A pool chosen with ``ARROW_DEFAULT_MEMORY_POOL`` is
+    left as it is.
+    """
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        yield
+        return
+    with _arrow_pool(_streaming_pool()):
+        yield
+
+
+def _streaming_pool():  # -> pa.MemoryPool
+    import pyarrow as pa
+
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        return pa.system_memory_pool()
+
+
+@contextmanager
+def _arrow_pool(pool) -> Iterator[None]:
+    """``pool`` as Arrow's default pool inside; the previous one restored on exit."""
+    import pyarrow as pa
+
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
+@contextmanager
 def releasable_arrow_memory() -> Iterator[None]:
     """Arrow allocates from glibc's malloc (``pa.system_memory_pool()``) inside, so that :func:`release_memory`
     hands back what a phase freed; the previous default pool is restored on exit.
@@ -55,9 +97,5 @@ def releasable_arrow_memory() -> Iterator[None]:
     """
     import pyarrow as pa
 
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
+    with _arrow_pool(pa.system_memory_pool()):
         yield
-    finally:
-        pa.set_memory_pool(previous)
