@@ -25,6 +25,9 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
 @pytest.mark.parametrize(("overrides", "refusal"), [
     (["hydra/launcher=joblib,ray"], "hydra/launcher=joblib,ray sweeps over Hydra's own settings"),
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=1,2"], "hydra.launcher.n_jobs=1,2 sweeps over Hydra's own"),
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],  # claimed the sweep folder, then joblib's traceback
+     "hydra.launcher.n_jobs must be a non-zero integer (N worker processes; -1: one per CPU core, -2: all but one), "
+     "got 0"),
     (["hydra/launcher=jolib"], "unknown hydra/launcher 'jolib'; did you mean 'joblib'? valid: basic, joblib, ray, "
                                "ray_cpu, slurm, slurm_cpu, submitit_local, "),
     (["hydra/sweeper=optuna"], "unknown hydra/sweeper 'optuna'"),

@@ -394,9 +394,19 @@ def check_launch(launch: Launch) -> None:
     ``sbatch``, and a launcher class with ``check_can_start(launcher_cfg)`` checks its own needs (Ray: installed,
     GPUs). Cheap (no composition): run on every multirun, a cached plan's too."""
     _check_launcher_can_start(launch.launcher)
+    _check_joblib_jobs(launch)
     check = getattr(get_class(launch.launcher), "check_can_start", None)
     if check is not None:
         check(OmegaConf.create(launch.settings or {}))
+
+
+def _check_joblib_jobs(launch: Launch) -> None:
+    """``hydra.launcher.n_jobs=0`` (joblib: "has no meaning") passed the pre-flight, claimed the sweep folder and
+    died in joblib with a traceback (exit 1). Negative counts are joblib's (-1: one worker per CPU core)."""
+    n_jobs = (launch.settings or {}).get("n_jobs")
+    if "JoblibLauncher" in launch.launcher and (n_jobs == 0 or isinstance(n_jobs, bool)):
+        raise UserError(f"hydra.launcher.n_jobs must be a non-zero integer (N worker processes; -1: one per CPU "
+                        f"core, -2: all but one), got {n_jobs!r}")
 
 
 def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
