@@ -84,6 +84,13 @@ def test_a_launcher_that_cannot_work_is_refused_by_the_preflight(overrides, refu
     assert refusal in str(refused.value)
 
 
+def test_the_stock_slurm_launcher_is_refused_for_itself_also_where_sbatch_is_missing(monkeypatch):
+    """On a laptop it said "sbatch is not on PATH ... run from a Slurm login node", where it was then refused."""
+    monkeypatch.setattr("xaibench.config.preflight.shutil.which", lambda name: None)
+    with pytest.raises(UserError, match="use hydra/launcher=submitit_slurm_chunked"):
+        validate([*CELLS, "hydra/launcher=submitit_slurm"], multirun=True)
+
+
 def test_other_sbatch_options_add_to_the_presets_requeue(monkeypatch):
     """``+hydra.launcher.additional_parameters.reservation=maint``: sbatch gets both (the preset's --requeue kept)."""
     from xaibench.config.preflight import launch_of

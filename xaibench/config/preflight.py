@@ -480,16 +480,16 @@ def _check_launcher_can_start(target: str) -> None:
         if marker in target and not _installed(module):
             raise UserError(f"the launcher {target.rsplit('.', 1)[-1]} needs {package}, which is not installed: "
                             f"pip install 'xaibench[launchers]'")
-    if "Slurm" in target and shutil.which("sbatch") is None:
-        raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
-                        "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
-                        "cells_per_task grouping, with local processes)")
     if target == STOCK_SLURM:
         raise UserError("hydra/launcher=submitit_slurm (hydra-submitit's own launcher) does not record its Slurm "
                         "array in the sweep folder, so a rerun could mix that array's cells with its own, and a task "
                         "that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the "
                         "same hydra.launcher.* settings (cells_per_task=1 is one cell per task, as submitit_slurm), or "
                         "the presets hydra/launcher=slurm / slurm_cpu (docs/cluster.md)")
+    if "Slurm" in target and shutil.which("sbatch") is None:
+        raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
+                        "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
+                        "cells_per_task grouping, with local processes)")
     try:
         get_class(target)
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
