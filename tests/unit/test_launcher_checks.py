@@ -30,6 +30,9 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
      "got 0"),
     (["hydra/launcher=jolib"], "unknown hydra/launcher 'jolib'; did you mean 'joblib'? valid: basic, joblib, ray, "
                                "ray_cpu, slurm, slurm_cpu, submitit_local, "),
+    (["hydra/launcher=submitit_slrum"],  # was "did you mean 'submitit_slurm'?", a launcher refused next
+     "unknown hydra/launcher 'submitit_slrum'; did you mean 'submitit_slurm_chunked'? valid: basic, joblib, ray, "
+     "ray_cpu, slurm, slurm_cpu, submitit_local, submitit_local_chunked, submitit_slurm_chunked, "),
     (["hydra/sweeper=optuna"], "unknown hydra/sweeper 'optuna'"),
     (["hydra/launcher=ray_cpu", "hydra.launcher.remote.num_gpus=foo"],
      "hydra.launcher.remote.num_gpus must be a non-negative number (0.5: two jobs per GPU) or null, got 'foo'"),

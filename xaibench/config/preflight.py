@@ -618,9 +618,13 @@ def _check_hydra_choice(group: str, value: str, extra: list[Path]) -> None:
                         f"pip install 'xaibench[launchers]'")
     options = _hydra_options(group, tuple(extra))
     if value not in options:
-        close = difflib.get_close_matches(value, sorted(options), n=1)
+        offered = sorted(set(options) - REFUSED_LAUNCHERS)  # "did you mean 'submitit_slurm'?", then refused
+        close = difflib.get_close_matches(value, offered, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UserError(f"unknown {group} {value!r}; {hint}valid: {', '.join(sorted(options))}")
+        raise UserError(f"unknown {group} {value!r}; {hint}valid: {', '.join(offered)}")
+
+
+REFUSED_LAUNCHERS = frozenset({"submitit_slurm"})  # known to Hydra, refused by _check_launcher_can_start
 
 
 _SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")
