@@ -52,10 +52,18 @@ def _override_list(overrides: Sequence[str] | str) -> list[str]:
 
 
 def load(path: str | Path) -> pd.DataFrame:
-    """Load a results table: a ``.parquet``/``.csv`` file or a sweep folder."""
-    from xaibench.results.collect import load_table
+    """Load a results table: a ``.parquet``/``.csv`` file or a sweep folder.
 
-    return load_table(path)
+    A sweep folder's table remembers the store its sweep ran with (``table.attrs["xaibench_store"]``), so that
+    ``xaibench.explanations(table)`` finds its stored maps wherever it runs, as ``xaibench report`` does."""
+    from xaibench.results.collect import load_table
+    from xaibench.results.sweep_store import STORE_ATTR, sweep_store
+
+    table = load_table(path)
+    store = sweep_store(Path(path))
+    if store is not None:
+        table.attrs[STORE_ATTR] = store
+    return table
 
 
 def explain(model, x, *, method: str = "integrated_gradients", targets=None, seed: int = 0, batch_size: int = 64,

@@ -43,6 +43,19 @@ def test_returns_the_attributions_that_were_scored(sweep):
         assert cell.feature_names == ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
 
 
+def test_a_loaded_sweep_finds_its_store_from_another_folder_as_the_report_does(sweep, tmp_path, monkeypatch):
+    """The README's ``explanations(xaibench.load("results/runs/quickstart"))`` in a notebook in another folder (or
+    after a sweep with ``store_dir=``) looked in that folder's results/store: "not in the store"."""
+    root, _ = sweep
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("XAIBENCH_STORE", raising=False)
+    folder = root / "results" / "runs" / "ex"
+    for selection in (xaibench.load(folder), folder):
+        (cell,) = xaibench.explanations(selection, method="saliency", samples=2)
+        assert cell.attributions.shape == (2, 4)
+    assert xaibench.load(folder).attrs["xaibench_store"] == str(root / "results" / "store")
+
+
 def test_rebuilt_inputs_match_the_stored_counterfactuals(sweep):
     """Wachter's attributions are x - x_cf: this holds only if the rebuilt inputs are the explained ones."""
     root, table = sweep

@@ -25,8 +25,14 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
 @pytest.mark.parametrize(("overrides", "refusal"), [
     (["hydra/launcher=joblib,ray"], "hydra/launcher=joblib,ray sweeps over Hydra's own settings"),
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=1,2"], "hydra.launcher.n_jobs=1,2 sweeps over Hydra's own"),
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],  # claimed the sweep folder, then joblib's traceback
+     "hydra.launcher.n_jobs must be a non-zero integer (N worker processes; -1: one per CPU core, -2: all but one), "
+     "got 0"),
     (["hydra/launcher=jolib"], "unknown hydra/launcher 'jolib'; did you mean 'joblib'? valid: basic, joblib, ray, "
                                "ray_cpu, slurm, slurm_cpu, submitit_local, "),
+    (["hydra/launcher=submitit_slrum"],  # was "did you mean 'submitit_slurm'?", a launcher refused next
+     "unknown hydra/launcher 'submitit_slrum'; did you mean 'submitit_slurm_chunked'? valid: basic, joblib, ray, "
+     "ray_cpu, slurm, slurm_cpu, submitit_local, submitit_local_chunked, submitit_slurm_chunked, "),
     (["hydra/sweeper=optuna"], "unknown hydra/sweeper 'optuna'"),
     (["hydra/launcher=ray_cpu", "hydra.launcher.remote.num_gpus=foo"],
      "hydra.launcher.remote.num_gpus must be a non-negative number (0.5: two jobs per GPU) or null, got 'foo'"),
@@ -79,6 +85,13 @@ def test_a_launcher_that_cannot_work_is_refused_by_the_preflight(overrides, refu
     with pytest.raises(UserError) as refused:
         validate([*CELLS, *overrides], multirun=True)
     assert refusal in str(refused.value)
+
+
+def test_the_stock_slurm_launcher_is_refused_for_itself_also_where_sbatch_is_missing(monkeypatch):
+    """On a laptop it said "sbatch is not on PATH ... run from a Slurm login node", where it was then refused."""
+    monkeypatch.setattr("xaibench.config.preflight.shutil.which", lambda name: None)
+    with pytest.raises(UserError, match="use hydra/launcher=submitit_slurm_chunked"):
+        validate([*CELLS, "hydra/launcher=submitit_slurm"], multirun=True)
 
 
 def test_other_sbatch_options_add_to_the_presets_requeue(monkeypatch):

@@ -49,6 +49,12 @@ def test_the_nan_footnote_gives_the_reason_the_rows_record():
     text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
     assert ("- a NaN scores, excluded from the mean (up to 25%: saliency on sens: constant attribution: no ranking "
             "of the features).") in text
+    table.loc[nan, "message"] = ("the map at x and a re-explained map differ in norm by more than float32 resolution "
+                                 "(relative change > 2^23, or a norm that underflows): the map at x is numerically "
+                                 "zero next to it, or the re-explanation blew up")  # 208 characters
+    text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
+    assert ("(relative change > 2^23, or a norm that underflows): the map at x is...).") in text  # was
+    # cut mid-word at 160 characters: "the map at x is numerica)."
 
 
 def test_ties_within_the_ci_and_underfit_models_are_marked(summary):

@@ -297,6 +297,20 @@ def test_scores_equal_up_to_float_rounding_tie_in_ranks_and_tests(higher):
     assert ranks[("faith", "ig")] == ranks[("faith", "ixg")] == (1.5 if higher else 2.5)
 
 
+def test_a_method_scoring_a_million_does_not_tie_the_others_with_the_constant_control():
+    """Seen in a breast_cancer sweep: DeepLIFT's max_sensitivity of 1.3e6 on some samples made the tolerance 1.3, so
+    integrated gradients (0.15) ranked #1 tied with the constant control (0) and their paired test found no
+    difference (every per-sample difference below 1.3 counted as float rounding)."""
+    ig = 0.1 * A  # 0.055-0.093
+    outlier = np.where(np.arange(A.size) % 2 == 0, 1e6, 50.0)
+    table = pd.concat([rows("constant", "sens", np.zeros(A.size), higher=False),
+                       rows("ig", "sens", ig, higher=False), rows("deeplift", "sens", outlier, higher=False)])
+    assert summarize(table).set_index("method")["rank"].to_dict() == {"constant": 1, "ig": 2, "deeplift": 3}
+    pair = st.pairwise_tests(table).set_index(["method_a", "method_b"]).loc[("constant", "ig")]
+    assert pair["winner"] == "constant" and pair["rank_biserial"] == 1.0
+    assert pair["p_value"] == pytest.approx(stats.wilcoxon(ig).pvalue, rel=1e-12)
+
+
 def test_holm_equals_statsmodels_without_its_per_call_garbage_collection(monkeypatch):
     from statsmodels.stats.multitest import multipletests
 

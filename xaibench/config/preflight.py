@@ -394,9 +394,19 @@ def check_launch(launch: Launch) -> None:
     ``sbatch``, and a launcher class with ``check_can_start(launcher_cfg)`` checks its own needs (Ray: installed,
     GPUs). Cheap (no composition): run on every multirun, a cached plan's too."""
     _check_launcher_can_start(launch.launcher)
+    _check_joblib_jobs(launch)
     check = getattr(get_class(launch.launcher), "check_can_start", None)
     if check is not None:
         check(OmegaConf.create(launch.settings or {}))
+
+
+def _check_joblib_jobs(launch: Launch) -> None:
+    """``hydra.launcher.n_jobs=0`` (joblib: "has no meaning") passed the pre-flight, claimed the sweep folder and
+    died in joblib with a traceback (exit 1). Negative counts are joblib's (-1: one worker per CPU core)."""
+    n_jobs = (launch.settings or {}).get("n_jobs")
+    if "JoblibLauncher" in launch.launcher and (n_jobs == 0 or isinstance(n_jobs, bool)):
+        raise UserError(f"hydra.launcher.n_jobs must be a non-zero integer (N worker processes; -1: one per CPU "
+                        f"core, -2: all but one), got {n_jobs!r}")
 
 
 def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:
@@ -470,16 +480,16 @@ def _check_launcher_can_start(target: str) -> None:
         if marker in target and not _installed(module):
             raise UserError(f"the launcher {target.rsplit('.', 1)[-1]} needs {package}, which is not installed: "
                             f"pip install 'xaibench[launchers]'")
-    if "Slurm" in target and shutil.which("sbatch") is None:
-        raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
-                        "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
-                        "cells_per_task grouping, with local processes)")
     if target == STOCK_SLURM:
         raise UserError("hydra/launcher=submitit_slurm (hydra-submitit's own launcher) does not record its Slurm "
                         "array in the sweep folder, so a rerun could mix that array's cells with its own, and a task "
                         "that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the "
                         "same hydra.launcher.* settings (cells_per_task=1 is one cell per task, as submitit_slurm), or "
                         "the presets hydra/launcher=slurm / slurm_cpu (docs/cluster.md)")
+    if "Slurm" in target and shutil.which("sbatch") is None:
+        raise UserError("the Slurm launcher needs Slurm, but sbatch is not on PATH on this machine; run from a "
+                        "Slurm login node, or try the sweep here with hydra/launcher=submitit_local_chunked (its "
+                        "cells_per_task grouping, with local processes)")
     try:
         get_class(target)
     except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported cannot launch
@@ -608,9 +618,13 @@ def _check_hydra_choice(group: str, value: str, extra: list[Path]) -> None:
                         f"pip install 'xaibench[launchers]'")
     options = _hydra_options(group, tuple(extra))
     if value not in options:
-        close = difflib.get_close_matches(value, sorted(options), n=1)
+        offered = sorted(set(options) - REFUSED_LAUNCHERS)  # "did you mean 'submitit_slurm'?", then refused
+        close = difflib.get_close_matches(value, offered, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UserError(f"unknown {group} {value!r}; {hint}valid: {', '.join(sorted(options))}")
+        raise UserError(f"unknown {group} {value!r}; {hint}valid: {', '.join(offered)}")
+
+
+REFUSED_LAUNCHERS = frozenset({"submitit_slurm"})  # known to Hydra, refused by _check_launcher_can_start
 
 
 _SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")

@@ -88,7 +88,8 @@ def explanations(
     Args:
         selection: a results table (DataFrame, possibly already filtered), a ``.parquet``/``.csv`` path, or a
             sweep folder.
-        store: the store the sweep used (default: ``$XAIBENCH_STORE`` or ``results/store``, as the sweep's).
+        store: the store the sweep used (default: the store_dir the sweep ran with, for a sweep folder or a table
+            from ``xaibench.load(sweep folder)``, else ``$XAIBENCH_STORE`` or ``results/store``).
         samples: keep the first ``n`` samples, or these sample ids (in this order).
         **filters: ``column=value`` or ``column=[values]`` on table columns, e.g. ``method="saliency"``,
             ``dataset=["digits"]``, ``seed=0``.
@@ -101,12 +102,22 @@ def explanations(
             explanations missing from the store, or a dataset whose content changed since the sweep.
     """
     rows = _select(_as_table(selection), filters)
-    root = Path(store if store is not None else os.environ.get("XAIBENCH_STORE", "results/store"))
+    root = Path(store or _sweeps_store(selection) or os.environ.get("XAIBENCH_STORE", "results/store"))
     datasets: dict[tuple, Any] = {}
     out = []
     for key, group in rows.groupby("explanation_key", sort=False):
         out.append(_cell(Store(root), str(key), group, datasets, samples))
     return sorted(out, key=lambda c: (c.dataset, c.model, c.method, c.seed, c.explanation_key))
+
+
+def _sweeps_store(selection: pd.DataFrame | str | os.PathLike[str]) -> str | None:
+    """The store the selection's sweep ran with (report's default too): a relative ``results/store`` is taken from
+    where the sweep ran; ``explanations(xaibench.load(sweep))`` in a notebook elsewhere looked in its own folder."""
+    from xaibench.results.sweep_store import STORE_ATTR, sweep_store
+
+    if isinstance(selection, pd.DataFrame):
+        return selection.attrs.get(STORE_ATTR)
+    return sweep_store(Path(selection)) if isinstance(selection, (str, os.PathLike)) else None
 
 
 def _as_table(selection: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:

@@ -39,9 +39,12 @@ from xaibench.results.roles import summary_controls, table_controls
 # of it, and importing it costs about 0.7 CPU-s per process.
 
 ALPHA = 0.05
-# Scores closer than this share of their comparison group's largest magnitude are equal: metrics compute in float32
-# (one unit in the last place is 1.2e-7 relative), so integrated gradients and input x gradient on a linear model,
-# identical in exact arithmetic, differ by ~1e-7 and would otherwise be ranked, bolded and "significantly" apart.
+# Scores closer than this share of their magnitude (the larger of the two, or the comparison group's median
+# magnitude where that is larger: values near 0 of a metric computed on a larger scale) are equal: metrics compute in
+# float32 (one unit in the last place is 1.2e-7 relative), so integrated gradients and input x gradient on a linear
+# model, identical in exact arithmetic, differ by ~1e-7 and would otherwise be ranked, bolded and "significantly"
+# apart. The group's *largest* magnitude was the scale before: one method at 1e6 (DeepLIFT's max_sensitivity) tied
+# integrated gradients at 0.15 with the constant control at 0 and zeroed every other pair's differences.
 TIE_RTOL = 1e-6
 
 PAIR_COLUMNS = ["comparison", "model", "dataset", "metric", "family", "higher_is_better", "method_a", "method_b", "n",
@@ -51,13 +54,15 @@ PAIR_COLUMNS = ["comparison", "model", "dataset", "metric", "family", "higher_is
 def snap_ties(values: pd.Series, groups: pd.Series, rtol: float = TIE_RTOL) -> pd.Series:
     """``values`` with every run of near-equal values within a group replaced by the run's smallest value.
 
-    Two sorted neighbours are near-equal when they differ by at most ``rtol`` times the group's largest magnitude
-    (float rounding, not a difference between methods); the scale counts finite values only, and +-inf stay
-    themselves. NaN stays NaN. Ranking the result gives tied ranks.
+    Two sorted neighbours are near-equal when they differ by at most ``rtol`` times the larger of their magnitudes
+    and the group's median magnitude (float rounding, not a difference between methods; :data:`TIE_RTOL`); the
+    scale counts finite values only, and +-inf stay themselves. NaN stays NaN. Ranking the result gives tied ranks.
     """
     frame = pd.DataFrame({"g": groups.to_numpy(), "v": values.to_numpy(dtype=np.float64)}, index=values.index)
     frame = frame[frame["v"].notna()].sort_values(["g", "v"], kind="stable")
-    scale = frame["v"].abs().where(np.isfinite(frame["v"])).groupby(frame["g"]).transform("max").fillna(0.0)
+    magnitude = frame["v"].abs().where(np.isfinite(frame["v"]))
+    floor = magnitude.groupby(frame["g"]).transform("median")
+    scale = np.fmax(np.fmax(magnitude, magnitude.shift()), floor).fillna(0.0)  # a group's first row starts a run
     new_group = frame["g"].ne(frame["g"].shift()).to_numpy()
     new_run = new_group | (frame["v"].diff().to_numpy() > rtol * scale.to_numpy())
     snapped = frame["v"].groupby(np.cumsum(new_run)).transform("first")
@@ -245,9 +250,11 @@ def _block_tests(block: pd.DataFrame, sign: float) -> pd.DataFrame:
     pairs = list(itertools.combinations(range(len(names)), 2))
     first, second = (np.array(side) for side in zip(*pairs))
     values = block[names].to_numpy(dtype=np.float64).T  # (k, sample-seed rows)
-    finite = np.abs(values[np.isfinite(values)])
-    scale = finite.max() if finite.size else 0.0  # an infinite score must not make every difference a tie
-    differences = _per_sample(sign * (values[first] - values[second]), block.index.get_level_values("sample_id"))
+    samples = block.index.get_level_values("sample_id")
+    magnitude = np.where(np.isfinite(values), np.abs(values), np.nan)  # an infinite score makes no difference a tie
+    floor = np.nanmedian(magnitude) if np.isfinite(magnitude).any() else 0.0
+    scale = np.fmax(_per_sample(np.fmax(magnitude[first], magnitude[second]), samples), floor)
+    differences = _per_sample(sign * (values[first] - values[second]), samples)
     differences[np.abs(differences) <= TIE_RTOL * scale] = 0.0  # float rounding is no difference (TIE_RTOL)
     valid = np.isfinite(differences)
     n = valid.sum(axis=1)

@@ -335,11 +335,17 @@ def _error_note(rows: pd.DataFrame) -> str:
             f"{_first_line(worst)}); every message is in the summary's message column.")
 
 
-def _first_line(row: pd.Series) -> str:
-    """``": <the first line of the row's message>"`` (160 characters at most), or empty without one: why a cell is
+def _first_line(row: pd.Series, limit: int = 160) -> str:
+    """``": <the first line of the row's message>"`` (``limit`` characters at most, cut at a word with "..."; cut
+    mid-word, the sensitivity NaN reason ended "the map at x is numerica)."), or empty without one: why a cell is
     NaN (docs/meaning.md: a score without meaning is a NaN with its reason) or errored."""
     message = str(row.get("message") or "").strip().splitlines()
-    return f": {message[0][:160]}" if message else ""
+    if not message:
+        return ""
+    line = message[0]
+    if len(line) > limit:
+        line = line[:limit - 3].rsplit(" ", 1)[0].rstrip(",;:(") + "..."
+    return f": {line}"
 
 
 def _control_first(group: pd.DataFrame, controls: frozenset[str]) -> bool:
