@@ -177,6 +177,25 @@ def test_a_training_checkpoint_gives_its_state_dict(tmp_path):
         torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
 
 
+def test_a_torchscript_archive_gives_its_weights_and_a_pickled_model_is_refused_in_one_line(tmp_path):
+    torch.manual_seed(0)
+    trained = Float64Net()
+    torch.jit.script(trained).save(str(tmp_path / "scripted.pt"))  # torch.jit.save: weights and code, no pickle
+    torch.save(trained, tmp_path / "whole.pt")  # a whole pickled model: loading it runs code
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    spec = {"target": f"{__name__}.Float64Net", "state_dict": str(tmp_path / "scripted.pt")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "looks like a TorchScript archive" warning would be a second line
+        module = MODELS.create("torch_module", spec).build(data)
+    torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
+    with pytest.raises(UserError) as refused:
+        MODELS.create("torch_module", {**spec, "state_dict": str(tmp_path / "whole.pt")}).build(data)
+    message = str(refused.value)
+    assert "\n" not in message and f"pickled {__name__}.Float64Net" in message
+    assert "torch.save(model.state_dict(), path)" in message and "WeightsUnpickler" not in message
+
+
 def test_the_index_pandas_writes_is_not_a_feature(tmp_path, capsys):
     FRAME.to_csv(tmp_path / "with_index.csv")  # index=True, pandas' default: a header-less column of row numbers
     FRAME.to_csv(tmp_path / "plain.csv", index=False)
