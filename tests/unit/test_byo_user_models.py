@@ -4,6 +4,7 @@ numbers checked against the model itself, or is refused in one line (cases in te
 """
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -194,6 +195,44 @@ def test_a_torchscript_archive_gives_its_weights_and_a_pickled_model_is_refused_
     message = str(refused.value)
     assert "\n" not in message and f"pickled {__name__}.Float64Net" in message
     assert "torch.save(model.state_dict(), path)" in message and "WeightsUnpickler" not in message
+
+
+class BatchNormNet(torch.nn.Module):
+    """A network with batch norm and dropout, as users bring them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                          torch.nn.Dropout(0.2), torch.nn.Linear(8, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def test_a_batch_norm_network_trains_in_suite_when_the_last_batch_holds_one_sample():
+    from xaibench.models.training import accuracy, pinned_threads, train_classifier
+    from xaibench.types import Split
+
+    x = torch.tensor(np.random.default_rng(0).normal(size=(65, 3)), dtype=torch.float32)  # 64 + 1: a batch of one
+    split = Split(x=x, y=(x[:, 0] > 0).long(), ids=tuple(map(str, range(65))))
+    spec = MODELS.create("torch_module", {"target": f"{__name__}.BatchNormNet", "epochs": 40, "lr": 0.05})
+    torch.manual_seed(0)
+    module = train_classifier(BatchNormNet(), split, spec, seed=0)  # torch refused to batch-normalise one sample
+    assert not module.training and accuracy(module, split) > 0.9
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    expected = copy.deepcopy(plain)
+    train_classifier(plain, split, spec, seed=0)
+    optimiser = torch.optim.Adam(expected.parameters(), lr=0.05)
+    generator = torch.Generator().manual_seed(0)
+    with pinned_threads():  # as train_classifier: same summation order
+        for _ in range(40):  # without batch norm every batch is used, the one-sample batch too, as before
+            order = torch.randperm(65, generator=generator)
+            for batch in (order[:64], order[64:]):
+                optimiser.zero_grad()
+                torch.nn.functional.cross_entropy(expected(x[batch]), split.y[batch]).backward()
+                optimiser.step()
+    torch.testing.assert_close(plain.state_dict(), expected.state_dict(), rtol=0, atol=0)
 
 
 def test_the_index_pandas_writes_is_not_a_feature(tmp_path, capsys):
