@@ -77,6 +77,24 @@ def test_the_api_matches_a_dataframes_columns_to_the_model_by_name():
     np.testing.assert_allclose(by_name[:, 1].numpy(), p - p_ablated, atol=1e-6)  # occluding dose to 0
 
 
+def test_a_torch_model_takes_a_dataframe_and_a_series_without_warnings():
+    from xaibench.engine.array_inputs import as_tensor
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    x, targets = FRAME[["age", "dose", "weight"]].iloc[:5], pd.Series([0, 1, 0, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warned "The given NumPy array is not writable" (pandas copy-on-write)
+        attributions = xaibench.explain(net, x, method="saliency", targets=targets, explain_output="logit")
+    expected = net.weight.detach()[list(targets)].abs()  # saliency of a linear logit: |w_t|
+    torch.testing.assert_close(attributions, expected, rtol=0, atol=0)
+    read_only = np.arange(4.0)
+    read_only.flags.writeable = False
+    tensor = as_tensor(read_only, "x")
+    tensor[0] = 9.0  # a tensor over read-only memory would write into the caller's array (or crash)
+    assert read_only[0] == 0.0 and tensor[0] == 9.0
+
+
 def test_a_float64_network_is_explained_as_it_is_and_keeps_its_dtype():
     torch.manual_seed(0)
     net = Float64Net()
