@@ -288,6 +288,26 @@ def test_image_folder_images_are_normalised_as_the_model_was_trained(tmp_path):
         DATASETS.create("image_folder", {**spec, "std": 0}).build(0)
 
 
+def test_16_bit_and_float_images_keep_their_values_and_out_of_range_floats_are_refused(tmp_path):
+    from PIL import Image
+
+    from xaibench.data.user.image_folder import read_image
+
+    scan = RNG.integers(0, 4000, (4, 4)).astype(np.uint16)  # a dark 16-bit scan (microscopy, X-ray)
+    scan[1, 1] = 60000
+    Image.fromarray(scan).save(tmp_path / "scan.png")
+    assert Image.open(tmp_path / "scan.png").mode.startswith("I")
+    pixels, _ = read_image(tmp_path / "scan.png", 4, 1)  # convert("L") clipped every value above 255 to white
+    np.testing.assert_allclose(pixels, scan[None] / 65535.0, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(read_image(tmp_path / "scan.png", 4, 3)[0], np.repeat(scan[None] / 65535.0, 3, 0),
+                               rtol=0, atol=1e-7)
+    Image.fromarray(np.full((4, 4), 0.25, dtype=np.float32)).save(tmp_path / "float.tif")
+    np.testing.assert_allclose(read_image(tmp_path / "float.tif", 2, 1)[0], 0.25, rtol=0, atol=1e-7)
+    Image.fromarray(np.full((4, 4), 300.0, dtype=np.float32)).save(tmp_path / "raw.tif")
+    with pytest.raises(UserError, match=r"raw.tif \(mode F\) holds values in \[300, 300\], outside \[0, 1\]"):
+        read_image(tmp_path / "raw.tif", 4, 1)
+
+
 def test_a_model_used_as_given_is_warned_when_the_seed_moves_the_split(tmp_path, capsys):
     """Weights trained on iris' seed-0 split, run with seed=1: another split (test rows the net may have learnt from,
     other standardisation statistics), said once; a model the suite trains, seed 0, or a fixed split say nothing."""
