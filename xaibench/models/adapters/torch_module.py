@@ -35,7 +35,9 @@ def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
     if _is_torchscript(path):
         return _torchscript_weights(path, what)
     try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the outcome is what counts
+            state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - unreadable or not weights-only: the user's file
         raise UserError(_unreadable(path, what, error)) from None
     if isinstance(state, dict) and state and not _is_state_dict(state):  # a checkpoint: {"state_dict": ..., ...}
@@ -79,7 +81,8 @@ def _unreadable(path: Path, what: str, error: Exception) -> str:
     if pickled:  # torch.save(model): loading it would run the pickle's code
         return (f"{what}: {path} holds a pickled {pickled.group(1)} (a whole model saved with torch.save(model)?), "
                 "which runs code when loaded; save its weights instead: torch.save(model.state_dict(), path)")
-    reason = text.splitlines()[0] if text else ""
+    unpickler = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # a plain pickle: what torch could not read
+    reason = unpickler.group(1).strip() if unpickler else (text.splitlines()[0] if text else "")
     return (f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: {reason}); "
             "save it with torch.save(model.state_dict(), path)")
 
