@@ -264,8 +264,8 @@ BYO_CASES = [  # (overrides, expected part of the one line)
       "dataset.path=shop.csv", "dataset.target=bought"],
      "forward fails on inputs of shape (5,) per sample: RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
     (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=whole.pt"],
-     "(UnpicklingError: Weights only load failed. This file can still be loaded, to do so you have two options, do "
-     "those steps only if you trust the source"),  # torch's bold escape codes are stripped
+     "whole.pt holds a pickled torch.nn.modules.linear.Linear (a whole model saved with torch.save(model)?), which "
+     "runs code when loaded; save its weights instead: torch.save(model.state_dict(), path)"),
     (["model=mlp", "dataset=npz_arrays", "dataset.path=halves.npz"],
      "the target has fractional values (0.5, 1.5); class labels must be integers or names"),
     (["model=mlp", "dataset=npz_arrays", "dataset.path=onehot.npz"],

@@ -4,6 +4,7 @@ numbers checked against the model itself, or is refused in one line (cases in te
 """
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -74,6 +75,24 @@ def test_the_api_matches_a_dataframes_columns_to_the_model_by_name():
     p = model.predict_proba(x[REVERSED])[np.arange(5), index]
     p_ablated = model.predict_proba(ablated[REVERSED])[np.arange(5), index]
     np.testing.assert_allclose(by_name[:, 1].numpy(), p - p_ablated, atol=1e-6)  # occluding dose to 0
+
+
+def test_a_torch_model_takes_a_dataframe_and_a_series_without_warnings():
+    from xaibench.engine.array_inputs import as_tensor
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    x, targets = FRAME[["age", "dose", "weight"]].iloc[:5], pd.Series([0, 1, 0, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warned "The given NumPy array is not writable" (pandas copy-on-write)
+        attributions = xaibench.explain(net, x, method="saliency", targets=targets, explain_output="logit")
+    expected = net.weight.detach()[list(targets)].abs()  # saliency of a linear logit: |w_t|
+    torch.testing.assert_close(attributions, expected, rtol=0, atol=0)
+    read_only = np.arange(4.0)
+    read_only.flags.writeable = False
+    tensor = as_tensor(read_only, "x")
+    tensor[0] = 9.0  # a tensor over read-only memory would write into the caller's array (or crash)
+    assert read_only[0] == 0.0 and tensor[0] == 9.0
 
 
 def test_a_float64_network_is_explained_as_it_is_and_keeps_its_dtype():
@@ -177,6 +196,63 @@ def test_a_training_checkpoint_gives_its_state_dict(tmp_path):
         torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
 
 
+def test_a_torchscript_archive_gives_its_weights_and_a_pickled_model_is_refused_in_one_line(tmp_path):
+    torch.manual_seed(0)
+    trained = Float64Net()
+    torch.jit.script(trained).save(str(tmp_path / "scripted.pt"))  # torch.jit.save: weights and code, no pickle
+    torch.save(trained, tmp_path / "whole.pt")  # a whole pickled model: loading it runs code
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    spec = {"target": f"{__name__}.Float64Net", "state_dict": str(tmp_path / "scripted.pt")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "looks like a TorchScript archive" warning would be a second line
+        module = MODELS.create("torch_module", spec).build(data)
+    torch.testing.assert_close(module(data.test.x), trained(data.test.x.double()).float(), rtol=0, atol=0)
+    with pytest.raises(UserError) as refused:
+        MODELS.create("torch_module", {**spec, "state_dict": str(tmp_path / "whole.pt")}).build(data)
+    message = str(refused.value)
+    assert "\n" not in message and f"pickled {__name__}.Float64Net" in message
+    assert "torch.save(model.state_dict(), path)" in message and "WeightsUnpickler" not in message
+
+
+class BatchNormNet(torch.nn.Module):
+    """A network with batch norm and dropout, as users bring them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                          torch.nn.Dropout(0.2), torch.nn.Linear(8, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def test_a_batch_norm_network_trains_in_suite_when_the_last_batch_holds_one_sample():
+    from xaibench.models.training import accuracy, pinned_threads, train_classifier
+    from xaibench.types import Split
+
+    x = torch.tensor(np.random.default_rng(0).normal(size=(65, 3)), dtype=torch.float32)  # 64 + 1: a batch of one
+    split = Split(x=x, y=(x[:, 0] > 0).long(), ids=tuple(map(str, range(65))))
+    spec = MODELS.create("torch_module", {"target": f"{__name__}.BatchNormNet", "epochs": 40, "lr": 0.05})
+    torch.manual_seed(0)
+    module = train_classifier(BatchNormNet(), split, spec, seed=0)  # torch refused to batch-normalise one sample
+    assert not module.training and accuracy(module, split) > 0.9
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    expected = copy.deepcopy(plain)
+    train_classifier(plain, split, spec, seed=0)
+    optimiser = torch.optim.Adam(expected.parameters(), lr=0.05)
+    generator = torch.Generator().manual_seed(0)
+    with pinned_threads():  # as train_classifier: same summation order
+        for _ in range(40):  # without batch norm every batch is used, the one-sample batch too, as before
+            order = torch.randperm(65, generator=generator)
+            for batch in (order[:64], order[64:]):
+                optimiser.zero_grad()
+                torch.nn.functional.cross_entropy(expected(x[batch]), split.y[batch]).backward()
+                optimiser.step()
+    torch.testing.assert_close(plain.state_dict(), expected.state_dict(), rtol=0, atol=0)
+
+
 def test_the_index_pandas_writes_is_not_a_feature(tmp_path, capsys):
     FRAME.to_csv(tmp_path / "with_index.csv")  # index=True, pandas' default: a header-less column of row numbers
     FRAME.to_csv(tmp_path / "plain.csv", index=False)
@@ -210,6 +286,26 @@ def test_image_folder_images_are_normalised_as_the_model_was_trained(tmp_path):
     torch.testing.assert_close(vit.test.x, raw.test.x * 2 - 1)
     with pytest.raises(UserError, match=r"std must be positive, got 0"):
         DATASETS.create("image_folder", {**spec, "std": 0}).build(0)
+
+
+def test_16_bit_and_float_images_keep_their_values_and_out_of_range_floats_are_refused(tmp_path):
+    from PIL import Image
+
+    from xaibench.data.user.image_folder import read_image
+
+    scan = RNG.integers(0, 4000, (4, 4)).astype(np.uint16)  # a dark 16-bit scan (microscopy, X-ray)
+    scan[1, 1] = 60000
+    Image.fromarray(scan).save(tmp_path / "scan.png")
+    assert Image.open(tmp_path / "scan.png").mode.startswith("I")
+    pixels, _ = read_image(tmp_path / "scan.png", 4, 1)  # convert("L") clipped every value above 255 to white
+    np.testing.assert_allclose(pixels, scan[None] / 65535.0, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(read_image(tmp_path / "scan.png", 4, 3)[0], np.repeat(scan[None] / 65535.0, 3, 0),
+                               rtol=0, atol=1e-7)
+    Image.fromarray(np.full((4, 4), 0.25, dtype=np.float32)).save(tmp_path / "float.tif")
+    np.testing.assert_allclose(read_image(tmp_path / "float.tif", 2, 1)[0], 0.25, rtol=0, atol=1e-7)
+    Image.fromarray(np.full((4, 4), 300.0, dtype=np.float32)).save(tmp_path / "raw.tif")
+    with pytest.raises(UserError, match=r"raw.tif \(mode F\) holds values in \[300, 300\], outside \[0, 1\]"):
+        read_image(tmp_path / "raw.tif", 4, 1)
 
 
 def test_a_model_used_as_given_is_warned_when_the_seed_moves_the_split(tmp_path, capsys):

@@ -129,3 +129,19 @@ def test_numbers_with_thousands_separators_read_as_numbers_with_thousands_and_ar
                                     categorical_columns=["amount"]).feature_names
     with pytest.raises(UserError, match="thousands must be one character other than the decimal mark"):
         _build(tmp_path / "us.csv", missing="median", thousands=".", decimal=".")
+
+
+def test_a_row_number_column_and_a_constant_column_are_warned_about_and_an_id_column_is_not(tmp_path, capsys,
+                                                                                              monkeypatch):
+    monkeypatch.setattr("xaibench.data.user.encoding._WARNED", set())  # warnings are once per process
+    frame = _table(tmp_path / "t.csv").assign(customer=np.arange(5000, 5060), country="FR", visits=np.arange(60) % 7)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = _build(tmp_path / "t.csv", missing="median")
+    assert {"customer", "country=FR", "visits"} <= set(data.feature_names)  # still features: a warning, not a refusal
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("xaibench: warning:") and "column(s) customer hold a distinct whole number per row"
+               in line and "dataset.id_column=customer" in line for line in lines)
+    assert any("column(s) country hold one value on every training row" in line for line in lines)
+    assert not any("visits" in line or "size" in line for line in lines)  # small counts and real numbers: no warning
+    _build(tmp_path / "t.csv", missing="median", id_column="customer", features=["colour", "size", "comment"])
+    assert capsys.readouterr().err == ""  # named as the ids and the constant left out: silent

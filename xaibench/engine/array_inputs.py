@@ -24,7 +24,9 @@ def as_tensor(values: Any, what: str, dtype: torch.dtype | None = None, *, hint:
         array = np.asarray(values)
         if array.dtype.kind not in "biuf":
             raise UserError(f"{what} must hold numbers, got dtype {array.dtype}{hint}")
-        tensor = torch.as_tensor(np.ascontiguousarray(array))  # a view such as x[:, ::-1] has negative strides
+        array = np.ascontiguousarray(array)  # a view such as x[:, ::-1] has negative strides
+        # pandas (copy-on-write) hands out read-only arrays, which torch warns about: copy those
+        tensor = torch.as_tensor(array if array.flags.writeable else array.copy())
     if tensor.is_complex():
         raise UserError(f"{what} must hold real numbers, got {tensor.dtype}")
     return tensor if dtype is None else tensor.to(dtype)

@@ -56,10 +56,13 @@ def _train(module: nn.Module, split: Split, spec: "ModelSpec", seed: int) -> nn.
     device = module_device(module)
     x, y = split.x.to(device), split.y.to(device)
     n = len(split)
+    # Batch norm in train mode cannot normalise a batch of one sample (torch raises), so a network holding it
+    # skips a last batch of one (the shuffle differs per epoch); any other network trains on every batch as before.
+    stop = n - 1 if n % spec.batch_size == 1 and n > 1 and _has_batch_norm(module) else n
     module.train()
     for _ in tqdm(range(spec.epochs), desc=f"train {spec.name}", leave=False, disable=None):
         order = torch.randperm(n, generator=generator).to(device)
-        for start in range(0, n, spec.batch_size):
+        for start in range(0, stop, spec.batch_size):
             idx = order[start : start + spec.batch_size]
             optimiser.zero_grad(set_to_none=True)
             loss = loss_fn(module(x[idx]), y[idx])
@@ -67,6 +70,11 @@ def _train(module: nn.Module, split: Split, spec: "ModelSpec", seed: int) -> nn.
             optimiser.step()
     module.eval()
     return module
+
+
+def _has_batch_norm(module: nn.Module) -> bool:
+    """Whether ``module`` holds a batch-norm layer (``BatchNorm1d/2d/3d``, ``SyncBatchNorm``, lazy ones)."""
+    return any(isinstance(layer, nn.modules.batchnorm._BatchNorm) for layer in module.modules())
 
 
 @torch.no_grad()

@@ -85,6 +85,7 @@ class ColumnEncoder:
         infinite = [c for c in numeric if np.isinf(numeric_frame[c].to_numpy()).any()]
         if infinite:
             raise UserError(f"{what}: infinite values in column(s) {', '.join(infinite)}; replace or drop them")
+        _warn_uninformative(frame.iloc[train_idx], numeric_frame.iloc[train_idx], what)
         transformer = self._transformer(numeric, categorical)
         data = pd.concat([numeric_frame, frame[categorical].astype("object")], axis=1)[list(frame.columns)]
         if categorical:
@@ -159,6 +160,27 @@ class ColumnEncoder:
         self.feature_names = tuple(names)
         self.scaling = tuple(moments) if self.standardize else ()
         self.groups = tuple((c, tuple(i for i, o in enumerate(owner) if o == c)) for c in columns)
+
+
+def _warn_uninformative(train: pd.DataFrame, numeric: pd.DataFrame, what: str) -> None:
+    """Warn (one line each) about columns that say nothing about the class: a column constant on the training rows
+    ``train`` (its attributions, and the metrics that perturb it, measure nothing) and, among the ``numeric`` ones,
+    a row counter or numeric id (whole numbers, one per training row, in a run such as 1000..1079)."""
+    constants = [c for c in train.columns if train[c].nunique(dropna=False) == 1]
+    counters = []
+    for column in numeric.columns.difference(constants, sort=False):
+        values = numeric[column].dropna().to_numpy()
+        if (len(values) >= ID_LIKE_MIN and np.array_equal(values, np.round(values))
+                and np.unique(values).size == len(values) and values.max() - values.min() < 2 * len(values)):
+            counters.append(column)
+    if counters:
+        warn_once(f"{what}: column(s) {', '.join(counters)} hold a distinct whole number per row (a row number or "
+                  f"an id?): as a feature it says nothing about other rows; name it with dataset.id_column="
+                  f"{counters[0]} or leave it out with dataset.features=[...]")
+    if constants:
+        warn_once(f"{what}: column(s) {', '.join(constants)} hold one value on every training row: they cannot "
+                  "inform the model, and metrics that perturb them measure nothing; leave them out with "
+                  "dataset.features=[...]")
 
 
 def _moments(step, n: int) -> list[tuple[float, float]]:

@@ -15,6 +15,7 @@ from xaibench.registry import DATASETS
 from xaibench.types import Dataset, Modality
 
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})  # Pillow modes without colour
+_DEEP_GREY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # more than 8 bits per pixel
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 
@@ -25,12 +26,34 @@ def read_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, bool]:
 
     try:
         with Image.open(path) as image:
+            if image.mode in _DEEP_GREY_MODES:  # 16-bit scans, 32-bit or float images: convert("L") would clip
+                pixels = _deep_grey(image, size, path)
+                return np.repeat(pixels[None], channels, axis=0), False
             colour = channels == 1 and image.mode not in _GREY_MODES and _coloured(image.convert("RGB"))
             image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float64) / 255.0
     except (OSError, UnidentifiedImageError) as error:
         raise UserError(f"cannot read image {path}: {error}") from None
     return (pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)), colour
+
+
+def _deep_grey(image, size: int, path: Path) -> np.ndarray:
+    """A 16-bit (``I;16*``), 32-bit integer (``I``) or float (``F``) grey image as ``(size, size)`` in [0, 1].
+
+    Integers are divided by 65535 (the 16-bit range, which also holds 12-bit camera data: a 12-bit image reads
+    as at most 0.0625, as its file says); floats must already lie in [0, 1]. Values outside are refused in one
+    line: scaling them per image would make images incomparable.
+    """
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float64)
+    scale = 1.0 if image.mode == "F" else 65535.0
+    if values.size and (values.min() < 0 or values.max() > scale or not np.isfinite(values).all()):
+        low, high = (float(values.min()), float(values.max())) if np.isfinite(values).all() else ("nan", "inf")
+        raise UserError(f"image {path} (mode {image.mode}) holds values in [{low:g}, {high:g}], outside "
+                        f"[0, {scale:g}]; save it as 8- or 16-bit, or as float in [0, 1]")
+    scaled = Image.fromarray((values / scale).astype(np.float32))  # mode F
+    return np.asarray(scaled.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float64).clip(0.0, 1.0)
 
 
 def _coloured(image) -> bool:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,14 +27,19 @@ def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
     """``torch.load(path, weights_only=True)``: only tensors and plain containers, never arbitrary pickles.
 
     A training checkpoint that holds exactly one state_dict among other entries (``{"state_dict": ...,
-    "epoch": 3, "optimizer": ...}``, as training loops save them) gives that state_dict.
+    "epoch": 3, "optimizer": ...}``, as training loops save them) gives that state_dict. A TorchScript archive
+    (``torch.jit.save``) gives its weights (``torch.jit.load(path).state_dict()``), for the class it was
+    scripted from. A whole pickled model (``torch.save(model)``) is refused in one line naming its class: it
+    runs code when loaded.
     """
+    if _is_torchscript(path):
+        return _torchscript_weights(path, what)
     try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the outcome is what counts
+            state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - unreadable or not weights-only: the user's file
-        reason = ANSI_ESCAPE.sub("", str(error).splitlines()[0] if str(error) else "")  # torch bolds a phrase
-        raise UserError(f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: {reason}); "
-                        "save it with torch.save(model.state_dict(), path)") from None
+        raise UserError(_unreadable(path, what, error)) from None
     if isinstance(state, dict) and state and not _is_state_dict(state):  # a checkpoint: {"state_dict": ..., ...}
         nested = [key for key, value in state.items() if _is_state_dict(value)]
         if len(nested) == 1:
@@ -45,6 +52,39 @@ def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
         raise UserError(f"{what}: {path} does not hold a state_dict (a mapping of names to tensors){keys}; save it "
                         "with torch.save(model.state_dict(), path)")
     return state
+
+
+def _is_torchscript(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (a zip holding ``constants.pkl``, as torch itself tells)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def _torchscript_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """The parameters and buffers of the TorchScript module saved in ``path``, as a state_dict on the CPU."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.10+: "torch.jit.load is deprecated"
+            scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception as error:  # noqa: BLE001 - a damaged archive: the user's file
+        raise UserError(f"{what}: {path} looks like a TorchScript archive but does not load "
+                        f"({type(error).__name__}: {' '.join(str(error).split())[:200]})") from None
+    return {key: value.detach().clone() for key, value in scripted.state_dict().items()}
+
+
+def _unreadable(path: Path, what: str, error: Exception) -> str:
+    """One line saying why ``torch.load(path, weights_only=True)`` failed, and how to save weights instead."""
+    text = ANSI_ESCAPE.sub("", str(error))  # torch bolds a phrase
+    pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if pickled:  # torch.save(model): loading it would run the pickle's code
+        return (f"{what}: {path} holds a pickled {pickled.group(1)} (a whole model saved with torch.save(model)?), "
+                "which runs code when loaded; save its weights instead: torch.save(model.state_dict(), path)")
+    unpickler = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # a plain pickle: what torch could not read
+    reason = unpickler.group(1).strip() if unpickler else (text.splitlines()[0] if text else "")
+    return (f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: {reason}); "
+            "save it with torch.save(model.state_dict(), path)")
 
 
 def without_wrapper_prefix(state: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
