@@ -165,7 +165,11 @@ class CellSpec:
         """
         extra = [source_revision] if source_revision else []
         version = [__version__] if versioned else []
-        return digest("model", *version, self.model, self.dataset, self.seed, dataset_revision, *extra)
+        # Where the files lie is not what they hold: the data revision (and ``source_revision`` for weights) stand
+        # for the files' contents, so the same CSV at another path (a cluster's scratch disk, a moved folder) trains
+        # the same model with the same seeds, and explains and scores with the same draws.
+        model = _without_paths(self.model) if source_revision else self.model
+        return digest("model", *version, model, _without_paths(self.dataset), self.seed, dataset_revision, *extra)
 
     def explanation_key(self, model_key: str, *, versioned: bool = True, modality: Any = None) -> str:
         """Explanation-stage key of the model ``model_key`` (``versioned=False``: the seed identity, as above).
@@ -210,6 +214,17 @@ class CellSpec:
 
 # Parameters that name the user's files or code (``target``: a torch_module's class, whose file may be edited).
 FILE_PARAMS = frozenset({"path", "state_dict", "file", "dir", "root", "estimator", "target"})
+
+
+# The parameters among those that hold a path (``estimator`` and ``target`` name classes).
+PATH_PARAMS = FILE_PARAMS - {"estimator", "target"}
+
+
+def _without_paths(section: Any) -> Any:
+    """``section`` without its path parameters (``PATH_PARAMS``, at any depth); anything else as it is."""
+    if isinstance(section, Mapping):
+        return {k: _without_paths(v) for k, v in section.items() if k not in PATH_PARAMS}
+    return section
 
 
 def _names_files(section: Any) -> bool:
