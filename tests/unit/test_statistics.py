@@ -430,7 +430,8 @@ def test_versus_best_corrects_over_the_k_minus_1_comparisons_with_the_best_by_ha
 def test_tied_bests_each_form_comparisons_and_a_pair_without_shared_samples_is_not_separated():
     table = four_methods_table()
     table = pd.concat([table, table[table["method"] == "a"].assign(method="a2")])  # a2 ties a exactly
-    table = pd.concat([table[table["method"] != "d"], rows("d", "faith", np.full(1, 0.0))])  # d: one sample
+    # d: one sample, s01, where a (and a2) beat b: the ranks, on the samples all five scored, keep a and a2 best
+    table = pd.concat([table[table["method"] != "d"], rows("d", "faith", np.full(1, 0.0)).assign(sample_id="s01")])
     best = st.versus_best(st.pairwise_tests(table), summarize(table))
     assert sorted(set(best["best"])) == ["a", "a2"] and len(best) == 2 * 3  # two bests x three others
     assert best.loc[best["method"] == "c", "separated"].all()
@@ -548,12 +549,12 @@ def test_ranks_compare_methods_on_the_samples_every_ranked_method_scored():
                        rows("b", "sens", [0.8, 0.8]).assign(seed=1)], ignore_index=True)
     table = pd.concat([table, seeds], ignore_index=True)
     summary = summarize(table)
-    by_mean = summary.set_index(["metric", "method"])["rank"].to_dict()
-    assert by_mean == {("faith", "a"): 1, ("faith", "b"): 2, ("faith", "c"): 3, ("sens", "a"): 2, ("sens", "b"): 1}
+    shared = {("faith", "a"): 2, ("faith", "b"): 1, ("faith", "c"): 3, ("sens", "a"): 1, ("sens", "b"): 2}
+    # summarize (console #rank, xaibench.summarize, W&B) ranks as the report does; by the means, a and b swap
+    assert summary.set_index(["metric", "method"])["rank"].to_dict() == shared
     ranked = st.shared_sample_ranks(table, summary)
     frame = ranked.set_index(["metric", "method"])
-    assert frame["rank"].to_dict() == {("faith", "a"): 2, ("faith", "b"): 1, ("faith", "c"): 3,
-                                       ("sens", "a"): 1, ("sens", "b"): 2}
+    assert frame["rank"].to_dict() == shared
     assert frame["shared_mean"].to_dict() == pytest.approx({("faith", "a"): 0.9, ("faith", "b"): 0.95,
                                                             ("faith", "c"): 0.5, ("sens", "a"): 0.3,
                                                             ("sens", "b"): 0.2})
