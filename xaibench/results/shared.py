@@ -26,6 +26,7 @@ class SharedSamples:
         self.pending: list[pd.DataFrame] = []  # ok values of the setting the last chunk ended in
         self.pending_setting: tuple | None = None
         self.finished: set[tuple] = set()  # settings whose shared means are computed
+        self.codes: dict[str, int] = {}  # comparison ids and sample ids as integers (fast to group)
         self.rows: list[np.ndarray] = []  # summary rows ranked on a shared mean other than their mean ...
         self.values: list[np.ndarray] = []  # ... and that mean (NaN: the group's competitors share no sample)
 
@@ -36,12 +37,12 @@ class SharedSamples:
         if self.finished.intersection(settings):
             raise ValueError("chunks out of (model, dataset, method) order: a setting came back after the next one")
         last = settings[-1]
-        comparison = part["comparison"].astype(str).to_numpy(dtype=object)
         rows = gid[ok]
+        samples, ids = pd.factorize(table["sample_id"].to_numpy()[ok])  # the chunk's few distinct ids, then codes
         values = pd.DataFrame({
-            "row": rows + offset, "comparison": comparison[rows],
+            "row": rows + offset, "comparison": self._coded(part["comparison"])[rows],
             "seed": table["seed"].to_numpy()[ok] if "seed" in table.columns else 0,
-            "sample": table["sample_id"].astype(str).to_numpy(dtype=object)[ok],
+            "sample": self._coded(ids)[samples] if len(ids) else samples,
             "value": table["value"].to_numpy(dtype=np.float64)[ok]})
         current = np.array([s == last for s in settings], dtype=bool)[rows]  # the setting the chunk ends in
         if self.pending_setting == last:  # it goes on in the next chunk, maybe
@@ -52,6 +53,10 @@ class SharedSamples:
         self._shared(pd.concat(done) if len(done) > 1 else done[0])
         self.finished.update(s for s in settings if s != last)
         self.pending_setting = last
+
+    def _coded(self, texts) -> np.ndarray:
+        """Each text's integer code (the same text, the same code, in every chunk)."""
+        return np.array([self.codes.setdefault(str(t), len(self.codes)) for t in texts], dtype=np.int64)
 
     def result(self, means: np.ndarray) -> np.ndarray:
         """The value each summary row is ranked on: its shared-sample mean (``means``: the summary's ``mean``,
@@ -73,7 +78,7 @@ class SharedSamples:
         the shared ones (a duplicated (seed, sample) of one row counts once, at its mean, as the report's pivot)."""
         if values.empty:
             return
-        cell = values.groupby(["comparison", "row", "seed", "sample"], sort=True)["value"].mean().reset_index()
+        cell = values.groupby(["comparison", "row", "seed", "sample"], sort=False)["value"].mean().reset_index()
         competitors = cell.groupby("comparison")["row"].transform("nunique")
         holders = cell.groupby(["comparison", "seed", "sample"])["row"].transform("size")
         shared = (holders == competitors).to_numpy()
