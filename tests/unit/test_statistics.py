@@ -566,3 +566,37 @@ def test_ranks_compare_methods_on_the_samples_every_ranked_method_scored():
     # the tests against the best test the shared-sample best
     versus = st.versus_best(st.pairwise_tests(table), ranked)
     assert set(versus.loc[versus["metric"] == "faith", "best"]) == {"b"}
+
+
+@pytest.mark.parametrize("trial", [3, 24])
+def test_summarize_ranks_as_shared_sample_ranks_whole_and_in_chunks(trial):
+    # random tables: 2 datasets x 4 methods x 2 metrics, 1-2 seeds, NaN scores, failed seeds and, in some cells, a
+    # sample scored twice (the report's pivot averages it first); trial 24 has one that changes a rank
+    from xaibench.results.aggregate import Summarizer
+
+    rng, frames = np.random.default_rng(trial), []
+    for dataset in ("d1", "d2"):
+        for method in "abcd":
+            for metric in ("x", "y"):
+                for seed in range(rng.integers(1, 3)):
+                    if rng.random() < 0.1:
+                        continue  # this seed's cell failed
+                    values = rng.normal(size=6) + (ord(method) % 3) * 0.1
+                    frame = rows(method, metric, values, dataset=dataset, higher=metric == "x").assign(seed=seed)
+                    nan = rng.random(6) < 0.2
+                    frame.loc[nan, "value"], frame.loc[nan, "status"] = np.nan, "nan"
+                    if rng.random() < 0.2:
+                        frame = pd.concat([frame, frame.iloc[:1].assign(value=frame["value"].iloc[0] + 1)])
+                    frames.append(frame)
+    table = pd.concat(frames, ignore_index=True).sort_values(["model", "dataset", "method"], kind="stable")
+    summary = summarize(table)
+    report = st.shared_sample_ranks(table, summary)
+    pd.testing.assert_series_equal(summary["rank"], report["rank"])
+    chunked = Summarizer()
+    for _, block in table.groupby(["model", "dataset", "method"], sort=True):
+        chunked.add(block)
+    pd.testing.assert_frame_equal(chunked.result(), summary)
+    with pytest.raises(ValueError, match="out of .model, dataset, method. order"):
+        backwards = Summarizer()
+        for dataset in ("d1", "d2", "d1"):
+            backwards.add(table[table["dataset"] == dataset])
