@@ -592,6 +592,13 @@ def test_summarize_ranks_as_shared_sample_ranks_whole_and_in_chunks(trial):
     summary = summarize(table)
     report = st.shared_sample_ranks(table, summary)
     pd.testing.assert_series_equal(summary["rank"], report["rank"])
+    # what the W&B sweep run derives from a streamed summary (no shared_mean) equals the report's
+    for by in ("all", "metric"):
+        pd.testing.assert_frame_equal(st.average_ranks(summary, by=by), st.average_ranks(report, by=by))
+    pd.testing.assert_frame_equal(st.metric_agreement(summary, min_competitors=3),
+                                  st.metric_agreement(report, min_competitors=3))
+    friedman, expected = st.friedman_nemenyi(summary), st.friedman_nemenyi(report)
+    assert (friedman.n_blocks, friedman.statistic) == (expected.n_blocks, expected.statistic) and friedman.n_blocks
     chunked = Summarizer()
     for _, block in table.groupby(["model", "dataset", "method"], sort=True):
         chunked.add(block)
