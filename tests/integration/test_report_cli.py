@@ -198,3 +198,50 @@ def test_a_csv_table_reads_back_its_nan_status_and_na_messages(tmp_path):
     loaded = load_table(tmp_path / "t.csv")
     assert loaded["status"].tolist() == table["status"].tolist() and (loaded["message"] == "N/A").sum() == 2
     assert loaded["value"].isna().sum() == 2 and loaded["model_accuracy"].notna().all()
+
+
+def test_summary_console_and_tables_rank_and_place_n_a_as_the_report_does(tmp_path, capsys):
+    """ranks12: the console #rank, ``xaibench.summarize`` and ``summary -o`` ranked the means while the report ranks
+    on the samples every method scored, and ``summary -o`` listed a method n/a in a scored setting under "Settings
+    without any score" where the report shows n/a in that setting's table."""
+    import numpy as np
+
+    import xaibench
+    from xaibench.cli import main
+    from xaibench.report.build import analyse
+    from xaibench.report.tables import render_all
+    from xaibench.results.collect import summarize_file, write_table
+    from xaibench.results.schema import sort_rows
+
+    table = quickstart_like_table().assign(dataset_revision="r1", params='{"subset_size": 2}')
+    # faith on diabetes: ig scores NaN on the two hard samples s6, s7 (mean 0.90 over s0-s5); saliency scores 0.95
+    # on s0-s5 and 0.1 on s6, s7 (mean 0.74): ranked on the means ig is first, on the 6 shared samples saliency is.
+    faith = ((table["model"] == "mlp") & (table["metric"] == "faith")).to_numpy()
+    hard = table["sample_id"].isin(["s6", "s7"]).to_numpy()
+    ig, saliency = (table["method"] == "ig").to_numpy(), (table["method"] == "saliency").to_numpy()
+    table.loc[faith & ig & hard, ["value", "status"]] = [np.nan, "nan"]
+    table.loc[faith & saliency, "value"] = np.where(hard, 0.1, 0.95)[faith & saliency]
+    sobel = table[(table["model"] == "mlp").to_numpy() & ig].assign(
+        method="sobel", dataset_revision="", params='{"subset_size": 0.25}', model_accuracy=np.nan, value=np.nan,
+        status="not_applicable", message="method sobel does not handle tabular inputs")
+    table = sort_rows(pd.concat([table, sobel], ignore_index=True))
+    path = tmp_path / "t.parquet"
+    write_table(table, path)
+    assert summarize_file(path) is not None  # the streamed summary, as for a finished sweep
+
+    report = analyse(table, layouts=("metrics",))
+    expected = report.summary.set_index(["model", "metric", "method"])["rank"].sort_index()
+    assert expected[("mlp", "faith", "saliency")] == 1 and expected[("mlp", "faith", "ig")] == 2
+    ranks = xaibench.summarize(table).set_index(["model", "metric", "method"])["rank"].sort_index()
+    pd.testing.assert_series_equal(ranks, expected)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["summary", str(path), "-o", str(tmp_path / "s.md")])
+    assert exit_.value.code == 0
+    console = capsys.readouterr().out
+    assert re.search(r"diabetes .* ig +0\.902 \[[^]]+\] #2 nan=25%", console)  # the report's ranks ...
+    assert re.search(r"\n +saliency +0\.737 \[[^]]+\] #1 ", console)
+    assert "#rank compares a column's methods on the samples all of them scored" in console  # ... and why
+    written = (tmp_path / "s.md").read_text()
+    assert render_all(list(report.tables), "md") in written  # bold best and sobel's n/a as the report's
+    assert "| sobel | n/a |" in written and "Settings without any score" not in written

@@ -68,7 +68,7 @@ def test_streaming_collect_of_a_store_skips_and_reports_damaged_cells(tmp_path):
 
 
 # Streaming summaries and the Arrow path ---------------------------------------------------------------------
-from xaibench.results.aggregate import summarize  # noqa: E402
+from xaibench.results.aggregate import _ranks, summarize  # noqa: E402
 from xaibench.results.collect import _unique_rows, summarize_file  # noqa: E402
 
 STATS_CELLS = [  # (model, method, seed): 2 models x 2 methods x 3 seeds, some NaN rows, one shared group
@@ -95,6 +95,13 @@ def test_streamed_summary_equals_the_summary_of_the_whole_table(stats_sweep, tmp
     table = collect_sweep(stats_sweep)
     expected = summarize(table)
     assert (expected["n_seeds"] == 3).any() and (expected["variant"] != "").any() and expected["ci_low"].notna().all()
+    # ranks on the samples a group's competitors all scored, as the report's (the NaN rows make them differ from
+    # ranks of the means in some groups): the streamed summaries below rank the same at every chunk size
+    from xaibench.results.statistics import shared_sample_ranks
+    report = shared_sample_ranks(table, expected)
+    pd.testing.assert_series_equal(expected["rank"], report["rank"])
+    assert (report["shared_n"] < report["group_n"]).any()
+    assert not _ranks(expected).equals(expected["rank"])  # ranked on the means, some groups order otherwise
     collected = write_collected(stats_sweep, tmp_path / "t.parquet", chunk_rows=chunk_rows, summarize=True)
     assert collected.n_rows == len(table)
     pd.testing.assert_frame_equal(collected.summary, expected, check_exact=True)

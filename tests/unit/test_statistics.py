@@ -444,7 +444,8 @@ def test_versus_best_corrects_over_the_k_minus_1_comparisons_with_the_best_by_ha
 def test_tied_bests_each_form_comparisons_and_a_pair_without_shared_samples_is_not_separated():
     table = four_methods_table()
     table = pd.concat([table, table[table["method"] == "a"].assign(method="a2")])  # a2 ties a exactly
-    table = pd.concat([table[table["method"] != "d"], rows("d", "faith", np.full(1, 0.0))])  # d: one sample
+    # d: one sample, s01, where a (and a2) beat b: the ranks, on the samples all five scored, keep a and a2 best
+    table = pd.concat([table[table["method"] != "d"], rows("d", "faith", np.full(1, 0.0)).assign(sample_id="s01")])
     best = st.versus_best(st.pairwise_tests(table), summarize(table))
     assert sorted(set(best["best"])) == ["a", "a2"] and len(best) == 2 * 3  # two bests x three others
     assert best.loc[best["method"] == "c", "separated"].all()
@@ -562,12 +563,12 @@ def test_ranks_compare_methods_on_the_samples_every_ranked_method_scored():
                        rows("b", "sens", [0.8, 0.8]).assign(seed=1)], ignore_index=True)
     table = pd.concat([table, seeds], ignore_index=True)
     summary = summarize(table)
-    by_mean = summary.set_index(["metric", "method"])["rank"].to_dict()
-    assert by_mean == {("faith", "a"): 1, ("faith", "b"): 2, ("faith", "c"): 3, ("sens", "a"): 2, ("sens", "b"): 1}
+    shared = {("faith", "a"): 2, ("faith", "b"): 1, ("faith", "c"): 3, ("sens", "a"): 1, ("sens", "b"): 2}
+    # summarize (console #rank, xaibench.summarize, W&B) ranks as the report does; by the means, a and b swap
+    assert summary.set_index(["metric", "method"])["rank"].to_dict() == shared
     ranked = st.shared_sample_ranks(table, summary)
     frame = ranked.set_index(["metric", "method"])
-    assert frame["rank"].to_dict() == {("faith", "a"): 2, ("faith", "b"): 1, ("faith", "c"): 3,
-                                       ("sens", "a"): 1, ("sens", "b"): 2}
+    assert frame["rank"].to_dict() == shared
     assert frame["shared_mean"].to_dict() == pytest.approx({("faith", "a"): 0.9, ("faith", "b"): 0.95,
                                                             ("faith", "c"): 0.5, ("sens", "a"): 0.3,
                                                             ("sens", "b"): 0.2})
@@ -579,3 +580,44 @@ def test_ranks_compare_methods_on_the_samples_every_ranked_method_scored():
     # the tests against the best test the shared-sample best
     versus = st.versus_best(st.pairwise_tests(table), ranked)
     assert set(versus.loc[versus["metric"] == "faith", "best"]) == {"b"}
+
+
+@pytest.mark.parametrize("trial", [3, 24])
+def test_summarize_ranks_as_shared_sample_ranks_whole_and_in_chunks(trial):
+    # random tables: 2 datasets x 4 methods x 2 metrics, 1-2 seeds, NaN scores, failed seeds and, in some cells, a
+    # sample scored twice (the report's pivot averages it first); trial 24 has one that changes a rank
+    from xaibench.results.aggregate import Summarizer
+
+    rng, frames = np.random.default_rng(trial), []
+    for dataset in ("d1", "d2"):
+        for method in "abcd":
+            for metric in ("x", "y"):
+                for seed in range(rng.integers(1, 3)):
+                    if rng.random() < 0.1:
+                        continue  # this seed's cell failed
+                    values = rng.normal(size=6) + (ord(method) % 3) * 0.1
+                    frame = rows(method, metric, values, dataset=dataset, higher=metric == "x").assign(seed=seed)
+                    nan = rng.random(6) < 0.2
+                    frame.loc[nan, "value"], frame.loc[nan, "status"] = np.nan, "nan"
+                    if rng.random() < 0.2:
+                        frame = pd.concat([frame, frame.iloc[:1].assign(value=frame["value"].iloc[0] + 1)])
+                    frames.append(frame)
+    table = pd.concat(frames, ignore_index=True).sort_values(["model", "dataset", "method"], kind="stable")
+    summary = summarize(table)
+    report = st.shared_sample_ranks(table, summary)
+    pd.testing.assert_series_equal(summary["rank"], report["rank"])
+    # what the W&B sweep run derives from a streamed summary (no shared_mean) equals the report's
+    for by in ("all", "metric"):
+        pd.testing.assert_frame_equal(st.average_ranks(summary, by=by), st.average_ranks(report, by=by))
+    pd.testing.assert_frame_equal(st.metric_agreement(summary, min_competitors=3),
+                                  st.metric_agreement(report, min_competitors=3))
+    friedman, expected = st.friedman_nemenyi(summary), st.friedman_nemenyi(report)
+    assert (friedman.n_blocks, friedman.statistic) == (expected.n_blocks, expected.statistic) and friedman.n_blocks
+    chunked = Summarizer()
+    for _, block in table.groupby(["model", "dataset", "method"], sort=True):
+        chunked.add(block)
+    pd.testing.assert_frame_equal(chunked.result(), summary)
+    with pytest.raises(ValueError, match="out of .model, dataset, method. order"):
+        backwards = Summarizer()
+        for dataset in ("d1", "d2", "d1"):
+            backwards.add(table[table["dataset"] == dataset])

@@ -56,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
         if kind in ("md", "latex", "html"):  # bold and ranks on the samples every method scored, as the report's
             from xaibench.results.statistics import pairwise_tests, shared_sample_ranks
 
-            rows = _test_rows(args.table, table)
+            rows, written = _attached(_test_rows(args.table, table),
+                                      summary if isinstance(summary, pd.DataFrame) else summary.frame())
             pairs = pairwise_tests(rows)
-            written = shared_sample_ranks(rows, summary if isinstance(summary, pd.DataFrame) else summary.frame())
+            written = shared_sample_ranks(rows, written)
         write_summary(written, args.output, kind, pairs=pairs, alpha=args.alpha)
         print(f"xaibench: wrote {args.output}", file=sys.stderr)
     for block in summary_blocks(summary):  # format_summary's text, a block at a time (memory)
@@ -120,6 +121,29 @@ def _test_rows(path: str, table):  # -> pd.DataFrame
                   "value", "status"}
         table = pq.read_table(target, columns=[c for c in pq.read_schema(target).names if c in wanted]).to_pandas()
     return table
+
+
+def _attached(rows, summary):  # -> tuple[pd.DataFrame, pd.DataFrame]
+    """``rows`` and their ``summary`` with each not_applicable row in the comparison group and setting it was
+    planned for (``groups.attach_not_applicable``), as ``xaibench report`` tabulates them: a method n/a in a
+    setting others scored shows n/a in that setting's table, not in "Settings without any score". The summary's
+    rows of a moved group take the ids the attached rows have (a group's rows move together)."""
+    import pandas as pd
+
+    from xaibench.results.groups import attach_not_applicable, comparison_id, setting_id
+
+    attached = attach_not_applicable(rows)
+    if attached is rows:
+        return rows, summary
+    na = (rows["status"] == "not_applicable").to_numpy(dtype=bool)
+    before, after = rows[na], attached[na]
+    ids = pd.DataFrame({"old": comparison_id(before), "comparison": comparison_id(after),
+                        "setting": setting_id(after)}).drop_duplicates("old").set_index("old")
+    moved = summary["comparison"].isin(ids.index).to_numpy()
+    old, summary = summary.loc[moved, "comparison"], summary.copy()
+    for column in ("comparison", "setting"):
+        summary.loc[moved, column] = old.map(ids[column]).to_numpy()
+    return attached, summary
 
 
 def output_kind(path: str) -> str:

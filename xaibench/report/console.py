@@ -48,25 +48,30 @@ def legend_line(summary: pd.DataFrame) -> str:
     return _legend_text(_legend_facts(summary))
 
 
-def _legend_facts(summary: pd.DataFrame) -> tuple[int, int, int, bool] | None:
-    """(fewest, most samples per cell, most seeds, whether any cell errored in some seeds) of the scored cells."""
+def _legend_facts(summary: pd.DataFrame) -> tuple[int, int, int, bool, bool] | None:
+    """(fewest, most samples per cell, most seeds, whether any cell errored in some seeds, whether any scored NaN on
+    some samples) of the scored cells."""
     scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[:0]
     if scored.empty or "n" not in scored:
         return None
     seeds = int(scored["n_seeds"].max()) if "n_seeds" in scored else 1
     errors = bool((scored["error_rate"] > 0).any()) if "error_rate" in scored else False
-    return int(scored["n"].min()), int(scored["n"].max()), seeds, errors
+    nan = bool((scored["nan_rate"] > 0).any()) if "nan_rate" in scored else False
+    return int(scored["n"].min()), int(scored["n"].max()), seeds, errors, nan
 
 
-def _legend_text(facts: tuple[int, int, int, bool] | None) -> str:
+def _legend_text(facts: tuple[int, int, int, bool, bool] | None) -> str:
     if facts is None:
         return ""
-    low, high, seeds, errors = facts
+    low, high, seeds, errors, nan = facts
     text = f"mean [95% bootstrap CI] #rank (1 = best); n = {low if low == high else f'{low}-{high}'} samples per cell"
     if seeds > 1:
         text += ", seeds=k: mean over k seeds (a sample scored in several seeds counts once in n and the CI)"
     if errors:
         text += "; errors=x%: share of seeds whose cell errored (the mean is over the others)"
+    if nan or errors:  # the means skip what the ranks leave out of every method (aggregate.summarize's rank)
+        text += ("\n#rank compares a column's methods on the samples all of them scored, as `xaibench report`: "
+                 "a mean skips its method's NaN scores and errored seeds, so a rank may not follow the means shown")
     return text
 
 
@@ -223,8 +228,8 @@ def _piece_blocks(pieces) -> Iterator[str]:
     buckets.close()
     facts = [f for f in facts if f is not None]
     if facts:
-        low, high, seeds, errors = zip(*facts)
-        yield _legend_text((min(low), max(high), max(seeds), any(errors)))
+        low, high, seeds, errors, nan = zip(*facts)
+        yield _legend_text((min(low), max(high), max(seeds), any(errors), any(nan)))
     yield from control_warnings(pd.concat(controls, ignore_index=True))
 
 

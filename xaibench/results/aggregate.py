@@ -20,6 +20,7 @@ import pandas as pd
 from xaibench.results.bootstrap import bootstrap_ci, mean_intervals
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
 from xaibench.results.roles import pair_roles, row_roles
+from xaibench.results.shared import SharedSamples
 
 __all__ = ["summarize", "Summarizer", "SummaryPieces", "bootstrap_ci", "GROUP", "CONFIG"]
 
@@ -49,8 +50,9 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     a sample scored in several seeds counts once, so three seeds of the same 10 samples give 10, as in
     ``statistics.pairwise_tests``); ``n_values`` (ok (seed, sample) values: 30 there); ``ci_low``/``ci_high``
     (NaN for one value: no CI can be computed); ``nan_rate`` (NaN share of scored (seed, sample) rows);
-    ``error_rate`` (share of seeds whose cell errored on this metric); ``status``; ``message``; ``rank``;
-    ``model_accuracy`` (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
+    ``error_rate`` (share of seeds whose cell errored on this metric); ``status``; ``message``; ``rank`` (of the
+    means over the samples every competitor with a mean in the group scored, as ``xaibench report`` ranks:
+    ``results/shared.py``; the means themselves where they all scored the same samples); ``model_accuracy`` (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
     ``role`` (``control`` for a control's rows, by the role its rows record: ``results/roles.py``; else "").
     """
     summarizer = Summarizer(n_boot=n_boot, level=level, seed=seed)
@@ -78,6 +80,7 @@ class Summarizer:
         self.n_groups = 0
         self.config: list[str] | None = None
         self.rank_keys = _RankKeys()  # what the ranks need of every row (13 bytes a row, not the row's ~370)
+        self.shared = SharedSamples()  # the means ranks compare: over the samples a group's competitors share
         self.competitors: set[tuple[str, str]] = set()  # distinct (method, method_params): competitor labels
 
     def add(self, table: pd.DataFrame) -> None:
@@ -88,11 +91,12 @@ class Summarizer:
         if self.config is not None and config != self.config:
             raise ValueError(f"chunks with different configuration columns: {self.config} and {config}")
         self.config = config
-        part, shapes = _partial(table, config)
+        part, shapes, (gid, ok) = _partial(table, config)
         self.intervals.add(self.n_groups, shapes)
         part["variant"] = _variant_labels(part, config)  # rows sharing the four names lie in one block
         part["comparison"] = comparison_id(part)
         part["setting"] = setting_id(part)
+        self.shared.add(table, part, gid, ok, self.n_groups)
         self.parts.append(part.drop(columns=[c for c in config if c not in COMPETITOR_COLUMNS]))
         self.n_groups += len(part)
         self.rank_keys.add(part)
@@ -118,7 +122,7 @@ class Summarizer:
             self.merged.put(pd.concat(self.parts, ignore_index=True) if len(self.parts) > 1 else self.parts[0])
             self.parts = []
         low, high = self.intervals.result(self.n_groups)
-        return SummaryPieces(self.merged, low, high, self.rank_keys.ranks(), _competitor_map(self.competitors),
+        return SummaryPieces(self.merged, low, high, self.rank_keys.ranks(self.shared), _competitor_map(self.competitors),
                              pair_roles(self.competitors))
 
 
@@ -179,11 +183,13 @@ class _RankKeys:
         self.groups.append(np.array([self.codes.setdefault(c, len(self.codes)) for c in part["comparison"]],
                                     dtype=np.int64))
 
-    def ranks(self) -> pd.Series:
-        """``_ranks`` of the summary these rows make (Int64, the summary's row order)."""
+    def ranks(self, shared: SharedSamples) -> pd.Series:
+        """``_ranks`` of the summary these rows make (Int64, the summary's row order), of the means over the
+        samples every ranked competitor of a group scored (``shared``), as the report ranks."""
         if not self.means:
             return pd.Series([], dtype="Int64")
-        keys = pd.DataFrame({"mean": np.concatenate(self.means), "higher_is_better": np.concatenate(self.higher),
+        ranked = shared.result(np.concatenate(self.means))
+        keys = pd.DataFrame({"mean": ranked, "higher_is_better": np.concatenate(self.higher),
                              "comparison": np.concatenate(self.groups)})
         return _ranks(keys)  # per group: the same ranks with the groups' codes as with their ids
 
@@ -254,9 +260,9 @@ def _concat_releasing(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return whole
 
 
-def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list]:
-    """Per-configuration statistics of one chunk (sorted by the keys) before CIs, labels and ranks, and the
-    values to bootstrap (``_shapes``)."""
+def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list, tuple[np.ndarray, np.ndarray]]:
+    """Per-configuration statistics of one chunk (sorted by the keys) before CIs, labels and ranks, the values to
+    bootstrap (``_shapes``), and each table row's configuration (its row of the statistics) and ok flag."""
     grouped = table.groupby(GROUP + config, sort=True, dropna=False)
     summary = grouped.size().reset_index().drop(columns=0)
     gid = grouped.ngroup().to_numpy()
@@ -268,7 +274,7 @@ def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list
 
     summary = summary.assign(**_labels(table, first), **_descriptors(table, gid, first, seeds, status, ok))
     stats, shapes = _scores(table, gid, seeds, ok, n_groups)
-    return summary.assign(**stats, **_model_quality(table, gid, seeds, n_groups)), shapes
+    return summary.assign(**stats, **_model_quality(table, gid, seeds, n_groups)), shapes, (gid, ok)
 
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
@@ -579,7 +585,7 @@ def _flatten(values: tuple, config: list[str], parsed: dict[str, dict]) -> dict:
 
 
 def _ranks(summary: pd.DataFrame) -> pd.Series:
-    """Rank (1 = best, ties share the best rank) of the mean within its comparison group, by declared direction;
+    """Rank (1 = best, ties share the best rank) of the ranked mean within its comparison group, by declared direction;
     means equal up to float rounding tie (``statistics.snap_ties``)."""
     from xaibench.results.statistics import snap_ties
 

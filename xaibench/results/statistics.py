@@ -289,7 +289,8 @@ def _comparison_info(table: pd.DataFrame) -> pd.DataFrame:
 # --- ranks over comparison groups ---------------------------------------------------------------------------------
 
 # Summary column of the mean that ranks compare (:func:`shared_sample_ranks`): over the samples every ranked
-# competitor of the group scored. A summary without it (``summarize`` alone) ranks its ``mean``.
+# competitor of the group scored. A summary without it (``summarize`` alone) has its ``rank`` on them already
+# (``results/shared.py``): :func:`goodness` orders by that rank.
 RANKED_MEAN = "shared_mean"
 
 
@@ -299,7 +300,13 @@ def ranked_mean(summary: pd.DataFrame) -> pd.Series:
 
 
 def goodness(summary: pd.DataFrame) -> pd.Series:
-    """The ranked mean (:func:`ranked_mean`) oriented so that larger is better on every metric."""
+    """The ranked mean (:func:`ranked_mean`) oriented so that larger is better on every metric; NaN: not ranked.
+
+    A ``summarize`` summary (no ``shared_mean``) ranks on the shared samples without keeping their means: its
+    goodness is ``-rank``, the same order and ties, which is all that the average ranks, Friedman/Nemenyi and
+    Kendall's tau read (the W&B sweep run's statistics of a streamed summary agree with the report's)."""
+    if RANKED_MEAN not in summary.columns and "rank" in summary.columns:
+        return -summary["rank"].astype("float64")
     mean = ranked_mean(summary)
     return mean.where(summary["higher_is_better"].astype(bool), -mean)
 
@@ -311,7 +318,7 @@ def tied_goodness(summary: pd.DataFrame) -> pd.Series:
 
 def fractional_ranks(summary: pd.DataFrame) -> pd.Series:
     """Rank within each comparison group, 1 = best, ties get the average rank (as Friedman's test uses)."""
-    ok = ranked_mean(summary).notna()
+    ok = goodness(summary).notna()
     ranks = (-tied_goodness(summary[ok])).groupby(summary.loc[ok, "comparison"]).rank(method="average")
     return ranks.reindex(summary.index)
 
@@ -546,7 +553,7 @@ def block_matrix(summary: pd.DataFrame, metric: str | None = None, family: str |
 
     Competitors missing from more than half of the blocks are dropped (and named), then incomplete blocks.
     """
-    rows = summary[ranked_mean(summary).notna()]
+    rows = summary[goodness(summary).notna()]
     if metric is not None:
         rows = rows[rows["metric"] == metric]
     if family is not None:
@@ -604,7 +611,7 @@ def metric_agreement(summary: pd.DataFrame, *, min_competitors: int = 3) -> pd.D
         comparison). ``.attrs["family"]`` maps metric -> family, ``.attrs["n_settings"]`` is a matching DataFrame
         of how many settings each tau averages.
     """
-    rows = summary[ranked_mean(summary).notna()]
+    rows = summary[goodness(summary).notna()]
     families = rows.drop_duplicates("metric").set_index("metric")["family"].astype(str)
     metrics = sorted(families.index, key=lambda m: (families[m], m))
     taus = {(a, b): [] for a in metrics for b in metrics}
