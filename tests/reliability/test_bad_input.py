@@ -76,7 +76,7 @@ RUN_CASES = [
      "'n_draws' must be a non-negative integer, got 1.5"),
 ]
 MULTIRUN_CASES = [
-    (["hydra/launcher=submitit_slurm"], "needs Slurm, but sbatch is not on PATH"),
+    (["hydra/launcher=submitit_slurm_chunked"], "needs Slurm, but sbatch is not on PATH"),
     (["hydra/launcher=nope"], "hydra/launcher"),
     (["method=saliency,nope"], "unknown method 'nope'"),
     (["model.epochs=5,-1"], "model.epochs must be an integer >= 1, got -1"),
@@ -221,7 +221,7 @@ def test_real_console_refuses_and_keeps_a_previous_table(tmp_path):
         (tmp_path / "results" / "runs" / "default" / name).write_bytes(data)
     before = snapshot(tmp_path)
     for argv, expected in [(["--cfg", "job", "model=mlpp"], "unknown model 'mlpp'"),
-                           (["-m", *BASE, "hydra/launcher=submitit_slurm"], "sbatch is not on PATH")]:
+                           (["-m", *BASE, "hydra/launcher=submitit_slurm_chunked"], "sbatch is not on PATH")]:
         done = run_cli(argv, tmp_path, PATH=os.path.dirname(os.sys.executable) + ":/usr/bin:/bin")
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
