@@ -507,7 +507,8 @@ def _differing(keys: list[tuple], units: list[str]) -> dict[tuple, dict]:
         if len(group) < 2:
             continue
         flat = {key: _flatten(dict(zip(units, key))) for key in group}
-        differing = sorted({k for v in flat.values() for k in v if len({repr(f.get(k)) for f in flat.values()}) > 1})
+        present = dict.fromkeys(k for v in flat.values() for k in v)
+        differing = sorted(k for k in present if len({repr(f.get(k)) for f in flat.values()}) > 1)
         for key, values in flat.items():
             out[key] = {k: values.get(k) for k in differing}
     return out
@@ -655,7 +656,9 @@ def _rank_changes(pairs: Pairs, base_units: UnitRows, cur_units: UnitRows, units
     rank methods on other data than the baseline did, and report reversals nothing caused. Each table's means are
     taken over its own rows in its own order (as ranks are); groups are visited in key order."""
     shared = pairs.shared_rows()
-    base_means, cur_means = (_means(rows.frame.take(np.sort(at)), units) for rows, at in zip((base_units, cur_units), shared))
+    columns = units + ["higher_is_better", "value"]
+    base_means, cur_means = (_means(rows.frame[columns].take(np.sort(at)), units)
+                             for rows, at in zip((base_units, cur_units), shared))
     both = base_means.merge(cur_means, on=units + ["higher_is_better"], suffixes=("_base", "_cur"))
     if both.empty:
         return []
