@@ -168,7 +168,8 @@ def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFr
         present = set(baseline[column].astype(str)) | set(current[column].astype(str))
         unused += [f"{section}.{name}" for name in entries if name not in present]
     if not policy.default_controls:  # a policy's own list: a misspelt control would gate as a method
-        methods = pd.concat([frame[["method", "method_params"]] for frame in (baseline, current)]).drop_duplicates()
+        methods = pd.concat([frame[["method", "method_params"]].drop_duplicates() for frame in (baseline, current)])
+        methods = methods.drop_duplicates()
         pairs = list(zip(methods["method"].astype(str), methods["method_params"].astype(str)))
         unused += [f"controls.{entry}" for entry in policy.controls if not any(entry.matches(*p) for p in pairs)]
     return tuple(unused)
@@ -655,10 +656,8 @@ def _rank_changes(pairs: Pairs, base_units: UnitRows, cur_units: UnitRows, units
     Only the shared (seed, sample) pairs count: a current table with another seed or more samples would otherwise
     rank methods on other data than the baseline did, and report reversals nothing caused. Each table's means are
     taken over its own rows in its own order (as ranks are); groups are visited in key order."""
-    shared = pairs.shared_rows()
-    columns = units + ["higher_is_better", "value"]
-    base_means, cur_means = (_means(rows.frame[columns].take(np.sort(at)), units)
-                             for rows, at in zip((base_units, cur_units), shared))
+    base_means, cur_means = (_means(pairs.shared_rows(rows, name, units), units)
+                             for rows, name in ((base_units, "base"), (cur_units, "cur")))
     both = base_means.merge(cur_means, on=units + ["higher_is_better"], suffixes=("_base", "_cur"))
     if both.empty:
         return []

@@ -101,10 +101,21 @@ class Pairs:
         ok = self.ok[span]
         return self._values[0][span][ok], self._values[1][span][ok], self._samples[span][ok]
 
-    def shared_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row positions (baseline, current) of the per-sample values ``ok`` in both tables."""
+    def shared_rows(self, side: UnitRows, name: str, units: list[str]) -> pd.DataFrame:
+        """``side``'s (``name``: ``base``/``cur``) per-sample values ``ok`` in both tables, one row per unit and
+        direction: the unit columns, ``higher_is_better`` and ``value``, the mean over the unit's rows in their table
+        order (so grouping these by the unit columns gives what grouping the rows themselves gave, to the bit)."""
         shared = self.ok & (self._samples != "")
-        return tuple(self.merged[f"row_{s}"].to_numpy()[shared].astype(np.int64) for s in ("base", "cur"))
+        rows = self.merged[f"row_{name}"].to_numpy()[shared].astype(np.int64)
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+        frame = pd.DataFrame({"unit": self.merged["unit"].to_numpy(np.int64)[shared][order],
+                              "higher_is_better": side.frame["higher_is_better"].to_numpy()[rows],
+                              "value": side.frame["value"].to_numpy(np.float64)[rows]})
+        means = frame.groupby(["unit", "higher_is_better"], sort=False)["value"].mean().reset_index()
+        keys = pd.DataFrame([self.keys[u] for u in means["unit"]], columns=units, index=means.index)
+        keys = keys.astype(side.frame[units].dtypes.to_dict()) if len(keys) else side.frame[units].iloc[:0]
+        return pd.concat([keys, means[["higher_is_better", "value"]]], axis=1)
 
 
 def _coded(side: UnitRows, keys: list[tuple]) -> pd.DataFrame:
