@@ -158,7 +158,7 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
                       strict_changes=strict_changes, allow_missing=allow_missing,
                       unused_overrides=_unused_overrides(policy, base_units.frame, cur_units.frame),
                       recorded_controls=tuple(sorted(controls.recorded)),
-                      coarse_tolerances=coarse_tolerances(base_units.frame, units, policy, controls))
+                      coarse_tolerances=coarse_tolerances(base_units.coded(), ["unit"], policy, controls))
 
 
 def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[str, ...]:
@@ -715,8 +715,8 @@ def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: boo
         if column not in baseline or column not in current:
             continue
         key = [axis, f"{axis}_params"]
-        before = baseline[baseline[column] != ""].drop_duplicates(key)[key + [column]]
-        after = current[current[column] != ""].drop_duplicates(key)[key + [column]]
+        before = baseline.loc[baseline[column] != "", key + [column]].drop_duplicates(key)
+        after = current.loc[current[column] != "", key + [column]].drop_duplicates(key)
         joined = before.merge(after, on=key, suffixes=("_base", "_cur"))
         for row in joined[joined[f"{column}_base"] != joined[f"{column}_cur"]].itertuples(index=False):
             row = row._asdict()

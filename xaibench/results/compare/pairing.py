@@ -48,6 +48,15 @@ class UnitRows:
         """The unit's rows as a frame (``READ`` columns and the key), or None when the table lacks it."""
         return self.frame.take(self.positions[key]) if key in self.positions else None
 
+    def coded(self) -> pd.DataFrame:
+        """``frame`` with the unit columns replaced by ``unit``, one integer per unit (grouping by it groups as the
+        unit columns do, in the same order, without a copy of those columns per row)."""
+        code = np.empty(len(self.frame), dtype=np.int64)
+        for i, rows in enumerate(self.positions.values()):
+            code[rows] = i
+        kept = [c for c in self.frame.columns if c in SAMPLE_KEY + READ or c in ("method", "method_params", "metric")]
+        return self.frame[kept].assign(unit=code)
+
     def kind(self, key: tuple) -> tuple[str, bool]:
         """The unit's family and ``higher_is_better`` (of its first row)."""
         first = self.positions[key][0]
@@ -104,7 +113,9 @@ class Pairs:
     def shared_rows(self, side: UnitRows, name: str, units: list[str]) -> pd.DataFrame:
         """``side``'s (``name``: ``base``/``cur``) per-sample values ``ok`` in both tables, one row per unit and
         direction: the unit columns, ``higher_is_better`` and ``value``, the mean over the unit's rows in their table
-        order (so grouping these by the unit columns gives what grouping the rows themselves gave, to the bit)."""
+        order, grouped by the unit's rank in the sorted ``keys``: the groups and group ids of a sorted groupby on the
+        unit columns themselves, so pandas sums each group the same way (it picks its method by whether the ids are
+        monotonic over the rows) and the means are the same to the bit."""
         shared = self.ok & (self._samples != "")
         rows = self.merged[f"row_{name}"].to_numpy()[shared].astype(np.int64)
         order = np.argsort(rows, kind="stable")
@@ -112,7 +123,7 @@ class Pairs:
         frame = pd.DataFrame({"unit": self.merged["unit"].to_numpy(np.int64)[shared][order],
                               "higher_is_better": side.frame["higher_is_better"].to_numpy()[rows],
                               "value": side.frame["value"].to_numpy(np.float64)[rows]})
-        means = frame.groupby(["unit", "higher_is_better"], sort=False)["value"].mean().reset_index()
+        means = frame.groupby(["unit", "higher_is_better"], sort=True)["value"].mean().reset_index()
         keys = pd.DataFrame([self.keys[u] for u in means["unit"]], columns=units, index=means.index)
         keys = keys.astype(side.frame[units].dtypes.to_dict()) if len(keys) else side.frame[units].iloc[:0]
         return pd.concat([keys, means[["higher_is_better", "value"]]], axis=1)
