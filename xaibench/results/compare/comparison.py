@@ -206,7 +206,8 @@ def _cell_level_pairs(base_units: UnitRows, cur_units: UnitRows, units: list[str
     return pairs
 
 
-def _reparametrised(keys: list[tuple], base_units: UnitRows, cur_units: UnitRows, units: list[str]) -> dict[tuple, tuple]:
+def _reparametrised(keys: list[tuple], base_units: UnitRows, cur_units: UnitRows,
+                    units: list[str]) -> dict[tuple, tuple]:
     """New unit key -> the baseline-only unit it replaces: the same model, dataset, method and metric names, other
     parameters (one scored unit on each side). Other parameters make another experiment (``missing`` + ``new``), but
     the report still shows what the new ones score against the old."""
@@ -298,44 +299,45 @@ class _UnitWalker:
                                                                        "message": message})
 
     def _samples(self, unit: dict, i: int) -> None:
-        """The paired values of scored unit ``i`` (``Pairs``): numpy slices where every sample is in both tables
-        with the same status and direction, else its rows as a frame (missing/new samples, status changes)."""
+        """The paired values of scored unit ``i`` (``Pairs``), after its missing and new samples, status changes and
+        a flipped direction where it has any (``Pairs.regular`` False)."""
         if self.pairs.regular[i]:
             self._values(unit, *self.pairs.ok_values(i))
             return
-        merged = self.pairs.frame(i)
-        self._missing_and_new_samples(unit, merged)
-        both = merged[merged["_merge"] == "both"]
-        self._sample_statuses(unit, both)
-        if (both["higher_is_better_base"] != both["higher_is_better_cur"]).any():
+        rows = self.pairs.rows(i)
+        self._missing_and_new_samples(unit, rows)
+        both = rows["_merge"] == "both"
+        self._sample_statuses(unit, rows, both)
+        if (rows["higher_is_better_base"][both] != rows["higher_is_better_cur"][both]).any():
             self.add("direction", True, unit, "the metric's declared direction changed (higher_is_better "
                      f"{unit['higher_is_better']} -> {not unit['higher_is_better']}): values are not comparable")
             return
-        ok = both[(both["status_base"] == "ok") & (both["status_cur"] == "ok")]
-        self._values(unit, ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64),
-                     ok["sample_id"].astype(str).to_numpy())
+        self._values(unit, *self.pairs.ok_values(i))
 
-    def _missing_and_new_samples(self, unit: dict, merged: pd.DataFrame) -> None:
+    def _missing_and_new_samples(self, unit: dict, rows: dict[str, np.ndarray]) -> None:
         for side, kind in (("left_only", "missing"), ("right_only", "new")):
-            rows = merged[merged["_merge"] == side]
-            if rows.empty:
+            mask = rows["_merge"] == side
+            if not mask.any():
                 continue
-            ids = [f"{s}/{i}" for s, i in zip(rows["seed"], rows["sample_id"])]
+            ids = [f"{s}/{i}" for s, i in zip(rows["seed"][mask], rows["sample_id"][mask])]
             fails = (not self.allow_missing) if kind == "missing" else self.strict
             text = f"{kind}: {len(ids)} sample(s) ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
             self.add(kind, fails, unit, text, details={"samples": ids})
 
-    def _sample_statuses(self, unit: dict, both: pd.DataFrame) -> None:
-        changed = both[both["status_base"] != both["status_cur"]]
-        if changed.empty:  # the usual case: grouping an empty frame still costs ~0.1 s
+    def _sample_statuses(self, unit: dict, rows: dict[str, np.ndarray], both: np.ndarray) -> None:
+        before_all, after_all = rows["status_base"], rows["status_cur"]
+        changed = both & (before_all != after_all)
+        if not changed.any():
             return
-        for (before, after), rows in changed.groupby(["status_base", "status_cur"], sort=True):
+        for before, after in sorted(set(zip(before_all[changed], after_all[changed]))):
+            mask = changed & (before_all == before) & (after_all == after)
             broke = before == "ok"
-            messages = sorted({m for m in rows["message_cur"] if m}) if broke else []
-            text = f"{len(rows)} sample(s) {before} -> {after}" + (f": {'; '.join(messages[:3])}" if messages else "")
+            messages = sorted({m for m in rows["message_cur"][mask] if m}) if broke else []
+            n = int(mask.sum())
+            text = f"{n} sample(s) {before} -> {after}" + (f": {'; '.join(messages[:3])}" if messages else "")
             self.add("status", broke or self.strict, unit, text,
-                     details={"before": before, "after": after, "n": len(rows), "messages": messages,
-                              "samples": [f"{s}/{i}" for s, i in zip(rows["seed"], rows["sample_id"])]})
+                     details={"before": before, "after": after, "n": n, "messages": messages,
+                              "samples": [f"{s}/{i}" for s, i in zip(rows["seed"][mask], rows["sample_id"][mask])]})
 
     def _values(self, unit: dict, base: np.ndarray, cur: np.ndarray, samples: np.ndarray) -> None:
         if not base.size:

@@ -81,7 +81,7 @@ class Pairs:
             ``row_base``/``row_cur`` (row positions in each side's ``UnitRows.frame``) and ``_merge``
             (``both``/``left_only``/``right_only``), sorted by unit, seed, sample id.
         regular: ``(units,)`` True where every row is in both tables with the same status and direction (the usual
-            case, handled with numpy arrays; the others get their slice as a frame, ``frame``).
+            case: only ``ok_values`` is needed; the others read their rows, ``rows``).
     """
 
     def __init__(self, base: UnitRows, cur: UnitRows, keys: list[tuple]) -> None:
@@ -99,10 +99,17 @@ class Pairs:
         self.regular = np.bincount(unit[irregular], minlength=len(keys)) == 0
         self._values = [self.merged[f"value_{s}"].to_numpy(np.float64) for s in ("base", "cur")]
         self._samples = self.merged["sample_id"].astype(str).to_numpy(object)
+        self._columns = {"_merge": self.merged["_merge"].to_numpy(object), "sample_id": self._samples,
+                         "seed": self.merged["seed"].to_numpy(object), "status_base": status[0],
+                         "status_cur": status[1], "higher_is_better_base": higher[0],
+                         "higher_is_better_cur": higher[1],
+                         "message_cur": self.merged["message_cur"].to_numpy(object, na_value=None)}
 
-    def frame(self, i: int) -> pd.DataFrame:
-        """Unit ``i``'s paired rows as a frame (what an outer merge of its rows alone gives)."""
-        return self.merged.iloc[self.bounds[i]:self.bounds[i + 1]]
+    def rows(self, i: int) -> dict[str, np.ndarray]:
+        """Unit ``i``'s paired rows as arrays ``(rows,)`` (``_merge``, ``seed``, ``sample_id``, statuses, directions,
+        the current message), in the order an outer merge of its rows alone gives; a missing side is None."""
+        span = slice(self.bounds[i], self.bounds[i + 1])
+        return {name: values[span] for name, values in self._columns.items()}
 
     def ok_values(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit ``i``'s baseline values, current values and sample ids ``(pairs,)`` where both rows are ``ok``."""
