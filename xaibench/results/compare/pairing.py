@@ -99,15 +99,18 @@ class Pairs:
         self.regular = np.bincount(unit[irregular], minlength=len(keys)) == 0
         self._values = [self.merged[f"value_{s}"].to_numpy(np.float64) for s in ("base", "cur")]
         self._samples = self.merged["sample_id"].astype(str).to_numpy(object)
-        self._columns = {"_merge": self.merged["_merge"].to_numpy(object), "sample_id": self._samples,
-                         "seed": self.merged["seed"].to_numpy(object), "status_base": status[0],
-                         "status_cur": status[1], "higher_is_better_base": higher[0],
-                         "higher_is_better_cur": higher[1],
-                         "message_cur": self.merged["message_cur"].to_numpy(object, na_value=None)}
+        self._status, self._higher = status, higher
+        self._columns: dict[str, np.ndarray] = {}  # made on the first irregular unit (``rows``)
 
     def rows(self, i: int) -> dict[str, np.ndarray]:
         """Unit ``i``'s paired rows as arrays ``(rows,)`` (``_merge``, ``seed``, ``sample_id``, statuses, directions,
         the current message), in the order an outer merge of its rows alone gives; a missing side is None."""
+        if not self._columns:
+            self._columns = {"_merge": self.merged["_merge"].to_numpy(object), "sample_id": self._samples,
+                             "seed": self.merged["seed"].to_numpy(object), "status_base": self._status[0],
+                             "status_cur": self._status[1], "higher_is_better_base": self._higher[0],
+                             "higher_is_better_cur": self._higher[1],
+                             "message_cur": self.merged["message_cur"].to_numpy(object, na_value=None)}
         span = slice(self.bounds[i], self.bounds[i + 1])
         return {name: values[span] for name, values in self._columns.items()}
 
