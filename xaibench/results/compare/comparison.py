@@ -1,7 +1,8 @@
 """Compare a current results table with a baseline: what is missing, new, changed, broken, re-ranked.
 
 ``compare_tables`` walks the *units* of both tables (one method on one metric in one experiment, see
-:mod:`xaibench.results.compare.tables`) and turns every difference into a ``Finding``:
+:mod:`xaibench.results.compare.tables`; their samples paired in one merge, :mod:`~xaibench.results.compare.pairing`)
+and turns every difference into a ``Finding``:
 
 - ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed; when not
   one of the baseline's values could be compared (another seed or split) it fails also when allowed;
