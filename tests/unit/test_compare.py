@@ -644,6 +644,21 @@ def test_a_method_falling_to_or_below_a_control_it_beat_fails():
     assert kinds(compare_tables(base, cur, DEFAULT)) == [("degraded", True), ("below_control", True)]
 
 
+def test_below_control_findings_of_same_named_groups_come_in_group_order():
+    """Groups that differ only in parameters (one dataset with 6 ``dataset_params``, as a sweep over data variants)
+    each lose a method to the control: the findings share model, dataset, method and metric, so their order was the
+    order compare visited the groups, which followed Python's per-process string hashing (the same two tables gave
+    the report's rows in another order on each run). They now come in the groups' key order, on every run."""
+    def copies(change=None):
+        return pd.concat([ci_like(change).assign(dataset_params=json.dumps({"copy": i})) for i in range(6)],
+                         ignore_index=True)
+
+    comparison = compare_tables(copies(), copies(shifted("random", 0.4)), DEFAULT)
+    below = [json.loads(f.unit["dataset_params"])["copy"] for f in comparison.of_kind("below_control")
+             if f.unit["method"] == "saliency"]
+    assert below == list(range(6))
+
+
 @pytest.mark.parametrize("data, match", [
     ({"controls": "random"}, r"controls must be a list of method names, got 'random'"),
     ({"gate_controls": "yes"}, r"gate_controls must be true or false, got 'yes'"),

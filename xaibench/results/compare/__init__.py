@@ -3,6 +3,7 @@
 - ``policy``: tolerance policies (``conf/compare/<name>.yaml``): absolute/relative tolerances, statistical modes.
 - ``tables``: loading and validating the two tables; which rows are the same measurement.
 - ``values``: whether one method's paired scores on one metric changed (direction-aware).
+- ``pairing``: both tables' rows by unit, their samples paired in one merge (no frame per unit).
 - ``comparison``: every difference between two tables as findings; pass/fail.
 - ``render``: the Markdown report and the JSON verdict.
 - ``baseline``: writing a committed baseline and its provenance, only on request.

@@ -1,7 +1,8 @@
 """Compare a current results table with a baseline: what is missing, new, changed, broken, re-ranked.
 
 ``compare_tables`` walks the *units* of both tables (one method on one metric in one experiment, see
-:mod:`xaibench.results.compare.tables`) and turns every difference into a ``Finding``:
+:mod:`xaibench.results.compare.tables`; their samples paired in one merge, :mod:`~xaibench.results.compare.pairing`)
+and turns every difference into a ``Finding``:
 
 - ``missing`` (a unit or samples the baseline has and the current table lacks): fails unless allowed; when not
   one of the baseline's values could be compared (another seed or split) it fails also when allowed;
@@ -29,12 +30,12 @@ With ``strict_changes`` every reported change fails too ("nothing may change").
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from xaibench.results.compare.pairing import SAMPLE_KEY, Pairs, UnitRows
 from xaibench.results.compare.policy import Policy, Tolerance
 from xaibench.results.compare.resolution import CoarseTolerance, coarse_tolerances
 from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, group_columns, unit_columns,
@@ -42,7 +43,6 @@ from xaibench.results.compare.tables import (REVISION_COLUMNS, check_unique, gro
 from xaibench.results.compare.values import BETTER, SAME, WORSE, ValueChange, assess, wilcoxon_min_pairs
 from xaibench.results.groups import competitor_columns, competitor_labels
 
-SAMPLE_KEY = ["seed", "sample_id"]
 NAMES = ["model", "dataset", "method", "metric"]
 KINDS = ("missing", "status", "direction", "degraded", "below_control", "improved", "unconfirmed", "control", "new",
          "rank", "revision")
@@ -137,18 +137,19 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     units = unit_columns(baseline, current)
     for frame, role in ((baseline, "baseline"), (current, "current")):
         check_unique(frame, units + SAMPLE_KEY, role, "table")
-    base_units, cur_units = _split(baseline, units), _split(current, units)
+    base_units, cur_units = UnitRows(baseline, units), UnitRows(current, units)
     paired = _cell_level_pairs(base_units, cur_units, units)
-    keys = sorted((set(base_units) | set(cur_units)) - set(paired.values()))
-    names = _Names(keys, units, baseline, current)
-    walker = _UnitWalker(policy, controls, strict_changes, allow_missing)
+    keys = sorted((set(base_units.positions) | set(cur_units.positions)) - set(paired.values()))
+    scored = [k for k in keys if base_units.states.get(k) == cur_units.states.get(k) == "ok"]
+    pairs = Pairs(base_units, cur_units, scored)
+    names = _Names(keys, units, base_units.frame, cur_units.frame)
+    walker = _UnitWalker(policy, controls, strict_changes, allow_missing, base_units, cur_units, pairs)
     replaced = _reparametrised(keys, base_units, cur_units, units)
     for key in keys:
-        before = (names.described(replaced[key]), base_units[replaced[key]]) if key in replaced else None
-        walker.visit(names.unit(key), base_units.get(key), cur_units.get(paired.get(key, key)), before)
+        walker.visit(names.unit(key), key, paired.get(key, key), replaced.get(key), names)
     findings = walker.findings
-    findings += _below_controls(base_units, cur_units, units, names, policy, controls, strict_changes)
-    findings += _rank_changes(baseline, current, units, names, controls, strict_changes)
+    findings += _below_controls(pairs, base_units, cur_units, units, names, policy, controls, strict_changes)
+    findings += _rank_changes(pairs, base_units, cur_units, units, names, controls, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
     findings += _nothing_compared(baseline, current, walker, findings)
     order = {kind: index for index, kind in enumerate(KINDS)}
@@ -156,9 +157,9 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     return Comparison(tuple(findings), policy, n_units=len(keys), n_pairs=walker.n_pairs,
                       n_differing=walker.n_differing, max_abs_diff=walker.max_abs_diff,
                       strict_changes=strict_changes, allow_missing=allow_missing,
-                      unused_overrides=_unused_overrides(policy, baseline, current),
+                      unused_overrides=_unused_overrides(policy, base_units.frame, cur_units.frame),
                       recorded_controls=tuple(sorted(controls.recorded)),
-                      coarse_tolerances=coarse_tolerances(baseline, units, policy, controls))
+                      coarse_tolerances=coarse_tolerances(base_units.coded(), ["unit"], policy, controls))
 
 
 def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[str, ...]:
@@ -168,21 +169,14 @@ def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFr
         present = set(baseline[column].astype(str)) | set(current[column].astype(str))
         unused += [f"{section}.{name}" for name in entries if name not in present]
     if not policy.default_controls:  # a policy's own list: a misspelt control would gate as a method
-        methods = pd.concat([frame[["method", "method_params"]] for frame in (baseline, current)]).drop_duplicates()
+        methods = pd.concat([frame[["method", "method_params"]].drop_duplicates() for frame in (baseline, current)])
+        methods = methods.drop_duplicates()
         pairs = list(zip(methods["method"].astype(str), methods["method_params"].astype(str)))
         unused += [f"controls.{entry}" for entry in policy.controls if not any(entry.matches(*p) for p in pairs)]
     return tuple(unused)
 
 
-def _split(frame: pd.DataFrame, units: list[str]) -> dict[tuple, pd.DataFrame]:
-    if frame.empty:
-        return {}
-    return {key if isinstance(key, tuple) else (key,): rows
-            for key, rows in frame.groupby(units, sort=False, dropna=False)}
-
-
-def _cell_level_pairs(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame],
-                      units: list[str]) -> dict[tuple, tuple]:
+def _cell_level_pairs(base_units: UnitRows, cur_units: UnitRows, units: list[str]) -> dict[tuple, tuple]:
     """Baseline unit key -> current unit key for units that differ only in the metric's ``params`` because one side
     is a cell-level row (``error``/``not_applicable``, no scores).
 
@@ -200,7 +194,7 @@ def _cell_level_pairs(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tup
 
     base_only, cur_only = {}, {}
     for source, other, into in ((base_units, cur_units, base_only), (cur_units, base_units, cur_only)):
-        for key in source:
+        for key in source.positions:
             if key not in other:
                 into.setdefault(rest(key), []).append(key)
     pairs = {}
@@ -208,12 +202,12 @@ def _cell_level_pairs(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tup
         cur_keys = cur_only.get(shared, [])
         if len(base_keys) == len(cur_keys) == 1:
             base_key, cur_key = base_keys[0], cur_keys[0]
-            if _state(base_units[base_key]) != "ok" or _state(cur_units[cur_key]) != "ok":
+            if base_units.states[base_key] != "ok" or cur_units.states[cur_key] != "ok":
                 pairs[base_key] = cur_key
     return pairs
 
 
-def _reparametrised(keys: list[tuple], base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame],
+def _reparametrised(keys: list[tuple], base_units: UnitRows, cur_units: UnitRows,
                     units: list[str]) -> dict[tuple, tuple]:
     """New unit key -> the baseline-only unit it replaces: the same model, dataset, method and metric names, other
     parameters (one scored unit on each side). Other parameters make another experiment (``missing`` + ``new``), but
@@ -226,7 +220,7 @@ def _reparametrised(keys: list[tuple], base_units: dict[tuple, pd.DataFrame], cu
             sides.setdefault(tuple(key[i] for i in at), ([], []))[0 if base_only else 1].append(key)
     pairs = {}
     for old, new in sides.values():
-        if len(old) == len(new) == 1 and _state(base_units[old[0]]) == _state(cur_units[new[0]]) == "ok":
+        if len(old) == len(new) == 1 and base_units.states[old[0]] == cur_units.states[new[0]] == "ok":
             pairs[new[0]] = old[0]
     return pairs
 
@@ -234,9 +228,12 @@ def _reparametrised(keys: list[tuple], base_units: dict[tuple, pd.DataFrame], cu
 class _UnitWalker:
     """Compares one unit at a time and collects findings and counts."""
 
-    def __init__(self, policy: Policy, controls: Controls, strict_changes: bool, allow_missing: bool) -> None:
+    def __init__(self, policy: Policy, controls: Controls, strict_changes: bool, allow_missing: bool,
+                 base: UnitRows, cur: UnitRows, pairs: Pairs) -> None:
         self.policy, self.strict, self.allow_missing = policy, strict_changes, allow_missing
         self.is_control = controls
+        self.base, self.cur, self.pairs = base, cur, pairs
+        self.scored = {key: i for i, key in enumerate(pairs.keys)}
         self.findings: list[Finding] = []
         self.n_pairs = self.n_differing = 0
         self.n_versus = 0  # pairs of new units compared with the baseline's units of other parameters (``_versus``)
@@ -245,26 +242,27 @@ class _UnitWalker:
     def add(self, kind: str, fails: bool, unit: dict, message: str, **extra) -> None:
         self.findings.append(Finding(kind, fails, unit, message, **extra))
 
-    def visit(self, unit: dict, base: pd.DataFrame | None, cur: pd.DataFrame | None,
-              before: tuple[str, pd.DataFrame] | None = None) -> None:
-        """Compare one unit's rows. ``before``: for a unit only the current table has, the variant label and rows of
-        the baseline unit it replaces (same names, other parameters: ``_reparametrised``)."""
-        rows = cur if base is None else base
-        unit = {**unit, "family": str(rows["family"].iloc[0]), "higher_is_better": bool(rows["higher_is_better"].iloc[0])}
-        if base is None:
-            state = _state(cur)
-            self.add("new", self.strict, unit, f"new: {_count(cur)} ({state})", details={"state": state})
-            if before is not None:
-                self._versus(unit, *before, cur)
-        elif cur is None:
-            state = _state(base)
+    def visit(self, unit: dict, key: tuple, cur_key: tuple, replaced: tuple | None, names: _Names) -> None:
+        """Compare one unit's rows: ``key`` in the baseline, ``cur_key`` in the current table (another key for a
+        cell-level pair, ``_cell_level_pairs``). ``replaced``: for a unit only the current table has, the baseline
+        unit it replaces (same names, other parameters: ``_reparametrised``)."""
+        in_base, in_cur = key in self.base, cur_key in self.cur
+        family, higher = (self.base if in_base else self.cur).kind(key if in_base else cur_key)
+        unit = {**unit, "family": family, "higher_is_better": higher}
+        if not in_base:
+            state = self.cur.states[cur_key]
+            self.add("new", self.strict, unit, f"new: {self.cur.count(cur_key)} ({state})", details={"state": state})
+            if replaced is not None:
+                self._versus(unit, names.described(replaced), self.base.get(replaced), self.cur.get(cur_key))
+        elif not in_cur:
+            state = self.base.states[key]
             fails = not self.allow_missing and state != "not_applicable"
-            self.add("missing", fails, unit, f"missing: {_count(base)} of the baseline ({state})",
+            self.add("missing", fails, unit, f"missing: {self.base.count(key)} of the baseline ({state})",
                      details={"state": state})
-        elif _state(base) == _state(cur) == "ok":
-            self._samples(unit, base, cur)
+        elif key in self.scored:
+            self._samples(unit, self.scored[key])
         else:
-            self._cell_states(unit, base, cur)
+            self._cell_states(unit, key, cur_key)
 
     def _versus(self, unit: dict, label: str, before: pd.DataFrame, after: pd.DataFrame) -> None:
         """Extend the ``new`` finding just added for a unit whose parameters changed with how it scores against the
@@ -291,52 +289,56 @@ class _UnitWalker:
         self.add("new", new.fails or worse, unit, text + (": fails" if worse else ""), change=change, tolerance=tol,
                  details={**new.details, "versus": label, "direction": change.verdict})
 
-    def _cell_states(self, unit: dict, base: pd.DataFrame, cur: pd.DataFrame) -> None:
-        before, after = _state(base), _state(cur)
+    def _cell_states(self, unit: dict, key: tuple, cur_key: tuple) -> None:
+        before, after = self.base.states[key], self.cur.states[cur_key]
         if before == after:
             return
-        message = _message(cur) if after != "ok" else ""
+        message = self.cur.message(cur_key) if after != "ok" else ""
         broke = before == "ok" or (before == "not_applicable" and after == "error")
         text = f"{before} -> {after}" + (f": {message}" if message else "")
         self.add("status", broke or self.strict, unit, text, details={"before": before, "after": after,
                                                                        "message": message})
 
-    def _samples(self, unit: dict, base: pd.DataFrame, cur: pd.DataFrame) -> None:
-        merged = base[SAMPLE_KEY + ["value", "status", "message", "higher_is_better"]].merge(
-            cur[SAMPLE_KEY + ["value", "status", "message", "higher_is_better"]], on=SAMPLE_KEY, how="outer",
-            suffixes=("_base", "_cur"), indicator=True)
-        self._missing_and_new_samples(unit, merged)
-        both = merged[merged["_merge"] == "both"]
-        self._sample_statuses(unit, both)
-        if (both["higher_is_better_base"] != both["higher_is_better_cur"]).any():
+    def _samples(self, unit: dict, i: int) -> None:
+        """The paired values of scored unit ``i`` (``Pairs``), after its missing and new samples, status changes and
+        a flipped direction where it has any (``Pairs.regular`` False)."""
+        if self.pairs.regular[i]:
+            self._values(unit, *self.pairs.ok_values(i))
+            return
+        rows = self.pairs.rows(i)
+        self._missing_and_new_samples(unit, rows)
+        both = rows["_merge"] == "both"
+        self._sample_statuses(unit, rows, both)
+        if (rows["higher_is_better_base"][both] != rows["higher_is_better_cur"][both]).any():
             self.add("direction", True, unit, "the metric's declared direction changed (higher_is_better "
                      f"{unit['higher_is_better']} -> {not unit['higher_is_better']}): values are not comparable")
             return
-        ok = both[(both["status_base"] == "ok") & (both["status_cur"] == "ok")]
-        self._values(unit, ok["value_base"].to_numpy(np.float64), ok["value_cur"].to_numpy(np.float64),
-                     ok["sample_id"].astype(str).to_numpy())
+        self._values(unit, *self.pairs.ok_values(i))
 
-    def _missing_and_new_samples(self, unit: dict, merged: pd.DataFrame) -> None:
+    def _missing_and_new_samples(self, unit: dict, rows: dict[str, np.ndarray]) -> None:
         for side, kind in (("left_only", "missing"), ("right_only", "new")):
-            rows = merged[merged["_merge"] == side]
-            if rows.empty:
+            mask = rows["_merge"] == side
+            if not mask.any():
                 continue
-            ids = [f"{s}/{i}" for s, i in zip(rows["seed"], rows["sample_id"])]
+            ids = [f"{s}/{i}" for s, i in zip(rows["seed"][mask], rows["sample_id"][mask])]
             fails = (not self.allow_missing) if kind == "missing" else self.strict
             text = f"{kind}: {len(ids)} sample(s) ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
             self.add(kind, fails, unit, text, details={"samples": ids})
 
-    def _sample_statuses(self, unit: dict, both: pd.DataFrame) -> None:
-        changed = both[both["status_base"] != both["status_cur"]]
-        if changed.empty:  # the usual case: grouping an empty frame still costs ~0.1 s
+    def _sample_statuses(self, unit: dict, rows: dict[str, np.ndarray], both: np.ndarray) -> None:
+        before_all, after_all = rows["status_base"], rows["status_cur"]
+        changed = both & (before_all != after_all)
+        if not changed.any():
             return
-        for (before, after), rows in changed.groupby(["status_base", "status_cur"], sort=True):
+        for before, after in sorted(set(zip(before_all[changed], after_all[changed]))):
+            mask = changed & (before_all == before) & (after_all == after)
             broke = before == "ok"
-            messages = sorted({m for m in rows["message_cur"] if m}) if broke else []
-            text = f"{len(rows)} sample(s) {before} -> {after}" + (f": {'; '.join(messages[:3])}" if messages else "")
+            messages = sorted({m for m in rows["message_cur"][mask] if m}) if broke else []
+            n = int(mask.sum())
+            text = f"{n} sample(s) {before} -> {after}" + (f": {'; '.join(messages[:3])}" if messages else "")
             self.add("status", broke or self.strict, unit, text,
-                     details={"before": before, "after": after, "n": len(rows), "messages": messages,
-                              "samples": [f"{s}/{i}" for s, i in zip(rows["seed"], rows["sample_id"])]})
+                     details={"before": before, "after": after, "n": n, "messages": messages,
+                              "samples": [f"{s}/{i}" for s, i in zip(rows["seed"][mask], rows["sample_id"][mask])]})
 
     def _values(self, unit: dict, base: np.ndarray, cur: np.ndarray, samples: np.ndarray) -> None:
         if not base.size:
@@ -402,23 +404,6 @@ def _nothing_compared(baseline: pd.DataFrame, current: pd.DataFrame, walker: _Un
                     "sample) values (another seed, sample count or data split?); this fails also with "
                     "--allow-missing, which allows units to go, not the whole comparison",
                     details={"nothing_compared": True})]
-
-
-def _state(rows: pd.DataFrame) -> str:
-    """``ok`` (scored: per-sample rows, whatever their statuses) or the status of the unit's single cell-level row
-    (``error``, ``not_applicable``)."""
-    if (rows["sample_id"] != "").any():
-        return "ok"
-    return str(rows["status"].iloc[0])
-
-
-def _message(rows: pd.DataFrame) -> str:
-    return next((str(m) for m in rows["message"] if m), "")
-
-
-def _count(rows: pd.DataFrame) -> str:
-    n = int((rows["sample_id"] != "").sum())
-    return f"{n} value(s)" if n else "the cell"
 
 
 def _describe(change: ValueChange, unconfirmed: str = "", tol: Tolerance | None = None) -> str:
@@ -526,7 +511,8 @@ def _differing(keys: list[tuple], units: list[str]) -> dict[tuple, dict]:
         if len(group) < 2:
             continue
         flat = {key: _flatten(dict(zip(units, key))) for key in group}
-        differing = sorted({k for v in flat.values() for k in v if len({repr(f.get(k)) for f in flat.values()}) > 1})
+        present = dict.fromkeys(k for v in flat.values() for k in v)
+        differing = sorted(k for k in present if len({repr(f.get(k)) for f in flat.values()}) > 1)
         for key, values in flat.items():
             out[key] = {k: values.get(k) for k in differing}
     return out
@@ -546,51 +532,98 @@ def _flatten(unit: dict) -> dict:
     return out
 
 
-def _below_controls(base_units: dict[tuple, pd.DataFrame], cur_units: dict[tuple, pd.DataFrame], units: list[str],
-                    names: _Names, policy: Policy, is_control: Controls, strict: bool) -> list[Finding]:
+def _below_controls(pairs: Pairs, base_units: UnitRows, cur_units: UnitRows, units: list[str], names: _Names,
+                    policy: Policy, is_control: Controls, strict: bool) -> list[Finding]:
     """Methods that beat a control of their comparison group in the baseline (mean paired gap in the metric's good
     direction > 0) and now score at or below it (gap <= 0). The gap's change is assessed like a score change (the
     policy's tolerance and test on the per-sample gaps): significant fails, otherwise it is reported and passes, so
-    a method that only tied a control is not failed by noise."""
+    a method that only tied a control is not failed by noise.
+
+    The pairs that can qualify are found for all groups at once (``_control_candidates``); only those are paired
+    and assessed one by one. Groups are visited in key order."""
     at = [units.index(c) for c in group_columns(units)]
-    groups: dict[tuple, list[tuple]] = {}
-    for key in base_units.keys() & cur_units.keys():
-        if _state(base_units[key]) == _state(cur_units[key]) == "ok":
-            groups.setdefault(tuple(key[i] for i in at), []).append(key)
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(pairs.keys):  # sorted: the units both tables score
+        groups.setdefault(tuple(key[j] for j in at), []).append(i)
+    control = _control_flags(pairs.keys, units, is_control)
+    candidates = _control_candidates(pairs, list(groups.values()), control, base_units)
     cache: dict[tuple, pd.Series] = {}
 
     def scores(side: str, key: tuple) -> pd.Series:
         """A unit's ok per-sample values indexed by (seed, sample_id), made once per unit and table."""
         if (side, key) not in cache:
-            frame = (base_units if side == "base" else cur_units)[key]
+            frame = (base_units if side == "base" else cur_units).get(key)
             ok = frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
             cache[side, key] = ok.set_index(SAMPLE_KEY)["value"].astype(np.float64)
         return cache[side, key]
 
     findings = []
-    for keys in groups.values():
-        controls = sorted(k for k in keys if is_control.of(dict(zip(units, k))))
-        if not controls:
-            continue
-        for key in sorted(k for k in keys if k not in controls):
-            for control in controls:
-                paired = pd.concat([scores(side, k) for side in ("base", "cur") for k in (key, control)], axis=1,
+    for members in groups.values():
+        controls = [i for i in members if control[i]]
+        for i in (i for i in members if not control[i]):
+            for c in controls:
+                if (i, c) not in candidates:
+                    continue
+                key, control_key = pairs.keys[i], pairs.keys[c]
+                paired = pd.concat([scores(side, k) for side in ("base", "cur") for k in (key, control_key)], axis=1,
                                    join="inner", keys=["bm", "bc", "cm", "cc"]).dropna()
-                finding = _below_control(key, control, paired, base_units[key], units, names, policy, strict)
+                finding = _below_control(key, control_key, paired, base_units.kind(key), units, names, policy, strict)
                 if finding is not None:
                     findings.append(finding)
     return findings
 
 
-def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, rows: pd.DataFrame, units: list[str],
+def _control_flags(keys: list[tuple], units: list[str], is_control: Controls) -> np.ndarray:
+    """``(units,)`` whether each unit's method is a control (asked once per method and parameters)."""
+    at = [units.index(c) for c in ("method", "method_params") if c in units]
+    flags: dict[tuple, bool] = {}
+    for key in keys:
+        method = tuple(key[j] for j in at)
+        if method not in flags:
+            flags[method] = is_control.of(dict(zip(units, key)))
+    return np.array([flags[tuple(key[j] for j in at)] for key in keys], dtype=bool)
+
+
+def _control_candidates(pairs: Pairs, groups: list[list[int]], control: np.ndarray,
+                        base_units: UnitRows) -> set[tuple[int, int]]:
+    """(method, control) unit positions whose mean signed gap may be > 0 in the baseline and <= 0 now, from one
+    join of every group's methods with its controls on (seed, sample_id). A margin of 1e-9 of the values' scale
+    keeps pairs whose means differ from ``_below_control``'s (another summation order) only in the last bits, and
+    any pair with a non-finite value: ``_below_control`` decides on exactly its own numbers."""
+    group = np.empty(len(pairs.keys), dtype=np.int64)
+    for g, members in enumerate(groups):
+        group[members] = g
+    sign = np.array([1.0 if base_units.kind(key)[1] else -1.0 for key in pairs.keys])
+    merged = pairs.merged
+    rows = merged.loc[pairs.ok & (merged["sample_id"] != "").to_numpy(bool),
+                      ["unit", *SAMPLE_KEY, "value_base", "value_cur"]]
+    unit = rows["unit"].to_numpy(np.int64)
+    rows = rows.assign(group=group[unit], control=control[unit])
+    if not rows["control"].any():
+        return set()
+    joined = rows[~rows["control"]].merge(rows[rows["control"]], on=["group", *SAMPLE_KEY], suffixes=("", "_c"))
+    if joined.empty:
+        return set()
+    signs = sign[joined["unit"].to_numpy(np.int64)]
+    values = joined[["value_base", "value_base_c", "value_cur", "value_cur_c"]].to_numpy(np.float64)
+    gaps = pd.DataFrame({"unit": joined["unit"].to_numpy(np.int64), "control": joined["unit_c"].to_numpy(np.int64),
+                         "base": signs * (values[:, 0] - values[:, 1]), "cur": signs * (values[:, 2] - values[:, 3]),
+                         "scale": np.abs(values).sum(axis=1), "odd": ~np.isfinite(values).all(axis=1)})
+    per_pair = gaps.groupby(["unit", "control"], sort=False).agg(base=("base", "mean"), cur=("cur", "mean"),
+                                                                 scale=("scale", "mean"), odd=("odd", "any"))
+    margin = 1e-9 * per_pair["scale"]
+    maybe = per_pair["odd"] | ((per_pair["base"] > -margin) & (per_pair["cur"] <= margin))
+    return set(per_pair.index[maybe.to_numpy(bool)])
+
+
+def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, kind: tuple[str, bool], units: list[str],
                    names: _Names, policy: Policy, strict: bool) -> Finding | None:
-    """The ``below_control`` finding of one method (``key``, baseline ``rows``) and one control (see
-    ``_below_controls``), or None. ``paired``: ``bm``, ``bc``, ``cm``, ``cc`` (baseline/current method/control
+    """The ``below_control`` finding of one method (``key``; ``kind``: its family and direction) and one control
+    (see ``_below_controls``), or None. ``paired``: ``bm``, ``bc``, ``cm``, ``cc`` (baseline/current method/control
     values) on the (seed, sample_id) all four have."""
     if paired.empty:
         return None
-    unit = {**names.unit(key), "family": str(rows["family"].iloc[0]),
-            "higher_is_better": bool(rows["higher_is_better"].iloc[0])}
+    unit = {**names.unit(key), "family": kind[0], "higher_is_better": kind[1]}
     sign = 1.0 if unit["higher_is_better"] else -1.0
     base_gap, cur_gap = sign * (paired["bm"] - paired["bc"]), sign * (paired["cm"] - paired["cc"])
     if not (base_gap.mean() > 0 >= cur_gap.mean()):
@@ -618,35 +651,33 @@ def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, rows: pd.Da
                    details=details)
 
 
-def _rank_changes(baseline: pd.DataFrame, current: pd.DataFrame, units: list[str], names: _Names,
+def _rank_changes(pairs: Pairs, base_units: UnitRows, cur_units: UnitRows, units: list[str], names: _Names,
                   is_control: Controls, strict: bool) -> list[Finding]:
     """Pairs of competitors whose order (by mean ok value over the samples both tables scored, in the metric's
     direction) reversed in a group; a method and a control are ``_below_controls``' business, not a rank change.
 
     Only the shared (seed, sample) pairs count: a current table with another seed or more samples would otherwise
-    rank methods on other data than the baseline did, and report reversals nothing caused."""
-    groups = group_columns(units)
-    base_ok, cur_ok = _ok_values(baseline), _ok_values(current)
-    key = units + SAMPLE_KEY
-    base_ok = base_ok[pd.MultiIndex.from_frame(base_ok[key]).isin(pd.MultiIndex.from_frame(cur_ok[key]))]
-    cur_ok = cur_ok[pd.MultiIndex.from_frame(cur_ok[key]).isin(pd.MultiIndex.from_frame(base_ok[key]))]
-    base_means, cur_means = _means(base_ok, units), _means(cur_ok, units)
+    rank methods on other data than the baseline did, and report reversals nothing caused. Each table's means are
+    taken over its own rows in its own order (as ranks are); groups are visited in key order."""
+    base_means, cur_means = (_means(pairs.shared_rows(rows, name, units), units)
+                             for rows, name in ((base_units, "base"), (cur_units, "cur")))
+    both = base_means.merge(cur_means, on=units + ["higher_is_better"], suffixes=("_base", "_cur"))
+    if both.empty:
+        return []
+    groups = both.groupby(group_columns(units), sort=True, dropna=False).ngroup().to_numpy(np.int64)
+    order = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[order], np.arange(groups.max() + 2))
+    competitors = both[competitor_columns(both)]
+    controls = np.array([is_control.of(row) for row in competitors.to_dict("records")], dtype=bool)
+    base, cur = both["score_base"].to_numpy(np.float64), both["score_cur"].to_numpy(np.float64)
     findings = []
-    for group_key, base_group in base_means.groupby(groups, sort=True, dropna=False):
-        group_key = group_key if isinstance(group_key, tuple) else (group_key,)
-        cur_group = _select(cur_means, groups, group_key)
-        pairs = base_group.merge(cur_group, on=units + ["higher_is_better"], suffixes=("_base", "_cur"))
-        controls = np.array([is_control.of(row) for row in pairs[competitor_columns(pairs)].to_dict("records")],
-                            dtype=bool)
-        for better, worse in _swaps(pairs):
-            if controls[better] != controls[worse]:
-                continue
-            findings.append(_rank_finding(better, worse, pairs, units, names, strict))
+    for g in range(len(bounds) - 1):
+        rows = order[bounds[g]:bounds[g + 1]]
+        swaps = (base[rows][:, None] > base[rows][None, :]) & (cur[rows][:, None] < cur[rows][None, :])
+        for better, worse in zip(*np.nonzero(swaps)):  # row-major: as a loop over (i, j)
+            if controls[rows[better]] == controls[rows[worse]]:
+                findings.append(_rank_finding(rows[better], rows[worse], both, units, names, strict))
     return findings
-
-
-def _ok_values(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[(frame["status"] == "ok") & (frame["sample_id"] != "")]
 
 
 def _means(ok: pd.DataFrame, units: list[str]) -> pd.DataFrame:
@@ -661,15 +692,6 @@ def _select(frame: pd.DataFrame, columns: list[str], key: tuple) -> pd.DataFrame
     for column, value in zip(columns, key):
         mask &= (frame[column] == value).to_numpy()
     return frame[mask]
-
-
-def _swaps(pairs: pd.DataFrame) -> Iterator[tuple[int, int]]:
-    """(i, j) row positions where i was strictly better than j in the baseline and is strictly worse now."""
-    base, cur = pairs["score_base"].to_numpy(), pairs["score_cur"].to_numpy()
-    for i in range(len(pairs)):
-        for j in range(len(pairs)):
-            if base[i] > base[j] and cur[i] < cur[j]:
-                yield i, j
 
 
 def _rank_finding(was_better: int, now_better: int, pairs: pd.DataFrame, units: list[str], names: _Names,
@@ -696,8 +718,8 @@ def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: boo
         if column not in baseline or column not in current:
             continue
         key = [axis, f"{axis}_params"]
-        before = baseline[baseline[column] != ""].drop_duplicates(key)[key + [column]]
-        after = current[current[column] != ""].drop_duplicates(key)[key + [column]]
+        before = baseline.loc[baseline[column] != "", key + [column]].drop_duplicates(key)
+        after = current.loc[current[column] != "", key + [column]].drop_duplicates(key)
         joined = before.merge(after, on=key, suffixes=("_base", "_cur"))
         for row in joined[joined[f"{column}_base"] != joined[f"{column}_cur"]].itertuples(index=False):
             row = row._asdict()

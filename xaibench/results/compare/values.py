@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from xaibench.results.aggregate import bootstrap_ci
@@ -122,7 +121,7 @@ def _changed_samples(diff: np.ndarray, baseline: np.ndarray, samples: np.ndarray
     if samples is None or not diff.size:
         per_sample, magnitude = diff, np.abs(baseline)
     else:
-        codes, _ = pd.factorize(np.asarray(samples), sort=True)
+        _, codes = np.unique(np.asarray(samples), return_inverse=True)  # codes of the sorted ids
         counts = np.bincount(codes)
         per_sample = np.bincount(codes, weights=diff) / counts
         magnitude = np.bincount(codes, weights=np.abs(baseline)) / counts
