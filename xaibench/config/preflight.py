@@ -502,8 +502,10 @@ def _compose(overrides: list[str], config_name: str, *, return_hydra_config: boo
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="xaibench"):
             return compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
+        failure = error  # ``error`` is unbound when the except block ends: the closure keeps its own name
+
         def without_it() -> DictConfig:  # the config the override failed on: the others composed (error path only)
-            key = _unknown_key(error)
+            key = _unknown_key(failure)
             rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
             with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="xaibench"):
                 return compose(config_name=config_name, overrides=rest, return_hydra_config=True)

@@ -35,7 +35,6 @@ def step_chunk(chunk_size: int, n: int) -> int:
     return min(int(chunk_size), n) if 0 < n < BATCH_INDEPENDENT_ROWS else int(chunk_size)
 
 
-
 class ChunkedForward:
     """Forward queued ``(N, ...)`` batches ``chunk_size`` rows at a time through a Quantus model wrapper.
 
