@@ -22,6 +22,11 @@ CELLS = ["model=logreg", "dataset=iris", "method=saliency,random", "n_samples=4"
 FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
 
 
+def fake_slurm_path() -> str:
+    """``$PATH`` with the fake ``sbatch``/``squeue``/``sacct``/``scontrol`` first."""
+    return f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}"
+
+
 @pytest.mark.parametrize(("overrides", "refusal"), [
     (["hydra/launcher=joblib,ray"], "hydra/launcher=joblib,ray sweeps over Hydra's own settings"),
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=1,2"], "hydra.launcher.n_jobs=1,2 sweeps over Hydra's own"),
@@ -81,7 +86,7 @@ FAKE_SLURM = Path(__file__).parents[1] / "integration" / "fake_slurm"
      "hydra.launcher.* settings (cells_per_task=1 is one cell per task, as submitit_slurm)"),
 ])
 def test_a_launcher_that_cannot_work_is_refused_by_the_preflight(overrides, refusal, monkeypatch):
-    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # sbatch found: the settings count
+    monkeypatch.setenv("PATH", fake_slurm_path())  # sbatch found: the settings count
     with pytest.raises(UserError) as refused:
         validate([*CELLS, *overrides], multirun=True)
     assert refusal in str(refused.value)
@@ -98,7 +103,7 @@ def test_other_sbatch_options_add_to_the_presets_requeue(monkeypatch):
     """``+hydra.launcher.additional_parameters.reservation=maint``: sbatch gets both (the preset's --requeue kept)."""
     from xaibench.config.preflight import launch_of
 
-    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", fake_slurm_path())
     for added in ("+hydra.launcher.additional_parameters.reservation=maint",
                   "+hydra.launcher.additional_parameters={reservation:maint}"):
         launch = launch_of([*CELLS, "hydra/launcher=slurm_cpu", added])
@@ -110,7 +115,7 @@ def test_a_preset_switch_turned_off_is_left_out_of_the_sbatch_script(tmp_path, m
     ``#SBATCH --requeue=False``, which sbatch refuses; now ``--no-requeue``, and other false switches are left out."""
     from hydra_plugins.xaibench_launchers.chunked_submitit import ChunkedSlurmLauncher
 
-    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # submitit looks for srun
+    monkeypatch.setenv("PATH", fake_slurm_path())  # submitit looks for srun
     switches = {"requeue": False, "exclusive": False, "reservation": "maint", "overcommit": True}
     launcher = ChunkedSlurmLauncher(cells_per_task=2, submitit_folder=str(tmp_path / "%j"), timeout_min=5,
                                     additional_parameters=switches)
@@ -123,7 +128,7 @@ def test_a_preset_switch_turned_off_is_left_out_of_the_sbatch_script(tmp_path, m
                                        ["hydra/launcher=slurm", "hydra.launcher.gpus_per_task=null"],
                                        ["hydra/launcher=slurm_cpu"]])
 def test_gpus_asked_for_jobs_that_use_them_or_none_asked_pass(overrides, monkeypatch):
-    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", fake_slurm_path())
     monkeypatch.setattr("xaibench.config.preflight.validate_config", lambda cfg, **kwargs: None)  # data: elsewhere
     assert len(validate([*CELLS, *overrides], multirun=True)) == 2
 
@@ -146,7 +151,7 @@ def test_a_sweep_over_the_scoring_engine_is_refused():
 def test_an_array_above_max_array_size_is_refused_before_any_file_is_touched(tmp_path):
     """Slurm's MaxArraySize (``scontrol show config``, faked at 2): 3 cells at one per task were submitted once the
     stored cells were written, and sbatch refused them there; now the pre-flight names the cells_per_task that fits."""
-    fake = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
+    fake = {"PATH": fake_slurm_path(), "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
             "FAKE_SLURM_MAX_ARRAY_SIZE": "2"}
     done = run_cli(["-m", *CELLS, "method=saliency,random,integrated_gradients", "hydra/launcher=slurm_cpu",
                     "hydra.launcher.cells_per_task=1"], tmp_path, timeout=120, **fake)
@@ -166,7 +171,7 @@ def test_the_array_size_counts_only_the_cells_the_store_lacks(tmp_path, monkeypa
     from xaibench.engine.cell import CellSpec
     from xaibench.engine.store import Store
 
-    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", fake_slurm_path())
     monkeypatch.setenv("FAKE_SLURM_MAX_ARRAY_SIZE", "2")
     monkeypatch.setattr("xaibench.config.preflight.validate_config", lambda cfg, **kwargs: None)
     max_array_size.cache_clear()
@@ -186,7 +191,7 @@ def test_an_array_sbatch_would_refuse_is_refused_before_any_file_is_touched(tmp_
     written: a cluster without a default partition and the preset's ``partition: null``, or a misspelt partition,
     were refused by sbatch only after the sweep folder was claimed (sweep.json left "running", submitit's pickle
     and script in it)."""
-    fake = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
+    fake = {"PATH": fake_slurm_path(), "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
             "FAKE_SLURM_PARTITIONS": "cpu,gpu"}
     done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu", "hydra.launcher.partition=gpux",
                     "hydra.launcher.cells_per_task=1"], tmp_path, timeout=120, **fake)
@@ -206,7 +211,7 @@ def test_the_test_only_script_is_the_array_the_launcher_submits(monkeypatch):
     from hydra_plugins.xaibench_launchers.chunked_submitit import ChunkedSlurmLauncher
     from xaibench.config.preflight import launch_of
 
-    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")  # submitit looks for srun
+    monkeypatch.setenv("PATH", fake_slurm_path())  # submitit looks for srun
     settings = launch_of([*CELLS, "hydra/launcher=slurm", "hydra.launcher.partition=gpu"]).settings
     script = ChunkedSlurmLauncher.sbatch_script(settings, 7)
     for line in ("--partition=gpu", "--time=120", "--mem=32GB", "--gpus-per-task=1", "--cpus-per-task=4",
@@ -242,7 +247,7 @@ def test_without_the_launchers_extra_sweeps_run_quietly_and_its_launchers_say_wh
     work.mkdir()
     for launcher, package in (("slurm_cpu", "hydra-submitit-launcher"), ("joblib", "hydra-joblib-launcher")):
         done = run_cli(["-m", *CELLS, f"hydra/launcher={launcher}"], work, timeout=120, PYTHONPATH=path,
-                       PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+                       PATH=fake_slurm_path())
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-2000:]
         assert done.stderr.startswith("xaibench: error: ") and done.stderr.endswith(  # by name or, from a cached
             f" needs {package}, which is not installed: pip install 'xaibench[launchers]'\n")  # plan, by class
@@ -257,7 +262,7 @@ def test_a_rerun_whose_cells_are_all_stored_needs_no_slurm_answer(tmp_path, monk
     from xaibench.engine.cell import CellSpec
     from xaibench.engine.store import Store
 
-    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", fake_slurm_path())
     monkeypatch.setenv("FAKE_SLURM_PARTITIONS", "cpu,gpu")  # no default partition; the preset names none
     monkeypatch.setattr("xaibench.config.preflight.validate_config", lambda cfg, **kwargs: None)
     plan = make_plan([*CELLS, f"store_dir={tmp_path}", "hydra/launcher=slurm_cpu"], multirun=True)
