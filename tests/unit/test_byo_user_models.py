@@ -306,6 +306,11 @@ def test_16_bit_and_float_images_keep_their_values_and_out_of_range_floats_are_r
     Image.fromarray(np.full((4, 4), 300.0, dtype=np.float32)).save(tmp_path / "raw.tif")
     with pytest.raises(UserError, match=r"raw.tif \(mode F\) holds values in \[300, 300\], outside \[0, 1\]"):
         read_image(tmp_path / "raw.tif", 4, 1)
+    holed = np.full((4, 4), 0.5, dtype=np.float32)
+    holed[0, 0] = np.nan  # the message formatted "nan" with :g and raised ValueError instead of the one line
+    Image.fromarray(holed).save(tmp_path / "holed.tif")
+    with pytest.raises(UserError, match=r"holed.tif \(mode F\) holds NaN or infinite values, outside \[0, 1\]"):
+        read_image(tmp_path / "holed.tif", 4, 1)
 
 
 def test_a_model_used_as_given_is_warned_when_the_seed_moves_the_split(tmp_path, capsys):

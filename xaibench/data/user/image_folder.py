@@ -48,10 +48,11 @@ def _deep_grey(image, size: int, path: Path) -> np.ndarray:
 
     values = np.asarray(image, dtype=np.float64)
     scale = 1.0 if image.mode == "F" else 65535.0
-    if values.size and (values.min() < 0 or values.max() > scale or not np.isfinite(values).all()):
-        low, high = (float(values.min()), float(values.max())) if np.isfinite(values).all() else ("nan", "inf")
-        raise UserError(f"image {path} (mode {image.mode}) holds values in [{low:g}, {high:g}], outside "
-                        f"[0, {scale:g}]; save it as 8- or 16-bit, or as float in [0, 1]")
+    finite = bool(np.isfinite(values).all())
+    if values.size and (not finite or values.min() < 0 or values.max() > scale):
+        held = f"values in [{values.min():g}, {values.max():g}]" if finite else "NaN or infinite values"
+        raise UserError(f"image {path} (mode {image.mode}) holds {held}, outside [0, {scale:g}]; save it as 8- or "
+                        f"16-bit, or as float in [0, 1]")
     scaled = Image.fromarray((values / scale).astype(np.float32))  # mode F
     return np.asarray(scaled.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float64).clip(0.0, 1.0)
 
