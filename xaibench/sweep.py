@@ -30,7 +30,8 @@ from xaibench.engine.cell import CellSpec
 from xaibench.engine.cell_result import CellResult
 from xaibench.engine.launcher_watch import mark_launcher
 from xaibench.engine.stamp import stamp_rows
-from xaibench.engine.store import TEMP_SUFFIX, Store, atomic_write_bytes, atomic_writer, table_to_parquet_bytes
+from xaibench.engine.store import (TEMP_SUFFIX, Store, atomic_write_bytes, atomic_writer, remove_if_dead,
+                                   table_to_parquet_bytes)
 from xaibench.errors import StorageError, UserError
 from xaibench.results import manifest
 from xaibench.report.console import summary_blocks
@@ -439,8 +440,8 @@ def start_sweep(folder: Path, expected_cells: int | None = None, keys: set[str] 
     ``sweep.json`` says the sweep is running, so readers do not take the old table for the new run's).
     """
     manifest.begin(folder, expected_cells if expected_cells is not None else 0)
-    for temp in folder.glob(f".*{TEMP_SUFFIX}"):  # a killed run's half-written table or summary: only the holder of
-        temp.unlink(missing_ok=True)  # the sweep lock (us) writes here, so none is being written
+    for temp in folder.glob(f".*{TEMP_SUFFIX}"):  # a killed run's half-written table or summary (not the temp file
+        remove_if_dead(temp)  # of a live `summary <sweep> -o <sweep>/s.csv`: its writer holds it)
     shutil.rmtree(folder / WANDB_CACHED, ignore_errors=True)  # this run's "cached, not re-logged" markers
     shutil.rmtree(folder / STRAY_CELLS, ignore_errors=True)  # the previous run's
     if keys is None:

@@ -528,6 +528,52 @@ def test_sigterm_in_a_verb_is_one_line_exit_143_and_leaves_no_temp_file(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
 
 
+def test_a_collect_or_summary_killed_mid_write_leaves_a_temp_file_the_next_run_removes(tmp_path, capfd):
+    """rel14: `kill -9` of `collect <sweep> -o t.parquet` or `summary t.parquet -o s.csv` left
+    `.<output>.<random>.tmp` beside the output forever (hundreds of MB at 10k cells). The next run of the same output
+    removes it; a temp file a live writer of that output still holds (a concurrent run) is kept, and that writer
+    still completes. Real SIGKILL, in a subprocess, as the file is renamed into place."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, cli_env
+    from tests.reliability.test_collect import CELLS, cell_frame
+    from tests.unit.report_fixtures import quickstart_like_table
+
+    sweep = tmp_path / "sweep"
+    (sweep / "cells").mkdir(parents=True)
+    for index, (model, method, seed, metrics) in enumerate(CELLS[:2]):
+        cell_frame(index, model, method, seed, metrics).to_parquet(sweep / "cells" / f"{index:032x}.parquet")
+    quickstart_like_table().to_parquet(tmp_path / "table.parquet")
+    killer = ("import os, signal, sys\n"
+              "real = os.replace\n"
+              "def replace(src, dst, **kwargs):\n"
+              "    if os.path.basename(str(dst)) in ('t.parquet', 's.csv'):\n"
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "    return real(src, dst, **kwargs)\n"
+              "os.replace = replace\n"
+              "from xaibench.cli import main\n"
+              "main(sys.argv[1:])\n")
+    for argv, name in ((["collect", str(sweep), "-o", "t.parquet"], "t.parquet"),
+                       (["summary", "table.parquet", "-o", "s.csv"], "s.csv")):
+        killed = subprocess.run([sys.executable, "-c", killer, *argv], cwd=tmp_path,
+                                env=cli_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        dead = list(tmp_path.glob(f".{name}.*.tmp"))
+        assert len(dead) == 1 and dead[0].stat().st_size > 0 and not (tmp_path / name).exists()
+        with store_module.atomic_writer(tmp_path / name) as live:  # a concurrent run, writing the same output
+            live.write(b"the concurrent run's bytes")
+            [alive] = set(tmp_path.glob(f".{name}.*.tmp")) - set(dead)
+            with pytest.raises(SystemExit) as done:
+                main([argv[0], *[str(tmp_path / a) if a.endswith((".parquet", ".csv")) else a for a in argv[1:]]])
+            assert done.value.code == 0, capfd.readouterr().err
+            assert sorted(tmp_path.glob(f".{name}.*.tmp")) == [alive]  # the dead writer's is gone, the live one's kept
+            assert (tmp_path / name).stat().st_size > 100
+        assert (tmp_path / name).read_bytes() == b"the concurrent run's bytes"  # the live writer completed
+        assert list(tmp_path.glob("*.tmp")) == [] and list(tmp_path.glob(".*.tmp")) == []
+
+
 def test_an_incomplete_sweep_names_the_cells_it_lacks_and_how_to_get_them(tmp_path, capsys):
     """cluster11: after a Slurm task or a joblib worker died, the end of the sweep and a later ``xaibench summary``
     said "1 of 3 cells" only: with 10,000 cells the user could not tell which were missing. Both now name them (in

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xaibench.engine.store import remove_dead_temps
     from xaibench.report.console import summary_blocks
     from xaibench.results.collect import partial_note, write_collected
 
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     # file and the summary, so memory does not grow with the number of cells.
     if args.output:
         _check_output(args.output)  # before any work: collect wrote Parquet under any name (table.xlsx)
+        remove_dead_temps(args.output)  # a killed collect's half-written table (kill -9 leaves it)
     summarize = not (args.output and args.no_summary)
     collected = write_collected(args.store or args.sweep_dir, args.output, store=bool(args.store),
                                 summarize=summarize, pieces=True)

@@ -91,6 +91,7 @@ def _writing(out: Path) -> Iterator[None]:
     from contextlib import ExitStack
 
     from xaibench.engine.locks import LockHeld, file_lock
+    from xaibench.engine.store import remove_if_dead
     from xaibench.errors import StorageError, UserError
 
     with ExitStack() as held:
@@ -104,7 +105,7 @@ def _writing(out: Path) -> Iterator[None]:
         for folder in (out, out / "figures"):
             for temp in sorted(folder.glob(".*.tmp")) if folder.is_dir() else ():
                 if _TEMP_FILE.fullmatch(temp.name) and temp.is_file():
-                    temp.unlink(missing_ok=True)
+                    remove_if_dead(temp)  # not the temp file of a live `summary ... -o <out>/s.md`
         yield
 
 

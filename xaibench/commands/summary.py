@@ -35,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         from xaibench.errors import UserError
         raise UserError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+    if args.output:
+        from xaibench.engine.store import remove_dead_temps
+
+        remove_dead_temps(args.output)  # a killed summary's half-written file (kill -9 leaves it)
     # A sorted Parquet table: summarised block by block, then written and printed a piece at a time
     # (aggregate.SummaryPieces; memory flat in the table's size).
     summary, table = _streamed(args.table), None

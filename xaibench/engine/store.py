@@ -16,11 +16,14 @@ xaibench is recomputed into ``v2/``; ``xaibench store gc --legacy`` deletes the 
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import os
+import re
 import tempfile
+import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,11 +75,12 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
         with os.fdopen(fd, "wb") as handle:
+            _hold(handle.fileno())  # until the temp file's name is gone: remove_dead_temps tells a live writer
             os.fchmod(handle.fileno(), 0o666 & ~current_umask())
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)  # before the file is closed (and its lock let go)
     except OSError as error:
         _discard(tmp)
         if error.filename is not None and str(error.filename).endswith(TEMP_SUFFIX):  # mkstemp's hidden name
@@ -85,6 +89,67 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         _discard(tmp)
         raise
+
+
+def _hold(fd: int) -> None:
+    """``flock`` the writer's temp file for as long as it is open (the OS lets go when the writer dies)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:  # a file system without locks: the temp file reads as live and is never removed by a writer
+        pass
+
+
+# mkstemp's random part of a temp file's name (``tempfile._RandomNameSequence``)
+_RANDOM_PART = re.compile(r"[a-z0-9_]{8}")
+FRESH_EMPTY_S = 60.0  # an empty unlocked temp file younger than this may be a writer between mkstemp and its lock
+
+
+def remove_dead_temps(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temp files that writers of ``path`` left beside it when killed (``kill -9``, a node failure)
+    before renaming: ``.<name>.<random>.tmp``, hundreds of MB beside a 10k-cell table. Returns those removed.
+
+    A writer holds an ``flock`` on its temp file until the file has its final name (``atomic_writer``), so a temp
+    file whose lock can be taken belongs to a dead writer; one a live writer (a concurrent run writing the same
+    output) still owns is never touched. An empty temp file younger than ``FRESH_EMPTY_S`` is kept too: its writer
+    may be between creating and locking it.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    try:
+        names = [entry.name for entry in os.scandir(path.parent) if entry.name.startswith(prefix)]
+    except OSError:
+        return []
+    temps = [path.parent / name for name in sorted(names) if name.endswith(TEMP_SUFFIX)
+             and _RANDOM_PART.fullmatch(name[len(prefix):-len(TEMP_SUFFIX)])]
+    return [temp for temp in temps if remove_if_dead(temp)]
+
+
+def remove_if_dead(temp: Path) -> bool:
+    """Delete the temp file ``temp`` if no live writer holds it (see ``remove_dead_temps``); True if deleted."""
+    try:
+        fd = os.open(temp, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:  # gone (renamed into place), another user's, a link
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live writer holds it (or this file system has no locks: keep it)
+            return False
+        held = os.fstat(fd)
+        if held.st_size == 0 and time.time() - held.st_mtime < FRESH_EMPTY_S:
+            return False
+        try:
+            now = os.stat(temp, follow_symlinks=False)
+        except OSError:
+            return False
+        if (now.st_ino, now.st_dev) != (held.st_ino, held.st_dev):  # its writer renamed it meanwhile
+            return False
+        os.unlink(temp)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _discard(tmp: str | None) -> None:
