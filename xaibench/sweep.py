@@ -385,7 +385,7 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
         manifest.check_writable(Store(store_dir).base, "store_dir")
     for folder in sorted(counts):
         manifest.check_writable(folder, "results_dir")
-        state = manifest.read_state(folder)
+        state = manifest.read_state(folder, damaged_ok=True)  # begin() rewrites a damaged sweep.json
         if state is None or not state.running:  # else the claim names the run that holds the folder
             check_no_array_running(folder)  # a Slurm array of an earlier run would write its cells among ours
     stack = ExitStack()

@@ -102,6 +102,16 @@ CLI_ONLY = [
     (["compare", "table.csv", "table.csv", "--json", "table.csv"], "--json table.csv is the baseline this command"),
     (["store", "verify", "nostore"], "store directory nostore does not exist"),
     (["store", "gc", "store", "--min-age", "-1"], "--min-age must be >= 0"),
+    # rel14: a damaged sweep.json (it says whether the sweep finished) was read as "no record": the folder's old
+    # table or its cells so far were summarised as if the sweep were complete, without a word
+    (["summary", "sweep_truncated"], "sweep_truncated/sweep.json is damaged (not valid JSON: "),
+    (["summary", "sweep_list"], "sweep_list/sweep.json is damaged (a JSON list, not an object); it says whether "
+                                "the sweep finished, so its table cannot be told complete: rerun the sweep's "
+                                "command to rewrite it (stored cells are not recomputed), or delete it"),
+    (["collect", "sweep_types", "-o", "t.parquet"], "sweep_types/sweep.json is damaged (expected_cells is '24', "
+                                                    "not a count)"),
+    (["collect", "sweep_state"], "sweep_state/sweep.json is damaged (state is 3, not 'running' or 'finished')"),
+    (["report", "sweep_truncated", "--no-figures"], "sweep_truncated/sweep.json is damaged (not valid JSON"),
 ]
 API_ONLY = [
     (lambda: xaibench.run("model=mlp dataset=nope"), "unknown dataset 'nope'"),
@@ -112,6 +122,7 @@ API_ONLY = [
     (lambda: xaibench.load("truncated.parquet"), "is not a readable Parquet file"),
     (lambda: xaibench.load("other.csv"), "is not an xaibench results table"),
     (lambda: xaibench.load("sweep_bad"), "is not a readable Parquet file"),
+    (lambda: xaibench.load("sweep_list"), "sweep_list/sweep.json is damaged (a JSON list, not an object)"),
 ]
 
 
@@ -137,6 +148,14 @@ def inputs(tmp_path_factory) -> Path:
     (root / "sweep_bad" / "cells" / "0a.parquet").write_bytes(b"PAR1 damaged")
     (root / "store").mkdir()
     (root / "emptydir").mkdir()
+    from tests.reliability.test_collect import cell_frame
+
+    for name, record in (("truncated", '{"state": "finished", "expec'), ("list", "[1, 2]"),
+                         ("types", '{"state": "finished", "expected_cells": "24"}'), ("state", '{"state": 3}')):
+        (root / f"sweep_{name}" / "cells").mkdir(parents=True)  # cells and a table: readable but for the record
+        cell_frame(0, "a", "m1", 0, ["x"]).to_parquet(root / f"sweep_{name}" / "cells" / f"{0:032x}.parquet")
+        cell_frame(0, "a", "m1", 0, ["x"]).to_parquet(root / f"sweep_{name}" / "table.parquet")
+        (root / f"sweep_{name}" / "sweep.json").write_text(record)
     (root / "afile").write_text("a file where a folder should be")
     return root
 

@@ -574,6 +574,28 @@ def test_a_collect_or_summary_killed_mid_write_leaves_a_temp_file_the_next_run_r
         assert list(tmp_path.glob("*.tmp")) == [] and list(tmp_path.glob(".*.tmp")) == []
 
 
+def test_a_damaged_sweep_json_warns_where_optional_and_a_rerun_of_the_sweep_rewrites_it(tmp_path, capsys):
+    """rel14: a damaged `sweep.json` was read as no record at all. Readers that need it (summary, collect, report,
+    load) refuse in one line (`test_bad_input.py`); compare's checks of the configs and plugin files a table was
+    made from, which only use it when present, say once that they skip it; a rerun of the sweep rewrites it."""
+    from xaibench.config.plan import make_plan
+
+    folder = tmp_path / "runs" / "s"
+    folder.mkdir(parents=True)
+    (folder / manifest.MANIFEST_NAME).write_text('{"state": "running", "command": {"overr')
+    capsys.readouterr()
+    assert manifest.recorded_command(folder) is None and manifest.recorded_plugins(folder) == {}
+    assert capsys.readouterr().err.splitlines() == [
+        f"xaibench: warning: {folder}/sweep.json is damaged (not valid JSON: Unterminated string starting at: line 1 "
+        f"column 34 (char 33)); compare does not check the configs the table was made from"]  # once per file
+    with pytest.raises(UserError, match="sweep.json is damaged"):
+        manifest.read_state(folder)
+    plan = make_plan([*ONE, f"results_dir={tmp_path / 'runs'}", "sweep_id=s"], multirun=False)
+    with sweep_module.claim_sweeps(plan.configs):
+        state = manifest.read_state(folder)
+    assert (state.expected_cells, state.finished) == (1, False)
+
+
 def test_an_incomplete_sweep_names_the_cells_it_lacks_and_how_to_get_them(tmp_path, capsys):
     """cluster11: after a Slurm task or a joblib worker died, the end of the sweep and a later ``xaibench summary``
     said "1 of 3 cells" only: with 10,000 cells the user could not tell which were missing. Both now name them (in

@@ -20,12 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from xaibench.engine.store import remove_dead_temps
     from xaibench.report.console import summary_blocks
+    from xaibench.results import manifest
     from xaibench.results.collect import partial_note, write_collected
 
     # Streams in every mode: cells are combined one (model, dataset, method) block at a time into the output
     # file and the summary, so memory does not grow with the number of cells.
+    if args.sweep_dir and Path(args.sweep_dir).is_dir():
+        manifest.read_state(Path(args.sweep_dir))  # a damaged sweep.json: refused before a file is written
     if args.output:
         _check_output(args.output)  # before any work: collect wrote Parquet under any name (table.xlsx)
         remove_dead_temps(args.output)  # a killed collect's half-written table (kill -9 leaves it)

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -150,7 +151,7 @@ def record_command(overrides: list[str], *, multirun: bool, config_name: str = "
 def recorded_command(folder: Path) -> dict | None:
     """The command line the folder's sweep ran (``record_command``'s record), or None (a sweep of the Python API,
     or of an xaibench that did not record it)."""
-    command = _read(folder).get("command")
+    command = _read(folder, optional="compare does not check the configs the table was made from").get("command")
     return command if isinstance(command, dict) and isinstance(command.get("overrides"), list) else None
 
 
@@ -181,9 +182,14 @@ def complete(folder: Path, n_cells: int) -> None:
     shutil.rmtree(folder / PREVIOUS_CELLS, ignore_errors=True)
 
 
-def read_state(folder: Path) -> SweepState | None:
-    """The folder's state, or None for a folder without a manifest (written by an older xaibench)."""
-    data = _read(folder)
+def read_state(folder: Path, *, damaged_ok: bool = False) -> SweepState | None:
+    """The folder's state, or None for a folder without a manifest (written by an older xaibench).
+
+    Raises:
+        UserError: ``sweep.json`` is unreadable (truncated, edited, wrong types), unless ``damaged_ok`` (a sweep
+            about to rewrite it): without it a partial or stale table would pass for the sweep's current one.
+    """
+    data = _read(folder, strict=not damaged_ok)
     if not data:
         return None
     expected = data.get("expected_cells")
@@ -218,16 +224,53 @@ def _holder(folder: Path) -> str:
 def recorded_plugins(folder: Path) -> dict[str, str]:
     """``{module: sha256 of its file}`` of the ``$XAIBENCH_PLUGINS`` the folder's sweep ran with ({}: none, or a
     sweep recorded before plugins were)."""
-    plugins = _read(folder).get("plugins")
+    plugins = _read(folder, optional="compare does not check the plugin files the table was made with").get("plugins")
     return {str(k): str(v) for k, v in plugins.items()} if isinstance(plugins, dict) else {}
 
 
-def _read(folder: Path) -> dict:
+def _read(folder: Path, *, strict: bool = False, optional: str = "") -> dict:
+    """The folder's ``sweep.json`` ({} when it has none). A damaged one (not JSON, not an object, a ``state`` or
+    ``expected_cells`` of the wrong type) raises ``UserError`` when ``strict``; else it reads as {}, after one
+    warning line when ``optional`` says what is skipped without it."""
+    path = folder / MANIFEST_NAME
     try:
-        data = json.loads((folder / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
+        text = path.read_bytes()
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except OSError as error:
+        problem = f"unreadable: {error.strerror}"
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as error:  # truncated, not UTF-8, edited by hand
+            problem = f"not valid JSON: {error}"
+        else:
+            problem = _problem(data)
+            if not problem:
+                return data
+    if strict:
+        raise UserError(f"{path} is damaged ({problem}); it says whether the sweep finished, so its table cannot be "
+                        f"told complete: rerun the sweep's command to rewrite it (stored cells are not recomputed), "
+                        f"or delete it to read the folder's cells as they are")
+    if optional and str(path) not in _warned:
+        _warned.add(str(path))
+        print(f"xaibench: warning: {path} is damaged ({problem}); {optional}", file=sys.stderr)
+    return {}
+
+
+_warned: set[str] = set()  # the damaged sweep.json files a warning was printed for (once per process)
+
+
+def _problem(data) -> str:
+    """Why a parsed ``sweep.json`` cannot be used ("" if it can)."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    if data.get("state") not in ("running", "finished"):
+        return f"state is {data.get('state')!r}, not 'running' or 'finished'"
+    expected = data.get("expected_cells")
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 0):
+        return f"expected_cells is {expected!r}, not a count"
+    return ""
 
 
 def _write(folder: Path, data: dict) -> None:
