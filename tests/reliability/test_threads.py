@@ -79,3 +79,115 @@ def test_constant_maps_accepted_relaxes_quantus_in_its_own_thread_only():
     assert _interleaved(ends_first, ends_last) == [("still relaxed", "accepted"), ("after", "refused")]
     with pytest.raises(AssertionError, match="uniformly distributed"):  # outside any block: Quantus as it was
         asserts.assert_attributions(x_batch=X, a_batch=CONSTANT)
+
+
+def test_two_threads_scoring_real_quantus_metrics_keep_their_stdout_and_warnings_apart(capsys):
+    """rel14: ``call_quantus`` silenced Quantus with ``redirect_stdout`` and ``catch_warnings``, which swap
+    process-wide state and restore what they saw on entry. Two threads whose calls end in another order than they
+    began (A enters, B enters, A ends, B ends) left ``sys.stdout`` a discarded buffer and an ignore-all warning
+    filter installed (every later print and warning of the process lost), and B's noise reached the terminal after
+    A ended. Real Quantus metrics (pixel flipping, faithfulness estimate) in two threads, each model printing and
+    warning (Python's and numpy's C-level warnings) on every forward; the first forward waits until both calls are
+    open, and B's calls go on after A's ended."""
+    import copy
+    import sys
+    import warnings
+    from dataclasses import replace
+
+    import torch
+
+    from xaibench.metrics import testing
+    from xaibench.metrics.quantus_adapter import build_batch, call_quantus, resolve_params
+    from xaibench.registry import EXPLAINERS, METRICS
+    from xaibench.types import Modality
+
+    torch.manual_seed(0)
+    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(6, 10)
+    ctx = replace(testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency", {})), engine="quantus")
+    jobs = {}
+    for name in ("pixel_flipping", "faithfulness_estimate"):
+        spec = METRICS.get(name)
+        resolved = resolve_params(spec, {}, ctx)
+        jobs[name] = (spec, resolved, call_quantus(spec, resolved, build_batch(spec, resolved, ctx))[0])
+    both_open, first_ended, errors, scored = threading.Barrier(2, timeout=60), threading.Event(), [], {}
+
+    def score(name: str, first: bool) -> None:
+        spec, resolved, _ = jobs[name]
+        own = copy.deepcopy(model)
+        forwards = []
+
+        def noisy(_module, _inputs) -> None:  # runs inside the Quantus call
+            if not forwards:
+                both_open.wait()
+                if not first:
+                    assert first_ended.wait(60)
+            forwards.append(1)
+            print(f"{name} noise")
+            warnings.warn(f"{name} warns")
+            np.float64(1.0) / np.float64(0.0)  # numpy's RuntimeWarning, raised from C
+
+        own.register_forward_pre_hook(noisy)
+        try:
+            scored[name] = call_quantus(spec, resolved, build_batch(spec, resolved, replace(ctx, model=own)))[0]
+            if first:
+                print(f"{name} done")  # while the other thread's call is open
+                warnings.warn(f"{name} done")
+                first_ended.set()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(error)
+            both_open.abort()
+            first_ended.set()
+
+    before = sys.stdout
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=score, args=("pixel_flipping", True)),
+                   threading.Thread(target=score, args=("faithfulness_estimate", False))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        if errors:
+            raise errors[0]
+        print("main after")
+        warnings.warn("main after")
+        np.float64(1.0) / np.float64(0.0)
+    assert sys.stdout is before
+    assert capsys.readouterr().out.splitlines() == ["pixel_flipping done", "main after"]
+    assert [str(w.message) for w in seen] == ["pixel_flipping done", "main after", "divide by zero encountered in "
+                                                                                   "scalar divide"]
+    for name, (_, _, reference) in jobs.items():  # and the scores are those of the same call alone
+        np.testing.assert_array_equal(scored[name], reference)
+
+
+def test_quiet_blocks_capture_each_threads_stdout_apart():
+    """``quiet()`` gives each thread its own buffer; a thread outside any block prints where it did before."""
+    import io
+    import sys
+
+    from xaibench.metrics.quiet import quiet
+
+    captured, real = {}, io.StringIO()
+    before, sys.stdout = sys.stdout, real
+    try:
+        def inside(name):
+            def run(step, seen):
+                with quiet() as buffer:
+                    print(f"{name} 1")
+                    step()  # both blocks open
+                    print(f"{name} 2")
+                    step()
+                    if name == "a":
+                        step()  # b ended its block first
+                    captured[name] = buffer.getvalue()
+                if name == "b":
+                    step()
+                print(f"{name} outside")
+            return run
+
+        _interleaved(inside("a"), inside("b"))
+        assert sys.stdout is real
+    finally:
+        sys.stdout = before
+    assert captured == {"a": "a 1\na 2\n", "b": "b 1\nb 2\n"}
+    assert sorted(real.getvalue().splitlines()) == ["a outside", "b outside"]

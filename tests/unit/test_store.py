@@ -192,6 +192,38 @@ def test_verify_and_gc(tmp_path):
         "stages": {"models": ["11" * 16]}}
 
 
+def test_gc_dry_run_lists_what_it_would_remove_and_how_much(tmp_path, capsys):
+    """rel14: `store gc --dry-run` (help: "list what would be removed") printed only counts, and counted every lock
+    file as "free lock files (would try)". It lists each file gc would remove with its size, then the totals; a lock
+    held meanwhile is not among them, and nothing is removed."""
+    from xaibench.cli import main
+
+    store = Store(tmp_path)
+    store.put("models", "11" * 16, "pt", b"unused model")
+    orphan = store.path("models", "11" * 16, "pt").parent / ".x.pt.artefact.abc.tmp"
+    orphan.write_bytes(b"p" * 2500)
+    store.put("scores", "22" * 16, "parquet", b"x")
+    before = sorted((p, p.stat().st_size) for p in tmp_path.rglob("*") if p.is_file())
+    capsys.readouterr()
+    with file_lock(store.lock_path("scores", "22" * 16)), pytest.raises(SystemExit) as done:
+        main(["store", "gc", str(tmp_path), "--dry-run", "--min-age", "0"])
+    out = capsys.readouterr().out.splitlines()
+    model, models_lock = store.path("models", "11" * 16, "pt"), store.lock_path("models", "11" * 16)
+    scores = store.path("scores", "22" * 16, "parquet")
+    assert done.value.code == 0 and out == [
+        f"would remove {orphan} (temp file, 2.5 kB)",
+        f"would remove {model} ({'unused model'}, {model.stat().st_size} bytes)",
+        f"would remove {scores} (unused score, {scores.stat().st_size} bytes)",
+        f"would remove {models_lock} (free lock file, 0 bytes)",
+        f"{tmp_path}: would remove 1 free lock files, 1 temp files, 1 unused models, 1 unused scores "
+        f"({_size(2500 + model.stat().st_size + scores.stat().st_size)}); kept 0 unused artefacts younger than 0 s"]
+    assert sorted((p, p.stat().st_size) for p in tmp_path.rglob("*") if p.is_file()) == before
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e3:.1f} kB"
+
+
 def test_gc_legacy_deletes_the_format_1_files_and_nothing_else(tmp_path):
     """reliab10: `store gc --legacy` deleted `<dir>/models`, `explanations`, `scores`, `cells` and `locks` whole, so
     `xaibench store gc --legacy ~/project` (a project folder given as the store) deleted the user's own `models/`.

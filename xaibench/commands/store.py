@@ -37,11 +37,24 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "verify":
         return _print_verify(verify(store), root)
     report = gc(store, min_age_s=args.min_age, dry_run=args.dry_run, legacy=args.legacy)
-    done = ", ".join(f"{n} {what}" for what, n in sorted(report.removed.items())) or "nothing"
+    if args.dry_run:  # what --dry-run promises: the list, then the totals
+        for path, what, size in report.files:
+            print(f"would remove {path} ({what.removesuffix('s')}, {_size(size)})")
+    done = ", ".join(f"{n} {what}" for what, n in sorted(report.removed.items()))
     verb = "would remove" if args.dry_run else "removed"
-    print(f"{root}: {verb} {done} ({report.freed_bytes / 1e6:.1f} MB); kept {report.kept_young} unused artefacts "
-          f"younger than {args.min_age:g} s")
+    print(f"{root}: {verb} {done} ({_size(report.freed_bytes)})" if done else f"{root}: nothing to remove", end="")
+    print(f"; kept {report.kept_young} unused artefacts younger than {args.min_age:g} s")
     return 0
+
+
+def _size(n_bytes: int) -> str:
+    """``0 bytes``, ``512 bytes``, ``3.4 kB``, ``12.5 MB``, ``1.20 GB``."""
+    if n_bytes < 1000:
+        return f"{n_bytes} bytes"
+    for unit, scale in (("kB", 1e3), ("MB", 1e6)):
+        if n_bytes < 1000 * scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes / 1e9:.2f} GB"
 
 
 def _print_verify(report, root) -> int:

@@ -97,6 +97,22 @@ def remove_if_free(path: Path) -> bool:
         return False
 
 
+def is_free(path: Path) -> bool:
+    """Whether nobody holds the lock file ``path`` now (``store gc --dry-run``: what gc would remove); the file is
+    neither created nor changed."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # lets the lock go
+
+
 def current_umask() -> int:
     """The process umask, read without changing it (Linux ``/proc``), else by the set-and-restore dance."""
     try:

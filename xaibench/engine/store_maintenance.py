@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xaibench.engine.locks import remove_if_free
+from xaibench.engine.locks import is_free, remove_if_free
 from xaibench.engine.store import LEGACY_KINDS, SUFFIX, TEMP_SUFFIX, Artefact, Store
 
 KINDS = ("models", "explanations", "scores", "cells")
@@ -37,6 +37,7 @@ class GcReport:
     removed: Counter = field(default_factory=Counter)  # what -> count
     freed_bytes: int = 0
     kept_young: int = 0
+    files: list[tuple[Path, str, int]] = field(default_factory=list)  # (path, what, bytes) removed or, dry, to remove
 
 
 def verify(store: Store) -> VerifyReport:
@@ -76,8 +77,9 @@ def gc(store: Store, *, min_age_s: float = 3600.0, dry_run: bool = False, legacy
                     continue
                 _remove(path, "damaged artefacts" if damaged else f"unused {kind}", report, dry_run)
     for path in sorted((store.base / "locks").glob("*/*.lock")):
-        if dry_run:
-            report.removed["free lock files (would try)"] += 1
+        if dry_run:  # the same test gc makes, without removing: a lock held now is kept
+            if is_free(path):
+                _remove(path, "free lock files", report, dry_run)
         elif remove_if_free(path):
             report.removed["free lock files"] += 1
     if legacy:
@@ -161,3 +163,4 @@ def _remove(path: Path, what: str, report: GcReport, dry_run: bool) -> None:
         return
     report.removed[what] += 1
     report.freed_bytes += size
+    report.files.append((path, what, size))

@@ -21,12 +21,9 @@
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import math
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -55,6 +52,7 @@ from xaibench.metrics.layout import (
     to_quantus_masks,
 )
 from xaibench.metrics.output_screen import ScreenedOutputs, screen_outputs
+from xaibench.metrics.quiet import quiet
 from xaibench.metrics.spec import CALLABLE_PARAMS, MetricSpec, Screen
 from xaibench.types import Capability, Modality, Split, Status
 
@@ -350,7 +348,7 @@ def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
         diagnostics = CorrelationDiagnostics(init["similarity_func"])
         init["similarity_func"] = diagnostics
     metric_class, engine_kwargs = metric_class_for(spec, batch)
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quiet():  # this thread's stdout only (quiet.py): other threads keep printing
         metric = metric_class(
             **init, **engine_kwargs, return_aggregate=False, disable_warnings=True, display_progressbar=False
         )
@@ -358,9 +356,8 @@ def call_quantus(spec: MetricSpec, resolved: dict[str, Any], batch: QuantusBatch
     if batch.explain_func is not None:
         kwargs["explain_func"] = batch.explain_func
     # A metric that does not screen constant maps scores them (constant_maps.py); Quantus would refuse the batch.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            constant_maps_accepted(Screen.CONSTANT not in spec.screens):
-        warnings.simplefilter("ignore")  # Quantus warns (and prints) per step; statuses carry what matters
+    # Quantus warns and prints per step (statuses carry what matters): silenced in this thread only (quiet.py).
+    with quiet(), constant_maps_accepted(Screen.CONSTANT not in spec.screens):
         raw = metric(
             model=batch.model, x_batch=batch.x.copy(), y_batch=batch.y.copy(),
             a_batch=batch.a.copy() if spec.pass_attributions else None,

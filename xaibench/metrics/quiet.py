@@ -1,0 +1,100 @@
+"""Silence one thread's stdout and warnings around a Quantus call, leaving every other thread's alone.
+
+Quantus prints and warns at each step of a metric; the statuses the adapter records carry what matters. The
+adapter used ``contextlib.redirect_stdout`` and ``warnings.catch_warnings``, which replace process-wide state
+(``sys.stdout``, ``warnings.filters``) and restore what they saw on entry. With two threads scoring at once
+(joblib's threading backend, a caller's thread pool), blocks that end in another order than they began restored
+each other's state: ``sys.stdout`` stayed a discarded buffer (every later ``print`` lost) and an ``ignore``-all
+filter stayed installed (every later warning lost), while the other threads' output meanwhile went to that buffer.
+
+``quiet()`` keeps the state per thread instead (a ``ContextVar``, which a new thread starts without):
+
+- stdout: while any thread is inside a block, ``sys.stdout`` is a router that sends the writes of threads inside a
+  block to their own buffer and everything else to the stream it replaced; the last block to end puts that stream
+  back (unless someone replaced ``sys.stdout`` meanwhile).
+- warnings: one filter, installed once and kept first in ``warnings.filters``, ignores every warning raised in a
+  thread inside a block and matches nothing elsewhere (its category's ``issubclass`` asks the ``ContextVar``), so
+  Python's and C extensions' warnings (numpy's ``divide by zero``) in other threads keep their filters.
+
+The cost is a lock taken twice per block: nothing next to a Quantus call.
+"""
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_buffer: ContextVar[io.StringIO | None] = ContextVar("xaibench_quiet_stdout", default=None)
+_LOCK = threading.Lock()
+_active = 0  # blocks open in all threads
+_replaced = None  # the sys.stdout the router stands in for while blocks are open
+
+
+class _Router:
+    """``sys.stdout`` while a block is open: a quiet thread's writes go to its buffer, others' to ``target``."""
+
+    def __init__(self, target) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        buffer = _buffer.get()
+        return (buffer if buffer is not None else self.target).write(text)
+
+    def flush(self) -> None:
+        if _buffer.get() is None:
+            self.target.flush()
+
+    def __getattr__(self, name: str):  # encoding, fileno, isatty, buffer, ...: the replaced stream's
+        return getattr(self.target, name)
+
+
+class _QuietMeta(type):
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        return _buffer.get() is not None and issubclass(subclass, Warning)
+
+
+class _InQuietThread(Warning, metaclass=_QuietMeta):
+    """The category of the quiet filter: every warning category, in a thread inside a ``quiet()`` block only."""
+
+
+_FILTER = ("ignore", None, _InQuietThread, None, 0)
+
+
+@contextmanager
+def quiet() -> Iterator[io.StringIO]:
+    """Within the block, this thread's stdout goes to the buffer yielded and its warnings are ignored; other
+    threads print and warn as before. Re-entrant."""
+    global _active, _replaced
+    with _LOCK:
+        if _active == 0:
+            _replaced = sys.stdout
+            sys.stdout = _Router(_replaced)
+        _active += 1
+        _filter_first()
+    token = _buffer.set(io.StringIO())
+    try:
+        yield _buffer.get()
+    finally:
+        _buffer.reset(token)
+        with _LOCK:
+            _active -= 1
+            if _active == 0:
+                if isinstance(sys.stdout, _Router):  # else replaced meanwhile (pytest's capture): theirs stays
+                    sys.stdout = _replaced
+                _replaced = None
+
+
+def _filter_first() -> None:
+    """Put the quiet filter first in ``warnings.filters`` (a filter added before it, e.g. ``-W error``, would
+    otherwise apply to quiet threads first; ``catch_warnings`` may have restored a list without it)."""
+    filters = warnings.filters
+    if filters and filters[0] is _FILTER:
+        return
+    if _FILTER in filters:
+        filters.remove(_FILTER)
+    filters.insert(0, _FILTER)
+    warnings._filters_mutated()  # type: ignore[attr-defined] - what warnings.filterwarnings calls
