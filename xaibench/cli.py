@@ -91,7 +91,8 @@ def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints some
     if unknown:
         split = any(a in MULTIRUN_FLAGS for a in argv) and any("=" in u for u in unknown)  # `a=1 -m b=2`
         hint = "put -m/--multirun before (or after) all the overrides" if split else "see xaibench --help"
-        raise UserError(f"unrecognised option(s) {' '.join(unknown)}; {hint}")
+        close = _close_flag(unknown, [*TOP_FLAGS, *_hydra_flags()])
+        raise UserError(f"unrecognised option(s) {' '.join(unknown)}; {close + ' ' + hint.capitalize() if close else hint}")
     if args.config_dir or args.config_path:
         raise UserError("--config-dir/--config-path replace xaibench's configs; add yours with "
                         "hydra.searchpath=[file:///abs/path/to/conf] instead")
@@ -139,6 +140,27 @@ def _hydra_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = get_args_parser()
     parser.error = _hydra_usage_error  # argparse prints Hydra's 8-line usage block before its one-line error
     return parser.parse_known_args(argv)
+
+
+TOP_FLAGS = ("--version", "-V", "--help", "-h")  # main's own, before Hydra's
+
+
+def _hydra_flags() -> list[str]:
+    from hydra._internal.utils import get_args_parser
+
+    return [flag for action in get_args_parser()._actions for flag in action.option_strings]
+
+
+def _close_flag(words: Sequence[str], flags: Sequence[str]) -> str:
+    """``"did you mean --version? "`` for the first of ``words`` that looks like a misspelt flag, else ``""``."""
+    import difflib
+
+    for word in words:
+        if word.startswith("--") and len(word) > 3:
+            close = difflib.get_close_matches(word.split("=", 1)[0], [f for f in flags if f.startswith("--")], n=1)
+            if close:
+                return f"did you mean {close[0]}?"
+    return ""
 
 
 def _hydra_usage_error(message: str):
@@ -292,6 +314,22 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # argparse's hook for every usage error (unknown option, bad type, choice)
         raise UserError(f"{self.prog.removeprefix('xaibench ')}: {message} (see {self.prog} --help)")
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._refuse_unknown_flags(list(sys.argv[1:] if args is None else args))
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_unknown_flags(self, args: list[str]) -> None:
+        """An unknown ``--flag`` first, with the close one: argparse named a missing argument instead (``report
+        --help-me`` said "the following arguments are required: table"), or the flag without a hint."""
+        flags = [flag for action in self._actions for flag in action.option_strings]
+        for arg in args:
+            if arg == "--":
+                return
+            name = arg.split("=", 1)[0]
+            if not arg.startswith("--") or len(name) < 3 or any(flag.startswith(name) for flag in flags):
+                continue  # a value, a short flag, or a known flag (or argparse's unambiguous abbreviation of one)
+            self.error(f"unrecognized arguments: {arg}; {_close_flag([arg], flags)}".removesuffix("; "))
 
 
 # A verb's output that cannot be written for one of these reasons is bad input (exit 2): a file where a folder

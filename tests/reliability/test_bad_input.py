@@ -782,6 +782,13 @@ USAGE_CASES = [
     (["--info", "nope"], "argument --info/-i: invalid choice: 'nope'"),
     (["-m", *BASE, "seed=range(0,0)"], "the sweep has no jobs: seed=range(0,0) gives no value"),
     (["-m", *BASE, "method=glob(nothing*)", "seed=0,1"], "the sweep has no jobs: method=glob(nothing*) gives no value"),
+    # rel14: a misspelt flag got no did-you-mean (verbs did), and a verb named a missing argument instead of it
+    (["--verison"], "unrecognised option(s) --verison; did you mean --version? See xaibench --help"),
+    (["-m", *BASE, "--multirn"], "unrecognised option(s) --multirn; did you mean --multirun?"),
+    (["report", "--help-me"], "report: unrecognized arguments: --help-me; did you mean --help? (see xaibench report "
+                              "--help)"),
+    (["summary", "table.csv", "--alpah", "0.1"], "summary: unrecognized arguments: --alpah; did you mean --alpha?"),
+    (["store", "gc", "store", "--dry-rn"], "store: unrecognized arguments: --dry-rn; did you mean --dry-run?"),
 ]
 
 
