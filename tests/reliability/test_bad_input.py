@@ -65,6 +65,9 @@ RUN_CASES = [
     (["model=["], "no viable alternative at input '['"),
     (["results_dir=afile"], "results_dir afile/default is not a writable folder: [Errno 20] Not a directory"),
     (["store_dir=afile"], "store_dir afile/v2 is not a writable folder: [Errno 20] Not a directory"),
+    # rel14: W&B checked its own settings only when the results were logged, after every cell (exit 0, 4 lines)
+    (["logger=wandb", "logger.mode=bogus"], "logger.mode must be one of offline, online, disabled, got 'bogus'"),
+    (["logger=wandb", "logger.log_cached=maybe"], "logger.log_cached must be true or false, got 'maybe'"),
     (["dataset=synthetic_shapes", "dataset.noise=-0.5"], "dataset synthetic_shapes: noise must be >= 0, got -0.5"),
     (["dataset=synthetic_shapes", "dataset.image_size=6"], "image_size must be in [7, 128]"),
     (["dataset=synthetic_shapes", "dataset.shapes=[disc,disc]"], "each shape may appear once"),
@@ -112,6 +115,20 @@ CLI_ONLY = [
                                                     "not a count)"),
     (["collect", "sweep_state"], "sweep_state/sweep.json is damaged (state is 3, not 'running' or 'finished')"),
     (["report", "sweep_truncated", "--no-figures"], "sweep_truncated/sweep.json is damaged (not valid JSON"),
+    # rel14: a table edited by hand was summarised as if valid: an unknown status dropped its rows, `yes` became
+    # True (flipping a lower-is-better metric's ranks), inf with status ok ranked first, and copies counted twice
+    (["summary", "edited_status.csv"], "table edited_status.csv: status 'okay' on line 3 is not one of ok, error, "
+                                       "not_applicable, nan"),
+    (["summary", "edited_direction.csv"], "table edited_direction.csv: higher_is_better is 'yes' on line 2; write "
+                                          "True or False"),
+    (["summary", "edited_mixed.csv"], "table edited_mixed.csv: metric x has higher_is_better True in 2 rows and "
+                                      "False in 1; one metric has one direction"),
+    (["summary", "edited_inf.csv"], "table edited_inf.csv: status ok with value inf on line 4; a score that is not a "
+                                    "finite number has status nan"),
+    (["report", "summary.csv", "--out", "."], "--out .: the report writes its own summary.csv there, which would "
+                                             "replace the results table summary.csv it reads; choose another --out"),
+    (["report", "edited_copies.parquet", "--no-figures"], "table edited_copies.parquet: 6 rows are exact copies of "
+                                                         "others (the first on row 7)"),
 ]
 API_ONLY = [
     (lambda: xaibench.run("model=mlp dataset=nope"), "unknown dataset 'nope'"),
@@ -156,6 +173,14 @@ def inputs(tmp_path_factory) -> Path:
         cell_frame(0, "a", "m1", 0, ["x"]).to_parquet(root / f"sweep_{name}" / "cells" / f"{0:032x}.parquet")
         cell_frame(0, "a", "m1", 0, ["x"]).to_parquet(root / f"sweep_{name}" / "table.parquet")
         (root / f"sweep_{name}" / "sweep.json").write_text(record)
+    rows = cell_frame(0, "a", "m1", 0, ["x", "y"])  # 6 rows, ok, higher is better
+    for name, column, row, value in (("status", "status", 1, "okay"), ("direction", "higher_is_better", 0, "yes"),
+                                     ("mixed", "higher_is_better", 2, False), ("inf", "value", 2, "inf")):
+        edited = rows.astype({column: object})
+        edited.loc[row, column] = value
+        edited.to_csv(root / f"edited_{name}.csv", index=False)
+    pd.concat([rows, rows]).to_parquet(root / "edited_copies.parquet")
+    rows.to_csv(root / "summary.csv", index=False)  # a results table under a name the report writes
     (root / "afile").write_text("a file where a folder should be")
     return root
 
@@ -862,3 +887,14 @@ def test_cli_refuses_a_chunk_size_that_is_neither_rows_nor_auto(indir, capfd, va
     """fast10: ``chunk_size`` is ``auto`` (the default) or a positive number of rows; one line, exit 2."""
     assert_cli_refuses([*BASE, f"chunk_size={value}"],
                        f"chunk_size must be a positive integer (rows) or 'auto', {expected}", capfd)
+
+
+def test_report_files_lists_every_file_a_report_writes(tmp_path):
+    """``commands/report.py`` refuses an --out where the report's own files would replace the table it reads; its
+    list of those files must be what ``write_report`` writes (the appendix included)."""
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.commands.report import REPORT_FILES
+    from xaibench.report.build import FORMATS, analyse, write_report
+
+    written = write_report(analyse(quickstart_like_table()), tmp_path, formats=FORMATS)
+    assert sorted(p.name for p in written) == sorted(REPORT_FILES)

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from xaibench.results.manifest import check_writable
 
     check_writable(out, "--out")  # before the analysis and figures (it failed after them, below their notes)
+    _refuse_writing_over(Path(args.table), out)
     analysis = analyse(table, layouts=layouts, alpha=args.alpha)
     store = args.store or sweep_store(Path(args.table))
     with _writing(out):
@@ -61,6 +62,26 @@ def run(args: argparse.Namespace) -> int:
         print(path)
     print(f"report: {len(written)} files in {out} ({time.perf_counter() - started:.1f} s)")
     return 0
+
+
+# Every file name a report may write in --out (report/build.py write_report; a test checks the list)
+REPORT_FILES = ("report.md", "appendix_pairwise.md", "tables.tex", "appendix_pairwise.tex", "report.html",
+                *(f"{name}.csv" for name in ("summary", "pairwise_tests", "versus_best", "control_checks",
+                                             "average_ranks", "friedman", "friedman_ranks", "nemenyi",
+                                             "metric_agreement", "metric_agreement_by_family")))
+
+
+def _refuse_writing_over(table: Path, out: Path) -> None:
+    """``report summary.csv --out .``: the report's own ``summary.csv`` replaced the results table it read."""
+    import os
+
+    from xaibench.commands.outputs import table_file
+    from xaibench.errors import UserError
+
+    source = table_file(table)
+    if source.name in REPORT_FILES and os.path.realpath(out / source.name) == os.path.realpath(source):
+        raise UserError(f"--out {out}: the report writes its own {source.name} there, which would replace the "
+                        f"results table {table} it reads; choose another --out folder")
 
 
 def _figures(table, analysis, out: Path, store: str | None) -> list:

@@ -335,6 +335,25 @@ def _check_run_options(cfg: DictConfig) -> None:
     sweep_id = str(cfg.get("sweep_id", ""))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", sweep_id):
         raise UserError(f"sweep_id must be a plain name (letters, digits, '.', '_', '-'), got {sweep_id!r}")
+    _check_logger(cfg.get("logger") or {})
+
+
+WANDB_MODES = ("offline", "online", "disabled")  # conf/logger/wandb.yaml's
+
+
+def _check_logger(logger) -> None:
+    """W&B's settings, which W&B itself checked only when the sweep's results were logged, after every cell ran
+    (``logger.mode=bogus``: a 4-line pydantic error as a warning, exit 0)."""
+    if logger.get("name") != "wandb":
+        return
+    if logger.get("mode") not in WANDB_MODES:
+        raise UserError(f"logger.mode must be one of {', '.join(WANDB_MODES)}, got {logger.get('mode')!r}")
+    if not isinstance(logger.get("log_cached", False), bool):
+        raise UserError(f"logger.log_cached must be true or false, got {logger.get('log_cached')!r}")
+    for key, optional in (("project", False), ("entity", True)):
+        value = logger.get(key)
+        if not (isinstance(value, str) and value.strip()) and not (optional and value is None):
+            raise UserError(f"logger.{key} must be a W&B {key} name, got {value!r}")
 
 
 @lru_cache(maxsize=64)

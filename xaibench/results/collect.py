@@ -39,6 +39,7 @@ from xaibench.engine.store import (ROW_GROUP_ROWS, Artefact, Store, atomic_write
 from xaibench.errors import UnreadableTable, UserError
 from xaibench.results import manifest
 from xaibench.results.memory import EVERY_BATCHES, EVERY_CHUNKS, release_memory, streaming_arrow_memory
+from xaibench.results.table_checks import check_rows, csv_booleans
 from xaibench.results.schema import (COLUMNS, ROW_KEY, SCHEMA_VERSION, SORT_COLUMNS, conform, empty_table,
                                      oldest_comparable_version, upgrade)
 
@@ -610,9 +611,9 @@ def load_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not target.is_file():
         raise UserError(f"results table {path} not found")
     if target.suffix == ".csv":
-        return _read_csv(target)
+        return check_rows(_read_csv(target), target)  # a table file may have been edited by hand: table_checks.py
     if target.suffix == ".parquet":
-        return _checked(_read_parquet(target, "table"), target, "table")
+        return check_rows(_checked(_read_parquet(target, "table"), target, "table"), target)
     raise UserError(f"{path} is not a results table: expected a .parquet or .csv file or a sweep folder")
 
 
@@ -677,6 +678,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise UnreadableTable(f"table {path} is not a readable CSV file ({type(error).__name__})", str(path), "CSV",
                               type(error).__name__) from None
     frame = _upgraded(_checked(frame, path, "table"))
+    frame = csv_booleans(frame, path, [c for c, dtype in COLUMNS.items() if dtype == "bool"])
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise UserError(f"table {path} is not an xaibench results table (lacks columns: {', '.join(missing[:5])})")
