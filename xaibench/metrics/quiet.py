@@ -91,10 +91,5 @@ def quiet() -> Iterator[io.StringIO]:
 def _filter_first() -> None:
     """Put the quiet filter first in ``warnings.filters`` (a filter added before it, e.g. ``-W error``, would
     otherwise apply to quiet threads first; ``catch_warnings`` may have restored a list without it)."""
-    filters = warnings.filters
-    if filters and filters[0] is _FILTER:
-        return
-    if _FILTER in filters:
-        filters.remove(_FILTER)
-    filters.insert(0, _FILTER)
-    warnings._filters_mutated()  # type: ignore[attr-defined] - what warnings.filterwarnings calls
+    if not (warnings.filters and warnings.filters[0] == _FILTER):
+        warnings.filterwarnings("ignore", category=_InQuietThread)  # moves an equal entry to the front
