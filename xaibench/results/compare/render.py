@@ -174,7 +174,7 @@ def _sections(comparison: Comparison, caps: tuple[int, int]) -> tuple[list[str],
             "reported and does not gate (`gate_controls: true` in the policy, as in `strict`, or `--strict-changes` "
             "gates it); every method must still beat them", comparison.of_kind("control"), _value_table)
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
-                         (("rank",), "Rank changes (reported even inside tolerance)"),
+                         (("rank",), "Rank changes (apart by more than the tolerance in both tables)"),
                          (("revision",), "Changed data or weights")):
         section(title, comparison.of_kind(*kinds), _finding_table)
     return lines, left_out
