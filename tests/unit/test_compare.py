@@ -402,6 +402,13 @@ from xaibench.results.compare.tables import load_results  # noqa: E402
 from xaibench.results.schema import MEASUREMENTS_ADDED  # noqa: E402
 
 
+def unchecked_note(current) -> str:
+    """The one stderr line of a compare whose current table lies outside a sweep folder (its config unknown)."""
+    return (f"xaibench compare: note: current {current}: its config was not checked (no sweep.json beside it: a table "
+            "outside its sweep folder, e.g. a copied CI artifact; give the sweep folder, which is checked also when "
+            "copied or moved), so a pass says nothing about config edits since its sweep\n")
+
+
 def run_compare(capsys, *args) -> tuple[int, str, str]:
     """``xaibench compare ARGS`` through the CLI entry point: (exit code, stdout, stderr)."""
     with pytest.raises(SystemExit) as exit_:
@@ -420,7 +427,7 @@ def test_a_v3_baseline_is_compared_as_v4_and_the_report_says_so_in_one_line(suff
     v3.to_csv(old, index=False) if suffix == ".csv" else v3.to_parquet(old, index=False)
     current.to_parquet(tmp_path / "current.parquet", index=False)
     code, out, err = run_compare(capsys, old, tmp_path / "current.parquet", "--json", tmp_path / "v.json")
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, unchecked_note(tmp_path / "current.parquet"))
     notes = [line for line in out.splitlines() if "read as v4" in line]
     assert notes == [f"ℹ️ baseline `{old}` is a results schema v3 table, read as v4: it lacks model_device, "
                      "oom_backoffs, which only describe how a run went (unknown here); the values are compared as "
@@ -1072,7 +1079,7 @@ def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, 
         assert run_compare(capsys, folder, tmp_path / made, "--update-baseline")[0] == 0
     code, out, err = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", target,
                                  "--report", tmp_path / "c.md", "--json", tmp_path / "c.json", "--quiet")
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, unchecked_note(tmp_path / "run.parquet"))
     assert out.splitlines()[1] == (f"  baseline refreshed by this pull request: against the target branch's ({target}) "
                                    "it accepts 1 degraded (1 of them would fail)")
     report = (tmp_path / "c.md").read_text()
@@ -1253,3 +1260,57 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
     assert run_compare(capsys, tmp_path / "base.parquet", folder, "--allow-stale", "--quiet")[0] == 0
     code, _, err = run_compare(capsys, tmp_path / "new_baseline", folder, "--update-baseline", "--allow-stale")
     assert code == 2 and "is stale" in err and "--allow-stale" not in err and not (tmp_path / "new_baseline").exists()
+
+
+# --- ci14: a pass never hides a config the stale check could not see ---------------------------------------------
+
+def test_a_table_whose_config_could_not_be_checked_says_so_and_why_and_an_api_sweep_is_checked(capsys, tmp_path,
+                                                                                              monkeypatch):
+    """The stale check returned "" (no finding) wherever it could not look, so these passed in silence: a table copied
+    out of its sweep folder (a CI artifact), a sweep folder written before the check (no command in its sweep.json),
+    a sweep of the Python API (``xaibench.run`` recorded no command), and a stale folder under ``--allow-stale``
+    (not even looked at). Now xaibench.run records its overrides like the CLI (checked: fresh, then stale after an
+    edit), and every case that passes says why on stderr, in the report and in the JSON's ``config_check``."""
+    import xaibench
+
+    monkeypatch.chdir(tmp_path)
+    experiment = tmp_path / "conf" / "experiment" / "tiny.yaml"
+    experiment.parent.mkdir(parents=True)
+    experiment.write_text("# @package _global_\nsweep_id: tiny\nn_samples: 4\nmodel: {epochs: 5}\nhydra:\n  sweeper:\n"
+                          "    params:\n      method: saliency,random\n")
+    overrides = ["experiment=tiny", "dataset=iris", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+                 "metrics=sparsity", f"store_dir={tmp_path / 'store'}"]
+    xaibench.run(overrides, multirun=True)
+    folder = tmp_path / "results" / "runs" / "tiny"
+    baseline = tmp_path / "baseline.parquet"
+    shutil.copy(folder / "table.parquet", baseline)
+    code, out, err = run_compare(capsys, baseline, folder / "table.parquet", "--json", tmp_path / "v.json", "--quiet")
+    assert (code, err) == (0, "")
+    assert json.loads((tmp_path / "v.json").read_text())["config_check"] == {
+        "state": "fresh", "reason": "", "command": f"xaibench.run({overrides!r}, multirun=True)"}
+
+    older = tmp_path / "older"  # a sweep folder of an xaibench before the check: no command recorded
+    shutil.copytree(folder, older)
+    manifest = json.loads((older / "sweep.json").read_text())
+    del manifest["command"]
+    (older / "sweep.json").write_text(json.dumps(manifest))
+    artifact = tmp_path / "artifact" / "table.parquet"  # the table alone, copied out of its folder
+    artifact.parent.mkdir()
+    shutil.copy(folder / "table.parquet", artifact)
+    for current, why in ((older, "its sweep.json records no command: a sweep of an older xaibench; rerun it to have "
+                          "it checked"), (artifact, "no sweep.json beside it: a table outside its sweep folder")):
+        code, out, err = run_compare(capsys, baseline, current, "--report", tmp_path / "r.md", "--json",
+                                     tmp_path / "u.json", "--quiet")
+        assert code == 0 and err.startswith(f"xaibench compare: note: current {current}: its config was not checked "
+                                            f"({why}") and len(err.splitlines()) == 1
+        assert f"ℹ️ current `{current}`: its config was not checked ({why}" in (tmp_path / "r.md").read_text()
+        verdict = json.loads((tmp_path / "u.json").read_text())["config_check"]
+        assert verdict["state"] == "unchecked" and verdict["reason"].startswith(why)
+
+    experiment.write_text(experiment.read_text().replace("n_samples: 4", "n_samples: 5"))
+    code, out, err = run_compare(capsys, baseline, folder)
+    assert code == 2 and "is stale: it was made by another config than `xaibench.run([" in err
+    code, out, err = run_compare(capsys, baseline, folder, "--allow-stale", "--report", tmp_path / "s.md", "--quiet")
+    assert code == 0 and err.startswith(f"xaibench compare: warning: current {folder} is stale, compared anyway "
+                                        "(--allow-stale): it was made by another config than")
+    assert f"⚠️ current `{folder}` is stale, compared anyway (--allow-stale)" in (tmp_path / "s.md").read_text()

@@ -202,8 +202,8 @@ def _cut(text: str, limit: int, comparison: Comparison, where: tuple[str, str]) 
 
 
 def _warnings(comparison: Comparison, baseline: str, current: str, context: dict) -> list[str]:
-    """Lines noting a table read from an older schema, warning of a partial current table and of policy entries
-    that matched nothing."""
+    """Lines noting a table read from an older schema, warning of a partial current table, of one whose config was
+    not checked or is stale (``config_check.ConfigCheck``) and of policy entries that matched nothing."""
     lines = []
     for role, path in (("baseline", baseline), ("current", current)):
         version = (context.get(role) or {}).get("schema_version") or SCHEMA_VERSION
@@ -212,6 +212,9 @@ def _warnings(comparison: Comparison, baseline: str, current: str, context: dict
     note = (context.get("current") or {}).get("partial")
     if note:
         lines += [f"⚠️ {partial_text(current, note)}", ""]
+    config = context.get("config")
+    if config is not None and config.text(current):  # stale (--allow-stale) or not checked: never a silent pass
+        lines += [f"{'⚠️' if config.state == 'stale' else 'ℹ️'} {config.text(f'`{current}`')}.", ""]
     if comparison.unused_overrides:
         lines += [f"⚠️ {unused_text(comparison)}", ""]
     for coarse in comparison.coarse_tolerances:
@@ -285,6 +288,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "exit_code": comparison.exit_code,
         "baseline": {"path": baseline, **((context or {}).get("baseline") or {})},
         "current": {"path": current, **((context or {}).get("current") or {})},
+        "config_check": (context or {})["config"].as_dict() if (context or {}).get("config") else None,
         "policy": comparison.policy.as_dict(),
         "strict_changes": comparison.strict_changes,
         "allow_missing": comparison.allow_missing,
