@@ -759,22 +759,26 @@ def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: boo
 
 
 def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, strict: bool) -> list[Finding]:
-    """Models of the same name, parameters and revision whose test accuracy differs: trained to other weights (a
-    built-in model retrained under another torch, BLAS or training code). Scores moving with them are explained."""
-    key = ["model", "model_params"]
+    """Models of the same name, parameters and revision whose test accuracy on the same dataset (name and parameters)
+    differs: trained to other weights (a built-in model retrained under another torch, BLAS or training code).
+    Scores moving with them are explained. A model is trained and tested per dataset: its accuracy on another
+    dataset, or a mean over other datasets (one dropped from the sweep), says nothing about its weights."""
+    key = ["model", "model_params", "dataset", "dataset_params"]
     if "model_accuracy" not in baseline or "model_accuracy" not in current:
         return []
     means = [frame.groupby(key, sort=True)["model_accuracy"].mean().rename(side)
              for frame, side in ((baseline, "before"), (current, "after"))]
     joined = pd.concat(means, axis=1, join="inner").dropna()
     findings = []
-    for (model, params), row in joined[(joined["before"] - joined["after"]).abs() > 1e-9].iterrows():
+    for (model, params, dataset, dataset_params), row in joined[(joined["before"] - joined["after"]).abs()
+                                                                > 1e-9].iterrows():
         if (model, params) in reported:
             continue
-        text = (f"model {model} test accuracy {row['before']:.3g} -> {row['after']:.3g} with the same parameters and "
-                "revision: trained to other weights (training code, torch or BLAS changed); its scores are measured "
-                "on a changed model")
-        findings.append(Finding("revision", strict, {"model": model, "model_params": params}, text,
+        text = (f"model {model} test accuracy {row['before']:.3g} -> {row['after']:.3g} on {dataset} with the same "
+                "parameters and revision: trained to other weights (training code, torch or BLAS changed); its scores "
+                "are measured on a changed model")
+        findings.append(Finding("revision", strict, {"model": model, "model_params": params, "dataset": dataset,
+                                                     "dataset_params": dataset_params}, text,
                                 details={"accuracy": [float(row["before"]), float(row["after"])]}))
     return findings
 
@@ -801,10 +805,14 @@ def changed_parts(old: str, new: str, first: str) -> str:
 
 
 def _accuracy_change(baseline: pd.DataFrame, current: pd.DataFrame, key: list[str], value: tuple) -> str:
-    """``; test accuracy 1 -> 0.7`` when the model's recorded accuracy differs (the mean over its datasets), else ""."""
+    """``; test accuracy 1 -> 0.7`` when the model's recorded accuracy differs (the mean over the datasets both tables
+    test it on: a dataset only one of them has would move the mean by itself), else ""."""
     if "model_accuracy" not in baseline or "model_accuracy" not in current:
         return ""
-    means = [_select(frame, key, value)["model_accuracy"].astype(float).mean() for frame in (baseline, current)]
+    rows = [_select(frame, key, value) for frame in (baseline, current)]
+    data = ["dataset", "dataset_params"]
+    shared = rows[0][data].drop_duplicates().merge(rows[1][data].drop_duplicates())
+    means = [frame.merge(shared, on=data)["model_accuracy"].astype(float).mean() for frame in rows]
     if not all(np.isfinite(means)) or abs(means[0] - means[1]) < 1e-9:
         return ""
     return f"; test accuracy {means[0]:.3g} -> {means[1]:.3g}"
