@@ -62,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"current {args.current} is partial ({partial_note(current)}); finish the sweep (rerun it: "
                             "finished cells are reused) before baselining it")
         _check_fresh(args, current)
-        _warn_config(args, config)
         return _update(args, current, policy)
     baseline = load_results(args.baseline, "baseline")
     from xaibench.results.compare.baseline import baseline_file, check_pair
