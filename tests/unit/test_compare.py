@@ -1335,3 +1335,19 @@ def test_a_table_whose_config_could_not_be_checked_says_so_and_why_and_an_api_sw
     assert code == 0 and err.startswith(f"xaibench compare: warning: current {folder} is stale, compared anyway "
                                         "(--allow-stale): it was made by another config than")
     assert f"⚠️ current `{folder}` is stale, compared anyway (--allow-stale)" in (tmp_path / "s.md").read_text()
+
+
+def test_the_rerun_hint_of_a_stale_sweep_asks_for_a_fresh_store_where_its_temporary_one_is_gone(tmp_path):
+    """The CI scripts run the sweep with ``store_dir=$(mktemp -d)`` and remove it at exit; the stale message's rerun
+    command repeated that path (``store_dir=/tmp/tmp.t2WcfBr4LO``), which creates it again, leaves it behind and,
+    rerun twice, serves the second run warm. A store that is gone is shown as a fresh temporary one; one still there
+    (a persistent store) as it was."""
+    from xaibench.results.compare.config_check import rerun_command
+
+    (tmp_path / "kept").mkdir()
+    command = {"overrides": ["experiment=ci", f"store_dir={tmp_path / 'gone'}", "hydra.searchpath=[file://a b]"],
+               "multirun": True, "cwd": str(tmp_path)}
+    fresh = "xaibench -m experiment=ci store_dir=\"$(mktemp -d)\" 'hydra.searchpath=[file://a b]'"
+    assert rerun_command(command) == fresh
+    command["overrides"][1] = "store_dir=kept"  # relative to the sweep's working folder
+    assert rerun_command(command) == "xaibench -m experiment=ci store_dir=kept 'hydra.searchpath=[file://a b]'"

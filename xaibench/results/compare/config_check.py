@@ -142,7 +142,21 @@ def rerun_command(command: dict) -> str:
         return f"xaibench.run({[str(o) for o in command['overrides']]!r}{multirun})"
     words = ["xaibench", *(["--config-name", name] if name != "config" else []),
              *(["-m"] if command.get("multirun") else []), *map(str, command["overrides"])]
-    return shlex.join(words)
+    return " ".join(FRESH_STORE if _gone_store(word, command.get("cwd")) else shlex.quote(word) for word in words)
+
+
+FRESH_STORE = 'store_dir="$(mktemp -d)"'  # a rerun's store, shown for a temporary one that is gone
+
+
+def _gone_store(word: str, cwd) -> bool:
+    """Whether ``word`` is a ``store_dir=`` override naming a folder that is no longer there: the CI scripts' fresh
+    temporary store (``store_dir=$(mktemp -d)``, removed when they end). Shown as it was, the rerun hint would create
+    that path and leave it behind; a cold store is what the scripts meant."""
+    name, _, value = word.partition("=")
+    if name.lstrip("+") != "store_dir" or not value:
+        return False
+    path = Path(value).expanduser()
+    return not (path if path.is_absolute() else Path(cwd or ".") / path).exists()
 
 
 def _cells_now(command: dict, folder: Path) -> dict[str, str]:
