@@ -1335,6 +1335,12 @@ def test_a_table_whose_config_could_not_be_checked_says_so_and_why_and_an_api_sw
     assert code == 0 and err.startswith(f"xaibench compare: warning: current {folder} is stale, compared anyway "
                                         "(--allow-stale): it was made by another config than")
     assert f"⚠️ current `{folder}` is stale, compared anyway (--allow-stale)" in (tmp_path / "s.md").read_text()
+    # a stale run's changes are not offered for acceptance: --update-baseline refuses a stale folder
+    pd.read_parquet(baseline).assign(value=lambda t: t["value"] * 0.5).to_parquet(folder / "table.parquet")
+    code, out, err = run_compare(capsys, baseline, folder, "--allow-stale", "--json", tmp_path / "s.json")
+    assert code == 1 and "--update-baseline --command" not in out and json.loads(
+        (tmp_path / "s.json").read_text())["update_command"] is None
+    assert "The current sweep is stale (above), so it cannot become a baseline" in out
 
 
 def test_the_rerun_hint_of_a_stale_sweep_asks_for_a_fresh_store_where_its_temporary_one_is_gone(tmp_path):

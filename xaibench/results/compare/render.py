@@ -234,6 +234,9 @@ def _closing(comparison: Comparison, baseline: str, current: str, context: dict)
     if _errors(comparison):
         return ["Cells or metrics that now error cannot become a baseline (`--update-baseline` refuses error "
                 "rows): fix them, rerun, compare again.", ""]
+    if _stale(context):
+        return ["The current sweep is stale (above), so it cannot become a baseline (`--update-baseline` refuses it): "
+                "rerun it with the config as it is now and compare again.", ""]
     command = update_command(baseline, current, _baseline_command(context))
     return [f"If these changes are intended, accept them deliberately: `{command}`, "
             "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
@@ -263,6 +266,12 @@ def unused_text(comparison: Comparison) -> str:
 def _acceptable(comparison: Comparison) -> bool:
     """Whether anything changed that a baseline refresh would accept (changes passed as noise are not that)."""
     return any(f.kind != "unconfirmed" and f.details.get("would_be") != "unconfirmed" for f in comparison.findings)
+
+
+def _stale(context: dict | None) -> bool:
+    """Whether the current sweep folder is stale, compared under ``--allow-stale`` (``config_check.ConfigCheck``)."""
+    config = (context or {}).get("config")
+    return config is not None and config.state == "stale"
 
 
 def _errors(comparison: Comparison) -> bool:
@@ -300,7 +309,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "max_abs_diff": comparison.max_abs_diff,
         "findings": [_finding_json(f) for f in comparison.findings],
         "update_command": (update_command(baseline, current, _baseline_command(context))
-                           if _acceptable(comparison) and not _errors(comparison)
+                           if _acceptable(comparison) and not _errors(comparison) and not _stale(context)
                            and not ((context or {}).get("current") or {}).get("partial") else None),
         "baseline_refresh": _refresh_json(context),
     }
