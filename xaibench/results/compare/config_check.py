@@ -18,8 +18,8 @@ records its overrides as the CLI does).
 
 Where it cannot be checked -- a table outside its sweep folder (a copy, e.g. a CI artifact), a sweep folder
 without the record (written by an xaibench before the check, or by ``xaibench.run`` before it recorded one), a
-command whose sweep folders none of which is this one -- ``check_config`` says so and why (``unchecked``), and
-compare prints it on stderr and in the report: a pass must never hide that the config behind it was not seen.
+folder that is none of its command's sweep folders -- ``check_config`` says so and why (``unchecked``), and compare
+prints it on stderr, in the report and in the JSON: a pass must never hide that the config behind it was not seen.
 """
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ class _Untold(Exception):
 
 def config_change(folder: Path) -> str:
     """Why the sweep in ``folder`` is not what its recorded command defines now ('' when it is, or when it records no
-    command; ``_Untold`` when the command's folders none of which is this one).
+    command; raises ``_Untold`` when the folder is none of the command's sweep folders).
 
     Returns a clause for one line: ``its 20 cells are not what `xaibench -m experiment=ci` defines now (2 cells
     differ: ...)``; the caller adds what to do.
