@@ -163,7 +163,7 @@ def _check_config(args: argparse.Namespace):
     """Refuse a sweep folder whose recorded command composes, with the config files as they are now, other cells
     than the sweep ran (``results/compare/config_check.py``): its verdict would be that of the old config. A stale
     folder under ``--allow-stale``, or a table whose config cannot be checked, is said on stderr and in the report
-    (the returned ``ConfigCheck``: ``_warn``), never passed in silence."""
+    (the returned ``ConfigCheck``: ``_warn_config``), never passed in silence."""
     from xaibench.errors import UserError
     from xaibench.results.compare.config_check import check_config
 

@@ -70,19 +70,22 @@ def check_config(current: str | os.PathLike[str]) -> ConfigCheck:
     from xaibench.results.manifest import MANIFEST_NAME, PLANNED_NAME, recorded_command
 
     path = Path(current)
-    folder = path if path.is_dir() else path.parent
+    table = not path.is_dir()
+    folder = path.parent if table else path
     if not (folder / MANIFEST_NAME).is_file():
         return ConfigCheck("unchecked", (
             f"no {MANIFEST_NAME} beside it: a table outside its sweep folder, e.g. a copied CI artifact; give the "
-            "sweep folder, which is checked also when copied or moved") if folder is not path else (
+            "sweep folder, which is checked also when copied or moved") if table else (
             f"no {MANIFEST_NAME}: not a sweep folder, or one from before xaibench recorded sweeps"))
-    if folder is not path and path.name != TABLE_NAME:
+    if table and path.name != TABLE_NAME:
         return ConfigCheck("unchecked", f"{path.name} is not its sweep folder's {TABLE_NAME}; give the sweep folder")
     command = recorded_command(folder)
-    if command is None or not (folder / PLANNED_NAME).is_file():
-        what = "command" if command is None else f"cells ({PLANNED_NAME})"
-        return ConfigCheck("unchecked", f"its {MANIFEST_NAME} records no {what}: a sweep of an older xaibench; "
+    if command is None:
+        return ConfigCheck("unchecked", f"its {MANIFEST_NAME} records no command: a sweep of an older xaibench; "
                            "rerun it to have it checked")
+    if not (folder / PLANNED_NAME).is_file():
+        return ConfigCheck("unchecked", f"the folder has no {PLANNED_NAME} (the cells its sweep ran): a sweep of an "
+                           "older xaibench; rerun it to have it checked", rerun_command(command))
     return _checked(command, folder)
 
 
