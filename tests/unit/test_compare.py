@@ -1318,8 +1318,15 @@ def test_a_table_whose_config_could_not_be_checked_says_so_and_why_and_an_api_sw
     artifact = tmp_path / "artifact" / "table.parquet"  # the table alone, copied out of its folder
     artifact.parent.mkdir()
     shutil.copy(folder / "table.parquet", artifact)
+    elsewhere = tmp_path / "downloaded"  # a CI artifact from another machine: its paths are not here
+    shutil.copytree(folder, elsewhere)
+    ran = json.loads((elsewhere / "sweep.json").read_text())
+    ran["command"]["cwd"] = "/home/runner/work/repo/repo"
+    ran["command"]["overrides"] = [o.replace(str(tmp_path), ran["command"]["cwd"]) for o in overrides]
+    (elsewhere / "sweep.json").write_text(json.dumps(ran))  # was refused as stale: "no longer composes"
     for current, why in ((older, "its sweep.json records no command: a sweep of an older xaibench; rerun it to have "
-                          "it checked"), (artifact, "no sweep.json beside it: a table outside its sweep folder")):
+                          "it checked"), (artifact, "no sweep.json beside it: a table outside its sweep folder"),
+                         (elsewhere, "its sweep ran in /home/runner/work/repo/repo, not a folder here: copied from another")):
         code, out, err = run_compare(capsys, baseline, current, "--report", tmp_path / "r.md", "--json",
                                      tmp_path / "u.json", "--quiet")
         assert code == 0 and err.startswith(f"xaibench compare: note: current {current}: its config was not checked "

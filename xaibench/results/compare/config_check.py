@@ -86,6 +86,11 @@ def check_config(current: str | os.PathLike[str]) -> ConfigCheck:
     if not (folder / PLANNED_NAME).is_file():
         return ConfigCheck("unchecked", f"the folder has no {PLANNED_NAME} (the cells its sweep ran): a sweep of an "
                            "older xaibench; rerun it to have it checked", rerun_command(command))
+    ran_in = command.get("cwd")
+    if ran_in and not Path(ran_in).is_dir():  # its relative paths and hydra.searchpath point into that folder
+        return ConfigCheck("unchecked", f"its sweep ran in {ran_in}, not a folder here: copied from another machine "
+                           "or checkout (a CI artifact?), its command cannot be composed as it ran; compare it where "
+                           "it ran, or rerun the sweep here", rerun_command(command))
     return _checked(command, folder)
 
 
