@@ -31,7 +31,12 @@ def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bo
         UserError: bad input, before any compute (also: the sweep folder is in use by another run).
         StorageError: the store or results folder cannot be written (e.g. the disk is full).
     """
-    plan = make_plan(_override_list(overrides), multirun=multirun)
+    from xaibench.results.manifest import record_command
+
+    overrides = _override_list(overrides)
+    plan = make_plan(overrides, multirun=multirun)
+    record_command(overrides, multirun=multirun, api=True,  # compare checks the sweep folder's config against it
+                   folders=[Path(str(cfg.results_dir)) / str(cfg.sweep_id) for cfg in plan.configs])
     return sweep.run_configs(plan.configs, multirun=multirun, echo=echo)
 
 

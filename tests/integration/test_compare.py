@@ -320,7 +320,8 @@ def test_a_misspelt_policy_entry_is_named_not_silently_ignored(tables, capsys, t
     assert code == 0  # a warning: a shared policy may name metrics this sweep does not have
     assert verdict(tmp_path / "v.json")["unused_overrides"] == ["families.localization", "metrics.max_sensitivty"]
     warning = "sets families.localization, metrics.max_sensitivty, which names no metric family or metric"
-    assert warning in err and len(err.strip().splitlines()) == 1 and warning in out
+    warnings = [line for line in err.splitlines() if "its config was not checked" not in line]  # a copied table
+    assert warning in err and len(warnings) == 1 and warning in out
 
 
 @pytest.fixture(scope="module")

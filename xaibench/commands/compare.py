@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
     policy = load_policy(args.policy)
     current = load_results(args.current, "current")
-    if args.update_baseline or not args.allow_stale:
-        _check_config(args)
+    config = _check_config(args)
     if args.update_baseline:
         _check_update_target(args)
         if partial_note(current):
@@ -77,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
                         "unchecked; make it from a finished sweep with --update-baseline (docs/ci.md)")
     comparison = compare_tables(baseline, current, policy, strict_changes=args.strict_changes,
                                 allow_missing=args.allow_missing)
-    context = _context(args, baseline, current)
+    context = {**_context(args, baseline, current), "config": config}
     if args.previous_baseline:
         context["refresh"] = _refresh(args.previous_baseline, baseline, policy)
     _emit(args, comparison, context)
     _warn(args, comparison, current)
+    _warn_config(args, config)
     return comparison.exit_code
 
 
@@ -159,23 +159,20 @@ def _check_update_target(args: argparse.Namespace) -> None:
                     "xaibench compare BASELINE CURRENT --update-baseline (nothing written)")
 
 
-def _check_config(args: argparse.Namespace) -> None:
+def _check_config(args: argparse.Namespace):
     """Refuse a sweep folder whose recorded command composes, with the config files as they are now, other cells
-    than the sweep ran (``results/compare/config_check.py``): its verdict would be that of the old config."""
-    from pathlib import Path
-
+    than the sweep ran (``results/compare/config_check.py``): its verdict would be that of the old config. A stale
+    folder under ``--allow-stale``, or a table whose config cannot be checked, is said on stderr and in the report
+    (the returned ``ConfigCheck``: ``_warn_config``), never passed in silence."""
     from xaibench.errors import UserError
-    from xaibench.results.compare.config_check import config_change, rerun_command
-    from xaibench.results.manifest import recorded_command
+    from xaibench.results.compare.config_check import check_config
 
-    folder = Path(args.current) if Path(args.current).is_dir() else Path(args.current).parent
-    change = config_change(folder)
-    if not change:
-        return
-    rerun = rerun_command(recorded_command(folder) or {"overrides": []})
-    escape = "" if args.update_baseline else ", or pass --allow-stale to compare it as it is"
-    raise UserError(f"current {args.current} is stale: {change}; rerun the sweep ({rerun}) and compare its table"
-                    f"{escape} (nothing written)")
+    check = check_config(args.current)
+    if check.state == "stale" and (args.update_baseline or not args.allow_stale):
+        escape = "" if args.update_baseline else ", or pass --allow-stale to compare it as it is"
+        raise UserError(f"current {args.current} is stale: {check.reason}; rerun the sweep ({check.command}) and "
+                        f"compare its table{escape} (nothing written)")
+    return check
 
 
 def _check_fresh(args: argparse.Namespace, current) -> None:
@@ -205,6 +202,15 @@ def _warn(args: argparse.Namespace, comparison, current) -> None:
         print(f"xaibench compare: warning: {partial_text(args.current, partial_note(current))}", file=sys.stderr)
     if comparison.unused_overrides:
         print(f"xaibench compare: warning: {unused_text(comparison)}", file=sys.stderr)
+
+
+def _warn_config(args: argparse.Namespace, check) -> None:
+    """The stale (``--allow-stale``) or unchecked config of the current table, on stderr (the report says it too)."""
+    import sys
+
+    if check.state != "fresh":
+        level = "warning" if check.state == "stale" else "note"
+        print(f"xaibench compare: {level}: {check.text(args.current)}", file=sys.stderr, flush=True)
 
 
 def _emit(args: argparse.Namespace, comparison, context: dict) -> None:

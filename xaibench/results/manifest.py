@@ -137,13 +137,13 @@ _command_folders: set[Path] = set()  # the sweep folders it writes (not those of
 
 
 def record_command(overrides: list[str], *, multirun: bool, config_name: str = "config",
-                   folders: list[Path] = ()) -> None:
-    """Remember this process's sweep command line (the CLI calls it once) and the sweep ``folders`` it writes, for
-    ``begin`` to record in their ``sweep.json``: ``compare`` composes it again to tell a table made by a config
-    edited since (``results/compare/config_check.py``)."""
+                   folders: list[Path] = (), api: bool = False) -> None:
+    """Remember this process's sweep command line (the CLI calls it once; ``xaibench.run``, ``api``, per call) and
+    the sweep ``folders`` it writes, for ``begin`` to record in their ``sweep.json``: ``compare`` composes it again
+    to tell a table made by a config edited since (``results/compare/config_check.py``)."""
     global _command
     _command = {"overrides": list(overrides), "multirun": bool(multirun), "config_name": config_name,
-                "cwd": os.getcwd(), "plugins": os.environ.get("XAIBENCH_PLUGINS", "")}
+                "cwd": os.getcwd(), "plugins": os.environ.get("XAIBENCH_PLUGINS", ""), **({"api": True} if api else {})}
     _command_folders.clear()
     _command_folders.update(Path(f).resolve() for f in folders)
 

@@ -21,7 +21,7 @@ and turns every difference into a ``Finding``:
 - ``below_control`` (a method that beat a control of its comparison group now scores at or below it): fails
   when the paired gap's change is significant under the policy (else reported, passed);
 - ``rank`` (within a comparison group a method now ranks below one it used to beat, on the samples both tables
-  scored): reported even inside tolerance;
+  scored, the two apart by more than the tolerance in both tables): reported;
 - ``revision`` (a dataset's content or a model's weights changed): reported;
 - ``direction`` (a metric's declared direction flipped): fails.
 
@@ -149,7 +149,7 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
         walker.visit(names.unit(key), key, paired.get(key, key), replaced.get(key), names)
     findings = walker.findings
     findings += _below_controls(pairs, base_units, cur_units, units, names, policy, controls, strict_changes)
-    findings += _rank_changes(pairs, base_units, cur_units, units, names, controls, strict_changes)
+    findings += _rank_changes(pairs, base_units, cur_units, units, names, policy, controls, strict_changes)
     findings += _revision_changes(baseline, current, strict_changes)
     findings += _nothing_compared(baseline, current, walker, findings)
     order = {kind: index for index, kind in enumerate(KINDS)}
@@ -652,9 +652,16 @@ def _below_control(key: tuple, control: tuple, paired: pd.DataFrame, kind: tuple
 
 
 def _rank_changes(pairs: Pairs, base_units: UnitRows, cur_units: UnitRows, units: list[str], names: _Names,
-                  is_control: Controls, strict: bool) -> list[Finding]:
+                  policy: Policy, is_control: Controls, strict: bool) -> list[Finding]:
     """Pairs of competitors whose order (by mean ok value over the samples both tables scored, in the metric's
-    direction) reversed in a group; a method and a control are ``_below_controls``' business, not a rank change.
+    direction) reversed in a group beyond the tolerance; a method and a control are ``_below_controls``' business.
+
+    Beyond the tolerance: the leader led by more than the pair's bound in the baseline and trails by more than it
+    now, the bound being the larger of the two units' size bounds (``atol + rtol * mean|baseline|``, as their value
+    changes get). Two methods closer than that are tied at the policy's resolution, and ~1e-3 drift of another
+    machine swapped them back and forth: a finding every run that taught people to ignore findings. The lead then
+    changes by more than twice the bound, so at least one of the means moved beyond its own bound: drift the policy
+    passes (each mean within its bound) never makes a reported reversal.
 
     Only the shared (seed, sample) pairs count: a current table with another seed or more samples would otherwise
     rank methods on other data than the baseline did, and report reversals nothing caused. Each table's means are
@@ -670,14 +677,30 @@ def _rank_changes(pairs: Pairs, base_units: UnitRows, cur_units: UnitRows, units
     competitors = both[competitor_columns(both)]
     controls = np.array([is_control.of(row) for row in competitors.to_dict("records")], dtype=bool)
     base, cur = both["score_base"].to_numpy(np.float64), both["score_cur"].to_numpy(np.float64)
+    tolerance = _size_bounds(both, units, pairs, base_units, policy)
     findings = []
     for g in range(len(bounds) - 1):
         rows = order[bounds[g]:bounds[g + 1]]
-        swaps = (base[rows][:, None] > base[rows][None, :]) & (cur[rows][:, None] < cur[rows][None, :])
+        margin = np.maximum(tolerance[rows][:, None], tolerance[rows][None, :])
+        swaps = ((base[rows][:, None] - base[rows][None, :] > margin)
+                 & (cur[rows][None, :] - cur[rows][:, None] > margin))
         for better, worse in zip(*np.nonzero(swaps)):  # row-major: as a loop over (i, j)
             if controls[rows[better]] == controls[rows[worse]]:
-                findings.append(_rank_finding(rows[better], rows[worse], both, units, names, strict))
+                findings.append(_rank_finding(rows[better], rows[worse], both, units, names,
+                                              float(margin[better, worse]), strict))
     return findings
+
+
+def _size_bounds(both: pd.DataFrame, units: list[str], pairs: Pairs, base_units: UnitRows,
+                 policy: Policy) -> np.ndarray:
+    """``(rows of both,)`` each unit's size bound ``atol + rtol * mean|baseline|`` over its paired ok values: the
+    bound its own value change is held to (``values.assess``)."""
+    bound = {}
+    for i, key in enumerate(pairs.keys):
+        tol = policy.tolerance(str(key[units.index("metric")]), base_units.kind(key)[0])
+        base_values = pairs.ok_values(i)[0]
+        bound[key] = tol.atol + tol.rtol * (float(np.mean(np.abs(base_values))) if base_values.size else 0.0)
+    return np.array([bound.get(key, 0.0) for key in both[units].itertuples(index=False, name=None)])
 
 
 def _means(ok: pd.DataFrame, units: list[str]) -> pd.DataFrame:
@@ -695,17 +718,17 @@ def _select(frame: pd.DataFrame, columns: list[str], key: tuple) -> pd.DataFrame
 
 
 def _rank_finding(was_better: int, now_better: int, pairs: pd.DataFrame, units: list[str], names: _Names,
-                  strict: bool) -> Finding:
+                  tolerance: float, strict: bool) -> Finding:
     row_a, row_b = pairs.iloc[was_better], pairs.iloc[now_better]
     key_b = tuple(row_b[c] for c in units)
     unit = {**names.unit(key_b), "higher_is_better": bool(row_b["higher_is_better"])}
     a_name = names.method(tuple(row_a[c] for c in units))
     text = (f"{names.method(key_b)} now ranks above {a_name} "
             f"({row_b['value_cur']:.4g} vs {row_a['value_cur']:.4g}; baseline {row_b['value_base']:.4g} vs "
-            f"{row_a['value_base']:.4g})")
+            f"{row_a['value_base']:.4g}; apart by more than the tolerance {tolerance:.3g} in both)")
     details = {"now_above": str(row_b["method"]), "now_below": str(row_a["method"]),
                "baseline": [float(row_b["value_base"]), float(row_a["value_base"])],
-               "current": [float(row_b["value_cur"]), float(row_a["value_cur"])]}
+               "current": [float(row_b["value_cur"]), float(row_a["value_cur"])], "tolerance": tolerance}
     return Finding("rank", strict, unit, text, details=details)
 
 
@@ -736,22 +759,26 @@ def _revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: boo
 
 
 def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, strict: bool) -> list[Finding]:
-    """Models of the same name, parameters and revision whose test accuracy differs: trained to other weights (a
-    built-in model retrained under another torch, BLAS or training code). Scores moving with them are explained."""
-    key = ["model", "model_params"]
+    """Models of the same name, parameters and revision whose test accuracy on the same dataset (name and parameters)
+    differs: trained to other weights (a built-in model retrained under another torch, BLAS or training code).
+    Scores moving with them are explained. A model is trained and tested per dataset: its accuracy on another
+    dataset, or a mean over other datasets (one dropped from the sweep), says nothing about its weights."""
+    key = ["model", "model_params", "dataset", "dataset_params"]
     if "model_accuracy" not in baseline or "model_accuracy" not in current:
         return []
     means = [frame.groupby(key, sort=True)["model_accuracy"].mean().rename(side)
              for frame, side in ((baseline, "before"), (current, "after"))]
     joined = pd.concat(means, axis=1, join="inner").dropna()
     findings = []
-    for (model, params), row in joined[(joined["before"] - joined["after"]).abs() > 1e-9].iterrows():
+    for (model, params, dataset, dataset_params), row in joined[(joined["before"] - joined["after"]).abs()
+                                                                > 1e-9].iterrows():
         if (model, params) in reported:
             continue
-        text = (f"model {model} test accuracy {row['before']:.3g} -> {row['after']:.3g} with the same parameters and "
-                "revision: trained to other weights (training code, torch or BLAS changed); its scores are measured "
-                "on a changed model")
-        findings.append(Finding("revision", strict, {"model": model, "model_params": params}, text,
+        text = (f"model {model} test accuracy {row['before']:.3g} -> {row['after']:.3g} on {dataset} with the same "
+                "parameters and revision: trained to other weights (training code, torch or BLAS changed); its scores "
+                "are measured on a changed model")
+        findings.append(Finding("revision", strict, {"model": model, "model_params": params, "dataset": dataset,
+                                                     "dataset_params": dataset_params}, text,
                                 details={"accuracy": [float(row["before"]), float(row["after"])]}))
     return findings
 
@@ -778,10 +805,14 @@ def changed_parts(old: str, new: str, first: str) -> str:
 
 
 def _accuracy_change(baseline: pd.DataFrame, current: pd.DataFrame, key: list[str], value: tuple) -> str:
-    """``; test accuracy 1 -> 0.7`` when the model's recorded accuracy differs (the mean over its datasets), else ""."""
+    """``; test accuracy 1 -> 0.7`` when the model's recorded accuracy differs (the mean over the datasets both tables
+    test it on: a dataset only one of them has would move the mean by itself), else ""."""
     if "model_accuracy" not in baseline or "model_accuracy" not in current:
         return ""
-    means = [_select(frame, key, value)["model_accuracy"].astype(float).mean() for frame in (baseline, current)]
+    rows = [_select(frame, key, value) for frame in (baseline, current)]
+    data = ["dataset", "dataset_params"]
+    shared = rows[0][data].drop_duplicates().merge(rows[1][data].drop_duplicates())
+    means = [frame.merge(shared, on=data)["model_accuracy"].astype(float).mean() for frame in rows]
     if not all(np.isfinite(means)) or abs(means[0] - means[1]) < 1e-9:
         return ""
     return f"; test accuracy {means[0]:.3g} -> {means[1]:.3g}"

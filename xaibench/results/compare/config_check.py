@@ -13,14 +13,20 @@ parameters, ``seed``, ``n_samples``, ``target``, ``explain_output``, ``engine``,
 ``$XAIBENCH_PLUGINS`` modules' content, wherever the value comes from (``conf/``, ``hydra.searchpath`` folders,
 the experiment, an ``${oc.env:...}`` interpolation). Settings outside the key (``device``, ``batch_size``,
 ``chunk_size``, ``threads``, ``store_dir``, ``results_dir``, labels, logger, launcher) are not: they do not move
-scores. A command line you have not run cannot be known: compare checks the one the sweep ran. A sweep run
-through the Python API (``xaibench.run``) or by an xaibench that did not record its command is not checked.
+scores. A command line you have not run cannot be known: compare checks the one the sweep ran (``xaibench.run``
+records its overrides as the CLI does).
+
+Where it cannot be checked -- a table outside its sweep folder (a copy, e.g. a CI artifact), a sweep folder
+without the record (written by an xaibench before the check, or by ``xaibench.run`` before it recorded one), a
+folder that is none of its command's sweep folders -- ``check_config`` says so and why (``unchecked``), and compare
+prints it on stderr, in the report and in the JSON: a pass must never hide that the config behind it was not seen.
 """
 from __future__ import annotations
 
 import os
 import shlex
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -29,8 +35,81 @@ from xaibench.errors import UserError
 SHOWN = 3  # cells named in the message
 
 
+@dataclass(frozen=True)
+class ConfigCheck:
+    """Whether the current table is what its sweep's recorded command composes now.
+
+    Attributes:
+        state: ``fresh`` (its cells are the command's now), ``stale`` (they are not), ``unchecked`` (it cannot be
+            told: ``reason`` says why).
+        reason: the stale clause (``config_change``) or why it was not checked; "" when fresh.
+        command: the recorded command, as a shell (or Python) would run it again; "" where none was recorded.
+    """
+
+    state: str
+    reason: str = ""
+    command: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"state": self.state, "reason": self.reason, "command": self.command}
+
+    def text(self, current: str) -> str:
+        """One line for stderr and the report ("" when fresh)."""
+        if self.state == "unchecked":
+            return (f"current {current}: its config was not checked ({self.reason}), so a pass says nothing about "
+                    "config edits since its sweep")
+        if self.state == "stale":
+            return f"current {current} is stale, compared anyway (--allow-stale): {self.reason}"
+        return ""
+
+
+def check_config(current: str | os.PathLike[str]) -> ConfigCheck:
+    """``ConfigCheck`` of the table or sweep folder ``current`` (a table file is checked through the sweep folder it
+    lies in: its ``sweep.json`` and ``cells.planned``)."""
+    from xaibench.results.collect import TABLE_NAME
+    from xaibench.results.manifest import MANIFEST_NAME, PLANNED_NAME, recorded_command
+
+    path = Path(current)
+    table = not path.is_dir()
+    folder = path.parent if table else path
+    if not (folder / MANIFEST_NAME).is_file():
+        return ConfigCheck("unchecked", (
+            f"no {MANIFEST_NAME} beside it: a table outside its sweep folder, e.g. a copied CI artifact; give the "
+            "sweep folder, which is checked also when copied or moved") if table else (
+            f"no {MANIFEST_NAME}: not a sweep folder, or one from before xaibench recorded sweeps"))
+    if table and path.name != TABLE_NAME:
+        return ConfigCheck("unchecked", f"{path.name} is not its sweep folder's {TABLE_NAME}; give the sweep folder")
+    command = recorded_command(folder)
+    if command is None:
+        return ConfigCheck("unchecked", f"its {MANIFEST_NAME} records no command: a sweep of an older xaibench; "
+                           "rerun it to have it checked")
+    if not (folder / PLANNED_NAME).is_file():
+        return ConfigCheck("unchecked", f"the folder has no {PLANNED_NAME} (the cells its sweep ran): a sweep of an "
+                           "older xaibench; rerun it to have it checked", rerun_command(command))
+    ran_in = command.get("cwd")
+    if ran_in and not Path(ran_in).is_dir():  # its relative paths and hydra.searchpath point into that folder
+        return ConfigCheck("unchecked", f"its sweep ran in {ran_in}, not a folder here: copied from another machine "
+                           "or checkout (a CI artifact?), its command cannot be composed as it ran; compare it where "
+                           "it ran, or rerun the sweep here", rerun_command(command))
+    return _checked(command, folder)
+
+
+def _checked(command: dict, folder: Path) -> ConfigCheck:
+    shown = rerun_command(command)
+    try:
+        change = config_change(folder)
+    except _Untold as why:
+        return ConfigCheck("unchecked", str(why), shown)
+    return ConfigCheck("stale" if change else "fresh", change, shown)
+
+
+class _Untold(Exception):
+    """The recorded command's sweep folders: which of them this one is cannot be told."""
+
+
 def config_change(folder: Path) -> str:
-    """Why the sweep in ``folder`` is not what its recorded command defines now ('' when it is, or cannot be told).
+    """Why the sweep in ``folder`` is not what its recorded command defines now ('' when it is, or when it records no
+    command; raises ``_Untold`` when the folder is none of the command's sweep folders).
 
     Returns a clause for one line: ``its 20 cells are not what `xaibench -m experiment=ci` defines now (2 cells
     differ: ...)``; the caller adds what to do.
@@ -46,8 +125,9 @@ def config_change(folder: Path) -> str:
         now = _cells_now(command, folder.resolve())
     except UserError as error:
         return f"its command `{shown}` no longer composes ({str(error).splitlines()[0]})"
-    if not now:
-        return ""  # the command's jobs write other sweep folders: which of them this one was cannot be told
+    if not now:  # the command's jobs write other sweep folders: which of them this one was cannot be told
+        raise _Untold(f"its command `{shown}` writes several sweep folders, none of them this one or of its name "
+                      "(moved or copied under another name?)")
     added = [name for key, name in now.items() if key not in planned]
     gone = len(planned - set(now))
     if not added and not gone:
@@ -63,11 +143,28 @@ def config_change(folder: Path) -> str:
 
 
 def rerun_command(command: dict) -> str:
-    """The recorded command line, as a shell would run it again."""
+    """The recorded command line, as a shell would run it again (a sweep of ``xaibench.run``: that call)."""
     name = command.get("config_name") or "config"
+    if command.get("api"):
+        multirun = ", multirun=True" if command.get("multirun") else ""
+        return f"xaibench.run({[str(o) for o in command['overrides']]!r}{multirun})"
     words = ["xaibench", *(["--config-name", name] if name != "config" else []),
              *(["-m"] if command.get("multirun") else []), *map(str, command["overrides"])]
-    return shlex.join(words)
+    return " ".join(FRESH_STORE if _gone_store(word, command.get("cwd")) else shlex.quote(word) for word in words)
+
+
+FRESH_STORE = 'store_dir="$(mktemp -d)"'  # a rerun's store, shown for a temporary one that is gone
+
+
+def _gone_store(word: str, cwd) -> bool:
+    """Whether ``word`` is a ``store_dir=`` override naming a folder that is no longer there: the CI scripts' fresh
+    temporary store (``store_dir=$(mktemp -d)``, removed when they end). Shown as it was, the rerun hint would create
+    that path and leave it behind; a cold store is what the scripts meant."""
+    name, _, value = word.partition("=")
+    if name.lstrip("+") != "store_dir" or not value:
+        return False
+    path = Path(value).expanduser()
+    return not (path if path.is_absolute() else Path(cwd or ".") / path).exists()
 
 
 def _cells_now(command: dict, folder: Path) -> dict[str, str]:

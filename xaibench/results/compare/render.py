@@ -174,7 +174,7 @@ def _sections(comparison: Comparison, caps: tuple[int, int]) -> tuple[list[str],
             "reported and does not gate (`gate_controls: true` in the policy, as in `strict`, or `--strict-changes` "
             "gates it); every method must still beat them", comparison.of_kind("control"), _value_table)
     for kinds, title in ((("status", "direction"), "Status changes"), (("missing",), "Missing"), (("new",), "New"),
-                         (("rank",), "Rank changes (reported even inside tolerance)"),
+                         (("rank",), "Rank changes (apart by more than the tolerance in both tables)"),
                          (("revision",), "Changed data or weights")):
         section(title, comparison.of_kind(*kinds), _finding_table)
     return lines, left_out
@@ -202,8 +202,8 @@ def _cut(text: str, limit: int, comparison: Comparison, where: tuple[str, str]) 
 
 
 def _warnings(comparison: Comparison, baseline: str, current: str, context: dict) -> list[str]:
-    """Lines noting a table read from an older schema, warning of a partial current table and of policy entries
-    that matched nothing."""
+    """Lines noting a table read from an older schema, warning of a partial current table, of one whose config was
+    not checked or is stale (``config_check.ConfigCheck``) and of policy entries that matched nothing."""
     lines = []
     for role, path in (("baseline", baseline), ("current", current)):
         version = (context.get(role) or {}).get("schema_version") or SCHEMA_VERSION
@@ -212,6 +212,9 @@ def _warnings(comparison: Comparison, baseline: str, current: str, context: dict
     note = (context.get("current") or {}).get("partial")
     if note:
         lines += [f"⚠️ {partial_text(current, note)}", ""]
+    config = context.get("config")
+    if config is not None and config.text(current):  # stale (--allow-stale) or not checked: never a silent pass
+        lines += [f"{'⚠️' if config.state == 'stale' else 'ℹ️'} {config.text(f'`{current}`')}.", ""]
     if comparison.unused_overrides:
         lines += [f"⚠️ {unused_text(comparison)}", ""]
     for coarse in comparison.coarse_tolerances:
@@ -231,6 +234,9 @@ def _closing(comparison: Comparison, baseline: str, current: str, context: dict)
     if _errors(comparison):
         return ["Cells or metrics that now error cannot become a baseline (`--update-baseline` refuses error "
                 "rows): fix them, rerun, compare again.", ""]
+    if _stale(context):
+        return ["The current sweep is stale (above), so it cannot become a baseline (`--update-baseline` refuses it): "
+                "rerun it with the config as it is now and compare again.", ""]
     command = update_command(baseline, current, _baseline_command(context))
     return [f"If these changes are intended, accept them deliberately: `{command}`, "
             "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
@@ -262,6 +268,12 @@ def _acceptable(comparison: Comparison) -> bool:
     return any(f.kind != "unconfirmed" and f.details.get("would_be") != "unconfirmed" for f in comparison.findings)
 
 
+def _stale(context: dict | None) -> bool:
+    """Whether the current sweep folder is stale, compared under ``--allow-stale`` (``config_check.ConfigCheck``)."""
+    config = (context or {}).get("config")
+    return config is not None and config.state == "stale"
+
+
 def _errors(comparison: Comparison) -> bool:
     return any(f.details.get("after") == "error" for f in comparison.of_kind("status"))
 
@@ -285,6 +297,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "exit_code": comparison.exit_code,
         "baseline": {"path": baseline, **((context or {}).get("baseline") or {})},
         "current": {"path": current, **((context or {}).get("current") or {})},
+        "config_check": (context or {})["config"].as_dict() if (context or {}).get("config") else None,
         "policy": comparison.policy.as_dict(),
         "strict_changes": comparison.strict_changes,
         "allow_missing": comparison.allow_missing,
@@ -296,7 +309,7 @@ def to_json(comparison: Comparison, *, baseline: str, current: str, context: dic
         "max_abs_diff": comparison.max_abs_diff,
         "findings": [_finding_json(f) for f in comparison.findings],
         "update_command": (update_command(baseline, current, _baseline_command(context))
-                           if _acceptable(comparison) and not _errors(comparison)
+                           if _acceptable(comparison) and not _errors(comparison) and not _stale(context)
                            and not ((context or {}).get("current") or {}).get("partial") else None),
         "baseline_refresh": _refresh_json(context),
     }
