@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import run_cli
 from xaibench.config.slurm import check_no_array_running
 from xaibench.results import manifest
+from xaibench.results.collect import partial_note
 
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
 CELLS = ["model=logreg", "dataset=iris", "n_samples=4", "metrics=sparsity", "sweep_id=t"]
@@ -115,6 +116,17 @@ def test_sbatch_refusing_the_array_is_one_line_and_exit_2(tmp_path):
                            "partition specified: gpux sbatch: error: Batch job submission failed: Invalid partition "
                            "name; fix the hydra.launcher.* settings (partition, account, timeout_min, mem_gb, "
                            "cells_per_task) and rerun: stored cells are not recomputed\n")
+    # Nothing half-made says jobs are out there (before: submitit's script and pickle stayed in slurm/, and
+    # sweep.json said "running" forever, so summary said "did not finish" and nothing about the refusal).
+    folder = tmp_path / "results" / "runs" / "t"
+    assert not (folder / "slurm").exists() and not (folder / "slurm_arrays.json").exists()
+    state = manifest.read_state(folder)
+    assert not state.running and not state.finished and not state.arrays
+    assert state.failed == ("slurm refused the sweep's array job (1 task): sbatch: error: invalid partition specified: "
+                            "gpux sbatch: error: Batch job submission failed: Invalid partition name; no job was "
+                            "submitted: fix the hydra.launcher.* settings and rerun")
+    assert partial_note(folder, 0) == f"0 of 1 cells; the sweep did not finish: {state.failed}"  # what summary says
+    check_no_array_running(folder)  # the next run is not refused
 
 
 @pytest.mark.slow

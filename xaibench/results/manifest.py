@@ -2,7 +2,8 @@
 
 ``<sweep_dir>/sweep.json`` is written when a sweep starts (state ``running``, the expected cell count) and
 rewritten when its table is complete (state ``finished``). A sweep that was killed, or whose jobs could not all
-write, stays ``running`` with its lock free: readers then say "17 of 24 cells; the sweep did not finish".
+write, stays ``running`` with its lock free: readers then say "17 of 24 cells; the sweep did not finish". One whose
+jobs could not be submitted (``sbatch`` refused the array) is ``failed``, with the reason in ``error``.
 
 Only one xaibench run writes a sweep folder at a time: it holds ``<sweep_dir>/.sweep.lock`` (an ``flock``, so a
 killed run never leaves it held) from before the first job until the table is written, and a second run with the
@@ -40,6 +41,7 @@ class SweepState:
     finished: bool
     running: bool  # another process holds the folder's lock right now
     arrays: tuple[str, ...] = ()  # Slurm array jobs whose end its launching process did not see (killed)
+    failed: str = ""  # why its jobs could not be submitted (state "failed": sbatch refused the array), else ""
 
     def note(self, n_cells: int) -> str:
         """``"17 of 24 cells; the sweep did not finish"`` (or ``is still running``; or, where its launching
@@ -47,6 +49,8 @@ class SweepState:
         of = f"{n_cells} of {self.expected_cells}" if self.expected_cells is not None else f"{n_cells}"
         if self.running:
             return f"{of} cells; the sweep is still running"
+        if self.failed:
+            return f"{of} cells; the sweep did not finish: {self.failed}"
         if self.arrays:
             return (f"{of} cells; the sweep did not finish: its launching process stopped, and its Slurm job "
                     f"{', '.join(self.arrays)} may still be running and storing cells (squeue -j {self.arrays[-1]}); "
@@ -181,6 +185,13 @@ def complete(folder: Path, n_cells: int) -> None:
     shutil.rmtree(folder / PREVIOUS_CELLS, ignore_errors=True)
 
 
+def fail(folder: Path, reason: str) -> None:
+    """Mark the sweep failed before its jobs ran (``sbatch`` refused the array at submission): no job is out there,
+    and readers say why (``reason``, one line) instead of "did not finish"."""
+    state = _read(folder)
+    _write(folder, {**state, "state": "failed", "error": " ".join(reason.split()), "failed_at": _now()})
+
+
 def read_state(folder: Path) -> SweepState | None:
     """The folder's state, or None for a folder without a manifest (written by an older xaibench)."""
     data = _read(folder)
@@ -190,8 +201,9 @@ def read_state(folder: Path) -> SweepState | None:
     from xaibench.config.slurm import uncollected_arrays
 
     finished = data.get("state") == "finished"
+    failed = str(data.get("error") or "failed") if data.get("state") == "failed" else ""
     return SweepState(expected if isinstance(expected, int) else None, finished, _is_locked(folder),
-                      () if finished else tuple(uncollected_arrays(folder)))
+                      () if finished or failed else tuple(uncollected_arrays(folder)), failed)
 
 
 def _is_locked(folder: Path) -> bool:
