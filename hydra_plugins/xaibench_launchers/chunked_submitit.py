@@ -278,7 +278,10 @@ class _Chunked:
             record_array(sweep_dir, job_id, len(groups), len(jobs))
         print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
               flush=True)
-        returns = _gather(submitted, groups, poll_s=self.POLL_S, cells_written=_cell_files_counter(sweep_dir))
+        try:
+            returns = _gather(submitted, groups, poll_s=self.POLL_S, cells_written=_cell_files_counter(sweep_dir))
+        finally:
+            _remove_unfilled_folder(executor)
         if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
             mark_collected(sweep_dir, job_id)
         return returns
@@ -382,6 +385,16 @@ def _submission_folder(executor: Any) -> Path:
     from submitit.core.utils import JobPaths
 
     return JobPaths.get_first_id_independent_folder(executor._executor.folder)
+
+
+def _remove_unfilled_folder(executor: Any) -> None:
+    """Remove the empty folder named literally ``.../%j`` that submitit's local executor leaves: each task's
+    controller creates its ``submitit_folder`` before filling in ``%j`` (its logs go to ``.../<pid>/``), so
+    ``<sweep>/.submitit/%j/`` stayed beside the tasks' folders."""
+    folder = Path(executor._executor.folder)
+    if any(tag in folder.name for tag in ("%j", "%t", "%A", "%a")):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 def _remove_new_files(folder: Path, before: set | None) -> None:

@@ -121,6 +121,8 @@ def test_chunked_submitit_runs_several_cells_per_task_with_the_same_results(refe
         got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
     results = list((tmp_path / "results" / "runs" / "t").rglob("*_result.pkl"))
     assert len(results) == 2  # one per task, not one per cell
+    logs = tmp_path / "results" / "runs" / "t" / ".submitit"
+    assert sorted(p.name for p in logs.iterdir()) == sorted(p.parent.name for p in results)  # no literal ".submitit/%j"
 
 
 def test_slurm_preset_on_a_faked_slurm_runs_cells_in_array_tasks(reference, tmp_path):
