@@ -206,7 +206,8 @@ class _Chunked:
         Raises:
             UserError: a setting added with ``+`` that the launcher lacks (``+hydra.launcher.partitio=gpu``: submitit
                 refused it with a traceback once stored cells were written), ``cells_per_task`` < 1 (0 used to
-                run silently as 1), or ``max_num_timeout`` < 0.
+                run silently as 1), ``max_num_timeout`` < 0, or ``tasks_per_node``/``nodes`` > 1 (each process
+                of the task computed every one of its cells).
         """
         import difflib
 
@@ -228,6 +229,13 @@ class _Chunked:
             raise UserError(f"hydra.launcher.max_num_timeout must be a non-negative integer (how many times a task "
                             f"at its time limit is requeued; 0: never), got {requeues!r}")
         _check_counts(launcher)
+        for key in ("tasks_per_node", "nodes"):
+            value = launcher.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+                raise UserError(f"hydra.launcher.{key}={value} would run each task's cells in {value} processes at "
+                                f"once, every one computing them all (a task runs its cells one after the other in "
+                                f"one process); use hydra.launcher.{key}=1, and cells_per_task or array_parallelism "
+                                f"for more at once")
 
     @classmethod
     def sbatch_script(cls, settings: dict, n_tasks: int) -> str:
