@@ -31,6 +31,7 @@ except ImportError:
     SlurmLauncher = None
 from omegaconf import OmegaConf
 
+from hydra_plugins.xaibench_launchers.skip_stored import remove_unfilled_folder
 from xaibench.config.slurm import check_array_fits, mark_collected, record_array
 
 log = logging.getLogger(__name__)
@@ -289,7 +290,7 @@ class _Chunked:
         try:
             returns = _gather(submitted, groups, poll_s=self.POLL_S, cells_written=_cell_files_counter(sweep_dir))
         finally:
-            _remove_unfilled_folder(executor)
+            remove_unfilled_folder(self.params.get("submitit_folder"))  # type: ignore[attr-defined]
         if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
             mark_collected(sweep_dir, job_id)
         return returns
@@ -393,16 +394,6 @@ def _submission_folder(executor: Any) -> Path:
     from submitit.core.utils import JobPaths
 
     return JobPaths.get_first_id_independent_folder(executor._executor.folder)
-
-
-def _remove_unfilled_folder(executor: Any) -> None:
-    """Remove the empty folder named literally ``.../%j`` that submitit's local executor leaves: each task's
-    controller creates its ``submitit_folder`` before filling in ``%j`` (its logs go to ``.../<pid>/``), so
-    ``<sweep>/.submitit/%j/`` stayed beside the tasks' folders."""
-    folder = Path(executor._executor.folder)
-    if any(tag in folder.name for tag in ("%j", "%t", "%A", "%a")):
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only when empty
 
 
 def _remove_new_files(folder: Path, before: set | None) -> None:

@@ -80,6 +80,8 @@ def test_joblib_and_submitit_launchers_give_the_same_results(reference, tmp_path
         got = table_of(folder)
         pd.testing.assert_frame_equal(
             got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
+    logs = tmp_path / "submitit_local" / "results" / "runs" / "t" / ".submitit"
+    assert len(list(logs.glob("*/*_log.out"))) == 2 and not (logs / "%j").exists()  # was left, empty
 
 
 def test_joblib_launches_only_the_cells_the_store_lacks(reference, tmp_path):
