@@ -42,6 +42,7 @@ class SweepState:
     running: bool  # another process holds the folder's lock right now
     arrays: tuple[str, ...] = ()  # Slurm array jobs whose end its launching process did not see (killed)
     failed: str = ""  # why its jobs could not be submitted (state "failed": sbatch refused the array), else ""
+    errors: int = 0  # cells of the finished sweep that ended in error (recorded by ``complete``; not stored)
 
     def note(self, n_cells: int) -> str:
         """``"17 of 24 cells; the sweep did not finish"`` (or ``is still running``; or, where its launching
@@ -178,10 +179,13 @@ def begin(folder: Path, expected_cells: int) -> None:
             raise StorageError.from_os_error(error, cells) from None
 
 
-def complete(folder: Path, n_cells: int) -> None:
-    """Mark the sweep finished (its table and summary are written) and drop the previous run's cell files."""
+def complete(folder: Path, n_cells: int, statuses: dict[str, int] | None = None) -> None:
+    """Mark the sweep finished (its table and summary are written) and drop the previous run's cell files.
+    ``statuses``: how many cells ended ``ok``, ``error``, ``not_applicable`` (``cell_statuses``: a later
+    ``xaibench summary`` says how many failed and how to retry them)."""
     state = _read(folder)
-    _write(folder, {**state, "state": "finished", "cells": n_cells, "finished_at": _now()})
+    tally = {"cell_statuses": {str(k): int(v) for k, v in sorted(statuses.items())}} if statuses else {}
+    _write(folder, {**state, "state": "finished", "cells": n_cells, "finished_at": _now(), **tally})
     shutil.rmtree(folder / PREVIOUS_CELLS, ignore_errors=True)
 
 
@@ -202,8 +206,11 @@ def read_state(folder: Path) -> SweepState | None:
 
     finished = data.get("state") == "finished"
     failed = str(data.get("error") or "failed") if data.get("state") == "failed" else ""
+    statuses = data.get("cell_statuses") if finished and isinstance(data.get("cell_statuses"), dict) else {}
+    errors = statuses.get("error", 0)
     return SweepState(expected if isinstance(expected, int) else None, finished, _is_locked(folder),
-                      () if finished or failed else tuple(uncollected_arrays(folder)), failed)
+                      () if finished or failed else tuple(uncollected_arrays(folder)), failed,
+                      errors if isinstance(errors, int) else 0)
 
 
 def _is_locked(folder: Path) -> bool:
