@@ -82,7 +82,9 @@ def _resume_line(folder: Path) -> str:
     if state is None or state.running or state.finished:
         return ""
     missing = manifest.missing_text(manifest.missing_cells(folder))
-    return f"{missing}; rerun the sweep's command to compute them (stored cells are not recomputed)" if missing else ""
+    when = f"once Slurm job {state.arrays[-1]} has ended, " if state.arrays else ""  # a rerun is refused until then
+    return f"{missing}; {when}rerun the sweep's command to compute them (stored cells are not recomputed)" \
+        if missing else ""
 
 
 def _failed_line(folder: Path) -> str:
