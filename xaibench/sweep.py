@@ -621,7 +621,7 @@ def _finished(folder: Path, summary: pd.DataFrame, counts: pd.Series, n_rows: in
               echo: bool) -> None:
     """Mark the sweep complete, set the exit code and print the summary, the cell tally and the first errors."""
     global _last_exit_code
-    manifest.complete(folder, len(counts))
+    manifest.complete(folder, len(counts), counts.value_counts().to_dict())
     n_error = int((counts == "error").sum())
     _last_exit_code = 1 if n_error else 0
     if echo:

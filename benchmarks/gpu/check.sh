@@ -16,14 +16,27 @@ DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-benchmarks/out/gpu}
 mkdir -p "$OUT"
 PY=python3
-if [ -d .whl ] && [ "$DEVICE" != cpu ]; then
+WHEELS="captum quantus hydra_core omegaconf antlr4_python3_runtime cachetools"  # what fetch_wheels.sh downloads
+if [ "$DEVICE" != cpu ]; then
+  # On the box, before any device minute goes into a step: every wheel is there, once (two versions of one stop
+  # pip's whole install; without .whl the steps ran .venv/bin/python, which the box has not, and all failed).
+  for wheel in $WHEELS; do
+    found=$(ls .whl/"$wheel"-*.whl 2>/dev/null | wc -l)
+    [ "$found" = 1 ] || { echo "check.sh: error: .whl/ holds $found wheel(s) of $wheel (1 needed): run" \
+      "'bash benchmarks/gpu/fetch_wheels.sh' where a registry is reachable, then run this with carry=[\".whl\"]" >&2
+      exit 2; }
+  done
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site || exit 1
 else
-  PY=${PYTHON:-.venv/bin/python}
+  PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}  # a worktree has no .venv
   [ "${BOX_IMPORTS:-1}" = 0 ] || export PYTHONPATH=$PWD/benchmarks/gpu/box_imports  # as on the box: no wandb, shap..
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 WANDB_MODE=disabled
+# Everything the steps import, in seconds: a missing package fails here, not after minutes of the steps before it.
+$PY -c "import captum, quantus, hydra, omegaconf, torch, xaibench.cli, xaibench.metrics.quantus_adapter" || {
+  echo "check.sh: error: $PY cannot import what the checks need (above); add the missing wheel to" \
+    "benchmarks/gpu/fetch_wheels.sh" >&2; exit 2; }
 [ "$DEVICE" = cpu ] || nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 status=0
 # The limits are the GPU box's; a CPU dry run on a shared machine takes longer (LIMIT_SCALE, default 4 there).

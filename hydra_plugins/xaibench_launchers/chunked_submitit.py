@@ -31,6 +31,7 @@ except ImportError:
     SlurmLauncher = None
 from omegaconf import OmegaConf
 
+from hydra_plugins.xaibench_launchers.skip_stored import remove_unfilled_folder
 from xaibench.config.slurm import check_array_fits, mark_collected, record_array
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,8 @@ class _Chunked:
         Raises:
             UserError: a setting added with ``+`` that the launcher lacks (``+hydra.launcher.partitio=gpu``: submitit
                 refused it with a traceback once stored cells were written), ``cells_per_task`` < 1 (0 used to
-                run silently as 1), or ``max_num_timeout`` < 0.
+                run silently as 1), ``max_num_timeout`` < 0, or ``tasks_per_node``/``nodes`` > 1 (each process
+                of the task computed every one of its cells).
         """
         import difflib
 
@@ -228,6 +230,13 @@ class _Chunked:
             raise UserError(f"hydra.launcher.max_num_timeout must be a non-negative integer (how many times a task "
                             f"at its time limit is requeued; 0: never), got {requeues!r}")
         _check_counts(launcher)
+        for key in ("tasks_per_node", "nodes"):
+            value = launcher.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+                raise UserError(f"hydra.launcher.{key}={value} would run each task's cells in {value} processes at "
+                                f"once, every one computing them all (a task runs its cells one after the other in "
+                                f"one process); use hydra.launcher.{key}=1, and cells_per_task or array_parallelism "
+                                f"for more at once")
 
     @classmethod
     def sbatch_script(cls, settings: dict, n_tasks: int) -> str:
@@ -272,13 +281,16 @@ class _Chunked:
         groups = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         if self._EXECUTOR == "slurm":  # the pre-flight checked the sweep (cli); this launch may be Hydra's alone
             check_array_fits(len(jobs), size, self.params.get("timeout_min"))  # type: ignore[attr-defined]
-        submitted = _submit(executor, _RunGroup(self), groups, self._EXECUTOR)
+        submitted = _submit(executor, _RunGroup(self), groups, self._EXECUTOR, sweep_dir)
         job_id = str(submitted[0].job_id).split("_")[0]
         if self._EXECUTOR == "slurm":  # a later run of this sweep folder is refused while the array runs
             record_array(sweep_dir, job_id, len(groups), len(jobs))
         print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
               flush=True)
-        returns = _gather(submitted, groups, poll_s=self.POLL_S, cells_written=_cell_files_counter(sweep_dir))
+        try:
+            returns = _gather(submitted, groups, poll_s=self.POLL_S, cells_written=_cell_files_counter(sweep_dir))
+        finally:
+            remove_unfilled_folder(self.params.get("submitit_folder"))  # type: ignore[attr-defined]
         if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
             mark_collected(sweep_dir, job_id)
         return returns
@@ -345,8 +357,13 @@ def _sbatch_switches(additional: Any) -> dict:
     return switches
 
 
-def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str) -> list:
+def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str, sweep_dir: Path) -> list:
     """``executor.map_array`` (one array job); a submission the scheduler refuses is the user's to fix.
+
+    A refused submission leaves nothing that looks like jobs out there: the script and pickles submitit wrote for it
+    are removed, and ``sweep.json`` says ``failed`` with sbatch's reason (it said ``running`` forever, and
+    ``xaibench summary`` "did not finish"). (The pre-flight's ``sbatch --test-only`` refuses most such arrays
+    before any file is touched; this is for what changed in between, or what only the real submission checks.)
 
     Raises:
         UserError: ``sbatch`` refused the job (a partition or account that does not exist, a time or memory
@@ -355,15 +372,41 @@ def _submit(executor: Any, run: _RunGroup, groups: List[list], kind: str) -> lis
     from submitit.core.utils import FailedJobError, FailedSubmissionError
 
     from xaibench.errors import UserError
+    from xaibench.results import manifest
 
+    folder = _submission_folder(executor)
+    before = set(os.listdir(folder)) if folder.is_dir() else None
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's stderr: it goes in our one line
             return executor.map_array(run, groups)
     except (FailedJobError, FailedSubmissionError) as error:
         reason = " ".join(line.strip() for line in str(error).strip().splitlines() if line.strip())[:400]
-        raise UserError(f"{kind} refused the sweep's array job ({_count(len(groups), 'task')}): {reason}; fix the "
-                        f"hydra.launcher.* settings (partition, account, timeout_min, mem_gb, cells_per_task) and "
-                        f"rerun: stored cells are not recomputed") from None
+        _remove_new_files(folder, before)
+        what = f"{kind} refused the sweep's array job ({_count(len(groups), 'task')}): {reason}"
+        manifest.fail(sweep_dir, f"{what}; no job was submitted: fix the hydra.launcher.* settings and rerun")
+        raise UserError(f"{what}; fix the hydra.launcher.* settings (partition, account, timeout_min, mem_gb, "
+                        f"cells_per_task) and rerun: stored cells are not recomputed") from None
+
+
+def _submission_folder(executor: Any) -> Path:
+    """Where submitit writes a submission's script and pickles: ``submitit_folder`` up to its first ``%j``-like
+    part (``<sweep>/slurm/``)."""
+    from submitit.core.utils import JobPaths
+
+    return JobPaths.get_first_id_independent_folder(executor._executor.folder)
+
+
+def _remove_new_files(folder: Path, before: set | None) -> None:
+    """Remove the files a refused submission wrote in ``folder`` (those not in ``before``), and ``folder`` itself
+    where the submission created it and left it empty."""
+    if not folder.is_dir():
+        return
+    for name in set(os.listdir(folder)) - (before or set()):
+        if (folder / name).is_file():
+            (folder / name).unlink(missing_ok=True)
+    if before is None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 def _submitted_line(submitted: list, groups: List[list], kind: str, params: Any, sweep_dir: Path) -> str:

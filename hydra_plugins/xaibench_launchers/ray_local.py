@@ -76,6 +76,7 @@ class RayLauncher(Launcher):
         for section, values, whole in (("init", init, True), ("remote", remote, False)):
             for name in ("num_cpus", "num_gpus"):
                 _check_count(f"hydra.launcher.{section}.{name}", values.get(name), whole=whole)
+        _check_options(init, remote, str(launcher.get("device") or "cuda:{gpu}"))
         wanted = float(remote.get("num_gpus") or 0)
         if not wanted or _joins_cluster(init):
             return  # a running cluster's GPUs are not this machine's
@@ -128,6 +129,53 @@ def _check_count(name: str, value: Any, *, whole: bool) -> None:
     kind = "a non-negative integer" if whole else "a non-negative number"
     kind += " (0.5: two jobs per GPU)" if name.endswith("remote.num_gpus") else ""
     raise UserError(f"{name} must be {kind} or null, got {value!r}")
+
+
+def _check_options(init: Dict[str, Any], remote: Dict[str, Any], template: str) -> None:
+    """The settings ``launch`` passes on are ones Ray takes and ``device`` names a device for every GPU.
+
+    Raises:
+        UserError: an option ``ray.init`` or ``ray.remote`` does not have or refuses (``+hydra.launcher.remote.gpus=1``,
+            ``remote.max_calls=-1``: a traceback once the sweep folder was claimed), an ``init.address`` that is
+            neither ``local``, ``auto`` nor ``host:port``, or a ``device`` that is not ``cpu``/``cuda`` with
+            ``{gpu}`` (``device=bogus`` ran every job on it, each refused).
+    """
+    import inspect
+    import re
+
+    import ray
+
+    known = [name for name in inspect.signature(ray.init).parameters if name != "kwargs"]
+    for name in sorted(init):
+        if name not in known and not name.startswith("_"):  # ray.init's **kwargs: its private _temp_dir, ...
+            raise UserError(f"hydra.launcher.init.{name} is not an option of ray.init; it takes: {', '.join(known)}")
+    address = init.get("address")
+    if address not in (None, "local", "auto") and not re.fullmatch(r"(ray://)?[\w.\-]+:\d+", str(address)):
+        raise UserError(f"hydra.launcher.init.address must be local (a new Ray here), auto (the Ray running here) or "
+                        f"host:port of a running Ray cluster, got {address!r}")
+    try:
+        from ray._common.ray_option_utils import validate_task_options
+    except ImportError:  # another Ray's layout: ray.remote checks them at launch
+        validate_task_options = None
+    if validate_task_options is not None:
+        try:
+            validate_task_options(remote, in_options=False)
+        except (ValueError, TypeError) as error:
+            raise UserError(f"hydra.launcher.remote: {_first_sentence(error)}") from None
+    try:
+        import torch
+
+        device = torch.device(template.format(gpu=0))
+    except (KeyError, IndexError, ValueError, RuntimeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UserError(f"hydra.launcher.device={template!r} must name each job's device from the GPU Ray assigned, "
+                        f"as cuda:{{gpu}} (a GPU box) or cpu:{{gpu}} (logical GPUs on the CPU)")
+
+
+def _first_sentence(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.split(" Valid ones are")[0][:300]
 
 
 def _start_ray(init: Dict[str, Any], logs_dir: Path) -> None:

@@ -41,9 +41,31 @@ class SkipStoredSweeper(BasicSweeper):
         log.debug(f"launching {len(selected)} of {len(jobs)} jobs; the others' cells are stored")
         size = self.max_batch_size or len(selected) or 1
         returns: List[Sequence[Any]] = []
-        for start in range(0, len(selected), size):
-            results = self.launcher.launch(selected[start:start + size], initial_job_idx=start)
-            for result in results:
-                _ = result.return_value  # raises if the job failed, as BasicSweeper does
-            returns.append(results)
+        try:
+            for start in range(0, len(selected), size):
+                results = self.launcher.launch(selected[start:start + size], initial_job_idx=start)
+                for result in results:
+                    _ = result.return_value  # raises if the job failed, as BasicSweeper does
+                returns.append(results)
+        finally:
+            remove_unfilled_folder(OmegaConf.select(self.config, "hydra.launcher.submitit_folder"))
         return returns
+
+
+ID_TAGS = ("%j", "%t", "%A", "%a")  # submitit's placeholders for the job id, task, array id and index
+
+
+def remove_unfilled_folder(submitit_folder: Any) -> None:
+    """Remove the empty folder named literally ``%j`` that submitit's local executor leaves (``<sweep>/.submitit/%j/``
+    beside the tasks' ``<sweep>/.submitit/<pid>/``): each task's controller creates its ``submitit_folder`` before
+    filling in ``%j``. Also where the tasks of an earlier, killed run created it (a rerun whose cells are all
+    stored launches nothing). Nothing else is touched: a folder holding anything stays."""
+    if not submitit_folder:
+        return
+    parts = Path(str(submitit_folder)).parts
+    tagged = [i for i, part in enumerate(parts) if any(tag in part for tag in ID_TAGS)]
+    if tagged:
+        try:
+            Path(*parts[:tagged[0] + 1]).rmdir()  # only when empty
+        except OSError:
+            pass

@@ -17,8 +17,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
+from xaibench.commands.summary import _resume_line
 from xaibench.config.slurm import check_no_array_running
 from xaibench.results import manifest
+from xaibench.results.collect import partial_note
 
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
 CELLS = ["model=logreg", "dataset=iris", "n_samples=4", "metrics=sparsity", "sweep_id=t"]
@@ -115,6 +117,17 @@ def test_sbatch_refusing_the_array_is_one_line_and_exit_2(tmp_path):
                            "partition specified: gpux sbatch: error: Batch job submission failed: Invalid partition "
                            "name; fix the hydra.launcher.* settings (partition, account, timeout_min, mem_gb, "
                            "cells_per_task) and rerun: stored cells are not recomputed\n")
+    # Nothing half-made says jobs are out there (before: submitit's script and pickle stayed in slurm/, and
+    # sweep.json said "running" forever, so summary said "did not finish" and nothing about the refusal).
+    folder = tmp_path / "results" / "runs" / "t"
+    assert not (folder / "slurm").exists() and not (folder / "slurm_arrays.json").exists()
+    state = manifest.read_state(folder)
+    assert not state.running and not state.finished and not state.arrays
+    assert state.failed == ("slurm refused the sweep's array job (1 task): sbatch: error: invalid partition specified: "
+                            "gpux sbatch: error: Batch job submission failed: Invalid partition name; no job was "
+                            "submitted: fix the hydra.launcher.* settings and rerun")
+    assert partial_note(folder, 0) == f"0 of 1 cells; the sweep did not finish: {state.failed}"  # what summary says
+    check_no_array_running(folder)  # the next run is not refused
 
 
 @pytest.mark.slow
@@ -171,6 +184,7 @@ def test_a_rerun_while_an_earlier_array_of_the_sweep_runs_is_refused(tmp_path, m
     (folder / "cells" / "old.parquet").write_bytes(b"an earlier run's cell")
     (folder / "slurm_arrays.json").write_text('[{"job": "999", "collected": true}, {"job": "1000", "tasks": 3}]')
     (folder / "sweep.json").write_text('{"state": "running", "expected_cells": 60, "pid": 1}')  # its launcher: killed
+    (folder / "cells.planned").write_text("a1\tlogreg x iris x saliency (seed 0)\n")
     before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     env = {"PATH": f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_DIR": str(state)}
     refused = run_cli(["-m", *CELLS, "method=saliency"], tmp_path, **env)  # any launcher, here the in-process one
@@ -183,6 +197,9 @@ def test_a_rerun_while_an_earlier_array_of_the_sweep_runs_is_refused(tmp_path, m
     assert manifest.read_state(folder).note(20) == (  # what `xaibench summary` says (it said "did not finish")
         "20 of 60 cells; the sweep did not finish: its launching process stopped, and its Slurm job 1000 may still be "
         "running and storing cells (squeue -j 1000); rerun the sweep once it has ended to collect them")
+    assert _resume_line(folder) == (  # summary's next line said "rerun" at once, which is refused until then
+        "missing: logreg x iris x saliency (seed 0); once Slurm job 1000 has ended, rerun the sweep's command to "
+        "compute them (stored cells are not recomputed)")
     for task in ("1000_1", "1000_2"):
         (state / task).write_text("CANCELLED")  # scancel 1000
     monkeypatch.setenv("PATH", env["PATH"])

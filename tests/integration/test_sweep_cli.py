@@ -80,6 +80,8 @@ def test_joblib_and_submitit_launchers_give_the_same_results(reference, tmp_path
         got = table_of(folder)
         pd.testing.assert_frame_equal(
             got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
+    logs = tmp_path / "submitit_local" / "results" / "runs" / "t" / ".submitit"
+    assert len(list(logs.glob("*/*_log.out"))) == 2 and not (logs / "%j").exists()  # was left, empty
 
 
 def test_joblib_launches_only_the_cells_the_store_lacks(reference, tmp_path):
@@ -121,6 +123,8 @@ def test_chunked_submitit_runs_several_cells_per_task_with_the_same_results(refe
         got[list(RESULT_COLUMNS)].reset_index(drop=True), expected[list(RESULT_COLUMNS)].reset_index(drop=True))
     results = list((tmp_path / "results" / "runs" / "t").rglob("*_result.pkl"))
     assert len(results) == 2  # one per task, not one per cell
+    logs = tmp_path / "results" / "runs" / "t" / ".submitit"
+    assert sorted(p.name for p in logs.iterdir()) == sorted(p.parent.name for p in results)  # no literal ".submitit/%j"
 
 
 def test_slurm_preset_on_a_faked_slurm_runs_cells_in_array_tasks(reference, tmp_path):

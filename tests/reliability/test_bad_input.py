@@ -113,7 +113,7 @@ CLI_ONLY = [
                                 "command to rewrite it (stored cells are not recomputed), or delete it"),
     (["collect", "sweep_types", "-o", "t.parquet"], "sweep_types/sweep.json is damaged (expected_cells is '24', "
                                                     "not a count)"),
-    (["collect", "sweep_state"], "sweep_state/sweep.json is damaged (state is 3, not 'running' or 'finished')"),
+    (["collect", "sweep_state"], "sweep_state/sweep.json is damaged (state is 3, not one of 'running', 'finished', 'failed')"),
     (["report", "sweep_truncated", "--no-figures"], "sweep_truncated/sweep.json is damaged (not valid JSON"),
     # rel14: a table edited by hand was summarised as if valid: an unknown status dropped its rows, `yes` became
     # True (flipping a lower-is-better metric's ranks), inf with status ok ranked first, and copies counted twice

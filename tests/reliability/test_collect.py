@@ -1,6 +1,7 @@
 """Collect: conform once after concatenation, and the streaming writer, give exactly the in-memory table."""
 from __future__ import annotations
 
+import json
 import numpy as np
 import pandas as pd
 import pytest
@@ -239,10 +240,23 @@ def test_a_streamed_finish_reports_the_first_errors_and_sets_the_exit_code(stats
     frame = pd.read_parquet(path)
     frame.loc[frame["metric"] == "y", ["status", "message"]] = ["error", "boom"]
     frame.to_parquet(path)
+    running(stats_sweep, len(STATS_CELLS))
     sweep_module.finish_sweep(stats_sweep)
     captured = capsys.readouterr()
     assert sweep_module.exit_code() == 1 and "  error: boom" in captured.err
     assert f"{len(STATS_CELLS)} cells (1 error, {len(STATS_CELLS) - 1} ok)" in captured.out
+    # Read later: the record and the summary say how many cells failed and what retries them (before: sweep.json
+    # said only "finished", and summary showed ERROR in the table with no count and no next step).
+    assert json.loads((stats_sweep / "sweep.json").read_text())["cell_statuses"] == {"error": 1,
+                                                                                      "ok": len(STATS_CELLS) - 1}
+    from xaibench.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["summary", str(stats_sweep)])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"1 of {len(STATS_CELLS)} cells ended in error (not stored); rerun the sweep's command to retry them (stored "
+        f"cells are not recomputed)")
 
 
 def test_cells_without_footer_statistics_are_ordered_by_their_first_row(sweep, tmp_path):

@@ -340,3 +340,20 @@ def test_a_task_that_slurm_requeues_by_itself_runs_only_the_jobs_it_had_not_fini
     assert [r.return_value for r in again.result()] == [True] * 3
     assert again.function.launcher.ran == [0, 1, 2]  # jobs 0 and 1 as pickled after job 1, then job 2 only
     assert capfd.readouterr().out == "requeued: 2 of 3 cells were finished by earlier attempts; running the other 1\n"
+
+
+def test_the_literal_percent_j_folder_of_the_local_executor_is_removed_and_nothing_else(tmp_path):
+    """submitit's local controller creates ``submitit_folder`` before filling in ``%j``: an empty
+    ``<sweep>/.submitit/%j/`` stayed beside the tasks' ``<pid>/`` folders, also after a killed run's tasks."""
+    from hydra_plugins.xaibench_launchers.skip_stored import remove_unfilled_folder
+
+    (tmp_path / ".submitit" / "%j").mkdir(parents=True)
+    (tmp_path / ".submitit" / "4242").mkdir()
+    (tmp_path / ".submitit" / "4242" / "4242_0_log.out").write_text("[job 0] ...")
+    remove_unfilled_folder(f"{tmp_path}/.submitit/%j")
+    assert sorted(p.name for p in (tmp_path / ".submitit").iterdir()) == ["4242"]
+    (tmp_path / "slurm" / "%A_%a").mkdir(parents=True)
+    (tmp_path / "slurm" / "%A_%a" / "note").write_text("the user's")  # a folder holding anything stays
+    remove_unfilled_folder(f"{tmp_path}/slurm/%A_%a/logs")
+    remove_unfilled_folder(None)  # the basic launcher has no submitit_folder
+    assert (tmp_path / "slurm" / "%A_%a" / "note").is_file()

@@ -84,6 +84,30 @@ def fake_slurm_path() -> str:
      "does not record its Slurm array in the sweep folder, so a rerun could mix that array's cells with its own, and a "
      "task that dies or is preempted loses its cells; use hydra/launcher=submitit_slurm_chunked with the same "
      "hydra.launcher.* settings (cells_per_task=1 is one cell per task, as submitit_slurm)"),
+    # values a launcher ignores or its library refuses only once the sweep folder is claimed (or when jobs run)
+    (["hydra/launcher=joblib", "hydra.launcher.backend=bogus"],  # ran: Hydra's joblib launcher always uses loky
+     "hydra.launcher.backend=bogus is not used: Hydra's joblib launcher always runs its jobs in loky worker "
+     "processes (threads cannot run Hydra jobs); leave it out, or set hydra.launcher.backend=loky"),
+    (["hydra/launcher=joblib", "hydra.launcher.prefer=threads"], "hydra.launcher.prefer=threads is not used"),
+    (["hydra/launcher=joblib", "hydra.launcher.require=sharedmem"], "hydra.launcher.require=sharedmem cannot be met"),
+    (["hydra/launcher=joblib", "hydra.launcher.batch_size=0"],  # joblib's traceback after the claim
+     "hydra.launcher.batch_size=0 is refused by joblib: batch_size must be 'auto' or a positive integer"),
+    (["hydra/launcher=joblib", "hydra.launcher.max_nbytes=lots"], "hydra.launcher.max_nbytes=lots is refused"),
+    (["hydra/launcher=joblib", "hydra.launcher.pre_dispatch=n_job"], "hydra.launcher.pre_dispatch must be 'all'"),
+    (["hydra/launcher=joblib", "hydra.launcher.timeout=-1"],  # every job a TimeoutError
+     "hydra.launcher.timeout must be a positive number of seconds per job or null (no limit), got -1.0"),
+    (["hydra/launcher=joblib", "hydra.launcher.mmap_mode=rw"], "hydra.launcher.mmap_mode must be one of r, r+, w+"),
+    (["hydra/launcher=ray_cpu", "hydra.launcher.device=bogus"],  # every job ran on "bogus", each refused
+     "hydra.launcher.device='bogus' must name each job's device from the GPU Ray assigned, as cuda:{gpu}"),
+    (["hydra/launcher=ray_cpu", "hydra.launcher.init.address=bogus"], "hydra.launcher.init.address must be local"),
+    (["hydra/launcher=ray_cpu", "+hydra.launcher.init.num_gpu=1"], "hydra.launcher.init.num_gpu is not an option"),
+    (["hydra/launcher=ray_cpu", "+hydra.launcher.remote.gpus=1"],
+     "hydra.launcher.remote: Invalid option keyword gpus for remote functions"),
+    (["hydra/launcher=ray_cpu", "hydra.launcher.remote.max_calls=-1"], "'max_calls' only accepts None, 0 or a"),
+    (["hydra/launcher=submitit_local_chunked", "hydra.launcher.tasks_per_node=2"],  # each process ran every cell
+     "hydra.launcher.tasks_per_node=2 would run each task's cells in 2 processes at once, every one computing them "
+     "all"),
+    (["hydra/launcher=slurm_cpu", "hydra.launcher.nodes=2"], "hydra.launcher.nodes=2 would run each task's cells"),
 ])
 def test_a_launcher_that_cannot_work_is_refused_by_the_preflight(overrides, refusal, monkeypatch):
     monkeypatch.setenv("PATH", fake_slurm_path())  # sbatch found: the settings count
@@ -133,9 +157,12 @@ def test_gpus_asked_for_jobs_that_use_them_or_none_asked_pass(overrides, monkeyp
     assert len(validate([*CELLS, *overrides], multirun=True)) == 2
 
 
-def test_a_sweep_over_launchers_exits_2_with_one_line_and_touches_nothing(tmp_path):
-    """It used to pass the pre-flight, claim the sweep folder, then die in Hydra with a traceback (exit 1)."""
-    done = run_cli(["-m", *CELLS, "hydra/launcher=joblib,submitit_local"], tmp_path, timeout=120)
+@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib,submitit_local"],
+                                      ["hydra/launcher=joblib", "hydra.launcher.backend=bogus"]])
+def test_a_sweep_over_launchers_exits_2_with_one_line_and_touches_nothing(launcher, tmp_path):
+    """It used to pass the pre-flight, claim the sweep folder, then die in Hydra with a traceback (exit 1); a
+    joblib ``backend`` other than loky ran (Hydra's launcher replaces it)."""
+    done = run_cli(["-m", *CELLS, *launcher], tmp_path, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("xaibench: error: ")
     assert list(tmp_path.iterdir()) == []

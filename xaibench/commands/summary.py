@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"xaibench: wrote {args.output}", file=sys.stderr)
     for block in summary_blocks(summary):  # format_summary's text, a block at a time (memory)
         print(block)
+    failed = _failed_line(Path(args.table))
+    if failed:
+        print(failed)
     if not isinstance(summary, pd.DataFrame):
         summary.close()
     return 0
@@ -83,7 +86,23 @@ def _resume_line(folder: Path) -> str:
     if state is None or state.running or state.finished:
         return ""
     missing = manifest.missing_text(manifest.missing_cells(folder))
-    return f"{missing}; rerun the sweep's command to compute them (stored cells are not recomputed)" if missing else ""
+    when = f"once Slurm job {state.arrays[-1]} has ended, " if state.arrays else ""  # a rerun is refused until then
+    return f"{missing}; {when}rerun the sweep's command to compute them (stored cells are not recomputed)" \
+        if missing else ""
+
+
+def _failed_line(folder: Path) -> str:
+    """For a finished sweep whose cells ended in error (ERROR in the table): how many, and that a rerun retries
+    them, e.g. ``1 of 3 cells ended in error (not stored); rerun the sweep's command to retry them (stored cells
+    are not recomputed)``; "" otherwise. The end of the sweep said it (exit 1); a summary read later did not."""
+    from xaibench.results import manifest
+
+    state = manifest.read_state(folder) if folder.is_dir() else None
+    if state is None or not state.finished or not state.errors:
+        return ""
+    of = f"{state.errors} of {state.expected_cells}" if state.expected_cells else f"{state.errors}"
+    return (f"{of} cell{'s' * (state.errors != 1 or bool(state.expected_cells))} ended in error (not stored); rerun "
+            f"the sweep's command to retry them (stored cells are not recomputed)")
 
 
 def _streamed(path: str):  # -> pd.DataFrame | None

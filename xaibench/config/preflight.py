@@ -426,6 +426,10 @@ def _check_joblib_jobs(launch: Launch) -> None:
     if "JoblibLauncher" in launch.launcher and (n_jobs == 0 or isinstance(n_jobs, bool)):
         raise UserError(f"hydra.launcher.n_jobs must be a non-zero integer (N worker processes; -1: one per CPU "
                         f"core, -2: all but one), got {n_jobs!r}")
+    if "JoblibLauncher" in launch.launcher:
+        from xaibench.config.joblib_settings import check_joblib_settings
+
+        check_joblib_settings(launch.settings or {})  # backend=bogus ran (Hydra uses loky), prefer=bogus crashed late
 
 
 def _check_gpus_are_used(launch: Launch, configs: Sequence[DictConfig]) -> None:

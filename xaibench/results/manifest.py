@@ -2,7 +2,8 @@
 
 ``<sweep_dir>/sweep.json`` is written when a sweep starts (state ``running``, the expected cell count) and
 rewritten when its table is complete (state ``finished``). A sweep that was killed, or whose jobs could not all
-write, stays ``running`` with its lock free: readers then say "17 of 24 cells; the sweep did not finish".
+write, stays ``running`` with its lock free: readers then say "17 of 24 cells; the sweep did not finish". One whose
+jobs could not be submitted (``sbatch`` refused the array) is ``failed``, with the reason in ``error``.
 
 Only one xaibench run writes a sweep folder at a time: it holds ``<sweep_dir>/.sweep.lock`` (an ``flock``, so a
 killed run never leaves it held) from before the first job until the table is written, and a second run with the
@@ -41,6 +42,8 @@ class SweepState:
     finished: bool
     running: bool  # another process holds the folder's lock right now
     arrays: tuple[str, ...] = ()  # Slurm array jobs whose end its launching process did not see (killed)
+    failed: str = ""  # why its jobs could not be submitted (state "failed": sbatch refused the array), else ""
+    errors: int = 0  # cells of the finished sweep that ended in error (recorded by ``complete``; not stored)
 
     def note(self, n_cells: int) -> str:
         """``"17 of 24 cells; the sweep did not finish"`` (or ``is still running``; or, where its launching
@@ -48,6 +51,8 @@ class SweepState:
         of = f"{n_cells} of {self.expected_cells}" if self.expected_cells is not None else f"{n_cells}"
         if self.running:
             return f"{of} cells; the sweep is still running"
+        if self.failed:
+            return f"{of} cells; the sweep did not finish: {self.failed}"
         if self.arrays:
             return (f"{of} cells; the sweep did not finish: its launching process stopped, and its Slurm job "
                     f"{', '.join(self.arrays)} may still be running and storing cells (squeue -j {self.arrays[-1]}); "
@@ -175,11 +180,21 @@ def begin(folder: Path, expected_cells: int) -> None:
             raise StorageError.from_os_error(error, cells) from None
 
 
-def complete(folder: Path, n_cells: int) -> None:
-    """Mark the sweep finished (its table and summary are written) and drop the previous run's cell files."""
+def complete(folder: Path, n_cells: int, statuses: dict[str, int] | None = None) -> None:
+    """Mark the sweep finished (its table and summary are written) and drop the previous run's cell files.
+    ``statuses``: how many cells ended ``ok``, ``error``, ``not_applicable`` (``cell_statuses``: a later
+    ``xaibench summary`` says how many failed and how to retry them)."""
     state = _read(folder)
-    _write(folder, {**state, "state": "finished", "cells": n_cells, "finished_at": _now()})
+    tally = {"cell_statuses": {str(k): int(v) for k, v in sorted(statuses.items())}} if statuses else {}
+    _write(folder, {**state, "state": "finished", "cells": n_cells, "finished_at": _now(), **tally})
     shutil.rmtree(folder / PREVIOUS_CELLS, ignore_errors=True)
+
+
+def fail(folder: Path, reason: str) -> None:
+    """Mark the sweep failed before its jobs ran (``sbatch`` refused the array at submission): no job is out there,
+    and readers say why (``reason``, one line) instead of "did not finish"."""
+    state = _read(folder)
+    _write(folder, {**state, "state": "failed", "error": " ".join(reason.split()), "failed_at": _now()})
 
 
 def read_state(folder: Path, *, damaged_ok: bool = False) -> SweepState | None:
@@ -196,8 +211,12 @@ def read_state(folder: Path, *, damaged_ok: bool = False) -> SweepState | None:
     from xaibench.config.slurm import uncollected_arrays
 
     finished = data.get("state") == "finished"
+    failed = str(data.get("error") or "failed") if data.get("state") == "failed" else ""
+    statuses = data.get("cell_statuses") if finished and isinstance(data.get("cell_statuses"), dict) else {}
+    errors = statuses.get("error", 0)
     return SweepState(expected if isinstance(expected, int) else None, finished, _is_locked(folder),
-                      () if finished else tuple(uncollected_arrays(folder)))
+                      () if finished or failed else tuple(uncollected_arrays(folder)), failed,
+                      errors if isinstance(errors, int) else 0)
 
 
 def _is_locked(folder: Path) -> bool:
@@ -258,6 +277,7 @@ def _read(folder: Path, *, strict: bool = False, optional: str = "") -> dict:
     return {}
 
 
+STATES = ("running", "finished", "failed")  # "failed": sbatch refused the array at submission (``fail``)
 _warned: set[str] = set()  # the damaged sweep.json files a warning was printed for (once per process)
 
 
@@ -265,8 +285,8 @@ def _problem(data) -> str:
     """Why a parsed ``sweep.json`` cannot be used ("" if it can)."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}, not an object"
-    if data.get("state") not in ("running", "finished"):
-        return f"state is {data.get('state')!r}, not 'running' or 'finished'"
+    if data.get("state") not in STATES:
+        return f"state is {data.get('state')!r}, not one of {', '.join(map(repr, STATES))}"
     expected = data.get("expected_cells")
     if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 0):
         return f"expected_cells is {expected!r}, not a count"
