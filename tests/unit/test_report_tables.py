@@ -33,8 +33,11 @@ def test_markdown_metrics_table_bolds_best_marks_nan_and_warns_on_controls(summa
     ig, saliency, random = (md_row(mlp, m) for m in ("ig", "saliency", "random"))
     assert ig[0] == f"**{cell_text(summary, 'mlp', 'faith', 'ig')}**"
     assert saliency[2].startswith(f"**{cell_text(summary, 'mlp', 'sens', 'saliency')}**<sup>a</sup>")
-    assert random[1] == f"**{cell_text(summary, 'mlp', 'mprt', 'random')}**"  # a control ranks first ...
-    assert "WARNING: a control ranks first on mprt for diabetes / mlp" in mlp  # ... and the reader is told
+    # the random control scores best on mprt: a reference row, never bold; the best method is, and the reader is told
+    assert random[1] == f"{cell_text(summary, 'mlp', 'mprt', 'random')}<sup>c</sup>"
+    assert saliency[1] == f"**{cell_text(summary, 'mlp', 'mprt', 'saliency')}**"
+    assert "WARNING: a control matches or beats the best method on mprt for diabetes / mlp" in mlp
+    assert "controls (random; last rows) are references, never ranked or bold" in mlp
     assert "up to 25%: saliency on sens" in mlp
     assert sum(line.count("**") for line in mlp.splitlines() if line.startswith("| ")) == 6  # 3 bold cells
 
@@ -77,7 +80,9 @@ def test_every_layout_and_format_carries_the_same_bold_cells(summary):
     families = tables[-1]
     ranks = {label: [c.text for c in cells] for label, cells in families.rows}
     # faith: ig 1, saliency 2, random 3 in both settings; sens ranks ig 2 then 1: average 1.5.
-    assert ranks["ig"][0] == "1.000" and ranks["random"][0] == "3.000" and ranks["ig"][2] == "1.500"
+    assert ranks["ig"][0] == "1.000" and ranks["saliency"][0] == "2.000" and ranks["ig"][2] == "1.500"
+    assert "random" not in ranks  # a control is a reference row: not ranked, so not in a table of ranks
+    assert any("Controls (random) are reference rows, not ranked" in note for note in families.notes)
     assert any("mprt" in w for w in families.warnings)
 
 
@@ -603,7 +608,7 @@ def test_a_users_own_control_is_a_control_in_the_tables_statistics_and_figures(m
     assert [line.split(" | ")[0][2:] for line in markdown.splitlines()
             if line.startswith("| ") and not line.startswith(("| method", "| ---"))] == \
         ["random", "saliency", "noise_control"]  # controls last, a method called random among the methods
-    assert "| method | sparseness ↑<sup>c</sup> |" in markdown and "WARNING: a control ranks first on" in markdown
+    assert "| method | sparseness ↑<sup>c</sup> |" in markdown and "WARNING: a control matches or beats the best method on" in markdown
     controls_table = next(t for t in analysis.stat_tables if t.key == "controls")
     assert [name for name, _ in controls_table.rows] == ["random", "saliency"] and "(noise_control;" in \
         controls_table.caption
@@ -654,7 +659,7 @@ def test_a_control_first_on_a_stability_metric_is_warned_as_by_construction_not_
     first = (table["model"] == "mlp") & (table["metric"] == "sens") & (table["method"] == "random")
     table.loc[first, "value"] = 0.0  # lower is better: random ranks first on sens (stability) and on mprt
     text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
-    assert ("c WARNING: a control ranks first on sens for diabetes / mlp: perfectly stable by construction (a map "
+    assert ("c WARNING: a control matches or beats the best method on sens for diabetes / mlp: perfectly stable by construction (a map "
             "that ignores the input): read stability together with faithfulness and randomisation.") in text
-    assert "c WARNING: a control ranks first on mprt for diabetes / mlp: not discriminating on this data." in text
+    assert "c WARNING: a control matches or beats the best method on mprt for diabetes / mlp: not discriminating on this data." in text
     assert "on a stability metric by construction" in text

@@ -135,7 +135,7 @@ def _versus_cell(method: str, group: pd.DataFrame, versus: pd.DataFrame, alpha: 
     the largest p Holm), as ``p (r)``; ``-`` where the method has no score in this column."""
     if method not in group.index:
         return Cell("-")
-    if group.loc[method, "rank"] == 1:
+    if pd.notna(group.loc[method, "rank"]) and group.loc[method, "rank"] == 1:  # a control has no rank
         return Cell("best", best=True)
     mine = versus[versus["method"] == method]
     if mine.empty:
