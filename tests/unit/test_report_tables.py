@@ -663,3 +663,44 @@ def test_a_control_first_on_a_stability_metric_is_warned_as_by_construction_not_
             "that ignores the input): read stability together with faithfulness and randomisation.") in text
     assert "c WARNING: a control matches or beats the best method on mprt for diabetes / mlp: not discriminating on this data." in text
     assert "on a stability metric by construction" in text
+
+
+def test_a_control_with_the_best_mean_is_a_reference_row_not_the_best_that_methods_are_tested_against():
+    """paper14: the random control scores highest on mprt for diabetes / mlp (0.90; saliency 0.30, ig 0.20). It was
+    the bold best that every method's † and tests ran against, rank 1 in the console and the CD diagrams. A paper's
+    "best method" is the best non-control: controls are reference rows everywhere (bold, †, ranks, Friedman/CD,
+    console), and a control at or ahead of the best method is flagged c."""
+    from xaibench.report.build import analyse
+    from xaibench.report.console import format_summary
+
+    table = quickstart_like_table()
+    analysis = analyse(table)
+    summary = analysis.summary.set_index(["model", "metric", "competitor"])
+    assert summary["rank"].loc[("mlp", "mprt")].to_dict() == {"ig": 2, "random": None, "saliency": 1}
+    assert summary["rank"].xs("random", level="competitor").isna().all()  # never ranked, in any column
+    versus = analysis.versus_best[(analysis.versus_best["model"] == "mlp") & (analysis.versus_best["metric"] == "mprt")]
+    assert set(versus["best"]) == {"saliency"} and sorted(versus["method"]) == ["ig", "random"]  # k - 1 = 2 tests
+    assert versus.set_index("method").loc["random", "rank_biserial"] < 0  # the control scores better: shown, tested
+    mlp = to_markdown(analysis.tables[0])
+    assert md_row(mlp, "saliency")[1].startswith("**") and "**" not in md_row(mlp, "random")[1]
+    assert md_row(mlp, "random")[1].endswith("<sup>c</sup>")  # c: the control matches or beats the best method
+    assert "controls (random; last rows) are references, never ranked or bold" in mlp
+    # ranks, Friedman and the CD diagrams' average ranks compare the methods only
+    assert "random" not in set(analysis.ranks["method"])
+    assert all("random" not in r.avg_ranks.index for r in analysis.friedman.values())
+    assert st_control_first(analysis.summary) == [("mlp", "mprt", "random")]
+    # the console: ref, not a rank; metric columns by family (faithfulness, randomisation, stability) as the report
+    text = format_summary(summarize(table))
+    header = text.splitlines()[0].split()
+    assert header == ["faith", "↑", "mprt", "↑", "sens", "↓"]
+    random_line = next(line for line in text.splitlines() if " random " in line)
+    assert random_line.count(" ref") == 3 and "#" not in random_line
+    assert "WARNING: a control matches or beats the best method on mprt for mlp/diabetes (random)" in text
+
+
+def st_control_first(summary):
+    from xaibench.results.statistics import control_first
+
+    first = control_first(summary)
+    return [(summary.loc[summary["comparison"] == c, "model"].iloc[0], m, str(k))
+            for c, m, k in zip(first["comparison"], first["metric"], first["control"])]
