@@ -684,3 +684,33 @@ def test_a_gallery_title_names_the_model_variant_it_shows():
     smaller = shipped.copy()
     smaller["dataset_params"] = '{"test_size": 0.5}'
     assert experiment_title(smaller) == "breast_cancer / mlp (dataset.test_size=0.5)"
+
+
+def test_fourteen_methods_stay_apart_in_colour_and_pattern_the_same_in_every_figure():
+    """paper14: beyond 12 methods the colours repeated, so the 13th method's bars and points were the 1st's. A
+    further round of 12 adds a hatch (bars) and a half-filled marker (points), from the one shared mapping."""
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.report.figures._style import method_colours, method_looks
+    from xaibench.report.figures.metric_scores import metric_scores
+    from xaibench.results.aggregate import summarize
+
+    methods = [f"method_{i:02d}" for i in range(14)]
+    base = quickstart_like_table()
+    base = base[(base["model"] == "mlp") & (base["metric"] == "faith")]
+    ig, random = base[base["method"] == "ig"], base[base["method"] == "random"]
+    table = pd.concat([ig.assign(method=m, value=ig["value"] + i / 100) for i, m in enumerate(methods)] + [random])
+    summary = summarize(table)
+    colours = method_colours(summary["competitor"], controls={"random"})
+    looks = method_looks(colours, controls={"random"})
+    assert colours["method_12"] == colours["method_00"]  # the colours repeat after 12 ...
+    assert (looks["method_12"].hatch, looks["method_12"].fill) != (looks["method_00"].hatch, looks["method_00"].fill)
+    drawn = {(look.colour, look.hatch, look.fill) for look in looks.values()}
+    assert len(drawn) == 15 and len({(c, h) for c, h, _ in drawn}) == 15 and len({(c, f) for c, _, f in drawn}) == 15
+    assert looks["random"].hatch == "////" and looks["random"].fill == "none"  # controls: grey, hatched, hollow
+    figure = metric_scores(summary, colours=colours)
+    from matplotlib.collections import PatchCollection
+
+    bars = [c for c in figure.axes[0].collections if isinstance(c, PatchCollection)]  # one collection per method
+    assert len({(tuple(c.get_facecolor()[0]), c.get_hatch()) for c in bars}) == len(bars) == 15  # each its own look
+    assert method_looks(method_colours(methods[10:], controls=set()), controls=set())["method_12"].hatch is None  # a
+    # figure of other methods makes its own mapping: a report passes one mapping to all its figures (figure_set)
