@@ -714,3 +714,21 @@ def test_fourteen_methods_stay_apart_in_colour_and_pattern_the_same_in_every_fig
     assert len({(tuple(c.get_facecolor()[0]), c.get_hatch()) for c in bars}) == len(bars) == 15  # each its own look
     assert method_looks(method_colours(methods[10:], controls=set()), controls=set())["method_12"].hatch is None  # a
     # figure of other methods makes its own mapping: a report passes one mapping to all its figures (figure_set)
+
+
+def test_counterfactuals_are_looked_for_only_in_the_cells_of_counterfactual_methods(tmp_path):
+    """paper14: the report read every experiment's cells for counterfactuals, so a sweep of attribution methods whose
+    store was elsewhere got "counterfactuals of ...: not in the store" notes about methods that never make any."""
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.report.explanation_figures import counterfactual_figures, counterfactual_rows
+
+    table = quickstart_like_table().assign(explanation_key="0" * 32)
+    table["method"] = table["method"].replace({"ig": "integrated_gradients"})  # registered names
+    notes = []
+    assert counterfactual_figures(table, tmp_path / "no-store", notes) == {} and notes == []
+    assert counterfactual_rows(table).empty  # registered, and none stores counterfactuals
+    with_wachter = pd.concat([table, table[table["method"] == "saliency"].assign(method="wachter")],
+                             ignore_index=True)
+    assert set(counterfactual_rows(with_wachter)["method"]) == {"wachter"}
+    assert counterfactual_figures(with_wachter, tmp_path / "no-store", notes) == {}
+    assert notes and all(note.startswith("counterfactuals of ") and "wachter" in note for note in notes)
