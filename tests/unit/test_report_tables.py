@@ -704,3 +704,25 @@ def st_control_first(summary):
     first = control_first(summary)
     return [(summary.loc[summary["comparison"] == c, "model"].iloc[0], m, str(k))
             for c, m, k in zip(first["comparison"], first["metric"], first["control"])]
+
+
+def test_every_table_figure_and_the_console_order_metrics_by_family_as_the_results_tables():
+    """paper14: the results tables order metrics by family; the controls table, the rank heatmap, the metric-scores
+    panels and the console ordered them alphabetically, so a stability metric named "a_sens" came first there."""
+    from xaibench.report.build import analyse
+    from xaibench.report.console import format_summary
+    from xaibench.report.figure_set import summary_figures
+
+    table = quickstart_like_table()
+    table["metric"] = table["metric"].replace({"sens": "a_sens"})  # stability, first alphabetically
+    analysis = analyse(table, layouts=("metrics",))
+    family_order = ["faith", "mprt", "a_sens"]  # faithfulness, randomisation, stability
+    assert [c.name for c in analysis.tables[0].columns] == family_order
+    controls = next(t for t in analysis.stat_tables if t.key == "controls")
+    assert [c.name for c in controls.columns] == family_order
+    figures = summary_figures(analysis.summary, ranks=analysis.ranks[analysis.ranks["by"] == "metric"])
+    heatmap = [t.get_text() for t in figures["rank_heatmap"].axes[0].get_xticklabels()]
+    assert heatmap == family_order
+    panels = [ax.get_title().split()[0] for ax in figures["metric_scores"].axes if ax.get_title()]
+    assert panels == family_order
+    assert format_summary(summarize(table)).splitlines()[0].split()[::2] == family_order

@@ -53,7 +53,8 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     pairs = st.pairwise_tests(table, alpha=alpha)
     controls = st.control_checks(table, summary, pairs=pairs, alpha=alpha)
     ranks, friedman, agreement = rank_statistics(summary, alpha=alpha)
-    stat_tables = ((friedman_table(friedman), agreement_table(agreement), controls_table(controls, alpha))
+    stat_tables = ((friedman_table(friedman), agreement_table(agreement),
+                    controls_table(controls, alpha, st.metric_order(summary)))
                    if friedman else ())
     versus = st.versus_best(pairs, summary, alpha=alpha)
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
@@ -178,12 +179,14 @@ def agreement_table(matrix: pd.DataFrame) -> Table:
                  notes=notes)
 
 
-def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA) -> Table:
-    """Per method x metric: in how many (group, control) pairs the method significantly beats the control."""
+def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA, order: list[str] | None = None) -> Table:
+    """Per method x metric: in how many (group, control) pairs the method significantly beats the control.
+    ``order``: the metrics' column order (``statistics.metric_order``: by family, as the results tables)."""
     if controls.empty:
         return Table(key="controls", caption="", corner="method", columns=(), rows=())
     counts = controls.groupby(["method", "metric"])["beats"].agg(["sum", "size"])
-    metrics = sorted(controls["metric"].unique())
+    present = set(controls["metric"])
+    metrics = [m for m in order or () if m in present] + sorted(present - set(order or ()))
     rows = []
     for method in sorted(controls["method"].unique()):
         cells = []

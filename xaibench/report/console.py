@@ -85,6 +85,8 @@ def model_text(label: str, accuracy: float, flag: str) -> str:
 
 
 def _format_table(summary: pd.DataFrame) -> Iterator[str]:
+    from xaibench.results.statistics import metric_order
+
     frame = summary.copy()
     columns = [frame[c] if c in frame or c not in _OPTIONAL else repeat(_OPTIONAL[c]) for c in _Cell._fields]
     frame["cell"] = [_cell_text(_Cell(*values)) for values in zip(*columns)]  # not itertuples: every column
@@ -107,16 +109,10 @@ def _format_table(summary: pd.DataFrame) -> Iterator[str]:
         return
     wide = frame.pivot_table(index=index, columns="metric", values="cell", aggfunc="first")
     wide = wide.sort_index(key=key)  # controls after the methods, as in the report
-    wide = wide[_family_order(frame)]  # metrics by family, then name, as the report's tables (not alphabetical)
+    wide = wide[metric_order(frame)]  # metrics by family, then name, as the report's tables (not alphabetical)
     wide.columns = [f"{m} {arrows[m]}" for m in wide.columns]
     wide = wide.fillna("-")
     yield wide.to_string()
-
-
-def _family_order(frame: pd.DataFrame) -> list[str]:
-    """The summary's metrics ordered by family, then name: the column order of the report's tables."""
-    pairs = frame[["family", "metric"]].astype(str).drop_duplicates()
-    return pairs.sort_values(["family", "metric"])["metric"].tolist()
 
 
 def _known_accuracy(datasets: pd.Series, labels: pd.Series, accuracy: pd.Series,

@@ -378,6 +378,14 @@ def shared_sample_ranks(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFr
     return out
 
 
+def metric_order(summary: pd.DataFrame) -> list[str]:
+    """The summary's metrics by family, then name: the column order of every report table, figure and the console
+    (alphabetical where the summary has no ``family``)."""
+    columns = [c for c in ("family", "metric") if c in summary.columns]
+    pairs = summary[columns].astype(str).drop_duplicates()
+    return list(dict.fromkeys(pairs.sort_values(columns)["metric"]))
+
+
 def average_ranks(summary: pd.DataFrame, by: str = "metric") -> pd.DataFrame:
     """Mean rank of each competitor over comparison groups, per metric, per metric family, or over all.
 

@@ -19,6 +19,7 @@ from matplotlib.patches import Rectangle
 from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, label_columns, method_colours,
                                             method_looks, method_order, paper_figure, paper_style)
 from xaibench.results.roles import summary_controls
+from xaibench.results.statistics import metric_order
 
 PANELS_PER_ROW = 3
 # Experiments (tick groups) one figure shows at most: above, one figure per dataset, in pages of this many. At 24
@@ -45,7 +46,7 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
     scored = summary[summary["mean"].notna()].copy()
     scored["group"] = _experiment_labels(scored)
     scored["bar"] = scored["competitor"].astype(str) if "competitor" in scored else scored["method"].astype(str)
-    metrics = metrics or sorted(scored["metric"].unique())
+    metrics = metrics or metric_order(scored)  # by family, as the report's tables
     controls = summary_controls(scored)  # the rows' role: a user's own control is hatched, a "random" method not
     methods = method_order(scored["bar"].unique(), controls)
     columns = min(PANELS_PER_ROW, len(metrics))
