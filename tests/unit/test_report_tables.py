@@ -726,3 +726,15 @@ def test_every_table_figure_and_the_console_order_metrics_by_family_as_the_resul
     panels = [ax.get_title().split()[0] for ax in figures["metric_scores"].axes if ax.get_title()]
     assert panels == family_order
     assert format_summary(summarize(table)).splitlines()[0].split()[::2] == family_order
+
+
+def test_a_caption_over_few_seeds_says_its_95_percent_ci_under_covers():
+    """paper14: a table over 2 seeds was captioned "mean [95% CI]" with nothing more; where seeds differ more than
+    samples, the percentile bootstrap over 2 seeds holds the true mean about 66% of the time
+    (tests/unit/test_aggregate.py::test_two_seeds_ci_under_covers_where_seeds_dominate measures it)."""
+    table = quickstart_like_table()
+    two = pd.concat([table, table.assign(seed=1, value=table["value"] + 0.01)], ignore_index=True)
+    caption = metrics_table(summarize(two)[lambda s: s["model"] == "mlp"]).caption
+    assert ("with 2 seeds it under-covers where seeds differ more than samples: about 66% of such intervals hold "
+            "the true mean") in caption
+    assert "under-covers" not in metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]).caption  # one seed
