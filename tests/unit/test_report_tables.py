@@ -738,3 +738,17 @@ def test_a_caption_over_few_seeds_says_its_95_percent_ci_under_covers():
     assert ("with 2 seeds it under-covers where seeds differ more than samples: about 66% of such intervals hold "
             "the true mean") in caption
     assert "under-covers" not in metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]).caption  # one seed
+
+
+def test_a_control_better_than_the_best_method_in_the_tests_against_the_best_is_c_not_s():
+    """paper14: the constant control, significantly more stable than the best method, was marked s in the tests
+    against the best, whose note says "although ranked below it": a control is never ranked."""
+    from xaibench.report.build import analyse
+
+    table = quickstart_like_table()
+    analysis = analyse(table[table["model"] == "mlp"], layouts=("metrics",))
+    (versus,) = analysis.best_tables
+    random = md_row(to_markdown(versus), "random")
+    assert random[1].endswith("<sup>c</sup>") and "<sup>s</sup>" not in random[1]  # mprt: random is ahead
+    assert any(note.startswith("c a control, a reference row that is never ranked") for note in versus.notes)
+    assert not any("although ranked below it" in note for note in versus.notes)
