@@ -688,6 +688,8 @@ def test_a_control_with_the_best_mean_is_a_reference_row_not_the_best_that_metho
     # ranks, Friedman and the CD diagrams' average ranks compare the methods only
     assert "random" not in set(analysis.ranks["method"])
     assert all("random" not in r.avg_ranks.index for r in analysis.friedman.values())
+    friedman = next(t for t in analysis.stat_tables if t.key == "friedman")
+    assert any(note.startswith("k counts methods only: controls are reference rows") for note in friedman.notes)
     assert st_control_first(analysis.summary) == [("mlp", "mprt", "random")]
     # the console: ref, not a rank; metric columns by family (faithfulness, randomisation, stability) as the report
     text = format_summary(summarize(table))

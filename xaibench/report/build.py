@@ -108,6 +108,7 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
              "competitor: the average ranks here and in the CD diagrams are over the N complete groups "
              "(friedman_ranks.csv), those of the families table over every group a method was ranked in "
              "(average_ranks.csv).",
+             "k counts methods only: controls are reference rows, never ranked (control_checks.csv tests them).",
              "N counts comparison groups (one model, dataset and metric each), not samples. The all scope, and a "
              "family scope of several metrics, pool the groups of those metrics, which share models and samples and "
              "are not independent blocks: read their p as a summary, not a test.")
@@ -262,7 +263,8 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
                                 "\n".join(to_html(t) for t in analysis.pair_tables), collapsed=True))
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
              "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
-             "the CIs and the pairwise tests). † in the result tables: not significantly different from the best "
+             "the CIs and the pairwise tests). Bold: the best method per column; controls are reference rows, never "
+             "ranked or bold. † in the result tables: not significantly different from the best method "
              "(paired Wilcoxon, Holm over the column's comparisons with its best: the tests against the best below). "
              "Every pairwise test is in the collapsed appendix below and, with the control checks, in the CSV files "
              "beside this page.")
