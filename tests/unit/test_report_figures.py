@@ -480,7 +480,8 @@ def test_no_cd_diagram_where_the_friedman_test_does_not_reject():
     cd_column = [c.name for c in table.columns].index("CD")
     assert np.isfinite(spread.cd) and table.rows[0][1][cd_column].text == "-"  # no post-hoc test, so no CD shown
     assert any(n.startswith("p: exact permutation. With fewer than 10 groups") for n in table_notes)
-    assert any(n.startswith("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
+    assert any(n.startswith("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006) and its CD is "
+                            "below k - 1 (else no two methods can be separated); none for: "
                             f"all (Friedman p = {spread.p_value:.3g} >= alpha") for n in table_notes)
 
 

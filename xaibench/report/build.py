@@ -121,7 +121,8 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
                   "(3 methods on 3 groups: chi2 = 4.67 gives 0.097, the exact p is 0.194).",)
     skipped = [f"{scope} ({reason})" for scope, r in results.items() if (reason := r.post_hoc_reason())]
     if skipped:
-        notes += ("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
+        notes += ("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006) and its CD is below k - 1 "
+                  "(else no two methods can be separated); none for: "
                   + "; ".join(skipped) + ".",)
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)

@@ -432,7 +432,9 @@ class FriedmanResult:
     def post_hoc_reason(self) -> str:
         """Why no post-hoc comparison (Nemenyi, a CD diagram) should be shown for this scope, or "" when the
         Friedman test rejects equal average ranks at ``alpha``: Demšar (2006, sec. 3.2.2) proceeds to the post-hoc
-        test only then; drawn after a non-rejection, a CD diagram suggests differences the data do not show."""
+        test only then; drawn after a non-rejection, a CD diagram suggests differences the data do not show. Nor
+        where the CD is at least ``k - 1``, the largest possible difference of two average ranks (4 methods on 2
+        groups: CD 3.32): the diagram joins every method whatever the data, its CD bar past the axis."""
         if len(self.avg_ranks) < 2 or self.n_blocks < 2 or not np.isfinite(self.cd):
             return "needs two methods ranked in at least two groups"
         if not np.isfinite(self.p_value):
@@ -440,6 +442,10 @@ class FriedmanResult:
         if self.p_value >= self.alpha:
             return (f"Friedman p = {self.p_value:.3g} >= alpha = {self.alpha:g}: no evidence that the average ranks "
                     "differ")
+        k = len(self.avg_ranks)
+        if self.cd >= k - 1:  # average ranks lie in [1, k]: no two can be further apart than k - 1
+            return (f"CD = {self.cd:.2f} >= k - 1 = {k - 1} on {self.n_blocks} groups: no two of the {k} methods can "
+                    "be separated, whatever their ranks")
         return ""
 
 
