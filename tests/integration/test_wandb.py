@@ -92,10 +92,11 @@ def test_one_sweep_run_holds_summary_ranks_and_figures(logged):
     assert len(summary) == len(xaibench.summarize(table)) == 6
     assert set(zip(summary["method"], summary["role"])) == {("saliency", ""), ("random", "control")}  # by role
     ranks = pd.DataFrame(run.tables["ranks"]["data"], columns=run.tables["ranks"]["columns"])
-    assert set(ranks["method"]) == {"saliency", "random"} and set(ranks["rank"]) == {1, 2}
-    average = pd.DataFrame(run.tables["average_ranks"]["data"], columns=run.tables["average_ranks"]["columns"])
-    assert set(average["by"]) == {"all", "family", "metric"}
-    assert {"figures/metric_scores", "figures/rank_heatmap", "figures/gallery_iris_mlp"} <= set(run.images)
+    # the random control is a reference row, never ranked: saliency is ranked alone, and average ranks (groups where
+    # two methods compete) and their heatmap have nothing to show
+    assert set(ranks["method"]) == {"saliency"} and set(ranks["rank"]) == {1}
+    assert "average_ranks" not in run.tables and "figures/rank_heatmap" not in run.images
+    assert {"figures/metric_scores", "figures/gallery_iris_mlp"} <= set(run.images)
     assert "figures/cd_all" not in run.images  # two methods: no Friedman test, so no CD diagram (Demšar 2006)
     for path in run.images.values():
         assert_real_png(path)
@@ -361,7 +362,8 @@ def test_the_streamed_sweep_run_logs_what_the_whole_frames_run_logged(logged, tm
     root, table, _, _ = logged
     path, store = root / "results/runs/wb/table.parquet", root / "results/store"
     summary = xaibench.summarize(table)
-    summary.loc[1, "rank"] = pd.NA  # a missing rank (an error row's) and a missing CI, logged as null
+    summary.loc[summary.index[summary["rank"].notna()][0], "rank"] = pd.NA  # a method's missing rank (an error
+    # row's; the control's 3 rows have none: a reference is never ranked) and a missing CI, logged as null
     summary.loc[2, ["ci_low", "ci_high"]] = np.nan
     ranks, friedman, agreement = rank_statistics(summary)
     by_metric = ranks[ranks["by"] == "metric"]
@@ -385,8 +387,9 @@ def test_the_streamed_sweep_run_logs_what_the_whole_frames_run_logged(logged, tm
     assert _logged_values(streamed) == _logged_values(former)
     assert streamed.tables == former.tables and len(streamed.tables["summary"]["data"]) == len(summary) == 6
     logged_summary = pd.DataFrame(streamed.tables["summary"]["data"], columns=streamed.tables["summary"]["columns"])
-    assert logged_summary["rank"].isna().sum() == 1 and logged_summary["ci_low"].isna().sum() == 1
-    assert _artifact_digests(streamed) == _artifact_digests(former) and len(_artifact_digests(former)) == 3
+    assert logged_summary["rank"].isna().sum() == 4 and logged_summary["ci_low"].isna().sum() == 1
+    # summary and ranks (saliency and a control: no average ranks, a control is never ranked)
+    assert _artifact_digests(streamed) == _artifact_digests(former) and len(_artifact_digests(former)) == 2
 
 
 def test_the_end_of_a_streamed_sweep_logs_from_the_summary_pieces_what_the_whole_summary_logged(logged, tmp_path,

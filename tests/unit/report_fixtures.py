@@ -9,7 +9,8 @@ metric     diabetes / mlp               digits / tiny                      notes
 =========  ===========================  =================================  ==============================
 faith ↑    ig .90 best                  ig .60 best, saliency .59 tie      saliency within ig's CI on digits
 sens ↓     saliency .10 best (2 NaN)    ig .20 best                        NaN rate 25% on saliency/diabetes
-mprt ↑     random .90 best (warning)    ig .50 best
+mprt ↑     saliency .30 best,           ig .50 best                        random, a control, is not bold
+           random .90 (control: c)                                         (a reference row): warning c
 =========  ===========================  =================================  ==============================
 """
 from __future__ import annotations

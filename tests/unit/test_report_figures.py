@@ -480,7 +480,8 @@ def test_no_cd_diagram_where_the_friedman_test_does_not_reject():
     cd_column = [c.name for c in table.columns].index("CD")
     assert np.isfinite(spread.cd) and table.rows[0][1][cd_column].text == "-"  # no post-hoc test, so no CD shown
     assert any(n.startswith("p: exact permutation. With fewer than 10 groups") for n in table_notes)
-    assert any(n.startswith("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
+    assert any(n.startswith("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006) and its CD is "
+                            "below k - 1 (else no two methods can be separated); none for: "
                             f"all (Friedman p = {spread.p_value:.3g} >= alpha") for n in table_notes)
 
 
@@ -684,3 +685,51 @@ def test_a_gallery_title_names_the_model_variant_it_shows():
     smaller = shipped.copy()
     smaller["dataset_params"] = '{"test_size": 0.5}'
     assert experiment_title(smaller) == "breast_cancer / mlp (dataset.test_size=0.5)"
+
+
+def test_fourteen_methods_stay_apart_in_colour_and_pattern_the_same_in_every_figure():
+    """paper14: beyond 12 methods the colours repeated, so the 13th method's bars and points were the 1st's. A
+    further round of 12 adds a hatch (bars) and a half-filled marker (points), from the one shared mapping."""
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.report.figures._style import method_colours, method_looks
+    from xaibench.report.figures.metric_scores import metric_scores
+    from xaibench.results.aggregate import summarize
+
+    methods = [f"method_{i:02d}" for i in range(14)]
+    base = quickstart_like_table()
+    base = base[(base["model"] == "mlp") & (base["metric"] == "faith")]
+    ig, random = base[base["method"] == "ig"], base[base["method"] == "random"]
+    table = pd.concat([ig.assign(method=m, value=ig["value"] + i / 100) for i, m in enumerate(methods)] + [random])
+    summary = summarize(table)
+    colours = method_colours(summary["competitor"], controls={"random"})
+    looks = method_looks(colours, controls={"random"})
+    assert colours["method_12"] == colours["method_00"]  # the colours repeat after 12 ...
+    assert (looks["method_12"].hatch, looks["method_12"].fill) != (looks["method_00"].hatch, looks["method_00"].fill)
+    drawn = {(look.colour, look.hatch, look.fill) for look in looks.values()}
+    assert len(drawn) == 15 and len({(c, h) for c, h, _ in drawn}) == 15 and len({(c, f) for c, _, f in drawn}) == 15
+    assert looks["random"].hatch == "////" and looks["random"].fill == "none"  # controls: grey, hatched, hollow
+    figure = metric_scores(summary, colours=colours)
+    from matplotlib.collections import PatchCollection
+
+    bars = [c for c in figure.axes[0].collections if isinstance(c, PatchCollection)]  # one collection per method
+    assert len({(tuple(c.get_facecolor()[0]), c.get_hatch()) for c in bars}) == len(bars) == 15  # each its own look
+    assert method_looks(method_colours(methods[10:], controls=set()), controls=set())["method_12"].hatch is None  # a
+    # figure of other methods makes its own mapping: a report passes one mapping to all its figures (figure_set)
+
+
+def test_counterfactuals_are_looked_for_only_in_the_cells_of_counterfactual_methods(tmp_path):
+    """paper14: the report read every experiment's cells for counterfactuals, so a sweep of attribution methods whose
+    store was elsewhere got "counterfactuals of ...: not in the store" notes about methods that never make any."""
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.report.explanation_figures import counterfactual_figures, counterfactual_rows
+
+    table = quickstart_like_table().assign(explanation_key="0" * 32)
+    table["method"] = table["method"].replace({"ig": "integrated_gradients"})  # registered names
+    notes = []
+    assert counterfactual_figures(table, tmp_path / "no-store", notes) == {} and notes == []
+    assert counterfactual_rows(table).empty  # registered, and none stores counterfactuals
+    with_wachter = pd.concat([table, table[table["method"] == "saliency"].assign(method="wachter")],
+                             ignore_index=True)
+    assert set(counterfactual_rows(with_wachter)["method"]) == {"wachter"}
+    assert counterfactual_figures(with_wachter, tmp_path / "no-store", notes) == {}
+    assert notes and all(note.startswith("counterfactuals of ") and "wachter" in note for note in notes)

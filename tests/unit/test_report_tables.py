@@ -33,8 +33,11 @@ def test_markdown_metrics_table_bolds_best_marks_nan_and_warns_on_controls(summa
     ig, saliency, random = (md_row(mlp, m) for m in ("ig", "saliency", "random"))
     assert ig[0] == f"**{cell_text(summary, 'mlp', 'faith', 'ig')}**"
     assert saliency[2].startswith(f"**{cell_text(summary, 'mlp', 'sens', 'saliency')}**<sup>a</sup>")
-    assert random[1] == f"**{cell_text(summary, 'mlp', 'mprt', 'random')}**"  # a control ranks first ...
-    assert "WARNING: a control ranks first on mprt for diabetes / mlp" in mlp  # ... and the reader is told
+    # the random control scores best on mprt: a reference row, never bold; the best method is, and the reader is told
+    assert random[1] == f"{cell_text(summary, 'mlp', 'mprt', 'random')}<sup>c</sup>"
+    assert saliency[1] == f"**{cell_text(summary, 'mlp', 'mprt', 'saliency')}**"
+    assert "WARNING: a control matches or beats the best method on mprt for diabetes / mlp" in mlp
+    assert "controls (random; last rows) are references, never ranked or bold" in mlp
     assert "up to 25%: saliency on sens" in mlp
     assert sum(line.count("**") for line in mlp.splitlines() if line.startswith("| ")) == 6  # 3 bold cells
 
@@ -77,7 +80,9 @@ def test_every_layout_and_format_carries_the_same_bold_cells(summary):
     families = tables[-1]
     ranks = {label: [c.text for c in cells] for label, cells in families.rows}
     # faith: ig 1, saliency 2, random 3 in both settings; sens ranks ig 2 then 1: average 1.5.
-    assert ranks["ig"][0] == "1.000" and ranks["random"][0] == "3.000" and ranks["ig"][2] == "1.500"
+    assert ranks["ig"][0] == "1.000" and ranks["saliency"][0] == "2.000" and ranks["ig"][2] == "1.500"
+    assert "random" not in ranks  # a control is a reference row: not ranked, so not in a table of ranks
+    assert any("Controls (random) are reference rows, not ranked" in note for note in families.notes)
     assert any("mprt" in w for w in families.warnings)
 
 
@@ -603,7 +608,7 @@ def test_a_users_own_control_is_a_control_in_the_tables_statistics_and_figures(m
     assert [line.split(" | ")[0][2:] for line in markdown.splitlines()
             if line.startswith("| ") and not line.startswith(("| method", "| ---"))] == \
         ["random", "saliency", "noise_control"]  # controls last, a method called random among the methods
-    assert "| method | sparseness ↑<sup>c</sup> |" in markdown and "WARNING: a control ranks first on" in markdown
+    assert "| method | sparseness ↑<sup>c</sup> |" in markdown and "WARNING: a control matches or beats the best method on" in markdown
     controls_table = next(t for t in analysis.stat_tables if t.key == "controls")
     assert [name for name, _ in controls_table.rows] == ["random", "saliency"] and "(noise_control;" in \
         controls_table.caption
@@ -654,7 +659,98 @@ def test_a_control_first_on_a_stability_metric_is_warned_as_by_construction_not_
     first = (table["model"] == "mlp") & (table["metric"] == "sens") & (table["method"] == "random")
     table.loc[first, "value"] = 0.0  # lower is better: random ranks first on sens (stability) and on mprt
     text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
-    assert ("c WARNING: a control ranks first on sens for diabetes / mlp: perfectly stable by construction (a map "
+    assert ("c WARNING: a control matches or beats the best method on sens for diabetes / mlp: perfectly stable by construction (a map "
             "that ignores the input): read stability together with faithfulness and randomisation.") in text
-    assert "c WARNING: a control ranks first on mprt for diabetes / mlp: not discriminating on this data." in text
+    assert "c WARNING: a control matches or beats the best method on mprt for diabetes / mlp: not discriminating on this data." in text
     assert "on a stability metric by construction" in text
+
+
+def test_a_control_with_the_best_mean_is_a_reference_row_not_the_best_that_methods_are_tested_against():
+    """paper14: the random control scores highest on mprt for diabetes / mlp (0.90; saliency 0.30, ig 0.20). It was
+    the bold best that every method's † and tests ran against, rank 1 in the console and the CD diagrams. A paper's
+    "best method" is the best non-control: controls are reference rows everywhere (bold, †, ranks, Friedman/CD,
+    console), and a control at or ahead of the best method is flagged c."""
+    from xaibench.report.build import analyse
+    from xaibench.report.console import format_summary
+
+    table = quickstart_like_table()
+    analysis = analyse(table)
+    summary = analysis.summary.set_index(["model", "metric", "competitor"])
+    assert summary["rank"].loc[("mlp", "mprt")].to_dict() == {"ig": 2, "random": None, "saliency": 1}
+    assert summary["rank"].xs("random", level="competitor").isna().all()  # never ranked, in any column
+    versus = analysis.versus_best[(analysis.versus_best["model"] == "mlp") & (analysis.versus_best["metric"] == "mprt")]
+    assert set(versus["best"]) == {"saliency"} and sorted(versus["method"]) == ["ig", "random"]  # k - 1 = 2 tests
+    assert versus.set_index("method").loc["random", "rank_biserial"] < 0  # the control scores better: shown, tested
+    mlp = to_markdown(analysis.tables[0])
+    assert md_row(mlp, "saliency")[1].startswith("**") and "**" not in md_row(mlp, "random")[1]
+    assert md_row(mlp, "random")[1].endswith("<sup>c</sup>")  # c: the control matches or beats the best method
+    assert "controls (random; last rows) are references, never ranked or bold" in mlp
+    # ranks, Friedman and the CD diagrams' average ranks compare the methods only
+    assert "random" not in set(analysis.ranks["method"])
+    assert all("random" not in r.avg_ranks.index for r in analysis.friedman.values())
+    friedman = next(t for t in analysis.stat_tables if t.key == "friedman")
+    assert any(note.startswith("k counts methods only: controls are reference rows") for note in friedman.notes)
+    assert st_control_first(analysis.summary) == [("mlp", "mprt", "random")]
+    # the console: ref, not a rank; metric columns by family (faithfulness, randomisation, stability) as the report
+    text = format_summary(summarize(table))
+    header = text.splitlines()[0].split()
+    assert header == ["faith", "↑", "mprt", "↑", "sens", "↓"]
+    random_line = next(line for line in text.splitlines() if " random " in line)
+    assert random_line.count(" ref") == 3 and "#" not in random_line
+    assert "WARNING: a control matches or beats the best method on mprt for mlp/diabetes (random)" in text
+
+
+def st_control_first(summary):
+    from xaibench.results.statistics import control_first
+
+    first = control_first(summary)
+    return [(summary.loc[summary["comparison"] == c, "model"].iloc[0], m, str(k))
+            for c, m, k in zip(first["comparison"], first["metric"], first["control"])]
+
+
+def test_every_table_figure_and_the_console_order_metrics_by_family_as_the_results_tables():
+    """paper14: the results tables order metrics by family; the controls table, the rank heatmap, the metric-scores
+    panels and the console ordered them alphabetically, so a stability metric named "a_sens" came first there."""
+    from xaibench.report.build import analyse
+    from xaibench.report.console import format_summary
+    from xaibench.report.figure_set import summary_figures
+
+    table = quickstart_like_table()
+    table["metric"] = table["metric"].replace({"sens": "a_sens"})  # stability, first alphabetically
+    analysis = analyse(table, layouts=("metrics",))
+    family_order = ["faith", "mprt", "a_sens"]  # faithfulness, randomisation, stability
+    assert [c.name for c in analysis.tables[0].columns] == family_order
+    controls = next(t for t in analysis.stat_tables if t.key == "controls")
+    assert [c.name for c in controls.columns] == family_order
+    figures = summary_figures(analysis.summary, ranks=analysis.ranks[analysis.ranks["by"] == "metric"])
+    heatmap = [t.get_text() for t in figures["rank_heatmap"].axes[0].get_xticklabels()]
+    assert heatmap == family_order
+    panels = [ax.get_title().split()[0] for ax in figures["metric_scores"].axes if ax.get_title()]
+    assert panels == family_order
+    assert format_summary(summarize(table)).splitlines()[0].split()[::2] == family_order
+
+
+def test_a_caption_over_few_seeds_says_its_95_percent_ci_under_covers():
+    """paper14: a table over 2 seeds was captioned "mean [95% CI]" with nothing more; where seeds differ more than
+    samples, the percentile bootstrap over 2 seeds holds the true mean about 66% of the time
+    (tests/unit/test_aggregate.py::test_two_seeds_ci_under_covers_where_seeds_dominate measures it)."""
+    table = quickstart_like_table()
+    two = pd.concat([table, table.assign(seed=1, value=table["value"] + 0.01)], ignore_index=True)
+    caption = metrics_table(summarize(two)[lambda s: s["model"] == "mlp"]).caption
+    assert ("with 2 seeds it under-covers where seeds differ more than samples: about 66% of such intervals hold "
+            "the true mean") in caption
+    assert "under-covers" not in metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]).caption  # one seed
+
+
+def test_a_control_better_than_the_best_method_in_the_tests_against_the_best_is_c_not_s():
+    """paper14: the constant control, significantly more stable than the best method, was marked s in the tests
+    against the best, whose note says "although ranked below it": a control is never ranked."""
+    from xaibench.report.build import analyse
+
+    table = quickstart_like_table()
+    analysis = analyse(table[table["model"] == "mlp"], layouts=("metrics",))
+    (versus,) = analysis.best_tables
+    random = md_row(to_markdown(versus), "random")
+    assert random[1].endswith("<sup>c</sup>") and "<sup>s</sup>" not in random[1]  # mprt: random is ahead
+    assert any(note.startswith("c a control, a reference row that is never ranked") for note in versus.notes)
+    assert not any("although ranked below it" in note for note in versus.notes)

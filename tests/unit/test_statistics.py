@@ -305,7 +305,9 @@ def test_a_method_scoring_a_million_does_not_tie_the_others_with_the_constant_co
     outlier = np.where(np.arange(A.size) % 2 == 0, 1e6, 50.0)
     table = pd.concat([rows("constant", "sens", np.zeros(A.size), higher=False),
                        rows("ig", "sens", ig, higher=False), rows("deeplift", "sens", outlier, higher=False)])
-    assert summarize(table).set_index("method")["rank"].to_dict() == {"constant": 1, "ig": 2, "deeplift": 3}
+    summary = summarize(table)
+    assert summary.set_index("method")["rank"].to_dict() == {"constant": None, "ig": 1, "deeplift": 2}  # controls: no rank
+    assert st.controls_ahead(summary).tolist() == [m == "constant" for m in summary["method"]]  # ahead, not tied
     pair = st.pairwise_tests(table).set_index(["method_a", "method_b"]).loc[("constant", "ig")]
     assert pair["winner"] == "constant" and pair["rank_biserial"] == 1.0
     assert pair["p_value"] == pytest.approx(stats.wilcoxon(ig).pvalue, rel=1e-12)
@@ -539,7 +541,9 @@ def test_the_nemenyi_cd_on_few_groups_states_its_real_familywise_error_and_the_e
     # 2 groups: even a method first and another last in both (chance 1/12) is no evidence at alpha: no exact CD
     two = st.friedman_nemenyi(summary_of({k: groups[k] for k in list(groups)[:2]}))
     assert two.cd_familywise_error == 0.0 and two.cd_exact == np.inf
-    assert "all 0.000 (exact CD none: no two methods can be separated)" in " ".join(friedman_table({"all": two}).notes)
+    # ... and Demšar's CD (3.32) exceeds k - 1 = 3: no CD diagram, and the note says why (paper14)
+    assert two.post_hoc_reason().startswith("CD = 3.32 >= k - 1 = 3 on 2 groups")
+    assert "none for: all (CD = 3.32 >= k - 1 = 3 on 2 groups" in " ".join(friedman_table({"all": two}).notes)
     # Monte Carlo draws where enumeration is too large agree; from 10 groups on Demšar's CD stands alone
     monkeypatch.setattr(st, "_EXACT_STATES", 0)
     drawn = st.friedman_nemenyi(summary_of(groups))
@@ -621,3 +625,15 @@ def test_summarize_ranks_as_shared_sample_ranks_whole_and_in_chunks(trial):
         backwards = Summarizer()
         for dataset in ("d1", "d2", "d1"):
             backwards.add(table[table["dataset"] == dataset])
+
+
+def test_no_cd_diagram_where_the_cd_exceeds_every_possible_rank_difference():
+    """paper14: 4 methods on 2 groups, ranked identically in both: Friedman's exact p = 0.042 rejects, so a CD
+    diagram was drawn, but Demšar's CD (3.32) exceeds k - 1 = 3, the largest difference two average ranks can have:
+    every method was joined, whatever the data, and the CD bar ran past the axis."""
+    table = pd.concat([rows(m, metric, A + shift) for metric in ("faith", "sens")
+                       for m, shift in (("a", 0.3), ("b", 0.2), ("c", 0.1), ("d", 0.0))])
+    result = st.friedman_nemenyi(summarize(table), alpha=0.05)
+    assert result.p_value < 0.05 and result.cd == pytest.approx(3.317, abs=1e-3)
+    assert result.post_hoc_reason() == ("CD = 3.32 >= k - 1 = 3 on 2 groups: no two of the 4 methods can be "
+                                        "separated, whatever their ranks")

@@ -171,7 +171,7 @@ def test_a_summary_handed_out_in_pieces_is_the_whole_summary_and_prints_its_text
     pd.testing.assert_frame_equal(pieces.frame(), whole, check_exact=True)
     assert {"ig (n_steps=None)", "ig (n_steps=8)"} <= set(whole["competitor"]) and (whole["variant"] != "").any()
     text = "\n".join(console.summary_blocks(whole))
-    assert "WARNING: a control ranks first" in text
+    assert "WARNING: a control matches or beats the best method" in text
     monkeypatch.setattr(console, "summary_blocks", lambda frame: pytest.fail("formatted the whole frame"),
                         raising=True)
     assert "\n".join(console._piece_blocks(pieces)) == text

@@ -81,6 +81,8 @@ class Explainer:
             detector), not a method under test. Rows record ``"role": "control"`` in ``method_params``
             (:meth:`recorded_role`), and ``xaibench compare`` reports a control's own drift instead of failing on it,
             while every method must still beat it. Subclasses inherit it; set it on your own control method.
+        counterfactual: the method stores counterfactual inputs (``Explanation.counterfactuals``); the report
+            draws them, and looks for them only in the cells of such methods.
     """
 
     name: ClassVar[str]
@@ -91,6 +93,7 @@ class Explainer:
     positive_params: ClassVar[tuple[str, ...]] = ()
     unused_params: ClassVar[dict[Modality, tuple[str, ...]]] = {}
     control: ClassVar[bool] = False
+    counterfactual: ClassVar[bool] = False  # stores counterfactuals (Explanation.counterfactuals): the report draws them
 
     def __post_init__(self) -> None:
         names = {f.name for f in fields(self)}

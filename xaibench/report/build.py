@@ -53,7 +53,8 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
     pairs = st.pairwise_tests(table, alpha=alpha)
     controls = st.control_checks(table, summary, pairs=pairs, alpha=alpha)
     ranks, friedman, agreement = rank_statistics(summary, alpha=alpha)
-    stat_tables = ((friedman_table(friedman), agreement_table(agreement), controls_table(controls, alpha))
+    stat_tables = ((friedman_table(friedman), agreement_table(agreement),
+                    controls_table(controls, alpha, st.metric_order(summary)))
                    if friedman else ())
     versus = st.versus_best(pairs, summary, alpha=alpha)
     return Analysis(summary, pairs, controls, ranks, friedman, agreement, tuple(st.control_warnings(summary)),
@@ -107,6 +108,7 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
              "competitor: the average ranks here and in the CD diagrams are over the N complete groups "
              "(friedman_ranks.csv), those of the families table over every group a method was ranked in "
              "(average_ranks.csv).",
+             "k counts methods only: controls are reference rows, never ranked (control_checks.csv tests them).",
              "N counts comparison groups (one model, dataset and metric each), not samples. The all scope, and a "
              "family scope of several metrics, pool the groups of those metrics, which share models and samples and "
              "are not independent blocks: read their p as a summary, not a test.")
@@ -119,7 +121,8 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
                   "(3 methods on 3 groups: chi2 = 4.67 gives 0.097, the exact p is 0.194).",)
     skipped = [f"{scope} ({reason})" for scope, r in results.items() if (reason := r.post_hoc_reason())]
     if skipped:
-        notes += ("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006); none for: "
+        notes += ("CD diagrams are drawn only where the Friedman test rejects (Demšar 2006) and its CD is below k - 1 "
+                  "(else no two methods can be separated); none for: "
                   + "; ".join(skipped) + ".",)
     return Table(key="friedman", caption="Friedman test and Nemenyi critical difference per scope.", corner="scope",
                  columns=columns, rows=tuple(rows), notes=notes)
@@ -178,12 +181,14 @@ def agreement_table(matrix: pd.DataFrame) -> Table:
                  notes=notes)
 
 
-def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA) -> Table:
-    """Per method x metric: in how many (group, control) pairs the method significantly beats the control."""
+def controls_table(controls: pd.DataFrame, alpha: float = st.ALPHA, order: list[str] | None = None) -> Table:
+    """Per method x metric: in how many (group, control) pairs the method significantly beats the control.
+    ``order``: the metrics' column order (``statistics.metric_order``: by family, as the results tables)."""
     if controls.empty:
         return Table(key="controls", caption="", corner="method", columns=(), rows=())
     counts = controls.groupby(["method", "metric"])["beats"].agg(["sum", "size"])
-    metrics = sorted(controls["metric"].unique())
+    present = set(controls["metric"])
+    metrics = [m for m in order or () if m in present] + sorted(present - set(order or ()))
     rows = []
     for method in sorted(controls["method"].unique()):
         cells = []
@@ -259,7 +264,8 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
                                 "\n".join(to_html(t) for t in analysis.pair_tables), collapsed=True))
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
              "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
-             "the CIs and the pairwise tests). † in the result tables: not significantly different from the best "
+             "the CIs and the pairwise tests). Bold: the best method per column; controls are reference rows, never "
+             "ranked or bold. † in the result tables: not significantly different from the best method "
              "(paired Wilcoxon, Holm over the column's comparisons with its best: the tests against the best below). "
              "Every pairwise test is in the collapsed appendix below and, with the control checks, in the CSV files "
              "beside this page.")

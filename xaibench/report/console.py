@@ -12,8 +12,9 @@ import pandas as pd
 
 MAX_WIDE = 6  # more metrics than this print one line per metric instead of one column each
 TALL_ROWS = 5_000  # a longer one-line-per-metric table is formatted in blocks (``_tall_text``)
-_Cell = namedtuple("_Cell", ["status", "n", "mean", "ci_low", "ci_high", "rank", "nan_rate", "n_seeds", "error_rate"])
-_OPTIONAL = {"n_seeds": 1, "error_rate": 0.0}  # columns a summary from an older version may lack
+_Cell = namedtuple("_Cell", ["status", "n", "mean", "ci_low", "ci_high", "rank", "nan_rate", "n_seeds", "error_rate",
+                             "role"])
+_OPTIONAL = {"n_seeds": 1, "error_rate": 0.0, "role": ""}  # columns a summary from an older version may lack
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -64,7 +65,8 @@ def _legend_text(facts: tuple[int, int, int, bool, bool] | None) -> str:
     if facts is None:
         return ""
     low, high, seeds, errors, nan = facts
-    text = f"mean [95% bootstrap CI] #rank (1 = best); n = {low if low == high else f'{low}-{high}'} samples per cell"
+    text = (f"mean [95% bootstrap CI] #rank (1 = best method; ref: a control, a reference not ranked); "
+            f"n = {low if low == high else f'{low}-{high}'} samples per cell")
     if seeds > 1:
         text += ", seeds=k: mean over k seeds (a sample scored in several seeds counts once in n and the CI)"
     if errors:
@@ -83,6 +85,8 @@ def model_text(label: str, accuracy: float, flag: str) -> str:
 
 
 def _format_table(summary: pd.DataFrame) -> Iterator[str]:
+    from xaibench.results.statistics import metric_order
+
     frame = summary.copy()
     columns = [frame[c] if c in frame or c not in _OPTIONAL else repeat(_OPTIONAL[c]) for c in _Cell._fields]
     frame["cell"] = [_cell_text(_Cell(*values)) for values in zip(*columns)]  # not itertuples: every column
@@ -105,6 +109,7 @@ def _format_table(summary: pd.DataFrame) -> Iterator[str]:
         return
     wide = frame.pivot_table(index=index, columns="metric", values="cell", aggfunc="first")
     wide = wide.sort_index(key=key)  # controls after the methods, as in the report
+    wide = wide[metric_order(frame)]  # metrics by family, then name, as the report's tables (not alphabetical)
     wide.columns = [f"{m} {arrows[m]}" for m in wide.columns]
     wide = wide.fillna("-")
     yield wide.to_string()
@@ -138,7 +143,7 @@ def _cell_text(row) -> str:
         return "nan"
     mean, low, high = number_texts(row.mean, row.ci_low, row.ci_high)
     interval = f"[no CI: n={row.n}]" if math.isnan(row.ci_low) else f"[{low}, {high}]"
-    text = f"{mean} {interval} #{row.rank}"
+    text = f"{mean} {interval} {_rank_text(row)}"
     if row.nan_rate > 0:
         text += f" nan={row.nan_rate:.0%}"
     if row.error_rate > 0:  # some seeds' cells errored: the mean is over the others
@@ -146,6 +151,14 @@ def _cell_text(row) -> str:
     if row.n_seeds > 1:
         text += f" seeds={row.n_seeds}"
     return text
+
+
+def _rank_text(row) -> str:
+    """``#2``; ``ref`` for a control (a reference row, never ranked: the best is the best method); ``#-`` for a
+    method the shared samples leave unranked."""
+    if str(row.role) == "control":
+        return "ref"
+    return "#-" if pd.isna(row.rank) else f"#{row.rank}"
 
 
 def number_texts(*values: float) -> list[str]:
@@ -208,7 +221,8 @@ def _piece_blocks(pieces) -> Iterator[str]:
         metrics.update(piece["metric"])
         arrows.update({m: ("↑" if hib else "↓") for m, hib in zip(piece["metric"], piece["higher_is_better"])})
         variant = variant or bool((piece["variant"] != "").any())
-        controls.append(piece[(piece["rank"] == 1).fillna(False).to_numpy(dtype=bool)])  # where controls may win
+        may_win = piece["rank"].eq(1).fillna(False) | piece["role"].astype(str).eq("control")  # controls vs bests
+        controls.append(piece[may_win.to_numpy(dtype=bool)])
         strings = strings and not piece[["dataset_label", "method", "variant", "family", "metric"]].isna().any().any()
         control_names |= _control_names(piece)
     if len(metrics) <= MAX_WIDE or not strings:  # a wide layout, or levels _tall_blocks formats whole

@@ -115,9 +115,14 @@ def counterfactual_figures(table: pd.DataFrame | None, store: str | os.PathLike[
 def counterfactual_items(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None,
                          n_samples: int = 3, *, groups: Iterable[pd.DataFrame] | None = None
                          ) -> Iterator[tuple[str, Figure]]:
-    """:func:`counterfactual_figures` as (name, figure) pairs, each drawn when asked for."""
+    """:func:`counterfactual_figures` as (name, figure) pairs, each drawn when asked for. Only the cells of
+    counterfactual methods (:func:`counterfactual_rows`) are read: a sweep without any has nothing to look for, and
+    its report no "not in the store" note about counterfactuals."""
     names: set[str] = set()
-    for rows in experiments(table) if groups is None else groups:
+    for rows in experiments(counterfactual_rows(table)) if groups is None else groups:
+        rows = counterfactual_rows(rows)
+        if rows.empty:
+            continue
         try:
             cells = explanations(rows, store=store, samples=n_samples)
         except UserError as error:
@@ -132,6 +137,17 @@ def counterfactual_items(table: pd.DataFrame | None, store: str | os.PathLike[st
                 cell.inputs, cell.counterfactuals, modality=cell.modality, feature_names=cell.feature_names,
                 sample_ids=cell.sample_ids, valid=cell.extras.get("valid"),
                 title=f"{label} on {cell.dataset_label} / {cell.model_label}")
+
+
+def counterfactual_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of methods that store counterfactuals (``Explainer.counterfactual``: ``wachter``,
+    ``growing_spheres``, ``dice``, a user's own), and of methods the registry does not know (nothing tells)."""
+    from xaibench.registry import EXPLAINERS, load_plugins
+
+    load_plugins()  # the registry knows every method (a report run outside a sweep has imported none)
+    names = table["method"].astype(str).unique() if len(table) else []
+    looked = [n for n in names if n not in EXPLAINERS or getattr(EXPLAINERS.get(n), "counterfactual", False)]
+    return table[table["method"].isin(looked)]
 
 
 def surrogate_figures(table: pd.DataFrame | None, store: str | os.PathLike[str], notes: list[str] | None = None, *,

@@ -18,6 +18,7 @@ from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_scor
 from xaibench.report.figures._style import method_colours
 from xaibench.report.figures.metric_scores import metric_score_pages
 from xaibench.results.roles import CONTROL, ROLE_COLUMN, summary_controls
+from xaibench.results.statistics import metric_order
 
 FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
@@ -26,11 +27,12 @@ CAPTIONS = (
     ("metric_scores_", "Mean score per method and experiment of one dataset with its 95% confidence interval "
                        "(controls hatched; a sweep of many experiments is drawn one dataset per figure)."),
     ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
-    ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best)."),
+    ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best; controls are "
+                     "reference rows, not ranked)."),
     ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
             "samples); methods joined by a bar are not significantly different (Nemenyi test at the alpha in the "
             "title; below 10 groups Demšar's CD is a large-sample approximation: the Friedman table's note gives its "
-            "real familywise error and the exact CD)."),
+            "real familywise error and the exact CD). Controls are reference rows, not ranked: the methods only."),
     ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
     ("cost_vs_faithfulness", "Explanation cost per sample against faithfulness (95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
@@ -83,7 +85,7 @@ def summary_figure_items(summary: pd.DataFrame, notes: list[str] | None = None, 
             yield ("metric_scores_" + page if page else "metric_scores"), metric_scores(rows, colours=colours)
     ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
-        yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric")
+        yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric", columns=metric_order(scored))
     yield from _cd_diagrams(friedman or {}, notes).items()
     if _has_pairs(agreement):
         yield "metric_agreement", metric_agreement(agreement, agreement.attrs.get("family"))

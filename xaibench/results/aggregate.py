@@ -21,6 +21,7 @@ from xaibench.results.bootstrap import bootstrap_ci, mean_intervals
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
 from xaibench.results.roles import pair_roles, row_roles
 from xaibench.results.shared import SharedSamples
+from xaibench.types import CONTROL_ROLE
 
 __all__ = ["summarize", "Summarizer", "SummaryPieces", "bootstrap_ci", "GROUP", "CONFIG"]
 
@@ -176,19 +177,30 @@ class _RankKeys:
         self.higher: list[np.ndarray] = []
         self.groups: list[np.ndarray] = []
         self.codes: dict[str, int] = {}
+        self.methods: list[np.ndarray] = []  # each row's (method, method_params) as a code of ``pairs``
+        self.pairs: dict[tuple[str, str], int] = {}
 
     def add(self, part: pd.DataFrame) -> None:
         self.means.append(part["mean"].to_numpy(dtype=np.float64))
         self.higher.append(part["higher_is_better"].to_numpy(dtype=bool))
         self.groups.append(np.array([self.codes.setdefault(c, len(self.codes)) for c in part["comparison"]],
                                     dtype=np.int64))
+        params = part["method_params"].astype(str) if "method_params" in part.columns else pd.Series("", part.index)
+        codes, uniques = pd.factorize(pd.MultiIndex.from_arrays([part["method"].astype(str), params]))
+        known = np.array([self.pairs.setdefault(tuple(pair), len(self.pairs)) for pair in uniques], dtype=np.int64)
+        self.methods.append(known[codes] if len(codes) else codes.astype(np.int64))
 
-    def ranks(self, shared: SharedSamples) -> pd.Series:
+    def ranks(self, shared: SharedSamples, roles: dict[tuple[str, str], str] | None = None) -> pd.Series:
         """``_ranks`` of the summary these rows make (Int64, the summary's row order), of the means over the
-        samples every ranked competitor of a group scored (``shared``), as the report ranks."""
+        samples every ranked competitor of a group scored (``shared``), as the report ranks. Controls (``roles``:
+        ``pair_roles`` of the rows' (method, method_params)) are reference rows: no rank
+        (``statistics.shared_sample_ranks``)."""
         if not self.means:
             return pd.Series([], dtype="Int64")
         ranked = shared.result(np.concatenate(self.means))
+        roles = pair_roles(self.pairs) if roles is None else roles
+        control = np.array([roles.get(pair, "") == CONTROL_ROLE for pair in self.pairs], dtype=bool)
+        ranked[control[np.concatenate(self.methods)]] = np.nan
         keys = pd.DataFrame({"mean": ranked, "higher_is_better": np.concatenate(self.higher),
                              "comparison": np.concatenate(self.groups)})
         return _ranks(keys)  # per group: the same ranks with the groups' codes as with their ids

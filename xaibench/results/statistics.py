@@ -11,7 +11,7 @@
   setting, averaged over settings (metrics disagreeing is a known open problem: Tomsett et al. 2020).
 - :func:`control_checks` / :func:`control_first`: whether each method significantly beats each control (a method
   whose rows record ``"role": "control"``: ``random``, ``constant``, ``sobel``, a user's own; ``results/roles.py``),
-  and metrics on which a control ranks first (not discriminating here).
+  and metrics on which a control scores as well as the best method (controls are reference rows, never ranked).
 
 scipy does the tests, scikit-posthocs the Nemenyi p-values; Holm's correction equals statsmodels'. Competitors are
 :func:`xaibench.results.groups.competitor_labels` (a method with its parameters).
@@ -223,7 +223,7 @@ def versus_best(pairs: pd.DataFrame, summary: pd.DataFrame, *, alpha: float = AL
                                                      pairs.itertuples(index=False))}
     records = []
     for comparison, group in scored.groupby("comparison", sort=True):
-        best = sorted(group.loc[group["rank"] == 1, "competitor"].astype(str))
+        best = sorted(group.loc[group["rank"].eq(1).fillna(False).astype(bool), "competitor"].astype(str))
         others = sorted(set(group["competitor"].astype(str)) - set(best))
         first = group.iloc[0]
         for top, method in itertools.product(best, others):
@@ -300,15 +300,18 @@ def ranked_mean(summary: pd.DataFrame) -> pd.Series:
 
 
 def goodness(summary: pd.DataFrame) -> pd.Series:
-    """The ranked mean (:func:`ranked_mean`) oriented so that larger is better on every metric; NaN: not ranked.
+    """The ranked mean (:func:`ranked_mean`) oriented so that larger is better on every metric; NaN: not ranked
+    (no mean, or a control: controls are reference rows, never ranked).
 
     A ``summarize`` summary (no ``shared_mean``) ranks on the shared samples without keeping their means: its
     goodness is ``-rank``, the same order and ties, which is all that the average ranks, Friedman/Nemenyi and
     Kendall's tau read (the W&B sweep run's statistics of a streamed summary agree with the report's)."""
     if RANKED_MEAN not in summary.columns and "rank" in summary.columns:
-        return -summary["rank"].astype("float64")
+        return -summary["rank"].astype("float64")  # a control has no rank
     mean = ranked_mean(summary)
-    return mean.where(summary["higher_is_better"].astype(bool), -mean)
+    control = summary["competitor"].astype(str).isin(summary_controls(summary)) if "competitor" in summary.columns \
+        else pd.Series(False, index=summary.index)
+    return mean.where(summary["higher_is_better"].astype(bool), -mean).where(~control)  # controls: not ranked
 
 
 def tied_goodness(summary: pd.DataFrame) -> pd.Series:
@@ -330,7 +333,9 @@ def shared_sample_ranks(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFr
     would rank a method that failed on its hardest 38% of samples on the easy rest. Ranks compare competitors on
     the same samples instead: within each comparison group, the (seed, sample) values that every competitor with a
     mean scored; a competitor's ``shared_mean`` is the mean over seeds of its per-seed means over them (the
-    summary's ``mean`` where nothing is missing). ``rank`` (1 = best, ties share the best rank, as ``summarize``),
+    summary's ``mean`` where nothing is missing). Controls (``roles.summary_controls``) are reference rows, not
+    competitors for the best: they keep their ``shared_mean`` (:func:`controls_ahead` compares it with the best
+    method's) but no ``rank``. ``rank`` (1 = best method, ties share the best rank, as ``summarize``),
     the bold cells, the tests against the best, average ranks, Friedman/Nemenyi and metric agreement then use it
     (:func:`goodness`). The table cells keep the ``mean`` of each competitor's own samples.
 
@@ -368,9 +373,17 @@ def shared_sample_ranks(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFr
     sizes = out["comparison"].astype(str).map(counts)
     out["shared_n"] = [c[0] if isinstance(c, tuple) else 0 for c in sizes]
     out["group_n"] = [c[1] if isinstance(c, tuple) else 0 for c in sizes]
-    signed = -goodness(out)  # smaller = better
+    signed = -goodness(out)  # smaller = better; NaN for controls: no rank
     out["rank"] = snap_ties(signed, out["comparison"]).groupby(out["comparison"]).rank(method="min").astype("Int64")
     return out
+
+
+def metric_order(summary: pd.DataFrame) -> list[str]:
+    """The summary's metrics by family, then name: the column order of every report table, figure and the console
+    (alphabetical where the summary has no ``family``)."""
+    columns = [c for c in ("family", "metric") if c in summary.columns]
+    pairs = summary[columns].astype(str).drop_duplicates()
+    return list(dict.fromkeys(pairs.sort_values(columns)["metric"]))
 
 
 def average_ranks(summary: pd.DataFrame, by: str = "metric") -> pd.DataFrame:
@@ -419,7 +432,9 @@ class FriedmanResult:
     def post_hoc_reason(self) -> str:
         """Why no post-hoc comparison (Nemenyi, a CD diagram) should be shown for this scope, or "" when the
         Friedman test rejects equal average ranks at ``alpha``: Demšar (2006, sec. 3.2.2) proceeds to the post-hoc
-        test only then; drawn after a non-rejection, a CD diagram suggests differences the data do not show."""
+        test only then; drawn after a non-rejection, a CD diagram suggests differences the data do not show. Nor
+        where the CD is at least ``k - 1``, the largest possible difference of two average ranks (4 methods on 2
+        groups: CD 3.32): the diagram joins every method whatever the data, its CD bar past the axis."""
         if len(self.avg_ranks) < 2 or self.n_blocks < 2 or not np.isfinite(self.cd):
             return "needs two methods ranked in at least two groups"
         if not np.isfinite(self.p_value):
@@ -427,6 +442,10 @@ class FriedmanResult:
         if self.p_value >= self.alpha:
             return (f"Friedman p = {self.p_value:.3g} >= alpha = {self.alpha:g}: no evidence that the average ranks "
                     "differ")
+        k = len(self.avg_ranks)
+        if self.cd >= k - 1:  # average ranks lie in [1, k]: no two can be further apart than k - 1
+            return (f"CD = {self.cd:.2f} >= k - 1 = {k - 1} on {self.n_blocks} groups: no two of the {k} methods can "
+                    "be separated, whatever their ranks")
         return ""
 
 
@@ -734,9 +753,29 @@ def control_checks(table: pd.DataFrame, summary: pd.DataFrame | None = None, *,
     return pd.DataFrame.from_records(records, columns=CONTROL_COLUMNS)
 
 
+def controls_ahead(summary: pd.DataFrame) -> pd.Series:
+    """Whether each row is a control that scores at least as well as the best method of its comparison group.
+
+    Controls are not ranked (:func:`shared_sample_ranks`): the best is the best non-control method (``rank`` 1).
+    A control's ranked mean (:func:`ranked_mean`: over the samples every competitor of the group scored, or the
+    ``mean`` of a summary without ``shared_mean``) equal to the best's up to float rounding (:data:`TIE_RTOL`) or
+    better is ahead: the constant control on a stability metric, or a metric that does not discriminate.
+    """
+    if summary.empty:
+        return pd.Series(False, index=summary.index, dtype=bool)
+    control = summary["competitor"].astype(str).isin(summary_controls(summary)).to_numpy(dtype=bool)
+    mean = ranked_mean(summary).astype("float64")
+    oriented = mean.where(summary["higher_is_better"].astype(bool), -mean)
+    snapped = snap_ties(oriented, summary["comparison"])  # a control tied with the best up to rounding is ahead
+    best = snapped.where(summary["rank"].eq(1).fillna(False).to_numpy(dtype=bool)).groupby(
+        summary["comparison"]).transform("max")
+    return pd.Series(control & (snapped >= best).fillna(False).to_numpy(dtype=bool), index=summary.index)
+
+
 def control_first(summary: pd.DataFrame) -> pd.DataFrame:
-    """Comparison groups in which a control (by its rows' role: the summary's ``role`` column) ranks first (alone
-    or tied): the metric does not discriminate there.
+    """Comparison groups in which a control (by its rows' role: the summary's ``role`` column) scores at least as
+    well as the best method (:func:`controls_ahead`; controls are not ranked): the metric does not discriminate
+    there, or, on a stability metric, a map that ignores the input is stable by construction.
 
     Returns:
         Columns ``comparison``, ``model_label``, ``dataset_label``, ``metric``, ``control``.
@@ -744,14 +783,14 @@ def control_first(summary: pd.DataFrame) -> pd.DataFrame:
     columns = ["comparison", "model_label", "dataset_label", "metric", "control"]
     if summary.empty:
         return pd.DataFrame(columns=columns)
-    controls = summary_controls(summary)  # the summary's ``role`` column (built-in names in an older summary)
-    first = summary[(summary["rank"] == 1) & summary["competitor"].astype(str).isin(controls)]
+    first = summary[controls_ahead(summary)]
     out = first.assign(control=first["competitor"])
     return out[columns].sort_values(["metric", "model_label", "dataset_label"], ignore_index=True)
 
 
 def control_warnings(summary: pd.DataFrame) -> list[str]:
-    """One line per metric on which a control ranks first somewhere, naming where."""
+    """One line per metric on which a control scores at least as well as the best method somewhere, naming
+    where."""
     first = control_first(summary)
     families = summary.drop_duplicates("metric").set_index("metric")["family"] if "family" in summary else {}
     lines = []
@@ -760,5 +799,5 @@ def control_warnings(summary: pd.DataFrame) -> list[str]:
         why = ("a map that ignores the input (the constant control) is perfectly stable by construction: read "
                "stability together with faithfulness and randomisation" if families.get(metric) == Family.STABILITY else
                "this metric does not discriminate between methods on this data")
-        lines.append(f"WARNING: a control ranks first on {metric} for {where}: {why}")
+        lines.append(f"WARNING: a control matches or beats the best method on {metric} for {where}: {why}")
     return lines

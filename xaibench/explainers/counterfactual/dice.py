@@ -10,6 +10,7 @@ already chosen), after DiCE's post-hoc sparsity step (changes that are not neede
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -84,6 +85,8 @@ class DiceExplainer(Explainer):
     change, shaped like ``x``) and extras ``valid`` (share of valid slots), ``distance`` (mean L2 to ``x``),
     ``n_found``. Sampling uses a CPU generator seeded per sample: a batch equals each sample alone exactly.
     """
+
+    counterfactual: ClassVar[bool] = True
 
     modalities = frozenset({Modality.TABULAR})
     positive_params = ("n_counterfactuals", "n_samples", "scale", "max_rounds")

@@ -3,6 +3,7 @@ Learning"): a model-agnostic counterfactual search by sampling in growing spheri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -41,6 +42,8 @@ class GrowingSpheresExplainer(Explainer):
     alone exactly. Returns ``counterfactuals`` (``x`` itself where none was found, ``valid = 0``), attributions
     ``x - x'`` and extras ``valid``, ``distance`` (L2), ``radius`` (outer radius of the successful layer).
     """
+
+    counterfactual: ClassVar[bool] = True
 
     modalities = DENSE_MODALITIES
     positive_params = ("n_samples", "eta", "max_layers")

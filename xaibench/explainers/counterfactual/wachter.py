@@ -3,6 +3,7 @@ Opening the Black Box")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from typing import Literal
 
 import torch
@@ -36,6 +37,8 @@ class WachterExplainer(Explainer):
     ``valid``, ``distance`` (L2), ``lambda``. Samples are optimised independently (Adam is elementwise); batch
     tolerance 1e-4 (float reassociation in batched forwards, amplified over the optimisation).
     """
+
+    counterfactual: ClassVar[bool] = True
 
     modalities = DENSE_MODALITIES
     requires = frozenset({Capability.GRADIENTS})

@@ -9,6 +9,7 @@ set for print at that size (7-8 pt), not for a screen.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import matplotlib
@@ -82,8 +83,8 @@ CONTROL_PALETTE = ("#7f7f7f", "#b3b3b3", "#4d4d4d", "#d0d0d0")
 
 def method_colours(names, controls: Iterable[str] | None = None) -> dict[str, tuple]:
     """One colour per method, the same in every figure drawn from the same names: the methods (non-controls) take
-    :data:`METHOD_PALETTE` in :func:`method_order` (distinguishable up to 12 methods; beyond, the colours repeat),
-    the controls greys (:data:`CONTROL_PALETTE`). A report passes one mapping to all its figures, so a method
+    :data:`METHOD_PALETTE` in :func:`method_order` (beyond 12 methods the colours repeat and :func:`method_looks`
+    adds a hatch or a marker fill per round of 12), the controls greys (:data:`CONTROL_PALETTE`). A report passes one mapping to all its figures, so a method
     keeps its colour where a figure shows only some of the methods."""
     order = method_order(names, controls)
     flagged = [m for m in order if roles.is_control(m, controls)]
@@ -92,6 +93,38 @@ def method_colours(names, controls: Iterable[str] | None = None) -> dict[str, tu
     colours.update({m: matplotlib.colors.to_rgba(CONTROL_PALETTE[i % len(CONTROL_PALETTE)])
                     for i, m in enumerate(flagged)})
     return colours
+
+
+# Beyond 12 methods the colours repeat: each further round of 12 is told apart by a pattern as well, the same in
+# every figure (a method's round comes from its place in the shared colour mapping): a hatch on bars, a half-filled
+# marker on points. Controls keep their grey, "////" hatch and hollow points.
+METHOD_HATCHES = (None, "....", "xxxx", "\\\\\\\\", "++++", "oo")
+METHOD_FILLS = ("full", "top", "right", "bottom", "left", "full")
+CONTROL_HATCH = "////"
+
+
+@dataclass(frozen=True)
+class MethodLook:
+    """How a method is drawn: ``colour``; ``hatch`` on bars (None: plain); ``fill``, the markers' fillstyle."""
+
+    colour: tuple
+    hatch: str | None
+    fill: str
+
+
+def method_looks(colours: dict[str, tuple], controls: Iterable[str] | None = None) -> dict[str, MethodLook]:
+    """The look of each method of ``colours`` (:func:`method_colours`, whose order is :func:`method_order`): the
+    ``i``-th method (non-control) takes round ``i // 12``'s hatch and fill, so 13 methods or more stay apart
+    where their colours repeat; controls their grey, hatched and hollow."""
+    looks, index = {}, 0
+    for method, colour in colours.items():
+        if roles.is_control(method, controls):
+            looks[method] = MethodLook(colour, CONTROL_HATCH, "none")
+            continue
+        turn = (index // len(METHOD_PALETTE)) % len(METHOD_HATCHES)
+        looks[method] = MethodLook(colour, METHOD_HATCHES[turn], METHOD_FILLS[turn])
+        index += 1
+    return looks
 
 
 def centred_norm(values: np.ndarray) -> Normalize:

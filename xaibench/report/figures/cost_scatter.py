@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
-from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_order,
-                                            paper_figure, paper_style)
+from xaibench.report.figures._style import (ONE_COLUMN_IN, direction_arrow, group_labels, method_colours, method_looks,
+                                            method_order, paper_figure, paper_style)
 from xaibench.results.groups import competitor_labels, setting_id
-from xaibench.results.roles import ROLE_COLUMN, is_control, summary_controls
+from xaibench.results.roles import ROLE_COLUMN, summary_controls
 
 COST_LABELS = {"explain_s": "explanation time per sample (s)", "n_forward": "model forwards per sample"}
 MARKERS = "osD^v<>pXh"
@@ -100,12 +100,12 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
     with paper_style():
         figure, ax = paper_figure(figsize=(width, height))
         colours = colours if colours is not None else method_colours(methods, controls)
+        looks = method_looks(colours, controls)  # controls hollow; beyond 12 methods a half-filled marker
         for _, point in points.iterrows():
             marker = MARKERS[groups.index(point["group"]) % len(MARKERS)]
             error = [[max(point["score"] - point["score_low"], 0)], [max(point["score_high"] - point["score"], 0)]]
-            hollow = {"markerfacecolor": "none"} if is_control(point["method"], controls) else {}
             ax.errorbar(point["cost"], point["score"], yerr=error, fmt=marker, color=colours[point["method"]],
-                        markersize=4, elinewidth=0.7, capsize=1.5, **hollow)
+                        markersize=4, elinewidth=0.7, capsize=1.5, fillstyle=looks[point["method"]].fill)
         ax.set_xscale("log")
         _decade_ticks(ax, points["cost"].to_numpy())
         higher = bool(points["higher_is_better"].iloc[0]) if len(points) else True
@@ -114,7 +114,7 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
         ax.grid(True, which="major", linewidth=0.3, color="0.85")
         ax.spines["bottom"].set_capstyle("butt")  # its projecting end lay outside the saved tight box's padding
         method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[m], markersize=4,
-                                 markerfacecolor="none" if is_control(m, controls) else colours[m]) for m in methods]
+                                 fillstyle=looks[m].fill) for m in methods]
         figure.legend(method_handles, methods, loc="upper left", bbox_to_anchor=(0.0, legend_in / height),
                       frameon=False, title="method", title_fontsize=7, alignment="left")
         if len(groups) > 1:

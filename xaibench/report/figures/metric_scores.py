@@ -17,8 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, label_columns, method_colours,
-                                            method_order, paper_figure, paper_style)
-from xaibench.results.roles import is_control, summary_controls
+                                            method_looks, method_order, paper_figure, paper_style)
+from xaibench.results.roles import summary_controls
+from xaibench.results.statistics import metric_order
 
 PANELS_PER_ROW = 3
 # Experiments (tick groups) one figure shows at most: above, one figure per dataset, in pages of this many. At 24
@@ -45,7 +46,7 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
     scored = summary[summary["mean"].notna()].copy()
     scored["group"] = _experiment_labels(scored)
     scored["bar"] = scored["competitor"].astype(str) if "competitor" in scored else scored["method"].astype(str)
-    metrics = metrics or sorted(scored["metric"].unique())
+    metrics = metrics or metric_order(scored)  # by family, as the report's tables
     controls = summary_controls(scored)  # the rows' role: a user's own control is hatched, a "random" method not
     methods = method_order(scored["bar"].unique(), controls)
     columns = min(PANELS_PER_ROW, len(metrics))
@@ -59,8 +60,9 @@ def metric_scores(summary: pd.DataFrame, metrics: list[str] | None = None, *, wi
                 ax.set_ylabel(Y_LABEL)
         for ax in axes.ravel()[len(metrics):]:
             ax.axis("off")
-        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch="////" if is_control(m, controls) else None,
-                             edgecolor="white" if is_control(m, controls) else colours[m]) for m in methods]
+        looks = method_looks(colours, controls)
+        handles = [Rectangle((0, 0), 1, 1, facecolor=colours[m], hatch=looks[m].hatch,
+                             edgecolor="white" if looks[m].hatch else colours[m]) for m in methods]
         figure.legend(handles, methods, loc="upper center", ncol=min(len(methods), 5), frameon=False,
                       bbox_to_anchor=(0.5, 1.0), handlelength=1.2, columnspacing=1.0)
         label_height = np.zeros(rows)  # inches below each row's panels taken by its tick labels
@@ -112,14 +114,15 @@ def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict, controls: 
     x = bars["group"].map({g: i for i, g in enumerate(groups)}).to_numpy() - width * present / 2 + width * (slot + 0.5)
     mean, low, high = (bars[c].to_numpy(dtype=float) for c in ("mean", "ci_low", "ci_high"))
     whiskers = np.stack([np.maximum(mean - low, 0), np.maximum(high - mean, 0)])
+    looks = method_looks(colours, controls)
     for method in methods:
         of_method = (bars["bar"] == method).to_numpy()
-        control = is_control(method, controls)
+        hatch = looks[method].hatch  # controls "////"; a method beyond the 12th colour its round's pattern
         for with_ci in (True, False):
             chosen = of_method & (np.isnan(low) != with_ci)
             if chosen.any():
                 _bars(ax, x[chosen], mean[chosen], width * 0.92, facecolor=colours[method],
-                      hatch="////" if control else None, edgecolor="white" if control else colours[method],
+                      hatch=hatch, edgecolor="white" if hatch else colours[method],
                       yerr=whiskers[:, chosen] if with_ci else None)
     first = rows.iloc[0]
     ax.set_title(f"{first['metric']} {direction_arrow(bool(first['higher_is_better']))}")

@@ -17,14 +17,18 @@ RANK_CMAP = "viridis_r"  # low rank (best) bright yellow, worst dark
 
 
 def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "",
-                 width: float | None = None) -> Figure:
+                 width: float | None = None, columns: list[str] | None = None) -> Figure:
     """Heatmap of ``ranks`` (long: ``method``, ``scope``, ``avg_rank``), methods sorted by their mean rank.
 
     Args:
         ranks: e.g. ``average_ranks(summary, by="metric")``; ``scope`` becomes the columns.
         value: the column to show.
+        columns: the scopes in the order to show them (``statistics.metric_order``: by family, as the report's
+            tables; default: alphabetical); scopes without a rank are left out.
     """
     grid = ranks.pivot_table(index="method", columns="scope", values=value, aggfunc="mean")
+    if columns is not None:
+        grid = grid[[c for c in columns if c in grid.columns] + [c for c in grid.columns if c not in columns]]
     grid = grid.loc[grid.mean(axis=1).sort_values(kind="stable").index]
     partial = _partial_coverage(ranks, grid)
     n_rows, n_cols = grid.shape

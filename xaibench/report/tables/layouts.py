@@ -4,14 +4,16 @@
 - ``datasets``: methods x settings for one metric.
 - ``families``: methods x metric families, average rank over comparison groups (and over all).
 
-Best per column = rank 1 in its comparison group (ties share it). ``†`` marks a cell not significantly different
+Best per column = rank 1 in its comparison group (ties share it): the best *method*. Controls (``random``,
+``constant``, ``sobel``, a user's own: ``results/roles.py``) are reference rows, listed last: never ranked, never
+bold; ``†`` and ``s`` compare them with the best method like any other row, and ``c`` flags a column where one scores
+as well as the best method or better. ``†`` marks a cell not significantly different
 from a best cell of its column: the paired Wilcoxon test of the two (``statistics.versus_best``, Holm-corrected
 over the column's comparisons with its best) has ``p_holm >= alpha`` or could not be run. Without the tests (a
 summary alone) ``†`` says only that the two CIs overlap, and the note says that this is no test. Captions give the number of samples
 (``n``: distinct sample ids, a sample scored in several seeds counts once) and of seeds. Footnote marks: ``a``
-NaN scores, ``b`` errored cells, ``c`` a control (a method whose rows record the control role,
-``results/roles.py``) ranks first (on a stability metric by construction, elsewhere the metric does not
-discriminate on this data), ``n`` one scored sample (no CI), ``u`` an underfit model, ``s`` a cell the paired test
+NaN scores, ``b`` errored cells, ``c`` a control scores as well as the column's best method or better (on a stability
+metric by construction, elsewhere the metric does not discriminate on this data), ``n`` one scored sample (no CI), ``u`` an underfit model, ``s`` a cell the paired test
 finds significantly *better* than its column's best (possible where the pair shares more samples than the whole
 column: NaN scores, failed cells). Bold and ranks compare the methods of a column on the samples every one of them
 scored (``statistics.shared_sample_ranks``); a note says where that leaves samples out.
@@ -27,12 +29,13 @@ from xaibench.metrics.spec import Family
 from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, separation_note,
                                          significance_note)
 from xaibench.results.roles import controls_last, is_control, summary_controls
-from xaibench.results.statistics import ALPHA, average_ranks, versus_best
+from xaibench.results.statistics import ALPHA, average_ranks, controls_ahead, versus_best
 
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric"
-NOTE_CONTROL = ("c a control method ranks first: on a stability metric by construction (a map that ignores the input, "
+NOTE_CONTROL = ("c a control (a reference row, not ranked) scores as well as the column's best method or better: on a "
+                "stability metric by construction (a map that ignores the input, "
                 "the constant control, is perfectly stable: read stability together with faithfulness and "
                 "randomisation), on another metric because it does not discriminate between methods on this data")
 # The warning line of a control first on a stability metric: the report's top warning (statistics.control_warnings)
@@ -165,7 +168,7 @@ def metrics_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
     # two variants of a model (hidden=[32], [64]) on one dataset had the same caption: the variant tells them apart
     variant = f" ({first['setting_variant']})" if first["setting_variant"] else ""
     caption = (f"{first['model_label']} on {first['dataset_label']}{variant}{quality}: {_over(rows)}. "
-               "Bold: best per column; ↑/↓: higher/lower is better.")
+               f"{_bold_rule(rows)}; ↑/↓: higher/lower is better.")
     warnings = (f"u {first['model_label']} is underfit (test accuracy {number(first['model_accuracy'])}): "
                 "its explanations are not a result.",) if first["model_flag"] == "underfit" else ()
     return Table(key=_key("metrics", first["setting_label"]), caption=caption, corner="method",
@@ -181,7 +184,7 @@ def datasets_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
     table = _grid(rows, columns, column_of="setting_label", title=lambda c: c, tests=tests)
     arrow = "↑ higher" if first["higher_is_better"] else "↓ lower"
     caption = (f"{first['metric_label']} ({first['family']}; {arrow} is better) per dataset and model: "
-               f"{_over(rows)}. Bold: best per column.")
+               f"{_over(rows)}. {_bold_rule(rows)}.")
     return Table(key=_key("datasets", first["metric_label"]), caption=caption, corner="method",
                  columns=table[0], rows=table[1], notes=table[2], warnings=table[3])
 
@@ -193,7 +196,8 @@ def families_table(rows: pd.DataFrame) -> Table:
     groups = ranked.pivot_table(index="method", columns="scope", values="n_groups").fillna(0)
     counts = _ranked_groups(rows)
     scopes = [s for s in sorted(ranks.columns) if s != "all"] + ["all"]
-    methods = controls_last(ranks.index, summary_controls(rows))
+    controls = summary_controls(rows)
+    methods = [m for m in sorted(ranks.index) if not is_control(m, controls)]  # controls have no rank
     columns = tuple(Column(f"{scope} (N={counts[scope]})", "↓") for scope in scopes)
     body, partial = [], False
     for method in methods:
@@ -211,8 +215,13 @@ def families_table(rows: pd.DataFrame) -> Table:
     caption = ("Average rank per metric family (1 = best; N = comparison groups, not samples: each one model, "
                "dataset and metric with at least two methods scored), following each metric's direction. Bold: best "
                "per column among the methods ranked in the most groups.")
+    shown = sorted(set(rows["competitor"].astype(str)) & controls)
+    notes = (NOTE_PARTIAL,) if partial else ()
+    if shown:
+        notes += (f"Controls ({', '.join(shown)}) are reference rows, not ranked: ranks compare the methods only "
+                  "(control_checks.csv tests each method against each control).",)
     return Table(key="families", caption=caption, corner="method", columns=columns, rows=tuple(body),
-                 notes=(NOTE_PARTIAL,) if partial else (), warnings=_control_warnings(rows))
+                 notes=notes, warnings=_control_warnings(rows))
 
 
 def _ranked_groups(rows: pd.DataFrame) -> dict[str, int]:
@@ -222,6 +231,15 @@ def _ranked_groups(rows: pd.DataFrame) -> dict[str, int]:
     ranked = scored[scored["comparison"].map(sizes) >= 2].drop_duplicates("comparison")
     counts = ranked.groupby("family").size().to_dict()
     return {**{str(k): int(v) for k, v in counts.items()}, "all": len(ranked)}
+
+
+def _bold_rule(rows: pd.DataFrame) -> str:
+    """What bold means: the best method per column; where the table has controls, that they are reference rows
+    (never ranked or bold; their † compares them with the best method, as any row's)."""
+    names = controls_last(set(rows["competitor"].astype(str)) & summary_controls(rows), None)
+    if not names:
+        return "Bold: best per column"
+    return f"Bold: best method per column; controls ({', '.join(names)}; last rows) are references, never ranked or bold"
 
 
 def _over(rows: pd.DataFrame) -> str:
@@ -234,8 +252,21 @@ def _over(rows: pd.DataFrame) -> str:
     if seeds == 1:
         return f"mean [95% CI] over {samples} (percentile bootstrap over samples)"
     seeds_text = f"{seeds} seeds" if seeds_low == seeds else f"{seeds_low}-{seeds} seeds"
+    fewest = int(scored.loc[scored["n_seeds"] > 1, "n_seeds"].min())  # the cells with a bootstrap over seeds
+    few = ""
+    if fewest < 10:  # a percentile bootstrap over a handful of seeds is too narrow where the seeds differ
+        share = _FEW_SEEDS_COVERAGE.get(fewest, 0.90)
+        few = (f"; with {fewest} seeds it under-covers where seeds differ more than samples: about {share:.0%} of "
+               "such intervals hold the true mean")
     return (f"mean [95% CI] over {samples} and {seeds_text} (a sample scored in several seeds counts once; "
-            "two-way bootstrap over seeds and samples)")
+            f"two-way bootstrap over seeds and samples{few})")
+
+
+# Coverage of the nominal 95% two-way CI with few seeds where the seed effect dominates (seed means N(0, 1), 8
+# samples of N(0, 0.5) each; 1,000 replicate experiments each, tests/unit/test_aggregate.py::replicate_table;
+# standard error about 0.015): the percentile bootstrap over k seeds spans about the range of k seed means. 10 seeds
+# give 0.91; 7-9 are taken as 0.90.
+_FEW_SEEDS_COVERAGE = {2: 0.66, 3: 0.77, 4: 0.81, 5: 0.86, 6: 0.88}
 
 
 def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, tests: _Tests) -> tuple:
@@ -248,16 +279,17 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
         group = rows[rows[column_of] == column].set_index("competitor")
         first = group.iloc[0]
         marks = []
-        if _control_first(group, controls):
+        ahead = set(group.index[controls_ahead(group.reset_index()).to_numpy(dtype=bool)].astype(str))
+        if ahead:
             marks.append("c")
             flagged_controls.append((f"{first['metric_label']} for {first['setting_label']}", str(first["family"])))
         if column_of == "setting_label" and first["model_flag"] == "underfit":
             marks.append("u")
         headers.append(Column(title(column), "↑" if first["higher_is_better"] else "↓", tuple(marks)))
         notes.update(marks)
-        best = group[(group["rank"] == 1) & group["mean"].notna()]
+        best = group[group["rank"].eq(1).fillna(False).astype(bool) & group["mean"].notna()]  # controls: no rank
         for method in methods:
-            cell = _cell(group.loc[method], best, tests) if method in group.index else Cell("-")
+            cell = _cell(group.loc[method], best, tests, ahead=method in ahead) if method in group.index else Cell("-")
             notes.update(cell.marks)
             notes.update(["tie"] if cell.tie else [])
             if tests.separated is not None and method in group.index and method not in best.index \
@@ -268,7 +300,9 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
     return tuple(headers), body, _notes(notes, rows, tests), _control_lines(flagged_controls)
 
 
-def _cell(row: pd.Series, best: pd.DataFrame, tests: _Tests) -> Cell:
+def _cell(row: pd.Series, best: pd.DataFrame, tests: _Tests, *, ahead: bool = False) -> Cell:
+    """One mean [CI] cell; ``ahead``: a control scoring as well as the best method or better (mark ``c``, which
+    says it, where a method significantly better than the best gets ``s``)."""
     if row["status"] == "not_applicable":
         return Cell("n/a")
     marks = tuple(m for m, on in (("a", row["nan_rate"] > 0), ("b", row["error_rate"] > 0)) if on)
@@ -277,7 +311,9 @@ def _cell(row: pd.Series, best: pd.DataFrame, tests: _Tests) -> Cell:
     if np.isnan(row["ci_low"]):
         marks += ("n",)
     is_best = row.name in best.index
-    if not is_best and (row["comparison"], str(row.name)) in tests.reversed:
+    if ahead:
+        marks += ("c",)
+    elif not is_best and (row["comparison"], str(row.name)) in tests.reversed:
         marks += ("s",)
     return Cell(mean_ci(row["mean"], row["ci_low"], row["ci_high"]), best=is_best,
                 tie=bool(not is_best and len(best) and tests.tie(row, best)), marks=marks)
@@ -348,26 +384,27 @@ def _first_line(row: pd.Series, limit: int = 160) -> str:
     return f": {line}"
 
 
-def _control_first(group: pd.DataFrame, controls: frozenset[str]) -> bool:
-    """Whether one of ``controls`` (competitor labels) ranks first in ``group`` (indexed by competitor)."""
-    first = group[(group["rank"] == 1) & group["mean"].notna()]
-    return any(is_control(c, controls) for c in first.index)
+def _control_first(group: pd.DataFrame) -> bool:
+    """Whether a control scores as well as the best method of ``group`` (indexed by competitor) or better
+    (``statistics.controls_ahead``: controls are not ranked)."""
+    return bool(controls_ahead(group.reset_index()).any())
 
 
 def _control_lines(columns: list[tuple[str, str]]) -> tuple[str, ...]:
-    """One warning line per kind of column in which a control ranks first: ``columns`` are (where, family)."""
+    """One warning line per kind of column in which a control matches or beats the best method: ``columns`` are
+    (where, family)."""
     lines = []
     for stability in (True, False):
         where = [text for text, family in columns if (family == Family.STABILITY) == stability]
         if where:
-            lines.append(f"c WARNING: a control ranks first on {', '.join(where)}: {_WHY_CONTROL_FIRST[stability]}.")
+            lines.append(f"c WARNING: a control matches or beats the best method on {', '.join(where)}: "
+                         f"{_WHY_CONTROL_FIRST[stability]}.")
     return tuple(lines)
 
 
 def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
-    controls = summary_controls(rows)
     flagged = {(f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}", str(g["family"].iloc[0]))
-               for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"), controls)}
+               for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"))}
     return _control_lines(sorted(flagged))
 
 

@@ -16,12 +16,20 @@ favours ``a``), and the better method where the all-pairs test separates them. N
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from xaibench.report.tables.layouts import NOTE_REVERSED, _key, _ordered, _with_labels
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table, number, p_text
-from xaibench.results.roles import controls_last, summary_controls
+from xaibench.results.roles import controls_last, is_control, summary_controls
+
+# A control (a reference row, never ranked) the paired test finds significantly better than the best method: the
+# "s" note ("although ranked below it") does not apply to it.
+NOTE_CONTROL_BETTER = ("c a control, a reference row that is never ranked, significantly better than the column's best "
+                       "method (rank-biserial r < 0): on a stability metric by construction (a map that ignores the "
+                       "input is perfectly stable), elsewhere the metric does not discriminate on this data.")
 
 COLUMNS = (Column("n"), Column("W"), Column("p"), Column("p Holm (all)"), Column("p Holm (best)"), Column("r"),
            Column("CLES"), Column("better"))
@@ -102,7 +110,8 @@ def versus_best_tables(pairs: pd.DataFrame, versus: pd.DataFrame, summary: pd.Da
 def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float, beside: bool = True) -> Table:
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
     methods = controls_last(rows["competitor"].astype(str).unique(), summary_controls(rows))
-    headers, body, marked, reversed_ = [], {m: [] for m in methods}, False, False
+    controls = summary_controls(rows)
+    headers, body, marked, reversed_, control_better = [], {m: [] for m in methods}, False, False, False
     for column in columns:
         group = rows[rows["metric_label"] == column].set_index("competitor")
         first = group.iloc[0]
@@ -110,8 +119,11 @@ def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float, beside: bool = 
         versus = tests.get(first["comparison"], pd.DataFrame(columns=["method"]))
         for method in methods:
             cell = _versus_cell(method, group, versus, alpha)
+            if "s" in cell.marks and is_control(method, controls):  # a reference row: never ranked below the best
+                cell = replace(cell, marks=("c",))
             marked |= cell.tie
             reversed_ |= "s" in cell.marks
+            control_better |= "c" in cell.marks
             body[method].append(cell)
     first = rows.iloc[0]
     caption = (f"Tests against the best, {first['setting_label']}: per metric, each method against the column's best "
@@ -126,6 +138,7 @@ def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float, beside: bool = 
              "xaibench report writes these tests (versus_best.csv) and every pair of methods (k(k-1)/2 per column, "
              "Holm over them: appendix_pairwise.md/.tex, pairwise_tests.csv).")
     notes += (NOTE_REVERSED + ".",) if reversed_ else ()
+    notes += (NOTE_CONTROL_BETTER,) if control_better else ()
     return Table(key=_key("versus-best", first["setting_label"]), caption=caption, corner="method",
                  columns=tuple(headers), rows=tuple((m, tuple(body[m])) for m in methods), notes=notes)
 
@@ -135,7 +148,7 @@ def _versus_cell(method: str, group: pd.DataFrame, versus: pd.DataFrame, alpha: 
     the largest p Holm), as ``p (r)``; ``-`` where the method has no score in this column."""
     if method not in group.index:
         return Cell("-")
-    if group.loc[method, "rank"] == 1:
+    if pd.notna(group.loc[method, "rank"]) and group.loc[method, "rank"] == 1:  # a control has no rank
         return Cell("best", best=True)
     mine = versus[versus["method"] == method]
     if mine.empty:
