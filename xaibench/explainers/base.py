@@ -81,6 +81,10 @@ class Explainer:
             detector), not a method under test. Rows record ``"role": "control"`` in ``method_params``
             (:meth:`recorded_role`), and ``xaibench compare`` reports a control's own drift instead of failing on it,
             while every method must still beat it. Subclasses inherit it; set it on your own control method.
+        target_gradient_only: under :func:`summed_gradients` the maps read the network only through the gradient
+            of the summed target outputs with respect to the inputs (saliency, IG), never through output values or
+            layer hooks: the fast engine may then fold the network's last pooling and linear layer into one
+            (``metrics/fast/_folded_head.py``; the same gradient bit for bit).
     """
 
     name: ClassVar[str]
@@ -91,6 +95,7 @@ class Explainer:
     positive_params: ClassVar[tuple[str, ...]] = ()
     unused_params: ClassVar[dict[Modality, tuple[str, ...]]] = {}
     control: ClassVar[bool] = False
+    target_gradient_only: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         names = {f.name for f in fields(self)}
