@@ -692,3 +692,27 @@ def test_stability_scores_with_the_folded_head_keep_every_bit(method, monkeypatc
     assert len(folds) == 3 and all(head is not None and head.handled > 0 for head in folds)
     explain = make_explain_func(ctx.explainer, ctx.modality, tuple(ctx.x.shape[1:]), explain_output="proba")
     assert not explain.target_gradient_only
+
+
+def test_folded_relu_head_backward_is_autograds_and_skips_the_product_only_for_one_hot_seeds():
+    """``_ReluFoldedLinear``'s backward equals autograd's ``linear(relu(z))`` backward bit for bit for any seed; the
+    product with the weight is skipped only for exact one-hot seeds with finite weights (``_spread``), the target
+    rows broadcast over their period (IG's path steps repeat the targets every N rows)."""
+    from xaibench.metrics.fast._folded_head import _ReluFoldedLinear, _spread
+
+    torch.manual_seed(5)
+    z, weight, bias = torch.randn(12, 2, 4, 4), torch.randn(3, 32), torch.randn(3)
+    one_hot = torch.nn.functional.one_hot(torch.tensor([0, 2, 1, 2] * 3), 3).float()
+    for seed in (one_hot, torch.randn(12, 3), 2 * one_hot):
+        leaf = z.clone().requires_grad_()
+        reference = torch.autograd.grad(torch.nn.functional.linear(torch.relu(leaf).flatten(1), weight, bias), leaf,
+                                        seed)[0]
+        leaf = z.clone().requires_grad_()
+        fused = torch.autograd.grad(_ReluFoldedLinear.apply(leaf, weight, bias), leaf, seed)[0]
+        assert torch.equal(fused, reference) and fused.stride() == reference.stride()
+    spread = _spread(one_hot, weight)
+    assert spread.shape == (3, 4, 32) and spread.stride()[0] == 0
+    assert torch.equal(spread.reshape(12, 32), one_hot.mm(weight))
+    assert _spread(torch.randn(12, 3), weight) is None and _spread(2 * one_hot, weight) is None
+    assert _spread(one_hot + torch.nn.functional.one_hot(torch.zeros(12, dtype=torch.long), 3), weight) is None
+    assert _spread(one_hot, torch.full((3, 32), float("inf"))) is None

@@ -75,17 +75,62 @@ def folded_weight(linear: nn.Linear, maps: tuple[int, ...], kernel: tuple[int, i
     return spread + 0.0
 
 
+class _ReluFoldedLinear(torch.autograd.Function):
+    """``linear(relu(z).flatten(1), weight, bias)`` whose backward to ``z`` is autograd's (``grad.mm(weight)``, then
+    ReLU's ``threshold_backward`` on its output), computed in one pass where the seed allows (:func:`_spread`).
+
+    Shapes: ``z`` ``(R, C, H, W)``, ``weight`` ``(K, C * H * W)`` (no gradient), ``bias`` ``(K,)``; returns ``(R, K)``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        active = torch.relu(z)
+        ctx.save_for_backward(active, weight)
+        return F.linear(active.flatten(1), weight, bias)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        active, weight = ctx.saved_tensors
+        spread = _spread(grad_output, weight)
+        if spread is None:  # autograd's own operations: Linear's backward, then ReLU's on its output
+            spread = grad_output.mm(weight).unsqueeze(0)
+        flat = active.view(*spread.shape[:2], -1)  # (copies, R / copies, F), like ``spread``
+        return torch.ops.aten.threshold_backward(spread, flat, 0).view(active.shape), None, None
+
+
+def _spread(grad_output: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
+    """``grad_output.mm(weight)`` without the product where that is exact: ``grad_output`` ``(R, K)`` holds one
+    exact 1 and otherwise zeros per row (the seed of summed target logits) and ``weight`` is finite, so row ``r`` of
+    the product is ``weight[t_r]`` bit for bit. Returned as ``(copies, R / copies, F)``, the target rows of one
+    period broadcast over ``copies`` (IG's path rows repeat the targets every ``N`` rows), else None (use ``mm``)."""
+    ones = grad_output == 1
+    if not (bool(((grad_output == 0) | ones).all()) and bool((ones.sum(dim=1) == 1).all())):
+        return None
+    if not bool(torch.isfinite(weight).all()):
+        return None  # 0 * inf is NaN in the product
+    targets = ones.to(torch.int8).argmax(dim=1)
+    rows = targets.shape[0]
+    period = next(p for p in range(1, rows + 1) if rows % p == 0 and
+                  torch.equal(targets.view(-1, p), targets[:p].expand(rows // p, p)))
+    return weight.index_select(0, targets[:period]).unsqueeze(0).expand(rows // period, period, weight.shape[1])
+
+
 class FoldedHead:
     """While entered, ``network``'s forward runs its modules up to the pooling, then one ``Linear`` with
     :func:`folded_weight` where the maps allow it (:func:`_module_tiles`), else the pooling, ``Flatten`` and
-    ``Linear`` as they are. ``handled`` counts the folded forwards. Restored on exit."""
+    ``Linear`` as they are. A ``ReLU`` right before the pooling joins the folded layer (:class:`_ReluFoldedLinear`:
+    its backward and the ``Linear``'s in one pass). ``handled`` counts the folded forwards. Restored on exit."""
 
     def __init__(self, network: nn.Sequential) -> None:
         self.network = network
         self.handled = 0
+        self.relu = _fused_relu(network)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         *body, pool, flatten, linear = list(self.network)
+        if self.relu:
+            body = body[:-1]
         for module in body:
             x = module(x)
         tiles = _module_tiles(pool, x)
@@ -94,7 +139,11 @@ class FoldedHead:
                 weight = folded_weight(linear, tuple(x.shape), *tiles)
             if weight is not None:
                 self.handled += 1
+                if self.relu:
+                    return _ReluFoldedLinear.apply(x, weight, linear.bias)
                 return F.linear(x.flatten(1), weight, linear.bias)
+        if self.relu:
+            x = self.network[-4](x)
         return linear(flatten(pool(x)))
 
     def __enter__(self) -> "FoldedHead":
@@ -103,6 +152,12 @@ class FoldedHead:
 
     def __exit__(self, *exc: Any) -> None:
         vars(self.network).pop("forward", None)
+
+
+def _fused_relu(network: nn.Sequential) -> bool:
+    """Whether the module before the pooling is a plain ``ReLU`` without hooks (it then joins the folded layer)."""
+    relu = network[-4]
+    return type(relu) is nn.ReLU and not any(getattr(relu, hooks, None) for hooks in HOOKS)
 
 
 @contextlib.contextmanager
