@@ -9,6 +9,7 @@ both engines, and re-explaining leaves the global RNGs the metric draws from unt
 """
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import replace
 
@@ -703,12 +704,15 @@ def test_folded_relu_head_backward_is_autograds_and_skips_the_product_only_for_o
     torch.manual_seed(5)
     z, weight, bias = torch.randn(12, 2, 4, 4), torch.randn(3, 32), torch.randn(3)
     one_hot = torch.nn.functional.one_hot(torch.tensor([0, 2, 1, 2] * 3), 3).float()
-    for seed in (one_hot, torch.randn(12, 3), 2 * one_hot):
+    for seed, in_place in itertools.product((one_hot, torch.randn(12, 3), 2 * one_hot), (False, True)):
         leaf = z.clone().requires_grad_()
         reference = torch.autograd.grad(torch.nn.functional.linear(torch.relu(leaf).flatten(1), weight, bias), leaf,
                                         seed)[0]
         leaf = z.clone().requires_grad_()
-        fused = torch.autograd.grad(_ReluFoldedLinear.apply(leaf, weight, bias), leaf, seed)[0]
+        fresh = leaf * 1.0  # a new tensor, as a convolution's output (in place: overwritten by the ReLU)
+        logits, active = _ReluFoldedLinear.apply(fresh, weight, bias, in_place)
+        assert (active is fresh) == in_place and torch.equal(active, torch.relu(z))
+        fused = torch.autograd.grad(logits, leaf, seed)[0]
         assert torch.equal(fused, reference) and fused.stride() == reference.stride()
     spread = _spread(one_hot, weight)
     assert spread.shape == (3, 4, 32) and spread.stride()[0] == 0
