@@ -87,7 +87,10 @@ class ChunkedStability(ChunkedMetric):
         each holds at least ``EXACT_ROWS`` inputs (so every forward keeps its rows' bits); the surrogates' forwards
         keep the default chunk's rows.
         A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
-        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`; :meth:`_pool_kernels` says when).
+        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`; :meth:`_pool_kernels` says when); for saliency and
+        IG (``target_gradient_only``) a network ending in ReLU, average pooling, ``Flatten`` and ``Linear`` runs that
+        tail as one folded layer instead (:mod:`xaibench.metrics.fast._folded_head`: the same input gradients bit for
+        bit).
         On CUDA out-of-memory the steps per call are halved, then the inputs per call (and the surrogates' rows per
         forward), and the block is retried (``backoffs``; the maps are the same: explainers draw per sample); one
         input of one step in one-row forwards must fit. An
