@@ -53,8 +53,10 @@ HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_p
 
 def foldable(network: Any) -> bool:
     """Whether ``network`` is a plain ``nn.Sequential`` ending in 2-d average pooling, ``Flatten()``, ``Linear``,
-    with no hooks on those three modules and no ``forward`` patched on its instance (hooks on the network itself
-    still run around its call, e.g. a forward counter)."""
+    with no hooks on those three modules and no ``forward`` patched on its instance. Hooks on the network itself
+    still run around its call (a forward counter, ``bench_scoring.py``'s clock); they see the folded logits, which
+    differ from the unfolded ones by rounding, so a hook that changes the output would move the gradients by as
+    much (the suite registers none during re-explanations)."""
     if type(network) is not nn.Sequential or len(network) < 4 or "forward" in vars(network):
         return False
     pool, flatten, linear = list(network)[-3:]
