@@ -720,3 +720,24 @@ def test_folded_relu_head_backward_is_autograds_and_skips_the_product_only_for_o
     assert _spread(torch.randn(12, 3), weight) is None and _spread(2 * one_hot, weight) is None
     assert _spread(one_hot + torch.nn.functional.one_hot(torch.zeros(12, dtype=torch.long), 3), weight) is None
     assert _spread(one_hot, torch.full((3, 32), float("inf"))) is None
+
+
+@pytest.mark.parametrize("conv", [nn.Conv2d(3, 5, 3, padding=1), nn.Conv2d(3, 6, 2, stride=2, bias=False, groups=3),
+                                  nn.Conv2d(3, 4, 3, padding=2, dilation=2)], ids=["padded", "strided_grouped", "dilated"])
+def test_relu_then_convolution_backward_is_autograds_bit_for_bit(conv):
+    """``_ReluConv2d`` (the folded head's ReLU in place before a convolution, its step written into the
+    convolution's input gradient): the convolution's output and the input gradient are autograd's bit for bit."""
+    from xaibench.metrics.fast._folded_head import _ReluConv2d
+
+    torch.manual_seed(7)
+    z, seed = torch.randn(17, 3, 8, 8), None
+    leaf = z.clone().requires_grad_()
+    reference_out = conv(torch.relu(leaf * 1.0))
+    seed = torch.randn_like(reference_out)
+    reference = torch.autograd.grad(reference_out, leaf, seed)[0]
+    leaf = z.clone().requires_grad_()
+    fresh = leaf * 1.0
+    out, active = _ReluConv2d.apply(fresh, conv)
+    assert active is fresh and torch.equal(out, reference_out)
+    fused = torch.autograd.grad(out, leaf, seed)[0]
+    assert torch.equal(fused, reference) and fused.stride() == reference.stride()
