@@ -31,6 +31,8 @@ the model's forwards inside the metric, the screen's forward (outside it), the m
 asserts, normalisation; batching) and the adapter (parameters, layout, the screen's Python, statuses); JSON key
 ``breakdown`` per row.
 
+``--before-fold`` times, interleaved, the fast engine without its folded pooling + ``Linear`` head (saliency and IG on
+the cnn; ``metrics/fast/_folded_head.py``) as ``fast_before`` (JSON keys ``*_before``, ``bitwise_equal_to_before``).
 ``--before-chunk 1024`` times, interleaved, the fast engine as it was before ``chunk_size: auto``: a fixed chunk of
 1,024 rows, captum's per-step IG path and the pooling dispatch mode around the whole call (JSON keys ``*_before``; ``bitwise_equal_to_before`` says whether its scores
 have the same bits as the fast engine's now). ``--chunk-size`` is ``auto`` (the config default) unless given.
@@ -71,6 +73,7 @@ from xaibench.explainers.base import CallRows
 from xaibench.metrics.fast import FAST_CLASSES
 from xaibench.metrics.fast._allocator import keep_freed_memory
 from xaibench.metrics.fast._forward import chunk_rows
+from xaibench.metrics.fast._folded_head import folded_head
 from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
 from xaibench.metrics.fast._sizing import automatic_rows
 from xaibench.metrics.output_screen import shared_screens
@@ -195,6 +198,8 @@ def _engine(engine: str, ctx: ScoreContext, args: argparse.Namespace):  # type: 
     with a fixed ``chunk_size`` (``--before-chunk``), else with :func:`previous_call_sizing` (``--before``)."""
     if engine != "fast_before":
         return replace(ctx, engine=engine), contextlib.nullcontext()
+    if args.before_fold:
+        return replace(ctx, engine="fast"), unfolded()
     if args.before_chunk is not None:
         return replace(ctx, engine="fast", chunk_size=args.before_chunk), before_auto()
     return replace(ctx, engine="fast"), previous_call_sizing()
@@ -218,6 +223,20 @@ def before_auto():
         yield
     finally:
         integrated_gradients.path_points, stability.exact_pool_kernels = broadcast, pooling
+
+
+@contextlib.contextmanager
+def unfolded():
+    """The fast engine's re-explanations without the folded head (``--before-fold``): saliency and IG on the cnn
+    run its pooling (through the exact kernels), ``Flatten`` and ``Linear`` as they are (``metrics/fast/_folded_head.py``)."""
+    from xaibench.metrics.fast import stability
+
+    folded = stability.folded_head
+    stability.folded_head = lambda network: contextlib.nullcontext()
+    try:
+        yield
+    finally:
+        stability.folded_head = folded
 
 
 def chunk_argument(value: str) -> int | None:
@@ -256,7 +275,9 @@ def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> 
     """The model's forward + backward over the rows a stability metric re-explains, in the fast engine's calls.
 
     ``fast_kernels``: with the fast engine's exact pooling kernels (``metrics/fast/_pool_kernels.py``: the same
-    bits), i.e. the model work the fast engine itself runs; without, torch's kernels, what plain Quantus runs.
+    bits) and, for explainers that read only the input gradient (saliency, IG), its folded head
+    (``metrics/fast/_folded_head.py``: the same gradients), i.e. the model work the fast engine itself runs;
+    without, torch's kernels, what plain Quantus runs.
 
     ``nr_samples x N x per_input`` rows (``Explainer.call_rows``: IG's ``n_steps``, saliency's 1), ``ctx.x``
     repeated with small noise, in calls of about ``chunk_size`` rows as
@@ -280,9 +301,11 @@ def model_floor(ctx: ScoreContext, params: dict, fast_kernels: bool = False) -> 
     inputs = ctx.x.repeat(total // n, *[1] * (ctx.x.dim() - 1))
     inputs = inputs + 0.05 * torch.randn(inputs.shape, generator=generator).to(inputs.device)
     targets = ctx.targets.repeat(total // n).reshape(-1, 1)
+    folds = bool(getattr(ctx.explainer, "target_gradient_only", False))
 
     def run() -> None:
-        with exact_pool_kernels(ctx.model) if fast_kernels else contextlib.nullcontext():
+        with exact_pool_kernels(ctx.model) if fast_kernels else contextlib.nullcontext(), \
+                folded_head(ctx.model) if fast_kernels and folds else contextlib.nullcontext():
             for start in range(0, total, per_call):
                 x = inputs[start:start + per_call].detach().requires_grad_(True)
                 torch.autograd.grad(ctx.model(x).gather(1, targets[start:start + per_call]).sum(), x)
@@ -294,7 +317,8 @@ def bench_metric(ctx: ScoreContext, name: str, params: dict, seed: int, args: ar
                  floor: Callable[[], None] | None = None, fast_floor: Callable[[], None] | None = None) -> dict:
     clock = _clock(args.device)
     spec = METRICS.get(name)
-    engines = ("quantus", "fast_before", "fast") if args.before or args.before_chunk else ("quantus", "fast")
+    engines = ("quantus", "fast_before", "fast") if args.before or args.before_chunk or args.before_fold else \
+        ("quantus", "fast")
     times: dict[str, list[float]] = {e: [] for e in engines}
     floor_times: list[float] = []
     fast_floor_times: list[float] = []
@@ -404,6 +428,9 @@ def main() -> None:
                         help="the before variant is the fast engine as before chunk_size auto: this fixed chunk_size "
                              "(1024), captum's per-step IG path, the pooling dispatch mode; interleaved; JSON keys "
                              "*_before, bitwise_equal_to_before")
+    parser.add_argument("--before-fold", action="store_true",
+                        help="the before variant is the fast engine without its folded pooling + Linear head "
+                             "(saliency, IG); interleaved; JSON keys *_before, bitwise_equal_to_before")
     parser.add_argument("--chunk-size", type=chunk_argument, default=None,
                         help="rows per forward / re-explanation call, or auto (the config default)")
     add_common_arguments(parser, OUT)
@@ -485,7 +512,7 @@ def main() -> None:
                    "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
                    "n_samples": args.n_samples, "method": args.method, "repeats": args.repeats,
                    "chunk_size": args.chunk_size or "auto", "seed": args.seed, "warmup": args.warmup,
-                   "before": args.before, "before_chunk": args.before_chunk,
+                   "before": args.before, "before_chunk": args.before_chunk, "before_fold": args.before_fold,
                    "malloc_tuned": malloc_tuned,
                    "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None}
     out = Path(args.out)

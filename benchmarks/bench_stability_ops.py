@@ -1,5 +1,5 @@
 """Where a stability metric's time goes, by torch operator: plain Quantus vs the fast engine, with and without the
-fast engine's exact pooling kernels.
+fast engine's exact pooling kernels and its folded head.
 
 Usage::
 
@@ -7,7 +7,7 @@ Usage::
     PYTHONPATH=. .venv/bin/python benchmarks/bench_stability_ops.py --pairs cnn:digits --metric avg_sensitivity
 
 One metric call per engine variant, scored as ``bench_scoring.py`` scores it (same context, parameters, seed),
-repeated and interleaved (``quantus``, ``fast``, ``fast, torch pooling``). A ``TorchDispatchMode`` below autograd
+repeated and interleaved (``quantus``, ``fast``, ``fast, unfolded``, ``fast, torch pooling``). A ``TorchDispatchMode`` below autograd
 times every aten operator the call runs, in process CPU time. The operators are grouped: convolution forward and
 backward, pooling forward and backward, ReLU forward and backward, linear layers (``addmm``/``mm``), and the
 other operators (IG's path and sums, target selection, seeding). "outside operators" is the rest of the call:
@@ -15,8 +15,10 @@ Python (Quantus' loop and checks, captum's per-call handling, the adapter, numpy
 operators. The timer itself costs a Python call per operator; that cost lands in "outside operators" (plain
 Quantus runs many more small operators: captum's per-row backward seeds), so each call is also timed without it
 ("untimed total", right after the timed call). The
-``fast, torch pooling`` variant runs the fast engine with ``exact_pool_kernels`` switched off (torch's own pooling
-kernels, as before this round). JSON: per pair, per variant, medians in ms per metric call.
+``fast, unfolded`` variant runs the fast engine without its folded pooling + ``Linear`` head
+(``metrics/fast/_folded_head.py``: saliency and IG on the cnn), pooling through the exact kernels, as before stab14;
+``fast, torch pooling`` also without the exact pooling kernels (torch's own, as before fast10's pooling round).
+JSON: per pair, per variant, medians in ms per metric call.
 """
 from __future__ import annotations
 
@@ -48,10 +50,11 @@ OUT = ROOT / "benchmarks" / "out" / "stability_ops.json"
 GROUPS = {"convolution": "conv forward", "convolution_backward": "conv backward",
           "avg_pool2d": "pool forward", "_adaptive_avg_pool2d": "pool forward",
           "avg_pool2d_backward": "pool backward", "_adaptive_avg_pool2d_backward": "pool backward",
-          "relu": "relu forward", "threshold_backward": "relu backward", "addmm": "linear", "mm": "linear"}
+          "relu": "relu forward", "relu_": "relu forward", "threshold_backward": "relu backward", "addmm": "linear", "mm": "linear"}
 COLUMNS = ["conv forward", "conv backward", "pool forward", "pool backward", "relu forward", "relu backward",
            "linear", "other operators", "outside operators", "total", "untimed total"]
 ORIGINAL_POOL_KERNELS = stability.exact_pool_kernels
+ORIGINAL_FOLDED_HEAD = stability.folded_head
 _NO_MODE = lambda network: contextlib.nullcontext()  # noqa: E731
 MODEL_CORE = ("conv forward", "conv backward", "relu forward", "relu backward", "linear")
 
@@ -87,8 +90,17 @@ class ExactPoolingOperatorClock(OperatorClock):
         return self.kernels.__torch_dispatch__(func, (), args, kwargs)
 
 
-def one_call(ctx, spec, params: dict, engine: str, seed: int, clock: OperatorClock  # type: ignore[no-untyped-def]
-             ) -> dict[str, float]:
+def one_call(ctx, spec, params: dict, engine: str, seed: int, clock: OperatorClock,  # type: ignore[no-untyped-def]
+             folded: bool = True) -> dict[str, float]:
+    stability.folded_head = ORIGINAL_FOLDED_HEAD if folded else _NO_MODE
+    try:
+        return _one_call(ctx, spec, params, engine, seed, clock)
+    finally:
+        stability.folded_head = ORIGINAL_FOLDED_HEAD
+
+
+def _one_call(ctx, spec, params: dict, engine: str, seed: int, clock: OperatorClock  # type: ignore[no-untyped-def]
+              ) -> dict[str, float]:
     started = time.process_time()
     with clock:
         score(spec, dict(params), replace(ctx, engine=engine), seed)
@@ -110,14 +122,15 @@ def one_call(ctx, spec, params: dict, engine: str, seed: int, clock: OperatorClo
 def bench_pair(pair: str, args: argparse.Namespace, store: Store) -> dict[str, dict[str, float]]:
     ctx = context(pair, store, args)
     spec, params = METRICS.get(args.metric), conf_section("metrics", "stability")[args.metric]
-    variants = {"quantus": ("quantus", OperatorClock), "fast": ("fast", ExactPoolingOperatorClock),
-                "fast, torch pooling": ("fast", OperatorClock)}
+    variants = {"quantus": ("quantus", OperatorClock, True), "fast": ("fast", ExactPoolingOperatorClock, True),
+                "fast, unfolded": ("fast", ExactPoolingOperatorClock, False),
+                "fast, torch pooling": ("fast", OperatorClock, False)}
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     stability.exact_pool_kernels = _NO_MODE  # the clocks run the pooling
     try:
         for repeat in range(args.repeats + 1):  # the first round is untimed (first-call costs)
-            for name, (engine, clock) in variants.items():
-                row = one_call(ctx, spec, params, engine, args.seed, clock())
+            for name, (engine, clock, folded) in variants.items():
+                row = one_call(ctx, spec, params, engine, args.seed, clock(), folded)
                 if repeat:
                     rows[name].append(row)
     finally:

@@ -9,6 +9,7 @@ both engines, and re-explaining leaves the global RNGs the metric draws from unt
 """
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import replace
 
@@ -576,9 +577,13 @@ def test_cumulative_steps_equal_quantus_step_by_step_calls(baseline, max_rows):
 @pytest.mark.parametrize("name", ["max_sensitivity", "local_lipschitz_estimate", "relative_output_stability"])
 def test_pooling_cnn_re_explanations_take_the_exact_pool_kernels_and_stay_bitwise(name, monkeypatch):
     """A cnn that average-pools (the tiny cnn's 8x8 -> 4x4 adaptive pool) re-explains through the exact pooling kernels
-    (``metrics/fast/_pool_kernels.py``): scores bit for bit plain Quantus's with one input per call."""
+    (``metrics/fast/_pool_kernels.py``): scores bit for bit plain Quantus's with one input per call. (IG's maps fold
+    the pooling into the last layer, ``_folded_head.py``, tested below; switched off here to exercise the kernels.)"""
+    import contextlib
+
     from xaibench.metrics.fast import stability
 
+    monkeypatch.setattr(stability, "folded_head", lambda network: contextlib.nullcontext())
     modes: list = []
     kernels = stability.exact_pool_kernels
     monkeypatch.setattr(stability, "exact_pool_kernels", lambda network: _Recorded(kernels(network), modes))
@@ -604,3 +609,135 @@ class _Recorded:
 
     def __exit__(self, *exc):
         return self.context.__exit__(*exc)
+
+
+def _suite_like_cnn(pool: nn.Module, channels: int = 1, classes: int = 4) -> nn.Module:
+    """The suite's cnn in small: two 3x3 conv blocks, average pooling, ``Flatten``, ``Linear``."""
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(),
+                         pool, nn.Flatten(), nn.Linear(6 * 16, classes)).eval()
+
+
+def _input_gradient(network: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    inputs = x.detach().requires_grad_()
+    logits = network(inputs)
+    return torch.autograd.grad(logits.gather(1, target[:, None]).sum(), inputs)[0]
+
+
+@pytest.mark.parametrize("pool", [nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(4), nn.AvgPool2d(2, divisor_override=3)],
+                         ids=["avg_pool", "adaptive", "divisor_3"])
+def test_folded_head_gives_the_pooled_networks_input_gradients_bit_for_bit(pool):
+    """Pooling + ``Flatten`` + ``Linear`` folded into one ``Linear`` (``_folded_head.py``): the input gradient of the
+    summed target logits is the unfolded network's bit for bit (torch's pooling and the exact pooling kernels), the
+    logits differ by rounding only; restored on exit."""
+    from xaibench.metrics.fast._folded_head import folded_head
+    from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
+
+    network = _suite_like_cnn(pool, channels=2)
+    x, target = torch.randn(40, 2, 8, 8), torch.arange(40) % 4
+    plain = _input_gradient(network, x, target)
+    with exact_pool_kernels(network):
+        assert torch.equal(_input_gradient(network, x, target), plain)
+    with folded_head(network) as head:
+        folded = _input_gradient(network, x, target)
+        folded_logits = network(x)
+        # maps the pooling does not tile exactly (9x9: 4x4 outputs, a row and column left out or overlapping
+        # windows) run the modules as they are
+        odd = torch.randn(3, 2, 9, 9)
+        torch.testing.assert_close(network(odd), nn.Sequential(*network)(odd), rtol=0, atol=0)
+    assert head is not None and head.handled == 2
+    assert "forward" not in vars(network)
+    assert torch.equal(folded, plain) and folded.stride() == plain.stride()
+    torch.testing.assert_close(folded_logits, network(x), rtol=1e-6, atol=1e-6)
+
+
+def test_only_plain_sequential_tails_without_hooks_are_folded():
+    from xaibench.metrics.fast._folded_head import foldable
+
+    assert foldable(_suite_like_cnn(nn.AvgPool2d(2)))
+    assert not foldable(testing.tiny_mlp(10, 3))  # no pooling
+    assert not foldable(nn.Sequential(*_suite_like_cnn(nn.AvgPool2d(2)), nn.Softmax(dim=1)))  # not the last layer
+    assert not foldable(_suite_like_cnn(nn.MaxPool2d(2)))
+    hooked = _suite_like_cnn(nn.AvgPool2d(2))
+    hooked[-1].register_forward_hook(lambda module, args, output: output * 2)
+    assert not foldable(hooked)
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
+def test_stability_scores_with_the_folded_head_keep_every_bit(method, monkeypatch):
+    """Saliency and IG stability re-explanations on a pooling cnn, steps merged into calls (20 samples): the folded
+    head is used and changes no bit of any score (against the same engine without it); the scores equal plain
+    Quantus's (bit for bit with saliency; IG's path sums over merged steps: 1e-6). A model that explains probabilities
+    is not folded (its gradient reads the logits' values)."""
+    import contextlib
+
+    from xaibench.metrics.fast import stability
+
+    folds: list = []
+    fold = stability.folded_head
+    explainer = EXPLAINERS.create(method, CHEAP_EXPLAINERS.get(method, {}))
+    ctx = testing.context(_suite_like_cnn(nn.AdaptiveAvgPool2d(4), classes=2), Modality.IMAGE,
+                          testing.bar_images(20)[0], explainer)
+    for name in ("max_sensitivity", "relative_input_stability", "relative_output_stability"):
+        spec, params = METRICS.get(name), {"nr_samples": 3}
+        plain = score(spec, params, replace(ctx, engine="quantus"), SEED)
+        monkeypatch.setattr(stability, "folded_head", lambda network: _Recorded(fold(network), folds))
+        fast = score(spec, params, replace(ctx, engine="fast"), SEED)
+        monkeypatch.setattr(stability, "folded_head", lambda network: contextlib.nullcontext())
+        unfolded = score(spec, params, replace(ctx, engine="fast"), SEED)
+        assert np.isfinite(fast.values).all()
+        assert fast.values.tobytes() == unfolded.values.tobytes()
+        if method == "saliency":
+            np.testing.assert_array_equal(fast.values, plain.values)
+        np.testing.assert_allclose(fast.values, plain.values, rtol=1e-6, atol=1e-6)
+    assert len(folds) == 3 and all(head is not None and head.handled > 0 for head in folds)
+    explain = make_explain_func(ctx.explainer, ctx.modality, tuple(ctx.x.shape[1:]), explain_output="proba")
+    assert not explain.target_gradient_only
+
+
+def test_folded_relu_head_backward_is_autograds_and_skips_the_product_only_for_one_hot_seeds():
+    """``_ReluFoldedLinear``'s backward equals autograd's ``linear(relu(z))`` backward bit for bit for any seed; the
+    product with the weight is skipped only for exact one-hot seeds with finite weights (``_spread``), the target
+    rows broadcast over their period (IG's path steps repeat the targets every N rows)."""
+    from xaibench.metrics.fast._folded_head import _ReluFoldedLinear, _spread
+
+    torch.manual_seed(5)
+    z, weight, bias = torch.randn(12, 2, 4, 4), torch.randn(3, 32), torch.randn(3)
+    one_hot = torch.nn.functional.one_hot(torch.tensor([0, 2, 1, 2] * 3), 3).float()
+    for seed, in_place in itertools.product((one_hot, torch.randn(12, 3), 2 * one_hot), (False, True)):
+        leaf = z.clone().requires_grad_()
+        reference = torch.autograd.grad(torch.nn.functional.linear(torch.relu(leaf).flatten(1), weight, bias), leaf,
+                                        seed)[0]
+        leaf = z.clone().requires_grad_()
+        fresh = leaf * 1.0  # a new tensor, as a convolution's output (in place: overwritten by the ReLU)
+        logits, active = _ReluFoldedLinear.apply(fresh, weight, bias, in_place)
+        assert (active is fresh) == in_place and torch.equal(active, torch.relu(z))
+        fused = torch.autograd.grad(logits, leaf, seed)[0]
+        assert torch.equal(fused, reference) and fused.stride() == reference.stride()
+    spread = _spread(one_hot, weight)
+    assert spread.shape == (3, 4, 32) and spread.stride()[0] == 0
+    assert torch.equal(spread.reshape(12, 32), one_hot.mm(weight))
+    assert _spread(torch.randn(12, 3), weight) is None and _spread(2 * one_hot, weight) is None
+    assert _spread(one_hot + torch.nn.functional.one_hot(torch.zeros(12, dtype=torch.long), 3), weight) is None
+    assert _spread(one_hot, torch.full((3, 32), float("inf"))) is None
+
+
+@pytest.mark.parametrize("conv", [nn.Conv2d(3, 5, 3, padding=1), nn.Conv2d(3, 6, 2, stride=2, bias=False, groups=3),
+                                  nn.Conv2d(3, 4, 3, padding=2, dilation=2)], ids=["padded", "strided_grouped", "dilated"])
+def test_relu_then_convolution_backward_is_autograds_bit_for_bit(conv):
+    """``_ReluConv2d`` (the folded head's ReLU in place before a convolution, its step written into the
+    convolution's input gradient): the convolution's output and the input gradient are autograd's bit for bit."""
+    from xaibench.metrics.fast._folded_head import _ReluConv2d
+
+    torch.manual_seed(7)
+    z, seed = torch.randn(17, 3, 8, 8), None
+    leaf = z.clone().requires_grad_()
+    reference_out = conv(torch.relu(leaf * 1.0))
+    seed = torch.randn_like(reference_out)
+    reference = torch.autograd.grad(reference_out, leaf, seed)[0]
+    leaf = z.clone().requires_grad_()
+    fresh = leaf * 1.0
+    out, active = _ReluConv2d.apply(fresh, conv)
+    assert active is fresh and torch.equal(out, reference_out)
+    fused = torch.autograd.grad(out, leaf, seed)[0]
+    assert torch.equal(fused, reference) and fused.stride() == reference.stride()

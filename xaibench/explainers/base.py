@@ -83,6 +83,10 @@ class Explainer:
             while every method must still beat it. Subclasses inherit it; set it on your own control method.
         counterfactual: the method stores counterfactual inputs (``Explanation.counterfactuals``); the report
             draws them, and looks for them only in the cells of such methods.
+        target_gradient_only: under :func:`summed_gradients` the maps read the network only through the gradient
+            of the summed target outputs with respect to the inputs (saliency, IG), never through output values or
+            layer hooks: the fast engine may then fold the network's last pooling and linear layer into one
+            (``metrics/fast/_folded_head.py``; the same gradient bit for bit).
     """
 
     name: ClassVar[str]
@@ -94,6 +98,7 @@ class Explainer:
     unused_params: ClassVar[dict[Modality, tuple[str, ...]]] = {}
     control: ClassVar[bool] = False
     counterfactual: ClassVar[bool] = False  # stores counterfactuals (Explanation.counterfactuals): the report draws them
+    target_gradient_only: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         names = {f.name for f in fields(self)}

@@ -452,6 +452,10 @@ def make_explain_func(explainer: Explainer, modality: Modality, native_shape: tu
     # re-explains them in Quantus' own batches, one perturbation step of the N inputs per call.
     explain_func.quantus_batches = bool(getattr(explainer, "batch_sensitive", False))
     explain_func.explain_output = explain_output  # what the re-explanations explain (screens read it)
+    # Maps that read the network only through the summed target logits' input gradient (``Explainer``): the fast
+    # engine may fold the network's pooling and last linear layer while re-explaining (the same gradient bits).
+    explain_func.target_gradient_only = bool(getattr(explainer, "target_gradient_only", False)) and \
+        explain_output == "logit"
     return explain_func
 
 

@@ -32,6 +32,7 @@ class IntegratedGradientsExplainer(Explainer):
     """
 
     requires = frozenset({Capability.GRADIENTS})
+    target_gradient_only = True
     batch_tolerance = 1e-4
     positive_params = ("n_steps", "internal_batch_size")
     n_steps: int = 32

@@ -24,6 +24,7 @@ class SaliencyExplainer(Explainer):
     """
 
     requires = frozenset({Capability.GRADIENTS})
+    target_gradient_only = True
     abs: bool = True
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:

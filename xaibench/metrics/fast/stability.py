@@ -32,6 +32,7 @@ from xaibench.engine.cell import CHUNK_ELEMENTS
 from xaibench.engine.oom import OUT_OF_MEMORY, release_cached_memory
 from xaibench.explainers.base import CallRows, forward_rows, summed_gradients, without_diagnostics
 from xaibench.metrics.fast._draws import keeping_global_draws
+from xaibench.metrics.fast._folded_head import folded_head
 from xaibench.metrics.fast._forward import BATCH_INDEPENDENT_ROWS, ChunkedForward, chunk_rows
 from xaibench.metrics.fast._pool_kernels import exact_pool_forwards, exact_pool_kernels
 from xaibench.metrics.fast._sizing import automatic_rows
@@ -86,7 +87,10 @@ class ChunkedStability(ChunkedMetric):
         each holds at least ``EXACT_ROWS`` inputs (so every forward keeps its rows' bits); the surrogates' forwards
         keep the default chunk's rows.
         A network that average-pools on CPU pools through exact kernels without torch's scalar loops (torch's bits
-        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`; :meth:`_pool_kernels` says when).
+        and layouts; :mod:`xaibench.metrics.fast._pool_kernels`; :meth:`_pool_kernels` says when); for saliency and
+        IG (``target_gradient_only``) a network ending in ReLU, average pooling, ``Flatten`` and ``Linear`` runs that
+        tail as one folded layer instead (:mod:`xaibench.metrics.fast._folded_head`: the same input gradients bit for
+        bit).
         On CUDA out-of-memory the steps per call are halved, then the inputs per call (and the surrogates' rows per
         forward), and the block is retried (``backoffs``; the maps are the same: explainers draw per sample); one
         input of one step in one-row forwards must fit. An
@@ -107,7 +111,8 @@ class ChunkedStability(ChunkedMetric):
             per_call, group = self._calls(cost, automatic_rows(network, steps[0, 0]), len(steps), n)
         maps: list[np.ndarray] = []
         start, forward = 0, rows  # the surrogates' rows per forward (``forward_rows``), halved with the calls
-        with without_diagnostics(), summed_gradients(), self._pool_kernels(network, per_call * group):
+        with without_diagnostics(), summed_gradients(), self._pool_kernels(network, per_call * group), \
+                self._folded_head(network):
             while start < len(steps):
                 block = steps[start:start + per_call]
                 try:
@@ -153,6 +158,14 @@ class ChunkedStability(ChunkedMetric):
         if cost.largest_forward(inputs) >= POOL_KERNEL_ROWS:
             return exact_pool_kernels(network)
         return contextlib.nullcontext()
+
+    def _folded_head(self, network: Any) -> contextlib.AbstractContextManager:
+        """The network's pooling, ``Flatten`` and last ``Linear`` folded into one ``Linear`` while re-explaining,
+        for explainers that read only the summed target logits' input gradient (``target_gradient_only``: saliency,
+        IG; the same gradient bits, :mod:`~xaibench.metrics.fast._folded_head`), else nothing."""
+        if not getattr(self.explain_func, "target_gradient_only", False):
+            return contextlib.nullcontext()
+        return folded_head(network.model if isinstance(network, QuantusModel) else network)
 
     def _explain_block(self, model: Any, network: Any, block: np.ndarray, y_batch: np.ndarray) -> np.ndarray:
         """One explainer call on ``block`` ``(s, g, ...)`` (``g`` inputs of ``s`` steps): maps ``(s, g, ...)``."""
