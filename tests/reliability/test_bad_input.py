@@ -59,7 +59,7 @@ RUN_CASES = [
     (["dataset=csv_table"], "no path given; set dataset.path=<file>"),
     (["dataset=csv_table", "dataset.path=missing.csv", "dataset.target=y"], "file not found"),
     (["dataset=npz_arrays", "dataset.path=garbage.npz"], "garbage.npz is not a valid npz file"),
-    (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=price"], "the target looks continuous"),
+    (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=price"], "the target column 'price' looks continuous"),
     (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=nope"], "target column 'nope' not in"),
     (["dataset.test_size=2"], "cannot be built with these parameters"),
     (["model=["], "no viable alternative at input '['"),
@@ -267,7 +267,7 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "whole.pt holds a pickled torch.nn.modules.linear.Linear (a whole model saved with torch.save(model)?), which "
      "runs code when loaded; save its weights instead: torch.save(model.state_dict(), path)"),
     (["model=mlp", "dataset=npz_arrays", "dataset.path=halves.npz"],
-     "the target has fractional values (0.5, 1.5); class labels must be integers or names"),
+     "the label array 'y' has fractional values (0.5, 1.5); class labels must be integers or names"),
     (["model=mlp", "dataset=npz_arrays", "dataset.path=onehot.npz"],
      "y has shape (30, 2); give one class label per sample (N,) (one-hot rows? store their argmax)"),
     # the torch-free pre-check said "n_samples=4 exceeds the 0 test samples" / "... the 2 test samples" here
@@ -276,6 +276,16 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "split_column 'part' must hold only train/test, found 'tset'"),
     (["model=cnn", "dataset=image_folder", "dataset.path=shapes", "dataset.image_size=8"],
      "class folder shapes/empty has no images"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=counts.csv", "dataset.target=visits"],
+     "the target column 'visits' holds 30 distinct whole numbers (0 to 29, 3 rows per value on average): counts or "
+     "measurements would become as many unordered classes; if they are class codes set dataset.task=classification"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=counts.csv", "dataset.target=visits", "dataset.task=regression"],
+     "task=regression: xaibench benchmarks classifiers; bin the target column 'visits' into classes first"),
+    (["model=torch_module", "model.state_dict=net.pt"],
+     "net.pt holds weights only (not a TorchScript archive); set model.target=<package.module.Class>"),
+    (["model=cnn", "dataset=image_folder", "dataset.path=broken", "dataset.image_size=8"],
+     "dataset image_folder: cannot read image broken/b/3.png (cannot identify image file); replace it with a "
+     "readable image or move it out of the class folder"),
 ]
 
 
@@ -304,6 +314,11 @@ def byo_inputs(tmp_path_factory) -> Path:
         (root / folder).mkdir(parents=True)
     for i in range(6):  # 2 test images if "empty" were not empty: fewer than n_samples=4
         Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(root / f"shapes/full/{i}.png")
+    for i in range(14):  # 5 test images, one of them unreadable
+        (root / "broken" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(root / f"broken/{'ab'[i % 2]}/{i}.png")
+    (root / "broken/b/3.png").write_text("not an image")
+    pd.DataFrame({"a": rng.normal(size=90), "visits": np.arange(90) % 30}).to_csv(root / "counts.csv", index=False)
     return root
 
 

@@ -71,7 +71,7 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
         with torch.no_grad():
             scores = module.eval()(batch)
     except Exception as error:  # noqa: BLE001 - a model that cannot take the dataset's layout is the user's
-        message = " ".join(str(error).split())[:200]
+        message = " ".join(_last_error_line(str(error)).split())[:200]
         raise UserError(f"{what}: forward fails on inputs of shape {tuple(batch.shape)[1:]} per sample: "
                         f"{type(error).__name__}: {message}") from None
     finally:
@@ -174,6 +174,17 @@ class Float32Scores(TransformedScores):
 
     def transform(self, scores: torch.Tensor) -> torch.Tensor:
         return scores.float()
+
+
+def _last_error_line(text: str) -> str:
+    """The error itself: a TorchScript module's failure lists its serialized and original code first and ends with
+    the error (``RuntimeError: mat1 and mat2 shapes cannot be multiplied``); other messages as they are."""
+    if not text.startswith("The following operation failed in the TorchScript interpreter"):
+        return text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else text
+    kind, _, rest = last.partition(": ")
+    return rest if rest and kind.isidentifier() else last  # "RuntimeError: ..." is named by the caller already
 
 
 def as_float32_model(module: nn.Module) -> nn.Module:
