@@ -283,6 +283,11 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "task=regression: xaibench benchmarks classifiers; bin the target column 'visits' into classes first"),
     (["model=torch_module", "model.state_dict=net.pt"],
      "net.pt holds weights only (not a TorchScript archive); set model.target=<package.module.Class>"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=gaps.parquet", "dataset.target=bought"],  # was a TypeError
+     "dataset csv_table: the target column 'bought' has 1 missing value(s); drop or fill those rows first"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=dated.parquet", "dataset.target=bought"],  # was one-hot dates
+     "column(s) signup hold dates or times, which would be encoded as one category per value; convert them to "
+     "numbers first (e.g. days since a date: (df['signup'] - df['signup'].min()).dt.days) or leave them out"),
     (["model=cnn", "dataset=image_folder", "dataset.path=broken", "dataset.image_size=8"],
      "dataset image_folder: cannot read image broken/b/3.png (cannot identify image file); replace it with a "
      "readable image or move it out of the class folder"),
@@ -319,6 +324,11 @@ def byo_inputs(tmp_path_factory) -> Path:
         Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(root / f"broken/{'ab'[i % 2]}/{i}.png")
     (root / "broken/b/3.png").write_text("not an image")
     pd.DataFrame({"a": rng.normal(size=90), "visits": np.arange(90) % 30}).to_csv(root / "counts.csv", index=False)
+    parquet = shop.assign(bought=pd.array(shop["bought"], dtype="string"))  # as pandas' Parquet reader gives text
+    parquet.loc[4, "bought"] = pd.NA
+    parquet.to_parquet(root / "gaps.parquet")
+    shop.assign(signup=pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(30), unit="D")).to_parquet(
+        root / "dated.parquet")
     return root
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from xaibench.data.base import split_arrays
 from xaibench.data.classes import class_name
@@ -49,10 +50,9 @@ def encode_labels(values: np.ndarray, what: str, task: str = "auto",
         raise UserError(f"{what}: task=regression: xaibench benchmarks classifiers; bin {source} into classes "
                         "first (e.g. pandas.cut) and set dataset.task=auto")
     values = np.asarray(values)
-    if values.dtype.kind == "f" and np.isnan(values).any():
-        raise UserError(f"{what}: {source} has missing values; drop or fill those rows first")
-    if values.dtype.kind == "O" and any(v is None or v != v for v in values):
-        raise UserError(f"{what}: {source} has missing values; drop or fill those rows first")
+    if values.dtype.kind in "fO" and pd.isna(values).any():  # NaN, None, pd.NA (a Parquet string/Int64 column)
+        raise UserError(f"{what}: {source} has {int(pd.isna(values).sum())} missing value(s); drop or fill those "
+                        "rows first")
     classes, labels = np.unique(values, return_inverse=True)
     _refuse_continuous(values, classes, what, source)
     if task == "auto":
