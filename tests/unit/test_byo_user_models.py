@@ -255,6 +255,15 @@ def test_a_torchscript_file_runs_without_its_class_and_hooked_methods_do_not_app
             xaibench.explain(module, x, method=method)
     torch.testing.assert_close(torch.as_tensor(xaibench.explain(module, x, method="integrated_gradients")),
                                torch.as_tensor(xaibench.explain(net, x, method="integrated_gradients")))
+    from xaibench.engine.cell import CellSpec
+    from xaibench.engine.runner import run_cell
+    from xaibench.engine.store import Store
+
+    cell = CellSpec(model={"name": "torch_module", "state_dict": str(tmp_path / "scripted.pt")},
+                    dataset={"name": "csv_table", "path": str(tmp_path / "visits.csv"), "target": "outcome"},
+                    method={"name": "deeplift"}, metrics={"sparseness": {}}, n_samples=2)
+    rows = run_cell(cell, Store(tmp_path / "store")).rows  # a sweep records the reason, not an error
+    assert set(rows["status"]) == {"not_applicable"} and rows["message"].str.contains("TorchScript").all()
 
 
 class BatchNormNet(torch.nn.Module):
