@@ -262,7 +262,9 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "forward must return class scores (N, 3), got (8, 2) for 8 samples; the dataset has 3 classes"),
     (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=net.pt", "dataset=csv_table",
       "dataset.path=shop.csv", "dataset.target=bought"],
-     "forward fails on inputs of shape (5,) per sample: RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
+     "forward fails on inputs of shape (5,) per sample: RuntimeError: mat1 and mat2 shapes cannot be multiplied "
+     "(8x5 and 4x3); the dataset gives 5 features (a, b, c, device=desktop, device=mobile): categories are one-hot "
+     "encoded, one feature per value (dataset.categorical=ordinal keeps one per column)"),
     (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=whole.pt"],
      "whole.pt holds a pickled torch.nn.modules.linear.Linear (a whole model saved with torch.save(model)?), which "
      "runs code when loaded; save its weights instead: torch.save(model.state_dict(), path)"),

@@ -241,7 +241,8 @@ def test_a_torchscript_file_runs_without_its_class_and_hooked_methods_do_not_app
     refusals = {  # what cannot be inferred, each in one line naming the fix
         "weights.pt": "weights.pt holds weights only (not a TorchScript archive); set model.target=",
         "five.pt": "forward fails on inputs of shape (3,) per sample: RuntimeError: mat1 and mat2 shapes cannot be "
-                   "multiplied (8x3 and 5x2)",  # was the first 200 characters of TorchScript's code listing
+                   "multiplied (8x3 and 5x2); the dataset gives 3 features (age, dose, weight)",  # was the first 200
+        # characters of TorchScript's code listing
     }
     for file, expected in refusals.items():
         with pytest.raises(UserError) as refused:
@@ -360,6 +361,10 @@ def test_files_in_class_folders_that_are_not_images_are_named_in_one_warning(tmp
         f"xaibench: warning: dataset image_folder: 2 file(s) in the class folders of {tmp_path / 'shapes'} are not "
         "images and are left out (e.g. bar/scan.dcm); images end in .bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, "
         ".webp: convert or move the others\n")
+    torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))).save(str(tmp_path / "n.pt"))
+    with pytest.raises(UserError, match=r"multiplied \(2x16 and 64x2\); the dataset gives images of \(1, 4, 4\) "
+                                        r"\(channels, height, width\): set dataset.image_size and dataset.channels"):
+        MODELS.create("torch_module", {"state_dict": str(tmp_path / "n.pt")}).build(data)  # trained on 8 x 8 images
     (tmp_path / "shapes" / "dot" / "3.png").write_text("not an image")
     with pytest.raises(UserError) as refused:
         DATASETS.create("image_folder", {"path": str(tmp_path / "shapes"), "image_size": 4}).build(0)

@@ -54,9 +54,10 @@ def are_probabilities(scores: torch.Tensor) -> bool:
 
 
 def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None, declared: str, what: str,
-                       *, option: str = "model.outputs") -> int:
+                       *, option: str = "model.outputs", layout: str = "") -> int:
     """Run ``module`` on the first rows of ``x`` and check that it returns ``(N, n_classes)`` scores of the
-    ``declared`` kind (``logits`` or ``probabilities``); ``n_classes=None`` skips the width check.
+    ``declared`` kind (``logits`` or ``probabilities``); ``n_classes=None`` skips the width check. ``layout``
+    (``"; the dataset gives ..."``) ends the message of a forward that fails: where the inputs' shape comes from.
 
     Returns:
         The number of class scores ``K``.
@@ -73,7 +74,7 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
     except Exception as error:  # noqa: BLE001 - a model that cannot take the dataset's layout is the user's
         message = " ".join(_last_error_line(str(error)).split())[:200]
         raise UserError(f"{what}: forward fails on inputs of shape {tuple(batch.shape)[1:]} per sample: "
-                        f"{type(error).__name__}: {message}") from None
+                        f"{type(error).__name__}: {message}{layout}") from None
     finally:
         for part, training in modes:  # as it was (a wrapper may hold a model in eval mode)
             part.training = training

@@ -107,6 +107,22 @@ def without_wrapper_prefix(state: dict[str, torch.Tensor], module: nn.Module) ->
     return stripped if set(stripped) == expected else state
 
 
+def input_layout(dataset: Dataset) -> str:
+    """``"; the dataset gives ..."``: where the inputs' shape comes from, and the options that change it (a model
+    trained on other inputs fails its first forward; the user then knows which option to set)."""
+    shape = tuple(dataset.test.x.shape[1:])
+    if dataset.modality is Modality.TABULAR and dataset.feature_names:
+        names = ", ".join(dataset.feature_names[:8]) + (", ..." if len(dataset.feature_names) > 8 else "")
+        encoded = any("=" in name for name in dataset.feature_names)
+        return (f"; the dataset gives {shape[0]} features ({names})" + (
+            ": categories are one-hot encoded, one feature per value (dataset.categorical=ordinal keeps one per "
+            "column)" if encoded else ""))
+    if dataset.modality is Modality.IMAGE:
+        return (f"; the dataset gives images of {shape} (channels, height, width): set dataset.image_size and "
+                "dataset.channels to the model's input")
+    return ""
+
+
 def _is_state_dict(value: object) -> bool:
     """A non-empty mapping of parameter names to tensors."""
     return (isinstance(value, dict) and bool(value)
@@ -153,7 +169,7 @@ class TorchModule(ModelSpec):
         else:
             module = self._constructed(what)
         module = as_float32_model(module)  # float64 (or half) weights take the suite's float32 inputs
-        check_class_scores(module, dataset.test.x, dataset.n_classes, self.outputs, what)
+        check_class_scores(module, dataset.test.x, dataset.n_classes, self.outputs, what, layout=input_layout(dataset))
         return LogProbabilities(module) if self.outputs == "probabilities" else module
 
     def _scripted(self, what: str) -> nn.Module:
