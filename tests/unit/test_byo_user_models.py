@@ -226,6 +226,13 @@ class ReluNet(torch.nn.Module):
         return self.layers(x)
 
 
+class GpuNet(ReluNet):
+    """A network whose code fixes a GPU device, as code written for (or traced on) a GPU does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x) + torch.zeros(1, device="cuda")
+
+
 def test_a_torchscript_file_runs_without_its_class_and_hooked_methods_do_not_apply(tmp_path):
     torch.manual_seed(0)
     net = ReluNet()
@@ -244,9 +251,14 @@ def test_a_torchscript_file_runs_without_its_class_and_hooked_methods_do_not_app
                    "multiplied (8x3 and 5x2); the dataset gives 3 features (age, dose, weight)",  # was the first 200
         # characters of TorchScript's code listing
     }
+    if not torch.cuda.is_available():  # was NotImplementedError: registered at ...PythonFallbackKernel.cpp:196
+        torch.jit.script(GpuNet()).save(str(tmp_path / "gpu.pt"))
+        refusals["gpu.pt"] = ("NotImplementedError: Could not run 'aten::empty.memory_format' with arguments from the "
+                              "'CUDA' backend")
+        refusals["gpu.pt "] = "its code creates tensors on a GPU ('cuda'), but models are built and checked on the CPU"
     for file, expected in refusals.items():
         with pytest.raises(UserError) as refused:
-            MODELS.create("torch_module", {"state_dict": str(tmp_path / file)}).build(data)
+            MODELS.create("torch_module", {"state_dict": str(tmp_path / file.strip())}).build(data)
         assert expected in str(refused.value) and "\n" not in str(refused.value)
     with pytest.raises(UserError, match="model.kwargs .n_in. configure model.target's class"):
         MODELS.create("torch_module", {"state_dict": str(tmp_path / "scripted.pt"), "kwargs": {"n_in": 3}}).build(data)

@@ -24,6 +24,8 @@ dataset's ``K``, finite values, and rows that are probabilities (each in ``[0, 1
 """
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import torch
@@ -74,7 +76,7 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
     except Exception as error:  # noqa: BLE001 - a model that cannot take the dataset's layout is the user's
         message = " ".join(_last_error_line(str(error)).split())[:200]
         raise UserError(f"{what}: forward fails on inputs of shape {tuple(batch.shape)[1:]} per sample: "
-                        f"{type(error).__name__}: {message}{layout}") from None
+                        f"{type(error).__name__}: {message}{_device_hint(message) or layout}") from None
     finally:
         for part, training in modes:  # as it was (a wrapper may hold a model in eval mode)
             part.training = training
@@ -177,15 +179,27 @@ class Float32Scores(TransformedScores):
         return scores.float()
 
 
+_ERROR_LINE = re.compile(r"(?:[\w.]+\.)?\w*(?:Error|Exception): (.+)")  # "RuntimeError: mat1 and mat2 ..."
+
+
 def _last_error_line(text: str) -> str:
-    """The error itself: a TorchScript module's failure lists its serialized and original code first and ends with
-    the error (``RuntimeError: mat1 and mat2 shapes cannot be multiplied``); other messages as they are."""
+    """The error itself: a TorchScript module's failure lists its serialized and original code first, then the
+    error (``RuntimeError: mat1 and mat2 shapes cannot be multiplied``) and maybe a list of backends; other
+    messages as they are."""
     if not text.startswith("The following operation failed in the TorchScript interpreter"):
         return text
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    last = lines[-1] if lines else text
-    kind, _, rest = last.partition(": ")
-    return rest if rest and kind.isidentifier() else last  # "RuntimeError: ..." is named by the caller already
+    found = [match.group(1) for match in map(_ERROR_LINE.fullmatch, (line.strip() for line in text.splitlines()))
+             if match]
+    return found[-1] if found else text
+
+
+def _device_hint(message: str) -> str:
+    """Why a forward that asks for CUDA fails here: its code fixes a GPU device (``torch.zeros(..., device='cuda')``,
+    a model traced on a GPU), but models are built and checked on the CPU and moved to ``device`` afterwards."""
+    if "CUDA" not in message and "NVIDIA" not in message:
+        return ""
+    return ("; its code creates tensors on a GPU ('cuda'), but models are built and checked on the CPU and then "
+            "moved to the run's device: create them on the input's device (device=x.device), or trace it on the CPU")
 
 
 def as_float32_model(module: nn.Module) -> nn.Module:
