@@ -283,6 +283,13 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "measurements would become as many unordered classes; if they are class codes set dataset.task=classification"),
     (["model=mlp", "dataset=csv_table", "dataset.path=counts.csv", "dataset.target=visits", "dataset.task=regression"],
      "task=regression: xaibench benchmarks classifiers; bin the target column 'visits' into classes first"),
+    (["model=torch_module", "model.target=byo_nets.py", "model.state_dict=net.pt"],  # was "no attribute 'py'"
+     "model.target='byo_nets.py' is not an import path; name the class as <module>.<Class>: model.target=byo_nets.Net "
+     "with its folder importable (export PYTHONPATH="),
+    (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],
+     "cannot import model.target='byo_nets.net': module 'byo_nets' ("),
+    (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],
+     "has no 'net'; did you mean model.target=byo_nets.Net?"),
     (["model=torch_module", "model.state_dict=net.pt"],
      "net.pt holds weights only (not a TorchScript archive); set model.target=<package.module.Class>"),
     (["model=mlp", "dataset=csv_table", "dataset.path=gaps.parquet", "dataset.target=bought"],  # was a TypeError
