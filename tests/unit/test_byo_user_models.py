@@ -368,7 +368,8 @@ def test_files_in_class_folders_that_are_not_images_are_named_in_one_warning(tmp
     (tmp_path / "shapes" / "bar" / "scan.dcm").write_bytes(b"DICM")
     (tmp_path / "shapes" / "dot" / "notes.txt").write_text("dots are round")
     data = DATASETS.create("image_folder", {"path": str(tmp_path / "shapes"), "image_size": 4}).build(0)
-    assert sorted((*data.train.ids, *data.test.ids)) == [f"{label}/{i}.png" for label in ("bar", "dot") for i in range(3)]
+    images = [f"{label}/{i}.png" for label in ("bar", "dot") for i in range(3)]
+    assert sorted((*data.train.ids, *data.test.ids)) == images
     assert capsys.readouterr().err == (  # they were left out silently
         f"xaibench: warning: dataset image_folder: 2 file(s) in the class folders of {tmp_path / 'shapes'} are not "
         "images and are left out (e.g. bar/scan.dcm); images end in .bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, "
