@@ -279,6 +279,43 @@ def test_a_torchscript_file_runs_without_its_class_and_hooked_methods_do_not_app
     assert set(rows["status"]) == {"not_applicable"} and rows["message"].str.contains("TorchScript").all()
 
 
+class SmallCnn(torch.nn.Module):
+    """A researcher's CNN for 8 x 8 grey images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU())
+        self.head = torch.nn.Linear(3 * 8 * 8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def test_your_own_cnn_gets_the_cam_methods_and_a_network_without_convolutions_does_not():
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from xaibench.data.sklearn_sets import Digits
+    from xaibench.engine.applicability import cell_not_applicable
+    from xaibench.explainers.cam._layers import feature_layer
+    from xaibench.registry import EXPLAINERS
+
+    spec = MODELS.create("torch_module", {"target": f"{__name__}.SmallCnn", "epochs": 1})
+    for name in ("grad_cam", "grad_cam_pp", "score_cam"):  # were not_applicable: "needs conv, which model
+        assert cell_not_applicable(spec, Digits(), EXPLAINERS.create(name, {})) is None  # torch_module does not offer"
+    torch.manual_seed(0)
+    net, x = SmallCnn().eval(), torch.rand(3, 1, 8, 8)
+    target = net(x).argmax(1)
+    expected = LayerAttribution.interpolate(LayerGradCam(net, net.features[1]).attribute(x, target=target), (8, 8),
+                                            interpolate_mode="bilinear")
+    attributions = xaibench.explain(net, x, method="grad_cam", targets=target, explain_output="logit")
+    torch.testing.assert_close(torch.as_tensor(attributions), expected, rtol=1e-5, atol=1e-6)
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    with pytest.raises(UserError, match="method grad_cam needs conv, which this model does not offer"):
+        xaibench.explain(flat, x, method="grad_cam")
+    with pytest.raises(xaibench.NotApplicable, match="CAM methods need a model with nn.Conv1d / nn.Conv2d layers"):
+        feature_layer(flat)  # a torch_module without convolutions: not_applicable rows, was a TypeError (error rows)
+
+
 class BatchNormNet(torch.nn.Module):
     """A network with batch norm and dropout, as users bring them."""
 

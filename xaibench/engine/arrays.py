@@ -107,6 +107,8 @@ def as_module(model: Any, n_features: int, columns: Sequence[str] = (), text: bo
         capabilities.add(Capability.EMBEDDING)
     if hasattr(model, "forward_with_attention"):
         capabilities.add(Capability.ATTENTION)
+    if any(isinstance(part, (nn.Conv1d, nn.Conv2d)) for part in model.modules()):  # the CAM methods' layers
+        capabilities.add(Capability.CONV)
     if hasattr(model, "estimator"):  # an already-wrapped scikit-learn model
         capabilities = {Capability.PROBA}
     return as_float32_model(model.eval()), frozenset(capabilities)

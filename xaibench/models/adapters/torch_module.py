@@ -18,7 +18,7 @@ from xaibench.models.adapters._source import (
 from xaibench.models.base import ModelSpec
 from xaibench.models.outputs import LogProbabilities, as_float32_model, check_class_scores, check_outputs_option
 from xaibench.registry import MODELS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Capability, Dataset, Modality
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -151,6 +151,9 @@ class TorchModule(ModelSpec):
     """
 
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
+    # CONV: your CNN gets the CAM methods; they look for its nn.Conv1d/nn.Conv2d layers on the built model and are
+    # not_applicable on a network without one (explainers/cam/_layers.py), as a spec cannot know before building.
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV})
     target: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     state_dict: str | None = None
