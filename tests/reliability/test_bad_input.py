@@ -59,7 +59,8 @@ RUN_CASES = [
     (["dataset=csv_table"], "no path given; set dataset.path=<file>"),
     (["dataset=csv_table", "dataset.path=missing.csv", "dataset.target=y"], "file not found"),
     (["dataset=npz_arrays", "dataset.path=garbage.npz"], "garbage.npz is not a valid npz file"),
-    (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=price"], "the target looks continuous"),
+    (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=price"],
+     "the target column 'price' looks continuous"),
     (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=nope"], "target column 'nope' not in"),
     (["dataset.test_size=2"], "cannot be built with these parameters"),
     (["model=["], "no viable alternative at input '['"),
@@ -306,12 +307,14 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "forward must return class scores (N, 3), got (8, 2) for 8 samples; the dataset has 3 classes"),
     (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=net.pt", "dataset=csv_table",
       "dataset.path=shop.csv", "dataset.target=bought"],
-     "forward fails on inputs of shape (5,) per sample: RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
+     "forward fails on inputs of shape (5,) per sample: RuntimeError: mat1 and mat2 shapes cannot be multiplied "
+     "(8x5 and 4x3); the dataset gives 5 features (a, b, c, device=desktop, device=mobile): categories are one-hot "
+     "encoded, one feature per value (dataset.categorical=ordinal keeps one per column)"),
     (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=whole.pt"],
      "whole.pt holds a pickled torch.nn.modules.linear.Linear (a whole model saved with torch.save(model)?), which "
      "runs code when loaded; save its weights instead: torch.save(model.state_dict(), path)"),
     (["model=mlp", "dataset=npz_arrays", "dataset.path=halves.npz"],
-     "the target has fractional values (0.5, 1.5); class labels must be integers or names"),
+     "the label array 'y' has fractional values (0.5, 1.5); class labels must be integers or names"),
     (["model=mlp", "dataset=npz_arrays", "dataset.path=onehot.npz"],
      "y has shape (30, 2); give one class label per sample (N,) (one-hot rows? store their argmax)"),
     # the torch-free pre-check said "n_samples=4 exceeds the 0 test samples" / "... the 2 test samples" here
@@ -320,6 +323,28 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "split_column 'part' must hold only train/test, found 'tset'"),
     (["model=cnn", "dataset=image_folder", "dataset.path=shapes", "dataset.image_size=8"],
      "class folder shapes/empty has no images"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=counts.csv", "dataset.target=visits"],
+     "the target column 'visits' holds 30 distinct whole numbers (0 to 29, 3 rows per value on average): counts or "
+     "measurements would become as many unordered classes; if they are class codes set dataset.task=classification"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=counts.csv", "dataset.target=visits", "dataset.task=regression"],
+     "task=regression: xaibench benchmarks classifiers; bin the target column 'visits' into classes first"),
+    (["model=torch_module", "model.target=byo_nets.py", "model.state_dict=net.pt"],  # was "no attribute 'py'"
+     "model.target='byo_nets.py' is not an import path; name the class as <module>.<Class>: model.target=byo_nets.Net "
+     "with its folder importable (export PYTHONPATH="),
+    (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],
+     "cannot import model.target='byo_nets.net': module 'byo_nets' ("),
+    (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],
+     "has no 'net'; did you mean model.target=byo_nets.Net?"),
+    (["model=torch_module", "model.state_dict=net.pt"],
+     "net.pt holds weights only (not a TorchScript archive); set model.target=<package.module.Class>"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=gaps.parquet", "dataset.target=bought"],  # was a TypeError
+     "dataset csv_table: the target column 'bought' has 1 missing value(s); drop or fill those rows first"),
+    (["model=mlp", "dataset=csv_table", "dataset.path=dated.parquet", "dataset.target=bought"],  # was one-hot dates
+     "column(s) signup hold dates or times, which would be encoded as one category per value; convert them to "
+     "numbers first (e.g. days since a date: (df['signup'] - df['signup'].min()).dt.days) or leave them out"),
+    (["model=cnn", "dataset=image_folder", "dataset.path=broken", "dataset.image_size=8"],
+     "dataset image_folder: cannot read image broken/b/3.png (cannot identify image file); replace it with a "
+     "readable image or move it out of the class folder"),
 ]
 
 
@@ -348,6 +373,16 @@ def byo_inputs(tmp_path_factory) -> Path:
         (root / folder).mkdir(parents=True)
     for i in range(6):  # 2 test images if "empty" were not empty: fewer than n_samples=4
         Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(root / f"shapes/full/{i}.png")
+    for i in range(14):  # 5 test images, one of them unreadable
+        (root / "broken" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8)).astype(np.uint8)).save(root / f"broken/{'ab'[i % 2]}/{i}.png")
+    (root / "broken/b/3.png").write_text("not an image")
+    pd.DataFrame({"a": rng.normal(size=90), "visits": np.arange(90) % 30}).to_csv(root / "counts.csv", index=False)
+    parquet = shop.assign(bought=pd.array(shop["bought"], dtype="string"))  # as pandas' Parquet reader gives text
+    parquet.loc[4, "bought"] = pd.NA
+    parquet.to_parquet(root / "gaps.parquet")
+    shop.assign(signup=pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(30), unit="D")).to_parquet(
+        root / "dated.parquet")
     return root
 
 

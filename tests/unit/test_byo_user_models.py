@@ -215,6 +215,107 @@ def test_a_torchscript_archive_gives_its_weights_and_a_pickled_model_is_refused_
     assert "torch.save(model.state_dict(), path)" in message and "WeightsUnpickler" not in message
 
 
+class ReluNet(torch.nn.Module):
+    """A small ReLU network: DeepLIFT and guided backprop hook its ``nn.ReLU``."""
+
+    def __init__(self, n_out: int = 2) -> None:
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class GpuNet(ReluNet):
+    """A network whose code fixes a GPU device, as code written for (or traced on) a GPU does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x) + torch.zeros(1, device="cuda")
+
+
+def test_a_torchscript_file_runs_without_its_class_and_hooked_methods_do_not_apply(tmp_path):
+    torch.manual_seed(0)
+    net = ReluNet()
+    torch.jit.script(net).save(str(tmp_path / "scripted.pt"))
+    torch.jit.trace(ReluNet(), torch.zeros(1, 3)).save(str(tmp_path / "traced.pt"))
+    torch.jit.script(torch.nn.Sequential(torch.nn.Linear(5, 2))).save(str(tmp_path / "five.pt"))
+    torch.save(net.state_dict(), tmp_path / "weights.pt")
+    FRAME.to_csv(tmp_path / "visits.csv", index=False)
+    data = DATASETS.create("csv_table", {"path": str(tmp_path / "visits.csv"), "target": "outcome"}).build(0)
+    module = MODELS.create("torch_module", {"state_dict": str(tmp_path / "scripted.pt")}).build(data)  # no target
+    torch.testing.assert_close(module(data.test.x), net(data.test.x), rtol=0, atol=0)
+    MODELS.create("torch_module", {"state_dict": str(tmp_path / "traced.pt")}).build(data)
+    refusals = {  # what cannot be inferred, each in one line naming the fix
+        "weights.pt": "weights.pt holds weights only (not a TorchScript archive); set model.target=",
+        "five.pt": "forward fails on inputs of shape (3,) per sample: RuntimeError: mat1 and mat2 shapes cannot be "
+                   "multiplied (8x3 and 5x2); the dataset gives 3 features (age, dose, weight)",  # was the first 200
+        # characters of TorchScript's code listing
+    }
+    if not torch.cuda.is_available():  # was NotImplementedError: registered at ...PythonFallbackKernel.cpp:196
+        torch.jit.script(GpuNet()).save(str(tmp_path / "gpu.pt"))
+        refusals["gpu.pt"] = ("NotImplementedError: Could not run 'aten::empty.memory_format' with arguments from the "
+                              "'CUDA' backend")
+        refusals["gpu.pt "] = "its code creates tensors on a GPU ('cuda'), but models are built and checked on the CPU"
+    for file, expected in refusals.items():
+        with pytest.raises(UserError) as refused:
+            MODELS.create("torch_module", {"state_dict": str(tmp_path / file.strip())}).build(data)
+        assert expected in str(refused.value) and "\n" not in str(refused.value)
+    with pytest.raises(UserError, match="model.kwargs .n_in. configure model.target's class"):
+        MODELS.create("torch_module", {"state_dict": str(tmp_path / "scripted.pt"), "kwargs": {"n_in": 3}}).build(data)
+    x = data.test.x[:4]
+    for method in ("deeplift", "deeplift_shap", "guided_backprop"):  # were plain gradients under the method's name
+        with pytest.raises(xaibench.NotApplicable, match="a TorchScript model does not run"):
+            xaibench.explain(module, x, method=method)
+    torch.testing.assert_close(torch.as_tensor(xaibench.explain(module, x, method="integrated_gradients")),
+                               torch.as_tensor(xaibench.explain(net, x, method="integrated_gradients")))
+    from xaibench.engine.cell import CellSpec
+    from xaibench.engine.runner import run_cell
+    from xaibench.engine.store import Store
+
+    cell = CellSpec(model={"name": "torch_module", "state_dict": str(tmp_path / "scripted.pt")},
+                    dataset={"name": "csv_table", "path": str(tmp_path / "visits.csv"), "target": "outcome"},
+                    method={"name": "deeplift"}, metrics={"sparseness": {}}, n_samples=2)
+    rows = run_cell(cell, Store(tmp_path / "store")).rows  # a sweep records the reason, not an error
+    assert set(rows["status"]) == {"not_applicable"} and rows["message"].str.contains("TorchScript").all()
+
+
+class SmallCnn(torch.nn.Module):
+    """A researcher's CNN for 8 x 8 grey images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU())
+        self.head = torch.nn.Linear(3 * 8 * 8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def test_your_own_cnn_gets_the_cam_methods_and_a_network_without_convolutions_does_not():
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from xaibench.data.sklearn_sets import Digits
+    from xaibench.engine.applicability import cell_not_applicable
+    from xaibench.explainers.cam._layers import feature_layer
+    from xaibench.registry import EXPLAINERS
+
+    spec = MODELS.create("torch_module", {"target": f"{__name__}.SmallCnn", "epochs": 1})
+    for name in ("grad_cam", "grad_cam_pp", "score_cam"):  # were not_applicable: "needs conv, which model
+        assert cell_not_applicable(spec, Digits(), EXPLAINERS.create(name, {})) is None  # torch_module does not offer"
+    torch.manual_seed(0)
+    net, x = SmallCnn().eval(), torch.rand(3, 1, 8, 8)
+    target = net(x).argmax(1)
+    expected = LayerAttribution.interpolate(LayerGradCam(net, net.features[1]).attribute(x, target=target), (8, 8),
+                                            interpolate_mode="bilinear")
+    attributions = xaibench.explain(net, x, method="grad_cam", targets=target, explain_output="logit")
+    torch.testing.assert_close(torch.as_tensor(attributions), expected, rtol=1e-5, atol=1e-6)
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    with pytest.raises(UserError, match="method grad_cam needs conv, which this model does not offer"):
+        xaibench.explain(flat, x, method="grad_cam")
+    with pytest.raises(xaibench.NotApplicable, match="CAM methods need a model with nn.Conv1d / nn.Conv2d layers"):
+        feature_layer(flat)  # a torch_module without convolutions: not_applicable rows, was a TypeError (error rows)
+
+
 class BatchNormNet(torch.nn.Module):
     """A network with batch norm and dropout, as users bring them."""
 
@@ -267,6 +368,59 @@ def test_the_index_pandas_writes_is_not_a_feature(tmp_path, capsys):
     named = DATASETS.create("csv_table", {**spec, "path": str(tmp_path / "with_index.csv"),
                                           "features": ["Unnamed: 0", "age"]}).build(0)
     assert named.feature_names == ("Unnamed: 0", "age")
+
+
+def test_a_count_target_needs_a_declared_task_and_class_codes_pass(tmp_path):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": rng.normal(size=300), "visits": np.arange(300) % 30})  # 30 whole numbers, 10 rows each
+    table.assign(digit=np.arange(300) % 10).to_csv(tmp_path / "visits.csv", index=False)
+    spec = {"path": str(tmp_path / "visits.csv"), "target": "visits", "features": ["a"]}
+    with pytest.raises(UserError) as refused:  # was 30 classes, silently (flagged underfit at best)
+        DATASETS.create("csv_table", spec).build(0)
+    assert str(refused.value) == (
+        "dataset csv_table: the target column 'visits' holds 30 distinct whole numbers (0 to 29, 10 rows per value on "
+        "average): counts or measurements would become as many unordered classes; if they are class codes set "
+        "dataset.task=classification, otherwise bin them into classes first (e.g. pandas.cut)")
+    with pytest.raises(UserError, match="task=regression: xaibench benchmarks classifiers; bin the target column"):
+        DATASETS.create("csv_table", {**spec, "task": "regression"}).build(0)
+    declared = DATASETS.create("csv_table", {**spec, "task": "classification"}).build(0)
+    assert declared.n_classes == 30 and declared.class_names[:3] == ("0", "1", "2")
+    assert DATASETS.create("csv_table", {**spec, "target": "digit"}).build(0).n_classes == 10  # ten codes: as before
+    np.savez(tmp_path / "counts.npz", x=rng.normal(size=(300, 2)), y=np.arange(300) % 30 + 0.0)
+    with pytest.raises(UserError, match="the label array 'y' holds 30 distinct whole numbers .0 to 29"):
+        DATASETS.create("npz_arrays", {"path": str(tmp_path / "counts.npz")}).build(0)
+
+
+def test_files_in_class_folders_that_are_not_images_are_named_in_one_warning(tmp_path, capsys):
+    from PIL import Image
+
+    for label in ("bar", "dot"):
+        (tmp_path / "shapes" / label / ".ipynb_checkpoints").mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((4, 4), 40 * i, dtype=np.uint8)).save(tmp_path / "shapes" / label / f"{i}.png")
+        (tmp_path / "shapes" / label / ".DS_Store").write_bytes(b"\0")  # system files: left out without a word
+        (tmp_path / "shapes" / label / "Thumbs.db").write_bytes(b"\0")
+        Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / "shapes" / label / ".ipynb_checkpoints" /
+                                                               "0-checkpoint.png")  # was a duplicate sample
+    (tmp_path / "shapes" / "bar" / "scan.dcm").write_bytes(b"DICM")
+    (tmp_path / "shapes" / "dot" / "notes.txt").write_text("dots are round")
+    data = DATASETS.create("image_folder", {"path": str(tmp_path / "shapes"), "image_size": 4}).build(0)
+    images = [f"{label}/{i}.png" for label in ("bar", "dot") for i in range(3)]
+    assert sorted((*data.train.ids, *data.test.ids)) == images
+    assert capsys.readouterr().err == (  # they were left out silently
+        f"xaibench: warning: dataset image_folder: 2 file(s) in the class folders of {tmp_path / 'shapes'} are not "
+        "images and are left out (e.g. bar/scan.dcm); images end in .bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, "
+        ".webp: convert or move the others\n")
+    torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))).save(str(tmp_path / "n.pt"))
+    with pytest.raises(UserError, match=r"multiplied \(2x16 and 64x2\); the dataset gives images of \(1, 4, 4\) "
+                                        r"\(channels, height, width\): set dataset.image_size and dataset.channels"):
+        MODELS.create("torch_module", {"state_dict": str(tmp_path / "n.pt")}).build(data)  # trained on 8 x 8 images
+    (tmp_path / "shapes" / "dot" / "3.png").write_text("not an image")
+    with pytest.raises(UserError) as refused:
+        DATASETS.create("image_folder", {"path": str(tmp_path / "shapes"), "image_size": 4}).build(0)
+    assert str(refused.value) == (f"dataset image_folder: cannot read image {tmp_path / 'shapes' / 'dot' / '3.png'} "
+                                  "(cannot identify image file); replace it with a readable image or move it out of "
+                                  "the class folder")
 
 
 def test_image_folder_images_are_normalised_as_the_model_was_trained(tmp_path):

@@ -62,7 +62,8 @@ def _test_count(dataset: Mapping[str, Any], path: Path, what: str) -> int | None
         return _npz_test_count(dataset, path, float(test_size), what)
     if path.is_dir():  # images inside class folders; an empty class folder is the dataset's to report
         class_dirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        counts = [sum(1 for p in d.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+        counts = [sum(1 for p in d.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES
+                      and not any(part.startswith(".") for part in p.relative_to(d).parts))  # as image_folder
                   for d in class_dirs]
         return math.ceil(test_size * sum(counts)) if len(counts) >= 2 and all(counts) else None
     return None

@@ -107,6 +107,11 @@ def as_module(model: Any, n_features: int, columns: Sequence[str] = (), text: bo
         capabilities.add(Capability.EMBEDDING)
     if hasattr(model, "forward_with_attention"):
         capabilities.add(Capability.ATTENTION)
+    parts = list(model.modules())
+    transformer = Capability.ATTENTION in capabilities or any(
+        type(part).__module__.startswith("transformers.") for part in parts)  # a ViT's patch embedding is no CNN
+    if not transformer and any(isinstance(part, (nn.Conv1d, nn.Conv2d)) for part in parts):  # the CAM methods' layers
+        capabilities.add(Capability.CONV)
     if hasattr(model, "estimator"):  # an already-wrapped scikit-learn model
         capabilities = {Capability.PROBA}
     return as_float32_model(model.eval()), frozenset(capabilities)

@@ -26,7 +26,7 @@ from xaibench.engine.provenance import provenance
 from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
 from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
-from xaibench.errors import StorageError, UserError
+from xaibench.errors import NotApplicable, StorageError, UserError
 from xaibench.metrics.output_screen import shared_screens
 from xaibench.models.base import majority_rate
 from xaibench.models.split_check import warn_if_the_split_moves
@@ -101,6 +101,8 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         frame = _compute(cell, resolved, dataset, store, rows, stages)
     except (UserError, StorageError):
         raise
+    except NotApplicable as error:  # found only on the built model (a method that cannot run on a TorchScript module)
+        frame = rows.for_all(Status.NOT_APPLICABLE, str(error))
     except Exception as error:  # noqa: BLE001 - recorded as rows; strict re-raises for CI
         if cell.strict:
             raise

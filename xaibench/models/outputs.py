@@ -24,6 +24,8 @@ dataset's ``K``, finite values, and rows that are probabilities (each in ``[0, 1
 """
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import torch
@@ -54,9 +56,10 @@ def are_probabilities(scores: torch.Tensor) -> bool:
 
 
 def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None, declared: str, what: str,
-                       *, option: str = "model.outputs") -> int:
+                       *, option: str = "model.outputs", layout: str = "") -> int:
     """Run ``module`` on the first rows of ``x`` and check that it returns ``(N, n_classes)`` scores of the
-    ``declared`` kind (``logits`` or ``probabilities``); ``n_classes=None`` skips the width check.
+    ``declared`` kind (``logits`` or ``probabilities``); ``n_classes=None`` skips the width check. ``layout``
+    (``"; the dataset gives ..."``) ends the message of a forward that fails: where the inputs' shape comes from.
 
     Returns:
         The number of class scores ``K``.
@@ -71,9 +74,9 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
         with torch.no_grad():
             scores = module.eval()(batch)
     except Exception as error:  # noqa: BLE001 - a model that cannot take the dataset's layout is the user's
-        message = " ".join(str(error).split())[:200]
+        message = " ".join(_last_error_line(str(error)).split())[:200]
         raise UserError(f"{what}: forward fails on inputs of shape {tuple(batch.shape)[1:]} per sample: "
-                        f"{type(error).__name__}: {message}") from None
+                        f"{type(error).__name__}: {message}{_device_hint(message) or layout}") from None
     finally:
         for part, training in modes:  # as it was (a wrapper may hold a model in eval mode)
             part.training = training
@@ -174,6 +177,29 @@ class Float32Scores(TransformedScores):
 
     def transform(self, scores: torch.Tensor) -> torch.Tensor:
         return scores.float()
+
+
+_ERROR_LINE = re.compile(r"(?:[\w.]+\.)?\w*(?:Error|Exception): (.+)")  # "RuntimeError: mat1 and mat2 ..."
+
+
+def _last_error_line(text: str) -> str:
+    """The error itself: a TorchScript module's failure lists its serialized and original code first, then the
+    error (``RuntimeError: mat1 and mat2 shapes cannot be multiplied``) and maybe a list of backends; other
+    messages as they are."""
+    if not text.startswith("The following operation failed in the TorchScript interpreter"):
+        return text
+    found = [match.group(1) for match in map(_ERROR_LINE.fullmatch, (line.strip() for line in text.splitlines()))
+             if match]
+    return found[-1] if found else text
+
+
+def _device_hint(message: str) -> str:
+    """Why a forward that asks for CUDA fails here: its code fixes a GPU device (``torch.zeros(..., device='cuda')``,
+    a model traced on a GPU), but models are built and checked on the CPU and moved to ``device`` afterwards."""
+    if "CUDA" not in message and "NVIDIA" not in message:
+        return ""
+    return ("; its code creates tensors on a GPU ('cuda'), but models are built and checked on the CPU and then "
+            "moved to the run's device: create them on the input's device (device=x.device), or trace it on the CPU")
 
 
 def as_float32_model(module: nn.Module) -> nn.Module:

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from xaibench.data.base import split_arrays
 from xaibench.data.classes import class_name
@@ -23,37 +24,66 @@ def require_path(path: str | None, what: str, *, directory: bool = False) -> Pat
     return resolved
 
 
-def encode_labels(values: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+# What the target column holds: ``auto`` takes it as class labels unless it looks like a count or a measurement
+# (then the user says which), ``classification`` takes every distinct value as a class, ``regression`` is refused.
+TASKS = ("auto", "classification", "regression")
+# More distinct whole numbers than this in a numeric target (10: digits 0..9 pass) may be counts (visits, ages,
+# scores): ``task: auto`` asks instead of training a many-class model on them.
+MAX_UNDECLARED_INTEGER_CLASSES = 10
+
+
+def encode_labels(values: np.ndarray, what: str, task: str = "auto",
+                  source: str = "the target") -> tuple[np.ndarray, tuple[str, ...]]:
     """Map arbitrary label values to ``0..K-1`` in sorted order; returns ``(labels (N,), class names)``.
 
-    The order is numpy's sort of the values, the order scikit-learn gives a fitted model's ``classes_``; the names
+    The order is numpy's sort of the values, the order scikit-learn gives a model's ``classes_``; the names
     are spelled by :func:`xaibench.data.classes.class_name` (``1.0`` -> ``1``), as model adapters spell theirs.
+    ``task`` (``TASKS``) says what the values are; ``source`` names them in messages (``the target column 'y'``).
 
     Raises:
-        UserError: missing labels or fewer than two classes.
+        UserError: missing labels, fewer than two classes, a continuous target, ``task=regression``, or (under
+            ``task=auto``) more than ``MAX_UNDECLARED_INTEGER_CLASSES`` distinct whole numbers.
     """
+    if task not in TASKS:
+        raise UserError(f"{what}: task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == "regression":
+        raise UserError(f"{what}: task=regression: xaibench benchmarks classifiers; bin {source} into classes "
+                        "first (e.g. pandas.cut) and set dataset.task=auto")
     values = np.asarray(values)
-    if values.dtype.kind == "f" and np.isnan(values).any():
-        raise UserError(f"{what}: the target has missing values; drop or fill those rows first")
-    if values.dtype.kind == "O" and any(v is None or v != v for v in values):
-        raise UserError(f"{what}: the target has missing values; drop or fill those rows first")
+    if values.dtype.kind in "fO" and pd.isna(values).any():  # NaN, None, pd.NA (a Parquet string/Int64 column)
+        raise UserError(f"{what}: {source} has {int(pd.isna(values).sum())} missing value(s); drop or fill those "
+                        "rows first")
     classes, labels = np.unique(values, return_inverse=True)
-    _refuse_continuous(values, classes, what)
+    _refuse_continuous(values, classes, what, source)
+    if task == "auto":
+        _refuse_undeclared_counts(values, classes, what, source)
     if len(classes) < 2:
-        raise UserError(f"{what}: the target has {len(classes)} distinct value(s); a classifier needs at least two")
+        raise UserError(f"{what}: {source} has {len(classes)} distinct value(s); a classifier needs at least two")
     return labels.astype(np.int64), tuple(class_name(c) for c in classes)
 
 
-def _refuse_continuous(values: np.ndarray, classes: np.ndarray, what: str) -> None:
+def _refuse_continuous(values: np.ndarray, classes: np.ndarray, what: str, source: str) -> None:
     """A regression target would silently become a many-class problem: refuse it (classification only)."""
     fractional = values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0)
     example = ", ".join(str(c) for c in classes[:3])
     if fractional and len(classes) <= 20:  # few distinct values: labels, not a measurement
-        raise UserError(f"{what}: the target has fractional values ({example}); class labels must be integers or "
+        raise UserError(f"{what}: {source} has fractional values ({example}); class labels must be integers or "
                         "names: map them to classes first")
     if fractional or (len(classes) > 20 and len(classes) > len(values) / 2):
-        raise UserError(f"{what}: the target looks continuous ({len(classes)} distinct values in {len(values)} rows, "
+        raise UserError(f"{what}: {source} looks continuous ({len(classes)} distinct values in {len(values)} rows, "
                         f"e.g. {example}); xaibench benchmarks classifiers: bin the target into classes first")
+
+
+def _refuse_undeclared_counts(values: np.ndarray, classes: np.ndarray, what: str, source: str) -> None:
+    """Many distinct whole numbers (a count, an age, a score) would silently become as many classes, each learnt
+    from a few rows and ranked by a classifier's loss that ignores their order: ask what they are."""
+    if values.dtype.kind not in "iuf" or len(classes) <= MAX_UNDECLARED_INTEGER_CLASSES:
+        return
+    per_class = len(values) / len(classes)
+    raise UserError(f"{what}: {source} holds {len(classes)} distinct whole numbers ({class_name(classes[0])} to "
+                    f"{class_name(classes[-1])}, {per_class:.0f} rows per value on average): counts or "
+                    "measurements would become as many unordered classes; if they are class codes set "
+                    "dataset.task=classification, otherwise bin them into classes first (e.g. pandas.cut)")
 
 
 def checked_split(

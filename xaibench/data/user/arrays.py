@@ -57,6 +57,7 @@ class NpzArrays(DatasetSpec):
     ids_key: str | None = None
     vocab_key: str | None = None
     standardize: bool = False
+    task: Literal["auto", "classification", "regression"] = "auto"  # what y holds (_common.TASKS)
 
     def __post_init__(self) -> None:
         # Per-instance facts shadow the class-level declarations (class level: tabular, no ground truth), so the
@@ -72,7 +73,7 @@ class NpzArrays(DatasetSpec):
         if raw_y.ndim > 1 and np.prod(raw_y.shape[1:]) > 1:
             raise UserError(f"{what}: y has shape {raw_y.shape}; give one class label per sample (N,) (one-hot rows? "
                             "store their argmax)")
-        y, class_names = encode_labels(raw_y.reshape(-1), what)
+        y, class_names = encode_labels(raw_y.reshape(-1), what, self.task, f"the label array {self.y_key!r}")
         if len(y) != len(x):
             raise UserError(f"{what}: {len(x)} inputs but {len(y)} labels")
         masks = None

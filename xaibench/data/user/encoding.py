@@ -75,6 +75,7 @@ class ColumnEncoder:
                       ) -> tuple[np.ndarray, np.ndarray]:
         """Encode ``frame`` (features only); returns ``(x_train, x_test)`` as float64 arrays."""
         categorical = [c for c in frame.columns if self._is_categorical(frame[c])]
+        self._refuse_times(frame, what)
         self._check_missing(frame, what)
         if categorical and self.categorical == "refuse":
             raise UserError(f"{what}: non-numeric feature column(s) {', '.join(categorical)}; encode them with "
@@ -99,6 +100,17 @@ class ColumnEncoder:
         if column.name in self.categorical_columns:
             return True
         return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
+
+    def _refuse_times(self, frame: pd.DataFrame, what: str) -> None:
+        """Dates and durations (a Parquet file's ``datetime64``/``timedelta64`` columns) are neither numbers nor
+        categories: one-hot encoded, each date would be a feature of its own. Refused unless declared categorical."""
+        times = [c for c in frame.columns if c not in self.categorical_columns and (
+            pd.api.types.is_datetime64_any_dtype(frame[c]) or pd.api.types.is_timedelta64_dtype(frame[c]))]
+        if times:
+            raise UserError(f"{what}: column(s) {', '.join(times)} hold dates or times, which would be encoded as one "
+                            "category per value; convert them to numbers first (e.g. days since a date: "
+                            f"(df[{times[0]!r}] - df[{times[0]!r}].min()).dt.days) or leave them out with "
+                            "dataset.features=[...]")
 
     def _check_cardinality(self, train: pd.DataFrame, categorical: list[str], what: str) -> None:
         """Refuse undeclared one-hot columns above ``max_categories``; warn about mostly-distinct columns."""

@@ -16,6 +16,7 @@ from xaibench.types import Dataset, Modality
 
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})  # Pillow modes without colour
 _DEEP_GREY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # more than 8 bits per pixel
+_SYSTEM_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 
@@ -33,7 +34,9 @@ def read_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, bool]:
             image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float64) / 255.0
     except (OSError, UnidentifiedImageError) as error:
-        raise UserError(f"cannot read image {path}: {error}") from None
+        reason = " ".join(str(error).split()).replace(f"'{path}'", "").replace(str(path), "").strip(" :")
+        raise UserError(f"dataset image_folder: cannot read image {path} ({reason}); replace it with a readable "
+                        "image or move it out of the class folder") from None
     return (pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)), colour
 
 
@@ -128,10 +131,23 @@ class ImageFolder(DatasetSpec):
             raise UserError(f"{what}: {root} needs one sub-folder per class (at least two), found {len(class_dirs)}")
         files: list[Path] = []
         labels: list[int] = []
+        skipped: list[Path] = []
         for label, folder in enumerate(class_dirs):
-            images = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in folder.rglob("*") if p.is_file() and not _system_file(p.relative_to(folder)))
+            images = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
             if not images:
                 raise UserError(f"{what}: class folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             files += images
             labels += [label] * len(images)
+            skipped += [p for p in found if p.suffix.lower() not in IMAGE_SUFFIXES]
+        if skipped:
+            warn_once(f"{what}: {len(skipped)} file(s) in the class folders of {root} are not images and are left out "
+                      f"(e.g. {skipped[0].relative_to(root).as_posix()}); images end in "
+                      f"{', '.join(sorted(IMAGE_SUFFIXES))}: convert or move the others")
         return files, labels, tuple(p.name for p in class_dirs)
+
+
+def _system_file(relative: Path) -> bool:
+    """Hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints/``) and Windows' ``Thumbs.db``/``desktop.ini``:
+    written by the system, not by the user, so left out without a word."""
+    return any(part.startswith(".") for part in relative.parts) or relative.name.lower() in _SYSTEM_NAMES

@@ -72,6 +72,8 @@ class CsvTable(DatasetSpec):
             ``;`` and ``,`` for a European spreadsheet's CSV; Parquet files ignore them.
         thousands: a text file's thousands separator (``,`` for ``1,234.5``; ``.`` with ``decimal=','`` for
             ``1.234,5``); None: numbers have none. Numbers written otherwise are refused, naming the option.
+        task: what ``target`` holds (``_common.TASKS``): ``auto`` refuses more than 10 distinct whole numbers (counts?),
+            ``classification`` takes each value as a class, ``regression`` is refused (bin the target).
     """
 
     modality: ClassVar[Modality] = Modality.TABULAR
@@ -88,6 +90,7 @@ class CsvTable(DatasetSpec):
     sep: str | None = None
     decimal: str = "."
     thousands: str | None = None
+    task: Literal["auto", "classification", "regression"] = "auto"
 
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
@@ -103,7 +106,8 @@ class CsvTable(DatasetSpec):
         if self.target not in columns:
             raise UserError(f"{what}: target column {self.target!r} not in the file; columns: {', '.join(columns)}")
         features = self._feature_columns(columns, what)
-        y, class_names = encode_labels(frame[self.target].to_numpy(), what)
+        y, class_names = encode_labels(frame[self.target].to_numpy(), what, self.task,
+                                       f"the target column {self.target!r}")
         ids = self._ids(frame, what)
         index = np.arange(len(frame))
         if self.split_column is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -94,6 +94,7 @@ class TextCsv(DatasetSpec):
     sep: str | None = None
     decimal: str = "."
     thousands: str | None = None
+    task: Literal["auto", "classification", "regression"] = "auto"  # what the target holds (_common.TASKS)
 
     def build(self, seed: int) -> Dataset:
         what = f"dataset {self.name}"
@@ -114,7 +115,8 @@ class TextCsv(DatasetSpec):
         ids = tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_length)["input_ids"]
         warn_cut_or_unknown(tokenizer, texts, self.max_length, what)
         x = np.asarray(ids, dtype=np.int64)
-        y, class_names = encode_labels(frame[self.target].to_numpy(), what)
+        y, class_names = encode_labels(frame[self.target].to_numpy(), what, self.task,
+                                       f"the target column {self.target!r}")
         sample_ids = (frame[self.id_column].astype(str).to_numpy() if self.id_column else
                       np.array([f"row-{i:05d}" for i in range(len(frame))]))
         train, test = checked_split(x, y, sample_ids, test_size=self.test_size, seed=seed, what=what)

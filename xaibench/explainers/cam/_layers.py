@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from captum.attr import LayerAttribution
 from torch import nn
 
+from xaibench.errors import NotApplicable
+
 _CONVS = (nn.Conv1d, nn.Conv2d)
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
 
@@ -30,7 +32,8 @@ def feature_layer(model: nn.Module, name: str | None = None) -> nn.Module:
     for last in conv_blocks(model):
         pass
     if last is None:
-        raise TypeError("CAM methods need a model with nn.Conv1d / nn.Conv2d layers (CONV capability)")
+        raise NotApplicable("CAM methods need a model with nn.Conv1d / nn.Conv2d layers (CONV capability); this one "
+                            "has none (a TorchScript model's layers are compiled: give its class as model.target)")
     return last
 
 

@@ -10,6 +10,7 @@ from captum.attr import DeepLift, DeepLiftShap
 from torch import nn
 
 from xaibench.errors import UserError
+from xaibench.explainers.gradient._hooks import refuse_scripted
 from xaibench.explainers.base import CallRows, Explainer, diagnostics_enabled
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.output_rules import Readout, deeplift_multipliers, split_output
@@ -65,6 +66,7 @@ class DeepLiftExplainer(Explainer):
         return CallRows(per_input=2)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
+        refuse_scripted(model, self.name)
         logits, kind = split_output(model)
         view = GradientView.of(logits, x)
         with_delta = diagnostics_enabled()
@@ -100,6 +102,7 @@ class DeepLiftShapExplainer(Explainer):
         return CallRows(per_input=0, per_call=2 * self.n_baselines)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
+        refuse_scripted(model, self.name)
         logits, kind = split_output(model)
         view = GradientView.of(logits, x)
         forward = _as_module(view.forward)

@@ -9,6 +9,7 @@ from captum.attr import GuidedBackprop
 from torch import nn
 
 from xaibench.explainers.base import Explainer
+from xaibench.explainers.gradient._hooks import refuse_scripted
 from xaibench.explainers.inputs import GradientView
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
@@ -31,6 +32,7 @@ class GuidedBackpropExplainer(Explainer):
     requires = frozenset({Capability.GRADIENTS})
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
+        refuse_scripted(model, self.name)
         view = GradientView.of(model, x)
         forward = view.forward
         if not isinstance(forward, nn.Module):

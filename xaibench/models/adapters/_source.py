@@ -7,10 +7,12 @@ cache miss and rebuilds from the current file.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import inspect
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +23,54 @@ from xaibench.errors import UserError
 
 
 def import_object(dotted: str | None, what: str, option: str) -> Any:
-    """``"package.module.Name"`` -> the object; a missing or malformed path is a ``UserError``."""
+    """``"package.module.Name"`` -> the object; a missing or malformed path is a ``UserError``.
+
+    A file path (``nets.py``, ``../models/nets.py:Net``) or ``module:Name`` is refused with the import path that
+    names the same class; a misspelt name gets the module's closest names.
+    """
+    if dotted and (_FILE_LIKE.search(dotted) or ":" in dotted):
+        raise UserError(_as_import_path(dotted, what, option))
     if not dotted or "." not in dotted:
         raise UserError(f"{what}: set {option}=<package.module.Name> (a dotted import path), got {dotted!r}")
     module_name, _, attribute = dotted.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        top = module_name.split(".")[0]
-        local = isinstance(error, ModuleNotFoundError) and error.name == top and (
-            Path(f"{top}.py").is_file() or Path(top).is_dir())  # the user's file here, but not on sys.path
-        hint = f"; {top} is in {Path.cwd()} but not importable: export PYTHONPATH=\"$PWD\"" if local else ""
-        raise UserError(f"{what}: cannot import {option}={dotted!r}: {error}{hint}") from None
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UserError(_not_importable(dotted, module_name, what, option, error)) from None
+    if not hasattr(module, attribute):
+        names = [n for n in vars(module) if not n.startswith("_")]
+        close = difflib.get_close_matches(attribute, names, n=1, cutoff=0.6) or [
+            n for n in names if n.lower() == attribute.lower()]
+        hint = f"; did you mean {option}={module_name}.{close[0]}?" if close else ""
+        raise UserError(f"{what}: cannot import {option}={dotted!r}: module {module_name!r} ({module.__file__}) has "
+                        f"no {attribute!r}{hint}")
+    return getattr(module, attribute)
+
+
+_FILE_LIKE = re.compile(r"[/\\]|\.py(:|$)")
+
+
+def _as_import_path(given: str, what: str, option: str) -> str:
+    """The refusal of a file path or ``module:Name`` target, with the dotted import path that names it."""
+    location, _, name = given.rpartition(":") if ":" in given else (given, "", "")
+    file = Path(location if location.endswith(".py") else f"{location}.py").expanduser()
+    module = file.stem if ("/" in location or "\\" in location or location.endswith(".py")) else location
+    if not name and file.is_file():  # the first class the file defines, as an example
+        found = re.search(r"^class (\w+)", file.read_text(errors="replace"), re.MULTILINE)
+        name = found.group(1) if found else ""
+    folder = file.parent.resolve() if file.parent != Path(".") or file.is_file() else None
+    path = f" with its folder importable (export PYTHONPATH=\"{folder}\")" if folder else ""
+    return (f"{what}: {option}={given!r} is not an import path; name the class as <module>.<Class>: "
+            f"{option}={module}.{name or '<Class>'}{path}")
+
+
+def _not_importable(dotted: str, module_name: str, what: str, option: str, error: ImportError) -> str:
+    """Why ``module_name`` does not import, with the PYTHONPATH that fixes it when the file lies here."""
+    top = module_name.split(".")[0]
+    local = isinstance(error, ModuleNotFoundError) and error.name == top and (
+        Path(f"{top}.py").is_file() or Path(top).is_dir())  # the user's file here, but not on sys.path
+    hint = f"; {top} is in {Path.cwd()} but not importable: export PYTHONPATH=\"$PWD\"" if local else ""
+    return f"{what}: cannot import {option}={dotted!r}: {error}{hint}"
 
 
 def require_local(path: str | None, what: str, option: str, *, directory: bool = False) -> Path:

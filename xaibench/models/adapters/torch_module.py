@@ -18,7 +18,7 @@ from xaibench.models.adapters._source import (
 from xaibench.models.base import ModelSpec
 from xaibench.models.outputs import LogProbabilities, as_float32_model, check_class_scores, check_outputs_option
 from xaibench.registry import MODELS
-from xaibench.types import Dataset, Modality
+from xaibench.types import Capability, Dataset, Modality
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -64,6 +64,12 @@ def _is_torchscript(path: Path) -> bool:
 
 def _torchscript_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
     """The parameters and buffers of the TorchScript module saved in ``path``, as a state_dict on the CPU."""
+    scripted = _torchscript_module(path, what)
+    return {key: value.detach().clone() for key, value in scripted.state_dict().items()}
+
+
+def _torchscript_module(path: Path, what: str) -> torch.jit.ScriptModule:
+    """The TorchScript module saved in ``path`` (``torch.jit.save``), loaded onto the CPU."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.10+: "torch.jit.load is deprecated"
@@ -71,7 +77,7 @@ def _torchscript_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
     except Exception as error:  # noqa: BLE001 - a damaged archive: the user's file
         raise UserError(f"{what}: {path} looks like a TorchScript archive but does not load "
                         f"({type(error).__name__}: {' '.join(str(error).split())[:200]})") from None
-    return {key: value.detach().clone() for key, value in scripted.state_dict().items()}
+    return scripted
 
 
 def _unreadable(path: Path, what: str, error: Exception) -> str:
@@ -101,6 +107,22 @@ def without_wrapper_prefix(state: dict[str, torch.Tensor], module: nn.Module) ->
     return stripped if set(stripped) == expected else state
 
 
+def input_layout(dataset: Dataset) -> str:
+    """``"; the dataset gives ..."``: where the inputs' shape comes from, and the options that change it (a model
+    trained on other inputs fails its first forward; the user then knows which option to set)."""
+    shape = tuple(dataset.test.x.shape[1:])
+    if dataset.modality is Modality.TABULAR and dataset.feature_names:
+        names = ", ".join(dataset.feature_names[:8]) + (", ..." if len(dataset.feature_names) > 8 else "")
+        encoded = any("=" in name for name in dataset.feature_names)
+        return (f"; the dataset gives {shape[0]} features ({names})" + (
+            ": categories are one-hot encoded, one feature per value (dataset.categorical=ordinal keeps one per "
+            "column)" if encoded else ""))
+    if dataset.modality is Modality.IMAGE:
+        return (f"; the dataset gives images of {shape} (channels, height, width): set dataset.image_size and "
+                "dataset.channels to the model's input")
+    return ""
+
+
 def _is_state_dict(value: object) -> bool:
     """A non-empty mapping of parameter names to tensors."""
     return (isinstance(value, dict) and bool(value)
@@ -119,14 +141,19 @@ class TorchModule(ModelSpec):
     cached from ``state_dict`` are pinned to the file's sha256 (see ``adapters._source``).
 
     Attributes:
-        target: dotted path of an ``nn.Module`` class or a function returning one (``mypkg.nets.Net``).
+        target: dotted path of an ``nn.Module`` class or a function returning one (``mypkg.nets.Net``); None
+            with a TorchScript archive as ``state_dict``: the archive's own module (it holds its code).
         kwargs: constructor keyword arguments.
-        state_dict: path of a ``torch.save(model.state_dict())`` file, loaded with ``weights_only=True``.
+        state_dict: path of a ``torch.save(model.state_dict())`` file, loaded with ``weights_only=True``, or of a
+            ``torch.jit.save`` archive (its weights go to ``target``; without ``target`` it is the model).
         strict: passed to ``load_state_dict``.
         outputs: what ``forward`` returns: ``logits`` or ``probabilities`` (it ends in a softmax).
     """
 
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
+    # CONV: your CNN gets the CAM methods; they look for its nn.Conv1d/nn.Conv2d layers on the built model and are
+    # not_applicable on a network without one (explainers/cam/_layers.py), as a spec cannot know before building.
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV})
     target: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     state_dict: str | None = None
@@ -140,6 +167,29 @@ class TorchModule(ModelSpec):
     def build(self, dataset: Dataset) -> nn.Module:
         what = f"model {self.name}"
         check_outputs_option(self.outputs, what)
+        if self.target is None and self.state_dict is not None:  # a TorchScript archive holds its own code
+            module = self._scripted(what)
+        else:
+            module = self._constructed(what)
+        module = as_float32_model(module)  # float64 (or half) weights take the suite's float32 inputs
+        check_class_scores(module, dataset.test.x, dataset.n_classes, self.outputs, what, layout=input_layout(dataset))
+        return LogProbabilities(module) if self.outputs == "probabilities" else module
+
+    def _scripted(self, what: str) -> nn.Module:
+        """The TorchScript module saved in ``state_dict`` (no class needed: the archive holds its code); a plain
+        state_dict there is refused in one line naming ``model.target``."""
+        path = require_local(self.state_dict, what, "model.state_dict")
+        if not _is_torchscript(path):
+            raise UserError(f"{what}: {path} holds weights only (not a TorchScript archive); set "
+                            "model.target=<package.module.Class> (the class they were saved from), or save the "
+                            "model with torch.jit.save(torch.jit.script(model), path) to run it without its class")
+        if self.kwargs:
+            raise UserError(f"{what}: model.kwargs ({', '.join(map(str, self.kwargs))}) configure model.target's "
+                            f"class, but {path} is a TorchScript archive built already; leave them out")
+        return _torchscript_module(path, what)
+
+    def _constructed(self, what: str) -> nn.Module:
+        """``target(**kwargs)`` with the weights of ``state_dict`` (if given) loaded into it."""
         factory = import_object(self.target, what, "model.target")
         if self.state_dict is None and self.epochs <= 0:
             raise UserError(f"{what}: give weights with model.state_dict=<file> or train it with model.epochs=<n>")
@@ -157,9 +207,7 @@ class TorchModule(ModelSpec):
             except RuntimeError as error:
                 raise UserError(f"{what}: {path} does not fit {self.target}: "
                                 f"{' '.join(str(error).split())[:300]}") from None
-        module = as_float32_model(module)  # float64 (or half) weights take the suite's float32 inputs
-        check_class_scores(module, dataset.test.x, dataset.n_classes, self.outputs, what)
-        return LogProbabilities(module) if self.outputs == "probabilities" else module
+        return module
 
     def fit(self, module: nn.Module, dataset: Dataset, seed: int) -> nn.Module:
         return super().fit(module, dataset, seed) if self.epochs > 0 else module.eval()
