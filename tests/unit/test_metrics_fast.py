@@ -662,6 +662,36 @@ def test_only_plain_sequential_tails_without_hooks_are_folded():
     hooked[-1].register_forward_hook(lambda module, args, output: output * 2)
     assert not foldable(hooked)
 
+    class ScaledPool(nn.AvgPool2d):  # a subclass may pool otherwise: its forward would be skipped by the fold
+        def forward(self, x):
+            return super().forward(x) * 3
+
+    assert not foldable(_suite_like_cnn(ScaledPool(2)))
+    everywhere = nn.modules.module.register_module_forward_hook(lambda module, args, output: None)
+    try:  # a hook on every module would miss (or could not change) the outputs of the modules the fold skips
+        assert not foldable(_suite_like_cnn(nn.AvgPool2d(2)))
+    finally:
+        everywhere.remove()
+    assert foldable(_suite_like_cnn(nn.AvgPool2d(2)))
+
+
+def test_folded_head_leaves_other_threads_forwards_unfolded():
+    """While one thread re-explains through the folded head, another thread calling the same network (a caller's
+    thread pool scoring it) gets the unfolded logits bit for bit, not the folded ones' rounding."""
+    import threading
+
+    from xaibench.metrics.fast._folded_head import folded_head
+
+    network = _suite_like_cnn(nn.AvgPool2d(2), channels=2)
+    x = torch.randn(40, 2, 8, 8)
+    plain, seen = network(x), []
+    with folded_head(network) as head:
+        worker = threading.Thread(target=lambda: seen.append(network(x)))
+        worker.start()
+        worker.join()
+        network(x)
+    assert head.handled == 1 and torch.equal(seen[0], plain)  # only this thread's forward folded
+
 
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])
 def test_stability_scores_with_the_folded_head_keep_every_bit(method, monkeypatch):

@@ -35,12 +35,14 @@ engine 224.7): ``docs/speed.md``.
 Used by the fast engine (:meth:`xaibench.metrics.fast.stability.ChunkedStability._explain_all`) only for explainers
 that declare ``Explainer.target_gradient_only`` (saliency, IG) explaining raw logits (``explain_output: logit``:
 a softmax or probability wrapper would read the logits' values), on a plain ``nn.Sequential`` without hooks on
-the folded modules, whose last three modules are a 2-d average pooling, a default ``Flatten`` and a ``Linear``, on
-CPU float32/float64 NCHW maps that the pooling tiles exactly. Anything else runs the modules as they are.
+the folded modules or on every module, whose last three modules are exactly ``AvgPool2d`` / ``AdaptiveAvgPool2d``,
+a default ``Flatten`` and a ``Linear``, on CPU float32/float64 NCHW maps that the pooling tiles exactly, in the
+thread that entered it. Anything else runs the modules as they are.
 """
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,15 +56,16 @@ HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_p
 
 
 def foldable(network: Any) -> bool:
-    """Whether ``network`` is a plain ``nn.Sequential`` ending in 2-d average pooling, ``Flatten()``, ``Linear``,
-    with no hooks on those three modules and no ``forward`` patched on its instance. Hooks on the network itself
+    """Whether ``network`` is a plain ``nn.Sequential`` ending in 2-d average pooling, ``Flatten()``, ``Linear``
+    (those classes themselves: a subclass may override ``forward``), with no hooks on those three modules, none
+    registered for every module, and no ``forward`` patched on its instance. Hooks on the network itself
     still run around its call (a forward counter, ``bench_scoring.py``'s clock); they see the folded logits, which
     differ from the unfolded ones by rounding, so a hook that changes the output would move the gradients by as
     much (the suite registers none during re-explanations)."""
-    if type(network) is not nn.Sequential or len(network) < 4 or "forward" in vars(network):
+    if type(network) is not nn.Sequential or len(network) < 4 or "forward" in vars(network) or _global_hooks():
         return False
     pool, flatten, linear = list(network)[-3:]
-    if not (isinstance(pool, _POOLS_2D) and type(flatten) is nn.Flatten and type(linear) is nn.Linear):
+    if not (type(pool) in _POOLS_2D and type(flatten) is nn.Flatten and type(linear) is nn.Linear):
         return False
     if (flatten.start_dim, flatten.end_dim) != (1, -1):
         return False
@@ -175,14 +178,19 @@ class FoldedHead:
     """While entered, ``network``'s forward runs its modules up to the pooling, then one ``Linear`` with
     :func:`folded_weight` where the maps allow it (:func:`_module_tiles`), else the pooling, ``Flatten`` and
     ``Linear`` as they are. A ``ReLU`` right before the pooling joins the folded layer (:class:`_ReluFoldedLinear`:
-    its backward and the ``Linear``'s in one pass). ``handled`` counts the folded forwards. Restored on exit."""
+    its backward and the ``Linear``'s in one pass). ``handled`` counts the folded forwards. Restored on exit.
+    Only the thread that entered runs folded: another thread calling the same network meanwhile (a caller's thread
+    pool scoring it) may read the logits' values, so it gets the modules as they are."""
 
     def __init__(self, network: nn.Sequential) -> None:
         self.network = network
         self.handled = 0
         self.relu = _fused_relu(network)
+        self.thread: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if threading.get_ident() != self.thread:
+            return nn.Sequential.forward(self.network, x)
         *body, pool, flatten, linear = list(self.network)
         if self.relu:
             body = body[:-1]
@@ -212,6 +220,7 @@ class FoldedHead:
         return linear(flatten(pool(x)))
 
     def __enter__(self) -> "FoldedHead":
+        self.thread = threading.get_ident()
         self.network.forward = self.forward
         return self
 
@@ -242,6 +251,13 @@ def _plain_conv2d(module: nn.Module | None) -> bool:
 
 def _hooked(module: nn.Module) -> bool:
     return any(getattr(module, hooks, None) for hooks in HOOKS)
+
+
+def _global_hooks() -> bool:
+    """Whether hooks run around every module's call (``nn.modules.module.register_module_forward_hook``...): they
+    would see, or change, the outputs of the modules the folding skips."""
+    module = nn.modules.module
+    return any(getattr(module, f"_global{hooks}", None) for hooks in HOOKS)
 
 
 @contextlib.contextmanager
