@@ -21,7 +21,8 @@ def format_summary(summary: pd.DataFrame) -> str:
     """One line per (dataset, model, method); one column per metric with ``mean [ci_low, ci_high]`` and rank.
 
     Datasets and models show their display names; each model shows its test accuracy and ``UNDERFIT`` when
-    flagged; metrics on which a control method ranks first get a warning line below the table.
+    flagged; metrics on which a control (a reference row, not ranked) scores as well as the best method or better get
+    a warning line below the table.
     """
     return "\n".join(summary_blocks(summary))
 
