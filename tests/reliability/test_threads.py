@@ -191,3 +191,35 @@ def test_quiet_blocks_capture_each_threads_stdout_apart():
         sys.stdout = before
     assert captured == {"a": "a 1\na 2\n", "b": "b 1\nb 2\n"}
     assert sorted(real.getvalue().splitlines()) == ["a outside", "b outside"]
+
+
+def test_quiet_routes_writelines_and_leaves_a_missing_stdout_silent():
+    """A quiet thread's ``writelines`` goes to its buffer too (it reached the terminal); with ``sys.stdout`` None
+    (a process without a console) another thread's ``print`` writes nothing while a block is open, as it would
+    without one (it raised AttributeError)."""
+    import io
+    import sys
+
+    from xaibench.metrics.quiet import quiet
+
+    real, errors = io.StringIO(), []
+    before, sys.stdout = sys.stdout, real
+    try:
+        with quiet() as buffer:
+            sys.stdout.writelines(["a\n", "b\n"])
+        sys.stdout = None
+        with quiet():
+            worker = threading.Thread(target=lambda: _printing(errors))
+            worker.start()
+            worker.join()
+        assert sys.stdout is None
+    finally:
+        sys.stdout = before
+    assert buffer.getvalue() == "a\nb\n" and real.getvalue() == "" and errors == []
+
+
+def _printing(errors: list) -> None:
+    try:
+        print("nowhere")
+    except Exception as error:  # noqa: BLE001 - asserted in the test's thread
+        errors.append(error)

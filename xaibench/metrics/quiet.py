@@ -35,17 +35,23 @@ _replaced = None  # the sys.stdout the router stands in for while blocks are ope
 
 
 class _Router:
-    """``sys.stdout`` while a block is open: a quiet thread's writes go to its buffer, others' to ``target``."""
+    """``sys.stdout`` while a block is open: a quiet thread's writes go to its buffer, others' to ``target`` (none
+    where ``sys.stdout`` was None, as ``print`` then writes nothing)."""
 
     def __init__(self, target) -> None:
         self.target = target
 
     def write(self, text: str) -> int:
         buffer = _buffer.get()
-        return (buffer if buffer is not None else self.target).write(text)
+        stream = self.target if buffer is None else buffer
+        return len(text) if stream is None else stream.write(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
 
     def flush(self) -> None:
-        if _buffer.get() is None:
+        if _buffer.get() is None and self.target is not None:
             self.target.flush()
 
     def __getattr__(self, name: str):  # encoding, fileno, isatty, buffer, ...: the replaced stream's
