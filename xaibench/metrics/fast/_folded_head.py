@@ -36,8 +36,10 @@ Used by the fast engine (:meth:`xaibench.metrics.fast.stability.ChunkedStability
 that declare ``Explainer.target_gradient_only`` (saliency, IG) explaining raw logits (``explain_output: logit``:
 a softmax or probability wrapper would read the logits' values), on a plain ``nn.Sequential`` without hooks on
 the folded modules or on every module, whose last three modules are exactly ``AvgPool2d`` / ``AdaptiveAvgPool2d``,
-a default ``Flatten`` and a ``Linear``, on CPU float32/float64 NCHW maps that the pooling tiles exactly, in the
-thread that entered it. Anything else runs the modules as they are.
+a default ``Flatten`` and a ``Linear``, in the thread that entered it. The head is folded only for CPU
+float32/float64 NCHW maps that the pooling tiles exactly (else the pooling, ``Flatten`` and ``Linear`` run as they
+are); the ReLUs in place and :class:`_ReluConv2d` apply to any maps, on any device (checked bit for bit on CPU only).
+Anything else runs the modules as they are.
 """
 from __future__ import annotations
 
