@@ -667,6 +667,9 @@ def test_only_plain_sequential_tails_without_hooks_are_folded():
             return super().forward(x) * 3
 
     assert not foldable(_suite_like_cnn(ScaledPool(2)))
+    patched = _suite_like_cnn(nn.AvgPool2d(2))
+    patched[-1].forward = lambda x: nn.Linear.forward(patched[-1], x) * 2  # set on the instance: not the class'
+    assert not foldable(patched)
     everywhere = nn.modules.module.register_module_forward_hook(lambda module, args, output: None)
     try:  # a hook on every module would miss (or could not change) the outputs of the modules the fold skips
         assert not foldable(_suite_like_cnn(nn.AvgPool2d(2)))
@@ -691,6 +694,29 @@ def test_folded_head_leaves_other_threads_forwards_unfolded():
         worker.join()
         network(x)
     assert head.handled == 1 and torch.equal(seen[0], plain)  # only this thread's forward folded
+
+
+def test_folded_head_runs_a_module_whose_forward_is_patched_as_it_is():
+    """A convolution whose ``forward`` is set on the instance may return a tensor it keeps (here its first output,
+    again): the ReLU after it runs as a module, not in place on what the convolution keeps."""
+    from xaibench.metrics.fast._folded_head import folded_head
+
+    network = _suite_like_cnn(nn.AvgPool2d(2), channels=2)
+    first, kept = network[0], {}
+
+    def keeping(x):  # returns the output of its first call again, so an in-place ReLU would change what it keeps
+        kept.setdefault("out", nn.Conv2d.forward(first, x))
+        return kept["out"]
+
+    first.forward = keeping
+    x = torch.randn(6, 2, 8, 8)
+    with torch.no_grad():
+        network(x)
+    before = kept["out"].clone()
+    with folded_head(network) as head:
+        with torch.no_grad():
+            network(x)
+    assert head.handled == 1 and torch.equal(kept["out"], before)
 
 
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients"])

@@ -60,7 +60,8 @@ HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_p
 def foldable(network: Any) -> bool:
     """Whether ``network`` is a plain ``nn.Sequential`` ending in 2-d average pooling, ``Flatten()``, ``Linear``
     (those classes themselves: a subclass may override ``forward``), with no hooks on those three modules, none
-    registered for every module, and no ``forward`` patched on its instance. Hooks on the network itself
+    registered for every module, and no ``forward`` patched on its instance, its ``Flatten`` or ``Linear`` (the
+    pooling's may be the exact kernels', :mod:`~xaibench.metrics.fast._pool_kernels`). Hooks on the network itself
     still run around its call (a forward counter, ``bench_scoring.py``'s clock); they see the folded logits, which
     differ from the unfolded ones by rounding, so a hook that changes the output would move the gradients by as
     much (the suite registers none during re-explanations)."""
@@ -71,7 +72,7 @@ def foldable(network: Any) -> bool:
         return False
     if (flatten.start_dim, flatten.end_dim) != (1, -1):
         return False
-    return not any(getattr(m, hooks, None) for m in (pool, flatten, linear) for hooks in HOOKS)
+    return not (_hooked(pool) or _altered(flatten) or _altered(linear))  # the pool's forward: the exact kernels
 
 
 def folded_weight(linear: nn.Linear, maps: tuple[int, ...], kernel: tuple[int, int], divisors: tuple[int, ...]
@@ -236,23 +237,29 @@ def _fused_relu(network: nn.Sequential) -> bool:
 
 
 def _plain_relu(module: nn.Module) -> bool:
-    return type(module) is nn.ReLU and not _hooked(module)
+    return type(module) is nn.ReLU and not _altered(module)
 
 
 def _fresh(module: nn.Module | None) -> bool:
     """Whether ``module``'s output is a new tensor that its backward does not read (a convolution's or linear
     layer's backward needs their inputs and weights only) and no hook saw: a ReLU may then overwrite it."""
-    return type(module) in (nn.Conv1d, nn.Conv2d, nn.Linear) and not _hooked(module)
+    return type(module) in (nn.Conv1d, nn.Conv2d, nn.Linear) and not _altered(module)
 
 
 def _plain_conv2d(module: nn.Module | None) -> bool:
     """A ``Conv2d`` whose forward is ``conv2d`` with its own numeric padding (zeros), without hooks."""
     return type(module) is nn.Conv2d and module.padding_mode == "zeros" and not isinstance(module.padding, str) \
-        and not _hooked(module)
+        and not _altered(module)
 
 
 def _hooked(module: nn.Module) -> bool:
     return any(getattr(module, hooks, None) for hooks in HOOKS)
+
+
+def _altered(module: nn.Module) -> bool:
+    """Whether calling ``module`` runs more or other than its class' ``forward``: hooks, or a ``forward`` set on the
+    instance (the folding would skip it)."""
+    return _hooked(module) or "forward" in vars(module)
 
 
 def _global_hooks() -> bool:
