@@ -10,8 +10,8 @@ from captum.attr import DeepLift, DeepLiftShap
 from torch import nn
 
 from xaibench.errors import UserError
-from xaibench.explainers.gradient._hooks import refuse_scripted
 from xaibench.explainers.base import CallRows, Explainer, diagnostics_enabled
+from xaibench.explainers.gradient._hooks import refuse_scripted
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.output_rules import Readout, deeplift_multipliers, split_output
 from xaibench.registry import EXPLAINERS

@@ -84,8 +84,8 @@ CONTROL_PALETTE = ("#7f7f7f", "#b3b3b3", "#4d4d4d", "#d0d0d0")
 def method_colours(names, controls: Iterable[str] | None = None) -> dict[str, tuple]:
     """One colour per method, the same in every figure drawn from the same names: the methods (non-controls) take
     :data:`METHOD_PALETTE` in :func:`method_order` (beyond 12 methods the colours repeat and :func:`method_looks`
-    adds a hatch or a marker fill per round of 12), the controls greys (:data:`CONTROL_PALETTE`). A report passes one mapping to all its figures, so a method
-    keeps its colour where a figure shows only some of the methods."""
+    adds a hatch or a marker fill per round of 12), the controls greys (:data:`CONTROL_PALETTE`). A report passes
+    one mapping to all its figures, so a method keeps its colour where a figure shows only some of the methods."""
     order = method_order(names, controls)
     flagged = [m for m in order if roles.is_control(m, controls)]
     methods = [m for m in order if m not in set(flagged)]
