@@ -3,8 +3,8 @@
 A method class with ``control = True`` (``random``, ``constant``, ``sobel``, their subclasses, a user's own;
 ``xaibench/explainers/base.py``) records ``"role": "control"`` in its rows' ``method_params``. Everything that
 treats controls apart (the statistics' control checks and "control matches or beats the best method" warnings,
-the report's tables and figures, the galleries, the summary's ``role`` column, the W&B run) asks this module, so a user's own control
-is a control everywhere and a user's method that happens to be called ``random`` is not.
+the report's tables and figures, the galleries, the summary's ``role`` column, the W&B run) asks this module, so a
+user's own control is a control everywhere and a user's method that happens to be called ``random`` is not.
 
 Tables written before rows recorded roles hold none at all: there the built-in controls' names
 (``BUILTIN_CONTROLS``) stand in for the role. A table is read by roles as soon as any of its rows records one
