@@ -389,6 +389,9 @@ def test_a_count_target_needs_a_declared_task_and_class_codes_pass(tmp_path):
     np.savez(tmp_path / "counts.npz", x=rng.normal(size=(300, 2)), y=np.arange(300) % 30 + 0.0)
     with pytest.raises(UserError, match="the label array 'y' holds 30 distinct whole numbers .0 to 29"):
         DATASETS.create("npz_arrays", {"path": str(tmp_path / "counts.npz")}).build(0)
+    np.savez(tmp_path / "images.npz", x=rng.normal(size=(300, 1, 4, 4)), y=np.arange(300) % 30)  # CIFAR-100-like codes
+    images = DATASETS.create("npz_arrays", {"path": str(tmp_path / "images.npz"), "modality": "image"}).build(0)
+    assert images.n_classes == 30 and images.class_names[-1] == "29"  # image labels are class codes: not asked
 
 
 def test_files_in_class_folders_that_are_not_images_are_named_in_one_warning(tmp_path, capsys):

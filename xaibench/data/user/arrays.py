@@ -73,7 +73,10 @@ class NpzArrays(DatasetSpec):
         if raw_y.ndim > 1 and np.prod(raw_y.shape[1:]) > 1:
             raise UserError(f"{what}: y has shape {raw_y.shape}; give one class label per sample (N,) (one-hot rows? "
                             "store their argmax)")
-        y, class_names = encode_labels(raw_y.reshape(-1), what, self.task, f"the label array {self.y_key!r}")
+        # images, series and token arrays with whole-number labels are class codes (CIFAR-100's 100); only a table's
+        # may be counts or measurements that ``task: auto`` asks about
+        task = "classification" if self.task == "auto" and self.modality is not Modality.TABULAR else self.task
+        y, class_names = encode_labels(raw_y.reshape(-1), what, task, f"the label array {self.y_key!r}")
         if len(y) != len(x):
             raise UserError(f"{what}: {len(x)} inputs but {len(y)} labels")
         masks = None
