@@ -8,9 +8,10 @@ asks for. ``write_collected`` streams: it orders the cells by (model, dataset, m
 file and, if asked, to the streaming summary (``aggregate.Summarizer``). Its memory is one chunk (bounded by the
 largest block), not the table (``benchmarks/bench_collect.py``). The result is the table ``collect_*`` returns,
 because every duplicate and every sort key of a row lies within its block. The end of a sweep
-(``sweep.finish_sweep``) writes ``table.parquet`` this way too, in the row groups ``pq.write_table`` makes of the
-whole table (``store.ROW_GROUP_ROWS`` rows each, as every writer of the suite), so the file has the bytes an
-in-memory write gives (memory: one row group, 65,536 rows).
+(``sweep.finish_sweep``) writes ``table.parquet`` this way too. Parquet output is cut into the row groups
+``pq.write_table`` makes of the whole table (``store.ROW_GROUP_ROWS`` rows each, as every writer of the suite),
+so the file has the bytes an in-memory write gives (memory: one row group, 65,536 rows) and a footer that grows
+with the rows, not with the chunks (every reader parses and keeps the whole footer).
 
 Anything unreadable that the user pointed at (a damaged cell file, a truncated table, a text file, a table that
 is not a results table) is a ``UserError`` naming the file; damaged store artefacts are skipped and counted.
