@@ -79,6 +79,7 @@ def load_results(path: str | os.PathLike[str], role: str, *, compared_only: bool
     del conformed  # the frame is now the only holder of its columns: _shared_texts lets each go once converted
     return _shared_texts(frame) if compared_only else frame
 
+
 def _shared_texts(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each text column held as one Python string per distinct text (``StringDtype("python")``,
     the same values and missing values) instead of Arrow's buffer of every row's bytes: a 640k-row table's
