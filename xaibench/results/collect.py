@@ -606,8 +606,8 @@ def load_table(path: str | os.PathLike[str], *, skip: Iterable[str] = (), text_d
 
     Args:
         path: the table.
-        skip: columns to leave out; a Parquet table's are not read at all (``compare`` reads 32 of the 43: a
-            640k-row table's other columns are ~110 MB it never looks at).
+        skip: columns to leave out; a Parquet table's are not read at all (``compare`` reads 33 of the 43: a
+            640k-row table's other columns are ~85 MB it never looks at).
         text_dtype: with ``StringDtype("python")``, a Parquet table's text columns are read one at a time and each
             held as one Python string per distinct text (``shared_texts``) before the next is read: the values
             and dtype names of a whole read, without its ~650 MB of Arrow text buffers at 640k rows (``compare``).
