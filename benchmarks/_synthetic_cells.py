@@ -10,7 +10,11 @@ a real sweep does (``xaibench/sweep.py``, ``xaibench/engine/runner.py``):
 
 Names and parameters come from ``conf/`` (models, datasets, methods, the first 20 metrics of ``metrics/full.yaml``
 with their real parameter JSON), keys are 32 hex digits, values N(0, 1) with 1% NaN rows, and one method is
-not applicable on one dataset (20 rows with a message instead of 640), as in real grids. About half the
+not applicable on one dataset (20 rows with a message instead of 640), as in real grids. As in a real sweep, every
+method of a (model, dataset, seed) explains the same 32 samples with the same targets (drawn once per setting and
+seed), so the summary ranks methods on the samples they share (``results/shared.py``); the NaN rows leave some
+samples unshared, which that ranking has to handle. (Generator 2 drew samples per cell: methods shared almost no
+sample and nothing was ranked as a real sweep's summary ranks.) About half the
 datasets have one content revision per seed (split by the seed, as the sklearn sets are), the others one. The grid is
 models x datasets x methods x seeds (seeds vary fastest), chosen so that the product is ``n_cells``.
 
@@ -36,7 +40,7 @@ from xaibench.results.collect import SWEEP_CELLS
 from xaibench.results.schema import COLUMNS, SCHEMA_VERSION, conform
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: samples and targets shared by the methods of a (model, dataset, seed)
 N_METRICS, N_SAMPLES, N_SEEDS = 20, 32, 5
 CACHE = Path(os.environ.get("XAIBENCH_BENCH_CACHE", Path(tempfile.gettempdir()) / "xaibench-bench-collect"))
 
@@ -125,11 +129,13 @@ def make_cells(folder: Path, n_cells: int) -> None:
     template, rng = _template(), np.random.default_rng(0)
     for model, model_params in models:
         for index, (dataset, dataset_params) in enumerate(datasets):
+            explained = [_explained(rng, dataset) for _ in range(n_seeds)]  # every method explains these
             for method, method_params in methods:
                 for seed in range(n_seeds):
                     not_applicable = (dataset, method) == (datasets[-1][0], methods[-1][0])
                     frame = _cell(template, rng, model, model_params, dataset, dataset_params, method,
-                                  method_params, seed, split_by_seed=index % 2 == 0, not_applicable=not_applicable)
+                                  method_params, seed, explained[seed], split_by_seed=index % 2 == 0,
+                                  not_applicable=not_applicable)
                     key = frame["cell_key"].iat[0]
                     artefact, cell_file = store.path("cells", key, "parquet"), sweep / SWEEP_CELLS / f"{key}.parquet"
                     if artefact.is_file() and cell_file.is_file():
@@ -154,9 +160,15 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _explained(rng: np.random.Generator, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The sample ids and predicted targets one (model, dataset, seed) explains: ``(N_SAMPLES,)`` each."""
+    ids = np.array([f"{dataset}-{i:05d}" for i in rng.choice(1000, N_SAMPLES, replace=False)], dtype=object)
+    return ids, rng.integers(0, 10, N_SAMPLES)
+
+
 def _cell(template: pd.DataFrame, rng: np.random.Generator, model: str, model_params: dict, dataset: str,
-          dataset_params: dict, method: str, method_params: dict, seed: int, *, split_by_seed: bool,
-          not_applicable: bool) -> pd.DataFrame:
+          dataset_params: dict, method: str, method_params: dict, seed: int,
+          explained: tuple[np.ndarray, np.ndarray], *, split_by_seed: bool, not_applicable: bool) -> pd.DataFrame:
     frame = template.copy()
     n = len(frame)
     key = _key("cell", model, dataset, method, seed)
@@ -179,8 +191,8 @@ def _cell(template: pd.DataFrame, rng: np.random.Generator, model: str, model_pa
         frame["created_at"], frame["explanation_key"], frame["device"], frame["explain_device"] = "", "", "", ""
         frame["model_device"] = ""  # nothing ran: no model stage (the runner's rows.for_all before any stage)
         return conform(frame)
-    samples = np.tile([f"{dataset}-{i:05d}" for i in rng.choice(1000, N_SAMPLES, replace=False)], N_METRICS)
-    frame["sample_id"], frame["target"] = samples, rng.integers(0, 10, n)
+    samples, targets = explained
+    frame["sample_id"], frame["target"] = np.tile(samples, N_METRICS), np.tile(targets, N_METRICS)
     values = rng.normal(size=n)
     nan = rng.random(n) < 0.01
     values[nan] = np.nan

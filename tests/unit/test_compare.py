@@ -1364,3 +1364,46 @@ def test_the_rerun_hint_of_a_stale_sweep_asks_for_a_fresh_store_where_its_tempor
     assert rerun_command(command) == fresh
     command["overrides"][1] = "store_dir=kept"  # relative to the sweep's working folder
     assert rerun_command(command) == "xaibench -m experiment=ci store_dir=kept 'hydra.searchpath=[file://a b]'"
+
+
+def test_compare_reads_only_the_columns_it_compares_and_says_exactly_what_the_whole_tables_say(tmp_path):
+    """``load_results(compared_only=True)`` (what ``compare`` reads unless it writes a baseline) is the whole frame
+    less ``NOT_COMPARED``, its texts held as one Python string per distinct text, and comparing such frames gives
+    the same findings, JSON and report, byte for byte, on the CI baseline against a current table with drift, a
+    broken unit, an error cell, a missing unit and a changed dataset revision (640k rows: 1.05 GB peak, was 2.6)."""
+    from xaibench.results.compare.baseline import table_origin
+    from xaibench.results.compare.render import dumps, to_json
+    from xaibench.results.compare.tables import NOT_COMPARED
+
+    base = pd.read_parquet(REPO / "results" / "baselines" / "ci" / "table.parquet")
+    rng = np.random.default_rng(0)
+    current = base.assign(value=base["value"] * (1 + rng.normal(0, 1e-3, len(base))))
+    units = current[["method", "metric"]].drop_duplicates().to_numpy()
+    broken = (current["method"] == units[0][0]) & (current["metric"] == units[0][1])
+    current.loc[broken, "value"] -= np.where(np.arange(broken.sum()) % 2 == 0, 0.5, 0.0)
+    error = current["cell_key"] == current["cell_key"].iloc[-1]
+    current.loc[error, ["status", "message"]] = ["error", "RuntimeError: boom"]
+    current.loc[error, "value"] = np.nan
+    current = current[~((current["method"] == units[1][0]) & (current["metric"] == units[1][1]))]
+    current.loc[current["dataset"] == current["dataset"].iloc[0], "dataset_revision"] = "f" * 16
+    paths = {"baseline": tmp_path / "b.parquet", "current": tmp_path / "c.parquet"}
+    base.to_parquet(paths["baseline"], index=False)
+    current.to_parquet(paths["current"], index=False)
+    said = []
+    for compared_only in (False, True):
+        frames = {role: load_results(path, role, compared_only=compared_only) for role, path in paths.items()}
+        if compared_only:
+            for role, frame in frames.items():  # the same values; texts held as Python strings, shared
+                expected = whole[role].drop(columns=list(NOT_COMPARED))
+                assert list(frame.dtypes.astype(str)) == list(expected.dtypes.astype(str))
+                assert {frame[c].dtype.storage for c in frame if frame[c].dtype == "string"} == {"python"}
+                assert frame["params"].map(id).nunique() == frame["params"].nunique()  # one object per text
+                pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+        whole = frames
+        comparison = compare_tables(frames["baseline"], frames["current"], DEFAULT)
+        context = {role: table_origin(frame) for role, frame in frames.items()}
+        names = {"baseline": "b", "current": "c", "context": context}
+        said.append((comparison.exit_code, dumps(to_json(comparison, **names)),
+                     to_markdown(comparison, max_rows=None, **names)))
+    assert said[0] == said[1]
+    assert said[0][0] == 1 and {"revision", "status", "missing", "degraded"} <= {f["kind"] for f in json.loads(said[0][1])["findings"]}

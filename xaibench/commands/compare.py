@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--report-limit must be 0 (no limit) or at least 4096 bytes, got {args.report_limit}")
     _check_outputs(args)
     policy = load_policy(args.policy)
-    current = load_results(args.current, "current")
+    current = load_results(args.current, "current", compared_only=not args.update_baseline)
     config = _check_config(args)
     if args.update_baseline:
         _check_update_target(args)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                             "finished cells are reused) before baselining it")
         _check_fresh(args, current)
         return _update(args, current, policy)
-    baseline = load_results(args.baseline, "baseline")
+    baseline = load_results(args.baseline, "baseline", compared_only=True)
     from xaibench.results.compare.baseline import baseline_file, check_pair
 
     check_pair(baseline_file(args.baseline))  # a table and provenance from two updates (one interrupted)
@@ -116,7 +116,7 @@ def _refresh(previous: str, baseline, policy) -> dict:
     if not baseline_file(previous).exists():
         return {"previous": previous, "state": "added"}
     try:
-        old = load_results(previous, "previous baseline")
+        old = load_results(previous, "previous baseline", compared_only=True)
     except UserError as reason:
         return {"previous": previous, "state": "unreadable", "reason": str(reason)}
     comparison = compare_tables(old, baseline, policy)

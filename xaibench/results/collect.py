@@ -8,9 +8,10 @@ asks for. ``write_collected`` streams: it orders the cells by (model, dataset, m
 file and, if asked, to the streaming summary (``aggregate.Summarizer``). Its memory is one chunk (bounded by the
 largest block), not the table (``benchmarks/bench_collect.py``). The result is the table ``collect_*`` returns,
 because every duplicate and every sort key of a row lies within its block. The end of a sweep
-(``sweep.finish_sweep``) writes ``table.parquet`` this way too, in the row groups ``pq.write_table`` makes of the
-whole table (``store.ROW_GROUP_ROWS`` rows each, as every writer of the suite), so the file has the bytes an
-in-memory write gives (memory: one row group, 65,536 rows).
+(``sweep.finish_sweep``) writes ``table.parquet`` this way too. Parquet output is cut into the row groups
+``pq.write_table`` makes of the whole table (``store.ROW_GROUP_ROWS`` rows each, as every writer of the suite),
+so the file has the bytes an in-memory write gives (memory: one row group, 65,536 rows) and a footer that grows
+with the rows, not with the chunks (every reader parses and keeps the whole footer).
 
 Anything unreadable that the user pointed at (a damaged cell file, a truncated table, a text file, a table that
 is not a results table) is a ``UserError`` naming the file; damaged store artefacts are skipped and counted.
@@ -273,7 +274,7 @@ def _ordered_map(function: Callable, items: Iterable, threads: int = READ_THREAD
 @streaming_arrow_memory()
 def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[str] | BinaryIO | None, *,
                     store: bool = False, chunk_rows: int | None = None, summarize: bool = False,
-                    same_bytes: bool = False, observe: Callable[[pa.Table], None] | None = None,
+                    same_bytes: bool = True, observe: Callable[[pa.Table], None] | None = None,
                     pieces: bool = False) -> Collected:
     """Collect a sweep folder (or, with ``store=True``, a store) straight into ``output`` (a .parquet or .csv path,
     an open binary file for Parquet, or None: write nothing), and with ``summarize=True`` into its summary
@@ -282,8 +283,10 @@ def write_collected(source: str | os.PathLike[str], output: str | os.PathLike[st
     Memory stays flat in the number of cells: whole (model, dataset, method) blocks are loaded until about
     ``chunk_rows`` (default ``CHUNK_ROWS``) rows, combined, appended and summarised. The written table equals
     ``collect_sweep``/``collect_store``'s and the summary equals ``summarize`` of it. ``Collected.table`` is empty.
-    Parquet is written one row group per chunk; with ``same_bytes=True`` in the row groups ``write_table`` makes
-    of the whole table (``ROW_GROUP_ROWS``), so the file has the same bytes (memory: up to one row group).
+    Parquet is written in the row groups ``write_table`` makes of the whole table (``ROW_GROUP_ROWS``), so the
+    file has the same bytes (memory: up to one row group); ``same_bytes=False`` writes a row group per chunk
+    instead (smaller chunks held, but a footer ~3.4x larger, which every reader of the file parses and keeps: at
+    10,000 cells 332 row groups, ~11 MB parsed, where 65,536-row groups make 98).
     With ``pieces=True`` the summary is ``Collected.pieces`` (``aggregate.SummaryPieces``: written and printed a
     piece at a time) instead of ``Collected.summary``.
     """
@@ -596,35 +599,50 @@ def _arrow_pieces(first: pd.DataFrame, rest: Iterator[pd.DataFrame], schema: pa.
         yield pa.Table.from_pandas(piece, schema=schema, preserve_index=False)
 
 
-def load_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+def load_table(path: str | os.PathLike[str], *, skip: Iterable[str] = (), text_dtype=None) -> pd.DataFrame:
     """Load a results table (Parquet or CSV file, or a sweep folder).
 
     A sweep folder whose last run did not finish gives the rows of its cells so far, with
     ``table.attrs["xaibench_partial"] = "17 of 24 cells; the sweep did not finish"``.
 
+    Args:
+        path: the table.
+        skip: columns to leave out; a Parquet table's are not read at all (``compare`` reads 33 of the 43: a
+            640k-row table's other columns are ~85 MB it never looks at).
+        text_dtype: with ``StringDtype("python")``, a Parquet table's text columns are read one at a time and each
+            held as one Python string per distinct text (``shared_texts``) before the next is read: the values
+            and dtype names of a whole read, without its ~650 MB of Arrow text buffers at 640k rows (``compare``).
+
     Raises:
         UserError: the path does not exist, is not a readable table, or is not a results table.
     """
-    target = Path(path)
+    target, skip = Path(path), frozenset(skip)
     if target.is_dir():
-        return _load_sweep(target)
+        return _without(_load_sweep(target, skip, text_dtype), skip)
     if not target.is_file():
         raise UserError(f"results table {path} not found")
     if target.suffix == ".csv":
-        return check_rows(_read_csv(target), target)  # a table file may have been edited by hand: table_checks.py
+        # a table file may have been edited by hand: table_checks.py
+        return check_rows(_without(_read_csv(target), skip), target)
     if target.suffix == ".parquet":
-        return check_rows(_checked(_read_parquet(target, "table"), target, "table"), target)
+        return check_rows(_checked(_read_parquet(target, "table", skip, text_dtype), target, "table"), target)
     raise UserError(f"{path} is not a results table: expected a .parquet or .csv file or a sweep folder")
 
 
-def _load_sweep(folder: Path) -> pd.DataFrame:
+def _without(frame: pd.DataFrame, skip: frozenset[str]) -> pd.DataFrame:
+    """``frame`` without the columns ``skip`` names (its attrs kept)."""
+    dropped = [c for c in frame.columns if c in skip]
+    return frame.drop(columns=dropped) if dropped else frame
+
+
+def _load_sweep(folder: Path, skip: frozenset[str] = frozenset(), text_dtype=None) -> pd.DataFrame:
     if manifest.read_state(folder) is None and not (folder / SWEEP_CELLS).is_dir() and (folder / TABLE_NAME).is_file():
         # a folder holding a table only (e.g. a committed baseline), not a sweep
-        return _checked(_read_parquet(folder / TABLE_NAME, "table"), folder / TABLE_NAME, "table")
+        return _checked(_read_parquet(folder / TABLE_NAME, "table", skip, text_dtype), folder / TABLE_NAME, "table")
     files = sweep_cell_files(folder)
     note = partial_note(folder, len(files))
     if not note and (folder / TABLE_NAME).is_file():
-        return _checked(_read_parquet(folder / TABLE_NAME, "table"), folder / TABLE_NAME, "table")
+        return _checked(_read_parquet(folder / TABLE_NAME, "table", skip, text_dtype), folder / TABLE_NAME, "table")
     table = _collect_files(files)
     if note:
         table.attrs[PARTIAL] = note
@@ -650,13 +668,35 @@ def refuse_lfs_pointer(path: Path, what: str) -> None:
                         "Actions: actions/checkout with lfs: true)")
 
 
-def _read_parquet(path: Path, what: str) -> pd.DataFrame:
+def _read_parquet(path: Path, what: str, skip: frozenset[str] = frozenset(), text_dtype=None) -> pd.DataFrame:
     try:
+        if text_dtype is not None:  # a column at a time, its texts shared before the next is read
+            columns, attrs = {}, {}
+            for name in (c for c in pq.read_schema(path).names if c not in skip):
+                read = pd.read_parquet(path, columns=[name])
+                columns[name], attrs = shared_texts(read[name], text_dtype), read.attrs  # attrs: the file's
+                del read
+            frame = pd.DataFrame(columns)
+            frame.attrs = attrs
+            return frame
+        if skip:  # only the other columns are read (those the file has: a v3 table lacks v4's)
+            return pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if c not in skip])
         return pd.read_parquet(path)
     except Exception as error:  # noqa: BLE001 - truncated, not Parquet, unreadable: the user's file
         refuse_lfs_pointer(path, what)
         raise UnreadableTable(f"{what} {path} is not a readable Parquet file ({_reason(error)})", str(path),
                               "Parquet", _reason(error)) from None
+
+
+def shared_texts(column: pd.Series, text_dtype) -> pd.Series:
+    """``column`` in ``text_dtype`` (``StringDtype("python")``) holding one Python string per distinct text when it
+    is Arrow-backed text (its rows point at them: 8 bytes a row instead of each row's bytes); else as it is."""
+    if not (isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"):
+        return column
+    codes, uniques = pd.factorize(column.array)
+    texts = np.empty(len(uniques) + 1, dtype=object)
+    texts[:-1], texts[-1] = uniques.to_numpy(dtype=object), text_dtype.na_value  # code -1 (missing): the last
+    return pd.Series(pd.arrays.StringArray(texts[codes], dtype=text_dtype), index=column.index, name=column.name)
 
 
 def _reason(error: Exception) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench.errors import UnreadableTable, UserError
-from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table, refuse_lfs_pointer
+from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table, refuse_lfs_pointer, shared_texts
 from xaibench.results.manifest import MANIFEST_NAME
 from xaibench.results.groups import comparison_columns, competitor_columns
 from xaibench.results.roles import CONTROL, mentions_role, split_role
-from xaibench.results.schema import SCHEMA_VERSION, conform, oldest_comparable_version, upgrade
+from xaibench.results.schema import COLUMNS, SCHEMA_VERSION, conform, oldest_comparable_version, upgrade
 
 REVISION_COLUMNS = ("model_revision", "dataset_revision")
 # Keys of a metric's recorded ``params`` that note how a run went, not what was measured: a GPU that halved the
@@ -31,18 +31,32 @@ REQUIRED = ("schema_version", "model", "dataset", "method", "metric", "family", 
             "seed", "value", "status", "message")
 
 
-def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
+# Columns that no comparison reads (``compare_tables``, the report's context, the verdict): ``load_results(...,
+# compared_only=True)`` leaves them unread. Measurements and identifiers of cells and explanations: the match is on
+# what was measured (``unit_columns``), never on these. A 640k-row table's are ~85 MB of its ~760 in pandas.
+# ``cell_key`` is read (a pointer a row once texts are shared): the checks of a table file key rows on it.
+NOT_COMPARED = ("explain_s", "score_s", "n_forward", "peak_mem_mb", "model_flag", "model_label",
+                "dataset_label", "explanation_key", "explain_device", "oom_backoffs")
+
+PYTHON_TEXT = pd.StringDtype("python", na_value=pd.NA)  # the schema's "string", held as Python strings
+
+
+def load_results(path: str | os.PathLike[str], role: str, *, compared_only: bool = False) -> pd.DataFrame:
     """Read a results table (Parquet/CSV file or sweep folder) of this schema version, or raise ``UserError``.
 
     Args:
         path: the table.
         role: ``"baseline"`` or ``"current"``, named in the error message.
+        compared_only: leave out the columns no comparison reads (``NOT_COMPARED``; a Parquet table's are not read
+            at all): the frame ``conform`` gives, less those columns. Not for a table that is written back
+            (``--update-baseline`` writes the whole table).
     """
     target = Path(path)
     _check_present(target, path, role)
     _check_csv_version(target, path, role)
+    skip = NOT_COMPARED if compared_only else ()
     try:
-        frame = load_table(target)
+        frame = load_table(target, skip=skip, text_dtype=PYTHON_TEXT if compared_only else None)
     except UnreadableTable as error:
         raise UserError(f"{role} {error.path} is unreadable: not a valid {error.kind} file ({error.reason}); "
                         f"{_unreadable_fix(role, error.path)} (nothing written)") from None
@@ -57,12 +71,38 @@ def load_results(path: str | os.PathLike[str], role: str) -> pd.DataFrame:
     version = _check_version(frame, path, role)
     note = frame.attrs.get(PARTIAL, "")
     try:
-        conformed = conform(upgrade(frame, version))  # an older comparable table: new measurements unknown
+        conformed = _conform(upgrade(frame, version), skip)  # an older comparable table: new measurements unknown
     except (ValueError, TypeError) as error:
         raise UserError(f"{role} {path} is not a results table of schema version {SCHEMA_VERSION}: "
                         f"{_first_line(error)}") from None
     conformed.attrs = {PARTIAL: note} if note else {}
-    return _unscored_as_nan(conformed)
+    frame = _unscored_as_nan(conformed)
+    del conformed  # the frame is now the only holder of its columns: _shared_texts lets each go once converted
+    return _shared_texts(frame) if compared_only else frame
+
+
+def _shared_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each text column held as one Python string per distinct text (``StringDtype("python")``,
+    the same values and missing values) instead of Arrow's buffer of every row's bytes: a 640k-row table's
+    parameter JSON columns alone were ~370 MB there, ~20 MB of pointers here. Columns are converted and let go
+    one at a time (the caller's frame must be the only holder for its memory to go). A Parquet table's columns
+    arrive so already (``load_table(text_dtype=...)``); this converts what others give (a CSV, a sweep's cells)."""
+    columns = {name: shared_texts(frame.pop(name), PYTHON_TEXT) for name in list(frame.columns)}
+    shared = pd.DataFrame(columns)
+    shared.attrs = frame.attrs
+    return shared
+
+
+def _conform(frame: pd.DataFrame, skip: tuple[str, ...]) -> pd.DataFrame:
+    """``conform(frame)`` less the columns ``skip`` names: the others in the schema's order and dtypes."""
+    if not skip:
+        return conform(frame)
+    kept = [c for c in COLUMNS if c not in skip]
+    missing = [c for c in kept if c not in frame.columns]
+    if missing:
+        raise ValueError(f"results frame lacks columns: {', '.join(missing)}")
+    python_text = [c for c in kept if getattr(frame[c].dtype, "storage", None) == "python"]  # kept as held
+    return frame[kept].astype({c: COLUMNS[c] for c in kept if c not in python_text})
 
 
 NAN_OK = "the value is NaN though the row says ok (a table not written by a sweep?)"
