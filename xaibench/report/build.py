@@ -160,7 +160,7 @@ def _best_ranked(avg_ranks: pd.Series) -> str:
 
 def agreement_table(matrix: pd.DataFrame) -> Table:
     """Kendall's tau between metric rankings (averaged over settings)."""
-    if matrix.empty:
+    if matrix.empty or not st.has_metric_pairs(matrix):  # only the diagonal's 1s: a table saying nothing
         return Table(key="agreement", caption="", corner="metric", columns=(), rows=())
     families = matrix.attrs.get("family", {})
     left_out = [m for m in matrix.index if m not in st.compared_metrics(matrix).index]
