@@ -187,6 +187,22 @@ def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
     assert rows["family: stability"][-1] == "ig, saliency (1.50)"
 
 
+def test_friedman_table_has_no_scope_for_a_metric_scored_nowhere_and_no_nan_chi2():
+    # `metrics=stability` on a table: continuity is not_applicable everywhere (an n/a column). The Friedman table
+    # had a row "metric: continuity | 0 | 0 | nan | - | ..." for it, and printed chi2 as "nan" where p is "-".
+    from xaibench.report.build import friedman_scopes, friedman_table
+
+    table = quickstart_like_table()
+    sens = table[table["metric"] == "sens"]
+    nowhere = sens.assign(metric="cont", value=np.nan, status="not_applicable", message="not on tabular inputs")
+    friedman = friedman_table(friedman_scopes(summarize(pd.concat([table, nowhere], ignore_index=True)), 0.05))
+    rows = {scope: [c.text for c in cells] for scope, cells in friedman.rows}
+    assert "metric: cont" not in rows and "metric: sens" not in rows  # sens is its family's one scored metric
+    assert "family: stability" in rows
+    assert all(cells[2] != "nan" for cells in rows.values())  # chi2: "-" where Friedman was not run
+    assert any(cells[2] == "-" and cells[3] == "-" for cells in rows.values())
+
+
 def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
     # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
     # Wilcoxon test separates them (exact p = 2/2**8, Holm over ig's 2 comparisons = 0.016). A paper reader takes †
