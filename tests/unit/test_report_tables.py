@@ -203,6 +203,16 @@ def test_friedman_table_has_no_scope_for_a_metric_scored_nowhere_and_no_nan_chi2
     assert any(cells[2] == "-" and cells[3] == "-" for cells in rows.values())
 
 
+def test_a_table_of_one_method_has_no_empty_families_table():
+    # The bring-your-own csv_table example explains with one method: its report printed the families table's
+    # header "| method | all (N=0) ↓ |" and no row (no comparison group has two methods to rank).
+    table = quickstart_like_table()
+    one = table[table["method"] == "ig"]
+    assert not [t for t in build_tables(summarize(one), ("metrics", "families")) if t.key == "families"]
+    two = [t for t in build_tables(summarize(table), ("families",)) if t.key == "families"]
+    assert len(two) == 1 and two[0].rows
+
+
 def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
     # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
     # Wilcoxon test separates them (exact p = 2/2**8, Holm over ig's 2 comparisons = 0.016). A paper reader takes †

@@ -82,7 +82,8 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
         tables += [datasets_table(group, tests)
                    for _, group in rows[metric_scored].groupby("metric_label", sort=True)]
     if "families" in layouts and rows["mean"].notna().any():
-        tables.append(families_table(rows))
+        families = families_table(rows)
+        tables += [families] if families.rows else []  # one method (a first bring-your-own run): no rank at all
     return tables + unscored
 
 
