@@ -213,6 +213,20 @@ def test_a_table_of_one_method_has_no_empty_families_table():
     assert len(two) == 1 and two[0].rows
 
 
+def test_a_method_not_applicable_in_a_shown_setting_says_why_under_its_table():
+    # DeepLIFT on a TorchScript model (no hooks run) is not_applicable on every metric while the model's other
+    # methods are scored: its row read n/a everywhere and no table, note or footnote of the report said why.
+    table = quickstart_like_table()
+    ig = table[table["method"] == "ig"]
+    why = "method dl changes gradients with hooks, which a TorchScript model does not run"
+    dl = ig.assign(method="dl", value=np.nan, status="not_applicable", message=why)
+    tables = build_tables(summarize(pd.concat([table, dl], ignore_index=True)), ("metrics", "datasets"))
+    assert "unscored" not in [t.key for t in tables]  # still no phantom "settings without any score" line
+    for t in tables:
+        assert {c.text for c in dict(t.rows)["dl"]} == {"n/a"} and f"n/a: dl not applicable: {why}." in t.notes
+    assert not [n for t in build_tables(summarize(table), ("metrics",)) for n in t.notes if n.startswith("n/a")]
+
+
 def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
     # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
     # Wilcoxon test separates them (exact p = 2/2**8, Holm over ig's 2 comparisons = 0.016). A paper reader takes †

@@ -334,6 +334,7 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
         notes.append(shared)
     if "b" in marks:
         notes.append(_error_note(rows))
+    notes += _not_applicable_notes(rows)
     if "c" in marks:
         notes.append(NOTE_CONTROL + ".")
     if "n" in marks:
@@ -343,6 +344,17 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
     if "s" in marks:
         notes.append(NOTE_REVERSED + ".")
     return tuple(notes)
+
+
+def _not_applicable_notes(rows: pd.DataFrame) -> list[str]:
+    """Why cells read n/a: one line per reason, naming its methods (DeepLIFT on a TorchScript model, ``sobel`` on a
+    table). A metric scored in no column of the table (``continuity`` on tabular data) is left to the last table,
+    which lists it with its reason."""
+    scored_metrics = set(rows.loc[rows["mean"].notna(), "metric_label"])
+    na = rows[rows["status"].eq("not_applicable") & rows["metric_label"].isin(scored_metrics)]
+    by_reason = na.groupby(na["message"].fillna("").astype(str), sort=False)["competitor"]
+    return [f"n/a: {', '.join(dict.fromkeys(methods.astype(str)))} not applicable: "
+            f"{reason.splitlines()[0] if reason else 'no reason recorded'}." for reason, methods in by_reason]
 
 
 def _shared_note(rows: pd.DataFrame) -> str:
