@@ -760,9 +760,12 @@ def test_every_table_figure_and_the_console_order_metrics_by_family_as_the_resul
 
     table = quickstart_like_table()
     table["metric"] = table["metric"].replace({"sens": "a_sens"})  # stability, first alphabetically
-    analysis = analyse(table, layouts=("metrics",))
+    analysis = analyse(table, layouts=("metrics", "datasets"))
     family_order = ["faith", "mprt", "a_sens"]  # faithfulness, randomisation, stability
     assert [c.name for c in analysis.tables[0].columns] == family_order
+    # the datasets layout's tables (one per metric) came alphabetically: a_sens, faith, mprt
+    assert [t.key for t in analysis.tables if t.key.startswith("datasets-")] == \
+        [f"datasets-{m.replace('_', '-')}" for m in family_order]
     controls = next(t for t in analysis.stat_tables if t.key == "controls")
     assert [c.name for c in controls.columns] == family_order
     figures = summary_figures(analysis.summary, ranks=analysis.ranks[analysis.ranks["by"] == "metric"])

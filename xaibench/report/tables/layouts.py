@@ -79,8 +79,9 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
     if "metrics" in layouts:
         tables += [metrics_table(group, tests) for _, group in rows.groupby("setting_label", sort=True)]
     if "datasets" in layouts:  # a metric scored in no setting has no datasets table (its n/a: the last table)
-        tables += [datasets_table(group, tests)
-                   for _, group in rows[metric_scored].groupby("metric_label", sort=True)]
+        per_metric = dict(tuple(rows[metric_scored].groupby("metric_label", sort=True)))
+        order = _ordered(rows[metric_scored], "metric_label", by=["family", "metric_label"])  # as the columns
+        tables += [datasets_table(per_metric[label], tests) for label in order]
     if "families" in layouts and rows["mean"].notna().any():
         families = families_table(rows)
         tables += [families] if families.rows else []  # one method (a first bring-your-own run): no rank at all
