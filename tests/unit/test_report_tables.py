@@ -209,6 +209,11 @@ def test_a_table_of_one_method_has_no_empty_families_table():
     table = quickstart_like_table()
     one = table[table["method"] == "ig"]
     assert not [t for t in build_tables(summarize(one), ("metrics", "families")) if t.key == "families"]
+    # nor a Friedman table of k = 1 rows holding only "-" (with a control too: controls are never ranked)
+    from xaibench.report.build import analyse
+    for methods in (["ig"], ["ig", "random"]):
+        analysis = analyse(table[table["method"].isin(methods)], layouts=("metrics",))
+        assert "friedman" not in [t.key for t in analysis.stat_tables] and len(analysis.friedman)
     two = [t for t in build_tables(summarize(table), ("families",)) if t.key == "families"]
     assert len(two) == 1 and two[0].rows
 

@@ -93,6 +93,8 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     """One row per scope: competitors k, groups N, Friedman chi2 and p, Nemenyi CD and the best competitor. CD is
     ``-`` where no post-hoc comparison follows (``post_hoc_reason``: Friedman does not reject; Demšar 2006)."""
     columns = tuple(Column(c) for c in ("k", "N", "chi2", "p", "p from", "CD", "best (avg rank)"))
+    if all(len(r.avg_ranks) < 2 for r in results.values()):  # one method (no control is ranked): nothing to test
+        return Table(key="friedman", caption="", corner="scope", columns=columns, rows=())
     rows = []
     for scope, r in results.items():
         k = len(r.avg_ranks)
