@@ -125,3 +125,26 @@ def test_report_figures_read_the_store_and_note_what_is_missing(sweep, tmp_path)
     without = report_figures(table, xaibench.summarize(table), tmp_path / "no-store", missing)
     assert not any(name.startswith(("gallery_", "counterfactuals_", "rules_")) for name in without)
     assert any("gallery_iris_mlp" in note and "not in the store" in note for note in missing)
+
+
+def test_a_csv_tables_inputs_are_rebuilt_from_rows_that_record_its_encoded_columns(tmp_path):
+    # The rows of a csv_table with a text column record how it was one-hot encoded (dataset_params'
+    # encoded_columns, runner.encoded_columns); rebuilding the inputs passed that to the spec's constructor,
+    # which refused it, so `xaibench report` drew no gallery for the bring-your-own CSV example ("unknown
+    # parameter(s) encoded_columns") and xaibench.explanations failed on it.
+    import json
+
+    from xaibench.results.explanations import _dataset
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "visits.csv"
+    pd.DataFrame({"age": rng.normal(40, 9, 40), "device": rng.choice(["mobile", "desktop"], 40),
+                  "bought": rng.choice(["yes", "no"], 40)}).to_csv(path, index=False)
+    params = {"path": str(path), "target": "bought", "label": "Shop visits",
+              "encoded_columns": {"age": ["age"], "device": ["device=desktop", "device=mobile"]}}
+    row = pd.Series({"dataset": "csv_table", "dataset_params": json.dumps(params), "seed": 0,
+                     "dataset_revision": ""})
+    dataset = _dataset(row, {})
+    assert dataset.feature_names == ("age", "device=desktop", "device=mobile")
+    assert {column: [dataset.feature_names[i] for i in index] for column, index in dataset.feature_groups} == \
+        params["encoded_columns"]

@@ -177,6 +177,18 @@ def test_console_keeps_three_decimals_and_shows_small_scores_with_three_signific
     assert "0.0012 [0.0012, 0.0012] #1" in text and "0.400 [" in text
 
 
+def test_the_console_legend_explains_ref_only_where_a_control_is_shown():
+    # A sweep without a control (a bring-your-own run of one method) printed "ref: a control, a reference not
+    # ranked" under a table with no ref in it.
+    from xaibench.report.console import format_summary
+
+    methods = pd.concat([rows("a", "faith", [0.9, 0.8]), rows("b", "faith", [0.1, 0.3])])
+    text = format_summary(summarize(methods))
+    assert "(1 = best method); n = 2 samples per cell" in text and " ref" not in text
+    text = format_summary(summarize(pd.concat([methods, rows("random", "faith", [0.2, 0.1])])))
+    assert "(1 = best method; ref: a control, a reference not ranked); n = 2" in text and "] ref" in text
+
+
 def test_summary_is_independent_of_row_order():
     rng = np.random.default_rng(3)
     table = pd.concat([seeded(m, [rng.normal(size=5), rng.normal(size=5)]) for m in "abc"], ignore_index=True)

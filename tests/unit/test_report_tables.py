@@ -187,6 +187,51 @@ def test_friedman_table_names_no_best_method_where_one_method_was_ranked():
     assert rows["family: stability"][-1] == "ig, saliency (1.50)"
 
 
+def test_friedman_table_has_no_scope_for_a_metric_scored_nowhere_and_no_nan_chi2():
+    # `metrics=stability` on a table: continuity is not_applicable everywhere (an n/a column). The Friedman table
+    # had a row "metric: continuity | 0 | 0 | nan | - | ..." for it, and printed chi2 as "nan" where p is "-".
+    from xaibench.report.build import friedman_scopes, friedman_table
+
+    table = quickstart_like_table()
+    sens = table[table["metric"] == "sens"]
+    nowhere = sens.assign(metric="cont", value=np.nan, status="not_applicable", message="not on tabular inputs")
+    friedman = friedman_table(friedman_scopes(summarize(pd.concat([table, nowhere], ignore_index=True)), 0.05))
+    rows = {scope: [c.text for c in cells] for scope, cells in friedman.rows}
+    assert "metric: cont" not in rows and "metric: sens" not in rows  # sens is its family's one scored metric
+    assert "family: stability" in rows
+    assert all(cells[2] != "nan" for cells in rows.values())  # chi2: "-" where Friedman was not run
+    assert any(cells[2] == "-" and cells[3] == "-" for cells in rows.values())
+
+
+def test_a_table_of_one_method_has_no_empty_families_table():
+    # The bring-your-own csv_table example explains with one method: its report printed the families table's
+    # header "| method | all (N=0) ↓ |" and no row (no comparison group has two methods to rank).
+    table = quickstart_like_table()
+    one = table[table["method"] == "ig"]
+    assert not [t for t in build_tables(summarize(one), ("metrics", "families")) if t.key == "families"]
+    # nor a Friedman table of k = 1 rows holding only "-" (with a control too: controls are never ranked)
+    from xaibench.report.build import analyse
+    for methods in (["ig"], ["ig", "random"]):
+        analysis = analyse(table[table["method"].isin(methods)], layouts=("metrics",))
+        assert "friedman" not in [t.key for t in analysis.stat_tables] and len(analysis.friedman)
+    two = [t for t in build_tables(summarize(table), ("families",)) if t.key == "families"]
+    assert len(two) == 1 and two[0].rows
+
+
+def test_a_method_not_applicable_in_a_shown_setting_says_why_under_its_table():
+    # DeepLIFT on a TorchScript model (no hooks run) is not_applicable on every metric while the model's other
+    # methods are scored: its row read n/a everywhere and no table, note or footnote of the report said why.
+    table = quickstart_like_table()
+    ig = table[table["method"] == "ig"]
+    why = "method dl changes gradients with hooks, which a TorchScript model does not run"
+    dl = ig.assign(method="dl", value=np.nan, status="not_applicable", message=why)
+    tables = build_tables(summarize(pd.concat([table, dl], ignore_index=True)), ("metrics", "datasets"))
+    assert "unscored" not in [t.key for t in tables]  # still no phantom "settings without any score" line
+    for t in tables:
+        assert {c.text for c in dict(t.rows)["dl"]} == {"n/a"} and f"n/a: dl not applicable: {why}." in t.notes
+    assert not [n for t in build_tables(summarize(table), ("metrics",)) for n in t.notes if n.startswith("n/a")]
+
+
 def test_dagger_marks_what_the_paired_test_does_not_separate_from_the_best_not_ci_overlap():
     # On tiny/digits saliency scores 0.01 below ig on every one of the 8 samples: the CIs overlap, yet the paired
     # Wilcoxon test separates them (exact p = 2/2**8, Holm over ig's 2 comparisons = 0.016). A paper reader takes †
@@ -218,7 +263,10 @@ def test_dagger_corrects_over_the_columns_comparisons_with_its_best():
 
     md = to_markdown(analyse(four_methods_table(), layouts=("metrics",)).tables[0])
     assert not md_row(md, "b")[0].rstrip(" |").endswith("†"), md
-    assert "Holm-corrected over the column's comparisons with its best (k - 1 tests for k methods)" in md
+    # the family counts the control rows too (versus_best.csv tests them), while the Friedman table's k counts
+    # methods only: "k methods" here read as the same k and undercounted the tests
+    assert "Holm-corrected over the column's comparisons with its best (k - 1 tests for k rows, controls " \
+        "included)" in md
 
 
 def test_captions_state_the_number_of_samples_and_seeds():
@@ -717,9 +765,12 @@ def test_every_table_figure_and_the_console_order_metrics_by_family_as_the_resul
 
     table = quickstart_like_table()
     table["metric"] = table["metric"].replace({"sens": "a_sens"})  # stability, first alphabetically
-    analysis = analyse(table, layouts=("metrics",))
+    analysis = analyse(table, layouts=("metrics", "datasets"))
     family_order = ["faith", "mprt", "a_sens"]  # faithfulness, randomisation, stability
     assert [c.name for c in analysis.tables[0].columns] == family_order
+    # the datasets layout's tables (one per metric) came alphabetically: a_sens, faith, mprt
+    assert [t.key for t in analysis.tables if t.key.startswith("datasets-")] == \
+        [f"datasets-{m.replace('_', '-')}" for m in family_order]
     controls = next(t for t in analysis.stat_tables if t.key == "controls")
     assert [c.name for c in controls.columns] == family_order
     figures = summary_figures(analysis.summary, ranks=analysis.ranks[analysis.ranks["by"] == "metric"])

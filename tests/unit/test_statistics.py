@@ -348,6 +348,22 @@ def test_metrics_no_other_metric_is_compared_with_are_left_out_of_the_agreement_
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["faith", "spar"]
 
 
+def test_two_methods_and_a_control_give_no_agreement_table_of_diagonal_ones():
+    """The quickstart's case: two methods and `random`. Controls are not ranked and a tau needs three ranked
+    methods, so no metric pair has a tau; the report printed a table of 1.000 on the diagonal and '-' elsewhere,
+    a table that says nothing (its figure was already left out, with a note)."""
+    from xaibench.report.build import agreement_table
+
+    groups = {("d1", "faith", True): {"a": 0.9, "b": 0.5, "random": 0.1},
+              ("d1", "spar", True): {"a": 0.2, "b": 0.7, "random": 0.4}}
+    matrix = st.metric_agreement(summary_of(groups))
+    assert np.isnan(matrix.loc["faith", "spar"]) and not st.has_metric_pairs(matrix)
+    assert agreement_table(matrix).rows == ()
+    groups[("d1", "faith", True)]["c"] = groups[("d1", "spar", True)]["c"] = 0.3  # three methods: a tau
+    matrix = st.metric_agreement(summary_of(groups))
+    assert st.has_metric_pairs(matrix) and len(agreement_table(matrix).rows) == 2
+
+
 def test_an_infinite_score_does_not_turn_every_difference_into_a_tie():
     c = B.copy()
     c[0] = np.inf

@@ -77,9 +77,10 @@ def rank_statistics(summary: pd.DataFrame, *, alpha: float = st.ALPHA
 
 
 def friedman_scopes(summary: pd.DataFrame, alpha: float) -> dict[str, st.FriedmanResult]:
-    """Friedman/Nemenyi over all groups, per family and per metric (a metric alone in its family is its family)."""
+    """Friedman/Nemenyi over all groups, per family and per metric (a metric alone in its family is its family).
+    Metrics scored nowhere (``continuity`` on tabular data: an n/a column) have no scope: a row of k = 0, N = 0."""
     results = {"all": st.friedman_nemenyi(summary, alpha=alpha)}
-    metrics_of = summary.groupby("family")["metric"].unique()
+    metrics_of = summary[summary["mean"].notna()].groupby("family")["metric"].unique()
     for family in sorted(metrics_of.index):
         results[f"family: {family}"] = st.friedman_nemenyi(summary, family=family, alpha=alpha)
         if len(metrics_of[family]) > 1:
@@ -92,13 +93,16 @@ def friedman_table(results: dict[str, st.FriedmanResult]) -> Table:
     """One row per scope: competitors k, groups N, Friedman chi2 and p, Nemenyi CD and the best competitor. CD is
     ``-`` where no post-hoc comparison follows (``post_hoc_reason``: Friedman does not reject; Demšar 2006)."""
     columns = tuple(Column(c) for c in ("k", "N", "chi2", "p", "p from", "CD", "best (avg rank)"))
+    if all(len(r.avg_ranks) < 2 for r in results.values()):  # one method (no control is ranked): nothing to test
+        return Table(key="friedman", caption="", corner="scope", columns=columns, rows=())
     rows = []
     for scope, r in results.items():
         k = len(r.avg_ranks)
         best = _best_ranked(r.avg_ranks) if k >= 2 else "-"  # alone: best of nothing
         cd = "-" if r.post_hoc_reason() else number(r.cd)  # a CD after a non-rejection invites rank comparisons
         source = _P_SOURCE.get(r.p_method.split(" (")[0], r.p_method) if np.isfinite(r.p_value) else "-"
-        rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic)), Cell(p_text(r.p_value)),
+        rows.append((scope, (Cell(str(k)), Cell(str(r.n_blocks)), Cell(number(r.statistic) if np.isfinite(r.statistic) else "-"),
+                             Cell(p_text(r.p_value)),
                              Cell(source), Cell(cd), Cell(best))))
     notes = ("Friedman test over comparison groups (blocks); CD: Nemenyi critical difference at alpha="
              f"{next(iter(results.values())).alpha if results else st.ALPHA} (Demšar 2006): two average ranks "
@@ -160,7 +164,7 @@ def _best_ranked(avg_ranks: pd.Series) -> str:
 
 def agreement_table(matrix: pd.DataFrame) -> Table:
     """Kendall's tau between metric rankings (averaged over settings)."""
-    if matrix.empty:
+    if matrix.empty or not st.has_metric_pairs(matrix):  # only the diagonal's 1s: a table saying nothing
         return Table(key="agreement", caption="", corner="metric", columns=(), rows=())
     families = matrix.attrs.get("family", {})
     left_out = [m for m in matrix.index if m not in st.compared_metrics(matrix).index]

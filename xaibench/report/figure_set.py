@@ -8,7 +8,6 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -18,7 +17,7 @@ from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_scor
 from xaibench.report.figures._style import method_colours
 from xaibench.report.figures.metric_scores import metric_score_pages
 from xaibench.results.roles import CONTROL, ROLE_COLUMN, summary_controls
-from xaibench.results.statistics import metric_order
+from xaibench.results.statistics import has_metric_pairs, metric_order
 
 FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
@@ -87,7 +86,7 @@ def summary_figure_items(summary: pd.DataFrame, notes: list[str] | None = None, 
     if len(ranks):
         yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric", columns=metric_order(scored))
     yield from _cd_diagrams(friedman or {}, notes).items()
-    if _has_pairs(agreement):
+    if has_metric_pairs(agreement):
         yield "metric_agreement", metric_agreement(agreement, agreement.attrs.get("family"))
     elif notes is not None:
         notes.append("metric agreement: needs two metrics ranking the same (at least three) methods")
@@ -131,14 +130,6 @@ def summary_ranks(summary: pd.DataFrame) -> pd.DataFrame:
     grouped = ranked.assign(rank=ranked["rank"].astype(float)).groupby(["method", "metric"])["rank"]
     out = grouped.agg(avg_rank="mean", n_groups="size").reset_index()
     return out.rename(columns={"metric": "scope"})
-
-
-def _has_pairs(agreement: pd.DataFrame | None) -> bool:
-    """True when at least one pair of different metrics has a finite Kendall tau."""
-    if agreement is None or len(agreement) < 2:
-        return False
-    values = agreement.to_numpy(dtype=float)
-    return bool(np.isfinite(values[~np.eye(len(values), dtype=bool)]).any())
 
 
 def _cd_diagrams(friedman: Mapping[str, Any], notes: list[str] | None) -> dict[str, Figure]:

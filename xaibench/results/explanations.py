@@ -199,7 +199,10 @@ def _dataset(row: pd.Series, cache: dict):
     from xaibench.engine.stages import build_dataset
     from xaibench.registry import DATASETS
 
-    params = {k: v for k, v in json.loads(row.get("dataset_params", "") or "{}").items() if k != "label"}
+    recorded = json.loads(row.get("dataset_params", "") or "{}")
+    fields = _init_fields(DATASETS.get(str(row["dataset"])))  # rows also record what the spec derived, which
+    params = {k: v for k, v in recorded.items()  # its constructor refuses (a table's encoded_columns)
+              if k != "label" and (fields is None or k in fields)}
     cache_key = (str(row["dataset"]), json.dumps(params, sort_keys=True), int(row["seed"]))
     if cache_key not in cache:
         cache[cache_key] = build_dataset(DATASETS.create(str(row["dataset"]), params), int(row["seed"]))
@@ -209,6 +212,13 @@ def _dataset(row: pd.Series, cache: dict):
         raise UserError(f"dataset {row['dataset']} changed since the sweep (revision {dataset.revision}, the table "
                         f"has {expected}): its inputs cannot be rebuilt; restore the data or rerun the sweep")
     return dataset
+
+
+def _init_fields(cls: type) -> set[str] | None:
+    """The constructor's field names of a dataclass spec; None for another class (its parameters kept as recorded)."""
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(cls) if f.init} if dataclasses.is_dataclass(cls) else None
 
 
 def _check_alignment(rows: pd.DataFrame, ids: tuple[str, ...], targets: np.ndarray, what: str) -> None:

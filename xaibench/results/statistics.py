@@ -697,6 +697,16 @@ def _setting_taus(frame: pd.DataFrame, min_competitors: int) -> Iterator[tuple[s
                 yield metric_names[a], metric_names[b], tau
 
 
+def has_metric_pairs(tau: pd.DataFrame | None) -> bool:
+    """Whether two different metrics of ``tau`` (:func:`metric_agreement`) have a finite Kendall tau: without one
+    (e.g. two methods and a control: controls are not ranked, and a tau needs three ranked methods) the matrix
+    holds only its diagonal's 1s."""
+    if tau is None or len(tau) < 2:
+        return False
+    values = tau.to_numpy(dtype=float)
+    return bool(np.isfinite(values[~np.eye(len(values), dtype=bool)]).any())
+
+
 def compared_metrics(tau: pd.DataFrame) -> pd.DataFrame:
     """``tau`` without the metrics that have no tau with any other metric (e.g. a counterfactual metric only one
     method is scored on): their row and column would hold nothing but the diagonal's 1."""

@@ -79,10 +79,12 @@ def build_tables(summary: pd.DataFrame, layouts: tuple[str, ...] = LAYOUTS, *, p
     if "metrics" in layouts:
         tables += [metrics_table(group, tests) for _, group in rows.groupby("setting_label", sort=True)]
     if "datasets" in layouts:  # a metric scored in no setting has no datasets table (its n/a: the last table)
-        tables += [datasets_table(group, tests)
-                   for _, group in rows[metric_scored].groupby("metric_label", sort=True)]
+        per_metric = dict(tuple(rows[metric_scored].groupby("metric_label", sort=True)))
+        order = _ordered(rows[metric_scored], "metric_label", by=["family", "metric_label"])  # as the columns
+        tables += [datasets_table(per_metric[label], tests) for label in order]
     if "families" in layouts and rows["mean"].notna().any():
-        tables.append(families_table(rows))
+        families = families_table(rows)
+        tables += [families] if families.rows else []  # one method (a first bring-your-own run): no rank at all
     return tables + unscored
 
 
@@ -333,6 +335,7 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
         notes.append(shared)
     if "b" in marks:
         notes.append(_error_note(rows))
+    notes += _not_applicable_notes(rows)
     if "c" in marks:
         notes.append(NOTE_CONTROL + ".")
     if "n" in marks:
@@ -342,6 +345,17 @@ def _notes(marks: set[str], rows: pd.DataFrame, tests: _Tests) -> tuple[str, ...
     if "s" in marks:
         notes.append(NOTE_REVERSED + ".")
     return tuple(notes)
+
+
+def _not_applicable_notes(rows: pd.DataFrame) -> list[str]:
+    """Why cells read n/a: one line per reason, naming its methods (DeepLIFT on a TorchScript model, ``sobel`` on a
+    table). A metric scored in no column of the table (``continuity`` on tabular data) is left to the last table,
+    which lists it with its reason."""
+    scored_metrics = set(rows.loc[rows["mean"].notna(), "metric_label"])
+    na = rows[rows["status"].eq("not_applicable") & rows["metric_label"].isin(scored_metrics)]
+    by_reason = na.groupby(na["message"].fillna("").astype(str), sort=False)["competitor"]
+    return [f"n/a: {', '.join(dict.fromkeys(methods.astype(str)))} not applicable: "
+            f"{reason.splitlines()[0] if reason else 'no reason recorded'}." for reason, methods in by_reason]
 
 
 def _shared_note(rows: pd.DataFrame) -> str:

@@ -20,7 +20,8 @@ def significance_note(alpha: float) -> str:
     return (f"{TIE_MARK} not significantly different from the best in this column (unmarked cells differ "
             f"significantly from it): two-sided paired Wilcoxon "
             f"signed-rank test over the samples both methods scored, Holm-corrected over the column's comparisons "
-            f"with its best (k - 1 tests for k methods), alpha = {alpha:g} (or too few shared samples to test).")
+            f"with its best (k - 1 tests for k rows, controls included), alpha = {alpha:g} (or too few shared "
+            f"samples to test).")
 
 
 def separation_note(alpha: float) -> str:
@@ -28,7 +29,7 @@ def separation_note(alpha: float) -> str:
     cell carries ``†``, so the ``†`` footnote would explain a mark that is not there; this says what was tested."""
     return ("No cell is marked: every non-bold cell differs significantly from the best in its column (two-sided "
             "paired Wilcoxon signed-rank test over the samples both methods scored, Holm-corrected over the "
-            f"column's comparisons with its best (k - 1 tests for k methods), alpha = {alpha:g}).")
+            f"column's comparisons with its best (k - 1 tests for k rows, controls included), alpha = {alpha:g}).")
 
 
 @dataclass(frozen=True)
