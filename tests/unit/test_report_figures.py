@@ -787,3 +787,7 @@ def test_gallery_headings_say_whether_the_class_is_the_prediction_or_the_label()
     assert headings(class_names=[f"c{i}" for i in range(6)])[0] == ["class c3", "class c5"]  # not known which
     long = figures.gallery.class_heading(0, ["malignant tumour"], 0, "predicted")
     assert long == "pred malignant tumour\nlabel malignant tumour"  # a long pair on two lines
+    figure = figures.attribution_gallery(x[:1].reshape(1, -1), {"saliency": maps["saliency"][:1].reshape(1, -1)},
+                                         modality="tabular", targets=[0], labels=[0], target_mode="predicted",
+                                         class_names=["malignant tumour"], title="breast_cancer / mlp")
+    assert_no_overlap([figure.axes[0].title, figure.texts[0]])  # three heading lines, clear of the figure's title

@@ -78,7 +78,8 @@ def attribution_gallery(
                 draw[modality](axes[row], inputs, values, tokens=tokens, patch_size=patch_size)
         _label(axes, methods, sample_ids, targets, modality, class_names, labels, target_mode)
         height = figure.get_figheight()
-        top = 1 - (0.5 if title else 0.32) / height
+        extra = max(ax.get_title().count("\n") for ax in axes[0]) - 1  # a pred/label pair on lines of its own
+        top = 1 - ((0.5 if title else 0.32) + HEADING_LINE_IN * max(extra, 0)) / height
         figure.subplots_adjust(left=0.2 if modality == "tabular" else 0.12, right=0.99, top=top,
                                bottom=(0.62 if modality == "tabular" else 0.42) / height, hspace=0.45 if modality == "tabular" else 0.12,
                                wspace=0.1)
@@ -156,6 +157,7 @@ def short_ids(sample_ids: Sequence[str]) -> list[str]:
     return [s[len(prefix):] for s in ids]
 
 
+HEADING_LINE_IN = 0.14  # a 7 pt heading line: a three-line heading lowers the grid by it (it ran into the title)
 HEADING_PREFIX = {"predicted": "pred", "label": "label"}  # what a target is, by the sweep's target mode
 EXPLAINED = {"predicted": "the predicted class", "label": "the labelled class"}  # the colour bar's wording
 
