@@ -92,7 +92,10 @@ def test_sweep_and_report_of_a_model_fitted_on_class_names(workdir):
     predicted = model.predict(cell.inputs)
     assert [np.array(cell.class_names)[t] for t in cell.targets] == predicted.tolist()
     headings = [ax.get_title() for ax in cell_gallery([cell]).axes[:3]]
-    assert [h.split("\n")[1] for h in headings] == [f"class {p}" for p in predicted]
+    # the sweep explained the predictions (target=predicted): the heading says so and shows the label beside it
+    labels = np.array(cell.class_names)[cell.labels]
+    assert [h.split("\n", 1)[1].replace("\n", " / ") for h in headings] == [
+        f"pred {p} / label {y}" for p, y in zip(predicted, labels)]
 
 
 def test_id_like_text_columns_are_refused_or_warned_about(capsys):

@@ -169,4 +169,4 @@ def test_sweep_on_raw_text_and_per_word_attributions(assets, workdir):
         shown = [t.get_text() for t in figure.axes[2 + j].texts]
         assert shown == tokenizer.convert_ids_to_tokens([int(i) for i in ids if i != tokenizer.pad_token_id])
         assert shown[0] == "[CLS]" and shown[-1] == "[SEP]" and "movie" in shown
-    assert {ax.get_title().split("\n")[1] for ax in figure.axes[:2]} <= {"class neg", "class pos"}
+    assert {ax.get_title().split("\n")[1].split(" / ")[0] for ax in figure.axes[:2]} <= {"pred neg", "pred pos"}

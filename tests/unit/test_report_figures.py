@@ -259,6 +259,8 @@ def test_cost_points_are_per_competitor_and_the_legends_leave_the_axes_their_hei
     figure.canvas.draw()
     ax = figure.axes[0]
     assert ax.get_window_extent().height / figure.dpi >= 0.55 * figure.get_figwidth()  # was a strip
+    # the markers' legend names what the tables name these groups (it said "experiment")
+    assert [legend.get_title().get_text() for legend in figure.legends] == ["method", "dataset / model"]
     label, renderer = ax.xaxis.label, figure.canvas.get_renderer()
     for legend in figure.legends:
         assert not legend.get_window_extent(renderer).overlaps(label.get_window_extent(renderer))
@@ -733,3 +735,59 @@ def test_counterfactuals_are_looked_for_only_in_the_cells_of_counterfactual_meth
     assert set(counterfactual_rows(with_wachter)["method"]) == {"wachter"}
     assert counterfactual_figures(with_wachter, tmp_path / "no-store", notes) == {}
     assert notes and all(note.startswith("counterfactuals of ") and "wachter" in note for note in notes)
+
+
+def test_a_zero_mean_is_marked_in_the_score_bars_and_a_missing_one_is_not():
+    # The constant control scores 0 on sparseness and max_sensitivity: its zero-height bar drew no pixel, so a
+    # reader could not tell a scored 0 from a method missing there. Now a line at 0 in its colour spans its slot;
+    # a method without a mean (n/a) still gets neither bar nor line.
+    summary = pd.DataFrame([{"model": "mlp", "dataset": dataset, "method": method, "metric": "sparseness",
+                             "mean": mean, "ci_low": np.nan, "ci_high": np.nan, "higher_is_better": True}
+                            for dataset in ("iris", "wine")
+                            for method, mean in (("ig", 0.6), ("saliency", 0.0 if dataset == "iris" else np.nan),
+                                                 ("constant", 0.0))])
+    from xaibench.report.figures._style import method_colours
+
+    colours = method_colours(["ig", "saliency", "constant"], {"constant"})
+    figure = figures.metric_scores(summary, colours=colours)
+    ax = figure.axes[0]
+    bars = sorted(score_bars(ax))
+    assert len(bars) == 5  # iris: ig, saliency, constant; wine: ig, constant (saliency n/a)
+    marks = sorted((round(float(s[0][0]), 6), round(float(s[1][0]), 6), float(s[0][1]))
+                   for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)
+                   for s in c.get_segments())
+    zero_bars = [(round(left, 6), round(left + width, 6), 0.0) for left, width, height in bars if height == 0]
+    assert marks == zero_bars and len(marks) == 3  # saliency on iris, constant on both: at each bar's slot
+
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].astype(int)
+    box = ax.get_window_extent()
+    panel = pixels[int(figure.bbox.height - box.y1):int(figure.bbox.height - box.y0) + 3, int(box.x0):int(box.x1)]
+    for method, drawn in (("saliency", 1), ("constant", 2)):
+        colour = np.round(np.array(matplotlib.colors.to_rgb(colours[method])) * 255).astype(int)
+        ink = (np.abs(panel - colour).max(axis=-1) <= 2).sum()
+        assert ink >= drawn * 10, f"{method}'s zero bar is invisible ({ink} pixels of its colour)"
+
+
+def test_gallery_headings_say_whether_the_class_is_the_prediction_or_the_label():
+    # The headings said "class 3" whatever the sweep explained (target: predicted, the default, or label).
+    x = RNG.normal(size=(2, 1, 8, 8))
+    maps = {"saliency": RNG.normal(size=x.shape)}
+
+    def headings(**kwargs):
+        figure = figures.attribution_gallery(x, maps, modality="image", sample_ids=["a-1", "a-2"], targets=[3, 5],
+                                             **kwargs)
+        bar = figure.axes[-1].xaxis.label.get_text()
+        return [ax.get_title().split("\n", 1)[1] for ax in figure.axes[:2]], bar
+
+    assert headings(labels=[3, 7], target_mode="predicted") == (
+        ["pred 3 / label 3", "pred 5 / label 7"], "attribution for the predicted class, each map scaled to its own max |a|")
+    assert headings(labels=[3, 5], target_mode="label") == (
+        ["label 3", "label 5"], "attribution for the labelled class, each map scaled to its own max |a|")
+    assert headings(class_names=[f"c{i}" for i in range(6)])[0] == ["class c3", "class c5"]  # not known which
+    long = figures.gallery.class_heading(0, ["malignant tumour"], 0, "predicted")
+    assert long == "pred malignant tumour\nlabel malignant tumour"  # a long pair on two lines
+    figure = figures.attribution_gallery(x[:1].reshape(1, -1), {"saliency": maps["saliency"][:1].reshape(1, -1)},
+                                         modality="tabular", targets=[0], labels=[0], target_mode="predicted",
+                                         class_names=["malignant tumour"], title="breast_cancer / mlp")
+    assert_no_overlap([figure.axes[0].title, figure.texts[0]])  # three heading lines, clear of the figure's title

@@ -36,7 +36,7 @@ def cell_gallery(cells: Sequence[CellExplanations], title: str | None = None) ->
     return attribution_gallery(
         first.inputs, {label: c.attributions for label, c in zip(labels, ordered)}, modality=first.modality,
         sample_ids=first.sample_ids, targets=first.targets, feature_names=first.feature_names, patch_size=patch,
-        tokens=tokens, class_names=first.class_names,
+        tokens=tokens, class_names=first.class_names, labels=first.labels, target_mode=first.target_mode,
         title=title if title is not None else f"{first.dataset_label} / {first.model_label}",
     )
 

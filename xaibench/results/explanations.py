@@ -34,7 +34,8 @@ class CellExplanations:
         sample_ids: ``(N,)`` stable sample ids.
         inputs: ``(N, ...)`` the explained inputs, rebuilt from the dataset spec (tabular ``(N, F)``, image
             ``(N, C, H, W)``, time series ``(N, C, T)``, text token ids ``(N, L)``).
-        targets: ``(N,)`` the explained class per sample.
+        targets: ``(N,)`` the explained class per sample: the model's predicted class or the label, as
+            ``target_mode`` says.
         attributions: shaped like ``inputs`` (text: per token ``(N, L)``).
         counterfactuals: shaped like ``inputs`` for counterfactual methods, else None.
         extras: per-sample arrays the method recorded, e.g. ``fidelity``, ``rules`` (surrogates), ``valid``.
@@ -46,6 +47,9 @@ class CellExplanations:
         explanation_key, cell_keys: store keys (one explanation stage may serve several cells).
         model_params, method_params: the parameters from the table.
         explain_s, n_forward: explanation cost per sample.
+        labels: ``(N,)`` the samples' labels (from the rebuilt dataset), or None.
+        target_mode: the sweep's ``target`` config (the table's ``target_mode``): ``predicted`` | ``label``; empty
+            when the table does not say (written before it had the column).
     """
 
     model: str
@@ -71,6 +75,8 @@ class CellExplanations:
     method_params: dict[str, Any] = field(default_factory=dict)
     explain_s: float = float("nan")
     n_forward: float = float("nan")
+    labels: np.ndarray | None = None
+    target_mode: str = ""
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -191,6 +197,8 @@ def _cell(store: Store, key: str, rows: pd.DataFrame, datasets: dict, samples) -
         method_params=json.loads(first.get("method_params", "") or "{}"),
         explain_s=float(meta.get("explain_s", np.nan)),
         n_forward=float(meta.get("n_forward", np.nan)),
+        labels=dataset.test.y[:n].numpy()[index],
+        target_mode=str(first.get("target_mode", "") or ""),
     )
 
 

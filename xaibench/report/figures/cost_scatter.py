@@ -121,7 +121,7 @@ def cost_vs_score(points: pd.DataFrame, *, metric: str, cost: str = "explain_s",
             group_handles = [Line2D([], [], linestyle="", marker=MARKERS[i % len(MARKERS)], color="0.3",
                                     markersize=4) for i in range(len(groups))]
             figure.legend(group_handles, groups, loc="upper left", bbox_to_anchor=(0.5, legend_in / height),
-                          frameon=False, title="experiment", title_fontsize=7, alignment="left")
+                          frameon=False, title="dataset / model", title_fontsize=7, alignment="left")
         figure.tight_layout(pad=0.2, rect=(0.0, legend_in / height, 0.98, 1.0))  # the axes above the legends
     return figure
 

@@ -34,6 +34,8 @@ def attribution_gallery(
     max_features: int = 10,
     title: str = "",
     width: float | None = None,
+    labels: Sequence[int] | None = None,
+    target_mode: str = "",
 ) -> Figure:
     """One column per sample; row 0 shows the inputs, then one row per method (in the mapping's order).
 
@@ -42,7 +44,7 @@ def attribution_gallery(
             ``(N, C, T)``, text token ids ``(N, L)``).
         attributions: method -> attributions shaped like ``inputs`` (text: ``(N, L)``).
         modality: ``image`` | ``tabular`` | ``time_series`` | ``text``.
-        sample_ids, targets: ``(N,)`` column headings.
+        sample_ids, targets: ``(N,)`` column headings; ``targets`` are the explained classes.
         feature_names: tabular feature names (default ``x0, x1, ...``).
         tokens: text only: the token strings per sample (``Vocabulary.decode``; default ``#<id>``); a sequence
             shorter than ``L`` (padding left out) shows its first tokens with their attributions.
@@ -50,6 +52,10 @@ def attribution_gallery(
         patch_size: draw a ViT's patch grid over image maps.
         max_features: tabular: show the features with the largest mean |attribution| over methods and samples.
         width: inches (default: two columns for 3+ samples, else one column).
+        labels: ``(N,)`` the samples' labels, shown next to a predicted target (``pred 3 / label 5``).
+        target_mode: what ``targets`` are (the sweep's ``target``): ``predicted`` (headings ``pred k``, with the
+            label where given) | ``label`` (``label k``) | empty: not known (``class k``). The colour bar names the
+            explained class.
     """
     inputs = np.asarray(inputs)
     n, methods = len(inputs), list(attributions)
@@ -70,13 +76,14 @@ def attribution_gallery(
             for row, method in enumerate([None, *methods]):
                 values = None if method is None else np.asarray(attributions[method])
                 draw[modality](axes[row], inputs, values, tokens=tokens, patch_size=patch_size)
-        _label(axes, methods, sample_ids, targets, modality, class_names)
+        _label(axes, methods, sample_ids, targets, modality, class_names, labels, target_mode)
         height = figure.get_figheight()
-        top = 1 - (0.5 if title else 0.32) / height
+        extra = max(ax.get_title().count("\n") for ax in axes[0]) - 1  # a pred/label pair on lines of its own
+        top = 1 - ((0.5 if title else 0.32) + HEADING_LINE_IN * max(extra, 0)) / height
         figure.subplots_adjust(left=0.2 if modality == "tabular" else 0.12, right=0.99, top=top,
                                bottom=(0.62 if modality == "tabular" else 0.42) / height, hspace=0.45 if modality == "tabular" else 0.12,
                                wspace=0.1)
-        _colour_bar(figure, 0.12 / height)
+        _colour_bar(figure, 0.12 / height, EXPLAINED.get(target_mode, ""))
         if title:
             figure.suptitle(title, fontsize=8.5, y=1 - 0.08 / height, va="top")
     return figure
@@ -150,13 +157,39 @@ def short_ids(sample_ids: Sequence[str]) -> list[str]:
     return [s[len(prefix):] for s in ids]
 
 
-def _label(axes, methods, sample_ids, targets, modality, class_names: Sequence[str] = ()) -> None:
+HEADING_LINE_IN = 0.14  # a 7 pt heading line: a three-line heading lowers the grid by it (it ran into the title)
+HEADING_PREFIX = {"predicted": "pred", "label": "label"}  # what a target is, by the sweep's target mode
+EXPLAINED = {"predicted": "the predicted class", "label": "the labelled class"}  # the colour bar's wording
+
+
+def class_heading(target: int, class_names: Sequence[str] = (), label: int | None = None,
+                  target_mode: str = "") -> str:
+    """A column's class line: ``pred 3 / label 5`` (the explained class is the prediction; the label beside it),
+    ``label 5`` (the label was explained), or ``class 3`` (not known which). The report's galleries said ``class
+    3`` whatever ``target`` the sweep explained, so a reader could not tell a prediction from a label (nor see a
+    misclassified sample). A long pair is split over two lines."""
+    def name(index: int) -> str:
+        return str(class_names[int(index)]) if int(index) < len(class_names) else str(int(index))
+
+    prefix = HEADING_PREFIX.get(target_mode)
+    if prefix is None:
+        text = name(target)
+        return text if text.lower().startswith("class") else f"class {text}"  # wine: class_0
+    heading = f"{prefix} {name(target)}"
+    if target_mode == "predicted" and label is not None:
+        other = f"label {name(label)}"
+        heading += (" / " if len(heading) + len(other) <= 22 else "\n") + other
+    return heading
+
+
+def _label(axes, methods, sample_ids, targets, modality, class_names: Sequence[str] = (), labels=None,
+           target_mode: str = "") -> None:
     names = short_ids(sample_ids) if sample_ids is not None else [str(j) for j in range(axes.shape[1])]
     for j, ax in enumerate(axes[0]):
         heading = f"sample {names[j]}"
         if targets is not None:
-            name = str(class_names[int(targets[j])]) if int(targets[j]) < len(class_names) else str(int(targets[j]))
-            heading += "\n" + (name if name.lower().startswith("class") else f"class {name}")  # wine: class_0
+            label = None if labels is None else int(labels[j])
+            heading += "\n" + class_heading(int(targets[j]), class_names, label, target_mode)
         ax.set_title(heading, fontsize=7)
     for row, name in enumerate(["input", *methods]):
         method, _, params = name.partition(" (")  # the method's words spaced; parameter names as written
@@ -175,11 +208,13 @@ def _label(axes, methods, sample_ids, targets, modality, class_names: Sequence[s
                     spine.set_visible(False)
 
 
-def _colour_bar(figure, bottom: float) -> None:
-    """One shared key below the grid: every map is scaled to its own largest magnitude."""
+def _colour_bar(figure, bottom: float, explained: str = "") -> None:
+    """One shared key below the grid: every map is scaled to its own largest magnitude; ``explained`` names the
+    class the maps explain (``the predicted class``)."""
     height = 0.07 / figure.get_figheight()
     bar = figure.colorbar(ScalarMappable(Normalize(-1, 1), SIGNED_CMAP), cax=figure.add_axes((0.35, bottom, 0.3, height)),
                           orientation="horizontal")
     bar.set_ticks([-1, 0, 1], labels=["\u2212max |a|", "0", "+max |a|"])
-    bar.set_label("attribution, each map scaled to its largest magnitude", fontsize=6.5)
+    what = f"attribution for {explained}" if explained else "attribution"
+    bar.set_label(f"{what}, each map scaled to its own max |a|", fontsize=6.5)
     bar.ax.tick_params(labelsize=6, length=2)

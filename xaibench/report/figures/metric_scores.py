@@ -3,7 +3,9 @@
 Within a panel, bars are grouped by experiment (dataset / model) and coloured by method; whiskers are the
 summary's CI (``ci_low``..``ci_high``, e.g. the bootstrap 95% CI). Control methods (the summary's ``role``:
 random, constant, sobel, a user's own control) are hatched so a reader sees at once whether a method beats them.
-The title carries the metric's direction.
+The title carries the metric's direction. A mean at (or within a pixel of) zero, e.g. the constant control's, is a
+zero-height bar, invisible: it gets a thick line at its value in its method's colour (:func:`_zero_marks`), so a
+reader tells "0" from "n/a" (a method without a mean there has no bar and no line).
 A summary of more experiments than a figure can show legibly is drawn a page at a time (:func:`metric_score_pages`).
 """
 from __future__ import annotations
@@ -124,6 +126,7 @@ def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict, controls: 
                 _bars(ax, x[chosen], mean[chosen], width * 0.92, facecolor=colours[method],
                       hatch=hatch, edgecolor="white" if hatch else colours[method],
                       yerr=whiskers[:, chosen] if with_ci else None)
+    _zero_marks(ax, x, mean, low, high, width * 0.92, [colours[m] for m in bars["bar"]])
     first = rows.iloc[0]
     ax.set_title(f"{first['metric']} {direction_arrow(bool(first['higher_is_better']))}")
     ax.set_xticks(np.arange(len(groups)), groups)
@@ -153,6 +156,28 @@ def _bars(ax, x: np.ndarray, heights: np.ndarray, width: float, *, facecolor, ed
     if yerr is not None:
         ax.errorbar(left + 0.5 * width, heights, yerr=yerr, fmt="none", ecolor="k", capsize=1.5, elinewidth=0.7,
                     label="_nolegend_")
+
+
+ZERO_MARK_SHARE = 0.01  # a bar shorter than this share of its panel's data span (~2 px at 1.45 in) gets a mark
+ZERO_MARK_PT = 2.2  # the mark's line width: four times the zero axis line's, so it stands out on it
+
+
+def _zero_marks(ax, x: np.ndarray, mean: np.ndarray, low: np.ndarray, high: np.ndarray, width: float,
+                colours: list) -> None:
+    """A horizontal line across each bar whose height is below ``ZERO_MARK_SHARE`` of the panel's span (means,
+    CIs and zero), at its mean, in its method's colour: a zero-height bar (the constant control on a stability or
+    sparseness metric) drew nothing, so a scored 0 looked like a method missing from the experiment.
+
+    Args:
+        x: ``(n,)`` bar centres; mean, low, high: ``(n,)`` the bars' means and CIs (NaN: no CI); colours: ``n``.
+    """
+    values = np.concatenate([mean, low, high, [0.0]])
+    values = values[np.isfinite(values)]
+    span = float(values.max() - values.min())
+    flat = np.flatnonzero(np.abs(mean) <= ZERO_MARK_SHARE * span) if span > 0 else np.arange(len(mean))
+    if flat.size:
+        ax.hlines(mean[flat], x[flat] - width / 2, x[flat] + width / 2, colors=[colours[i] for i in flat],
+                  linewidth=ZERO_MARK_PT, capstyle="butt", zorder=3, clip_on=False, label="_nolegend_")  # over the spine
 
 
 def _fit_tick_labels(ax) -> float:
