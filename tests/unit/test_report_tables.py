@@ -303,6 +303,23 @@ def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
     assert tables[-1].caption.startswith("Settings without any score, left out of the tables above")
 
 
+def test_a_setting_whose_methods_are_not_applicable_for_different_reasons_lists_each_reason_with_its_methods():
+    # paper16: the last table gave only the first reason, so a method that was not applicable for another reason
+    # (grad_cam: no convolution; sobel: an image method) read as if the model's reason held for it too
+    table = quickstart_like_table()
+    na = table[table["model"] == "mlp"].assign(model="cnn", model_accuracy=np.nan, value=np.nan,
+                                              status="not_applicable", sample_id="",
+                                              message="model cnn does not take tabular inputs (takes image)")
+    na.loc[na["method"] == "saliency", "message"] = "saliency needs a differentiable model"
+    tables = build_tables(summarize(pd.concat([table, na], ignore_index=True)))
+    (label, (methods, status, reason)), = tables[-1].rows
+    assert reason.text == ("model cnn does not take tabular inputs (takes image) (ig, random); "
+                           "saliency needs a differentiable model (saliency)")
+    assert "each distinct reason" in tables[-1].caption and "first reason" not in tables[-1].caption
+    same = build_tables(summarize(pd.concat([table, na.assign(message="one reason")], ignore_index=True)))
+    assert same[-1].rows[0][1][2].text == "one reason"  # one reason for all: no method list
+
+
 def test_a_method_not_applicable_in_a_scored_setting_shows_n_a_in_that_settings_table():
     """newuser12: ``method=saliency,sobel`` on breast_cancer listed "breast_cancer / mlp" under "Settings without any
     score", right below that setting's results: a method skipped as not applicable never builds the data (no

@@ -106,10 +106,8 @@ def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None, *,
         shown = group.assign(status=group["status"].replace({"ok": "nan"}))  # ok rows without a mean: all NaN
         counts = shown.drop_duplicates(["competitor", "status"])["status"].value_counts().sort_index()
         statuses = ", ".join(f"{status} ({count})" for status, count in counts.items())
-        messages = group["message"].fillna("").astype(str)
-        reason = next((m for m in messages if m), "")
         methods = ", ".join(controls_last(group["competitor"].unique(), summary_controls(group)))
-        body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
+        body.append((label, (Cell(methods), Cell(statuses), Cell(_reasons(group) or "-"))))
     settings = "Settings without any score" + (", and methods without any score in a setting shown above"
                                                 if beside else "")
     what, corner = f"{settings}, left out of the tables above", "dataset / model"
@@ -117,10 +115,25 @@ def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None, *,
         what, corner = ((f"{settings}, and metrics scored in no setting (n/a in the tables above)",
                          "dataset / model or metric") if len(rows)
                         else ("Metrics scored in no setting, n/a in the tables above", "metric"))
-    caption = f"{what} (status per method; the first reason given)."
+    caption = f"{what} (status per method; each distinct reason, with its methods where methods differ)."
     return Table(key="unscored", caption=caption, corner=corner,
                  columns=(Column("methods", text=True), Column("status (methods)", text=True),
                           Column("reason", text=True)), rows=tuple(body))
+
+
+def _reasons(group: pd.DataFrame) -> str:
+    """Each distinct reason the rows of ``group`` give; where they differ, each followed by the methods it applies
+    to, in the order of the methods (controls last): ``sobel`` not applicable to a table, ``grad_cam`` to a model
+    without convolutions (the first reason alone named one method's cause for all)."""
+    messages = group["message"].fillna("").astype(str)
+    given = pd.DataFrame({"competitor": group["competitor"].astype(str), "message": messages})[messages != ""]
+    by_reason: dict[str, list[str]] = {}
+    for method in controls_last(given["competitor"].unique(), summary_controls(group)):
+        for reason in dict.fromkeys(given.loc[given["competitor"] == method, "message"]):
+            by_reason.setdefault(reason, []).append(method)
+    if len(by_reason) <= 1:
+        return next(iter(by_reason), "")
+    return "; ".join(f"{reason} ({', '.join(methods)})" for reason, methods in by_reason.items())
 
 
 class _Tests:
