@@ -78,8 +78,8 @@ REPORTED = {"Tables: `csv_table`": ("results/runs/default", "gallery_csv_table_m
 
 
 def assert_reports_with_gallery(work: Path, env: dict[str, str], run: str, gallery: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "xaibench", "report", run, "--out", "report"], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "xaibench", "report", run, "--out", "report"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     png = work / "report" / "figures" / f"{gallery}.png"
     assert png.is_file() and png.stat().st_size > 0, done.stderr[-3000:]  # the note says why it was not drawn
