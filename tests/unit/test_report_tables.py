@@ -303,6 +303,23 @@ def test_a_setting_without_any_score_is_listed_with_its_reason_not_dropped():
     assert tables[-1].caption.startswith("Settings without any score, left out of the tables above")
 
 
+def test_a_setting_whose_methods_are_not_applicable_for_different_reasons_lists_each_reason_with_its_methods():
+    # paper16: the last table gave only the first reason, so a method that was not applicable for another reason
+    # (grad_cam: no convolution; sobel: an image method) read as if the model's reason held for it too
+    table = quickstart_like_table()
+    na = table[table["model"] == "mlp"].assign(model="cnn", model_accuracy=np.nan, value=np.nan,
+                                              status="not_applicable", sample_id="",
+                                              message="model cnn does not take tabular inputs (takes image)")
+    na.loc[na["method"] == "saliency", "message"] = "saliency needs a differentiable model"
+    tables = build_tables(summarize(pd.concat([table, na], ignore_index=True)))
+    (label, (methods, status, reason)), = tables[-1].rows
+    assert reason.text == ("model cnn does not take tabular inputs (takes image) (ig, random); "
+                           "saliency needs a differentiable model (saliency)")
+    assert "each distinct reason" in tables[-1].caption and "first reason" not in tables[-1].caption
+    same = build_tables(summarize(pd.concat([table, na.assign(message="one reason")], ignore_index=True)))
+    assert same[-1].rows[0][1][2].text == "one reason"  # one reason for all: no method list
+
+
 def test_a_method_not_applicable_in_a_scored_setting_shows_n_a_in_that_settings_table():
     """newuser12: ``method=saliency,sobel`` on breast_cancer listed "breast_cancer / mlp" under "Settings without any
     score", right below that setting's results: a method skipped as not applicable never builds the data (no
@@ -710,7 +727,36 @@ def test_a_control_first_on_a_stability_metric_is_warned_as_by_construction_not_
     assert ("c WARNING: a control matches or beats the best method on sens for diabetes / mlp: perfectly stable by construction (a map "
             "that ignores the input): read stability together with faithfulness and randomisation.") in text
     assert "c WARNING: a control matches or beats the best method on mprt for diabetes / mlp: not discriminating on this data." in text
-    assert "on a stability metric by construction" in text
+    assert "the c WARNING above says where and why" in text  # the mark's legend, not the reasons again
+
+
+def test_a_control_ahead_on_several_stability_metrics_is_warned_once_per_reason_naming_the_metrics():
+    """paper16: the constant control on five stability metrics put five lines of the same words at the top of the
+    report, and each table repeated the reason for every column (`... on a for breast_cancer / mlp, b for
+    breast_cancer / mlp, ...`) and again in its footnote. Now: one line per reason at the top naming the metrics
+    and settings, one per reason per table, the footnote only the mark's legend."""
+    from xaibench.report.build import analyse, markdown_report
+    from xaibench.results import statistics as st
+
+    table = quickstart_like_table()
+    table = pd.concat([table, table[table["metric"] == "sens"].assign(metric="sens2")], ignore_index=True)
+    table.loc[table["metric"].isin(["sens", "sens2"]) & (table["method"] == "random"), "value"] = 0.0
+    analysis = analyse(table)
+    stable, other = analysis.warnings
+    assert stable == ("WARNING: a control matches or beats the best method on sens, sens2 for mlp/diabetes (random), "
+                      "tiny/digits (random): a map that ignores the input (the constant control) is perfectly stable "
+                      "by construction: read stability together with faithfulness and randomisation")
+    assert other.startswith("WARNING: a control matches or beats the best method on mprt for mlp/diabetes (random):")
+    tables = {t.key: t for t in analysis.tables}
+    assert [w for w in tables["metrics-diabetes-mlp"].warnings if "stable" in w] == [
+        "c WARNING: a control matches or beats the best method on sens, sens2 for diabetes / mlp: perfectly stable by "
+        "construction (a map that ignores the input): read stability together with faithfulness and randomisation."]
+    assert "on sens, sens2 for diabetes / mlp, digits / tiny" in " ".join(tables["families"].warnings)
+    report = markdown_report(analysis, "t")
+    # once at the top, once in each of the 5 tables with a stability column (2 settings, 2 metrics, families)
+    assert report.count("perfectly stable by construction") == 1 + 5
+    # metrics that differ in where the control is ahead are grouped by their places
+    assert st.metrics_where([("a", "x"), ("b", "x"), ("b", "y"), ("c", "x")]) == "a, c for x; b for x, y"
 
 
 def test_a_control_with_the_best_mean_is_a_reference_row_not_the_best_that_methods_are_tested_against():

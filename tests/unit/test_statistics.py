@@ -352,16 +352,26 @@ def test_two_methods_and_a_control_give_no_agreement_table_of_diagonal_ones():
     """The quickstart's case: two methods and `random`. Controls are not ranked and a tau needs three ranked
     methods, so no metric pair has a tau; the report printed a table of 1.000 on the diagonal and '-' elsewhere,
     a table that says nothing (its figure was already left out, with a note)."""
-    from xaibench.report.build import agreement_table
+    from xaibench.report.build import NO_TAU, agreement_csv, agreement_table
 
     groups = {("d1", "faith", True): {"a": 0.9, "b": 0.5, "random": 0.1},
               ("d1", "spar", True): {"a": 0.2, "b": 0.7, "random": 0.4}}
     matrix = st.metric_agreement(summary_of(groups))
     assert np.isnan(matrix.loc["faith", "spar"]) and not st.has_metric_pairs(matrix)
     assert agreement_table(matrix).rows == ()
+    # paper16: metric_agreement.csv was then an identity matrix (1 on the diagonal, empty elsewhere), as if the
+    # metrics had been compared; as friedman.csv's no_post_hoc, a no_tau column says why, and no 1 stands alone
+    csv = agreement_csv(matrix).set_index("metric")
+    assert csv[["faith", "spar"]].isna().all().all() and (csv["no_tau"] == NO_TAU).all()
     groups[("d1", "faith", True)]["c"] = groups[("d1", "spar", True)]["c"] = 0.3  # three methods: a tau
     matrix = st.metric_agreement(summary_of(groups))
     assert st.has_metric_pairs(matrix) and len(agreement_table(matrix).rows) == 2
+    csv = agreement_csv(matrix).set_index("metric")
+    assert csv.loc["faith", "faith"] == 1.0 and (csv["no_tau"] == "").all()
+    assert csv.loc["faith", "spar"] == matrix.loc["faith", "spar"]
+    groups[("d1", "cf", True)] = {"a": 0.4, "b": 0.6}  # a metric two methods are scored on: no tau with any other
+    csv = agreement_csv(st.metric_agreement(summary_of(groups))).set_index("metric")
+    assert np.isnan(csv.loc["cf", "cf"]) and csv.loc["cf", "no_tau"] == NO_TAU and csv.loc["spar", "no_tau"] == ""
 
 
 def test_an_infinite_score_does_not_turn_every_difference_into_a_tie():

@@ -276,6 +276,24 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
     return html_document(title, sections, figures, warnings=analysis.warnings, intro=intro)
 
 
+# Why a metric of metric_agreement.csv has no tau (its ``no_tau``), as friedman.csv's ``no_post_hoc`` says why a scope
+# has no CD diagram: its row was all NaN but the diagonal's 1, and without any pair the file was an identity matrix
+NO_TAU = ("no Kendall tau with any other metric: no setting where another metric ranks the same three or more "
+          "methods, not all tied (controls are not ranked)")
+
+
+def agreement_csv(matrix: pd.DataFrame) -> pd.DataFrame:
+    """``statistics.metric_agreement`` as metric_agreement.csv: one row per metric, its tau with every metric and
+    ``no_tau`` (empty, or :data:`NO_TAU` for a metric without a tau with any other one, whose diagonal is then NaN:
+    a 1 there measured nothing)."""
+    values = matrix.to_numpy(dtype=float)
+    alone = ~(np.isfinite(values) & ~np.eye(len(values), dtype=bool)).any(axis=1)
+    frame = matrix.copy()
+    for metric in matrix.index[alone]:
+        frame.loc[metric, metric] = np.nan
+    return frame.assign(no_tau=np.where(alone, NO_TAU, "")).reset_index()
+
+
 def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
     """The machine-readable side of a report: summary and every statistic, one CSV each."""
     friedman = pd.DataFrame.from_records([
@@ -293,7 +311,7 @@ def csv_frames(analysis: Analysis) -> dict[str, pd.DataFrame]:
         {"scope": s, "method": method, "avg_rank": rank, "n_blocks": r.n_blocks}
         for s, r in analysis.friedman.items() for method, rank in r.avg_ranks.items()],
         columns=["scope", "method", "avg_rank", "n_blocks"])
-    agreement = analysis.agreement.reset_index() if not analysis.agreement.empty else pd.DataFrame()
+    agreement = agreement_csv(analysis.agreement) if not analysis.agreement.empty else pd.DataFrame()
     return {"summary": analysis.summary, "pairwise_tests": analysis.pairs, "versus_best": analysis.versus_best,
             "control_checks": analysis.controls,
             "average_ranks": analysis.ranks, "friedman": friedman, "friedman_ranks": friedman_ranks,

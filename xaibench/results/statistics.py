@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -799,15 +799,36 @@ def control_first(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def control_warnings(summary: pd.DataFrame) -> list[str]:
-    """One line per metric on which a control scores at least as well as the best method somewhere, naming
-    where."""
+    """One line per reason (stable by construction on a stability metric, else not discriminating) for which a
+    control scores at least as well as the best method somewhere, naming the metrics and where: the constant
+    control on five stability metrics gave five lines of the same words, at the top of every report."""
     first = control_first(summary)
     families = summary.drop_duplicates("metric").set_index("metric")["family"] if "family" in summary else {}
+    stability = first["metric"].map(lambda metric: families.get(metric) == Family.STABILITY)
     lines = []
-    for metric, rows in first.groupby("metric", sort=True):
-        where = ", ".join(f"{r.model_label}/{r.dataset_label} ({r.control})" for r in rows.itertuples())
+    for stable in (True, False):
+        rows = first[stability == stable]
+        if rows.empty:
+            continue
+        places = [(r.metric, f"{r.model_label}/{r.dataset_label} ({r.control})") for r in rows.itertuples()]
+        single = rows["metric"].nunique() == 1
         why = ("a map that ignores the input (the constant control) is perfectly stable by construction: read "
-               "stability together with faithfulness and randomisation" if families.get(metric) == Family.STABILITY else
-               "this metric does not discriminate between methods on this data")
-        lines.append(f"WARNING: a control matches or beats the best method on {metric} for {where}: {why}")
+               "stability together with faithfulness and randomisation" if stable else
+               f"{'this metric does' if single else 'these metrics do'} not discriminate between methods on this "
+               "data")
+        lines.append(f"WARNING: a control matches or beats the best method on {metrics_where(places)}: {why}")
     return lines
+
+
+def metrics_where(places: Sequence[tuple[str, str]]) -> str:
+    """``(metric, where)`` pairs as one phrase, metrics that share every place named together, in the order the
+    metrics first come: ``a, b for mlp/iris, cnn/digits; c for mlp/iris``."""
+    where: dict[str, list[str]] = {}
+    for metric, place in places:
+        where.setdefault(metric, [])
+        if place not in where[metric]:
+            where[metric].append(place)
+    together: dict[tuple[str, ...], list[str]] = {}
+    for metric, metric_places in where.items():
+        together.setdefault(tuple(metric_places), []).append(metric)
+    return "; ".join(f"{', '.join(metrics)} for {', '.join(shared)}" for shared, metrics in together.items())

@@ -29,15 +29,14 @@ from xaibench.metrics.spec import Family
 from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, separation_note,
                                          significance_note)
 from xaibench.results.roles import controls_last, is_control, summary_controls
-from xaibench.results.statistics import ALPHA, average_ranks, controls_ahead, versus_best
+from xaibench.results.statistics import ALPHA, average_ranks, controls_ahead, metrics_where, versus_best
 
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric"
-NOTE_CONTROL = ("c a control (a reference row, not ranked) scores as well as the column's best method or better: on a "
-                "stability metric by construction (a map that ignores the input, "
-                "the constant control, is perfectly stable: read stability together with faithfulness and "
-                "randomisation), on another metric because it does not discriminate between methods on this data")
+# The mark's legend only: the table's c WARNING line above it says where and why (it repeated both reasons in full)
+NOTE_CONTROL = ("c a control (a reference row, not ranked) scores as well as the column's best method or better: the "
+                "c WARNING above says where and why")
 # The warning line of a control first on a stability metric: the report's top warning (statistics.control_warnings)
 # said "by construction" there while the tables said "not discriminating", which max_sensitivity, separating the
 # methods at p < 0.001, is not.
@@ -106,10 +105,8 @@ def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None, *,
         shown = group.assign(status=group["status"].replace({"ok": "nan"}))  # ok rows without a mean: all NaN
         counts = shown.drop_duplicates(["competitor", "status"])["status"].value_counts().sort_index()
         statuses = ", ".join(f"{status} ({count})" for status, count in counts.items())
-        messages = group["message"].fillna("").astype(str)
-        reason = next((m for m in messages if m), "")
         methods = ", ".join(controls_last(group["competitor"].unique(), summary_controls(group)))
-        body.append((label, (Cell(methods), Cell(statuses), Cell(reason or "-"))))
+        body.append((label, (Cell(methods), Cell(statuses), Cell(_reasons(group) or "-"))))
     settings = "Settings without any score" + (", and methods without any score in a setting shown above"
                                                 if beside else "")
     what, corner = f"{settings}, left out of the tables above", "dataset / model"
@@ -117,10 +114,25 @@ def unscored_table(rows: pd.DataFrame, metrics: pd.DataFrame | None = None, *,
         what, corner = ((f"{settings}, and metrics scored in no setting (n/a in the tables above)",
                          "dataset / model or metric") if len(rows)
                         else ("Metrics scored in no setting, n/a in the tables above", "metric"))
-    caption = f"{what} (status per method; the first reason given)."
+    caption = f"{what} (status per method; each distinct reason, with its methods where methods differ)."
     return Table(key="unscored", caption=caption, corner=corner,
                  columns=(Column("methods", text=True), Column("status (methods)", text=True),
                           Column("reason", text=True)), rows=tuple(body))
+
+
+def _reasons(group: pd.DataFrame) -> str:
+    """Each distinct reason the rows of ``group`` give; where they differ, each followed by the methods it applies
+    to, in the order of the methods (controls last): ``sobel`` not applicable to a table, ``grad_cam`` to a model
+    without convolutions (the first reason alone named one method's cause for all)."""
+    messages = group["message"].fillna("").astype(str)
+    given = pd.DataFrame({"competitor": group["competitor"].astype(str), "message": messages})[messages != ""]
+    by_reason: dict[str, list[str]] = {}
+    for method in controls_last(given["competitor"].unique(), summary_controls(group)):
+        for reason in dict.fromkeys(given.loc[given["competitor"] == method, "message"]):
+            by_reason.setdefault(reason, []).append(method)
+    if len(by_reason) <= 1:
+        return next(iter(by_reason), "")
+    return "; ".join(f"{reason} ({', '.join(methods)})" for reason, methods in by_reason.items())
 
 
 class _Tests:
@@ -284,7 +296,7 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
         ahead = set(group.index[controls_ahead(group.reset_index()).to_numpy(dtype=bool)].astype(str))
         if ahead:
             marks.append("c")
-            flagged_controls.append((f"{first['metric_label']} for {first['setting_label']}", str(first["family"])))
+            flagged_controls.append((str(first["metric_label"]), str(first["setting_label"]), str(first["family"])))
         if column_of == "setting_label" and first["model_flag"] == "underfit":
             marks.append("u")
         headers.append(Column(title(column), "↑" if first["higher_is_better"] else "↓", tuple(marks)))
@@ -404,23 +416,23 @@ def _control_first(group: pd.DataFrame) -> bool:
     return bool(controls_ahead(group.reset_index()).any())
 
 
-def _control_lines(columns: list[tuple[str, str]]) -> tuple[str, ...]:
+def _control_lines(columns: list[tuple[str, str, str]]) -> tuple[str, ...]:
     """One warning line per kind of column in which a control matches or beats the best method: ``columns`` are
-    (where, family)."""
+    (metric, setting, family); metrics that share every setting are named together (a metrics table's five
+    stability columns: one phrase, not five "for breast_cancer / mlp")."""
     lines = []
     for stability in (True, False):
-        where = [text for text, family in columns if (family == Family.STABILITY) == stability]
+        where = [(metric, setting) for metric, setting, family in columns if (family == Family.STABILITY) == stability]
         if where:
-            lines.append(f"c WARNING: a control matches or beats the best method on {', '.join(where)}: "
+            lines.append(f"c WARNING: a control matches or beats the best method on {metrics_where(where)}: "
                          f"{_WHY_CONTROL_FIRST[stability]}.")
     return tuple(lines)
 
 
 def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
-    flagged = {(f"{g['metric_label'].iloc[0]} for {g['setting_label'].iloc[0]}", str(g["family"].iloc[0]))
+    flagged = {(str(g["metric_label"].iloc[0]), str(g["setting_label"].iloc[0]), str(g["family"].iloc[0]))
                for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"))}
     return _control_lines(sorted(flagged))
-
 
 
 def _ordered(rows: pd.DataFrame, column: str, by: list[str]) -> list[str]:
