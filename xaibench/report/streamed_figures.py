@@ -36,7 +36,7 @@ from xaibench.results.memory import release_memory
 # What the table-based figures read (cost points, experiments, explanations(), surrogates).
 COLUMNS = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "cell_key",
            "sample_id", "target", "n_samples", "model_params", "dataset_params", "method_params", "dataset_revision",
-           "model_label", "dataset_label"]
+           "model_label", "dataset_label", "target_mode"]
 # What pass 1 reads (cost means, the experiments and decision-tree rows in each range): not the explanations' columns.
 PASS_ONE = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "model_params",
             "dataset_params", "method_params", "model_revision", "dataset_revision", "n_samples", "target_mode",
