@@ -577,6 +577,34 @@ def test_a_collect_or_summary_killed_mid_write_leaves_a_temp_file_the_next_run_r
         assert list(tmp_path.glob("*.tmp")) == [] and list(tmp_path.glob(".*.tmp")) == []
 
 
+def test_a_compare_killed_mid_write_leaves_temp_files_the_next_compare_removes(tmp_path, capfd):
+    """A `kill -9` of `compare` while writing `--report`, `--json` or `--update-baseline`'s pair left
+    `.<output>.<random>.tmp` beside each output forever (collect -o and summary -o remove theirs since rel14): the
+    next compare writing the same outputs removes the temp files of dead writers, never one a live writer holds."""
+    from tests.unit.test_compare import BASE, table
+
+    baseline, current = tmp_path / "baselines" / "ci", tmp_path / "c.parquet"
+    baseline.mkdir(parents=True)
+    table({("saliency", "m"): list(BASE)}).to_parquet(current, index=False)
+    report, verdict = tmp_path / "r.md", tmp_path / "r.json"
+    dead = [tmp_path / ".r.md.abcd1234.tmp", tmp_path / ".r.json.abcd1234.tmp",
+            baseline / ".table.parquet.abcd1234.tmp", baseline / ".table.provenance.json.abcd1234.tmp"]
+    for temp in dead:  # what a killed writer leaves: its temp file, no lock held
+        temp.write_bytes(b"half-written")
+    with store_module.atomic_writer(verdict) as live:  # a concurrent compare, writing the same --json
+        live.write(b"the concurrent run's verdict")
+        [alive] = set(tmp_path.glob(".r.json.*.tmp")) - set(dead)
+        for argv in ([baseline, current, "--update-baseline"], [baseline, current, "--report", report, "--json",
+                                                                 verdict]):
+            with pytest.raises(SystemExit) as done:
+                main(["compare", *map(str, argv)])
+            assert done.value.code == 0, capfd.readouterr().err
+        assert [temp for temp in dead if temp.exists()] == [] and alive.exists()
+        assert (baseline / "table.parquet").is_file() and report.is_file()
+    assert verdict.read_bytes() == b"the concurrent run's verdict"  # the live writer completed
+    assert list(tmp_path.rglob(".*.tmp")) == []
+
+
 def test_a_damaged_sweep_json_warns_where_optional_and_a_rerun_of_the_sweep_rewrites_it(tmp_path, capsys):
     """rel14: a damaged `sweep.json` was read as no record at all. Readers that need it (summary, collect, report,
     load) refuse in one line (`test_bad_input.py`); compare's checks of the configs and plugin files a table was

@@ -225,12 +225,14 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
     if args.report:
         report = Path(args.report)
         full = report.with_name(f"{report.stem}.full{report.suffix or '.md'}")
+        _remove_dead_temps(report, full)
         comment = to_markdown(comparison, context=context, limit=args.report_limit or None, full_report=str(full),
                               json_report=args.json or "", **names)
         if comment != markdown:  # shortened to fit a pull-request comment: the whole report beside it
             atomic_write_bytes(full, to_markdown(comparison, context=context, max_rows=None, **names).encode())
         atomic_write_bytes(report, comment.encode())
     if args.json:
+        _remove_dead_temps(Path(args.json))
         atomic_write_bytes(Path(args.json), dumps(to_json(comparison, context=context, **names)).encode())
     if not args.quiet:
         print(markdown)
@@ -265,10 +267,18 @@ def _context(args: argparse.Namespace, baseline, current) -> dict:
     return {"baseline": base, "current": current_origin}
 
 
+def _remove_dead_temps(*outputs) -> None:
+    """Remove the temp files a killed compare left beside ``outputs`` (never one a live writer holds)."""
+    from xaibench.engine.store import remove_dead_temps
+
+    for output in outputs:
+        remove_dead_temps(output)
+
+
 def _update(args: argparse.Namespace, current, policy) -> int:
     import shlex
 
-    from xaibench.results.compare.baseline import baseline_file, write_baseline
+    from xaibench.results.compare.baseline import baseline_file, provenance_file, write_baseline
 
     target = baseline_file(args.baseline)
     if target.suffix not in (".parquet", ".csv"):
@@ -277,6 +287,7 @@ def _update(args: argparse.Namespace, current, policy) -> int:
         raise UserError(f"baseline {args.baseline} must be a .parquet or .csv file or a folder (its table.parquet): "
                         "compare reads nothing else")
     _show_update(target, current, policy)
+    _remove_dead_temps(target, provenance_file(target))
     made_by = ["--command", args.source_command] if args.source_command else []
     this = shlex.join(["xaibench", "compare", str(args.baseline), str(args.current), "--update-baseline", *made_by])
     table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command,
