@@ -33,14 +33,18 @@ def _interleaved(first, second) -> list[str]:
             errors.append(error)
             barrier.abort()
 
-    threads = [threading.Thread(target=body, args=(f,)) for f in (first, second)]
+    _start_and_join([threading.Thread(target=body, args=(f,)) for f in (first, second)], errors, timeout=30)
+    return seen
+
+
+def _start_and_join(threads: list[threading.Thread], errors: list[BaseException], timeout: float) -> None:
+    """Start ``threads``, wait for each (at most ``timeout`` s), then re-raise the first error they recorded."""
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(timeout)
     if errors:
         raise errors[0]
-    return seen
 
 
 def test_constant_maps_accepted_relaxes_quantus_in_its_own_thread_only():
@@ -141,14 +145,8 @@ def test_two_threads_scoring_real_quantus_metrics_keep_their_stdout_and_warnings
     before = sys.stdout
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        threads = [threading.Thread(target=score, args=("pixel_flipping", True)),
-                   threading.Thread(target=score, args=("faithfulness_estimate", False))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-        if errors:
-            raise errors[0]
+        _start_and_join([threading.Thread(target=score, args=("pixel_flipping", True)),
+                         threading.Thread(target=score, args=("faithfulness_estimate", False))], errors, timeout=120)
         print("main after")
         warnings.warn("main after")
         np.float64(1.0) / np.float64(0.0)
