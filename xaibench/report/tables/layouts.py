@@ -253,6 +253,10 @@ def _bold_rule(rows: pd.DataFrame) -> str:
     names = controls_last(set(rows["competitor"].astype(str)) & summary_controls(rows), None)
     if not names:
         return "Bold: best per column"
+    scored = set(rows.loc[rows["mean"].notna(), "competitor"].astype(str))
+    if scored and scored <= set(names):  # only controls have a score: nothing is ranked (statistics.nothing_to_rank)
+        return (f"Only controls ({', '.join(names)}) have a score: reference rows, never ranked, so no cell is bold "
+                "or tested against a best")
     return f"Bold: best method per column; controls ({', '.join(names)}; last rows) are references, never ranked or bold"
 
 
@@ -306,7 +310,7 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
             cell = _cell(group.loc[method], best, tests, ahead=method in ahead) if method in group.index else Cell("-")
             notes.update(cell.marks)
             notes.update(["tie"] if cell.tie else [])
-            if tests.separated is not None and method in group.index and method not in best.index \
+            if tests.separated is not None and len(best) and method in group.index and method not in best.index \
                     and pd.notna(group.loc[method, "mean"]):
                 notes.add("tested")  # a non-best cell was tested: say what an unmarked cell means
             cells[method].append(cell)
