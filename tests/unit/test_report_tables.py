@@ -851,3 +851,40 @@ def test_a_control_better_than_the_best_method_in_the_tests_against_the_best_is_
     assert random[1].endswith("<sup>c</sup>") and "<sup>s</sup>" not in random[1]  # mprt: random is ahead
     assert any(note.startswith("c a control, a reference row that is never ranked") for note in versus.notes)
     assert not any("although ranked below it" in note for note in versus.notes)
+
+
+def test_the_tests_against_the_best_state_their_shared_notes_once_and_only_the_c_reason_that_applies():
+    """paper17: each setting's table of tests against the best repeated the same notes (where the tests are, the
+    c note with both reasons in full), once per table. report.md/.html state the notes every table shares once,
+    before the tables; each table keeps its own; the c note gives only the reason of its flagged columns (a
+    stability metric here: "by construction", not also "does not discriminate"). LaTeX floats keep their notes."""
+    from xaibench.report.build import analyse, html_report, markdown_report
+    from xaibench.report.tables.render import latex_tables
+
+    analysis = analyse(quickstart_like_table(), layouts=("metrics",))
+    best = analysis.best_tables
+    assert len(best) == 2
+    shared = [n for n in best[0].notes if n in best[1].notes]
+    assert any(n.startswith("These tests are in versus_best.csv") for n in shared)
+    text = markdown_report(analysis, "r")
+    section = text.split("## Tests against the best")[1]
+    for note in shared:
+        assert section.count(f"- {note}") == 1, note  # once for the section, not once per table
+    assert "Notes for every table of this section:" in section
+    assert html_report(analysis, (), "r").count("These tests are in versus_best.csv") == 1
+    latex = latex_tables(list(best))
+    assert latex.count("These tests are in versus\\_best.csv") == 2  # a float taken alone keeps its notes
+    family = analysis.summary.drop_duplicates("metric").set_index("metric")["family"]
+    flagged = 0
+    for table in best:
+        c_columns = {column.name for i, column in enumerate(table.columns)
+                     if any("c" in cells[i].marks for _, cells in table.rows)}
+        if not c_columns:
+            continue
+        (note,) = [n for n in table.notes if n.startswith("c ")]
+        stability = {family[name] == "stability" for name in c_columns}
+        assert ("by construction" in note) == (True in stability), note
+        assert ("does not discriminate" in note) == (False in stability), note
+        flagged += 1
+    assert flagged
+    assert "in parentheses, the matched-pairs rank-biserial r" in best[0].caption

@@ -19,7 +19,7 @@ from xaibench.report.html_document import Figure, Section, html_document
 from xaibench.report.tables import LAYOUTS, Cell, Column, Table, build_tables, render_all, to_html, to_markdown
 from xaibench.report.tables.model import number, p_text
 from xaibench.report.tables.pairwise import pairwise_tables, versus_best_tables
-from xaibench.report.tables.render import latex_tables
+from xaibench.report.tables.render import latex_tables, render_grouped
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
 from xaibench.results.groups import attach_not_applicable
@@ -241,7 +241,7 @@ def markdown_report(analysis: Analysis, title: str) -> str:
     if analysis.stat_tables:
         parts += ["## Statistics", "", "\n".join(to_markdown(t) for t in analysis.stat_tables)]
     if analysis.best_tables:
-        parts += ["## Tests against the best", "", "\n".join(to_markdown(t) for t in analysis.best_tables)]
+        parts += ["## Tests against the best", "", render_grouped(list(analysis.best_tables), "md")]
     if analysis.pair_tables:
         parts += [f"Every pairwise test, one table per comparison group: [{APPENDIX}.md]({APPENDIX}.md) "
                   f"({_tables(len(analysis.pair_tables))}; LaTeX: {APPENDIX}.tex; CSV: pairwise_tests.csv).", ""]
@@ -262,7 +262,7 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
     if analysis.stat_tables:
         sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
     if analysis.best_tables:
-        sections.append(Section("Tests against the best", "\n".join(to_html(t) for t in analysis.best_tables)))
+        sections.append(Section("Tests against the best", render_grouped(list(analysis.best_tables), "html")))
     if analysis.pair_tables:
         sections.append(Section(f"Every pairwise test ({_tables(len(analysis.pair_tables))})",
                                 "\n".join(to_html(t) for t in analysis.pair_tables), collapsed=True))

@@ -54,7 +54,8 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     ``error_rate`` (share of seeds whose cell errored on this metric); ``status``; ``message``; ``rank`` (of the
     means over the samples every competitor with a mean in the group scored, as ``xaibench report`` ranks:
     ``results/shared.py``; the means themselves where they all scored the same samples); ``shared_mean`` (that
-    mean, controls' too: what ``statistics.controls_ahead`` compares, as in the report); ``model_accuracy`` (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
+    mean, controls' too: what ``statistics.controls_ahead`` compares, as in the report); ``model_accuracy``
+    (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
     ``role`` (``control`` for a control's rows, by the role its rows record: ``results/roles.py``; else "").
     """
     summarizer = Summarizer(n_boot=n_boot, level=level, seed=seed)
