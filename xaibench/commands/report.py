@@ -95,7 +95,7 @@ def _figures(table, analysis, out: Path, store: str | None) -> list:
     figures = analysed_figures(table, analysis, store or os.environ.get("XAIBENCH_STORE", "results/store"), notes)
     for note in notes:
         print(f"report: note: {note}", file=sys.stderr)
-    return write_figures(figures, out)
+    return write_figures(figures, out, analysis.summary)
 
 
 REPORT_LOCK = ".report.lock"  # in <out>: held by the report writing there

@@ -260,6 +260,13 @@ def _bold_rule(rows: pd.DataFrame) -> str:
     return f"Bold: best method per column; controls ({', '.join(names)}; last rows) are references, never ranked or bold"
 
 
+def interval_text(rows: pd.DataFrame) -> str:
+    """What the tables' (and the score figures') means and CIs are over: :func:`_over` of the scored ``rows``
+    ("" where none has a mean), for a figure caption to state the same samples, seeds and CI caveat."""
+    scored = rows[rows["mean"].notna()] if "mean" in rows else rows.iloc[0:0]
+    return _over(scored) if len(scored) and {"n", "n_seeds"} <= set(scored.columns) else ""
+
+
 def _over(rows: pd.DataFrame) -> str:
     """What a grid's cells are: ``mean [95% CI] over n = 26 samples and 3 seeds (...)``; ``n`` is a range where
     cells differ (NaN scores, errors)."""
