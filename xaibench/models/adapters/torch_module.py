@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xaibench.data.user.arrays import series_layout_hint
 from xaibench.errors import UserError
 from xaibench.models.adapters._source import (
     code_digest, import_object, load_pinned, path_digest, require_local, save_pinned,
@@ -120,6 +121,8 @@ def input_layout(dataset: Dataset) -> str:
     if dataset.modality is Modality.IMAGE:
         return (f"; the dataset gives images of {shape} (channels, height, width): set dataset.image_size and "
                 "dataset.channels to the model's input")
+    if dataset.modality is Modality.TIME_SERIES and len(shape) == 2:
+        return f"; {series_layout_hint(shape)}"
     return ""
 
 
