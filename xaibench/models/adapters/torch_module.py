@@ -156,7 +156,9 @@ class TorchModule(ModelSpec):
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
     # CONV: your CNN gets the CAM methods; they look for its nn.Conv1d/nn.Conv2d layers on the built model and are
     # not_applicable on a network without one (explainers/cam/_layers.py), as a spec cannot know before building.
-    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV})
+    # LRP likewise: it runs on a network built from layers it has rules for, computing nothing outside them, and is
+    # not_applicable on any other (explainers/propagation/lrp.py checks the built model).
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV, Capability.LRP})
     target: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     state_dict: str | None = None
