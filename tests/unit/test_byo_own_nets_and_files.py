@@ -38,7 +38,8 @@ def test_a_model_file_given_by_its_path_is_imported_and_its_edits_recompute(tmp_
     monkeypatch.chdir(tmp_path)
     (tmp_path / "nets.py").write_text(NETS)
     (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "nets.py").write_text(NETS.replace("nn.Linear(hidden, 3)", "nn.Linear(hidden, 3, bias=False)"))
+    biasless = NETS.replace("nn.Linear(hidden, 3)", "nn.Linear(hidden, 3, bias=False)")
+    (tmp_path / "other" / "nets.py").write_text(biasless)
     iris = DATASETS.create("iris", {}).build(0)
     relative = MODELS.create("torch_module", {"target": "nets.py:Net", "epochs": 1, "kwargs": {"hidden": 5}})
     module = relative.build(iris)
@@ -58,7 +59,8 @@ def test_a_model_file_given_by_its_path_is_imported_and_its_edits_recompute(tmp_
         "nets.py:Nett": "cannot import model.target='nets.py:Nett': nets.py has no 'Nett'; did you mean "
                         "model.target=nets.py:Net?",
         "missing.py:Net": "model.target: file not found: missing.py (relative paths start at",
-        "other/nets:Net": "model.target='other/nets:Net' is not <file.py>:<Class>; write model.target=other/nets.py:Net",
+        "other/nets:Net": "model.target='other/nets:Net' is not <file.py>:<Class>; write "
+                          "model.target=other/nets.py:Net",
     }
     for target, expected in refusals.items():
         with pytest.raises(UserError) as refused:
@@ -66,7 +68,7 @@ def test_a_model_file_given_by_its_path_is_imported_and_its_edits_recompute(tmp_
         assert expected in str(refused.value) and "\n" not in str(refused.value), target
 
 
-def test_a_model_file_that_fails_to_import_is_named_in_one_line(tmp_path):
+def test_a_model_file_that_fails_to_import_is_named_in_one_line(tmp_path, monkeypatch):
     (tmp_path / "helpers.py").write_text("SCALE = 2\n")
     (tmp_path / "nets.py").write_text("from helpers import SCALE\n" + NETS)
     (tmp_path / "broken.py").write_text("class Net(:\n")
@@ -76,6 +78,12 @@ def test_a_model_file_that_fails_to_import_is_named_in_one_line(tmp_path):
         MODELS.create("torch_module", {"target": f"{tmp_path}/nets.py:Net", "epochs": 1}).build(iris)
     with pytest.raises(UserError, match=r"cannot import model.target file .*broken.py: SyntaxError"):
         MODELS.create("torch_module", {"target": f"{tmp_path}/broken.py:Net", "epochs": 1}).build(iris)
+    monkeypatch.chdir(tmp_path)  # the file here but not on sys.path: both spellings that work are named
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    (tmp_path / "plain.py").write_text(NETS)
+    with pytest.raises(UserError, match=r"No module named 'plain'; plain is in .* but not importable: write "
+                                        r"model.target=plain.py:Net \(the file and its class\), or export PYTHONPATH"):
+        MODELS.create("torch_module", {"target": "plain.Net", "epochs": 1}).build(iris)
 
 
 # DeepLIFT and guided backprop on functional nonlinearities ----------------------------------------------------
@@ -298,4 +306,5 @@ def test_an_exif_orientation_is_applied_when_images_are_read(tmp_path, suffix):
     np.testing.assert_allclose(pixels[0], upright, rtol=0, atol=0 if suffix == "png" else 0.1)
     plain = Path(tmp_path / f"plain.{suffix}")
     Image.fromarray(stored).save(plain)  # no tag: as stored
-    np.testing.assert_allclose(read_image(plain, 8, 1)[0][0], stored / 255.0, rtol=0, atol=0 if suffix == "png" else 0.1)
+    np.testing.assert_allclose(read_image(plain, 8, 1)[0][0], stored / 255.0, rtol=0,
+                               atol=0 if suffix == "png" else 0.1)

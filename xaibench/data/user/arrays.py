@@ -152,7 +152,8 @@ class NpzArrays(DatasetSpec):
             raise UserError(f"{what}: x has shape {x.shape}, channel-last (N, H, W, C) as PIL and numpy write images"
                             f"; store it channel-first (N, C, H, W): np.savez(..., x=x.transpose(0, 3, 1, 2))")
         if modality is Modality.TIME_SERIES and x.shape[1] > x.shape[2]:  # more channels than steps: (N, T, C)?
-            warn_once(f"{what}: x has shape {x.shape}, more channels than time steps: {series_layout_hint(x.shape[1:])}")
+            warn_once(f"{what}: x has shape {x.shape}, more channels than time steps: "
+                      f"{series_layout_hint(x.shape[1:])}")
         if modality is Modality.TEXT:
             if x.dtype.kind not in "biu" or x.min() < 0:
                 raise UserError(f"{what}: modality=text needs non-negative integer token ids in x")

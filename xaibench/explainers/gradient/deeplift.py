@@ -53,8 +53,9 @@ class DeepLiftExplainer(Explainer):
     """captum ``DeepLift`` (Rescale rule) from ``baseline`` (text: pad-token embeddings).
 
     Needs nonlinearities as modules (``nn.ReLU``, not ``F.relu``), as the zoo builds them: captum would pass
-    plain gradients through functional ones, so a model that calls one is ``not_applicable`` (``_hooks.py``). A non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the
-    attributions sum to the change of the explained output. Records the per-sample summation-to-delta error in
+    plain gradients through functional ones, so a model that calls one is ``not_applicable`` (``_hooks.py``). A
+    non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the attributions sum to the
+    change of the explained output. Records the per-sample summation-to-delta error in
     ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5.
     """
 

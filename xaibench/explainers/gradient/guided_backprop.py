@@ -27,7 +27,8 @@ class GuidedBackpropExplainer(Explainer):
     Only ReLUs that are modules (``nn.ReLU``, as the zoo builds them) are modified; a model without one gets its
     plain gradient (``saliency`` with ``abs=False``), and one that calls ``F.relu`` (``x.relu()``) is
     ``not_applicable`` (``_hooks.py``: that ReLU's gradient would pass unchanged). Adebayo et al. (2018) show it
-    is nearly insensitive to the model's parameters (an edge detector): see the randomisation metrics. Deterministic; batch tolerance 1e-5.
+    is nearly insensitive to the model's parameters (an edge detector): see the randomisation metrics.
+    Deterministic; batch tolerance 1e-5.
     """
 
     requires = frozenset({Capability.GRADIENTS})

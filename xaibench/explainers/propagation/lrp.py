@@ -71,9 +71,9 @@ class LRPExplainer(Explainer):
     leaf layers: captum's (Linear, Conv2d, MaxPool1-3d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, ReLU, Tanh,
     Dropout) plus Conv1d, AvgPool1d, AdaptiveAvgPool1d, BatchNorm1d and Flatten; each module used once per forward.
     Models declare it with the LRP capability (zoo: logreg, mlp, cnn, cnn1d; your own ``torch_module``); another
-    layer, or a forward that computes outside the layers (``x + h``, ``torch.sigmoid``), is ``not_applicable``. Records the
-    per-sample conservation error ``|sum(R) - f(x)|`` in ``extras["convergence_delta"]``. Deterministic; batch
-    tolerance 1e-5.
+    layer, or a forward that computes outside the layers (``x + h``, ``torch.sigmoid``), is ``not_applicable``.
+    Records the per-sample conservation error ``|sum(R) - f(x)|`` in ``extras["convergence_delta"]``.
+    Deterministic; batch tolerance 1e-5.
 
     A non-logit ``explain_output`` (log_odds, log_softmax, probability) is not backpropagated as a plain gradient:
     its value is shared among the logits by the declared output rule (``explainers/output_rules.py``: soft-min

@@ -119,10 +119,9 @@ def _not_importable(dotted: str, module_name: str, what: str, option: str, error
         Path(f"{top}.py").is_file() or Path(top).is_dir())  # the user's file here, but not on sys.path
     hint = ""
     if local:
-        as_file = f"{option}={top}.py:{dotted.rpartition('.')[2]}" if module_name == top and Path(f"{top}.py").is_file() \
-            else ""
-        hint = (f"; {top} is in {Path.cwd()} but not importable: " + (f"write {as_file} (the file and its class), or "
-                                                                      if as_file else "") + "export PYTHONPATH=\"$PWD\"")
+        as_file = module_name == top and Path(f"{top}.py").is_file()  # mynets.Net: mynets.py:Net names it too
+        either = f"write {option}={top}.py:{dotted.rpartition('.')[2]} (the file and its class), or " if as_file else ""
+        hint = f"; {top} is in {Path.cwd()} but not importable: {either}export PYTHONPATH=\"$PWD\""
     return f"{what}: cannot import {option}={dotted!r}: {error}{hint}"
 
 
