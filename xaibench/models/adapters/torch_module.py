@@ -144,7 +144,8 @@ class TorchModule(ModelSpec):
     cached from ``state_dict`` are pinned to the file's sha256 (see ``adapters._source``).
 
     Attributes:
-        target: dotted path of an ``nn.Module`` class or a function returning one (``mypkg.nets.Net``); None
+        target: an ``nn.Module`` class or a function returning one, by file (``nets.py:Net``, imported from the
+            file: ``adapters._source.import_file``) or dotted path (``mypkg.nets.Net``); None
             with a TorchScript archive as ``state_dict``: the archive's own module (it holds its code).
         kwargs: constructor keyword arguments.
         state_dict: path of a ``torch.save(model.state_dict())`` file, loaded with ``weights_only=True``, or of a
