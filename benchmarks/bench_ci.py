@@ -126,7 +126,8 @@ def large(copies: list[int], junit_rounds: int = 0) -> None:
         print(f"{r['rows']:>9}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['cpu_ms_per_row']:>12.3f}"
               f"{r['peak_rss_mb']:>13.1f}{r['exit_code']:>6}")
     if junit_runs:
-        print(f"{'rows':>9}{'testcases':>11}{'XML MB':>8}{'to_junit CPU s':>16}{'compare CPU s (without / with --junit)':>40}")
+        print(f"{'rows':>9}{'testcases':>11}{'XML MB':>8}{'to_junit CPU s':>16}"
+              f"{'compare CPU s (without / with --junit)':>40}")
         for r in junit_runs:
             pairs = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(r["cpu_s_without"], r["cpu_s_with"]))
             print(f"{r['rows']:>9}{r['testcases']:>11}{r['xml_bytes'] / 1e6:>8.1f}{r['to_junit_cpu_s']:>16.2f}"
@@ -146,11 +147,14 @@ def _junit_cost(command: list[str], work: Path, copies: int, rows: int, rounds: 
     from xaibench.results.compare.junit import to_junit
     from xaibench.results.compare.tables import load_results
 
-    without, with_ = [], []
+    without, with_, rss = [], [], {"without": [], "with": []}
     for _ in range(rounds):
-        without.append(timed(command, work)[0]["cpu_s"])
-        run, _ = timed([*command, "--junit", "compare.xml"], work)
+        run = timed(command, work)[0]
+        without.append(run["cpu_s"])
+        rss["without"].append(run["peak_rss_mb"])
+        run = timed([*command, "--junit", "compare.xml"], work)[0]
         with_.append(run["cpu_s"])
+        rss["with"].append(run["peak_rss_mb"])
     xml = (work / "compare.xml").read_bytes()
     comparison = compare_tables(load_results(work / "baseline.parquet", "baseline", compared_only=True),
                                 load_results(work / "current.parquet", "current", compared_only=True),
@@ -163,7 +167,7 @@ def _junit_cost(command: list[str], work: Path, copies: int, rows: int, rounds: 
     root = ET.fromstring(xml)
     return {"copies": copies, "rows": rows, "testcases": int(root.get("tests")), "skipped": int(root.get("skipped")),
             "xml_bytes": len(xml), "to_junit_cpu_s": round(min(times), 3), "cpu_s_without": without,
-            "cpu_s_with": with_}
+            "cpu_s_with": with_, "peak_rss_mb": rss}
 
 
 if __name__ == "__main__":

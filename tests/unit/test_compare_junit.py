@@ -99,9 +99,13 @@ def assert_agrees(root: ET.Element, verdict: dict, exit_code: int) -> None:
     failing: dict[str, list[str]] = {}
     for finding in (f for f in verdict["findings"] if f["fails"]):
         labels = finding["unit"].get("labels")
-        name = "/".join(labels[n] for n in ("model", "dataset", "method", "metric")) if labels else "nothing compared"
-        message = finding["message"].removeprefix(finding["kind"] + ": ")  # finding_line names the unit after the kind
-        failing.setdefault(name, []).append(CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), message))
+        name = ("/".join(labels[n] for n in ("model", "dataset", "method", "metric")) if labels
+                else "nothing compared" if finding["details"].get("nothing_compared")
+                else f"{finding['kind']}: " + " on ".join(f"{axis} {finding['unit'][axis]}" for axis in
+                                                          ("model", "dataset") if axis in finding["unit"]))
+        message = finding["message"].removeprefix(finding["kind"] + ": ")  # finding_line: the unit after the kind
+        failing.setdefault(name, []).append(CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(),
+                                                        message))
     by_name = cases(root)
     assert {name for name, case in by_name.items() if outcome(case) in ("failure", "error")} == set(failing)
     for name, messages in failing.items():
@@ -157,7 +161,8 @@ def test_a_missing_unit_fails_unless_allowed_and_is_then_skipped(capsys, tmp_pat
     code, verdict, root = compare(capsys, tmp_path, current, "--allow-missing")
     assert code == 0 and root.get("failures") == "0"
     skipped = cases(root)[UNIT].find("skipped")
-    assert skipped is not None and skipped.get("message").startswith(f"missing: {UNIT} ↑: 10 value(s) of the baseline")
+    assert skipped is not None
+    assert skipped.get("message").startswith(f"missing: {UNIT} ↑: 10 value(s) of the baseline")
 
 
 def test_a_change_passed_as_noise_or_an_improvement_fails_only_under_strict_changes(capsys, tmp_path, ci_table):
@@ -313,3 +318,37 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_is_written(capsy
         assert done.value.code == 2 and err == (f"xaibench: error: {flag} {tmp_path / path} cannot be written: "
                                                 f"{tmp_path / 'afile'} is a file, not a folder; choose another path\n")
         assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "t.parquet"]
+
+
+def test_a_retrained_model_is_named_beside_the_units_it_may_explain_and_fails_of_its_own_under_strict(
+        capsys, tmp_path, ci_table):
+    current = ci_table.copy()
+    model = (current["model"] == "mlp").to_numpy()
+    current.loc[model, "model_accuracy"] = current.loc[model, "model_accuracy"] - 0.1
+    current.loc[rows_of(current, UNIT), "value"] -= 0.5
+    code, verdict, root = compare(capsys, tmp_path, current)
+    assert code == 1
+    failure = cases(root)[UNIT].find("failure").text
+    assert "\n\nwhat may explain it: revision: mlp/synthetic_tabular: model mlp test accuracy " in failure
+    revision = cases(root)["revision: model mlp on dataset synthetic_tabular"]
+    assert outcome(revision) == "passed" and revision.get("classname") == SUITE
+    assert "trained to other weights" in revision.find("system-out").text
+    code, verdict, root = compare(capsys, tmp_path, current, "--strict-changes")
+    revision = cases(root)["revision: model mlp on dataset synthetic_tabular"]
+    assert code == 1 and "fails under --strict-changes" in revision.find("failure").text
+
+
+def test_a_parameter_with_a_dot_does_not_split_the_classname_into_jenkins_packages():
+    """Jenkins reads ``a.b.C`` as package ``a.b``, class ``C``: ``toy (noise=0.1)`` would be split at the dot. The
+    classname writes ``·`` instead; the name (GitLab's only column in the merge-request widget) keeps the label."""
+    from tests.unit.test_compare import BASE, table
+    from xaibench.results.compare import compare_tables, load_policy
+    from xaibench.results.compare.junit import to_junit
+
+    both = pd.concat([table({("saliency", "m"): list(BASE)}, dataset_params=json.dumps({"noise": noise}))
+                      for noise in (0.1, 0.2)], ignore_index=True)
+    root = ET.fromstring(to_junit(compare_tables(both, both, load_policy("default")), baseline="b", current="c"))
+    assert_structure(root)
+    assert [(case.get("classname"), case.get("name")) for case in root.iter("testcase")] == [
+        ("mlp/toy (noise=0·1)", "mlp/toy (noise=0.1)/saliency/m"),
+        ("mlp/toy (noise=0·2)", "mlp/toy (noise=0.2)/saliency/m")]

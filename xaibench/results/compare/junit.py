@@ -51,12 +51,12 @@ def to_junit(comparison: Comparison, *, baseline: str, current: str, context: di
     context = context or {}
     root = ET.Element("testsuites", name=SUITE)
     summary = _summary_suite(root, comparison, baseline, current, context)
-    revisions = comparison.of_kind("revision")
+    revisions = _Revisions(comparison.of_kind("revision"))
     by_unit, unplaced = _findings_by_unit(comparison)
-    for finding in unplaced:
-        _case(summary, SUITE, _unplaced_name(finding), [finding], comparison, ())
-    suites: dict[tuple[str, str], ET.Element] = {}
     names = _UniqueNames()
+    for finding in unplaced:
+        _case(summary, SUITE, names(_unplaced_name(finding)), [finding], comparison, revisions)
+    suites: dict[tuple[str, str], ET.Element] = {}
     for compared in comparison.units:
         labels = compared.unit.get("labels") or {}
         group = (str(labels.get("model", compared.unit.get("model", ""))),
@@ -65,8 +65,7 @@ def to_junit(comparison: Comparison, *, baseline: str, current: str, context: di
             suites[group] = ET.SubElement(root, "testsuite", name="/".join(group))
         findings = by_unit.get(_key(compared.key), [])
         name = names("/".join([*group, *(str(labels.get(n, compared.unit.get(n, ""))) for n in ("method", "metric"))]))
-        _case(suites[group], "/".join(group).replace(".", "·"), name, findings, comparison,
-              [r for r in revisions if _explains(r, compared.unit)], compared)
+        _case(suites[group], "/".join(group).replace(".", "·"), name, findings, comparison, revisions, compared)
     for suite in root:
         _count(suite, suite.findall("testcase"))
     _count(root, root.iter("testcase"))
@@ -105,7 +104,7 @@ def _summary_suite(root: ET.Element, comparison: Comparison, baseline: str, curr
 
 
 def _case(suite: ET.Element, classname: str, name: str, findings: list[Finding], comparison: Comparison,
-          revisions: Iterable[Finding], compared: ComparedUnit | None = None) -> None:
+          revisions: _Revisions, compared: ComparedUnit | None = None) -> None:
     """One testcase: failed (``failure``/``error``) by its failing findings, else skipped where nothing was
     compared, else passed; the findings that pass in ``system-out``."""
     case = ET.SubElement(suite, "testcase", classname=xml_safe(classname), name=xml_safe(name))
@@ -115,7 +114,8 @@ def _case(suite: ET.Element, classname: str, name: str, findings: list[Finding],
         errored = any(f.kind == "status" and f.details.get("after") == "error" for f in failing)
         first = finding_line(failing[0]) + (f" (and {len(failing) - 1} more)" if len(failing) > 1 else "")
         blocks = [finding_text(f, comparison) for f in failing]
-        blocks += [f"what may explain it: {finding_line(r)}" for r in revisions]
+        if compared is not None:
+            blocks += [f"what may explain it: {finding_line(r)}" for r in revisions.of(compared.unit)]
         element = ET.SubElement(case, "error" if errored else "failure", message=xml_safe(first),
                                 type=failing[0].kind)
         element.text = xml_safe("\n\n".join(blocks))
@@ -204,9 +204,20 @@ def _key(values: tuple) -> tuple[str, ...]:
     return tuple(str(v) for v in values)
 
 
-def _explains(revision: Finding, unit: dict) -> bool:
-    """Whether a ``revision`` finding is about this unit's model or dataset (every column it names matches)."""
-    return all(str(unit.get(column)) == str(value) for column, value in revision.unit.items())
+class _Revisions:
+    """The ``revision`` findings (a changed model or dataset) by the columns they name, to find those of a unit."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.index: dict[tuple[str, ...], dict[tuple[str, ...], list[Finding]]] = {}
+        for finding in findings:
+            columns = tuple(sorted(finding.unit))
+            values = tuple(str(finding.unit[c]) for c in columns)
+            self.index.setdefault(columns, {}).setdefault(values, []).append(finding)
+
+    def of(self, unit: dict) -> list[Finding]:
+        """Those about ``unit``'s model or dataset (every column the finding names has the unit's value)."""
+        return [finding for columns, by_values in self.index.items()
+                for finding in by_values.get(tuple(str(unit.get(c)) for c in columns), [])]
 
 
 def _unplaced_name(finding: Finding) -> str:
