@@ -128,6 +128,8 @@ def gitlab_merge_request(found: dict, repo: Path, env: dict, github_report: str)
     verdict = json.loads((repo / "compare.json").read_text())
     units = [case for suite in junit[1:] for case in suite.findall("testcase")]
     assert len(units) == verdict["counts"]["units"] > 0 and (junit.get("failures"), junit.get("errors")) == ("0", "0")
+    properties = {p.get("name"): p.get("value") for p in junit.find("testsuite/properties")}
+    assert properties["verdict"] == "pass" and properties["baseline_refresh"] == verdict["baseline_refresh"]["state"]
     for line in job["after_script"]:
         assert bash(line, repo, {**env, "CI_JOB_URL": "https://gitlab.example/job/1"}).returncode == 0
     assert (repo / "compare.md").read_text() == github_report

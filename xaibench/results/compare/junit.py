@@ -86,7 +86,8 @@ def _summary_suite(root: ET.Element, comparison: Comparison, baseline: str, curr
                         ("strict_changes", comparison.strict_changes), ("allow_missing", comparison.allow_missing),
                         ("units", comparison.n_units), ("pairs", comparison.n_pairs),
                         ("config_check", config.state if config is not None else ""),
-                        ("current_partial", partial or "")):
+                        ("current_partial", partial or ""),
+                        ("baseline_refresh", (context.get("refresh") or {}).get("state", ""))):
         if value != "":
             ET.SubElement(properties, "property", name=name, value=xml_safe(str(value).lower() if isinstance(
                 value, bool) else str(value)))
