@@ -221,3 +221,62 @@ def _printing(errors: list) -> None:
         print("nowhere")
     except Exception as error:  # noqa: BLE001 - asserted in the test's thread
         errors.append(error)
+
+
+def test_two_threads_explaining_keep_their_warning_filters_apart():
+    """rel17: the explainers silenced captum's hook notices (guided backprop, DeepLIFT), LIME and SHAP with
+    ``warnings.catch_warnings``, which swaps the process-wide filter list and restores what it saw on entry. Two
+    threads explaining at once in the order A enters, B enters, A leaves, B leaves: A's exit removed B's ignore-all
+    (B's warnings reached the user) and B's exit put A's filter back for good (the process ignored captum's notice
+    from then on). Real guided backprop (A) and real LIME (B) on a tiny MLP whose forwards warn; the first forward of
+    each waits until both blocks are open, and B's goes on only after A's call ended."""
+    import copy
+    import warnings
+
+    import torch
+
+    from xaibench.metrics import quiet, testing
+    from xaibench.registry import EXPLAINERS
+
+    torch.manual_seed(0)
+    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(3, 10)
+    target = torch.tensor([0, 1, 2])
+    explainers = {"a": EXPLAINERS.create("guided_backprop", {}),
+                  "b": EXPLAINERS.create("lime_library", {"n_samples": 40})}
+    alone = {name: explainer.explain(copy.deepcopy(model), x, target).attributions
+             for name, explainer in explainers.items()}
+    both_open, a_ended, errors, explained = threading.Barrier(2, timeout=60), threading.Event(), [], {}
+
+    def explain(name: str) -> None:
+        own, forwards = copy.deepcopy(model), []
+
+        def noisy(_module, _inputs) -> None:  # runs inside the explainer's block
+            if not forwards:
+                both_open.wait()
+                if name == "b":
+                    assert a_ended.wait(60)
+            forwards.append(1)
+            warnings.warn(f"{name} noise")
+
+        own.register_forward_pre_hook(noisy)
+        try:
+            explained[name] = explainers[name].explain(own, x, target).attributions
+            if name == "a":
+                warnings.warn("a done")  # while B's block is open
+                a_ended.set()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(error)
+            both_open.abort()
+            a_ended.set()
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        _start_and_join([threading.Thread(target=explain, args=(name,)) for name in ("a", "b")], errors, timeout=120)
+        after = list(warnings.filters)
+        warnings.warn("Setting backward hooks on ReLU activations: from the main thread")
+    assert [f for f in after if f is not quiet._FILTER] == [f for f in before if f is not quiet._FILTER]
+    assert [str(w.message) for w in seen] == ["a noise", "a done",
+                                              "Setting backward hooks on ReLU activations: from the main thread"]
+    for name in explainers:  # and the explanations are those of each call alone
+        torch.testing.assert_close(explained[name], alone[name], rtol=0, atol=0)
