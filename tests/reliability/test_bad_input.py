@@ -329,8 +329,8 @@ BYO_CASES = [  # (overrides, expected part of the one line)
     (["model=mlp", "dataset=csv_table", "dataset.path=counts.csv", "dataset.target=visits", "dataset.task=regression"],
      "task=regression: xaibench benchmarks classifiers; bin the target column 'visits' into classes first"),
     (["model=torch_module", "model.target=byo_nets.py", "model.state_dict=net.pt"],  # was "no attribute 'py'"
-     "model.target='byo_nets.py' is not an import path; name the class as <module>.<Class>: model.target=byo_nets.Net "
-     "with its folder importable (export PYTHONPATH="),
+     "model.target='byo_nets.py' names no class; write model.target=byo_nets.py:Net (the file and its class), or "
+     "model.target=byo_nets.Net with its folder importable"),
     (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],
      "cannot import model.target='byo_nets.net': module 'byo_nets' ("),
     (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],

@@ -53,7 +53,9 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     (NaN for one value: no CI can be computed); ``nan_rate`` (NaN share of scored (seed, sample) rows);
     ``error_rate`` (share of seeds whose cell errored on this metric); ``status``; ``message``; ``rank`` (of the
     means over the samples every competitor with a mean in the group scored, as ``xaibench report`` ranks:
-    ``results/shared.py``; the means themselves where they all scored the same samples); ``model_accuracy`` (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
+    ``results/shared.py``; the means themselves where they all scored the same samples); ``shared_mean`` (that
+    mean, controls' too: what ``statistics.controls_ahead`` compares, as in the report); ``model_accuracy``
+    (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
     ``role`` (``control`` for a control's rows, by the role its rows record: ``results/roles.py``; else "").
     """
     summarizer = Summarizer(n_boot=n_boot, level=level, seed=seed)
@@ -123,8 +125,9 @@ class Summarizer:
             self.merged.put(pd.concat(self.parts, ignore_index=True) if len(self.parts) > 1 else self.parts[0])
             self.parts = []
         low, high = self.intervals.result(self.n_groups)
-        return SummaryPieces(self.merged, low, high, self.rank_keys.ranks(self.shared), _competitor_map(self.competitors),
-                             pair_roles(self.competitors))
+        shared_means = self.rank_keys.shared_means(self.shared)
+        return SummaryPieces(self.merged, low, high, self.rank_keys.ranks(shared_means),
+                             _competitor_map(self.competitors), pair_roles(self.competitors), shared_means)
 
 
 class SummaryPieces:
@@ -135,9 +138,11 @@ class SummaryPieces:
     held whole. ``close()`` deletes the file."""
 
     def __init__(self, parts: _Parts, low: np.ndarray, high: np.ndarray, ranks: pd.Series,
-                 competitors: dict[tuple[str, str], str], roles: dict[tuple[str, str], str] | None = None) -> None:
+                 competitors: dict[tuple[str, str], str], roles: dict[tuple[str, str], str] | None = None,
+                 shared_means: np.ndarray | None = None) -> None:
         self.parts, self.low, self.high, self.ranks, self.competitors = parts, low, high, ranks, competitors
         self.roles = roles or {}  # (method, method_params) -> "control" or "" (results/roles.py)
+        self.shared_means = np.full(len(low), np.nan) if shared_means is None else shared_means
         self.n_rows = len(low)
         self.columns = list(_ORDER)  # each piece's columns
 
@@ -149,6 +154,7 @@ class SummaryPieces:
             part["ci_low"], part["ci_high"] = self.low[rows], self.high[rows]
             part["competitor"] = _of_pairs(part, self.competitors, competitor_labels)
             part["rank"] = self.ranks.array[rows]
+            part["shared_mean"] = self.shared_means[rows]
             part["role"] = _of_pairs(part, self.roles, row_roles)
             offset += len(part)
             yield part[_ORDER]
@@ -190,14 +196,21 @@ class _RankKeys:
         known = np.array([self.pairs.setdefault(tuple(pair), len(self.pairs)) for pair in uniques], dtype=np.int64)
         self.methods.append(known[codes] if len(codes) else codes.astype(np.int64))
 
-    def ranks(self, shared: SharedSamples, roles: dict[tuple[str, str], str] | None = None) -> pd.Series:
+    def shared_means(self, shared: SharedSamples) -> np.ndarray:
+        """Each row's mean over the samples every competitor of its group scored (``shared``; the row's ``mean``
+        where those are its own samples), controls included: the summary's ``shared_mean``."""
+        if not self.means:
+            return np.zeros(0)
+        return shared.result(np.concatenate(self.means))
+
+    def ranks(self, shared_means: np.ndarray, roles: dict[tuple[str, str], str] | None = None) -> pd.Series:
         """``_ranks`` of the summary these rows make (Int64, the summary's row order), of the means over the
-        samples every ranked competitor of a group scored (``shared``), as the report ranks. Controls (``roles``:
-        ``pair_roles`` of the rows' (method, method_params)) are reference rows: no rank
+        samples every ranked competitor of a group scored (``shared_means``), as the report ranks. Controls
+        (``roles``: ``pair_roles`` of the rows' (method, method_params)) are reference rows: no rank
         (``statistics.shared_sample_ranks``)."""
         if not self.means:
             return pd.Series([], dtype="Int64")
-        ranked = shared.result(np.concatenate(self.means))
+        ranked = shared_means.copy()
         roles = pair_roles(self.pairs) if roles is None else roles
         control = np.array([roles.get(pair, "") == CONTROL_ROLE for pair in self.pairs], dtype=bool)
         ranked[control[np.concatenate(self.methods)]] = np.nan
@@ -291,8 +304,8 @@ def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
           "comparison", "setting", "n_seeds", "family", "higher_is_better", "mean", "std", "n", "n_values", "ci_low",
-          "ci_high", "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag",
-          "role"]
+          "ci_high", "nan_rate", "error_rate", "status", "message", "rank", "shared_mean", "model_accuracy",
+          "model_flag", "role"]
 
 
 def _first_rows(gid: np.ndarray, n_groups: int) -> np.ndarray:

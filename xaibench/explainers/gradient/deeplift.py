@@ -10,7 +10,7 @@ from torch import nn
 
 from xaibench.errors import UserError
 from xaibench.explainers.base import CallRows, Explainer, diagnostics_enabled
-from xaibench.explainers.gradient._hooks import refuse_scripted
+from xaibench.explainers.gradient._hooks import refuse_functional_deeplift, refuse_scripted
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.output_rules import Readout, deeplift_multipliers, split_output
 from xaibench.metrics.quiet import ignore_warnings
@@ -51,9 +51,10 @@ def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: tor
 class DeepLiftExplainer(Explainer):
     """captum ``DeepLift`` (Rescale rule) from ``baseline`` (text: pad-token embeddings).
 
-    Needs nonlinearities as modules (``nn.ReLU``, not ``F.relu``), as the zoo builds them; functional ops fall
-    back to plain gradients. A non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the
-    attributions sum to the change of the explained output. Records the per-sample summation-to-delta error in
+    Needs nonlinearities as modules (``nn.ReLU``, not ``F.relu``), as the zoo builds them: captum would pass
+    plain gradients through functional ones, so a model that calls one is ``not_applicable`` (``_hooks.py``). A
+    non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the attributions sum to the
+    change of the explained output. Records the per-sample summation-to-delta error in
     ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5.
     """
 
@@ -68,6 +69,7 @@ class DeepLiftExplainer(Explainer):
         refuse_scripted(model, self.name)
         logits, kind = split_output(model)
         view = GradientView.of(logits, x)
+        refuse_functional_deeplift(_as_module(view.forward), view.inputs, self.name)
         with_delta = diagnostics_enabled()
         result = deeplift(_as_module(view.forward), kind, view.inputs, view.baselines(self.baseline), target,
                           with_delta)
@@ -105,6 +107,7 @@ class DeepLiftShapExplainer(Explainer):
         logits, kind = split_output(model)
         view = GradientView.of(logits, x)
         forward = _as_module(view.forward)
+        refuse_functional_deeplift(forward, view.inputs, self.name)
         centres = view.baselines(self.baseline)
         maps, deltas = [], []
         for i, seed in enumerate(view.seeds("deeplift_shap")):

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xaibench.data.user.arrays import series_layout_hint
 from xaibench.errors import UserError
 from xaibench.metrics.quiet import ignore_warnings
 from xaibench.models.adapters._source import (
@@ -118,6 +119,8 @@ def input_layout(dataset: Dataset) -> str:
     if dataset.modality is Modality.IMAGE:
         return (f"; the dataset gives images of {shape} (channels, height, width): set dataset.image_size and "
                 "dataset.channels to the model's input")
+    if dataset.modality is Modality.TIME_SERIES and len(shape) == 2:
+        return f"; {series_layout_hint(shape)}"
     return ""
 
 
@@ -139,7 +142,8 @@ class TorchModule(ModelSpec):
     cached from ``state_dict`` are pinned to the file's sha256 (see ``adapters._source``).
 
     Attributes:
-        target: dotted path of an ``nn.Module`` class or a function returning one (``mypkg.nets.Net``); None
+        target: an ``nn.Module`` class or a function returning one, by file (``nets.py:Net``, imported from the
+            file: ``adapters._source.import_file``) or dotted path (``mypkg.nets.Net``); None
             with a TorchScript archive as ``state_dict``: the archive's own module (it holds its code).
         kwargs: constructor keyword arguments.
         state_dict: path of a ``torch.save(model.state_dict())`` file, loaded with ``weights_only=True``, or of a
@@ -151,7 +155,9 @@ class TorchModule(ModelSpec):
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
     # CONV: your CNN gets the CAM methods; they look for its nn.Conv1d/nn.Conv2d layers on the built model and are
     # not_applicable on a network without one (explainers/cam/_layers.py), as a spec cannot know before building.
-    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV})
+    # LRP likewise: it runs on a network built from layers it has rules for, computing nothing outside them, and is
+    # not_applicable on any other (explainers/propagation/lrp.py checks the built model).
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV, Capability.LRP})
     target: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     state_dict: str | None = None
