@@ -2,7 +2,6 @@
 and DeepLIFT-SHAP (Lundberg & Lee, 2017): DeepLIFT averaged over a baseline distribution."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +13,7 @@ from xaibench.explainers.base import CallRows, Explainer, diagnostics_enabled
 from xaibench.explainers.gradient._hooks import refuse_functional_deeplift, refuse_scripted
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.output_rules import Readout, deeplift_multipliers, split_output
+from xaibench.metrics.quiet import ignore_warnings
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation, Modality
 
@@ -35,8 +35,7 @@ def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: tor
     Rescale rule) weight the logits, and captum's rules run from the logits down: the attributions sum to
     ``T(f(x)) - T(f(baseline))`` of the explained output ``T``.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+    with ignore_warnings(message=_HOOK_NOTICE):  # this thread's only (quiet.py)
         if kind == "logit":
             return DeepLift(forward).attribute(inputs, baselines=baselines, target=target,
                                                return_convergence_delta=with_delta)
@@ -124,8 +123,7 @@ class DeepLiftShapExplainer(Explainer):
         """Attributions ``(1, ...)`` and deltas ``(B,)``: the mean of DeepLIFT over the ``B`` baselines (what captum's
         ``DeepLiftShap`` computes; written out for a non-logit output, whose multipliers depend on each baseline)."""
         if kind == "logit":
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+            with ignore_warnings(message=_HOOK_NOTICE):
                 return DeepLiftShap(forward).attribute(sample, baselines=baselines, target=target,
                                                        return_convergence_delta=True)
         repeated = sample.detach().expand(len(baselines), *sample.shape[1:]).clone().requires_grad_(True)

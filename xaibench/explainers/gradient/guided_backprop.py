@@ -1,7 +1,6 @@
 """Guided Backpropagation (Springenberg et al., 2015, "Striving for Simplicity: The All Convolutional Net")."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -11,6 +10,7 @@ from torch import nn
 from xaibench.explainers.base import Explainer
 from xaibench.explainers.gradient._hooks import refuse_functional_relu, refuse_scripted
 from xaibench.explainers.inputs import GradientView
+from xaibench.metrics.quiet import ignore_warnings
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -40,7 +40,6 @@ class GuidedBackpropExplainer(Explainer):
         if not isinstance(forward, nn.Module):
             raise TypeError("guided_backprop needs an nn.Module (it hooks the model's nn.ReLU layers)")
         refuse_functional_relu(forward, view.inputs, self.name)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+        with ignore_warnings(message=_HOOK_NOTICE):  # this thread's only (quiet.py)
             attributions = GuidedBackprop(forward).attribute(view.inputs, target=target)
         return Explanation(view.to_output(attributions))

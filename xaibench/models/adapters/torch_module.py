@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from torch import nn
 
 from xaibench.data.user.arrays import series_layout_hint
 from xaibench.errors import UserError
+from xaibench.metrics.quiet import ignore_warnings
 from xaibench.models.adapters._source import (
     code_digest, import_object, load_pinned, path_digest, require_local, save_pinned,
 )
@@ -36,8 +36,7 @@ def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
     if _is_torchscript(path):
         return _torchscript_weights(path, what)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the outcome is what counts
+        with ignore_warnings():  # this thread's only (quiet.py); torch's notes on pickle protocols: the outcome is what counts
             state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - unreadable or not weights-only: the user's file
         raise UserError(_unreadable(path, what, error)) from None
@@ -72,8 +71,7 @@ def _torchscript_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
 def _torchscript_module(path: Path, what: str) -> torch.jit.ScriptModule:
     """The TorchScript module saved in ``path`` (``torch.jit.save``), loaded onto the CPU."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.10+: "torch.jit.load is deprecated"
+        with ignore_warnings(category=DeprecationWarning):  # torch 2.10+: "torch.jit.load is deprecated"
             scripted = torch.jit.load(str(path), map_location="cpu")
     except Exception as error:  # noqa: BLE001 - a damaged archive: the user's file
         raise UserError(f"{what}: {path} looks like a TorchScript archive but does not load "
