@@ -93,7 +93,9 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
 
     wrappers = [module for module in modules if isinstance(module, TransformedScores)]
     for module in modules:
-        handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+        # first in, last out: what the module's own pre-hooks and hooks compute (e.g. input_invariance's padding
+        # pre-hook) runs inside the module, as the method's hooks see it
+        handles += [module.register_forward_pre_hook(enter, prepend=True), module.register_forward_hook(leave)]
     for module in wrappers:  # instance attributes shadow the methods until removed below
         vars(module).update(prepare=suites_own(module.prepare), transform=suites_own(module.transform))
     recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack))
