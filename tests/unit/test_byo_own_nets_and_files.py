@@ -173,11 +173,13 @@ def test_no_zoo_model_calls_a_nonlinearity_as_a_function():
         torch.manual_seed(0)
         model = spec.build(data).eval()
         for kind in ("logit", "log_odds", "log_softmax", "probability"):
-            counter = ForwardCounter(explained_output(model, kind))
-            logits, _ = split_output(counter)
+            counter = ForwardCounter(model)
+            explained = explained_output(counter, kind)  # what the engine gives an explainer
+            logits, _ = split_output(explained)  # what DeepLIFT and LRP run their rules on
             view = GradientView.of(logits, data.test.x[:2])
             refuse_functional_deeplift(view.forward, view.inputs, "deeplift")
-            refuse_functional_relu(view.forward, view.inputs, "guided_backprop")
+            whole = GradientView.of(explained, data.test.x[:2])  # guided backprop sees the transform too
+            refuse_functional_relu(whole.forward, whole.inputs, "guided_backprop")
             if Capability.LRP in spec.capabilities:
                 refuse_unsupported(logits, data.test.x[:2])
             assert (counter.calls, counter.rows, counter.largest) == (0, 0, 0), model_name

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 from captum.attr import DeepLift, DeepLiftShap
+from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR, softmax as captum_softmax_rule
 from torch import nn
 
 from xaibench.errors import UserError
@@ -46,6 +47,24 @@ def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: tor
                                                     return_convergence_delta=with_delta)
 
 
+def couples_the_batch(forward: nn.Module) -> bool:
+    """Whether captum's DeepLIFT makes a sample's map depend on the samples explained with it on ``forward``: its
+    rule for ``nn.Softmax`` (the attention of the zoo's ``vit`` and ``text_transformer``) subtracts the mean
+    multiplier over the whole tensor, every sample of the batch included (captum ``deep_lift.softmax``)."""
+    return any(SUPPORTED_NON_LINEAR.get(type(m)) is captum_softmax_rule for m in forward.modules())
+
+
+def deeplift_per_sample(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: torch.Tensor,
+                        target: torch.Tensor, with_delta: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """:func:`deeplift` one sample at a time ``(N, ...)``: the softmax rule's mean then runs over that sample alone,
+    so its map is the same in any batch (the sweep's, a metric's re-explanation's, ``batch_size=1``)."""
+    parts = [deeplift(forward, kind, inputs[i : i + 1].detach().requires_grad_(True), baselines[i : i + 1],
+                      target.reshape(-1)[i : i + 1], with_delta) for i in range(len(inputs))]
+    if not with_delta:
+        return torch.cat(parts)
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
 @EXPLAINERS.register("deeplift")
 @dataclass(frozen=True)
 class DeepLiftExplainer(Explainer):
@@ -55,7 +74,9 @@ class DeepLiftExplainer(Explainer):
     plain gradients through functional ones, so a model that calls one is ``not_applicable`` (``_hooks.py``). A
     non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the attributions sum to the
     change of the explained output. Records the per-sample summation-to-delta error in
-    ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5.
+    ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5. A model with ``nn.Softmax`` layers (the
+    zoo's attention models) is explained one sample at a time, as captum's softmax rule would otherwise mix the
+    batch into each map (:func:`couples_the_batch`).
     """
 
     requires = frozenset({Capability.GRADIENTS})
@@ -71,8 +92,9 @@ class DeepLiftExplainer(Explainer):
         view = GradientView.of(logits, x)
         refuse_functional_deeplift(_as_module(view.forward), view.inputs, self.name)
         with_delta = diagnostics_enabled()
-        result = deeplift(_as_module(view.forward), kind, view.inputs, view.baselines(self.baseline), target,
-                          with_delta)
+        forward = _as_module(view.forward)
+        run = deeplift_per_sample if couples_the_batch(forward) else deeplift
+        result = run(forward, kind, view.inputs, view.baselines(self.baseline), target, with_delta)
         if not with_delta:
             return Explanation(view.to_output(result))
         attributions, delta = result
