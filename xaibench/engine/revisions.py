@@ -35,6 +35,11 @@ class Revision:
         return method in self.methods and explain_output in self.explain_outputs and model not in self.unchanged_models
 
 
+# The zoo's own models (built from modules captum hooks, no functional nonlinearity: checked by
+# ``test_no_zoo_model_calls_a_nonlinearity_as_a_function``); any other name may call ``F.relu`` or hold layers LRP
+# now reaches.
+ZOO_MODELS = SOFTMAX_FREE_MODELS | {"text_transformer", "vit"}
+
 REVISIONS: tuple[Revision, ...] = (
     Revision(
         tag="output-rules-in-sweeps",
@@ -50,6 +55,15 @@ REVISIONS: tuple[Revision, ...] = (
         unchanged_models=SOFTMAX_FREE_MODELS,
         why="captum's nn.Softmax rule centres the multipliers over the whole batch: models with softmax layers are "
             "now explained one sample at a time, so a map no longer depends on the samples explained with it",
+    ),
+    Revision(
+        tag="hooked-methods-read-the-forward",
+        methods=frozenset({"deeplift", "deeplift_shap", "guided_backprop", "lrp"}),
+        explain_outputs=frozenset(EXPLAIN_OUTPUTS),
+        unchanged_models=ZOO_MODELS,
+        why="a forward calling F.relu (or another nonlinearity) outside modules made these methods plain gradients "
+            "silently: such cells are now not_applicable with the reason; LRP now runs on own networks of supported "
+            "layers (it was not_applicable): stored cells of own models must not be served",
     ),
 )
 
