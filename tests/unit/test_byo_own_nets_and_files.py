@@ -118,6 +118,42 @@ def test_functional_relus_make_hooked_methods_not_applicable_instead_of_plain_gr
             xaibench.explain(Hinge(functional), x, method=method, targets=target, explain_output="logit", **params)
 
 
+class CountedHinge(Hinge):
+    """:class:`Hinge` that records each forward's batch size (in a list: no setting of its own)."""
+
+    def __init__(self, functional: str = "") -> None:
+        super().__init__(functional)
+        self.forwards: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.forwards.append(len(x))
+        return super().forward(x)
+
+
+def test_the_look_for_functional_nonlinearities_runs_once_per_model_and_again_when_it_changes():
+    """The one-sample look (``module_calls.remembered_calls_outside``) is remembered per model and method: a
+    metric's re-explanations do not pay it again; a changed setting, hook or model is looked at again."""
+    x, target = torch.tensor([[3.0], [2.0]]), torch.tensor([0, 0])
+    model = CountedHinge()
+    maps = [xaibench.explain(model, x, method="guided_backprop", targets=target, explain_output="logit")
+            for _ in range(3)]
+    assert model.forwards.count(1) == 1  # the look runs one sample, once (was once per call); the others: 2 rows
+    assert all(np.array_equal(maps[0], m) for m in maps)
+    xaibench.explain(model, x, method="deeplift", targets=target, explain_output="logit")
+    assert model.forwards.count(1) == 2  # another method's rule: looked at for it
+    model.functional = "F.relu"  # the same object, now calling relu as a function
+    with pytest.raises(xaibench.NotApplicable, match=r"calls relu as a function"):
+        xaibench.explain(model, x, method="guided_backprop", targets=target, explain_output="logit")
+    model.functional = ""
+    handle = model.linear.register_forward_hook(lambda _m, _args, out: F.relu(out))  # a hook that adds F.relu
+    with pytest.raises(xaibench.NotApplicable, match=r"calls relu as a function"):
+        xaibench.explain(model, x, method="guided_backprop", targets=target, explain_output="logit")
+    handle.remove()
+    other = CountedHinge()
+    xaibench.explain(other, x, method="guided_backprop", targets=target, explain_output="logit")
+    assert other.forwards.count(1) == 1  # a new model is looked at
+
+
 def test_deeplift_names_every_functional_nonlinearity_it_has_a_rule_for():
     class Pooled(nn.Module):
         def __init__(self) -> None:

@@ -7,9 +7,15 @@ there: DeepLIFT becomes (partly) gradient x input, guided backprop a plain gradi
 builds its nonlinearities as modules; a user's own network often does not. :func:`calls_outside` runs one
 forward under a ``TorchFunctionMode`` and counts the operations called while no module of the given types is
 running, so the explainers can say so (``NotApplicable``) instead of returning a mislabelled map.
+:func:`remembered_calls_outside` runs that look once per model and method, not once per explain call (a metric's
+re-explanations call explain dozens of times per cell).
 """
 from __future__ import annotations
 
+import enum
+import functools
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -17,6 +23,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from xaibench.engine.counting import ForwardCounter
 from xaibench.models.outputs import TransformedScores
 
 # Reshaping, indexing and casting: they move values without combining them, so every propagation rule passes
@@ -116,3 +123,90 @@ def described(calls: Counter[str], names: Iterable[str]) -> str:
     """``"relu (2x), max_pool2d"``: the ``names`` among ``calls``, sorted, with counts above one."""
     found = sorted(set(names) & set(calls))
     return ", ".join(f"{name} ({calls[name]}x)" if calls[name] > 1 else name for name in found)
+
+
+# (rule, model fingerprint) -> (weak references to the model's own modules, the calls): see remembered_calls_outside
+_REMEMBERED: dict[tuple, tuple[tuple[weakref.ref, ...], Counter[str]]] = {}
+_REMEMBERED_MAX = 64
+_REMEMBERED_LOCK = threading.Lock()
+
+
+@functools.cache
+def _suite_wrappers() -> tuple[type, ...]:
+    """The suite's wrapper modules, made afresh around the same model per call (counter, output transform, text and
+    Quantus views): known by their type and settings, not their identity. Imported here: they import explainers."""
+    from xaibench.explainers.base import EmbeddedForward
+    from xaibench.explainers.inputs import TokenForward
+    from xaibench.explainers.output_rules import Readout
+    from xaibench.metrics.layout import QuantusModel, TokenPresenceModel
+    return (ForwardCounter, TransformedScores, EmbeddedForward, TokenForward, Readout, QuantusModel,
+            TokenPresenceModel)
+
+
+def _settings(module: nn.Module) -> tuple:
+    """A module's plain settings (``training``, ``ExplainedOutput.kind``, ``QuantusModel.modality`` ...), the forward
+    counter's counts left out."""
+    return tuple(sorted((name, value) for name, value in vars(module).items()
+                        if not name.startswith("_") and name not in _COUNTS
+                        and isinstance(value, (str, int, float, bool, tuple, enum.Enum)) and _hashable(value)))
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:  # a tuple holding a list
+        return False
+    return True
+
+
+def _fingerprint(forward: nn.Module, inputs: torch.Tensor) -> tuple[tuple, list[nn.Module]]:
+    """What decides which operations ``forward(inputs)`` runs, as far as it can be read without running it: each
+    module's type, identity (not the suite's wrappers': made afresh per call), plain settings (``training``, a flag
+    that picks ``F.relu``), instance ``forward`` and forward (pre-)hooks, the global forward hooks, and the input's
+    shape per sample, dtype and device. Returns it and the model's own modules (all but the suite's wrappers)."""
+    wrappers = _suite_wrappers()
+    parts: list[tuple] = []
+    own: list[nn.Module] = []
+    for module in forward.modules():
+        wrapper = isinstance(module, wrappers)
+        if not wrapper:
+            own.append(module)
+        own_forward = vars(module).get("forward")  # its id: the key must not keep a bound method's module alive
+        parts.append((type(module), None if wrapper else id(module), _settings(module),
+                      None if own_forward is None else id(own_forward), tuple(module._forward_pre_hooks),
+                      tuple(module._forward_hooks)))
+    hooks = nn.modules.module
+    parts.append((tuple(hooks._global_forward_pre_hooks), tuple(hooks._global_forward_hooks),
+                  tuple(inputs.shape[1:]), inputs.dtype, inputs.device))
+    return tuple(parts), own
+
+
+def remembered_calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool],
+                             rule: str) -> Counter[str]:
+    """:func:`calls_outside`, run once per ``rule`` (the name of what ``covers`` tests) and model.
+
+    Remembered while the model's modules live and stay the same objects with the same plain settings (str, number,
+    tuple, enum attributes), forward hooks and instance ``forward``s, for inputs of the same shape per sample,
+    dtype and device. A forward whose operations depend on something else (a list or dict it holds, the values of
+    the sample) is looked at once.
+
+    Args:
+        forward, inputs, covers: as for :func:`calls_outside` (``inputs (N, ...)``: its first sample runs).
+        rule: what ``covers`` tests (the method's name); two rules are never mixed up.
+
+    Returns:
+        A new ``Counter`` of the operations run outside covered modules.
+    """
+    fingerprint, own = _fingerprint(forward, inputs)
+    key = (rule, fingerprint)
+    with _REMEMBERED_LOCK:
+        found = _REMEMBERED.get(key)
+    if found is not None and len(found[0]) == len(own) and all(ref() is m for ref, m in zip(found[0], own)):
+        return Counter(found[1])
+    calls = calls_outside(forward, inputs[:1], covers)
+    with _REMEMBERED_LOCK:
+        _REMEMBERED.pop(key, None)
+        _REMEMBERED[key] = (tuple(weakref.ref(m) for m in own), Counter(calls))
+        while len(_REMEMBERED) > _REMEMBERED_MAX:  # the oldest go first
+            del _REMEMBERED[next(iter(_REMEMBERED))]
+    return calls

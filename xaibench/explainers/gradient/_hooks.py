@@ -15,7 +15,7 @@ from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
 from torch import nn
 
 from xaibench.errors import NotApplicable
-from xaibench.explainers.module_calls import calls_outside, described
+from xaibench.explainers.module_calls import described, remembered_calls_outside
 
 # The functions whose module captum's DeepLIFT has a Rescale (or max-pool) rule for (``SUPPORTED_NON_LINEAR``, looked
 # up by exact type). Softmax is left out: captum's rule for ``nn.Softmax`` centres the multipliers over the whole
@@ -36,7 +36,7 @@ def refuse_scripted(model: nn.Module, method: str) -> None:
 def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls a nonlinearity DeepLIFT has a rule for (ReLU, ELU,
     LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d) as a function rather than through its module."""
-    calls = calls_outside(forward, inputs[:1], lambda m: type(m) in SUPPORTED_NON_LINEAR)
+    calls = remembered_calls_outside(forward, inputs, lambda m: type(m) in SUPPORTED_NON_LINEAR, "deeplift")
     found = described(calls, DEEPLIFT_FUNCTIONS)
     if found:
         raise NotApplicable(
@@ -49,7 +49,7 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
 def refuse_functional_relu(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls ReLU as a function (``F.relu``, ``x.relu()``,
     ``torch.relu``) outside an ``nn.ReLU`` module: guided backpropagation would leave its gradient unchanged."""
-    calls = calls_outside(forward, inputs[:1], lambda m: isinstance(m, nn.ReLU))
+    calls = remembered_calls_outside(forward, inputs, lambda m: isinstance(m, nn.ReLU), "guided_backprop")
     if calls["relu"]:
         times = f" ({calls['relu']}x)" if calls["relu"] > 1 else ""
         raise NotApplicable(
