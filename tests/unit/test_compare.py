@@ -1435,3 +1435,13 @@ def test_compare_reads_only_the_columns_it_compares_and_says_exactly_what_the_wh
                      to_markdown(comparison, max_rows=None, **names)))
     assert said[0] == said[1]
     assert said[0][0] == 1 and {"revision", "status", "missing", "degraded"} <= {f["kind"] for f in json.loads(said[0][1])["findings"]}
+
+
+def test_an_unparsable_policy_file_names_the_line_and_the_problem(tmp_path):
+    # A policy pasted from the docs with its closing code fence: PyYAML's first line ("while scanning for the next
+    # token") named neither the line nor the character.
+    path = tmp_path / "tolerances.yaml"
+    path.write_text("mode: wilcoxon\natol: 0.002\n```\n")
+    with pytest.raises(UserError, match=r"tolerances.yaml cannot be read: line 3, column 1: found character '`' "
+                                        r"that cannot start any token$"):
+        load_policy(str(path))
