@@ -133,6 +133,29 @@ def test_deeplift_names_every_functional_nonlinearity_it_has_a_rule_for():
     assert xaibench.explain(Hinge("sigmoid"), torch.tensor([[3.0]]), method="guided_backprop").shape == (1, 1)
 
 
+@pytest.mark.parametrize("method", ["deeplift", "deeplift_shap"])
+def test_a_nonlinearity_module_used_twice_is_not_applicable_naming_it(method):
+    """newuser18: ``self.act = nn.ReLU()`` applied after two layers made DeepLIFT an error cell (captum: "A Module
+    ReLU() was detected that does not contain some of the input/output attributes"), failing the sweep; it is now
+    not_applicable, naming the module as the user's model names it. One module per use still explains."""
+    class Reused(nn.Module):
+        def __init__(self, shared: bool) -> None:
+            super().__init__()
+            self.block = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+            self.hidden, self.out = nn.Linear(4, 4), nn.Linear(4, 2)
+            self.act = self.block[1] if shared else nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.act(self.hidden(self.block(x))))
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 3)
+    params = {"n_baselines": 2} if method == "deeplift_shap" else {}
+    with pytest.raises(xaibench.NotApplicable, match=r"calls the module\(s\) block.1 \(ReLU, 2x\) more than once, "
+                                                     r"where captum fails; give each use its own module"):
+        xaibench.explain(Reused(shared=True), x, method=method, **params)
+    assert np.isfinite(xaibench.explain(Reused(shared=False), x, method=method, **params)).all()
+
 def test_a_sweep_records_functional_relus_as_not_applicable_with_the_reason(tmp_path):
     from xaibench.engine.cell import CellSpec
     from xaibench.engine.runner import run_cell

@@ -112,6 +112,35 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
     return recorder.calls
 
 
+def reused_modules(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool]) -> dict[str, int]:
+    """Modules for which ``covers`` holds that ``forward(inputs)`` calls more than once, by ``named_modules`` path
+    (``{"net.act": 2}``), in the order they are named.
+
+    captum's DeepLIFT stores one input and output per nonlinearity module, so a module used twice (one
+    ``self.act = nn.ReLU()`` applied after every layer) fails inside captum ("A Module ReLU() was detected that does
+    not contain some of the input/output attributes"), an error cell rather than a reason.
+
+    Args:
+        forward: the module captum explains; inputs: one batch ``(N, ...)`` (one sample is enough).
+    """
+    named = [(name, module) for name, module in forward.named_modules() if covers(module)]
+    if not named:
+        return {}
+    seen: Counter[str] = Counter()
+    counts = [(module, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in forward.modules()]
+    handles = [module.register_forward_pre_hook(lambda _m, _a, name=name: seen.update([name]))
+               for name, module in named]
+    try:
+        with torch.no_grad():
+            forward(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, saved in counts:  # not a call of the method's: n_forward stays its own
+            vars(module).update(saved)
+    return {name: seen[name] for name, _ in named if seen[name] > 1}
+
+
 def described(calls: Counter[str], names: Iterable[str]) -> str:
     """``"relu (2x), max_pool2d"``: the ``names`` among ``calls``, sorted, with counts above one."""
     found = sorted(set(names) & set(calls))
