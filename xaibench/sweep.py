@@ -318,13 +318,26 @@ def _progress_line(cell: CellSpec, result: CellResult, label: str) -> str:
     detail = f"{rows['metric'].nunique()} metrics x {scored['sample_id'].nunique()} samples"
     if result.status != "ok":
         messages = rows.loc[rows["status"] == result.status, "message"]
-        detail = next((m for m in messages if m), "")[:120]
+        detail = _brief(next((m for m in messages if m), ""))
     accuracy, flag = rows["model_accuracy"].iloc[0], rows["model_flag"].iloc[0]
     if flag == "underfit":
         detail += f"  [model underfit: {_underfit_reason(rows, accuracy)}]"
     prefix = f"[{label}] " if label else ""
     return (f"{prefix}{cell.model_label} x {cell.dataset_label} x {_method_label(cell, rows)} (seed {cell.seed}): "
             f"{result.status:<14} {result.seconds:6.2f}s {_source(result)}; {detail}")  # "; ": "2 cached; 3 metrics"
+
+
+LINE_REASON_CHARS = 400  # a not_applicable reason is one sentence, up to ~350 characters with its fix
+
+
+def _brief(message: str) -> str:
+    """A row's message for the per-cell line: its first line, whole up to ``LINE_REASON_CHARS``, else cut at a word
+    with `` ...`` (the rows keep all of it). A cut at 120 characters hid why a method was not applicable and its fix
+    (``... but this``), and the console's summary shows only ``n/a``."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    if len(first) <= LINE_REASON_CHARS:
+        return first
+    return first[:LINE_REASON_CHARS].rsplit(" ", 1)[0] + " ... (the rows' message holds all of it)"
 
 
 def _method_label(cell: CellSpec, rows: pd.DataFrame) -> str:

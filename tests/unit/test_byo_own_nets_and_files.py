@@ -131,7 +131,7 @@ class CountedHinge(Hinge):
 
 
 def test_the_look_for_functional_nonlinearities_runs_once_per_model_and_again_when_it_changes():
-    """The one-sample look (``module_calls.remembered_calls_outside``) is remembered per model and method: a
+    """The one-sample look (``module_calls.remembered``) is remembered per model and method: a
     metric's re-explanations do not pay it again; a changed setting, hook or model is looked at again."""
     x, target = torch.tensor([[3.0], [2.0]]), torch.tensor([0, 0])
     model = CountedHinge()
@@ -139,8 +139,9 @@ def test_the_look_for_functional_nonlinearities_runs_once_per_model_and_again_wh
             for _ in range(3)]
     assert model.forwards.count(1) == 1  # the look runs one sample, once (was once per call); the others: 2 rows
     assert all(np.array_equal(maps[0], m) for m in maps)
-    xaibench.explain(model, x, method="deeplift", targets=target, explain_output="logit")
-    assert model.forwards.count(1) == 2  # another method's rule: looked at for it
+    for _ in range(2):
+        xaibench.explain(model, x, method="deeplift", targets=target, explain_output="logit")
+    assert model.forwards.count(1) == 3  # another method's rule: its two looks (functions, reused modules), once
     model.functional = "F.relu"  # the same object, now calling relu as a function
     with pytest.raises(xaibench.NotApplicable, match=r"calls relu as a function"):
         xaibench.explain(model, x, method="guided_backprop", targets=target, explain_output="logit")
@@ -168,6 +169,29 @@ def test_deeplift_names_every_functional_nonlinearity_it_has_a_rule_for():
         xaibench.explain(Pooled(), torch.randn(2, 1, 8), method="deeplift", explain_output="logit")
     assert xaibench.explain(Hinge("sigmoid"), torch.tensor([[3.0]]), method="guided_backprop").shape == (1, 1)
 
+
+@pytest.mark.parametrize("method", ["deeplift", "deeplift_shap"])
+def test_a_nonlinearity_module_used_twice_is_not_applicable_naming_it(method):
+    """newuser18: ``self.act = nn.ReLU()`` applied after two layers made DeepLIFT an error cell (captum: "A Module
+    ReLU() was detected that does not contain some of the input/output attributes"), failing the sweep; it is now
+    not_applicable, naming the module as the user's model names it. One module per use still explains."""
+    class Reused(nn.Module):
+        def __init__(self, shared: bool) -> None:
+            super().__init__()
+            self.block = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+            self.hidden, self.out = nn.Linear(4, 4), nn.Linear(4, 2)
+            self.act = self.block[1] if shared else nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.act(self.hidden(self.block(x))))
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 3)
+    params = {"n_baselines": 2} if method == "deeplift_shap" else {}
+    with pytest.raises(xaibench.NotApplicable, match=r"calls the module\(s\) block.1 \(ReLU, 2x\) more than once, "
+                                                     r"where captum fails; give each use its own module"):
+        xaibench.explain(Reused(shared=True), x, method=method, **params)
+    assert np.isfinite(xaibench.explain(Reused(shared=False), x, method=method, **params)).all()
 
 def test_a_sweep_records_functional_relus_as_not_applicable_with_the_reason(tmp_path):
     from xaibench.engine.cell import CellSpec

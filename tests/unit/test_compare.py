@@ -1435,3 +1435,33 @@ def test_compare_reads_only_the_columns_it_compares_and_says_exactly_what_the_wh
                      to_markdown(comparison, max_rows=None, **names)))
     assert said[0] == said[1]
     assert said[0][0] == 1 and {"revision", "status", "missing", "degraded"} <= {f["kind"] for f in json.loads(said[0][1])["findings"]}
+
+
+def test_an_unparsable_policy_file_names_the_line_and_the_problem(tmp_path):
+    # A policy pasted from the docs with its closing code fence: PyYAML's first line ("while scanning for the next
+    # token") named neither the line nor the character.
+    path = tmp_path / "tolerances.yaml"
+    path.write_text("mode: wilcoxon\natol: 0.002\n```\n")
+    with pytest.raises(UserError, match=r"tolerances.yaml cannot be read: line 3, column 1: found character '`' "
+                                        r"that cannot start any token$"):
+        load_policy(str(path))
+
+
+def test_a_new_or_missing_cell_that_is_not_applicable_or_errors_says_why():
+    """newuser18: a method added to a ci sweep that cannot apply read ``new: the cell (not_applicable)`` in the
+    report and in JUnit's ``<skipped>``: the reason (DeepLIFT on a model calling ``F.relu``) was only in the
+    table. Scored units keep ``(ok)``."""
+    base = table({("saliency", "m"): list(BASE)})
+    reason = "method deeplift applies its rules to nonlinearities that are modules, but this model calls relu"
+    cell = table({("deeplift", "m"): [np.nan]}).assign(sample_id="", status="not_applicable", message=reason)
+    cur = conform(pd.concat([base, cell], ignore_index=True))
+    (new,) = compare_tables(base, cur, DEFAULT).of_kind("new")
+    assert new.message == f"new: the cell (not_applicable: {reason})"
+    (missing,) = compare_tables(cur, base, DEFAULT).of_kind("missing")
+    assert missing.message == f"missing: the cell of the baseline (not_applicable: {reason})"
+    broken = cell.assign(status="error", message="RuntimeError: boom")
+    (new,) = compare_tables(base, conform(pd.concat([base, broken], ignore_index=True)), DEFAULT).of_kind("new")
+    assert new.message == "new: the cell (error: RuntimeError: boom)"
+    (missing,) = compare_tables(table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE)}), base,
+                                DEFAULT).of_kind("missing")
+    assert missing.message == "missing: 10 value(s) of the baseline (ok)"

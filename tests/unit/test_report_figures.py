@@ -476,7 +476,7 @@ def test_no_cd_diagram_where_the_friedman_test_does_not_reject():
     assert notes == [f"CD diagram (all): not drawn, Friedman p = {spread.p_value:.3g} >= alpha = 0.05: no evidence "
                      "that the average ranks differ",
                      "CD diagram (family: faithfulness): not drawn, Friedman needs >= 3 competitors and >= 2 groups "
-                     "with every one scored (have 2 and 4)"]
+                     "with every one scored (have 2 competitors and 4 groups)"]
     table = friedman_table({"all": spread, "family: faithfulness": two})
     table_notes = table.notes
     cd_column = [c.name for c in table.columns].index("CD")

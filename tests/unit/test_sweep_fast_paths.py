@@ -357,3 +357,24 @@ def test_the_cell_line_names_a_variant_as_the_report_does(tmp_path):
     assert lines[True].startswith("[job 3] mlp x iris x saliency (seed 0): ok ")
     assert lines[False].startswith("[job 3] mlp x iris x saliency (abs=False) (seed 0): ok ")
     assert lines[False].endswith("0.50s cached; 2 metrics x 3 samples")
+
+
+def test_the_cell_line_gives_a_not_applicable_reason_whole(tmp_path):
+    """newuser18: DeepLIFT on a model calling ``F.relu`` printed ``... nn.MaxPool2d, ...), but this`` (cut at 120
+    characters): neither the functions nor the fix, and the console summary shows only ``n/a``. A reason up to 400
+    characters is printed whole; a longer one is cut at a word and says so."""
+    from xaibench.engine.cell_result import CellResult
+
+    reason = ("method deeplift applies its rules to nonlinearities that are modules (nn.ReLU, nn.Sigmoid, "
+              "nn.MaxPool2d, ...), but this model's forward calls max_pool2d, relu as functions (F.relu, x.relu(), "
+              "...), where captum would use plain gradients; build them as modules (e.g. self.relu1 = nn.ReLU(), "
+              "one per use) to explain it with this method")
+    cell = CellSpec.from_config(job_config(tmp_path, "mlp", "iris", 0))
+    rows = cell_rows(cell, applicable=False).assign(message=reason)
+    line = sweep._progress_line(cell, CellResult(cell.key, rows, False, 0.5), "job 0")
+    assert line.endswith(f"not_applicable   0.50s skipped; {reason}")
+
+    long_reason = "word " * 100 + "end\nsecond line"
+    line = sweep._progress_line(cell, CellResult(cell.key, rows.assign(message=long_reason), False, 0.5), "")
+    detail = line.split("skipped; ", 1)[1]
+    assert detail == ("word " * 80).rstrip() + " ... (the rows' message holds all of it)"

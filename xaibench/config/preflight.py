@@ -622,8 +622,19 @@ def _check_group_names(parsed) -> None:
                 raise UserError(f"{key}=null leaves the {key} group empty; choose one of: {', '.join(options)}")
             if value not in options and value != "null":
                 close = difflib.get_close_matches(value, list(options), n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = _unsearched_config(key, value, extra) or (f"did you mean {close[0]!r}? " if close else "")
                 raise UserError(f"unknown {key} {value!r}; {hint}valid: {', '.join(options)}")
+
+
+def _unsearched_config(group: str, value: str, extra: list[Path]) -> str:
+    """The hint for a config of the user's own that Hydra does not search: ``conf/experiment/my_ci.yaml`` in the
+    folder the command runs in, without ``hydra.searchpath`` (docs/ci.md's first run reads "unknown experiment
+    'my_ci'; valid: ci, ..." otherwise, which names neither the file nor the fix)."""
+    conf = Path.cwd() / "conf"
+    if not (conf / group / f"{value}.yaml").is_file() or any(d.resolve() == conf.resolve() for d in extra):
+        return ""
+    return (f"conf/{group}/{value}.yaml in this folder is not on Hydra's search path: add "
+            f"\"hydra.searchpath=[file://{conf}]\"; ")
 
 
 HYDRA_GROUPS = ("hydra/launcher", "hydra/sweeper")

@@ -7,7 +7,7 @@ there: DeepLIFT becomes (partly) gradient x input, guided backprop a plain gradi
 builds its nonlinearities as modules; a user's own network often does not. :func:`calls_outside` runs one
 forward under a ``TorchFunctionMode`` and counts the operations called while no module of the given types is
 running, so the explainers can say so (``NotApplicable``) instead of returning a mislabelled map.
-:func:`remembered_calls_outside` runs that look once per model and method, not once per explain call (a metric's
+:func:`remembered` runs such a look once per model and method, not once per explain call (a metric's
 re-explanations call explain dozens of times per cell).
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -119,15 +120,45 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
     return recorder.calls
 
 
+def reused_modules(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool]) -> dict[str, int]:
+    """Modules for which ``covers`` holds that ``forward(inputs)`` calls more than once, by ``named_modules`` path
+    (``{"net.act": 2}``), in the order they are named.
+
+    captum's DeepLIFT stores one input and output per nonlinearity module, so a module used twice (one
+    ``self.act = nn.ReLU()`` applied after every layer) fails inside captum ("A Module ReLU() was detected that does
+    not contain some of the input/output attributes"), an error cell rather than a reason.
+
+    Args:
+        forward: the module captum explains; inputs: one batch ``(N, ...)`` (one sample is enough).
+    """
+    named = [(name, module) for name, module in forward.named_modules() if covers(module)]
+    if not named:
+        return {}
+    seen: Counter[str] = Counter()
+    counts = [(module, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in forward.modules()]
+    handles = [module.register_forward_pre_hook(lambda _m, _a, name=name: seen.update([name]))
+               for name, module in named]
+    try:
+        with torch.no_grad():
+            forward(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, saved in counts:  # not a call of the method's: n_forward stays its own
+            vars(module).update(saved)
+    return {name: seen[name] for name, _ in named if seen[name] > 1}
+
+
 def described(calls: Counter[str], names: Iterable[str]) -> str:
     """``"relu (2x), max_pool2d"``: the ``names`` among ``calls``, sorted, with counts above one."""
     found = sorted(set(names) & set(calls))
     return ", ".join(f"{name} ({calls[name]}x)" if calls[name] > 1 else name for name in found)
 
 
-# (rule, model fingerprint) -> (weak references to the model's own modules, the calls): see remembered_calls_outside
-_REMEMBERED: dict[tuple, tuple[tuple[weakref.ref, ...], Counter[str]]] = {}
+# (look, rule, model fingerprint) -> (weak references to the model's own modules, its result): see remembered
+_REMEMBERED: dict[tuple, tuple[tuple[weakref.ref, ...], Counter[str] | dict[str, int]]] = {}
 _REMEMBERED_MAX = 64
+Looked = TypeVar("Looked", Counter, dict)
 _REMEMBERED_LOCK = threading.Lock()
 
 
@@ -181,9 +212,10 @@ def _fingerprint(forward: nn.Module, inputs: torch.Tensor) -> tuple[tuple, list[
     return tuple(parts), own
 
 
-def remembered_calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool],
-                             rule: str) -> Counter[str]:
-    """:func:`calls_outside`, run once per ``rule`` (the name of what ``covers`` tests) and model.
+def remembered(look: Callable[[nn.Module, torch.Tensor, Callable[[nn.Module], bool]], Looked], forward: nn.Module,
+               inputs: torch.Tensor, covers: Callable[[nn.Module], bool], rule: str) -> Looked:
+    """``look(forward, inputs[:1], covers)`` (:func:`calls_outside`, :func:`reused_modules`), run once per look,
+    ``rule`` (the name of what ``covers`` tests) and model.
 
     Remembered while the model's modules live and stay the same objects with the same plain settings (str, number,
     tuple, enum attributes), forward hooks and instance ``forward``s, for inputs of the same shape per sample,
@@ -191,22 +223,23 @@ def remembered_calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: C
     the sample) is looked at once.
 
     Args:
-        forward, inputs, covers: as for :func:`calls_outside` (``inputs (N, ...)``: its first sample runs).
+        look: a function of this module; forward, inputs, covers: its arguments (``inputs (N, ...)``: its first
+            sample runs).
         rule: what ``covers`` tests (the method's name); two rules are never mixed up.
 
     Returns:
-        A new ``Counter`` of the operations run outside covered modules.
+        A copy of what ``look`` returned (a ``Counter`` or ``dict``), the caller's to change.
     """
     fingerprint, own = _fingerprint(forward, inputs)
-    key = (rule, fingerprint)
+    key = (look.__name__, rule, fingerprint)
     with _REMEMBERED_LOCK:
         found = _REMEMBERED.get(key)
     if found is not None and len(found[0]) == len(own) and all(ref() is m for ref, m in zip(found[0], own)):
-        return Counter(found[1])
-    calls = calls_outside(forward, inputs[:1], covers)
+        return type(found[1])(found[1])
+    result = look(forward, inputs[:1], covers)
     with _REMEMBERED_LOCK:
         _REMEMBERED.pop(key, None)
-        _REMEMBERED[key] = (tuple(weakref.ref(m) for m in own), Counter(calls))
+        _REMEMBERED[key] = (tuple(weakref.ref(m) for m in own), type(result)(result))
         while len(_REMEMBERED) > _REMEMBERED_MAX:  # the oldest go first
             del _REMEMBERED[next(iter(_REMEMBERED))]
-    return calls
+    return result

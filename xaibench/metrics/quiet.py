@@ -72,6 +72,12 @@ class _ThreadRules:
     (every category inside ``quiet()``; the rules of its ``ignore_warnings`` blocks), remembering which categories
     for the category check that ``warnings`` makes next (both implementations test the message first)."""
 
+    # scikit-learn >= 1.9 copies ``warnings.filters`` into the jobs of its ``Parallel`` (a forest's predict_proba,
+    # LIME's sampling) as ``filterwarnings(message=<filter>.pattern, ...)``; without a ``pattern`` every such call
+    # after the first quiet block raised AttributeError. A job does not run this matcher: the copy matches nothing,
+    # so a job warns as it would without the quiet filter (its stdout is still the quiet thread's).
+    pattern = "(?!)"
+
     def match(self, text: str) -> bool:
         categories = [Warning] if _buffer.get() is not None else []
         categories += [category for pattern, category in _rules.get() if pattern is None or pattern.match(text)]

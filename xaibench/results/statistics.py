@@ -602,7 +602,7 @@ def friedman_nemenyi(summary: pd.DataFrame, metric: str | None = None, family: s
     ranks = (-matrix).rank(axis=1, method="average").mean().sort_values()
     empty_p = pd.DataFrame(np.nan, index=matrix.columns, columns=matrix.columns)
     if k < 3 or n < 2:
-        note = f"Friedman needs >= 3 competitors and >= 2 groups with every one scored (have {k} and {n})"
+        note = f"Friedman needs >= 3 competitors and >= 2 groups with every one scored (have {k} competitors and {n} groups)"
         cd = nemenyi_critical_difference(k, n, alpha) if k >= 2 and n >= 1 else float("nan")
         return FriedmanResult(float("nan"), float("nan"), ranks, cd, empty_p, n, alpha, dropped, note)
     statistic, p_value = stats.friedmanchisquare(*(matrix[c].to_numpy() for c in matrix.columns))

@@ -14,7 +14,7 @@ from torch import nn
 
 from xaibench.errors import NotApplicable
 from xaibench.explainers.base import DENSE_MODALITIES, Explainer
-from xaibench.explainers.module_calls import LAYOUT_OPS, described, remembered_calls_outside
+from xaibench.explainers.module_calls import LAYOUT_OPS, calls_outside, described, remembered
 from xaibench.explainers.output_rules import Readout, explained_value, lrp_logit_relevance, split_output
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
@@ -49,7 +49,7 @@ def refuse_unsupported(model: nn.Module, inputs: torch.Tensor) -> None:
     if missing:
         raise NotApplicable(f"lrp has no rule for layer type(s) {', '.join(missing)}; supported: "
                             f"{', '.join(sorted({t.__name__ for t in SUPPORTED_LAYERS}))}")
-    calls = remembered_calls_outside(model, inputs, lambda m: isinstance(m, SUPPORTED_LAYERS), "lrp")
+    calls = remembered(calls_outside, model, inputs, lambda m: isinstance(m, SUPPORTED_LAYERS), "lrp")
     found = described(calls, set(calls) - PASSING_OPS)
     if found:
         raise NotApplicable(f"lrp propagates relevance through layers (modules) only, but this model's forward "

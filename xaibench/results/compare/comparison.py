@@ -275,14 +275,15 @@ class _UnitWalker:
         compared = self.n_pairs + self.n_versus
         if not in_base:
             state = self.cur.states[cur_key]
-            self.add("new", self.strict, unit, f"new: {self.cur.count(cur_key)} ({state})", details={"state": state})
+            self.add("new", self.strict, unit, f"new: {self.cur.count(cur_key)} ({_why(state, self.cur, cur_key)})",
+                     details={"state": state})
             if replaced is not None:
                 self._versus(unit, names.described(replaced), self.base.get(replaced), self.cur.get(cur_key))
         elif not in_cur:
             state = self.base.states[key]
             fails = not self.allow_missing and state != "not_applicable"
-            self.add("missing", fails, unit, f"missing: {self.base.count(key)} of the baseline ({state})",
-                     details={"state": state})
+            self.add("missing", fails, unit, f"missing: {self.base.count(key)} of the baseline "
+                     f"({_why(state, self.base, key)})", details={"state": state})
         elif key in self.scored:
             self._samples(unit, self.scored[key])
         else:
@@ -467,6 +468,14 @@ def _why_not(change: ValueChange, tol: Tolerance | None) -> str:
         return f" ({p_value})" if p_value else ""
     return (f" ({p_value}: at least {wilcoxon_min_pairs(tol.alpha)} samples must move one way at "
             f"alpha={tol.alpha:g}; fewer can be samples that flip on another machine)")
+
+
+def _why(state: str, rows, key: tuple) -> str:
+    """A unit's state for a ``new``/``missing`` finding, with its reason where the unit is one cell-level row
+    (``not_applicable: method deeplift applies its rules to ...``): ``the cell (not_applicable)`` alone, in the
+    report and a JUnit ``<skipped>``, left the reader to open the table to learn why."""
+    message = rows.message(key) if state in ("not_applicable", "error") else ""
+    return f"{state}: {message}" if message else state
 
 
 class _Names:

@@ -229,7 +229,15 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        raise UserError(f"compare policy {path} cannot be read: {str(error).splitlines()[0]}") from None
+        raise UserError(f"compare policy {path} cannot be read: {_yaml_problem(error)}") from None
     if data is not None and not isinstance(data, Mapping):
         raise UserError(f"compare policy {path} must be a mapping of settings, got {type(data).__name__}")
     return data or {}
+
+
+def _yaml_problem(error: Exception) -> str:
+    """What is wrong and where: PyYAML's first line (``while scanning for the next token``) names neither."""
+    mark, problem = getattr(error, "problem_mark", None), getattr(error, "problem", None)
+    if mark is None or not problem:
+        return str(error).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
