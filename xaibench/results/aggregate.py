@@ -205,10 +205,10 @@ class _RankKeys:
         known = np.array([self.pairs.setdefault(tuple(pair), len(self.pairs)) for pair in uniques], dtype=np.int64)
         self.pending["method"].append(known[codes] if len(codes) else codes.astype(np.int64))
 
-    def settle(self, shared: SharedSamples, *, rows: int = RANK_ROWS) -> None:
-        """Put the keys of the complete settings' rows in a batch once at least ``rows`` of them wait."""
+    def settle(self, shared: SharedSamples, *, rows: int | None = None) -> None:
+        """Put the keys of the complete settings' rows in a batch once at least ``rows`` (``RANK_ROWS``) wait."""
         n = shared.complete - self.start
-        if n < max(rows, 1):
+        if n < max(RANK_ROWS if rows is None else rows, 1):
             return
         keys = {name: np.concatenate(arrays) for name, arrays in self.pending.items()}
         batch = {name: array[:n] for name, array in keys.items()}
