@@ -11,10 +11,12 @@ compared with the committed baseline under the default policy (should pass) and 
 ``--large COPIES,...`` measures ``xaibench compare`` alone on large tables instead: the committed baseline copied
 COPIES times as distinct units (each copy another ``dataset_params``, as a sweep over many datasets), against
 itself with every value moved by cross-machine drift (x (1 + N(0, 1e-3))); ``--large 605`` is 640k rows.
-Writes ``benchmarks/out/ci_large.json``.
+Writes ``benchmarks/out/ci_large.json``. With ``--junit`` each size is compared ``--rounds`` times with and without
+``--junit compare.xml`` (interleaved: CPU time of each process), and ``to_junit`` is timed alone in this process
+(CPU time, best of 3); the report's size and testcase count are recorded.
 
     .venv/bin/python benchmarks/bench_ci.py [--threads N] [--other-cpu]
-    .venv/bin/python benchmarks/bench_ci.py --large 4,16,64
+    .venv/bin/python benchmarks/bench_ci.py --large 4,16,64 [--junit [--rounds 2]]
 """
 from __future__ import annotations
 
@@ -55,9 +57,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--other-cpu", action="store_true", help="emulate another CPU (see the module docstring)")
     parser.add_argument("--large", metavar="COPIES,...", help="time compare alone on the baseline copied COPIES times")
+    parser.add_argument("--junit", action="store_true", help="with --large: also time --junit (see the docstring)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --large --junit: interleaved rounds")
     args = parser.parse_args()
     if args.large:
-        large([int(n) for n in args.large.split(",")])
+        large([int(n) for n in args.large.split(",")], args.rounds if args.junit else 0)
         return
     xaibench = [sys.executable, "-m", "xaibench"]
     policies = ("default", "strict") if args.other_cpu else ("default",)
@@ -90,15 +94,18 @@ def main() -> None:
     print(f"-> {OUT / name}")
 
 
-def large(copies: list[int]) -> None:
+def large(copies: list[int], junit_rounds: int = 0) -> None:
     """``xaibench compare`` on the committed baseline copied ``n`` times (distinct units), against itself with
-    cross-machine drift: wall and CPU seconds, peak RSS, CPU milliseconds per row."""
+    cross-machine drift: wall and CPU seconds, peak RSS, CPU milliseconds per row; with ``junit_rounds``, also with
+    ``--junit`` (``junit_runs``: the JUnit report's cost, size and testcases)."""
     import numpy as np
     import pandas as pd
 
     base = pd.read_parquet(ROOT / "results" / "baselines" / "ci" / "table.parquet")
     params = [json.loads(text or "{}") for text in base["dataset_params"]]
-    runs = []
+    runs, junit_runs = [], []
+    command = [sys.executable, "-m", "xaibench", "compare", "baseline.parquet", "current.parquet", "--quiet",
+               "--report", "compare.md", "--json", "compare.json"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for n in copies:
@@ -108,20 +115,59 @@ def large(copies: list[int]) -> None:
             drift = np.random.default_rng(0).normal(0.0, 1e-3, len(table))
             table.to_parquet(work / "baseline.parquet", index=False)
             table.assign(value=table["value"] * (1 + drift)).to_parquet(work / "current.parquet", index=False)
-            run, text = timed([sys.executable, "-m", "xaibench", "compare", "baseline.parquet", "current.parquet",
-                               "--quiet", "--report", "compare.md", "--json", "compare.json"], work)
+            run, text = timed(command, work)
             per_row = round(1000 * run["cpu_s"] / len(table), 3)
             runs.append({"copies": n, "rows": len(table), **run, "cpu_ms_per_row": per_row,
                          "verdict": text.strip().splitlines()[0] if text.strip() else ""})
+            if junit_rounds:
+                junit_runs.append(_junit_cost(command, work, n, len(table), junit_rounds))
     print(f"{'rows':>9}{'wall s':>9}{'CPU s':>9}{'CPU ms/row':>12}{'peak RSS MB':>13}{'exit':>6}")
     for r in runs:
         print(f"{r['rows']:>9}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['cpu_ms_per_row']:>12.3f}"
               f"{r['peak_rss_mb']:>13.1f}{r['exit_code']:>6}")
+    if junit_runs:
+        print(f"{'rows':>9}{'testcases':>11}{'XML MB':>8}{'to_junit CPU s':>16}"
+              f"{'compare CPU s (without / with --junit)':>40}")
+        for r in junit_runs:
+            pairs = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(r["cpu_s_without"], r["cpu_s_with"]))
+            print(f"{r['rows']:>9}{r['testcases']:>11}{r['xml_bytes'] / 1e6:>8.1f}{r['to_junit_cpu_s']:>16.2f}"
+                  f"{pairs:>40}")
     OUT.mkdir(exist_ok=True)
     record = {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
-              "runs": runs}
+              "runs": runs, "junit_runs": junit_runs}
     (OUT / "ci_large.json").write_text(json.dumps(record, indent=2))
     print(f"-> {OUT / 'ci_large.json'}")
+
+
+def _junit_cost(command: list[str], work: Path, copies: int, rows: int, rounds: int) -> dict:
+    """compare with and without ``--junit`` (interleaved, ``rounds`` each), then ``to_junit`` alone in process."""
+    import xml.etree.ElementTree as ET
+
+    from xaibench.results.compare import compare_tables, load_policy
+    from xaibench.results.compare.junit import to_junit
+    from xaibench.results.compare.tables import load_results
+
+    without, with_, rss = [], [], {"without": [], "with": []}
+    for _ in range(rounds):
+        run = timed(command, work)[0]
+        without.append(run["cpu_s"])
+        rss["without"].append(run["peak_rss_mb"])
+        run = timed([*command, "--junit", "compare.xml"], work)[0]
+        with_.append(run["cpu_s"])
+        rss["with"].append(run["peak_rss_mb"])
+    xml = (work / "compare.xml").read_bytes()
+    comparison = compare_tables(load_results(work / "baseline.parquet", "baseline", compared_only=True),
+                                load_results(work / "current.parquet", "current", compared_only=True),
+                                load_policy("default"))
+    times = []
+    for _ in range(3):
+        started = time.process_time()
+        to_junit(comparison, baseline="baseline.parquet", current="current.parquet")
+        times.append(time.process_time() - started)
+    root = ET.fromstring(xml)
+    return {"copies": copies, "rows": rows, "testcases": int(root.get("tests")), "skipped": int(root.get("skipped")),
+            "xml_bytes": len(xml), "to_junit_cpu_s": round(min(times), 3), "cpu_s_without": without,
+            "cpu_s_with": with_, "peak_rss_mb": rss}
 
 
 if __name__ == "__main__":

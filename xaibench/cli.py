@@ -238,8 +238,13 @@ def _run_hydra(argv: list[str]) -> None:
         argv = [*argv, "hydra.hydra_logging.root.level=INFO"]
     sys.argv = [sys.argv[0], *argv]
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let Hydra's own write errors reach the handler below
+    # joblib's workers aborted by Ctrl-C or SIGTERM leave semaphores that Python's resource tracker unlinks when the
+    # launcher exits, warning in 2 lines after xaibench's one; the tracker, started later by joblib, takes its -W
+    # options from here (the cleanup itself is kept)
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     try:
-        task()
+        with _sigterm_unwinds():  # `kill`, `timeout`: Python's default ended a launcher's sweep without a word
+            task()
     except OSError as error:  # Hydra saving its configs/logs into a full or read-only results folder
         print(f"xaibench: error: {StorageError.from_os_error(error)}", file=sys.stderr)
         sys.exit(1)
@@ -248,6 +253,8 @@ def _run_hydra(argv: list[str]) -> None:
         sys.exit(2)
     except KeyboardInterrupt:  # joblib, Ray: their workers get the terminal's Ctrl-C too (Slurm: the launcher's line)
         _interrupted()
+    except Terminated:  # joblib's and submitit's local workers stop with the launcher (engine/launcher_watch.py)
+        _interrupted("terminated (SIGTERM)", 128 + signal.SIGTERM)
     except Exception as error:  # noqa: BLE001 - only a worker's death is reported here; anything else re-raised
         if type(error).__name__ != "TerminatedWorkerError":
             raise

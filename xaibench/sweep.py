@@ -393,11 +393,28 @@ def claim_sweeps(configs, cells: Sequence[CellSpec] | None = None, store_dirs: S
         for folder in sorted(counts):
             stack.enter_context(manifest.claim(folder))
         for folder, n_cells in counts.items():
+            _say_if_interrupted(folder)
             start_sweep(folder, n_cells, keys[folder])
     except BaseException:
         stack.close()
         raise
     return stack
+
+
+def _say_if_interrupted(folder: Path) -> None:
+    """One line where the folder's previous run stopped before its end (killed, interrupted, its jobs unable to
+    write): what it had written, and that this run computes only the rest. Read under the folder's lock, before
+    ``start_sweep`` sets the previous cell files aside."""
+    try:
+        state = manifest.read_state(folder)
+    except UserError:
+        return  # a damaged sweep.json: begin() rewrites it
+    if state is None or state.finished or state.running:
+        return
+    written = len(list((folder / SWEEP_CELLS).glob("*.parquet")))
+    print(f"xaibench: note: the previous run of {folder} did not finish ({state.note(written).split('; ', 1)[0]} "
+          f"written{manifest.started_text(folder)}); this run computes only the cells the store lacks",
+          file=sys.stderr, flush=True)
 
 
 def hold_sweeps(configs) -> None:

@@ -477,6 +477,11 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float,
     except KeyboardInterrupt:  # Ctrl-C on the login node stops the waiting, not the array
         print(_interrupted_line(submitted), file=sys.stderr, flush=True)
         raise SystemExit(130) from None
+    except BaseException as error:  # SIGTERM (`kill`, the end of a batch job): the same line, exit code 143
+        if type(error).__name__ != "Terminated":  # xaibench.cli's, raised by its SIGTERM handler
+            raise
+        print(_interrupted_line(submitted, "terminated (SIGTERM)"), file=sys.stderr, flush=True)
+        raise SystemExit(143) from None
     return returns
 
 
@@ -520,13 +525,14 @@ def _written(job: JobReturn) -> bool:
     return job.status == JobStatus.COMPLETED and job._return_value is not False
 
 
-def _interrupted_line(submitted: list) -> str:
+def _interrupted_line(submitted: list, what: str = "interrupted") -> str:
     job_id = str(submitted[0].job_id).split("_")[0]
     slurm = str(submitted[0].job_id) != job_id or type(submitted[0]).__name__.startswith("Slurm")
-    running = (f"Slurm job {job_id} keeps running and storing cells (scancel {job_id} stops it)" if slurm
-               else "tasks still running keep storing cells")
-    return (f"xaibench: interrupted: {running}; once it has ended, rerun the same command to collect the sweep "
-            f"(stored cells are not recomputed)")
+    if not slurm:  # local tasks stop with their launcher (engine/launcher_watch.py)
+        return (f"xaibench: {what}: the local tasks stop with it; what they stored is kept: rerun the same command "
+                f"to finish the sweep (stored cells are not recomputed)")
+    return (f"xaibench: {what}: Slurm job {job_id} keeps running and storing cells (scancel {job_id} stops it); once "
+            f"it has ended, rerun the same command to collect the sweep (stored cells are not recomputed)")
 
 
 def _failed_line(task: Any, groups: List[list], index: int, error: BaseException) -> str:

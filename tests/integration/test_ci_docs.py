@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,14 @@ def gitlab_merge_request(found: dict, repo: Path, env: dict, github_report: str)
     done = bash(compare, repo, {**env, "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}, "-eo", "pipefail")
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
     assert (repo / "compare.md").read_text() == github_report
+    # ci17: the JUnit report GitLab's merge-request widget reads: one testcase per unit, none failing (a pass)
+    assert job["artifacts"]["reports"]["junit"] == "compare.xml" and "--junit compare.xml" in compare
+    junit = ET.parse(repo / "compare.xml").getroot()
+    verdict = json.loads((repo / "compare.json").read_text())
+    units = [case for suite in junit[1:] for case in suite.findall("testcase")]
+    assert len(units) == verdict["counts"]["units"] > 0 and (junit.get("failures"), junit.get("errors")) == ("0", "0")
+    properties = {p.get("name"): p.get("value") for p in junit.find("testsuite/properties")}
+    assert properties["verdict"] == "pass" and properties["baseline_refresh"] == verdict["baseline_refresh"]["state"]
     for line in job["after_script"]:
         assert bash(line, repo, {**env, "CI_JOB_URL": "https://gitlab.example/job/1"}).returncode == 0
     assert (repo / "compare.md").read_text() == github_report

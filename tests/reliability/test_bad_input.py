@@ -104,6 +104,19 @@ CLI_ONLY = [
     (["summary", "table.csv", "-o", "afile/s.parquet"], "cannot write afile"),
     (["summary", "table.csv", "-o", "table.csv"], "summary -o table.csv is the results table this command reads"),
     (["compare", "table.csv", "table.csv", "--json", "table.csv"], "--json table.csv is the baseline this command"),
+    # ci17: --junit is checked like --json; every output is checked before anything is read or written (a --json
+    # into a file-as-folder failed after --report was written, exit 2 with a file changed)
+    (["compare", "table.csv", "table.csv", "--junit", "table.csv"], "--junit table.csv is the baseline this command"),
+    (["compare", "table.csv", "table.csv", "--junit", "afile/out.xml"],
+     "--junit afile/out.xml cannot be written: afile is a file, not a folder; choose another path"),
+    (["compare", "table.csv", "table.csv", "--junit", "emptydir"], "--junit emptydir is a folder; name a file (e.g. "
+                                                                   "--junit emptydir/out.xml)"),
+    (["compare", "table.csv", "table.csv", "--report", "r.md", "--junit", "afile/deeper/out.xml"],
+     "--junit afile/deeper/out.xml cannot be written: afile is a file, not a folder"),
+    (["compare", "table.csv", "table.csv", "--report", "r.md", "--json", "afile/v.json"],
+     "--json afile/v.json cannot be written: afile is a file, not a folder"),
+    (["compare", "table.csv", "table.csv", "--json", "v.xml", "--junit", "./v.xml"],
+     "--junit ./v.xml is the file --json writes too; choose another file"),
     (["store", "verify", "nostore"], "store directory nostore does not exist"),
     (["store", "gc", "store", "--min-age", "-1"], "--min-age must be >= 0"),
     # rel14: a damaged sweep.json (it says whether the sweep finished) was read as "no record": the folder's old
@@ -329,8 +342,8 @@ BYO_CASES = [  # (overrides, expected part of the one line)
     (["model=mlp", "dataset=csv_table", "dataset.path=counts.csv", "dataset.target=visits", "dataset.task=regression"],
      "task=regression: xaibench benchmarks classifiers; bin the target column 'visits' into classes first"),
     (["model=torch_module", "model.target=byo_nets.py", "model.state_dict=net.pt"],  # was "no attribute 'py'"
-     "model.target='byo_nets.py' is not an import path; name the class as <module>.<Class>: model.target=byo_nets.Net "
-     "with its folder importable (export PYTHONPATH="),
+     "model.target='byo_nets.py' names no class; write model.target=byo_nets.py:Net (the file and its class), or "
+     "model.target=byo_nets.Net with its folder importable"),
     (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],
      "cannot import model.target='byo_nets.net': module 'byo_nets' ("),
     (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],

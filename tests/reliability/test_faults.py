@@ -165,7 +165,10 @@ def test_ctrl_c_in_a_sweep_is_one_line_and_exit_130(workdir, monkeypatch, capsys
     with pytest.raises(SystemExit) as stopped:
         main(["-m", *THREE, "hydra/launcher=joblib"])
     out = capsys.readouterr()
-    assert stopped.value.code == 130 and out.err == INTERRUPTED, out.err
+    note, interrupted = out.err.split("\n", 1)  # the rerun says first that the run before it did not finish
+    assert stopped.value.code == 130 and interrupted == INTERRUPTED, out.err
+    assert note.startswith("xaibench: note: the previous run of results/runs/default did not finish (1 of 3 cells "
+                           "written, started ")
     assert "[job 0]" in out.out  # the stored cell, written by the launching process before Hydra
 
 

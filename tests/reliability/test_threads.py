@@ -221,3 +221,123 @@ def _printing(errors: list) -> None:
         print("nowhere")
     except Exception as error:  # noqa: BLE001 - asserted in the test's thread
         errors.append(error)
+
+
+def test_two_threads_explaining_keep_their_warning_filters_apart():
+    """rel17: the explainers silenced captum's hook notices (guided backprop, DeepLIFT), LIME and SHAP with
+    ``warnings.catch_warnings``, which swaps the process-wide filter list and restores what it saw on entry. Two
+    threads explaining at once in the order A enters, B enters, A leaves, B leaves: A's exit removed B's ignore-all
+    (B's warnings reached the user) and B's exit put A's filter back for good (the process ignored captum's notice
+    from then on). Real guided backprop (A) and real LIME (B) on a tiny MLP whose forwards warn; the first forward of
+    each waits until both blocks are open, and B's goes on only after A's call ended."""
+    import copy
+    import warnings
+
+    import torch
+
+    from xaibench.metrics import quiet, testing
+    from xaibench.registry import EXPLAINERS
+
+    torch.manual_seed(0)
+    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(3, 10)
+    target = torch.tensor([0, 1, 2])
+    explainers = {"a": EXPLAINERS.create("guided_backprop", {}),
+                  "b": EXPLAINERS.create("lime_library", {"n_samples": 40})}
+    alone = {name: explainer.explain(copy.deepcopy(model), x, target).attributions
+             for name, explainer in explainers.items()}
+    both_open, a_ended, errors, explained = threading.Barrier(2, timeout=60), threading.Event(), [], {}
+
+    def explain(name: str) -> None:
+        own, forwards = copy.deepcopy(model), []
+
+        def noisy(_module, inputs) -> None:  # runs inside the explainer's block
+            if name == "a" and len(inputs[0]) == 1:
+                return  # guided backprop's probe for functional ReLUs (one row), before its block
+            if not forwards:
+                both_open.wait()
+                if name == "b":
+                    assert a_ended.wait(60)
+            forwards.append(1)
+            warnings.warn(f"{name} noise")
+
+        own.register_forward_pre_hook(noisy)
+        try:
+            explained[name] = explainers[name].explain(own, x, target).attributions
+            if name == "a":
+                warnings.warn("a done")  # while B's block is open
+                a_ended.set()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(error)
+            both_open.abort()
+            a_ended.set()
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        _start_and_join([threading.Thread(target=explain, args=(name,)) for name in ("a", "b")], errors, timeout=120)
+        after = list(warnings.filters)
+        warnings.warn("Setting backward hooks on ReLU activations: from the main thread")
+    assert [f for f in after if f is not quiet._FILTER] == [f for f in before if f is not quiet._FILTER]
+    assert [str(w.message) for w in seen] == ["a noise", "a done",
+                                              "Setting backward hooks on ReLU activations: from the main thread"]
+    for name in explainers:  # and the explanations are those of each call alone
+        torch.testing.assert_close(explained[name], alone[name], rtol=0, atol=0)
+
+
+def test_two_threads_scoring_a_random_metric_at_once_each_get_their_calls_own_draws():
+    """rel17: Quantus draws from numpy's global state, which ``score`` seeds before each call. Two threads scoring
+    at once interleaved their draws: B seeding while A's call was drawing reset A's stream, and each got valid
+    scores that were not its call's. Real faithfulness correlation (random feature subsets) in two threads: A's
+    first forward (its call seeded, its draws to come) waits until B has drawn, or is held back from seeding (now:
+    ``GLOBAL_RNG_LOCK``); both threads' scores must equal those of the same call alone, bit for bit."""
+    import copy
+    import linecache
+    import sys
+    import time
+    from dataclasses import replace
+
+    import torch
+
+    from xaibench.metrics import quantus_adapter, testing
+    from xaibench.registry import EXPLAINERS, METRICS
+    from xaibench.types import Modality
+
+    torch.manual_seed(0)
+    model, x = testing.tiny_mlp(10, 3).eval(), torch.randn(6, 10)
+    ctx = replace(testing.context(model, Modality.TABULAR, x, EXPLAINERS.create("saliency", {})), engine="quantus")
+    spec, params, seeds = METRICS.get("faithfulness_correlation"), {"nr_runs": 20, "subset_size": 3}, (11, 12)
+    alone = [quantus_adapter.score(spec, params, ctx, seed).values for seed in seeds]
+    b_drew, errors, scored, b_thread = threading.Event(), [], {}, []
+
+    def b_is_held() -> bool:
+        """B waits to take the lock in ``score`` (its innermost frame there, at the ``with GLOBAL_RNG_LOCK``)."""
+        frame = sys._current_frames().get(b_thread[0].ident) if b_thread and b_thread[0].ident else None
+        return frame is not None and frame.f_code is quantus_adapter.score.__code__ and \
+            "GLOBAL_RNG_LOCK" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+
+    def run(name: str, seed: int) -> None:
+        own, forwards = copy.deepcopy(model), []
+
+        def pause(_module, _inputs) -> None:  # inside the Quantus call, after its seeding
+            if not forwards and name == "a":
+                b_thread.append(threading.Thread(target=run, args=("b", seeds[1])))
+                b_thread[0].start()
+                while not (b_drew.is_set() or b_is_held()) and not errors:
+                    time.sleep(0.005)
+            if not forwards and name == "b":
+                b_drew.set()
+            forwards.append(1)
+
+        own.register_forward_pre_hook(pause)
+        try:
+            scored[name] = quantus_adapter.score(spec, params, replace(ctx, model=own), seed).values
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(error)
+
+    _start_and_join([threading.Thread(target=run, args=("a", seeds[0]))], errors, timeout=120)
+    b_thread[0].join(120)
+    if errors:
+        raise errors[0]
+    assert not np.array_equal(alone[0], alone[1])  # the two calls' draws differ
+    np.testing.assert_array_equal(scored["a"], alone[0])
+    np.testing.assert_array_equal(scored["b"], alone[1])

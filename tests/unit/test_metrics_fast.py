@@ -797,3 +797,33 @@ def test_relu_then_convolution_backward_is_autograds_bit_for_bit(conv):
     assert active is fresh and torch.equal(out, reference_out)
     fused = torch.autograd.grad(out, leaf, seed)[0]
     assert torch.equal(fused, reference) and fused.stride() == reference.stride()
+
+
+def _folded_input_gradients(network: nn.Module, x: torch.Tensor, target: torch.Tensor):
+    """The input gradient and logits of ``network`` unfolded, then through the exact pooling kernels and the folded
+    head (as the fast engine enters them), and the head."""
+    from xaibench.metrics.fast._folded_head import folded_head
+    from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
+
+    plain, plain_logits = _input_gradient(network, x, target), network(x)
+    with exact_pool_kernels(network), folded_head(network) as head:
+        folded, folded_logits = _input_gradient(network, x, target), network(x)
+    assert "forward" not in vars(network)
+    return plain, folded, plain_logits, folded_logits, head
+
+
+def test_folded_head_of_a_sequential_pooling_to_one_pixel_is_torchs_mean_bit_for_bit():
+    """``nn.AdaptiveAvgPool2d(1)`` on 7x7 maps: torch pools with ``mean`` (its backward: ``grad / 49``), so the
+    exact pooling modules leave it to torch and the folded weight divides once by 49 (both used ``/ 7 / 7``)."""
+    from xaibench.metrics.fast._pool_kernels import exact_pool_kernels
+
+    torch.manual_seed(4)
+    network = nn.Sequential(nn.Conv2d(2, 5, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                            nn.Linear(5, 3)).eval()
+    x, target = torch.randn(40, 2, 7, 7), torch.arange(40) % 3
+    plain, folded, plain_logits, folded_logits, fold = _folded_input_gradients(network, x, target)
+    assert fold.handled == 2 and torch.equal(folded, plain)
+    torch.testing.assert_close(folded_logits, plain_logits, rtol=1e-5, atol=1e-5)  # a 245-term product: rounding
+    with exact_pool_kernels(network) as pools:
+        assert torch.equal(_input_gradient(network, x, target), plain) and torch.equal(network(x), plain_logits)
+    assert pools.handled == 0

@@ -52,7 +52,8 @@ def test_torch_module_loads_a_weights_only_state_dict_as_is(tmp_path, tabular):
     trained = load_via_engine(tmp_path / "store", params, tabular, {"name": "synthetic_tabular", **TABULAR})
     x = tabular.test.x
     torch.testing.assert_close(trained.module(x), x @ state["weight"].T + state["bias"])  # epochs 0: not trained
-    assert trained.capabilities == {Capability.GRADIENTS, Capability.PROBA, Capability.CONV}  # CAM: found when built
+    assert trained.capabilities == {Capability.GRADIENTS, Capability.PROBA, Capability.CONV,  # CAM, LRP: their
+                                    Capability.LRP}  # layers are checked on the built model
 
 
 def test_torch_module_checkpoint_follows_its_source_file(tmp_path, tabular):

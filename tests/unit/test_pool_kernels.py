@@ -143,6 +143,7 @@ def _module_run(module: nn.Module, x: torch.Tensor, weights: torch.Tensor, patch
     (nn.AvgPool2d(2), 1), (nn.AvgPool2d((3, 3), divisor_override=5), 1), (nn.AvgPool2d(2, ceil_mode=True), 1),
     (nn.AdaptiveAvgPool2d(4), 1), (nn.AdaptiveAvgPool2d((None, 3)), 1),
     (nn.AvgPool2d(3, 2), 0), (nn.AvgPool2d(2, padding=1), 0), (nn.AdaptiveAvgPool2d(5), 0),  # left to torch
+    (nn.AdaptiveAvgPool2d(1), 0),  # torch's mean: its own sum, one division by H * W (not / kh / kw)
 ])
 def test_patched_pooling_modules_are_torchs_forward_and_backward(dtype, module, handled):
     """``ExactPoolModules`` (one autograd node per pooling module, no dispatch mode): torch's outputs, gradients,

@@ -599,7 +599,8 @@ def test_metric_scores_of_many_experiments_are_drawn_one_dataset_per_figure(monk
         legend = figure.legends[0]
         colours |= {(t.get_text(), tuple(h.get_facecolor())) for t, h in zip(legend.get_texts(), legend.legend_handles)}
     assert len(colours) == 2  # ig and random: one colour each on every page
-    assert figure_set.caption("metric_scores_iris").startswith("Mean score per method and experiment of one dataset")
+    assert figure_set.caption("metric_scores_iris").startswith(
+        "Mean score per method and dataset / model of one dataset")
     # The cost-vs-faithfulness scatter (a point and a legend entry per experiment and method) is cut the same way.
     summary = summary.assign(family=summary["metric"].map({"pixel_flipping": "faithfulness"}).fillna("complexity"))
     table = summary.assign(status="ok", explain_s=0.01)[["model", "dataset", "method", "metric", "status", "explain_s"]]
@@ -791,3 +792,30 @@ def test_gallery_headings_say_whether_the_class_is_the_prediction_or_the_label()
                                          modality="tabular", targets=[0], labels=[0], target_mode="predicted",
                                          class_names=["malignant tumour"], title="breast_cancer / mlp")
     assert_no_overlap([figure.axes[0].title, figure.texts[0]])  # three heading lines, clear of the figure's title
+
+
+def test_score_figure_captions_state_samples_seeds_and_the_few_seeds_ci_caveat_as_the_tables():
+    """paper17: the metric-scores and cost figures' captions said "95% confidence interval" where the tables'
+    captions of the same numbers said over how many samples and seeds, and that with 2 seeds the two-way bootstrap
+    interval holds the true mean about 66% of the time where seeds differ more than samples. The captions now say
+    what the tables say; the gallery's says which seed's maps it shows."""
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.report import figure_set
+    from xaibench.report.tables.layouts import interval_text
+    from xaibench.results.aggregate import summarize
+
+    one = quickstart_like_table()
+    two = pd.concat([one, one.assign(seed=1, value=one["value"] + 0.01)], ignore_index=True)
+    for table, seeds in ((one, "(percentile bootstrap over samples)"), (two, "about 66% of such intervals")):
+        summary = summarize(table)
+        over = interval_text(summary)
+        assert seeds in over and over.startswith("mean [95% CI] over n = ")
+        text = figure_set.caption("metric_scores", summary)
+        assert text.startswith("Mean score per method and dataset / model") and text.endswith(f"Scores: {over}.")
+        faithful = summary.assign(family=np.where(summary["metric"] == summary["metric"].iloc[0], "faithfulness",
+                                                  summary["family"]))
+        assert "wall-clock" in figure_set.caption("cost_vs_faithfulness", faithful)
+        assert interval_text(faithful[faithful["family"] == "faithfulness"]) in \
+            figure_set.caption("cost_vs_faithfulness", faithful)
+    assert "2 seeds" in figure_set.caption("metric_scores", summarize(two))
+    assert "lowest seed" in figure_set.caption("gallery_iris_mlp")

@@ -851,3 +851,82 @@ def test_a_control_better_than_the_best_method_in_the_tests_against_the_best_is_
     assert random[1].endswith("<sup>c</sup>") and "<sup>s</sup>" not in random[1]  # mprt: random is ahead
     assert any(note.startswith("c a control, a reference row that is never ranked") for note in versus.notes)
     assert not any("although ranked below it" in note for note in versus.notes)
+
+
+def test_the_tests_against_the_best_state_their_shared_notes_once_and_only_the_c_reason_that_applies():
+    """paper17: each setting's table of tests against the best repeated the same notes (where the tests are, the
+    c note with both reasons in full), once per table. report.md/.html state the notes every table shares once,
+    before the tables; each table keeps its own; the c note gives only the reason of its flagged columns (a
+    stability metric here: "by construction", not also "does not discriminate"). LaTeX floats keep their notes."""
+    from xaibench.report.build import analyse, html_report, markdown_report
+    from xaibench.report.tables.render import latex_tables
+
+    analysis = analyse(quickstart_like_table(), layouts=("metrics",))
+    best = analysis.best_tables
+    assert len(best) == 2
+    shared = [n for n in best[0].notes if n in best[1].notes]
+    assert any(n.startswith("These tests are in versus_best.csv") for n in shared)
+    text = markdown_report(analysis, "r")
+    section = text.split("## Tests against the best")[1]
+    for note in shared:
+        assert section.count(f"- {note}") == 1, note  # once for the section, not once per table
+    assert "Notes for every table of this section:" in section
+    assert html_report(analysis, (), "r").count("These tests are in versus_best.csv") == 1
+    latex = latex_tables(list(best))
+    assert latex.count("These tests are in versus\\_best.csv") == 2  # a float taken alone keeps its notes
+    family = analysis.summary.drop_duplicates("metric").set_index("metric")["family"]
+    flagged = 0
+    for table in best:
+        c_columns = {column.name for i, column in enumerate(table.columns)
+                     if any("c" in cells[i].marks for _, cells in table.rows)}
+        if not c_columns:
+            continue
+        (note,) = [n for n in table.notes if n.startswith("c ")]
+        stability = {family[name] == "stability" for name in c_columns}
+        assert ("by construction" in note) == (True in stability), note
+        assert ("does not discriminate" in note) == (False in stability), note
+        flagged += 1
+    assert flagged
+    assert "in parentheses, the matched-pairs rank-biserial r" in best[0].caption
+
+
+def test_the_report_traces_its_table_to_sweep_commit_and_command_or_says_what_is_unknown(tmp_path):
+    """paper17: a report said nothing of where its numbers came from. Its provenance table gives the sweep, commit
+    and versions the rows record, the grid of cells, and the sweep's command line from sweep.json where the table
+    lies in its sweep folder; a table copied out of it keeps the rest and says that the command is unknown; a table
+    whose rows record no provenance says "unknown" instead of a guess."""
+    import json
+
+    from xaibench.report.build import analyse, html_report, markdown_report
+
+    table = quickstart_like_table().assign(sweep_id="paper", git_sha="0123abc", xaibench_version="0.5.0",
+                                           torch_version="2.13.0", captum_version="0.9.0", quantus_version="0.6.0",
+                                           created_at="2026-12-01T21:05:13+00:00")
+    folder = tmp_path / "runs" / "paper"
+    folder.mkdir(parents=True)
+    table.to_parquet(folder / "table.parquet")
+    command = {"overrides": ["experiment=quickstart", "seed=0,1"], "multirun": True, "config_name": "config",
+               "cwd": str(tmp_path), "plugins": ""}
+    (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 1, "command": command}))
+
+    def facts(source, frame=table):
+        provenance = analyse(frame, layouts=("metrics",), source=source).provenance
+        return {label: cells[0].text for label, cells in provenance.rows}, provenance
+
+    inside, provenance = facts(folder / "table.parquet")
+    assert inside["sweep"] == "paper" and inside["xaibench commit (git_sha)"] == "0123abc"
+    assert inside["sweep command"] == "xaibench -m experiment=quickstart seed=0,1"
+    assert inside["cells"].startswith("model=") and "seed=0" in inside["cells"]
+    assert facts(folder)[0]["sweep command"] == inside["sweep command"]  # the folder itself
+    copied = tmp_path / "paper_tables" / "table.parquet"
+    copied.parent.mkdir()
+    copied.write_bytes((folder / "table.parquet").read_bytes())
+    outside, provenance = facts(copied)
+    assert outside["sweep"] == "paper" and outside["xaibench commit (git_sha)"] == "0123abc"
+    assert outside["sweep command"].startswith(f"unknown: {copied} does not lie in its sweep folder")
+    assert provenance.notes == ("Unknown: sweep command.",)
+    bare, _ = facts(copied, table.assign(git_sha="", sweep_id=""))
+    assert bare["xaibench commit (git_sha)"] == "unknown (the table records no git_sha)"
+    assert bare["sweep"] == "unknown (the table records no sweep_id)"
+    analysis = analyse(table, layouts=("metrics",), source=copied)
+    assert "## Provenance" in markdown_report(analysis, "r") and "0123abc" in html_report(analysis, (), "r")

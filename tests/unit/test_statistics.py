@@ -663,3 +663,60 @@ def test_no_cd_diagram_where_the_cd_exceeds_every_possible_rank_difference():
     assert result.p_value < 0.05 and result.cd == pytest.approx(3.317, abs=1e-3)
     assert result.post_hoc_reason() == ("CD = 3.32 >= k - 1 = 3 on 2 groups: no two of the 4 methods can be "
                                         "separated, whatever their ranks")
+
+
+def test_the_console_flags_a_control_ahead_exactly_where_the_report_does_on_the_shared_samples():
+    """paper17: the console's control warning compared each row's own ``mean`` (over the samples it scored), the
+    report's the ``shared_mean`` (over the samples every competitor scored). ``a`` is NaN on its two hardest
+    samples. On ``faith`` the control's own mean (0.55) is below a's (1.0) but on the shared samples it is ahead
+    (1.1 > 1.0): the console said nothing where the report warned. On ``other`` its own mean (1.45) is ahead, on
+    the shared samples it is not (0.9 < 1.0): the console warned where the report did not."""
+    from xaibench.report.build import analyse
+    from xaibench.report.console import format_summary
+
+    def method_a(metric):
+        frame = rows("a", metric, [1.0, 1.0, np.nan, np.nan])
+        frame.loc[2:, "status"] = "nan"
+        return frame
+
+    table = pd.concat([method_a("faith"), rows("random", "faith", [1.1, 1.1, 0.0, 0.0]),
+                       method_a("other"), rows("random", "other", [0.9, 0.9, 2.0, 2.0])], ignore_index=True)
+    summary = summarize(table)
+    assert summary.set_index(["metric", "method"])["shared_mean"].to_dict() == pytest.approx(
+        {("faith", "a"): 1.0, ("faith", "random"): 1.1, ("other", "a"): 1.0, ("other", "random"): 0.9})
+    report = analyse(table).warnings
+    (warning,) = report
+    assert "on faith for" in warning and "other" not in warning
+    console = [line for line in format_summary(summary).splitlines() if line.startswith("WARNING")]
+    assert console == list(report)
+
+
+def test_a_sweep_of_controls_only_says_in_every_output_that_there_is_nothing_to_rank():
+    """paper17: a sweep of ``method=random,constant`` ranks nobody. Its tables said "every non-bold cell differs
+    significantly from the best in its column" (there is no best) under a caption "Bold: best method per column",
+    and the console's legend explained ``#rank (1 = best method ...)``: now one line says there is nothing to rank
+    (console, report.md/.html, summary -o), the captions (LaTeX too) say why nothing is bold."""
+    from xaibench.report.build import analyse, markdown_report
+    from xaibench.report.console import format_summary
+    from xaibench.report.tables.render import latex_tables
+
+    table = pd.concat([rows("random", metric, A + shift) for metric, shift in (("faith", 0.0), ("sens", 0.1))]
+                      + [rows("constant", metric, np.zeros(A.size)) for metric in ("faith", "sens")],
+                      ignore_index=True)
+    analysis = analyse(table)
+    line = st.nothing_to_rank(analysis.summary)
+    assert line.startswith("NOTE: nothing to rank: every scored row is a control (constant, random)")
+    assert analysis.warnings == (line,) and st.control_warnings(summarize(table)) == [line]
+    assert not analysis.best_tables and not analysis.stat_tables
+    for result in analysis.tables:
+        assert "Only controls (constant, random) have a score" in result.caption and "Bold: best" not in result.caption
+        assert not any("differs significantly" in note for note in result.notes)
+        assert not any(cell.best or cell.tie for _, cells in result.rows for cell in cells)
+    assert "Only controls (constant, random) have a score" in latex_tables(list(analysis.tables))
+    assert f"> **{line}**" in markdown_report(analysis, "r")
+    console = format_summary(summarize(table)).splitlines()
+    assert console[-1] == line and "#rank" not in console[-2] and "ref (a control" in console[-2]
+    # one method beside the controls: ranked, no such line
+    with_method = pd.concat([table, rows("ig", "faith", A + 0.2)], ignore_index=True)
+    assert st.nothing_to_rank(summarize(with_method)) == ""
+    assert "#rank (1 = best method" in format_summary(summarize(with_method))

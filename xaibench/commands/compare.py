@@ -24,6 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "comment holds 65,536 characters); a longer report leaves rows out, says so, and is "
                              "written whole beside it as OUT.full.md; 0: no limit")
     parser.add_argument("--json", metavar="OUT.json", help="write the machine-readable verdict here")
+    parser.add_argument("--junit", metavar="OUT.xml",
+                        help="write the verdict as a JUnit XML test report here, for GitLab (artifacts:reports:junit), "
+                             "Jenkins (junit), Azure (PublishTestResults), CircleCI (store_test_results): a testcase "
+                             "per unit compared, failing where the verdict fails (docs/ci.md)")
+    parser.add_argument("--github-annotations", action="store_true",
+                        help="also print a GitHub Actions ::error annotation per failing finding (at most 10), so "
+                             "they show on the run's summary page")
     parser.add_argument("--strict-changes", action="store_true",
                         help="fail on any reported change too (improvements, changes passed as noise, control "
                              "drift, new cells, rank changes, changed data or weights)")
@@ -86,17 +93,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse ``--json``/``--report`` naming a table this command reads (``--json results/runs/ci/table.parquet``
-    replaced the sweep's table with the verdict)."""
-    from xaibench.commands.outputs import refuse_overwriting_inputs, table_file
+    """Refuse ``--json``/``--report``/``--junit`` naming a table this command reads (``--json
+    results/runs/ci/table.parquet`` replaced the sweep's table with the verdict), a path that cannot be written (a
+    folder, a file where a folder should be), or two of them the same file; before anything is read or written."""
+    from xaibench.commands.outputs import (refuse_overwriting_inputs, refuse_same_outputs, refuse_unwritable,
+                                           table_file)
     from xaibench.results.compare.baseline import baseline_file, provenance_file
 
     inputs = {"baseline": baseline_file(args.baseline), "baseline's provenance": provenance_file(
         baseline_file(args.baseline)), "current table": table_file(args.current)}
     if args.previous_baseline:
         inputs["previous baseline"] = baseline_file(args.previous_baseline)
-    for flag in ("json", "report"):
-        refuse_overwriting_inputs(getattr(args, flag), f"--{flag}", inputs)
+    outputs = {flag: getattr(args, flag) for flag in ("report", "json", "junit") if getattr(args, flag)}
+    for flag, output in outputs.items():
+        refuse_overwriting_inputs(output, f"--{flag}", inputs)
+        refuse_unwritable(output, f"--{flag}")  # up front: a bad --junit used to leave --report written, exit 2
+    refuse_same_outputs({f"--{flag}": output for flag, output in outputs.items()})
 
 
 def _refresh(previous: str, baseline, policy) -> dict:
@@ -234,9 +246,19 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
     if args.json:
         _remove_dead_temps(Path(args.json))
         atomic_write_bytes(Path(args.json), dumps(to_json(comparison, context=context, **names)).encode())
+    if args.junit:
+        from xaibench.results.compare.junit import to_junit
+
+        _remove_dead_temps(Path(args.junit))
+        atomic_write_bytes(Path(args.junit), to_junit(comparison, context=context, **names))
     if not args.quiet:
         print(markdown)
     print(verdict_line(comparison), flush=True)
+    if args.github_annotations:
+        from xaibench.results.compare.annotations import github_annotations
+
+        for line in github_annotations(comparison, report=args.report or ""):
+            print(line, flush=True)
     refresh = refresh_line(context)  # the pull request's own baseline refresh: what the verdict above cannot show
     if refresh:
         print(f"  {refresh}", flush=True)

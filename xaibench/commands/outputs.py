@@ -1,4 +1,5 @@
-"""Refuse an output path that names one of the command's own inputs (``summary t.parquet -o t.parquet``).
+"""Refuse an output path that names one of the command's own inputs (``summary t.parquet -o t.parquet``), or
+that cannot be written (``refuse_unwritable``).
 
 The verbs write their outputs atomically, so such a command completed "successfully" and replaced the user's
 results table with its summary (or a verdict, a report): the scores were gone, and the next read said only that
@@ -29,3 +30,38 @@ def refuse_overwriting_inputs(output: str | os.PathLike[str] | None, flag: str,
         if os.path.realpath(path) == written:
             raise UserError(f"{flag} {output} is the {what} this command reads; writing there would replace it: "
                             f"choose another file")
+
+
+def refuse_unwritable(output: str | os.PathLike[str] | None, flag: str) -> None:
+    """Raise ``UserError`` if ``output`` cannot be written as a file: it is a folder, or the nearest folder above it
+    that exists is a file or cannot be written (missing folders are made when it is written). Nothing is created."""
+    if not output:
+        return
+    from xaibench.errors import UserError
+
+    target = Path(output)
+    if target.is_dir():
+        raise UserError(f"{flag} {output} is a folder; name a file (e.g. {flag} {target / 'out'}{_suffix(flag)})")
+    existing = target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{flag} {output} cannot be written: {existing} is a file, not a folder; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {output} cannot be written: folder {existing} is not writable; choose another path")
+
+
+def refuse_same_outputs(outputs: Mapping[str, str | os.PathLike[str]]) -> None:
+    """Raise ``UserError`` if two outputs ({flag: path}) are the same file: the second would replace the first."""
+    from xaibench.errors import UserError
+
+    seen: dict[str, str] = {}
+    for flag, output in outputs.items():
+        real = os.path.realpath(output)
+        if real in seen:
+            raise UserError(f"{flag} {output} is the file {seen[real]} writes too; choose another file")
+        seen[real] = flag
+
+
+def _suffix(flag: str) -> str:
+    return {"--json": ".json", "--junit": ".xml", "--report": ".md"}.get(flag, "")

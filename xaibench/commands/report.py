@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(out, "--out")  # before the analysis and figures (it failed after them, below their notes)
     _refuse_writing_over(Path(args.table), out)
-    analysis = analyse(table, layouts=layouts, alpha=args.alpha)
+    analysis = analyse(table, layouts=layouts, alpha=args.alpha, source=args.table)
     store = args.store or sweep_store(Path(args.table))
     with _writing(out):
         figures = [] if args.no_figures else _figures(table, analysis, out, store)
@@ -95,7 +95,7 @@ def _figures(table, analysis, out: Path, store: str | None) -> list:
     figures = analysed_figures(table, analysis, store or os.environ.get("XAIBENCH_STORE", "results/store"), notes)
     for note in notes:
         print(f"report: note: {note}", file=sys.stderr)
-    return write_figures(figures, out)
+    return write_figures(figures, out, analysis.summary)
 
 
 REPORT_LOCK = ".report.lock"  # in <out>: held by the report writing there

@@ -193,7 +193,7 @@ def write_summary(summary, path: str, kind: str, *, pairs=None, alpha: float = 0
     from xaibench.engine.store import atomic_write_bytes
     from xaibench.report.html_document import Section, html_document
     from xaibench.report.tables import build_tables, render_all
-    from xaibench.report.tables.render import latex_escape, latex_tables
+    from xaibench.report.tables.render import latex_escape, latex_tables, render_grouped
     from xaibench.results.collect import PARTIAL, write_pieces, write_table
     from xaibench.results.statistics import control_warnings
 
@@ -213,13 +213,13 @@ def write_summary(summary, path: str, kind: str, *, pairs=None, alpha: float = 0
     warnings = ([f"PARTIAL: {note}"] if note else []) + (control_warnings(summary) if not summary.empty else [])
     if kind == "md":
         text = "\n".join([f"> **{w}**\n" for w in warnings] + [render_all(tables, "md")]
-                         + (["## Tests against the best", "", render_all(best, "md")] if best else []))
+                         + (["## Tests against the best", "", render_grouped(best, "md")] if best else []))
     elif kind == "latex":
         partial = f"\\noindent\\textbf{{PARTIAL: {latex_escape(note)}}}\n\n" if note else ""
         text = latex_tables([*tables, *best]).replace("\n\n", "\n\n" + partial, 1)
     else:
         sections = [Section("Results", render_all(tables, "html"))]
-        sections += [Section("Tests against the best", render_all(best, "html"))] if best else []
+        sections += [Section("Tests against the best", render_grouped(best, "html"))] if best else []
         text = html_document("xaibench summary", sections, warnings=warnings)
     atomic_write_bytes(Path(path), text.encode())
 

@@ -81,6 +81,7 @@ def as_module(model: Any, n_features: int, columns: Sequence[str] = (), text: bo
     ``transformers`` model is seen through the Hugging Face adapters (``huggingface.wrap_pretrained``; ``text``:
     ``x`` holds token ids).
     """
+    from xaibench.explainers.propagation.lrp import unsupported_layers
     from xaibench.models.adapters.huggingface import wrap_pretrained
 
     pretrained = wrap_pretrained(model, text)
@@ -112,6 +113,8 @@ def as_module(model: Any, n_features: int, columns: Sequence[str] = (), text: bo
         type(part).__module__.startswith("transformers.") for part in parts)  # a ViT's patch embedding is no CNN
     if not transformer and any(isinstance(part, (nn.Conv1d, nn.Conv2d)) for part in parts):  # the CAM methods' layers
         capabilities.add(Capability.CONV)
+    if not transformer and not unsupported_layers(model):  # layers LRP has rules for (its forward is checked too)
+        capabilities.add(Capability.LRP)
     if hasattr(model, "estimator"):  # an already-wrapped scikit-learn model
         capabilities = {Capability.PROBA}
     return as_float32_model(model.eval()), frozenset(capabilities)

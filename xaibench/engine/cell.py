@@ -145,7 +145,7 @@ class CellSpec:
     @property
     def key(self) -> str:
         """The cell key: model, dataset, method, metrics, seed, n_samples, target, explained output, schema and
-        package versions.
+        package versions, and the fixes of the method under that output (``engine/revisions.py``).
 
         Within one package version, code edits do not invalidate stored results (use a fresh ``store_dir`` when
         developing a method); rows always record the git SHA that computed each score stage.
@@ -155,7 +155,7 @@ class CellSpec:
         plugins = plugin_modules_digest()
         return digest("cell", SCHEMA_VERSION, __version__, self.model, self.dataset, self.method, self.metrics, self.seed,
                       self.n_samples, self.target, self.explain_output, *self._engine_tag(),
-                      *([plugins] if plugins else []))
+                      *([plugins] if plugins else []), *self._revisions())
 
     def model_key(self, dataset_revision: str, source_revision: str = "", *, versioned: bool = True) -> str:
         """Trained-model key; ``source_revision`` hashes user weights loaded from a path (empty for the zoo).
@@ -182,8 +182,9 @@ class CellSpec:
 
         version = [__version__] if versioned else []
         code = self._plugin_code("method") if versioned else []  # the seeds stay those of the method's identity
+        revisions = self._revisions() if versioned else []  # a fix moves maps, not the random draws
         return digest("explanations", *version, model_key, resolved_method(self.method, modality), self.n_samples,
-                      self.target, self.explain_output, *code)
+                      self.target, self.explain_output, *code, *revisions)
 
     def score_key(self, explanation_key: str, metric: str) -> str:
         """Score-stage key; the metric's parameters hashed over its registered defaults (``engine/canonical.py``):
@@ -206,6 +207,13 @@ class CellSpec:
             spec = METRICS.get(metric) if metric in METRICS else None
             code = code_digest_of(spec.quantus_class, spec.native) if spec is not None else ""
         return [code] if code else []
+
+    def _revisions(self) -> list[str]:
+        """Fixes of this cell's method under its ``explain_output`` on its model (``engine/revisions.py``); ``[]``
+        for most cells, whose keys are then what they always were."""
+        from xaibench.engine.revisions import revision_tags
+
+        return revision_tags(self.method_name, self.explain_output, self.model_name)
 
     def _engine_tag(self) -> list[str]:
         """The engine joins the keys unless it is the reference (plain Quantus keeps the keys it always had)."""

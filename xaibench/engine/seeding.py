@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import numpy as np
 import torch
 
 from xaibench.engine.keys import digest
+
+
+# Held by a stage from seeding the global RNGs to its last draw (``metrics.quantus_adapter.score``): numpy's global
+# state is one per process, so two threads scoring at once interleaved their draws, and each got valid scores that
+# were not its call's alone. Re-entrant; taking it costs ~0.1 us per metric call. It serialises the draws of
+# threads, which the suite's launchers (processes) never share.
+GLOBAL_RNG_LOCK = threading.RLock()
 
 
 def derive_seed(*parts: object) -> int:

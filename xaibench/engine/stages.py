@@ -174,11 +174,15 @@ def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tenso
     seed_everything(seed)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    counter = ForwardCounter(explained_output(module, explain_output))
+    # The counter sits under the output transform, not over it: DeepLIFT and LRP find the transform on top
+    # (``output_rules.split_output``) and apply its declared rule, as a metric's re-explanation does; each forward of
+    # the explained output is one forward of the model, so every other method counts what it counted before.
+    counter = ForwardCounter(module)
     started = time.perf_counter()
     progress = Progress(f"explaining with {explainer.name}", total=len(x), unit="sample")
     with cell_seed(control_seed), explanation_draws(seed), progress:
-        parts, backoffs = _explain_batches(explainer, counter, x, targets, batch_size, progress)
+        parts, backoffs = _explain_batches(explainer, counter, explained_output(counter, explain_output), x, targets,
+                                           batch_size, progress)
     backoffs += predict_backoffs
     seconds = time.perf_counter() - started
     attributions = torch.cat([p.attributions.detach() for p in parts]).float()
@@ -196,10 +200,10 @@ def explain_arrays(explainer: Explainer, module: torch.nn.Module, x: torch.Tenso
                              extras, backoffs=backoffs)
 
 
-def _explain_batches(explainer: Explainer, counter: ForwardCounter, x: torch.Tensor, targets: torch.Tensor,
-                     batch_size: int, progress: Progress) -> tuple[list, int]:
-    """``explainer.explain`` on ``batch_size`` samples at a time, halved on CUDA out-of-memory
-    (``oom.halving_batches``). Returns the parts and the number of halvings.
+def _explain_batches(explainer: Explainer, counter: ForwardCounter, explained: torch.nn.Module, x: torch.Tensor,
+                     targets: torch.Tensor, batch_size: int, progress: Progress) -> tuple[list, int]:
+    """``explainer.explain`` of ``explained`` (the output transform over ``counter``) on ``batch_size`` samples at
+    a time, halved on CUDA out-of-memory (``oom.halving_batches``). Returns the parts and the number of halvings.
 
     The maps do not depend on the batch (explainers draw per sample), and a failed attempt's forwards are not
     counted, so ``n_forward`` is what the smaller batches used.
@@ -207,7 +211,7 @@ def _explain_batches(explainer: Explainer, counter: ForwardCounter, x: torch.Ten
     def explain(start: int, stop: int):
         calls, rows = counter.calls, counter.rows
         try:
-            part = explainer.explain(counter, x[start:stop], targets[start:stop])
+            part = explainer.explain(explained, x[start:stop], targets[start:stop])
         except OUT_OF_MEMORY:
             counter.calls, counter.rows = calls, rows
             raise

@@ -43,11 +43,21 @@ TINY = 1e-12  # below this |delta| a secant is replaced by the derivative (the R
 
 def split_output(model: nn.Module) -> tuple[nn.Module, str]:
     """``(the logit-level model, explain_output)`` behind ``model`` (an :class:`ExplainedOutput`, possibly inside an
-    :class:`EmbeddedForward`); ``(model, "logit")`` for a model that returns logits."""
+    :class:`EmbeddedForward`); ``(model, "logit")`` for a model that returns logits.
+
+    The transform must be on top: wrappers go *under* it (the engine's forward counter:
+    ``explained_output(ForwardCounter(model), kind)``). One found deeper (``ForwardCounter(ExplainedOutput(m))``)
+    raises ``TypeError`` instead of being read as a logit model: captum would then backpropagate plain gradients
+    through the transform, silently skipping the declared rule (as the sweep's stored maps once did).
+    """
     if isinstance(model, ExplainedOutput):
         return model.model, model.kind
     if isinstance(model, EmbeddedForward) and isinstance(model.model, ExplainedOutput):
         return EmbeddedForward(model.model.model), model.model.kind
+    buried = [type(m).__name__ for m in model.modules() if isinstance(m, ExplainedOutput)]
+    if buried:
+        raise TypeError(f"{type(model).__name__} wraps the explained-output transform ({buried[0]}): the output rules "
+                        "of DeepLIFT/LRP need it on top; wrap the model first, then apply explained_output()")
     return model, "logit"
 
 

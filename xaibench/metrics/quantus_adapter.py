@@ -32,7 +32,7 @@ import quantus
 import torch
 from torch import nn
 
-from xaibench.engine.seeding import derive_seed, seed_everything
+from xaibench.engine.seeding import GLOBAL_RNG_LOCK, derive_seed, seed_everything
 from xaibench.explainers.base import EmbeddedForward, Explainer, guessed_call_rows
 from xaibench.explainers.output import explained_output
 from xaibench.explainers.seeding import TokenTable, explanation_draws, global_draws_kept, known_tokens
@@ -147,14 +147,16 @@ def score(spec: MetricSpec, params: dict[str, Any], ctx: ScoreContext, seed: int
     started = time.perf_counter()
     n = len(ctx.x)
     if spec.native is not None:
-        seed_everything(seed)
-        out = spec.native(ctx, **resolved)
+        with GLOBAL_RNG_LOCK:  # seeded and drawn atomically: another thread's draws would interleave (seeding.py)
+            seed_everything(seed)
+            out = spec.native(ctx, **resolved)
         values, reasons = out if isinstance(out, tuple) else (out, [""] * n)  # a native may say why a NaN is one
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         reasons = [screened or reason for screened, reason in zip(native_screen(spec, ctx), reasons)]
     else:
         batch = build_batch(spec, resolved, ctx)
-        values, reasons = score_batch(spec, resolved, batch, seed)
+        with GLOBAL_RNG_LOCK:  # from its seeding to its last draw, as one call alone (seeding.py)
+            values, reasons = score_batch(spec, resolved, batch, seed)
     if values.shape != (n,):
         raise ValueError(f"metric {spec.name} returned {values.shape} values, expected ({n},)")
     status, message = [], []

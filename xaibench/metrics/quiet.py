@@ -16,11 +16,16 @@ filter stayed installed (every later warning lost), while the other threads' out
   thread inside a block and matches nothing elsewhere (its category's ``issubclass`` asks the ``ContextVar``), so
   Python's and C extensions' warnings (numpy's ``divide by zero``) in other threads keep their filters.
 
+``ignore_warnings(message, category)`` is the same filter for one kind of warning (the explainers' blocks around
+captum's hook notices, LIME, SHAP, which used ``catch_warnings`` and had the same fault): the thread's rules are a
+``ContextVar`` too, and the filter's message matcher and category check read them.
+
 The cost is a lock taken twice per block: nothing next to a Quantus call.
 """
 from __future__ import annotations
 
 import io
+import re
 import sys
 import threading
 import warnings
@@ -29,6 +34,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 _buffer: ContextVar[io.StringIO | None] = ContextVar("xaibench_quiet_stdout", default=None)
+# ``ignore_warnings`` rules of this thread: (message pattern or None, category), innermost last
+_rules: ContextVar[tuple[tuple[re.Pattern | None, type[Warning]], ...]] = ContextVar("xaibench_quiet_rules",
+                                                                                    default=())
+_matched = threading.local()  # .categories: what the last message matched in this thread (see _ThreadRules)
 _LOCK = threading.Lock()
 _active = 0  # blocks open in all threads
 _replaced = None  # the sys.stdout the router stands in for while blocks are open
@@ -58,16 +67,28 @@ class _Router:
         return getattr(self.target, name)
 
 
+class _ThreadRules:
+    """The quiet filter's message matcher: true where this thread ignores some category of warning with this text
+    (every category inside ``quiet()``; the rules of its ``ignore_warnings`` blocks), remembering which categories
+    for the category check that ``warnings`` makes next (both implementations test the message first)."""
+
+    def match(self, text: str) -> bool:
+        categories = [Warning] if _buffer.get() is not None else []
+        categories += [category for pattern, category in _rules.get() if pattern is None or pattern.match(text)]
+        _matched.categories = categories
+        return bool(categories)
+
+
 class _QuietMeta(type):
     def __subclasscheck__(cls, subclass: type) -> bool:
-        return _buffer.get() is not None and issubclass(subclass, Warning)
+        return any(issubclass(subclass, category) for category in getattr(_matched, "categories", ()))
 
 
 class _InQuietThread(Warning, metaclass=_QuietMeta):
-    """The category of the quiet filter: every warning category, in a thread inside a ``quiet()`` block only."""
+    """The category of the quiet filter: the categories this thread ignores for the message just matched."""
 
 
-_FILTER = ("ignore", None, _InQuietThread, None, 0)
+_FILTER = ("ignore", _ThreadRules(), _InQuietThread, None, 0)
 
 
 @contextmanager
@@ -94,8 +115,27 @@ def quiet() -> Iterator[io.StringIO]:
                 _replaced = None
 
 
+@contextmanager
+def ignore_warnings(message: str | None = None, category: type[Warning] = Warning) -> Iterator[None]:
+    """Within the block, this thread ignores warnings of ``category`` whose text matches ``message`` (a regular
+    expression matched at the start, case-insensitive, as ``warnings.filterwarnings``; None: any text); other
+    threads warn as before. ``warnings.catch_warnings`` with a filter, per thread. Re-entrant."""
+    with _LOCK:
+        _filter_first()
+    token = _rules.set((*_rules.get(), (None if message is None else re.compile(message, re.I), category)))
+    try:
+        yield
+    finally:
+        _rules.reset(token)
+
+
 def _filter_first() -> None:
     """Put the quiet filter first in ``warnings.filters`` (a filter added before it, e.g. ``-W error``, would
     otherwise apply to quiet threads first; ``catch_warnings`` may have restored a list without it)."""
-    if not (warnings.filters and warnings.filters[0] == _FILTER):
-        warnings.filterwarnings("ignore", category=_InQuietThread)  # moves an equal entry to the front
+    filters = warnings.filters
+    if filters and filters[0] is _FILTER:
+        return
+    while _FILTER in filters:
+        filters.remove(_FILTER)
+    filters.insert(0, _FILTER)
+    warnings._filters_mutated()  # as filterwarnings does: the "once"/"default" registries are rechecked

@@ -32,6 +32,56 @@ class TinyTextModel(nn.Module):
         return self.forward_embedded(self.embed(ids))
 
 
+class ResNetLike(nn.Module):
+    """A user's own ResNet-like CNN (not an ``nn.Sequential``): a stem ``conv -> BN -> ReLU``, one basic residual
+    block ``relu(bn(conv(relu(bn(conv(x))))) + x)``, then a head written as such models write it.
+
+    ``head``: ``functional`` (``F.relu``, ``F.adaptive_avg_pool2d(x, 1)``, ``torch.flatten(x, 1)``), ``module``
+    (``self.relu``, ``self.pool = nn.AdaptiveAvgPool2d(1)``, ``x.view(x.size(0), -1)``) or ``avg_pool``
+    (``x.relu()``, ``F.avg_pool2d(x, 2)``, ``x.reshape(x.shape[0], -1)``; the linear layer reads ``C * H/2 * W/2``).
+    The batch norms get non-trivial running statistics (eval mode). Input ``(N, channels, H, W)``; logits ``(N, K)``.
+    """
+
+    def __init__(self, channels: int = 1, width: int = 6, n_classes: int = 3, head: str = "functional",
+                 side: int = 8, seed: int = 0) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.head = head
+        self.stem = nn.Conv2d(channels, width, 3, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(width)
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        features = width * (side // 2) ** 2 if head == "avg_pool" else width
+        self.fc = nn.Linear(features, n_classes)
+        with torch.no_grad():
+            for parameter in self.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) / max(1, parameter[0].numel()) ** 0.5)
+            for bn in (self.stem_bn, self.bn1, self.bn2):
+                bn.running_mean.copy_(0.1 * torch.randn(width, generator=generator))
+                bn.running_var.copy_(0.5 + torch.rand(width, generator=generator))
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.relu(self.stem_bn(self.stem(x)))
+        out = torch.nn.functional.relu(self.bn1(self.conv1(x)))
+        x = self.bn2(self.conv2(out)) + x
+        if self.head == "functional":
+            x = torch.nn.functional.relu(x)
+            x = torch.nn.functional.adaptive_avg_pool2d(x, 1)
+            x = torch.flatten(x, 1)
+        elif self.head == "module":
+            x = self.pool(self.relu(x))
+            x = x.view(x.size(0), -1)
+        else:
+            x = torch.nn.functional.avg_pool2d(x.relu(), 2)
+            x = x.reshape(x.shape[0], -1)
+        return self.fc(x)
+
+
 def tiny_mlp(n_features: int = 10, n_classes: int = 3, hidden: int = 16) -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 

@@ -19,7 +19,8 @@ Capability protocols (what a trained module must provide when its spec declares 
 - ``CONV``: ``nn.Conv1d`` / ``nn.Conv2d`` modules whose outputs keep the input's layout (time steps, rows and
   columns), found in registration order; CAM methods read the last one (``explainers/cam/_layers.py``).
 - ``LRP``: every leaf module is one the LRP explainer has a rule for (``explainers/propagation/lrp.py``), each used
-  once per forward.
+  once per forward, and the forward computes nothing outside them but reshaping and ReLU (``torch_module`` declares
+  it for any network: the explainer checks the built one and says ``not_applicable`` otherwise).
 - ``LINEAR``: ``forward(x) = W flatten(x) + b``, so the gradient of the target logit is the ground-truth
   attribution (OpenXAI's ground-truth metrics, ``metrics/openxai.py``).
 """

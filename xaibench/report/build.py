@@ -16,10 +16,11 @@ import pandas as pd
 
 from xaibench.engine.store import atomic_write_bytes
 from xaibench.report.html_document import Figure, Section, html_document
+from xaibench.report.provenance import provenance_table
 from xaibench.report.tables import LAYOUTS, Cell, Column, Table, build_tables, render_all, to_html, to_markdown
 from xaibench.report.tables.model import number, p_text
 from xaibench.report.tables.pairwise import pairwise_tables, versus_best_tables
-from xaibench.report.tables.render import latex_tables
+from xaibench.report.tables.render import latex_tables, render_grouped
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
 from xaibench.results.groups import attach_not_applicable
@@ -44,10 +45,14 @@ class Analysis:
     versus_best: pd.DataFrame | None = None  # statistics.versus_best: the tests behind the tables' †
     pair_tables: tuple[Table, ...] = ()  # every pairwise test, one table per comparison group (the appendix)
     best_tables: tuple[Table, ...] = ()  # each method against its column's best, one table per setting
+    provenance: Table | None = None  # report/provenance.py: sweep, commit, versions, grid, command
 
 
-def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA) -> Analysis:
-    """Summary, tests and tables of ``table`` (rows of the results schema)."""
+def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: float = st.ALPHA,
+            source: str | os.PathLike[str] | None = None) -> Analysis:
+    """Summary, tests and tables of ``table`` (rows of the results schema); ``source``: the table file or sweep
+    folder it was read from (the provenance table then gives the sweep's command line, or says why it cannot)."""
+    provenance = provenance_table(table, Path(source) if source is not None else None)
     table = attach_not_applicable(table)  # an n/a cell joins the group it was planned for (no phantom group)
     summary = st.shared_sample_ranks(table, summarize(table))  # ranks compare methods on the same samples
     pairs = st.pairwise_tests(table, alpha=alpha)
@@ -61,7 +66,7 @@ def analyse(table: pd.DataFrame, *, layouts: Sequence[str] = LAYOUTS, alpha: flo
                     tuple(build_tables(summary, tuple(layouts), pairs=pairs, alpha=alpha)),
                     tuple(t for t in stat_tables if t.rows), versus,
                     tuple(pairwise_tables(pairs, versus, summary, alpha=alpha)),
-                    tuple(versus_best_tables(pairs, versus, summary, alpha=alpha)))
+                    tuple(versus_best_tables(pairs, versus, summary, alpha=alpha)), provenance)
 
 
 def rank_statistics(summary: pd.DataFrame, *, alpha: float = st.ALPHA
@@ -241,10 +246,12 @@ def markdown_report(analysis: Analysis, title: str) -> str:
     if analysis.stat_tables:
         parts += ["## Statistics", "", "\n".join(to_markdown(t) for t in analysis.stat_tables)]
     if analysis.best_tables:
-        parts += ["## Tests against the best", "", "\n".join(to_markdown(t) for t in analysis.best_tables)]
+        parts += ["## Tests against the best", "", render_grouped(list(analysis.best_tables), "md")]
     if analysis.pair_tables:
         parts += [f"Every pairwise test, one table per comparison group: [{APPENDIX}.md]({APPENDIX}.md) "
                   f"({_tables(len(analysis.pair_tables))}; LaTeX: {APPENDIX}.tex; CSV: pairwise_tests.csv).", ""]
+    if analysis.provenance is not None:
+        parts += ["## Provenance", "", to_markdown(analysis.provenance)]
     return "\n".join(parts)
 
 
@@ -262,10 +269,12 @@ def html_report(analysis: Analysis, figures: Sequence[Figure], title: str) -> st
     if analysis.stat_tables:
         sections.append(Section("Statistics", "\n".join(to_html(t) for t in analysis.stat_tables)))
     if analysis.best_tables:
-        sections.append(Section("Tests against the best", "\n".join(to_html(t) for t in analysis.best_tables)))
+        sections.append(Section("Tests against the best", render_grouped(list(analysis.best_tables), "html")))
     if analysis.pair_tables:
         sections.append(Section(f"Every pairwise test ({_tables(len(analysis.pair_tables))})",
                                 "\n".join(to_html(t) for t in analysis.pair_tables), collapsed=True))
+    if analysis.provenance is not None:
+        sections.append(Section("Provenance", to_html(analysis.provenance)))
     intro = ("Derived from the results table only. Mean [95% CI]: per-sample bootstrap (one seed) or two-way "
              "bootstrap of seeds and sample ids (several seeds: a sample scored in several seeds counts once, in n, "
              "the CIs and the pairwise tests). Bold: the best method per column; controls are reference rows, never "

@@ -50,9 +50,9 @@ def legend_line(summary: pd.DataFrame) -> str:
     return _legend_text(_legend_facts(summary))
 
 
-def _legend_facts(summary: pd.DataFrame) -> tuple[int, int, int, bool, bool, bool] | None:
+def _legend_facts(summary: pd.DataFrame) -> tuple[int, int, int, bool, bool, bool, bool] | None:
     """(fewest, most samples per cell, most seeds, whether any cell errored in some seeds, whether any scored NaN on
-    some samples, whether any is a control's) of the scored cells."""
+    some samples, whether any is a control's, whether any is a method's: ranked) of the scored cells."""
     scored = summary[summary["mean"].notna()] if "mean" in summary else summary.iloc[:0]
     if scored.empty or "n" not in scored:
         return None
@@ -61,16 +61,19 @@ def _legend_facts(summary: pd.DataFrame) -> tuple[int, int, int, bool, bool, boo
     nan = bool((scored["nan_rate"] > 0).any()) if "nan_rate" in scored else False
     from xaibench.results.roles import summary_controls
 
-    controls = bool(summary_controls(scored))
-    return int(scored["n"].min()), int(scored["n"].max()), seeds, errors, nan, controls
+    names = scored["competitor"] if "competitor" in scored else scored["method"]
+    control = names.astype(str).isin(summary_controls(scored))
+    return (int(scored["n"].min()), int(scored["n"].max()), seeds, errors, nan, bool(control.any()),
+            bool((~control).any()))
 
 
-def _legend_text(facts: tuple[int, int, int, bool, bool, bool] | None) -> str:
+def _legend_text(facts: tuple[int, int, int, bool, bool, bool, bool] | None) -> str:
     if facts is None:
         return ""
-    low, high, seeds, errors, nan, controls = facts
+    low, high, seeds, errors, nan, controls, methods = facts
     ref = "; ref: a control, a reference not ranked" if controls else ""  # only where a ref is shown
-    text = (f"mean [95% bootstrap CI] #rank (1 = best method{ref}); "
+    what = f"#rank (1 = best method{ref})" if methods else "ref (a control, a reference not ranked)"
+    text = (f"mean [95% bootstrap CI] {what}; "
             f"n = {low if low == high else f'{low}-{high}'} samples per cell")
     if seeds > 1:
         text += ", seeds=k: mean over k seeds (a sample scored in several seeds counts once in n and the CI)"
@@ -247,8 +250,9 @@ def _piece_blocks(pieces) -> Iterator[str]:
     buckets.close()
     facts = [f for f in facts if f is not None]
     if facts:
-        low, high, seeds, errors, nan, has_controls = zip(*facts)
-        yield _legend_text((min(low), max(high), max(seeds), any(errors), any(nan), any(has_controls)))
+        low, high, seeds, errors, nan, has_controls, has_methods = zip(*facts)
+        yield _legend_text((min(low), max(high), max(seeds), any(errors), any(nan), any(has_controls),
+                            any(has_methods)))
     yield from control_warnings(pd.concat(controls, ignore_index=True))
 
 

@@ -23,9 +23,10 @@ FAITHFULNESS = "faithfulness"
 FIGURES_DIR = "figures"
 # Caption per figure-name prefix (the first that matches); each figure's own title names its experiment or scope.
 CAPTIONS = (
-    ("metric_scores_", "Mean score per method and experiment of one dataset with its 95% confidence interval "
-                       "(controls hatched; a sweep of many experiments is drawn one dataset per figure)."),
-    ("metric_scores", "Mean score per method and experiment with its 95% confidence interval (controls hatched)."),
+    ("metric_scores_", "Mean score per method and dataset / model of one dataset with its 95% confidence "
+                       "interval (controls hatched; a sweep of many experiments is drawn one dataset per figure)."),
+    ("metric_scores", "Mean score per method and dataset / model with its 95% confidence interval (controls "
+                      "hatched)."),
     ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best; controls are "
                      "reference rows, not ranked)."),
     ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
@@ -33,9 +34,12 @@ CAPTIONS = (
             "title; below 10 groups Demšar's CD is a large-sample approximation: the Friedman table's note gives its "
             "real familywise error and the exact CD). Controls are reference rows, not ranked: the methods only."),
     ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
-    ("cost_vs_faithfulness", "Explanation cost per sample against faithfulness (95% CI)."),
+    ("cost_vs_faithfulness", "Explanation cost per sample (the rows' explain_s: wall-clock time on the machine "
+                             "that ran the cell, so it depends on its hardware and load) against the first "
+                             "faithfulness metric (mean, 95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
-                 "blue opposes it, each map scaled to its largest magnitude."),
+                 "blue opposes it, each map scaled to its largest magnitude; with several seeds, the maps of each "
+                 "dataset / model's lowest seed (its split and model)."),
     ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked."),
     ("rules_", "Decision-tree surrogate rules and their fidelity to the model."),
 )
@@ -180,15 +184,29 @@ def cost_items(table: pd.DataFrame, summary: pd.DataFrame, notes: list[str] | No
             yield name, cost_vs_score(points, metric=metric, colours=colours)
 
 
-def caption(name: str) -> str:
-    """The caption of a figure by its name (each figure's own title says which experiment or scope)."""
-    return next((text for prefix, text in CAPTIONS if name.startswith(prefix)), name.replace("_", " "))
+def caption(name: str, summary: pd.DataFrame | None = None) -> str:
+    """The caption of a figure by its name (each figure's own title says which experiment or scope). With the
+    report's ``summary``, a figure of means and CIs (metric scores, cost) says over how many samples and seeds and
+    how its CI was made, as the tables' captions do (with 2 seeds its 95% holds the true mean about 66% of the time
+    where seeds differ more than samples: the bare "95% confidence interval" overstated the error bars)."""
+    text = next((text for prefix, text in CAPTIONS if name.startswith(prefix)), name.replace("_", " "))
+    if summary is None or not name.startswith(("metric_scores", "cost_vs_faithfulness")):
+        return text
+    from xaibench.report.tables.layouts import interval_text
+
+    rows = summary
+    if name.startswith("cost_vs_faithfulness") and cost_metric(summary) is not None:
+        rows = summary[summary["metric"] == cost_metric(summary)]
+    over = interval_text(rows)
+    return f"{text} Scores: {over}." if over else text
 
 
-def write_figures(figures: Mapping[str, Figure], out_dir: str | os.PathLike[str]) -> list:
+def write_figures(figures: Mapping[str, Figure], out_dir: str | os.PathLike[str],
+                  summary: pd.DataFrame | None = None) -> list:
     """Save each figure as ``<out_dir>/figures/<name>.png`` (300 dpi) and ``.pdf``; returns the HTML report's
-    figures (PNG bytes with captions) in the same order, downsampled to 150 dpi so that a browser shows one- and
-    two-column figures at the same scale as each other (and the page stays small)."""
+    figures (PNG bytes with captions: :func:`caption`, with ``summary`` the report's) in the same order,
+    downsampled to 150 dpi so that a browser shows one- and two-column figures at the same scale as each other
+    (and the page stays small)."""
     from pathlib import Path
 
     from xaibench.report.figures import save_figure
@@ -197,7 +215,7 @@ def write_figures(figures: Mapping[str, Figure], out_dir: str | os.PathLike[str]
     embedded = []
     for name, figure in figures.items():
         png, _pdf = save_figure(figure, Path(out_dir) / FIGURES_DIR / name)
-        embedded.append(HtmlFigure(_half_size(png.read_bytes()), caption(name), key=name))
+        embedded.append(HtmlFigure(_half_size(png.read_bytes()), caption(name, summary), key=name))
     return embedded
 
 

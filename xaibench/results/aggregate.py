@@ -56,7 +56,9 @@ def summarize(table: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, s
     (NaN for one value: no CI can be computed); ``nan_rate`` (NaN share of scored (seed, sample) rows);
     ``error_rate`` (share of seeds whose cell errored on this metric); ``status``; ``message``; ``rank`` (of the
     means over the samples every competitor with a mean in the group scored, as ``xaibench report`` ranks:
-    ``results/shared.py``; the means themselves where they all scored the same samples); ``model_accuracy`` (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
+    ``results/shared.py``; the means themselves where they all scored the same samples); ``shared_mean`` (that
+    mean, controls' too: what ``statistics.controls_ahead`` compares, as in the report); ``model_accuracy``
+    (test accuracy, mean over seeds); ``model_flag`` (``underfit`` if any seed's model is);
     ``role`` (``control`` for a control's rows, by the role its rows record: ``results/roles.py``; else "").
     """
     summarizer = Summarizer(n_boot=n_boot, level=level, seed=seed)
@@ -126,7 +128,7 @@ class Summarizer:
         if self.parts:
             self.merged.put(pd.concat(self.parts, ignore_index=True) if len(self.parts) > 1 else self.parts[0])
             self.parts = []
-        columns = RowColumns(["ci_low", "ci_high", "rank"], self.n_groups)  # in a temporary file, not in memory
+        columns = RowColumns(["ci_low", "ci_high", "rank", "shared_mean"], self.n_groups)  # a file, not memory
         self.intervals.result(columns)
         self.rank_keys.write(self.shared, columns)
         return SummaryPieces(self.merged, columns, _competitor_map(self.competitors), pair_roles(self.competitors))
@@ -156,6 +158,7 @@ class SummaryPieces:
             part["ci_high"] = self.columns_file.read("ci_high", offset, stop)
             part["competitor"] = _of_pairs(part, self.competitors, competitor_labels)
             part["rank"] = pd.Series(self.columns_file.read("rank", offset, stop), index=part.index).astype("Int64")
+            part["shared_mean"] = self.columns_file.read("shared_mean", offset, stop)
             part["role"] = _of_pairs(part, self.roles, row_roles)
             offset = stop
             yield part[_ORDER]
@@ -224,7 +227,8 @@ class _RankKeys:
     def write(self, shared: SharedSamples, columns: RowColumns) -> None:
         """``_ranks`` of the summary these rows make (the summary's row order), of the means over the samples
         every ranked competitor of a group scored (``shared``), as the report ranks, into ``columns``' ``rank``
-        (NaN: no rank). Controls (``pair_roles`` of every (method, method_params) of the table) are reference
+        (NaN: no rank), and those means (controls' too) into its ``shared_mean``. Controls (``pair_roles`` of
+        every (method, method_params) of the table) are reference
         rows: no rank (``statistics.shared_sample_ranks``)."""
         shared.finish()
         self.settle(shared, rows=1)
@@ -232,7 +236,8 @@ class _RankKeys:
         control = np.array([roles.get(pair, "") == CONTROL_ROLE for pair in self.pairs], dtype=bool)
         offset = 0
         for batch in self.batches.frames():
-            ranked = batch["mean"]
+            ranked = batch["mean"]  # the shared-sample mean, controls' too: the summary's ``shared_mean``
+            columns.write("shared_mean", offset, ranked)
             ranked[control[batch["method"]]] = np.nan
             keys = pd.DataFrame({"mean": ranked, "higher_is_better": batch["higher"], "comparison": batch["group"]})
             ranks = _ranks(keys)  # per group: the same ranks with the groups' codes as with their ids
@@ -326,8 +331,8 @@ def _partial(table: pd.DataFrame, config: list[str]) -> tuple[pd.DataFrame, list
 
 _ORDER = ["model", "dataset", "method", "metric", "dataset_label", "model_label", "variant", "competitor",
           "comparison", "setting", "n_seeds", "family", "higher_is_better", "mean", "std", "n", "n_values", "ci_low",
-          "ci_high", "nan_rate", "error_rate", "status", "message", "rank", "model_accuracy", "model_flag",
-          "role"]
+          "ci_high", "nan_rate", "error_rate", "status", "message", "rank", "shared_mean", "model_accuracy",
+          "model_flag", "role"]
 
 
 def _first_rows(gid: np.ndarray, n_groups: int) -> np.ndarray:

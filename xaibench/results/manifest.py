@@ -240,6 +240,14 @@ def _holder(folder: Path) -> str:
     return f" (pid {data['pid']} on {data.get('host', '?')}, started {data.get('started_at', '?')})"
 
 
+def started_text(folder: Path) -> str:
+    """``", started 2026-12-01T07:12:12+00:00 by pid 2018 on node12"`` from ``sweep.json`` ("" where not recorded)."""
+    data = _read(folder)
+    if not data.get("started_at"):
+        return ""
+    return f", started {data['started_at']} by pid {data.get('pid', '?')} on {data.get('host', '?')}"
+
+
 def recorded_plugins(folder: Path) -> dict[str, str]:
     """``{module: sha256 of its file}`` of the ``$XAIBENCH_PLUGINS`` the folder's sweep ran with ({}: none, or a
     sweep recorded before plugins were)."""

@@ -303,10 +303,11 @@ def goodness(summary: pd.DataFrame) -> pd.Series:
     """The ranked mean (:func:`ranked_mean`) oriented so that larger is better on every metric; NaN: not ranked
     (no mean, or a control: controls are reference rows, never ranked).
 
-    A ``summarize`` summary (no ``shared_mean``) ranks on the shared samples without keeping their means: its
-    goodness is ``-rank``, the same order and ties, which is all that the average ranks, Friedman/Nemenyi and
-    Kendall's tau read (the W&B sweep run's statistics of a streamed summary agree with the report's)."""
-    if RANKED_MEAN not in summary.columns and "rank" in summary.columns:
+    A ``summarize`` summary (no ``shared_n``: ranked by ``summarize`` itself, whose ``shared_mean`` only the control
+    checks read) has goodness ``-rank``, the order and ties ``summarize`` gave, which is all that the average ranks,
+    Friedman/Nemenyi and Kendall's tau read (the W&B sweep run's statistics of a streamed summary agree with the
+    report's)."""
+    if "shared_n" not in summary.columns and "rank" in summary.columns:
         return -summary["rank"].astype("float64")  # a control has no rank
     mean = ranked_mean(summary)
     control = summary["competitor"].astype(str).isin(summary_controls(summary)) if "competitor" in summary.columns \
@@ -801,7 +802,10 @@ def control_first(summary: pd.DataFrame) -> pd.DataFrame:
 def control_warnings(summary: pd.DataFrame) -> list[str]:
     """One line per reason (stable by construction on a stability metric, else not discriminating) for which a
     control scores at least as well as the best method somewhere, naming the metrics and where: the constant
-    control on five stability metrics gave five lines of the same words, at the top of every report."""
+    control on five stability metrics gave five lines of the same words, at the top of every report. A summary
+    whose scored rows are all controls gets one line instead: there is nothing to rank (:func:`nothing_to_rank`)."""
+    if nothing_to_rank(summary):
+        return [nothing_to_rank(summary)]
     first = control_first(summary)
     families = summary.drop_duplicates("metric").set_index("metric")["family"] if "family" in summary else {}
     stability = first["metric"].map(lambda metric: families.get(metric) == Family.STABILITY)
@@ -818,6 +822,23 @@ def control_warnings(summary: pd.DataFrame) -> list[str]:
                "data")
         lines.append(f"WARNING: a control matches or beats the best method on {metrics_where(places)}: {why}")
     return lines
+
+
+def nothing_to_rank(summary: pd.DataFrame) -> str:
+    """The line every output prints where each scored row of ``summary`` is a control (a sweep of
+    ``method=random,constant``): controls are never ranked, so no column has a best, a ``†`` or a rank; "" where
+    some method under test has a mean (or nothing has one)."""
+    if summary.empty or "mean" not in summary.columns:
+        return ""
+    scored = summary[summary["mean"].notna()]
+    names = scored["competitor"] if "competitor" in scored.columns else scored["method"]
+    controls = summary_controls(summary)
+    if scored.empty or not names.astype(str).isin(controls).all():
+        return ""
+    shown = ", ".join(sorted(set(names.astype(str))))
+    return (f"NOTE: nothing to rank: every scored row is a control ({shown}), a reference row that is never ranked; "
+            "no column has a best method, a † or a rank, and there are no average ranks, Friedman tests or tests "
+            "against a best. Run the methods to compare beside the controls (e.g. method=saliency,random).")
 
 
 def metrics_where(places: Sequence[tuple[str, str]]) -> str:

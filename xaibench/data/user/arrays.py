@@ -11,12 +11,25 @@ import torch
 
 from xaibench.data.base import DatasetSpec, make_dataset, scaling, standardize as zscore, unsplit_revision
 from xaibench.data.user._common import check_binary_masks, checked_split, encode_labels, require_path
+from xaibench.data.user.encoding import warn_once
 from xaibench.errors import UserError
 from xaibench.registry import DATASETS
 from xaibench.types import Dataset, Modality, Vocabulary
 
 # Dimensions of x per modality; a missing channel axis (images (N, H, W), series (N, T)) is added.
 _NDIM = {Modality.TABULAR: 2, Modality.IMAGE: 4, Modality.TIME_SERIES: 3, Modality.TEXT: 2}
+
+
+def series_layout_hint(shape: tuple[int, ...]) -> str:
+    """How a series of per-sample shape ``(C, T)`` is read, and the fix for one stored time-major ``(T, C)``:
+
+    ``(64, 3)`` -> ``"series are read as (C, T) = (channels, time steps): (64, 3) is 64 channel(s) of 3 time step(s);
+    if yours are (T, C), store x.transpose(0, 2, 1), giving (3, 64) per sample"``.
+    """
+    channels, steps = (int(n) for n in shape)
+    return (f"series are read as (C, T) = (channels, time steps): {(channels, steps)} is {channels} channel(s) of "
+            f"{steps} time step(s); if yours are (T, C), store x.transpose(0, 2, 1), giving {(steps, channels)} per "
+            "sample")
 
 
 def load_npz(path: Path, what: str) -> dict[str, np.ndarray]:
@@ -138,6 +151,9 @@ class NpzArrays(DatasetSpec):
         if modality is Modality.IMAGE and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
             raise UserError(f"{what}: x has shape {x.shape}, channel-last (N, H, W, C) as PIL and numpy write images"
                             f"; store it channel-first (N, C, H, W): np.savez(..., x=x.transpose(0, 3, 1, 2))")
+        if modality is Modality.TIME_SERIES and x.shape[1] > x.shape[2]:  # more channels than steps: (N, T, C)?
+            warn_once(f"{what}: x has shape {x.shape}, more channels than time steps: "
+                      f"{series_layout_hint(x.shape[1:])}")
         if modality is Modality.TEXT:
             if x.dtype.kind not in "biu" or x.min() < 0:
                 raise UserError(f"{what}: modality=text needs non-negative integer token ids in x")

@@ -22,11 +22,16 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".t
 
 def read_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, bool]:
     """One image as ``(C, size, size)`` float in [0, 1] (grey ``L`` or ``RGB``, bilinear resize), and whether a grey
-    read (``channels`` 1) lost colour (channels that differ somewhere; a grey image saved as RGB holds none)."""
-    from PIL import Image, UnidentifiedImageError
+    read (``channels`` 1) lost colour (channels that differ somewhere; a grey image saved as RGB holds none).
+
+    An EXIF orientation tag (a phone's or camera's JPEG, stored sideways with the tag saying how to turn it) is
+    applied first (``ImageOps.exif_transpose``), so the image is read upright, as viewers show it.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)  # a copy when turned, ``opened`` itself otherwise
             if image.mode in _DEEP_GREY_MODES:  # 16-bit scans, 32-bit or float images: convert("L") would clip
                 pixels = _deep_grey(image, size, path)
                 return np.repeat(pixels[None], channels, axis=0), False

@@ -2,18 +2,19 @@
 and DeepLIFT-SHAP (Lundberg & Lee, 2017): DeepLIFT averaged over a baseline distribution."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
 from captum.attr import DeepLift, DeepLiftShap
+from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR, softmax as captum_softmax_rule
 from torch import nn
 
 from xaibench.errors import UserError
 from xaibench.explainers.base import CallRows, Explainer, diagnostics_enabled
-from xaibench.explainers.gradient._hooks import refuse_scripted
+from xaibench.explainers.gradient._hooks import refuse_functional_deeplift, refuse_scripted
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.output_rules import Readout, deeplift_multipliers, split_output
+from xaibench.metrics.quiet import ignore_warnings
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation, Modality
 
@@ -35,8 +36,7 @@ def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: tor
     Rescale rule) weight the logits, and captum's rules run from the logits down: the attributions sum to
     ``T(f(x)) - T(f(baseline))`` of the explained output ``T``.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+    with ignore_warnings(message=_HOOK_NOTICE):  # this thread's only (quiet.py)
         if kind == "logit":
             return DeepLift(forward).attribute(inputs, baselines=baselines, target=target,
                                                return_convergence_delta=with_delta)
@@ -47,15 +47,36 @@ def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: tor
                                                     return_convergence_delta=with_delta)
 
 
+def couples_the_batch(forward: nn.Module) -> bool:
+    """Whether captum's DeepLIFT makes a sample's map depend on the samples explained with it on ``forward``: its
+    rule for ``nn.Softmax`` (the attention of the zoo's ``vit`` and ``text_transformer``) subtracts the mean
+    multiplier over the whole tensor, every sample of the batch included (captum ``deep_lift.softmax``)."""
+    return any(SUPPORTED_NON_LINEAR.get(type(m)) is captum_softmax_rule for m in forward.modules())
+
+
+def deeplift_per_sample(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: torch.Tensor,
+                        target: torch.Tensor, with_delta: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """:func:`deeplift` one sample at a time ``(N, ...)``: the softmax rule's mean then runs over that sample alone,
+    so its map is the same in any batch (the sweep's, a metric's re-explanation's, ``batch_size=1``)."""
+    parts = [deeplift(forward, kind, inputs[i : i + 1].detach().requires_grad_(True), baselines[i : i + 1],
+                      target.reshape(-1)[i : i + 1], with_delta) for i in range(len(inputs))]
+    if not with_delta:
+        return torch.cat(parts)
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
 @EXPLAINERS.register("deeplift")
 @dataclass(frozen=True)
 class DeepLiftExplainer(Explainer):
     """captum ``DeepLift`` (Rescale rule) from ``baseline`` (text: pad-token embeddings).
 
-    Needs nonlinearities as modules (``nn.ReLU``, not ``F.relu``), as the zoo builds them; functional ops fall
-    back to plain gradients. A non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the
-    attributions sum to the change of the explained output. Records the per-sample summation-to-delta error in
-    ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5.
+    Needs nonlinearities as modules (``nn.ReLU``, not ``F.relu``), as the zoo builds them: captum would pass
+    plain gradients through functional ones, so a model that calls one is ``not_applicable`` (``_hooks.py``). A
+    non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the attributions sum to the
+    change of the explained output. Records the per-sample summation-to-delta error in
+    ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5. A model with ``nn.Softmax`` layers (the
+    zoo's attention models) is explained one sample at a time, as captum's softmax rule would otherwise mix the
+    batch into each map (:func:`couples_the_batch`).
     """
 
     requires = frozenset({Capability.GRADIENTS})
@@ -69,9 +90,11 @@ class DeepLiftExplainer(Explainer):
         refuse_scripted(model, self.name)
         logits, kind = split_output(model)
         view = GradientView.of(logits, x)
+        refuse_functional_deeplift(_as_module(view.forward), view.inputs, self.name)
         with_delta = diagnostics_enabled()
-        result = deeplift(_as_module(view.forward), kind, view.inputs, view.baselines(self.baseline), target,
-                          with_delta)
+        forward = _as_module(view.forward)
+        run = deeplift_per_sample if couples_the_batch(forward) else deeplift
+        result = run(forward, kind, view.inputs, view.baselines(self.baseline), target, with_delta)
         if not with_delta:
             return Explanation(view.to_output(result))
         attributions, delta = result
@@ -106,6 +129,7 @@ class DeepLiftShapExplainer(Explainer):
         logits, kind = split_output(model)
         view = GradientView.of(logits, x)
         forward = _as_module(view.forward)
+        refuse_functional_deeplift(forward, view.inputs, self.name)
         centres = view.baselines(self.baseline)
         maps, deltas = [], []
         for i, seed in enumerate(view.seeds("deeplift_shap")):
@@ -121,8 +145,7 @@ class DeepLiftShapExplainer(Explainer):
         """Attributions ``(1, ...)`` and deltas ``(B,)``: the mean of DeepLIFT over the ``B`` baselines (what captum's
         ``DeepLiftShap`` computes; written out for a non-logit output, whose multipliers depend on each baseline)."""
         if kind == "logit":
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+            with ignore_warnings(message=_HOOK_NOTICE):
                 return DeepLiftShap(forward).attribute(sample, baselines=baselines, target=target,
                                                        return_convergence_delta=True)
         repeated = sample.detach().expand(len(baselines), *sample.shape[1:]).clone().requires_grad_(True)

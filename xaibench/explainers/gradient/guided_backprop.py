@@ -1,7 +1,6 @@
 """Guided Backpropagation (Springenberg et al., 2015, "Striving for Simplicity: The All Convolutional Net")."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -9,8 +8,9 @@ from captum.attr import GuidedBackprop
 from torch import nn
 
 from xaibench.explainers.base import Explainer
-from xaibench.explainers.gradient._hooks import refuse_scripted
+from xaibench.explainers.gradient._hooks import refuse_functional_relu, refuse_scripted
 from xaibench.explainers.inputs import GradientView
+from xaibench.metrics.quiet import ignore_warnings
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
 
@@ -25,8 +25,10 @@ class GuidedBackpropExplainer(Explainer):
     positive gradients (and only where its input was positive), shaped like ``x`` (text: per token, summed over D).
 
     Only ReLUs that are modules (``nn.ReLU``, as the zoo builds them) are modified; a model without one gets its
-    plain gradient (``saliency`` with ``abs=False``). Adebayo et al. (2018) show it is nearly insensitive to the
-    model's parameters (an edge detector): see the randomisation metrics. Deterministic; batch tolerance 1e-5.
+    plain gradient (``saliency`` with ``abs=False``), and one that calls ``F.relu`` (``x.relu()``) is
+    ``not_applicable`` (``_hooks.py``: that ReLU's gradient would pass unchanged). Adebayo et al. (2018) show it
+    is nearly insensitive to the model's parameters (an edge detector): see the randomisation metrics.
+    Deterministic; batch tolerance 1e-5.
     """
 
     requires = frozenset({Capability.GRADIENTS})
@@ -37,7 +39,7 @@ class GuidedBackpropExplainer(Explainer):
         forward = view.forward
         if not isinstance(forward, nn.Module):
             raise TypeError("guided_backprop needs an nn.Module (it hooks the model's nn.ReLU layers)")
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_HOOK_NOTICE)
+        refuse_functional_relu(forward, view.inputs, self.name)
+        with ignore_warnings(message=_HOOK_NOTICE):  # this thread's only (quiet.py)
             attributions = GuidedBackprop(forward).attribute(view.inputs, target=target)
         return Explanation(view.to_output(attributions))

@@ -1,7 +1,6 @@
 """LIME by the lime library (Ribeiro et al., 2016), ``LimeTabularExplainer``, for tabular models."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +10,7 @@ from torch import nn
 from xaibench.explainers.base import CallRows, Explainer, check_tabular
 from xaibench.explainers.perturbation._tabular import TARGET_BATCH, target_logit_fn
 from xaibench.explainers.seeding import sample_seeds, seeded
+from xaibench.metrics.quiet import ignore_warnings
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
 
@@ -45,8 +45,7 @@ class LimeLibraryExplainer(Explainer):
         stats_rows = np.vstack([np.ones(n_features), -np.ones(n_features)])
         rows = []
         for i, seed in enumerate(sample_seeds(x, "lime_library")):
-            with seeded(seed, x.device), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with seeded(seed, x.device), ignore_warnings():  # this thread's warnings only (quiet.py)
                 from lime import lime_tabular  # lazy: only sweeps using this method pay its import
 
                 explainer = lime_tabular.LimeTabularExplainer(

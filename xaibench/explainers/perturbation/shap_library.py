@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +12,7 @@ from torch import nn
 from xaibench.explainers.base import CallRows, Explainer, check_tabular
 from xaibench.explainers.perturbation._tabular import TARGET_BATCH, target_logit_fn
 from xaibench.explainers.seeding import sample_seeds, seeded
+from xaibench.metrics.quiet import ignore_warnings
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Explanation, Modality
 
@@ -50,8 +50,7 @@ class ShapLibraryExplainer(Explainer):
         rows = []
         for i, seed in enumerate(sample_seeds(x, "shap_library")):
             predict = target_logit_fn(model, int(target[i]), x)
-            with seeded(seed, x.device), warnings.catch_warnings(), _quiet("shap"):
-                warnings.simplefilter("ignore")
+            with seeded(seed, x.device), ignore_warnings(), _quiet("shap"):  # this thread's warnings (quiet.py)
                 import shap  # imported here: it pulls in numba, slow to import for sweeps that never use it
 
                 explainer = shap.KernelExplainer(predict, background, link="identity")

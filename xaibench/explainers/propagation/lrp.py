@@ -12,7 +12,9 @@ from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LIN
 from captum.attr._utils.lrp_rules import Alpha1_Beta0_Rule, EpsilonRule, GammaRule, PropagationRule
 from torch import nn
 
+from xaibench.errors import NotApplicable
 from xaibench.explainers.base import DENSE_MODALITIES, Explainer
+from xaibench.explainers.module_calls import LAYOUT_OPS, calls_outside, described
 from xaibench.explainers.output_rules import Readout, explained_value, lrp_logit_relevance, split_output
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
@@ -22,6 +24,10 @@ from xaibench.types import Capability, Explanation
 EXTRA_EPSILON_LAYERS = (nn.Conv1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.BatchNorm1d, nn.Flatten)
 WEIGHTED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 SUPPORTED_LAYERS = (*SUPPORTED_LAYERS_WITH_RULES, *SUPPORTED_NON_LINEAR_LAYERS, *EXTRA_EPSILON_LAYERS)
+# What a forward may compute outside those layers: moving values (``LAYOUT_OPS``), ReLU (as a function it gates the
+# relevance exactly as captum's ``nn.ReLU`` passes it on: a zero activation gets none) and dropout (eval: identity).
+PASSING_OPS = LAYOUT_OPS | {"relu", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+                            "feature_alpha_dropout"}
 
 Rule = Literal["epsilon", "gamma", "alpha1_beta0"]
 
@@ -33,6 +39,22 @@ def leaf_layers(model: nn.Module) -> list[nn.Module]:
 def unsupported_layers(model: nn.Module) -> list[str]:
     """Names of leaf layer types the LRP explainer has no rule for (empty: the model is supported)."""
     return sorted({type(m).__name__ for m in leaf_layers(model) if not isinstance(m, SUPPORTED_LAYERS)})
+
+
+def refuse_unsupported(model: nn.Module, inputs: torch.Tensor) -> None:
+    """Raise ``NotApplicable`` unless ``model`` is built from layers with a rule, and its forward computes nothing
+    outside them but ``PASSING_OPS`` (a residual ``x + h``, ``x.mean()``, ``torch.sigmoid`` would be crossed by
+    plain gradients, not by an LRP rule); ``inputs``: a batch ``(N, ...)`` (its first sample runs)."""
+    missing = unsupported_layers(model)
+    if missing:
+        raise NotApplicable(f"lrp has no rule for layer type(s) {', '.join(missing)}; supported: "
+                            f"{', '.join(sorted({t.__name__ for t in SUPPORTED_LAYERS}))}")
+    calls = calls_outside(model, inputs[:1], lambda m: isinstance(m, SUPPORTED_LAYERS))
+    found = described(calls, set(calls) - PASSING_OPS)
+    if found:
+        raise NotApplicable(f"lrp propagates relevance through layers (modules) only, but this model's forward "
+                            f"computes {found} outside them, which no LRP rule would cross; build the model from "
+                            f"supported layers (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, ...)")
 
 
 @EXPLAINERS.register("lrp")
@@ -48,9 +70,10 @@ class LRPExplainer(Explainer):
     Pooling, batch-norm and ``Flatten`` use the epsilon rule, ReLU/Tanh/Dropout pass relevance through. Supported
     leaf layers: captum's (Linear, Conv2d, MaxPool1-3d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, ReLU, Tanh,
     Dropout) plus Conv1d, AvgPool1d, AdaptiveAvgPool1d, BatchNorm1d and Flatten; each module used once per forward.
-    Models declare it with the LRP capability (zoo: logreg, mlp, cnn, cnn1d); any other layer raises. Records the
-    per-sample conservation error ``|sum(R) - f(x)|`` in ``extras["convergence_delta"]``. Deterministic; batch
-    tolerance 1e-5.
+    Models declare it with the LRP capability (zoo: logreg, mlp, cnn, cnn1d; your own ``torch_module``); another
+    layer, or a forward that computes outside the layers (``x + h``, ``torch.sigmoid``), is ``not_applicable``.
+    Records the per-sample conservation error ``|sum(R) - f(x)|`` in ``extras["convergence_delta"]``.
+    Deterministic; batch tolerance 1e-5.
 
     A non-logit ``explain_output`` (log_odds, log_softmax, probability) is not backpropagated as a plain gradient:
     its value is shared among the logits by the declared output rule (``explainers/output_rules.py``: soft-min
@@ -67,10 +90,7 @@ class LRPExplainer(Explainer):
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
         logits, kind = split_output(model)
-        missing = unsupported_layers(logits)
-        if missing:
-            raise TypeError(f"lrp has no rule for layer type(s) {', '.join(missing)}; supported: "
-                            f"{', '.join(sorted({t.__name__ for t in SUPPORTED_LAYERS}))}")
+        refuse_unsupported(logits, x)
         inputs = x.detach().clone().requires_grad_(True)
         self._attach_rules(logits)  # captum removes every layer.rule after the call
         try:

@@ -40,6 +40,9 @@ a default ``Flatten`` and a ``Linear``, in the thread that entered it. The head 
 float32/float64 NCHW maps that the pooling tiles exactly (else the pooling, ``Flatten`` and ``Linear`` run as they
 are); the ReLUs in place and :class:`_ReluConv2d` apply to any maps, on any device (checked bit for bit on CPU only).
 Anything else runs the modules as they are.
+
+Adaptive pooling to ``1x1`` is torch's ``mean`` over the map, whose backward divides once by ``H * W``: the fold
+divides so too (:func:`fold_tiles`), not by ``kh`` then ``kw`` (other bits on 7x7 maps).
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xaibench.metrics.fast._pool_kernels import _POOLS_2D, _module_tiles
+from xaibench.metrics.fast._pool_kernels import _POOLS_2D, _dense_cpu, _module_tiles, _nchw, adaptive_output
 
 HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
@@ -179,7 +182,7 @@ def _spread(grad_output: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | N
 
 class FoldedHead:
     """While entered, ``network``'s forward runs its modules up to the pooling, then one ``Linear`` with
-    :func:`folded_weight` where the maps allow it (:func:`_module_tiles`), else the pooling, ``Flatten`` and
+    :func:`folded_weight` where the maps allow it (:func:`fold_tiles`), else the pooling, ``Flatten`` and
     ``Linear`` as they are. A ``ReLU`` right before the pooling joins the folded layer (:class:`_ReluFoldedLinear`:
     its backward and the ``Linear``'s in one pass). ``handled`` counts the folded forwards. Restored on exit.
     Only the thread that entered runs folded: another thread calling the same network meanwhile (a caller's thread
@@ -209,7 +212,7 @@ class FoldedHead:
             else:
                 x = module(x)
             previous = module
-        tiles = _module_tiles(pool, x)
+        tiles = fold_tiles(pool, x)
         if tiles is not None and x.dtype == linear.weight.dtype and linear.weight.device == x.device:
             with torch.no_grad():
                 weight = folded_weight(linear, tuple(x.shape), *tiles)
@@ -267,6 +270,16 @@ def _global_hooks() -> bool:
     would see, or change, the outputs of the modules the folding skips."""
     module = nn.modules.module
     return any(getattr(module, f"_global{hooks}", None) for hooks in HOOKS)
+
+
+def fold_tiles(pool: nn.Module, x: torch.Tensor) -> tuple[tuple[int, int], tuple[int, ...]] | None:
+    """``(kernel, divisors)`` of the pooling's backward on ``x`` if ``pool`` tiles it exactly (NCHW, CPU), else
+    None: :func:`_module_tiles`, and adaptive pooling to ``1x1``, which torch computes as a ``mean`` whose backward
+    divides once, by ``H * W``."""
+    if isinstance(pool, nn.AdaptiveAvgPool2d) and torch.is_tensor(x) and _dense_cpu(x) and _nchw(x) and \
+            adaptive_output(pool, x) == (1, 1):
+        return (x.shape[-2], x.shape[-1]), (x.shape[-2] * x.shape[-1],)
+    return _module_tiles(pool, x)
 
 
 @contextlib.contextmanager

@@ -242,15 +242,25 @@ class _TiledAvgPool(torch.autograd.Function):
 
 def _module_tiles(module: nn.Module, x: torch.Tensor) -> tuple[tuple[int, int], tuple[int, ...]] | None:
     """``(kernel, divisors)`` if ``module`` (``AvgPool2d`` / ``AdaptiveAvgPool2d``) pools ``x`` on exact NCHW
-    tiles on CPU, else None (torch pools it)."""
+    tiles on CPU, else None (torch pools it). Adaptive pooling to ``1x1`` is left to torch: torch computes it as
+    ``x.mean((-1, -2), keepdim=True)``, whose sum and backward (``grad / (H * W)``, one division) are not the tile
+    kernels' (``/ kh / kw``: other bits for a 7x7 map)."""
     if not (torch.is_tensor(x) and _dense_cpu(x) and _nchw(x)):
         return None
     if isinstance(module, nn.AvgPool2d):
         kernel = _tiling(x.shape, module.kernel_size, module.stride, module.padding)
         return None if kernel is None else (kernel, _divisors(kernel, module.divisor_override))
-    sizes = module.output_size if isinstance(module.output_size, tuple) else (module.output_size,) * 2
-    kernel = _adaptive_tiles(x.shape, [s if s is not None else full for s, full in zip(sizes, x.shape[-2:])])
+    pooled = adaptive_output(module, x)
+    if pooled == (1, 1):  # torch pools to 1x1 with ``mean`` (its own sum and one division): left to torch
+        return None
+    kernel = _adaptive_tiles(x.shape, pooled)
     return None if kernel is None else (kernel, kernel)
+
+
+def adaptive_output(module: nn.AdaptiveAvgPool2d, x: torch.Tensor) -> tuple[int, int]:
+    """The ``(h, w)`` an ``AdaptiveAvgPool2d`` pools ``x`` ``(..., H, W)`` to (``None``: that side kept)."""
+    sizes = module.output_size if isinstance(module.output_size, tuple) else (module.output_size,) * 2
+    return tuple(s if s is not None else full for s, full in zip(sizes, x.shape[-2:]))  # type: ignore[return-value]
 
 
 class ExactPoolModules:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import io
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,45 +25,91 @@ from xaibench.errors import UserError
 
 
 def import_object(dotted: str | None, what: str, option: str) -> Any:
-    """``"package.module.Name"`` -> the object; a missing or malformed path is a ``UserError``.
+    """``"package.module.Name"`` or ``"path/to/file.py:Name"`` -> the object; anything else is a ``UserError``.
 
-    A file path (``nets.py``, ``../models/nets.py:Net``) or ``module:Name`` is refused with the import path that
-    names the same class; a misspelt name gets the module's closest names.
+    A file path (``nets.py:Net``, ``../models/nets.py:Net``, absolute, ``~``) is imported from the file itself
+    (:func:`import_file`), so the user's model file need not be importable; ``module:Name`` (entry-point style) is
+    ``module.Name``. A file without ``:Name`` is refused naming its first class; a misspelt name gets the module's
+    closest names.
     """
     if dotted and (_FILE_LIKE.search(dotted) or ":" in dotted):
-        raise UserError(_as_import_path(dotted, what, option))
+        location, _, attribute = dotted.rpartition(":") if ":" in dotted else (dotted, "", "")
+        if location.endswith(".py") and attribute:
+            module = import_file(location, what, option)
+            return _attribute(module, attribute, dotted, location + ":", what, option, location)
+        if ":" in dotted and attribute and location and not _FILE_LIKE.search(location):  # mynets:Net
+            dotted = f"{location}.{attribute}"
+        else:
+            raise UserError(_as_import_path(dotted, what, option))
     if not dotted or "." not in dotted:
-        raise UserError(f"{what}: set {option}=<package.module.Name> (a dotted import path), got {dotted!r}")
+        raise UserError(f"{what}: set {option}=<package.module.Name> (a dotted import path) or {option}="
+                        f"<file.py>:<Name>, got {dotted!r}")
     module_name, _, attribute = dotted.rpartition(".")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise UserError(_not_importable(dotted, module_name, what, option, error)) from None
+    return _attribute(module, attribute, dotted, module_name + ".", what, option)
+
+
+def _attribute(module: Any, attribute: str, given: str, prefix: str, what: str, option: str, file: str = "") -> Any:
+    """``module.attribute``; a missing name is refused with the closest one (``{option}={prefix}{close}``).
+    ``file``: the module was imported from that file (named instead of its module)."""
     if not hasattr(module, attribute):
         names = [n for n in vars(module) if not n.startswith("_")]
         close = difflib.get_close_matches(attribute, names, n=1, cutoff=0.6) or [
             n for n in names if n.lower() == attribute.lower()]
-        hint = f"; did you mean {option}={module_name}.{close[0]}?" if close else ""
-        raise UserError(f"{what}: cannot import {option}={dotted!r}: module {module_name!r} ({module.__file__}) has "
-                        f"no {attribute!r}{hint}")
+        hint = f"; did you mean {option}={prefix}{close[0]}?" if close else ""
+        where = file or f"module {module.__name__!r} ({module.__file__})"
+        raise UserError(f"{what}: cannot import {option}={given!r}: {where} has no {attribute!r}{hint}")
     return getattr(module, attribute)
+
+
+def import_file(location: str, what: str, option: str) -> Any:
+    """The Python file at ``location`` (relative to the working folder), imported as a module of its own.
+
+    Its module name holds the file's stem and the sha256 of its resolved path and bytes (``_xaibench_file_nets_
+    1a2b3c4d5e6f``): two files called ``nets.py`` do not collide, an edited file imports afresh, and the same file
+    imports once per process. It is registered in ``sys.modules`` (dataclasses, pickling and ``inspect`` find it).
+    The file's folder is not put on ``sys.path``: a module it imports must be importable (``PYTHONPATH``).
+    """
+    path = Path(location).expanduser()
+    if not path.is_file():
+        raise UserError(f"{what}: {option}: file not found: {path} (relative paths start at {Path.cwd()})")
+    resolved = path.resolve()
+    digest = hashlib.sha256(str(resolved).encode() + b"\0" + resolved.read_bytes()).hexdigest()[:12]
+    stem = re.sub(r"\W", "_", resolved.stem)
+    name = f"_xaibench_file_{stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # noqa: BLE001 - the user's code: say which file and what failed, in one line
+        del sys.modules[name]
+        hint = ""
+        if isinstance(error, ModuleNotFoundError) and (resolved.parent / f"{error.name}.py").is_file():
+            hint = f"; {error.name} lies beside it: export PYTHONPATH=\"{resolved.parent}\""
+        raise UserError(f"{what}: cannot import {option} file {path}: {type(error).__name__}: "
+                        f"{' '.join(str(error).split())[:200]}{hint}") from None
+    return module
 
 
 _FILE_LIKE = re.compile(r"[/\\]|\.py(:|$)")
 
 
 def _as_import_path(given: str, what: str, option: str) -> str:
-    """The refusal of a file path or ``module:Name`` target, with the dotted import path that names it."""
+    """The refusal of a target that names a file but no class (or not a ``.py`` file), with what to write."""
     location, _, name = given.rpartition(":") if ":" in given else (given, "", "")
     file = Path(location if location.endswith(".py") else f"{location}.py").expanduser()
-    module = file.stem if ("/" in location or "\\" in location or location.endswith(".py")) else location
+    problem = "is not <file.py>:<Class>" if name else "names no class"
     if not name and file.is_file():  # the first class the file defines, as an example
         found = re.search(r"^class (\w+)", file.read_text(errors="replace"), re.MULTILINE)
         name = found.group(1) if found else ""
-    folder = file.parent.resolve() if file.parent != Path(".") or file.is_file() else None
-    path = f" with its folder importable (export PYTHONPATH=\"{folder}\")" if folder else ""
-    return (f"{what}: {option}={given!r} is not an import path; name the class as <module>.<Class>: "
-            f"{option}={module}.{name or '<Class>'}{path}")
+    return (f"{what}: {option}={given!r} {problem}; write {option}={file.as_posix()}:{name or '<Class>'} (the file "
+            f"and its class), or {option}={file.stem}.{name or '<Class>'} with its folder importable")
 
 
 def _not_importable(dotted: str, module_name: str, what: str, option: str, error: ImportError) -> str:
@@ -69,7 +117,11 @@ def _not_importable(dotted: str, module_name: str, what: str, option: str, error
     top = module_name.split(".")[0]
     local = isinstance(error, ModuleNotFoundError) and error.name == top and (
         Path(f"{top}.py").is_file() or Path(top).is_dir())  # the user's file here, but not on sys.path
-    hint = f"; {top} is in {Path.cwd()} but not importable: export PYTHONPATH=\"$PWD\"" if local else ""
+    hint = ""
+    if local:
+        as_file = module_name == top and Path(f"{top}.py").is_file()  # mynets.Net: mynets.py:Net names it too
+        either = f"write {option}={top}.py:{dotted.rpartition('.')[2]} (the file and its class), or " if as_file else ""
+        hint = f"; {top} is in {Path.cwd()} but not importable: {either}export PYTHONPATH=\"$PWD\""
     return f"{what}: cannot import {option}={dotted!r}: {error}{hint}"
 
 

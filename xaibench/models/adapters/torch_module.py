@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from xaibench.data.user.arrays import series_layout_hint
 from xaibench.errors import UserError
+from xaibench.metrics.quiet import ignore_warnings
 from xaibench.models.adapters._source import (
     code_digest, import_object, load_pinned, path_digest, require_local, save_pinned,
 )
@@ -35,8 +36,7 @@ def load_state_dict_file(path: Path, what: str) -> dict[str, torch.Tensor]:
     if _is_torchscript(path):
         return _torchscript_weights(path, what)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the outcome is what counts
+        with ignore_warnings():  # this thread's only (quiet.py); torch's notes on pickle protocols: the outcome is what counts
             state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - unreadable or not weights-only: the user's file
         raise UserError(_unreadable(path, what, error)) from None
@@ -71,8 +71,7 @@ def _torchscript_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
 def _torchscript_module(path: Path, what: str) -> torch.jit.ScriptModule:
     """The TorchScript module saved in ``path`` (``torch.jit.save``), loaded onto the CPU."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.10+: "torch.jit.load is deprecated"
+        with ignore_warnings(category=DeprecationWarning):  # torch 2.10+: "torch.jit.load is deprecated"
             scripted = torch.jit.load(str(path), map_location="cpu")
     except Exception as error:  # noqa: BLE001 - a damaged archive: the user's file
         raise UserError(f"{what}: {path} looks like a TorchScript archive but does not load "
@@ -120,6 +119,8 @@ def input_layout(dataset: Dataset) -> str:
     if dataset.modality is Modality.IMAGE:
         return (f"; the dataset gives images of {shape} (channels, height, width): set dataset.image_size and "
                 "dataset.channels to the model's input")
+    if dataset.modality is Modality.TIME_SERIES and len(shape) == 2:
+        return f"; {series_layout_hint(shape)}"
     return ""
 
 
@@ -141,7 +142,8 @@ class TorchModule(ModelSpec):
     cached from ``state_dict`` are pinned to the file's sha256 (see ``adapters._source``).
 
     Attributes:
-        target: dotted path of an ``nn.Module`` class or a function returning one (``mypkg.nets.Net``); None
+        target: an ``nn.Module`` class or a function returning one, by file (``nets.py:Net``, imported from the
+            file: ``adapters._source.import_file``) or dotted path (``mypkg.nets.Net``); None
             with a TorchScript archive as ``state_dict``: the archive's own module (it holds its code).
         kwargs: constructor keyword arguments.
         state_dict: path of a ``torch.save(model.state_dict())`` file, loaded with ``weights_only=True``, or of a
@@ -153,7 +155,9 @@ class TorchModule(ModelSpec):
     modalities = frozenset({Modality.TABULAR, Modality.IMAGE, Modality.TIME_SERIES})
     # CONV: your CNN gets the CAM methods; they look for its nn.Conv1d/nn.Conv2d layers on the built model and are
     # not_applicable on a network without one (explainers/cam/_layers.py), as a spec cannot know before building.
-    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV})
+    # LRP likewise: it runs on a network built from layers it has rules for, computing nothing outside them, and is
+    # not_applicable on any other (explainers/propagation/lrp.py checks the built model).
+    capabilities = frozenset({Capability.GRADIENTS, Capability.PROBA, Capability.CONV, Capability.LRP})
     target: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
     state_dict: str | None = None

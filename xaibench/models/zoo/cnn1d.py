@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from xaibench.data.user.arrays import series_layout_hint
 from xaibench.errors import UserError
 from xaibench.models.base import ModelSpec
 from xaibench.registry import MODELS
@@ -36,7 +37,7 @@ class CNN1D(ModelSpec):
         for out_channels in self.channels:
             if length < 2:
                 raise UserError(f"cnn1d: series of length {dataset.input_shape[1]} too short for "
-                                f"{len(self.channels)} pooling stages")
+                                f"{len(self.channels)} pooling stages; {series_layout_hint(dataset.input_shape)}")
             layers += [nn.Conv1d(in_channels, out_channels, self.kernel_size, padding=self.kernel_size // 2),
                        nn.ReLU(), nn.MaxPool1d(2)]
             conv_length = length + 2 * (self.kernel_size // 2) - self.kernel_size + 1

@@ -253,7 +253,18 @@ def _bold_rule(rows: pd.DataFrame) -> str:
     names = controls_last(set(rows["competitor"].astype(str)) & summary_controls(rows), None)
     if not names:
         return "Bold: best per column"
+    scored = set(rows.loc[rows["mean"].notna(), "competitor"].astype(str))
+    if scored and scored <= set(names):  # only controls have a score: nothing is ranked (statistics.nothing_to_rank)
+        return (f"Only controls ({', '.join(names)}) have a score: reference rows, never ranked, so no cell is bold "
+                "or tested against a best")
     return f"Bold: best method per column; controls ({', '.join(names)}; last rows) are references, never ranked or bold"
+
+
+def interval_text(rows: pd.DataFrame) -> str:
+    """What the tables' (and the score figures') means and CIs are over: :func:`_over` of the scored ``rows``
+    ("" where none has a mean), for a figure caption to state the same samples, seeds and CI caveat."""
+    scored = rows[rows["mean"].notna()] if "mean" in rows else rows.iloc[0:0]
+    return _over(scored) if len(scored) and {"n", "n_seeds"} <= set(scored.columns) else ""
 
 
 def _over(rows: pd.DataFrame) -> str:
@@ -306,7 +317,7 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
             cell = _cell(group.loc[method], best, tests, ahead=method in ahead) if method in group.index else Cell("-")
             notes.update(cell.marks)
             notes.update(["tie"] if cell.tie else [])
-            if tests.separated is not None and method in group.index and method not in best.index \
+            if tests.separated is not None and len(best) and method in group.index and method not in best.index \
                     and pd.notna(group.loc[method, "mean"]):
                 notes.add("tested")  # a non-best cell was tested: say what an unmarked cell means
             cells[method].append(cell)

@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from xaibench.metrics.spec import Family
 from xaibench.report.tables.layouts import NOTE_REVERSED, _key, _ordered, _with_labels
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table, number, p_text
 from xaibench.results.roles import controls_last, is_control, summary_controls
@@ -30,6 +31,10 @@ from xaibench.results.roles import controls_last, is_control, summary_controls
 NOTE_CONTROL_BETTER = ("c a control, a reference row that is never ranked, significantly better than the column's best "
                        "method (rank-biserial r < 0): on a stability metric by construction (a map that ignores the "
                        "input is perfectly stable), elsewhere the metric does not discriminate on this data.")
+# The c note of a table whose c cells lie on stability metrics only, or on other metrics only: the one reason that
+# applies (NOTE_CONTROL_BETTER gave both under every table, as the results tables did before their c WARNING lines)
+_CONTROL_BETTER_WHY = {True: "on a stability metric by construction (a map that ignores the input is perfectly stable)",
+                       False: "the metric does not discriminate on this data"}
 
 COLUMNS = (Column("n"), Column("W"), Column("p"), Column("p Holm (all)"), Column("p Holm (best)"), Column("r"),
            Column("CLES"), Column("better"))
@@ -111,7 +116,7 @@ def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float, beside: bool = 
     columns = _ordered(rows, "metric_label", by=["family", "metric_label"])
     methods = controls_last(rows["competitor"].astype(str).unique(), summary_controls(rows))
     controls = summary_controls(rows)
-    headers, body, marked, reversed_, control_better = [], {m: [] for m in methods}, False, False, False
+    headers, body, marked, reversed_, control_better = [], {m: [] for m in methods}, False, False, set()
     for column in columns:
         group = rows[rows["metric_label"] == column].set_index("competitor")
         first = group.iloc[0]
@@ -123,24 +128,35 @@ def _versus_table(rows: pd.DataFrame, tests: dict, alpha: float, beside: bool = 
                 cell = replace(cell, marks=("c",))
             marked |= cell.tie
             reversed_ |= "s" in cell.marks
-            control_better |= "c" in cell.marks
+            if "c" in cell.marks:
+                control_better.add(first["family"] == Family.STABILITY)
             body[method].append(cell)
     first = rows.iloc[0]
     caption = (f"Tests against the best, {first['setting_label']}: per metric, each method against the column's best "
                "(bold): Holm-corrected p (two-sided paired Wilcoxon signed-rank test over the samples both scored, "
-               "Holm over the column's comparisons with its best) and, in brackets, the matched-pairs rank-biserial r "
-               "(Kerby 2014; r > 0: the best scores better; 1: better on every sample where the two differ).")
+               "Holm over the column's comparisons with its best) and, in parentheses, the matched-pairs "
+               "rank-biserial r (Kerby 2014; r > 0: the best scores better; 1: better on every sample where the two "
+               "differ).")
     notes = (f"{TIE_MARK} p Holm >= alpha = {alpha:g} (or too few shared samples to test): not significantly "
              "different from the best; these are the tests behind the results tables' †." if marked else
              f"Every method differs significantly from its column's best (p Holm < alpha = {alpha:g}).",
-             "The tests of this table are in versus_best.csv; every pair of methods (k(k-1)/2 per column, Holm over "
+             "These tests are in versus_best.csv; every pair of methods (k(k-1)/2 per column, Holm over "
              "them) in the appendix (appendix_pairwise.md/.tex) and pairwise_tests.csv." if beside else
              "xaibench report writes these tests (versus_best.csv) and every pair of methods (k(k-1)/2 per column, "
              "Holm over them: appendix_pairwise.md/.tex, pairwise_tests.csv).")
     notes += (NOTE_REVERSED + ".",) if reversed_ else ()
-    notes += (NOTE_CONTROL_BETTER,) if control_better else ()
+    notes += (_control_better_note(control_better),) if control_better else ()
     return Table(key=_key("versus-best", first["setting_label"]), caption=caption, corner="method",
                  columns=tuple(headers), rows=tuple((m, tuple(body[m])) for m in methods), notes=notes)
+
+
+def _control_better_note(stability: set[bool]) -> str:
+    """The ``c`` note with the reason(s) that apply: ``stability`` holds whether each flagged column is a stability
+    metric's."""
+    if len(stability) > 1:
+        return NOTE_CONTROL_BETTER
+    return ("c a control, a reference row that is never ranked, significantly better than the column's best method "
+            f"(rank-biserial r < 0): {_CONTROL_BETTER_WHY[next(iter(stability))]}.")
 
 
 def _versus_cell(method: str, group: pd.DataFrame, versus: pd.DataFrame, alpha: float) -> Cell:

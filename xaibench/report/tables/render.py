@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 
 from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table
 
@@ -149,6 +150,32 @@ def _column_text(column: Column, sup, escape=lambda s: s) -> str:
 
 
 # --- many tables ---------------------------------------------------------------------------------------------------
+
+def shared_notes(tables: list[Table]) -> tuple[tuple[str, ...], list[Table]]:
+    """The notes every one of two or more ``tables`` carries, and the tables without them: a document section of
+    such tables (the tests against the best, one per setting) states them once instead of under every table.
+    A single table keeps its notes (nothing is shared)."""
+    if len(tables) < 2:
+        return (), list(tables)
+    common = [n for n in tables[0].notes if all(n in t.notes for t in tables[1:])]
+    return tuple(common), [replace(t, notes=tuple(n for n in t.notes if n not in common)) for t in tables]
+
+
+def render_grouped(tables: list[Table], fmt: str) -> str:
+    """``render_all`` of ``tables`` (``md`` or ``html``) with the notes they all carry said once, before them
+    (:func:`shared_notes`); LaTeX keeps each float's own notes, since a float is taken into a paper alone."""
+    common, tables = shared_notes(tables)
+    if not common:
+        return render_all(tables, fmt)
+    if fmt == "md":
+        lead = "Notes for every table of this section:\n\n" + "\n".join(f"- {_md(n)}" for n in common) + "\n"
+    elif fmt == "html":
+        lead = ('<p>Notes for every table of this section:</p><ul class="xb-notes">'
+                + "".join(f"<li>{html.escape(n)}</li>" for n in common) + "</ul>\n")
+    else:
+        raise ValueError(f"notes are grouped in md and html only, not {fmt!r}")
+    return lead + "\n" + render_all(tables, fmt)
+
 
 def render_all(tables: list[Table], fmt: str) -> str:
     """All tables in one document body of format ``md``, ``latex`` or ``html``."""

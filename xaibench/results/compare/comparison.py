@@ -75,6 +75,25 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class ComparedUnit:
+    """One unit ``compare_tables`` visited (a testcase of the JUnit report, ``junit.py``), in key order.
+
+    Attributes:
+        unit: its columns, ``family``, ``higher_is_better``, ``variant`` and ``labels``, as a ``Finding.unit``.
+        key: its unit columns' values (``Comparison.unit_columns``), as its findings' ``unit`` holds them.
+        states: its state in the baseline and the current table (``ok``: scored, else the cell's status; None:
+            that table lacks it).
+        n_pairs: (seed, sample) pairs of its values compared: with the baseline's unit, or for a unit only the
+            current table has, with the baseline's unit of other parameters it replaces; 0: nothing compared.
+    """
+
+    unit: dict
+    key: tuple
+    states: tuple[str | None, str | None]
+    n_pairs: int
+
+
+@dataclass(frozen=True)
 class Controls:
     """Which units are controls: the rows' own role (``recorded``: methods whose ``method_params`` said
     ``"role": "control"``, set by ``Explainer.control``) or an entry of the policy's ``controls``.
@@ -114,6 +133,8 @@ class Comparison:
     unused_overrides: tuple[str, ...] = ()  # policy entries naming no family/metric/control of either table (a typo?)
     recorded_controls: tuple[str, ...] = ()  # methods whose rows record the control role ("role": "control")
     coarse_tolerances: tuple[CoarseTolerance, ...] = ()  # metrics whose tolerance hides changes of >10% of scores
+    units: tuple[ComparedUnit, ...] = ()  # every unit visited, in key order (the JUnit report's testcases)
+    unit_columns: tuple[str, ...] = ()  # the columns naming a unit (``tables.unit_columns``)
 
     @property
     def failed(self) -> bool:
@@ -159,7 +180,8 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
                       strict_changes=strict_changes, allow_missing=allow_missing,
                       unused_overrides=_unused_overrides(policy, base_units.frame, cur_units.frame),
                       recorded_controls=tuple(sorted(controls.recorded)),
-                      coarse_tolerances=coarse_tolerances(base_units.coded(), ["unit"], policy, controls))
+                      coarse_tolerances=coarse_tolerances(base_units.coded(), ["unit"], policy, controls),
+                      units=tuple(walker.visited), unit_columns=tuple(units))
 
 
 def _unused_overrides(policy: Policy, baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[str, ...]:
@@ -235,6 +257,7 @@ class _UnitWalker:
         self.base, self.cur, self.pairs = base, cur, pairs
         self.scored = {key: i for i, key in enumerate(pairs.keys)}
         self.findings: list[Finding] = []
+        self.visited: list[ComparedUnit] = []
         self.n_pairs = self.n_differing = 0
         self.n_versus = 0  # pairs of new units compared with the baseline's units of other parameters (``_versus``)
         self.max_abs_diff = 0.0
@@ -249,6 +272,7 @@ class _UnitWalker:
         in_base, in_cur = key in self.base, cur_key in self.cur
         family, higher = (self.base if in_base else self.cur).kind(key if in_base else cur_key)
         unit = {**unit, "family": family, "higher_is_better": higher}
+        compared = self.n_pairs + self.n_versus
         if not in_base:
             state = self.cur.states[cur_key]
             self.add("new", self.strict, unit, f"new: {self.cur.count(cur_key)} ({state})", details={"state": state})
@@ -263,6 +287,8 @@ class _UnitWalker:
             self._samples(unit, self.scored[key])
         else:
             self._cell_states(unit, key, cur_key)
+        states = (self.base.states[key] if in_base else None, self.cur.states[cur_key] if in_cur else None)
+        self.visited.append(ComparedUnit(unit, key, states, self.n_pairs + self.n_versus - compared))
 
     def _versus(self, unit: dict, label: str, before: pd.DataFrame, after: pd.DataFrame) -> None:
         """Extend the ``new`` finding just added for a unit whose parameters changed with how it scores against the

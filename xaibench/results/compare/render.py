@@ -165,8 +165,10 @@ def _sections(comparison: Comparison, caps: tuple[int, int]) -> tuple[list[str],
         lines += [f"### {title}", "", *table(shown), *_more(len(findings) - len(shown)), ""]
 
     section("Score changes beyond tolerance", comparison.of_kind("degraded", "improved"), _value_table)
-    section("Methods no longer better than a control (the gap's change is tested like a score change)",
-            comparison.of_kind("below_control"), _finding_table)
+    below = comparison.of_kind("below_control")
+    shown = [f for f in below if f.fails or beyond_tolerance(f)]
+    section(f"Methods no longer better than a control: {BELOW_CONTROL_RULE}", shown, _finding_table)
+    lines += [_within_tolerance_line(len(below) - len(shown), bool(shown)), ""] if len(shown) < len(below) else []
     section("Large but not significant (passed: too few samples moved one way to tell them from samples that flip on "
             "another machine, or samples moved both ways; check them if nothing else changed, `--strict-changes` "
             "fails them)", comparison.of_kind("unconfirmed"), _value_table)
@@ -178,6 +180,27 @@ def _sections(comparison: Comparison, caps: tuple[int, int]) -> tuple[list[str],
                          (("revision",), "Changed data or weights")):
         section(title, comparison.of_kind(*kinds), _finding_table)
     return lines, left_out
+
+
+# Which below_control findings the report lists: a lead that merely moved within the tolerance (a method that only
+# tied its control, 0.301 vs 0.300 -> 0.301 vs 0.302) is noise, listed on every run as clutter; it is counted in one
+# line and kept in the JSON verdict.
+BELOW_CONTROL_RULE = ("listed where the change of the method's per-sample lead over the control is significant "
+                      "(fails) or beyond the policy's tolerance, atol + rtol·mean|b| (passes unless significant)")
+
+
+def beyond_tolerance(finding: Finding) -> bool:
+    """Whether a finding's tested change exceeds its tolerance (a ``below_control`` lead that moved further than
+    the policy's bound); False without a change."""
+    change = finding.change
+    return change is not None and abs(change.delta) > change.tolerance
+
+
+def _within_tolerance_line(count: int, listed: bool) -> str:
+    what = "more method" if listed else "method"
+    return (f"{count} {what}{'s' if count > 1 else ''} fell to or below a control by a change of "
+            f"{'their' if count > 1 else 'its'} lead within the policy's tolerance (noise; passed, not listed: "
+            "see the JSON verdict's below_control findings; `--strict-changes` fails and lists them).")
 
 
 def control_names(comparison: Comparison) -> str:

@@ -1,0 +1,354 @@
+"""``xaibench compare --junit``: the verdict as a JUnit XML report (GitLab, Jenkins, Azure, CircleCI), on the
+committed CI baseline's real scores changed in known ways. The counts must say what the JSON verdict and the exit
+code say, and the file must have the structure those tools parse."""
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+from xaibench import cli
+
+CI_TABLE = REPO / "results" / "baselines" / "ci" / "table.parquet"
+SUITE = "xaibench compare"
+UNIT = "mlp/synthetic_tabular/saliency/faithfulness_correlation"  # the unit the tests change
+RESULTS = ("failure", "error", "skipped")
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # what XML 1.0 cannot hold: written as \x1b
+
+
+@pytest.fixture(scope="module")
+def ci_table() -> pd.DataFrame:
+    return pd.read_parquet(CI_TABLE)
+
+
+def rows_of(table: pd.DataFrame, unit: str) -> pd.Series:
+    model, dataset, method, metric = unit.split("/")
+    return ((table["model"] == model) & (table["dataset"] == dataset) & (table["method"] == method)
+            & (table["metric"] == metric)).to_numpy()
+
+
+def compare(capsys, tmp_path: Path, current: pd.DataFrame, *flags: str, baseline: pd.DataFrame | None = None):
+    """``xaibench compare`` of ``current`` against the CI baseline (or ``baseline``) with ``--json`` and ``--junit``:
+    (exit code, JSON verdict, parsed JUnit root)."""
+    base = tmp_path / "base.parquet"
+    (baseline if baseline is not None else pd.read_parquet(CI_TABLE)).to_parquet(base, index=False)
+    current.to_parquet(tmp_path / "cur.parquet", index=False)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["compare", str(base), str(tmp_path / "cur.parquet"), "--quiet", "--json", str(tmp_path / "v.json"),
+                  "--junit", str(tmp_path / "v.xml"), *flags])
+    capsys.readouterr()
+    root = ET.parse(tmp_path / "v.xml").getroot()
+    assert_structure(root)
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    assert_agrees(root, verdict, done.value.code)
+    return done.value.code, verdict, root
+
+
+def assert_structure(root: ET.Element) -> None:
+    """What GitLab's, Jenkins' (its junit plugin's schema) and Azure's readers take: ``testsuites`` of
+    ``testsuite`` of ``testcase`` (name and classname, unique together: GitLab keeps the first of duplicates); at
+    most one of failure/error/skipped per testcase, before system-out/err; counts that add up."""
+    assert root.tag == "testsuites"
+    totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+    seen = set()
+    for suite in root:
+        assert suite.tag == "testsuite" and suite.get("name")
+        tags = [child.tag for child in suite]
+        assert set(tags) <= {"properties", "testcase"} and "properties" not in tags[1:]
+        counts = dict.fromkeys(totals, 0)
+        for case in suite.findall("testcase"):
+            assert case.get("name") and case.get("classname") and (case.get("classname"), case.get("name")) not in seen
+            seen.add((case.get("classname"), case.get("name")))
+            children = [child.tag for child in case]
+            assert set(children) <= {*RESULTS, "system-out", "system-err"}
+            results = [tag for tag in children if tag in RESULTS]
+            assert len(results) <= 1 and children[:len(results)] == results
+            for tag in ("failure", "error"):
+                if case.find(tag) is not None:
+                    assert case.find(tag).get("message") and case.find(tag).get("type") and case.find(tag).text
+            counts["tests"] += 1
+            for tag, count in zip(RESULTS, ("failures", "errors", "skipped")):
+                counts[count] += tag in results
+        assert {k: int(suite.get(k)) for k in counts} == counts
+        for k in totals:
+            totals[k] += counts[k]
+    assert {k: int(root.get(k)) for k in totals} == totals
+
+
+def cases(root: ET.Element) -> dict[str, ET.Element]:
+    return {case.get("name"): case for case in root.iter("testcase")}
+
+
+def outcome(case: ET.Element) -> str:
+    return next((tag for tag in RESULTS if case.find(tag) is not None), "passed")
+
+
+def assert_agrees(root: ET.Element, verdict: dict, exit_code: int) -> None:
+    """The report says what the JSON verdict and the exit code say: a testcase per unit compared; failing testcases
+    exactly those of the failing findings, each holding its findings' messages; a failure iff exit code 1."""
+    units = [case for suite in root if suite.get("name") != SUITE for case in suite.findall("testcase")]
+    assert len(units) == verdict["counts"]["units"]
+    failed = int(root.get("failures")) + int(root.get("errors"))
+    assert (failed > 0) == (verdict["verdict"] == "fail") == (exit_code == 1)
+    failing: dict[str, list[str]] = {}
+    for finding in (f for f in verdict["findings"] if f["fails"]):
+        labels = finding["unit"].get("labels")
+        name = ("/".join(labels[n] for n in ("model", "dataset", "method", "metric")) if labels
+                else "nothing compared" if finding["details"].get("nothing_compared")
+                else f"{finding['kind']}: " + " on ".join(f"{axis} {finding['unit'][axis]}" for axis in
+                                                          ("model", "dataset") if axis in finding["unit"]))
+        message = finding["message"].removeprefix(finding["kind"] + ": ")  # finding_line: the unit after the kind
+        failing.setdefault(name, []).append(CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(),
+                                                        message))
+    by_name = cases(root)
+    assert {name for name, case in by_name.items() if outcome(case) in ("failure", "error")} == set(failing)
+    for name, messages in failing.items():
+        text = by_name[name].find(outcome(by_name[name])).text
+        assert all(message in text for message in messages), (name, text)
+
+
+def test_a_pass_is_a_testcase_per_unit_with_not_applicable_ones_skipped(capsys, tmp_path, ci_table):
+    code, verdict, root = compare(capsys, tmp_path, ci_table)
+    assert code == 0 and verdict["counts"]["units"] == 140
+    na = ci_table.loc[ci_table["status"] == "not_applicable", ["model", "dataset", "method", "metric"]]
+    # 140 units + the config check (a table outside its sweep folder: not checked, so skipped, as the exit code passes)
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("141", "0", "0")
+    assert int(root.get("skipped")) == len(na.drop_duplicates()) + 1 == 39
+    config = cases(root)["config of the current table"]
+    assert "its config was not checked (no sweep.json beside it" in config.find("skipped").get("message")
+    assert outcome(cases(root)[UNIT]) == "passed" and cases(root)[UNIT].get("classname") == "mlp/synthetic_tabular"
+    suites = [suite.get("name") for suite in root]
+    assert suites[0] == SUITE and sorted(suites[1:]) == sorted(
+        ci_table[["model", "dataset"]].drop_duplicates().agg("/".join, axis=1))
+    properties = {p.get("name"): p.get("value") for p in root.find("testsuite/properties")}
+    assert properties["verdict"] == "pass" and properties["exit_code"] == "0" and properties["units"] == "140"
+
+
+def test_a_degraded_unit_fails_with_its_means_test_tolerance_and_rule(capsys, tmp_path, ci_table):
+    current = ci_table.copy()
+    rows = rows_of(current, UNIT)
+    current.loc[rows, "value"] -= 0.5
+    code, verdict, root = compare(capsys, tmp_path, current)
+    assert code == 1
+    case = cases(root)[UNIT]
+    failure = case.find("failure")
+    assert failure.get("type") == "degraded" and failure.get("message").startswith(f"degraded: {UNIT} ↑: worse")
+    before = ci_table.loc[rows, "value"].to_numpy(np.float64)
+    tolerance = 0.002 + 0.02 * np.abs(before).mean()  # the default policy's atol + rtol * mean|baseline|
+    assert (f"baseline mean {before.mean():.6g}, current mean {before.mean() - 0.5:.6g}, delta -0.5 "
+            f"({-0.5 / np.abs(before).mean():+.1%} of mean|baseline|) over 10 pairs (10 samples)") in failure.text
+    assert "test: wilcoxon p=0.00098 one-sided (10 of 10 samples beyond tol.: all worse)" in failure.text
+    assert (f"tolerance: {tolerance:.3g} = atol 0.002 + rtol 0.02·mean|baseline| (policy default: wilcoxon, "
+            "atol=0.002, rtol=0.02, alpha=0.05)") in failure.text
+    assert "one-sided paired Wilcoxon signed-rank test over the samples beyond tolerance is significant at alpha=0.05" \
+        in failure.text
+    # saliency also fell below the random control on that metric: the same testcase, a second failing finding
+    assert "(and 1 more)" in failure.get("message") and "below_control: " in failure.text
+    assert (root.get("failures"), root.get("errors")) == ("1", "0")
+
+
+def test_a_missing_unit_fails_unless_allowed_and_is_then_skipped(capsys, tmp_path, ci_table):
+    current = ci_table[~rows_of(ci_table, UNIT)]
+    code, verdict, root = compare(capsys, tmp_path, current)
+    assert code == 1 and outcome(cases(root)[UNIT]) == "failure"
+    assert cases(root)[UNIT].find("failure").get("type") == "missing"
+    code, verdict, root = compare(capsys, tmp_path, current, "--allow-missing")
+    assert code == 0 and root.get("failures") == "0"
+    skipped = cases(root)[UNIT].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message").startswith(f"missing: {UNIT} ↑: 10 value(s) of the baseline")
+
+
+def test_a_change_passed_as_noise_or_an_improvement_fails_only_under_strict_changes(capsys, tmp_path, ci_table):
+    current = ci_table.copy()
+    current.loc[rows_of(current, UNIT), "value"] += 0.5
+    code, verdict, root = compare(capsys, tmp_path, current)
+    assert code == 0 and root.get("failures") == "0"
+    case = cases(root)[UNIT]
+    assert outcome(case) == "passed" and case.find("system-out").text.startswith(f"improved: {UNIT} ↑: better")
+    code, verdict, root = compare(capsys, tmp_path, current, "--strict-changes")
+    assert code == 1 and root.get("failures") == "1"
+    failure = cases(root)[UNIT].find("failure")
+    assert failure.get("type") == "improved" and "fails under --strict-changes" in failure.text
+
+
+def test_a_cell_that_now_errors_is_an_error_and_any_message_stays_valid_xml(capsys, tmp_path, ci_table):
+    """An error message with terminal colours, a NUL and ``]]>`` (XML 1.0 cannot hold the first two even escaped)."""
+    current = ci_table.copy()
+    rows = rows_of(current, UNIT)
+    message = "RuntimeError: \x1b[31mboom\x1b[0m ]]> <&> \x00 done"
+    current.loc[rows, ["status", "message", "value"]] = ["error", message, np.nan]
+    code, verdict, root = compare(capsys, tmp_path, current)
+    assert code == 1 and (root.get("failures"), root.get("errors")) == ("0", "1")
+    error = cases(root)[UNIT].find("error")
+    assert error.get("type") == "status"
+    assert "RuntimeError: \\x1b[31mboom\\x1b[0m ]]> <&> \\x00 done" in error.text
+    assert b"]]&gt;" in (tmp_path / "v.xml").read_bytes()
+
+
+def test_junit_leaves_the_report_and_json_as_they_were_and_is_the_same_for_the_same_tables(capsys, tmp_path,
+                                                                                         ci_table):
+    current = ci_table.copy()
+    current.loc[rows_of(current, UNIT), "value"] -= 0.5
+    compare(capsys, tmp_path, current)
+    with_junit, junit = (tmp_path / "v.json").read_bytes(), (tmp_path / "v.xml").read_bytes()
+    with pytest.raises(SystemExit):
+        cli.main(["compare", str(tmp_path / "base.parquet"), str(tmp_path / "cur.parquet"), "--quiet", "--json",
+                  str(tmp_path / "plain.json")])
+    assert (tmp_path / "plain.json").read_bytes() == with_junit
+    compare(capsys, tmp_path, current)
+    assert (tmp_path / "v.xml").read_bytes() == junit
+
+
+def test_a_stale_sweep_compared_under_allow_stale_is_skipped_not_failed(capsys, tmp_path, monkeypatch):
+    """The config check as the exit code has it: fresh passes, stale under --allow-stale is compared (exit 0) and
+    its config testcase skipped with the warning; stale without it is refused (exit 2) and nothing is written."""
+    from tests.unit.test_compare import BASE, table
+    from xaibench.config.preflight import compose_jobs, expand_sweep
+    from xaibench.engine.cell import CellSpec
+    from xaibench.sweep import _cell_label, start_sweep
+
+    monkeypatch.chdir(tmp_path)
+    experiment = tmp_path / "conf" / "experiment" / "tiny.yaml"
+    experiment.parent.mkdir(parents=True)
+    experiment.write_text("# @package _global_\nsweep_id: tiny\nn_samples: 8\nhydra:\n  sweeper:\n    params:\n"
+                          "      method: saliency,random\n")
+    overrides = ["experiment=tiny", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"]
+    cells = [CellSpec.from_config(cfg) for cfg in compose_jobs(expand_sweep(overrides, multirun=True))]
+    folder = tmp_path / "results" / "runs" / "tiny"
+    folder.mkdir(parents=True)
+    start_sweep(folder, len(cells), {cell.key: _cell_label(cell) for cell in cells})
+    (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 2, "cells": 2, "command": {
+        "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path), "plugins": ""}}))
+    rows = table({("saliency", "m"): list(BASE)})
+    rows.to_parquet(folder / "table.parquet", index=False)
+    rows.to_parquet(tmp_path / "base.parquet", index=False)
+
+    def run(*flags) -> tuple[int, ET.Element | None]:
+        (tmp_path / "v.xml").unlink(missing_ok=True)
+        with pytest.raises(SystemExit) as done:
+            cli.main(["compare", "base.parquet", str(folder), "--quiet", "--junit", "v.xml", *flags])
+        capsys.readouterr()
+        return done.value.code, ET.parse("v.xml").getroot() if Path("v.xml").exists() else None
+
+    code, root = run()
+    assert code == 0 and outcome(cases(root)["config of the current table"]) == "passed"
+    experiment.write_text(experiment.read_text().replace("n_samples: 8", "n_samples: 9"))
+    assert run() == (2, None)
+    code, root = run("--allow-stale")
+    assert code == 0 and root.get("failures") == "0"
+    skipped = cases(root)["config of the current table"].find("skipped")
+    assert skipped.get("message").startswith(f"current {folder} is stale, compared anyway (--allow-stale): ")
+    properties = {p.get("name"): p.get("value") for p in root.find("testsuite/properties")}
+    assert properties["config_check"] == "stale"
+
+
+def test_nothing_compared_is_a_failing_testcase_of_its_own(capsys, tmp_path, ci_table):
+    """A current table of another seed: every unit missing, and "nothing compared" fails also under
+    --allow-missing (the units themselves are then skipped)."""
+    code, verdict, root = compare(capsys, tmp_path, ci_table.assign(seed=ci_table["seed"] + 1), "--allow-missing")
+    assert code == 1 and outcome(cases(root)["nothing compared"]) == "failure"
+    assert (root.get("failures"), root.get("errors")) == ("1", "0")
+    assert all(outcome(case) == "skipped" for suite in list(root)[1:] for case in suite)
+
+
+# --- GitHub Actions annotations: the failing findings on the run's summary page ----------------------------------
+
+def unescape(text: str) -> str:
+    """As the Actions runner reads a workflow command's message."""
+    return text.replace("%0A", "\n").replace("%0D", "\r").replace("%3A", ":").replace("%2C", ",").replace("%25", "%")
+
+
+def test_github_annotations_are_one_error_per_failing_finding_with_its_numbers(capsys, tmp_path, ci_table):
+    current = ci_table.copy()
+    rows = rows_of(current, UNIT)
+    current.loc[rows, "value"] -= 0.5
+    current.to_parquet(tmp_path / "cur.parquet", index=False)
+    ci_table.to_parquet(tmp_path / "base.parquet", index=False)
+    argv = ["compare", str(tmp_path / "base.parquet"), str(tmp_path / "cur.parquet"), "--quiet"]
+    with pytest.raises(SystemExit) as done:
+        cli.main([*argv, "--github-annotations"])
+    out = capsys.readouterr().out
+    annotations = [line for line in out.splitlines() if line.startswith("::")]
+    assert done.value.code == 1 and len(annotations) == 2  # degraded, and below the random control
+    title, message = annotations[0].removeprefix("::error title=").split("::", 1)
+    assert unescape(title) == f"xaibench compare: degraded: {UNIT} ↑" and "\n" not in annotations[0]
+    lines = unescape(message).splitlines()
+    assert lines[0].startswith(f"degraded: {UNIT} ↑: worse: mean ") and "(-106.4%)" in lines[0]
+    assert lines[2] == "test: wilcoxon p=0.00098 one-sided (10 of 10 samples beyond tol.: all worse)"
+    assert lines[3].startswith("tolerance: 0.0114 = atol 0.002 + rtol 0.02·mean|baseline| (policy default")
+    assert unescape(annotations[1]).startswith("::error title=xaibench compare: below_control: ")
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert "::error" not in capsys.readouterr().out  # only when asked for
+
+
+def test_github_annotations_stop_at_the_ten_github_shows_and_say_how_many_more(capsys, tmp_path):
+    from tests.unit.test_compare import BASE, table
+    from xaibench.results.compare import compare_tables, load_policy
+    from xaibench.results.compare.annotations import github_annotations
+
+    methods = [f"method{i:02d}" for i in range(12)]
+    comparison = compare_tables(table({(m, "m"): list(BASE) for m in methods}),
+                                table({(m, "m"): list(BASE - 0.2) for m in methods}), load_policy("default"))
+    lines = github_annotations(comparison, report="compare.md")
+    assert len([f for f in comparison.findings if f.fails]) == 12 and len(lines) == 10
+    assert [unescape(line).split("::")[1] for line in lines[:9]] == [
+        f"error title=xaibench compare: degraded: mlp/toy/{m}/m ↑" for m in methods[:9]]
+    assert unescape(lines[9]) == ("::error title=xaibench compare: more failing findings::and 3 more failing findings "
+                                  "(listed in compare.md and the JSON verdict)")
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_is_written(capsys, tmp_path, ci_table):
+    """A --json (or --junit) into a file where a folder should be failed after --report had been written: exit 2,
+    and a report of a verdict whose JSON was never written. Every output is now checked first."""
+    ci_table.to_parquet(tmp_path / "t.parquet", index=False)
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    for flag, path in (("--json", "afile/v.json"), ("--junit", "afile/v.xml")):
+        with pytest.raises(SystemExit) as done:
+            cli.main(["compare", str(tmp_path / "t.parquet"), str(tmp_path / "t.parquet"), "--report",
+                      str(tmp_path / "r.md"), flag, str(tmp_path / path)])
+        err = capsys.readouterr().err
+        assert done.value.code == 2 and err == (f"xaibench: error: {flag} {tmp_path / path} cannot be written: "
+                                                f"{tmp_path / 'afile'} is a file, not a folder; choose another path\n")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "t.parquet"]
+
+
+def test_a_retrained_model_is_named_beside_the_units_it_may_explain_and_fails_of_its_own_under_strict(
+        capsys, tmp_path, ci_table):
+    current = ci_table.copy()
+    model = (current["model"] == "mlp").to_numpy()
+    current.loc[model, "model_accuracy"] = current.loc[model, "model_accuracy"] - 0.1
+    current.loc[rows_of(current, UNIT), "value"] -= 0.5
+    code, verdict, root = compare(capsys, tmp_path, current)
+    assert code == 1
+    failure = cases(root)[UNIT].find("failure").text
+    assert "\n\nwhat may explain it: revision: mlp/synthetic_tabular: model mlp test accuracy " in failure
+    revision = cases(root)["revision: model mlp on dataset synthetic_tabular"]
+    assert outcome(revision) == "passed" and revision.get("classname") == SUITE
+    assert "trained to other weights" in revision.find("system-out").text
+    code, verdict, root = compare(capsys, tmp_path, current, "--strict-changes")
+    revision = cases(root)["revision: model mlp on dataset synthetic_tabular"]
+    assert code == 1 and "fails under --strict-changes" in revision.find("failure").text
+
+
+def test_a_parameter_with_a_dot_does_not_split_the_classname_into_jenkins_packages():
+    """Jenkins reads ``a.b.C`` as package ``a.b``, class ``C``: ``toy (noise=0.1)`` would be split at the dot. The
+    classname writes ``·`` instead; the name (GitLab's only column in the merge-request widget) keeps the label."""
+    from tests.unit.test_compare import BASE, table
+    from xaibench.results.compare import compare_tables, load_policy
+    from xaibench.results.compare.junit import to_junit
+
+    both = pd.concat([table({("saliency", "m"): list(BASE)}, dataset_params=json.dumps({"noise": noise}))
+                      for noise in (0.1, 0.2)], ignore_index=True)
+    root = ET.fromstring(to_junit(compare_tables(both, both, load_policy("default")), baseline="b", current="c"))
+    assert_structure(root)
+    assert [(case.get("classname"), case.get("name")) for case in root.iter("testcase")] == [
+        ("mlp/toy (noise=0·1)", "mlp/toy (noise=0.1)/saliency/m"),
+        ("mlp/toy (noise=0·2)", "mlp/toy (noise=0.2)/saliency/m")]

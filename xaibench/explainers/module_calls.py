@@ -1,0 +1,118 @@
+"""Which torch operations a forward runs outside given module types: what hook-based methods cannot see.
+
+captum's DeepLIFT, Guided Backpropagation and LRP change the backward pass through *module* hooks (on
+``nn.ReLU``, ``nn.MaxPool2d``, ``nn.Linear`` ...). The same operation written functionally (``F.relu(x)``,
+``x.relu()``, ``torch.sigmoid(x)``, ``x + skip``) runs no hook, so captum silently falls back to its plain gradient
+there: DeepLIFT becomes (partly) gradient x input, guided backprop a plain gradient, LRP another sum. The zoo
+builds its nonlinearities as modules; a user's own network often does not. :func:`calls_outside` runs one
+forward under a ``TorchFunctionMode`` and counts the operations called while no module of the given types is
+running, so the explainers can say so (``NotApplicable``) instead of returning a mislabelled map.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from xaibench.models.outputs import TransformedScores
+
+# Reshaping, indexing and casting: they move values without combining them, so every propagation rule passes
+# relevance (and DeepLIFT's multipliers) through them unchanged.
+LAYOUT_OPS = frozenset({
+    "view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "squeeze", "unsqueeze", "contiguous",
+    "movedim", "view_as", "reshape_as", "__getitem__", "to", "float", "double", "half", "type", "clone", "size",
+    "dim", "numel", "__get__", "__len__", "detach", "requires_grad_", "type_as", "__format__", "__repr__",
+})
+
+
+# What the engine's forward counter (``engine/counting.py``) counts, restored after the look
+_COUNTS = frozenset({"calls", "rows", "largest"})
+
+
+def op_name(func: Callable) -> str:
+    """The operation's base name: ``F.relu``, ``torch.relu_``, ``Tensor.relu`` -> ``relu``; ``F.max_pool2d``
+    (``_max_pool2d`` / ``max_pool2d_with_indices``) -> ``max_pool2d``."""
+    name = getattr(func, "__name__", type(func).__name__)
+    if name.startswith("__") and name.endswith("__"):
+        return name
+    return name.strip("_").removesuffix("_with_indices")
+
+
+class _Recorder(TorchFunctionMode):
+    """Counts ``op_name``s of the torch functions called while ``counted()`` holds."""
+
+    def __init__(self, counted: Callable[[], bool]) -> None:
+        super().__init__()
+        self.counted = counted
+        self.calls: Counter[str] = Counter()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
+        if self.counted():
+            self.calls[op_name(func)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool]) -> Counter[str]:
+    """Operations ``forward(inputs)`` runs while no module for which ``covers`` holds is running.
+
+    Operations of the suite's own wrappers (``TransformedScores.prepare``/``transform``: the explained output's
+    transform, a declared probability model's log, a float64 model's casts) are the suite's, not the model's, and
+    are not counted.
+
+    Args:
+        forward: the module captum explains (the model, or wrappers around it).
+        inputs: one batch ``(N, ...)`` (one sample is enough: the operations do not depend on the batch size).
+        covers: whether a module's own forward is handled by the method (its hooks see what runs inside).
+
+    Returns:
+        ``Counter`` of operation names (``relu``, ``add``, ``linear``...) and how often each ran uncovered.
+    """
+    stack: list[nn.Module] = []
+    suite = [0]  # > 0 while a suite wrapper's prepare/transform runs
+    handles = []
+    modules = list(forward.modules())
+    counts = [(module, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in modules]
+
+    def enter(module: nn.Module, _args: tuple) -> None:
+        stack.append(module)
+
+    def leave(_module: nn.Module, _args: tuple, _output: object) -> None:
+        stack.pop()  # returns None: the output stays the module's
+
+    def suites_own(step: Callable) -> Callable:
+        def run(*args: object) -> object:
+            suite[0] += 1
+            try:
+                return step(*args)
+            finally:
+                suite[0] -= 1
+        return run
+
+    wrappers = [module for module in modules if isinstance(module, TransformedScores)]
+    for module in modules:
+        # first in, last out: what the module's own pre-hooks and hooks compute (e.g. input_invariance's padding
+        # pre-hook) runs inside the module, as the method's hooks see it
+        handles += [module.register_forward_pre_hook(enter, prepend=True), module.register_forward_hook(leave)]
+    for module in wrappers:  # instance attributes shadow the methods until removed below
+        vars(module).update(prepare=suites_own(module.prepare), transform=suites_own(module.transform))
+    recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack))
+    try:
+        with torch.no_grad(), recorder:
+            forward(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module in wrappers:
+            del vars(module)["prepare"], vars(module)["transform"]
+        for module, saved in counts:  # this forward is no call of the method's: the table's n_forward stays its own
+            vars(module).update(saved)
+    return recorder.calls
+
+
+def described(calls: Counter[str], names: Iterable[str]) -> str:
+    """``"relu (2x), max_pool2d"``: the ``names`` among ``calls``, sorted, with counts above one."""
+    found = sorted(set(names) & set(calls))
+    return ", ".join(f"{name} ({calls[name]}x)" if calls[name] > 1 else name for name in found)
