@@ -341,3 +341,62 @@ def test_two_threads_scoring_a_random_metric_at_once_each_get_their_calls_own_dr
     assert not np.array_equal(alone[0], alone[1])  # the two calls' draws differ
     np.testing.assert_array_equal(scored["a"], alone[0])
     np.testing.assert_array_equal(scored["b"], alone[1])
+
+
+def _held_at_rng_lock(thread: threading.Thread) -> bool:
+    """Whether ``thread`` waits to take ``GLOBAL_RNG_LOCK`` (its innermost Python frame is at a ``with`` of it)."""
+    import linecache
+    import sys
+
+    frame = sys._current_frames().get(thread.ident) if thread.ident else None
+    return frame is not None and "GLOBAL_RNG_LOCK" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+
+
+@pytest.mark.parametrize("other", ["seeded", "seed_everything"])
+def test_another_threads_seeding_waits_for_a_scoring_call_holding_the_rng_lock(other):
+    """review18: ``score`` holds ``GLOBAL_RNG_LOCK`` from seeding to its last draw, but an explainer's ``seeded``
+    block (SmoothGrad, LIME, KernelSHAP) and the stages' ``seed_everything`` in another thread reseeded the global
+    RNGs without it, in the middle of the metric's draws: the metric's stream was no longer its own. A holds the lock
+    and draws twice; B seeds (``seeded(7)`` and draws inside it, or ``seed_everything(5)``) between A's draws unless
+    held back. A's draws and B's must equal each alone."""
+    from xaibench.engine.seeding import GLOBAL_RNG_LOCK, seed_everything
+    from xaibench.explainers.seeding import seeded
+
+    seed_everything(1)
+    a_alone = [np.random.rand(), np.random.rand()]
+    with seeded(7):
+        b_alone = np.random.rand()
+    a_drew, b_inside, errors, drawn = threading.Event(), threading.Event(), [], {}
+
+    def b() -> None:
+        if other == "seeded":
+            with seeded(7):
+                b_inside.set()
+                a_drew.wait(timeout=20)
+                drawn["b"] = np.random.rand()
+        else:
+            seed_everything(5)
+            b_inside.set()
+
+    def a() -> None:
+        with GLOBAL_RNG_LOCK:
+            seed_everything(1)
+            drawn["a"] = [np.random.rand()]
+            thread = threading.Thread(target=run, args=(b,))
+            thread.start()
+            while not (b_inside.is_set() or _held_at_rng_lock(thread)) and not errors:
+                threading.Event().wait(0.005)
+            drawn["a"].append(np.random.rand())
+            a_drew.set()
+        thread.join(timeout=20)
+
+    def run(function) -> None:
+        try:
+            function()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(error)
+
+    _start_and_join([threading.Thread(target=run, args=(a,))], errors, timeout=30)
+    assert drawn["a"] == a_alone
+    if other == "seeded":
+        assert drawn["b"] == b_alone
