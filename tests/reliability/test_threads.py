@@ -400,3 +400,28 @@ def test_another_threads_seeding_waits_for_a_scoring_call_holding_the_rng_lock(o
     assert drawn["a"] == a_alone
     if other == "seeded":
         assert drawn["b"] == b_alone
+
+
+def test_scikit_learn_parallel_runs_once_the_per_thread_warning_filter_is_installed():
+    """review18: the quiet filter's message matcher (``quiet._ThreadRules``) stands in ``warnings.filters`` for a
+    compiled regex, and scikit-learn's ``Parallel`` copies every filter into its workers through the regex's
+    ``.pattern``: once any ``quiet()``/``ignore_warnings()`` block had run in the process (the filter stays first),
+    every forest's ``predict_proba`` (a sklearn_estimator model, a cell's data step) raised ``AttributeError:
+    '_ThreadRules' object has no attribute 'pattern'``. The forest's probabilities must be its trees' mean, both
+    outside and inside a block."""
+    import warnings
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    from xaibench.metrics.quiet import _FILTER, ignore_warnings
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    with ignore_warnings(message="no such warning"):
+        assert warnings.filters[0] is _FILTER
+        forest = RandomForestClassifier(n_estimators=4, n_jobs=2, random_state=0).fit(x, y)
+        inside = forest.predict_proba(x)
+    outside = forest.predict_proba(x)
+    trees = np.mean([tree.predict_proba(x) for tree in forest.estimators_], axis=0)
+    np.testing.assert_allclose(inside, trees, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(outside, trees, rtol=0, atol=1e-12)
