@@ -4,6 +4,7 @@ Each works with values checked analytically or against captum, or is refused / n
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -310,3 +311,36 @@ def test_an_exif_orientation_is_applied_when_images_are_read(tmp_path, suffix):
     Image.fromarray(stored).save(plain)  # no tag: as stored
     np.testing.assert_allclose(read_image(plain, 8, 1)[0][0], stored / 255.0, rtol=0,
                                atol=0 if suffix == "png" else 0.1)
+
+
+# One module called at several places ----------------------------------------------------------------------------
+class TwiceUsedModules(nn.Module):
+    """The PyTorch tutorial's CNN layout: one ``nn.ReLU`` and one ``nn.MaxPool2d`` module, each called after both
+    convolutions. Input ``(N, 1, 8, 8)``; logits ``(N, 3)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.relu, self.pool = nn.ReLU(), nn.MaxPool2d(2)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.relu(self.conv1(x)))
+        x = self.pool(self.relu(self.conv2(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+@pytest.mark.parametrize(("method", "named"), [("deeplift", "pool (nn.MaxPool2d), relu (nn.ReLU)"),
+                                               ("deeplift_shap", "pool (nn.MaxPool2d), relu (nn.ReLU)"),
+                                               ("lrp", "pool (nn.MaxPool2d)")])
+def test_a_module_called_twice_is_not_applicable_where_captum_keeps_one_state_per_module(method, named):
+    """review18: captum's DeepLIFT and LRP keep one set of activations per module and raise a RuntimeError on a
+    module called twice (a shared ``self.pool``, as the PyTorch tutorial writes it): the cell was an ``error``, and
+    since ``torch_module`` declares LRP every such own network's lrp cell too. It is ``not_applicable``, naming the
+    modules and the fix. (LRP passes a shared ``nn.ReLU``'s relevance unchanged: only the pooling is named.)"""
+    torch.manual_seed(0)
+    net, x = TwiceUsedModules().eval(), torch.randn(2, 1, 8, 8)
+    with pytest.raises(xaibench.NotApplicable, match=rf"method {method} keeps one state per module, but this model's "
+                                                     rf"forward calls {re.escape(named)} twice each"):
+        EXPLAINERS.create(method, {}).explain(net, x, torch.tensor([0, 1]))
+    EXPLAINERS.create("guided_backprop", {}).explain(net, x, torch.tensor([0, 1]))  # its hooks keep no state

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from xaibench.errors import NotApplicable
 from xaibench.models.outputs import TransformedScores
 
 # Reshaping, indexing and casting: they move values without combining them, so every propagation rule passes
@@ -55,7 +56,8 @@ class _Recorder(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool]) -> Counter[str]:
+def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool],
+                  uses: Counter[nn.Module] | None = None) -> Counter[str]:
     """Operations ``forward(inputs)`` runs while no module for which ``covers`` holds is running.
 
     Operations of the suite's own wrappers (``TransformedScores.prepare``/``transform``: the explained output's
@@ -66,6 +68,7 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
         forward: the module captum explains (the model, or wrappers around it).
         inputs: one batch ``(N, ...)`` (one sample is enough: the operations do not depend on the batch size).
         covers: whether a module's own forward is handled by the method (its hooks see what runs inside).
+        uses: if given, filled with how often each module was called in that forward (:func:`reused`).
 
     Returns:
         ``Counter`` of operation names (``relu``, ``add``, ``linear``...) and how often each ran uncovered.
@@ -78,6 +81,8 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
 
     def enter(module: nn.Module, _args: tuple) -> None:
         stack.append(module)
+        if uses is not None:
+            uses[module] += 1
 
     def leave(_module: nn.Module, _args: tuple, _output: object) -> None:
         stack.pop()  # returns None: the output stays the module's
@@ -116,3 +121,16 @@ def described(calls: Counter[str], names: Iterable[str]) -> str:
     """``"relu (2x), max_pool2d"``: the ``names`` among ``calls``, sorted, with counts above one."""
     found = sorted(set(names) & set(calls))
     return ", ".join(f"{name} ({calls[name]}x)" if calls[name] > 1 else name for name in found)
+
+
+def reused(forward: nn.Module, uses: Counter[nn.Module], kinds: Callable[[nn.Module], bool], method: str) -> None:
+    """Raise ``NotApplicable`` where a module for which ``kinds`` holds was called more than once (``uses`` of
+    :func:`calls_outside`): captum's DeepLIFT and LRP keep one set of activations per module, and raise a
+    ``RuntimeError`` mid-call on a module used twice (one ``self.pool`` after every convolution)."""
+    names = {module: name.rpartition(".")[2] for name, module in forward.named_modules()}
+    twice = sorted(f"{names[module]} (nn.{type(module).__name__})" for module, n in uses.items()
+                   if n > 1 and kinds(module))
+    if twice:
+        raise NotApplicable(f"method {method} keeps one state per module, but this model's forward calls "
+                            f"{', '.join(twice)} twice each or more; give each use its own module (self.pool1 = "
+                            f"nn.MaxPool2d(2), self.pool2 = nn.MaxPool2d(2), ...) to explain it with this method")

@@ -10,12 +10,14 @@ Either way captum silently returns plain gradients there under the method's name
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
 from torch import nn
 
 from xaibench.errors import NotApplicable
-from xaibench.explainers.module_calls import calls_outside, described
+from xaibench.explainers.module_calls import calls_outside, described, reused
 
 # The functions whose module captum's DeepLIFT has a Rescale (or max-pool) rule for (``SUPPORTED_NON_LINEAR``, looked
 # up by exact type). Softmax is left out: captum's rule for ``nn.Softmax`` centres the multipliers over the whole
@@ -35,8 +37,11 @@ def refuse_scripted(model: nn.Module, method: str) -> None:
 
 def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls a nonlinearity DeepLIFT has a rule for (ReLU, ELU,
-    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d) as a function rather than through its module."""
-    calls = calls_outside(forward, inputs[:1], lambda m: type(m) in SUPPORTED_NON_LINEAR)
+    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d) as a function rather than through its module, or calls one
+    such module twice (captum would raise mid-call: ``module_calls.reused``)."""
+    uses: Counter[nn.Module] = Counter()
+    calls = calls_outside(forward, inputs[:1], lambda m: type(m) in SUPPORTED_NON_LINEAR, uses)
+    reused(forward, uses, lambda m: type(m) in SUPPORTED_NON_LINEAR, method)
     found = described(calls, DEEPLIFT_FUNCTIONS)
     if found:
         raise NotApplicable(
