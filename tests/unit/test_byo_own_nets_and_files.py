@@ -344,3 +344,23 @@ def test_a_module_called_twice_is_not_applicable_where_captum_keeps_one_state_pe
                                                      rf"forward calls {re.escape(named)} twice each"):
         EXPLAINERS.create(method, {}).explain(net, x, torch.tensor([0, 1]))
     EXPLAINERS.create("guided_backprop", {}).explain(net, x, torch.tensor([0, 1]))  # its hooks keep no state
+
+
+def test_the_look_at_a_forward_leaves_a_training_models_statistics_and_the_rng_as_they_were():
+    """review18: the hooked methods' look at the forward (``module_calls.calls_outside``) ran one more forward as the
+    model was: a model in training mode (an explainer called directly, outside the suite's ``eval()``) had its batch
+    norm's running statistics moved and its dropout drew from torch's global RNG, so the explanation that followed
+    saw another model and another stream. The look runs in eval mode, on a forked RNG; the model keeps its mode."""
+    from xaibench.explainers.gradient._hooks import refuse_functional_relu
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 2)).train()
+    x = torch.randn(5, 4)
+    mean, var = net[1].running_mean.clone(), net[1].running_var.clone()
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    refuse_functional_relu(net, x, "guided_backprop")  # modules only: nothing to refuse
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.equal(net[1].running_mean, mean) and torch.equal(net[1].running_var, var)
+    assert int(net[1].num_batches_tracked) == 0 and all(module.training for module in net.modules())

@@ -60,7 +60,8 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
                   uses: Counter[nn.Module] | None = None) -> Counter[str]:
     """Operations ``forward(inputs)`` runs while no module for which ``covers`` holds is running.
 
-    Operations of the suite's own wrappers (``TransformedScores.prepare``/``transform``: the explained output's
+    The forward runs in eval mode on a forked torch RNG, under ``no_grad``: the model's mode, batch-norm statistics
+    and the global stream are left as they were. Operations of the suite's own wrappers (``TransformedScores.prepare``/``transform``: the explained output's
     transform, a declared probability model's log, a float64 model's casts) are the suite's, not the model's, and
     are not counted.
 
@@ -104,10 +105,16 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
     for module in wrappers:  # instance attributes shadow the methods until removed below
         vars(module).update(prepare=suites_own(module.prepare), transform=suites_own(module.transform))
     recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack))
+    modes = [(module, module.training) for module in modules]
+    cuda = [inputs.device.index if inputs.device.index is not None else torch.cuda.current_device()] \
+        if inputs.is_cuda else []
     try:
-        with torch.no_grad(), recorder:
+        forward.eval()  # a look, not a step: no batch-norm statistics moved (nor one sample refused), no dropout draws
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda), recorder:  # a model's own draws: on a fork
             forward(inputs)
     finally:
+        for module, training in modes:
+            module.training = training
         for handle in handles:
             handle.remove()
         for module in wrappers:
