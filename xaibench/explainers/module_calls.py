@@ -11,7 +11,8 @@ running, so the explainers can say so (``NotApplicable``) instead of returning a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -60,10 +61,10 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
                   uses: Counter[nn.Module] | None = None) -> Counter[str]:
     """Operations ``forward(inputs)`` runs while no module for which ``covers`` holds is running.
 
-    The forward runs in eval mode on a forked torch RNG, under ``no_grad``: the model's mode, batch-norm statistics
-    and the global stream are left as they were. Operations of the suite's own wrappers (``TransformedScores.prepare``/``transform``: the explained output's
-    transform, a declared probability model's log, a float64 model's casts) are the suite's, not the model's, and
-    are not counted.
+    The forward is a look, not a step (:func:`_looking`): the model's mode, batch-norm statistics, the global RNG
+    and the engine's forward counts are left as they were. Operations of the suite's own wrappers
+    (``TransformedScores.prepare``/``transform``: the explained output's transform, a declared probability model's
+    log, a float64 model's casts) are the suite's, not the model's, and are not counted.
 
     Args:
         forward: the module captum explains (the model, or wrappers around it).
@@ -78,7 +79,6 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
     suite = [0]  # > 0 while a suite wrapper's prepare/transform runs
     handles = []
     modules = list(forward.modules())
-    counts = [(module, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in modules]
 
     def enter(module: nn.Module, _args: tuple) -> None:
         stack.append(module)
@@ -105,23 +105,35 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
     for module in wrappers:  # instance attributes shadow the methods until removed below
         vars(module).update(prepare=suites_own(module.prepare), transform=suites_own(module.transform))
     recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack))
-    modes = [(module, module.training) for module in modules]
-    cuda = [inputs.device.index if inputs.device.index is not None else torch.cuda.current_device()] \
-        if inputs.is_cuda else []
     try:
-        forward.eval()  # a look, not a step: no batch-norm statistics moved (nor one sample refused), no dropout draws
-        with torch.no_grad(), torch.random.fork_rng(devices=cuda), recorder:  # a model's own draws: on a fork
+        with _looking(forward, inputs), recorder:
             forward(inputs)
     finally:
-        for module, training in modes:
-            module.training = training
         for handle in handles:
             handle.remove()
         for module in wrappers:
             del vars(module)["prepare"], vars(module)["transform"]
-        for module, saved in counts:  # this forward is no call of the method's: the table's n_forward stays its own
-            vars(module).update(saved)
     return recorder.calls
+
+
+@contextmanager
+def _looking(forward: nn.Module, inputs: torch.Tensor) -> Iterator[None]:
+    """Run a block as a look at ``forward``, not a step of it: in eval mode (no batch-norm statistics moved, nor a
+    one-sample batch refused; no dropout draws), under ``no_grad``, on a forked torch RNG (the model's own draws),
+    with each module's training flag and the engine's forward counts (``engine/counting.py``: the table's
+    ``n_forward`` stays the method's own) put back after."""
+    modules = list(forward.modules())
+    saved = [(module, module.training, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in modules]
+    cuda = [inputs.device.index if inputs.device.index is not None else torch.cuda.current_device()] \
+        if inputs.is_cuda else []
+    try:
+        forward.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        for module, training, counts in saved:
+            module.training = training
+            vars(module).update(counts)
 
 
 def described(calls: Counter[str], names: Iterable[str]) -> str:
