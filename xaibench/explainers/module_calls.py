@@ -11,12 +11,14 @@ running, so the explainers can say so (``NotApplicable``) instead of returning a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from xaibench.errors import NotApplicable
 from xaibench.models.outputs import TransformedScores
 
 # Reshaping, indexing and casting: they move values without combining them, so every propagation rule passes
@@ -55,17 +57,20 @@ class _Recorder(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool]) -> Counter[str]:
+def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool],
+                  uses: Counter[nn.Module] | None = None) -> Counter[str]:
     """Operations ``forward(inputs)`` runs while no module for which ``covers`` holds is running.
 
-    Operations of the suite's own wrappers (``TransformedScores.prepare``/``transform``: the explained output's
-    transform, a declared probability model's log, a float64 model's casts) are the suite's, not the model's, and
-    are not counted.
+    The forward is a look, not a step (:func:`_looking`): the model's mode, batch-norm statistics, the global RNG
+    and the engine's forward counts are left as they were. Operations of the suite's own wrappers
+    (``TransformedScores.prepare``/``transform``: the explained output's transform, a declared probability model's
+    log, a float64 model's casts) are the suite's, not the model's, and are not counted.
 
     Args:
         forward: the module captum explains (the model, or wrappers around it).
         inputs: one batch ``(N, ...)`` (one sample is enough: the operations do not depend on the batch size).
         covers: whether a module's own forward is handled by the method (its hooks see what runs inside).
+        uses: if given, filled with how often each module was called in that forward (:func:`reused`).
 
     Returns:
         ``Counter`` of operation names (``relu``, ``add``, ``linear``...) and how often each ran uncovered.
@@ -74,10 +79,11 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
     suite = [0]  # > 0 while a suite wrapper's prepare/transform runs
     handles = []
     modules = list(forward.modules())
-    counts = [(module, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in modules]
 
     def enter(module: nn.Module, _args: tuple) -> None:
         stack.append(module)
+        if uses is not None:
+            uses[module] += 1
 
     def leave(_module: nn.Module, _args: tuple, _output: object) -> None:
         stack.pop()  # returns None: the output stays the module's
@@ -100,48 +106,63 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
         vars(module).update(prepare=suites_own(module.prepare), transform=suites_own(module.transform))
     recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack))
     try:
-        with torch.no_grad(), recorder:
+        with _looking(forward, inputs), recorder:
             forward(inputs)
     finally:
         for handle in handles:
             handle.remove()
         for module in wrappers:
             del vars(module)["prepare"], vars(module)["transform"]
-        for module, saved in counts:  # this forward is no call of the method's: the table's n_forward stays its own
-            vars(module).update(saved)
     return recorder.calls
 
 
-def reused_modules(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool]) -> dict[str, int]:
-    """Modules for which ``covers`` holds that ``forward(inputs)`` calls more than once, by ``named_modules`` path
-    (``{"net.act": 2}``), in the order they are named.
-
-    captum's DeepLIFT stores one input and output per nonlinearity module, so a module used twice (one
-    ``self.act = nn.ReLU()`` applied after every layer) fails inside captum ("A Module ReLU() was detected that does
-    not contain some of the input/output attributes"), an error cell rather than a reason.
-
-    Args:
-        forward: the module captum explains; inputs: one batch ``(N, ...)`` (one sample is enough).
-    """
-    named = [(name, module) for name, module in forward.named_modules() if covers(module)]
-    if not named:
-        return {}
-    seen: Counter[str] = Counter()
-    counts = [(module, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in forward.modules()]
-    handles = [module.register_forward_pre_hook(lambda _m, _a, name=name: seen.update([name]))
-               for name, module in named]
+@contextmanager
+def _looking(forward: nn.Module, inputs: torch.Tensor) -> Iterator[None]:
+    """Run a block as a look at ``forward``, not a step of it: in eval mode (no batch-norm statistics moved, nor a
+    one-sample batch refused; no dropout draws), under ``no_grad``, on a forked torch RNG (the model's own draws),
+    with each module's training flag and the engine's forward counts (``engine/counting.py``: the table's
+    ``n_forward`` stays the method's own) put back after."""
+    modules = list(forward.modules())
+    saved = [(module, module.training, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in modules]
+    cuda = [inputs.device.index if inputs.device.index is not None else torch.cuda.current_device()] \
+        if inputs.is_cuda else []
     try:
-        with torch.no_grad():
-            forward(inputs)
+        forward.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+            yield
     finally:
-        for handle in handles:
-            handle.remove()
-        for module, saved in counts:  # not a call of the method's: n_forward stays its own
-            vars(module).update(saved)
-    return {name: seen[name] for name, _ in named if seen[name] > 1}
+        for module, training, counts in saved:
+            module.training = training
+            vars(module).update(counts)
 
 
 def described(calls: Counter[str], names: Iterable[str]) -> str:
     """``"relu (2x), max_pool2d"``: the ``names`` among ``calls``, sorted, with counts above one."""
     found = sorted(set(names) & set(calls))
     return ", ".join(f"{name} ({calls[name]}x)" if calls[name] > 1 else name for name in found)
+
+
+def _own_name(forward: nn.Module, name: str) -> str:
+    """``name`` (a ``named_modules`` path of ``forward``) as the user's model names it: without the path through the
+    suite's own wrappers (``ForwardCounter``, the explained output...), e.g. ``block.1``, not ``model.model.block.1``."""
+    if not name:
+        return type(forward).__name__
+    parts, module, cut = name.split("."), forward, 0
+    for i, part in enumerate(parts):
+        if type(module).__module__.startswith("xaibench."):
+            cut = i + 1
+        module = getattr(module, part)
+    return ".".join(parts[cut:]) or name
+
+
+def reused(forward: nn.Module, uses: Counter[nn.Module], kinds: Callable[[nn.Module], bool], method: str) -> None:
+    """Raise ``NotApplicable`` where a module for which ``kinds`` holds was called more than once (``uses`` of
+    :func:`calls_outside`): captum's DeepLIFT and LRP keep one set of activations per module, and raise a
+    ``RuntimeError`` mid-call on a module used twice (one ``self.pool`` after every convolution)."""
+    names = {module: _own_name(forward, name) for name, module in forward.named_modules()}
+    twice = sorted(f"{names[module]} (nn.{type(module).__name__})" for module, n in uses.items()
+                   if n > 1 and kinds(module))
+    if twice:
+        raise NotApplicable(f"method {method} keeps one state per module, but this model's forward calls "
+                            f"{', '.join(twice)} twice each or more; give each use its own module (self.pool1 = "
+                            f"nn.MaxPool2d(2), self.pool2 = nn.MaxPool2d(2), ...) to explain it with this method")

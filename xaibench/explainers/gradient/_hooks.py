@@ -10,12 +10,14 @@ Either way captum silently returns plain gradients there under the method's name
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
 from torch import nn
 
 from xaibench.errors import NotApplicable
-from xaibench.explainers.module_calls import calls_outside, described, reused_modules
+from xaibench.explainers.module_calls import calls_outside, described, reused
 
 # The functions whose module captum's DeepLIFT has a Rescale (or max-pool) rule for (``SUPPORTED_NON_LINEAR``, looked
 # up by exact type). Softmax is left out: captum's rule for ``nn.Softmax`` centres the multipliers over the whole
@@ -35,9 +37,11 @@ def refuse_scripted(model: nn.Module, method: str) -> None:
 
 def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls a nonlinearity DeepLIFT has a rule for (ReLU, ELU,
-    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d) as a function rather than through its module, or calls one such
-    module more than once (captum keeps one input and output per module and fails on the second use)."""
-    calls = calls_outside(forward, inputs[:1], lambda m: type(m) in SUPPORTED_NON_LINEAR)
+    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d) as a function rather than through its module, or calls one
+    such module twice (captum would raise mid-call: ``module_calls.reused``)."""
+    uses: Counter[nn.Module] = Counter()
+    calls = calls_outside(forward, inputs[:1], lambda m: type(m) in SUPPORTED_NON_LINEAR, uses)
+    reused(forward, uses, lambda m: type(m) in SUPPORTED_NON_LINEAR, method)
     found = described(calls, DEEPLIFT_FUNCTIONS)
     if found:
         raise NotApplicable(
@@ -45,25 +49,6 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
             f"nn.MaxPool2d, ...), but this model's forward calls {found} as functions (F.relu, x.relu(), ...), where "
             "captum would use plain gradients; build them as modules (e.g. self.relu1 = nn.ReLU(), one per use) to "
             "explain it with this method")
-    reused = reused_modules(forward, inputs[:1], lambda m: type(m) in SUPPORTED_NON_LINEAR)
-    if reused:
-        which = ", ".join(f"{_user_path(forward, name)} ({type(forward.get_submodule(name)).__name__}, {n}x)"
-                          for name, n in reused.items())
-        raise NotApplicable(
-            f"method {method} keeps one input and output per nonlinearity module, but this model's forward calls "
-            f"the module(s) {which} more than once, where captum fails; give each use its own module (e.g. "
-            "self.relu1 = nn.ReLU(), self.relu2 = nn.ReLU()) to explain it with this method")
-
-
-def _user_path(forward: nn.Module, name: str) -> str:
-    """A module's path as the user's model names it (``act``, ``block.1``): the prefixes of the suite's wrappers
-    around it (the forward counter, the explained output's transform: ``model.model.act``) left out."""
-    parts, module = name.split("."), forward
-    for index, part in enumerate(parts):
-        if not type(module).__module__.startswith("xaibench."):
-            return ".".join(parts[index:])
-        module = module.get_submodule(part)
-    return parts[-1]
 
 
 def refuse_functional_relu(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
