@@ -78,12 +78,6 @@ class _ThreadRules:
 
     pattern = "(?!)"
 
-    # scikit-learn >= 1.9 copies ``warnings.filters`` into the jobs of its ``Parallel`` (a forest's predict_proba,
-    # LIME's sampling) as ``filterwarnings(message=<filter>.pattern, ...)``; without a ``pattern`` every such call
-    # after the first quiet block raised AttributeError. A job does not run this matcher: the copy matches nothing,
-    # so a job warns as it would without the quiet filter (its stdout is still the quiet thread's).
-    pattern = "(?!)"
-
     def match(self, text: str) -> bool:
         categories = [Warning] if _buffer.get() is not None else []
         categories += [category for pattern, category in _rules.get() if pattern is None or pattern.match(text)]
