@@ -217,6 +217,9 @@ def _interrupted(what: str = "interrupted", code: int = 130) -> None:
     sys.exit(code)
 
 
+_QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
 def _run_hydra(argv: list[str]) -> None:
     import hydra
 
@@ -241,7 +244,8 @@ def _run_hydra(argv: list[str]) -> None:
     # joblib's workers aborted by Ctrl-C or SIGTERM leave semaphores that Python's resource tracker unlinks when the
     # launcher exits, warning in 2 lines after xaibench's one; the tracker, started later by joblib, takes its -W
     # options from here (the cleanup itself is kept)
-    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
+    if _QUIET_TRACKER not in sys.warnoptions:  # once per process (the API and tests run the CLI many times)
+        sys.warnoptions.append(_QUIET_TRACKER)
     try:
         with _sigterm_unwinds():  # `kill`, `timeout`: Python's default ended a launcher's sweep without a word
             task()

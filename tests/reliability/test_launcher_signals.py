@@ -169,3 +169,17 @@ def test_sigterm_while_waiting_for_a_slurm_array_says_the_array_keeps_running(ca
     assert capsys.readouterr().err == ("xaibench: terminated (SIGTERM): Slurm job 8 keeps running and storing cells "
                                        "(scancel 8 stops it); once it has ended, rerun the same command to collect "
                                        "the sweep (stored cells are not recomputed)\n")
+
+
+def test_hydra_runs_in_one_process_add_the_resource_tracker_warning_option_once(monkeypatch):
+    """review18: each Hydra run of the CLI appended its ``-W ignore:resource_tracker:UserWarning`` option to the
+    process's ``sys.warnoptions`` (the API and tests run the CLI many times in one process): one is enough."""
+    from xaibench import cli
+
+    monkeypatch.setattr(sys, "warnoptions", [])
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    for _ in range(2):
+        with pytest.raises(SystemExit) as done:
+            cli._run_hydra(["--cfg", "job"])  # prints the composed config and exits 0
+        assert done.value.code in (0, None)
+    assert sys.warnoptions == ["ignore:resource_tracker:UserWarning"]

@@ -341,3 +341,87 @@ def test_two_threads_scoring_a_random_metric_at_once_each_get_their_calls_own_dr
     assert not np.array_equal(alone[0], alone[1])  # the two calls' draws differ
     np.testing.assert_array_equal(scored["a"], alone[0])
     np.testing.assert_array_equal(scored["b"], alone[1])
+
+
+def _held_at_rng_lock(thread: threading.Thread) -> bool:
+    """Whether ``thread`` waits to take ``GLOBAL_RNG_LOCK`` (its innermost Python frame is at a ``with`` of it)."""
+    import linecache
+    import sys
+
+    frame = sys._current_frames().get(thread.ident) if thread.ident else None
+    return frame is not None and "GLOBAL_RNG_LOCK" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+
+
+@pytest.mark.parametrize("other", ["seeded", "seed_everything"])
+def test_another_threads_seeding_waits_for_a_scoring_call_holding_the_rng_lock(other):
+    """review18: ``score`` holds ``GLOBAL_RNG_LOCK`` from seeding to its last draw, but an explainer's ``seeded``
+    block (SmoothGrad, LIME, KernelSHAP) and the stages' ``seed_everything`` in another thread reseeded the global
+    RNGs without it, in the middle of the metric's draws: the metric's stream was no longer its own. A holds the lock
+    and draws twice; B seeds (``seeded(7)`` and draws inside it, or ``seed_everything(5)``) between A's draws unless
+    held back. A's draws and B's must equal each alone."""
+    from xaibench.engine.seeding import GLOBAL_RNG_LOCK, seed_everything
+    from xaibench.explainers.seeding import seeded
+
+    seed_everything(1)
+    a_alone = [np.random.rand(), np.random.rand()]
+    with seeded(7):
+        b_alone = np.random.rand()
+    a_drew, b_inside, errors, drawn = threading.Event(), threading.Event(), [], {}
+
+    def b() -> None:
+        if other == "seeded":
+            with seeded(7):
+                b_inside.set()
+                a_drew.wait(timeout=20)
+                drawn["b"] = np.random.rand()
+        else:
+            seed_everything(5)
+            b_inside.set()
+
+    def a() -> None:
+        with GLOBAL_RNG_LOCK:
+            seed_everything(1)
+            drawn["a"] = [np.random.rand()]
+            thread = threading.Thread(target=run, args=(b,))
+            thread.start()
+            while not (b_inside.is_set() or _held_at_rng_lock(thread)) and not errors:
+                threading.Event().wait(0.005)
+            drawn["a"].append(np.random.rand())
+            a_drew.set()
+        thread.join(timeout=20)
+
+    def run(function) -> None:
+        try:
+            function()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(error)
+
+    _start_and_join([threading.Thread(target=run, args=(a,))], errors, timeout=30)
+    assert drawn["a"] == a_alone
+    if other == "seeded":
+        assert drawn["b"] == b_alone
+
+
+def test_scikit_learn_parallel_runs_once_the_per_thread_warning_filter_is_installed():
+    """review18: the quiet filter's message matcher (``quiet._ThreadRules``) stands in ``warnings.filters`` for a
+    compiled regex, and scikit-learn's ``Parallel`` copies every filter into its workers through the regex's
+    ``.pattern``: once any ``quiet()``/``ignore_warnings()`` block had run in the process (the filter stays first),
+    every forest's ``predict_proba`` (a sklearn_estimator model, a cell's data step) raised ``AttributeError:
+    '_ThreadRules' object has no attribute 'pattern'``. The forest's probabilities must be its trees' mean, both
+    outside and inside a block."""
+    import warnings
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    from xaibench.metrics.quiet import _FILTER, ignore_warnings
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    with ignore_warnings(message="no such warning"):
+        assert warnings.filters[0] is _FILTER
+        forest = RandomForestClassifier(n_estimators=4, n_jobs=2, random_state=0).fit(x, y)
+        inside = forest.predict_proba(x)
+    outside = forest.predict_proba(x)
+    trees = np.mean([tree.predict_proba(x) for tree in forest.estimators_], axis=0)
+    np.testing.assert_allclose(inside, trees, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(outside, trees, rtol=0, atol=1e-12)

@@ -4,6 +4,7 @@ Each works with values checked analytically or against captum, or is refused / n
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +142,7 @@ def test_the_look_for_functional_nonlinearities_runs_once_per_model_and_again_wh
     assert all(np.array_equal(maps[0], m) for m in maps)
     for _ in range(2):
         xaibench.explain(model, x, method="deeplift", targets=target, explain_output="logit")
-    assert model.forwards.count(1) == 3  # another method's rule: its two looks (functions, reused modules), once
+    assert model.forwards.count(1) == 2  # another method's rule: looked at once for it
     model.functional = "F.relu"  # the same object, now calling relu as a function
     with pytest.raises(xaibench.NotApplicable, match=r"calls relu as a function"):
         xaibench.explain(model, x, method="guided_backprop", targets=target, explain_output="logit")
@@ -188,8 +189,8 @@ def test_a_nonlinearity_module_used_twice_is_not_applicable_naming_it(method):
     torch.manual_seed(0)
     x = torch.randn(3, 3)
     params = {"n_baselines": 2} if method == "deeplift_shap" else {}
-    with pytest.raises(xaibench.NotApplicable, match=r"calls the module\(s\) block.1 \(ReLU, 2x\) more than once, "
-                                                     r"where captum fails; give each use its own module"):
+    with pytest.raises(xaibench.NotApplicable, match=r"forward calls block\.1 \(nn\.ReLU\) twice each or more; "
+                                                     r"give each use its own module"):
         xaibench.explain(Reused(shared=True), x, method=method, **params)
     assert np.isfinite(xaibench.explain(Reused(shared=False), x, method=method, **params)).all()
 
@@ -370,3 +371,56 @@ def test_an_exif_orientation_is_applied_when_images_are_read(tmp_path, suffix):
     Image.fromarray(stored).save(plain)  # no tag: as stored
     np.testing.assert_allclose(read_image(plain, 8, 1)[0][0], stored / 255.0, rtol=0,
                                atol=0 if suffix == "png" else 0.1)
+
+
+# One module called at several places ----------------------------------------------------------------------------
+class TwiceUsedModules(nn.Module):
+    """The PyTorch tutorial's CNN layout: one ``nn.ReLU`` and one ``nn.MaxPool2d`` module, each called after both
+    convolutions. Input ``(N, 1, 8, 8)``; logits ``(N, 3)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.relu, self.pool = nn.ReLU(), nn.MaxPool2d(2)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.relu(self.conv1(x)))
+        x = self.pool(self.relu(self.conv2(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+@pytest.mark.parametrize(("method", "named"), [("deeplift", "pool (nn.MaxPool2d), relu (nn.ReLU)"),
+                                               ("deeplift_shap", "pool (nn.MaxPool2d), relu (nn.ReLU)"),
+                                               ("lrp", "pool (nn.MaxPool2d)")])
+def test_a_module_called_twice_is_not_applicable_where_captum_keeps_one_state_per_module(method, named):
+    """review18: captum's DeepLIFT and LRP keep one set of activations per module and raise a RuntimeError on a
+    module called twice (a shared ``self.pool``, as the PyTorch tutorial writes it): the cell was an ``error``, and
+    since ``torch_module`` declares LRP every such own network's lrp cell too. It is ``not_applicable``, naming the
+    modules and the fix. (LRP passes a shared ``nn.ReLU``'s relevance unchanged: only the pooling is named.)"""
+    torch.manual_seed(0)
+    net, x = TwiceUsedModules().eval(), torch.randn(2, 1, 8, 8)
+    with pytest.raises(xaibench.NotApplicable, match=rf"method {method} keeps one state per module, but this model's "
+                                                     rf"forward calls {re.escape(named)} twice each"):
+        EXPLAINERS.create(method, {}).explain(net, x, torch.tensor([0, 1]))
+    EXPLAINERS.create("guided_backprop", {}).explain(net, x, torch.tensor([0, 1]))  # its hooks keep no state
+
+
+def test_the_look_at_a_forward_leaves_a_training_models_statistics_and_the_rng_as_they_were():
+    """review18: the hooked methods' look at the forward (``module_calls.calls_outside``) ran one more forward as the
+    model was: a model in training mode (an explainer called directly, outside the suite's ``eval()``) had its batch
+    norm's running statistics moved and its dropout drew from torch's global RNG, so the explanation that followed
+    saw another model and another stream. The look runs in eval mode, on a forked RNG; the model keeps its mode."""
+    from xaibench.explainers.gradient._hooks import refuse_functional_relu
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 2)).train()
+    x = torch.randn(5, 4)
+    mean, var = net[1].running_mean.clone(), net[1].running_var.clone()
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    refuse_functional_relu(net, x, "guided_backprop")  # modules only: nothing to refuse
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.equal(net[1].running_mean, mean) and torch.equal(net[1].running_var, var)
+    assert int(net[1].num_batches_tracked) == 0 and all(module.training for module in net.modules())

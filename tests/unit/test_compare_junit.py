@@ -352,3 +352,18 @@ def test_a_parameter_with_a_dot_does_not_split_the_classname_into_jenkins_packag
     assert [(case.get("classname"), case.get("name")) for case in root.iter("testcase")] == [
         ("mlp/toy (noise=0·1)", "mlp/toy (noise=0.1)/saliency/m"),
         ("mlp/toy (noise=0·2)", "mlp/toy (noise=0.2)/saliency/m")]
+
+
+def test_a_model_label_with_a_control_character_keeps_the_testsuite_name_valid_xml():
+    """review18: the testcases' names and classnames were escaped (``xml_safe``) but the per-(model, dataset)
+    testsuite's ``name`` was not: a label holding a terminal colour code (``\\x1b``) wrote a file no reader parses."""
+    from tests.unit.test_compare import BASE, table
+    from xaibench.results.compare import compare_tables, load_policy
+    from xaibench.results.compare.junit import to_junit
+
+    both = table({("saliency", "m"): list(BASE)})
+    both["model"] = "ml\x1bp"
+    root = ET.fromstring(to_junit(compare_tables(both, both, load_policy("default")), baseline="b", current="c"))
+    assert_structure(root)
+    assert [suite.get("name") for suite in root] == [SUITE, "ml\\x1bp/toy"]
+    assert [case.get("name") for case in root.iter("testcase")] == ["ml\\x1bp/toy/saliency/m"]

@@ -930,3 +930,28 @@ def test_the_report_traces_its_table_to_sweep_commit_and_command_or_says_what_is
     assert bare["sweep"] == "unknown (the table records no sweep_id)"
     analysis = analyse(table, layouts=("metrics",), source=copied)
     assert "## Provenance" in markdown_report(analysis, "r") and "0123abc" in html_report(analysis, (), "r")
+
+
+def test_the_provenance_command_is_the_one_that_reruns_the_sweep(tmp_path):
+    """review18: the provenance table joined the recorded overrides with spaces: an override holding a space lost its
+    quoting, a sweep of another config (``--config-name``) was shown as one of ``config``, and one of ``xaibench.run``
+    as a shell command. It is ``compare``'s ``rerun_command``: what a shell (or Python) runs again."""
+    import json
+
+    from xaibench.report.build import analyse
+
+    table = quickstart_like_table().assign(sweep_id="paper")
+    folder = tmp_path / "runs" / "paper"
+    folder.mkdir(parents=True)
+    table.to_parquet(folder / "table.parquet")
+
+    def shown(**command) -> str:
+        record = {"overrides": ["dataset.path=my data/x.csv", "seed=0,1"], "multirun": True, "cwd": str(tmp_path),
+                  "plugins": "", **command}
+        (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 1, "command": record}))
+        provenance = analyse(table, layouts=("metrics",), source=folder / "table.parquet").provenance
+        return {label: cells[0].text for label, cells in provenance.rows}["sweep command"]
+
+    assert shown(config_name="paper") == "xaibench --config-name paper -m 'dataset.path=my data/x.csv' seed=0,1"
+    assert shown(config_name="config", api=True) == \
+        "xaibench.run(['dataset.path=my data/x.csv', 'seed=0,1'], multirun=True)"

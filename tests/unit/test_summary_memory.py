@@ -1,5 +1,7 @@
 """The summary's memory stays flat in the table's size and its output is unchanged: bootstrap values spilled to
 disk, chunk summaries merged and concatenated a column at a time, a long console summary formatted in blocks."""
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -295,3 +297,81 @@ def test_arrow_memory_freed_inside_releasable_arrow_memory_goes_back_and_the_poo
     sweep._log_sweep(cfg, tmp_path, pd.DataFrame(), pd.Series(["ok"], index=["cell"]))
     assert seen == ["system"] and pa.default_memory_pool().backend_name == before_pool
     assert (tmp_path / sweep.WANDB_SUMMARY).is_file()
+
+
+def _settings_chunks(n_settings: int) -> Iterator[pd.DataFrame]:
+    """``n_settings`` (model, dataset) settings of 4 methods x 25 metrics x 2 seeds x 3 samples (the same samples
+    in every setting, one NaN score per method: shared-sample ranks), a setting per chunk, in a streamed table's
+    order; each chunk made when asked for (chunks taken from one large frame would leave pandas' references to them
+    in that frame: memory of the test's own)."""
+    rng = np.random.default_rng(0)
+    methods, metrics = ["a", "b", "c", "random"], [f"metric{k:02d}" for k in range(25)]
+    n = len(methods) * len(metrics) * 2 * 3
+    for model in range(n_settings):
+        status = np.full(n, "ok", dtype=object)
+        status[np.arange(len(methods)) * (n // len(methods)) + 3] = "nan"
+        values = np.where(status == "ok", rng.normal(size=n), np.nan)
+        yield pd.DataFrame({
+            "model": f"model{model:03d}", "dataset": "d", "method": np.repeat(methods, n // len(methods)),
+            "metric": np.tile(np.repeat(metrics, 6), len(methods)), "family": "f", "higher_is_better": True,
+            "sample_id": np.tile(["s0", "s1", "s2"], n // 3), "value": values, "status": status, "message": "",
+            "seed": np.tile(np.repeat([0, 1], 3), n // 6)})
+
+
+def _held_bytes(n_settings: int) -> tuple[int, int]:
+    """What a streamed summary of ``_settings_chunks(n_settings)`` holds in memory (tracemalloc: Python objects
+    and numpy arrays) after its last chunk, and the most it holds above its start while it finishes and its pieces
+    are read."""
+    import gc
+    import tracemalloc
+
+    from xaibench.results import aggregate
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        summarizer = aggregate.Summarizer(n_boot=50)
+        for chunk in _settings_chunks(n_settings):
+            summarizer.add(chunk)
+            del chunk
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - start
+        tracemalloc.reset_peak()
+        pieces = summarizer.finish()
+        for piece in pieces.pieces():
+            del piece
+        peak = tracemalloc.get_traced_memory()[1] - start
+        pieces.close()
+    finally:
+        tracemalloc.stop()
+    return held, peak
+
+
+def test_what_a_streamed_summary_holds_does_not_grow_with_its_settings(monkeypatch):
+    """mem17: the streamed summary held every row's rank keys (25 bytes), bootstrap group ids (8), CI bounds and
+    ranks (24, and the arrays they were gathered in) and every comparison id's code to its end, and bootstrapped a
+    shape's groups a whole block at a time: state that grew with the settings (120,000 summary rows at 10,000
+    cells). Now a setting's rank keys go to a temporary file once it is complete, the CIs and ranks to
+    ``RowColumns``, the bootstrap streams a chunk at a time. 40 settings (4,000 summary rows) hold about what 10
+    (1,000) hold: the old code held 327 KB more after the last chunk and peaked 790 KB higher while finishing, this
+    one 32 and 79 KB (one set entry and a few spilled-piece records per setting). Bounded buffers are made small
+    (``SPILL_BYTES``: waiting bootstrap values; ``RANK_ROWS``; ``WINDOW``; ``_MERGE`` = 1 puts every chunk's summary
+    in the file at once). The summary is unchanged (equal to ``summarize`` of the whole table)."""
+    from xaibench.results import aggregate, row_columns
+
+    monkeypatch.setattr(aggregate, "SPILL_BYTES", 0)
+    monkeypatch.setattr(aggregate, "_MERGE", 1)
+    monkeypatch.setattr(aggregate, "RANK_ROWS", 64)
+    monkeypatch.setattr(row_columns, "WINDOW", 64)
+    _held_bytes(2)  # imports and caches made on first use
+    small, large = _held_bytes(10), _held_bytes(40)
+    assert large[0] - small[0] < 100_000, (small, large)  # held after the last chunk
+    assert large[1] - small[1] < 250_000, (small, large)  # peak while finishing and reading the pieces
+    table = pd.concat(list(_settings_chunks(12)), ignore_index=True)
+    whole = summarize(table)
+    streamed = aggregate.Summarizer()
+    for _, chunk in table.groupby(["model", "dataset"], sort=True):
+        streamed.add(chunk)
+    pd.testing.assert_frame_equal(streamed.result(), whole, check_exact=True)
+    assert whole["rank"].notna().any() and whole["rank"].isna().any() and whole["ci_low"].notna().all()

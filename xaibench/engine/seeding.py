@@ -12,8 +12,9 @@ from xaibench.engine.keys import digest
 
 # Held by a stage from seeding the global RNGs to its last draw (``metrics.quantus_adapter.score``): numpy's global
 # state is one per process, so two threads scoring at once interleaved their draws, and each got valid scores that
-# were not its call's alone. Re-entrant; taking it costs ~0.1 us per metric call. It serialises the draws of
-# threads, which the suite's launchers (processes) never share.
+# were not its call's alone. ``seed_everything`` and ``explainers.seeding.seeded`` take it too: another thread's
+# reseeding in the middle of a held call's draws would replace its stream all the same. Re-entrant; taking it costs
+# ~0.1 us per metric call. It serialises the draws of threads, which the suite's launchers (processes) never share.
 GLOBAL_RNG_LOCK = threading.RLock()
 
 
@@ -28,10 +29,11 @@ def seed_everything(seed: int) -> None:
     The same seeds as ``torch.manual_seed``, without its lazy seeding of absent accelerators: that formats a stack
     trace per call (0.1-1.5 ms, paid by every metric call of every cell).
     """
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.default_generator.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-    if torch.backends.mps.is_available():
-        torch.mps.manual_seed(seed)
+    with GLOBAL_RNG_LOCK:  # not while another thread's held call draws (GLOBAL_RNG_LOCK above)
+        random.seed(seed)
+        np.random.seed(seed % (2**32))
+        torch.default_generator.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+        if torch.backends.mps.is_available():
+            torch.mps.manual_seed(seed)

@@ -7,7 +7,7 @@ there: DeepLIFT becomes (partly) gradient x input, guided backprop a plain gradi
 builds its nonlinearities as modules; a user's own network often does not. :func:`calls_outside` runs one
 forward under a ``TorchFunctionMode`` and counts the operations called while no module of the given types is
 running, so the explainers can say so (``NotApplicable``) instead of returning a mislabelled map.
-:func:`remembered` runs such a look once per model and method, not once per explain call (a metric's
+:func:`remembered_look` runs that look once per model and method, not once per explain call (a metric's
 re-explanations call explain dozens of times per cell).
 """
 from __future__ import annotations
@@ -17,14 +17,15 @@ import functools
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from xaibench.engine.counting import ForwardCounter
+from xaibench.errors import NotApplicable
 from xaibench.models.outputs import TransformedScores
 
 # Reshaping, indexing and casting: they move values without combining them, so every propagation rule passes
@@ -63,17 +64,20 @@ class _Recorder(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool]) -> Counter[str]:
+def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool],
+                  uses: Counter[nn.Module] | None = None) -> Counter[str]:
     """Operations ``forward(inputs)`` runs while no module for which ``covers`` holds is running.
 
-    Operations of the suite's own wrappers (``TransformedScores.prepare``/``transform``: the explained output's
-    transform, a declared probability model's log, a float64 model's casts) are the suite's, not the model's, and
-    are not counted.
+    The forward is a look, not a step (:func:`_looking`): the model's mode, batch-norm statistics, the global RNG
+    and the engine's forward counts are left as they were. Operations of the suite's own wrappers
+    (``TransformedScores.prepare``/``transform``: the explained output's transform, a declared probability model's
+    log, a float64 model's casts) are the suite's, not the model's, and are not counted.
 
     Args:
         forward: the module captum explains (the model, or wrappers around it).
         inputs: one batch ``(N, ...)`` (one sample is enough: the operations do not depend on the batch size).
         covers: whether a module's own forward is handled by the method (its hooks see what runs inside).
+        uses: if given, filled with how often each module was called in that forward (:func:`reused`).
 
     Returns:
         ``Counter`` of operation names (``relu``, ``add``, ``linear``...) and how often each ran uncovered.
@@ -82,10 +86,11 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
     suite = [0]  # > 0 while a suite wrapper's prepare/transform runs
     handles = []
     modules = list(forward.modules())
-    counts = [(module, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in modules]
 
     def enter(module: nn.Module, _args: tuple) -> None:
         stack.append(module)
+        if uses is not None:
+            uses[module] += 1
 
     def leave(_module: nn.Module, _args: tuple, _output: object) -> None:
         stack.pop()  # returns None: the output stays the module's
@@ -108,45 +113,34 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
         vars(module).update(prepare=suites_own(module.prepare), transform=suites_own(module.transform))
     recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack))
     try:
-        with torch.no_grad(), recorder:
+        with _looking(forward, inputs), recorder:
             forward(inputs)
     finally:
         for handle in handles:
             handle.remove()
         for module in wrappers:
             del vars(module)["prepare"], vars(module)["transform"]
-        for module, saved in counts:  # this forward is no call of the method's: the table's n_forward stays its own
-            vars(module).update(saved)
     return recorder.calls
 
 
-def reused_modules(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool]) -> dict[str, int]:
-    """Modules for which ``covers`` holds that ``forward(inputs)`` calls more than once, by ``named_modules`` path
-    (``{"net.act": 2}``), in the order they are named.
-
-    captum's DeepLIFT stores one input and output per nonlinearity module, so a module used twice (one
-    ``self.act = nn.ReLU()`` applied after every layer) fails inside captum ("A Module ReLU() was detected that does
-    not contain some of the input/output attributes"), an error cell rather than a reason.
-
-    Args:
-        forward: the module captum explains; inputs: one batch ``(N, ...)`` (one sample is enough).
-    """
-    named = [(name, module) for name, module in forward.named_modules() if covers(module)]
-    if not named:
-        return {}
-    seen: Counter[str] = Counter()
-    counts = [(module, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in forward.modules()]
-    handles = [module.register_forward_pre_hook(lambda _m, _a, name=name: seen.update([name]))
-               for name, module in named]
+@contextmanager
+def _looking(forward: nn.Module, inputs: torch.Tensor) -> Iterator[None]:
+    """Run a block as a look at ``forward``, not a step of it: in eval mode (no batch-norm statistics moved, nor a
+    one-sample batch refused; no dropout draws), under ``no_grad``, on a forked torch RNG (the model's own draws),
+    with each module's training flag and the engine's forward counts (``engine/counting.py``: the table's
+    ``n_forward`` stays the method's own) put back after."""
+    modules = list(forward.modules())
+    saved = [(module, module.training, {k: v for k, v in vars(module).items() if k in _COUNTS}) for module in modules]
+    cuda = [inputs.device.index if inputs.device.index is not None else torch.cuda.current_device()] \
+        if inputs.is_cuda else []
     try:
-        with torch.no_grad():
-            forward(inputs)
+        forward.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+            yield
     finally:
-        for handle in handles:
-            handle.remove()
-        for module, saved in counts:  # not a call of the method's: n_forward stays its own
-            vars(module).update(saved)
-    return {name: seen[name] for name, _ in named if seen[name] > 1}
+        for module, training, counts in saved:
+            module.training = training
+            vars(module).update(counts)
 
 
 def described(calls: Counter[str], names: Iterable[str]) -> str:
@@ -155,10 +149,36 @@ def described(calls: Counter[str], names: Iterable[str]) -> str:
     return ", ".join(f"{name} ({calls[name]}x)" if calls[name] > 1 else name for name in found)
 
 
-# (look, rule, model fingerprint) -> (weak references to the model's own modules, its result): see remembered
-_REMEMBERED: dict[tuple, tuple[tuple[weakref.ref, ...], Counter[str] | dict[str, int]]] = {}
+def _own_name(forward: nn.Module, name: str) -> str:
+    """``name`` (a ``named_modules`` path of ``forward``) as the user's model names it: without the path through the
+    suite's own wrappers (``ForwardCounter``, the explained output...), e.g. ``block.1``, not ``model.model.block.1``."""
+    if not name:
+        return type(forward).__name__
+    parts, module, cut = name.split("."), forward, 0
+    for i, part in enumerate(parts):
+        if type(module).__module__.startswith("xaibench."):
+            cut = i + 1
+        module = getattr(module, part)
+    return ".".join(parts[cut:]) or name
+
+
+def reused(forward: nn.Module, uses: Counter[nn.Module], kinds: Callable[[nn.Module], bool], method: str) -> None:
+    """Raise ``NotApplicable`` where a module for which ``kinds`` holds was called more than once (``uses`` of
+    :func:`calls_outside`): captum's DeepLIFT and LRP keep one set of activations per module, and raise a
+    ``RuntimeError`` mid-call on a module used twice (one ``self.pool`` after every convolution)."""
+    names = {module: _own_name(forward, name) for name, module in forward.named_modules()}
+    twice = sorted(f"{names[module]} (nn.{type(module).__name__})" for module, n in uses.items()
+                   if n > 1 and kinds(module))
+    if twice:
+        raise NotApplicable(f"method {method} keeps one state per module, but this model's forward calls "
+                            f"{', '.join(twice)} twice each or more; give each use its own module (self.pool1 = "
+                            f"nn.MaxPool2d(2), self.pool2 = nn.MaxPool2d(2), ...) to explain it with this method")
+
+
+# (rule, model fingerprint) -> (weak references to the model's own modules, the calls, the uses by position in
+# ``forward.modules()``): see remembered_look
+_REMEMBERED: dict[tuple, tuple[tuple[weakref.ref, ...], Counter[str], Counter[int]]] = {}
 _REMEMBERED_MAX = 64
-Looked = TypeVar("Looked", Counter, dict)
 _REMEMBERED_LOCK = threading.Lock()
 
 
@@ -190,15 +210,15 @@ def _hashable(value: object) -> bool:
     return True
 
 
-def _fingerprint(forward: nn.Module, inputs: torch.Tensor) -> tuple[tuple, list[nn.Module]]:
-    """What decides which operations ``forward(inputs)`` runs, as far as it can be read without running it: each
+def _fingerprint(modules: list[nn.Module], inputs: torch.Tensor) -> tuple[tuple, list[nn.Module]]:
+    """What decides which operations a forward through ``modules`` (``forward.modules()``) runs on ``inputs``, as far as it can be read without running it: each
     module's type, identity (not the suite's wrappers': made afresh per call), plain settings (``training``, a flag
     that picks ``F.relu``), instance ``forward`` and forward (pre-)hooks, the global forward hooks, and the input's
     shape per sample, dtype and device. Returns it and the model's own modules (all but the suite's wrappers)."""
     wrappers = _suite_wrappers()
     parts: list[tuple] = []
     own: list[nn.Module] = []
-    for module in forward.modules():
+    for module in modules:
         wrapper = isinstance(module, wrappers)
         if not wrapper:
             own.append(module)
@@ -212,10 +232,10 @@ def _fingerprint(forward: nn.Module, inputs: torch.Tensor) -> tuple[tuple, list[
     return tuple(parts), own
 
 
-def remembered(look: Callable[[nn.Module, torch.Tensor, Callable[[nn.Module], bool]], Looked], forward: nn.Module,
-               inputs: torch.Tensor, covers: Callable[[nn.Module], bool], rule: str) -> Looked:
-    """``look(forward, inputs[:1], covers)`` (:func:`calls_outside`, :func:`reused_modules`), run once per look,
-    ``rule`` (the name of what ``covers`` tests) and model.
+def remembered_look(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool], rule: str
+                    ) -> tuple[Counter[str], Counter[nn.Module]]:
+    """``calls_outside(forward, inputs[:1], covers, uses)``, run once per ``rule`` (the name of what ``covers``
+    tests) and model: ``(calls, uses)``.
 
     Remembered while the model's modules live and stay the same objects with the same plain settings (str, number,
     tuple, enum attributes), forward hooks and instance ``forward``s, for inputs of the same shape per sample,
@@ -223,23 +243,27 @@ def remembered(look: Callable[[nn.Module, torch.Tensor, Callable[[nn.Module], bo
     the sample) is looked at once.
 
     Args:
-        look: a function of this module; forward, inputs, covers: its arguments (``inputs (N, ...)``: its first
-            sample runs).
+        forward, inputs, covers: as for :func:`calls_outside` (``inputs (N, ...)``: its first sample runs).
         rule: what ``covers`` tests (the method's name); two rules are never mixed up.
 
     Returns:
-        A copy of what ``look`` returned (a ``Counter`` or ``dict``), the caller's to change.
+        New ``Counter``s, the caller's to change: the operations run outside covered modules, and how often each
+        module of ``forward`` was called (for :func:`reused`).
     """
-    fingerprint, own = _fingerprint(forward, inputs)
-    key = (look.__name__, rule, fingerprint)
+    modules = list(forward.modules())
+    fingerprint, own = _fingerprint(modules, inputs)
+    key = (rule, fingerprint)
     with _REMEMBERED_LOCK:
         found = _REMEMBERED.get(key)
     if found is not None and len(found[0]) == len(own) and all(ref() is m for ref, m in zip(found[0], own)):
-        return type(found[1])(found[1])
-    result = look(forward, inputs[:1], covers)
+        return Counter(found[1]), Counter({modules[i]: n for i, n in found[2].items()})
+    uses: Counter[nn.Module] = Counter()
+    calls = calls_outside(forward, inputs[:1], covers, uses)
+    position = {id(module): i for i, module in enumerate(modules)}  # positions, not modules: nothing kept alive
+    by_position = Counter({position[id(module)]: n for module, n in uses.items() if id(module) in position})
     with _REMEMBERED_LOCK:
         _REMEMBERED.pop(key, None)
-        _REMEMBERED[key] = (tuple(weakref.ref(m) for m in own), type(result)(result))
+        _REMEMBERED[key] = (tuple(weakref.ref(m) for m in own), Counter(calls), by_position)
         while len(_REMEMBERED) > _REMEMBERED_MAX:  # the oldest go first
             del _REMEMBERED[next(iter(_REMEMBERED))]
-    return result
+    return calls, uses

@@ -39,6 +39,8 @@ from contextvars import ContextVar
 import numpy as np
 import torch
 
+from xaibench.engine.seeding import GLOBAL_RNG_LOCK
+
 _MAX_SEED = 2**31 - 1
 RESIDUAL_GRID = 1e-2  # perturbed embeddings: residual grid, relative to the token vectors' RMS
 _CELL_SEED: ContextVar[int] = ContextVar("xaibench_cell_seed", default=0)
@@ -205,8 +207,8 @@ def seeded(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
     """
     device = torch.device(device)
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    np_state, py_state = np.random.get_state(), random.getstate()
-    with torch.random.fork_rng(devices=cuda):
+    with GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda):  # seeded, drawn, restored as one (engine/seeding.py)
+        np_state, py_state = np.random.get_state(), random.getstate()
         torch.default_generator.manual_seed(seed)
         for index in cuda:
             with torch.cuda.device(index):

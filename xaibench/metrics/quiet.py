@@ -70,12 +70,12 @@ class _Router:
 class _ThreadRules:
     """The quiet filter's message matcher: true where this thread ignores some category of warning with this text
     (every category inside ``quiet()``; the rules of its ``ignore_warnings`` blocks), remembering which categories
-    for the category check that ``warnings`` makes next (both implementations test the message first)."""
+    for the category check that ``warnings`` makes next (both implementations test the message first).
 
-    # scikit-learn >= 1.9 copies ``warnings.filters`` into the jobs of its ``Parallel`` (a forest's predict_proba,
-    # LIME's sampling) as ``filterwarnings(message=<filter>.pattern, ...)``; without a ``pattern`` every such call
-    # after the first quiet block raised AttributeError. A job does not run this matcher: the copy matches nothing,
-    # so a job warns as it would without the quiet filter (its stdout is still the quiet thread's).
+    ``pattern`` is what code that copies ``warnings.filters`` reads of a compiled regex (scikit-learn's
+    ``Parallel`` re-creates each filter in its workers from ``message.pattern``): a regex that matches nothing, so
+    a copy, which cannot see this thread's rules, ignores nothing."""
+
     pattern = "(?!)"
 
     def match(self, text: str) -> bool:

@@ -86,6 +86,7 @@ def _numeric_order(values: list[str]) -> list[str]:
 
 def _command(table: pd.DataFrame, source: Path) -> str:
     """The command line of the sweep whose folder holds the table (its ``sweep.json``), or why it is unknown."""
+    from xaibench.results.compare.config_check import rerun_command
     from xaibench.results.manifest import recorded_command
 
     folder = source if source.is_dir() else source.parent
@@ -100,5 +101,4 @@ def _command(table: pd.DataFrame, source: Path) -> str:
         return (f"unknown: {source} does not lie in its sweep folder (a table copied out of it), whose sweep.json "
                 f"records the command ({where}); each cell's configuration is in the table's rows "
                 "(model_params, dataset_params, method_params, params)")
-    flag = " -m" if command.get("multirun") else ""
-    return f"xaibench{flag} {' '.join(map(str, command['overrides']))}".rstrip()
+    return rerun_command(command)  # quoted for a shell, with its --config-name (or the xaibench.run call)

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xaibench.results.bootstrap import bootstrap_ci, mean_intervals
+from xaibench.results import bootstrap as boot
+from xaibench.results.bootstrap import bootstrap_ci, chunk_bounds, interval_draws
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
 from xaibench.results.roles import pair_roles, row_roles
+from xaibench.results.row_columns import RowColumns
 from xaibench.results.shared import SharedSamples
 from xaibench.types import CONTROL_ROLE
 
@@ -36,7 +38,8 @@ INPUT_COLUMNS = GROUP + CONFIG + ["seed", "sample_id", "value", "status", "messa
 _BLOCK = 4096  # groups bootstrapped in one array operation
 _MERGE = 32  # Summarizer: every _MERGE chunk summaries are concatenated into one frame and put in a temporary
 # file (_Parts) until the end (many small frames cost more memory than their rows; held, they grow with the table)
-SPILL_BYTES = 8 * 2**20  # values waiting for their bootstrap block kept in memory; more go to a temporary file
+SPILL_BYTES = 2 * 2**20  # values waiting for their bootstrap block kept in memory; more go to a temporary file
+RANK_ROWS = 4096  # _RankKeys: complete settings' rank keys go to a temporary file in batches of about this many rows
 LABELS = {"dataset_label": "dataset", "model_label": "model"}  # display-name column -> name column
 
 
@@ -82,7 +85,7 @@ class Summarizer:
         self.merged = _Parts()  # every _MERGE chunks' summaries, concatenated, waiting in a temporary file
         self.n_groups = 0
         self.config: list[str] | None = None
-        self.rank_keys = _RankKeys()  # what the ranks need of every row (13 bytes a row, not the row's ~370)
+        self.rank_keys = _RankKeys()  # what the ranks need of the rows of settings not yet complete
         self.shared = SharedSamples()  # the means ranks compare: over the samples a group's competitors share
         self.competitors: set[tuple[str, str]] = set()  # distinct (method, method_params): competitor labels
 
@@ -103,6 +106,7 @@ class Summarizer:
         self.parts.append(part.drop(columns=[c for c in config if c not in COMPETITOR_COLUMNS]))
         self.n_groups += len(part)
         self.rank_keys.add(part)
+        self.rank_keys.settle(self.shared)
         if "method_params" in part.columns:
             self.competitors.update(part[["method", "method_params"]].astype(str).drop_duplicates().itertuples(
                 index=False, name=None))
@@ -124,39 +128,39 @@ class Summarizer:
         if self.parts:
             self.merged.put(pd.concat(self.parts, ignore_index=True) if len(self.parts) > 1 else self.parts[0])
             self.parts = []
-        low, high = self.intervals.result(self.n_groups)
-        shared_means = self.rank_keys.shared_means(self.shared)
-        return SummaryPieces(self.merged, low, high, self.rank_keys.ranks(shared_means),
-                             _competitor_map(self.competitors), pair_roles(self.competitors), shared_means)
+        columns = RowColumns(["ci_low", "ci_high", "rank", "shared_mean"], self.n_groups)  # a file, not memory
+        self.intervals.result(columns)
+        self.rank_keys.write(self.shared, columns)
+        return SummaryPieces(self.merged, columns, _competitor_map(self.competitors), pair_roles(self.competitors))
 
 
 class SummaryPieces:
-    """A finished summary waiting in a temporary file, its rows handed out a part (up to ``_MERGE`` chunks'
+    """A finished summary waiting in temporary files, its rows handed out a part (up to ``_MERGE`` chunks'
     configurations) at a time with their CIs, competitor labels and ranks: what ``Summarizer.result`` returns is
     ``frame()``, the concatenation of ``pieces()``. Writing (``collect.write_pieces``) and printing
     (``console.summary_blocks``) go piece by piece, so a large summary (120,000 rows at 10,000 cells) is never
-    held whole. ``close()`` deletes the file."""
+    held whole; its CIs and ranks wait in ``RowColumns`` (a temporary file) and are read a piece's rows at a time.
+    ``close()`` deletes the files."""
 
-    def __init__(self, parts: _Parts, low: np.ndarray, high: np.ndarray, ranks: pd.Series,
-                 competitors: dict[tuple[str, str], str], roles: dict[tuple[str, str], str] | None = None,
-                 shared_means: np.ndarray | None = None) -> None:
-        self.parts, self.low, self.high, self.ranks, self.competitors = parts, low, high, ranks, competitors
+    def __init__(self, parts: _Parts, columns: RowColumns, competitors: dict[tuple[str, str], str],
+                 roles: dict[tuple[str, str], str] | None = None) -> None:
+        self.parts, self.columns_file, self.competitors = parts, columns, competitors
         self.roles = roles or {}  # (method, method_params) -> "control" or "" (results/roles.py)
-        self.shared_means = np.full(len(low), np.nan) if shared_means is None else shared_means
-        self.n_rows = len(low)
+        self.n_rows = columns.n_rows
         self.columns = list(_ORDER)  # each piece's columns
 
     def pieces(self) -> Iterator[pd.DataFrame]:
         """The summary's rows in order, a part at a time (each a frame with the summary's columns)."""
         offset = 0
         for part in self.parts.frames():
-            rows = slice(offset, offset + len(part))
-            part["ci_low"], part["ci_high"] = self.low[rows], self.high[rows]
+            stop = offset + len(part)
+            part["ci_low"] = self.columns_file.read("ci_low", offset, stop)
+            part["ci_high"] = self.columns_file.read("ci_high", offset, stop)
             part["competitor"] = _of_pairs(part, self.competitors, competitor_labels)
-            part["rank"] = self.ranks.array[rows]
-            part["shared_mean"] = self.shared_means[rows]
+            part["rank"] = pd.Series(self.columns_file.read("rank", offset, stop), index=part.index).astype("Int64")
+            part["shared_mean"] = self.columns_file.read("shared_mean", offset, stop)
             part["role"] = _of_pairs(part, self.roles, row_roles)
-            offset += len(part)
+            offset = stop
             yield part[_ORDER]
 
     def frame(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
@@ -170,53 +174,76 @@ class SummaryPieces:
         return pieces[0] if len(pieces) == 1 else _concat_releasing(pieces)
 
     def close(self) -> None:
-        """Delete the temporary file (the pieces are gone)."""
+        """Delete the temporary files (the pieces are gone)."""
         self.parts.close()
+        self.columns_file.close()
 
 
 class _RankKeys:
-    """Each summary row's mean, direction and comparison group (as a code), kept chunk by chunk: the ranks of
-    the whole summary without the summary."""
+    """Each summary row's mean, direction, comparison group (as a code) and competitor (as a code), held for the
+    rows of the settings not yet complete: once about ``RANK_ROWS`` rows of complete settings wait, their keys,
+    with the value each row is ranked on (``SharedSamples``), go to a temporary file as one batch, and ``write``
+    ranks the batches one at a time at the end (a comparison group lies in one setting, so in one batch; the
+    controls, which get no rank, are known only then: ``pair_roles`` of the whole table). Memory: about one batch,
+    not the summary's rows (which grew with the cells)."""
 
     def __init__(self) -> None:
-        self.means: list[np.ndarray] = []
-        self.higher: list[np.ndarray] = []
-        self.groups: list[np.ndarray] = []
-        self.codes: dict[str, int] = {}
-        self.methods: list[np.ndarray] = []  # each row's (method, method_params) as a code of ``pairs``
-        self.pairs: dict[tuple[str, str], int] = {}
+        self.pending: dict[str, list[np.ndarray]] = {"mean": [], "higher": [], "group": [], "method": []}
+        self.start = 0  # the summary row of the first pending key (the rows before are in ``batches``)
+        self.codes: dict[str, int] = {}  # the pending rows' comparison ids (pruned after each batch)
+        self.next_code = 0
+        self.pairs: dict[tuple[str, str], int] = {}  # each distinct (method, method_params): its code
+        self.batches = _Parts()
 
     def add(self, part: pd.DataFrame) -> None:
-        self.means.append(part["mean"].to_numpy(dtype=np.float64))
-        self.higher.append(part["higher_is_better"].to_numpy(dtype=bool))
-        self.groups.append(np.array([self.codes.setdefault(c, len(self.codes)) for c in part["comparison"]],
-                                    dtype=np.int64))
+        self.pending["mean"].append(part["mean"].to_numpy(dtype=np.float64))
+        self.pending["higher"].append(part["higher_is_better"].to_numpy(dtype=bool))
+        groups = np.empty(len(part), dtype=np.int64)
+        for position, comparison in enumerate(part["comparison"]):
+            groups[position] = code = self.codes.setdefault(comparison, self.next_code)
+            self.next_code += code == self.next_code
+        self.pending["group"].append(groups)
         params = part["method_params"].astype(str) if "method_params" in part.columns else pd.Series("", part.index)
         codes, uniques = pd.factorize(pd.MultiIndex.from_arrays([part["method"].astype(str), params]))
         known = np.array([self.pairs.setdefault(tuple(pair), len(self.pairs)) for pair in uniques], dtype=np.int64)
-        self.methods.append(known[codes] if len(codes) else codes.astype(np.int64))
+        self.pending["method"].append(known[codes] if len(codes) else codes.astype(np.int64))
 
-    def shared_means(self, shared: SharedSamples) -> np.ndarray:
-        """Each row's mean over the samples every competitor of its group scored (``shared``; the row's ``mean``
-        where those are its own samples), controls included: the summary's ``shared_mean``."""
-        if not self.means:
-            return np.zeros(0)
-        return shared.result(np.concatenate(self.means))
+    def settle(self, shared: SharedSamples, *, rows: int | None = None) -> None:
+        """Put the keys of the complete settings' rows in a batch once at least ``rows`` (``RANK_ROWS``) wait."""
+        n = shared.complete - self.start
+        if n < max(RANK_ROWS if rows is None else rows, 1):
+            return
+        keys = {name: np.concatenate(arrays) for name, arrays in self.pending.items()}
+        batch = {name: array[:n] for name, array in keys.items()}
+        taken, values = shared.take()  # the shared means of rows before ``shared.complete``
+        batch["mean"] = batch["mean"].copy()
+        batch["mean"][taken - self.start] = values
+        self.batches.put(batch)
+        self.pending = {name: [array[n:].copy()] for name, array in keys.items()}
+        self.start = shared.complete
+        live = set(np.unique(self.pending["group"][0]).tolist())
+        self.codes = {comparison: code for comparison, code in self.codes.items() if code in live}
 
-    def ranks(self, shared_means: np.ndarray, roles: dict[tuple[str, str], str] | None = None) -> pd.Series:
-        """``_ranks`` of the summary these rows make (Int64, the summary's row order), of the means over the
-        samples every ranked competitor of a group scored (``shared_means``), as the report ranks. Controls
-        (``roles``: ``pair_roles`` of the rows' (method, method_params)) are reference rows: no rank
-        (``statistics.shared_sample_ranks``)."""
-        if not self.means:
-            return pd.Series([], dtype="Int64")
-        ranked = shared_means.copy()
-        roles = pair_roles(self.pairs) if roles is None else roles
+    def write(self, shared: SharedSamples, columns: RowColumns) -> None:
+        """``_ranks`` of the summary these rows make (the summary's row order), of the means over the samples
+        every ranked competitor of a group scored (``shared``), as the report ranks, into ``columns``' ``rank``
+        (NaN: no rank), and those means (controls' too) into its ``shared_mean``. Controls (``pair_roles`` of
+        every (method, method_params) of the table) are reference
+        rows: no rank (``statistics.shared_sample_ranks``)."""
+        shared.finish()
+        self.settle(shared, rows=1)
+        roles = pair_roles(self.pairs)
         control = np.array([roles.get(pair, "") == CONTROL_ROLE for pair in self.pairs], dtype=bool)
-        ranked[control[np.concatenate(self.methods)]] = np.nan
-        keys = pd.DataFrame({"mean": ranked, "higher_is_better": np.concatenate(self.higher),
-                             "comparison": np.concatenate(self.groups)})
-        return _ranks(keys)  # per group: the same ranks with the groups' codes as with their ids
+        offset = 0
+        for batch in self.batches.frames():
+            ranked = batch["mean"]  # the shared-sample mean, controls' too: the summary's ``shared_mean``
+            columns.write("shared_mean", offset, ranked)
+            ranked[control[batch["method"]]] = np.nan
+            keys = pd.DataFrame({"mean": ranked, "higher_is_better": batch["higher"], "comparison": batch["group"]})
+            ranks = _ranks(keys)  # per group: the same ranks with the groups' codes as with their ids
+            columns.write("rank", offset, ranks.to_numpy(dtype=np.float64, na_value=np.nan))
+            offset += len(ranked)
+        self.batches.close()
 
 
 def _competitor_map(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -459,86 +486,131 @@ class _Intervals:
 
     def __init__(self, *, n_boot: int, level: float, seed: int) -> None:
         self.n_boot, self.level, self.seed = n_boot, level, seed
-        self.waiting: dict[tuple, tuple[list[np.ndarray], list]] = {}  # shape -> (group ids, values or _Spilled)
-        self.done: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (group ids, low, high)
-        self.held = 0  # bytes of waiting values in memory
+        self.waiting: dict[tuple, list] = {}  # shape -> [(group ids, values) or _Spilled]
+        self.columns: RowColumns | None = None  # where the bounds go (``result``)
+        self.held = 0  # bytes of waiting group ids and values in memory
         self.spill = None  # the temporary file, opened on first use
 
     def add(self, offset: int, shapes: list[tuple[tuple, np.ndarray, np.ndarray]]) -> None:
         for shape, groups, block in shapes:
-            ids, blocks = self.waiting.setdefault(shape, ([], []))
-            ids.append(groups + offset)
-            blocks.append(self._keep(block))
+            self.waiting.setdefault(shape, []).append(self._keep(groups + offset, block))
 
-    def result(self, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    def result(self, columns: RowColumns) -> None:
+        """Bootstrap every waiting group; its bounds go to ``columns``' ``ci_low`` and ``ci_high`` (NaN where a
+        group has none), not to memory (24 bytes a summary row held to the end, which grew with the cells)."""
+        self.columns = columns
         for shape in sorted(self.waiting):
             self._run(shape)
         if self.spill is not None:
             self.spill.close()
             self.spill = None
-        low, high = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
-        for ids, lo, hi in self.done:
-            low[ids], high[ids] = lo, hi
-        return low, high
 
-    def _keep(self, values: np.ndarray):  # -> np.ndarray | _Spilled
-        """``values`` in memory while the waiting values fit ``SPILL_BYTES``, else written to the spill file."""
-        if self.held + values.nbytes <= SPILL_BYTES:
-            self.held += values.nbytes
-            return values
+    def _keep(self, ids: np.ndarray, values: np.ndarray):  # -> tuple[np.ndarray, np.ndarray] | _Spilled
+        """``ids`` and ``values`` in memory while the waiting ones fit ``SPILL_BYTES``, else written to the spill
+        file (the ids too: 8 bytes a group, which grew with the table)."""
+        if self.held + ids.nbytes + values.nbytes <= SPILL_BYTES:
+            self.held += ids.nbytes + values.nbytes
+            return ids, values
         if self.spill is None:
             self.spill = tempfile.TemporaryFile(prefix="xaibench-bootstrap-")
         self.spill.seek(0, 2)
         spilled = _Spilled(self.spill.tell(), values.shape)
+        self.spill.write(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
         self.spill.write(np.ascontiguousarray(values, dtype=np.float64).tobytes())
         return spilled
 
-    def _load(self, values) -> np.ndarray:
-        """Waiting values back in memory (read from the spill file if they were written there)."""
-        if isinstance(values, np.ndarray):
-            self.held -= values.nbytes
-            return values
-        self.spill.seek(values.offset)
-        count = int(np.prod(values.shape))
-        return np.frombuffer(self.spill.read(count * 8), dtype=np.float64, count=count).reshape(values.shape)
+    def _load(self, waiting) -> tuple[np.ndarray, np.ndarray]:
+        """Waiting group ids and values back in memory (read from the spill file if they were written there)."""
+        if not isinstance(waiting, _Spilled):
+            self.held -= waiting[0].nbytes + waiting[1].nbytes
+            return waiting
+        self.spill.seek(waiting.offset)
+        n_ids, count = waiting.shape[0], int(np.prod(waiting.shape))
+        ids = np.frombuffer(self.spill.read(n_ids * 8), dtype=np.int64, count=n_ids)
+        values = np.frombuffer(self.spill.read(count * 8), dtype=np.float64, count=count).reshape(waiting.shape)
+        return ids, values
 
     def _run(self, shape: tuple) -> None:
         with _one_blas_thread():
             self._bootstrap(shape)
 
     def _bootstrap(self, shape: tuple) -> None:
-        """Every waiting group of one shape, _BLOCK groups per array operation in group order; the values are
-        loaded piece by piece, so at most about one block of them is in memory."""
-        pieces = zip(*self.waiting.pop(shape))
-        ids, values, count = [], [], 0
-        for piece_ids, piece in pieces:
-            ids.append(piece_ids)
-            values.append(self._load(piece))
-            count += len(piece_ids)
-            while count >= _BLOCK:
-                ids, values, count = self._block(shape, ids, values, _BLOCK)
-        if count:
-            self._block(shape, ids, values, count)
+        """Every waiting group of one shape, in blocks of _BLOCK groups in group order, as ``mean_intervals`` of
+        each block would bound them (the same chunks of ``QUANTILE_ROWS`` complete or gapped groups, so the same
+        bits), but streamed: the values are loaded piece by piece and a chunk is bootstrapped as soon as it is
+        known to be whole, so about one chunk per kind is in memory, not a block (4,096 groups of 5 seeds x 150
+        sample ids were 25 MB, and a shape's block filled up with the table's size)."""
+        (kind, dims), queue = shape, self.waiting.pop(shape)[::-1]
+        if kind == "samples" and dims == (1,):  # one value: no CI can be computed (NaN, as the columns start)
+            return
+        n_seeds, n_samples = dims if kind == "grid" else (1, 0)
+        draws = interval_draws(int(np.prod(dims)), n_seeds=n_seeds, n_samples=n_samples, n_boot=self.n_boot,
+                               seed=self.seed)
+        streams: dict[bool, _Chunks] = {}  # complete (or one seed) / with gaps -> its groups not yet bootstrapped
+        in_block = 0
+        while queue:
+            ids, values = self._load(queue.pop())  # the in-memory pieces go as they are used
+            start = 0
+            while start < len(ids):
+                stop = start + min(len(ids) - start, _BLOCK - in_block)
+                rows = slice(start, stop)
+                complete = (np.isfinite(values[rows]).all(axis=1) if n_seeds > 1
+                            else np.ones(stop - start, dtype=bool))
+                for whole in (True, False):
+                    members = np.flatnonzero(complete == whole)
+                    if members.size:
+                        stream = streams.setdefault(whole, _Chunks())
+                        stream.add(ids[rows][members], values[rows][members])
+                        while stream.count >= boot.QUANTILE_ROWS + 2:  # not the block's last chunk: bootstrap it
+                            self._bound(*stream.take(boot.QUANTILE_ROWS), draws)
+                in_block, start = in_block + stop - start, stop
+                if in_block == _BLOCK:
+                    self._end_block(streams, draws)
+                    in_block = 0
+        self._end_block(streams, draws)
 
-    def _block(self, shape: tuple, ids: list[np.ndarray], values: list[np.ndarray],
-               size: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-        """Bootstrap the first ``size`` waiting groups (``ids``, ``values`` in pieces); return the rest."""
-        ids, values = np.concatenate(ids), np.concatenate(values)
-        (kind, dims), block = shape, values[:size]
-        if kind == "samples" and dims == (1,):  # one value: no CI can be computed (NaN, not [v, v])
-            bounds = np.full(size, np.nan), np.full(size, np.nan)
-        else:  # the resampled means a few hundred groups at a time (memory), the same bounds bit for bit
-            n_seeds, n_samples = dims if kind == "grid" else (1, 0)
-            bounds = mean_intervals(block, n_seeds=n_seeds, n_samples=n_samples, n_boot=self.n_boot,
-                                    level=self.level, seed=self.seed)
-        self.done.append((ids[:size], *bounds))
-        rest = len(ids) - size
-        return ([ids[size:]], [values[size:]], rest) if rest else ([], [], 0)
+    def _end_block(self, streams: dict[bool, _Chunks], draws: tuple) -> None:
+        """The block's last chunk of each kind: ``_row_chunks`` of what is left (a last single group joins the
+        chunk before it, which is why a chunk waits until two more groups follow it)."""
+        for stream in streams.values():
+            if stream.count:
+                ids, values = stream.take(stream.count)
+                for rows in boot._row_chunks(len(ids)):
+                    self._bound(ids[rows], values[rows], draws)
+        streams.clear()
+
+    def _bound(self, ids: np.ndarray, values: np.ndarray, draws: tuple) -> None:
+        low, high = chunk_bounds(values, slice(None) if draws[0] == 1 else np.arange(len(values)), draws,
+                                 level=self.level)
+        self.columns.scatter("ci_low", ids, low)
+        self.columns.scatter("ci_high", ids, high)
+
+
+class _Chunks:
+    """Group ids and their values waiting to be bootstrapped, in order, taken from the front."""
+
+    def __init__(self) -> None:
+        self.ids: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, ids: np.ndarray, values: np.ndarray) -> None:
+        self.ids.append(ids)
+        self.values.append(values)
+        self.count += len(ids)
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` groups (copies: what is left holds no reference to them)."""
+        ids, values = np.concatenate(self.ids), np.concatenate(self.values)
+        self.ids, self.values = ([ids[n:].copy()], [values[n:].copy()]) if n < len(ids) else ([], [])
+        self.count = len(ids) - n
+        return ids[:n], values[:n]
 
 
 @dataclass(frozen=True)
 class _Spilled:
-    """Waiting values written to ``_Intervals.spill``: where (byte offset) and their ``(groups, values)`` shape."""
+    """Waiting group ids and values written to ``_Intervals.spill``: where (byte offset; the ids, then the values)
+    and the values' ``(groups, values)`` shape."""
 
     offset: int
     shape: tuple[int, ...]

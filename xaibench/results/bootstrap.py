@@ -190,20 +190,39 @@ def mean_intervals(values: np.ndarray, *, n_seeds: int = 1, n_samples: int = 0, 
     low, high = np.empty(len(values)), np.empty(len(values))
     if not len(values):
         return low, high
+    draws = interval_draws(values.shape[1], n_seeds=n_seeds, n_samples=n_samples, n_boot=n_boot, seed=seed)
     if n_seeds == 1:
-        counts = resample_counts(np.random.default_rng(seed), n_boot, values.shape[1])
         for rows in _row_chunks(len(values)):
-            low[rows], high[rows] = percentile_interval(_sample_means(values[rows], counts), level)
+            low[rows], high[rows] = chunk_bounds(values, rows, draws, level=level)
         return low, high
-    sample_counts, seed_counts = _crossed_counts(n_boot, n_seeds, n_samples, seed)
     complete = np.isfinite(values).all(axis=1)
-    for members, gaps in ((np.flatnonzero(complete), False), (np.flatnonzero(~complete), True)):
+    for members in (np.flatnonzero(complete), np.flatnonzero(~complete)):
         for chunk in _row_chunks(len(members)):
             rows = members[chunk]
-            means = (_crossed_with_gaps(values[rows], n_seeds, n_samples, sample_counts, seed_counts) if gaps
-                     else _crossed_complete(values, rows, n_seeds, n_samples, sample_counts, seed_counts))
-            low[rows], high[rows] = percentile_interval(means, level)
+            low[rows], high[rows] = chunk_bounds(values, rows, draws, level=level)
     return low, high
+
+
+def interval_draws(width: int, *, n_seeds: int = 1, n_samples: int = 0, n_boot: int = 1000,
+                   seed: int = 0) -> tuple:
+    """The resampling counts :func:`mean_intervals` draws for values ``width`` wide (the same for every group of
+    one shape): ``(1, counts (n_boot, width))`` for one seed, ``(S, N, sample counts, seed counts)`` else."""
+    if n_seeds == 1:
+        return 1, resample_counts(np.random.default_rng(seed), n_boot, width)
+    return (n_seeds, n_samples, *_crossed_counts(n_boot, n_seeds, n_samples, seed))
+
+
+def chunk_bounds(values: np.ndarray, rows, draws: tuple, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """``percentile_interval`` of the resampled means of the groups ``values[rows]`` (a slice or indices), one
+    chunk of :func:`mean_intervals`: with several seeds the rows must be all complete or all with gaps (its
+    ``np.isfinite(values).all(axis=1)``). The bits depend on the rows the chunk holds (``_row_chunks``)."""
+    if draws[0] == 1:
+        return percentile_interval(_sample_means(values[rows], draws[1]), level)
+    n_seeds, n_samples, sample_counts, seed_counts = draws
+    gaps = not np.isfinite(values[rows]).all()
+    means = (_crossed_with_gaps(values[rows], n_seeds, n_samples, sample_counts, seed_counts) if gaps
+             else _crossed_complete(values, rows, n_seeds, n_samples, sample_counts, seed_counts))
+    return percentile_interval(means, level)
 
 
 def _row_chunks(n: int) -> list[slice]:

@@ -356,6 +356,7 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *
             summarizer.add(chunk.to_pandas())
     except (OSError, pa.ArrowException):  # unreadable: the caller's load says why
         return None
+    del file, batches  # the file's parsed footer (37 KB a row group: 3.6 MB at 10,000 cells) goes before the end
     release_memory()  # the stream's batches are gone: hand their pages back before the summary's end
     return summarizer.finish() if pieces else summarizer.result()
 

@@ -26,9 +26,18 @@ class SharedSamples:
         self.pending: list[pd.DataFrame] = []  # ok values of the setting the last chunk ended in
         self.pending_setting: tuple | None = None
         self.finished: set[tuple] = set()  # settings whose shared means are computed
-        self.codes: dict[str, int] = {}  # comparison ids and sample ids as integers (fast to group)
+        # comparison ids and sample ids as integers (fast to group). A comparison lies in one setting: its code is
+        # forgotten once the setting is complete (the pending settings' ids are held, not the table's). Sample
+        # codes are kept, in the order of first appearance: a sample scored twice in a row is averaged in their
+        # order (``_shared``), so their order is part of the result's last bits; they grow with the distinct
+        # sample ids of the table (its datasets' explained samples), not with its cells.
+        self.comparisons: dict[str, int] = {}
+        self.next_comparison = 0
+        self.samples: dict[str, int] = {}
         self.rows: list[np.ndarray] = []  # summary rows ranked on a shared mean other than their mean ...
         self.values: list[np.ndarray] = []  # ... and that mean (NaN: the group's competitors share no sample)
+        self.complete = 0  # summary rows before this one are of complete settings (their shared means are known)
+        self.n_rows = 0  # summary rows seen
 
     def add(self, table: pd.DataFrame, part: pd.DataFrame, gid: np.ndarray, ok: np.ndarray, offset: int) -> None:
         """The ok values of one chunk (``gid``: each table row's summary row in ``part``, the chunk's summary
@@ -41,38 +50,58 @@ class SharedSamples:
         samples, ids = pd.factorize(table["sample_id"])  # the chunk's few distinct ids, then codes
         samples = samples[ok]
         values = pd.DataFrame({
-            "row": rows + offset, "comparison": self._coded(part["comparison"])[rows],
+            "row": rows + offset, "comparison": self._comparison_codes(part["comparison"])[rows],
             "seed": table["seed"].to_numpy()[ok] if "seed" in table.columns else 0,
-            "sample": self._coded(ids)[samples] if len(ids) else samples,
+            "sample": np.array([self.samples.setdefault(str(t), len(self.samples)) for t in ids],
+                               dtype=np.int64)[samples] if len(ids) else samples,
             "value": table["value"].to_numpy(dtype=np.float64)[ok]})
-        current = np.array([s == last for s in settings], dtype=bool)[rows]  # the setting the chunk ends in
+        in_last = np.array([s == last for s in settings], dtype=bool)  # the setting the chunk ends in
+        current = in_last[rows]
         if self.pending_setting == last:  # it goes on in the next chunk, maybe
             done, self.pending = [values[~current]], [*self.pending, values[current]]
         else:  # the pending setting is complete
             done, self.pending = [*self.pending, values[~current]], [values[current]]
             self.finished.update([self.pending_setting] if self.pending_setting is not None else [])
+            self.complete = offset + int(np.argmax(in_last))  # the last setting's first row (its rows are contiguous)
         self._shared(pd.concat(done) if len(done) > 1 else done[0])
         self.finished.update(s for s in settings if s != last)
+        if self.pending_setting != last:
+            self._prune()
         self.pending_setting = last
+        self.n_rows = offset + len(part)
 
-    def _coded(self, texts) -> np.ndarray:
-        """Each text's integer code (the same text, the same code, in every chunk)."""
-        return np.array([self.codes.setdefault(str(t), len(self.codes)) for t in texts], dtype=np.int64)
+    def _comparison_codes(self, texts) -> np.ndarray:
+        """Each comparison id's integer code (the same id, the same code, while its setting is pending)."""
+        codes = np.empty(len(texts), dtype=np.int64)
+        for position, text in enumerate(texts):
+            code = self.comparisons.setdefault(str(text), self.next_comparison)
+            if code == self.next_comparison:
+                self.next_comparison += 1
+            codes[position] = code
+        return codes
 
-    def result(self, means: np.ndarray) -> np.ndarray:
-        """The value each summary row is ranked on: its shared-sample mean (``means``: the summary's ``mean``,
-        kept where the row's own samples are the shared ones)."""
-        self._finish_pending()
-        ranked = means.copy()
-        if self.rows:
-            ranked[np.concatenate(self.rows)] = np.concatenate(self.values)
-        return ranked
+    def _prune(self) -> None:
+        """Forget the codes of complete settings' comparison ids (only pending values' codes are compared)."""
+        live = set()
+        for values in self.pending:
+            live.update(np.unique(values["comparison"].to_numpy()).tolist())
+        self.comparisons = {text: code for text, code in self.comparisons.items() if code in live}
 
-    def _finish_pending(self) -> None:
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of complete settings (all before ``complete``) ranked on a shared mean other than their mean,
+        and that mean, since the last call (each row once)."""
+        rows = np.concatenate(self.rows) if self.rows else np.zeros(0, dtype=np.int64)
+        values = np.concatenate(self.values) if self.values else np.zeros(0)
+        self.rows, self.values = [], []
+        return rows, values
+
+    def finish(self) -> None:
+        """Complete the last setting (the table has ended): every row is then before ``complete``."""
         if self.pending:
             self._shared(pd.concat(self.pending) if len(self.pending) > 1 else self.pending[0])
             self.finished.add(self.pending_setting)
         self.pending, self.pending_setting = [], None
+        self.complete = self.n_rows
 
     def _shared(self, values: pd.DataFrame) -> None:
         """Shared means of the complete settings' rows in ``values`` whose own (seed, sample) values are more than

@@ -15,7 +15,7 @@ from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
 from torch import nn
 
 from xaibench.errors import NotApplicable
-from xaibench.explainers.module_calls import calls_outside, described, remembered, reused_modules
+from xaibench.explainers.module_calls import described, remembered_look, reused
 
 # The functions whose module captum's DeepLIFT has a Rescale (or max-pool) rule for (``SUPPORTED_NON_LINEAR``, looked
 # up by exact type). Softmax is left out: captum's rule for ``nn.Softmax`` centres the multipliers over the whole
@@ -40,9 +40,10 @@ def _deeplift_covers(module: nn.Module) -> bool:
 
 def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls a nonlinearity DeepLIFT has a rule for (ReLU, ELU,
-    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d) as a function rather than through its module, or calls one such
-    module more than once (captum keeps one input and output per module and fails on the second use)."""
-    calls = remembered(calls_outside, forward, inputs, _deeplift_covers, "deeplift")
+    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d) as a function rather than through its module, or calls one
+    such module twice (captum would raise mid-call: ``module_calls.reused``)."""
+    calls, uses = remembered_look(forward, inputs, _deeplift_covers, "deeplift")
+    reused(forward, uses, _deeplift_covers, method)
     found = described(calls, DEEPLIFT_FUNCTIONS)
     if found:
         raise NotApplicable(
@@ -50,31 +51,12 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
             f"nn.MaxPool2d, ...), but this model's forward calls {found} as functions (F.relu, x.relu(), ...), where "
             "captum would use plain gradients; build them as modules (e.g. self.relu1 = nn.ReLU(), one per use) to "
             "explain it with this method")
-    reused = remembered(reused_modules, forward, inputs, _deeplift_covers, "deeplift")
-    if reused:
-        which = ", ".join(f"{_user_path(forward, name)} ({type(forward.get_submodule(name)).__name__}, {n}x)"
-                          for name, n in reused.items())
-        raise NotApplicable(
-            f"method {method} keeps one input and output per nonlinearity module, but this model's forward calls "
-            f"the module(s) {which} more than once, where captum fails; give each use its own module (e.g. "
-            "self.relu1 = nn.ReLU(), self.relu2 = nn.ReLU()) to explain it with this method")
-
-
-def _user_path(forward: nn.Module, name: str) -> str:
-    """A module's path as the user's model names it (``act``, ``block.1``): the prefixes of the suite's wrappers
-    around it (the forward counter, the explained output's transform: ``model.model.act``) left out."""
-    parts, module = name.split("."), forward
-    for index, part in enumerate(parts):
-        if not type(module).__module__.startswith("xaibench."):
-            return ".".join(parts[index:])
-        module = module.get_submodule(part)
-    return parts[-1]
 
 
 def refuse_functional_relu(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls ReLU as a function (``F.relu``, ``x.relu()``,
     ``torch.relu``) outside an ``nn.ReLU`` module: guided backpropagation would leave its gradient unchanged."""
-    calls = remembered(calls_outside, forward, inputs, lambda m: isinstance(m, nn.ReLU), "guided_backprop")
+    calls, _ = remembered_look(forward, inputs, lambda m: isinstance(m, nn.ReLU), "guided_backprop")
     if calls["relu"]:
         times = f" ({calls['relu']}x)" if calls["relu"] > 1 else ""
         raise NotApplicable(

@@ -14,7 +14,7 @@ from torch import nn
 
 from xaibench.errors import NotApplicable
 from xaibench.explainers.base import DENSE_MODALITIES, Explainer
-from xaibench.explainers.module_calls import LAYOUT_OPS, calls_outside, described, remembered
+from xaibench.explainers.module_calls import LAYOUT_OPS, described, remembered_look, reused
 from xaibench.explainers.output_rules import Readout, explained_value, lrp_logit_relevance, split_output
 from xaibench.registry import EXPLAINERS
 from xaibench.types import Capability, Explanation
@@ -24,6 +24,7 @@ from xaibench.types import Capability, Explanation
 EXTRA_EPSILON_LAYERS = (nn.Conv1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d, nn.BatchNorm1d, nn.Flatten)
 WEIGHTED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 SUPPORTED_LAYERS = (*SUPPORTED_LAYERS_WITH_RULES, *SUPPORTED_NON_LINEAR_LAYERS, *EXTRA_EPSILON_LAYERS)
+RULE_LAYERS = (*SUPPORTED_LAYERS_WITH_RULES, *EXTRA_EPSILON_LAYERS)  # each keeps its input: one call per forward
 # What a forward may compute outside those layers: moving values (``LAYOUT_OPS``), ReLU (as a function it gates the
 # relevance exactly as captum's ``nn.ReLU`` passes it on: a zero activation gets none) and dropout (eval: identity).
 PASSING_OPS = LAYOUT_OPS | {"relu", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
@@ -49,7 +50,8 @@ def refuse_unsupported(model: nn.Module, inputs: torch.Tensor) -> None:
     if missing:
         raise NotApplicable(f"lrp has no rule for layer type(s) {', '.join(missing)}; supported: "
                             f"{', '.join(sorted({t.__name__ for t in SUPPORTED_LAYERS}))}")
-    calls = remembered(calls_outside, model, inputs, lambda m: isinstance(m, SUPPORTED_LAYERS), "lrp")
+    calls, uses = remembered_look(model, inputs, lambda m: isinstance(m, SUPPORTED_LAYERS), "lrp")
+    reused(model, uses, lambda m: isinstance(m, RULE_LAYERS), "lrp")  # captum raises on these (ReLU & co pass)
     found = described(calls, set(calls) - PASSING_OPS)
     if found:
         raise NotApplicable(f"lrp propagates relevance through layers (modules) only, but this model's forward "

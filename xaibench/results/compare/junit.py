@@ -62,7 +62,7 @@ def to_junit(comparison: Comparison, *, baseline: str, current: str, context: di
         group = (str(labels.get("model", compared.unit.get("model", ""))),
                  str(labels.get("dataset", compared.unit.get("dataset", ""))))
         if group not in suites:
-            suites[group] = ET.SubElement(root, "testsuite", name="/".join(group))
+            suites[group] = ET.SubElement(root, "testsuite", name=xml_safe("/".join(group)))
         findings = by_unit.get(_key(compared.key), [])
         name = names("/".join([*group, *(str(labels.get(n, compared.unit.get(n, ""))) for n in ("method", "metric"))]))
         _case(suites[group], "/".join(group).replace(".", "·"), name, findings, comparison, revisions, compared)
