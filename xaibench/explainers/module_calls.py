@@ -166,6 +166,8 @@ def reused(forward: nn.Module, uses: Counter[nn.Module], kinds: Callable[[nn.Mod
     """Raise ``NotApplicable`` where a module for which ``kinds`` holds was called more than once (``uses`` of
     :func:`calls_outside`): captum's DeepLIFT and LRP keep one set of activations per module, and raise a
     ``RuntimeError`` mid-call on a module used twice (one ``self.pool`` after every convolution)."""
+    if not any(n > 1 and kinds(module) for module, n in uses.items()):
+        return  # the usual case: no module's names to work out (this runs on every explain call)
     names = {module: _own_name(forward, name) for name, module in forward.named_modules()}
     twice = sorted(f"{names[module]} (nn.{type(module).__name__})" for module, n in uses.items()
                    if n > 1 and kinds(module))
