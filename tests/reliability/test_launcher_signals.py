@@ -152,25 +152,6 @@ def test_sigterm_to_a_background_launcher_sweep_is_one_line_exit_143_and_resumab
     _rerun_finishes_only_the_missing_cell(args, env, tmp_path, folder)
 
 
-def test_sigterm_while_waiting_for_a_slurm_array_says_the_array_keeps_running(capsys, monkeypatch):
-    """rel17: SIGTERM to the launching process of a Slurm sweep (it waits on the login node) ended it without a word;
-    as with Ctrl-C, the array keeps running and storing cells: one line saying so, exit code 143."""
-    from hydra_plugins.xaibench_launchers.chunked_submitit import _gather
-    from tests.unit.test_chunked_launcher_wait import GROUPS, Task
-    from xaibench.cli import Terminated
-
-    def terminated(seconds):
-        raise Terminated  # what the CLI's SIGTERM handler raises in the waiting loop
-
-    monkeypatch.setattr("hydra_plugins.xaibench_launchers.chunked_submitit.time.sleep", terminated)
-    with pytest.raises(SystemExit) as stopped:
-        _gather([Task("8_0", polls=5), Task("8_1", polls=5)], GROUPS[:2], poll_s=1)
-    assert stopped.value.code == 143
-    assert capsys.readouterr().err == ("xaibench: terminated (SIGTERM): Slurm job 8 keeps running and storing cells "
-                                       "(scancel 8 stops it); once it has ended, rerun the same command to collect "
-                                       "the sweep (stored cells are not recomputed)\n")
-
-
 def test_hydra_runs_in_one_process_add_the_resource_tracker_warning_option_once(monkeypatch):
     """review18: each Hydra run of the CLI appended its ``-W ignore:resource_tracker:UserWarning`` option to the
     process's ``sys.warnoptions`` (the API and tests run the CLI many times in one process): one is enough."""

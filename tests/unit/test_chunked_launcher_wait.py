@@ -103,15 +103,23 @@ def test_while_waiting_a_line_says_how_many_tasks_run_and_cells_are_written(caps
         "task 7_0 ended: 2 of 2 cells written; 5 of 5 cells, 3 of 3 tasks\n")
 
 
-def test_ctrl_c_while_waiting_says_the_array_keeps_running(capsys, monkeypatch):
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_while_waiting_says_the_array_keeps_running(signal_name, capsys, monkeypatch):
+    """Ctrl-C, and SIGTERM to the launching process waiting on the login node (rel17: it ended without a word), stop
+    the waiting, not the array: one line saying so, exit code 130 / 143."""
+    from xaibench.cli import Terminated
+
+    stop, code, said = {"SIGINT": (KeyboardInterrupt, 130, "interrupted"),
+                        "SIGTERM": (Terminated, 143, "terminated (SIGTERM)")}[signal_name]
+
     def interrupted(seconds):
-        raise KeyboardInterrupt
+        raise stop  # what Ctrl-C, or the CLI's SIGTERM handler, raises in the waiting loop
 
     monkeypatch.setattr("hydra_plugins.xaibench_launchers.chunked_submitit.time.sleep", interrupted)
     with pytest.raises(SystemExit) as stopped:
         _gather([Task("8_0", polls=5), Task("8_1", polls=5)], GROUPS[:2], poll_s=1)
-    assert stopped.value.code == 130
-    assert capsys.readouterr().err == ("xaibench: interrupted: Slurm job 8 keeps running and storing cells (scancel 8 "
+    assert stopped.value.code == code
+    assert capsys.readouterr().err == (f"xaibench: {said}: Slurm job 8 keeps running and storing cells (scancel 8 "
                                        "stops it); once it has ended, rerun the same command to collect the sweep "
                                        "(stored cells are not recomputed)\n")
 

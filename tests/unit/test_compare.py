@@ -1258,15 +1258,13 @@ def test_an_empty_current_table_says_so_first(capsys, tmp_path):
                                                      "rerun the sweep that wrote it (its log says why it wrote none)")
 
 
-def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_baselined(capsys, tmp_path,
-                                                                                        monkeypatch):
-    """The sweep's recorded command composed again: unchanged configs give its planned cells (no finding); an edited
-    experiment (another n_samples, a method added) is refused with one line, ``--allow-stale`` compares it as it is,
-    and ``--update-baseline`` refuses it whatever the flags. (The end-to-end case: test_ci_docs.py.) cells.planned
-    is written as the sweep writes it, ``<key>\t<label>`` lines: split on white space, the label's words read as
-    cells that are "no longer defined", and every sweep the CLI ran was refused as stale."""
+def tiny_finished_sweep(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """A finished sweep folder of an own experiment (``conf/experiment/tiny.yaml``: saliency and random, n_samples 8)
+    as the CLI leaves it: ``cells.planned``, ``sweep.json`` with its command, ``table.parquet``; ``base.parquet`` is
+    the same table. Returns the experiment file (edit it to make the folder stale) and the folder; cwd is
+    ``tmp_path``."""
+    from xaibench.config.preflight import compose_jobs, expand_sweep
     from xaibench.engine.cell import CellSpec
-    from xaibench.results.compare.config_check import config_change
     from xaibench.sweep import _cell_label, start_sweep
 
     monkeypatch.chdir(tmp_path)
@@ -1275,18 +1273,28 @@ def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_ba
     experiment.write_text("# @package _global_\nsweep_id: tiny\nn_samples: 8\nhydra:\n  sweeper:\n    params:\n"
                           "      method: saliency,random\n")
     overrides = ["experiment=tiny", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"]
-    from xaibench.config.preflight import compose_jobs, expand_sweep
-
-    configs = compose_jobs(expand_sweep(overrides, multirun=True))
+    cells = [CellSpec.from_config(cfg) for cfg in compose_jobs(expand_sweep(overrides, multirun=True))]
     folder = tmp_path / "results" / "runs" / "tiny"
     folder.mkdir(parents=True)
-    cells = [CellSpec.from_config(cfg) for cfg in configs]
     start_sweep(folder, len(cells), {cell.key: _cell_label(cell) for cell in cells})  # the sweep's cells.planned
     (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 2, "cells": 2, "command": {
         "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path), "plugins": ""}}))
     rows = table({("saliency", "m"): list(BASE)})
     rows.to_parquet(folder / "table.parquet", index=False)
     rows.to_parquet(tmp_path / "base.parquet", index=False)
+    return experiment, folder
+
+
+def test_a_sweep_folder_of_an_edited_config_is_stale_unless_allowed_and_never_baselined(capsys, tmp_path,
+                                                                                        monkeypatch):
+    """The sweep's recorded command composed again: unchanged configs give its planned cells (no finding); an edited
+    experiment (another n_samples, a method added) is refused with one line, ``--allow-stale`` compares it as it is,
+    and ``--update-baseline`` refuses it whatever the flags. (The end-to-end case: test_ci_docs.py.) cells.planned
+    is written as the sweep writes it, ``<key>\t<label>`` lines: split on white space, the label's words read as
+    cells that are "no longer defined", and every sweep the CLI ran was refused as stale."""
+    from xaibench.results.compare.config_check import config_change
+
+    experiment, folder = tiny_finished_sweep(tmp_path, monkeypatch)
     assert config_change(folder) == ""
     monkeypatch.setenv("XAIBENCH_PLUGINS", "not_the_sweeps_plugin")  # compare's environment is not the sweep's
     assert config_change(folder) == ""

@@ -209,26 +209,9 @@ def test_junit_leaves_the_report_and_json_as_they_were_and_is_the_same_for_the_s
 def test_a_stale_sweep_compared_under_allow_stale_is_skipped_not_failed(capsys, tmp_path, monkeypatch):
     """The config check as the exit code has it: fresh passes, stale under --allow-stale is compared (exit 0) and
     its config testcase skipped with the warning; stale without it is refused (exit 2) and nothing is written."""
-    from tests.unit.test_compare import BASE, table
-    from xaibench.config.preflight import compose_jobs, expand_sweep
-    from xaibench.engine.cell import CellSpec
-    from xaibench.sweep import _cell_label, start_sweep
+    from tests.unit.test_compare import tiny_finished_sweep
 
-    monkeypatch.chdir(tmp_path)
-    experiment = tmp_path / "conf" / "experiment" / "tiny.yaml"
-    experiment.parent.mkdir(parents=True)
-    experiment.write_text("# @package _global_\nsweep_id: tiny\nn_samples: 8\nhydra:\n  sweeper:\n    params:\n"
-                          "      method: saliency,random\n")
-    overrides = ["experiment=tiny", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"]
-    cells = [CellSpec.from_config(cfg) for cfg in compose_jobs(expand_sweep(overrides, multirun=True))]
-    folder = tmp_path / "results" / "runs" / "tiny"
-    folder.mkdir(parents=True)
-    start_sweep(folder, len(cells), {cell.key: _cell_label(cell) for cell in cells})
-    (folder / "sweep.json").write_text(json.dumps({"state": "finished", "expected_cells": 2, "cells": 2, "command": {
-        "overrides": overrides, "multirun": True, "config_name": "config", "cwd": str(tmp_path), "plugins": ""}}))
-    rows = table({("saliency", "m"): list(BASE)})
-    rows.to_parquet(folder / "table.parquet", index=False)
-    rows.to_parquet(tmp_path / "base.parquet", index=False)
+    experiment, folder = tiny_finished_sweep(tmp_path, monkeypatch)
 
     def run(*flags) -> tuple[int, ET.Element | None]:
         (tmp_path / "v.xml").unlink(missing_ok=True)
