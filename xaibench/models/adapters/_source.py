@@ -148,18 +148,35 @@ def path_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def code_digest(dotted: str | None) -> str:
+def code_digest(dotted: str | None, option: str = "model.target") -> str:
     """sha256 of the source file that defines the object at ``dotted`` (the user's module), "" when there is none.
 
     Config keys hold the import path, not the code: editing the class (a final softmax added, a layer changed with
     the same parameters) must recompute, not serve cached explanations of the old forward. Only the defining file
     is fingerprinted (helpers it imports from other files are not).
     """
+    source = _source_file(dotted, option)
+    return path_digest(source) if source is not None else ""
+
+
+def own_code_digest(dotted: str | None, option: str) -> str:
+    """:func:`code_digest` of the user's own code only: "" for an object of an installed library (``site-packages``:
+    identified by its version, as for plugins in ``engine/plugin_code.py``), so keys of library classes
+    (``sklearn.ensemble.RandomForestClassifier``) stay what they were."""
+    from xaibench.engine.plugin_code import LIBRARY_DIRS
+
+    source = _source_file(dotted, option)
+    return path_digest(source) if source is not None and not LIBRARY_DIRS & set(source.parts) else ""
+
+
+def _source_file(dotted: str | None, option: str) -> Path | None:
+    """The file defining the object at ``dotted``; None for builtins or a path that does not import (``build``
+    reports the latter)."""
     try:
-        source = inspect.getsourcefile(import_object(dotted, "model", "model.target"))
+        source = inspect.getsourcefile(import_object(dotted, "model", option))
     except (UserError, TypeError, OSError):
-        return ""  # builtins or a bad path: ``build`` reports the latter
-    return path_digest(Path(source)) if source and Path(source).is_file() else ""
+        return None
+    return Path(source) if source and Path(source).is_file() else None
 
 
 def save_pinned(module: nn.Module, source: Path) -> bytes:
