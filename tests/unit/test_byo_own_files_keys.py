@@ -51,3 +51,48 @@ def test_a_library_estimator_keeps_its_revision():
     for estimator in ("sklearn.ensemble.RandomForestClassifier", "sklearn.linear_model.LogisticRegression"):
         spec = MODELS.create("sklearn_estimator", {"estimator": estimator})
         assert spec.source_revision() == "forward=log_predict_proba"
+
+
+NETS = '''
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x)
+'''
+
+
+@pytest.mark.parametrize("given, meant", [
+    ("./net.py:Net", "./nets.py:Net"), ("net.py:Net", "nets.py:Net"), ("modles/nets.py:Net", "models/nets.py:Net"),
+    ("./models/net.py:Net", "./models/nets.py:Net"), ("{root}/modls/nets.py:Net", "{root}/models/nets.py:Net"),
+    ("net.Net", "nets.Net"),
+])
+def test_a_misspelt_model_file_gets_the_closest_one(tmp_path, monkeypatch, given, meant):
+    """A misspelt file or folder said only "file not found" (a misspelt class already had its did-you-mean)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "models").mkdir()
+    for file in (tmp_path / "nets.py", tmp_path / "models" / "nets.py"):
+        file.write_text(NETS)
+    iris = DATASETS.create("iris", {}).build(0)
+    with pytest.raises(UserError) as refused:
+        MODELS.create("torch_module", {"target": given.format(root=tmp_path), "epochs": 1}).build(iris)
+    message = str(refused.value)
+    assert message.endswith(f"; did you mean model.target={meant.format(root=tmp_path)}?") and "\n" not in message
+    spec = MODELS.create("torch_module", {"target": meant.format(root=tmp_path), "epochs": 1})
+    assert type(spec.build(iris)).__name__ == "Net"  # what it suggests imports
+
+
+def test_no_did_you_mean_without_a_close_file_and_not_a_module_for_a_class(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nets.py").write_text(NETS)
+    iris = DATASETS.create("iris", {}).build(0)
+    with pytest.raises(UserError, match=r"file not found: zzz\.py \(relative paths start at [^;]*\)$"):
+        MODELS.create("torch_module", {"target": "zzz.py:Net", "epochs": 1}).build(iris)
+    with pytest.raises(UserError, match=r"nets\.py has no 'NN'$"):  # was "did you mean model.target=nets.py:nn?"
+        MODELS.create("torch_module", {"target": "nets.py:NN", "epochs": 1}).build(iris)
