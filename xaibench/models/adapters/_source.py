@@ -218,8 +218,24 @@ def own_code_digest(dotted: str | None, option: str) -> str:
     (``sklearn.ensemble.RandomForestClassifier``) stay what they were."""
     from xaibench.engine.plugin_code import LIBRARY_DIRS
 
+    if _in_library(dotted, LIBRARY_DIRS):
+        return ""  # known without importing it (a cached cell's check imports no scikit-learn)
     source = _source_file(dotted, option)
     return path_digest(source) if source is not None and not LIBRARY_DIRS & set(source.parts) else ""
+
+
+def _in_library(dotted: str | None, library_dirs: frozenset[str]) -> bool:
+    """Whether the dotted path's top-level package is installed in ``library_dirs``, found without importing it."""
+    if not dotted or _FILE_LIKE.search(dotted):
+        return False
+    top = dotted.replace(":", ".").split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    places = [spec.origin] if spec is not None and spec.origin else []
+    places += list(spec.submodule_search_locations or []) if spec is not None else []
+    return bool(places) and all(library_dirs & set(Path(place).parts) for place in places)
 
 
 def _source_file(dotted: str | None, option: str) -> Path | None:
