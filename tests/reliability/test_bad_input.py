@@ -348,6 +348,12 @@ BYO_CASES = [  # (overrides, expected part of the one line)
      "cannot import model.target='byo_nets.net': module 'byo_nets' ("),
     (["model=torch_module", "model.target=byo_nets.net", "model.state_dict=net.pt"],
      "has no 'net'; did you mean model.target=byo_nets.Net?"),
+    (["model=torch_module", "model.target=./byo_net.py:Net", "model.state_dict=net.pt"],  # a misspelt file: no hint
+     "model.target: file not found: byo_net.py (relative paths start at "),
+    (["model=torch_module", "model.target=./byo_net.py:Net", "model.state_dict=net.pt"],
+     "; did you mean model.target=./byo_nets.py:Net?"),
+    (["model=torch_module", "model.target=byo_net.Net", "model.state_dict=net.pt"],
+     "No module named 'byo_net'; did you mean model.target=byo_nets.Net?"),
     (["model=torch_module", "model.state_dict=net.pt"],
      "net.pt holds weights only (not a TorchScript archive); set model.target=<package.module.Class>"),
     (["model=mlp", "dataset=csv_table", "dataset.path=gaps.parquet", "dataset.target=bought"],  # was a TypeError

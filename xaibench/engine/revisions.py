@@ -35,6 +35,10 @@ class Revision:
         return method in self.methods and explain_output in self.explain_outputs and model not in self.unchanged_models
 
 
+# Zoo models without an elementwise nonlinearity captum's DeepLIFT has no rule for (``nn.GELU``: only ``vit`` and
+# ``text_transformer`` hold one).
+GELU_FREE_MODELS = SOFTMAX_FREE_MODELS
+
 # The zoo's own models (built from modules captum hooks, no functional nonlinearity: checked by
 # ``test_no_zoo_model_calls_a_nonlinearity_as_a_function``); any other name may call ``F.relu`` or hold layers LRP
 # now reaches.
@@ -64,6 +68,22 @@ REVISIONS: tuple[Revision, ...] = (
         why="a forward calling F.relu (or another nonlinearity) outside modules made these methods plain gradients "
             "silently: such cells are now not_applicable with the reason; LRP now runs on own networks of supported "
             "layers (it was not_applicable): stored cells of own models must not be served",
+    ),
+    Revision(
+        tag="deeplift-rescales-elementwise",
+        methods=frozenset({"deeplift", "deeplift_shap"}),
+        explain_outputs=frozenset(EXPLAIN_OUTPUTS),
+        unchanged_models=GELU_FREE_MODELS,
+        why="captum's DeepLIFT crossed nn.GELU, nn.SiLU and other elementwise modules it has no rule for with their "
+            "gradient: they now get the Rescale rule (F.gelu as a function is not_applicable)",
+    ),
+    Revision(
+        tag="relu-spellings",
+        methods=frozenset({"deeplift", "deeplift_shap", "guided_backprop"}),
+        explain_outputs=frozenset(EXPLAIN_OUTPUTS),
+        unchanged_models=ZOO_MODELS,
+        why="a ReLU written as x.clamp(min=0), torch.maximum(x, zeros), torch.where(x > 0, x, 0)... was crossed "
+            "with plain gradients under these methods' names: such cells are now not_applicable with the reason",
     ),
 )
 

@@ -50,8 +50,58 @@ def op_name(func: Callable) -> str:
     return name.strip("_").removesuffix("_with_indices")
 
 
+# ReLU written without ``relu``: what :func:`relu_spelling` recognises, under the names the look records them by
+# (a method that rules ReLUs is told which spelling to rewrite as ``nn.ReLU()``).
+RELU_SPELLINGS = frozenset({"clamp(min=0)", "clamp_min(0)", "maximum(x, 0)", "where(x > 0, x, 0)",
+                            "threshold(x, 0, 0)", "x * (x > 0)"})
+
+
+def _zero(value: object) -> bool:
+    """Whether ``value`` is the number 0 or a tensor of zeros (``torch.zeros_like(x)``)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() > 0 and not value.is_complex() and not bool(value.any())
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
+def _positive_mask(mask: object, x: object) -> bool:
+    """Whether ``mask`` is the boolean tensor ``x > 0`` (or ``x >= 0``) of the tensor ``x``."""
+    if not (isinstance(mask, torch.Tensor) and isinstance(x, torch.Tensor) and mask.dtype == torch.bool):
+        return False
+    if mask.shape != torch.broadcast_shapes(mask.shape, x.shape):
+        return False
+    return bool(torch.equal(mask, (x > 0).expand_as(mask)) or torch.equal(mask, (x >= 0).expand_as(mask)))
+
+
+def relu_spelling(name: str, args: tuple, kwargs: dict) -> str:
+    """The name in :data:`RELU_SPELLINGS` of a call ``name(*args, **kwargs)`` that computes ``max(x, 0)`` elementwise
+    without calling ``relu`` (``x.clamp(min=0)``, ``torch.clamp(x, 0)``, ``x.clamp_min(0)``, ``torch.maximum(x,
+    zeros)``, ``torch.where(x > 0, x, 0)``, ``F.threshold(x, 0, 0)``, ``x * (x > 0)``); "" for any other call.
+    Read from the call's values (one sample's): a mask or zeros that only happen to match on it are not told apart."""
+    def arg(i: int, key: str) -> object:
+        return kwargs[key] if key in kwargs else (args[i] if len(args) > i else None)
+
+    if name == "clamp" and _zero(arg(1, "min")) and arg(2, "max") is None:
+        return "clamp(min=0)"
+    if name == "clamp_min" and _zero(arg(1, "min")):
+        return "clamp_min(0)"
+    if name in ("maximum", "max", "fmax") and len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args) \
+            and (_zero(args[0]) != _zero(args[1])):
+        return "maximum(x, 0)"
+    if name == "where" and len(args) == 3 and _zero(args[2]) and _positive_mask(args[0], args[1]):
+        return "where(x > 0, x, 0)"
+    if name == "threshold" and _zero(arg(1, "threshold")) and _zero(arg(2, "value")):
+        return "threshold(x, 0, 0)"
+    if name == "mul" and len(args) == 2 and (_positive_mask(args[0], args[1]) or _positive_mask(args[1], args[0])):
+        return "x * (x > 0)"
+    return ""
+
+
+_SPELLED = frozenset({"clamp", "clamp_min", "maximum", "max", "fmax", "where", "threshold", "mul"})
+
+
 class _Recorder(TorchFunctionMode):
-    """Counts ``op_name``s of the torch functions called while ``counted()`` holds."""
+    """Counts ``op_name``s of the torch functions called while ``counted()`` holds; a ReLU spelt another way
+    (:func:`relu_spelling`) is counted under that spelling."""
 
     def __init__(self, counted: Callable[[], bool]) -> None:
         super().__init__()
@@ -60,7 +110,10 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
         if self.counted():
-            self.calls[op_name(func)] += 1
+            name = op_name(func)
+            if name in _SPELLED:
+                name = relu_spelling(name, args, kwargs or {}) or name
+            self.calls[name] += 1
         return func(*args, **(kwargs or {}))
 
 

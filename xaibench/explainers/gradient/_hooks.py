@@ -10,18 +10,59 @@ Either way captum silently returns plain gradients there under the method's name
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
-from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR, nonlinear
 from torch import nn
 
 from xaibench.errors import NotApplicable
-from xaibench.explainers.module_calls import described, remembered_look, reused
+from xaibench.explainers.module_calls import RELU_SPELLINGS, described, remembered_look, reused
 
-# The functions whose module captum's DeepLIFT has a Rescale (or max-pool) rule for (``SUPPORTED_NON_LINEAR``, looked
-# up by exact type). Softmax is left out: captum's rule for ``nn.Softmax`` centres the multipliers over the whole
-# tensor, batch included (a sample's map depends on the others), so a module is no better advice than the gradient.
+# Elementwise nonlinearities captum's DeepLIFT has no rule for (not in ``SUPPORTED_NON_LINEAR``): captum would cross
+# them with their gradient. DeepLIFT's Rescale rule (Shrikumar et al., 2017, section 3.5.1: multiplier
+# ``(f(x) - f(x')) / (x - x')``) is defined for any elementwise nonlinearity, and captum's ``nonlinear`` computes it
+# for any such module: :func:`rescale_elementwise` applies it to these too (the zoo's ``vit`` and
+# ``text_transformer`` hold ``nn.GELU``).
+RESCALED_MODULES = (nn.GELU, nn.SiLU, nn.Mish, nn.CELU, nn.SELU, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.ReLU6,
+                    nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Softshrink, nn.Hardshrink, nn.Threshold, nn.PReLU,
+                    nn.RReLU)
+
+# The functions whose module DeepLIFT has a rule for (captum's ``SUPPORTED_NON_LINEAR``, looked up by exact type, and
+# ``RESCALED_MODULES``; ``hardtanh``: ``nn.Hardtanh``, ``nn.ReLU6``), and ReLU spelt otherwise (``x.clamp(min=0)``).
+# Softmax is left out: captum's rule for ``nn.Softmax`` centres the multipliers over the whole tensor, batch
+# included (a sample's map depends on the others), so a module is no better advice than the gradient.
 DEEPLIFT_FUNCTIONS = frozenset({"relu", "elu", "leaky_relu", "sigmoid", "tanh", "softplus", "max_pool1d", "max_pool2d",
-                                "max_pool3d"})
+                                "max_pool3d", "gelu", "silu", "mish", "celu", "selu", "hardswish", "hardsigmoid",
+                                "hardtanh", "relu6", "log_sigmoid", "softsign", "tanhshrink", "softshrink",
+                                "hardshrink", "threshold", "prelu", "rrelu"}) | RELU_SPELLINGS
+_RELUS = frozenset({"relu"}) | RELU_SPELLINGS
+
+_RESCALE_LOCK = threading.Lock()
+_RESCALE_USERS = [0]  # DeepLIFT calls under way (threads) that need the rules of RESCALED_MODULES
+_RESCALE_ADDED: list[type] = []
+
+
+@contextmanager
+def rescale_elementwise() -> Iterator[None]:
+    """Within the block, captum's DeepLIFT (and DeepLIFT-SHAP) applies the Rescale rule to ``RESCALED_MODULES`` too:
+    their entries are added to captum's ``SUPPORTED_NON_LINEAR`` on entering (the first of concurrent blocks) and
+    removed on leaving (the last), so captum used outside the suite is left as it ships."""
+    with _RESCALE_LOCK:
+        if not _RESCALE_USERS[0]:
+            _RESCALE_ADDED[:] = [kind for kind in RESCALED_MODULES if kind not in SUPPORTED_NON_LINEAR]
+            SUPPORTED_NON_LINEAR.update({kind: nonlinear for kind in _RESCALE_ADDED})
+        _RESCALE_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _RESCALE_LOCK:
+            _RESCALE_USERS[0] -= 1
+            if not _RESCALE_USERS[0]:
+                for kind in _RESCALE_ADDED:
+                    SUPPORTED_NON_LINEAR.pop(kind, None)
 
 
 def refuse_scripted(model: nn.Module, method: str) -> None:
@@ -34,32 +75,35 @@ def refuse_scripted(model: nn.Module, method: str) -> None:
 
 
 def _deeplift_covers(module: nn.Module) -> bool:
-    """Whether captum's DeepLIFT has a rule for ``module`` (looked up by exact type, as captum does)."""
-    return type(module) in SUPPORTED_NON_LINEAR
+    """Whether DeepLIFT has a rule for ``module`` (looked up by exact type, as captum does): captum's own, or the
+    Rescale rule of :func:`rescale_elementwise`."""
+    return type(module) in SUPPORTED_NON_LINEAR or type(module) in RESCALED_MODULES
 
 
 def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls a nonlinearity DeepLIFT has a rule for (ReLU, ELU,
-    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d) as a function rather than through its module, or calls one
-    such module twice (captum would raise mid-call: ``module_calls.reused``)."""
+    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d; GELU, SiLU... of ``RESCALED_MODULES``) as a function rather than
+    through its module (ReLU spelt ``x.clamp(min=0)``, ``torch.where(x > 0, x, 0)`` too), or calls one such module
+    twice (captum would raise mid-call: ``module_calls.reused``)."""
     calls, uses = remembered_look(forward, inputs, _deeplift_covers, "deeplift")
     reused(forward, uses, _deeplift_covers, method)
     found = described(calls, DEEPLIFT_FUNCTIONS)
     if found:
         raise NotApplicable(
-            f"method {method} applies its rules to nonlinearities that are modules (nn.ReLU, nn.Sigmoid, "
-            f"nn.MaxPool2d, ...), but this model's forward calls {found} as functions (F.relu, x.relu(), ...), where "
-            "captum would use plain gradients; build them as modules (e.g. self.relu1 = nn.ReLU(), one per use) to "
-            "explain it with this method")
+            f"method {method} applies its rules to nonlinearities that are modules (nn.ReLU, nn.Sigmoid, nn.GELU, "
+            f"nn.MaxPool2d, ...), but this model's forward calls {found} as functions (F.relu, x.relu(), "
+            "x.clamp(min=0), F.gelu, ...), where captum would use plain gradients; build them as modules (e.g. "
+            "self.relu1 = nn.ReLU(), one per use) to explain it with this method")
 
 
 def refuse_functional_relu(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls ReLU as a function (``F.relu``, ``x.relu()``,
-    ``torch.relu``) outside an ``nn.ReLU`` module: guided backpropagation would leave its gradient unchanged."""
+    ``torch.relu``, or spelt ``x.clamp(min=0)``, ``torch.maximum(x, zeros)``... : ``module_calls.relu_spelling``)
+    outside an ``nn.ReLU`` module: guided backpropagation would leave its gradient unchanged."""
     calls, _ = remembered_look(forward, inputs, lambda m: isinstance(m, nn.ReLU), "guided_backprop")
-    if calls["relu"]:
-        times = f" ({calls['relu']}x)" if calls["relu"] > 1 else ""
+    found = described(calls, _RELUS)
+    if found:
         raise NotApplicable(
-            f"method {method} changes the gradients of nn.ReLU modules, but this model's forward calls relu{times} as "
-            "a function (F.relu, x.relu(), ...), whose gradient would pass unchanged (a plain gradient under this "
-            "method's name); build it as a module (nn.ReLU()) to explain it with this method")
+            f"method {method} changes the gradients of nn.ReLU modules, but this model's forward calls {found} as "
+            "a function (F.relu, x.relu(), x.clamp(min=0), ...), whose gradient would pass unchanged (a plain "
+            "gradient under this method's name); build it as a module (nn.ReLU()) to explain it with this method")

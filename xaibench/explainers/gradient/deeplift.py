@@ -11,7 +11,7 @@ from torch import nn
 
 from xaibench.errors import UserError
 from xaibench.explainers.base import CallRows, Explainer, diagnostics_enabled
-from xaibench.explainers.gradient._hooks import refuse_functional_deeplift, refuse_scripted
+from xaibench.explainers.gradient._hooks import refuse_functional_deeplift, refuse_scripted, rescale_elementwise
 from xaibench.explainers.inputs import Baseline, GradientView, baseline_distribution
 from xaibench.explainers.output_rules import Readout, deeplift_multipliers, split_output
 from xaibench.metrics.quiet import ignore_warnings
@@ -36,7 +36,7 @@ def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: tor
     Rescale rule) weight the logits, and captum's rules run from the logits down: the attributions sum to
     ``T(f(x)) - T(f(baseline))`` of the explained output ``T``.
     """
-    with ignore_warnings(message=_HOOK_NOTICE):  # this thread's only (quiet.py)
+    with ignore_warnings(message=_HOOK_NOTICE), rescale_elementwise():  # the warnings: this thread's only (quiet.py)
         if kind == "logit":
             return DeepLift(forward).attribute(inputs, baselines=baselines, target=target,
                                                return_convergence_delta=with_delta)
@@ -70,6 +70,9 @@ def deeplift_per_sample(forward: nn.Module, kind: str, inputs: torch.Tensor, bas
 class DeepLiftExplainer(Explainer):
     """captum ``DeepLift`` (Rescale rule) from ``baseline`` (text: pad-token embeddings).
 
+    The Rescale rule applies to every elementwise nonlinearity module, ``nn.GELU``, ``nn.SiLU``... included (captum
+    alone would cross those with their gradient: ``_hooks.rescale_elementwise``); ``nn.LayerNorm`` and other
+    modules that mix elements are crossed with their gradient, as captum does.
     Needs nonlinearities as modules (``nn.ReLU``, not ``F.relu``), as the zoo builds them: captum would pass
     plain gradients through functional ones, so a model that calls one is ``not_applicable`` (``_hooks.py``). A
     non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the attributions sum to the
@@ -145,7 +148,7 @@ class DeepLiftShapExplainer(Explainer):
         """Attributions ``(1, ...)`` and deltas ``(B,)``: the mean of DeepLIFT over the ``B`` baselines (what captum's
         ``DeepLiftShap`` computes; written out for a non-logit output, whose multipliers depend on each baseline)."""
         if kind == "logit":
-            with ignore_warnings(message=_HOOK_NOTICE):
+            with ignore_warnings(message=_HOOK_NOTICE), rescale_elementwise():
                 return DeepLiftShap(forward).attribute(sample, baselines=baselines, target=target,
                                                        return_convergence_delta=True)
         repeated = sample.detach().expand(len(baselines), *sample.shape[1:]).clone().requires_grad_(True)

@@ -35,7 +35,7 @@ def import_object(dotted: str | None, what: str, option: str) -> Any:
     if dotted and (_FILE_LIKE.search(dotted) or ":" in dotted):
         location, _, attribute = dotted.rpartition(":") if ":" in dotted else (dotted, "", "")
         if location.endswith(".py") and attribute:
-            module = import_file(location, what, option)
+            module = import_file(location, what, option, f":{attribute}")
             return _attribute(module, attribute, dotted, location + ":", what, option, location)
         if ":" in dotted and attribute and location and not _FILE_LIKE.search(location):  # mynets:Net
             dotted = f"{location}.{attribute}"
@@ -56,7 +56,7 @@ def _attribute(module: Any, attribute: str, given: str, prefix: str, what: str, 
     """``module.attribute``; a missing name is refused with the closest one (``{option}={prefix}{close}``).
     ``file``: the module was imported from that file (named instead of its module)."""
     if not hasattr(module, attribute):
-        names = [n for n in vars(module) if not n.startswith("_")]
+        names = [n for n, value in vars(module).items() if not n.startswith("_") and not inspect.ismodule(value)]
         close = difflib.get_close_matches(attribute, names, n=1, cutoff=0.6) or [
             n for n in names if n.lower() == attribute.lower()]
         hint = f"; did you mean {option}={prefix}{close[0]}?" if close else ""
@@ -65,17 +65,20 @@ def _attribute(module: Any, attribute: str, given: str, prefix: str, what: str, 
     return getattr(module, attribute)
 
 
-def import_file(location: str, what: str, option: str) -> Any:
+def import_file(location: str, what: str, option: str, suffix: str = "") -> Any:
     """The Python file at ``location`` (relative to the working folder), imported as a module of its own.
 
     Its module name holds the file's stem and the sha256 of its resolved path and bytes (``_xaibench_file_nets_
     1a2b3c4d5e6f``): two files called ``nets.py`` do not collide, an edited file imports afresh, and the same file
     imports once per process. It is registered in ``sys.modules`` (dataclasses, pickling and ``inspect`` find it).
-    The file's folder is not put on ``sys.path``: a module it imports must be importable (``PYTHONPATH``).
+    The file's folder is not put on ``sys.path``: a module it imports must be importable (``PYTHONPATH``). A file
+    not found is refused with the closest existing path (:func:`closest_path`), ``suffix`` (``:Net``) appended.
     """
     path = Path(location).expanduser()
     if not path.is_file():
-        raise UserError(f"{what}: {option}: file not found: {path} (relative paths start at {Path.cwd()})")
+        close = closest_path(location)
+        hint = f"; did you mean {option}={close}{suffix}?" if close else ""
+        raise UserError(f"{what}: {option}: file not found: {path} (relative paths start at {Path.cwd()}){hint}")
     resolved = path.resolve()
     digest = hashlib.sha256(str(resolved).encode() + b"\0" + resolved.read_bytes()).hexdigest()[:12]
     stem = re.sub(r"\W", "_", resolved.stem)
@@ -100,6 +103,35 @@ def import_file(location: str, what: str, option: str) -> Any:
 _FILE_LIKE = re.compile(r"[/\\]|\.py(:|$)")
 
 
+def closest_path(location: str) -> str:
+    """The existing ``.py`` file closest to the missing ``location`` (``./net.py`` -> ``./nets.py``; ``modles/nets.py``
+    -> ``models/nets.py``), spelt as given with the misspelt parts replaced; "" when none is close. Each part from
+    the first missing one is matched among its folder's entries (folders; ``.py`` files for the last part)."""
+    given = location.replace("\\", "/").split("/")
+    parts = list(given)
+    anchored = len(parts) > 1 and (parts[0] in ("", ".", "..") or parts[0].startswith("~"))  # /, ., .., ~user
+    first = 1 if anchored else 0
+    folder = Path(parts[0] or "/").expanduser() if anchored else Path(".")
+    if not folder.is_dir():
+        return ""
+    for i in range(first, len(parts)):
+        last = i == len(parts) - 1
+        if (folder / parts[i]).is_file() if last else (folder / parts[i]).is_dir():
+            folder = folder / parts[i]
+            continue
+        try:
+            entries = [e.name for e in folder.iterdir()
+                       if (e.is_file() and e.suffix == ".py" if last else e.is_dir() and not e.name.startswith("."))]
+        except OSError:
+            return ""
+        close = difflib.get_close_matches(parts[i], entries, n=1, cutoff=0.6)
+        if not close:
+            return ""
+        parts[i] = close[0]
+        folder = folder / close[0]
+    return "/".join(parts) if parts != given else ""
+
+
 def _as_import_path(given: str, what: str, option: str) -> str:
     """The refusal of a target that names a file but no class (or not a ``.py`` file), with what to write."""
     location, _, name = given.rpartition(":") if ":" in given else (given, "", "")
@@ -122,7 +154,28 @@ def _not_importable(dotted: str, module_name: str, what: str, option: str, error
         as_file = module_name == top and Path(f"{top}.py").is_file()  # mynets.Net: mynets.py:Net names it too
         either = f"write {option}={top}.py:{dotted.rpartition('.')[2]} (the file and its class), or " if as_file else ""
         hint = f"; {top} is in {Path.cwd()} but not importable: {either}export PYTHONPATH=\"$PWD\""
+    elif isinstance(error, ModuleNotFoundError) and error.name == top:
+        hint = _close_module(dotted, top, option)
     return f"{what}: cannot import {option}={dotted!r}: {error}{hint}"
+
+
+def _close_module(dotted: str, top: str, option: str) -> str:
+    """``; did you mean ...?`` for a misspelt first part of ``dotted`` (``net.Net`` with ``nets.py`` here): the
+    dotted path when the close module imports, else the file and its class; "" when no file or package here is
+    close."""
+    here = [p.stem for p in Path(".").glob("*.py")] + [p.name for p in Path(".").iterdir()
+                                                      if p.is_dir() and (p / "__init__.py").is_file()]
+    close = difflib.get_close_matches(top, here, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    rest = dotted[len(top):]
+    try:
+        importable = importlib.util.find_spec(close[0]) is not None
+    except (ImportError, ValueError):
+        importable = False
+    if importable or rest.count(".") > 1 or not Path(f"{close[0]}.py").is_file():
+        return f"; did you mean {option}={close[0]}{rest}?"
+    return f"; did you mean {option}={close[0]}.py:{rest[1:]}?"
 
 
 def require_local(path: str | None, what: str, option: str, *, directory: bool = False) -> Path:
@@ -148,18 +201,51 @@ def path_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def code_digest(dotted: str | None) -> str:
+def code_digest(dotted: str | None, option: str = "model.target") -> str:
     """sha256 of the source file that defines the object at ``dotted`` (the user's module), "" when there is none.
 
     Config keys hold the import path, not the code: editing the class (a final softmax added, a layer changed with
     the same parameters) must recompute, not serve cached explanations of the old forward. Only the defining file
     is fingerprinted (helpers it imports from other files are not).
     """
+    source = _source_file(dotted, option)
+    return path_digest(source) if source is not None else ""
+
+
+def own_code_digest(dotted: str | None, option: str) -> str:
+    """:func:`code_digest` of the user's own code only: "" for an object of an installed library (``site-packages``:
+    identified by its version, as for plugins in ``engine/plugin_code.py``), so keys of library classes
+    (``sklearn.ensemble.RandomForestClassifier``) stay what they were."""
+    from xaibench.engine.plugin_code import LIBRARY_DIRS
+
+    if _in_library(dotted, LIBRARY_DIRS):
+        return ""  # known without importing it (a cached cell's check imports no scikit-learn)
+    source = _source_file(dotted, option)
+    return path_digest(source) if source is not None and not LIBRARY_DIRS & set(source.parts) else ""
+
+
+def _in_library(dotted: str | None, library_dirs: frozenset[str]) -> bool:
+    """Whether the dotted path's top-level package is installed in ``library_dirs``, found without importing it."""
+    if not dotted or _FILE_LIKE.search(dotted):
+        return False
+    top = dotted.replace(":", ".").split(".")[0]
     try:
-        source = inspect.getsourcefile(import_object(dotted, "model", "model.target"))
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    places = [spec.origin] if spec is not None and spec.origin else []
+    places += list(spec.submodule_search_locations or []) if spec is not None else []
+    return bool(places) and all(library_dirs & set(Path(place).parts) for place in places)
+
+
+def _source_file(dotted: str | None, option: str) -> Path | None:
+    """The file defining the object at ``dotted``; None for builtins or a path that does not import (``build``
+    reports the latter)."""
+    try:
+        source = inspect.getsourcefile(import_object(dotted, "model", option))
     except (UserError, TypeError, OSError):
-        return ""  # builtins or a bad path: ``build`` reports the latter
-    return path_digest(Path(source)) if source and Path(source).is_file() else ""
+        return None
+    return Path(source) if source and Path(source).is_file() else None
 
 
 def save_pinned(module: nn.Module, source: Path) -> bytes:

@@ -31,7 +31,7 @@ from torch import nn
 
 from xaibench.data.classes import class_name
 from xaibench.errors import UserError
-from xaibench.models.adapters._source import import_object, path_digest, require_local
+from xaibench.models.adapters._source import import_object, own_code_digest, path_digest, require_local
 from xaibench.models.base import ModelSpec
 from xaibench.models.outputs import log_probabilities
 from xaibench.registry import MODELS
@@ -231,9 +231,15 @@ class SklearnEstimator(ModelSpec):
 
     def source_revision(self) -> str:
         """The model file's sha256 (if any), plus what forward returns: cells stored when it returned
-        ``predict_proba`` itself (read as logits) have other keys, so they are recomputed, never served."""
+        ``predict_proba`` itself (read as logits) have other keys, so they are recomputed, never served. Without a
+        model file, the sha256 of the file defining your own ``estimator`` class (``./ests.py:MyForest``, or an
+        importable module of yours), as for a torch model's ``target``: editing it recomputes; a library's class
+        (scikit-learn's) adds nothing, its keys are what they were."""
         file = path_digest(Path(self.path)) if self.path and Path(self.path).is_file() else ""
-        return f"{file}+{FORWARD_REVISION}+{COLUMNS_REVISION}" if file else FORWARD_REVISION
+        if file:
+            return f"{file}+{FORWARD_REVISION}+{COLUMNS_REVISION}"
+        code = own_code_digest(self.estimator, "model.estimator") if self.path is None else ""
+        return f"{FORWARD_REVISION}+code:{code}" if code else FORWARD_REVISION
 
 
 FORWARD_REVISION = "forward=log_predict_proba"  # SklearnClassifier.forward's output (in the model keys)
