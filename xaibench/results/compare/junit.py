@@ -28,8 +28,9 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from xaibench.results.compare.comparison import Comparison, ComparedUnit, Finding
-from xaibench.results.compare.render import _test_text, finding_line
+from xaibench.results.compare.change_text import describe_test
+from xaibench.results.compare.findings import ComparedUnit, Comparison, Finding
+from xaibench.results.compare.render import finding_line
 from xaibench.results.compare.values import WORSE
 
 SUITE = "xaibench compare"
@@ -136,7 +137,7 @@ def finding_text(finding: Finding, comparison: Comparison) -> str:
         what = "lead over the control" if finding.kind == "below_control" else "mean"
         lines += [f"baseline {what} {change.baseline_mean:.6g}, current {what} {change.current_mean:.6g}, delta "
                   f"{change.delta:+.6g}{relative} over {change.n} pairs ({change.n_samples} samples)",
-                  f"test: {_test_text(change, tol)}",
+                  f"test: {describe_test(change, tol)}",
                   f"tolerance: {_tolerance(change, tol)} (policy {comparison.policy.name}: {tol.describe()})",
                   f"rule: {_value_rule(tol)}"]
     if finding.kind in _RULES:
