@@ -38,7 +38,7 @@ import pandas as pd
 
 from xaibench.results.compare.controls import Controls, below_controls
 from xaibench.results.compare.findings import KINDS, ComparedUnit, Comparison, Finding
-from xaibench.results.compare.names import NAMES, UnitNames
+from xaibench.results.compare.names import NAMES, UnitNames, display_labels
 from xaibench.results.compare.pairing import SAMPLE_KEY, Pairs, UnitRows
 from xaibench.results.compare.policy import Policy
 from xaibench.results.compare.ranks import rank_changes
@@ -66,7 +66,8 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     keys = sorted((set(base_units.positions) | set(cur_units.positions)) - set(paired.values()))
     scored = [k for k in keys if base_units.states.get(k) == cur_units.states.get(k) == "ok"]
     pairs = Pairs(base_units, cur_units, scored)
-    names = UnitNames(keys, units, base_units.frame, cur_units.frame)
+    display = display_labels(current, baseline)  # model.label / dataset.label: as the tables are now first
+    names = UnitNames(keys, units, base_units.frame, cur_units.frame, display)
     walker = UnitWalker(policy, controls, strict_changes, allow_missing, base_units, cur_units, pairs)
     replaced = _reparametrised(keys, base_units, cur_units, units)
     for key in keys:
@@ -74,7 +75,7 @@ def compare_tables(baseline: pd.DataFrame, current: pd.DataFrame, policy: Policy
     findings = walker.findings
     findings += below_controls(pairs, base_units, cur_units, units, names, policy, controls, strict_changes)
     findings += rank_changes(pairs, base_units, cur_units, units, names, policy, controls, strict_changes)
-    findings += revision_changes(baseline, current, strict_changes)
+    findings += revision_changes(baseline, current, strict_changes, display)
     findings += _nothing_compared(baseline, current, walker, findings)
     order = {kind: index for index, kind in enumerate(KINDS)}
     findings.sort(key=lambda f: (not f.fails, order[f.kind], [str(f.unit.get(n, "")) for n in NAMES]))

@@ -22,7 +22,8 @@ class Finding:
         unit: the unit's columns (``model``, ``dataset``, ``method``, ``metric``, params ...) plus ``family``,
             ``higher_is_better``, a short ``variant`` naming the parameters that tell same-named units apart
             (``method.abs=False``, as the summary's ``variant`` column) and ``labels``: the unit's model, dataset,
-            method and metric as the report names them (``saliency (abs=False)``, ``names.UnitNames``).
+            method and metric as the report names them (``saliency (abs=False)``; a model or dataset by its
+            display name where the sweep set one, ``model.label``: ``names.UnitNames``).
         message: one sentence for people.
         change: the value comparison (``degraded``/``improved``), else None.
         tolerance: the tolerance that applied to ``change``.
@@ -49,12 +50,16 @@ class ComparedUnit:
             that table lacks it).
         n_pairs: (seed, sample) pairs of its values compared: with the baseline's unit, or for a unit only the
             current table has, with the baseline's unit of other parameters it replaces; 0: nothing compared.
+        identity: its model, dataset, method and metric as ``unit["labels"]`` names them but with the registry
+            names of model and dataset where they have display names (``names.UnitNames.identity``): the JUnit
+            testcase's name, which renaming a label must not change. Empty: ``unit["labels"]``.
     """
 
     unit: dict
     key: tuple
     states: tuple[str | None, str | None]
     n_pairs: int
+    identity: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 the terminal's finding lines, the JUnit testcases, the GitHub annotations and the JSON's ``unit.labels``.
 
 ``UnitNames`` gives each unit of a comparison its names as the report gives them (``saliency (abs=False)``, the
-parameters that tell same-named units apart); ``unit_text`` / ``unit_path`` write a finding's unit from them.
+parameters that tell same-named units apart; a model or dataset by its display name, ``model.label=...``, where the
+sweep set one: ``display_labels``); ``unit_text`` / ``unit_path`` write a finding's unit from them. JUnit testcases
+are named by ``UnitNames.identity`` instead: the registry names, which a label does not change, so a CI system
+tracking a testcase across runs does not see it removed and another added when a label is renamed.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import pandas as pd
 from xaibench.results.groups import competitor_columns, competitor_labels
 
 NAMES = ["model", "dataset", "method", "metric"]
+LABEL_COLUMNS = {"model": "model_label", "dataset": "dataset_label"}  # display names (``model.label=...``)
 
 
 class UnitNames:
@@ -23,11 +27,14 @@ class UnitNames:
     and summary files give it; the other parameters that tell units of the same names apart follow their name in
     the same style (``pixel_flipping (features_in_step=4)``, ``mlp (hidden=32)``; the setting's own, such as
     ``n_samples``, follow the dataset). ``variant`` keeps the differing parameters as ``method.abs=False`` (the
-    summary's ``variant`` column), for the JSON verdict.
+    summary's ``variant`` column), for the JSON verdict. ``display``: the models' and datasets' display names
+    (``display_labels``), which stand in for their registry names (``My net (hidden=32)``).
     """
 
-    def __init__(self, keys: list[tuple], units: list[str], baseline: pd.DataFrame, current: pd.DataFrame) -> None:
+    def __init__(self, keys: list[tuple], units: list[str], baseline: pd.DataFrame, current: pd.DataFrame,
+                 display: dict[tuple[str, str, str], str] | None = None) -> None:
         self.units = units
+        self.display = display or {}
         self.differing = differing_parameters(keys, units)
         columns = competitor_columns(pd.DataFrame(columns=units))
         pairs = pd.concat([frame[columns].drop_duplicates() for frame in (baseline, current)]).astype(str)
@@ -39,7 +46,15 @@ class UnitNames:
         return " ".join(f"{k}={v}" for k, v in self.differing.get(key, {}).items())
 
     def labels(self, key: tuple) -> dict[str, str]:
-        """The unit's model, dataset, method and metric as the report names them."""
+        """The unit's model, dataset, method and metric as the report names them: a display name where one is set."""
+        return self._names(key, display=True)
+
+    def identity(self, key: tuple) -> dict[str, str]:
+        """``labels`` with the registry names of model and dataset, whatever their display names: what a JUnit
+        testcase is named by (the same from run to run while the unit is the same)."""
+        return self._names(key, display=False)
+
+    def _names(self, key: tuple, display: bool) -> dict[str, str]:
         unit = dict(zip(self.units, key))
         extra: dict[str, list[str]] = {name: [] for name in NAMES}
         for item, value in self.differing.get(key, {}).items():
@@ -52,6 +67,8 @@ class UnitNames:
         out = {}
         for name in NAMES:
             text = method if name == "method" else str(unit.get(name, ""))
+            if display and name in LABEL_COLUMNS:
+                text = self.display.get((name, text, str(unit.get(f"{name}_params", ""))), text)
             out[name] = f"{text} ({', '.join(extra[name])})" if extra[name] else text
         return out
 
@@ -61,14 +78,38 @@ class UnitNames:
     def described(self, key: tuple) -> str:
         """The names of ``key`` that carry parameters (``integrated_gradients (n_steps=32)``), for "the
         baseline's ..."; "other parameters" where none does."""
-        labels = self.labels(key)
+        labels, identity = self.labels(key), self.identity(key)
         unit = dict(zip(self.units, key))
-        shown = [labels[n] for n in NAMES if labels[n] != str(unit.get(n, ""))]
+        shown = [labels[n] for n in NAMES if identity[n] != str(unit.get(n, ""))]
         return ", ".join(shown) or "other parameters"
 
     def unit(self, key: tuple) -> dict:
         """The unit's columns plus ``variant`` and ``labels`` (see ``Finding.unit``)."""
         return {**dict(zip(self.units, key)), "variant": self.variant(key), "labels": self.labels(key)}
+
+
+def display_labels(*frames: pd.DataFrame) -> dict[tuple[str, str, str], str]:
+    """``("model" | "dataset", registry name, its params JSON) -> display name``: the ``model_label`` /
+    ``dataset_label`` the rows record where the sweep set one (``model.label=...``; a row without one records ""
+    or the registry name). The first frame's, in row order, wins: pass the current table first, so a renamed
+    label shows as it is now."""
+    labels: dict[tuple[str, str, str], str] = {}
+    for frame in frames:
+        for axis, column in LABEL_COLUMNS.items():
+            columns = [axis, f"{axis}_params", column]
+            if frame.empty or not set(columns) <= set(frame.columns):
+                continue
+            label = frame[column]
+            set_ = ((label != "") & (label != frame[axis])).fillna(False).to_numpy(bool)  # NA: no label
+            rows = frame.loc[set_, columns].drop_duplicates(columns[:2]).astype(str)
+            for name, params, text in rows.itertuples(index=False, name=None):
+                labels.setdefault((axis, name, params), text)
+    return labels
+
+
+def named(name: str, label: str) -> str:
+    """``My net (torch_module)``: a display name with the registry name it stands for, or the name alone."""
+    return f"{label} ({name})" if label and label != name else name
 
 
 def differing_parameters(keys: list[tuple], units: list[str]) -> dict[tuple, dict]:

@@ -8,13 +8,17 @@ import numpy as np
 import pandas as pd
 
 from xaibench.results.compare.findings import Finding
+from xaibench.results.compare.names import named
 from xaibench.results.compare.tables import REVISION_COLUMNS
 
 
-def revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool) -> list[Finding]:
+def revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool,
+                     display: dict[tuple[str, str, str], str] | None = None) -> list[Finding]:
     """A model's or dataset's fingerprint that differs between the tables (same name and parameters), naming the
     part that changed -- a revision joins parts with ``+``: the weights file's (or data's) digest, then tagged ones
-    such as ``code:<digest>`` of the file defining a model class -- and, for a model, its test accuracy."""
+    such as ``code:<digest>`` of the file defining a model class -- and, for a model, its test accuracy. A model or
+    dataset with a display name (``display``: ``names.display_labels``) is named ``My net (torch_module)``."""
+    display = display or {}
     findings = []
     for column, axis in zip(REVISION_COLUMNS, ("model", "dataset")):
         if column not in baseline or column not in current:
@@ -29,15 +33,17 @@ def revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool
             what = changed_parts(str(old), str(new), "weights" if axis == "model" else "content")
             accuracy = _accuracy_change(baseline, current, key, (row[axis], row[f"{axis}_params"])) if axis == "model" \
                 else ""
-            text = (f"{axis} {row[axis]} {what}{accuracy}: its scores are measured on a changed "
+            shown = named(str(row[axis]), display.get((axis, str(row[axis]), str(row[f"{axis}_params"])), ""))
+            text = (f"{axis} {shown} {what}{accuracy}: its scores are measured on a changed "
                     f"{'model' if axis == 'model' else 'dataset'}")
             findings.append(Finding("revision", strict, {axis: row[axis], f"{axis}_params": row[f"{axis}_params"]},
                                     text, details={"before": old, "after": new}))
     return findings + _retrained(baseline, current, {(f.unit.get("model"), f.unit.get("model_params"))
-                                                      for f in findings if "model" in f.unit}, strict)
+                                                      for f in findings if "model" in f.unit}, strict, display)
 
 
-def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, strict: bool) -> list[Finding]:
+def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, strict: bool,
+               display: dict[tuple[str, str, str], str]) -> list[Finding]:
     """Models of the same name, parameters and revision whose test accuracy on the same dataset (name and parameters)
     differs: trained to other weights (a built-in model retrained under another torch, BLAS or training code).
     Scores moving with them are explained. A model is trained and tested per dataset: its accuracy on another
@@ -53,9 +59,11 @@ def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, str
                                                                 > 1e-9].iterrows():
         if (model, params) in reported:
             continue
-        text = (f"model {model} test accuracy {row['before']:.3g} -> {row['after']:.3g} on {dataset} with the same "
-                "parameters and revision: trained to other weights (training code, torch or BLAS changed); its scores "
-                "are measured on a changed model")
+        model_name = named(str(model), display.get(("model", str(model), str(params)), ""))
+        dataset_name = named(str(dataset), display.get(("dataset", str(dataset), str(dataset_params)), ""))
+        text = (f"model {model_name} test accuracy {row['before']:.3g} -> {row['after']:.3g} on {dataset_name} with "
+                "the same parameters and revision: trained to other weights (training code, torch or BLAS changed); "
+                "its scores are measured on a changed model")
         findings.append(Finding("revision", strict, {"model": model, "model_params": params, "dataset": dataset,
                                                      "dataset_params": dataset_params}, text,
                                 details={"accuracy": [float(row["before"]), float(row["after"])]}))

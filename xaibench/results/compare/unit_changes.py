@@ -58,7 +58,8 @@ class UnitWalker:
         else:
             self._cell_states(unit, key, cur_key)
         states = (self.base.states[key] if in_base else None, self.cur.states[cur_key] if in_cur else None)
-        self.visited.append(ComparedUnit(unit, key, states, self.n_pairs + self.n_versus - compared))
+        self.visited.append(ComparedUnit(unit, key, states, self.n_pairs + self.n_versus - compared,
+                                         names.identity(key)))
 
     def _versus(self, unit: dict, label: str, before: pd.DataFrame, after: pd.DataFrame) -> None:
         """Extend the ``new`` finding just added for a unit whose parameters changed with how it scores against the
