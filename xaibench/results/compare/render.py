@@ -18,13 +18,27 @@ COMMENT_BUDGET = 65_000  # what --report writes at most, in UTF-8 bytes: under t
 
 
 def verdict_line(comparison: Comparison) -> str:
-    """One line for the terminal: pass/fail and the counts by kind."""
-    counts = _counts(comparison)
-    failing = sum(1 for f in comparison.findings if f.fails)
-    listed = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no findings"
+    """One line for the terminal: pass/fail, the failing findings by kind, then the others (``FAIL (2 failing:
+    1 degraded, 1 status; also reported, not failing: 1 missing, 3 new) -- ...``). One count per kind mixed the two:
+    ``6 failing finding(s); 7 missing, 7 new`` read as 14 failures of which the reader had to guess which."""
+    failing = [f for f in comparison.findings if f.fails]
+    passing = _by_kind([f for f in comparison.findings if not f.fails])
+    if failing:
+        listed = f"{len(failing)} failing: {_by_kind(failing)}" + (
+            f"; also reported, not failing: {passing}" if passing else "")
+    else:
+        listed = f"reported, not failing: {passing}" if passing else "no findings"
     head = "FAIL" if comparison.failed else "PASS"
-    return (f"xaibench compare: {head} ({failing} failing finding(s); {listed}) -- {comparison.n_units} units, "
+    return (f"xaibench compare: {head} ({listed}) -- {comparison.n_units} units, "
             f"{comparison.n_pairs} paired values, {comparison.n_differing} differ at all")
+
+
+def _by_kind(findings: list[Finding]) -> str:
+    """``1 missing, 3 new``: the findings counted by kind, in ``KINDS`` order; "" for none."""
+    counts = {kind: 0 for kind in KINDS}
+    for finding in findings:
+        counts[finding.kind] += 1
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
 
 
 def finding_line(finding: Finding) -> str:
