@@ -583,8 +583,29 @@ def test_quiet_still_says_in_the_ci_log_what_failed(capsys, tmp_path):
                                              "failing: 1 improved) -- 2 units")
     assert lines[1:] == ["  degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2 (-36.4%) over 10 "
                          "pairs; 10 of 10 samples beyond tolerance, all worse"]
-    code, out, _ = run_compare(capsys, base, base, "--quiet")
+    shutil.copy(base, cur)
+    code, out, _ = run_compare(capsys, base, cur, "--quiet")
     assert code == 0 and len(out.splitlines()) == 1
+
+
+def test_a_table_compared_with_itself_is_refused_not_passed(capsys, tmp_path):
+    """``xaibench compare results/baselines/ci results/baselines/ci`` (a CI script whose CURRENT variable was unset, a
+    copy-paste) passed on every run whatever the table held. The same file under two names -- a sweep folder and its
+    table, a link -- is refused in one line (exit 2), nothing written; a copy of it is compared as usual."""
+    folder = tmp_path / "runs" / "ci"
+    folder.mkdir(parents=True)
+    table({("saliency", "m"): list(BASE)}).to_parquet(folder / "table.parquet", index=False)
+    (tmp_path / "link.parquet").symlink_to(folder / "table.parquet")
+    for baseline, current in ((folder, folder), (folder / "table.parquet", folder), (tmp_path / "link.parquet",
+                                                                                      folder / "table.parquet")):
+        code, out, err = run_compare(capsys, baseline, current, "--json", tmp_path / "v.json")
+        assert (code, out) == (2, "") and err == (
+            f"xaibench: error: baseline {baseline} and current {current} are the same table ({folder / 'table.parquet'}"
+            "): compared with itself it passes whatever it holds; give the current run's table or sweep folder (e.g. "
+            "results/runs/ci) as CURRENT\n")
+        assert not (tmp_path / "v.json").exists()
+    shutil.copy(folder / "table.parquet", tmp_path / "copy.parquet")
+    assert run_compare(capsys, tmp_path / "copy.parquet", folder)[0] == 0
 
 
 def test_the_verdict_line_says_what_fails_first_and_the_rest_as_also_reported(capsys, tmp_path):
