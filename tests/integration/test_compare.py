@@ -411,7 +411,9 @@ def test_swapped_baseline_and_current_are_refused_not_read_backwards(tables, cap
     assert "the arguments look swapped; the order is xaibench compare BASELINE CURRENT" in err
     assert len(err.strip().splitlines()) == 1
     assert compare(capsys, baseline, tables["shuffled"])[0] == 1  # the right order fails as it should
-    assert compare(capsys, baseline, baseline)[0] == 0  # two baselines (both with provenance) still compare
+    other = tmp_path / "baselines" / "other"
+    assert compare(capsys, other, tables["base"], "--update-baseline")[0] == 0
+    assert compare(capsys, baseline, other)[0] == 0  # two baselines (both with provenance) still compare
 
 
 def test_a_controls_drift_passes_but_a_method_falling_below_it_fails_on_real_scores(tables, capsys, tmp_path):

@@ -579,11 +579,57 @@ def test_quiet_still_says_in_the_ci_log_what_failed(capsys, tmp_path):
     table({("saliency", "m"): list(BASE - 0.2), ("occlusion", "m"): list(BASE + 0.2)}).to_parquet(cur, index=False)
     code, out, _ = run_compare(capsys, base, cur, "--quiet", "--report", tmp_path / "r.md")
     lines = out.splitlines()
-    assert code == 1 and lines[0].startswith("xaibench compare: FAIL (1 failing finding(s); 1 degraded, 1 improved")
+    assert code == 1 and lines[0].startswith("xaibench compare: FAIL (1 failing: 1 degraded; also reported, not "
+                                             "failing: 1 improved) -- 2 units")
     assert lines[1:] == ["  degraded: mlp/toy/saliency/m ↑: worse: mean 0.55 -> 0.35, delta -0.2 (-36.4%) over 10 "
                          "pairs; 10 of 10 samples beyond tolerance, all worse"]
-    code, out, _ = run_compare(capsys, base, base, "--quiet")
+    shutil.copy(base, cur)
+    code, out, _ = run_compare(capsys, base, cur, "--quiet")
     assert code == 0 and len(out.splitlines()) == 1
+
+
+def test_a_table_compared_with_itself_is_refused_not_passed(capsys, tmp_path):
+    """``xaibench compare results/baselines/ci results/baselines/ci`` (a CI script whose CURRENT variable was unset, a
+    copy-paste) passed on every run whatever the table held. The same file under two names -- a sweep folder and its
+    table, a link -- is refused in one line (exit 2), nothing written; a copy of it is compared as usual."""
+    folder = tmp_path / "runs" / "ci"
+    folder.mkdir(parents=True)
+    table({("saliency", "m"): list(BASE)}).to_parquet(folder / "table.parquet", index=False)
+    (tmp_path / "link.parquet").symlink_to(folder / "table.parquet")
+    for baseline, current in ((folder, folder), (folder / "table.parquet", folder), (tmp_path / "link.parquet",
+                                                                                      folder / "table.parquet")):
+        code, out, err = run_compare(capsys, baseline, current, "--json", tmp_path / "v.json")
+        assert (code, out) == (2, "") and err == (
+            f"xaibench: error: baseline {baseline} and current {current} are the same table ({folder / 'table.parquet'}"
+            "): compared with itself it passes whatever it holds; give the current run's table or sweep folder (e.g. "
+            "results/runs/ci) as CURRENT\n")
+        assert not (tmp_path / "v.json").exists()
+    shutil.copy(folder / "table.parquet", tmp_path / "copy.parquet")
+    assert run_compare(capsys, tmp_path / "copy.parquet", folder)[0] == 0
+
+
+def test_the_verdict_line_says_what_fails_first_and_the_rest_as_also_reported(capsys, tmp_path):
+    """The headline counted findings by kind whatever they did: ``FAIL (1 failing finding(s); 2 missing, 1 degraded,
+    1 improved, 1 new)`` left the reader to guess which one failed (one of the two ``missing`` passes: a unit not
+    applicable in the baseline). Now the failing findings come first, by kind, and the rest after "also"."""
+    base, cur = tmp_path / "base.parquet", tmp_path / "cur.parquet"
+    not_applicable = cell_row(table({("rollout", "m"): list(BASE)}), "not_applicable", "rollout needs attention")
+    pd.concat([table({("saliency", "m"): list(BASE), ("occlusion", "m"): list(BASE), ("ig", "m"): list(BASE)}),
+               not_applicable]).to_parquet(base, index=False)
+    table({("saliency", "m"): list(BASE - 0.2), ("occlusion", "m"): list(BASE + 0.2),
+           ("lime", "m"): list(BASE)}).to_parquet(cur, index=False)
+    code, out, _ = run_compare(capsys, base, cur, "--quiet")
+    assert code == 1 and out.splitlines()[0] == (
+        "xaibench compare: FAIL (2 failing: 1 missing, 1 degraded; also reported, not failing: 1 missing, 1 improved, "
+        "1 new) -- 5 units, 20 paired values, 20 differ at all")
+    code, out, _ = run_compare(capsys, base, cur, "--quiet", "--allow-missing")
+    assert out.splitlines()[0].startswith("xaibench compare: FAIL (1 failing: 1 degraded; also reported, not failing: "
+                                          "2 missing, 1 improved, 1 new) -- ")
+    healthy = table({("saliency", "m"): list(BASE), ("occlusion", "m"): list(BASE + 0.2), ("ig", "m"): list(BASE)})
+    healthy.to_parquet(cur, index=False)
+    code, out, _ = run_compare(capsys, base, cur, "--quiet")
+    assert (code, out.splitlines()[0]) == (0, "xaibench compare: PASS (reported, not failing: 1 missing, 1 improved) "
+                                              "-- 4 units, 30 paired values, 10 differ at all")
 
 
 # --- controls (random, constant, sobel): reference points, not methods under test -------------------------------
@@ -1145,7 +1191,7 @@ def test_a_baseline_refreshed_in_the_pull_request_shows_what_it_accepts(capsys, 
     assert refresh["findings"][0]["change"]["delta"] == pytest.approx(-0.2)
 
     same = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", refreshed, "--quiet")
-    assert same[:2] == (0, "xaibench compare: PASS (0 failing finding(s); no findings) -- 1 units, 10 paired values, "
+    assert same[:2] == (0, "xaibench compare: PASS (no findings) -- 1 units, 10 paired values, "
                            "0 differ at all\n")  # the target branch's baseline: nothing to say
     first = run_compare(capsys, refreshed, tmp_path / "run.parquet", "--previous-baseline", tmp_path / "none")
     assert first[0] == 0 and (f"ℹ️ baseline added by this pull request (the target branch has none at "

@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.report_limit < 0 or 0 < args.report_limit < 4096:
         raise UserError(f"--report-limit must be 0 (no limit) or at least 4096 bytes, got {args.report_limit}")
     _check_outputs(args)
+    if not args.update_baseline:
+        _check_distinct(args)
     policy = load_policy(args.policy)
     current = load_results(args.current, "current", compared_only=not args.update_baseline)
     config = _check_config(args)
@@ -109,6 +111,23 @@ def _check_outputs(args: argparse.Namespace) -> None:
         refuse_overwriting_inputs(output, f"--{flag}", inputs)
         refuse_unwritable(output, f"--{flag}")  # up front: a bad --junit used to leave --report written, exit 2
     refuse_same_outputs({f"--{flag}": output for flag, output in outputs.items()})
+
+
+def _check_distinct(args: argparse.Namespace) -> None:
+    """Refuse BASELINE and CURRENT naming one table (a sweep folder and its ``table.parquet``, a link): compared with
+    itself a table passes whatever it holds, so a CI script whose CURRENT points at the baseline (an unset variable,
+    a copy-paste) passed on every run and checked nothing."""
+    import os
+
+    from xaibench.commands.outputs import table_file
+    from xaibench.errors import UserError
+    from xaibench.results.compare.baseline import baseline_file
+
+    base, cur = baseline_file(args.baseline), table_file(args.current)
+    if base.is_file() and cur.is_file() and os.path.samefile(base, cur):
+        raise UserError(f"baseline {args.baseline} and current {args.current} are the same table ({cur}): compared "
+                        "with itself it passes whatever it holds; give the current run's table or sweep folder (e.g. "
+                        "results/runs/ci) as CURRENT")
 
 
 def _refresh(previous: str, baseline, policy) -> dict:

@@ -4,8 +4,10 @@
 - ``tables``: loading and validating the two tables; which rows are the same measurement.
 - ``values``: whether one method's paired scores on one metric changed (direction-aware).
 - ``pairing``: both tables' rows by unit, their samples paired in one merge (no frame per unit).
-- ``comparison``: every difference between two tables as findings; pass/fail.
-- ``render``: the Markdown report and the JSON verdict.
+- ``comparison``: every difference between two tables as findings (``findings``); pass/fail. The checks:
+  ``unit_changes`` (unit by unit), ``controls`` (methods below a control), ``ranks``, ``revisions``.
+- ``names``: how every output names a unit; ``change_text``: a value change and its test in words.
+- ``render``: the Markdown report and the JSON verdict; ``junit``: the JUnit XML report; ``annotations``: GitHub's.
 - ``baseline``: writing a committed baseline and its provenance, only on request.
 """
 from xaibench.results.compare.comparison import Comparison, Finding, compare_tables

@@ -7,9 +7,9 @@ how many more there are and where they are listed.
 """
 from __future__ import annotations
 
-from xaibench.results.compare.comparison import Comparison
+from xaibench.results.compare.findings import Comparison
 from xaibench.results.compare.junit import finding_text, xml_safe
-from xaibench.results.compare.render import _unit_text
+from xaibench.results.compare.names import unit_path
 
 MAX_ANNOTATIONS = 10  # error annotations GitHub shows per step
 
@@ -21,7 +21,7 @@ def github_annotations(comparison: Comparison, *, report: str = "") -> list[str]
     shown = failing if len(failing) <= MAX_ANNOTATIONS else failing[:MAX_ANNOTATIONS - 1]
     lines = []
     for finding in shown:
-        names = "/".join(part for part in _unit_text(finding.unit) if part)
+        names = unit_path(finding.unit)
         title = f"xaibench compare: {finding.kind}" + (f": {names}" if names else "")
         lines.append(f"::error title={_property(title)}::{_data(finding_text(finding, comparison))}")
     if len(shown) < len(failing):

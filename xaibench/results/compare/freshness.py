@@ -54,7 +54,7 @@ def _plugin_reasons(folder: Path) -> list[str]:
 
 def _model_reasons(table: pd.DataFrame) -> list[str]:
     from xaibench.registry import MODELS
-    from xaibench.results.compare.comparison import changed_parts
+    from xaibench.results.compare.revisions import changed_parts
 
     if not set(MODEL_KEY) <= set(table.columns):
         return []

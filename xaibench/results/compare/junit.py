@@ -10,6 +10,10 @@ Layout:
   dataset), whose ``model/dataset`` is also the testcase's ``classname`` (GitLab's "Suite" column; dots become
   ``·`` so that Jenkins does not split a parameter such as ``noise=0.1`` into packages). A regression usually has
   one cause per model and dataset (a retrained model, changed data), so that is how failures group;
+- a model or dataset with a display name (``model.label=...``) keeps its registry name in ``name`` and
+  ``classname`` (``ComparedUnit.identity``): CI systems track a testcase across runs by them, and a renamed label
+  must not read as tests removed and added. The label is in the failure's message and text (the finding's line, as
+  the report names the unit) and in the suite's ``<properties>`` (``model_label``, ``dataset_label``);
 - a failing finding is the testcase's ``<failure>`` (``<error>`` when the cell now errors: it could not be scored),
   whose text has every failing finding of the unit with its means, test, tolerance and the policy's rule; one that
   passes (noise, an improvement, a control's drift, a rank change) is its ``<system-out>``; a unit with nothing
@@ -28,8 +32,10 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from xaibench.results.compare.comparison import Comparison, ComparedUnit, Finding
-from xaibench.results.compare.render import _test_text, finding_line
+from xaibench.results.compare.change_text import describe_test
+from xaibench.results.compare.findings import ComparedUnit, Comparison, Finding
+from xaibench.results.compare.names import NAMES
+from xaibench.results.compare.render import finding_line
 from xaibench.results.compare.values import WORSE
 
 SUITE = "xaibench compare"
@@ -58,19 +64,31 @@ def to_junit(comparison: Comparison, *, baseline: str, current: str, context: di
         _case(summary, SUITE, names(_unplaced_name(finding)), [finding], comparison, revisions)
     suites: dict[tuple[str, str], ET.Element] = {}
     for compared in comparison.units:
-        labels = compared.unit.get("labels") or {}
-        group = (str(labels.get("model", compared.unit.get("model", ""))),
-                 str(labels.get("dataset", compared.unit.get("dataset", ""))))
+        identity = compared.identity or compared.unit.get("labels") or {}
+        model, dataset, method, metric = (str(identity.get(n, compared.unit.get(n, ""))) for n in NAMES)
+        group = (model, dataset)
         if group not in suites:
             suites[group] = ET.SubElement(root, "testsuite", name=xml_safe("/".join(group)))
+            _label_properties(suites[group], compared.unit.get("labels") or {}, identity)
         findings = by_unit.get(_key(compared.key), [])
-        name = names("/".join([*group, *(str(labels.get(n, compared.unit.get(n, ""))) for n in ("method", "metric"))]))
+        name = names("/".join([model, dataset, method, metric]))
         _case(suites[group], "/".join(group).replace(".", "·"), name, findings, comparison, revisions, compared)
     for suite in root:
         _count(suite, suite.findall("testcase"))
     _count(root, root.iter("testcase"))
     ET.indent(root, space=" ")
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n{ET.tostring(root, encoding="unicode")}\n').encode("utf-8")
+
+
+def _label_properties(suite: ET.Element, labels: dict, identity: dict) -> None:
+    """``model_label`` / ``dataset_label`` properties of a (model, dataset) testsuite whose model or dataset has a
+    display name (``model.label=...``): its testcases are named by the registry names, which a label leaves alone."""
+    shown = {f"{axis}_label": str(labels[axis]) for axis in ("model", "dataset")
+             if axis in labels and axis in identity and labels[axis] != identity[axis]}
+    if shown:
+        properties = ET.SubElement(suite, "properties")
+        for name, value in shown.items():
+            ET.SubElement(properties, "property", name=name, value=xml_safe(value))
 
 
 def _summary_suite(root: ET.Element, comparison: Comparison, baseline: str, current: str,
@@ -136,7 +154,7 @@ def finding_text(finding: Finding, comparison: Comparison) -> str:
         what = "lead over the control" if finding.kind == "below_control" else "mean"
         lines += [f"baseline {what} {change.baseline_mean:.6g}, current {what} {change.current_mean:.6g}, delta "
                   f"{change.delta:+.6g}{relative} over {change.n} pairs ({change.n_samples} samples)",
-                  f"test: {_test_text(change, tol)}",
+                  f"test: {describe_test(change, tol)}",
                   f"tolerance: {_tolerance(change, tol)} (policy {comparison.policy.name}: {tol.describe()})",
                   f"rule: {_value_rule(tol)}"]
     if finding.kind in _RULES:

@@ -6,7 +6,9 @@ import math
 import shlex
 from typing import Any
 
-from xaibench.results.compare.comparison import KINDS, Comparison, Finding
+from xaibench.results.compare.change_text import describe_test
+from xaibench.results.compare.findings import KINDS, Comparison, Finding
+from xaibench.results.compare.names import unit_path, unit_text
 from xaibench.results.schema import MEASUREMENTS_ADDED, SCHEMA_VERSION
 
 MAX_ROWS = 60  # per section; the JSON verdict always lists everything
@@ -16,18 +18,32 @@ COMMENT_BUDGET = 65_000  # what --report writes at most, in UTF-8 bytes: under t
 
 
 def verdict_line(comparison: Comparison) -> str:
-    """One line for the terminal: pass/fail and the counts by kind."""
-    counts = _counts(comparison)
-    failing = sum(1 for f in comparison.findings if f.fails)
-    listed = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no findings"
+    """One line for the terminal: pass/fail, the failing findings by kind, then the others (``FAIL (2 failing:
+    1 degraded, 1 status; also reported, not failing: 1 missing, 3 new) -- ...``). One count per kind mixed the two:
+    ``6 failing finding(s); 7 missing, 7 new`` read as 14 failures of which the reader had to guess which."""
+    failing = [f for f in comparison.findings if f.fails]
+    passing = _by_kind([f for f in comparison.findings if not f.fails])
+    if failing:
+        listed = f"{len(failing)} failing: {_by_kind(failing)}" + (
+            f"; also reported, not failing: {passing}" if passing else "")
+    else:
+        listed = f"reported, not failing: {passing}" if passing else "no findings"
     head = "FAIL" if comparison.failed else "PASS"
-    return (f"xaibench compare: {head} ({failing} failing finding(s); {listed}) -- {comparison.n_units} units, "
+    return (f"xaibench compare: {head} ({listed}) -- {comparison.n_units} units, "
             f"{comparison.n_pairs} paired values, {comparison.n_differing} differ at all")
+
+
+def _by_kind(findings: list[Finding]) -> str:
+    """``1 missing, 3 new``: the findings counted by kind, in ``KINDS`` order; "" for none."""
+    counts = {kind: 0 for kind in KINDS}
+    for finding in findings:
+        counts[finding.kind] += 1
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
 
 
 def finding_line(finding: Finding) -> str:
     """One plain-text line for a finding: ``degraded: mlp/toy/saliency/faithfulness_correlation ↑: worse: ...``."""
-    names = "/".join(part for part in _unit_text(finding.unit) if part)
+    names = unit_path(finding.unit)
     return f"{finding.kind}: " + (f"{names}: " if names else "") + finding.message.removeprefix(finding.kind + ": ")
 
 
@@ -378,17 +394,6 @@ def _overrides(comparison: Comparison) -> str:
     return f" (overrides: {'; '.join(parts)})" if parts else ""
 
 
-def _unit_text(unit: dict) -> list[str]:
-    """The unit's model, dataset, method and metric as the report names them (``labels``: ``saliency
-    (abs=False)``, ``comparison._Names``), the metric with its direction."""
-    labels = unit.get("labels") or {}
-    model, dataset, method, metric = (str(labels.get(n, unit.get(n, ""))) for n in ("model", "dataset", "method",
-                                                                                    "metric"))
-    if metric and "higher_is_better" in unit:
-        metric += " ↑" if unit["higher_is_better"] else " ↓"
-    return [model, dataset, method, metric]
-
-
 def _value_table(findings: list[Finding]) -> list[str]:
     rows = ["| | model | dataset | method | metric | baseline | current | Δ | Δ / mean\\|b\\| | direction | test | tolerance |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -397,35 +402,14 @@ def _value_table(findings: list[Finding]) -> list[str]:
         direction = _direction(f)
         status = f"{'❌' if f.fails else 'ℹ️'} {f.kind if f.kind != 'unconfirmed' else 'not significant'}"
         relative = f"{c.relative:+.1%}" if math.isfinite(c.relative) else "-"
-        cells = [status, *_unit_text(f.unit), f"{c.baseline_mean:.4g}", f"{c.current_mean:.4g}", f"{c.delta:+.4g}",
-                 relative, direction, _test_text(c, tol), _tolerance_text(c, tol)]
+        cells = [status, *unit_text(f.unit), f"{c.baseline_mean:.4g}", f"{c.current_mean:.4g}", f"{c.delta:+.4g}",
+                 relative, direction, describe_test(c, tol), _tolerance_text(c, tol)]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 
 def _direction(f: Finding) -> str:
     return f.details.get("direction") or ("better" if f.kind == "improved" else "worse")
-
-
-def _test_text(change, tol) -> str:
-    moved = f"{change.n_worse + change.n_better} of {change.n_samples} samples beyond tol.{_ways(change)}"
-    if change.note:
-        return f"{tol.mode} (n={change.n_samples}; {change.note})"
-    if change.p_value is not None:
-        return f"wilcoxon p={change.p_value:.2g} one-sided ({moved})"
-    if change.ci is not None:
-        level = f"{1 - 2 * tol.alpha:.0%}"
-        return f"bootstrap {level} CI [{change.ci[0]:.3g}, {change.ci[1]:.3g}] ({moved})"
-    if tol.mode == "elementwise":
-        return f"elementwise: {change.n_beyond}/{change.n} beyond"
-    return f"mean (n={change.n})"
-
-
-def _ways(change) -> str:
-    """``: all worse``, ``: 3 worse, 1 better`` (which way the samples beyond tolerance moved), or ""."""
-    if change.n_worse and change.n_better:
-        return f": {change.n_worse} worse, {change.n_better} better"
-    return ": all worse" if change.n_worse else ": all better" if change.n_better else ""
 
 
 def _tolerance_text(change, tol) -> str:
@@ -439,7 +423,7 @@ def _finding_table(findings: list[Finding]) -> list[str]:
     for f in findings:
         status = "❌" if f.fails else "ℹ️"
         message = f.message.replace("|", "\\|").replace("\n", " ")
-        rows.append("| " + " | ".join([status, *_unit_text(f.unit), message]) + " |")
+        rows.append("| " + " | ".join([status, *unit_text(f.unit), message]) + " |")
     return rows
 
 

@@ -34,9 +34,10 @@ REQUIRED = ("schema_version", "model", "dataset", "method", "metric", "family", 
 # Columns that no comparison reads (``compare_tables``, the report's context, the verdict): ``load_results(...,
 # compared_only=True)`` leaves them unread. Measurements and identifiers of cells and explanations: the match is on
 # what was measured (``unit_columns``), never on these. A 640k-row table's are ~85 MB of its ~760 in pandas.
-# ``cell_key`` is read (a pointer a row once texts are shared): the checks of a table file key rows on it.
-NOT_COMPARED = ("explain_s", "score_s", "n_forward", "peak_mem_mb", "model_flag", "model_label",
-                "dataset_label", "explanation_key", "explain_device", "oom_backoffs")
+# ``cell_key`` is read (a pointer a row once texts are shared): the checks of a table file key rows on it, and so
+# are ``model_label`` / ``dataset_label``: never matched on, they name models and datasets in every output.
+NOT_COMPARED = ("explain_s", "score_s", "n_forward", "peak_mem_mb", "model_flag", "explanation_key",
+                "explain_device", "oom_backoffs")
 
 PYTHON_TEXT = pd.StringDtype("python", na_value=pd.NA)  # the schema's "string", held as Python strings
 
