@@ -88,6 +88,8 @@ MULTIRUN_CASES = [
 CLI_ONLY = [
     (["--cfg", "job", "model=mlpp"], "unknown model 'mlpp'"),
     (["--cfg", "job", "+n_sample=3"], "did you mean 'n_samples'?"),
+    (["--cfg", "hydra", "+hydra.sweep.sudbir=x"], "unknown config key 'hydra.sweep.sudbir', which Hydra would ignore; "
+                                                  "did you mean 'hydra.sweep.subdir'?"),
     (["--config-dir", "x"], "--config-dir/--config-path replace xaibench's configs"),
     (["--bogus"], "unrecognised option(s) --bogus"),
     (["collect", "no/such/sweep"], "no sweep results under no/such/sweep"),
@@ -683,6 +685,22 @@ OVERRIDE_CASES = [
                                                     "with hydra/launcher=submitit_local_chunked"),
     (["-m", "hydra.launcher.n_jobs=2"], "unknown config key 'hydra.launcher.n_jobs': the basic launcher takes no "
                                         "settings; choose one that does first, e.g. hydra/launcher=joblib"),
+    # rel19: with a '+' Hydra adds any key to its own sections and ignores it: the run went on without the setting
+    (["+hydra.bogus=1"], "unknown config key 'hydra.bogus', which Hydra would ignore; hydra has: callbacks, env, "
+                         "help, hydra_help, hydra_logging, job, job_logging, launcher, mode, output_subdir"),
+    (["+hydra.jbo.chdir=true"], "unknown config key 'hydra.jbo.chdir', which Hydra would ignore; did you mean "
+                                "'hydra.job.chdir'?"),
+    (["++hydra.job.nmae=x"], "unknown config key 'hydra.job.nmae', which Hydra would ignore; did you mean "
+                             "'hydra.job.name'?"),
+    (["-m", "hydra/launcher=joblib", "+hydra.launcher.n_job=2"],
+     "unknown config key 'hydra.launcher.n_job', which Hydra would ignore; did you mean 'hydra.launcher.n_jobs'?"),
+    (["-m", "+hydra.launcher.n_jobs=2"], "unknown config key 'hydra.launcher.n_jobs': the basic launcher takes no "
+                                         "settings; choose one that does first, e.g. hydra/launcher=joblib"),
+    # rel19: keys into hydra.sweeper.params (null until set) failed in OmegaConf's merge with a traceback, exit 1
+    (["-m", "+hydra.sweeper.params.seed='0,1'"],
+     "hydra.sweeper.params.seed: hydra.sweeper.params is null, and Hydra cannot set keys inside a null section from "
+     "the command line; sweep with the overrides themselves (-m seed=0,1)"),
+    (["-m", "hydra.sweeper.params={seed:'0,1'}"], "hydra.sweeper.params is null, and Hydra cannot set keys inside"),
 ]
 
 

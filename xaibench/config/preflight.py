@@ -39,6 +39,7 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
 
     parser = OverridesParser.create()
     parsed = _parse_overrides(parser, overrides)
+    _check_added_hydra_keys(parsed, multirun, config_name)
     if not multirun:
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         if sweeps:
@@ -109,8 +110,17 @@ QUOTING_HINT = (" (quote values with characters such as ~ ( ) [ ] , = or spaces:
 def validate_names(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> None:
     """The checks that need no data (names, override syntax, composition): for ``--cfg``/``--info``."""
     parsed = _parse_overrides(OverridesParser.create(), overrides)
+    _check_added_hydra_keys(parsed, multirun, config_name)
     fixed = [o.input_line for o in parsed if not (multirun and o.is_sweep_override())]
     _check_top_level_keys(_compose(fixed, config_name, return_hydra_config=False), config_name)
+
+
+def _check_added_hydra_keys(parsed, multirun: bool, config_name: str) -> None:
+    """``+hydra.bogus=1``, which Hydra accepts and ignores; keys into a null Hydra section (``hydra_keys``)."""
+    from xaibench.config.hydra_keys import check_hydra_settings
+
+    fixed = [o for o in parsed if not (multirun and o.is_sweep_override())]
+    check_hydra_settings(fixed, lambda rest: _compose(rest, config_name, return_hydra_config=True))
 
 
 def compose_job(overrides: Sequence[str], config_name: str = "config") -> DictConfig:
