@@ -78,6 +78,24 @@ RUN_CASES = [
      "'n_draws' must be a non-negative integer, got -1"),
     (["metrics=ground_truth", "metrics.conditional_shapley_distance.n_draws=1.5"],
      "'n_draws' must be a non-negative integer, got 1.5"),
+    # rel19: an empty folder option (results_dir=$OUT with OUT unset) wrote the sweep into the working folder; null,
+    # a number or a list ended in a TypeError traceback after files were written
+    (["results_dir="], "results_dir is empty (an unset shell variable?); give a folder, e.g. results_dir=results/runs"),
+    (["store_dir="], "store_dir is empty (an unset shell variable?); give a folder, e.g. store_dir=results/store"),
+    (["results_dir=null"], "results_dir is null; give a folder"),
+    (["store_dir=null"], "store_dir is null; give a folder"),
+    (["results_dir=[a]"], "results_dir must be a folder path, got ['a']"),
+    (["store_dir=123"], "store_dir must be a folder path, got the number 123; quote a folder name made of digits: "
+                        "\"store_dir='123'\""),
+    (["verbose=abc"], "verbose must be true or false, got 'abc'"),  # ran, quietly
+    # rel19: a negative penalty, noise level or margin, a probability above 1: ran as 0 (lime's alpha) or failed in
+    # every cell, each under its own cell key
+    (["method=lime", "method.alpha=-1"], "method 'lime': alpha must be >= 0, got -1"),
+    (["method=smoothgrad", "method.noise_level=-0.1"], "method 'smoothgrad': noise_level must be >= 0, got -0.1"),
+    (["method=gradient_shap", "method.stdevs=-1"], "method 'gradient_shap': stdevs must be >= 0, got -1"),
+    (["method=deeplift_shap", "method.baseline_std=-1"], "method 'deeplift_shap': baseline_std must be >= 0"),
+    (["method=dice", "method.change_probability=1.5"], "method 'dice': change_probability must be in [0, 1], got 1.5"),
+    (["method=wachter", "method.confidence=-1"], "method 'wachter': confidence must be >= 0, got -1"),
 ]
 MULTIRUN_CASES = [
     (["hydra/launcher=submitit_slurm_chunked"], "needs Slurm, but sbatch is not on PATH"),
@@ -88,6 +106,8 @@ MULTIRUN_CASES = [
 CLI_ONLY = [
     (["--cfg", "job", "model=mlpp"], "unknown model 'mlpp'"),
     (["--cfg", "job", "+n_sample=3"], "did you mean 'n_samples'?"),
+    (["--cfg", "hydra", "+hydra.sweep.sudbir=x"], "unknown config key 'hydra.sweep.sudbir', which Hydra would ignore; "
+                                                  "did you mean 'hydra.sweep.subdir'?"),
     (["--config-dir", "x"], "--config-dir/--config-path replace xaibench's configs"),
     (["--bogus"], "unrecognised option(s) --bogus"),
     (["collect", "no/such/sweep"], "no sweep results under no/such/sweep"),
@@ -101,7 +121,21 @@ CLI_ONLY = [
     (["summary", "fake.parquet"], "table fake.parquet is not a readable Parquet file"),
     (["summary", "missing.parquet"], "results table missing.parquet not found"),
     (["summary", "emptydir"], "no sweep results under emptydir"),
-    (["summary", "table.csv", "-o", "afile/s.parquet"], "cannot write afile"),
+    (["summary", "summary.csv", "-o", "afile/s.parquet"], "cannot write afile"),
+    # rel19: an empty table printed "(no results)", exit 0 (report and compare refuse it); a Parquet file with only
+    # the columns every reader needs ended in a KeyError traceback (summary, report) or named pandas' KeyError
+    (["summary", "table.csv"], "table table.csv holds no rows; run a sweep first"),
+    (["summary", "empty.parquet"], "table empty.parquet holds no rows; run a sweep first"),
+    (["summary", "readers_only.parquet"], "table readers_only.parquet is not an xaibench results table (lacks "
+                                          "columns: model_params, dataset_params, method_params, params, n_samples "
+                                          "and 12 more)"),
+    (["report", "readers_only.parquet", "--no-figures"], "table readers_only.parquet is not an xaibench results "
+                                                         "table (lacks columns: higher_is_better, cell_key)"),
+    (["compare", "readers_only.parquet", "readers_only.parquet"], "(lacks columns: higher_is_better, cell_key)"),
+    # rel19: collect of a file said "afile/sweep.json is damaged (unreadable: Not a directory)"
+    (["collect", "afile"], "afile is a file; collect gathers a sweep folder's cells (e.g. results/runs/<sweep_id>); "
+                           "a table file is read by xaibench summary afile"),
+    (["store", "verify", "afile"], "store directory afile is a file, not a folder"),
     (["summary", "table.csv", "-o", "table.csv"], "summary -o table.csv is the results table this command reads"),
     (["compare", "table.csv", "table.csv", "--json", "table.csv"], "--json table.csv is the baseline this command"),
     # ci17: --junit is checked like --json; every output is checked before anything is read or written (a --json
@@ -171,10 +205,12 @@ def inputs(tmp_path_factory) -> Path:
     (root / "fake.parquet").write_text("PAR1 but not really")
     table = pd.DataFrame({c: ["v"] for c in ("model", "dataset", "method", "metric", "sample_id")})
     table.assign(value=[1.0], status=["ok"]).to_parquet(root / "truncated.parquet")
+    table.assign(value=[1.0], status=["ok"]).to_parquet(root / "readers_only.parquet")  # only what readers need
     (root / "truncated.parquet").write_bytes((root / "truncated.parquet").read_bytes()[:300])
     from xaibench.results.schema import empty_table
 
     empty_table().to_csv(root / "table.csv", index=False)
+    empty_table().to_parquet(root / "empty.parquet")
     (root / "sweep_bad" / "cells").mkdir(parents=True)
     (root / "sweep_bad" / "cells" / "0a.parquet").write_bytes(b"PAR1 damaged")
     (root / "store").mkdir()
@@ -689,6 +725,22 @@ OVERRIDE_CASES = [
                                                     "with hydra/launcher=submitit_local_chunked"),
     (["-m", "hydra.launcher.n_jobs=2"], "unknown config key 'hydra.launcher.n_jobs': the basic launcher takes no "
                                         "settings; choose one that does first, e.g. hydra/launcher=joblib"),
+    # rel19: with a '+' Hydra adds any key to its own sections and ignores it: the run went on without the setting
+    (["+hydra.bogus=1"], "unknown config key 'hydra.bogus', which Hydra would ignore; hydra has: callbacks, env, "
+                         "help, hydra_help, hydra_logging, job, job_logging, launcher, mode, output_subdir"),
+    (["+hydra.jbo.chdir=true"], "unknown config key 'hydra.jbo.chdir', which Hydra would ignore; did you mean "
+                                "'hydra.job.chdir'?"),
+    (["++hydra.job.nmae=x"], "unknown config key 'hydra.job.nmae', which Hydra would ignore; did you mean "
+                             "'hydra.job.name'?"),
+    (["-m", "hydra/launcher=joblib", "+hydra.launcher.n_job=2"],
+     "unknown config key 'hydra.launcher.n_job', which Hydra would ignore; did you mean 'hydra.launcher.n_jobs'?"),
+    (["-m", "+hydra.launcher.n_jobs=2"], "unknown config key 'hydra.launcher.n_jobs': the basic launcher takes no "
+                                         "settings; choose one that does first, e.g. hydra/launcher=joblib"),
+    # rel19: keys into hydra.sweeper.params (null until set) failed in OmegaConf's merge with a traceback, exit 1
+    (["-m", "+hydra.sweeper.params.seed='0,1'"],
+     "hydra.sweeper.params.seed: hydra.sweeper.params is null, and Hydra cannot set keys inside a null section from "
+     "the command line; sweep with the overrides themselves (-m seed=0,1)"),
+    (["-m", "hydra.sweeper.params={seed:'0,1'}"], "hydra.sweeper.params is null, and Hydra cannot set keys inside"),
 ]
 
 

@@ -31,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     # file and the summary, so memory does not grow with the number of cells.
     if args.sweep_dir and Path(args.sweep_dir).is_dir():
         manifest.read_state(Path(args.sweep_dir))  # a damaged sweep.json: refused before a file is written
+    elif args.sweep_dir and Path(args.sweep_dir).exists():  # was "<file>/sweep.json is damaged (unreadable ...)"
+        from xaibench.errors import UserError
+
+        raise UserError(f"{args.sweep_dir} is a file; collect gathers a sweep folder's cells (e.g. results/runs/"
+                        f"<sweep_id>); a table file is read by xaibench summary {args.sweep_dir}")
     if args.output:
         _check_output(args.output)  # before any work: collect wrote Parquet under any name (table.xlsx)
         remove_dead_temps(args.output)  # a killed collect's half-written table (kill -9 leaves it)

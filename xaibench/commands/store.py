@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     root = Path(args.store_dir or os.environ.get("XAIBENCH_STORE", "results/store"))
     if not root.is_dir():
-        raise UserError(f"store directory {root} does not exist")
+        raise UserError(f"store directory {root} {'is a file, not a folder' if root.exists() else 'does not exist'}")
     if args.min_age < 0:
         raise UserError(f"--min-age must be >= 0, got {args.min_age}")
     store = Store(root)

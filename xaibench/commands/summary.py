@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     summary, table = _streamed(args.table), None
     if summary is None:
         table = load_table(args.table)
+        if not table.attrs.get(PARTIAL):  # a sweep stopped before its first cell: its note says so
+            refuse_unsummarisable(table.columns, len(table), args.table)
         summary, note = summarize(table), table.attrs.get(PARTIAL, "")
     else:
         note = ""
@@ -126,7 +128,24 @@ def _streamed(path: str):  # -> pd.DataFrame | None
             return None
     except Exception:  # noqa: BLE001 - not Parquet: load_table says why
         return None
+    metadata = pq.read_metadata(target)
+    refuse_unsummarisable(metadata.schema.names, metadata.num_rows, target)
     return summarize_file(target, pieces=True)
+
+
+def refuse_unsummarisable(columns, n_rows: int, path) -> None:
+    """A results table the summary cannot be made of: one lacking columns it reads (a Parquet file with only the
+    columns a reader needs ended in ``KeyError: 'message'``, a traceback), or holding no rows (it printed
+    "(no results)" and exited 0, as if a sweep had been summarised; ``report`` and ``compare`` refuse it)."""
+    from xaibench.errors import UserError
+    from xaibench.results.aggregate import INPUT_COLUMNS
+
+    missing = [c for c in INPUT_COLUMNS if c not in set(columns)]
+    if missing:
+        raise UserError(f"table {path} is not an xaibench results table (lacks columns: {', '.join(missing[:5])}"
+                        f"{f' and {len(missing) - 5} more' if len(missing) > 5 else ''})")
+    if not n_rows:
+        raise UserError(f"table {path} holds no rows; run a sweep first")
 
 
 def _test_rows(path: str, table):  # -> pd.DataFrame

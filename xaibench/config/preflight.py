@@ -39,6 +39,7 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
 
     parser = OverridesParser.create()
     parsed = _parse_overrides(parser, overrides)
+    _check_added_hydra_keys(parsed, multirun, config_name)
     if not multirun:
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         if sweeps:
@@ -109,8 +110,17 @@ QUOTING_HINT = (" (quote values with characters such as ~ ( ) [ ] , = or spaces:
 def validate_names(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> None:
     """The checks that need no data (names, override syntax, composition): for ``--cfg``/``--info``."""
     parsed = _parse_overrides(OverridesParser.create(), overrides)
+    _check_added_hydra_keys(parsed, multirun, config_name)
     fixed = [o.input_line for o in parsed if not (multirun and o.is_sweep_override())]
     _check_top_level_keys(_compose(fixed, config_name, return_hydra_config=False), config_name)
+
+
+def _check_added_hydra_keys(parsed, multirun: bool, config_name: str) -> None:
+    """``+hydra.bogus=1``, which Hydra accepts and ignores; keys into a null Hydra section (``hydra_keys``)."""
+    from xaibench.config.hydra_keys import check_hydra_settings
+
+    fixed = [o for o in parsed if not (multirun and o.is_sweep_override())]
+    check_hydra_settings(fixed, lambda rest: _compose(rest, config_name, return_hydra_config=True))
 
 
 def compose_job(overrides: Sequence[str], config_name: str = "config") -> DictConfig:
@@ -329,13 +339,30 @@ def _check_run_options(cfg: DictConfig) -> None:
     threads = cfg.get("threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise UserError(f"threads must be a positive integer, got {threads!r}")
-    for flag in ("strict", "progress"):
+    for flag in ("strict", "progress", "verbose"):  # verbose=abc ran, quietly
         if not isinstance(cfg.get(flag, False), bool):
             raise UserError(f"{flag} must be true or false, got {cfg.get(flag)!r}")
     sweep_id = str(cfg.get("sweep_id", ""))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", sweep_id):
         raise UserError(f"sweep_id must be a plain name (letters, digits, '.', '_', '-'), got {sweep_id!r}")
+    for key in ("results_dir", "store_dir"):
+        _check_folder_option(key, cfg.get(key))
     _check_logger(cfg.get("logger") or {})
+
+
+def _check_folder_option(key: str, value) -> None:
+    """``results_dir`` / ``store_dir``: a folder path. Empty (``results_dir=$OUT`` with OUT unset) wrote the sweep
+    into the working folder; null, a number or a list ended in a TypeError traceback after files were written."""
+    if isinstance(value, str) and value.strip():
+        return
+    example = {"results_dir": "results/runs", "store_dir": "results/store"}[key]
+    if value is None or (isinstance(value, str)):
+        what = "null" if value is None else "empty (an unset shell variable?)"
+        raise UserError(f"{key} is {what}; give a folder, e.g. {key}={example} ({key}=. for this folder)")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise UserError(f"{key} must be a folder path, got the number {value!r}; quote a folder name made of "
+                        f"digits: \"{key}='{value}'\"")
+    raise UserError(f"{key} must be a folder path, got {value!r}; e.g. {key}={example}")
 
 
 WANDB_MODES = ("offline", "online", "disabled")  # conf/logger/wandb.yaml's

@@ -95,6 +95,8 @@ class Explainer:
     batch_tolerance: ClassVar[float] = 1e-5
     batch_sensitive: ClassVar[bool] = False
     positive_params: ClassVar[tuple[str, ...]] = ()
+    non_negative_params: ClassVar[tuple[str, ...]] = ()  # >= 0 (a penalty, a noise level: -1 ran as 0 or failed late)
+    fraction_params: ClassVar[tuple[str, ...]] = ()  # in [0, 1] (a probability, a mixing weight)
     unused_params: ClassVar[dict[Modality, tuple[str, ...]]] = {}
     control: ClassVar[bool] = False
     counterfactual: ClassVar[bool] = False  # stores counterfactuals (Explanation.counterfactuals): the report draws them
@@ -106,6 +108,13 @@ class Explainer:
             value = getattr(self, param)
             if param in names and value is not None and not value > 0:
                 raise UserError(f"method {getattr(self, 'name', type(self).__name__)!r}: {param} must be > 0, got {value!r}")
+        for params, bound, holds in ((self.non_negative_params, ">= 0", lambda v: v >= 0),
+                                     (self.fraction_params, "in [0, 1]", lambda v: 0 <= v <= 1)):
+            for param in params:
+                value = getattr(self, param)
+                if param in names and value is not None and not holds(value):
+                    raise UserError(f"method {getattr(self, 'name', type(self).__name__)!r}: {param} must be {bound}, "
+                                    f"got {value!r}")
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:  # pragma: no cover
         raise NotImplementedError

@@ -20,6 +20,14 @@ filter stayed installed (every later warning lost), while the other threads' out
 captum's hook notices, LIME, SHAP, which used ``catch_warnings`` and had the same fault): the thread's rules are a
 ``ContextVar`` too, and the filter's message matcher and category check read them.
 
+Python versions: the filter list changed is announced to ``warnings`` through CPython's private hook where one
+exists (``_filters_mutated`` up to 3.13, ``_filters_mutated_lock_held`` under ``warnings._lock`` from 3.14, whose
+later releases drop the first), and not at all where none does: the announcement only resets the registries of
+warnings already shown, which moving the quiet filter (it matches nothing outside quiet threads) never needs. Where Python keeps
+warning filters per context (3.14's ``sys.flags.context_aware_warnings``, the default of free-threaded builds),
+``warnings.catch_warnings`` is already per thread and per task, and a block is exactly that: a global filter there
+would be skipped by a thread inside someone's ``catch_warnings`` (pytest's, the caller's), whose list is a copy.
+
 The cost is a lock taken twice per block: nothing next to a Quantus call.
 """
 from __future__ import annotations
@@ -79,8 +87,7 @@ class _ThreadRules:
     pattern = "(?!)"
 
     def match(self, text: str) -> bool:
-        categories = [Warning] if _buffer.get() is not None else []
-        categories += [category for pattern, category in _rules.get() if pattern is None or pattern.match(text)]
+        categories = [category for pattern, category in _rules.get() if pattern is None or pattern.match(text)]
         _matched.categories = categories
         return bool(categories)
 
@@ -107,10 +114,10 @@ def quiet() -> Iterator[io.StringIO]:
             _replaced = sys.stdout
             sys.stdout = _Router(_replaced)
         _active += 1
-        _filter_first()
     token = _buffer.set(io.StringIO())
     try:
-        yield _buffer.get()
+        with ignore_warnings():
+            yield _buffer.get()
     finally:
         _buffer.reset(token)
         with _LOCK:
@@ -126,6 +133,11 @@ def ignore_warnings(message: str | None = None, category: type[Warning] = Warnin
     """Within the block, this thread ignores warnings of ``category`` whose text matches ``message`` (a regular
     expression matched at the start, case-insensitive, as ``warnings.filterwarnings``; None: any text); other
     threads warn as before. ``warnings.catch_warnings`` with a filter, per thread. Re-entrant."""
+    if _context_aware_warnings():  # catch_warnings is this context's own: exactly the block's scope
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message or "", category)
+            yield
+        return
     with _LOCK:
         _filter_first()
     token = _rules.set((*_rules.get(), (None if message is None else re.compile(message, re.I), category)))
@@ -133,6 +145,12 @@ def ignore_warnings(message: str | None = None, category: type[Warning] = Warnin
         yield
     finally:
         _rules.reset(token)
+
+
+def _context_aware_warnings() -> bool:
+    """Whether ``warnings`` keeps its filters per context (Python >= 3.14 with ``-X context_aware_warnings``, the
+    default of free-threaded builds); False before 3.14, which has no such flag."""
+    return bool(getattr(sys.flags, "context_aware_warnings", False))
 
 
 def _filter_first() -> None:
@@ -144,4 +162,21 @@ def _filter_first() -> None:
     while _FILTER in filters:
         filters.remove(_FILTER)
     filters.insert(0, _FILTER)
-    warnings._filters_mutated()  # as filterwarnings does: the "once"/"default" registries are rechecked
+    _announce_filters_changed()
+
+
+def _announce_filters_changed() -> None:
+    """Tell ``warnings`` its filter list changed, as ``filterwarnings`` does (the registries of warnings already
+    shown are reset), through the private hook of this Python: ``_filters_mutated_lock_held`` with ``warnings._lock``
+    held (3.14+), else ``_filters_mutated`` (3.11-3.13; 3.14 keeps it as a wrapper, later releases drop it). With
+    neither (another Python), nothing: a registry only remembers warnings shown (to show them once), and moving the
+    quiet filter first changes no outcome outside quiet threads (it matches nothing there) while inside them it
+    ignores every warning anyway, so a registry kept from before hides nothing that a reset one would show."""
+    lock_held, lock = getattr(warnings, "_filters_mutated_lock_held", None), getattr(warnings, "_lock", None)
+    if callable(lock_held) and lock is not None:
+        with lock:
+            lock_held()
+        return
+    mutated = getattr(warnings, "_filters_mutated", None)
+    if callable(mutated):
+        mutated()

@@ -39,6 +39,9 @@ def csv_booleans(frame: pd.DataFrame, path: Path, columns: list[str]) -> pd.Data
 
 def check_rows(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """``frame`` (a conformed results table read from ``path``) if its rows can be summarised; else UserError."""
+    missing = [c for c in ("status", "value", "higher_is_better", *SAMPLE_KEY) if c not in frame]
+    if missing:  # a Parquet file with only the columns every reader needs: these checks ended in a KeyError
+        raise UserError(f"table {path} is not an xaibench results table (lacks columns: {', '.join(missing)})")
     valid = [status.value for status in Status]
     unknown = ~frame["status"].isin(valid)
     if unknown.any():

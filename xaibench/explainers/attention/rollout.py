@@ -40,6 +40,7 @@ class AttentionRolloutExplainer(Explainer):
 
     modalities = frozenset({Modality.IMAGE, Modality.TEXT})
     requires = frozenset({Capability.ATTENTION})
+    fraction_params = ("residual_weight",)  # mixes attention and identity: (1 - w) A + w I
     residual_weight: float = 0.5
     head_fusion: HeadFusion = "mean"
 

@@ -90,6 +90,8 @@ class DiceExplainer(Explainer):
 
     modalities = frozenset({Modality.TABULAR})
     positive_params = ("n_counterfactuals", "n_samples", "scale", "max_rounds")
+    non_negative_params = ("proximity_weight",)
+    fraction_params = ("change_probability",)
     n_counterfactuals: int = 4
     n_samples: int = 1000
     change_probability: float = 0.3

@@ -45,6 +45,7 @@ class WachterExplainer(Explainer):
     batch_tolerance = 1e-4
     batch_sensitive = True  # a margin a hair either side of ``confidence`` decides another lambda round
     positive_params = ("n_steps", "lr", "lambda_init", "lambda_factor", "n_lambdas")
+    non_negative_params = ("confidence",)  # the margin the counterfactual's class wins by
     n_steps: int = 200
     lr: float = 0.05
     lambda_init: float = 1.0

@@ -114,6 +114,7 @@ class DeepLiftShapExplainer(Explainer):
     """
 
     requires = frozenset({Capability.GRADIENTS})
+    non_negative_params = ("baseline_std",)
     n_baselines: int = 16
     baseline: Baseline = 0.0
     baseline_std: float = 1.0

@@ -29,6 +29,7 @@ class GradientShapExplainer(Explainer):
 
     requires = frozenset({Capability.GRADIENTS})
     positive_params = ("n_samples", "n_baselines")
+    non_negative_params = ("baseline_std", "stdevs")  # standard deviations
     n_samples: int = 25
     n_baselines: int = 16
     baseline: Baseline = 0.0

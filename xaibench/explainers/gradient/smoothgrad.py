@@ -30,6 +30,7 @@ class SmoothGradExplainer(Explainer):
 
     requires = frozenset({Capability.GRADIENTS})
     positive_params = ("n_samples", "internal_batch_size")
+    non_negative_params = ("noise_level",)  # the noise std as a fraction of the input range
     n_samples: int = 25
     noise_level: float = 0.15
     nt_type: Literal["smoothgrad", "smoothgrad_sq", "vargrad"] = "smoothgrad"

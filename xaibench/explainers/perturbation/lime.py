@@ -50,6 +50,7 @@ class LimeExplainer(Explainer):
     """
 
     positive_params = ("n_samples", "perturbations_per_eval", "patch_size", "kernel_width")
+    non_negative_params = ("alpha",)  # the Lasso penalty (0: least squares); below 0 it ran as 0
     unused_params = {Modality.TABULAR: ("patch_size",), Modality.TEXT: ("patch_size",)}  # one column / token each
     n_samples: int = 200
     perturbations_per_eval: int = 64
