@@ -92,7 +92,7 @@ def instrument(wandb: bool = False) -> PhaseSampler:
     modules import torch, so only then); start sampling."""
     import pyarrow.parquet as pq
 
-    from xaibench import sweep
+    from xaibench.sweep import finishing, launching
     from xaibench.report import console
     from xaibench.results import aggregate, collect
 
@@ -106,13 +106,13 @@ def instrument(wandb: bool = False) -> PhaseSampler:
             (aggregate._Intervals, "_run", "summary: bootstrap block"),
             (aggregate.Summarizer, "result", "summary: result (concat, labels, ranks)"),
             (aggregate.Summarizer, "finish", "summary: finish (CIs, labels, ranks)"),
-            (sweep._Tally, "add", "end of sweep: cell tally"),
-            (sweep, "write_table", "write summary.parquet"),
-            (sweep, "write_pieces", "write summary.parquet"),
+            (finishing._Tally, "add", "end of sweep: cell tally"),
+            (finishing, "write_table", "write summary.parquet"),
+            (finishing, "write_pieces", "write summary.parquet"),
             (collect, "write_pieces", "write summary file"),
             (collect, "release_memory", "release memory"),
             (console, "summary_blocks", "print summary"),
-            (sweep, "summary_blocks", "print summary")]
+            (finishing, "summary_blocks", "print summary")]
     if wandb:
         from xaibench.report import build, figure_set, wandb_sink
 
@@ -121,7 +121,7 @@ def instrument(wandb: bool = False) -> PhaseSampler:
         from xaibench.report import explanation_figures, streamed_figures
         from xaibench.results import aggregate as _aggregate
 
-        phases += [(sweep, "load_table", "W&B: read the table back"), (build, "analyse", "W&B: statistics"),
+        phases += [(launching, "load_table", "W&B: read the table back"), (build, "analyse", "W&B: statistics"),
                    (figure_set, "analysed_figures", "W&B: figures"), (wandb_sink, "log_sweep", "W&B: log the run"),
                    (_aggregate.SummaryPieces, "frame", "W&B: the whole summary"),
                    (build, "rank_statistics", "W&B: rank statistics"),

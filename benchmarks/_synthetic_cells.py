@@ -1,7 +1,7 @@
 """Synthetic sweeps for the collect/summary benchmarks: cell files and store artefacts as a sweep writes them.
 
 ``make_cells(root, n_cells)`` writes ``n_cells`` cells of 20 metrics x 32 samples (640 rows each) twice, the way
-a real sweep does (``xaibench/sweep.py``, ``xaibench/engine/runner.py``):
+a real sweep does (``xaibench/sweep/``, ``xaibench/engine/runner.py``):
 
 - ``<root>/sweep/cells/<cell_key>.parquet``: the stamped rows (``stamp_rows``), written with ``write_table``, and a
   finished ``sweep.json``;

@@ -17,22 +17,24 @@ import time
 from pathlib import Path
 
 from xaibench.config import preflight
+from xaibench.config.preflight import job_checks
+from xaibench.config.preflight.composition import _check_top_level_keys
 from xaibench.config.verdicts import Verdicts
 
 OUT = Path(__file__).resolve().parent / "out"
 
 
 def _clear() -> None:
-    preflight._built_dataset.cache_clear()
-    preflight._check_model_builds.cache_clear()
+    job_checks._built_dataset.cache_clear()
+    job_checks._check_model_builds.cache_clear()
 
 
 def first_only(configs) -> float:
     _clear()
     start = time.process_time()
     for cfg in configs[:preflight.MAX_VALIDATED]:
-        preflight._check_top_level_keys(cfg, "config")
-    preflight._check_user_files(configs[:preflight.MAX_VALIDATED])
+        _check_top_level_keys(cfg, "config")
+    job_checks._check_user_files(configs[:preflight.MAX_VALIDATED])
     for cfg in configs[:preflight.MAX_VALIDATED]:
         preflight.validate_config(cfg, verdicts=Verdicts(None))
     return time.process_time() - start
@@ -42,8 +44,8 @@ def every_job(configs) -> float:
     _clear()
     start = time.process_time()
     for cfg in configs:
-        preflight._check_top_level_keys(cfg, "config")
-    preflight._check_user_files(configs)
+        _check_top_level_keys(cfg, "config")
+    job_checks._check_user_files(configs)
     built: set = set()
     for index, cfg in enumerate(configs):
         preflight.validate_config(cfg, verdicts=Verdicts(None), built=built,

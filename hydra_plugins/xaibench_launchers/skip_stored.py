@@ -1,6 +1,6 @@
 """Hydra's basic sweeper, launching only the jobs whose cells the store does not hold.
 
-Before Hydra starts, the CLI reads every stored cell of the sweep in its own process (``sweep.write_stored_jobs``:
+Before Hydra starts, the CLI reads every stored cell of the sweep in its own process (``sweep.launch_pending``:
 store reads only, no torch, no worker) and tells this sweeper which job numbers are left
 (``sweep.pending_jobs``). The sweeper expands the sweep exactly as ``BasicSweeper`` does, checks that it finds
 the pre-flight's number of jobs, and hands the launcher (joblib, submitit, Ray) only the pending ones, each with

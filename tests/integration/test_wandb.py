@@ -15,6 +15,7 @@ from PIL import Image
 import xaibench
 from xaibench.results.schema import MEASUREMENT_COLUMNS
 from xaibench import sweep
+from xaibench.sweep import finishing, wandb_run
 from xaibench.report.wandb_reader import read_offline_run
 
 pytestmark = pytest.mark.slow
@@ -417,7 +418,7 @@ def test_the_end_of_a_streamed_sweep_logs_from_the_summary_pieces_what_the_whole
     whole = pieces.frame()
     assert whole.equals(pd.read_parquet(folder / "summary.parquet"))
     monkeypatch.setattr(wandb.Table, "MAX_ROWS", 2)
-    statuses = sweep._cell_statuses(table)
+    statuses = finishing._cell_statuses(table)
 
     def config(how: str):
         return OmegaConf.create({"sweep_id": "wb", "results_dir": str(tmp_path), "store_dir": str(store),
@@ -427,7 +428,7 @@ def test_the_end_of_a_streamed_sweep_logs_from_the_summary_pieces_what_the_whole
     figures = iter_streamed_figures(folder / "table.parquet", whole, store, ranks=ranks[ranks["by"] == "metric"],
                                     friedman=friedman, agreement=agreement)
     wandb_sink.log_sweep(folder, None, whole, config("former"), figures, ranks, cells=statuses, n_rows=len(table))
-    sweep._log_sweep(config("pieces"), folder, pieces, statuses, n_rows=len(table))
+    wandb_run._log_sweep(config("pieces"), folder, pieces, statuses, n_rows=len(table))
     former, streamed = (read_offline_run(glob.glob(str(tmp_path / how / "wandb/offline-run-*"))[0])
                         for how in ("former", "pieces"))
     assert list(streamed.logged) == list(former.logged) and any(k.startswith("figures/") for k in streamed.logged)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +132,7 @@ CLI_ONLY = [
                                           "and 12 more)"),
     (["report", "readers_only.parquet", "--no-figures"], "table readers_only.parquet is not an xaibench results "
                                                          "table (lacks columns: higher_is_better, cell_key)"),
-    (["compare", "readers_only.parquet", "readers_only.parquet"], "(lacks columns: higher_is_better, cell_key)"),
+    (["compare", "readers_only.parquet", "readers_only_copy.parquet"], "(lacks columns: higher_is_better, cell_key)"),
     # rel19: collect of a file said "afile/sweep.json is damaged (unreadable: Not a directory)"
     (["collect", "afile"], "afile is a file; collect gathers a sweep folder's cells (e.g. results/runs/<sweep_id>); "
                            "a table file is read by xaibench summary afile"),
@@ -206,6 +207,7 @@ def inputs(tmp_path_factory) -> Path:
     table = pd.DataFrame({c: ["v"] for c in ("model", "dataset", "method", "metric", "sample_id")})
     table.assign(value=[1.0], status=["ok"]).to_parquet(root / "truncated.parquet")
     table.assign(value=[1.0], status=["ok"]).to_parquet(root / "readers_only.parquet")  # only what readers need
+    shutil.copy(root / "readers_only.parquet", root / "readers_only_copy.parquet")  # compare refuses a file twice
     (root / "truncated.parquet").write_bytes((root / "truncated.parquet").read_bytes()[:300])
     from xaibench.results.schema import empty_table
 

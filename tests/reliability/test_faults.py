@@ -24,7 +24,7 @@ from xaibench.engine.store_maintenance import verify
 from xaibench.errors import StorageError, UserError
 from xaibench.models.base import ModelSpec
 from xaibench.results import manifest
-from xaibench.results.collect import PARTIAL, collect_store, load_table
+from xaibench.results.collect import PARTIAL, SWEEP_CELLS, collect_store, load_table
 
 ONE = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=4", *FAST_METRICS]
 THREE = ["model=mlp", "dataset=iris", "method=saliency,random,input_x_gradient", "n_samples=4", *FAST_METRICS]
@@ -265,8 +265,8 @@ def test_a_parallel_sweep_whose_job_could_not_write_its_cell_ends_incomplete_wit
     (it only got there on a disk with room for the partial table)."""
     folder = tmp_path / "runs" / "s"
     sweep_module.start_sweep(folder, 2, {"a" * 32, "b" * 32})
-    (folder / sweep_module.SWEEP_CELLS).mkdir(exist_ok=True)
-    (folder / sweep_module.SWEEP_CELLS / f"{'a' * 32}.parquet").write_bytes(b"one cell written")
+    (folder / SWEEP_CELLS).mkdir(exist_ok=True)
+    (folder / SWEEP_CELLS / f"{'a' * 32}.parquet").write_bytes(b"one cell written")
     real = store_module.tempfile.mkstemp
 
     def full_disk(dir=None, **kwargs):
@@ -640,8 +640,8 @@ def test_an_incomplete_sweep_names_the_cells_it_lacks_and_how_to_get_them(tmp_pa
     labels = {f"{c}" * 32: f"mlp x iris x {method} (seed {seed})"
               for c, (method, seed) in zip("0123456", [("saliency", s) for s in range(6)] + [("random", 0)])}
     sweep_module.start_sweep(folder, len(labels), labels)
-    (folder / sweep_module.SWEEP_CELLS).mkdir(exist_ok=True)
-    (folder / sweep_module.SWEEP_CELLS / f"{'1' * 32}.parquet").write_bytes(b"one cell written")
+    (folder / SWEEP_CELLS).mkdir(exist_ok=True)
+    (folder / SWEEP_CELLS / f"{'1' * 32}.parquet").write_bytes(b"one cell written")
     capsys.readouterr()
     sweep_module.finish_sweep(folder)
     assert capsys.readouterr().err.strip() == (

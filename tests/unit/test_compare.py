@@ -1311,7 +1311,7 @@ def tiny_finished_sweep(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
     ``tmp_path``."""
     from xaibench.config.preflight import compose_jobs, expand_sweep
     from xaibench.engine.cell import CellSpec
-    from xaibench.sweep import _cell_label, start_sweep
+    from xaibench.sweep.claims import _cell_label, start_sweep
 
     monkeypatch.chdir(tmp_path)
     experiment = tmp_path / "conf" / "experiment" / "tiny.yaml"

@@ -48,7 +48,7 @@ def test_two_sweeps_on_one_box_put_their_jobs_on_different_gpus(tmp_path, monkey
     machine's now."""
     from omegaconf import OmegaConf
 
-    from xaibench import sweep
+    from xaibench.sweep import jobs
 
     monkeypatch.setenv("XAIBENCH_DEVICE_LOCKS", str(tmp_path / "device_locks"))
     used = []
@@ -60,10 +60,10 @@ def test_two_sweeps_on_one_box_put_their_jobs_on_different_gpus(tmp_path, monkey
     def run_cell(cell, store, sweep_id):
         used.append((sweep_id, cell.device))
         if sweep_id == "a":  # while sweep a's job 0 computes, sweep b's job 0 starts
-            sweep._compute_cell(_Cell(), config("b"), job=0)
+            jobs._compute_cell(_Cell(), config("b"), job=0)
 
     monkeypatch.setattr("xaibench.engine.runner.run_cell", run_cell)
-    sweep._compute_cell(_Cell(), config("a"), job=0)
+    jobs._compute_cell(_Cell(), config("a"), job=0)
     assert used == [("a", "cuda:0"), ("b", "cuda:1")]
 
 

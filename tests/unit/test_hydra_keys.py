@@ -7,6 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from xaibench.config import preflight
+from xaibench.config.preflight.composition import _compose
 
 BASE = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=4"]
 
@@ -21,7 +22,7 @@ BASE = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=4"]
 def test_hydra_settings_that_hydra_uses_pass_and_are_composed(override, key, value):
     preflight.validate_names([*BASE, override], multirun=False)
     assert len(preflight.expand_sweep([*BASE, override], multirun=True)) == 1
-    composed = preflight._compose([*BASE, override], "config", return_hydra_config=True)
+    composed = _compose([*BASE, override], "config", return_hydra_config=True)
     assert OmegaConf.select(composed, key) == value
 
 
@@ -30,6 +31,6 @@ def test_a_launcher_with_its_own_settings_check_keeps_its_refusal():
     ``additional_parameters`` (a dict) takes any key."""
     added = "+hydra.launcher.additional_parameters.mail_user=me"
     preflight.validate_names([*BASE, "hydra/launcher=slurm", added], multirun=False)
-    composed = preflight._compose([*BASE, "hydra/launcher=slurm", added], "config", return_hydra_config=True)
+    composed = _compose([*BASE, "hydra/launcher=slurm", added], "config", return_hydra_config=True)
     assert composed.hydra.launcher.additional_parameters.mail_user == "me"
     preflight.validate_names([*BASE, "hydra/launcher=slurm", "+hydra.launcher.partitio=gpu"], multirun=False)

@@ -118,7 +118,7 @@ def test_a_launcher_that_cannot_work_is_refused_by_the_preflight(overrides, refu
 
 def test_the_stock_slurm_launcher_is_refused_for_itself_also_where_sbatch_is_missing(monkeypatch):
     """On a laptop it said "sbatch is not on PATH ... run from a Slurm login node", where it was then refused."""
-    monkeypatch.setattr("xaibench.config.preflight.shutil.which", lambda name: None)
+    monkeypatch.setattr("xaibench.config.preflight.launchers.shutil.which", lambda name: None)
     with pytest.raises(UserError, match="use hydra/launcher=submitit_slurm_chunked"):
         validate([*CELLS, "hydra/launcher=submitit_slurm"], multirun=True)
 

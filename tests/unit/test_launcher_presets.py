@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from xaibench.config.preflight import _compose, _launcher_target, is_remote
+from xaibench.config.preflight import is_remote
+from xaibench.config.preflight.composition import _compose
+from xaibench.config.preflight.launchers import _launcher_target
 
 
 @pytest.mark.parametrize(("preset", "gpus"), [("slurm", 1), ("slurm_cpu", None)])

@@ -232,7 +232,7 @@ def test_rows_flag_a_model_at_the_majority_rate_and_the_cell_line_says_why(tmp_p
     """The runner checks the trained model against the test split's majority-class rate (patched to 0.99 here: the
     tiny logreg scores about 0.9) and the per-cell line names that bound, not min_accuracy."""
     import xaibench.engine.runner as runner
-    from xaibench.sweep import _underfit_reason
+    from xaibench.sweep.progress_line import _underfit_reason
 
     cell = cell_for("logreg", {"epochs": 3, "min_accuracy": 0.5}, "synthetic_tabular", n_samples=2,
                     metrics={"sparseness": {}})

@@ -5,7 +5,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from hydra_plugins.xaibench_launchers.ray_local import RayLauncher, torch_index
-from xaibench.config.preflight import _compose, _launcher_target, is_remote
+from xaibench.config.preflight import is_remote
+from xaibench.config.preflight.composition import _compose
+from xaibench.config.preflight.launchers import _launcher_target
 from xaibench.engine.device import resolve_device
 from xaibench.errors import UserError
 

@@ -8,6 +8,8 @@ from scipy import stats
 
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
+from xaibench.results.groups import comparison_id, setting_id
+from xaibench.results.statistics import permutation_null
 
 
 def rows(method, metric, values, *, higher=True, dataset="d", family="f"):
@@ -157,7 +159,7 @@ def test_metric_agreement_keeps_apart_settings_that_differ_only_in_their_paramet
 def _agreement_by_scipy(summary, min_competitors=3):
     """The former ``metric_agreement``: a pivot and one scipy ``kendalltau`` per setting and metric pair."""
     rows = summary[summary["mean"].notna()]
-    frame = pd.DataFrame({"setting": st.setting_id(rows), "metric": rows["metric"], "method": rows["competitor"],
+    frame = pd.DataFrame({"setting": setting_id(rows), "metric": rows["metric"], "method": rows["competitor"],
                           "g": st.tied_goodness(rows)})
     taus = {}
     for _, block in frame.groupby("setting", sort=True):
@@ -188,7 +190,7 @@ def test_metric_agreement_equals_scipys_kendall_tau_bit_for_bit_with_ties_gaps_a
                                     "method": method, "higher_is_better": metric != "m2", "mean": mean})
                     mean = float(rng.normal())
     summary = pd.DataFrame(records)
-    summary["comparison"] = st.comparison_id(summary)
+    summary["comparison"] = comparison_id(summary)
     matrix = st.metric_agreement(summary)
     taus = _agreement_by_scipy(summary)
     assert len(taus) > 20
@@ -533,7 +535,7 @@ def test_friedman_permutation_p_by_monte_carlo_agrees_with_enumeration_and_is_se
     matrix[0, 1] = matrix[0, 2]
     exact, method = st.friedman_permutation_p(matrix)
     assert method == "exact permutation"
-    monkeypatch.setattr(st, "_EXACT_STATES", 0)
+    monkeypatch.setattr(permutation_null, "_EXACT_STATES", 0)
     drawn, method = st.friedman_permutation_p(matrix)
     assert method == "Monte Carlo permutation (20,000 draws)"
     assert abs(drawn - exact) < 4 * np.sqrt(exact * (1 - exact) / 20_000)
@@ -571,7 +573,7 @@ def test_the_nemenyi_cd_on_few_groups_states_its_real_familywise_error_and_the_e
     assert two.post_hoc_reason().startswith("CD = 3.32 >= k - 1 = 3 on 2 groups")
     assert "none for: all (CD = 3.32 >= k - 1 = 3 on 2 groups" in " ".join(friedman_table({"all": two}).notes)
     # Monte Carlo draws where enumeration is too large agree; from 10 groups on Demšar's CD stands alone
-    monkeypatch.setattr(st, "_EXACT_STATES", 0)
+    monkeypatch.setattr(permutation_null, "_EXACT_STATES", 0)
     drawn = st.friedman_nemenyi(summary_of(groups))
     assert abs(drawn.cd_familywise_error - 1 / 144) < 4 * np.sqrt(1 / 144 / 20_000)
     assert drawn.cd_exact == pytest.approx(7 / 3)

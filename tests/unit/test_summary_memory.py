@@ -271,6 +271,7 @@ def test_arrow_memory_freed_inside_releasable_arrow_memory_goes_back_and_the_poo
 
     from xaibench import sweep
     from xaibench.results import memory
+    from xaibench.sweep import wandb_run
 
     if memory._malloc_trim() is None:
         pytest.skip("not glibc: nothing to trim")
@@ -291,10 +292,10 @@ def test_arrow_memory_freed_inside_releasable_arrow_memory_goes_back_and_the_poo
     assert pa.default_memory_pool().backend_name == before_pool
 
     seen = []
-    monkeypatch.setattr(sweep, "_log_summary_run",
+    monkeypatch.setattr(wandb_run, "_log_summary_run",
                         lambda *args, **kwargs: seen.append(pa.default_memory_pool().backend_name))
     cfg = OmegaConf.create({"logger": {"name": "wandb"}})
-    sweep._log_sweep(cfg, tmp_path, pd.DataFrame(), pd.Series(["ok"], index=["cell"]))
+    wandb_run._log_sweep(cfg, tmp_path, pd.DataFrame(), pd.Series(["ok"], index=["cell"]))
     assert seen == ["system"] and pa.default_memory_pool().backend_name == before_pool
     assert (tmp_path / sweep.WANDB_SUMMARY).is_file()
 

@@ -30,6 +30,7 @@ from xaibench.engine.store import Store, frame_to_parquet_bytes
 from xaibench.errors import UserError
 from xaibench.results.collect import SUMMARY_NAME, SWEEP_CELLS, TABLE_NAME, write_table
 from xaibench.results.schema import COLUMNS, conform, frame_of, is_conformed
+from xaibench.sweep import launching, progress_line
 
 METRICS = ("faith", "sens")
 
@@ -276,9 +277,9 @@ def test_cells_checked_before_skip_the_checks_that_import_torch_and_bad_input_is
 
 
 def test_the_sweeper_launches_every_job_unless_told_which_of_this_sweep_are_pending(monkeypatch):
-    monkeypatch.setattr(sweep, "_pending", None)
+    monkeypatch.setattr(launching, "_pending", None)
     assert sweep.pending_jobs(3) == [0, 1, 2]  # not started by the CLI: everything, as BasicSweeper
-    monkeypatch.setattr(sweep, "_pending", (4, [1, 3]))
+    monkeypatch.setattr(launching, "_pending", (4, [1, 3]))
     assert sweep.pending_jobs(4) == [1, 3]
     assert sweep.pending_jobs(5) == [0, 1, 2, 3, 4]  # another expansion than the pre-flight's: launch all
 
@@ -332,11 +333,11 @@ def test_a_sweep_too_large_to_hold_is_streamed_and_its_stored_cells_read_in_batc
 
     held_table, held_files = run("held")
     finished, batches = [], []
-    finish, stored = sweep.finish_sweep, sweep.stored_cells
-    monkeypatch.setattr(sweep, "finish_sweep", lambda folder, **kw: finished.append(kw["cells"]) or finish(folder, **kw))
-    monkeypatch.setattr(sweep, "stored_cells", lambda c, *a: batches.append(len(c)) or stored(c, *a))
-    monkeypatch.setattr(sweep, "IN_MEMORY_ROWS", 5)
-    monkeypatch.setattr(sweep, "STORED_BATCH", 3)
+    finish, stored = launching.finish_sweep, launching.stored_cells
+    monkeypatch.setattr(launching, "finish_sweep", lambda folder, **kw: finished.append(kw["cells"]) or finish(folder, **kw))
+    monkeypatch.setattr(launching, "stored_cells", lambda c, *a: batches.append(len(c)) or stored(c, *a))
+    monkeypatch.setattr(launching, "IN_MEMORY_ROWS", 5)
+    monkeypatch.setattr(launching, "STORED_BATCH", 3)
     streamed_table, streamed_files = run("streamed")
     assert finished == [None] and batches == [3, 1]  # finished from the cell files; stored cells read 3 + 1
     assert streamed_files == held_files
@@ -353,7 +354,7 @@ def test_the_cell_line_names_a_variant_as_the_report_does(tmp_path):
     for params in ({"abs": True}, {"abs": False}):
         cell = CellSpec.from_config(job_config(tmp_path, "mlp", "iris", 0, method={"name": "saliency", **params}))
         rows = cell_rows(cell, applicable=True).assign(method_params=json.dumps(params))
-        lines[params["abs"]] = sweep._progress_line(cell, CellResult(cell.key, rows, True, 0.5), "job 3")
+        lines[params["abs"]] = progress_line._progress_line(cell, CellResult(cell.key, rows, True, 0.5), "job 3")
     assert lines[True].startswith("[job 3] mlp x iris x saliency (seed 0): ok ")
     assert lines[False].startswith("[job 3] mlp x iris x saliency (abs=False) (seed 0): ok ")
     assert lines[False].endswith("0.50s cached; 2 metrics x 3 samples")
@@ -371,10 +372,10 @@ def test_the_cell_line_gives_a_not_applicable_reason_whole(tmp_path):
               "one per use) to explain it with this method")
     cell = CellSpec.from_config(job_config(tmp_path, "mlp", "iris", 0))
     rows = cell_rows(cell, applicable=False).assign(message=reason)
-    line = sweep._progress_line(cell, CellResult(cell.key, rows, False, 0.5), "job 0")
+    line = progress_line._progress_line(cell, CellResult(cell.key, rows, False, 0.5), "job 0")
     assert line.endswith(f"not_applicable   0.50s skipped; {reason}")
 
     long_reason = "word " * 100 + "end\nsecond line"
-    line = sweep._progress_line(cell, CellResult(cell.key, rows.assign(message=long_reason), False, 0.5), "")
+    line = progress_line._progress_line(cell, CellResult(cell.key, rows.assign(message=long_reason), False, 0.5), "")
     detail = line.split("skipped; ", 1)[1]
     assert detail == ("word " * 80).rstrip() + " ... (the rows' message holds all of it)"

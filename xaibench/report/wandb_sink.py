@@ -166,7 +166,7 @@ def log_sweep(folder: Path, table: pd.DataFrame | None, summary: pd.DataFrame | 
     import wandb
 
     if cells is None:
-        from xaibench.sweep import _cell_statuses
+        from xaibench.sweep.finishing import _cell_statuses
 
         cells = _cell_statuses(table)
     n_rows = len(table) if n_rows is None else n_rows

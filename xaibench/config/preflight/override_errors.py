@@ -1,0 +1,77 @@
+"""One line for an override or config that Hydra or OmegaConf refused, saying what is wrong and how to fix it."""
+from __future__ import annotations
+
+import difflib
+import re
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def _unknown_key(error: BaseException) -> str | None:
+    """The key of Hydra's "Could not override 'method.n_step'" (a key the config does not have), else None."""
+    found = re.match(r"Could not override '([^']+)'", str(error))
+    return found.group(1) if found else None
+
+
+def _override_error(error: BaseException, config) -> str:
+    """One line for an override Hydra or OmegaConf refused, saying what is wrong with it.
+
+    Hydra's own lines send the user the wrong way: ``Could not override 'n_sample'. To append to your config use
+    +n_sample=3`` (the fix is ``n_samples``, and ``+n_sample`` is refused next) and ``Error merging override
+    hydra.launcher.n_jobs=abc`` (the reason, a value of the wrong type, is in the chained error). ``config()``: the
+    config the override applies to, for the keys it does have (called only for an unknown key).
+    """
+    key = _unknown_key(error)
+    if key is None:
+        cause = error.__cause__
+        merging = re.match(r"Error merging override (\S+)", str(error))
+        if merging and cause is not None:
+            return f"{merging.group(1)}: {_first_line(cause)}"
+        return _first_line(error)
+    parent, _, leaf = key.rpartition(".")
+    keys = _keys_under(config, parent)
+    if leaf in keys:  # the key exists: its new value adds keys to a section that Hydra locks (struct)
+        added = re.search(r"Key '([^']+)' is not in struct", str(error.__cause__ or ""))
+        append = re.search(r"To append to your config use (\S+)", str(error))
+        return (f"{key} has no key {added.group(1) if added else '...'!r} yet; add keys to it with a '+': "
+                f"{append.group(1) if append else '+' + key + '=...'} (merged with its keys: "
+                f"{', '.join(_keys_under(config, key)) or 'none'})")
+    close = difflib.get_close_matches(leaf, keys, n=1)
+    if close:
+        return f"unknown config key {key!r}; did you mean {'.'.join(filter(None, [parent, close[0]]))!r}?"
+    if parent == "hydra.launcher" and not keys:
+        return f"unknown config key {key!r}: the basic launcher takes no settings; choose one that does first, " \
+               f"e.g. hydra/launcher=joblib or hydra/launcher=slurm"
+    message = f"unknown config key {key!r}" + (f"; {parent or 'the config'} has: {', '.join(keys)}" if keys else "")
+    if key.startswith("hydra.") and _is_plain_dict(config, parent):  # additional_parameters, setup's env, ...
+        message += f"; add a key with a '+': +{key}=<value>"
+    return message
+
+
+def _is_plain_dict(config, parent: str) -> bool:
+    """Whether ``parent`` is a dict that takes any key (``hydra.launcher.additional_parameters``), not a section
+    with fixed settings (``hydra.launcher``: a dataclass)."""
+    try:
+        node = OmegaConf.select(config(), parent) if parent else None
+    except Exception:  # noqa: BLE001 - the hint is a courtesy
+        return False
+    return isinstance(node, DictConfig) and OmegaConf.get_type(node) is dict
+
+
+def _keys_under(config, parent: str) -> list[str]:
+    """The keys of ``config()`` at ``parent`` ('' for the top: the job's keys, Hydra's settings only under
+    ``hydra``), for suggestions; [] when there is no such section."""
+    try:
+        node = OmegaConf.select(config(), parent) if parent else config()
+    except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the key is unknown either way
+        return []
+    if not isinstance(node, DictConfig):
+        return []
+    return sorted(str(k) for k in node.keys() if not str(k).startswith("_") and (parent or k != "hydra"))
+
+
+def _first_line(error: BaseException) -> str:
+    """Hydra/OmegaConf errors span several lines; keep the informative ones, joined into one."""
+    lines = [line.strip() for line in (str(error).strip() or type(error).__name__).splitlines()]
+    keep = [line for line in lines if line and not line.startswith(("full_key:", "object_type", "reference_type"))]
+    return " ".join(keep[:3])
