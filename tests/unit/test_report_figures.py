@@ -498,6 +498,25 @@ def test_rank_heatmap_stars_methods_ranked_in_fewer_groups():
     assert "*" not in "".join(t.get_text() for t in plain.texts) and plain.get_xlabel() == ""
 
 
+def test_rank_heatmap_and_its_caption_say_over_how_many_comparison_groups_ranks_are_averaged():
+    """paper19: the heatmap and its caption said "average rank ... over comparison groups" without how many (2
+    groups or 200 read the same). Each column's label now gives its N, as the families table's headers do, and the
+    report's caption gives the N of its metrics."""
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.report import figure_set
+    from xaibench.results.aggregate import summarize
+
+    ranks = pd.DataFrame({"method": ["a", "b", "c", "a", "b"], "scope": ["m1", "m1", "m1", "m2", "m2"],
+                          "avg_rank": [1.5, 1.5, 1.0, 1.0, 2.0], "n_groups": [4, 4, 1, 3, 3]})
+    ax = figures.rank_heatmap(ranks).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["m1 (N=4)", "m2 (N=3)"]
+    summary = summarize(quickstart_like_table())  # 2 settings (mlp / diabetes, tiny / digits) per metric
+    caption = figure_set.caption("rank_heatmap", summary)
+    assert "over the metric's N comparison groups" in caption and caption.endswith("Here N = 2 for every metric.")
+    heatmap = figure_set.summary_figures(summary)["rank_heatmap"].axes[0]
+    assert {t.get_text() for t in heatmap.get_xticklabels()} == {"faith (N=2)", "sens (N=2)", "mprt (N=2)"}
+
+
 def test_metric_scores_draw_no_whisker_for_a_mean_without_ci():
     """A one-sample mean (no CI) is a bar without a whisker; the other bars keep theirs (bars are drawn a method
     at a time, split by whether they have a CI)."""

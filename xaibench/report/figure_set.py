@@ -27,8 +27,9 @@ CAPTIONS = (
                        "interval (controls hatched; a sweep of many experiments is drawn one dataset per figure)."),
     ("metric_scores", "Mean score per method and dataset / model with its 95% confidence interval (controls "
                       "hatched)."),
-    ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best; controls are "
-                     "reference rows, not ranked)."),
+    ("rank_heatmap", "Average rank of each method per metric (1 = best) over the metric's N comparison groups "
+                     "(each one model and dataset setting with at least two methods scored; groups, not samples: "
+                     "each column's label gives its N). Controls are reference rows, not ranked."),
     ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
             "samples); methods joined by a bar are not significantly different (Nemenyi test at the alpha in the "
             "title; below 10 groups Demšar's CD is a large-sample approximation: the Friedman table's note gives its "
@@ -190,6 +191,8 @@ def caption(name: str, summary: pd.DataFrame | None = None) -> str:
     how its CI was made, as the tables' captions do (with 2 seeds its 95% holds the true mean about 66% of the time
     where seeds differ more than samples: the bare "95% confidence interval" overstated the error bars)."""
     text = next((text for prefix, text in CAPTIONS if name.startswith(prefix)), name.replace("_", " "))
+    if summary is not None and name == "rank_heatmap":
+        return f"{text} {_group_counts(summary)}".rstrip()
     if summary is None or not name.startswith(("metric_scores", "cost_vs_faithfulness")):
         return text
     from xaibench.report.tables.layouts import interval_text
@@ -199,6 +202,17 @@ def caption(name: str, summary: pd.DataFrame | None = None) -> str:
         rows = summary[summary["metric"] == cost_metric(summary)]
     over = interval_text(rows)
     return f"{text} Scores: {over}." if over else text
+
+
+def _group_counts(summary: pd.DataFrame) -> str:
+    """``Here N = 3 for every metric.`` (or ``N = 2 to 5 per metric.``): the rank heatmap's caption said "over
+    comparison groups" without how many, so a reader could not tell an average over 2 groups from one over 200."""
+    ranks = summary_ranks(scored_rows(summary))
+    if ranks.empty:
+        return ""
+    most = ranks.groupby("scope")["n_groups"].max()
+    low, high = int(most.min()), int(most.max())
+    return f"Here N = {low} for every metric." if low == high else f"Here N = {low} to {high} per metric."
 
 
 def write_figures(figures: Mapping[str, Figure], out_dir: str | os.PathLike[str],
