@@ -84,6 +84,34 @@ def test_tabular_gallery_bars_are_signed_and_symmetric():
     assert low == pytest.approx(-high)
 
 
+def test_tabular_gallery_bar_lengths_and_colours_share_one_scale_per_map():
+    """paper19: each bar was its raw attribution on the panel's own axis while its colour was scaled to the map's
+    max |a|, so a bar of the same length could be dark in one panel and pale in the next. Now length and colour
+    are both a / max |a| of the sample's map (over all features, shown or not); the panel gives max |a|."""
+    from matplotlib import colormaps
+
+    from xaibench.report.figures._style import SIGNED_CMAP
+
+    x = RNG.normal(size=(2, 6))
+    attributions = np.array([[8.0, -2.0, 1.0, 0.5, 0.0, 0.0], [0.2, 0.1, -0.4, 0.0, 0.0, 0.0]])
+    figure = figures.attribution_gallery(x, {"ig": attributions}, modality="tabular", max_features=3,
+                                         feature_names=[f"f{i}" for i in range(6)])
+    for j, expected in enumerate(attributions):
+        ax = figure.axes[2 + j]  # row 1 (ig), column j
+        names = [t.get_text() for t in figure.axes[2].get_yticklabels()]
+        shown = expected[[int(n[1:]) for n in names]]
+        peak = np.abs(expected).max()
+        bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+        lengths = np.array([b.get_width() for b in bars])
+        np.testing.assert_allclose(lengths, shown / peak)
+        colours = np.array([b.get_facecolor() for b in bars])
+        np.testing.assert_allclose(colours, colormaps[SIGNED_CMAP]((lengths + 1) / 2))  # colour = length
+        assert ax.get_xlim() == pytest.approx((-1.08, 1.08))
+        assert f"max |a| = {peak:.3g}" in [t.get_text() for t in ax.texts]
+    key = figure.axes[-1].get_xlabel()
+    assert "bar length and colour: a / max |a| of its own map" in key
+
+
 def test_gallery_rows_name_each_method_as_the_tables_do():
     # method=variant/gradient alone (saliency with abs false) was a gallery row "saliency"; two integrated-gradients
     # variants were rows listing all four of their parameters. The rows now carry the tables' competitor labels.

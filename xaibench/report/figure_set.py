@@ -39,7 +39,9 @@ CAPTIONS = (
                              "that ran the cell, so it depends on its hardware and load) against the first "
                              "faithfulness metric (mean, 95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
-                 "blue opposes it, each map scaled to its largest magnitude; with several seeds, the maps of each "
+                 "blue opposes it. Each map is scaled to its own largest magnitude, so colours compare features "
+                 "within a map, not across maps or methods; on tabular data a bar's length is on the same scale as "
+                 "its colour (a / max |a|, each panel giving its max |a|). With several seeds, the maps of each "
                  "dataset / model's lowest seed (its split and model)."),
     ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked."),
     ("rules_", "Decision-tree surrogate rules and their fidelity to the model."),
