@@ -91,7 +91,8 @@ def summary_figure_items(summary: pd.DataFrame, notes: list[str] | None = None, 
             yield ("metric_scores_" + page if page else "metric_scores"), metric_scores(rows, colours=colours)
     ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
-        yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric", columns=metric_order(scored))
+        yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric over its N comparison groups",
+                                           columns=metric_order(scored))
     yield from _cd_diagrams(friedman or {}, notes).items()
     if has_metric_pairs(agreement):
         yield "metric_agreement", metric_agreement(agreement, agreement.attrs.get("family"))
