@@ -208,6 +208,22 @@ def test_metric_agreement_is_centred_and_grouped_by_family():
     assert_legible(figure)
 
 
+def test_metric_agreement_colour_bar_label_fits_beside_its_bar():
+    """paper19: the quickstart-sized (3-metric) agreement figure's colour bar label, "Kendall's τ between method
+    rankings", ran past the top of the bar to the figure's edge; the label is now "Kendall's τ" (the caption
+    says between what) and fits the bar's height."""
+    metrics = ["faithfulness_correlation", "sparseness", "max_sensitivity"]
+    tau = pd.DataFrame(np.eye(3), index=metrics, columns=metrics)
+    figure = figures.metric_agreement(tau, {"faithfulness_correlation": "faithfulness", "sparseness": "sparsity",
+                                            "max_sensitivity": "stability"})
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    bar = figure.axes[-1]
+    label = bar.yaxis.label
+    assert label.get_text() == "Kendall's \u03c4"
+    assert label.get_window_extent(renderer).height <= bar.get_window_extent(renderer).height
+
+
 def test_rank_heatmap_orders_methods_by_mean_rank():
     ranks = pd.DataFrame({"method": ["a", "a", "b", "b", "c", "c"], "scope": ["m1", "m2"] * 3,
                           "avg_rank": [3.0, 2.5, 1.0, 1.5, 2.0, 2.0]})

@@ -34,7 +34,9 @@ CAPTIONS = (
             "samples); methods joined by a bar are not significantly different (Nemenyi test at the alpha in the "
             "title; below 10 groups Demšar's CD is a large-sample approximation: the Friedman table's note gives its "
             "real familywise error and the exact CD). Controls are reference rows, not ranked: the methods only."),
-    ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
+    ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce on the same "
+                         "model and dataset, averaged over settings (1: same order, -1: reversed; controls are not "
+                         "ranked)."),
     ("cost_vs_faithfulness", "Explanation cost per sample (the rows' explain_s: wall-clock time on the machine "
                              "that ran the cell, so it depends on its hardware and load) against the first "
                              "faithfulness metric (mean, 95% CI)."),
