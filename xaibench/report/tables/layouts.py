@@ -34,9 +34,10 @@ from xaibench.results.statistics import ALPHA, average_ranks, controls_ahead, me
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric"
-# The mark's legend only: the table's "Warning (c)" line above it says which control, where and why.
+# The mark's legend only: the table's "Warning (c)" line above it says which control, where and why (no quotes
+# around it: LaTeX typesets straight double quotes as two closing ones).
 NOTE_CONTROL = ("c a control (a reference row, not ranked) scores as well as the column's best method or better: the "
-                "line \"Warning (c)\" above names the control, where, and what it means")
+                "Warning (c) line above names the control, where, and what it means")
 # What each built-in control's map is, for the warning line: "a map that ignores the input" (said of every control)
 # is wrong for sobel, an edge map of the input that ignores the model, which is why it is stable.
 CONTROL_MAPS = {"constant": "the same map for every input", "sobel": "an edge map of the input, blind to the model",
