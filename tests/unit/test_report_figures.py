@@ -84,6 +84,34 @@ def test_tabular_gallery_bars_are_signed_and_symmetric():
     assert low == pytest.approx(-high)
 
 
+def test_tabular_gallery_bar_lengths_and_colours_share_one_scale_per_map():
+    """paper19: each bar was its raw attribution on the panel's own axis while its colour was scaled to the map's
+    max |a|, so a bar of the same length could be dark in one panel and pale in the next. Now length and colour
+    are both a / max |a| of the sample's map (over all features, shown or not); the panel gives max |a|."""
+    from matplotlib import colormaps
+
+    from xaibench.report.figures._style import SIGNED_CMAP
+
+    x = RNG.normal(size=(2, 6))
+    attributions = np.array([[8.0, -2.0, 1.0, 0.5, 0.0, 0.0], [0.2, 0.1, -0.4, 0.0, 0.0, 0.0]])
+    figure = figures.attribution_gallery(x, {"ig": attributions}, modality="tabular", max_features=3,
+                                         feature_names=[f"f{i}" for i in range(6)])
+    for j, expected in enumerate(attributions):
+        ax = figure.axes[2 + j]  # row 1 (ig), column j
+        names = [t.get_text() for t in figure.axes[2].get_yticklabels()]
+        shown = expected[[int(n[1:]) for n in names]]
+        peak = np.abs(expected).max()
+        bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+        lengths = np.array([b.get_width() for b in bars])
+        np.testing.assert_allclose(lengths, shown / peak)
+        colours = np.array([b.get_facecolor() for b in bars])
+        np.testing.assert_allclose(colours, colormaps[SIGNED_CMAP]((lengths + 1) / 2))  # colour = length
+        assert ax.get_xlim() == pytest.approx((-1.08, 1.08))
+        assert f"max |a| = {peak:.3g}" in [t.get_text() for t in ax.texts]
+    key = figure.axes[-1].get_xlabel()
+    assert "bar length and colour: a / max |a| of its own map" in key
+
+
 def test_gallery_rows_name_each_method_as_the_tables_do():
     # method=variant/gradient alone (saliency with abs false) was a gallery row "saliency"; two integrated-gradients
     # variants were rows listing all four of their parameters. The rows now carry the tables' competitor labels.
@@ -178,6 +206,22 @@ def test_metric_agreement_is_centred_and_grouped_by_family():
     assert image.get_array()[2, 3] == pytest.approx(-0.4)
     assert "-0.40" in {t.get_text() for t in ax.texts}
     assert_legible(figure)
+
+
+def test_metric_agreement_colour_bar_label_fits_beside_its_bar():
+    """paper19: the quickstart-sized (3-metric) agreement figure's colour bar label, "Kendall's τ between method
+    rankings", ran past the top of the bar to the figure's edge; the label is now "Kendall's τ" (the caption
+    says between what) and fits the bar's height."""
+    metrics = ["faithfulness_correlation", "sparseness", "max_sensitivity"]
+    tau = pd.DataFrame(np.eye(3), index=metrics, columns=metrics)
+    figure = figures.metric_agreement(tau, {"faithfulness_correlation": "faithfulness", "sparseness": "sparsity",
+                                            "max_sensitivity": "stability"})
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    bar = figure.axes[-1]
+    label = bar.yaxis.label
+    assert label.get_text() == "Kendall's \u03c4"
+    assert label.get_window_extent(renderer).height <= bar.get_window_extent(renderer).height
 
 
 def test_rank_heatmap_orders_methods_by_mean_rank():
@@ -496,6 +540,25 @@ def test_rank_heatmap_stars_methods_ranked_in_fewer_groups():
     assert ax.get_xlabel().startswith("* ranked in fewer")
     plain = figures.rank_heatmap(ranks.drop(columns="n_groups")).axes[0]
     assert "*" not in "".join(t.get_text() for t in plain.texts) and plain.get_xlabel() == ""
+
+
+def test_rank_heatmap_and_its_caption_say_over_how_many_comparison_groups_ranks_are_averaged():
+    """paper19: the heatmap and its caption said "average rank ... over comparison groups" without how many (2
+    groups or 200 read the same). Each column's label now gives its N, as the families table's headers do, and the
+    report's caption gives the N of its metrics."""
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.report import figure_set
+    from xaibench.results.aggregate import summarize
+
+    ranks = pd.DataFrame({"method": ["a", "b", "c", "a", "b"], "scope": ["m1", "m1", "m1", "m2", "m2"],
+                          "avg_rank": [1.5, 1.5, 1.0, 1.0, 2.0], "n_groups": [4, 4, 1, 3, 3]})
+    ax = figures.rank_heatmap(ranks).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["m1 (N=4)", "m2 (N=3)"]
+    summary = summarize(quickstart_like_table())  # 2 settings (mlp / diabetes, tiny / digits) per metric
+    caption = figure_set.caption("rank_heatmap", summary)
+    assert "over the metric's N comparison groups" in caption and caption.endswith("Here N = 2 for every metric.")
+    heatmap = figure_set.summary_figures(summary)["rank_heatmap"].axes[0]
+    assert {t.get_text() for t in heatmap.get_xticklabels()} == {"faith (N=2)", "sens (N=2)", "mprt (N=2)"}
 
 
 def test_metric_scores_draw_no_whisker_for_a_mean_without_ci():

@@ -36,7 +36,8 @@ def test_markdown_metrics_table_bolds_best_marks_nan_and_warns_on_controls(summa
     # the random control scores best on mprt: a reference row, never bold; the best method is, and the reader is told
     assert random[1] == f"{cell_text(summary, 'mlp', 'mprt', 'random')}<sup>c</sup>"
     assert saliency[1] == f"**{cell_text(summary, 'mlp', 'mprt', 'saliency')}**"
-    assert "WARNING: a control matches or beats the best method on mprt for diabetes / mlp" in mlp
+    assert ("Warning (c): the control random (noise drawn independently of the model) scores as well as the best "
+            "method or better on mprt for diabetes / mlp.") in mlp
     assert "controls (random; last rows) are references, never ranked or bold" in mlp
     assert "up to 25%: saliency on sens" in mlp
     assert sum(line.count("**") for line in mlp.splitlines() if line.startswith("| ")) == 6  # 3 bold cells
@@ -673,7 +674,8 @@ def test_a_users_own_control_is_a_control_in_the_tables_statistics_and_figures(m
     assert [line.split(" | ")[0][2:] for line in markdown.splitlines()
             if line.startswith("| ") and not line.startswith(("| method", "| ---"))] == \
         ["random", "saliency", "noise_control"]  # controls last, a method called random among the methods
-    assert "| method | sparseness ↑<sup>c</sup> |" in markdown and "WARNING: a control matches or beats the best method on" in markdown
+    assert "| method | sparseness ↑<sup>c</sup> |" in markdown and \
+        "Warning (c): the control noise_control scores as well as the best method or better on" in markdown
     controls_table = next(t for t in analysis.stat_tables if t.key == "controls")
     assert [name for name, _ in controls_table.rows] == ["random", "saliency"] and "(noise_control;" in \
         controls_table.caption
@@ -724,10 +726,33 @@ def test_a_control_first_on_a_stability_metric_is_warned_as_by_construction_not_
     first = (table["model"] == "mlp") & (table["metric"] == "sens") & (table["method"] == "random")
     table.loc[first, "value"] = 0.0  # lower is better: random ranks first on sens (stability) and on mprt
     text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
-    assert ("c WARNING: a control matches or beats the best method on sens for diabetes / mlp: perfectly stable by construction (a map "
-            "that ignores the input): read stability together with faithfulness and randomisation.") in text
-    assert "c WARNING: a control matches or beats the best method on mprt for diabetes / mlp: not discriminating on this data." in text
-    assert "the c WARNING above says where and why" in text  # the mark's legend, not the reasons again
+    assert ("Warning (c): the control random (noise drawn independently of the model) scores as well as the best method "
+            "or better on sens for diabetes / mlp. A map that does not depend on the model changes little (constant: "
+            "not at all) when the input is perturbed, so a stability metric rates it well without it explaining the "
+            "model: read stability together with faithfulness and randomisation.") in text
+    assert ("Warning (c): the control random (noise drawn independently of the model) scores as well as the best method "
+            "or better on mprt for diabetes / mlp. On this data the metric does not tell the methods apart") in text
+    assert "the Warning (c) line above names the control" in text  # the mark's legend, not the reasons again
+
+
+def test_the_control_warning_names_sobel_and_says_plainly_why_it_can_be_first():
+    """paper19: the tables' line read "c WARNING: a control matches or beats the best method on sens for ...:
+    perfectly stable by construction (a map that ignores the input)": a bare mark letter glued to WARNING, no
+    control named, and for sobel a reason that is not true (its map is an edge map of the input; it ignores the
+    model). Now the line starts "Warning (c)", names the control and what its map is, and says why in a sentence."""
+    table = quickstart_like_table()
+    table["method"] = table["method"].replace({"random": "sobel"})
+    table.loc[(table["model"] == "mlp") & (table["metric"] == "sens") & (table["method"] == "sobel"), "value"] = 0.0
+    text = to_markdown(metrics_table(summarize(table)[lambda s: s["model"] == "mlp"]))
+    assert ("Warning (c): the control sobel (an edge map of the input, blind to the model) scores as well as the best "
+            "method or better on sens for diabetes / mlp. " + _STABLE_WHY) in text
+    assert "c WARNING" not in text and "ignores the input" not in text
+    assert "| sens ↓<sup>c</sup> |" in text
+
+
+_STABLE_WHY = ("A map that does not depend on the model changes little (constant: not at all) when the input is "
+               "perturbed, so a stability metric rates it well without it explaining the model: read stability "
+               "together with faithfulness and randomisation.")
 
 
 def test_a_control_ahead_on_several_stability_metrics_is_warned_once_per_reason_naming_the_metrics():
@@ -748,13 +773,14 @@ def test_a_control_ahead_on_several_stability_metrics_is_warned_once_per_reason_
                       "by construction: read stability together with faithfulness and randomisation")
     assert other.startswith("WARNING: a control matches or beats the best method on mprt for mlp/diabetes (random):")
     tables = {t.key: t for t in analysis.tables}
-    assert [w for w in tables["metrics-diabetes-mlp"].warnings if "stable" in w] == [
-        "c WARNING: a control matches or beats the best method on sens, sens2 for diabetes / mlp: perfectly stable by "
-        "construction (a map that ignores the input): read stability together with faithfulness and randomisation."]
+    assert [w for w in tables["metrics-diabetes-mlp"].warnings if "stability metric" in w] == [
+        "Warning (c): the control random (noise drawn independently of the model) scores as well as the best method "
+        "or better on sens, sens2 for diabetes / mlp. " + _STABLE_WHY]
     assert "on sens, sens2 for diabetes / mlp, digits / tiny" in " ".join(tables["families"].warnings)
     report = markdown_report(analysis, "t")
     # once at the top, once in each of the 5 tables with a stability column (2 settings, 2 metrics, families)
-    assert report.count("perfectly stable by construction") == 1 + 5
+    assert report.count("perfectly stable by construction") == 1  # the top warning (statistics.control_warnings)
+    assert report.count(_STABLE_WHY) == 5
     # metrics that differ in where the control is ahead are grouped by their places
     assert st.metrics_where([("a", "x"), ("b", "x"), ("b", "y"), ("c", "x")]) == "a, c for x; b for x, y"
 
@@ -820,7 +846,7 @@ def test_every_table_figure_and_the_console_order_metrics_by_family_as_the_resul
     controls = next(t for t in analysis.stat_tables if t.key == "controls")
     assert [c.name for c in controls.columns] == family_order
     figures = summary_figures(analysis.summary, ranks=analysis.ranks[analysis.ranks["by"] == "metric"])
-    heatmap = [t.get_text() for t in figures["rank_heatmap"].axes[0].get_xticklabels()]
+    heatmap = [t.get_text().split(" (N=")[0] for t in figures["rank_heatmap"].axes[0].get_xticklabels()]
     assert heatmap == family_order
     panels = [ax.get_title().split()[0] for ax in figures["metric_scores"].axes if ax.get_title()]
     assert panels == family_order
@@ -883,8 +909,8 @@ def test_the_tests_against_the_best_state_their_shared_notes_once_and_only_the_c
             continue
         (note,) = [n for n in table.notes if n.startswith("c ")]
         stability = {family[name] == "stability" for name in c_columns}
-        assert ("by construction" in note) == (True in stability), note
-        assert ("does not discriminate" in note) == (False in stability), note
+        assert ("does not depend on the model" in note) == (True in stability), note
+        assert ("does not tell the methods apart" in note) == (False in stability), note
         flagged += 1
     assert flagged
     assert "in parentheses, the matched-pairs rank-biserial r" in best[0].caption

@@ -20,12 +20,14 @@ from xaibench.report.provenance import provenance_table
 from xaibench.report.tables import LAYOUTS, Cell, Column, Table, build_tables, render_all, to_html, to_markdown
 from xaibench.report.tables.model import number, p_text
 from xaibench.report.tables.pairwise import pairwise_tables, versus_best_tables
-from xaibench.report.tables.render import latex_tables, render_grouped
+from xaibench.report.tables.render import latex_escape, latex_tables, render_grouped
 from xaibench.results import statistics as st
 from xaibench.results.aggregate import summarize
 from xaibench.results.groups import attach_not_applicable
 
 FORMATS = ("md", "latex", "html", "csv")
+FIGURES_DIR = "figures"  # the figures' folder under the report's (figure_set.FIGURES_DIR)
+FIGURES_TEX = "figures.tex"  # a LaTeX float per figure, with its caption
 APPENDIX = "appendix_pairwise"  # every pairwise test: appendix_pairwise.md / .tex (the report shows the best's)
 
 
@@ -223,13 +225,15 @@ def write_report(analysis: Analysis, out_dir: str | os.PathLike[str], *, formats
     out = Path(out_dir)
     files: dict[str, bytes] = {}
     if "md" in formats:
-        files["report.md"] = markdown_report(analysis, title).encode()
+        files["report.md"] = markdown_report(analysis, title, figures).encode()
         if analysis.pair_tables:
             files[f"{APPENDIX}.md"] = markdown_appendix(analysis, title).encode()
     if "latex" in formats:
         files["tables.tex"] = latex_tables([*analysis.tables, *analysis.stat_tables, *analysis.best_tables]).encode()
         if analysis.pair_tables:
             files[f"{APPENDIX}.tex"] = latex_tables(list(analysis.pair_tables)).encode()
+        if figures:
+            files[FIGURES_TEX] = latex_figures(figures).encode()
     if "html" in formats:
         files["report.html"] = html_report(analysis, figures, title).encode()
     if "csv" in formats:
@@ -239,7 +243,9 @@ def write_report(analysis: Analysis, out_dir: str | os.PathLike[str], *, formats
     return [out / name for name in files]
 
 
-def markdown_report(analysis: Analysis, title: str) -> str:
+def markdown_report(analysis: Analysis, title: str, figures: Sequence[Figure] = ()) -> str:
+    """The report as Markdown: warnings, results, statistics, tests against the best, the figures (each file with
+    its caption: report.md listed none, so the captions were only in report.html) and provenance."""
     parts = [f"# {title}", ""]
     parts += [f"> **{w}**\n" for w in analysis.warnings]
     parts += ["## Results", "", render_all(list(analysis.tables), "md")]
@@ -250,9 +256,30 @@ def markdown_report(analysis: Analysis, title: str) -> str:
     if analysis.pair_tables:
         parts += [f"Every pairwise test, one table per comparison group: [{APPENDIX}.md]({APPENDIX}.md) "
                   f"({_tables(len(analysis.pair_tables))}; LaTeX: {APPENDIX}.tex; CSV: pairwise_tests.csv).", ""]
+    if figures:
+        parts += ["## Figures", "", "PNG (300 dpi) and PDF of each in figures/; LaTeX floats with these captions: "
+                  f"{FIGURES_TEX}.", ""]
+        for number_, figure in enumerate(figures, 1):
+            parts += [f"![{figure.key}]({FIGURES_DIR}/{figure.key}.png)", "",
+                      f"**Figure {number_} ({figure.key}).** {figure.caption}", ""]
     if analysis.provenance is not None:
         parts += ["## Provenance", "", to_markdown(analysis.provenance)]
     return "\n".join(parts)
+
+
+def latex_figures(figures: Sequence[Figure]) -> str:
+    """One figure float per figure, ``\\includegraphics`` of its PDF under figures/ (graphicx; the path relative to
+    the report folder: ``\\graphicspath`` or an edit where the paper keeps them), its caption and a label
+    ``fig:<name>``, for a paper to ``\\input``: the captions were written nowhere but report.html."""
+    lines = [r"% xaibench figures: \usepackage{graphicx} in the preamble; \input{} this file from the report folder "
+             r"(or set \graphicspath). Each figure's PNG is beside its PDF."]
+    for figure in figures:
+        caption = latex_escape(figure.caption).replace("|a|", "$|a|$")
+        label = "fig:" + figure.key.replace("_", "-")
+        lines += [r"\begin{figure}[ht]", r"\centering",
+                  rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]{{{FIGURES_DIR}/{figure.key}.pdf}}",
+                  rf"\caption{{{caption}}}", rf"\label{{{label}}}", r"\end{figure}"]
+    return "\n".join(lines) + "\n"
 
 
 def _tables(count: int) -> str:

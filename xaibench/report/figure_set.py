@@ -27,18 +27,23 @@ CAPTIONS = (
                        "interval (controls hatched; a sweep of many experiments is drawn one dataset per figure)."),
     ("metric_scores", "Mean score per method and dataset / model with its 95% confidence interval (controls "
                       "hatched)."),
-    ("rank_heatmap", "Average rank of each method per metric over comparison groups (1 = best; controls are "
-                     "reference rows, not ranked)."),
+    ("rank_heatmap", "Average rank of each method per metric (1 = best) over the metric's N comparison groups "
+                     "(each one model and dataset setting with at least two methods scored; groups, not samples: "
+                     "each column's label gives its N). Controls are reference rows, not ranked."),
     ("cd_", "Critical-difference diagram (Demšar 2006): average ranks over N comparison groups (the blocks; not "
             "samples); methods joined by a bar are not significantly different (Nemenyi test at the alpha in the "
             "title; below 10 groups Demšar's CD is a large-sample approximation: the Friedman table's note gives its "
             "real familywise error and the exact CD). Controls are reference rows, not ranked: the methods only."),
-    ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce."),
+    ("metric_agreement", "Metric agreement: Kendall's tau between the method rankings two metrics induce on the same "
+                         "model and dataset, averaged over settings (1: same order, -1: reversed; controls are not "
+                         "ranked)."),
     ("cost_vs_faithfulness", "Explanation cost per sample (the rows' explain_s: wall-clock time on the machine "
                              "that ran the cell, so it depends on its hardware and load) against the first "
                              "faithfulness metric (mean, 95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
-                 "blue opposes it, each map scaled to its largest magnitude; with several seeds, the maps of each "
+                 "blue opposes it. Each map is scaled to its own largest magnitude, so colours compare features "
+                 "within a map, not across maps or methods; on tabular data a bar's length is on the same scale as "
+                 "its colour (a / max |a|, each panel giving its max |a|). With several seeds, the maps of each "
                  "dataset / model's lowest seed (its split and model)."),
     ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked."),
     ("rules_", "Decision-tree surrogate rules and their fidelity to the model."),
@@ -88,7 +93,8 @@ def summary_figure_items(summary: pd.DataFrame, notes: list[str] | None = None, 
             yield ("metric_scores_" + page if page else "metric_scores"), metric_scores(rows, colours=colours)
     ranks = summary_ranks(scored) if ranks is None else ranks
     if len(ranks):
-        yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric", columns=metric_order(scored))
+        yield "rank_heatmap", rank_heatmap(ranks, title="average rank per metric over its N comparison groups",
+                                           columns=metric_order(scored))
     yield from _cd_diagrams(friedman or {}, notes).items()
     if has_metric_pairs(agreement):
         yield "metric_agreement", metric_agreement(agreement, agreement.attrs.get("family"))
@@ -190,6 +196,8 @@ def caption(name: str, summary: pd.DataFrame | None = None) -> str:
     how its CI was made, as the tables' captions do (with 2 seeds its 95% holds the true mean about 66% of the time
     where seeds differ more than samples: the bare "95% confidence interval" overstated the error bars)."""
     text = next((text for prefix, text in CAPTIONS if name.startswith(prefix)), name.replace("_", " "))
+    if summary is not None and name == "rank_heatmap":
+        return f"{text} {_group_counts(summary)}".rstrip()
     if summary is None or not name.startswith(("metric_scores", "cost_vs_faithfulness")):
         return text
     from xaibench.report.tables.layouts import interval_text
@@ -199,6 +207,17 @@ def caption(name: str, summary: pd.DataFrame | None = None) -> str:
         rows = summary[summary["metric"] == cost_metric(summary)]
     over = interval_text(rows)
     return f"{text} Scores: {over}." if over else text
+
+
+def _group_counts(summary: pd.DataFrame) -> str:
+    """``Here N = 3 for every metric.`` (or ``N = 2 to 5 per metric.``): the rank heatmap's caption said "over
+    comparison groups" without how many, so a reader could not tell an average over 2 groups from one over 200."""
+    ranks = summary_ranks(scored_rows(summary))
+    if ranks.empty:
+        return ""
+    most = ranks.groupby("scope")["n_groups"].max()
+    low, high = int(most.min()), int(most.max())
+    return f"Here N = {low} for every metric." if low == high else f"Here N = {low} to {high} per metric."
 
 
 def write_figures(figures: Mapping[str, Figure], out_dir: str | os.PathLike[str],

@@ -49,15 +49,26 @@ def draw_image_map(ax: Axes, attribution: np.ndarray, patch_size: int | None = N
 
 def draw_tabular(ax: Axes, values: np.ndarray, order: np.ndarray, names: Sequence[str], *, signed: bool,
                  show_names: bool) -> Normalize | None:
-    """Horizontal bars of the features in ``order`` (top first); signed bars coloured by sign on a centred norm."""
+    """Horizontal bars of the features in ``order`` (top first). Signed bars (an attribution) are the map divided
+    by its own largest magnitude over all features, ``a / max|a|`` in [-1, 1], coloured on the same scale, so that
+    a bar's length and its colour say the same thing (the bars were raw lengths on each panel's own axis while the
+    colour was scaled per map, and the images beside them are scaled per map too); the panel's corner gives the
+    map's ``max |a|`` so the magnitude is not lost. Unsigned bars (the input) are the raw values, grey."""
     shown = np.asarray(values, dtype=np.float64)[order]
     positions = np.arange(len(order))
     if signed:
-        norm = centred_norm(values)
-        colours = colormaps[SIGNED_CMAP](norm(shown))
-        ax.barh(positions, shown, color=colours, edgecolor="0.3", linewidth=0.3, height=0.75)
-        bound = norm.vmax
-        ax.set_xlim(-1.08 * bound, 1.08 * bound)
+        bound = centred_norm(values).vmax
+        scaled = shown / bound
+        norm = Normalize(-1.0, 1.0)
+        colours = colormaps[SIGNED_CMAP](norm(scaled))
+        ax.barh(positions, scaled, color=colours, edgecolor="0.3", linewidth=0.3, height=0.75)
+        ax.set_xlim(-1.08, 1.08)
+        ax.set_xticks([-1, 0, 1])
+        finite = np.abs(np.asarray(values, dtype=np.float64))
+        finite = finite[np.isfinite(finite)]
+        peak = float(finite.max()) if finite.size else 0.0
+        ax.text(1.0, 1.02, f"max |a| = {peak:.3g}", transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=6, color="0.25")
     else:
         norm = None
         ax.barh(positions, shown, color="0.65", height=0.75)

@@ -2,7 +2,8 @@
 
 Signed maps use a diverging colour map centred at zero (red: evidence for the explained class, blue: against),
 each map scaled to its own largest magnitude. Images: the map summed over channels, with a ViT's patch grid;
-tabular: bars of the most attributed features; time series: the series as a line over its attribution as a heat
+tabular: bars of the most attributed features, length and colour both ``a / max|a|`` of the sample's map (its
+``max |a|`` above the panel); time series: the series as a line over its attribution as a heat
 strip; text: tokens coloured by their attribution (the dataset's token strings, trailing padding left out, long
 word pieces shortened with an ellipsis).
 """
@@ -83,7 +84,7 @@ def attribution_gallery(
         figure.subplots_adjust(left=0.2 if modality == "tabular" else 0.12, right=0.99, top=top,
                                bottom=(0.62 if modality == "tabular" else 0.42) / height, hspace=0.45 if modality == "tabular" else 0.12,
                                wspace=0.1)
-        _colour_bar(figure, 0.12 / height, EXPLAINED.get(target_mode, ""))
+        _colour_bar(figure, 0.12 / height, EXPLAINED.get(target_mode, ""), bars=modality == "tabular")
         if title:
             figure.suptitle(title, fontsize=8.5, y=1 - 0.08 / height, va="top")
     return figure
@@ -208,13 +209,17 @@ def _label(axes, methods, sample_ids, targets, modality, class_names: Sequence[s
                     spine.set_visible(False)
 
 
-def _colour_bar(figure, bottom: float, explained: str = "") -> None:
+def _colour_bar(figure, bottom: float, explained: str = "", *, bars: bool = False) -> None:
     """One shared key below the grid: every map is scaled to its own largest magnitude; ``explained`` names the
-    class the maps explain (``the predicted class``)."""
+    class the maps explain (``the predicted class``); ``bars``: tabular, whose bar lengths are on the same scale
+    as the colour (``a / max |a|``, each panel giving its max |a|)."""
     height = 0.07 / figure.get_figheight()
     bar = figure.colorbar(ScalarMappable(Normalize(-1, 1), SIGNED_CMAP), cax=figure.add_axes((0.35, bottom, 0.3, height)),
                           orientation="horizontal")
     bar.set_ticks([-1, 0, 1], labels=["\u2212max |a|", "0", "+max |a|"])
-    what = f"attribution for {explained}" if explained else "attribution"
-    bar.set_label(f"{what}, each map scaled to its own max |a|", fontsize=6.5)
+    what = "attribution a" if bars else "attribution"
+    what += f" for {explained}" if explained else ""
+    scale = ("; bar length and colour: a / max |a| of its own map (given above each panel)" if bars else
+             ", each map scaled to its own max |a|")
+    bar.set_label(what + scale, fontsize=6.5)
     bar.ax.tick_params(labelsize=6, length=2)

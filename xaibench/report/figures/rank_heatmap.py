@@ -2,8 +2,9 @@
 
 Rank 1 is best whatever the metric's direction (ranks follow each metric's declared direction). Brighter is
 better; numbers are printed in every cell so the figure reads without the colour bar. With ``n_groups`` in the
-input, a method ranked in fewer of a column's comparison groups than the most-ranked method gets a ``*`` (an
-average over other groups: not comparable).
+input, each column's label says over how many comparison groups its ranks are averaged (``sparseness (N=3)``, the
+most any method of the column was ranked in, as the families table's headers), and a method ranked in fewer of a
+column's comparison groups than the most-ranked method gets a ``*`` (an average over other groups: not comparable).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "
                 ink = "white" if 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] < 0.5 else "black"
                 ax.text(j, i, f"{rank:.1f}" + ("*" if partial[i, j] else ""), ha="center", va="center",
                         fontsize=6.5, color=ink)
-        ax.set_xticks(np.arange(n_cols), [str(c) for c in grid.columns], rotation=35, ha="right")
+        ax.set_xticks(np.arange(n_cols), column_labels(ranks, grid.columns), rotation=35, ha="right")
         ax.set_yticks(np.arange(n_rows), [str(r) for r in grid.index])
         ax.tick_params(length=0)
         for spine in ax.spines.values():
@@ -58,6 +59,15 @@ def rank_heatmap(ranks: pd.DataFrame, *, value: str = "avg_rank", title: str = "
             ax.set_xlabel("* ranked in fewer of the column's groups than the most-ranked method", fontsize=6)
         figure.tight_layout(pad=0.2)
     return figure
+
+
+def column_labels(ranks: pd.DataFrame, scopes) -> list[str]:
+    """``scope (N=n)`` per scope, ``n`` the most comparison groups any method of the scope was ranked in (the bare
+    scope without ``n_groups``): the figure said "average rank" without saying over what, nor how many."""
+    if "n_groups" not in ranks:
+        return [str(scope) for scope in scopes]
+    most = ranks.groupby("scope")["n_groups"].max()
+    return [f"{scope} (N={int(most[scope])})" if scope in most.index else str(scope) for scope in scopes]
 
 
 def _partial_coverage(ranks: pd.DataFrame, grid: pd.DataFrame) -> np.ndarray:

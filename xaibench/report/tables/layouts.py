@@ -34,15 +34,22 @@ from xaibench.results.statistics import ALPHA, average_ranks, controls_ahead, me
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
 NOTE_ERROR = "b cells that errored on this metric"
-# The mark's legend only: the table's c WARNING line above it says where and why (it repeated both reasons in full)
+# The mark's legend only: the table's "Warning (c)" line above it says which control, where and why (no quotes
+# around it: LaTeX typesets straight double quotes as two closing ones).
 NOTE_CONTROL = ("c a control (a reference row, not ranked) scores as well as the column's best method or better: the "
-                "c WARNING above says where and why")
-# The warning line of a control first on a stability metric: the report's top warning (statistics.control_warnings)
-# said "by construction" there while the tables said "not discriminating", which max_sensitivity, separating the
-# methods at p < 0.001, is not.
-_WHY_CONTROL_FIRST = {True: "perfectly stable by construction (a map that ignores the input): read stability together "
-                            "with faithfulness and randomisation",
-                      False: "not discriminating on this data"}
+                "Warning (c) line above names the control, where, and what it means")
+# What each built-in control's map is, for the warning line: "a map that ignores the input" (said of every control)
+# is wrong for sobel, an edge map of the input that ignores the model, which is why it is stable.
+CONTROL_MAPS = {"constant": "the same map for every input", "sobel": "an edge map of the input, blind to the model",
+                "random": "noise drawn independently of the model"}
+# Why a control can be first, by whether the column's metric is a stability metric; the report's top warning
+# (statistics.control_warnings) said "by construction" there while the tables said "not discriminating", which
+# max_sensitivity, separating the methods at p < 0.001, is not.
+_WHY_CONTROL_FIRST = {True: "A map that does not depend on the model changes little (constant: not at all) when the "
+                            "input is perturbed, so a stability metric rates it well without it explaining the model: "
+                            "read stability together with faithfulness and randomisation.",
+                      False: "On this data the metric does not tell the methods apart from a reference that does not "
+                             "explain the model."}
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
 NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
                 "an average over other groups, not comparable with the bold one.")
@@ -307,7 +314,8 @@ def _grid(rows: pd.DataFrame, columns: list[str], *, column_of: str, title, test
         ahead = set(group.index[controls_ahead(group.reset_index()).to_numpy(dtype=bool)].astype(str))
         if ahead:
             marks.append("c")
-            flagged_controls.append((str(first["metric_label"]), str(first["setting_label"]), str(first["family"])))
+            flagged_controls.append((str(first["metric_label"]), str(first["setting_label"]), str(first["family"]),
+                                     tuple(sorted(ahead))))
         if column_of == "setting_label" and first["model_flag"] == "underfit":
             marks.append("u")
         headers.append(Column(title(column), "↑" if first["higher_is_better"] else "↓", tuple(marks)))
@@ -421,28 +429,35 @@ def _first_line(row: pd.Series, limit: int = 160) -> str:
     return f": {line}"
 
 
-def _control_first(group: pd.DataFrame) -> bool:
-    """Whether a control scores as well as the best method of ``group`` (indexed by competitor) or better
-    (``statistics.controls_ahead``: controls are not ranked)."""
-    return bool(controls_ahead(group.reset_index()).any())
-
-
-def _control_lines(columns: list[tuple[str, str, str]]) -> tuple[str, ...]:
+def _control_lines(columns: list[tuple[str, str, str, tuple[str, ...]]]) -> tuple[str, ...]:
     """One warning line per kind of column in which a control matches or beats the best method: ``columns`` are
-    (metric, setting, family); metrics that share every setting are named together (a metrics table's five
-    stability columns: one phrase, not five "for breast_cancer / mlp")."""
+    (metric, setting, family, the controls ahead there); metrics that share every setting are named together (a
+    metrics table's five stability columns: one phrase, not five "for breast_cancer / mlp"). The line names the
+    controls and what their maps are (``CONTROL_MAPS``): it read "c WARNING: a control ... (a map that ignores the
+    input)", a bare letter before the word and, for sobel, a reason that was not true."""
     lines = []
     for stability in (True, False):
-        where = [(metric, setting) for metric, setting, family in columns if (family == Family.STABILITY) == stability]
-        if where:
-            lines.append(f"c WARNING: a control matches or beats the best method on {metrics_where(where)}: "
-                         f"{_WHY_CONTROL_FIRST[stability]}.")
+        picked = [c for c in columns if (c[2] == Family.STABILITY) == stability]
+        if not picked:
+            continue
+        where = [(metric, setting) for metric, setting, _family, _controls in picked]
+        controls = list(dict.fromkeys(name for *_, names in picked for name in names))
+        named = ", ".join(f"{name} ({CONTROL_MAPS[name]})" if name in CONTROL_MAPS else name for name in controls)
+        which = f"the control{'s' if len(controls) > 1 else ''} {named}" if controls else "a control"
+        verb = "score" if len(controls) > 1 else "scores"
+        lines.append(f"Warning (c): {which} {verb} as well as the best method or better on {metrics_where(where)}. "
+                     f"{_WHY_CONTROL_FIRST[stability]}")
     return tuple(lines)
 
 
 def _control_warnings(rows: pd.DataFrame) -> tuple[str, ...]:
-    flagged = {(str(g["metric_label"].iloc[0]), str(g["setting_label"].iloc[0]), str(g["family"].iloc[0]))
-               for _, g in rows.groupby("comparison", sort=True) if _control_first(g.set_index("competitor"))}
+    flagged = set()
+    for _, group in rows.groupby("comparison", sort=True):
+        ahead = controls_ahead(group).to_numpy(dtype=bool)
+        if ahead.any():
+            first = group.iloc[0]
+            flagged.add((str(first["metric_label"]), str(first["setting_label"]), str(first["family"]),
+                         tuple(sorted(group["competitor"][ahead].astype(str).unique()))))
     return _control_lines(sorted(flagged))
 
 

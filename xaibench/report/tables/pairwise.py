@@ -29,12 +29,18 @@ from xaibench.results.roles import controls_last, is_control, summary_controls
 # A control (a reference row, never ranked) the paired test finds significantly better than the best method: the
 # "s" note ("although ranked below it") does not apply to it.
 NOTE_CONTROL_BETTER = ("c a control, a reference row that is never ranked, significantly better than the column's best "
-                       "method (rank-biserial r < 0): on a stability metric by construction (a map that ignores the "
-                       "input is perfectly stable), elsewhere the metric does not discriminate on this data.")
+                       "method (rank-biserial r < 0): on a stability metric because its map does not depend on the "
+                       "model (constant: not on the input either; sobel: an edge map of the input alone), elsewhere "
+                       "because the metric does not tell the methods apart from a reference that explains nothing on "
+                       "this data.")
 # The c note of a table whose c cells lie on stability metrics only, or on other metrics only: the one reason that
-# applies (NOTE_CONTROL_BETTER gave both under every table, as the results tables did before their c WARNING lines)
-_CONTROL_BETTER_WHY = {True: "on a stability metric by construction (a map that ignores the input is perfectly stable)",
-                       False: "the metric does not discriminate on this data"}
+# applies (NOTE_CONTROL_BETTER gave both under every table, as the results tables did before their warning lines).
+# It said "a map that ignores the input is perfectly stable", untrue of sobel (an edge map of the input).
+_CONTROL_BETTER_WHY = {True: "on a stability metric, because its map does not depend on the model and so changes "
+                             "little when the input is perturbed (constant: not at all; sobel: an edge map of the "
+                             "input alone)",
+                       False: "the metric does not tell the methods apart from a reference that explains nothing on "
+                              "this data"}
 
 COLUMNS = (Column("n"), Column("W"), Column("p"), Column("p Holm (all)"), Column("p Holm (best)"), Column("r"),
            Column("CLES"), Column("better"))
