@@ -221,7 +221,14 @@ def test_controls_checked_and_a_control_ranking_first_is_warned():
     stable = pd.concat([rows("ig", "max_sensitivity", A, higher=False, family="stability"),
                         rows("constant", "max_sensitivity", np.zeros(A.size), higher=False, family="stability")])
     (warning,) = st.control_warnings(summarize(stable))
-    assert "(constant)" in warning and "perfectly stable by construction" in warning
+    assert "(constant)" in warning and "The control constant (the same map for every input): a map that does not " \
+        "depend on the model changes little (constant: not at all)" in warning
+    # the top warning said "(the constant control) is perfectly stable by construction" of sobel too: sobel is an
+    # edge map of the input (not constant), blind to the model, and the warning now names it as such
+    sobel = stable.assign(method=stable["method"].replace({"constant": "sobel"}))
+    (warning,) = st.control_warnings(summarize(sobel))
+    assert "(sobel): The control sobel (an edge map of the input, blind to the model): a map that does not " \
+        "depend on the model" in warning and "constant control" not in warning
 
 
 def test_controls_are_known_by_the_role_their_rows_record_and_by_name_only_in_a_table_without_roles():

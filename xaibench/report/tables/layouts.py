@@ -30,6 +30,7 @@ from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mea
                                          significance_note)
 from xaibench.results.roles import controls_last, is_control, summary_controls
 from xaibench.results.statistics import ALPHA, average_ranks, controls_ahead, metrics_where, versus_best
+from xaibench.results.statistics.controls import WHY_CONTROL_FIRST, named_controls
 
 LAYOUTS = ("metrics", "datasets", "families")
 NOTE_NAN = "a NaN scores, excluded from the mean"
@@ -38,18 +39,6 @@ NOTE_ERROR = "b cells that errored on this metric"
 # around it: LaTeX typesets straight double quotes as two closing ones).
 NOTE_CONTROL = ("c a control (a reference row, not ranked) scores as well as the column's best method or better: the "
                 "Warning (c) line above names the control, where, and what it means")
-# What each built-in control's map is, for the warning line: "a map that ignores the input" (said of every control)
-# is wrong for sobel, an edge map of the input that ignores the model, which is why it is stable.
-CONTROL_MAPS = {"constant": "the same map for every input", "sobel": "an edge map of the input, blind to the model",
-                "random": "noise drawn independently of the model"}
-# Why a control can be first, by whether the column's metric is a stability metric; the report's top warning
-# (statistics.control_warnings) said "by construction" there while the tables said "not discriminating", which
-# max_sensitivity, separating the methods at p < 0.001, is not.
-_WHY_CONTROL_FIRST = {True: "A map that does not depend on the model changes little (constant: not at all) when the "
-                            "input is perturbed, so a stability metric rates it well without it explaining the model: "
-                            "read stability together with faithfulness and randomisation.",
-                      False: "On this data the metric does not tell the methods apart from a reference that does not "
-                             "explain the model."}
 NOTE_SINGLE = "n one scored sample: no confidence interval can be computed"
 NOTE_PARTIAL = ("r ranked in k of the column's N groups only (not scored, failed or not applicable in the others): "
                 "an average over other groups, not comparable with the bold one.")
@@ -433,7 +422,7 @@ def _control_lines(columns: list[tuple[str, str, str, tuple[str, ...]]]) -> tupl
     """One warning line per kind of column in which a control matches or beats the best method: ``columns`` are
     (metric, setting, family, the controls ahead there); metrics that share every setting are named together (a
     metrics table's five stability columns: one phrase, not five "for breast_cancer / mlp"). The line names the
-    controls and what their maps are (``CONTROL_MAPS``): it read "c WARNING: a control ... (a map that ignores the
+    controls and what their maps are (``statistics.controls.CONTROL_MAPS``): it read "c WARNING: a control ... (a map that ignores the
     input)", a bare letter before the word and, for sobel, a reason that was not true."""
     lines = []
     for stability in (True, False):
@@ -442,11 +431,10 @@ def _control_lines(columns: list[tuple[str, str, str, tuple[str, ...]]]) -> tupl
             continue
         where = [(metric, setting) for metric, setting, _family, _controls in picked]
         controls = list(dict.fromkeys(name for *_, names in picked for name in names))
-        named = ", ".join(f"{name} ({CONTROL_MAPS[name]})" if name in CONTROL_MAPS else name for name in controls)
-        which = f"the control{'s' if len(controls) > 1 else ''} {named}" if controls else "a control"
+        which = named_controls(controls)
         verb = "score" if len(controls) > 1 else "scores"
         lines.append(f"Warning (c): {which} {verb} as well as the best method or better on {metrics_where(where)}. "
-                     f"{_WHY_CONTROL_FIRST[stability]}")
+                     f"{WHY_CONTROL_FIRST[stability]}")
     return tuple(lines)
 
 

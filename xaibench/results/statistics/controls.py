@@ -12,6 +12,24 @@ from xaibench.results.statistics.levels import ALPHA, snap_ties
 from xaibench.results.statistics.pairwise import pairwise_tests
 from xaibench.results.statistics.ranks import ranked_mean
 
+# What each built-in control's map is, and why a control can be first (by whether the metric is a stability metric):
+# the top warning and the tables' ``c`` lines (report/tables/layouts.py) say the same. The top warning said "a map
+# that ignores the input (the constant control) is perfectly stable by construction" of sobel and random too.
+CONTROL_MAPS = {"constant": "the same map for every input", "sobel": "an edge map of the input, blind to the model",
+                "random": "noise drawn independently of the model"}
+WHY_CONTROL_FIRST = {True: "A map that does not depend on the model changes little (constant: not at all) when the "
+                           "input is perturbed, so a stability metric rates it well without it explaining the model: "
+                           "read stability together with faithfulness and randomisation.",
+                     False: "On this data the metric does not tell the methods apart from a reference that does not "
+                            "explain the model."}
+
+
+def named_controls(controls: Sequence[str]) -> str:
+    """``the control sobel (an edge map of the input, blind to the model)``, ``the controls a (...), b``."""
+    named = ", ".join(f"{name} ({CONTROL_MAPS[name]})" if name in CONTROL_MAPS else name for name in controls)
+    return f"the control{'s' if len(controls) > 1 else ''} {named}" if controls else "a control"
+
+
 CONTROL_COLUMNS = ["comparison", "model", "dataset", "metric", "method", "control", "n", "p_holm", "rank_biserial",
                    "beats"]
 
@@ -92,10 +110,12 @@ def control_warnings(summary: pd.DataFrame) -> list[str]:
             continue
         places = [(r.metric, f"{r.model_label}/{r.dataset_label} ({r.control})") for r in rows.itertuples()]
         single = rows["metric"].nunique() == 1
-        why = ("a map that ignores the input (the constant control) is perfectly stable by construction: read "
-               "stability together with faithfulness and randomisation" if stable else
-               f"{'this metric does' if single else 'these metrics do'} not discriminate between methods on this "
-               "data")
+        if stable:
+            named = named_controls(list(dict.fromkeys(rows["control"].astype(str))))
+            why = f"{named[0].upper()}{named[1:]}: {WHY_CONTROL_FIRST[True][0].lower()}{WHY_CONTROL_FIRST[True][1:-1]}"
+        else:
+            why = (f"{'this metric does' if single else 'these metrics do'} not discriminate between methods on this "
+                   "data")
         lines.append(f"WARNING: a control matches or beats the best method on {metrics_where(places)}: {why}")
     return lines
 
