@@ -1004,5 +1004,9 @@ def test_report_files_lists_every_file_a_report_writes(tmp_path):
     from xaibench.commands.report import REPORT_FILES
     from xaibench.report.build import FORMATS, analyse, write_report
 
-    written = write_report(analyse(quickstart_like_table()), tmp_path, formats=FORMATS)
+    from xaibench.report.html_document import Figure
+
+    # with a figure: figures.tex (paper19) is written only then, and was missing from the list
+    figure = Figure(png=b"\x89PNG\r\n\x1a\n", caption="Figure: a caption.", key="ranks")
+    written = write_report(analyse(quickstart_like_table()), tmp_path, formats=FORMATS, figures=[figure])
     assert sorted(p.name for p in written) == sorted(REPORT_FILES)

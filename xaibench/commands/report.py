@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 # Every file name a report may write in --out (report/build.py write_report; a test checks the list)
-REPORT_FILES = ("report.md", "appendix_pairwise.md", "tables.tex", "appendix_pairwise.tex", "report.html",
+REPORT_FILES = ("report.md", "appendix_pairwise.md", "tables.tex", "appendix_pairwise.tex", "figures.tex",
+                "report.html",
                 *(f"{name}.csv" for name in ("summary", "pairwise_tests", "versus_best", "control_checks",
                                              "average_ranks", "friedman", "friedman_ranks", "nemenyi",
                                              "metric_agreement", "metric_agreement_by_family")))
