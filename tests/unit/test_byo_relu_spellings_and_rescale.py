@@ -168,6 +168,8 @@ def test_an_integer_clamp_at_zero_is_no_relu(method):
     another way."""
     assert relu_spelling("clamp", (torch.tensor([3, -1]),), {"min": 0}) == ""
     assert relu_spelling("clamp", (torch.tensor([3.0, -1.0]),), {"min": 0}) == "clamp(min=0)"
+    assert relu_spelling("maximum", (torch.tensor([3, -1]), torch.zeros(2, dtype=torch.long)), {}) == ""
+    assert relu_spelling("maximum", (torch.tensor([3.0, -1.0]), torch.tensor(0)), {}) == "maximum(x, 0)"
     x = torch.tensor([[1.0, 2.0, 0.5, 0.0]])
     expected = xaibench.explain(LastStep(clamped=False), x, method=method, targets=torch.tensor([0]),
                                 explain_output="logit")

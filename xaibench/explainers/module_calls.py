@@ -97,8 +97,8 @@ def relu_spelling(name: str, args: tuple, kwargs: dict,
         return "clamp(min=0)"
     if name == "clamp_min" and _floating(arg(0, "input")) and _zero(arg(1, "min")):
         return "clamp_min(0)"
-    if name in ("maximum", "max", "fmax") and len(args) == 2 and all(_floating(a) for a in args) \
-            and (_zero(args[0]) != _zero(args[1])):
+    if name in ("maximum", "max", "fmax") and len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args) \
+            and (_zero(args[0]) != _zero(args[1])) and _floating(args[1] if _zero(args[0]) else args[0]):
         return "maximum(x, 0)"
     if name == "where" and len(args) == 3 and _floating(args[1]) and _zero(args[2]) \
             and _sign_test_of(args[0], args[1], tests):
