@@ -110,3 +110,68 @@ def test_a_rescaled_module_used_twice_is_not_applicable_naming_it():
     with pytest.raises(xaibench.NotApplicable, match=r"calls act \(nn\.GELU\) twice each or more"):
         xaibench.explain(Twice(), torch.randn(2, 2), method="deeplift", explain_output="logit")
 
+
+
+class MaskedAttention(nn.Module):
+    """Softmax weights over 3 slots, kept by a mask of the slots to keep (``torch.where(keep, weights, 0)`` or
+    ``weights * keep``), then a linear read-out: no ReLU anywhere. ``masked=False``: the same network without the mask
+    step (all slots kept, so both compute the same function)."""
+
+    def __init__(self, spelling: str, masked: bool = True) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.scores, self.readout = nn.Linear(2, 3), nn.Linear(3, 2)
+        self.spelling, self.masked = spelling, masked
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.scores(x), dim=1)  # all > 0
+        if self.masked:
+            keep = torch.ones_like(weights, dtype=torch.bool)  # no slot padded: all True, so it equals weights > 0
+            weights = torch.where(keep, weights, 0.0) if self.spelling == "where" else weights * keep
+        return self.readout(weights)
+
+
+@pytest.mark.parametrize("spelling", ["where", "mask"])
+def test_a_mask_that_only_equals_x_gt_0_on_the_values_is_no_relu(spelling):
+    """The old look compared the mask's values with ``x > 0``: an all-True keep mask over softmax weights matched,
+    and DeepLIFT was refused on a network with no ReLU ("calls where(x > 0, x, 0) as a function"). A mask counts only
+    when the forward made it as ``x > 0`` of that very ``x``; the map is the one of the network without the mask."""
+    x = torch.tensor([[0.5, -1.0]])
+    expected = xaibench.explain(MaskedAttention(spelling, masked=False), x, method="deeplift",
+                                targets=torch.tensor([0]), explain_output="logit")
+    got = xaibench.explain(MaskedAttention(spelling), x, method="deeplift", targets=torch.tensor([0]),
+                           explain_output="logit")
+    torch.testing.assert_close(torch.as_tensor(got), torch.as_tensor(expected))
+
+
+class LastStep(nn.Module):
+    """Reads the last non-zero step of ``x (N, 4)``: its index ``count_nonzero - 1`` clamped at 0 (an integer tensor:
+    no activation), then ``nn.ReLU`` and logits ``(h, -h)``. ``clamped=False``: the same index floored at 0 by
+    ``masked_fill`` (the baseline, all zeros, has index -1)."""
+
+    def __init__(self, clamped: bool = True) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear, self.relu, self.clamped = nn.Linear(4, 4), nn.ReLU(), clamped
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = torch.count_nonzero(x, dim=1) - 1
+        last = last.clamp(min=0) if self.clamped else last.masked_fill(last < 0, 0)
+        h = self.relu(self.linear(x).gather(1, last[:, None]))
+        return torch.cat([h, -h], dim=1)
+
+
+@pytest.mark.parametrize("method", ["guided_backprop", "deeplift"])
+def test_an_integer_clamp_at_zero_is_no_relu(method):
+    """The old look took ``(lengths - 1).clamp(min=0)`` on an integer index for a ReLU and refused the hooked methods;
+    integer tensors carry no gradient, so only floating-point ones count. The map is the one of the index floored
+    another way."""
+    assert relu_spelling("clamp", (torch.tensor([3, -1]),), {"min": 0}) == ""
+    assert relu_spelling("clamp", (torch.tensor([3.0, -1.0]),), {"min": 0}) == "clamp(min=0)"
+    assert relu_spelling("maximum", (torch.tensor([3, -1]), torch.zeros(2, dtype=torch.long)), {}) == ""
+    assert relu_spelling("maximum", (torch.tensor([3.0, -1.0]), torch.tensor(0)), {}) == "maximum(x, 0)"
+    x = torch.tensor([[1.0, 2.0, 0.5, 0.0]])
+    expected = xaibench.explain(LastStep(clamped=False), x, method=method, targets=torch.tensor([0]),
+                                explain_output="logit")
+    got = xaibench.explain(LastStep(), x, method=method, targets=torch.tensor([0]), explain_output="logit")
+    torch.testing.assert_close(torch.as_tensor(got), torch.as_tensor(expected))

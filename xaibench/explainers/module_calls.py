@@ -17,7 +17,7 @@ import functools
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import torch
@@ -63,35 +63,50 @@ def _zero(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
 
-def _positive_mask(mask: object, x: object) -> bool:
-    """Whether ``mask`` is the boolean tensor ``x > 0`` (or ``x >= 0``) of the tensor ``x``."""
-    if not (isinstance(mask, torch.Tensor) and isinstance(x, torch.Tensor) and mask.dtype == torch.bool):
-        return False
-    if mask.shape != torch.broadcast_shapes(mask.shape, x.shape):
-        return False
-    return bool(torch.equal(mask, (x > 0).expand_as(mask)) or torch.equal(mask, (x >= 0).expand_as(mask)))
+def _floating(value: object) -> bool:
+    """Whether ``value`` is a floating-point tensor: an activation (an integer tensor, ``(lengths - 1).clamp(min=0)``
+    indexing the last token, carries no gradient, so no method's rule is missed there)."""
+    return isinstance(value, torch.Tensor) and value.is_floating_point()
 
 
-def relu_spelling(name: str, args: tuple, kwargs: dict) -> str:
-    """The name in :data:`RELU_SPELLINGS` of a call ``name(*args, **kwargs)`` that computes ``max(x, 0)`` elementwise
-    without calling ``relu`` (``x.clamp(min=0)``, ``torch.clamp(x, 0)``, ``x.clamp_min(0)``, ``torch.maximum(x,
-    zeros)``, ``torch.where(x > 0, x, 0)``, ``F.threshold(x, 0, 0)``, ``x * (x > 0)``); "" for any other call.
-    Read from the call's values (one sample's): a mask or zeros that only happen to match on it are not told apart."""
+# The sign tests ``x > 0`` / ``x >= 0`` (``torch.gt``, ``Tensor.ge``...) whose masks :func:`relu_spelling` follows
+_SIGN_TESTS = frozenset({"gt", "ge"})
+
+
+def _sign_test_of(mask: object, x: object, sign_tests: Mapping[int, tuple[torch.Tensor, torch.Tensor]]) -> bool:
+    """Whether the forward made ``mask`` as ``x > 0`` (or ``x >= 0``) of this very tensor ``x``: a mask from
+    elsewhere (an attention or padding mask) that only equals ``x > 0`` on the look's values, e.g. all True over
+    softmax probabilities, is not (the look would otherwise refuse DeepLIFT on a model with no ReLU)."""
+    made = sign_tests.get(id(mask))
+    return made is not None and made[0] is mask and made[1] is x
+
+
+def relu_spelling(name: str, args: tuple, kwargs: dict,
+                  sign_tests: Mapping[int, tuple[torch.Tensor, torch.Tensor]] | None = None) -> str:
+    """The name in :data:`RELU_SPELLINGS` of a call ``name(*args, **kwargs)`` on a floating-point ``x`` that computes
+    ``max(x, 0)`` elementwise without calling ``relu`` (``x.clamp(min=0)``, ``torch.clamp(x, 0)``, ``x.clamp_min(0)``,
+    ``torch.maximum(x, zeros)``, ``torch.where(x > 0, x, 0)``, ``F.threshold(x, 0, 0)``, ``x * (x > 0)``); "" for
+    any other call. ``sign_tests``: the masks ``x > 0`` the forward made so far, ``{id(mask): (mask, x)}``
+    (``where``/``mul`` count only with a mask made from their own ``x``). Zeros are read from the call's values (one
+    sample's): a tensor that only happens to be zero on it is not told apart."""
     def arg(i: int, key: str) -> object:
         return kwargs[key] if key in kwargs else (args[i] if len(args) > i else None)
 
-    if name == "clamp" and _zero(arg(1, "min")) and arg(2, "max") is None:
+    tests = sign_tests or {}
+    if name == "clamp" and _floating(arg(0, "input")) and _zero(arg(1, "min")) and arg(2, "max") is None:
         return "clamp(min=0)"
-    if name == "clamp_min" and _zero(arg(1, "min")):
+    if name == "clamp_min" and _floating(arg(0, "input")) and _zero(arg(1, "min")):
         return "clamp_min(0)"
     if name in ("maximum", "max", "fmax") and len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args) \
-            and (_zero(args[0]) != _zero(args[1])):
+            and (_zero(args[0]) != _zero(args[1])) and _floating(args[1] if _zero(args[0]) else args[0]):
         return "maximum(x, 0)"
-    if name == "where" and len(args) == 3 and _zero(args[2]) and _positive_mask(args[0], args[1]):
+    if name == "where" and len(args) == 3 and _floating(args[1]) and _zero(args[2]) \
+            and _sign_test_of(args[0], args[1], tests):
         return "where(x > 0, x, 0)"
-    if name == "threshold" and _zero(arg(1, "threshold")) and _zero(arg(2, "value")):
+    if name == "threshold" and _floating(arg(0, "input")) and _zero(arg(1, "threshold")) and _zero(arg(2, "value")):
         return "threshold(x, 0, 0)"
-    if name == "mul" and len(args) == 2 and (_positive_mask(args[0], args[1]) or _positive_mask(args[1], args[0])):
+    if name == "mul" and len(args) == 2 and any(_floating(x) and _sign_test_of(mask, x, tests)
+                                                 for mask, x in (args, args[::-1])):
         return "x * (x > 0)"
     return ""
 
@@ -107,14 +122,18 @@ class _Recorder(TorchFunctionMode):
         super().__init__()
         self.counted = counted
         self.calls: Counter[str] = Counter()
+        self.sign_tests: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # relu_spelling's; held for the look
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
+        name, kwargs = op_name(func), kwargs or {}
         if self.counted():
-            name = op_name(func)
-            if name in _SPELLED:
-                name = relu_spelling(name, args, kwargs or {}) or name
-            self.calls[name] += 1
-        return func(*args, **(kwargs or {}))
+            spelt = relu_spelling(name, args, kwargs, self.sign_tests) if name in _SPELLED else ""
+            self.calls[spelt or name] += 1
+        result = func(*args, **kwargs)
+        if name in _SIGN_TESTS and len(args) == 2 and isinstance(args[0], torch.Tensor) and _zero(args[1]) \
+                and isinstance(result, torch.Tensor):
+            self.sign_tests[id(result)] = (result, args[0])
+        return result
 
 
 def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool],
