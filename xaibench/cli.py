@@ -246,6 +246,7 @@ def _run_hydra(argv: list[str]) -> None:
     # options from here (the cleanup itself is kept)
     if _QUIET_TRACKER not in sys.warnoptions:  # once per process (the API and tests run the CLI many times)
         sys.warnoptions.append(_QUIET_TRACKER)
+    sweep.set_exit_code(0)  # this run's, not an earlier sweep's of this process (`--cfg job` runs none)
     try:
         with _sigterm_unwinds():  # `kill`, `timeout`: Python's default ended a launcher's sweep without a word
             task()

@@ -155,15 +155,24 @@ def test_sigterm_to_a_background_launcher_sweep_is_one_line_exit_143_and_resumab
 def test_hydra_runs_in_one_process_add_the_resource_tracker_warning_option_once(monkeypatch):
     """review18: each Hydra run of the CLI appended its ``-W ignore:resource_tracker:UserWarning`` option to the
     process's ``sys.warnoptions`` (the API and tests run the CLI many times in one process): one is enough."""
-    from xaibench import cli, sweep
+    from xaibench import cli
 
     monkeypatch.setattr(sys, "warnoptions", [])
     monkeypatch.setattr(sys, "argv", list(sys.argv))
-    # `--cfg job` exits with the process's last sweep's exit code (sweep.exit_code()): an earlier test's failed
-    # in-process sweep (tests/reliability/test_faults.py, same process in `pytest tests/reliability`) left it 1
-    monkeypatch.setattr(sweep, "_last_exit_code", 0)
     for _ in range(2):
         with pytest.raises(SystemExit) as done:
             cli._run_hydra(["--cfg", "job"])  # prints the composed config and exits 0
         assert done.value.code in (0, None)
     assert sys.warnoptions == ["ignore:resource_tracker:UserWarning"]
+
+
+def test_a_hydra_run_does_not_exit_with_an_earlier_sweeps_exit_code(monkeypatch):
+    """suite19: `--cfg job` exited 1 after an earlier failed sweep in the same process (the API, tests): the exit
+    code is the process's last sweep's, and a Hydra run that runs no sweep kept the stale one."""
+    from xaibench import cli, sweep
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    sweep.set_exit_code(1)  # what a sweep with an errored cell leaves
+    with pytest.raises(SystemExit) as done:
+        cli._run_hydra(["--cfg", "job"])
+    assert done.value.code in (0, None) and sweep.exit_code() == 0
