@@ -20,6 +20,7 @@ import pandas as pd
 from xaibench.results import bootstrap as boot
 from xaibench.results.bootstrap import bootstrap_ci, chunk_bounds, interval_draws
 from xaibench.results.groups import COMPETITOR_COLUMNS, comparison_id, competitor_labels, setting_id
+from xaibench.results.memory import release_memory
 from xaibench.results.roles import pair_roles, row_roles
 from xaibench.results.row_columns import RowColumns
 from xaibench.results.shared import SharedSamples
@@ -131,6 +132,7 @@ class Summarizer:
         columns = RowColumns(["ci_low", "ci_high", "rank", "shared_mean"], self.n_groups)  # a file, not memory
         self.intervals.result(columns)
         self.rank_keys.write(self.shared, columns)
+        release_memory()  # what the bootstrap and the ranks freed, before the pieces are written
         return SummaryPieces(self.merged, columns, _competitor_map(self.competitors), pair_roles(self.competitors))
 
 
@@ -501,6 +503,7 @@ class _Intervals:
         self.columns = columns
         for shape in sorted(self.waiting):
             self._run(shape)
+            release_memory()  # the shape's blocks and draws: trimmed before the next shape (flat in the shapes)
         if self.spill is not None:
             self.spill.close()
             self.spill = None
