@@ -54,6 +54,9 @@ RUN_CASES = [
     (["experiment=quickstart"], "this config declares a sweep"),
     (["model.nope=1"], "unknown config key 'model.nope'; model has: "),
     (["+model.nope=1"], "unknown parameter(s) nope"),
+    # a torch_module's constructor arguments (kwargs: {}) said only "unknown config key 'model.kwargs.hidden'"
+    (["model=torch_module", "model.kwargs.hidden=8"], "unknown config key 'model.kwargs.hidden': model.kwargs holds "
+                                                      "no keys yet; add one with a '+': +model.kwargs.hidden=<value>"),
     (["+method.n_steps=3"], "unknown parameter(s) n_steps"),
     (["metrics.faithfulness_correlation.nr_runs=-5"], "'nr_runs' must be a positive integer, got -5"),
     (["+metrics.nope={}"], "unknown metric 'nope'"),

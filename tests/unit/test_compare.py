@@ -767,6 +767,25 @@ def test_bad_control_settings_are_user_errors(data, match):
 
 # --- unreadable and outdated tables: which file, what is wrong, the fix ------------------------------------------
 
+def test_a_filtered_copy_written_with_its_pandas_index_is_compared_not_called_unreadable(capsys, tmp_path):
+    """newuser19: a CI maintainer drops rows from a copy of the table (``t[t.method != "saliency"].to_parquet``)
+    to see the verdict: pandas stores the filtered index as a column ``__index_level_0__``, and compare, reading a
+    column at a time, said "current ... is unreadable: not a valid Parquet file ('__index_level_0__')" (exit 2).
+    It now compares the copy: the dropped sample is missing (exit 1)."""
+    import pyarrow.parquet as pq
+
+    baseline, current = tmp_path / "baseline.parquet", tmp_path / "current.parquet"
+    full = table({("saliency", "m"): list(BASE), ("ig", "m"): list(BASE)})
+    full.to_parquet(baseline, index=False)
+    dropped = (full["method"] == "saliency") & (full["sample_id"] == full["sample_id"].iloc[3])
+    full[~dropped].to_parquet(current)  # the index, with its gap, goes into the file as a column
+    assert "__index_level_0__" in pq.read_schema(current).names
+    code, out, err = run_compare(capsys, baseline, current, "--quiet")
+    assert code == 1 and "unreadable" not in err, err
+    assert out.splitlines()[0].startswith("xaibench compare: FAIL (1 failing: 1 missing)")
+    assert "missing: mlp/toy/saliency/m ↑: 1 sample(s) (0/s3)" in out
+
+
 @pytest.mark.parametrize("role", ["baseline", "current"])
 def test_a_corrupt_parquet_table_names_its_role_and_the_fix_and_nothing_is_written(role, capsys, tmp_path):
     """A truncated Parquet file said "table X is not a readable Parquet file": not whether it was the baseline or the

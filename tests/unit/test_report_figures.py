@@ -882,3 +882,21 @@ def test_score_figure_captions_state_samples_seeds_and_the_few_seeds_ci_caveat_a
             figure_set.caption("cost_vs_faithfulness", faithful)
     assert "2 seeds" in figure_set.caption("metric_scores", summarize(two))
     assert "lowest seed" in figure_set.caption("gallery_iris_mlp")
+
+
+def test_the_gallery_caption_says_a_tabular_gallery_shows_only_the_most_attributed_features():
+    """newuser19: breast_cancer's gallery drew 10 of its 30 features and its caption did not say so (a reader took
+    the bars for the whole map). The caption now names the cut, the same number the gallery draws."""
+    from xaibench.report import figure_set
+    from xaibench.report.figures.gallery import TABULAR_FEATURES, attribution_gallery
+
+    text = figure_set.caption("gallery_breast_cancer_mlp")
+    assert (f"on tabular data at most the {TABULAR_FEATURES} features with the largest mean |a| over the methods and "
+            "samples shown (the others are left out)") in text
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(2, 30))
+    weights = np.arange(30, dtype=float)  # feature k attributed k: the last TABULAR_FEATURES are drawn
+    figure = attribution_gallery(inputs, {"m": inputs * 0 + weights}, modality="tabular",
+                                 feature_names=[f"f{k}" for k in range(30)])
+    drawn = {t.get_text() for ax in figure.axes for t in ax.get_yticklabels()} - {""}
+    assert drawn == {f"f{k}" for k in range(30 - TABULAR_FEATURES, 30)}

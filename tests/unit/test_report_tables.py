@@ -750,6 +750,21 @@ def test_the_control_warning_names_sobel_and_says_plainly_why_it_can_be_first():
     assert "| sens ↓<sup>c</sup> |" in text
 
 
+def test_the_top_control_warning_names_the_setting_as_the_tables_do():
+    """newuser19: a report's top line said "... on max_sensitivity for mlp/iris (constant)" and its table's Warning (c)
+    line under it "... for iris / mlp": the same setting spelt two ways, model first at the top, dataset first in
+    every table, caption and figure. Both now say "diabetes / mlp" (the console's line is the top one)."""
+    from xaibench.report.build import analyse, markdown_report
+
+    table = quickstart_like_table()
+    table.loc[(table["metric"] == "sens") & (table["method"] == "random"), "value"] = 0.0
+    analysis = analyse(table)
+    top = next(w for w in analysis.warnings if "sens" in w)
+    assert "on sens for diabetes / mlp (random), digits / tiny (random): " in top
+    assert "mlp/diabetes" not in markdown_report(analysis, "t")
+    assert any("on sens for diabetes / mlp. " in w for w in analysis.tables[0].warnings)
+
+
 _STABLE_WHY = ("A map that does not depend on the model changes little (constant: not at all) when the input is "
                "perturbed, so a stability metric rates it well without it explaining the model: read stability "
                "together with faithfulness and randomisation.")
@@ -768,12 +783,12 @@ def test_a_control_ahead_on_several_stability_metrics_is_warned_once_per_reason_
     table.loc[table["metric"].isin(["sens", "sens2"]) & (table["method"] == "random"), "value"] = 0.0
     analysis = analyse(table)
     stable, other = analysis.warnings
-    assert stable == ("WARNING: a control matches or beats the best method on sens, sens2 for mlp/diabetes (random), "
-                      "tiny/digits (random): The control random (noise drawn independently of the model): a map that "
+    assert stable == ("WARNING: a control matches or beats the best method on sens, sens2 for diabetes / mlp (random), "
+                      "digits / tiny (random): The control random (noise drawn independently of the model): a map that "
                       "does not depend on the model changes little (constant: not at all) when the input is perturbed, "
                       "so a stability metric rates it well without it explaining the model: read stability together "
                       "with faithfulness and randomisation")
-    assert other.startswith("WARNING: a control matches or beats the best method on mprt for mlp/diabetes (random):")
+    assert other.startswith("WARNING: a control matches or beats the best method on mprt for diabetes / mlp (random):")
     tables = {t.key: t for t in analysis.tables}
     assert [w for w in tables["metrics-diabetes-mlp"].warnings if "stability metric" in w] == [
         "Warning (c): the control random (noise drawn independently of the model) scores as well as the best method "
@@ -821,7 +836,7 @@ def test_a_control_with_the_best_mean_is_a_reference_row_not_the_best_that_metho
     assert header == ["faith", "↑", "mprt", "↑", "sens", "↓"]
     random_line = next(line for line in text.splitlines() if " random " in line)
     assert random_line.count(" ref") == 3 and "#" not in random_line
-    assert "WARNING: a control matches or beats the best method on mprt for mlp/diabetes (random)" in text
+    assert "WARNING: a control matches or beats the best method on mprt for diabetes / mlp (random)" in text
 
 
 def st_control_first(summary):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xaibench.config.close_paths import did_you_mean
 from xaibench.errors import UserError
 
 # Config sections that read a folder rather than a file.
@@ -33,7 +34,8 @@ def check_user_files(dataset: Mapping[str, Any], model: Mapping[str, Any], n_sam
     folder = name in _FOLDER_DATASETS
     if not (resolved.is_dir() if folder else resolved.is_file()):
         kind = "folder" if folder else "file"
-        raise UserError(f"{what}: {kind} not found: {resolved} (relative paths start at {Path.cwd()})")
+        hint = did_you_mean(path, "dataset.path", kind="folder" if folder else "file")
+        raise UserError(f"{what}: {kind} not found: {resolved} (relative paths start at {Path.cwd()}){hint}")
     n_test = _test_count(dataset, resolved, what)
     if n_test == 0:  # "use n_samples<=0" named no fix
         raise UserError(f"{what}: {resolved} gives no test samples (no data rows, or too few for dataset.test_size "
@@ -47,8 +49,9 @@ def _check_model_paths(model: Mapping[str, Any]) -> None:
     for key, option in _MODEL_PATHS.items():
         value = model.get(key)
         if isinstance(value, str) and not Path(value).expanduser().exists():
+            hint = did_you_mean(value, option, kind="any")
             raise UserError(f"model {model.get('name')}: not found: {Path(value).expanduser()} ({option}; relative "
-                            f"paths start at {Path.cwd()})")
+                            f"paths start at {Path.cwd()}){hint}")
 
 
 def _test_count(dataset: Mapping[str, Any], path: Path, what: str) -> int | None:

@@ -694,7 +694,7 @@ def _read_parquet(path: Path, what: str, skip: frozenset[str] = frozenset(), tex
     try:
         if text_dtype is not None:  # a column at a time, its texts shared before the next is read
             columns, attrs = {}, {}
-            for name in (c for c in pq.read_schema(path).names if c not in skip):
+            for name in _data_columns(path, skip):
                 read = pd.read_parquet(path, columns=[name])
                 columns[name], attrs = shared_texts(read[name], text_dtype), read.attrs  # attrs: the file's
                 del read
@@ -702,12 +702,21 @@ def _read_parquet(path: Path, what: str, skip: frozenset[str] = frozenset(), tex
             frame.attrs = attrs
             return frame
         if skip:  # only the other columns are read (those the file has: a v3 table lacks v4's)
-            return pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if c not in skip])
+            return pd.read_parquet(path, columns=_data_columns(path, skip))
         return pd.read_parquet(path)
     except Exception as error:  # noqa: BLE001 - truncated, not Parquet, unreadable: the user's file
         refuse_lfs_pointer(path, what)
         raise UnreadableTable(f"{what} {path} is not a readable Parquet file ({_reason(error)})", str(path),
                               "Parquet", _reason(error)) from None
+
+
+def _data_columns(path: Path, skip: frozenset[str]) -> list[str]:
+    """The Parquet file's columns less ``skip`` and the index pandas stored beside them (``__index_level_0__``: a
+    filtered table written with ``to_parquet``), which pandas refuses to read as a column: compare called such a
+    copy "not a valid Parquet file"."""
+    schema = pq.read_schema(path)
+    stored_index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+    return [name for name in schema.names if name not in skip and name not in stored_index]
 
 
 def shared_texts(column: pd.Series, text_dtype) -> pd.Series:

@@ -45,6 +45,8 @@ def _override_error(error: BaseException, config) -> str:
     message = f"unknown config key {key!r}" + (f"; {parent or 'the config'} has: {', '.join(keys)}" if keys else "")
     if key.startswith("hydra.") and _is_plain_dict(config, parent):  # additional_parameters, setup's env, ...
         message += f"; add a key with a '+': +{key}=<value>"
+    elif parent and not keys and _is_plain_dict(config, parent):  # model.kwargs: {} (your class's arguments)
+        message += f": {parent} holds no keys yet; add one with a '+': +{key}=<value>"
     return message
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xaibench.config.close_paths import did_you_mean
 from xaibench.data.base import split_arrays
 from xaibench.data.classes import class_name
 from xaibench.errors import UserError
@@ -20,7 +21,8 @@ def require_path(path: str | None, what: str, *, directory: bool = False) -> Pat
     exists = resolved.is_dir() if directory else resolved.is_file()
     if not exists:
         kind = "folder" if directory else "file"
-        raise UserError(f"{what}: {kind} not found: {resolved} (relative paths start at {Path.cwd()})")
+        hint = did_you_mean(path, "dataset.path", kind="folder" if directory else "file")
+        raise UserError(f"{what}: {kind} not found: {resolved} (relative paths start at {Path.cwd()}){hint}")
     return resolved
 
 

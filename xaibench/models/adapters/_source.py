@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xaibench.config import close_paths
 from xaibench.errors import UserError
 
 
@@ -105,31 +106,9 @@ _FILE_LIKE = re.compile(r"[/\\]|\.py(:|$)")
 
 def closest_path(location: str) -> str:
     """The existing ``.py`` file closest to the missing ``location`` (``./net.py`` -> ``./nets.py``; ``modles/nets.py``
-    -> ``models/nets.py``), spelt as given with the misspelt parts replaced; "" when none is close. Each part from
-    the first missing one is matched among its folder's entries (folders; ``.py`` files for the last part)."""
-    given = location.replace("\\", "/").split("/")
-    parts = list(given)
-    anchored = len(parts) > 1 and (parts[0] in ("", ".", "..") or parts[0].startswith("~"))  # /, ., .., ~user
-    first = 1 if anchored else 0
-    folder = Path(parts[0] or "/").expanduser() if anchored else Path(".")
-    if not folder.is_dir():
-        return ""
-    for i in range(first, len(parts)):
-        last = i == len(parts) - 1
-        if (folder / parts[i]).is_file() if last else (folder / parts[i]).is_dir():
-            folder = folder / parts[i]
-            continue
-        try:
-            entries = [e.name for e in folder.iterdir()
-                       if (e.is_file() and e.suffix == ".py" if last else e.is_dir() and not e.name.startswith("."))]
-        except OSError:
-            return ""
-        close = difflib.get_close_matches(parts[i], entries, n=1, cutoff=0.6)
-        if not close:
-            return ""
-        parts[i] = close[0]
-        folder = folder / close[0]
-    return "/".join(parts) if parts != given else ""
+    -> ``models/nets.py``), spelt as given with the misspelt parts replaced; "" when none is close
+    (:func:`xaibench.config.close_paths.closest_path`, which the pre-flight uses for data and weights files too)."""
+    return close_paths.closest_path(location, suffixes=(".py",))
 
 
 def _as_import_path(given: str, what: str, option: str) -> str:

@@ -20,6 +20,10 @@ from matplotlib.figure import Figure
 from xaibench.report.figures import _panels
 from xaibench.report.figures._style import ONE_COLUMN_IN, SIGNED_CMAP, TWO_COLUMN_IN, paper_figure, paper_style
 
+# Tabular galleries show this many features, those with the largest mean |attribution| over methods and samples
+# (the report's gallery caption says so: breast_cancer's 30 features were cut to 10 without a word).
+TABULAR_FEATURES = 10
+
 
 def attribution_gallery(
     inputs: np.ndarray,
@@ -32,7 +36,7 @@ def attribution_gallery(
     tokens: Sequence[Sequence[str]] | None = None,
     class_names: Sequence[str] = (),
     patch_size: int | None = None,
-    max_features: int = 10,
+    max_features: int = TABULAR_FEATURES,
     title: str = "",
     width: float | None = None,
     labels: Sequence[int] | None = None,

@@ -108,7 +108,9 @@ def control_warnings(summary: pd.DataFrame) -> list[str]:
         rows = first[stability == stable]
         if rows.empty:
             continue
-        places = [(r.metric, f"{r.model_label}/{r.dataset_label} ({r.control})") for r in rows.itertuples()]
+        rows = rows.sort_values(["metric", "dataset_label", "model_label"], kind="stable")
+        # "dataset / model", as every table, caption and Warning (c) line names a setting (it read "mlp/iris")
+        places = [(r.metric, f"{r.dataset_label} / {r.model_label} ({r.control})") for r in rows.itertuples()]
         single = rows["metric"].nunique() == 1
         if stable:
             named = named_controls(list(dict.fromkeys(rows["control"].astype(str))))
@@ -139,7 +141,7 @@ def nothing_to_rank(summary: pd.DataFrame) -> str:
 
 def metrics_where(places: Sequence[tuple[str, str]]) -> str:
     """``(metric, where)`` pairs as one phrase, metrics that share every place named together, in the order the
-    metrics first come: ``a, b for mlp/iris, cnn/digits; c for mlp/iris``."""
+    metrics first come: ``a, b for iris / mlp, digits / cnn; c for iris / mlp``."""
     where: dict[str, list[str]] = {}
     for metric, place in places:
         where.setdefault(metric, [])
