@@ -357,6 +357,12 @@ BYO_CASES = [  # (overrides, expected part of the one line)
     (["model=torch_module", "model.target=byo_nets.SoftNet", "model.state_dict=net.pt", "model.outputs=probabilities",
       "explain_output=logit"], "model torch_module outputs probabilities, which have no logits"),
     (["model=sklearn_estimator", "explain_output=logit"], "model sklearn_estimator outputs probabilities"),
+    # a misspelt constructor argument ended in Python's bare "got an unexpected keyword argument 'kk'"
+    (["model=torch_module", "model.target=byo_nets.Net", "+model.kwargs.kk=2", "model.state_dict=net2.pt"],
+     "got an unexpected keyword argument 'kk'; did you mean model.kwargs.k? (Net takes: f, k)"),
+    (["model=sklearn_estimator", "+model.kwargs.n_estimator=5"],
+     "unexpected keyword argument 'n_estimator'; did you mean model.kwargs.n_estimators? "
+     "(RandomForestClassifier takes: "),
     (["model=torch_module", "model.target=byo_nets.Net", "+model.kwargs.k=2", "model.state_dict=net2.pt"],
      "forward must return class scores (N, 3), got (8, 2) for 8 samples; the dataset has 3 classes"),
     (["model=torch_module", "model.target=byo_nets.Net", "model.state_dict=net.pt", "dataset=csv_table",

@@ -31,6 +31,7 @@ from torch import nn
 
 from xaibench.data.classes import class_name
 from xaibench.errors import UserError
+from xaibench.models.adapters._kwargs_hint import kwargs_hint
 from xaibench.models.adapters._source import import_object, own_code_digest, path_digest, require_local
 from xaibench.models.base import ModelSpec
 from xaibench.models.outputs import log_probabilities
@@ -169,10 +170,12 @@ class SklearnEstimator(ModelSpec):
     def build(self, dataset: Dataset) -> nn.Module:
         if self.path is not None:
             return self._prefitted(dataset)
+        cls = self._estimator_class()
         try:
-            estimator = self._estimator_class()(**self.kwargs)
+            estimator = cls(**self.kwargs)
         except TypeError as error:
-            raise UserError(f"model {self.name}: {self.estimator}(**kwargs) failed: {error}") from None
+            raise UserError(f"model {self.name}: {self.estimator}(**kwargs) failed: {error}"
+                            f"{kwargs_hint(cls, self.kwargs)}") from None
         return SklearnClassifier(estimator, dataset.n_classes, math.prod(dataset.input_shape))
 
     def _prefitted(self, dataset: Dataset) -> nn.Module:

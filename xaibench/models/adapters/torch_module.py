@@ -13,6 +13,7 @@ from torch import nn
 from xaibench.data.user.arrays import series_layout_hint
 from xaibench.errors import UserError
 from xaibench.metrics.quiet import ignore_warnings
+from xaibench.models.adapters._kwargs_hint import kwargs_hint
 from xaibench.models.adapters._source import (
     code_digest, import_object, load_pinned, path_digest, require_local, save_pinned,
 )
@@ -200,7 +201,8 @@ class TorchModule(ModelSpec):
         try:
             module = factory(**self.kwargs)
         except TypeError as error:
-            raise UserError(f"{what}: {self.target}(**kwargs) failed: {error}") from None
+            raise UserError(f"{what}: {self.target}(**kwargs) failed: {error}{kwargs_hint(factory, self.kwargs)}") \
+                from None
         if not isinstance(module, nn.Module):
             raise UserError(f"{what}: {self.target} built a {type(module).__name__}, not a torch.nn.Module")
         if self.state_dict is not None:
