@@ -1,6 +1,7 @@
 """Readable plain-text tables for the terminal."""
 from __future__ import annotations
 
+import functools
 import math
 from collections import namedtuple
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ import pandas as pd
 MAX_WIDE = 6  # more metrics than this print one line per metric instead of one column each
 TALL_ROWS = 5_000  # a longer one-line-per-metric table is formatted in blocks (``_tall_text``)
 _Cell = namedtuple("_Cell", ["status", "n", "mean", "ci_low", "ci_high", "rank", "nan_rate", "n_seeds", "error_rate",
-                             "role"])
-_OPTIONAL = {"n_seeds": 1, "error_rate": 0.0, "role": ""}  # columns a summary from an older version may lack
+                             "role", "message"])
+_OPTIONAL = {"n_seeds": 1, "error_rate": 0.0, "role": "", "message": ""}  # columns an older summary may lack
+NO_REASON = "no reason recorded"
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -38,7 +40,9 @@ def summary_blocks(summary: pd.DataFrame) -> Iterator[str]:
         return
     from xaibench.results.statistics import control_warnings
 
-    yield from _format_table(summary)
+    notes = note_numbers(unscored_reasons(summary))
+    yield from _format_table(summary, notes)
+    yield from note_lines(notes)
     legend = legend_line(summary)
     yield from [legend] if legend else []
     yield from control_warnings(summary) if "competitor" in summary else []
@@ -92,12 +96,49 @@ def model_text(label: str, accuracy: float, flag: str) -> str:
     return f"{label} (acc {accuracy:.2f}{', UNDERFIT' if flag == 'underfit' else ''})"
 
 
-def _format_table(summary: pd.DataFrame) -> Iterator[str]:
+def unscored_reasons(summary: pd.DataFrame) -> set[str]:
+    """The distinct reasons (``reason_text``) of the summary's cells without a score (``nan``, ``n/a``, ``ERROR``):
+    the row's ``message``, e.g. ``constant attribution: no ranking of the features`` for the ``constant`` control on
+    a correlation metric."""
+    if summary.empty:
+        return set()
+    unscored = summary["status"].eq("not_applicable") | summary["mean"].isna()
+    if not unscored.any():
+        return set()
+    messages = summary.loc[unscored, "message"] if "message" in summary else pd.Series([""])
+    return {reason_text(m) for m in messages.fillna("").astype(str).unique()}
+
+
+@functools.lru_cache(maxsize=4096)  # called once per unscored cell: a sweep's n/a cells share a few messages
+def reason_text(message: str, limit: int = 160) -> str:
+    """A row's message as a note shows it: its first line, ``limit`` characters at most (cut at a word, as the
+    report's table notes cut it, ``tables.layouts._first_line``); ``no reason recorded`` when empty."""
+    from xaibench.report.tables.layouts import _first_line
+
+    line = _first_line(pd.Series({"message": message}), limit)
+    return line[2:] if line else NO_REASON
+
+
+def note_numbers(reasons: set[str]) -> dict[str, int]:
+    """Each reason's note number, 1, 2, ... in the reasons' sorted order (the same whichever way the summary is
+    formatted: whole, or in pieces)."""
+    return {reason: number for number, reason in enumerate(sorted(reasons), start=1)}
+
+
+def note_lines(notes: dict[str, int]) -> list[str]:
+    """The notes under the table that say why a cell marked ``(k)`` has no score (the report's tables give the
+    same reasons in their footnotes)."""
+    if not notes:
+        return []
+    return ["why a cell has no score (nan, n/a, ERROR):"] + [f"  ({k}) {reason}" for reason, k in notes.items()]
+
+
+def _format_table(summary: pd.DataFrame, notes: dict[str, int]) -> Iterator[str]:
     from xaibench.results.statistics import metric_order
 
     frame = summary.copy()
     columns = [frame[c] if c in frame or c not in _OPTIONAL else repeat(_OPTIONAL[c]) for c in _Cell._fields]
-    frame["cell"] = [_cell_text(_Cell(*values)) for values in zip(*columns)]  # not itertuples: every column
+    frame["cell"] = [_cell_text(_Cell(*values), notes) for values in zip(*columns)]  # not itertuples: all columns
     arrows = {m: ("↑" if hib else "↓") for m, hib in zip(frame["metric"], frame["higher_is_better"])}
     frame["dataset"] = frame.get("dataset_label", frame["dataset"])
     if "model_accuracy" in frame:
@@ -142,13 +183,13 @@ def _known_accuracy(datasets: pd.Series, labels: pd.Series, accuracy: pd.Series,
     return pd.Series(accuracy), pd.Series(flag)
 
 
-def _cell_text(row) -> str:
-    if row.status == "not_applicable":
-        return "n/a"
-    if row.status == "error" and row.n == 0:
-        return "ERROR"
-    if math.isnan(row.mean):
-        return "nan"
+def _cell_text(row, notes: dict[str, int]) -> str:
+    """``mean [ci_low, ci_high] #rank`` and its flags; a cell without a score reads ``n/a``, ``ERROR`` or ``nan``
+    followed by the number of the note that says why (``nan (1)``; ``note_lines``)."""
+    if row.status == "not_applicable" or (row.status == "error" and row.n == 0) or math.isnan(row.mean):
+        word = "n/a" if row.status == "not_applicable" else "ERROR" if row.status == "error" and row.n == 0 else "nan"
+        message = "" if not isinstance(row.message, str) else row.message
+        return f"{word} ({notes[reason_text(message)]})"
     mean, low, high = number_texts(row.mean, row.ci_low, row.ci_high)
     interval = f"[no CI: n={row.n}]" if math.isnan(row.ci_low) else f"[{low}, {high}]"
     text = f"{mean} {interval} {_rank_text(row)}"
@@ -224,8 +265,10 @@ def _piece_blocks(pieces) -> Iterator[str]:
         yield from summary_blocks(pieces.frame())
         return
     metrics, arrows, variant, controls, strings, facts, control_names = set(), {}, False, [], True, [], set()
-    for piece in pieces.pieces():  # pass 1: what the layout and the legend depend on
+    reasons = set()
+    for piece in pieces.pieces():  # pass 1: what the layout, the notes and the legend depend on
         facts.append(_legend_facts(piece))
+        reasons |= unscored_reasons(piece)
         metrics.update(piece["metric"])
         arrows.update({m: ("↑" if hib else "↓") for m, hib in zip(piece["metric"], piece["higher_is_better"])})
         variant = variant or bool((piece["variant"] != "").any())
@@ -237,9 +280,10 @@ def _piece_blocks(pieces) -> Iterator[str]:
         yield from summary_blocks(pieces.frame())
         return
     levels = _TALL_LEVELS if variant else [c for c in _TALL_LEVELS if c != "variant"]
+    notes = note_numbers(reasons)
     buckets = _DatasetBuckets()
     for piece in pieces.pieces():  # pass 2: the printed rows, by dataset, and the widths
-        buckets.add(_tall_rows(piece, arrows, levels))
+        buckets.add(_tall_rows(piece, arrows, levels, notes))
     names = [name.ljust(width) for name, width in zip(levels, buckets.widths[:-1])]
     header = "mean [95% CI] #rank"
     width = max(len(header), buckets.widths[-1])
@@ -248,6 +292,7 @@ def _piece_blocks(pieces) -> Iterator[str]:
         text = tall.str.rjust(width).to_frame(header).rename_axis(names).to_string()
         yield text if first == 0 else text.split("\n", 2)[2]
     buckets.close()
+    yield from note_lines(notes)
     facts = [f for f in facts if f is not None]
     if facts:
         low, high, seeds, errors, nan, has_controls, has_methods = zip(*facts)
@@ -256,9 +301,11 @@ def _piece_blocks(pieces) -> Iterator[str]:
     yield from control_warnings(pd.concat(controls, ignore_index=True))
 
 
-def _tall_rows(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str]) -> pd.DataFrame:
+def _tall_rows(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str], notes: dict[str, int]
+               ) -> pd.DataFrame:
     """The printed columns of a piece of the summary (as ``_format_table`` makes them): levels, then ``cell``."""
-    cells = [_cell_text(_Cell(*values)) for values in zip(*(piece[c] for c in _Cell._fields))]
+    columns = [piece[c] if c in piece or c not in _OPTIONAL else repeat(_OPTIONAL[c]) for c in _Cell._fields]
+    cells = [_cell_text(_Cell(*values), notes) for values in zip(*columns)]
     models = [model_text(*v) for v in zip(piece["model_label"], piece["model_accuracy"], piece["model_flag"])]
     columns = {"dataset": piece["dataset_label"], "model": models, "method": _method_names(piece),
                "variant": piece["variant"], "family": piece["family"],

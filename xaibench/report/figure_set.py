@@ -15,7 +15,7 @@ from xaibench.report import explanation_figures
 from xaibench.report.figures import (cd_diagram, cost_score_points, cost_vs_score, metric_agreement, metric_scores,
                                      rank_heatmap)
 from xaibench.report.figures._style import method_colours
-from xaibench.report.figures.gallery import TABULAR_FEATURES
+from xaibench.report.figures.gallery import TABULAR_FEATURE_RULE, TABULAR_FEATURES
 from xaibench.report.figures.metric_scores import metric_score_pages
 from xaibench.results.roles import CONTROL, ROLE_COLUMN, summary_controls
 from xaibench.results.statistics import has_metric_pairs, metric_order
@@ -44,10 +44,9 @@ CAPTIONS = (
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
                  "blue opposes it. Each map is scaled to its own largest magnitude, so colours compare features "
                  "within a map, not across maps or methods; on tabular data at most the "
-                 f"{TABULAR_FEATURES} features with the largest mean |a| over the methods and samples shown (the "
-                 "others are left out), a bar's length on the same scale as its colour (a / max |a|, each panel "
-                 "giving its max |a|). With several seeds, the maps of each dataset / model's lowest seed (its "
-                 "split and model)."),
+                 f"{TABULAR_FEATURES} features with {TABULAR_FEATURE_RULE} (the others are left out), a bar's "
+                 "length on the same scale as its colour (a / max |a|, each panel giving its max |a|). With "
+                 "several seeds, the maps of each dataset / model's lowest seed (its split and model)."),
     ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked."),
     ("rules_", "Decision-tree surrogate rules and their fidelity to the model."),
 )

@@ -2,10 +2,10 @@
 
 Signed maps use a diverging colour map centred at zero (red: evidence for the explained class, blue: against),
 each map scaled to its own largest magnitude. Images: the map summed over channels, with a ViT's patch grid;
-tabular: bars of the most attributed features, length and colour both ``a / max|a|`` of the sample's map (its
-``max |a|`` above the panel); time series: the series as a line over its attribution as a heat
-strip; text: tokens coloured by their attribution (the dataset's token strings, trailing padding left out, long
-word pieces shortened with an ellipsis).
+tabular: bars of the most attributed features (``tabular_feature_order``: scale-free, every method weighs
+the same), length and colour both ``a / max|a|`` of the sample's map (its ``max |a|`` above the panel); time
+series: the series as a line over its attribution as a heat strip; text: tokens coloured by their attribution
+(the dataset's token strings, trailing padding left out, long word pieces shortened with an ellipsis).
 """
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ from matplotlib.figure import Figure
 from xaibench.report.figures import _panels
 from xaibench.report.figures._style import ONE_COLUMN_IN, SIGNED_CMAP, TWO_COLUMN_IN, paper_figure, paper_style
 
-# Tabular galleries show this many features, those with the largest mean |attribution| over methods and samples
-# (the report's gallery caption says so: breast_cancer's 30 features were cut to 10 without a word).
+# Tabular galleries show this many features, those ``tabular_feature_order`` ranks first (the report's gallery
+# caption says so: breast_cancer's 30 features were cut to 10 without a word).
 TABULAR_FEATURES = 10
+# The rule in words, for the report's caption (figure_set) and docs/figures.md.
+TABULAR_FEATURE_RULE = ("the largest mean |a| / max |a| (each sample's map scaled to its own largest magnitude, so "
+                        "every method weighs the same) over the methods and samples shown")
 
 
 def attribution_gallery(
@@ -55,7 +58,7 @@ def attribution_gallery(
             shorter than ``L`` (padding left out) shows its first tokens with their attributions.
         class_names: the names of ``targets``' classes in the headings (default: the indices).
         patch_size: draw a ViT's patch grid over image maps.
-        max_features: tabular: show the features with the largest mean |attribution| over methods and samples.
+        max_features: tabular: show this many features, the first of ``tabular_feature_order``.
         width: inches (default: two columns for 3+ samples, else one column).
         labels: ``(N,)`` the samples' labels, shown next to a predicted target (``pred 3 / label 5``).
         target_mode: what ``targets`` are (the sweep's ``target``): ``predicted`` (headings ``pred k``, with the
@@ -144,10 +147,31 @@ def _shortened(token: str, limit: int = 7) -> str:
     return token if len(token) <= limit else token[:limit - 1] + "\u2026"
 
 
+def tabular_feature_order(attributions: Mapping[str, np.ndarray], max_features: int = TABULAR_FEATURES
+                          ) -> np.ndarray:
+    """The ``max_features`` feature indices a tabular gallery shows, most attributed first: by the mean over methods
+    and samples of ``|a| / max |a|`` of each sample's map (an all-zero map counts 0; ties keep feature order).
+
+    Scale-free: the raw mean |a| let the method with the largest values pick the features alone (integrated
+    gradients' ~10-20 against the random control's ~1), so the bars of the other methods were often of features
+    they hardly used. Now every method weighs the same, as the bars (each ``a / max |a|``) show them.
+
+    Args:
+        attributions: method -> ``(N, F)`` attributions.
+    Returns:
+        ``(min(max_features, F),)`` int indices into the features.
+    """
+    shares = []
+    for values in attributions.values():
+        magnitude = np.abs(np.asarray(values, dtype=np.float64))
+        peak = magnitude.max(axis=1, keepdims=True)
+        shares.append(np.divide(magnitude, peak, out=np.zeros_like(magnitude), where=peak > 0).mean(axis=0))
+    return np.argsort(-np.mean(shares, axis=0), kind="stable")[:max_features]
+
+
 def _tabular_rows(axes, inputs, attributions, feature_names, max_features):
     names = list(feature_names) or [f"x{i}" for i in range(inputs.shape[1])]
-    weight = np.mean([np.abs(np.asarray(a, dtype=np.float64)).mean(axis=0) for a in attributions.values()], axis=0)
-    order = np.argsort(-weight, kind="stable")[:max_features]
+    order = tabular_feature_order(attributions, max_features)
     for row, method in enumerate([None, *attributions]):
         for j, ax in enumerate(axes[row]):
             values = inputs[j] if method is None else np.asarray(attributions[method])[j]
