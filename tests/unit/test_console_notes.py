@@ -28,7 +28,7 @@ def test_a_cell_without_a_score_prints_its_reason_in_a_note_under_the_table():
     assert cell["lime"].split()[1:] == ["ERROR", "(1)", "-"]  # numbered in the reasons' sorted order
     assert cell["constant"].split()[1:] == ["nan", "(2)", "-"]
     assert cell["sobel"].split()[1:] == ["n/a", "(3)", "-"]
-    assert lines[7:11] == ["why a cell has no score (nan, n/a, ERROR):",
+    assert lines[7:11] == ["why a cell has no score:",
                            "  (1) RuntimeError: boom", f"  (2) {CONSTANT_MAP}", "  (3) sobel needs image data"]
     assert max(map(len, lines[:7])) == len(lines[0])  # the table is no wider than its header
 

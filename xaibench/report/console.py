@@ -130,7 +130,7 @@ def note_lines(notes: dict[str, int]) -> list[str]:
     same reasons in their footnotes)."""
     if not notes:
         return []
-    return ["why a cell has no score (nan, n/a, ERROR):"] + [f"  ({k}) {reason}" for reason, k in notes.items()]
+    return ["why a cell has no score:"] + [f"  ({k}) {reason}" for reason, k in notes.items()]
 
 
 def _format_table(summary: pd.DataFrame, notes: dict[str, int]) -> Iterator[str]:
