@@ -6,6 +6,7 @@ imports torch's compiler stack, which every cold sweep, joblib/submitit worker a
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -146,3 +147,19 @@ def test_deterministic_kernels_sets_what_use_deterministic_algorithms_sets(monke
         import torch._inductor.config as inductor_config
         print(inductor_config.deterministic)
     """) == "True"
+
+
+def test_comparing_tables_whose_values_all_agree_does_not_import_scipy_stats(tmp_path):
+    """``xaibench compare`` (the CI verdict) on the committed baseline against a copy of it: no value differs, so the
+    signed-rank test never runs and scipy.stats (~1 CPU-s) stays unimported."""
+    baseline = ROOT / "results" / "baselines" / "ci" / "table.parquet"
+    current = tmp_path / "current.parquet"  # a copy: the same file is refused as CURRENT
+    current.write_bytes(baseline.read_bytes())
+    line = _last_line_of(f"""
+        import atexit, runpy, sys
+        atexit.register(lambda: print(sorted(n for n in sys.modules if n.startswith("scipy.stats"))))
+        sys.argv = ["xaibench", "compare", {str(baseline)!r}, {str(current)!r}, "--json", {str(tmp_path / "verdict.json")!r}]
+        runpy.run_module("xaibench", run_name="__main__")
+    """)
+    assert line == "[]"
+    assert json.loads((tmp_path / "verdict.json").read_text())["verdict"] == "pass"
