@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 import xaibench.models.training as training
-from xaibench.models.adam import FunctionalAdam
 from xaibench.engine.stages import build_dataset
+from xaibench.models.adam import FunctionalAdam
 from xaibench.registry import DATASETS, MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,8 +91,8 @@ def _last_line_of(script: str) -> str:
 
 def _compiler_modules_after(script: str) -> list[str]:
     """The ``torch._dynamo``/``torch._inductor`` modules a fresh interpreter has loaded after ``script``."""
-    script = textwrap.dedent(script) + "\nprint(sorted(n for n in sys.modules if n.startswith(('torch._dynamo', 'torch._inductor'))))"
-    return eval(_last_line_of(script))  # noqa: S307 - a list literal printed by our own script
+    listing = "print(sorted(n for n in sys.modules if n.startswith(('torch._dynamo', 'torch._inductor'))))"
+    return eval(_last_line_of(textwrap.dedent(script) + "\n" + listing))  # noqa: S307 - a list literal printed by our own script
 
 
 def test_training_a_zoo_model_does_not_import_torch_dynamo():
@@ -158,7 +158,8 @@ def test_comparing_tables_whose_values_all_agree_does_not_import_scipy_stats(tmp
     line = _last_line_of(f"""
         import atexit, runpy, sys
         atexit.register(lambda: print(sorted(n for n in sys.modules if n.startswith("scipy.stats"))))
-        sys.argv = ["xaibench", "compare", {str(baseline)!r}, {str(current)!r}, "--json", {str(tmp_path / "verdict.json")!r}]
+        verdict = {str(tmp_path / "verdict.json")!r}
+        sys.argv = ["xaibench", "compare", {str(baseline)!r}, {str(current)!r}, "--json", verdict]
         runpy.run_module("xaibench", run_name="__main__")
     """)
     assert line == "[]"
