@@ -8,6 +8,8 @@ key, so a rerun returns the stored rows without touching the model.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -97,7 +99,7 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         cached = store.get_frame("cells", cell.key)
         if cached is not None and _still_valid(cached, dataset.revision, resolved.model.source_revision()):
             return CellResult(cell.key, _stamp(cached, cell, sweep_id, ran=False), True, time.perf_counter() - started)
-        torch.use_deterministic_algorithms(True, warn_only=True)  # after the cache check: imports torch._inductor, 1 s
+        deterministic_kernels()  # after the cache check
         frame = _compute(cell, resolved, dataset, store, rows, stages)
     except (UserError, StorageError):
         raise
@@ -111,6 +113,23 @@ def run_cell(cell: CellSpec, store: Store, *, sweep_id: str = "") -> CellResult:
         _save_cell(store, cell.key, frame, stages)
     return CellResult(cell.key, _stamp(frame, cell, sweep_id), False, time.perf_counter() - started, rows.computed,
                       rows.reused)
+
+
+def deterministic_kernels() -> None:
+    """Switch on torch's deterministic kernels, warn-only: ``torch.use_deterministic_algorithms(True, warn_only=True)``.
+
+    That call also sets ``torch._inductor.config.deterministic`` (for ``torch.compile``d code only), importing
+    ``torch._inductor`` and ``torch._dynamo`` to do so: ~1.6 CPU-s in every fresh process that computes a cell.
+    ``torch.set_deterministic_debug_mode("warn")`` sets the same flags for eager code without that import, and
+    inductor's flag is set where it lives: on the loaded config, or in ``TORCHINDUCTOR_DETERMINISTIC``, which the
+    config reads when it is first imported (a ``torch.compile``d user model compiled later in the cell).
+    """
+    torch.set_deterministic_debug_mode("warn")
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = True
+    else:
+        os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1"
 
 
 def _save_cell(store: Store, key: str, frame: pd.DataFrame, stages: dict[str, list[str]]) -> None:

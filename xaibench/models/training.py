@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from xaibench.models.adam import FunctionalAdam
 from xaibench.types import Split
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ def train_classifier(module: nn.Module, split: Split, spec: "ModelSpec", seed: i
 
 def _train(module: nn.Module, split: Split, spec: "ModelSpec", seed: int) -> nn.Module:
     generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(module.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    # torch.optim.Adam's bits without its ~2 CPU-s import of torch._dynamo (see xaibench/models/adam.py)
+    optimiser = FunctionalAdam(module.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     device = module_device(module)
     x, y = split.x.to(device), split.y.to(device)
@@ -64,7 +66,7 @@ def _train(module: nn.Module, split: Split, spec: "ModelSpec", seed: int) -> nn.
         order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, stop, spec.batch_size):
             idx = order[start : start + spec.batch_size]
-            optimiser.zero_grad(set_to_none=True)
+            optimiser.zero_grad()
             loss = loss_fn(module(x[idx]), y[idx])
             loss.backward()
             optimiser.step()

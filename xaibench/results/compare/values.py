@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from xaibench.results.aggregate import bootstrap_ci
 from xaibench.results.compare.policy import Tolerance
@@ -144,6 +143,8 @@ def signed_rank_p(changed: np.ndarray, alternative: str) -> float:
     counted here at once: identical p-values, 40-900x less CPU (scipy: 0.08-0.64 CPU-s per unit at n = 10-13;
     ``benchmarks/bench_compare_ties.py``).
     """
+    from scipy import stats  # here, not at the top: ~1 CPU-s that a compare whose values all agree never needs
+
     ranks = stats.rankdata(np.abs(changed))
     if changed.size > PERMUTATION_MAX or np.unique(ranks).size == ranks.size:
         return float(stats.wilcoxon(changed, alternative=alternative).pvalue)
