@@ -39,6 +39,14 @@ def test_a_weights_or_data_file_is_never_matched_to_the_network_code(files):
     assert closest_path("net.py", suffixes=(".py",)) == "nets.py"
 
 
+def test_a_missing_file_in_an_empty_folder_has_no_suggestion_and_no_error(tmp_path):
+    """A file missing from an empty folder (a fresh tmp folder) raised difflib's ``ValueError: n must be > 0``
+    instead of the "file not found" line (tests/unit/test_datasets.py::test_table_file_errors caught it)."""
+    assert closest_path(str(tmp_path / "nope.csv")) == ""
+    (tmp_path / "empty").mkdir()
+    assert closest_path(str(tmp_path / "empty" / "nope.csv")) == "" and closest_path(str(tmp_path / "emty")) == ""
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["dataset.path=t.cvs", "dataset.target=label"], "file not found: t.cvs (relative paths start at {cwd}); "
                                                       "did you mean dataset.path=t.csv?"),

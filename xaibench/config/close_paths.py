@@ -56,6 +56,8 @@ def did_you_mean(location: str, option: str, *, kind: str = "file") -> str:
 def _closest_name(given: str, names: list[str]) -> str:
     """The name closest to ``given`` (difflib, cutoff 0.6) whose stem is close too: a shared suffix alone made
     ``zzz.csv`` look like ``t.csv``; "" when none is."""
+    if not names:  # an empty folder (get_close_matches refuses n=0 with a ValueError)
+        return ""
     for name in difflib.get_close_matches(given, names, n=len(names), cutoff=0.6):
         if difflib.SequenceMatcher(None, Path(given).stem, Path(name).stem).ratio() >= 0.6:
             return name
