@@ -85,6 +85,15 @@ REVISIONS: tuple[Revision, ...] = (
         why="a ReLU written as x.clamp(min=0), torch.maximum(x, zeros), torch.where(x > 0, x, 0)... was crossed "
             "with plain gradients under these methods' names: such cells are now not_applicable with the reason",
     ),
+    Revision(
+        tag="lrp-functional-relus",
+        methods=frozenset({"lrp"}),
+        explain_outputs=frozenset(EXPLAIN_OUTPUTS),
+        unchanged_models=ZOO_MODELS,
+        why="LRP refused ReLUs spelt x.clamp(min=0), torch.maximum(x, zeros)... (not_applicable) and, under the gamma "
+            "and alpha1_beta0 rules, masked F.relu's relevance with the sign of the changed-weights forward: both now "
+            "pass relevance as captum's nn.ReLU does",
+    ),
 )
 
 

@@ -111,7 +111,28 @@ def relu_spelling(name: str, args: tuple, kwargs: dict,
     return ""
 
 
-_SPELLED = frozenset({"clamp", "clamp_min", "maximum", "max", "fmax", "where", "threshold", "mul"})
+SPELLED_OPS = frozenset({"clamp", "clamp_min", "maximum", "max", "fmax", "where", "threshold", "mul"})
+
+
+def relu_input(name: str, args: tuple, kwargs: dict) -> object:
+    """The activation ``x`` of a ReLU call ``name(*args, **kwargs)`` (``F.relu``, or a spelling
+    :func:`relu_spelling` named): the input that is not the zero (``maximum``), not the mask (``x * (x > 0)``)."""
+    if name == "where":
+        return args[1]
+    if name in ("maximum", "max", "fmax"):
+        return args[1] if _zero(args[0]) else args[0]
+    if name == "mul":
+        return args[0] if _floating(args[0]) and not _floating(args[1]) else args[1]
+    return kwargs["input"] if "input" in kwargs else args[0]
+
+
+def remember_sign_test(name: str, args: tuple, result: object,
+                       sign_tests: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Record ``result`` in ``sign_tests`` when the call made it as ``x > 0`` / ``x >= 0`` (for
+    :func:`relu_spelling`'s ``where`` and ``mul``), holding both tensors so their ids stay theirs."""
+    if name in _SIGN_TESTS and len(args) == 2 and isinstance(args[0], torch.Tensor) and _zero(args[1]) \
+            and isinstance(result, torch.Tensor):
+        sign_tests[id(result)] = (result, args[0])
 
 
 class _Recorder(TorchFunctionMode):
@@ -127,12 +148,10 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
         name, kwargs = op_name(func), kwargs or {}
         if self.counted():
-            spelt = relu_spelling(name, args, kwargs, self.sign_tests) if name in _SPELLED else ""
+            spelt = relu_spelling(name, args, kwargs, self.sign_tests) if name in SPELLED_OPS else ""
             self.calls[spelt or name] += 1
         result = func(*args, **kwargs)
-        if name in _SIGN_TESTS and len(args) == 2 and isinstance(args[0], torch.Tensor) and _zero(args[1]) \
-                and isinstance(result, torch.Tensor):
-            self.sign_tests[id(result)] = (result, args[0])
+        remember_sign_test(name, args, result, self.sign_tests)
         return result
 
 
