@@ -119,7 +119,8 @@ def test_deeplift_is_not_applicable_where_no_rule_crosses(case, method):
 
 
 class Scaled(nn.Module):
-    """Products with one input-dependent side only: a learnt scale, a fixed mask, attention over fixed weights."""
+    """Products with one input-dependent side only: a learnt scale, a fixed mask, ``ones_like(x)``, attention over
+    fixed weights."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -130,7 +131,7 @@ class Scaled(nn.Module):
         self.mixing = nn.Parameter(torch.eye(4) + 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.relu(self.inner(x)) * self.scale * self.mask
+        h = self.relu(self.inner(x)) * self.scale * self.mask * torch.ones_like(x)
         return self.out((self.mixing.softmax(-1) @ h.unsqueeze(-1)).squeeze(-1) / 2.0)
 
 
@@ -157,3 +158,25 @@ def test_the_zoos_transformers_are_not_applicable_under_deeplift(model_name, dat
     view = GradientView.of(model, data.test.x[:2])
     with pytest.raises(xaibench.NotApplicable, match=r"forward computes layer_norm \(5x\), matmul\(x, y\) \(4x\) "):
         refuse_functional_deeplift(view.forward, view.inputs, "deeplift")
+
+
+def test_a_mask_made_from_the_input_is_no_second_factor():
+    """A padding mask read off the input (``x != 0``, as a float) is piecewise constant: ``h * mask`` is no product of
+    two input-dependent values (DeepLIFT keeps the model), while ``h * h`` is."""
+    from collections import Counter
+
+    from xaibench.explainers.gradient._hooks import _deeplift_covers
+    from xaibench.explainers.module_calls import calls_outside
+
+    class Padded(nn.Module):
+        def __init__(self, square: bool) -> None:
+            super().__init__()
+            self.inner, self.out, self.square = nn.Linear(4, 4), nn.Linear(4, 2), square
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.inner(x)
+            return self.out(h * (h if self.square else (x != 0).float()))
+
+    masked: Counter = calls_outside(Padded(False), X, _deeplift_covers)
+    assert masked["mul"] == 1 and not any("(x, y)" in name for name in masked)
+    assert calls_outside(Padded(True), X, _deeplift_covers)["mul(x, y)"] == 1

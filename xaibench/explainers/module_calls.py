@@ -147,6 +147,9 @@ _DUNDER_PRODUCTS = {"__mul__": "mul", "__rmul__": "mul", "__imul__": "mul", "__m
                     "true_divide": "div"}
 # The names products of two input-dependent tensors are counted under ("matmul(x, y)", "mul(x, y)" ...)
 PRODUCTS_COUNTED = frozenset(PRODUCT_SPELLING.format(_DUNDER_PRODUCTS.get(op, op)) for op in PRODUCT_OPS)
+# Operations whose result takes only the shape, dtype or device of their input, not its values
+_FRESH_OPS = frozenset({"zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
+                        "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor"})
 
 
 def _tensors_in(value: object) -> Iterator[torch.Tensor]:
@@ -164,7 +167,10 @@ def _tensors_in(value: object) -> Iterator[torch.Tensor]:
 class _Recorder(TorchFunctionMode):
     """Counts ``op_name``s of the torch functions called while ``counted()`` holds; a ReLU spelt another way
     (:func:`relu_spelling`) is counted under that spelling, a product of two floating-point tensors that both depend
-    on ``inputs`` (:data:`PRODUCT_OPS`) as ``"matmul(x, y)"``."""
+    on ``inputs`` (:data:`PRODUCT_OPS`) as ``"matmul(x, y)"``. What depends on the inputs: floating-point results of
+    operations on them, but for ``zeros_like`` & co; a boolean or integer mask (``x > 0``, a padding mask) and what is
+    made of it (``mask.float()``) do not, so ``x * mask`` stays a product with a constant, as captum's gradient and
+    DeepLIFT both treat it."""
 
     def __init__(self, counted: Callable[[], bool], inputs: torch.Tensor) -> None:
         super().__init__()
@@ -183,8 +189,8 @@ class _Recorder(TorchFunctionMode):
             self.calls[spelt or name] += 1
         result = func(*args, **kwargs)
         remember_sign_test(name, args, result, self.sign_tests)
-        if operands:
-            self.derived.update((id(t), t) for t in _tensors_in(result))
+        if operands and name not in _FRESH_OPS:  # floating results only: a mask (x > 0, padding) is no multiplier
+            self.derived.update((id(t), t) for t in _tensors_in(result) if t.is_floating_point())
         return result
 
 
