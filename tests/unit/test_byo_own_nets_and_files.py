@@ -216,7 +216,8 @@ def test_a_sweep_records_functional_relus_as_not_applicable_with_the_reason(tmp_
 
 def test_no_zoo_model_calls_a_nonlinearity_as_a_function():
     """The checks leave every built-in model as it was (its stored scores unchanged), whatever the explained output
-    (the output transforms are the suite's own functions), and restore the forward counter."""
+    (the output transforms are the suite's own functions), and restore the forward counter; DeepLIFT's refuses the
+    transformers for what no DeepLIFT rule crosses (their LayerNorms and attention products), not a function."""
     from xaibench.engine.counting import ForwardCounter
     from xaibench.explainers.gradient._hooks import refuse_functional_deeplift, refuse_functional_relu
     from xaibench.explainers.inputs import GradientView
@@ -238,7 +239,11 @@ def test_no_zoo_model_calls_a_nonlinearity_as_a_function():
             explained = explained_output(counter, kind)  # what the engine gives an explainer
             logits, _ = split_output(explained)  # what DeepLIFT and LRP run their rules on
             view = GradientView.of(logits, data.test.x[:2])
-            refuse_functional_deeplift(view.forward, view.inputs, "deeplift")
+            if model_name in ("vit", "text_transformer"):  # LayerNorm, attention products: no DeepLIFT rule
+                with pytest.raises(xaibench.NotApplicable, match=r"computes layer_norm \(5x\), matmul\(x, y\) \(4x\) "):
+                    refuse_functional_deeplift(view.forward, view.inputs, "deeplift")
+            else:
+                refuse_functional_deeplift(view.forward, view.inputs, "deeplift")
             whole = GradientView.of(explained, data.test.x[:2])  # guided backprop sees the transform too
             refuse_functional_relu(whole.forward, whole.inputs, "guided_backprop")
             if Capability.LRP in spec.capabilities:

@@ -144,6 +144,32 @@ class TinyViT(nn.Module):
         return upsampled.expand(-1, self.channels, -1, -1)
 
 
+class TinyTokenMlp(nn.Module):
+    """EMBEDDING protocol without attention: ids ``(N, L)`` -> a ReLU MLP per token, averaged -> logits (DeepLIFT has
+    a rule for each step; for a transformer's attention products it has none: not_applicable)."""
+
+    pad_id = 0
+
+    def __init__(self, vocab: int = 12, length: int = 5, dim: int = 8, classes: int = 3) -> None:
+        super().__init__()
+        self.tokens = nn.Embedding(vocab, dim)
+        self.positions = nn.Parameter(torch.randn(length, dim) * 0.5)
+        self.hidden, self.relu, self.head = nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, classes)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.tokens(ids) + self.positions[: ids.shape[1]]
+
+    def forward_embedded(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.head(self.relu(self.hidden(embeddings)).mean(dim=1))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.forward_embedded(self.embed(ids))
+
+
+# Methods with no rule for attention products (a transformer is not_applicable): their text case has no attention
+NO_ATTENTION_TEXT = frozenset({"deeplift", "deeplift_shap"})
+
+
 def _tabular() -> tuple[nn.Module, torch.Tensor]:
     model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
     return model, torch.randn(N, 5)
@@ -169,10 +195,14 @@ def _text() -> tuple[nn.Module, torch.Tensor]:
     return TinyTextTransformer(), ids
 
 
-def tiny_case(modality: Modality, requires: frozenset[Capability]) -> tuple[nn.Module, torch.Tensor]:
-    """A seeded tiny model (eval mode) offering ``requires`` for ``modality``, and a batch of ``N`` inputs."""
+def tiny_case(modality: Modality, requires: frozenset[Capability], name: str = "") -> tuple[nn.Module, torch.Tensor]:
+    """A seeded tiny model (eval mode) offering ``requires`` for ``modality`` (and explainable by method ``name``),
+    and a batch of ``N`` inputs."""
     torch.manual_seed(1234)
-    if modality is Modality.TEXT:
+    if modality is Modality.TEXT and name in NO_ATTENTION_TEXT:
+        model, x = _text()
+        model = TinyTokenMlp()
+    elif modality is Modality.TEXT:
         model, x = _text()
     elif modality is Modality.IMAGE:
         model, x = _vit() if Capability.ATTENTION in requires else _image()
@@ -225,7 +255,7 @@ def test_every_registered_explainer_has_a_config_and_vice_versa() -> None:
 @pytest.mark.parametrize(("name", "modality"), CASES, ids=[f"{n}-{m}" for n, m in CASES])
 def test_explainer_contract(name: str, modality: Modality) -> None:
     explainer = configured(name)
-    model, x = tiny_case(modality, explainer.requires)
+    model, x = tiny_case(modality, explainer.requires, name)
     with torch.no_grad():
         target = model(x).argmax(dim=1)
     counter = ForwardCounter(model)
@@ -275,7 +305,7 @@ def test_text_methods_re_explain_embeddings_through_the_quantus_adapter(name: st
     and the same values as explaining the token ids (stochastic methods too: their draws come from the token ids,
     which the adapter's token table recovers from the embeddings)."""
     explainer = configured(name)
-    model, ids = tiny_case(Modality.TEXT, explainer.requires)
+    model, ids = tiny_case(Modality.TEXT, explainer.requires, name)
     with torch.no_grad():
         target = model(ids).argmax(dim=1)
     explain_func = make_explain_func(explainer, Modality.TEXT, tuple(ids.shape[1:]), tokens=token_table(model, ids))

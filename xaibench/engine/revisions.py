@@ -36,7 +36,7 @@ class Revision:
 
 
 # Zoo models without an elementwise nonlinearity captum's DeepLIFT has no rule for (``nn.GELU``: only ``vit`` and
-# ``text_transformer`` hold one).
+# ``text_transformer`` hold one), nor a LayerNorm or attention product (the same two).
 GELU_FREE_MODELS = SOFTMAX_FREE_MODELS
 
 # The zoo's own models (built from modules captum hooks, no functional nonlinearity: checked by
@@ -84,6 +84,24 @@ REVISIONS: tuple[Revision, ...] = (
         unchanged_models=ZOO_MODELS,
         why="a ReLU written as x.clamp(min=0), torch.maximum(x, zeros), torch.where(x > 0, x, 0)... was crossed "
             "with plain gradients under these methods' names: such cells are now not_applicable with the reason",
+    ),
+    Revision(
+        tag="deeplift-no-rule-no-map",
+        methods=frozenset({"deeplift", "deeplift_shap"}),
+        explain_outputs=frozenset(EXPLAIN_OUTPUTS),
+        unchanged_models=GELU_FREE_MODELS,
+        why="captum's DeepLIFT crossed nn.LayerNorm, GLU, attention products (q @ k^T, softmax(.) @ v) and x * y of "
+            "two input-dependent tensors with their gradient, unflagged: such cells (the zoo's vit and "
+            "text_transformer) are now not_applicable with the reason",
+    ),
+    Revision(
+        tag="lrp-functional-relus",
+        methods=frozenset({"lrp"}),
+        explain_outputs=frozenset(EXPLAIN_OUTPUTS),
+        unchanged_models=ZOO_MODELS,
+        why="LRP refused ReLUs spelt x.clamp(min=0), torch.maximum(x, zeros)... (not_applicable) and, under the gamma "
+            "and alpha1_beta0 rules, masked F.relu's relevance with the sign of the changed-weights forward: both now "
+            "pass relevance as captum's nn.ReLU does",
     ),
 )
 

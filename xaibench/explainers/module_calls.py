@@ -111,28 +111,86 @@ def relu_spelling(name: str, args: tuple, kwargs: dict,
     return ""
 
 
-_SPELLED = frozenset({"clamp", "clamp_min", "maximum", "max", "fmax", "where", "threshold", "mul"})
+SPELLED_OPS = frozenset({"clamp", "clamp_min", "maximum", "max", "fmax", "where", "threshold", "mul"})
+
+
+def relu_input(name: str, args: tuple, kwargs: dict) -> object:
+    """The activation ``x`` of a ReLU call ``name(*args, **kwargs)`` (``F.relu``, or a spelling
+    :func:`relu_spelling` named): the input that is not the zero (``maximum``), not the mask (``x * (x > 0)``)."""
+    if name == "where":
+        return args[1]
+    if name in ("maximum", "max", "fmax"):
+        return args[1] if _zero(args[0]) else args[0]
+    if name == "mul":
+        return args[0] if _floating(args[0]) and not _floating(args[1]) else args[1]
+    return kwargs["input"] if "input" in kwargs else args[0]
+
+
+def remember_sign_test(name: str, args: tuple, result: object,
+                       sign_tests: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Record ``result`` in ``sign_tests`` when the call made it as ``x > 0`` / ``x >= 0`` (for
+    :func:`relu_spelling`'s ``where`` and ``mul``), holding both tensors so their ids stay theirs."""
+    if name in _SIGN_TESTS and len(args) == 2 and isinstance(args[0], torch.Tensor) and _zero(args[1]) \
+            and isinstance(result, torch.Tensor):
+        sign_tests[id(result)] = (result, args[0])
+
+
+# Operations that multiply (or divide) their operands: where two of them depend on the input, the operation is no
+# linear map of it (``q @ k^T``, ``softmax(.) @ v``, a gate ``a * sigmoid(b)``, ``x / x.norm()``); recorded as
+# ``"matmul(x, y)"``...: see :data:`PRODUCT_SPELLING`.
+PRODUCT_OPS = frozenset({"mul", "__mul__", "__rmul__", "__imul__", "matmul", "__matmul__", "__rmatmul__", "bmm", "mm",
+                         "einsum", "div", "__truediv__", "__rtruediv__", "__itruediv__", "true_divide", "linear",
+                         "bilinear", "baddbmm", "addbmm", "addmm", "outer", "inner", "dot", "tensordot", "kron"})
+PRODUCT_SPELLING = "{}(x, y)"  # how a product of two input-dependent tensors is counted: "matmul(x, y)"
+_DUNDER_PRODUCTS = {"__mul__": "mul", "__rmul__": "mul", "__imul__": "mul", "__matmul__": "matmul",
+                    "__rmatmul__": "matmul", "__truediv__": "div", "__rtruediv__": "div", "__itruediv__": "div",
+                    "true_divide": "div"}
+# The names products of two input-dependent tensors are counted under ("matmul(x, y)", "mul(x, y)" ...)
+PRODUCTS_COUNTED = frozenset(PRODUCT_SPELLING.format(_DUNDER_PRODUCTS.get(op, op)) for op in PRODUCT_OPS)
+# Operations whose result takes only the shape, dtype or device of their input, not its values
+_FRESH_OPS = frozenset({"zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
+                        "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor"})
+
+
+def _tensors_in(value: object) -> Iterator[torch.Tensor]:
+    """The tensors in a call's argument or result: itself, or those in a (nested) tuple, list or dict."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _tensors_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors_in(item)
 
 
 class _Recorder(TorchFunctionMode):
     """Counts ``op_name``s of the torch functions called while ``counted()`` holds; a ReLU spelt another way
-    (:func:`relu_spelling`) is counted under that spelling."""
+    (:func:`relu_spelling`) is counted under that spelling, a product of two floating-point tensors that both depend
+    on ``inputs`` (:data:`PRODUCT_OPS`) as ``"matmul(x, y)"``. What depends on the inputs: floating-point results of
+    operations on them, but for ``zeros_like`` & co; a boolean or integer mask (``x > 0``, a padding mask) and what is
+    made of it (``mask.float()``) do not, so ``x * mask`` stays a product with a constant, as captum's gradient and
+    DeepLIFT both treat it."""
 
-    def __init__(self, counted: Callable[[], bool]) -> None:
+    def __init__(self, counted: Callable[[], bool], inputs: torch.Tensor) -> None:
         super().__init__()
         self.counted = counted
         self.calls: Counter[str] = Counter()
         self.sign_tests: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # relu_spelling's; held for the look
+        self.derived: dict[int, torch.Tensor] = {id(inputs): inputs}  # what depends on the inputs; held for the look
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
         name, kwargs = op_name(func), kwargs or {}
+        operands = [t for t in _tensors_in((args, kwargs)) if self.derived.get(id(t)) is t]
         if self.counted():
-            spelt = relu_spelling(name, args, kwargs, self.sign_tests) if name in _SPELLED else ""
+            spelt = relu_spelling(name, args, kwargs, self.sign_tests) if name in SPELLED_OPS else ""
+            if not spelt and name in PRODUCT_OPS and sum(t.is_floating_point() for t in operands) > 1:
+                spelt = PRODUCT_SPELLING.format(_DUNDER_PRODUCTS.get(name, name))
             self.calls[spelt or name] += 1
         result = func(*args, **kwargs)
-        if name in _SIGN_TESTS and len(args) == 2 and isinstance(args[0], torch.Tensor) and _zero(args[1]) \
-                and isinstance(result, torch.Tensor):
-            self.sign_tests[id(result)] = (result, args[0])
+        remember_sign_test(name, args, result, self.sign_tests)
+        if operands and name not in _FRESH_OPS:  # floating results only: a mask (x > 0, padding) is no multiplier
+            self.derived.update((id(t), t) for t in _tensors_in(result) if t.is_floating_point())
         return result
 
 
@@ -183,7 +241,7 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
         handles += [module.register_forward_pre_hook(enter, prepend=True), module.register_forward_hook(leave)]
     for module in wrappers:  # instance attributes shadow the methods until removed below
         vars(module).update(prepare=suites_own(module.prepare), transform=suites_own(module.transform))
-    recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack))
+    recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack), inputs)
     try:
         with _looking(forward, inputs), recorder:
             forward(inputs)

@@ -3,9 +3,11 @@ Backpropagation) see only nonlinearities that are modules, run in Python:
 
 - inside a TorchScript module no Python hook runs (its layers are compiled code);
 - a nonlinearity called as a function (``F.relu(x)``, ``x.relu()``, ``torch.sigmoid(x)``, ``F.max_pool2d``) has no
-  module to hook.
+  module to hook;
+- DeepLIFT has no rule at all for operations that mix input-dependent values other than by a sum (``nn.LayerNorm``,
+  ``nn.GLU``, attention's ``q @ k^T`` and ``softmax(.) @ v``, ``x * y``), module or not.
 
-Either way captum silently returns plain gradients there under the method's name, so such a model is refused with
+Each way captum silently returns plain gradients there under the method's name, so such a model is refused with
 ``NotApplicable`` (the row says why and what to change).
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR, nonlinear
 from torch import nn
 
 from xaibench.errors import NotApplicable
-from xaibench.explainers.module_calls import RELU_SPELLINGS, described, remembered_look, reused
+from xaibench.explainers.module_calls import PRODUCTS_COUNTED, RELU_SPELLINGS, described, remembered_look, reused
 
 # Elementwise nonlinearities captum's DeepLIFT has no rule for (not in ``SUPPORTED_NON_LINEAR``): captum would cross
 # them with their gradient. DeepLIFT's Rescale rule (Shrikumar et al., 2017, section 3.5.1: multiplier
@@ -39,6 +41,15 @@ DEEPLIFT_FUNCTIONS = frozenset({"relu", "elu", "leaky_relu", "sigmoid", "tanh", 
                                 "hardtanh", "relu6", "log_sigmoid", "softsign", "tanhshrink", "softshrink",
                                 "hardshrink", "threshold", "prelu", "rrelu"}) | RELU_SPELLINGS
 _RELUS = frozenset({"relu"}) | RELU_SPELLINGS
+
+# What DeepLIFT has no rule for, module or not: operations that combine several input-dependent values other than
+# by a sum (normalisations by the input's own statistics, GLU's gate, attention, products of two such tensors:
+# ``module_calls.PRODUCTS_COUNTED``). captum crosses them with their gradient at the input, as if linear: the map
+# there is gradient x (input - baseline), not the Rescale rule's multipliers, and no longer sums to
+# ``f(x) - f(baseline)`` (``tests/unit/test_byo_deeplift_mixing_ops.py`` checks what captum computes on each).
+DEEPLIFT_UNRULED = frozenset({"layer_norm", "group_norm", "instance_norm", "rms_norm", "normalize", "glu",
+                              "scaled_dot_product_attention", "multi_head_attention_forward",
+                              "transformer_encoder_layer_fwd"}) | PRODUCTS_COUNTED
 
 _RESCALE_LOCK = threading.Lock()
 _RESCALE_USERS = [0]  # DeepLIFT calls under way (threads) that need the rules of RESCALED_MODULES
@@ -84,7 +95,9 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
     """Raise ``NotApplicable`` when ``forward(inputs)`` calls a nonlinearity DeepLIFT has a rule for (ReLU, ELU,
     LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool1-3d; GELU, SiLU... of ``RESCALED_MODULES``) as a function rather than
     through its module (ReLU spelt ``x.clamp(min=0)``, ``torch.where(x > 0, x, 0)`` too), or calls one such module
-    twice (captum would raise mid-call: ``module_calls.reused``)."""
+    twice (captum would raise mid-call: ``module_calls.reused``), or computes what no DeepLIFT rule crosses
+    (``DEEPLIFT_UNRULED``: ``nn.LayerNorm``, ``nn.GLU``, attention products ``q @ k^T``, ``softmax(.) @ v``, ``x * y``
+    of two input-dependent tensors)."""
     calls, uses = remembered_look(forward, inputs, _deeplift_covers, "deeplift")
     reused(forward, uses, _deeplift_covers, method)
     found = described(calls, DEEPLIFT_FUNCTIONS)
@@ -94,6 +107,14 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
             f"nn.MaxPool2d, ...), but this model's forward calls {found} as functions (F.relu, x.relu(), "
             "x.clamp(min=0), F.gelu, ...), where captum would use plain gradients; build them as modules (e.g. "
             "self.relu1 = nn.ReLU(), one per use) to explain it with this method")
+    unruled = described(calls, DEEPLIFT_UNRULED)
+    if unruled:
+        raise NotApplicable(
+            f"method {method} has rules for elementwise nonlinearities, max-pooling and nn.Softmax, but this model's "
+            f"forward computes {unruled} (nn.LayerNorm, GLU, attention; (x, y): a product of two tensors that both "
+            "depend on the input), which no DeepLIFT rule crosses: captum would use their gradient there, so the map "
+            "would be partly gradient x input, not DeepLIFT's, and would not sum to f(x) - f(baseline); "
+            "integrated_gradients does, on any differentiable model")
 
 
 def refuse_functional_relu(forward: nn.Module, inputs: torch.Tensor, method: str) -> None:

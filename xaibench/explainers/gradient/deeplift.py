@@ -49,7 +49,7 @@ def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: tor
 
 def couples_the_batch(forward: nn.Module) -> bool:
     """Whether captum's DeepLIFT makes a sample's map depend on the samples explained with it on ``forward``: its
-    rule for ``nn.Softmax`` (the attention of the zoo's ``vit`` and ``text_transformer``) subtracts the mean
+    rule for ``nn.Softmax`` subtracts the mean
     multiplier over the whole tensor, every sample of the batch included (captum ``deep_lift.softmax``)."""
     return any(SUPPORTED_NON_LINEAR.get(type(m)) is captum_softmax_rule for m in forward.modules())
 
@@ -71,14 +71,16 @@ class DeepLiftExplainer(Explainer):
     """captum ``DeepLift`` (Rescale rule) from ``baseline`` (text: pad-token embeddings).
 
     The Rescale rule applies to every elementwise nonlinearity module, ``nn.GELU``, ``nn.SiLU``... included (captum
-    alone would cross those with their gradient: ``_hooks.rescale_elementwise``); ``nn.LayerNorm`` and other
-    modules that mix elements are crossed with their gradient, as captum does.
+    alone would cross those with their gradient: ``_hooks.rescale_elementwise``). What no DeepLIFT rule crosses
+    (``nn.LayerNorm``, ``nn.GLU``, attention's ``q @ k^T`` and ``softmax(.) @ v``, ``x * y`` of two input-dependent
+    tensors: the zoo's ``vit`` and ``text_transformer`` hold them) makes the cell ``not_applicable``: captum would
+    cross it with its gradient, unflagged (``_hooks.DEEPLIFT_UNRULED``).
     Needs nonlinearities as modules (``nn.ReLU``, not ``F.relu``), as the zoo builds them: captum would pass
     plain gradients through functional ones, so a model that calls one is ``not_applicable`` (``_hooks.py``). A
     non-logit ``explain_output`` gets the Rescale rule too (``output_rules.py``), so the attributions sum to the
     change of the explained output. Records the per-sample summation-to-delta error in
-    ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5. A model with ``nn.Softmax`` layers (the
-    zoo's attention models) is explained one sample at a time, as captum's softmax rule would otherwise mix the
+    ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5. A model with ``nn.Softmax`` layers (an own
+    model's softmax weights) is explained one sample at a time, as captum's softmax rule would otherwise mix the
     batch into each map (:func:`couples_the_batch`).
     """
 

@@ -7,7 +7,9 @@ cache miss and rebuilds from the current file.
 """
 from __future__ import annotations
 
+import ast
 import difflib
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -15,6 +17,7 @@ import inspect
 import io
 import re
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -181,14 +184,15 @@ def path_digest(path: Path) -> str:
 
 
 def code_digest(dotted: str | None, option: str = "model.target") -> str:
-    """sha256 of the source file that defines the object at ``dotted`` (the user's module), "" when there is none.
+    """Fingerprint of the user's code behind the object at ``dotted``: "" when there is none.
 
     Config keys hold the import path, not the code: editing the class (a final softmax added, a layer changed with
-    the same parameters) must recompute, not serve cached explanations of the old forward. Only the defining file
-    is fingerprinted (helpers it imports from other files are not).
+    the same parameters), or a helper module of the user's it imports, must recompute, not serve cached
+    explanations of the old forward. The sha256 of the defining file alone when it imports no module of the user's
+    (keys as they always were); else :func:`local_modules_digest`.
     """
-    source = _source_file(dotted, option)
-    return path_digest(source) if source is not None else ""
+    found = _defining(dotted, option)
+    return local_modules_digest(*found) if found is not None else ""
 
 
 def own_code_digest(dotted: str | None, option: str) -> str:
@@ -199,8 +203,100 @@ def own_code_digest(dotted: str | None, option: str) -> str:
 
     if _in_library(dotted, LIBRARY_DIRS):
         return ""  # known without importing it (a cached cell's check imports no scikit-learn)
-    source = _source_file(dotted, option)
-    return path_digest(source) if source is not None and not LIBRARY_DIRS & set(source.parts) else ""
+    found = _defining(dotted, option)
+    return local_modules_digest(*found) if found is not None and _is_local(found[0]) else ""
+
+
+def local_modules_digest(source: Path, module: str) -> str:
+    """sha256 of ``source`` (the file of module ``module``) and of the user's modules it imports, transitively
+    (:func:`local_imports`): the file's own sha256 when it imports none; else the sha256 of the defining file's
+    sha256 and ``"<module>=<sha256>"`` lines of its local modules by name (names, not paths: the same project
+    elsewhere has the same digest)."""
+    helpers = local_imports(source, module)
+    if not helpers:
+        return path_digest(source)
+    lines = [path_digest(source)]
+    lines += [f"{name}={path_digest(path)}" for name, path in sorted(helpers.items())]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def local_imports(source: Path, module: str) -> dict[str, Path]:
+    """``{module name: file}`` of the user's own modules that ``source`` imports (anywhere in it: top level,
+    functions, ``try``), and those import, transitively; ``source`` itself left out. A module counts when its file is
+    Python source outside installed libraries (``site-packages``), the standard library and xaibench
+    (:func:`_is_local`). Names are resolved as the import would (``sys.modules`` first: the defining module has run
+    its imports), relative imports from ``module``'s package; a name that does not resolve is skipped."""
+    seen: dict[Path, str] = {source.resolve(): module}
+    queue = [(source, module)]
+    while queue:
+        path, name = queue.pop()
+        for imported in _imported_names(path, name):
+            file = _module_file(imported)
+            if file is not None and file not in seen and _is_local(file):
+                seen[file] = imported
+                queue.append((file, imported))
+    del seen[source.resolve()]
+    return {name: path for path, name in seen.items()}
+
+
+def _imported_names(path: Path, module: str) -> list[str]:
+    """Module names ``path`` (the file of ``module``) imports: each dotted prefix of ``import a.b``, and for
+    ``from p import x`` both ``p`` and ``p.x`` (``x`` may be a submodule); relative ones resolved."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                names += [".".join(parts[: i + 1]) for i in range(len(parts))]
+        elif isinstance(node, ast.ImportFrom):
+            try:
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
+                    if node.level else node.module or ""
+            except (ImportError, ValueError):
+                continue  # a relative import outside a package
+            names += [base] + [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return [name for name in names if name]
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``name`` (resolved), or None (not found, builtin, compiled)."""
+    loaded = sys.modules.get(name)
+    origin = getattr(loaded, "__file__", None) if loaded is not None else None
+    if origin is None and loaded is None:
+        parent = name.rpartition(".")[0]
+        if parent and parent not in sys.modules:
+            return None  # finding it would import its package: not something the user's code imported
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        origin = spec.origin if spec is not None else None
+    if not origin or not origin.endswith(".py") or not Path(origin).is_file():
+        return None
+    return Path(origin).resolve()
+
+
+@functools.cache
+def _not_local_dirs() -> tuple[Path, ...]:
+    """The standard library's folders and xaibench's own: never the user's code."""
+    import xaibench
+
+    paths = sysconfig.get_paths()
+    dirs = {Path(paths[key]).resolve() for key in ("stdlib", "platstdlib") if key in paths}
+    return tuple(sorted(dirs | {Path(xaibench.__file__).resolve().parent}))
+
+
+def _is_local(path: Path) -> bool:
+    """Whether ``path`` is the user's code: not in an installed library, the standard library or xaibench."""
+    from xaibench.engine.plugin_code import LIBRARY_DIRS
+
+    resolved = path.resolve()
+    return not LIBRARY_DIRS & set(resolved.parts) and not any(resolved.is_relative_to(d) for d in _not_local_dirs())
 
 
 def _in_library(dotted: str | None, library_dirs: frozenset[str]) -> bool:
@@ -217,14 +313,18 @@ def _in_library(dotted: str | None, library_dirs: frozenset[str]) -> bool:
     return bool(places) and all(library_dirs & set(Path(place).parts) for place in places)
 
 
-def _source_file(dotted: str | None, option: str) -> Path | None:
-    """The file defining the object at ``dotted``; None for builtins or a path that does not import (``build``
-    reports the latter)."""
+def _defining(dotted: str | None, option: str) -> tuple[Path, str] | None:
+    """The file defining the object at ``dotted`` and its module's name; None for builtins or a path that does not
+    import (``build`` reports the latter)."""
     try:
-        source = inspect.getsourcefile(import_object(dotted, "model", option))
+        obj = import_object(dotted, "model", option)
+        source = inspect.getsourcefile(obj)
     except (UserError, TypeError, OSError):
         return None
-    return Path(source) if source and Path(source).is_file() else None
+    if not source or not Path(source).is_file():
+        return None
+    module = inspect.getmodule(obj)
+    return Path(source), getattr(module, "__name__", "") or ""
 
 
 def save_pinned(module: nn.Module, source: Path) -> bytes:

@@ -230,7 +230,8 @@ class TorchModule(ModelSpec):
         return load_pinned(module, payload, Path(self.state_dict))
 
     def source_revision(self) -> str:
-        """The weights file's sha256 and that of the file defining ``target`` (so edits to either recompute)."""
+        """The weights file's sha256 and that of the file defining ``target`` with the user's modules it imports
+        (``_source.code_digest``), so edits to either recompute."""
         weights = path_digest(Path(self.state_dict)) if self.state_dict and Path(self.state_dict).is_file() else ""
         code = code_digest(self.target)
         return f"{weights}+code:{code}" if code else weights
