@@ -194,18 +194,21 @@ def test_a_nonlinearity_module_used_twice_is_not_applicable_naming_it(method):
         xaibench.explain(Reused(shared=True), x, method=method, **params)
     assert np.isfinite(xaibench.explain(Reused(shared=False), x, method=method, **params)).all()
 
-def test_a_sweep_records_functional_relus_as_not_applicable_with_the_reason(tmp_path):
+def test_a_sweep_records_functional_relus_as_not_applicable_with_the_reason(tmp_path, monkeypatch):
+    """A relative ``target``: the model's seeds derive from its config, so an absolute tmp path drew new weights
+    each run, and about one in nine made guided backprop's map all zero on both samples (status ``nan``)."""
     from xaibench.engine.cell import CellSpec
     from xaibench.engine.runner import run_cell
     from xaibench.engine.store import Store
 
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "modules.py").write_text(NETS)
     (tmp_path / "functional.py").write_text(NETS.replace("return self.layers(x)",
                                                          "return self.layers[2](torch.relu(self.layers[0](x)))"))
     for method in ("deeplift", "guided_backprop"):
         statuses = {}
         for file in ("modules", "functional"):
-            cell = CellSpec(model={"name": "torch_module", "target": f"{tmp_path}/{file}.py:Net", "epochs": 2},
+            cell = CellSpec(model={"name": "torch_module", "target": f"{file}.py:Net", "epochs": 2},
                             dataset={"name": "iris"}, method={"name": method}, metrics={"sparseness": {}}, n_samples=2)
             rows = run_cell(cell, Store(tmp_path / "store")).rows
             statuses[file] = set(rows["status"])
