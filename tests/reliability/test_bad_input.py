@@ -1012,6 +1012,7 @@ USAGE_CASES = [
     (["--info", "nope"], "argument --info/-i: invalid choice: 'nope'"),
     (["-m", *BASE, "seed=range(0,0)"], "the sweep has no jobs: seed=range(0,0) gives no value"),
     (["-m", *BASE, "method=glob(nothing*)", "seed=0,1"], "the sweep has no jobs: method=glob(nothing*) gives no value"),
+    (["-m", *BASE, "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),  # rel21: a traceback
     # rel14: a misspelt flag got no did-you-mean (verbs did), and a verb named a missing argument instead of it
     (["--verison"], "unrecognised option(s) --verison; did you mean --version? See xaibench --help"),
     (["-m", *BASE, "--multirn"], "unrecognised option(s) --multirn; did you mean --multirun?"),

@@ -45,6 +45,7 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
     base = hydra_config(fixed, config_name)
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     from_config = [f"{k}={v}" for k, v in params.items()]
+    all_overrides = []
     try:
         all_overrides = parser.parse_overrides(from_config + list(overrides))
         _set_group_lister(all_overrides)
@@ -52,6 +53,8 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
         batches = BasicSweeper.split_arguments(all_overrides, None)
     except HydraException as error:
         raise UserError(_first_line(error)) from None
+    except ValueError as error:  # seed=range(0,3,0): Python's "range() arg 3 must not be zero", as a traceback
+        raise UserError(f"{_failing_sweep(all_overrides) or 'a sweep'}: {error}") from None
     jobs = [list(job) for batch in batches for job in batch]
     if not jobs:  # Hydra launches nothing and the run exits 0 having done nothing
         empty = [o.input_line or f"{o.key_or_group}={o.value()}" for o in all_overrides
@@ -60,6 +63,17 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
                         f"give every swept key at least one value (e.g. seed=range(0,3) or seed=0,1,2)")
     check_hydra_run_settings(base, multirun=True, n_jobs=len(jobs))
     return jobs
+
+
+def _failing_sweep(overrides) -> str | None:
+    """The first sweep override whose values cannot be listed (``range(0,3,0)``), as the user wrote it."""
+    for override in overrides:
+        if override.is_sweep_override():
+            try:
+                list(override.sweep_string_iterator())
+            except ValueError:
+                return override.input_line or f"{override.key_or_group}=..."
+    return None
 
 
 def fixed_overrides(overrides: Sequence[str], *, multirun: bool) -> list[str]:
