@@ -834,6 +834,23 @@ def test_cli_refuses_hydra_settings_that_hydra_would_run_badly(indir, capfd, mon
     assert_cli_refuses(argv, expected, capfd)
 
 
+def test_env_copy_of_a_variable_unset_since_the_last_run_is_refused(tmp_path, monkeypatch, capfd):
+    """rel21: the rerun of a sweep that passed with the variable set loaded its cached plan (no composition, so no
+    check) and Hydra's own composition ended in ``KeyError`` (a traceback, exit 1), in a new shell without it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
+    monkeypatch.setenv(UNSET, "1")
+    argv = [*BASE, f"+hydra.job.env_copy=[{UNSET}]"]
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0, capfd.readouterr().err
+    monkeypatch.delenv(UNSET)
+    before = snapshot(tmp_path)
+    assert_cli_refuses(argv, f"hydra.job.env_copy names the environment variable '{UNSET}', which is not set", capfd)
+    assert snapshot(tmp_path) == before
+
+
 def test_hydra_settings_given_on_the_command_line_are_applied(tmp_path, monkeypatch, capfd):
     """rel21: a single run (or a basic-launcher sweep) ran in this process and dropped every ``hydra.*`` setting
     without a word: ``hydra.job.env_set`` (the store went to results/store), ``hydra.run.dir`` (no .hydra there).

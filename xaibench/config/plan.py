@@ -4,9 +4,10 @@ The pre-flight composes every job with Hydra's compose API (about 0.1-0.3 s each
 registries. Its answer depends only on the command line, the config files and the package's code, so it is
 cached under a digest of those (``$XAIBENCH_CACHE``, default ``~/.cache/xaibench/plans``): a warm rerun of the
 same sweep loads its configs from one file instead of composing them again. Sweeps that add config search
-paths (``hydra.searchpath``) are never cached. The plan also says whether the sweep can run in this process (no
-Hydra setting on the command line but ``hydra.searchpath``; Hydra's basic launcher and sweeper), see ``run_in_process``,
-and how Hydra would launch it (``Launch``, checked again on every multirun: the launcher may have gone).
+paths (``hydra.searchpath``) or copy environment variables (``hydra.job.env_copy``) are never cached. The plan
+also says whether the sweep can run in this process (no Hydra setting on the command line but
+``hydra.searchpath``; Hydra's basic launcher and sweeper), see ``run_in_process``, and how Hydra would launch it
+(``Launch``, checked again on every multirun: the launcher may have gone).
 
 Only the most recently used plans are kept (``cache_bounds``: 256 files, 512 MB): a config edit leaves a new plan
 behind and never reads the old one again.
@@ -114,8 +115,8 @@ def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str, comp
     ``composition``: of what its composition alone depends on (the configs, the composing code in
     ``xaibench/config/`` and ``hydra_plugins/``, Hydra's and its plugins' versions), not the rest of the package.
     """
-    if any("hydra.searchpath" in o for o in overrides) or os.environ.get("XAIBENCH_NO_PLAN_CACHE"):
-        return ""
+    if any("hydra.searchpath" in o or "env_copy" in o for o in overrides) or os.environ.get("XAIBENCH_NO_PLAN_CACHE"):
+        return ""  # env_copy reads the environment when composing: a variable unset since was Hydra's KeyError
     digest = hashlib.blake2b(digest_size=16)
     root = conf_dir()
     digest.update(f"{__version__}|{omegaconf.__version__}|{multirun}|{config_name}|{list(overrides)!r}|{root}|".encode())
