@@ -808,7 +808,7 @@ HYDRA_SETTING_CASES = [
     ([*BASE, "hydra.mode=MULTIRUN"],
      "hydra.mode=MULTIRUN but no -m was given; the sweep or single run is chosen by -m/--multirun"),
     (["-m", *BASE, "seed=0,1", "hydra.mode=RUN"], "hydra.mode=RUN but -m was given"),
-    ([*BASE, "~hydra.callbacks.xaibench_sweep"],
+    (["-m", *BASE, "seed=0,1", "~hydra.callbacks.xaibench_sweep"],
      "hydra.callbacks.xaibench_sweep must stay {_target_: xaibench.sweep.SweepCallback} (it writes the sweep's table "
      "when its jobs end)"),
     (["-m", *BASE, "seed=0,1", "hydra.launcher=null"],

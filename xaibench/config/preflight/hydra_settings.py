@@ -8,7 +8,7 @@ anything is written (``hydra_keys`` refuses the keys Hydra would ignore; this mo
   configs and logs.
 - ``hydra.sweeper.max_batch_size`` below 1: no job launched (-3), or all at once (0), exit 1 after the claim.
 - ``hydra.mode`` against ``-m``: the pre-flight checked one run and Hydra launched a sweep (or the reverse).
-- ``hydra.callbacks.xaibench_sweep`` removed: the jobs ran and the sweep was never finished (no table, exit 0).
+- ``hydra.callbacks.xaibench_sweep`` removed from a sweep: its jobs ran and it was never finished (no table, exit 0).
 - ``hydra.job.env_copy`` naming a variable that is not set: Hydra's ``KeyError`` traceback while composing.
 """
 from __future__ import annotations
@@ -40,8 +40,8 @@ def check_hydra_run_settings(cfg: DictConfig, *, multirun: bool, n_jobs: int) ->
     """
     hydra = cfg.hydra
     _check_mode(hydra, multirun)
-    _check_callback(hydra)
-    if multirun:
+    if multirun:  # a single run finishes its sweep folder itself
+        _check_callback(hydra)
         _check_sweeper(hydra)
         _check_subdir(hydra, n_jobs)
         _check_max_batch_size(hydra)
