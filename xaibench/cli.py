@@ -96,6 +96,11 @@ def _preflight(argv: list[str]):  # -> Plan | None (None: Hydra only prints some
     if args.config_dir or args.config_path:
         raise UserError("--config-dir/--config-path replace xaibench's configs; add yours with "
                         "hydra.searchpath=[file:///abs/path/to/conf] instead")
+    if args.experimental_rerun:  # Hydra's rerun of a pickled job config: ignored here, the default cell ran (exit 0)
+        raise UserError("--experimental-rerun is not supported: rerun the sweep's own command (its stored cells are "
+                        "not recomputed)")
+    if args.package and not args.cfg:  # Hydra's --package only narrows what --cfg shows: the sweep ran without a word
+        raise UserError(f"--package {args.package} narrows what --cfg shows; add --cfg job (or drop --package)")
     if (args.cfg or args.info) and args.multirun:  # Hydra: "Only one of --run, --multirun, --cfg ..." (traceback)
         raise UserError(f"--{'cfg' if args.cfg else 'info'} shows one job's config and -m launches a sweep: drop -m "
                         f"(with one value per swept key, e.g. method=saliency) to see a job's config, including "

@@ -18,6 +18,7 @@ from xaibench.cli import main
 from xaibench.errors import UserError
 
 BASE = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=4"]
+UNSET = "XAIBENCH_TEST_UNSET_VARIABLE"  # an environment variable the tests that name it unset (run_cli drops it)
 
 # (overrides appended to BASE, expected part of the message); each runs through the CLI and the API.
 RUN_CASES = [
@@ -313,14 +314,17 @@ def test_cases_are_many():
 
 @pytest.mark.slow
 def test_real_console_refuses_and_keeps_a_previous_table(tmp_path):
-    """Real subprocesses: --cfg validated; Slurm without sbatch refused before the previous table is touched."""
+    """Real subprocesses: --cfg validated; Slurm without sbatch refused before the previous table is touched; rel21:
+    ``hydra.job.env_copy`` naming an unset variable (Hydra's KeyError traceback, exit 1)."""
     (tmp_path / "results" / "runs" / "default" / "cells").mkdir(parents=True)
     previous = {name: os.urandom(64) for name in ("table.parquet", "summary.parquet", "cells/x.parquet")}
     for name, data in previous.items():
         (tmp_path / "results" / "runs" / "default" / name).write_bytes(data)
     before = snapshot(tmp_path)
     for argv, expected in [(["--cfg", "job", "model=mlpp"], "unknown model 'mlpp'"),
-                           (["-m", *BASE, "hydra/launcher=submitit_slurm_chunked"], "sbatch is not on PATH")]:
+                           (["-m", *BASE, "hydra/launcher=submitit_slurm_chunked"], "sbatch is not on PATH"),
+                           (["-m", *BASE, "seed=0,1", f"+hydra.job.env_copy=[{UNSET}]"],
+                            f"hydra.job.env_copy names the environment variable '{UNSET}', which is not set here")]:
         done = run_cli(argv, tmp_path, PATH=os.path.dirname(os.sys.executable) + ":/usr/bin:/bin")
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
@@ -752,6 +756,18 @@ OVERRIDE_CASES = [
      "hydra.sweeper.params.seed: hydra.sweeper.params is null, and Hydra cannot set keys inside a null section from "
      "the command line; sweep with the overrides themselves (-m seed=0,1)"),
     (["-m", "hydra.sweeper.params={seed:'0,1'}"], "hydra.sweeper.params is null, and Hydra cannot set keys inside"),
+    # rel21: an interpolation to a missing key said "invalid config: Interpolation key 'nope' not found", no key named
+    (["seed=${nope}"], "invalid config: seed: Interpolation key 'nope' not found; an interpolation names a key of the "
+                       "config (${seed}, ${model.name}) or an environment variable (${oc.env:NAME,default})"),
+    (["+method.params.x=${nope}"], "invalid config: method.params.x: Interpolation key 'nope' not found"),
+    # rel21: what the user cannot see: "LexerNoViableAltException: seed=１ ^" (pointing at nothing), or "mismatched
+    # input '<EOF>' expecting {EQUAL, ...}" for an empty argument
+    (["seed=\uff11"], "override 'seed=\uff11': character 6 is FULLWIDTH DIGIT ONE (U+FF11), which Hydra's override "
+                      "grammar does not take there; retype it (pasted from a web page or PDF?), or quote the value"),
+    (["model=mlp\u00a0"], "override 'model=mlp\\xa0': character 10 is NO-BREAK SPACE (U+00A0)"),
+    (["mod\u00e8l=mlp"], "character 4 is LATIN SMALL LETTER E WITH GRAVE (U+00E8), which Hydra's override grammar "
+                        "does not take there; config keys are ASCII names: retype the key"),
+    ([""], "an empty override '' (a quoted shell variable that is unset?); drop it"),
 ]
 
 
@@ -759,6 +775,95 @@ OVERRIDE_CASES = [
 def test_cli_refused_overrides_say_what_to_write(indir, capfd, overrides, expected):
     flags = overrides[:1] if overrides[0] == "-m" else []
     assert_cli_refuses([*flags, *BASE, *overrides[len(flags):]], expected, capfd)
+
+
+# rel21: values of Hydra's own settings that Hydra accepts and then runs badly. Before: a KeyError traceback
+# (env_copy), Hydra's "MissingMandatoryValue ... hydra.job.num" (+hydra.sweep.subdir), exit 1 after the sweep folder
+# was claimed (a file as hydra.sweep.dir, max_batch_size=-3, a 300-byte results_dir or sweep_id: a traceback), jobs
+# sharing one folder (subdir=a), Hydra's folders in the working folder (dir=), no table (the callback removed), the
+# default cell run instead of a rerun (--experimental-rerun), a Hydra log line before ours (hydra.launcher=null).
+HYDRA_SETTING_CASES = [
+    (["-m", *BASE, "seed=0,1", f"+hydra.job.env_copy=[{UNSET}]"],
+     f"hydra.job.env_copy names the environment variable '{UNSET}', which is not set here; set it (export "
+     f"{UNSET}=...) or give its value with +hydra.job.env_set.{UNSET}=<value>"),
+    (["--cfg", "job", *BASE, f"hydra.job.env_copy=[{UNSET}]"],
+     f"hydra.job.env_copy names the environment variable '{UNSET}'"),
+    (["-m", *BASE, "seed=0,1", "+hydra.sweep.subdir=a"],
+     "+hydra.sweep.subdir=a: hydra.sweep.subdir is already set, and a '+' adds only keys the config lacks; change it "
+     "without the '+': hydra.sweep.subdir=a"),
+    (["-m", *BASE, "seed=0,1", "hydra/launcher=joblib", "hydra.sweep.subdir=a"],
+     "hydra.sweep.subdir='a' is one folder for all 2 jobs of the sweep, whose configs and logs would overwrite each "
+     "other; include the job's number, as the default 'hydra.sweep.subdir=jobs/${hydra.job.num}'"),
+    (["-m", *BASE, "seed=0,1", "hydra.sweep.subdir="], "hydra.sweep.subdir='' is one folder for all 2 jobs"),
+    (["-m", *BASE, "seed=0,1", "hydra/launcher=joblib", "hydra.sweep.dir=afile"],
+     "hydra.sweep.dir afile is not a writable folder: [Errno 20] Not a directory; choose another hydra.sweep.dir="),
+    (["-m", *BASE, "seed=0,1", "hydra.sweep.dir="],
+     "hydra.sweep.dir is empty (an unset shell variable?): Hydra would write its job configs into the working folder"),
+    ([*BASE, "hydra.run.dir=afile/x"], "hydra.run.dir afile/x is not a writable folder: [Errno 20] Not a directory"),
+    ([*BASE, "hydra.run.dir="], "hydra.run.dir is empty (an unset shell variable?)"),
+    (["-m", *BASE, "seed=0,1", "hydra.sweeper.max_batch_size=-3"],
+     "hydra.sweeper.max_batch_size must be a positive integer (jobs launched at once) or null (all), got -3"),
+    (["-m", *BASE, "seed=0,1", "hydra.sweeper.max_batch_size=0"],
+     "hydra.sweeper.max_batch_size must be a positive integer"),
+    ([*BASE, "hydra.mode=MULTIRUN"],
+     "hydra.mode=MULTIRUN but no -m was given; the sweep or single run is chosen by -m/--multirun"),
+    (["-m", *BASE, "seed=0,1", "hydra.mode=RUN"], "hydra.mode=RUN but -m was given"),
+    (["-m", *BASE, "seed=0,1", "~hydra.callbacks.xaibench_sweep"],
+     "hydra.callbacks.xaibench_sweep must stay {_target_: xaibench.sweep.SweepCallback} (it writes the sweep's table "
+     "when its jobs end)"),
+    (["-m", *BASE, "seed=0,1", "hydra.launcher=null"],
+     "no launcher is chosen (hydra.launcher has no _target_: hydra.launcher=null or ~hydra/launcher?); choose one with "
+     "hydra/launcher=<name>: basic, joblib"),
+    (["-m", *BASE, "seed=0,1", "~hydra/launcher"], "no launcher is chosen"),
+    (["-m", *BASE, "seed=0,1", "~hydra/sweeper"], "no sweeper is chosen (hydra.sweeper has no _target_"),
+    (["-m", *BASE, "seed=0,1", "hydra.sweeper=null"], "no sweeper is chosen"),
+    ([*BASE, "sweep_id=" + "s" * 300], "sweep_id has a folder name of 300 bytes ('ssssssssssssssssssss...ssssssssss'), "
+                                       "longer than the 255 this filesystem takes; choose a shorter sweep_id"),
+    ([*BASE, "results_dir=" + "r" * 300], "results_dir has a folder name of 300 bytes"),
+    ([*BASE, "store_dir=x/" + "s" * 300], "store_dir has a folder name of 300 bytes"),
+    (["--experimental-rerun", "job.pickle"], "--experimental-rerun is not supported: rerun the sweep's own command"),
+    (["--package", "model", *BASE], "--package model narrows what --cfg shows; add --cfg job (or drop --package)"),
+    (["--config-name", "nope", *BASE], "--config-name nope: no nope.yaml in xaibench's configs"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", HYDRA_SETTING_CASES)
+def test_cli_refuses_hydra_settings_that_hydra_would_run_badly(indir, capfd, monkeypatch, argv, expected):
+    """One line, exit 2, nothing written in the working folder (no results/, outputs/, multirun/, .hydra)."""
+    monkeypatch.delenv(UNSET, raising=False)
+    assert_cli_refuses(argv, expected, capfd)
+
+
+def test_env_copy_of_a_variable_unset_since_the_last_run_is_refused(tmp_path, monkeypatch, capfd):
+    """rel21: the rerun of a sweep that passed with the variable set loaded its cached plan (no composition, so no
+    check) and Hydra's own composition ended in ``KeyError`` (a traceback, exit 1), in a new shell without it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XAIBENCH_NO_PLAN_CACHE", raising=False)
+    monkeypatch.setenv(UNSET, "1")
+    argv = [*BASE, f"+hydra.job.env_copy=[{UNSET}]"]
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0, capfd.readouterr().err
+    monkeypatch.delenv(UNSET)
+    before = snapshot(tmp_path)
+    assert_cli_refuses(argv, f"hydra.job.env_copy names the environment variable '{UNSET}', which is not set", capfd)
+    assert snapshot(tmp_path) == before
+
+
+def test_hydra_settings_given_on_the_command_line_are_applied(tmp_path, monkeypatch, capfd):
+    """rel21: a single run (or a basic-launcher sweep) ran in this process and dropped every ``hydra.*`` setting
+    without a word: ``hydra.job.env_set`` (the store went to results/store), ``hydra.run.dir`` (no .hydra there).
+    They now run through Hydra, which applies them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XAIBENCH_STORE", "results/store")  # restored after: Hydra's env_set changes it for the job
+    with pytest.raises(SystemExit) as done:
+        main([*BASE, "+hydra.job.env_set.XAIBENCH_STORE=env_store", "hydra.run.dir=hydra_out"])
+    assert done.value.code == 0, capfd.readouterr().err
+    assert list((tmp_path / "env_store" / "v2" / "cells").rglob("*.artefact"))  # the cell stored where env_set said
+    assert not (tmp_path / "results" / "store").exists()
+    assert (tmp_path / "hydra_out" / ".hydra" / "config.yaml").is_file()
+    assert len(pd.read_parquet(tmp_path / "results" / "runs" / "default" / "table.parquet")) == 12  # 3 metrics x 4
 
 
 # Semicolon CSVs (byo7): a European spreadsheet's `age;minutes;bought` file with decimal commas was read with `,` as
@@ -924,6 +1029,7 @@ USAGE_CASES = [
     (["--info", "nope"], "argument --info/-i: invalid choice: 'nope'"),
     (["-m", *BASE, "seed=range(0,0)"], "the sweep has no jobs: seed=range(0,0) gives no value"),
     (["-m", *BASE, "method=glob(nothing*)", "seed=0,1"], "the sweep has no jobs: method=glob(nothing*) gives no value"),
+    (["-m", *BASE, "seed=range(0,3,0)"], "seed=range(0,3,0): range() arg 3 must not be zero"),  # rel21: a traceback
     # rel14: a misspelt flag got no did-you-mean (verbs did), and a verb named a missing argument instead of it
     (["--verison"], "unrecognised option(s) --verison; did you mean --version? See xaibench --help"),
     (["-m", *BASE, "--multirn"], "unrecognised option(s) --multirn; did you mean --multirun?"),

@@ -4,9 +4,10 @@ The pre-flight composes every job with Hydra's compose API (about 0.1-0.3 s each
 registries. Its answer depends only on the command line, the config files and the package's code, so it is
 cached under a digest of those (``$XAIBENCH_CACHE``, default ``~/.cache/xaibench/plans``): a warm rerun of the
 same sweep loads its configs from one file instead of composing them again. Sweeps that add config search
-paths (``hydra.searchpath``) are never cached. The plan also says whether the sweep can run in this process (no
-launcher or sweeper chosen on the command line or in the experiment: Hydra's basic ones), see ``run_in_process``,
-and how Hydra would launch it (``Launch``, checked again on every multirun: the launcher may have gone).
+paths (``hydra.searchpath``) or copy environment variables (``hydra.job.env_copy``) are never cached. The plan
+also says whether the sweep can run in this process (no Hydra setting on the command line but
+``hydra.searchpath``; Hydra's basic launcher and sweeper), see ``run_in_process``, and how Hydra would launch it
+(``Launch``, checked again on every multirun: the launcher may have gone).
 
 Only the most recently used plans are kept (``cache_bounds``: 256 files, 512 MB): a config edit leaves a new plan
 behind and never reads the old one again.
@@ -82,14 +83,21 @@ def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "c
         plan = composed
     else:
         launch = launch_of(list(overrides), config_name)
-        explicit = any(o.lstrip("+~").startswith(("hydra/launcher", "hydra.launcher", "hydra/sweeper",
-                                                  "hydra.sweeper")) for o in overrides)
-        plan = Plan(configs, in_process=not explicit and (launch.launcher, launch.sweeper) == BASIC, launch=launch)
+        basic = (launch.launcher, launch.sweeper) == BASIC
+        plan = Plan(configs, in_process=basic and not any(map(_needs_hydra, overrides)), launch=launch)
         if composition:
             _save(composition, plan)
     if key and not any(_reads_files(cfg) for cfg in configs):  # files may change or vanish: re-validate them
         _save(key, plan)
     return plan
+
+
+def _needs_hydra(override: str) -> bool:
+    """An override of Hydra's own settings, which only Hydra applies (the in-process launcher ran without
+    ``hydra.job.env_set``, ``env_copy``, ``chdir``, ``hydra.run.dir``, the logging settings, without a word); not
+    ``hydra.searchpath``, which only composition reads."""
+    key = override.lstrip("+~").split("=", 1)[0]
+    return key.startswith("hydra") and not key.startswith("hydra.searchpath")
 
 
 def cached_configs(overrides: Sequence[str], *, multirun: bool,
@@ -107,8 +115,8 @@ def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str, comp
     ``composition``: of what its composition alone depends on (the configs, the composing code in
     ``xaibench/config/`` and ``hydra_plugins/``, Hydra's and its plugins' versions), not the rest of the package.
     """
-    if any("hydra.searchpath" in o for o in overrides) or os.environ.get("XAIBENCH_NO_PLAN_CACHE"):
-        return ""
+    if any("hydra.searchpath" in o or "env_copy" in o for o in overrides) or os.environ.get("XAIBENCH_NO_PLAN_CACHE"):
+        return ""  # env_copy reads the environment when composing: a variable unset since was Hydra's KeyError
     digest = hashlib.blake2b(digest_size=16)
     root = conf_dir()
     digest.update(f"{__version__}|{omegaconf.__version__}|{multirun}|{config_name}|{list(overrides)!r}|{root}|".encode())

@@ -5,8 +5,9 @@ command-line sweep overrides), composes every combination with Hydra's compose A
 against the registries. Nothing is written to disk. Any problem raises ``UserError`` with one clear line.
 
 Modules: ``composition`` (the jobs, expanded and composed), ``group_names``, ``override_errors`` (one line for
-what Hydra or OmegaConf refused), ``launchers`` (with ``launcher_plugins``), ``job_checks`` (one job's options,
-data and model). :func:`validate` runs them all over a sweep.
+what Hydra or OmegaConf refused), ``hydra_settings`` (values of Hydra's own settings: its folders, mode, sweeper,
+callback), ``launchers`` (with ``launcher_plugins``), ``job_checks`` (one job's options, data and model).
+:func:`validate` runs them all over a sweep.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from omegaconf import DictConfig
 
 from xaibench.config.plan import Plan
 from xaibench.config.preflight.composition import (QUOTING_HINT, _check_top_level_keys, compose_job, compose_jobs,
-                                                   expand_sweep, validate_names)
+                                                   expand_sweep, fixed_overrides, hydra_config, validate_names)
+from xaibench.config.preflight.hydra_settings import check_hydra_folders
 from xaibench.config.preflight.group_names import HYDRA_GROUPS, REFUSED_LAUNCHERS
 from xaibench.config.preflight.job_checks import WANDB_MODES, _check_user_files, validate_config
 from xaibench.config.preflight.launchers import (STOCK_SLURM, _check_gpus_are_used, check_array_size, check_launch,
@@ -43,6 +45,8 @@ def validate(overrides: Sequence[str], *, multirun: bool, config_name: str = "co
     """
     if composed is None:
         jobs = expand_sweep(overrides, multirun=multirun, config_name=config_name)
+        check_hydra_folders(hydra_config(fixed_overrides(overrides, multirun=multirun), config_name),
+                            multirun=multirun)  # the folders Hydra writes: here only, not in compare's compositions
     remote = False
     if multirun:
         launch = composed.launch if composed is not None and composed.launch else launch_of(overrides, config_name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -11,13 +12,14 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob
-from hydra.errors import HydraException
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from xaibench.config.paths import GROUPS, conf_dir
 from xaibench.config.preflight.group_names import _check_group_names, _search_dirs
-from xaibench.config.preflight.override_errors import _first_line, _override_error, _unknown_key
+from xaibench.config.preflight.hydra_settings import check_hydra_run_settings, env_copy_error
+from xaibench.config.preflight.override_errors import _first_line, _odd_character, _override_error, _unknown_key
 from xaibench.errors import UserError
 
 
@@ -32,16 +34,18 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         if sweeps:
             raise UserError(f"{sweeps[0]} is a sweep: add -m (multirun) to run every combination")
-        declared = OmegaConf.select(_compose(list(overrides), config_name, return_hydra_config=True),
-                                    "hydra.sweeper.params")
+        single = hydra_config(overrides, config_name)
+        declared = OmegaConf.select(single, "hydra.sweeper.params")
         if declared:
             listed = " ".join(f"{k}={v}" for k, v in declared.items())
             raise UserError(f"this config declares a sweep ({listed}): add -m (multirun) to run it")
+        check_hydra_run_settings(single, multirun=False, n_jobs=1)
         return [list(overrides)]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    base = _compose(fixed, config_name, return_hydra_config=True)
+    base = hydra_config(fixed, config_name)
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     from_config = [f"{k}={v}" for k, v in params.items()]
+    all_overrides = []
     try:
         all_overrides = parser.parse_overrides(from_config + list(overrides))
         _set_group_lister(all_overrides)
@@ -49,13 +53,48 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
         batches = BasicSweeper.split_arguments(all_overrides, None)
     except HydraException as error:
         raise UserError(_first_line(error)) from None
+    except ValueError as error:  # seed=range(0,3,0): Python's "range() arg 3 must not be zero", as a traceback
+        raise UserError(f"{_failing_sweep(all_overrides) or 'a sweep'}: {error}") from None
     jobs = [list(job) for batch in batches for job in batch]
     if not jobs:  # Hydra launches nothing and the run exits 0 having done nothing
         empty = [o.input_line or f"{o.key_or_group}={o.value()}" for o in all_overrides
                  if o.is_sweep_override() and not list(o.sweep_string_iterator())]
         raise UserError(f"the sweep has no jobs: {', '.join(empty) or 'a swept key'} gives no value; "
                         f"give every swept key at least one value (e.g. seed=range(0,3) or seed=0,1,2)")
+    check_hydra_run_settings(base, multirun=True, n_jobs=len(jobs))
     return jobs
+
+
+def _failing_sweep(overrides) -> str | None:
+    """The first sweep override whose values cannot be listed (``range(0,3,0)``), as the user wrote it."""
+    for override in overrides:
+        if override.is_sweep_override():
+            try:
+                list(override.sweep_string_iterator())
+            except ValueError:
+                return override.input_line or f"{override.key_or_group}=..."
+    return None
+
+
+def fixed_overrides(overrides: Sequence[str], *, multirun: bool) -> list[str]:
+    """The overrides Hydra composes the sweep's own config from (its ``hydra.sweep``, ``hydra.launcher``): all but
+    the sweeps (``-m``), or all of them (a single run, which has none)."""
+    if not multirun:
+        return list(overrides)
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return [o.input_line for o in parsed if not o.is_sweep_override()]
+
+
+def hydra_config(overrides: Sequence[str], config_name: str = "config") -> DictConfig:
+    """The config with its ``hydra`` section composed from ``overrides`` (no sweeps), once per process: the sweep's
+    expansion, its Hydra settings' checks and its launcher read the same composition. Read it; never change it."""
+    return _hydra_config(tuple(overrides), config_name, str(conf_dir()), os.getcwd())
+
+
+@lru_cache(maxsize=8)
+def _hydra_config(overrides: tuple[str, ...], config_name: str, conf: str, cwd: str) -> DictConfig:
+    """``conf`` and ``cwd`` (relative search paths) are part of the key only."""
+    return _compose(list(overrides), config_name, return_hydra_config=True)
 
 
 def _parse_overrides(parser: OverridesParser, overrides: Sequence[str]) -> list:
@@ -63,7 +102,7 @@ def _parse_overrides(parser: OverridesParser, overrides: Sequence[str]) -> list:
     try:
         parsed = parser.parse_overrides(list(overrides))
     except HydraException as error:
-        raise UserError(_first_line(error) + QUOTING_HINT) from None
+        raise UserError(_odd_character(parser, overrides) or _first_line(error) + QUOTING_HINT) from None
     _set_group_lister(parsed)
     _check_group_names(parsed)
     return parsed
@@ -183,13 +222,28 @@ def _compose(overrides: list[str], config_name: str, *, return_hydra_config: boo
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="xaibench"):
             return compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
+    except KeyError as error:  # Hydra's os.environ[name] for hydra.job.env_copy
+        refusal = env_copy_error(error)
+        if refusal is None:
+            raise
+        raise refusal from None
+    except MissingConfigException as error:
+        if f"primary config '{config_name}'" not in str(error):
+            raise _composition_error(error, overrides, config_name) from None
+        raise UserError(f"--config-name {config_name}: no {config_name}.yaml in xaibench's configs ({conf_dir()}) "
+                        f"or the hydra.searchpath folders; leave --config-name out (the suite's config.yaml), or add "
+                        f"your folder with hydra.searchpath=[file:///abs/path/to/conf]") from None
     except (HydraException, OmegaConfBaseException, ValueError) as error:
-        failure = error  # ``error`` is unbound when the except block ends: the closure keeps its own name
+        raise _composition_error(error, overrides, config_name) from None
 
-        def without_it() -> DictConfig:  # the config the override failed on: the others composed (error path only)
-            key = _unknown_key(failure)
-            rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
-            with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="xaibench"):
-                return compose(config_name=config_name, overrides=rest, return_hydra_config=True)
 
-        raise UserError(_override_error(error, without_it)) from None
+def _composition_error(error: Exception, overrides: list[str], config_name: str) -> UserError:
+    """One line for what Hydra or OmegaConf refused while composing ``overrides``."""
+
+    def without_it() -> DictConfig:  # the config the override failed on: the others composed (error path only)
+        key = _unknown_key(error)
+        rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name="xaibench"):
+            return compose(config_name=config_name, overrides=rest, return_hydra_config=True)
+
+    return UserError(_override_error(error, without_it))

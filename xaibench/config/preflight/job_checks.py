@@ -9,6 +9,7 @@ from functools import lru_cache
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from xaibench.config.preflight.hydra_settings import check_name_lengths
 from xaibench.config.preflight.override_errors import _first_line
 from xaibench.config.verdicts import Verdicts
 from xaibench.engine.cell import CellSpec
@@ -48,7 +49,7 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True, verdicts: Ver
     try:
         cell = CellSpec.from_config(cfg)
     except (OmegaConfBaseException, KeyError) as error:
-        raise UserError(f"invalid config: {_first_line(error)}") from None
+        raise UserError(_invalid_config(error)) from None
     _check_run_options(cfg)
     if not cell.metrics:
         raise UserError("the metric suite is empty; choose one with metrics=<suite> (e.g. metrics=default)")
@@ -76,6 +77,17 @@ def validate_config(cfg: DictConfig, *, check_device: bool = True, verdicts: Ver
     if verdicts is not None:
         verdicts.add(cell)
     return cell
+
+
+def _invalid_config(error: Exception) -> str:
+    """``invalid config: <key>: <OmegaConf's reason>``: the key is named (``seed=${nope}`` said only "Interpolation
+    key 'nope' not found"), with what an interpolation may name."""
+    key = getattr(error, "full_key", None)
+    where = f"{key}: " if key else ""
+    interpolation = "nterpolation" in f"{type(error).__name__} {error}"
+    hint = ("; an interpolation names a key of the config (${seed}, ${model.name}) or an environment variable "
+            "(${oc.env:NAME,default})") if interpolation else ""
+    return f"invalid config: {where}{_first_line(error)}{hint}"
 
 
 def _check_training(model) -> None:
@@ -137,6 +149,9 @@ def _check_run_options(cfg: DictConfig) -> None:
         raise UserError(f"sweep_id must be a plain name (letters, digits, '.', '_', '-'), got {sweep_id!r}")
     for key in ("results_dir", "store_dir"):
         _check_folder_option(key, cfg.get(key))
+    check_name_lengths(str(cfg.get("store_dir")), "store_dir")  # Path.exists raised ENAMETOOLONG: a traceback
+    check_name_lengths(str(cfg.get("results_dir")), "results_dir")
+    check_name_lengths(sweep_id, "sweep_id")  # exit 1 after results/runs was made
     _check_logger(cfg.get("logger") or {})
 
 

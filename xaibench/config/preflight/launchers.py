@@ -11,7 +11,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from xaibench.config.plan import Launch
-from xaibench.config.preflight.composition import _compose
+from xaibench.config.preflight.composition import hydra_config
 from xaibench.config.preflight.launcher_plugins import _PLUGIN_PACKAGES, _installed
 from xaibench.config.preflight.override_errors import _first_line
 from xaibench.errors import UserError
@@ -26,7 +26,7 @@ def launch_of(overrides: Sequence[str], config_name: str = "config") -> Launch:
 
 @lru_cache(maxsize=8)
 def _launch_of(fixed: tuple[str, ...], config_name: str) -> Launch:
-    cfg = _compose(list(fixed), config_name, return_hydra_config=True)
+    cfg = hydra_config(fixed, config_name)
     settings = OmegaConf.select(cfg, "hydra.launcher")
     return Launch(str(OmegaConf.select(cfg, "hydra.launcher._target_") or ""),
                   str(OmegaConf.select(cfg, "hydra.sweeper._target_") or ""),
@@ -133,6 +133,12 @@ def _check_launcher_can_start(target: str) -> None:
     cannot protect the sweep folder: hydra-submitit's own Slurm launcher (its subclass ``submitit_slurm_chunked``
     records its arrays in ``slurm_arrays.json``, which a later run checks in ``squeue``, and requeues tasks with
     the cells they finished)."""
+    if not target:  # hydra.launcher=null, ~hydra/launcher: Hydra logged "Empty path", then ours
+        from xaibench.config.preflight.group_names import REFUSED_LAUNCHERS, _hydra_options
+
+        offered = ", ".join(sorted(_hydra_options("hydra/launcher", ()) - REFUSED_LAUNCHERS))
+        raise UserError(f"no launcher is chosen (hydra.launcher has no _target_: hydra.launcher=null or "
+                        f"~hydra/launcher?); choose one with hydra/launcher=<name>: {offered}")
     for marker, (module, package) in _PLUGIN_PACKAGES.items():  # a cached plan's target: no choice check ran
         if marker in target and not _installed(module):
             raise UserError(f"the launcher {target.rsplit('.', 1)[-1]} needs {package}, which is not installed: "

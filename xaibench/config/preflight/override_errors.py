@@ -25,6 +25,8 @@ def _override_error(error: BaseException, config) -> str:
     if key is None:
         cause = error.__cause__
         merging = re.match(r"Error merging override (\S+)", str(error))
+        if merging and cause is not None and re.match(r"\+[^+]", merging.group(1)) and _is_missing_value(cause):
+            return _added_key_is_set(merging.group(1))
         if merging and cause is not None:
             return f"{merging.group(1)}: {_first_line(cause)}"
         return _first_line(error)
@@ -48,6 +50,23 @@ def _override_error(error: BaseException, config) -> str:
     elif parent and not keys and _is_plain_dict(config, parent):  # model.kwargs: {} (your class's arguments)
         message += f": {parent} holds no keys yet; add one with a '+': +{key}=<value>"
     return message
+
+
+def _is_missing_value(cause: BaseException) -> bool:
+    """OmegaConf's "Missing mandatory value" while Hydra resolved the key's current value to see whether a ``+``
+    adds it: the key is set, to an interpolation known only when a job runs (``hydra.sweep.subdir``'s
+    ``${hydra.job.num}``)."""
+    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
+
+    return isinstance(cause, (InterpolationToMissingValueError, MissingMandatoryValue))
+
+
+def _added_key_is_set(override: str) -> str:
+    """``+hydra.sweep.subdir=a``: Hydra said "MissingMandatoryValue ... hydra.job.num" (it resolved the value the
+    key has); say that the key exists and a '+' adds only new keys."""
+    key, _, value = override.lstrip("+").partition("=")
+    return (f"{override}: {key} is already set, and a '+' adds only keys the config lacks; change it without the "
+            f"'+': {key}={value}")
 
 
 def _is_plain_dict(config, parent: str) -> bool:
@@ -77,3 +96,35 @@ def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in (str(error).strip() or type(error).__name__).splitlines()]
     keep = [line for line in lines if line and not line.startswith(("full_key:", "object_type", "reference_type"))]
     return " ".join(keep[:3])
+
+
+def _odd_character(parser, overrides) -> str | None:
+    """The line for an override that fails Hydra's grammar because of what a user cannot see: an empty argument (a
+    quoted shell variable that is unset), a leading space, a non-ASCII character outside quotes (a no-break space or
+    a full-width digit pasted from a web page or PDF, an accented key). Hydra said "LexerNoViableAltException:
+    seed=1 ^", pointing at nothing, or "mismatched input '<EOF>'". None: no such override."""
+    import unicodedata
+
+    from hydra.errors import HydraException
+
+    for text in overrides:
+        if not text.strip():
+            return f"an empty override {text!r} (a quoted shell variable that is unset?); drop it"
+        odd = next((i for i, char in enumerate(text) if not char.isascii() or (i == 0 and char.isspace())), None)
+        if odd is None:
+            continue
+        try:
+            parser.parse_overrides([text])
+            continue  # quoted (sweep_id='é'): the grammar takes it; a later check names what is wrong with it
+        except HydraException:
+            pass
+        char = text[odd]
+        if char.isspace():
+            fix = "retype it (pasted from a web page or PDF?)"
+        elif odd < text.find("="):
+            fix = "config keys are ASCII names: retype the key"
+        else:
+            fix = "retype it (pasted from a web page or PDF?), or quote the value: key='value'"
+        return (f"override {text!r}: character {odd + 1} is {unicodedata.name(char, 'a control character')} "
+                f"(U+{ord(char):04X}), which Hydra's override grammar does not take there; {fix}")
+    return None
