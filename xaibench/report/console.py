@@ -152,7 +152,6 @@ def _format_table(summary: pd.DataFrame, notes: Notes) -> Iterator[str]:
     from xaibench.results.statistics import metric_order
 
     frame = summary.copy()
-    rows = list(_cells(frame))
     arrows = {m: ("↑" if hib else "↓") for m, hib in zip(frame["metric"], frame["higher_is_better"])}
     frame["dataset"] = frame.get("dataset_label", frame["dataset"])
     if "model_accuracy" in frame:
@@ -160,36 +159,53 @@ def _format_table(summary: pd.DataFrame, notes: Notes) -> Iterator[str]:
         accuracy, flag = _known_accuracy(frame["dataset"], labels, frame["model_accuracy"], frame["model_flag"])
         frame["model"] = [model_text(*v) for v in zip(labels, accuracy, flag)]
     frame["method"] = _method_names(frame)
-    frame["position"] = np.arange(len(frame))  # the row's cell in ``rows``
     key = _controls_last_key(_control_names(frame))
     index = ["dataset", "model", "method"]
     if "variant" in frame and (frame["variant"] != "").any():
         index.append("variant")
     if frame["metric"].nunique() > MAX_WIDE:  # e.g. metrics=full: one line per metric stays readable
         frame["metric"] = [f"{m} {arrows[m]}" for m in frame["metric"]]
-        tall = frame.sort_values(index + ["family", "metric"], key=key).set_index(index + ["family", "metric"])
+        tall = frame.sort_values(index + ["family", "metric"], key=key, ignore_index=True)
         del frame
-        printed = [rows[p] for p in tall["position"]]
-        notes.number(printed)
-        cells = pd.Series([_cell_text(row, notes) for row in printed], index=tall.index, dtype=object)
+        notes.number(_cells(tall, np.flatnonzero(_noted(tall))))  # in the printed order
+        cells = pd.Series([_cell_text(row, notes) for row in _cells(tall)], dtype=object,
+                          index=tall.set_index(index + ["family", "metric"]).index)
+        del tall
         yield from _tall_blocks(cells.rename("mean [95% CI] #rank").to_frame())
         return
+    frame["position"] = np.arange(len(frame))  # the row a printed cell shows
     wide = frame.pivot_table(index=index, columns="metric", values="position", aggfunc="first")
     wide = wide.sort_index(key=key)  # controls after the methods, as in the report
     wide = wide[metric_order(frame)]  # metrics by family, then name, as the report's tables (not alphabetical)
     wide.columns = [f"{m} {arrows[m]}" for m in wide.columns]
-    positions = wide.to_numpy()
-    notes.number(rows[int(p)] for p in positions.ravel() if p == p)  # row by row, left to right; NaN: no cell
-    text = np.array([[_cell_text(rows[int(p)], notes) if p == p else "-" for p in line] for line in positions],
-                    dtype=object).reshape(positions.shape)
-    yield pd.DataFrame(text, index=wide.index, columns=wide.columns).to_string()
+    positions = wide.to_numpy().ravel()  # row by row, left to right, as the table reads; NaN: no such cell
+    shown = ~np.isnan(positions)
+    printed = positions[shown].astype(np.int64)
+    notes.number(_cells(frame, printed[_noted(frame)[printed]]))
+    text = np.full(positions.shape, "-", dtype=object)
+    text[shown] = [_cell_text(row, notes) for row in _cells(frame, printed)]
+    yield pd.DataFrame(text.reshape(wide.shape), index=wide.index, columns=wide.columns).to_string()
 
 
-def _cells(frame: pd.DataFrame) -> Iterator[_Cell]:
-    """The summary's rows as ``_Cell``s (what a printed cell shows), in its order; an older summary's missing
-    optional columns take their defaults (``_OPTIONAL``)."""
-    columns = [frame[c] if c in frame or c not in _OPTIONAL else repeat(_OPTIONAL[c]) for c in _Cell._fields]
-    return map(_Cell._make, zip(*columns))  # not itertuples: all columns
+def _cells(frame: pd.DataFrame, positions: Iterable[int] | None = None) -> Iterator[_Cell]:
+    """The summary's rows at ``positions`` (default: all, in order) as ``_Cell``s, what a printed cell shows, one
+    at a time; an older summary's missing optional columns take their defaults (``_OPTIONAL``)."""
+    values = [frame[c].to_numpy(dtype=object) if c in frame or c not in _OPTIONAL else None for c in _Cell._fields]
+    fields = [(column, _OPTIONAL.get(name)) for name, column in zip(_Cell._fields, values)]
+    for p in range(len(frame)) if positions is None else positions:
+        yield _Cell._make(default if column is None else column[p] for column, default in fields)
+
+
+def _noted(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows' cells refer to a note (``cell_reason`` is not None): without a score, or scored on some samples
+    or seeds only."""
+    status = frame["status"].astype(str)
+    noted = (status.eq("not_applicable") | (status.eq("error") & frame["n"].eq(0)) | frame["mean"].isna()
+             ).to_numpy(dtype=bool, copy=True)
+    for column in ("nan_rate", "error_rate"):
+        if column in frame:
+            noted |= frame[column].gt(0).to_numpy(dtype=bool)
+    return noted
 
 
 def _known_accuracy(datasets: pd.Series, labels: pd.Series, accuracy: pd.Series,
@@ -354,12 +370,11 @@ def _tall_levels(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str])
 def _noted_cells(piece: pd.DataFrame) -> pd.DataFrame:
     """The cells of a piece of the summary that refer to a note (``cell_reason``): their printed levels (every
     ``_TALL_LEVELS``) and the cell (``row``), to number the notes in the printed order before any cell is written."""
-    rows = list(_cells(piece))
-    noted = np.flatnonzero([cell_reason(row) is not None for row in rows])
+    noted = np.flatnonzero(_noted(piece))
     part = piece.iloc[noted]
     arrows = {m: ("↑" if hib else "↓") for m, hib in zip(part["metric"], part["higher_is_better"])}
     frame = _tall_levels(part, arrows, _TALL_LEVELS)
-    frame["row"] = pd.Series([rows[i] for i in noted], index=part.index, dtype=object)
+    frame["row"] = pd.Series(list(_cells(piece, noted)), index=part.index, dtype=object)
     return frame
 
 
