@@ -63,22 +63,22 @@ class UnitNames:
         these names would not tell apart (parameters that differ only where the shipped config says nothing) show
         every parameter of their method (``full_method_name``)."""
         if self._identities is None:
-            self._identities = self._stable_names()
-        return dict(self._identities[key])
+            self._identities = {each: self._stable_names(each) for each in self.keys}
+            by_name: dict[tuple, list[tuple]] = {}
+            for each, names in self._identities.items():
+                by_name.setdefault(tuple(names.values()), []).append(each)
+            for same in (group for group in by_name.values() if len(group) > 1):
+                for each in same:
+                    self._identities[each]["method"] = full_method_name(*self._method_of(each))
+        return dict(self._identities[key] if key in self._identities else self._stable_names(key))
 
-    def _stable_names(self) -> dict[tuple, dict[str, str]]:
-        method_at = {c: self.units.index(c) for c in self.columns}
-        out, by_name = {}, {}
-        for key in self.keys:
-            names = self._names(key, display=False)
-            method, params = (str(key[method_at[c]]) if c in method_at else "" for c in ("method", "method_params"))
-            names["method"] = stable_method_name(method, params)
-            out[key] = names
-            by_name.setdefault(tuple(names.values()), []).append((key, method, params))
-        for same in (group for group in by_name.values() if len(group) > 1):
-            for key, method, params in same:
-                out[key]["method"] = full_method_name(method, params)
-        return out
+    def _stable_names(self, key: tuple) -> dict[str, str]:
+        return {**self._names(key, display=False), "method": stable_method_name(*self._method_of(key))}
+
+    def _method_of(self, key: tuple) -> tuple[str, str]:
+        """The unit's ``method`` and ``method_params`` ("" where the tables have no such column)."""
+        unit = dict(zip(self.units, key))
+        return str(unit.get("method", "")), str(unit.get("method_params", ""))
 
     def _names(self, key: tuple, display: bool) -> dict[str, str]:
         unit = dict(zip(self.units, key))
