@@ -228,7 +228,8 @@ def test_the_console_shows_a_cell_that_errored_in_some_seeds():
     summary = summarize(table)
     text = format_summary(summary)
     cell = next(line for line in text.splitlines() if " b " in line)
-    assert summary.set_index("method").loc["b", "error_rate"] == 0.5 and "errors=50% seeds=2" in cell
+    assert summary.set_index("method").loc["b", "error_rate"] == 0.5 and "errors=50% (1) seeds=2" in cell
+    assert "\n  (1) boom\n" in text  # why the other seed has no score (paper21)
     assert "errors=x%: share of seeds whose cell errored" in text and "errors=" not in text.splitlines()[2]
 
 

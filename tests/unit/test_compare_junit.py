@@ -98,8 +98,8 @@ def assert_agrees(root: ET.Element, verdict: dict, exit_code: int) -> None:
     assert (failed > 0) == (verdict["verdict"] == "fail") == (exit_code == 1)
     failing: dict[str, list[str]] = {}
     for finding in (f for f in verdict["findings"] if f["fails"]):
-        labels = finding["unit"].get("labels")
-        name = ("/".join(labels[n] for n in ("model", "dataset", "method", "metric")) if labels
+        identity = finding["unit"].get("identity")  # the names of the unit's testcase (a revision has none)
+        name = ("/".join(identity[n] for n in ("model", "dataset", "method", "metric")) if identity
                 else "nothing compared" if finding["details"].get("nothing_compared")
                 else f"{finding['kind']}: " + " on ".join(f"{axis} {finding['unit'][axis]}" for axis in
                                                           ("model", "dataset") if axis in finding["unit"]))
@@ -350,3 +350,56 @@ def test_a_model_label_with_a_control_character_keeps_the_testsuite_name_valid_x
     assert_structure(root)
     assert [suite.get("name") for suite in root] == [SUITE, "ml\\x1bp/toy"]
     assert [case.get("name") for case in root.iter("testcase")] == ["ml\\x1bp/toy/saliency/m"]
+
+
+def test_a_variant_added_to_the_sweep_renames_no_existing_testcase(capsys, tmp_path):
+    """paper21: a testcase's method carried the parameters its variants differ in, so adding ``n_steps=64`` to a
+    sweep renamed ``integrated_gradients`` (shipped parameters) to ``integrated_gradients (n_steps=32)``: GitLab and
+    Jenkins track a testcase by classname + name, and its history was lost. A testcase now names the parameters
+    that differ from the method's shipped config (every parameter for a method without one); the texts keep the
+    report's label, which names what the variants differ in."""
+    from tests.unit.test_compare import BASE, table
+
+    def variant(method: str, params: dict, shift: float = 0.0) -> pd.DataFrame:
+        return table({(method, "m"): list(BASE + shift)}, method_params=json.dumps(params))
+
+    shipped_ig = {"baseline": 0.0, "internal_batch_size": None, "method": "gausslegendre", "n_steps": 32}
+    first = [variant("integrated_gradients", shipped_ig), variant("saliency", {"abs": True}),
+             variant("my_explainer", {"alpha": 0.5})]  # bring your own: no shipped config
+    added = [variant("integrated_gradients", {**shipped_ig, "n_steps": 64}), variant("saliency", {"abs": False}),
+             variant("my_explainer", {"alpha": 2})]
+
+    def names(frames: list[pd.DataFrame], worse: pd.DataFrame | None = None) -> dict[str, ET.Element]:
+        both = pd.concat(frames, ignore_index=True)
+        current = pd.concat([*frames[1:], worse], ignore_index=True) if worse is not None else both
+        _, _, root = compare(capsys, tmp_path, current, baseline=both)
+        return {name: case for name, case in cases(root).items() if name.startswith("mlp/")}
+
+    before, after = names(first), names(first + added)
+    assert set(before) == {"mlp/toy/integrated_gradients/m", "mlp/toy/saliency/m", "mlp/toy/my_explainer (alpha=0.5)/m"}
+    assert set(after) - set(before) == {"mlp/toy/integrated_gradients (n_steps=64)/m", "mlp/toy/saliency (abs=False)/m",
+                                        "mlp/toy/my_explainer (alpha=2)/m"}
+    assert set(names(first[1:] + added)) == set(after) - {"mlp/toy/integrated_gradients/m"}  # one removed: the same
+    # the texts name the unit as the report does: the shipped variant among others reads n_steps=32
+    failing = names(first + added, worse=variant("integrated_gradients", shipped_ig, shift=-0.5))
+    message = failing["mlp/toy/integrated_gradients/m"].find("failure").get("message")
+    assert message.startswith("degraded: mlp/toy/integrated_gradients (n_steps=32)/m ↑: worse")
+
+
+def test_methods_whose_shipped_parameters_do_not_tell_them_apart_show_every_parameter():
+    """Two variants differing only in a parameter their shipped config does not set would share a testcase name (a
+    GitLab report keeps only the first of two): those show every parameter they record."""
+    from tests.unit.test_compare import BASE, table
+    from xaibench.results.compare import compare_tables, load_policy
+    from xaibench.results.compare.junit import to_junit
+    from xaibench.results.compare.names import stable_method_name
+
+    assert stable_method_name("saliency", '{"abs": false, "unused_params": ["patch_size"]}') == "saliency (abs=False)"
+    assert stable_method_name("occlusion", '{"baseline": 0.0, "perturbations_per_eval": 64, "stride": 1, '
+                                           '"window": 2}') == "occlusion"  # the shipped parameters: the bare name
+    both = pd.concat([table({("saliency", "m"): list(BASE)}, method_params=json.dumps({"abs": True, "extra": extra}))
+                      for extra in (1, 2)], ignore_index=True)
+    root = ET.fromstring(to_junit(compare_tables(both, both, load_policy("default")), baseline="b", current="c"))
+    assert_structure(root)
+    assert [case.get("name") for case in root.iter("testcase")] == [
+        "mlp/toy/saliency (abs=True, extra=1)/m", "mlp/toy/saliency (abs=True, extra=2)/m"]

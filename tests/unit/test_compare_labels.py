@@ -87,10 +87,16 @@ def test_renaming_a_label_keeps_every_junit_testcase_and_names_the_unit_as_it_is
 
 def test_a_changed_model_is_named_by_its_label_and_registry_name(capsys, tmp_path):
     """The ``revision`` line says which model changed in the user's words and in the registry's (the JSON's and the
-    JUnit testcase's ``model torch_module``)."""
+    JUnit testcase's ``model torch_module``); its prefix names the model by its label, as every other line does
+    (paper21: it read ``revision: torch_module: model My net (torch_module) ...`` beside ``degraded: My net/...``)."""
     said = compare(capsys, tmp_path, sweep_table("My net", "My data"),
                    sweep_table("My net", "My data", shift=-0.2, revision="w2"))
     (revision,) = [f for f in said["json"]["findings"] if f["kind"] == "revision"]
     assert revision["message"].startswith("model My net (torch_module) weights changed (weights w1 -> w2)")
-    assert f"  revision: torch_module: {revision['message']}" in said["stdout"].splitlines()
+    assert f"  revision: My net: {revision['message']}" in said["stdout"].splitlines()
+    assert (revision["unit"]["model"], revision["unit"]["labels"]) == ("torch_module", {"model": "My net"})
+    assert "| ℹ️ | My net |  |  |  | model My net (torch_module) weights" in said["md"]  # the report's row too
+    assert "torch_module:" not in said["stdout"]
     assert ("xaibench compare", "revision: model torch_module") in cases_of(said["junit"])
+    failure = cases_of(said["junit"])["torch_module/npz_arrays", UNIT].find("failure").text
+    assert f"what may explain it: revision: My net: {revision['message']}" in failure

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import repeat
 
 import numpy as np
@@ -40,9 +40,9 @@ def summary_blocks(summary: pd.DataFrame) -> Iterator[str]:
         return
     from xaibench.results.statistics import control_warnings
 
-    notes = note_numbers(unscored_reasons(summary))
+    notes = Notes()  # numbered by _format_table as it lays the cells out (first appearance)
     yield from _format_table(summary, notes)
-    yield from note_lines(notes)
+    yield from notes.lines()
     legend = legend_line(summary)
     yield from [legend] if legend else []
     yield from control_warnings(summary) if "competitor" in summary else []
@@ -96,17 +96,20 @@ def model_text(label: str, accuracy: float, flag: str) -> str:
     return f"{label} (acc {accuracy:.2f}{', UNDERFIT' if flag == 'underfit' else ''})"
 
 
-def unscored_reasons(summary: pd.DataFrame) -> set[str]:
-    """The distinct reasons (``reason_text``) of the summary's cells without a score (``nan``, ``n/a``, ``ERROR``):
-    the row's ``message``, e.g. ``constant attribution: no ranking of the features`` for the ``constant`` control on
-    a correlation metric."""
-    if summary.empty:
-        return set()
-    unscored = summary["status"].eq("not_applicable") | summary["mean"].isna()
-    if not unscored.any():
-        return set()
-    messages = summary.loc[unscored, "message"] if "message" in summary else pd.Series([""])
-    return {reason_text(m) for m in messages.fillna("").astype(str).unique()}
+def cell_reason(row) -> str | None:
+    """The note a printed cell (a ``_Cell``) refers to: the reason (``reason_text`` of the row's ``message``) of a
+    cell without a score (``nan``, ``n/a``, ``ERROR``), or of one scored on some samples only (``nan=25%``: NaN on
+    the others; ``errors=50%``: errored in some seeds); None for a cell that scored everything.
+
+    A summary row keeps one message, its first row that is not ok: a cell both NaN on some samples and errored in
+    some seeds names one of the two causes."""
+    if _unscored(row) or row.nan_rate > 0 or row.error_rate > 0:
+        return reason_text(row.message if isinstance(row.message, str) else "")
+    return None
+
+
+def _unscored(row) -> bool:
+    return row.status == "not_applicable" or (row.status == "error" and row.n == 0) or math.isnan(row.mean)
 
 
 @functools.lru_cache(maxsize=4096)  # called once per unscored cell: a sweep's n/a cells share a few messages
@@ -119,26 +122,36 @@ def reason_text(message: str, limit: int = 160) -> str:
     return line[2:] if line else NO_REASON
 
 
-def note_numbers(reasons: set[str]) -> dict[str, int]:
-    """Each reason's note number, 1, 2, ... in the reasons' sorted order (the same whichever way the summary is
-    formatted: whole, or in pieces)."""
-    return {reason: number for number, reason in enumerate(sorted(reasons), start=1)}
+class Notes:
+    """The notes under the table: each reason a printed cell refers to (``cell_reason``) and its number, 1, 2, ... in
+    the order the reasons first come in the printed table (read row by row: ``(1)`` is the highest note, whichever
+    way the summary is formatted, whole or in pieces)."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+        self.partial = False  # some note is a scored cell's (``nan=25%``, ``errors=50%``)
+
+    def number(self, rows: Iterable) -> None:
+        """Number the reasons of ``rows`` (``_Cell``s, in the printed order) not numbered yet."""
+        for row in rows:
+            reason = cell_reason(row)
+            if reason is not None:
+                self.numbers.setdefault(reason, len(self.numbers) + 1)
+                self.partial = self.partial or not _unscored(row)
+
+    def lines(self) -> list[str]:
+        """``why a cell has no score:`` and one line per note (the report's tables give the same reasons in their
+        footnotes)."""
+        if not self.numbers:
+            return []
+        heading = "why a cell has no score" + (", or none on some samples or seeds" if self.partial else "")
+        return [f"{heading}:"] + [f"  ({k}) {reason}" for reason, k in self.numbers.items()]
 
 
-def note_lines(notes: dict[str, int]) -> list[str]:
-    """The notes under the table that say why a cell marked ``(k)`` has no score (the report's tables give the
-    same reasons in their footnotes)."""
-    if not notes:
-        return []
-    return ["why a cell has no score:"] + [f"  ({k}) {reason}" for reason, k in notes.items()]
-
-
-def _format_table(summary: pd.DataFrame, notes: dict[str, int]) -> Iterator[str]:
+def _format_table(summary: pd.DataFrame, notes: Notes) -> Iterator[str]:
     from xaibench.results.statistics import metric_order
 
     frame = summary.copy()
-    columns = [frame[c] if c in frame or c not in _OPTIONAL else repeat(_OPTIONAL[c]) for c in _Cell._fields]
-    frame["cell"] = [_cell_text(_Cell(*values), notes) for values in zip(*columns)]  # not itertuples: all columns
     arrows = {m: ("↑" if hib else "↓") for m, hib in zip(frame["metric"], frame["higher_is_better"])}
     frame["dataset"] = frame.get("dataset_label", frame["dataset"])
     if "model_accuracy" in frame:
@@ -152,16 +165,47 @@ def _format_table(summary: pd.DataFrame, notes: dict[str, int]) -> Iterator[str]
         index.append("variant")
     if frame["metric"].nunique() > MAX_WIDE:  # e.g. metrics=full: one line per metric stays readable
         frame["metric"] = [f"{m} {arrows[m]}" for m in frame["metric"]]
-        tall = frame.sort_values(index + ["family", "metric"], key=key).set_index(index + ["family", "metric"])["cell"]
+        tall = frame.sort_values(index + ["family", "metric"], key=key, ignore_index=True)
         del frame
-        yield from _tall_blocks(tall.rename("mean [95% CI] #rank").to_frame())
+        notes.number(_cells(tall, np.flatnonzero(_noted(tall))))  # in the printed order
+        cells = pd.Series([_cell_text(row, notes) for row in _cells(tall)], dtype=object,
+                          index=tall.set_index(index + ["family", "metric"]).index)
+        del tall
+        yield from _tall_blocks(cells.rename("mean [95% CI] #rank").to_frame())
         return
-    wide = frame.pivot_table(index=index, columns="metric", values="cell", aggfunc="first")
+    frame["position"] = np.arange(len(frame))  # the row a printed cell shows
+    wide = frame.pivot_table(index=index, columns="metric", values="position", aggfunc="first")
     wide = wide.sort_index(key=key)  # controls after the methods, as in the report
     wide = wide[metric_order(frame)]  # metrics by family, then name, as the report's tables (not alphabetical)
     wide.columns = [f"{m} {arrows[m]}" for m in wide.columns]
-    wide = wide.fillna("-")
-    yield wide.to_string()
+    positions = wide.to_numpy().ravel()  # row by row, left to right, as the table reads; NaN: no such cell
+    shown = ~np.isnan(positions)
+    printed = positions[shown].astype(np.int64)
+    notes.number(_cells(frame, printed[_noted(frame)[printed]]))
+    text = np.full(positions.shape, "-", dtype=object)
+    text[shown] = [_cell_text(row, notes) for row in _cells(frame, printed)]
+    yield pd.DataFrame(text.reshape(wide.shape), index=wide.index, columns=wide.columns).to_string()
+
+
+def _cells(frame: pd.DataFrame, positions: Iterable[int] | None = None) -> Iterator[_Cell]:
+    """The summary's rows at ``positions`` (default: all, in order) as ``_Cell``s, what a printed cell shows, one
+    at a time; an older summary's missing optional columns take their defaults (``_OPTIONAL``)."""
+    values = [frame[c].to_numpy(dtype=object) if c in frame or c not in _OPTIONAL else None for c in _Cell._fields]
+    fields = [(column, _OPTIONAL.get(name)) for name, column in zip(_Cell._fields, values)]
+    for p in range(len(frame)) if positions is None else positions:
+        yield _Cell._make(default if column is None else column[p] for column, default in fields)
+
+
+def _noted(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows' cells refer to a note (``cell_reason`` is not None): without a score, or scored on some samples
+    or seeds only."""
+    status = frame["status"].astype(str)
+    noted = (status.eq("not_applicable") | (status.eq("error") & frame["n"].eq(0)) | frame["mean"].isna()
+             ).to_numpy(dtype=bool, copy=True)
+    for column in ("nan_rate", "error_rate"):
+        if column in frame:
+            noted |= frame[column].gt(0).to_numpy(dtype=bool)
+    return noted
 
 
 def _known_accuracy(datasets: pd.Series, labels: pd.Series, accuracy: pd.Series,
@@ -183,13 +227,13 @@ def _known_accuracy(datasets: pd.Series, labels: pd.Series, accuracy: pd.Series,
     return pd.Series(accuracy), pd.Series(flag)
 
 
-def _cell_text(row, notes: dict[str, int]) -> str:
+def _cell_text(row, notes: Notes) -> str:
     """``mean [ci_low, ci_high] #rank`` and its flags; a cell without a score reads ``n/a``, ``ERROR`` or ``nan``
-    followed by the number of the note that says why (``nan (1)``; ``note_lines``)."""
-    if row.status == "not_applicable" or (row.status == "error" and row.n == 0) or math.isnan(row.mean):
+    followed by the number of the note that says why (``nan (1)``; ``Notes``), and a cell NaN on some samples or
+    errored in some seeds has that note after its ``nan=25%`` / ``errors=50%``."""
+    if _unscored(row):
         word = "n/a" if row.status == "not_applicable" else "ERROR" if row.status == "error" and row.n == 0 else "nan"
-        message = "" if not isinstance(row.message, str) else row.message
-        return f"{word} ({notes[reason_text(message)]})"
+        return f"{word} ({notes.numbers[cell_reason(row)]})"
     mean, low, high = number_texts(row.mean, row.ci_low, row.ci_high)
     interval = f"[no CI: n={row.n}]" if math.isnan(row.ci_low) else f"[{low}, {high}]"
     text = f"{mean} {interval} {_rank_text(row)}"
@@ -197,6 +241,8 @@ def _cell_text(row, notes: dict[str, int]) -> str:
         text += f" nan={row.nan_rate:.0%}"
     if row.error_rate > 0:  # some seeds' cells errored: the mean is over the others
         text += f" errors={row.error_rate:.0%}"
+    if row.nan_rate > 0 or row.error_rate > 0:
+        text += f" ({notes.numbers[cell_reason(row)]})"
     if row.n_seeds > 1:
         text += f" seeds={row.n_seeds}"
     return text
@@ -265,10 +311,10 @@ def _piece_blocks(pieces) -> Iterator[str]:
         yield from summary_blocks(pieces.frame())
         return
     metrics, arrows, variant, controls, strings, facts, control_names = set(), {}, False, [], True, [], set()
-    reasons = set()
+    noted = []  # the printed levels of the cells with a note, and the note's reason
     for piece in pieces.pieces():  # pass 1: what the layout, the notes and the legend depend on
         facts.append(_legend_facts(piece))
-        reasons |= unscored_reasons(piece)
+        noted.append(_noted_cells(piece))
         metrics.update(piece["metric"])
         arrows.update({m: ("↑" if hib else "↓") for m, hib in zip(piece["metric"], piece["higher_is_better"])})
         variant = variant or bool((piece["variant"] != "").any())
@@ -280,7 +326,9 @@ def _piece_blocks(pieces) -> Iterator[str]:
         yield from summary_blocks(pieces.frame())
         return
     levels = _TALL_LEVELS if variant else [c for c in _TALL_LEVELS if c != "variant"]
-    notes = note_numbers(reasons)
+    notes = Notes()  # numbered in the printed order: the noted cells sorted as pass 3 prints the rows
+    noted = pd.concat(noted)
+    notes.number(noted.sort_values(levels, key=_controls_last_key(control_names))["row"])
     buckets = _DatasetBuckets()
     for piece in pieces.pieces():  # pass 2: the printed rows, by dataset, and the widths
         buckets.add(_tall_rows(piece, arrows, levels, notes))
@@ -292,7 +340,7 @@ def _piece_blocks(pieces) -> Iterator[str]:
         text = tall.str.rjust(width).to_frame(header).rename_axis(names).to_string()
         yield text if first == 0 else text.split("\n", 2)[2]
     buckets.close()
-    yield from note_lines(notes)
+    yield from notes.lines()
     facts = [f for f in facts if f is not None]
     if facts:
         low, high, seeds, errors, nan, has_controls, has_methods = zip(*facts)
@@ -301,18 +349,32 @@ def _piece_blocks(pieces) -> Iterator[str]:
     yield from control_warnings(pd.concat(controls, ignore_index=True))
 
 
-def _tall_rows(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str], notes: dict[str, int]
-               ) -> pd.DataFrame:
+def _tall_rows(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str], notes: Notes) -> pd.DataFrame:
     """The printed columns of a piece of the summary (as ``_format_table`` makes them): levels, then ``cell``."""
-    columns = [piece[c] if c in piece or c not in _OPTIONAL else repeat(_OPTIONAL[c]) for c in _Cell._fields]
-    cells = [_cell_text(_Cell(*values), notes) for values in zip(*columns)]
+    frame = _tall_levels(piece, arrows, levels)
+    frame["cell"] = pd.Series([_cell_text(row, notes) for row in _cells(piece)], index=piece.index, dtype=str)
+    return frame
+
+
+def _tall_levels(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str]) -> pd.DataFrame:
+    """The printed index levels of a piece of the summary's one-line-per-metric layout, as text."""
     models = [model_text(*v) for v in zip(piece["model_label"], piece["model_accuracy"], piece["model_flag"])]
     columns = {"dataset": piece["dataset_label"], "model": models, "method": _method_names(piece),
                "variant": piece["variant"], "family": piece["family"],
                "metric": [f"{m} {arrows[m]}" for m in piece["metric"]]}
     frame = pd.DataFrame({level: columns[level] for level in levels}, index=piece.index)
     frame[levels] = frame[levels].astype(str)
-    frame["cell"] = pd.Series(cells, index=piece.index, dtype=str)
+    return frame
+
+
+def _noted_cells(piece: pd.DataFrame) -> pd.DataFrame:
+    """The cells of a piece of the summary that refer to a note (``cell_reason``): their printed levels (every
+    ``_TALL_LEVELS``) and the cell (``row``), to number the notes in the printed order before any cell is written."""
+    noted = np.flatnonzero(_noted(piece))
+    part = piece.iloc[noted]
+    arrows = {m: ("↑" if hib else "↓") for m, hib in zip(part["metric"], part["higher_is_better"])}
+    frame = _tall_levels(part, arrows, _TALL_LEVELS)
+    frame["row"] = pd.Series(list(_cells(piece, noted)), index=part.index, dtype=object)
     return frame
 
 

@@ -23,7 +23,9 @@ class Finding:
             ``higher_is_better``, a short ``variant`` naming the parameters that tell same-named units apart
             (``method.abs=False``, as the summary's ``variant`` column) and ``labels``: the unit's model, dataset,
             method and metric as the report names them (``saliency (abs=False)``; a model or dataset by its
-            display name where the sweep set one, ``model.label``: ``names.UnitNames``).
+            display name where the sweep set one, ``model.label``: ``names.UnitNames``) and ``identity``: the names
+            of its JUnit testcase (``names.UnitNames.identity``). A ``revision`` finding's ``unit`` holds the model
+            or dataset that changed, its parameters and its ``labels``.
         message: one sentence for people.
         change: the value comparison (``degraded``/``improved``), else None.
         tolerance: the tolerance that applied to ``change``.
@@ -50,9 +52,10 @@ class ComparedUnit:
             that table lacks it).
         n_pairs: (seed, sample) pairs of its values compared: with the baseline's unit, or for a unit only the
             current table has, with the baseline's unit of other parameters it replaces; 0: nothing compared.
-        identity: its model, dataset, method and metric as ``unit["labels"]`` names them but with the registry
-            names of model and dataset where they have display names (``names.UnitNames.identity``): the JUnit
-            testcase's name, which renaming a label must not change. Empty: ``unit["labels"]``.
+        identity: its model, dataset, method and metric as its JUnit testcase names them, the same from run to
+            run (``names.UnitNames.identity``: the registry names of model and dataset, which renaming a label
+            does not change, and the method with its parameters that differ from its shipped config, which
+            adding a variant does not change). Empty: ``unit["labels"]``.
     """
 
     unit: dict

@@ -5,8 +5,11 @@
 Layout:
 
 - one ``<testcase>`` per unit ``compare_tables`` visited (one method on one metric in one experiment:
-  ``Comparison.units``), named ``model/dataset/method/metric`` as the report labels them, so the name alone says
-  which unit it is (GitLab's merge-request widget shows the name only), in one ``<testsuite>`` per (model,
+  ``Comparison.units``), named ``model/dataset/method/metric``, so the name alone says which unit it is (GitLab's
+  merge-request widget shows the name only); the method with the parameters it was run with that differ from its
+  shipped config (``names.stable_method_name``: ``saliency (abs=False)``, the bare name at the shipped ones), which
+  a variant added to or dropped from the sweep does not change (the report's label names the parameters the
+  variants differ in, and would rename the others' testcases: CI history lost), in one ``<testsuite>`` per (model,
   dataset), whose ``model/dataset`` is also the testcase's ``classname`` (GitLab's "Suite" column; dots become
   ``·`` so that Jenkins does not split a parameter such as ``noise=0.1`` into packages). A regression usually has
   one cause per model and dataset (a retrained model, changed data), so that is how failures group;
@@ -229,7 +232,7 @@ class _Revisions:
     def __init__(self, findings: list[Finding]) -> None:
         self.index: dict[tuple[str, ...], dict[tuple[str, ...], list[Finding]]] = {}
         for finding in findings:
-            columns = tuple(sorted(finding.unit))
+            columns = tuple(sorted(c for c in finding.unit if c != "labels"))  # the columns, not the names shown
             values = tuple(str(finding.unit[c]) for c in columns)
             self.index.setdefault(columns, {}).setdefault(values, []).append(finding)
 

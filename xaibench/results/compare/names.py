@@ -4,16 +4,19 @@ the terminal's finding lines, the JUnit testcases, the GitHub annotations and th
 ``UnitNames`` gives each unit of a comparison its names as the report gives them (``saliency (abs=False)``, the
 parameters that tell same-named units apart; a model or dataset by its display name, ``model.label=...``, where the
 sweep set one: ``display_labels``); ``unit_text`` / ``unit_path`` write a finding's unit from them. JUnit testcases
-are named by ``UnitNames.identity`` instead: the registry names, which a label does not change, so a CI system
-tracking a testcase across runs does not see it removed and another added when a label is renamed.
+are named by ``UnitNames.identity`` instead, names a unit keeps from run to run whatever else the tables hold (a CI
+system tracks a testcase by its name: a renamed one reads as a test removed and another added): the registry names
+of model and dataset, which a label does not change, and the method with the parameters it was run with that differ
+from its shipped config (``stable_method_name``), which another variant added to the sweep does not change.
 """
 from __future__ import annotations
 
+import functools
 import json
 
 import pandas as pd
 
-from xaibench.results.groups import competitor_columns, competitor_labels
+from xaibench.results.groups import ANNOTATION_KEYS, competitor_columns, competitor_labels
 
 NAMES = ["model", "dataset", "method", "metric"]
 LABEL_COLUMNS = {"model": "model_label", "dataset": "dataset_label"}  # display names (``model.label=...``)
@@ -34,7 +37,9 @@ class UnitNames:
     def __init__(self, keys: list[tuple], units: list[str], baseline: pd.DataFrame, current: pd.DataFrame,
                  display: dict[tuple[str, str, str], str] | None = None) -> None:
         self.units = units
+        self.keys = keys
         self.display = display or {}
+        self._identities: dict[tuple, dict[str, str]] | None = None  # ``identity`` of every key, made on first use
         self.differing = differing_parameters(keys, units)
         columns = competitor_columns(pd.DataFrame(columns=units))
         pairs = pd.concat([frame[columns].drop_duplicates() for frame in (baseline, current)]).astype(str)
@@ -50,9 +55,30 @@ class UnitNames:
         return self._names(key, display=True)
 
     def identity(self, key: tuple) -> dict[str, str]:
-        """``labels`` with the registry names of model and dataset, whatever their display names: what a JUnit
-        testcase is named by (the same from run to run while the unit is the same)."""
-        return self._names(key, display=False)
+        """What a JUnit testcase is named by, the same from run to run while the unit is the same: ``labels`` with
+        the registry names of model and dataset, whatever their display names, and the method by
+        ``stable_method_name`` (its parameters that differ from its shipped config), which does not depend on the
+        other variants the tables hold, as the label does (``integrated_gradients`` at its shipped parameters
+        would read ``integrated_gradients (n_steps=32)`` once a ``n_steps=64`` variant joins the sweep). Units that
+        these names would not tell apart (parameters that differ only where the shipped config says nothing) show
+        every parameter of their method (``full_method_name``)."""
+        if self._identities is None:
+            self._identities = {each: self._stable_names(each) for each in self.keys}
+            by_name: dict[tuple, list[tuple]] = {}
+            for each, names in self._identities.items():
+                by_name.setdefault(tuple(names.values()), []).append(each)
+            for same in (group for group in by_name.values() if len(group) > 1):
+                for each in same:
+                    self._identities[each]["method"] = full_method_name(*self._method_of(each))
+        return dict(self._identities[key] if key in self._identities else self._stable_names(key))
+
+    def _stable_names(self, key: tuple) -> dict[str, str]:
+        return {**self._names(key, display=False), "method": stable_method_name(*self._method_of(key))}
+
+    def _method_of(self, key: tuple) -> tuple[str, str]:
+        """The unit's ``method`` and ``method_params`` ("" where the tables have no such column)."""
+        unit = dict(zip(self.units, key))
+        return str(unit.get("method", "")), str(unit.get("method_params", ""))
 
     def _names(self, key: tuple, display: bool) -> dict[str, str]:
         unit = dict(zip(self.units, key))
@@ -78,14 +104,44 @@ class UnitNames:
     def described(self, key: tuple) -> str:
         """The names of ``key`` that carry parameters (``integrated_gradients (n_steps=32)``), for "the
         baseline's ..."; "other parameters" where none does."""
-        labels, identity = self.labels(key), self.identity(key)
+        labels, identity = self.labels(key), self._names(key, display=False)
         unit = dict(zip(self.units, key))
         shown = [labels[n] for n in NAMES if identity[n] != str(unit.get(n, ""))]
         return ", ".join(shown) or "other parameters"
 
     def unit(self, key: tuple) -> dict:
-        """The unit's columns plus ``variant`` and ``labels`` (see ``Finding.unit``)."""
-        return {**dict(zip(self.units, key)), "variant": self.variant(key), "labels": self.labels(key)}
+        """The unit's columns plus ``variant``, ``labels`` and ``identity`` (see ``Finding.unit``)."""
+        return {**dict(zip(self.units, key)), "variant": self.variant(key), "labels": self.labels(key),
+                "identity": self.identity(key)}
+
+
+@functools.lru_cache(maxsize=1024)
+def stable_method_name(method: str, method_params: str) -> str:
+    """A method's name with the parameters it was run with that differ from its shipped config
+    (``conf/method/<method>.yaml``): ``saliency (abs=False)``, ``occlusion (stride=4, window=4)``; the bare name at
+    the shipped parameters. Unlike the report's label (``groups.competitor_labels``) it depends on this variant
+    alone, never on the others a table holds. Parameters the shipped config does not set (what the explainer
+    resolved against the data, such as ``kernel_shap``'s ``feature_grouping``) are left out; a method without a
+    shipped config (bring your own) shows every parameter it records (``full_method_name``)."""
+    from xaibench.config.paths import conf_dir
+
+    if not (conf_dir() / "method" / f"{method}.yaml").is_file():
+        return full_method_name(method, method_params)
+    alone = pd.DataFrame({"method": [method], "method_params": [method_params]})
+    return str(competitor_labels(alone).iloc[0])
+
+
+def full_method_name(method: str, method_params: str) -> str:
+    """``my_method (alpha=0.5, steps=10)``: the method with every parameter it records (sorted; not its role nor
+    ``unused_params``, which annotate rather than set it), or the bare name when it records none."""
+    try:
+        params = json.loads(method_params or "{}")
+    except ValueError:
+        params = None
+    if not isinstance(params, dict):
+        return f"{method} ({method_params})" if method_params else method
+    detail = ", ".join(f"{k}={params[k]}" for k in sorted(params) if k not in ANNOTATION_KEYS)
+    return f"{method} ({detail})" if detail else method
 
 
 def display_labels(*frames: pd.DataFrame) -> dict[tuple[str, str, str], str]:

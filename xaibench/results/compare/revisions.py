@@ -17,7 +17,9 @@ def revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool
     """A model's or dataset's fingerprint that differs between the tables (same name and parameters), naming the
     part that changed -- a revision joins parts with ``+``: the weights file's (or data's) digest, then tagged ones
     such as ``code:<digest>`` of the file defining a model class -- and, for a model, its test accuracy. A model or
-    dataset with a display name (``display``: ``names.display_labels``) is named ``My net (torch_module)``."""
+    dataset with a display name (``display``: ``names.display_labels``) is named ``My net (torch_module)`` in the
+    message and by its label in the finding's ``unit["labels"]`` (the line's prefix, ``revision: My net: ...``, as
+    every other finding names it)."""
     display = display or {}
     findings = []
     for column, axis in zip(REVISION_COLUMNS, ("model", "dataset")):
@@ -33,11 +35,11 @@ def revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool
             what = changed_parts(str(old), str(new), "weights" if axis == "model" else "content")
             accuracy = _accuracy_change(baseline, current, key, (row[axis], row[f"{axis}_params"])) if axis == "model" \
                 else ""
-            shown = named(str(row[axis]), display.get((axis, str(row[axis]), str(row[f"{axis}_params"])), ""))
-            text = (f"{axis} {shown} {what}{accuracy}: its scores are measured on a changed "
+            label = display.get((axis, str(row[axis]), str(row[f"{axis}_params"])), "")
+            text = (f"{axis} {named(str(row[axis]), label)} {what}{accuracy}: its scores are measured on a changed "
                     f"{'model' if axis == 'model' else 'dataset'}")
-            findings.append(Finding("revision", strict, {axis: row[axis], f"{axis}_params": row[f"{axis}_params"]},
-                                    text, details={"before": old, "after": new}))
+            unit = {axis: row[axis], f"{axis}_params": row[f"{axis}_params"], "labels": {axis: label or str(row[axis])}}
+            findings.append(Finding("revision", strict, unit, text, details={"before": old, "after": new}))
     return findings + _retrained(baseline, current, {(f.unit.get("model"), f.unit.get("model_params"))
                                                       for f in findings if "model" in f.unit}, strict, display)
 
@@ -59,13 +61,15 @@ def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, str
                                                                 > 1e-9].iterrows():
         if (model, params) in reported:
             continue
-        model_name = named(str(model), display.get(("model", str(model), str(params)), ""))
-        dataset_name = named(str(dataset), display.get(("dataset", str(dataset), str(dataset_params)), ""))
+        labels = {"model": display.get(("model", str(model), str(params)), "") or str(model),
+                  "dataset": display.get(("dataset", str(dataset), str(dataset_params)), "") or str(dataset)}
+        model_name, dataset_name = named(str(model), labels["model"]), named(str(dataset), labels["dataset"])
         text = (f"model {model_name} test accuracy {row['before']:.3g} -> {row['after']:.3g} on {dataset_name} with "
                 "the same parameters and revision: trained to other weights (training code, torch or BLAS changed); "
                 "its scores are measured on a changed model")
-        findings.append(Finding("revision", strict, {"model": model, "model_params": params, "dataset": dataset,
-                                                     "dataset_params": dataset_params}, text,
+        unit = {"model": model, "model_params": params, "dataset": dataset, "dataset_params": dataset_params,
+                "labels": labels}
+        findings.append(Finding("revision", strict, unit, text,
                                 details={"accuracy": [float(row["before"]), float(row["after"])]}))
     return findings
 
