@@ -16,6 +16,7 @@ from xaibench.results.collect.file_checks import checked
 from xaibench.results.collect.sweep_cells import (SWEEP_CELLS, TABLE_NAME, collect_files, partial_note,
                                                       sweep_cell_files)
 from xaibench.results.collect.table_files import read_csv, read_parquet
+from xaibench.results.folder_paths import under_a_file
 from xaibench.results.table_checks import check_rows
 
 PARTIAL = "xaibench_partial"  # DataFrame.attrs key (kept in Parquet metadata): why a table is incomplete
@@ -42,7 +43,7 @@ def load_table(path: str | os.PathLike[str], *, skip: Iterable[str] = (), text_d
     if target.is_dir():
         return _without(_load_sweep(target, skip, text_dtype), skip)
     if not target.is_file():
-        raise UserError(f"results table {path} not found")
+        raise UserError(f"results table {path} not found{under_a_file(path)}")
     if target.suffix == ".csv":
         # a table file may have been edited by hand: table_checks.py
         return check_rows(_without(read_csv(target), skip), target)

@@ -15,6 +15,7 @@ from xaibench.engine.store import Artefact, Store
 from xaibench.errors import UserError
 from xaibench.results.collect.arrow_rows import ARROW_SCHEMA, combine, conform_arrow, default_labels, to_frame
 from xaibench.results.collect.threads import ordered_map
+from xaibench.results.folder_paths import missing_folder
 from xaibench.results.schema import COLUMNS, conform
 
 
@@ -50,9 +51,10 @@ def collect_store_report(store_dir: str | os.PathLike[str]) -> Collected:
 
 
 def open_store(store_dir: str | os.PathLike[str]) -> Store:
-    """The store in ``store_dir`` (UserError if it does not exist)."""
+    """The store in ``store_dir`` (UserError if it does not exist, or is a file)."""
     if not Path(store_dir).is_dir():
-        raise UserError(f"store directory {store_dir} does not exist")
+        raise UserError(f"{missing_folder(store_dir, 'store directory', 'store folder')}; give the store_dir your "
+                        "sweeps used (default results/store)")
     return Store(store_dir)
 
 

@@ -15,6 +15,7 @@ from xaibench.results.collect.arrow_rows import combine, conform_arrow, to_frame
 from xaibench.results.collect.file_checks import check_names, checked, reason
 from xaibench.results.collect.table_files import read_parquet
 from xaibench.results.collect.threads import ordered_map
+from xaibench.results.folder_paths import file_in_the_way, missing_folder
 from xaibench.results.schema import COLUMNS
 
 SWEEP_CELLS = "cells"  # <sweep_dir>/cells/<cell_key>.parquet: written by each job of a sweep
@@ -26,6 +27,8 @@ def sweep_cell_files(sweep_dir: str | os.PathLike[str]) -> list[Path]:
     """The sweep's cell files, sorted (raises UserError if the folder holds no sweep)."""
     folder = Path(sweep_dir) / SWEEP_CELLS
     if not folder.is_dir():
+        if file_in_the_way(sweep_dir) is not None:  # its sweep.json was called damaged ("Not a directory")
+            raise UserError(missing_folder(sweep_dir, "sweep", "sweep folder"))
         if manifest.read_state(Path(sweep_dir)) is not None:
             return []  # a sweep that started but wrote no cell yet
         raise UserError(f"no sweep results under {sweep_dir} (expected {folder}/); run a sweep first")
