@@ -7,13 +7,19 @@ import os
 from pathlib import Path
 
 
+def nearest_existing(path: str | os.PathLike[str]) -> Path:
+    """``path`` if it exists, else the nearest folder (or file) above it that does (``.`` or ``/`` at the last)."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
 def file_in_the_way(path: str | os.PathLike[str]) -> Path | None:
     """The file standing where ``path`` or a folder above it should be a folder (``afile`` for ``afile`` and for
     ``afile/sub/t.parquet``), None when there is none (the path is a folder, or the nearest existing one above it)."""
-    existing = Path(path)
     try:
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
+        existing = nearest_existing(path)
         return existing if existing.exists() and not existing.is_dir() else None
     except OSError:  # a folder that cannot be searched: nothing to say about it here
         return None

@@ -27,7 +27,7 @@ from typing import Iterator
 from xaibench.engine.locks import LockHeld, file_lock
 from xaibench.engine.store import atomic_write_bytes
 from xaibench.errors import StorageError, UserError
-from xaibench.results.folder_paths import file_in_the_way
+from xaibench.results.folder_paths import file_in_the_way, nearest_existing
 
 MANIFEST_NAME = "sweep.json"
 PLANNED_NAME = "cells.planned"  # the running sweep's cells, one a line: "<cell key>\t<label>" (xaibench.sweep)
@@ -109,9 +109,7 @@ def claim(folder: Path) -> Iterator[None]:
 
 def check_writable(folder: Path, what: str) -> None:
     """Raise the one-line error ``unwritable`` gives if ``folder`` cannot be created or written; create nothing."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         error = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
     elif _read_only(existing):
