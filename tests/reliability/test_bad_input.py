@@ -69,8 +69,8 @@ RUN_CASES = [
     (["dataset=csv_table", "dataset.path=regression.csv", "dataset.target=nope"], "target column 'nope' not in"),
     (["dataset.test_size=2"], "cannot be built with these parameters"),
     (["model=["], "no viable alternative at input '['"),
-    (["results_dir=afile"], "results_dir afile/default is not a writable folder: [Errno 20] Not a directory"),
-    (["store_dir=afile"], "store_dir afile/v2 is not a writable folder: [Errno 20] Not a directory"),
+    (["results_dir=afile"], "results_dir afile/default is not a writable folder: afile is a file, not a folder"),
+    (["store_dir=afile"], "store_dir afile/v2 is not a writable folder: afile is a file, not a folder"),
     # rel14: W&B checked its own settings only when the results were logged, after every cell (exit 0, 4 lines)
     (["logger=wandb", "logger.mode=bogus"], "logger.mode must be one of offline, online, disabled, got 'bogus'"),
     (["logger=wandb", "logger.log_cached=maybe"], "logger.log_cached must be true or false, got 'maybe'"),
@@ -1089,6 +1089,45 @@ def test_store_verbs_refuse_a_folder_that_holds_no_store(indir, capfd, action):
                        "store_dir your sweeps used", capfd)
 
 
+from xaibench.results.collect import collect_store, collect_sweep  # noqa: E402
+
+# split21: a file where a folder should be (the folder itself, or one above it) was said not to exist ("store
+# directory afile does not exist"), its sweep.json damaged ("Not a directory"), or the place to make the first
+# baseline; each line now names the file.
+FILE_AS_FOLDER = [
+    (["collect", "--store", "afile"], "store directory afile is a file, not a store folder; give the store_dir your "
+                                      "sweeps used (default results/store)"),
+    (["collect", "--store", "afile/store"], "store directory afile/store does not exist: afile is a file, not a "
+                                            "folder"),
+    (["collect", "afile/sweep"], "sweep afile/sweep does not exist: afile is a file, not a folder"),
+    (["store", "verify", "afile/store"], "store directory afile/store does not exist: afile is a file, not a folder"),
+    (["summary", "afile/table.parquet"], "results table afile/table.parquet not found: afile is a file, not a folder"),
+    (["report", "afile/sweep", "--no-figures"], "results table afile/sweep not found: afile is a file, not a folder"),
+    (["compare", "summary.csv", "afile/sweep"], "current table afile/sweep not found: afile is a file, not a folder"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", FILE_AS_FOLDER)
+def test_a_file_where_a_folder_should_be_is_named(indir, capfd, argv, expected):
+    assert_cli_refuses(argv, expected, capfd)
+
+
+@pytest.mark.parametrize("call, expected", [
+    (lambda: collect_store("afile"), "store directory afile is a file, not a store folder"),
+    (lambda: collect_sweep("afile"), "sweep afile is a file, not a sweep folder"),
+    (lambda: collect_sweep("afile/sweep"), "sweep afile/sweep does not exist: afile is a file, not a folder"),
+    (lambda: xaibench.load("afile/sweep"), "results table afile/sweep not found: afile is a file, not a folder"),
+    (lambda: xaibench.explanations("summary.csv", store="afile"), "store afile is a file, not a store folder; pass "
+                                                                  "the store_dir the sweep used"),
+])
+def test_the_api_names_a_file_given_as_a_folder(indir, call, expected):
+    """split21: ``collect_sweep(<a file>)`` said the file's sweep.json was damaged (Not a directory) and
+    ``explanations(store=<a file>)`` that the explanations were not in that store."""
+    with pytest.raises(UserError) as error:
+        call()
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
 @pytest.fixture
 def report_dir(tmp_path, monkeypatch):
     from tests.unit.report_fixtures import quickstart_like_table
@@ -1102,7 +1141,25 @@ def test_report_refuses_an_unwritable_out_before_analysing(report_dir, capfd):
     """reliab10: `report ... --out <unwritable>` analysed the table and drew figures first, printing their notes,
     then failed on the first file: several lines, the work thrown away."""
     assert_cli_refuses(["report", "table.parquet", "--out", "afile/report"], "--out afile/report is not a writable "
-                       "folder: [Errno 20] Not a directory; choose another --out", capfd)
+                       "folder: afile is a file, not a folder; choose another --out", capfd)
+
+
+def test_compare_names_the_file_in_a_baseline_path_instead_of_offering_to_make_the_baseline_there(report_dir, capfd):
+    """split21: it said "baseline table afile/table.parquet not found; make the first baseline with xaibench compare
+    afile/table.parquet CURRENT --update-baseline", a path under a file where no baseline can be written."""
+    current = Path(__file__).resolve().parents[2] / "results" / "baselines" / "ci" / "table.parquet"  # readable
+    assert_cli_refuses(["compare", "afile/table.parquet", str(current)], "baseline table afile/table.parquet not "
+                       "found: afile is a file, not a folder", capfd)
+
+
+@pytest.mark.parametrize("store", ["afile", "afile/store"])
+def test_report_refuses_a_file_as_its_store(report_dir, capfd, store):
+    """split21: ``report --store <a file>`` wrote the report with a note per gallery that its explanations "are not
+    in the store afile", as if the store were merely missing them."""
+    expected = ("is a file, not a store folder" if store == "afile" else "does not exist: afile is a file, not a "
+                "folder")
+    assert_cli_refuses(["report", "table.parquet", "--store", store, "--no-figures"],
+                       f"--store {store} {expected}; give the store_dir the sweep ran with", capfd)
 
 
 @pytest.mark.parametrize(("value", "expected"), [("big", "got 'big'"), ("0", "got 0")])

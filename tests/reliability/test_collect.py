@@ -185,6 +185,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from xaibench import sweep as sweep_module  # noqa: E402
 from xaibench.engine.store import frame_to_parquet_bytes  # noqa: E402
 from xaibench.results import collect as collect_module, manifest  # noqa: E402
+from xaibench.results.collect import streaming as collect_streaming  # noqa: E402  (write_collected reads its sizes)
 
 
 def running(folder, expected_cells: int) -> None:
@@ -207,9 +208,9 @@ def test_finish_sweep_streams_the_files_the_in_memory_finish_writes(stats_sweep,
     bytes ``write_table`` gives for the whole table; the summary file is the whole table's summary's."""
     table = collect_sweep(stats_sweep)
     if chunk_rows:
-        monkeypatch.setattr(collect_module, "CHUNK_ROWS", chunk_rows)
+        monkeypatch.setattr(collect_streaming, "CHUNK_ROWS", chunk_rows)
     if row_group_rows:
-        monkeypatch.setattr(collect_module, "ROW_GROUP_ROWS", row_group_rows)
+        monkeypatch.setattr(collect_streaming, "ROW_GROUP_ROWS", row_group_rows)
     running(stats_sweep, len(STATS_CELLS))
     assert sweep_module.finish_sweep(stats_sweep) is None  # streamed: nothing held to return
     expected = parquet_bytes(table, row_group_rows) if row_group_rows else frame_to_parquet_bytes(table)
@@ -230,9 +231,9 @@ def test_collect_o_writes_the_row_groups_and_bytes_write_table_gives(sweep, tmp_
     from xaibench.cli import main
 
     table = collect_sweep(sweep)
-    monkeypatch.setattr(collect_module, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(collect_streaming, "CHUNK_ROWS", 1)
     if row_group_rows:
-        monkeypatch.setattr(collect_module, "ROW_GROUP_ROWS", row_group_rows)
+        monkeypatch.setattr(collect_streaming, "ROW_GROUP_ROWS", row_group_rows)
     out = tmp_path / "t.parquet"
     with pytest.raises(SystemExit) as exited:
         main(["collect", str(sweep), "-o", str(out), "--no-summary"])

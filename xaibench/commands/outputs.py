@@ -38,13 +38,12 @@ def refuse_unwritable(output: str | os.PathLike[str] | None, flag: str) -> None:
     if not output:
         return
     from xaibench.errors import UserError
+    from xaibench.results.folder_paths import nearest_existing
 
     target = Path(output)
     if target.is_dir():
         raise UserError(f"{flag} {output} is a folder; name a file (e.g. {flag} {target / 'out'}{_suffix(flag)})")
-    existing = target.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(target.parent)
     if not existing.is_dir():
         raise UserError(f"{flag} {output} cannot be written: {existing} is a file, not a folder; choose another path")
     if not os.access(existing, os.W_OK | os.X_OK):

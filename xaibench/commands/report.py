@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         from xaibench.errors import UserError
         raise UserError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+    _refuse_file_as_store(args.store)
     table = _load(load_table, args.table)
     out = Path(args.out) if args.out else _default_out(Path(args.table))
     if out.exists() and not out.is_dir():
@@ -62,6 +63,17 @@ def run(args: argparse.Namespace) -> int:
         print(path)
     print(f"report: {len(written)} files in {out} ({time.perf_counter() - started:.1f} s)")
     return 0
+
+
+def _refuse_file_as_store(store: str | None) -> None:
+    """``report ... --store <a file>`` drew the report with a note per gallery that its explanations "are not in the
+    store <file>": a file stands where the store folder should be (a missing store is left to those notes)."""
+    from xaibench.results.folder_paths import file_in_the_way, missing_folder
+
+    if store and file_in_the_way(store) is not None:
+        from xaibench.errors import UserError
+
+        raise UserError(f"{missing_folder(store, '--store', 'store folder')}; give the store_dir the sweep ran with")
 
 
 # Every file name a report may write in --out (report/build.py write_report; a test checks the list)

@@ -24,10 +24,11 @@ def run(args: argparse.Namespace) -> int:
     from xaibench.engine.store import Store
     from xaibench.engine.store_maintenance import gc, verify
     from xaibench.errors import UserError
+    from xaibench.results.folder_paths import missing_folder
 
     root = Path(args.store_dir or os.environ.get("XAIBENCH_STORE", "results/store"))
     if not root.is_dir():
-        raise UserError(f"store directory {root} {'is a file, not a folder' if root.exists() else 'does not exist'}")
+        raise UserError(missing_folder(root, "store directory"))
     if args.min_age < 0:
         raise UserError(f"--min-age must be >= 0, got {args.min_age}")
     store = Store(root)

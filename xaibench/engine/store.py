@@ -44,7 +44,7 @@ TEMP_SUFFIX = ".tmp"
 DIGEST_BYTES = 32
 LEGACY_KINDS = ("models", "explanations", "scores", "cells")  # format-1 folders directly under the root
 # Rows per Parquet row group of every table the suite writes (cells, artefacts, table.parquet, summaries): a
-# streamed writer holds one row group (``results/collect.py``), so this bounds its memory (~70 MB of Arrow for
+# streamed writer holds one row group (``results/collect/writing.py``), so this bounds its memory (~70 MB of Arrow for
 # result rows). Fixed, so a table has the same bytes however it was written (whole or streamed).
 ROW_GROUP_ROWS = 64 * 1024
 

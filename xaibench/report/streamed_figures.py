@@ -188,9 +188,9 @@ class _Ranges:
         columns = [c for c in explanation_figures.EXPERIMENT if c in part.column_names]
         if not part.num_rows or not explained.any():
             return np.flatnonzero(explained)
-        from xaibench.results.collect import _row_ids
+        from xaibench.results.collect.arrow_rows import row_ids
 
-        ids = _row_ids(part, columns)
+        ids = row_ids(part, columns)
         firsts = np.unique(ids, return_index=True)[1]  # one row of each experiment (ids are below num_rows)
         lowest = np.full((2, int(ids.max()) + 1), np.nan)  # [all explained rows, decision trees] x experiment
         for row, head in zip(firsts, part.select(columns).take(pa.array(firsts)).to_pylist()):
@@ -208,9 +208,9 @@ def _frame(table: pa.Table, start: int) -> pd.DataFrame:
 
 
 def _range_ids(table: pa.Table) -> np.ndarray:
-    from xaibench.results.collect import _row_ids
+    from xaibench.results.collect.arrow_rows import row_ids
 
-    return _row_ids(table, RANGE) if table.num_rows else np.zeros(0, dtype=np.int64)
+    return row_ids(table, RANGE) if table.num_rows else np.zeros(0, dtype=np.int64)
 
 
 def _last_range_start(table: pa.Table) -> int:

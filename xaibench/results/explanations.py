@@ -20,6 +20,7 @@ import pandas as pd
 
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
+from xaibench.results.folder_paths import file_in_the_way, missing_folder
 from xaibench.types import Vocabulary
 
 
@@ -107,8 +108,10 @@ def explanations(
         UserError: no matching explained cell, a table without ``explanation_key`` (written before schema 2),
             explanations missing from the store, or a dataset whose content changed since the sweep.
     """
-    rows = _select(_as_table(selection), filters)
     root = Path(store or _sweeps_store(selection) or os.environ.get("XAIBENCH_STORE", "results/store"))
+    if file_in_the_way(root) is not None:  # each cell said its explanations "are not in the store <file>"
+        raise UserError(f"{missing_folder(root, 'store', 'store folder')}; pass the store_dir the sweep used")
+    rows = _select(_as_table(selection), filters)
     datasets: dict[tuple, Any] = {}
     out = []
     for key, group in rows.groupby("explanation_key", sort=False):

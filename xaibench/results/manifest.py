@@ -27,6 +27,7 @@ from typing import Iterator
 from xaibench.engine.locks import LockHeld, file_lock
 from xaibench.engine.store import atomic_write_bytes
 from xaibench.errors import StorageError, UserError
+from xaibench.results.folder_paths import file_in_the_way, nearest_existing
 
 MANIFEST_NAME = "sweep.json"
 PLANNED_NAME = "cells.planned"  # the running sweep's cells, one a line: "<cell key>\t<label>" (xaibench.sweep)
@@ -108,9 +109,7 @@ def claim(folder: Path) -> Iterator[None]:
 
 def check_writable(folder: Path, what: str) -> None:
     """Raise the one-line error ``unwritable`` gives if ``folder`` cannot be created or written; create nothing."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         error = OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
     elif _read_only(existing):
@@ -125,8 +124,11 @@ def check_writable(folder: Path, what: str) -> None:
 def unwritable(error: OSError, path: Path, what: str) -> Exception:
     """The one-line error for a folder that cannot be written: UserError if it never can, else StorageError."""
     if error.errno in _UNWRITABLE:
-        return UserError(f"{what} {error.filename or path} is not a writable folder: [Errno {error.errno}] "
-                         f"{error.strerror}; choose another {what}{'' if what.startswith('-') else '='}")
+        folder = error.filename or path
+        blocker = file_in_the_way(folder) if error.errno == errno.ENOTDIR else None  # which file "Not a directory"
+        why = f"{blocker} is a file, not a folder" if blocker else f"[Errno {error.errno}] {error.strerror}"
+        return UserError(f"{what} {folder} is not a writable folder: {why}; choose another "
+                         f"{what}{'' if what.startswith('-') else '='}")
     return StorageError.from_os_error(error, path)
 
 

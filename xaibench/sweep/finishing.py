@@ -159,7 +159,7 @@ def _with_shared(statuses: pd.Series, cells: list[pd.DataFrame]) -> pd.Series:
     """``statuses`` plus the cells of ``cells`` (each cell's rows) that have no row in the table.
 
     Cells that differ only in their metric suite share score stages, and the table keeps each scored sample once
-    (``collect._combine``): a cell whose suite is a subset of another's keeps no row of its own, yet it ran and
+    (``collect.arrow_rows.combine``): a cell whose suite is a subset of another's keeps no row of its own, yet it ran and
     its rows are in the table under the other cell's key. Its status is that of its own rows.
     """
     frames = [frame[["cell_key", "metric", "status"]] for frame in cells if len(frame)]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from xaibench.errors import UnreadableTable, UserError
 from xaibench.results.collect import PARTIAL, SWEEP_CELLS, TABLE_NAME, load_table, refuse_lfs_pointer, shared_texts
+from xaibench.results.folder_paths import under_a_file
 from xaibench.results.manifest import MANIFEST_NAME
 from xaibench.results.groups import comparison_columns, competitor_columns
 from xaibench.results.roles import CONTROL, mentions_role, split_role
@@ -127,8 +128,8 @@ def _check_present(target: Path, path, role: str) -> None:
     table nor a sweep, or a Git LFS pointer in place of the table (a checkout without LFS, e.g. CI's default)."""
     make = (f"; make the first baseline with xaibench compare {path} CURRENT --update-baseline and commit it "
             "(docs/ci.md)" if role == "baseline" else "; run the sweep first")
-    if not target.exists():
-        raise UserError(f"{role} table {path} not found{make}")
+    if not target.exists():  # a file where a folder of the path should be: no baseline can be made there either
+        raise UserError(f"{role} table {path} not found{under_a_file(path) or make}")
     table = target / TABLE_NAME if target.is_dir() else target
     if target.is_dir() and not table.is_file() and not (target / SWEEP_CELLS).is_dir() \
             and not (target / MANIFEST_NAME).is_file():
