@@ -118,6 +118,10 @@ CLI_ONLY = [
     (["collect", "no/such/sweep"], "no sweep results under no/such/sweep"),
     (["collect", "sweep_bad"], "cell file sweep_bad/cells/0a.parquet is not a readable Parquet file"),
     (["collect", "--store", "nostore"], "store directory nostore does not exist"),
+    # Lead (split21 saw it): a folder without v2/ (results, not results/store) printed "(no results)", exit 0, as
+    # store verify refuses it
+    (["collect", "--store", "emptydir"], "emptydir holds no xaibench store (no v2/ folder); give the store_dir your "
+                                         "sweeps used (default results/store)"),
     (["collect", "--store", "store", "-o", "afile/out.parquet"], "cannot write"),
     (["summary", "truncated.parquet"], "table truncated.parquet is not a readable Parquet file"),
     (["summary", "notes.txt"], "notes.txt is not a results table: expected a .parquet or .csv file"),
@@ -219,7 +223,7 @@ def inputs(tmp_path_factory) -> Path:
     empty_table().to_parquet(root / "empty.parquet")
     (root / "sweep_bad" / "cells").mkdir(parents=True)
     (root / "sweep_bad" / "cells" / "0a.parquet").write_bytes(b"PAR1 damaged")
-    (root / "store").mkdir()
+    (root / "store" / "v2").mkdir(parents=True)  # an (empty) store: its v2/ folder
     (root / "emptydir").mkdir()
     from tests.reliability.test_collect import cell_frame
 
@@ -796,10 +800,10 @@ HYDRA_SETTING_CASES = [
      "other; include the job's number, as the default 'hydra.sweep.subdir=jobs/${hydra.job.num}'"),
     (["-m", *BASE, "seed=0,1", "hydra.sweep.subdir="], "hydra.sweep.subdir='' is one folder for all 2 jobs"),
     (["-m", *BASE, "seed=0,1", "hydra/launcher=joblib", "hydra.sweep.dir=afile"],
-     "hydra.sweep.dir afile is not a writable folder: [Errno 20] Not a directory; choose another hydra.sweep.dir="),
+     "hydra.sweep.dir afile is not a writable folder: afile is a file, not a folder; choose another hydra.sweep.dir="),
     (["-m", *BASE, "seed=0,1", "hydra.sweep.dir="],
      "hydra.sweep.dir is empty (an unset shell variable?): Hydra would write its job configs into the working folder"),
-    ([*BASE, "hydra.run.dir=afile/x"], "hydra.run.dir afile/x is not a writable folder: [Errno 20] Not a directory"),
+    ([*BASE, "hydra.run.dir=afile/x"], "hydra.run.dir afile/x is not a writable folder: afile is a file, not a folder"),
     ([*BASE, "hydra.run.dir="], "hydra.run.dir is empty (an unset shell variable?)"),
     (["-m", *BASE, "seed=0,1", "hydra.sweeper.max_batch_size=-3"],
      "hydra.sweeper.max_batch_size must be a positive integer (jobs launched at once) or null (all), got -3"),

@@ -55,7 +55,11 @@ def open_store(store_dir: str | os.PathLike[str]) -> Store:
     if not Path(store_dir).is_dir():
         raise UserError(f"{missing_folder(store_dir, 'store directory', 'store folder')}; give the store_dir your "
                         "sweeps used (default results/store)")
-    return Store(store_dir)
+    store = Store(store_dir)
+    if not store.base.is_dir():  # a mistyped folder (results, not results/store) printed "(no results)", exit 0
+        raise UserError(f"{store_dir} holds no xaibench store (no {store.base.name}/ folder); give the store_dir "
+                        "your sweeps used (default results/store)")
+    return store
 
 
 def store_parquet(store: Store, path: Path) -> tuple[pq.ParquetFile | None, str]:
