@@ -26,8 +26,9 @@ resident memory (``VmHWM``); repetitions are interleaved (A B C A B C ...) and m
 their own grid: the same rows, fewer of them (``_synthetic_cells.first_cells``; the grids differ in their parameter
 texts, so their chunks differ in size).
 
-``--arrow-pool mimalloc jemalloc`` runs every variant once per Arrow memory pool (``ARROW_DEFAULT_MEMORY_POOL``,
-which the streams then keep instead of their own jemalloc pool; rows ``variant@pool``, interleaved).
+Each worker first sets Arrow's allocator as the command line does (``memory.configure_arrow_allocator``: jemalloc,
+freed pages returned at once), before pyarrow loads. ``--arrow-pool mimalloc jemalloc`` runs every variant once
+per Arrow memory pool (``ARROW_DEFAULT_MEMORY_POOL``, which is then kept; rows ``variant@pool``, interleaved).
 
 ``--profile`` adds each phase's peak RSS (``benchmarks/_memory_phases.py``) to the printout and the JSON.
 
@@ -75,6 +76,12 @@ def arguments(variant: str, folder: Path, out: Path) -> list[str]:
 def worker(argv: list[str]) -> dict:
     """Run the CLI with ``argv`` in this (fresh) process, output discarded; return CPU seconds and peak RSS."""
     started, cpu = time.perf_counter(), time.process_time()
+    try:  # what ``xaibench`` does first as a process: Arrow's allocator, chosen before pyarrow loads
+        from xaibench.results.memory import configure_arrow_allocator
+    except ImportError:  # a --before checkout without it
+        pass
+    else:
+        configure_arrow_allocator(argv[0] if argv else None)
     from xaibench.cli import main  # noqa: E402 - imports are part of what a user pays
     import xaibench.commands.collect  # noqa: F401
     import xaibench.report.console  # noqa: F401

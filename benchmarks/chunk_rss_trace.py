@@ -8,10 +8,12 @@ Usage::
 ``Summarizer.add`` it reads the resident set (``/proc/self/statm``) and the peak since the last reading
 (``VmHWM``, then reset through ``/proc/self/clear_refs``), so each chunk has: ``pre_peak`` (the peak while the
 chunk was read, cut and converted), ``rss_before`` (after ``release_memory``), ``add_peak``, ``rss_after``, and
-what the allocators hold live at ``rss_before``: glibc (``mallinfo2``: in use, free, heap size) and Arrow's
-current default pool (``pa.total_allocated_bytes``). Two phases follow: ``before_finish`` and ``end`` (the
-summary's end, the CSV written and the summary printed). Resident memory that neither allocator holds live is what
-an allocator kept (docs/speed.md, mem19). Linux only.
+what the allocators hold live at ``rss_before``: glibc (``mallinfo2``: in use, free, heap size), Arrow's current
+default pool (``pa.total_allocated_bytes``) and each of pyarrow's pools. Two phases follow: ``before_finish`` and
+``end`` (the summary's end, the CSV written and the summary printed). Resident memory that neither allocator holds
+live is what an allocator kept (docs/speed.md, mem19, mem21). The process first sets Arrow's allocator as
+``xaibench`` does (``memory.configure_arrow_allocator``); set ``ARROW_DEFAULT_MEMORY_POOL`` /
+``JE_ARROW_MALLOC_CONF`` to compare others. Linux only.
 """
 from __future__ import annotations
 
@@ -52,7 +54,9 @@ def held_mb() -> dict:
     """What glibc and Arrow's default pool hold (MB)."""
     import pyarrow as pa
 
-    out = {"arrow": pa.total_allocated_bytes() / 2**20}
+    out = {"arrow": pa.total_allocated_bytes() / 2**20,  # the current default pool's live bytes; each pool's:
+           **{f"arrow_{name}": getattr(pa, f"{name}_memory_pool")().bytes_allocated() / 2**20
+              for name in ("jemalloc", "mimalloc", "system")}}
     try:
         mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
     except (OSError, AttributeError):
@@ -66,6 +70,9 @@ def held_mb() -> dict:
 def main() -> None:
     table, csv, out = sys.argv[1:4]
     cpu = time.process_time()
+    from xaibench.results.memory import configure_arrow_allocator
+
+    configure_arrow_allocator("summary")  # as ``xaibench summary`` does before pyarrow loads (env vars: others)
     from xaibench.cli import main as cli
     from xaibench.results import aggregate
 

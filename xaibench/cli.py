@@ -30,6 +30,10 @@ VERBS = {
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    if argv is None:  # the process's own command line: set Arrow's allocator before pyarrow loads (flat memory)
+        from xaibench.results.memory import configure_arrow_allocator
+
+        configure_arrow_allocator(sys.argv[1] if len(sys.argv) > 1 else None)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("--version", "-V"):
         from xaibench import __version__

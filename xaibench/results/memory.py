@@ -6,13 +6,16 @@ but both allocators keep much of the freed memory mapped for reuse, and the page
 number of chunks seen (fragmentation): the resident memory between chunks drifted from ~300 to ~400 MB over a
 10,000-cell collect. :func:`release_memory` asks both to return what is free (mimalloc's ``release_unused``,
 glibc's ``malloc_trim``); it changes no value, and costs a page fault per page the next chunk touches again
-(``benchmarks/bench_collect.py`` measures it).
+(``benchmarks/bench_collect.py`` measures it). As a process, ``xaibench`` also puts all of Arrow on jemalloc with
+no decay before pyarrow loads (:func:`configure_arrow_allocator`), so that what Arrow frees between two releases
+goes back at once too.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -20,6 +23,32 @@ from functools import lru_cache
 # How often a stream releases (each release costs the page faults of the memory the next chunk touches again):
 EVERY_CHUNKS = 4  # write_collected: every 4 chunks (every chunk: ~25 MB lower peaks but +9-13% CPU at 10k cells)
 EVERY_BATCHES = 1  # summarize_file: every chunk it summarises (25 MB lower at 10,000 cells for +2% CPU)
+# What the command line sets before pyarrow loads (configure_arrow_allocator; a value already set is kept): all of
+# Arrow on jemalloc, whose release_unused purges everything, and how soon its freed pages go back (ms; per verb):
+ARROW_POOL = "jemalloc"
+DECAY_MS = {"summary": 0}  # the summary's 10k level stays flat only with 0 (100 ms: 208 MB at 10k, 0: 196)
+DEFAULT_DECAY_MS = 100  # collect -o and the rest: 0 cost +8-16% CPU on collect -o, 100 ms +1-3% at the same peak
+
+
+def configure_arrow_allocator(verb: str | None = None) -> None:
+    """Arrow's default pool is jemalloc, returning freed pages at once (``verb`` "summary") or after 100 ms; called
+    by the command line before pyarrow loads (Linux only; a value already in the environment is kept; nothing once
+    pyarrow is imported).
+
+    Both settings are read once, when pyarrow loads (jemalloc reads ``JE_ARROW_MALLOC_CONF`` when it starts, at
+    pyarrow's import; ``pa.jemalloc_set_decay_ms`` changes only arenas made later, not the one the main thread
+    uses). With pyarrow's defaults (mimalloc, jemalloc for the streams, pages freed after a 1 s decay) a
+    ``xaibench summary`` of 10,000 cells crept from 194 to 216 MB between chunks while Arrow's live bytes stayed
+    flat: jemalloc's pages not yet decayed and mimalloc's (which the parts of Arrow that allocate from the process
+    default used, ~15 MB resident for 0.7 MB live) (mem19, mem21). With both settings that level stays flat
+    (162-167 MB) and the summary's peaks are 24-47 MB lower, ``collect -o``'s ~30 MB (docs/speed.md, mem21).
+    Children (Hydra's joblib workers) inherit them.
+    """
+    if sys.platform != "linux" or "pyarrow" in sys.modules:  # measured on Linux; too late once Arrow is loaded
+        return
+    decay = DECAY_MS.get(verb or "", DEFAULT_DECAY_MS)
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_POOL)
+    os.environ.setdefault("JE_ARROW_MALLOC_CONF", f"dirty_decay_ms:{decay},muzzy_decay_ms:0")
 
 
 def release_memory() -> None:
@@ -53,8 +82,8 @@ def streaming_arrow_memory() -> Iterator[None]:
     depended on the chunks seen: ``xaibench summary`` of the first 1,000 cells of the 10,000-cell benchmark grid
     peaked at 261-269 MB with mimalloc and 232-237 with jemalloc, at 10,000 cells 296 and 271-277
     (``benchmarks/bench_collect.py``, docs/speed.md). Values and bytes do not change; buffers remember the pool
-    that made them. A pool chosen with ``ARROW_DEFAULT_MEMORY_POOL`` is
-    left as it is.
+    that made them. A pool chosen with ``ARROW_DEFAULT_MEMORY_POOL`` is left as it is: the ``xaibench`` command
+    sets jemalloc for the whole process (:func:`configure_arrow_allocator`), so there this switches nothing.
     """
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         yield
