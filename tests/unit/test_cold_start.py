@@ -167,8 +167,6 @@ def test_training_a_zoo_model_does_not_import_torch_dynamo():
     assert _compiler_modules_after("""
         import sys
         from xaibench.engine.stages import build_dataset
-from xaibench.explainers.counterfactual.wachter import WachterExplainer, cosine_annealed_lrs, margin_hinge
-from xaibench.metrics import testing
         from xaibench.models.training import train_classifier
         from xaibench.registry import DATASETS, MODELS
         spec = MODELS.create("mlp", {"epochs": 2, "hidden": [4]})
