@@ -48,6 +48,21 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.numprocesses = workers
         if config.option.dist == "no":
             config.option.dist = "loadfile"
+            # xdist queues files by their number of tests, most first: the costliest files (a few end-to-end sweeps
+            # each) came last and one worker ran them alone at the end. Queue them in the collection's order, which
+            # ``pytest_collection_modifyitems`` puts the files with slow tests first in.
+            config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding a ``slow`` test (end-to-end sweeps, seconds to a minute each) run first, each file's tests
+    together and in their order, the rest after in the collection's order: a whole-suite run's workers then end
+    on small files and finish together (longest jobs first). Same order on every worker (xdist checks it)."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    first_index: dict = {}
+    for index, item in enumerate(items):
+        first_index.setdefault(item.path, index)
+    items.sort(key=lambda item: (item.path not in slow_files, first_index[item.path]))
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ Chromium without console errors and a screenshot shows tables and figures."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -13,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import FAST_METRICS, run_cli
+from tests.conftest import FAST_METRICS
+from xaibench.cli import main
 
 pytestmark = pytest.mark.slow
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -49,21 +52,36 @@ def screenshot(browser: str, page: Path, image: Path, tmp: Path, height: int = 6
     return [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
 
 
+def console(argv: list[str]) -> int:
+    """``xaibench ARGV`` through the console entry's ``main``, in this process: its exit code."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    return done.value.code
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
+    """The quickstart swept, then reported, by the console entry in this process (as subprocesses they cost ~16
+    CPU-s of imports; test_readme_quickstart and test_report_cli run the sweep and the report as processes)."""
     root = tmp_path_factory.mktemp("report")
-    sweep = run_cli(["-m", "experiment=quickstart", "n_samples=6", f"store_dir={root / 'my-store'}", *FAST_METRICS],
-                    cwd=root, timeout=600)
-    assert sweep.returncode == 0, sweep.stderr[-2000:]
-    # No --store: the report finds the store_dir the sweep ran with (the galleries need its explanations).
-    made = run_cli(["report", "results/runs/quickstart", "--out", "paper"], cwd=root)
-    assert made.returncode == 0, made.stderr[-2000:]
-    assert "not in the store" not in made.stderr, made.stderr[-2000:]
-    return root / "paper", made
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert console(["-m", "experiment=quickstart", "n_samples=6", f"store_dir={root / 'my-store'}",
+                        *FAST_METRICS]) == 0
+        # No --store: the report finds the store_dir the sweep ran with (the galleries need its explanations).
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = console(["report", "results/runs/quickstart", "--out", "paper"])
+    finally:
+        os.chdir(cwd)
+    assert code == 0, stderr.getvalue()[-2000:]
+    assert "not in the store" not in stderr.getvalue(), stderr.getvalue()[-2000:]
+    return root / "paper", stderr.getvalue()
 
 
 def test_report_writes_tables_and_the_paper_figures(report):
-    out, made = report
+    out, report_stderr = report
     assert {"report.md", "tables.tex", "report.html"} <= {p.name for p in out.iterdir()}
     figures = out / "figures"
     # no CD diagram and no metric agreement: two methods and the random control, a reference row never ranked
@@ -79,7 +97,7 @@ def test_report_writes_tables_and_the_paper_figures(report):
     assert all(base64.b64decode(data).startswith(b"\x89PNG") for data in embedded)
     # every figure could be drawn from the table and the store (CD diagrams are left out, with a note, only where
     # the Friedman test cannot run or does not reject)
-    notes = [line for line in made.stderr.splitlines() if line.startswith("report: note:")]
+    notes = [line for line in report_stderr.splitlines() if line.startswith("report: note:")]
     assert notes and all(": not drawn, Friedman p = " in line or ": not drawn, Friedman needs >= 3 competitors" in line
                          or "metric agreement: needs two metrics ranking the same (at least three) methods" in line
                          for line in notes), notes

@@ -1,6 +1,7 @@
-"""Two sweeps started together on one store (basic and joblib launchers, overlapping cells), repeated from a fresh
-store: ``collect --store`` is exactly the union of the two sweeps' tables, no row lost or duplicated, and every
-artefact verifies. (Before the single-file artefact format, this lost a whole cell in 2 of 2 runs.)"""
+"""Two sweeps started together on one store (basic and joblib launchers, overlapping cells): ``collect --store`` is
+exactly the union of the two sweeps' tables, no row lost or duplicated, and every artefact verifies. (Before the
+single-file artefact format, this lost a whole cell in 2 of 2 runs; the test ran twice from fresh stores until
+ci21: one run, ~27 CPU-s, already failed on that format every time, and every suite run repeats it.)"""
 from __future__ import annotations
 
 import subprocess
@@ -22,8 +23,7 @@ JOBLIB = [*COMMON, "method=random,input_x_gradient", "sweep_id=b", "hydra/launch
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("repeat", range(2))
-def test_concurrent_sweeps_on_one_store_lose_and_duplicate_nothing(tmp_path, repeat):
+def test_concurrent_sweeps_on_one_store_lose_and_duplicate_nothing(tmp_path):
     store = tmp_path / "store"
     processes = [subprocess.Popen([sys.executable, "-m", "xaibench", *args, f"store_dir={store}"], cwd=tmp_path,
                                   env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

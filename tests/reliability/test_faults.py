@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import xaibench
-from tests.conftest import FAST_METRICS, interrupted_on_call, run_cli
+from tests.conftest import FAST_METRICS, interrupted_on_call
 from tests.reliability._faults import fill, results, tmpfs
 from xaibench import sweep as sweep_module
 from xaibench.cli import main
@@ -42,17 +42,26 @@ def reference(tmp_path_factory):
         os.chdir(cwd)
 
 
-def one_error_line(done) -> str:
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("xaibench: error: "), done.stderr[-3000:]
+def one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("xaibench: error: "), stderr[-3000:]
     return lines[0]
 
 
+def cli_exit_code(argv: list[str]) -> int:
+    """``xaibench ARGV`` run in this process (the console entry's ``main``): its exit code."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    return done.value.code or 0
+
+
 # Full disk ------------------------------------------------------------------------------------------------
+# Real full filesystems (a 1 MiB tmpfs), the CLI's entry run in this process (a subprocess, ~8 CPU-s of imports
+# each, proved nothing more: the message, exit code and files are the entry's).
 @pytest.mark.slow
 def test_full_store_disk_one_line_keeps_what_was_written_and_rerun_gives_the_same_table(tmp_path, reference,
-                                                                                      monkeypatch):
+                                                                                      monkeypatch, capfd):
     store = tmp_path / "store"
     with tmpfs(store, "1m") as mounted:
         if not mounted:
@@ -60,31 +69,34 @@ def test_full_store_disk_one_line_keeps_what_was_written_and_rerun_gives_the_sam
         monkeypatch.chdir(tmp_path)
         xaibench.run([*ONE, f"store_dir={store}", "sweep_id=s"])  # one cell stored while there is space
         filler = fill(store)
-        done = run_cli(["-m", *THREE, f"store_dir={store}", "sweep_id=s"], tmp_path)
-        line = one_error_line(done)
-        assert done.returncode == 1 and f"cannot write {store}/v2/" in line and "[Errno 28] No space left" in line
+        capfd.readouterr()
+        code = cli_exit_code(["-m", *THREE, f"store_dir={store}", "sweep_id=s"])
+        line = one_error_line(capfd.readouterr().err)
+        assert code == 1 and f"cannot write {store}/v2/" in line and "[Errno 28] No space left" in line
         assert len(list((tmp_path / "results/runs/s/cells").glob("*.parquet"))) == 1  # the cached cell is recorded
         checked = verify(Store(store))
         assert checked.damaged == [] and checked.temp_files == 0 and sum(checked.checked.values()) >= 6
         filler.unlink()
-        again = run_cli(["-m", *THREE, f"store_dir={store}", "sweep_id=s"], tmp_path)
-        assert again.returncode == 0, again.stderr[-3000:]
+        code = cli_exit_code(["-m", *THREE, f"store_dir={store}", "sweep_id=s"])
+        assert code == 0, capfd.readouterr().err[-3000:]
         pd.testing.assert_frame_equal(results(load_table(tmp_path / "results/runs/s")), reference)
 
 
 @pytest.mark.slow
-def test_full_results_disk_one_line_and_rerun_gives_the_same_table(tmp_path, reference):
+def test_full_results_disk_one_line_and_rerun_gives_the_same_table(tmp_path, reference, monkeypatch, capfd):
     runs = tmp_path / "runs"
     with tmpfs(runs, "1m") as mounted:
         if not mounted:
             pytest.skip("cannot mount a tmpfs here; test_injected_enospc covers the same path in process")
+        monkeypatch.chdir(tmp_path)
         filler = fill(runs, 64 * 1024)  # room for the sweep's start, not for all its cells and Hydra's job configs
-        done = run_cli(["-m", *THREE, f"results_dir={runs}", "sweep_id=r"], tmp_path)
-        line = one_error_line(done)
-        assert done.returncode == 1 and f"cannot write {runs}" in line and "[Errno 28] No space left" in line
+        capfd.readouterr()
+        code = cli_exit_code(["-m", *THREE, f"results_dir={runs}", "sweep_id=r"])
+        line = one_error_line(capfd.readouterr().err)
+        assert code == 1 and f"cannot write {runs}" in line and "[Errno 28] No space left" in line
         filler.unlink()
-        again = run_cli(["-m", *THREE, f"results_dir={runs}", "sweep_id=r"], tmp_path)
-        assert again.returncode == 0, again.stderr[-3000:]
+        code = cli_exit_code(["-m", *THREE, f"results_dir={runs}", "sweep_id=r"])
+        assert code == 0, capfd.readouterr().err[-3000:]
         pd.testing.assert_frame_equal(results(load_table(runs / "r")), reference)
 
 

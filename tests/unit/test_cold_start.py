@@ -13,14 +13,17 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import xaibench.models.training as training
 from xaibench.engine.stages import build_dataset
+from xaibench.explainers.counterfactual.wachter import WachterExplainer, cosine_annealed_lrs, margin_hinge
+from xaibench.metrics import testing
 from xaibench.models.adam import FunctionalAdam
-from xaibench.registry import DATASETS, MODELS
+from xaibench.registry import DATASETS, EXPLAINERS, MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +82,70 @@ def test_zoo_training_gives_torch_adams_weights(monkeypatch, model, dataset, mod
         assert torch.equal(a, b), name
 
 
+@pytest.mark.parametrize("n_steps", [1, 2, 7, 200])
+def test_cosine_annealed_lrs_are_torchs_scheduler_lrs_bit_for_bit(n_steps):
+    """What ``CosineAnnealingLR(Adam, T_max=n_steps)`` sets ``lr`` to before each of the ``n_steps`` steps."""
+    param = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.Adam([param], lr=0.05)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, n_steps)
+    torch_lrs = []
+    for _ in range(n_steps):
+        torch_lrs.append(optimiser.param_groups[0]["lr"])
+        param.grad = torch.ones(1)
+        optimiser.step()
+        schedule.step()
+    assert cosine_annealed_lrs(0.05, n_steps) == torch_lrs
+    assert len(set(torch_lrs)) == n_steps  # the schedule does anneal
+
+
+def _wachter_with_torch_adam(self, model, x, start, contrast, lam):
+    """``WachterExplainer._optimise`` as it was with ``torch.optim.Adam`` and ``CosineAnnealingLR`` (the reference)."""
+    z = start.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([z], lr=self.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, self.n_steps)
+    with torch.enable_grad():
+        for _ in range(self.n_steps):
+            optimiser.zero_grad(set_to_none=True)
+            loss = lam * margin_hinge(model(z), contrast, self.confidence) + self._distance(z, x)
+            loss.sum().backward()
+            optimiser.step()
+            schedule.step()
+    return z.detach()
+
+
+@pytest.mark.parametrize("distance", ["l2", "l1"])
+def test_wachter_counterfactuals_are_torch_adams_bit_for_bit(monkeypatch, distance):
+    """Several lambda rounds on a small MLP: counterfactuals, validity and lambdas equal the torch.optim ones."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    x = torch.randn(6, 5)
+    explainer = EXPLAINERS.create("wachter", {"n_steps": 15, "n_lambdas": 4, "lambda_init": 0.05,
+                                              "distance": distance})
+    ours = explainer.explain(model, x, model(x).argmax(1))
+    monkeypatch.setattr(WachterExplainer, "_optimise", _wachter_with_torch_adam)
+    reference = explainer.explain(model, x, model(x).argmax(1))
+    assert torch.equal(ours.counterfactuals, reference.counterfactuals)
+    assert torch.equal(ours.attributions, reference.attributions)
+    for name in ("valid", "lambda", "distance"):
+        assert np.array_equal(np.asarray(ours.extras[name]), np.asarray(reference.extras[name])), name
+    assert len(set(np.asarray(ours.extras["lambda"]).tolist())) > 1  # some samples needed more than one round
+
+
+def test_metric_tests_train_with_torch_adams_weights(monkeypatch):
+    """``xaibench.metrics.testing.train`` (the metric tests' tiny models) steps FunctionalAdam: torch.optim's weights."""
+    def untrained() -> nn.Module:
+        torch.manual_seed(1)
+        return testing.tiny_cnn(n_classes=2)
+
+    x, y, _ = testing.bar_images(12)
+    ours = testing.train(untrained(), x, y, steps=20)
+    monkeypatch.setattr(testing, "FunctionalAdam", lambda params, lr: torch.optim.Adam(params, lr=lr))
+    reference = testing.train(untrained(), x, y, steps=20)
+    for (name, a), b in zip(reference.state_dict().items(), ours.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(ours[0].weight, untrained()[0].weight)  # it did train
+
+
 def _last_line_of(script: str) -> str:
     """Run ``script`` in a fresh interpreter (this checkout on its path); the last line it printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -110,14 +177,16 @@ def test_training_a_zoo_model_does_not_import_torch_dynamo():
 
 def test_computing_a_cell_does_not_import_torchs_compiler():
     """A whole cell (train, explain, score) in a fresh process: torch.use_deterministic_algorithms imported
-    torch._inductor (and torch._dynamo), ~1.6 CPU-s."""
+    torch._inductor (and torch._dynamo), ~1.6 CPU-s. The method is wachter, an explainer that runs Adam itself
+    (torch.optim.Adam imported torch._dynamo, ~2 CPU-s)."""
     assert _compiler_modules_after("""
         import sys, tempfile, torch
         from xaibench.engine.cell import CellSpec
         from xaibench.engine.runner import run_cell
         from xaibench.engine.store import Store
         cell = CellSpec(model={"name": "mlp", "epochs": 2, "hidden": [4]},
-                        dataset={"name": "synthetic_tabular", "n_samples": 70}, method={"name": "saliency"}, seed=0,
+                        dataset={"name": "synthetic_tabular", "n_samples": 70},
+                        method={"name": "wachter", "n_steps": 5, "n_lambdas": 2}, seed=0,
                         metrics={"sparseness": {}}, n_samples=4)
         result = run_cell(cell, Store(tempfile.mkdtemp()))
         assert not result.cached and (result.rows["status"] == "ok").all(), result.rows["status"]

@@ -27,6 +27,25 @@ def fake_slurm_path() -> str:
     return f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}"
 
 
+def console(argv: list[str], cwd: Path, monkeypatch, capfd, **env: str) -> tuple[int, str]:
+    """``xaibench ARGV`` through the console entry in this process, in ``cwd`` with ``env`` set (a subprocess cost
+    ~6 CPU-s of imports to print the same line): (exit code, stderr)."""
+    from xaibench.cli import main
+    from xaibench.config.slurm import max_array_size
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(cwd)
+    max_array_size.cache_clear()  # scontrol's answer is cached per process
+    capfd.readouterr()
+    try:
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+    finally:
+        max_array_size.cache_clear()
+    return done.value.code, capfd.readouterr().err
+
+
 @pytest.mark.parametrize(("overrides", "refusal"), [
     (["hydra/launcher=joblib,ray"], "hydra/launcher=joblib,ray sweeps over Hydra's own settings"),
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=1,2"], "hydra.launcher.n_jobs=1,2 sweeps over Hydra's own"),
@@ -175,17 +194,17 @@ def test_a_sweep_over_the_scoring_engine_is_refused():
     assert "engine=fast,quantus sweeps over the scoring engine" in str(refused.value)
 
 
-def test_an_array_above_max_array_size_is_refused_before_any_file_is_touched(tmp_path):
+def test_an_array_above_max_array_size_is_refused_before_any_file_is_touched(tmp_path, monkeypatch, capfd):
     """Slurm's MaxArraySize (``scontrol show config``, faked at 2): 3 cells at one per task were submitted once the
     stored cells were written, and sbatch refused them there; now the pre-flight names the cells_per_task that fits."""
     fake = {"PATH": fake_slurm_path(), "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
             "FAKE_SLURM_MAX_ARRAY_SIZE": "2"}
-    done = run_cli(["-m", *CELLS, "method=saliency,random,integrated_gradients", "hydra/launcher=slurm_cpu",
-                    "hydra.launcher.cells_per_task=1"], tmp_path, timeout=120, **fake)
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert done.stderr == ("xaibench: error: 3 cells to compute at cells_per_task=1 are 3 Slurm array tasks, more than "
-                           "this cluster's MaxArraySize=2 (scontrol show config); set hydra.launcher.cells_per_task=2 "
-                           "or more, and raise hydra.launcher.timeout_min for 2 cells a task (now 60 minutes for 1)\n")
+    code, stderr = console(["-m", *CELLS, "method=saliency,random,integrated_gradients", "hydra/launcher=slurm_cpu",
+                            "hydra.launcher.cells_per_task=1"], tmp_path, monkeypatch, capfd, **fake)
+    assert code == 2, stderr[-2000:]
+    assert stderr == ("xaibench: error: 3 cells to compute at cells_per_task=1 are 3 Slurm array tasks, more than "
+                      "this cluster's MaxArraySize=2 (scontrol show config); set hydra.launcher.cells_per_task=2 "
+                      "or more, and raise hydra.launcher.timeout_min for 2 cells a task (now 60 minutes for 1)\n")
     assert list(tmp_path.iterdir()) == []  # not even the fake Slurm's state: nothing was submitted
 
 
@@ -213,23 +232,23 @@ def test_the_array_size_counts_only_the_cells_the_store_lacks(tmp_path, monkeypa
     max_array_size.cache_clear()
 
 
-def test_an_array_sbatch_would_refuse_is_refused_before_any_file_is_touched(tmp_path):
+def test_an_array_sbatch_would_refuse_is_refused_before_any_file_is_touched(tmp_path, monkeypatch, capfd):
     """``sbatch --test-only`` (faked: partitions cpu, gpu and no default) validates the array before anything is
     written: a cluster without a default partition and the preset's ``partition: null``, or a misspelt partition,
     were refused by sbatch only after the sweep folder was claimed (sweep.json left "running", submitit's pickle
     and script in it)."""
     fake = {"PATH": fake_slurm_path(), "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
             "FAKE_SLURM_PARTITIONS": "cpu,gpu"}
-    done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu", "hydra.launcher.partition=gpux",
-                    "hydra.launcher.cells_per_task=1"], tmp_path, timeout=120, **fake)
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert done.stderr == ("xaibench: error: slurm refuses the sweep's array job (2 tasks; sbatch --test-only): "
-                           "sbatch: error: invalid partition specified: gpux sbatch: error: Batch job submission "
-                           "failed: Invalid partition name specified; fix the hydra.launcher.* settings (partition, "
-                           "account, timeout_min, mem_gb, cells_per_task) and rerun\n")
+    code, stderr = console(["-m", *CELLS, "hydra/launcher=slurm_cpu", "hydra.launcher.partition=gpux",
+                            "hydra.launcher.cells_per_task=1"], tmp_path, monkeypatch, capfd, **fake)
+    assert code == 2, stderr[-2000:]
+    assert stderr == ("xaibench: error: slurm refuses the sweep's array job (2 tasks; sbatch --test-only): "
+                      "sbatch: error: invalid partition specified: gpux sbatch: error: Batch job submission "
+                      "failed: Invalid partition name specified; fix the hydra.launcher.* settings (partition, "
+                      "account, timeout_min, mem_gb, cells_per_task) and rerun\n")
     assert list(tmp_path.iterdir()) == []
-    done = run_cli(["-m", *CELLS, "hydra/launcher=slurm_cpu"], tmp_path, timeout=120, **fake)
-    assert done.returncode == 2 and "No partition specified or system default partition" in done.stderr
+    code, stderr = console(["-m", *CELLS, "hydra/launcher=slurm_cpu"], tmp_path, monkeypatch, capfd, **fake)
+    assert code == 2 and "No partition specified or system default partition" in stderr
     assert list(tmp_path.iterdir()) == []
 
 

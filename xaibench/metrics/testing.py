@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from xaibench.metrics.quantus_adapter import ScoreContext
+from xaibench.models.adam import FunctionalAdam
 from xaibench.types import Modality, Split
 
 
@@ -115,7 +116,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 300, 
           seed: int = 0) -> nn.Module:
     """Full-batch Adam on cross-entropy; returns the model in eval mode."""
     torch.manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    optimiser = FunctionalAdam(model.parameters(), lr=lr)  # torch.optim.Adam's steps, no torch._dynamo import
     model.train()
     for _ in range(steps):
         optimiser.zero_grad()
