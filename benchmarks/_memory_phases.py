@@ -98,19 +98,20 @@ def instrument(wandb: bool = False) -> PhaseSampler:
 
     sampler = PhaseSampler()
     phases = [
-            (collect, "_combine", "read+combine chunk"),
-            (collect, "_summary_input", "chunk to pandas (summary input)"),
+            (collect.plan, "combine", "read+combine chunk"),
+            (collect.streaming, "_summary_input", "chunk to pandas (summary input)"),
             (pq.ParquetWriter, "write_table", "write table row group"),
-            (aggregate, "_partial", "summary: chunk statistics"),
+            (aggregate.summarizer, "partial_summary", "summary: chunk statistics"),
             (aggregate.Summarizer, "add", "summary: add chunk"),
-            (aggregate._Intervals, "_run", "summary: bootstrap block"),
+            (aggregate.intervals.Intervals, "_run", "summary: bootstrap block"),
             (aggregate.Summarizer, "result", "summary: result (concat, labels, ranks)"),
             (aggregate.Summarizer, "finish", "summary: finish (CIs, labels, ranks)"),
             (finishing._Tally, "add", "end of sweep: cell tally"),
             (finishing, "write_table", "write summary.parquet"),
             (finishing, "write_pieces", "write summary.parquet"),
             (collect, "write_pieces", "write summary file"),
-            (collect, "release_memory", "release memory"),
+            (collect.streaming, "release_memory", "release memory"),
+            (collect.summarize_stream, "release_memory", "release memory"),
             (console, "summary_blocks", "print summary"),
             (finishing, "summary_blocks", "print summary")]
     if wandb:

@@ -112,7 +112,7 @@ def test_a_summary_printed_in_pieces_numbers_the_notes_as_the_whole_one(monkeypa
     skipped = (table["method"] == "ig") & (table["dataset"] == "b") & (table["metric"] == "metric5")
     table.loc[skipped, ["value", "status", "message"]] = [np.nan, "not_applicable", "ig: not for this model"]
     whole = summarize(table)
-    monkeypatch.setattr(aggregate, "_MERGE", 2)
+    monkeypatch.setattr(aggregate.summarizer, "MERGE", 2)
     monkeypatch.setattr(console, "TALL_ROWS", 10)  # the streamed layout, not the whole frame's
     pieces = _streamed(table)
     text = "\n".join(console.summary_blocks(whole))

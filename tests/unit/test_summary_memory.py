@@ -13,7 +13,7 @@ from xaibench.results.aggregate import summarize
 def test_bootstrap_values_spilled_to_disk_give_the_same_summary_bit_for_bit(monkeypatch):
     """Values waiting for their bootstrap block go to a temporary file beyond ``SPILL_BYTES`` (memory flat in
     the table's size); read back, they give the same CIs, streamed in chunks or whole, for one and several seeds
-    and for shapes that fill blocks (``_BLOCK`` = 3 here) and shapes that wait to the end."""
+    and for shapes that fill blocks (``BLOCK`` = 3 here) and shapes that wait to the end."""
     from xaibench.results import aggregate
 
     rng = np.random.default_rng(0)
@@ -26,9 +26,9 @@ def test_bootstrap_values_spilled_to_disk_give_the_same_summary_bit_for_bit(monk
     table = pd.concat(frames, ignore_index=True)
     table.loc[table.index % 7 == 3, ["value", "status"]] = [np.nan, "nan"]
     single = table[table["seed"] == 0]
-    monkeypatch.setattr(aggregate, "_BLOCK", 3)
+    monkeypatch.setattr(aggregate.intervals, "BLOCK", 3)
     expected = {name: summarize(frame) for name, frame in (("seeds", table), ("single", single))}
-    monkeypatch.setattr(aggregate, "SPILL_BYTES", 0)
+    monkeypatch.setattr(aggregate.intervals, "SPILL_BYTES", 0)
     spilled = aggregate.Summarizer()
     for method in "abcd":  # streamed: one (model, dataset, method) block per chunk
         spilled.add(table[table["method"] == method])
@@ -39,14 +39,14 @@ def test_bootstrap_values_spilled_to_disk_give_the_same_summary_bit_for_bit(monk
 
 
 def test_merging_chunk_summaries_on_the_way_gives_the_same_summary(monkeypatch):
-    """The streamed summary concatenates its chunk summaries every ``_MERGE`` chunks and puts them in a temporary
+    """The streamed summary concatenates its chunk summaries every ``MERGE`` chunks and puts them in a temporary
     file until the end (memory); the result is the one summary of the whole table."""
     from xaibench.results import aggregate
 
     table = pd.concat([rows(method, metric, np.arange(4.0) * i) for i, method in enumerate("abcdefg")
                        for metric in ("faith", "sens")], ignore_index=True)
     expected = summarize(table)
-    monkeypatch.setattr(aggregate, "_MERGE", 2)
+    monkeypatch.setattr(aggregate.summarizer, "MERGE", 2)
     streamed = aggregate.Summarizer()
     for method in "abcdefg":
         streamed.add(table[table["method"] == method])
@@ -166,7 +166,7 @@ def test_a_summary_handed_out_in_pieces_is_the_whole_summary_and_prints_its_text
 
     table = _pieces_table()
     whole = summarize(table)
-    monkeypatch.setattr(aggregate, "_MERGE", 2)
+    monkeypatch.setattr(aggregate.summarizer, "MERGE", 2)
     monkeypatch.setattr(console, "TALL_ROWS", 10)  # the streamed layout, not the whole frame's
     pieces = _streamed(table)
     assert len(list(pieces.pieces())) > 3 and pieces.n_rows == len(whole)
@@ -191,7 +191,7 @@ def test_a_summary_written_in_pieces_has_write_tables_bytes(tmp_path, monkeypatc
 
     from xaibench.results.collect import writing as collect  # write_pieces falls back on its write_table
 
-    monkeypatch.setattr(aggregate, "_MERGE", 1)
+    monkeypatch.setattr(aggregate.summarizer, "MERGE", 1)
     monkeypatch.setattr(store, "ROW_GROUP_ROWS", 3)
     table = _pieces_table()
     whole = []
@@ -357,13 +357,13 @@ def test_what_a_streamed_summary_holds_does_not_grow_with_its_settings(monkeypat
     ``RowColumns``, the bootstrap streams a chunk at a time. 40 settings (4,000 summary rows) hold about what 10
     (1,000) hold: the old code held 327 KB more after the last chunk and peaked 790 KB higher while finishing, this
     one 32 and 79 KB (one set entry and a few spilled-piece records per setting). Bounded buffers are made small
-    (``SPILL_BYTES``: waiting bootstrap values; ``RANK_ROWS``; ``WINDOW``; ``_MERGE`` = 1 puts every chunk's summary
+    (``SPILL_BYTES``: waiting bootstrap values; ``RANK_ROWS``; ``WINDOW``; ``MERGE`` = 1 puts every chunk's summary
     in the file at once). The summary is unchanged (equal to ``summarize`` of the whole table)."""
     from xaibench.results import aggregate, row_columns
 
-    monkeypatch.setattr(aggregate, "SPILL_BYTES", 0)
-    monkeypatch.setattr(aggregate, "_MERGE", 1)
-    monkeypatch.setattr(aggregate, "RANK_ROWS", 64)
+    monkeypatch.setattr(aggregate.intervals, "SPILL_BYTES", 0)
+    monkeypatch.setattr(aggregate.summarizer, "MERGE", 1)
+    monkeypatch.setattr(aggregate.ranks, "RANK_ROWS", 64)
     monkeypatch.setattr(row_columns, "WINDOW", 64)
     _held_bytes(2)  # imports and caches made on first use
     small, large = _held_bytes(10), _held_bytes(40)
@@ -392,7 +392,8 @@ def test_the_summarys_end_releases_memory_after_each_bootstrap_shape_and_before_
     table = pd.concat(frames, ignore_index=True)
     expected = summarize(table)
     calls = []
-    monkeypatch.setattr(aggregate, "release_memory", lambda: calls.append("release"))
+    for module in (aggregate.summarizer, aggregate.intervals):  # finish, and after each bootstrap shape
+        monkeypatch.setattr(module, "release_memory", lambda: calls.append("release"))
     streamed = aggregate.Summarizer()
     for method in "ab":
         streamed.add(table[table["method"] == method])
