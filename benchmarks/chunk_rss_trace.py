@@ -9,8 +9,9 @@ Usage::
 (``VmHWM``, then reset through ``/proc/self/clear_refs``), so each chunk has: ``pre_peak`` (the peak while the
 chunk was read, cut and converted), ``rss_before`` (after ``release_memory``), ``add_peak``, ``rss_after``, and
 what the allocators hold live at ``rss_before``: glibc (``mallinfo2``: in use, free, heap size), Arrow's current
-default pool (``pa.total_allocated_bytes``) and each of pyarrow's pools. Two phases follow: ``before_finish`` and
-``end`` (the summary's end, the CSV written and the summary printed). Resident memory that neither allocator holds
+default pool (``pa.total_allocated_bytes``) and each of pyarrow's pools. Three phases follow: ``before_finish``
+(the peak since the last chunk), ``finish`` (the summary's end: every row's CIs and ranks, ``Summarizer.finish``)
+``written`` (its pieces written to the CSV, ``collect.write_pieces``) and ``end`` (the summary printed). Resident memory that neither allocator holds
 live is what an allocator kept (docs/speed.md, mem19, mem21). The process first sets Arrow's allocator as
 ``xaibench`` does (``memory.configure_arrow_allocator``); set ``ARROW_DEFAULT_MEMORY_POOL`` /
 ``JE_ARROW_MALLOC_CONF`` to compare others. Linux only.
@@ -94,11 +95,29 @@ def main() -> None:
     def traced_finish(self):
         before = peak_mb()
         peak[0] = max(peak[0], before)
-        records.append({"phase": "before_finish", "pre_peak": before, "rss": rss_mb()})
+        records.append({"phase": "before_finish", "pre_peak": before, "rss": rss_mb(), **held_mb()})
         reset_peak()
-        return finish(self)
+        pieces = finish(self)
+        during = peak_mb()  # the CIs and ranks of every row (aggregate); then the pieces are written and printed
+        peak[0] = max(peak[0], during)
+        records.append({"phase": "finish", "pre_peak": during, "rss": rss_mb(), **held_mb()})
+        reset_peak()
+        return pieces
+
+    from xaibench.results import collect
+
+    write_pieces = collect.write_pieces
+
+    def traced_write_pieces(summary, path):
+        written = write_pieces(summary, path)
+        during = peak_mb()
+        peak[0] = max(peak[0], during)
+        records.append({"phase": "written", "pre_peak": during, "rss": rss_mb(), **held_mb()})
+        reset_peak()
+        return written
 
     aggregate.Summarizer.add, aggregate.Summarizer.finish = traced_add, traced_finish
+    collect.write_pieces = traced_write_pieces
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         try:
             cli(["summary", table, "-o", csv])
@@ -106,7 +125,7 @@ def main() -> None:
             pass
     end = peak_mb()
     peak[0] = max(peak[0], end)
-    records.append({"phase": "end", "pre_peak": end, "rss": rss_mb()})
+    records.append({"phase": "end", "pre_peak": end, "rss": rss_mb(), **held_mb()})
     Path(out).write_text(json.dumps({"cpu_seconds": time.process_time() - cpu, "peak_rss_mb": peak[0],
                                      "chunks": records}))
     chunks = [r for r in records if "rows" in r]
