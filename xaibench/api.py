@@ -35,9 +35,23 @@ def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bo
 
     overrides = _override_list(overrides)
     plan = make_plan(overrides, multirun=multirun)
+    _refuse_hydra_settings(overrides)  # after the pre-flight (its refusals first), before anything is recorded
     record_command(overrides, multirun=multirun, api=True,  # compare checks the sweep folder's config against it
                    folders=[Path(str(cfg.results_dir)) / str(cfg.sweep_id) for cfg in plan.configs])
     return sweep.run_configs(plan.configs, multirun=multirun, echo=echo)
+
+
+def _refuse_hydra_settings(overrides: list[str]) -> None:
+    """``xaibench.run`` runs the sweep in this process, where Hydra's own settings (``hydra.job.env_set``,
+    ``hydra.run.dir``, ``hydra/launcher=joblib``...) are not applied: the command line hands them to Hydra
+    (``plan._needs_hydra``); here they were dropped without a word (the store went where ``env_set`` did not say)."""
+    from xaibench.config.plan import _needs_hydra
+
+    given = [o for o in overrides if _needs_hydra(o)]
+    if given:
+        raise UserError(f"xaibench.run runs the sweep in this process, which does not apply Hydra's own settings "
+                        f"({given[0]}); leave it out, or run the sweep on the command line (xaibench ...), which "
+                        f"hands them to Hydra")
 
 
 def _override_list(overrides: Sequence[str] | str) -> list[str]:

@@ -870,6 +870,23 @@ def test_hydra_settings_given_on_the_command_line_are_applied(tmp_path, monkeypa
     assert len(pd.read_parquet(tmp_path / "results" / "runs" / "default" / "table.parquet")) == 12  # 3 metrics x 4
 
 
+@pytest.mark.parametrize("setting", ["+hydra.job.env_set.XAIBENCH_STORE=env_store", "hydra.run.dir=hydra_out",
+                                     "hydra/launcher=joblib"])
+def test_api_refuses_hydra_settings_it_would_drop(tmp_path, monkeypatch, capfd, setting):
+    """``xaibench.run`` runs in this process and dropped Hydra's own settings without a word (the cell went to
+    results/store, not where ``env_set`` said), where the command line now hands them to Hydra: refused, one line,
+    nothing written in the working folder. ``hydra.searchpath`` (read by composition) still runs."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as error:
+        xaibench.run([*BASE, setting])
+    assert f"does not apply Hydra's own settings ({setting})" in str(error.value) and "\n" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+    assert "Traceback" not in capfd.readouterr().err
+    (tmp_path / "conf").mkdir()
+    table = xaibench.run([*BASE, f"hydra.searchpath=[file://{tmp_path / 'conf'}]"])
+    assert len(table) == 12  # 3 metrics x 4 samples
+
+
 # Semicolon CSVs (byo7): a European spreadsheet's `age;minutes;bought` file with decimal commas was read with `,` as
 # one column, and with `sep=';'` alone its `41,3` numbers became one-hot text categories without a word.
 SEP_CASES = [

@@ -126,3 +126,32 @@ def test_editing_a_helper_reruns_the_cell(project):
     (project / "activations.py").write_text(ACTIVATIONS.replace("nn.ReLU()", "nn.Tanh()"))
     assert not run_cell(cell, store).cached
     assert run_cell(cell, store).cached
+
+
+def test_a_helper_imported_in_forward_is_in_the_fingerprint_before_and_after_forward_runs(project):
+    """``from helpers.scale import double`` inside ``forward``: before forward ran, ``helpers`` was not imported and
+    ``helpers.scale`` was skipped (finding it would import its package); after, it was in ``sys.modules`` and in
+    the fingerprint: the same model's key changed within one process (an in-process sweep's next job missed the
+    store). Found without importing now, with the package's ``__init__.py`` (``from a.b import c`` runs ``a``)."""
+    import torch
+
+    (project / "helpers").mkdir()
+    (project / "helpers" / "__init__.py").write_text("")
+    (project / "helpers" / "scale.py").write_text("def double(x):\n    return 2 * x\n")
+    (project / "lazy.py").write_text("from torch import nn\n\n\nclass Net(nn.Linear):\n    def forward(self, x):\n"
+                                     "        from helpers.scale import double\n\n        return double(x)\n")
+    try:
+        before = code_digest("lazy.Net")
+        assert "helpers" not in sys.modules
+        import lazy
+
+        assert torch.equal(lazy.Net(1, 1)(torch.ones(1)), torch.full((1,), 2.0))
+        assert code_digest("lazy.Net") == before
+        assert local_imports(project / "lazy.py", "lazy") == {
+            "helpers": (project / "helpers" / "__init__.py").resolve(),
+            "helpers.scale": (project / "helpers" / "scale.py").resolve()}
+        (project / "helpers" / "scale.py").write_text("def double(x):\n    return x + x\n")
+        assert code_digest("lazy.Net") != before
+    finally:
+        for name in ("lazy", "helpers", "helpers.scale"):
+            sys.modules.pop(name, None)

@@ -320,3 +320,23 @@ def test_a_rerun_whose_cells_are_all_stored_needs_no_slurm_answer(tmp_path, monk
         check_array_size(plan.launch, plan.configs)
     stored[1].write_bytes(b"")
     check_array_size(plan.launch, plan.configs)
+
+
+def test_an_experiment_file_edited_in_the_process_gives_its_new_launcher(tmp_path):
+    """``launch_of`` kept its own once-per-process cache keyed on the command line alone: after an experiment file
+    of the user's was edited in a notebook, the sweep was still checked and launched with the old launcher settings
+    (the composition below it is keyed on the config files: ``composition.hydra_config``)."""
+    import os
+
+    from xaibench.config.preflight import launch_of
+
+    experiment = tmp_path / "conf" / "experiment" / "mine.yaml"
+    experiment.parent.mkdir(parents=True)
+    text = "# @package _global_\ndefaults:\n  - override /hydra/launcher: joblib\nhydra:\n  launcher:\n    n_jobs: {}\n"
+    experiment.write_text(text.format(2))
+    overrides = [*CELLS, f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "experiment=mine"]
+    assert launch_of(overrides).settings["n_jobs"] == 2
+    experiment.write_text(text.format(3))
+    stat = experiment.stat()
+    os.utime(experiment, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later edit, whatever the clock's grain
+    assert launch_of(overrides).settings["n_jobs"] == 3

@@ -479,3 +479,33 @@ def test_configure_arrow_allocator_keeps_a_users_setting_and_does_nothing_once_p
     assert os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "system"
     assert seen == {"summary": "dirty_decay_ms:0,muzzy_decay_ms:0", "collect": "dirty_decay_ms:100,muzzy_decay_ms:0",
                     None: "dirty_decay_ms:100,muzzy_decay_ms:0"}
+
+
+def test_configure_arrow_allocator_sets_nothing_for_a_pyarrow_built_without_jemalloc(tmp_path, monkeypatch):
+    """A pyarrow without jemalloc (its ``arrow/util/config.h`` lacks ``ARROW_JEMALLOC``) gets no
+    ``ARROW_DEFAULT_MEMORY_POOL=jemalloc``: Arrow would print "Unsupported backend 'jemalloc'" at each start, fall
+    back to mimalloc, and the streams (which keep a chosen pool) would lose their system-pool fallback; the
+    installed pyarrow (built with jemalloc) still gets it."""
+    import importlib
+    import os
+    import sys
+
+    from xaibench.results import memory
+
+    monkeypatch.setattr(memory.sys, "platform", "linux")
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "x")  # recorded: restored (removed) after the test
+    monkeypatch.setenv("JE_ARROW_MALLOC_CONF", "x")
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+    monkeypatch.delenv("JE_ARROW_MALLOC_CONF")
+    monkeypatch.delitem(sys.modules, "pyarrow")
+    memory.configure_arrow_allocator("summary")
+    assert os.environ.pop("ARROW_DEFAULT_MEMORY_POOL") == "jemalloc"  # the installed pyarrow has jemalloc
+    os.environ.pop("JE_ARROW_MALLOC_CONF")
+    header = tmp_path / "pyarrow" / "include" / "arrow" / "util" / "config.h"
+    header.parent.mkdir(parents=True)
+    (tmp_path / "pyarrow" / "__init__.py").write_text("")
+    header.write_text("#define ARROW_VERSION_STRING \"26.0.1\"\n#define ARROW_MIMALLOC\n/* #undef ARROW_JEMALLOC */\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    memory.configure_arrow_allocator("summary")
+    assert "ARROW_DEFAULT_MEMORY_POOL" not in os.environ and "JE_ARROW_MALLOC_CONF" not in os.environ

@@ -42,13 +42,38 @@ def configure_arrow_allocator(verb: str | None = None) -> None:
     flat: jemalloc's pages not yet decayed and mimalloc's (which the parts of Arrow that allocate from the process
     default used, ~15 MB resident for 0.7 MB live) (mem19, mem21). With both settings that level stays flat
     (162-167 MB) and the summary's peaks are 24-47 MB lower, ``collect -o``'s ~30 MB (docs/speed.md, mem21).
-    Children (Hydra's joblib workers) inherit them.
+    Children (Hydra's joblib workers) inherit them. Nothing is set for a pyarrow built without jemalloc (its
+    ``arrow/util/config.h``): Arrow would print a warning at each start and fall back to mimalloc, and the streams
+    would no longer switch to the system pool (:func:`streaming_arrow_memory` keeps a chosen pool).
     """
     if sys.platform != "linux" or "pyarrow" in sys.modules:  # measured on Linux; too late once Arrow is loaded
+        return
+    if not _pyarrow_has_jemalloc():  # Arrow would warn on stderr at each start and fall back to mimalloc
         return
     decay = DECAY_MS.get(verb or "", DEFAULT_DECAY_MS)
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_POOL)
     os.environ.setdefault("JE_ARROW_MALLOC_CONF", f"dirty_decay_ms:{decay},muzzy_decay_ms:0")
+
+
+def _pyarrow_has_jemalloc() -> bool:
+    """Whether the installed pyarrow was built with jemalloc, read from its ``arrow/util/config.h`` without importing
+    it (importing would read the settings); False when that header is not found (nothing is then set)."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("pyarrow")
+    except (ImportError, ValueError):
+        return False
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        header = Path(folder) / "include" / "arrow" / "util" / "config.h"
+        try:
+            text = header.read_text(errors="replace")
+        except OSError:
+            continue
+        return re.search(r"^#define ARROW_JEMALLOC\b", text, re.MULTILINE) is not None
+    return False
 
 
 def release_memory() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from functools import lru_cache
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_class
@@ -18,13 +17,13 @@ from xaibench.errors import UserError
 
 
 def launch_of(overrides: Sequence[str], config_name: str = "config") -> Launch:
-    """The sweep's ``Launch`` (its fixed overrides composed with Hydra's config, once per process)."""
+    """The sweep's ``Launch`` (its fixed overrides composed with Hydra's config: ``composition.hydra_config``, once
+    per process while the config files stay as they are; an edited experiment file gives its new launcher)."""
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
     return _launch_of(tuple(fixed), config_name)
 
 
-@lru_cache(maxsize=8)
 def _launch_of(fixed: tuple[str, ...], config_name: str) -> Launch:
     cfg = hydra_config(fixed, config_name)
     settings = OmegaConf.select(cfg, "hydra.launcher")

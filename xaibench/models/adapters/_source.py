@@ -12,6 +12,7 @@ import difflib
 import functools
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import io
@@ -259,26 +260,38 @@ def _imported_names(path: Path, module: str) -> list[str]:
                     if node.level else node.module or ""
             except (ImportError, ValueError):
                 continue  # a relative import outside a package
-            names += [base] + [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+            parts = base.split(".")  # ``from a.b import c`` runs a and a.b too
+            names += [".".join(parts[: i + 1]) for i in range(len(parts))]
+            names += [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
     return [name for name in names if name]
 
 
 def _module_file(name: str) -> Path | None:
-    """The source file of module ``name`` (resolved), or None (not found, builtin, compiled)."""
+    """The source file of module ``name`` (resolved), or None (not found, builtin, compiled). A module not imported
+    yet (imported in a function that has not run) is found without importing it or its package: the fingerprint
+    must not change once the function has run."""
     loaded = sys.modules.get(name)
     origin = getattr(loaded, "__file__", None) if loaded is not None else None
     if origin is None and loaded is None:
-        parent = name.rpartition(".")[0]
-        if parent and parent not in sys.modules:
-            return None  # finding it would import its package: not something the user's code imported
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            return None
+        spec = _unimported_spec(name)
         origin = spec.origin if spec is not None else None
     if not origin or not origin.endswith(".py") or not Path(origin).is_file():
         return None
     return Path(origin).resolve()
+
+
+def _unimported_spec(name: str):  # -> ModuleSpec | None
+    """The spec of module ``name`` found as the import would, without importing its packages (their folders are
+    searched, as their ``__path__`` would be); None when not found."""
+    parent, _, _ = name.rpartition(".")
+    try:
+        if not parent or parent in sys.modules:
+            return importlib.util.find_spec(name)
+        parent_spec = _unimported_spec(parent)
+        locations = parent_spec.submodule_search_locations if parent_spec is not None else None
+        return importlib.machinery.PathFinder.find_spec(name, list(locations)) if locations else None
+    except (ImportError, ValueError):
+        return None
 
 
 @functools.cache
