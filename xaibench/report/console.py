@@ -311,24 +311,23 @@ def _piece_blocks(pieces) -> Iterator[str]:
         yield from summary_blocks(pieces.frame())
         return
     metrics, arrows, variant, controls, strings, facts, control_names = set(), {}, False, [], True, [], set()
-    noted = []  # the printed levels of the cells with a note, and the note's reason
-    for piece in pieces.pieces():  # pass 1: what the layout, the notes and the legend depend on
+    noted = _FirstNotes()  # each note's first cells (per method and variant), not every noted cell
+    for number, piece in enumerate(pieces.pieces()):  # pass 1: what the layout, the notes and the legend depend on
         facts.append(_legend_facts(piece))
-        noted.append(_noted_cells(piece))
+        noted.add(piece, number)
         metrics.update(piece["metric"])
         arrows.update({m: ("↑" if hib else "↓") for m, hib in zip(piece["metric"], piece["higher_is_better"])})
         variant = variant or bool((piece["variant"] != "").any())
         may_win = piece["rank"].eq(1).fillna(False) | piece["role"].astype(str).eq("control")  # controls vs bests
-        controls.append(piece[may_win.to_numpy(dtype=bool)])
+        controls.append(piece.loc[may_win.to_numpy(dtype=bool), [c for c in WARNING_COLUMNS if c in piece]])
         strings = strings and not piece[["dataset_label", "method", "variant", "family", "metric"]].isna().any().any()
         control_names |= _control_names(piece)
     if len(metrics) <= MAX_WIDE or not strings:  # a wide layout, or levels _tall_blocks formats whole
         yield from summary_blocks(pieces.frame())
         return
     levels = _TALL_LEVELS if variant else [c for c in _TALL_LEVELS if c != "variant"]
-    notes = Notes()  # numbered in the printed order: the noted cells sorted as pass 3 prints the rows
-    noted = pd.concat(noted)
-    notes.number(noted.sort_values(levels, key=_controls_last_key(control_names))["row"])
+    notes = noted.notes(levels, control_names)  # numbered in the printed order, as pass 3 prints the rows
+    del noted
     buckets = _DatasetBuckets()
     for piece in pieces.pieces():  # pass 2: the printed rows, by dataset, and the widths
         buckets.add(_tall_rows(piece, arrows, levels, notes))
@@ -367,15 +366,53 @@ def _tall_levels(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str])
     return frame
 
 
-def _noted_cells(piece: pd.DataFrame) -> pd.DataFrame:
-    """The cells of a piece of the summary that refer to a note (``cell_reason``): their printed levels (every
-    ``_TALL_LEVELS``) and the cell (``row``), to number the notes in the printed order before any cell is written."""
-    noted = np.flatnonzero(_noted(piece))
-    part = piece.iloc[noted]
-    arrows = {m: ("↑" if hib else "↓") for m, hib in zip(part["metric"], part["higher_is_better"])}
-    frame = _tall_levels(part, arrows, _TALL_LEVELS)
-    frame["row"] = pd.Series(list(_cells(piece, noted)), index=part.index, dtype=object)
-    return frame
+# What ``control_warnings`` reads of the rank-1 and control rows (statistics/controls.py: ``nothing_to_rank``,
+# ``control_first``, ``ranks.ranked_mean``): the streamed print keeps only these of them through its passes.
+WARNING_COLUMNS = ["comparison", "dataset_label", "model_label", "metric", "family", "competitor", "method", "role",
+                   "mean", "shared_mean", "higher_is_better", "rank"]
+
+
+class _FirstNotes:
+    """What numbering the notes needs of a summary handed out in pieces, kept small: for each note's reason
+    (``cell_reason``) and each printed method and variant, only the noted cell that prints first (its printed
+    ``_TALL_LEVELS`` and its place in the pieces, which breaks ties as the stable sort of every noted cell did),
+    and whether some note is a scored cell's. Within one method and variant the controls-last order of the method
+    (known only once every piece is read) and the ``variant`` level (printed or not) change no comparison, so
+    the first cell of each such group is all the final sort needs: about reasons x methods rows, not one per
+    noted cell (43,840 rows, 12 MB at 10,000 cells)."""
+
+    def __init__(self) -> None:
+        self.firsts: list[pd.DataFrame] = []
+        self.partial = False
+
+    def add(self, piece: pd.DataFrame, number: int) -> None:
+        """Keep the first noted cells of ``piece`` (the ``number``-th piece) and of the cells kept before."""
+        noted = np.flatnonzero(_noted(piece))
+        if not len(noted):
+            return
+        part = piece.iloc[noted]
+        arrows = {m: ("↑" if hib else "↓") for m, hib in zip(part["metric"], part["higher_is_better"])}
+        frame = _tall_levels(part, arrows, _TALL_LEVELS).reset_index(drop=True)
+        cells = list(_cells(piece, noted))
+        frame["reason"] = [cell_reason(cell) for cell in cells]
+        self.partial = self.partial or not all(_unscored(cell) for cell in cells)
+        frame["piece"], frame["order"] = number, np.arange(len(frame))
+        self.firsts = [self._firsts(pd.concat([*self.firsts, frame], ignore_index=True))]
+
+    @staticmethod
+    def _firsts(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.sort_values([*_TALL_LEVELS, "piece", "order"], kind="stable")
+        return frame.drop_duplicates(["reason", "method", "variant"]).reset_index(drop=True)
+
+    def notes(self, levels: list[str], control_names: set[str]) -> Notes:
+        """The ``Notes`` numbered as the printed table (``levels``, controls last) first refers to each reason."""
+        notes = Notes()
+        if self.firsts:
+            first = self.firsts[0].sort_values([*levels, "piece", "order"], key=_controls_last_key(control_names))
+            for reason in first["reason"].dropna():
+                notes.numbers.setdefault(reason, len(notes.numbers) + 1)
+        notes.partial = self.partial
+        return notes
 
 
 def _control_names(frame: pd.DataFrame) -> set[str]:
