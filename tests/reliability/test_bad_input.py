@@ -1183,6 +1183,14 @@ def test_report_refuses_a_file_as_its_store(report_dir, capfd, store):
                        f"--store {store} {expected}; give the store_dir the sweep ran with", capfd)
 
 
+def test_report_refuses_a_store_named_on_the_command_line_that_does_not_exist(report_dir, capfd):
+    """Lead (split21 saw it): ``report --store nostore`` (a typo) drew the whole report, each gallery noting that
+    its explanations were not in the store nostore."""
+    assert_cli_refuses(["report", "table.parquet", "--store", "nostore", "--no-figures"],
+                       "--store nostore does not exist; give the store_dir the sweep ran with, or leave --store out",
+                       capfd)
+
+
 @pytest.mark.parametrize(("value", "expected"), [("big", "got 'big'"), ("0", "got 0")])
 def test_cli_refuses_a_chunk_size_that_is_neither_rows_nor_auto(indir, capfd, value, expected):
     """fast10: ``chunk_size`` is ``auto`` (the default) or a positive number of rows; one line, exit 2."""

@@ -66,14 +66,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _refuse_file_as_store(store: str | None) -> None:
-    """``report ... --store <a file>`` drew the report with a note per gallery that its explanations "are not in the
-    store <file>": a file stands where the store folder should be (a missing store is left to those notes)."""
+    """``report ... --store <a file>`` or ``--store <a mistyped folder>`` drew the report with a note per gallery
+    that its explanations "are not in the store": a store named on the command line must be a folder (without
+    ``--store``, a sweep whose store is gone is still reported, the galleries saying what is missing)."""
     from xaibench.results.folder_paths import file_in_the_way, missing_folder
 
-    if store and file_in_the_way(store) is not None:
+    if store and (file_in_the_way(store) is not None or not Path(store).is_dir()):
         from xaibench.errors import UserError
 
-        raise UserError(f"{missing_folder(store, '--store', 'store folder')}; give the store_dir the sweep ran with")
+        raise UserError(f"{missing_folder(store, '--store', 'store folder')}; give the store_dir the sweep ran with"
+                        f"{'' if file_in_the_way(store) is not None else ', or leave --store out'}")
 
 
 # Every file name a report may write in --out (report/build.py write_report; a test checks the list)
