@@ -12,7 +12,8 @@ import pytest
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.runner import run_cell
 from xaibench.engine.store import Store
-from xaibench.models.adapters._source import code_digest, local_imports, own_code_digest, path_digest
+from xaibench.models.adapters._local_modules import local_imports
+from xaibench.models.adapters._source import code_digest, own_code_digest, path_digest
 
 NETS = '''
 import math
