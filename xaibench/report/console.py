@@ -382,7 +382,7 @@ class _FirstNotes:
     noted cell (43,840 rows, 12 MB at 10,000 cells)."""
 
     def __init__(self) -> None:
-        self.firsts: list[pd.DataFrame] = []
+        self.first: pd.DataFrame | None = None  # the first noted cells kept so far
         self.partial = False
 
     def add(self, piece: pd.DataFrame, number: int) -> None:
@@ -397,7 +397,8 @@ class _FirstNotes:
         frame["reason"] = [cell_reason(cell) for cell in cells]
         self.partial = self.partial or not all(_unscored(cell) for cell in cells)
         frame["piece"], frame["order"] = number, np.arange(len(frame))
-        self.firsts = [self._firsts(pd.concat([*self.firsts, frame], ignore_index=True))]
+        self.first = self._firsts(pd.concat([self.first, frame], ignore_index=True) if self.first is not None
+                                  else frame)
 
     @staticmethod
     def _firsts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -407,8 +408,8 @@ class _FirstNotes:
     def notes(self, levels: list[str], control_names: set[str]) -> Notes:
         """The ``Notes`` numbered as the printed table (``levels``, controls last) first refers to each reason."""
         notes = Notes()
-        if self.firsts:
-            first = self.firsts[0].sort_values([*levels, "piece", "order"], key=_controls_last_key(control_names))
+        if self.first is not None:
+            first = self.first.sort_values([*levels, "piece", "order"], key=_controls_last_key(control_names))
             for reason in first["reason"].dropna():
                 notes.numbers.setdefault(reason, len(notes.numbers) + 1)
         notes.partial = self.partial
