@@ -28,7 +28,8 @@ def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bo
         echo: print one line per cell and the summary, as the CLI does.
 
     Raises:
-        UserError: bad input, before any compute (also: the sweep folder is in use by another run).
+        UserError: bad input, before any compute (also: the sweep folder is in use by another run; a Hydra setting,
+            launcher or sweeper that only the command line applies: ``xaibench -m ...`` hands them to Hydra).
         StorageError: the store or results folder cannot be written (e.g. the disk is full).
     """
     from xaibench.results.manifest import record_command
@@ -36,6 +37,8 @@ def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bo
     overrides = _override_list(overrides)
     plan = make_plan(overrides, multirun=multirun)
     _refuse_hydra_settings(overrides)  # after the pre-flight (its refusals first), before anything is recorded
+    if multirun:
+        _refuse_own_launcher(plan, overrides)
     record_command(overrides, multirun=multirun, api=True,  # compare checks the sweep folder's config against it
                    folders=[Path(str(cfg.results_dir)) / str(cfg.sweep_id) for cfg in plan.configs])
     return sweep.run_configs(plan.configs, multirun=multirun, echo=echo)
@@ -52,6 +55,20 @@ def _refuse_hydra_settings(overrides: list[str]) -> None:
         raise UserError(f"xaibench.run runs the sweep in this process, which does not apply Hydra's own settings "
                         f"({given[0]}); leave it out, or run the sweep on the command line (xaibench ...), which "
                         f"hands them to Hydra")
+
+
+def _refuse_own_launcher(plan, overrides: list[str]) -> None:
+    """A launcher or sweeper chosen in a config file (an experiment's ``defaults: [override /hydra/launcher:
+    joblib]``), which the in-process run would drop: its jobs ran one after the other here without a word."""
+    from xaibench.config.plan import BASIC
+
+    launch = plan.launch
+    if launch is None or (launch.launcher, launch.sweeper) == BASIC:
+        return
+    what, target = ("launcher", launch.launcher) if launch.launcher != BASIC[0] else ("sweeper", launch.sweeper)
+    raise UserError(f"the sweep's config chooses Hydra's {target.rsplit('.', 1)[-1]} (hydra.{what}), which "
+                    f"xaibench.run does not apply: it runs every job in this process; run the sweep on the command "
+                    f"line, which hands it to Hydra: xaibench -m {shlex.join(overrides)}")
 
 
 def _override_list(overrides: Sequence[str] | str) -> list[str]:
