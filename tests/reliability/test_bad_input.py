@@ -1230,20 +1230,24 @@ def test_cli_refuses_a_sweep_subdir_that_is_one_folder_for_several_jobs(indir, c
     assert_cli_refuses(argv, expected, capfd)
 
 
-def test_api_refuses_a_launcher_chosen_in_an_experiment_file(tmp_path, monkeypatch, capfd):
-    """The command line hands such a sweep to Hydra's launcher; ``xaibench.run`` ran it in process, dropping the
-    launcher without a word. Refused in one line naming the command that runs it; nothing written."""
+@pytest.mark.parametrize("experiment, chosen", [
+    ("defaults:\n  - override /hydra/launcher: joblib\n", "chooses Hydra's JoblibLauncher (hydra.launcher)"),
+    ("hydra:\n  job:\n    env_set:\n      XAIBENCH_STORE: env_store\n", "sets hydra.job.env_set"),
+    ("hydra:\n  sweep:\n    dir: hydra_out\n", "sets hydra.sweep.dir"),
+], ids=["launcher", "env_set", "sweep_dir"])
+def test_api_refuses_a_launcher_chosen_in_an_experiment_file(tmp_path, monkeypatch, capfd, experiment, chosen):
+    """The command line hands such a sweep to Hydra; ``xaibench.run`` ran it in process, dropping the launcher (or
+    the environment, the folder) without a word. Refused in one line naming the command that runs it; nothing
+    written."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("XAIBENCH_STORE", raising=False)
     (tmp_path / "conf" / "experiment").mkdir(parents=True)
-    (tmp_path / "conf" / "experiment" / "par.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /hydra/launcher: joblib\n")
+    (tmp_path / "conf" / "experiment" / "par.yaml").write_text("# @package _global_\n" + experiment)
     overrides = [*BASE, "seed=0,1", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "experiment=par"]
     with pytest.raises(UserError) as error:
         xaibench.run(overrides, multirun=True)
     message = str(error.value)
-    assert message.startswith("the sweep's config chooses Hydra's JoblibLauncher (hydra.launcher), which xaibench.run "
-                              "does not apply") and "\n" not in message, message
+    assert message.startswith(f"the sweep's config {chosen}, which xaibench.run does not apply") and "\n" not in message
     assert "run the sweep on the command line, which hands it to Hydra: xaibench -m model=mlp" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conf"]
     assert "Traceback" not in capfd.readouterr().err

@@ -116,6 +116,20 @@ def test_a_cached_plan_checks_hydras_own_folder_again(here, capfd, multirun):
     assert sorted(str(p) for p in (here / "results").rglob("*")) == before
 
 
+def test_hydra_settings_set_in_an_experiment_file_are_applied(here, monkeypatch, capfd):
+    """The CLI ran a sweep in process unless a ``hydra.*`` override was on the command line: an experiment file's
+    ``hydra.job.env_set`` was dropped without a word (the cells went to results/store). It now runs through
+    Hydra, which applies it, as for the same setting on the command line."""
+    monkeypatch.setenv("XAIBENCH_STORE", "results/store")  # restored after: Hydra's env_set changes it for the job
+    _write(here / "myconf" / "experiment" / "es.yaml",
+           "# @package _global_\nhydra:\n  job:\n    env_set:\n      XAIBENCH_STORE: env_store\n")
+    code, err = _exit_code(["-m", *BASE, "seed=0,1", f"hydra.searchpath=[file://{here / 'myconf'}]",
+                            "experiment=es"], capfd)
+    assert code == 0, err
+    assert len(list((here / "env_store" / "v2" / "cells").rglob("*.artefact"))) > 0
+    assert not (here / "results" / "store").exists()
+
+
 @pytest.fixture(params=[False, True], ids=["run", "multirun"])
 def multirun(request) -> bool:
     return request.param

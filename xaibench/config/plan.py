@@ -59,6 +59,7 @@ class Plan:
     launch: Launch | None = None
     env: tuple[tuple[str, str | None], ...] = ()  # the environment variables its answer read, and their values then
     folders: tuple[tuple[str, str], ...] = ()  # (option, path): the folders Hydra writes, checked again on each load
+    hydra_settings: tuple[str, ...] = ()  # settings of its configs that only Hydra applies (hydra.job.env_set, ...)
 
 
 def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "config",
@@ -93,9 +94,9 @@ def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "c
     else:
         launch = launch_of(list(overrides), config_name)
         basic = (launch.launcher, launch.sweeper) == BASIC
-        env, folders = planned_reads(list(overrides), multirun=multirun, config_name=config_name)
-        plan = Plan(configs, in_process=basic and not any(map(_needs_hydra, overrides)), launch=launch, env=env,
-                    folders=folders)
+        env, folders, hydra_only = planned_reads(list(overrides), multirun=multirun, config_name=config_name)
+        in_process = basic and not hydra_only and not any(map(_needs_hydra, overrides))
+        plan = Plan(configs, in_process=in_process, launch=launch, env=env, folders=folders, hydra_settings=hydra_only)
         if composition:
             _save(composition, plan)
     if key and not any(_reads_files(cfg) for cfg in configs):  # files may change or vanish: re-validate them

@@ -77,6 +77,24 @@ def check_folders(folders: tuple[tuple[str, str], ...]) -> None:
         check_folder_path(path, what)
 
 
+def settings_only_hydra_applies(hydra: DictConfig, *, multirun: bool) -> tuple[str, ...]:
+    """Hydra settings of the composed ``hydra`` section that differ from the suite's own (``conf/config.yaml``) and
+    that only Hydra applies: ``hydra.job.env_set``, ``hydra.job.chdir`` and the folders Hydra writes
+    (``hydra.sweep.dir``/``subdir`` with ``-m``, else ``hydra.run.dir``). The in-process launcher ran without them
+    without a word when a config file (an experiment) set them; the command line's are ``plan._needs_hydra``'s."""
+    raw = OmegaConf.to_container(hydra, resolve=False)
+    job, run, sweep = (raw.get(name) or {} for name in ("job", "run", "sweep"))
+    found = [key for key, differs in (("hydra.job.env_set", bool(job.get("env_set"))),
+                                      ("hydra.job.chdir", bool(job.get("chdir")))) if differs]
+    if multirun:
+        found += [key for key, value, suite in (("hydra.sweep.dir", sweep.get("dir"), SUITE_DIR),
+                                                ("hydra.sweep.subdir", sweep.get("subdir"), SUITE_SUBDIR))
+                  if value != suite]
+    elif run.get("dir") != SUITE_DIR:
+        found.append("hydra.run.dir")
+    return tuple(found)
+
+
 def env_copy_error(error: KeyError) -> UserError | None:
     """The one line for Hydra's ``KeyError`` when ``hydra.job.env_copy`` names a variable that is not set (Hydra
     reads ``os.environ[name]`` while composing); None for any other ``KeyError``."""

@@ -123,15 +123,17 @@ def composition_key(overrides: Sequence[str], config_name: str) -> tuple | None:
     return None if files is None else (tuple(overrides), config_name, str(conf_dir()), os.getcwd(), files)
 
 
-def planned_reads(overrides: Sequence[str], *, multirun: bool,
-                  config_name: str = "config") -> tuple[Snapshot, tuple[tuple[str, str], ...]]:
+def planned_reads(overrides: Sequence[str], *, multirun: bool, config_name: str = "config") -> tuple[
+        Snapshot, tuple[tuple[str, str], ...], tuple[str, ...]]:
     """What a sweep's plan read beyond its files, for ``plan.Plan``: the environment variables (with their values
     now) that ``hydra.job.env_copy`` of the sweep's Hydra config names or any ``${oc.env:...}`` in its config
-    files or overrides, and the folders Hydra would write (``hydra_settings.hydra_folders``)."""
+    files or overrides; the folders Hydra would write (``hydra_settings.hydra_folders``); the Hydra settings that
+    only Hydra applies (``hydra_settings.settings_only_hydra_applies``)."""
     from xaibench.config.preflight.composition import fixed_overrides, hydra_config
-    from xaibench.config.preflight.hydra_settings import hydra_folders
+    from xaibench.config.preflight.hydra_settings import hydra_folders, settings_only_hydra_applies
 
     cfg = hydra_config(fixed_overrides(overrides, multirun=multirun), config_name)
     names = env_names(cfg) | set(OC_ENV.findall(" ".join(overrides)))
     names |= env_names_in_files([path for path, _, _ in config_files(overrides) or ()])
-    return snapshot(names), hydra_folders(cfg, multirun=multirun)
+    return (snapshot(names), hydra_folders(cfg, multirun=multirun),
+            settings_only_hydra_applies(cfg.hydra, multirun=multirun))
