@@ -6,7 +6,8 @@ against the registries. Nothing is written to disk. Any problem raises ``UserErr
 
 Modules: ``composition`` (the jobs, expanded and composed), ``group_names``, ``override_errors`` (one line for
 what Hydra or OmegaConf refused), ``hydra_settings`` (values of Hydra's own settings: its folders, mode, sweeper,
-callback), ``launchers`` (with ``launcher_plugins``), ``job_checks`` (one job's options, data and model).
+callback), ``launchers`` (with ``launcher_plugins``), ``job_checks`` (one job's options, data and model),
+``remembered`` (compositions kept within a process, and what a plan read: environment, folders).
 :func:`validate` runs them all over a sweep.
 """
 from __future__ import annotations

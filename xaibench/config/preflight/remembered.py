@@ -113,9 +113,6 @@ class RememberedCompositions:
             self._entries.popitem(last=False)
         return cfg
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 def composition_key(overrides: Sequence[str], config_name: str) -> tuple | None:
     """What a composition of ``overrides`` reads (but the environment, kept with it), or None if not keyable."""
