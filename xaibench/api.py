@@ -28,7 +28,8 @@ def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bo
         echo: print one line per cell and the summary, as the CLI does.
 
     Raises:
-        UserError: bad input, before any compute (also: the sweep folder is in use by another run).
+        UserError: bad input, before any compute (also: the sweep folder is in use by another run; a Hydra setting,
+            launcher or sweeper that only the command line applies: ``xaibench -m ...`` hands them to Hydra).
         StorageError: the store or results folder cannot be written (e.g. the disk is full).
     """
     from xaibench.results.manifest import record_command
@@ -36,6 +37,7 @@ def run(overrides: Sequence[str] | str = (), *, multirun: bool = False, echo: bo
     overrides = _override_list(overrides)
     plan = make_plan(overrides, multirun=multirun)
     _refuse_hydra_settings(overrides)  # after the pre-flight (its refusals first), before anything is recorded
+    _refuse_own_launcher(plan, overrides, multirun=multirun)
     record_command(overrides, multirun=multirun, api=True,  # compare checks the sweep folder's config against it
                    folders=[Path(str(cfg.results_dir)) / str(cfg.sweep_id) for cfg in plan.configs])
     return sweep.run_configs(plan.configs, multirun=multirun, echo=echo)
@@ -52,6 +54,25 @@ def _refuse_hydra_settings(overrides: list[str]) -> None:
         raise UserError(f"xaibench.run runs the sweep in this process, which does not apply Hydra's own settings "
                         f"({given[0]}); leave it out, or run the sweep on the command line (xaibench ...), which "
                         f"hands them to Hydra")
+
+
+def _refuse_own_launcher(plan, overrides: list[str], *, multirun: bool) -> None:
+    """Hydra settings chosen in a config file, which the in-process run would drop: a launcher or sweeper (an
+    experiment's ``defaults: [override /hydra/launcher: joblib]``: its jobs ran one after the other here),
+    ``hydra.job.env_set``, ``chdir``, Hydra's folders (``plan.Plan.hydra_settings``), all without a word."""
+    from xaibench.config.plan import BASIC
+
+    launch = plan.launch
+    if multirun and launch is not None and (launch.launcher, launch.sweeper) != BASIC:
+        what, target = ("launcher", launch.launcher) if launch.launcher != BASIC[0] else ("sweeper", launch.sweeper)
+        chosen = f"chooses Hydra's {target.rsplit('.', 1)[-1]} (hydra.{what})"
+    elif plan.hydra_settings:
+        chosen = f"sets {plan.hydra_settings[0]}"
+    else:
+        return
+    command = shlex.join(["xaibench", *(["-m"] if multirun else []), *overrides])
+    raise UserError(f"the sweep's config {chosen}, which xaibench.run does not apply: it runs every job in this "
+                    f"process; run the sweep on the command line, which hands it to Hydra: {command}")
 
 
 def _override_list(overrides: Sequence[str] | str) -> list[str]:

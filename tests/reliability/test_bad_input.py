@@ -1211,3 +1211,43 @@ def test_report_files_lists_every_file_a_report_writes(tmp_path):
     figure = Figure(png=b"\x89PNG\r\n\x1a\n", caption="Figure: a caption.", key="ranks")
     written = write_report(analyse(quickstart_like_table()), tmp_path, formats=FORMATS, figures=[figure])
     assert sorted(p.name for p in written) == sorted(REPORT_FILES)
+
+
+# rel24: Hydra settings that passed and then misbehaved. A `hydra.sweep.subdir` with an interpolation that is the same
+# for two jobs (`${sweep_id}`) passed (only a subdir without any interpolation was refused): every job's configs and
+# logs went into one folder. `xaibench.run` of a sweep whose experiment chooses a launcher (`defaults: [override
+# /hydra/launcher: joblib]`) ran its jobs in process without a word.
+@pytest.mark.parametrize("argv, expected", [
+    (["-m", *BASE, "seed=0,1", "hydra.sweep.subdir=${sweep_id}"],
+     "hydra.sweep.subdir='${sweep_id}' is the same folder ('default') for jobs 0 and 1 of the sweep, whose configs and "
+     "logs would overwrite each other; include the job's number, e.g. "
+     "'hydra.sweep.subdir=${sweep_id}/${hydra.job.num}' (quoted for the shell), or leave it out"),
+    (["-m", *BASE[:2], "method=saliency,random", "seed=0,1", "n_samples=4", "hydra/launcher=joblib",
+      "hydra.sweep.subdir=out_${seed}"],
+     "hydra.sweep.subdir='out_${seed}' is the same folder ('out_0') for jobs 0 and 2"),
+])
+def test_cli_refuses_a_sweep_subdir_that_is_one_folder_for_several_jobs(indir, capfd, argv, expected):
+    assert_cli_refuses(argv, expected, capfd)
+
+
+@pytest.mark.parametrize("experiment, chosen", [
+    ("defaults:\n  - override /hydra/launcher: joblib\n", "chooses Hydra's JoblibLauncher (hydra.launcher)"),
+    ("hydra:\n  job:\n    env_set:\n      XAIBENCH_STORE: env_store\n", "sets hydra.job.env_set"),
+    ("hydra:\n  sweep:\n    dir: hydra_out\n", "sets hydra.sweep.dir"),
+], ids=["launcher", "env_set", "sweep_dir"])
+def test_api_refuses_a_launcher_chosen_in_an_experiment_file(tmp_path, monkeypatch, capfd, experiment, chosen):
+    """The command line hands such a sweep to Hydra; ``xaibench.run`` ran it in process, dropping the launcher (or
+    the environment, the folder) without a word. Refused in one line naming the command that runs it; nothing
+    written."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("XAIBENCH_STORE", raising=False)
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "par.yaml").write_text("# @package _global_\n" + experiment)
+    overrides = [*BASE, "seed=0,1", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "experiment=par"]
+    with pytest.raises(UserError) as error:
+        xaibench.run(overrides, multirun=True)
+    message = str(error.value)
+    assert message.startswith(f"the sweep's config {chosen}, which xaibench.run does not apply") and "\n" not in message
+    assert "run the sweep on the command line, which hands it to Hydra: xaibench -m model=mlp" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf"]
+    assert "Traceback" not in capfd.readouterr().err

@@ -4,7 +4,10 @@ The pre-flight composes every job with Hydra's compose API (about 0.1-0.3 s each
 registries. Its answer depends only on the command line, the config files and the package's code, so it is
 cached under a digest of those (``$XAIBENCH_CACHE``, default ``~/.cache/xaibench/plans``): a warm rerun of the
 same sweep loads its configs from one file instead of composing them again. Sweeps that add config search
-paths (``hydra.searchpath``) or copy environment variables (``hydra.job.env_copy``) are never cached. The plan
+paths (``hydra.searchpath``) or copy environment variables (``hydra.job.env_copy``) on the command line are never
+cached. A plan keeps the values of the environment variables its answer read (``hydra.job.env_copy`` of its
+configs, every ``${oc.env:NAME}`` written in them) and is not used once one changed; it also keeps the folders
+Hydra writes (``hydra.sweep.dir``/``hydra.run.dir`` of the user's own), checked again on every load. The plan
 also says whether the sweep can run in this process (no Hydra setting on the command line but
 ``hydra.searchpath``; Hydra's basic launcher and sweeper), see ``run_in_process``, and how Hydra would launch it
 (``Launch``, checked again on every multirun: the launcher may have gone).
@@ -54,6 +57,9 @@ class Plan:
     configs: list[DictConfig]
     in_process: bool
     launch: Launch | None = None
+    env: tuple[tuple[str, str | None], ...] = ()  # the environment variables its answer read, and their values then
+    folders: tuple[tuple[str, str], ...] = ()  # (option, path): the folders Hydra writes, checked again on each load
+    hydra_settings: tuple[str, ...] = ()  # settings of its configs that only Hydra applies (hydra.job.env_set, ...)
 
 
 def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "config",
@@ -67,12 +73,16 @@ def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "c
     key = plan_key(overrides, multirun=multirun, config_name=config_name)
     cached = _load(key) if key else None
     if cached is not None:
+        if cached.folders:  # hydra.sweep.dir / hydra.run.dir of the user's own: made a file, or read-only, since
+            from xaibench.config.preflight.hydra_settings import check_folders
+
+            check_folders(cached.folders)
         if multirun and not cached.in_process:  # the launcher may have gone since (Ray uninstalled, no sbatch)
             from xaibench.config.preflight import check_launch
 
             check_launch(cached.launch)
         return cached
-    from xaibench.config.preflight import launch_of, validate
+    from xaibench.config.preflight import launch_of, planned_reads, validate
 
     composition = f"composed-{plan_key(overrides, multirun=multirun, config_name=config_name, composition=True)}" \
         if key else ""
@@ -84,7 +94,9 @@ def make_plan(overrides: Sequence[str], *, multirun: bool, config_name: str = "c
     else:
         launch = launch_of(list(overrides), config_name)
         basic = (launch.launcher, launch.sweeper) == BASIC
-        plan = Plan(configs, in_process=basic and not any(map(_needs_hydra, overrides)), launch=launch)
+        env, folders, hydra_only = planned_reads(list(overrides), multirun=multirun, config_name=config_name)
+        in_process = basic and not hydra_only and not any(map(_needs_hydra, overrides))
+        plan = Plan(configs, in_process=in_process, launch=launch, env=env, folders=folders, hydra_settings=hydra_only)
         if composition:
             _save(composition, plan)
     if key and not any(_reads_files(cfg) for cfg in configs):  # files may change or vanish: re-validate them
@@ -166,12 +178,17 @@ def _load(key: str) -> Plan | None:
     try:
         plan = pickle.loads(path.read_bytes())
         if (isinstance(plan, Plan) and all(isinstance(cfg, DictConfig) for cfg in plan.configs)
-                and (plan.in_process or plan.launch is not None)):
+                and (plan.in_process or plan.launch is not None) and env_unchanged(plan.env)):
             touch(path)  # recently used: kept when the cache is pruned
             return plan
     except Exception:  # noqa: BLE001 - a missing or damaged plan is recomputed
         pass
     return None
+
+
+def env_unchanged(values: tuple[tuple[str, str | None], ...]) -> bool:
+    """Each variable ``(name, value)`` still holds ``value`` (None: still unset)."""
+    return all(os.environ.get(name) == value for name, value in values)
 
 
 def _save(key: str, plan: Plan) -> None:

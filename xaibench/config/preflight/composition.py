@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +19,7 @@ from xaibench.config.paths import GROUPS, conf_dir
 from xaibench.config.preflight.group_names import _check_group_names, _search_dirs
 from xaibench.config.preflight.hydra_settings import check_hydra_run_settings, env_copy_error
 from xaibench.config.preflight.override_errors import _first_line, _odd_character, _override_error, _unknown_key
+from xaibench.config.preflight.remembered import RememberedCompositions, composition_key
 from xaibench.errors import UserError
 
 
@@ -88,28 +87,17 @@ def fixed_overrides(overrides: Sequence[str], *, multirun: bool) -> list[str]:
 
 def hydra_config(overrides: Sequence[str], config_name: str = "config") -> DictConfig:
     """The config with its ``hydra`` section composed from ``overrides`` (no sweeps), once per process: the sweep's
-    expansion, its Hydra settings' checks and its launcher read the same composition. Read it; never change it."""
-    return _hydra_config(tuple(overrides), config_name, str(conf_dir()), os.getcwd(), _config_files(overrides))
+    expansion, its Hydra settings' checks and its launcher read the same composition. Read it; never change it.
+
+    Remembered under the command line, the config files as they are now (xaibench's, the ``file://`` and
+    ``pkg://`` search paths') and the working folder, and composed again when an environment variable it read
+    (``hydra.job.env_copy``, ``${oc.env:...}``) changed: a config edited within the process (a notebook, compare
+    after a sweep) is composed again (``remembered``)."""
+    return _HYDRA_CONFIGS.get(composition_key(overrides, config_name),
+                              lambda: _compose(list(overrides), config_name, return_hydra_config=True))
 
 
-@lru_cache(maxsize=8)
-def _hydra_config(overrides: tuple[str, ...], config_name: str, conf: str, cwd: str,
-                  files: tuple[tuple[str, int, int], ...]) -> DictConfig:
-    """``conf``, ``cwd`` (relative search paths) and ``files`` (the config files as they are now) are part of the
-    key only: a config edited within the process (a notebook, compare after a sweep) is composed again."""
-    return _compose(list(overrides), config_name, return_hydra_config=True)
-
-
-def _config_files(overrides: Sequence[str]) -> tuple[tuple[str, int, int], ...]:
-    """(path, mtime_ns, size) of every YAML file under xaibench's configs and the ``file://`` search-path folders
-    ``overrides`` name (~4 ms for the suite's 109 files)."""
-    folders = [conf_dir(), *(Path(m) for m in re.findall(r"file://([^,\]'\"]+)", " ".join(overrides)))]
-    stats = []
-    for folder in folders:
-        for path in sorted(Path(folder).rglob("*.yaml")) if Path(folder).is_dir() else ():
-            stat = path.stat()
-            stats.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(stats)
+_HYDRA_CONFIGS = RememberedCompositions(size=8)
 
 
 def _parse_overrides(parser: OverridesParser, overrides: Sequence[str]) -> list:
@@ -218,9 +206,10 @@ def _is_group_choice(override) -> bool:
             and (conf_dir() / key).is_dir())
 
 
-def _check_top_level_keys(cfg: DictConfig, config_name: str) -> None:
-    """Reject keys the root config does not define (``+n_sample=10``), naming the closest valid key."""
-    known = _known_keys(config_name)
+def _check_top_level_keys(cfg: DictConfig, config_name: str, known: frozenset[str] | None = None) -> None:
+    """Reject keys the root config does not define (``+n_sample=10``), naming the closest valid key. ``known``:
+    ``_known_keys(config_name)``, when the caller checks many configs (it stats every config file)."""
+    known = _known_keys(config_name) if known is None else known
     for key in cfg.keys():
         if key not in known:
             close = difflib.get_close_matches(str(key), sorted(known), n=1)
@@ -228,9 +217,15 @@ def _check_top_level_keys(cfg: DictConfig, config_name: str) -> None:
             raise UserError(f"unknown config key {key!r}; {hint}")
 
 
-@lru_cache(maxsize=8)
 def _known_keys(config_name: str) -> frozenset[str]:
-    return frozenset(_compose([], config_name, return_hydra_config=False).keys()) | set(GROUPS)
+    """The root config's keys and the group names, remembered like :func:`hydra_config` (an edited config.yaml
+    is composed again in the same process)."""
+    root = _KNOWN_ROOTS.get(composition_key((), config_name),
+                            lambda: _compose([], config_name, return_hydra_config=False))
+    return frozenset(root.keys()) | set(GROUPS)
+
+
+_KNOWN_ROOTS = RememberedCompositions(size=8)
 
 
 def _compose(overrides: list[str], config_name: str, *, return_hydra_config: bool) -> DictConfig:

@@ -89,7 +89,10 @@ def _hydra_options(group: str, extra: tuple[Path, ...]) -> frozenset[str]:
 
 
 def _search_dirs(parsed) -> list[Path]:
-    """Config dirs the user added with ``hydra.searchpath=[file:///abs/conf, ...]`` (pkg:// entries skipped)."""
+    """Config dirs the user added with ``hydra.searchpath=[file:///abs/conf, pkg://their.configs, ...]`` (a
+    ``pkg://`` package where it is a folder on disk)."""
+    from xaibench.config.preflight.remembered import _package_folder
+
     dirs = []
     for override in parsed:
         if override.get_key_element() == "hydra.searchpath" and not override.is_delete():
@@ -97,4 +100,6 @@ def _search_dirs(parsed) -> list[Path]:
             for item in value if isinstance(value, list) else [value]:
                 if not str(item).startswith("pkg://"):
                     dirs.append(Path(str(item).removeprefix("file://")))
+                elif (folder := _package_folder(str(item).removeprefix("pkg://"))) is not None:
+                    dirs.append(folder)
     return dirs

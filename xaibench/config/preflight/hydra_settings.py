@@ -14,6 +14,8 @@ anything is written (``hydra_keys`` refuses the keys Hydra would ignore; this mo
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -53,10 +55,44 @@ def check_hydra_folders(cfg: DictConfig, *, multirun: bool) -> None:
     Apart from :func:`check_hydra_run_settings`: this one reads the filesystem, so only the run's pre-flight calls
     it (``compare`` composes a recorded command elsewhere, where the folder need not be writable).
     """
+    check_folders(hydra_folders(cfg, multirun=multirun))
+
+
+def hydra_folders(cfg: DictConfig, *, multirun: bool) -> tuple[tuple[str, str], ...]:
+    """``(("hydra.sweep.dir", path),)`` (``-m``; else ``hydra.run.dir``) when the user set a folder of their own,
+    resolved; ``()`` for the suite's default (the sweep folder, checked as ``results_dir`` and ``sweep_id``) or a
+    folder known only when Hydra runs the job. A cached plan keeps them, to check them again (:func:`check_folders`).
+
+    Raises:
+        UserError: the folder is empty or null (an unset shell variable), or not a path.
+    """
+    key, example = ("hydra.sweep.dir", "multirun/xaibench") if multirun else ("hydra.run.dir", "outputs/xaibench")
+    path = _folder(cfg.hydra, key, example)
+    return () if path is None else ((key, path),)
+
+
+def check_folders(folders: tuple[tuple[str, str], ...]) -> None:
+    """Refuse any ``(option, path)`` of ``folders`` the filesystem cannot hold or create (``check_folder_path``)."""
+    for what, path in folders:
+        check_folder_path(path, what)
+
+
+def settings_only_hydra_applies(hydra: DictConfig, *, multirun: bool) -> tuple[str, ...]:
+    """Hydra settings of the composed ``hydra`` section that differ from the suite's own (``conf/config.yaml``) and
+    that only Hydra applies: ``hydra.job.env_set``, ``hydra.job.chdir`` and the folders Hydra writes
+    (``hydra.sweep.dir``/``subdir`` with ``-m``, else ``hydra.run.dir``). The in-process launcher ran without them
+    without a word when a config file (an experiment) set them; the command line's are ``plan._needs_hydra``'s."""
+    raw = OmegaConf.to_container(hydra, resolve=False)
+    job, run, sweep = (raw.get(name) or {} for name in ("job", "run", "sweep"))
+    found = [key for key, differs in (("hydra.job.env_set", bool(job.get("env_set"))),
+                                      ("hydra.job.chdir", bool(job.get("chdir")))) if differs]
     if multirun:
-        _check_folder(cfg.hydra, "hydra.sweep.dir", "multirun/xaibench")
-    else:
-        _check_folder(cfg.hydra, "hydra.run.dir", "outputs/xaibench")
+        found += [key for key, value, suite in (("hydra.sweep.dir", sweep.get("dir"), SUITE_DIR),
+                                                ("hydra.sweep.subdir", sweep.get("subdir"), SUITE_SUBDIR))
+                  if value != suite]
+    elif run.get("dir") != SUITE_DIR:
+        found.append("hydra.run.dir")
+    return tuple(found)
 
 
 def env_copy_error(error: KeyError) -> UserError | None:
@@ -87,15 +123,15 @@ def _check_callback(hydra: DictConfig) -> None:
                         f"beside it: +hydra.callbacks.<name>={{_target_: ...}}")
 
 
-def _check_folder(hydra: DictConfig, key: str, example: str) -> None:
-    """``hydra.run.dir`` / ``hydra.sweep.dir``: a folder path Hydra can create and write (the suite's default, the
-    sweep folder, is checked as ``results_dir`` and ``sweep_id``)."""
+def _folder(hydra: DictConfig, key: str, example: str) -> str | None:
+    """``hydra.run.dir`` / ``hydra.sweep.dir`` resolved, if a folder path (None: the suite's default, the sweep
+    folder, checked as ``results_dir`` and ``sweep_id``, or known only when Hydra runs the job)."""
     if OmegaConf.to_container(hydra, resolve=False).get(key.split(".")[1], {}).get("dir") == SUITE_DIR:
-        return
+        return None
     try:
         value = OmegaConf.select(hydra, key.removeprefix("hydra."), throw_on_missing=True)
     except OmegaConfBaseException:  # ${hydra.job.num}, ${hydra.runtime...}: known only when Hydra runs the job
-        return
+        return None
     if value is None or (isinstance(value, str) and not value.strip()):
         what = "null" if value is None else "empty (an unset shell variable?)"
         raise UserError(f"{key} is {what}: Hydra would write its job configs into the working folder; give a "
@@ -104,7 +140,7 @@ def _check_folder(hydra: DictConfig, key: str, example: str) -> None:
     if not isinstance(value, str):
         raise UserError(f"{key} must be a folder path, got {value!r}; quote a folder name made of digits: "
                         f"\"{key}='{value}'\"")
-    check_folder_path(value, key)
+    return value
 
 
 def check_folder_path(path: str, what: str) -> None:
@@ -158,6 +194,57 @@ def _check_subdir(hydra: DictConfig, n_jobs: int) -> None:
     raise UserError(f"hydra.sweep.subdir={_plain(subdir)!r} is one folder for all {n_jobs} jobs of the sweep, whose "
                     f"configs and logs would overwrite each other; include the job's number, as the default "
                     f"'hydra.sweep.subdir=jobs/${{hydra.job.num}}' (quoted for the shell), or leave it out")
+
+
+JOB_NUMBER_REFS = ("hydra.job.num", "hydra:job.num", "hydra.job.id", "hydra:job.id")  # a different one per job
+OVERRIDE_DIRNAME_REFS = ("hydra.job.override_dirname", "hydra:job.override_dirname")
+INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
+
+
+def check_subdir_per_job(hydra: DictConfig, jobs: Sequence[Sequence[str]], configs: Sequence[DictConfig]) -> None:
+    """Refuse a ``hydra.sweep.subdir`` whose interpolations give two jobs of the sweep the same folder
+    (``${sweep_id}``, ``${model.name}`` over a sweep of methods): their configs and logs overwrite each other.
+
+    Judged from the jobs' composed configs: ``${hydra.job.num}`` / ``id`` differ per job, ``override_dirname``
+    is each job's overrides (less ``hydra.job.config.override_dirname.exclude_keys``), a key of the config its
+    value in each job. A subdir with other Hydra keys, resolvers or nested interpolations is not judged (known
+    only when Hydra runs the job); one without interpolations is :func:`check_hydra_run_settings`'s.
+
+    Args:
+        hydra: the sweep's ``hydra`` section (``composition.hydra_config``'s).
+        jobs: each job's overrides (``composition.expand_sweep``); configs: their composed configs, in order.
+    """
+    subdir = OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") if "sweep" in hydra else SUITE_SUBDIR
+    if len(configs) < 2 or not isinstance(subdir, str):
+        return
+    refs = [ref.strip() for ref in INTERPOLATION.findall(subdir)]
+    if not refs or "${" in INTERPOLATION.sub("", subdir) or not all(map(_judged, refs)):
+        return
+    excluded = set(OmegaConf.select(hydra, "job.config.override_dirname.exclude_keys", default=None) or ())
+    first: dict[tuple, int] = {}
+    for number, (job, cfg) in enumerate(zip(jobs, configs)):
+        values = []
+        for ref in refs:
+            if ref in OVERRIDE_DIRNAME_REFS:
+                values.append(",".join(sorted(o for o in job if o.split("=", 1)[0].lstrip("+~") not in excluded)))
+                continue
+            try:
+                values.append(str(OmegaConf.select(cfg, ref, throw_on_missing=True)))
+            except OmegaConfBaseException:  # an interpolation known only when the job runs
+                return
+        other = first.setdefault(tuple(values), number)
+        if other != number:
+            folder = INTERPOLATION.sub(lambda _, parts=iter(values): next(parts), subdir)
+            raise UserError(f"hydra.sweep.subdir={subdir!r} is the same folder ({folder!r}) for jobs {other} and "
+                            f"{number} of the sweep, whose configs and logs would overwrite each other; include the "
+                            f"job's number, e.g. 'hydra.sweep.subdir={subdir}/${{hydra.job.num}}' (quoted for the "
+                            f"shell), or leave it out (the default is jobs/${{hydra.job.num}})")
+
+
+def _judged(ref: str) -> bool:
+    """An interpolation of ``hydra.sweep.subdir`` whose value per job is known here: a key of the job's config, or
+    its overrides; not a job number (always differs), another Hydra key or a resolver (known when the job runs)."""
+    return ref in OVERRIDE_DIRNAME_REFS or not (ref in JOB_NUMBER_REFS or ":" in ref or ref.split(".")[0] == "hydra")
 
 
 def _check_sweeper(hydra: DictConfig) -> None:
