@@ -17,7 +17,12 @@ from xaibench import cli
 
 CI_TABLE = REPO / "results" / "baselines" / "ci" / "table.parquet"
 SUITE = "xaibench compare"
-UNIT = "mlp/synthetic_tabular/saliency/faithfulness_correlation"  # the unit the tests change
+UNIT = "mlp/synthetic_tabular/saliency/faithfulness_correlation"  # the unit the tests change, as findings name it
+# its JUnit classname and name: each part with its parameters that differ from its shipped config (experiment=ci
+# scores 10 samples, not conf/config.yaml's 32, and faithfulness_correlation with nr_runs=10, not the suites' 50)
+CLASS = "mlp/synthetic_tabular [n_samples=10]"
+CASE = f"{CLASS}/saliency/faithfulness_correlation (nr_runs=10)"
+TOY = "mlp/toy [n_samples=10]"  # the tiny tables' (tests/unit/test_compare.py::table) model, data and setting
 RESULTS = ("failure", "error", "skipped")
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # what XML 1.0 cannot hold: written as \x1b
 
@@ -122,10 +127,10 @@ def test_a_pass_is_a_testcase_per_unit_with_not_applicable_ones_skipped(capsys, 
     assert int(root.get("skipped")) == len(na.drop_duplicates()) + 1 == 39
     config = cases(root)["config of the current table"]
     assert "its config was not checked (no sweep.json beside it" in config.find("skipped").get("message")
-    assert outcome(cases(root)[UNIT]) == "passed" and cases(root)[UNIT].get("classname") == "mlp/synthetic_tabular"
+    assert outcome(cases(root)[CASE]) == "passed" and cases(root)[CASE].get("classname") == CLASS
     suites = [suite.get("name") for suite in root]
     assert suites[0] == SUITE and sorted(suites[1:]) == sorted(
-        ci_table[["model", "dataset"]].drop_duplicates().agg("/".join, axis=1))
+        ci_table[["model", "dataset"]].drop_duplicates().agg("/".join, axis=1) + " [n_samples=10]")
     properties = {p.get("name"): p.get("value") for p in root.find("testsuite/properties")}
     assert properties["verdict"] == "pass" and properties["exit_code"] == "0" and properties["units"] == "140"
 
@@ -136,7 +141,7 @@ def test_a_degraded_unit_fails_with_its_means_test_tolerance_and_rule(capsys, tm
     current.loc[rows, "value"] -= 0.5
     code, verdict, root = compare(capsys, tmp_path, current)
     assert code == 1
-    case = cases(root)[UNIT]
+    case = cases(root)[CASE]
     failure = case.find("failure")
     assert failure.get("type") == "degraded" and failure.get("message").startswith(f"degraded: {UNIT} ↑: worse")
     before = ci_table.loc[rows, "value"].to_numpy(np.float64)
@@ -156,11 +161,11 @@ def test_a_degraded_unit_fails_with_its_means_test_tolerance_and_rule(capsys, tm
 def test_a_missing_unit_fails_unless_allowed_and_is_then_skipped(capsys, tmp_path, ci_table):
     current = ci_table[~rows_of(ci_table, UNIT)]
     code, verdict, root = compare(capsys, tmp_path, current)
-    assert code == 1 and outcome(cases(root)[UNIT]) == "failure"
-    assert cases(root)[UNIT].find("failure").get("type") == "missing"
+    assert code == 1 and outcome(cases(root)[CASE]) == "failure"
+    assert cases(root)[CASE].find("failure").get("type") == "missing"
     code, verdict, root = compare(capsys, tmp_path, current, "--allow-missing")
     assert code == 0 and root.get("failures") == "0"
-    skipped = cases(root)[UNIT].find("skipped")
+    skipped = cases(root)[CASE].find("skipped")
     assert skipped is not None
     assert skipped.get("message").startswith(f"missing: {UNIT} ↑: 10 value(s) of the baseline")
 
@@ -170,11 +175,11 @@ def test_a_change_passed_as_noise_or_an_improvement_fails_only_under_strict_chan
     current.loc[rows_of(current, UNIT), "value"] += 0.5
     code, verdict, root = compare(capsys, tmp_path, current)
     assert code == 0 and root.get("failures") == "0"
-    case = cases(root)[UNIT]
+    case = cases(root)[CASE]
     assert outcome(case) == "passed" and case.find("system-out").text.startswith(f"improved: {UNIT} ↑: better")
     code, verdict, root = compare(capsys, tmp_path, current, "--strict-changes")
     assert code == 1 and root.get("failures") == "1"
-    failure = cases(root)[UNIT].find("failure")
+    failure = cases(root)[CASE].find("failure")
     assert failure.get("type") == "improved" and "fails under --strict-changes" in failure.text
 
 
@@ -186,7 +191,7 @@ def test_a_cell_that_now_errors_is_an_error_and_any_message_stays_valid_xml(caps
     current.loc[rows, ["status", "message", "value"]] = ["error", message, np.nan]
     code, verdict, root = compare(capsys, tmp_path, current)
     assert code == 1 and (root.get("failures"), root.get("errors")) == ("0", "1")
-    error = cases(root)[UNIT].find("error")
+    error = cases(root)[CASE].find("error")
     assert error.get("type") == "status"
     assert "RuntimeError: \\x1b[31mboom\\x1b[0m ]]> <&> \\x00 done" in error.text
     assert b"]]&gt;" in (tmp_path / "v.xml").read_bytes()
@@ -311,7 +316,7 @@ def test_a_retrained_model_is_named_beside_the_units_it_may_explain_and_fails_of
     current.loc[rows_of(current, UNIT), "value"] -= 0.5
     code, verdict, root = compare(capsys, tmp_path, current)
     assert code == 1
-    failure = cases(root)[UNIT].find("failure").text
+    failure = cases(root)[CASE].find("failure").text
     assert "\n\nwhat may explain it: revision: mlp/synthetic_tabular: model mlp test accuracy " in failure
     revision = cases(root)["revision: model mlp on dataset synthetic_tabular"]
     assert outcome(revision) == "passed" and revision.get("classname") == SUITE
@@ -333,8 +338,8 @@ def test_a_parameter_with_a_dot_does_not_split_the_classname_into_jenkins_packag
     root = ET.fromstring(to_junit(compare_tables(both, both, load_policy("default")), baseline="b", current="c"))
     assert_structure(root)
     assert [(case.get("classname"), case.get("name")) for case in root.iter("testcase")] == [
-        ("mlp/toy (noise=0·1)", "mlp/toy (noise=0.1)/saliency/m"),
-        ("mlp/toy (noise=0·2)", "mlp/toy (noise=0.2)/saliency/m")]
+        ("mlp/toy (noise=0·1) [n_samples=10]", "mlp/toy (noise=0.1) [n_samples=10]/saliency/m"),
+        ("mlp/toy (noise=0·2) [n_samples=10]", "mlp/toy (noise=0.2) [n_samples=10]/saliency/m")]
 
 
 def test_a_model_label_with_a_control_character_keeps_the_testsuite_name_valid_xml():
@@ -348,8 +353,8 @@ def test_a_model_label_with_a_control_character_keeps_the_testsuite_name_valid_x
     both["model"] = "ml\x1bp"
     root = ET.fromstring(to_junit(compare_tables(both, both, load_policy("default")), baseline="b", current="c"))
     assert_structure(root)
-    assert [suite.get("name") for suite in root] == [SUITE, "ml\\x1bp/toy"]
-    assert [case.get("name") for case in root.iter("testcase")] == ["ml\\x1bp/toy/saliency/m"]
+    assert [suite.get("name") for suite in root] == [SUITE, "ml\\x1bp/toy [n_samples=10]"]
+    assert [case.get("name") for case in root.iter("testcase")] == ["ml\\x1bp/toy [n_samples=10]/saliency/m"]
 
 
 def test_a_variant_added_to_the_sweep_renames_no_existing_testcase(capsys, tmp_path):
@@ -376,19 +381,19 @@ def test_a_variant_added_to_the_sweep_renames_no_existing_testcase(capsys, tmp_p
         return {name: case for name, case in cases(root).items() if name.startswith("mlp/")}
 
     before, after = names(first), names(first + added)
-    assert set(before) == {"mlp/toy/integrated_gradients/m", "mlp/toy/saliency/m", "mlp/toy/my_explainer (alpha=0.5)/m"}
-    assert set(after) - set(before) == {"mlp/toy/integrated_gradients (n_steps=64)/m", "mlp/toy/saliency (abs=False)/m",
-                                        "mlp/toy/my_explainer (alpha=2)/m"}
-    assert set(names(first[1:] + added)) == set(after) - {"mlp/toy/integrated_gradients/m"}  # one removed: the same
+    assert set(before) == {f"{TOY}/integrated_gradients/m", f"{TOY}/saliency/m", f"{TOY}/my_explainer (alpha=0.5)/m"}
+    assert set(after) - set(before) == {f"{TOY}/integrated_gradients (n_steps=64)/m", f"{TOY}/saliency (abs=False)/m",
+                                        f"{TOY}/my_explainer (alpha=2)/m"}
+    assert set(names(first[1:] + added)) == set(after) - {f"{TOY}/integrated_gradients/m"}  # one removed: the same
     # the texts name the unit as the report does: the shipped variant among others reads n_steps=32
     failing = names(first + added, worse=variant("integrated_gradients", shipped_ig, shift=-0.5))
-    message = failing["mlp/toy/integrated_gradients/m"].find("failure").get("message")
+    message = failing[f"{TOY}/integrated_gradients/m"].find("failure").get("message")
     assert message.startswith("degraded: mlp/toy/integrated_gradients (n_steps=32)/m ↑: worse")
 
 
 def test_methods_whose_shipped_parameters_do_not_tell_them_apart_show_every_parameter():
     """Two variants differing only in a parameter their shipped config does not set would share a testcase name (a
-    GitLab report keeps only the first of two): those show every parameter they record."""
+    GitLab report keeps only the first of two): those show every parameter they record not at its shipped value."""
     from tests.unit.test_compare import BASE, table
     from xaibench.results.compare import compare_tables, load_policy
     from xaibench.results.compare.junit import to_junit
@@ -402,4 +407,110 @@ def test_methods_whose_shipped_parameters_do_not_tell_them_apart_show_every_para
     root = ET.fromstring(to_junit(compare_tables(both, both, load_policy("default")), baseline="b", current="c"))
     assert_structure(root)
     assert [case.get("name") for case in root.iter("testcase")] == [
-        "mlp/toy/saliency (abs=True, extra=1)/m", "mlp/toy/saliency (abs=True, extra=2)/m"]
+        f"{TOY}/saliency (extra=1)/m", f"{TOY}/saliency (extra=2)/m"]
+
+
+# --- ci24: every part of a testcase's name stable, not only the method ------------------------------------------
+
+def variant_rows(rows: pd.DataFrame, column: str, **changed) -> pd.DataFrame:
+    """``rows`` with their ``column`` JSON (``model_params``, ``dataset_params``, ``params``) changed as given."""
+    return rows.assign(**{column: [json.dumps({**json.loads(text), **changed}, sort_keys=True)
+                                   for text in rows[column]]})
+
+
+def junit_names(capsys, tmp_path: Path, table: pd.DataFrame) -> dict[str, str]:
+    """name -> classname of the unit testcases of ``xaibench compare TABLE TABLE`` (a copy: a table compared with
+    itself is refused)."""
+    _, _, root = compare(capsys, tmp_path, table, baseline=table)
+    return {case.get("name"): case.get("classname") for suite in list(root)[1:] for case in suite}
+
+
+def test_a_model_dataset_metric_or_setting_variant_added_renames_no_existing_testcase(capsys, tmp_path, ci_table):
+    """Models, datasets, metrics and settings showed parameters only where units of the same names differed in the
+    tables: adding ``mlp (hidden=[32])`` renamed every ``mlp`` testcase to ``mlp (hidden=[64, 64])`` (CI history
+    lost). Each part now shows its parameters that differ from its shipped config (conf/model/mlp.yaml,
+    conf/dataset/synthetic_tabular.yaml, the suites in conf/metrics/, conf/config.yaml): the existing testcases keep
+    their names, and a variant at the shipped parameters (faithfulness_correlation at the suites' nr_runs=50) is
+    the bare name; the report's texts still name what the variants differ in."""
+    first = ci_table[((ci_table["model"] == "mlp") & (ci_table["dataset"] == "synthetic_tabular")).to_numpy()]
+    saliency = first[(first["method"] == "saliency").to_numpy()]
+    correlation = first[(first["metric"] == "faithfulness_correlation").to_numpy()]
+    added = pd.concat([first, variant_rows(saliency, "model_params", hidden=[32]),
+                       variant_rows(saliency, "dataset_params", correlation=0.9),
+                       saliency.assign(target_mode="label"),
+                       variant_rows(correlation, "params", nr_runs=20),
+                       variant_rows(correlation, "params", nr_runs=50)], ignore_index=True)
+    before, after = junit_names(capsys, tmp_path, first), junit_names(capsys, tmp_path, added)
+    assert {name: after.get(name) for name in before} == before  # not one renamed
+    assert len(before) == 6 * 7 and before[CASE] == CLASS
+    new = {name: classname for name, classname in after.items() if name not in before}
+    metric = "saliency/faithfulness_correlation"
+    assert {name: classname for name, classname in new.items() if name.endswith(metric + " (nr_runs=10)")} == {
+        f"mlp (hidden=[32])/synthetic_tabular [n_samples=10]/{metric} (nr_runs=10)":
+            "mlp (hidden=[32])/synthetic_tabular [n_samples=10]",
+        f"mlp/synthetic_tabular (correlation=0.9) [n_samples=10]/{metric} (nr_runs=10)":
+            "mlp/synthetic_tabular (correlation=0·9) [n_samples=10]",
+        f"mlp/synthetic_tabular [n_samples=10, target_mode=label]/{metric} (nr_runs=10)":
+            "mlp/synthetic_tabular [n_samples=10, target_mode=label]"}
+    assert f"{CLASS}/{metric} (nr_runs=20)" in new and f"{CLASS}/{metric}" in new  # nr_runs=50: the suites' own
+    assert len(new) == 3 * 7 + 2 * 6 and not any(" #" in name for name in after)  # unique without a counter
+    # the report's lines still name what the variants differ in, in the tables as they are now
+    worse = added.copy()
+    worse.loc[rows_of(worse, UNIT) & (worse["model_params"] == first["model_params"].iloc[0]).to_numpy()
+              & (worse["dataset_params"] == first["dataset_params"].iloc[0]).to_numpy()
+              & (worse["target_mode"] == "predicted").to_numpy()
+              & worse["params"].str.contains('"nr_runs": 10').to_numpy(), "value"] -= 0.5
+    _, _, root = compare(capsys, tmp_path, worse, baseline=added)
+    message = cases(root)[CASE].find("failure").get("message")
+    assert message.startswith("degraded: mlp (hidden=[64, 64])/synthetic_tabular (correlation=0.5, "
+                              "target_mode=predicted)/saliency/faithfulness_correlation (nr_runs=10) ↑: worse")
+
+
+def test_units_the_stable_names_do_not_tell_apart_show_every_parameter_and_no_two_share_a_name(capsys, tmp_path):
+    """Parameters a shipped config does not set, a metric's fraction resolved to a count on the data: units differing
+    only there would share a testcase name (GitLab keeps the first of two). Each part they differ in shows every
+    parameter it records not at its shipped value; a unit alone under its stable names keeps them, and two units no
+    text tells apart (a parameter ``1`` and ``"1"``) are numbered."""
+    from tests.unit.test_compare import BASE, table
+
+    def unit(metric: str, params: dict, **columns) -> pd.DataFrame:
+        return table({("saliency", metric): list(BASE)}, params=json.dumps(params), **columns)
+
+    frames = [unit("faithfulness_correlation", {"nr_runs": 50, "subset_size": size}) for size in (2, 3)]
+    frames += [unit("faithfulness_correlation", {"nr_runs": 20, "subset_size": 2})]
+    frames += [unit("m", {}, model_params=json.dumps({"hidden": [64, 64], "seedling": seed})) for seed in (1, 2)]
+    frames += [unit("m", {"a": a}) for a in (1, "1")]  # a metric of your own: every parameter, and still the same
+    names = junit_names(capsys, tmp_path, pd.concat(frames, ignore_index=True))
+    assert sorted(names) == sorted([
+        f"{TOY}/saliency/faithfulness_correlation (subset_size=2)",
+        f"{TOY}/saliency/faithfulness_correlation (subset_size=3)",
+        f"{TOY}/saliency/faithfulness_correlation (nr_runs=20)",
+        "mlp (seedling=1)/toy [n_samples=10]/saliency/m",
+        "mlp (seedling=2)/toy [n_samples=10]/saliency/m",
+        f"{TOY}/saliency/m (a=1)", f"{TOY}/saliency/m (a=1) #2"])
+
+
+def test_shipped_configs_are_read_where_xaibench_reads_its_configs(monkeypatch, tmp_path):
+    """``$XAIBENCH_CONF_DIR`` (as ``xaibench`` composes runs from it): a model shipped there with ``depth: 3`` is
+    ``my_net`` at that depth; without a shipped config every parameter shows; a setting the root config does not
+    set shows its value; a metric's ``auto`` and fractions count as shipped, what it set from them too."""
+    from xaibench.results.compare.stable_names import settings_text, stable_part_name
+
+    assert stable_part_name("model", "my_net", '{"depth": 3}') == "my_net (depth=3)"  # no shipped config
+    assert stable_part_name("model", "mlp", '{"hidden": [64, 64], "lr": 0.01}') == "mlp"
+    assert stable_part_name("dataset", "synthetic_tabular", '{"n_samples": 500}') == "synthetic_tabular (n_samples=500)"
+    assert settings_text({"n_samples": 32, "target_mode": "predicted", "explain_output": "log_odds"}) == ""
+    assert settings_text({"n_samples": 10, "target_mode": "", "explain_output": "logit"}) == (
+        " [n_samples=10, explain_output=logit]")
+    assert stable_part_name("metric", "attribution_localisation", json.dumps(
+        {"sign": "absolute", "positive_attributions": False, "abs": True, "max_size": 1.0})) == (
+        "attribution_localisation")
+    assert stable_part_name("metric", "attribution_localisation", '{"max_size": 0.5}') == (
+        "attribution_localisation (max_size=0.5)")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "my_net.yaml").write_text("name: my_net\ndepth: 3\n")
+    (tmp_path / "config.yaml").write_text("n_samples: 10\n")
+    monkeypatch.setenv("XAIBENCH_CONF_DIR", str(tmp_path))
+    assert stable_part_name("model", "my_net", '{"depth": 3}') == "my_net"
+    assert stable_part_name("model", "my_net", '{"depth": 4}') == "my_net (depth=4)"
+    assert settings_text({"n_samples": 10, "target_mode": "predicted"}) == " [target_mode=predicted]"

@@ -16,6 +16,9 @@ from tests.unit.test_compare import BASE, table
 from xaibench import cli
 
 UNIT = "torch_module/npz_arrays/saliency/m"  # the registry names of the unit whose scores get worse
+# its JUnit classname and name: registry names, with the setting that differs from conf/config.yaml's (10 samples)
+CLASS = "torch_module/npz_arrays [n_samples=10]"
+CASE = f"{CLASS}/saliency/m"
 
 
 def sweep_table(model_label: str, dataset_label: str, *, shift: float = 0.0, revision: str = "w1") -> pd.DataFrame:
@@ -60,13 +63,13 @@ def test_a_labelled_model_and_dataset_are_named_by_their_labels_where_people_rea
     # a unit whose model and dataset have no label (the rows record the registry name) is named as before
     assert "torch_module" not in said["md"] and "npz_arrays" not in said["md"]
     junit = cases_of(said["junit"])
-    failure = junit["torch_module/npz_arrays", UNIT].find("failure")
+    failure = junit[CLASS, CASE].find("failure")
     assert failure.get("message").startswith(line) and failure.text.startswith(line)
-    assert ("mlp/toy", "mlp/toy/saliency/m") in junit
-    suite = next(s for s in said["junit"] if s.get("name") == "torch_module/npz_arrays")
+    assert ("mlp/toy [n_samples=10]", "mlp/toy [n_samples=10]/saliency/m") in junit
+    suite = next(s for s in said["junit"] if s.get("name") == CLASS)
     assert {p.get("name"): p.get("value") for p in suite.iter("property")} == {"model_label": "My net",
                                                                                "dataset_label": "My data"}
-    assert [p for s in said["junit"] if s.get("name") == "mlp/toy" for p in s.iter("property")] == []
+    assert [p for s in said["junit"] if s.get("name") == "mlp/toy [n_samples=10]" for p in s.iter("property")] == []
 
 
 def test_renaming_a_label_keeps_every_junit_testcase_and_names_the_unit_as_it_is_now(capsys, tmp_path):
@@ -79,9 +82,9 @@ def test_renaming_a_label_keeps_every_junit_testcase_and_names_the_unit_as_it_is
                                                                  dataset_label=baseline["dataset"]),
                          sweep_table("torch_module", "npz_arrays", shift=-0.2))
     assert set(cases_of(before["junit"])) == set(cases_of(after["junit"])) == set(cases_of(unlabelled["junit"]))
-    failure = cases_of(after["junit"])["torch_module/npz_arrays", UNIT].find("failure").get("message")
+    failure = cases_of(after["junit"])[CLASS, CASE].find("failure").get("message")
     assert failure.startswith("degraded: Our net/Our data/saliency/m ↑: worse")  # the current table's label
-    assert cases_of(unlabelled["junit"])["torch_module/npz_arrays", UNIT].find("failure").get("message").startswith(
+    assert cases_of(unlabelled["junit"])[CLASS, CASE].find("failure").get("message").startswith(
         f"degraded: {UNIT} ↑: worse")  # no label: the registry names, as before
 
 
@@ -98,5 +101,5 @@ def test_a_changed_model_is_named_by_its_label_and_registry_name(capsys, tmp_pat
     assert "| ℹ️ | My net |  |  |  | model My net (torch_module) weights" in said["md"]  # the report's row too
     assert "torch_module:" not in said["stdout"]
     assert ("xaibench compare", "revision: model torch_module") in cases_of(said["junit"])
-    failure = cases_of(said["junit"])["torch_module/npz_arrays", UNIT].find("failure").text
+    failure = cases_of(said["junit"])[CLASS, CASE].find("failure").text
     assert f"what may explain it: revision: My net: {revision['message']}" in failure

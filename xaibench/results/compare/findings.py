@@ -53,9 +53,9 @@ class ComparedUnit:
         n_pairs: (seed, sample) pairs of its values compared: with the baseline's unit, or for a unit only the
             current table has, with the baseline's unit of other parameters it replaces; 0: nothing compared.
         identity: its model, dataset, method and metric as its JUnit testcase names them, the same from run to
-            run (``names.UnitNames.identity``: the registry names of model and dataset, which renaming a label
-            does not change, and the method with its parameters that differ from its shipped config, which
-            adding a variant does not change). Empty: ``unit["labels"]``.
+            run (``names.UnitNames.identity``: registry names, which renaming a label does not change, each with
+            its parameters that differ from its shipped config, which adding a variant does not change; the
+            setting after the dataset). Empty: ``unit["labels"]``.
     """
 
     unit: dict

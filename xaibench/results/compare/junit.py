@@ -6,13 +6,14 @@ Layout:
 
 - one ``<testcase>`` per unit ``compare_tables`` visited (one method on one metric in one experiment:
   ``Comparison.units``), named ``model/dataset/method/metric``, so the name alone says which unit it is (GitLab's
-  merge-request widget shows the name only); the method with the parameters it was run with that differ from its
-  shipped config (``names.stable_method_name``: ``saliency (abs=False)``, the bare name at the shipped ones), which
-  a variant added to or dropped from the sweep does not change (the report's label names the parameters the
-  variants differ in, and would rename the others' testcases: CI history lost), in one ``<testsuite>`` per (model,
-  dataset), whose ``model/dataset`` is also the testcase's ``classname`` (GitLab's "Suite" column; dots become
-  ``·`` so that Jenkins does not split a parameter such as ``noise=0.1`` into packages). A regression usually has
-  one cause per model and dataset (a retrained model, changed data), so that is how failures group;
+  merge-request widget shows the name only); each part with the parameters it was run with that differ from its
+  shipped config (``stable_names``: ``mlp (hidden=[32])/synthetic_tabular [n_samples=10]/saliency
+  (abs=False)/faithfulness_correlation (nr_runs=10)``, the bare names at the shipped ones), which a variant added to
+  or dropped from the sweep does not change (the report's labels name the parameters the variants differ in, and
+  would rename the others' testcases: CI history lost), in one ``<testsuite>`` per (model, dataset), whose
+  ``model/dataset`` is also the testcase's ``classname`` (GitLab's "Suite" column; dots become ``·`` so that Jenkins
+  does not split a parameter such as ``noise=0.1`` into packages). A regression usually has one cause per model and
+  dataset (a retrained model, changed data), so that is how failures group;
 - a model or dataset with a display name (``model.label=...``) keeps its registry name in ``name`` and
   ``classname`` (``ComparedUnit.identity``): CI systems track a testcase across runs by them, and a renamed label
   must not read as tests removed and added. The label is in the failure's message and text (the finding's line, as
@@ -72,7 +73,7 @@ def to_junit(comparison: Comparison, *, baseline: str, current: str, context: di
         group = (model, dataset)
         if group not in suites:
             suites[group] = ET.SubElement(root, "testsuite", name=xml_safe("/".join(group)))
-            _label_properties(suites[group], compared.unit.get("labels") or {}, identity)
+            _label_properties(suites[group], compared.unit)
         findings = by_unit.get(_key(compared.key), [])
         name = names("/".join([model, dataset, method, metric]))
         _case(suites[group], "/".join(group).replace(".", "·"), name, findings, comparison, revisions, compared)
@@ -83,15 +84,21 @@ def to_junit(comparison: Comparison, *, baseline: str, current: str, context: di
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n{ET.tostring(root, encoding="unicode")}\n').encode("utf-8")
 
 
-def _label_properties(suite: ET.Element, labels: dict, identity: dict) -> None:
+def _label_properties(suite: ET.Element, unit: dict) -> None:
     """``model_label`` / ``dataset_label`` properties of a (model, dataset) testsuite whose model or dataset has a
-    display name (``model.label=...``): its testcases are named by the registry names, which a label leaves alone."""
+    display name (``model.label=...``): its testcases are named by the registry names, which a label leaves alone.
+    A label is the registry name, or that with the parameters its variants differ in, where none was set."""
+    labels = unit.get("labels") or {}
     shown = {f"{axis}_label": str(labels[axis]) for axis in ("model", "dataset")
-             if axis in labels and axis in identity and labels[axis] != identity[axis]}
+             if axis in labels and not _registry_named(str(labels[axis]), str(unit.get(axis, "")))}
     if shown:
         properties = ET.SubElement(suite, "properties")
         for name, value in shown.items():
             ET.SubElement(properties, "property", name=name, value=xml_safe(value))
+
+
+def _registry_named(label: str, name: str) -> bool:
+    return label == name or label.startswith(f"{name} (")
 
 
 def _summary_suite(root: ET.Element, comparison: Comparison, baseline: str, current: str,

@@ -5,18 +5,21 @@ the terminal's finding lines, the JUnit testcases, the GitHub annotations and th
 parameters that tell same-named units apart; a model or dataset by its display name, ``model.label=...``, where the
 sweep set one: ``display_labels``); ``unit_text`` / ``unit_path`` write a finding's unit from them. JUnit testcases
 are named by ``UnitNames.identity`` instead, names a unit keeps from run to run whatever else the tables hold (a CI
-system tracks a testcase by its name: a renamed one reads as a test removed and another added): the registry names
-of model and dataset, which a label does not change, and the method with the parameters it was run with that differ
-from its shipped config (``stable_method_name``), which another variant added to the sweep does not change.
+system tracks a testcase by its name: a renamed one reads as a test removed and another added): every part by its
+registry name, which a label does not change, with its parameters that differ from its shipped config, which
+another variant added to the sweep does not change (``stable_names``).
 """
 from __future__ import annotations
 
-import functools
 import json
 
 import pandas as pd
 
-from xaibench.results.groups import ANNOTATION_KEYS, competitor_columns, competitor_labels
+from xaibench.results.compare.stable_names import full_name, stable_identities, stable_method_name
+from xaibench.results.groups import competitor_columns, competitor_labels
+
+__all__ = ["NAMES", "UnitNames", "display_labels", "full_name", "named", "stable_method_name", "unit_path",
+           "unit_text"]
 
 NAMES = ["model", "dataset", "method", "metric"]
 LABEL_COLUMNS = {"model": "model_label", "dataset": "dataset_label"}  # display names (``model.label=...``)
@@ -55,30 +58,16 @@ class UnitNames:
         return self._names(key, display=True)
 
     def identity(self, key: tuple) -> dict[str, str]:
-        """What a JUnit testcase is named by, the same from run to run while the unit is the same: ``labels`` with
-        the registry names of model and dataset, whatever their display names, and the method by
-        ``stable_method_name`` (its parameters that differ from its shipped config), which does not depend on the
-        other variants the tables hold, as the label does (``integrated_gradients`` at its shipped parameters
-        would read ``integrated_gradients (n_steps=32)`` once a ``n_steps=64`` variant joins the sweep). Units that
-        these names would not tell apart (parameters that differ only where the shipped config says nothing) show
-        every parameter of their method (``full_method_name``)."""
+        """What a JUnit testcase is named by, the same from run to run while the unit is the same
+        (``stable_names.stable_identities``): each part by its registry name, whatever its display name, with its
+        parameters that differ from its shipped config (``mlp (hidden=[32])``, ``saliency (abs=False)``,
+        ``faithfulness_correlation (nr_runs=10)``; the setting after the dataset, ``synthetic_tabular
+        [n_samples=10]``), which do not depend on the other variants the tables hold, as the labels do
+        (``integrated_gradients`` at its shipped parameters would read ``integrated_gradients (n_steps=32)`` once a
+        ``n_steps=64`` variant joins the sweep)."""
         if self._identities is None:
-            self._identities = {each: self._stable_names(each) for each in self.keys}
-            by_name: dict[tuple, list[tuple]] = {}
-            for each, names in self._identities.items():
-                by_name.setdefault(tuple(names.values()), []).append(each)
-            for same in (group for group in by_name.values() if len(group) > 1):
-                for each in same:
-                    self._identities[each]["method"] = full_method_name(*self._method_of(each))
-        return dict(self._identities[key] if key in self._identities else self._stable_names(key))
-
-    def _stable_names(self, key: tuple) -> dict[str, str]:
-        return {**self._names(key, display=False), "method": stable_method_name(*self._method_of(key))}
-
-    def _method_of(self, key: tuple) -> tuple[str, str]:
-        """The unit's ``method`` and ``method_params`` ("" where the tables have no such column)."""
-        unit = dict(zip(self.units, key))
-        return str(unit.get("method", "")), str(unit.get("method_params", ""))
+            self._identities = stable_identities(self.keys, self.units)
+        return dict(self._identities[key] if key in self._identities else stable_identities([key], self.units)[key])
 
     def _names(self, key: tuple, display: bool) -> dict[str, str]:
         unit = dict(zip(self.units, key))
@@ -113,35 +102,6 @@ class UnitNames:
         """The unit's columns plus ``variant``, ``labels`` and ``identity`` (see ``Finding.unit``)."""
         return {**dict(zip(self.units, key)), "variant": self.variant(key), "labels": self.labels(key),
                 "identity": self.identity(key)}
-
-
-@functools.lru_cache(maxsize=1024)
-def stable_method_name(method: str, method_params: str) -> str:
-    """A method's name with the parameters it was run with that differ from its shipped config
-    (``conf/method/<method>.yaml``): ``saliency (abs=False)``, ``occlusion (stride=4, window=4)``; the bare name at
-    the shipped parameters. Unlike the report's label (``groups.competitor_labels``) it depends on this variant
-    alone, never on the others a table holds. Parameters the shipped config does not set (what the explainer
-    resolved against the data, such as ``kernel_shap``'s ``feature_grouping``) are left out; a method without a
-    shipped config (bring your own) shows every parameter it records (``full_method_name``)."""
-    from xaibench.config.paths import conf_dir
-
-    if not (conf_dir() / "method" / f"{method}.yaml").is_file():
-        return full_method_name(method, method_params)
-    alone = pd.DataFrame({"method": [method], "method_params": [method_params]})
-    return str(competitor_labels(alone).iloc[0])
-
-
-def full_method_name(method: str, method_params: str) -> str:
-    """``my_method (alpha=0.5, steps=10)``: the method with every parameter it records (sorted; not its role nor
-    ``unused_params``, which annotate rather than set it), or the bare name when it records none."""
-    try:
-        params = json.loads(method_params or "{}")
-    except ValueError:
-        params = None
-    if not isinstance(params, dict):
-        return f"{method} ({method_params})" if method_params else method
-    detail = ", ".join(f"{k}={params[k]}" for k in sorted(params) if k not in ANNOTATION_KEYS)
-    return f"{method} ({detail})" if detail else method
 
 
 def display_labels(*frames: pd.DataFrame) -> dict[tuple[str, str, str], str]:
