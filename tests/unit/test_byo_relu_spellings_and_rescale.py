@@ -120,11 +120,11 @@ class MaskedAttention(nn.Module):
     def __init__(self, spelling: str, masked: bool = True) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.scores, self.readout = nn.Linear(2, 3), nn.Linear(3, 2)
+        self.scores, self.softmax, self.readout = nn.Linear(2, 3), nn.Softmax(dim=1), nn.Linear(3, 2)
         self.spelling, self.masked = spelling, masked
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = torch.softmax(self.scores(x), dim=1)  # all > 0
+        weights = self.softmax(self.scores(x))  # all > 0 (a module: torch.softmax inside the network is refused)
         if self.masked:
             keep = torch.ones_like(weights, dtype=torch.bool)  # no slot padded: all True, so it equals weights > 0
             weights = torch.where(keep, weights, 0.0) if self.spelling == "where" else weights * keep
