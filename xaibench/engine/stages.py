@@ -61,6 +61,12 @@ def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -
         return TrainedModel(module, spec, key, acc, seed_root, device)
 
 
+def untrained_model(spec: ModelSpec, dataset: Dataset, cell: CellSpec) -> torch.nn.Module:
+    """The model :func:`get_model` would train, before training (built after the same seeding), in eval mode."""
+    seed_everything(derive_seed(cell.model_key(dataset.revision, spec.source_revision(), versioned=False)))
+    return spec.build(dataset).eval()
+
+
 def trained_on(spec: ModelSpec, module: torch.nn.Module) -> str:
     """Where ``fit`` left the weights (``cpu``; a spec whose ``fit`` trains on a GPU: ``cuda:0``), "" for a model
     the suite did not train (``ModelSpec.trains_weights``: pre-fitted weights are used as given)."""

@@ -80,9 +80,31 @@ def rule_for(kind: str, normaliser: str) -> tuple[str, bool]:
     return ("log_softmax" if kind == "logit" else kind), True
 
 
+def checked_view(model: nn.Module, x: torch.Tensor, method: str) -> tuple[GradientView, nn.Module, str, bool]:
+    """``(view, its forward, explained output to rule, centred)`` of ``model`` (the explained-output transform over
+    the logit model) for ``x`` ``(N, ...)``; raises ``NotApplicable`` where DeepLIFT has no rule for what the
+    forward computes (``_hooks.py``)."""
+    refuse_scripted(model, method)
+    logits, kind = split_output(model)
+    view = GradientView.of(logits, x)
+    forward = _as_module(view.forward)
+    kind, centred = rule_for(kind, refuse_functional_deeplift(forward, view.inputs, method))
+    return view, forward, kind, centred
+
+
+class _ReadsTheForward:
+    """DeepLIFT's applicability read off the model's forward, asked before training too
+    (``engine/applicability.untrained_not_applicable``)."""
+
+    def refuse_model(self, model: nn.Module, x: torch.Tensor) -> None:
+        """Raise ``NotApplicable`` where :meth:`explain` would for ``model`` (trained or not: the operations its
+        forward runs on ``x`` ``(N, ...)`` are what decides)."""
+        checked_view(model, x, self.name)
+
+
 @EXPLAINERS.register("deeplift")
 @dataclass(frozen=True)
-class DeepLiftExplainer(Explainer):
+class DeepLiftExplainer(_ReadsTheForward, Explainer):
     """captum ``DeepLift`` (Rescale rule) from ``baseline`` (text: pad-token embeddings).
 
     The Rescale rule applies to every elementwise nonlinearity module, ``nn.GELU``, ``nn.SiLU``... included (captum
@@ -109,13 +131,8 @@ class DeepLiftExplainer(Explainer):
         return CallRows(per_input=2)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
-        refuse_scripted(model, self.name)
-        logits, kind = split_output(model)
-        view = GradientView.of(logits, x)
-        normaliser = refuse_functional_deeplift(_as_module(view.forward), view.inputs, self.name)
-        kind, centred = rule_for(kind, normaliser)
+        view, forward, kind, centred = checked_view(model, x, self.name)
         with_delta = diagnostics_enabled()
-        forward = _as_module(view.forward)
         run = deeplift_per_sample if couples_the_batch(forward) else deeplift
         result = run(forward, kind, view.inputs, view.baselines(self.baseline), target, with_delta, centred)
         if not with_delta:
@@ -126,7 +143,7 @@ class DeepLiftExplainer(Explainer):
 
 @EXPLAINERS.register("deeplift_shap")
 @dataclass(frozen=True)
-class DeepLiftShapExplainer(Explainer):
+class DeepLiftShapExplainer(_ReadsTheForward, Explainer):
     """captum ``DeepLiftShap``: DeepLIFT averaged over ``n_baselines`` baselines ``baseline + baseline_std * N(0, I)``.
 
     The baselines are drawn per sample from its own seed (text: around the pad-token embeddings), so a batch
@@ -149,11 +166,7 @@ class DeepLiftShapExplainer(Explainer):
         return CallRows(per_input=0, per_call=2 * self.n_baselines)
 
     def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
-        refuse_scripted(model, self.name)
-        logits, kind = split_output(model)
-        view = GradientView.of(logits, x)
-        forward = _as_module(view.forward)
-        kind, centred = rule_for(kind, refuse_functional_deeplift(forward, view.inputs, self.name))
+        view, forward, kind, centred = checked_view(model, x, self.name)
         centres = view.baselines(self.baseline)
         maps, deltas = [], []
         for i, seed in enumerate(view.seeds("deeplift_shap")):
