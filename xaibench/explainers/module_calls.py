@@ -167,8 +167,10 @@ def _tensors_in(value: object) -> Iterator[torch.Tensor]:
 # Normalisations over the classes that a classifier may end in: a call of these whose result reaches the forward's
 # output through layout operations only (no operation combines it with anything) is recorded in ``on_input`` as
 # ``"softmax at the output"`` (:data:`AT_THE_OUTPUT`), one whose result the forward computes on as ``"softmax"``.
+# Computed inside a module (not counted: ``nn.Softmax`` for DeepLIFT), they are recorded under the module's name.
 OUTPUT_NORMALISERS = frozenset({"softmax", "log_softmax"})
 AT_THE_OUTPUT = "{} at the output"
+NORMALISER_MODULES = {"softmax": "nn.Softmax", "log_softmax": "nn.LogSoftmax"}
 
 
 class _Recorder(TorchFunctionMode):
@@ -181,7 +183,8 @@ class _Recorder(TorchFunctionMode):
 
     ``on_input`` counts the same names, for the counted calls with a floating-point operand that depends on the
     inputs (``torch.exp(h)``, not ``torch.exp(self.log_scale)``), a normalisation of :data:`OUTPUT_NORMALISERS` whose
-    result is the forward's output under :data:`AT_THE_OUTPUT` (known once :meth:`finish` ran). ``in_suite``: whether
+    result is the forward's output under :data:`AT_THE_OUTPUT` (known once :meth:`finish` ran); one computed inside
+    a covered module under the module's name (:data:`NORMALISER_MODULES`: ``"nn.Softmax"``). ``in_suite``: whether
     the suite's own wrapper code runs (its operations on the output, a probability model's log, do not compute on
     it as the model would)."""
 
@@ -222,10 +225,13 @@ class _Recorder(TorchFunctionMode):
         remember_sign_test(name, args, result, self.sign_tests)
         if operands and name not in _FRESH_OPS:  # floating results only: a mask (x > 0, padding) is no multiplier
             self.derived.update((id(t), t) for t in _tensors_in(result) if t.is_floating_point())
-        if counted and not spelt and name in OUTPUT_NORMALISERS and any(t.is_floating_point() for t in operands):
+        if name in OUTPUT_NORMALISERS and any(t.is_floating_point() for t in operands) and not self.in_suite():
+            label = name if counted else NORMALISER_MODULES[name]
+            if not counted:
+                self.on_input[label] += 1
             self.normalisations += 1
             ends = {self.normalisations}
-            self.unused[self.normalisations] = name
+            self.unused[self.normalisations] = label
         for index in ends & set(self.unused):  # the normaliser's result, or a view of it
             self.open_ends.update((id(t), (t, index)) for t in _tensors_in(result))
         return result

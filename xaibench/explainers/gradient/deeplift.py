@@ -43,9 +43,20 @@ def deeplift(forward: nn.Module, kind: str, inputs: torch.Tensor, baselines: tor
                                                return_convergence_delta=with_delta)
         with torch.no_grad():
             multipliers = deeplift_multipliers(kind, forward(inputs), forward(baselines), target, centred=centred)
-        return DeepLift(Readout(forward)).attribute(inputs, baselines=baselines, target=0,
+        method = GradientThroughSoftmax if centred else DeepLift
+        return method(Readout(forward)).attribute(inputs, baselines=baselines, target=0,
                                                     additional_forward_args=(multipliers.to(inputs.dtype),),
                                                     return_convergence_delta=with_delta)
+
+
+class GradientThroughSoftmax(DeepLift):
+    """captum's ``DeepLift`` without its ``nn.Softmax`` rule: for a model whose output is an ``nn.Softmax``, crossed
+    by its gradient as a functional softmax at the output is (exact with centred output multipliers:
+    ``output_rules.deeplift_multipliers``). An ``nn.Softmax`` on input-dependent values anywhere else is refused
+    (``_hooks.refuse_functional_deeplift``); over parameters only, no input's gradient passes through it."""
+
+    def _is_non_linear(self, module: nn.Module) -> bool:
+        return type(module) is not nn.Softmax and super()._is_non_linear(module)
 
 
 def couples_the_batch(forward: nn.Module) -> bool:
@@ -120,7 +131,8 @@ class DeepLiftExplainer(_ReadsTheForward, Explainer):
     attributions sum to the change of the explained output. Records the per-sample summation-to-delta error in
     ``extras["convergence_delta"]``. Deterministic; batch tolerance 1e-5. A model with ``nn.Softmax`` layers (an own
     model's softmax weights) is explained one sample at a time, as captum's softmax rule would otherwise mix the
-    batch into each map (:func:`couples_the_batch`).
+    batch into each map (:func:`couples_the_batch`); an ``nn.Softmax`` on input-dependent values is refused inside
+    the network, and crossed by its gradient as the model's output (:class:`GradientThroughSoftmax`).
     """
 
     requires = frozenset({Capability.GRADIENTS})
