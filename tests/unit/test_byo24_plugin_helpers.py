@@ -86,3 +86,54 @@ def test_a_plugin_importing_no_helper_keeps_the_sha256_of_its_file(tmp_path, mon
     (tmp_path / "byo24_alone.py").write_text("import math\n\nimport torch\n\nimport xaibench\n\nVALUE = math.pi\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert module_file_digest("byo24_alone") == hashlib.sha256((tmp_path / "byo24_alone.py").read_bytes()).hexdigest()
+
+
+MODEL_PLUGIN = '''
+from dataclasses import dataclass
+
+from byo24_rates import LR
+
+from xaibench.models.zoo.logreg import LogisticRegression
+from xaibench.registry import MODELS
+
+
+@MODELS.register("byo24_logreg")
+@dataclass(frozen=True)
+class RatedLogreg(LogisticRegression):
+    """The zoo's logreg with the helper's learning rate."""
+
+    lr: float = LR
+'''
+
+
+@pytest.fixture
+def model_plugin(tmp_path, monkeypatch):
+    """``byo24_model_plugin`` (a model) takes its learning rate from ``byo24_rates``."""
+    files = {"byo24_model_plugin.py": MODEL_PLUGIN, "byo24_rates.py": "LR = 0.02\n", "byo24_unrelated.py": "NOTE = 1\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("XAIBENCH_PLUGINS", "byo24_model_plugin")
+    registry.load_plugins()
+    monkeypatch.setattr(registry.MODELS, "_entries", dict(registry.MODELS._entries))  # restored after
+    importlib.import_module("byo24_model_plugin")
+    yield tmp_path
+    for name in ("byo24_model_plugin", "byo24_rates", "byo24_unrelated"):
+        sys.modules.pop(name, None)
+
+
+def test_editing_a_model_plugins_helper_trains_it_again(model_plugin):
+    """The cell ran again after the helper's edit (the cell key holds the plugin modules' digests), but the model
+    stage's key held no plugin code: the model trained with the old learning rate was loaded from the store."""
+    from xaibench.engine.runner import run_cell
+    from xaibench.engine.store import Store
+
+    store = Store(model_plugin / "store")
+    cell = CellSpec(model={"name": "byo24_logreg", "epochs": 2}, dataset={"name": "iris"},
+                    method={"name": "saliency"}, metrics={"sparseness": {}}, n_samples=2)
+    assert not run_cell(cell, store).cached and len(store.files("models")) == 1
+    (model_plugin / "byo24_unrelated.py").write_text("NOTE = 'edited, longer'\n")
+    assert run_cell(cell, store).cached
+    (model_plugin / "byo24_rates.py").write_text("LR = 0.5\n")
+    assert not run_cell(cell, store).cached
+    assert len(store.files("models")) == 2  # trained again with the new rate
