@@ -155,8 +155,8 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
     unruled = described(calls, DEEPLIFT_UNRULED)
     if unruled:
         raise NotApplicable(
-            f"method {method} has rules for elementwise nonlinearities, max-pooling and nn.Softmax, but this model's "
-            f"forward computes {unruled} (nn.LayerNorm, GLU, attention; (x, y): a product of two tensors that both "
+            f"method {method} has rules for elementwise nonlinearities, max-pooling and a softmax as the output, but "
+            f"this model's forward computes {unruled} (nn.LayerNorm, GLU, attention; (x, y): a product of two tensors that both "
             "depend on the input), which no DeepLIFT rule crosses: captum would use their gradient there, so the map "
             "would be partly gradient x input, not DeepLIFT's, and would not sum to f(x) - f(baseline); "
             "integrated_gradients does, on any differentiable model")
