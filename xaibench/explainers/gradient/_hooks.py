@@ -77,7 +77,8 @@ DEEPLIFT_NO_MODULE = frozenset({
     "logcumsumexp", "prod", "cumprod", "softmin", "log_softmax", "softmax"})
 # What the refusal calls them, and the module where one exists
 _NO_MODULE_NAMES = {"__pow__": "pow", "__rpow__": "pow", "__abs__": "abs", "clip": "clamp"}
-_NO_MODULE_ADVICE = {"clamp": "nn.Hardtanh(min, max) where both bounds are set", "clamp_min": "nn.Threshold(min, min)"}
+_NO_MODULE_ADVICE = {"clamp": "nn.Hardtanh(min, max) for a clamp with both bounds",
+                     "clamp_min": "nn.Threshold(min, min) for clamp_min"}
 
 # What DeepLIFT has no rule for, module or not: operations that combine several input-dependent values other than
 # by a sum (normalisations by the input's own statistics, GLU's gate, attention, products of two such tensors:
@@ -156,21 +157,21 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
     if unruled:
         raise NotApplicable(
             f"method {method} has rules for elementwise nonlinearities, max-pooling and a softmax as the output, but "
-            f"this model's forward computes {unruled} (nn.LayerNorm, GLU, attention; (x, y): a product of two tensors that both "
-            "depend on the input), which no DeepLIFT rule crosses: captum would use their gradient there, so the map "
-            "would be partly gradient x input, not DeepLIFT's, and would not sum to f(x) - f(baseline); "
+            f"this model's forward computes {unruled} (nn.LayerNorm, GLU, attention; (x, y): a product of two tensors "
+            "that both depend on the input), which no DeepLIFT rule crosses: captum would use their gradient there, "
+            "so the map would be partly gradient x input, not DeepLIFT's, and would not sum to f(x) - f(baseline); "
             "integrated_gradients does, on any differentiable model")
     no_module: Counter[str] = Counter()
     for name in DEEPLIFT_NO_MODULE & set(computed):
         no_module[_NO_MODULE_NAMES.get(name, name)] += computed[name]
     if no_module:
-        advised = sorted(set(no_module) & _NO_MODULE_ADVICE.keys())
-        advice = "".join(f"; {name}: {_NO_MODULE_ADVICE[name]}" for name in advised)
+        advised = [_NO_MODULE_ADVICE[name] for name in sorted(set(no_module) & _NO_MODULE_ADVICE.keys())]
+        advice = f" (build {'; '.join(advised)})" if advised else ""
         raise NotApplicable(
-            f"method {method} has rules for nonlinearities that are modules (nn.ReLU, nn.Sigmoid, nn.GELU, ...), but "
-            f"this model's forward computes {described(no_module, no_module)} on activations as functions, which no "
-            f"torch module with a DeepLIFT rule computes (a softmax: inside the network{advice}): captum would use "
-            "their gradient, and the map would not sum to f(x) - f(baseline); integrated_gradients does")
+            f"method {method} has rules for nonlinearity modules (nn.ReLU, nn.GELU, ...), but this model's forward "
+            f"computes {described(no_module, no_module)} on activations as functions{advice}, where captum would use "
+            "their gradient: the map would not sum to f(x) - f(baseline) (no torch module brings a rule for exp, "
+            "log, sqrt, pow...; a softmax counts inside the network only); integrated_gradients does")
     if computed[NORMALISER_MODULES["softmax"]]:
         raise NotApplicable(
             f"method {method} has no rule that crosses a softmax inside the network: this model's forward applies "
