@@ -113,18 +113,18 @@ def test_a_rescaled_module_used_twice_is_not_applicable_naming_it():
 
 
 class MaskedAttention(nn.Module):
-    """Softmax weights over 3 slots, kept by a mask of the slots to keep (``torch.where(keep, weights, 0)`` or
+    """Sigmoid weights over 3 slots, kept by a mask of the slots to keep (``torch.where(keep, weights, 0)`` or
     ``weights * keep``), then a linear read-out: no ReLU anywhere. ``masked=False``: the same network without the mask
     step (all slots kept, so both compute the same function)."""
 
     def __init__(self, spelling: str, masked: bool = True) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.scores, self.readout = nn.Linear(2, 3), nn.Linear(3, 2)
+        self.scores, self.sigmoid, self.readout = nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 2)
         self.spelling, self.masked = spelling, masked
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = torch.softmax(self.scores(x), dim=1)  # all > 0
+        weights = self.sigmoid(self.scores(x))  # all > 0 (a module: a softmax inside the network is refused)
         if self.masked:
             keep = torch.ones_like(weights, dtype=torch.bool)  # no slot padded: all True, so it equals weights > 0
             weights = torch.where(keep, weights, 0.0) if self.spelling == "where" else weights * keep

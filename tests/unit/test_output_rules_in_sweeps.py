@@ -174,13 +174,21 @@ def test_deeplift_on_softmax_models_does_not_depend_on_the_batch(kind):
     """captum's ``nn.Softmax`` rule subtracts the mean multiplier over the whole tensor, every sample of the batch
     included: the zoo's attention models' DeepLIFT maps moved by 8-45% of their largest value between
     ``batch_size=4`` (or 8) and 1, and so between the sweep's batches and a metric's re-explanation chunks. Such
-    models are explained one sample at a time; a sample's map is then the same in any batch."""
+    models are explained one sample at a time; a sample's map is then the same in any batch. Since byo24 an
+    ``nn.Softmax`` inside the network is not_applicable (the rule does not sum to the output change either); one at
+    the output (a probability model, seen through its log) is crossed by its gradient: the same in any batch."""
     from xaibench.engine.stages import explain_arrays
+    from xaibench.errors import NotApplicable
     from xaibench.explainers.gradient.deeplift import deeplift
+    from xaibench.models.outputs import LogProbabilities
 
     module = SoftmaxWeights().eval()
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0))
-    maps = [explain_arrays(EXPLAINERS.create("deeplift"), module, x, None, modality=Modality.TABULAR, seed=0,
+    with pytest.raises(NotApplicable, match=r"applies nn\.Softmax to activations before other layers"):
+        explain_arrays(EXPLAINERS.create("deeplift"), module, x, None, modality=Modality.TABULAR, seed=0,
+                       batch_size=4, explain_output=kind)
+    head = LogProbabilities(nn.Sequential(module.scores, module.softmax)).eval()  # ends in the nn.Softmax
+    maps = [explain_arrays(EXPLAINERS.create("deeplift"), head, x, None, modality=Modality.TABULAR, seed=0,
                            batch_size=size, explain_output=kind).attributions for size in (4, 1)]
     assert maps[0].abs().max() > 0.1
     torch.testing.assert_close(maps[0], maps[1], rtol=0, atol=0)

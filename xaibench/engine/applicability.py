@@ -1,14 +1,21 @@
-"""Declared applicability -> a reason string (``not_applicable`` rows) or None. Nothing is run to decide."""
+"""Declared applicability -> a reason string (``not_applicable`` rows) or None. Nothing is run to decide, but by
+:func:`untrained_not_applicable`: a method that can only tell from the model's forward (DeepLIFT on a network calling
+``torch.exp``) reads it off an untrained instance, before the model is trained."""
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from xaibench.data.base import DatasetSpec
 from xaibench.explainers.base import Explainer
 from xaibench.metrics.spec import MetricSpec
 from xaibench.models.base import ModelSpec
+from xaibench.errors import NotApplicable
 from xaibench.types import Capability
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def cell_not_applicable(model: ModelSpec, dataset: DatasetSpec, method: Explainer) -> str | None:
@@ -59,4 +66,29 @@ def size_not_applicable(metric: MetricSpec, params: Mapping[str, Any], input_sha
     if len(input_shape) != 1 or n_features > limit:
         return (f"metric {metric.name} enumerates all 2^F feature coalitions: {n_features} features exceed {key}="
                 f"{limit} (raise {key}, at 2^F model calls per sample, or use fewer features)")
+    return None
+
+
+def untrained_not_applicable(method: Explainer, build: Callable[[], "nn.Module"], x: "torch.Tensor") -> str | None:
+    """Reason why ``method`` cannot explain the model ``build`` makes, found on that untrained instance (same
+    architecture, weights not trained yet), or None.
+
+    A method that reads its applicability off the model's forward (``refuse_model(model, x)``: DeepLIFT and
+    DeepLIFT-SHAP on a network calling ``torch.exp`` or ``F.relu``, guided backprop on ``F.relu``) is asked here,
+    before training: the cell is ``not_applicable`` without a model trained for nothing. The operations a forward
+    runs do not depend on the weights' values (a forward that branches on them is asked again at explain time, on
+    the trained model). ``build`` is not called for other methods.
+
+    Args:
+        method: the cell's explainer.
+        build: makes the untrained model, as the model stage would before training (seeded the same way).
+        x: a batch of the dataset's inputs ``(N, ...)`` (one sample is enough).
+    """
+    refuse_model = getattr(method, "refuse_model", None)
+    if refuse_model is None:
+        return None
+    try:
+        refuse_model(build(), x)
+    except NotApplicable as error:
+        return str(error)
     return None

@@ -11,8 +11,10 @@ runs: a warm store used to serve the explanations of its old code. So, as for a 
   path imports nothing): after an edit the cells run again, and their stages that do not use the edited plugin are
   still read from the store.
 
-Only the defining file is fingerprinted (helpers it imports from other files are not). Keys without plugins are
-unchanged.
+Each file's fingerprint covers the user's own modules it imports, transitively (``from myhelpers import
+smooth``; found by reading the files, as for an own model's file: ``models/adapters/_local_modules.py``): editing a
+helper recomputes what uses it, editing an unrelated file recomputes nothing. A file that imports none of the
+user's modules keeps the sha256 of its bytes, so keys without plugins, or of plugins without helpers, are unchanged.
 """
 from __future__ import annotations
 
@@ -46,27 +48,44 @@ def plugin_file_digests() -> dict[str, str]:
 
 
 def code_digest_of(*objects: Any) -> str:
-    """sha256 of the files defining the plugin ``objects`` (classes, functions); "" when none is a plugin."""
-    files = sorted({source for obj in objects if (source := _plugin_source(obj))})
-    return digest("code", *[_file_digest(Path(f), *_stamp(f)) for f in files]) if files else ""
+    """sha256 of the files defining the plugin ``objects`` (classes, functions), with the user's modules each
+    imports (:func:`with_local_imports`); "" when none is a plugin."""
+    files = sorted({found for obj in objects if (found := _plugin_source(obj))})
+    return digest("code", *[with_local_imports(Path(f), module) for f, module in files]) if files else ""
 
 
-def _plugin_source(obj: Any) -> str:
-    """The defining file of ``obj`` when it is user code: not the package, not an installed library."""
+def _plugin_source(obj: Any) -> tuple[str, str] | None:
+    """``(defining file, module name)`` of ``obj`` when it is user code (not the package, not an installed
+    library), else None."""
     module = getattr(obj, "__module__", None) or ""
     if obj is None or module == "xaibench" or module.startswith("xaibench."):
-        return ""
+        return None
     try:
         source = inspect.getsourcefile(obj)
     except TypeError:
-        return ""  # builtins
+        return None  # builtins
     if not source or not Path(source).is_file() or LIBRARY_DIRS & set(Path(source).parts):
-        return ""
-    return str(Path(source).resolve())
+        return None
+    return str(Path(source).resolve()), module
+
+
+def with_local_imports(source: Path, module: str) -> str:
+    """sha256 of ``source`` (the file of module ``module``) when it imports none of the user's own modules; else the
+    digest of that sha256 and ``"<module>=<sha256>"`` of each such module it imports, transitively
+    (``_local_modules.local_imports``: read, not imported; by name, so the same project elsewhere digests the same)."""
+    from xaibench.models.adapters._local_modules import local_imports
+
+    own = _file_digest(source, *_stamp(str(source)))
+    helpers = local_imports(source, module)
+    if not helpers:
+        return own
+    return digest("helpers", own, *[f"{name}={_file_digest(path, *_stamp(str(path)))}"
+                                    for name, path in sorted(helpers.items())])
 
 
 def module_file_digest(name: str) -> str:
-    """sha256 of module ``name``'s file, found without importing it ("-": not found)."""
+    """sha256 of module ``name``'s file and the user's modules it imports (:func:`with_local_imports`), found without
+    importing it ("-": not found)."""
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
@@ -74,7 +93,7 @@ def module_file_digest(name: str) -> str:
     origin = spec.origin if spec is not None else None
     if not origin or not Path(origin).is_file():
         return "-"
-    return _file_digest(Path(origin), *_stamp(origin))
+    return with_local_imports(Path(origin), name)
 
 
 def _stamp(path: str) -> tuple[int, int]:

@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xaibench.engine.applicability import cell_not_applicable, metric_not_applicable, size_not_applicable
+from xaibench.engine.applicability import (
+    cell_not_applicable, metric_not_applicable, size_not_applicable, untrained_not_applicable,
+)
 from xaibench.engine.cell import CellSpec, split_name
 from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: engine.runner.CellResult)
 from xaibench.engine.canonical import recorded_method
 from xaibench.engine.device import resolve_device
 from xaibench.engine.provenance import provenance
-from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
+from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores, untrained_model
 from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
 from xaibench.errors import NotApplicable, StorageError, UserError
@@ -146,7 +148,14 @@ def _stamp(frame: pd.DataFrame, cell: CellSpec, sweep_id: str, *, ran: bool = Tr
 
 def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows: "_RowFactory",
              stages: dict[str, list[str]]) -> pd.DataFrame:
-    """Run the three stages; records the stage keys it used in ``stages`` (kind -> keys)."""
+    """Run the three stages; records the stage keys it used in ``stages`` (kind -> keys). A method that can tell
+    from an untrained instance of the model that it does not apply raises ``NotApplicable`` before any training."""
+    rows.dataset_revision = dataset.revision  # what the stored cell is checked against (_still_valid)
+    rows.dataset_extra = encoded_columns(dataset)
+    reason = untrained_not_applicable(resolved.method, lambda: untrained_model(resolved.model, dataset, cell),
+                                      dataset.test.x[:1])
+    if reason:
+        raise NotApplicable(reason)
     model = get_model(store, resolved.model, dataset, cell)
     warn_if_the_split_moves(resolved.model, resolved.dataset, dataset, cell.seed)
     stages["models"] = [model.key]
@@ -154,8 +163,6 @@ def _compute(cell: CellSpec, resolved: ResolvedCell, dataset, store: Store, rows
     rows.model_device = model.device
     underfit = model.underfit_reason(majority_rate(dataset.test.y))
     rows.model_flag = "underfit" if underfit else ""
-    rows.dataset_revision = dataset.revision
-    rows.dataset_extra = encoded_columns(dataset)
     explanations = get_explanations(store, resolved.method, model, dataset, cell)
     stages["explanations"] = [explanations.key]
     stages["scores"] = []

@@ -42,8 +42,11 @@ def build_dataset(spec: DatasetSpec, seed: int) -> Dataset:
 
 
 def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -> TrainedModel:
-    """Load the cached checkpoint (weights_only, checksum-verified) or train and cache it."""
-    key = cell.model_key(dataset.revision, spec.source_revision())
+    """Load the cached checkpoint (weights_only, checksum-verified) or train and cache it.
+
+    A plugin model's key also holds its code (``plugin_code.code_digest_of``: the file defining its spec and the
+    user's modules that file imports): after an edit it trains again (the seeds stay those of its identity)."""
+    key = _with_plugin_code(cell.model_key(dataset.revision, spec.source_revision()), spec)
     seed_root = cell.model_key(dataset.revision, spec.source_revision(), versioned=False)
     cached = _load_model(store, spec, dataset, key, seed_root)
     if cached is not None:
@@ -59,6 +62,21 @@ def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -
         acc = accuracy(module, dataset.test)
         store.put("models", key, "pt", spec.save(module), meta={"accuracy": acc, "model": spec.name, "device": device})
         return TrainedModel(module, spec, key, acc, seed_root, device)
+
+
+def _with_plugin_code(key: str, spec: ModelSpec) -> str:
+    """``key`` itself for the package's models; joined with the plugin's code digest for a plugin model."""
+    from xaibench.engine.keys import digest
+    from xaibench.engine.plugin_code import code_digest_of
+
+    code = code_digest_of(type(spec))
+    return digest("model-code", key, code) if code else key
+
+
+def untrained_model(spec: ModelSpec, dataset: Dataset, cell: CellSpec) -> torch.nn.Module:
+    """The model :func:`get_model` would train, before training (built after the same seeding), in eval mode."""
+    seed_everything(derive_seed(cell.model_key(dataset.revision, spec.source_revision(), versioned=False)))
+    return spec.build(dataset).eval()
 
 
 def trained_on(spec: ModelSpec, module: torch.nn.Module) -> str:

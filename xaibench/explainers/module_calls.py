@@ -164,38 +164,89 @@ def _tensors_in(value: object) -> Iterator[torch.Tensor]:
             yield from _tensors_in(item)
 
 
+# Normalisations over the classes that a classifier may end in: a call of these whose result reaches the forward's
+# output through layout operations only (no operation combines it with anything) is recorded in ``on_input`` as
+# ``"softmax at the output"`` (:data:`AT_THE_OUTPUT`), one whose result the forward computes on as ``"softmax"``.
+# Computed inside a module (not counted: ``nn.Softmax`` for DeepLIFT), they are recorded under the module's name.
+OUTPUT_NORMALISERS = frozenset({"softmax", "log_softmax"})
+AT_THE_OUTPUT = "{} at the output"
+NORMALISER_MODULES = {"softmax": "nn.Softmax", "log_softmax": "nn.LogSoftmax"}
+
+
 class _Recorder(TorchFunctionMode):
     """Counts ``op_name``s of the torch functions called while ``counted()`` holds; a ReLU spelt another way
     (:func:`relu_spelling`) is counted under that spelling, a product of two floating-point tensors that both depend
     on ``inputs`` (:data:`PRODUCT_OPS`) as ``"matmul(x, y)"``. What depends on the inputs: floating-point results of
     operations on them, but for ``zeros_like`` & co; a boolean or integer mask (``x > 0``, a padding mask) and what is
     made of it (``mask.float()``) do not, so ``x * mask`` stays a product with a constant, as captum's gradient and
-    DeepLIFT both treat it."""
+    DeepLIFT both treat it.
 
-    def __init__(self, counted: Callable[[], bool], inputs: torch.Tensor) -> None:
+    ``on_input`` counts the same names, for the counted calls with a floating-point operand that depends on the
+    inputs (``torch.exp(h)``, not ``torch.exp(self.log_scale)``), a normalisation of :data:`OUTPUT_NORMALISERS` whose
+    result is the forward's output under :data:`AT_THE_OUTPUT` (known once :meth:`finish` ran); one computed inside
+    a covered module under the module's name (:data:`NORMALISER_MODULES`: ``"nn.Softmax"``). ``in_suite``: whether
+    the suite's own wrapper code runs (its operations on the output, a probability model's log, do not compute on
+    it as the model would)."""
+
+    def __init__(self, counted: Callable[[], bool], inputs: torch.Tensor,
+                 in_suite: Callable[[], bool] = lambda: False) -> None:
         super().__init__()
         self.counted = counted
+        self.in_suite = in_suite
         self.calls: Counter[str] = Counter()
+        self.on_input: Counter[str] = Counter()
         self.sign_tests: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # relu_spelling's; held for the look
         self.derived: dict[int, torch.Tensor] = {id(inputs): inputs}  # what depends on the inputs; held for the look
+        # results of OUTPUT_NORMALISERS calls (and layout views of them) nothing has computed on yet:
+        # {id(tensor): (tensor, index of the call)}, and {index: name} of the calls not computed on
+        self.open_ends: dict[int, tuple[torch.Tensor, int]] = {}
+        self.unused: dict[int, str] = {}
+        self.normalisations = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
         name, kwargs = op_name(func), kwargs or {}
-        operands = [t for t in _tensors_in((args, kwargs)) if self.derived.get(id(t)) is t]
-        if self.counted():
+        tensors = list(_tensors_in((args, kwargs)))
+        operands = [t for t in tensors if self.derived.get(id(t)) is t]
+        spelt = ""
+        counted = self.counted()
+        if counted:
             spelt = relu_spelling(name, args, kwargs, self.sign_tests) if name in SPELLED_OPS else ""
             if not spelt and name in PRODUCT_OPS and sum(t.is_floating_point() for t in operands) > 1:
                 spelt = PRODUCT_SPELLING.format(_DUNDER_PRODUCTS.get(name, name))
             self.calls[spelt or name] += 1
+            if any(t.is_floating_point() for t in operands):
+                self.on_input[spelt or name] += 1
+        ends = {self.open_ends[id(t)][1] for t in tensors if self.open_ends.get(id(t), (None,))[0] is t}
+        if ends and name not in LAYOUT_OPS and not self.in_suite():
+            for index in ends:
+                self.unused.pop(index, None)  # computed on: inside the network
+            ends = set()
         result = func(*args, **kwargs)
         remember_sign_test(name, args, result, self.sign_tests)
         if operands and name not in _FRESH_OPS:  # floating results only: a mask (x > 0, padding) is no multiplier
             self.derived.update((id(t), t) for t in _tensors_in(result) if t.is_floating_point())
+        if name in OUTPUT_NORMALISERS and any(t.is_floating_point() for t in operands) and not self.in_suite():
+            label = name if counted else NORMALISER_MODULES[name]
+            if not counted:
+                self.on_input[label] += 1
+            self.normalisations += 1
+            ends = {self.normalisations}
+            self.unused[self.normalisations] = label
+        for index in ends & set(self.unused):  # the normaliser's result, or a view of it
+            self.open_ends.update((id(t), (t, index)) for t in _tensors_in(result))
         return result
+
+    def finish(self) -> None:
+        """Move the normalisations whose results nothing computed on to their :data:`AT_THE_OUTPUT` names."""
+        for name in self.unused.values():
+            self.on_input[name] -= 1
+            self.on_input[AT_THE_OUTPUT.format(name)] += 1
+        self.on_input = +self.on_input  # drops the zeros
+        self.unused.clear()
 
 
 def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool],
-                  uses: Counter[nn.Module] | None = None) -> Counter[str]:
+                  uses: Counter[nn.Module] | None = None, on_input: Counter[str] | None = None) -> Counter[str]:
     """Operations ``forward(inputs)`` runs while no module for which ``covers`` holds is running.
 
     The forward is a look, not a step (:func:`_looking`): the model's mode, batch-norm statistics, the global RNG
@@ -208,6 +259,8 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
         inputs: one batch ``(N, ...)`` (one sample is enough: the operations do not depend on the batch size).
         covers: whether a module's own forward is handled by the method (its hooks see what runs inside).
         uses: if given, filled with how often each module was called in that forward (:func:`reused`).
+        on_input: if given, filled with the uncovered operations that computed on a value depending on the inputs
+            (``_Recorder.on_input``: ``exp`` of an activation, not of a parameter; ``softmax at the output``).
 
     Returns:
         ``Counter`` of operation names (``relu``, ``add``, ``linear``...) and how often each ran uncovered.
@@ -241,15 +294,19 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
         handles += [module.register_forward_pre_hook(enter, prepend=True), module.register_forward_hook(leave)]
     for module in wrappers:  # instance attributes shadow the methods until removed below
         vars(module).update(prepare=suites_own(module.prepare), transform=suites_own(module.transform))
-    recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack), inputs)
+    recorder = _Recorder(lambda: not suite[0] and not any(covers(module) for module in stack), inputs,
+                         lambda: bool(suite[0]))
     try:
         with _looking(forward, inputs), recorder:
             forward(inputs)
+        recorder.finish()
     finally:
         for handle in handles:
             handle.remove()
         for module in wrappers:
             del vars(module)["prepare"], vars(module)["transform"]
+    if on_input is not None:
+        on_input.update(recorder.on_input)
     return recorder.calls
 
 
@@ -308,8 +365,8 @@ def reused(forward: nn.Module, uses: Counter[nn.Module], kinds: Callable[[nn.Mod
 
 
 # (rule, model fingerprint) -> (weak references to the model's own modules, the calls, the uses by position in
-# ``forward.modules()``): see remembered_look
-_REMEMBERED: dict[tuple, tuple[tuple[weakref.ref, ...], Counter[str], Counter[int]]] = {}
+# ``forward.modules()``, the calls on input-dependent values): see remembered_look
+_REMEMBERED: dict[tuple, tuple[tuple[weakref.ref, ...], Counter[str], Counter[int], Counter[str]]] = {}
 _REMEMBERED_MAX = 64
 _REMEMBERED_LOCK = threading.Lock()
 
@@ -364,8 +421,8 @@ def _fingerprint(modules: list[nn.Module], inputs: torch.Tensor) -> tuple[tuple,
     return tuple(parts), own
 
 
-def remembered_look(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool], rule: str
-                    ) -> tuple[Counter[str], Counter[nn.Module]]:
+def remembered_look(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn.Module], bool], rule: str,
+                    on_input: Counter[str] | None = None) -> tuple[Counter[str], Counter[nn.Module]]:
     """``calls_outside(forward, inputs[:1], covers, uses)``, run once per ``rule`` (the name of what ``covers``
     tests) and model: ``(calls, uses)``.
 
@@ -377,6 +434,7 @@ def remembered_look(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[
     Args:
         forward, inputs, covers: as for :func:`calls_outside` (``inputs (N, ...)``: its first sample runs).
         rule: what ``covers`` tests (the method's name); two rules are never mixed up.
+        on_input: if given, filled as by :func:`calls_outside` (remembered too).
 
     Returns:
         New ``Counter``s, the caller's to change: the operations run outside covered modules, and how often each
@@ -388,14 +446,19 @@ def remembered_look(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[
     with _REMEMBERED_LOCK:
         found = _REMEMBERED.get(key)
     if found is not None and len(found[0]) == len(own) and all(ref() is m for ref, m in zip(found[0], own)):
+        if on_input is not None:
+            on_input.update(found[3])
         return Counter(found[1]), Counter({modules[i]: n for i, n in found[2].items()})
     uses: Counter[nn.Module] = Counter()
-    calls = calls_outside(forward, inputs[:1], covers, uses)
+    computed: Counter[str] = Counter()
+    calls = calls_outside(forward, inputs[:1], covers, uses, computed)
+    if on_input is not None:
+        on_input.update(computed)
     position = {id(module): i for i, module in enumerate(modules)}  # positions, not modules: nothing kept alive
     by_position = Counter({position[id(module)]: n for module, n in uses.items() if id(module) in position})
     with _REMEMBERED_LOCK:
         _REMEMBERED.pop(key, None)
-        _REMEMBERED[key] = (tuple(weakref.ref(m) for m in own), Counter(calls), by_position)
+        _REMEMBERED[key] = (tuple(weakref.ref(m) for m in own), Counter(calls), by_position, computed)
         while len(_REMEMBERED) > _REMEMBERED_MAX:  # the oldest go first
             del _REMEMBERED[next(iter(_REMEMBERED))]
     return calls, uses

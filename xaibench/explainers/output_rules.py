@@ -119,14 +119,28 @@ def explained_value(kind: str, z: torch.Tensor, target: torch.Tensor) -> torch.T
     return _phi(kind, log_odds_value(z, target))
 
 
-def deeplift_multipliers(kind: str, z: torch.Tensor, z_ref: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def deeplift_multipliers(kind: str, z: torch.Tensor, z_ref: torch.Tensor, target: torch.Tensor, *,
+                         centred: bool = False) -> torch.Tensor:
     """DeepLIFT multipliers ``m`` ``(N, K)`` float64 of the output with respect to the logits (Rescale rule on
     ``exp -> sum -> log -> phi``, module docstring): ``sum_k m_k (z_k - z'_k) = T(z) - T(z')`` exactly.
+
+    ``centred``: multipliers that also sum to 0 over the classes, for a model whose output is a ``log_softmax`` (or a
+    ``softmax`` the suite takes the log of: ``z = log p``). ``T`` does not change when a constant is added to all
+    logits, so the rule runs on ``z - mean(z)`` against ``z' - mean(z')`` and its multipliers are centred; they still
+    sum to ``T(z) - T(z')`` over ``z - z'``. captum crosses the final normalisation with its gradient, whose Jacobian
+    ``I - 1 p^T`` leaves multipliers summing to 0 as they are: the map sums to the change of the explained output
+    exactly (Shrikumar et al. 2017, sec. 3.6: contributions to the layer before a final softmax, mean over the
+    classes subtracted). Uncentred, it was off by ``sum_k m_k`` times ``delta logsumexp(z) - p . delta z``.
 
     Args:
         z, z_ref: logits at the input and at the reference ``(N, K)``.
         target: explained classes ``(N,)``.
     """
+    if centred:
+        z, z_ref = z.double(), z_ref.double()
+        multipliers = deeplift_multipliers(kind, z - z.mean(-1, keepdim=True), z_ref - z_ref.mean(-1, keepdim=True),
+                                           target)
+        return multipliers - multipliers.mean(-1, keepdim=True)
     z, z_ref = z.double(), z_ref.double()
     mask = _target_mask(z, target)
     competitors, competitors_ref = z.masked_fill(mask, float("-inf")), z_ref.masked_fill(mask, float("-inf"))

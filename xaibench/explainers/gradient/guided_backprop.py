@@ -33,13 +33,22 @@ class GuidedBackpropExplainer(Explainer):
 
     requires = frozenset({Capability.GRADIENTS})
 
-    def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
+    def refuse_model(self, model: nn.Module, x: torch.Tensor) -> None:
+        """Raise ``NotApplicable`` where :meth:`explain` would for ``model``, trained or not (asked before training:
+        ``engine/applicability.untrained_not_applicable``)."""
+        self._checked_view(model, x)
+
+    def _checked_view(self, model: nn.Module, x: torch.Tensor) -> tuple[GradientView, nn.Module]:
         refuse_scripted(model, self.name)
         view = GradientView.of(model, x)
         forward = view.forward
         if not isinstance(forward, nn.Module):
             raise TypeError("guided_backprop needs an nn.Module (it hooks the model's nn.ReLU layers)")
         refuse_functional_relu(forward, view.inputs, self.name)
+        return view, forward
+
+    def explain(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> Explanation:
+        view, forward = self._checked_view(model, x)
         with ignore_warnings(message=_HOOK_NOTICE):  # this thread's only (quiet.py)
             attributions = GuidedBackprop(forward).attribute(view.inputs, target=target)
         return Explanation(view.to_output(attributions))
