@@ -1538,3 +1538,20 @@ def test_a_new_or_missing_cell_that_is_not_applicable_or_errors_says_why():
     (missing,) = compare_tables(table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE)}), base,
                                 DEFAULT).of_kind("missing")
     assert missing.message == "missing: 10 value(s) of the baseline (ok)"
+
+
+def test_a_comparison_that_paired_no_value_does_not_read_as_zero_differences(capsys, tmp_path):
+    """review24: a rerun with another model parameter (``model.epochs=1``) makes every unit missing and new. The
+    report said "Compared 2 units ... and 0 paired values: 0 differ at all (largest |Δ| 0)" and the verdict line
+    "0 paired values, 0 differ at all": a clean comparison to a reader skimming it, over the failing list. Now both
+    say that no unit matched."""
+    base, cur = tmp_path / "base.parquet", tmp_path / "cur.parquet"
+    table({("saliency", "m"): list(BASE)}, model_params='{"epochs": 30}').to_parquet(base, index=False)
+    table({("saliency", "m"): list(BASE)}, model_params='{"epochs": 1}').to_parquet(cur, index=False)
+    code, out, _ = run_compare(capsys, base, cur)
+    lines = out.splitlines()
+    assert code == 1 and lines[-1].endswith(
+        "-- 2 units, 0 paired values (no unit matched one of the baseline's: each is missing or new)")
+    assert ("Compared 2 units (method x metric x experiment) and 0 paired values: no unit of the current table "
+            "matched one of the baseline's (each is listed as missing or new below).") in lines
+    assert "differ at all" not in out
