@@ -3,6 +3,7 @@ exactly the methods within the critical difference, legible text, valid files), 
 from __future__ import annotations
 
 import itertools
+import json
 
 import matplotlib
 import numpy as np
@@ -751,6 +752,42 @@ def test_a_gallery_title_names_the_model_variant_it_shows():
     smaller = shipped.copy()
     smaller["dataset_params"] = '{"test_size": 0.5}'
     assert experiment_title(smaller) == "breast_cancer / mlp (dataset.test_size=0.5)"
+
+
+def test_a_gallery_title_of_your_own_named_model_and_table_fits_its_figure():
+    """review24: ``model=torch_module model.label=ShopNet dataset=csv_table`` titled its gallery with every input the
+    shipped configs leave unset (``model.state_dict=..., model.target=..., dataset.path=..., dataset.target=...``),
+    one line wider than the gallery, so the saved PNG grew to 10.6 in (the panels shrank in a paper column). A
+    label now names what it labels, and a long title wraps within the figure."""
+    from xaibench.report.explanation_figures import experiment_title
+    from xaibench.report.figures import attribution_gallery
+
+    row = pd.Series({"dataset": "csv_table", "model": "torch_module", "dataset_label": "csv_table",
+                     "model_label": "ShopNet",
+                     "model_params": json.dumps({"epochs": 20, "kwargs": {}, "outputs": "logits", "strict": True,
+                                                 "state_dict": "/data/project/shopnet.pt",
+                                                 "target": "/data/project/shopnet.py:ShopNet"}),
+                     "dataset_params": json.dumps({"path": "/data/project/shop.csv", "target": "bought",
+                                                   "missing": "median"})})
+    title = experiment_title(row)
+    assert title == ("csv_table / ShopNet (model.epochs=20, dataset.missing=median, dataset.path=/data/project/shop.csv, "
+                     "dataset.target=bought)")  # the table has no label: its file and column name it
+    named = row.copy()
+    named["dataset_label"] = "Shop visits"
+    assert experiment_title(named) == "Shop visits / ShopNet (model.epochs=20, dataset.missing=median)"
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5))
+    long_title = title + " " + title  # a title no figure width holds on one line
+    figure = attribution_gallery(x, {"saliency": rng.normal(size=(3, 5))}, modality="tabular", title=long_title)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    suptitle = figure.get_suptitle()
+    assert "\n" in suptitle and suptitle.replace("\n", " ") == long_title
+    box = figure._suptitle.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= figure.bbox.width  # within the figure: the saved PNG keeps its width
+    panels_top = max(ax.get_tightbbox(renderer).y1 for ax in figure.axes)  # with the sample headings
+    assert box.y0 > panels_top  # the wrapped lines stay above the panels
 
 
 def test_fourteen_methods_stay_apart_in_colour_and_pattern_the_same_in_every_figure():
