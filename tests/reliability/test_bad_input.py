@@ -1211,3 +1211,22 @@ def test_report_files_lists_every_file_a_report_writes(tmp_path):
     figure = Figure(png=b"\x89PNG\r\n\x1a\n", caption="Figure: a caption.", key="ranks")
     written = write_report(analyse(quickstart_like_table()), tmp_path, formats=FORMATS, figures=[figure])
     assert sorted(p.name for p in written) == sorted(REPORT_FILES)
+
+
+def test_review24_weights_that_are_no_torch_file_and_outputs_that_are_no_probabilities_say_so(byo_dir, capfd):
+    """review24, as a new user: ``model.state_dict=shop.csv`` (the table given as the weights) said "is not a
+    weights-only state_dict (IndexError: pop from empty list)", torch's internals; it now says the file is text,
+    not what torch.save writes. ``model.outputs=probabilities`` on a logits net said "row sums up to 1.64 from 1",
+    read as sums of 1.64; it now says how far the sums are off 1. Each one line, exit 2, nothing written."""
+    net = ["model=torch_module", "model.target=byo_nets.Net"]
+    assert_cli_refuses([*BYO, *net, "model.state_dict=shop.csv"],
+                       "model torch_module: shop.csv is not a file torch.save wrote (it is a text file; torch.save "
+                       "writes a zip archive); give the weights file, saved with torch.save(model.state_dict(), path)",
+                       capfd)
+    assert_cli_refuses([*BYO, *net, "model.state_dict=net.pt", "model.outputs=probabilities"],
+                       "model.outputs=probabilities, but forward's rows are not probabilities (values in [", capfd)
+    capfd.readouterr()
+    with pytest.raises(SystemExit):
+        main([*BYO, *net, "model.state_dict=net.pt", "model.outputs=probabilities"])
+    err = capfd.readouterr().err
+    assert "row sums off 1 by up to " in err and "from 1)" not in err
