@@ -960,3 +960,27 @@ def test_a_tabular_gallery_picks_its_features_by_each_maps_share_not_by_the_larg
     assert drawn == {"f2", "f3"}
     zero = {"constant": np.zeros((2, 5)), "saliency": small}  # an all-zero map counts 0, not NaN
     assert tabular_feature_order(zero, 3).tolist() == [2, 3, 4]
+
+
+def test_the_gallery_caption_does_not_call_a_magnitude_map_support_for_the_class():
+    """review24: the quickstart's gallery shows saliency (default ``abs=True``) all red, under a caption saying "red
+    supports the explained class": a feature that opposes the class read as supporting it. On a linear model whose
+    class-1 weight on feature 0 is negative, saliency's map is positive there (a magnitude); the caption now says
+    such maps mark importance, not support."""
+    import torch
+
+    import xaibench
+    from xaibench.report.figure_set import CAPTIONS
+
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))
+        net.bias.zero_()
+    x = np.array([[1.0, 2.0]], dtype=np.float32)  # predicted class 1: feature 0 lowers its logit
+    signed = xaibench.explain(net, x, method="integrated_gradients", targets=np.array([1]))
+    magnitude = xaibench.explain(net, x, method="saliency", targets=np.array([1]))
+    assert np.asarray(signed)[0, 0] < 0 < np.asarray(magnitude)[0, 0]
+    caption = dict(CAPTIONS)["gallery_"]
+    assert ("except in maps of magnitudes (saliency with its default abs=True, SmoothGrad², VarGrad, Grad-CAM after "
+            "its ReLU), which are never negative: red there marks an important feature, whichever class it supports"
+            ) in caption
