@@ -984,3 +984,14 @@ def test_the_gallery_caption_does_not_call_a_magnitude_map_support_for_the_class
     assert ("except in maps of magnitudes (saliency with its default abs=True, SmoothGrad², VarGrad, Grad-CAM after "
             "its ReLU), which are never negative: red there marks an important feature, whichever class it supports"
             ) in caption
+
+
+def test_counterfactual_panels_say_when_they_leave_changed_features_out():
+    """review24: the ci sweep's wachter figure headed a panel "10 of 10 features changed" over 8 rows
+    (``max_features``), with no word on the two left out. The heading now says how many it shows."""
+    x = np.zeros((1, 10))
+    cf = x + np.arange(1, 11) / 10  # every feature changed, x09 most
+    figure = figures.counterfactual_examples(x, cf, modality="tabular", sample_ids=["s-3"])
+    panel = figure.axes[0]
+    assert panel.get_title() == "sample 3: 10 of 10 features changed\n(8 shown, most changed first)"
+    assert [t.get_text() for t in panel.get_yticklabels()] == [f"* x{i}" for i in range(9, 1, -1)]  # x1, x0 left out

@@ -49,7 +49,8 @@ CAPTIONS = (
                  f"{TABULAR_FEATURES} features with {TABULAR_FEATURE_RULE} (the others are left out), a bar's "
                  "length on the same scale as its colour (a / max |a|, each panel giving its max |a|). With "
                  "several seeds, the maps of each dataset / model's lowest seed (its split and model)."),
-    ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked."),
+    ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked (tabular: "
+                         "at most 8 features per sample, the most changed first; each heading counts them all)."),
     ("rules_", "Decision-tree surrogate rules and their fidelity to the model."),
 )
 
