@@ -1230,3 +1230,14 @@ def test_review24_weights_that_are_no_torch_file_and_outputs_that_are_no_probabi
         main([*BYO, *net, "model.state_dict=net.pt", "model.outputs=probabilities"])
     err = capfd.readouterr().err
     assert "row sums off 1 by up to " in err and "from 1)" not in err
+    # --junit verdict.json wrote JUnit XML into a .json file (the CI's JSON step then failed on it): the flag was
+    # mixed up with --json; each output flag refuses the suffix of another's format, naming the flag meant
+    baseline = Path(__file__).resolve().parents[2] / "results" / "baselines" / "ci"
+    for flag, output, meant in (("--junit", "verdict.json", "--json"), ("--json", "verdict.xml", "--junit"),
+                                ("--report", "verdict.json", "--json")):
+        assert_cli_refuses(["compare", str(baseline), "shop.csv", flag, output],
+                           f"{flag} {output}: {flag} writes ", capfd)
+        capfd.readouterr()
+        with pytest.raises(SystemExit):
+            main(["compare", str(baseline), "shop.csv", flag, output])
+        assert capfd.readouterr().err.rstrip().endswith(f"; did you mean {meant} {output}?")

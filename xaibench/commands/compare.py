@@ -110,9 +110,26 @@ def _check_outputs(args: argparse.Namespace) -> None:
         inputs["previous baseline"] = baseline_file(args.previous_baseline)
     outputs = {flag: getattr(args, flag) for flag in ("report", "json", "junit") if getattr(args, flag)}
     for flag, output in outputs.items():
+        _refuse_other_format(flag, output)
         refuse_overwriting_inputs(output, f"--{flag}", inputs)
         refuse_unwritable(output, f"--{flag}")  # up front: a bad --junit used to leave --report written, exit 2
     refuse_same_outputs({f"--{flag}": output for flag, output in outputs.items()})
+
+
+OTHER_FORMAT = {"json": {".xml": "--junit"}, "junit": {".json": "--json"},
+                "report": {".json": "--json", ".xml": "--junit"}}  # a suffix that is another flag's format
+
+
+def _refuse_other_format(flag: str, output: str) -> None:
+    """Refuse ``--junit verdict.json`` (XML written into a .json file, which the CI job then failed to parse as JSON)
+    and the like: the flag mixed up with the one whose format the file's suffix names (review24)."""
+    from xaibench.errors import UserError
+
+    suffix = Path(output).suffix.lower()
+    meant = OTHER_FORMAT[flag].get(suffix)
+    if meant:
+        what = {"json": "JSON", "junit": "JUnit XML", "report": "Markdown"}[flag]
+        raise UserError(f"--{flag} {output}: --{flag} writes {what}, not {suffix}; did you mean {meant} {output}?")
 
 
 def _check_distinct(args: argparse.Namespace) -> None:
