@@ -770,8 +770,8 @@ def test_a_gallery_title_of_your_own_named_model_and_table_fits_its_figure():
                      "dataset_params": json.dumps({"path": "/data/project/shop.csv", "target": "bought",
                                                    "missing": "median"})})
     title = experiment_title(row)
-    assert title == ("csv_table / ShopNet (model.epochs=20, dataset.missing=median, dataset.path=/data/project/shop.csv, "
-                     "dataset.target=bought)")  # the table has no label: its file and column name it
+    assert title == ("csv_table / ShopNet (model.epochs=20, dataset.missing=median, "
+                     "dataset.path=/data/project/shop.csv, dataset.target=bought)")  # unlabelled: its file names it
     named = row.copy()
     named["dataset_label"] = "Shop visits"
     assert experiment_title(named) == "Shop visits / ShopNet (model.epochs=20, dataset.missing=median)"
@@ -995,3 +995,22 @@ def test_counterfactual_panels_say_when_they_leave_changed_features_out():
     panel = figure.axes[0]
     assert panel.get_title() == "sample 3: 10 of 10 features changed\n(8 shown, most changed first)"
     assert [t.get_text() for t in panel.get_yticklabels()] == [f"* x{i}" for i in range(9, 1, -1)]  # x1, x0 left out
+
+
+def test_explanations_from_a_store_folder_that_does_not_exist_say_so(tmp_path, monkeypatch):
+    """review24: ``report`` of a sweep folder copied elsewhere noted per gallery that the explanations "are not in
+    the store results/store", where no such folder exists (relative to where the report ran): it now says so."""
+    import xaibench
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.errors import UserError
+
+    table = quickstart_like_table().assign(explanation_key="abc")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as relative:
+        xaibench.explanations(table, store="results/store")
+    assert f"(key abc): there is no folder results/store in {tmp_path}; pass the sweep's store_dir" in str(relative.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError) as empty:
+        xaibench.explanations(table, store=tmp_path / "empty")
+    assert f"not in the store {tmp_path / 'empty'} (key abc); pass the sweep's store_dir" in str(empty.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # nothing made

@@ -110,10 +110,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
         inputs["previous baseline"] = baseline_file(args.previous_baseline)
     outputs = {flag: getattr(args, flag) for flag in ("report", "json", "junit") if getattr(args, flag)}
     for flag, output in outputs.items():
-        _refuse_other_format(flag, output)
         refuse_overwriting_inputs(output, f"--{flag}", inputs)
         refuse_unwritable(output, f"--{flag}")  # up front: a bad --junit used to leave --report written, exit 2
     refuse_same_outputs({f"--{flag}": output for flag, output in outputs.items()})
+    for flag, output in outputs.items():
+        _refuse_other_format(flag, output)
 
 
 OTHER_FORMAT = {"json": {".xml": "--junit"}, "junit": {".json": "--json"},

@@ -44,8 +44,8 @@ CAPTIONS = (
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
                  "blue opposes it, except in maps of magnitudes (saliency with its default abs=True, SmoothGrad², "
                  "VarGrad, Grad-CAM after its ReLU), which are never negative: red there marks an important "
-                 "feature, whichever class it supports. Each map is scaled to its own largest magnitude, so colours compare features "
-                 "within a map, not across maps or methods; on tabular data at most the "
+                 "feature, whichever class it supports. Each map is scaled to its own largest magnitude, so "
+                 "colours compare features within a map, not across maps or methods; on tabular data at most the "
                  f"{TABULAR_FEATURES} features with {TABULAR_FEATURE_RULE} (the others are left out), a bar's "
                  "length on the same scale as its colour (a / max |a|, each panel giving its max |a|). With "
                  "several seeds, the maps of each dataset / model's lowest seed (its split and model)."),

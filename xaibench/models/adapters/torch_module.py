@@ -88,7 +88,7 @@ def _unreadable(path: Path, what: str, error: Exception) -> str:
         return (f"{what}: {path} holds a pickled {pickled.group(1)} (a whole model saved with torch.save(model)?), "
                 "which runs code when loaded; save its weights instead: torch.save(model.state_dict(), path)")
     foreign = _not_a_torch_file(path)
-    if foreign:  # a CSV or an image given as the weights: torch's reason ("IndexError: pop from empty list") told nothing
+    if foreign:  # a CSV or image given as the weights: torch's reason ("IndexError: pop from empty list") said nothing
         return (f"{what}: {path} is not a file torch.save wrote ({foreign}; torch.save writes a zip archive); give "
                 "the weights file, saved with torch.save(model.state_dict(), path)")
     unpickler = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # a plain pickle: what torch could not read
