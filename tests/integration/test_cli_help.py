@@ -45,3 +45,17 @@ def test_sweep_is_quiet_and_cell_lines_say_what_was_computed(tmp_path):
     # what ran and what the cell holds, apart: it read "computed 1 new metric, 2 cached 3 metrics x 4 samples"
     assert "computed 1 new metric, 2 cached; 3 metrics x 4 samples" in second.stdout, second.stdout
     assert "computed 2 new metrics; 2 metrics x 4 samples" in first.stdout, first.stdout
+
+
+def test_report_help_says_it_draws_figures_and_where_their_maps_come_from(capsys):
+    """review24: ``xaibench report --help`` said it writes "the tables and statistics" and "reads the table only",
+    while it also draws 6 figures for the quickstart, galleries from the store's attributions (``--store``)."""
+    from xaibench.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert done.value.code == 0
+    assert ("Write the tables, statistics and figures of a results table (Markdown, LaTeX booktabs, self-contained "
+            "HTML, CSV; figures as PNG and PDF). Reads the table (and, for the attribution galleries, the stored "
+            "explanations); never recomputes a score.") in text

@@ -1251,3 +1251,33 @@ def test_api_refuses_a_launcher_chosen_in_an_experiment_file(tmp_path, monkeypat
     assert "run the sweep on the command line, which hands it to Hydra: xaibench -m model=mlp" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conf"]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_review24_weights_that_are_no_torch_file_and_outputs_that_are_no_probabilities_say_so(byo_dir, capfd):
+    """review24, as a new user: ``model.state_dict=shop.csv`` (the table given as the weights) said "is not a
+    weights-only state_dict (IndexError: pop from empty list)", torch's internals; it now says the file is text,
+    not what torch.save writes. ``model.outputs=probabilities`` on a logits net said "row sums up to 1.64 from 1",
+    read as sums of 1.64; it now says how far the sums are off 1. Each one line, exit 2, nothing written."""
+    net = ["model=torch_module", "model.target=byo_nets.Net"]
+    assert_cli_refuses([*BYO, *net, "model.state_dict=shop.csv"],
+                       "model torch_module: shop.csv is not a file torch.save wrote (it is a text file; torch.save "
+                       "writes a zip archive); give the weights file, saved with torch.save(model.state_dict(), path)",
+                       capfd)
+    assert_cli_refuses([*BYO, *net, "model.state_dict=net.pt", "model.outputs=probabilities"],
+                       "model.outputs=probabilities, but forward's rows are not probabilities (values in [", capfd)
+    capfd.readouterr()
+    with pytest.raises(SystemExit):
+        main([*BYO, *net, "model.state_dict=net.pt", "model.outputs=probabilities"])
+    err = capfd.readouterr().err
+    assert "row sums off 1 by up to " in err and "from 1)" not in err
+    # --junit verdict.json wrote JUnit XML into a .json file (the CI's JSON step then failed on it): the flag was
+    # mixed up with --json; each output flag refuses the suffix of another's format, naming the flag meant
+    baseline = Path(__file__).resolve().parents[2] / "results" / "baselines" / "ci"
+    for flag, output, meant in (("--junit", "verdict.json", "--json"), ("--json", "verdict.xml", "--junit"),
+                                ("--report", "verdict.json", "--json")):
+        assert_cli_refuses(["compare", str(baseline), "shop.csv", flag, output],
+                           f"{flag} {output}: {flag} writes ", capfd)
+        capfd.readouterr()
+        with pytest.raises(SystemExit):
+            main(["compare", str(baseline), "shop.csv", flag, output])
+        assert capfd.readouterr().err.rstrip().endswith(f"; did you mean {meant} {output}?")

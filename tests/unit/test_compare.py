@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -1538,3 +1539,38 @@ def test_a_new_or_missing_cell_that_is_not_applicable_or_errors_says_why():
     (missing,) = compare_tables(table({("saliency", "m"): list(BASE), ("random", "m"): list(BASE)}), base,
                                 DEFAULT).of_kind("missing")
     assert missing.message == "missing: 10 value(s) of the baseline (ok)"
+
+
+def test_a_comparison_that_paired_no_value_does_not_read_as_zero_differences(capsys, tmp_path):
+    """review24: a rerun with another model parameter (``model.epochs=1``) makes every unit missing and new. The
+    report said "Compared 2 units ... and 0 paired values: 0 differ at all (largest |Δ| 0)" and the verdict line
+    "0 paired values, 0 differ at all": a clean comparison to a reader skimming it, over the failing list. Now both
+    say that no unit matched."""
+    base, cur = tmp_path / "base.parquet", tmp_path / "cur.parquet"
+    table({("saliency", "m"): list(BASE)}, model_params='{"epochs": 30}').to_parquet(base, index=False)
+    table({("saliency", "m"): list(BASE)}, model_params='{"epochs": 1}').to_parquet(cur, index=False)
+    code, out, _ = run_compare(capsys, base, cur)
+    lines = out.splitlines()
+    assert code == 1 and lines[-1].endswith(
+        "-- 2 units, 0 paired values (no unit matched one of the baseline's: each is missing or new)")
+    assert ("Compared 2 units (method x metric x experiment) and 0 paired values: no unit of the current table "
+            "matched one of the baseline's (each is listed as missing or new below).") in lines
+    assert "differ at all" not in out
+
+
+def test_update_baseline_of_a_sweep_folder_records_its_command_and_the_hint_names_it(capsys, tmp_path, monkeypatch):
+    """review24: ``compare BASELINE results/runs/x --update-baseline`` without ``--command`` recorded ``"command": ""``
+    although the folder's sweep.json records the sweep's command line, and a failing compare against a baseline
+    without one ended with ``--command '<the command that produced the current table>'``. Both now take the sweep's
+    recorded command (an explicit --command still wins)."""
+    _, folder = tiny_finished_sweep(tmp_path, monkeypatch)
+    ran = f"xaibench -m experiment=tiny 'hydra.searchpath=[file://{tmp_path / 'conf'}]'"
+    assert run_compare(capsys, tmp_path / "made", folder, "--update-baseline")[0] == 0
+    assert json.loads((tmp_path / "made" / "table.provenance.json").read_text())["command"] == ran
+    assert run_compare(capsys, tmp_path / "given", folder, "--update-baseline", "--command", "make ci")[0] == 0
+    assert json.loads((tmp_path / "given" / "table.provenance.json").read_text())["command"] == "make ci"
+
+    table({("saliency", "m"): list(BASE - 0.2)}).to_parquet(folder / "table.parquet", index=False)
+    code, out, _ = run_compare(capsys, tmp_path / "base.parquet", folder)  # a baseline without provenance
+    assert code == 1 and (f"`xaibench compare {tmp_path / 'base.parquet'} {folder} --update-baseline --command "
+                          f"{shlex.quote(ran)}`") in out

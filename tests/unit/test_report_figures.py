@@ -3,6 +3,7 @@ exactly the methods within the critical difference, legible text, valid files), 
 from __future__ import annotations
 
 import itertools
+import json
 
 import matplotlib
 import numpy as np
@@ -753,6 +754,42 @@ def test_a_gallery_title_names_the_model_variant_it_shows():
     assert experiment_title(smaller) == "breast_cancer / mlp (dataset.test_size=0.5)"
 
 
+def test_a_gallery_title_of_your_own_named_model_and_table_fits_its_figure():
+    """review24: ``model=torch_module model.label=ShopNet dataset=csv_table`` titled its gallery with every input the
+    shipped configs leave unset (``model.state_dict=..., model.target=..., dataset.path=..., dataset.target=...``),
+    one line wider than the gallery, so the saved PNG grew to 10.6 in (the panels shrank in a paper column). A
+    label now names what it labels, and a long title wraps within the figure."""
+    from xaibench.report.explanation_figures import experiment_title
+    from xaibench.report.figures import attribution_gallery
+
+    row = pd.Series({"dataset": "csv_table", "model": "torch_module", "dataset_label": "csv_table",
+                     "model_label": "ShopNet",
+                     "model_params": json.dumps({"epochs": 20, "kwargs": {}, "outputs": "logits", "strict": True,
+                                                 "state_dict": "/data/project/shopnet.pt",
+                                                 "target": "/data/project/shopnet.py:ShopNet"}),
+                     "dataset_params": json.dumps({"path": "/data/project/shop.csv", "target": "bought",
+                                                   "missing": "median"})})
+    title = experiment_title(row)
+    assert title == ("csv_table / ShopNet (model.epochs=20, dataset.missing=median, "
+                     "dataset.path=/data/project/shop.csv, dataset.target=bought)")  # unlabelled: its file names it
+    named = row.copy()
+    named["dataset_label"] = "Shop visits"
+    assert experiment_title(named) == "Shop visits / ShopNet (model.epochs=20, dataset.missing=median)"
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5))
+    long_title = title + " " + title  # a title no figure width holds on one line
+    figure = attribution_gallery(x, {"saliency": rng.normal(size=(3, 5))}, modality="tabular", title=long_title)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    suptitle = figure.get_suptitle()
+    assert "\n" in suptitle and suptitle.replace("\n", " ") == long_title
+    box = figure._suptitle.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= figure.bbox.width  # within the figure: the saved PNG keeps its width
+    panels_top = max(ax.get_tightbbox(renderer).y1 for ax in figure.axes)  # with the sample headings
+    assert box.y0 > panels_top  # the wrapped lines stay above the panels
+
+
 def test_fourteen_methods_stay_apart_in_colour_and_pattern_the_same_in_every_figure():
     """paper14: beyond 12 methods the colours repeated, so the 13th method's bars and points were the 1st's. A
     further round of 12 adds a hatch (bars) and a half-filled marker (points), from the one shared mapping."""
@@ -923,3 +960,57 @@ def test_a_tabular_gallery_picks_its_features_by_each_maps_share_not_by_the_larg
     assert drawn == {"f2", "f3"}
     zero = {"constant": np.zeros((2, 5)), "saliency": small}  # an all-zero map counts 0, not NaN
     assert tabular_feature_order(zero, 3).tolist() == [2, 3, 4]
+
+
+def test_the_gallery_caption_does_not_call_a_magnitude_map_support_for_the_class():
+    """review24: the quickstart's gallery shows saliency (default ``abs=True``) all red, under a caption saying "red
+    supports the explained class": a feature that opposes the class read as supporting it. On a linear model whose
+    class-1 weight on feature 0 is negative, saliency's map is positive there (a magnitude); the caption now says
+    such maps mark importance, not support."""
+    import torch
+
+    import xaibench
+    from xaibench.report.figure_set import CAPTIONS
+
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))
+        net.bias.zero_()
+    x = np.array([[1.0, 2.0]], dtype=np.float32)  # predicted class 1: feature 0 lowers its logit
+    signed = xaibench.explain(net, x, method="integrated_gradients", targets=np.array([1]))
+    magnitude = xaibench.explain(net, x, method="saliency", targets=np.array([1]))
+    assert np.asarray(signed)[0, 0] < 0 < np.asarray(magnitude)[0, 0]
+    caption = dict(CAPTIONS)["gallery_"]
+    assert ("except in maps of magnitudes (saliency with its default abs=True, SmoothGrad², VarGrad, Grad-CAM after "
+            "its ReLU), which are never negative: red there marks an important feature, whichever class it supports"
+            ) in caption
+
+
+def test_counterfactual_panels_say_when_they_leave_changed_features_out():
+    """review24: the ci sweep's wachter figure headed a panel "10 of 10 features changed" over 8 rows
+    (``max_features``), with no word on the two left out. The heading now says how many it shows."""
+    x = np.zeros((1, 10))
+    cf = x + np.arange(1, 11) / 10  # every feature changed, x09 most
+    figure = figures.counterfactual_examples(x, cf, modality="tabular", sample_ids=["s-3"])
+    panel = figure.axes[0]
+    assert panel.get_title() == "sample 3: 10 of 10 features changed\n(8 shown, most changed first)"
+    assert [t.get_text() for t in panel.get_yticklabels()] == [f"* x{i}" for i in range(9, 1, -1)]  # x1, x0 left out
+
+
+def test_explanations_from_a_store_folder_that_does_not_exist_say_so(tmp_path, monkeypatch):
+    """review24: ``report`` of a sweep folder copied elsewhere noted per gallery that the explanations "are not in
+    the store results/store", where no such folder exists (relative to where the report ran): it now says so."""
+    import xaibench
+    from tests.unit.report_fixtures import quickstart_like_table
+    from xaibench.errors import UserError
+
+    table = quickstart_like_table().assign(explanation_key="abc")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as relative:
+        xaibench.explanations(table, store="results/store")
+    assert f"(key abc): there is no folder results/store in {tmp_path}; pass the sweep's store_dir" in str(relative.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError) as empty:
+        xaibench.explanations(table, store=tmp_path / "empty")
+    assert f"not in the store {tmp_path / 'empty'} (key abc); pass the sweep's store_dir" in str(empty.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # nothing made

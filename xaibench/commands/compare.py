@@ -5,6 +5,7 @@ Also ``--update-baseline``: the one deliberate way to refresh a committed baseli
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 UPDATE_LINES = 20  # findings listed when a baseline is refreshed, failing ones listed under --quiet
 REPORT_LIMIT = 65_000  # render.COMMENT_BUDGET (not imported here: the CLI's help must not import pandas)
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--update-baseline", action="store_true",
                         help="replace BASELINE with CURRENT (and write its provenance) after showing what changes")
     parser.add_argument("--command", default="", dest="source_command", metavar="TEXT",
-                        help="with --update-baseline: the command that produced CURRENT, recorded in the provenance")
+                        help="with --update-baseline: the command that produced CURRENT, recorded in the provenance "
+                             "(default: the one CURRENT's sweep folder records in its sweep.json)")
     parser.add_argument("--previous-baseline", metavar="TABLE",
                         help="the baseline as the pull request's target branch has it (e.g. extracted with git "
                              "archive): when BASELINE differs from it, the report lists what the refresh accepts, "
@@ -111,6 +113,24 @@ def _check_outputs(args: argparse.Namespace) -> None:
         refuse_overwriting_inputs(output, f"--{flag}", inputs)
         refuse_unwritable(output, f"--{flag}")  # up front: a bad --junit used to leave --report written, exit 2
     refuse_same_outputs({f"--{flag}": output for flag, output in outputs.items()})
+    for flag, output in outputs.items():
+        _refuse_other_format(flag, output)
+
+
+OTHER_FORMAT = {"json": {".xml": "--junit"}, "junit": {".json": "--json"},
+                "report": {".json": "--json", ".xml": "--junit"}}  # a suffix that is another flag's format
+
+
+def _refuse_other_format(flag: str, output: str) -> None:
+    """Refuse ``--junit verdict.json`` (XML written into a .json file, which the CI job then failed to parse as JSON)
+    and the like: the flag mixed up with the one whose format the file's suffix names (review24)."""
+    from xaibench.errors import UserError
+
+    suffix = Path(output).suffix.lower()
+    meant = OTHER_FORMAT[flag].get(suffix)
+    if meant:
+        what = {"json": "JSON", "junit": "JUnit XML", "report": "Markdown"}[flag]
+        raise UserError(f"--{flag} {output}: --{flag} writes {what}, not {suffix}; did you mean {meant} {output}?")
 
 
 def _check_distinct(args: argparse.Namespace) -> None:
@@ -331,10 +351,31 @@ def _update(args: argparse.Namespace, current, policy) -> int:
     _remove_dead_temps(target, provenance_file(target))
     made_by = ["--command", args.source_command] if args.source_command else []
     this = shlex.join(["xaibench", "compare", str(args.baseline), str(args.current), "--update-baseline", *made_by])
-    table, provenance = write_baseline(current, target, source=str(args.current), command=args.source_command,
+    table, provenance = write_baseline(current, target, source=str(args.current),
+                                       command=args.source_command or _sweep_command(args.current),
                                        update_command=this)  # recorded as a shell would run it again
     print(f"baseline updated: {table} ({len(current)} rows); provenance -> {provenance}")
     return 0
+
+
+def _sweep_command(current: str) -> str:
+    """The command line the sweep folder ``current`` (or its ``table.parquet``) records in its ``sweep.json``, as a
+    shell would run it again; "" where it records none. ``--update-baseline`` without ``--command`` recorded ""
+    although the sweep knew its command, so the next failing compare's hint showed a placeholder."""
+    from xaibench.errors import UserError
+    from xaibench.results.collect import TABLE_NAME
+    from xaibench.results.compare.config_check import rerun_command
+    from xaibench.results.manifest import MANIFEST_NAME, recorded_command
+
+    path = Path(current)
+    folder = path if path.is_dir() else path.parent
+    if not (folder / MANIFEST_NAME).is_file() or (not path.is_dir() and path.name != TABLE_NAME):
+        return ""
+    try:
+        command = recorded_command(folder)
+    except UserError:  # a damaged sweep.json: the baseline records no command, as before
+        return ""
+    return rerun_command(command) if command else ""
 
 
 def _show_update(target, current, policy) -> None:

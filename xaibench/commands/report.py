@@ -10,8 +10,9 @@ from pathlib import Path
 
 from xaibench.results.sweep_store import sweep_store
 
-DESCRIPTION = ("Write the tables and statistics of a results table (Markdown, LaTeX booktabs, self-contained HTML, "
-               "CSV). Reads the table only; never recomputes a score.")
+DESCRIPTION = ("Write the tables, statistics and figures of a results table (Markdown, LaTeX booktabs, "
+               "self-contained HTML, CSV; figures as PNG and PDF). Reads the table (and, for the attribution "
+               "galleries, the stored explanations); never recomputes a score.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -101,9 +101,9 @@ def check_class_scores(module: nn.Module, x: torch.Tensor, n_classes: int | None
                         "softmax")
     if declared == "probabilities" and not probabilities:
         low, high = float(scores.min()), float(scores.max())
+        off = float((scores.sum(-1) - 1).abs().max())  # "row sums up to 1.64 from 1" read as sums of 1.64
         raise UserError(f"{what}: {option}=probabilities, but forward's rows are not probabilities (values in "
-                        f"[{low:.3g}, {high:.3g}], row sums up to {float((scores.sum(-1) - 1).abs().max()):.3g} "
-                        f"from 1); set {option}=logits")
+                        f"[{low:.3g}, {high:.3g}], row sums off 1 by up to {off:.3g}); set {option}=logits")
     return int(scores.shape[1])
 
 

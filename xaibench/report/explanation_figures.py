@@ -45,7 +45,10 @@ def experiment_title(row: pd.Series) -> str:
     """``dataset / model`` of a table row (display names where it has them), plus the model's and dataset's
     parameters that differ from their shipped configs (``conf/model/<model>.yaml``, ``conf/dataset/<dataset>.yaml``)
     as the tables write them: ``breast_cancer / mlp (model.hidden=[32])``. Two variants of a model had two
-    galleries of one title."""
+    galleries of one title. Where the user named the model or dataset (``model.label``, ``dataset.label``), its
+    inputs that the shipped config leaves unset (``null``: ``model.target``, ``model.state_dict``, ``dataset.path``,
+    ``dataset.target``) are left out: the label names them. Listed, they made ``torch_module`` on ``csv_table`` a
+    title of six file names, wider than the gallery (review24)."""
     from xaibench.config.paths import conf_dir
     from xaibench.results.groups import _config_params, _same
 
@@ -53,8 +56,9 @@ def experiment_title(row: pd.Series) -> str:
     for group in ("model", "dataset"):
         shipped = dict(_config_params(str(conf_dir() / group / f"{row[group]}.yaml")))
         params = json.loads(str(row.get(f"{group}_params", "") or "{}"))
+        labelled = str(row.get(f"{group}_label", "") or row[group]) != str(row[group])
         parts += [f"{group}.{key}={value}" for key, value in sorted(params.items())
-                  if key in shipped and not _same(value, shipped[key])]
+                  if key in shipped and not _same(value, shipped[key]) and not (labelled and shipped[key] is None)]
     title = f"{row.get('dataset_label', '') or row['dataset']} / {row.get('model_label', '') or row['model']}"
     return f"{title} ({', '.join(parts)})" if parts else title
 

@@ -42,12 +42,15 @@ CAPTIONS = (
                              "that ran the cell, so it depends on its hardware and load) against the first "
                              "faithfulness metric (mean, 95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
-                 "blue opposes it. Each map is scaled to its own largest magnitude, so colours compare features "
-                 "within a map, not across maps or methods; on tabular data at most the "
+                 "blue opposes it, except in maps of magnitudes (saliency with its default abs=True, SmoothGrad², "
+                 "VarGrad, Grad-CAM after its ReLU), which are never negative: red there marks an important "
+                 "feature, whichever class it supports. Each map is scaled to its own largest magnitude, so "
+                 "colours compare features within a map, not across maps or methods; on tabular data at most the "
                  f"{TABULAR_FEATURES} features with {TABULAR_FEATURE_RULE} (the others are left out), a bar's "
                  "length on the same scale as its colour (a / max |a|, each panel giving its max |a|). With "
                  "several seeds, the maps of each dataset / model's lowest seed (its split and model)."),
-    ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked."),
+    ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked (tabular: "
+                         "at most 8 features per sample, the most changed first; each heading counts them all)."),
     ("rules_", "Decision-tree surrogate rules and their fidelity to the model."),
 )
 

@@ -164,14 +164,24 @@ def _select(table: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame:
     return rows
 
 
+def _absent(root) -> str:
+    """``: no folder results/store here (in /where/you/are)`` when the store folder does not exist, else "": a report
+    of a sweep folder copied elsewhere said its explanations "are not in the store results/store", as if that store
+    existed and lacked them (review24)."""
+    root = Path(root)
+    if root.is_dir():
+        return ""
+    return f": there is no folder {root}" + ("" if root.is_absolute() else f" in {os.getcwd()}")
+
+
 def _cell(store: Store, key: str, rows: pd.DataFrame, datasets: dict, samples) -> CellExplanations:
     first = rows.iloc[0]
     what = f"{first['model']} x {first['dataset']} x {first['method']} (seed {int(first['seed'])})"
     hit = store.get_arrays("explanations", key)
     if hit is None:
-        raise UserError(f"the explanations of {what} are not in the store {store.root} (key {key}); pass "
-                        "the sweep's store_dir (xaibench report --store DIR; explanations(store=DIR)) or rerun the "
-                        "sweep to recompute them")
+        raise UserError(f"the explanations of {what} are not in the store {store.root} (key {key})"
+                        f"{_absent(store.root)}; pass the sweep's store_dir (xaibench report --store DIR; "
+                        "explanations(store=DIR)) or rerun the sweep to recompute them")
     arrays, meta = hit
     dataset = _dataset(first, datasets)
     n = int(first["n_samples"])

@@ -87,10 +87,31 @@ def _unreadable(path: Path, what: str, error: Exception) -> str:
     if pickled:  # torch.save(model): loading it would run the pickle's code
         return (f"{what}: {path} holds a pickled {pickled.group(1)} (a whole model saved with torch.save(model)?), "
                 "which runs code when loaded; save its weights instead: torch.save(model.state_dict(), path)")
+    foreign = _not_a_torch_file(path)
+    if foreign:  # a CSV or image given as the weights: torch's reason ("IndexError: pop from empty list") said nothing
+        return (f"{what}: {path} is not a file torch.save wrote ({foreign}; torch.save writes a zip archive); give "
+                "the weights file, saved with torch.save(model.state_dict(), path)")
     unpickler = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # a plain pickle: what torch could not read
     reason = unpickler.group(1).strip() if unpickler else (text.splitlines()[0] if text else "")
     return (f"{what}: {path} is not a weights-only state_dict ({type(error).__name__}: {reason}); "
             "save it with torch.save(model.state_dict(), path)")
+
+
+def _not_a_torch_file(path: Path) -> str:
+    """Why ``path`` cannot be what ``torch.save`` writes ("" where it could be): torch writes a zip archive (``PK``),
+    before 1.6 a pickle (protocol byte ``0x80``)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return ""
+    if head.startswith(b"PK") or head[:1] == b"\x80":
+        return ""
+    if not head:
+        return "it is empty"
+    if all(byte >= 32 or byte in b"\t\r\n" for byte in head):
+        return "it is a text file"
+    return "it is neither a zip archive nor a pickle"
 
 
 def without_wrapper_prefix(state: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:

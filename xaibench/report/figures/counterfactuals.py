@@ -102,7 +102,8 @@ def _tabular(inputs, counterfactuals, headings, feature_names, max_features, tol
         for tick, feature in zip(ax.get_yticklabels(), order):
             tick.set_fontweight("bold" if changed[feature] else "normal")
         ax.set_ylim(len(order) - 0.5, -0.5)
-        ax.set_title(f"{headings[i]}: {int(changed.sum())} of {changed.size} features changed", fontsize=7)
+        left_out = "" if len(order) == changed.size else f"\n({len(order)} shown, most changed first)"  # review24
+        ax.set_title(f"{headings[i]}: {int(changed.sum())} of {changed.size} features changed{left_out}", fontsize=7)
         ax.tick_params(axis="y", length=0)
         ax.grid(True, axis="x", linewidth=0.3, color="0.85")
     return figure

@@ -10,6 +10,7 @@ series: the series as a line over its attribution as a heat strip; text: tokens 
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -85,15 +86,18 @@ def attribution_gallery(
                 values = None if method is None else np.asarray(attributions[method])
                 draw[modality](axes[row], inputs, values, tokens=tokens, patch_size=patch_size)
         _label(axes, methods, sample_ids, targets, modality, class_names, labels, target_mode)
+        title = wrapped_title(title, width)
+        title_lines = title.count("\n")  # lines beyond the first: the figure grows by them, the panels keep their size
+        figure.set_figheight(figure.get_figheight() + TITLE_LINE_IN * title_lines)
         height = figure.get_figheight()
         extra = max(ax.get_title().count("\n") for ax in axes[0]) - 1  # a pred/label pair on lines of its own
-        top = 1 - ((0.5 if title else 0.32) + HEADING_LINE_IN * max(extra, 0)) / height
+        top = 1 - ((0.5 if title else 0.32) + HEADING_LINE_IN * max(extra, 0) + TITLE_LINE_IN * title_lines) / height
         figure.subplots_adjust(left=0.2 if modality == "tabular" else 0.12, right=0.99, top=top,
                                bottom=(0.62 if modality == "tabular" else 0.42) / height, hspace=0.45 if modality == "tabular" else 0.12,
                                wspace=0.1)
         _colour_bar(figure, 0.12 / height, EXPLAINED.get(target_mode, ""), bars=modality == "tabular")
         if title:
-            figure.suptitle(title, fontsize=8.5, y=1 - 0.08 / height, va="top")
+            figure.suptitle(title, fontsize=TITLE_PT, y=1 - 0.08 / height, va="top")
     return figure
 
 
@@ -184,6 +188,19 @@ def short_ids(sample_ids: Sequence[str]) -> list[str]:
     prefix = os.path.commonprefix(ids)
     prefix = prefix[: prefix.rfind("-") + 1] if "-" in prefix else ""
     return [s[len(prefix):] for s in ids]
+
+
+TITLE_PT = 8.5  # the gallery title's font size
+TITLE_LINE_IN = 1.45 * TITLE_PT / 72  # one more line of the title (matplotlib spaces lines 1.2 em, plus leading)
+TITLE_CHAR_EM = 0.62  # a DejaVu Sans character's mean width, in em (wide letters and digits included)
+
+
+def wrapped_title(title: str, width: float) -> str:
+    """``title`` broken at spaces into lines that fit a figure ``width`` inches wide at ``TITLE_PT``: a long title
+    (a model variant's parameters) widened the saved figure beyond its panels (``bbox_inches="tight"``), so in a
+    paper column the gallery itself shrank (review24)."""
+    chars = max(20, int(0.96 * width * 72 / (TITLE_PT * TITLE_CHAR_EM)))
+    return textwrap.fill(title, chars, break_long_words=False, break_on_hyphens=False) if title else title
 
 
 HEADING_LINE_IN = 0.14  # a 7 pt heading line: a three-line heading lowers the grid by it (it ran into the title)

@@ -24,8 +24,15 @@ def verdict_line(comparison: Comparison) -> str:
     else:
         listed = f"reported, not failing: {passing}" if passing else "no findings"
     head = "FAIL" if comparison.failed else "PASS"
-    return (f"xaibench compare: {head} ({listed}) -- {comparison.n_units} units, "
-            f"{comparison.n_pairs} paired values, {comparison.n_differing} differ at all")
+    return f"xaibench compare: {head} ({listed}) -- {comparison.n_units} units, {paired_text(comparison)}"
+
+
+def paired_text(comparison: Comparison) -> str:
+    """``30 paired values, 10 differ at all``; with none paired, that no unit matched: "0 paired values, 0 differ at
+    all" read as a clean comparison when every unit was missing or new (a changed model parameter renames them)."""
+    if not comparison.n_pairs and comparison.n_units:
+        return "0 paired values (no unit matched one of the baseline's: each is missing or new)"
+    return f"{comparison.n_pairs} paired values, {comparison.n_differing} differ at all"
 
 
 def _by_kind(findings: list[Finding]) -> str:

@@ -78,8 +78,7 @@ def _render(comparison: Comparison, baseline: str, current: str, context: dict, 
               f"{'; --strict-changes' if comparison.strict_changes else ''}"
               f"{'; --allow-missing' if comparison.allow_missing else ''}.", "",
               *_warnings(comparison, baseline, current, context),
-              f"Compared {comparison.n_units} units (method x metric x experiment) and {comparison.n_pairs} paired "
-              f"values: {comparison.n_differing} differ at all (largest |Δ| {comparison.max_abs_diff:.3g}).", ""]
+              f"Compared {comparison.n_units} units (method x metric x experiment) and {_pairs(comparison)}.", ""]
     verdict = sections + _closing(comparison, baseline, current, context)  # then the pull request's own refresh
     return "\n".join(lines + verdict + _refresh_lines(baseline, context))
 
@@ -205,6 +204,16 @@ def _closing(comparison: Comparison, baseline: str, current: str, context: dict)
     command = update_command(baseline, current, baseline_command(context))
     return [f"If these changes are intended, accept them deliberately: `{command}`, "
             "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
+
+
+def _pairs(comparison: Comparison) -> str:
+    """``30 paired values: 10 differ at all (largest |Δ| 0.2)``, or, with none paired, that no unit matched (every
+    unit missing or new: "0 paired values: 0 differ at all (largest |Δ| 0)" read as a clean comparison)."""
+    if not comparison.n_pairs and comparison.n_units:
+        return ("0 paired values: no unit of the current table matched one of the baseline's (each is listed as "
+                "missing or new below)")
+    return (f"{comparison.n_pairs} paired values: {comparison.n_differing} differ at all (largest |Δ| "
+            f"{comparison.max_abs_diff:.3g})")
 
 
 def _origin(info: dict | None) -> str:

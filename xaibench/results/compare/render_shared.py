@@ -48,5 +48,10 @@ def update_command(baseline: str, current: str, command: str = "") -> str:
 
 
 def baseline_command(context: dict | None) -> str:
-    """The command the baseline's provenance records as the one that produced it ("" if none)."""
-    return str(((context or {}).get("baseline") or {}).get("command") or "")
+    """The command that produces the current table, for the ``--update-baseline`` hint: the one the baseline's
+    provenance records as having produced it, else the one the current sweep folder's ``sweep.json`` records (a
+    baseline made without ``--command``: the hint showed a placeholder although the sweep knew its command); ""
+    if neither."""
+    recorded = str(((context or {}).get("baseline") or {}).get("command") or "")
+    config = (context or {}).get("config")
+    return recorded or str(getattr(config, "command", "") or "")
