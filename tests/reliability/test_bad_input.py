@@ -1281,3 +1281,25 @@ def test_review24_weights_that_are_no_torch_file_and_outputs_that_are_no_probabi
         with pytest.raises(SystemExit):
             main(["compare", str(baseline), "shop.csv", flag, output])
         assert capfd.readouterr().err.rstrip().endswith(f"; did you mean {meant} {output}?")
+
+
+def test_a_setting_of_a_swept_group_that_its_default_lacks_says_where_it_was_checked(indir, capfd):
+    """review24, as a new user: ``method=saliency,smoothgrad method.abs=false`` (both take ``abs``) was refused as
+    "unknown config key 'method.abs'; method has: baseline, internal_batch_size, ..." — integrated gradients' keys,
+    a method not in the sweep: Hydra sets what is not swept on the base config, composed with the default method.
+    The line says so and gives the ``++`` that sets it in each job, which the pre-flight then expands into the two
+    jobs (a real sweep with it: README's example run by hand, 2 cells ok)."""
+    argv = ["-m", "model=mlp", "dataset=iris", "method=saliency,smoothgrad", "method.abs=false", "n_samples=4"]
+    assert_cli_refuses(argv, "method.abs=false: Hydra sets what is not swept on the sweep's base config, whose method "
+                             "is the default 'integrated_gradients', before it sweeps method=saliency,smoothgrad, and "
+                             "'integrated_gradients' has no 'abs'; set it in each job's method with ++method.abs=false",
+                       capfd)
+    from xaibench.config.preflight.composition import expand_sweep
+
+    fixed = [a for a in argv[1:] if a != "method.abs=false"] + ["++method.abs=false"]
+    jobs = expand_sweep(fixed, multirun=True)
+    assert [[o for o in job if o.startswith(("method", "++method"))] for job in jobs] == [
+        ["method=saliency", "++method.abs=False"], ["method=smoothgrad", "++method.abs=False"]]
+    # a typo of a key the default has keeps its "did you mean"
+    assert_cli_refuses(["-m", "model=mlp", "dataset=iris", "method=saliency,random", "method.n_step=3"],
+                       "unknown config key 'method.n_step'; did you mean 'method.n_steps'?", capfd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -42,7 +43,10 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
         check_hydra_run_settings(single, multirun=False, n_jobs=1)
         return [list(overrides)]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    base = hydra_config(fixed, config_name)
+    try:
+        base = hydra_config(fixed, config_name)
+    except UserError as error:
+        raise UserError(_on_the_base_config(str(error), parsed, config_name) or str(error)) from None
     params = OmegaConf.select(base, "hydra.sweeper.params") or {}
     from_config = [f"{k}={v}" for k, v in params.items()]
     all_overrides = []
@@ -63,6 +67,29 @@ def expand_sweep(overrides: Sequence[str], *, multirun: bool, config_name: str =
                         f"give every swept key at least one value (e.g. seed=range(0,3) or seed=0,1,2)")
     check_hydra_run_settings(base, multirun=True, n_jobs=len(jobs))
     return jobs
+
+
+def _on_the_base_config(message: str, parsed, config_name: str) -> str | None:
+    """``method=saliency,smoothgrad method.abs=false``: Hydra sets the settings that are not swept on the sweep's
+    base config, composed with the group's default (``integrated_gradients``, which has no ``abs``), before it
+    sweeps the group; its "unknown key" named the default's keys as if the user had chosen it. Say so and give the
+    fix (``++``: set in every job's choice, added to the default's); None for other errors."""
+    found = re.match(r"unknown config key '(([^'.]+)\.[^']+)'; \2 has: ", message)  # not a typo's "did you mean"
+    swept = found and next((o for o in parsed if o.is_sweep_override() and o.key_or_group == found.group(2)), None)
+    setting = swept and next((o for o in parsed if not o.is_sweep_override()
+                              and o.key_or_group == found.group(1) and o.input_line), None)
+    if not setting:
+        return None
+    key, group = found.group(1), found.group(2)
+    others = [o.input_line for o in parsed if not o.is_sweep_override() and o is not setting]
+    try:
+        default = OmegaConf.select(hydra_config(others, config_name), f"hydra.runtime.choices.{group}")
+    except UserError:
+        return None
+    value = setting.input_line.partition("=")[2]
+    return (f"{setting.input_line}: Hydra sets what is not swept on the sweep's base config, whose {group} is the "
+            f"default {default!r}, before it sweeps {swept.input_line}, and {default!r} has no {key.partition('.')[2]!r}; "
+            f"set it in each job's {group} with ++{key}={value} (every swept {group} must take it)")
 
 
 def _failing_sweep(overrides) -> str | None:
