@@ -74,21 +74,33 @@ def footer_layout(path: str | os.PathLike[str]) -> FooterLayout | None:
 
 def one_group_footer(footer: bytes, layout: FooterLayout, group: int) -> bytes:
     """The Thrift bytes of ``footer`` with only its ``group``-th ``RowGroup`` (and that group's ``num_rows``)."""
-    (rows_at, rows_end), (list_at, list_end), (start, end) = layout.rows, layout.groups, layout.spans[group]
-    return b"".join([footer[:rows_at], _varint(_zigzag(layout.group_rows[group])), footer[rows_end:list_at],
-                     bytes([0x10 | _STRUCT]), footer[start:end], footer[list_end:]])
+    start, end = layout.spans[group]
+    return _joined(_around(footer, layout), footer[start:end], layout.group_rows[group])
 
 
 def _opened(path, layout: FooterLayout) -> Iterator[pq.ParquetFile]:
-    for group in range(len(layout.spans)):
-        with open(path, "rb") as file:  # the footer's bytes are read again for each group, not kept
-            file.seek(layout.start)
-            footer = file.read(layout.length)
-        cut = one_group_footer(footer, layout, group)
-        del footer
+    with open(path, "rb") as file:
+        file.seek(layout.start)
+        around = _around(file.read(layout.length), layout)  # the footer less its row groups (schema, metadata)
+    for group, (start, end) in enumerate(layout.spans):
+        with open(path, "rb") as file:  # the row group's bytes, read when it is opened
+            file.seek(layout.start + start)
+            cut = _joined(around, file.read(end - start), layout.group_rows[group])
         metadata = pq.read_metadata(pa.BufferReader(_MAGIC + cut + struct.pack("<i", len(cut)) + _MAGIC))
         del cut
         yield pq.ParquetFile(path, metadata=metadata)
+
+
+def _around(footer: bytes, layout: FooterLayout) -> tuple[bytes, bytes, bytes]:
+    """The footer's bytes before ``num_rows``' value, between it and the row group list, and after that list."""
+    (rows_at, rows_end), (list_at, list_end) = layout.rows, layout.groups
+    return footer[:rows_at], footer[rows_end:list_at], footer[list_end:]
+
+
+def _joined(around: tuple[bytes, bytes, bytes], group: bytes, rows: int) -> bytes:
+    """A footer of one row group: ``around``'s parts with ``rows`` as ``num_rows`` and a list of ``group``."""
+    before, between, after = around
+    return b"".join([before, _varint(_zigzag(rows)), between, bytes([0x10 | _STRUCT]), group, after])
 
 
 def _walk(footer: bytes, start: int) -> FooterLayout | None:
@@ -108,7 +120,6 @@ def _walk(footer: bytes, start: int) -> FooterLayout | None:
             size, element = reader.list_header()
             if element != _STRUCT:
                 return None
-            groups = (at, None)
             for _ in range(size):
                 begin = reader.at
                 group_rows.append(reader.struct_field(_ROW_GROUP_ROWS))

@@ -17,6 +17,11 @@ from xaibench.results.collect.row_group_footers import row_group_files
 from xaibench.results.collect.streaming import CHUNK_ROWS
 from xaibench.results.memory import EVERY_BATCHES, release_memory, streaming_arrow_memory
 
+# The read's batches are chunk_rows / 8 rows (2,500): a chunk ends inside one, which stays whole until the next chunk
+# is read. Batches of a quarter chunk: 1.5-2 MB higher peaks at 1,000 and 10,000 cells; of a sixteenth: no lower
+# (docs/speed.md, mem24). Of a whole chunk: ~20 MB higher (mem15).
+BATCHES_A_CHUNK = 8
+
 
 @streaming_arrow_memory()
 def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *, pieces: bool = False):
@@ -32,7 +37,7 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *
         if not names.issuperset(REQUIRED):
             return None
         del file  # its parsed footer (37 KB a row group: 3.6 MB at 10,000 cells): each row group brings its own
-        batches = _row_group_batches(path, columns, max(1, chunk_rows // 4))
+        batches = _row_group_batches(path, columns, max(1, chunk_rows // BATCHES_A_CHUNK))
         # Nothing holds a chunk's Arrow rows once they are pandas (the loop's name is dropped, no enumerate tuple,
         # _block_chunks keeps no table): they held the previous chunk while the next was read and converted,
         # ~15 MB on every chunk's peak (summary 1,000 cells: 183.7 -> 167-169 MB; docs/speed.md, mem22).
@@ -58,8 +63,9 @@ def _row_group_batches(path, columns: list[str], batch_size: int) -> Iterator[pa
     """The file's rows in batches of ``batch_size``, read a row group at a time, each with a footer of that row
     group alone (``row_group_files``: the whole footer stayed parsed through the read, +3.2 MB at 96 row groups
     against 10). One iterator per row group: pyarrow's batch iterator keeps ~0.2 MB of Arrow memory per batch
-    until it ends (70 MB over the 320 batches of a 6.4M-row table); per row group it stays flat. Quarter-chunk
-    batches: ``_block_chunks`` holds at most a chunk and a batch (20,000-row batches: ~20 MB higher at 10k cells)."""
+    until it ends (70 MB over the 320 batches of a 6.4M-row table); per row group it stays flat. ``_block_chunks``
+    holds at most a chunk and a batch, and a chunk keeps all of the batch it ends in (its texts stay Arrow in
+    pandas), hence small batches (``BATCHES_A_CHUNK``)."""
     for file, group in row_group_files(path):
         yield from file.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns, use_threads=False)
 
