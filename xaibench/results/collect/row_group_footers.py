@@ -127,8 +127,8 @@ def _walk(footer: bytes, start: int) -> FooterLayout | None:
             groups = (at, reader.at)
         else:
             reader.skip(kind)
-    if rows is None or groups is None or None in group_rows or reader.at != len(footer):
-        return None
+    if rows is None or groups is None or rows[1] > groups[0] or None in group_rows or reader.at != len(footer):
+        return None  # num_rows is written before the row groups (field order) by every Thrift writer
     return FooterLayout(start, len(footer), rows, groups, tuple(spans), tuple(group_rows))
 
 
