@@ -129,7 +129,9 @@ def _streamed(path: str):  # -> pd.DataFrame | None
     except Exception:  # noqa: BLE001 - not Parquet: load_table says why
         return None
     metadata = pq.read_metadata(target)
-    refuse_unsummarisable(metadata.schema.names, metadata.num_rows, target)
+    columns, rows = metadata.schema.names, metadata.num_rows
+    del metadata  # the parsed footer (37 KB a row group: 3.6 MB at 10,000 cells) is not held while the table streams
+    refuse_unsummarisable(columns, rows, target)
     return summarize_file(target, pieces=True)
 
 

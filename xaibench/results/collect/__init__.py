@@ -10,6 +10,7 @@ at a time, in the row groups an in-memory write cuts (the same bytes).
 - ``arrow_rows``: conform and combine rows on Arrow (one copy per row key and scored sample, sorted).
 - ``plan``, ``streaming``, ``writing``: the streaming collect (``write_collected``) and every table writer.
 - ``summarize_stream``: the summary of a Parquet table, a block at a time (``summarize_file``).
+- ``row_group_footers``: a Parquet file opened a row group at a time, each with a footer of its own.
 - ``loading``, ``table_files``, ``file_checks``: reading a table the user names (``load_table``).
 - ``threads``: reading files on a few threads, in order.
 """

@@ -13,8 +13,14 @@ import pyarrow.parquet as pq
 from xaibench.results.collect.arrow_rows import row_ids
 from xaibench.results.collect.file_checks import REQUIRED
 from xaibench.results.collect.plan import BLOCK, GROUP
+from xaibench.results.collect.row_group_footers import row_group_files
 from xaibench.results.collect.streaming import CHUNK_ROWS
 from xaibench.results.memory import EVERY_BATCHES, release_memory, streaming_arrow_memory
+
+# The read's batches are chunk_rows / 8 rows (2,500): a chunk ends inside one, which stays whole until the next chunk
+# is read. Batches of a quarter chunk: 1.5-2 MB higher peaks at 1,000 and 10,000 cells; of a sixteenth: no lower
+# (docs/speed.md, mem24). Of a whole chunk: ~20 MB higher (mem15).
+BATCHES_A_CHUNK = 8
 
 
 @streaming_arrow_memory()
@@ -30,12 +36,8 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *
         columns = [c for c in INPUT_COLUMNS if c in names]
         if not names.issuperset(REQUIRED):
             return None
-        # One iterator per row group: pyarrow's batch iterator keeps ~0.2 MB of Arrow memory per batch until it
-        # ends (70 MB over the 320 batches of a 6.4M-row table); per row group it stays flat. Quarter-chunk
-        # batches: _block_chunks holds at most a chunk and a batch (20,000-row batches: ~20 MB higher at 10k cells).
-        batches = (batch for group in range(file.metadata.num_row_groups)
-                   for batch in file.iter_batches(batch_size=max(1, chunk_rows // 4), row_groups=[group],
-                                                  columns=columns, use_threads=False))
+        del file  # its parsed footer (37 KB a row group: 3.6 MB at 10,000 cells): each row group brings its own
+        batches = _row_group_batches(path, columns, max(1, chunk_rows // BATCHES_A_CHUNK))
         # Nothing holds a chunk's Arrow rows once they are pandas (the loop's name is dropped, no enumerate tuple,
         # _block_chunks keeps no table): they held the previous chunk while the next was read and converted,
         # ~15 MB on every chunk's peak (summary 1,000 cells: 183.7 -> 167-169 MB; docs/speed.md, mem22).
@@ -52,9 +54,20 @@ def summarize_file(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *
             del frame
     except (OSError, pa.ArrowException):  # unreadable: the caller's load says why
         return None
-    del file, batches  # the file's parsed footer (37 KB a row group: 3.6 MB at 10,000 cells) goes before the end
+    del batches
     release_memory()  # the stream's batches are gone: hand their pages back before the summary's end
     return summarizer.finish() if pieces else summarizer.result()
+
+
+def _row_group_batches(path, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The file's rows in batches of ``batch_size``, read a row group at a time, each with a footer of that row
+    group alone (``row_group_files``: the whole footer stayed parsed through the read, +3.2 MB at 96 row groups
+    against 10). One iterator per row group: pyarrow's batch iterator keeps ~0.2 MB of Arrow memory per batch
+    until it ends (70 MB over the 320 batches of a 6.4M-row table); per row group it stays flat. ``_block_chunks``
+    holds at most a chunk and a batch, and a chunk keeps all of the batch it ends in (its texts stay Arrow in
+    pandas), hence small batches (``BATCHES_A_CHUNK``)."""
+    for file, group in row_group_files(path):
+        yield from file.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns, use_threads=False)
 
 
 def _block_chunks(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
@@ -67,6 +80,8 @@ def _block_chunks(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterato
     ``Summarizer.add`` costs ~30 ms whatever its rows): 4% more CPU than the same table in 332 row groups."""
     pending, rows = [], 0
     for batch in batches:
+        if pending and _is_view(pending[0]):  # the last cut's rest: copied now that the reader has let its batch go
+            pending[0] = _copied(pending[0])
         pending.append(batch)
         rows += batch.num_rows
         while rows > chunk_rows:
@@ -80,6 +95,16 @@ def _block_chunks(batches: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterato
             yield chunk.pop()
     if rows:  # at most chunk_rows rows, or one block
         yield pa.Table.from_batches(pending)
+
+
+def _is_view(batch: pa.RecordBatch) -> bool:
+    """Whether ``batch`` is a slice past the start of a larger batch (and keeps all of its buffers)."""
+    return bool(batch.num_columns) and batch.column(0).offset > 0
+
+
+def _copied(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` in buffers of its own rows (not a view of a larger batch's)."""
+    return batch.take(pa.array(np.arange(batch.num_rows)))
 
 
 def _block_cut(table: pa.Table, chunk_rows: int) -> int | None:
