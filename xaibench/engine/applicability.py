@@ -77,7 +77,8 @@ def untrained_not_applicable(method: Explainer, build: Callable[[], "nn.Module"]
     DeepLIFT-SHAP on a network calling ``torch.exp`` or ``F.relu``, guided backprop on ``F.relu``) is asked here,
     before training: the cell is ``not_applicable`` without a model trained for nothing. The operations a forward
     runs do not depend on the weights' values (a forward that branches on them is asked again at explain time, on
-    the trained model). ``build`` is not called for other methods.
+    the trained model). Only ``NotApplicable`` decides: a forward that fails untrained (it checks a state ``fit``
+    sets) leaves the question to the trained model, as before. ``build`` is not called for other methods.
 
     Args:
         method: the cell's explainer.
@@ -87,8 +88,11 @@ def untrained_not_applicable(method: Explainer, build: Callable[[], "nn.Module"]
     refuse_model = getattr(method, "refuse_model", None)
     if refuse_model is None:
         return None
+    model = build()
     try:
-        refuse_model(build(), x)
+        refuse_model(model, x)
     except NotApplicable as error:
         return str(error)
+    except Exception:  # noqa: BLE001 - a forward that runs only once fit set its state: the trained model decides
+        return None
     return None

@@ -171,6 +171,9 @@ def _tensors_in(value: object) -> Iterator[torch.Tensor]:
 OUTPUT_NORMALISERS = frozenset({"softmax", "log_softmax"})
 AT_THE_OUTPUT = "{} at the output"
 NORMALISER_MODULES = {"softmax": "nn.Softmax", "log_softmax": "nn.LogSoftmax"}
+# A softmax at the output whose log the suite takes (``models/outputs.LogProbabilities`` of a model declared
+# ``outputs=probabilities``): the forward looked at returns ``log p``, a log_softmax
+_LOGGED = {"softmax": "log_softmax", "nn.Softmax": "nn.LogSoftmax"}
 
 
 class _Recorder(TorchFunctionMode):
@@ -183,7 +186,9 @@ class _Recorder(TorchFunctionMode):
 
     ``on_input`` counts the same names, for the counted calls with a floating-point operand that depends on the
     inputs (``torch.exp(h)``, not ``torch.exp(self.log_scale)``), a normalisation of :data:`OUTPUT_NORMALISERS` whose
-    result is the forward's output under :data:`AT_THE_OUTPUT` (known once :meth:`finish` ran); one computed inside
+    result is the forward's output under :data:`AT_THE_OUTPUT` (known once :meth:`finish` ran: a softmax the forward
+    computes nothing on and does not return, kept aside, is not counted; one whose log the suite takes is
+    ``"log_softmax at the output"``, what the forward then returns); one computed inside
     a covered module under the module's name (:data:`NORMALISER_MODULES`: ``"nn.Softmax"``). ``in_suite``: whether
     the suite's own wrapper code runs (its operations on the output, a probability model's log, do not compute on
     it as the model would)."""
@@ -201,6 +206,7 @@ class _Recorder(TorchFunctionMode):
         # {id(tensor): (tensor, index of the call)}, and {index: name} of the calls not computed on
         self.open_ends: dict[int, tuple[torch.Tensor, int]] = {}
         self.unused: dict[int, str] = {}
+        self.logged: set[int] = set()  # the calls whose result the suite took the log of
         self.normalisations = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
@@ -221,6 +227,8 @@ class _Recorder(TorchFunctionMode):
             for index in ends:
                 self.unused.pop(index, None)  # computed on: inside the network
             ends = set()
+        elif ends and name == "log":  # the suite's log of a probability model's output
+            self.logged.update(ends)
         result = func(*args, **kwargs)
         remember_sign_test(name, args, result, self.sign_tests)
         if operands and name not in _FRESH_OPS:  # floating results only: a mask (x > 0, padding) is no multiplier
@@ -236,11 +244,15 @@ class _Recorder(TorchFunctionMode):
             self.open_ends.update((id(t), (t, index)) for t in _tensors_in(result))
         return result
 
-    def finish(self) -> None:
-        """Move the normalisations whose results nothing computed on to their :data:`AT_THE_OUTPUT` names."""
-        for name in self.unused.values():
+    def finish(self, output: object) -> None:
+        """Move the normalisations whose results nothing computed on and the forward returned (``output``, possibly
+        through layout steps and the suite's log) to their :data:`AT_THE_OUTPUT` names; drop those it neither
+        computed on nor returned (kept aside: no output depends on them)."""
+        returned = {end[1] for t in _tensors_in(output) if (end := self.open_ends.get(id(t))) and end[0] is t}
+        for index, name in self.unused.items():
             self.on_input[name] -= 1
-            self.on_input[AT_THE_OUTPUT.format(name)] += 1
+            if index in returned:
+                self.on_input[AT_THE_OUTPUT.format(_LOGGED.get(name, name) if index in self.logged else name)] += 1
         self.on_input = +self.on_input  # drops the zeros
         self.unused.clear()
 
@@ -298,8 +310,8 @@ def calls_outside(forward: nn.Module, inputs: torch.Tensor, covers: Callable[[nn
                          lambda: bool(suite[0]))
     try:
         with _looking(forward, inputs), recorder:
-            forward(inputs)
-        recorder.finish()
+            output = forward(inputs)
+        recorder.finish(output)
     finally:
         for handle in handles:
             handle.remove()

@@ -138,9 +138,12 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
     of two input-dependent tensors; ``DEEPLIFT_NO_MODULE``: ``torch.exp(h)``, ``h ** 2``, a softmax inside the
     network...).
 
+    A softmax returned as the model's output, not through the suite's log (``outputs=probabilities``), is refused
+    too: its probabilities would be explained as logits, and no rule crosses it exactly.
+
     Returns:
-        The normalisation the model's output is (``"softmax"``, ``"log_softmax"``; ``""``: none), for the output
-        rules (:func:`output_normaliser`).
+        ``"log_softmax"`` when the model's output is one (a softmax through the suite's log included), else ``""``:
+        for the output rules (:func:`output_normaliser`).
     """
     computed: Counter[str] = Counter()
     calls, uses = remembered_look(forward, inputs, _deeplift_covers, "deeplift", computed)
@@ -178,12 +181,21 @@ def refuse_functional_deeplift(forward: nn.Module, inputs: torch.Tensor, method:
             "nn.Softmax to activations before other layers, where captum's nn.Softmax rule (elementwise secants "
             "less their mean) does not sum to f(x) - f(baseline) (off by 0.6 where the change was 0.09 on Linear -> "
             "nn.Softmax -> Linear); integrated_gradients does. A softmax as the model's output is fine")
-    return output_normaliser(computed)
+    normaliser = output_normaliser(computed)
+    if normaliser == "softmax":
+        raise NotApplicable(
+            f"method {method} explains this model's outputs as logits, but its forward returns a softmax "
+            "(probabilities), which captum would cross with its gradient: the map would not sum to the change of "
+            "the explained output; declare the model's outputs as probabilities (model.outputs=probabilities, "
+            "outputs='probabilities' in Python: explained through log p, exactly) or return the logits")
+    return normaliser
 
 
 def output_normaliser(computed: Counter[str]) -> str:
-    """``"softmax"`` or ``"log_softmax"`` when the look found the model's output to be that normalisation of
-    input-dependent values (``computed``: ``module_calls.calls_outside``'s ``on_input``), else ``""``."""
+    """``"log_softmax"`` when the look found the model's output to be a log_softmax of input-dependent values (or a
+    softmax whose log the suite takes: ``outputs=probabilities``), ``"softmax"`` for a softmax returned as it is
+    (refused: its probabilities would be read as logits), else ``""`` (``computed``:
+    ``module_calls.calls_outside``'s ``on_input``)."""
     found = [name for name in sorted(OUTPUT_NORMALISERS)
              if computed[AT_THE_OUTPUT.format(name)] or computed[AT_THE_OUTPUT.format(NORMALISER_MODULES[name])]]
     return found[0] if found else ""

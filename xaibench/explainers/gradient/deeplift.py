@@ -80,13 +80,16 @@ def deeplift_per_sample(forward: nn.Module, kind: str, inputs: torch.Tensor, bas
 
 def rule_for(kind: str, normaliser: str) -> tuple[str, bool]:
     """``(explained output to apply the output rule for, centred)`` on a model whose output is ``normaliser``
-    (``_hooks.refuse_functional_deeplift``: ``"softmax"``, ``"log_softmax"`` or ``""``).
+    (``_hooks.refuse_functional_deeplift``: ``"log_softmax"``, a softmax through the suite's log included, or
+    ``""``).
 
-    A final (log-)softmax is crossed exactly by centred multipliers (``output_rules.deeplift_multipliers``). Its
-    ``logit`` is ``log p_t``, which is the ``log_softmax`` output of ``log p`` (``sum_k p_k = 1``): that rule, not
-    captum's gradient through the normalisation, makes the map sum to ``log p_t(x) - log p_t(baseline)``.
+    A final log_softmax ``z = log p`` is crossed exactly by centred multipliers (``output_rules.deeplift_multipliers``;
+    its gradient ``I - 1 p^T`` leaves them as they are). Its ``logit`` is ``log p_t``, which is the ``log_softmax``
+    output of ``log p`` (``sum_k p_k = 1``): that rule, not captum's gradient through the normalisation, makes the map
+    sum to ``log p_t(x) - log p_t(baseline)``. Only ``z = log p`` has that gradient: a softmax returned as it is
+    (``z = p``) is refused before (``_hooks.refuse_functional_deeplift``).
     """
-    if not normaliser:
+    if normaliser != "log_softmax":
         return kind, False
     return ("log_softmax" if kind == "logit" else kind), True
 
