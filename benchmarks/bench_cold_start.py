@@ -1,11 +1,12 @@
 """CPU seconds a fresh process pays per CLI step, this checkout vs another commit, interleaved rounds.
 
 Each round runs, for each checkout, in a fresh temporary folder and fresh processes: the quickstart cold (empty
-store, results and plan cache), the same sweep warm, ``xaibench summary`` and ``xaibench compare`` (the sweep's
-table against a copy of it: every value agrees) on its table, and ``python -c "import xaibench.cli"``. CPU time is
-the children's rusage (user + system) of each process; the heavy imports each step left loaded are listed (e.g.
-``torch._dynamo``, which torch.optim.Adam and ``torch.use_deterministic_algorithms`` pulled into a cold sweep).
-Prints medians per step and checkout, and writes ``benchmarks/out/cold_start.json``.
+store, results and plan cache), the same sweep warm, ``xaibench summary``, ``xaibench report`` (tables,
+statistics, figures, galleries) and ``xaibench compare`` (the sweep's table against a copy of it: every value
+agrees) on its table, and ``python -c "import xaibench.cli"``. CPU time is the children's rusage (user + system)
+of each process; the heavy imports each step left loaded are listed (e.g. ``torch._dynamo``, which
+torch.optim.Adam and ``torch.use_deterministic_algorithms`` pulled into a cold sweep). Prints medians per step
+and checkout, and writes ``benchmarks/out/cold_start.json``.
 
     .venv/bin/python benchmarks/bench_cold_start.py --before main~3 [--rounds 3]
 """
@@ -56,6 +57,7 @@ def one_round(code: Path, work: Path) -> dict[str, tuple[float, list[str]]]:
         "quickstart cold": timed(["-c", PROBE, "-m", "experiment=quickstart"], work, code, **cache),
         "quickstart warm": timed(["-c", PROBE, "-m", "experiment=quickstart"], work, code, **cache),
         "summary": timed(["-c", PROBE, "summary", "results/runs/quickstart"], work, code),
+        "report": timed(["-c", PROBE, "report", "results/runs/quickstart"], work, code),
     }
     shutil.copy(work / "results/runs/quickstart/table.parquet", work / "copy.parquet")
     steps["compare (all agree)"] = timed(["-c", PROBE, "compare", "results/runs/quickstart", "copy.parquet"], work,

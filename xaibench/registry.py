@@ -2,6 +2,11 @@
 
 Entries are classes (usually frozen dataclasses whose fields are the config parameters). ``create`` validates the
 parameters against those fields so a typo or a wrong type fails before any compute with the valid choices.
+
+Each registry fills itself on its first lookup by importing every module under its own plugin package (adding a
+method is adding one file) and the user's ``$XAIBENCH_PLUGINS`` modules: looking up a dataset imports the datasets,
+not the explainers (captum) or the metrics (Quantus), so ``xaibench report`` rebuilding a dataset for its
+galleries pays for neither.
 """
 from __future__ import annotations
 
@@ -17,16 +22,28 @@ from xaibench.errors import UserError
 
 T = TypeVar("T")
 
-_PLUGIN_PACKAGES = ("xaibench.data", "xaibench.models", "xaibench.explainers", "xaibench.metrics")
-_loaded = False
 
 
 class Registry(Generic[T]):
-    """Name -> class mapping for one axis (``model``, ``dataset``, ``method``, ``metric``)."""
+    """Name -> class mapping for one axis (``model``, ``dataset``, ``method``, ``metric``).
 
-    def __init__(self, axis: str) -> None:
+    ``packages``: the plugin packages whose modules register this axis's entries, imported (all their modules, and
+    the ``$XAIBENCH_PLUGINS`` modules) at the first lookup (``names``, ``get``, ``in``, iteration)."""
+
+    def __init__(self, axis: str, packages: tuple[str, ...] = ()) -> None:
         self.axis = axis
+        self.packages = packages
         self._entries: dict[str, type[T]] = {}
+        self._loaded = False
+
+    def load(self) -> None:
+        """Import this registry's plugin packages and the ``$XAIBENCH_PLUGINS`` modules, once per process."""
+        if self._loaded:
+            return
+        self._loaded = True  # first: a plugin module that looks the registry up while imported does not recurse
+        for package_name in self.packages:
+            _import_package(package_name)
+        _import_user_plugins()
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         def decorator(cls: type[T]) -> type[T]:
@@ -46,11 +63,11 @@ class Registry(Generic[T]):
         return entry
 
     def names(self) -> list[str]:
-        load_plugins()
+        self.load()
         return sorted(self._entries)
 
     def get(self, name: str) -> type[T]:
-        load_plugins()
+        self.load()
         if name not in self._entries:
             import difflib
 
@@ -64,7 +81,7 @@ class Registry(Generic[T]):
         return cls(**check_params(cls, dict(params or {}), f"{self.axis} {name!r}"))  # type: ignore[call-arg]
 
     def __contains__(self, name: str) -> bool:
-        load_plugins()
+        self.load()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
@@ -138,20 +155,25 @@ def _type_name(hint: Any) -> str:
 
 
 def load_plugins() -> None:
-    """Import every module under the plugin packages so their ``@register`` decorators run.
+    """Fill every registry (models, datasets, methods, metrics): what a lookup does for its own registry only.
 
     Discovery by walking packages means adding a method/metric/dataset/model is adding one file. Users add their
     own from outside the package by listing modules in ``$XAIBENCH_PLUGINS`` (comma-separated), with their configs
     on ``hydra.searchpath``.
     """
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for package_name in _PLUGIN_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
-            importlib.import_module(info.name)
+    for registry in (DATASETS, MODELS, EXPLAINERS, METRICS):
+        registry.load()
+
+
+def _import_package(package_name: str) -> None:
+    """Import every module under ``package_name`` so their ``@register`` decorators run."""
+    package = importlib.import_module(package_name)
+    for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
+        importlib.import_module(info.name)
+
+
+def _import_user_plugins() -> None:
+    """Import the ``$XAIBENCH_PLUGINS`` modules (one may register entries of any axis; imported once by Python)."""
     from xaibench.engine.plugin_code import plugin_modules
 
     for module_name in plugin_modules():
@@ -161,7 +183,7 @@ def load_plugins() -> None:
             raise UserError(f"XAIBENCH_PLUGINS names {module_name!r}, which cannot be imported: {error}") from None
 
 
-MODELS: Registry[Any] = Registry("model")
-DATASETS: Registry[Any] = Registry("dataset")
-EXPLAINERS: Registry[Any] = Registry("method")
-METRICS: Registry[Any] = Registry("metric")
+MODELS: Registry[Any] = Registry("model", ("xaibench.models",))
+DATASETS: Registry[Any] = Registry("dataset", ("xaibench.data",))
+EXPLAINERS: Registry[Any] = Registry("method", ("xaibench.explainers",))
+METRICS: Registry[Any] = Registry("metric", ("xaibench.metrics",))

@@ -229,6 +229,8 @@ class _Chunked:
         if isinstance(requeues, bool) or not isinstance(requeues, int) or requeues < 0:
             raise UserError(f"hydra.launcher.max_num_timeout must be a non-negative integer (how many times a task "
                             f"at its time limit is requeued; 0: never), got {requeues!r}")
+        if cls._EXECUTOR == "slurm":
+            slurm_poll_s()  # a malformed $XAIBENCH_SLURM_POLL_S is refused here, before any file is touched
         _check_counts(launcher)
         for key in ("tasks_per_node", "nodes"):
             value = launcher.get(key)
@@ -287,8 +289,12 @@ class _Chunked:
             record_array(sweep_dir, job_id, len(groups), len(jobs))
         print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
               flush=True)
+        poll_s, refresh = self.POLL_S, None
+        if self._EXECUTOR == "slurm" and (every_s := slurm_poll_s()) is not None:
+            poll_s, refresh = min(poll_s, every_s), _sacct_refresher(submitted, every_s)
         try:
-            returns = _gather(submitted, groups, poll_s=self.POLL_S, cells_written=_cell_files_counter(sweep_dir))
+            returns = _gather(submitted, groups, poll_s=poll_s, cells_written=_cell_files_counter(sweep_dir),
+                              refresh=refresh)
         finally:
             remove_unfilled_folder(self.params.get("submitit_folder"))  # type: ignore[attr-defined]
         if self._EXECUTOR == "slurm":  # every task ended: no need to ask squeue about it again
@@ -430,11 +436,58 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+SLURM_POLL_S = "XAIBENCH_SLURM_POLL_S"
+
+
+def slurm_poll_s() -> float | None:
+    """``$XAIBENCH_SLURM_POLL_S``: at most how many seconds the Slurm launcher goes without asking ``sacct`` for its
+    tasks' states, and how long it waits for the result file of a task ``sacct`` lists as ended; unset (None):
+    submitit's pace (``sacct`` 2, 4, 8, ... seconds after the submission, then every 10 minutes at most; 15 s for
+    the file, which a network file system may show late). A task that stored its cells is seen within a second
+    either way (its result file); this only makes a task that died without one be reported sooner. Meant for a
+    fake or a small private Slurm (the tests set 1), where ``sacct`` costs nothing.
+
+    Raises:
+        UserError: not a positive number.
+    """
+    value = os.environ.get(SLURM_POLL_S, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        from xaibench.errors import UserError
+
+        raise UserError(f"{SLURM_POLL_S} must be a positive number of seconds (how often the Slurm launcher asks "
+                        f"sacct about its tasks; unset: submitit's pace), got {value!r}")
+    return seconds
+
+
+def _sacct_refresher(submitted: list, every_s: float) -> Callable[[], None]:
+    """Ask ``sacct`` about every task (one call: submitit's shared watcher) if ``every_s`` seconds have passed since
+    the last call; each task then waits at most ``every_s`` seconds for its result file once ``sacct`` lists it as
+    ended (submitit's ``_results_timeout_s``, 15 s)."""
+    for task in submitted:
+        task._results_timeout_s = every_s
+    watcher, last = type(submitted[0]).watcher, [time.monotonic()]  # submitit asked once at the submission
+
+    def refresh() -> None:
+        if time.monotonic() - last[0] >= every_s:
+            watcher.update()
+            last[0] = time.monotonic()
+
+    return refresh
+
+
 def _gather(submitted: list, groups: List[list], *, poll_s: float,
-            cells_written: Callable[[], int] | None = None) -> List[JobReturn]:
+            cells_written: Callable[[], int] | None = None,
+            refresh: Callable[[], None] | None = None) -> List[JobReturn]:
     """Wait for every task, saying as each ends and, between, how many tasks run and cells are written (a line
     after 2, 4, 8 minutes, then every 15: a 20-cell task may take hours, and nothing was printed meanwhile);
     the job returns of the tasks that finished. ``cells_written``: the cells the tasks have stored so far.
+    ``refresh``: called before each look at the tasks (``$XAIBENCH_SLURM_POLL_S``'s ``sacct`` pace).
 
     A task that dies (killed for memory, node failure, its time limit, cancelled) is reported in one
     line naming its cells and logs, and the other tasks are still collected: the sweep then ends incomplete (exit 1)
@@ -449,6 +502,8 @@ def _gather(submitted: list, groups: List[list], *, poll_s: float,
     statuses, next_status = 0, time.monotonic() + STATUS_S[0]
     try:
         while pending:
+            if refresh is not None:
+                refresh()
             ends = {index: _end(task, index, preempted) for index, task in pending.items()}
             for index in [index for index, end in ends.items() if end]:
                 task = pending.pop(index)

@@ -23,6 +23,7 @@ from xaibench.results import manifest
 from xaibench.results.collect import partial_note
 
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
+SACCT_EVERY_S = "1"  # $XAIBENCH_SLURM_POLL_S: a dead task is seen within ~2 s, not at submitit's pace + 15 s
 CELLS = ["model=logreg", "dataset=iris", "n_samples=4", "metrics=sparsity", "sweep_id=t"]
 KILLED = '''
 import os
@@ -75,6 +76,7 @@ def test_a_task_that_dies_is_one_line_and_the_sweep_ends_incomplete_with_the_cel
             "hydra.launcher.cells_per_task=2"]
     done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
                    FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
+                   XAIBENCH_SLURM_POLL_S=SACCT_EVERY_S,
                    PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
     folder = tmp_path / "results" / "runs" / "t"
@@ -157,6 +159,7 @@ def test_a_task_at_its_time_limit_is_requeued_and_computes_only_its_missing_cell
             "hydra.launcher.signal_delay_s=30"]
     done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
                    FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
+                   XAIBENCH_SLURM_POLL_S=SACCT_EVERY_S,
                    FAKE_SLURM_SIGNAL_WHEN=str(flag), SLOW_ONCE_FLAG=str(flag),
                    PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
@@ -244,6 +247,7 @@ def test_a_task_preempted_and_requeued_by_slurm_runs_only_the_cells_it_had_not_f
             "hydra.launcher.cells_per_task=3"]
     done = run_cli(args, tmp_path, PATH=f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}",
                    FAKE_SLURM_DIR=str(tmp_path / "slurm_state"), XAIBENCH_PLUGINS="killed_plugin",
+                   XAIBENCH_SLURM_POLL_S=SACCT_EVERY_S,
                    FAKE_SLURM_PREEMPT_WHEN=str(flag), FAKE_SLURM_GRACE_S="1", SLOW_ONCE_FLAG=str(flag),
                    PYTHONPATH=f"{tmp_path / 'plugin'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]

@@ -3,6 +3,7 @@ logs, the other tasks' cells are still collected, and Ctrl-C says the array keep
 stood in for by tasks that finish after a few polls; the real ones run in tests/integration/test_slurm_tasks.py)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -365,3 +366,51 @@ def test_the_literal_percent_j_folder_of_the_local_executor_is_removed_and_nothi
     remove_unfilled_folder(f"{tmp_path}/slurm/%A_%a/logs")
     remove_unfilled_folder(None)  # the basic launcher has no submitit_folder
     assert (tmp_path / "slurm" / "%A_%a" / "note").is_file()
+
+
+def test_xaibench_slurm_poll_s_reports_a_task_that_died_without_a_result_at_its_pace(monkeypatch, tmp_path, capsys):
+    """perf24: a task killed without a result file was seen only at submitit's next ``sacct`` (2, 4, 8, ... s after
+    the submission, up to 10 minutes apart) and then waited 15 s more for its file: the fake-Slurm tests idled
+    ~15-30 s per dead task. With ``$XAIBENCH_SLURM_POLL_S`` the launcher asks ``sacct`` (one call for all tasks) at
+    that pace and waits that long for the file. A real submitit job and watcher, the fake ``sacct`` on PATH."""
+    from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
+
+    from hydra_plugins.xaibench_launchers.chunked_submitit import _sacct_refresher
+
+    fake = Path(__file__).parents[1] / "integration" / "fake_slurm"
+    state = tmp_path / "slurm_state"
+    state.mkdir()
+    (tmp_path / "slurm").mkdir()  # the task's log folder (its result file never comes)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_DIR", str(state))
+    monkeypatch.setattr(SlurmJob, "watcher", SlurmInfoWatcher(delay_s=600))  # submitit's shared one, fresh
+    (state / "5000_0").write_text("RUNNING")
+    task = SlurmJob(folder=tmp_path / "slurm", job_id="5000_0")
+    assert not task.done() and task.state == "RUNNING"  # submitit asked sacct once, as at the submission
+    (state / "5000_0").write_text("FAILED")  # killed: no result file
+    assert not task.done()  # submitit would not ask again for 2 s (later: up to 10 minutes)
+    refresh = _sacct_refresher([task], 0.05)
+    assert task._results_timeout_s == 0.05
+    assert _gather([task], GROUPS[2:], poll_s=0.01, refresh=refresh) == []
+    assert SlurmJob.watcher.num_calls >= 2
+    assert capsys.readouterr().err == (
+        f"xaibench: error: task 5000_0 (job 14) ended before storing its cells: state FAILED; see "
+        f"{task.paths.stdout} and {task.paths.stderr}\n")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf", "nan"])
+def test_a_malformed_xaibench_slurm_poll_s_is_refused_by_the_pre_flight(value, monkeypatch):
+    from hydra_plugins.xaibench_launchers.chunked_submitit import ChunkedLocalLauncher, ChunkedSlurmLauncher, \
+        slurm_poll_s
+    from xaibench.errors import UserError
+
+    monkeypatch.setenv("XAIBENCH_SLURM_POLL_S", value)
+    with pytest.raises(UserError, match=rf"^XAIBENCH_SLURM_POLL_S must be a positive number of seconds \(how often "
+                                        rf"the Slurm launcher asks sacct about its tasks; unset: submitit's pace\), "
+                                        rf"got '{value}'$"):
+        ChunkedSlurmLauncher.check_can_start({"cells_per_task": 2})
+    ChunkedLocalLauncher.check_can_start({"cells_per_task": 2})  # not read by the local executor
+    monkeypatch.setenv("XAIBENCH_SLURM_POLL_S", " 0.5 ")
+    assert slurm_poll_s() == 0.5
+    monkeypatch.delenv("XAIBENCH_SLURM_POLL_S")
+    assert slurm_poll_s() is None

@@ -648,7 +648,7 @@ def test_a_users_own_control_is_a_control_in_the_tables_statistics_and_figures(m
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("XAIBENCH_PLUGINS", "noise_plugin")
     monkeypatch.setattr(registry.EXPLAINERS, "_entries", dict(registry.EXPLAINERS._entries))  # restored after
-    monkeypatch.setattr(registry, "_loaded", False)  # the next lookup loads the plugins, $XAIBENCH_PLUGINS too
+    monkeypatch.setattr(registry.EXPLAINERS, "_loaded", False)  # its next lookup loads $XAIBENCH_PLUGINS too
     request.addfinalizer(lambda: sys.modules.pop("noise_plugin", None))
     torch.manual_seed(0)
     net, x = torch.nn.Linear(4, 2), torch.randn(12, 4)

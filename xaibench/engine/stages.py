@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xaibench.data.base import DatasetSpec
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.oom import OUT_OF_MEMORY, halving_batches
 from xaibench.engine.counting import ForwardCounter
+from xaibench.engine.datasets import build_dataset  # noqa: F401  (re-exported: the runner builds from here)
 from xaibench.engine.provenance import provenance
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.store import Store
@@ -34,11 +34,6 @@ from xaibench.types import Dataset, Modality
 
 # Recorded with each score stage: rows reusing a cached stage report when and by which code it was computed.
 PROVENANCE = ("xaibench_version", "torch_version", "captum_version", "quantus_version", "git_sha", "created_at")
-
-
-def build_dataset(spec: DatasetSpec, seed: int) -> Dataset:
-    seed_everything(derive_seed("dataset", spec.name, seed))
-    return spec.build(seed)
 
 
 def get_model(store: Store, spec: ModelSpec, dataset: Dataset, cell: CellSpec) -> TrainedModel:

@@ -20,7 +20,7 @@ def warn_if_the_split_moves(model: ModelSpec, spec: DatasetSpec, dataset: Datase
     if model.trains_weights() or seed == 0:
         return
     from xaibench.data.user.encoding import warn_once
-    from xaibench.engine.stages import build_dataset
+    from xaibench.engine.datasets import build_dataset
 
     key = repr(spec)
     if key not in _SEED0_TEST_IDS:

@@ -146,9 +146,8 @@ def counterfactual_items(table: pd.DataFrame | None, store: str | os.PathLike[st
 def counterfactual_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of methods that store counterfactuals (``Explainer.counterfactual``: ``wachter``,
     ``growing_spheres``, ``dice``, a user's own), and of methods the registry does not know (nothing tells)."""
-    from xaibench.registry import EXPLAINERS, load_plugins
+    from xaibench.registry import EXPLAINERS  # its first lookup imports every method (not the metrics: Quantus)
 
-    load_plugins()  # the registry knows every method (a report run outside a sweep has imported none)
     names = table["method"].astype(str).unique() if len(table) else []
     looked = [n for n in names if n not in EXPLAINERS or getattr(EXPLAINERS.get(n), "counterfactual", False)]
     return table[table["method"].isin(looked)]

@@ -217,7 +217,7 @@ def _cell(store: Store, key: str, rows: pd.DataFrame, datasets: dict, samples) -
 
 def _dataset(row: pd.Series, cache: dict):
     """Rebuild the row's dataset (deterministic from its spec and seed) and check its content revision."""
-    from xaibench.engine.stages import build_dataset
+    from xaibench.engine.datasets import build_dataset
     from xaibench.registry import DATASETS
 
     recorded = json.loads(row.get("dataset_params", "") or "{}")

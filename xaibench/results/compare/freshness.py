@@ -88,7 +88,7 @@ def _missing_files(params: str) -> str:
 
 
 def _dataset_reasons(table: pd.DataFrame) -> list[str]:
-    from xaibench.engine.stages import build_dataset
+    from xaibench.engine.datasets import build_dataset
     from xaibench.registry import DATASETS
 
     if not set(DATASET_KEY) <= set(table.columns):
