@@ -49,9 +49,10 @@ def plugin(tmp_path, monkeypatch):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("XAIBENCH_PLUGINS", "byo24_plugin")
-    registry.load_plugins()  # the package's own first, so the copy below holds them
+    registry.load_plugins()  # the package's own first (before $XAIBENCH_PLUGINS names the plugin: the real
+    # registry must never hold it), so the copy below holds them and the plugin goes into the copy only
     monkeypatch.setattr(registry.EXPLAINERS, "_entries", dict(registry.EXPLAINERS._entries))  # restored after
+    monkeypatch.setenv("XAIBENCH_PLUGINS", "byo24_plugin")
     module = importlib.import_module("byo24_plugin")
     yield tmp_path, module.ScaledInput
     for name in MODULES:
@@ -113,9 +114,9 @@ def model_plugin(tmp_path, monkeypatch):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("XAIBENCH_PLUGINS", "byo24_model_plugin")
-    registry.load_plugins()
+    registry.load_plugins()  # before $XAIBENCH_PLUGINS names the plugin (see ``plugin``)
     monkeypatch.setattr(registry.MODELS, "_entries", dict(registry.MODELS._entries))  # restored after
+    monkeypatch.setenv("XAIBENCH_PLUGINS", "byo24_model_plugin")
     importlib.import_module("byo24_model_plugin")
     yield tmp_path
     for name in ("byo24_model_plugin", "byo24_rates", "byo24_unrelated"):
