@@ -11,6 +11,7 @@ galleries pays for neither.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import pkgutil
 import types
@@ -69,8 +70,6 @@ class Registry(Generic[T]):
     def get(self, name: str) -> type[T]:
         self.load()
         if name not in self._entries:
-            import difflib
-
             close = difflib.get_close_matches(str(name), self.names(), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise UserError(f"unknown {self.axis} {name!r}; {hint}valid: {', '.join(self.names())}")
@@ -121,12 +120,17 @@ def _coerce(value: Any, hint: Any, what: str) -> Any:
     elif origin is typing.Literal:
         if value in typing.get_args(hint):
             return value
-        raise UserError(f"{what} must be one of {list(typing.get_args(hint))}, got {value!r}")
+        choices = typing.get_args(hint)
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        raise UserError(f"{what} must be one of {', '.join(map(str, choices))}, got {value!r}"
+                        + (f"; did you mean {close[0]!r}?" if close else ""))
     elif origin in (tuple, list):
         if isinstance(value, (list, tuple)):
             args = [a for a in typing.get_args(hint) if a is not Ellipsis]
             item = args[0] if args else Any
             return tuple(_coerce(v, item, what) for v in value)
+        if not isinstance(value, (Mapping, type(None))):  # model.hidden=64: "must be tuple" read as Python's type
+            raise UserError(f"{what} must be a list, got {value!r}; for one item write [{value}]")
     elif origin in (dict, Mapping) or hint is dict:
         if isinstance(value, Mapping):
             return dict(value)

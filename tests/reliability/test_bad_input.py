@@ -1303,3 +1303,17 @@ def test_a_setting_of_a_swept_group_that_its_default_lacks_says_where_it_was_che
     # a typo of a key the default has keeps its "did you mean"
     assert_cli_refuses(["-m", "model=mlp", "dataset=iris", "method=saliency,random", "method.n_step=3"],
                        "unknown config key 'method.n_step'; did you mean 'method.n_steps'?", capfd)
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["model.hidden=64"], "model 'mlp': parameter 'hidden' must be a list, got 64; for one item write [64]"),
+    (["dataset=csv_table", "dataset.path=shop.csv", "dataset.target=bought", "dataset.missing=mediann"],
+     "parameter 'missing' must be one of refuse, mean, median, most_frequent, got 'mediann'; did you mean 'median'?"),
+], ids=["list", "choice"])
+def test_a_parameter_of_the_wrong_shape_or_a_misspelt_choice_says_what_to_write(byo_dir, capfd, overrides, expected):
+    """review24, as a new user: ``model.hidden=64`` said "must be tuple" (Python's type, for a YAML list) and
+    ``dataset.missing=mediann`` listed the choices as a Python list with no "did you mean", unlike every other
+    misspelt name."""
+    base = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=2"]
+    names = {o.partition("=")[0] for o in overrides}
+    assert_cli_refuses([*[o for o in base if o.partition("=")[0] not in names], *overrides], expected, capfd)
