@@ -616,8 +616,8 @@ USER_MODEL_CASES = [  # (overrides after BYO[1:], expected part of the one line)
      "dataset npz_arrays: masks hold values other than 0 and 1 (e.g. 0.05); localisation metrics read every nonzero "
      "value as inside the ground truth: threshold soft masks first (masks > 0.5)"),
     (["model=torch_module", "model.target=torch.nn.Linear", "model.state_dict=~/net.pt"],
-     "model.state_dict=~/net.pt ^ See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details (quote "
-     "values with characters such as ~ ( ) [ ] , = or spaces: 'dataset.path=\"~/my data.csv\"'"),
+     "model.state_dict=~/net.pt: Hydra's override grammar reads '~/net.pt' only quoted; write "
+     "'model.state_dict=\"~/net.pt\"'"),
 ]
 
 
@@ -1317,3 +1317,16 @@ def test_a_parameter_of_the_wrong_shape_or_a_misspelt_choice_says_what_to_write(
     base = ["model=mlp", "dataset=iris", "method=saliency", "n_samples=2"]
     names = {o.partition("=")[0] for o in overrides}
     assert_cli_refuses([*[o for o in base if o.partition("=")[0] not in names], *overrides], expected, capfd)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("dataset.sep=;", "dataset.sep=;: Hydra's override grammar reads ';' only quoted; write 'dataset.sep=\";\"'"),
+    ("dataset.path=~/shop.csv", "write 'dataset.path=\"~/shop.csv\"'"),
+    ("dataset.features=[age,", "no viable alternative at input '[age,'"),  # a broken list: the general hint
+])
+def test_a_value_hydra_reads_only_quoted_is_named_with_its_quoting(byo_dir, capfd, value, expected):
+    """review24, as a new user: ``dataset.sep=;`` gave Hydra's "LexerNoViableAltException: dataset.sep=; ^" and a
+    general hint whose list of characters did not include ';'; the line now names the override and the exact
+    quoting (only for plain values: a list or sweep quoted whole would change meaning)."""
+    assert_cli_refuses(["model=mlp", "method=saliency", "n_samples=2", "dataset=csv_table", "dataset.path=shop.csv",
+                        "dataset.target=bought", value], expected, capfd)

@@ -19,7 +19,8 @@ from omegaconf.errors import OmegaConfBaseException
 from xaibench.config.paths import GROUPS, conf_dir
 from xaibench.config.preflight.group_names import _check_group_names, _search_dirs
 from xaibench.config.preflight.hydra_settings import check_hydra_run_settings, env_copy_error
-from xaibench.config.preflight.override_errors import _first_line, _odd_character, _override_error, _unknown_key
+from xaibench.config.preflight.override_errors import (_first_line, _odd_character, _override_error, _unknown_key,
+                                                      _value_to_quote)
 from xaibench.config.preflight.remembered import RememberedCompositions, composition_key
 from xaibench.errors import UserError
 
@@ -132,7 +133,8 @@ def _parse_overrides(parser: OverridesParser, overrides: Sequence[str]) -> list:
     try:
         parsed = parser.parse_overrides(list(overrides))
     except HydraException as error:
-        raise UserError(_odd_character(parser, overrides) or _first_line(error) + QUOTING_HINT) from None
+        raise UserError(_odd_character(parser, overrides) or _value_to_quote(parser, overrides)
+                        or _first_line(error) + QUOTING_HINT) from None
     _set_group_lister(parsed)
     _check_group_names(parsed)
     return parsed

@@ -128,3 +128,28 @@ def _odd_character(parser, overrides) -> str | None:
         return (f"override {text!r}: character {odd + 1} is {unicodedata.name(char, 'a control character')} "
                 f"(U+{ord(char):04X}), which Hydra's override grammar does not take there; {fix}")
     return None
+
+
+def _value_to_quote(parser, overrides) -> str | None:
+    """The line for a plain value Hydra's grammar reads only quoted (``dataset.sep=;``, ``dataset.path=~/t.csv``,
+    ``sweep_id=a&b``): Hydra said "LexerNoViableAltException: dataset.sep=; ^" with a general hint; this names the
+    override and the exact quoting. Values with brackets, commas or quotes (lists, sweeps, a half-quoted value) are
+    left to that hint: quoting them whole would change what they mean. None: no such override."""
+    from hydra.errors import HydraException
+
+    for text in overrides:
+        key, equals, value = text.partition("=")
+        if not equals or not value or any(char in value for char in "[]{}(),'\""):
+            continue
+        try:
+            parser.parse_overrides([text])
+            continue
+        except HydraException:
+            pass
+        try:
+            parser.parse_overrides([f'{key}="{value}"'])
+        except HydraException:
+            continue
+        return (f"{text}: Hydra's override grammar reads {value!r} only quoted; write '{key}=\"{value}\"' (the "
+                f"single quotes keep the shell from removing the double ones)")
+    return None
