@@ -130,6 +130,23 @@ def test_hydra_settings_set_in_an_experiment_file_are_applied(here, monkeypatch,
     assert not (here / "results" / "store").exists()
 
 
+def test_an_experiments_env_copy_alone_runs_in_process(here, monkeypatch):
+    """``hydra.job.env_copy`` in an experiment puts this process's own values into ``hydra.job.env_set``, which the
+    jobs of an in-process run see anyway: ``xaibench.run`` refused such a sweep as "sets hydra.job.env_set" (and the
+    CLI handed it to Hydra). Another ``env_set`` value still counts."""
+    from xaibench.config.plan import make_plan
+
+    monkeypatch.setenv(VAR, "copied")
+    folder = here / "myconf" / "experiment"
+    _write(folder / "copy.yaml", f"# @package _global_\nhydra:\n  job:\n    env_copy: [{VAR}]\n")
+    _write(folder / "both.yaml", f"# @package _global_\nhydra:\n  job:\n    env_copy: [{VAR}]\n"
+                                 f"    env_set:\n      XAIBENCH_STORE: env_store\n")
+    searchpath = f"hydra.searchpath=[file://{here / 'myconf'}]"
+    assert len(xaibench.run([*BASE, searchpath, "experiment=copy"])) == 12  # 3 metrics x 4 samples, in process
+    both = make_plan([*BASE, "seed=0,1", searchpath, "experiment=both"], multirun=True)
+    assert not both.in_process and both.hydra_settings == ("hydra.job.env_set",)
+
+
 @pytest.fixture(params=[False, True], ids=["run", "multirun"])
 def multirun(request) -> bool:
     return request.param
