@@ -74,6 +74,17 @@ def test_a_pkg_searchpath_experiment_edited_within_the_process_is_composed_again
     assert sorted(set(xaibench.run(overrides, multirun=True)["seed"])) == [0, 1, 2]  # its group option is known
 
 
+def test_a_searchpath_folder_with_a_space_edited_within_the_process_is_composed_again(here):
+    """The remembered Hydra config was keyed on the files of ``file:///.../my confs`` cut at the space (``/.../my``,
+    no such folder): an edit of its experiment within the process still expanded the old sweep (rev24b)."""
+    experiment = here / "my confs" / "experiment" / "seeds.yaml"
+    _write(experiment, "# @package _global_\nhydra:\n  sweeper:\n    params:\n      seed: 0,1\n")
+    overrides = [*BASE, f"hydra.searchpath=['file://{here / 'my confs'}']", "experiment=seeds"]
+    assert hydra_config(overrides).hydra.sweeper.params.seed == "0,1"
+    _write(experiment, "# @package _global_\nhydra:\n  sweeper:\n    params:\n      seed: 0,1,2\n")
+    assert hydra_config(overrides).hydra.sweeper.params.seed == "0,1,2"
+
+
 def test_the_hydra_config_follows_the_variables_its_env_copy_reads(here, monkeypatch):
     """``hydra.job.env_copy`` copies the variable's value into ``hydra.job.env_set`` when composing: the config
     remembered in the process kept the first value, and served a variable unset since without Hydra's refusal."""

@@ -22,7 +22,7 @@ from xaibench.config.paths import conf_dir
 from xaibench.config.plan import env_unchanged
 
 OC_ENV = re.compile(r"\$\{\s*oc\.env\s*:\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)")  # ${oc.env:NAME} / ${oc.env:NAME,dflt}
-SEARCH_PATH_ENTRY = re.compile(r"(file|pkg)://([^,\]'\"\s]+)")
+SEARCH_PATH_ENTRY = re.compile(r"(file|pkg)://([^,\]'\"]+)")  # in one override: a folder may hold a space
 
 Snapshot = tuple[tuple[str, "str | None"], ...]  # (name, value or None when unset), sorted by name
 
@@ -31,8 +31,8 @@ def search_folders(overrides: Sequence[str]) -> list[Path] | None:
     """The folders the ``hydra.searchpath`` entries of ``overrides`` name: ``file://`` folders as given, ``pkg://``
     packages where they lie on disk; None if a package is not a folder (zipped) or cannot be found."""
     folders = []
-    for scheme, where in SEARCH_PATH_ENTRY.findall(" ".join(overrides)):
-        folder = Path(where) if scheme == "file" else _package_folder(where)
+    for scheme, where in (entry for override in overrides for entry in SEARCH_PATH_ENTRY.findall(override)):
+        folder = Path(where.strip()) if scheme == "file" else _package_folder(where.strip())
         if folder is None:
             return None
         folders.append(folder)
