@@ -74,6 +74,20 @@ def test_a_pkg_searchpath_experiment_edited_within_the_process_is_composed_again
     assert sorted(set(xaibench.run(overrides, multirun=True)["seed"])) == [0, 1, 2]  # its group option is known
 
 
+def test_a_pkg_config_folder_without_init_py_is_searched_and_followed(here, monkeypatch):
+    """``pkg://rev24b_cfgs.conf`` where ``conf/`` holds YAML files only (no ``__init__.py``: a namespace package,
+    which Hydra reads): the pre-flight refused its experiment as unknown, and the remembered composition did not
+    see its edits (rev24b)."""
+    _write(here / "site" / "rev24b_cfgs" / "__init__.py", "")
+    experiment = here / "site" / "rev24b_cfgs" / "conf" / "experiment" / "five.yaml"
+    _write(experiment, "# @package _global_\nn_samples: 5\n")
+    monkeypatch.syspath_prepend(str(here / "site"))
+    overrides = [*BASE[:3], "hydra.searchpath=[pkg://rev24b_cfgs.conf]", "experiment=five"]
+    assert validate(overrides, multirun=False)[0].n_samples == 5
+    _write(experiment, "# @package _global_\nn_samples: 6\nhydra:\n  sweeper:\n    params:\n      seed: 0,1\n")
+    assert hydra_config(overrides).hydra.sweeper.params.seed == "0,1"
+
+
 def test_a_searchpath_folder_with_a_space_edited_within_the_process_is_composed_again(here):
     """The remembered Hydra config was keyed on the files of ``file:///.../my confs`` cut at the space (``/.../my``,
     no such folder): an edit of its experiment within the process still expanded the old sweep (rev24b)."""

@@ -40,14 +40,18 @@ def search_folders(overrides: Sequence[str]) -> list[Path] | None:
 
 
 def _package_folder(module: str) -> Path | None:
-    """``pkg://a.b`` (or ``a/b``): the package's folder, found as Hydra's config source finds it."""
-    from importlib import resources
+    """``pkg://a.b`` (or ``a/b``): the package's folder, where Hydra's config source reads it; also a folder of
+    YAML files without ``__init__.py`` (``pkg://mypkg.conf``, a namespace package). None: not found, zipped, or
+    a namespace spread over several folders."""
+    from importlib.util import find_spec
 
     try:
-        found = resources.files(module.replace("/", ".").rstrip("."))
+        spec = find_spec(module.replace("/", ".").strip("."))
     except (ImportError, TypeError, ValueError):
         return None
-    return found if isinstance(found, Path) and found.is_dir() else None
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    folder = Path(locations[0]) if len(locations) == 1 else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def config_files(overrides: Sequence[str]) -> tuple[tuple[str, int, int], ...] | None:
