@@ -202,6 +202,7 @@ def _check_subdir(hydra: DictConfig, n_jobs: int) -> None:
 JOB_NUMBER_REFS = ("hydra.job.num", "hydra:job.num", "hydra.job.id", "hydra:job.id")  # a different one per job
 OVERRIDE_DIRNAME_REFS = ("hydra.job.override_dirname", "hydra:job.override_dirname")
 INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
+_ABSENT = object()  # OmegaConf.select's answer for a key the config does not have
 
 
 def check_subdir_per_job(hydra: DictConfig, jobs: Sequence[Sequence[str]], configs: Sequence[DictConfig]) -> None:
@@ -247,9 +248,6 @@ def check_subdir_per_job(hydra: DictConfig, jobs: Sequence[Sequence[str]], confi
                             f"{number} of the sweep, whose configs and logs would overwrite each other; include the "
                             f"job's number, e.g. 'hydra.sweep.subdir={subdir}/${{hydra.job.num}}' (quoted for the "
                             f"shell), or leave it out (the default is jobs/${{hydra.job.num}})")
-
-
-_ABSENT = object()  # OmegaConf.select's answer for a key the config does not have
 
 
 def override_dirname(job: Sequence[str], hydra: DictConfig) -> str:
