@@ -1225,6 +1225,13 @@ def test_report_files_lists_every_file_a_report_writes(tmp_path):
     (["-m", *BASE[:2], "method=saliency,random", "seed=0,1", "n_samples=4", "hydra/launcher=joblib",
       "hydra.sweep.subdir=out_${seed}"],
      "hydra.sweep.subdir='out_${seed}' is the same folder ('out_0') for jobs 0 and 2"),
+    # rev24b: the folder named as Hydra names it (no hydra.* override in it); a key the config lacks, even for one job
+    # (Hydra's InterpolationKeyError traceback after the sweep folder was written)
+    (["-m", *BASE, "seed=0,1", "hydra.sweep.subdir=${hydra.job.override_dirname}",
+      "hydra.job.config.override_dirname.exclude_keys=[seed]", "hydra.job.config.override_dirname.kv_sep=-"],
+     "is the same folder ('dataset-iris,method-saliency,model-mlp,n_samples-4') for jobs 0 and 1"),
+    (["-m", *BASE, "seed=0", "hydra.sweep.subdir=${seeds}"],
+     "hydra.sweep.subdir='${seeds}' refers to 'seeds', which the job's config does not have; use one of its keys"),
 ])
 def test_cli_refuses_a_sweep_subdir_that_is_one_folder_for_several_jobs(indir, capfd, argv, expected):
     assert_cli_refuses(argv, expected, capfd)

@@ -74,6 +74,31 @@ def test_a_pkg_searchpath_experiment_edited_within_the_process_is_composed_again
     assert sorted(set(xaibench.run(overrides, multirun=True)["seed"])) == [0, 1, 2]  # its group option is known
 
 
+def test_a_pkg_config_folder_without_init_py_is_searched_and_followed(here, monkeypatch):
+    """``pkg://rev24b_cfgs.conf`` where ``conf/`` holds YAML files only (no ``__init__.py``: a namespace package,
+    which Hydra reads): the pre-flight refused its experiment as unknown, and the remembered composition did not
+    see its edits (rev24b)."""
+    _write(here / "site" / "rev24b_cfgs" / "__init__.py", "")
+    experiment = here / "site" / "rev24b_cfgs" / "conf" / "experiment" / "five.yaml"
+    _write(experiment, "# @package _global_\nn_samples: 5\n")
+    monkeypatch.syspath_prepend(str(here / "site"))
+    overrides = [*BASE[:3], "hydra.searchpath=[pkg://rev24b_cfgs.conf]", "experiment=five"]
+    assert validate(overrides, multirun=False)[0].n_samples == 5
+    _write(experiment, "# @package _global_\nn_samples: 6\nhydra:\n  sweeper:\n    params:\n      seed: 0,1\n")
+    assert hydra_config(overrides).hydra.sweeper.params.seed == "0,1"
+
+
+def test_a_searchpath_folder_with_a_space_edited_within_the_process_is_composed_again(here):
+    """The remembered Hydra config was keyed on the files of ``file:///.../my confs`` cut at the space (``/.../my``,
+    no such folder): an edit of its experiment within the process still expanded the old sweep (rev24b)."""
+    experiment = here / "my confs" / "experiment" / "seeds.yaml"
+    _write(experiment, "# @package _global_\nhydra:\n  sweeper:\n    params:\n      seed: 0,1\n")
+    overrides = [*BASE, f"hydra.searchpath=['file://{here / 'my confs'}']", "experiment=seeds"]
+    assert hydra_config(overrides).hydra.sweeper.params.seed == "0,1"
+    _write(experiment, "# @package _global_\nhydra:\n  sweeper:\n    params:\n      seed: 0,1,2\n")
+    assert hydra_config(overrides).hydra.sweeper.params.seed == "0,1,2"
+
+
 def test_the_hydra_config_follows_the_variables_its_env_copy_reads(here, monkeypatch):
     """``hydra.job.env_copy`` copies the variable's value into ``hydra.job.env_set`` when composing: the config
     remembered in the process kept the first value, and served a variable unset since without Hydra's refusal."""
@@ -128,6 +153,23 @@ def test_hydra_settings_set_in_an_experiment_file_are_applied(here, monkeypatch,
     assert code == 0, err
     assert len(list((here / "env_store" / "v2" / "cells").rglob("*.artefact"))) > 0
     assert not (here / "results" / "store").exists()
+
+
+def test_an_experiments_env_copy_alone_runs_in_process(here, monkeypatch):
+    """``hydra.job.env_copy`` in an experiment puts this process's own values into ``hydra.job.env_set``, which the
+    jobs of an in-process run see anyway: ``xaibench.run`` refused such a sweep as "sets hydra.job.env_set" (and the
+    CLI handed it to Hydra). Another ``env_set`` value still counts."""
+    from xaibench.config.plan import make_plan
+
+    monkeypatch.setenv(VAR, "copied")
+    folder = here / "myconf" / "experiment"
+    _write(folder / "copy.yaml", f"# @package _global_\nhydra:\n  job:\n    env_copy: [{VAR}]\n")
+    _write(folder / "both.yaml", f"# @package _global_\nhydra:\n  job:\n    env_copy: [{VAR}]\n"
+                                 f"    env_set:\n      XAIBENCH_STORE: env_store\n")
+    searchpath = f"hydra.searchpath=[file://{here / 'myconf'}]"
+    assert len(xaibench.run([*BASE, searchpath, "experiment=copy"])) == 12  # 3 metrics x 4 samples, in process
+    both = make_plan([*BASE, "seed=0,1", searchpath, "experiment=both"], multirun=True)
+    assert not both.in_process and both.hydra_settings == ("hydra.job.env_set",)
 
 
 @pytest.fixture(params=[False, True], ids=["run", "multirun"])

@@ -81,10 +81,13 @@ def settings_only_hydra_applies(hydra: DictConfig, *, multirun: bool) -> tuple[s
     """Hydra settings of the composed ``hydra`` section that differ from the suite's own (``conf/config.yaml``) and
     that only Hydra applies: ``hydra.job.env_set``, ``hydra.job.chdir`` and the folders Hydra writes
     (``hydra.sweep.dir``/``subdir`` with ``-m``, else ``hydra.run.dir``). The in-process launcher ran without them
-    without a word when a config file (an experiment) set them; the command line's are ``plan._needs_hydra``'s."""
+    without a word when a config file (an experiment) set them; the command line's are ``plan._needs_hydra``'s.
+    Variables ``hydra.job.env_copy`` copied into ``env_set`` are not counted: they hold this process's own values,
+    which its jobs see anyway (Hydra's ``env_copy`` is for a launcher's remote jobs)."""
     raw = OmegaConf.to_container(hydra, resolve=False)
     job, run, sweep = (raw.get(name) or {} for name in ("job", "run", "sweep"))
-    found = [key for key, differs in (("hydra.job.env_set", bool(job.get("env_set"))),
+    env_set = set(job.get("env_set") or {}) - set(job.get("env_copy") or ())
+    found = [key for key, differs in (("hydra.job.env_set", bool(env_set)),
                                       ("hydra.job.chdir", bool(job.get("chdir")))) if differs]
     if multirun:
         found += [key for key, value, suite in (("hydra.sweep.dir", sweep.get("dir"), SUITE_DIR),
@@ -199,6 +202,7 @@ def _check_subdir(hydra: DictConfig, n_jobs: int) -> None:
 JOB_NUMBER_REFS = ("hydra.job.num", "hydra:job.num", "hydra.job.id", "hydra:job.id")  # a different one per job
 OVERRIDE_DIRNAME_REFS = ("hydra.job.override_dirname", "hydra:job.override_dirname")
 INTERPOLATION = re.compile(r"\$\{([^${}]*)\}")
+_ABSENT = object()  # OmegaConf.select's answer for a key the config does not have
 
 
 def check_subdir_per_job(hydra: DictConfig, jobs: Sequence[Sequence[str]], configs: Sequence[DictConfig]) -> None:
@@ -206,32 +210,37 @@ def check_subdir_per_job(hydra: DictConfig, jobs: Sequence[Sequence[str]], confi
     (``${sweep_id}``, ``${model.name}`` over a sweep of methods): their configs and logs overwrite each other.
 
     Judged from the jobs' composed configs: ``${hydra.job.num}`` / ``id`` differ per job, ``override_dirname``
-    is each job's overrides (less ``hydra.job.config.override_dirname.exclude_keys``), a key of the config its
-    value in each job. A subdir with other Hydra keys, resolvers or nested interpolations is not judged (known
-    only when Hydra runs the job); one without interpolations is :func:`check_hydra_run_settings`'s.
+    is each job's (:func:`override_dirname`), a key of the config its value in each job; a key the config does not
+    have is refused too (even for one job). A subdir with other Hydra keys, resolvers or nested interpolations is
+    not judged (known only when Hydra runs the job); one without interpolations is
+    :func:`check_hydra_run_settings`'s.
 
     Args:
         hydra: the sweep's ``hydra`` section (``composition.hydra_config``'s).
         jobs: each job's overrides (``composition.expand_sweep``); configs: their composed configs, in order.
     """
     subdir = OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir") if "sweep" in hydra else SUITE_SUBDIR
-    if len(configs) < 2 or not isinstance(subdir, str):
+    if not configs or not isinstance(subdir, str):
         return
     refs = [ref.strip() for ref in INTERPOLATION.findall(subdir)]
     if not refs or "${" in INTERPOLATION.sub("", subdir) or not all(map(_judged, refs)):
         return
-    excluded = set(OmegaConf.select(hydra, "job.config.override_dirname.exclude_keys", default=None) or ())
     first: dict[tuple, int] = {}
     for number, (job, cfg) in enumerate(zip(jobs, configs)):
         values = []
         for ref in refs:
             if ref in OVERRIDE_DIRNAME_REFS:
-                values.append(",".join(sorted(o for o in job if o.split("=", 1)[0].lstrip("+~") not in excluded)))
+                values.append(override_dirname(job, hydra))
                 continue
             try:
-                values.append(str(OmegaConf.select(cfg, ref, throw_on_missing=True)))
+                value = OmegaConf.select(cfg, ref, default=_ABSENT, throw_on_missing=True)
             except OmegaConfBaseException:  # an interpolation known only when the job runs
                 return
+            if value is _ABSENT:  # Hydra's InterpolationKeyError traceback, after the sweep folder was claimed
+                raise UserError(f"hydra.sweep.subdir={subdir!r} refers to {ref!r}, which the job's config does not "
+                                f"have; use one of its keys, e.g. 'hydra.sweep.subdir=${{model.name}}/"
+                                f"${{hydra.job.num}}' (quoted for the shell), or leave it out")
+            values.append(str(value))
         other = first.setdefault(tuple(values), number)
         if other != number:
             folder = INTERPOLATION.sub(lambda _, parts=iter(values): next(parts), subdir)
@@ -239,6 +248,21 @@ def check_subdir_per_job(hydra: DictConfig, jobs: Sequence[Sequence[str]], confi
                             f"{number} of the sweep, whose configs and logs would overwrite each other; include the "
                             f"job's number, e.g. 'hydra.sweep.subdir={subdir}/${{hydra.job.num}}' (quoted for the "
                             f"shell), or leave it out (the default is jobs/${{hydra.job.num}})")
+
+
+def override_dirname(job: Sequence[str], hydra: DictConfig) -> str:
+    """The job's ``hydra.job.override_dirname`` as Hydra makes it (``hydra.core.utils.get_overrides_dirname``):
+    its overrides but Hydra's own and ``hydra.job.config.override_dirname.exclude_keys``, sorted, joined by its
+    ``item_sep``, with ``kv_sep`` for ``=``."""
+    settings = OmegaConf.select(hydra, "job.config.override_dirname", default=None) or {}
+    excluded = set(settings.get("exclude_keys") or ())
+    kept = []
+    for override in job:
+        key = override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]
+        if not key.startswith(("hydra.", "hydra/")) and key not in excluded:
+            kept.append(override)
+    joined = str(settings.get("item_sep", ",")).join(sorted(kept))
+    return joined.replace("=", str(settings.get("kv_sep", "=")))
 
 
 def _judged(ref: str) -> bool:

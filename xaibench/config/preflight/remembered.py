@@ -22,7 +22,7 @@ from xaibench.config.paths import conf_dir
 from xaibench.config.plan import env_unchanged
 
 OC_ENV = re.compile(r"\$\{\s*oc\.env\s*:\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)")  # ${oc.env:NAME} / ${oc.env:NAME,dflt}
-SEARCH_PATH_ENTRY = re.compile(r"(file|pkg)://([^,\]'\"\s]+)")
+SEARCH_PATH_ENTRY = re.compile(r"(file|pkg)://([^,\]'\"]+)")  # in one override: a folder may hold a space
 
 Snapshot = tuple[tuple[str, "str | None"], ...]  # (name, value or None when unset), sorted by name
 
@@ -31,8 +31,8 @@ def search_folders(overrides: Sequence[str]) -> list[Path] | None:
     """The folders the ``hydra.searchpath`` entries of ``overrides`` name: ``file://`` folders as given, ``pkg://``
     packages where they lie on disk; None if a package is not a folder (zipped) or cannot be found."""
     folders = []
-    for scheme, where in SEARCH_PATH_ENTRY.findall(" ".join(overrides)):
-        folder = Path(where) if scheme == "file" else _package_folder(where)
+    for scheme, where in (entry for override in overrides for entry in SEARCH_PATH_ENTRY.findall(override)):
+        folder = Path(where.strip()) if scheme == "file" else _package_folder(where.strip())
         if folder is None:
             return None
         folders.append(folder)
@@ -40,14 +40,18 @@ def search_folders(overrides: Sequence[str]) -> list[Path] | None:
 
 
 def _package_folder(module: str) -> Path | None:
-    """``pkg://a.b`` (or ``a/b``): the package's folder, found as Hydra's config source finds it."""
-    from importlib import resources
+    """``pkg://a.b`` (or ``a/b``): the package's folder, where Hydra's config source reads it; also a folder of
+    YAML files without ``__init__.py`` (``pkg://mypkg.conf``, a namespace package). None: not found, zipped, or
+    a namespace spread over several folders."""
+    from importlib.util import find_spec
 
     try:
-        found = resources.files(module.replace("/", ".").rstrip("."))
+        spec = find_spec(module.replace("/", ".").strip("."))
     except (ImportError, TypeError, ValueError):
         return None
-    return found if isinstance(found, Path) and found.is_dir() else None
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    folder = Path(locations[0]) if len(locations) == 1 else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def config_files(overrides: Sequence[str]) -> tuple[tuple[str, int, int], ...] | None:
