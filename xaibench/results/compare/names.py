@@ -15,10 +15,10 @@ import json
 
 import pandas as pd
 
-from xaibench.results.compare.stable_names import full_name, stable_identities, stable_method_name
+from xaibench.results.compare.stable_names import stable_identities, stable_method_name
 from xaibench.results.groups import competitor_columns, competitor_labels
 
-__all__ = ["NAMES", "UnitNames", "display_labels", "full_name", "named", "stable_method_name", "unit_path",
+__all__ = ["NAMES", "UnitNames", "display_labels", "named", "stable_method_name", "unit_path",
            "unit_text"]
 
 NAMES = ["model", "dataset", "method", "metric"]

@@ -22,7 +22,7 @@ out. A part without a shipped config (your own model, dataset, method or metric,
 config on ``hydra.searchpath``) is named by every parameter it records (``full_name``: ``my_net (depth=3)``); the
 same holds for a setting ``conf/config.yaml`` does not set. Units whose names would still be the same (parameters
 that differ only where the shipped config says nothing, or fractions resolved to counts) show every parameter not
-at its shipped value in each part they differ in (``stable_identities``, ``expanded_part_name``).
+at its shipped value in each part they differ in (``stable_identities``).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def stable_identities(keys: list[tuple], units: list[str]) -> dict[tuple, dict[s
     """``key -> {"model", "dataset", "method", "metric": name}`` for every unit of ``keys`` (values of ``units``
     columns): each part by ``stable_part_name``, the dataset followed by ``settings_text``. Where two units would
     share every name, each part they differ in shows every parameter not at its shipped value instead
-    (``expanded_part_name``; the setting: every one recorded)."""
+    (``_Parts.name(part, expanded=True)``; the setting: every one recorded)."""
     from xaibench.config.paths import conf_dir
 
     root = str(conf_dir())
@@ -92,15 +92,6 @@ def stable_part_name(part: str, name: str, params: str) -> str:
     from xaibench.config.paths import conf_dir
 
     return _part_name(str(conf_dir()), part, name, params, False)
-
-
-def expanded_part_name(part: str, name: str, params: str) -> str:
-    """``stable_part_name`` with also the parameters it leaves out, those its shipped config does not set and a
-    metric's resolved ones (``saliency (abs=False, extra=1)``, ``faithfulness_correlation (subset_size=2)``): every
-    parameter not at its shipped value, for units that ``stable_part_name`` does not tell apart."""
-    from xaibench.config.paths import conf_dir
-
-    return _part_name(str(conf_dir()), part, name, params, True)
 
 
 def stable_method_name(method: str, method_params: str) -> str:
