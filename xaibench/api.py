@@ -140,7 +140,10 @@ def explain(model, x, *, method: str = "integrated_gradients", targets=None, see
 
     with left_as_it_was(model):
         cell = ArrayCell.of(model, x, modality=modality, device=device, outputs=outputs)
-        explainer = cell.explainer(method, params)
+        try:
+            explainer = cell.explainer(method, params)
+        except UserError as error:
+            raise UserError(str(error) + _own_keyword_hint(params)) from None
         record = cell.explain(explainer, targets, seed=seed, batch_size=batch_size,
                               explain_output=_explain_output(explain_output))
     return record.attributions
@@ -190,6 +193,18 @@ def evaluate(model, x, y, attributions, metrics=("faithfulness_correlation", "sp
         return cell.evaluate(attributions, metric_params(metrics), explainer=explainer, target=target, seed=seed,
                              sample_ids=sample_ids, names=names or {}, store_dir=store_dir,
                              explain_output=_explain_output(explain_output))
+
+
+def _own_keyword_hint(params: dict) -> str:
+    """``xaibench.explain(net, x, target=y)``: ``target`` went to the method as its parameter and was refused as
+    one; name the keyword of ``explain`` it is close to (``targets``), else ""."""
+    import difflib
+    import inspect
+
+    own = [name for name in inspect.signature(explain).parameters if name not in ("model", "x", "params")]
+    close = {key: difflib.get_close_matches(key, own, n=1, cutoff=0.8) for key in params}
+    hints = [f"{found[0]}=, not {key}=" for key, found in close.items() if found]
+    return f"; explain's own keyword is {', '.join(hints)}" if hints else ""
 
 
 def _explain_output(value: str) -> str:

@@ -536,6 +536,10 @@ BYO_API_CASES = [  # each raised a TypeError/RuntimeError/ValueError, scored wro
      "x for modality tabular must be (N, F) with at least one sample, got shape (6, 1, 2, 2)"),
     (lambda: xaibench.explain(_byo_net(), _x(), method="saliency", outputs="probs"),
      "outputs must be one of logits, probabilities, got 'probs'"),
+    # review24: explain's keyword misspelt went to the method as its parameter, and the line named the method's
+    (lambda: xaibench.explain(_byo_net(), _x(), target=[0] * 6),
+     "method 'integrated_gradients': unknown parameter(s) target; valid: baseline, internal_batch_size, method, "
+     "n_steps; explain's own keyword is targets=, not target="),
 ]
 
 
