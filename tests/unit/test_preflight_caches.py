@@ -223,3 +223,55 @@ def test_a_subdir_is_refused_when_two_jobs_would_share_its_folder(here, subdir, 
         validate(overrides, multirun=True)
     assert f"hydra.sweep.subdir={subdir!r} is the same folder" in str(error.value)
     assert refused in str(error.value) and "include the job's number" in str(error.value)
+
+
+PLUGIN = '''
+from dataclasses import dataclass
+
+from xaibench.explainers.base import DENSE_MODALITIES, Explainer
+from xaibench.registry import EXPLAINERS
+from xaibench.types import Explanation
+
+
+@EXPLAINERS.register("lead24_scaled")
+@dataclass(frozen=True)
+class Scaled(Explainer):
+    modalities = DENSE_MODALITIES
+    scale: float = 1.0
+
+    def explain(self, model, x, target):
+        return Explanation(self.scale * x)
+'''
+
+
+def test_a_cached_plan_follows_the_plugins_it_was_checked_with(own_conf):
+    """A plan checked with a plugin method (``$XAIBENCH_PLUGINS``, its config under ``$XAIBENCH_CONF_DIR``) was
+    served from the plan cache to a process without the plugin, or after the plugin's parameters changed: the
+    pre-flight said nothing and the cells failed later. The plan's key now covers ``$XAIBENCH_PLUGINS`` and the
+    plugin files' digests, so each such run is checked again (one line, exit 2). Fresh processes: a process keeps
+    its registered plugins."""
+    import subprocess
+    import sys
+
+    here = own_conf.parent
+    (here / "lead24_plugin.py").write_text(PLUGIN)
+    _write(own_conf / "method" / "lead24_scaled.yaml", "name: lead24_scaled\nscale: 2.0\n")
+    script = ("import sys\nfrom xaibench.config.plan import make_plan\nfrom xaibench.errors import UserError\n"
+              "try:\n    make_plan(sys.argv[1:], multirun=False)\nexcept UserError as error:\n    print(error)\n"
+              "else:\n    print('planned')\n")
+
+    def plan(plugins: str | None) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "XAIBENCH_PLUGINS"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(here), env.get("PYTHONPATH")]))
+        if plugins:
+            env["XAIBENCH_PLUGINS"] = plugins
+        done = subprocess.run([sys.executable, "-c", script, "model=mlp", "dataset=iris", "method=lead24_scaled",
+                               "n_samples=4"], cwd=here, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert plan("lead24_plugin") == "planned"
+    assert plan(None).startswith("unknown method 'lead24_scaled'")
+    assert plan("lead24_plugin") == "planned"
+    _write(here / "lead24_plugin.py", PLUGIN.replace("scale: float = 1.0", "factor: float = 1.0"))
+    assert plan("lead24_plugin") == "method 'lead24_scaled': unknown parameter(s) scale; valid: factor"

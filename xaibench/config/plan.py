@@ -133,6 +133,10 @@ def plan_key(overrides: Sequence[str], *, multirun: bool, config_name: str, comp
     root = conf_dir()
     digest.update(f"{__version__}|{omegaconf.__version__}|{multirun}|{config_name}|{list(overrides)!r}|{root}|".encode())
     digest.update(os.environ.get("XAIBENCH_STORE", "").encode())
+    if not composition:  # a plugin's methods and their parameters are checked: another plugin, or an edited one
+        from xaibench.engine.plugin_code import plugin_modules_digest
+
+        digest.update(f"|{os.environ.get('XAIBENCH_PLUGINS', '')}|{plugin_modules_digest()}|".encode())
     package = Path(__file__).resolve().parents[1]  # validation is code too: an edited check re-validates
     code = [package / "config", package.parent / "hydra_plugins"] if composition else [package]
     if composition:
