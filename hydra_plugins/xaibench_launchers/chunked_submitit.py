@@ -271,7 +271,7 @@ class _Chunked:
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None  # type: ignore[attr-defined]
         # Read first: a malformed value (a launch without the pre-flight, Hydra's alone) was refused only once the
-        # array was submitted, and its tasks ran unwatched
+        # array was submitted, and its tasks ran unwatched.
         every_s = slurm_poll_s() if self._EXECUTOR == "slurm" else None
         executor = self._executor()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))  # type: ignore[attr-defined]

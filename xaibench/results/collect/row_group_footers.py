@@ -6,7 +6,8 @@ subset it. :func:`row_group_files` walks the footer's bytes once (Thrift compact
 writes it), notes where each ``RowGroup`` lies, and opens each row group as a ``pq.ParquetFile`` whose metadata is
 the footer with that ``RowGroup`` only (and ``num_rows`` its rows): the column chunks' offsets are absolute, so
 what is read is the same bytes, decoded the same way. An encrypted footer, or one this walk does not understand,
-gives None (the caller reads the file as it is).
+gives None (the caller reads the file as it is). The walk and every read go through one open handle: a table that
+a collect replaces meanwhile (atomically) is read whole from the file walked, not the new file at the old offsets.
 """
 from __future__ import annotations
 
