@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import importlib
 import pkgutil
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +24,9 @@ from xaibench.errors import UserError
 
 T = TypeVar("T")
 
+# Held while a registry fills itself: one lock for all (a plugin module may register into any registry), re-entrant
+# (a plugin module may look a registry up while it is imported).
+_FILLING = threading.RLock()
 
 
 class Registry(Generic[T]):
@@ -35,16 +39,28 @@ class Registry(Generic[T]):
         self.axis = axis
         self.packages = packages
         self._entries: dict[str, type[T]] = {}
-        self._loaded = False
+        self._loaded = self._filling = False
 
     def load(self) -> None:
-        """Import this registry's plugin packages and the ``$XAIBENCH_PLUGINS`` modules, once per process."""
+        """Import this registry's plugin packages and the ``$XAIBENCH_PLUGINS`` modules, once per process.
+
+        A lookup in another thread meanwhile waits for the end (it saw a registry half filled: "unknown method");
+        one made by a plugin module while this thread imports it sees the entries registered so far. An import
+        that fails is retried, and its error raised again, at the next lookup (not "unknown method" from then on).
+        """
         if self._loaded:
             return
-        self._loaded = True  # first: a plugin module that looks the registry up while imported does not recurse
-        for package_name in self.packages:
-            _import_package(package_name)
-        _import_user_plugins()
+        with _FILLING:
+            if self._loaded or self._filling:  # filled meanwhile, or looked up by a module this thread imports
+                return
+            self._filling = True
+            try:
+                for package_name in self.packages:
+                    _import_package(package_name)
+                _import_user_plugins()
+            finally:
+                self._filling = False
+            self._loaded = True
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         def decorator(cls: type[T]) -> type[T]:

@@ -270,6 +270,9 @@ class _Chunked:
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None  # type: ignore[attr-defined]
+        # Read first: a malformed value (a launch without the pre-flight, Hydra's alone) was refused only once the
+        # array was submitted, and its tasks ran unwatched.
+        every_s = slurm_poll_s() if self._EXECUTOR == "slurm" else None
         executor = self._executor()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))  # type: ignore[attr-defined]
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -290,7 +293,7 @@ class _Chunked:
         print(_submitted_line(submitted, groups, self._EXECUTOR, self.params, sweep_dir),  # type: ignore[attr-defined]
               flush=True)
         poll_s, refresh = self.POLL_S, None
-        if self._EXECUTOR == "slurm" and (every_s := slurm_poll_s()) is not None:
+        if every_s is not None:
             poll_s, refresh = min(poll_s, every_s), _sacct_refresher(submitted, every_s)
         try:
             returns = _gather(submitted, groups, poll_s=poll_s, cells_written=_cell_files_counter(sweep_dir),

@@ -54,7 +54,7 @@ def test_a_footer_that_cannot_be_cut_is_read_whole(tmp_path, monkeypatch):
     path = tmp_path / "t.parquet"
     pq.write_table(table, path, row_group_size=7)
     assert footer_layout(path) is not None
-    monkeypatch.setattr(row_group_footers, "footer_layout", lambda path: None)  # as for a footer not cut
+    monkeypatch.setattr(row_group_footers, "_layout", lambda source: None)  # as for a footer not cut
     opened = list(row_group_files(path))
     assert [index for _, index in opened] == list(range(5)) and opened[0][0].metadata.num_row_groups == 5
     assert pa.concat_tables(file.read_row_group(index) for file, index in opened).equals(table)

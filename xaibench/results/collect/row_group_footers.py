@@ -6,7 +6,8 @@ subset it. :func:`row_group_files` walks the footer's bytes once (Thrift compact
 writes it), notes where each ``RowGroup`` lies, and opens each row group as a ``pq.ParquetFile`` whose metadata is
 the footer with that ``RowGroup`` only (and ``num_rows`` its rows): the column chunks' offsets are absolute, so
 what is read is the same bytes, decoded the same way. An encrypted footer, or one this walk does not understand,
-gives None (the caller reads the file as it is).
+gives None (the caller reads the file as it is). The walk and every read go through one open handle: a table that
+a collect replaces meanwhile (atomically) is read whole from the file walked, not the new file at the old offsets.
 """
 from __future__ import annotations
 
@@ -44,28 +45,33 @@ def row_group_files(path: str | os.PathLike[str]) -> Iterator[tuple[pq.ParquetFi
     """(file, row group index in it) for each row group of the Parquet file at ``path``, in order: a
     ``pq.ParquetFile`` of that row group alone (index 0; its metadata ~40 KB instead of the whole footer), opened
     when the previous one is done with; the whole file and each index where the footer cannot be cut (encrypted,
-    or not the layout the walk knows)."""
-    layout = footer_layout(path)
+    or not the layout the walk knows). The walk and every read go through one handle, opened here: a file
+    replaced meanwhile (a collect writing the table again, atomically) is still read whole from the file walked,
+    never a row group of each (each ``ParquetFile`` holds the handle, closed with the last)."""
+    source = pa.OSFile(os.fspath(path))
+    layout = _layout(source)
     if layout is None:
-        file = pq.ParquetFile(path)
+        file = pq.ParquetFile(source)
         return ((file, group) for group in range(file.metadata.num_row_groups))
-    return ((file, 0) for file in _opened(path, layout))
+    return ((file, 0) for file in _opened(source, layout))
 
 
 def footer_layout(path: str | os.PathLike[str]) -> FooterLayout | None:
     """The layout of the file's footer; None for an encrypted or unexpected footer (an unreadable file raises
     ``OSError``)."""
-    with open(path, "rb") as file:
-        file.seek(0, os.SEEK_END)
-        size = file.tell()
-        if size < 12:
-            return None
-        file.seek(size - 8)
-        length, magic = struct.unpack("<i4s", file.read(8))
-        if magic != _MAGIC or not 0 < length <= size - 12:
-            return None
-        file.seek(size - 8 - length)
-        footer = file.read(length)
+    with pa.OSFile(os.fspath(path)) as source:
+        return _layout(source)
+
+
+def _layout(source: pa.NativeFile) -> FooterLayout | None:
+    """``footer_layout`` of the open file ``source``."""
+    size = source.size()
+    if size < 12:
+        return None
+    length, magic = struct.unpack("<i4s", source.read_at(8, size - 8))
+    if magic != _MAGIC or not 0 < length <= size - 12:
+        return None
+    footer = source.read_at(length, size - 8 - length)
     try:
         return _walk(footer, size - 8 - length)
     except (IndexError, ValueError):  # not the compact FileMetaData this walk expects: not cut
@@ -78,17 +84,13 @@ def one_group_footer(footer: bytes, layout: FooterLayout, group: int) -> bytes:
     return _joined(_around(footer, layout), footer[start:end], layout.group_rows[group])
 
 
-def _opened(path, layout: FooterLayout) -> Iterator[pq.ParquetFile]:
-    with open(path, "rb") as file:
-        file.seek(layout.start)
-        around = _around(file.read(layout.length), layout)  # the footer less its row groups (schema, metadata)
-    for group, (start, end) in enumerate(layout.spans):
-        with open(path, "rb") as file:  # the row group's bytes, read when it is opened
-            file.seek(layout.start + start)
-            cut = _joined(around, file.read(end - start), layout.group_rows[group])
+def _opened(source: pa.NativeFile, layout: FooterLayout) -> Iterator[pq.ParquetFile]:
+    around = _around(source.read_at(layout.length, layout.start), layout)  # the footer less its row groups
+    for group, (start, end) in enumerate(layout.spans):  # the row group's bytes, read when it is opened
+        cut = _joined(around, source.read_at(end - start, layout.start + start), layout.group_rows[group])
         metadata = pq.read_metadata(pa.BufferReader(_MAGIC + cut + struct.pack("<i", len(cut)) + _MAGIC))
         del cut
-        yield pq.ParquetFile(path, metadata=metadata)
+        yield pq.ParquetFile(source, metadata=metadata)
 
 
 def _around(footer: bytes, layout: FooterLayout) -> tuple[bytes, bytes, bytes]:
