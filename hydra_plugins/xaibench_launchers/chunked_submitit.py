@@ -440,6 +440,7 @@ def _count(n: int, noun: str) -> str:
 
 
 SLURM_POLL_S = "XAIBENCH_SLURM_POLL_S"
+MIN_SLURM_POLL_S = 0.5  # the launcher looks at its tasks every POLL_S = 1 s: a faster sacct pace is never used
 
 
 def slurm_poll_s() -> float | None:
@@ -451,7 +452,7 @@ def slurm_poll_s() -> float | None:
     fake or a small private Slurm (the tests set 1), where ``sacct`` costs nothing.
 
     Raises:
-        UserError: not a positive number.
+        UserError: not a number of seconds from ``MIN_SLURM_POLL_S`` (0.5).
     """
     value = os.environ.get(SLURM_POLL_S, "").strip()
     if not value:
@@ -460,11 +461,11 @@ def slurm_poll_s() -> float | None:
         seconds = float(value)
     except ValueError:
         seconds = float("nan")
-    if not seconds > 0 or seconds == float("inf"):
+    if not MIN_SLURM_POLL_S <= seconds < float("inf"):  # below: sacct (slurmdbd) asked on every loop turn
         from xaibench.errors import UserError
 
-        raise UserError(f"{SLURM_POLL_S} must be a positive number of seconds (how often the Slurm launcher asks "
-                        f"sacct about its tasks; unset: submitit's pace), got {value!r}")
+        raise UserError(f"{SLURM_POLL_S} must be a number of seconds from {MIN_SLURM_POLL_S} (how often the Slurm "
+                        f"launcher asks sacct about its tasks; unset: submitit's pace), got {value!r}")
     return seconds
 
 

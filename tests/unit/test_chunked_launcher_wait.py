@@ -398,14 +398,14 @@ def test_xaibench_slurm_poll_s_reports_a_task_that_died_without_a_result_at_its_
         f"{task.paths.stdout} and {task.paths.stderr}\n")
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf", "nan"])
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf", "nan", "0.001"])
 def test_a_malformed_xaibench_slurm_poll_s_is_refused_by_the_pre_flight(value, monkeypatch):
     from hydra_plugins.xaibench_launchers.chunked_submitit import ChunkedLocalLauncher, ChunkedSlurmLauncher, \
         slurm_poll_s
     from xaibench.errors import UserError
 
     monkeypatch.setenv("XAIBENCH_SLURM_POLL_S", value)
-    with pytest.raises(UserError, match=rf"^XAIBENCH_SLURM_POLL_S must be a positive number of seconds \(how often "
+    with pytest.raises(UserError, match=rf"^XAIBENCH_SLURM_POLL_S must be a number of seconds from 0.5 \(how often "
                                         rf"the Slurm launcher asks sacct about its tasks; unset: submitit's pace\), "
                                         rf"got '{value}'$"):
         ChunkedSlurmLauncher.check_can_start({"cells_per_task": 2})

@@ -28,6 +28,6 @@ def test_a_malformed_poll_setting_is_refused_before_the_array_is_submitted(tmp_p
     launcher = chunked_submitit.ChunkedSlurmLauncher(cells_per_task=2, submitit_folder=str(tmp_path / "%j"),
                                                      timeout_min=5)
     launcher.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}})
-    with pytest.raises(UserError, match=r"^XAIBENCH_SLURM_POLL_S must be a positive number of seconds"):
+    with pytest.raises(UserError, match=r"^XAIBENCH_SLURM_POLL_S must be a number of seconds from 0.5 "):
         launcher.launch([["model=mlp"], ["model=cnn"]], 0)
     assert submitted == [] and not (tmp_path / "sweep").exists()
