@@ -30,8 +30,9 @@ from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_s
 from xaibench.engine.applicability import cell_not_applicable
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.counting import ForwardCounter
+from xaibench.engine.datasets import build_dataset
 from xaibench.engine.seeding import derive_seed, seed_everything
-from xaibench.engine.stages import build_dataset, get_model
+from xaibench.engine.stages import get_model
 from xaibench.engine.store import Store
 from xaibench.registry import DATASETS, EXPLAINERS, MODELS
 

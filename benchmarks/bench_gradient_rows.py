@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from _common import ROOT, add_common_arguments, apply_device_and_threads, create, sync
-from xaibench.engine.stages import build_dataset
+from xaibench.engine.datasets import build_dataset
 from xaibench.registry import DATASETS, MODELS
 
 OUT = ROOT / "benchmarks" / "out" / "gradient_rows.json"

@@ -73,8 +73,9 @@ import torch
 from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_section, create, sync
 from xaibench.engine.applicability import metric_not_applicable
 from xaibench.engine.cell import CellSpec
+from xaibench.engine.datasets import build_dataset
 from xaibench.engine.seeding import derive_seed, seed_everything
-from xaibench.engine.stages import build_dataset, get_model
+from xaibench.engine.stages import get_model
 from xaibench.engine.store import Store
 from xaibench.explainers.base import CallRows
 from xaibench.metrics.fast import FAST_CLASSES

@@ -27,7 +27,8 @@ from captum.attr import KernelShap, Lime
 
 from _common import ROOT, add_common_arguments, apply_device_and_threads, conf_section, create, sync
 from xaibench.engine.cell import CellSpec
-from xaibench.engine.stages import build_dataset, get_model
+from xaibench.engine.datasets import build_dataset
+from xaibench.engine.stages import get_model
 from xaibench.engine.store import Store
 from xaibench.explainers.inputs import PerturbationView
 from xaibench.explainers.perturbation.lime import binary_cosine_kernel

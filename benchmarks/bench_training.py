@@ -29,8 +29,9 @@ import yaml
 from omegaconf import OmegaConf
 
 from xaibench.engine.cell import CellSpec
+from xaibench.engine.datasets import build_dataset
 from xaibench.engine.seeding import derive_seed, seed_everything
-from xaibench.engine.stages import build_dataset, get_model
+from xaibench.engine.stages import get_model
 from xaibench.engine.store import Store
 from xaibench.models.training import TRAINING_THREADS, accuracy
 from xaibench.registry import DATASETS, MODELS

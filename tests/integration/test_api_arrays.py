@@ -11,8 +11,9 @@ import xaibench
 from tests.conftest import FAST_METRICS
 from xaibench.config.preflight import compose_job
 from xaibench.engine.cell import CellSpec
+from xaibench.engine.datasets import build_dataset
 from xaibench.engine.runner import ResolvedCell
-from xaibench.engine.stages import build_dataset, get_explanations, get_model
+from xaibench.engine.stages import get_explanations, get_model
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
 

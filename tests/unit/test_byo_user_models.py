@@ -473,7 +473,7 @@ def test_16_bit_and_float_images_keep_their_values_and_out_of_range_floats_are_r
 def test_a_model_used_as_given_is_warned_when_the_seed_moves_the_split(tmp_path, capsys):
     """Weights trained on iris' seed-0 split, run with seed=1: another split (test rows the net may have learnt from,
     other standardisation statistics), said once; a model the suite trains, seed 0, or a fixed split say nothing."""
-    from xaibench.engine.stages import build_dataset
+    from xaibench.engine.datasets import build_dataset
     from xaibench.models.split_check import warn_if_the_split_moves
 
     given = MODELS.create("torch_module", {"target": "torch.nn.Identity", "epochs": 0})

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import xaibench.models.training as training
-from xaibench.engine.stages import build_dataset
+from xaibench.engine.datasets import build_dataset
 from xaibench.explainers.counterfactual.wachter import WachterExplainer, cosine_annealed_lrs, margin_hinge
 from xaibench.metrics import testing
 from xaibench.models.adam import FunctionalAdam
@@ -166,7 +166,7 @@ def test_training_a_zoo_model_does_not_import_torch_dynamo():
     """torch.optim.Adam imports torch._dynamo at construction (~2 CPU-s per fresh process)."""
     assert _compiler_modules_after("""
         import sys
-        from xaibench.engine.stages import build_dataset
+        from xaibench.engine.datasets import build_dataset
         from xaibench.models.training import train_classifier
         from xaibench.registry import DATASETS, MODELS
         spec = MODELS.create("mlp", {"epochs": 2, "hidden": [4]})

@@ -1054,7 +1054,7 @@ def test_update_baseline_refuses_a_table_not_made_from_the_working_tree(capsys, 
     import torch
 
     from xaibench.engine import provenance
-    from xaibench.engine.stages import build_dataset
+    from xaibench.engine.datasets import build_dataset
     from xaibench.registry import DATASETS, MODELS
 
     monkeypatch.chdir(tmp_path)
@@ -1146,8 +1146,8 @@ def test_the_freshness_check_rebuilds_a_table_dataset_from_the_parameters_it_was
                                                                                            monkeypatch):
     """A CSV table with a text column records how it was encoded (``encoded_columns``) in its rows'
     ``dataset_params``; the check rebuilt the dataset from them and refused its own rows (unknown parameter)."""
+    from xaibench.engine.datasets import build_dataset
     from xaibench.engine.runner import encoded_columns
-    from xaibench.engine.stages import build_dataset
     from xaibench.registry import DATASETS
 
     monkeypatch.chdir(tmp_path)

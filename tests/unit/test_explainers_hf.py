@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.unit.test_models_adapters import TEXT, tiny_bert, tiny_vit
-from xaibench.engine.stages import build_dataset
+from xaibench.engine.datasets import build_dataset
 from xaibench.registry import DATASETS, EXPLAINERS, MODELS
 
 

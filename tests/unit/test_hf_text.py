@@ -10,7 +10,7 @@ import torch
 import xaibench
 from tests.conftest import FAST_METRICS
 from xaibench.data.user.text import load_tokenizer, word_attributions
-from xaibench.engine.stages import build_dataset
+from xaibench.engine.datasets import build_dataset
 from xaibench.errors import UserError
 from xaibench.explainers.inputs import GradientView
 from xaibench.registry import DATASETS, EXPLAINERS, MODELS

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import xaibench
+from xaibench.engine.datasets import build_dataset
 from xaibench.engine.runner import _check_explain_output
-from xaibench.engine.stages import build_dataset
 from xaibench.errors import UserError
 from xaibench.explainers.output import explained_output
 from xaibench.models.outputs import are_probabilities

@@ -11,8 +11,9 @@ import yaml
 
 from xaibench.engine.applicability import cell_not_applicable
 from xaibench.engine.cell import CellSpec
+from xaibench.engine.datasets import build_dataset
 from xaibench.engine.runner import run_cell
-from xaibench.engine.stages import build_dataset, get_model
+from xaibench.engine.stages import get_model
 from xaibench.engine.store import Store
 from xaibench.metrics.spec import Family, MetricSpec
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS

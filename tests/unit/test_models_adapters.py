@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from xaibench.engine.cell import CellSpec
-from xaibench.engine.stages import build_dataset, get_model
+from xaibench.engine.datasets import build_dataset
+from xaibench.engine.stages import get_model
 from xaibench.engine.store import Store
 from xaibench.errors import UserError
 from xaibench.models.adapters.sklearn_estimator import SklearnClassifier

@@ -15,8 +15,9 @@ from torch import nn
 from xaibench.engine import revisions
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.counting import ForwardCounter
+from xaibench.engine.datasets import build_dataset
 from xaibench.engine.runner import run_cell
-from xaibench.engine.stages import build_dataset, explanation_seed, get_model
+from xaibench.engine.stages import explanation_seed, get_model
 from xaibench.engine.store import Store
 from xaibench.explainers.output import EXPLAIN_OUTPUTS, explained_output
 from xaibench.explainers.output_rules import deeplift_multipliers, lrp_logit_relevance, split_output

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from xaibench.engine.cell import CellSpec
-from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores
+from xaibench.engine.datasets import build_dataset
+from xaibench.engine.stages import get_explanations, get_model, get_scores
 from xaibench.engine.store import Store
 from xaibench.registry import DATASETS, EXPLAINERS, METRICS, MODELS
 

@@ -8,7 +8,7 @@ import torch
 
 import xaibench
 from xaibench.engine.applicability import size_not_applicable
-from xaibench.engine.stages import build_dataset
+from xaibench.engine.datasets import build_dataset
 from xaibench.errors import UserError
 from xaibench.metrics import testing
 from xaibench.metrics.quantus_adapter import score

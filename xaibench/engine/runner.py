@@ -25,9 +25,10 @@ from xaibench.engine.applicability import (
 from xaibench.engine.cell import CellSpec, split_name
 from xaibench.engine.cell_result import CellResult  # noqa: F401  (re-exported: engine.runner.CellResult)
 from xaibench.engine.canonical import recorded_method
+from xaibench.engine.datasets import build_dataset
 from xaibench.engine.device import resolve_device
 from xaibench.engine.provenance import provenance
-from xaibench.engine.stages import build_dataset, get_explanations, get_model, get_scores, untrained_model
+from xaibench.engine.stages import get_explanations, get_model, get_scores, untrained_model
 from xaibench.engine.stamp import peak_memory_mb, shared_rows, stamp_rows
 from xaibench.engine.store import Store
 from xaibench.errors import NotApplicable, StorageError, UserError

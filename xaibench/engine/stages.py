@@ -17,7 +17,6 @@ import torch
 from xaibench.engine.cell import CellSpec
 from xaibench.engine.oom import OUT_OF_MEMORY, halving_batches
 from xaibench.engine.counting import ForwardCounter
-from xaibench.engine.datasets import build_dataset  # noqa: F401  (re-exported: the runner builds from here)
 from xaibench.engine.provenance import provenance
 from xaibench.engine.seeding import derive_seed, seed_everything
 from xaibench.engine.store import Store

@@ -190,7 +190,7 @@ def _check_logger(logger) -> None:
 
 @lru_cache(maxsize=64)
 def _built_dataset(spec, seed: int):
-    from xaibench.engine.stages import build_dataset
+    from xaibench.engine.datasets import build_dataset
 
     try:
         return build_dataset(spec, seed)
