@@ -39,8 +39,9 @@ CAPTIONS = (
                          "model and dataset, averaged over settings (1: same order, -1: reversed; controls are not "
                          "ranked)."),
     ("cost_vs_faithfulness", "Explanation cost per sample (the rows' explain_s: wall-clock time on the machine "
-                             "that ran the cell, so it depends on its hardware and load) against the first "
-                             "faithfulness metric (mean, 95% CI)."),
+                             "that ran the cell, so it depends on its hardware and load; the median over a "
+                             "setting's cells, i.e. seeds, so one cell's start-up cost does not move it) against "
+                             "the first faithfulness metric (mean, 95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
                  "blue opposes it, except in maps of magnitudes (saliency with its default abs=True, SmoothGrad², "
                  "VarGrad, Grad-CAM after its ReLU), which are never negative: red there marks an important "
