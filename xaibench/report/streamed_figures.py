@@ -40,7 +40,9 @@ COLUMNS = ["model", "dataset", "method", "seed", "metric", "status", "explain_s"
 # What pass 1 reads (cost means, the experiments and decision-tree rows in each range): not the explanations' columns.
 PASS_ONE = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "cell_key",
             "model_params", "dataset_params", "method_params", "model_revision", "dataset_revision", "n_samples",
-            "target_mode", "explain_output"]  # the setting's columns too: a cost point is a competitor in a setting (COST_KEYS)
+            "target_mode", "explain_output"]
+# (the setting's columns too: a cost point is a competitor in a setting, COST_KEYS; cell_key: its cost is a median
+# over cells)
 RANGE = ["model", "dataset"]
 BATCH_ROWS = 20_000
 
