@@ -28,3 +28,9 @@ def test_a_tall_gallery_and_its_caption_fit_a_one_column_page(tmp_path, size):
     assert run.returncode == 0, run.stdout[-2000:]
     log = (tmp_path / "doc.log").read_text()
     assert "Float too large" not in log
+
+
+def test_the_gallery_caption_says_what_the_input_row_shows():
+    # the breast_cancer gallery's input row read "worst area 1.8" with no unit: the model's z-scored input, not
+    # the raw 1,000-odd square units a reader expects
+    assert "the input row: what the model sees (z-scores on standardised tabular data)" in caption("gallery_iris_mlp")

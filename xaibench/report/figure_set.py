@@ -48,7 +48,8 @@ CAPTIONS = (
                  "feature, whichever class it supports. Each map is scaled to its own largest magnitude, so "
                  "colours compare features within a map, not across maps or methods; on tabular data at most the "
                  f"{TABULAR_FEATURES} features with {TABULAR_FEATURE_RULE} (the others are left out), a bar's "
-                 "length on the same scale as its colour (a / max |a|, each panel giving its max |a|). With "
+                 "length on the same scale as its colour (a / max |a|, each panel giving its max |a|); the input "
+                 "row: what the model sees (z-scores on standardised tabular data). With "
                  "several seeds, the maps of each dataset / model's lowest seed (its split and model)."),
     ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked (tabular: "
                          "at most 8 features per sample, the most changed first; each heading counts them all)."),
