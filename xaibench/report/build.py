@@ -276,8 +276,8 @@ def latex_figures(figures: Sequence[Figure]) -> str:
     for figure in figures:
         caption = latex_escape(figure.caption).replace("|a|", "$|a|$")
         label = "fig:" + figure.key.replace("_", "-")
-        lines += [r"\begin{figure}[ht]", r"\centering",
-                  rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]{{{FIGURES_DIR}/{figure.key}.pdf}}",
+        size = r"width=\linewidth,height=0.6\textheight,keepaspectratio"  # 0.8 left no room for a long caption
+        lines += [r"\begin{figure}[ht]", r"\centering", rf"\includegraphics[{size}]{{{FIGURES_DIR}/{figure.key}.pdf}}",
                   rf"\caption{{{caption}}}", rf"\label{{{label}}}", r"\end{figure}"]
     return "\n".join(lines) + "\n"
 

@@ -39,15 +39,17 @@ CAPTIONS = (
                          "model and dataset, averaged over settings (1: same order, -1: reversed; controls are not "
                          "ranked)."),
     ("cost_vs_faithfulness", "Explanation cost per sample (the rows' explain_s: wall-clock time on the machine "
-                             "that ran the cell, so it depends on its hardware and load) against the first "
-                             "faithfulness metric (mean, 95% CI)."),
+                             "that ran the cell, so it depends on its hardware and load; the median over a "
+                             "setting's cells, i.e. seeds, so one cell's start-up cost does not move it) against "
+                             "the first faithfulness metric (mean, 95% CI)."),
     ("gallery_", "Attribution gallery: the same test samples for every method; red supports the explained class, "
                  "blue opposes it, except in maps of magnitudes (saliency with its default abs=True, SmoothGrad², "
                  "VarGrad, Grad-CAM after its ReLU), which are never negative: red there marks an important "
                  "feature, whichever class it supports. Each map is scaled to its own largest magnitude, so "
                  "colours compare features within a map, not across maps or methods; on tabular data at most the "
                  f"{TABULAR_FEATURES} features with {TABULAR_FEATURE_RULE} (the others are left out), a bar's "
-                 "length on the same scale as its colour (a / max |a|, each panel giving its max |a|). With "
+                 "length on the same scale as its colour (a / max |a|, each panel giving its max |a|); the input "
+                 "row: what the model sees (z-scores on standardised tabular data). With "
                  "several seeds, the maps of each dataset / model's lowest seed (its split and model)."),
     ("counterfactuals_", "Counterfactual examples: input and counterfactual, changed features marked (tabular: "
                          "at most 8 features per sample, the most changed first; each heading counts them all)."),

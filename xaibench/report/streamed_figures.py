@@ -38,9 +38,11 @@ COLUMNS = ["model", "dataset", "method", "seed", "metric", "status", "explain_s"
            "sample_id", "target", "n_samples", "model_params", "dataset_params", "method_params", "dataset_revision",
            "model_label", "dataset_label", "target_mode"]
 # What pass 1 reads (cost means, the experiments and decision-tree rows in each range): not the explanations' columns.
-PASS_ONE = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "model_params",
-            "dataset_params", "method_params", "model_revision", "dataset_revision", "n_samples", "target_mode",
-            "explain_output"]  # the setting's columns too: a cost point is a competitor in a setting (COST_KEYS)
+PASS_ONE = ["model", "dataset", "method", "seed", "metric", "status", "explain_s", "explanation_key", "cell_key",
+            "model_params", "dataset_params", "method_params", "model_revision", "dataset_revision", "n_samples",
+            "target_mode", "explain_output"]
+# (the setting's columns too: a cost point is a competitor in a setting, COST_KEYS; cell_key: its cost is a median
+# over cells)
 RANGE = ["model", "dataset"]
 BATCH_ROWS = 20_000
 
@@ -244,12 +246,12 @@ def _experiment_keys(frame: pd.DataFrame) -> list[tuple]:
 
 def _cost_means(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One ok row of ``metric`` per cost point (``cost_scatter.COST_KEYS``: a competitor in a setting)
-    holding its mean ``explain_s`` (``cost_scatter.exact_mean``: the same bits as over the whole table, however the
-    rows are grouped; the mean of that one row is that value)."""
-    from xaibench.report.figures.cost_scatter import COST_KEYS, exact_mean
+    holding its ``explain_s`` (``cost_scatter.cell_median_costs``: the median over its cells, which a range holds
+    whole; the same bits as over the whole table, and the point's cost again when read back alone)."""
+    from xaibench.report.figures.cost_scatter import COST_KEYS, cell_median_costs
     from xaibench.results.groups import setting_id
 
     ok = frame[(frame["status"] == "ok") & (frame["metric"] == metric)]
     ok = ok.assign(setting=setting_id(ok))
-    means = ok.groupby([c for c in COST_KEYS if c in ok.columns], as_index=False)["explain_s"].agg(exact_mean)
+    means = cell_median_costs(ok, [c for c in COST_KEYS if c in ok.columns], "explain_s")
     return means.assign(status="ok", metric=metric)

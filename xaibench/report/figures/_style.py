@@ -74,9 +74,13 @@ def method_order(names, controls: Iterable[str] | None = None) -> list[str]:
 # Twelve method colours, pairwise at least as far apart (CIELAB distance 28) as the closest pair of matplotlib's
 # tab10 (purple and pink): tab10 without its grey (greys are the controls'), then navy, maroon and dark teal. tab20,
 # used beyond 10 methods before, pairs each hue with its light tint (blue and light blue), and tab10's olive and
-# cyan went to two controls next to methods of near colour.
-METHOD_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-                  "#bcbd22", "#08306b", "#800000", "#004d40")
+# cyan went to two controls next to methods of near colour. The order is for colour-blind readers: each colour is
+# the one furthest (in CIELAB, under simulated deuteranopia and protanopia, Machado et al. 2009) from those before
+# it, so a report's first six methods stay at least 25 apart for them. In tab10's order the third method's green
+# was 4.6 from the second's orange under protanopia (7 from red under deuteranopia): the cost scatter, where colour
+# alone names the method, could not tell kernel_shap from saliency (paper25).
+METHOD_PALETTE = ("#1f77b4", "#ff7f0e", "#800000", "#17becf", "#08306b", "#8c564b", "#d62728", "#004d40",
+                  "#e377c2", "#bcbd22", "#9467bd", "#2ca02c")
 # Controls: greys (never a method colour), drawn hatched (bars) or hollow (points) besides.
 CONTROL_PALETTE = ("#7f7f7f", "#b3b3b3", "#4d4d4d", "#d0d0d0")
 

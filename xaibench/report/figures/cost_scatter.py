@@ -41,14 +41,14 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
     scores = summary[summary["metric"] == metric].copy()
     if "setting" in scores:  # one cost per competitor in a setting (COST_KEYS), as streamed_figures groups it
         ok = ok if "setting" in ok.columns else ok.assign(setting=setting_id(ok))
-        costs = ok.groupby([c for c in COST_KEYS if c in ok.columns], as_index=False)[cost].agg(exact_mean)
+        costs = cell_median_costs(ok, [c for c in COST_KEYS if c in ok.columns], cost)
         costs = costs.assign(competitor=competitor_labels(costs).astype(str))
         keys = ["setting", "competitor"]
     else:  # a summary made without settings (by hand): per model and dataset
         ok = ok.assign(competitor=competitor_labels(ok).astype(str)) if "method_params" in ok else \
             ok.assign(competitor=ok["method"].astype(str))
         keys = ["model", "dataset", "competitor"]
-        costs = ok.groupby(keys, as_index=False)[cost].mean()
+        costs = cell_median_costs(ok, keys, cost)
     costs = costs[keys + [cost]].rename(columns={cost: "cost"})
     scores["group"] = group_labels(scores.assign(variant=_experiment_variant(scores)))
     if "competitor" not in scores:
@@ -59,6 +59,20 @@ def cost_score_points(table: pd.DataFrame, summary: pd.DataFrame, metric: str, c
                                     "ci_high": "score_high"})
     kept = ["method", "group", "cost", "score", "score_low", "score_high", "higher_is_better"]
     return points[kept + [ROLE_COLUMN] if ROLE_COLUMN in points else kept]
+
+
+# A point's cost is the median over its cells (seeds) of each cell's cost, not the mean over its rows: a sweep's
+# first cells pay one-off start-up costs (imports, first autograd / captum calls), so one cell of integrated
+# gradients timed 21 ms a sample and its other seeds 0.8 ms, and the mean drew it as the slowest method, 3x
+# Kernel SHAP, which the median keeps below it (breast_cancer / mlp, 3 seeds, paper25).
+def cell_median_costs(ok: pd.DataFrame, keys: list[str], cost: str) -> pd.DataFrame:
+    """Per ``keys`` (a cost point) the median over its cells of each cell's mean ``cost`` (one value per cell: a
+    cell times its explanations once). Cells are told apart by ``cell_key``, else by ``seed``; rows with neither
+    (one row per point, as ``streamed_figures`` hands them over) are each a cell. Columns: ``keys`` + ``cost``."""
+    cell = "cell_key" if "cell_key" in ok.columns else "seed" if "seed" in ok.columns else None
+    if cell is not None:
+        ok = ok.groupby([*keys, cell], as_index=False, dropna=False)[cost].agg(exact_mean)
+    return ok.groupby(keys, as_index=False)[cost].median()
 
 
 def exact_mean(values: pd.Series) -> float:

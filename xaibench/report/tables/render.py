@@ -9,7 +9,12 @@ from xaibench.report.tables.model import TIE_MARK, Cell, Column, Table
 
 LATEX_PREAMBLE = ("% xaibench tables: \\usepackage{booktabs} (and graphicx, so wide tables shrink to the text width) "
                   "in the preamble; \\input{} this file. It places waiting floats (\\clearpage) every 10 tables; "
-                  "\\newcommand{\\xbflush}{} before the \\input turns that off.")
+                  "\\newcommand{\\xbflush}{} before the \\input turns that off. In a two-column paper, "
+                  "\\newcommand{\\xbtable}{table*} before the \\input sets each table across both columns "
+                  "(shrunk into one, a table of three metrics is set in 5-6 pt type).")
+# The float each table is set in: ``table`` unless the document defines \xbtable first (``table*`` in a two-column
+# paper, where a column's width shrank a three-metric table's 9 pt type to about 5 pt; paper25).
+_LATEX_FLOAT = r"\providecommand{\xbtable}{table}"
 # Shrinks a tabular wider than the text to \linewidth (never enlarges one) where graphicx is loaded; without
 # graphicx the tabular is set at its natural width, so booktabs alone still compiles.
 _LATEX_FIT = (r"\providecommand{\xbfit}[1]{\ifdefined\resizebox\resizebox{\ifdim\width>\linewidth\linewidth"
@@ -59,7 +64,7 @@ def to_latex(table: Table) -> str:
     loaded a tabular wider than the text is shrunk to ``\\linewidth``."""
     size = r"\small" if len(table.columns) <= 4 else r"\scriptsize"
     header = [latex_escape(table.corner)] + [_latex_column(c) for c in table.columns]
-    lines = [r"\begin{table}[ht]", r"\centering", size, r"\setlength{\tabcolsep}{4pt}",
+    lines = [_LATEX_FLOAT, r"\begin{\xbtable}[ht]", r"\centering", size, r"\setlength{\tabcolsep}{4pt}",
              rf"\caption{{{latex_escape(table.caption)}}}", rf"\label{{tab:{table.key}}}",
              _LATEX_FIT, rf"\xbfit{{\begin{{tabular}}{{l{_latex_spec(table.columns)}}}", r"\toprule",
              " & ".join(header) + r" \\",
@@ -70,7 +75,7 @@ def to_latex(table: Table) -> str:
     notes = [rf"\textbf{{{latex_escape(w)}}}" for w in table.warnings] + [latex_escape(n) for n in table.notes]
     if notes:
         lines += [r"\par\smallskip", r"\parbox{\linewidth}{\footnotesize " + r" \\ ".join(notes) + "}"]
-    lines.append(r"\end{table}")
+    lines.append(r"\end{\xbtable}")
     return "\n".join(lines) + "\n"
 
 

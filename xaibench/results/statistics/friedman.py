@@ -42,6 +42,11 @@ class FriedmanResult:
         if not np.isfinite(self.p_value):
             return self.note or "the Friedman test could not be run"
         if self.p_value >= self.alpha:
+            k, floor = len(self.avg_ranks), smallest_friedman_p(len(self.avg_ranks), self.n_blocks)
+            if floor >= self.alpha:  # the test could not have rejected: say so, not "no evidence"
+                return (f"Friedman p = {self.p_value:.3g} >= alpha = {self.alpha:g}; with {k} methods on "
+                        f"{self.n_blocks} groups no p below {floor:.3g} is possible (every group ranking them "
+                        "alike), so the test cannot reject here: too few groups, not evidence that the ranks agree")
             return (f"Friedman p = {self.p_value:.3g} >= alpha = {self.alpha:g}: no evidence that the average ranks "
                     "differ")
         k = len(self.avg_ranks)
@@ -49,6 +54,18 @@ class FriedmanResult:
             return (f"CD = {self.cd:.2f} >= k - 1 = {k - 1} on {self.n_blocks} groups: no two of the {k} methods can "
                     "be separated, whatever their ranks")
         return ""
+
+
+def smallest_friedman_p(k: int, n_blocks: int) -> float:
+    """The smallest exact (permutation) Friedman p that ``k`` competitors on ``n_blocks`` groups can give:
+    ``(k!)^-(n_blocks - 1)``, reached when every group ranks them in one order without ties (the ``k!`` common
+    orders are the only arrangements with the largest statistic). 3 methods on 2 groups: 1/6, so at alpha = 0.05
+    the test cannot reject whatever the data (paper25)."""
+    import math
+
+    if k < 2 or n_blocks < 1:
+        return 1.0
+    return float(math.factorial(k) ** -(n_blocks - 1))
 
 
 # With fewer comparison groups than this the Friedman p is a permutation p (Friedman 1937's exact null: every block's
