@@ -136,6 +136,22 @@ def test_policy_overrides_metric_over_family_over_default(tmp_path):
     assert load_policy("strict").default.mode == "elementwise"
 
 
+def test_a_policy_file_may_write_a_tolerance_as_1e_3(tmp_path):
+    """ciuser25, as a CI user pinning the ~1e-3 cross-machine drift: ``atol: 1e-3`` was refused, "atol must be a
+    number >= 0, got '1e-3'" (PyYAML, YAML 1.1, reads a float without a dot as a string; OmegaConf, which reads
+    xaibench's other configs, takes it). Now the number it is, in the default and in an override; a word stays
+    refused."""
+    path = tmp_path / "tolerances.yaml"
+    path.write_text("atol: 1e-3\nrtol: 2E-2\nmetrics:\n  max_sensitivity: {atol: 5e-4, alpha: 1e-2}\n")
+    policy = load_policy(str(path))
+    assert policy.default == Tolerance(atol=0.001, rtol=0.02)
+    assert policy.tolerance("max_sensitivity", "stability") == Tolerance(atol=0.0005, rtol=0.02, alpha=0.01)
+    assert policy.as_dict()["metrics"] == {"max_sensitivity": {"atol": 0.0005, "alpha": 0.01}}
+    path.write_text("atol: small\n")
+    with pytest.raises(UserError, match=r"atol must be a number >= 0, got 'small'"):
+        load_policy(str(path))
+
+
 @pytest.mark.parametrize("data, match", [
     ({"tolerance": 1}, r"unknown setting tolerance; valid: mode, atol"),
     ({"mode": "ttest"}, r"unknown mode 'ttest'; valid: elementwise, mean, wilcoxon, bootstrap"),
