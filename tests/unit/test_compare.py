@@ -1590,3 +1590,17 @@ def test_update_baseline_of_a_sweep_folder_records_its_command_and_the_hint_name
     code, out, _ = run_compare(capsys, tmp_path / "base.parquet", folder)  # a baseline without provenance
     assert code == 1 and (f"`xaibench compare {tmp_path / 'base.parquet'} {folder} --update-baseline --command "
                           f"{shlex.quote(ran)}`") in out
+
+
+def test_quiet_lists_a_revision_failing_under_strict_changes_once(capsys, tmp_path):
+    """ciuser25: under ``--quiet --strict-changes`` a retrained model's ``revision`` (failing there) was printed
+    among the failing findings and again among the revisions that may explain them: two identical lines per
+    changed model in the CI log. Each finding is now one line; a revision that passes still follows the failures."""
+    table({("a", "m"): list(BASE)}, model_accuracy=0.967).to_parquet(tmp_path / "base.parquet", index=False)
+    table({("a", "m"): list(BASE - 0.5)}, model_accuracy=0.9).to_parquet(tmp_path / "cur.parquet", index=False)
+    for flags, failing in ((["--strict-changes"], ["degraded", "revision"]), ([], ["degraded"])):
+        code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "cur.parquet", "--quiet", *flags)
+        lines = out.splitlines()
+        assert code == 1 and lines[0].startswith(f"xaibench compare: FAIL ({len(failing)} failing")
+        assert [line.split(":")[0].strip() for line in lines[1:]] == ["degraded", "revision"]
+        assert sum("test accuracy 0.967 -> 0.9" in line for line in lines) == 1

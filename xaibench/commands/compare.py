@@ -331,8 +331,11 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
             print(f"  {finding_line(finding)}")
         if len(failing) > UPDATE_LINES:
             print(f"  ... and {len(failing) - UPDATE_LINES} more" + (f" ({args.report})" if args.report else ""))
-        if failing:  # what may explain them: a changed model (weights, code, accuracy) or dataset
-            for finding in comparison.of_kind("revision")[:UPDATE_LINES]:
+        if failing:  # what may explain them: a changed model (weights, code, accuracy) or dataset, once (a
+            # revision failing under --strict-changes is listed above)
+            listed = {id(finding) for finding in failing[:UPDATE_LINES]}
+            revisions = [f for f in comparison.of_kind("revision") if id(f) not in listed]
+            for finding in revisions[:UPDATE_LINES]:
                 print(f"  {finding_line(finding)}")
 
 
