@@ -344,6 +344,10 @@ def test_two_retrained_variants_of_a_model_are_named_by_their_parameters_not_num
     names = sorted(name for name in cases(root) if name.startswith("revision:"))
     assert code == 0 and names == ["revision: model mlp (hidden=[32]) on dataset synthetic_tabular",
                                    "revision: model mlp on dataset synthetic_tabular"]
+    # and their lines (the log's, the report's rows: the finding's labels) no longer read the same
+    lines = sorted(f"{f['unit']['labels']['model']}/{f['unit']['labels']['dataset']}" for f in verdict["findings"]
+                   if f["kind"] == "revision")
+    assert lines == ["mlp (hidden=[32])/synthetic_tabular", "mlp/synthetic_tabular"]
 
 
 def test_a_parameter_with_a_dot_does_not_split_the_classname_into_jenkins_packages():
