@@ -1604,3 +1604,35 @@ def test_quiet_lists_a_revision_failing_under_strict_changes_once(capsys, tmp_pa
         assert code == 1 and lines[0].startswith(f"xaibench compare: FAIL ({len(failing)} failing")
         assert [line.split(":")[0].strip() for line in lines[1:]] == ["degraded", "revision"]
         assert sum("test accuracy 0.967 -> 0.9" in line for line in lines) == 1
+
+
+def test_the_update_hint_names_the_current_sweeps_command_when_it_is_not_the_recorded_one():
+    """ciuser25, as a CI user who changed the sweep's method list: the failing report's ``--update-baseline`` hint
+    passed the *baseline's* recorded command to ``--command``, so pasting it recorded in the new baseline a command
+    that does not make it. The hint now also names the command the current sweep ran, when it differs beyond where
+    it ran (store, results folder, searchpath: paths of one machine) or the word order; the CI script's recorded
+    ``... store_dir=<fresh temporary store> (bash scripts/ci_regression.sh --update-baseline)`` is the same sweep."""
+    from xaibench.results.compare.config_check import ConfigCheck
+
+    comparison = compare_tables(table({("saliency", "m"): list(BASE)}), table({("saliency", "m"): list(BASE - 0.5)}),
+                                DEFAULT)
+    recorded = "xaibench -m experiment=my_ci 'hydra.searchpath=[file://$PWD/conf]' store_dir='<fresh temporary store>'"
+
+    def hint(ran: str, recorded: str = recorded) -> str:
+        context = {"baseline": {"command": recorded}, "config": ConfigCheck("fresh", "", ran)}
+        text = to_markdown(comparison, baseline="b", current="c", context=context)
+        (line,) = [line for line in text.splitlines() if line.startswith("If these changes are intended")]
+        return line
+
+    changed = "xaibench -m experiment=my_ci method=saliency,occlusion store_dir=/tmp/s"
+    assert hint(changed).endswith(f"--command {shlex.quote(recorded)}`, then commit the baseline saying why the scores "
+                                  f"moved (docs/ci.md). The current sweep ran `{changed}`, not the command the "
+                                  "baseline records: if that is the new one, give it to `--command` instead, so the "
+                                  "baseline records what makes it.")
+    assert hint("xaibench 'hydra.searchpath=[file:///home/runner/work/r/conf]' -m experiment=my_ci "
+                "store_dir=/tmp/tmp.x results_dir=results/runs").endswith("moved (docs/ci.md).")
+    script = ("xaibench -m experiment=ci store_dir=<fresh temporary store> (bash scripts/ci_regression.sh "
+              "--update-baseline)")
+    ran = "xaibench -m experiment=ci 'store_dir=\"$(mktemp -d)\"' results_dir=results/runs"
+    assert hint(ran, script).endswith("moved (docs/ci.md).")
+    assert "The current sweep ran" in hint(ran.replace("=ci", "=ci n_samples=5"), script)
