@@ -1341,3 +1341,18 @@ def test_a_value_hydra_reads_only_quoted_is_named_with_its_quoting(byo_dir, capf
     quoting (only for plain values: a list or sweep quoted whole would change meaning)."""
     assert_cli_refuses(["model=mlp", "method=saliency", "n_samples=2", "dataset=csv_table", "dataset.path=shop.csv",
                         "dataset.target=bought", value], expected, capfd)
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--update-baseline", "--json", "v.json"], "--json with --update-baseline: it writes the baseline, not a "
+                                                "verdict, so it would be ignored"),
+    (["--update-baseline", "--report", "r.md", "--junit", "v.xml"], "--report, --junit with --update-baseline: "),
+    (["--update-baseline", "--allow-missing"], "--allow-missing with --update-baseline"),
+    (["--update-baseline", "--previous-baseline", "old"], "--previous-baseline with --update-baseline"),
+    (["--command", "xaibench -m experiment=ci"], "--command is recorded only with --update-baseline"),
+], ids=["json", "report_junit", "allow_missing", "previous", "command_alone"])
+def test_compare_refuses_a_flag_its_mode_would_ignore(indir, capfd, extra, expected):
+    """ciuser25, as a CI user: ``compare B C --update-baseline --json v.json`` replaced the baseline, exit 0, and
+    wrote no ``v.json`` (nor ``--report``/``--junit``), so the CI step reading it next failed on a missing file;
+    ``--command`` without ``--update-baseline`` was ignored. Each is one line, exit 2, nothing written (``indir``)."""
+    assert_cli_refuses(["compare", "newbase", "summary.csv", *extra], expected, capfd)

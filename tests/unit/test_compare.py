@@ -136,6 +136,22 @@ def test_policy_overrides_metric_over_family_over_default(tmp_path):
     assert load_policy("strict").default.mode == "elementwise"
 
 
+def test_a_policy_file_may_write_a_tolerance_as_1e_3(tmp_path):
+    """ciuser25, as a CI user pinning the ~1e-3 cross-machine drift: ``atol: 1e-3`` was refused, "atol must be a
+    number >= 0, got '1e-3'" (PyYAML, YAML 1.1, reads a float without a dot as a string; OmegaConf, which reads
+    xaibench's other configs, takes it). Now the number it is, in the default and in an override; a word stays
+    refused."""
+    path = tmp_path / "tolerances.yaml"
+    path.write_text("atol: 1e-3\nrtol: 2E-2\nmetrics:\n  max_sensitivity: {atol: 5e-4, alpha: 1e-2}\n")
+    policy = load_policy(str(path))
+    assert policy.default == Tolerance(atol=0.001, rtol=0.02)
+    assert policy.tolerance("max_sensitivity", "stability") == Tolerance(atol=0.0005, rtol=0.02, alpha=0.01)
+    assert policy.as_dict()["metrics"] == {"max_sensitivity": {"atol": 0.0005, "alpha": 0.01}}
+    path.write_text("atol: small\n")
+    with pytest.raises(UserError, match=r"atol must be a number >= 0, got 'small'"):
+        load_policy(str(path))
+
+
 @pytest.mark.parametrize("data, match", [
     ({"tolerance": 1}, r"unknown setting tolerance; valid: mode, atol"),
     ({"mode": "ttest"}, r"unknown mode 'ttest'; valid: elementwise, mean, wilcoxon, bootstrap"),
@@ -1574,3 +1590,49 @@ def test_update_baseline_of_a_sweep_folder_records_its_command_and_the_hint_name
     code, out, _ = run_compare(capsys, tmp_path / "base.parquet", folder)  # a baseline without provenance
     assert code == 1 and (f"`xaibench compare {tmp_path / 'base.parquet'} {folder} --update-baseline --command "
                           f"{shlex.quote(ran)}`") in out
+
+
+def test_quiet_lists_a_revision_failing_under_strict_changes_once(capsys, tmp_path):
+    """ciuser25: under ``--quiet --strict-changes`` a retrained model's ``revision`` (failing there) was printed
+    among the failing findings and again among the revisions that may explain them: two identical lines per
+    changed model in the CI log. Each finding is now one line; a revision that passes still follows the failures."""
+    table({("a", "m"): list(BASE)}, model_accuracy=0.967).to_parquet(tmp_path / "base.parquet", index=False)
+    table({("a", "m"): list(BASE - 0.5)}, model_accuracy=0.9).to_parquet(tmp_path / "cur.parquet", index=False)
+    for flags, failing in ((["--strict-changes"], ["degraded", "revision"]), ([], ["degraded"])):
+        code, out, _ = run_compare(capsys, tmp_path / "base.parquet", tmp_path / "cur.parquet", "--quiet", *flags)
+        lines = out.splitlines()
+        assert code == 1 and lines[0].startswith(f"xaibench compare: FAIL ({len(failing)} failing")
+        assert [line.split(":")[0].strip() for line in lines[1:]] == ["degraded", "revision"]
+        assert sum("test accuracy 0.967 -> 0.9" in line for line in lines) == 1
+
+
+def test_the_update_hint_names_the_current_sweeps_command_when_it_is_not_the_recorded_one():
+    """ciuser25, as a CI user who changed the sweep's method list: the failing report's ``--update-baseline`` hint
+    passed the *baseline's* recorded command to ``--command``, so pasting it recorded in the new baseline a command
+    that does not make it. The hint now also names the command the current sweep ran, when it differs beyond where
+    it ran (store, results folder, searchpath: paths of one machine) or the word order; the CI script's recorded
+    ``... store_dir=<fresh temporary store> (bash scripts/ci_regression.sh --update-baseline)`` is the same sweep."""
+    from xaibench.results.compare.config_check import ConfigCheck
+
+    comparison = compare_tables(table({("saliency", "m"): list(BASE)}), table({("saliency", "m"): list(BASE - 0.5)}),
+                                DEFAULT)
+    recorded = "xaibench -m experiment=my_ci 'hydra.searchpath=[file://$PWD/conf]' store_dir='<fresh temporary store>'"
+
+    def hint(ran: str, recorded: str = recorded) -> str:
+        context = {"baseline": {"command": recorded}, "config": ConfigCheck("fresh", "", ran)}
+        text = to_markdown(comparison, baseline="b", current="c", context=context)
+        (line,) = [line for line in text.splitlines() if line.startswith("If these changes are intended")]
+        return line
+
+    changed = "xaibench -m experiment=my_ci method=saliency,occlusion store_dir=/tmp/s"
+    assert hint(changed).endswith(f"--command {shlex.quote(recorded)}`, then commit the baseline saying why the scores "
+                                  f"moved (docs/ci.md). The current sweep ran `{changed}`, not the command the "
+                                  "baseline records: if that is the new one, give it to `--command` instead, so the "
+                                  "baseline records what makes it.")
+    assert hint("xaibench 'hydra.searchpath=[file:///home/runner/work/r/conf]' -m experiment=my_ci "
+                "store_dir=/tmp/tmp.x results_dir=results/runs").endswith("moved (docs/ci.md).")
+    script = ("xaibench -m experiment=ci store_dir=<fresh temporary store> (bash scripts/ci_regression.sh "
+              "--update-baseline)")
+    ran = "xaibench -m experiment=ci 'store_dir=\"$(mktemp -d)\"' results_dir=results/runs"
+    assert hint(ran, script).endswith("moved (docs/ci.md).")
+    assert "The current sweep ran" in hint(ran.replace("=ci", "=ci n_samples=5"), script)

@@ -326,6 +326,30 @@ def test_a_retrained_model_is_named_beside_the_units_it_may_explain_and_fails_of
     assert code == 1 and "fails under --strict-changes" in revision.find("failure").text
 
 
+def test_two_retrained_variants_of_a_model_are_named_by_their_parameters_not_numbered(capsys, tmp_path, ci_table):
+    """ciuser25: a sweep with two variants of the mlp, both retrained (torch upgraded), had the testcases
+    ``revision: model mlp on dataset synthetic_tabular`` and ``... #2``: which variant is which depended on the
+    order of the findings, so a CI system's history could swap them. They are named as the unit testcases name
+    the model (its parameters that differ from conf/model/mlp.yaml)."""
+    mlp = (ci_table["model"] == "mlp").to_numpy()
+    variant = ci_table[mlp].copy()
+    variant["model_params"] = variant["model_params"].str.replace('"hidden": [64, 64]', '"hidden": [32]',
+                                                                  regex=False)
+    variant["cell_key"] = variant["cell_key"] + "-hidden32"
+    baseline = pd.concat([ci_table, variant], ignore_index=True)
+    current = baseline.copy()
+    retrained = (current["model"] == "mlp").to_numpy()
+    current.loc[retrained, "model_accuracy"] = current.loc[retrained, "model_accuracy"] - 0.1
+    code, verdict, root = compare(capsys, tmp_path, current, baseline=baseline)
+    names = sorted(name for name in cases(root) if name.startswith("revision:"))
+    assert code == 0 and names == ["revision: model mlp (hidden=[32]) on dataset synthetic_tabular",
+                                   "revision: model mlp on dataset synthetic_tabular"]
+    # and their lines (the log's, the report's rows: the finding's labels) no longer read the same
+    lines = sorted(f"{f['unit']['labels']['model']}/{f['unit']['labels']['dataset']}" for f in verdict["findings"]
+                   if f["kind"] == "revision")
+    assert lines == ["mlp (hidden=[32])/synthetic_tabular", "mlp/synthetic_tabular"]
+
+
 def test_a_parameter_with_a_dot_does_not_split_the_classname_into_jenkins_packages():
     """Jenkins reads ``a.b.C`` as package ``a.b``, class ``C``: ``toy (noise=0.1)`` would be split at the dot. The
     classname writes ``·`` instead; the name (GitLab's only column in the merge-request widget) keeps the label."""

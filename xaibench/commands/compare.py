@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.report_limit < 0 or 0 < args.report_limit < 4096:
         raise UserError(f"--report-limit must be 0 (no limit) or at least 4096 bytes, got {args.report_limit}")
+    _check_update_flags(args)
     _check_outputs(args)
     if not args.update_baseline:
         _check_distinct(args)
@@ -94,6 +95,29 @@ def run(args: argparse.Namespace) -> int:
     _warn(args, comparison, current)
     _warn_config(args, config)
     return comparison.exit_code
+
+
+# flags of a comparison that ``--update-baseline`` (which writes a baseline, no verdict) would leave unused
+VERDICT_ONLY = {"report": "--report", "json": "--json", "junit": "--junit", "previous_baseline": "--previous-baseline",
+                "github_annotations": "--github-annotations", "strict_changes": "--strict-changes",
+                "allow_missing": "--allow-missing"}
+
+
+def _check_update_flags(args: argparse.Namespace) -> None:
+    """Refuse a flag the mode does not use, before anything is read or written: ``--update-baseline --json v.json``
+    wrote the baseline and no ``v.json`` (exit 0), so a CI step reading it next failed on a missing file, and
+    ``--command`` without ``--update-baseline`` recorded nothing (ciuser25)."""
+    from xaibench.errors import UserError
+
+    if args.update_baseline:
+        given = [flag for name, flag in VERDICT_ONLY.items() if getattr(args, name)]
+        if given:
+            raise UserError(f"{', '.join(given)} with --update-baseline: it writes the baseline, not a verdict, so "
+                            f"{'they' if len(given) > 1 else 'it'} would be ignored; run compare without "
+                            "--update-baseline for the report and verdict (nothing written)")
+    elif args.source_command:
+        raise UserError("--command is recorded only with --update-baseline (in the baseline's provenance); add "
+                        "--update-baseline or drop --command (nothing written)")
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -307,8 +331,11 @@ def _emit(args: argparse.Namespace, comparison, context: dict) -> None:
             print(f"  {finding_line(finding)}")
         if len(failing) > UPDATE_LINES:
             print(f"  ... and {len(failing) - UPDATE_LINES} more" + (f" ({args.report})" if args.report else ""))
-        if failing:  # what may explain them: a changed model (weights, code, accuracy) or dataset
-            for finding in comparison.of_kind("revision")[:UPDATE_LINES]:
+        if failing:  # what may explain them: a changed model (weights, code, accuracy) or dataset, once (a
+            # revision failing under --strict-changes is listed above)
+            listed = {id(finding) for finding in failing[:UPDATE_LINES]}
+            revisions = [f for f in comparison.of_kind("revision") if id(f) not in listed]
+            for finding in revisions[:UPDATE_LINES]:
                 print(f"  {finding_line(finding)}")
 
 

@@ -40,6 +40,7 @@ from xaibench.results.compare.change_text import describe_test
 from xaibench.results.compare.findings import ComparedUnit, Comparison, Finding
 from xaibench.results.compare.names import NAMES
 from xaibench.results.compare.render import finding_line
+from xaibench.results.compare.stable_names import stable_part_name
 from xaibench.results.compare.values import WORSE
 
 SUITE = "xaibench compare"
@@ -252,8 +253,16 @@ class _Revisions:
 def _unplaced_name(finding: Finding) -> str:
     if finding.details.get("nothing_compared"):
         return "nothing compared"
-    where = [f"{axis} {finding.unit[axis]}" for axis in ("model", "dataset") if axis in finding.unit]
+    where = [f"{axis} {_stable(axis, finding.unit)}" for axis in ("model", "dataset") if axis in finding.unit]
     return f"{finding.kind}: {' on '.join(where)}" if where else finding.kind
+
+
+def _stable(axis: str, unit: dict) -> str:
+    """A revision's model or dataset as the unit testcases name it (``mlp (hidden=[32])``: ``stable_part_name``):
+    two variants of one model retrained read ``revision: model mlp`` and ``... #2``, which was which depending on
+    the order of the findings (ciuser25)."""
+    params = unit.get(f"{axis}_params")
+    return stable_part_name(axis, str(unit[axis]), "" if params is None else str(params))
 
 
 class _UniqueNames:

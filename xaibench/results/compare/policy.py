@@ -42,6 +42,7 @@ metric in one experiment):
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -209,7 +210,21 @@ def _overrides(value: Any, where: str) -> dict[str, Mapping[str, Any]]:
     return {str(k): v for k, v in value.items()}
 
 
+# a float as YAML 1.2 (and OmegaConf, which reads xaibench's own configs) writes it; PyYAML, YAML 1.1, reads
+# ``1e-3`` (no dot) as a string
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+FLOAT_FIELDS = ("atol", "rtol", "alpha")
+
+
+def _as_numbers(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with ``atol: 1e-3`` (a string to PyYAML) read as the number it is, as in every other config:
+    the policy refused it, "atol must be a number >= 0, got '1e-3'" (ciuser25)."""
+    return {k: float(v) if k in FLOAT_FIELDS and isinstance(v, str) and _FLOAT.fullmatch(v.strip()) else v
+            for k, v in settings.items()}
+
+
 def _tolerance(base: Tolerance, settings: Mapping[str, Any], *, where: str) -> Tolerance:
+    settings = _as_numbers(settings)
     valid = [f.name for f in fields(Tolerance)]
     unknown = sorted(set(settings) - set(valid))
     if unknown:
@@ -219,8 +234,9 @@ def _tolerance(base: Tolerance, settings: Mapping[str, Any], *, where: str) -> T
 
 def _settings(base: Tolerance, settings: Mapping[str, Any], *, where: str) -> dict[str, Any]:
     """An override's settings (the fields it sets), each checked as ``Tolerance`` checks it."""
+    settings = _as_numbers(settings)
     _tolerance(base, settings, where=where)
-    return dict(settings)
+    return settings
 
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:

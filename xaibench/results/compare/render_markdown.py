@@ -11,8 +11,8 @@ from xaibench.results.compare.findings import Comparison, Finding
 from xaibench.results.compare.names import unit_text
 from xaibench.results.compare.render_lines import (control_names, finding_line, listed, partial_text, refresh_line,
                                                    schema_text, shortened_text, unused_text)
-from xaibench.results.compare.render_shared import (acceptable, baseline_command, direction, has_errors, refresh_of,
-                                                    stale, update_command)
+from xaibench.results.compare.render_shared import (acceptable, baseline_command, direction, has_errors,
+                                                    other_sweep_command, refresh_of, stale, update_command)
 from xaibench.results.schema import SCHEMA_VERSION
 
 MAX_ROWS = 60  # per section; the JSON verdict always lists everything
@@ -202,8 +202,11 @@ def _closing(comparison: Comparison, baseline: str, current: str, context: dict)
         return ["The current sweep is stale (above), so it cannot become a baseline (`--update-baseline` refuses it): "
                 "rerun it with the config as it is now and compare again.", ""]
     command = update_command(baseline, current, baseline_command(context))
+    other = other_sweep_command(context)
+    note = (f" The current sweep ran `{other}`, not the command the baseline records: if that is the new one, give it "
+            "to `--command` instead, so the baseline records what makes it.") if other else ""
     return [f"If these changes are intended, accept them deliberately: `{command}`, "
-            "then commit the baseline saying why the scores moved (docs/ci.md).", ""]
+            f"then commit the baseline saying why the scores moved (docs/ci.md).{note}", ""]
 
 
 def _pairs(comparison: Comparison) -> str:

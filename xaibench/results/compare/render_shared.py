@@ -55,3 +55,38 @@ def baseline_command(context: dict | None) -> str:
     recorded = str(((context or {}).get("baseline") or {}).get("command") or "")
     config = (context or {}).get("config")
     return recorded or str(getattr(config, "command", "") or "")
+
+
+RUN_ONLY = ("store_dir=", "+store_dir=", "results_dir=", "+results_dir=", "hydra.searchpath=")  # where, not what
+
+
+def other_sweep_command(context: dict | None) -> str:
+    """The current sweep's recorded command where the baseline's provenance records another one (beyond where it
+    ran: its store, results folder and searchpath, which name paths of the machine), else "". The update hint
+    passes the baseline's command to ``--command``: after a change to the sweep's own command line (another method
+    list, here ``method=sal_signed,ig_cheap``), that would record in the new baseline a command that does not make
+    it (ciuser25)."""
+    recorded = str(((context or {}).get("baseline") or {}).get("command") or "")
+    ran = str(getattr((context or {}).get("config"), "command", "") or "")
+    if not recorded or not ran or ran.startswith("xaibench.run("):
+        return ""
+    return ran if _what(recorded) != _what(ran) else ""
+
+
+def _what(command: str) -> list[str] | None:
+    """A command line's words but those of ``RUN_ONLY`` and a trailing ``(...)`` note; None if it cannot be split."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    kept, placeholder = [], False  # store_dir=<fresh temporary store> unquoted (the CI script's) is three words
+    for word in words:
+        if placeholder:
+            placeholder = ">" not in word
+        elif word.startswith("("):
+            break
+        elif word.startswith(RUN_ONLY):
+            placeholder = "=<" in word and ">" not in word
+        else:
+            kept.append(word)
+    return sorted(kept)

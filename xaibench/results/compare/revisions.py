@@ -9,6 +9,7 @@ import pandas as pd
 
 from xaibench.results.compare.findings import Finding
 from xaibench.results.compare.names import named
+from xaibench.results.compare.stable_names import stable_part_name
 from xaibench.results.compare.tables import REVISION_COLUMNS
 
 
@@ -38,7 +39,8 @@ def revision_changes(baseline: pd.DataFrame, current: pd.DataFrame, strict: bool
             label = display.get((axis, str(row[axis]), str(row[f"{axis}_params"])), "")
             text = (f"{axis} {named(str(row[axis]), label)} {what}{accuracy}: its scores are measured on a changed "
                     f"{'model' if axis == 'model' else 'dataset'}")
-            unit = {axis: row[axis], f"{axis}_params": row[f"{axis}_params"], "labels": {axis: label or str(row[axis])}}
+            unit = {axis: row[axis], f"{axis}_params": row[f"{axis}_params"],
+                    "labels": {axis: label or _shown(axis, row[axis], row[f"{axis}_params"])}}
             findings.append(Finding("revision", strict, unit, text, details={"before": old, "after": new}))
     return findings + _retrained(baseline, current, {(f.unit.get("model"), f.unit.get("model_params"))
                                                       for f in findings if "model" in f.unit}, strict, display)
@@ -64,6 +66,9 @@ def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, str
         labels = {"model": display.get(("model", str(model), str(params)), "") or str(model),
                   "dataset": display.get(("dataset", str(dataset), str(dataset_params)), "") or str(dataset)}
         model_name, dataset_name = named(str(model), labels["model"]), named(str(dataset), labels["dataset"])
+        labels = {"model": display.get(("model", str(model), str(params)), "") or _shown("model", model, params),
+                  "dataset": display.get(("dataset", str(dataset), str(dataset_params)), "")
+                  or _shown("dataset", dataset, dataset_params)}
         text = (f"model {model_name} test accuracy {row['before']:.3g} -> {row['after']:.3g} on {dataset_name} with "
                 "the same parameters and revision: trained to other weights (training code, torch or BLAS changed); "
                 "its scores are measured on a changed model")
@@ -72,6 +77,13 @@ def _retrained(baseline: pd.DataFrame, current: pd.DataFrame, reported: set, str
         findings.append(Finding("revision", strict, unit, text,
                                 details={"accuracy": [float(row["before"]), float(row["after"])]}))
     return findings
+
+
+def _shown(axis: str, name, params) -> str:
+    """The name a revision's line and report row give a model or dataset without a display name: with its
+    parameters that differ from its shipped config (``mlp (hidden=[32])``, ``stable_part_name``), so two retrained
+    variants of one model no longer read as the same ``revision: mlp/...`` line (ciuser25)."""
+    return stable_part_name(axis, str(name), "" if params is None else str(params))
 
 
 def _revision_parts(revision: str, first: str) -> dict[str, str]:
