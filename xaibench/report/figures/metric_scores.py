@@ -23,6 +23,7 @@ from matplotlib.patches import Rectangle
 
 from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, label_columns, method_colours,
                                             method_looks, method_order, paper_figure, paper_style)
+from xaibench.results.groups import variant_text
 from xaibench.results.roles import summary_controls
 from xaibench.results.statistics import metric_order
 
@@ -264,6 +265,8 @@ def _experiment_labels(rows: pd.DataFrame) -> pd.Series:
     labels = group_labels(rows.drop(columns=["variant"], errors="ignore"))
     if "variant" not in rows:
         return labels
-    other = rows["variant"].fillna("").astype(str).map(
-        lambda text: " ".join(p for p in re.split(r" (?=[\w.]+=)", text) if p and not p.startswith("method.")))
+    other = rows["variant"].fillna("").astype(str).map(  # the run's settings in brackets: ... [n_samples=8]
+        lambda text: variant_text(" ".join(p for p in re.split(r" (?=[\w.]+=)", text)
+                                           if p and not p.startswith("method."))))
     return labels.where(other == "", labels + "\n" + other)
+
