@@ -486,8 +486,8 @@ def test_a_model_dataset_metric_or_setting_variant_added_renames_no_existing_tes
               & worse["params"].str.contains('"nr_runs": 10').to_numpy(), "value"] -= 0.5
     _, _, root = compare(capsys, tmp_path, worse, baseline=added)
     message = cases(root)[CASE].find("failure").get("message")
-    assert message.startswith("degraded: mlp (hidden=[64, 64])/synthetic_tabular (correlation=0.5, "
-                              "target_mode=predicted)/saliency/faithfulness_correlation (nr_runs=10) ↑: worse")
+    assert message.startswith("degraded: mlp (hidden=[64, 64])/synthetic_tabular (correlation=0.5) "
+                              "[target_mode=predicted]/saliency/faithfulness_correlation (nr_runs=10) ↑: worse")
 
 
 def test_units_the_stable_names_do_not_tell_apart_show_every_parameter_and_no_two_share_a_name(capsys, tmp_path):

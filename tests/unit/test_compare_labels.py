@@ -103,3 +103,22 @@ def test_a_changed_model_is_named_by_its_label_and_registry_name(capsys, tmp_pat
     assert ("xaibench compare", "revision: model torch_module") in cases_of(said["junit"])
     failure = cases_of(said["junit"])[CLASS, CASE].find("failure").text
     assert f"what may explain it: revision: My net: {revision['message']}" in failure
+
+
+def test_the_runs_n_samples_reads_apart_from_the_datasets_own_n_samples_parameter(capsys, tmp_path):
+    # synthetic_tabular has a dataset parameter n_samples (rows generated) and the run a setting n_samples (samples
+    # explained): a label read "synthetic_tabular (n_samples=1000, n_samples=8)". Now the run's settings follow in
+    # brackets, as the JUnit testcases name them.
+    def sweep(shift: float) -> pd.DataFrame:
+        return pd.concat([table({("saliency", "m"): list(BASE + shift)}, dataset="synthetic_tabular",
+                                dataset_label="synthetic_tabular", dataset_params=json.dumps({"n_samples": rows}),
+                                n_samples=explained)
+                          for rows in (500, 1000) for explained in (8, 10)], ignore_index=True)
+
+    said = compare(capsys, tmp_path, sweep(0.0), sweep(-0.2))
+    labels = sorted(f["unit"]["labels"]["dataset"] for f in said["json"]["findings"] if f["kind"] == "degraded")
+    assert labels == ["synthetic_tabular (n_samples=1000) [n_samples=10]", "synthetic_tabular (n_samples=1000) "
+                      "[n_samples=8]", "synthetic_tabular (n_samples=500) [n_samples=10]",
+                      "synthetic_tabular (n_samples=500) [n_samples=8]"]
+    assert "| synthetic_tabular (n_samples=1000) [n_samples=8] |" in said["md"]
+    assert "mlp/synthetic_tabular (n_samples=1000) [n_samples=8]/saliency/m" in said["stdout"]

@@ -1014,3 +1014,36 @@ def test_explanations_from_a_store_folder_that_does_not_exist_say_so(tmp_path, m
         xaibench.explanations(table, store=tmp_path / "empty")
     assert f"not in the store {tmp_path / 'empty'} (key abc); pass the sweep's store_dir" in str(empty.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # nothing made
+
+
+def _sensitivity_summary(random_mean: float) -> pd.DataFrame:
+    """max_sensitivity of two methods (0.06..0.19, CIs 0.03 wide) and the random control at ``random_mean``."""
+    return pd.DataFrame([{"model": "mlp", "dataset": dataset, "method": method, "metric": "max_sensitivity",
+                          "mean": mean, "ci_low": mean - 0.03, "ci_high": mean + 0.03, "higher_is_better": False}
+                         for dataset in ("iris", "wine")
+                         for method, mean in (("ig", 0.09), ("saliency", 0.19 if dataset == "iris" else 0.06),
+                                              ("random", random_mean + (0.4 if dataset == "wine" else 0.0)))])
+
+
+def test_a_control_far_off_the_methods_scale_is_cut_at_the_edge_with_its_mean_written():
+    # random's max_sensitivity (~1.6-2.1) set the panel's y axis and squashed the methods' 0.06..0.19 into a flat
+    # strip; now the axis spans the methods (plus a margin) and the control is marked at the edge with its value.
+    figure = figures.metric_scores(_sensitivity_summary(1.64))
+    ax = figure.axes[0]
+    bottom, top = ax.get_ylim()
+    assert bottom == 0.0 and 0.22 < top < 0.3  # the methods' highest CI end 0.22 plus a margin, not 2.04
+    marks = [a for a in ax.get_children() if a.get_gid() == "off_scale_control"]
+    written = sorted(a.get_text() for a in marks if isinstance(a, matplotlib.text.Text))
+    assert written == ["1.64", "2.04"]  # each cut control's mean, readable
+    triangles = [a for a in marks if isinstance(a, matplotlib.lines.Line2D)]
+    assert len(triangles) == 2 and all(a.get_ydata()[0] == top and a.get_marker() == "^" for a in triangles)
+    assert sorted(round(height, 6) for _, _, height in score_bars(ax))[-2:] == [1.64, 2.04]  # still drawn, cut
+    assert_legible(figure)
+
+
+def test_a_control_within_the_methods_scale_is_drawn_as_before():
+    # random at 0.15 and 0.55 (CI to 0.58): under three times the methods' span (0..0.22), so nothing is cut
+    near = figures.metric_scores(_sensitivity_summary(0.15))
+    ax = near.axes[0]
+    assert not [a for a in ax.get_children() if a.get_gid() == "off_scale_control"]
+    assert ax.get_ylim()[1] >= 0.58  # autoscaled over every bar and whisker, the control's too

@@ -361,6 +361,30 @@ def test_two_variants_of_a_model_have_captions_that_tell_them_apart():
                                                    "mlp on diabetes (model.hidden=[64]) (test accuracy 0.95)"]
 
 
+def test_the_runs_settings_are_bracketed_apart_from_the_datasets_parameters_in_captions_and_columns():
+    # a sweep varying the dataset's own n_samples parameter and the run's n_samples setting: the run's setting was
+    # in the dataset's parentheses, "(dataset.n_samples=100, n_samples=8)"; now in brackets, as JUnit names it
+    table = quickstart_like_table()
+    mlp = table[table["model"] == "mlp"]
+    both = pd.concat([mlp.assign(dataset_params=f'{{"n_samples": {rows}}}', n_samples=explained)
+                      for rows in (100, 200) for explained in (8, 16)], ignore_index=True)
+    captions = [t.caption.split(" (test accuracy")[0] for t in build_tables(summarize(both), ("metrics",))]
+    assert captions == [f"mlp on diabetes (dataset.n_samples={rows}) [n_samples={explained}]"
+                        for rows in (100, 200) for explained in (16, 8)]
+    (faith, *_) = build_tables(summarize(both), ("datasets",))
+    assert "diabetes / mlp (dataset.n_samples=100) [n_samples=8]" in to_markdown(faith)
+    from xaibench.report.console import format_summary
+
+    assert " dataset.n_samples=100 [n_samples=8] " in format_summary(summarize(both))  # the console's variant
+    # a table where only the run's setting differs: brackets alone; where nothing differs: the label as before
+    only = [t.caption.split(" (test accuracy")[0] for t in build_tables(summarize(both[both["dataset_params"]
+                                                                                      .str.contains("100")]),
+                                                                         ("metrics",))]
+    assert only == ["mlp on diabetes [n_samples=16]", "mlp on diabetes [n_samples=8]"]
+    assert [t.caption.split(" (test accuracy")[0] for t in build_tables(summarize(mlp), ("metrics",))] == [
+        "mlp on diabetes"]
+
+
 def test_pairwise_tables_show_every_test_of_the_csv_in_markdown_and_latex():
     # The pairwise tests were only a CSV; a paper needs them as tables (appendix): per comparison group, each
     # method pair with n, W, p, both Holm families and the effect sizes, the same numbers as pairwise_tests.csv.

@@ -10,6 +10,8 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
+from xaibench.results.groups import variant_text
+
 
 MAX_WIDE = 6  # more metrics than this print one line per metric instead of one column each
 TALL_ROWS = 5_000  # a longer one-line-per-metric table is formatted in blocks (``_tall_text``)
@@ -163,6 +165,7 @@ def _format_table(summary: pd.DataFrame, notes: Notes) -> Iterator[str]:
     index = ["dataset", "model", "method"]
     if "variant" in frame and (frame["variant"] != "").any():
         index.append("variant")
+        frame["variant"] = frame["variant"].fillna("").astype(str).map(variant_text)  # [n_samples=8]: the run's
     if frame["metric"].nunique() > MAX_WIDE:  # e.g. metrics=full: one line per metric stays readable
         frame["metric"] = [f"{m} {arrows[m]}" for m in frame["metric"]]
         tall = frame.sort_values(index + ["family", "metric"], key=key, ignore_index=True)
@@ -359,7 +362,7 @@ def _tall_levels(piece: pd.DataFrame, arrows: dict[str, str], levels: list[str])
     """The printed index levels of a piece of the summary's one-line-per-metric layout, as text."""
     models = [model_text(*v) for v in zip(piece["model_label"], piece["model_accuracy"], piece["model_flag"])]
     columns = {"dataset": piece["dataset_label"], "model": models, "method": _method_names(piece),
-               "variant": piece["variant"], "family": piece["family"],
+               "variant": piece["variant"].fillna("").astype(str).map(variant_text), "family": piece["family"],
                "metric": [f"{m} {arrows[m]}" for m in piece["metric"]]}
     frame = pd.DataFrame({level: columns[level] for level in levels}, index=piece.index)
     frame[levels] = frame[levels].astype(str)

@@ -25,9 +25,12 @@ FIGURES_DIR = "figures"
 # Caption per figure-name prefix (the first that matches); each figure's own title names its experiment or scope.
 CAPTIONS = (
     ("metric_scores_", "Mean score per method and dataset / model of one dataset with its 95% confidence "
-                       "interval (controls hatched; a sweep of many experiments is drawn one dataset per figure)."),
+                       "interval (controls hatched; a control far off the methods' scale is cut at the panel's edge, "
+                       "marked by a triangle with its mean written; a sweep of many experiments is drawn one "
+                       "dataset per figure)."),
     ("metric_scores", "Mean score per method and dataset / model with its 95% confidence interval (controls "
-                      "hatched)."),
+                      "hatched; a control far off the methods' scale is cut at the panel's edge, marked by a "
+                      "triangle with its mean written)."),
     ("rank_heatmap", "Average rank of each method per metric (1 = best) over the metric's N comparison groups "
                      "(each one model and dataset setting with at least two methods scored; groups, not samples: "
                      "each column's label gives its N). Controls are reference rows, not ranked."),

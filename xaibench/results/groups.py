@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ COMPARISON_COLUMNS = ["model", "model_params", "model_revision", "dataset", "dat
 COMPETITOR_COLUMNS = ["method", "method_params"]
 # Comparison columns that vary between the metrics scored in one setting.
 SETTING_EXCLUDED = ("metric", "params")
+# The run's own settings among the comparison columns (not a part's parameters): labels show them in brackets after
+# the dataset, ``synthetic_tabular (n_samples=1000) [n_samples=8]``, apart from the dataset's own parameters.
+RUN_SETTINGS = ("n_samples", "target_mode", "explain_output")
 # ``method_params`` keys that annotate a method rather than set it (its role, the parameters unused on the data):
 # never part of a label.
 ANNOTATION_KEYS = frozenset({ROLE_KEY, "unused_params"})
@@ -115,6 +119,29 @@ def competitor_labels(frame: pd.DataFrame) -> pd.Series:
             labels[(method, text)] = f"{method} ({detail})" if detail else method
     keys = pd.MultiIndex.from_frame(frame[["method", "method_params"]].astype(str))
     return pd.Series(keys.map(labels), index=frame.index, dtype="string")
+
+
+def split_settings(items: list[str]) -> tuple[list[str], list[str]]:
+    """``(others, settings)``: the ``name=value`` items naming a run setting (:data:`RUN_SETTINGS`, no prefix)
+    apart from the rest (``dataset.n_samples=1000``, ``model.hidden=32``), each in its given order."""
+    is_setting = [item.partition("=")[0] in RUN_SETTINGS for item in items]
+    return ([i for i, s in zip(items, is_setting) if not s], [i for i, s in zip(items, is_setting) if s])
+
+
+@functools.lru_cache(maxsize=4096)
+def variant_text(variant: str) -> str:
+    """A summary's ``variant`` (``dataset.n_samples=1000 n_samples=8``) as printed: the run's settings in brackets
+    after the parts' parameters, ``dataset.n_samples=1000 [n_samples=8]``; ``""`` stays ``""``."""
+    others, settings = split_settings([p for p in re.split(r" (?=[\w.]+=)", str(variant)) if p])
+    return " ".join(others + ([f"[{', '.join(settings)}]"] if settings else []))
+
+
+def labelled(name: str, params: list[str], settings: list[str] = ()) -> str:
+    """``name (p=1, q=2) [n_samples=8]``: a part's name, its parameters in parentheses and the run's settings in
+    brackets (each left out when empty): the dataset's ``n_samples`` parameter and the run's ``n_samples`` read
+    apart, as the JUnit testcases name them."""
+    text = f"{name} ({', '.join(params)})" if params else name
+    return f"{text} [{', '.join(settings)}]" if settings else text
 
 
 def shipped_method_defaults(method: str) -> dict:

@@ -6,6 +6,9 @@ random, constant, sobel, a user's own control) are hatched so a reader sees at o
 The title carries the metric's direction. A mean at (or within a pixel of) zero, e.g. the constant control's, is a
 zero-height bar, invisible: it gets a thick line at its value in its method's colour (:func:`_zero_marks`), so a
 reader tells "0" from "n/a" (a method without a mean there has no bar and no line).
+A control far off the methods' scale (random's max_sensitivity ~2 beside the methods' ~0.1, which made the methods a
+flat strip) does not set the panel's y axis: the axis spans the methods, and the control's bar runs to the panel's
+edge, where a triangle marks it with its mean written beside (:func:`_off_scale_controls`).
 A summary of more experiments than a figure can show legibly is drawn a page at a time (:func:`metric_score_pages`).
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ from matplotlib.patches import Rectangle
 
 from xaibench.report.figures._style import (TWO_COLUMN_IN, direction_arrow, group_labels, label_columns, method_colours,
                                             method_looks, method_order, paper_figure, paper_style)
+from xaibench.results.groups import variant_text
 from xaibench.results.roles import summary_controls
 from xaibench.results.statistics import metric_order
 
@@ -126,7 +130,10 @@ def _panel(ax, rows: pd.DataFrame, methods: list[str], colours: dict, controls: 
                 _bars(ax, x[chosen], mean[chosen], width * 0.92, facecolor=colours[method],
                       hatch=hatch, edgecolor="white" if hatch else colours[method],
                       yerr=whiskers[:, chosen] if with_ci else None)
-    _zero_marks(ax, x, mean, low, high, width * 0.92, [colours[m] for m in bars["bar"]])
+    is_control = bars["bar"].isin(controls).to_numpy()
+    shown = _off_scale_controls(ax, x, mean, low, high, is_control, width * 0.92)
+    _zero_marks(ax, x[shown], mean[shown], low[shown], high[shown], width * 0.92,
+                [colours[m] for m, keep in zip(bars["bar"], shown) if keep])
     first = rows.iloc[0]
     ax.set_title(f"{first['metric']} {direction_arrow(bool(first['higher_is_better']))}")
     ax.set_xticks(np.arange(len(groups)), groups)
@@ -156,6 +163,52 @@ def _bars(ax, x: np.ndarray, heights: np.ndarray, width: float, *, facecolor, ed
     if yerr is not None:
         ax.errorbar(left + 0.5 * width, heights, yerr=yerr, fmt="none", ecolor="k", capsize=1.5, elinewidth=0.7,
                     label="_nolegend_")
+
+
+OFF_SCALE_RATIO = 3.0  # controls cut off where the panel's span with them is over this many times the methods' span
+OFF_SCALE_MARGIN = 0.12  # the methods' axis: their span (means, CIs and 0) plus this share of it on each side
+OFF_SCALE_GID = "off_scale_control"  # the gid of an off-scale control's triangle and value text
+
+
+def _off_scale_controls(ax, x: np.ndarray, mean: np.ndarray, low: np.ndarray, high: np.ndarray,
+                        is_control: np.ndarray, width: float) -> np.ndarray:
+    """Scale the panel to the non-control bars when a control would squash them, and mark the controls cut off.
+
+    When the span of every bar (means, CIs and 0) is over ``OFF_SCALE_RATIO`` times the span of the non-control
+    bars, the y axis spans the non-control bars plus ``OFF_SCALE_MARGIN`` of their span on each side (0 stays the
+    axis' end where no bar crosses it). A control whose mean lies outside is drawn as before, cut at the panel's
+    edge, with a triangle on the edge (pointing out of the panel) and its mean written inside the panel beside it
+    (``gid`` ``OFF_SCALE_GID``): the control stays visible and its value readable. A panel of controls within
+    range, or of controls only, is left as before.
+
+    Args:
+        x, mean, low, high: ``(n,)`` bar centres, means and CIs (NaN: no CI); is_control: ``(n,)`` bool.
+    Returns:
+        ``(n,)`` bool: the bars within the panel's y range (every bar where nothing is cut off).
+    """
+    every = np.ones(len(mean), dtype=bool)
+    if not is_control.any() or is_control.all():
+        return every
+    methods = np.concatenate([mean[~is_control], low[~is_control], high[~is_control], [0.0]])
+    methods = methods[np.isfinite(methods)]
+    values = np.concatenate([mean, low, high, [0.0]])
+    values = values[np.isfinite(values)]
+    bottom, top = float(methods.min()), float(methods.max())
+    span = top - bottom
+    if span <= 0 or float(values.max() - values.min()) <= OFF_SCALE_RATIO * span:
+        return every
+    lower = bottom if bottom == 0 else bottom - OFF_SCALE_MARGIN * span
+    upper = top if top == 0 else top + OFF_SCALE_MARGIN * span
+    ax.set_ylim(lower, upper)
+    above, below = mean > upper, mean < lower
+    for cut, edge, marker, align, offset in ((above, upper, "^", "top", -3), (below, lower, "v", "bottom", 3)):
+        for centre, value in zip(x[cut], mean[cut]):
+            ax.plot([centre], [edge], marker=marker, color="k", markersize=4, clip_on=False, zorder=4,
+                    gid=OFF_SCALE_GID, label="_nolegend_")
+            ax.annotate(f"{value:.3g}", (centre + width / 2, edge), xytext=(1, offset), textcoords="offset points",
+                        ha="left", va=align, fontsize=6, gid=OFF_SCALE_GID, zorder=4,
+                        bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    return ~(above | below)
 
 
 ZERO_MARK_SHARE = 0.01  # a bar shorter than this share of its panel's data span (~2 px at 1.45 in) gets a mark
@@ -212,6 +265,8 @@ def _experiment_labels(rows: pd.DataFrame) -> pd.Series:
     labels = group_labels(rows.drop(columns=["variant"], errors="ignore"))
     if "variant" not in rows:
         return labels
-    other = rows["variant"].fillna("").astype(str).map(
-        lambda text: " ".join(p for p in re.split(r" (?=[\w.]+=)", text) if p and not p.startswith("method.")))
+    other = rows["variant"].fillna("").astype(str).map(  # the run's settings in brackets: ... [n_samples=8]
+        lambda text: variant_text(" ".join(p for p in re.split(r" (?=[\w.]+=)", text)
+                                           if p and not p.startswith("method."))))
     return labels.where(other == "", labels + "\n" + other)
+

@@ -29,6 +29,7 @@ from xaibench.metrics.spec import Family
 from xaibench.report.tables.model import (NOTE_OVERLAP, Cell, Column, Table, mean_ci, number, separation_note,
                                          significance_note)
 from xaibench.results.roles import controls_last, is_control, summary_controls
+from xaibench.results.groups import labelled, split_settings
 from xaibench.results.statistics import ALPHA, average_ranks, controls_ahead, metrics_where, versus_best
 from xaibench.results.statistics.controls import WHY_CONTROL_FIRST, named_controls
 
@@ -176,7 +177,7 @@ def metrics_table(rows: pd.DataFrame, tests: _Tests | None = None) -> Table:
     table = _grid(rows, columns, column_of="metric_label", title=lambda c: c, tests=tests)
     quality = _quality_text(first)
     # two variants of a model (hidden=[32], [64]) on one dataset had the same caption: the variant tells them apart
-    variant = f" ({first['setting_variant']})" if first["setting_variant"] else ""
+    variant = f" {first['setting_variant']}" if first["setting_variant"] else ""
     caption = (f"{first['model_label']} on {first['dataset_label']}{variant}{quality}: {_over(rows)}. "
                f"{_bold_rule(rows)}; ↑/↓: higher/lower is better.")
     warnings = (f"u {first['model_label']} is underfit (test accuracy {number(first['model_accuracy'])}): "
@@ -458,11 +459,12 @@ def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
     frame = summary.copy()
     parts = frame["variant"].fillna("").map(lambda text: re.split(r" (?=[\w.]+=)", text))
     metric_parts = parts.map(lambda ps: ", ".join(p[len("metric."):] for p in ps if p.startswith("metric.")))
-    other = parts.map(lambda ps: ", ".join(p for p in ps if p and not p.startswith(("metric.", "method."))))
+    other = parts.map(lambda ps: split_settings([p for p in ps if p and not p.startswith(("metric.", "method."))]))
     frame["metric_label"] = frame["metric"].where(metric_parts == "", frame["metric"] + " (" + metric_parts + ")")
     base = frame["dataset_label"] + " / " + frame["model_label"]
-    frame["setting_label"] = base.where(other == "", base + " (" + other + ")")
-    frame["setting_variant"] = other
+    # the run's settings in brackets, apart from the parts' parameters: iris / mlp (dataset.n_samples=100) [n_samples=8]
+    frame["setting_variant"] = other.map(lambda split: labelled("", *split).strip())
+    frame["setting_label"] = base.where(frame["setting_variant"] == "", base + " " + frame["setting_variant"])
     return frame
 
 

@@ -16,7 +16,7 @@ import json
 import pandas as pd
 
 from xaibench.results.compare.stable_names import stable_identities, stable_method_name
-from xaibench.results.groups import competitor_columns, competitor_labels
+from xaibench.results.groups import competitor_columns, competitor_labels, labelled
 
 __all__ = ["NAMES", "UnitNames", "display_labels", "named", "stable_method_name", "unit_path",
            "unit_text"]
@@ -31,9 +31,10 @@ class UnitNames:
     A unit's method is its competitor label over both tables (``saliency (abs=False)``: the parameters its
     variants differ in or that differ from the method's shipped config), the label the report's tables, figures
     and summary files give it; the other parameters that tell units of the same names apart follow their name in
-    the same style (``pixel_flipping (features_in_step=4)``, ``mlp (hidden=32)``; the setting's own, such as
-    ``n_samples``, follow the dataset). ``variant`` keeps the differing parameters as ``method.abs=False`` (the
-    summary's ``variant`` column), for the JSON verdict. ``display``: the models' and datasets' display names
+    the same style (``pixel_flipping (features_in_step=4)``, ``mlp (hidden=32)``; the run's settings, such as
+    ``n_samples``, follow the dataset in brackets: ``synthetic_tabular (n_samples=1000) [n_samples=8]``).
+    ``variant`` keeps the differing parameters as ``method.abs=False`` (the summary's ``variant`` column), for
+    the JSON verdict. ``display``: the models' and datasets' display names
     (``display_labels``), which stand in for their registry names (``My net (hidden=32)``).
     """
 
@@ -72,19 +73,20 @@ class UnitNames:
     def _names(self, key: tuple, display: bool) -> dict[str, str]:
         unit = dict(zip(self.units, key))
         extra: dict[str, list[str]] = {name: [] for name in NAMES}
+        settings: list[str] = []  # the run's (``synthetic_tabular (n_samples=1000) [n_samples=8]``), as JUnit's
         for item, value in self.differing.get(key, {}).items():
             prefix, _, param = item.partition(".")
             if prefix in extra and prefix != "method" and param:
                 extra[prefix].append(f"{param}={value}")
-            elif not param:  # a setting column (n_samples, target_mode, ...): with the dataset, as the report's
-                extra["dataset"].append(f"{item}={value}")
+            elif not param:  # a setting column (n_samples, target_mode, ...): after the dataset, in brackets
+                settings.append(f"{item}={value}")
         method = self.competitors.get(tuple(str(unit.get(c, "")) for c in self.columns), str(unit.get("method", "")))
         out = {}
         for name in NAMES:
             text = method if name == "method" else str(unit.get(name, ""))
             if display and name in LABEL_COLUMNS:
                 text = self.display.get((name, text, str(unit.get(f"{name}_params", ""))), text)
-            out[name] = f"{text} ({', '.join(extra[name])})" if extra[name] else text
+            out[name] = labelled(text, extra[name], settings if name == "dataset" else [])
         return out
 
     def method(self, key: tuple) -> str:
